@@ -1,0 +1,97 @@
+"""The console adapter: alerts on stdout, readable or as JSON lines; needs no token.
+
+It is the reference implementation of the adapter interface. Feed text is untrusted here
+too: control characters and terminal escape sequences are removed so that a title cannot
+rewrite the operator's terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from typing import TextIO
+
+from adapters.base import Alert, CommandHandler, MessageRef
+from bot.clock import iso_short
+
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain(text: str) -> str:
+    """Text safe to print on a terminal: no escapes, no control characters."""
+    return _CONTROL.sub("", text)
+
+
+def alert_json(alert: Alert) -> dict[str, object]:
+    """The JSON line for one alert, as `poll --once --json` documents it."""
+    return {
+        "kind": alert.kind,
+        "story_id": alert.story_id,
+        "topic": alert.topic,
+        "channel": alert.channel,
+        "title": alert.title,
+        "url": alert.url,
+        "outlet": alert.outlet,
+        "published": iso_short(alert.published),
+        "summary": alert.summary,
+        "entities": list(alert.entities),
+        "matched": list(alert.matched),
+        "sources": [{"outlet": s.outlet, "title": s.title, "url": s.url} for s in alert.sources],
+    }
+
+
+def alert_text(alert: Alert) -> str:
+    """A readable block for people watching a terminal."""
+    head = "NEW" if alert.kind == "new" else f"UPDATE to story {alert.story_id}"
+    lines = [
+        f"== {head} · {alert.topic} · story {alert.story_id}",
+        plain(alert.title),
+        f"{plain(alert.outlet)} · {alert.published:%Y-%m-%d %H:%M} UTC · {plain(alert.url or '')}",
+        plain(alert.summary),
+    ]
+    if alert.explanation:
+        lines.append(f"why: {plain(alert.explanation)}")
+    if alert.entities:
+        lines.append(f"entities: {', '.join(plain(e) for e in alert.entities)}")
+    outlets = ", ".join(dict.fromkeys(plain(s.outlet) for s in alert.sources))
+    lines.append(f"sources ({len(alert.sources)}): {outlets}")
+    return "\n".join(lines) + "\n"
+
+
+class ConsoleAdapter:
+    platform = "console"
+
+    def __init__(self, stream: TextIO | None = None, *, json_lines: bool = False):
+        self.stream = stream or sys.stdout
+        self.json_lines = json_lines
+
+    async def start(self, commands: CommandHandler | None) -> None:
+        return None
+
+    async def stop(self) -> None:
+        self.stream.flush()
+
+    async def post_alert(self, channel: str, alert: Alert) -> MessageRef:
+        self._write(alert)
+        return MessageRef("console", channel, str(alert.delivery_id))
+
+    async def post_update(self, parent: MessageRef, alert: Alert) -> MessageRef:
+        self._write(alert)
+        return MessageRef("console", parent.channel, str(alert.delivery_id), parent.message_id)
+
+    async def edit_alert(self, ref: MessageRef, alert: Alert) -> None:
+        return None  # a terminal cannot rewrite what it printed; updates carry the sources
+
+    async def find_posted(self, channel: str, delivery_id: int) -> MessageRef | None:
+        return None  # stdout keeps no record: after a crash the alert is printed again
+
+    async def post_notice(self, channel: str, text: str) -> None:
+        print(f"wirewatch notice: {plain(text)}", file=sys.stderr)
+
+    def _write(self, alert: Alert) -> None:
+        if self.json_lines:
+            self.stream.write(json.dumps(alert_json(alert), ensure_ascii=False) + "\n")
+        else:
+            self.stream.write(alert_text(alert) + "\n")
+        self.stream.flush()

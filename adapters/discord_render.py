@@ -1,0 +1,226 @@
+"""Alerts as Discord embeds, and feed text made harmless for Discord, within Discord's limits.
+
+Everything from a feed is untrusted: markdown is escaped (no fake bold, no masked phishing
+links), mentions are broken with a zero-width space (AllowedMentions.none() is the real
+guarantee; this keeps `@everyone` from even looking live), only http(s) URLs become links, and
+every text is cut on a grapheme boundary so an emoji ZWJ sequence or a combining accent is
+never split. Lengths are counted in UTF-16 code units, which is never less than Discord's
+count. This module builds payloads only; it sends nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from urllib.parse import quote, urlsplit
+
+import discord
+
+from adapters.base import Alert
+
+try:  # the `regex` module knows every grapheme rule; the fallback below is conservative
+    import regex as _regex
+except ImportError:  # pragma: no cover - exercised through `graphemes_fallback` in tests
+    _regex = None
+
+TITLE, DESCRIPTION, FIELDS, FIELD_NAME, FIELD_VALUE = 256, 4096, 25, 256, 1024
+FOOTER, AUTHOR, TOTAL, CONTENT, THREAD_NAME = 2048, 256, 6000, 2000, 100
+SUMMARY = 1500  # a readable alert; Discord would take 4,096
+ELLIPSIS = "…"
+ZWSP = "\u200b"
+COLOUR_NEW, COLOUR_UPDATE = 0xC0392B, 0x7F8C8D
+
+_MENTION = re.compile(r"@(everyone|here)|<(@[!&]?|#)(\d+)>")
+_CODE_SPAN = re.compile(r"(`[^`\n]*`)")
+_LIST_MARK = re.compile(r"^\\- ", re.MULTILINE)
+_BRACKET = re.compile(r"(?<!\\)([\[\]])")  # escape_markdown leaves most brackets alone
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def units(text: str) -> int:
+    """Length as UTF-16 code units: an astral emoji counts 2, so we never exceed a limit."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def graphemes(text: str) -> Iterator[str]:
+    """User-perceived characters: never split a base from its accents or an emoji sequence."""
+    if _regex is not None:
+        return (m.group(0) for m in _regex.finditer(r"\X", text))
+    return graphemes_fallback(text)
+
+
+def _joins_previous(ch: str, prev: str, cluster: str) -> bool:
+    """Whether `ch` stays in the cluster that ends with `prev` (conservative: may over-join)."""
+    cp, pp = ord(ch), ord(prev)
+    if unicodedata.category(ch) in ("Mn", "Mc", "Me") or ch in "\u200c\u200d\uff9e\uff9f":
+        return True
+    if prev == "\u200d":
+        return True
+    if 0xFE00 <= cp <= 0xFE0F or 0xE0100 <= cp <= 0xE01EF:  # variation selectors
+        return True
+    if 0x1F3FB <= cp <= 0x1F3FF or 0xE0020 <= cp <= 0xE007F:  # skin tones, flag tags
+        return True
+    if 0x1F1E6 <= cp <= 0x1F1FF and len(cluster) == 1 and 0x1F1E6 <= pp <= 0x1F1FF:
+        return True  # the second regional indicator of a flag
+    if prev == "\r" and ch == "\n":
+        return True
+    if 0x0600 <= pp <= 0x0605 or pp in (0x06DD, 0x070F, 0x110BD, 0x110CD):  # prepend marks
+        return True
+    if _hangul(pp) and _hangul(cp):  # jamo continue a syllable; a leading jamo takes anything
+        return not 0xAC00 <= cp <= 0xD7A3 or 0x1100 <= pp <= 0x115F
+    return False
+
+
+def _hangul(cp: int) -> bool:
+    return 0x1100 <= cp <= 0x11FF or 0xA960 <= cp <= 0xA97F or 0xAC00 <= cp <= 0xD7FF
+
+
+def graphemes_fallback(text: str) -> Iterator[str]:
+    """Grapheme clusters without the `regex` module; joins at least what Unicode joins."""
+    cluster = ""
+    for ch in text:
+        if cluster and not _joins_previous(ch, cluster[-1], cluster):
+            yield cluster
+            cluster = ""
+        cluster += ch
+    if cluster:
+        yield cluster
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` if it fits in `limit` units, else its longest whole-grapheme prefix and '…'."""
+    if units(text) <= limit:
+        return text
+    budget, used, kept = limit - units(ELLIPSIS), 0, []
+    for g in graphemes(text):
+        used += units(g)
+        if used > budget:
+            break
+        kept.append(g)
+    return "".join(kept).rstrip() + ELLIPSIS
+
+
+def unmention(text: str) -> str:
+    """Break @everyone, @here, <@id>, <@&role> and <#channel> so none can render live."""
+    return _MENTION.sub(
+        lambda m: f"@{ZWSP}{m.group(1)}" if m.group(1) else f"<{m.group(2)}{ZWSP}{m.group(3)}>",
+        text,
+    )
+
+
+def feed_text(text: str) -> str:
+    """Untrusted text shown as plain text: markdown escaped, mentions broken, one line breaks."""
+    flat = _CONTROL.sub("", text)
+    return unmention(_BRACKET.sub(r"\\\1", discord.utils.escape_markdown(flat)))
+
+
+def reply_text(text: str) -> str:
+    """A command reply: its `code` spans and '- ' lists render; the rest is escaped like feeds."""
+    parts = _CODE_SPAN.split(text)
+    out = [p if i % 2 else feed_text(p) for i, p in enumerate(parts)]
+    return unmention(_LIST_MARK.sub("- ", "".join(out)))
+
+
+def http_url(url: str | None) -> str | None:
+    """The URL if it is a plain http(s) link Discord will accept, else None."""
+    if not url or len(url) > 2048 or re.search(r"[\s\x00-\x1f<>]", url):
+        return None
+    parts = urlsplit(url)
+    return url if parts.scheme.lower() in ("http", "https") and parts.hostname else None
+
+
+def masked_link(label: str, url: str | None) -> str:
+    """`[label](url)` with the label escaped and the URL unable to close the link early."""
+    safe = feed_text(label)
+    link = http_url(url)
+    return f"[{safe}]({quote(link, safe=':/?#[]@!$&*+,;=%~')})" if link else safe
+
+
+def split_text(text: str, limit: int = CONTENT) -> list[str]:
+    """Message-sized chunks, cut at line ends when possible and never inside a grapheme."""
+    chunks, current = [], ""
+    for line in text.split("\n"):
+        candidate = f"{current}\n{line}" if current else line
+        if units(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            chunks.append(current)
+        while units(line) > limit:
+            head = clip(line, limit)[:-1] or line[:limit]  # one giant grapheme: cut it
+            chunks.append(head)
+            line = line[len(head) :]
+        current = line
+    return [*chunks, current] if current or not chunks else chunks
+
+
+def sources_field(alert: Alert, limit: int = FIELD_VALUE) -> str:
+    """One line per outlet so far, as many as fit, then how many more."""
+    lines = [f"- {masked_link(s.outlet, s.url)}" for s in alert.sources]
+    kept: list[str] = []
+    for i, line in enumerate(lines):
+        rest = f"\n… and {len(lines) - i} more" if i < len(lines) - 1 else ""
+        if units("\n".join([*kept, line]) + rest) > limit:
+            return "\n".join(kept) + f"\n… and {len(lines) - i} more"
+        kept.append(line)
+    return "\n".join(kept) or "-"
+
+
+def _fields(alert: Alert) -> list[tuple[str, str, bool]]:
+    why = alert.explanation or ", ".join(alert.matched)
+    fields = [
+        ("Topic", f"`{clip(alert.topic, 200)}`", True),
+        ("Outlet", clip(feed_text(alert.outlet), FIELD_VALUE), True),
+    ]
+    if why:
+        fields.append(("Why it fired", clip(feed_text(why), FIELD_VALUE), False))
+    if alert.entities:
+        fields.append(("Entities", clip(feed_text(", ".join(alert.entities)), FIELD_VALUE), False))
+    if alert.sources:
+        fields.append((f"Sources ({len(alert.sources)})", sources_field(alert), False))
+    return fields[:FIELDS]
+
+
+def alert_embed(alert: Alert, *, as_update: bool = False, ref: bool = True) -> discord.Embed:
+    """The story's embed; `as_update` for a later outlet in the thread; `ref` marks the
+    delivery id in the footer so a restart can find what it already posted."""
+    title = clip(feed_text(alert.title) or "(untitled)", TITLE)
+    embed = discord.Embed(
+        title=title,
+        url=http_url(alert.url),
+        timestamp=alert.published,
+        colour=COLOUR_UPDATE if as_update else COLOUR_NEW,
+    )
+    author = f"{alert.outlet} · also reporting" if as_update else alert.outlet
+    embed.set_author(name=clip(author, AUTHOR))
+    fields = [f for f in _fields(alert) if not as_update or f[0] == "Why it fired"]
+    for name, value, inline in fields:
+        embed.add_field(name=name, value=value, inline=inline)
+    footer = f"wirewatch · story {alert.story_id}"
+    embed.set_footer(text=f"{footer} · {ref_marker(alert.delivery_id)}" if ref else footer)
+    fixed = embed_size(embed)
+    embed.description = clip(feed_text(alert.summary), max(0, min(SUMMARY, TOTAL - fixed)))
+    return embed
+
+
+def ref_marker(delivery_id: int) -> str:
+    return f"ref {delivery_id}"
+
+
+def embed_size(embed: discord.Embed) -> int:
+    """What Discord counts toward the 6,000 total (in UTF-16 units, to be safe)."""
+    parts = [
+        embed.title or "",
+        embed.description or "",
+        embed.footer.text or "",
+        embed.author.name or "",
+    ]
+    parts += [f"{f.name}{f.value}" for f in embed.fields]
+    return sum(units(p) for p in parts)
+
+
+def thread_name(alert: Alert) -> str:
+    """Threads are named after the story; names show no markdown, so only length matters."""
+    plain = re.sub(r"\s+", " ", alert.title).strip() or f"story {alert.story_id}"
+    return clip(plain, THREAD_NAME)

@@ -1,0 +1,387 @@
+"""The Slack adapter: alerts through the Web API, /wirewatch through a bolt AsyncApp.
+
+Posting: one chat.postMessage per alert (Block Kit + plain fallback, metadata carrying the
+delivery id), updates in the story's thread, chat.update on the first message to list every
+source. At most one message per `pace` seconds per channel. Slack errors become
+DeliveryError: 429 with its Retry-After, 5xx and network errors retryable, and the errors no
+retry can fix (channel_not_found, not_in_channel, ...) permanent. The outbox does the
+retrying, on disk; slack_sdk's own retry handlers are off.
+
+Commands: HTTP mode mounts POST /slack/events on the caller's aiohttp app (`routes()`),
+checking Slack's signature before bolt sees the request (401 for anything unsigned, badly
+signed or older than five minutes); Socket Mode is used when an app token is given. Each
+command is acknowledged within 3 s, run by the shared bot.commands, answered ephemerally.
+
+Deliberately not here: what a command does (bot.commands) and how text is escaped
+(slack_render).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters import slack_render as render
+from adapters.base import Alert, DeliveryError, MessageRef
+from bot.commands import Invocation, Reply, requires_moderator
+from bot.errors import ConfigError
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://slack.com/api/"
+EVENTS_PATH = "/slack/events"
+ACK_BUDGET = 2.0  # Slack waits 3 s for the ack; a reply ready by then goes in the ack itself
+API_TIMEOUT = 15
+HISTORY_LIMIT = 200
+THREADS_SCANNED = 20
+# Errors that no retry fixes: the outbox pauses the channel and tells moderators once.
+PERMANENT = {
+    "channel_not_found": "the channel does not exist, or it is private and the app was not "
+    "invited (/invite @wirewatch)",
+    "not_in_channel": "the app is not in the channel (/invite @wirewatch)",
+    "is_archived": "the channel is archived",
+    "invalid_auth": "the bot token is not valid (check SLACK_BOT_TOKEN)",
+    "account_inactive": "the bot token belongs to a deleted user or app",
+    "token_revoked": "the bot token was revoked (reinstall the app)",
+    "missing_scope": "the app lacks a permission (reinstall it from config/slack-manifest.yml)",
+    "restricted_action": "the workspace does not let the app post in this channel",
+}
+
+CommandRunner = Callable[[Invocation], Awaitable[Reply]]
+
+
+class SlackAdapter:
+    platform = "slack"
+
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        *,
+        signing_secret: str | None = None,
+        app_token: str | None = None,
+        pace: float = 1.0,
+        notice_users: tuple[str, ...] = (),
+    ):
+        self.client = client
+        self.pace = pace
+        self.notice_users = notice_users
+        self._app_token = app_token
+        self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
+        self._commands: CommandRunner | None = None
+        self._socket: AsyncSocketModeHandler | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._pacer = _Pacer(pace)
+        self.app = AsyncApp(
+            client=client,
+            signing_secret=signing_secret or "",
+            request_verification_enabled=bool(signing_secret),
+            name="wirewatch",
+        )
+        self.app.command("/wirewatch")(self._on_command)
+        self.app.event("app_uninstalled")(self._on_uninstalled)
+        self.app.event("tokens_revoked")(self._on_uninstalled)
+
+    @property
+    def mode(self) -> str:
+        return "socket" if self._app_token else "http"
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self, commands: Callable[..., Awaitable[object]] | None) -> None:
+        """Route /wirewatch to `commands` (Commands.handle); connect Socket Mode if configured."""
+        self._commands = commands  # type: ignore[assignment]
+        if self.client.session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=API_TIMEOUT), trust_env=True
+            )
+            self.client.session = self._session
+        if self._app_token:
+            self._socket = AsyncSocketModeHandler(self.app, self._app_token)
+            await self._socket.connect_async()
+        log.info("slack.started mode=%s api=%s", self.mode, self.client.base_url)
+
+    async def stop(self) -> None:
+        self._commands = None
+        if self._socket is not None:
+            with suppress(Exception):  # already gone is fine when stopping
+                await self._socket.close_async()
+            self._socket = None
+        if self._session is not None:
+            await self._session.close()
+            self.client.session = None
+            self._session = None
+
+    def routes(self) -> list[web.RouteDef]:
+        """POST /slack/events, for the aiohttp application that owns the HTTP port."""
+        return [web.post(EVENTS_PATH, self.handle_http)]
+
+    async def handle_http(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        if not self._signed(request.headers, body):
+            log.warning("slack.unsigned_request remote=%s", request.remote)
+            return web.json_response({"error": "invalid request signature"}, status=401)
+        bolt_request = AsyncBoltRequest(
+            body=body.decode("utf-8"), query=request.query_string, headers=dict(request.headers)
+        )
+        return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
+
+    def _signed(self, headers: Mapping[str, str], body: bytes) -> bool:
+        """Slack's v0 HMAC over timestamp and body, at most five minutes old; never raises."""
+        if self._verifier is None:
+            return False
+        try:
+            return self._verifier.is_valid(
+                body.decode("utf-8"),
+                headers.get("X-Slack-Request-Timestamp"),
+                headers.get("X-Slack-Signature"),
+            )
+        except (ValueError, TypeError, UnicodeDecodeError):
+            return False
+
+    # -- commands ----------------------------------------------------------------------
+
+    async def _on_command(self, ack, command: dict[str, Any], respond) -> None:
+        """Ack within 3 s: with the reply when it is ready, else "working" and respond later."""
+        task = asyncio.ensure_future(self._run_command(command))
+        done, _ = await asyncio.wait({task}, timeout=ACK_BUDGET)
+        if task in done:
+            await ack(**_ephemeral(task.result()))
+            return
+        await ack(response_type="ephemeral", text="Working on it…")
+        reply = await task
+        try:
+            await respond(**_ephemeral(reply))
+        except Exception as exc:  # response_url expired or unreachable: nothing else to do
+            log.warning("slack.respond_failed error=%s", exc)
+
+    async def _run_command(self, command: dict[str, Any]) -> Reply:
+        if self._commands is None:
+            return Reply("wirewatch is starting or stopping; try again in a moment", ok=False)
+        text = render.command_text(command.get("text", ""))
+        user = command.get("user_id", "")
+        admin = await self._is_admin(user) if requires_moderator(text) else False
+        return await self._commands(
+            Invocation(
+                platform="slack",
+                channel=f"slack:{command.get('channel_id', '')}",
+                user=user,
+                text=text,
+                platform_admin=admin,
+                workspace=command.get("team_id"),
+            )
+        )
+
+    async def _is_admin(self, user: str) -> bool:
+        """Workspace admins and owners may change things (users.info, asked each time)."""
+        try:
+            data = await self._call("users_info", user=user)
+        except DeliveryError as exc:
+            log.warning("slack.users_info_failed user=%s error=%s", user, exc)
+            return False
+        info = data.get("user") or {}
+        return bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
+
+    async def _on_uninstalled(self, event: dict[str, Any]) -> None:
+        log.error(
+            "slack.uninstalled event=%s: alerts will fail until the app is reinstalled",
+            event.get("type"),
+        )
+
+    # -- alerts ------------------------------------------------------------------------
+
+    async def post_alert(self, channel: str, alert: Alert) -> MessageRef:
+        data = await self._post(channel, alert, render.alert_blocks(alert))
+        return MessageRef("slack", channel, data["ts"])
+
+    async def post_update(self, parent: MessageRef, alert: Alert) -> MessageRef:
+        data = await self._post(
+            parent.channel, alert, render.update_blocks(alert), thread_ts=parent.message_id
+        )
+        return MessageRef("slack", parent.channel, data["ts"], parent.message_id)
+
+    async def edit_alert(self, ref: MessageRef, alert: Alert) -> None:
+        # No metadata here: the first message keeps the delivery id it was posted with.
+        await self._call(
+            "chat_update",
+            channel=ref.channel,
+            ts=ref.message_id,
+            text=render.alert_text(alert),
+            blocks=render.alert_blocks(alert),
+        )
+
+    async def post_notice(self, channel: str, text: str) -> None:
+        """In the channel concerned; when that fails (it often will), to each moderator by DM."""
+        try:
+            await self._paced_post(channel, text=render.escape(text))
+            return
+        except DeliveryError as exc:
+            log.warning("slack.notice_failed channel=%s error=%s", channel, exc)
+        if not self.notice_users:
+            log.error(
+                "slack.notice_lost channel=%s: set slack.moderators to receive notices "
+                "by DM; text=%s",
+                channel,
+                text,
+            )
+        for user in self.notice_users:
+            try:
+                await self._paced_post(user, text=render.escape(text))
+            except DeliveryError as exc:
+                log.error("slack.notice_lost user=%s error=%s", user, exc)
+
+    async def find_posted(self, channel: str, delivery_id: int) -> MessageRef | None:
+        """Our message for `delivery_id` among the channel's recent messages and threads."""
+        try:
+            history = await self._call(
+                "conversations_history",
+                channel=channel,
+                limit=HISTORY_LIMIT,
+                include_all_metadata=True,
+            )
+        except DeliveryError as exc:
+            if exc.permanent:
+                return None  # the channel is gone: nothing was posted there to duplicate
+            raise
+        threads = []
+        for message in history.get("messages", []):
+            if render.delivery_of(message) == delivery_id:
+                return MessageRef("slack", channel, message["ts"])
+            if message.get("reply_count") and render.delivery_of(message) is not None:
+                threads.append(message["ts"])
+        for parent in threads[:THREADS_SCANNED]:
+            replies = await self._call(
+                "conversations_replies",
+                channel=channel,
+                ts=parent,
+                limit=HISTORY_LIMIT,
+                include_all_metadata=True,
+            )
+            for message in replies.get("messages", [])[1:]:
+                if render.delivery_of(message) == delivery_id:
+                    return MessageRef("slack", channel, message["ts"], parent)
+        return None
+
+    async def _post(
+        self, channel: str, alert: Alert, blocks: list[dict[str, Any]], **extra: Any
+    ) -> dict[str, Any]:
+        fields = dict(text=render.alert_text(alert), metadata=render.metadata(alert), **extra)
+        try:
+            return await self._paced_post(channel, blocks=blocks, **fields)
+        except DeliveryError as exc:
+            if "invalid_blocks" not in str(exc) and "msg_blocks_too_long" not in str(exc):
+                raise
+            log.error(
+                "slack.blocks_refused delivery=%d error=%s: sending text only",
+                alert.delivery_id,
+                exc,
+            )
+            return await self._paced_post(channel, **fields)
+
+    async def _paced_post(self, channel: str, **fields: Any) -> dict[str, Any]:
+        # unfurl off: a feed's link must not pull a preview of whatever it points at;
+        # link_names/parse never sent: mentions in feed text stay text.
+        async with self._pacer.slot(channel):
+            return await self._call(
+                "chat_postMessage",
+                channel=channel,
+                unfurl_links=False,
+                unfurl_media=False,
+                **fields,
+            )
+
+    async def _call(self, method: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = await getattr(self.client, method)(**kwargs)
+        except SlackApiError as exc:
+            raise _delivery_error(method, exc) from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise DeliveryError(f"Slack {method}: {type(exc).__name__}: {exc}") from None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+
+def _delivery_error(method: str, exc: SlackApiError) -> DeliveryError:
+    response = exc.response
+    status = response.status_code
+    data = response.data if isinstance(response.data, dict) else {}
+    error = str(data.get("error") or f"HTTP {status}")
+    if status == 429 or error == "ratelimited":
+        retry = _seconds(response.headers.get("Retry-After"))
+        return DeliveryError(
+            f"Slack rate limit on {method}; retry in {retry:g}s", retry_after=retry
+        )
+    if error in PERMANENT:
+        return DeliveryError(f"Slack {error}: {PERMANENT[error]}", permanent=True)
+    return DeliveryError(f"Slack {method} failed: {error}")
+
+
+def _seconds(value: str | None) -> float:
+    try:
+        return max(1.0, float(value or "1"))
+    except ValueError:
+        return 30.0
+
+
+def _ephemeral(reply: Reply) -> dict[str, Any]:
+    return {"response_type": "ephemeral", "text": render.reply_text(reply.text)}
+
+
+class _Pacer:
+    """At most one message per `interval` seconds per channel (chat.postMessage's limit)."""
+
+    def __init__(self, interval: float):
+        self.interval = interval
+        self._next: dict[str, float] = {}
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    @asynccontextmanager
+    async def slot(self, key: str) -> AsyncIterator[None]:
+        async with self._locks[key]:
+            wait = self._next.get(key, 0.0) - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            try:
+                yield
+            finally:
+                self._next[key] = time.monotonic() + self.interval
+
+
+def slack_from_env(settings: Settings, env: Mapping[str, str] = os.environ) -> SlackAdapter | None:
+    """The adapter when SLACK_BOT_TOKEN is set, else None; tokens never reach the logs."""
+    token = env.get("SLACK_BOT_TOKEN")
+    if not token:
+        return None
+    app_token, secret = env.get("SLACK_APP_TOKEN"), env.get("SLACK_SIGNING_SECRET")
+    if not app_token and not secret:
+        raise ConfigError(
+            [
+                "SLACK_SIGNING_SECRET: needed with SLACK_BOT_TOKEN for HTTP mode "
+                "(or set SLACK_APP_TOKEN for Socket Mode)"
+            ]
+        )
+    base_url = env.get("SLACK_API_URL") or DEFAULT_API_URL
+    client = AsyncWebClient(
+        token=token, base_url=base_url.rstrip("/") + "/", timeout=API_TIMEOUT, retry_handlers=[]
+    )
+    return SlackAdapter(
+        client,
+        signing_secret=secret,
+        app_token=app_token,
+        notice_users=tuple(settings.slack.moderators),
+    )

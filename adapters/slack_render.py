@@ -1,0 +1,159 @@
+"""Alerts and replies as Slack sees them: Block Kit blocks, mrkdwn text, message metadata.
+
+Every piece of text that came from a feed (or from a user, in replies) goes through `escape`
+at this last step: `&`, `<` and `>` become entities, so `<!channel>`, `<@U123>`,
+`<!subteam^S1>` and `<https://evil|click>` arrive as visible text, never as a ping or a
+forged link. Links are built here only from http(s) URLs. Nothing here talks to Slack.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from adapters.base import Alert
+from bot.model import Source
+
+METADATA_EVENT = "wirewatch_alert"
+SECTION_MAX = 3000  # Block Kit's limit for a section's text
+CONTEXT_MAX = 2000
+TITLE_MAX = 300
+MAX_SOURCES = 15
+_HTTP = re.compile(r"^https?://[^\s/?#]+", re.IGNORECASE)
+# Characters that would end or split Slack's <url|label> syntax, percent-encoded in URLs.
+_URL_UNSAFE = {"<": "%3C", ">": "%3E", "|": "%7C", " ": "%20", '"': "%22"}
+
+Block = dict[str, Any]
+
+
+def escape(text: str) -> str:
+    """Text from outside, safe in mrkdwn: the three control characters Slack documents."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL as Slack link syntax may carry it, or None when it is not http(s)."""
+    if not url or not _HTTP.match(url.strip()) or any(c in url for c in "\r\n\t"):
+        return None
+    out = url.strip()
+    for char, code in _URL_UNSAFE.items():
+        out = out.replace(char, code)
+    return out.replace("&", "&amp;")
+
+
+def link(url: str | None, label: str) -> str:
+    """`<url|label>` for http(s) URLs; just the escaped label for anything else."""
+    target = safe_url(url)
+    text = escape(label) or "link"
+    return f"<{target}|{text}>" if target else text
+
+
+def when(alert: Alert) -> str:
+    """Slack shows the date in each reader's own time zone; the fallback is UTC."""
+    stamp = int(alert.published.timestamp())
+    fallback = alert.published.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def _section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_MAX)}}
+
+
+def _context(*texts: str) -> Block:
+    return {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": clip(t, CONTEXT_MAX)} for t in texts if t],
+    }
+
+
+def _headline(alert: Alert) -> str:
+    return f"*{link(alert.url, clip(alert.title, TITLE_MAX))}*"
+
+
+def _why(alert: Alert) -> list[str]:
+    lines = [f"Topic `{escape(alert.topic)}`"]
+    if alert.explanation:
+        lines[0] += f": {escape(alert.explanation)}"
+    elif alert.matched:
+        lines[0] += f": matched {escape(', '.join(alert.matched))}"
+    if alert.entities:
+        lines.append("Entities: " + escape(", ".join(alert.entities)))
+    return lines
+
+
+def _source_line(source: Source) -> str:
+    return f"• {link(source.url, source.outlet)}: {escape(clip(source.title, TITLE_MAX))}"
+
+
+def _sources(alert: Alert) -> list[Block]:
+    if len(alert.sources) < 2:
+        return []
+    lines = [_source_line(s) for s in alert.sources[:MAX_SOURCES]]
+    more = len(alert.sources) - MAX_SOURCES
+    if more > 0:
+        lines.append(f"… and {more} more")
+    return [_section(f"*Sources ({len(alert.sources)})*\n" + "\n".join(lines))]
+
+
+def alert_blocks(alert: Alert) -> list[Block]:
+    """A story's first message: headline, outlet and time, summary, why it fired, sources."""
+    blocks = [_section(_headline(alert)), _context(f"{escape(alert.outlet)} · {when(alert)}")]
+    if alert.summary:
+        blocks.append(_section(escape(alert.summary)))
+    blocks.append(_context(*_why(alert)))
+    return blocks + _sources(alert)
+
+
+def update_blocks(alert: Alert) -> list[Block]:
+    """A later item of the story, posted in the thread of the first message."""
+    blocks = [
+        _section(f"*Update from {escape(alert.outlet)}:* {link(alert.url, alert.title)}"),
+        _context(when(alert)),
+    ]
+    if alert.summary:
+        blocks.append(_section(escape(alert.summary)))
+    return blocks
+
+
+def alert_text(alert: Alert) -> str:
+    """The plain fallback: notifications, screen readers, clients without blocks."""
+    head = "Update" if alert.kind == "update" else f"[{escape(alert.topic)}]"
+    return clip(f"{head} {escape(alert.title)} ({escape(alert.outlet)})", SECTION_MAX)
+
+
+def metadata(alert: Alert) -> dict[str, Any]:
+    """What lets a restart find this message again (see SlackAdapter.find_posted)."""
+    return {
+        "event_type": METADATA_EVENT,
+        "event_payload": {"delivery_id": alert.delivery_id, "story_id": alert.story_id},
+    }
+
+
+def delivery_of(message: dict[str, Any]) -> int | None:
+    """The delivery id a message of ours carries in its metadata, else None."""
+    meta = message.get("metadata") or {}
+    if meta.get("event_type") != METADATA_EVENT:
+        return None
+    try:
+        return int((meta.get("event_payload") or {}).get("delivery_id"))
+    except (TypeError, ValueError):
+        return None
+
+
+def reply_text(text: str, limit: int = 12000) -> str:
+    """A command reply (plain text with `code` and "- " lists) as mrkdwn."""
+    lines = [("• " + line[2:]) if line.startswith("- ") else line for line in text.split("\n")]
+    return clip(escape("\n".join(lines)), limit)
+
+
+_SLACK_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|[^>]*)?>", re.IGNORECASE)
+
+
+def command_text(raw: str) -> str:
+    """Slash-command text as the user typed it: Slack wraps links and escapes &, <, >."""
+    text = _SLACK_LINK.sub(lambda m: m.group(1), raw)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()

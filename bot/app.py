@@ -1,0 +1,190 @@
+"""Wiring: settings -> database -> topics -> pipeline -> adapters -> scheduler; start and stop.
+
+The command line builds the adapters and hands them in; this module never imports a
+platform. `poll_once` is one cycle for `wirewatch poll --once` and the demo; `run_forever`
+is the long-running bot, polling each feed when it is due and draining the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+
+import sqlite_utils
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.catalog import configured_topics
+from bot.chat import ChatAdapter
+from bot.clock import utcnow
+from bot.db import open_database
+from bot.errors import QueryError
+from bot.feeds.fetch import Fetcher
+from bot.feeds.parse import shutdown_parser
+from bot.outbox import OutboxStats, deliver_notices, deliver_pending, reconcile
+from bot.pipeline import Pipeline, PollResult, poll_many, reload_index
+from bot.settings import Settings
+from bot.store import (
+    active_feeds,
+    due_feeds,
+    list_topics,
+    sync_config_feeds,
+    sync_config_subscriptions,
+    sync_topics,
+)
+from bot.topics.entities import Gazetteer
+from bot.topics.match import Matcher, compile_topic
+
+log = logging.getLogger(__name__)
+
+POLL_TICK = 10.0  # how often the scheduler looks for due feeds (each has its own interval)
+OUTBOX_TICK = 2.0
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: sqlite_utils.Database
+    pipeline: Pipeline
+    adapters: dict[str, ChatAdapter]
+    busy: set[asyncio.Task] = field(default_factory=set)
+    scheduler: AsyncIOScheduler | None = None
+
+    def reload_topics(self) -> None:
+        """Rebuild the matcher after a topic was added or removed from chat."""
+        self.pipeline.matcher = build_matcher(self.db, self.pipeline.gazetteer)
+
+
+def build_matcher(db: sqlite_utils.Database, gazetteer: Gazetteer) -> Matcher:
+    """All stored topics; one that no longer compiles is skipped loudly, never fatal."""
+    good = []
+    for topic in list_topics(db):
+        try:
+            compile_topic(topic, gazetteer)
+            good.append(topic)
+        except QueryError as exc:
+            log.error("topic.invalid name=%s error=%s", topic.name, exc)
+    return Matcher(good, gazetteer)
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: Settings, adapters: dict[str, ChatAdapter]
+) -> AsyncIterator[Runtime]:
+    db = open_database(settings.database)
+    gazetteer = Gazetteer.load()
+    sync_topics(db, configured_topics(settings))
+    sync_config_feeds(db, [(f.name, f.url, f.interval) for f in settings.feeds])
+    sync_config_subscriptions(db, [(s.channel, s.topic, s.mode) for s in settings.subscriptions])
+    net = settings.network
+    fetcher = Fetcher(
+        allow_private=net.allow_private_addresses,
+        timeout=net.timeout,
+        max_bytes=net.max_feed_bytes,
+        user_agent=net.user_agent,
+    )
+    try:
+        async with fetcher:
+            pipeline = Pipeline(
+                db,
+                settings,
+                fetcher,
+                build_matcher(db, gazetteer),
+                gazetteer,
+                reload_index(db, settings),
+                asyncio.Semaphore(settings.articles.concurrency),
+            )
+            yield Runtime(settings, db, pipeline, adapters)
+    finally:
+        shutdown_parser()
+        db.close()
+
+
+def readiness(rt: Runtime) -> tuple[bool, str]:
+    """Ready when the database takes a write lock and the scheduler is running."""
+    try:
+        rt.db.execute("BEGIN IMMEDIATE")
+        rt.db.execute("ROLLBACK")
+    except Exception as exc:  # any database failure means not ready, with the reason shown
+        return False, f"database not writable: {exc}"
+    if rt.scheduler is None or not rt.scheduler.running:
+        return False, "scheduler not running"
+    return True, "ok"
+
+
+async def poll_once(rt: Runtime) -> tuple[list[PollResult], OutboxStats]:
+    """Every active feed once, then deliver everything that is due."""
+    await reconcile(rt.db, rt.adapters)
+    results = await poll_many(rt.pipeline, active_feeds(rt.db))
+    stats = await deliver_pending(rt.db, rt.adapters)
+    await deliver_notices(rt.db, rt.adapters)
+    return results, stats
+
+
+async def run_forever(rt: Runtime, stop: asyncio.Event, grace: float = 8.0) -> None:
+    """Poll feeds when due and drain the outbox until `stop` is set; then finish in-flight work."""
+    await reconcile(rt.db, rt.adapters)
+    scheduler = AsyncIOScheduler()
+    scheduler.add_job(
+        _tracked(rt, _poll_due),
+        "interval",
+        seconds=POLL_TICK,
+        id="poll",
+        max_instances=1,
+        coalesce=True,
+        next_run_time=utcnow(),
+    )
+    scheduler.add_job(
+        _tracked(rt, _drain),
+        "interval",
+        seconds=OUTBOX_TICK,
+        id="outbox",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.start()
+    rt.scheduler = scheduler
+    log.info("run.started feeds=%d adapters=%s", len(active_feeds(rt.db)), ",".join(rt.adapters))
+    try:
+        await stop.wait()
+    finally:
+        scheduler.shutdown(wait=False)
+        if rt.busy:
+            _, late = await asyncio.wait(set(rt.busy), timeout=grace)
+            for task in late:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+        log.info("run.stopped")
+
+
+def _tracked(rt: Runtime, job):
+    """Wrap a job so that shutdown can wait for it to finish its current step."""
+
+    async def run() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        rt.busy.add(task)
+        try:
+            await job(rt)
+        except Exception:
+            log.exception("job.crashed job=%s", job.__name__)
+        finally:
+            rt.busy.discard(task)
+
+    run.__name__ = job.__name__
+    return run
+
+
+async def _poll_due(rt: Runtime) -> None:
+    feeds = due_feeds(rt.db)
+    if feeds:
+        await poll_many(rt.pipeline, feeds)
+        await _drain(rt)
+
+
+async def _drain(rt: Runtime) -> None:
+    await deliver_pending(rt.db, rt.adapters)
+    await deliver_notices(rt.db, rt.adapters)

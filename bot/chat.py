@@ -1,0 +1,47 @@
+"""The one small interface a chat platform implements, and the errors it may raise.
+
+The core knows nothing else of Slack or Discord: adapters (in `adapters/`) render an Alert
+their own way, escape feed text at the last step, and turn platform errors into
+`DeliveryError(retry_after=...)` (try later) or `DeliveryError(permanent=True)` (stop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from bot.model import Alert, MessageRef
+
+# A command handler takes (platform, channel, user, text) and returns the reply text.
+CommandHandler = Callable[..., Awaitable[object]]
+
+
+class ChatAdapter(Protocol):
+    platform: str
+
+    async def start(self, commands: CommandHandler | None) -> None:
+        """Connect; route chat commands to `commands` when the platform has them."""
+
+    async def stop(self) -> None:
+        """Disconnect; pending work stays in the outbox."""
+
+    async def post_alert(self, channel: str, alert: Alert) -> MessageRef:
+        """Post a story's first message in `channel` (the id after 'platform:')."""
+
+    async def post_update(self, parent: MessageRef, alert: Alert) -> MessageRef:
+        """Post a later item of the story in the thread of its first message."""
+
+    async def edit_alert(self, ref: MessageRef, alert: Alert) -> None:
+        """Rewrite the story's first message, e.g. to list every source so far."""
+
+    async def find_posted(self, channel: str, delivery_id: int) -> MessageRef | None:
+        """After a crash: the message already posted for `delivery_id`, if the platform can tell."""
+
+    async def post_notice(self, channel: str, text: str) -> None:
+        """Tell moderators something once (a paused channel, a disabled feed)."""
+
+
+def split_channel(channel: str) -> tuple[str, str]:
+    """'slack:C0123' -> ('slack', 'C0123'); 'console' -> ('console', 'console')."""
+    platform, _, ident = channel.partition(":")
+    return platform, ident or platform

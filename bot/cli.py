@@ -1,0 +1,286 @@
+"""The `wirewatch` command line: demo, run, poll --once, check, topics, feeds, eval.
+
+The only place that wires chat adapters into the core. Exit codes: 0 done, 1 a runtime
+failure (explained on stderr), 2 invalid configuration or usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+from adapters.console import ConsoleAdapter
+from bot.app import Runtime, open_runtime, poll_once, readiness, run_forever
+from bot.chat import ChatAdapter
+from bot.check import check_settings
+from bot.errors import ConfigError, QueryError, WirewatchError
+from bot.logs import setup_logging
+from bot.settings import Settings, load_settings
+from bot.store import feed_item_counts, list_feeds
+from bot.topics.entities import Gazetteer
+from bot.web import build_app, http_port, serve
+
+log = logging.getLogger("wirewatch")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wirewatch",
+        description="Watch news wires; alert chat once per story when a topic fires.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every step (debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = sub.add_parser("demo", help="serve bundled sample feeds locally and run one cycle")
+    demo.add_argument("--json", action="store_true", help="print alerts as JSON lines")
+
+    run = sub.add_parser("run", help="run the bot: poll feeds on schedule, deliver alerts")
+    _config_arg(run)
+
+    poll = sub.add_parser("poll", help="one cycle over all feeds, deliver, exit")
+    _config_arg(poll)
+    poll.add_argument("--once", action="store_true", help="one cycle and exit (the default)")
+    poll.add_argument(
+        "--json", action="store_true", help="print each delivered alert as one JSON object per line"
+    )
+
+    check = sub.add_parser("check", help="validate the configuration; exit 2 when invalid")
+    _config_arg(check)
+
+    topics = sub.add_parser("topics", help="list topics or test a query against text")
+    tsub = topics.add_subparsers(dest="topics_command", metavar="ACTION", required=True)
+    tlist = tsub.add_parser("list", help="every topic with its query")
+    _config_arg(tlist)
+    ttest = tsub.add_parser("test", help="does QUERY or TOPIC match this text, and why")
+    _config_arg(ttest)
+    ttest.add_argument("query", metavar="QUERY|TOPIC")
+    src = ttest.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text", help="the text to test (first line is taken as the title)")
+    src.add_argument("--file", type=Path, help="a file holding the text")
+
+    feeds = sub.add_parser("feeds", help="every feed with its health")
+    _config_arg(feeds)
+    feeds.add_argument("--json", action="store_true", help="one JSON object per feed")
+
+    ev = sub.add_parser("eval", help="measure topic F1 and story grouping on labelled JSONL")
+    ev.add_argument("file", type=Path, help="JSONL with title, description, label, story")
+    ev.add_argument("--topic", default="troop-deployments")
+    ev.add_argument("--positive", default="deploy", help="the label that should match")
+    return parser
+
+
+def _config_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        help="YAML config (default: $WIREWATCH_CONFIG or the shipped config)",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    quiet = args.command in ("demo", "poll", "feeds", "topics", "check", "eval")
+    setup_logging(logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO)
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    except WirewatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(args.config)
+    problems = check_settings(settings, Gazetteer.load())
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def build_adapters(settings: Settings, *, json_lines: bool = False) -> dict[str, ChatAdapter]:
+    """Console always; Slack and Discord join when their tokens are in the environment."""
+    adapters: dict[str, ChatAdapter] = {"console": ConsoleAdapter(json_lines=json_lines)}
+    return adapters
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    print(
+        f"ok: {settings.source}: {len(settings.feeds)} feeds, "
+        f"{len(settings.subscriptions)} subscriptions"
+    )
+    return 0
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    return asyncio.run(_poll(settings, build_adapters(settings, json_lines=args.json)))
+
+
+async def _poll(settings: Settings, adapters: dict[str, ChatAdapter]) -> int:
+    async with open_runtime(settings, adapters) as rt:
+        results, stats = await poll_once(rt)
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        log.warning("feed %s failed: %s", r.feed, r.error)
+    print(
+        f"polled {len(results)} feeds ({len(failed)} failed), "
+        f"{sum(r.new_items for r in results)} new items, {stats.sent} alerts delivered"
+        + (f", {stats.retried} to retry" if stats.retried else ""),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    return asyncio.run(_demo(args.json))
+
+
+async def _demo(json_lines: bool) -> int:
+    from bot.demo.server import serve_demo
+
+    with tempfile.TemporaryDirectory(prefix="wirewatch-demo-") as tmp:
+        async with serve_demo() as feeds:
+            settings = Settings.model_validate(
+                {
+                    "database": str(Path(tmp) / "demo.db"),
+                    "feeds": [{"name": f.name, "url": f.url} for f in feeds],
+                    "subscriptions": [{"topic": "troop-deployments", "channel": "console"}],
+                    "source": "<demo>",
+                }
+            )
+            print(
+                f"wirewatch demo: {len(feeds)} sample feeds served on 127.0.0.1, topic "
+                "troop-deployments -> console\n",
+                file=sys.stderr,
+            )
+            return await _poll(settings, build_adapters(settings, json_lines=json_lines))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    return asyncio.run(_run(settings, build_adapters(settings)))
+
+
+async def _run(settings: Settings, adapters: dict[str, ChatAdapter]) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with open_runtime(settings, adapters) as rt:
+        routes = [r for a in adapters.values() for r in getattr(a, "routes", list)()]
+        runner = await serve(build_app(lambda: readiness(rt), routes), http_port())
+        try:
+            await _start_adapters(rt)
+            await run_forever(rt, stop)
+        finally:
+            for adapter in adapters.values():
+                await adapter.stop()
+            await runner.cleanup()
+    return 0
+
+
+async def _start_adapters(rt: Runtime) -> None:
+    for adapter in rt.adapters.values():
+        await adapter.start(None)
+
+
+def cmd_topics(args: argparse.Namespace) -> int:
+    from bot.catalog import configured_topics
+    from bot.topics.match import explain
+
+    settings = _settings(args)
+    topics = configured_topics(settings)
+    if args.topics_command == "list":
+        for t in topics:
+            print(f"{t.name}  ({t.origin})\n    {t.query}")
+        return 0
+    text = args.text if args.text is not None else _read_text(args.file)
+    try:
+        matched, why = explain(args.query, text, Gazetteer.load(), topics)
+    except QueryError as exc:
+        print(f"error: query: {exc}", file=sys.stderr)
+        return 2
+    print(("MATCH: " if matched else "no match: ") + why)
+    return 0 if matched else 1
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise WirewatchError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def cmd_feeds(args: argparse.Namespace) -> int:
+    from bot.db import open_database
+    from bot.store import sync_config_feeds
+
+    settings = _settings(args)
+    db = open_database(settings.database)
+    sync_config_feeds(db, [(f.name, f.url, f.interval) for f in settings.feeds])
+    counts = feed_item_counts(db)
+    rows = [
+        {
+            "name": f.name,
+            "url": f.url,
+            "items": counts.get(f.id, 0),
+            "last_polled": f.last_polled,
+            "last_error": f.last_error,
+            "failures": f.failures,
+            "disabled": bool(f.disabled),
+            "disabled_reason": f.disabled_reason,
+        }
+        for f in list_feeds(db)
+    ]
+    db.close()
+    for row in rows:
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            state = (
+                f"DISABLED ({row['disabled_reason']})"
+                if row["disabled"]
+                else f"{row['failures']} failures"
+                if row["failures"]
+                else "ok"
+            )
+            print(
+                f"{row['name']}  {row['url']}\n    items {row['items']} · last poll "
+                f"{row['last_polled'] or 'never'} · {state}"
+                + (f" · last error: {row['last_error']}" if row["last_error"] else "")
+            )
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from bot.evaluate import evaluate_file
+
+    print(evaluate_file(args.file, topic=args.topic, positive=args.positive))
+    return 0
+
+
+COMMANDS = {
+    "check": cmd_check,
+    "poll": cmd_poll,
+    "demo": cmd_demo,
+    "run": cmd_run,
+    "topics": cmd_topics,
+    "feeds": cmd_feeds,
+    "eval": cmd_eval,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,600 @@
+"""Chat commands, written once for every platform: parse, check rights, act, answer.
+
+An adapter turns its platform's invocation (a Slack slash command, a Discord app command)
+into an `Invocation`, awaits `Commands.handle` and sends the `Reply` back its own way,
+escaping the text there: replies quote feed titles, which are untrusted. A user's mistake is
+a `Reply(ok=False)` that says what was wrong and shows the usage line; it changes nothing.
+
+Deliberately not here: any platform syntax or API, acknowledging within 3 seconds (adapters
+do that), and the queries themselves (bot.store, bot.status).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from bot.clock import iso, iso_short, later, parse_iso, utcnow
+from bot.durations import format_duration, parse_duration
+from bot.errors import CommandError, FeedParseError, FetchError, QueryError, UnsafeURLError
+from bot.feeds.guard import check_url
+from bot.feeds.parse import parse_feed_async
+from bot.model import Topic
+from bot.outbox import pending_count
+from bot.pipeline import poll_feed
+from bot.status import health, held_count
+from bot.store import (
+    add_feed,
+    delete_topic,
+    feed_item_counts,
+    find_feed,
+    list_feeds,
+    list_topics,
+    remove_feed,
+    save_topic,
+    search_items,
+    set_muted,
+    subscribe,
+    subscriptions,
+    unsubscribe,
+)
+from bot.text.clean import extract_article, html_to_text
+from bot.topics.match import compile_topic, explain
+
+if TYPE_CHECKING:
+    from bot.app import Runtime
+    from bot.store import SubscriptionRow
+
+log = logging.getLogger(__name__)
+
+TOPIC_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+MODES = ("instant", "digest")
+MAX_MUTE = 90 * 86400.0
+SEARCH_LIMIT = 10
+URL_TEXT = re.compile(r"^https?://\S+$", re.IGNORECASE)
+
+MODERATORS = {
+    "slack": "Slack workspace admins and owners, and user ids listed under `slack: moderators` "
+    "in the config",
+    "discord": "members who may manage the channel, and user or role ids listed under "
+    "`discord: moderators` in the config",
+}
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One command as typed in chat, with who typed it and where."""
+
+    platform: str  # "slack" | "discord" | "console"
+    channel: str  # full channel key as stored: "slack:C0123", "discord:123456789"
+    user: str
+    text: str  # everything after /wirewatch
+    platform_admin: bool = False  # Slack admin/owner; Discord: may manage the channel
+    roles: tuple[str, ...] = ()  # Discord role ids of the member
+    workspace: str | None = None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Plain text with `code` spans and "- " lists; adapters escape it for their platform."""
+
+    text: str
+    ok: bool = True
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    name: str
+    args: tuple[tuple[str, str, bool], ...]  # (name, kind, required)
+    moderator_only: bool
+    help: str
+    synopsis: str = ""  # the arguments as users type them, e.g. "TOPIC [instant|digest]"
+
+    @property
+    def usage(self) -> str:
+        return f"/wirewatch {self.name} {self.synopsis}".rstrip()
+
+
+SUBCOMMANDS: tuple[Subcommand, ...] = (
+    Subcommand("help", (), False, "what each command does"),
+    Subcommand("topics", (), False, "every topic with its query"),
+    Subcommand(
+        "subscribe",
+        (("topic", "topic", True), ("mode", "mode", False)),
+        True,
+        "alert this channel when TOPIC fires (digest: collected, not one by one)",
+        "TOPIC [instant|digest]",
+    ),
+    Subcommand(
+        "unsubscribe",
+        (("topic", "topic", True),),
+        True,
+        "stop alerting this channel for TOPIC",
+        "TOPIC",
+    ),
+    Subcommand("list", (), False, "this channel's subscriptions"),
+    Subcommand("feeds", (), True, "every feed with its health"),
+    Subcommand(
+        "feeds add",
+        (("url", "url", True), ("name", "text", False)),
+        True,
+        "add a feed and poll it right away",
+        "URL [NAME]",
+    ),
+    Subcommand(
+        "feeds remove",
+        (("feed", "text", True),),
+        True,
+        "stop polling a feed; its items stay searchable",
+        "URL|NAME",
+    ),
+    Subcommand(
+        "topic add",
+        (("name", "text", True), ("query", "text", True)),
+        True,
+        "add (or change) a topic of your own",
+        "NAME QUERY",
+    ),
+    Subcommand(
+        "topic remove", (("name", "topic", True),), True, "remove a topic added from chat", "NAME"
+    ),
+    Subcommand(
+        "test",
+        (("query", "text", True), ("text", "text", True)),
+        False,
+        "would this text or page match, and why (a query goes in backticks)",
+        "TOPIC|`QUERY` TEXT|URL",
+    ),
+    Subcommand(
+        "mute",
+        (("duration", "duration", True),),
+        True,
+        "no alerts in this channel for a while (they are skipped, not saved)",
+        "DURATION",
+    ),
+    Subcommand("unmute", (), True, "end a mute early"),
+    Subcommand("search", (("words", "text", True),), False, "search the stored items", "WORDS"),
+    Subcommand("status", (), False, "feed health, last poll, alerts waiting to be sent"),
+)
+_BY_NAME = {s.name: s for s in SUBCOMMANDS}
+PUBLIC = ", ".join(s.name for s in SUBCOMMANDS if not s.moderator_only)
+
+
+def parse(text: str) -> tuple[Subcommand, str]:
+    """The subcommand named at the start of `text`, and the rest of the text as typed."""
+    words = text.split(None, 2)
+    if not words:
+        return _BY_NAME["help"], ""
+    first = words[0].lower()
+    if len(words) > 1 and f"{first} {words[1].lower()}" in _BY_NAME:
+        return _BY_NAME[f"{first} {words[1].lower()}"], (words[2] if len(words) > 2 else "")
+    if first in _BY_NAME:
+        return _BY_NAME[first], text.split(None, 1)[1] if len(words) > 1 else ""
+    if first in ("topic", "feeds"):
+        raise CommandError(f"`{first}` needs add or remove: `/wirewatch {first} add ...`")
+    raise CommandError(f"unknown command `{words[0]}`: `/wirewatch help` lists them")
+
+
+def requires_moderator(text: str) -> bool:
+    """Whether `text` names a moderator-only command (adapters skip the admin lookup if not)."""
+    try:
+        return parse(text)[0].moderator_only
+    except CommandError:
+        return False
+
+
+Handler = Callable[[Invocation, str], Awaitable[str]]
+
+
+class Commands:
+    """The one implementation of /wirewatch; adapters call `handle` and send its Reply."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.db = rt.db
+        self._handlers: dict[str, Handler] = {
+            "help": self._help,
+            "topics": self._topics,
+            "subscribe": self._subscribe,
+            "unsubscribe": self._unsubscribe,
+            "list": self._list,
+            "feeds": self._feeds,
+            "feeds add": self._feeds_add,
+            "feeds remove": self._feeds_remove,
+            "topic add": self._topic_add,
+            "topic remove": self._topic_remove,
+            "test": self._test,
+            "mute": self._mute,
+            "unmute": self._unmute,
+            "search": self._search,
+            "status": self._status,
+        }
+
+    async def handle(self, inv: Invocation) -> Reply:
+        """Parse, check rights, act, answer; never raises."""
+        sub: Subcommand | None = None
+        try:
+            sub, rest = parse(inv.text)
+            if sub.moderator_only and not self.is_moderator(inv):
+                reply = self._refusal(inv, sub)
+            else:
+                reply = Reply(await self._handlers[sub.name](inv, rest.strip()))
+        except CommandError as exc:
+            usage = f"\nusage: `{sub.usage}`" if sub else ""
+            reply = Reply(f"{exc}{usage}", ok=False)
+        except Exception:  # a bug must not take the adapter down; the user gets a short answer
+            log.exception("command.crashed platform=%s channel=%s", inv.platform, inv.channel)
+            reply = Reply(
+                "something went wrong on wirewatch's side; the logs have details", ok=False
+            )
+        log.info(
+            "command.done platform=%s channel=%s user=%s command=%s ok=%s",
+            inv.platform,
+            inv.channel,
+            inv.user,
+            sub.name if sub else "?",
+            reply.ok,
+        )
+        return reply
+
+    def is_moderator(self, inv: Invocation) -> bool:
+        if inv.platform_admin or inv.platform == "console":
+            return True  # the console is the operator's own terminal
+        platform = getattr(self.rt.settings, inv.platform, None)
+        allowed = set(getattr(platform, "moderators", ()))
+        return inv.user in allowed or any(role in allowed for role in inv.roles)
+
+    def topic_names(self, prefix: str = "") -> list[str]:
+        """Topic names starting with `prefix`, for autocomplete (at most 25, Discord's cap)."""
+        prefix = prefix.lower()
+        return [t.name for t in list_topics(self.db) if t.name.startswith(prefix)][:25]
+
+    @staticmethod
+    def text_for(name: str, options: dict[str, str]) -> str:
+        """Typed options (Discord) back to the text form that `handle` parses."""
+        sub = _BY_NAME[name]
+        parts = [name]
+        for arg, _, _ in sub.args:
+            value = str(options.get(arg) or "").strip()
+            if value and name == "test" and arg == "query":
+                value = f"`{value.strip('`')}`"
+            if value:
+                parts.append(value)
+        return " ".join(parts)
+
+    def _refusal(self, inv: Invocation, sub: Subcommand) -> Reply:
+        who = MODERATORS.get(inv.platform, "moderators listed in the config")
+        log.info("command.refused platform=%s user=%s command=%s", inv.platform, inv.user, sub.name)
+        return Reply(
+            f"`{sub.name}` changes what wirewatch does, so only moderators may use it: "
+            f"{who}. Everyone may use {PUBLIC}.",
+            ok=False,
+        )
+
+    # -- reading -----------------------------------------------------------------------
+
+    async def _help(self, inv: Invocation, rest: str) -> str:
+        lines = ["wirewatch watches news feeds and posts an alert here when a topic fires."]
+        for sub in SUBCOMMANDS:
+            mark = " (moderators)" if sub.moderator_only else ""
+            lines.append(f"- `{sub.usage}`: {sub.help}{mark}")
+        role = "a moderator" if self.is_moderator(inv) else "not a moderator"
+        lines.append(
+            f"You are {role} here. DURATION: 30m, 2h, 1d. Queries: "
+            '`entity:"North Korea" AND (troops OR soldiers)`, `deploy* NEAR/5 troops`.'
+        )
+        return "\n".join(lines)
+
+    async def _topics(self, inv: Invocation, rest: str) -> str:
+        topics = list_topics(self.db)
+        if not topics:
+            return "no topics yet: `/wirewatch topic add NAME QUERY` (moderators)"
+        lines = [f"{len(topics)} topics:"]
+        for t in topics:
+            about = f" ({t.description})" if t.description else ""
+            lines.append(f"- `{t.name}` [{t.origin}]{about}: `{_one_line(t.query)}`")
+        return "\n".join(lines)
+
+    async def _list(self, inv: Invocation, rest: str) -> str:
+        subs = _live(subscriptions(self.db, inv.channel))
+        if not subs:
+            return (
+                "this channel has no subscriptions: `/wirewatch subscribe TOPIC` "
+                "(moderators); `/wirewatch topics` lists the topics"
+            )
+        lines = [f"this channel is subscribed to {len(subs)}:"]
+        lines += [f"- {_describe_sub(s)}" for s in subs]
+        return "\n".join(lines)
+
+    async def _feeds(self, inv: Invocation, rest: str) -> str:
+        feeds = [f for f in list_feeds(self.db) if f.disabled_reason != "removed"]
+        if not feeds:
+            return "no feeds yet: `/wirewatch feeds add URL [NAME]`"
+        counts = feed_item_counts(self.db)
+        lines = [f"{len(feeds)} feeds:"]
+        for f in feeds:
+            if f.disabled:
+                state = f"DISABLED: {f.disabled_reason}"
+            elif f.failures:
+                state = f"{f.failures} failures in a row, last: {f.last_error}"
+            else:
+                state = "ok"
+            lines.append(
+                f"- `{f.name}` {f.url} ({f.origin}): {counts.get(f.id, 0)} items, "
+                f"last poll {_when(f.last_polled)}, {state}"
+            )
+        return "\n".join(lines)
+
+    async def _search(self, inv: Invocation, rest: str) -> str:
+        if not rest:
+            raise CommandError("search needs words to look for")
+        rows = search_items(self.db, rest, limit=SEARCH_LIMIT)
+        if not rows:
+            return f"nothing stored matches `{_one_line(rest)}`"
+        lines = [f"{len(rows)} most recent matches:"]
+        for r in rows:
+            url = f" {r['url']}" if r["url"] and URL_TEXT.match(r["url"]) else ""
+            lines.append(f"- {_one_line(r['title'])} ({r['outlet']}, {_when(r['published'])}){url}")
+        return "\n".join(lines)
+
+    async def _status(self, inv: Invocation, rest: str) -> str:
+        h = health(self.db, inv.channel)
+        lines = [
+            f"- feeds: {h.feeds_active} polled, {h.feeds_failing} failing, "
+            f"{h.feeds_disabled} disabled; last poll {_when(h.last_poll)}",
+            f"- alerts waiting to be sent: {pending_count(self.db)} "
+            f"(this channel: {h.channel_waiting}, held while paused: {h.channel_held})",
+        ]
+        subs = _live(subscriptions(self.db, inv.channel))
+        lines.append(
+            "- this channel: "
+            + ("; ".join(_describe_sub(s) for s in subs) if subs else "no subscriptions")
+        )
+        failing = [f for f in list_feeds(self.db) if f.failures and not f.disabled][:5]
+        lines += [f"- failing: `{f.name}`: {f.last_error}" for f in failing]
+        return "\n".join(lines)
+
+    # -- subscriptions -----------------------------------------------------------------
+
+    async def _subscribe(self, inv: Invocation, rest: str) -> str:
+        args = rest.split()
+        if not 1 <= len(args) <= 2:
+            raise CommandError("subscribe needs a topic and optionally a mode")
+        topic = self._known_topic(args[0])
+        mode = args[1].lower() if len(args) == 2 else "instant"
+        if mode not in MODES:
+            raise CommandError(f"mode must be instant or digest, not `{args[1]}`")
+        held = held_count(self.db, inv.channel)
+        subscribe(self.db, inv.channel, topic.name, mode)
+        resumed = (
+            f"; {held} alerts held while the channel was paused will now be sent" if held else ""
+        )
+        return f"this channel now gets `{topic.name}` alerts ({mode}){resumed}"
+
+    async def _unsubscribe(self, inv: Invocation, rest: str) -> str:
+        if len(rest.split()) != 1:
+            raise CommandError("unsubscribe needs one topic name")
+        subs = {s.topic for s in _live(subscriptions(self.db, inv.channel))}
+        if rest not in subs:
+            listed = ", ".join(f"`{t}`" for t in sorted(subs)) or "nothing"
+            raise CommandError(f"this channel is not subscribed to `{rest}` (it is to {listed})")
+        unsubscribe(self.db, inv.channel, rest)
+        return f"this channel no longer gets `{rest}` alerts"
+
+    async def _mute(self, inv: Invocation, rest: str) -> str:
+        try:
+            seconds = parse_duration(rest)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        if not 0 < seconds <= MAX_MUTE:
+            raise CommandError("a mute lasts more than 0s and at most 90d")
+        until = later(seconds)
+        if not set_muted(self.db, inv.channel, until):
+            raise CommandError("this channel has no subscriptions to mute")
+        return (
+            f"muted until {iso_short(parse_iso(until))} ({format_duration(seconds)}); "
+            "alerts meanwhile are skipped. `/wirewatch unmute` ends it early"
+        )
+
+    async def _unmute(self, inv: Invocation, rest: str) -> str:
+        if not set_muted(self.db, inv.channel, None):
+            raise CommandError("this channel has no subscriptions")
+        return "unmuted: new alerts come again"
+
+    # -- feeds -------------------------------------------------------------------------
+
+    async def _feeds_add(self, inv: Invocation, rest: str) -> str:
+        if not rest:
+            raise CommandError("feeds add needs the feed's URL")
+        url, name = (rest.split(None, 1) + [""])[:2]
+        url, name = _guarded_url(self.rt, url), name.strip()
+        if name and (other := find_feed(self.db, name)) and other.url != url:
+            raise CommandError(
+                f"another feed is already called `{name}` ({other.url}); choose another NAME"
+            )
+        existing = find_feed(self.db, url)
+        if existing and not existing.disabled:
+            return f"`{existing.name}` ({url}) is already polled"
+        title = await self._trial_fetch(url)
+        name = name or (existing.name if existing else title or _host(url))
+        feed = add_feed(self.db, url, name, origin="chat", added_by=f"{inv.platform}:{inv.user}")
+        return f"added `{feed.name}` ({url}); " + await self._first_poll(feed)
+
+    async def _trial_fetch(self, url: str) -> str | None:
+        """Fetch and parse once before storing anything, so a bad URL changes nothing."""
+        try:
+            fetched = await self.rt.pipeline.fetcher.fetch_feed(url, trusted=False)
+            parsed = await parse_feed_async(fetched.body or b"", feed_url=fetched.url)
+        except UnsafeURLError as exc:
+            raise CommandError(_unsafe(url, exc)) from None
+        except FetchError as exc:
+            raise CommandError(f"cannot fetch {url}: {exc}") from None
+        except FeedParseError as exc:
+            raise CommandError(f"{url} is not a feed wirewatch can read: {exc}") from None
+        return _one_line(parsed.title or "")[:80] or None
+
+    async def _first_poll(self, feed) -> str:
+        try:
+            result = await poll_feed(self.rt.pipeline, feed)
+        except Exception as exc:  # e.g. the scheduler polled it at the same moment
+            log.warning("command.first_poll_failed feed=%s error=%s", feed.name, exc)
+            return "it will be polled on schedule"
+        if not result.ok:
+            return f"its first poll failed ({result.error}); it will be retried"
+        return f"first poll: {result.new_items} items stored, {result.deliveries} alerts queued"
+
+    async def _feeds_remove(self, inv: Invocation, rest: str) -> str:
+        if not rest:
+            raise CommandError("feeds remove needs the feed's URL or name")
+        feed = remove_feed(self.db, rest)
+        note = (
+            " It is in the config file too: remove it there as well."
+            if feed.origin == "config"
+            else ""
+        )
+        return f"removed `{feed.name}` ({feed.url}); its items stay searchable.{note}"
+
+    # -- topics ------------------------------------------------------------------------
+
+    async def _topic_add(self, inv: Invocation, rest: str) -> str:
+        name, query = (rest.split(None, 1) + [""])[:2]
+        query = query.strip().strip("`").strip()
+        if not TOPIC_NAME.fullmatch(name):
+            raise CommandError(
+                f"`{name}` is not a topic name: lowercase letters, digits, "
+                "'-' or '_', starting with a letter or digit"
+            )
+        if not query:
+            raise CommandError("topic add needs a query after the name")
+        current = {t.name: t for t in list_topics(self.db)}.get(name)
+        if current and current.origin != "chat":
+            raise CommandError(f"`{name}` is a {current.origin} topic; choose another name")
+        topic = Topic(name, query, origin="chat")
+        try:
+            compile_topic(topic, self.rt.pipeline.gazetteer)
+        except QueryError as exc:
+            raise CommandError(f"the query does not work: {exc}") from None
+        save_topic(self.db, topic)
+        self.rt.reload_topics()
+        verb = "changed" if current else "added"
+        return (
+            f"{verb} topic `{name}`: `{_one_line(query)}`. Try it with "
+            f"`/wirewatch test {name} TEXT`, then `/wirewatch subscribe {name}`"
+        )
+
+    async def _topic_remove(self, inv: Invocation, rest: str) -> str:
+        topic = self._known_topic(rest)
+        if topic.origin != "chat":
+            raise CommandError(
+                f"`{topic.name}` is a {topic.origin} topic: only topics added "
+                "from chat can be removed here"
+            )
+        users = sorted({s.channel for s in _live(subscriptions(self.db)) if s.topic == topic.name})
+        if users:
+            raise CommandError(
+                f"`{topic.name}` still alerts {', '.join(users)}: unsubscribe there first"
+            )
+        delete_topic(self.db, topic.name)
+        self.rt.reload_topics()
+        return f"removed topic `{topic.name}`"
+
+    async def _test(self, inv: Invocation, rest: str) -> str:
+        query, text = _split_test(rest)
+        if URL_TEXT.match(text):
+            text = await self._page_text(text)
+        try:
+            matched, why = explain(query, text, self.rt.pipeline.gazetteer, list_topics(self.db))
+        except QueryError as exc:
+            raise CommandError(f"the query does not work: {exc}") from None
+        return ("MATCH: " if matched else "no match: ") + why
+
+    async def _page_text(self, url: str) -> str:
+        """Title and main text of a page, fetched like any URL from chat (guarded)."""
+        url = _guarded_url(self.rt, url)
+        try:
+            page = await self.rt.pipeline.fetcher.fetch_page(url, trusted=False)
+        except UnsafeURLError as exc:
+            raise CommandError(_unsafe(url, exc)) from None
+        except FetchError as exc:
+            raise CommandError(f"cannot fetch {url}: {exc}") from None
+        raw = (page.body or b"").decode("utf-8", errors="replace")
+        title = re.search(r"<title[^>]*>(.*?)</title>", raw, re.IGNORECASE | re.DOTALL)
+        body = extract_article(raw, url) or html_to_text(raw)
+        head = _one_line(html.unescape(title.group(1))) if title else ""
+        return f"{head}\n{body}" if head else body
+
+    def _known_topic(self, name: str) -> Topic:
+        topics = {t.name: t for t in list_topics(self.db)}
+        if name not in topics:
+            known = ", ".join(f"`{n}`" for n in sorted(topics)) or "none yet"
+            raise CommandError(f"no topic `{name}` (topics: {known})")
+        return topics[name]
+
+
+def _split_test(rest: str) -> tuple[str, str]:
+    """`test` arguments: a topic name or a word, or a `backticked query`, then the text."""
+    if rest.startswith("`"):
+        end = rest.find("`", 1)
+        if end < 0:
+            raise CommandError("the query's closing ` is missing")
+        query, text = rest[1:end].strip(), rest[end + 1 :].strip()
+    else:
+        query, _, text = rest.partition(" ")
+        text = text.strip()
+    if not query or not text:
+        raise CommandError("test needs a topic or `query`, then the text or URL to try")
+    return query, text
+
+
+def _guarded_url(rt: Runtime, url: str) -> str:
+    try:
+        return check_url(url, allow_private=rt.settings.network.allow_private_addresses)
+    except UnsafeURLError as exc:
+        raise CommandError(_unsafe(url, exc)) from None
+
+
+def _unsafe(url: str, exc: UnsafeURLError) -> str:
+    return (
+        f"cannot use {url}: {exc}. URLs from chat must be http(s) on public addresses "
+        "(ops may set `network: {allow_private_addresses: true}` in the config)"
+    )
+
+
+def _live(subs: list[SubscriptionRow]) -> list[SubscriptionRow]:
+    return [s for s in subs if s.paused_reason != "unsubscribed"]
+
+
+def _describe_sub(s: SubscriptionRow) -> str:
+    parts = [f"`{s.topic}` ({s.mode}"]
+    if s.origin == "config":
+        parts.append(", from the config")
+    if s.muted_until and s.muted_until > _now_iso():
+        parts.append(f", muted until {_when(s.muted_until)}")
+    if s.paused_reason:
+        parts.append(f", PAUSED: {s.paused_reason}")
+    return "".join(parts) + ")"
+
+
+def _now_iso() -> str:
+    return iso(utcnow())
+
+
+def _when(stamp: str | None) -> str:
+    if not stamp:
+        return "never"
+    try:
+        return iso_short(parse_iso(stamp))
+    except ValueError:
+        return stamp
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _host(url: str) -> str:
+    return re.sub(r"^https?://", "", url, flags=re.IGNORECASE).split("/", 1)[0]

@@ -1,0 +1,176 @@
+"""Open the SQLite file safely: ours or refused, migrated forward, never silently repaired.
+
+One connection in autocommit mode; writes go through `write()`, which takes the write lock up
+front (`BEGIN IMMEDIATE`) so a read-then-write transaction never fails half-way on a lock.
+Schema changes are plain named steps in MIGRATIONS; `user_version` records how far we are.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+from bot.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+APPLICATION_ID = 0x57495245  # "WIRE": marks the file as a wirewatch database
+
+
+def _m001_initial(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE feeds (
+            id INTEGER PRIMARY KEY, url TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+            interval REAL, origin TEXT NOT NULL DEFAULT 'config',
+            etag TEXT, last_modified TEXT, next_poll TEXT NOT NULL,
+            last_polled TEXT, last_success TEXT, last_error TEXT,
+            failures INTEGER NOT NULL DEFAULT 0, disabled INTEGER NOT NULL DEFAULT 0,
+            disabled_reason TEXT, added_by TEXT, created TEXT NOT NULL
+        );
+        CREATE TABLE stories (
+            id INTEGER PRIMARY KEY, title TEXT NOT NULL, first_item INTEGER,
+            first_seen TEXT NOT NULL, last_seen TEXT NOT NULL
+        );
+        CREATE TABLE items (
+            id INTEGER PRIMARY KEY, feed_id INTEGER NOT NULL REFERENCES feeds(id),
+            identity TEXT NOT NULL, url TEXT, title TEXT NOT NULL, summary TEXT NOT NULL,
+            text TEXT, alert_summary TEXT NOT NULL DEFAULT '', entities TEXT NOT NULL DEFAULT '[]',
+            published TEXT NOT NULL, first_seen TEXT NOT NULL,
+            story_id INTEGER REFERENCES stories(id),
+            UNIQUE (feed_id, identity)
+        );
+        CREATE INDEX items_story ON items(story_id);
+        CREATE INDEX items_first_seen ON items(first_seen);
+        CREATE TABLE topics (
+            name TEXT PRIMARY KEY, query TEXT NOT NULL, description TEXT NOT NULL DEFAULT '',
+            origin TEXT NOT NULL
+        );
+        CREATE TABLE matches (
+            item_id INTEGER NOT NULL REFERENCES items(id), topic TEXT NOT NULL,
+            matched TEXT NOT NULL, explanation TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (item_id, topic)
+        );
+        CREATE TABLE subscriptions (
+            id INTEGER PRIMARY KEY, channel TEXT NOT NULL, topic TEXT NOT NULL,
+            mode TEXT NOT NULL DEFAULT 'instant', workspace TEXT, muted_until TEXT,
+            paused_reason TEXT, origin TEXT NOT NULL DEFAULT 'config', created TEXT NOT NULL,
+            UNIQUE (channel, topic)
+        );
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY, subscription_id INTEGER NOT NULL REFERENCES subscriptions(id),
+            channel TEXT NOT NULL, story_id INTEGER NOT NULL REFERENCES stories(id),
+            item_id INTEGER NOT NULL REFERENCES items(id), kind TEXT NOT NULL,
+            status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt TEXT NOT NULL, claimed_at TEXT, message_id TEXT, thread_id TEXT,
+            error TEXT, created TEXT NOT NULL, sent_at TEXT,
+            UNIQUE (channel, story_id, item_id)
+        );
+        CREATE INDEX deliveries_status ON deliveries(status, next_attempt);
+        CREATE INDEX deliveries_channel_story ON deliveries(channel, story_id);
+        CREATE TABLE notices (
+            id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, channel TEXT, text TEXT NOT NULL,
+            created TEXT NOT NULL, sent_at TEXT
+        );
+        """
+    )
+    db["items"].enable_fts(["title", "summary", "text"], create_triggers=True, tokenize="porter")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m001_initial]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def open_database(path: str | Path) -> sqlite_utils.Database:
+    """Open (creating when absent) and migrate; raise StoreError for anything not ours."""
+    path = Path(path)
+    if str(path) != ":memory:":
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the database folder {path.parent}: {exc}") from None
+    try:
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        db = sqlite_utils.Database(conn)
+        _configure(db, path)
+        _migrate(db, path)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(_explain(exc, path)) from None
+    return db
+
+
+def _configure(db: sqlite_utils.Database, path: Path) -> None:
+    db.execute("PRAGMA busy_timeout = 5000")
+    app_id = db.execute("PRAGMA application_id").fetchone()[0]
+    tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if app_id != APPLICATION_ID and (app_id != 0 or tables):
+        raise StoreError(
+            f"{path} is not a wirewatch database (it holds other data); "
+            "point WIREWATCH_DB or `database:` at a new file"
+        )
+    if str(path) != ":memory:" and db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute("PRAGMA foreign_keys = ON")
+
+
+def _migrate(db: sqlite_utils.Database, path: Path) -> None:
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} has schema version {version}, newer than this wirewatch understands "
+            f"({SCHEMA_VERSION}); upgrade wirewatch or restore a backup"
+        )
+    for number in range(version, SCHEMA_VERSION):
+        step = MIGRATIONS[number]
+        with write(db):
+            step(db)
+            db.execute(f"PRAGMA user_version = {number + 1}")
+            db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        log.info("db.migrated step=%s version=%d", step.__name__, number + 1)
+
+
+def _explain(exc: sqlite3.DatabaseError, path: Path) -> str:
+    text = str(exc)
+    if "not a database" in text or "malformed" in text:
+        return f"{path} is corrupt or not a SQLite database ({text}); restore a backup"
+    if "readonly" in text or "unable to open" in text:
+        return f"cannot write {path} ({text}): check the volume and its permissions"
+    if "locked" in text:
+        return f"{path} is locked by another process ({text}); is another wirewatch running?"
+    if "disk is full" in text or "full" in text:
+        return f"the disk holding {path} is full ({text})"
+    return f"database error on {path}: {text}"
+
+
+@contextmanager
+def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """One write transaction holding the lock from its start; rolled back on any error."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        raise StoreError(_explain(exc, Path(db_path(db)))) from None
+    try:
+        yield db
+        db.execute("COMMIT")
+    except sqlite3.DatabaseError as exc:
+        _rollback(db)
+        raise StoreError(_explain(exc, Path(db_path(db)))) from None
+    except BaseException:
+        _rollback(db)
+        raise
+
+
+def _rollback(db: sqlite_utils.Database) -> None:
+    if db.conn.in_transaction:
+        db.execute("ROLLBACK")
+
+
+def db_path(db: sqlite_utils.Database) -> str:
+    row = db.execute("PRAGMA database_list").fetchone()
+    return row[2] or ":memory:"

@@ -1,0 +1,66 @@
+"""The one exception tree of wirewatch: every error a user can see is a WirewatchError."""
+
+from __future__ import annotations
+
+
+class WirewatchError(Exception):
+    """Base of every error wirewatch raises on purpose; its message is meant for a person."""
+
+
+class ConfigError(WirewatchError):
+    """The configuration is invalid; `problems` lists each one as 'where: what'."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+class QueryError(WirewatchError):
+    """A topic query does not parse; `position` is the 0-based offset of the problem."""
+
+    def __init__(self, message: str, query: str = "", position: int | None = None):
+        self.query = query
+        self.position = position
+        where = f" at position {position + 1}" if position is not None else ""
+        super().__init__(f"{message}{where}")
+
+
+class FetchError(WirewatchError):
+    """A feed or page could not be fetched.
+
+    `retry_after` is the server's wish in seconds (429/503), `permanent` marks errors that
+    retrying will not fix (404, 410, refused address).
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False):
+        self.retry_after = retry_after
+        self.permanent = permanent
+        super().__init__(message)
+
+
+class UnsafeURLError(FetchError):
+    """A URL from chat points at a private, local or otherwise refused address or scheme."""
+
+    def __init__(self, message: str):
+        super().__init__(message, permanent=True)
+
+
+class FeedParseError(WirewatchError):
+    """A body is not a usable feed (not XML, no entries, refused entity declarations...)."""
+
+
+class StoreError(WirewatchError):
+    """The database cannot be used: not ours, newer schema, locked, read-only or full."""
+
+
+class DeliveryError(WirewatchError):
+    """An adapter failed to deliver. `retry_after` set: try again later; `permanent`: stop."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False):
+        self.retry_after = retry_after
+        self.permanent = permanent
+        super().__init__(message)
+
+
+class CommandError(WirewatchError):
+    """A chat command was wrong; the message says what and how to do it right."""

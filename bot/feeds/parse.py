@@ -1,0 +1,362 @@
+"""Feed bodies to `ParsedFeed`: feedparser, made safe and made stable.
+
+- Refuses entity declarations before feedparser sees the body (expansion bombs).
+- Entry identity never depends on the feed's URL (relative guids stay as written).
+- Links are canonical http(s) URLs or None; titles and summaries are capped plain text.
+- `parse_feed_async` parses in a worker process with a time and memory bound, so a
+  pathological feed can neither freeze the event loop nor eat the machine.
+
+Deliberately not here: fetching, deciding which entries are new (the store knows), and
+escaping text for a chat platform (adapters do that at the last step).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import codecs
+import concurrent.futures
+import contextlib
+import hashlib
+import io
+import logging
+import multiprocessing
+import re
+import resource
+import signal
+import weakref
+from concurrent.futures.process import BrokenProcessPool
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+import feedparser
+
+from bot.errors import FeedParseError
+from bot.model import Entry, ParsedFeed
+from bot.text.clean import html_to_text
+
+log = logging.getLogger(__name__)
+
+TITLE_MAX = 300
+SUMMARY_MAX = 2000
+AUTHOR_MAX = 200
+IDENTITY_MAX = 500  # longer guids are hashed: they are junk, and they bloat an indexed column
+FUTURE_SLACK = timedelta(days=1)
+WORKER_MEMORY = 512 * 2**20
+_TRACKING = re.compile(r"utm_[^=&]*|fbclid|gclid|mc_[^=&]*", re.IGNORECASE)
+_ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
+_CDATA_OPEN, _CDATA_CLOSE = b"<![CDATA[", b"]]>"
+
+
+def parse_feed(body: bytes, *, feed_url: str, max_entries: int = 1000) -> ParsedFeed:
+    """Parse a feed body; FeedParseError when it is not a feed or is refused."""
+    if not body.strip():
+        raise FeedParseError("not a feed: the body is empty")
+    refuse_entity_declarations(body)
+    # A BytesIO, never the bytes: feedparser treats a str/bytes that names a path as a file.
+    # No base URL either, so relative guids stay as written; links are joined below instead.
+    result = feedparser.parse(io.BytesIO(body), sanitize_html=True)
+    if not result.version or (not result.entries and result.bozo):
+        raise FeedParseError(_why_not_a_feed(body, result))
+    now = datetime.now(UTC)
+    entries = _dedupe(_entry(raw, feed_url, now) for raw in result.entries)
+    return ParsedFeed(
+        title=_text(result.feed, "title", TITLE_MAX) or None,
+        link=canonical_url(_join(feed_url, result.feed.get("link"))),
+        entries=_newest(entries, max_entries),
+        warning=_bozo_text(result) if result.bozo else None,
+    )
+
+
+def refuse_entity_declarations(body: bytes) -> None:
+    """FeedParseError if the body declares an XML entity outside CDATA (expansion bombs).
+
+    Declarations only take effect in the prologue; one anywhere else is malformed anyway,
+    so a body-wide search (skipping CDATA, where such text is just text) is the safe reading.
+    """
+    data = _ascii_view(body)
+    position = 0
+    while (found := _ENTITY_DECL.search(data, position)) is not None:
+        cdata = data.rfind(_CDATA_OPEN, 0, found.start())
+        close = data.find(_CDATA_CLOSE, cdata) if cdata >= 0 else -1
+        if cdata < 0 or 0 <= close < found.start():
+            raise FeedParseError("refused: the feed declares XML entities (<!ENTITY)")
+        position = close + len(_CDATA_CLOSE) if close >= 0 else len(data)
+
+
+def _ascii_view(body: bytes) -> bytes:
+    """The body with markup bytes where a parser would see them (UTF-16/32, EBCDIC bodies)."""
+    encoding = _wide_encoding(body[:4])
+    if encoding is None:
+        return body
+    return body.decode(encoding, errors="replace").encode("utf-8", errors="replace")
+
+
+def _wide_encoding(head: bytes) -> str | None:
+    boms = (
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    )
+    for bom, encoding in boms:
+        if head.startswith(bom):
+            return encoding
+    patterns = {
+        b"\x00\x00\x00<": "utf-32-be",
+        b"<\x00\x00\x00": "utf-32-le",
+        b"\x00<\x00?": "utf-16-be",
+        b"<\x00?\x00": "utf-16-le",
+        b"\x4c\x6f\xa7\x94": "cp037",
+    }
+    return patterns.get(head)
+
+
+def _why_not_a_feed(body: bytes, result: Any) -> str:
+    head = body[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head or b"<body" in head:
+        return "not a feed: looks like an HTML page"
+    if head[:1] in (b"{", b"["):
+        return "not a feed: looks like JSON"
+    if b"\x00" in body[:1024] and _wide_encoding(body[:4]) is None:
+        return "not a feed: looks like binary data"
+    if not result.bozo:
+        return "not a feed: XML without RSS or Atom elements"
+    return f"not a feed: {_bozo_text(result)}"
+
+
+def _bozo_text(result: Any) -> str:
+    exc = result.get("bozo_exception")
+    text = str(exc) if exc is not None else "malformed feed"
+    return text[:300]
+
+
+def _entry(raw: Any, feed_url: str, now: datetime) -> Entry:
+    title = _text(raw, "title", TITLE_MAX)
+    summary = _summary(raw)
+    link = raw.get("link") or None
+    return Entry(
+        identity=_identity(raw, link, title, summary),
+        url=canonical_url(_join(feed_url, link)),
+        title=title,
+        summary=summary,
+        published=_published(raw, now),
+        author=_text(raw, "author", AUTHOR_MAX) or None,
+    )
+
+
+def _identity(raw: Any, link: str | None, title: str, summary: str) -> str:
+    """guid as written, else the link (canonical if absolute, as written if relative), else hash."""
+    guid = (raw.get("id") or "").strip()
+    if guid:
+        return _capped_identity("guid:", guid)
+    if link and link.strip():
+        return _capped_identity("link:", canonical_url(link) or link.strip())
+    digest = hashlib.sha1(f"{title}\n{summary}".encode()).hexdigest()
+    return f"hash:{digest}"
+
+
+def _capped_identity(kind: str, value: str) -> str:
+    if len(value) <= IDENTITY_MAX:
+        return kind + value
+    return f"{kind}sha1:{hashlib.sha1(value.encode()).hexdigest()}"
+
+
+def _text(raw: Any, key: str, limit: int) -> str:
+    value = raw.get(key) or ""
+    detail = raw.get(f"{key}_detail") or {}
+    return _plain(value, detail.get("type", "text/html"), limit)
+
+
+def _summary(raw: Any) -> str:
+    if (raw.get("summary") or "").strip():
+        return _text(raw, "summary", SUMMARY_MAX)
+    for content in raw.get("content") or ():
+        if (content.get("value") or "").strip():
+            return _plain(content["value"], content.get("type", "text/html"), SUMMARY_MAX)
+    return ""
+
+
+def _plain(value: str, kind: str, limit: int) -> str:
+    """Text as a person reads it: markup gone, whitespace collapsed, capped with an ellipsis."""
+    text = html_to_text(value) if "html" in kind else value
+    if limit <= TITLE_MAX:
+        text = " ".join(text.split())
+    else:
+        text = "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _published(raw: Any, now: datetime) -> datetime | None:
+    """First sane date of published/updated, in UTC; dates over a day ahead are not believed."""
+    for key in ("published_parsed", "updated_parsed"):
+        parsed = raw.get(key)
+        if not parsed:
+            continue
+        try:
+            when = datetime.fromtimestamp(calendar.timegm(parsed), UTC)
+        except (TypeError, ValueError, OverflowError, OSError):
+            continue
+        if when <= now + FUTURE_SLACK:
+            return when
+    return None
+
+
+def canonical_url(link: str | None) -> str | None:
+    """A stable http(s) URL for a link, or None for anything else (javascript:, data:, file:).
+
+    Lower-cases scheme and host, drops the default port, the fragment and tracking parameters
+    (utm_*, fbclid, gclid, mc_*); keeps every other parameter exactly as written.
+    """
+    if not link:
+        return None
+    try:
+        parts = urlsplit(link.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        return None
+    netloc = _netloc(parts.hostname, port, scheme, parts.netloc)
+    query = "&".join(p for p in parts.query.split("&") if p and not _is_tracking(p))
+    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+
+
+def _netloc(hostname: str, port: int | None, scheme: str, raw: str) -> str:
+    userinfo = raw.rpartition("@")[0]
+    host = f"[{hostname}]" if ":" in hostname else hostname  # urlsplit lower-cases hostname
+    default = {"http": 80, "https": 443}[scheme]
+    hostport = host if port in (None, default) else f"{host}:{port}"
+    return f"{userinfo}@{hostport}" if userinfo else hostport
+
+
+def _is_tracking(pair: str) -> bool:
+    return _TRACKING.fullmatch(pair.partition("=")[0]) is not None
+
+
+def _join(base: str, link: str | None) -> str | None:
+    if not link:
+        return None
+    try:
+        return urljoin(base, link.strip())
+    except ValueError:
+        return None
+
+
+def _dedupe(entries: Any) -> list[Entry]:
+    """First entry of each identity, in document order."""
+    seen: set[str] = set()
+    kept = []
+    for entry in entries:
+        if entry.identity not in seen:
+            seen.add(entry.identity)
+            kept.append(entry)
+    return kept
+
+
+def _newest(entries: list[Entry], limit: int) -> tuple[Entry, ...]:
+    """At most `limit` entries, the newest when some must go, in document order."""
+    if len(entries) <= limit:
+        return tuple(entries)
+    oldest = datetime.min.replace(tzinfo=UTC)
+    ranked = sorted(range(len(entries)), key=lambda i: entries[i].published or oldest, reverse=True)
+    return tuple(entries[i] for i in sorted(ranked[:limit]))
+
+
+# --- off the event loop -------------------------------------------------------------------
+
+_pool: concurrent.futures.ProcessPoolExecutor | None = None
+_recycled: weakref.WeakSet[concurrent.futures.ProcessPoolExecutor] = weakref.WeakSet()
+_MAX_WORKERS = 2
+_loop_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def parse_feed_async(
+    body: bytes,
+    *,
+    feed_url: str,
+    max_entries: int = 1000,
+    timeout: float = 30.0,  # noqa: ASYNC109 - a caller's deadline could not kill the worker
+) -> ParsedFeed:
+    """`parse_feed` in a worker process, bounded in time and memory.
+
+    A timeout or a crashed worker gives FeedParseError and a fresh pool; a parse that was
+    only caught in another one's recycling is retried once.
+    """
+    for attempt in (1, 2):
+        async with _slots():  # queued parses wait here, so `timeout` measures parsing alone
+            pool = _get_pool()
+            future = asyncio.get_running_loop().run_in_executor(
+                pool, _parse_in_worker, body, feed_url, max_entries
+            )
+            try:
+                return await asyncio.wait_for(future, timeout)
+            except TimeoutError:
+                _recycle(pool)
+                raise FeedParseError(f"parse took longer than {timeout:g} s") from None
+            except BrokenProcessPool:
+                if pool in _recycled and attempt == 1:
+                    continue
+                _recycle(pool)
+                raise FeedParseError("the parser crashed on this feed") from None
+            except MemoryError:
+                limit = WORKER_MEMORY // 2**20
+                raise FeedParseError(f"parse needed more than {limit} MB") from None
+    raise AssertionError("unreachable")
+
+
+def _slots() -> asyncio.Semaphore:
+    """One semaphore per event loop (tests run many loops; a semaphore belongs to one)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _loop_slots:
+        _loop_slots[loop] = asyncio.Semaphore(_MAX_WORKERS)
+    return _loop_slots[loop]
+
+
+def shutdown_parser() -> None:
+    """Stop the worker processes; the next parse_feed_async starts new ones."""
+    global _pool
+    if _pool is not None:
+        _recycle(_pool)
+
+
+def _get_pool() -> concurrent.futures.ProcessPoolExecutor:
+    global _pool
+    if _pool is None:
+        # spawn, not fork: forking a process that runs asyncio and resolver threads can
+        # copy a held lock into the child.
+        _pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=_MAX_WORKERS,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_limit_worker,
+            initargs=(WORKER_MEMORY,),
+        )
+    return _pool
+
+
+def _recycle(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Kill the pool's workers: a stuck parse cannot be cancelled any other way."""
+    global _pool
+    if _pool is pool:
+        _pool = None
+    _recycled.add(pool)
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False)  # queued parses then fail as BrokenProcessPool and retry
+    for process in processes:
+        process.kill()
+    log.info("parse.pool_recycled workers=%d", len(processes))
+
+
+def _limit_worker(memory: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # Some platforms (macOS) refuse RLIMIT_AS; the time bound still holds there.
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+
+def _parse_in_worker(body: bytes, feed_url: str, max_entries: int) -> ParsedFeed:
+    return parse_feed(body, feed_url=feed_url, max_entries=max_entries)

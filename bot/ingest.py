@@ -1,0 +1,189 @@
+"""Write one poll's new items in one transaction: items, stories, matches, deliveries.
+
+This is the outbox's producer: an item, its matches and the deliveries it causes commit
+together or not at all, so a crash between fetch and send loses nothing and repeats nothing.
+Deciding what an item is (match, summary, entities) happens before, in `bot.pipeline`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlite_utils
+
+from bot.clock import iso
+from bot.db import write
+from bot.model import Entry, TopicMatch
+from bot.store import FeedRow, SubscriptionRow, dumps, subscriptions
+from bot.stories import StoryDoc, StoryIndex
+
+log = logging.getLogger(__name__)
+
+# Delivery statuses: pending -> claimed -> sent | failed; digest waits for the digest job;
+# muted, held (subscription paused) and cancelled never go out on their own.
+LIVE = ("pending", "claimed", "sent", "digest", "held")
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """An item decided on by the pipeline, ready to store."""
+
+    entry: Entry
+    published: datetime
+    text: str | None
+    alert_summary: str
+    entities: tuple[str, ...]
+    matches: tuple[TopicMatch, ...]
+    alertable: bool
+
+
+@dataclass(frozen=True)
+class Ingested:
+    items: int
+    stories_new: int
+    deliveries: int
+
+
+def store_new_items(
+    db: sqlite_utils.Database,
+    feed: FeedRow,
+    items: list[NewItem],
+    index: StoryIndex,
+    now: datetime,
+) -> Ingested:
+    """Store `items` (oldest first) and enqueue their deliveries; all or nothing."""
+    stories_new = deliveries = 0
+    added: list[tuple[StoryDoc, int]] = []
+    with write(db):
+        subs = [s for s in subscriptions(db) if s.paused_reason != "unsubscribed"]
+        for item in sorted(items, key=lambda i: i.published):
+            item_id = _insert_item(db, feed, item, now)
+            doc = StoryDoc(
+                item_id,
+                item.entry.title,
+                grouping_text(item.entry.summary, item.text, item.alert_summary),
+                item.entities,
+                item.published,
+            )
+            story_id = index.assign(doc)
+            if story_id is None:
+                story_id = _new_story(db, item, item_id, now)
+                stories_new += 1
+            else:
+                db.execute("UPDATE stories SET last_seen = ? WHERE id = ?", [iso(now), story_id])
+            db.execute("UPDATE items SET story_id = ? WHERE id = ?", [story_id, item_id])
+            index.add(doc, story_id)
+            added.append((doc, story_id))
+            _insert_matches(db, item_id, item.matches)
+            if item.alertable:
+                deliveries += _enqueue(db, subs, item, item_id, story_id, now)
+    log.info(
+        "ingest.stored feed=%s items=%d stories_new=%d deliveries=%d",
+        feed.name,
+        len(items),
+        stories_new,
+        deliveries,
+    )
+    return Ingested(len(items), stories_new, deliveries)
+
+
+def grouping_text(summary: str, text: str | None, alert_summary: str) -> str:
+    """Feed text plus the article summary's lead: similar lengths across outlets group best."""
+    if text and alert_summary and alert_summary not in summary:
+        return f"{summary}\n{alert_summary}"
+    return summary
+
+
+def _insert_item(db: sqlite_utils.Database, feed: FeedRow, item: NewItem, now: datetime) -> int:
+    e = item.entry
+    cur = db.execute(
+        "INSERT INTO items (feed_id, identity, url, title, summary, text, alert_summary, "
+        "entities, published, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            feed.id,
+            e.identity,
+            e.url,
+            e.title,
+            e.summary,
+            item.text,
+            item.alert_summary,
+            dumps(list(item.entities)),
+            iso(item.published),
+            iso(now),
+        ],
+    )
+    return int(cur.lastrowid)
+
+
+def _new_story(db: sqlite_utils.Database, item: NewItem, item_id: int, now: datetime) -> int:
+    cur = db.execute(
+        "INSERT INTO stories (title, first_item, first_seen, last_seen) VALUES (?, ?, ?, ?)",
+        [item.entry.title, item_id, iso(now), iso(now)],
+    )
+    return int(cur.lastrowid)
+
+
+def _insert_matches(db: sqlite_utils.Database, item_id: int, matches: tuple[TopicMatch, ...]):
+    for m in matches:
+        db.execute(
+            "INSERT OR REPLACE INTO matches (item_id, topic, matched, explanation) "
+            "VALUES (?, ?, ?, ?)",
+            [item_id, m.topic, dumps(list(m.matched)), m.explanation],
+        )
+
+
+def _enqueue(
+    db: sqlite_utils.Database,
+    subs: list[SubscriptionRow],
+    item: NewItem,
+    item_id: int,
+    story_id: int,
+    now: datetime,
+) -> int:
+    """One delivery per channel: 'new' for a channel's first of the story, else 'update'."""
+    topics = {m.topic for m in item.matches}
+    wanted: dict[str, SubscriptionRow] = {}
+    for sub in subs:
+        if sub.topic in topics and sub.channel not in wanted:
+            wanted[sub.channel] = sub
+    # Channels already told of this story hear of every later item, matching or not.
+    for row in db.query(
+        "SELECT channel, min(subscription_id) AS sub FROM deliveries WHERE story_id = ? AND "
+        f"status IN ({','.join('?' * len(LIVE))}) GROUP BY channel",
+        [story_id, *LIVE],
+    ):
+        sub = next((s for s in subs if s.id == row["sub"]), None)
+        if sub and row["channel"] not in wanted:
+            wanted[row["channel"]] = sub
+    for channel, sub in wanted.items():
+        _insert_delivery(db, sub, channel, story_id, item_id, now)
+    return len(wanted)
+
+
+def _insert_delivery(
+    db: sqlite_utils.Database,
+    sub: SubscriptionRow,
+    channel: str,
+    story_id: int,
+    item_id: int,
+    now: datetime,
+) -> None:
+    seen = db.execute(
+        f"SELECT 1 FROM deliveries WHERE channel = ? AND story_id = ? AND status IN "
+        f"({','.join('?' * len(LIVE))}) LIMIT 1",
+        [channel, story_id, *LIVE],
+    ).fetchone()
+    kind = "update" if seen else "new"
+    if sub.muted_until and sub.muted_until > iso(now):
+        status = "muted"
+    elif sub.paused_reason:
+        status = "held"
+    else:
+        status = "digest" if sub.mode == "digest" else "pending"
+    db.execute(
+        "INSERT OR IGNORE INTO deliveries (subscription_id, channel, story_id, item_id, kind, "
+        "status, next_attempt, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [sub.id, channel, story_id, item_id, kind, status, iso(now), iso(now)],
+    )

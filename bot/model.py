@@ -1,0 +1,107 @@
+"""The shared vocabulary: plain frozen data passed between the pipeline's stages.
+
+No behaviour lives here beyond small derived properties; stages are functions over these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One item as parsed from a feed, before it is stored.
+
+    `identity` is stable across polls and across the feed moving to a new URL: the guid as
+    written (never made absolute), else the canonical link, else a hash of title+summary.
+    """
+
+    identity: str
+    url: str | None
+    title: str
+    summary: str
+    published: datetime | None
+    author: str | None = None
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """What a feed body yielded; `warning` holds feedparser's bozo text when entries still came."""
+
+    title: str | None
+    link: str | None
+    entries: tuple[Entry, ...]
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """One HTTP fetch. status 304 means not modified and `body` is None."""
+
+    url: str
+    status: int
+    body: bytes | None
+    etag: str | None = None
+    last_modified: str | None = None
+    permanent_url: str | None = None
+    content_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A named query; `origin` is 'builtin', 'config' or 'chat'."""
+
+    name: str
+    query: str
+    description: str = ""
+    origin: str = "builtin"
+
+
+@dataclass(frozen=True)
+class TopicMatch:
+    """Why a topic fired on an item: the terms that matched and the entities seen."""
+
+    topic: str
+    matched: tuple[str, ...]
+    entities: tuple[str, ...]
+    explanation: str = ""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One outlet's item inside a story."""
+
+    outlet: str
+    title: str
+    url: str | None
+
+
+@dataclass(frozen=True)
+class Alert:
+    """What a chat adapter renders: one story as of one delivery ('new' or 'update')."""
+
+    delivery_id: int
+    kind: str
+    story_id: int
+    topic: str
+    channel: str
+    title: str
+    url: str | None
+    outlet: str
+    published: datetime
+    summary: str
+    entities: tuple[str, ...] = ()
+    matched: tuple[str, ...] = ()
+    explanation: str = ""
+    sources: tuple[Source, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """Where an adapter put a message, enough to thread under it or edit it later."""
+
+    platform: str
+    channel: str
+    message_id: str
+    thread_id: str | None = None

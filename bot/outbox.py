@@ -1,0 +1,288 @@
+"""Deliveries: claim the next one in channel order, send it through its adapter, mark it.
+
+A delivery is claimed before sending and marked sent after; a crash in between leaves it
+'claimed', and `reconcile` asks the adapter whether it was posted (Slack metadata, Discord
+nonce) before sending again. Retries back off on disk, not in memory, so an outage of any
+length only grows the table.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlite_utils
+
+from bot.chat import ChatAdapter, split_channel
+from bot.clock import iso, later, parse_iso, utcnow
+from bot.db import write
+from bot.errors import DeliveryError
+from bot.model import Alert, MessageRef, Source
+from bot.store import add_notice, pause_channel
+
+log = logging.getLogger(__name__)
+
+RETRY_CAP = 15 * 60.0
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    subscription_id: int
+    channel: str
+    story_id: int
+    item_id: int
+    kind: str
+    attempts: int
+
+
+@dataclass
+class OutboxStats:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+def retry_delay(attempts: int, retry_after: float | None) -> float:
+    """Exponential from 5 s to 15 min with jitter; never sooner than the platform asked."""
+    delay = min(RETRY_CAP, 5.0 * 2 ** max(attempts - 1, 0)) * random.uniform(0.8, 1.2)
+    return max(delay, retry_after or 0.0)
+
+
+def claim_next(db: sqlite_utils.Database, platforms: list[str], now: datetime) -> Delivery | None:
+    """The oldest pending delivery whose channel has nothing older still waiting."""
+    if not platforms:
+        return None
+    like = " OR ".join("d.channel = ? OR d.channel LIKE ?" for _ in platforms)
+    args: list[str] = []
+    for p in platforms:
+        args += [p, f"{p}:%"]
+    with write(db):
+        row = db.execute(
+            "SELECT d.id, d.subscription_id, d.channel, d.story_id, d.item_id, d.kind, d.attempts "
+            f"FROM deliveries d WHERE d.status = 'pending' AND d.next_attempt <= ? AND ({like}) "
+            "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.channel = d.channel "
+            "AND e.id < d.id AND e.status IN ('pending', 'claimed')) ORDER BY d.id LIMIT 1",
+            [iso(now), *args],
+        ).fetchone()
+        if row is None:
+            return None
+        db.execute(
+            "UPDATE deliveries SET status = 'claimed', claimed_at = ?, "
+            "attempts = attempts + 1 WHERE id = ?",
+            [iso(now), row[0]],
+        )
+    return Delivery(*row[:6], attempts=row[6] + 1)
+
+
+def mark_sent(db: sqlite_utils.Database, delivery_id: int, ref: MessageRef) -> None:
+    with write(db):
+        db.execute(
+            "UPDATE deliveries SET status = 'sent', sent_at = ?, message_id = ?, "
+            "thread_id = ?, error = NULL WHERE id = ?",
+            [iso(utcnow()), ref.message_id, ref.thread_id, delivery_id],
+        )
+
+
+def mark_retry(db: sqlite_utils.Database, d: Delivery, error: str, delay: float) -> None:
+    with write(db):
+        db.execute(
+            "UPDATE deliveries SET status = 'pending', next_attempt = ?, error = ? WHERE id = ?",
+            [later(delay), error, d.id],
+        )
+
+
+def mark_failed(db: sqlite_utils.Database, d: Delivery, error: str) -> None:
+    with write(db):
+        db.execute("UPDATE deliveries SET status = 'failed', error = ? WHERE id = ?", [error, d.id])
+
+
+def hold_channel(db: sqlite_utils.Database, channel: str, reason: str) -> None:
+    """A permanent error: pause the channel, keep its backlog on hold, tell moderators once."""
+    pause_channel(db, channel, reason)
+    with write(db):
+        db.execute(
+            "UPDATE deliveries SET status = 'held' WHERE channel = ? AND status = 'pending'",
+            [channel],
+        )
+    add_notice(
+        db,
+        f"paused:{channel}",
+        f"wirewatch paused alerts to {channel}: {reason}. Fix it, then subscribe again "
+        "to resume; held alerts are kept.",
+        channel=channel,
+    )
+
+
+def pending_count(db: sqlite_utils.Database) -> int:
+    return db.execute(
+        "SELECT count(*) FROM deliveries WHERE status IN ('pending', 'claimed')"
+    ).fetchone()[0]
+
+
+def parent_ref(db: sqlite_utils.Database, channel: str, story_id: int) -> MessageRef | None:
+    """The story's first message in `channel`, once it was sent."""
+    row = db.execute(
+        "SELECT id, message_id, thread_id FROM deliveries WHERE channel = ? AND story_id = ? "
+        "AND kind = 'new' AND status = 'sent' ORDER BY id LIMIT 1",
+        [channel, story_id],
+    ).fetchone()
+    if not row or not row[1]:
+        return None
+    platform, ident = split_channel(channel)
+    return MessageRef(platform, ident, row[1], row[2])
+
+
+def build_alert(db: sqlite_utils.Database, d: Delivery, item_id: int | None = None) -> Alert:
+    """The Alert for delivery `d`, about `item_id` (default its own), sources up to d's item."""
+    item = next(
+        db.query(
+            "SELECT items.*, feeds.name AS outlet FROM items "
+            "JOIN feeds ON feeds.id = items.feed_id "
+            "WHERE items.id = ?",
+            [item_id or d.item_id],
+        )
+    )
+    topic = db.execute(
+        "SELECT topic FROM subscriptions WHERE id = ?", [d.subscription_id]
+    ).fetchone()
+    topic_name = topic[0] if topic else ""
+    match = db.execute(
+        "SELECT matched, explanation FROM matches WHERE item_id = ? AND topic = ?",
+        [item["id"], topic_name],
+    ).fetchone()
+    sources = tuple(
+        Source(r["outlet"], r["title"], r["url"])
+        for r in db.query(
+            "SELECT feeds.name AS outlet, items.title, items.url FROM items JOIN feeds ON "
+            "feeds.id = items.feed_id WHERE items.story_id = ? AND items.id <= ? ORDER BY "
+            "items.published, items.id",
+            [d.story_id, max(d.item_id, item["id"])],
+        )
+    )
+    return Alert(
+        delivery_id=d.id,
+        kind=d.kind if item_id is None else "new",
+        story_id=d.story_id,
+        topic=topic_name,
+        channel=d.channel,
+        title=item["title"],
+        url=item["url"],
+        outlet=item["outlet"],
+        published=parse_iso(item["published"]),
+        summary=item["alert_summary"] or item["summary"],
+        entities=tuple(json.loads(item["entities"])),
+        matched=tuple(json.loads(match[0])) if match else (),
+        explanation=match[1] if match else "",
+        sources=sources,
+    )
+
+
+async def reconcile(db: sqlite_utils.Database, adapters: dict[str, ChatAdapter]) -> int:
+    """Deliveries left 'claimed' by a crash: mark sent if the platform has them, else retry."""
+    rows = list(db.query("SELECT id, channel FROM deliveries WHERE status = 'claimed'"))
+    for row in rows:
+        platform, ident = split_channel(row["channel"])
+        adapter = adapters.get(platform)
+        ref = await adapter.find_posted(ident, row["id"]) if adapter else None
+        if ref:
+            mark_sent(db, row["id"], ref)
+        else:
+            with write(db):
+                db.execute("UPDATE deliveries SET status = 'pending' WHERE id = ?", [row["id"]])
+    if rows:
+        log.warning("outbox.reconciled claimed=%d", len(rows))
+    return len(rows)
+
+
+async def deliver_pending(
+    db: sqlite_utils.Database,
+    adapters: dict[str, ChatAdapter],
+    *,
+    limit: int = 1000,
+    on_sent=None,
+) -> OutboxStats:
+    """Send what is due, oldest first per channel, until nothing is due or `limit` is reached."""
+    stats = OutboxStats()
+    for _ in range(limit):
+        d = claim_next(db, list(adapters), utcnow())
+        if d is None:
+            break
+        outcome = await _send_one(db, adapters[split_channel(d.channel)[0]], d)
+        setattr(stats, outcome, getattr(stats, outcome) + 1)
+        if outcome == "sent" and on_sent:
+            on_sent(d)
+    return stats
+
+
+async def _send_one(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery) -> str:
+    alert = build_alert(db, d)
+    _, ident = split_channel(d.channel)
+    parent = parent_ref(db, d.channel, d.story_id) if d.kind == "update" else None
+    try:
+        if parent:
+            ref = await adapter.post_update(parent, alert)
+        else:
+            ref = await adapter.post_alert(ident, alert)
+    except DeliveryError as exc:
+        return _failed(db, d, exc)
+    except Exception as exc:  # an adapter bug must not stop the outbox; retry and log it
+        log.exception("outbox.adapter_error delivery=%d", d.id)
+        return _failed(db, d, DeliveryError(f"{type(exc).__name__}: {exc}"))
+    mark_sent(db, d.id, ref)
+    if parent:
+        await _edit_parent(db, adapter, parent, d)
+    log.info(
+        "outbox.sent delivery=%d channel=%s kind=%s story=%d", d.id, d.channel, d.kind, d.story_id
+    )
+    return "sent"
+
+
+async def _edit_parent(
+    db: sqlite_utils.Database, adapter: ChatAdapter, parent: MessageRef, d: Delivery
+) -> None:
+    """Best effort: the first message lists every source so far; a failure loses no alert."""
+    first = db.execute(
+        "SELECT item_id FROM deliveries WHERE channel = ? AND story_id = ? AND "
+        "kind = 'new' AND status = 'sent' ORDER BY id LIMIT 1",
+        [d.channel, d.story_id],
+    ).fetchone()
+    try:
+        await adapter.edit_alert(parent, build_alert(db, d, item_id=first[0]))
+    except Exception as exc:
+        log.warning("outbox.edit_failed delivery=%d error=%s", d.id, exc)
+
+
+def _failed(db: sqlite_utils.Database, d: Delivery, exc: DeliveryError) -> str:
+    if exc.permanent:
+        mark_failed(db, d, str(exc))
+        hold_channel(db, d.channel, str(exc))
+        log.error("outbox.failed delivery=%d channel=%s error=%s", d.id, d.channel, exc)
+        return "failed"
+    delay = retry_delay(d.attempts, exc.retry_after)
+    mark_retry(db, d, str(exc), delay)
+    log.warning(
+        "outbox.retry delivery=%d channel=%s in=%.0fs error=%s", d.id, d.channel, delay, exc
+    )
+    return "retried"
+
+
+async def deliver_notices(db: sqlite_utils.Database, adapters: dict[str, ChatAdapter]) -> int:
+    """Send queued moderator notices once each, through the platform they concern."""
+    sent = 0
+    for row in list(db.query("SELECT id, channel, text FROM notices WHERE sent_at IS NULL")):
+        platform, ident = split_channel(row["channel"] or "console")
+        adapter = adapters.get(platform) or adapters.get("console")
+        if adapter is None:
+            continue
+        try:
+            await adapter.post_notice(ident, row["text"])
+        except Exception as exc:  # a notice that cannot be sent is logged, never retried forever
+            log.warning("notice.failed id=%d error=%s", row["id"], exc)
+        with write(db):
+            db.execute("UPDATE notices SET sent_at = ? WHERE id = ?", [iso(utcnow()), row["id"]])
+        sent += 1
+    return sent

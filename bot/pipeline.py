@@ -1,0 +1,203 @@
+"""One poll of one feed, stage after stage, readable top to bottom:
+
+    fetch -> parse -> new entries -> (candidates: article text) -> match -> summarise
+          -> store items, stories, matches and deliveries in one transaction
+
+Fetching and parsing are async and bounded; matching, grouping and summarising are pure
+functions over data. A failure at any stage is recorded on the feed and never touches the
+others; a crash between stages loses nothing because only the final transaction writes items.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import sqlite_utils
+
+from bot.clock import iso, parse_iso, utcnow
+from bot.errors import FeedParseError, FetchError, WirewatchError
+from bot.feeds.fetch import Fetcher, backoff_delay
+from bot.feeds.parse import parse_feed_async
+from bot.ingest import NewItem, grouping_text, store_new_items
+from bot.model import Entry
+from bot.settings import Settings
+from bot.store import FeedRow, add_notice, record_failure, record_success
+from bot.stories import StoryDoc, StoryIndex
+from bot.text.clean import extract_article
+from bot.text.summary import summarize
+from bot.topics.entities import Gazetteer
+from bot.topics.match import Matcher
+
+log = logging.getLogger(__name__)
+
+ARTICLE_LEAD_CHARS = 1500  # topics match on the article's lead, not on its background paragraphs
+
+
+@dataclass
+class Pipeline:
+    """What a poll needs; one per running bot, shared by every feed's poll."""
+
+    db: sqlite_utils.Database
+    settings: Settings
+    fetcher: Fetcher
+    matcher: Matcher
+    gazetteer: Gazetteer
+    index: StoryIndex
+    article_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
+
+
+@dataclass(frozen=True)
+class PollResult:
+    feed: str
+    ok: bool
+    new_items: int = 0
+    deliveries: int = 0
+    error: str | None = None
+
+
+async def poll_feed(p: Pipeline, feed: FeedRow) -> PollResult:
+    """Fetch, parse, decide and store one feed; any failure is recorded on the feed."""
+    interval = feed.interval or p.settings.poll_interval
+    try:
+        fetched = await p.fetcher.fetch_feed(
+            feed.url, etag=feed.etag, last_modified=feed.last_modified, trusted=feed.trusted
+        )
+        if fetched.status == 304 or fetched.body is None:
+            record_success(
+                p.db, feed, interval=interval, etag=feed.etag, last_modified=feed.last_modified
+            )
+            return PollResult(feed.name, True)
+        parsed = await parse_feed_async(fetched.body, feed_url=fetched.url)
+        entries = _unseen(p.db, feed, parsed.entries)
+        items = await asyncio.gather(*(_decide(p, feed, e) for e in entries))
+        stored = store_new_items(p.db, feed, list(items), p.index, utcnow())
+    except (FetchError, FeedParseError) as exc:
+        return _record_failure(p, feed, exc)
+    except WirewatchError as exc:
+        log.error("poll.failed feed=%s error=%s", feed.name, exc)
+        p.index = reload_index(p.db, p.settings)
+        return PollResult(feed.name, False, error=str(exc))
+    record_success(
+        p.db,
+        feed,
+        interval=interval,
+        etag=fetched.etag,
+        last_modified=fetched.last_modified,
+        moved_to=fetched.permanent_url,
+    )
+    if parsed.warning:
+        log.info("poll.bozo feed=%s warning=%s", feed.name, parsed.warning)
+    return PollResult(feed.name, True, stored.items, stored.deliveries)
+
+
+def _unseen(db: sqlite_utils.Database, feed: FeedRow, entries: tuple[Entry, ...]) -> list[Entry]:
+    """Entries this feed has not given us before (identity is per feed, stable across moves)."""
+    known = {
+        r["identity"] for r in db.query("SELECT identity FROM items WHERE feed_id = ?", [feed.id])
+    }
+    return [e for e in entries if e.identity not in known]
+
+
+def _record_failure(p: Pipeline, feed: FeedRow, exc: WirewatchError) -> PollResult:
+    retry_after = getattr(exc, "retry_after", None) or 0.0
+    delay = max(backoff_delay(feed.failures + 1), retry_after)
+    disabled = record_failure(
+        p.db, feed, str(exc), retry_in=delay, max_failures=p.settings.max_failures
+    )
+    log.warning(
+        "poll.failed feed=%s failures=%d retry_in=%.0fs error=%s",
+        feed.name,
+        feed.failures + 1,
+        delay,
+        exc,
+    )
+    if disabled:
+        add_notice(
+            p.db,
+            f"disabled:{feed.id}:{feed.failures + 1}",
+            f"wirewatch disabled the feed {feed.name} ({feed.url}) after "
+            f"{feed.failures + 1} failures in a row; last error: {exc}. "
+            "`feeds add` it again to re-enable it.",
+        )
+    return PollResult(feed.name, False, error=str(exc))
+
+
+async def _decide(p: Pipeline, feed: FeedRow, entry: Entry) -> NewItem:
+    """Everything wirewatch concludes about one new entry, before storing it."""
+    now = utcnow()
+    published = entry.published or now
+    alertable = not (
+        feed.last_success is None and published < now - timedelta(seconds=p.settings.max_age)
+    )
+    text = None
+    if alertable and entry.url and p.matcher.could_match(entry.title, entry.summary):
+        text = await _article_text(p, feed, entry.url)
+    body = entry.summary if not text else f"{entry.summary}\n{text[:ARTICLE_LEAD_CHARS]}"
+    return NewItem(
+        entry=entry,
+        published=min(published, now),
+        text=text,
+        alert_summary=summarize(entry.title, text or entry.summary),
+        entities=p.gazetteer.names(f"{entry.title}\n{body}"),
+        matches=tuple(p.matcher.match(entry.title, body)),
+        alertable=alertable,
+    )
+
+
+async def _article_text(p: Pipeline, feed: FeedRow, url: str) -> str | None:
+    """The article's main text, or None: a page that fails only costs us the richer text."""
+    if not p.settings.articles.fetch:
+        return None
+    async with p.article_slots:
+        try:
+            page = await asyncio.wait_for(
+                p.fetcher.fetch_page(url, trusted=feed.trusted), timeout=p.settings.articles.timeout
+            )
+        except (FetchError, TimeoutError) as exc:
+            log.info("article.skipped url=%s error=%s", url, exc or "timeout")
+            return None
+    if not page.body:
+        return None
+    return await asyncio.to_thread(extract_article, page.body, url)
+
+
+def reload_index(db: sqlite_utils.Database, settings: Settings) -> StoryIndex:
+    """Rebuild the story index from the stored items still inside the story window."""
+    window = timedelta(seconds=settings.story_window)
+    index = StoryIndex(window=window)
+    since = utcnow() - window
+    for r in db.query(
+        "SELECT id, title, summary, text, alert_summary, entities, published, "
+        "story_id FROM items WHERE first_seen >= ? AND story_id IS NOT NULL "
+        "ORDER BY id",
+        [iso(since)],
+    ):
+        doc = StoryDoc(
+            r["id"],
+            r["title"],
+            grouping_text(r["summary"], r["text"], r["alert_summary"]),
+            tuple(json.loads(r["entities"])),
+            parse_iso(r["published"]),
+        )
+        index.add(doc, r["story_id"])
+    return index
+
+
+async def poll_many(p: Pipeline, feeds: list[FeedRow], concurrency: int = 16) -> list[PollResult]:
+    """Poll `feeds` concurrently; one feed's failure never stops the others."""
+    slots = asyncio.Semaphore(concurrency)
+
+    async def one(feed: FeedRow) -> PollResult:
+        async with slots:
+            try:
+                return await poll_feed(p, feed)
+            except Exception as exc:  # a bug in one feed's poll must not end the cycle
+                log.exception("poll.crashed feed=%s", feed.name)
+                return PollResult(feed.name, False, error=f"internal error: {exc}")
+
+    p.index.prune(utcnow())
+    return list(await asyncio.gather(*(one(f) for f in feeds)))

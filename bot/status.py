@@ -1,0 +1,54 @@
+"""Read-only answers for the `status` chat command: feed health and what waits to be sent.
+
+Only counts and timestamps from the database; nothing here writes, fetches or formats text
+for a person (bot.commands does that). Queries the rest of wirewatch needs live in bot.store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlite_utils
+
+
+@dataclass(frozen=True)
+class Health:
+    """How wirewatch is doing overall, and for one channel."""
+
+    feeds_active: int
+    feeds_failing: int
+    feeds_disabled: int  # disabled after repeated failures; removed feeds are not counted
+    last_poll: str | None
+    waiting: int  # deliveries pending or in flight, every channel
+    channel_waiting: int
+    channel_held: int  # kept while the channel is paused by a permanent error
+
+
+def _count(db: sqlite_utils.Database, sql: str, args: list[object] | None = None) -> int:
+    return int(db.execute(sql, args or []).fetchone()[0])
+
+
+def held_count(db: sqlite_utils.Database, channel: str) -> int:
+    return _count(
+        db, "SELECT count(*) FROM deliveries WHERE channel = ? AND status = 'held'", [channel]
+    )
+
+
+def health(db: sqlite_utils.Database, channel: str) -> Health:
+    feeds = db.execute(
+        "SELECT sum(disabled = 0), sum(disabled = 0 AND failures > 0), "
+        "sum(disabled = 1 AND coalesce(disabled_reason, '') != 'removed'), max(last_polled) "
+        "FROM feeds"
+    ).fetchone()
+    waiting = "status IN ('pending', 'claimed')"
+    return Health(
+        feeds_active=feeds[0] or 0,
+        feeds_failing=feeds[1] or 0,
+        feeds_disabled=feeds[2] or 0,
+        last_poll=feeds[3],
+        waiting=_count(db, f"SELECT count(*) FROM deliveries WHERE {waiting}"),
+        channel_waiting=_count(
+            db, f"SELECT count(*) FROM deliveries WHERE {waiting} AND channel = ?", [channel]
+        ),
+        channel_held=held_count(db, channel),
+    )

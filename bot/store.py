@@ -1,0 +1,408 @@
+"""The queries the rest of wirewatch needs, over the database opened by `bot.db`.
+
+Feeds, topics and subscriptions here; items, stories and deliveries of a poll are written by
+`bot.ingest` and handed out by `bot.outbox`. Nothing here fetches, matches or sends.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlite_utils
+
+from bot.clock import iso, later, utcnow
+from bot.db import write
+from bot.errors import CommandError
+from bot.model import Topic
+
+
+@dataclass(frozen=True)
+class FeedRow:
+    id: int
+    url: str
+    name: str
+    interval: float | None
+    origin: str
+    etag: str | None
+    last_modified: str | None
+    next_poll: str
+    last_polled: str | None
+    last_success: str | None
+    last_error: str | None
+    failures: int
+    disabled: int
+    disabled_reason: str | None
+
+    @property
+    def trusted(self) -> bool:
+        """Config feeds (written by ops) are fetched as written; chat-added ones are guarded."""
+        return self.origin == "config"
+
+
+@dataclass(frozen=True)
+class SubscriptionRow:
+    id: int
+    channel: str
+    topic: str
+    mode: str
+    muted_until: str | None
+    paused_reason: str | None
+    origin: str
+
+    @property
+    def platform(self) -> str:
+        return self.channel.split(":", 1)[0]
+
+
+def _row(cls: type, row: dict[str, Any]) -> Any:
+    return cls(**{k: row[k] for k in cls.__dataclass_fields__})
+
+
+def jittered(interval: float) -> float:
+    """Spread polls so that feeds added together do not stay in lockstep."""
+    return interval * random.uniform(0.9, 1.1)
+
+
+# -- feeds ---------------------------------------------------------------------------------
+
+
+def add_feed(
+    db: sqlite_utils.Database,
+    url: str,
+    name: str,
+    *,
+    origin: str,
+    interval: float | None = None,
+    added_by: str | None = None,
+) -> FeedRow:
+    """Insert a feed due at once; an existing URL is re-enabled and renamed, not duplicated."""
+    now = utcnow()
+    with write(db):
+        existing = find_feed(db, url)
+        if existing:
+            db["feeds"].update(
+                existing.id,
+                {
+                    "name": name,
+                    "disabled": 0,
+                    "disabled_reason": None,
+                    "failures": 0,
+                    "interval": interval,
+                    "next_poll": iso(now),
+                },
+            )
+        else:
+            db["feeds"].insert(
+                {
+                    "url": url,
+                    "name": name,
+                    "interval": interval,
+                    "origin": origin,
+                    "next_poll": iso(now),
+                    "created": iso(now),
+                    "added_by": added_by,
+                }
+            )
+    found = find_feed(db, url)
+    assert found is not None
+    return found
+
+
+def find_feed(db: sqlite_utils.Database, url_or_name: str) -> FeedRow | None:
+    rows = list(
+        db.query(
+            "SELECT * FROM feeds WHERE url = ? OR lower(name) = lower(?) ORDER BY url = ? DESC",
+            [url_or_name, url_or_name, url_or_name],
+        )
+    )
+    return _row(FeedRow, rows[0]) if rows else None
+
+
+def list_feeds(db: sqlite_utils.Database) -> list[FeedRow]:
+    return [_row(FeedRow, r) for r in db.query("SELECT * FROM feeds ORDER BY name, id")]
+
+
+def feed_item_counts(db: sqlite_utils.Database) -> dict[int, int]:
+    return {
+        r["feed_id"]: r["n"]
+        for r in db.query("SELECT feed_id, count(*) AS n FROM items GROUP BY feed_id")
+    }
+
+
+def due_feeds(db: sqlite_utils.Database, now: datetime | None = None) -> list[FeedRow]:
+    rows = db.query(
+        "SELECT * FROM feeds WHERE disabled = 0 AND next_poll <= ? ORDER BY next_poll",
+        [iso(now or utcnow())],
+    )
+    return [_row(FeedRow, r) for r in rows]
+
+
+def active_feeds(db: sqlite_utils.Database) -> list[FeedRow]:
+    return [_row(FeedRow, r) for r in db.query("SELECT * FROM feeds WHERE disabled = 0")]
+
+
+def remove_feed(db: sqlite_utils.Database, url_or_name: str) -> FeedRow:
+    """Disable, keeping its items for the archive; items of open stories stay linked."""
+    feed = find_feed(db, url_or_name)
+    if not feed or (feed.disabled and feed.disabled_reason == "removed"):
+        raise CommandError(f"no feed {url_or_name!r}: `feeds` lists them")
+    with write(db):
+        db["feeds"].update(feed.id, {"disabled": 1, "disabled_reason": "removed"})
+    return feed
+
+
+def record_success(
+    db: sqlite_utils.Database,
+    feed: FeedRow,
+    *,
+    interval: float,
+    etag: str | None,
+    last_modified: str | None,
+    moved_to: str | None = None,
+) -> None:
+    now = utcnow()
+    fields: dict[str, Any] = {
+        "etag": etag,
+        "last_modified": last_modified,
+        "last_polled": iso(now),
+        "last_success": iso(now),
+        "last_error": None,
+        "failures": 0,
+        "next_poll": later(jittered(interval), now),
+    }
+    if moved_to and moved_to != feed.url and not find_feed(db, moved_to):
+        fields["url"] = moved_to
+    with write(db):
+        db["feeds"].update(feed.id, fields)
+
+
+def record_failure(
+    db: sqlite_utils.Database,
+    feed: FeedRow,
+    error: str,
+    *,
+    retry_in: float,
+    max_failures: int,
+    permanent: bool = False,
+) -> bool:
+    """Note the error and back off; return True when this failure disabled the feed."""
+    failures = feed.failures + 1
+    disable = failures >= max_failures
+    now = utcnow()
+    with write(db):
+        db["feeds"].update(
+            feed.id,
+            {
+                "last_polled": iso(now),
+                "last_error": error,
+                "failures": failures,
+                "next_poll": later(retry_in, now),
+                "disabled": int(disable),
+                "disabled_reason": f"{failures} failures in a row; last: {error}"
+                if disable
+                else None,
+            },
+        )
+    return disable
+
+
+# -- topics and subscriptions ----------------------------------------------------------------
+
+
+def sync_topics(db: sqlite_utils.Database, topics: list[Topic]) -> None:
+    """Built-in and config topics replace their stored copies; chat-made topics stay."""
+    names = {t.name for t in topics}
+    with write(db):
+        for row in list(db.query("SELECT name FROM topics WHERE origin != 'chat'")):
+            if row["name"] not in names:
+                db["topics"].delete(row["name"])
+        for t in topics:
+            db["topics"].upsert(
+                {
+                    "name": t.name,
+                    "query": t.query,
+                    "description": t.description,
+                    "origin": t.origin,
+                },
+                pk="name",
+            )
+
+
+def list_topics(db: sqlite_utils.Database) -> list[Topic]:
+    return [
+        Topic(r["name"], r["query"], r["description"], r["origin"])
+        for r in db.query("SELECT * FROM topics ORDER BY name")
+    ]
+
+
+def save_topic(db: sqlite_utils.Database, topic: Topic) -> None:
+    with write(db):
+        db["topics"].upsert(
+            {
+                "name": topic.name,
+                "query": topic.query,
+                "description": topic.description,
+                "origin": topic.origin,
+            },
+            pk="name",
+        )
+
+
+def delete_topic(db: sqlite_utils.Database, name: str) -> None:
+    with write(db):
+        db["topics"].delete(name)
+
+
+def sync_config_feeds(
+    db: sqlite_utils.Database, feeds: list[tuple[str, str, float | None]]
+) -> None:
+    """Feeds in the config exist and are enabled; config feeds no longer listed are disabled."""
+    urls = {url for _, url, _ in feeds}
+    now = iso(utcnow())
+    with write(db):
+        for name, url, interval in feeds:
+            row = find_feed(db, url)
+            if row is None:
+                db["feeds"].insert(
+                    {
+                        "url": url,
+                        "name": name,
+                        "interval": interval,
+                        "origin": "config",
+                        "next_poll": now,
+                        "created": now,
+                    }
+                )
+            elif row.origin == "config" and (
+                row.name != name
+                or row.interval != interval
+                or row.disabled_reason == "removed from config"
+            ):
+                db["feeds"].update(
+                    row.id,
+                    {"name": name, "interval": interval, "disabled": 0, "disabled_reason": None},
+                )
+        db.execute(
+            "UPDATE feeds SET disabled = 1, disabled_reason = 'removed from config' "
+            "WHERE origin = 'config' AND disabled = 0 "
+            f"AND url NOT IN ({','.join('?' * len(urls))})",
+            list(urls),
+        )
+
+
+def sync_config_subscriptions(db: sqlite_utils.Database, subs: list[tuple[str, str, str]]) -> None:
+    """Subscriptions in the config exist; config ones no longer listed go away."""
+    keep = {(channel, topic) for channel, topic, _ in subs}
+    now = iso(utcnow())
+    with write(db):
+        for row in list(
+            db.query("SELECT id, channel, topic FROM subscriptions WHERE origin = 'config'")
+        ):
+            if (row["channel"], row["topic"]) not in keep:
+                db.execute(
+                    "DELETE FROM subscriptions WHERE id = ? AND NOT EXISTS "
+                    "(SELECT 1 FROM deliveries WHERE subscription_id = ?)",
+                    [row["id"], row["id"]],
+                )
+        for channel, topic, mode in subs:
+            db.execute(
+                "INSERT INTO subscriptions (channel, topic, mode, origin, created) "
+                "VALUES (?, ?, ?, 'config', ?) ON CONFLICT (channel, topic) DO UPDATE SET "
+                "mode = excluded.mode",
+                [channel, topic, mode, now],
+            )
+
+
+def subscriptions(db: sqlite_utils.Database, channel: str | None = None) -> list[SubscriptionRow]:
+    sql, args = "SELECT * FROM subscriptions", []
+    if channel:
+        sql, args = sql + " WHERE channel = ?", [channel]
+    return [_row(SubscriptionRow, r) for r in db.query(sql + " ORDER BY channel, topic", args)]
+
+
+def subscribe(db: sqlite_utils.Database, channel: str, topic: str, mode: str) -> None:
+    with write(db):
+        db.execute(
+            "INSERT INTO subscriptions (channel, topic, mode, origin, created) "
+            "VALUES (?, ?, ?, 'chat', ?) ON CONFLICT (channel, topic) DO UPDATE SET "
+            "mode = excluded.mode, paused_reason = NULL",
+            [channel, topic, mode, iso(utcnow())],
+        )
+        # A channel that was paused by a permanent error gets its held backlog back.
+        db.execute(
+            "UPDATE subscriptions SET paused_reason = NULL WHERE channel = ? AND "
+            "paused_reason != 'unsubscribed'",
+            [channel],
+        )
+        db.execute(
+            "UPDATE deliveries SET status = 'pending' WHERE channel = ? AND status = 'held'",
+            [channel],
+        )
+
+
+def unsubscribe(db: sqlite_utils.Database, channel: str, topic: str) -> bool:
+    with write(db):
+        row = db.execute(
+            "SELECT id FROM subscriptions WHERE channel = ? AND topic = ?", [channel, topic]
+        ).fetchone()
+        if not row:
+            return False
+        db.execute(
+            "UPDATE deliveries SET status = 'cancelled', error = 'unsubscribed' "
+            "WHERE subscription_id = ? AND status IN ('pending', 'digest')",
+            [row[0]],
+        )
+        db.execute(
+            "DELETE FROM subscriptions WHERE id = ? AND NOT EXISTS "
+            "(SELECT 1 FROM deliveries WHERE subscription_id = ?)",
+            [row[0], row[0]],
+        )
+        db.execute("UPDATE subscriptions SET paused_reason = 'unsubscribed' WHERE id = ?", [row[0]])
+    return True
+
+
+def set_muted(db: sqlite_utils.Database, channel: str, until: str | None) -> int:
+    with write(db):
+        cur = db.execute(
+            "UPDATE subscriptions SET muted_until = ? WHERE channel = ?", [until, channel]
+        )
+    return cur.rowcount
+
+
+def pause_channel(db: sqlite_utils.Database, channel: str, reason: str) -> None:
+    with write(db):
+        db.execute(
+            "UPDATE subscriptions SET paused_reason = ? WHERE channel = ?", [reason, channel]
+        )
+
+
+def add_notice(db: sqlite_utils.Database, key: str, text: str, channel: str | None = None) -> bool:
+    """Queue a message for moderators once per `key`; False when it was already queued."""
+    with write(db):
+        cur = db.execute(
+            "INSERT OR IGNORE INTO notices (key, channel, text, created) VALUES (?, ?, ?, ?)",
+            [key, channel, text, iso(utcnow())],
+        )
+    return cur.rowcount == 1
+
+
+def search_items(db: sqlite_utils.Database, words: str, limit: int = 10) -> list[dict[str, Any]]:
+    """Full-text search of the archive, newest first; `words` may use FTS5 syntax."""
+    fts = " ".join(f'"{w}"' for w in words.replace('"', " ").split() if w)
+    if not fts:
+        return []
+    sql = (
+        "SELECT items.id, items.title, items.url, items.published, items.story_id, feeds.name "
+        "AS outlet FROM items_fts JOIN items ON items.id = items_fts.rowid "
+        "JOIN feeds ON feeds.id = items.feed_id WHERE items_fts MATCH ? "
+        "ORDER BY items.published DESC LIMIT ?"
+    )
+    return list(db.query(sql, [fts, limit]))
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,289 @@
+"""HTML to plain text: feed snippets (`html_to_text`) and a page's main article (`extract_article`).
+
+Also the boilerplate filter both use (`drop_boilerplate`): paywall, donation and newsletter
+boxes, "Related Stories"/"Read more" links, app promos and photo captions or credits.
+
+Deliberately does not fetch, execute scripts, follow links or resolve external entities; the
+caller hands in bytes it already has. Input and output are capped, and hostile markup (broken,
+deeply nested, NUL bytes, control characters) degrades to a linear fallback, never to an error.
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+import logging
+import re
+from collections.abc import Iterable
+
+from lxml import etree
+
+log = logging.getLogger(__name__)
+
+MAX_INPUT_CHARS = 5_000_000
+MAX_ARTICLE_CHARS = 100_000
+
+# Content of these never reaches a reader.
+_SKIP_TAGS = frozenset(
+    "script style iframe noscript template object embed svg math head select button".split()  # noqa: SIM905
+)
+_BLOCK_TAGS = frozenset(
+    """p div br li ul ol dl dt dd h1 h2 h3 h4 h5 h6 tr table thead tbody tfoot blockquote pre
+    section article header footer nav aside figure figcaption hr main address form fieldset
+    details summary caption center""".split()  # noqa: SIM905
+)
+# C0/C1 controls except tab/newline/CR, lone surrogates, zero-width and BOM characters.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\u200b-\u200d\u2060\ufeff]")
+_HAS_MARKUP = re.compile(r"<[a-zA-Z/!?]")
+_FALLBACK_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9:-]*)[^<>]*>?")
+
+
+def html_to_text(html: str) -> str:
+    """Readable text from an HTML snippet or page: paragraphs on their own lines, no markup."""
+    if not html:
+        return ""
+    html = _CONTROL.sub("", html[:MAX_INPUT_CHARS].replace("\r\n", "\n").replace("\r", "\n"))
+    if not _HAS_MARKUP.search(html):
+        return _tidy(htmllib.unescape(html), keep_lines=True)
+    pieces = _lxml_pieces(html)
+    if pieces is None:
+        pieces = _fallback_pieces(html)
+    return _tidy("".join(pieces), keep_lines=False)
+
+
+def _lxml_pieces(html: str) -> list[str] | None:
+    """Text pieces via lxml, or None when libxml2 gave up (e.g. nesting past its depth limit)."""
+    parser = etree.HTMLParser(
+        remove_comments=True, remove_pis=True, no_network=True, recover=True, encoding="utf-8"
+    )
+    try:
+        root = etree.fromstring(html.encode("utf-8"), parser)
+    except (etree.LxmlError, ValueError) as exc:
+        log.debug("html_parse_failed error=%r", exc)
+        return None
+    if any(e.level_name == "FATAL" for e in parser.error_log):
+        log.debug("html_parse_fatal fallback=linear")
+        return None
+    return [] if root is None else _walk(root)
+
+
+def _walk(root: etree._Element) -> list[str]:
+    """Text and tails in document order, skipping hidden subtrees; iterative, so depth is safe."""
+    pieces: list[str] = []
+    skipping = 0
+    for event, el in etree.iterwalk(root, events=("start", "end")):
+        tag = el.tag if isinstance(el.tag, str) else ""
+        if event == "start":
+            if tag in _SKIP_TAGS:
+                skipping += 1
+            elif not skipping:
+                pieces.append("\n" if tag in _BLOCK_TAGS else "")
+                pieces.append(_spaces(el.text))
+            continue
+        if tag in _SKIP_TAGS:
+            skipping -= 1
+        if not skipping:
+            pieces.append("\n" if tag in _BLOCK_TAGS else "")
+            pieces.append(_spaces(el.tail))
+    return pieces
+
+
+def _fallback_pieces(html: str) -> list[str]:
+    """A linear tag stripper for markup lxml refuses; never builds a tree, never backtracks."""
+    lower = html.lower()
+    pieces: list[str] = []
+    pos, end = 0, len(html)
+    while pos < end:
+        lt = html.find("<", pos)
+        if lt < 0:
+            lt = end
+        pieces.append(_spaces(htmllib.unescape(html[pos:lt])))
+        if lt == end:
+            break
+        pos = _skip_markup(html, lower, lt, pieces)
+    return pieces
+
+
+def _skip_markup(html: str, lower: str, lt: int, pieces: list[str]) -> int:
+    """Consume the markup starting at `lt`; return where text resumes."""
+    if html.startswith("<!--", lt):
+        close = html.find("-->", lt + 4)
+        return len(html) if close < 0 else close + 3
+    m = _FALLBACK_TAG.match(html, lt)
+    if m is None:
+        if html.startswith(("<!", "<?"), lt):
+            close = html.find(">", lt)
+            return len(html) if close < 0 else close + 1
+        pieces.append("<")
+        return lt + 1
+    name = m.group(2).lower()
+    if name in _BLOCK_TAGS:
+        pieces.append("\n")
+    if name in _SKIP_TAGS and not m.group(1):
+        close = lower.find("</" + name, m.end())
+        return len(html) if close < 0 else close
+    return m.end()
+
+
+def _spaces(text: str | None) -> str:
+    """Inside markup a newline is just a space; only block elements break lines."""
+    if not text:
+        return ""
+    return text.replace("\n", " ").replace("\t", " ")
+
+
+def _tidy(text: str, *, keep_lines: bool) -> str:
+    """Collapse spaces, drop empty lines; `keep_lines` keeps plain-text line breaks."""
+    if not keep_lines:
+        text = text.replace("\xa0", " ")
+    lines = (" ".join(line.split()) for line in text.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def extract_article(html: bytes | str, url: str | None = None) -> str | None:
+    """The article's main text from a whole page, boilerplate removed; None if there is none."""
+    if not html:
+        return None
+    if len(html) > MAX_INPUT_CHARS:
+        log.info("article_truncated url=%s size=%d", url, len(html))
+        html = html[:MAX_INPUT_CHARS]
+    if isinstance(html, str):
+        html = _CONTROL.sub("", html)
+    text = _trafilatura_text(html, url)
+    if not text:
+        return None
+    paragraphs = drop_boilerplate(text.split("\n"))
+    article = "\n".join(paragraphs)[:MAX_ARTICLE_CHARS].strip()
+    return article or None
+
+
+def _trafilatura_text(html: bytes | str, url: str | None) -> str | None:
+    # Imported here: trafilatura costs ~0.1 s to import and only this function needs it.
+    import trafilatura
+
+    try:
+        text = trafilatura.extract(
+            html,
+            url=url,
+            include_comments=False,
+            include_tables=False,
+            include_images=False,
+            fast=True,
+            deduplicate=False,
+            output_format="txt",
+        )
+    except Exception as exc:  # trafilatura raises assorted errors on hostile pages
+        log.warning("article_extract_failed url=%s error=%r", url, exc)
+        return None
+    return _CONTROL.sub("", text) if text else None
+
+
+# --- boilerplate -------------------------------------------------------------------------
+
+
+def _any_of(*alternatives: str, whole: bool = False) -> re.Pattern[str]:
+    """One case-insensitive pattern from readable alternatives (spaces in them are literal)."""
+    body = "|".join(f"(?:{a})" for a in alternatives)
+    return re.compile(f"^(?:{body})[.!:]?$" if whole else body, re.IGNORECASE)
+
+
+_ALWAYS = _any_of(
+    r"\bdear (readers?|subscribers?)\b",
+    r"\bremind me later\b",
+    r"\bnot ready to (support|give)\b",
+    r"\balready (a|an) (member|subscriber)\b",
+    r"\bsign (up|in) (here|now|to (read|continue))\b",
+    r"\b(100|hundreds)['’]?s? of (premium )?(titles|sites|sources)\b",
+    r"\b\d+\+? (trusted|premium) (global )?(titles|sites|sources|publications)\b",
+    r"\ball your news in one place\b",
+    r"\b(download|get) (the|our) app\b",
+    r"^one app\b",
+    r"\bcurated (specifically )?for you\b",
+    r"\bsubscribers agree\b",
+    r"\bby (signing up|subscribing)\b",
+    r"\bin your (in|mail)box\b",
+    r"\bnewsletters?\b",
+    r"\bsubscribe (now|today|to (our|the))\b",
+    r"\bfree trial\b",
+    r"\bunlimited access\b",
+    r"\bpa(y|i)ments? methods?\b",
+    r"\bsupport (us|our (work|journalism|newsroom)|independent journalism)\b",
+    r"\b(make|making) a (one-time |monthly |annual )?(donation|contribution|gift)\b",
+    r"\bevery contribution\b",
+    r"\bdonate (now|today|here)\b",
+    r"\bjavascript\b.*\b(enable|disabled)\b",
+)
+# Whole-paragraph labels of navigation and promo boxes.
+_LABEL = _any_of(
+    r"related( stories| articles| coverage| content| news| posts| topics)?",
+    r"read more.*",
+    r"more (stories|from|on this|news).*",
+    r"top stories.*",
+    r"(our|editor['’]?s) picks",
+    r"most (read|popular|viewed|shared)",
+    r"recommended( for you)?",
+    r"you (may|might) also like.*",
+    r"advertisement|sponsored( content)?",
+    r"share( this( article| story)?| on \w+)?",
+    r"follow us.*",
+    r"trending( now)?|latest( news)?",
+    r"see also.*|continue reading.*|tags?:.*|comments?",
+    r"support (the|us|our) .{0,40}",
+    r"a message from .{0,60}",
+    r"start reading|sign (up|in).*",
+    whole=True,
+)
+# Paragraphs after which only the outlet's own matter follows (donation boxes and the like).
+_TAIL = _any_of(
+    r"dear (readers?|subscribers?),?",
+    r"a message from .{0,60}",
+    r"before you go",
+    r"help us .{0,60}",
+    whole=True,
+)
+_CAPTION_END = re.compile(
+    "(?:"
+    + "|".join(
+        (
+            r"\[[^\[\]/]{2,60}/[^\[\]]{1,40}\]",
+            r"\(?\bCC[ -]BY(-[A-Z]{2})*( \d\.\d)?\)?",
+            r"\((photo|image|picture|file photo|photograph)[^()]{0,80}\)",
+            r"\b(photo|photograph|image|picture|credit|source)s?: [^.]{2,80}",
+            r"\b(getty images|shutterstock|afp|ap|reuters|epa|efe|anadolu|xinhua|tass|sipa)"
+            r"( ?photo)?(/[\w .'’-]{2,40})?",
+        )
+    )
+    + r")\s*$",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
+
+
+def is_caption(paragraph: str) -> bool:
+    """A photo caption or credit line: short, and ends with a credit instead of a full stop."""
+    words = len(paragraph.split())
+    return words <= 60 and _CAPTION_END.search(paragraph) is not None
+
+
+def is_boilerplate(paragraph: str) -> bool:
+    """Paywall, donation, newsletter, promo or navigation text rather than reporting."""
+    p = paragraph.strip()
+    if not p:
+        return True
+    words = len(p.split())
+    if words <= 12 and _LABEL.match(p):
+        return True
+    if words < 4 and not _SENTENCE_END.search(p):
+        return True  # UI labels: "Once", "Monthly", "Continue", "World"
+    return words <= 80 and _ALWAYS.search(p) is not None
+
+
+def drop_boilerplate(paragraphs: Iterable[str]) -> list[str]:
+    """Reporting paragraphs only; stops at an end-of-article box such as "Dear readers,"."""
+    kept: list[str] = []
+    for raw in paragraphs:
+        p = " ".join(raw.split())
+        if kept and len(p.split()) <= 10 and _TAIL.match(p):
+            break
+        if p and not is_boilerplate(p) and not is_caption(p):
+            kept.append(p)
+    return kept

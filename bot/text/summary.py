@@ -1,0 +1,173 @@
+"""An alert's summary: up to three sentences picked from the item's own text, key fact first.
+
+Extractive and pure: sentences are scored by overlap with the title, numbers and attribution
+("said", "according to", "told AFP") and position, the lead preferred; the chosen ones keep
+their original order. Wire bylines ("AP - "), captions and boilerplate never make it in.
+
+Deliberately does not paraphrase, translate, or call any model or service.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.text.clean import drop_boilerplate, html_to_text
+
+# Outlet bylines that open wire descriptions: "AP - ", "Canadian Press - ", "Reuters - ".
+_BYLINE = re.compile(
+    r"^(?:(?:AP|AFP|Reuters|Canadian Press|CP|Xinhua|dpa|UPI|Bloomberg|PA|ANSA|EFE|Kyodo"
+    r"|Yonhap|TASS|Interfax|AAP|IANS|PTI)\s*[-–—:]+\s*)+"
+)
+# The agency inside a dateline: "BAGHDAD (Reuters) - " keeps "BAGHDAD - ".
+_DATELINE_AGENCY = re.compile(
+    r"^([A-Z][A-Z .'-]+(?:, [A-Z][\w .'-]*)?)\s*\((?:AP|AFP|Reuters|CP|dpa|UPI|Xinhua)\)"
+)
+_TITLE_OUTLET = re.compile(r"\s*\((?:AP|AFP|Reuters|Canadian Press|CP|[A-Z][\w ]{0,30})\)\s*$")
+
+# Words that end in a full stop without ending a sentence.
+_ABBREVIATIONS = frozenset(
+    """mr mrs ms dr prof gen lt col maj sgt capt cmdr adm gov sen rep rev st sr jr pres
+    jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thur thurs fri sat sun
+    no nos vs v inc corp co ltd bros dept est fig approx ave blvd mt ft
+    ala ariz ark calif colo conn del fla ga ill ind kan ky la md mass mich minn miss mo mont
+    neb nev okla ore pa tenn tex va vt wash wis wyo""".split()  # noqa: SIM905
+)
+# After a dotted acronym ("U.S.") a sentence only ends if one of these opens the next one.
+_SENTENCE_OPENERS = frozenset(
+    """the a an in on at but and he she it they we i this that these those its his her their
+    there however meanwhile officials police after before when while""".split()  # noqa: SIM905
+)
+_BOUNDARY = re.compile(r"[.!?…]+[\"'”’)\]]*\s+(?=[\"“‘(\[]?[A-Z0-9])")
+_ATTRIBUTION = re.compile(
+    r"\b(said|says|told|according to|reported|announced|confirmed|quoted|stated|estimated)\b",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(
+    r"\d|\b(dozens|hundreds|thousands|millions|two|three|four|five|six|seven|eight|nine|ten"
+    r"|eleven|twelve|twenty|fifty|hundred|thousand|million|billion)\b",
+    re.IGNORECASE,
+)
+_NEEDS_CONTEXT = re.compile(
+    r"^(he|she|it|they|this|that|these|those|but|however|also|and|still|yet)\b", re.I
+)
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]+|\d[\d,.]*")
+_STOP = frozenset(
+    """the a an and or of to in on at for from by with as is are was were be been has have had
+    that this it its their his her they he she we which who will would could should may might
+    not but after before over into than then about said says new more""".split()  # noqa: SIM905
+)
+
+
+def summarize(title: str, text: str, *, max_sentences: int = 3, max_chars: int = 500) -> str:
+    """Up to `max_sentences` of the text's own sentences, the key fact first, within max_chars."""
+    sentences = split_sentences(clean_body(text))
+    title_words = _content_words(strip_outlet(title))
+    # Headlines repeated in the body and subheads are a last resort, never a first choice.
+    reporting = [
+        s for s in sentences if not _is_heading(s) and not _is_title_copy(s, title_words)
+    ] or sentences
+    if len(reporting) <= 1:
+        return _fit(reporting[0], max_chars) if reporting else ""
+    chosen = _choose(title_words, reporting, max_sentences, max_chars)
+    return " ".join(reporting[i] for i in sorted(chosen))
+
+
+def clean_body(text: str) -> str:
+    """The text without markup, byline, captions or boilerplate paragraphs."""
+    if "<" in text or "&" in text:
+        text = html_to_text(text)
+    paragraphs = drop_boilerplate(_strip_byline(p) for p in text.split("\n"))
+    return "\n".join(paragraphs)
+
+
+def strip_outlet(title: str) -> str:
+    """A wire title without its trailing "(Reuters)"/"(AP)" tag."""
+    return _TITLE_OUTLET.sub("", " ".join(title.split()))
+
+
+def _strip_byline(paragraph: str) -> str:
+    paragraph = _BYLINE.sub("", paragraph.strip())
+    return _DATELINE_AGENCY.sub(r"\1", paragraph)
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of a text; knows abbreviations ("Gen.", "Jan."), initials and "U.S."."""
+    sentences: list[str] = []
+    for paragraph in text.split("\n"):
+        start = 0
+        for m in _BOUNDARY.finditer(paragraph):
+            if _is_boundary(paragraph, m):
+                sentences.append(paragraph[start : m.end()].strip())
+                start = m.end()
+        sentences.append(paragraph[start:].strip())
+    return [s for s in sentences if s]
+
+
+def _is_boundary(paragraph: str, m: re.Match[str]) -> bool:
+    """False when the full stop closes an abbreviation, an initial or a dotted acronym."""
+    if paragraph[m.start()] != ".":
+        return True
+    before = paragraph[: m.start()].rsplit(None, 1)
+    word = before[-1].lstrip('"“‘(') if before else ""
+    if word.lower() in _ABBREVIATIONS or (len(word) == 1 and word.isupper()):
+        return False
+    if "." in word and word.replace(".", "").isalpha():  # U.S., N.J., p.m.
+        following = paragraph[m.end() :].split(None, 1)
+        return bool(following) and following[0].strip('"“‘(').lower() in _SENTENCE_OPENERS
+    return True
+
+
+def _choose(title_words: set[str], sentences: list[str], k: int, max_chars: int) -> list[int]:
+    """Indexes of the best-scoring sentences that fit in max_chars together."""
+    ranked = sorted(range(len(sentences)), key=lambda i: -_score(i, sentences[i], title_words))
+    chosen: list[int] = []
+    used = 0
+    for i in ranked:
+        size = len(sentences[i]) + (1 if chosen else 0)
+        if len(chosen) < k and used + size <= max_chars:
+            chosen.append(i)
+            used += size
+    if not chosen:  # even the best sentence is too long: cut it
+        sentences[ranked[0]] = _fit(sentences[ranked[0]], max_chars)
+        chosen = [ranked[0]]
+    return chosen
+
+
+def _score(i: int, sentence: str, title_words: set[str]) -> float:
+    """Higher for the lead, title overlap, numbers and attribution; lower for fragments."""
+    words = _content_words(sentence)
+    overlap = len(words & title_words) / len(title_words) if title_words else 0.0
+    score = overlap + 1.5 / (1 + i) + (0.8 if i == 0 else 0.0)
+    score += 0.3 if _NUMBER.search(sentence) else 0.0
+    score += 0.3 if _ATTRIBUTION.search(sentence) else 0.0
+    n_words = len(sentence.split())
+    score -= 1.0 if n_words < 6 else 0.3 if n_words > 60 else 0.0
+    score -= 0.4 if _NEEDS_CONTEXT.match(sentence) else 0.0
+    score -= 0.2 if sentence[:1] in '"“‘' else 0.0
+    return score
+
+
+def _is_title_copy(sentence: str, title_words: set[str]) -> bool:
+    """The headline again (scraped pages repeat it), maybe with a word or two changed."""
+    words = _content_words(sentence)
+    union = words | title_words
+    return bool(union) and len(words & title_words) / len(union) >= 0.75
+
+
+def _is_heading(sentence: str) -> bool:
+    """A line with no closing punctuation: a headline or subhead, not reporting."""
+    return _SENTENCE_END.search(sentence) is None
+
+
+def _content_words(text: str) -> set[str]:
+    """Lowercased words without stopwords, cut to 5 letters so troops/troop meet."""
+    return {w.lower()[:5] for w in _WORD.findall(text) if w.lower() not in _STOP}
+
+
+def _fit(sentence: str, max_chars: int) -> str:
+    """The sentence, cut at a word boundary with an ellipsis when longer than max_chars."""
+    if len(sentence) <= max_chars:
+        return sentence
+    cut = sentence[: max_chars - 1].rsplit(" ", 1)[0].rstrip(",;:-– ")
+    return cut + "…"

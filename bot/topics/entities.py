@@ -1,0 +1,204 @@
+"""The gazetteer: which countries, organisations, places and people a text mentions.
+
+Each entity has a canonical name, a kind and aliases (demonyms, capitals used as metonyms,
+abbreviations). All aliases go into one Aho-Corasick automaton scanned once per text; a hit
+counts only at word boundaries, and overlapping hits keep the leftmost, then longest, one
+("Democratic People's Republic of Korea" beats "Republic of Korea").
+
+Case rules, so that ambiguous aliases stay useful without a list of exceptions:
+- an alias with no lowercase letters ("US", "U.S.", "DPRK", "NATO") must match exactly, so the
+  pronoun "us" is not the United States;
+- an alias starting with a capital ("Turkey", "China", "Polish") needs a capital there in the
+  text too, the rest compared case-insensitively ("NORTH KOREA" still matches);
+- an alias starting lowercase ("al-Qaeda") matches in any case.
+
+This module does not decide what a mention means (Georgia the state or the country); it reports
+what the gazetteer says. It knows nothing about topics.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import ahocorasick
+import yaml
+
+from bot.defaults_path import default_file
+from bot.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+KINDS = ("country", "org", "place", "person")
+
+
+@dataclass(frozen=True)
+class EntityInfo:
+    """One gazetteer entry; `aliases` excludes the canonical name, which always matches too."""
+
+    name: str
+    kind: str
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One entity found in a text: `alias` is the text as written there, [start, end) offsets."""
+
+    name: str
+    alias: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Alias:
+    entity: str
+    text: str
+    exact: bool  # acronym: exact case
+    capital: bool  # starts with a capital: the text must too
+
+
+def fold(text: str) -> str:
+    """Lowercase with the same length as the input, so offsets stay valid."""
+    low = text.lower()
+    if len(low) != len(text):  # a few characters ("İ") lowercase to two
+        low = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+    return low.replace("’", "'").replace("\u00a0", " ")
+
+
+def _alias(entity: str, text: str) -> _Alias:
+    exact = any(c.isupper() for c in text) and not any(c.islower() for c in text)
+    return _Alias(entity, text, exact, text[:1].isupper())
+
+
+class Gazetteer:
+    """Entity lookup over texts; build once (loading the YAML), then share freely."""
+
+    def __init__(self, entities: Iterable[EntityInfo]):
+        self.entities: dict[str, EntityInfo] = {}
+        self._lookup: dict[str, str] = {}
+        self._automaton = ahocorasick.Automaton()
+        problems: list[str] = []
+        for info in entities:
+            self._add(info, problems)
+        if problems:
+            raise ConfigError(problems)
+        if self._lookup:
+            self._automaton.make_automaton()
+
+    def _add(self, info: EntityInfo, problems: list[str]) -> None:
+        self.entities[info.name] = info
+        for text in dict.fromkeys((info.name, *info.aliases)):
+            key = fold(text)
+            owner = self._lookup.setdefault(key, info.name)
+            if owner != info.name:
+                problems.append(f"{info.name}: alias {text!r} is already an alias of {owner}")
+                continue
+            existing = self._automaton.get(key, [])
+            self._automaton.add_word(key, [*existing, _alias(info.name, text)])
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Gazetteer:
+        """The gazetteer from a YAML file (default: the shipped config/entities.yaml)."""
+        path = path or default_file("entities.yaml")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}" if mark else str(path)
+            problem = getattr(exc, "problem", None) or exc
+            raise ConfigError([f"{where}: not valid YAML: {problem}"]) from None
+        gazetteer = cls.from_mapping(data, str(path))
+        log.debug("gazetteer.loaded path=%s entities=%d", path, len(gazetteer.entities))
+        return gazetteer
+
+    @classmethod
+    def from_mapping(cls, data: object, where: str = "entities") -> Gazetteer:
+        """Build from `{name: {kind: ..., aliases: [...]}}`, reporting every problem at once."""
+        if not isinstance(data, dict) or not data:
+            raise ConfigError([f"{where}: expected a mapping of entity name -> kind and aliases"])
+        problems: list[str] = []
+        infos = [
+            info
+            for name, entry in data.items()
+            if (info := _entry(str(name), entry, problems)) is not None
+        ]
+        if problems:
+            raise ConfigError([f"{where}: {p}" for p in problems])
+        try:
+            return cls(infos)
+        except ConfigError as exc:
+            raise ConfigError([f"{where}: {p}" for p in exc.problems]) from None
+
+    def find(self, text: str) -> list[Mention]:
+        """Every entity mention, left to right, overlaps resolved leftmost-longest."""
+        if not self._lookup or not text:
+            return []
+        folded = fold(text)
+        found: list[Mention] = []
+        for end, aliases in self._automaton.iter(folded):
+            start = end - len(aliases[0].text) + 1
+            if not _bounded(folded, start, end + 1):
+                continue
+            surface = text[start : end + 1]
+            for alias in aliases:
+                if _case_ok(alias, surface):
+                    found.append(Mention(alias.entity, surface, start, end + 1))
+                    break
+        return _leftmost_longest(found)
+
+    def names(self, text: str) -> tuple[str, ...]:
+        """Canonical names mentioned, in order of first mention, each once."""
+        return tuple(dict.fromkeys(m.name for m in self.find(text)))
+
+    def canonical(self, name_or_alias: str) -> str | None:
+        """The canonical name for a name or alias in any case (queries are typed by people)."""
+        return self._lookup.get(fold(name_or_alias.strip()))
+
+    def kind(self, name: str) -> str | None:
+        info = self.entities.get(name)
+        return info.kind if info else None
+
+
+def _entry(name: str, entry: object, problems: list[str]) -> EntityInfo | None:
+    if not isinstance(entry, dict):
+        problems.append(f"{name}: expected kind and aliases, got {type(entry).__name__}")
+        return None
+    unknown = set(entry) - {"kind", "aliases"}
+    if unknown:
+        problems.append(f"{name}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    kind = entry.get("kind")
+    if kind not in KINDS:
+        problems.append(f"{name}: kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    aliases = entry.get("aliases") or []
+    if not isinstance(aliases, list) or not all(isinstance(a, str) and a.strip() for a in aliases):
+        problems.append(f"{name}: aliases must be a list of non-empty strings")
+        return None
+    return EntityInfo(name, str(kind), tuple(a.strip() for a in aliases))
+
+
+def _bounded(text: str, start: int, end: int) -> bool:
+    """True when [start, end) is not part of a longer word."""
+    before = text[start - 1] if start > 0 else " "
+    after = text[end] if end < len(text) else " "
+    return not before.isalnum() and not after.isalnum()
+
+
+def _case_ok(alias: _Alias, surface: str) -> bool:
+    if alias.exact:
+        return surface == alias.text
+    return not alias.capital or surface[:1].isupper()
+
+
+def _leftmost_longest(found: list[Mention]) -> list[Mention]:
+    found.sort(key=lambda m: (m.start, -m.end))
+    kept: list[Mention] = []
+    for m in found:
+        if not kept or m.start >= kept[-1].end:
+            kept.append(m)
+    return kept

@@ -1,0 +1,477 @@
+"""All topics against one item (title + text), with the reason each one fired.
+
+How it stays fast with many topics: every word and phrase of every topic goes into ONE
+Aho-Corasick automaton. An item is tokenised once and scanned once; the gazetteer scans it once
+more for entities. Only topics with a positive term (or entity) among the hits are evaluated,
+each over the set of hits, so the cost per item grows with the hits, not with the topic count.
+A topic that could match with none of its terms present (`NOT x`) is always evaluated.
+
+Title and text are one token sequence with a gap of GAP positions between them, so phrases
+and NEAR never join the end of a title to the start of the text.
+
+This module does not fetch, store or alert; it only answers "which topics, and why".
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import re
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import ahocorasick
+import yaml
+
+from bot.defaults_path import default_file
+from bot.errors import ConfigError, QueryError
+from bot.model import Topic, TopicMatch
+from bot.topics.entities import Gazetteer
+from bot.topics.query import (
+    And,
+    Entity,
+    Near,
+    Node,
+    Not,
+    Or,
+    Term,
+    Title,
+    Token,
+    parse_query,
+    tokenize,
+    walk,
+)
+
+log = logging.getLogger(__name__)
+
+GAP = 1000  # positions between title and text; larger than any NEAR distance
+MAX_REASONS = 6
+
+Span = tuple[int, int]  # first and last word position, inclusive
+
+
+@dataclass(frozen=True)
+class CompiledTopic:
+    """A topic whose query parsed and whose entities exist, ready for the matcher."""
+
+    topic: Topic
+    tree: Node
+    terms: frozenset[Term]
+    positive_terms: frozenset[Term]
+    positive_entities: frozenset[str]
+    always: bool  # may match with none of its positive terms present, e.g. `NOT x`
+
+
+@dataclass(frozen=True)
+class AnyTerm:
+    """Compiled form of the plain words/phrases of one OR: evaluated over the item's hits
+    (usually a few dozen) instead of term by term (a topic may list a hundred)."""
+
+    terms: frozenset[Term]
+
+
+def compile_topic(topic: Topic, gazetteer: Gazetteer) -> CompiledTopic:
+    """Parse and resolve a topic; QueryError for a syntax error or an unknown entity."""
+    tree = _resolve(parse_query(topic.query), gazetteer, topic.query)
+    positive_terms: set[Term] = set()
+    positive_entities: set[str] = set()
+    _collect(tree, True, positive_terms, positive_entities)
+    terms = frozenset(_all_terms(tree))
+    return CompiledTopic(
+        topic,
+        tree,
+        terms,
+        frozenset(positive_terms),
+        frozenset(positive_entities),
+        not _needs_positive(tree),
+    )
+
+
+def _resolve(node: Node, gazetteer: Gazetteer, query: str) -> Node:
+    """The same tree with every entity under its canonical name."""
+    if isinstance(node, Entity):
+        name = gazetteer.canonical(node.name)
+        if name is None:
+            raise QueryError(_unknown_entity(node.name, gazetteer), query, node.position)
+        return Entity(name, node.position)
+    if isinstance(node, Title | Not):
+        return type(node)(_resolve(node.child, gazetteer, query))
+    if isinstance(node, Near):
+        left, right = (_resolve(n, gazetteer, query) for n in (node.left, node.right))
+        return Near(left, right, node.distance)
+    if isinstance(node, And):
+        return And(tuple(_resolve(c, gazetteer, query) for c in node.children))
+    if isinstance(node, Or):
+        terms = frozenset(c for c in node.children if isinstance(c, Term))
+        rest = tuple(_resolve(c, gazetteer, query) for c in node.children if c not in terms)
+        return Or((AnyTerm(terms), *rest)) if len(terms) > 1 else Or(rest + tuple(terms))
+    return node
+
+
+def _unknown_entity(name: str, gazetteer: Gazetteer) -> str:
+    close = difflib.get_close_matches(name, list(gazetteer.entities), n=3, cutoff=0.6)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return f"unknown entity {name!r}{hint}"
+
+
+def _collect(node: Node, positive: bool, terms: set[Term], entities: set[str]) -> None:
+    """Gather the terms and entities that count for a match (not those under a NOT)."""
+    if isinstance(node, Term) and positive:
+        terms.add(node)
+    elif isinstance(node, AnyTerm) and positive:
+        terms.update(node.terms)
+    elif isinstance(node, Entity) and positive:
+        entities.add(node.name)
+    elif isinstance(node, Title | Not):
+        _collect(node.child, positive != isinstance(node, Not), terms, entities)
+    elif isinstance(node, Near):
+        _collect(node.left, positive, terms, entities)
+        _collect(node.right, positive, terms, entities)
+    elif isinstance(node, And | Or):
+        for child in node.children:
+            _collect(child, positive, terms, entities)
+
+
+def _all_terms(node: Node) -> Iterable[Term]:
+    for n in walk(node):
+        if isinstance(n, Term):
+            yield n
+        elif isinstance(n, AnyTerm):
+            yield from n.terms
+
+
+def _needs_positive(node: Node) -> bool:
+    """True when the node can only hold if one of its positive terms is in the text."""
+    if isinstance(node, Not):
+        return False
+    if isinstance(node, Title):
+        return _needs_positive(node.child)
+    if isinstance(node, And):
+        return any(_needs_positive(c) for c in node.children)
+    if isinstance(node, Or):
+        return all(_needs_positive(c) for c in node.children)
+    return True
+
+
+@dataclass(frozen=True)
+class _Doc:
+    """One item as the evaluator sees it: its words, and where each term and entity is."""
+
+    words: tuple[str, ...]
+    title_len: int
+    hits: dict[Term, list[Span]]
+    entities: dict[str, list[tuple[Span, str]]]
+
+    def surface(self, span: Span) -> str:
+        return " ".join(self.words[self.index(span[0]) : self.index(span[1]) + 1])
+
+    def index(self, position: int) -> int:
+        return position if position < self.title_len else position - GAP
+
+    def in_title(self, span: Span) -> bool:
+        return span[0] < self.title_len
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    """A node that holds: where (for NEAR) and why (facts, formatted only if the topic fires)."""
+
+    spans: tuple[Span, ...]
+    facts: tuple[tuple, ...]
+
+
+_HOLDS = _Result((), ())
+
+
+class Matcher:
+    """Every topic against one item per call; build it once per set of topics."""
+
+    def __init__(self, topics: Iterable[Topic], gazetteer: Gazetteer):
+        self.gazetteer = gazetteer
+        self.compiled = [compile_topic(t, gazetteer) for t in topics]
+        self._by_term: dict[Term, list[int]] = {}
+        self._by_entity: dict[str, list[int]] = {}
+        self._always = [i for i, c in enumerate(self.compiled) if c.always]
+        for i, c in enumerate(self.compiled):
+            for term in c.positive_terms:
+                self._by_term.setdefault(term, []).append(i)
+            for name in c.positive_entities:
+                self._by_entity.setdefault(name, []).append(i)
+        self._automaton = _automaton(t for c in self.compiled for t in c.terms)
+        log.debug("matcher.built topics=%d terms=%d", len(self.compiled), len(self._by_term))
+
+    def match(self, title: str, text: str) -> list[TopicMatch]:
+        """The topics this item matches, each with the terms and entities behind it."""
+        doc = self._doc(title, text, entities=True)
+        candidates = self._candidates(doc)
+        if not candidates:
+            return []
+        names = tuple(dict.fromkeys(n for n in doc.entities))
+        out = []
+        for i in sorted(candidates):
+            result = _eval(self.compiled[i].tree, doc, False)
+            if result is not None:
+                out.append(_topic_match(self.compiled[i].topic.name, result, names, doc))
+        return out
+
+    def could_match(self, title: str, text: str) -> bool:
+        """Cheap pre-scan: does any topic's positive term (or entity) appear at all?
+
+        Used to decide whether fetching the full article is worth it: a topic that needs
+        more than is here may still find it in the article, so no query is evaluated.
+        """
+        if self._always:
+            return True
+        doc = self._doc(title, text, entities=bool(self._by_entity))
+        return bool(self._candidates(doc))
+
+    def seen_terms(self, title: str, text: str) -> tuple[str, ...]:
+        """The topics' terms present in an item, as query text (for 'why no match')."""
+        doc = self._doc(title, text, entities=False)
+        return tuple(str(t) for t in doc.hits)
+
+    def _candidates(self, doc: _Doc) -> set[int]:
+        found = set(self._always)
+        for term in doc.hits:
+            found.update(self._by_term.get(term, ()))
+        for name in doc.entities:
+            found.update(self._by_entity.get(name, ()))
+        return found
+
+    def _doc(self, title: str, text: str, *, entities: bool) -> _Doc:
+        title_tokens, text_tokens = list(tokenize(title)), list(tokenize(text))
+        words = tuple(t.word for t in title_tokens) + tuple(t.word for t in text_tokens)
+        hits = _scan(self._automaton, title_tokens, text_tokens)
+        found: dict[str, list[tuple[Span, str]]] = {}
+        if entities:
+            _entities(self.gazetteer, title, title_tokens, 0, found)
+            _entities(self.gazetteer, text, text_tokens, len(title_tokens) + GAP, found)
+        return _Doc(words, len(title_tokens), hits, found)
+
+
+def _automaton(terms: Iterable[Term]) -> ahocorasick.Automaton | None:
+    """One automaton for all terms: ' w1 w2 ' for whole words, ' w1 pre' for a prefix."""
+    automaton = ahocorasick.Automaton()
+    for term in set(terms):
+        pattern = " " + " ".join(term.words) + ("" if term.prefix else " ")
+        automaton.add_word(pattern, (term, len(term.words), len(pattern)))
+    if len(automaton) == 0:
+        return None
+    automaton.make_automaton()
+    return automaton
+
+
+def _scan(automaton, title: list[Token], text: list[Token]) -> dict[Term, list[Span]]:
+    """Where each term occurs, in word positions (text positions start after the GAP)."""
+    if automaton is None:
+        return {}
+    pieces: list[str] = []
+    starts: list[int] = []  # where each word starts in the joined string
+    positions: list[int] = []
+    offset = 0
+    for tokens, base in ((title, 0), (text, len(title) + GAP)):
+        for j, token in enumerate(tokens):
+            starts.append(offset + 1)
+            positions.append(base + j)
+            pieces.append(" " + token.word)
+            offset += len(token.word) + 1
+        pieces.append(" \n")  # no pattern contains a newline: phrases stay within a part
+        offset += 2
+    joined = "".join(pieces)
+    hits: dict[Term, list[Span]] = {}
+    for end, (term, count, length) in automaton.iter(joined):
+        k = bisect_left(starts, end - length + 2)
+        hits.setdefault(term, []).append((positions[k], positions[k + count - 1]))
+    return hits
+
+
+def _entities(
+    gazetteer: Gazetteer,
+    text: str,
+    tokens: list[Token],
+    base: int,
+    found: dict[str, list[tuple[Span, str]]],
+) -> None:
+    """Add the text's entity mentions, as word spans, to `found`."""
+    ends = [t.end for t in tokens]
+    starts = [t.start for t in tokens]
+    for m in gazetteer.find(text):
+        first, last = bisect_right(ends, m.start), bisect_left(starts, m.end) - 1
+        if first <= last:
+            found.setdefault(m.name, []).append(((base + first, base + last), m.alias))
+
+
+def _eval(node: Node, doc: _Doc, title_only: bool) -> _Result | None:
+    """Whether a node holds for a document (None: it does not) and why."""
+    if isinstance(node, Term):
+        return _term(node, doc, title_only)
+    if isinstance(node, AnyTerm):
+        return _any_term(node, doc, title_only)
+    if isinstance(node, Entity):
+        return _entity(node, doc, title_only)
+    if isinstance(node, Title):
+        return _eval(node.child, doc, True)
+    if isinstance(node, Not):
+        return _HOLDS if _eval(node.child, doc, title_only) is None else None
+    if isinstance(node, Near):
+        return _near(node, doc, title_only)
+    return _combine(node, doc, title_only)
+
+
+def _term(node: Term, doc: _Doc, title_only: bool) -> _Result | None:
+    spans = [s for s in doc.hits.get(node, ()) if not title_only or doc.in_title(s)]
+    if not spans:
+        return None
+    return _Result(tuple(spans), (("term", doc.surface(spans[0]), doc.in_title(spans[0])),))
+
+
+def _any_term(node: AnyTerm, doc: _Doc, title_only: bool) -> _Result | None:
+    found = [_term(t, doc, title_only) for t in doc.hits if t in node.terms]
+    results = [r for r in found if r is not None]
+    if not results:
+        return None
+    return _Result(
+        tuple(s for r in results for s in r.spans), tuple(f for r in results for f in r.facts)
+    )
+
+
+def _entity(node: Entity, doc: _Doc, title_only: bool) -> _Result | None:
+    found = [
+        (s, a) for s, a in doc.entities.get(node.name, ()) if not title_only or doc.in_title(s)
+    ]
+    if not found:
+        return None
+    return _Result(tuple(s for s, _ in found), (("entity", node.name, found[0][1]),))
+
+
+def _combine(node: And | Or, doc: _Doc, title_only: bool) -> _Result | None:
+    results = []
+    for child in node.children:
+        result = _eval(child, doc, title_only)
+        if result is None and isinstance(node, And):
+            return None
+        if result is not None:
+            results.append(result)
+    if not results:
+        return None
+    return _Result(
+        tuple(s for r in results for s in r.spans), tuple(f for r in results for f in r.facts)
+    )
+
+
+def _near(node: Near, doc: _Doc, title_only: bool) -> _Result | None:
+    """Both sides hold, with at most `distance` words between some pair of their spans."""
+    left = _eval(node.left, doc, title_only)
+    right = _eval(node.right, doc, title_only) if left is not None and left.spans else None
+    if right is None or left is None:
+        return None
+    pairs = [
+        (a, b) for a in left.spans for b in right.spans if 0 <= _between(a, b) <= node.distance
+    ]
+    if not pairs:
+        return None
+    a, b = min(pairs, key=lambda pair: not doc.in_title(pair[0]))  # the title's pair reads best
+    fact = ("near", doc.surface(b), doc.surface(a), node.distance, doc.in_title(a))
+    return _Result(tuple((min(a[0], b[0]), max(a[1], b[1])) for a, b in pairs), (fact,))
+
+
+def _between(a: Span, b: Span) -> int:
+    """Words strictly between two spans; negative when they overlap."""
+    return b[0] - a[1] - 1 if a[1] < b[0] else a[0] - b[1] - 1
+
+
+def _topic_match(name: str, result: _Result, entities: tuple[str, ...], doc: _Doc) -> TopicMatch:
+    matched: dict[str, None] = {}
+    reasons: dict[str, None] = {}
+    for fact in result.facts:
+        if fact[0] == "term":
+            matched[fact[1]] = None
+            reasons[f'{"title" if fact[2] else "text"} has "{fact[1]}"'] = None
+        elif fact[0] == "near":
+            matched[fact[2]] = matched[fact[1]] = None
+            where = " in the title" if fact[4] else ""
+            reasons[f'"{fact[1]}" within {fact[3]} words of "{fact[2]}"{where}'] = None
+        else:
+            alias = "" if fact[2] == fact[1] else f' (as "{fact[2]}")'
+            reasons[f"entity {fact[1]}{alias}"] = None
+    parts = list(reasons)
+    text = "; ".join(parts[:MAX_REASONS]) + ("; ..." if len(parts) > MAX_REASONS else "")
+    return TopicMatch(name, tuple(matched), entities, text)
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*$")
+
+
+def load_topics(path: Path | None = None) -> list[Topic]:
+    """Topics from YAML (`name: {query, description}`); default: the shipped built-ins.
+
+    Keys starting with "x-" are shared pieces for YAML anchors, not topics.
+    """
+    source = path or default_file("topics.yaml")
+    try:
+        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError([f"{source}: cannot read: {exc.strerror}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{source}: not valid YAML: {exc}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}: expected a mapping of topic name -> query, description"])
+    origin = "builtin" if path is None else "config"
+    problems: list[str] = []
+    topics = [
+        t
+        for name, entry in data.items()
+        if not str(name).startswith("x-")
+        and (t := _topic(str(name), entry, origin, problems)) is not None
+    ]
+    if problems:
+        raise ConfigError([f"{source}: {p}" for p in problems])
+    return topics
+
+
+def _topic(name: str, entry: object, origin: str, problems: list[str]) -> Topic | None:
+    if not _NAME.match(name):
+        problems.append(f"{name!r}: a topic name is letters, digits, '-' and '_'")
+        return None
+    raw = entry.get("query") if isinstance(entry, dict) else None
+    if isinstance(raw, list) and all(isinstance(part, str) for part in raw):
+        raw = " ".join(raw)  # a list lets a long query carry comments and YAML anchors
+    if not isinstance(raw, str) or not raw.strip():
+        problems.append(f"{name}: needs a `query` (text, or a list of texts)")
+        return None
+    query = " ".join(raw.split())
+    try:
+        parse_query(query)
+    except QueryError as exc:
+        problems.append(f"{name}: query: {exc}")
+        return None
+    return Topic(name, query, str(entry.get("description") or "").strip(), origin)
+
+
+def explain(
+    query_or_topic_name: str, text: str, gazetteer: Gazetteer, topics: Iterable[Topic] = ()
+) -> tuple[bool, str]:
+    """Does this text match a query (or a known topic's query), and why (not)?
+
+    When the text has several lines, the first non-empty one is the title.
+    """
+    known = {t.name: t for t in topics}
+    topic = known.get(query_or_topic_name) or Topic("query", query_or_topic_name, origin="chat")
+    matcher = Matcher([topic], gazetteer)
+    title, body = _split_title(text)
+    found = matcher.match(title, body)
+    if found:
+        return True, found[0].explanation
+    seen = matcher.seen_terms(title, body)
+    if not seen:
+        return False, "none of the query's words or phrases appear in the text"
+    return False, f"the text has {', '.join(seen[:8])}, but not in the combination the query asks"
+
+
+def _split_title(text: str) -> tuple[str, str]:
+    lines = text.strip().split("\n", 1)
+    if len(lines) == 2 and lines[1].strip():
+        return lines[0].strip(), lines[1]
+    return "", text

@@ -1,0 +1,372 @@
+"""The topic query language: text -> a small tree of frozen dataclasses, or a QueryError.
+
+Syntax, loosest binding first (precedence NOT > NEAR > AND > OR):
+
+    a OR b            either side
+    a AND b, a b      both sides (adjacent terms mean AND)
+    a NEAR/n b        both sides, at most n words apart (n words may stand between them)
+    NOT a             a must not appear
+    ( ... )           grouping
+    word              a whole word, case-insensitive; `deploy*` is any word starting with "deploy"
+    "two words"       a phrase: the words in this order, nothing between them
+    title:x           x (a word, phrase, entity or group) must be in the title
+    entity:Russia     an entity of the gazetteer, through any alias (entity:"North Korea")
+
+Keywords are uppercase only (`and` is a plain word). Words are compared the way the text is
+tokenised: lowercase, punctuation dropped, "U.S." read as "us", a trailing "'s" dropped, hyphens
+splitting words (so `court-martial` is the phrase "court martial"). There is no stemming: write
+`deploy*` to allow "deploys", "deployed", "deployment" (predictable beats clever).
+
+This module only parses. Entity names are resolved, and texts matched, in `match.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from bot.errors import QueryError
+
+MAX_QUERY_CHARS = 20_000
+MAX_DEPTH = 60
+MAX_NEAR = 100
+MIN_PREFIX = 3
+
+# An acronym written with dots ("U.S.", "U.N.") is one word; otherwise runs of letters/digits,
+# with inner apostrophes kept ("o'clock") so that only a trailing "'s" is dropped below.
+_WORD = re.compile(r"(?:[^\W\d_]\.){2,}|[^\W_]+(?:['’][^\W_]+)*")
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One normalised word of a text and where it was (character offsets)."""
+
+    word: str
+    start: int
+    end: int
+
+
+def tokenize(text: str) -> Iterator[Token]:
+    """The words of a text as the matcher sees them; queries use the same rules."""
+    for m in _WORD.finditer(text):
+        word = m.group().lower().replace("’", "'").replace(".", "")
+        if word.endswith("'s"):
+            word = word[:-2]
+        yield Token(word, m.start(), m.end())
+
+
+def words_of(text: str) -> tuple[str, ...]:
+    return tuple(t.word for t in tokenize(text))
+
+
+@dataclass(frozen=True)
+class Term:
+    """A word or phrase; `prefix` lets the last word be any word starting with it."""
+
+    words: tuple[str, ...]
+    prefix: bool = False
+
+    def __str__(self) -> str:
+        text = " ".join(self.words) + ("*" if self.prefix else "")
+        return text if len(self.words) == 1 else f'"{text}"'
+
+
+@dataclass(frozen=True)
+class Entity:
+    """An entity by name or alias, as written; `position` only serves error messages."""
+
+    name: str
+    position: int = field(default=-1, compare=False)
+
+    def __str__(self) -> str:
+        return f'entity:"{self.name}"'
+
+
+@dataclass(frozen=True)
+class Title:
+    child: Node
+
+    def __str__(self) -> str:
+        return f"title:{_wrap(self.child, (Term, Entity))}"
+
+
+@dataclass(frozen=True)
+class Not:
+    child: Node
+
+    def __str__(self) -> str:
+        return f"NOT {_wrap(self.child, (Term, Entity, Title, Not))}"
+
+
+@dataclass(frozen=True)
+class Near:
+    left: Node
+    right: Node
+    distance: int
+
+    def __str__(self) -> str:
+        left = _wrap(self.left, (Term, Entity, Title, Near))
+        return f"{left} NEAR/{self.distance} {_wrap(self.right, (Term, Entity, Title))}"
+
+
+@dataclass(frozen=True)
+class And:
+    children: tuple[Node, ...]
+
+    def __str__(self) -> str:
+        return " AND ".join(_wrap(c, (Term, Entity, Title, Not, Near)) for c in self.children)
+
+
+@dataclass(frozen=True)
+class Or:
+    children: tuple[Node, ...]
+
+    def __str__(self) -> str:
+        return " OR ".join(_wrap(c, (Term, Entity, Title, Not, Near, And)) for c in self.children)
+
+
+Node = Term | Entity | Title | Not | Near | And | Or
+
+
+def _wrap(node: Node, bare: tuple[type, ...]) -> str:
+    """Parenthesise a child unless it binds at least as tightly as its parent needs."""
+    return str(node) if isinstance(node, bare) else f"({node})"
+
+
+def parse_query(text: str) -> Node:
+    """Parse a query; raises QueryError naming the problem and its position."""
+    if len(text) > MAX_QUERY_CHARS:
+        raise QueryError(f"query is too long (over {MAX_QUERY_CHARS} characters)", text)
+    parser = _Parser(text, list(_lex(text)))
+    if not parser.lexemes:
+        raise QueryError("the query is empty", text)
+    return parser.parse()
+
+
+@dataclass(frozen=True, slots=True)
+class _Lexeme:
+    kind: str  # WORD PHRASE AND OR NOT NEAR FIELD ( )
+    text: str
+    pos: int
+    value: int = 0  # NEAR's distance
+
+
+_BARE_END = re.compile(r'[\s()"]')
+_FIELD = re.compile(r"([A-Za-z]+):")
+_NEAR = re.compile(r"NEAR(?:/(\d+))?$")
+
+
+def _lex(query: str) -> Iterator[_Lexeme]:
+    i = 0
+    while i < len(query):
+        ch = query[i]
+        if ch.isspace():
+            i += 1
+        elif ch in "()":
+            yield _Lexeme(ch, ch, i)
+            i += 1
+        elif ch == '"':
+            end = query.find('"', i + 1)
+            if end < 0:
+                raise QueryError("unclosed quote", query, i)
+            yield _Lexeme("PHRASE", query[i + 1 : end], i)
+            i = end + 1
+        else:
+            field_match = _FIELD.match(query, i)
+            if field_match:
+                yield _field(query, field_match)
+                i = field_match.end()
+                continue
+            m = _BARE_END.search(query, i)
+            end = m.start() if m else len(query)
+            yield _bare(query, query[i:end], i)
+            i = end
+
+
+def _field(query: str, m: re.Match[str]) -> _Lexeme:
+    name = m.group(1).lower()
+    if name not in ("title", "entity"):
+        raise QueryError(f"unknown field '{m.group(0)}' (use title: or entity:)", query, m.start())
+    return _Lexeme("FIELD", name, m.start())
+
+
+def _bare(query: str, text: str, pos: int) -> _Lexeme:
+    if text in ("AND", "OR", "NOT"):
+        return _Lexeme(text, text, pos)
+    near = _NEAR.match(text)
+    if near:
+        if near.group(1) is None:
+            raise QueryError("NEAR needs a distance, like NEAR/5", query, pos)
+        distance = int(near.group(1))
+        if distance > MAX_NEAR:
+            raise QueryError(f"NEAR/{distance} is too far (at most NEAR/{MAX_NEAR})", query, pos)
+        return _Lexeme("NEAR", text, pos, distance)
+    return _Lexeme("WORD", text, pos)
+
+
+_STARTS_OPERAND = {"WORD", "PHRASE", "FIELD", "(", "NOT"}
+
+
+class _Parser:
+    """Recursive descent over the lexemes, one method per precedence level."""
+
+    def __init__(self, query: str, lexemes: list[_Lexeme]):
+        self.query = query
+        self.lexemes = lexemes
+        self.i = 0
+        self.depth = 0
+
+    def parse(self) -> Node:
+        node = self.or_expr()
+        if self.i < len(self.lexemes):
+            lex = self.lexemes[self.i]
+            if lex.kind == ")":
+                raise self.error("unmatched ')'", lex.pos)
+            raise self.error(f"unexpected {lex.text!r}", lex.pos)
+        return node
+
+    def error(self, message: str, pos: int | None) -> QueryError:
+        return QueryError(message, self.query, pos)
+
+    def peek(self) -> _Lexeme | None:
+        return self.lexemes[self.i] if self.i < len(self.lexemes) else None
+
+    def take(self) -> _Lexeme:
+        lex = self.lexemes[self.i]
+        self.i += 1
+        return lex
+
+    def operand_after(self, op: _Lexeme, parse) -> Node:
+        """The right-hand side of `op`, or a clear error when there is none."""
+        nxt = self.peek()
+        if nxt is None or nxt.kind not in _STARTS_OPERAND:
+            raise self.error(f"{op.kind} needs something on its right", op.pos)
+        return parse()
+
+    def or_expr(self) -> Node:
+        children = [self.and_expr()]
+        while (lex := self.peek()) is not None and lex.kind == "OR":
+            children.append(self.operand_after(self.take(), self.and_expr))
+        return _flat(Or, children)
+
+    def and_expr(self) -> Node:
+        children = [self.near_expr()]
+        while (lex := self.peek()) is not None and lex.kind in _STARTS_OPERAND | {"AND"}:
+            if lex.kind == "AND":
+                children.append(self.operand_after(self.take(), self.near_expr))
+            else:
+                children.append(self.near_expr())
+        return _flat(And, children)
+
+    def near_expr(self) -> Node:
+        left = self.unary()
+        while (lex := self.peek()) is not None and lex.kind == "NEAR":
+            op = self.take()
+            right = self.operand_after(op, self.unary)
+            if isinstance(left, Not) or isinstance(right, Not):
+                raise self.error("NEAR cannot join a NOT; write NOT (a NEAR/5 b)", op.pos)
+            left = Near(left, right, op.value)
+        return left
+
+    def unary(self) -> Node:
+        lex = self.peek()
+        if lex is not None and lex.kind == "NOT":
+            op = self.take()
+            self.enter(op)
+            node = Not(self.operand_after(op, self.unary))
+            self.depth -= 1
+            return node
+        return self.primary()
+
+    def enter(self, lex: _Lexeme) -> None:
+        """Count nesting so a hostile query fails cleanly instead of exhausting the stack."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error("the query is nested too deeply", lex.pos)
+
+    def primary(self) -> Node:
+        lex = self.peek()
+        if lex is None:
+            raise self.error("the query ends where a word was expected", len(self.query))
+        if lex.kind in ("AND", "OR", "NEAR"):
+            raise self.error(f"{lex.kind} needs something on its left", lex.pos)
+        if lex.kind == ")":
+            raise self.error("unmatched ')'", lex.pos)
+        self.take()
+        if lex.kind == "(":
+            return self.group(lex)
+        if lex.kind == "FIELD":
+            return self.field(lex)
+        return self.term(lex)
+
+    def group(self, opening: _Lexeme) -> Node:
+        self.enter(opening)
+        nxt = self.peek()
+        if nxt is not None and nxt.kind == ")":
+            raise self.error("empty parentheses", opening.pos)
+        node = self.or_expr()
+        nxt = self.peek()
+        if nxt is None or nxt.kind != ")":
+            raise self.error("unclosed '('", opening.pos)
+        self.take()
+        self.depth -= 1
+        return node
+
+    def field(self, lex: _Lexeme) -> Node:
+        nxt = self.peek()
+        if lex.text == "title":
+            if nxt is None or nxt.kind not in _STARTS_OPERAND:
+                raise self.error("title: needs a word, phrase or group after it", lex.pos)
+            self.enter(lex)
+            node = Title(self.unary())
+            self.depth -= 1
+            return node
+        if nxt is None or nxt.kind not in ("WORD", "PHRASE"):
+            raise self.error(
+                'entity: needs a name, like entity:Russia or entity:"North Korea"', lex.pos
+            )
+        name = self.take().text.strip()
+        if not name or "*" in name:
+            raise self.error("entity: needs a plain name (no wildcard)", lex.pos)
+        return Entity(name, lex.pos)
+
+    def term(self, lex: _Lexeme) -> Term:
+        raw = lex.text.strip()
+        prefix = raw.endswith("*")
+        body = raw.rstrip("*")
+        if "*" in body:
+            raise self.error("a wildcard * may only end a word", lex.pos)
+        words = words_of(body)
+        if not words:
+            what = "empty phrase" if lex.kind == "PHRASE" else f"nothing to match in {raw!r}"
+            raise self.error(what, lex.pos)
+        if prefix and len(words[-1]) < MIN_PREFIX:
+            raise self.error(
+                f"the prefix in {raw!r} is too short (at least {MIN_PREFIX} letters before *)",
+                lex.pos,
+            )
+        return Term(words, prefix)
+
+
+def _flat(kind: type[And] | type[Or], children: list[Node]) -> Node:
+    """One child is itself; nested same-kind groups merge, so `a AND (b AND c)` is one And."""
+    if len(children) == 1:
+        return children[0]
+    merged: list[Node] = []
+    for child in children:
+        merged.extend(child.children if isinstance(child, kind) else (child,))
+    return kind(tuple(merged))
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """Every node of a tree, parents first."""
+    yield node
+    if isinstance(node, Title | Not):
+        yield from walk(node.child)
+    elif isinstance(node, Near):
+        yield from walk(node.left)
+        yield from walk(node.right)
+    elif isinstance(node, And | Or):
+        for child in node.children:
+            yield from walk(child)

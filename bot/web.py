@@ -1,0 +1,54 @@
+"""The bot's HTTP port: /healthz (the loop runs), /readyz (ready to work), plus adapter routes.
+
+Slack's HTTP mode mounts `/slack/events` on this same server, so ops expose one port
+(`WIREWATCH_HTTP_PORT`, default 3000). Metrics join here later.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 3000
+
+
+def http_port(env: dict[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    try:
+        return int(env.get("WIREWATCH_HTTP_PORT", DEFAULT_PORT))
+    except ValueError:
+        return DEFAULT_PORT
+
+
+def build_app(
+    ready: Callable[[], tuple[bool, str]], routes: Iterable[web.RouteDef] = ()
+) -> web.Application:
+    """`ready()` answers (ok, reason); liveness only needs the loop to answer at all."""
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        ok, reason = ready()
+        return web.json_response(
+            {"status": "ok" if ok else "unready", "reason": reason}, status=200 if ok else 503
+        )
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_routes(list(routes))
+    return app
+
+
+async def serve(app: web.Application, port: int, host: str = "0.0.0.0") -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    log.info("web.listening port=%d", port)
+    return runner

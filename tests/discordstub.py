@@ -1,0 +1,619 @@
+"""A local stand-in for Discord's REST API and gateway, speaking their real wire formats.
+
+`async with DiscordStub() as stub:` serves on 127.0.0.1: REST under `stub.api_url`
+(`.../api/v10`, what `discord.http.Route.BASE` becomes) and the gateway at `stub.gateway_url`.
+The gateway says HELLO, takes IDENTIFY, sends READY and one GUILD_CREATE, ACKs heartbeats and
+compresses every frame with zlib-stream (one compressor per connection, each frame flushed with
+Z_SYNC_FLUSH) when the client asks for it. REST answers carry `Content-Type: application/json`
+exactly (discord.py parses nothing else) and 429s carry a `Via` header (without one discord.py
+assumes a Cloudflare ban). Messages honour `nonce` + `enforce_nonce`, threads started from a
+message take the message's id, and bodies are checked against Discord's embed limits.
+
+The one guild has a moderator (Manage Channels through a role), a plain member, an editor
+whose role grants nothing in Discord, and an administrator. `stub.command(...)` sends an
+INTERACTION_CREATE built from the command the bot synced, so a wrong schema fails the test.
+
+Deliberately absent: voice, presences, members chunking, resuming (a RESUME is answered with
+INVALID_SESSION, as Discord does for an unknown session), and real rate-limit buckets
+(`stub.fail(...)` injects 429s and 5xx instead).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import time
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+DISCORD_EPOCH_MS = 1420070400000
+VIEW, SEND, EMBED, HISTORY = 1 << 10, 1 << 11, 1 << 14, 1 << 16
+MANAGE_CHANNELS, ADMINISTRATOR, USE_COMMANDS = 1 << 4, 1 << 3, 1 << 31
+EVERYONE_PERMS = VIEW | SEND | EMBED | HISTORY | USE_COMMANDS
+ALL_PERMS = (1 << 51) - 1
+EPHEMERAL = 64
+EMBED_LIMITS = {"title": 256, "description": 4096, "fields": 25, "field.name": 256,
+                "field.value": 1024, "footer.text": 2048, "author.name": 256, "total": 6000}
+_ids = itertools.count(1)
+
+
+def snowflake() -> str:
+    """A fresh id shaped like Discord's: milliseconds since 2015 in the high bits."""
+    return str(((int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22) | (next(_ids) & 0x3FFFFF))
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def user_payload(uid: str, name: str, *, bot: bool = False) -> dict[str, Any]:
+    return {"id": uid, "username": name, "discriminator": "0", "global_name": name,
+            "avatar": None, "bot": bot, "system": False, "public_flags": 0, "flags": 0}
+
+
+@dataclass(frozen=True)
+class Call:
+    """One REST request as the stub saw it."""
+
+    method: str
+    path: str  # after /api/v10
+    query: dict[str, str]
+    body: Any
+    content_type: str
+
+
+@dataclass
+class Fault:
+    method: str
+    pattern: re.Pattern[str]
+    status: int
+    times: int
+    retry_after: float
+
+
+@dataclass
+class InteractionLog:
+    """What the bot answered to one interaction: callbacks and follow-up messages."""
+
+    id: str
+    token: str
+    callbacks: list[dict[str, Any]] = field(default_factory=list)
+    followups: list[dict[str, Any]] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def replies(self) -> list[dict[str, Any]]:
+        """Visible answers: an immediate message, else the follow-ups after a defer."""
+        shown = [c["data"] for c in self.callbacks if c["type"] == 4]
+        return shown + self.followups
+
+    def deferred(self) -> bool:
+        return any(c["type"] == 5 for c in self.callbacks)
+
+
+class GatewaySession:
+    """One websocket connection; frames go out compressed when the client asked for it."""
+
+    def __init__(self, ws: web.WebSocketResponse, compress: str | None):
+        self.ws = ws
+        self.seq = 0
+        self.identified = False
+        self.identify: dict[str, Any] | None = None
+        self._zlib = zlib.compressobj() if compress == "zlib-stream" else None
+
+    async def send(self, op: int, d: Any, t: str | None = None) -> None:
+        if op == 0:
+            self.seq += 1
+        frame = json.dumps({"op": op, "d": d, "s": self.seq if op == 0 else None, "t": t})
+        if self._zlib is None:
+            await self.ws.send_str(frame)
+            return
+        data = self._zlib.compress(frame.encode()) + self._zlib.flush(zlib.Z_SYNC_FLUSH)
+        await self.ws.send_bytes(data)
+
+
+class DiscordStub:
+    """One bot, one application, one guild; every call and message kept for assertions."""
+
+    def __init__(self, token: str = "stub-bot-token"):
+        self.token = token
+        self.app_id, self.bot_id, self.guild_id = snowflake(), snowflake(), snowflake()
+        self.general, self.alerts, self.locked = snowflake(), snowflake(), snowflake()
+        self.mod_role, self.editor_role = snowflake(), snowflake()
+        self.moderator, self.member, self.editor, self.admin = (snowflake() for _ in range(4))
+        self.forbidden: set[str] = {self.locked}  # the bot may not post there
+        self.channels: dict[str, dict[str, Any]] = {}
+        self.messages: dict[str, dict[str, Any]] = {}
+        self.calls: list[Call] = []
+        self.commands: list[dict[str, Any]] = []
+        self.interactions: dict[str, InteractionLog] = {}
+        self.sessions: list[GatewaySession] = []
+        self.identified = asyncio.Event()
+        self._faults: list[Fault] = []
+        self._nonces: dict[tuple[str, str], str] = {}
+        self._runner: web.AppRunner | None = None
+        self.base = ""
+        for cid, name in ((self.general, "general"), (self.alerts, "alerts"),
+                          (self.locked, "locked")):
+            self.channels[cid] = {"id": cid, "type": 0, "guild_id": self.guild_id, "name": name,
+                                  "position": len(self.channels), "permission_overwrites": [],
+                                  "nsfw": False, "topic": None, "last_message_id": None,
+                                  "rate_limit_per_user": 0, "parent_id": None, "flags": 0}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base}/api/v10"
+
+    @property
+    def gateway_url(self) -> str:
+        return self.base.replace("http://", "ws://") + "/gateway"
+
+    async def __aenter__(self) -> DiscordStub:
+        app = web.Application(middlewares=[self._record_and_fault])
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_route("*", "/api/v10/{tail:.*}", self._rest)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.base = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for s in self.sessions:
+            await s.ws.close()
+        if self._runner:
+            await self._runner.cleanup()
+
+    # -- what tests use ----------------------------------------------------------------------
+
+    def fail(self, method: str, pattern: str, status: int, *, times: int = 1,
+             retry_after: float = 0.1) -> None:
+        """Answer the next `times` matching requests with `status` (429 carries retry_after)."""
+        self._faults.append(Fault(method, re.compile(pattern), status, times, retry_after))
+
+    def posts(self) -> list[Call]:
+        """Every message body the bot sent or edited, wherever it went."""
+        kinds = ("/messages", "/callback", "/webhooks/")
+        return [c for c in self.calls if c.method in ("POST", "PATCH")
+                and any(k in c.path for k in kinds) and "/threads" not in c.path]
+
+    def channel_messages(self, channel_id: str) -> list[dict[str, Any]]:
+        return [m for m in self.messages.values() if m["channel_id"] == channel_id]
+
+    def threads(self) -> list[dict[str, Any]]:
+        return [c for c in self.channels.values() if c["type"] == 11]
+
+    async def command(self, *path: str, user: str, channel: str | None = None,
+                      timeout: float = 10.0, **options: str) -> InteractionLog:
+        """Run `/wirewatch PATH... option=value` as `user`; wait for its visible reply."""
+        log = await self._interact(2, path, options, None, user, channel)
+        await self._wait(log, lambda: bool(log.replies()), timeout)
+        return log
+
+    async def autocomplete(self, *path: str, focused: str, value: str, user: str,
+                           timeout: float = 5.0) -> list[dict[str, Any]]:
+        """Type `value` into option `focused`; the choices the bot offered."""
+        log = await self._interact(4, path, {focused: value}, focused, user, None)
+        await self._wait(log, lambda: bool(log.callbacks), timeout)
+        return log.callbacks[0]["data"]["choices"]
+
+    async def wait_identified(self, timeout: float = 10.0) -> None:
+        await asyncio.wait_for(self.identified.wait(), timeout)
+
+    # -- gateway -----------------------------------------------------------------------------
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        if request.query.get("v") != "10" or request.query.get("encoding") != "json":
+            raise web.HTTPBadRequest(text="v=10&encoding=json expected")
+        compress = request.query.get("compress")
+        if compress not in (None, "zlib-stream"):
+            raise web.HTTPBadRequest(text=f"stub speaks zlib-stream only, not {compress}")
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        session = GatewaySession(ws, compress)
+        self.sessions.append(session)
+        await session.send(10, {"heartbeat_interval": 41250})
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                break
+            await self._on_frame(session, json.loads(msg.data))
+        self.sessions.remove(session)
+        return ws
+
+    async def _on_frame(self, session: GatewaySession, frame: dict[str, Any]) -> None:
+        op, d = frame.get("op"), frame.get("d")
+        if op == 1:
+            await session.send(11, None)
+        elif op == 2:
+            if d.get("token") != self.token:
+                await session.ws.close(code=4004, message=b"Authentication failed.")
+                return
+            session.identify, session.identified = d, True
+            await session.send(0, self._ready(), "READY")
+            await session.send(0, self._guild_create(), "GUILD_CREATE")
+            self.identified.set()
+        elif op == 6:
+            await session.send(9, False)
+
+    def _ready(self) -> dict[str, Any]:
+        return {"v": 10, "user": self._bot_user(), "guilds": [{"id": self.guild_id,
+                "unavailable": True}], "session_id": snowflake(), "session_type": "normal",
+                "resume_gateway_url": self.gateway_url, "private_channels": [],
+                "relationships": [], "presences": [], "geo_ordered_rtc_regions": [],
+                "application": {"id": self.app_id, "flags": 0}, "auth": {}}
+
+    def _guild_create(self) -> dict[str, Any]:
+        roles = [self._role(self.guild_id, "@everyone", EVERYONE_PERMS, 0),
+                 self._role(self.mod_role, "Moderators", MANAGE_CHANNELS, 2),
+                 self._role(self.editor_role, "Wire editors", 0, 1)]
+        bot_member = {"user": self._bot_user(), "roles": [], "joined_at": now_iso(),
+                      "deaf": False, "mute": False, "flags": 0}
+        return {"id": self.guild_id, "name": "Newsroom", "icon": None, "owner_id": self.admin,
+                "roles": roles, "channels": [c for c in self.channels.values()
+                                             if c["type"] == 0],
+                "threads": [], "members": [bot_member], "member_count": 5, "large": False,
+                "unavailable": False, "features": [], "emojis": [], "stickers": [],
+                "voice_states": [], "presences": [], "stage_instances": [],
+                "guild_scheduled_events": [], "soundboard_sounds": [], "joined_at": now_iso(),
+                "verification_level": 0, "default_message_notifications": 1,
+                "explicit_content_filter": 0, "mfa_level": 0, "nsfw_level": 0,
+                "premium_tier": 0, "premium_subscription_count": 0, "preferred_locale": "en-US",
+                "system_channel_id": self.general, "system_channel_flags": 0,
+                "afk_timeout": 300, "afk_channel_id": None, "application_id": None,
+                "description": None, "banner": None, "splash": None, "discovery_splash": None,
+                "vanity_url_code": None, "rules_channel_id": None,
+                "public_updates_channel_id": None, "max_members": 500000}
+
+    @staticmethod
+    def _role(rid: str, name: str, perms: int, position: int) -> dict[str, Any]:
+        return {"id": rid, "name": name, "color": 0, "hoist": False, "icon": None,
+                "unicode_emoji": None, "position": position, "permissions": str(perms),
+                "managed": False, "mentionable": False, "flags": 0}
+
+    def _bot_user(self) -> dict[str, Any]:
+        return user_payload(self.bot_id, "wirewatch", bot=True)
+
+    # -- interactions ------------------------------------------------------------------------
+
+    def _member(self, uid: str) -> dict[str, Any]:
+        """The member as Discord sends it: roles, and permissions resolved for the channel."""
+        roles = {self.moderator: [self.mod_role], self.editor: [self.editor_role]}.get(uid, [])
+        perms = EVERYONE_PERMS | (MANAGE_CHANNELS if self.mod_role in roles else 0)
+        if uid == self.admin:
+            perms = ALL_PERMS
+        names = {self.moderator: "mod", self.member: "member", self.editor: "editor",
+                 self.admin: "admin"}
+        return {"user": user_payload(uid, names.get(uid, "someone")), "roles": roles,
+                "permissions": str(perms), "joined_at": now_iso(), "deaf": False, "mute": False,
+                "flags": 0, "nick": None, "avatar": None, "premium_since": None,
+                "pending": False, "communication_disabled_until": None}
+
+    async def _interact(self, kind: int, path: tuple[str, ...], options: dict[str, str],
+                        focused: str | None, user: str, channel: str | None) -> InteractionLog:
+        command = next((c for c in self.commands if c["name"] == "wirewatch"), None)
+        assert command is not None, "the bot has not synced /wirewatch"
+        data = {"id": command["id"], "name": "wirewatch", "type": 1, "guild_id": self.guild_id,
+                "options": _option_tree(command, path, options, focused)}
+        log = InteractionLog(snowflake(), "itok-" + snowflake())
+        self.interactions[log.id] = log
+        cid = channel or self.general
+        payload = {"id": log.id, "application_id": self.app_id, "type": kind, "data": data,
+                   "guild_id": self.guild_id, "channel_id": cid, "channel": self.channels[cid],
+                   "member": self._member(user), "token": log.token, "version": 1,
+                   "app_permissions": str(EVERYONE_PERMS), "locale": "en-US",
+                   "guild_locale": "en-US", "entitlements": [], "context": 0,
+                   "authorizing_integration_owners": {"0": self.guild_id},
+                   "attachment_size_limit": 8 * 2**20}
+        sessions = [s for s in self.sessions if s.identified]
+        assert sessions, "no identified gateway session"
+        for s in sessions:
+            await s.send(0, payload, "INTERACTION_CREATE")
+        return log
+
+    @staticmethod
+    async def _wait(log: InteractionLog, done: Any, timeout: float) -> None:
+        async def until() -> None:
+            while not done():
+                log.changed.clear()
+                await log.changed.wait()
+
+        await asyncio.wait_for(until(), timeout)
+
+    # -- REST --------------------------------------------------------------------------------
+
+    @web.middleware
+    async def _record_and_fault(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if not request.path.startswith("/api/v10/"):
+            return await handler(request)
+        path = request.path[len("/api/v10"):]
+        ctype = request.headers.get("Content-Type", "")
+        raw = await request.read()
+        body = json.loads(raw) if raw and ctype == "application/json" else None
+        self.calls.append(Call(request.method, path, dict(request.query), body, ctype))
+        for fault in self._faults:
+            if fault.times > 0 and fault.method == request.method and fault.pattern.search(path):
+                fault.times -= 1
+                return _fault_response(fault)
+        return await handler(request)
+
+    async def _rest(self, request: web.Request) -> web.StreamResponse:
+        path = request.path[len("/api/v10"):]
+        body = self.calls[-1].body
+        for method, pattern, name in _ROUTES:
+            m = re.fullmatch(pattern, path)
+            if m and method == request.method:
+                if not name.startswith("hook_") and not self._authorized(request):
+                    return jsonr({"message": "401: Unauthorized", "code": 0}, 401)
+                return await getattr(self, "_" + name)(request, body, *m.groups())
+        return jsonr({"message": "404: Not Found", "code": 0}, 404)
+
+    def _authorized(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bot {self.token}"
+
+    async def _users_me(self, request: web.Request, body: Any) -> web.Response:
+        return jsonr(self._bot_user())
+
+    async def _app_me(self, request: web.Request, body: Any) -> web.Response:
+        return jsonr({"id": self.app_id, "name": "wirewatch", "icon": None, "description": "",
+                      "bot_public": False, "bot_require_code_grant": False, "flags": 0,
+                      "owner": user_payload(self.admin, "admin"), "verify_key": "00" * 32,
+                      "team": None, "summary": "", "rpc_origins": [], "redirect_uris": [],
+                      "interactions_endpoint_url": None, "bot": self._bot_user()})
+
+    async def _gateway_bot(self, request: web.Request, body: Any) -> web.Response:
+        return jsonr({"url": self.gateway_url, "shards": 1, "session_start_limit": {
+            "total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}})
+
+    async def _get_commands(self, request: web.Request, body: Any, app: str) -> web.Response:
+        return jsonr(self.commands)
+
+    async def _put_commands(self, request: web.Request, body: Any, app: str) -> web.Response:
+        if app != self.app_id or not isinstance(body, list):
+            return jsonr({"message": "Invalid Form Body", "code": 50035}, 400)
+        self.commands = [{**c, "id": snowflake(), "application_id": app, "version": snowflake()}
+                         for c in body]
+        return jsonr(self.commands)
+
+    async def _get_channel(self, request: web.Request, body: Any, cid: str) -> web.Response:
+        if cid not in self.channels:
+            return jsonr({"message": "Unknown Channel", "code": 10003}, 404)
+        return jsonr(self.channels[cid])
+
+    async def _history(self, request: web.Request, body: Any, cid: str) -> web.Response:
+        if cid not in self.channels:
+            return jsonr({"message": "Unknown Channel", "code": 10003}, 404)
+        limit = int(request.query.get("limit", "50"))
+        found = sorted(self.channel_messages(cid), key=lambda m: int(m["id"]), reverse=True)
+        return jsonr([_public(m) for m in found[:limit]])
+
+    async def _create_message(self, request: web.Request, body: Any, cid: str) -> web.Response:
+        if refused := self._refuse(cid) or _invalid_message(body):
+            return refused
+        key = (cid, str(body.get("nonce")))
+        if body.get("enforce_nonce") and key in self._nonces:
+            return jsonr(self.messages[self._nonces[key]])
+        msg = self._message(cid, body)
+        if body.get("nonce") is not None:
+            self._nonces[key] = msg["id"]
+        return jsonr(msg)
+
+    async def _edit_message(self, request: web.Request, body: Any, cid: str,
+                            mid: str) -> web.Response:
+        if refused := self._refuse(cid) or _invalid_message(body, edit=True):
+            return refused
+        msg = self.messages.get(mid)
+        if msg is None or msg["channel_id"] != cid:
+            return jsonr({"message": "Unknown Message", "code": 10008}, 404)
+        msg.update({k: body[k] for k in ("content", "embeds") if k in body},
+                   edited_timestamp=now_iso())
+        return jsonr(msg)
+
+    async def _start_thread(self, request: web.Request, body: Any, cid: str,
+                            mid: str) -> web.Response:
+        if refused := self._refuse(cid):
+            return refused
+        msg = self.messages.get(mid)
+        if msg is None or msg["channel_id"] != cid:
+            return jsonr({"message": "Unknown Message", "code": 10008}, 404)
+        name = (body or {}).get("name") or ""
+        if not 1 <= len(name) <= 100:
+            return jsonr({"message": "Invalid Form Body", "code": 50035}, 400)
+        if mid in self.channels:
+            return jsonr({"message": "A thread has already been created for this message",
+                          "code": 160004}, 400)
+        thread = {"id": mid, "type": 11, "guild_id": self.guild_id, "parent_id": cid,
+                  "owner_id": self.bot_id, "name": name, "last_message_id": None,
+                  "message_count": 0, "member_count": 1, "rate_limit_per_user": 0, "flags": 0,
+                  "total_message_sent": 0, "thread_metadata": {
+                      "archived": False, "auto_archive_duration": body.get(
+                          "auto_archive_duration", 1440), "archive_timestamp": now_iso(),
+                      "locked": False, "create_timestamp": now_iso()}}
+        self.channels[mid] = thread
+        msg["flags"] |= 1 << 5  # HAS_THREAD
+        return jsonr(thread, 201)
+
+    async def _hook_callback(self, request: web.Request, body: Any, iid: str,
+                             token: str) -> web.StreamResponse:
+        log = self.interactions.get(iid)
+        if log is None or log.token != token:
+            return jsonr({"message": "Unknown interaction", "code": 10062}, 404)
+        if log.callbacks:
+            return jsonr({"message": "Interaction has already been acknowledged.",
+                          "code": 40060}, 400)
+        if body.get("type") == 4 and (refused := _invalid_message(body.get("data"))):
+            return refused
+        log.callbacks.append(body)
+        log.changed.set()
+        if request.query.get("with_response") not in ("1", "true", "True"):
+            return web.Response(status=204)
+        data = body.get("data") or {}
+        answer: dict[str, Any] = {"interaction": {
+            "id": iid, "type": 2, "response_message_loading": body["type"] == 5,
+            "response_message_ephemeral": bool(data.get("flags", 0) & EPHEMERAL)},
+            "resource": {"type": body["type"]}}
+        if body["type"] in (4, 5):
+            msg = self._message(None, data, interaction=iid)
+            answer["interaction"]["response_message_id"] = msg["id"]
+            answer["resource"]["message"] = msg
+        return jsonr(answer)
+
+    async def _hook_followup(self, request: web.Request, body: Any, app: str,
+                             token: str) -> web.StreamResponse:
+        log = next((i for i in self.interactions.values() if i.token == token), None)
+        if log is None or app != self.app_id or not log.callbacks:
+            return jsonr({"message": "Unknown Webhook", "code": 10015}, 404)
+        if refused := _invalid_message(body):
+            return refused
+        log.followups.append(body)
+        log.changed.set()
+        if request.query.get("wait") in ("1", "true", "True"):
+            return jsonr(self._message(None, body, interaction=log.id))
+        return web.Response(status=204)
+
+    def _refuse(self, cid: str) -> web.Response | None:
+        if cid not in self.channels:
+            return jsonr({"message": "Unknown Channel", "code": 10003}, 404)
+        parent = self.channels[cid].get("parent_id") or cid
+        if parent in self.forbidden:
+            return jsonr({"message": "Missing Permissions", "code": 50013}, 403)
+        return None
+
+    def _message(self, cid: str | None, body: dict[str, Any], *,
+                 interaction: str | None = None) -> dict[str, Any]:
+        mid = snowflake()
+        msg = {"id": mid, "channel_id": cid or self.general, "guild_id": self.guild_id,
+               "author": self._bot_user(), "content": body.get("content") or "",
+               "timestamp": now_iso(), "edited_timestamp": None, "tts": False,
+               "mention_everyone": False, "mentions": [], "mention_roles": [],
+               "attachments": [], "embeds": body.get("embeds") or [], "pinned": False,
+               "type": 0 if interaction is None else 20, "flags": body.get("flags", 0),
+               "components": [], "nonce": body.get("nonce"),
+               "allowed_mentions": body.get("allowed_mentions")}
+        if interaction is None:
+            self.messages[mid] = msg
+            if cid in self.channels:
+                self.channels[cid]["last_message_id"] = mid
+        return _public(msg)
+
+
+# (method, path regex, handler name); `hook_` routes authenticate with the token in the path.
+_ROUTES = [
+    ("GET", r"/users/@me", "users_me"),
+    ("GET", r"/(?:oauth2/)?applications/@me", "app_me"),
+    ("GET", r"/gateway/bot", "gateway_bot"),
+    ("GET", r"/applications/(\d+)/commands", "get_commands"),
+    ("PUT", r"/applications/(\d+)/commands", "put_commands"),
+    ("GET", r"/channels/(\d+)", "get_channel"),
+    ("GET", r"/channels/(\d+)/messages", "history"),
+    ("POST", r"/channels/(\d+)/messages", "create_message"),
+    ("PATCH", r"/channels/(\d+)/messages/(\d+)", "edit_message"),
+    ("POST", r"/channels/(\d+)/messages/(\d+)/threads", "start_thread"),
+    ("POST", r"/interactions/(\d+)/([^/]+)/callback", "hook_callback"),
+    ("POST", r"/webhooks/(\d+)/([^/]+)", "hook_followup"),
+]
+
+
+def jsonr(data: Any, status: int = 200) -> web.Response:
+    """JSON with the exact content type discord.py checks for (no charset parameter)."""
+    headers = {"Content-Type": "application/json", "X-RateLimit-Limit": "50",
+               "X-RateLimit-Remaining": "49", "X-RateLimit-Reset-After": "1.0",
+               "X-RateLimit-Bucket": "stub-bucket"}
+    return web.Response(body=json.dumps(data).encode(), status=status, headers=headers)
+
+
+def _fault_response(fault: Fault) -> web.Response:
+    if fault.status == 429:
+        resp = jsonr({"message": "You are being rate limited.", "retry_after": fault.retry_after,
+                      "global": False, "code": 0}, 429)
+        resp.headers.update({"Via": "1.1 google", "Retry-After": str(fault.retry_after),
+                             "X-RateLimit-Scope": "user", "X-RateLimit-Remaining": "0"})
+        return resp
+    if fault.status >= 500:
+        return web.Response(status=fault.status, text="<html>upstream error</html>",
+                            content_type="text/html")
+    return jsonr({"message": "Missing Permissions", "code": 50013}, fault.status)
+
+
+def _public(msg: dict[str, Any]) -> dict[str, Any]:
+    """The message as Discord returns it: request-only keys are not echoed back."""
+    return {k: v for k, v in msg.items() if k != "allowed_mentions"}
+
+
+def _invalid_message(body: Any, *, edit: bool = False) -> web.Response | None:
+    """Discord's form checks: not empty, content 2,000, embed limits and http(s) urls."""
+    problems = []
+    if not isinstance(body, dict):
+        return jsonr({"message": "Cannot send an empty message", "code": 50006}, 400)
+    content, embeds = body.get("content") or "", body.get("embeds") or []
+    if not edit and not content and not embeds:
+        return jsonr({"message": "Cannot send an empty message", "code": 50006}, 400)
+    if len(content) > 2000:
+        problems.append("content: Must be 2000 or fewer in length.")
+    for i, embed in enumerate(embeds):
+        problems += [f"embeds.{i}.{p}" for p in embed_problems(embed)]
+    if problems:
+        return jsonr({"message": "Invalid Form Body", "code": 50035, "errors": problems}, 400)
+    return None
+
+
+def embed_problems(embed: dict[str, Any]) -> list[str]:
+    """Where an embed breaks Discord's limits (lengths in characters)."""
+    out = []
+    sizes = {"title": len(embed.get("title") or ""),
+             "description": len(embed.get("description") or ""),
+             "footer.text": len((embed.get("footer") or {}).get("text") or ""),
+             "author.name": len((embed.get("author") or {}).get("name") or "")}
+    fields = embed.get("fields") or []
+    if len(fields) > EMBED_LIMITS["fields"]:
+        out.append("fields: Must be 25 or fewer in length.")
+    for f in fields:
+        for part in ("name", "value"):
+            if not f.get(part) or len(f[part]) > EMBED_LIMITS[f"field.{part}"]:
+                out.append(f"fields.{part}: empty or too long")
+    out += [f"{k}: too long" for k, n in sizes.items() if n > EMBED_LIMITS[k]]
+    total = sum(sizes.values()) + sum(len(f.get("name", "")) + len(f.get("value", ""))
+                                      for f in fields)
+    if total > EMBED_LIMITS["total"]:
+        out.append("Embed size exceeds maximum size of 6000")
+    url = embed.get("url")
+    if url is not None and not re.match(r"^https?://[^\s/]+", url):
+        out.append("url: Scheme must be one of ('http', 'https').")
+    return out
+
+
+def _option_tree(command: dict[str, Any], path: tuple[str, ...], options: dict[str, str],
+                 focused: str | None) -> list[dict[str, Any]]:
+    """Interaction options for `path`, checked against the synced schema as Discord does."""
+    level = command.get("options") or []
+    chain: list[dict[str, Any]] = []
+    for name in path:
+        found = next((o for o in level if o["name"] == name and o["type"] in (1, 2)), None)
+        assert found is not None, f"no subcommand {name!r} in the synced /wirewatch"
+        chain.append({"name": name, "type": found["type"]})
+        level = found.get("options") or []
+    assert chain and chain[-1]["type"] == 1, f"{path} does not end at a subcommand"
+    known = {o["name"]: o for o in level}
+    leaf = []
+    for name, value in options.items():
+        assert name in known, f"option {name!r} is not declared for {path}"
+        opt = {"name": name, "type": known[name]["type"], "value": value}
+        if name == focused:
+            assert known[name].get("autocomplete"), f"{name!r} has no autocomplete"
+            opt["focused"] = True
+        leaf.append(opt)
+    missing = [o["name"] for o in level if o.get("required") and o["name"] not in options]
+    assert focused or not missing, f"required options missing: {missing}"
+    chain[-1]["options"] = leaf
+    for outer, inner in zip(reversed(chain[:-1]), reversed(chain[1:]), strict=True):
+        outer["options"] = [inner]
+    return [chain[0]]
+

@@ -1,0 +1,159 @@
+"""The outbox: in order per channel, retried on disk, stopped on permanent errors, reconciled."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot.clock import iso
+from bot.db import open_database
+from bot.errors import DeliveryError
+from bot.ingest import NewItem, store_new_items
+from bot.model import Alert, Entry, MessageRef, TopicMatch
+from bot.outbox import deliver_notices, deliver_pending, reconcile
+from bot.store import add_feed, find_feed, subscribe, subscriptions
+from bot.stories import StoryIndex
+
+
+class Platform:
+    """A chat platform that records what it got and fails as told (the far side of an adapter)."""
+
+    platform = "chat"
+
+    def __init__(self) -> None:
+        self.posted: list[tuple[str, int, str | None]] = []
+        self.edits: list[str] = []
+        self.notices: list[str] = []
+        self.fail_with: list[DeliveryError] = []
+        self.remembered: dict[int, MessageRef] = {}
+
+    async def post_alert(self, channel: str, alert: Alert) -> MessageRef:
+        return self._post(channel, alert, None)
+
+    async def post_update(self, parent: MessageRef, alert: Alert) -> MessageRef:
+        return self._post(parent.channel, alert, parent.message_id)
+
+    def _post(self, channel: str, alert: Alert, thread: str | None) -> MessageRef:
+        if self.fail_with:
+            raise self.fail_with.pop(0)
+        self.posted.append((channel, alert.delivery_id, thread))
+        return MessageRef("chat", channel, f"m{alert.delivery_id}", thread)
+
+    async def edit_alert(self, ref: MessageRef, alert: Alert) -> None:
+        self.edits.append(ref.message_id)
+
+    async def find_posted(self, channel: str, delivery_id: int) -> MessageRef | None:
+        return self.remembered.get(delivery_id)
+
+    async def post_notice(self, channel: str, text: str) -> None:
+        self.notices.append(text)
+
+    async def start(self, commands) -> None: ...
+    async def stop(self) -> None: ...
+
+
+def _item(guid: str, title: str, when: datetime, topic: str | None = "t") -> NewItem:
+    entry = Entry(guid, f"https://x.example/{guid}", title, title, when)
+    matches = (TopicMatch(topic, ("troops",), ()),) if topic else ()
+    return NewItem(entry, when, None, title, (), matches, True)
+
+
+def _setup(tmp_path, channels=("chat:A",)):
+    db = open_database(tmp_path / "w.db")
+    feed = add_feed(db, "https://x.example/rss", "X", origin="config")
+    for ch in channels:
+        subscribe(db, ch, "t", "instant")
+    return db, feed, StoryIndex()
+
+
+NOW = datetime.now(UTC)
+NK = "North Korea sends more troops to Russia, Seoul says"
+NK2 = "North Korea sent more troops to Russia, South Korea's spy agency says"
+RED = "US deploys two destroyers to the Red Sea after Houthi attacks on shipping"
+
+
+async def test_story_goes_out_once_then_updates_in_its_thread(tmp_path):
+    db, feed, index = _setup(tmp_path)
+    store_new_items(
+        db, feed, [_item("1", NK, NOW), _item("2", NK2, NOW + timedelta(minutes=5))], index, NOW
+    )
+    chat = Platform()
+    stats = await deliver_pending(db, {"chat": chat})
+    assert stats.sent == 2
+    (first, second) = chat.posted
+    assert first[2] is None and second[2] == f"m{first[1]}"
+    assert chat.edits == [f"m{first[1]}"]  # the first message now lists both sources
+
+
+async def test_follow_up_that_does_not_match_still_joins_the_thread(tmp_path):
+    db, feed, index = _setup(tmp_path)
+    store_new_items(db, feed, [_item("1", NK, NOW)], index, NOW)
+    store_new_items(db, feed, [_item("2", NK2, NOW, topic=None)], index, NOW)
+    kinds = [r["kind"] for r in db.query("SELECT kind FROM deliveries ORDER BY id")]
+    assert kinds == ["new", "update"]
+
+
+async def test_retry_waits_on_disk_and_keeps_channel_order(tmp_path):
+    db, feed, index = _setup(tmp_path)
+    store_new_items(
+        db, feed, [_item("1", NK, NOW), _item("2", RED, NOW + timedelta(seconds=1))], index, NOW
+    )
+    chat = Platform()
+    chat.fail_with = [DeliveryError("rate limited", retry_after=30)]
+    stats = await deliver_pending(db, {"chat": chat})
+    assert stats.retried == 1 and stats.sent == 0 and chat.posted == []  # 2nd waits behind 1st
+    row = next(db.query("SELECT * FROM deliveries ORDER BY id LIMIT 1"))
+    assert row["status"] == "pending" and row["next_attempt"] >= iso(NOW + timedelta(seconds=29))
+    db.execute("UPDATE deliveries SET next_attempt = ?", [iso(NOW)])
+    await deliver_pending(db, {"chat": chat})
+    assert [p[1] for p in chat.posted] == sorted(p[1] for p in chat.posted)
+    assert len(chat.posted) == 2
+
+
+async def test_permanent_error_pauses_channel_holds_backlog_and_tells_once(tmp_path):
+    db, feed, index = _setup(tmp_path, channels=("chat:A", "chat:B"))
+    store_new_items(
+        db, feed, [_item("1", NK, NOW), _item("2", RED, NOW + timedelta(seconds=1))], index, NOW
+    )
+    chat = Platform()
+    chat.fail_with = [DeliveryError("channel_not_found", permanent=True)]
+    stats = await deliver_pending(db, {"chat": chat})
+    assert stats.failed == 1 and stats.sent == 2  # channel B unaffected
+    statuses = {r["channel"]: [] for r in db.query("SELECT channel FROM deliveries")}
+    for r in db.query("SELECT channel, status, error FROM deliveries ORDER BY id"):
+        statuses[r["channel"]].append(r["status"])
+    assert statuses["chat:A"] == ["failed", "held"]
+    assert {s.paused_reason for s in subscriptions(db, "chat:A")} == {"channel_not_found"}
+    await deliver_notices(db, {"chat": chat})
+    await deliver_notices(db, {"chat": chat})
+    assert len(chat.notices) == 1 and "chat:A" in chat.notices[0]
+    subscribe(db, "chat:A", "t", "instant")  # a moderator fixes it: the backlog resumes
+    await deliver_pending(db, {"chat": chat})
+    assert [
+        r["status"]
+        for r in db.query("SELECT status FROM deliveries WHERE channel = 'chat:A' ORDER BY id")
+    ] == ["failed", "sent"]
+
+
+async def test_crash_after_send_before_mark_is_reconciled_not_resent(tmp_path):
+    db, feed, index = _setup(tmp_path)
+    store_new_items(db, feed, [_item("1", NK, NOW), _item("2", RED, NOW)], index, NOW)
+    db.execute("UPDATE deliveries SET status = 'claimed'")  # as a kill -9 mid-send leaves them
+    chat = Platform()
+    first_id = db.execute("SELECT min(id) FROM deliveries").fetchone()[0]
+    chat.remembered[first_id] = MessageRef("chat", "A", "already-there")
+    assert await reconcile(db, {"chat": chat}) == 2
+    await deliver_pending(db, {"chat": chat})
+    assert [p[1] for p in chat.posted] == [first_id + 1]
+    assert (
+        db.execute("SELECT message_id FROM deliveries WHERE id = ?", [first_id]).fetchone()[0]
+        == "already-there"
+    )
+
+
+async def test_unknown_platform_waits_instead_of_being_lost(tmp_path):
+    db, feed, index = _setup(tmp_path)
+    store_new_items(db, feed, [_item("1", NK, NOW)], index, NOW)
+    stats = await deliver_pending(db, {"console": Platform()})
+    assert stats.sent == 0
+    assert db.execute("SELECT status FROM deliveries").fetchone()[0] == "pending"
+    assert find_feed(db, "X") is not None

@@ -1,0 +1,188 @@
+"""One cycle end to end over real HTTP on 127.0.0.1: fetch, parse, match, group, store, alert."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+from bot.app import poll_once
+from bot.demo.server import serve_demo
+from bot.store import find_feed, list_feeds
+from tests.runtime import console_runtime, make_settings
+
+
+def _rss(items: list[tuple[str, str, str, datetime]]) -> str:
+    body = "".join(
+        f"<item><title>{t}</title><link>{link}</link><guid>{guid}</guid>"
+        f"<description>{t}.</description><pubDate>{format_datetime(when)}</pubDate></item>"
+        for guid, t, link, when in items
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{body}</channel></rss>'
+    )
+
+
+def _story(alerts: list[dict], word: str) -> list[dict]:
+    return [a for a in alerts if any(word in s["title"] for s in a["sources"])]
+
+
+async def test_seed_story_from_three_outlets_is_one_alert_with_two_updates(tmp_path):
+    async with serve_demo() as feeds:
+        settings = make_settings(tmp_path / "w.db", [(f.name, f.url) for f in feeds])
+        async with console_runtime(settings) as (rt, console):
+            results, stats = await poll_once(rt)
+    assert all(r.ok for r in results), results
+    alerts = console.alerts()
+    nk = _story(alerts, "Korea")
+    nk = [a for a in nk if "troops" in a["title"].lower()]
+    assert [a["kind"] for a in nk] == ["new", "update", "update"]
+    assert len({a["story_id"] for a in nk}) == 1
+    assert {s["outlet"] for s in nk[-1]["sources"]} == {f.name for f in feeds}
+    assert "North Korea" in nk[0]["entities"] and "Russia" in nk[0]["entities"]
+    assert nk[0]["summary"] and "Sign up" not in nk[0]["summary"]
+    assert nk[0]["published"].endswith("Z")
+    news = [a for a in alerts if a["kind"] == "new"]
+    assert len(news) == len({a["story_id"] for a in alerts}), "a story was alerted twice"
+    titles = " ".join(a["title"] for a in alerts)
+    for distractor in ("5G", "BLACKPINK", "ballistic missile", "trial", "OPEC", "channel"):
+        assert distractor not in titles
+
+
+async def test_second_poll_delivers_nothing_and_uses_conditional_get(tmp_path):
+    async with serve_demo() as feeds:
+        settings = make_settings(tmp_path / "w.db", [(f.name, f.url) for f in feeds])
+        async with console_runtime(settings) as (rt, console):
+            await poll_once(rt)
+            first = len(console.alerts())
+            results, stats = await poll_once(rt)
+        assert first > 0 and stats.sent == 0 and len(console.alerts()) == first
+        async with console_runtime(settings) as (rt, console):  # a restart changes nothing
+            _, stats = await poll_once(rt)
+        assert stats.sent == 0 and console.alerts() == []
+
+
+async def test_new_feed_does_not_flood_with_old_items(tmp_path, feed_server):
+    now = datetime.now(UTC)
+    feed_server.serve(
+        "/rss",
+        _rss(
+            [
+                (
+                    "a",
+                    "Britain deploys 500 troops to Estonia",
+                    "https://x.example/a",
+                    now - timedelta(days=3),
+                ),
+                (
+                    "b",
+                    "Germany sends troops to Lithuania",
+                    "https://x.example/b",
+                    now - timedelta(hours=1),
+                ),
+            ]
+        ),
+    )
+    settings = make_settings(
+        tmp_path / "w.db", [("X", feed_server.url("/rss"))], articles={"fetch": False}
+    )
+    async with console_runtime(settings) as (rt, console):
+        await poll_once(rt)
+        stored = rt.db.execute("SELECT count(*) FROM items").fetchone()[0]
+    assert stored == 2
+    assert [a["title"] for a in console.alerts()] == ["Germany sends troops to Lithuania"]
+
+
+async def test_one_bad_feed_never_stops_the_others_and_backs_off(tmp_path, feed_server):
+    now = datetime.now(UTC)
+    feed_server.serve(
+        "/good", _rss([("g", "France deploys troops to Romania", "https://x.example/g", now)])
+    )
+    feed_server.serve(
+        "/broken", "<html><body>Oops</body></html>", status=500, content_type="text/html"
+    )
+    feed_server.serve("/junk", "<html><body>not a feed</body></html>", content_type="text/html")
+    settings = make_settings(
+        tmp_path / "w.db",
+        [
+            ("Broken", feed_server.url("/broken")),
+            ("Junk", feed_server.url("/junk")),
+            ("Good", feed_server.url("/good")),
+        ],
+        articles={"fetch": False},
+    )
+    async with console_runtime(settings) as (rt, console):
+        results, _ = await poll_once(rt)
+        feeds = {f.name: f for f in list_feeds(rt.db)}
+    assert [a["title"] for a in console.alerts()] == ["France deploys troops to Romania"]
+    assert {r.feed for r in results if not r.ok} == {"Broken", "Junk"}
+    for name in ("Broken", "Junk"):
+        assert feeds[name].failures == 1 and feeds[name].last_error
+        assert feeds[name].next_poll > feeds["Good"].last_polled
+    assert "500" in feeds["Broken"].last_error
+    assert feeds["Good"].failures == 0 and feeds["Good"].last_error is None
+
+
+async def test_moved_feed_keeps_identities_and_does_not_realert(tmp_path, feed_server):
+    now = datetime.now(UTC)
+    body = _rss(
+        [("/news/1", "Japan dispatches destroyers to the Gulf", "https://x.example/1", now)]
+    )
+    feed_server.serve("/old", body)
+    settings = make_settings(
+        tmp_path / "w.db", [("X", feed_server.url("/old"))], articles={"fetch": False}
+    )
+    async with console_runtime(settings) as (rt, console):
+        await poll_once(rt)
+        feed_server.serve("/old", b"", status=301, headers={"Location": "/new"})
+        feed_server.serve("/new", body)
+        feed = find_feed(rt.db, "X")
+        rt.db.execute("UPDATE feeds SET etag = NULL, last_modified = NULL WHERE id = ?", [feed.id])
+        _, stats = await poll_once(rt)
+        moved = find_feed(rt.db, "X")
+    assert len(console.alerts()) == 1 and stats.sent == 0
+    assert moved.url == feed_server.url("/new")
+
+
+async def test_later_outlet_after_restart_joins_the_open_story(tmp_path, feed_server):
+    now = datetime.now(UTC)
+    feed_server.serve(
+        "/a",
+        _rss(
+            [
+                (
+                    "a1",
+                    "North Korea has sent more troops to Russia, South Korea says",
+                    "https://a.example/1",
+                    now,
+                )
+            ]
+        ),
+    )
+    settings = make_settings(
+        tmp_path / "w.db", [("A", feed_server.url("/a"))], articles={"fetch": False}
+    )
+    async with console_runtime(settings) as (rt, console):
+        await poll_once(rt)
+    feed_server.serve(
+        "/b",
+        _rss(
+            [
+                (
+                    "b1",
+                    "N. Korea sends additional troops to Russia: Seoul spy agency",
+                    "https://b.example/1",
+                    now,
+                )
+            ]
+        ),
+    )
+    settings = make_settings(
+        tmp_path / "w.db",
+        [("A", feed_server.url("/a")), ("B", feed_server.url("/b"))],
+        articles={"fetch": False},
+    )
+    async with console_runtime(settings) as (rt, console):
+        await poll_once(rt)
+    (update,) = console.alerts()
+    assert update["kind"] == "update"
+    assert [s["outlet"] for s in update["sources"]] == ["A", "B"]
