@@ -223,4 +223,4 @@ def embed_size(embed: discord.Embed) -> int:
 def thread_name(alert: Alert) -> str:
     """Threads are named after the story; names show no markdown, so only length matters."""
     plain = re.sub(r"\s+", " ", alert.title).strip() or f"story {alert.story_id}"
-    return clip(plain, THREAD_NAME)
+    return clip(unmention(plain), THREAD_NAME)

@@ -75,6 +75,7 @@ class Fault:
     status: int
     times: int
     retry_after: float
+    commit: bool  # act on the request, then answer with the fault (a lost response)
 
 
 @dataclass
@@ -101,6 +102,7 @@ class GatewaySession:
 
     def __init__(self, ws: web.WebSocketResponse, compress: str | None):
         self.ws = ws
+        self.compress = compress
         self.seq = 0
         self.identified = False
         self.identify: dict[str, Any] | None = None
@@ -176,9 +178,11 @@ class DiscordStub:
     # -- what tests use ----------------------------------------------------------------------
 
     def fail(self, method: str, pattern: str, status: int, *, times: int = 1,
-             retry_after: float = 0.1) -> None:
-        """Answer the next `times` matching requests with `status` (429 carries retry_after)."""
-        self._faults.append(Fault(method, re.compile(pattern), status, times, retry_after))
+             retry_after: float = 0.1, commit: bool = False) -> None:
+        """Answer the next `times` matching requests with `status` (429 carries retry_after);
+        `commit` carries the request out first, as when only the response is lost."""
+        self._faults.append(Fault(method, re.compile(pattern), status, times, retry_after,
+                                  commit))
 
     def posts(self) -> list[Call]:
         """Every message body the bot sent or edited, wherever it went."""
@@ -342,6 +346,8 @@ class DiscordStub:
         for fault in self._faults:
             if fault.times > 0 and fault.method == request.method and fault.pattern.search(path):
                 fault.times -= 1
+                if fault.commit:
+                    await handler(request)
                 return _fault_response(fault)
         return await handler(request)
 

@@ -2,9 +2,10 @@
 
 How it stays fast with many topics: every word and phrase of every topic goes into ONE
 Aho-Corasick automaton. An item is tokenised once and scanned once; the gazetteer scans it once
-more for entities. Only topics with a positive term (or entity) among the hits are evaluated,
+more for entities. Only topics with a trigger term (or entity) among the hits are evaluated,
 each over the set of hits, so the cost per item grows with the hits, not with the topic count.
-A topic that could match with none of its terms present (`NOT x`) is always evaluated.
+For an AND only its most selective side is indexed (see `_triggers`). A topic that could
+match with none of its terms present (`NOT x`) is always evaluated.
 
 Title and text are one token sequence with a gap of GAP positions between them, so phrases
 and NEAR never join the end of a title to the start of the text.
@@ -59,17 +60,18 @@ class CompiledTopic:
     topic: Topic
     tree: Node
     terms: frozenset[Term]
-    positive_terms: frozenset[Term]
+    positive_terms: frozenset[Term]  # every term or entity not under a NOT
     positive_entities: frozenset[str]
-    always: bool  # may match with none of its positive terms present, e.g. `NOT x`
+    triggers: Triggers | None  # one of these must be present; None: always evaluate (`NOT x`)
 
 
 @dataclass(frozen=True)
 class AnyTerm:
-    """Compiled form of the plain words/phrases of one OR: evaluated over the item's hits
-    (usually a few dozen) instead of term by term (a topic may list a hundred)."""
+    """Compiled form of the plain words and phrases of one OR, evaluated from whichever is
+    smaller: the item's hits or the list (a topic may OR a hundred words)."""
 
-    terms: frozenset[Term]
+    terms: tuple[Term, ...]
+    members: frozenset[Term]
 
 
 def compile_topic(topic: Topic, gazetteer: Gazetteer) -> CompiledTopic:
@@ -85,7 +87,7 @@ def compile_topic(topic: Topic, gazetteer: Gazetteer) -> CompiledTopic:
         terms,
         frozenset(positive_terms),
         frozenset(positive_entities),
-        not _needs_positive(tree),
+        _triggers(tree),
     )
 
 
@@ -104,9 +106,11 @@ def _resolve(node: Node, gazetteer: Gazetteer, query: str) -> Node:
     if isinstance(node, And):
         return And(tuple(_resolve(c, gazetteer, query) for c in node.children))
     if isinstance(node, Or):
-        terms = frozenset(c for c in node.children if isinstance(c, Term))
+        terms = tuple(dict.fromkeys(c for c in node.children if isinstance(c, Term)))
+        if len(terms) < 2:
+            return Or(tuple(_resolve(c, gazetteer, query) for c in node.children))
         rest = tuple(_resolve(c, gazetteer, query) for c in node.children if c not in terms)
-        return Or((AnyTerm(terms), *rest)) if len(terms) > 1 else Or(rest + tuple(terms))
+        return Or((AnyTerm(terms, frozenset(terms)), *rest))
     return node
 
 
@@ -142,17 +146,53 @@ def _all_terms(node: Node) -> Iterable[Term]:
             yield from n.terms
 
 
-def _needs_positive(node: Node) -> bool:
-    """True when the node can only hold if one of its positive terms is in the text."""
-    if isinstance(node, Not):
-        return False
+@dataclass(frozen=True)
+class Triggers:
+    """Terms and entities of which at least one must be in an item for the topic to match."""
+
+    terms: frozenset[Term]
+    entities: frozenset[str]
+
+    @property
+    def cost(self) -> float:
+        """Guessed hit rate: entities and prefixes hit often, phrases rarely."""
+        terms = sum(2 if t.prefix else 1 if len(t.words) == 1 else 0.5 for t in self.terms)
+        return terms + 4 * len(self.entities)
+
+
+def _triggers(node: Node) -> Triggers | None:
+    """What an item must contain for the node to hold (None: nothing in particular).
+
+    For AND (and NEAR) one side suffices to index on, so the cheapest side is kept: a topic
+    `entity:"United States" AND "carrier group"` is only evaluated when the phrase is there.
+    """
+    if isinstance(node, Term):
+        return Triggers(frozenset((node,)), frozenset())
+    if isinstance(node, AnyTerm):
+        return Triggers(node.members, frozenset())
+    if isinstance(node, Entity):
+        return Triggers(frozenset(), frozenset((node.name,)))
     if isinstance(node, Title):
-        return _needs_positive(node.child)
-    if isinstance(node, And):
-        return any(_needs_positive(c) for c in node.children)
+        return _triggers(node.child)
+    children = _children(node)
+    found = [_triggers(c) for c in children]
     if isinstance(node, Or):
-        return all(_needs_positive(c) for c in node.children)
-    return True
+        if any(t is None for t in found):
+            return None
+        return Triggers(
+            frozenset().union(*(t.terms for t in found if t)),
+            frozenset().union(*(t.entities for t in found if t)),
+        )
+    usable = [t for t in found if t is not None]  # AND, NEAR: any one conjunct will do
+    return min(usable, key=lambda t: t.cost) if usable else None
+
+
+def _children(node: Node) -> tuple[Node, ...]:
+    if isinstance(node, Near):
+        return (node.left, node.right)
+    if isinstance(node, And | Or):
+        return node.children
+    return ()  # NOT: what it excludes says nothing about what must be there
 
 
 @dataclass(frozen=True)
@@ -193,12 +233,14 @@ class Matcher:
         self.compiled = [compile_topic(t, gazetteer) for t in topics]
         self._by_term: dict[Term, list[int]] = {}
         self._by_entity: dict[str, list[int]] = {}
-        self._always = [i for i, c in enumerate(self.compiled) if c.always]
+        self._always = [i for i, c in enumerate(self.compiled) if c.triggers is None]
         for i, c in enumerate(self.compiled):
-            for term in c.positive_terms:
+            for term in c.triggers.terms if c.triggers else ():
                 self._by_term.setdefault(term, []).append(i)
-            for name in c.positive_entities:
+            for name in c.triggers.entities if c.triggers else ():
                 self._by_entity.setdefault(name, []).append(i)
+        self._positive = frozenset(t for c in self.compiled for t in c.positive_terms)
+        self._positive_entities = frozenset(n for c in self.compiled for n in c.positive_entities)
         self._automaton = _automaton(t for c in self.compiled for t in c.terms)
         log.debug("matcher.built topics=%d terms=%d", len(self.compiled), len(self._by_term))
 
@@ -224,8 +266,10 @@ class Matcher:
         """
         if self._always:
             return True
-        doc = self._doc(title, text, entities=bool(self._by_entity))
-        return bool(self._candidates(doc))
+        doc = self._doc(title, text, entities=bool(self._positive_entities))
+        return any(t in self._positive for t in doc.hits) or any(
+            n in self._positive_entities for n in doc.entities
+        )
 
     def seen_terms(self, title: str, text: str) -> tuple[str, ...]:
         """The topics' terms present in an item, as query text (for 'why no match')."""
@@ -328,7 +372,11 @@ def _term(node: Term, doc: _Doc, title_only: bool) -> _Result | None:
 
 
 def _any_term(node: AnyTerm, doc: _Doc, title_only: bool) -> _Result | None:
-    found = [_term(t, doc, title_only) for t in doc.hits if t in node.terms]
+    if len(doc.hits) < len(node.terms):
+        present = [t for t in doc.hits if t in node.members]
+    else:
+        present = [t for t in node.terms if t in doc.hits]
+    found = [_term(t, doc, title_only) for t in present]
     results = [r for r in found if r is not None]
     if not results:
         return None

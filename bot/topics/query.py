@@ -67,6 +67,14 @@ class Term:
     words: tuple[str, ...]
     prefix: bool = False
 
+    def __hash__(self) -> int:
+        # Terms key the matcher's hit tables; hashing a tuple of tuples on every lookup showed
+        # up in profiles, so the hash is computed once (frozen: it cannot change).
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = self.__dict__["_hash"] = hash((self.words, self.prefix))
+        return cached
+
     def __str__(self) -> str:
         text = " ".join(self.words) + ("*" if self.prefix else "")
         return text if len(self.words) == 1 else f'"{text}"'

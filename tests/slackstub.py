@@ -1,0 +1,323 @@
+"""A stand-in for Slack on 127.0.0.1: its Web API wire format, and signed slash commands.
+
+`SlackStub` answers `POST|GET /api/<method>` the way slack.com does: form, query or JSON
+arguments, the bot token in `Authorization: Bearer`, `{"ok": false, "error": ...}` with HTTP
+200 for API errors, 429 with `Retry-After` when rate limited, an HTML 5xx page when down. It
+keeps channels, users and messages (with threads and metadata), records every call as it
+arrived, and accepts `response_url` posts. `fail(...)` queues failures for a method.
+
+`signed_command(...)` builds a slash-command request exactly as Slack signs it (v0 HMAC over
+timestamp and body), so tests drive the real bolt app through HTTP.
+
+Only the methods wirewatch uses are implemented; an unknown method answers `unknown_method`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import time
+import urllib.parse
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest_asyncio
+from aiohttp import web
+
+TOKEN = "xoxb-test-token"
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+TEAM = "T0TEST"
+BOT_USER = "U0BOT"
+SECTION_MAX = 3000
+TEXT_MAX = 40000
+
+
+@dataclass(frozen=True)
+class Call:
+    """One Web API call as it arrived: method, merged arguments, how they were encoded."""
+
+    method: str
+    args: dict[str, Any]
+    encoding: str  # "json", "form" or "query"
+    at: float
+    status: int
+    answer: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200 and bool(self.answer.get("ok"))
+
+
+@dataclass
+class Channel:
+    id: str
+    name: str
+    member: bool = True
+    archived: bool = False
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class Failure:
+    status: int = 200
+    error: str | None = None
+    retry_after: int | None = None
+
+
+class SlackStub:
+    """`async with SlackStub() as slack:`; point slack_sdk's base_url at `slack.api_url`."""
+
+    def __init__(self, token: str = TOKEN):
+        self.token = token
+        self.port = 0
+        self.calls: list[Call] = []
+        self.responses: list[tuple[str, dict[str, Any]]] = []
+        self.channels: dict[str, Channel] = {}
+        self.users: dict[str, dict[str, Any]] = {}
+        self._failures: dict[str, list[Failure]] = {}
+        self._ts = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+
+    # -- setup -------------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def response_url(self, key: str = "r1") -> str:
+        return f"http://127.0.0.1:{self.port}/response/{key}"
+
+    def add_channel(self, id: str, name: str = "news", *, member: bool = True,
+                    archived: bool = False) -> Channel:
+        self.channels[id] = Channel(id, name, member, archived)
+        return self.channels[id]
+
+    def add_user(self, id: str, *, admin: bool = False, owner: bool = False) -> None:
+        self.users[id] = {"id": id, "team_id": TEAM, "name": id.lower(), "is_admin": admin,
+                          "is_owner": owner, "is_primary_owner": False, "is_bot": False}
+
+    def fail(self, method: str, *, status: int = 200, error: str | None = None,
+             retry_after: int | None = None, times: int = 1) -> None:
+        """The next `times` calls of `method` fail this way instead of running."""
+        self._failures.setdefault(method, []).extend(
+            Failure(status, error, retry_after) for _ in range(times))
+
+    # -- what happened -------------------------------------------------------------------
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def posts(self, channel: str | None = None) -> list[Call]:
+        """Successful chat.postMessage calls, oldest first."""
+        return [c for c in self.calls_to("chat.postMessage")
+                if c.ok and (channel is None or c.args.get("channel") == channel)]
+
+    def top_level(self, channel: str) -> list[dict[str, Any]]:
+        return [m for m in self.channels[channel].messages if m.get("thread_ts") in (None, m["ts"])]
+
+    def replies(self, channel: str, ts: str) -> list[dict[str, Any]]:
+        return [m for m in self.channels[channel].messages
+                if m.get("thread_ts") == ts and m["ts"] != ts]
+
+    # -- server ------------------------------------------------------------------------
+
+    async def __aenter__(self) -> SlackStub:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/response/{key}", self._response)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _response(self, request: web.Request) -> web.Response:
+        self.responses.append((request.match_info["key"], await request.json()))
+        return web.Response(text="ok")
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args, encoding = await _arguments(request)
+        status, answer, headers = self._answer(method, args, request.headers)
+        self.calls.append(Call(method, args, encoding, time.monotonic(), status, answer))
+        if status >= 500:
+            return web.Response(status=status, text="<html><body>Service Unavailable</body></html>",
+                                content_type="text/html")
+        return web.json_response(answer, status=status, headers=headers)
+
+    def _answer(self, method: str, args: dict[str, Any],
+                headers: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
+        queued = self._failures.get(method)
+        if queued:
+            f = queued.pop(0)
+            extra = {"Retry-After": str(f.retry_after)} if f.retry_after is not None else {}
+            error = f.error or ("ratelimited" if f.status == 429 else "internal_error")
+            return f.status, {"ok": False, "error": error}, extra
+        bearer = headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if (bearer or args.get("token")) != self.token:
+            return 200, {"ok": False, "error": "invalid_auth"}, {}
+        handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return 200, {"ok": False, "error": "unknown_method"}, {}
+        try:
+            return 200, {"ok": True, **handler(args)}, {}
+        except _ApiError as exc:
+            return 200, {"ok": False, "error": str(exc)}, {}
+
+    # -- methods -----------------------------------------------------------------------
+
+    def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"url": "https://stub.slack.test/", "team": "Stub", "user": "wirewatch",
+                "team_id": TEAM, "user_id": BOT_USER, "bot_id": "B0BOT"}
+
+    def _m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(args.get("user", ""))
+        if user is None:
+            raise _ApiError("user_not_found")
+        return {"user": user}
+
+    def _m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._writable(args.get("channel", ""))
+        _check_content(args)
+        message = {"type": "message", "user": BOT_USER, "ts": self._next_ts(),
+                   "text": args.get("text", ""), "blocks": args.get("blocks") or []}
+        if args.get("metadata"):
+            message["metadata"] = args["metadata"]
+        if args.get("thread_ts"):
+            parent = self._message(channel, args["thread_ts"])
+            message["thread_ts"] = parent["thread_ts"] = parent["ts"]
+            parent["reply_count"] = parent.get("reply_count", 0) + 1
+        channel.messages.append(message)
+        return {"channel": channel.id, "ts": message["ts"], "message": message}
+
+    def _m_chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._writable(args.get("channel", ""))
+        _check_content(args)
+        message = self._message(channel, args.get("ts", ""))
+        message.update(text=args.get("text", ""), blocks=args.get("blocks") or [])
+        if args.get("metadata"):
+            message["metadata"] = args["metadata"]
+        return {"channel": channel.id, "ts": message["ts"], "text": message["text"]}
+
+    def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._readable(args.get("channel", ""))
+        top = [m for m in channel.messages if m.get("thread_ts") in (None, m["ts"])]
+        limit = int(args.get("limit") or 100)
+        return {"messages": [_shown(m, args) for m in reversed(top)][:limit], "has_more": False}
+
+    def _m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        channel = self._readable(args.get("channel", ""))
+        parent = self._message(channel, args.get("ts", ""))
+        thread = [parent] + self.replies(channel.id, parent["ts"])
+        return {"messages": [_shown(m, args) for m in thread], "has_more": False}
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _next_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def _readable(self, channel_id: str) -> Channel:
+        channel = self.channels.get(channel_id)
+        if channel is None:
+            raise _ApiError("channel_not_found")
+        if not channel.member:
+            raise _ApiError("not_in_channel")
+        return channel
+
+    def _writable(self, channel_id: str) -> Channel:
+        if channel_id in self.users:  # a user id: the app's DM with that user
+            return self.channels.setdefault(channel_id, Channel(channel_id, "dm"))
+        channel = self._readable(channel_id)
+        if channel.archived:
+            raise _ApiError("is_archived")
+        return channel
+
+    def _message(self, channel: Channel, ts: str) -> dict[str, Any]:
+        for message in channel.messages:
+            if message["ts"] == ts:
+                return message
+        raise _ApiError("message_not_found")
+
+
+class _ApiError(Exception):
+    """An `{"ok": false, "error": ...}` answer raised from inside a method."""
+
+
+async def _arguments(request: web.Request) -> tuple[dict[str, Any], str]:
+    """Arguments as Slack reads them: query string, then a form or JSON body."""
+    args: dict[str, Any] = dict(request.query)
+    encoding = "query"
+    if request.can_read_body:
+        if request.content_type == "application/json":
+            args.update(await request.json())
+            encoding = "json"
+        else:
+            args.update(await request.post())
+            encoding = "form" if request.method == "POST" else encoding
+    for key in ("blocks", "metadata"):  # form-encoded calls carry these as JSON strings
+        if isinstance(args.get(key), str):
+            args[key] = json.loads(args[key])
+    return args, encoding
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).lower() in ("1", "true")
+
+
+def _shown(message: dict[str, Any], args: dict[str, Any]) -> dict[str, Any]:
+    """Slack returns metadata only when asked with include_all_metadata."""
+    if _truthy(args.get("include_all_metadata")):
+        return dict(message)
+    return {k: v for k, v in message.items() if k != "metadata"}
+
+
+def _check_content(args: dict[str, Any]) -> None:
+    """The checks of Slack's that catch a renderer's mistakes."""
+    blocks = args.get("blocks") or []
+    if not args.get("text") and not blocks:
+        raise _ApiError("no_text")
+    if len(args.get("text") or "") > TEXT_MAX:
+        raise _ApiError("msg_too_long")
+    if not isinstance(blocks, list) or len(blocks) > 50:
+        raise _ApiError("invalid_blocks")
+    for block in blocks:
+        texts = [block.get("text") or {}] + list(block.get("elements") or [])
+        if block.get("type") not in ("section", "context", "header", "divider"):
+            raise _ApiError("invalid_blocks")
+        if any(len(t.get("text", "")) > SECTION_MAX for t in texts if isinstance(t, dict)):
+            raise _ApiError("invalid_blocks")
+        if block["type"] == "context" and not 0 < len(block.get("elements") or []) <= 10:
+            raise _ApiError("invalid_blocks")
+
+
+def signed_command(text: str, *, user: str, channel: str, response_url: str,
+                   secret: str = SIGNING_SECRET, timestamp: int | None = None,
+                   command: str = "/wirewatch") -> tuple[bytes, dict[str, str]]:
+    """A slash-command POST body and headers, signed the way Slack signs them."""
+    body = urllib.parse.urlencode({
+        "token": "legacy-verification-token", "team_id": TEAM, "team_domain": "stub",
+        "channel_id": channel, "channel_name": "news", "user_id": user,
+        "user_name": user.lower(), "command": command, "text": text,
+        "api_app_id": "A0WIRE", "is_enterprise_install": "false",
+        "response_url": response_url, "trigger_id": "1.2.3",
+    }).encode()
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    base = f"v0:{ts}:".encode() + body
+    signature = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    headers = {"Content-Type": "application/x-www-form-urlencoded",
+               "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature}
+    return body, headers
+
+
+@pytest_asyncio.fixture
+async def slack_stub() -> AsyncIterator[SlackStub]:
+    async with SlackStub() as stub:
+        yield stub

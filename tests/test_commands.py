@@ -1,0 +1,393 @@
+"""The shared chat commands over a real runtime: SQLite in a temp folder, feeds on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from bot.app import Runtime, open_runtime
+from bot.clock import parse_iso
+from bot.commands import SUBCOMMANDS, Commands, Invocation, Reply
+from bot.settings import Settings
+from bot.store import list_feeds, list_topics, subscriptions
+from tests.feedserver import ConnectionCounter, FeedServer
+
+MOD, MEMBER, CHANNEL = "UMOD", "UMEMBER", "slack:C0NEWS"
+NK_TITLE = "North Korea has sent more troops to Russia, South Korea says"
+
+
+def make_settings(tmp_path: Path, *, allow_private: bool = True) -> Settings:
+    return Settings.model_validate({
+        "database": str(tmp_path / "w.db"),
+        "network": {"allow_private_addresses": allow_private},
+        "articles": {"fetch": False},
+        "topics": {"from-config": {"query": "budget"}},
+        "slack": {"moderators": [MOD]},
+        "discord": {"moderators": ["555"]},
+    })
+
+
+def rss(items: list[tuple[str, str]], title: str = "Test Wire") -> str:
+    """An RSS feed of (title, description) items, the newest first, all from the last hour."""
+    now = datetime.now(UTC)
+    body = "".join(
+        f"<item><title>{t}</title><link>https://news.example/{i}</link><guid>g{i}</guid>"
+        f"<description>{d}</description>"
+        f"<pubDate>{format_datetime(now - timedelta(minutes=5 + i), usegmt=True)}</pubDate></item>"
+        for i, (t, d) in enumerate(items))
+    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>'
+            f"<link>https://news.example/</link>{body}</channel></rss>")
+
+
+NK_FEED = rss([(NK_TITLE, "Seoul says Pyongyang sent more soldiers to the Kursk front."),
+               ("Central bank cuts its key rate", "The bank cut rates by a quarter point.")])
+
+
+@pytest_asyncio.fixture
+async def rt(tmp_path: Path) -> AsyncIterator[Runtime]:
+    async with open_runtime(make_settings(tmp_path), {}) as runtime:
+        yield runtime
+
+
+@pytest_asyncio.fixture
+async def cmds(rt: Runtime) -> Commands:
+    return Commands(rt)
+
+
+async def run(cmds: Commands, text: str, user: str = MOD, channel: str = CHANNEL,
+              **extra: Any) -> Reply:
+    platform = channel.split(":", 1)[0]
+    reply = await cmds.handle(Invocation(platform, channel, user, text, **extra))
+    assert isinstance(reply, Reply)
+    return reply
+
+
+def snapshot(rt: Runtime) -> dict[str, list[tuple]]:
+    return {table: rt.db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+            for table in ("feeds", "topics", "subscriptions", "deliveries", "items")}
+
+
+SAMPLES = {
+    "subscribe": {"topic": "troop-deployments"}, "unsubscribe": {"topic": "troop-deployments"},
+    "feeds add": {"url": "https://news.example/rss"}, "feeds remove": {"feed": "Test Wire"},
+    "topic add": {"name": "mine", "query": "troops"}, "topic remove": {"name": "mine"},
+    "mute": {"duration": "1h"},
+}
+
+
+# -- help, rights ------------------------------------------------------------------------
+
+
+async def test_help_lists_every_subcommand_with_its_usage(cmds: Commands) -> None:
+    reply = await run(cmds, "help", user=MEMBER)
+    assert reply.ok
+    for sub in SUBCOMMANDS:
+        assert sub.help.strip(), sub.name
+        assert f"`{sub.usage}`" in reply.text
+    assert "You are not a moderator" in reply.text
+    assert (await run(cmds, "")).text == (await run(cmds, "help")).text
+
+
+async def test_members_are_refused_every_moderator_command_and_nothing_changes(
+    rt: Runtime, cmds: Commands
+) -> None:
+    before = snapshot(rt)
+    guarded = [s for s in SUBCOMMANDS if s.moderator_only]
+    assert {s.name for s in guarded} >= {"subscribe", "feeds add", "topic add", "mute"}
+    for sub in guarded:
+        reply = await run(cmds, Commands.text_for(sub.name, SAMPLES.get(sub.name, {})),
+                          user=MEMBER)
+        assert not reply.ok, sub.name
+        assert "only moderators may use it" in reply.text
+        assert "workspace admins" in reply.text
+    assert snapshot(rt) == before
+
+
+@pytest.mark.parametrize("text", ["help", "topics", "list", "search troops", "status",
+                                  "test troop-deployments troops deployed to the border"])
+async def test_members_may_read(cmds: Commands, text: str) -> None:
+    reply = await run(cmds, text, user=MEMBER)
+    assert reply.ok, reply.text
+
+
+async def test_who_is_a_moderator(cmds: Commands) -> None:
+    text = "subscribe troop-deployments"
+    assert (await run(cmds, text, user=MOD)).ok  # listed under slack.moderators
+    assert (await run(cmds, text, user="UBOSS", platform_admin=True)).ok
+    assert (await run(cmds, text, user="7", channel="discord:42", roles=("555",))).ok
+    # A Slack moderator's id means nothing on Discord, and a role needs to be the listed one.
+    assert not (await run(cmds, text, user=MOD, channel="discord:42")).ok
+    assert not (await run(cmds, text, user="7", channel="discord:42", roles=("556",))).ok
+
+
+# -- subscriptions -----------------------------------------------------------------------
+
+
+async def test_subscribe_list_unsubscribe(rt: Runtime, cmds: Commands) -> None:
+    reply = await run(cmds, "subscribe troop-deployments digest")
+    assert reply.ok and "troop-deployments" in reply.text and "digest" in reply.text
+    assert [(s.topic, s.mode) for s in subscriptions(rt.db, CHANNEL)] == [
+        ("troop-deployments", "digest")]
+    assert "`troop-deployments` (digest" in (await run(cmds, "list", user=MEMBER)).text
+    assert (await run(cmds, "subscribe troop-deployments INSTANT")).ok
+    assert subscriptions(rt.db, CHANNEL)[0].mode == "instant"
+    assert (await run(cmds, "unsubscribe troop-deployments")).ok
+    assert "no subscriptions" in (await run(cmds, "list")).text
+    again = await run(cmds, "unsubscribe troop-deployments")
+    assert not again.ok and "not subscribed" in again.text
+
+
+@pytest.mark.parametrize("text, says", [
+    ("subscribe no-such-topic", "no topic `no-such-topic`"),
+    ("subscribe troop-deployments weekly", "instant or digest"),
+    ("subscribe", "needs a topic"),
+    ("subscribe a b c", "needs a topic"),
+])
+async def test_bad_subscribe_changes_nothing_and_shows_usage(
+    rt: Runtime, cmds: Commands, text: str, says: str
+) -> None:
+    before = snapshot(rt)
+    reply = await run(cmds, text)
+    assert not reply.ok
+    assert says in reply.text
+    assert "usage: `/wirewatch subscribe TOPIC [instant|digest]`" in reply.text
+    assert snapshot(rt) == before
+
+
+async def test_unknown_topic_lists_the_known_ones(cmds: Commands) -> None:
+    reply = await run(cmds, "subscribe troops")
+    assert "`troop-deployments`" in reply.text and "`from-config`" in reply.text
+
+
+async def test_mute_and_unmute(rt: Runtime, cmds: Commands) -> None:
+    assert "no subscriptions" in (await run(cmds, "mute 1h")).text
+    await run(cmds, "subscribe troop-deployments")
+    bad = await run(cmds, "mute soon")
+    assert not bad.ok and "30s, 5m, 24h" in bad.text and "usage: `/wirewatch mute DURATION`" \
+        in bad.text
+    assert not (await run(cmds, "mute 0s")).ok
+    assert not (await run(cmds, "mute 100d")).ok
+    assert subscriptions(rt.db, CHANNEL)[0].muted_until is None
+    reply = await run(cmds, "mute 2h")
+    assert reply.ok and "2h" in reply.text
+    until = parse_iso(subscriptions(rt.db, CHANNEL)[0].muted_until or "")
+    assert abs((until - datetime.now(UTC)) - timedelta(hours=2)) < timedelta(seconds=30)
+    assert "muted until" in (await run(cmds, "list")).text
+    assert (await run(cmds, "unmute")).ok
+    assert subscriptions(rt.db, CHANNEL)[0].muted_until is None
+
+
+# -- topics ------------------------------------------------------------------------------
+
+
+async def test_topic_add_with_a_broken_query_says_where_and_saves_nothing(
+    rt: Runtime, cmds: Commands
+) -> None:
+    before = snapshot(rt)
+    reply = await run(cmds, "topic add nk troops AND (")
+    assert not reply.ok
+    assert "query does not work" in reply.text and "position" in reply.text
+    assert "usage: `/wirewatch topic add NAME QUERY`" in reply.text
+    unknown = await run(cmds, "topic add nk entity:Narnia")
+    assert not unknown.ok and "Narnia" in unknown.text
+    assert snapshot(rt) == before
+
+
+async def test_topic_add_is_used_by_the_matcher_at_once(rt: Runtime, cmds: Commands) -> None:
+    def fired(title: str) -> set[str]:
+        return {m.topic for m in rt.pipeline.matcher.match(title, "")}
+
+    assert "nk-troops" not in fired("Pyongyang keeps troops home")
+    reply = await run(cmds, 'topic add nk-troops `entity:"North Korea" AND troops`')
+    assert reply.ok, reply.text
+    assert "nk-troops" in fired("Pyongyang keeps troops home")
+    assert "MATCH" in (await run(cmds, "test nk-troops Pyongyang keeps troops home")).text
+    assert (await run(cmds, "topic add nk-troops entity:Russia AND troops")).text.startswith(
+        "changed")
+    assert "nk-troops" not in fired("Pyongyang keeps troops home")
+
+
+@pytest.mark.parametrize("text, says", [
+    ("topic add troop-deployments troops", "builtin topic"),
+    ("topic add from-config troops", "config topic"),
+    ("topic add Bad_Name troops", "not a topic name"),
+    ("topic add lonely", "needs a query"),
+    ("topic remove troop-deployments", "only topics added from chat"),
+    ("topic remove nothing-here", "no topic `nothing-here`"),
+    ("topic", "needs add or remove"),
+])
+async def test_topic_mistakes(rt: Runtime, cmds: Commands, text: str, says: str) -> None:
+    before = snapshot(rt)
+    reply = await run(cmds, text)
+    assert not reply.ok and says in reply.text
+    assert snapshot(rt) == before
+
+
+async def test_topic_remove_refuses_while_a_channel_uses_it(rt: Runtime, cmds: Commands) -> None:
+    await run(cmds, "topic add mine troops")
+    await run(cmds, "subscribe mine", channel="slack:C0OTHER")
+    refused = await run(cmds, "topic remove mine")
+    assert not refused.ok and "slack:C0OTHER" in refused.text
+    await run(cmds, "unsubscribe mine", channel="slack:C0OTHER")
+    assert (await run(cmds, "topic remove mine")).ok
+    assert "mine" not in {t.name for t in list_topics(rt.db)}
+    assert "mine" not in {m.topic for m in rt.pipeline.matcher.match("troops", "")}
+
+
+# -- test --------------------------------------------------------------------------------
+
+
+async def test_test_explains_matches_and_misses(cmds: Commands) -> None:
+    hit = await run(cmds, f"test troop-deployments {NK_TITLE}", user=MEMBER)
+    assert hit.ok and hit.text.startswith("MATCH: ")
+    miss = await run(cmds, "test troop-deployments Central bank cuts its key rate", user=MEMBER)
+    assert miss.ok and miss.text.startswith("no match: ")
+    query = await run(cmds, "test `deploy* NEAR/3 warships` US deploys two more warships")
+    assert query.text.startswith("MATCH: ")
+    word = await run(cmds, "test warships US deploys two more warships")
+    assert word.text.startswith("MATCH: ")
+    broken = await run(cmds, "test `troops AND (` troops")
+    assert not broken.ok and "query does not work" in broken.text
+    assert not (await run(cmds, "test troop-deployments")).ok
+    assert not (await run(cmds, "test `unclosed troops")).ok
+
+
+async def test_test_fetches_a_page(cmds: Commands, feed_server: FeedServer) -> None:
+    page = (f"<html><head><title>{NK_TITLE}</title></head><body><article><p>Seoul's spy "
+            "agency said on Tuesday that Pyongyang has redeployed its soldiers.</p></article>"
+            "</body></html>")
+    feed_server.serve("/story.html", page, content_type="text/html; charset=utf-8")
+    reply = await run(cmds, f"test troop-deployments {feed_server.url('/story.html')}")
+    assert reply.ok and reply.text.startswith("MATCH: ")
+    missing = await run(cmds, f"test troop-deployments {feed_server.url('/gone')}")
+    assert not missing.ok and "404" in missing.text
+
+
+# -- feeds -------------------------------------------------------------------------------
+
+
+async def test_feeds_add_polls_right_away(rt: Runtime, cmds: Commands,
+                                          feed_server: FeedServer) -> None:
+    feed_server.serve("/feed", NK_FEED)
+    await run(cmds, "subscribe troop-deployments")
+    reply = await run(cmds, f"feeds add {feed_server.url('/feed')}")
+    assert reply.ok, reply.text
+    assert "`Test Wire`" in reply.text  # named after the feed's own title
+    assert "2 items stored, 1 alerts queued" in reply.text
+    assert [(f.name, f.origin) for f in list_feeds(rt.db)] == [("Test Wire", "chat")]
+    status = rt.db.execute("SELECT status FROM deliveries").fetchall()
+    assert status == [("pending",)]
+    listed = await run(cmds, "feeds")
+    assert "`Test Wire`" in listed.text and "2 items" in listed.text and ", ok" in listed.text
+    again = await run(cmds, f"feeds add {feed_server.url('/feed')} Other")
+    assert "already polled" in again.text
+    found = await run(cmds, "search troops Russia", user=MEMBER)
+    assert NK_TITLE in found.text and "(Test Wire," in found.text
+    assert "nothing stored" in (await run(cmds, "search zeppelin")).text
+    status_reply = await run(cmds, "status", user=MEMBER)
+    assert "1 polled, 0 failing" in status_reply.text
+    assert "alerts waiting to be sent: 1 (this channel: 1" in status_reply.text
+
+
+async def test_feeds_add_with_a_name_and_remove(rt: Runtime, cmds: Commands,
+                                                feed_server: FeedServer) -> None:
+    feed_server.serve("/feed", NK_FEED)
+    assert (await run(cmds, f"feeds add {feed_server.url('/feed')} Seoul Desk")).ok
+    assert list_feeds(rt.db)[0].name == "Seoul Desk"
+    assert not (await run(cmds, "feeds remove Nowhere")).ok
+    removed = await run(cmds, "feeds remove seoul desk")
+    assert removed.ok and "stay searchable" in removed.text
+    assert "no feeds yet" in (await run(cmds, "feeds")).text
+    assert (await run(cmds, f"feeds add {feed_server.url('/feed')}")).ok  # back, same name
+    assert [(f.name, f.disabled) for f in list_feeds(rt.db)] == [("Seoul Desk", 0)]
+
+
+@pytest.mark.parametrize("path, body, ctype, says", [
+    ("/page", "<html><body>hello</body></html>", "text/html", "not a feed"),
+    ("/missing", None, "", "HTTP 404"),
+])
+async def test_feeds_add_refuses_what_is_not_a_feed(
+    rt: Runtime, cmds: Commands, feed_server: FeedServer, path: str, body: str | None,
+    ctype: str, says: str,
+) -> None:
+    if body is not None:
+        feed_server.serve(path, body, content_type=ctype)
+    before = snapshot(rt)
+    reply = await run(cmds, f"feeds add {feed_server.url(path)}")
+    assert not reply.ok and says in reply.text
+    assert "usage: `/wirewatch feeds add URL [NAME]`" in reply.text
+    assert snapshot(rt) == before
+
+
+@pytest.mark.parametrize("url", ["ftp://news.example/feed", "javascript:alert(1)",
+                                 "http://user:pw@news.example/feed"])
+async def test_feeds_add_refuses_other_schemes_and_credentials(cmds: Commands, url: str) -> None:
+    reply = await run(cmds, f"feeds add {url}")
+    assert not reply.ok and "cannot use" in reply.text
+
+
+async def test_private_addresses_are_refused_unless_the_config_allows(
+    tmp_path: Path, connection_counter: ConnectionCounter
+) -> None:
+    async with open_runtime(make_settings(tmp_path, allow_private=False), {}) as runtime:
+        cmds = Commands(runtime)
+        for url in (connection_counter.url("/feed"), "http://localhost/feed",
+                    "http://2130706433/feed"):
+            reply = await run(cmds, f"feeds add {url}")
+            assert not reply.ok
+            assert "public addresses" in reply.text
+            assert "allow_private_addresses: true" in reply.text
+        page = await run(cmds, f"test troop-deployments {connection_counter.url('/x')}")
+        assert not page.ok and "public addresses" in page.text
+        assert list_feeds(runtime.db) == []
+    assert connection_counter.accepted == 0
+
+
+# -- parsing -----------------------------------------------------------------------------
+
+
+async def test_unknown_commands_point_to_help(cmds: Commands) -> None:
+    reply = await run(cmds, "frobnicate now")
+    assert not reply.ok and "unknown command `frobnicate`" in reply.text
+    assert "/wirewatch help" in reply.text
+
+
+def test_text_for_builds_what_handle_parses() -> None:
+    assert Commands.text_for("subscribe", {"topic": "nk", "mode": "digest"}) == \
+        "subscribe nk digest"
+    assert Commands.text_for("subscribe", {"topic": "nk"}) == "subscribe nk"
+    assert Commands.text_for("feeds add", {"url": "https://a.example/rss", "name": "A B"}) == \
+        "feeds add https://a.example/rss A B"
+    assert Commands.text_for("test", {"query": 'entity:"North Korea"', "text": "Pyongyang"}) \
+        == 'test `entity:"North Korea"` Pyongyang'
+
+
+async def test_typed_test_options_round_trip(cmds: Commands) -> None:
+    text = Commands.text_for("test", {"query": 'entity:"North Korea" AND troops',
+                                      "text": "Pyongyang sends troops"})
+    assert (await run(cmds, text)).text.startswith("MATCH: ")
+
+
+async def test_topic_names_complete_a_prefix(cmds: Commands) -> None:
+    assert "troop-deployments" in cmds.topic_names("tro")
+    assert cmds.topic_names("zzz") == []
+    assert len(cmds.topic_names()) <= 25
+
+
+@pytest.mark.parametrize("text", [
+    "feeds add", "feeds remove", "test `", "mute -5m", 'search "', "search ) OR (",
+    "subscribe ' OR 1=1 --", "topic add X", "\x00\x01", "feeds add http://[::1", "x" * 5000,
+    "test troop-deployments http://", "unsubscribe a b", "topic remove", "search",
+])
+async def test_odd_input_gets_an_answer_never_an_exception(rt: Runtime, cmds: Commands,
+                                                           text: str) -> None:
+    before = snapshot(rt)
+    reply = await run(cmds, text)
+    assert reply.text and "went wrong on wirewatch's side" not in reply.text
+    assert snapshot(rt) == before

@@ -1,0 +1,314 @@
+"""Discord end to end: the real discord.py client against tests/discordstub.py on 127.0.0.1.
+
+The stand-in speaks the gateway (zlib-stream) and REST wire formats, checks messages against
+Discord's limits and builds each interaction from the command the bot synced, so these tests
+fail when the adapter would fail against Discord.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from adapters.discord_bot import DiscordAdapter, discord_from_env, invite_url
+from bot.app import Runtime, open_runtime, poll_once
+from bot.clock import iso, utcnow
+from bot.commands import Commands
+from bot.db import write
+from bot.demo.server import serve_demo
+from bot.errors import ConfigError, DeliveryError
+from bot.model import Alert, Source
+from bot.outbox import deliver_notices, deliver_pending
+from bot.settings import Settings
+from bot.store import list_feeds, subscriptions
+from tests.discordstub import DiscordStub
+
+pytestmark = pytest.mark.slow
+LIVE_MENTION = re.compile(r"@(everyone|here)|<@[!&]?\d+>")
+
+
+@pytest_asyncio.fixture
+async def stub() -> AsyncIterator[DiscordStub]:
+    async with DiscordStub() as s:
+        yield s
+
+
+def adapter_for(stub: DiscordStub, **kw: Any) -> DiscordAdapter:
+    return DiscordAdapter(stub.token, api_url=stub.api_url, gateway_url=stub.gateway_url,
+                          ready_timeout=15, **kw)
+
+
+@asynccontextmanager
+async def discord_runtime(stub: DiscordStub, settings: Settings, **kw: Any
+                          ) -> AsyncIterator[tuple[Runtime, DiscordAdapter]]:
+    """A real runtime whose only chat is Discord, with the core's commands wired in."""
+    adapter = adapter_for(stub, **kw)
+    async with open_runtime(settings, {"discord": adapter}) as rt:
+        await adapter.start(Commands(rt))
+        try:
+            yield rt, adapter
+        finally:
+            await adapter.stop()
+
+
+def settings_for(tmp_path, **extra: Any) -> Settings:
+    data = {"database": str(tmp_path / "w.db"), "network": {"allow_private_addresses": True},
+            "articles": {"fetch": False}, **extra}
+    return Settings.model_validate(data)
+
+
+def alert(delivery_id: int = 1, **changes: Any) -> Alert:
+    base = Alert(delivery_id, "new", 7, "troop-deployments", "discord:1", "North Korea sends "
+                 "troops", "https://news.example/a", "Yonhap", datetime(2025, 2, 27, tzinfo=UTC),
+                 "More troops were sent.", ("North Korea", "Russia"), ("troops",),
+                 "matched: troops; entities: North Korea",
+                 (Source("Yonhap", "North Korea sends troops", "https://news.example/a"),))
+    return Alert(**{**base.__dict__, **changes})
+
+
+def text_of(log) -> str:
+    return "\n".join(r.get("content", "") for r in log.replies())
+
+
+def assert_nothing_pings(stub: DiscordStub) -> None:
+    """Every body that carries text says allowed_mentions {"parse": []}; none has a live ping."""
+    bodies = [c.body.get("data", c.body) if "/callback" in c.path else c.body
+              for c in stub.posts()]
+    shown = [b for b in bodies if b and (b.get("content") or b.get("embeds"))]
+    assert shown
+    for body in shown:
+        assert body.get("allowed_mentions") == {"parse": []}, body
+        assert not LIVE_MENTION.search(json.dumps(body, ensure_ascii=False)), body
+
+
+# -- connecting ------------------------------------------------------------------------------
+
+
+async def test_connects_over_zlib_stream_gateway_and_sees_the_guild(stub):
+    adapter = adapter_for(stub)
+    await adapter.start(None)
+    try:
+        session = stub.sessions[0]
+        assert session.compress == "zlib-stream"
+        assert session.identify["token"] == stub.token
+        assert [str(g.id) for g in adapter.client.guilds] == [stub.guild_id]
+        assert not stub.commands  # no command layer given: nothing synced
+    finally:
+        await adapter.stop()
+
+
+async def test_a_refused_token_is_a_config_error(stub):
+    adapter = DiscordAdapter("wrong", api_url=stub.api_url, gateway_url=stub.gateway_url)
+    with pytest.raises(ConfigError, match="DISCORD_BOT_TOKEN"):
+        await adapter.start(None)
+
+
+def test_env_builds_the_adapter_only_with_a_token(tmp_path):
+    settings = settings_for(tmp_path)
+    assert discord_from_env(settings, {}) is None
+    made = discord_from_env(settings, {"DISCORD_BOT_TOKEN": "t",
+                                       "DISCORD_API_URL": "http://127.0.0.1:9/api/v10/",
+                                       "DISCORD_GATEWAY_URL": "ws://127.0.0.1:9/gateway"})
+    assert (made.api_url, made.gateway_url) == ("http://127.0.0.1:9/api/v10/",
+                                                "ws://127.0.0.1:9/gateway")
+    with pytest.raises(ConfigError, match="DISCORD_GATEWAY_URL"):
+        discord_from_env(settings, {"DISCORD_BOT_TOKEN": "t", "DISCORD_GATEWAY_URL": "http://x"})
+
+
+def test_invite_url_asks_for_commands_scope_and_only_needed_permissions():
+    url = invite_url(42)
+    assert "client_id=42" in url and "scope=bot+applications.commands" in url
+    perms = int(re.search(r"permissions=(\d+)", url).group(1))
+    assert perms == sum(1 << b for b in (10, 11, 14, 16, 35, 38))  # no admin, no manage
+
+
+# -- commands --------------------------------------------------------------------------------
+
+
+async def test_moderator_sets_up_channel_and_seed_story_is_posted_once_with_thread(
+        stub, tmp_path):
+    async with serve_demo() as feeds, discord_runtime(stub, settings_for(tmp_path)) as (rt, _):
+        assert stub.commands[0]["default_member_permissions"] == "16"  # Manage Channels
+        refused = await stub.command("subscribe", user=stub.member, channel=stub.alerts,
+                                     topic="troop-deployments")
+        assert "only moderators" in text_of(refused)
+        assert subscriptions(rt.db, f"discord:{stub.alerts}") == []
+
+        done = await stub.command("subscribe", user=stub.moderator, channel=stub.alerts,
+                                  topic="troop-deployments", mode="instant")
+        assert "now gets `troop-deployments`" in text_of(done)
+        for feed in feeds:
+            added = await stub.command("feeds", "add", user=stub.moderator, channel=stub.alerts,
+                                       url=feed.url, name=feed.name)
+            assert f"added `{feed.name}`" in text_of(added), text_of(added)
+        assert {f.name for f in list_feeds(rt.db)} == {f.name for f in feeds}
+
+        await poll_once(rt)
+        await poll_once(rt)  # a second cycle posts nothing again
+
+    posted = stub.channel_messages(stub.alerts)
+    nk = [m for m in posted if "troops to Russia" in m["embeds"][0]["title"]]
+    assert len(nk) == 1, [m["embeds"][0]["title"] for m in posted]
+    first = nk[0]["embeds"][0]
+    assert first["author"]["name"] == feeds[0].name
+    sources = next(f for f in first["fields"] if f["name"].startswith("Sources"))
+    assert sources["name"] == "Sources (3)"
+    assert all(f.name in sources["value"] for f in feeds)
+
+    thread = next(t for t in stub.threads() if t["id"] == nk[0]["id"])
+    in_thread = stub.channel_messages(thread["id"])
+    assert sorted(m["embeds"][0]["author"]["name"] for m in in_thread) == sorted(
+        f"{f.name} · also reporting" for f in feeds[1:])
+    for reply in (refused, done):
+        assert all(r["flags"] & 64 for r in reply.replies())  # ephemeral
+    assert_nothing_pings(stub)
+
+
+async def test_role_listed_in_config_is_a_moderator_and_admin_overrides(stub, tmp_path):
+    settings = settings_for(tmp_path, discord={"moderators": [int(stub.editor_role)]})
+    async with discord_runtime(stub, settings) as (rt, _):
+        ok = await stub.command("subscribe", user=stub.editor, topic="troop-deployments")
+        assert "now gets" in text_of(ok)
+        muted = await stub.command("mute", user=stub.admin, duration="2h")
+        assert "muted until" in text_of(muted)
+        nope = await stub.command("unmute", user=stub.member)
+        assert "only moderators" in text_of(nope)
+        listed = await stub.command("list", user=stub.member)  # reading is for everyone
+        assert "muted until" in text_of(listed)
+
+
+async def test_autocomplete_offers_topic_names(stub, tmp_path):
+    async with discord_runtime(stub, settings_for(tmp_path)):
+        choices = await stub.autocomplete("subscribe", focused="topic", value="troop",
+                                          user=stub.member)
+    assert {"name": "troop-deployments", "value": "troop-deployments"} in choices
+    assert all(c["value"].startswith("troop") for c in choices)
+
+
+async def test_slow_command_is_deferred_then_answered_by_follow_up(stub, tmp_path):
+    async with discord_runtime(stub, settings_for(tmp_path), defer_after=0.0):
+        log = await stub.command("help", user=stub.member)
+    assert log.deferred() and log.callbacks[0]["data"]["flags"] & 64
+    assert "subscribe" in text_of(log) and all(r["flags"] & 64 for r in log.followups)
+
+
+async def test_feed_text_in_a_reply_cannot_ping_or_link(stub, tmp_path, feed_server):
+    hostile = _rss("North Korea sends troops @everyone <@&1> [login](https://evil.example)")
+    feed_server.serve("/hostile.xml", hostile)
+    async with discord_runtime(stub, settings_for(tmp_path)) as (rt, _):
+        await stub.command("feeds", "add", user=stub.moderator, url=feed_server.url(
+            "/hostile.xml"), name="Hostile @here")
+        found = await stub.command("search", user=stub.member, words="troops")
+    assert "@\u200beveryone" in text_of(found) and "\\[login\\]" in text_of(found)
+    assert_nothing_pings(stub)
+
+
+# -- delivering ------------------------------------------------------------------------------
+
+
+async def test_hostile_feed_item_is_posted_without_pings_or_bad_links(stub, tmp_path,
+                                                                     feed_server):
+    feed_server.serve("/f.xml", _rss("North Korea sends troops to Russia @everyone <@&5>",
+                                     link="javascript:alert(1)"))
+    settings = settings_for(tmp_path, feeds=[{"name": "Wire", "url": feed_server.url("/f.xml")}],
+                            subscriptions=[{"topic": "troop-deployments",
+                                            "channel": f"discord:{stub.alerts}"}])
+    async with discord_runtime(stub, settings) as (rt, _):
+        _, stats = await poll_once(rt)
+    assert stats.sent == 1
+    embed = stub.channel_messages(stub.alerts)[0]["embeds"][0]
+    assert "url" not in embed and "@\u200beveryone" in embed["title"]
+    assert_nothing_pings(stub)
+
+
+async def test_lost_response_on_5xx_is_retried_and_posted_once(stub, tmp_path):
+    stub.fail("POST", r"^/channels/\d+/messages$", 503, commit=True)
+    async with serve_demo() as feeds:
+        settings = settings_for(
+            tmp_path, feeds=[{"name": feeds[0].name, "url": feeds[0].url}],
+            subscriptions=[{"topic": "troop-deployments", "channel": f"discord:{stub.alerts}"}])
+        async with discord_runtime(stub, settings) as (rt, _):
+            _, stats = await poll_once(rt)
+            assert (stats.sent, stats.retried) == (0, 1)
+            with write(rt.db):
+                rt.db.execute("UPDATE deliveries SET next_attempt = ?", [iso(utcnow())])
+            again = await deliver_pending(rt.db, rt.adapters)
+    assert again.sent == 1
+    creates = [c for c in stub.calls if c.method == "POST" and c.path.endswith("/messages")]
+    assert len(creates) == 2 and creates[0].body["nonce"] == creates[1].body["nonce"]
+    assert all(c.body["enforce_nonce"] is True for c in creates)
+    assert len(stub.channel_messages(stub.alerts)) == 1
+
+
+async def test_500_and_429_are_waited_out_by_discord_py(stub):
+    stub.fail("POST", r"^/channels/\d+/messages$", 500)
+    stub.fail("POST", r"^/channels/\d+/messages$", 429, retry_after=0.2)
+    adapter = adapter_for(stub)
+    await adapter.start(None)
+    try:
+        ref = await adapter.post_alert(stub.alerts, alert())
+    finally:
+        await adapter.stop()
+    assert [m["id"] for m in stub.channel_messages(stub.alerts)] == [ref.message_id]
+
+
+async def test_forbidden_channel_stops_pauses_and_tells_moderators_once(stub, tmp_path):
+    async with serve_demo() as feeds:
+        settings = settings_for(
+            tmp_path, feeds=[{"name": feeds[0].name, "url": feeds[0].url}],
+            subscriptions=[{"topic": "troop-deployments", "channel": f"discord:{stub.locked}"}])
+        async with discord_runtime(stub, settings) as (rt, _):
+            _, stats = await poll_once(rt)
+            assert stats.failed == 1
+            sub = subscriptions(rt.db, f"discord:{stub.locked}")[0]
+            assert "Missing Permissions" in sub.paused_reason
+            assert await deliver_notices(rt.db, rt.adapters) == 0  # already sent once
+    notices = stub.channel_messages(stub.general)  # the locked channel refuses us too
+    assert len(notices) == 1 and "paused alerts" in notices[0]["content"]
+
+
+async def test_unknown_channel_is_permanent(stub):
+    adapter = adapter_for(stub)
+    await adapter.start(None)
+    try:
+        with pytest.raises(DeliveryError) as failed:
+            await adapter.post_alert("999", alert())
+    finally:
+        await adapter.stop()
+    assert failed.value.permanent and "gone" in str(failed.value)
+
+
+async def test_find_posted_recognises_alerts_and_thread_updates(stub):
+    adapter = adapter_for(stub)
+    await adapter.start(None)
+    try:
+        parent = await adapter.post_alert(stub.alerts, alert(11))
+        update = await adapter.post_update(parent, alert(12, kind="update", outlet="AJ"))
+        assert update.thread_id == parent.message_id
+        assert await adapter.find_posted(stub.alerts, 11) == parent
+        assert await adapter.find_posted(stub.alerts, 12) == update
+        assert await adapter.find_posted(stub.alerts, 13) is None
+        again = await adapter.post_update(parent, alert(14, kind="update"))  # thread reused
+    finally:
+        await adapter.stop()
+    assert again.thread_id == parent.message_id and len(stub.threads()) == 1
+
+
+def _rss(title: str, link: str = "https://wire.example/a") -> str:
+    when = format_datetime(utcnow())
+    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title><item>'
+            f"<title>{_xml(title)}</title><link>{_xml(link)}</link><guid>g1</guid>"
+            f"<description>{_xml(title)}.</description><pubDate>{when}</pubDate></item>"
+            "</channel></rss>")
+
+
+def _xml(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

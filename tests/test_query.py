@@ -1,0 +1,137 @@
+"""The query language: what people type parses to what they mean, or fails saying where."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.errors import QueryError
+from bot.topics.query import And, Entity, Near, Not, Or, Term, Title, parse_query, words_of
+
+
+def w(text: str, prefix: bool = False) -> Term:
+    return Term(tuple(text.split()), prefix)
+
+
+def test_precedence_is_not_then_near_then_and_then_or():
+    assert parse_query("a b OR c NOT d") == Or((And((w("a"), w("b"))), And((w("c"), Not(w("d"))))))
+    assert parse_query("a NEAR/3 b AND c") == And((Near(w("a"), w("b"), 3), w("c")))
+    assert parse_query("a OR b NEAR/2 c") == Or((w("a"), Near(w("b"), w("c"), 2)))
+    assert parse_query("(a OR b) AND c") == And((Or((w("a"), w("b"))), w("c")))
+
+
+def test_adjacent_terms_mean_and_and_lowercase_keywords_are_words():
+    assert parse_query("troops and sent") == And((w("troops"), w("and"), w("sent")))
+    assert parse_query("troops AND sent") == parse_query("troops sent")
+
+
+def test_words_phrases_and_prefixes():
+    query = 'deploy* "North Korea\'s army" "fighter jet*"'
+    assert parse_query(query) == And(
+        (w("deploy", True), w("north korea army"), w("fighter jet", True))
+    )
+
+
+def test_words_are_read_like_the_text_is_tokenised():
+    assert words_of("U.S.-led forces") == ("us", "led", "forces")
+    assert words_of("North Korea’s troops, Koreans' homes") == (
+        "north",
+        "korea",
+        "troops",
+        "koreans",
+        "homes",
+    )
+    assert parse_query("court-martial") == w("court martial")
+    assert parse_query("U.S.") == w("us")
+
+
+def test_fields():
+    assert parse_query("title:troops") == Title(w("troops"))
+    assert parse_query('title:("north korea" OR pyongyang)') == Title(
+        Or((w("north korea"), w("pyongyang")))
+    )
+    assert parse_query('entity:"North Korea" entity:Russia') == And(
+        (Entity("North Korea"), Entity("Russia"))
+    )
+    assert parse_query("title:entity:Russia") == Title(Entity("Russia"))
+    assert parse_query("TITLE:x") == Title(w("x"))
+
+
+def test_near_examples_from_the_docs():
+    query = "(troops OR soldiers) NEAR/8 (sent OR deployed)"
+    expected = Near(Or((w("troops"), w("soldiers"))), Or((w("sent"), w("deployed"))), 8)
+    assert parse_query(query) == expected
+    assert parse_query("a NEAR/1 b NEAR/2 c") == Near(Near(w("a"), w("b"), 1), w("c"), 2)
+
+
+@pytest.mark.parametrize(
+    ("query", "message", "position"),
+    [
+        ('troops "sent to', "unclosed quote", 7),
+        ("troops AND", "AND needs something on its right", 7),
+        ("troops OR )", "OR needs something on its right", 7),
+        ("AND troops", "AND needs something on its left", 0),
+        ("NOT", "NOT needs something on its right", 0),
+        ("foo:bar", "unknown field 'foo:' (use title: or entity:)", 0),
+        ("(troops OR sent", "unclosed '('", 0),
+        ("troops)", "unmatched ')'", 6),
+        ("()", "empty parentheses", 0),
+        ("a NEAR b", "NEAR needs a distance, like NEAR/5", 2),
+        ("a NEAR/500 b", "NEAR/500 is too far", 2),
+        ("NOT a NEAR/2 b", "NEAR cannot join a NOT", 6),
+        ("de*", "too short", 0),
+        ("dep*loy", "a wildcard * may only end a word", 0),
+        ('""', "empty phrase", 0),
+        ("entity:", "entity: needs a name", 0),
+        ("title:", "title: needs a word, phrase or group", 0),
+        ("   ", "the query is empty", None),
+    ],
+)
+def test_errors_say_what_and_where(query, message, position):
+    with pytest.raises(QueryError) as caught:
+        parse_query(query)
+    assert message in str(caught.value)
+    assert caught.value.position == position
+    assert caught.value.query == query
+
+
+def test_hostile_queries_fail_cleanly():
+    for query in ["(" * 500 + "a" + ")" * 500, "NOT " * 2000 + "a", "a " * 20_000]:
+        with pytest.raises(QueryError):
+            parse_query(query)
+
+
+words = st.sampled_from(["troops", "sent", "north", "korea", "us", "o'clock", "f16s", "navy"])
+leaves = st.one_of(
+    st.builds(lambda ws, p: Term(tuple(ws), p and len(ws[-1]) >= 3),
+              st.lists(words, min_size=1, max_size=3), st.booleans()),
+    st.builds(Entity, st.sampled_from(["Russia", "North Korea", "U.S."])),
+)
+
+
+def _trees(children):
+    and_kids = children.filter(lambda n: not isinstance(n, And))
+    or_kids = children.filter(lambda n: not isinstance(n, Or))
+    near_kids = children.filter(lambda n: not isinstance(n, Not))
+    return st.one_of(
+        st.builds(Title, children),
+        st.builds(Not, children),
+        st.builds(Near, near_kids, near_kids.filter(lambda n: not isinstance(n, Near)),
+                  st.integers(0, 100)),
+        st.builds(lambda cs: And(tuple(cs)), st.lists(and_kids, min_size=2, max_size=3)),
+        st.builds(lambda cs: Or(tuple(cs)), st.lists(or_kids, min_size=2, max_size=3)),
+    )
+
+
+@given(st.recursive(leaves, _trees, max_leaves=12))
+def test_printing_a_tree_gives_a_query_that_parses_back_to_it(tree):
+    assert parse_query(str(tree)) == tree
+
+
+@given(st.text(max_size=60))
+def test_any_text_parses_or_raises_query_error(text):
+    try:
+        parse_query(text)
+    except QueryError as exc:
+        assert exc.position is None or 0 <= exc.position <= len(text)

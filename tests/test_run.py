@@ -1,0 +1,69 @@
+"""`wirewatch run` as ops run it: a real process that polls, alerts, answers health, stops on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import sys
+import time
+
+import aiohttp
+import pytest
+
+FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
+<item><title>Poland deploys 2,000 troops to the Belarus border</title>
+<link>https://w.example/1</link><guid>w1</guid>
+<description>Warsaw said on Monday it had sent troops.</description></item>
+</channel></rss>"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _read_until(stream: asyncio.StreamReader, needle: str, timeout: float) -> str:
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while needle not in seen:
+        line = await asyncio.wait_for(stream.readline(), deadline - time.monotonic())
+        if not line:
+            break
+        seen += line.decode()
+    return seen
+
+
+@pytest.mark.slow
+async def test_run_polls_alerts_serves_health_and_stops_on_sigterm(tmp_path, feed_server):
+    feed_server.serve("/rss", FEED)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"database: {tmp_path / 'w.db'}\narticles: {{fetch: false}}\n"
+        f"feeds:\n  - {{name: Wire, url: '{feed_server.url('/rss')}'}}\n"
+        "subscriptions:\n  - {topic: troop-deployments, channel: console}\n",
+        encoding="utf-8",
+    )
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "run", "--config", str(config),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={"WIREWATCH_HTTP_PORT": str(port), "PATH": "/usr/bin:/bin"},
+    )
+    try:
+        out = await _read_until(proc.stdout, "Poland deploys", timeout=30)
+        assert "Poland deploys 2,000 troops" in out
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                assert r.status == 200
+            async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
+                assert r.status == 200 and (await r.json())["status"] == "ok"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), timeout=10)
+        assert code == 0 and time.monotonic() - started < 10
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
