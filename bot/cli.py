@@ -21,6 +21,7 @@ from bot.chat import ChatAdapter
 from bot.check import check_settings
 from bot.errors import ConfigError, QueryError, WirewatchError
 from bot.logs import setup_logging
+from bot.outbox import pending_count
 from bot.settings import Settings, load_settings
 from bot.store import feed_item_counts, list_feeds
 from bot.topics.entities import Gazetteer
@@ -181,7 +182,8 @@ async def _run(settings: Settings, adapters: dict[str, ChatAdapter]) -> int:
         loop.add_signal_handler(sig, stop.set)
     async with open_runtime(settings, adapters) as rt:
         routes = [r for a in adapters.values() for r in getattr(a, "routes", list)()]
-        runner = await serve(build_app(lambda: readiness(rt), routes), http_port())
+        app = build_app(lambda: readiness(rt), routes, lambda: pending_count(rt.db))
+        runner = await serve(app, http_port())
         try:
             await _start_adapters(rt)
             await run_forever(rt, stop)

@@ -16,10 +16,12 @@ from datetime import datetime
 
 import sqlite_utils
 
+from bot import metrics
 from bot.chat import ChatAdapter, split_channel
 from bot.clock import iso, later, parse_iso, utcnow
 from bot.db import write
 from bot.errors import DeliveryError
+from bot.failpoints import failpoint
 from bot.model import Alert, MessageRef, Source
 from bot.store import add_notice, pause_channel
 
@@ -219,6 +221,7 @@ async def deliver_pending(
 
 
 async def _send_one(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery) -> str:
+    failpoint("after_claim")
     alert = build_alert(db, d)
     _, ident = split_channel(d.channel)
     parent = parent_ref(db, d.channel, d.story_id) if d.kind == "update" else None
@@ -228,11 +231,14 @@ async def _send_one(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery
         else:
             ref = await adapter.post_alert(ident, alert)
     except DeliveryError as exc:
-        return _failed(db, d, exc)
+        return _failed(db, d, exc, adapter.platform)
     except Exception as exc:  # an adapter bug must not stop the outbox; retry and log it
         log.exception("outbox.adapter_error delivery=%d", d.id)
-        return _failed(db, d, DeliveryError(f"{type(exc).__name__}: {exc}"))
+        return _failed(db, d, DeliveryError(f"{type(exc).__name__}: {exc}"), adapter.platform)
+    failpoint("after_send")
     mark_sent(db, d.id, ref)
+    metrics.DELIVERED.labels(adapter.platform).inc()
+    metrics.LATENCY.observe(max(0.0, (utcnow() - alert.published).total_seconds()))
     if parent:
         await _edit_parent(db, adapter, parent, d)
     log.info(
@@ -256,7 +262,8 @@ async def _edit_parent(
         log.warning("outbox.edit_failed delivery=%d error=%s", d.id, exc)
 
 
-def _failed(db: sqlite_utils.Database, d: Delivery, exc: DeliveryError) -> str:
+def _failed(db: sqlite_utils.Database, d: Delivery, exc: DeliveryError, platform: str) -> str:
+    (metrics.FAILED if exc.permanent else metrics.RETRIED).labels(platform).inc()
     if exc.permanent:
         mark_failed(db, d, str(exc))
         hold_channel(db, d.channel, str(exc))

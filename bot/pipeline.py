@@ -18,8 +18,10 @@ from datetime import timedelta
 
 import sqlite_utils
 
+from bot import metrics
 from bot.clock import iso, parse_iso, utcnow
 from bot.errors import FeedParseError, FetchError, WirewatchError
+from bot.failpoints import failpoint
 from bot.feeds.fetch import Fetcher, backoff_delay
 from bot.feeds.parse import parse_feed_async
 from bot.ingest import NewItem, grouping_text, store_new_items
@@ -57,24 +59,38 @@ class PollResult:
     new_items: int = 0
     deliveries: int = 0
     error: str | None = None
+    not_modified: bool = False
 
 
 async def poll_feed(p: Pipeline, feed: FeedRow) -> PollResult:
     """Fetch, parse, decide and store one feed; any failure is recorded on the feed."""
+    with metrics.POLL_DURATION.time():
+        result = await _poll(p, feed)
+    outcome = "not_modified" if result.not_modified else "ok" if result.ok else "error"
+    metrics.FEEDS_POLLED.labels(outcome).inc()
+    if not result.ok:
+        metrics.FETCH_ERRORS.labels(feed.name).inc()
+    return result
+
+
+async def _poll(p: Pipeline, feed: FeedRow) -> PollResult:
     interval = feed.interval or p.settings.poll_interval
     try:
         fetched = await p.fetcher.fetch_feed(
             feed.url, etag=feed.etag, last_modified=feed.last_modified, trusted=feed.trusted
         )
+        failpoint("after_fetch")
         if fetched.status == 304 or fetched.body is None:
             record_success(
                 p.db, feed, interval=interval, etag=feed.etag, last_modified=feed.last_modified
             )
-            return PollResult(feed.name, True)
+            return PollResult(feed.name, True, not_modified=True)
         parsed = await parse_feed_async(fetched.body, feed_url=fetched.url)
         entries = _unseen(p.db, feed, parsed.entries)
         items = await asyncio.gather(*(_decide(p, feed, e) for e in entries))
         stored = store_new_items(p.db, feed, list(items), p.index, utcnow())
+        _count(items)
+        failpoint("after_store")
     except (FetchError, FeedParseError) as exc:
         return _record_failure(p, feed, exc)
     except WirewatchError as exc:
@@ -92,6 +108,13 @@ async def poll_feed(p: Pipeline, feed: FeedRow) -> PollResult:
     if parsed.warning:
         log.info("poll.bozo feed=%s warning=%s", feed.name, parsed.warning)
     return PollResult(feed.name, True, stored.items, stored.deliveries)
+
+
+def _count(items: list[NewItem]) -> None:
+    metrics.ITEMS.inc(len(items))
+    for item in items:
+        for m in item.matches:
+            metrics.MATCHES.labels(m.topic).inc()
 
 
 def _unseen(db: sqlite_utils.Database, feed: FeedRow, entries: tuple[Entry, ...]) -> list[Entry]:

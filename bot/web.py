@@ -1,7 +1,7 @@
-"""The bot's HTTP port: /healthz (the loop runs), /readyz (ready to work), plus adapter routes.
+"""The bot's HTTP port: /healthz (the loop runs), /readyz (ready to work), /metrics.
 
 Slack's HTTP mode mounts `/slack/events` on this same server, so ops expose one port
-(`WIREWATCH_HTTP_PORT`, default 3000). Metrics join here later.
+(`WIREWATCH_HTTP_PORT`, default 3000).
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ import os
 from collections.abc import Callable, Iterable
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from bot import metrics
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +29,9 @@ def http_port(env: dict[str, str] | None = None) -> int:
 
 
 def build_app(
-    ready: Callable[[], tuple[bool, str]], routes: Iterable[web.RouteDef] = ()
+    ready: Callable[[], tuple[bool, str]],
+    routes: Iterable[web.RouteDef] = (),
+    outbox_depth: Callable[[], int] = lambda: 0,
 ) -> web.Application:
     """`ready()` answers (ok, reason); liveness only needs the loop to answer at all."""
 
@@ -39,9 +44,14 @@ def build_app(
             {"status": "ok" if ok else "unready", "reason": reason}, status=200 if ok else 503
         )
 
+    async def metrics_page(_: web.Request) -> web.Response:
+        body = metrics.render(outbox_depth)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_page)
     app.router.add_routes(list(routes))
     return app
 

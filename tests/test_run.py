@@ -59,6 +59,12 @@ async def test_run_polls_alerts_serves_health_and_stops_on_sigterm(tmp_path, fee
                 assert r.status == 200
             async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
                 assert r.status == 200 and (await r.json())["status"] == "ok"
+            async with http.get(f"http://127.0.0.1:{port}/metrics") as r:
+                page = await r.text()
+        assert 'wirewatch_alerts_delivered_total{platform="console"} 1.0' in page
+        assert 'wirewatch_feeds_polled_total{result="ok"} 1.0' in page
+        assert "wirewatch_outbox_depth 0.0" in page
+        assert "wirewatch_publish_to_alert_seconds_count 1.0" in page
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(proc.wait(), timeout=10)

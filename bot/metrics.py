@@ -1,0 +1,60 @@
+"""Prometheus metrics of one wirewatch process, served at /metrics.
+
+Counters are bumped where things happen (pipeline, outbox); the outbox depth is read from
+SQLite when scraped, so it is true after a restart. One registry per process, not the
+library's global one, so tests and embedders see only wirewatch's own series.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+FEEDS_POLLED = Counter(
+    "wirewatch_feeds_polled",
+    "Feed polls by result (ok, not_modified, error)",
+    ["result"],
+    registry=REGISTRY,
+)
+FETCH_ERRORS = Counter(
+    "wirewatch_fetch_errors", "Failed polls by feed", ["feed"], registry=REGISTRY
+)
+ITEMS = Counter("wirewatch_items", "New items stored", registry=REGISTRY)
+MATCHES = Counter("wirewatch_matches", "Items that matched a topic", ["topic"], registry=REGISTRY)
+DELIVERED = Counter(
+    "wirewatch_alerts_delivered", "Alerts posted, by platform", ["platform"], registry=REGISTRY
+)
+FAILED = Counter(
+    "wirewatch_alerts_failed",
+    "Alerts stopped by a permanent error, by platform",
+    ["platform"],
+    registry=REGISTRY,
+)
+RETRIED = Counter(
+    "wirewatch_alerts_retried",
+    "Alert sends to retry later, by platform",
+    ["platform"],
+    registry=REGISTRY,
+)
+OUTBOX_DEPTH = Gauge("wirewatch_outbox_depth", "Deliveries waiting to be sent", registry=REGISTRY)
+LATENCY = Histogram(
+    "wirewatch_publish_to_alert_seconds",
+    "From the item's published time to its alert posted",
+    buckets=(5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 24 * 3600),
+    registry=REGISTRY,
+)
+POLL_DURATION = Histogram(
+    "wirewatch_poll_duration_seconds",
+    "One feed's poll, fetch to stored",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+    registry=REGISTRY,
+)
+
+
+def render(outbox_depth: Callable[[], int]) -> bytes:
+    """The exposition text, with the outbox depth read now."""
+    OUTBOX_DEPTH.set(outbox_depth())
+    return generate_latest(REGISTRY)
