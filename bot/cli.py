@@ -65,9 +65,32 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--text", help="the text to test (first line is taken as the title)")
     src.add_argument("--file", type=Path, help="a file holding the text")
 
-    feeds = sub.add_parser("feeds", help="every feed with its health")
+    feeds = sub.add_parser("feeds", help="every feed with its health; import/export OPML")
     _config_arg(feeds)
     feeds.add_argument("--json", action="store_true", help="one JSON object per feed")
+    fsub = feeds.add_subparsers(dest="feeds_command", metavar="ACTION")
+    fimport = fsub.add_parser("import", help="add every feed of an OPML file")
+    _config_arg(fimport)
+    fimport.add_argument("file", type=Path, metavar="FILE.opml")
+    fexport = fsub.add_parser("export", help="write the active feeds as OPML")
+    _config_arg(fexport)
+    fexport.add_argument(
+        "file", type=Path, nargs="?", metavar="FILE.opml", help="where to write (default: stdout)"
+    )
+
+    dbp = sub.add_parser("db", help="database upkeep: backup, prune")
+    dsub = dbp.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    dback = dsub.add_parser("backup", help="online copy of the database to a new file")
+    _config_arg(dback)
+    dback.add_argument("path", type=Path, metavar="PATH")
+    dprune = dsub.add_parser("prune", help="delete old items no open story needs")
+    _config_arg(dprune)
+    dprune.add_argument(
+        "--older-than", required=True, metavar="DURATION", help="age to keep, such as 90d"
+    )
+    dprune.add_argument(
+        "--no-vacuum", action="store_true", help="skip VACUUM (faster; the file keeps its size)"
+    )
 
     ev = sub.add_parser("eval", help="measure topic F1 and story grouping on labelled JSONL")
     ev.add_argument("file", type=Path, help="JSONL with title, description, label, story")
@@ -87,7 +110,7 @@ def _config_arg(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    quiet = args.command in ("demo", "poll", "feeds", "topics", "check", "eval")
+    quiet = args.command in ("demo", "poll", "feeds", "topics", "check", "eval", "db")
     setup_logging(logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO)
     try:
         return COMMANDS[args.command](args)
@@ -226,13 +249,22 @@ def _read_text(path: Path) -> str:
         raise WirewatchError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def cmd_feeds(args: argparse.Namespace) -> int:
+def _open_db(settings: Settings):
     from bot.db import open_database
     from bot.store import sync_config_feeds
 
-    settings = _settings(args)
     db = open_database(settings.database)
     sync_config_feeds(db, [(f.name, f.url, f.interval) for f in settings.feeds])
+    return db
+
+
+def cmd_feeds(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.feeds_command == "import":
+        return _feeds_import(settings, args.file)
+    if args.feeds_command == "export":
+        return _feeds_export(settings, args.file)
+    db = _open_db(settings)
     counts = feed_item_counts(db)
     rows = [
         {
@@ -267,6 +299,80 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     return 0
 
 
+def _feeds_import(settings: Settings, path: Path) -> int:
+    from bot.opml import read_opml
+    from bot.store import add_feed
+
+    feeds = read_opml(_read_bytes(path))
+    db = _open_db(settings)
+    for n, feed in enumerate(feeds, 1):
+        add_feed(db, feed.url, feed.name, origin="import")
+        print(f"\rimported {n}/{len(feeds)}", end="", file=sys.stderr, flush=True)
+    db.close()
+    print(
+        f"\nimported {len(feeds)} feeds from {path}; they are polled on the next cycle",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _feeds_export(settings: Settings, path: Path | None) -> int:
+    from bot.opml import OpmlFeed, write_opml
+    from bot.store import active_feeds
+
+    db = _open_db(settings)
+    text = write_opml([OpmlFeed(f.name, f.url) for f in active_feeds(db)])
+    db.close()
+    if path is None:
+        sys.stdout.write(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {text.count('<outline')} feeds to {path}", file=sys.stderr)
+    return 0
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise WirewatchError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from bot.db import open_database
+    from bot.durations import parse_duration
+    from bot.maintenance import backup, prune
+
+    settings = _settings(args)
+    db = open_database(settings.database)
+    try:
+        if args.db_command == "backup":
+            size = backup(db, args.path, progress=_progress("backup"))
+            print(
+                f"\nbacked up {settings.database} to {args.path} ({size:,} bytes)", file=sys.stderr
+            )
+            return 0
+        try:
+            age = parse_duration(args.older_than)
+        except ValueError as exc:
+            raise ConfigError([f"--older-than: {exc}"]) from None
+        done = prune(db, age, settings.story_window, vacuum=not args.no_vacuum)
+        print(
+            f"pruned {done.items} items, {done.stories} stories, {done.deliveries} "
+            f"deliveries; {done.bytes_before - done.bytes_after:,} bytes reclaimed"
+        )
+        return 0
+    finally:
+        db.close()
+
+
+def _progress(label: str):
+    def show(done: int, total: int) -> None:
+        print(f"\r{label}: {done}/{total} pages", end="", file=sys.stderr, flush=True)
+
+    return show
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from bot.evaluate import evaluate_file
 
@@ -282,6 +388,7 @@ COMMANDS = {
     "topics": cmd_topics,
     "feeds": cmd_feeds,
     "eval": cmd_eval,
+    "db": cmd_db,
 }
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ class FeedRow:
     @property
     def trusted(self) -> bool:
         """Config feeds (written by ops) are fetched as written; chat-added ones are guarded."""
-        return self.origin == "config"
+        return self.origin in ("config", "import")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,102 @@
+"""Database upkeep for ops: online backup and retention pruning.
+
+Backup uses SQLite's online backup API, so the bot may keep running. Pruning removes items
+older than a cutoff but never those of a story still open (seen within the story window) and
+never an item with a delivery still waiting; nothing else is "repaired".
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import sqlite_utils
+
+from bot.clock import iso, utcnow
+from bot.db import db_path, write
+from bot.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+
+
+def backup(db: sqlite_utils.Database, target: str | Path, progress: Progress | None = None) -> int:
+    """Copy the live database to `target` (a new file); returns its size in bytes."""
+    target = Path(target)
+    if target.exists():
+        raise StoreError(f"{target} exists; choose a new file name for the backup")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        dest = sqlite3.connect(target)
+        with dest:
+            db.conn.backup(dest, pages=256, progress=_pages(progress))
+        dest.close()
+    except (OSError, sqlite3.Error) as exc:
+        target.unlink(missing_ok=True)
+        raise StoreError(f"backup to {target} failed: {exc}") from None
+    return target.stat().st_size
+
+
+def _pages(progress: Progress | None):
+    if progress is None:
+        return None
+    return lambda _status, remaining, total: progress(total - remaining, total)
+
+
+@dataclass(frozen=True)
+class Pruned:
+    items: int
+    stories: int
+    deliveries: int
+    bytes_before: int
+    bytes_after: int
+
+
+def prune(
+    db: sqlite_utils.Database, older_than: float, story_window: float, *, vacuum: bool = True
+) -> Pruned:
+    """Delete what is older than `older_than` seconds and no longer needed by an open story."""
+    now = utcnow()
+    cutoff, open_since = (
+        iso(now - timedelta(seconds=older_than)),
+        iso(now - timedelta(seconds=story_window)),
+    )
+    before = _size(db)
+    with write(db):
+        db.execute(
+            "CREATE TEMP TABLE doomed AS SELECT items.id FROM items LEFT JOIN stories ON "
+            "stories.id = items.story_id WHERE items.first_seen < ? AND "
+            "(stories.last_seen IS NULL OR stories.last_seen < ?) AND NOT EXISTS "
+            "(SELECT 1 FROM deliveries d WHERE d.item_id = items.id AND d.status IN "
+            "('pending', 'claimed', 'held', 'digest'))",
+            [cutoff, open_since],
+        )
+        deliveries = db.execute(
+            "DELETE FROM deliveries WHERE item_id IN (SELECT id FROM doomed)"
+        ).rowcount
+        db.execute("DELETE FROM matches WHERE item_id IN (SELECT id FROM doomed)")
+        db.execute(
+            "UPDATE stories SET first_item = NULL WHERE first_item IN (SELECT id FROM doomed)"
+        )
+        items = db.execute("DELETE FROM items WHERE id IN (SELECT id FROM doomed)").rowcount
+        stories = db.execute(
+            "DELETE FROM stories WHERE NOT EXISTS (SELECT 1 FROM items WHERE "
+            "items.story_id = stories.id)"
+        ).rowcount
+        db.execute("DROP TABLE doomed")
+    if vacuum:
+        db.execute("VACUUM")
+    log.info("db.pruned items=%d stories=%d deliveries=%d", items, stories, deliveries)
+    return Pruned(items, stories, deliveries, before, _size(db))
+
+
+def _size(db: sqlite_utils.Database) -> int:
+    path = db_path(db)
+    if path == ":memory:":
+        return 0
+    return sum(p.stat().st_size for p in Path(path).parent.glob(Path(path).name + "*"))
