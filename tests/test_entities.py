@@ -69,7 +69,9 @@ def test_headlines_in_capitals_still_match(gazetteer):
 
 
 def test_longest_alias_wins_and_offsets_point_at_the_text(gazetteer):
-    text = "Democratic People's Republic of Korea and Latin American states, not the Republic of Korea"
+    text = (
+        "Democratic People's Republic of Korea and Latin American states, not the Republic of Korea"
+    )
     mentions = gazetteer.find(text)
     assert [(m.name, m.alias) for m in mentions] == [
         ("North Korea", "Democratic People's Republic of Korea"),

@@ -104,8 +104,11 @@ def test_hostile_queries_fail_cleanly():
 
 words = st.sampled_from(["troops", "sent", "north", "korea", "us", "o'clock", "f16s", "navy"])
 leaves = st.one_of(
-    st.builds(lambda ws, p: Term(tuple(ws), p and len(ws[-1]) >= 3),
-              st.lists(words, min_size=1, max_size=3), st.booleans()),
+    st.builds(
+        lambda ws, p: Term(tuple(ws), p and len(ws[-1]) >= 3),
+        st.lists(words, min_size=1, max_size=3),
+        st.booleans(),
+    ),
     st.builds(Entity, st.sampled_from(["Russia", "North Korea", "U.S."])),
 )
 
@@ -117,8 +120,12 @@ def _trees(children):
     return st.one_of(
         st.builds(Title, children),
         st.builds(Not, children),
-        st.builds(Near, near_kids, near_kids.filter(lambda n: not isinstance(n, Near)),
-                  st.integers(0, 100)),
+        st.builds(
+            Near,
+            near_kids,
+            near_kids.filter(lambda n: not isinstance(n, Near)),
+            st.integers(0, 100),
+        ),
         st.builds(lambda cs: And(tuple(cs)), st.lists(and_kids, min_size=2, max_size=3)),
         st.builds(lambda cs: Or(tuple(cs)), st.lists(or_kids, min_size=2, max_size=3)),
     )

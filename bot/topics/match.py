@@ -272,9 +272,9 @@ class Matcher:
         )
 
     def seen_terms(self, title: str, text: str) -> tuple[str, ...]:
-        """The topics' terms present in an item, as query text (for 'why no match')."""
+        """The topics' words and phrases present in an item (to say why nothing matched)."""
         doc = self._doc(title, text, entities=False)
-        return tuple(str(t) for t in doc.hits)
+        return tuple(" ".join(t.words) + ("*" if t.prefix else "") for t in doc.hits)
 
     def _candidates(self, doc: _Doc) -> set[int]:
         found = set(self._always)
@@ -515,7 +515,8 @@ def explain(
     seen = matcher.seen_terms(title, body)
     if not seen:
         return False, "none of the query's words or phrases appear in the text"
-    return False, f"the text has {', '.join(seen[:8])}, but not in the combination the query asks"
+    listed = ", ".join(f'"{t}"' for t in seen[:8])
+    return False, f"the text has {listed}, but not in the combination the query asks"
 
 
 def _split_title(text: str) -> tuple[str, str]:
