@@ -88,6 +88,7 @@ class SlackAdapter:
         self._socket: AsyncSocketModeHandler | None = None
         self._session: aiohttp.ClientSession | None = None
         self._pacer = _Pacer(pace)
+        self._running: set[asyncio.Future[Reply]] = set()
         self.app = AsyncApp(
             client=client,
             signing_secret=signing_secret or "",
@@ -117,7 +118,12 @@ class SlackAdapter:
             await self._socket.connect_async()
         log.info("slack.started mode=%s api=%s", self.mode, self.client.base_url)
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 5.0) -> None:
+        """Let commands in progress finish (briefly), then disconnect."""
+        if self._running:
+            _, late = await asyncio.wait(set(self._running), timeout=grace)
+            for task in late:
+                task.cancel()
         self._commands = None
         if self._socket is not None:
             with suppress(Exception):  # already gone is fine when stopping
@@ -129,8 +135,11 @@ class SlackAdapter:
             self._session = None
 
     def routes(self) -> list[web.RouteDef]:
-        """POST /slack/events, for the aiohttp application that owns the HTTP port."""
-        return [web.post(EVENTS_PATH, self.handle_http)]
+        """POST /slack/events, for the aiohttp application that owns the HTTP port.
+
+        None without a signing secret (Socket Mode only): nothing could be verified.
+        """
+        return [web.post(EVENTS_PATH, self.handle_http)] if self._verifier else []
 
     async def handle_http(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
@@ -160,6 +169,8 @@ class SlackAdapter:
     async def _on_command(self, ack, command: dict[str, Any], respond) -> None:
         """Ack within 3 s: with the reply when it is ready, else "working" and respond later."""
         task = asyncio.ensure_future(self._run_command(command))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
         done, _ = await asyncio.wait({task}, timeout=ACK_BUDGET)
         if task in done:
             await ack(**_ephemeral(task.result()))
@@ -174,6 +185,16 @@ class SlackAdapter:
     async def _run_command(self, command: dict[str, Any]) -> Reply:
         if self._commands is None:
             return Reply("wirewatch is starting or stopping; try again in a moment", ok=False)
+        try:
+            return await self._invoke(command)
+        except Exception:  # Commands.handle never raises; this guards the glue around it
+            log.exception("slack.command_crashed")
+            return Reply(
+                "something went wrong on wirewatch's side; the logs have details", ok=False
+            )
+
+    async def _invoke(self, command: dict[str, Any]) -> Reply:
+        assert self._commands is not None
         text = render.command_text(command.get("text", ""))
         user = command.get("user_id", "")
         admin = await self._is_admin(user) if requires_moderator(text) else False

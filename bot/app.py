@@ -20,6 +20,7 @@ from bot.catalog import configured_topics
 from bot.chat import ChatAdapter
 from bot.clock import utcnow
 from bot.db import open_database
+from bot.digest import send_digests
 from bot.errors import QueryError
 from bot.feeds.fetch import Fetcher
 from bot.feeds.parse import shutdown_parser
@@ -51,6 +52,8 @@ class Runtime:
     adapters: dict[str, ChatAdapter]
     busy: set[asyncio.Task] = field(default_factory=set)
     scheduler: AsyncIOScheduler | None = None
+    # One drain at a time: then any 'claimed' delivery seen at a drain's start is a leftover.
+    drain_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def reload_topics(self) -> None:
         """Rebuild the matcher after a topic was added or removed from chat."""
@@ -125,7 +128,6 @@ async def poll_once(rt: Runtime) -> tuple[list[PollResult], OutboxStats]:
 
 async def run_forever(rt: Runtime, stop: asyncio.Event, grace: float = 8.0) -> None:
     """Poll feeds when due and drain the outbox until `stop` is set; then finish in-flight work."""
-    await reconcile(rt.db, rt.adapters)
     scheduler = AsyncIOScheduler()
     scheduler.add_job(
         _tracked(rt, _poll_due),
@@ -141,6 +143,14 @@ async def run_forever(rt: Runtime, stop: asyncio.Event, grace: float = 8.0) -> N
         "interval",
         seconds=OUTBOX_TICK,
         id="outbox",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        _tracked(rt, _digest),
+        "interval",
+        seconds=rt.settings.digest_every,
+        id="digest",
         max_instances=1,
         coalesce=True,
     )
@@ -185,6 +195,13 @@ async def _poll_due(rt: Runtime) -> None:
         await _drain(rt)
 
 
+async def _digest(rt: Runtime) -> None:
+    async with rt.drain_lock:
+        await send_digests(rt.db, rt.adapters)
+
+
 async def _drain(rt: Runtime) -> None:
-    await deliver_pending(rt.db, rt.adapters)
-    await deliver_notices(rt.db, rt.adapters)
+    async with rt.drain_lock:
+        await reconcile(rt.db, rt.adapters)
+        await deliver_pending(rt.db, rt.adapters)
+        await deliver_notices(rt.db, rt.adapters)

@@ -16,9 +16,11 @@ import tempfile
 from pathlib import Path
 
 from adapters.console import ConsoleAdapter
+from adapters.slack_app import slack_from_env
 from bot.app import Runtime, open_runtime, poll_once, readiness, run_forever
 from bot.chat import ChatAdapter
 from bot.check import check_settings
+from bot.commands import Commands
 from bot.errors import ConfigError, QueryError, WirewatchError
 from bot.logs import setup_logging
 from bot.outbox import pending_count
@@ -136,6 +138,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 def build_adapters(settings: Settings, *, json_lines: bool = False) -> dict[str, ChatAdapter]:
     """Console always; Slack and Discord join when their tokens are in the environment."""
     adapters: dict[str, ChatAdapter] = {"console": ConsoleAdapter(json_lines=json_lines)}
+    if slack := slack_from_env(settings):
+        adapters["slack"] = slack
     return adapters
 
 
@@ -219,7 +223,7 @@ async def _run(settings: Settings, adapters: dict[str, ChatAdapter]) -> int:
 
 async def _start_adapters(rt: Runtime) -> None:
     for adapter in rt.adapters.values():
-        await adapter.start(None)
+        await adapter.start(Commands(rt).handle)
 
 
 def cmd_topics(args: argparse.Namespace) -> int:

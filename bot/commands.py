@@ -146,8 +146,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "test",
         (("query", "text", True), ("text", "text", True)),
         False,
-        "would this text or page match, and why (a query goes in backticks)",
-        "TOPIC|`QUERY` TEXT|URL",
+        "would this text or page match, and why (a query of several words goes in backticks)",
+        "TOPIC|QUERY TEXT|URL",
     ),
     Subcommand(
         "mute",

@@ -189,14 +189,20 @@ async def reconcile(db: sqlite_utils.Database, adapters: dict[str, ChatAdapter])
     for row in rows:
         platform, ident = split_channel(row["channel"])
         adapter = adapters.get(platform)
-        ref = await adapter.find_posted(ident, row["id"]) if adapter else None
+        if adapter is None:
+            continue  # its platform is not running: leave it claimed for when it is
+        try:
+            ref = await adapter.find_posted(ident, row["id"])
+        except Exception as exc:  # cannot tell yet: keep it claimed and ask again next time
+            log.warning("outbox.reconcile_deferred delivery=%d error=%s", row["id"], exc)
+            continue
         if ref:
             mark_sent(db, row["id"], ref)
         else:
             with write(db):
                 db.execute("UPDATE deliveries SET status = 'pending' WHERE id = ?", [row["id"]])
     if rows:
-        log.warning("outbox.reconciled claimed=%d", len(rows))
+        log.info("outbox.reconciled claimed=%d", len(rows))
     return len(rows)
 
 

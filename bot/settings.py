@@ -94,6 +94,7 @@ class Settings(_Strict):
     max_age: Seconds = Field(default=86400.0)
     story_window: Seconds = Field(default=72 * 3600.0)
     max_failures: int = Field(default=10, ge=1)
+    digest_every: Seconds = Field(default=3600.0)
     feeds: list[FeedSettings] = Field(default_factory=list)
     topics: dict[str, TopicSettings] = Field(default_factory=dict)
     subscriptions: list[SubscriptionSettings] = Field(default_factory=list)

@@ -5,6 +5,8 @@ arguments, the bot token in `Authorization: Bearer`, `{"ok": false, "error": ...
 200 for API errors, 429 with `Retry-After` when rate limited, an HTML 5xx page when down. It
 keeps channels, users and messages (with threads and metadata), records every call as it
 arrived, and accepts `response_url` posts. `fail(...)` queues failures for a method.
+Socket Mode too: apps.connections.open (app token) hands out a ws:// URL on the stub, which
+says hello and lets `socket_command(...)` send a slash-command envelope and read its ack.
 
 `signed_command(...)` builds a slash-command request exactly as Slack signs it (v0 HMAC over
 timestamp and body), so tests drive the real bolt app through HTTP.
@@ -14,6 +16,7 @@ Only the methods wirewatch uses are implemented; an unknown method answers `unkn
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import itertools
@@ -28,6 +31,7 @@ import pytest_asyncio
 from aiohttp import web
 
 TOKEN = "xoxb-test-token"
+APP_TOKEN = "xapp-test-token"
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 TEAM = "T0TEST"
 BOT_USER = "U0BOT"
@@ -80,6 +84,9 @@ class SlackStub:
         self._failures: dict[str, list[Failure]] = {}
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
+        self._socket: web.WebSocketResponse | None = None
+        self._socket_ready = asyncio.Event()
+        self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
 
     # -- setup -------------------------------------------------------------------------
 
@@ -90,20 +97,36 @@ class SlackStub:
     def response_url(self, key: str = "r1") -> str:
         return f"http://127.0.0.1:{self.port}/response/{key}"
 
-    def add_channel(self, id: str, name: str = "news", *, member: bool = True,
-                    archived: bool = False) -> Channel:
+    def add_channel(
+        self, id: str, name: str = "news", *, member: bool = True, archived: bool = False
+    ) -> Channel:
         self.channels[id] = Channel(id, name, member, archived)
         return self.channels[id]
 
     def add_user(self, id: str, *, admin: bool = False, owner: bool = False) -> None:
-        self.users[id] = {"id": id, "team_id": TEAM, "name": id.lower(), "is_admin": admin,
-                          "is_owner": owner, "is_primary_owner": False, "is_bot": False}
+        self.users[id] = {
+            "id": id,
+            "team_id": TEAM,
+            "name": id.lower(),
+            "is_admin": admin,
+            "is_owner": owner,
+            "is_primary_owner": False,
+            "is_bot": False,
+        }
 
-    def fail(self, method: str, *, status: int = 200, error: str | None = None,
-             retry_after: int | None = None, times: int = 1) -> None:
+    def fail(
+        self,
+        method: str,
+        *,
+        status: int = 200,
+        error: str | None = None,
+        retry_after: int | None = None,
+        times: int = 1,
+    ) -> None:
         """The next `times` calls of `method` fail this way instead of running."""
         self._failures.setdefault(method, []).extend(
-            Failure(status, error, retry_after) for _ in range(times))
+            Failure(status, error, retry_after) for _ in range(times)
+        )
 
     # -- what happened -------------------------------------------------------------------
 
@@ -112,15 +135,19 @@ class SlackStub:
 
     def posts(self, channel: str | None = None) -> list[Call]:
         """Successful chat.postMessage calls, oldest first."""
-        return [c for c in self.calls_to("chat.postMessage")
-                if c.ok and (channel is None or c.args.get("channel") == channel)]
+        return [
+            c
+            for c in self.calls_to("chat.postMessage")
+            if c.ok and (channel is None or c.args.get("channel") == channel)
+        ]
 
     def top_level(self, channel: str) -> list[dict[str, Any]]:
         return [m for m in self.channels[channel].messages if m.get("thread_ts") in (None, m["ts"])]
 
     def replies(self, channel: str, ts: str) -> list[dict[str, Any]]:
-        return [m for m in self.channels[channel].messages
-                if m.get("thread_ts") == ts and m["ts"] != ts]
+        return [
+            m for m in self.channels[channel].messages if m.get("thread_ts") == ts and m["ts"] != ts
+        ]
 
     # -- server ------------------------------------------------------------------------
 
@@ -128,6 +155,7 @@ class SlackStub:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/response/{key}", self._response)
+        app.router.add_get("/socket", self._websocket)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -136,6 +164,8 @@ class SlackStub:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        if self._socket is not None:
+            await self._socket.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -149,12 +179,16 @@ class SlackStub:
         status, answer, headers = self._answer(method, args, request.headers)
         self.calls.append(Call(method, args, encoding, time.monotonic(), status, answer))
         if status >= 500:
-            return web.Response(status=status, text="<html><body>Service Unavailable</body></html>",
-                                content_type="text/html")
+            return web.Response(
+                status=status,
+                text="<html><body>Service Unavailable</body></html>",
+                content_type="text/html",
+            )
         return web.json_response(answer, status=status, headers=headers)
 
-    def _answer(self, method: str, args: dict[str, Any],
-                headers: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
+    def _answer(
+        self, method: str, args: dict[str, Any], headers: Any
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         queued = self._failures.get(method)
         if queued:
             f = queued.pop(0)
@@ -162,6 +196,10 @@ class SlackStub:
             error = f.error or ("ratelimited" if f.status == 429 else "internal_error")
             return f.status, {"ok": False, "error": error}, extra
         bearer = headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if method == "apps.connections.open":  # the one method that takes the app token
+            if bearer != APP_TOKEN:
+                return 200, {"ok": False, "error": "invalid_auth"}, {}
+            return 200, {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}, {}
         if (bearer or args.get("token")) != self.token:
             return 200, {"ok": False, "error": "invalid_auth"}, {}
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
@@ -172,11 +210,53 @@ class SlackStub:
         except _ApiError as exc:
             return 200, {"ok": False, "error": str(exc)}, {}
 
+    # -- Socket Mode -------------------------------------------------------------------
+
+    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()  # answers the client's pings itself
+        await ws.prepare(request)
+        self._socket = ws
+        await ws.send_json(
+            {"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0WIRE"}}
+        )
+        self._socket_ready.set()
+        async for message in ws:
+            data = json.loads(message.data)
+            future = self._acks.pop(data.get("envelope_id", ""), None)
+            if future is not None and not future.done():
+                future.set_result(data.get("payload") or {})
+        return ws
+
+    async def socket_command(
+        self, text: str, *, user: str, channel: str, response_url: str
+    ) -> dict[str, Any]:
+        """Send /wirewatch over the socket as Slack does; the ack's payload (5 s at most)."""
+        await asyncio.wait_for(self._socket_ready.wait(), 5.0)
+        assert self._socket is not None
+        envelope_id = f"env-{next(self._ts)}"
+        self._acks[envelope_id] = asyncio.get_running_loop().create_future()
+        payload = command_fields(text, user=user, channel=channel, response_url=response_url)
+        await self._socket.send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": "slash_commands",
+                "payload": payload,
+                "accepts_response_payload": True,
+            }
+        )
+        return await asyncio.wait_for(self._acks[envelope_id], 5.0)
+
     # -- methods -----------------------------------------------------------------------
 
     def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
-        return {"url": "https://stub.slack.test/", "team": "Stub", "user": "wirewatch",
-                "team_id": TEAM, "user_id": BOT_USER, "bot_id": "B0BOT"}
+        return {
+            "url": "https://stub.slack.test/",
+            "team": "Stub",
+            "user": "wirewatch",
+            "team_id": TEAM,
+            "user_id": BOT_USER,
+            "bot_id": "B0BOT",
+        }
 
     def _m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(args.get("user", ""))
@@ -187,8 +267,13 @@ class SlackStub:
     def _m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._writable(args.get("channel", ""))
         _check_content(args)
-        message = {"type": "message", "user": BOT_USER, "ts": self._next_ts(),
-                   "text": args.get("text", ""), "blocks": args.get("blocks") or []}
+        message = {
+            "type": "message",
+            "user": BOT_USER,
+            "ts": self._next_ts(),
+            "text": args.get("text", ""),
+            "blocks": args.get("blocks") or [],
+        }
         if args.get("metadata"):
             message["metadata"] = args["metadata"]
         if args.get("thread_ts"):
@@ -298,23 +383,51 @@ def _check_content(args: dict[str, Any]) -> None:
             raise _ApiError("invalid_blocks")
 
 
-def signed_command(text: str, *, user: str, channel: str, response_url: str,
-                   secret: str = SIGNING_SECRET, timestamp: int | None = None,
-                   command: str = "/wirewatch") -> tuple[bytes, dict[str, str]]:
+def signed_command(
+    text: str,
+    *,
+    user: str,
+    channel: str,
+    response_url: str,
+    secret: str = SIGNING_SECRET,
+    timestamp: int | None = None,
+    command: str = "/wirewatch",
+) -> tuple[bytes, dict[str, str]]:
     """A slash-command POST body and headers, signed the way Slack signs them."""
-    body = urllib.parse.urlencode({
-        "token": "legacy-verification-token", "team_id": TEAM, "team_domain": "stub",
-        "channel_id": channel, "channel_name": "news", "user_id": user,
-        "user_name": user.lower(), "command": command, "text": text,
-        "api_app_id": "A0WIRE", "is_enterprise_install": "false",
-        "response_url": response_url, "trigger_id": "1.2.3",
-    }).encode()
+    fields = command_fields(
+        text, user=user, channel=channel, response_url=response_url, command=command
+    )
+    body = urllib.parse.urlencode(fields).encode()
     ts = str(int(time.time()) if timestamp is None else timestamp)
     base = f"v0:{ts}:".encode() + body
     signature = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-    headers = {"Content-Type": "application/x-www-form-urlencoded",
-               "X-Slack-Request-Timestamp": ts, "X-Slack-Signature": signature}
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": signature,
+    }
     return body, headers
+
+
+def command_fields(
+    text: str, *, user: str, channel: str, response_url: str, command: str = "/wirewatch"
+) -> dict[str, str]:
+    """The fields Slack sends with a slash command."""
+    return {
+        "token": "legacy-verification-token",
+        "team_id": TEAM,
+        "team_domain": "stub",
+        "channel_id": channel,
+        "channel_name": "news",
+        "user_id": user,
+        "user_name": user.lower(),
+        "command": command,
+        "text": text,
+        "api_app_id": "A0WIRE",
+        "is_enterprise_install": "false",
+        "response_url": response_url,
+        "trigger_id": "1.2.3",
+    }
 
 
 @pytest_asyncio.fixture

@@ -23,14 +23,16 @@ NK_TITLE = "North Korea has sent more troops to Russia, South Korea says"
 
 
 def make_settings(tmp_path: Path, *, allow_private: bool = True) -> Settings:
-    return Settings.model_validate({
-        "database": str(tmp_path / "w.db"),
-        "network": {"allow_private_addresses": allow_private},
-        "articles": {"fetch": False},
-        "topics": {"from-config": {"query": "budget"}},
-        "slack": {"moderators": [MOD]},
-        "discord": {"moderators": ["555"]},
-    })
+    return Settings.model_validate(
+        {
+            "database": str(tmp_path / "w.db"),
+            "network": {"allow_private_addresses": allow_private},
+            "articles": {"fetch": False},
+            "topics": {"from-config": {"query": "budget"}},
+            "slack": {"moderators": [MOD]},
+            "discord": {"moderators": ["555"]},
+        }
+    )
 
 
 def rss(items: list[tuple[str, str]], title: str = "Test Wire") -> str:
@@ -40,13 +42,20 @@ def rss(items: list[tuple[str, str]], title: str = "Test Wire") -> str:
         f"<item><title>{t}</title><link>https://news.example/{i}</link><guid>g{i}</guid>"
         f"<description>{d}</description>"
         f"<pubDate>{format_datetime(now - timedelta(minutes=5 + i), usegmt=True)}</pubDate></item>"
-        for i, (t, d) in enumerate(items))
-    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>'
-            f"<link>https://news.example/</link>{body}</channel></rss>")
+        for i, (t, d) in enumerate(items)
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{title}</title>'
+        f"<link>https://news.example/</link>{body}</channel></rss>"
+    )
 
 
-NK_FEED = rss([(NK_TITLE, "Seoul says Pyongyang sent more soldiers to the Kursk front."),
-               ("Central bank cuts its key rate", "The bank cut rates by a quarter point.")])
+NK_FEED = rss(
+    [
+        (NK_TITLE, "Seoul says Pyongyang sent more soldiers to the Kursk front."),
+        ("Central bank cuts its key rate", "The bank cut rates by a quarter point."),
+    ]
+)
 
 
 @pytest_asyncio.fixture
@@ -60,8 +69,9 @@ async def cmds(rt: Runtime) -> Commands:
     return Commands(rt)
 
 
-async def run(cmds: Commands, text: str, user: str = MOD, channel: str = CHANNEL,
-              **extra: Any) -> Reply:
+async def run(
+    cmds: Commands, text: str, user: str = MOD, channel: str = CHANNEL, **extra: Any
+) -> Reply:
     platform = channel.split(":", 1)[0]
     reply = await cmds.handle(Invocation(platform, channel, user, text, **extra))
     assert isinstance(reply, Reply)
@@ -69,14 +79,19 @@ async def run(cmds: Commands, text: str, user: str = MOD, channel: str = CHANNEL
 
 
 def snapshot(rt: Runtime) -> dict[str, list[tuple]]:
-    return {table: rt.db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
-            for table in ("feeds", "topics", "subscriptions", "deliveries", "items")}
+    return {
+        table: rt.db.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+        for table in ("feeds", "topics", "subscriptions", "deliveries", "items")
+    }
 
 
 SAMPLES = {
-    "subscribe": {"topic": "troop-deployments"}, "unsubscribe": {"topic": "troop-deployments"},
-    "feeds add": {"url": "https://news.example/rss"}, "feeds remove": {"feed": "Test Wire"},
-    "topic add": {"name": "mine", "query": "troops"}, "topic remove": {"name": "mine"},
+    "subscribe": {"topic": "troop-deployments"},
+    "unsubscribe": {"topic": "troop-deployments"},
+    "feeds add": {"url": "https://news.example/rss"},
+    "feeds remove": {"feed": "Test Wire"},
+    "topic add": {"name": "mine", "query": "troops"},
+    "topic remove": {"name": "mine"},
     "mute": {"duration": "1h"},
 }
 
@@ -101,16 +116,24 @@ async def test_members_are_refused_every_moderator_command_and_nothing_changes(
     guarded = [s for s in SUBCOMMANDS if s.moderator_only]
     assert {s.name for s in guarded} >= {"subscribe", "feeds add", "topic add", "mute"}
     for sub in guarded:
-        reply = await run(cmds, Commands.text_for(sub.name, SAMPLES.get(sub.name, {})),
-                          user=MEMBER)
+        reply = await run(cmds, Commands.text_for(sub.name, SAMPLES.get(sub.name, {})), user=MEMBER)
         assert not reply.ok, sub.name
         assert "only moderators may use it" in reply.text
         assert "workspace admins" in reply.text
     assert snapshot(rt) == before
 
 
-@pytest.mark.parametrize("text", ["help", "topics", "list", "search troops", "status",
-                                  "test troop-deployments troops deployed to the border"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "help",
+        "topics",
+        "list",
+        "search troops",
+        "status",
+        "test troop-deployments troops deployed to the border",
+    ],
+)
 async def test_members_may_read(cmds: Commands, text: str) -> None:
     reply = await run(cmds, text, user=MEMBER)
     assert reply.ok, reply.text
@@ -133,7 +156,8 @@ async def test_subscribe_list_unsubscribe(rt: Runtime, cmds: Commands) -> None:
     reply = await run(cmds, "subscribe troop-deployments digest")
     assert reply.ok and "troop-deployments" in reply.text and "digest" in reply.text
     assert [(s.topic, s.mode) for s in subscriptions(rt.db, CHANNEL)] == [
-        ("troop-deployments", "digest")]
+        ("troop-deployments", "digest")
+    ]
     assert "`troop-deployments` (digest" in (await run(cmds, "list", user=MEMBER)).text
     assert (await run(cmds, "subscribe troop-deployments INSTANT")).ok
     assert subscriptions(rt.db, CHANNEL)[0].mode == "instant"
@@ -143,12 +167,15 @@ async def test_subscribe_list_unsubscribe(rt: Runtime, cmds: Commands) -> None:
     assert not again.ok and "not subscribed" in again.text
 
 
-@pytest.mark.parametrize("text, says", [
-    ("subscribe no-such-topic", "no topic `no-such-topic`"),
-    ("subscribe troop-deployments weekly", "instant or digest"),
-    ("subscribe", "needs a topic"),
-    ("subscribe a b c", "needs a topic"),
-])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("subscribe no-such-topic", "no topic `no-such-topic`"),
+        ("subscribe troop-deployments weekly", "instant or digest"),
+        ("subscribe", "needs a topic"),
+        ("subscribe a b c", "needs a topic"),
+    ],
+)
 async def test_bad_subscribe_changes_nothing_and_shows_usage(
     rt: Runtime, cmds: Commands, text: str, says: str
 ) -> None:
@@ -169,8 +196,11 @@ async def test_mute_and_unmute(rt: Runtime, cmds: Commands) -> None:
     assert "no subscriptions" in (await run(cmds, "mute 1h")).text
     await run(cmds, "subscribe troop-deployments")
     bad = await run(cmds, "mute soon")
-    assert not bad.ok and "30s, 5m, 24h" in bad.text and "usage: `/wirewatch mute DURATION`" \
-        in bad.text
+    assert (
+        not bad.ok
+        and "30s, 5m, 24h" in bad.text
+        and "usage: `/wirewatch mute DURATION`" in bad.text
+    )
     assert not (await run(cmds, "mute 0s")).ok
     assert not (await run(cmds, "mute 100d")).ok
     assert subscriptions(rt.db, CHANNEL)[0].muted_until is None
@@ -209,19 +239,23 @@ async def test_topic_add_is_used_by_the_matcher_at_once(rt: Runtime, cmds: Comma
     assert "nk-troops" in fired("Pyongyang keeps troops home")
     assert "MATCH" in (await run(cmds, "test nk-troops Pyongyang keeps troops home")).text
     assert (await run(cmds, "topic add nk-troops entity:Russia AND troops")).text.startswith(
-        "changed")
+        "changed"
+    )
     assert "nk-troops" not in fired("Pyongyang keeps troops home")
 
 
-@pytest.mark.parametrize("text, says", [
-    ("topic add troop-deployments troops", "builtin topic"),
-    ("topic add from-config troops", "config topic"),
-    ("topic add Bad_Name troops", "not a topic name"),
-    ("topic add lonely", "needs a query"),
-    ("topic remove troop-deployments", "only topics added from chat"),
-    ("topic remove nothing-here", "no topic `nothing-here`"),
-    ("topic", "needs add or remove"),
-])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("topic add troop-deployments troops", "builtin topic"),
+        ("topic add from-config troops", "config topic"),
+        ("topic add Bad_Name troops", "not a topic name"),
+        ("topic add lonely", "needs a query"),
+        ("topic remove troop-deployments", "only topics added from chat"),
+        ("topic remove nothing-here", "no topic `nothing-here`"),
+        ("topic", "needs add or remove"),
+    ],
+)
 async def test_topic_mistakes(rt: Runtime, cmds: Commands, text: str, says: str) -> None:
     before = snapshot(rt)
     reply = await run(cmds, text)
@@ -259,9 +293,11 @@ async def test_test_explains_matches_and_misses(cmds: Commands) -> None:
 
 
 async def test_test_fetches_a_page(cmds: Commands, feed_server: FeedServer) -> None:
-    page = (f"<html><head><title>{NK_TITLE}</title></head><body><article><p>Seoul's spy "
-            "agency said on Tuesday that Pyongyang has redeployed its soldiers.</p></article>"
-            "</body></html>")
+    page = (
+        f"<html><head><title>{NK_TITLE}</title></head><body><article><p>Seoul's spy "
+        "agency said on Tuesday that Pyongyang has redeployed its soldiers.</p></article>"
+        "</body></html>"
+    )
     feed_server.serve("/story.html", page, content_type="text/html; charset=utf-8")
     reply = await run(cmds, f"test troop-deployments {feed_server.url('/story.html')}")
     assert reply.ok and reply.text.startswith("MATCH: ")
@@ -272,8 +308,9 @@ async def test_test_fetches_a_page(cmds: Commands, feed_server: FeedServer) -> N
 # -- feeds -------------------------------------------------------------------------------
 
 
-async def test_feeds_add_polls_right_away(rt: Runtime, cmds: Commands,
-                                          feed_server: FeedServer) -> None:
+async def test_feeds_add_polls_right_away(
+    rt: Runtime, cmds: Commands, feed_server: FeedServer
+) -> None:
     feed_server.serve("/feed", NK_FEED)
     await run(cmds, "subscribe troop-deployments")
     reply = await run(cmds, f"feeds add {feed_server.url('/feed')}")
@@ -295,8 +332,9 @@ async def test_feeds_add_polls_right_away(rt: Runtime, cmds: Commands,
     assert "alerts waiting to be sent: 1 (this channel: 1" in status_reply.text
 
 
-async def test_feeds_add_with_a_name_and_remove(rt: Runtime, cmds: Commands,
-                                                feed_server: FeedServer) -> None:
+async def test_feeds_add_with_a_name_and_remove(
+    rt: Runtime, cmds: Commands, feed_server: FeedServer
+) -> None:
     feed_server.serve("/feed", NK_FEED)
     assert (await run(cmds, f"feeds add {feed_server.url('/feed')} Seoul Desk")).ok
     assert list_feeds(rt.db)[0].name == "Seoul Desk"
@@ -308,13 +346,21 @@ async def test_feeds_add_with_a_name_and_remove(rt: Runtime, cmds: Commands,
     assert [(f.name, f.disabled) for f in list_feeds(rt.db)] == [("Seoul Desk", 0)]
 
 
-@pytest.mark.parametrize("path, body, ctype, says", [
-    ("/page", "<html><body>hello</body></html>", "text/html", "not a feed"),
-    ("/missing", None, "", "HTTP 404"),
-])
+@pytest.mark.parametrize(
+    "path, body, ctype, says",
+    [
+        ("/page", "<html><body>hello</body></html>", "text/html", "not a feed"),
+        ("/missing", None, "", "HTTP 404"),
+    ],
+)
 async def test_feeds_add_refuses_what_is_not_a_feed(
-    rt: Runtime, cmds: Commands, feed_server: FeedServer, path: str, body: str | None,
-    ctype: str, says: str,
+    rt: Runtime,
+    cmds: Commands,
+    feed_server: FeedServer,
+    path: str,
+    body: str | None,
+    ctype: str,
+    says: str,
 ) -> None:
     if body is not None:
         feed_server.serve(path, body, content_type=ctype)
@@ -325,8 +371,9 @@ async def test_feeds_add_refuses_what_is_not_a_feed(
     assert snapshot(rt) == before
 
 
-@pytest.mark.parametrize("url", ["ftp://news.example/feed", "javascript:alert(1)",
-                                 "http://user:pw@news.example/feed"])
+@pytest.mark.parametrize(
+    "url", ["ftp://news.example/feed", "javascript:alert(1)", "http://user:pw@news.example/feed"]
+)
 async def test_feeds_add_refuses_other_schemes_and_credentials(cmds: Commands, url: str) -> None:
     reply = await run(cmds, f"feeds add {url}")
     assert not reply.ok and "cannot use" in reply.text
@@ -337,8 +384,11 @@ async def test_private_addresses_are_refused_unless_the_config_allows(
 ) -> None:
     async with open_runtime(make_settings(tmp_path, allow_private=False), {}) as runtime:
         cmds = Commands(runtime)
-        for url in (connection_counter.url("/feed"), "http://localhost/feed",
-                    "http://2130706433/feed"):
+        for url in (
+            connection_counter.url("/feed"),
+            "http://localhost/feed",
+            "http://2130706433/feed",
+        ):
             reply = await run(cmds, f"feeds add {url}")
             assert not reply.ok
             assert "public addresses" in reply.text
@@ -359,18 +409,24 @@ async def test_unknown_commands_point_to_help(cmds: Commands) -> None:
 
 
 def test_text_for_builds_what_handle_parses() -> None:
-    assert Commands.text_for("subscribe", {"topic": "nk", "mode": "digest"}) == \
-        "subscribe nk digest"
+    assert (
+        Commands.text_for("subscribe", {"topic": "nk", "mode": "digest"}) == "subscribe nk digest"
+    )
     assert Commands.text_for("subscribe", {"topic": "nk"}) == "subscribe nk"
-    assert Commands.text_for("feeds add", {"url": "https://a.example/rss", "name": "A B"}) == \
-        "feeds add https://a.example/rss A B"
-    assert Commands.text_for("test", {"query": 'entity:"North Korea"', "text": "Pyongyang"}) \
+    assert (
+        Commands.text_for("feeds add", {"url": "https://a.example/rss", "name": "A B"})
+        == "feeds add https://a.example/rss A B"
+    )
+    assert (
+        Commands.text_for("test", {"query": 'entity:"North Korea"', "text": "Pyongyang"})
         == 'test `entity:"North Korea"` Pyongyang'
+    )
 
 
 async def test_typed_test_options_round_trip(cmds: Commands) -> None:
-    text = Commands.text_for("test", {"query": 'entity:"North Korea" AND troops',
-                                      "text": "Pyongyang sends troops"})
+    text = Commands.text_for(
+        "test", {"query": 'entity:"North Korea" AND troops', "text": "Pyongyang sends troops"}
+    )
     assert (await run(cmds, text)).text.startswith("MATCH: ")
 
 
@@ -380,13 +436,29 @@ async def test_topic_names_complete_a_prefix(cmds: Commands) -> None:
     assert len(cmds.topic_names()) <= 25
 
 
-@pytest.mark.parametrize("text", [
-    "feeds add", "feeds remove", "test `", "mute -5m", 'search "', "search ) OR (",
-    "subscribe ' OR 1=1 --", "topic add X", "\x00\x01", "feeds add http://[::1", "x" * 5000,
-    "test troop-deployments http://", "unsubscribe a b", "topic remove", "search",
-])
-async def test_odd_input_gets_an_answer_never_an_exception(rt: Runtime, cmds: Commands,
-                                                           text: str) -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        "feeds add",
+        "feeds remove",
+        "test `",
+        "mute -5m",
+        'search "',
+        "search ) OR (",
+        "subscribe ' OR 1=1 --",
+        "topic add X",
+        "\x00\x01",
+        "feeds add http://[::1",
+        "x" * 5000,
+        "test troop-deployments http://",
+        "unsubscribe a b",
+        "topic remove",
+        "search",
+    ],
+)
+async def test_odd_input_gets_an_answer_never_an_exception(
+    rt: Runtime, cmds: Commands, text: str
+) -> None:
     before = snapshot(rt)
     reply = await run(cmds, text)
     assert reply.text and "went wrong on wirewatch's side" not in reply.text

@@ -1,0 +1,664 @@
+"""The Slack adapter end to end: the real bolt app in HTTP mode, signed requests built the way
+Slack builds them, and tests/slackstub.py standing in for the Web API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+from aiohttp import web
+from hypothesis import given
+from hypothesis import strategies as st
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters import slack_render as render
+from adapters.slack_app import SlackAdapter, slack_from_env
+from bot.app import Runtime, open_runtime, poll_once
+from bot.clock import iso, utcnow
+from bot.commands import SUBCOMMANDS, Commands
+from bot.demo.server import serve_demo
+from bot.errors import ConfigError, DeliveryError
+from bot.model import Alert, Source
+from bot.outbox import deliver_pending
+from bot.settings import Settings
+from bot.store import list_feeds, subscriptions
+from tests.feedserver import FeedServer
+from tests.slackstub import APP_TOKEN, SIGNING_SECRET, TOKEN, SlackStub, signed_command
+from tests.test_commands import NK_FEED, rss
+
+ROOT = Path(__file__).resolve().parent.parent
+NEWS, ADMIN, MEMBER, MOD = "C0NEWS", "U0ADMIN", "U0MEMBER", "U0MOD"
+PINGS = (
+    "<!channel>",
+    "<!here>",
+    "<!everyone>",
+    "<@U123>",
+    "<!subteam",
+    "<https://evil",
+    "<javascript",
+)
+
+
+@dataclass
+class Env:
+    stub: SlackStub
+    rt: Runtime
+    adapter: SlackAdapter
+    url: str
+    http: aiohttp.ClientSession
+
+    async def post(self, body: bytes, headers: dict[str, str]) -> aiohttp.ClientResponse:
+        async with self.http.post(self.url, data=body, headers=headers) as response:
+            await response.read()
+            return response
+
+    async def command(self, text: str, user: str = ADMIN, channel: str = NEWS) -> str:
+        """Run /wirewatch as Slack would; the reply from the ack, or later via response_url."""
+        key = f"r{len(self.stub.responses)}-{time.monotonic_ns()}"
+        body, headers = signed_command(
+            text, user=user, channel=channel, response_url=self.stub.response_url(key)
+        )
+        started = time.monotonic()
+        async with self.http.post(self.url, data=body, headers=headers) as response:
+            assert response.status == 200
+            answer = await response.json()
+        assert time.monotonic() - started < 3.0  # Slack gives up after 3 s
+        assert answer["response_type"] == "ephemeral"
+        if answer["text"] != "Working on it…":
+            return answer["text"]
+        for _ in range(300):
+            for got_key, payload in self.stub.responses:
+                if got_key == key:
+                    assert payload["response_type"] == "ephemeral"
+                    return payload["text"]
+            await asyncio.sleep(0.05)
+        raise AssertionError("no reply through response_url")
+
+
+def settings_for(tmp_path: Path, *, allow_private: bool = True) -> Settings:
+    return Settings.model_validate(
+        {
+            "database": str(tmp_path / "w.db"),
+            "network": {"allow_private_addresses": allow_private},
+            "slack": {"moderators": [MOD]},
+        }
+    )
+
+
+@asynccontextmanager
+async def slack_env(
+    tmp_path: Path, *, allow_private: bool = True, pace: float = 0.0
+) -> AsyncIterator[Env]:
+    async with SlackStub() as stub:
+        stub.add_channel(NEWS, "news")
+        stub.add_user(ADMIN, admin=True)
+        stub.add_user(MEMBER)
+        stub.add_user(MOD)
+        client = AsyncWebClient(token=TOKEN, base_url=stub.api_url, retry_handlers=[])
+        adapter = SlackAdapter(
+            client, signing_secret=SIGNING_SECRET, pace=pace, notice_users=(MOD,)
+        )
+        async with open_runtime(
+            settings_for(tmp_path, allow_private=allow_private), {"slack": adapter}
+        ) as rt:
+            await adapter.start(Commands(rt).handle)
+            app = web.Application()
+            app.add_routes(adapter.routes())
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            url = f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
+            try:
+                async with aiohttp.ClientSession() as http:
+                    yield Env(stub, rt, adapter, url, http)
+            finally:
+                await adapter.stop()
+                await runner.cleanup()
+
+
+def sent_json(call) -> str:
+    return json.dumps(call.args, ensure_ascii=False)
+
+
+# -- requests: signatures and rights --------------------------------------------------------
+
+
+async def test_unsigned_badly_signed_and_stale_requests_get_401(tmp_path: Path) -> None:
+    async with slack_env(tmp_path) as env:
+        body, headers = signed_command(
+            "subscribe troop-deployments",
+            user=ADMIN,
+            channel=NEWS,
+            response_url=env.stub.response_url(),
+        )
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        wrong, wrong_headers = signed_command(
+            "subscribe troop-deployments",
+            user=ADMIN,
+            channel=NEWS,
+            secret="not-the-secret",
+            response_url=env.stub.response_url(),
+        )
+        stale, stale_headers = signed_command(
+            "subscribe troop-deployments",
+            user=ADMIN,
+            channel=NEWS,
+            timestamp=int(time.time()) - 301,
+            response_url=env.stub.response_url(),
+        )
+        cases = [
+            (body, form),  # unsigned
+            (wrong, wrong_headers),
+            (stale, stale_headers),
+            (body + b"&text=status", headers),  # body changed after signing
+            (body, {**headers, "X-Slack-Request-Timestamp": "not-a-number"}),
+            (body, {**headers, "X-Slack-Signature": "v0=zz"}),
+            (b"\xff\xfe", {**headers}),
+        ]
+        for data, hdrs in cases:
+            assert (await env.post(data, hdrs)).status == 401
+        assert env.stub.calls == []  # nothing ran: not even the admin lookup
+        assert subscriptions(env.rt.db) == []
+        assert (await env.post(body, headers)).status == 200  # the same request, signed
+
+
+async def test_a_plain_member_is_refused_changes(tmp_path: Path, feed_server: FeedServer) -> None:
+    feed_server.serve("/feed", NK_FEED)
+    async with slack_env(tmp_path) as env:
+        for text in (
+            "subscribe troop-deployments",
+            f"feeds add {feed_server.url('/feed')}",
+            "topic add mine troops",
+            "mute 1h",
+        ):
+            reply = await env.command(text, user=MEMBER)
+            assert "only moderators may use it" in reply
+            assert "Slack workspace admins and owners" in reply
+        assert subscriptions(env.rt.db) == [] and list_feeds(env.rt.db) == []
+        assert feed_server.requests == []
+        assert [c.args["user"] for c in env.stub.calls_to("users.info")] == [MEMBER] * 4
+        assert "`troop-deployments`" in await env.command("topics", user=MEMBER)
+        assert env.stub.calls_to("users.info")[-1].args["user"] == MEMBER  # no lookup for topics
+        assert len(env.stub.calls_to("users.info")) == 4
+        # Listed under slack.moderators without being a workspace admin: allowed.
+        assert "now gets" in await env.command("subscribe troop-deployments", user=MOD)
+
+
+# -- the whole path: chat setup, poll, alerts ---------------------------------------------
+
+
+async def test_admin_sets_up_from_chat_and_a_story_becomes_one_alert_with_a_thread(
+    tmp_path: Path,
+) -> None:
+    async with serve_demo() as demo, slack_env(tmp_path) as env:
+        reply = await env.command("subscribe troop-deployments")
+        assert "this channel now gets `troop-deployments` alerts (instant)" in reply
+        for feed in demo:
+            reply = await env.command(f"feeds add {feed.url} {feed.name}")
+            assert f"added `{feed.name}`" in reply and "items stored" in reply, reply
+        assert {f.name for f in list_feeds(env.rt.db)} == {f.name for f in demo}
+
+        _, stats = await poll_once(env.rt)
+        assert stats.retried == 0 and stats.failed == 0
+
+        top = env.stub.top_level(NEWS)
+        nk = [m for m in top if "troops to Russia" in m["text"]]
+        assert len(nk) == 1, [m["text"] for m in top]
+        parent = nk[0]
+        assert parent["text"].startswith("[troop-deployments] (LEAD) N. Korea has sent")
+        assert parent["blocks"][0]["type"] == "section"
+        assert "Yonhap News Agency" in json.dumps(parent["blocks"])
+        delivery = env.rt.db.execute(
+            "SELECT id, story_id FROM deliveries WHERE message_id = ?", [parent["ts"]]
+        ).fetchone()
+        assert parent["metadata"] == {
+            "event_type": "wirewatch_alert",
+            "event_payload": {"delivery_id": delivery[0], "story_id": delivery[1]},
+        }
+
+        thread = env.stub.replies(NEWS, parent["ts"])
+        outlets = sorted(m["blocks"][0]["text"]["text"].split(":*")[0] for m in thread)
+        assert outlets == ["*Update from Al Jazeera", "*Update from The Moscow Times"]
+        # The first message now lists every source.
+        sources = parent["blocks"][-1]["text"]["text"]
+        for outlet in ("Yonhap News Agency", "Al Jazeera", "The Moscow Times"):
+            assert outlet in sources
+        assert len(env.stub.calls_to("chat.update")) >= 2
+
+        # Distractors (a rate cut, a concert tour, a 5G rollout, a phishing title) stay out.
+        everything = json.dumps([c.args for c in env.stub.calls])
+        for distractor in (
+            "BOK cuts",
+            "BLACKPINK",
+            "SK Telecom",
+            "Premium pass",
+            "OPEC",
+            "Merz",
+            "ballistic missile",
+        ):
+            assert distractor not in everything
+        for call in env.stub.posts():
+            assert call.encoding == "json"
+            assert call.args["unfurl_links"] is False and call.args["unfurl_media"] is False
+            assert "link_names" not in call.args and "parse" not in call.args
+
+        posted = len(env.stub.posts())
+        await poll_once(env.rt)
+        assert len(env.stub.posts()) == posted  # nothing posted twice
+
+
+async def test_hostile_titles_never_ping_or_forge_links(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    title = (
+        "<!channel> North Korea has sent more troops to Russia <@U123> "
+        "<https://evil.example|click here> <!subteam^S0TEAM> & more"
+    )
+    summary = "<!here> Pyongyang sent soldiers to Kursk, <!everyone> says Seoul."
+    # The description is HTML: escaped twice, its text (not markup) says <!here>.
+    body = rss(
+        [(html.escape(title), html.escape(html.escape(summary)))],
+        title="Hostile &lt;@U123&gt; Wire",
+    )
+    feed_server.serve("/feed", body.replace("https://news.example/0", "javascript:alert(1)"))
+    async with slack_env(tmp_path) as env:
+        await env.command("subscribe troop-deployments")
+        # Slack wraps typed links as <url|label>; the command still gets the URL.
+        url = feed_server.url("/feed")
+        reply = await env.command(f"feeds add <{url}|{url}>")
+        assert "Hostile &lt;@U123&gt; Wire" in reply  # the feed's own title, escaped
+        await poll_once(env.rt)
+        [call] = env.stub.posts(NEWS)
+        escaped = (
+            "&lt;!channel&gt; North Korea has sent more troops to Russia &lt;@U123&gt; "
+            "&lt;https://evil.example|click here&gt; &lt;!subteam^S0TEAM&gt; &amp; more"
+        )
+        assert call.args["text"] == f"[troop-deployments] {escaped} (Hostile &lt;@U123&gt; Wire)"
+        # A javascript: link is not a link: the headline is bold text, not <url|...>.
+        assert call.args["blocks"][0]["text"]["text"] == f"*{escaped}*"
+        for ping in PINGS:
+            assert ping not in sent_json(call)
+
+
+# -- delivery failures ---------------------------------------------------------------------
+
+
+async def subscribed_with_one_story(env: Env, feed_server: FeedServer, channel: str = NEWS) -> None:
+    feed_server.serve("/feed", NK_FEED)
+    await env.command("subscribe troop-deployments", channel=channel)
+    await env.command(f"feeds add {feed_server.url('/feed')}", channel=channel)
+
+
+async def test_429_waits_as_long_as_slack_asks_and_loses_nothing(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    async with slack_env(tmp_path) as env:
+        await subscribed_with_one_story(env, feed_server)
+        env.stub.fail("chat.postMessage", status=429, retry_after=7)
+        _, stats = await poll_once(env.rt)
+        assert stats.retried == 1 and env.stub.posts() == []
+        status, next_attempt, error = env.rt.db.execute(
+            "SELECT status, next_attempt, error FROM deliveries"
+        ).fetchone()
+        assert status == "pending" and "rate limit" in error
+        assert next_attempt >= iso(utcnow() + timedelta(seconds=6))
+        assert (await deliver_pending(env.rt.db, env.rt.adapters)).sent == 0  # not due yet
+        env.rt.db.execute("UPDATE deliveries SET next_attempt = ?", [iso(utcnow())])
+        assert (await deliver_pending(env.rt.db, env.rt.adapters)).sent == 1
+        assert len(env.stub.posts(NEWS)) == 1
+
+
+async def test_adapter_turns_slack_errors_into_delivery_errors(tmp_path: Path) -> None:
+    async with slack_env(tmp_path) as env:
+        env.stub.fail("chat.postMessage", status=429, retry_after=7)
+        with pytest.raises(DeliveryError) as rate:
+            await env.adapter.post_alert(NEWS, make_alert(1))
+        assert rate.value.retry_after == 7 and not rate.value.permanent
+        env.stub.fail("chat.postMessage", status=503)
+        with pytest.raises(DeliveryError) as down:
+            await env.adapter.post_alert(NEWS, make_alert(2))
+        assert not down.value.permanent and down.value.retry_after is None
+        for error in (
+            "channel_not_found",
+            "not_in_channel",
+            "is_archived",
+            "invalid_auth",
+            "account_inactive",
+        ):
+            env.stub.fail("chat.postMessage", error=error)
+            with pytest.raises(DeliveryError) as gone:
+                await env.adapter.post_alert(NEWS, make_alert(3))
+            assert gone.value.permanent and error in str(gone.value)
+        env.stub.fail("chat.postMessage", error="internal_error")
+        with pytest.raises(DeliveryError) as odd:
+            await env.adapter.post_alert(NEWS, make_alert(4))
+        assert not odd.value.permanent
+        assert env.stub.posts() == []
+
+
+async def test_network_errors_are_retryable() -> None:
+    client = AsyncWebClient(token=TOKEN, base_url="http://127.0.0.1:9/api/", retry_handlers=[])
+    adapter = SlackAdapter(client, signing_secret=SIGNING_SECRET, pace=0)
+    await adapter.start(None)
+    try:
+        with pytest.raises(DeliveryError) as failed:
+            await adapter.post_alert(NEWS, make_alert(1))
+        assert not failed.value.permanent
+    finally:
+        await adapter.stop()
+
+
+async def test_5xx_is_retried_by_the_outbox(tmp_path: Path, feed_server: FeedServer) -> None:
+    async with slack_env(tmp_path) as env:
+        await subscribed_with_one_story(env, feed_server)
+        env.stub.fail("chat.postMessage", status=500, times=2)
+        for _ in range(2):
+            _, stats = await poll_once(env.rt)
+            assert stats.retried == 1
+            env.rt.db.execute("UPDATE deliveries SET next_attempt = ?", [iso(utcnow())])
+        await poll_once(env.rt)
+        assert len(env.stub.posts(NEWS)) == 1
+        assert env.rt.db.execute("SELECT status, attempts FROM deliveries").fetchone() == (
+            "sent",
+            3,
+        )
+
+
+async def test_a_missing_channel_is_paused_and_moderators_told_once(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    gone = "C0GONE"
+    async with slack_env(tmp_path) as env:
+        await env.command("subscribe troop-deployments")
+        await subscribed_with_one_story(env, feed_server, channel=gone)
+        _, stats = await poll_once(env.rt)
+        assert stats.sent == 1 and stats.failed == 1
+        assert len(env.stub.posts(NEWS)) == 1
+        [sub] = subscriptions(env.rt.db, f"slack:{gone}")
+        assert "channel_not_found" in (sub.paused_reason or "")
+        [notice] = env.stub.posts(MOD)  # the channel itself cannot hear it: a DM instead
+        assert f"slack:{gone}" in notice.args["text"] and "channel_not_found" in notice.args["text"]
+
+        later = rss([("North Korea sends yet more troops to Russia", "A third wave.")])
+        feed_server.serve("/feed", later.replace("<guid>g0</guid>", "<guid>g9</guid>"))
+        await poll_once(env.rt)
+        assert len(env.stub.posts(MOD)) == 1  # told once
+        held = env.rt.db.execute(
+            "SELECT count(*) FROM deliveries WHERE channel = ? AND status = 'held'",
+            [f"slack:{gone}"],
+        ).fetchone()[0]
+        assert held == 1
+
+        env.stub.add_channel(gone, "restored")
+        reply = await env.command("subscribe troop-deployments", channel=gone)
+        assert "1 alerts held while the channel was paused will now be sent" in reply
+        await poll_once(env.rt)
+        assert len(env.stub.posts(gone)) == 1
+
+
+async def test_messages_are_paced_per_channel(tmp_path: Path) -> None:
+    async with slack_env(tmp_path, pace=0.3) as env:
+        env.stub.add_channel("C0OTHER")
+        for i in range(3):
+            await env.adapter.post_alert(NEWS, make_alert(i + 1))
+        await env.adapter.post_alert("C0OTHER", make_alert(9))
+        times = [c.at for c in env.stub.posts(NEWS)]
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        assert all(g >= 0.28 for g in gaps), gaps
+        other = env.stub.posts("C0OTHER")[0].at - times[-1]
+        assert other < 0.25  # another channel does not wait for this one
+
+
+# -- restarts ------------------------------------------------------------------------------
+
+
+async def test_find_posted_finds_alerts_and_thread_updates(tmp_path: Path) -> None:
+    async with slack_env(tmp_path) as env:
+        first = await env.adapter.post_alert(NEWS, make_alert(41))
+        update = await env.adapter.post_update(first, make_alert(42, kind="update"))
+        await env.adapter.post_alert(NEWS, make_alert(43))
+        assert await env.adapter.find_posted(NEWS, 41) == first
+        assert await env.adapter.find_posted(NEWS, 42) == update
+        assert update.thread_id == first.message_id
+        assert await env.adapter.find_posted(NEWS, 99) is None
+        assert await env.adapter.find_posted("C0NOPE", 41) is None
+        assert all(
+            str(c.args.get("include_all_metadata")).lower() in ("1", "true")
+            for c in env.stub.calls_to("conversations.history")
+        )
+
+
+async def test_a_send_interrupted_by_a_crash_is_not_posted_twice(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    async with slack_env(tmp_path) as env:
+        await subscribed_with_one_story(env, feed_server)
+        await poll_once(env.rt)
+        [posted] = env.stub.posts(NEWS)
+        # Crash between Slack's answer and mark_sent: the row is still 'claimed'.
+        env.rt.db.execute("UPDATE deliveries SET status = 'claimed', message_id = NULL")
+        await poll_once(env.rt)
+        assert len(env.stub.posts(NEWS)) == 1
+        assert env.rt.db.execute("SELECT status, message_id FROM deliveries").fetchone() == (
+            "sent",
+            posted.answer["ts"],
+        )
+
+
+# -- commands through Slack ------------------------------------------------------------------
+
+
+async def test_feeds_add_on_a_private_address_is_refused_unless_allowed(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    feed_server.serve("/feed", NK_FEED)
+    async with slack_env(tmp_path, allow_private=False) as env:
+        reply = await env.command(f"feeds add {feed_server.url('/feed')}")
+        assert "is not a public address (loopback)" in reply
+        assert "allow_private_addresses: true" in reply
+        assert list_feeds(env.rt.db) == [] and feed_server.requests == []
+
+
+async def test_a_slow_command_is_acked_at_once_and_answered_later(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    async def slow(request: web.Request) -> web.Response:
+        if len(feed_server.requests_to("/slow")) == 1:  # the check before adding: slow
+            await asyncio.sleep(2.5)
+        return web.Response(text=NK_FEED, content_type="application/rss+xml")
+
+    feed_server.handle("/slow", slow)
+    async with slack_env(tmp_path) as env:
+        reply = await env.command(f"feeds add {feed_server.url('/slow')} Slow Wire")
+        assert "added `Slow Wire`" in reply
+        assert len(env.stub.responses) == 1  # the answer came through response_url
+
+
+async def test_reply_text_is_escaped_for_slack(tmp_path: Path) -> None:
+    async with slack_env(tmp_path) as env:
+        reply = await env.command("test `<!channel>` <!channel> & <@U123>", user=MEMBER)
+        assert "<!channel>" not in reply and "<@U123>" not in reply
+
+
+async def test_socket_mode_runs_commands_without_a_public_endpoint(tmp_path: Path) -> None:
+    async with SlackStub() as stub:
+        stub.add_user(ADMIN, admin=True)
+        client = AsyncWebClient(token=TOKEN, base_url=stub.api_url, retry_handlers=[])
+        adapter = SlackAdapter(client, app_token=APP_TOKEN, pace=0)
+        assert adapter.mode == "socket" and adapter.routes() == []  # nothing to expose
+        async with open_runtime(settings_for(tmp_path), {"slack": adapter}) as rt:
+            await adapter.start(Commands(rt).handle)
+            try:
+                ack = await stub.socket_command(
+                    "subscribe troop-deployments",
+                    user=ADMIN,
+                    channel=NEWS,
+                    response_url=stub.response_url(),
+                )
+            finally:
+                await adapter.stop()
+            assert ack["response_type"] == "ephemeral" and "now gets" in ack["text"]
+            assert [s.topic for s in subscriptions(rt.db, f"slack:{NEWS}")] == ["troop-deployments"]
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+
+def test_slack_from_env(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    assert slack_from_env(settings, env={}) is None
+    with pytest.raises(ConfigError) as missing:
+        slack_from_env(settings, env={"SLACK_BOT_TOKEN": "xoxb-1"})
+    assert "SLACK_SIGNING_SECRET" in str(missing.value)
+    http = slack_from_env(
+        settings,
+        env={
+            "SLACK_BOT_TOKEN": "xoxb-1",
+            "SLACK_SIGNING_SECRET": "s",
+            "SLACK_API_URL": "http://127.0.0.1:8080/api",
+        },
+    )
+    assert http is not None and http.mode == "http"
+    assert http.client.base_url == "http://127.0.0.1:8080/api/"
+    assert http.notice_users == (MOD,)
+    assert [r.path for r in http.routes()] == ["/slack/events"]
+    socket = slack_from_env(
+        settings, env={"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_APP_TOKEN": "xapp-1"}
+    )
+    assert socket is not None and socket.mode == "socket"
+    assert socket.client.base_url == "https://slack.com/api/"
+
+
+def test_manifest_has_the_command_scopes_and_endpoint() -> None:
+    manifest = yaml.safe_load((ROOT / "config/slack-manifest.yml").read_text())
+    [command] = manifest["features"]["slash_commands"]
+    assert command["command"] == "/wirewatch" and command["url"].endswith("/slack/events")
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"commands", "chat:write", "users:read", "channels:history", "groups:history"} <= scopes
+    assert manifest["settings"]["event_subscriptions"]["request_url"].endswith("/slack/events")
+
+
+def test_the_setup_guide_documents_every_subcommand() -> None:
+    guide = (ROOT / "docs/slack.md").read_text()
+    for sub in SUBCOMMANDS:
+        assert f"`{sub.usage}`" in guide, sub.name
+    for name in (
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+        "SLACK_API_URL",
+        "WIREWATCH_HTTP_PORT",
+        "config/slack-manifest.yml",
+    ):
+        assert name in guide
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+
+def make_alert(delivery_id: int, kind: str = "new", **changes: Any) -> Alert:
+    fields: dict[str, Any] = dict(
+        delivery_id=delivery_id,
+        kind=kind,
+        story_id=7,
+        topic="troop-deployments",
+        channel=f"slack:{NEWS}",
+        title="North Korea has sent more troops to Russia",
+        url="https://news.example/nk",
+        outlet="Wire",
+        published=datetime(2025, 2, 27, 8, 0, tzinfo=UTC),
+        summary="Seoul says so.",
+        entities=("North Korea", "Russia"),
+        matched=("sent", "troops"),
+        explanation='"sent" near "troops"',
+        sources=(Source("Wire", "North Korea has sent more troops", "https://news.example/nk"),),
+    )
+    fields.update(changes)
+    return Alert(**fields)
+
+
+@given(st.text())
+def test_escaped_text_has_no_slack_syntax_and_reads_the_same(text: str) -> None:
+    out = render.escape(text)
+    assert "<" not in out and ">" not in out
+    assert out.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&") == text
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "data:text/html,x",
+        "file:///etc/passwd",
+        "//news.example/x",
+        "news.example/x",
+        "",
+        None,
+    ],
+)
+def test_only_http_links_become_links(url: str | None) -> None:
+    assert render.link(url, "<b>label</b>") == "&lt;b&gt;label&lt;/b&gt;"
+
+
+def test_links_cannot_be_broken_out_of() -> None:
+    made = render.link("https://news.example/a?x=1&y=2|<!channel>>", "label|<@U1>")
+    assert made == ("<https://news.example/a?x=1&amp;y=2%7C%3C!channel%3E%3E|label|&lt;@U1&gt;>")
+
+
+def test_every_field_of_an_alert_is_escaped() -> None:
+    hostile = make_alert(
+        1,
+        title="<!channel>",
+        outlet="<@U123>",
+        summary="<!here> & <!everyone>",
+        topic="<!subteam^S1>",
+        explanation="<https://evil.example|x>",
+        entities=("<@U123>",),
+        matched=("<!here>",),
+        url="javascript:alert(1)",
+        sources=(
+            Source("<@U123>", "<!channel>", "javascript:x"),
+            Source("<!here>", "<https://evil.example|y>", "https://ok.example/<!here>"),
+        ),
+    )
+    for rendered in (
+        render.alert_blocks(hostile),
+        render.update_blocks(hostile),
+        render.alert_text(hostile),
+        render.reply_text("<!channel> <@U123>"),
+    ):
+        text = json.dumps(rendered)
+        for ping in PINGS:
+            assert ping not in text
+
+
+def test_blocks_stay_inside_slack_limits() -> None:
+    long = make_alert(
+        1,
+        title="T" * 5000,
+        summary="S" * 10000,
+        explanation="E" * 9000,
+        sources=tuple(Source(f"O{i}", "t" * 400, None) for i in range(40)),
+    )
+    for blocks in (render.alert_blocks(long), render.update_blocks(long)):
+        for block in blocks:
+            texts = [block.get("text", {})] + block.get("elements", [])
+            assert all(len(t.get("text", "")) <= 3000 for t in texts)
+    assert len(render.alert_text(long)) <= 3000
+
+
+def test_command_text_undoes_slack_escaping() -> None:
+    raw = "feeds add <https://a.example/rss?x=1&amp;y=2|a.example/rss> A &amp; B &lt;3"
+    assert render.command_text(raw) == "feeds add https://a.example/rss?x=1&y=2 A & B <3"
