@@ -113,7 +113,7 @@ class SlackAdapter:
                 timeout=aiohttp.ClientTimeout(total=API_TIMEOUT), trust_env=True
             )
             self.client.session = self._session
-        if self._app_token:
+        if self._app_token and commands is not None:
             self._socket = AsyncSocketModeHandler(self.app, self._app_token)
             await self._socket.connect_async()
         log.info("slack.started mode=%s api=%s", self.mode, self.client.base_url)

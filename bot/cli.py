@@ -159,7 +159,13 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 async def _poll(settings: Settings, adapters: dict[str, ChatAdapter]) -> int:
     async with open_runtime(settings, adapters) as rt:
-        results, stats = await poll_once(rt)
+        for adapter in adapters.values():
+            await adapter.start(None)  # deliver only: no chat commands in a one-shot poll
+        try:
+            results, stats = await poll_once(rt)
+        finally:
+            for adapter in adapters.values():
+                await adapter.stop()
     failed = [r for r in results if not r.ok]
     for r in failed:
         log.warning("feed %s failed: %s", r.feed, r.error)
