@@ -8,14 +8,11 @@ already posted instead of posting twice; the embed footer carries the delivery i
 become DeliveryError: 400/403/404 stop the delivery (the outbox pauses the channel and tells a
 moderator), 5xx, 429 beyond discord.py's own waiting, timeouts and network errors are retried.
 
-/wirewatch interactions are answered ephemerally: the core's `Commands.handle` gets an
-Invocation whose `platform_admin` is the member's permissions resolved for that channel
-(Manage Channels or Administrator), re-checked here because `default_member_permissions` is
-only a default that server admins may override. A command still busy after `defer_after`
-seconds is deferred and answered with a follow-up.
+Given the core's commands at start, it syncs /wirewatch (bulk overwrite) and hands every
+interaction to discord_commands.CommandRouter.
 
 Deliberately not here: what a command does (bot.commands), rendering (discord_render), the
-command schema (discord_commands), retries and ordering (bot.outbox).
+command schema and interaction handling (discord_commands), retries and ordering (bot.outbox).
 """
 
 from __future__ import annotations
@@ -24,52 +21,51 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 import discord
 import yarl
-from discord import app_commands
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from adapters.base import Alert, DeliveryError, MessageRef
-from adapters.discord_commands import Invoked, command_payload, read_options
+from adapters.discord_commands import (
+    DEFER_AFTER,
+    NO_PINGS,
+    CommandRouter,
+    as_surface,
+    command_payload,
+)
 from adapters.discord_render import (
     alert_embed,
     clip,
     feed_text,
     ref_marker,
-    reply_text,
     split_text,
     thread_name,
 )
-from bot.commands import Commands, Invocation, Reply
 from bot.errors import ConfigError, WirewatchError
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-NO_PINGS = discord.AllowedMentions.none()
 READY_TIMEOUT = 60.0
 SEND_TIMEOUT = 45.0  # above discord.py's own 5xx retries (1+3+5+7 s) plus a slow answer
-DEFER_AFTER = 2.0  # Discord wants an answer within 3 s
 HISTORY = 50  # messages looked at by find_posted, per channel and per thread
 THREAD_ARCHIVE_MINUTES = 10080  # a week: longer than a story stays open
 THREAD_EXISTS = 160004  # "A thread has already been created for this message"
 MISSING_ACCESS = (50001, 50013)
-PERMISSIONS = discord.Permissions(view_channel=True, send_messages=True, embed_links=True,
-                                  read_message_history=True, create_public_threads=True,
-                                  send_messages_in_threads=True)
+GONE = (10003, 10008)  # unknown channel, unknown message
+PERMISSIONS = discord.Permissions(
+    view_channel=True,
+    send_messages=True,
+    embed_links=True,
+    read_message_history=True,
+    create_public_threads=True,
+    send_messages_in_threads=True,
+)
 T = TypeVar("T")
-
-
-class CommandSurface(Protocol):
-    """What the adapter needs of the core's commands (bot.commands.Commands)."""
-
-    async def handle(self, inv: Invocation) -> Reply: ...
-
-    def topic_names(self, prefix: str = "") -> list[str]: ...
 
 
 def nonce_for(delivery_id: int) -> str:
@@ -79,8 +75,10 @@ def nonce_for(delivery_id: int) -> str:
 
 def invite_url(application_id: int | str) -> str:
     """Where a server admin adds the bot, with exactly the permissions it needs."""
-    return (f"https://discord.com/oauth2/authorize?client_id={application_id}"
-            f"&scope=bot+applications.commands&permissions={PERMISSIONS.value}")
+    return (
+        f"https://discord.com/oauth2/authorize?client_id={application_id}"
+        f"&scope=bot+applications.commands&permissions={PERMISSIONS.value}"
+    )
 
 
 def delivery_error(exc: BaseException) -> DeliveryError:
@@ -90,8 +88,9 @@ def delivery_error(exc: BaseException) -> DeliveryError:
     if isinstance(exc, discord.HTTPException) and exc.status in (400, 403, 404):
         return DeliveryError(_refusal(exc), permanent=True)
     if isinstance(exc, discord.HTTPException) and exc.status == 429:
-        return DeliveryError("discord refused the request (429 without rate-limit details)",
-                             retry_after=60.0)
+        return DeliveryError(
+            "discord refused the request (429 without rate-limit details)", retry_after=60.0
+        )
     if isinstance(exc, discord.HTTPException):
         return DeliveryError(f"discord answered {exc.status}: {clip(exc.text, 200)}")
     if isinstance(exc, ValueError):
@@ -104,11 +103,19 @@ def delivery_error(exc: BaseException) -> DeliveryError:
 def _refusal(exc: discord.HTTPException) -> str:
     what = f"discord refused ({exc.status}, code {exc.code}: {clip(exc.text, 200)})"
     if exc.status == 403 or exc.code in MISSING_ACCESS:
-        return (f"{what}: the bot needs View Channel, Send Messages, Embed Links, Read "
-                "Message History, Create Public Threads and Send Messages in Threads there")
+        return (
+            f"{what}: the bot needs View Channel, Send Messages, Embed Links, Read "
+            "Message History, Create Public Threads and Send Messages in Threads there"
+        )
     if exc.status == 404:
         return f"{what}: the channel is gone or the bot cannot see it"
     return what
+
+
+def _code(exc: DeliveryError) -> int | None:
+    """Discord's JSON error code behind a DeliveryError, when there was one."""
+    cause = exc.__cause__
+    return cause.code if isinstance(cause, discord.HTTPException) else None
 
 
 def _snowflake(ident: str) -> int:
@@ -122,30 +129,43 @@ class _Client(discord.Client):
     """discord.py's client, told where to send interactions and when it is ready."""
 
     def __init__(self, adapter: DiscordAdapter):
-        super().__init__(intents=discord.Intents(guilds=True), allowed_mentions=NO_PINGS,
-                         max_ratelimit_timeout=60.0)
+        super().__init__(
+            intents=discord.Intents(guilds=True),
+            allowed_mentions=NO_PINGS,
+            max_ratelimit_timeout=60.0,
+            guild_ready_timeout=adapter.guild_ready_timeout,
+        )
         self.adapter = adapter
 
     async def on_ready(self) -> None:
         self.adapter.ready.set()
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
-        await self.adapter.on_interaction(interaction)
+        await self.adapter.router.on_interaction(interaction)
 
 
 class DiscordAdapter:
     platform = "discord"
 
-    def __init__(self, token: str, *, api_url: str | None = None, gateway_url: str | None = None,
-                 ready_timeout: float = READY_TIMEOUT, defer_after: float = DEFER_AFTER,
-                 sync_commands: bool = True):
+    def __init__(
+        self,
+        token: str,
+        *,
+        api_url: str | None = None,
+        gateway_url: str | None = None,
+        ready_timeout: float = READY_TIMEOUT,
+        defer_after: float = DEFER_AFTER,
+        sync_commands: bool = True,
+        guild_ready_timeout: float = 2.0,
+    ):
         self._token = token
         self.api_url, self.gateway_url = api_url, gateway_url
-        self.ready_timeout, self.defer_after = ready_timeout, defer_after
+        self.ready_timeout = ready_timeout
+        self.router = CommandRouter(None, self.platform, defer_after)
         self.sync_commands = sync_commands
+        self.guild_ready_timeout = guild_ready_timeout  # READY is followed by GUILD_CREATEs
         self.ready = asyncio.Event()
         self.client: _Client | None = None
-        self.commands: CommandSurface | None = None
         self._task: asyncio.Task[None] | None = None
         self._saved: tuple[str, yarl.URL] | None = None
         self._threads: dict[str, str] = {}  # starter message id -> thread id
@@ -153,16 +173,19 @@ class DiscordAdapter:
     # -- lifecycle -----------------------------------------------------------------------
 
     async def start(self, commands: Any = None) -> None:
-        """Log in, wait for the gateway's READY, sync /wirewatch when commands are given."""
-        self.commands = commands if hasattr(commands, "handle") else None
+        """Log in, wait for the gateway's READY, sync /wirewatch when commands are given
+        (bot.commands.Commands or its bound `handle`)."""
+        self.router.commands = as_surface(commands)
         self._point_discord_py()
         self.client = _Client(self)
         self._task = asyncio.create_task(self.client.start(self._token), name="discord-client")
+        self._task.add_done_callback(_client_ended)
         await self._wait_ready()
         user = self.client.user
-        log.info("discord.ready user=%s guilds=%d", user.id if user else "?",
-                 len(self.client.guilds))
-        if self.commands is not None and self.sync_commands:
+        log.info(
+            "discord.ready user=%s guilds=%d", user.id if user else "?", len(self.client.guilds)
+        )
+        if self.router.commands is not None and self.sync_commands:
             await self._sync_commands()
 
     async def stop(self) -> None:
@@ -189,18 +212,26 @@ class DiscordAdapter:
     async def _wait_ready(self) -> None:
         assert self._task is not None
         ready = asyncio.create_task(self.ready.wait())
-        await asyncio.wait({ready, self._task}, timeout=self.ready_timeout,
-                           return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            {ready, self._task}, timeout=self.ready_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
         if ready.done():
             return
         ready.cancel()
         failure = self._task.exception() if self._task.done() else None
         await self.stop()
         if isinstance(failure, discord.LoginFailure):
-            raise ConfigError(["DISCORD_BOT_TOKEN: Discord refused the token (reset it in the "
-                               "Developer Portal, Bot page)"])
-        why = f"{type(failure).__name__}: {failure}" if failure else \
-            f"no READY within {self.ready_timeout:.0f}s"
+            raise ConfigError(
+                [
+                    "DISCORD_BOT_TOKEN: Discord refused the token (reset it in the "
+                    "Developer Portal, Bot page)"
+                ]
+            )
+        why = (
+            f"{type(failure).__name__}: {failure}"
+            if failure
+            else f"no READY within {self.ready_timeout:.0f}s"
+        )
         raise WirewatchError(f"discord: cannot connect: {why}")
 
     async def _sync_commands(self) -> None:
@@ -217,17 +248,28 @@ class DiscordAdapter:
         return MessageRef(self.platform, channel, str(msg.id))
 
     async def post_update(self, parent: MessageRef, alert: Alert) -> MessageRef:
-        """Into the thread started from the story's first message (made on first use)."""
-        thread = parent.thread_id or await self._thread_for(parent, alert)
-        msg = await self._send(thread, alert_embed(alert, as_update=True), alert.delivery_id)
+        """Into the thread started from the story's first message (made on first use); if a
+        moderator deleted that message or its thread, into the channel instead."""
+        embed = alert_embed(alert, as_update=True)
+        thread: str | None = None
+        try:
+            thread = parent.thread_id or await self._thread_for(parent, alert)
+            msg = await self._send(thread, embed, alert.delivery_id)
+        except DeliveryError as exc:
+            if _code(exc) not in GONE or thread == parent.channel:
+                raise
+            log.warning("discord.thread_gone channel=%s story=%d", parent.channel, alert.story_id)
+            thread = None
+            msg = await self._send(parent.channel, embed, alert.delivery_id)
         return MessageRef(self.platform, parent.channel, str(msg.id), thread)
 
     async def edit_alert(self, ref: MessageRef, alert: Alert) -> None:
         """The first message lists every source so far; its footer drops the delivery ref,
         which now belongs to a later delivery."""
         message = self._partial(ref.channel).get_partial_message(_snowflake(ref.message_id))
-        await self._call(message.edit(embed=alert_embed(alert, ref=False),
-                                      allowed_mentions=NO_PINGS))
+        await self._call(
+            message.edit(embed=alert_embed(alert, ref=False), allowed_mentions=NO_PINGS)
+        )
 
     async def find_posted(self, channel: str, delivery_id: int) -> MessageRef | None:
         """Our message with this delivery's ref among the recent ones, or in their threads.
@@ -235,10 +277,19 @@ class DiscordAdapter:
         within Discord's nonce window."""
         try:
             return await self._find_posted(channel, ref_marker(delivery_id))
-        except (discord.HTTPException, aiohttp.ClientError, OSError, ValueError,
-                TimeoutError) as exc:
-            log.warning("discord.find_posted_failed channel=%s delivery=%d error=%s", channel,
-                        delivery_id, exc)
+        except (
+            discord.HTTPException,
+            aiohttp.ClientError,
+            OSError,
+            ValueError,
+            TimeoutError,
+        ) as exc:
+            log.warning(
+                "discord.find_posted_failed channel=%s delivery=%d error=%s",
+                channel,
+                delivery_id,
+                exc,
+            )
             return None
 
     async def post_notice(self, channel: str, text: str) -> None:
@@ -258,8 +309,11 @@ class DiscordAdapter:
     # -- alert plumbing ------------------------------------------------------------------
 
     async def _send(self, channel: str, embed: discord.Embed, delivery_id: int) -> discord.Message:
-        return await self._call(self._partial(channel).send(
-            embed=embed, nonce=nonce_for(delivery_id), allowed_mentions=NO_PINGS))
+        return await self._call(
+            self._partial(channel).send(
+                embed=embed, nonce=nonce_for(delivery_id), allowed_mentions=NO_PINGS
+            )
+        )
 
     async def _thread_for(self, parent: MessageRef, alert: Alert) -> str:
         """Discord gives a thread started from a message that message's id; create it once."""
@@ -269,15 +323,18 @@ class DiscordAdapter:
         if isinstance(channel, discord.Thread):  # subscribed inside a thread: stay there
             return str(channel.id)
         if not isinstance(channel, discord.TextChannel):
-            raise DeliveryError(f"discord channel {parent.channel} cannot hold threads",
-                                permanent=True)
+            raise DeliveryError(
+                f"discord channel {parent.channel} cannot hold threads", permanent=True
+            )
         starter = channel.get_partial_message(_snowflake(parent.message_id))
         try:
-            await self._call(starter.create_thread(
-                name=thread_name(alert), auto_archive_duration=THREAD_ARCHIVE_MINUTES))
+            await self._call(
+                starter.create_thread(
+                    name=thread_name(alert), auto_archive_duration=THREAD_ARCHIVE_MINUTES
+                )
+            )
         except DeliveryError as exc:
-            if not isinstance(exc.__cause__, discord.HTTPException) or \
-                    exc.__cause__.code != THREAD_EXISTS:
+            if _code(exc) != THREAD_EXISTS:
                 raise
         self._threads[parent.message_id] = parent.message_id
         return parent.message_id
@@ -302,7 +359,8 @@ class DiscordAdapter:
     def _ours(self, msg: discord.Message, marker: str) -> bool:
         footers = (e.footer.text or "" for e in msg.embeds)
         return msg.author == self._client().user and any(
-            f.rsplit(" · ", 1)[-1] == marker for f in footers)
+            f.rsplit(" · ", 1)[-1] == marker for f in footers
+        )
 
     def _system_channel(self, channel: str) -> discord.TextChannel | None:
         known = self._client().get_channel(int(channel)) if channel.isdigit() else None
@@ -322,68 +380,28 @@ class DiscordAdapter:
         """One Discord request with a deadline, its failure turned into a DeliveryError."""
         try:
             return await asyncio.wait_for(call, SEND_TIMEOUT)
-        except (discord.HTTPException, aiohttp.ClientError, OSError, ValueError,
-                TimeoutError) as exc:
+        except (
+            discord.HTTPException,
+            aiohttp.ClientError,
+            OSError,
+            ValueError,
+            TimeoutError,
+        ) as exc:
             raise delivery_error(exc) from exc
 
-    # -- /wirewatch ----------------------------------------------------------------------
 
-    async def on_interaction(self, interaction: discord.Interaction) -> None:
-        """Route our command and its autocomplete; anything else is not ours."""
-        kinds = (discord.InteractionType.application_command,
-                 discord.InteractionType.autocomplete)
-        invoked = read_options(interaction.data or {}) if interaction.type in kinds else None
-        if invoked is None:
-            return
-        try:
-            if interaction.type is discord.InteractionType.autocomplete:
-                await self._autocomplete(interaction, invoked)
-            else:
-                await self._command(interaction, invoked)
-        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
-            log.warning("discord.interaction_failed command=%s error=%s", invoked.name, exc)
-
-    async def _command(self, interaction: discord.Interaction, invoked: Invoked) -> None:
-        if self.commands is None or interaction.guild_id is None:
-            await self._answer(interaction, Reply("wirewatch commands work in server channels "
-                                                  "while the bot runs them", ok=False))
-            return
-        work = asyncio.ensure_future(self.commands.handle(self._invocation(interaction, invoked)))
-        done, _ = await asyncio.wait({work}, timeout=self.defer_after)
-        if not done:
-            await interaction.response.defer(ephemeral=True, thinking=True)
-        await self._answer(interaction, await work)
-
-    def _invocation(self, interaction: discord.Interaction, invoked: Invoked) -> Invocation:
-        """The member's permissions are Discord's resolved value for this channel."""
-        perms = interaction.permissions
-        roles = getattr(interaction.user, "roles", [])
-        return Invocation(
-            platform=self.platform, channel=f"{self.platform}:{interaction.channel_id}",
-            user=str(interaction.user.id), text=Commands.text_for(invoked.name, invoked.options),
-            platform_admin=perms.administrator or perms.manage_channels,
-            roles=tuple(str(r.id) for r in roles if not r.is_default()),
-            workspace=str(interaction.guild_id))
-
-    async def _answer(self, interaction: discord.Interaction, reply: Reply) -> None:
-        """Ephemeral, split at Discord's 2,000 characters; feed text in it is escaped."""
-        chunks = split_text(reply_text(reply.text))
-        if not interaction.response.is_done():
-            await interaction.response.send_message(chunks.pop(0), ephemeral=True,
-                                                    allowed_mentions=NO_PINGS)
-        for chunk in chunks:
-            await interaction.followup.send(chunk, ephemeral=True, allowed_mentions=NO_PINGS)
-
-    async def _autocomplete(self, interaction: discord.Interaction, invoked: Invoked) -> None:
-        typed = invoked.options.get(invoked.focused or "", "")
-        names = self.commands.topic_names(typed) if self.commands and invoked.kind == "topic" \
-            else []
-        await interaction.response.autocomplete(
-            [app_commands.Choice(name=n, value=n) for n in names[:25]])
+def _client_ended(task: asyncio.Task[None]) -> None:
+    """The gateway connection ended for good (closed, or a fatal error): say so in the log."""
+    error = None if task.cancelled() else task.exception()
+    if error is not None:
+        log.error("discord.client_stopped error=%s: %s", type(error).__name__, error)
+    else:
+        log.info("discord.client_stopped")
 
 
-def discord_from_env(settings: Settings, env: Mapping[str, str] = os.environ
-                     ) -> DiscordAdapter | None:
+def discord_from_env(
+    settings: Settings, env: Mapping[str, str] = os.environ
+) -> DiscordAdapter | None:
     """The adapter when DISCORD_BOT_TOKEN is set; DISCORD_API_URL and DISCORD_GATEWAY_URL
     point it elsewhere (a proxy, a test stand-in). `settings` is taken so every platform is
     built alike; moderators are the core's business."""

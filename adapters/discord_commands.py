@@ -1,4 +1,4 @@
-"""/wirewatch as a Discord application command, generated from the core's SUBCOMMANDS.
+"""/wirewatch on Discord: the application command, and answering its interactions.
 
 `command_payload` is the JSON that bulk-overwrite sync sends: one `wirewatch` command whose
 subcommands and typed options come from `bot.commands.SUBCOMMANDS` (a topic option has
@@ -7,19 +7,36 @@ Discord forbids a group and a command of the same name side by side, so the bare
 becomes `feeds list`. `read_options` walks an interaction's options back to the core's
 subcommand name and a plain {option: value} dict for `Commands.text_for`.
 
-Deliberately not here: permissions (the core decides who is a moderator; the adapter only
-reports what Discord says about the member) and sending anything.
+`CommandRouter` answers interactions the way every handler here does: acknowledge or defer
+within 3 s, call the shared command code, send its reply (ephemeral, escaped, split at 2,000
+characters). The Invocation's `platform_admin` is the member's permissions as Discord
+resolved them for the channel (Manage Channels or Administrator): `default_member_permissions`
+is only a default that server admins may override, so it proves nothing by itself.
+
+Deliberately not here: deciding who is a moderator or what a command does (bot.commands),
+alerts and the connection (discord_bot).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from bot.commands import SUBCOMMANDS, Subcommand
+import aiohttp
+import discord
+from discord import app_commands
 
+from adapters.discord_render import reply_text, split_text
+from bot.commands import SUBCOMMANDS, Commands, Invocation, Reply, Subcommand
+
+log = logging.getLogger(__name__)
+
+NO_PINGS = discord.AllowedMentions.none()
+DEFER_AFTER = 2.0  # Discord wants an answer within 3 s
 COMMAND = "wirewatch"
 SUB_COMMAND, SUB_COMMAND_GROUP, STRING = 1, 2, 3
 MANAGE_CHANNELS = 1 << 4
@@ -134,3 +151,101 @@ def read_options(
     values = {o["name"]: str(o.get("value", "")) for o in level if o["name"] in kinds}
     focused = next((o["name"] for o in level if o.get("focused")), None)
     return Invoked(sub.name, values, focused, kinds.get(focused) if focused else None)
+
+
+class CommandSurface(Protocol):
+    """What the router needs of the core's commands (bot.commands.Commands)."""
+
+    async def handle(self, inv: Invocation) -> Reply: ...
+
+    def topic_names(self, prefix: str = "") -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class _HandleOnly:
+    """A bare handler: commands work, autocomplete offers nothing."""
+
+    handle: Callable[[Invocation], Awaitable[Reply]]
+
+    def topic_names(self, prefix: str = "") -> list[str]:
+        return []
+
+
+def as_surface(commands: Any) -> CommandSurface | None:
+    """`Commands`, or its bound `handle` as the command line passes to every adapter."""
+    if commands is None or hasattr(commands, "handle"):
+        return commands
+    owner = getattr(commands, "__self__", None)
+    if hasattr(owner, "handle") and hasattr(owner, "topic_names"):
+        return owner
+    return _HandleOnly(commands)
+
+
+class CommandRouter:
+    """Our interactions in, the core's replies out; anything not /wirewatch is ignored."""
+
+    def __init__(
+        self,
+        commands: CommandSurface | None,
+        platform: str = "discord",
+        defer_after: float = DEFER_AFTER,
+    ):
+        self.commands = commands
+        self.platform = platform
+        self.defer_after = defer_after
+
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        kinds = (discord.InteractionType.application_command, discord.InteractionType.autocomplete)
+        invoked = read_options(interaction.data or {}) if interaction.type in kinds else None
+        if invoked is None:
+            return
+        try:
+            if interaction.type is discord.InteractionType.autocomplete:
+                await self._autocomplete(interaction, invoked)
+            else:
+                await self._command(interaction, invoked)
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            log.warning("discord.interaction_failed command=%s error=%s", invoked.name, exc)
+
+    async def _command(self, interaction: discord.Interaction, invoked: Invoked) -> None:
+        if self.commands is None or interaction.guild_id is None:
+            text = "wirewatch commands work in server channels while the bot runs them"
+            await self._answer(interaction, Reply(text, ok=False))
+            return
+        work = asyncio.ensure_future(self.commands.handle(self.invocation(interaction, invoked)))
+        done, _ = await asyncio.wait({work}, timeout=self.defer_after)
+        if not done:
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        await self._answer(interaction, await work)
+
+    def invocation(self, interaction: discord.Interaction, invoked: Invoked) -> Invocation:
+        """Who asked, where, with which rights: Discord's resolved permissions and role ids."""
+        perms = interaction.permissions
+        roles = getattr(interaction.user, "roles", [])
+        return Invocation(
+            platform=self.platform,
+            channel=f"{self.platform}:{interaction.channel_id}",
+            user=str(interaction.user.id),
+            text=Commands.text_for(invoked.name, invoked.options),
+            platform_admin=perms.administrator or perms.manage_channels,
+            roles=tuple(str(r.id) for r in roles if not r.is_default()),
+            workspace=str(interaction.guild_id),
+        )
+
+    async def _answer(self, interaction: discord.Interaction, reply: Reply) -> None:
+        """Ephemeral, split at Discord's 2,000 characters; feed text in it is escaped."""
+        chunks = split_text(reply_text(reply.text))
+        if not interaction.response.is_done():
+            await interaction.response.send_message(
+                chunks.pop(0), ephemeral=True, allowed_mentions=NO_PINGS
+            )
+        for chunk in chunks:
+            await interaction.followup.send(chunk, ephemeral=True, allowed_mentions=NO_PINGS)
+
+    async def _autocomplete(self, interaction: discord.Interaction, invoked: Invoked) -> None:
+        typed = invoked.options.get(invoked.focused or "", "")
+        wanted = self.commands is not None and invoked.kind == "topic"
+        names = self.commands.topic_names(typed) if wanted and self.commands else []
+        await interaction.response.autocomplete(
+            [app_commands.Choice(name=n, value=n) for n in names[:25]]
+        )

@@ -35,6 +35,8 @@ _MENTION = re.compile(r"@(everyone|here)|<(@[!&]?|#)(\d+)>")
 _CODE_SPAN = re.compile(r"(`[^`\n]*`)")
 _LIST_MARK = re.compile(r"^\\- ", re.MULTILINE)
 _BRACKET = re.compile(r"(?<!\\)([\[\]])")  # escape_markdown leaves most brackets alone
+# Not marks by category, yet extending or spacing marks for grapheme purposes.
+_EXTEND = "\u200c\u200d\uff9e\uff9f\u0e33\u0eb3"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
@@ -53,15 +55,15 @@ def graphemes(text: str) -> Iterator[str]:
 def _joins_previous(ch: str, prev: str, cluster: str) -> bool:
     """Whether `ch` stays in the cluster that ends with `prev` (conservative: may over-join)."""
     cp, pp = ord(ch), ord(prev)
-    if unicodedata.category(ch) in ("Mn", "Mc", "Me") or ch in "\u200c\u200d\uff9e\uff9f":
+    if unicodedata.category(ch) in ("Mn", "Mc", "Me") or ch in _EXTEND:
         return True
-    if prev == "\u200d":
+    if prev == "\u200d" or unicodedata.combining(prev) == 9:  # ZWJ; a virama links conjuncts
         return True
     if 0xFE00 <= cp <= 0xFE0F or 0xE0100 <= cp <= 0xE01EF:  # variation selectors
         return True
     if 0x1F3FB <= cp <= 0x1F3FF or 0xE0020 <= cp <= 0xE007F:  # skin tones, flag tags
         return True
-    if 0x1F1E6 <= cp <= 0x1F1FF and len(cluster) == 1 and 0x1F1E6 <= pp <= 0x1F1FF:
+    if _regional(cp) and _trailing_regionals(cluster) % 2:
         return True  # the second regional indicator of a flag
     if prev == "\r" and ch == "\n":
         return True
@@ -70,6 +72,19 @@ def _joins_previous(ch: str, prev: str, cluster: str) -> bool:
     if _hangul(pp) and _hangul(cp):  # jamo continue a syllable; a leading jamo takes anything
         return not 0xAC00 <= cp <= 0xD7A3 or 0x1100 <= pp <= 0x115F
     return False
+
+
+def _regional(cp: int) -> bool:
+    return 0x1F1E6 <= cp <= 0x1F1FF
+
+
+def _trailing_regionals(cluster: str) -> int:
+    count = 0
+    for ch in reversed(cluster):
+        if not _regional(ord(ch)):
+            break
+        count += 1
+    return count
 
 
 def _hangul(cp: int) -> bool:
@@ -98,7 +113,9 @@ def clip(text: str, limit: int) -> str:
         if used > budget:
             break
         kept.append(g)
-    return "".join(kept).rstrip() + ELLIPSIS
+    while kept and kept[-1].isspace():  # drop whole blank graphemes, never half of one
+        kept.pop()
+    return "".join(kept) + ELLIPSIS
 
 
 def unmention(text: str) -> str:
@@ -148,11 +165,19 @@ def split_text(text: str, limit: int = CONTENT) -> list[str]:
         if current:
             chunks.append(current)
         while units(line) > limit:
-            head = clip(line, limit)[:-1] or line[:limit]  # one giant grapheme: cut it
+            head = clip(line, limit)[:-1] or _hard_cut(line, limit)
             chunks.append(head)
             line = line[len(head) :]
         current = line
     return [*chunks, current] if current or not chunks else chunks
+
+
+def _hard_cut(text: str, limit: int) -> str:
+    """The longest prefix within `limit` units, for a single grapheme larger than a message."""
+    out = text[:limit]
+    while units(out) > limit:
+        out = out[:-1]
+    return out
 
 
 def sources_field(alert: Alert, limit: int = FIELD_VALUE) -> str:
@@ -179,7 +204,7 @@ def _fields(alert: Alert) -> list[tuple[str, str, bool]]:
         fields.append(("Entities", clip(feed_text(", ".join(alert.entities)), FIELD_VALUE), False))
     if alert.sources:
         fields.append((f"Sources ({len(alert.sources)})", sources_field(alert), False))
-    return fields[:FIELDS]
+    return [f for f in fields if f[1].strip()][:FIELDS]  # Discord refuses empty values
 
 
 def alert_embed(alert: Alert, *, as_update: bool = False, ref: bool = True) -> discord.Embed:
@@ -192,8 +217,8 @@ def alert_embed(alert: Alert, *, as_update: bool = False, ref: bool = True) -> d
         timestamp=alert.published,
         colour=COLOUR_UPDATE if as_update else COLOUR_NEW,
     )
-    author = f"{alert.outlet} · also reporting" if as_update else alert.outlet
-    embed.set_author(name=clip(author, AUTHOR))
+    outlet = " ".join(alert.outlet.split()) or "(unnamed outlet)"
+    embed.set_author(name=clip(f"{outlet} · also reporting" if as_update else outlet, AUTHOR))
     fields = [f for f in _fields(alert) if not as_update or f[0] == "Why it fired"]
     for name, value, inline in fields:
         embed.add_field(name=name, value=value, inline=inline)

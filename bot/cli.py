@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from adapters.console import ConsoleAdapter
+from adapters.discord_bot import discord_from_env
 from adapters.slack_app import slack_from_env
 from bot.app import Runtime, open_runtime, poll_once, readiness, run_forever
 from bot.chat import ChatAdapter
@@ -140,6 +141,8 @@ def build_adapters(settings: Settings, *, json_lines: bool = False) -> dict[str,
     adapters: dict[str, ChatAdapter] = {"console": ConsoleAdapter(json_lines=json_lines)}
     if slack := slack_from_env(settings):
         adapters["slack"] = slack
+    if discord := discord_from_env(settings):
+        adapters["discord"] = discord
     return adapters
 
 

@@ -126,16 +126,21 @@ def pending_count(db: sqlite_utils.Database) -> int:
 
 
 def parent_ref(db: sqlite_utils.Database, channel: str, story_id: int) -> MessageRef | None:
-    """The story's first message in `channel`, once it was sent."""
+    """The story's first message in `channel`, once sent, with its thread if one exists.
+
+    A platform that threads lazily (Discord) reports the thread with the first update.
+    """
     row = db.execute(
-        "SELECT id, message_id, thread_id FROM deliveries WHERE channel = ? AND story_id = ? "
-        "AND kind = 'new' AND status = 'sent' ORDER BY id LIMIT 1",
+        "SELECT message_id, coalesce(thread_id, (SELECT e.thread_id FROM deliveries e WHERE "
+        "e.channel = d.channel AND e.story_id = d.story_id AND e.status = 'sent' AND "
+        "e.thread_id IS NOT NULL ORDER BY e.id LIMIT 1)) FROM deliveries d WHERE d.channel = ? "
+        "AND d.story_id = ? AND d.kind = 'new' AND d.status = 'sent' ORDER BY d.id LIMIT 1",
         [channel, story_id],
     ).fetchone()
-    if not row or not row[1]:
+    if not row or not row[0]:
         return None
     platform, ident = split_channel(channel)
-    return MessageRef(platform, ident, row[1], row[2])
+    return MessageRef(platform, ident, row[0], row[1])
 
 
 def build_alert(db: sqlite_utils.Database, d: Delivery, item_id: int | None = None) -> Alert:

@@ -38,8 +38,17 @@ MANAGE_CHANNELS, ADMINISTRATOR, USE_COMMANDS = 1 << 4, 1 << 3, 1 << 31
 EVERYONE_PERMS = VIEW | SEND | EMBED | HISTORY | USE_COMMANDS
 ALL_PERMS = (1 << 51) - 1
 EPHEMERAL = 64
-EMBED_LIMITS = {"title": 256, "description": 4096, "fields": 25, "field.name": 256,
-                "field.value": 1024, "footer.text": 2048, "author.name": 256, "total": 6000}
+REPLY_WAIT = 15.0  # seconds a test waits for the bot to answer an interaction
+EMBED_LIMITS = {
+    "title": 256,
+    "description": 4096,
+    "fields": 25,
+    "field.name": 256,
+    "field.value": 1024,
+    "footer.text": 2048,
+    "author.name": 256,
+    "total": 6000,
+}
 _ids = itertools.count(1)
 
 
@@ -53,8 +62,17 @@ def now_iso() -> str:
 
 
 def user_payload(uid: str, name: str, *, bot: bool = False) -> dict[str, Any]:
-    return {"id": uid, "username": name, "discriminator": "0", "global_name": name,
-            "avatar": None, "bot": bot, "system": False, "public_flags": 0, "flags": 0}
+    return {
+        "id": uid,
+        "username": name,
+        "discriminator": "0",
+        "global_name": name,
+        "avatar": None,
+        "bot": bot,
+        "system": False,
+        "public_flags": 0,
+        "flags": 0,
+    }
 
 
 @dataclass(frozen=True)
@@ -135,17 +153,29 @@ class DiscordStub:
         self.commands: list[dict[str, Any]] = []
         self.interactions: dict[str, InteractionLog] = {}
         self.sessions: list[GatewaySession] = []
-        self.identified = asyncio.Event()
         self._faults: list[Fault] = []
         self._nonces: dict[tuple[str, str], str] = {}
         self._runner: web.AppRunner | None = None
         self.base = ""
-        for cid, name in ((self.general, "general"), (self.alerts, "alerts"),
-                          (self.locked, "locked")):
-            self.channels[cid] = {"id": cid, "type": 0, "guild_id": self.guild_id, "name": name,
-                                  "position": len(self.channels), "permission_overwrites": [],
-                                  "nsfw": False, "topic": None, "last_message_id": None,
-                                  "rate_limit_per_user": 0, "parent_id": None, "flags": 0}
+        for cid, name in (
+            (self.general, "general"),
+            (self.alerts, "alerts"),
+            (self.locked, "locked"),
+        ):
+            self.channels[cid] = {
+                "id": cid,
+                "type": 0,
+                "guild_id": self.guild_id,
+                "name": name,
+                "position": len(self.channels),
+                "permission_overwrites": [],
+                "nsfw": False,
+                "topic": None,
+                "last_message_id": None,
+                "rate_limit_per_user": 0,
+                "parent_id": None,
+                "flags": 0,
+            }
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -177,18 +207,30 @@ class DiscordStub:
 
     # -- what tests use ----------------------------------------------------------------------
 
-    def fail(self, method: str, pattern: str, status: int, *, times: int = 1,
-             retry_after: float = 0.1, commit: bool = False) -> None:
+    def fail(
+        self,
+        method: str,
+        pattern: str,
+        status: int,
+        *,
+        times: int = 1,
+        retry_after: float = 0.1,
+        commit: bool = False,
+    ) -> None:
         """Answer the next `times` matching requests with `status` (429 carries retry_after);
         `commit` carries the request out first, as when only the response is lost."""
-        self._faults.append(Fault(method, re.compile(pattern), status, times, retry_after,
-                                  commit))
+        self._faults.append(Fault(method, re.compile(pattern), status, times, retry_after, commit))
 
     def posts(self) -> list[Call]:
         """Every message body the bot sent or edited, wherever it went."""
         kinds = ("/messages", "/callback", "/webhooks/")
-        return [c for c in self.calls if c.method in ("POST", "PATCH")
-                and any(k in c.path for k in kinds) and "/threads" not in c.path]
+        return [
+            c
+            for c in self.calls
+            if c.method in ("POST", "PATCH")
+            and any(k in c.path for k in kinds)
+            and "/threads" not in c.path
+        ]
 
     def channel_messages(self, channel_id: str) -> list[dict[str, Any]]:
         return [m for m in self.messages.values() if m["channel_id"] == channel_id]
@@ -196,22 +238,21 @@ class DiscordStub:
     def threads(self) -> list[dict[str, Any]]:
         return [c for c in self.channels.values() if c["type"] == 11]
 
-    async def command(self, *path: str, user: str, channel: str | None = None,
-                      timeout: float = 10.0, **options: str) -> InteractionLog:
+    async def command(
+        self, *path: str, user: str, channel: str | None = None, **options: str
+    ) -> InteractionLog:
         """Run `/wirewatch PATH... option=value` as `user`; wait for its visible reply."""
         log = await self._interact(2, path, options, None, user, channel)
-        await self._wait(log, lambda: bool(log.replies()), timeout)
+        await self._wait(log, lambda: bool(log.replies()))
         return log
 
-    async def autocomplete(self, *path: str, focused: str, value: str, user: str,
-                           timeout: float = 5.0) -> list[dict[str, Any]]:
+    async def autocomplete(
+        self, *path: str, focused: str, value: str, user: str
+    ) -> list[dict[str, Any]]:
         """Type `value` into option `focused`; the choices the bot offered."""
         log = await self._interact(4, path, {focused: value}, focused, user, None)
-        await self._wait(log, lambda: bool(log.callbacks), timeout)
+        await self._wait(log, lambda: bool(log.callbacks))
         return log.callbacks[0]["data"]["choices"]
-
-    async def wait_identified(self, timeout: float = 10.0) -> None:
-        await asyncio.wait_for(self.identified.wait(), timeout)
 
     # -- gateway -----------------------------------------------------------------------------
 
@@ -244,44 +285,98 @@ class DiscordStub:
             session.identify, session.identified = d, True
             await session.send(0, self._ready(), "READY")
             await session.send(0, self._guild_create(), "GUILD_CREATE")
-            self.identified.set()
         elif op == 6:
             await session.send(9, False)
 
     def _ready(self) -> dict[str, Any]:
-        return {"v": 10, "user": self._bot_user(), "guilds": [{"id": self.guild_id,
-                "unavailable": True}], "session_id": snowflake(), "session_type": "normal",
-                "resume_gateway_url": self.gateway_url, "private_channels": [],
-                "relationships": [], "presences": [], "geo_ordered_rtc_regions": [],
-                "application": {"id": self.app_id, "flags": 0}, "auth": {}}
+        return {
+            "v": 10,
+            "user": self._bot_user(),
+            "guilds": [{"id": self.guild_id, "unavailable": True}],
+            "session_id": snowflake(),
+            "session_type": "normal",
+            "resume_gateway_url": self.gateway_url,
+            "private_channels": [],
+            "relationships": [],
+            "presences": [],
+            "geo_ordered_rtc_regions": [],
+            "application": {"id": self.app_id, "flags": 0},
+            "auth": {},
+        }
 
     def _guild_create(self) -> dict[str, Any]:
-        roles = [self._role(self.guild_id, "@everyone", EVERYONE_PERMS, 0),
-                 self._role(self.mod_role, "Moderators", MANAGE_CHANNELS, 2),
-                 self._role(self.editor_role, "Wire editors", 0, 1)]
-        bot_member = {"user": self._bot_user(), "roles": [], "joined_at": now_iso(),
-                      "deaf": False, "mute": False, "flags": 0}
-        return {"id": self.guild_id, "name": "Newsroom", "icon": None, "owner_id": self.admin,
-                "roles": roles, "channels": [c for c in self.channels.values()
-                                             if c["type"] == 0],
-                "threads": [], "members": [bot_member], "member_count": 5, "large": False,
-                "unavailable": False, "features": [], "emojis": [], "stickers": [],
-                "voice_states": [], "presences": [], "stage_instances": [],
-                "guild_scheduled_events": [], "soundboard_sounds": [], "joined_at": now_iso(),
-                "verification_level": 0, "default_message_notifications": 1,
-                "explicit_content_filter": 0, "mfa_level": 0, "nsfw_level": 0,
-                "premium_tier": 0, "premium_subscription_count": 0, "preferred_locale": "en-US",
-                "system_channel_id": self.general, "system_channel_flags": 0,
-                "afk_timeout": 300, "afk_channel_id": None, "application_id": None,
-                "description": None, "banner": None, "splash": None, "discovery_splash": None,
-                "vanity_url_code": None, "rules_channel_id": None,
-                "public_updates_channel_id": None, "max_members": 500000}
+        roles = [
+            self._role(self.guild_id, "@everyone", EVERYONE_PERMS, 0),
+            self._role(self.mod_role, "Moderators", MANAGE_CHANNELS, 2),
+            self._role(self.editor_role, "Wire editors", 0, 1),
+        ]
+        bot_member = {
+            "user": self._bot_user(),
+            "roles": [],
+            "joined_at": now_iso(),
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+        }
+        return {
+            "id": self.guild_id,
+            "name": "Newsroom",
+            "icon": None,
+            "owner_id": self.admin,
+            "roles": roles,
+            "channels": [c for c in self.channels.values() if c["type"] == 0],
+            "threads": [],
+            "members": [bot_member],
+            "member_count": 5,
+            "large": False,
+            "unavailable": False,
+            "features": [],
+            "emojis": [],
+            "stickers": [],
+            "voice_states": [],
+            "presences": [],
+            "stage_instances": [],
+            "guild_scheduled_events": [],
+            "soundboard_sounds": [],
+            "joined_at": now_iso(),
+            "verification_level": 0,
+            "default_message_notifications": 1,
+            "explicit_content_filter": 0,
+            "mfa_level": 0,
+            "nsfw_level": 0,
+            "premium_tier": 0,
+            "premium_subscription_count": 0,
+            "preferred_locale": "en-US",
+            "system_channel_id": self.general,
+            "system_channel_flags": 0,
+            "afk_timeout": 300,
+            "afk_channel_id": None,
+            "application_id": None,
+            "description": None,
+            "banner": None,
+            "splash": None,
+            "discovery_splash": None,
+            "vanity_url_code": None,
+            "rules_channel_id": None,
+            "public_updates_channel_id": None,
+            "max_members": 500000,
+        }
 
     @staticmethod
     def _role(rid: str, name: str, perms: int, position: int) -> dict[str, Any]:
-        return {"id": rid, "name": name, "color": 0, "hoist": False, "icon": None,
-                "unicode_emoji": None, "position": position, "permissions": str(perms),
-                "managed": False, "mentionable": False, "flags": 0}
+        return {
+            "id": rid,
+            "name": name,
+            "color": 0,
+            "hoist": False,
+            "icon": None,
+            "unicode_emoji": None,
+            "position": position,
+            "permissions": str(perms),
+            "managed": False,
+            "mentionable": False,
+            "flags": 0,
+        }
 
     def _bot_user(self) -> dict[str, Any]:
         return user_payload(self.bot_id, "wirewatch", bot=True)
@@ -294,29 +389,67 @@ class DiscordStub:
         perms = EVERYONE_PERMS | (MANAGE_CHANNELS if self.mod_role in roles else 0)
         if uid == self.admin:
             perms = ALL_PERMS
-        names = {self.moderator: "mod", self.member: "member", self.editor: "editor",
-                 self.admin: "admin"}
-        return {"user": user_payload(uid, names.get(uid, "someone")), "roles": roles,
-                "permissions": str(perms), "joined_at": now_iso(), "deaf": False, "mute": False,
-                "flags": 0, "nick": None, "avatar": None, "premium_since": None,
-                "pending": False, "communication_disabled_until": None}
+        names = {
+            self.moderator: "mod",
+            self.member: "member",
+            self.editor: "editor",
+            self.admin: "admin",
+        }
+        return {
+            "user": user_payload(uid, names.get(uid, "someone")),
+            "roles": roles,
+            "permissions": str(perms),
+            "joined_at": now_iso(),
+            "deaf": False,
+            "mute": False,
+            "flags": 0,
+            "nick": None,
+            "avatar": None,
+            "premium_since": None,
+            "pending": False,
+            "communication_disabled_until": None,
+        }
 
-    async def _interact(self, kind: int, path: tuple[str, ...], options: dict[str, str],
-                        focused: str | None, user: str, channel: str | None) -> InteractionLog:
+    async def _interact(
+        self,
+        kind: int,
+        path: tuple[str, ...],
+        options: dict[str, str],
+        focused: str | None,
+        user: str,
+        channel: str | None,
+    ) -> InteractionLog:
         command = next((c for c in self.commands if c["name"] == "wirewatch"), None)
         assert command is not None, "the bot has not synced /wirewatch"
-        data = {"id": command["id"], "name": "wirewatch", "type": 1, "guild_id": self.guild_id,
-                "options": _option_tree(command, path, options, focused)}
+        data = {
+            "id": command["id"],
+            "name": "wirewatch",
+            "type": 1,
+            "guild_id": self.guild_id,
+            "options": _option_tree(command, path, options, focused),
+        }
         log = InteractionLog(snowflake(), "itok-" + snowflake())
         self.interactions[log.id] = log
         cid = channel or self.general
-        payload = {"id": log.id, "application_id": self.app_id, "type": kind, "data": data,
-                   "guild_id": self.guild_id, "channel_id": cid, "channel": self.channels[cid],
-                   "member": self._member(user), "token": log.token, "version": 1,
-                   "app_permissions": str(EVERYONE_PERMS), "locale": "en-US",
-                   "guild_locale": "en-US", "entitlements": [], "context": 0,
-                   "authorizing_integration_owners": {"0": self.guild_id},
-                   "attachment_size_limit": 8 * 2**20}
+        payload = {
+            "id": log.id,
+            "application_id": self.app_id,
+            "type": kind,
+            "data": data,
+            "guild_id": self.guild_id,
+            "channel_id": cid,
+            "channel": self.channels[cid],
+            "member": self._member(user),
+            "token": log.token,
+            "version": 1,
+            "app_permissions": str(EVERYONE_PERMS),
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "context": 0,
+            "authorizing_integration_owners": {"0": self.guild_id},
+            "attachment_size_limit": 8 * 2**20,
+        }
         sessions = [s for s in self.sessions if s.identified]
         assert sessions, "no identified gateway session"
         for s in sessions:
@@ -324,13 +457,11 @@ class DiscordStub:
         return log
 
     @staticmethod
-    async def _wait(log: InteractionLog, done: Any, timeout: float) -> None:
-        async def until() -> None:
+    async def _wait(log: InteractionLog, done: Any) -> None:
+        async with asyncio.timeout(REPLY_WAIT):
             while not done():
                 log.changed.clear()
                 await log.changed.wait()
-
-        await asyncio.wait_for(until(), timeout)
 
     # -- REST --------------------------------------------------------------------------------
 
@@ -338,7 +469,7 @@ class DiscordStub:
     async def _record_and_fault(self, request: web.Request, handler: Any) -> web.StreamResponse:
         if not request.path.startswith("/api/v10/"):
             return await handler(request)
-        path = request.path[len("/api/v10"):]
+        path = request.path[len("/api/v10") :]
         ctype = request.headers.get("Content-Type", "")
         raw = await request.read()
         body = json.loads(raw) if raw and ctype == "application/json" else None
@@ -352,7 +483,7 @@ class DiscordStub:
         return await handler(request)
 
     async def _rest(self, request: web.Request) -> web.StreamResponse:
-        path = request.path[len("/api/v10"):]
+        path = request.path[len("/api/v10") :]
         body = self.calls[-1].body
         for method, pattern, name in _ROUTES:
             m = re.fullmatch(pattern, path)
@@ -369,15 +500,39 @@ class DiscordStub:
         return jsonr(self._bot_user())
 
     async def _app_me(self, request: web.Request, body: Any) -> web.Response:
-        return jsonr({"id": self.app_id, "name": "wirewatch", "icon": None, "description": "",
-                      "bot_public": False, "bot_require_code_grant": False, "flags": 0,
-                      "owner": user_payload(self.admin, "admin"), "verify_key": "00" * 32,
-                      "team": None, "summary": "", "rpc_origins": [], "redirect_uris": [],
-                      "interactions_endpoint_url": None, "bot": self._bot_user()})
+        return jsonr(
+            {
+                "id": self.app_id,
+                "name": "wirewatch",
+                "icon": None,
+                "description": "",
+                "bot_public": False,
+                "bot_require_code_grant": False,
+                "flags": 0,
+                "owner": user_payload(self.admin, "admin"),
+                "verify_key": "00" * 32,
+                "team": None,
+                "summary": "",
+                "rpc_origins": [],
+                "redirect_uris": [],
+                "interactions_endpoint_url": None,
+                "bot": self._bot_user(),
+            }
+        )
 
     async def _gateway_bot(self, request: web.Request, body: Any) -> web.Response:
-        return jsonr({"url": self.gateway_url, "shards": 1, "session_start_limit": {
-            "total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}})
+        return jsonr(
+            {
+                "url": self.gateway_url,
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 0,
+                    "max_concurrency": 1,
+                },
+            }
+        )
 
     async def _get_commands(self, request: web.Request, body: Any, app: str) -> web.Response:
         return jsonr(self.commands)
@@ -385,8 +540,9 @@ class DiscordStub:
     async def _put_commands(self, request: web.Request, body: Any, app: str) -> web.Response:
         if app != self.app_id or not isinstance(body, list):
             return jsonr({"message": "Invalid Form Body", "code": 50035}, 400)
-        self.commands = [{**c, "id": snowflake(), "application_id": app, "version": snowflake()}
-                         for c in body]
+        self.commands = [
+            {**c, "id": snowflake(), "application_id": app, "version": snowflake()} for c in body
+        ]
         return jsonr(self.commands)
 
     async def _get_channel(self, request: web.Request, body: Any, cid: str) -> web.Response:
@@ -412,19 +568,22 @@ class DiscordStub:
             self._nonces[key] = msg["id"]
         return jsonr(msg)
 
-    async def _edit_message(self, request: web.Request, body: Any, cid: str,
-                            mid: str) -> web.Response:
+    async def _edit_message(
+        self, request: web.Request, body: Any, cid: str, mid: str
+    ) -> web.Response:
         if refused := self._refuse(cid) or _invalid_message(body, edit=True):
             return refused
         msg = self.messages.get(mid)
         if msg is None or msg["channel_id"] != cid:
             return jsonr({"message": "Unknown Message", "code": 10008}, 404)
-        msg.update({k: body[k] for k in ("content", "embeds") if k in body},
-                   edited_timestamp=now_iso())
+        msg.update(
+            {k: body[k] for k in ("content", "embeds") if k in body}, edited_timestamp=now_iso()
+        )
         return jsonr(msg)
 
-    async def _start_thread(self, request: web.Request, body: Any, cid: str,
-                            mid: str) -> web.Response:
+    async def _start_thread(
+        self, request: web.Request, body: Any, cid: str, mid: str
+    ) -> web.Response:
         if refused := self._refuse(cid):
             return refused
         msg = self.messages.get(mid)
@@ -434,27 +593,45 @@ class DiscordStub:
         if not 1 <= len(name) <= 100:
             return jsonr({"message": "Invalid Form Body", "code": 50035}, 400)
         if mid in self.channels:
-            return jsonr({"message": "A thread has already been created for this message",
-                          "code": 160004}, 400)
-        thread = {"id": mid, "type": 11, "guild_id": self.guild_id, "parent_id": cid,
-                  "owner_id": self.bot_id, "name": name, "last_message_id": None,
-                  "message_count": 0, "member_count": 1, "rate_limit_per_user": 0, "flags": 0,
-                  "total_message_sent": 0, "thread_metadata": {
-                      "archived": False, "auto_archive_duration": body.get(
-                          "auto_archive_duration", 1440), "archive_timestamp": now_iso(),
-                      "locked": False, "create_timestamp": now_iso()}}
+            return jsonr(
+                {"message": "A thread has already been created for this message", "code": 160004},
+                400,
+            )
+        thread = {
+            "id": mid,
+            "type": 11,
+            "guild_id": self.guild_id,
+            "parent_id": cid,
+            "owner_id": self.bot_id,
+            "name": name,
+            "last_message_id": None,
+            "message_count": 0,
+            "member_count": 1,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+            "total_message_sent": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": body.get("auto_archive_duration", 1440),
+                "archive_timestamp": now_iso(),
+                "locked": False,
+                "create_timestamp": now_iso(),
+            },
+        }
         self.channels[mid] = thread
         msg["flags"] |= 1 << 5  # HAS_THREAD
         return jsonr(thread, 201)
 
-    async def _hook_callback(self, request: web.Request, body: Any, iid: str,
-                             token: str) -> web.StreamResponse:
+    async def _hook_callback(
+        self, request: web.Request, body: Any, iid: str, token: str
+    ) -> web.StreamResponse:
         log = self.interactions.get(iid)
         if log is None or log.token != token:
             return jsonr({"message": "Unknown interaction", "code": 10062}, 404)
         if log.callbacks:
-            return jsonr({"message": "Interaction has already been acknowledged.",
-                          "code": 40060}, 400)
+            return jsonr(
+                {"message": "Interaction has already been acknowledged.", "code": 40060}, 400
+            )
         if body.get("type") == 4 and (refused := _invalid_message(body.get("data"))):
             return refused
         log.callbacks.append(body)
@@ -462,18 +639,24 @@ class DiscordStub:
         if request.query.get("with_response") not in ("1", "true", "True"):
             return web.Response(status=204)
         data = body.get("data") or {}
-        answer: dict[str, Any] = {"interaction": {
-            "id": iid, "type": 2, "response_message_loading": body["type"] == 5,
-            "response_message_ephemeral": bool(data.get("flags", 0) & EPHEMERAL)},
-            "resource": {"type": body["type"]}}
+        answer: dict[str, Any] = {
+            "interaction": {
+                "id": iid,
+                "type": 2,
+                "response_message_loading": body["type"] == 5,
+                "response_message_ephemeral": bool(data.get("flags", 0) & EPHEMERAL),
+            },
+            "resource": {"type": body["type"]},
+        }
         if body["type"] in (4, 5):
             msg = self._message(None, data, interaction=iid)
             answer["interaction"]["response_message_id"] = msg["id"]
             answer["resource"]["message"] = msg
         return jsonr(answer)
 
-    async def _hook_followup(self, request: web.Request, body: Any, app: str,
-                             token: str) -> web.StreamResponse:
+    async def _hook_followup(
+        self, request: web.Request, body: Any, app: str, token: str
+    ) -> web.StreamResponse:
         log = next((i for i in self.interactions.values() if i.token == token), None)
         if log is None or app != self.app_id or not log.callbacks:
             return jsonr({"message": "Unknown Webhook", "code": 10015}, 404)
@@ -493,17 +676,31 @@ class DiscordStub:
             return jsonr({"message": "Missing Permissions", "code": 50013}, 403)
         return None
 
-    def _message(self, cid: str | None, body: dict[str, Any], *,
-                 interaction: str | None = None) -> dict[str, Any]:
+    def _message(
+        self, cid: str | None, body: dict[str, Any], *, interaction: str | None = None
+    ) -> dict[str, Any]:
         mid = snowflake()
-        msg = {"id": mid, "channel_id": cid or self.general, "guild_id": self.guild_id,
-               "author": self._bot_user(), "content": body.get("content") or "",
-               "timestamp": now_iso(), "edited_timestamp": None, "tts": False,
-               "mention_everyone": False, "mentions": [], "mention_roles": [],
-               "attachments": [], "embeds": body.get("embeds") or [], "pinned": False,
-               "type": 0 if interaction is None else 20, "flags": body.get("flags", 0),
-               "components": [], "nonce": body.get("nonce"),
-               "allowed_mentions": body.get("allowed_mentions")}
+        msg = {
+            "id": mid,
+            "channel_id": cid or self.general,
+            "guild_id": self.guild_id,
+            "author": self._bot_user(),
+            "content": body.get("content") or "",
+            "timestamp": now_iso(),
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": body.get("embeds") or [],
+            "pinned": False,
+            "type": 0 if interaction is None else 20,
+            "flags": body.get("flags", 0),
+            "components": [],
+            "nonce": body.get("nonce"),
+            "allowed_mentions": body.get("allowed_mentions"),
+        }
         if interaction is None:
             self.messages[mid] = msg
             if cid in self.channels:
@@ -530,22 +727,40 @@ _ROUTES = [
 
 def jsonr(data: Any, status: int = 200) -> web.Response:
     """JSON with the exact content type discord.py checks for (no charset parameter)."""
-    headers = {"Content-Type": "application/json", "X-RateLimit-Limit": "50",
-               "X-RateLimit-Remaining": "49", "X-RateLimit-Reset-After": "1.0",
-               "X-RateLimit-Bucket": "stub-bucket"}
+    headers = {
+        "Content-Type": "application/json",
+        "X-RateLimit-Limit": "50",
+        "X-RateLimit-Remaining": "49",
+        "X-RateLimit-Reset-After": "1.0",
+        "X-RateLimit-Bucket": "stub-bucket",
+    }
     return web.Response(body=json.dumps(data).encode(), status=status, headers=headers)
 
 
 def _fault_response(fault: Fault) -> web.Response:
     if fault.status == 429:
-        resp = jsonr({"message": "You are being rate limited.", "retry_after": fault.retry_after,
-                      "global": False, "code": 0}, 429)
-        resp.headers.update({"Via": "1.1 google", "Retry-After": str(fault.retry_after),
-                             "X-RateLimit-Scope": "user", "X-RateLimit-Remaining": "0"})
+        resp = jsonr(
+            {
+                "message": "You are being rate limited.",
+                "retry_after": fault.retry_after,
+                "global": False,
+                "code": 0,
+            },
+            429,
+        )
+        resp.headers.update(
+            {
+                "Via": "1.1 google",
+                "Retry-After": str(fault.retry_after),
+                "X-RateLimit-Scope": "user",
+                "X-RateLimit-Remaining": "0",
+            }
+        )
         return resp
     if fault.status >= 500:
-        return web.Response(status=fault.status, text="<html>upstream error</html>",
-                            content_type="text/html")
+        return web.Response(
+            status=fault.status, text="<html>upstream error</html>", content_type="text/html"
+        )
     return jsonr({"message": "Missing Permissions", "code": 50013}, fault.status)
 
 
@@ -574,10 +789,12 @@ def _invalid_message(body: Any, *, edit: bool = False) -> web.Response | None:
 def embed_problems(embed: dict[str, Any]) -> list[str]:
     """Where an embed breaks Discord's limits (lengths in characters)."""
     out = []
-    sizes = {"title": len(embed.get("title") or ""),
-             "description": len(embed.get("description") or ""),
-             "footer.text": len((embed.get("footer") or {}).get("text") or ""),
-             "author.name": len((embed.get("author") or {}).get("name") or "")}
+    sizes = {
+        "title": len(embed.get("title") or ""),
+        "description": len(embed.get("description") or ""),
+        "footer.text": len((embed.get("footer") or {}).get("text") or ""),
+        "author.name": len((embed.get("author") or {}).get("name") or ""),
+    }
     fields = embed.get("fields") or []
     if len(fields) > EMBED_LIMITS["fields"]:
         out.append("fields: Must be 25 or fewer in length.")
@@ -586,8 +803,9 @@ def embed_problems(embed: dict[str, Any]) -> list[str]:
             if not f.get(part) or len(f[part]) > EMBED_LIMITS[f"field.{part}"]:
                 out.append(f"fields.{part}: empty or too long")
     out += [f"{k}: too long" for k, n in sizes.items() if n > EMBED_LIMITS[k]]
-    total = sum(sizes.values()) + sum(len(f.get("name", "")) + len(f.get("value", ""))
-                                      for f in fields)
+    total = sum(sizes.values()) + sum(
+        len(f.get("name", "")) + len(f.get("value", "")) for f in fields
+    )
     if total > EMBED_LIMITS["total"]:
         out.append("Embed size exceeds maximum size of 6000")
     url = embed.get("url")
@@ -596,8 +814,9 @@ def embed_problems(embed: dict[str, Any]) -> list[str]:
     return out
 
 
-def _option_tree(command: dict[str, Any], path: tuple[str, ...], options: dict[str, str],
-                 focused: str | None) -> list[dict[str, Any]]:
+def _option_tree(
+    command: dict[str, Any], path: tuple[str, ...], options: dict[str, str], focused: str | None
+) -> list[dict[str, Any]]:
     """Interaction options for `path`, checked against the synced schema as Discord does."""
     level = command.get("options") or []
     chain: list[dict[str, Any]] = []
@@ -622,4 +841,3 @@ def _option_tree(command: dict[str, Any], path: tuple[str, ...], options: dict[s
     for outer, inner in zip(reversed(chain[:-1]), reversed(chain[1:]), strict=True):
         outer["options"] = [inner]
     return [chain[0]]
-

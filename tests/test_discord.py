@@ -42,17 +42,25 @@ async def stub() -> AsyncIterator[DiscordStub]:
 
 
 def adapter_for(stub: DiscordStub, **kw: Any) -> DiscordAdapter:
-    return DiscordAdapter(stub.token, api_url=stub.api_url, gateway_url=stub.gateway_url,
-                          ready_timeout=15, **kw)
+    return DiscordAdapter(
+        stub.token,
+        api_url=stub.api_url,
+        gateway_url=stub.gateway_url,
+        ready_timeout=15,
+        guild_ready_timeout=0.1,
+        **kw,
+    )
 
 
 @asynccontextmanager
-async def discord_runtime(stub: DiscordStub, settings: Settings, **kw: Any
-                          ) -> AsyncIterator[tuple[Runtime, DiscordAdapter]]:
-    """A real runtime whose only chat is Discord, with the core's commands wired in."""
+async def discord_runtime(
+    stub: DiscordStub, settings: Settings, *, bound: bool = True, **kw: Any
+) -> AsyncIterator[tuple[Runtime, DiscordAdapter]]:
+    """A real runtime whose only chat is Discord, with the core's commands wired in the way
+    the command line does (`Commands(rt).handle`), or as the Commands object itself."""
     adapter = adapter_for(stub, **kw)
     async with open_runtime(settings, {"discord": adapter}) as rt:
-        await adapter.start(Commands(rt))
+        await adapter.start(Commands(rt).handle if bound else Commands(rt))
         try:
             yield rt, adapter
         finally:
@@ -60,17 +68,32 @@ async def discord_runtime(stub: DiscordStub, settings: Settings, **kw: Any
 
 
 def settings_for(tmp_path, **extra: Any) -> Settings:
-    data = {"database": str(tmp_path / "w.db"), "network": {"allow_private_addresses": True},
-            "articles": {"fetch": False}, **extra}
+    data = {
+        "database": str(tmp_path / "w.db"),
+        "network": {"allow_private_addresses": True},
+        "articles": {"fetch": False},
+        **extra,
+    }
     return Settings.model_validate(data)
 
 
 def alert(delivery_id: int = 1, **changes: Any) -> Alert:
-    base = Alert(delivery_id, "new", 7, "troop-deployments", "discord:1", "North Korea sends "
-                 "troops", "https://news.example/a", "Yonhap", datetime(2025, 2, 27, tzinfo=UTC),
-                 "More troops were sent.", ("North Korea", "Russia"), ("troops",),
-                 "matched: troops; entities: North Korea",
-                 (Source("Yonhap", "North Korea sends troops", "https://news.example/a"),))
+    base = Alert(
+        delivery_id,
+        "new",
+        7,
+        "troop-deployments",
+        "discord:1",
+        "North Korea sends troops",
+        "https://news.example/a",
+        "Yonhap",
+        datetime(2025, 2, 27, tzinfo=UTC),
+        "More troops were sent.",
+        ("North Korea", "Russia"),
+        ("troops",),
+        "matched: troops; entities: North Korea",
+        (Source("Yonhap", "North Korea sends troops", "https://news.example/a"),),
+    )
     return Alert(**{**base.__dict__, **changes})
 
 
@@ -80,8 +103,7 @@ def text_of(log) -> str:
 
 def assert_nothing_pings(stub: DiscordStub) -> None:
     """Every body that carries text says allowed_mentions {"parse": []}; none has a live ping."""
-    bodies = [c.body.get("data", c.body) if "/callback" in c.path else c.body
-              for c in stub.posts()]
+    bodies = [c.body.get("data", c.body) if "/callback" in c.path else c.body for c in stub.posts()]
     shown = [b for b in bodies if b and (b.get("content") or b.get("embeds"))]
     assert shown
     for body in shown:
@@ -106,7 +128,9 @@ async def test_connects_over_zlib_stream_gateway_and_sees_the_guild(stub):
 
 
 async def test_a_refused_token_is_a_config_error(stub):
-    adapter = DiscordAdapter("wrong", api_url=stub.api_url, gateway_url=stub.gateway_url)
+    adapter = DiscordAdapter(
+        "wrong", api_url=stub.api_url, gateway_url=stub.gateway_url, ready_timeout=15
+    )
     with pytest.raises(ConfigError, match="DISCORD_BOT_TOKEN"):
         await adapter.start(None)
 
@@ -114,11 +138,18 @@ async def test_a_refused_token_is_a_config_error(stub):
 def test_env_builds_the_adapter_only_with_a_token(tmp_path):
     settings = settings_for(tmp_path)
     assert discord_from_env(settings, {}) is None
-    made = discord_from_env(settings, {"DISCORD_BOT_TOKEN": "t",
-                                       "DISCORD_API_URL": "http://127.0.0.1:9/api/v10/",
-                                       "DISCORD_GATEWAY_URL": "ws://127.0.0.1:9/gateway"})
-    assert (made.api_url, made.gateway_url) == ("http://127.0.0.1:9/api/v10/",
-                                                "ws://127.0.0.1:9/gateway")
+    made = discord_from_env(
+        settings,
+        {
+            "DISCORD_BOT_TOKEN": "t",
+            "DISCORD_API_URL": "http://127.0.0.1:9/api/v10/",
+            "DISCORD_GATEWAY_URL": "ws://127.0.0.1:9/gateway",
+        },
+    )
+    assert (made.api_url, made.gateway_url) == (
+        "http://127.0.0.1:9/api/v10/",
+        "ws://127.0.0.1:9/gateway",
+    )
     with pytest.raises(ConfigError, match="DISCORD_GATEWAY_URL"):
         discord_from_env(settings, {"DISCORD_BOT_TOKEN": "t", "DISCORD_GATEWAY_URL": "http://x"})
 
@@ -133,21 +164,32 @@ def test_invite_url_asks_for_commands_scope_and_only_needed_permissions():
 # -- commands --------------------------------------------------------------------------------
 
 
-async def test_moderator_sets_up_channel_and_seed_story_is_posted_once_with_thread(
-        stub, tmp_path):
+async def test_moderator_sets_up_channel_and_seed_story_is_posted_once_with_thread(stub, tmp_path):
     async with serve_demo() as feeds, discord_runtime(stub, settings_for(tmp_path)) as (rt, _):
         assert stub.commands[0]["default_member_permissions"] == "16"  # Manage Channels
-        refused = await stub.command("subscribe", user=stub.member, channel=stub.alerts,
-                                     topic="troop-deployments")
+        refused = await stub.command(
+            "subscribe", user=stub.member, channel=stub.alerts, topic="troop-deployments"
+        )
         assert "only moderators" in text_of(refused)
         assert subscriptions(rt.db, f"discord:{stub.alerts}") == []
 
-        done = await stub.command("subscribe", user=stub.moderator, channel=stub.alerts,
-                                  topic="troop-deployments", mode="instant")
+        done = await stub.command(
+            "subscribe",
+            user=stub.moderator,
+            channel=stub.alerts,
+            topic="troop-deployments",
+            mode="instant",
+        )
         assert "now gets `troop-deployments`" in text_of(done)
         for feed in feeds:
-            added = await stub.command("feeds", "add", user=stub.moderator, channel=stub.alerts,
-                                       url=feed.url, name=feed.name)
+            added = await stub.command(
+                "feeds",
+                "add",
+                user=stub.moderator,
+                channel=stub.alerts,
+                url=feed.url,
+                name=feed.name,
+            )
             assert f"added `{feed.name}`" in text_of(added), text_of(added)
         assert {f.name for f in list_feeds(rt.db)} == {f.name for f in feeds}
 
@@ -166,7 +208,8 @@ async def test_moderator_sets_up_channel_and_seed_story_is_posted_once_with_thre
     thread = next(t for t in stub.threads() if t["id"] == nk[0]["id"])
     in_thread = stub.channel_messages(thread["id"])
     assert sorted(m["embeds"][0]["author"]["name"] for m in in_thread) == sorted(
-        f"{f.name} · also reporting" for f in feeds[1:])
+        f"{f.name} · also reporting" for f in feeds[1:]
+    )
     for reply in (refused, done):
         assert all(r["flags"] & 64 for r in reply.replies())  # ephemeral
     assert_nothing_pings(stub)
@@ -174,7 +217,7 @@ async def test_moderator_sets_up_channel_and_seed_story_is_posted_once_with_thre
 
 async def test_role_listed_in_config_is_a_moderator_and_admin_overrides(stub, tmp_path):
     settings = settings_for(tmp_path, discord={"moderators": [int(stub.editor_role)]})
-    async with discord_runtime(stub, settings) as (rt, _):
+    async with discord_runtime(stub, settings, bound=False) as (rt, _):
         ok = await stub.command("subscribe", user=stub.editor, topic="troop-deployments")
         assert "now gets" in text_of(ok)
         muted = await stub.command("mute", user=stub.admin, duration="2h")
@@ -187,25 +230,53 @@ async def test_role_listed_in_config_is_a_moderator_and_admin_overrides(stub, tm
 
 async def test_autocomplete_offers_topic_names(stub, tmp_path):
     async with discord_runtime(stub, settings_for(tmp_path)):
-        choices = await stub.autocomplete("subscribe", focused="topic", value="troop",
-                                          user=stub.member)
+        choices = await stub.autocomplete(
+            "subscribe", focused="topic", value="troop", user=stub.member
+        )
     assert {"name": "troop-deployments", "value": "troop-deployments"} in choices
     assert all(c["value"].startswith("troop") for c in choices)
 
 
-async def test_slow_command_is_deferred_then_answered_by_follow_up(stub, tmp_path):
-    async with discord_runtime(stub, settings_for(tmp_path), defer_after=0.0):
-        log = await stub.command("help", user=stub.member)
+async def test_test_command_takes_a_topic_or_a_query_without_backticks(stub, tmp_path):
+    text = "North Korea has sent more troops to Russia, Seoul says"
+    async with discord_runtime(stub, settings_for(tmp_path)):
+        by_topic = await stub.command(
+            "test", user=stub.member, query="troop-deployments", text=text
+        )
+        by_query = await stub.command(
+            "test", user=stub.member, query="troops NEAR/3 Russia", text=text
+        )
+        no = await stub.command(
+            "test",
+            user=stub.member,
+            query="troop-deployments",
+            text="Blackpink announces a world tour",
+        )
+    assert text_of(by_topic).startswith("MATCH") and text_of(by_query).startswith("MATCH")
+    assert text_of(no).startswith("no match")
+
+
+async def test_slow_command_is_deferred_then_answered_by_follow_up(stub, tmp_path, feed_server):
+    feed_server.serve("/slow.xml", _rss("North Korea sends troops"), drip=(200, 0.2))
+    async with discord_runtime(stub, settings_for(tmp_path), defer_after=0.3):
+        log = await stub.command(
+            "feeds", "add", user=stub.moderator, url=feed_server.url("/slow.xml")
+        )
     assert log.deferred() and log.callbacks[0]["data"]["flags"] & 64
-    assert "subscribe" in text_of(log) and all(r["flags"] & 64 for r in log.followups)
+    assert "added" in text_of(log) and all(r["flags"] & 64 for r in log.followups)
 
 
 async def test_feed_text_in_a_reply_cannot_ping_or_link(stub, tmp_path, feed_server):
     hostile = _rss("North Korea sends troops @everyone <@&1> [login](https://evil.example)")
     feed_server.serve("/hostile.xml", hostile)
     async with discord_runtime(stub, settings_for(tmp_path)) as (rt, _):
-        await stub.command("feeds", "add", user=stub.moderator, url=feed_server.url(
-            "/hostile.xml"), name="Hostile @here")
+        await stub.command(
+            "feeds",
+            "add",
+            user=stub.moderator,
+            url=feed_server.url("/hostile.xml"),
+            name="Hostile @here",
+        )
         found = await stub.command("search", user=stub.member, words="troops")
     assert "@\u200beveryone" in text_of(found) and "\\[login\\]" in text_of(found)
     assert_nothing_pings(stub)
@@ -214,13 +285,16 @@ async def test_feed_text_in_a_reply_cannot_ping_or_link(stub, tmp_path, feed_ser
 # -- delivering ------------------------------------------------------------------------------
 
 
-async def test_hostile_feed_item_is_posted_without_pings_or_bad_links(stub, tmp_path,
-                                                                     feed_server):
-    feed_server.serve("/f.xml", _rss("North Korea sends troops to Russia @everyone <@&5>",
-                                     link="javascript:alert(1)"))
-    settings = settings_for(tmp_path, feeds=[{"name": "Wire", "url": feed_server.url("/f.xml")}],
-                            subscriptions=[{"topic": "troop-deployments",
-                                            "channel": f"discord:{stub.alerts}"}])
+async def test_hostile_feed_item_is_posted_without_pings_or_bad_links(stub, tmp_path, feed_server):
+    feed_server.serve(
+        "/f.xml",
+        _rss("North Korea sends troops to Russia @everyone <@&5>", link="javascript:alert(1)"),
+    )
+    settings = settings_for(
+        tmp_path,
+        feeds=[{"name": "Wire", "url": feed_server.url("/f.xml")}],
+        subscriptions=[{"topic": "troop-deployments", "channel": f"discord:{stub.alerts}"}],
+    )
     async with discord_runtime(stub, settings) as (rt, _):
         _, stats = await poll_once(rt)
     assert stats.sent == 1
@@ -233,8 +307,10 @@ async def test_lost_response_on_5xx_is_retried_and_posted_once(stub, tmp_path):
     stub.fail("POST", r"^/channels/\d+/messages$", 503, commit=True)
     async with serve_demo() as feeds:
         settings = settings_for(
-            tmp_path, feeds=[{"name": feeds[0].name, "url": feeds[0].url}],
-            subscriptions=[{"topic": "troop-deployments", "channel": f"discord:{stub.alerts}"}])
+            tmp_path,
+            feeds=[{"name": feeds[0].name, "url": feeds[0].url}],
+            subscriptions=[{"topic": "troop-deployments", "channel": f"discord:{stub.alerts}"}],
+        )
         async with discord_runtime(stub, settings) as (rt, _):
             _, stats = await poll_once(rt)
             assert (stats.sent, stats.retried) == (0, 1)
@@ -263,8 +339,10 @@ async def test_500_and_429_are_waited_out_by_discord_py(stub):
 async def test_forbidden_channel_stops_pauses_and_tells_moderators_once(stub, tmp_path):
     async with serve_demo() as feeds:
         settings = settings_for(
-            tmp_path, feeds=[{"name": feeds[0].name, "url": feeds[0].url}],
-            subscriptions=[{"topic": "troop-deployments", "channel": f"discord:{stub.locked}"}])
+            tmp_path,
+            feeds=[{"name": feeds[0].name, "url": feeds[0].url}],
+            subscriptions=[{"topic": "troop-deployments", "channel": f"discord:{stub.locked}"}],
+        )
         async with discord_runtime(stub, settings) as (rt, _):
             _, stats = await poll_once(rt)
             assert stats.failed == 1
@@ -302,12 +380,27 @@ async def test_find_posted_recognises_alerts_and_thread_updates(stub):
     assert again.thread_id == parent.message_id and len(stub.threads()) == 1
 
 
+async def test_update_goes_to_the_channel_when_the_first_message_was_deleted(stub):
+    adapter = adapter_for(stub)
+    await adapter.start(None)
+    try:
+        parent = await adapter.post_alert(stub.alerts, alert(21))
+        del stub.messages[parent.message_id]  # a moderator deleted the alert
+        update = await adapter.post_update(parent, alert(22, kind="update"))
+    finally:
+        await adapter.stop()
+    assert update.thread_id is None and update.channel == stub.alerts
+    assert [m["id"] for m in stub.channel_messages(stub.alerts)] == [update.message_id]
+
+
 def _rss(title: str, link: str = "https://wire.example/a") -> str:
     when = format_datetime(utcnow())
-    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title><item>'
-            f"<title>{_xml(title)}</title><link>{_xml(link)}</link><guid>g1</guid>"
-            f"<description>{_xml(title)}.</description><pubDate>{when}</pubDate></item>"
-            "</channel></rss>")
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title><item>'
+        f"<title>{_xml(title)}</title><link>{_xml(link)}</link><guid>g1</guid>"
+        f"<description>{_xml(title)}.</description><pubDate>{when}</pubDate></item>"
+        "</channel></rss>"
+    )
 
 
 def _xml(text: str) -> str:

@@ -1,0 +1,238 @@
+"""Discord rendering and command schema: limits, grapheme-safe cuts, escaping, round trips.
+
+Embeds are checked with the stand-in's own copy of Discord's form rules (tests/discordstub.py),
+graphemes against the `regex` module's \\X, and the command schema by building interactions
+from it the way Discord does and reading them back.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import pytest
+import regex
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adapters.discord_commands import command_payload, layout, read_options
+from adapters.discord_render import (
+    alert_embed,
+    clip,
+    embed_size,
+    feed_text,
+    graphemes_fallback,
+    http_url,
+    masked_link,
+    reply_text,
+    split_text,
+    thread_name,
+    units,
+)
+from bot.commands import SUBCOMMANDS, Commands
+from bot.model import Alert, Source
+from tests.discordstub import _option_tree, embed_problems
+
+# Pieces that break naive truncation: ZWJ families, skin tones, flags, tag flags, accents.
+TRICKY = [
+    "a",
+    "é",
+    "e\u0301",
+    "\u0915\u094d\u0937",
+    "👨‍👩‍👧‍👦",
+    "👍🏽",
+    "🇰🇷",
+    "🇺🇦",
+    "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f",
+    "❤️",
+    " ",
+    "\n",
+    "\u200d",
+    "\u0301",
+    "\U0001f1f0",
+    "한",
+    "\u1100\u1161\u11a8",
+    "@everyone",
+    "<@&1>",
+    "**",
+    "[x](https://evil.example)",
+    "`",
+    "\r\n",
+    "\u0600",
+    "x\u200c",
+]
+tricky_text = st.lists(st.sampled_from(TRICKY), max_size=60).map("".join)
+
+
+def boundaries(pieces: list[str]) -> set[int]:
+    out, pos = {0}, 0
+    for p in pieces:
+        pos += len(p)
+        out.add(pos)
+    return out
+
+
+def alert(**changes) -> Alert:
+    base = Alert(
+        3,
+        "new",
+        9,
+        "troop-deployments",
+        "discord:1",
+        "Troops",
+        "https://a.example/x",
+        "Yonhap",
+        datetime(2025, 2, 27, tzinfo=UTC),
+        "Summary.",
+        ("North Korea",),
+        ("troops",),
+        "matched troops",
+        (Source("Yonhap", "Troops", "https://a.example"),),
+    )
+    return Alert(**{**base.__dict__, **changes})
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=tricky_text, limit=st.integers(min_value=1, max_value=40))
+def test_clip_fits_and_never_splits_a_grapheme(text, limit):
+    out = clip(text, limit)
+    assert units(out) <= limit
+    if out == text:
+        return
+    kept = out[:-1]
+    assert text.startswith(kept)
+    real = boundaries([m.group(0) for m in regex.finditer(r"\X", text)])
+    assert len(kept) in real
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=tricky_text)
+def test_fallback_graphemes_only_cut_where_unicode_allows(text):
+    real = boundaries([m.group(0) for m in regex.finditer(r"\X", text)])
+    pieces = list(graphemes_fallback(text))
+    assert "".join(pieces) == text
+    assert boundaries(pieces) <= real
+
+
+@settings(max_examples=40, deadline=None)
+@given(title=tricky_text, summary=tricky_text, n=st.integers(min_value=1, max_value=300))
+def test_embed_stays_within_discord_limits_whatever_the_feed_says(title, summary, n):
+    sources = tuple(
+        Source(f"Outlet {i} {title[:40]}", title, f"https://o{i}.example/{i}") for i in range(n)
+    )
+    big = alert(
+        title=title * 50,
+        summary=summary * 500,
+        explanation=summary * 80,
+        entities=tuple(title[:30] or "x" for _ in range(n)),
+        outlet=title * 20,
+        sources=sources,
+    )
+    for embed in (alert_embed(big), alert_embed(big, as_update=True)):
+        payload = embed.to_dict()
+        assert embed_problems(payload) == []
+        assert embed_size(embed) <= 6000 and len(payload.get("fields", [])) <= 25
+    assert 1 <= units(thread_name(big)) <= 100
+
+
+def test_first_message_lists_sources_and_updates_do_not():
+    story = alert(
+        sources=(
+            Source("Yonhap", "a", "https://y.example"),
+            Source("Al Jazeera", "b", "javascript:alert(1)"),
+        )
+    )
+    first = alert_embed(story).to_dict()
+    sources = next(f for f in first["fields"] if f["name"] == "Sources (2)")
+    assert "[Yonhap](https://y.example)" in sources["value"]
+    assert "Al Jazeera" in sources["value"] and "javascript" not in sources["value"]
+    assert first["footer"]["text"].endswith("ref 3")
+    update = alert_embed(story, as_update=True).to_dict()
+    assert not any(f["name"].startswith("Sources") for f in update.get("fields", []))
+    assert "ref" not in alert_embed(story, ref=False).to_dict()["footer"]["text"]
+
+
+def test_many_sources_say_how_many_more():
+    many = alert(
+        sources=tuple(
+            Source(f"Outlet number {i}", "t", f"https://o.example/{i}") for i in range(80)
+        )
+    )
+    value = next(
+        f["value"] for f in alert_embed(many).to_dict()["fields"] if f["name"] == "Sources (80)"
+    )
+    assert units(value) <= 1024 and re.search(r"… and \d+ more$", value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "data:text/html,x",
+        "file:///etc/passwd",
+        "ftp://x.example/",
+        "http://",
+        "https://a.example/ b",
+        None,
+    ],
+)
+def test_only_http_links_become_links(url):
+    assert http_url(url) is None
+    assert "url" not in alert_embed(alert(url=url)).to_dict()
+
+
+def test_masked_link_cannot_be_broken_out_of():
+    link = masked_link("x](https://evil.example) [y", "https://ok.example/a_(b)")
+    assert link.startswith("[x\\](https://evil.example) \\[y](https://ok.example/a_%28b%29)")
+
+
+def test_feed_text_is_inert():
+    shown = feed_text("**Big** @everyone @here <@123> <@&456> [login](https://evil.example)")
+    assert "@\u200beveryone" in shown and "@\u200bhere" in shown
+    assert "<@\u200b123>" in shown and "<@&\u200b456>" in shown
+    assert "\\*\\*Big\\*\\*" in shown and "\\[login\\]" in shown
+
+
+def test_reply_keeps_code_and_lists_but_escapes_the_rest():
+    shown = reply_text("- `feeds add URL`: adds *one* feed @everyone")
+    assert shown.startswith("- `feeds add URL`: adds \\*one\\* feed @\u200beveryone")
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=tricky_text, repeat=st.integers(min_value=1, max_value=200))
+def test_split_text_makes_message_sized_chunks(text, repeat):
+    long = (text + "\n") * repeat
+    chunks = split_text(long)
+    assert all(units(c) <= 2000 for c in chunks)
+    assert "".join("".join(chunks).split()) == "".join(long.split())
+
+
+def test_every_subcommand_round_trips_through_the_discord_schema():
+    command = {**command_payload(), "id": "1"}
+    for path, sub in layout().items():
+        values = {name: f"v-{name}" for name, _, _ in sub.args}
+        data = {"name": "wirewatch", "options": _option_tree(command, path, values, None)}
+        invoked = read_options(data)
+        assert (invoked.name, invoked.options) == (sub.name, values)
+        assert Commands.text_for(invoked.name, invoked.options).startswith(sub.name)
+    assert {s.name for s in layout().values()} == {s.name for s in SUBCOMMANDS}
+
+
+def test_schema_respects_discord_rules():
+    command = command_payload()
+    assert command["default_member_permissions"] == "16" and command["contexts"] == [0]
+    name = regex.compile(r"^[-_\p{L}\p{N}]{1,32}$")
+
+    def walk(options):
+        assert len(options) <= 25
+        required = [o.get("required", False) for o in options if o["type"] > 2]
+        assert required == sorted(required, reverse=True)  # required ones first
+        for o in options:
+            assert name.match(o["name"]) and o["name"] == o["name"].lower()
+            assert 1 <= len(o["description"]) <= 100
+            walk(o.get("options", []))
+
+    walk(command["options"])
+    subscribe = next(o for o in command["options"] if o["name"] == "subscribe")
+    topic, mode = subscribe["options"]
+    assert topic["autocomplete"] and [c["value"] for c in mode["choices"]] == ["instant", "digest"]
