@@ -40,7 +40,7 @@ from bot.topics.match import Matcher, compile_topic
 
 log = logging.getLogger(__name__)
 
-POLL_TICK = 10.0  # how often the scheduler looks for due feeds (each has its own interval)
+POLL_TICK = 2.0  # how often the scheduler looks for due feeds (each has its own interval)
 OUTBOX_TICK = 2.0
 
 

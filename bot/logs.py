@@ -50,5 +50,7 @@ def setup_logging(level: int = logging.INFO, fmt: str | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("apscheduler", "trafilatura", "htmldate", "courlan", "charset_normalizer"):
+    for noisy in ("trafilatura", "htmldate", "courlan", "charset_normalizer"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    # "skipped: maximum number of running instances" is how a long drain looks; not news.
+    logging.getLogger("apscheduler").setLevel(max(level, logging.ERROR))
