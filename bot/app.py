@@ -54,6 +54,8 @@ class Runtime:
     scheduler: AsyncIOScheduler | None = None
     # One drain at a time: then any 'claimed' delivery seen at a drain's start is a leftover.
     drain_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    polling: set[asyncio.Task] = field(default_factory=set)
 
     def reload_topics(self) -> None:
         """Rebuild the matcher after a topic was added or removed from chat."""
@@ -160,13 +162,17 @@ async def run_forever(rt: Runtime, stop: asyncio.Event, grace: float = 8.0) -> N
     try:
         await stop.wait()
     finally:
-        scheduler.shutdown(wait=False)
+        rt.stopping.set()
+        scheduler.pause()
+        for task in set(rt.polling):
+            task.cancel()
         if rt.busy:
             _, late = await asyncio.wait(set(rt.busy), timeout=grace)
             for task in late:
                 task.cancel()
                 with suppress(asyncio.CancelledError):
                     await task
+        scheduler.shutdown(wait=False)
         log.info("run.stopped")
 
 
@@ -176,6 +182,7 @@ def _tracked(rt: Runtime, job):
     async def run() -> None:
         task = asyncio.current_task()
         assert task is not None
+        task.set_name(job.__name__)
         rt.busy.add(task)
         try:
             await job(rt)
@@ -191,8 +198,14 @@ def _tracked(rt: Runtime, job):
 async def _poll_due(rt: Runtime) -> None:
     feeds = due_feeds(rt.db)
     if feeds:
-        await poll_many(rt.pipeline, feeds)
-        await _drain(rt)
+        task = asyncio.current_task()
+        rt.polling.add(task)
+        try:
+            await poll_many(rt.pipeline, feeds)
+        finally:
+            rt.polling.discard(task)
+        if not rt.stopping.is_set():
+            await _drain(rt)
 
 
 async def _digest(rt: Runtime) -> None:
@@ -203,5 +216,5 @@ async def _digest(rt: Runtime) -> None:
 async def _drain(rt: Runtime) -> None:
     async with rt.drain_lock:
         await reconcile(rt.db, rt.adapters)
-        await deliver_pending(rt.db, rt.adapters)
+        await deliver_pending(rt.db, rt.adapters, stop=rt.stopping)
         await deliver_notices(rt.db, rt.adapters)

@@ -82,7 +82,20 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
     db["items"].enable_fts(["title", "summary", "text"], create_triggers=True, tokenize="porter")
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_m001_initial]
+def _m002_open_deliveries_index(db: sqlite_utils.Database) -> None:
+    # The outbox asks "is anything older still open in this channel?" for every candidate it
+    # claims; without this index each question scans the channel, and a backlog of n
+    # deliveries (a long chat outage) takes O(n^2) work per claim with the event loop held.
+    db.execute(
+        "CREATE INDEX deliveries_open ON deliveries(channel, id) "
+        "WHERE status IN ('pending', 'claimed')"
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
+    _m001_initial,
+    _m002_open_deliveries_index,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -96,10 +109,16 @@ def open_database(path: str | Path) -> sqlite_utils.Database:
             raise StoreError(f"cannot create the database folder {path.parent}: {exc}") from None
     try:
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        db = sqlite_utils.Database(conn)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(_explain(exc, path)) from None
+    db = sqlite_utils.Database(conn)
+    try:
         _configure(db, path)
         _migrate(db, path)
-    except sqlite3.DatabaseError as exc:
+    except (sqlite3.DatabaseError, StoreError) as exc:
+        conn.close()  # a refused file is left as found, without -wal/-shm beside it
+        if isinstance(exc, StoreError):
+            raise
         raise StoreError(_explain(exc, path)) from None
     return db
 
@@ -113,10 +132,27 @@ def _configure(db: sqlite_utils.Database, path: Path) -> None:
             f"{path} is not a wirewatch database (it holds other data); "
             "point WIREWATCH_DB or `database:` at a new file"
         )
+    _refuse_damaged(db, path)
     if str(path) != ":memory:" and db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")
     db.execute("PRAGMA foreign_keys = ON")
+
+
+def _refuse_damaged(db: sqlite_utils.Database, path: Path) -> None:
+    """Stop before the first write when the file is damaged: writing would spread the damage.
+
+    `quick_check` reads every page (a quarter of a second for 300 MB); repairing is a
+    person's decision (restore a backup, or `.recover` by hand), never ours.
+    """
+    problems = [row[0] for row in db.execute("PRAGMA quick_check(3)").fetchall()]
+    if problems != ["ok"]:
+        lines = [line.strip() for row in problems for line in row.splitlines()]
+        found = "; ".join(line for line in lines if line and not line.startswith("***"))
+        raise StoreError(
+            f"{path} is corrupt ({found[:300]}); restore a backup "
+            "(wirewatch does not repair databases)"
+        )
 
 
 def _migrate(db: sqlite_utils.Database, path: Path) -> None:

@@ -17,6 +17,10 @@ def parse_duration(value: str | int | float) -> float:
         raise ValueError("expected a duration such as 30s, 5m, 24h or 7d")
     if isinstance(value, int | float):
         seconds = float(value)
+        if seconds != seconds or seconds in (float("inf"), float("-inf")):
+            raise ValueError("a duration must be a finite number")
+    elif not isinstance(value, str):
+        raise ValueError("expected a duration such as 30s, 5m, 24h or 7d")
     else:
         text = value.strip().lower().replace(" ", "")
         if re.fullmatch(r"\d+(\.\d+)?", text):

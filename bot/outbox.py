@@ -8,6 +8,7 @@ length only grows the table.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import random
@@ -217,14 +218,19 @@ async def deliver_pending(
     *,
     limit: int = 1000,
     on_sent=None,
+    stop: asyncio.Event | None = None,
 ) -> OutboxStats:
-    """Send what is due, oldest first per channel, until nothing is due or `limit` is reached."""
+    """Send what is due, oldest first per channel, until nothing is due, `limit` is reached
+    or `stop` is set (checked before each claim, so a stop never strands a claimed one)."""
     stats = OutboxStats()
     for _ in range(limit):
+        if stop is not None and stop.is_set():
+            break
         d = claim_next(db, list(adapters), utcnow())
         if d is None:
             break
         outcome = await _send_one(db, adapters[split_channel(d.channel)[0]], d)
+        await asyncio.sleep(0)  # let chat commands in between sends during a backlog
         setattr(stats, outcome, getattr(stats, outcome) + 1)
         if outcome == "sent" and on_sent:
             on_sent(d)

@@ -24,7 +24,7 @@ from bot.errors import FeedParseError, FetchError, WirewatchError
 from bot.failpoints import failpoint
 from bot.feeds.fetch import Fetcher, backoff_delay
 from bot.feeds.parse import parse_feed_async
-from bot.ingest import NewItem, grouping_text, store_new_items
+from bot.ingest import Ingested, NewItem, grouping_text, store_new_items
 from bot.model import Entry
 from bot.settings import Settings
 from bot.store import FeedRow, add_notice, record_failure, record_success
@@ -36,6 +36,7 @@ from bot.topics.match import Matcher
 
 log = logging.getLogger(__name__)
 
+CHUNK = 50  # entries per gather and per transaction: the loop keeps answering during a flood
 ARTICLE_LEAD_CHARS = 1500  # topics match on the article's lead, not on its background paragraphs
 
 
@@ -87,8 +88,10 @@ async def _poll(p: Pipeline, feed: FeedRow) -> PollResult:
             return PollResult(feed.name, True, not_modified=True)
         parsed = await parse_feed_async(fetched.body, feed_url=fetched.url)
         entries = _unseen(p.db, feed, parsed.entries)
-        items = await asyncio.gather(*(_decide(p, feed, e) for e in entries))
-        stored = store_new_items(p.db, feed, list(items), p.index, utcnow())
+        items: list[NewItem] = []
+        for part in _chunks(entries):
+            items += await asyncio.gather(*(_decide(p, feed, e) for e in part))
+        stored = await _store(p, feed, sorted(items, key=lambda i: i.published))
         _count(items)
         failpoint("after_store")
     except (FetchError, FeedParseError) as exc:
@@ -110,6 +113,24 @@ async def _poll(p: Pipeline, feed: FeedRow) -> PollResult:
     return PollResult(feed.name, True, stored.items, stored.deliveries)
 
 
+def _chunks(seq: list) -> list[list]:
+    return [seq[i : i + CHUNK] for i in range(0, len(seq), CHUNK)]
+
+
+async def _store(p: Pipeline, feed: FeedRow, items: list[NewItem]) -> Ingested:
+    """Store oldest first, a chunk per transaction, letting chat commands in between."""
+    total = Ingested(0, 0, 0)
+    for part in _chunks(items):
+        done = store_new_items(p.db, feed, part, p.index, utcnow())
+        total = Ingested(
+            total.items + done.items,
+            total.stories_new + done.stories_new,
+            total.deliveries + done.deliveries,
+        )
+        await asyncio.sleep(0)
+    return total
+
+
 def _count(items: list[NewItem]) -> None:
     metrics.ITEMS.inc(len(items))
     for item in items:
@@ -119,10 +140,11 @@ def _count(items: list[NewItem]) -> None:
 
 def _unseen(db: sqlite_utils.Database, feed: FeedRow, entries: tuple[Entry, ...]) -> list[Entry]:
     """Entries this feed has not given us before (identity is per feed, stable across moves)."""
-    known = {
-        r["identity"] for r in db.query("SELECT identity FROM items WHERE feed_id = ?", [feed.id])
-    }
-    return [e for e in entries if e.identity not in known]
+    rows = list(db.query("SELECT identity, url, title FROM items WHERE feed_id = ?", [feed.id]))
+    known = {r["identity"] for r in rows}
+    # A feed that mints new guids every poll still repeats its links and titles.
+    seen = {(r["url"], r["title"]) for r in rows if r["url"]}
+    return [e for e in entries if e.identity not in known and (e.url, e.title) not in seen]
 
 
 def _record_failure(p: Pipeline, feed: FeedRow, exc: WirewatchError) -> PollResult:
@@ -141,7 +163,7 @@ def _record_failure(p: Pipeline, feed: FeedRow, exc: WirewatchError) -> PollResu
     if disabled:
         add_notice(
             p.db,
-            f"disabled:{feed.id}:{feed.failures + 1}",
+            f"disabled:{feed.id}:{iso(utcnow())}",  # once per disabling, again if revived
             f"wirewatch disabled the feed {feed.name} ({feed.url}) after "
             f"{feed.failures + 1} failures in a row; last error: {exc}. "
             "`feeds add` it again to re-enable it.",

@@ -1,4 +1,4 @@
-"""`wirewatch run` as ops run it: a real process that polls, alerts, answers health, stops on SIGTERM."""
+"""`wirewatch run` as ops run it: a process that polls, alerts, serves health, stops on SIGTERM."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-async def _read_until(stream: asyncio.StreamReader, needle: str, timeout: float) -> str:
+async def _read_until(stream: asyncio.StreamReader, needle: str, within: float) -> str:
     seen = ""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while needle not in seen:
         line = await asyncio.wait_for(stream.readline(), deadline - time.monotonic())
         if not line:
@@ -52,7 +52,7 @@ async def test_run_polls_alerts_serves_health_and_stops_on_sigterm(tmp_path, fee
         env={"WIREWATCH_HTTP_PORT": str(port), "PATH": "/usr/bin:/bin"},
     )
     try:
-        out = await _read_until(proc.stdout, "Poland deploys", timeout=30)
+        out = await _read_until(proc.stdout, "Poland deploys", within=30)
         assert "Poland deploys 2,000 troops" in out
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{port}/healthz") as r:

@@ -1,10 +1,14 @@
 """Feed bodies to `ParsedFeed`: feedparser, made safe and made stable.
 
-- Refuses entity declarations before feedparser sees the body (expansion bombs).
+- Refuses entity declarations before feedparser sees the body (expansion bombs), in every
+  reading of the body that one of feedparser's readers could make.
 - Entry identity never depends on the feed's URL (relative guids stay as written).
-- Links are canonical http(s) URLs or None; titles and summaries are capped plain text.
+- Links are canonical http(s) URLs or None; titles and summaries are capped plain text
+  without control characters; entries with nothing to read are dropped.
+- Feeds with thousands of entries lose their middle before parsing (entries are capped).
 - `parse_feed_async` parses in a worker process with a time and memory bound, so a
-  pathological feed can neither freeze the event loop nor eat the machine.
+  pathological feed can neither freeze the event loop nor eat the machine; the workers end
+  with the bot, even when it is killed.
 
 Deliberately not here: fetching, deciding which entries are new (the store knows), and
 escaping text for a chat platform (adapters do that at the last step).
@@ -21,16 +25,22 @@ import hashlib
 import io
 import logging
 import multiprocessing
+import os
 import re
 import resource
 import signal
+import threading
+import time
 import weakref
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
+from xml.parsers import expat
 
 import feedparser
+from feedparser.encodings import convert_to_utf8
+from feedparser.sanitizer import replace_doctype
 
 from bot.errors import FeedParseError
 from bot.model import Entry, ParsedFeed
@@ -44,9 +54,14 @@ AUTHOR_MAX = 200
 IDENTITY_MAX = 500  # longer guids are hashed: they are junk, and they bloat an indexed column
 FUTURE_SLACK = timedelta(days=1)
 WORKER_MEMORY = 512 * 2**20
+PARENT_CHECK = 0.25  # seconds between a parse worker's looks at whether the bot still runs
 _TRACKING = re.compile(r"utm_[^=&]*|fbclid|gclid|mc_[^=&]*", re.IGNORECASE)
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_REFUSED_ENTITIES = "refused: the feed declares XML entities (<!ENTITY)"
 _CDATA_OPEN, _CDATA_CLOSE = b"<![CDATA[", b"]]>"
+# The end tag of an RSS item or Atom entry, namespaced or not (`</rss:item>`, `</entry >`).
+_ENTRY_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>", re.IGNORECASE)
 
 
 def parse_feed(body: bytes, *, feed_url: str, max_entries: int = 1000) -> ParsedFeed:
@@ -54,13 +69,18 @@ def parse_feed(body: bytes, *, feed_url: str, max_entries: int = 1000) -> Parsed
     if not body.strip():
         raise FeedParseError("not a feed: the body is empty")
     refuse_entity_declarations(body)
+    body = trim_entries(body, max_entries)
     # A BytesIO, never the bytes: feedparser treats a str/bytes that names a path as a file.
     # No base URL either, so relative guids stay as written; links are joined below instead.
-    result = feedparser.parse(io.BytesIO(body), sanitize_html=True)
+    try:
+        result = feedparser.parse(io.BytesIO(body), sanitize_html=True)
+    except (ValueError, LookupError, UnicodeError) as exc:  # feedparser's own decoding breaks
+        raise FeedParseError(f"not a readable feed: {exc}") from None
     if not result.version or (not result.entries and result.bozo):
         raise FeedParseError(_why_not_a_feed(body, result))
     now = datetime.now(UTC)
-    entries = _dedupe(_entry(raw, feed_url, now) for raw in result.entries)
+    readable = (e for e in (_entry(raw, feed_url, now) for raw in result.entries) if _readable(e))
+    entries = _dedupe(readable)
     return ParsedFeed(
         title=_text(result.feed, "title", TITLE_MAX) or None,
         link=canonical_url(_join(feed_url, result.feed.get("link"))),
@@ -70,19 +90,79 @@ def parse_feed(body: bytes, *, feed_url: str, max_entries: int = 1000) -> Parsed
 
 
 def refuse_entity_declarations(body: bytes) -> None:
-    """FeedParseError if the body declares an XML entity outside CDATA (expansion bombs).
+    """FeedParseError if any reader of the body would see an XML entity declaration.
 
-    Declarations only take effect in the prologue; one anywhere else is malformed anyway,
-    so a body-wide search (skipping CDATA, where such text is just text) is the safe reading.
+    A bomb needs only one reader to believe it, so every reading is checked: the raw bytes
+    (UTF-16/32/EBCDIC made legible), the text as feedparser decodes it (it honours any codec
+    Python has, `unicode_escape` and UTF-7 included), what feedparser's DOCTYPE rewriting
+    keeps for its loose parser, and what expat meets before the root element. Declaration
+    text inside a CDATA section is only text and stays allowed.
     """
-    data = _ascii_view(body)
+    _refuse_outside_cdata(_ascii_view(body))
+    decoded = _as_feedparser_decodes(body)
+    if decoded != body:
+        _refuse_outside_cdata(decoded)
+    _, rewritten, kept = replace_doctype(decoded)
+    if kept or _expat_sees_entities(rewritten):
+        raise FeedParseError(_REFUSED_ENTITIES)
+
+
+def _refuse_outside_cdata(data: bytes) -> None:
     position = 0
     while (found := _ENTITY_DECL.search(data, position)) is not None:
         cdata = data.rfind(_CDATA_OPEN, 0, found.start())
         close = data.find(_CDATA_CLOSE, cdata) if cdata >= 0 else -1
         if cdata < 0 or 0 <= close < found.start():
-            raise FeedParseError("refused: the feed declares XML entities (<!ENTITY)")
+            raise FeedParseError(_REFUSED_ENTITIES)
         position = close + len(_CDATA_CLOSE) if close >= 0 else len(data)
+
+
+def _as_feedparser_decodes(body: bytes) -> bytes:
+    """The body as UTF-8, decoded the way feedparser.parse will decode it (same function)."""
+    try:
+        return convert_to_utf8({}, body, {})
+    except Exception:  # feedparser would then read the raw bytes, which are checked already
+        return body
+
+
+class _RootReached(Exception):
+    """Entity declarations can only come before the root element: stop reading there."""
+
+
+def _expat_sees_entities(data: bytes) -> bool:
+    """Whether expat, reading `data` as feedparser hands it over, meets a declaration."""
+    seen: list[str] = []
+    parser = expat.ParserCreate(namespace_separator=" ")
+
+    def declared(name: str, *_: object) -> None:
+        seen.append(name)
+        raise _RootReached
+
+    def root(*_: object) -> None:
+        raise _RootReached
+
+    parser.EntityDeclHandler = declared
+    parser.StartElementHandler = root
+    with contextlib.suppress(_RootReached, expat.ExpatError):
+        parser.Parse(data, True)
+    return bool(seen)
+
+
+def trim_entries(body: bytes, keep: int) -> bytes:
+    """The body without its middle entries when it has more than 2 x `keep` of them.
+
+    feedparser's time grows with every entry: a 200,000-item feed would run into the parse
+    deadline and give nothing. Feeds list newest first or, now and then, oldest first, so the
+    first and the last `keep` entries stay and `_newest` picks among them by date. The cut
+    falls at entry end tags, so a well-formed feed stays well formed.
+    """
+    if _wide_encoding(body[:4]) is not None:
+        return body  # UTF-16/32 bodies are rare and small enough for the deadline to bound
+    ends = [m.end() for m in _ENTRY_END.finditer(body)]
+    if keep < 1 or len(ends) <= 2 * keep:
+        return body
+    log.info("parse.trimmed entries=%d kept=%d", len(ends), 2 * keep)
+    return body[: ends[keep - 1]] + body[ends[-keep - 1] :]
 
 
 def _ascii_view(body: bytes) -> bytes:
@@ -146,6 +226,11 @@ def _entry(raw: Any, feed_url: str, now: datetime) -> Entry:
     )
 
 
+def _readable(entry: Entry) -> bool:
+    """An entry with no title, text or link (`<item/>`) gives a reader nothing: skip it."""
+    return bool(entry.title or entry.summary or entry.url)
+
+
 def _identity(raw: Any, link: str | None, title: str, summary: str) -> str:
     """guid as written, else the link (canonical if absolute, as written if relative), else hash."""
     guid = (raw.get("id") or "").strip()
@@ -180,7 +265,9 @@ def _summary(raw: Any) -> str:
 
 def _plain(value: str, kind: str, limit: int) -> str:
     """Text as a person reads it: markup gone, whitespace collapsed, capped with an ellipsis."""
-    text = html_to_text(value) if "html" in kind else value
+    # Control characters (ESC, NUL, DEL, C1) are never text a person wrote: a title carrying
+    # an escape sequence could repaint a terminal, a NUL truncates it in some clients.
+    text = _CONTROL_CHARS.sub("", html_to_text(value) if "html" in kind else value)
     if limit <= TITLE_MAX:
         text = " ".join(text.split())
     else:
@@ -333,7 +420,7 @@ def _get_pool() -> concurrent.futures.ProcessPoolExecutor:
             max_workers=_MAX_WORKERS,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_limit_worker,
-            initargs=(WORKER_MEMORY,),
+            initargs=(WORKER_MEMORY, os.getpid()),
         )
     return _pool
 
@@ -351,11 +438,27 @@ def _recycle(pool: concurrent.futures.ProcessPoolExecutor) -> None:
     log.info("parse.pool_recycled workers=%d", len(processes))
 
 
-def _limit_worker(memory: int) -> None:
+def _limit_worker(memory: int, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     # Some platforms (macOS) refuse RLIMIT_AS; the time bound still holds there.
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    _exit_with_parent(parent)  # passed in: the bot may already be gone when this runs
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker when the bot is gone, even by `kill -9`.
+
+    Nothing else would: an orphaned worker keeps its memory and the bot's stdout/stderr
+    pipes open forever, so whatever reads the bot's output never sees it end.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="wirewatch-parent-watch", daemon=True).start()
 
 
 def _parse_in_worker(body: bytes, feed_url: str, max_entries: int) -> ParsedFeed:

@@ -1,0 +1,197 @@
+"""SIGTERM: out within 10 s (docker's limit), exit 0, no alert lost or sent twice.
+
+A real `wirewatch run` is stopped while a slow feed is still dripping in; a restart then
+delivers what the stopped one had not, and nothing it already had. In-process, with a
+slow chat platform, the stop must let the send in flight finish and claim nothing more,
+and must not wait for a feed fetch whose result would only be thrown away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import sqlite3
+import sys
+import time
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+
+from bot.app import open_runtime, poll_once, run_forever
+from bot.model import Alert, MessageRef
+from bot.settings import load_settings
+from bot.store import subscribe
+from tests.runtime import console_runtime, make_settings
+
+FAST = "Poland deploys 2,000 troops to the Belarus border"
+SLOW = "Japan dispatches destroyers to the Gulf of Aden"
+
+
+def _rss(*titles: str, prefix: str = "") -> str:
+    when = format_datetime(datetime.now(UTC))
+    items = "".join(
+        f"<item><title>{t}</title><guid>{prefix}{i}</guid><description>{t}.</description>"
+        f"<pubDate>{when}</pubDate></item>"
+        for i, t in enumerate(titles)
+    )
+    return (
+        f"<?xml version='1.0'?><rss version='2.0'><channel><title>W</title>{items}</channel></rss>"
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _config(tmp_path: Path, feeds: dict[str, str]) -> Path:
+    lines = [f"  - {{name: {name}, url: '{url}'}}" for name, url in feeds.items()]
+    path = tmp_path / "wirewatch.yaml"
+    path.write_text(
+        f"database: {tmp_path / 'w.db'}\narticles: {{fetch: false}}\nnetwork: {{timeout: 60s}}\n"
+        "feeds:\n" + "\n".join(lines) + "\n"
+        "subscriptions:\n  - {topic: troop-deployments, channel: console}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+async def _read_until(stream: asyncio.StreamReader, needle: str, within: float) -> str:
+    seen = ""
+    deadline = time.monotonic() + within
+    while needle not in seen:
+        line = await asyncio.wait_for(stream.readline(), deadline - time.monotonic())
+        if not line:
+            break
+        seen += line.decode()
+    return seen
+
+
+@pytest.mark.slow
+async def test_sigterm_with_a_feed_in_flight_exits_0_in_time_and_loses_nothing(
+    tmp_path, feed_server
+):
+    feed_server.serve("/fast", _rss(FAST, prefix="f"))
+    feed_server.serve("/slow", _rss(SLOW, prefix="s"), drip=(8, 0.5))  # about a minute
+    config = _config(tmp_path, {"Fast": feed_server.url("/fast"), "Slow": feed_server.url("/slow")})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "run", "--config", str(config),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={"WIREWATCH_HTTP_PORT": str(_free_port()), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    try:
+        printed = await _read_until(proc.stdout, FAST, within=30)
+        assert FAST in printed and feed_server.requests_to("/slow"), "the slow feed is in flight"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), timeout=15)
+        took = time.monotonic() - started
+        printed += (await proc.stdout.read()).decode()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert code == 0 and took < 10, f"exit {code} after {took:.1f} s"
+    titles = [line for line in printed.splitlines() if line in (FAST, SLOW)]  # one per alert
+    assert titles == [FAST]
+    conn = sqlite3.connect(tmp_path / "w.db")
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert (
+        conn.execute("SELECT count(*) FROM deliveries WHERE status = 'claimed'").fetchone()[0] == 0
+    )
+    conn.close()
+
+    feed_server.serve("/slow", _rss(SLOW, prefix="s"))  # the restart finds the slow feed well
+    async with console_runtime(load_settings(config)) as (rt, console):
+        await poll_once(rt)
+    assert [a["title"] for a in console.alerts()] == [SLOW]
+
+
+class SlowPlatform:
+    """A chat platform that takes `delay` seconds per message and records what it got."""
+
+    platform = "chat"
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.started = asyncio.Event()
+        self.posted: list[int] = []
+
+    async def post_alert(self, channel: str, alert: Alert) -> MessageRef:
+        self.started.set()
+        await asyncio.sleep(self.delay)
+        self.posted.append(alert.delivery_id)
+        return MessageRef("chat", channel, f"m{alert.delivery_id}")
+
+    async def post_update(self, parent: MessageRef, alert: Alert) -> MessageRef:
+        return await self.post_alert(parent.channel, alert)
+
+    async def edit_alert(self, ref: MessageRef, alert: Alert) -> None: ...
+
+    async def find_posted(self, channel: str, delivery_id: int) -> MessageRef | None:
+        return (
+            MessageRef("chat", channel, f"m{delivery_id}") if delivery_id in self.posted else None
+        )
+
+    async def post_notice(self, channel: str, text: str) -> None: ...
+    async def start(self, commands) -> None: ...
+    async def stop(self) -> None: ...
+
+
+REPORTS = [
+    "Poland deploys 2,000 troops to the Belarus border",
+    "Japan dispatches destroyers to the Gulf of Aden",
+    "Britain deploys 500 troops to Estonia",
+    "Turkey sends troops to northern Syria",
+    "India deploys warships to the Arabian Sea",
+]
+
+
+async def _statuses(db) -> dict[str, int]:
+    return dict(db.execute("SELECT status, count(*) FROM deliveries GROUP BY status").fetchall())
+
+
+async def test_stop_finishes_the_send_in_flight_and_claims_nothing_more(tmp_path, feed_server):
+    feed_server.serve("/wire", _rss(*REPORTS))
+    settings = make_settings(
+        tmp_path / "w.db", [("Wire", feed_server.url("/wire"))], subscriptions=[],
+        articles={"fetch": False},
+    )  # fmt: skip
+    platform = SlowPlatform(delay=0.5)
+    stop = asyncio.Event()
+    async with open_runtime(settings, {"chat": platform}) as rt:
+        subscribe(rt.db, "chat:desk", "troop-deployments", "instant")
+        runner = asyncio.create_task(run_forever(rt, stop, grace=5.0))
+        await asyncio.wait_for(platform.started.wait(), timeout=20)
+        stop.set()
+        started = time.monotonic()
+        await asyncio.wait_for(runner, timeout=10)
+        took = time.monotonic() - started
+        statuses = await _statuses(rt.db)
+    assert platform.posted and len(platform.posted) == 1, platform.posted
+    assert took < 2 and "claimed" not in statuses
+    assert statuses == {"sent": 1, "pending": len(REPORTS) - 1}
+
+
+async def test_stop_does_not_wait_for_a_feed_fetch_in_flight(tmp_path, feed_server):
+    """A poll writes nothing before its last transaction: cancelling it loses nothing."""
+    feed_server.serve("/slow", _rss(SLOW), drip=(8, 0.5))
+    config = _config(tmp_path, {"Slow": feed_server.url("/slow")})
+    stop = asyncio.Event()
+    async with console_runtime(load_settings(config)) as (rt, console):
+        runner = asyncio.create_task(run_forever(rt, stop, grace=8.0))
+        for _ in range(100):
+            if feed_server.requests_to("/slow"):
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        started = time.monotonic()
+        await asyncio.wait_for(runner, timeout=15)
+        took = time.monotonic() - started
+        stored = rt.db.execute("SELECT count(*) FROM items").fetchone()[0]
+    assert took < 2, f"shutdown waited {took:.1f} s for a feed"
+    assert stored == 0 and console.alerts() == []
