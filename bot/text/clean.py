@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 MAX_INPUT_CHARS = 5_000_000
 MAX_ARTICLE_CHARS = 100_000
+MAX_PAGE_ELEMENTS = 20_000  # about 2 s of trafilatura; news pages have a few thousand
 
 # Content of these never reaches a reader.
 _SKIP_TAGS = frozenset(
@@ -152,17 +153,25 @@ def extract_article(html: bytes | str, url: str | None = None) -> str | None:
     if not text:
         return None
     paragraphs = drop_boilerplate(text.split("\n"))
-    article = "\n".join(paragraphs)[:MAX_ARTICLE_CHARS].strip()
-    return article or None
+    if not any(_is_sentence(p) for p in paragraphs):
+        return None  # only labels and headings left: no article on this page
+    return "\n".join(paragraphs)[:MAX_ARTICLE_CHARS].strip()
+
+
+def _is_sentence(paragraph: str) -> bool:
+    return len(paragraph.split()) >= 5 and _SENTENCE_END.search(paragraph) is not None
 
 
 def _trafilatura_text(html: bytes | str, url: str | None) -> str | None:
     # Imported here: trafilatura costs ~0.1 s to import and only this function needs it.
     import trafilatura
 
+    source = _within_size(html, url)
+    if source is None:
+        return None
     try:
         text = trafilatura.extract(
-            html,
+            source,
             url=url,
             include_comments=False,
             include_tables=False,
@@ -175,6 +184,28 @@ def _trafilatura_text(html: bytes | str, url: str | None) -> str | None:
         log.warning("article_extract_failed url=%s error=%r", url, exc)
         return None
     return _CONTROL.sub("", text) if text else None
+
+
+def _within_size(html: bytes | str, url: str | None) -> bytes | str | None:
+    """The page, or only its <article>/<main> when the whole has too many elements.
+
+    trafilatura's time grows faster than the element count (50k elements take ~15 s), so a
+    bloated page is cut to its main element or refused.
+    """
+    parser = etree.HTMLParser(no_network=True, recover=True, remove_comments=True)
+    try:
+        root = etree.fromstring(html.encode("utf-8") if isinstance(html, str) else html, parser)
+    except (etree.LxmlError, ValueError):
+        return html  # let trafilatura's own decoding have a go
+    if root is None or sum(1 for _ in root.iter()) <= MAX_PAGE_ELEMENTS:
+        return html
+    for main in root.iter("article", "main"):
+        if sum(1 for _ in main.iter()) <= MAX_PAGE_ELEMENTS:
+            log.info("article_page_cut url=%s to=%s", url, main.tag)
+            inner = etree.tostring(main, encoding="unicode", method="html")
+            return f"<html><body>{inner}</body></html>"
+    log.warning("article_page_too_big url=%s", url)
+    return None
 
 
 # --- boilerplate -------------------------------------------------------------------------

@@ -13,6 +13,8 @@ import re
 
 from bot.text.clean import drop_boilerplate, html_to_text
 
+MAX_INPUT_CHARS = 30_000  # the key facts are in the lead; the rest of a long article is context
+
 # Outlet bylines that open wire descriptions: "AP - ", "Canadian Press - ", "Reuters - ".
 _BYLINE = re.compile(
     r"^(?:(?:AP|AFP|Reuters|Canadian Press|CP|Xinhua|dpa|UPI|Bloomberg|PA|ANSA|EFE|Kyodo"
@@ -61,12 +63,13 @@ _STOP = frozenset(
 
 def summarize(title: str, text: str, *, max_sentences: int = 3, max_chars: int = 500) -> str:
     """Up to `max_sentences` of the text's own sentences, the key fact first, within max_chars."""
-    sentences = split_sentences(clean_body(text))
+    sentences = split_sentences(clean_body(text[:MAX_INPUT_CHARS]))
     title_words = _content_words(strip_outlet(title))
     # Headlines repeated in the body and subheads are a last resort, never a first choice.
     reporting = [
         s for s in sentences if not _is_heading(s) and not _is_title_copy(s, title_words)
     ] or sentences
+    reporting = list(dict.fromkeys(reporting))  # pull quotes and scrapes repeat sentences
     if len(reporting) <= 1:
         return _fit(reporting[0], max_chars) if reporting else ""
     chosen = _choose(title_words, reporting, max_sentences, max_chars)
@@ -108,12 +111,12 @@ def _is_boundary(paragraph: str, m: re.Match[str]) -> bool:
     """False when the full stop closes an abbreviation, an initial or a dotted acronym."""
     if paragraph[m.start()] != ".":
         return True
-    before = paragraph[: m.start()].rsplit(None, 1)
+    before = paragraph[max(0, m.start() - 40) : m.start()].rsplit(None, 1)
     word = before[-1].lstrip('"“‘(') if before else ""
     if word.lower() in _ABBREVIATIONS or (len(word) == 1 and word.isupper()):
         return False
     if "." in word and word.replace(".", "").isalpha():  # U.S., N.J., p.m.
-        following = paragraph[m.end() :].split(None, 1)
+        following = paragraph[m.end() : m.end() + 40].split(None, 1)
         return bool(following) and following[0].strip('"“‘(').lower() in _SENTENCE_OPENERS
     return True
 

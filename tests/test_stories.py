@@ -1,0 +1,206 @@
+"""Story grouping across outlets, measured: pairwise precision and recall on labelled sets.
+
+Sets: shared/data/dev-deployments-agnews.jsonl (76 real 2004 wire items; items sharing a `story`
+slug report the same event) and tests/data/stories_extra.jsonl (50 items written for this
+test: 16 events told by 2-3 outlets in their own words, and 12 distractors about the same
+countries). Items go in in file order, ten minutes apart, each its own doc, as in
+`bot.evaluate`. Both sets must reach P >= 0.85 and R >= 0.85, with and without entities.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from itertools import combinations
+from pathlib import Path
+
+import pytest
+
+from bot.stories import StoryDoc, StoryIndex, stem, terms
+from bot.text.clean import extract_article
+from bot.text.summary import summarize
+
+REPO = Path(__file__).resolve().parents[1]
+EXTRA = REPO / "tests" / "data" / "stories_extra.jsonl"
+SHARED = next(
+    (p for p in (REPO.parent / "shared", Path("/work/shared")) if (p / "data").is_dir()), None
+)
+needs_shared = pytest.mark.skipif(SHARED is None, reason="shared/ is not beside the repository")
+T0 = datetime(2025, 3, 13, 6, 0, tzinfo=UTC)
+
+
+def no_entities(_text: str) -> tuple[str, ...]:
+    return ()
+
+
+def gazetteer_entities():
+    from bot.topics.entities import Gazetteer
+
+    return Gazetteer.load().names
+
+
+def pairwise(items: list[dict], names) -> tuple[float, float, list[str]]:
+    index = StoryIndex()
+    stories = []
+    for n, item in enumerate(items):
+        doc = StoryDoc(n, item["title"], item["description"],
+                       names(f"{item['title']}\n{item['description']}"),
+                       T0 + timedelta(minutes=10 * n))  # fmt: skip
+        story = index.assign(doc)
+        story = n if story is None else story
+        index.add(doc, story)
+        stories.append(story)
+    pairs = list(combinations(range(len(items)), 2))
+    ours = {(a, b) for a, b in pairs if stories[a] == stories[b]}
+    real = {(a, b) for a, b in pairs if items[a]["story"] == items[b]["story"]}
+    errors = [f"{'FP' if p in ours else 'FN'}: {items[p[0]]['title']} | {items[p[1]]['title']}"
+              for p in sorted(ours ^ real)]  # fmt: skip
+    return len(ours & real) / max(len(ours), 1), len(ours & real) / max(len(real), 1), errors
+
+
+def load(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+@pytest.mark.parametrize("entities", [no_entities, gazetteer_entities], ids=["text", "entities"])
+@pytest.mark.parametrize("name", ["dev", "extra"])
+def test_pairwise_precision_and_recall(name, entities):
+    if name == "dev" and SHARED is None:
+        pytest.skip("shared/data is not beside the repository")
+    path = SHARED / "data" / "dev-deployments-agnews.jsonl" if name == "dev" else EXTRA
+    names = entities() if entities is gazetteer_entities else entities
+    precision, recall, errors = pairwise(load(path), names)
+    print(f"\n{name}/{entities.__name__}: P={precision:.3f} R={recall:.3f}")
+    print("\n".join(errors))
+    assert precision >= 0.85 and recall >= 0.85, errors
+
+
+# --- the seeds: one event, two outlets ------------------------------------------------------
+
+SEED_TITLES = {
+    "dbf1b24233397813": "North Korea Sends More Troops to Russia, Redeploys Soldiers to Kursk "
+    "Front Line – South Korean Official",
+    "1b5b33db0dd222a7": "North Korea has sent more troops to Russia, South Korea says",
+}
+DISTRACTORS = [
+    (
+        "North Korea fires ballistic missiles into sea, South Korea says",
+        "North Korea fired several short-range ballistic missiles off its east coast on "
+        "Thursday, South Korea's military said, its latest weapons test as Pyongyang deepens "
+        "military cooperation with Russia.",
+    ),
+    (
+        "Kim Jong Un inspects artillery drills near border",
+        "North Korean leader Kim Jong Un oversaw artillery firing drills by front-line units "
+        "near the border with South Korea, state media KCNA reported on Friday.",
+    ),
+]
+
+
+def seed_doc(item_id: int, seed: str, at: datetime) -> StoryDoc:
+    """As the pipeline builds it: the article's main text, summarised."""
+    page = next((SHARED / "seeds").glob(f"*{seed}*.txt")).read_text(encoding="utf-8")
+    html = "".join(f"<p>{line}</p>" for line in page.splitlines() if line.strip())
+    article = extract_article(f"<html><body><article>{html}</article></body></html>")
+    title = SEED_TITLES[seed]
+    return StoryDoc(item_id, title, summarize(title, article), (), at)
+
+
+@needs_shared
+def test_the_seed_articles_group_and_other_north_korea_news_does_not():
+    index = StoryIndex()
+    first, second = (seed_doc(i, seed, T0 + timedelta(hours=i)) for i, seed in
+                     enumerate(sorted(SEED_TITLES)))  # fmt: skip
+    assert index.assign(first) is None
+    index.add(first, 100)
+    assert index.assign(second) == 100
+    index.add(second, 100)
+    for n, (title, text) in enumerate(DISTRACTORS):
+        doc = StoryDoc(10 + n, title, text, (), T0 + timedelta(hours=2))
+        assert index.assign(doc) is None, title
+        index.add(doc, 200 + n)
+    assert index.assign(seed_doc(20, sorted(SEED_TITLES)[0], T0 + timedelta(hours=3))) == 100
+
+
+# --- the window, pruning, the index's own bookkeeping --------------------------------------
+
+
+def doc(item_id: int, at: datetime, title: str = "Rwandan troops arrive in Darfur") -> StoryDoc:
+    text = "Dozens of Rwandan soldiers flew into Sudan's Darfur region to protect monitors."
+    return StoryDoc(item_id, title, text, ("Rwanda", "Sudan"), at)
+
+
+def test_a_doc_beyond_the_window_starts_a_new_story():
+    index = StoryIndex(window=timedelta(hours=72))
+    index.add(doc(1, T0), 7)
+    assert index.assign(doc(2, T0 + timedelta(hours=71))) == 7
+    assert index.assign(doc(2, T0 + timedelta(hours=73))) is None
+    assert index.assign(doc(2, T0 - timedelta(hours=73))) is None  # late arrivals too
+
+
+def test_prune_forgets_old_docs_and_their_terms():
+    index = StoryIndex(window=timedelta(hours=72))
+    index.add(doc(1, T0), 7)
+    index.add(doc(2, T0 + timedelta(hours=48), "Rwanda airlifts soldiers to Darfur"), 7)
+    index.prune(T0 + timedelta(hours=100))
+    assert len(index) == 1
+    later = T0 + timedelta(hours=110)
+    assert index.assign(doc(3, later, "Rwanda airlifts soldiers to Darfur")) == 7
+    index.prune(T0 + timedelta(hours=200))
+    assert len(index) == 0
+    assert index.assign(doc(3, later, "Rwanda airlifts soldiers to Darfur")) is None
+
+
+def test_adding_an_item_again_replaces_it():
+    index = StoryIndex()
+    index.add(doc(1, T0), 7)
+    kerry = "Kerry leads Bush in swing states"
+    index.add(StoryDoc(1, kerry, "John Kerry gains an edge in key states, polls show.", (), T0), 8)
+    assert len(index) == 1
+    assert index.assign(doc(2, T0)) is None
+    assert index.assign(StoryDoc(3, kerry, "Kerry leads in swing states.", (), T0)) == 8
+
+
+def test_empty_docs_and_an_empty_index_start_new_stories():
+    index = StoryIndex()
+    assert index.assign(doc(1, T0)) is None
+    index.add(doc(1, T0), 7)
+    assert index.assign(StoryDoc(2, "", "", (), T0)) is None
+    assert (
+        index.assign(StoryDoc(3, "The and of", "said on Monday, Reuters reported.", (), T0)) is None
+    )
+
+
+def test_a_thousand_unrelated_docs_do_not_capture_a_new_story():
+    index = StoryIndex()
+    for n in range(1000):
+        index.add(StoryDoc(n, f"Item {n} about topic {n % 37}", f"Body {n * 7919}.", (), T0), n)
+    assert index.assign(doc(5000, T0)) is None
+
+
+# --- terms -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ("troops", "troop", "soldiers", "forces"),
+        ("deployed", "deploys", "deploying", "deployment", "dispatched", "sent"),
+        ("Rwandan", "Rwanda", "Rwandans"),
+        ("defence", "defense"),
+        ("mobilised", "mobilized"),
+        ("patrolling", "patrols", "patrol"),
+    ],
+)
+def test_different_wordings_meet(words):
+    assert len({terms(w)[0] for w in words}) == 1, [terms(w) for w in words]
+
+
+def test_generic_news_words_are_not_terms():
+    assert terms("AP - Officials said on Monday, Reuters reported, that it says the news") == [
+        "official"
+    ]
+    assert terms("U.S. troops and US-led forces; let us go") == [
+        "usa", "troop", "usa", "led", "troop", "let", "go",
+    ]  # fmt: skip
+    assert stem("crisis") == "crisis" and stem("kill") == stem("killed")

@@ -1,0 +1,178 @@
+"""Alert summaries: the key fact first, at most three sentences, no boilerplate, no byline."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.text.summary import split_sentences, summarize
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = next(
+    (p for p in (REPO.parent / "shared", Path("/work/shared")) if (p / "seeds").is_dir()), None
+)
+needs_shared = pytest.mark.skipif(SHARED is None, reason="shared/ is not beside the repository")
+
+BOILERPLATE = ["Sign up", "Dear readers", "Support The Moscow Times", "premium titles",
+               "Remind me later", "[Lee Jin-man/AP]", "(CC BY 2.0)", "newsletter"]  # fmt: skip
+BYLINE = re.compile(r"^(AP|AFP|Reuters|Canadian Press)\s*-|\((AP|AFP|Reuters)\)\s*-")
+
+SEEDS = {
+    # seed file part: (title as the feed gave it, the key fact the summary must open with)
+    "dbf1b24233397813": (
+        "North Korea Sends More Troops to Russia, Redeploys Soldiers to Kursk Front Line – "
+        "South Korean Official",
+        "North Korea has sent additional soldiers to Russia and redeployed some of its troops",
+    ),
+    "1b5b33db0dd222a7": (
+        "North Korea has sent more troops to Russia, South Korea says",
+        "South Korea’s intelligence agency has assessed that North Korea has sent more soldiers",
+    ),
+}
+
+
+def sentence_count(summary: str) -> int:
+    return len(split_sentences(summary))
+
+
+@needs_shared
+@pytest.mark.parametrize("seed", sorted(SEEDS))
+def test_scraped_article_summary_leads_with_the_key_fact(seed):
+    title, key_fact = SEEDS[seed]
+    scraped = next((SHARED / "seeds").glob(f"*{seed}*.txt")).read_text(encoding="utf-8")
+    summary = summarize(title, scraped)
+    assert summary.startswith(key_fact)
+    assert 1 <= sentence_count(summary) <= 3
+    assert len(summary) <= 500
+    assert title not in summary  # the headline repeated in the page is not a summary sentence
+    for phrase in BOILERPLATE:
+        assert phrase not in summary
+    sentences = split_sentences(summary)
+    positions = [scraped.index(s) for s in sentences]
+    assert positions == sorted(positions)  # original order kept
+
+
+@needs_shared
+def test_wire_items_are_summarised_without_bylines():
+    path = SHARED / "data" / "dev-deployments-agnews.jsonl"
+    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    for item in items:
+        summary = summarize(item["title"], item["description"])
+        assert summary, item["title"]
+        assert not BYLINE.search(summary), summary
+        assert len(summary) <= 500 and sentence_count(summary) <= 3
+        description = " ".join(item["description"].split())
+        if len(split_sentences(description)) == 1:
+            # a one-sentence wire item is its own summary, only its byline gone
+            assert summary.split(" - ", 1)[-1] in description
+            assert len(summary) >= len(description) - 40
+
+
+def test_one_sentence_wire_item_is_the_description_cleaned():
+    assert (
+        summarize(
+            "Rwandan Troops Arrive in Darfur (AP)",
+            "AP - Dozens of Rwandan soldiers flew into Sudan's troubled Darfur region Sunday.",
+        )
+        == "Dozens of Rwandan soldiers flew into Sudan's troubled Darfur region Sunday."
+    )
+    assert (
+        summarize(
+            "Iraq troops move angers S Koreans",
+            " SEOUL (Reuters) - Thousands  protested in Seoul against plans to send troops.",
+        )
+        == "SEOUL - Thousands protested in Seoul against plans to send troops."
+    )
+    assert summarize("X", "<p>Reuters - Troops <b>arrived</b> &amp; dug in.</p>") == (
+        "Troops arrived & dug in."
+    )
+
+
+def test_title_copy_is_skipped_when_a_better_sentence_exists():
+    title = "Germany sends brigade to Lithuania"
+    text = (
+        "Germany sends brigade to Lithuania.\n"
+        "Germany inaugurated a brigade permanently stationed in Lithuania on Monday, "
+        "its defence ministry said."
+    )
+    assert summarize(title, text) == (
+        "Germany inaugurated a brigade permanently stationed in Lithuania on Monday, "
+        "its defence ministry said."
+    )
+    assert summarize(title, "Germany sends brigade to Lithuania.") == (
+        "Germany sends brigade to Lithuania."
+    )
+
+
+def test_key_facts_beat_background_and_context_sentences():
+    text = (
+        "The ministry said 1,500 soldiers would be deployed to Poland in March. "
+        "Relations between the allies have a long history. "
+        "However, it was not clear when. "
+        "It is spring. "
+        "The troops will come from the 3rd Infantry Division, according to the Pentagon. "
+        "Weather was mild."
+    )
+    summary = summarize("US to deploy 1,500 soldiers to Poland", text, max_sentences=2)
+    assert summary == (
+        "The ministry said 1,500 soldiers would be deployed to Poland in March. "
+        "The troops will come from the 3rd Infantry Division, according to the Pentagon."
+    )
+
+
+def test_limits_are_kept():
+    text = " ".join(f"Sentence number {i} says that troops arrived at base {i}." for i in range(9))
+    assert sentence_count(summarize("Troops arrived", text)) == 3
+    assert sentence_count(summarize("Troops arrived", text, max_sentences=1)) == 1
+    short = summarize("Troops arrived", "Troops arrived " + "and stayed " * 100 + ".", max_chars=80)
+    assert len(short) <= 80 and short.endswith("…")
+    repeated = "Troops left the base. " * 3 + "Officials said 300 stayed."
+    assert summarize("Base", repeated) == "Troops left the base. Officials said 300 stayed."
+    assert summarize("Title", "") == ""
+    assert summarize("Title", "<p></p>") == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "Gen. John Smith said U.S. troops arrived Jan. 5 at 3 p.m. local time. They left.",
+            ["Gen. John Smith said U.S. troops arrived Jan. 5 at 3 p.m. local time.", "They left."],
+        ),
+        (
+            "Sen. Maria Cantwell, D-Wash., said Saturday. The vote is due.",
+            ["Sen. Maria Cantwell, D-Wash., said Saturday.", "The vote is due."],
+        ),
+        (
+            '"We are ready," the general said. "Are you?" He laughed.',
+            ['"We are ready," the general said.', '"Are you?"', "He laughed."],
+        ),
+        (
+            "Troops moved to the U.S. The base is in Texas. New Jersey Gov. James E. McGreevey.",
+            [
+                "Troops moved to the U.S.",
+                "The base is in Texas.",
+                "New Jersey Gov. James E. McGreevey.",
+            ],
+        ),  # fmt: skip
+        (
+            "It cost $2.5 billion, said the No. 2 official.\nNew paragraph",
+            ["It cost $2.5 billion, said the No. 2 official.", "New paragraph"],
+        ),
+    ],
+)
+def test_sentences_split_where_a_reader_would(text, expected):
+    assert split_sentences(text) == expected
+
+
+@needs_shared
+def test_summaries_are_fast():
+    scraped = next((SHARED / "seeds").glob("*dbf1b24233397813*.txt")).read_text(encoding="utf-8")
+    started = time.monotonic()
+    for _ in range(200):
+        summarize("North Korea sends more troops to Russia", scraped)
+    assert (time.monotonic() - started) / 200 < 0.02
