@@ -66,6 +66,8 @@ class ConsoleAdapter:
         self.stream = stream or sys.stdout
         self.json_lines = json_lines
 
+    connected = True  # stdout needs no connection
+
     async def start(self, commands: CommandHandler | None) -> None:
         return None
 

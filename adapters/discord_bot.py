@@ -172,6 +172,11 @@ class DiscordAdapter:
 
     # -- lifecycle -----------------------------------------------------------------------
 
+    @property
+    def connected(self) -> bool:
+        """The gateway session is up (discord.py reconnects by itself when it drops)."""
+        return self.client is not None and not self.client.is_closed() and self.client.is_ready()
+
     async def start(self, commands: Any = None) -> None:
         """Log in, wait for the gateway's READY, sync /wirewatch when commands are given
         (bot.commands.Commands or its bound `handle`)."""

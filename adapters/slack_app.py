@@ -100,6 +100,13 @@ class SlackAdapter:
         self.app.event("tokens_revoked")(self._on_uninstalled)
 
     @property
+    def connected(self) -> bool:
+        """Started (an HTTP session exists) and, in Socket Mode, the socket is up."""
+        if self.client.session is None:
+            return False
+        return self._socket is not None if self._app_token and self._commands else True
+
+    @property
     def mode(self) -> str:
         return "socket" if self._app_token else "http"
 

@@ -108,7 +108,7 @@ async def open_runtime(
 
 
 def readiness(rt: Runtime) -> tuple[bool, str]:
-    """Ready when the database takes a write lock and the scheduler is running."""
+    """Ready when the database takes a write lock, the scheduler runs, adapters are connected."""
     try:
         rt.db.execute("BEGIN IMMEDIATE")
         rt.db.execute("ROLLBACK")
@@ -116,6 +116,9 @@ def readiness(rt: Runtime) -> tuple[bool, str]:
         return False, f"database not writable: {exc}"
     if rt.scheduler is None or not rt.scheduler.running:
         return False, "scheduler not running"
+    down = [name for name, a in rt.adapters.items() if not getattr(a, "connected", True)]
+    if down:
+        return False, f"not connected: {', '.join(down)}"
     return True, "ok"
 
 

@@ -189,3 +189,23 @@ def test_json_logs_one_object_per_line_and_no_tokens(capsys):
     entry = json.loads(line)
     assert entry["level"] == "INFO" and "xoxb-" not in line and "[secret]" in entry["message"]
     setup_logging(logging.WARNING, "text")
+
+
+async def test_readyz_names_what_is_not_ready(tmp_path):
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from bot.app import readiness
+    from tests.runtime import console_runtime, make_settings
+
+    async with console_runtime(make_settings(tmp_path / "w.db", [])) as (rt, _):
+        assert readiness(rt) == (False, "scheduler not running")
+        rt.scheduler = AsyncIOScheduler()
+        rt.scheduler.start()
+        assert readiness(rt) == (True, "ok")
+
+        class Disconnected:
+            connected = False
+
+        rt.adapters["discord"] = Disconnected()
+        assert readiness(rt) == (False, "not connected: discord")
+        rt.scheduler.shutdown(wait=False)
