@@ -89,8 +89,14 @@ def prune(
             "items.story_id = stories.id)"
         ).rowcount
         db.execute("DROP TABLE doomed")
+        # FTS5 only marks deleted rows in its index; merging the segments drops them, else
+        # the full-text index keeps its size (87 % of items pruned left it at 100 %).
+        db.execute("INSERT INTO items_fts(items_fts) VALUES ('optimize')")
     if vacuum:
         db.execute("VACUUM")
+        # VACUUM in WAL mode writes the new file through the WAL: fold it back, so the disk
+        # space is given back now and the size below is the real one.
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     log.info("db.pruned items=%d stories=%d deliveries=%d", items, stories, deliveries)
     return Pruned(items, stories, deliveries, before, _size(db))
 

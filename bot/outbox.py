@@ -25,6 +25,7 @@ from bot.errors import DeliveryError
 from bot.failpoints import failpoint
 from bot.model import Alert, MessageRef, Source
 from bot.store import add_notice, pause_channel
+from bot.text.summary import summarize
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ def build_alert(db: sqlite_utils.Database, d: Delivery, item_id: int | None = No
         url=item["url"],
         outlet=item["outlet"],
         published=parse_iso(item["published"]),
-        summary=item["alert_summary"] or item["summary"],
+        summary=item["alert_summary"] or summarize(item["title"], item["summary"]),
         entities=tuple(json.loads(item["entities"])),
         matched=tuple(json.loads(match[0])) if match else (),
         explanation=match[1] if match else "",

@@ -178,17 +178,20 @@ async def _decide(p: Pipeline, feed: FeedRow, entry: Entry) -> NewItem:
     alertable = not (
         feed.last_success is None and published < now - timedelta(seconds=p.settings.max_age)
     )
+    # No topic can fire on an item without one of the topics' terms: most items stop here.
+    candidate = p.matcher.could_match(entry.title, entry.summary)
     text = None
-    if alertable and entry.url and p.matcher.could_match(entry.title, entry.summary):
+    if alertable and entry.url and candidate:
         text = await _article_text(p, feed, entry.url)
     body = entry.summary if not text else f"{entry.summary}\n{text[:ARTICLE_LEAD_CHARS]}"
     return NewItem(
         entry=entry,
         published=min(published, now),
         text=text,
-        alert_summary=summarize(entry.title, text or entry.summary),
+        # Feed text is summarised when an alert needs it (bot.outbox.build_alert), not per item.
+        alert_summary=summarize(entry.title, text) if text else "",
         entities=p.gazetteer.names(f"{entry.title}\n{body}"),
-        matches=tuple(p.matcher.match(entry.title, body)),
+        matches=tuple(p.matcher.match(entry.title, body)) if candidate else (),
         alertable=alertable,
     )
 

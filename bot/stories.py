@@ -13,6 +13,7 @@ recent items. It does not decide what is alert-worthy either.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import math
@@ -241,7 +242,7 @@ def doc_terms(doc: StoryDoc) -> dict[str, float]:
     counts: dict[str, float] = {}
     for term in terms(doc.title):
         counts[term] = counts.get(term, 0) + TITLE_BOOST
-    for term in terms(doc.text)[:MAX_BODY_TERMS]:
+    for term in terms(doc.text, MAX_BODY_TERMS):
         counts[term] = counts.get(term, 0) + 1
     for name in doc.entities:
         key = "e:" + name.lower()
@@ -306,17 +307,24 @@ _DEMONYMS = dict(
 )
 
 
-def terms(text: str) -> list[str]:
-    """Distinctive terms of a text, in order: lowercased, stopwords dropped, lightly stemmed."""
+def terms(text: str, limit: int | None = None) -> list[str]:
+    """Distinctive terms of a text, in order: lowercased, stopwords dropped, lightly stemmed.
+
+    With `limit`, the first `limit` terms only: the rest of a long text is never tokenised.
+    """
     for pattern, replace in _ALIASES:
         text = pattern.sub(replace, text)
-    out = []
-    for word in _TOKEN.findall(text.lower()):
+    out: list[str] = []
+    for match in _TOKEN.finditer(text.lower()):
+        word = match.group()
         if word not in _STOPWORDS and (len(word) > 1 or word.isdigit()):
             out.append(_canonical(word))
+            if len(out) == limit:
+                break
     return out
 
 
+@functools.lru_cache(maxsize=1 << 17)  # pure, and called for every word of every item
 def _canonical(word: str) -> str:
     stemmed = stem(word)
     return _CONCEPTS.get(stemmed, stemmed)
