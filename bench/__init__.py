@@ -1,0 +1,1 @@
+"""wirewatch benchmarks: `python -m bench [--quick]` runs them all; see bench/README.md."""

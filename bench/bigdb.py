@@ -1,0 +1,146 @@
+"""A wirewatch database holding many stored items, built fast, for the memory and storage runs.
+
+Feeds 0..F-1 each get `per_feed` items (identities `guid:outlet{i}-{n}`, the bench feed
+server's own, so a bot polling that server finds nothing new), one every 43 minutes going
+back: with 1,000 per feed that is 30 days, of which the 72 h story window holds the newest
+100 per feed. Titles, cleaned summaries and entities come from a pool of 20,000 synthetic
+items parsed by the real parser; 2 % of items carry a topic match and a sent delivery, as
+the built-in topic does on wire traffic. Rows go in through the real schema (bot.db), FTS
+triggers included, in one transaction per 50,000 items.
+
+Deliberately not the pipeline: 1M items through it would take hours. bench/ingest.py
+reports the database size per item that the pipeline itself produces, for comparison.
+
+Built databases are cached under /tmp/wwbench-cache/ (their feed URLs are rewritten to the
+current server's before each use).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench.corpus import Corpus, now_utc
+
+CACHE = Path("/tmp/wwbench-cache")
+POOL = 20_000
+STEP = timedelta(minutes=43)
+
+
+def _pool() -> list[tuple[str, str, str, str]]:
+    """(title, summary, alert_summary, entities JSON) of POOL parsed items."""
+    from bot.feeds.parse import parse_feed
+    from bot.topics.entities import Gazetteer
+
+    corpus, now = Corpus(), now_utc()
+    gazetteer = Gazetteer.load()
+    out = []
+    for feed in range(POOL // 50):
+        body = corpus.feed_xml(feed, now, corpus.feed_items(feed, now))
+        for e in parse_feed(body, feed_url="https://b.example/").entries:
+            names = gazetteer.names(f"{e.title}\n{e.summary}")
+            lead = " ".join(e.summary.split(". ")[:2])[:500]
+            out.append((e.title, e.summary, lead, json.dumps(list(names))))
+    return out
+
+
+def build(path: Path, feeds: int, per_feed: int) -> Path:
+    """Create (or reuse from the cache) a database with feeds x per_feed items."""
+    from bot.clock import iso
+    from bot.db import open_database
+
+    cached = CACHE / f"items-{feeds}x{per_feed}-v1.db"
+    if not cached.exists():
+        CACHE.mkdir(exist_ok=True)
+        tmp = cached.with_suffix(".building")
+        for p in CACHE.glob(tmp.name + "*"):
+            p.unlink()
+        open_database(tmp).close()
+        conn = sqlite3.connect(tmp, isolation_level=None)
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = OFF")
+        _fill(conn, feeds, per_feed, _pool(), datetime.now(UTC), iso)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+        tmp.rename(cached)
+    shutil.copyfile(cached, path)
+    return path
+
+
+def _fill(conn, feeds: int, per_feed: int, pool, now: datetime, iso) -> None:
+    started = iso(now)
+    conn.execute(
+        "INSERT INTO subscriptions (id, channel, topic, mode, origin, created) "
+        "VALUES (1, 'console', 'troop-deployments', 'instant', 'config', ?)",
+        [started],
+    )
+    conn.executemany(
+        "INSERT INTO feeds (id, url, name, origin, next_poll, created) "
+        "VALUES (?, ?, ?, 'config', ?, ?)",
+        [(i + 1, f"bench://feed/{i}.xml", f"outlet-{i}", started, started) for i in range(feeds)],
+    )
+    total = feeds * per_feed
+    item_id = 0
+    for lo in range(0, total, 50_000):
+        conn.execute("BEGIN")
+        for k in range(lo, min(total, lo + 50_000)):
+            feed, n = k % feeds, k // feeds  # newest first across all feeds, like a real crawl
+            item_id += 1
+            _insert(conn, item_id, feed, n, pool[k % len(pool)], now, iso)
+        conn.execute("COMMIT")
+
+
+def _insert(conn, item_id: int, feed: int, n: int, pooled, now: datetime, iso) -> None:
+    title, summary, lead, entities = pooled
+    when = iso(now - n * STEP - timedelta(seconds=feed * 2.5))
+    story = (item_id - 1) // 3 + 1
+    if (item_id - 1) % 3 == 0:
+        conn.execute(
+            "INSERT INTO stories (id, title, first_item, first_seen, last_seen) "
+            "VALUES (?, ?, NULL, ?, ?)",
+            [story, title, when, when],
+        )
+    conn.execute(
+        "INSERT INTO items (id, feed_id, identity, url, title, summary, text, alert_summary, "
+        "entities, published, first_seen, story_id) VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
+        [item_id, feed + 1, f"guid:outlet{feed}-{n}", f"https://outlet{feed}.example/a/{n}",
+         title, summary, lead, entities, when, when, story],
+    )  # fmt: skip
+    if item_id % 50 == 7:
+        conn.execute(
+            "INSERT INTO matches (item_id, topic, matched, explanation) VALUES (?, ?, ?, ?)",
+            [item_id, "troop-deployments", '["troops", "sent"]', "troops NEAR/8 sent (title)"],
+        )
+        conn.execute(
+            "INSERT INTO deliveries (subscription_id, channel, story_id, item_id, kind, status, "
+            "attempts, next_attempt, created, sent_at, message_id) "
+            "VALUES (1, 'console', ?, ?, 'new', 'sent', 1, ?, ?, ?, ?)",
+            [story, item_id, when, when, when, f"m{item_id}"],
+        )
+
+
+def point_feeds_at(path: Path, base: str) -> None:
+    """Rewrite the stored feed URLs to the running bench server's."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("UPDATE feeds SET url = ? || '/feed/' || (id - 1) || '.xml', etag = NULL", [base])
+    conn.close()
+
+
+def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="build a cached bench database")
+    ap.add_argument("--feeds", type=int, default=1000)
+    ap.add_argument("--per-feed", type=int, default=1000)
+    args = ap.parse_args()
+    start = time.perf_counter()
+    out = build(Path("/tmp/wwbench-cache/last.db"), args.feeds, args.per_feed)
+    print(f"{out}: {out.stat().st_size / 2**20:.0f} MB in {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

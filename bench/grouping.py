@@ -1,0 +1,131 @@
+"""Story grouping: cost per item with 10k, 100k and 1M documents in the story window.
+
+The claim under test (bot/stories.py): `assign` looks only at postings of a document's
+rarest terms, newest first and capped, so its cost does not grow with the window. The
+index is filled with documents about 20,000 recurring events (several per event, as outlets
+retell a story), all published inside the window; then 2,000 new documents are assigned and
+added, timed. Memory is the RSS growth of this process while filling the index: the bot
+holds the same index for every item in its window.
+
+Filling uses the real `StoryIndex.add`, with `bot.stories.stem` memoised while filling only
+(stem is a pure function of one word; caching it changes no result, and 1M documents would
+otherwise take tens of minutes). The timed phase runs the code exactly as shipped.
+
+`python -m bench.grouping [--quick]`
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gc
+import multiprocessing
+import random
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+import psutil
+
+from bench.corpus import Corpus
+from bench.report import Section
+
+MB = 2**20
+
+
+def make_docs(corpus: Corpus, start: int, count: int, now: datetime):
+    """Short documents (title + the 60 body words the index reads) about recurring events."""
+    from bot.stories import StoryDoc
+
+    rng = random.Random(start)
+    names = corpus.aliases
+    docs = []
+    for key in range(start, start + count):
+        event = corpus.events[key % len(corpus.events)]
+        a, b = event.actors
+        title = f"{a} {event.military or 'meets'} {b} as {' '.join(rng.sample(event.keys, 3))}"
+        body = " ".join(
+            rng.choice(event.keys) if rng.random() < 0.25 else corpus.word(rng) for _ in range(70)
+        )
+        entities = (a, b, rng.choice(names))
+        age = timedelta(seconds=rng.uniform(0, 60 * 3600))
+        docs.append((StoryDoc(key, title, body, entities, now - age), event.number))
+    return docs
+
+
+def measure(size: int) -> dict[str, float]:
+    """Fill an index with `size` documents, then time new ones (run in a fresh process)."""
+    import bot.stories as stories
+
+    corpus, now = Corpus(), datetime.now(UTC)
+    probe = make_docs(corpus, 10**8, 2000, now)
+    proc = psutil.Process()
+    gc.collect()
+    rss0 = proc.memory_info().rss
+    index = stories.StoryIndex(window=timedelta(hours=72))
+    shipped = stories.stem
+    stories.stem = functools.lru_cache(maxsize=None)(shipped)
+    start = time.process_time()
+    for lo in range(0, size, 50_000):
+        for doc, story in make_docs(corpus, lo, min(50_000, size - lo), now):
+            index.add(doc, story)
+    fill = time.process_time() - start
+    stories.stem = shipped
+    gc.collect()
+    rss = (proc.memory_info().rss - rss0) / MB
+    assign, both, joined = _timed_assign(index, probe)
+    return {"fill": fill, "rss": rss, "assign": assign, "both": both, "joined": joined}
+
+
+def run(quick: bool = False) -> Section:
+    began = time.perf_counter()
+    sizes = (10_000, 20_000) if quick else (10_000, 100_000, 1_000_000)
+    section = Section(
+        "Story grouping: cost per new item by documents in the window",
+        ["indexed_docs", "fill_s", "index_rss_mb", "rss_bytes_per_doc", "assign_us",
+         "assign_add_us", "vs_10k", "joined_a_story"],
+    )  # fmt: skip
+    base = None
+    for size in sizes:
+        # A fresh process per size: freed memory of a previous index would hide this one's.
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            m = pool.submit(measure, size).result()
+        base = base or m["both"]
+        section.add(
+            indexed_docs=size,
+            fill_s=m["fill"],
+            index_rss_mb=m["rss"],
+            rss_bytes_per_doc=m["rss"] * MB / size,
+            assign_us=m["assign"],
+            assign_add_us=m["both"],
+            vs_10k=f"{m['both'] / base:.2f}",
+            joined_a_story=f"{m['joined']:.0%}",
+        )
+    section.notes.append(
+        "assign_us: `StoryIndex.assign` alone; assign_add_us: assign then `add` (what "
+        "bot.ingest does per item); vs_10k > 1 means slower than with 10k documents. "
+        "CPU time of one process."
+    )
+    section.seconds = time.perf_counter() - began
+    return section
+
+
+def _timed_assign(index, probe) -> tuple[float, float, float]:
+    start = time.process_time()
+    found = [index.assign(doc) for doc, _ in probe[:1000]]
+    assign = (time.process_time() - start) / 1000 * 1e6
+    start = time.process_time()
+    for doc, story in probe[1000:]:
+        index.add(doc, index.assign(doc) or story)
+    both = (time.process_time() - start) / (len(probe) - 1000) * 1e6
+    return assign, both, sum(f is not None for f in found) / len(found)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    print(run(ap.parse_args().quick).markdown())
+
+
+if __name__ == "__main__":
+    main()
