@@ -16,7 +16,6 @@ otherwise take tens of minutes). The timed phase runs the code exactly as shippe
 
 from __future__ import annotations
 
-import argparse
 import functools
 import gc
 import multiprocessing
@@ -28,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 import psutil
 
 from bench.corpus import Corpus
-from bench.report import Section
+from bench.report import Section, run_alone
 
 MB = 2**20
 
@@ -122,9 +121,7 @@ def _timed_assign(index, probe) -> tuple[float, float, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    print(run(ap.parse_args().quick).markdown())
+    run_alone(run, __doc__)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ The chat stand-in is a `ChatAdapter` that records when each alert reaches it.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import random
@@ -32,7 +31,7 @@ import urllib.request
 from pathlib import Path
 
 from bench.feedserver import FeedServer
-from bench.report import Section
+from bench.report import Section, run_alone
 
 INTERVAL = 60.0
 TICK = 10.0
@@ -207,9 +206,7 @@ def run(quick: bool = False) -> Section:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    print(run(ap.parse_args().quick).markdown())
+    run_alone(run, __doc__)
 
 
 if __name__ == "__main__":

@@ -14,13 +14,12 @@ items and extrapolated, since at 10,000 topics it is slow by design.
 
 from __future__ import annotations
 
-import argparse
 import re
 import time
 
 from bench.contenders import topic_settings
 from bench.corpus import Corpus, now_utc
-from bench.report import Section
+from bench.report import Section, run_alone
 
 
 def _items(count: int) -> list[tuple[str, str]]:
@@ -111,9 +110,7 @@ def run(quick: bool = False) -> Section:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    print(run(ap.parse_args().quick).markdown())
+    run_alone(run, __doc__)
 
 
 if __name__ == "__main__":

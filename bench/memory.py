@@ -12,7 +12,6 @@ Target: under 150 MB. `python -m bench.memory [--quick]` (quick: 100 feeds x 200
 
 from __future__ import annotations
 
-import argparse
 import signal
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import yaml
 
 from bench.bigdb import build, point_feeds_at
 from bench.feedserver import FeedServer
-from bench.report import Section
+from bench.report import Section, run_alone
 
 MB = 2**20
 
@@ -112,9 +111,7 @@ def run(quick: bool = False) -> Section:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    print(run(ap.parse_args().quick).markdown())
+    run_alone(run, __doc__)
 
 
 if __name__ == "__main__":

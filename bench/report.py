@@ -6,6 +6,8 @@ one invocation and writes the sections into bench/RESULTS.md.
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -50,3 +52,10 @@ def _cell(value: object) -> str:
 def ratio(a: float, b: float) -> str:
     """`a / b` as "3.2x" (how many times a is b)."""
     return f"{a / b:.2f}x" if b else "n/a"
+
+
+def run_alone(run: Callable[[bool], Section], doc: str | None) -> None:
+    """The `python -m bench.NAME [--quick]` entry point that every benchmark shares."""
+    ap = argparse.ArgumentParser(description=(doc or "").splitlines()[0] if doc else None)
+    ap.add_argument("--quick", action="store_true", help="small sizes, a few seconds")
+    print(run(ap.parse_args().quick).markdown())

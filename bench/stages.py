@@ -12,7 +12,6 @@ the same synthetic feeds, one stage at a time, in this process (no HTTP, no work
 
 from __future__ import annotations
 
-import argparse
 import io
 import tempfile
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 import feedparser
 
 from bench.corpus import Corpus, now_utc
-from bench.report import Section
+from bench.report import Section, run_alone
 
 FEED_URL = "https://outlet.example/feed.xml"
 
@@ -162,9 +161,7 @@ def _store_costs(parsed, gazetteer) -> dict[str, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    print(run(ap.parse_args().quick).markdown())
+    run_alone(run, __doc__)
 
 
 if __name__ == "__main__":

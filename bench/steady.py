@@ -9,12 +9,11 @@ it measures the per-feed overhead of polling (HTTP round trip, bookkeeping in SQ
 
 from __future__ import annotations
 
-import argparse
 import time
 
 from bench.feedserver import FeedServer
 from bench.measure import run_child
-from bench.report import Section
+from bench.report import Section, run_alone
 
 CONTENDERS = (("wirewatch", 10), ("reader", 0), ("feedparser", 0))
 
@@ -63,9 +62,7 @@ def run(quick: bool = False) -> Section:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    print(run(ap.parse_args().quick).markdown())
+    run_alone(run, __doc__)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ table's db_mb_per_1k_items column.
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from bench.bigdb import build
-from bench.report import Section
+from bench.report import Section, run_alone
 
 
 def _breakdown(db: Path) -> dict[str, int]:
@@ -98,9 +97,7 @@ def run(quick: bool = False) -> Section:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true")
-    print(run(ap.parse_args().quick).markdown())
+    run_alone(run, __doc__)
 
 
 if __name__ == "__main__":
