@@ -242,6 +242,7 @@ class Matcher:
         self._positive = frozenset(t for c in self.compiled for t in c.positive_terms)
         self._positive_entities = frozenset(n for c in self.compiled for n in c.positive_entities)
         self._automaton = _automaton(t for c in self.compiled for t in c.terms)
+        self._last: tuple[tuple[str, str], bool, _Doc] | None = None
         log.debug("matcher.built topics=%d terms=%d", len(self.compiled), len(self._by_term))
 
     def match(self, title: str, text: str) -> list[TopicMatch]:
@@ -285,6 +286,16 @@ class Matcher:
         return found
 
     def _doc(self, title: str, text: str, *, entities: bool) -> _Doc:
+        """The item as the queries see it; the last one is kept, because the pipeline asks
+        `could_match` and then `match` about the same feed text."""
+        last = self._last
+        if last and last[0] == (title, text) and (last[1] or not entities):
+            return last[2]
+        doc = self._build_doc(title, text, entities=entities)
+        self._last = ((title, text), entities, doc)
+        return doc
+
+    def _build_doc(self, title: str, text: str, *, entities: bool) -> _Doc:
         title_tokens, text_tokens = list(tokenize(title)), list(tokenize(text))
         words = tuple(t.word for t in title_tokens) + tuple(t.word for t in text_tokens)
         hits = _scan(self._automaton, title_tokens, text_tokens)
