@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 
 READY_TIMEOUT = 60.0
 SEND_TIMEOUT = 45.0  # above discord.py's own 5xx retries (1+3+5+7 s) plus a slow answer
+# What one Discord request can fail with: its own HTTP errors, the transport, a timeout.
+_CALL_ERRORS = (discord.HTTPException, aiohttp.ClientError, OSError, ValueError, TimeoutError)
 HISTORY = 50  # messages looked at by find_posted, per channel and per thread
 THREAD_ARCHIVE_MINUTES = 10080  # a week: longer than a story stays open
 THREAD_EXISTS = 160004  # "A thread has already been created for this message"
@@ -282,13 +284,7 @@ class DiscordAdapter:
         within Discord's nonce window."""
         try:
             return await self._find_posted(channel, ref_marker(delivery_id))
-        except (
-            discord.HTTPException,
-            aiohttp.ClientError,
-            OSError,
-            ValueError,
-            TimeoutError,
-        ) as exc:
+        except _CALL_ERRORS as exc:
             log.warning(
                 "discord.find_posted_failed channel=%s delivery=%d error=%s",
                 channel,
@@ -385,13 +381,7 @@ class DiscordAdapter:
         """One Discord request with a deadline, its failure turned into a DeliveryError."""
         try:
             return await asyncio.wait_for(call, SEND_TIMEOUT)
-        except (
-            discord.HTTPException,
-            aiohttp.ClientError,
-            OSError,
-            ValueError,
-            TimeoutError,
-        ) as exc:
+        except _CALL_ERRORS as exc:
             raise delivery_error(exc) from exc
 
 

@@ -1,9 +1,13 @@
-"""A pytest plugin: build real runtimes (SQLite file, fetcher, console adapter) for tests."""
+"""A pytest plugin: build real runtimes (SQLite file, fetcher, console adapter) for tests,
+and the small helpers tests of a real `wirewatch` subprocess share."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+import socket
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,6 +28,36 @@ def make_settings(db: Path, feeds: list[tuple[str, str]], **extra: Any) -> Setti
     }
     data.update(extra)
     return Settings.model_validate(data)
+
+
+# Titles of demo items that must never be alerted (bot/demo/feeds/*.xml).
+DEMO_DISTRACTORS = (
+    "BOK cuts",
+    "BLACKPINK",
+    "SK Telecom",
+    "Premium pass",
+    "OPEC",
+    "Merz",
+    "ballistic missile",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def read_until(stream: asyncio.StreamReader, needle: str, within: float) -> str:
+    """Lines of a subprocess's output until `needle` appears or `within` seconds pass."""
+    seen = ""
+    deadline = time.monotonic() + within
+    while needle not in seen:
+        line = await asyncio.wait_for(stream.readline(), deadline - time.monotonic())
+        if not line:
+            break
+        seen += line.decode()
+    return seen
 
 
 class Console(ConsoleAdapter):

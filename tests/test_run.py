@@ -4,35 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import sys
 import time
 
 import aiohttp
 import pytest
 
+from tests.runtime import free_port, read_until
+
 FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
 <item><title>Poland deploys 2,000 troops to the Belarus border</title>
 <link>https://w.example/1</link><guid>w1</guid>
 <description>Warsaw said on Monday it had sent troops.</description></item>
 </channel></rss>"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def _read_until(stream: asyncio.StreamReader, needle: str, within: float) -> str:
-    seen = ""
-    deadline = time.monotonic() + within
-    while needle not in seen:
-        line = await asyncio.wait_for(stream.readline(), deadline - time.monotonic())
-        if not line:
-            break
-        seen += line.decode()
-    return seen
 
 
 @pytest.mark.slow
@@ -45,14 +29,20 @@ async def test_run_polls_alerts_serves_health_and_stops_on_sigterm(tmp_path, fee
         "subscriptions:\n  - {topic: troop-deployments, channel: console}\n",
         encoding="utf-8",
     )
-    port = _free_port()
+    port = free_port()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "run", "--config", str(config),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "run",
+        "--config",
+        str(config),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         env={"WIREWATCH_HTTP_PORT": str(port), "PATH": "/usr/bin:/bin"},
     )
     try:
-        out = await _read_until(proc.stdout, "Poland deploys", within=30)
+        out = await read_until(proc.stdout, "Poland deploys", within=30)
         assert "Poland deploys 2,000 troops" in out
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{port}/healthz") as r:

@@ -13,7 +13,6 @@ import asyncio
 import json
 import re
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
@@ -28,6 +27,7 @@ import pytest
 
 from bot.demo.server import serve_demo
 from tests.feedserver import FeedServer
+from tests.runtime import DEMO_DISTRACTORS, free_port
 from tests.slackstub import SIGNING_SECRET, TOKEN, SlackStub, signed_command
 
 pytestmark = pytest.mark.slow
@@ -38,21 +38,7 @@ HOSTILE_TITLE = (
     "<!channel> Poland deploys 2,000 troops to the Belarus border <@U0ADMIN> "
     "<!subteam^S0TEAM> <https://evil.example|details> @everyone <@&1234> <@5678>"
 )
-DISTRACTORS = (
-    "BOK cuts",
-    "BLACKPINK",
-    "SK Telecom",
-    "Premium pass",
-    "OPEC",
-    "Merz",
-    "ballistic missile",
-)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+DISTRACTORS = DEMO_DISTRACTORS
 
 
 def quiet_config(tmp_path: Path) -> Path:

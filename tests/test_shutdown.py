@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import sqlite3
 import sys
 import time
@@ -24,7 +23,7 @@ from bot.app import open_runtime, poll_once, run_forever
 from bot.model import Alert, MessageRef
 from bot.settings import load_settings
 from bot.store import subscribe
-from tests.runtime import console_runtime, make_settings
+from tests.runtime import console_runtime, free_port, make_settings, read_until
 
 FAST = "Poland deploys 2,000 troops to the Belarus border"
 SLOW = "Japan dispatches destroyers to the Gulf of Aden"
@@ -42,12 +41,6 @@ def _rss(*titles: str, prefix: str = "") -> str:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _config(tmp_path: Path, feeds: dict[str, str]) -> Path:
     lines = [f"  - {{name: {name}, url: '{url}'}}" for name, url in feeds.items()]
     path = tmp_path / "wirewatch.yaml"
@@ -60,17 +53,6 @@ def _config(tmp_path: Path, feeds: dict[str, str]) -> Path:
     return path
 
 
-async def _read_until(stream: asyncio.StreamReader, needle: str, within: float) -> str:
-    seen = ""
-    deadline = time.monotonic() + within
-    while needle not in seen:
-        line = await asyncio.wait_for(stream.readline(), deadline - time.monotonic())
-        if not line:
-            break
-        seen += line.decode()
-    return seen
-
-
 @pytest.mark.slow
 async def test_sigterm_with_a_feed_in_flight_exits_0_in_time_and_loses_nothing(
     tmp_path, feed_server
@@ -81,10 +63,10 @@ async def test_sigterm_with_a_feed_in_flight_exits_0_in_time_and_loses_nothing(
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.cli", "run", "--config", str(config),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={"WIREWATCH_HTTP_PORT": str(_free_port()), "PATH": "/usr/bin:/bin"},
+        env={"WIREWATCH_HTTP_PORT": str(free_port()), "PATH": "/usr/bin:/bin"},
     )  # fmt: skip
     try:
-        printed = await _read_until(proc.stdout, FAST, within=30)
+        printed = await read_until(proc.stdout, FAST, within=30)
         assert FAST in printed and feed_server.requests_to("/slow"), "the slow feed is in flight"
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
