@@ -16,6 +16,7 @@ otherwise take tens of minutes). The timed phase runs the code exactly as shippe
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gc
 import multiprocessing
@@ -73,7 +74,8 @@ def measure(size: int) -> dict[str, float]:
     gc.collect()
     rss = (proc.memory_info().rss - rss0) / MB
     assign, both, joined = _timed_assign(index, probe)
-    return {"fill": fill, "rss": rss, "assign": assign, "both": both, "joined": joined}
+    return {"fill": fill, "rss": rss, "assign": assign, "both": both, "joined": joined,
+            "pre": _timed_precomputed(index, probe)}  # fmt: skip
 
 
 def run(quick: bool = False) -> Section:
@@ -82,7 +84,7 @@ def run(quick: bool = False) -> Section:
     section = Section(
         "Story grouping: cost per new item by documents in the window",
         ["indexed_docs", "fill_s", "index_rss_mb", "rss_bytes_per_doc", "assign_us",
-         "assign_add_us", "vs_10k", "joined_a_story"],
+         "assign_add_us", "vs_10k", "assign_given_terms_us", "joined_a_story"],
     )  # fmt: skip
     base = None
     for size in sizes:
@@ -98,12 +100,14 @@ def run(quick: bool = False) -> Section:
             assign_us=m["assign"],
             assign_add_us=m["both"],
             vs_10k=f"{m['both'] / base:.2f}",
+            assign_given_terms_us=m["pre"],
             joined_a_story=f"{m['joined']:.0%}",
         )
     section.notes.append(
         "assign_us: `StoryIndex.assign` alone; assign_add_us: assign then `add` (what "
-        "bot.ingest does per item); vs_10k > 1 means slower than with 10k documents. "
-        "CPU time of one process."
+        "bot.ingest does per item); vs_10k > 1 means slower than with 10k documents; "
+        "assign_given_terms_us: assign of docs whose `terms` were computed beforehand (as "
+        "parse workers can). CPU time of one process."
     )
     section.seconds = time.perf_counter() - began
     return section
@@ -118,6 +122,17 @@ def _timed_assign(index, probe) -> tuple[float, float, float]:
         index.add(doc, index.assign(doc) or story)
     both = (time.process_time() - start) / (len(probe) - 1000) * 1e6
     return assign, both, sum(f is not None for f in found) / len(found)
+
+
+def _timed_precomputed(index, probe) -> float:
+    """`assign` alone when `doc_terms` ran elsewhere: what scoring costs the event loop."""
+    from bot.stories import doc_terms
+
+    given = [dataclasses.replace(doc, terms=doc_terms(doc)) for doc, _ in probe[:1000]]
+    start = time.process_time()
+    for doc in given:
+        index.assign(doc)
+    return (time.process_time() - start) / len(given) * 1e6
 
 
 def main() -> None:

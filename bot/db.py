@@ -92,9 +92,27 @@ def _m002_open_deliveries_index(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m003_cheaper_item_writes(db: sqlite_utils.Database) -> None:
+    # sqlite-utils' update trigger re-indexed an item's full text on ANY update, so setting
+    # an item's story_id paid the FTS cost twice per stored item; only text changes need it.
+    # And new deliveries ask "which channels already heard of this story?" by story alone,
+    # which the (channel, story_id) index cannot answer without a scan.
+    # One statement per execute: executescript would commit the migration's transaction.
+    db.execute("DROP TRIGGER IF EXISTS items_au")
+    db.execute(
+        "CREATE TRIGGER items_au AFTER UPDATE OF title, summary, text ON items BEGIN "
+        "INSERT INTO items_fts (items_fts, rowid, title, summary, text) "
+        "VALUES ('delete', old.rowid, old.title, old.summary, old.text); "
+        "INSERT INTO items_fts (rowid, title, summary, text) "
+        "VALUES (new.rowid, new.title, new.summary, new.text); END"
+    )
+    db.execute("CREATE INDEX deliveries_story ON deliveries(story_id)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_open_deliveries_index,
+    _m003_cheaper_item_writes,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -8,7 +8,7 @@ Deciding what an item is (match, summary, entities) happens before, in `bot.pipe
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import sqlite_utils
@@ -17,7 +17,7 @@ from bot.clock import iso
 from bot.db import write
 from bot.model import Entry, TopicMatch
 from bot.store import FeedRow, SubscriptionRow, dumps, subscriptions
-from bot.stories import StoryDoc, StoryIndex
+from bot.stories import StoryDoc, StoryIndex, doc_terms
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ class NewItem:
     entities: tuple[str, ...]
     matches: tuple[TopicMatch, ...]
     alertable: bool
+    terms: dict[str, float] | None = None  # the story index's terms, when computed already
 
 
 @dataclass(frozen=True)
@@ -55,27 +56,21 @@ def store_new_items(
 ) -> Ingested:
     """Store `items` (oldest first) and enqueue their deliveries; all or nothing."""
     stories_new = deliveries = 0
-    added: list[tuple[StoryDoc, int]] = []
     with write(db):
         subs = [s for s in subscriptions(db) if s.paused_reason != "unsubscribed"]
         for item in sorted(items, key=lambda i: i.published):
-            item_id = _insert_item(db, feed, item, now)
-            doc = StoryDoc(
-                item_id,
-                item.entry.title,
-                grouping_text(item.entry.summary, item.text, item.alert_summary),
-                item.entities,
-                item.published,
-            )
-            story_id = index.assign(doc)
+            # The story is decided before the item is written, so the row is written once.
+            probe = _story_doc(item)
+            story_id = index.assign(probe)
             if story_id is None:
-                story_id = _new_story(db, item, item_id, now)
+                story_id = _new_story(db, item, now)
+                item_id = _insert_item(db, feed, item, story_id, now)
+                db.execute("UPDATE stories SET first_item = ? WHERE id = ?", [item_id, story_id])
                 stories_new += 1
             else:
                 db.execute("UPDATE stories SET last_seen = ? WHERE id = ?", [iso(now), story_id])
-            db.execute("UPDATE items SET story_id = ? WHERE id = ?", [story_id, item_id])
-            index.add(doc, story_id)
-            added.append((doc, story_id))
+                item_id = _insert_item(db, feed, item, story_id, now)
+            index.add(replace(probe, item_id=item_id), story_id)
             _insert_matches(db, item_id, item.matches)
             if item.alertable:
                 deliveries += _enqueue(db, subs, item, item_id, story_id, now)
@@ -96,11 +91,20 @@ def grouping_text(summary: str, text: str | None, alert_summary: str) -> str:
     return summary
 
 
-def _insert_item(db: sqlite_utils.Database, feed: FeedRow, item: NewItem, now: datetime) -> int:
+def _story_doc(item: NewItem) -> StoryDoc:
+    """The item as the story index sees it, its terms computed once (or already, by a worker)."""
+    text = grouping_text(item.entry.summary, item.text, item.alert_summary)
+    doc = StoryDoc(0, item.entry.title, text, item.entities, item.published, terms=item.terms)
+    return doc if doc.terms is not None else replace(doc, terms=doc_terms(doc))
+
+
+def _insert_item(
+    db: sqlite_utils.Database, feed: FeedRow, item: NewItem, story_id: int, now: datetime
+) -> int:
     e = item.entry
     cur = db.execute(
         "INSERT INTO items (feed_id, identity, url, title, summary, text, alert_summary, "
-        "entities, published, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "entities, published, first_seen, story_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             feed.id,
             e.identity,
@@ -112,15 +116,16 @@ def _insert_item(db: sqlite_utils.Database, feed: FeedRow, item: NewItem, now: d
             dumps(list(item.entities)),
             iso(item.published),
             iso(now),
+            story_id,
         ],
     )
     return int(cur.lastrowid)
 
 
-def _new_story(db: sqlite_utils.Database, item: NewItem, item_id: int, now: datetime) -> int:
+def _new_story(db: sqlite_utils.Database, item: NewItem, now: datetime) -> int:
     cur = db.execute(
-        "INSERT INTO stories (title, first_item, first_seen, last_seen) VALUES (?, ?, ?, ?)",
-        [item.entry.title, item_id, iso(now), iso(now)],
+        "INSERT INTO stories (title, first_seen, last_seen) VALUES (?, ?, ?)",
+        [item.entry.title, iso(now), iso(now)],
     )
     return int(cur.lastrowid)
 

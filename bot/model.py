@@ -23,6 +23,25 @@ class Entry:
     summary: str
     published: datetime | None
     author: str | None = None
+    # What matching and grouping need of title + summary, computed where the entry was
+    # parsed (a worker process) so the event loop does not tokenise it; None: not computed.
+    prepared: Prepared | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The topic-independent work of matching and grouping one text, done once.
+
+    `scan` holds the text's words as the topic automaton reads them (" w1 w2 \\n w3 \\n": the
+    title's words, then the text's); `mentions` are entity mentions as (name, alias as
+    written, first word position, last word position); `terms` are the story index's terms.
+    """
+
+    scan: str
+    title_len: int
+    mentions: tuple[tuple[str, str, int, int], ...]
+    names: tuple[str, ...]
+    terms: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)

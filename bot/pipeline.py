@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlite_utils
 
@@ -25,14 +25,15 @@ from bot.failpoints import failpoint
 from bot.feeds.fetch import Fetcher, backoff_delay
 from bot.feeds.parse import parse_feed_async
 from bot.ingest import Ingested, NewItem, grouping_text, store_new_items
-from bot.model import Entry
+from bot.model import Entry, Prepared
+from bot.prepare import prepared_of
 from bot.settings import Settings
 from bot.store import FeedRow, add_notice, record_failure, record_success
 from bot.stories import StoryDoc, StoryIndex
 from bot.text.clean import extract_article
 from bot.text.summary import summarize
 from bot.topics.entities import Gazetteer
-from bot.topics.match import Matcher
+from bot.topics.match import Matcher, prepare
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +87,11 @@ async def _poll(p: Pipeline, feed: FeedRow) -> PollResult:
                 p.db, feed, interval=interval, etag=feed.etag, last_modified=feed.last_modified
             )
             return PollResult(feed.name, True, not_modified=True)
-        parsed = await parse_feed_async(fetched.body, feed_url=fetched.url)
+        parsed = await parse_feed_async(fetched.body, feed_url=fetched.url, prepare=True)
         entries = _unseen(p.db, feed, parsed.entries)
         items: list[NewItem] = []
         for part in _chunks(entries):
-            items += await asyncio.gather(*(_decide(p, feed, e) for e in part))
+            items += await _decide(p, feed, part)
         stored = await _store(p, feed, sorted(items, key=lambda i: i.published))
         _count(items)
         failpoint("after_store")
@@ -171,34 +172,66 @@ def _record_failure(p: Pipeline, feed: FeedRow, exc: WirewatchError) -> PollResu
     return PollResult(feed.name, False, error=str(exc))
 
 
-async def _decide(p: Pipeline, feed: FeedRow, entry: Entry) -> NewItem:
-    """Everything wirewatch concludes about one new entry, before storing it."""
+@dataclass(frozen=True)
+class _Look:
+    """What an entry's feed text says, before any article page is fetched."""
+
+    entry: Entry
+    published: datetime
+    alertable: bool
+    feed_text: Prepared
+    candidate: bool
+    fetch_article: bool
+
+
+async def _decide(p: Pipeline, feed: FeedRow, entries: list[Entry]) -> list[NewItem]:
+    """Everything wirewatch concludes about new entries, before storing them.
+
+    Article pages are fetched concurrently, and only for candidates; the other entries are
+    decided at once (a task per entry would cost more than deciding it).
+    """
     now = utcnow()
+    looks = [_look(p, feed, e, now) for e in entries]
+    wanted = [look for look in looks if look.fetch_article]
+    fetched = await asyncio.gather(*(_article_text(p, feed, look.entry.url) for look in wanted))
+    texts = {id(look): text for look, text in zip(wanted, fetched, strict=True)}
+    return [_conclude(p, look, texts.get(id(look)), now) for look in looks]
+
+
+def _look(p: Pipeline, feed: FeedRow, entry: Entry, now: datetime) -> _Look:
     published = entry.published or now
     alertable = not (
         feed.last_success is None and published < now - timedelta(seconds=p.settings.max_age)
     )
+    # Tokens, entities and story terms come from the parse worker (bot.prepare).
+    feed_text = prepared_of(entry, p.gazetteer)
     # No topic can fire on an item without one of the topics' terms: most items stop here.
-    candidate = p.matcher.could_match(entry.title, entry.summary)
-    text = None
-    if alertable and entry.url and candidate:
-        text = await _article_text(p, feed, entry.url)
-    body = entry.summary if not text else f"{entry.summary}\n{text[:ARTICLE_LEAD_CHARS]}"
+    candidate = p.matcher.could_match_prepared(feed_text)
+    fetch = alertable and candidate and bool(entry.url) and p.settings.articles.fetch
+    return _Look(entry, published, alertable, feed_text, candidate, fetch)
+
+
+def _conclude(p: Pipeline, look: _Look, text: str | None, now: datetime) -> NewItem:
+    entry, matched = look.entry, look.feed_text
+    if text:
+        body = f"{entry.summary}\n{text[:ARTICLE_LEAD_CHARS]}"
+        matched = prepare(entry.title, body, p.gazetteer)
     return NewItem(
         entry=entry,
-        published=min(published, now),
+        published=min(look.published, now),
         text=text,
         # Feed text is summarised when an alert needs it (bot.outbox.build_alert), not per item.
         alert_summary=summarize(entry.title, text) if text else "",
-        entities=p.gazetteer.names(f"{entry.title}\n{body}"),
-        matches=tuple(p.matcher.match(entry.title, body)) if candidate else (),
-        alertable=alertable,
+        entities=matched.names,
+        matches=tuple(p.matcher.match_prepared(matched)) if look.candidate else (),
+        alertable=look.alertable,
+        terms=None if text else look.feed_text.terms,
     )
 
 
-async def _article_text(p: Pipeline, feed: FeedRow, url: str) -> str | None:
+async def _article_text(p: Pipeline, feed: FeedRow, url: str | None) -> str | None:
     """The article's main text, or None: a page that fails only costs us the richer text."""
-    if not p.settings.articles.fetch:
+    if not p.settings.articles.fetch or not url:
         return None
     async with p.article_slots:
         try:

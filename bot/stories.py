@@ -7,6 +7,10 @@ in the postings of its rarest terms (newest first, capped), so the cost of `assi
 however many documents the window holds. A story's score is half its best member's cosine
 plus half the mean of its best few, so one look-alike is not enough to join a story.
 
+Memory follows the window and stays compact: postings are arrays of 32-bit item ids, a
+document is one bytes object (story, time, term ids, weights in tenths), and per-term state
+lives in arrays indexed by term id, whose ids are reused once no live document uses the term.
+
 Deliberately does not persist anything: the caller stores story ids and, at start, re-adds
 recent items. It does not decide what is alert-worthy either.
 """
@@ -14,14 +18,16 @@ recent items. It does not decide what is alert-worthy either.
 from __future__ import annotations
 
 import functools
-import heapq
 import logging
 import math
 import re
+import struct
 from array import array
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import repeat
+from operator import add, mul
 
 log = logging.getLogger(__name__)
 
@@ -35,30 +41,40 @@ POSTINGS_SCANNED = 200  # newest postings scanned per term
 MAX_CANDIDATES = 24  # candidates scored in full
 MEAN_OF = 4  # a story's score averages this many of its best members
 IDF_PRIOR = 20  # pretend this many unrelated docs exist, so a young index is not overconfident
+BUCKET_SECONDS = 3600  # pruning finds old docs by the hour they were published in
 
 
 @dataclass(frozen=True)
 class StoryDoc:
-    """What the index needs of an item; `text` may be as short as one sentence."""
+    """What the index needs of an item; `text` may be as short as one sentence.
+
+    `terms`, when given, is `doc_terms(doc)` computed elsewhere (say, in a worker process);
+    the index then uses it instead of tokenising again. It is derived data: not compared.
+    """
 
     item_id: int
     title: str
     text: str
     entities: tuple[str, ...]
     published: datetime
+    terms: dict[str, float] | None = field(default=None, compare=False)
 
 
-class _Entry:
-    """One indexed document, kept small: term ids and weights (tenths) in compact arrays."""
+# A document in the index is one bytes object: this head, then its term ids (uint32), then
+# their weights in tenths (a byte each). An instance holding a float and two arrays took
+# ~170 bytes more per document.
+_HEAD = struct.Struct("=qdI")  # story id, published (epoch seconds), number of terms
 
-    __slots__ = ("item_id", "story_id", "published", "terms", "weights")
 
-    def __init__(self, item_id: int, story_id: int, published: float, terms: dict[int, float]):
-        self.item_id = item_id
-        self.story_id = story_id
-        self.published = published
-        self.terms = array("I", terms)
-        self.weights = bytes(min(255, round(w * 10)) for w in terms.values())
+def _pack(story_id: int, published: float, terms: dict[int, float]) -> bytes:
+    weights = bytes(min(255, round(w * 10)) for w in terms.values())
+    return _HEAD.pack(story_id, published, len(terms)) + array("I", terms).tobytes() + weights
+
+
+def _unpack_terms(entry: bytes) -> tuple[list[int], bytes]:
+    """Term ids and weights of a packed document."""
+    end = _HEAD.size + 4 * _HEAD.unpack_from(entry)[2]
+    return memoryview(entry)[_HEAD.size : end].cast("I").tolist(), entry[end:]
 
 
 class StoryIndex:
@@ -70,15 +86,15 @@ class StoryIndex:
         self.window = window
         self.threshold = threshold
         self._vocab: dict[str, int] = {}
-        self._term_of: dict[int, str] = {}
-        self._next_term = 0
-        self._df: dict[int, int] = {}
-        self._postings: dict[int, list[int]] = {}
-        self._entries: dict[int, _Entry] = {}  # by internal key, in insertion order
-        self._key_of_item: dict[int, int] = {}
-        self._by_time: list[tuple[float, int]] = []  # heap of (published, key) for pruning
+        # By term id; a freed id is reused, so these stay as long as the live vocabulary.
+        self._term_of: list[str | None] = []
+        self._df = array("I")
+        self._log_df = array("d")  # log(df + 1), so scoring never calls math.log per term
+        self._postings: list[array] = []  # item ids, oldest added first
+        self._free: list[int] = []
+        self._entries: dict[int, bytes] = {}  # packed documents by item id
+        self._buckets: dict[int, array] = {}  # item ids by hour of publication, for pruning
         self._sizes: dict[int, int] = {}  # live members per story
-        self._next_key = 0
         self._last: tuple[StoryDoc, dict[str, float]] | None = None
 
     def __len__(self) -> int:
@@ -92,7 +108,8 @@ class StoryIndex:
             return None
         sims: dict[int, list[float]] = {}
         for entry in self._candidates(query, doc.published.timestamp()):
-            sims.setdefault(entry.story_id, []).append(self._cosine(query, qnorm, entry))
+            story_id = _HEAD.unpack_from(entry)[0]
+            sims.setdefault(story_id, []).append(self._cosine(query, qnorm, entry))
         story, score = None, 0.0
         for sid, found in sims.items():
             mixed = _story_score(found, self._sizes[sid])
@@ -103,47 +120,84 @@ class StoryIndex:
 
     def add(self, doc: StoryDoc, story_id: int) -> None:
         """Record `doc` as a member of `story_id` (replacing an earlier add of the same item)."""
-        if doc.item_id in self._key_of_item:
-            self._compact(self._remove(self._key_of_item[doc.item_id]))
+        key = doc.item_id
+        if key in self._entries:
+            self._compact(self._remove(key))
         terms = {self._term_id(t): w for t, w in self._doc_terms(doc).items()}
-        key = self._next_key
-        self._next_key += 1
         published = doc.published.timestamp()
-        self._entries[key] = _Entry(doc.item_id, story_id, published, terms)
-        self._key_of_item[doc.item_id] = key
-        heapq.heappush(self._by_time, (published, key))
+        self._entries[key] = _pack(story_id, published, terms)
         self._sizes[story_id] = self._sizes.get(story_id, 0) + 1
+        bucket = int(published // BUCKET_SECONDS)
+        self._buckets[bucket] = _appended(self._buckets.get(bucket, _EMPTY), key)
+        df, log_df, postings = self._df, self._log_df, self._postings
         for t in terms:
-            self._df[t] += 1
-            self._postings[t].append(key)
+            df[t] += 1
+            log_df[t] = math.log(df[t] + 1)
+            postings[t] = _appended(postings[t], key)
 
     def prune(self, now: datetime) -> None:
-        """Forget documents published longer than the window before `now`."""
+        """Forget documents published longer than the window before `now`.
+
+        Docs need not arrive in order of publication (a feed's first poll brings days of
+        items): whole hours older than the cutoff go at once, the cutoff's hour doc by doc.
+        """
         cutoff = (now - self.window).timestamp()
+        last = int(cutoff // BUCKET_SECONDS)
         dirty: set[int] = set()
-        while self._by_time and self._by_time[0][0] < cutoff:
-            _, key = heapq.heappop(self._by_time)
-            dirty.update(self._remove(key))
+        for bucket in [b for b in self._buckets if b <= last]:
+            dirty.update(self._prune_bucket(bucket, cutoff))
         self._compact(dirty)
 
     # --- internals -----------------------------------------------------------------------
 
+    def _prune_bucket(self, bucket: int, cutoff: float) -> set[int]:
+        """Remove the bucket's docs published before `cutoff`; returns their term ids."""
+        dirty: set[int] = set()
+        keep, ids = [], self._buckets.pop(bucket)
+        for key in ids:
+            entry = self._entries.get(key)
+            if entry is None:
+                continue  # removed since
+            published = _HEAD.unpack_from(entry)[1]
+            if int(published // BUCKET_SECONDS) != bucket:
+                continue  # added again with another time: listed in that hour
+            if published < cutoff:
+                dirty.update(self._remove(key))
+            else:
+                keep.append(key)
+        if keep:
+            self._buckets[bucket] = array(ids.typecode, dict.fromkeys(keep))
+        return dirty
+
     def _term_id(self, term: str) -> int:
         tid = self._vocab.get(term)
         if tid is None:
-            tid = self._vocab[term] = self._next_term
-            self._next_term += 1
+            tid = self._vocab[term] = self._new_term_id()
             self._term_of[tid] = term
-            self._df[tid] = 0
-            self._postings[tid] = []
         return tid
+
+    def _new_term_id(self) -> int:
+        if self._free:
+            tid = self._free.pop()
+            self._df[tid] = 0
+            self._log_df[tid] = 0.0
+            self._postings[tid] = _EMPTY
+            return tid
+        self._term_of.append(None)
+        self._df.append(0)
+        self._log_df.append(0.0)
+        self._postings.append(_EMPTY)
+        return len(self._term_of) - 1
 
     def _query_vector(self, doc: StoryDoc) -> dict[int | str, float]:
         """Raw weights by term id; terms the index has never seen keep their text as key."""
         return {self._vocab.get(t, t): w for t, w in self._doc_terms(doc).items()}
 
     def _doc_terms(self, doc: StoryDoc) -> dict[str, float]:
-        """doc_terms, remembered for the last doc: the caller adds the doc it just assigned."""
+        """The doc's own `terms`, else doc_terms remembered for the last doc (the caller adds
+        the doc it just assigned)."""
+        if doc.terms is not None:
+            return doc.terms
         if self._last is None or self._last[0] is not doc:
             self._last = (doc, doc_terms(doc))
         return self._last[1]
@@ -153,70 +207,99 @@ class StoryIndex:
         entry = self._entries.pop(key, None)
         if entry is None:
             return ()
-        if self._key_of_item.get(entry.item_id) == key:
-            del self._key_of_item[entry.item_id]
-        self._sizes[entry.story_id] -= 1
-        if not self._sizes[entry.story_id]:
-            del self._sizes[entry.story_id]
-        for t in entry.terms:
-            self._df[t] -= 1
-        self._forget_unused(entry.terms)
-        return entry.terms
+        story_id = _HEAD.unpack_from(entry)[0]
+        self._sizes[story_id] -= 1
+        if not self._sizes[story_id]:
+            del self._sizes[story_id]
+        terms, _ = _unpack_terms(entry)
+        df, log_df = self._df, self._log_df
+        for t in terms:
+            df[t] -= 1
+            log_df[t] = math.log(df[t] + 1)
+        self._forget_unused(terms)
+        return terms
 
     def _compact(self, term_ids: Iterable[int]) -> None:
         """Rewrite postings that hold keys of removed entries (removal itself is lazy)."""
+        live = self._entries.__contains__
         for t in set(term_ids):
-            if t in self._postings:
-                self._postings[t] = [k for k in self._postings[t] if k in self._entries]
+            if self._term_of[t] is not None:
+                p = self._postings[t]
+                self._postings[t] = array(p.typecode, filter(live, p))
 
     def _forget_unused(self, term_ids: Iterable[int]) -> None:
         """Terms no live doc uses leave the vocabulary, so memory follows the window."""
         for t in term_ids:
-            if self._df[t] <= 0:
-                del self._vocab[self._term_of.pop(t)], self._df[t], self._postings[t]
+            if self._df[t] == 0 and self._term_of[t] is not None:
+                del self._vocab[self._term_of[t]]
+                self._term_of[t] = None
+                self._postings[t] = _EMPTY
+                self._free.append(t)
 
     def _log_n(self) -> float:
         return math.log(len(self._entries) + IDF_PRIOR + 1)
 
     def _weigh(self, raw: dict[int | str, float]) -> dict[int | str, float]:
         """Raw weights times the current IDF (an unseen term has document frequency 0)."""
-        return {t: w * (self._log_n() - math.log(self._known_df(t) + 1)) for t, w in raw.items()}
+        log_n, log_df = self._log_n(), self._log_df
+        return {t: w * (log_n - (0.0 if isinstance(t, str) else log_df[t])) for t, w in raw.items()}
 
-    def _known_df(self, term: int | str) -> int:
-        """Document frequency; a string is a term the index has not seen."""
-        return 0 if isinstance(term, str) else self._df.get(term, 0)
+    def _cosine(self, query: dict[int | str, float], qnorm: float, entry: bytes) -> float:
+        """Cosine of the weighted query and an entry, weighed on the fly (this is the hot loop).
 
-    def _cosine(self, query: dict[int | str, float], qnorm: float, entry: _Entry) -> float:
-        """Cosine of the weighted query and an entry, weighed on the fly (this is the hot loop)."""
-        df, log_n = self._df, self._log_n()
-        dot = norm = 0.0
-        for t, w in zip(entry.terms, entry.weights, strict=True):
-            x = w * (log_n - math.log(df[t] + 1))
-            norm += x * x
-            dot += x * query.get(t, 0.0)
+        The sums run in C (`map`); the IDF is a subtraction, as log(df + 1) is kept per term.
+        """
+        (terms, weights), log_n, log_df = _unpack_terms(entry), self._log_n(), self._log_df
+        x = [w * (log_n - log_df[t]) for t, w in zip(terms, weights, strict=True)]
+        norm = sum(map(mul, x, x))
+        dot = sum(map(mul, x, map(query.get, terms, repeat(0.0))))
         return dot / (qnorm * math.sqrt(norm)) if norm else 0.0
 
-    def _candidates(self, query: dict[int | str, float], published: float) -> list[_Entry]:
+    def _candidates(self, query: dict[int | str, float], published: float) -> list[bytes]:
         """Entries sharing the query's rarest terms, within the window, best partial score first.
 
         Postings are scored by key alone; only the best few keys are looked up, because at a
         million docs each lookup is a cache miss and they, not the arithmetic, set the cost.
         """
-        known = [t for t in query if isinstance(t, int) and self._df.get(t, 0) > 0]
+        df, postings = self._df, self._postings
+        known = [t for t in query if isinstance(t, int) and df[t] > 0]
         partial: dict[int, float] = {}
-        for t in sorted(known, key=self._known_df)[:RAREST_TERMS]:
-            weight = query[t]
-            for key in self._postings[t][-POSTINGS_SCANNED:]:  # the newest
-                partial[key] = partial.get(key, 0.0) + weight
+        for t in sorted(known, key=df.__getitem__)[:RAREST_TERMS]:
+            _accumulate(partial, postings[t][-POSTINGS_SCANNED:], query[t])  # the newest
         window = self.window.total_seconds()
         found = []
-        for key in heapq.nlargest(3 * MAX_CANDIDATES, partial, key=partial.__getitem__):
+        for key in sorted(partial, key=partial.__getitem__, reverse=True)[: 3 * MAX_CANDIDATES]:
             entry = self._entries.get(key)  # None: removed, its postings not yet compacted
-            if entry is not None and abs(entry.published - published) <= window:
+            if entry is not None and abs(_HEAD.unpack_from(entry)[1] - published) <= window:
                 found.append(entry)
                 if len(found) == MAX_CANDIDATES:
                     break
         return found
+
+
+_EMPTY = array("I")  # shared and never appended to: `_appended` copies it first
+
+
+def _appended(ids: array, key: int) -> array:
+    """`ids` with `key` appended; a fresh array for `_EMPTY`, a wider one past 32 bits.
+
+    Item ids are SQLite rowids, so 32 bits hold them for years; a bigger (or negative) one
+    widens only the arrays it lands in.
+    """
+    if ids is _EMPTY:
+        ids = array("I")
+    try:
+        ids.append(key)
+    except OverflowError:
+        ids = array("q", ids)
+        ids.append(key)
+    return ids
+
+
+def _accumulate(scores: dict[int, float], keys: array, weight: float) -> None:
+    """`scores[key] += weight` for each key, looped in C (a postings array lists a key once)."""
+    added = map(add, map(scores.get, keys, repeat(0.0)), repeat(weight))
+    scores.update(zip(keys, added, strict=True))
 
 
 def _story_score(sims: list[float], size: int) -> float:
@@ -226,7 +309,7 @@ def _story_score(sims: list[float], size: int) -> float:
     a big story stays joinable: only its MEAN_OF best members count.
     """
     k = min(size, MEAN_OF)
-    top = heapq.nlargest(k, sims)
+    top = sorted(sims, reverse=True)[:k]  # heapq.nlargest is slower on a few values
     return (top[0] + sum(top) / k) / 2
 
 
@@ -324,7 +407,7 @@ def terms(text: str, limit: int | None = None) -> list[str]:
     return out
 
 
-@functools.lru_cache(maxsize=1 << 17)  # pure, and called for every word of every item
+@functools.lru_cache(maxsize=1 << 15)  # pure, called per word; 32k words hold ~6 MB, not 25
 def _canonical(word: str) -> str:
     stemmed = stem(word)
     return _CONCEPTS.get(stemmed, stemmed)

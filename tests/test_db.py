@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+import sqlite_utils
 
 from bot.db import APPLICATION_ID, SCHEMA_VERSION, open_database, write
 from bot.errors import StoreError
@@ -65,3 +66,56 @@ def test_failed_transaction_leaves_nothing(tmp_path):
         db.execute("INSERT INTO topics (name, query, origin) VALUES ('a', 'b', 'chat')")
         raise RuntimeError("crash mid-transaction")
     assert db.execute("SELECT count(*) FROM topics").fetchone()[0] == 0
+
+
+def _item(db, title: str, summary: str) -> int:
+    from bot.store import add_feed
+
+    feed = add_feed(db, "https://outlet.example/feed", "outlet", origin="config")
+    with write(db):
+        cur = db.execute(
+            "INSERT INTO items (feed_id, identity, title, summary, published, first_seen) "
+            "VALUES (?, 'guid:1', ?, ?, '2026-11-25T00:00:00Z', '2026-11-25T00:00:00Z')",
+            [feed.id, title, summary],
+        )
+    return int(cur.lastrowid)
+
+
+def test_search_follows_text_edits_and_survives_story_changes(tmp_path):
+    from bot.store import search_items
+
+    db = open_database(tmp_path / "w.db")
+    item = _item(db, "Troops sent to the border", "Battalions arrived on Monday.")
+    with write(db):
+        story = db.execute(
+            "INSERT INTO stories (title, first_seen, last_seen) VALUES ('s', 'x', 'x')"
+        ).lastrowid
+        db.execute("UPDATE items SET story_id = ? WHERE id = ?", [story, item])
+    assert [r["id"] for r in search_items(db, "battalions")] == [item]
+    with write(db):
+        db.execute("UPDATE items SET title = 'Ships sail to the coast' WHERE id = ?", [item])
+    assert [r["id"] for r in search_items(db, "ships")] == [item]
+    assert search_items(db, "troops") == []
+    db.execute("INSERT INTO items_fts(items_fts) VALUES ('integrity-check')")  # raises if stale
+
+
+def test_a_version_2_database_upgrades_with_its_items_searchable(tmp_path):
+    from bot import db as dbmod
+    from bot.store import search_items
+
+    path = tmp_path / "w.db"
+    plain = sqlite_utils.Database(path)  # the schema exactly as the previous release left it
+    for step in dbmod.MIGRATIONS[:2]:
+        step(plain)
+    plain.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    plain.execute("PRAGMA user_version = 2")
+    plain.conn.commit()
+    item = _item(plain, "Troops sent to the border", "Battalions arrived.")
+    plain.close()
+    db = open_database(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    with write(db):
+        db.execute("UPDATE items SET summary = 'Brigades arrived.' WHERE id = ?", [item])
+    assert [r["id"] for r in search_items(db, "brigades")] == [item]
+    assert search_items(db, "battalions") == []
+    db.execute("INSERT INTO items_fts(items_fts) VALUES ('integrity-check')")

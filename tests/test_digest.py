@@ -14,8 +14,17 @@ from tests.test_outbox import NK, NK2, NOW, RED, Platform, _item, _setup
 async def test_digest_channel_gets_one_message_listing_each_story_once(tmp_path):
     db, feed, index = _setup(tmp_path, channels=("chat:I",))
     subscribe(db, "chat:D", "t", "digest")
-    store_new_items(db, feed, [_item("1", NK, NOW), _item("2", NK2, NOW + timedelta(minutes=1)),
-                               _item("3", RED, NOW + timedelta(minutes=2))], index, NOW)
+    store_new_items(
+        db,
+        feed,
+        [
+            _item("1", NK, NOW),
+            _item("2", NK2, NOW + timedelta(minutes=1)),
+            _item("3", RED, NOW + timedelta(minutes=2)),
+        ],
+        index,
+        NOW,
+    )
     chat = Platform()
     await deliver_pending(db, {"chat": chat})
     assert {p[0] for p in chat.posted} == {"I"}  # instant channel only; digest waits

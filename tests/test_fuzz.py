@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -279,6 +280,9 @@ def _feedparser_repairs(text: str) -> bool:
 @given(title=st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1, max_size=80))
 def test_a_plain_title_comes_back_as_written(title):
     assume(not _feedparser_repairs(title))
+    # A title with a close tag or an entity reference ("&amp;") is HTML to feedparser's
+    # reading of RSS, and then decoded once more, by both of our readers alike.
+    assume(not re.search(r"</\w+>|&#?\w+;", title))
     body = _rss([{"title": escape(title), "guid": "g"}])
     expected = " ".join(title.split())
     entries = parse_feed(body, feed_url=FEED_URL).entries

@@ -216,8 +216,12 @@ async def _max_lag_while(work, tick: float = 0.02) -> tuple[float, float]:
 
 
 def slow_to_parse() -> bytes:
-    """No entities, no size excess: just markup that costs feedparser's sanitizer seconds."""
-    description = "&lt;p&gt;word " * 100_000
+    """No entities, no size excess: just markup that costs feedparser's sanitizer seconds.
+
+    The script tags keep it off the fast reader's plain-HTML path (bot.feeds.fastparse), so
+    the sanitizer runs whichever reader takes the feed.
+    """
+    description = "&lt;p&gt;word &lt;script&gt;x&lt;/script&gt; " * 70_000
     return rss(
         item("Slow", guid="s", extra=f"<content>{description}</content>").replace(
             "<description>Slow.</description>", f"<description>{description}</description>"

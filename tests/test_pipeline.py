@@ -186,3 +186,45 @@ async def test_later_outlet_after_restart_joins_the_open_story(tmp_path, feed_se
     (update,) = console.alerts()
     assert update["kind"] == "update"
     assert [s["outlet"] for s in update["sources"]] == ["A", "B"]
+
+
+def _article(text: str) -> str:
+    paragraphs = "".join(
+        f"<p>{text} Paragraph {i} adds more detail for readers.</p>" for i in range(6)
+    )
+    return f"<html><body><article><h1>Report</h1>{paragraphs}</article></body></html>"
+
+
+async def test_only_candidates_have_their_article_read_and_the_article_can_make_the_match(
+    tmp_path, feed_server
+):
+    now = datetime.now(UTC)
+    items = [
+        ("f", "Frigate spotted offshore", feed_server.url("/art/f"), now),
+        ("w", "Mild weather expected", feed_server.url("/art/w"), now),
+        ("c", "Harbour festival opens", feed_server.url("/art/c"), now),
+    ]
+    feed_server.serve("/rss", _rss(items))
+    feed_server.serve(
+        "/art/f", _article("The frigate docked in the harbour at dawn."), content_type="text/html"
+    )
+    feed_server.serve(
+        "/art/w", _article("Sunny with a frigate and a harbour."), content_type="text/html"
+    )
+    feed_server.serve(
+        "/art/c", _article("Bands played at the festival all night."), content_type="text/html"
+    )
+    settings = make_settings(
+        tmp_path / "w.db",
+        [("X", feed_server.url("/rss"))],
+        topics={"ships": {"query": "frigate AND harbour"}},
+        subscriptions=[{"topic": "ships", "channel": "console"}],
+    )
+    async with console_runtime(settings) as (rt, console):
+        await poll_once(rt)
+    # Feed text alone matches nothing; the article of the first item does.
+    assert [a["title"] for a in console.alerts()] == ["Frigate spotted offshore"]
+    # A page is only fetched for items that could match: "weather" has no topic term.
+    assert len(feed_server.requests_to("/art/f")) == 1
+    assert len(feed_server.requests_to("/art/c")) == 1
+    assert feed_server.requests_to("/art/w") == []

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.stories import StoryDoc, StoryIndex, stem, terms
+from bot.stories import StoryDoc, StoryIndex, doc_terms, stem, terms
 from bot.text.clean import extract_article
 from bot.text.summary import summarize
 
@@ -149,6 +149,60 @@ def test_prune_forgets_old_docs_and_their_terms():
     index.prune(T0 + timedelta(hours=200))
     assert len(index) == 0
     assert index.assign(doc(3, later, "Rwanda airlifts soldiers to Darfur")) is None
+
+
+def test_prune_finds_old_docs_however_late_they_were_added():
+    index = StoryIndex(window=timedelta(hours=72))
+    minutes = [3000, 2400, 1800, 630, 600]  # newest first, as a feed's first poll brings them
+    for n, m in enumerate(minutes):
+        index.add(doc(n, T0 + timedelta(minutes=m)), 7)
+    index.add(doc(9, T0 - timedelta(hours=30)), 7)  # an old item, seen late
+    index.prune(T0 + timedelta(hours=72))
+    assert len(index) == 5
+    index.prune(T0 + timedelta(hours=72, minutes=615))  # between the two in one hour
+    assert len(index) == 4
+    index.prune(T0 + timedelta(hours=72, minutes=1801))
+    assert len(index) == 2
+    index.prune(T0 + timedelta(hours=123))
+    assert len(index) == 0
+
+
+def test_an_item_added_again_with_a_later_time_is_pruned_by_that_time():
+    index = StoryIndex(window=timedelta(hours=72))
+    index.add(doc(1, T0), 7)
+    index.add(doc(1, T0 + timedelta(hours=100)), 7)
+    index.prune(T0 + timedelta(hours=80))
+    assert len(index) == 1
+    assert index.assign(doc(2, T0 + timedelta(hours=101))) == 7
+    index.prune(T0 + timedelta(hours=173))
+    assert len(index) == 0
+
+
+def test_item_ids_beyond_32_bits_and_below_zero_are_kept_apart():
+    index = StoryIndex()
+    big, small = 2**40, -5
+    index.add(doc(big, T0), 7)
+    index.add(doc(1, T0), 7)
+    index.add(doc(small, T0), 7)
+    assert len(index) == 3
+    index.add(doc(big, T0, "Kerry leads Bush in swing states"), 8)  # replaced, not doubled
+    assert len(index) == 3
+    assert index.assign(doc(2, T0)) == 7
+    index.prune(T0 + timedelta(hours=100))
+    assert len(index) == 0
+
+
+def test_precomputed_terms_are_used_instead_of_the_text():
+    index = StoryIndex()
+    index.add(doc(1, T0), 7)
+    told = doc(2, T0 + timedelta(hours=1))
+    blank = StoryDoc(3, "", "", (), told.published, terms=doc_terms(told))
+    assert index.assign(blank) == index.assign(told) == 7
+    kerry = StoryDoc(4, "Kerry leads Bush", "in swing states", (), told.published)
+    assert index.assign(StoryDoc(5, told.title, told.text, (), told.published,
+                                 terms=doc_terms(kerry))) is None  # fmt: skip
+    index.add(blank, 7)
+    assert len(index) == 2 and index.assign(doc(6, T0 + timedelta(hours=2))) == 7
 
 
 def test_adding_an_item_again_replaces_it():

@@ -43,7 +43,9 @@ from feedparser.encodings import convert_to_utf8
 from feedparser.sanitizer import replace_doctype
 
 from bot.errors import FeedParseError
+from bot.feeds.fastparse import read_feed
 from bot.model import Entry, ParsedFeed
+from bot.prepare import prepare_feed
 from bot.text.clean import html_to_text
 
 log = logging.getLogger(__name__)
@@ -64,29 +66,42 @@ _CDATA_OPEN, _CDATA_CLOSE = b"<![CDATA[", b"]]>"
 _ENTRY_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>", re.IGNORECASE)
 
 
-def parse_feed(body: bytes, *, feed_url: str, max_entries: int = 1000) -> ParsedFeed:
-    """Parse a feed body; FeedParseError when it is not a feed or is refused."""
+def parse_feed(
+    body: bytes, *, feed_url: str, max_entries: int = 1000, fast: bool = True
+) -> ParsedFeed:
+    """Parse a feed body; FeedParseError when it is not a feed or is refused.
+
+    The lxml reader (`fastparse`) goes first and gives way to feedparser whenever it is
+    not sure to read the body the same; `fast=False` asks feedparser alone.
+    """
     if not body.strip():
         raise FeedParseError("not a feed: the body is empty")
     refuse_entity_declarations(body)
     body = trim_entries(body, max_entries)
+    raw = read_feed(body) if fast else None
+    feed, raw_entries, warning = (raw.feed, raw.entries, None) if raw else _feedparser_read(body)
+    now = datetime.now(UTC)
+    readable = (e for e in (_entry(r, feed_url, now) for r in raw_entries) if _readable(e))
+    entries = _dedupe(readable)
+    return ParsedFeed(
+        title=_text(feed, "title", TITLE_MAX) or None,
+        link=canonical_url(_join(feed_url, feed.get("link"))),
+        entries=_newest(entries, max_entries),
+        warning=warning,
+    )
+
+
+def _feedparser_read(body: bytes) -> tuple[Any, list[Any], str | None]:
+    """feedparser's feed, entries and bozo text; FeedParseError when it found no feed."""
     # A BytesIO, never the bytes: feedparser treats a str/bytes that names a path as a file.
-    # No base URL either, so relative guids stay as written; links are joined below instead.
+    # No base URL either, so relative guids stay as written; links are joined in parse_feed.
     try:
         result = feedparser.parse(io.BytesIO(body), sanitize_html=True)
     except (ValueError, LookupError, UnicodeError) as exc:  # feedparser's own decoding breaks
         raise FeedParseError(f"not a readable feed: {exc}") from None
     if not result.version or (not result.entries and result.bozo):
         raise FeedParseError(_why_not_a_feed(body, result))
-    now = datetime.now(UTC)
-    readable = (e for e in (_entry(raw, feed_url, now) for raw in result.entries) if _readable(e))
-    entries = _dedupe(readable)
-    return ParsedFeed(
-        title=_text(result.feed, "title", TITLE_MAX) or None,
-        link=canonical_url(_join(feed_url, result.feed.get("link"))),
-        entries=_newest(entries, max_entries),
-        warning=_bozo_text(result) if result.bozo else None,
-    )
+    return result.feed, result.entries, _bozo_text(result) if result.bozo else None
 
 
 def refuse_entity_declarations(body: bytes) -> None:
@@ -368,9 +383,12 @@ async def parse_feed_async(
     feed_url: str,
     max_entries: int = 1000,
     timeout: float = 30.0,  # noqa: ASYNC109 - a caller's deadline could not kill the worker
+    prepare: bool = False,
 ) -> ParsedFeed:
     """`parse_feed` in a worker process, bounded in time and memory.
 
+    With `prepare`, the worker also does each entry's pure per-item work
+    (`bot.prepare.prepare_feed`), which would otherwise hold the event loop's thread.
     A timeout or a crashed worker gives FeedParseError and a fresh pool; a parse that was
     only caught in another one's recycling is retried once.
     """
@@ -378,7 +396,7 @@ async def parse_feed_async(
         async with _slots():  # queued parses wait here, so `timeout` measures parsing alone
             pool = _get_pool()
             future = asyncio.get_running_loop().run_in_executor(
-                pool, _parse_in_worker, body, feed_url, max_entries
+                pool, _parse_in_worker, body, feed_url, max_entries, prepare
             )
             try:
                 return await asyncio.wait_for(future, timeout)
@@ -461,5 +479,6 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="wirewatch-parent-watch", daemon=True).start()
 
 
-def _parse_in_worker(body: bytes, feed_url: str, max_entries: int) -> ParsedFeed:
-    return parse_feed(body, feed_url=feed_url, max_entries=max_entries)
+def _parse_in_worker(body: bytes, feed_url: str, max_entries: int, prepare: bool) -> ParsedFeed:
+    parsed = parse_feed(body, feed_url=feed_url, max_entries=max_entries)
+    return prepare_feed(parsed) if prepare else parsed

@@ -28,7 +28,7 @@ import yaml
 
 from bot.defaults_path import default_file
 from bot.errors import ConfigError, QueryError
-from bot.model import Topic, TopicMatch
+from bot.model import Prepared, Topic, TopicMatch
 from bot.topics.entities import Gazetteer
 from bot.topics.query import (
     And,
@@ -39,10 +39,9 @@ from bot.topics.query import (
     Or,
     Term,
     Title,
-    Token,
     parse_query,
-    tokenize,
     walk,
+    word_matches,
 )
 
 log = logging.getLogger(__name__)
@@ -199,13 +198,14 @@ def _children(node: Node) -> tuple[Node, ...]:
 class _Doc:
     """One item as the evaluator sees it: its words, and where each term and entity is."""
 
-    words: tuple[str, ...]
+    scan: str  # Prepared.scan: the words, space-separated
     title_len: int
     hits: dict[Term, list[Span]]
     entities: dict[str, list[tuple[Span, str]]]
 
     def surface(self, span: Span) -> str:
-        return " ".join(self.words[self.index(span[0]) : self.index(span[1]) + 1])
+        words = self.scan.split()  # only for the few facts of a topic that fired
+        return " ".join(words[self.index(span[0]) : self.index(span[1]) + 1])
 
     def index(self, position: int) -> int:
         return position if position < self.title_len else position - GAP
@@ -242,12 +242,16 @@ class Matcher:
         self._positive = frozenset(t for c in self.compiled for t in c.positive_terms)
         self._positive_entities = frozenset(n for c in self.compiled for n in c.positive_entities)
         self._automaton = _automaton(t for c in self.compiled for t in c.terms)
-        self._last: tuple[tuple[str, str], bool, _Doc] | None = None
+        self._last: tuple[Prepared, _Doc] | None = None
         log.debug("matcher.built topics=%d terms=%d", len(self.compiled), len(self._by_term))
 
     def match(self, title: str, text: str) -> list[TopicMatch]:
         """The topics this item matches, each with the terms and entities behind it."""
-        doc = self._doc(title, text, entities=True)
+        return self.match_prepared(self._prepared(title, text))
+
+    def match_prepared(self, prepared: Prepared) -> list[TopicMatch]:
+        """`match` for a text already prepared (by `prepare`, maybe in another process)."""
+        doc = self._doc(prepared)
         candidates = self._candidates(doc)
         if not candidates:
             return []
@@ -265,16 +269,18 @@ class Matcher:
         Used to decide whether fetching the full article is worth it: a topic that needs
         more than is here may still find it in the article, so no query is evaluated.
         """
+        return self.could_match_prepared(self._prepared(title, text))
+
+    def could_match_prepared(self, prepared: Prepared) -> bool:
         if self._always:
             return True
-        doc = self._doc(title, text, entities=bool(self._positive_entities))
-        return any(t in self._positive for t in doc.hits) or any(
-            n in self._positive_entities for n in doc.entities
-        )
+        if any(n in self._positive_entities for n in prepared.names):
+            return True
+        return any(t in self._positive for t in self._doc(prepared).hits)
 
     def seen_terms(self, title: str, text: str) -> tuple[str, ...]:
         """The topics' words and phrases present in an item (to say why nothing matched)."""
-        doc = self._doc(title, text, entities=False)
+        doc = self._doc(self._prepared(title, text))
         return tuple(" ".join(t.words) + ("*" if t.prefix else "") for t in doc.hits)
 
     def _candidates(self, doc: _Doc) -> set[int]:
@@ -285,25 +291,39 @@ class Matcher:
             found.update(self._by_entity.get(name, ()))
         return found
 
-    def _doc(self, title: str, text: str, *, entities: bool) -> _Doc:
-        """The item as the queries see it; the last one is kept, because the pipeline asks
-        `could_match` and then `match` about the same feed text."""
+    def _prepared(self, title: str, text: str) -> Prepared:
+        return prepare(title, text, self.gazetteer)
+
+    def _doc(self, prepared: Prepared) -> _Doc:
+        """The prepared item against these topics; the last one is kept, because the
+        pipeline asks `could_match` and then `match` about the same text."""
         last = self._last
-        if last and last[0] == (title, text) and (last[1] or not entities):
-            return last[2]
-        doc = self._build_doc(title, text, entities=entities)
-        self._last = ((title, text), entities, doc)
+        if last is not None and last[0] is prepared:
+            return last[1]
+        entities: dict[str, list[tuple[Span, str]]] = {}
+        for name, alias, first, end in prepared.mentions:
+            entities.setdefault(name, []).append(((first, end), alias))
+        doc = _Doc(prepared.scan, prepared.title_len, _scan(self._automaton, prepared), entities)
+        self._last = (prepared, doc)
         return doc
 
-    def _build_doc(self, title: str, text: str, *, entities: bool) -> _Doc:
-        title_tokens, text_tokens = list(tokenize(title)), list(tokenize(text))
-        words = tuple(t.word for t in title_tokens) + tuple(t.word for t in text_tokens)
-        hits = _scan(self._automaton, title_tokens, text_tokens)
-        found: dict[str, list[tuple[Span, str]]] = {}
-        if entities:
-            _entities(self.gazetteer, title, title_tokens, 0, found)
-            _entities(self.gazetteer, text, text_tokens, len(title_tokens) + GAP, found)
-        return _Doc(words, len(title_tokens), hits, found)
+
+def prepare(title: str, text: str, gazetteer: Gazetteer) -> Prepared:
+    """What matching needs of an item whatever the topics: its words and entity mentions.
+
+    Pure and picklable, so it can run where the feed was parsed (a worker process).
+    """
+    title_words, title_found = word_matches(title)
+    text_words, text_found = word_matches(text)
+    mentions: list[tuple[str, str, int, int]] = []
+    _mentions(gazetteer, title, title_found, 0, mentions)
+    _mentions(gazetteer, text, text_found, len(title_words) + GAP, mentions)
+    return Prepared(
+        scan=f"{_spaced(title_words)} \n{_spaced(text_words)} \n",
+        title_len=len(title_words),
+        mentions=tuple(mentions),
+        names=tuple(dict.fromkeys(m[0] for m in mentions)),
+    )
 
 
 def _automaton(terms: Iterable[Term]) -> ahocorasick.Automaton | None:
@@ -318,44 +338,53 @@ def _automaton(terms: Iterable[Term]) -> ahocorasick.Automaton | None:
     return automaton
 
 
-def _scan(automaton, title: list[Token], text: list[Token]) -> dict[Term, list[Span]]:
+def _spaced(words: list[str]) -> str:
+    """Each word with a space before it: " w1 w2"."""
+    return " " + " ".join(words) if words else ""
+
+
+def _scan(automaton, prepared: Prepared) -> dict[Term, list[Span]]:
     """Where each term occurs, in word positions (text positions start after the GAP)."""
     if automaton is None:
         return {}
-    pieces: list[str] = []
-    starts: list[int] = []  # where each word starts in the joined string
-    positions: list[int] = []
-    offset = 0
-    for tokens, base in ((title, 0), (text, len(title) + GAP)):
-        for j, token in enumerate(tokens):
-            starts.append(offset + 1)
-            positions.append(base + j)
-            pieces.append(" " + token.word)
-            offset += len(token.word) + 1
-        pieces.append(" \n")  # no pattern contains a newline: phrases stay within a part
-        offset += 2
-    joined = "".join(pieces)
+    scan = prepared.scan
+    title_chars = scan.index("\n")
     hits: dict[Term, list[Span]] = {}
-    for end, (term, count, length) in automaton.iter(joined):
-        k = bisect_left(starts, end - length + 2)
-        hits.setdefault(term, []).append((positions[k], positions[k + count - 1]))
+    for end, (term, count, length) in automaton.iter(scan):
+        start = end - length + 2  # the first letter of the term's first word
+        # Words before it in its part = the spaces before it there, less one.
+        if start < title_chars:
+            first = scan.count(" ", 0, start) - 1
+        else:
+            first = scan.count(" ", title_chars, start) - 1 + prepared.title_len + GAP
+        hits.setdefault(term, []).append((first, first + count - 1))
     return hits
 
 
-def _entities(
+def _mentions(
     gazetteer: Gazetteer,
     text: str,
-    tokens: list[Token],
+    found: list[re.Match[str]],
     base: int,
-    found: dict[str, list[tuple[Span, str]]],
+    out: list[tuple[str, str, int, int]],
 ) -> None:
-    """Add the text's entity mentions, as word spans, to `found`."""
-    ends = [t.end for t in tokens]
-    starts = [t.start for t in tokens]
-    for m in gazetteer.find(text):
-        first, last = bisect_right(ends, m.start), bisect_left(starts, m.end) - 1
+    """Add the text's entity mentions, as word positions, to `out`."""
+    mentions = gazetteer.find(text)
+    if not mentions:
+        return
+    for m in mentions:
+        first = bisect_right(found, m.start, key=_end)
+        last = bisect_left(found, m.end, key=_start) - 1
         if first <= last:
-            found.setdefault(m.name, []).append(((base + first, base + last), m.alias))
+            out.append((m.name, m.alias, base + first, base + last))
+
+
+def _start(m: re.Match[str]) -> int:
+    return m.start()
+
+
+def _end(m: re.Match[str]) -> int:
+    return m.end()
 
 
 def _eval(node: Node, doc: _Doc, title_only: bool) -> _Result | None:

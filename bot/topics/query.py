@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from bot.errors import QueryError
 
@@ -38,22 +39,43 @@ MIN_PREFIX = 3
 _WORD = re.compile(r"(?:[^\W\d_]\.){2,}|[^\W_]+(?:['’][^\W_]+)*")
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
-    """One normalised word of a text and where it was (character offsets)."""
+class Token(NamedTuple):
+    """One normalised word of a text and where it was (character offsets).
+
+    A tuple, not a dataclass: every word of every item becomes one, and building a frozen
+    dataclass costs several times more.
+    """
 
     word: str
     start: int
     end: int
 
 
-def tokenize(text: str) -> Iterator[Token]:
+def tokenize(text: str) -> list[Token]:
     """The words of a text as the matcher sees them; queries use the same rules."""
-    for m in _WORD.finditer(text):
-        word = m.group().lower().replace("’", "'").replace(".", "")
-        if word.endswith("'s"):
-            word = word[:-2]
-        yield Token(word, m.start(), m.end())
+    return [Token(w, m.start(), m.end()) for w, m in zip(*word_matches(text), strict=True)]
+
+
+def word_matches(text: str) -> tuple[list[str], list[re.Match[str]]]:
+    """The normalised words of a text and the matches they came from (for offsets).
+
+    The hot path of matching: one regex pass over a lowercased copy, and the per-word
+    normalising only for the few words that need it (acronyms, apostrophes).
+    """
+    low = text.lower()
+    if len(low) != len(text):  # a few characters ("İ") lowercase to two: offsets would move
+        found = list(_WORD.finditer(text))
+        return [normal_word(m.group().lower()) for m in found], found
+    found = list(_WORD.finditer(low))
+    words = [m.group() for m in found]
+    return [w if w.isalnum() else normal_word(w) for w in words], found
+
+
+def normal_word(word: str) -> str:
+    """A lowercased word as compared: "U.S." is "us", "Korea’s" is "korea"."""
+    if "." in word or "’" in word:
+        word = word.replace("’", "'").replace(".", "")
+    return word[:-2] if word.endswith("'s") else word
 
 
 def words_of(text: str) -> tuple[str, ...]:

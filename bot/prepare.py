@@ -1,0 +1,46 @@
+"""Per-entry work that depends on nothing but the entry, done where the feed was parsed.
+
+Tokenising for the topic automaton, finding entity mentions and computing the story
+index's terms are pure functions of an entry's title and summary. They run in the parse
+worker processes (`prepare_feed`), so the event loop keeps only what needs shared state:
+scanning for the current topics, scoring against the story index, and the SQLite write.
+
+Deliberately does not evaluate topics (they change at runtime, workers would go stale) and
+does not touch the database.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from bot.model import Entry, ParsedFeed, Prepared
+from bot.stories import StoryDoc, doc_terms
+from bot.topics.entities import Gazetteer
+from bot.topics.match import prepare
+
+_EPOCH = datetime.fromtimestamp(0, UTC)  # doc_terms never reads the date
+
+
+def prepared_of(entry: Entry, gazetteer: Gazetteer) -> Prepared:
+    """The entry's prepared text: from the parse worker, or computed here when it is missing."""
+    return entry.prepared or _prepare(entry, gazetteer)
+
+
+def _prepare(entry: Entry, gazetteer: Gazetteer) -> Prepared:
+    prepared = prepare(entry.title, entry.summary, gazetteer)
+    doc = StoryDoc(0, entry.title, entry.summary, prepared.names, entry.published or _EPOCH)
+    return replace(prepared, terms=doc_terms(doc))
+
+
+def prepare_feed(parsed: ParsedFeed) -> ParsedFeed:
+    """Every entry prepared, with the shipped gazetteer (loaded once per worker)."""
+    gazetteer = _gazetteer()
+    entries = tuple(replace(e, prepared=_prepare(e, gazetteer)) for e in parsed.entries)
+    return replace(parsed, entries=entries)
+
+
+@functools.cache
+def _gazetteer() -> Gazetteer:
+    return Gazetteer.load()

@@ -1,0 +1,78 @@
+"""Per-entry work done in the parse workers decides exactly what the event loop would decide."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.feeds.parse import parse_feed, parse_feed_async
+from bot.model import Entry
+from bot.prepare import prepare_feed, prepared_of
+from bot.stories import StoryDoc, doc_terms
+from bot.topics.entities import Gazetteer
+from bot.topics.match import Matcher, load_topics
+
+SHARED = Path(__file__).resolve().parents[2] / "shared/data"
+REAL_FEEDS = sorted((SHARED / "real-feeds").glob("*.xml"))
+FEED_URL = "https://news.example/feeds/world.xml"
+WHEN = datetime(2026, 11, 25, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def gazetteer() -> Gazetteer:
+    return Gazetteer.load()
+
+
+@pytest.fixture(scope="module")
+def matcher(gazetteer) -> Matcher:
+    return Matcher(load_topics(), gazetteer)
+
+
+def dev_entries() -> list[Entry]:
+    lines = (SHARED / "dev-deployments-agnews.jsonl").read_text().splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
+    return [Entry(f"dev:{i}", None, r["title"], r["description"], None) for i, r in enumerate(rows)]
+
+
+async def test_workers_prepare_what_the_event_loop_would(gazetteer):
+    assert REAL_FEEDS, "../shared/data/real-feeds is missing"
+    bodies = [path.read_bytes() for path in REAL_FEEDS[:12]]
+    for body in bodies:
+        in_worker = await parse_feed_async(body, feed_url=FEED_URL, prepare=True)
+        here = parse_feed(body, feed_url=FEED_URL)
+        assert in_worker.entries == here.entries  # prepared text never changes an entry
+        assert all(e.prepared is not None for e in in_worker.entries)
+        assert [e.prepared for e in in_worker.entries] == [
+            prepared_of(e, gazetteer) for e in here.entries
+        ]
+
+
+async def test_without_prepare_the_worker_leaves_entries_bare():
+    parsed = await parse_feed_async(REAL_FEEDS[0].read_bytes(), feed_url=FEED_URL)
+    assert parsed.entries and all(e.prepared is None for e in parsed.entries)
+
+
+def test_prepared_matches_entities_and_story_terms_equal_the_direct_ones(gazetteer, matcher):
+    entries = dev_entries()
+    for entry in entries:
+        prepared = prepared_of(entry, gazetteer)
+        # Item entities: the same names, in the same order, as a scan of title + text.
+        assert prepared.names == gazetteer.names(f"{entry.title}\n{entry.summary}")
+        assert matcher.match_prepared(prepared) == matcher.match(entry.title, entry.summary)
+        assert matcher.could_match_prepared(prepared) == matcher.could_match(
+            entry.title, entry.summary
+        )
+        doc = StoryDoc(1, entry.title, entry.summary, prepared.names, WHEN)
+        assert prepared.terms == doc_terms(doc)
+    fired = [e for e in entries if matcher.match_prepared(prepared_of(e, gazetteer))]
+    assert len(fired) >= 5  # the dev set has deployments: the comparison above was not vacuous
+
+
+def test_prepared_entries_survive_the_trip_between_processes(gazetteer):
+    parsed = prepare_feed(parse_feed(REAL_FEEDS[1].read_bytes(), feed_url=FEED_URL))
+    again = pickle.loads(pickle.dumps(parsed))
+    assert [e.prepared for e in again.entries] == [e.prepared for e in parsed.entries]
