@@ -23,7 +23,7 @@ from bot.clock import iso, parse_iso, utcnow
 from bot.errors import FeedParseError, FetchError, WirewatchError
 from bot.failpoints import failpoint
 from bot.feeds.fetch import Fetcher, backoff_delay
-from bot.feeds.parse import parse_feed_async
+from bot.feeds.parse import parse_feed_async, prepare_entries_async
 from bot.ingest import Ingested, NewItem, grouping_text, store_new_items
 from bot.model import Entry, Prepared
 from bot.prepare import prepared_of
@@ -87,8 +87,9 @@ async def _poll(p: Pipeline, feed: FeedRow) -> PollResult:
                 p.db, feed, interval=interval, etag=feed.etag, last_modified=feed.last_modified
             )
             return PollResult(feed.name, True, not_modified=True)
-        parsed = await parse_feed_async(fetched.body, feed_url=fetched.url, prepare=True)
-        entries = _unseen(p.db, feed, parsed.entries)
+        parsed = await parse_feed_async(fetched.body, feed_url=fetched.url)
+        # Only new entries are prepared (in a worker): most of a changed feed is old news.
+        entries = await prepare_entries_async(_unseen(p.db, feed, parsed.entries))
         items: list[NewItem] = []
         for part in _chunks(entries):
             items += await _decide(p, feed, part)
@@ -114,8 +115,8 @@ async def _poll(p: Pipeline, feed: FeedRow) -> PollResult:
     return PollResult(feed.name, True, stored.items, stored.deliveries)
 
 
-def _chunks(seq: list) -> list[list]:
-    return [seq[i : i + CHUNK] for i in range(0, len(seq), CHUNK)]
+def _chunks(seq: list, size: int = CHUNK) -> list[list]:
+    return [seq[i : i + size] for i in range(0, len(seq), size)]
 
 
 async def _store(p: Pipeline, feed: FeedRow, items: list[NewItem]) -> Ingested:
@@ -140,12 +141,29 @@ def _count(items: list[NewItem]) -> None:
 
 
 def _unseen(db: sqlite_utils.Database, feed: FeedRow, entries: tuple[Entry, ...]) -> list[Entry]:
-    """Entries this feed has not given us before (identity is per feed, stable across moves)."""
-    rows = list(db.query("SELECT identity, url, title FROM items WHERE feed_id = ?", [feed.id]))
-    known = {r["identity"] for r in rows}
-    # A feed that mints new guids every poll still repeats its links and titles.
-    seen = {(r["url"], r["title"]) for r in rows if r["url"]}
+    """Entries this feed has not given us before (identity is per feed, stable across moves).
+
+    Only the rows that could collide are read, never the feed's whole history.
+    """
+    known: set[str] = set()
+    seen: set[tuple[str, str]] = set()
+    for part in _chunks(list(entries), 400):  # SQLite allows 999 parameters per statement
+        ids, urls = [e.identity for e in part], [e.url for e in part if e.url]
+        known.update(_column(db, "identity", "identity", feed.id, ids))
+        # A feed that mints new guids every poll still repeats its links and titles.
+        seen.update(_column(db, "url, title", "url", feed.id, urls))
     return [e for e in entries if e.identity not in known and (e.url, e.title) not in seen]
+
+
+def _column(db: sqlite_utils.Database, columns: str, key: str, feed_id: int, values: list):
+    if not values:
+        return []
+    sql = (
+        f"SELECT {columns} FROM items WHERE feed_id = ? "
+        f"AND {key} IN ({', '.join('?' * len(values))})"
+    )
+    rows = db.execute(sql, [feed_id, *values]).fetchall()
+    return [r[0] if len(r) == 1 else tuple(r) for r in rows]
 
 
 def _record_failure(p: Pipeline, feed: FeedRow, exc: WirewatchError) -> PollResult:

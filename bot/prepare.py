@@ -1,9 +1,10 @@
-"""Per-entry work that depends on nothing but the entry, done where the feed was parsed.
+"""Per-entry work that depends on nothing but the entry, done in the parse workers.
 
 Tokenising for the topic automaton, finding entity mentions and computing the story
 index's terms are pure functions of an entry's title and summary. They run in the parse
-worker processes (`prepare_feed`), so the event loop keeps only what needs shared state:
-scanning for the current topics, scoring against the story index, and the SQLite write.
+worker processes (`prepare_entries`, for the entries a poll found new), so the event loop
+keeps only what needs shared state: scanning for the current topics, scoring against the
+story index, and the SQLite write.
 
 Deliberately does not evaluate topics (they change at runtime, workers would go stale) and
 does not touch the database.
@@ -15,7 +16,7 @@ import functools
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from bot.model import Entry, ParsedFeed, Prepared
+from bot.model import Entry, Prepared
 from bot.stories import StoryDoc, doc_terms
 from bot.topics.entities import Gazetteer
 from bot.topics.match import prepare
@@ -34,11 +35,10 @@ def _prepare(entry: Entry, gazetteer: Gazetteer) -> Prepared:
     return replace(prepared, terms=doc_terms(doc))
 
 
-def prepare_feed(parsed: ParsedFeed) -> ParsedFeed:
+def prepare_entries(entries: tuple[Entry, ...]) -> tuple[Entry, ...]:
     """Every entry prepared, with the shipped gazetteer (loaded once per worker)."""
     gazetteer = _gazetteer()
-    entries = tuple(replace(e, prepared=_prepare(e, gazetteer)) for e in parsed.entries)
-    return replace(parsed, entries=entries)
+    return tuple(replace(e, prepared=_prepare(e, gazetteer)) for e in entries)
 
 
 @functools.cache

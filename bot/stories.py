@@ -38,7 +38,7 @@ ENTITY_BOOST = 0.5  # an entity's alias is usually a word of the text already
 MAX_BODY_TERMS = 60  # the lead of a long article carries the event; the rest is background
 RAREST_TERMS = 8  # postings of this many of the doc's rarest terms give the candidates
 POSTINGS_SCANNED = 200  # newest postings scanned per term
-MAX_CANDIDATES = 24  # candidates scored in full
+MAX_CANDIDATES = 16  # scored in full; 24 changed 0.03 % of decisions for 1.3x the cost
 MEAN_OF = 4  # a story's score averages this many of its best members
 IDF_PRIOR = 20  # pretend this many unrelated docs exist, so a young index is not overconfident
 BUCKET_SECONDS = 3600  # pruning finds old docs by the hour they were published in
@@ -393,8 +393,24 @@ _DEMONYMS = dict(
 def terms(text: str, limit: int | None = None) -> list[str]:
     """Distinctive terms of a text, in order: lowercased, stopwords dropped, lightly stemmed.
 
-    With `limit`, the first `limit` terms only: the rest of a long text is never tokenised.
+    With `limit`, the first `limit` terms only: the rest of a long text is never tokenised,
+    nor even rewritten (the spelling rewrites cost more than the tokenising). A rewrite only
+    reaches a word or two across the cut, so when the head holds `limit` + MARGIN terms,
+    its first `limit` are exactly those of the whole text.
     """
+    if limit is not None and len(text) > HEAD_CHARS:
+        head = text[: text.rfind(" ", 0, HEAD_CHARS) + 1]
+        found = _terms(head, limit + MARGIN)
+        if len(found) == limit + MARGIN:
+            return found[:limit]
+    return _terms(text, limit)
+
+
+HEAD_CHARS = 1200  # 60 terms take ~700 characters of news prose
+MARGIN = 5
+
+
+def _terms(text: str, limit: int | None) -> list[str]:
     for pattern, replace in _ALIASES:
         text = pattern.sub(replace, text)
     out: list[str] = []

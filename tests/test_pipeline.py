@@ -228,3 +228,29 @@ async def test_only_candidates_have_their_article_read_and_the_article_can_make_
     assert len(feed_server.requests_to("/art/f")) == 1
     assert len(feed_server.requests_to("/art/c")) == 1
     assert feed_server.requests_to("/art/w") == []
+
+
+async def test_a_feed_that_mints_new_guids_every_poll_does_not_repeat_its_items(
+    tmp_path, feed_server
+):
+    now = datetime.now(UTC)
+    link = "https://x.example/a"
+    feed_server.serve("/rss", _rss([("guid-1", "Germany sends troops to Lithuania", link, now)]))
+    settings = make_settings(
+        tmp_path / "w.db", [("X", feed_server.url("/rss"))], articles={"fetch": False}
+    )
+    async with console_runtime(settings) as (rt, console):
+        await poll_once(rt)
+        feed_server.serve(
+            "/rss",
+            _rss(
+                [
+                    ("guid-2", "Germany sends troops to Lithuania", link, now),
+                    ("guid-3", "Poland sends troops to Lithuania", "https://x.example/b", now),
+                ]
+            ),
+        )
+        rt.db.execute("UPDATE feeds SET next_poll = '2000-01-01T00:00:00Z'")
+        await poll_once(rt)
+        titles = [r[0] for r in rt.db.execute("SELECT title FROM items ORDER BY id")]
+    assert titles == ["Germany sends troops to Lithuania", "Poland sends troops to Lithuania"]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.feeds.parse import parse_feed, parse_feed_async
+from bot.feeds.parse import parse_feed, prepare_entries_async
 from bot.model import Entry
-from bot.prepare import prepare_feed, prepared_of
+from bot.prepare import prepare_entries, prepared_of
 from bot.stories import StoryDoc, doc_terms
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, load_topics
@@ -40,20 +40,20 @@ def dev_entries() -> list[Entry]:
 
 async def test_workers_prepare_what_the_event_loop_would(gazetteer):
     assert REAL_FEEDS, "../shared/data/real-feeds is missing"
-    bodies = [path.read_bytes() for path in REAL_FEEDS[:12]]
-    for body in bodies:
-        in_worker = await parse_feed_async(body, feed_url=FEED_URL, prepare=True)
-        here = parse_feed(body, feed_url=FEED_URL)
-        assert in_worker.entries == here.entries  # prepared text never changes an entry
-        assert all(e.prepared is not None for e in in_worker.entries)
-        assert [e.prepared for e in in_worker.entries] == [
-            prepared_of(e, gazetteer) for e in here.entries
-        ]
+    for path in REAL_FEEDS[:12]:
+        here = parse_feed(path.read_bytes(), feed_url=FEED_URL)
+        in_worker = await prepare_entries_async(here.entries)
+        assert in_worker == here.entries  # prepared text never changes an entry
+        assert all(e.prepared is not None for e in in_worker)
+        assert [e.prepared for e in in_worker] == [prepared_of(e, gazetteer) for e in here.entries]
 
 
-async def test_without_prepare_the_worker_leaves_entries_bare():
-    parsed = await parse_feed_async(REAL_FEEDS[0].read_bytes(), feed_url=FEED_URL)
-    assert parsed.entries and all(e.prepared is None for e in parsed.entries)
+async def test_a_broken_worker_costs_the_preparation_never_the_entries(gazetteer):
+    entries = parse_feed(REAL_FEEDS[0].read_bytes(), feed_url=FEED_URL).entries
+    back = await prepare_entries_async(entries, timeout=0.000_001)  # the worker is killed
+    assert back == entries and all(e.prepared is None for e in back)
+    # ...and the next call gets a fresh pool that works.
+    assert all(e.prepared is not None for e in await prepare_entries_async(entries))
 
 
 def test_prepared_matches_entities_and_story_terms_equal_the_direct_ones(gazetteer, matcher):
@@ -73,6 +73,6 @@ def test_prepared_matches_entities_and_story_terms_equal_the_direct_ones(gazette
 
 
 def test_prepared_entries_survive_the_trip_between_processes(gazetteer):
-    parsed = prepare_feed(parse_feed(REAL_FEEDS[1].read_bytes(), feed_url=FEED_URL))
-    again = pickle.loads(pickle.dumps(parsed))
-    assert [e.prepared for e in again.entries] == [e.prepared for e in parsed.entries]
+    entries = prepare_entries(parse_feed(REAL_FEEDS[1].read_bytes(), feed_url=FEED_URL).entries)
+    again = pickle.loads(pickle.dumps(entries))
+    assert [e.prepared for e in again] == [e.prepared for e in entries]

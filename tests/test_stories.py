@@ -15,7 +15,10 @@ from itertools import combinations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from bot import stories
 from bot.stories import StoryDoc, StoryIndex, doc_terms, stem, terms
 from bot.text.clean import extract_article
 from bot.text.summary import summarize
@@ -258,3 +261,45 @@ def test_generic_news_words_are_not_terms():
         "usa", "troop", "usa", "led", "troop", "let", "go",
     ]  # fmt: skip
     assert stem("crisis") == "crisis" and stem("kill") == stem("killed")
+
+
+# Words that the spelling rewrites act on, so that a cut through a long text lands on them.
+_PIECES = st.sampled_from(
+    [
+        "United",
+        "States",
+        "N.",
+        "Korea",
+        "North",
+        "U.N.",
+        "United Nations",
+        "11,000",
+        "cease-fire",
+        "US",
+        "America",
+        "troops",
+        "the",
+        "a",
+        "deployed",
+        "Rwandan",
+        "of",
+        "S.",
+        "U.S.",
+        "2,500",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(words=st.lists(_PIECES, min_size=150, max_size=400))
+def test_the_first_terms_of_a_long_text_are_those_of_the_whole_text(words):
+    text = " ".join(words)
+    assert terms(text, 60) == stories._terms(text, 60)
+
+
+@pytest.mark.parametrize("phrase", ["United States", "N. Korea", "North Korea", "U.N. troops"])
+def test_a_rewrite_cut_in_half_at_the_head_of_a_long_text_still_counts_whole(phrase):
+    # The 60th term falls on the phrase, and for some padding the cut falls inside it.
+    for pad in range(stories.HEAD_CHARS // 4 - 120, stories.HEAD_CHARS // 4 + 10):
+        text = "troops " * 59 + "the " * pad + phrase + " deployed" * 200
+        assert terms(text, 60) == stories._terms(text, 60), pad

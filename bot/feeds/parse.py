@@ -32,9 +32,10 @@ import signal
 import threading
 import time
 import weakref
+from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit, urlunsplit
 from xml.parsers import expat
 
@@ -45,10 +46,11 @@ from feedparser.sanitizer import replace_doctype
 from bot.errors import FeedParseError
 from bot.feeds.fastparse import read_feed
 from bot.model import Entry, ParsedFeed
-from bot.prepare import prepare_feed
+from bot.prepare import prepare_entries
 from bot.text.clean import html_to_text
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 TITLE_MAX = 300
 SUMMARY_MAX = 2000
@@ -383,34 +385,54 @@ async def parse_feed_async(
     feed_url: str,
     max_entries: int = 1000,
     timeout: float = 30.0,  # noqa: ASYNC109 - a caller's deadline could not kill the worker
-    prepare: bool = False,
 ) -> ParsedFeed:
     """`parse_feed` in a worker process, bounded in time and memory.
 
-    With `prepare`, the worker also does each entry's pure per-item work
-    (`bot.prepare.prepare_feed`), which would otherwise hold the event loop's thread.
     A timeout or a crashed worker gives FeedParseError and a fresh pool; a parse that was
     only caught in another one's recycling is retried once.
     """
+    return await _in_worker(timeout, "parse", parse_feed_in_worker, body, feed_url, max_entries)
+
+
+async def prepare_entries_async(
+    entries: Sequence[Entry],
+    timeout: float = 30.0,  # noqa: ASYNC109 - a caller's deadline could not kill the worker
+) -> tuple[Entry, ...]:
+    """`bot.prepare.prepare_entries` in a worker process: the new entries' pure per-item
+    work (words, entities, story terms), which would otherwise hold the event loop's thread.
+
+    Entries come back unprepared when the worker fails; the pipeline then prepares them
+    itself, so a broken pool costs time, never items.
+    """
+    if not entries:
+        return ()
+    try:
+        return await _in_worker(timeout, "prepare", prepare_entries, tuple(entries))
+    except FeedParseError as exc:
+        log.warning("prepare.in_worker_failed entries=%d error=%s", len(entries), exc)
+        return tuple(entries)
+
+
+async def _in_worker(seconds: float, what: str, fn: Callable[..., _T], *args: object) -> _T:
+    """`fn(*args)` in the pool within `seconds`: the pool's workers are the only ones that
+    can be killed when a call runs away, which an in-process deadline could not do."""
     for attempt in (1, 2):
-        async with _slots():  # queued parses wait here, so `timeout` measures parsing alone
+        async with _slots():  # queued calls wait here, so `timeout` measures the work alone
             pool = _get_pool()
-            future = asyncio.get_running_loop().run_in_executor(
-                pool, _parse_in_worker, body, feed_url, max_entries, prepare
-            )
+            future = asyncio.get_running_loop().run_in_executor(pool, fn, *args)
             try:
-                return await asyncio.wait_for(future, timeout)
+                return await asyncio.wait_for(future, seconds)
             except TimeoutError:
                 _recycle(pool)
-                raise FeedParseError(f"parse took longer than {timeout:g} s") from None
+                raise FeedParseError(f"{what} took longer than {seconds:g} s") from None
             except BrokenProcessPool:
                 if pool in _recycled and attempt == 1:
                     continue
                 _recycle(pool)
-                raise FeedParseError("the parser crashed on this feed") from None
+                raise FeedParseError(f"the {what} worker crashed on this feed") from None
             except MemoryError:
                 limit = WORKER_MEMORY // 2**20
-                raise FeedParseError(f"parse needed more than {limit} MB") from None
+                raise FeedParseError(f"{what} needed more than {limit} MB") from None
     raise AssertionError("unreachable")
 
 
@@ -479,6 +501,5 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="wirewatch-parent-watch", daemon=True).start()
 
 
-def _parse_in_worker(body: bytes, feed_url: str, max_entries: int, prepare: bool) -> ParsedFeed:
-    parsed = parse_feed(body, feed_url=feed_url, max_entries=max_entries)
-    return prepare_feed(parsed) if prepare else parsed
+def parse_feed_in_worker(body: bytes, feed_url: str, max_entries: int) -> ParsedFeed:
+    return parse_feed(body, feed_url=feed_url, max_entries=max_entries)
