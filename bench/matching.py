@@ -55,7 +55,8 @@ def _naive_rate(queries: list[str], items: list[tuple[str, str]]) -> float:
 def _candidates_per_item(matcher, items: list[tuple[str, str]]) -> float | None:
     """How many topics the matcher evaluated per item (its internals; None if they moved)."""
     try:
-        total = sum(len(matcher._candidates(matcher._doc(t, x, entities=True))) for t, x in items)
+        docs = (matcher._doc(matcher._prepared(t, x)) for t, x in items)
+        total = sum(len(matcher._candidates(doc)) for doc in docs)
     except (AttributeError, TypeError):
         return None
     return total / len(items)

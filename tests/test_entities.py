@@ -12,11 +12,6 @@ from bot.errors import ConfigError
 from bot.topics.entities import Gazetteer
 
 
-@pytest.fixture(scope="module")
-def gazetteer() -> Gazetteer:
-    return Gazetteer.load()
-
-
 def test_the_shipped_gazetteer_is_broad_enough_for_world_news(gazetteer):
     kinds = {info.kind for info in gazetteer.entities.values()}
     assert 80 <= len(gazetteer.entities) <= 200

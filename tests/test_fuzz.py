@@ -38,11 +38,6 @@ REAL_FEEDS = sorted((Path(__file__).resolve().parents[2] / "shared/data/real-fee
 FEED_URL = "https://news.example/rss"
 
 
-@pytest.fixture(scope="module")
-def gazetteer() -> Gazetteer:
-    return Gazetteer.load()
-
-
 # -- topic queries ------------------------------------------------------------------------------
 
 PIECES = st.sampled_from(

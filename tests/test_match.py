@@ -15,11 +15,6 @@ from bot.topics.match import Matcher, compile_topic, explain, load_topics
 from bot.topics.query import And, Near, Not, Or, Term, parse_query
 
 
-@pytest.fixture(scope="module")
-def gazetteer() -> Gazetteer:
-    return Gazetteer.load()
-
-
 def matches(query: str, title: str, text: str = "", gazetteer: Gazetteer | None = None) -> bool:
     matcher = Matcher([Topic("t", query)], gazetteer or Gazetteer.load())
     return bool(matcher.match(title, text))

@@ -7,29 +7,15 @@ import pickle
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from bot.feeds.parse import parse_feed, prepare_entries_async
 from bot.model import Entry
 from bot.prepare import prepare_entries, prepared_of
 from bot.stories import StoryDoc, doc_terms
-from bot.topics.entities import Gazetteer
-from bot.topics.match import Matcher, load_topics
 
 SHARED = Path(__file__).resolve().parents[2] / "shared/data"
 REAL_FEEDS = sorted((SHARED / "real-feeds").glob("*.xml"))
 FEED_URL = "https://news.example/feeds/world.xml"
 WHEN = datetime(2026, 11, 25, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def gazetteer() -> Gazetteer:
-    return Gazetteer.load()
-
-
-@pytest.fixture(scope="module")
-def matcher(gazetteer) -> Matcher:
-    return Matcher(load_topics(), gazetteer)
 
 
 def dev_entries() -> list[Entry]:

@@ -16,8 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.text.clean import extract_article
-from bot.topics.entities import Gazetteer
-from bot.topics.match import Matcher, load_topics
+from bot.topics.match import Matcher
 
 REPO = Path(__file__).resolve().parents[1]
 EXTRA = REPO / "tests" / "data" / "deploy_extra.jsonl"
@@ -26,16 +25,6 @@ SHARED = next(
 )
 ARTICLES = REPO / "bot" / "demo" / "articles"
 LEAD_CHARS = 1500  # the pipeline matches on the article's lead, not its background
-
-
-@pytest.fixture(scope="module")
-def gazetteer() -> Gazetteer:
-    return Gazetteer.load()
-
-
-@pytest.fixture(scope="module")
-def matcher(gazetteer) -> Matcher:
-    return Matcher(load_topics(), gazetteer)
 
 
 def topics_of(matcher: Matcher, title: str, text: str) -> dict[str, str]:

@@ -16,11 +16,13 @@ This module does not fetch, store or alert; it only answers "which topics, and w
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import accumulate
 from pathlib import Path
 
 import ahocorasick
@@ -203,9 +205,12 @@ class _Doc:
     hits: dict[Term, list[Span]]
     entities: dict[str, list[tuple[Span, str]]]
 
+    @functools.cached_property
+    def words(self) -> list[str]:
+        return self.scan.split()  # only once an evaluated term needs its surface text
+
     def surface(self, span: Span) -> str:
-        words = self.scan.split()  # only for the few facts of a topic that fired
-        return " ".join(words[self.index(span[0]) : self.index(span[1]) + 1])
+        return " ".join(self.words[self.index(span[0]) : self.index(span[1]) + 1])
 
     def index(self, position: int) -> int:
         return position if position < self.title_len else position - GAP
@@ -347,16 +352,16 @@ def _scan(automaton, prepared: Prepared) -> dict[Term, list[Span]]:
     """Where each term occurs, in word positions (text positions start after the GAP)."""
     if automaton is None:
         return {}
-    scan = prepared.scan
-    title_chars = scan.index("\n")
+    scan, title_len = prepared.scan, prepared.title_len
     hits: dict[Term, list[Span]] = {}
+    ends: list[int] | None = None
     for end, (term, count, length) in automaton.iter(scan):
-        start = end - length + 2  # the first letter of the term's first word
-        # Words before it in its part = the spaces before it there, less one.
-        if start < title_chars:
-            first = scan.count(" ", 0, start) - 1
-        else:
-            first = scan.count(" ", title_chars, start) - 1 + prepared.title_len + GAP
+        if ends is None:
+            # scan.split(" ") is ["", title words..., "\n", text words..., "\n"]; ends[k] is
+            # where piece k ends (its space included), so a bisect finds a piece by offset.
+            ends = list(accumulate(map((1).__add__, map(len, scan.split(" ")))))
+        piece = bisect_right(ends, end - length + 2)  # the term's first word
+        first = piece - 1 if piece <= title_len else piece - 2 + GAP
         hits.setdefault(term, []).append((first, first + count - 1))
     return hits
 
