@@ -177,7 +177,14 @@ def record_success(
     if moved_to and moved_to != feed.url and not find_feed(db, moved_to):
         fields["url"] = moved_to
     with write(db):
-        db["feeds"].update(feed.id, fields)
+        _update_feed(db, feed.id, fields)
+
+
+def _update_feed(db: sqlite_utils.Database, feed_id: int, fields: dict[str, Any]) -> None:
+    """A plain UPDATE: every poll records its outcome, and sqlite-utils' `update` reads the
+    table's schema each time (three queries per feed per poll)."""
+    columns = ", ".join(f"{name} = ?" for name in fields)  # our own column names, never input
+    db.execute(f"UPDATE feeds SET {columns} WHERE id = ?", [*fields.values(), feed_id])
 
 
 def record_failure(
@@ -194,7 +201,8 @@ def record_failure(
     disable = failures >= max_failures
     now = utcnow()
     with write(db):
-        db["feeds"].update(
+        _update_feed(
+            db,
             feed.id,
             {
                 "last_polled": iso(now),
