@@ -62,14 +62,15 @@ def store_new_items(
             # The story is decided before the item is written, so the row is written once.
             probe = _story_doc(item)
             story_id = index.assign(probe)
-            if story_id is None:
+            new_story = story_id is None
+            if new_story:
                 story_id = _new_story(db, item, now)
-                item_id = _insert_item(db, feed, item, story_id, now)
-                db.execute("UPDATE stories SET first_item = ? WHERE id = ?", [item_id, story_id])
-                stories_new += 1
             else:
                 db.execute("UPDATE stories SET last_seen = ? WHERE id = ?", [iso(now), story_id])
-                item_id = _insert_item(db, feed, item, story_id, now)
+            item_id = _insert_item(db, feed, item, story_id, now)
+            if new_story:
+                db.execute("UPDATE stories SET first_item = ? WHERE id = ?", [item_id, story_id])
+                stories_new += 1
             index.add(replace(probe, item_id=item_id), story_id)
             _insert_matches(db, item_id, item.matches)
             if item.alertable:

@@ -155,7 +155,7 @@ def _unseen(db: sqlite_utils.Database, feed: FeedRow, entries: tuple[Entry, ...]
     return [e for e in entries if e.identity not in known and (e.url, e.title) not in seen]
 
 
-def _column(db: sqlite_utils.Database, columns: str, key: str, feed_id: int, values: list):
+def _column(db: sqlite_utils.Database, columns: str, key: str, feed_id: int, values: list) -> list:
     if not values:
         return []
     sql = (
@@ -211,9 +211,8 @@ async def _decide(p: Pipeline, feed: FeedRow, entries: list[Entry]) -> list[NewI
     now = utcnow()
     looks = [_look(p, feed, e, now) for e in entries]
     wanted = [look for look in looks if look.fetch_article]
-    fetched = await asyncio.gather(*(_article_text(p, feed, look.entry.url) for look in wanted))
-    texts = {id(look): text for look, text in zip(wanted, fetched, strict=True)}
-    return [_conclude(p, look, texts.get(id(look)), now) for look in looks]
+    texts = iter(await asyncio.gather(*(_article_text(p, feed, w.entry.url) for w in wanted)))
+    return [_conclude(p, look, next(texts) if look.fetch_article else None, now) for look in looks]
 
 
 def _look(p: Pipeline, feed: FeedRow, entry: Entry, now: datetime) -> _Look:

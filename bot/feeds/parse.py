@@ -1,5 +1,7 @@
-"""Feed bodies to `ParsedFeed`: feedparser, made safe and made stable.
+"""Feed bodies to `ParsedFeed`: feedparser's reading, made safe, stable and fast.
 
+- Well-formed RSS/Atom is read by `fastparse` (lxml, feedparser's rules, tested equal);
+  anything it is unsure of goes to feedparser itself.
 - Refuses entity declarations before feedparser sees the body (expansion bombs), in every
   reading of the body that one of feedparser's readers could make.
 - Entry identity never depends on the feed's URL (relative guids stay as written).
@@ -8,7 +10,8 @@
 - Feeds with thousands of entries lose their middle before parsing (entries are capped).
 - `parse_feed_async` parses in a worker process with a time and memory bound, so a
   pathological feed can neither freeze the event loop nor eat the machine; the workers end
-  with the bot, even when it is killed.
+  with the bot, even when it is killed. `prepare_entries_async` runs the new entries'
+  per-item work (`bot.prepare`) in the same workers.
 
 Deliberately not here: fetching, deciding which entries are new (the store knows), and
 escaping text for a chat platform (adapters do that at the last step).
