@@ -11,5 +11,5 @@ def configured_topics(settings: Settings) -> list[Topic]:
     """A config topic replaces the built-in topic of the same name."""
     topics = {t.name: t for t in load_topics()}
     for name, t in settings.topics.items():
-        topics[name] = Topic(name, t.query, t.description, origin="config")
+        topics[name] = Topic(name, t.query, t.description, "config", t.relevance)
     return list(topics.values())

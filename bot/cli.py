@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -68,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     src = ttest.add_mutually_exclusive_group(required=True)
     src.add_argument("--text", help="the text to test (first line is taken as the title)")
     src.add_argument("--file", type=Path, help="a file holding the text")
+    tback = tsub.add_parser("backtest", help="the alerts TOPIC (or QUERY) would have posted")
+    _config_arg(tback)
+    tback.add_argument("query", metavar="QUERY|TOPIC")
+    tback.add_argument("--since", default="30d", metavar="DURATION", help="how far back (30d)")
 
     feeds = sub.add_parser("feeds", help="every feed with its health; import/export OPML")
     _config_arg(feeds)
@@ -96,10 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-vacuum", action="store_true", help="skip VACUUM (faster; the file keeps its size)"
     )
 
-    ev = sub.add_parser("eval", help="measure topic F1 and story grouping on labelled JSONL")
-    ev.add_argument("file", type=Path, help="JSONL with title, description, label, story")
-    ev.add_argument("--topic", default="troop-deployments")
+    ev = sub.add_parser(
+        "eval", help="replay labelled JSONL in publication order: detection, grouping, alerts"
+    )
+    _config_arg(ev)
+    ev.add_argument("file", type=Path, help="JSONL with title, description, published, label...")
+    ev.add_argument("--topic", default="troop-deployments", help="a built-in or config topic")
     ev.add_argument("--positive", default="deploy", help="the label that should match")
+    ev.add_argument("--split", choices=("train", "validation", "test"), help="only this split")
+    ev.add_argument("--titles-only", action="store_true", help="drop every description first")
     return parser
 
 
@@ -264,8 +274,11 @@ def cmd_topics(args: argparse.Namespace) -> int:
     topics = configured_topics(settings)
     if args.topics_command == "list":
         for t in topics:
-            print(f"{t.name}  ({t.origin})\n    {t.query}")
+            model = f", relevance model {t.relevance}" if t.relevance else ""
+            print(f"{t.name}  ({t.origin}{model})\n    {t.query}")
         return 0
+    if args.topics_command == "backtest":
+        return _backtest(args, settings, topics)
     text = args.text if args.text is not None else _read_text(args.file)
     try:
         matched, why = explain(args.query, text, Gazetteer.load(), topics)
@@ -274,6 +287,29 @@ def cmd_topics(args: argparse.Namespace) -> int:
         return 2
     print(("MATCH: " if matched else "no match: ") + why)
     return 0 if matched else 1
+
+
+def _backtest(args: argparse.Namespace, settings: Settings, topics: list) -> int:
+    from bot.backtest import backtest
+    from bot.db import open_database
+    from bot.durations import parse_duration
+    from bot.model import Topic
+    from bot.topics.match import compile_topic
+
+    since = parse_duration(args.since)
+    topic = next((t for t in topics if t.name == args.query), None)
+    topic = topic or Topic("query", args.query, origin="chat")
+    gazetteer = Gazetteer.load()
+    try:
+        compile_topic(topic, gazetteer)
+    except QueryError as exc:
+        print(f"error: query: {exc}", file=sys.stderr)
+        return 2
+    db = open_database(settings.database)
+    window = timedelta(seconds=settings.story_window)
+    for line in backtest(db, topic, gazetteer, timedelta(seconds=since), window):
+        print(line)
+    return 0
 
 
 def _read_text(path: Path) -> str:
@@ -410,9 +446,23 @@ def _progress(label: str):
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from bot.catalog import configured_topics
     from bot.evaluate import evaluate_file
 
-    print(evaluate_file(args.file, topic=args.topic, positive=args.positive))
+    settings = _settings(args)
+    topics = {t.name: t for t in configured_topics(settings)}
+    if args.topic not in topics:
+        raise WirewatchError(f"unknown topic {args.topic!r}; topics: {', '.join(sorted(topics))}")
+    print(
+        evaluate_file(
+            args.file,
+            topics[args.topic],
+            positive=args.positive,
+            split=args.split,
+            titles_only=args.titles_only,
+            window=timedelta(seconds=settings.story_window),
+        )
+    )
     return 0
 
 

@@ -109,10 +109,16 @@ def _m003_cheaper_item_writes(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX deliveries_story ON deliveries(story_id)")
 
 
+def _m004_topic_relevance(db: sqlite_utils.Database) -> None:
+    # A topic may name a learned relevance model that must agree before it matches.
+    db.execute("ALTER TABLE topics ADD COLUMN relevance TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_open_deliveries_index,
     _m003_cheaper_item_writes,
+    _m004_topic_relevance,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,95 +1,169 @@
-"""Measure a topic (precision, recall, F1) and story grouping (pairwise P/R) on labelled items.
+"""Measure a topic and story grouping on labelled items, replayed as the bot would see them.
 
-Input: JSONL with `title`, `description`, `label` and `story` per line, such as
-shared/data/dev-deployments-agnews.jsonl. The items run through the same matcher, gazetteer,
-summary and story index as the bot, in file order, an hour apart.
+Input: JSON lines (`bot.labelled`). Items are replayed in publication order on a scratch
+database (`bot.replay`): the topic's query and relevance model decide detection; the story
+index, its window and the outbox rules decide grouping and what a channel is sent. Printed:
+- detection: precision, recall, F1 of the topic against `label` (ambiguous items left out);
+- grouping: pairwise precision (a merged pair is right when both items share a `thread`)
+  and recall (pairs of one `story` that were merged);
+- alerts: top-level alerts per story, and the stories that got more than one.
 """
 
 from __future__ import annotations
 
-import json
-from collections import defaultdict
-from dataclasses import dataclass
-from datetime import timedelta
+from collections import Counter, defaultdict
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from itertools import combinations
 from pathlib import Path
 
-from bot.clock import utcnow
 from bot.errors import WirewatchError
-from bot.stories import StoryDoc, StoryIndex
+from bot.labelled import LabelledItem, load_labelled
+from bot.model import Topic
+from bot.replay import Replayed, ReplayInput, replay
 from bot.text.clean import html_to_text
 from bot.topics.entities import Gazetteer
-from bot.topics.match import Matcher, load_topics
+
+SYNTHETIC_START = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
 class Scores:
-    precision: float
-    recall: float
+    precision: float | None  # None: nothing predicted
+    recall: float | None  # None: nothing to find
 
     @property
-    def f1(self) -> float:
-        total = self.precision + self.recall
-        return 2 * self.precision * self.recall / total if total else 0.0
+    def f1(self) -> float | None:
+        p, r = self.precision, self.recall
+        if p is None or r is None:
+            return None
+        return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def ratio(hits: int, total: int) -> float:
-    return hits / total if total else 1.0
+def _ratio(hits: int, total: int) -> float | None:
+    return hits / total if total else None
 
 
-def pairwise(predicted: list[int], truth: list[str]) -> Scores:
-    """Pairs put together vs pairs truly together."""
-    pairs = list(combinations(range(len(truth)), 2))
-    ours = {p for p in pairs if predicted[p[0]] == predicted[p[1]]}
-    real = {p for p in pairs if truth[p[0]] == truth[p[1]]}
-    return Scores(ratio(len(ours & real), len(ours)), ratio(len(ours & real), len(real)))
+def detection(items: list[LabelledItem], out: list[Replayed], positive: str) -> Scores:
+    scored = [
+        (o.matched, i.label == positive)
+        for i, o in zip(items, out, strict=True)
+        if i.label is not None and not i.ambiguous
+    ]
+    tp = sum(h and y for h, y in scored)
+    return Scores(_ratio(tp, sum(h for h, _ in scored)), _ratio(tp, sum(y for _, y in scored)))
 
 
-def load_items(path: Path) -> list[dict]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
-    except (OSError, ValueError) as exc:
-        raise WirewatchError(f"cannot read labelled items from {path}: {exc}") from None
+def grouping(items: list[LabelledItem], out: list[Replayed]) -> Scores | None:
+    """Pairwise: precision over merged pairs (same thread is right), recall over story pairs."""
+    labelled = [(i, o) for i, o in zip(items, out, strict=True) if i.story]
+    if not labelled:
+        return None
+    merged = right = together = found = 0
+    for (a, x), (b, y) in combinations(labelled, 2):
+        same_story = a.story == b.story
+        if x.story == y.story:
+            merged += 1
+            right += (a.thread or a.story) == (b.thread or b.story)
+        if same_story:
+            together += 1
+            found += x.story == y.story
+    return Scores(_ratio(right, merged), _ratio(found, together))
 
 
-def evaluate_file(path: Path, *, topic: str = "troop-deployments", positive: str = "deploy") -> str:
-    items = load_items(path)
-    gazetteer = Gazetteer.load()
-    topics = [t for t in load_topics() if t.name == topic]
-    if not topics:
-        raise WirewatchError(f"no built-in topic {topic!r}")
-    matcher = Matcher(topics, gazetteer)
-    hits, index, stories = [], StoryIndex(), []
-    start = utcnow()
-    for n, item in enumerate(items):
-        title, text = html_to_text(item["title"]), html_to_text(item.get("description", ""))
-        hits.append(bool(matcher.match(title, text)))
-        doc = StoryDoc(
-            n, title, text, gazetteer.names(f"{title}\n{text}"), start + timedelta(minutes=10 * n)
+def alerts_per_story(items: list[LabelledItem], out: list[Replayed]) -> Counter[str]:
+    """Top-level alerts per labelled story (stories that got none are absent)."""
+    return Counter(i.story for i, o in zip(items, out, strict=True) if o.alert == "new" and i.story)
+
+
+def evaluate_file(
+    path: Path,
+    topic: Topic,
+    *,
+    positive: str = "deploy",
+    split: str | None = None,
+    titles_only: bool = False,
+    window: timedelta = timedelta(hours=72),
+    gazetteer: Gazetteer | None = None,
+) -> str:
+    items = load_labelled(path)
+    if split:
+        items = [i for i in items if i.split == split]
+        if not items:
+            raise WirewatchError(f"{path}: no items of split {split!r}")
+    notes = []
+    if any(i.published is None for i in items):
+        notes.append(
+            "some items have no `published`: those are replayed in file order, 10 minutes apart"
         )
-        sid = index.assign(doc)
-        sid = n if sid is None else sid
-        index.add(doc, sid)
-        stories.append(sid)
-    labels = [item.get("label") == positive for item in items]
-    tp = sum(h and y for h, y in zip(hits, labels, strict=True))
-    topic_scores = Scores(ratio(tp, sum(hits)), ratio(tp, sum(labels)))
-    groups = pairwise(stories, [item.get("story", str(i)) for i, item in enumerate(items)])
-    misses = _misses(items, hits, labels)
-    return (
-        f"{len(items)} items from {path}\n"
-        f"topic {topic}: precision {topic_scores.precision:.3f} recall "
-        f"{topic_scores.recall:.3f} F1 {topic_scores.f1:.3f}\n"
-        f"stories: pairwise precision {groups.precision:.3f} recall {groups.recall:.3f} "
-        f"({len(set(stories))} stories found, {len(set(i.get('story') for i in items))} true)"
-        + misses
+    items = [_timed(i, n) for n, i in enumerate(items)]
+    if titles_only:
+        items = [replace(i, description="") for i in items]
+    inputs = [
+        ReplayInput(
+            f"{n}",
+            html_to_text(i.title),
+            html_to_text(i.description),
+            i.published or SYNTHETIC_START,
+            i.outlet,
+        )
+        for n, i in enumerate(items)
+    ]
+    out = replay(inputs, topic, gazetteer or Gazetteer.load(), window=window)
+    return report(path, topic.name, items, out, positive, notes)
+
+
+def _timed(item: LabelledItem, n: int) -> LabelledItem:
+    if item.published is not None:
+        return item
+    return replace(item, published=SYNTHETIC_START + timedelta(minutes=10 * n))
+
+
+def report(
+    path: Path,
+    topic: str,
+    items: list[LabelledItem],
+    out: list[Replayed],
+    positive: str,
+    notes: list[str],
+) -> str:
+    lines = [f"{len(items)} items from {path}", *notes]
+    d = detection(items, out, positive)
+    lines.append(
+        f"topic {topic}: precision {_num(d.precision)} recall {_num(d.recall)} F1 {_num(d.f1)}"
     )
+    g = grouping(items, out)
+    if g is None:
+        lines.append("stories: the file has no `story` labels, grouping not measured")
+    else:
+        lines.append(
+            f"stories: pairwise precision {_num(g.precision)} recall {_num(g.recall)} "
+            f"({len({o.story for o in out})} stories found, "
+            f"{len({i.story for i in items if i.story})} true)"
+        )
+    alerts = alerts_per_story(items, out)
+    twice = sorted(s for s, n in alerts.items() if n > 1)
+    updates = [i for i, o in zip(items, out, strict=True) if o.alert == "update"]
+    stray = sum(i.label is not None and i.label != positive for i in updates)
+    lines.append(
+        f"alerts: {sum(alerts.values())} new alerts for {len(alerts)} stories, "
+        f"{len(twice)} stories alerted more than once; {len(updates)} updates, "
+        f"{stray} of them not labelled {positive}"
+    )
+    lines += [f"alerted more than once: {s} ({alerts[s]} alerts)" for s in twice]
+    lines += _misses(items, out, positive)
+    return "\n".join(lines)
 
 
-def _misses(items: list[dict], hits: list[bool], labels: list[bool]) -> str:
-    out: dict[str, list[str]] = defaultdict(list)
-    for item, h, y in zip(items, hits, labels, strict=True):
-        if h != y:
-            out["false positive" if h else "missed"].append(item["title"])
-    return "".join(f"\n{kind}: {t}" for kind, titles in out.items() for t in titles)
+def _num(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def _misses(items: list[LabelledItem], out: list[Replayed], positive: str) -> list[str]:
+    found: dict[str, list[str]] = defaultdict(list)
+    for i, o in zip(items, out, strict=True):
+        if i.label is None or i.ambiguous or o.matched == (i.label == positive):
+            continue
+        score = "" if o.score is None else f" [{o.score:.2f}]"
+        found["false positive" if o.matched else "missed"].append(f"{i.title}{score}")
+    return [f"{kind}: {t}" for kind, titles in found.items() for t in titles]

@@ -54,11 +54,26 @@ def store_new_items(
     index: StoryIndex,
     now: datetime,
 ) -> Ingested:
-    """Store `items` (oldest first) and enqueue their deliveries; all or nothing."""
+    """Store one feed's `items` and enqueue their deliveries; all or nothing."""
+    return store_batch(db, [(feed, item) for item in items], index, now)
+
+
+def store_batch(
+    db: sqlite_utils.Database,
+    batch: list[tuple[FeedRow, NewItem]],
+    index: StoryIndex,
+    now: datetime,
+) -> Ingested:
+    """Store items of one or more feeds in publication order; all or nothing.
+
+    Publication order, whichever feed answered first: of several reports of a story that
+    arrive in one poll, the earliest-published one leads the story and is the alert. Ties
+    break on feed and identity, so the same input always gives the same alerts.
+    """
     stories_new = deliveries = 0
     with write(db):
         subs = [s for s in subscriptions(db) if s.paused_reason != "unsubscribed"]
-        for item in sorted(items, key=lambda i: i.published):
+        for feed, item in sorted(batch, key=_publication_order):
             # The story is decided before the item is written, so the row is written once.
             probe = _story_doc(item)
             story_id = index.assign(probe)
@@ -76,13 +91,18 @@ def store_new_items(
             if item.alertable:
                 deliveries += _enqueue(db, subs, item, item_id, story_id, now)
     log.info(
-        "ingest.stored feed=%s items=%d stories_new=%d deliveries=%d",
-        feed.name,
-        len(items),
+        "ingest.stored feeds=%s items=%d stories_new=%d deliveries=%d",
+        ",".join(sorted({feed.name for feed, _ in batch})),
+        len(batch),
         stories_new,
         deliveries,
     )
-    return Ingested(len(items), stories_new, deliveries)
+    return Ingested(len(batch), stories_new, deliveries)
+
+
+def _publication_order(pair: tuple[FeedRow, NewItem]) -> tuple:
+    feed, item = pair
+    return (item.published, feed.name, item.entry.identity)
 
 
 def grouping_text(summary: str, text: str | None, alert_summary: str) -> str:
@@ -133,6 +153,8 @@ def _new_story(db: sqlite_utils.Database, item: NewItem, now: datetime) -> int:
 
 def _insert_matches(db: sqlite_utils.Database, item_id: int, matches: tuple[TopicMatch, ...]):
     for m in matches:
+        if not m.strict:
+            continue  # a relaxed match only lets an update through; it is not a match
         db.execute(
             "INSERT OR REPLACE INTO matches (item_id, topic, matched, explanation) "
             "VALUES (?, ?, ?, ?)",
@@ -148,20 +170,29 @@ def _enqueue(
     story_id: int,
     now: datetime,
 ) -> int:
-    """One delivery per channel: 'new' for a channel's first of the story, else 'update'."""
-    topics = {m.topic for m in item.matches}
+    """One delivery per channel: 'new' for a channel's first of the story, else 'update'.
+
+    A strict match alerts its subscribers. A channel already told of the story hears of a
+    later item only when the item matches that channel's topic itself, at least at the
+    topic's relaxed bar: what merely joined the story stays in the archive, not the channel.
+    """
+    strict = {m.topic for m in item.matches if m.strict}
+    relaxed = {m.topic for m in item.matches}
     wanted: dict[str, SubscriptionRow] = {}
     for sub in subs:
-        if sub.topic in topics and sub.channel not in wanted:
+        if sub.topic in strict and sub.channel not in wanted:
             wanted[sub.channel] = sub
-    # Channels already told of this story hear of every later item, matching or not.
-    for row in db.query(
-        "SELECT channel, min(subscription_id) AS sub FROM deliveries WHERE story_id = ? AND "
-        f"status IN ({','.join('?' * len(LIVE))}) GROUP BY channel",
+    told = db.query(
+        "SELECT DISTINCT d.channel, s.topic FROM deliveries d JOIN subscriptions s "
+        "ON s.id = d.subscription_id WHERE d.story_id = ? AND "
+        f"d.status IN ({','.join('?' * len(LIVE))})",
         [story_id, *LIVE],
-    ):
-        sub = next((s for s in subs if s.id == row["sub"]), None)
-        if sub and row["channel"] not in wanted:
+    )
+    for row in told:
+        sub = next(
+            (s for s in subs if s.channel == row["channel"] and s.topic == row["topic"]), None
+        )
+        if sub and sub.topic in relaxed and row["channel"] not in wanted:
             wanted[row["channel"]] = sub
     for channel, sub in wanted.items():
         _insert_delivery(db, sub, channel, story_id, item_id, now)

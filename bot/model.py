@@ -69,22 +69,34 @@ class FetchResult:
 
 @dataclass(frozen=True)
 class Topic:
-    """A named query; `origin` is 'builtin', 'config' or 'chat'."""
+    """A named query; `origin` is 'builtin', 'config' or 'chat'.
+
+    `relevance` names a learned model (bot/relevance/NAME.json) that must also agree before
+    the topic matches: the query finds candidates, the model keeps the ones that belong.
+    """
 
     name: str
     query: str
     description: str = ""
     origin: str = "builtin"
+    relevance: str | None = None
 
 
 @dataclass(frozen=True)
 class TopicMatch:
-    """Why a topic fired on an item: the terms that matched and the entities seen."""
+    """Why a topic fired on an item: the terms that matched and the entities seen.
+
+    `score` is the relevance model's probability when the topic has one. `strict` is False
+    for a match that only clears the topic's relaxed bar: enough to follow up a story a
+    channel was already told of, not enough for a new alert.
+    """
 
     topic: str
     matched: tuple[str, ...]
     entities: tuple[str, ...]
     explanation: str = ""
+    score: float | None = None
+    strict: bool = True
 
 
 @dataclass(frozen=True)

@@ -137,7 +137,8 @@ def _count(items: list[NewItem]) -> None:
     metrics.ITEMS.inc(len(items))
     for item in items:
         for m in item.matches:
-            metrics.MATCHES.labels(m.topic).inc()
+            if m.strict:
+                metrics.MATCHES.labels(m.topic).inc()
 
 
 def _unseen(db: sqlite_utils.Database, feed: FeedRow, entries: tuple[Entry, ...]) -> list[Entry]:
@@ -240,7 +241,7 @@ def _conclude(p: Pipeline, look: _Look, text: str | None, now: datetime) -> NewI
         # Feed text is summarised when an alert needs it (bot.outbox.build_alert), not per item.
         alert_summary=summarize(entry.title, text) if text else "",
         entities=matched.names,
-        matches=tuple(p.matcher.match_prepared(matched)) if look.candidate else (),
+        matches=tuple(p.matcher.match_prepared(matched, relaxed=True)) if look.candidate else (),
         alertable=look.alertable,
         terms=None if text else look.feed_text.terms,
     )

@@ -51,6 +51,7 @@ class FeedSettings(_Strict):
 class TopicSettings(_Strict):
     query: str = Field(min_length=1)
     description: str = ""
+    relevance: str | None = None  # a model in bot/relevance/, e.g. deployments
 
 
 class SubscriptionSettings(_Strict):

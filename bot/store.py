@@ -229,35 +229,29 @@ def sync_topics(db: sqlite_utils.Database, topics: list[Topic]) -> None:
             if row["name"] not in names:
                 db["topics"].delete(row["name"])
         for t in topics:
-            db["topics"].upsert(
-                {
-                    "name": t.name,
-                    "query": t.query,
-                    "description": t.description,
-                    "origin": t.origin,
-                },
-                pk="name",
-            )
+            db["topics"].upsert(_topic_row(t), pk="name")
+
+
+def _topic_row(t: Topic) -> dict[str, Any]:
+    return {
+        "name": t.name,
+        "query": t.query,
+        "description": t.description,
+        "origin": t.origin,
+        "relevance": t.relevance,
+    }
 
 
 def list_topics(db: sqlite_utils.Database) -> list[Topic]:
     return [
-        Topic(r["name"], r["query"], r["description"], r["origin"])
+        Topic(r["name"], r["query"], r["description"], r["origin"], r["relevance"])
         for r in db.query("SELECT * FROM topics ORDER BY name")
     ]
 
 
 def save_topic(db: sqlite_utils.Database, topic: Topic) -> None:
     with write(db):
-        db["topics"].upsert(
-            {
-                "name": topic.name,
-                "query": topic.query,
-                "description": topic.description,
-                "origin": topic.origin,
-            },
-            pk="name",
-        )
+        db["topics"].upsert(_topic_row(topic), pk="name")
 
 
 def delete_topic(db: sqlite_utils.Database, name: str) -> None:

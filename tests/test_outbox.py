@@ -51,9 +51,11 @@ class Platform:
     async def stop(self) -> None: ...
 
 
-def _item(guid: str, title: str, when: datetime, topic: str | None = "t") -> NewItem:
+def _item(
+    guid: str, title: str, when: datetime, topic: str | None = "t", strict: bool = True
+) -> NewItem:
     entry = Entry(guid, f"https://x.example/{guid}", title, title, when)
-    matches = (TopicMatch(topic, ("troops",), ()),) if topic else ()
+    matches = (TopicMatch(topic, ("troops",), (), strict=strict),) if topic else ()
     return NewItem(entry, when, None, title, (), matches, True)
 
 
@@ -84,12 +86,24 @@ async def test_story_goes_out_once_then_updates_in_its_thread(tmp_path):
     assert chat.edits == [f"m{first[1]}"]  # the first message now lists both sources
 
 
-async def test_follow_up_that_does_not_match_still_joins_the_thread(tmp_path):
+async def test_follow_up_that_does_not_match_joins_the_story_but_not_the_channel(tmp_path):
     db, feed, index = _setup(tmp_path)
     store_new_items(db, feed, [_item("1", NK, NOW)], index, NOW)
     store_new_items(db, feed, [_item("2", NK2, NOW, topic=None)], index, NOW)
     kinds = [r["kind"] for r in db.query("SELECT kind FROM deliveries ORDER BY id")]
-    assert kinds == ["new", "update"]
+    assert kinds == ["new"]
+    stories = {r["story_id"] for r in db.query("SELECT story_id FROM items")}
+    assert len(stories) == 1  # still in the story: the archive and search have it
+
+
+async def test_follow_up_clearing_only_the_relaxed_bar_is_an_update_not_an_alert(tmp_path):
+    db, feed, index = _setup(tmp_path)
+    store_new_items(db, feed, [_item("1", NK, NOW), _item("2", RED, NOW, strict=False)], index, NOW)
+    store_new_items(db, feed, [_item("3", NK2, NOW, strict=False)], index, NOW)
+    rows = db.query("SELECT i.identity, d.kind FROM deliveries d JOIN items i ON i.id = d.item_id")
+    assert {(r["identity"], r["kind"]) for r in rows} == {("1", "new"), ("3", "update")}
+    matched = [r["item_id"] for r in db.query("SELECT item_id FROM matches")]
+    assert len(matched) == 1  # a relaxed match is not recorded as a topic match
 
 
 async def test_retry_waits_on_disk_and_keeps_channel_order(tmp_path):

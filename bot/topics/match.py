@@ -21,7 +21,7 @@ import logging
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import accumulate
 from pathlib import Path
 
@@ -31,6 +31,7 @@ import yaml
 from bot.defaults_path import default_file
 from bot.errors import ConfigError, QueryError
 from bot.model import Prepared, Topic, TopicMatch
+from bot.relevance import Relevance, Verdict, describe
 from bot.topics.entities import Gazetteer
 from bot.topics.query import (
     And,
@@ -231,11 +232,20 @@ _HOLDS = _Result((), ())
 
 
 class Matcher:
-    """Every topic against one item per call; build it once per set of topics."""
+    """Every topic against one item per call; build it once per set of topics.
 
-    def __init__(self, topics: Iterable[Topic], gazetteer: Gazetteer):
+    A topic with a relevance model (`Topic.relevance`) matches only when its query holds and
+    the model agrees; `relevance=False` ignores the models (the query alone decides), which is
+    how the model's training data is gated.
+    """
+
+    def __init__(self, topics: Iterable[Topic], gazetteer: Gazetteer, *, relevance: bool = True):
         self.gazetteer = gazetteer
         self.compiled = [compile_topic(t, gazetteer) for t in topics]
+        self.relevance = Relevance(gazetteer) if relevance else None
+        for c in self.compiled:
+            if c.topic.relevance and self.relevance:
+                self.relevance.model(c.topic.relevance)  # a missing model fails at start
         self._by_term: dict[Term, list[int]] = {}
         self._by_entity: dict[str, list[int]] = {}
         self._always = [i for i, c in enumerate(self.compiled) if c.triggers is None]
@@ -254,8 +264,22 @@ class Matcher:
         """The topics this item matches, each with the terms and entities behind it."""
         return self.match_prepared(self._prepared(title, text))
 
-    def match_prepared(self, prepared: Prepared) -> list[TopicMatch]:
-        """`match` for a text already prepared (by `prepare`, maybe in another process)."""
+    def match_prepared(self, prepared: Prepared, *, relaxed: bool = False) -> list[TopicMatch]:
+        """`match` for a text already prepared (by `prepare`, maybe in another process).
+
+        With `relaxed`, topics whose model only clears its relaxed bar come too, with
+        `strict=False`: enough for an update to a story already alerted, not for an alert.
+        """
+        out = []
+        for topic, found, verdict in self.judge(prepared):
+            if verdict is None or verdict.relevant:
+                out.append(found)
+            elif relaxed and verdict.score >= self.relevance.model(topic.relevance).relaxed:
+                out.append(replace(found, strict=False))
+        return out
+
+    def judge(self, prepared: Prepared) -> list[tuple[Topic, TopicMatch, Verdict | None]]:
+        """Every topic whose query holds, with its model's verdict (None: no model)."""
         doc = self._doc(prepared)
         candidates = self._candidates(doc)
         if not candidates:
@@ -264,8 +288,19 @@ class Matcher:
         out = []
         for i in sorted(candidates):
             result = _eval(self.compiled[i].tree, doc, False)
-            if result is not None:
-                out.append(_topic_match(self.compiled[i].topic.name, result, names, doc))
+            if result is None:
+                continue
+            topic = self.compiled[i].topic
+            found = _topic_match(topic.name, result, names, doc)
+            verdict = None
+            if topic.relevance and self.relevance:
+                verdict = self.relevance.verdict(topic.relevance, prepared)
+                found = replace(
+                    found,
+                    score=round(verdict.score, 3),
+                    explanation=f"{found.explanation}; {describe(verdict)}",
+                )
+            out.append((topic, found, verdict))
         return out
 
     def could_match(self, title: str, text: str) -> bool:
@@ -540,7 +575,12 @@ def _topic(name: str, entry: object, origin: str, problems: list[str]) -> Topic 
     except QueryError as exc:
         problems.append(f"{name}: query: {exc}")
         return None
-    return Topic(name, query, str(entry.get("description") or "").strip(), origin)
+    relevance = entry.get("relevance")
+    if relevance is not None and not (isinstance(relevance, str) and _NAME.match(relevance)):
+        problems.append(f"{name}: `relevance` names a model, such as deployments")
+        return None
+    description = str(entry.get("description") or "").strip()
+    return Topic(name, query, description, origin, relevance)
 
 
 def explain(
@@ -554,9 +594,12 @@ def explain(
     topic = known.get(query_or_topic_name) or Topic("query", query_or_topic_name, origin="chat")
     matcher = Matcher([topic], gazetteer)
     title, body = _split_title(text)
-    found = matcher.match(title, body)
-    if found:
-        return True, found[0].explanation
+    judged = matcher.judge(prepare(title, body, gazetteer))
+    if judged:
+        _, found, verdict = judged[0]
+        if verdict is not None and not verdict.relevant:
+            return False, f"the query matched ({found.explanation}), but the model says no"
+        return True, found.explanation
     seen = matcher.seen_terms(title, body)
     if not seen:
         return False, "none of the query's words or phrases appear in the text"

@@ -1,0 +1,41 @@
+"""The learned precision stage: after a topic's query finds a candidate, does it belong?
+
+One entry point, `Relevance`: built from a gazetteer, it loads a named model once and gives
+a `Verdict` for a prepared item (probability, the bar it had to clear, the strongest
+reasons). Topics opt in with `relevance: NAME` (config/topics.yaml); the matcher calls this.
+Pure: no I/O after loading, no state between items.
+"""
+
+from __future__ import annotations
+
+from bot.model import Prepared
+from bot.relevance.features import featurize
+from bot.relevance.model import LinearModel, Verdict
+from bot.relevance.reasons import describe
+from bot.topics.entities import Gazetteer
+
+__all__ = ["Relevance", "Verdict", "describe"]
+
+
+class Relevance:
+    """Named models over one gazetteer; features are computed once per item."""
+
+    def __init__(self, gazetteer: Gazetteer):
+        self.gazetteer = gazetteer
+        self._models: dict[str, LinearModel] = {}
+        self._last: tuple[Prepared, set[str]] | None = None
+
+    def model(self, name: str) -> LinearModel:
+        """Load (once) and return a model; ConfigError when it does not exist."""
+        if name not in self._models:
+            self._models[name] = LinearModel.load(name)
+        return self._models[name]
+
+    def verdict(self, name: str, prepared: Prepared, *, relaxed: bool = False) -> Verdict:
+        return self.model(name).verdict(self.features(prepared), relaxed=relaxed)
+
+    def features(self, prepared: Prepared) -> set[str]:
+        last = self._last
+        if last is None or last[0] is not prepared:
+            last = self._last = (prepared, featurize(prepared, self.gazetteer.kind))
+        return last[1]

@@ -1,0 +1,59 @@
+"""Model features in words, for `wirewatch topics test` and alert explanations."""
+
+from __future__ import annotations
+
+from bot.relevance.model import Verdict
+
+WHERE = {"t": "the title", "b": "the text"}
+CLASS_WORDS = {
+    "UNIT": "armed forces",
+    "SEND": "a verb of sending",
+    "WITHDRAW": "a withdrawal",
+    "NEG": "a refusal or negation",
+    "HYP": "a condition or plan",
+    "COMBAT": "fighting or casualties",
+    "ARMS": "weapons or aid",
+    "EXERCISE": "an exercise",
+    "PLACE": "a border or region",
+    "GPE": "a country",
+    "ORG": "an organisation",
+    "PER": "a person",
+    "NUM": "a number",
+    "LEGAL": "a court case",
+    "MONEY": "pay or money",
+    "POLITICS": "membership or votes",
+}
+
+
+def feature_words(feature: str) -> str:
+    """One feature as a phrase: 't~UNIT~SEND' is 'armed forces near a verb of sending in ...'."""
+    where, rest = WHERE.get(feature[0], "the item"), feature[1:]
+    if rest.startswith("~"):
+        a, b = rest[1:].split("~")
+        return f"{CLASS_WORDS[a]} near {CLASS_WORDS[b]} in {where}"
+    if rest.startswith("<"):
+        a, b = rest[1:].split("<")
+        return f"{CLASS_WORDS[a]} just before {CLASS_WORDS[b]} in {where}"
+    if rest.startswith("#"):
+        return f"{CLASS_WORDS.get(rest[1:], rest[1:])} in {where}"
+    if rest.startswith(("2:", "3:")):
+        return f'"{rest[2:]}" in the title'
+    if rest.startswith(":"):
+        return f'"{rest[1:]}" in {where}'
+    return {"title_only": "a title without text", "has_text": "a title with text"}.get(
+        feature, feature
+    )
+
+
+CUES = ("NEG", "HYP", "WITHDRAW", "COMBAT", "ARMS", "EXERCISE", "LEGAL", "MONEY", "POLITICS")
+
+
+def describe(verdict: Verdict) -> str:
+    """'relevance 0.91 (bar 0.50): armed forces near a verb of sending in the title +2.1; ...'."""
+    parts = [f"{feature_words(f)} {w:+.1f}" for f, w in verdict.reasons]
+    head = f"relevance {verdict.score:.2f} (bar {verdict.threshold:.2f})"
+    if not verdict.relevant:
+        vetoes = [f for f, w in verdict.reasons if w < 0 and any(c in f for c in CUES)]
+        if vetoes:
+            head += f", vetoed by {feature_words(vetoes[0])}"
+    return head + (": " + "; ".join(parts) if parts else "")

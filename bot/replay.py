@@ -1,0 +1,129 @@
+"""Replay items in publication order through the bot's own decisions, on a scratch database.
+
+What `wirewatch eval` and `wirewatch topics backtest` share: each outlet is a feed, one
+channel subscribes to the topic, and every `poll_every` of publication time is one poll
+cycle whose new items are matched, grouped and stored exactly as the running bot does it
+(`bot.ingest.store_batch`, the story index and its window, the relevance stage). What comes
+out is what that channel would have been sent, item by item: a new alert, an update in a
+story's thread, or nothing.
+
+No network, no adapters: items carry their title and description (no article pages).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.db import open_database
+from bot.ingest import NewItem, store_batch
+from bot.model import Entry, Topic
+from bot.store import FeedRow, add_feed, subscribe, sync_topics
+from bot.stories import StoryIndex
+from bot.topics.entities import Gazetteer
+from bot.topics.match import Matcher, prepare
+
+CHANNEL = "console:replay"
+
+
+@dataclass(frozen=True)
+class ReplayInput:
+    key: str  # unique per item
+    title: str
+    description: str
+    published: datetime
+    outlet: str
+
+
+@dataclass(frozen=True)
+class Replayed:
+    key: str
+    matched: bool  # the topic matched (strictly): alert-worthy on its own
+    score: float | None  # the relevance model's probability, when the topic has one
+    story: int  # the story the bot put the item in
+    alert: str | None  # "new", "update" or None: what the channel got
+
+
+def replay(
+    inputs: Iterable[ReplayInput],
+    topic: Topic,
+    gazetteer: Gazetteer,
+    *,
+    window: timedelta = timedelta(hours=72),
+    poll_every: timedelta = timedelta(minutes=5),
+) -> list[Replayed]:
+    """Every input's outcome, in the order given."""
+    items = list(inputs)
+    db = open_database(":memory:")
+    sync_topics(db, [topic])
+    subscribe(db, CHANNEL, topic.name, "instant")
+    matcher = Matcher([topic], gazetteer)
+    index = StoryIndex(window=window)
+    feeds: dict[str, FeedRow] = {}
+    scores: dict[str, float | None] = {}
+    for cycle, due in _cycles(items, poll_every):
+        batch = [(_feed(db, feeds, i.outlet), _decide(i, matcher, gazetteer)) for i in due]
+        for _, new in batch:
+            scores[new.entry.identity] = next((m.score for m in new.matches), None)
+        index.prune(cycle)
+        store_batch(db, batch, index, cycle)
+    return _outcomes(db, items, topic.name, scores)
+
+
+def _cycles(
+    items: list[ReplayInput], every: timedelta
+) -> Iterable[tuple[datetime, list[ReplayInput]]]:
+    """(end of a poll cycle, the items published in it), oldest first."""
+    pending = sorted(items, key=lambda i: (i.published, i.outlet, i.key))
+    start = 0
+    while start < len(pending):
+        first = pending[start].published
+        end = first + every - timedelta(microseconds=first.microsecond)
+        stop = start
+        while stop < len(pending) and pending[stop].published <= end:
+            stop += 1
+        yield end, pending[start:stop]
+        start = stop
+
+
+def _feed(db, feeds: dict[str, FeedRow], outlet: str) -> FeedRow:
+    if outlet not in feeds:
+        feeds[outlet] = add_feed(db, f"replay:{len(feeds)}", outlet, origin="config")
+    return feeds[outlet]
+
+
+def _decide(item: ReplayInput, matcher: Matcher, gazetteer: Gazetteer) -> NewItem:
+    """What the pipeline decides for an item whose article page is not fetched."""
+    prepared = prepare(item.title, item.description, gazetteer)
+    entry = Entry(item.key, None, item.title, item.description, item.published)
+    return NewItem(
+        entry=entry,
+        published=item.published,
+        text=None,
+        alert_summary="",
+        entities=prepared.names,
+        matches=tuple(matcher.match_prepared(prepared, relaxed=True)),
+        alertable=True,
+    )
+
+
+def _outcomes(
+    db, items: list[ReplayInput], topic: str, scores: dict[str, float | None]
+) -> list[Replayed]:
+    rows = {
+        r["identity"]: r
+        for r in db.query(
+            "SELECT i.identity, i.story_id, m.matched IS NOT NULL AS matched, d.kind "
+            "FROM items i LEFT JOIN matches m ON m.item_id = i.id AND m.topic = ? "
+            "LEFT JOIN deliveries d ON d.item_id = i.id",
+            [topic],
+        )
+    }
+    out = []
+    for i in items:
+        row = rows[i.key]
+        out.append(
+            Replayed(i.key, bool(row["matched"]), scores[i.key], row["story_id"], row["kind"])
+        )
+    return out
