@@ -41,6 +41,12 @@ RETRIED = Counter(
     ["platform"],
     registry=REGISTRY,
 )
+DROPPED = Counter(
+    "wirewatch_alerts_dropped",
+    "Alerts dropped before sending because their subscription ended, by reason",
+    ["reason"],
+    registry=REGISTRY,
+)
 OUTBOX_DEPTH = Gauge("wirewatch_outbox_depth", "Deliveries waiting to be sent", registry=REGISTRY)
 GAVE_UP = Gauge(
     "wirewatch_deliveries_failed",
