@@ -9,6 +9,7 @@ and caches planted in it; the HEALTHCHECK command is run against the bot's real 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import os
 import re
@@ -25,6 +26,8 @@ from docker.utils.build import exclude_paths
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from bot.app import run_forever
+from bot.durations import parse_duration
 from bot.web import build_app
 from tests.runtime import free_port
 
@@ -209,3 +212,14 @@ def test_image_command_passes_the_config_check_in_a_plain_venv(tmp_path):
         env={"WIREWATCH_DB": str(tmp_path / "w.db")},
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_compose_waits_longer_for_sigterm_than_the_bot_takes():
+    """README: SIGTERM stops the bot within docker's 10 s (tests/test_shutdown.py measures it);
+    compose must send SIGTERM and wait at least that long before its SIGKILL."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    bot = compose["services"]["wirewatch"]
+    assert bot.get("stop_signal", "SIGTERM") == "SIGTERM"
+    grace = parse_duration(bot["stop_grace_period"])
+    in_flight = inspect.signature(run_forever).parameters["grace"].default
+    assert in_flight < 10 <= grace
