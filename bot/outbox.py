@@ -15,7 +15,6 @@ channel moves on. Only a platform outage makes a channel wait.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from dataclasses import dataclass
@@ -24,33 +23,20 @@ from datetime import datetime
 import sqlite_utils
 
 from bot import metrics
+from bot.alerts import build_alert, parent_ref
 from bot.chat import ChatAdapter, split_channel
-from bot.clock import iso, later, parse_iso, utcnow
+from bot.clock import iso, later, utcnow
 from bot.db import write
 from bot.errors import DeliveryError
 from bot.failpoints import failpoint
-from bot.model import Alert, MessageRef, Source
+from bot.model import Alert, Delivery, MessageRef
 from bot.store import add_notice, pause_channel
-from bot.text.summary import summarize
 
 log = logging.getLogger(__name__)
 
 RETRY_CAP = 15 * 60.0
 FAULT_ATTEMPTS = 3  # our own errors: a passing one clears, a broken row does not
 REASON_CHARS = 300
-
-
-@dataclass(frozen=True)
-class Delivery:
-    id: int
-    subscription_id: int
-    channel: str
-    story_id: int
-    item_id: int
-    kind: str
-    attempts: int
-    maybe_posted: bool = False  # the last send's answer was lost: ask the platform first
-    faults: int = 0
 
 
 @dataclass
@@ -162,69 +148,6 @@ def pending_count(db: sqlite_utils.Database) -> int:
 def failed_count(db: sqlite_utils.Database) -> int:
     """Deliveries given up on (a permanent platform error, or one that could not be built)."""
     return db.execute("SELECT count(*) FROM deliveries WHERE status = 'failed'").fetchone()[0]
-
-
-def parent_ref(db: sqlite_utils.Database, channel: str, story_id: int) -> MessageRef | None:
-    """The story's first message in `channel`, once sent, with its thread if one exists.
-
-    A platform that threads lazily (Discord) reports the thread with the first update.
-    """
-    row = db.execute(
-        "SELECT message_id, coalesce(thread_id, (SELECT e.thread_id FROM deliveries e WHERE "
-        "e.channel = d.channel AND e.story_id = d.story_id AND e.status = 'sent' AND "
-        "e.thread_id IS NOT NULL ORDER BY e.id LIMIT 1)) FROM deliveries d WHERE d.channel = ? "
-        "AND d.story_id = ? AND d.kind = 'new' AND d.status = 'sent' ORDER BY d.id LIMIT 1",
-        [channel, story_id],
-    ).fetchone()
-    if not row or not row[0]:
-        return None
-    platform, ident = split_channel(channel)
-    return MessageRef(platform, ident, row[0], row[1])
-
-
-def build_alert(db: sqlite_utils.Database, d: Delivery, item_id: int | None = None) -> Alert:
-    """The Alert for delivery `d`, about `item_id` (default its own), sources up to d's item."""
-    item = next(
-        db.query(
-            "SELECT items.*, feeds.name AS outlet FROM items "
-            "JOIN feeds ON feeds.id = items.feed_id "
-            "WHERE items.id = ?",
-            [item_id or d.item_id],
-        )
-    )
-    topic = db.execute(
-        "SELECT topic FROM subscriptions WHERE id = ?", [d.subscription_id]
-    ).fetchone()
-    topic_name = topic[0] if topic else ""
-    match = db.execute(
-        "SELECT matched, explanation FROM matches WHERE item_id = ? AND topic = ?",
-        [item["id"], topic_name],
-    ).fetchone()
-    sources = tuple(
-        Source(r["outlet"], r["title"], r["url"])
-        for r in db.query(
-            "SELECT feeds.name AS outlet, items.title, items.url FROM items JOIN feeds ON "
-            "feeds.id = items.feed_id WHERE items.story_id = ? AND items.id <= ? ORDER BY "
-            "items.published, items.id",
-            [d.story_id, max(d.item_id, item["id"])],
-        )
-    )
-    return Alert(
-        delivery_id=d.id,
-        kind=d.kind if item_id is None else "new",
-        story_id=d.story_id,
-        topic=topic_name,
-        channel=d.channel,
-        title=item["title"],
-        url=item["url"],
-        outlet=item["outlet"],
-        published=parse_iso(item["published"]),
-        summary=item["alert_summary"] or summarize(item["title"], item["summary"]),
-        entities=tuple(json.loads(item["entities"])),
-        matched=tuple(json.loads(match[0])) if match else (),
-        explanation=match[1] if match else "",
-        sources=sources,
-    )
 
 
 async def reconcile(db: sqlite_utils.Database, adapters: dict[str, ChatAdapter]) -> int:
