@@ -1,15 +1,18 @@
 # wirewatch: small image, non-root, the `wirewatch` entrypoint.
-FROM python:3.11-slim
+# The base is pinned by digest (the multi-arch index of python:3.11.10-slim-bookworm): the same
+# bytes on every build. Move tag and digest together, to a newer 3.11 slim, when upgrading.
+FROM python:3.11.10-slim-bookworm@sha256:5148c0e4bbb64271bca1d3322360ebf4bfb7564507ae32dd639322e4952a6b16
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     WIREWATCH_DB=/data/wirewatch.db WIREWATCH_HTTP_PORT=3000
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY bot ./bot
 COPY adapters ./adapters
 COPY config ./config
-RUN pip install . && useradd --system --uid 10001 --home-dir /data wirewatch \
+# The exact versions CI tested (constraints.txt), not whatever is newest today.
+RUN pip install -c constraints.txt . && useradd --system --uid 10001 --home-dir /data wirewatch \
     && mkdir -p /data && chown wirewatch /data
 USER wirewatch
 VOLUME ["/data"]

@@ -7,6 +7,9 @@ already posted instead of posting twice; the embed footer carries the delivery i
 `find_posted` can recognise an older post in the channel's recent history. Discord's errors
 become DeliveryError: 400/403/404 stop the delivery (the outbox pauses the channel and tells a
 moderator), 5xx, 429 beyond discord.py's own waiting, timeouts and network errors are retried.
+A 5xx, a timeout or a dropped connection may come after Discord posted the message, and a
+retry can come after the nonce window: those errors are marked `maybe_posted`, and the outbox
+looks for the message (`find_posted`, by the embed footer) before sending it again.
 
 Given the core's commands at start, it syncs /wirewatch (bulk overwrite) and hands every
 interaction to discord_commands.CommandRouter.
@@ -94,12 +97,16 @@ def delivery_error(exc: BaseException) -> DeliveryError:
             "discord refused the request (429 without rate-limit details)", retry_after=60.0
         )
     if isinstance(exc, discord.HTTPException):
-        return DeliveryError(f"discord answered {exc.status}: {clip(exc.text, 200)}")
+        return DeliveryError(
+            f"discord answered {exc.status}: {clip(exc.text, 200)}", maybe_posted=exc.status >= 500
+        )
     if isinstance(exc, ValueError):
         return DeliveryError(f"not a Discord channel or message id: {exc}", permanent=True)
     if isinstance(exc, TimeoutError):
-        return DeliveryError("discord did not answer in time")
-    return DeliveryError(f"cannot reach discord: {type(exc).__name__}: {exc}")
+        return DeliveryError("discord did not answer in time", maybe_posted=True)
+    if isinstance(exc, aiohttp.ClientConnectorError):  # never reached Discord
+        return DeliveryError(f"cannot reach discord: {exc}")
+    return DeliveryError(f"lost discord's answer: {type(exc).__name__}: {exc}", maybe_posted=True)
 
 
 def _refusal(exc: discord.HTTPException) -> str:
@@ -159,6 +166,7 @@ class DiscordAdapter:
         defer_after: float = DEFER_AFTER,
         sync_commands: bool = True,
         guild_ready_timeout: float = 2.0,
+        send_timeout: float = SEND_TIMEOUT,
     ):
         self._token = token
         self.api_url, self.gateway_url = api_url, gateway_url
@@ -166,6 +174,7 @@ class DiscordAdapter:
         self.router = CommandRouter(None, self.platform, defer_after)
         self.sync_commands = sync_commands
         self.guild_ready_timeout = guild_ready_timeout  # READY is followed by GUILD_CREATEs
+        self.send_timeout = send_timeout
         self.ready = asyncio.Event()
         self.client: _Client | None = None
         self._task: asyncio.Task[None] | None = None
@@ -280,18 +289,22 @@ class DiscordAdapter:
 
     async def find_posted(self, channel: str, delivery_id: int) -> MessageRef | None:
         """Our message with this delivery's ref among the recent ones, or in their threads.
-        Never raises: when Discord cannot tell, the resend's nonce still avoids a duplicate
-        within Discord's nonce window."""
+        None when the channel is gone or closed to us (nothing there to duplicate); a
+        DeliveryError when Discord cannot tell now, so that nothing is sent on a guess."""
         try:
-            return await self._find_posted(channel, ref_marker(delivery_id))
+            marker = ref_marker(delivery_id)
+            return await asyncio.wait_for(self._find_posted(channel, marker), self.send_timeout)
         except _CALL_ERRORS as exc:
+            error = delivery_error(exc)
             log.warning(
                 "discord.find_posted_failed channel=%s delivery=%d error=%s",
                 channel,
                 delivery_id,
-                exc,
+                error,
             )
-            return None
+            if error.permanent:
+                return None
+            raise error from exc
 
     async def post_notice(self, channel: str, text: str) -> None:
         """In the channel concerned, else (it may be the one refusing us) the server's
@@ -380,7 +393,7 @@ class DiscordAdapter:
     async def _call(self, call: Awaitable[T]) -> T:
         """One Discord request with a deadline, its failure turned into a DeliveryError."""
         try:
-            return await asyncio.wait_for(call, SEND_TIMEOUT)
+            return await asyncio.wait_for(call, self.send_timeout)
         except _CALL_ERRORS as exc:
             raise delivery_error(exc) from exc
 

@@ -4,8 +4,10 @@ Posting: one chat.postMessage per alert (Block Kit + plain fallback, metadata ca
 delivery id), updates in the story's thread, chat.update on the first message to list every
 source. At most one message per `pace` seconds per channel. Slack errors become
 DeliveryError: 429 with its Retry-After, 5xx and network errors retryable, and the errors no
-retry can fix (channel_not_found, not_in_channel, ...) permanent. The outbox does the
-retrying, on disk; slack_sdk's own retry handlers are off.
+retry can fix (channel_not_found, not_in_channel, ...) permanent. A 5xx, a timeout or a
+dropped connection may come after Slack posted the message: those are marked `maybe_posted`,
+and the outbox looks for the message (`find_posted`) before sending it again. The outbox does
+the retrying, on disk; slack_sdk's own retry handlers are off.
 
 Commands: HTTP mode mounts POST /slack/events on the caller's aiohttp app (`routes()`),
 checking Slack's signature before bolt sees the request (401 for anything unsigned, badly
@@ -115,9 +117,10 @@ class SlackAdapter:
     async def start(self, commands: Callable[..., Awaitable[object]] | None) -> None:
         """Route /wirewatch to `commands` (Commands.handle); connect Socket Mode if configured."""
         self._commands = commands  # type: ignore[assignment]
-        if self.client.session is None:
+        if self.client.session is None:  # slack_sdk applies no timeout of its own to a session
             self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=API_TIMEOUT), trust_env=True
+                timeout=aiohttp.ClientTimeout(total=self.client.timeout or API_TIMEOUT),
+                trust_env=True,
             )
             self.client.session = self._session
         if self._app_token and commands is not None:
@@ -339,8 +342,12 @@ class SlackAdapter:
             response = await getattr(self.client, method)(**kwargs)
         except SlackApiError as exc:
             raise _delivery_error(method, exc) from None
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise DeliveryError(f"Slack {method}: {type(exc).__name__}: {exc}") from None
+        except aiohttp.ClientConnectorError as exc:  # never reached Slack: nothing was posted
+            raise DeliveryError(f"Slack {method}: cannot connect: {exc}") from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:  # sent, answer lost
+            raise DeliveryError(
+                f"Slack {method}: {type(exc).__name__}: {exc}", maybe_posted=True
+            ) from None
         return dict(response.data) if isinstance(response.data, dict) else {}
 
 
@@ -356,7 +363,8 @@ def _delivery_error(method: str, exc: SlackApiError) -> DeliveryError:
         )
     if error in PERMANENT:
         return DeliveryError(f"Slack {error}: {PERMANENT[error]}", permanent=True)
-    return DeliveryError(f"Slack {method} failed: {error}")
+    # A 5xx may come from a proxy or a timeout after Slack did the work; an ok:false it did not.
+    return DeliveryError(f"Slack {method} failed: {error}", maybe_posted=status >= 500)
 
 
 def _seconds(value: str | None) -> float:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import sqlite_utils
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot import metrics
 from bot.catalog import configured_topics
 from bot.chat import ChatAdapter
 from bot.clock import utcnow
@@ -82,7 +83,10 @@ async def open_runtime(
     gazetteer = Gazetteer.load()
     sync_topics(db, configured_topics(settings))
     sync_config_feeds(db, [(f.name, f.url, f.interval) for f in settings.feeds])
-    sync_config_subscriptions(db, [(s.channel, s.topic, s.mode) for s in settings.subscriptions])
+    dropped = sync_config_subscriptions(
+        db, [(s.channel, s.topic, s.mode) for s in settings.subscriptions]
+    )
+    metrics.DROPPED.labels("removed from config").inc(dropped)
     net = settings.network
     fetcher = Fetcher(
         allow_private=net.allow_private_addresses,

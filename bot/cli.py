@@ -238,7 +238,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 async def _run(settings: Settings, adapters: dict[str, ChatAdapter]) -> int:
     from bot.app import open_runtime, readiness, run_forever
-    from bot.outbox import pending_count
+    from bot.outbox import failed_count, pending_count
     from bot.web import build_app, http_port, serve
 
     stop = asyncio.Event()
@@ -247,7 +247,12 @@ async def _run(settings: Settings, adapters: dict[str, ChatAdapter]) -> int:
         loop.add_signal_handler(sig, stop.set)
     async with open_runtime(settings, adapters) as rt:
         routes = [r for a in adapters.values() for r in getattr(a, "routes", list)()]
-        app = build_app(lambda: readiness(rt), routes, lambda: pending_count(rt.db))
+        app = build_app(
+            lambda: readiness(rt),
+            routes,
+            lambda: pending_count(rt.db),
+            lambda: failed_count(rt.db),
+        )
         runner = await serve(app, http_port())
         try:
             await _start_adapters(rt)

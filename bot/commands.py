@@ -349,6 +349,11 @@ class Commands:
             f"- alerts waiting to be sent: {pending_count(self.db)} "
             f"(this channel: {h.channel_waiting}, held while paused: {h.channel_held})",
         ]
+        if h.failed:
+            lines.append(
+                f"- alerts given up on: {h.failed} (this channel: {h.channel_failed}); "
+                f"latest: {_one_line(h.last_failure or '')}"
+            )
         subs = _live(subscriptions(self.db, inv.channel))
         lines.append(
             "- this channel: "

@@ -109,7 +109,15 @@ def _m003_cheaper_item_writes(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX deliveries_story ON deliveries(story_id)")
 
 
-def _m004_topic_relevance(db: sqlite_utils.Database) -> None:
+def _m004_delivery_doubts(db: sqlite_utils.Database) -> None:
+    # maybe_posted: the last send's answer was lost (timeout, reset, 5xx), so the platform is
+    # asked before the next send. faults: failures on our side (an alert that cannot be built,
+    # an adapter bug), counted apart from platform outages so that they alone are bounded.
+    db.execute("ALTER TABLE deliveries ADD COLUMN maybe_posted INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE deliveries ADD COLUMN faults INTEGER NOT NULL DEFAULT 0")
+
+
+def _m005_topic_relevance(db: sqlite_utils.Database) -> None:
     # A topic may name a learned relevance model that must agree before it matches.
     db.execute("ALTER TABLE topics ADD COLUMN relevance TEXT")
 
@@ -118,7 +126,8 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_open_deliveries_index,
     _m003_cheaper_item_writes,
-    _m004_topic_relevance,
+    _m004_delivery_doubts,
+    _m005_topic_relevance,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -54,11 +54,23 @@ class StoreError(WirewatchError):
 
 
 class DeliveryError(WirewatchError):
-    """An adapter failed to deliver. `retry_after` set: try again later; `permanent`: stop."""
+    """An adapter failed to deliver. `retry_after` set: try again later; `permanent`: stop.
 
-    def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False):
+    `maybe_posted`: the request went out and its answer was lost (a timeout, a reset, a 5xx),
+    so the platform may have posted it; the outbox asks the platform before sending again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        permanent: bool = False,
+        maybe_posted: bool = False,
+    ):
         self.retry_after = retry_after
         self.permanent = permanent
+        self.maybe_posted = maybe_posted
         super().__init__(message)
 
 

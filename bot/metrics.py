@@ -1,8 +1,9 @@
 """Prometheus metrics of one wirewatch process, served at /metrics.
 
-Counters are bumped where things happen (pipeline, outbox); the outbox depth is read from
-SQLite when scraped, so it is true after a restart. One registry per process, not the
-library's global one, so tests and embedders see only wirewatch's own series.
+Counters are bumped where things happen (pipeline, outbox); the outbox depth and the count
+of deliveries given up on are read from SQLite when scraped, so they are true after a
+restart. One registry per process, not the library's global one, so tests and embedders see
+only wirewatch's own series.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ DELIVERED = Counter(
 )
 FAILED = Counter(
     "wirewatch_alerts_failed",
-    "Alerts stopped by a permanent error, by platform",
+    "Alerts given up on (a permanent platform error, or one that could not be built or sent "
+    "after retries), by platform",
     ["platform"],
     registry=REGISTRY,
 )
@@ -39,7 +41,18 @@ RETRIED = Counter(
     ["platform"],
     registry=REGISTRY,
 )
+DROPPED = Counter(
+    "wirewatch_alerts_dropped",
+    "Alerts dropped before sending because their subscription ended, by reason",
+    ["reason"],
+    registry=REGISTRY,
+)
 OUTBOX_DEPTH = Gauge("wirewatch_outbox_depth", "Deliveries waiting to be sent", registry=REGISTRY)
+GAVE_UP = Gauge(
+    "wirewatch_deliveries_failed",
+    "Deliveries given up on, all time (their reasons are in /wirewatch status)",
+    registry=REGISTRY,
+)
 LATENCY = Histogram(
     "wirewatch_publish_to_alert_seconds",
     "From the item's published time to its alert posted",
@@ -54,7 +67,8 @@ POLL_DURATION = Histogram(
 )
 
 
-def render(outbox_depth: Callable[[], int]) -> bytes:
-    """The exposition text, with the outbox depth read now."""
+def render(outbox_depth: Callable[[], int], gave_up: Callable[[], int] = lambda: 0) -> bytes:
+    """The exposition text, with the outbox depth and failed deliveries read now."""
     OUTBOX_DEPTH.set(outbox_depth())
+    GAVE_UP.set(gave_up())
     return generate_latest(REGISTRY)

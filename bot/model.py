@@ -136,3 +136,18 @@ class MessageRef:
     channel: str
     message_id: str
     thread_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One alert owed to one channel, as the outbox claimed it (`attempts` includes this one)."""
+
+    id: int
+    subscription_id: int
+    channel: str
+    story_id: int
+    item_id: int
+    kind: str  # "new" or "update"
+    attempts: int
+    maybe_posted: bool = False  # the last send's answer was lost: ask the platform first
+    faults: int = 0  # failures on our side so far (see bot.outbox.FAULT_ATTEMPTS)

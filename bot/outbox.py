@@ -2,14 +2,19 @@
 
 A delivery is claimed before sending and marked sent after; a crash in between leaves it
 'claimed', and `reconcile` asks the adapter whether it was posted (Slack metadata, Discord
-nonce) before sending again. Retries back off on disk, not in memory, so an outage of any
-length only grows the table.
+nonce and recent messages) before sending again. A send whose answer was lost (a timeout, a
+reset, a 5xx) is in the same doubt: it is marked `maybe_posted`, and the platform is asked the
+same question before the next send. Retries back off on disk, not in memory, so an outage of
+any length only grows the table.
+
+A failure on our side (an alert that cannot be built from its rows, an adapter bug) is that
+delivery's alone: it is retried at once a few times, then failed with its reason, and the
+channel moves on. Only a platform outage makes a channel wait.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from dataclasses import dataclass
@@ -18,29 +23,20 @@ from datetime import datetime
 import sqlite_utils
 
 from bot import metrics
+from bot.alerts import build_alert, parent_ref
 from bot.chat import ChatAdapter, split_channel
-from bot.clock import iso, later, parse_iso, utcnow
+from bot.clock import iso, later, utcnow
 from bot.db import write
 from bot.errors import DeliveryError
 from bot.failpoints import failpoint
-from bot.model import Alert, MessageRef, Source
+from bot.model import Alert, Delivery, MessageRef
 from bot.store import add_notice, pause_channel
-from bot.text.summary import summarize
 
 log = logging.getLogger(__name__)
 
 RETRY_CAP = 15 * 60.0
-
-
-@dataclass(frozen=True)
-class Delivery:
-    id: int
-    subscription_id: int
-    channel: str
-    story_id: int
-    item_id: int
-    kind: str
-    attempts: int
+FAULT_ATTEMPTS = 3  # our own errors: a passing one clears, a broken row does not
+REASON_CHARS = 300
 
 
 @dataclass
@@ -66,7 +62,8 @@ def claim_next(db: sqlite_utils.Database, platforms: list[str], now: datetime) -
         args += [p, f"{p}:%"]
     with write(db):
         row = db.execute(
-            "SELECT d.id, d.subscription_id, d.channel, d.story_id, d.item_id, d.kind, d.attempts "
+            "SELECT d.id, d.subscription_id, d.channel, d.story_id, d.item_id, d.kind, "
+            "d.attempts, d.maybe_posted, d.faults "
             f"FROM deliveries d WHERE d.status = 'pending' AND d.next_attempt <= ? AND ({like}) "
             "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.channel = d.channel "
             "AND e.id < d.id AND e.status IN ('pending', 'claimed')) ORDER BY d.id LIMIT 1",
@@ -79,29 +76,50 @@ def claim_next(db: sqlite_utils.Database, platforms: list[str], now: datetime) -
             "attempts = attempts + 1 WHERE id = ?",
             [iso(now), row[0]],
         )
-    return Delivery(*row[:6], attempts=row[6] + 1)
+    return Delivery(*row[:6], attempts=row[6] + 1, maybe_posted=bool(row[7]), faults=row[8])
 
 
 def mark_sent(db: sqlite_utils.Database, delivery_id: int, ref: MessageRef) -> None:
     with write(db):
         db.execute(
             "UPDATE deliveries SET status = 'sent', sent_at = ?, message_id = ?, "
-            "thread_id = ?, error = NULL WHERE id = ?",
+            "thread_id = ?, error = NULL, maybe_posted = 0 WHERE id = ?",
             [iso(utcnow()), ref.message_id, ref.thread_id, delivery_id],
         )
 
 
-def mark_retry(db: sqlite_utils.Database, d: Delivery, error: str, delay: float) -> None:
+def mark_retry(
+    db: sqlite_utils.Database,
+    d: Delivery,
+    error: str,
+    delay: float,
+    *,
+    maybe_posted: bool = False,
+    faults: int | None = None,
+) -> None:
+    """Back to pending after `delay`; once in doubt, in doubt until the platform answers."""
     with write(db):
         db.execute(
-            "UPDATE deliveries SET status = 'pending', next_attempt = ?, error = ? WHERE id = ?",
-            [later(delay), error, d.id],
+            "UPDATE deliveries SET status = 'pending', next_attempt = ?, error = ?, "
+            "maybe_posted = max(maybe_posted, ?), faults = ? WHERE id = ?",
+            [later(delay), error, int(maybe_posted), d.faults if faults is None else faults, d.id],
         )
 
 
-def mark_failed(db: sqlite_utils.Database, d: Delivery, error: str) -> None:
+def mark_failed(
+    db: sqlite_utils.Database, d: Delivery, error: str, faults: int | None = None
+) -> None:
     with write(db):
-        db.execute("UPDATE deliveries SET status = 'failed', error = ? WHERE id = ?", [error, d.id])
+        db.execute(
+            "UPDATE deliveries SET status = 'failed', error = ?, faults = ? WHERE id = ?",
+            [error, d.faults if faults is None else faults, d.id],
+        )
+
+
+def mark_not_posted(db: sqlite_utils.Database, delivery_id: int) -> None:
+    """The platform says it does not have it: the next send is a first send."""
+    with write(db):
+        db.execute("UPDATE deliveries SET maybe_posted = 0 WHERE id = ?", [delivery_id])
 
 
 def hold_channel(db: sqlite_utils.Database, channel: str, reason: str) -> None:
@@ -127,67 +145,9 @@ def pending_count(db: sqlite_utils.Database) -> int:
     ).fetchone()[0]
 
 
-def parent_ref(db: sqlite_utils.Database, channel: str, story_id: int) -> MessageRef | None:
-    """The story's first message in `channel`, once sent, with its thread if one exists.
-
-    A platform that threads lazily (Discord) reports the thread with the first update.
-    """
-    row = db.execute(
-        "SELECT message_id, coalesce(thread_id, (SELECT e.thread_id FROM deliveries e WHERE "
-        "e.channel = d.channel AND e.story_id = d.story_id AND e.status = 'sent' AND "
-        "e.thread_id IS NOT NULL ORDER BY e.id LIMIT 1)) FROM deliveries d WHERE d.channel = ? "
-        "AND d.story_id = ? AND d.kind = 'new' AND d.status = 'sent' ORDER BY d.id LIMIT 1",
-        [channel, story_id],
-    ).fetchone()
-    if not row or not row[0]:
-        return None
-    platform, ident = split_channel(channel)
-    return MessageRef(platform, ident, row[0], row[1])
-
-
-def build_alert(db: sqlite_utils.Database, d: Delivery, item_id: int | None = None) -> Alert:
-    """The Alert for delivery `d`, about `item_id` (default its own), sources up to d's item."""
-    item = next(
-        db.query(
-            "SELECT items.*, feeds.name AS outlet FROM items "
-            "JOIN feeds ON feeds.id = items.feed_id "
-            "WHERE items.id = ?",
-            [item_id or d.item_id],
-        )
-    )
-    topic = db.execute(
-        "SELECT topic FROM subscriptions WHERE id = ?", [d.subscription_id]
-    ).fetchone()
-    topic_name = topic[0] if topic else ""
-    match = db.execute(
-        "SELECT matched, explanation FROM matches WHERE item_id = ? AND topic = ?",
-        [item["id"], topic_name],
-    ).fetchone()
-    sources = tuple(
-        Source(r["outlet"], r["title"], r["url"])
-        for r in db.query(
-            "SELECT feeds.name AS outlet, items.title, items.url FROM items JOIN feeds ON "
-            "feeds.id = items.feed_id WHERE items.story_id = ? AND items.id <= ? ORDER BY "
-            "items.published, items.id",
-            [d.story_id, max(d.item_id, item["id"])],
-        )
-    )
-    return Alert(
-        delivery_id=d.id,
-        kind=d.kind if item_id is None else "new",
-        story_id=d.story_id,
-        topic=topic_name,
-        channel=d.channel,
-        title=item["title"],
-        url=item["url"],
-        outlet=item["outlet"],
-        published=parse_iso(item["published"]),
-        summary=item["alert_summary"] or summarize(item["title"], item["summary"]),
-        entities=tuple(json.loads(item["entities"])),
-        matched=tuple(json.loads(match[0])) if match else (),
-        explanation=match[1] if match else "",
-        sources=sources,
-    )
+def failed_count(db: sqlite_utils.Database) -> int:
+    """Deliveries given up on (a permanent platform error, or one that could not be built)."""
+    return db.execute("SELECT count(*) FROM deliveries WHERE status = 'failed'").fetchone()[0]
 
 
 async def reconcile(db: sqlite_utils.Database, adapters: dict[str, ChatAdapter]) -> int:
@@ -207,7 +167,10 @@ async def reconcile(db: sqlite_utils.Database, adapters: dict[str, ChatAdapter])
             mark_sent(db, row["id"], ref)
         else:
             with write(db):
-                db.execute("UPDATE deliveries SET status = 'pending' WHERE id = ?", [row["id"]])
+                db.execute(
+                    "UPDATE deliveries SET status = 'pending', maybe_posted = 0 WHERE id = ?",
+                    [row["id"]],
+                )
     if rows:
         log.info("outbox.reconciled claimed=%d", len(rows))
     return len(rows)
@@ -240,19 +203,20 @@ async def deliver_pending(
 
 async def _send_one(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery) -> str:
     failpoint("after_claim")
-    alert = build_alert(db, d)
-    _, ident = split_channel(d.channel)
-    parent = parent_ref(db, d.channel, d.story_id) if d.kind == "update" else None
     try:
-        if parent:
-            ref = await adapter.post_update(parent, alert)
-        else:
-            ref = await adapter.post_alert(ident, alert)
+        alert = build_alert(db, d)
+        parent = parent_ref(db, d.channel, d.story_id) if d.kind == "update" else None
+    except Exception as exc:  # a row that cannot be read fails this delivery, not the channel
+        return _fault(db, d, exc, adapter.platform, "build the alert", maybe_posted=False)
+    try:
+        ref = await _found_posted(db, adapter, d) or await _post(adapter, d, alert, parent)
     except DeliveryError as exc:
         return _failed(db, d, exc, adapter.platform)
-    except Exception as exc:  # an adapter bug must not stop the outbox; retry and log it
-        log.exception("outbox.adapter_error delivery=%d", d.id)
-        return _failed(db, d, DeliveryError(f"{type(exc).__name__}: {exc}"), adapter.platform)
+    except (TimeoutError, OSError) as exc:  # the request may have got through: ask before resending
+        error = DeliveryError(f"{type(exc).__name__}: {exc}", maybe_posted=True)
+        return _failed(db, d, error, adapter.platform)
+    except Exception as exc:  # an adapter bug: it may even have posted, so ask before resending
+        return _fault(db, d, exc, adapter.platform, "send the alert", maybe_posted=True)
     failpoint("after_send")
     mark_sent(db, d.id, ref)
     metrics.DELIVERED.labels(adapter.platform).inc()
@@ -263,6 +227,30 @@ async def _send_one(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery
         "outbox.sent delivery=%d channel=%s kind=%s story=%d", d.id, d.channel, d.kind, d.story_id
     )
     return "sent"
+
+
+async def _post(
+    adapter: ChatAdapter, d: Delivery, alert: Alert, parent: MessageRef | None
+) -> MessageRef:
+    if parent:
+        return await adapter.post_update(parent, alert)
+    return await adapter.post_alert(split_channel(d.channel)[1], alert)
+
+
+async def _found_posted(
+    db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery
+) -> MessageRef | None:
+    """After a lost answer, what the platform already has, as `reconcile` asks after a crash.
+
+    A platform that cannot tell raises DeliveryError: the delivery waits, still in doubt."""
+    if not d.maybe_posted:
+        return None
+    ref = await adapter.find_posted(split_channel(d.channel)[1], d.id)
+    if ref is None:
+        mark_not_posted(db, d.id)
+    else:
+        log.info("outbox.found_posted delivery=%d channel=%s", d.id, d.channel)
+    return ref
 
 
 async def _edit_parent(
@@ -281,6 +269,7 @@ async def _edit_parent(
 
 
 def _failed(db: sqlite_utils.Database, d: Delivery, exc: DeliveryError, platform: str) -> str:
+    """The platform failed: stop the channel on a permanent error, else back off on disk."""
     (metrics.FAILED if exc.permanent else metrics.RETRIED).labels(platform).inc()
     if exc.permanent:
         mark_failed(db, d, str(exc))
@@ -288,11 +277,49 @@ def _failed(db: sqlite_utils.Database, d: Delivery, exc: DeliveryError, platform
         log.error("outbox.failed delivery=%d channel=%s error=%s", d.id, d.channel, exc)
         return "failed"
     delay = retry_delay(d.attempts, exc.retry_after)
-    mark_retry(db, d, str(exc), delay)
+    mark_retry(db, d, str(exc), delay, maybe_posted=exc.maybe_posted)
     log.warning(
-        "outbox.retry delivery=%d channel=%s in=%.0fs error=%s", d.id, d.channel, delay, exc
+        "outbox.retry delivery=%d channel=%s in=%.0fs maybe_posted=%d error=%s",
+        d.id,
+        d.channel,
+        delay,
+        exc.maybe_posted,
+        exc,
     )
     return "retried"
+
+
+def _fault(
+    db: sqlite_utils.Database,
+    d: Delivery,
+    exc: Exception,
+    platform: str,
+    doing: str,
+    *,
+    maybe_posted: bool,
+) -> str:
+    """Our side failed: retry at once (a passing error clears), give up after FAULT_ATTEMPTS.
+
+    The channel is not paused and waits for nothing: its next delivery goes out next."""
+    reason = f"could not {doing}: {type(exc).__name__}: {exc}"[:REASON_CHARS]
+    faults = d.faults + 1
+    if faults < FAULT_ATTEMPTS:
+        metrics.RETRIED.labels(platform).inc()
+        mark_retry(db, d, reason, 0.0, maybe_posted=maybe_posted, faults=faults)
+        log.warning("outbox.fault delivery=%d attempt=%d error=%s", d.id, faults, reason)
+        log.debug("outbox.fault_traceback delivery=%d", d.id, exc_info=exc)
+        return "retried"
+    metrics.FAILED.labels(platform).inc()
+    mark_failed(db, d, reason, faults)
+    log.error(
+        "outbox.gave_up delivery=%d channel=%s after=%d error=%s",
+        d.id,
+        d.channel,
+        faults,
+        reason,
+        exc_info=exc,
+    )
+    return "failed"
 
 
 async def deliver_notices(db: sqlite_utils.Database, adapters: dict[str, ChatAdapter]) -> int:

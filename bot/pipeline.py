@@ -238,7 +238,7 @@ def _conclude(p: Pipeline, look: _Look, text: str | None, now: datetime) -> NewI
         entry=entry,
         published=min(look.published, now),
         text=text,
-        # Feed text is summarised when an alert needs it (bot.outbox.build_alert), not per item.
+        # Feed text is summarised when an alert needs it (bot.alerts.build_alert), not per item.
         alert_summary=summarize(entry.title, text) if text else "",
         entities=matched.names,
         matches=tuple(p.matcher.match_prepared(matched, relaxed=True)) if look.candidate else (),

@@ -22,6 +22,9 @@ class Health:
     waiting: int  # deliveries pending or in flight, every channel
     channel_waiting: int
     channel_held: int  # kept while the channel is paused by a permanent error
+    failed: int  # deliveries given up on, every channel
+    channel_failed: int
+    last_failure: str | None  # the reason of this channel's latest, else of anyone's
 
 
 def _count(db: sqlite_utils.Database, sql: str, args: list[object] | None = None) -> int:
@@ -32,6 +35,15 @@ def held_count(db: sqlite_utils.Database, channel: str) -> int:
     return _count(
         db, "SELECT count(*) FROM deliveries WHERE channel = ? AND status = 'held'", [channel]
     )
+
+
+def last_failure(db: sqlite_utils.Database, channel: str) -> str | None:
+    row = db.execute(
+        "SELECT error FROM deliveries WHERE status = 'failed' ORDER BY channel = ? DESC, id DESC "
+        "LIMIT 1",
+        [channel],
+    ).fetchone()
+    return row[0] if row else None
 
 
 def health(db: sqlite_utils.Database, channel: str) -> Health:
@@ -51,4 +63,9 @@ def health(db: sqlite_utils.Database, channel: str) -> Health:
             db, f"SELECT count(*) FROM deliveries WHERE {waiting} AND channel = ?", [channel]
         ),
         channel_held=held_count(db, channel),
+        failed=_count(db, "SELECT count(*) FROM deliveries WHERE status = 'failed'"),
+        channel_failed=_count(
+            db, "SELECT count(*) FROM deliveries WHERE status = 'failed' AND channel = ?", [channel]
+        ),
+        last_failure=last_failure(db, channel),
     )

@@ -7,6 +7,7 @@ Feeds, topics and subscriptions here; items, stories and deliveries of a poll ar
 from __future__ import annotations
 
 import json
+import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,16 @@ from bot.clock import iso, later, utcnow
 from bot.db import write
 from bot.errors import CommandError
 from bot.model import Topic
+
+log = logging.getLogger(__name__)
+
+REMOVED = "removed from config"
+# A subscription with one of these reasons is over: its row stays only because its
+# deliveries (the history of what was sent) refer to it.
+RETIRED = ("unsubscribed", REMOVED)
+_LIVE_SUB = "coalesce(paused_reason, '') NOT IN ('unsubscribed', 'removed from config')"
+# What a subscription that ends takes with it: everything not sent yet.
+WAITING = ("pending", "digest", "held", "muted")
 
 
 @dataclass(frozen=True)
@@ -296,48 +307,79 @@ def sync_config_feeds(
         )
 
 
-def sync_config_subscriptions(db: sqlite_utils.Database, subs: list[tuple[str, str, str]]) -> None:
-    """Subscriptions in the config exist; config ones no longer listed go away."""
+def sync_config_subscriptions(db: sqlite_utils.Database, subs: list[tuple[str, str, str]]) -> int:
+    """Subscriptions in the config exist; config ones no longer listed end, and the alerts
+    they still had waiting are dropped, never posted. Returns how many were dropped."""
     keep = {(channel, topic) for channel, topic, _ in subs}
     now = iso(utcnow())
+    dropped = 0
     with write(db):
         for row in list(
-            db.query("SELECT id, channel, topic FROM subscriptions WHERE origin = 'config'")
+            db.query(
+                "SELECT id, channel, topic FROM subscriptions WHERE origin = 'config' AND "
+                + _LIVE_SUB
+            )
         ):
             if (row["channel"], row["topic"]) not in keep:
-                db.execute(
-                    "DELETE FROM subscriptions WHERE id = ? AND NOT EXISTS "
-                    "(SELECT 1 FROM deliveries WHERE subscription_id = ?)",
-                    [row["id"], row["id"]],
-                )
+                dropped += _end_subscription(db, row, REMOVED, (*WAITING, "claimed"))
         for channel, topic, mode in subs:
             db.execute(
                 "INSERT INTO subscriptions (channel, topic, mode, origin, created) "
                 "VALUES (?, ?, ?, 'config', ?) ON CONFLICT (channel, topic) DO UPDATE SET "
-                "mode = excluded.mode",
-                [channel, topic, mode, now],
+                "mode = excluded.mode, paused_reason = nullif(paused_reason, ?)",
+                [channel, topic, mode, now, REMOVED],
             )
+    return dropped
+
+
+def _end_subscription(
+    db: sqlite_utils.Database, row: dict[str, Any], reason: str, statuses: tuple[str, ...]
+) -> int:
+    """Drop what waits for it (a claimed one only at start, when nothing is in flight), then
+    delete it, or keep it retired when deliveries refer to it. Inside the caller's write."""
+    cur = db.execute(
+        "UPDATE deliveries SET status = 'cancelled', error = ? WHERE subscription_id = ? "
+        f"AND status IN ({','.join('?' * len(statuses))})",
+        [reason, row["id"], *statuses],
+    )
+    db.execute(
+        "DELETE FROM subscriptions WHERE id = ? AND NOT EXISTS "
+        "(SELECT 1 FROM deliveries WHERE subscription_id = ?)",
+        [row["id"], row["id"]],
+    )
+    db.execute("UPDATE subscriptions SET paused_reason = ? WHERE id = ?", [reason, row["id"]])
+    log.log(
+        logging.WARNING if cur.rowcount else logging.INFO,
+        "subscription.ended channel=%s topic=%s reason=%s dropped=%d",
+        row["channel"],
+        row["topic"],
+        reason,
+        cur.rowcount,
+    )
+    return cur.rowcount
 
 
 def subscriptions(db: sqlite_utils.Database, channel: str | None = None) -> list[SubscriptionRow]:
-    sql, args = "SELECT * FROM subscriptions", []
+    """Subscriptions in force (paused ones included), not the retired rows history keeps."""
+    sql, args = f"SELECT * FROM subscriptions WHERE {_LIVE_SUB}", []
     if channel:
-        sql, args = sql + " WHERE channel = ?", [channel]
+        sql, args = sql + " AND channel = ?", [channel]
     return [_row(SubscriptionRow, r) for r in db.query(sql + " ORDER BY channel, topic", args)]
 
 
 def subscribe(db: sqlite_utils.Database, channel: str, topic: str, mode: str) -> None:
+    """From chat; a retired subscription comes back as chat's, so the config no longer ends it."""
     with write(db):
         db.execute(
             "INSERT INTO subscriptions (channel, topic, mode, origin, created) "
             "VALUES (?, ?, ?, 'chat', ?) ON CONFLICT (channel, topic) DO UPDATE SET "
-            "mode = excluded.mode, paused_reason = NULL",
+            "mode = excluded.mode, paused_reason = NULL, origin = CASE WHEN "
+            f"{_LIVE_SUB} THEN origin ELSE 'chat' END",
             [channel, topic, mode, iso(utcnow())],
         )
         # A channel that was paused by a permanent error gets its held backlog back.
         db.execute(
-            "UPDATE subscriptions SET paused_reason = NULL WHERE channel = ? AND "
-            "paused_reason != 'unsubscribed'",
+            f"UPDATE subscriptions SET paused_reason = NULL WHERE channel = ? AND {_LIVE_SUB}",
             [channel],
         )
         db.execute(
@@ -348,22 +390,16 @@ def subscribe(db: sqlite_utils.Database, channel: str, topic: str, mode: str) ->
 
 def unsubscribe(db: sqlite_utils.Database, channel: str, topic: str) -> bool:
     with write(db):
-        row = db.execute(
-            "SELECT id FROM subscriptions WHERE channel = ? AND topic = ?", [channel, topic]
-        ).fetchone()
-        if not row:
+        rows = list(
+            db.query(
+                "SELECT id, channel, topic FROM subscriptions WHERE channel = ? AND topic = ? "
+                f"AND {_LIVE_SUB}",
+                [channel, topic],
+            )
+        )
+        if not rows:
             return False
-        db.execute(
-            "UPDATE deliveries SET status = 'cancelled', error = 'unsubscribed' "
-            "WHERE subscription_id = ? AND status IN ('pending', 'digest')",
-            [row[0]],
-        )
-        db.execute(
-            "DELETE FROM subscriptions WHERE id = ? AND NOT EXISTS "
-            "(SELECT 1 FROM deliveries WHERE subscription_id = ?)",
-            [row[0], row[0]],
-        )
-        db.execute("UPDATE subscriptions SET paused_reason = 'unsubscribed' WHERE id = ?", [row[0]])
+        _end_subscription(db, rows[0], "unsubscribed", WAITING)
     return True
 
 
@@ -378,7 +414,8 @@ def set_muted(db: sqlite_utils.Database, channel: str, until: str | None) -> int
 def pause_channel(db: sqlite_utils.Database, channel: str, reason: str) -> None:
     with write(db):
         db.execute(
-            "UPDATE subscriptions SET paused_reason = ? WHERE channel = ?", [reason, channel]
+            f"UPDATE subscriptions SET paused_reason = ? WHERE channel = ? AND {_LIVE_SUB}",
+            [reason, channel],
         )
 
 

@@ -32,6 +32,7 @@ def build_app(
     ready: Callable[[], tuple[bool, str]],
     routes: Iterable[web.RouteDef] = (),
     outbox_depth: Callable[[], int] = lambda: 0,
+    gave_up: Callable[[], int] = lambda: 0,
 ) -> web.Application:
     """`ready()` answers (ok, reason); liveness only needs the loop to answer at all."""
 
@@ -45,7 +46,7 @@ def build_app(
         )
 
     async def metrics_page(_: web.Request) -> web.Response:
-        body = metrics.render(outbox_depth)
+        body = metrics.render(outbox_depth, gave_up)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app = web.Application()

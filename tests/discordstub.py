@@ -6,8 +6,10 @@ The gateway says HELLO, takes IDENTIFY, sends READY and one GUILD_CREATE, ACKs h
 compresses every frame with zlib-stream (one compressor per connection, each frame flushed with
 Z_SYNC_FLUSH) when the client asks for it. REST answers carry `Content-Type: application/json`
 exactly (discord.py parses nothing else) and 429s carry a `Via` header (without one discord.py
-assumes a Cloudflare ban). Messages honour `nonce` + `enforce_nonce`, threads started from a
-message take the message's id, and bodies are checked against Discord's embed limits.
+assumes a Cloudflare ban). Messages honour `nonce` + `enforce_nonce` for `nonce_window`
+seconds (Discord: "the past few minutes"), threads started from a message take the message's
+id, and bodies are checked against Discord's embed limits. `lose_response(...)` carries a
+request out and then loses its answer (a 5xx, a dropped connection, or silence).
 
 The one guild has a moderator (Manage Channels through a role), a plain member, an editor
 whose role grants nothing in Discord, and an administrator. `stub.command(...)` sends an
@@ -94,6 +96,7 @@ class Fault:
     times: int
     retry_after: float
     commit: bool  # act on the request, then answer with the fault (a lost response)
+    how: str = ""  # "reset" drops the connection, "timeout" answers nothing for `hang` s
 
 
 @dataclass
@@ -154,7 +157,9 @@ class DiscordStub:
         self.interactions: dict[str, InteractionLog] = {}
         self.sessions: list[GatewaySession] = []
         self._faults: list[Fault] = []
-        self._nonces: dict[tuple[str, str], str] = {}
+        self._nonces: dict[tuple[str, str], tuple[str, float]] = {}
+        self.nonce_window = 300.0
+        self.hang = 5.0
         self._runner: web.AppRunner | None = None
         self.base = ""
         for cid, name in (
@@ -220,6 +225,14 @@ class DiscordStub:
         """Answer the next `times` matching requests with `status` (429 carries retry_after);
         `commit` carries the request out first, as when only the response is lost."""
         self._faults.append(Fault(method, re.compile(pattern), status, times, retry_after, commit))
+
+    def lose_response(self, method: str, pattern: str, how: str = "503", *, times: int = 1) -> None:
+        """The next `times` matching requests are carried out (a message is stored and shows
+        in history), then their answer is lost: `how` is a 5xx status ("503"), "reset" (the
+        connection drops) or "timeout" (no answer for `hang` seconds)."""
+        assert how in ("reset", "timeout") or how.startswith("5"), how
+        status = int(how) if how[0].isdigit() else 504
+        self._faults.append(Fault(method, re.compile(pattern), status, times, 0.0, True, how))
 
     def posts(self) -> list[Call]:
         """Every message body the bot sent or edited, wherever it went."""
@@ -479,6 +492,10 @@ class DiscordStub:
                 fault.times -= 1
                 if fault.commit:
                     await handler(request)
+                if fault.how == "timeout":
+                    await asyncio.sleep(self.hang)
+                elif fault.how == "reset" and request.transport is not None:
+                    request.transport.abort()
                 return _fault_response(fault)
         return await handler(request)
 
@@ -561,11 +578,12 @@ class DiscordStub:
         if refused := self._refuse(cid) or _invalid_message(body):
             return refused
         key = (cid, str(body.get("nonce")))
-        if body.get("enforce_nonce") and key in self._nonces:
-            return jsonr(self.messages[self._nonces[key]])
+        seen, at = self._nonces.get(key, ("", 0.0))
+        if body.get("enforce_nonce") and seen and time.monotonic() - at < self.nonce_window:
+            return jsonr(self.messages[seen])
         msg = self._message(cid, body)
         if body.get("nonce") is not None:
-            self._nonces[key] = msg["id"]
+            self._nonces[key] = (msg["id"], time.monotonic())
         return jsonr(msg)
 
     async def _edit_message(

@@ -4,7 +4,9 @@
 arguments, the bot token in `Authorization: Bearer`, `{"ok": false, "error": ...}` with HTTP
 200 for API errors, 429 with `Retry-After` when rate limited, an HTML 5xx page when down. It
 keeps channels, users and messages (with threads and metadata), records every call as it
-arrived, and accepts `response_url` posts. `fail(...)` queues failures for a method.
+arrived, and accepts `response_url` posts. `fail(...)` queues failures for a method;
+`lose_response(...)` carries a call out (the message is stored and shows in history) and then
+loses its answer: a 5xx page, a dropped connection, or no answer before the client gives up.
 Socket Mode too: apps.connections.open (app token) hands out a ws:// URL on the stub, which
 says hello and lets `socket_command(...)` send a slash-command envelope and read its ack.
 
@@ -49,9 +51,11 @@ class Call:
     at: float
     status: int
     answer: dict[str, Any]
+    lost: str | None = None  # how the answer was lost, when it was (see lose_response)
 
     @property
     def ok(self) -> bool:
+        """Slack did it (a lost answer included: the caller just never heard)."""
         return self.status == 200 and bool(self.answer.get("ok"))
 
 
@@ -82,6 +86,8 @@ class SlackStub:
         self.channels: dict[str, Channel] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self._failures: dict[str, list[Failure]] = {}
+        self._losses: dict[str, list[str]] = {}
+        self.hang = 5.0  # how long a "timeout" loss keeps the caller waiting for nothing
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self._socket: web.WebSocketResponse | None = None
@@ -127,6 +133,13 @@ class SlackStub:
         self._failures.setdefault(method, []).extend(
             Failure(status, error, retry_after) for _ in range(times)
         )
+
+    def lose_response(self, method: str, how: str = "503", *, times: int = 1) -> None:
+        """The next `times` calls of `method` are carried out, then their answer is lost:
+        `how` is a 5xx status ("503"), "reset" (the connection drops) or "timeout" (no answer
+        for `hang` seconds)."""
+        assert how in ("reset", "timeout") or how.startswith("5"), how
+        self._losses.setdefault(method, []).extend([how] * times)
 
     # -- what happened -------------------------------------------------------------------
 
@@ -177,7 +190,11 @@ class SlackStub:
         method = request.match_info["method"]
         args, encoding = await _arguments(request)
         status, answer, headers = self._answer(method, args, request.headers)
-        self.calls.append(Call(method, args, encoding, time.monotonic(), status, answer))
+        losses = self._losses.get(method)
+        lost = losses.pop(0) if losses and status == 200 else None
+        self.calls.append(Call(method, args, encoding, time.monotonic(), status, answer, lost))
+        if lost is not None:
+            return await self._lose(request, lost)
         if status >= 500:
             return web.Response(
                 status=status,
@@ -185,6 +202,17 @@ class SlackStub:
                 content_type="text/html",
             )
         return web.json_response(answer, status=status, headers=headers)
+
+    async def _lose(self, request: web.Request, how: str) -> web.Response:
+        """The work is done; the caller never hears of it."""
+        if how == "timeout":
+            await asyncio.sleep(self.hang)
+        elif how == "reset" and request.transport is not None:
+            request.transport.abort()
+        status = int(how) if how[0].isdigit() else 504
+        return web.Response(
+            status=status, text="<html>upstream error</html>", content_type="text/html"
+        )
 
     def _answer(
         self, method: str, args: dict[str, Any], headers: Any

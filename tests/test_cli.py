@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 from pathlib import Path
@@ -124,13 +125,32 @@ def test_topics_test_explains_a_match_and_a_miss(capsys):
     assert "query" in capsys.readouterr().err
 
 
-def test_every_command_has_help_and_is_in_the_readme():
+def _help_lines(argv: list[str], capsys) -> dict[str, str]:
+    """`wirewatch ... --help` as a user sees it: each listed command with its one-line help."""
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--help"])
+    assert done.value.code == 0
+    return dict(re.findall(r"^ {4}(\S+) +(\S.*)$", capsys.readouterr().out, re.M))
+
+
+def _commands(parser) -> dict[str, object]:
+    """Subcommand name -> its parser (argparse keeps them behind its subparsers action)."""
+    found = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(found[0].choices) if found else {}
+
+
+def test_every_command_is_listed_with_help_and_is_in_the_readme(capsys):
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    parser = build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command")
-    for name, cmd in sub.choices.items():
-        assert cmd.description or sub._name_parser_map[name].format_help()
+    commands = _commands(build_parser())
+    listed = _help_lines([], capsys)
+    assert set(listed) == set(commands), "a command is missing from `wirewatch --help`"
+    for name, parser in commands.items():
         assert f"wirewatch {name}" in readme, f"README does not document `wirewatch {name}`"
+        actions = _commands(parser)
+        if actions:
+            assert set(_help_lines([name], capsys)) == set(actions)
+        for action in actions:
+            assert f"wirewatch {name} {action}" in readme, f"`wirewatch {name} {action}`"
     assert "pytest" in readme
 
 

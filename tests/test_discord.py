@@ -20,13 +20,12 @@ import pytest_asyncio
 
 from adapters.discord_bot import DiscordAdapter, discord_from_env, invite_url
 from bot.app import Runtime, open_runtime, poll_once
-from bot.clock import iso, utcnow
+from bot.clock import utcnow
 from bot.commands import Commands
-from bot.db import write
 from bot.demo.server import serve_demo
 from bot.errors import ConfigError, DeliveryError
 from bot.model import Alert, Source
-from bot.outbox import deliver_notices, deliver_pending
+from bot.outbox import deliver_notices
 from bot.settings import Settings
 from bot.store import list_feeds, subscriptions
 from tests.discordstub import DiscordStub
@@ -301,27 +300,6 @@ async def test_hostile_feed_item_is_posted_without_pings_or_bad_links(stub, tmp_
     embed = stub.channel_messages(stub.alerts)[0]["embeds"][0]
     assert "url" not in embed and "@\u200beveryone" in embed["title"]
     assert_nothing_pings(stub)
-
-
-async def test_lost_response_on_5xx_is_retried_and_posted_once(stub, tmp_path):
-    stub.fail("POST", r"^/channels/\d+/messages$", 503, commit=True)
-    async with serve_demo() as feeds:
-        settings = settings_for(
-            tmp_path,
-            feeds=[{"name": feeds[0].name, "url": feeds[0].url}],
-            subscriptions=[{"topic": "troop-deployments", "channel": f"discord:{stub.alerts}"}],
-        )
-        async with discord_runtime(stub, settings) as (rt, _):
-            _, stats = await poll_once(rt)
-            assert (stats.sent, stats.retried) == (0, 1)
-            with write(rt.db):
-                rt.db.execute("UPDATE deliveries SET next_attempt = ?", [iso(utcnow())])
-            again = await deliver_pending(rt.db, rt.adapters)
-    assert again.sent == 1
-    creates = [c for c in stub.calls if c.method == "POST" and c.path.endswith("/messages")]
-    assert len(creates) == 2 and creates[0].body["nonce"] == creates[1].body["nonce"]
-    assert all(c.body["enforce_nonce"] is True for c in creates)
-    assert len(stub.channel_messages(stub.alerts)) == 1
 
 
 async def test_500_and_429_are_waited_out_by_discord_py(stub):

@@ -1,14 +1,10 @@
-"""Ops: compose file valid, image command works in a venv, backup, prune, OPML, logs."""
+"""Ops: compose file valid, backup, prune, OPML, logs (the image: tests/test_image.py)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import re
-import shlex
 import sqlite3
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,38 +32,6 @@ def test_compose_file_validates_against_the_compose_spec():
     assert "wirewatch-data:/data" in bot["volumes"] and bot["restart"] == "unless-stopped"
     assert bot["healthcheck"] and bot["stop_grace_period"]
     assert compose["services"]["datasette"]["profiles"] == ["browse"]
-
-
-def _dockerfile(instruction: str) -> list[str]:
-    text = (ROOT / "Dockerfile").read_text()
-    (line,) = re.findall(rf"^{instruction} (\[.*\])$", text, re.M)
-    return json.loads(line)
-
-
-def test_dockerfile_is_small_nonroot_pinned_with_healthcheck():
-    text = (ROOT / "Dockerfile").read_text()
-    assert text.startswith("# ") and "FROM python:3.11-slim" in text
-    assert re.search(r"^USER wirewatch$", text, re.M) and "HEALTHCHECK" in text
-    assert _dockerfile("ENTRYPOINT") == ["wirewatch"]
-
-
-def test_image_command_works_the_same_in_a_plain_venv(tmp_path):
-    """The image runs `wirewatch run --config /app/config/...`: the same config checks here."""
-    cmd = _dockerfile("ENTRYPOINT") + _dockerfile("CMD")
-    assert cmd[:2] == ["wirewatch", "run"]
-    config = cmd[cmd.index("--config") + 1].replace("/app/", f"{ROOT}/")
-    wirewatch = Path(sys.executable).with_name("wirewatch")
-    done = subprocess.run(
-        [str(wirewatch), "check", "--config", config],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"WIREWATCH_DB": str(tmp_path / "w.db")},
-    )
-    assert done.returncode == 0, done.stderr
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    probe = compose["services"]["wirewatch"]["healthcheck"]["test"]
-    assert probe[0] == "CMD" and "/healthz" in shlex.join(probe)
 
 
 def _seed(db, now: datetime) -> None:

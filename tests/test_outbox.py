@@ -10,7 +10,7 @@ from bot.errors import DeliveryError
 from bot.ingest import NewItem, store_new_items
 from bot.model import Alert, Entry, MessageRef, TopicMatch
 from bot.outbox import deliver_notices, deliver_pending, reconcile
-from bot.store import add_feed, find_feed, subscribe, subscriptions
+from bot.store import add_feed, find_feed, subscribe, subscriptions, unsubscribe
 from bot.stories import StoryIndex
 
 
@@ -171,3 +171,21 @@ async def test_unknown_platform_waits_instead_of_being_lost(tmp_path):
     assert stats.sent == 0
     assert db.execute("SELECT status FROM deliveries").fetchone()[0] == "pending"
     assert find_feed(db, "X") is not None
+
+
+async def test_unsubscribing_drops_held_alerts_so_no_later_subscribe_sends_them(tmp_path):
+    db, feed, index = _setup(tmp_path)
+    store_new_items(db, feed, [_item("1", NK, NOW)], index, NOW)
+    chat = Platform()
+    chat.fail_with = [DeliveryError("channel_not_found", permanent=True)]
+    await deliver_pending(db, {"chat": chat})  # the channel is paused
+    store_new_items(db, feed, [_item("2", RED, NOW)], index, NOW)  # held while paused
+    assert unsubscribe(db, "chat:A", "t")
+    subscribe(db, "chat:A", "other", "instant")  # resumes what the channel still holds
+    await deliver_pending(db, {"chat": chat})
+    assert chat.posted == []
+    assert [r[0] for r in db.execute("SELECT status FROM deliveries ORDER BY id")] == [
+        "failed",
+        "cancelled",
+    ]
+    assert [s.topic for s in subscriptions(db, "chat:A")] == ["other"]

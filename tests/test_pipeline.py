@@ -48,17 +48,31 @@ async def test_seed_story_from_three_outlets_is_one_alert_with_two_updates(tmp_p
         assert distractor not in titles
 
 
-async def test_second_poll_delivers_nothing_and_uses_conditional_get(tmp_path):
-    async with serve_demo() as feeds:
-        settings = make_settings(tmp_path / "w.db", [(f.name, f.url) for f in feeds])
-        async with console_runtime(settings) as (rt, console):
-            await poll_once(rt)
-            first = len(console.alerts())
-            results, stats = await poll_once(rt)
-        assert first > 0 and stats.sent == 0 and len(console.alerts()) == first
-        async with console_runtime(settings) as (rt, console):  # a restart changes nothing
-            _, stats = await poll_once(rt)
-        assert stats.sent == 0 and console.alerts() == []
+async def test_polls_are_conditional_gets_and_a_304_is_not_parsed(tmp_path, feed_server):
+    now = datetime.now(UTC)
+    body = _rss([("a", "Britain deploys 500 troops to Estonia", "https://x.example/a", now)])
+    modified = format_datetime(now - timedelta(hours=1), usegmt=True)
+    feed_server.serve("/rss", body, etag='"v1"', last_modified=modified)
+    settings = make_settings(
+        tmp_path / "w.db", [("X", feed_server.url("/rss"))], articles={"fetch": False}
+    )
+    async with console_runtime(settings) as (rt, console):
+        await poll_once(rt)
+        [again], stats = await poll_once(rt)
+    assert len(console.alerts()) == 1 and stats.sent == 0
+    assert again.ok and again.not_modified and again.new_items == 0
+    async with console_runtime(settings) as (rt, console):  # the validators survive a restart
+        [after_restart], _ = await poll_once(rt)
+        # The feed is regenerated with the same items: a full body, parsed, nothing new.
+        feed_server.serve("/rss", body, etag='"v2"', last_modified=modified)
+        [regenerated], stats = await poll_once(rt)
+        [last], _ = await poll_once(rt)
+    assert after_restart.not_modified and not regenerated.not_modified and last.not_modified
+    assert regenerated.ok and stats.sent == 0 and console.alerts() == []
+    sent = [r.headers for r in feed_server.requests_to("/rss")]
+    assert "If-None-Match" not in sent[0] and "If-Modified-Since" not in sent[0]
+    assert [h.get("If-None-Match") for h in sent[1:]] == ['"v1"', '"v1"', '"v1"', '"v2"']
+    assert all(h.get("If-Modified-Since") == modified for h in sent[1:])
 
 
 async def test_new_feed_does_not_flood_with_old_items(tmp_path, feed_server):

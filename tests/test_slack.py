@@ -319,10 +319,12 @@ async def test_adapter_turns_slack_errors_into_delivery_errors(tmp_path: Path) -
         with pytest.raises(DeliveryError) as rate:
             await env.adapter.post_alert(NEWS, make_alert(1))
         assert rate.value.retry_after == 7 and not rate.value.permanent
+        assert not rate.value.maybe_posted  # a 429 is a refusal: nothing was posted
         env.stub.fail("chat.postMessage", status=503)
         with pytest.raises(DeliveryError) as down:
             await env.adapter.post_alert(NEWS, make_alert(2))
         assert not down.value.permanent and down.value.retry_after is None
+        assert down.value.maybe_posted  # a 5xx can come after the work was done
         for error in (
             "channel_not_found",
             "not_in_channel",
@@ -337,7 +339,7 @@ async def test_adapter_turns_slack_errors_into_delivery_errors(tmp_path: Path) -
         env.stub.fail("chat.postMessage", error="internal_error")
         with pytest.raises(DeliveryError) as odd:
             await env.adapter.post_alert(NEWS, make_alert(4))
-        assert not odd.value.permanent
+        assert not odd.value.permanent and not odd.value.maybe_posted
         assert env.stub.posts() == []
 
 
@@ -349,6 +351,7 @@ async def test_network_errors_are_retryable() -> None:
         with pytest.raises(DeliveryError) as failed:
             await adapter.post_alert(NEWS, make_alert(1))
         assert not failed.value.permanent
+        assert not failed.value.maybe_posted  # never connected: nothing can have been posted
     finally:
         await adapter.stop()
 

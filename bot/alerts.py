@@ -1,0 +1,79 @@
+"""The Alert a delivery sends, read from its stored rows: item, outlet, match, story sources.
+
+Pure reads; what to do when a row cannot be read is the outbox's business (it fails that
+delivery alone). The summary of an item is made here, when an alert needs it, not per item.
+"""
+
+from __future__ import annotations
+
+import json
+
+import sqlite_utils
+
+from bot.chat import split_channel
+from bot.clock import parse_iso
+from bot.model import Alert, Delivery, MessageRef, Source
+from bot.text.summary import summarize
+
+
+def parent_ref(db: sqlite_utils.Database, channel: str, story_id: int) -> MessageRef | None:
+    """The story's first message in `channel`, once sent, with its thread if one exists.
+
+    A platform that threads lazily (Discord) reports the thread with the first update.
+    """
+    row = db.execute(
+        "SELECT message_id, coalesce(thread_id, (SELECT e.thread_id FROM deliveries e WHERE "
+        "e.channel = d.channel AND e.story_id = d.story_id AND e.status = 'sent' AND "
+        "e.thread_id IS NOT NULL ORDER BY e.id LIMIT 1)) FROM deliveries d WHERE d.channel = ? "
+        "AND d.story_id = ? AND d.kind = 'new' AND d.status = 'sent' ORDER BY d.id LIMIT 1",
+        [channel, story_id],
+    ).fetchone()
+    if not row or not row[0]:
+        return None
+    platform, ident = split_channel(channel)
+    return MessageRef(platform, ident, row[0], row[1])
+
+
+def build_alert(db: sqlite_utils.Database, d: Delivery, item_id: int | None = None) -> Alert:
+    """The Alert for delivery `d`, about `item_id` (default its own), sources up to d's item."""
+    item = next(
+        db.query(
+            "SELECT items.*, feeds.name AS outlet FROM items "
+            "JOIN feeds ON feeds.id = items.feed_id "
+            "WHERE items.id = ?",
+            [item_id or d.item_id],
+        )
+    )
+    topic = db.execute(
+        "SELECT topic FROM subscriptions WHERE id = ?", [d.subscription_id]
+    ).fetchone()
+    topic_name = topic[0] if topic else ""
+    match = db.execute(
+        "SELECT matched, explanation FROM matches WHERE item_id = ? AND topic = ?",
+        [item["id"], topic_name],
+    ).fetchone()
+    sources = tuple(
+        Source(r["outlet"], r["title"], r["url"])
+        for r in db.query(
+            "SELECT feeds.name AS outlet, items.title, items.url FROM items JOIN feeds ON "
+            "feeds.id = items.feed_id WHERE items.story_id = ? AND items.id <= ? ORDER BY "
+            "items.published, items.id",
+            [d.story_id, max(d.item_id, item["id"])],
+        )
+    )
+    return Alert(
+        delivery_id=d.id,
+        kind=d.kind if item_id is None else "new",
+        story_id=d.story_id,
+        topic=topic_name,
+        channel=d.channel,
+        title=item["title"],
+        url=item["url"],
+        outlet=item["outlet"],
+        published=parse_iso(item["published"]),
+        summary=item["alert_summary"] or summarize(item["title"], item["summary"]),
+        entities=tuple(json.loads(item["entities"])),
+        matched=tuple(json.loads(match[0])) if match else (),
+        explanation=match[1] if match else "",
+        sources=sources,
+    )
