@@ -117,9 +117,12 @@ def _m004_delivery_doubts(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE deliveries ADD COLUMN faults INTEGER NOT NULL DEFAULT 0")
 
 
-def _m005_topic_relevance(db: sqlite_utils.Database) -> None:
+def _m005_relevance_and_copies(db: sqlite_utils.Database) -> None:
     # A topic may name a learned relevance model that must agree before it matches.
     db.execute("ALTER TABLE topics ADD COLUMN relevance TEXT")
+    # The same article from another feed is found by its link (or URL guid), in any feed.
+    db.execute("CREATE INDEX items_url ON items(url)")
+    db.execute("CREATE INDEX items_identity ON items(identity)")
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
@@ -127,7 +130,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m002_open_deliveries_index,
     _m003_cheaper_item_writes,
     _m004_delivery_doubts,
-    _m005_topic_relevance,
+    _m005_relevance_and_copies,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlite_utils
 
@@ -76,7 +76,8 @@ def store_batch(
         for feed, item in sorted(batch, key=_publication_order):
             # The story is decided before the item is written, so the row is written once.
             probe = _story_doc(item)
-            story_id = index.assign(probe)
+            copy_of = _same_article(db, item, index.window)
+            story_id = copy_of if copy_of is not None else index.assign(probe)
             new_story = story_id is None
             if new_story:
                 story_id = _new_story(db, item, now)
@@ -88,7 +89,9 @@ def store_batch(
                 stories_new += 1
             index.add(replace(probe, item_id=item_id), story_id)
             _insert_matches(db, item_id, item.matches)
-            if item.alertable:
+            # Another feed's copy of an article already in the story is one more source of
+            # it (shown when the alert is next edited), never a post of its own.
+            if item.alertable and copy_of is None:
                 deliveries += _enqueue(db, subs, item, item_id, story_id, now)
     log.info(
         "ingest.stored feeds=%s items=%d stories_new=%d deliveries=%d",
@@ -98,6 +101,28 @@ def store_batch(
         deliveries,
     )
     return Ingested(len(batch), stories_new, deliveries)
+
+
+def _same_article(db: sqlite_utils.Database, item: NewItem, window: timedelta) -> int | None:
+    """The story of an item stored from another feed with this item's link (or URL guid).
+
+    The same article in two feeds of one outlet ("World" and "Asia") is one report. Only
+    stories still open count: a link reused years later is news again.
+    """
+    e = item.entry
+    keys = [("url", e.url)] if e.url else []
+    if e.identity.startswith(("guid:http://", "guid:https://")):
+        keys.append(("identity", e.identity))  # a numeric guid may repeat across outlets
+    since = iso(item.published - window)
+    for column, value in keys:
+        row = db.execute(
+            f"SELECT story_id FROM items WHERE {column} = ? AND story_id IS NOT NULL "
+            "AND published >= ? ORDER BY id LIMIT 1",
+            [value, since],
+        ).fetchone()
+        if row:
+            return int(row[0])
+    return None
 
 
 def _publication_order(pair: tuple[FeedRow, NewItem]) -> tuple:

@@ -268,3 +268,21 @@ async def test_a_feed_that_mints_new_guids_every_poll_does_not_repeat_its_items(
         await poll_once(rt)
         titles = [r[0] for r in rt.db.execute("SELECT title FROM items ORDER BY id")]
     assert titles == ["Germany sends troops to Lithuania", "Poland sends troops to Lithuania"]
+
+
+async def test_one_article_in_two_feeds_of_an_outlet_is_one_alert(tmp_path, feed_server):
+    now = datetime.now(UTC)
+    link = "https://news.example/world/estonia-troops"
+    title = "Britain deploys 900 troops to Estonia as NATO reinforces its eastern flank"
+    feed_server.serve("/world", _rss([("w1", title, link, now - timedelta(minutes=5))]))
+    feed_server.serve("/europe", _rss([("e7", title, link + "?utm_source=rss", now)]))
+    settings = make_settings(
+        tmp_path / "w.db",
+        [("World", feed_server.url("/world")), ("Europe", feed_server.url("/europe"))],
+        articles={"fetch": False},
+    )
+    async with console_runtime(settings) as (rt, console):
+        await poll_once(rt)
+        rows = list(rt.db.query("SELECT story_id FROM items"))
+    assert [a["kind"] for a in console.alerts()] == ["new"]
+    assert len(rows) == 2 and len({r["story_id"] for r in rows}) == 1  # both kept, one story
