@@ -1,4 +1,4 @@
-"""Parser agreement and speed on the real feeds in ../shared/data/real-feeds/.
+"""Parser agreement and speed on the real feeds in tests/data/real-feeds/.
 
 Our parse path must find every entry feedparser finds (tests/test_parse.py asserts it per
 feed); this reports the totals and what the safety and cleaning around feedparser cost:
@@ -18,7 +18,7 @@ import feedparser
 
 from bench.report import Section
 
-REAL_FEEDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "real-feeds"
+REAL_FEEDS = Path(__file__).resolve().parents[1] / "tests" / "data" / "real-feeds"
 
 
 def run(quick: bool = False) -> Section:

@@ -21,7 +21,7 @@ from bot.errors import FeedParseError
 from bot.feeds.fastparse import read_feed
 from bot.feeds.parse import parse_feed
 
-REAL_FEEDS = sorted((Path(__file__).resolve().parents[2] / "shared/data/real-feeds").glob("*.xml"))
+REAL_FEEDS = sorted((Path(__file__).parent / "data/real-feeds").glob("*.xml"))  # see SOURCES.md
 FEED_URL = "https://news.example/feeds/world.xml"
 PUB = format_datetime(datetime(2024, 5, 1, 12, 0, tzinfo=UTC), usegmt=True)
 

@@ -23,8 +23,7 @@ from bot.feeds.parse import (
     shutdown_parser,
 )
 
-# shared/ sits beside the repository, here and in CI.
-REAL_FEEDS = sorted((Path(__file__).resolve().parents[2] / "shared/data/real-feeds").glob("*.xml"))
+REAL_FEEDS = sorted((Path(__file__).parent / "data/real-feeds").glob("*.xml"))  # see SOURCES.md
 FEED_URL = "https://news.example/feeds/world.xml"
 
 

@@ -12,20 +12,20 @@ from bot.model import Entry
 from bot.prepare import prepare_entries, prepared_of
 from bot.stories import StoryDoc, doc_terms
 
-SHARED = Path(__file__).resolve().parents[2] / "shared/data"
-REAL_FEEDS = sorted((SHARED / "real-feeds").glob("*.xml"))
+DATA = Path(__file__).parent / "data"
+REAL_FEEDS = sorted((DATA / "real-feeds").glob("*.xml"))
 FEED_URL = "https://news.example/feeds/world.xml"
 WHEN = datetime(2026, 11, 25, tzinfo=UTC)
 
 
 def dev_entries() -> list[Entry]:
-    lines = (SHARED / "dev-deployments-agnews.jsonl").read_text().splitlines()
+    lines = (DATA / "deploy_extra.jsonl").read_text().splitlines()
     rows = [json.loads(line) for line in lines if line.strip()]
     return [Entry(f"dev:{i}", None, r["title"], r["description"], None) for i, r in enumerate(rows)]
 
 
 async def test_workers_prepare_what_the_event_loop_would(gazetteer):
-    assert REAL_FEEDS, "../shared/data/real-feeds is missing"
+    assert REAL_FEEDS, "tests/data/real-feeds is missing"
     for path in REAL_FEEDS[:12]:
         here = parse_feed(path.read_bytes(), feed_url=FEED_URL)
         in_worker = await prepare_entries_async(here.entries)
@@ -51,7 +51,7 @@ def test_prepared_matches_entities_and_story_terms_equal_the_direct_ones(gazette
         doc = StoryDoc(1, entry.title, entry.summary, prepared.names, WHEN)
         assert prepared.terms == doc_terms(doc)
     fired = [e for e in entries if matcher.match_prepared(prepared_of(e, gazetteer))]
-    assert len(fired) >= 5  # the dev set has deployments: the comparison above was not vacuous
+    assert len(fired) >= 5  # the set has deployments: the comparison above was not vacuous
 
 
 def test_prepared_entries_survive_the_trip_between_processes(gazetteer):
