@@ -27,6 +27,7 @@ BENCHMARKS = (
     "steady",
     "ingest",
     "latency",
+    "stall",
     "storage",
     "memory",
 )
