@@ -1,22 +1,71 @@
 """Checks that need more than the config's shape: queries compile, topics exist, no duplicates.
 
-Returns every problem as 'where: what' so `wirewatch check` can list them all at once.
+Every problem comes back as 'where: what', all at once: a file with a shape mistake still
+gets its queries, subscriptions and feeds checked, read straight from the YAML, so fixing
+one problem never reveals another that was there all along.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 from bot.catalog import configured_topics
-from bot.errors import QueryError
-from bot.settings import Settings
+from bot.errors import ConfigError, QueryError
+from bot.model import Topic
+from bot.settings import Settings, apply_env, config_path, read_config, validate_settings
 from bot.topics.entities import Gazetteer
-from bot.topics.match import compile_topic
+from bot.topics.match import compile_topic, load_topics
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """What the checks read, from valid Settings or from a file that failed its shape check."""
+
+    topics: list[Topic]
+    subscriptions: list[tuple[int, str]]  # (index, topic name)
+    feeds: list[tuple[int, str, str]]  # (index, name, url)
+
+
+def load_checked(path: str | Path | None, gazetteer: Gazetteer) -> Settings:
+    """Settings from the file, or one ConfigError naming every problem it has."""
+    path = config_path(path)
+    raw = read_config(path)  # a file that is not YAML cannot be checked any further
+    try:
+        settings = validate_settings(raw, path)
+    except ConfigError as exc:
+        raise ConfigError(exc.problems + _check(str(path), _raw_parts(raw), gazetteer)) from None
+    problems = check_settings(settings, gazetteer)
+    if problems:
+        raise ConfigError(problems)
+    return apply_env(settings)
 
 
 def check_settings(settings: Settings, gazetteer: Gazetteer) -> list[str]:
-    src = settings.source
+    parts = _Parts(
+        configured_topics(settings),
+        [(i, s.topic) for i, s in enumerate(settings.subscriptions)],
+        [(i, f.name, f.url) for i, f in enumerate(settings.feeds)],
+    )
+    return _check(settings.source, parts, gazetteer)
+
+
+def notes(settings: Settings) -> list[str]:
+    """Valid but probably not meant: a config that can never send an alert."""
+    out = []
+    if not settings.feeds:
+        out.append("no feeds: nothing is polled until feeds are added from chat or imported")
+    if not settings.subscriptions:
+        out.append("no subscriptions: no alert is sent until a channel subscribes from chat")
+    return out
+
+
+def _check(src: str, parts: _Parts, gazetteer: Gazetteer) -> list[str]:
     problems: list[str] = []
-    topics = configured_topics(settings)
-    for topic in topics:
+    for topic in parts.topics:
+        if not topic.query:
+            continue  # a missing query is a shape problem, already named
         try:
             compile_topic(topic, gazetteer)
         except QueryError as exc:
@@ -26,16 +75,55 @@ def check_settings(settings: Settings, gazetteer: Gazetteer) -> list[str]:
                 else f"built-in topic {topic.name}"
             )
             problems.append(f"{src}: {where}: {exc}")
-    names = {t.name for t in topics}
-    for i, sub in enumerate(settings.subscriptions):
-        if sub.topic not in names:
+    names = {t.name for t in parts.topics}
+    for i, name in parts.subscriptions:
+        if name not in names:
             problems.append(
-                f"{src}: subscriptions[{i}].topic: unknown topic {sub.topic!r} "
+                f"{src}: subscriptions[{i}].topic: unknown topic {name!r} "
                 f"(known: {', '.join(sorted(names))})"
             )
-    seen: dict[str, int] = {}
-    for i, feed in enumerate(settings.feeds):
-        if feed.url in seen:
-            problems.append(f"{src}: feeds[{i}].url: same URL as feeds[{seen[feed.url]}]")
-        seen.setdefault(feed.url, i)
-    return problems
+    return problems + _duplicates(src, parts.feeds)
+
+
+def _duplicates(src: str, feeds: list[tuple[int, str, str]]) -> list[str]:
+    """Two feeds with one URL would be polled twice; two with one name cannot be told apart."""
+    found: list[tuple[int, str]] = []
+    for field in ("name", "url"):
+        seen: dict[str, int] = {}
+        for i, name, url in feeds:
+            key = name.casefold() if field == "name" else url
+            if key in seen:
+                what = "URL" if field == "url" else field
+                found.append((i, f"{src}: feeds[{i}].{field}: same {what} as feeds[{seen[key]}]"))
+            seen.setdefault(key, i)
+    return [problem for _, problem in sorted(found)]
+
+
+def _raw_parts(raw: dict[str, Any]) -> _Parts:
+    """The checks' inputs read leniently from the YAML: entries of the wrong shape are skipped."""
+    topics = {t.name: t for t in load_topics()}
+    if isinstance(raw.get("topics"), dict):
+        for name, t in raw["topics"].items():
+            query = t.get("query") if isinstance(t, dict) else None
+            query = query if isinstance(query, str) and query.strip() else ""
+            topics[str(name)] = Topic(str(name), query, origin="config")
+    return _Parts(
+        list(topics.values()),
+        [
+            (i, s["topic"])
+            for i, s in _entries(raw, "subscriptions")
+            if isinstance(s.get("topic"), str)
+        ],
+        [
+            (i, f["name"], f["url"])
+            for i, f in _entries(raw, "feeds")
+            if isinstance(f.get("name"), str) and isinstance(f.get("url"), str)
+        ],
+    )
+
+
+def _entries(raw: dict[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:
+    items = raw.get(key)
+    if not isinstance(items, list):
+        return []
+    return [(i, entry) for i, entry in enumerate(items) if isinstance(entry, dict)]

@@ -5,6 +5,7 @@ Used by the config, the CLI and chat commands so that all three accept the same 
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -12,26 +13,32 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])", re.IGNORECASE)
 
 
 def parse_duration(value: str | int | float) -> float:
-    """Seconds in `value`; a bare number is seconds. Raises ValueError with the accepted form."""
-    if isinstance(value, bool):
+    """Seconds in `value`. Raises ValueError saying the accepted form.
+
+    A number without a unit is refused, in the config, on the command line and in chat
+    alike: `--older-than 90` meant 90 seconds to the code and 90 days to the person.
+    """
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ValueError("expected a duration such as 30s, 5m, 24h or 7d")
     if isinstance(value, int | float):
-        seconds = float(value)
-        if seconds != seconds or seconds in (float("inf"), float("-inf")):
-            raise ValueError("a duration must be a finite number")
-    elif not isinstance(value, str):
-        raise ValueError("expected a duration such as 30s, 5m, 24h or 7d")
-    else:
-        text = value.strip().lower().replace(" ", "")
-        if re.fullmatch(r"\d+(\.\d+)?", text):
-            seconds = float(text)
-        elif text and _PART.sub("", text) == "":
-            seconds = sum(float(n) * _UNITS[u.lower()] for n, u in _PART.findall(text))
-        else:
-            raise ValueError(f"{value!r} is not a duration: use forms such as 30s, 5m, 24h or 7d")
-    if seconds < 0:
+        if not math.isfinite(value) or value < 0:
+            raise ValueError("expected a duration such as 30s, 5m, 24h or 7d")
+        raise _no_unit(f"{value:g}")
+    text = value.strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        raise _no_unit(text)
+    if text.startswith("-"):
         raise ValueError("a duration cannot be negative")
+    if not text or _PART.sub("", text) != "":
+        raise ValueError(f"{value!r} is not a duration: use forms such as 30s, 5m, 24h or 7d")
+    seconds = sum(float(n) * _UNITS[u.lower()] for n, u in _PART.findall(text))
+    if not math.isfinite(seconds):
+        raise ValueError(f"{value!r} is too long a duration")
     return seconds
+
+
+def _no_unit(number: str) -> ValueError:
+    return ValueError(f"{number} has no unit: write {number}s, {number}m, {number}h or {number}d")
 
 
 def format_duration(seconds: float) -> str:

@@ -8,8 +8,11 @@ the shape of the file.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import types
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -28,6 +31,7 @@ from bot.durations import parse_duration
 from bot.errors import ConfigError
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
+MIN_INTERVAL = 10.0  # seconds between polls of one feed, at least
 CHANNEL_RE = re.compile(r"^(console|slack:[A-Z0-9]+|discord:\d+)$")
 
 
@@ -46,6 +50,17 @@ class FeedSettings(_Strict):
         if not re.match(r"^https?://[^/\s]+", url, re.IGNORECASE):
             raise ValueError("must be an http:// or https:// URL")
         return url
+
+    @field_validator("interval")
+    @classmethod
+    def _polite(cls, value: float | None) -> float | None:
+        return value if value is None else _polite_interval(value)
+
+
+def _polite_interval(value: float) -> float:
+    if value < MIN_INTERVAL:
+        raise ValueError("must be at least 10s: polling faster is impolite to the outlets")
+    return value
 
 
 class TopicSettings(_Strict):
@@ -108,9 +123,7 @@ class Settings(_Strict):
     @field_validator("poll_interval")
     @classmethod
     def _sane_interval(cls, value: float) -> float:
-        if value < 10:
-            raise ValueError("must be at least 10s: polling faster is impolite to the outlets")
-        return value
+        return _polite_interval(value)
 
     @field_validator("topics")
     @classmethod
@@ -129,38 +142,122 @@ def default_config_path() -> Path:
     return Path(env) if env else default_file("wirewatch.yaml")
 
 
+def config_path(path: str | Path | None = None) -> Path:
+    """`path`, else $WIREWATCH_CONFIG, else the shipped config."""
+    return Path(path) if path else default_config_path()
+
+
 def load_settings(path: str | Path | None = None) -> Settings:
     """Read, validate and apply env overrides; raise ConfigError listing every problem."""
-    path = Path(path) if path else default_config_path()
-    raw = _read_yaml(path)
+    path = config_path(path)
+    return apply_env(validate_settings(read_config(path), path))
+
+
+def validate_settings(raw: dict[str, Any], path: Path) -> Settings:
+    """The file's mapping as Settings, or a ConfigError naming every shape problem."""
     try:
-        settings = Settings.model_validate({**raw, "source": str(path)})
+        return Settings.model_validate({**raw, "source": str(path)})
     except ValidationError as exc:
-        raise ConfigError(
-            [f"{path}: {_where(e['loc'])}: {e['msg']}" for e in exc.errors()]
-        ) from None
-    return _apply_env(settings)
+        problems = [f"{path}: {_where(e['loc'])}: {_problem(e)}" for e in exc.errors()]
+        raise ConfigError(problems) from None
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def _problem(error: Any) -> str:
+    """pydantic's message without its "Value error, " prefix; unknown keys get a suggestion."""
+    if error["type"] == "extra_forbidden":
+        return _unknown_key(error["loc"])
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    return message
+
+
+def _unknown_key(loc: tuple[Any, ...]) -> str:
+    key = str(loc[-1])  # `loc` already names the key; the message says what it could be
+    known = [k for k in _keys_at(Settings, loc[:-1]) if k != "source"]
+    close = difflib.get_close_matches(key.lower(), known, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key: did you mean {close[0]!r}?"
+    return f"unknown key (known here: {', '.join(known)})"
+
+
+def _keys_at(kind: Any, loc: tuple[Any, ...]) -> list[str]:
+    """The keys a mapping at `loc` may hold, found by walking the settings' types."""
+    for part in loc:
+        kind = _inner(kind, part)
+    kind = _unwrap(kind)
+    return list(kind.model_fields) if _is_model(kind) else []
+
+
+def _inner(kind: Any, part: Any) -> Any:
+    kind = _unwrap(kind)
+    if _is_model(kind):
+        field = kind.model_fields.get(str(part))
+        return field.annotation if field else None
+    args = typing.get_args(kind)
+    return args[-1] if args else None  # list[X] by index, dict[str, X] by key: X
+
+
+def _unwrap(kind: Any) -> Any:
+    """`X | None` and `Annotated[X, ...]` as X."""
+    while typing.get_origin(kind) in (typing.Union, types.UnionType, typing.Annotated):
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+    return kind
+
+
+def _is_model(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, BaseModel)
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The YAML file as a mapping; a ConfigError when it cannot be read, parsed or is empty."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([f"{path}: no such file (pass --config FILE)"]) from None
+    except IsADirectoryError:
+        raise ConfigError([f"{path}: is a directory; --config names the YAML file"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read: {exc}"]) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"{path}: {where}: {problem}"]) from None
+        raise ConfigError([f"{path}: {_yaml_problem(exc)}"]) from None
     if data is None:
-        return {}
+        raise ConfigError(
+            [
+                f"{path}: the file is empty, so wirewatch would poll no feeds and send no "
+                "alerts; start from a copy of the shipped config "
+                f"({default_file('wirewatch.yaml')}: 3 outlets, troop-deployments alerts on "
+                "the console)"
+            ]
+        )
     if not isinstance(data, dict):
         raise ConfigError([f"{path}: top level must be a mapping of keys such as feeds, topics"])
     return data
+
+
+# YAML can notice a mistake lines after it was made: an unclosed quote or bracket is found
+# at the end of the file. For those, the place where the unfinished thing starts is named.
+_STARTED = {
+    "while scanning a quoted scalar": "a quoted string starts here and is not closed",
+    "while scanning a simple key": "a key starts here with no ':' after it",
+    "while parsing a flow mapping": "a '{' opened here is not closed",
+    "while parsing a flow sequence": "a '[' opened here is not closed",
+}
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    problem = getattr(exc, "problem", None) or str(exc)
+    mark, start = getattr(exc, "problem_mark", None), getattr(exc, "context_mark", None)
+    context = getattr(exc, "context", None)
+    if mark is None:
+        return f"YAML: {problem}"
+    found = f"line {mark.line + 1}, column {mark.column + 1}"
+    if start is not None and context in _STARTED and start.line < mark.line:
+        where = f"line {start.line + 1}, column {start.column + 1}"
+        return f"{where}: {_STARTED[context]} ({problem} at {found})"
+    return f"{found}: {problem}"
 
 
 def _where(loc: tuple[Any, ...]) -> str:
@@ -170,7 +267,7 @@ def _where(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def _apply_env(settings: Settings) -> Settings:
+def apply_env(settings: Settings) -> Settings:
     """Paths and secrets come from the environment in deployments (compose .env)."""
     updates: dict[str, Any] = {}
     if db := os.environ.get("WIREWATCH_DB"):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.check import check_settings
+from bot.check import check_settings, load_checked
 from bot.durations import format_duration, parse_duration
 from bot.errors import ConfigError
 from bot.settings import load_settings
@@ -95,21 +95,154 @@ def test_env_overrides_database(tmp_path, monkeypatch):
         ("24h", 86400),
         ("1h30m", 5400),
         ("7d", 604800),
-        (90, 90),
-        ("45", 45),
+        ("0s", 0),
     ],
 )
 def test_durations(text, seconds):
     assert parse_duration(text) == seconds
 
 
-@pytest.mark.parametrize("bad", ["soon", "5 minutes", "-5m", "", "m5"])
+@pytest.mark.parametrize("bad", ["soon", "5 minutes", "-5m", "", "m5", "9" * 400 + "d"])
 def test_bad_durations_say_the_accepted_form(bad):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="duration"):
         parse_duration(bad)
+
+
+@pytest.mark.parametrize("bare", ["90", "45", 90, 3.5, "0"])
+def test_a_duration_without_a_unit_is_refused_with_the_choices(bare):
+    # `--older-than 90` meant 90 seconds to wirewatch and 90 days to the person typing it.
+    with pytest.raises(ValueError, match=r"has no unit: write \S+s, \S+m, \S+h or \S+d"):
+        parse_duration(bare)
+
+
+def test_a_config_duration_without_a_unit_is_a_config_error(tmp_path):
+    path = write(tmp_path, "poll_interval: 300\nstory_window: '72'\nfeeds: []\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    text = "\n".join(err.value.problems)
+    assert "poll_interval: 300 has no unit" in text and "story_window: 72 has no unit" in text
 
 
 def test_format_duration_round_trips_and_stays_short():
     for seconds in (30, 300, 5400, 86400, 90000):
         assert parse_duration(format_duration(seconds)) == seconds
     assert format_duration(90061) == "1d1h"  # people read two units, not four
+
+
+def _problems(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        load_checked(path, Gazetteer.load())
+    return err.value.problems
+
+
+def test_a_feeds_own_interval_is_held_to_the_same_10s_floor(tmp_path):
+    path = write(
+        tmp_path,
+        "feeds:\n  - {name: A, url: 'https://a.example/rss', interval: 5s}\n"
+        "  - {name: B, url: 'https://b.example/rss', interval: 10s}\n",
+    )
+    (problem,) = _problems(path)
+    assert problem.startswith(f"{path}: feeds[0].interval: must be at least 10s")
+
+
+def test_feeds_with_the_same_name_or_url_are_refused(tmp_path):
+    path = write(
+        tmp_path,
+        """
+feeds:
+  - {name: Wire, url: https://a.example/rss}
+  - {name: wire, url: https://b.example/rss}
+  - {name: Other, url: https://a.example/rss}
+""",
+    )
+    assert _problems(path) == [
+        f"{path}: feeds[1].name: same name as feeds[0]",
+        f"{path}: feeds[2].url: same URL as feeds[0]",
+    ]
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n"])
+def test_an_empty_config_is_refused_and_points_at_the_shipped_one(tmp_path, text):
+    # Settings' own defaults have no feeds and no subscriptions: an empty file would run
+    # a bot that never alerts, while README's defaults (3 outlets, console) are the
+    # shipped file's.
+    (problem,) = _problems(write(tmp_path, text))
+    assert "is empty" in problem and "wirewatch.yaml" in problem and "3 outlets" in problem
+
+
+def test_unknown_keys_say_what_was_meant(tmp_path):
+    path = write(
+        tmp_path,
+        """
+colour: blue
+pol_interval: 5m
+feeds:
+  - {name: A, url: 'https://a.example/rss', intervall: 5m}
+network: {timout: 3s}
+topics:
+  mine: {qeury: troops}
+""",
+    )
+    text = "\n".join(_problems(path))
+    assert "feeds[0].intervall: unknown key: did you mean 'interval'?" in text
+    assert "network.timout: unknown key: did you mean 'timeout'?" in text
+    assert "pol_interval: unknown key: did you mean 'poll_interval'?" in text
+    assert "topics.mine.qeury: unknown key: did you mean 'query'?" in text
+    assert "colour: unknown key (known here: database, poll_interval," in text
+    assert "Extra inputs" not in text
+
+
+def test_problems_carry_no_pydantic_prefixes(tmp_path):
+    path = write(
+        tmp_path,
+        "poll_interval: 1s\nfeeds:\n  - {name: A, url: 'ftp://a.example/'}\n"
+        "subscriptions:\n  - {topic: troop-deployments, channel: irc}\n",
+    )
+    problems = _problems(path)
+    assert len(problems) == 3
+    assert not [p for p in problems if "Value error" in p or "Assertion failed" in p]
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("database: x\nfeeds\n  - {name: A}\nmax_failures: 3\n", "line 2, column 1"),
+        ("database: 'x.db\nfeeds: []\n", "line 1, column 11"),
+        ("feeds:\n  - {name: A, url: https://x.org\nsubscriptions: []\n", "line 2, column 5"),
+        ("feeds:\n  - [A, B\n", "line 2, column 5"),
+        ("database: x\n- a\n", "line 2, column 1"),
+    ],
+    ids=["key-without-colon", "unclosed-quote", "unclosed-brace", "unclosed-bracket", "list"],
+)
+def test_a_yaml_error_names_the_line_of_the_mistake(tmp_path, text, line):
+    (problem,) = _problems(write(tmp_path, text))
+    assert problem.startswith(f"{tmp_path / 'wirewatch.yaml'}: {line}: "), problem
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    """Shape mistakes do not hide the rest: queries, topics and duplicates are checked too."""
+    path = write(
+        tmp_path,
+        """
+poll_interval: 1s
+feeds:
+  - {name: A, url: https://a.example/rss}
+  - {name: B, url: https://a.example/rss}
+  - {name: C, url: gopher://c.example/}
+topics:
+  broken: {query: 'troops AND'}
+subscriptions:
+  - {topic: troop-deployment, channel: console}
+  - {topic: broken, channel: irc}
+""",
+    )
+    text = "\n".join(_problems(path))
+    for where in (
+        "poll_interval:",
+        "feeds[2].url:",
+        "subscriptions[1].channel:",
+        "topics.broken.query:",
+        "subscriptions[0].topic: unknown topic 'troop-deployment'",
+        "feeds[1].url: same URL as feeds[0]",
+    ):
+        assert f"{path}: {where}" in text, where
