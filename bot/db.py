@@ -8,10 +8,12 @@ Schema changes are plain named steps in MIGRATIONS; `user_version` records how f
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 import sqlite_utils
 
@@ -139,6 +141,7 @@ def open_database(path: str | Path) -> sqlite_utils.Database:
     """Open (creating when absent) and migrate; raise StoreError for anything not ours."""
     path = Path(path)
     if str(path) != ":memory:":
+        _refuse_what_is_not_a_database(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -159,8 +162,100 @@ def open_database(path: str | Path) -> sqlite_utils.Database:
     return db
 
 
+def open_read_only(path: str | Path, *, migrated: bool = True) -> sqlite_utils.Database:
+    """Open an existing database for reading only: nothing is created, migrated or written.
+
+    For commands that only read (`feeds` on a read-only volume, `db backup`). `migrated`
+    asks for the schema this wirewatch writes; without it any of our schemas is accepted
+    (a backup taken before an upgrade must not upgrade the file first).
+    """
+    path = Path(path)
+    _refuse_what_is_not_a_database(path)
+    if not path.is_file():
+        raise StoreError(f"no database at {path} yet (wirewatch creates it when it first runs)")
+    try:
+        conn = _connect_read_only(path)
+        db = sqlite_utils.Database(conn)
+        _check_ours(db, path)
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(_explain(exc, path)) from None
+    if migrated and version != SCHEMA_VERSION:
+        conn.close()
+        if version > SCHEMA_VERSION:
+            raise StoreError(_newer(path, version))
+        raise StoreError(
+            f"{path} has schema version {version} and this wirewatch writes {SCHEMA_VERSION}; "
+            "it is migrated the first time wirewatch runs with write access to it"
+        )
+    return db
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection, also where SQLite cannot create the WAL's `-shm` beside it.
+
+    On a read-only volume a WAL database is readable only if its `-shm` file exists (a
+    writer has it open elsewhere). When none exists and no `-wal` holds pending commits,
+    nobody is writing: the file is complete as it is and may be read as immutable.
+    """
+    uri = f"file:{quote(str(path.resolve()))}"
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, check_same_thread=False)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        wal = path.with_name(path.name + "-wal")
+        shm = path.with_name(path.name + "-shm")
+        if shm.exists() or (wal.exists() and wal.stat().st_size > 0):
+            raise
+    return sqlite3.connect(f"{uri}?mode=ro&immutable=1", uri=True, check_same_thread=False)
+
+
+def _refuse_what_is_not_a_database(path: Path) -> None:
+    """Say what the path is when it plainly is not a database: a folder, a config file."""
+    if path.is_dir():
+        raise StoreError(
+            f"{path} is a directory, not a database file: `database:` (or WIREWATCH_DB) "
+            f"names the SQLite file itself, such as {path / 'wirewatch.db'}"
+        )
+    try:
+        with path.open("rb") as f:
+            head = f.read(4096)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror}") from None
+    if not head or head.startswith(b"SQLite format 3\x00"):
+        return
+    if path.suffix.lower() in (".yaml", ".yml") or _looks_like_yaml(head):
+        raise StoreError(
+            f"{path} is a YAML file (a config file?), not a database: `database:` (or "
+            "WIREWATCH_DB) names the SQLite file, such as data/wirewatch.db; --config names "
+            "the YAML"
+        )
+
+
+def _looks_like_yaml(head: bytes) -> bool:
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    return bool(lines) and re.match(r"^[A-Za-z_][\w-]*:(\s|$)", lines[0]) is not None
+
+
 def _configure(db: sqlite_utils.Database, path: Path) -> None:
     db.execute("PRAGMA busy_timeout = 5000")
+    _check_ours(db, path)
+    if str(path) != ":memory:" and db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+        db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute("PRAGMA foreign_keys = ON")
+
+
+def _check_ours(db: sqlite_utils.Database, path: Path) -> None:
+    """Refuse a file another program wrote, or a damaged one, before anything touches it."""
     app_id = db.execute("PRAGMA application_id").fetchone()[0]
     tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     if app_id != APPLICATION_ID and (app_id != 0 or tables):
@@ -169,10 +264,6 @@ def _configure(db: sqlite_utils.Database, path: Path) -> None:
             "point WIREWATCH_DB or `database:` at a new file"
         )
     _refuse_damaged(db, path)
-    if str(path) != ":memory:" and db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-        db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
-    db.execute("PRAGMA foreign_keys = ON")
 
 
 def _refuse_damaged(db: sqlite_utils.Database, path: Path) -> None:
@@ -194,10 +285,7 @@ def _refuse_damaged(db: sqlite_utils.Database, path: Path) -> None:
 def _migrate(db: sqlite_utils.Database, path: Path) -> None:
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"{path} has schema version {version}, newer than this wirewatch understands "
-            f"({SCHEMA_VERSION}); upgrade wirewatch or restore a backup"
-        )
+        raise StoreError(_newer(path, version))
     for number in range(version, SCHEMA_VERSION):
         step = MIGRATIONS[number]
         with write(db):
@@ -205,6 +293,13 @@ def _migrate(db: sqlite_utils.Database, path: Path) -> None:
             db.execute(f"PRAGMA user_version = {number + 1}")
             db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
         log.info("db.migrated step=%s version=%d", step.__name__, number + 1)
+
+
+def _newer(path: Path, version: int) -> str:
+    return (
+        f"{path} has schema version {version}, newer than this wirewatch understands "
+        f"({SCHEMA_VERSION}); upgrade wirewatch or restore a backup"
+    )
 
 
 def _explain(exc: sqlite3.DatabaseError, path: Path) -> str:

@@ -1,8 +1,8 @@
 """Database upkeep for ops: online backup and retention pruning.
 
 Backup uses SQLite's online backup API, so the bot may keep running. Pruning removes items
-older than a cutoff but never those of a story still open (seen within the story window) and
-never an item with a delivery still waiting; nothing else is "repaired".
+published before a cutoff but never those of a story still open (seen within the story
+window) and never an item with a delivery still waiting; nothing else is "repaired".
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from bot.errors import StoreError
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+MIN_PRUNE_AGE = 86400.0  # a younger cutoff deletes what a newsroom may still need: --force
 
 
 def backup(db: sqlite_utils.Database, target: str | Path, progress: Progress | None = None) -> int:
@@ -55,27 +56,44 @@ class Pruned:
     deliveries: int
     bytes_before: int
     bytes_after: int
+    cutoff: str  # items published before this (ISO 8601 UTC) were pruned
+    dry_run: bool = False
+
+
+# Items published before the cutoff, in no story seen since `open_since`, with nothing left
+# to deliver. An item's `published` is its feed's date, or when it was stored when the feed
+# gave none (or a date in the future), so a 2016 article stored today is 2016's.
+_DOOMED = (
+    "SELECT items.id FROM items LEFT JOIN stories ON stories.id = items.story_id "
+    "WHERE items.published < :cutoff "
+    "AND (stories.last_seen IS NULL OR stories.last_seen < :open_since) AND NOT EXISTS "
+    "(SELECT 1 FROM deliveries d WHERE d.item_id = items.id AND d.status IN "
+    "('pending', 'claimed', 'held', 'digest'))"
+)
 
 
 def prune(
-    db: sqlite_utils.Database, older_than: float, story_window: float, *, vacuum: bool = True
+    db: sqlite_utils.Database,
+    older_than: float,
+    story_window: float,
+    *,
+    vacuum: bool = True,
+    dry_run: bool = False,
 ) -> Pruned:
-    """Delete what is older than `older_than` seconds and no longer needed by an open story."""
+    """Delete items published more than `older_than` seconds ago that no open story needs.
+
+    `dry_run` counts what would go and changes nothing (it takes no write lock).
+    """
     now = utcnow()
-    cutoff, open_since = (
-        iso(now - timedelta(seconds=older_than)),
-        iso(now - timedelta(seconds=story_window)),
-    )
+    window = {
+        "cutoff": iso(now - timedelta(seconds=older_than)),
+        "open_since": iso(now - timedelta(seconds=story_window)),
+    }
     before = _size(db)
+    if dry_run:
+        return _count_doomed(db, window, before)
     with write(db):
-        db.execute(
-            "CREATE TEMP TABLE doomed AS SELECT items.id FROM items LEFT JOIN stories ON "
-            "stories.id = items.story_id WHERE items.first_seen < ? AND "
-            "(stories.last_seen IS NULL OR stories.last_seen < ?) AND NOT EXISTS "
-            "(SELECT 1 FROM deliveries d WHERE d.item_id = items.id AND d.status IN "
-            "('pending', 'claimed', 'held', 'digest'))",
-            [cutoff, open_since],
-        )
+        db.execute(f"CREATE TEMP TABLE doomed AS {_DOOMED}", window)
         deliveries = db.execute(
             "DELETE FROM deliveries WHERE item_id IN (SELECT id FROM doomed)"
         ).rowcount
@@ -98,7 +116,22 @@ def prune(
         # space is given back now and the size below is the real one.
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     log.info("db.pruned items=%d stories=%d deliveries=%d", items, stories, deliveries)
-    return Pruned(items, stories, deliveries, before, _size(db))
+    return Pruned(items, stories, deliveries, before, _size(db), window["cutoff"])
+
+
+def _count_doomed(db: sqlite_utils.Database, window: dict[str, str], size: int) -> Pruned:
+    """What `prune` would delete, counted with reads only (the same rules, nothing written)."""
+    items, deliveries = db.execute(
+        f"SELECT count(*), (SELECT count(*) FROM deliveries WHERE item_id IN ({_DOOMED})) "
+        f"FROM ({_DOOMED})",
+        window,
+    ).fetchone()
+    stories = db.execute(
+        "SELECT count(*) FROM stories WHERE NOT EXISTS (SELECT 1 FROM items WHERE "
+        f"items.story_id = stories.id AND items.id NOT IN ({_DOOMED}))",
+        window,
+    ).fetchone()[0]
+    return Pruned(items, stories, deliveries, size, size, window["cutoff"], dry_run=True)
 
 
 def _size(db: sqlite_utils.Database) -> int:

@@ -10,6 +10,7 @@ wirewatch never "repairs" one.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import sqlite3
@@ -298,3 +299,81 @@ async def test_a_file_that_is_not_a_healthy_wirewatch_database_is_refused_untouc
     assert message in err and "Traceback" not in err and out == ""
     after = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("w.db")}
     assert after == before
+
+
+async def test_feeds_backup_and_a_dry_run_need_only_read_access(
+    tmp_path_factory, feed_server, capfd, request
+):
+    """`feeds`, `db backup` and `db prune --dry-run` read; a read-only volume must not stop them."""
+    root = os.geteuid() == 0
+    folder = request.getfixturevalue("small_tmpfs") if root else tmp_path_factory.mktemp("ro")
+    elsewhere = tmp_path_factory.mktemp("backups")
+    feed_server.serve("/rss", FEED)
+    config = str(_config(folder, feed_server.url("/rss")))
+    assert await asyncio.to_thread(main, ["poll", "--once", "--config", config]) == 0
+    capfd.readouterr()
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with read_only(folder):
+        assert await asyncio.to_thread(main, ["feeds", "--json", "--config", config]) == 0
+        out, err = capfd.readouterr()
+        (row,) = map(json.loads, out.splitlines())
+        assert row["name"] == "Wire" and row["items"] == len(TITLES + OTHERS)
+        assert "read-only" in err
+        argv = ["db", "backup", str(elsewhere / "copy.db"), "--config", config]
+        assert await asyncio.to_thread(main, argv) == 0
+        argv = ["db", "prune", "--older-than", "1d", "--dry-run", "--config", config]
+        assert await asyncio.to_thread(main, argv) == 0
+        assert capfd.readouterr().out.startswith("would prune 0 items")
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    copy = open_database(elsewhere / "copy.db")
+    assert _count(copy, "items") == len(TITLES + OTHERS)
+    copy.close()
+
+
+async def test_backup_copies_an_older_schema_as_it_is(tmp_path, capfd):
+    """A backup taken before an upgrade must be of the old file, not migrated first."""
+    config = _config(tmp_path, "https://wire.example/rss")
+    _ours(tmp_path / "w.db", feeds=3)
+    conn = sqlite3.connect(tmp_path / "w.db")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+    conn.close()
+    before = (tmp_path / "w.db").read_bytes()
+    argv = ["db", "backup", str(tmp_path / "copy.db"), "--config", str(config)]
+    assert await asyncio.to_thread(main, argv) == 0
+    assert (tmp_path / "w.db").read_bytes() == before
+    copy = sqlite3.connect(tmp_path / "copy.db")
+    assert copy.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION - 1
+    copy.close()
+
+
+def _a_directory(path: Path) -> None:
+    path.mkdir()
+
+
+def _the_config(path: Path) -> None:
+    path.write_text("database: data/w.db\nfeeds: []\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("make", "name", "says"),
+    [
+        (_a_directory, "data", "is a directory, not a database file"),
+        (_the_config, "wirewatch.yml", "is a YAML file (a config file?), not a database"),
+        (_the_config, "w.db", "is a YAML file (a config file?), not a database"),
+    ],
+    ids=["directory", "yaml-by-name", "yaml-by-content"],
+)
+@pytest.mark.parametrize("command", ["poll", "feeds", "backup"])
+async def test_a_path_that_is_not_a_database_is_named_for_what_it_is(
+    tmp_path, capfd, make, name, says, command
+):
+    config = tmp_path / "c.yaml"
+    config.write_text(f"database: {tmp_path / name}\nfeeds: []\n", encoding="utf-8")
+    make(tmp_path / name)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    argv = {"poll": ["poll"], "feeds": ["feeds"], "backup": ["db", "backup", str(tmp_path / "b")]}
+    assert await asyncio.to_thread(main, [*argv[command], "--config", str(config)]) == 1
+    err = capfd.readouterr().err
+    assert f"{tmp_path / name} {says}" in err, err
+    assert "corrupt" not in err and "check the volume" not in err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
