@@ -1,10 +1,22 @@
-"""The topics in force before chat changes anything: built-in ones, then the config's."""
+"""The topics in force before chat changes anything: built-in ones, then the config's.
+
+Also the one rule for telling a topic's name from a query where either is accepted
+(`topics test`, `/wirewatch test`), so a mistyped name is an error, never a query.
+"""
 
 from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
 
 from bot.model import Topic
 from bot.settings import Settings
 from bot.topics.match import load_topics
+
+# A lone lowercase word joined by '-' or '_' is a topic's name: as a query, the hyphen
+# would only split it into words, which nobody types on purpose.
+_NAME_LIKE = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)+")
 
 
 def configured_topics(settings: Settings) -> list[Topic]:
@@ -13,3 +25,16 @@ def configured_topics(settings: Settings) -> list[Topic]:
     for name, t in settings.topics.items():
         topics[name] = Topic(name, t.query, t.description, "config", t.relevance)
     return list(topics.values())
+
+
+def unknown_topic(query_or_name: str, names: Iterable[str]) -> str | None:
+    """Why `query_or_name` cannot be tested when it reads as the name of no topic; else None."""
+    text, known = query_or_name.strip(), sorted(names)
+    if text in known or not _NAME_LIKE.fullmatch(text):
+        return None
+    close = difflib.get_close_matches(text, known, n=2, cutoff=0.6)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    return (
+        f"no topic named {text} ({hint}topics: {', '.join(known) or 'none'}); "
+        f'to test the words instead, put them in double quotes: "{text}"'
+    )

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot.catalog import unknown_topic
 from bot.clock import iso, iso_short, later, parse_iso, utcnow
 from bot.durations import format_duration, parse_duration
 from bot.errors import CommandError, FeedParseError, FetchError, QueryError, UnsafeURLError
@@ -509,10 +510,13 @@ class Commands:
 
     async def _test(self, inv: Invocation, rest: str) -> str:
         query, text = _split_test(rest)
+        topics = list_topics(self.db)
+        if problem := unknown_topic(query, (t.name for t in topics)):
+            raise CommandError(problem)
         if URL_TEXT.match(text):
             text = await self._page_text(text)
         try:
-            matched, why = explain(query, text, self.rt.pipeline.gazetteer, list_topics(self.db))
+            matched, why = explain(query, text, self.rt.pipeline.gazetteer, topics)
         except QueryError as exc:
             raise CommandError(f"the query does not work: {exc}") from None
         return ("MATCH: " if matched else "no match: ") + why
