@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
+import difflib
 import logging
 import os
+import re
 import signal
 import sys
 import tempfile
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
-from bot.check import check_settings
-from bot.errors import ConfigError, QueryError, WirewatchError
+from bot.check import load_checked, notes
+from bot.errors import ConfigError, QueryError, UsageError, WirewatchError
 from bot.logs import setup_logging
-from bot.settings import Settings, load_settings
+from bot.settings import Settings
 from bot.topics.entities import Gazetteer
 
 if TYPE_CHECKING:
@@ -35,12 +36,25 @@ if TYPE_CHECKING:
 log = logging.getLogger("wirewatch")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, plus "did you mean" when a command or action is mistyped (`wirewatch pol`)."""
+
+    def error(self, message: str) -> NoReturn:
+        wrong = re.search(r"invalid choice: '([^']*)'", message)
+        choices = [c for a in self._actions if a.choices for c in a.choices if a.dest != "help"]
+        close = difflib.get_close_matches(wrong.group(1), choices, n=1) if wrong else []
+        if close:
+            message = f"{message}; did you mean {self.prog} {close[0]}?"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="wirewatch",
         description="Watch news wires; alert chat once per story when a topic fires.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step (debug)")
+    parser.add_argument("--version", action="version", version=f"wirewatch {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     demo = sub.add_parser("demo", help="serve bundled sample feeds locally and run one cycle")
@@ -77,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     feeds = sub.add_parser("feeds", help="every feed with its health; import/export OPML")
     _config_arg(feeds)
     feeds.add_argument("--json", action="store_true", help="one JSON object per feed")
-    fsub = feeds.add_subparsers(dest="feeds_command", metavar="ACTION")
+    # Optional: `wirewatch feeds` alone lists the feeds; the brackets say so in --help.
+    fsub = feeds.add_subparsers(dest="feeds_command", metavar="[ACTION]")
     fimport = fsub.add_parser("import", help="add every feed of an OPML file")
     _config_arg(fimport)
     fimport.add_argument("file", type=Path, metavar="FILE.opml")
@@ -95,8 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
     dprune = dsub.add_parser("prune", help="delete old items no open story needs")
     _config_arg(dprune)
     dprune.add_argument(
-        "--older-than", required=True, metavar="DURATION", help="age to keep, such as 90d"
+        "--older-than",
+        required=True,
+        metavar="DURATION",
+        help="delete items published longer ago than this, such as 90d (a unit is required)",
     )
+    dprune.add_argument(
+        "--dry-run", action="store_true", help="count what would be deleted; change nothing"
+    )
+    dprune.add_argument("--force", action="store_true", help="allow --older-than under 1d")
     dprune.add_argument(
         "--no-vacuum", action="store_true", help="skip VACUUM (faster; the file keeps its size)"
     )
@@ -111,6 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", choices=("train", "validation", "test"), help="only this split")
     ev.add_argument("--titles-only", action="store_true", help="drop every description first")
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("wirewatch")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
 
 
 def _config_arg(p: argparse.ArgumentParser) -> None:
@@ -132,19 +163,31 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return 2
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except WirewatchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _reader_gone() -> int:
+    """`wirewatch ... | head` closed the pipe: stop quietly, as other Unix tools do.
+
+    stdout is pointed at /dev/null so that flushing it at exit raises nothing more.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141  # 128 + SIGPIPE, what a shell reports for a tool stopped by a closed pipe
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings(args.config)
-    problems = check_settings(settings, Gazetteer.load())
-    if problems:
-        raise ConfigError(problems)
-    return settings
+    return load_checked(args.config, Gazetteer.load())
 
 
 def build_adapters(settings: Settings, *, json_lines: bool = False) -> dict[str, ChatAdapter]:
@@ -175,6 +218,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"ok: {settings.source}: {len(settings.feeds)} feeds, "
         f"{len(settings.subscriptions)} subscriptions"
     )
+    for note in notes(settings):
+        print(f"note: {note}")
     return 0
 
 
@@ -272,7 +317,7 @@ async def _start_adapters(rt: Runtime) -> None:
 
 
 def cmd_topics(args: argparse.Namespace) -> int:
-    from bot.catalog import configured_topics
+    from bot.catalog import configured_topics, unknown_topic
     from bot.topics.match import explain
 
     settings = _settings(args)
@@ -282,6 +327,8 @@ def cmd_topics(args: argparse.Namespace) -> int:
             model = f", relevance model {t.relevance}" if t.relevance else ""
             print(f"{t.name}  ({t.origin}{model})\n    {t.query}")
         return 0
+    if problem := unknown_topic(args.query, (t.name for t in topics)):
+        raise UsageError(problem)
     if args.topics_command == "backtest":
         return _backtest(args, settings, topics)
     text = args.text if args.text is not None else _read_text(args.file)
@@ -301,7 +348,10 @@ def _backtest(args: argparse.Namespace, settings: Settings, topics: list) -> int
     from bot.model import Topic
     from bot.topics.match import compile_topic
 
-    since = parse_duration(args.since)
+    try:
+        since = parse_duration(args.since)
+    except ValueError as exc:
+        raise UsageError(f"--since: {exc}") from None
     topic = next((t for t in topics if t.name == args.query), None)
     topic = topic or Topic("query", args.query, origin="chat")
     gazetteer = Gazetteer.load()
@@ -319,135 +369,21 @@ def _backtest(args: argparse.Namespace, settings: Settings, topics: list) -> int
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
+        return path.read_bytes().decode("utf-8", errors="replace")
     except OSError as exc:
-        raise WirewatchError(f"cannot read {path}: {exc.strerror}") from None
-
-
-def _open_db(settings: Settings):
-    from bot.db import open_database
-    from bot.store import sync_config_feeds
-
-    db = open_database(settings.database)
-    sync_config_feeds(db, [(f.name, f.url, f.interval) for f in settings.feeds])
-    return db
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
 
 def cmd_feeds(args: argparse.Namespace) -> int:
-    from bot.store import feed_item_counts, list_feeds
+    from bot.cli_store import feeds_command
 
-    settings = _settings(args)
-    if args.feeds_command == "import":
-        return _feeds_import(settings, args.file)
-    if args.feeds_command == "export":
-        return _feeds_export(settings, args.file)
-    db = _open_db(settings)
-    counts = feed_item_counts(db)
-    rows = [
-        {
-            "name": f.name,
-            "url": f.url,
-            "items": counts.get(f.id, 0),
-            "last_polled": f.last_polled,
-            "last_error": f.last_error,
-            "failures": f.failures,
-            "disabled": bool(f.disabled),
-            "disabled_reason": f.disabled_reason,
-        }
-        for f in list_feeds(db)
-    ]
-    db.close()
-    for row in rows:
-        if args.json:
-            print(json.dumps(row, ensure_ascii=False))
-        else:
-            state = (
-                f"DISABLED ({row['disabled_reason']})"
-                if row["disabled"]
-                else f"{row['failures']} failures"
-                if row["failures"]
-                else "ok"
-            )
-            print(
-                f"{row['name']}  {row['url']}\n    items {row['items']} · last poll "
-                f"{row['last_polled'] or 'never'} · {state}"
-                + (f" · last error: {row['last_error']}" if row["last_error"] else "")
-            )
-    return 0
-
-
-def _feeds_import(settings: Settings, path: Path) -> int:
-    from bot.opml import read_opml
-    from bot.store import add_feed
-
-    feeds = read_opml(_read_bytes(path))
-    db = _open_db(settings)
-    for n, feed in enumerate(feeds, 1):
-        add_feed(db, feed.url, feed.name, origin="import")
-        print(f"\rimported {n}/{len(feeds)}", end="", file=sys.stderr, flush=True)
-    db.close()
-    print(
-        f"\nimported {len(feeds)} feeds from {path}; they are polled on the next cycle",
-        file=sys.stderr,
-    )
-    return 0
-
-
-def _feeds_export(settings: Settings, path: Path | None) -> int:
-    from bot.opml import OpmlFeed, write_opml
-    from bot.store import active_feeds
-
-    db = _open_db(settings)
-    text = write_opml([OpmlFeed(f.name, f.url) for f in active_feeds(db)])
-    db.close()
-    if path is None:
-        sys.stdout.write(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-        print(f"wrote {text.count('<outline')} feeds to {path}", file=sys.stderr)
-    return 0
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise WirewatchError(f"cannot read {path}: {exc.strerror}") from None
+    return feeds_command(args, _settings(args))
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from bot.db import open_database
-    from bot.durations import parse_duration
-    from bot.maintenance import backup, prune
+    from bot.cli_store import db_command
 
-    settings = _settings(args)
-    db = open_database(settings.database)
-    try:
-        if args.db_command == "backup":
-            size = backup(db, args.path, progress=_progress("backup"))
-            print(
-                f"\nbacked up {settings.database} to {args.path} ({size:,} bytes)", file=sys.stderr
-            )
-            return 0
-        try:
-            age = parse_duration(args.older_than)
-        except ValueError as exc:
-            raise ConfigError([f"--older-than: {exc}"]) from None
-        done = prune(db, age, settings.story_window, vacuum=not args.no_vacuum)
-        print(
-            f"pruned {done.items} items, {done.stories} stories, {done.deliveries} "
-            f"deliveries; {done.bytes_before - done.bytes_after:,} bytes reclaimed"
-        )
-        return 0
-    finally:
-        db.close()
-
-
-def _progress(label: str):
-    def show(done: int, total: int) -> None:
-        print(f"\r{label}: {done}/{total} pages", end="", file=sys.stderr, flush=True)
-
-    return show
+    return db_command(args, _settings(args))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

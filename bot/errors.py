@@ -15,6 +15,11 @@ class ConfigError(WirewatchError):
         super().__init__("; ".join(problems))
 
 
+class UsageError(WirewatchError):
+    """A command was given something it cannot use (a file that cannot be read, a bad
+    argument); the command line exits 2 for it, as for a bad config."""
+
+
 class QueryError(WirewatchError):
     """A topic query does not parse; `position` is the 0-based offset of the problem."""
 

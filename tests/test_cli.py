@@ -8,8 +8,11 @@ import re
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from bot.cli import build_parser, main
+from bot.durations import parse_duration
+from bot.settings import FeedSettings, Settings, SubscriptionSettings, TopicSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -154,7 +157,211 @@ def test_every_command_is_listed_with_help_and_is_in_the_readme(capsys):
     assert "pytest" in readme
 
 
+def _commands(parser: argparse.ArgumentParser, path: str = "") -> dict[str, list]:
+    """Every command path ("db prune") with its arguments, from the parser itself."""
+    found = {}
+    own = [a for a in parser._actions if not isinstance(a, argparse._HelpAction)]
+    subs = [a for a in own if isinstance(a, argparse._SubParsersAction)]
+    if path and (not subs or not subs[0].required):
+        found[path] = [a for a in own if a not in subs]
+    for action in subs:
+        for name, child in action.choices.items():
+            found |= _commands(child, f"{path} {name}".strip())
+    return found
+
+
+def _readme_table(heading: str) -> list[list[str]]:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split(f"\n## {heading}\n", 1)[1]
+    lines = section[section.index("\n| ") + 1 :].split("\n\n", 1)[0].splitlines()[2:]
+    return [[c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in lines]
+
+
+def test_readme_commands_table_matches_the_parser():
+    """Each command's row names every option it takes, and no option it does not."""
+    usages = [
+        code.replace("\\|", "|")
+        for row in _readme_table("Commands")
+        for code in re.findall(r"`(wirewatch [^`]+)`", row[0])
+    ]
+    commands = _commands(build_parser())
+    documented = {}
+    for usage in usages:  # "wirewatch feeds import FILE.opml" documents "feeds import"
+        path = max((p for p in commands if f"{usage} ".startswith(f"wirewatch {p} ")), key=len)
+        documented[path] = usage
+    assert set(documented) == set(commands), "README's commands table misses a command"
+    for path, actions in commands.items():
+        row = documented[path]
+        for action in actions:
+            name = action.option_strings[-1] if action.option_strings else action.metavar
+            name = name or action.dest.upper()
+            assert name in row, f"`wirewatch {path}`: README does not show {name}"
+        shown = set(re.findall(r"--[a-z-]+", row))
+        taken = {o for a in actions for o in a.option_strings}
+        assert shown <= taken, f"`wirewatch {path}`: README shows {shown - taken}"
+
+
+def _readme_default(cell: str) -> object:
+    text = cell.strip("`")
+    if text == "none" or text.startswith("none ") or text == "[]":
+        return "empty"
+    if text in ("true", "false"):
+        return text == "true"
+    if re.fullmatch(r"\d+", text):
+        return int(text)
+    if mib := re.fullmatch(r"(\d+) MiB", text):
+        return int(mib.group(1)) * 2**20
+    try:
+        return parse_duration(text)
+    except ValueError:
+        return text
+
+
+def _config_keys(model: type[BaseModel], prefix: str = "") -> dict[str, object]:
+    """Every key of the config file with its default; lists and maps of entries as one key."""
+    keys: dict[str, object] = {}
+    for name, field in model.model_fields.items():
+        if name == "source":
+            continue
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):
+            keys |= _config_keys(type(default), f"{prefix}{name}.")
+        else:
+            keys[f"{prefix}{name}"] = "empty" if default in ([], {}) else default
+    return keys
+
+
+def test_readme_config_table_matches_the_settings():
+    """Every key, and each default as the code has it (not as the shipped file sets it)."""
+    rows = {
+        key: row
+        for row in _readme_table("Configuration")
+        for key in re.findall(r"`([a-z_.]+)`", row[0])
+    }
+    code = _config_keys(Settings)
+    assert set(rows) == set(code)
+    for key, default in code.items():
+        assert _readme_default(rows[key][1]) == default, f"README's default for {key}"
+    entries = {
+        "feeds": FeedSettings,
+        "topics": TopicSettings,
+        "subscriptions": SubscriptionSettings,
+    }
+    for key, model in entries.items():
+        for field in model.model_fields:
+            assert re.search(rf"\b{field}\b", rows[key][2]), f"README: {key} entries' {field}"
+
+
 @pytest.mark.parametrize("argv", [["poll", "--config", "/nonexistent/x.yaml"]])
 def test_missing_config_is_a_clear_error(argv, capsys):
     assert main(argv) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_version_names_the_installed_package(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"wirewatch {version('wirewatch')}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "meant"),
+    [
+        (["pol"], "wirewatch poll"),
+        (["db", "prnue"], "wirewatch db prune"),
+        (["chek"], "wirewatch check"),
+    ],
+)
+def test_a_mistyped_command_gets_a_suggestion(capsys, argv, meant):
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    assert f"did you mean {meant}" in capsys.readouterr().err
+
+
+def test_feeds_help_shows_its_action_as_optional(capsys):
+    with pytest.raises(SystemExit):
+        main(["feeds", "--help"])
+    usage = capsys.readouterr().out.split("\n\n")[0]
+    assert "[ACTION]" in usage and " ACTION " not in usage
+
+
+def test_topics_test_refuses_a_name_no_topic_has(capsys):
+    text = "North Korea has sent more troops to Russia"
+    assert main(["topics", "test", "troop-deployment", "--text", text]) == 2
+    err = capsys.readouterr().err
+    assert "no topic named troop-deployment" in err and "did you mean troop-deployments?" in err
+    # Quoted, the same words are a query, tested as such.
+    assert main(["topics", "test", '"troop-deployment"', "--text", text]) == 1
+    assert main(["topics", "test", "troops", "--text", text]) == 0
+
+
+def test_topics_test_cannot_read_its_file_exits_2_not_1(tmp_path, capsys):
+    argv = ["topics", "test", "troops", "--file", str(tmp_path / "missing.txt")]
+    assert main(argv) == 2  # 1 means "no match": a missing file is not one
+    assert "cannot read" in capsys.readouterr().err
+    assert main(["topics", "test", "troops", "--file", str(tmp_path)]) == 2
+
+
+def test_check_notes_a_config_that_can_never_alert(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"database: {tmp_path / 'w.db'}\n", encoding="utf-8")
+    assert main(["check", "--config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "ok: " in out and "note: no feeds" in out and "note: no subscriptions" in out
+
+
+async def test_feeds_shows_times_without_microseconds(tmp_path, feed_server, capfd):
+    import asyncio
+
+    feed_server.serve("/rss", FEED)
+    path = _config(tmp_path, [("Wire", feed_server.url("/rss"))])
+    await asyncio.to_thread(main, ["poll", "--once", "--config", str(path)])
+    capfd.readouterr()
+    await asyncio.to_thread(main, ["feeds", "--config", str(path), "--json"])
+    (row,) = map(json.loads, capfd.readouterr().out.splitlines())
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", row["last_polled"])
+    await asyncio.to_thread(main, ["feeds", "--config", str(path)])
+    when = re.search(r"last poll (\S+)", capfd.readouterr().out).group(1)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", when)
+
+
+@pytest.mark.slow
+async def test_the_demo_prints_each_alert_under_one_plain_header(capfd):
+    """README's first command: one alert per story, later outlets as updates to it."""
+    import asyncio
+
+    assert await asyncio.to_thread(main, ["demo"]) == 0
+    out, err = capfd.readouterr()
+    heads = re.findall(r"^== (.*)$", out, re.M)
+    assert heads and "alerts delivered" in err
+    for head in heads:
+        kind, topic, story = head.split(" · ")
+        assert kind in ("NEW", "UPDATE") and topic == "troop-deployments"
+        assert re.fullmatch(r"story \d+", story) and head.count("story") == 1, head
+    news = [h.split(" · ")[2] for h in heads if h.startswith("NEW")]
+    assert len(news) == len(set(news)) == 2  # North Korea's troops, the Red Sea warships
+    assert all(h.split(" · ")[2] in news for h in heads)  # every update is to a story above
+
+
+def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    """`wirewatch feeds | head -1`: no BrokenPipeError traceback on stderr."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "c.yaml"
+    feeds = "".join(f"  - {{name: F{i}, url: 'https://f{i}.example/rss'}}\n" for i in range(2000))
+    config.write_text(f"database: {tmp_path / 'w.db'}\nfeeds:\n{feeds}", encoding="utf-8")
+    wirewatch = Path(sys.executable).with_name("wirewatch")
+    done = subprocess.run(
+        f"'{wirewatch}' feeds --config '{config}' | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout.startswith("F0  https://f0.example/rss")
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr

@@ -202,6 +202,8 @@ async def test_mute_and_unmute(rt: Runtime, cmds: Commands) -> None:
         and "usage: `/wirewatch mute DURATION`" in bad.text
     )
     assert not (await run(cmds, "mute 0s")).ok
+    bare = await run(cmds, "mute 30")  # 30 minutes? seconds? days? asked, not guessed
+    assert not bare.ok and "30 has no unit" in bare.text
     assert not (await run(cmds, "mute 100d")).ok
     assert subscriptions(rt.db, CHANNEL)[0].muted_until is None
     reply = await run(cmds, "mute 2h")
@@ -290,6 +292,13 @@ async def test_test_explains_matches_and_misses(cmds: Commands) -> None:
     assert not broken.ok and "query does not work" in broken.text
     assert not (await run(cmds, "test troop-deployments")).ok
     assert not (await run(cmds, "test `unclosed troops")).ok
+
+
+async def test_test_refuses_a_topic_name_that_is_not_one(cmds: Commands) -> None:
+    typo = await run(cmds, f"test troop-deployment {NK_TITLE}", user=MEMBER)
+    assert not typo.ok and "did you mean troop-deployments?" in typo.text
+    quoted = await run(cmds, f'test `"troop-deployment"` {NK_TITLE}', user=MEMBER)
+    assert quoted.ok and quoted.text.startswith("no match: ")
 
 
 async def test_test_fetches_a_page(cmds: Commands, feed_server: FeedServer) -> None:

@@ -105,6 +105,76 @@ def test_db_commands_from_the_cli(tmp_path, capsys):
     assert main(["db", "prune", "--older-than", "soon", "--config", str(config)]) == 2
 
 
+def _items(path: Path) -> list[int]:
+    return [r[0] for r in sqlite3.connect(path).execute("SELECT id FROM items ORDER BY id")]
+
+
+@pytest.mark.parametrize("age", ["90", "0", "2.5"])
+def test_prune_refuses_an_age_without_a_unit(tmp_path, capsys, age):
+    config = _config(tmp_path)
+    db = open_database(tmp_path / "w.db")
+    _seed(db, datetime.now(UTC))
+    db.close()
+    assert main(["db", "prune", "--older-than", age, "--config", str(config)]) == 2
+    assert f"{age} has no unit" in capsys.readouterr().err
+    assert _items(tmp_path / "w.db") == [1, 2, 3, 4]
+
+
+def _add_item(db, n: int, published: datetime, story_seen: datetime) -> None:
+    db.execute(
+        "INSERT INTO stories (id, title, first_seen, last_seen) VALUES (?, 't', ?, ?)",
+        [n, iso(story_seen), iso(story_seen)],
+    )
+    db.execute(
+        "INSERT INTO items (id, feed_id, identity, title, summary, published, first_seen, "
+        "story_id) VALUES (?, 1, ?, 't', 's', ?, ?, ?)",
+        [n, f"i{n}", iso(published), iso(story_seen), n],
+    )
+
+
+@pytest.mark.parametrize("age", ["0s", "12h", "23h59m"])
+def test_prune_under_a_day_needs_force(tmp_path, capsys, age):
+    config = _config(tmp_path)
+    db = open_database(tmp_path / "w.db")
+    now = datetime.now(UTC)
+    _seed(db, now)
+    _add_item(db, 5, published=now - timedelta(days=1, hours=1), story_seen=now - timedelta(days=4))
+    db.close()
+    argv = ["db", "prune", "--older-than", age, "--config", str(config)]
+    assert main(argv) == 2
+    assert "--force" in capsys.readouterr().err
+    assert _items(tmp_path / "w.db") == [1, 2, 3, 4, 5]
+    assert main([*argv, "--force"]) == 0
+    assert _items(tmp_path / "w.db") == [2, 3, 4]  # open stories' items, the waiting alert's
+
+
+def test_prune_counts_age_from_publication_not_from_storing(tmp_path):
+    """An article of 2016 seen for the first time last week is 2016's, not last week's."""
+    db = open_database(tmp_path / "w.db")
+    now = datetime.now(UTC)
+    _seed(db, now)
+    _add_item(db, 5, published=datetime(2016, 3, 1, tzinfo=UTC), story_seen=now - timedelta(days=7))
+    done = prune(db, older_than=30 * 86400, story_window=72 * 3600)
+    assert done.items == 2 and done.cutoff < iso(now)
+    assert [r[0] for r in db.execute("SELECT id FROM items ORDER BY id")] == [2, 3, 4]
+
+
+def test_prune_dry_run_counts_exactly_what_prune_deletes_and_changes_nothing(tmp_path, capsys):
+    config = _config(tmp_path)
+    db = open_database(tmp_path / "w.db")
+    _seed(db, datetime.now(UTC))
+    db.close()
+    before = (tmp_path / "w.db").read_bytes()
+    argv = ["db", "prune", "--older-than", "90d", "--config", str(config)]
+    assert main([*argv, "--dry-run"]) == 0
+    dry = capsys.readouterr().out
+    assert dry.startswith("would prune 1 items, 1 stories, 0 deliveries (published before ")
+    assert "nothing was changed" in dry
+    assert (tmp_path / "w.db").read_bytes() == before and _items(tmp_path / "w.db") == [1, 2, 3, 4]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.startswith("pruned 1 items, 1 stories, 0 deliveries")
+
+
 OPML = """<?xml version="1.0"?><opml version="2.0"><head><title>Desk</title></head><body>
 <outline text="World"><outline text="Al Jazeera" type="rss"
   xmlUrl="https://www.aljazeera.com/xml/rss/all.xml"/>
@@ -117,11 +187,11 @@ def test_opml_import_then_export_round_trips(tmp_path, capsys):
     config = _config(tmp_path)
     (tmp_path / "in.opml").write_text(OPML, encoding="utf-8")
     assert main(["feeds", "import", str(tmp_path / "in.opml"), "--config", str(config)]) == 0
-    assert "imported 2 feeds" in capsys.readouterr().err
+    assert "2 new feeds, 0 already present" in capsys.readouterr().err
     assert main(["feeds", "export", str(tmp_path / "out.opml"), "--config", str(config)]) == 0
     from bot.opml import read_opml
 
-    feeds = read_opml((tmp_path / "out.opml").read_bytes())
+    feeds = read_opml((tmp_path / "out.opml").read_bytes()).feeds
     assert {(f.name, f.url) for f in feeds} == {
         ("Al Jazeera", "https://www.aljazeera.com/xml/rss/all.xml"),
         ("Yonhap & co", "https://en.yna.co.kr/RSS/news.xml"),
@@ -171,3 +241,61 @@ async def test_readyz_names_what_is_not_ready(tmp_path):
         rt.adapters["discord"] = Disconnected()
         assert readiness(rt) == (False, "not connected: discord")
         rt.scheduler.shutdown(wait=False)
+
+
+ODD_OUTLINES = """<?xml version="1.0"?><opml version="2.0"><body>
+<outline text="Wire" xmlUrl="https://wire.example/rss" interval="15m"/>
+<outline text="Old FTP" xmlUrl="ftp://files.example/feed.xml"/>
+<outline text="Homepage only" htmlUrl="https://home.example/"/>
+<outline text="Folder"><outline text="Desk" xmlUrl="https://desk.example/rss"/></outline>
+</body></opml>"""
+
+
+def test_opml_import_names_what_it_skips_and_counts_what_was_there(tmp_path, capsys):
+    config = _config(tmp_path)
+    (tmp_path / "in.opml").write_text(ODD_OUTLINES, encoding="utf-8")
+    argv = ["feeds", "import", str(tmp_path / "in.opml"), "--config", str(config)]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "skipped: Old FTP: ftp://files.example/feed.xml is not an http" in err
+    assert "skipped: Homepage only: no xmlUrl" in err
+    assert "Folder" not in err  # a folder is not a feed: nothing to report
+    assert "2 new feeds, 0 already present, 2 outlines skipped" in err
+    assert "\r" not in err  # stderr is not a terminal here: no progress line
+    assert main(argv) == 0
+    assert "0 new feeds, 2 already present" in capsys.readouterr().err
+
+
+def test_opml_export_keeps_each_feeds_interval(tmp_path):
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"database: {tmp_path / 'w.db'}\nfeeds:\n"
+        "  - {name: Slow, url: 'https://slow.example/rss', interval: 2h}\n"
+        "  - {name: Odd, url: 'https://odd.example/rss', interval: 3700s}\n"
+        "  - {name: Plain, url: 'https://plain.example/rss'}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "in.opml").write_text(ODD_OUTLINES, encoding="utf-8")
+    main(["feeds", "import", str(tmp_path / "in.opml"), "--config", str(config)])
+    assert main(["feeds", "export", str(tmp_path / "out.opml"), "--config", str(config)]) == 0
+    from bot.opml import read_opml
+
+    exported = read_opml((tmp_path / "out.opml").read_bytes())
+    assert {f.name: f.interval for f in exported.feeds} == {
+        "Slow": 7200,
+        "Odd": 3700,
+        "Plain": None,
+        "Wire": 900,
+        "Desk": None,
+    }
+    assert exported.skipped == []
+
+
+def test_compose_file_needs_and_names_compose_2_24():
+    """`env_file` with `required: false` came with Compose 2.24: older ones refuse the file."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    env_files = compose["services"]["wirewatch"]["env_file"]
+    assert any(isinstance(e, dict) and "required" in e for e in env_files)
+    deployment = readme.split("## Deployment", 1)[1].split("\n## ", 1)[0]
+    assert "Docker Compose 2.24" in deployment and "docker compose config" in deployment
