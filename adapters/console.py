@@ -43,9 +43,8 @@ def alert_json(alert: Alert) -> dict[str, object]:
 
 def alert_text(alert: Alert) -> str:
     """A readable block for people watching a terminal."""
-    head = "NEW" if alert.kind == "new" else f"UPDATE to story {alert.story_id}"
     lines = [
-        f"== {head} · {alert.topic} · story {alert.story_id}",
+        f"== {alert.kind.upper()} · {alert.topic} · story {alert.story_id}",
         plain(alert.title),
         f"{plain(alert.outlet)} · {alert.published:%Y-%m-%d %H:%M} UTC · {plain(alert.url or '')}",
         plain(alert.summary),

@@ -34,6 +34,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
@@ -46,6 +47,19 @@ from bot.errors import ConfigError
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class _SameToken(logging.Filter):
+    """bolt reads SLACK_BOT_TOKEN itself and warns, at every start, that the client we give
+    it wins over that token. It is the same token: the one warning is noise, the rest stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+# The logger bolt would pick by itself (slack_bolt.AsyncApp), passed explicitly with the filter.
+BOLT_LOG = logging.getLogger("slack_bolt.AsyncApp")
+BOLT_LOG.addFilter(_SameToken())
 
 DEFAULT_API_URL = "https://slack.com/api/"
 EVENTS_PATH = "/slack/events"
@@ -96,6 +110,7 @@ class SlackAdapter:
             signing_secret=signing_secret or "",
             request_verification_enabled=bool(signing_secret),
             name="wirewatch",
+            logger=BOLT_LOG,
         )
         self.app.command("/wirewatch")(self._on_command)
         self.app.event("app_uninstalled")(self._on_uninstalled)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -658,3 +659,17 @@ def test_blocks_stay_inside_slack_limits() -> None:
 def test_command_text_undoes_slack_escaping() -> None:
     raw = "feeds add <https://a.example/rss?x=1&amp;y=2|a.example/rss> A &amp; B &lt;3"
     assert render.command_text(raw) == "feeds add https://a.example/rss?x=1&y=2 A & B <3"
+
+
+def test_starting_with_a_token_in_the_environment_warns_of_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """bolt saw SLACK_BOT_TOKEN and the client's token and said one "will be unused"."""
+    env = {"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_SIGNING_SECRET": "s"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    caplog.set_level(logging.WARNING)
+    assert slack_from_env(settings_for(tmp_path), env=env) is not None
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    logging.getLogger("slack_bolt.AsyncApp").warning("other bolt warnings still show")
+    assert "other bolt warnings still show" in caplog.text
