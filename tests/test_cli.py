@@ -157,7 +157,7 @@ def test_every_command_is_listed_with_help_and_is_in_the_readme(capsys):
     assert "pytest" in readme
 
 
-def _commands(parser: argparse.ArgumentParser, path: str = "") -> dict[str, list]:
+def _command_paths(parser: argparse.ArgumentParser, path: str = "") -> dict[str, list]:
     """Every command path ("db prune") with its arguments, from the parser itself."""
     found = {}
     own = [a for a in parser._actions if not isinstance(a, argparse._HelpAction)]
@@ -166,7 +166,7 @@ def _commands(parser: argparse.ArgumentParser, path: str = "") -> dict[str, list
         found[path] = [a for a in own if a not in subs]
     for action in subs:
         for name, child in action.choices.items():
-            found |= _commands(child, f"{path} {name}".strip())
+            found |= _command_paths(child, f"{path} {name}".strip())
     return found
 
 
@@ -184,7 +184,7 @@ def test_readme_commands_table_matches_the_parser():
         for row in _readme_table("Commands")
         for code in re.findall(r"`(wirewatch [^`]+)`", row[0])
     ]
-    commands = _commands(build_parser())
+    commands = _command_paths(build_parser())
     documented = {}
     for usage in usages:  # "wirewatch feeds import FILE.opml" documents "feeds import"
         path = max((p for p in commands if f"{usage} ".startswith(f"wirewatch {p} ")), key=len)
