@@ -86,6 +86,23 @@ def evaluate_file(
     window: timedelta = timedelta(hours=72),
     gazetteer: Gazetteer | None = None,
 ) -> str:
+    items, out, notes = replay_file(
+        path, topic, split=split, titles_only=titles_only, window=window, gazetteer=gazetteer
+    )
+    return report(path, topic.name, items, out, positive, notes)
+
+
+def replay_file(
+    path: Path,
+    topic: Topic,
+    *,
+    split: str | None = None,
+    titles_only: bool = False,
+    window: timedelta = timedelta(hours=72),
+    gazetteer: Gazetteer | None = None,
+) -> tuple[list[LabelledItem], list[Replayed], list[str]]:
+    """The file's items (of one split, maybe without descriptions), what the bot did with
+    each, and notes for the reader."""
     items = load_labelled(path)
     if split:
         items = [i for i in items if i.split == split]
@@ -110,7 +127,7 @@ def evaluate_file(
         for n, i in enumerate(items)
     ]
     out = replay(inputs, topic, gazetteer or Gazetteer.load(), window=window)
-    return report(path, topic.name, items, out, positive, notes)
+    return items, out, notes
 
 
 def _timed(item: LabelledItem, n: int) -> LabelledItem:

@@ -131,9 +131,13 @@ def _publication_order(pair: tuple[FeedRow, NewItem]) -> tuple:
 
 
 def grouping_text(summary: str, text: str | None, alert_summary: str) -> str:
-    """Feed text plus the article summary's lead: similar lengths across outlets group best."""
-    if text and alert_summary and alert_summary not in summary:
-        return f"{summary}\n{alert_summary}"
+    """What grouping compares: the feed's own text, never the article page.
+
+    The join model (bot.grouping) learned from headlines and feed summaries; an article's
+    datelines and house phrases ("SEOUL, Dec. 2 (Yonhap) --") made unrelated reports of one
+    outlet look alike. `text` and `alert_summary` stay in the signature for callers' sake.
+    """
+    del text, alert_summary
     return summary
 
 

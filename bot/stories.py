@@ -29,9 +29,11 @@ from datetime import datetime, timedelta
 from itertools import repeat
 from operator import add, mul
 
+from bot.grouping import join_model, join_probability
+
 log = logging.getLogger(__name__)
 
-DEFAULT_THRESHOLD = 0.36  # tuned on the dev set and tests/data/stories_extra.jsonl
+TITLE_TENTHS = 20  # a term weighing this much (in tenths) comes from the title (TITLE_BOOST)
 
 TITLE_BOOST = 2  # a title word counts as this many body words
 ENTITY_BOOST = 0.5  # an entity's alias is usually a word of the text already
@@ -80,11 +82,8 @@ def _unpack_terms(entry: bytes) -> tuple[list[int], bytes]:
 class StoryIndex:
     """Groups documents into stories; see the module docstring for how."""
 
-    def __init__(
-        self, *, window: timedelta = timedelta(hours=72), threshold: float = DEFAULT_THRESHOLD
-    ):
+    def __init__(self, *, window: timedelta = timedelta(hours=72)):
         self.window = window
-        self.threshold = threshold
         self._vocab: dict[str, int] = {}
         # By term id; a freed id is reused, so these stay as long as the live vocabulary.
         self._term_of: list[str | None] = []
@@ -102,21 +101,87 @@ class StoryIndex:
 
     def assign(self, doc: StoryDoc) -> int | None:
         """The story id of the best matching story, or None when the doc starts a new story."""
-        query = self._weigh(self._query_vector(doc))
+        weights, threshold = join_model()
+        story, best = None, threshold
+        for sid, features in self.candidates(doc).items():
+            p = join_probability(features, weights)
+            if p >= best:
+                story, best = sid, p
+        log.debug("story.assign item=%s story=%s p=%.3f", doc.item_id, story, best)
+        return story
+
+    def candidates(self, doc: StoryDoc) -> dict[int, list[float]]:
+        """Candidate stories with the join features of `doc` against each (see bot.grouping)."""
+        raw = self._query_vector(doc)
+        query = self._weigh(raw)
         qnorm = _norm(query)
         if not qnorm:
-            return None
-        sims: dict[int, list[float]] = {}
+            return {}
+        found: dict[int, list[bytes]] = {}
         for entry in self._candidates(query, doc.published.timestamp()):
-            story_id = _HEAD.unpack_from(entry)[0]
-            sims.setdefault(story_id, []).append(self._cosine(query, qnorm, entry))
-        story, score = None, 0.0
-        for sid, found in sims.items():
-            mixed = _story_score(found, self._sizes[sid])
-            if mixed > score:
-                story, score = sid, mixed
-        log.debug("story.assign item=%s story=%s score=%.3f", doc.item_id, story, score)
-        return story if score >= self.threshold else None
+            found.setdefault(_HEAD.unpack_from(entry)[0], []).append(entry)
+        title = {t for t, w in raw.items() if isinstance(t, int) and w >= TITLE_BOOST}
+        return {
+            sid: self._join_features(doc, query, qnorm, title, sid, es) for sid, es in found.items()
+        }
+
+    def _join_features(
+        self,
+        doc: StoryDoc,
+        query: dict[int | str, float],
+        qnorm: float,
+        title: set[int],
+        story_id: int,
+        entries: list[bytes],
+    ) -> list[float]:
+        """How `doc` resembles one story, as measured on the story's candidate members."""
+        sims = [self._cosine(query, qnorm, e) for e in entries]
+        best = max(sims)
+        log_n, log_df, term_of = self._log_n(), self._log_df, self._term_of
+        mine_words = {t for t in title if not _is_entity(term_of[t])}
+        together: dict[int, float] = {}
+        title_overlap, gap, rarest = 0.0, math.inf, 0.0
+        published = doc.published.timestamp()
+        for e in entries:
+            terms, weights = _unpack_terms(e)
+            theirs = {t for t, w in zip(terms, weights, strict=True) if w >= TITLE_TENTHS}
+            theirs -= {t for t in theirs if _is_entity(term_of[t])}
+            shared = mine_words & theirs
+            if mine_words and theirs:
+                overlap = len(shared) / math.sqrt(len(mine_words) * len(theirs))
+                title_overlap = max(title_overlap, overlap)
+            for t in shared:
+                rarest = max(rarest, (log_n - log_df[t]) / log_n)
+            for t, w in zip(terms, weights, strict=True):
+                together[t] = together.get(t, 0.0) + w * (log_n - log_df[t])
+            gap = min(gap, abs(_HEAD.unpack_from(e)[1] - published) / 3600)
+        tnorm = math.sqrt(sum(x * x for x in together.values()))
+        dot = sum(w * together.get(t, 0.0) for t, w in query.items() if isinstance(t, int))
+        centroid = dot / (qnorm * tnorm) if tnorm else 0.0
+        mine_entities = {t for t in query if isinstance(t, int) and _is_entity(term_of[t])}
+        entities = sum(1 for t in mine_entities if t in together)
+        theirs_entities = any(_is_entity(term_of[t]) for t in together)
+        disjoint = float(bool(mine_entities) and theirs_entities and not entities)
+        distinct = sum(1 for t in mine_words if t in together and term_of[t] not in _GENERIC)
+        numbers = sum(1 for t in mine_words if t in together and (term_of[t] or "").isdigit())
+        title_only = 0.0 if doc.text.strip() else 1.0
+        return [
+            best,
+            _story_score(sims, self._sizes[story_id]),
+            title_overlap,
+            centroid,
+            min(entities, 4) / 4,
+            math.log1p(gap) / 5,
+            math.log1p(self._sizes[story_id]) / 3,
+            min(numbers, 2) / 2,
+            title_only,
+            best * best,
+            centroid * centroid,
+            title_overlap * title_only,
+            rarest,
+            disjoint,
+            min(distinct, 3) / 3,
+        ]
 
     def add(self, doc: StoryDoc, story_id: int) -> None:
         """Record `doc` as a member of `story_id` (replacing an earlier add of the same item)."""
@@ -300,6 +365,10 @@ def _accumulate(scores: dict[int, float], keys: array, weight: float) -> None:
     """`scores[key] += weight` for each key, looped in C (a postings array lists a key once)."""
     added = map(add, map(scores.get, keys, repeat(0.0)), repeat(weight))
     scores.update(zip(keys, added, strict=True))
+
+
+def _is_entity(term: str | None) -> bool:
+    return bool(term) and term.startswith("e:")
 
 
 def _story_score(sims: list[float], size: int) -> float:
@@ -500,3 +569,5 @@ _CONCEPT_WORDS = {
     "agreement": "agreement deal accord pact",
 }
 _CONCEPTS = {stem(w): c for c, words in _CONCEPT_WORDS.items() for w in words.split()}
+# Terms any two stories of a kind share ("troop", "deploy"): an overlap in them alone is weak.
+_GENERIC = frozenset(_CONCEPT_WORDS)

@@ -8,11 +8,15 @@ Pure: no I/O after loading, no state between items.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from bot.model import Prepared
 from bot.relevance.features import featurize
 from bot.relevance.model import LinearModel, Verdict
 from bot.relevance.reasons import describe
-from bot.topics.entities import Gazetteer
+
+if TYPE_CHECKING:
+    from bot.topics.entities import Gazetteer
 
 __all__ = ["Relevance", "Verdict", "describe"]
 

@@ -25,6 +25,7 @@ from bot.stories import stem
 BODY_WORDS = 60  # the text's lead: a description, or an article's first paragraph
 NEAR = 5  # words apart for a cue pair
 BEFORE = 3  # a negation or hypothetical this close before a verb of sending qualifies it
+AFTER = 4  # ...and this close after it
 KINDS = {"country": "GPE", "place": "GPE", "org": "ORG", "person": "PER"}
 _NAMES = frozenset(KINDS.values())
 
@@ -39,6 +40,7 @@ PAIRS = (
     ("UNIT", "NUM"),
     ("UNIT", "MONEY"),
     ("UNIT", "LEGAL"),
+    ("POLICE", "SEND"),
     ("SEND", "GPE"),
     ("SEND", "PLACE"),
     ("SEND", "ARMS"),
@@ -159,6 +161,9 @@ def _cues(feats: set[str], where: str, toks: list[tuple[str, str | None]]) -> No
     for q, v in QUALIFIED:
         if any(0 < j - i <= BEFORE for i in at.get(q, ()) for j in at.get(v, ())):
             feats.add(f"{where}<{q}<{v}")
+        # ...or shortly after it: "sending troops is unlikely", "deployment ruled out"
+        if any(0 < i - j <= AFTER for i in at.get(q, ()) for j in at.get(v, ())):
+            feats.add(f"{where}>{v}>{q}")
 
 
 def _close(xs: Iterable[int], ys: Iterable[int], distance: int) -> bool:

@@ -33,7 +33,7 @@ CLASSES: dict[str, str] = {
         surged bolster* beef beefs beefed boost boosts boosted boosting expand expands
         expanded order orders ordered commit commits committed pledge pledges pledged
         contribute* assemble* concentrate* converge* posted base based basing transfer*
-        relocate* dispatched put""",
+        relocate* dispatched put activate* increase* presence standby alert""",
     "WITHDRAW": """withdraw* withdrew pullout pullback pull pulls pulled pulling drawdown exit
         exits exited leave leaves leaving left evacuate* retreat* demobiliz* demobilis* recall
         recalls recalled reduce reduces reduced reducing reduction cut cuts cutting home
@@ -54,8 +54,11 @@ CLASSES: dict[str, str] = {
         missile-strike hostage* massacre* explosion blast""",
     "ARMS": """weapon weapons arms missile missiles tank tanks artillery ammunition munition*
         rifle rifles drone drones equipment hardware sale sales sell sells sold contract
-        contracts deal deals purchase* buy buys bought aid package supplies supply supplied
-        delivery deliveries deliver* donate* donated""",
+        contracts deal deals purchase* buy buys bought himars patriot patriots howitzer*
+        rocket rockets launcher launchers""",
+    # Not armed forces: their deployments are not troop deployments.
+    "POLICE": """police policemen officers officer cops agents agent marshals patrol
+        ice fbi swat""",
     "EXERCISE": """exercise exercises drill drills wargame wargames maneuver* manoeuvre*
         rehearsal* training""",
     "PLACE": """border borders frontier frontiers region regions zone zones coast coastal
@@ -88,6 +91,12 @@ PHRASES: dict[str, str] = {
     "step up": "SEND",
     "called up": "SEND",
     "call up": "SEND",
+    "calls in": "SEND",
+    "called in": "SEND",
+    "call in": "SEND",
+    "riot police": "POLICE",
+    "federal agents": "POLICE",
+    "border patrol": "POLICE",
     "flew into": "SEND",
     "flown into": "SEND",
     "flown to": "SEND",
@@ -115,6 +124,8 @@ PHRASES: dict[str, str] = {
     "turned down": "NEG",
     "turn down": "NEG",
     "war games": "EXERCISE",
+    "military aid": "ARMS",
+    "security assistance": "ARMS",
     "war game": "EXERCISE",
     "tens of thousands": "NUM",
 }

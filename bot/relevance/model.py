@@ -24,10 +24,11 @@ class Verdict:
     score: float
     threshold: float
     reasons: tuple[tuple[str, float], ...]  # (feature, contribution), strongest first
+    veto: str | None = None  # a cue that rules the item out whatever the score
 
     @property
     def relevant(self) -> bool:
-        return self.score >= self.threshold
+        return self.veto is None and self.score >= self.threshold
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class LinearModel:
     threshold: float  # a topic match needs this much
     relaxed: float  # an update to a story already alerted needs this much
     meta: dict
+    vetoes: tuple[str, ...] = ()  # features that rule an item out (a refusal before "send")
 
     @classmethod
     def load(cls, name: str, path: Path | None = None) -> LinearModel:
@@ -49,6 +51,7 @@ class LinearModel:
                 float(data["threshold"]),
                 float(data["relaxed"]),
                 dict(data.get("meta", {})),
+                tuple(data.get("vetoes", ())),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError([f"relevance model {name!r} ({path}): cannot load: {exc}"]) from None
@@ -61,7 +64,9 @@ class LinearModel:
         w = self.weights
         parts = sorted(((f, w[f]) for f in feats if f in w and f != "bias"), key=_strength)
         score = _sigmoid(self.logit(feats))
-        return Verdict(score, self.relaxed if relaxed else self.threshold, tuple(parts[:top]))
+        veto = next((v for v in self.vetoes if v in feats), None)
+        bar = self.relaxed if relaxed else self.threshold
+        return Verdict(score, bar, tuple(parts[:top]), veto)
 
 
 def _strength(part: tuple[str, float]) -> float:

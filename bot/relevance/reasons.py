@@ -14,6 +14,7 @@ CLASS_WORDS = {
     "COMBAT": "fighting or casualties",
     "ARMS": "weapons or aid",
     "EXERCISE": "an exercise",
+    "POLICE": "police or agents",
     "PLACE": "a border or region",
     "GPE": "a country",
     "ORG": "an organisation",
@@ -34,6 +35,9 @@ def feature_words(feature: str) -> str:
     if rest.startswith("<"):
         a, b = rest[1:].split("<")
         return f"{CLASS_WORDS[a]} just before {CLASS_WORDS[b]} in {where}"
+    if rest.startswith(">"):
+        a, b = rest[1:].split(">")
+        return f"{CLASS_WORDS[b]} just after {CLASS_WORDS[a]} in {where}"
     if rest.startswith("#"):
         return f"{CLASS_WORDS.get(rest[1:], rest[1:])} in {where}"
     if rest.startswith(("2:", "3:")):
@@ -45,14 +49,18 @@ def feature_words(feature: str) -> str:
     )
 
 
-CUES = ("NEG", "HYP", "WITHDRAW", "COMBAT", "ARMS", "EXERCISE", "LEGAL", "MONEY", "POLITICS")
+CUES = (
+    "NEG", "HYP", "WITHDRAW", "COMBAT", "ARMS", "EXERCISE", "LEGAL", "MONEY", "POLITICS", "POLICE"
+)
 
 
 def describe(verdict: Verdict) -> str:
     """'relevance 0.91 (bar 0.50): armed forces near a verb of sending in the title +2.1; ...'."""
     parts = [f"{feature_words(f)} {w:+.1f}" for f, w in verdict.reasons]
     head = f"relevance {verdict.score:.2f} (bar {verdict.threshold:.2f})"
-    if not verdict.relevant:
+    if verdict.veto:
+        head += f", vetoed by {feature_words(verdict.veto)}"
+    elif not verdict.relevant:
         vetoes = [f for f, w in verdict.reasons if w < 0 and any(c in f for c in CUES)]
         if vetoes:
             head += f", vetoed by {feature_words(vetoes[0])}"

@@ -588,7 +588,7 @@ def explain(
 ) -> tuple[bool, str]:
     """Does this text match a query (or a known topic's query), and why (not)?
 
-    When the text has several lines, the first non-empty one is the title.
+    The first line of the text is the title; a single line is a headline without text.
     """
     known = {t.name: t for t in topics}
     topic = known.get(query_or_topic_name) or Topic("query", query_or_topic_name, origin="chat")
@@ -608,7 +608,8 @@ def explain(
 
 
 def _split_title(text: str) -> tuple[str, str]:
+    """The first line is the title; a single line is a headline alone."""
     lines = text.strip().split("\n", 1)
     if len(lines) == 2 and lines[1].strip():
         return lines[0].strip(), lines[1]
-    return "", text
+    return text.strip(), ""
