@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from bot.catalog import configured_topics
-from bot.errors import ConfigError, QueryError
+from bot.errors import ConfigError
 from bot.model import Topic
 from bot.settings import Settings, apply_env, config_path, read_config, validate_settings
 from bot.topics.entities import Gazetteer
-from bot.topics.match import compile_topic, load_topics
+from bot.topics.match import load_topics
+from bot.topics.usable import usable_topics
 
 
 @dataclass(frozen=True)
@@ -63,12 +64,11 @@ def notes(settings: Settings) -> list[str]:
 
 def _check(src: str, parts: _Parts, gazetteer: Gazetteer) -> list[str]:
     problems: list[str] = []
+    _, broken = usable_topics(parts.topics, gazetteer)
     for topic in parts.topics:
         if not topic.query:
             continue  # a missing query is a shape problem, already named
-        try:
-            compile_topic(topic, gazetteer)
-        except QueryError as exc:
+        if exc := broken.get(topic.name):
             where = (
                 f"topics.{topic.name}.query"
                 if topic.origin == "config"

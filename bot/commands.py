@@ -44,7 +44,9 @@ from bot.store import (
     unsubscribe,
 )
 from bot.text.clean import extract_article, html_to_text
-from bot.topics.match import compile_topic, explain
+from bot.topics.match import explain
+from bot.topics.refs import users_of
+from bot.topics.usable import usable_topics
 
 if TYPE_CHECKING:
     from bot.app import Runtime
@@ -480,10 +482,7 @@ class Commands:
         if current and current.origin != "chat":
             raise CommandError(f"`{name}` is a {current.origin} topic; choose another name")
         topic = Topic(name, query, origin="chat")
-        try:
-            compile_topic(topic, self.rt.pipeline.gazetteer)
-        except QueryError as exc:
-            raise CommandError(f"the query does not work: {exc}") from None
+        self._check_with_others(topic)
         save_topic(self.db, topic)
         self.rt.reload_topics()
         verb = "changed" if current else "added"
@@ -491,6 +490,19 @@ class Commands:
             f"{verb} topic `{name}`: `{_one_line(query)}`. Try it with "
             f"`/wirewatch test {name} TEXT`, then `/wirewatch subscribe {name}`"
         )
+
+    def _check_with_others(self, topic: Topic) -> None:
+        """The topic compiles next to every other one: its references exist, go round in no
+        circle, and no topic that works now stops working because of it."""
+        others = [t for t in list_topics(self.db) if t.name != topic.name]
+        gazetteer = self.rt.pipeline.gazetteer
+        _, before = usable_topics(others, gazetteer)
+        _, after = usable_topics([*others, topic], gazetteer)
+        if exc := after.get(topic.name):
+            raise CommandError(f"the query does not work: {exc}")
+        if broken := sorted(set(after) - set(before)):
+            exc = after[broken[0]]
+            raise CommandError(f"this would break topic `{broken[0]}`: {exc}")
 
     async def _topic_remove(self, inv: Invocation, rest: str) -> str:
         topic = self._known_topic(rest)
@@ -504,6 +516,9 @@ class Commands:
             raise CommandError(
                 f"`{topic.name}` still alerts {', '.join(users)}: unsubscribe there first"
             )
+        if referring := users_of(topic.name, list_topics(self.db)):
+            named = ", ".join(f"`{n}`" for n in referring)
+            raise CommandError(f"`{topic.name}` is used by topic {named} (`topic:{topic.name}`)")
         delete_topic(self.db, topic.name)
         self.rt.reload_topics()
         return f"removed topic `{topic.name}`"
