@@ -81,7 +81,7 @@ async def open_runtime(
     sync_topics(db, configured_topics(settings))
     sync_config_feeds(db, [(f.name, f.url, f.interval) for f in settings.feeds])
     dropped = sync_config_subscriptions(
-        db, [(s.channel, s.topic, s.mode) for s in settings.subscriptions]
+        db, [(s.channel, s.topic, s.mode, s.only, s.except_) for s in settings.subscriptions]
     )
     metrics.DROPPED.labels("removed from config").inc(dropped)
     net = settings.network

@@ -25,6 +25,7 @@ from bot.errors import CommandError, FeedParseError, FetchError, QueryError, Uns
 from bot.feeds.guard import check_url
 from bot.feeds.parse import parse_feed_async
 from bot.model import Topic
+from bot.narrow import check_filter, effective_query
 from bot.outbox import pending_count
 from bot.pipeline import poll_feed
 from bot.status import health, held_count
@@ -45,7 +46,7 @@ from bot.store import (
 )
 from bot.text.clean import extract_article, html_to_text
 from bot.topics.match import explain
-from bot.topics.refs import users_of
+from bot.topics.refs import referenced_names, users_of
 from bot.topics.usable import usable_topics
 
 if TYPE_CHECKING:
@@ -107,10 +108,16 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("topics", (), False, "every topic with its query"),
     Subcommand(
         "subscribe",
-        (("topic", "topic", True), ("mode", "mode", False)),
+        (
+            ("topic", "topic", True),
+            ("mode", "mode", False),
+            ("only", "query", False),
+            ("except", "query", False),
+        ),
         True,
-        "alert this channel when TOPIC fires (digest: collected, not one by one)",
-        "TOPIC [instant|digest]",
+        "alert this channel when TOPIC fires (digest: collected, not one by one); "
+        "--only/--except narrow it to the items that also match, or do not match, a QUERY",
+        "TOPIC [instant|digest] [--only QUERY] [--except QUERY]",
     ),
     Subcommand(
         "unsubscribe",
@@ -119,7 +126,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "stop alerting this channel for TOPIC",
         "TOPIC",
     ),
-    Subcommand("list", (), False, "this channel's subscriptions"),
+    Subcommand("list", (), False, "this channel's subscriptions, each with its effective query"),
     Subcommand("feeds", (), True, "every feed with its health"),
     Subcommand(
         "feeds add",
@@ -261,10 +268,12 @@ class Commands:
         """Typed options (Discord) back to the text form that `handle` parses."""
         sub = _BY_NAME[name]
         parts = [name]
-        for arg, _, _ in sub.args:
+        for arg, kind, _ in sub.args:
             value = str(options.get(arg) or "").strip()
             if value and name == "test" and arg == "query":
                 value = f"`{value.strip('`')}`"
+            elif value and kind == "query":
+                value = f"--{arg} `{value.strip('`')}`"
             if value:
                 parts.append(value)
         return " ".join(parts)
@@ -310,7 +319,10 @@ class Commands:
                 "(moderators); `/wirewatch topics` lists the topics"
             )
         lines = [f"this channel is subscribed to {len(subs)}:"]
-        lines += [f"- {_describe_sub(s)}" for s in subs]
+        lines += [
+            f"- {_describe_sub(s)}: `{effective_query(s.topic, s.only_query, s.except_query)}`"
+            for s in subs
+        ]
         return "\n".join(lines)
 
     async def _feeds(self, inv: Invocation, rest: str) -> str:
@@ -369,19 +381,31 @@ class Commands:
     # -- subscriptions -----------------------------------------------------------------
 
     async def _subscribe(self, inv: Invocation, rest: str) -> str:
-        args = rest.split()
+        head, flags = _narrowing_flags(rest)
+        args = head.split()
         if not 1 <= len(args) <= 2:
             raise CommandError("subscribe needs a topic and optionally a mode")
         topic = self._known_topic(args[0])
         mode = args[1].lower() if len(args) == 2 else "instant"
         if mode not in MODES:
             raise CommandError(f"mode must be instant or digest, not `{args[1]}`")
+        only, except_ = flags.get("only"), flags.get("except")
+        for name, query in flags.items():
+            try:
+                check_filter(query, list_topics(self.db), self.rt.pipeline.gazetteer)
+            except QueryError as exc:
+                raise CommandError(f"--{name}: the query does not work: {exc}") from None
         held = held_count(self.db, inv.channel)
-        subscribe(self.db, inv.channel, topic.name, mode)
+        subscribe(self.db, inv.channel, topic.name, mode, only, except_)
         resumed = (
             f"; {held} alerts held while the channel was paused will now be sent" if held else ""
         )
-        return f"this channel now gets `{topic.name}` alerts ({mode}){resumed}"
+        narrowed = (
+            f", narrowed to `{effective_query(topic.name, only, except_)}`"
+            if only or except_
+            else ""
+        )
+        return f"this channel now gets `{topic.name}` alerts ({mode}){narrowed}{resumed}"
 
     async def _unsubscribe(self, inv: Invocation, rest: str) -> str:
         if len(rest.split()) != 1:
@@ -519,6 +543,11 @@ class Commands:
         if referring := users_of(topic.name, list_topics(self.db)):
             named = ", ".join(f"`{n}`" for n in referring)
             raise CommandError(f"`{topic.name}` is used by topic {named} (`topic:{topic.name}`)")
+        if narrowing := _narrowed_by(topic.name, _live(subscriptions(self.db))):
+            raise CommandError(
+                f"`{topic.name}` narrows the subscriptions of {', '.join(narrowing)} "
+                f"(`topic:{topic.name}` in --only/--except): subscribe there again without it"
+            )
         delete_topic(self.db, topic.name)
         self.rt.reload_topics()
         return f"removed topic `{topic.name}`"
@@ -557,6 +586,47 @@ class Commands:
             known = ", ".join(f"`{n}`" for n in sorted(topics)) or "none yet"
             raise CommandError(f"no topic `{name}` (topics: {known})")
         return topics[name]
+
+
+_FLAG = re.compile(r"(?:^|\s)(?:--|[—–])([A-Za-z]+)(?=\s|$)")  # a typed "--" may become a dash
+FLAGS = ("only", "except")
+
+
+def _narrowing_flags(rest: str) -> tuple[str, dict[str, str]]:
+    """`TOPIC [mode] --only QUERY --except QUERY` -> ("TOPIC [mode]", {"only": ..., ...})."""
+    head, *pairs = _FLAG.split(rest)
+    flags: dict[str, str] = {}
+    for name, value in zip(pairs[::2], pairs[1::2], strict=True):
+        name = name.lower()
+        if name not in FLAGS:
+            raise CommandError(f"unknown option `--{name}`: subscribe takes --only and --except")
+        if name in flags:
+            raise CommandError(f"--{name} is given twice")
+        query = value.strip().strip("`").strip().translate(_SMART_QUOTES)
+        if not query:
+            raise CommandError(f"--{name} needs a query, like --{name} `entity:Russia`")
+        flags[name] = query
+    return head, flags
+
+
+_SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"'})  # chat apps "correct" quotes
+
+
+def _narrowed_by(topic: str, subs: list[SubscriptionRow]) -> list[str]:
+    """Channels whose --only/--except refers to `topic`."""
+    found = set()
+    for s in subs:
+        queries = [q for q in (s.only_query, s.except_query) if q]
+        if any(topic in _referenced(q) for q in queries):
+            found.add(s.channel)
+    return sorted(found)
+
+
+def _referenced(query: str) -> frozenset[str]:
+    try:
+        return referenced_names(query)
+    except QueryError:
+        return frozenset()
 
 
 def _split_test(rest: str) -> tuple[str, str]:

@@ -127,12 +127,19 @@ def _m005_relevance_and_copies(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX items_identity ON items(identity)")
 
 
+def _m006_subscription_narrowing(db: sqlite_utils.Database) -> None:
+    # `subscribe TOPIC --only QUERY --except QUERY`: which of the topic's items reach a channel.
+    db.execute("ALTER TABLE subscriptions ADD COLUMN only_query TEXT")
+    db.execute("ALTER TABLE subscriptions ADD COLUMN except_query TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_open_deliveries_index,
     _m003_cheaper_item_writes,
     _m004_delivery_doubts,
     _m005_relevance_and_copies,
+    _m006_subscription_narrowing,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

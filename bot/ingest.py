@@ -16,6 +16,7 @@ import sqlite_utils
 from bot.clock import iso
 from bot.db import write
 from bot.model import Entry, TopicMatch
+from bot.narrow import narrow_deliveries
 from bot.store import FeedRow, SubscriptionRow, dumps, subscriptions
 from bot.stories import StoryDoc, StoryIndex, doc_terms
 
@@ -219,6 +220,7 @@ def _enqueue(
         )
         if sub and sub.topic in relaxed and row["channel"] not in wanted:
             wanted[row["channel"]] = sub
+    wanted = narrow_deliveries(wanted, subs, item)
     for channel, sub in wanted.items():
         _insert_delivery(db, sub, channel, story_id, item_id, now)
     return len(wanted)

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -69,17 +70,23 @@ class TopicSettings(_Strict):
     relevance: str | None = None  # a model in bot/relevance/, e.g. deployments
 
 
+def _known_channel(channel: str) -> str:
+    if not CHANNEL_RE.match(channel):
+        raise ValueError("must be console, slack:CHANNEL_ID (e.g. slack:C0123) or discord:ID")
+    return channel
+
+
+Channel = Annotated[str, AfterValidator(_known_channel)]
+
+
 class SubscriptionSettings(_Strict):
     topic: str
-    channel: str
+    channel: Channel
     mode: Literal["instant", "digest"] = "instant"
-
-    @field_validator("channel")
-    @classmethod
-    def _known_channel(cls, channel: str) -> str:
-        if not CHANNEL_RE.match(channel):
-            raise ValueError("must be console, slack:CHANNEL_ID (e.g. slack:C0123) or discord:ID")
-        return channel
+    # Narrowing with the topic query language (checked in bot.check): the topic's items
+    # reach this channel only if they also match `only` and do not match `except`.
+    only: str | None = Field(default=None, min_length=1)
+    except_: str | None = Field(default=None, min_length=1, alias="except")
 
 
 class NetworkSettings(_Strict):
