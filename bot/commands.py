@@ -24,6 +24,8 @@ from bot.durations import format_duration, parse_duration
 from bot.errors import CommandError, FeedParseError, FetchError, QueryError, UnsafeURLError
 from bot.feeds.guard import check_url
 from bot.feeds.parse import parse_feed_async
+from bot.health import describe
+from bot.health_store import feeds_health
 from bot.model import Topic
 from bot.narrow import check_filter, effective_query
 from bot.outbox import pending_count
@@ -127,7 +129,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "TOPIC",
     ),
     Subcommand("list", (), False, "this channel's subscriptions, each with its effective query"),
-    Subcommand("feeds", (), True, "every feed with its health"),
+    Subcommand("feeds", (), True, "every feed with its health: usual gap between items, state"),
     Subcommand(
         "feeds add",
         (("url", "url", True), ("name", "text", False)),
@@ -297,7 +299,8 @@ class Commands:
         role = "a moderator" if self.is_moderator(inv) else "not a moderator"
         lines.append(
             f"You are {role} here. DURATION: 30m, 2h, 1d. Queries: "
-            '`entity:"North Korea" AND (troops OR soldiers)`, `deploy* NEAR/5 troops`.'
+            '`entity:"North Korea" AND (troops OR soldiers)`, `deploy* NEAR/5 troops`, '
+            "`topic:troop-deployments AND NOT drill*` (topic:NAME: the item matches that topic)."
         )
         return "\n".join(lines)
 
@@ -330,16 +333,17 @@ class Commands:
         if not feeds:
             return "no feeds yet: `/wirewatch feeds add URL [NAME]`"
         counts = feed_item_counts(self.db)
+        healths = feeds_health(self.db, self.rt.settings)
         lines = [f"{len(feeds)} feeds:"]
         for f in feeds:
+            h = healths.get(f.id)
+            pace, state = describe(h.state, h.usual_gap, h.quiet_for) if h else describe("ok")
             if f.disabled:
                 state = f"DISABLED: {f.disabled_reason}"
             elif f.failures:
                 state = f"{f.failures} failures in a row, last: {f.last_error}"
-            else:
-                state = "ok"
             lines.append(
-                f"- `{f.name}` {f.url} ({f.origin}): {counts.get(f.id, 0)} items, "
+                f"- `{f.name}` {f.url} ({f.origin}): {counts.get(f.id, 0)} items, {pace}, "
                 f"last poll {_when(f.last_polled)}, {state}"
             )
         return "\n".join(lines)

@@ -102,6 +102,14 @@ class ArticleSettings(_Strict):
     concurrency: int = Field(default=4, ge=1, le=32)
 
 
+class HealthSettings(_Strict):
+    """When a feed's health is worth a notice in the ops channel."""
+
+    failures: int = Field(default=3, ge=1)  # failures in a row before "failing"
+    silent_factor: float = Field(default=4.0, ge=1.0)  # "silent" after this many usual gaps...
+    silent_floor: Seconds = Field(default=6 * 3600.0, gt=0)  # ...and never sooner than this
+
+
 class PlatformSettings(_Strict):
     moderators: list[str] = Field(default_factory=list)
 
@@ -118,6 +126,8 @@ class Settings(_Strict):
     story_window: Seconds = Field(default=72 * 3600.0)
     max_failures: int = Field(default=10, ge=1)
     digest_every: Seconds = Field(default=3600.0)
+    ops_channel: Channel | None = None  # where feed health notices go (None: disablings only)
+    health: HealthSettings = Field(default_factory=HealthSettings)
     feeds: list[FeedSettings] = Field(default_factory=list)
     topics: dict[str, TopicSettings] = Field(default_factory=dict)
     subscriptions: list[SubscriptionSettings] = Field(default_factory=list)
@@ -193,7 +203,9 @@ def _keys_at(kind: Any, loc: tuple[Any, ...]) -> list[str]:
     for part in loc:
         kind = _inner(kind, part)
     kind = _unwrap(kind)
-    return list(kind.model_fields) if _is_model(kind) else []
+    if not _is_model(kind):
+        return []
+    return [field.alias or name for name, field in kind.model_fields.items()]
 
 
 def _inner(kind: Any, part: Any) -> Any:

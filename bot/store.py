@@ -441,10 +441,16 @@ def pause_channel(db: sqlite_utils.Database, channel: str, reason: str) -> None:
 def add_notice(db: sqlite_utils.Database, key: str, text: str, channel: str | None = None) -> bool:
     """Queue a message for moderators once per `key`; False when it was already queued."""
     with write(db):
-        cur = db.execute(
-            "INSERT OR IGNORE INTO notices (key, channel, text, created) VALUES (?, ?, ?, ?)",
-            [key, channel, text, iso(utcnow())],
-        )
+        return queue_notice(db, key, text, channel)
+
+
+def queue_notice(db: sqlite_utils.Database, key: str, text: str, channel: str | None) -> bool:
+    """`add_notice` inside a transaction the caller holds (a notice and the state change it
+    announces commit together). The outbox sends it; None as channel: the moderators."""
+    cur = db.execute(
+        "INSERT OR IGNORE INTO notices (key, channel, text, created) VALUES (?, ?, ?, ?)",
+        [key, channel, text, iso(utcnow())],
+    )
     return cur.rowcount == 1
 
 

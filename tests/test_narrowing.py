@@ -206,6 +206,7 @@ async def test_slack_narrowed_subscription_keeps_other_items_out_of_channel_and_
             assert "added" in await env.command(f"feeds add {feed.url} {feed.name}")
         await poll_once(env.rt)
         listed = await env.command("list")
+        helped = await env.command("help", user="U0MEMBER")
         top = env.stub.top_level(NEWS)
         thread = env.stub.replies(NEWS, top[0]["ts"]) if top else []
     assert [m["text"][:40] for m in top] == ["[troop-deployments] (LEAD) N. Korea has "]
@@ -213,6 +214,8 @@ async def test_slack_narrowed_subscription_keeps_other_items_out_of_channel_and_
     outlets = [m["blocks"][0]["text"]["text"].split(":*")[0] for m in thread]
     assert outlets == ["*Update from The Moscow Times"]
     assert f"AND NOT ({NOT_AL_JAZEERA})`" in listed, listed
+    assert "subscribe TOPIC [instant|digest] [--only QUERY] [--except QUERY]`" in helped
+    assert "topic:troop-deployments AND NOT drill*" in helped
 
 
 @pytest.mark.slow

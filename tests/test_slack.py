@@ -100,7 +100,11 @@ def settings_for(tmp_path: Path, *, allow_private: bool = True) -> Settings:
 
 @asynccontextmanager
 async def slack_env(
-    tmp_path: Path, *, allow_private: bool = True, pace: float = 0.0
+    tmp_path: Path,
+    *,
+    allow_private: bool = True,
+    pace: float = 0.0,
+    settings: Settings | None = None,
 ) -> AsyncIterator[Env]:
     async with SlackStub() as stub:
         stub.add_channel(NEWS, "news")
@@ -112,7 +116,7 @@ async def slack_env(
             client, signing_secret=SIGNING_SECRET, pace=pace, notice_users=(MOD,)
         )
         async with open_runtime(
-            settings_for(tmp_path, allow_private=allow_private), {"slack": adapter}
+            settings or settings_for(tmp_path, allow_private=allow_private), {"slack": adapter}
         ) as rt:
             await adapter.start(Commands(rt).handle)
             app = web.Application()
