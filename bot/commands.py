@@ -27,7 +27,7 @@ from bot.feeds.parse import parse_feed_async
 from bot.health import describe
 from bot.health_store import feeds_health
 from bot.model import Topic
-from bot.narrow import check_filter, effective_query
+from bot.narrow import channels_naming, check_filter, effective_query
 from bot.outbox import pending_count
 from bot.pipeline import poll_feed
 from bot.status import health, held_count
@@ -48,7 +48,7 @@ from bot.store import (
 )
 from bot.text.clean import extract_article, html_to_text
 from bot.topics.match import explain
-from bot.topics.refs import referenced_names, users_of
+from bot.topics.refs import users_of
 from bot.topics.usable import usable_topics
 
 if TYPE_CHECKING:
@@ -547,7 +547,7 @@ class Commands:
         if referring := users_of(topic.name, list_topics(self.db)):
             named = ", ".join(f"`{n}`" for n in referring)
             raise CommandError(f"`{topic.name}` is used by topic {named} (`topic:{topic.name}`)")
-        if narrowing := _narrowed_by(topic.name, _live(subscriptions(self.db))):
+        if narrowing := channels_naming(topic.name, _live(subscriptions(self.db))):
             raise CommandError(
                 f"`{topic.name}` narrows the subscriptions of {', '.join(narrowing)} "
                 f"(`topic:{topic.name}` in --only/--except): subscribe there again without it"
@@ -614,23 +614,6 @@ def _narrowing_flags(rest: str) -> tuple[str, dict[str, str]]:
 
 
 _SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"'})  # chat apps "correct" quotes
-
-
-def _narrowed_by(topic: str, subs: list[SubscriptionRow]) -> list[str]:
-    """Channels whose --only/--except refers to `topic`."""
-    found = set()
-    for s in subs:
-        queries = [q for q in (s.only_query, s.except_query) if q]
-        if any(topic in _referenced(q) for q in queries):
-            found.add(s.channel)
-    return sorted(found)
-
-
-def _referenced(query: str) -> frozenset[str]:
-    try:
-        return referenced_names(query)
-    except QueryError:
-        return frozenset()
 
 
 def _split_test(rest: str) -> tuple[str, str]:

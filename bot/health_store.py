@@ -56,10 +56,10 @@ def assess_feed(
 def _assess(
     db: sqlite_utils.Database, settings: Settings, feed_id: int, new_items: int, now: datetime
 ) -> str | None:
-    row = _health_row(db, feed_id)
-    feed = _feed(db, feed_id)
-    if feed is None:
+    found = _feed_and_health(db, feed_id)
+    if found is None:
         return None
+    feed, row = found
     before = _rhythm_of(row) if row else Rhythm()
     current = read_rhythm(db, feed_id) if new_items or row is None else before
     stored = row["state"] if row else "ok"
@@ -160,15 +160,22 @@ def _rhythm_of(row: dict[str, Any]) -> Rhythm:
     return Rhythm(row["usual_gap"], row["longest_gap"], last)
 
 
-def _health_row(db: sqlite_utils.Database, feed_id: int) -> dict[str, Any] | None:
-    rows = list(db.query("SELECT * FROM feed_health WHERE feed_id = ?", [feed_id]))
-    return rows[0] if rows else None
+_HEALTH = ("state", "usual_gap", "longest_gap", "last_item")
 
 
-def _feed(db: sqlite_utils.Database, feed_id: int) -> FeedRow | None:
-    rows = list(db.query("SELECT * FROM feeds WHERE id = ?", [feed_id]))
-    return _as_feed(rows[0]) if rows else None
-
-
-def _as_feed(row: dict[str, Any]) -> FeedRow:
-    return FeedRow(**{k: row[k] for k in FeedRow.__dataclass_fields__})
+def _feed_and_health(
+    db: sqlite_utils.Database, feed_id: int
+) -> tuple[FeedRow, dict[str, Any] | None] | None:
+    """The feed as the poll left it, and its health row; one query (it runs every poll)."""
+    fields = ", ".join(f"f.{k}" for k in FeedRow.__dataclass_fields__)
+    health = ", ".join(f"h.{k}" for k in _HEALTH)
+    row = db.execute(
+        f"SELECT {fields}, {health} FROM feeds f LEFT JOIN feed_health h "
+        "ON h.feed_id = f.id WHERE f.id = ?",
+        [feed_id],
+    ).fetchone()
+    if row is None:
+        return None
+    n = len(FeedRow.__dataclass_fields__)
+    feed = FeedRow(*row[:n])
+    return feed, (dict(zip(_HEALTH, row[n:], strict=True)) if row[n] is not None else None)

@@ -21,7 +21,7 @@ from bot.errors import QueryError
 from bot.model import Prepared, Topic
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, prepare
-from bot.topics.refs import referenced_names
+from bot.topics.refs import names_in, referenced_names
 
 if TYPE_CHECKING:
     from bot.ingest import NewItem
@@ -47,6 +47,17 @@ def check_filter(query: str, topics: Iterable[Topic], gazetteer: Gazetteer) -> N
     """QueryError unless `query` works as a filter: it parses, its entities exist and every
     topic it names is among `topics`."""
     Matcher([Topic(ONLY, query)], gazetteer, outside={t.name for t in topics})
+
+
+def channels_naming(topic: str, subs: Iterable[SubscriptionRow]) -> list[str]:
+    """Channels whose `--only` or `--except` refers to `topic` (it cannot be removed)."""
+    return sorted(
+        {
+            s.channel
+            for s in subs
+            if any(topic in names_in(q) for q in (s.only_query, s.except_query) if q)
+        }
+    )
 
 
 def narrow_deliveries(

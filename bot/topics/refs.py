@@ -102,11 +102,12 @@ def needed_by(topic: Topic, known: Mapping[str, Topic]) -> list[Topic]:
 
 def users_of(name: str, topics: Iterable[Topic]) -> list[str]:
     """The topics whose query refers to `name` (a topic in use cannot be removed)."""
-    return sorted(t.name for t in topics if t.name != name and name in _names(t))
+    return sorted(t.name for t in topics if t.name != name and name in names_in(t.query))
 
 
-def _names(topic: Topic) -> frozenset[str]:
+def names_in(query: str) -> frozenset[str]:
+    """`referenced_names`, or none for a query that does not parse (it is refused elsewhere)."""
     try:
-        return referenced_names(topic.query)
+        return referenced_names(query)
     except QueryError:
         return frozenset()

@@ -14,7 +14,7 @@ from bot.errors import QueryError
 from bot.model import Topic
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher
-from bot.topics.refs import referenced_names
+from bot.topics.refs import names_in
 
 
 def usable_topics(
@@ -41,18 +41,11 @@ def _without(topics: list[Topic], broken: str, problems: dict[str, QueryError]) 
     while changed:
         changed = False
         for t in topics:
-            if t.name not in gone and _names(t) & gone:
-                culprit = sorted(_names(t) & gone)[0]
+            if t.name not in gone and names_in(t.query) & gone:
+                culprit = sorted(names_in(t.query) & gone)[0]
                 problems[t.name] = QueryError(
                     f"refers to topic {culprit!r}, which does not work", t.query, topic=t.name
                 )
                 gone.add(t.name)
                 changed = True
     return [t for t in topics if t.name not in gone]
-
-
-def _names(topic: Topic) -> frozenset[str]:
-    try:
-        return referenced_names(topic.query)
-    except QueryError:
-        return frozenset()
