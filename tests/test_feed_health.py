@@ -167,10 +167,12 @@ async def test_slack_ops_channel_hears_failing_disabled_and_recovered_once_each(
 ) -> None:
     url = feed_server.url("/rss")
     feed_server.serve("/rss", "broken", status=500)
-    settings = settings_with(tmp_path, url, ops_channel=f"slack:{OPS}", slack={"moderators": [MOD]})
+    settings = settings_with(
+        tmp_path, url, ops_channel=f"slack:{OPS}", slack={"moderators": [MOD]}, max_failures=4
+    )
     async with slack_env(tmp_path, settings=settings) as env:
         env.stub.add_channel(OPS, "ops")
-        for _ in range(4):  # failing at 2, disabled at 3, then left alone
+        for _ in range(5):  # failing at 2 (said once), disabled at 4, then left alone
             await poll_once(env.rt)
         feed_server.serve("/rss", dated_feed(every(20, 6, newest=timedelta(minutes=3))))
         reply = await env.command(f"feeds add {url} Wire")
@@ -182,7 +184,7 @@ async def test_slack_ops_channel_hears_failing_disabled_and_recovered_once_each(
     assert len(said) == 3, said
     assert "feed Wire (" in said[0] and "is failing: 2 failures in a row" in said[0]
     assert "HTTP 500" in said[0]
-    assert "disabled the feed Wire" in said[1] and "3 failures in a row" in said[1]
+    assert "disabled the feed Wire" in said[1] and "4 failures in a row" in said[1]
     assert "feed Wire (" in said[2] and "has recovered" in said[2]
     assert elsewhere == []
     assert "usually every 20m" in listed and ", ok" in listed, listed
