@@ -16,7 +16,7 @@ import sqlite_utils
 from bot.clock import iso
 from bot.db import write
 from bot.model import Entry, TopicMatch
-from bot.narrow import narrow_deliveries
+from bot.narrow import narrow_subscriptions
 from bot.store import FeedRow, SubscriptionRow, dumps, subscriptions
 from bot.stories import StoryDoc, StoryIndex, doc_terms
 
@@ -204,6 +204,7 @@ def _enqueue(
     """
     strict = {m.topic for m in item.matches if m.strict}
     relaxed = {m.topic for m in item.matches}
+    subs = narrow_subscriptions(subs, item)  # desk filters: --only / --except
     wanted: dict[str, SubscriptionRow] = {}
     for sub in subs:
         if sub.topic in strict and sub.channel not in wanted:
@@ -220,7 +221,6 @@ def _enqueue(
         )
         if sub and sub.topic in relaxed and row["channel"] not in wanted:
             wanted[row["channel"]] = sub
-    wanted = narrow_deliveries(wanted, subs, item)
     for channel, sub in wanted.items():
         _insert_delivery(db, sub, channel, story_id, item_id, now)
     return len(wanted)

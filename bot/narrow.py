@@ -6,7 +6,7 @@ user regex anywhere, so nothing a moderator types can make matching slow). This 
 story's first alert and for every update in its thread. `topic:NAME` in a filter means the
 item matched topic NAME, as the matcher decided when the item was stored.
 
-The filters are evaluated when deliveries are enqueued (`narrow_deliveries`, called by
+The filters are evaluated when deliveries are enqueued (`narrow_subscriptions`, called by
 `bot.ingest`), on the same text the topics were matched on. Nothing here stores or sends.
 """
 
@@ -60,24 +60,15 @@ def channels_naming(topic: str, subs: Iterable[SubscriptionRow]) -> list[str]:
     )
 
 
-def narrow_deliveries(
-    wanted: dict[str, SubscriptionRow], subs: list[SubscriptionRow], item: NewItem
-) -> dict[str, SubscriptionRow]:
-    """The channels of `wanted` that this item may reach, each with the subscription it
-    reaches them through: when the chosen one's filters refuse the item, another of that
-    channel's subscriptions whose topic the item matched may still let it through."""
-    if not any(s.narrowed for s in wanted.values()):
-        return wanted
+def narrow_subscriptions(subs: list[SubscriptionRow], item: NewItem) -> list[SubscriptionRow]:
+    """The subscriptions this item may reach its channel through: a narrowed one whose
+    filters refuse it is left out (another of the channel's subscriptions may still let it
+    in). Filters are only evaluated for subscriptions whose topic the item matched at all."""
+    matched = {m.topic for m in item.matches}
+    if not any(s.narrowed and s.topic in matched for s in subs):
+        return subs
     passes = _Passes(item)
-    out: dict[str, SubscriptionRow] = {}
-    for channel, sub in wanted.items():
-        others = (
-            s for s in subs if s.channel == channel and s is not sub and s.topic in passes.topics
-        )
-        chosen = next((s for s in (sub, *others) if passes(s)), None)
-        if chosen is not None:
-            out[channel] = chosen
-    return out
+    return [s for s in subs if not s.narrowed or s.topic not in matched or passes(s)]
 
 
 class _Passes:
@@ -85,7 +76,8 @@ class _Passes:
 
     def __init__(self, item: NewItem):
         self.item = item
-        self.topics = frozenset(m.topic for m in item.matches)
+        # `topic:NAME` in a filter: the item matches NAME, as it would alert NAME's channels.
+        self.topics = frozenset(m.topic for m in item.matches if m.strict)
 
     def __call__(self, sub: SubscriptionRow) -> bool:
         if not sub.narrowed:
