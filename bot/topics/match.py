@@ -284,6 +284,8 @@ class Matcher:
         self.gazetteer = gazetteer
         self.compiled = _compile_all(list(topics), gazetteer, outside)
         self._index = {c.topic.name: i for i, c in enumerate(self.compiled)}
+        # Whether any query may refer to a topic (then verdicts are kept per item).
+        self._refers = any("topic:" in c.topic.query.lower() for c in self.compiled)
         self.relevance = Relevance(gazetteer) if relevance else None
         for c in self.compiled:
             if c.topic.relevance and self.relevance:
@@ -332,10 +334,14 @@ class Matcher:
         if not candidates:
             return []
         names = tuple(dict.fromkeys(n for n in doc.entities))
-        verdicts = _Verdicts(self, doc, prepared, frozenset(holding))
+        verdicts = _Verdicts(self, doc, prepared, frozenset(holding)) if self._refers else None
+        doc = verdicts.doc if verdicts else doc
         out = []
         for i in sorted(candidates):
-            judged = verdicts.judged(i)
+            if verdicts:
+                judged = verdicts.judged(i)
+            else:  # no topic refers to another: each is decided once anyway
+                judged = self._decide(self.compiled[i], doc, prepared)
             if judged is None:
                 continue
             result, verdict = judged
@@ -416,7 +422,7 @@ class _Verdicts:
         self.matcher = matcher
         self.prepared = prepared
         self.holding = holding
-        self.doc = replace(doc, verdict=self.of)
+        self.doc = replace(doc, verdict=self.of)  # the doc answers `topic:NAME` from here
         self.made: dict[int, tuple[_Result, Verdict | None] | None] = {}
 
     def judged(self, i: int) -> tuple[_Result, Verdict | None] | None:
@@ -533,15 +539,15 @@ def _eval(node: Node, doc: _Doc, title_only: bool) -> _Result | None:
         return _any_term(node, doc, title_only)
     if isinstance(node, Entity):
         return _entity(node, doc, title_only)
-    if isinstance(node, Ref):  # never under title: (the parser refuses it)
-        found = doc.verdict(node.name)
-        return None if found is None else _Result(found.spans, (("topic", node.name), *found.facts))
     if isinstance(node, Title):
         return _eval(node.child, doc, True)
     if isinstance(node, Not):
         return _HOLDS if _eval(node.child, doc, title_only) is None else None
     if isinstance(node, Near):
         return _near(node, doc, title_only)
+    if isinstance(node, Ref):  # never under title: (the parser refuses it)
+        found = doc.verdict(node.name)
+        return None if found is None else _Result(found.spans, (("topic", node.name), *found.facts))
     return _combine(node, doc, title_only)
 
 

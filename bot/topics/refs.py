@@ -69,6 +69,8 @@ def in_order(topics: Iterable[Topic], outside: Iterable[str] = ()) -> list[Topic
 
 
 def _references_of(topic: Topic) -> tuple[TopicRef, ...]:
+    if "topic:" not in topic.query.lower():
+        return ()  # most queries refer to no topic: not worth parsing twice
     try:
         return references(parse_query(topic.query))
     except QueryError as exc:
