@@ -191,6 +191,41 @@ def test_config_filters_are_checked(tmp_path: Path) -> None:
     assert "subscriptions[1].except: unknown topic 'nope'" in problems[1]
 
 
+def test_filters_are_checked_when_the_file_has_shape_problems_too(tmp_path: Path) -> None:
+    """`wirewatch check` names every problem at once: a bad channel or a misspelled key does
+    not hide a filter or a topic reference that does not work."""
+    from bot.check import load_checked
+    from bot.errors import ConfigError
+    from bot.topics.entities import Gazetteer
+
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        "topics:\n"
+        "  nk: {query: 'topic:troop-deployment AND entity:\"North Korea\"'}\n"
+        "  empty: {description: no query}\n"
+        "  uses-empty: {query: 'topic:empty'}\n"
+        "subscriptions:\n"
+        "  - {topic: troop-deployments, channel: irc, only: 'entity:Narnia'}\n"
+        "  - {topic: troop-deployments, channel: console, exept: drill*}\n"
+        "  - {topic: nk-russia, channel: console, except: 'topic:nope'}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_checked(path, Gazetteer.load())
+    text = "\n".join(err.value.problems)
+    for expected in (
+        "subscriptions[0].channel: must be console",
+        "subscriptions[1].exept: unknown key: did you mean 'except'?",
+        "topics.empty.query: Field required",
+        "topics.nk.query: unknown topic 'troop-deployment' (did you mean troop-deployments",
+        "topics.uses-empty.query: refers to topic 'empty', which does not work",
+        "subscriptions[0].only: unknown entity 'Narnia'",
+        "subscriptions[2].except: unknown topic 'nope'",
+    ):
+        assert expected in text, text
+    assert "topics.empty.query: empty" not in text  # named once, as the shape problem it is
+
+
 # -- Slack and Discord through their real clients ----------------------------------------------
 
 
