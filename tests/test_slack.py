@@ -394,7 +394,9 @@ async def test_a_missing_channel_is_paused_and_moderators_told_once(
         assert f"slack:{gone}" in notice.args["text"] and "channel_not_found" in notice.args["text"]
 
         later = rss([("North Korea sends yet more troops to Russia", "A third wave.")])
-        later = later.replace("<guid>g0</guid>", "<guid>g9</guid>").replace("example/0<", "example/9<")
+        later = later.replace("<guid>g0</guid>", "<guid>g9</guid>").replace(
+            "example/0<", "example/9<"
+        )
         feed_server.serve("/feed", later)  # another article (a link of its own)
         await poll_once(env.rt)
         assert len(env.stub.posts(MOD)) == 1  # told once
