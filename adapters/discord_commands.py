@@ -48,6 +48,7 @@ _KIND_HELP = {
     "mode": "instant (one alert each) or digest",
     "url": "feed URL (http or https)",
     "duration": "how long, e.g. 30m, 2h, 1d",
+    "query": 'a query, e.g. entity:"North Korea" AND NOT drill*',
     "text": "text",
 }
 

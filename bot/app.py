@@ -22,7 +22,6 @@ from bot.chat import ChatAdapter
 from bot.clock import utcnow
 from bot.db import open_database
 from bot.digest import send_digests
-from bot.errors import QueryError
 from bot.feeds.fetch import Fetcher
 from bot.feeds.parse import shutdown_parser
 from bot.outbox import OutboxStats, deliver_notices, deliver_pending, reconcile
@@ -37,7 +36,8 @@ from bot.store import (
     sync_topics,
 )
 from bot.topics.entities import Gazetteer
-from bot.topics.match import Matcher, compile_topic
+from bot.topics.match import Matcher
+from bot.topics.usable import usable_topics
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +64,11 @@ class Runtime:
 
 
 def build_matcher(db: sqlite_utils.Database, gazetteer: Gazetteer) -> Matcher:
-    """All stored topics; one that no longer compiles is skipped loudly, never fatal."""
-    good = []
-    for topic in list_topics(db):
-        try:
-            compile_topic(topic, gazetteer)
-            good.append(topic)
-        except QueryError as exc:
-            log.error("topic.invalid name=%s error=%s", topic.name, exc)
+    """All stored topics; one that no longer compiles (or refers to one that does not) is
+    skipped loudly, never fatal."""
+    good, problems = usable_topics(list_topics(db), gazetteer)
+    for name, exc in problems.items():
+        log.error("topic.invalid name=%s error=%s", name, exc)
     return Matcher(good, gazetteer)
 
 
@@ -84,7 +81,7 @@ async def open_runtime(
     sync_topics(db, configured_topics(settings))
     sync_config_feeds(db, [(f.name, f.url, f.interval) for f in settings.feeds])
     dropped = sync_config_subscriptions(
-        db, [(s.channel, s.topic, s.mode) for s in settings.subscriptions]
+        db, [(s.channel, s.topic, s.mode, s.only, s.except_) for s in settings.subscriptions]
     )
     metrics.DROPPED.labels("removed from config").inc(dropped)
     net = settings.network

@@ -14,9 +14,11 @@ from typing import Any
 from bot.catalog import configured_topics
 from bot.errors import ConfigError, QueryError
 from bot.model import Topic
+from bot.narrow import check_filter
 from bot.settings import Settings, apply_env, config_path, read_config, validate_settings
 from bot.topics.entities import Gazetteer
-from bot.topics.match import compile_topic, load_topics
+from bot.topics.match import load_topics
+from bot.topics.usable import usable_topics
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,7 @@ class _Parts:
 
     topics: list[Topic]
     subscriptions: list[tuple[int, str]]  # (index, topic name)
+    filters: list[tuple[int, dict[str, str]]]  # (index, {"only"|"except": query})
     feeds: list[tuple[int, str, str]]  # (index, name, url)
 
 
@@ -46,6 +49,10 @@ def check_settings(settings: Settings, gazetteer: Gazetteer) -> list[str]:
     parts = _Parts(
         configured_topics(settings),
         [(i, s.topic) for i, s in enumerate(settings.subscriptions)],
+        [
+            (i, {k: q for k, q in (("only", s.only), ("except", s.except_)) if q is not None})
+            for i, s in enumerate(settings.subscriptions)
+        ],
         [(i, f.name, f.url) for i, f in enumerate(settings.feeds)],
     )
     return _check(settings.source, parts, gazetteer)
@@ -63,26 +70,36 @@ def notes(settings: Settings) -> list[str]:
 
 def _check(src: str, parts: _Parts, gazetteer: Gazetteer) -> list[str]:
     problems: list[str] = []
+    _, broken = usable_topics(parts.topics, gazetteer)
     for topic in parts.topics:
         if not topic.query:
             continue  # a missing query is a shape problem, already named
-        try:
-            compile_topic(topic, gazetteer)
-        except QueryError as exc:
+        if exc := broken.get(topic.name):
             where = (
                 f"topics.{topic.name}.query"
                 if topic.origin == "config"
                 else f"built-in topic {topic.name}"
             )
             problems.append(f"{src}: {where}: {exc}")
+    return problems + _subscriptions(src, parts, gazetteer) + _duplicates(src, parts.feeds)
+
+
+def _subscriptions(src: str, parts: _Parts, gazetteer: Gazetteer) -> list[str]:
+    """Each subscription's topic exists, and its `only` / `except` filters work."""
+    found: list[tuple[int, str]] = []
     names = {t.name for t in parts.topics}
+    known = ", ".join(sorted(names))
     for i, name in parts.subscriptions:
         if name not in names:
-            problems.append(
-                f"{src}: subscriptions[{i}].topic: unknown topic {name!r} "
-                f"(known: {', '.join(sorted(names))})"
-            )
-    return problems + _duplicates(src, parts.feeds)
+            what = f"unknown topic {name!r} (known: {known})"
+            found.append((i, f"{src}: subscriptions[{i}].topic: {what}"))
+    for i, filters in parts.filters:
+        for key, query in filters.items():
+            try:
+                check_filter(query, parts.topics, gazetteer)
+            except QueryError as exc:
+                found.append((i, f"{src}: subscriptions[{i}].{key}: {exc}"))
+    return [problem for _, problem in sorted(found, key=lambda p: p[0])]
 
 
 def _duplicates(src: str, feeds: list[tuple[int, str, str]]) -> list[str]:
@@ -113,6 +130,10 @@ def _raw_parts(raw: dict[str, Any]) -> _Parts:
             (i, s["topic"])
             for i, s in _entries(raw, "subscriptions")
             if isinstance(s.get("topic"), str)
+        ],
+        [
+            (i, {k: s[k] for k in ("only", "except") if isinstance(s.get(k), str) and s[k]})
+            for i, s in _entries(raw, "subscriptions")
         ],
         [
             (i, f["name"], f["url"])

@@ -18,6 +18,7 @@ from bot.clock import iso_short, parse_iso
 from bot.db import open_database, open_read_only
 from bot.durations import format_duration, parse_duration
 from bot.errors import UsageError
+from bot.health_store import FeedHealth, feeds_health
 from bot.maintenance import MIN_PRUNE_AGE, backup, prune
 from bot.opml import OpmlFeed, import_feeds, read_opml, write_opml
 from bot.settings import Settings
@@ -64,6 +65,7 @@ def feeds_command(args: argparse.Namespace, settings: Settings) -> int:
         return _feeds_export(settings, args.file)
     db = _open_for_reading(settings)
     counts = feed_item_counts(db)
+    healths = feeds_health(db, settings)
     rows = [
         {
             "name": f.name,
@@ -74,27 +76,49 @@ def feeds_command(args: argparse.Namespace, settings: Settings) -> int:
             "failures": f.failures,
             "disabled": bool(f.disabled),
             "disabled_reason": f.disabled_reason,
+            **_health_fields(healths.get(f.id)),
         }
         for f in list_feeds(db)
     ]
     db.close()
     for row in rows:
-        if args.json:
-            print(json.dumps(row, ensure_ascii=False))
-        else:
-            state = (
-                f"DISABLED ({row['disabled_reason']})"
-                if row["disabled"]
-                else f"{row['failures']} failures"
-                if row["failures"]
-                else "ok"
-            )
-            print(
-                f"{row['name']}  {row['url']}\n    items {row['items']} · last poll "
-                f"{row['last_polled'] or 'never'} · {state}"
-                + (f" · last error: {row['last_error']}" if row["last_error"] else "")
-            )
+        print(json.dumps(row, ensure_ascii=False) if args.json else _feed_text(row))
     return 0
+
+
+def _feed_text(row: dict) -> str:
+    """One feed for a person: where, how busy it usually is, how it fares."""
+    state = (
+        f"DISABLED ({row['disabled_reason']})"
+        if row["disabled"]
+        else f"{row['failures']} failures"
+        if row["failures"]
+        else "ok"
+    )
+    if row["state"] == "silent":
+        state = f"SILENT for {format_duration(row['quiet_for'])}"
+    pace = (
+        f"usually every {format_duration(row['usual_gap'])}"
+        if row["usual_gap"]
+        else "usual gap not known yet"
+    )
+    return (
+        f"{row['name']}  {row['url']}\n    items {row['items']} · {pace} · last poll "
+        f"{row['last_polled'] or 'never'} · {state}"
+        + (f" · last error: {row['last_error']}" if row["last_error"] else "")
+    )
+
+
+def _health_fields(health: FeedHealth | None) -> dict[str, object]:
+    """A feed's health for `feeds --json`: gaps in seconds, None while not known."""
+    if health is None:
+        return {"state": None, "usual_gap": None, "silent_after": None, "quiet_for": None}
+    return {
+        "state": health.state,
+        "usual_gap": health.usual_gap,
+        "silent_after": health.silent_after,
+        "quiet_for": health.quiet_for,
+    }
 
 
 def _feeds_import(settings: Settings, path: Path) -> int:

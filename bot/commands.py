@@ -24,7 +24,10 @@ from bot.durations import format_duration, parse_duration
 from bot.errors import CommandError, FeedParseError, FetchError, QueryError, UnsafeURLError
 from bot.feeds.guard import check_url
 from bot.feeds.parse import parse_feed_async
+from bot.health import describe
+from bot.health_store import feeds_health
 from bot.model import Topic
+from bot.narrow import channels_naming, check_filter, effective_query
 from bot.outbox import pending_count
 from bot.pipeline import poll_feed
 from bot.status import health, held_count
@@ -44,7 +47,9 @@ from bot.store import (
     unsubscribe,
 )
 from bot.text.clean import extract_article, html_to_text
-from bot.topics.match import compile_topic, explain
+from bot.topics.match import explain
+from bot.topics.refs import users_of
+from bot.topics.usable import usable_topics
 
 if TYPE_CHECKING:
     from bot.app import Runtime
@@ -105,10 +110,16 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("topics", (), False, "every topic with its query"),
     Subcommand(
         "subscribe",
-        (("topic", "topic", True), ("mode", "mode", False)),
+        (
+            ("topic", "topic", True),
+            ("mode", "mode", False),
+            ("only", "query", False),
+            ("except", "query", False),
+        ),
         True,
-        "alert this channel when TOPIC fires (digest: collected, not one by one)",
-        "TOPIC [instant|digest]",
+        "alert this channel when TOPIC fires (digest: collected, not one by one); "
+        "--only/--except narrow it to the items that also match, or do not match, a QUERY",
+        "TOPIC [instant|digest] [--only QUERY] [--except QUERY]",
     ),
     Subcommand(
         "unsubscribe",
@@ -117,8 +128,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "stop alerting this channel for TOPIC",
         "TOPIC",
     ),
-    Subcommand("list", (), False, "this channel's subscriptions"),
-    Subcommand("feeds", (), True, "every feed with its health"),
+    Subcommand("list", (), False, "this channel's subscriptions, each with its effective query"),
+    Subcommand("feeds", (), True, "every feed with its health: usual gap between items, state"),
     Subcommand(
         "feeds add",
         (("url", "url", True), ("name", "text", False)),
@@ -259,10 +270,12 @@ class Commands:
         """Typed options (Discord) back to the text form that `handle` parses."""
         sub = _BY_NAME[name]
         parts = [name]
-        for arg, _, _ in sub.args:
+        for arg, kind, _ in sub.args:
             value = str(options.get(arg) or "").strip()
             if value and name == "test" and arg == "query":
                 value = f"`{value.strip('`')}`"
+            elif value and kind == "query":
+                value = f"--{arg} `{value.strip('`')}`"
             if value:
                 parts.append(value)
         return " ".join(parts)
@@ -286,7 +299,8 @@ class Commands:
         role = "a moderator" if self.is_moderator(inv) else "not a moderator"
         lines.append(
             f"You are {role} here. DURATION: 30m, 2h, 1d. Queries: "
-            '`entity:"North Korea" AND (troops OR soldiers)`, `deploy* NEAR/5 troops`.'
+            '`entity:"North Korea" AND (troops OR soldiers)`, `deploy* NEAR/5 troops`, '
+            "`topic:troop-deployments AND NOT drill*` (topic:NAME: the item matches that topic)."
         )
         return "\n".join(lines)
 
@@ -308,7 +322,10 @@ class Commands:
                 "(moderators); `/wirewatch topics` lists the topics"
             )
         lines = [f"this channel is subscribed to {len(subs)}:"]
-        lines += [f"- {_describe_sub(s)}" for s in subs]
+        lines += [
+            f"- {_describe_sub(s)}: `{effective_query(s.topic, s.only_query, s.except_query)}`"
+            for s in subs
+        ]
         return "\n".join(lines)
 
     async def _feeds(self, inv: Invocation, rest: str) -> str:
@@ -316,16 +333,17 @@ class Commands:
         if not feeds:
             return "no feeds yet: `/wirewatch feeds add URL [NAME]`"
         counts = feed_item_counts(self.db)
+        healths = feeds_health(self.db, self.rt.settings)
         lines = [f"{len(feeds)} feeds:"]
         for f in feeds:
+            h = healths.get(f.id)
+            pace, state = describe(h.state, h.usual_gap, h.quiet_for) if h else describe("ok")
             if f.disabled:
                 state = f"DISABLED: {f.disabled_reason}"
             elif f.failures:
                 state = f"{f.failures} failures in a row, last: {f.last_error}"
-            else:
-                state = "ok"
             lines.append(
-                f"- `{f.name}` {f.url} ({f.origin}): {counts.get(f.id, 0)} items, "
+                f"- `{f.name}` {f.url} ({f.origin}): {counts.get(f.id, 0)} items, {pace}, "
                 f"last poll {_when(f.last_polled)}, {state}"
             )
         return "\n".join(lines)
@@ -367,19 +385,31 @@ class Commands:
     # -- subscriptions -----------------------------------------------------------------
 
     async def _subscribe(self, inv: Invocation, rest: str) -> str:
-        args = rest.split()
+        head, flags = _narrowing_flags(rest)
+        args = head.split()
         if not 1 <= len(args) <= 2:
             raise CommandError("subscribe needs a topic and optionally a mode")
         topic = self._known_topic(args[0])
         mode = args[1].lower() if len(args) == 2 else "instant"
         if mode not in MODES:
             raise CommandError(f"mode must be instant or digest, not `{args[1]}`")
+        only, except_ = flags.get("only"), flags.get("except")
+        for name, query in flags.items():
+            try:
+                check_filter(query, list_topics(self.db), self.rt.pipeline.gazetteer)
+            except QueryError as exc:
+                raise CommandError(f"--{name}: the query does not work: {exc}") from None
         held = held_count(self.db, inv.channel)
-        subscribe(self.db, inv.channel, topic.name, mode)
+        subscribe(self.db, inv.channel, topic.name, mode, only, except_)
         resumed = (
             f"; {held} alerts held while the channel was paused will now be sent" if held else ""
         )
-        return f"this channel now gets `{topic.name}` alerts ({mode}){resumed}"
+        narrowed = (
+            f", narrowed to `{effective_query(topic.name, only, except_)}`"
+            if only or except_
+            else ""
+        )
+        return f"this channel now gets `{topic.name}` alerts ({mode}){narrowed}{resumed}"
 
     async def _unsubscribe(self, inv: Invocation, rest: str) -> str:
         if len(rest.split()) != 1:
@@ -480,10 +510,7 @@ class Commands:
         if current and current.origin != "chat":
             raise CommandError(f"`{name}` is a {current.origin} topic; choose another name")
         topic = Topic(name, query, origin="chat")
-        try:
-            compile_topic(topic, self.rt.pipeline.gazetteer)
-        except QueryError as exc:
-            raise CommandError(f"the query does not work: {exc}") from None
+        self._check_with_others(topic)
         save_topic(self.db, topic)
         self.rt.reload_topics()
         verb = "changed" if current else "added"
@@ -491,6 +518,19 @@ class Commands:
             f"{verb} topic `{name}`: `{_one_line(query)}`. Try it with "
             f"`/wirewatch test {name} TEXT`, then `/wirewatch subscribe {name}`"
         )
+
+    def _check_with_others(self, topic: Topic) -> None:
+        """The topic compiles next to every other one: its references exist, go round in no
+        circle, and no topic that works now stops working because of it."""
+        others = [t for t in list_topics(self.db) if t.name != topic.name]
+        gazetteer = self.rt.pipeline.gazetteer
+        _, before = usable_topics(others, gazetteer)
+        _, after = usable_topics([*others, topic], gazetteer)
+        if exc := after.get(topic.name):
+            raise CommandError(f"the query does not work: {exc}")
+        if broken := sorted(set(after) - set(before)):
+            exc = after[broken[0]]
+            raise CommandError(f"this would break topic `{broken[0]}`: {exc}")
 
     async def _topic_remove(self, inv: Invocation, rest: str) -> str:
         topic = self._known_topic(rest)
@@ -503,6 +543,14 @@ class Commands:
         if users:
             raise CommandError(
                 f"`{topic.name}` still alerts {', '.join(users)}: unsubscribe there first"
+            )
+        if referring := users_of(topic.name, list_topics(self.db)):
+            named = ", ".join(f"`{n}`" for n in referring)
+            raise CommandError(f"`{topic.name}` is used by topic {named} (`topic:{topic.name}`)")
+        if narrowing := channels_naming(topic.name, _live(subscriptions(self.db))):
+            raise CommandError(
+                f"`{topic.name}` narrows the subscriptions of {', '.join(narrowing)} "
+                f"(`topic:{topic.name}` in --only/--except): subscribe there again without it"
             )
         delete_topic(self.db, topic.name)
         self.rt.reload_topics()
@@ -542,6 +590,30 @@ class Commands:
             known = ", ".join(f"`{n}`" for n in sorted(topics)) or "none yet"
             raise CommandError(f"no topic `{name}` (topics: {known})")
         return topics[name]
+
+
+_FLAG = re.compile(r"(?:^|\s)(?:--|[—–])([A-Za-z]+)(?=\s|$)")  # a typed "--" may become a dash
+FLAGS = ("only", "except")
+
+
+def _narrowing_flags(rest: str) -> tuple[str, dict[str, str]]:
+    """`TOPIC [mode] --only QUERY --except QUERY` -> ("TOPIC [mode]", {"only": ..., ...})."""
+    head, *pairs = _FLAG.split(rest)
+    flags: dict[str, str] = {}
+    for name, value in zip(pairs[::2], pairs[1::2], strict=True):
+        name = name.lower()
+        if name not in FLAGS:
+            raise CommandError(f"unknown option `--{name}`: subscribe takes --only and --except")
+        if name in flags:
+            raise CommandError(f"--{name} is given twice")
+        query = value.strip().strip("`").strip().translate(_SMART_QUOTES)
+        if not query:
+            raise CommandError(f"--{name} needs a query, like --{name} `entity:Russia`")
+        flags[name] = query
+    return head, flags
+
+
+_SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"'})  # chat apps "correct" quotes
 
 
 def _split_test(rest: str) -> tuple[str, str]:

@@ -127,12 +127,32 @@ def _m005_relevance_and_copies(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX items_identity ON items(identity)")
 
 
+def _m006_subscription_narrowing(db: sqlite_utils.Database) -> None:
+    # `subscribe TOPIC --only QUERY --except QUERY`: which of the topic's items reach a channel.
+    db.execute("ALTER TABLE subscriptions ADD COLUMN only_query TEXT")
+    db.execute("ALTER TABLE subscriptions ADD COLUMN except_query TEXT")
+
+
+def _m007_feed_health(db: sqlite_utils.Database) -> None:
+    # The state each feed was last announced in (so a restart never repeats a notice) and
+    # its rhythm: the median and longest gap between its items, and its newest item's date.
+    db.execute(
+        "CREATE TABLE feed_health (feed_id INTEGER PRIMARY KEY REFERENCES feeds(id), "
+        "state TEXT NOT NULL, since TEXT NOT NULL, usual_gap REAL, longest_gap REAL, "
+        "last_item TEXT)"
+    )
+    # The rhythm reads a feed's newest items by date: an index walk, not a scan of its history.
+    db.execute("CREATE INDEX items_feed_published ON items(feed_id, published)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_open_deliveries_index,
     _m003_cheaper_item_writes,
     _m004_delivery_doubts,
     _m005_relevance_and_copies,
+    _m006_subscription_narrowing,
+    _m007_feed_health,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

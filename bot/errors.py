@@ -21,11 +21,15 @@ class UsageError(WirewatchError):
 
 
 class QueryError(WirewatchError):
-    """A topic query does not parse; `position` is the 0-based offset of the problem."""
+    """A topic query does not parse; `position` is the 0-based offset of the problem, `topic`
+    the name of the topic whose query it is, when known."""
 
-    def __init__(self, message: str, query: str = "", position: int | None = None):
+    def __init__(
+        self, message: str, query: str = "", position: int | None = None, topic: str | None = None
+    ):
         self.query = query
         self.position = position
+        self.topic = topic
         where = f" at position {position + 1}" if position is not None else ""
         super().__init__(f"{message}{where}")
 

@@ -16,6 +16,7 @@ import sqlite_utils
 from bot.clock import iso
 from bot.db import write
 from bot.model import Entry, TopicMatch
+from bot.narrow import narrow_subscriptions
 from bot.store import FeedRow, SubscriptionRow, dumps, subscriptions
 from bot.stories import StoryDoc, StoryIndex, doc_terms
 
@@ -207,6 +208,7 @@ def _enqueue(
     """
     strict = {m.topic for m in item.matches if m.strict}
     relaxed = {m.topic for m in item.matches}
+    subs = narrow_subscriptions(subs, item)  # desk filters: --only / --except
     wanted: dict[str, SubscriptionRow] = {}
     for sub in subs:
         if sub.topic in strict and sub.channel not in wanted:

@@ -24,11 +24,12 @@ from bot.errors import FeedParseError, FetchError, WirewatchError
 from bot.failpoints import failpoint
 from bot.feeds.fetch import Fetcher, backoff_delay
 from bot.feeds.parse import parse_feed_async, prepare_entries_async
+from bot.health_store import assess_feed
 from bot.ingest import Ingested, NewItem, grouping_text, store_new_items
 from bot.model import Entry, Prepared
 from bot.prepare import prepared_of
 from bot.settings import Settings
-from bot.store import FeedRow, add_notice, record_failure, record_success
+from bot.store import FeedRow, record_failure, record_success
 from bot.stories import StoryDoc, StoryIndex
 from bot.text.clean import extract_article
 from bot.text.summary import summarize
@@ -68,6 +69,7 @@ async def poll_feed(p: Pipeline, feed: FeedRow) -> PollResult:
     """Fetch, parse, decide and store one feed; any failure is recorded on the feed."""
     with metrics.POLL_DURATION.time():
         result = await _poll(p, feed)
+    assess_feed(p.db, p.settings, feed.id, result.new_items)
     outcome = "not_modified" if result.not_modified else "ok" if result.ok else "error"
     metrics.FEEDS_POLLED.labels(outcome).inc()
     if not result.ok:
@@ -180,14 +182,8 @@ def _record_failure(p: Pipeline, feed: FeedRow, exc: WirewatchError) -> PollResu
         delay,
         exc,
     )
-    if disabled:
-        add_notice(
-            p.db,
-            f"disabled:{feed.id}:{iso(utcnow())}",  # once per disabling, again if revived
-            f"wirewatch disabled the feed {feed.name} ({feed.url}) after "
-            f"{feed.failures + 1} failures in a row; last error: {exc}. "
-            "`feeds add` it again to re-enable it.",
-        )
+    if disabled:  # announced by bot.health_store, once per disabling, again if revived
+        log.error("poll.disabled feed=%s failures=%d", feed.name, feed.failures + 1)
     return PollResult(feed.name, False, error=str(exc))
 
 

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -69,17 +70,23 @@ class TopicSettings(_Strict):
     relevance: str | None = None  # a model in bot/relevance/, e.g. deployments
 
 
+def _known_channel(channel: str) -> str:
+    if not CHANNEL_RE.match(channel):
+        raise ValueError("must be console, slack:CHANNEL_ID (e.g. slack:C0123) or discord:ID")
+    return channel
+
+
+Channel = Annotated[str, AfterValidator(_known_channel)]
+
+
 class SubscriptionSettings(_Strict):
     topic: str
-    channel: str
+    channel: Channel
     mode: Literal["instant", "digest"] = "instant"
-
-    @field_validator("channel")
-    @classmethod
-    def _known_channel(cls, channel: str) -> str:
-        if not CHANNEL_RE.match(channel):
-            raise ValueError("must be console, slack:CHANNEL_ID (e.g. slack:C0123) or discord:ID")
-        return channel
+    # Narrowing with the topic query language (checked in bot.check): the topic's items
+    # reach this channel only if they also match `only` and do not match `except`.
+    only: str | None = Field(default=None, min_length=1)
+    except_: str | None = Field(default=None, min_length=1, alias="except")
 
 
 class NetworkSettings(_Strict):
@@ -93,6 +100,14 @@ class ArticleSettings(_Strict):
     fetch: bool = True
     timeout: Seconds = 10.0
     concurrency: int = Field(default=4, ge=1, le=32)
+
+
+class HealthSettings(_Strict):
+    """When a feed's health is worth a notice in the ops channel."""
+
+    failures: int = Field(default=3, ge=1)  # failures in a row before "failing"
+    silent_factor: float = Field(default=4.0, ge=1.0)  # "silent" after this many usual gaps...
+    silent_floor: Seconds = Field(default=6 * 3600.0, gt=0)  # ...and never sooner than this
 
 
 class PlatformSettings(_Strict):
@@ -111,6 +126,8 @@ class Settings(_Strict):
     story_window: Seconds = Field(default=72 * 3600.0)
     max_failures: int = Field(default=10, ge=1)
     digest_every: Seconds = Field(default=3600.0)
+    ops_channel: Channel | None = None  # where feed health notices go (None: disablings only)
+    health: HealthSettings = Field(default_factory=HealthSettings)
     feeds: list[FeedSettings] = Field(default_factory=list)
     topics: dict[str, TopicSettings] = Field(default_factory=dict)
     subscriptions: list[SubscriptionSettings] = Field(default_factory=list)
@@ -186,7 +203,9 @@ def _keys_at(kind: Any, loc: tuple[Any, ...]) -> list[str]:
     for part in loc:
         kind = _inner(kind, part)
     kind = _unwrap(kind)
-    return list(kind.model_fields) if _is_model(kind) else []
+    if not _is_model(kind):
+        return []
+    return [field.alias or name for name, field in kind.model_fields.items()]
 
 
 def _inner(kind: Any, part: Any) -> Any:

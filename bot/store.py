@@ -63,10 +63,16 @@ class SubscriptionRow:
     muted_until: str | None
     paused_reason: str | None
     origin: str
+    only_query: str | None = None  # items must also match this query (`--only`)
+    except_query: str | None = None  # and must not match this one (`--except`)
 
     @property
     def platform(self) -> str:
         return self.channel.split(":", 1)[0]
+
+    @property
+    def narrowed(self) -> bool:
+        return bool(self.only_query or self.except_query)
 
 
 def _row(cls: type, row: dict[str, Any]) -> Any:
@@ -307,10 +313,13 @@ def sync_config_feeds(
         )
 
 
-def sync_config_subscriptions(db: sqlite_utils.Database, subs: list[tuple[str, str, str]]) -> int:
-    """Subscriptions in the config exist; config ones no longer listed end, and the alerts
-    they still had waiting are dropped, never posted. Returns how many were dropped."""
-    keep = {(channel, topic) for channel, topic, _ in subs}
+def sync_config_subscriptions(
+    db: sqlite_utils.Database, subs: list[tuple[str, str, str, str | None, str | None]]
+) -> int:
+    """Subscriptions in the config exist, narrowed as written there (channel, topic, mode,
+    only, except); config ones no longer listed end, and the alerts they still had waiting
+    are dropped, never posted. Returns how many were dropped."""
+    keep = {(channel, topic) for channel, topic, *_ in subs}
     now = iso(utcnow())
     dropped = 0
     with write(db):
@@ -322,12 +331,13 @@ def sync_config_subscriptions(db: sqlite_utils.Database, subs: list[tuple[str, s
         ):
             if (row["channel"], row["topic"]) not in keep:
                 dropped += _end_subscription(db, row, REMOVED, (*WAITING, "claimed"))
-        for channel, topic, mode in subs:
+        for channel, topic, mode, only, except_ in subs:
             db.execute(
-                "INSERT INTO subscriptions (channel, topic, mode, origin, created) "
-                "VALUES (?, ?, ?, 'config', ?) ON CONFLICT (channel, topic) DO UPDATE SET "
-                "mode = excluded.mode, paused_reason = nullif(paused_reason, ?)",
-                [channel, topic, mode, now, REMOVED],
+                "INSERT INTO subscriptions (channel, topic, mode, origin, created, only_query, "
+                "except_query) VALUES (?, ?, ?, 'config', ?, ?, ?) ON CONFLICT (channel, topic) "
+                "DO UPDATE SET mode = excluded.mode, paused_reason = nullif(paused_reason, ?), "
+                "only_query = excluded.only_query, except_query = excluded.except_query",
+                [channel, topic, mode, now, only, except_, REMOVED],
             )
     return dropped
 
@@ -367,15 +377,24 @@ def subscriptions(db: sqlite_utils.Database, channel: str | None = None) -> list
     return [_row(SubscriptionRow, r) for r in db.query(sql + " ORDER BY channel, topic", args)]
 
 
-def subscribe(db: sqlite_utils.Database, channel: str, topic: str, mode: str) -> None:
-    """From chat; a retired subscription comes back as chat's, so the config no longer ends it."""
+def subscribe(
+    db: sqlite_utils.Database,
+    channel: str,
+    topic: str,
+    mode: str,
+    only: str | None = None,
+    except_: str | None = None,
+) -> None:
+    """From chat, as given: mode and narrowing are replaced, not merged; a retired
+    subscription comes back as chat's, so the config no longer ends it."""
     with write(db):
         db.execute(
-            "INSERT INTO subscriptions (channel, topic, mode, origin, created) "
-            "VALUES (?, ?, ?, 'chat', ?) ON CONFLICT (channel, topic) DO UPDATE SET "
-            "mode = excluded.mode, paused_reason = NULL, origin = CASE WHEN "
-            f"{_LIVE_SUB} THEN origin ELSE 'chat' END",
-            [channel, topic, mode, iso(utcnow())],
+            "INSERT INTO subscriptions (channel, topic, mode, origin, created, only_query, "
+            "except_query) VALUES (?, ?, ?, 'chat', ?, ?, ?) ON CONFLICT (channel, topic) DO "
+            "UPDATE SET mode = excluded.mode, paused_reason = NULL, origin = CASE WHEN "
+            f"{_LIVE_SUB} THEN origin ELSE 'chat' END, only_query = excluded.only_query, "
+            "except_query = excluded.except_query",
+            [channel, topic, mode, iso(utcnow()), only, except_],
         )
         # A channel that was paused by a permanent error gets its held backlog back.
         db.execute(
@@ -422,10 +441,16 @@ def pause_channel(db: sqlite_utils.Database, channel: str, reason: str) -> None:
 def add_notice(db: sqlite_utils.Database, key: str, text: str, channel: str | None = None) -> bool:
     """Queue a message for moderators once per `key`; False when it was already queued."""
     with write(db):
-        cur = db.execute(
-            "INSERT OR IGNORE INTO notices (key, channel, text, created) VALUES (?, ?, ?, ?)",
-            [key, channel, text, iso(utcnow())],
-        )
+        return queue_notice(db, key, text, channel)
+
+
+def queue_notice(db: sqlite_utils.Database, key: str, text: str, channel: str | None) -> bool:
+    """`add_notice` inside a transaction the caller holds (a notice and the state change it
+    announces commit together). The outbox sends it; None as channel: the moderators."""
+    cur = db.execute(
+        "INSERT OR IGNORE INTO notices (key, channel, text, created) VALUES (?, ?, ?, ?)",
+        [key, channel, text, iso(utcnow())],
+    )
     return cur.rowcount == 1
 
 

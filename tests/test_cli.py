@@ -227,7 +227,7 @@ def _config_keys(model: type[BaseModel], prefix: str = "") -> dict[str, object]:
         if isinstance(default, BaseModel):
             keys |= _config_keys(type(default), f"{prefix}{name}.")
         else:
-            keys[f"{prefix}{name}"] = "empty" if default in ([], {}) else default
+            keys[f"{prefix}{name}"] = "empty" if default in ([], {}, None) else default
     return keys
 
 
@@ -248,8 +248,9 @@ def test_readme_config_table_matches_the_settings():
         "subscriptions": SubscriptionSettings,
     }
     for key, model in entries.items():
-        for field in model.model_fields:
-            assert re.search(rf"\b{field}\b", rows[key][2]), f"README: {key} entries' {field}"
+        for name, field in model.model_fields.items():
+            name = field.alias or name  # as written in the file: `except`, not `except_`
+            assert re.search(rf"\b{name}\b", rows[key][2]), f"README: {key} entries' {name}"
 
 
 @pytest.mark.parametrize("argv", [["poll", "--config", "/nonexistent/x.yaml"]])

@@ -183,7 +183,7 @@ async def test_bad_subscribe_changes_nothing_and_shows_usage(
     reply = await run(cmds, text)
     assert not reply.ok
     assert says in reply.text
-    assert "usage: `/wirewatch subscribe TOPIC [instant|digest]`" in reply.text
+    assert "usage: `/wirewatch subscribe TOPIC [instant|digest] [--only QUERY]" in reply.text
     assert snapshot(rt) == before
 
 

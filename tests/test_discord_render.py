@@ -234,5 +234,7 @@ def test_schema_respects_discord_rules():
 
     walk(command["options"])
     subscribe = next(o for o in command["options"] if o["name"] == "subscribe")
-    topic, mode = subscribe["options"]
+    topic, mode, only, except_ = subscribe["options"]
     assert topic["autocomplete"] and [c["value"] for c in mode["choices"]] == ["instant", "digest"]
+    assert (only["name"], except_["name"]) == ("only", "except")
+    assert not only["required"] and "query" in only["description"]

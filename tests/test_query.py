@@ -73,7 +73,7 @@ def test_near_examples_from_the_docs():
         ("troops OR )", "OR needs something on its right", 7),
         ("AND troops", "AND needs something on its left", 0),
         ("NOT", "NOT needs something on its right", 0),
-        ("foo:bar", "unknown field 'foo:' (use title: or entity:)", 0),
+        ("foo:bar", "unknown field 'foo:' (use title:, entity: or topic:)", 0),
         ("(troops OR sent", "unclosed '('", 0),
         ("troops)", "unmatched ')'", 6),
         ("()", "empty parentheses", 0),

@@ -100,7 +100,11 @@ def settings_for(tmp_path: Path, *, allow_private: bool = True) -> Settings:
 
 @asynccontextmanager
 async def slack_env(
-    tmp_path: Path, *, allow_private: bool = True, pace: float = 0.0
+    tmp_path: Path,
+    *,
+    allow_private: bool = True,
+    pace: float = 0.0,
+    settings: Settings | None = None,
 ) -> AsyncIterator[Env]:
     async with SlackStub() as stub:
         stub.add_channel(NEWS, "news")
@@ -112,7 +116,7 @@ async def slack_env(
             client, signing_secret=SIGNING_SECRET, pace=pace, notice_users=(MOD,)
         )
         async with open_runtime(
-            settings_for(tmp_path, allow_private=allow_private), {"slack": adapter}
+            settings or settings_for(tmp_path, allow_private=allow_private), {"slack": adapter}
         ) as rt:
             await adapter.start(Commands(rt).handle)
             app = web.Application()
@@ -390,7 +394,9 @@ async def test_a_missing_channel_is_paused_and_moderators_told_once(
         assert f"slack:{gone}" in notice.args["text"] and "channel_not_found" in notice.args["text"]
 
         later = rss([("North Korea sends yet more troops to Russia", "A third wave.")])
-        later = later.replace("<guid>g0</guid>", "<guid>g9</guid>").replace("example/0<", "example/9<")
+        later = later.replace("<guid>g0</guid>", "<guid>g9</guid>").replace(
+            "example/0<", "example/9<"
+        )
         feed_server.serve("/feed", later)  # another article (a link of its own)
         await poll_once(env.rt)
         assert len(env.stub.posts(MOD)) == 1  # told once

@@ -318,6 +318,7 @@ async def test_feeds_backup_and_a_dry_run_need_only_read_access(
         out, err = capfd.readouterr()
         (row,) = map(json.loads, out.splitlines())
         assert row["name"] == "Wire" and row["items"] == len(TITLES + OTHERS)
+        assert row["state"] == "ok" and "usual_gap" in row  # its health, read too
         assert "read-only" in err
         argv = ["db", "backup", str(elsewhere / "copy.db"), "--config", config]
         assert await asyncio.to_thread(main, argv) == 0

@@ -10,6 +10,10 @@ match with none of its terms present (`NOT x`) is always evaluated.
 Title and text are one token sequence with a gap of GAP positions between them, so phrases
 and NEAR never join the end of a title to the start of the text.
 
+`topic:NAME` refers to another topic's verdict, never to a copy of its query: topics are
+compiled after the topics they name (`refs.in_order`), and evaluated lazily, at most once per
+item (`_Verdicts`), through `Matcher._decide`, the one place a topic's verdict is made.
+
 This module does not fetch, store or alert; it only answers "which topics, and why".
 """
 
@@ -20,7 +24,7 @@ import functools
 import logging
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
 from itertools import accumulate
 from pathlib import Path
@@ -42,10 +46,12 @@ from bot.topics.query import (
     Or,
     Term,
     Title,
+    TopicRef,
     parse_query,
     walk,
     word_matches,
 )
+from bot.topics.refs import in_order, needed_by, unknown_reference
 
 log = logging.getLogger(__name__)
 
@@ -76,9 +82,25 @@ class AnyTerm:
     members: frozenset[Term]
 
 
-def compile_topic(topic: Topic, gazetteer: Gazetteer) -> CompiledTopic:
-    """Parse and resolve a topic; QueryError for a syntax error or an unknown entity."""
-    tree = _resolve(parse_query(topic.query), gazetteer, topic.query)
+@dataclass(frozen=True)
+class Ref:
+    """Compiled `topic:NAME`: the named topic, or None when its verdict comes from outside
+    this matcher (`Matcher(outside=...)`, `match_prepared(holding=...)`)."""
+
+    name: str
+    target: CompiledTopic | None
+
+
+def compile_topic(
+    topic: Topic, gazetteer: Gazetteer, refs: Mapping[str, CompiledTopic | None] | None = None
+) -> CompiledTopic:
+    """Parse and resolve a topic; QueryError for a syntax error, an unknown entity, or a
+    `topic:` reference to a name not in `refs` (the topics compiled before this one)."""
+    try:
+        tree = _resolve(parse_query(topic.query), gazetteer, topic.query, refs or {})
+    except QueryError as exc:
+        exc.topic = exc.topic or topic.name
+        raise
     positive_terms: set[Term] = set()
     positive_entities: set[str] = set()
     _collect(tree, True, positive_terms, positive_entities)
@@ -93,25 +115,29 @@ def compile_topic(topic: Topic, gazetteer: Gazetteer) -> CompiledTopic:
     )
 
 
-def _resolve(node: Node, gazetteer: Gazetteer, query: str) -> Node:
-    """The same tree with every entity under its canonical name."""
+def _resolve(node: Node, gazetteer: Gazetteer, query: str, refs: Mapping) -> Node:
+    """The same tree with every entity under its canonical name, every reference resolved."""
     if isinstance(node, Entity):
         name = gazetteer.canonical(node.name)
         if name is None:
             raise QueryError(_unknown_entity(node.name, gazetteer), query, node.position)
         return Entity(name, node.position)
+    if isinstance(node, TopicRef):
+        if node.name not in refs:
+            raise unknown_reference(node, query, refs)
+        return Ref(node.name, refs[node.name])
     if isinstance(node, Title | Not):
-        return type(node)(_resolve(node.child, gazetteer, query))
+        return type(node)(_resolve(node.child, gazetteer, query, refs))
     if isinstance(node, Near):
-        left, right = (_resolve(n, gazetteer, query) for n in (node.left, node.right))
+        left, right = (_resolve(n, gazetteer, query, refs) for n in (node.left, node.right))
         return Near(left, right, node.distance)
     if isinstance(node, And):
-        return And(tuple(_resolve(c, gazetteer, query) for c in node.children))
+        return And(tuple(_resolve(c, gazetteer, query, refs) for c in node.children))
     if isinstance(node, Or):
         terms = tuple(dict.fromkeys(c for c in node.children if isinstance(c, Term)))
         if len(terms) < 2:
-            return Or(tuple(_resolve(c, gazetteer, query) for c in node.children))
-        rest = tuple(_resolve(c, gazetteer, query) for c in node.children if c not in terms)
+            return Or(tuple(_resolve(c, gazetteer, query, refs) for c in node.children))
+        rest = tuple(_resolve(c, gazetteer, query, refs) for c in node.children if c not in terms)
         return Or((AnyTerm(terms, frozenset(terms)), *rest))
     return node
 
@@ -130,6 +156,9 @@ def _collect(node: Node, positive: bool, terms: set[Term], entities: set[str]) -
         terms.update(node.terms)
     elif isinstance(node, Entity) and positive:
         entities.add(node.name)
+    elif isinstance(node, Ref) and positive and node.target is not None:
+        terms.update(node.target.positive_terms)
+        entities.update(node.target.positive_entities)
     elif isinstance(node, Title | Not):
         _collect(node.child, positive != isinstance(node, Not), terms, entities)
     elif isinstance(node, Near):
@@ -174,6 +203,8 @@ def _triggers(node: Node) -> Triggers | None:
         return Triggers(node.members, frozenset())
     if isinstance(node, Entity):
         return Triggers(frozenset(), frozenset((node.name,)))
+    if isinstance(node, Ref):  # the named topic's own triggers: it cannot hold without them
+        return node.target.triggers if node.target is not None else None
     if isinstance(node, Title):
         return _triggers(node.child)
     children = _children(node)
@@ -205,6 +236,7 @@ class _Doc:
     title_len: int
     hits: dict[Term, list[Span]]
     entities: dict[str, list[tuple[Span, str]]]
+    verdict: Callable[[str], _Result | None] = lambda name: None  # topic:NAME, per match
 
     @functools.cached_property
     def words(self) -> list[str]:
@@ -239,9 +271,21 @@ class Matcher:
     how the model's training data is gated.
     """
 
-    def __init__(self, topics: Iterable[Topic], gazetteer: Gazetteer, *, relevance: bool = True):
+    def __init__(
+        self,
+        topics: Iterable[Topic],
+        gazetteer: Gazetteer,
+        outside: Collection[str] = (),
+        *,
+        relevance: bool = True,
+    ):
+        """`outside`: topic names that queries may refer to without being compiled here;
+        their verdicts are passed to `match_prepared(holding=...)`."""
         self.gazetteer = gazetteer
-        self.compiled = [compile_topic(t, gazetteer) for t in topics]
+        self.compiled = _compile_all(list(topics), gazetteer, outside)
+        self._index = {c.topic.name: i for i, c in enumerate(self.compiled)}
+        # Whether any query may refer to a topic (then verdicts are kept per item).
+        self._refers = any("topic:" in c.topic.query.lower() for c in self.compiled)
         self.relevance = Relevance(gazetteer) if relevance else None
         for c in self.compiled:
             if c.topic.relevance and self.relevance:
@@ -264,37 +308,46 @@ class Matcher:
         """The topics this item matches, each with the terms and entities behind it."""
         return self.match_prepared(self._prepared(title, text))
 
-    def match_prepared(self, prepared: Prepared, *, relaxed: bool = False) -> list[TopicMatch]:
-        """`match` for a text already prepared (by `prepare`, maybe in another process).
+    def match_prepared(
+        self, prepared: Prepared, *, relaxed: bool = False, holding: Collection[str] = ()
+    ) -> list[TopicMatch]:
+        """`match` for a text already prepared (by `prepare`, maybe in another process);
+        `holding`: the outside topics that hold for this item.
 
         With `relaxed`, topics whose model only clears its relaxed bar come too, with
         `strict=False`: enough for an update to a story already alerted, not for an alert.
         """
         out = []
-        for topic, found, verdict in self.judge(prepared):
+        for topic, found, verdict in self.judge(prepared, holding):
             if verdict is None or verdict.relevant:
                 out.append(found)
             elif relaxed and verdict.score >= self.relevance.model(topic.relevance).relaxed:
                 out.append(replace(found, strict=False))
         return out
 
-    def judge(self, prepared: Prepared) -> list[tuple[Topic, TopicMatch, Verdict | None]]:
+    def judge(
+        self, prepared: Prepared, holding: Collection[str] = ()
+    ) -> list[tuple[Topic, TopicMatch, Verdict | None]]:
         """Every topic whose query holds, with its model's verdict (None: no model)."""
         doc = self._doc(prepared)
         candidates = self._candidates(doc)
         if not candidates:
             return []
         names = tuple(dict.fromkeys(n for n in doc.entities))
+        verdicts = _Verdicts(self, doc, prepared, frozenset(holding)) if self._refers else None
+        doc = verdicts.doc if verdicts else doc
         out = []
         for i in sorted(candidates):
-            result = _eval(self.compiled[i].tree, doc, False)
-            if result is None:
+            if verdicts:
+                judged = verdicts.judged(i)
+            else:  # no topic refers to another: each is decided once anyway
+                judged = self._decide(self.compiled[i], doc, prepared)
+            if judged is None:
                 continue
+            result, verdict = judged
             topic = self.compiled[i].topic
             found = _topic_match(topic.name, result, names, doc)
-            verdict = None
-            if topic.relevance and self.relevance:
-                verdict = self.relevance.verdict(topic.relevance, prepared)
+            if verdict is not None:
                 found = replace(
                     found,
                     score=round(verdict.score, 3),
@@ -323,6 +376,19 @@ class Matcher:
         doc = self._doc(self._prepared(title, text))
         return tuple(" ".join(t.words) + ("*" if t.prefix else "") for t in doc.hits)
 
+    def _decide(
+        self, compiled: CompiledTopic, doc: _Doc, prepared: Prepared
+    ) -> tuple[_Result, Verdict | None] | None:
+        """The matcher's verdict on one topic for one item: None when its query does not hold,
+        else why it holds and its model's verdict. Every verdict, including the one behind
+        `topic:NAME`, is made here."""
+        result = _eval(compiled.tree, doc, False)
+        if result is None:
+            return None
+        model = compiled.topic.relevance
+        verdict = self.relevance.verdict(model, prepared) if model and self.relevance else None
+        return result, verdict
+
     def _candidates(self, doc: _Doc) -> set[int]:
         found = set(self._always)
         for term in doc.hits:
@@ -346,6 +412,44 @@ class Matcher:
         doc = _Doc(prepared.scan, prepared.title_len, _scan(self._automaton, prepared), entities)
         self._last = (prepared, doc)
         return doc
+
+
+class _Verdicts:
+    """Each topic's verdict on one item, made at most once however often it is referred to
+    (references are acyclic: `refs.in_order` refused cycles when the matcher was built)."""
+
+    def __init__(self, matcher: Matcher, doc: _Doc, prepared: Prepared, holding: frozenset[str]):
+        self.matcher = matcher
+        self.prepared = prepared
+        self.holding = holding
+        self.doc = replace(doc, verdict=self.of)  # the doc answers `topic:NAME` from here
+        self.made: dict[int, tuple[_Result, Verdict | None] | None] = {}
+
+    def judged(self, i: int) -> tuple[_Result, Verdict | None] | None:
+        if i not in self.made:
+            compiled = self.matcher.compiled[i]
+            self.made[i] = self.matcher._decide(compiled, self.doc, self.prepared)
+        return self.made[i]
+
+    def of(self, name: str) -> _Result | None:
+        """`topic:NAME`: the topic matches, its model (if any) agreeing."""
+        i = self.matcher._index.get(name)
+        if i is None:
+            return _HOLDS if name in self.holding else None
+        judged = self.judged(i)
+        if judged is None or (judged[1] is not None and not judged[1].relevant):
+            return None
+        return judged[0]
+
+
+def _compile_all(
+    topics: list[Topic], gazetteer: Gazetteer, outside: Collection[str]
+) -> list[CompiledTopic]:
+    """Every topic compiled after the topics it refers to; returned in the order given."""
+    done: dict[str, CompiledTopic | None] = dict.fromkeys(outside)
+    for topic in in_order(topics, outside):
+        done[topic.name] = compile_topic(topic, gazetteer, done)
+    return [c for t in topics if (c := done[t.name]) is not None]
 
 
 def prepare(title: str, text: str, gazetteer: Gazetteer) -> Prepared:
@@ -441,6 +545,9 @@ def _eval(node: Node, doc: _Doc, title_only: bool) -> _Result | None:
         return _HOLDS if _eval(node.child, doc, title_only) is None else None
     if isinstance(node, Near):
         return _near(node, doc, title_only)
+    if isinstance(node, Ref):  # never under title: (the parser refuses it)
+        found = doc.verdict(node.name)
+        return None if found is None else _Result(found.spans, (("topic", node.name), *found.facts))
     return _combine(node, doc, title_only)
 
 
@@ -517,6 +624,8 @@ def _topic_match(name: str, result: _Result, entities: tuple[str, ...], doc: _Do
         if fact[0] == "term":
             matched[fact[1]] = None
             reasons[f'{"title" if fact[2] else "text"} has "{fact[1]}"'] = None
+        elif fact[0] == "topic":
+            reasons[f"topic {fact[1]}"] = None
         elif fact[0] == "near":
             matched[fact[2]] = matched[fact[1]] = None
             where = " in the title" if fact[4] else ""
@@ -591,10 +700,10 @@ def explain(
     The first line of the text is the title; a single line is a headline without text.
     """
     known = {t.name: t for t in topics}
-    topic = known.get(query_or_topic_name) or Topic("query", query_or_topic_name, origin="chat")
-    matcher = Matcher([topic], gazetteer)
+    topic = known.get(query_or_topic_name) or Topic("(query)", query_or_topic_name, origin="chat")
+    matcher = Matcher(needed_by(topic, known), gazetteer)
     title, body = _split_title(text)
-    judged = matcher.judge(prepare(title, body, gazetteer))
+    judged = [j for j in matcher.judge(prepare(title, body, gazetteer)) if j[0].name == topic.name]
     if judged:
         _, found, verdict = judged[0]
         if verdict is not None and not verdict.relevant:

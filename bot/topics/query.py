@@ -11,13 +11,15 @@ Syntax, loosest binding first (precedence NOT > NEAR > AND > OR):
     "two words"       a phrase: the words in this order, nothing between them
     title:x           x (a word, phrase, entity or group) must be in the title
     entity:Russia     an entity of the gazetteer, through any alias (entity:"North Korea")
+    topic:NAME        the item matches topic NAME (as the matcher decides it; not inside title:)
 
 Keywords are uppercase only (`and` is a plain word). Words are compared the way the text is
 tokenised: lowercase, punctuation dropped, "U.S." read as "us", a trailing "'s" dropped, hyphens
 splitting words (so `court-martial` is the phrase "court martial"). There is no stemming: write
 `deploy*` to allow "deploys", "deployed", "deployment" (predictable beats clever).
 
-This module only parses. Entity names are resolved, and texts matched, in `match.py`.
+This module only parses. Entity names and topic references are resolved, and texts matched,
+in `match.py` (references between topics are ordered and checked for cycles in `refs.py`).
 """
 
 from __future__ import annotations
@@ -114,6 +116,17 @@ class Entity:
 
 
 @dataclass(frozen=True)
+class TopicRef:
+    """`topic:NAME`: holds when topic NAME holds; `position` only serves error messages."""
+
+    name: str
+    position: int = field(default=-1, compare=False)
+
+    def __str__(self) -> str:
+        return f"topic:{self.name}"
+
+
+@dataclass(frozen=True)
 class Title:
     child: Node
 
@@ -126,7 +139,7 @@ class Not:
     child: Node
 
     def __str__(self) -> str:
-        return f"NOT {_wrap(self.child, (Term, Entity, Title, Not))}"
+        return f"NOT {_wrap(self.child, (Term, Entity, TopicRef, Title, Not))}"
 
 
 @dataclass(frozen=True)
@@ -136,8 +149,8 @@ class Near:
     distance: int
 
     def __str__(self) -> str:
-        left = _wrap(self.left, (Term, Entity, Title, Near))
-        return f"{left} NEAR/{self.distance} {_wrap(self.right, (Term, Entity, Title))}"
+        left = _wrap(self.left, (Term, Entity, TopicRef, Title, Near))
+        return f"{left} NEAR/{self.distance} {_wrap(self.right, (Term, Entity, TopicRef, Title))}"
 
 
 @dataclass(frozen=True)
@@ -145,7 +158,8 @@ class And:
     children: tuple[Node, ...]
 
     def __str__(self) -> str:
-        return " AND ".join(_wrap(c, (Term, Entity, Title, Not, Near)) for c in self.children)
+        bare = (Term, Entity, TopicRef, Title, Not, Near)
+        return " AND ".join(_wrap(c, bare) for c in self.children)
 
 
 @dataclass(frozen=True)
@@ -153,10 +167,11 @@ class Or:
     children: tuple[Node, ...]
 
     def __str__(self) -> str:
-        return " OR ".join(_wrap(c, (Term, Entity, Title, Not, Near, And)) for c in self.children)
+        bare = (Term, Entity, TopicRef, Title, Not, Near, And)
+        return " OR ".join(_wrap(c, bare) for c in self.children)
 
 
-Node = Term | Entity | Title | Not | Near | And | Or
+Node = Term | Entity | TopicRef | Title | Not | Near | And | Or
 
 
 def _wrap(node: Node, bare: tuple[type, ...]) -> str:
@@ -216,8 +231,10 @@ def _lex(query: str) -> Iterator[_Lexeme]:
 
 def _field(query: str, m: re.Match[str]) -> _Lexeme:
     name = m.group(1).lower()
-    if name not in ("title", "entity"):
-        raise QueryError(f"unknown field '{m.group(0)}' (use title: or entity:)", query, m.start())
+    if name not in ("title", "entity", "topic"):
+        raise QueryError(
+            f"unknown field '{m.group(0)}' (use title:, entity: or topic:)", query, m.start()
+        )
     return _Lexeme("FIELD", name, m.start())
 
 
@@ -235,6 +252,7 @@ def _bare(query: str, text: str, pos: int) -> _Lexeme:
     return _Lexeme("WORD", text, pos)
 
 
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _STARTS_OPERAND = {"WORD", "PHRASE", "FIELD", "(", "NOT"}
 
 
@@ -351,7 +369,11 @@ class _Parser:
             self.enter(lex)
             node = Title(self.unary())
             self.depth -= 1
+            if any(isinstance(n, TopicRef) for n in walk(node.child)):
+                raise self.error("topic: cannot be inside title: (a topic is not a word)", lex.pos)
             return node
+        if lex.text == "topic":
+            return self.topic_ref(lex, nxt)
         if nxt is None or nxt.kind not in ("WORD", "PHRASE"):
             raise self.error(
                 'entity: needs a name, like entity:Russia or entity:"North Korea"', lex.pos
@@ -360,6 +382,12 @@ class _Parser:
         if not name or "*" in name:
             raise self.error("entity: needs a plain name (no wildcard)", lex.pos)
         return Entity(name, lex.pos)
+
+    def topic_ref(self, lex: _Lexeme, nxt: _Lexeme | None) -> TopicRef:
+        name = self.take().text if nxt is not None and nxt.kind == "WORD" else ""
+        if not _TOPIC_NAME.fullmatch(name):
+            raise self.error("topic: needs a topic's name, like topic:troop-deployments", lex.pos)
+        return TopicRef(name, lex.pos)
 
     def term(self, lex: _Lexeme) -> Term:
         raw = lex.text.strip()

@@ -1,0 +1,51 @@
+"""Which of a set of topics can be matched together, and why each of the others cannot.
+
+A running bot skips a topic that no longer compiles rather than stopping (a chat topic may
+refer to a config topic that was since removed); `wirewatch check` lists every problem. A
+topic that refers to a broken topic is broken too, and says so, rather than matching as if
+the reference never held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bot.errors import QueryError
+from bot.model import Topic
+from bot.topics.entities import Gazetteer
+from bot.topics.match import Matcher
+from bot.topics.refs import names_in
+
+
+def usable_topics(
+    topics: Iterable[Topic], gazetteer: Gazetteer
+) -> tuple[list[Topic], dict[str, QueryError]]:
+    """The topics that compile together (in the order given), and the error of each other."""
+    left = list(topics)
+    problems: dict[str, QueryError] = {}
+    while True:
+        try:
+            Matcher(left, gazetteer, relevance=False)  # compiling is the question here
+            return left, problems
+        except QueryError as exc:
+            if exc.topic is None or exc.topic not in {t.name for t in left}:
+                raise
+            problems[exc.topic] = exc
+            left = _without(left, exc.topic, problems)
+
+
+def _without(topics: list[Topic], broken: str, problems: dict[str, QueryError]) -> list[Topic]:
+    """`topics` less `broken` and, transitively, every topic that refers to it."""
+    gone = {broken}
+    changed = True
+    while changed:
+        changed = False
+        for t in topics:
+            if t.name not in gone and names_in(t.query) & gone:
+                culprit = sorted(names_in(t.query) & gone)[0]
+                problems[t.name] = QueryError(
+                    f"refers to topic {culprit!r}, which does not work", t.query, topic=t.name
+                )
+                gone.add(t.name)
+                changed = True
+    return [t for t in topics if t.name not in gone]
