@@ -23,6 +23,7 @@ BENCHMARKS = (
     "agreement",
     "stages",
     "matching",
+    "relevance",
     "grouping",
     "steady",
     "ingest",

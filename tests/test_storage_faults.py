@@ -158,7 +158,7 @@ def _fill_disk_with_max_page_count(db, path: Path) -> None:
 
 
 def _fill_disk_for_real(db, path: Path) -> None:
-    with open(path.parent / "filler", "wb") as f, suppress_full():
+    with suppress_full(), open(path.parent / "filler", "wb") as f:  # closing may hit it too
         while True:
             f.write(b"\0" * 65536)
             f.flush()

@@ -89,7 +89,9 @@ def test_a_reference_follows_the_topics_relevance_model_not_just_its_query(
         "troops",
     ]
     assert fired(matcher, "North Korean troops in Kursk") == []  # the model says no
-    ok, why = explain("topic:troops AND entity:Russia", "Soldiers to Russia", gazetteer, [judged])
+    ok, why = explain(
+        "topic:troops AND entity:Russia", "Soldiers to Russia\nMoscow says so.", gazetteer, [judged]
+    )
     assert ok and why.startswith("topic troops;"), why
     ignoring = Matcher([NK_TROOPS, judged], gazetteer, relevance=False)
     assert fired(ignoring, "North Korean troops in Kursk") == ["nk-troops", "troops"]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from bot.grouping import HERE, JOIN_FEATURES, join_model
 from bot.labelled import LabelledItem, load_labelled
-from bot.relevance.train import CORPUS
+from bot.relevance.train import CORPUS, corpus_digest
 from bot.stories import StoryDoc, StoryIndex
 from bot.topics.entities import Gazetteer
 
@@ -143,6 +143,7 @@ def train(corpus: Path, out: Path) -> dict:
     _, _, threshold, _ = max(tried)
     w = fit(rows_of(split["train"] + split["validation"]))
     meta = {
+        "corpus_sha256": corpus_digest(corpus),
         "threshold_from": "train and validation, model fit on train",
         "scores": {
             "train": score(split["train"], gazetteer, w_train, threshold),

@@ -156,7 +156,7 @@ def train(corpus: Path, topic: str, positive: str, out: Path) -> dict:
             "items": {k: len(v) for k, v in split.items()},
             "positives": {k: sum(e.positive for e in v) for k, v in split.items()},
             "scores": {k: {m: round(x, 3) for m, x in v.items()} for k, v in report.items()},
-            "corpus_sha256": _digest(corpus),
+            "corpus_sha256": corpus_digest(corpus),
         },
     }
     out.write_text(json.dumps(model, indent=0, sort_keys=True) + "\n", encoding="utf-8")
@@ -168,7 +168,7 @@ def _relaxed(threshold: float) -> float:
     return round(odds / (1 + odds), 3)
 
 
-def _digest(corpus: Path) -> str:
+def corpus_digest(corpus: Path) -> str:
     h = hashlib.sha256()
     for f in sorted(corpus.glob("*.jsonl")):
         h.update(f.read_bytes())

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from bot.errors import QueryError
+from bot.errors import ConfigError, QueryError
 from bot.model import Topic
+from bot.relevance.model import HERE as MODELS
+from bot.relevance.model import LinearModel
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher
 from bot.topics.refs import names_in
@@ -23,6 +25,11 @@ def usable_topics(
     """The topics that compile together (in the order given), and the error of each other."""
     left = list(topics)
     problems: dict[str, QueryError] = {}
+    for t in list(left):
+        missing = _missing_model(t)
+        if missing and t.name in {x.name for x in left}:
+            problems[t.name] = QueryError(missing, t.query, topic=t.name)
+            left = _without(left, t.name, problems)
     while True:
         try:
             Matcher(left, gazetteer, relevance=False)  # compiling is the question here
@@ -32,6 +39,18 @@ def usable_topics(
                 raise
             problems[exc.topic] = exc
             left = _without(left, exc.topic, problems)
+
+
+def _missing_model(topic: Topic) -> str | None:
+    """Why the topic's relevance model cannot be used, or None (also when it names none)."""
+    if not topic.relevance:
+        return None
+    try:
+        LinearModel.load(topic.relevance)
+    except ConfigError:
+        known = ", ".join(sorted(p.stem for p in MODELS.glob("*.json")))
+        return f"relevance model {topic.relevance!r} does not exist (models: {known})"
+    return None
 
 
 def _without(topics: list[Topic], broken: str, problems: dict[str, QueryError]) -> list[Topic]:

@@ -1,0 +1,87 @@
+"""The relevance stage: shipped model, vetoes, explanations, and a retrain that reproduces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.grouping import HERE as GROUPING
+from bot.grouping import train as grouping_train
+from bot.relevance import Relevance
+from bot.relevance import train as relevance_train
+from bot.relevance.model import HERE as MODELS
+from bot.topics.match import prepare
+
+CORPUS = Path(__file__).resolve().parents[1] / "eval" / "corpus"
+
+
+def test_the_shipped_models_were_trained_on_the_shipped_corpus():
+    """Change the corpus and forget to retrain, and this fails (retrain: eval/README.md)."""
+    model = json.loads((MODELS / "deployments.json").read_text())
+    assert model["meta"]["corpus_sha256"] == relevance_train.corpus_digest(CORPUS)
+    join = json.loads((GROUPING / "join.json").read_text())
+    assert join["meta"]["corpus_sha256"] == relevance_train.corpus_digest(CORPUS)
+
+
+@pytest.mark.parametrize(
+    ("title", "veto"),
+    [
+        ("Minister rules out sending troops to Ukraine", "a refusal or negation"),
+        ("Sending more troops is unlikely, defence minister says", "a refusal or negation"),
+        ("Britain sends 900 troops to Estonia", None),
+    ],
+)
+def test_a_refusal_vetoes_whatever_the_score(gazetteer, title, veto):
+    verdict = Relevance(gazetteer).verdict("deployments", prepare(title, "", gazetteer))
+    assert (verdict.veto is not None) is (veto is not None)
+    assert verdict.relevant is (veto is None)
+
+
+def test_topics_test_shows_the_score_and_the_cue_that_vetoed(capsys):
+    title = "No soldiers will be sent to the border, president says"
+    assert main(["topics", "test", "troop-deployments", "--text", title]) == 1
+    out = capsys.readouterr().out
+    assert 'title has "soldiers"' in out  # the query's terms...
+    assert "relevance 0." in out and "(bar 0." in out  # ...the model's score and bar...
+    assert "vetoed by a refusal or negation" in out  # ...and the cue that said no
+    sent = "Japan sends troops to Iraq"
+    assert main(["topics", "test", "troop-deployments", "--text", sent]) == 0
+    assert "relevance" in capsys.readouterr().out
+
+
+def _small_corpus(folder: Path) -> Path:
+    """A few hundred items of train and validation, positives included."""
+    folder.mkdir()
+    for name, n in (("train", 500), ("validation", 200)):
+        lines = (CORPUS / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()
+        (folder / f"{name}.jsonl").write_text("\n".join(lines[:n]) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.mark.slow
+def test_retraining_is_deterministic_and_gives_a_working_model(tmp_path, monkeypatch):
+    corpus = _small_corpus(tmp_path / "corpus")
+    monkeypatch.setattr(relevance_train, "STRENGTHS", (1.0,))
+    monkeypatch.setattr(relevance_train, "EPOCHS", 60)
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    relevance_train.main(["--corpus", str(corpus), "--out", str(first)])
+    relevance_train.main(["--corpus", str(corpus), "--out", str(second)])
+    assert first.read_bytes() == second.read_bytes()
+    model = json.loads(first.read_text())
+    assert model["weights"] and 0 < model["relaxed"] < model["threshold"] < 1
+    assert model["meta"]["corpus_sha256"] == relevance_train.corpus_digest(corpus)
+
+
+@pytest.mark.slow
+def test_retraining_the_join_model_is_deterministic(tmp_path, monkeypatch):
+    corpus = _small_corpus(tmp_path / "corpus")
+    monkeypatch.setattr(grouping_train, "EPOCHS", 40)
+    monkeypatch.setattr(grouping_train, "THRESHOLDS", [0.3, 0.5])
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    grouping_train.main(["--corpus", str(corpus), "--out", str(first)])
+    grouping_train.main(["--corpus", str(corpus), "--out", str(second)])
+    assert first.read_bytes() == second.read_bytes()
+    assert json.loads(first.read_text())["threshold"] in (0.3, 0.5)
