@@ -102,6 +102,36 @@ def test_hostile_queries_fail_cleanly():
             parse_query(query)
 
 
+@pytest.mark.parametrize(
+    "query, limit",
+    [
+        ("a NEAR/1 " * 1800 + "a", "at most 60 levels"),  # 15 kB: was a RecursionError
+        ("(" * 200 + "a" + ")" * 200, "at most 60 levels"),
+        ("title:(" * 40 + "a NEAR/1 " * 30 + "a" + ")" * 40, "at most 60 levels"),
+        ("a " * 11_000, "at most 20,000"),
+    ],
+)
+def test_queries_past_a_limit_are_refused_naming_the_limit(query, limit):
+    with pytest.raises(QueryError, match=limit):
+        parse_query(query)
+
+
+def test_queries_just_inside_the_limits_can_be_matched_explained_and_printed():
+    from bot.topics.entities import Gazetteer
+    from bot.topics.match import explain
+
+    text = "a " * 12  # too few words for the 60-NEAR chain, which must still be evaluated
+    cases = {
+        "a NEAR/1 " * 60 + "a": False,
+        "(" * 59 + "a" + ")" * 59: True,
+        "NOT " * 59 + "b": True,
+    }
+    for query, matches in cases.items():
+        tree = parse_query(query)
+        assert parse_query(str(tree)) == tree
+        assert explain(query, text, Gazetteer.load(), [])[0] is matches
+
+
 words = st.sampled_from(["troops", "sent", "north", "korea", "us", "o'clock", "f16s", "navy"])
 leaves = st.one_of(
     st.builds(

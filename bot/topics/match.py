@@ -609,7 +609,9 @@ def _near(node: Near, doc: _Doc, title_only: bool) -> _Result | None:
         return None
     a, b = min(pairs, key=lambda pair: not doc.in_title(pair[0]))  # the title's pair reads best
     fact = ("near", doc.surface(b), doc.surface(a), node.distance, doc.in_title(a))
-    return _Result(tuple((min(a[0], b[0]), max(a[1], b[1])) for a, b in pairs), (fact,))
+    # Distinct spans only: a chain of NEARs would otherwise multiply them at every link.
+    spans = dict.fromkeys((min(a[0], b[0]), max(a[1], b[1])) for a, b in pairs)
+    return _Result(tuple(spans), (fact,))
 
 
 def _between(a: Span, b: Span) -> int:

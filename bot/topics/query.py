@@ -182,7 +182,10 @@ def _wrap(node: Node, bare: tuple[type, ...]) -> str:
 def parse_query(text: str) -> Node:
     """Parse a query; raises QueryError naming the problem and its position."""
     if len(text) > MAX_QUERY_CHARS:
-        raise QueryError(f"query is too long (over {MAX_QUERY_CHARS} characters)", text)
+        raise QueryError(
+            f"the query is too long ({len(text):,} characters; at most {MAX_QUERY_CHARS:,})",
+            text,
+        )
     parser = _Parser(text, list(_lex(text)))
     if not parser.lexemes:
         raise QueryError("the query is empty", text)
@@ -309,12 +312,16 @@ class _Parser:
 
     def near_expr(self) -> Node:
         left = self.unary()
+        chained = 0  # each NEAR nests the chain so far one level deeper (a left-deep tree)
         while (lex := self.peek()) is not None and lex.kind == "NEAR":
             op = self.take()
+            self.enter(op)
+            chained += 1
             right = self.operand_after(op, self.unary)
             if isinstance(left, Not) or isinstance(right, Not):
                 raise self.error("NEAR cannot join a NOT; write NOT (a NEAR/5 b)", op.pos)
             left = Near(left, right, op.value)
+        self.depth -= chained
         return left
 
     def unary(self) -> Node:
@@ -328,10 +335,18 @@ class _Parser:
         return self.primary()
 
     def enter(self, lex: _Lexeme) -> None:
-        """Count nesting so a hostile query fails cleanly instead of exhausting the stack."""
+        """Count nesting so a hostile query fails cleanly instead of exhausting the stack.
+
+        Matching, explaining and printing a query all recurse over its tree, so every level
+        counts: parentheses, NOT, title: and each NEAR of a chain.
+        """
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise self.error("the query is nested too deeply", lex.pos)
+            raise self.error(
+                f"the query is nested too deeply (at most {MAX_DEPTH} levels of parentheses, "
+                "NOT, title: and chained NEAR)",
+                lex.pos,
+            )
 
     def primary(self) -> Node:
         lex = self.peek()
