@@ -1,11 +1,19 @@
 """Time in one format everywhere: aware UTC datetimes in code, ISO 8601 text in SQLite.
 
 ISO text with a fixed width sorts like time, so SQL can compare it, and Datasette shows it.
+The year is always written with four digits (`0024-...`, never `24-...`), and reading a
+stored timestamp that is not one is the caller's choice: `parse_iso` raises, `parse_stored`
+falls back, so one damaged row never stops a poll, a delivery or a start-up.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+
+# What `iso` writes; the year may be short because wirewatch 0.1 wrote years before 1000
+# without padding (`24-01-01T...`), and those rows are still read.
+_STORED = re.compile(r"(\d{1,4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?Z")
 
 
 def utcnow() -> datetime:
@@ -14,11 +22,28 @@ def utcnow() -> datetime:
 
 def iso(dt: datetime) -> str:
     """Fixed-width UTC text: 2025-02-27T08:00:00.000000Z."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat pads the year to four digits; strftime("%Y") does not on glibc.
+    return dt.astimezone(UTC).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_iso(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    """Stored text back to an aware UTC datetime; ValueError when it is not a timestamp."""
+    found = _STORED.fullmatch(text) if isinstance(text, str) else None
+    if found is None:
+        raise ValueError(f"not a wirewatch timestamp: {str(text)[:40]!r}")
+    year, month, day, hour, minute, second, fraction = found.groups()
+    micro = int((fraction or "0").ljust(6, "0"))
+    numbers = (year, month, day, hour, minute, second)
+    return datetime(*(int(n) for n in numbers), micro, tzinfo=UTC)  # ValueError: 2025-13-40
+
+
+def parse_stored(text: str | None, default: datetime) -> datetime:
+    """A stored timestamp, or `default` when the row holds something else (damage, a
+    hand edit, another program's format): reading old data must never stop the bot."""
+    try:
+        return parse_iso(text)  # type: ignore[arg-type]  # None is refused like junk
+    except ValueError:
+        return default
 
 
 def later(seconds: float, now: datetime | None = None) -> str:
@@ -27,4 +52,4 @@ def later(seconds: float, now: datetime | None = None) -> str:
 
 def iso_short(dt: datetime) -> str:
     """ISO 8601 for people and JSON output: 2025-02-27T08:00:00Z."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return dt.astimezone(UTC).isoformat(timespec="seconds")[:-6] + "Z"
