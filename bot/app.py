@@ -23,7 +23,6 @@ from bot.clock import utcnow
 from bot.db import open_database
 from bot.digest import send_digests
 from bot.feeds.fetch import Fetcher
-from bot.feeds.parse import shutdown_parser
 from bot.outbox import OutboxStats, deliver_notices, deliver_pending, reconcile
 from bot.pipeline import Pipeline, PollResult, poll_many, reload_index
 from bot.settings import Settings
@@ -38,6 +37,7 @@ from bot.store import (
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher
 from bot.topics.usable import usable_topics
+from bot.workers import shutdown_workers
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ async def open_runtime(
             )
             yield Runtime(settings, db, pipeline, adapters)
     finally:
-        shutdown_parser()
+        shutdown_workers()
         db.close()
 
 

@@ -23,7 +23,6 @@ from bot.clock import iso, iso_short, later, parse_iso, utcnow
 from bot.durations import format_duration, parse_duration
 from bot.errors import CommandError, FeedParseError, FetchError, QueryError, UnsafeURLError
 from bot.feeds.guard import check_url
-from bot.feeds.parse import parse_feed_async
 from bot.health import describe
 from bot.health_store import feeds_health
 from bot.model import Topic
@@ -50,6 +49,7 @@ from bot.text.clean import extract_article, html_to_text
 from bot.topics.match import explain
 from bot.topics.refs import users_of
 from bot.topics.usable import usable_topics
+from bot.workers import parse_feed_async
 
 if TYPE_CHECKING:
     from bot.app import Runtime

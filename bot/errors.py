@@ -7,6 +7,13 @@ class WirewatchError(Exception):
     """Base of every error wirewatch raises on purpose; its message is meant for a person."""
 
 
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An unexpected exception as one capped line (`TypeError: int() argument must be...`),
+    for a log line or a feed's last error; the traceback is for debug logs only."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class ConfigError(WirewatchError):
     """The configuration is invalid; `problems` lists each one as 'where: what'."""
 
@@ -56,6 +63,10 @@ class UnsafeURLError(FetchError):
 
 class FeedParseError(WirewatchError):
     """A body is not a usable feed (not XML, no entries, refused entity declarations...)."""
+
+
+class WorkerError(WirewatchError):
+    """Work sent to a worker process took too long, crashed it, or needed too much memory."""
 
 
 class StoreError(WirewatchError):

@@ -23,6 +23,9 @@ class Entry:
     summary: str
     published: datetime | None
     author: str | None = None
+    # The feed's date when it was not believed (before 1990, or over a day ahead), as UTC
+    # ISO text: `published` is then None, and the pipeline says so once, for a new item.
+    date_ignored: str | None = None
     # What matching and grouping need of title + summary, computed where the entry was
     # parsed (a worker process) so the event loop does not tokenise it; None: not computed.
     prepared: Prepared | None = field(default=None, compare=False, repr=False)

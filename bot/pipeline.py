@@ -23,7 +23,6 @@ from bot.clock import iso, parse_iso, utcnow
 from bot.errors import FeedParseError, FetchError, WirewatchError
 from bot.failpoints import failpoint
 from bot.feeds.fetch import Fetcher, backoff_delay
-from bot.feeds.parse import parse_feed_async, prepare_entries_async
 from bot.health_store import assess_feed
 from bot.ingest import Ingested, NewItem, grouping_text, store_new_items
 from bot.model import Entry, Prepared
@@ -35,6 +34,7 @@ from bot.text.clean import extract_article
 from bot.text.summary import summarize
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, prepare
+from bot.workers import parse_feed_async, prepare_entries_async
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +213,13 @@ async def _decide(p: Pipeline, feed: FeedRow, entries: list[Entry]) -> list[NewI
 
 
 def _look(p: Pipeline, feed: FeedRow, entry: Entry, now: datetime) -> _Look:
+    if entry.date_ignored:  # only new entries get here: said once per item
+        log.info(
+            "item.date_ignored feed=%s item=%s date=%s reason=implausible using=first_seen",
+            feed.name,
+            entry.identity,
+            entry.date_ignored,
+        )
     published = entry.published or now
     alertable = not (
         feed.last_success is None and published < now - timedelta(seconds=p.settings.max_age)

@@ -37,3 +37,25 @@ def test_every_module_opens_with_a_docstring():
         if p.name != "__init__.py" and ast.get_docstring(ast.parse(p.read_text())) is None
     ]
     assert missing == []
+
+
+def test_feeds_know_nothing_of_topics_or_stories():
+    allowed = ("bot.errors", "bot.model", "bot.feeds", "bot.text")
+    offenders = {}
+    for path in (ROOT / "bot" / "feeds").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bot")
+        } | {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+            if alias.name.startswith("bot")
+        }
+        bad = sorted(n for n in names if not n.startswith(allowed))
+        if bad:
+            offenders[path.name] = bad
+    assert offenders == {}

@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from bot.errors import FeedParseError
-from bot.feeds.parse import SUMMARY_MAX, TITLE_MAX, parse_feed, parse_feed_async
+from bot.feeds.parse import SUMMARY_MAX, TITLE_MAX, parse_feed
 from bot.model import ParsedFeed
+from bot.workers import parse_feed_async
 
 HERE = Path(__file__).resolve().parent / "data" / "feedparser_like"
 EXPECTED: dict[str, dict] = json.loads((HERE / "expected.json").read_text(encoding="utf-8"))

@@ -18,10 +18,9 @@ from bot.feeds.parse import (
     TITLE_MAX,
     canonical_url,
     parse_feed,
-    parse_feed_async,
     refuse_entity_declarations,
-    shutdown_parser,
 )
+from bot.workers import parse_feed_async, shutdown_workers
 
 REAL_FEEDS = sorted((Path(__file__).parent / "data/real-feeds").glob("*.xml"))  # see SOURCES.md
 FEED_URL = "https://news.example/feeds/world.xml"
@@ -346,6 +345,6 @@ async def test_a_parse_over_the_deadline_is_stopped_and_the_next_parse_works():
 async def test_parser_restarts_after_shutdown():
     body = rss(item(guid="1"))
     assert (await parse_feed_async(body, feed_url=FEED_URL)).entries
-    shutdown_parser()
+    shutdown_workers()
     assert (await parse_feed_async(body, feed_url=FEED_URL)).entries
-    shutdown_parser()
+    shutdown_workers()

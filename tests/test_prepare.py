@@ -7,10 +7,11 @@ import pickle
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.feeds.parse import parse_feed, prepare_entries_async
+from bot.feeds.parse import parse_feed
 from bot.model import Entry
 from bot.prepare import prepare_entries, prepared_of
 from bot.stories import StoryDoc, doc_terms
+from bot.workers import prepare_entries_async
 
 DATA = Path(__file__).parent / "data"
 REAL_FEEDS = sorted((DATA / "real-feeds").glob("*.xml"))

@@ -8,37 +8,26 @@
 - Links are canonical http(s) URLs or None; titles and summaries are capped plain text
   without control characters; entries with nothing to read are dropped.
 - Feeds with thousands of entries lose their middle before parsing (entries are capped).
-- `parse_feed_async` parses in a worker process with a time and memory bound, so a
-  pathological feed can neither freeze the event loop nor eat the machine; the workers end
-  with the bot, even when it is killed. `prepare_entries_async` runs the new entries'
-  per-item work (`bot.prepare`) in the same workers.
+- Any failure of a reader, feedparser's own bugs included, is a FeedParseError with a
+  one-line reason: the feed's failure, never the poll's.
 
-Deliberately not here: fetching, deciding which entries are new (the store knows), and
-escaping text for a chat platform (adapters do that at the last step).
+Deliberately not here: running in a worker process with time and memory bounds
+(`bot.workers.parse_feed_async`), fetching, deciding which entries are new (the store
+knows), and escaping text for a chat platform (adapters do that at the last step).
 """
 
 from __future__ import annotations
 
-import asyncio
 import calendar
 import codecs
-import concurrent.futures
 import contextlib
 import hashlib
 import io
 import logging
-import multiprocessing
-import os
 import re
-import resource
-import signal
-import threading
-import time
-import weakref
-from collections.abc import Callable, Sequence
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 from xml.parsers import expat
 
@@ -46,22 +35,18 @@ import feedparser
 from feedparser.encodings import convert_to_utf8
 from feedparser.sanitizer import replace_doctype
 
-from bot.errors import FeedParseError
-from bot.feeds.fastparse import read_feed
+from bot.errors import FeedParseError, one_line
 from bot.model import Entry, ParsedFeed
-from bot.prepare import prepare_entries
 from bot.text.clean import html_to_text
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 TITLE_MAX = 300
 SUMMARY_MAX = 2000
 AUTHOR_MAX = 200
 IDENTITY_MAX = 500  # longer guids are hashed: they are junk, and they bloat an indexed column
 FUTURE_SLACK = timedelta(days=1)
-WORKER_MEMORY = 512 * 2**20
-PARENT_CHECK = 0.25  # seconds between a parse worker's looks at whether the bot still runs
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)  # before the web: a typo ("0024") or a default
 _TRACKING = re.compile(r"utm_[^=&]*|fbclid|gclid|mc_[^=&]*", re.IGNORECASE)
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
 _CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
@@ -71,19 +56,42 @@ _CDATA_OPEN, _CDATA_CLOSE = b"<![CDATA[", b"]]>"
 _ENTRY_END = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?(?:item|entry)\s*>", re.IGNORECASE)
 
 
+def _load_fast_reader() -> Callable[[bytes], Any] | None:
+    """The lxml reader, or None when it cannot be loaded: it uses private names of
+    feedparser, and a release that moves one must cost speed, never the bot."""
+    try:
+        from bot.feeds.fastparse import read_feed
+    except Exception as exc:  # ImportError, AttributeError: whatever the release changed
+        log.warning("parse.fast_reader_unavailable reader=feedparser error=%s", one_line(exc))
+        return None
+    return read_feed
+
+
+_fast_reader = _load_fast_reader()
+
+
 def parse_feed(
     body: bytes, *, feed_url: str, max_entries: int = 1000, fast: bool = True
 ) -> ParsedFeed:
-    """Parse a feed body; FeedParseError when it is not a feed or is refused.
+    """Parse a feed body; FeedParseError when it is not a feed, is refused, or breaks a reader.
 
     The lxml reader (`fastparse`) goes first and gives way to feedparser whenever it is
     not sure to read the body the same; `fast=False` asks feedparser alone.
     """
+    try:
+        return _parse(body, feed_url, max_entries, fast)
+    except (FeedParseError, MemoryError):
+        raise
+    except Exception as exc:  # feedparser's own bugs: a TypeError in _end_width on a cut feed
+        raise FeedParseError(f"the parser failed on this feed: {one_line(exc)}") from None
+
+
+def _parse(body: bytes, feed_url: str, max_entries: int, fast: bool) -> ParsedFeed:
     if not body.strip():
         raise FeedParseError("not a feed: the body is empty")
     refuse_entity_declarations(body)
     body = trim_entries(body, max_entries)
-    raw = read_feed(body) if fast else None
+    raw = _read_fast(body) if fast else None
     feed, raw_entries, warning = (raw.feed, raw.entries, None) if raw else _feedparser_read(body)
     now = datetime.now(UTC)
     readable = (e for e in (_entry(r, feed_url, now) for r in raw_entries) if _readable(e))
@@ -94,6 +102,17 @@ def parse_feed(
         entries=_newest(entries, max_entries),
         warning=warning,
     )
+
+
+def _read_fast(body: bytes) -> Any:
+    """The fast reader's result, or None (feedparser reads) when it is absent or fails."""
+    if _fast_reader is None:
+        return None
+    try:
+        return _fast_reader(body)
+    except Exception as exc:  # a feedparser internal it relies on behaves differently now
+        log.debug("parse.fast_reader_failed error=%s", one_line(exc))
+        return None
 
 
 def _feedparser_read(body: bytes) -> tuple[Any, list[Any], str | None]:
@@ -236,13 +255,15 @@ def _entry(raw: Any, feed_url: str, now: datetime) -> Entry:
     title = _text(raw, "title", TITLE_MAX)
     summary = _summary(raw)
     link = raw.get("link") or None
+    published, ignored = _published(raw, now)
     return Entry(
         identity=_identity(raw, link, title, summary),
         url=canonical_url(_join(feed_url, link)),
         title=title,
         summary=summary,
-        published=_published(raw, now),
+        published=published,
         author=_text(raw, "author", AUTHOR_MAX) or None,
+        date_ignored=ignored,
     )
 
 
@@ -295,8 +316,13 @@ def _plain(value: str, kind: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _published(raw: Any, now: datetime) -> datetime | None:
-    """First sane date of published/updated, in UTC; dates over a day ahead are not believed."""
+def _published(raw: Any, now: datetime) -> tuple[datetime | None, str | None]:
+    """First plausible date of published/updated, in UTC, and the first implausible one.
+
+    Dates before 1990 or over a day ahead are not believed: the item then counts as
+    undated (the pipeline uses the time it was first seen).
+    """
+    ignored = None
     for key in ("published_parsed", "updated_parsed"):
         parsed = raw.get(key)
         if not parsed:
@@ -305,9 +331,10 @@ def _published(raw: Any, now: datetime) -> datetime | None:
             when = datetime.fromtimestamp(calendar.timegm(parsed), UTC)
         except (TypeError, ValueError, OverflowError, OSError):
             continue
-        if when <= now + FUTURE_SLACK:
-            return when
-    return None
+        if EARLIEST <= when <= now + FUTURE_SLACK:
+            return when, None
+        ignored = ignored or when.isoformat(timespec="seconds")
+    return None, ignored
 
 
 def canonical_url(link: str | None) -> str | None:
@@ -370,139 +397,3 @@ def _newest(entries: list[Entry], limit: int) -> tuple[Entry, ...]:
     oldest = datetime.min.replace(tzinfo=UTC)
     ranked = sorted(range(len(entries)), key=lambda i: entries[i].published or oldest, reverse=True)
     return tuple(entries[i] for i in sorted(ranked[:limit]))
-
-
-# --- off the event loop -------------------------------------------------------------------
-
-_pool: concurrent.futures.ProcessPoolExecutor | None = None
-_recycled: weakref.WeakSet[concurrent.futures.ProcessPoolExecutor] = weakref.WeakSet()
-_MAX_WORKERS = 2
-_loop_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-async def parse_feed_async(
-    body: bytes,
-    *,
-    feed_url: str,
-    max_entries: int = 1000,
-    timeout: float = 30.0,  # noqa: ASYNC109 - a caller's deadline could not kill the worker
-) -> ParsedFeed:
-    """`parse_feed` in a worker process, bounded in time and memory.
-
-    A timeout or a crashed worker gives FeedParseError and a fresh pool; a parse that was
-    only caught in another one's recycling is retried once.
-    """
-    return await _in_worker(timeout, "parse", parse_feed_in_worker, body, feed_url, max_entries)
-
-
-async def prepare_entries_async(
-    entries: Sequence[Entry],
-    timeout: float = 30.0,  # noqa: ASYNC109 - a caller's deadline could not kill the worker
-) -> tuple[Entry, ...]:
-    """`bot.prepare.prepare_entries` in a worker process: the new entries' pure per-item
-    work (words, entities, story terms), which would otherwise hold the event loop's thread.
-
-    Entries come back unprepared when the worker fails; the pipeline then prepares them
-    itself, so a broken pool costs time, never items.
-    """
-    if not entries:
-        return ()
-    try:
-        return await _in_worker(timeout, "prepare", prepare_entries, tuple(entries))
-    except FeedParseError as exc:
-        log.warning("prepare.in_worker_failed entries=%d error=%s", len(entries), exc)
-        return tuple(entries)
-
-
-async def _in_worker(seconds: float, what: str, fn: Callable[..., _T], *args: object) -> _T:
-    """`fn(*args)` in the pool within `seconds`: the pool's workers are the only ones that
-    can be killed when a call runs away, which an in-process deadline could not do."""
-    for attempt in (1, 2):
-        async with _slots():  # queued calls wait here, so `timeout` measures the work alone
-            pool = _get_pool()
-            future = asyncio.get_running_loop().run_in_executor(pool, fn, *args)
-            try:
-                return await asyncio.wait_for(future, seconds)
-            except TimeoutError:
-                _recycle(pool)
-                raise FeedParseError(f"{what} took longer than {seconds:g} s") from None
-            except BrokenProcessPool:
-                if pool in _recycled and attempt == 1:
-                    continue
-                _recycle(pool)
-                raise FeedParseError(f"the {what} worker crashed on this feed") from None
-            except MemoryError:
-                limit = WORKER_MEMORY // 2**20
-                raise FeedParseError(f"{what} needed more than {limit} MB") from None
-    raise AssertionError("unreachable")
-
-
-def _slots() -> asyncio.Semaphore:
-    """One semaphore per event loop (tests run many loops; a semaphore belongs to one)."""
-    loop = asyncio.get_running_loop()
-    if loop not in _loop_slots:
-        _loop_slots[loop] = asyncio.Semaphore(_MAX_WORKERS)
-    return _loop_slots[loop]
-
-
-def shutdown_parser() -> None:
-    """Stop the worker processes; the next parse_feed_async starts new ones."""
-    global _pool
-    if _pool is not None:
-        _recycle(_pool)
-
-
-def _get_pool() -> concurrent.futures.ProcessPoolExecutor:
-    global _pool
-    if _pool is None:
-        # spawn, not fork: forking a process that runs asyncio and resolver threads can
-        # copy a held lock into the child.
-        _pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=_MAX_WORKERS,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_limit_worker,
-            initargs=(WORKER_MEMORY, os.getpid()),
-        )
-    return _pool
-
-
-def _recycle(pool: concurrent.futures.ProcessPoolExecutor) -> None:
-    """Kill the pool's workers: a stuck parse cannot be cancelled any other way."""
-    global _pool
-    if _pool is pool:
-        _pool = None
-    _recycled.add(pool)
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False)  # queued parses then fail as BrokenProcessPool and retry
-    for process in processes:
-        process.kill()
-    log.info("parse.pool_recycled workers=%d", len(processes))
-
-
-def _limit_worker(memory: int, parent: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    # Some platforms (macOS) refuse RLIMIT_AS; the time bound still holds there.
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    _exit_with_parent(parent)  # passed in: the bot may already be gone when this runs
-
-
-def _exit_with_parent(parent: int) -> None:
-    """End this worker when the bot is gone, even by `kill -9`.
-
-    Nothing else would: an orphaned worker keeps its memory and the bot's stdout/stderr
-    pipes open forever, so whatever reads the bot's output never sees it end.
-    """
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(PARENT_CHECK)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="wirewatch-parent-watch", daemon=True).start()
-
-
-def parse_feed_in_worker(body: bytes, feed_url: str, max_entries: int) -> ParsedFeed:
-    return parse_feed(body, feed_url=feed_url, max_entries=max_entries)

@@ -1,0 +1,192 @@
+"""The worker processes: CPU-heavy pure work off the event loop, bounded in time and memory.
+
+Parsing a feed, preparing new entries (words, entities, story terms) and computing story
+terms while the story index is rebuilt at start all run here. A call that runs away is
+stopped by killing its worker, which an in-process deadline could not do; the workers end
+with the bot, even when it is killed.
+
+Deliberately not here: what the work is (bot.feeds.parse, bot.prepare, bot.stories) and
+what to do when it fails (each caller decides: a feed's failure, or doing it in-process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import multiprocessing
+import os
+import resource
+import signal
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
+
+from bot.errors import FeedParseError, WirewatchError, WorkerError, one_line
+from bot.feeds.parse import parse_feed
+from bot.model import Entry, ParsedFeed
+from bot.prepare import prepare_entries
+from bot.stories import StoryDoc, doc_terms
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+WORKER_MEMORY = 512 * 2**20
+PARENT_CHECK = 0.25  # seconds between a worker's looks at whether the bot still runs
+_MAX_WORKERS = 2
+
+_pool: concurrent.futures.ProcessPoolExecutor | None = None
+_recycled: weakref.WeakSet[concurrent.futures.ProcessPoolExecutor] = weakref.WeakSet()
+_loop_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def parse_feed_async(
+    body: bytes,
+    *,
+    feed_url: str,
+    max_entries: int = 1000,
+    timeout: float = 30.0,  # noqa: ASYNC109 - a caller's deadline could not kill the worker
+) -> ParsedFeed:
+    """`parse_feed` in a worker process; FeedParseError for anything that goes wrong.
+
+    A timeout or a crashed worker gives FeedParseError and a fresh pool; a parse that was
+    only caught in another one's recycling is retried once.
+    """
+    try:
+        return await in_worker(timeout, "parse", parse_feed_in_worker, body, feed_url, max_entries)
+    except WorkerError as exc:
+        raise FeedParseError(str(exc)) from None
+
+
+async def prepare_entries_async(
+    entries: Sequence[Entry],
+    timeout: float = 30.0,  # noqa: ASYNC109 - a caller's deadline could not kill the worker
+) -> tuple[Entry, ...]:
+    """`bot.prepare.prepare_entries` in a worker process: the new entries' pure per-item
+    work (words, entities, story terms), which would otherwise hold the event loop's thread.
+
+    Entries come back unprepared when the worker fails; the pipeline then prepares them
+    itself, so a broken pool costs time, never items.
+    """
+    if not entries:
+        return ()
+    try:
+        return await in_worker(timeout, "prepare", prepare_entries, tuple(entries))
+    except WorkerError as exc:
+        log.warning("prepare.in_worker_failed entries=%d error=%s", len(entries), exc)
+        return tuple(entries)
+
+
+async def story_terms_async(
+    docs: Sequence[StoryDoc],
+    timeout: float = 60.0,  # noqa: ASYNC109 - a caller's deadline could not kill the worker
+) -> list[dict[str, float]]:
+    """`doc_terms` of each doc in a worker process (the story index's rebuild at start)."""
+    return await in_worker(timeout, "story terms", story_terms, tuple(docs))
+
+
+def story_terms(docs: tuple[StoryDoc, ...]) -> list[dict[str, float]]:
+    return [doc_terms(doc) for doc in docs]
+
+
+def parse_feed_in_worker(body: bytes, feed_url: str, max_entries: int) -> ParsedFeed:
+    return parse_feed(body, feed_url=feed_url, max_entries=max_entries)
+
+
+async def in_worker(seconds: float, what: str, fn: Callable[..., _T], *args: object) -> _T:
+    """`fn(*args)` in the pool within `seconds`; WorkerError when the worker could not do it.
+
+    WirewatchErrors raised by `fn` itself pass through as they are.
+    """
+    for attempt in (1, 2):
+        async with _slots():  # queued calls wait here, so `seconds` measures the work alone
+            pool = _get_pool()
+            future = asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+            try:
+                return await asyncio.wait_for(future, seconds)
+            except TimeoutError:
+                _recycle(pool)
+                raise WorkerError(f"{what} took longer than {seconds:g} s") from None
+            except BrokenProcessPool:
+                if pool in _recycled and attempt == 1:
+                    continue
+                _recycle(pool)
+                raise WorkerError(f"the {what} worker crashed on this input") from None
+            except MemoryError:
+                limit = WORKER_MEMORY // 2**20
+                raise WorkerError(f"{what} needed more than {limit} MB") from None
+            except WirewatchError:
+                raise
+            except Exception as exc:  # a bug in the work, or a result that did not pickle
+                raise WorkerError(f"{what} failed: {one_line(exc)}") from exc
+    raise AssertionError("unreachable")
+
+
+def _slots() -> asyncio.Semaphore:
+    """One semaphore per event loop (tests run many loops; a semaphore belongs to one)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _loop_slots:
+        _loop_slots[loop] = asyncio.Semaphore(_MAX_WORKERS)
+    return _loop_slots[loop]
+
+
+def shutdown_workers() -> None:
+    """Stop the worker processes; the next call starts new ones."""
+    if _pool is not None:
+        _recycle(_pool)
+
+
+def _get_pool() -> concurrent.futures.ProcessPoolExecutor:
+    global _pool
+    if _pool is None:
+        # spawn, not fork: forking a process that runs asyncio and resolver threads can
+        # copy a held lock into the child.
+        _pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers=_MAX_WORKERS,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_limit_worker,
+            initargs=(WORKER_MEMORY, os.getpid()),
+        )
+    return _pool
+
+
+def _recycle(pool: concurrent.futures.ProcessPoolExecutor) -> None:
+    """Kill the pool's workers: a stuck call cannot be cancelled any other way."""
+    global _pool
+    if _pool is pool:
+        _pool = None
+    _recycled.add(pool)
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False)  # queued calls then fail as BrokenProcessPool and retry
+    for process in processes:
+        process.kill()
+    log.info("workers.recycled workers=%d", len(processes))
+
+
+def _limit_worker(memory: int, parent: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # Some platforms (macOS) refuse RLIMIT_AS; the time bound still holds there.
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    _exit_with_parent(parent)  # passed in: the bot may already be gone when this runs
+
+
+def _exit_with_parent(parent: int) -> None:
+    """End this worker when the bot is gone, even by `kill -9`.
+
+    Nothing else would: an orphaned worker keeps its memory and the bot's stdout/stderr
+    pipes open forever, so whatever reads the bot's output never sees it end.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="wirewatch-parent-watch", daemon=True).start()
