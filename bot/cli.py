@@ -265,6 +265,8 @@ async def _demo(json_lines: bool) -> int:
                     "database": str(Path(tmp) / "demo.db"),
                     "feeds": [{"name": f.name, "url": f.url} for f in feeds],
                     "subscriptions": [{"topic": "troop-deployments", "channel": "console"}],
+                    # The sample articles are served on 127.0.0.1 too, like the feeds.
+                    "network": {"allow_private_addresses": True},
                     "source": "<demo>",
                 }
             )

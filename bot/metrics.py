@@ -23,6 +23,13 @@ FEEDS_POLLED = Counter(
 FETCH_ERRORS = Counter(
     "wirewatch_fetch_errors", "Failed polls by feed", ["feed"], registry=REGISTRY
 )
+FEED_FAILURES = Counter(
+    "wirewatch_feed_failures",
+    "Failed polls by cause: fetch, parse, internal (a bug on the feed's data); see "
+    "`wirewatch feeds` for each feed's last error",
+    ["cause"],
+    registry=REGISTRY,
+)
 ITEMS = Counter("wirewatch_items", "New items stored", registry=REGISTRY)
 MATCHES = Counter("wirewatch_matches", "Items that matched a topic", ["topic"], registry=REGISTRY)
 DELIVERED = Counter(

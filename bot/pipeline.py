@@ -20,7 +20,7 @@ import sqlite_utils
 
 from bot import metrics
 from bot.clock import iso, parse_iso, utcnow
-from bot.errors import FeedParseError, FetchError, WirewatchError
+from bot.errors import FeedParseError, FetchError, WirewatchError, one_line
 from bot.failpoints import failpoint
 from bot.feeds.fetch import Fetcher, backoff_delay
 from bot.health_store import assess_feed
@@ -66,9 +66,18 @@ class PollResult:
 
 
 async def poll_feed(p: Pipeline, feed: FeedRow) -> PollResult:
-    """Fetch, parse, decide and store one feed; any failure is recorded on the feed."""
+    """Fetch, parse, decide and store one feed; any failure is recorded on the feed.
+
+    Whatever one feed's data makes go wrong (a library's bug included) is that feed's
+    failure: backed off, counted, and after `max_failures` the feed is disabled. It is never
+    retried on the next tick, and never stops the other feeds.
+    """
     with metrics.POLL_DURATION.time():
-        result = await _poll(p, feed)
+        try:
+            result = await _poll(p, feed)
+        except Exception as exc:
+            log.debug("poll.crashed feed=%s", feed.name, exc_info=True)  # the traceback
+            result = _record_failure(p, feed, f"internal error: {one_line(exc)}", "internal")
     assess_feed(p.db, p.settings, feed.id, result.new_items)
     outcome = "not_modified" if result.not_modified else "ok" if result.ok else "error"
     metrics.FEEDS_POLLED.labels(outcome).inc()
@@ -98,11 +107,13 @@ async def _poll(p: Pipeline, feed: FeedRow) -> PollResult:
         stored = await _store(p, feed, sorted(items, key=lambda i: i.published))
         _count(items)
         failpoint("after_store")
-    except (FetchError, FeedParseError) as exc:
-        return _record_failure(p, feed, exc)
-    except WirewatchError as exc:
+    except FetchError as exc:
+        return _record_failure(p, feed, str(exc), "fetch", exc.retry_after or 0.0)
+    except FeedParseError as exc:
+        return _record_failure(p, feed, str(exc), "parse")
+    except WirewatchError as exc:  # the database's failure, not the feed's: not counted on it
         log.error("poll.failed feed=%s error=%s", feed.name, exc)
-        p.index = reload_index(p.db, p.settings)
+        forget_uncommitted(p.db, p.index)
         return PollResult(feed.name, False, error=str(exc))
     record_success(
         p.db,
@@ -169,22 +180,32 @@ def _column(db: sqlite_utils.Database, columns: str, key: str, feed_id: int, val
     return [r[0] if len(r) == 1 else tuple(r) for r in rows]
 
 
-def _record_failure(p: Pipeline, feed: FeedRow, exc: WirewatchError) -> PollResult:
-    retry_after = getattr(exc, "retry_after", None) or 0.0
+def _record_failure(
+    p: Pipeline, feed: FeedRow, error: str, cause: str, retry_after: float = 0.0
+) -> PollResult:
+    """Back the feed off (disabled after `max_failures`), in one log line."""
     delay = max(backoff_delay(feed.failures + 1), retry_after)
+    metrics.FEED_FAILURES.labels(cause).inc()
     disabled = record_failure(
-        p.db, feed, str(exc), retry_in=delay, max_failures=p.settings.max_failures
+        p.db, feed, error, retry_in=delay, max_failures=p.settings.max_failures
     )
     log.warning(
-        "poll.failed feed=%s failures=%d retry_in=%.0fs error=%s",
+        "poll.failed feed=%s cause=%s failures=%d retry_in=%.0fs error=%s",
         feed.name,
+        cause,
         feed.failures + 1,
         delay,
-        exc,
+        error,
     )
     if disabled:  # announced by bot.health_store, once per disabling, again if revived
         log.error("poll.disabled feed=%s failures=%d", feed.name, feed.failures + 1)
-    return PollResult(feed.name, False, error=str(exc))
+    return PollResult(feed.name, False, error=error)
+
+
+def forget_uncommitted(db: sqlite_utils.Database, index: StoryIndex) -> None:
+    """Drop from the index the items of a rolled-back transaction (their ids are reused)."""
+    newest = db.execute("SELECT max(id) FROM items").fetchone()[0] or 0
+    index.discard([key for key in index.members() if key > newest])
 
 
 @dataclass(frozen=True)
@@ -208,7 +229,7 @@ async def _decide(p: Pipeline, feed: FeedRow, entries: list[Entry]) -> list[NewI
     now = utcnow()
     looks = [_look(p, feed, e, now) for e in entries]
     wanted = [look for look in looks if look.fetch_article]
-    texts = iter(await asyncio.gather(*(_article_text(p, feed, w.entry.url) for w in wanted)))
+    texts = iter(await asyncio.gather(*(_article_text(p, w.entry.url) for w in wanted)))
     return [_conclude(p, look, next(texts) if look.fetch_article else None, now) for look in looks]
 
 
@@ -250,14 +271,16 @@ def _conclude(p: Pipeline, look: _Look, text: str | None, now: datetime) -> NewI
     )
 
 
-async def _article_text(p: Pipeline, feed: FeedRow, url: str | None) -> str | None:
+async def _article_text(p: Pipeline, url: str | None) -> str | None:
     """The article's main text, or None: a page that fails only costs us the richer text."""
     if not p.settings.articles.fetch or not url:
         return None
     async with p.article_slots:
         try:
+            # Never trusted: the feed's URL was written by ops, its links by whoever writes
+            # the feed; they pass the address guard unless private addresses are allowed.
             page = await asyncio.wait_for(
-                p.fetcher.fetch_page(url, trusted=feed.trusted), timeout=p.settings.articles.timeout
+                p.fetcher.fetch_page(url, trusted=False), timeout=p.settings.articles.timeout
             )
         except (FetchError, TimeoutError) as exc:
             log.info("article.skipped url=%s error=%s", url, exc or "timeout")
@@ -297,9 +320,10 @@ async def poll_many(p: Pipeline, feeds: list[FeedRow], concurrency: int = 16) ->
         async with slots:
             try:
                 return await poll_feed(p, feed)
-            except Exception as exc:  # a bug in one feed's poll must not end the cycle
-                log.exception("poll.crashed feed=%s", feed.name)
-                return PollResult(feed.name, False, error=f"internal error: {exc}")
+            except Exception as exc:  # even recording the failure failed (the database?)
+                log.debug("poll.crashed feed=%s", feed.name, exc_info=True)
+                log.error("poll.crashed feed=%s error=%s", feed.name, one_line(exc))
+                return PollResult(feed.name, False, error=f"internal error: {one_line(exc)}")
 
     p.index.prune(utcnow())
     return list(await asyncio.gather(*(one(f) for f in feeds)))

@@ -200,6 +200,21 @@ class StoryIndex:
             log_df[t] = math.log(df[t] + 1)
             postings[t] = _appended(postings[t], key)
 
+    def members(self) -> dict[int, int]:
+        """The story id of every document held, by item id (to check it against the store)."""
+        return {key: _HEAD.unpack_from(entry)[0] for key, entry in self._entries.items()}
+
+    def discard(self, item_ids: Iterable[int]) -> None:
+        """Forget these documents (deleted, or never committed); ids not held are ignored."""
+        dirty: set[int] = set()
+        for key in item_ids:
+            dirty.update(self._remove(key))
+        self._compact(dirty)
+
+    def __getstate__(self) -> dict[str, object]:
+        """All but the one-document cache: what `bot.indexfile` saves between runs."""
+        return {**self.__dict__, "_last": None}
+
     def prune(self, now: datetime) -> None:
         """Forget documents published longer than the window before `now`.
 

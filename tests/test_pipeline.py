@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -209,6 +210,27 @@ def _article(text: str) -> str:
     return f"<html><body><article><h1>Report</h1>{paragraphs}</article></body></html>"
 
 
+async def test_item_links_of_a_config_feed_pass_the_address_guard(tmp_path, feed_server, caplog):
+    """The feed's URL is ops' (trusted); its items' links are whoever writes the feed's."""
+    now = datetime.now(UTC)
+    feed_server.serve("/rss", _rss([("f", "Frigate in the harbour", feed_server.url("/art"), now)]))
+    secret = "The frigate carries the instance's metadata credentials."
+    feed_server.serve("/art", _article(secret), content_type="text/html")
+    settings = make_settings(
+        tmp_path / "w.db",
+        [("X", feed_server.url("/rss"))],  # a config feed on 127.0.0.1: fetched as written
+        topics={"ships": {"query": "frigate AND harbour"}},
+        subscriptions=[{"topic": "ships", "channel": "console"}],
+    )
+    caplog.set_level(logging.INFO, logger="bot.pipeline")
+    async with console_runtime(settings) as (rt, console):
+        await poll_once(rt)
+    assert feed_server.requests_to("/art") == []
+    assert [a["title"] for a in console.alerts()] == ["Frigate in the harbour"]
+    assert "credentials" not in console.alerts()[0]["summary"]
+    assert "article.skipped" in caplog.text and "loopback" in caplog.text
+
+
 async def test_only_candidates_have_their_article_read_and_the_article_can_make_the_match(
     tmp_path, feed_server
 ):
@@ -233,6 +255,7 @@ async def test_only_candidates_have_their_article_read_and_the_article_can_make_
         [("X", feed_server.url("/rss"))],
         topics={"ships": {"query": "frigate AND harbour"}},
         subscriptions=[{"topic": "ships", "channel": "console"}],
+        network={"allow_private_addresses": True},  # the articles are on 127.0.0.1
     )
     async with console_runtime(settings) as (rt, console):
         await poll_once(rt)

@@ -1,9 +1,10 @@
 """HTTP fetching of feeds and article pages, with the limits a bot on the open internet needs.
 
-One `Fetcher` holds two aiohttp sessions: a trusted one for feeds ops wrote in the config,
-and a guarded one (see guard.py) for URLs that came from chat and links found in chat-added
-feeds. Every fetch has a total deadline, a cap on the decoded body, redirects followed hop
-by hop (each hop re-checked when guarded), and at most `per_host` fetches per host at once.
+One `Fetcher` holds two aiohttp sessions: a trusted one for feed URLs ops wrote in the
+config, and a guarded one (see guard.py) for URLs that came from chat and for every link
+found in a feed, config feeds included. Every fetch has a total deadline, a cap on the
+decoded body, redirects followed hop by hop (each hop re-checked when guarded), and at
+most `per_host` fetches per host at once.
 Failures become FetchError with a short message for a person.
 
 Deliberately not here: parsing (parse.py), deciding when to poll (the scheduler uses

@@ -9,7 +9,8 @@ Three layers, each enough on its own for what it sees:
   literals), cannot reach a private address.
 
 Deliberately not here: fetching, following redirects (fetch.py re-checks each hop), and any
-guarding of feeds that ops wrote in the config (those are trusted).
+guarding of the feed URLs that ops wrote in the config (those are trusted; the links inside
+those feeds are not).
 """
 
 from __future__ import annotations
