@@ -11,7 +11,7 @@ import json
 import sqlite_utils
 
 from bot.chat import split_channel
-from bot.clock import parse_iso
+from bot.clock import parse_stored, utcnow
 from bot.model import Alert, Delivery, MessageRef, Source
 from bot.text.summary import summarize
 
@@ -70,7 +70,8 @@ def build_alert(db: sqlite_utils.Database, d: Delivery, item_id: int | None = No
         title=item["title"],
         url=item["url"],
         outlet=item["outlet"],
-        published=parse_iso(item["published"]),
+        # A damaged stored date must not stop this delivery: the first-seen time stands in.
+        published=parse_stored(item["published"], parse_stored(item["first_seen"], utcnow())),
         summary=item["alert_summary"] or summarize(item["title"], item["summary"]),
         entities=tuple(json.loads(item["entities"])),
         matched=tuple(json.loads(match[0])) if match else (),
