@@ -163,9 +163,17 @@ def _recycle(pool: concurrent.futures.ProcessPoolExecutor) -> None:
         _pool = None
     _recycled.add(pool)
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    results = getattr(pool, "_result_queue", None)
     pool.shutdown(wait=False)  # queued calls then fail as BrokenProcessPool and retry
     for process in processes:
         process.kill()
+    # A worker killed while sending a result (story terms are large) leaves half a message
+    # in the pipe; the pool's manager thread would wait for the rest forever, and the
+    # interpreter's exit waits for that thread. Our copy of the pipe's write end closed,
+    # the read sees the end instead. (CPython 3.11-3.13; private names, hence getattr.)
+    writer = getattr(results, "_writer", None)
+    if writer is not None:
+        writer.close()
     log.info("workers.recycled workers=%d", len(processes))
 
 

@@ -1,0 +1,45 @@
+"""The worker processes: killing them (a timeout, a stop) never leaves the bot waiting forever.
+
+A worker killed while it sends a large result (story terms, a big parsed feed) leaves half a
+message in the pool's pipe. Without care, the pool's manager thread then waits for the rest
+forever: later calls never complete and the interpreter never exits (a `docker stop` ending
+in SIGKILL). Tested in a subprocess, which is what would hang.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = """
+import asyncio, contextlib
+from bot.errors import WorkerError
+from bot.workers import in_worker, shutdown_workers
+
+async def main():
+    await in_worker(30, "warm", bytes, 1)
+    for i in range(5):
+        calls = [asyncio.ensure_future(in_worker(30, "big", bytes, 50_000_000)) for _ in range(2)]
+        await asyncio.sleep(0.05 + 0.05 * i)  # some kills land while a result is on its way
+        shutdown_workers()
+        for call in calls:
+            with contextlib.suppress(WorkerError):
+                await call
+    assert await in_worker(30, "after", bytes, 3) == bytes(3)
+    print("done", flush=True)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+def test_workers_killed_while_sending_a_result_never_hang_the_bot():
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("calls or the exit hung after workers were killed mid-result")
+    assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr[-2000:]
