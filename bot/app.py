@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import sqlite_utils
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -20,11 +22,12 @@ from bot import metrics
 from bot.catalog import configured_topics
 from bot.chat import ChatAdapter
 from bot.clock import utcnow
-from bot.db import open_database
+from bot.db import BulkCheck, open_database, read_error
 from bot.digest import send_digests
 from bot.feeds.fetch import Fetcher
+from bot.indexfile import Loading, load_index, save_index
 from bot.outbox import OutboxStats, deliver_notices, deliver_pending, reconcile
-from bot.pipeline import Pipeline, PollResult, poll_many, reload_index
+from bot.pipeline import Pipeline, PollResult, poll_many
 from bot.settings import Settings
 from bot.store import (
     active_feeds,
@@ -43,6 +46,8 @@ log = logging.getLogger(__name__)
 
 POLL_TICK = 2.0  # how often the scheduler looks for due feeds (each has its own interval)
 OUTBOX_TICK = 2.0
+INDEX_SAVE_EVERY = 600.0  # a kill -9 costs at most this long's items to re-add at start
+RESAVE_AFTER = 1000  # items added to a loaded index that are worth saving it again at once
 
 
 @dataclass
@@ -57,6 +62,8 @@ class Runtime:
     drain_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     polling: set[asyncio.Task] = field(default_factory=set)
+    fatal: str | None = None  # why the bot stopped itself (a damaged database file)
+    index_saved: tuple[int, int] | None = None  # (docs, newest item) at the last save
 
     def reload_topics(self) -> None:
         """Rebuild the matcher after a topic was added or removed from chat."""
@@ -72,11 +79,26 @@ def build_matcher(db: sqlite_utils.Database, gazetteer: Gazetteer) -> Matcher:
     return Matcher(good, gazetteer)
 
 
+class StartupStopped(Exception):
+    """A stop was asked for while the runtime was still starting (loading the story index)."""
+
+
 @asynccontextmanager
 async def open_runtime(
-    settings: Settings, adapters: dict[str, ChatAdapter]
+    settings: Settings,
+    adapters: dict[str, ChatAdapter],
+    *,
+    loading: Loading | None = None,
+    stop: asyncio.Event | None = None,
+    check_bulk: bool = True,
 ) -> AsyncIterator[Runtime]:
-    db = open_database(settings.database)
+    """Database, topics, fetcher and story index, ready to poll; the index is saved at exit.
+
+    The slow parts run off the event loop or in steps, so a caller serving /healthz keeps
+    answering; StartupStopped when `stop` is set before the index is loaded.
+    `check_bulk=False` leaves the check of the bulk tables to `check_bulk_in_background`.
+    """
+    db = await asyncio.to_thread(open_database, settings.database, check_bulk=check_bulk)
     gazetteer = Gazetteer.load()
     sync_topics(db, configured_topics(settings))
     sync_config_feeds(db, [(f.name, f.url, f.interval) for f in settings.feeds])
@@ -91,7 +113,18 @@ async def open_runtime(
         max_bytes=net.max_feed_bytes,
         user_agent=net.user_agent,
     )
+    pipeline: Pipeline | None = None
+    loading = loading or Loading()
     try:
+        window = timedelta(seconds=settings.story_window)
+        try:
+            index = await load_index(db, settings.database, window, loading=loading, stop=stop)
+        except sqlite3.DatabaseError as exc:  # damage in the items: said, not a traceback
+            raise read_error(exc, db) from None
+        if index is None:
+            raise StartupStopped
+        if loading.total >= RESAVE_AFTER:  # so that a kill -9 soon after costs no rebuild
+            save_index(index, settings.database)
         async with fetcher:
             pipeline = Pipeline(
                 db,
@@ -99,13 +132,34 @@ async def open_runtime(
                 fetcher,
                 build_matcher(db, gazetteer),
                 gazetteer,
-                reload_index(db, settings),
+                index,
                 asyncio.Semaphore(settings.articles.concurrency),
             )
             yield Runtime(settings, db, pipeline, adapters)
     finally:
         shutdown_workers()
+        if pipeline is not None:
+            save_index(pipeline.index, settings.database)
         db.close()
+
+
+async def check_bulk_in_background(rt: Runtime, stop: asyncio.Event) -> None:
+    """The check of the bulk tables that a quick start skipped (seconds per GB): on damage
+    the bot stops, saying what `open_database` would have said (`rt.fatal`)."""
+    if rt.settings.database == ":memory:":
+        return
+    check = BulkCheck(rt.settings.database)
+    try:
+        problem = await asyncio.to_thread(check.run)
+    except asyncio.CancelledError:
+        check.cancel()
+        raise
+    if problem:
+        log.error("db.corrupt error=%s", problem)
+        rt.fatal = problem
+        stop.set()
+    else:
+        log.info("db.checked database=%s", rt.settings.database)
 
 
 def readiness(rt: Runtime) -> tuple[bool, str]:
@@ -160,6 +214,14 @@ async def run_forever(rt: Runtime, stop: asyncio.Event, grace: float = 8.0) -> N
         max_instances=1,
         coalesce=True,
     )
+    scheduler.add_job(
+        _tracked(rt, _save_index),
+        "interval",
+        seconds=INDEX_SAVE_EVERY,
+        id="save_index",
+        max_instances=1,
+        coalesce=True,
+    )
     scheduler.start()
     rt.scheduler = scheduler
     log.info("run.started feeds=%d adapters=%s", len(active_feeds(rt.db)), ",".join(rt.adapters))
@@ -210,6 +272,14 @@ async def _poll_due(rt: Runtime) -> None:
             rt.polling.discard(task)
         if not rt.stopping.is_set():
             await _drain(rt)
+
+
+async def _save_index(rt: Runtime) -> None:
+    """Save the story index when it changed: about a second at 100,000 items."""
+    newest = rt.db.execute("SELECT max(id) FROM items").fetchone()[0] or 0
+    mark = (len(rt.pipeline.index), newest)
+    if mark != rt.index_saved and save_index(rt.pipeline.index, rt.settings.database):
+        rt.index_saved = mark
 
 
 async def _digest(rt: Runtime) -> None:

@@ -284,31 +284,58 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _run(settings: Settings, adapters: dict[str, ChatAdapter]) -> int:
-    from bot.app import open_runtime, readiness, run_forever
-    from bot.outbox import failed_count, pending_count
+    from bot.app import StartupStopped, check_bulk_in_background, open_runtime, run_forever
+    from bot.indexfile import Loading
     from bot.web import build_app, http_port, serve
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with open_runtime(settings, adapters) as rt:
-        routes = [r for a in adapters.values() for r in getattr(a, "routes", list)()]
-        app = build_app(
-            lambda: readiness(rt),
-            routes,
-            lambda: pending_count(rt.db),
-            lambda: failed_count(rt.db),
-        )
-        runner = await serve(app, http_port())
-        try:
-            await _start_adapters(rt)
-            await run_forever(rt, stop)
-        finally:
-            for adapter in adapters.values():
-                await adapter.stop()
-            await runner.cleanup()
+    loading = Loading()
+    started: list[Runtime] = []  # the runtime once open: /readyz and /metrics ask it then
+    routes = [r for a in adapters.values() for r in getattr(a, "routes", list)()]
+    ready, depth, failed = _health(started, loading)
+    app = build_app(ready, routes, depth, failed)
+    runner = await serve(app, http_port())  # first: /healthz answers while the rest starts
+    try:
+        async with open_runtime(
+            settings, adapters, loading=loading, stop=stop, check_bulk=False
+        ) as rt:
+            started.append(rt)
+            checking = asyncio.create_task(check_bulk_in_background(rt, stop))
+            try:
+                await _start_adapters(rt)
+                await run_forever(rt, stop)
+            finally:
+                checking.cancel()
+                for adapter in adapters.values():
+                    await adapter.stop()
+    except StartupStopped:
+        log.info("run.stopped while starting")
+    finally:
+        await runner.cleanup()
+    if started and started[0].fatal:
+        print(f"error: {started[0].fatal}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _health(started: list[Runtime], loading):
+    """/readyz and the outbox gauges of /metrics, before and after the runtime is open."""
+    from bot.app import readiness
+    from bot.outbox import failed_count, pending_count
+
+    def ready() -> tuple[bool, str]:
+        return readiness(started[0]) if started else (False, loading.describe())
+
+    def depth() -> int:
+        return pending_count(started[0].db) if started else 0
+
+    def failed() -> int:
+        return failed_count(started[0].db) if started else 0
+
+    return ready, depth, failed
 
 
 async def _start_adapters(rt: Runtime) -> None:

@@ -11,7 +11,7 @@ import logging
 import re
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from urllib.parse import quote
 
@@ -157,8 +157,13 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def open_database(path: str | Path) -> sqlite_utils.Database:
-    """Open (creating when absent) and migrate; raise StoreError for anything not ours."""
+def open_database(path: str | Path, *, check_bulk: bool = True) -> sqlite_utils.Database:
+    """Open (creating when absent) and migrate; raise StoreError for anything not ours.
+
+    `check_bulk=False` checks every table but the bulk ones (items, stories, full text)
+    before returning: on a large database their check takes seconds per GB, so `wirewatch
+    run` does it in the background instead (`BulkCheck`) and stops if it finds damage.
+    """
     path = Path(path)
     if str(path) != ":memory:":
         _refuse_what_is_not_a_database(path)
@@ -172,7 +177,7 @@ def open_database(path: str | Path) -> sqlite_utils.Database:
         raise StoreError(_explain(exc, path)) from None
     db = sqlite_utils.Database(conn)
     try:
-        _configure(db, path)
+        _configure(db, path, check_bulk)
         _migrate(db, path)
     except (sqlite3.DatabaseError, StoreError) as exc:
         conn.close()  # a refused file is left as found, without -wal/-shm beside it
@@ -265,16 +270,16 @@ def _looks_like_yaml(head: bytes) -> bool:
     return bool(lines) and re.match(r"^[A-Za-z_][\w-]*:(\s|$)", lines[0]) is not None
 
 
-def _configure(db: sqlite_utils.Database, path: Path) -> None:
+def _configure(db: sqlite_utils.Database, path: Path, check_bulk: bool = True) -> None:
     db.execute("PRAGMA busy_timeout = 5000")
-    _check_ours(db, path)
+    _check_ours(db, path, check_bulk)
     if str(path) != ":memory:" and db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         db.execute("PRAGMA journal_mode = WAL")
     db.execute("PRAGMA synchronous = NORMAL")
     db.execute("PRAGMA foreign_keys = ON")
 
 
-def _check_ours(db: sqlite_utils.Database, path: Path) -> None:
+def _check_ours(db: sqlite_utils.Database, path: Path, check_bulk: bool = True) -> None:
     """Refuse a file another program wrote, or a damaged one, before anything touches it."""
     app_id = db.execute("PRAGMA application_id").fetchone()[0]
     tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
@@ -283,23 +288,70 @@ def _check_ours(db: sqlite_utils.Database, path: Path) -> None:
             f"{path} is not a wirewatch database (it holds other data); "
             "point WIREWATCH_DB or `database:` at a new file"
         )
-    _refuse_damaged(db, path)
+    _refuse_damaged(db, path, None if check_bulk else _small_tables(db))
 
 
-def _refuse_damaged(db: sqlite_utils.Database, path: Path) -> None:
+def _refuse_damaged(db: sqlite_utils.Database, path: Path, tables: list[str] | None) -> None:
     """Stop before the first write when the file is damaged: writing would spread the damage.
 
-    `quick_check` reads every page (a quarter of a second for 300 MB); repairing is a
-    person's decision (restore a backup, or `.recover` by hand), never ours.
+    `quick_check` reads every page (a quarter of a second for 300 MB; `tables` limits it to
+    those); repairing is a person's decision (restore a backup, or `.recover` by hand).
     """
-    problems = [row[0] for row in db.execute("PRAGMA quick_check(3)").fetchall()]
-    if problems != ["ok"]:
-        lines = [line.strip() for row in problems for line in row.splitlines()]
-        found = "; ".join(line for line in lines if line and not line.startswith("***"))
-        raise StoreError(
-            f"{path} is corrupt ({found[:300]}); restore a backup "
-            "(wirewatch does not repair databases)"
-        )
+    checks = (
+        ["PRAGMA quick_check(3)"]
+        if tables is None
+        else [f"PRAGMA quick_check('{name}')" for name in tables]
+    )
+    for sql in checks:
+        problems = [row[0] for row in db.execute(sql).fetchall()]
+        if problems != ["ok"]:
+            raise StoreError(_damage(problems, path))
+
+
+def _damage(problems: list[str], path: Path | str) -> str:
+    lines = [line.strip() for row in problems for line in row.splitlines()]
+    found = "; ".join(line for line in lines if line and not line.startswith("***"))
+    return (
+        f"{path} is corrupt ({found[:300]}); restore a backup (wirewatch does not repair databases)"
+    )
+
+
+def _is_bulk(table: str) -> bool:
+    return table in ("items", "stories") or table.startswith("items_fts")
+
+
+def _small_tables(db: sqlite_utils.Database) -> list[str]:
+    rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return [name for (name,) in rows if not _is_bulk(name) and name.isidentifier()]
+
+
+class BulkCheck:
+    """The whole file's `quick_check`, on a read-only connection of its own, off the loop.
+
+    `run()` blocks (call it in a thread) and returns None when the file is sound, else the
+    same message a refused start gives; `cancel()` interrupts it from any thread.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._conn = _connect_read_only(self.path)
+
+    def run(self) -> str | None:
+        try:
+            problems = [row[0] for row in self._conn.execute("PRAGMA quick_check(3)")]
+        except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc):
+                return None  # cancelled: nothing found, nothing claimed
+            return _explain(exc, self.path)
+        except sqlite3.DatabaseError as exc:
+            return _explain(exc, self.path)
+        finally:
+            self._conn.close()
+        return None if problems == ["ok"] else _damage(problems, self.path)
+
+    def cancel(self) -> None:
+        with suppress(sqlite3.ProgrammingError):  # already finished and closed
+            self._conn.interrupt()
 
 
 def _migrate(db: sqlite_utils.Database, path: Path) -> None:
@@ -356,6 +408,11 @@ def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
 def _rollback(db: sqlite_utils.Database) -> None:
     if db.conn.in_transaction:
         db.execute("ROLLBACK")
+
+
+def read_error(exc: sqlite3.DatabaseError, db: sqlite_utils.Database) -> StoreError:
+    """A database error met while reading, said the way a refused start says it."""
+    return StoreError(_explain(exc, Path(db_path(db))))
 
 
 def db_path(db: sqlite_utils.Database) -> str:

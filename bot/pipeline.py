@@ -11,7 +11,6 @@ others; a crash between stages loses nothing because only the final transaction 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,17 +18,17 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from bot import metrics
-from bot.clock import iso, parse_iso, utcnow
+from bot.clock import utcnow
 from bot.errors import FeedParseError, FetchError, WirewatchError, one_line
 from bot.failpoints import failpoint
 from bot.feeds.fetch import Fetcher, backoff_delay
 from bot.health_store import assess_feed
-from bot.ingest import Ingested, NewItem, grouping_text, store_new_items
+from bot.ingest import Ingested, NewItem, store_new_items
 from bot.model import Entry, Prepared
 from bot.prepare import prepared_of
 from bot.settings import Settings
 from bot.store import FeedRow, record_failure, record_success
-from bot.stories import StoryDoc, StoryIndex
+from bot.stories import StoryIndex
 from bot.text.clean import extract_article
 from bot.text.summary import summarize
 from bot.topics.entities import Gazetteer
@@ -288,28 +287,6 @@ async def _article_text(p: Pipeline, url: str | None) -> str | None:
     if not page.body:
         return None
     return await asyncio.to_thread(extract_article, page.body, url)
-
-
-def reload_index(db: sqlite_utils.Database, settings: Settings) -> StoryIndex:
-    """Rebuild the story index from the stored items still inside the story window."""
-    window = timedelta(seconds=settings.story_window)
-    index = StoryIndex(window=window)
-    since = utcnow() - window
-    for r in db.query(
-        "SELECT id, title, summary, text, alert_summary, entities, published, "
-        "story_id FROM items WHERE first_seen >= ? AND story_id IS NOT NULL "
-        "ORDER BY id",
-        [iso(since)],
-    ):
-        doc = StoryDoc(
-            r["id"],
-            r["title"],
-            grouping_text(r["summary"], r["text"], r["alert_summary"]),
-            tuple(json.loads(r["entities"])),
-            parse_iso(r["published"]),
-        )
-        index.add(doc, r["story_id"])
-    return index
 
 
 async def poll_many(p: Pipeline, feeds: list[FeedRow], concurrency: int = 16) -> list[PollResult]:

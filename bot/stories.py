@@ -215,6 +215,11 @@ class StoryIndex:
         """All but the one-document cache: what `bot.indexfile` saves between runs."""
         return {**self.__dict__, "_last": None}
 
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        # Empty postings come back as copies of `_EMPTY`; `_appended` must see `_EMPTY` itself.
+        self._postings = [p if p else _EMPTY for p in self._postings]
+
     def prune(self, now: datetime) -> None:
         """Forget documents published longer than the window before `now`.
 

@@ -1,0 +1,311 @@
+"""The story index across restarts: saved beside the database, loaded back at start.
+
+Rebuilding the index means tokenising every item of the story window: over a minute for
+100,000 items. Loading the saved index takes a fraction of a second, so a restart is ready
+in seconds whatever the database holds. The store stays the truth: a loaded index is
+checked against the items the store holds in the window (items it lacks are added, items
+the store no longer has, or has in another story, are dropped), so a stale file (a kill
+-9 since the last save, a pruned database, a restored backup) still gives the index a full
+rebuild would. A file written by another version of the grouping code is not used.
+
+Whatever must be added (everything, when there is no usable file) is added in chunks: the
+terms are computed in the worker processes, each chunk is added to the index on the event
+loop between two looks at it, so /healthz keeps answering, progress is logged, and a stop
+request ends the loading between two chunks.
+
+Deliberately not here: what the index does with documents (bot.stories), and when to save
+(bot.app: at a clean stop, and now and then while running).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import inspect
+import json
+import logging
+import os
+import pickle
+import time
+from collections import deque
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlite_utils
+
+from bot import stories
+from bot.clock import iso, parse_iso, parse_stored, utcnow
+from bot.errors import WorkerError, one_line
+from bot.ingest import grouping_text
+from bot.stories import StoryDoc, StoryIndex, doc_terms
+from bot.workers import story_terms_async
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+FORMAT = 1
+SUFFIX = ".storyindex"
+CHUNK = 1000  # items per worker call while adding: ~0.5 s of a worker's time
+AHEAD = 3  # chunks in the workers while one is added (two workers, one spare)
+SLICE = 100  # items added between two looks at the event loop (~15 ms)
+LOG_EVERY = 5.0  # seconds between two progress lines
+_ALLOWED = {
+    ("bot.stories", "StoryIndex"),
+    ("array", "_array_reconstructor"),
+    ("array", "array"),
+    ("datetime", "timedelta"),
+}
+
+
+@dataclass
+class Loading:
+    """How far the story index has loaded: for /readyz while the bot starts, and the logs."""
+
+    done: int = 0
+    total: int = 0
+
+    def describe(self) -> str:
+        if not self.total:
+            return "loading story index"
+        return f"loading story index ({self.done:,} of {self.total:,} items)"
+
+
+def index_path(database: str) -> Path | None:
+    """Where the index of `database` is saved; None for a database in memory."""
+    if database == ":memory:" or not database:
+        return None
+    return Path(database + SUFFIX)
+
+
+async def load_index(
+    db: sqlite_utils.Database,
+    database: str,
+    window: timedelta,
+    *,
+    loading: Loading | None = None,
+    stop: asyncio.Event | None = None,
+) -> StoryIndex | None:
+    """The index of the items in the story window: the saved one checked against the
+    store, else built from it. None when `stop` was set before it was complete."""
+    loading = loading or Loading()
+    started, now = time.monotonic(), utcnow()
+    wanted = _wanted(db, now - window)
+    path = index_path(database)
+    index = await asyncio.to_thread(read_index, path) if path else None
+    source = "file" if index is not None else "database"
+    index = index or StoryIndex(window=window)
+    index.window = window
+    held = index.members()
+    stale = [k for k, story in held.items() if wanted.get(k) != story]
+    index.discard(stale)
+    missing = sorted(k for k, story in wanted.items() if held.get(k) != story)
+    loading.total = len(missing)
+    log.info(
+        "index.loading source=%s items=%d to_add=%d dropped=%d",
+        source,
+        len(wanted),
+        len(missing),
+        len(stale),
+    )
+    if not await _add_all(index, db, missing, now, loading, stop):
+        log.info("index.loading_stopped added=%d of=%d", loading.done, loading.total)
+        return None
+    index.prune(now)
+    log.info(
+        "index.loaded docs=%d source=%s seconds=%.1f",
+        len(index),
+        source,
+        time.monotonic() - started,
+    )
+    return index
+
+
+def save_index(index: StoryIndex, database: str) -> bool:
+    """Write the index beside the database (atomically); a failure is logged, never raised."""
+    path = index_path(database)
+    if path is None:
+        return False
+    started, tmp = time.monotonic(), path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as out:
+            out.write(json.dumps(_header()).encode() + b"\n")
+            pickle.dump(index, out, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except OSError as exc:  # a full disk or a read-only volume costs the next start time
+        log.warning("index.save_failed path=%s error=%s", path, exc)
+        with suppress(OSError):
+            tmp.unlink()
+        return False
+    log.info("index.saved docs=%d seconds=%.2f", len(index), time.monotonic() - started)
+    return True
+
+
+def read_index(path: Path) -> StoryIndex | None:
+    """The saved index, or None when there is none or it cannot be used (said why)."""
+    try:
+        with open(path, "rb") as saved:
+            header = json.loads(saved.readline(4096))
+            if {k: header.get(k) for k in ("format", "code")} != _header(saved=False):
+                log.info("index.file_ignored path=%s reason=written by another version", path)
+                return None
+            index = _Unpickler(saved).load()
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # truncated, damaged, foreign: the store rebuilds it
+        log.warning("index.file_unusable path=%s error=%s", path, one_line(exc))
+        return None
+    return index if isinstance(index, StoryIndex) else None
+
+
+class _Unpickler(pickle.Unpickler):
+    """Loads the index's own types only: a file swapped on the volume cannot run code."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _ALLOWED:
+            raise pickle.UnpicklingError(f"unexpected {module}.{name} in a story index file")
+        return super().find_class(module, name)
+
+
+def _header(saved: bool = True) -> dict[str, Any]:
+    header: dict[str, Any] = {"format": FORMAT, "code": _code_version()}
+    if saved:
+        header["saved"] = iso(utcnow())
+    return header
+
+
+@functools.cache
+def _code_version() -> str:
+    """Changes whenever the code that decides an index's contents does."""
+    source = inspect.getsource(stories) + inspect.getsource(grouping_text)
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def _wanted(db: sqlite_utils.Database, since: datetime) -> dict[int, int]:
+    """Story id by item id, for every stored item the index should hold."""
+    rows = db.execute(
+        "SELECT id, story_id FROM items WHERE first_seen >= ? AND story_id IS NOT NULL",
+        [iso(since)],
+    )
+    return dict(rows.fetchall())
+
+
+async def _add_all(
+    index: StoryIndex,
+    db: sqlite_utils.Database,
+    ids: list[int],
+    now: datetime,
+    loading: Loading,
+    stop: asyncio.Event | None,
+) -> bool:
+    """Add the items `ids` (oldest first), their terms computed a few chunks ahead."""
+    waiting = deque(ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK))
+    ahead: deque[asyncio.Task[list[tuple[StoryDoc, int]]]] = deque()
+    last_log = time.monotonic()
+    try:
+        while waiting or ahead:
+            while waiting and len(ahead) < AHEAD:
+                ahead.append(asyncio.ensure_future(_with_terms(db, waiting.popleft(), now)))
+            docs = await _unless_stopped(ahead.popleft(), stop)
+            if docs is None or not await _add(index, docs, loading, stop):
+                return False
+            if time.monotonic() - last_log >= LOG_EVERY:
+                log.info("index.progress added=%d of=%d", loading.done, loading.total)
+                last_log = time.monotonic()
+    finally:
+        for task in ahead:
+            task.cancel()
+    return not (stop is not None and stop.is_set())
+
+
+async def _unless_stopped(task: asyncio.Task[_T], stop: asyncio.Event | None) -> _T | None:
+    """The task's result, or None as soon as `stop` is set (the task is then cancelled)."""
+    if stop is None:
+        return await task
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if not task.done():
+        task.cancel()
+        return None
+    return task.result()
+
+
+async def _with_terms(
+    db: sqlite_utils.Database, ids: list[int], now: datetime
+) -> list[tuple[StoryDoc, int]]:
+    """The items as documents with their terms, computed in a worker (here if it fails)."""
+    rows = _rows(db, ids)
+    docs = [_doc(row, now) for row in rows]
+    try:
+        terms = await story_terms_async(docs)
+    except WorkerError as exc:
+        log.warning("index.terms_in_worker_failed items=%d error=%s", len(docs), exc)
+        terms = []
+        for i in range(0, len(docs), SLICE):
+            terms += [doc_terms(doc) for doc in docs[i : i + SLICE]]
+            await asyncio.sleep(0)
+    return [(replace(doc, terms=t), row[-1]) for doc, t, row in zip(docs, terms, rows, strict=True)]
+
+
+async def _add(
+    index: StoryIndex,
+    docs: Sequence[tuple[StoryDoc, int]],
+    loading: Loading,
+    stop: asyncio.Event | None,
+) -> bool:
+    for i in range(0, len(docs), SLICE):
+        for doc, story_id in docs[i : i + SLICE]:
+            index.add(doc, story_id)
+        loading.done += len(docs[i : i + SLICE])
+        await asyncio.sleep(0)
+        if stop is not None and stop.is_set():
+            return False
+    return True
+
+
+_COLUMNS = "id, title, summary, text, alert_summary, entities, published, first_seen, story_id"
+
+
+def _rows(db: sqlite_utils.Database, ids: list[int]) -> list[tuple]:
+    rows: list[tuple] = []
+    for i in range(0, len(ids), 500):  # SQLite allows 999 parameters per statement
+        part = ids[i : i + 500]
+        marks = ", ".join("?" * len(part))
+        sql = f"SELECT {_COLUMNS} FROM items WHERE id IN ({marks}) ORDER BY id"
+        rows += db.execute(sql, part).fetchall()
+    return rows
+
+
+def _doc(row: tuple, now: datetime) -> StoryDoc:
+    """A stored item as the index sees it; a damaged row gives what can be read of it."""
+    item_id, title, summary, text, alert_summary, entities, published, first_seen, _ = row
+    return StoryDoc(
+        item_id,
+        title or "",
+        grouping_text(summary or "", text, alert_summary or ""),
+        _names(entities),
+        _published(item_id, published, parse_stored(first_seen, now)),
+    )
+
+
+def _published(item_id: int, text: str, fallback: datetime) -> datetime:
+    try:
+        return parse_iso(text)
+    except ValueError:
+        log.warning("index.unreadable_date item=%d published=%.40r using=first_seen", item_id, text)
+        return fallback
+
+
+def _names(entities: str | None) -> tuple[str, ...]:
+    try:
+        names = json.loads(entities or "[]")
+    except ValueError:
+        return ()
+    return tuple(n for n in names if isinstance(n, str)) if isinstance(names, list) else ()

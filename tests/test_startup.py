@@ -1,0 +1,107 @@
+"""Start-up is never deaf: `wirewatch run` answers /healthz at once, says it is loading,
+stops on SIGTERM while it loads, and starts in a blink once its story index is saved.
+
+A real `wirewatch run` process on a database whose story window holds 15,000 items and no
+saved index, so the index must be rebuilt (several seconds on a CI machine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.itemsdb import fill
+from tests.runtime import free_port
+
+
+def _config(tmp_path: Path) -> Path:
+    path = tmp_path / "wirewatch.yaml"
+    path.write_text(
+        f"database: {tmp_path / 'w.db'}\narticles: {{fetch: false}}\n"
+        "feeds:\n  - {name: Bulk, url: 'https://bulk.example/rss'}\n"
+        "subscriptions:\n  - {topic: troop-deployments, channel: console}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+async def _get(http: aiohttp.ClientSession, url: str) -> tuple[int, dict] | None:
+    try:
+        async with http.get(url, timeout=aiohttp.ClientTimeout(total=1)) as r:
+            return r.status, await r.json()
+    except (aiohttp.ClientError, TimeoutError):
+        return None
+
+
+@pytest.mark.slow
+async def test_run_answers_while_loading_and_a_sigterm_then_exits_0_at_once(tmp_path):
+    fill(tmp_path / "w.db", 15_000)
+    port = free_port()
+    began = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "run", "--config", str(_config(tmp_path)),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        env={"WIREWATCH_HTTP_PORT": str(port), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    try:
+        async with aiohttp.ClientSession() as http:
+            health = None
+            while health is None and time.monotonic() - began < 10:
+                health = await _get(http, f"http://127.0.0.1:{port}/healthz")
+                await asyncio.sleep(0.05)
+            answered = time.monotonic() - began
+            ready = await _get(http, f"http://127.0.0.1:{port}/readyz")
+        stopping = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), timeout=15)
+        took = time.monotonic() - stopping
+        logged = (await proc.stderr.read()).decode()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert health == (200, {"status": "ok"}) and answered < 5, f"/healthz after {answered:.1f} s"
+    assert ready is not None and ready[0] == 503
+    assert ready[1]["reason"].startswith("loading story index"), ready
+    assert "index.loading source=database items=15000 to_add=15000" in logged
+    assert "index.loading_stopped" in logged and "run.stopped while starting" in logged
+    assert code == 0 and took < 5, f"exit {code} {took:.1f} s after SIGTERM"
+    assert "Traceback" not in logged
+
+
+@pytest.mark.slow
+async def test_a_restart_loads_the_saved_index_and_is_ready_at_once(tmp_path):
+    fill(tmp_path / "w.db", 3000)
+    config = _config(tmp_path)
+    logs = []
+    for _ in range(2):  # the first start rebuilds and saves, the second loads the file
+        port = free_port()
+        began = time.monotonic()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "run", "--config", str(config),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            env={"WIREWATCH_HTTP_PORT": str(port), "PATH": "/usr/bin:/bin"},
+        )  # fmt: skip
+        try:
+            async with aiohttp.ClientSession() as http:
+                ready = None
+                while time.monotonic() - began < 60 and (ready is None or ready[0] != 200):
+                    ready = await _get(http, f"http://127.0.0.1:{port}/readyz")
+                    await asyncio.sleep(0.05)
+            assert ready is not None and ready[0] == 200, ready
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), timeout=15) == 0
+            logs.append((await proc.stderr.read()).decode())
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert "source=database items=3000 to_add=3000" in logs[0] and "index.saved" in logs[0]
+    assert "source=file items=3000 to_add=0 dropped=0" in logs[1]
+    assert "index.loaded docs=3000 source=file" in logs[1]
