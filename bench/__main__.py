@@ -31,6 +31,7 @@ BENCHMARKS = (
     "stall",
     "storage",
     "memory",
+    "startup",
 )
 
 

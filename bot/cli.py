@@ -28,6 +28,7 @@ from bot.topics.entities import Gazetteer
 if TYPE_CHECKING:
     from bot.app import Runtime
     from bot.chat import ChatAdapter
+    from bot.indexfile import Loading
 
 # Each command imports what only it needs inside its function: `check` or `topics` need not
 # load the poller, the web server, or a chat library, and a console-only bot never loads
@@ -311,17 +312,19 @@ async def _run(settings: Settings, adapters: dict[str, ChatAdapter]) -> int:
                 checking.cancel()
                 for adapter in adapters.values():
                     await adapter.stop()
+                await runner.cleanup()  # before the database closes: /readyz reads it
     except StartupStopped:
         log.info("run.stopped while starting")
     finally:
-        await runner.cleanup()
+        if not started:
+            await runner.cleanup()
     if started and started[0].fatal:
         print(f"error: {started[0].fatal}", file=sys.stderr)
         return 1
     return 0
 
 
-def _health(started: list[Runtime], loading):
+def _health(started: list[Runtime], loading: Loading):
     """/readyz and the outbox gauges of /metrics, before and after the runtime is open."""
     from bot.app import readiness
     from bot.outbox import failed_count, pending_count

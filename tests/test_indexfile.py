@@ -53,6 +53,8 @@ async def test_a_saved_index_loads_back_as_the_rebuild_would_give_it(tmp_path, c
     assert "source=file items=600 to_add=0 dropped=0" in caplog.text
     _same(loaded, rebuilt, _probes(db))
     assert all(story is not None for story in (loaded.assign(p) for p in _probes(db)))
+    state = {k: v for k, v in vars(loaded).items() if k != "_last"}
+    assert state == {k: v for k, v in vars(rebuilt).items() if k != "_last"}  # all of it
 
 
 async def test_a_stale_file_is_brought_in_line_with_the_store(tmp_path):
