@@ -98,7 +98,8 @@ async def load_index(
     path = index_path(database)
     index = await asyncio.to_thread(read_index, path) if path else None
     source = "file" if index is not None else "database"
-    index = index or StoryIndex(window=window)
+    if index is None:
+        index = StoryIndex(window=window)
     index.window = window
     held = index.members()
     stale = [k for k, story in held.items() if wanted.get(k) != story]
