@@ -78,7 +78,7 @@ async def test_run_answers_while_loading_and_a_sigterm_then_exits_0_at_once(tmp_
 
 
 @pytest.mark.slow
-async def test_a_restart_loads_the_saved_index_and_is_ready_at_once(tmp_path):
+async def test_a_restart_loads_the_saved_index_instead_of_rebuilding_it(tmp_path):
     fill(tmp_path / "w.db", 3000)
     config = _config(tmp_path)
     logs = []
