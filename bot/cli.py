@@ -425,7 +425,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     settings = _settings(args)
     topics = {t.name: t for t in configured_topics(settings)}
     if args.topic not in topics:
-        raise WirewatchError(f"unknown topic {args.topic!r}; topics: {', '.join(sorted(topics))}")
+        close = difflib.get_close_matches(args.topic, list(topics), n=2, cutoff=0.6)
+        hint = f"did you mean {' or '.join(close)}? " if close else ""
+        raise UsageError(f"no topic named {args.topic} ({hint}topics: {', '.join(sorted(topics))})")
     print(
         evaluate_file(
             args.file,

@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlite_utils
 
-from bot.clock import iso, parse_iso, utcnow
+from bot.clock import iso, parse_stored, utcnow
 from bot.db import write
 from bot.errors import WirewatchError
 from bot.health import HISTORY, Rhythm, feed_state, notice_text, quiet_for, rhythm, silent_after
@@ -125,13 +125,18 @@ def _announce(
     queue_notice(db, f"health:{feed.id}:{new}:{iso(now)}", text, settings.ops_channel)
 
 
+_UNREADABLE = datetime.min.replace(tzinfo=UTC)
+
+
 def read_rhythm(db: sqlite_utils.Database, feed_id: int) -> Rhythm:
     """The rhythm of the feed's newest items (an index walk, however long its history)."""
     rows = db.execute(
         "SELECT published FROM items WHERE feed_id = ? ORDER BY published DESC LIMIT ?",
         [feed_id, HISTORY * 2],  # room for bursts, which count as one moment
     ).fetchall()
-    return rhythm(parse_iso(r[0]) for r in rows)
+    # A damaged stored date says nothing of the rhythm: it is left out, never fatal.
+    times = (parse_stored(r[0], _UNREADABLE) for r in rows)
+    return rhythm(t for t in times if t is not _UNREADABLE)
 
 
 def feeds_health(
@@ -156,7 +161,7 @@ def feeds_health(
 
 
 def _rhythm_of(row: dict[str, Any]) -> Rhythm:
-    last = parse_iso(row["last_item"]) if row["last_item"] else None
+    last = parse_stored(row["last_item"], None) if row["last_item"] else None
     return Rhythm(row["usual_gap"], row["longest_gap"], last)
 
 

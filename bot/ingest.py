@@ -56,7 +56,9 @@ def store_new_items(
     now: datetime,
 ) -> Ingested:
     """Store one feed's `items` and enqueue their deliveries; all or nothing."""
-    return store_batch(db, [(feed, item) for item in items], index, now)
+    return store_batch(db, [(feed, item) for item in items], index, now).get(
+        feed.id, Ingested(0, 0, 0)
+    )
 
 
 def store_batch(
@@ -64,17 +66,17 @@ def store_batch(
     batch: list[tuple[FeedRow, NewItem]],
     index: StoryIndex,
     now: datetime,
-) -> Ingested:
-    """Store items of one or more feeds in publication order; all or nothing.
+) -> dict[int, Ingested]:
+    """Store items of one or more feeds in publication order; all or nothing. By feed id.
 
     Publication order, whichever feed answered first: of several reports of a story that
     arrive in one poll, the earliest-published one leads the story and is the alert. Ties
     break on feed and identity, so the same input always gives the same alerts.
     """
-    stories_new = deliveries = 0
+    counts: dict[int, list[int]] = {}
     with write(db):
         subs = [s for s in subscriptions(db) if s.paused_reason != "unsubscribed"]
-        for feed, item in sorted(batch, key=_publication_order):
+        for feed, item in sorted(batch, key=publication_order):
             # The story is decided before the item is written, so the row is written once.
             probe = _story_doc(item)
             copy_of = _same_article(db, item, index.window)
@@ -87,21 +89,24 @@ def store_batch(
             item_id = _insert_item(db, feed, item, story_id, now)
             if new_story:
                 db.execute("UPDATE stories SET first_item = ? WHERE id = ?", [item_id, story_id])
-                stories_new += 1
             index.add(replace(probe, item_id=item_id), story_id)
             _insert_matches(db, item_id, item.matches)
             # Another feed's copy of an article already in the story is one more source of
             # it (shown when the alert is next edited), never a post of its own.
+            sent = 0
             if item.alertable and copy_of is None:
-                deliveries += _enqueue(db, subs, item, item_id, story_id, now)
+                sent = _enqueue(db, subs, item, item_id, story_id, now)
+            tally = counts.setdefault(feed.id, [0, 0, 0])
+            tally[0], tally[1], tally[2] = tally[0] + 1, tally[1] + new_story, tally[2] + sent
+    out = {fid: Ingested(*tally) for fid, tally in counts.items()}
     log.info(
         "ingest.stored feeds=%s items=%d stories_new=%d deliveries=%d",
         ",".join(sorted({feed.name for feed, _ in batch})),
         len(batch),
-        stories_new,
-        deliveries,
+        sum(i.stories_new for i in out.values()),
+        sum(i.deliveries for i in out.values()),
     )
-    return Ingested(len(batch), stories_new, deliveries)
+    return out
 
 
 def _same_article(db: sqlite_utils.Database, item: NewItem, window: timedelta) -> int | None:
@@ -126,7 +131,7 @@ def _same_article(db: sqlite_utils.Database, item: NewItem, window: timedelta) -
     return None
 
 
-def _publication_order(pair: tuple[FeedRow, NewItem]) -> tuple:
+def publication_order(pair: tuple[FeedRow, NewItem]) -> tuple:
     feed, item = pair
     return (item.published, feed.name, item.entry.identity)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.errors import WirewatchError
+from bot.errors import UsageError
 
 LABELS = ("deploy", "withdraw", "other")
 
@@ -39,10 +39,10 @@ def load_labelled(path: Path) -> list[LabelledItem]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise WirewatchError(f"cannot read labelled items from {path}: {exc}") from None
+        raise UsageError(f"cannot read labelled items from {path}: {exc}") from None
     items = [_item(path, n, line) for n, line in enumerate(lines, 1) if line.strip()]
     if not items:
-        raise WirewatchError(f"{path}: no labelled items in the file")
+        raise UsageError(f"{path}: no labelled items in the file")
     return items
 
 
@@ -51,12 +51,12 @@ def _item(path: Path, n: int, line: str) -> LabelledItem:
     try:
         raw = json.loads(line)
     except ValueError as exc:
-        raise WirewatchError(f"{where}: not JSON: {exc.args[0]}") from None
+        raise UsageError(f"{where}: not JSON: {exc.args[0]}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("title"), str):
-        raise WirewatchError(f"{where}: expected an object with a text `title`")
+        raise UsageError(f"{where}: expected an object with a text `title`")
     label = raw.get("label")
     if label is not None and label not in LABELS:
-        raise WirewatchError(f"{where}: label {label!r} is not one of {', '.join(LABELS)}")
+        raise UsageError(f"{where}: label {label!r} is not one of {', '.join(LABELS)}")
     return LabelledItem(
         line=n,
         id=str(raw.get("id") or n),
@@ -76,7 +76,7 @@ def _text(value: object, where: str, key: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise WirewatchError(f"{where}: `{key}` must be text")
+        raise UsageError(f"{where}: `{key}` must be text")
     return value
 
 
@@ -90,5 +90,5 @@ def _published(value: object, where: str) -> datetime | None:
     try:
         when = datetime.fromisoformat(str(value))
     except ValueError:
-        raise WirewatchError(f"{where}: `published` {value!r} is not an ISO 8601 time") from None
+        raise UsageError(f"{where}: `published` {value!r} is not an ISO 8601 time") from None
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -23,8 +24,8 @@ from bot.errors import FeedParseError, FetchError, WirewatchError, one_line
 from bot.failpoints import failpoint
 from bot.feeds.fetch import Fetcher, backoff_delay
 from bot.health_store import assess_feed
-from bot.ingest import Ingested, NewItem, store_new_items
-from bot.model import Entry, Prepared
+from bot.ingest import Ingested, NewItem, publication_order, store_batch
+from bot.model import Entry, FetchResult, ParsedFeed, Prepared
 from bot.prepare import prepared_of
 from bot.settings import Settings
 from bot.store import FeedRow, record_failure, record_success
@@ -38,6 +39,7 @@ from bot.workers import parse_feed_async, prepare_entries_async
 log = logging.getLogger(__name__)
 
 CHUNK = 50  # entries per gather and per transaction: the loop keeps answering during a flood
+WAVE_GRACE = 5.0  # seconds the other feeds of a poll get to be stored with the first ready
 ARTICLE_LEAD_CHARS = 1500  # topics match on the article's lead, not on its background paragraphs
 
 
@@ -65,27 +67,38 @@ class PollResult:
 
 
 async def poll_feed(p: Pipeline, feed: FeedRow) -> PollResult:
-    """Fetch, parse, decide and store one feed; any failure is recorded on the feed.
+    """Fetch, parse, decide and store one feed; any failure is recorded on the feed."""
+    return (await poll_many(p, [feed]))[0]
+
+
+@dataclass(frozen=True)
+class _Decided:
+    """A feed fetched, parsed and decided on: its items wait to be stored with the others'."""
+
+    feed: FeedRow
+    fetched: FetchResult
+    parsed: ParsedFeed
+    items: list[NewItem]
+    started: float
+
+
+async def _fetch_and_decide(p: Pipeline, feed: FeedRow) -> _Decided | PollResult:
+    """Everything up to storing; a PollResult when the poll ends here (304 or a failure).
 
     Whatever one feed's data makes go wrong (a library's bug included) is that feed's
     failure: backed off, counted, and after `max_failures` the feed is disabled. It is never
     retried on the next tick, and never stops the other feeds.
     """
-    with metrics.POLL_DURATION.time():
-        try:
-            result = await _poll(p, feed)
-        except Exception as exc:
-            log.debug("poll.crashed feed=%s", feed.name, exc_info=True)  # the traceback
-            result = _record_failure(p, feed, f"internal error: {one_line(exc)}", "internal")
-    assess_feed(p.db, p.settings, feed.id, result.new_items)
-    outcome = "not_modified" if result.not_modified else "ok" if result.ok else "error"
-    metrics.FEEDS_POLLED.labels(outcome).inc()
-    if not result.ok:
-        metrics.FETCH_ERRORS.labels(feed.name).inc()
-    return result
+    started = time.monotonic()
+    try:
+        return await _decide_feed(p, feed, started)
+    except Exception as exc:
+        log.debug("poll.crashed feed=%s", feed.name, exc_info=True)  # the traceback
+        result = _record_failure(p, feed, f"internal error: {one_line(exc)}", "internal")
+    return _account(p, feed, result, started)
 
 
-async def _poll(p: Pipeline, feed: FeedRow) -> PollResult:
+async def _decide_feed(p: Pipeline, feed: FeedRow, started: float) -> _Decided | PollResult:
     interval = feed.interval or p.settings.poll_interval
     try:
         fetched = await p.fetcher.fetch_feed(
@@ -96,53 +109,78 @@ async def _poll(p: Pipeline, feed: FeedRow) -> PollResult:
             record_success(
                 p.db, feed, interval=interval, etag=feed.etag, last_modified=feed.last_modified
             )
-            return PollResult(feed.name, True, not_modified=True)
+            return _account(p, feed, PollResult(feed.name, True, not_modified=True), started)
         parsed = await parse_feed_async(fetched.body, feed_url=fetched.url)
         # Only new entries are prepared (in a worker): most of a changed feed is old news.
         entries = await prepare_entries_async(_unseen(p.db, feed, parsed.entries))
         items: list[NewItem] = []
         for part in _chunks(entries):
             items += await _decide(p, feed, part)
-        stored = await _store(p, feed, sorted(items, key=lambda i: i.published))
-        _count(items)
-        failpoint("after_store")
     except FetchError as exc:
-        return _record_failure(p, feed, str(exc), "fetch", exc.retry_after or 0.0)
+        result = _record_failure(p, feed, str(exc), "fetch", exc.retry_after or 0.0)
+        return _account(p, feed, result, started)
     except FeedParseError as exc:
-        return _record_failure(p, feed, str(exc), "parse")
-    except WirewatchError as exc:  # the database's failure, not the feed's: not counted on it
-        log.error("poll.failed feed=%s error=%s", feed.name, exc)
+        return _account(p, feed, _record_failure(p, feed, str(exc), "parse"), started)
+    return _Decided(feed, fetched, parsed, items, started)
+
+
+async def _store_wave(p: Pipeline, wave: list[_Decided]) -> list[PollResult]:
+    """Store the wave's items together, oldest first whichever feed they came from (a chunk
+    per transaction, letting chat commands in between), then record each feed's success."""
+    pairs = sorted(((d.feed, i) for d in wave for i in d.items), key=publication_order)
+    stored: dict[int, Ingested] = {}
+    try:
+        for part in _chunks(pairs):
+            for fid, done in store_batch(p.db, part, p.index, utcnow()).items():
+                had = stored.get(fid, Ingested(0, 0, 0))
+                stored[fid] = Ingested(
+                    had.items + done.items,
+                    had.stories_new + done.stories_new,
+                    had.deliveries + done.deliveries,
+                )
+            await asyncio.sleep(0)
+        failpoint("after_store")
+    except WirewatchError as exc:  # the database's failure, not the feeds': not counted on them
+        log.error("poll.failed feeds=%s error=%s", ",".join(d.feed.name for d in wave), exc)
         forget_uncommitted(p.db, p.index)
-        return PollResult(feed.name, False, error=str(exc))
+        return [_account(p, d.feed, PollResult(d.feed.name, False, error=str(exc)), d.started)
+                for d in wave]  # fmt: skip
+    return [_finish(p, d, stored.get(d.feed.id, Ingested(0, 0, 0))) for d in wave]
+
+
+def _finish(p: Pipeline, d: _Decided, stored: Ingested) -> PollResult:
+    feed, fetched = d.feed, d.fetched
+    _count(d.items)
     record_success(
         p.db,
         feed,
-        interval=interval,
+        interval=feed.interval or p.settings.poll_interval,
         etag=fetched.etag,
         last_modified=fetched.last_modified,
         moved_to=fetched.permanent_url,
     )
-    if parsed.warning:
-        log.info("poll.bozo feed=%s warning=%s", feed.name, parsed.warning)
-    return PollResult(feed.name, True, stored.items, stored.deliveries)
+    if d.parsed.warning:
+        log.info("poll.bozo feed=%s warning=%s", feed.name, d.parsed.warning)
+    result = PollResult(feed.name, True, stored.items, stored.deliveries)
+    return _account(p, feed, result, d.started)
+
+
+def _account(p: Pipeline, feed: FeedRow, result: PollResult, started: float) -> PollResult:
+    """Metrics and feed health for a poll whose outcome is known."""
+    metrics.POLL_DURATION.observe(time.monotonic() - started)
+    try:
+        assess_feed(p.db, p.settings, feed.id, result.new_items)
+    except Exception as exc:  # the feed's health notice waits; the poll's outcome stands
+        log.error("health.failed feed=%s error=%s", feed.name, one_line(exc))
+    outcome = "not_modified" if result.not_modified else "ok" if result.ok else "error"
+    metrics.FEEDS_POLLED.labels(outcome).inc()
+    if not result.ok:
+        metrics.FETCH_ERRORS.labels(feed.name).inc()
+    return result
 
 
 def _chunks(seq: list, size: int = CHUNK) -> list[list]:
     return [seq[i : i + size] for i in range(0, len(seq), size)]
-
-
-async def _store(p: Pipeline, feed: FeedRow, items: list[NewItem]) -> Ingested:
-    """Store oldest first, a chunk per transaction, letting chat commands in between."""
-    total = Ingested(0, 0, 0)
-    for part in _chunks(items):
-        done = store_new_items(p.db, feed, part, p.index, utcnow())
-        total = Ingested(
-            total.items + done.items,
-            total.stories_new + done.stories_new,
-            total.deliveries + done.deliveries,
-        )
-        await asyncio.sleep(0)
-    return total
 
 
 def _count(items: list[NewItem]) -> None:
@@ -290,17 +328,41 @@ async def _article_text(p: Pipeline, url: str | None) -> str | None:
 
 
 async def poll_many(p: Pipeline, feeds: list[FeedRow], concurrency: int = 16) -> list[PollResult]:
-    """Poll `feeds` concurrently; one feed's failure never stops the others."""
+    """Poll `feeds` concurrently; one feed's failure never stops the others.
+
+    Feeds are fetched and decided on concurrently, then stored in waves: when one feed is
+    ready, the others get `WAVE_GRACE` seconds to be ready too, and the wave's items are stored
+    together in publication order. Of several outlets' reports of a story that come in one
+    poll, the earliest published leads it, not the first server to answer; a slow feed delays
+    the others by at most the grace.
+    """
     slots = asyncio.Semaphore(concurrency)
 
-    async def one(feed: FeedRow) -> PollResult:
+    async def one(feed: FeedRow) -> _Decided | PollResult:
         async with slots:
             try:
-                return await poll_feed(p, feed)
+                return await _fetch_and_decide(p, feed)
             except Exception as exc:  # even recording the failure failed (the database?)
                 log.debug("poll.crashed feed=%s", feed.name, exc_info=True)
                 log.error("poll.crashed feed=%s error=%s", feed.name, one_line(exc))
                 return PollResult(feed.name, False, error=f"internal error: {one_line(exc)}")
 
     p.index.prune(utcnow())
-    return list(await asyncio.gather(*(one(f) for f in feeds)))
+    tasks = {asyncio.ensure_future(one(f)): f.id for f in feeds}
+    results: dict[int, PollResult] = {}
+    pending = set(tasks)
+    while pending:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        if pending:
+            more, pending = await asyncio.wait(pending, timeout=WAVE_GRACE)
+            done |= more
+        decided = []
+        for task in done:
+            outcome = task.result()
+            if isinstance(outcome, PollResult):
+                results[tasks[task]] = outcome
+            else:
+                decided.append(outcome)
+        for d, result in zip(decided, await _store_wave(p, decided), strict=True):
+            results[d.feed.id] = result
+    return [results[f.id] for f in feeds]

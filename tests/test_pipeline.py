@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -309,3 +310,35 @@ async def test_one_article_in_two_feeds_of_an_outlet_is_one_alert(tmp_path, feed
         rows = list(rt.db.query("SELECT story_id FROM items"))
     assert [a["kind"] for a in console.alerts()] == ["new"]
     assert len(rows) == 2 and len({r["story_id"] for r in rows}) == 1  # both kept, one story
+
+
+async def test_the_earliest_published_report_leads_whichever_feed_answers_first(
+    tmp_path, feed_server
+):
+    from aiohttp import web
+
+    now = datetime.now(UTC)
+    late = "North Korea has sent more troops to Russia, South Korea says"
+    early = "N. Korea sends additional troops to Russia: Seoul spy agency"
+    feed_server.serve(
+        "/fast", _rss([("f1", late, "https://a.example/f1", now - timedelta(minutes=5))])
+    )
+    slow_body = _rss([("s1", early, "https://b.example/s1", now - timedelta(minutes=50))])
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(1.0)  # this outlet's server answers last
+        return web.Response(text=slow_body, content_type="application/rss+xml")
+
+    feed_server.handle("/slow", slow)
+    runs = []
+    for n in range(2):
+        settings = make_settings(
+            tmp_path / f"w{n}.db",
+            [("Fast", feed_server.url("/fast")), ("Slow", feed_server.url("/slow"))],
+            articles={"fetch": False},
+        )
+        async with console_runtime(settings) as (rt, console):
+            await poll_once(rt)
+        runs.append([(a["kind"], a["title"]) for a in console.alerts()])
+    assert runs[0] == [("new", early), ("update", late)]
+    assert runs[1] == runs[0]  # the same input, the same alerts
