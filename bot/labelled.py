@@ -32,6 +32,7 @@ class LabelledItem:
     story: str | None
     thread: str | None
     split: str | None
+    source: str | None = None
 
 
 def load_labelled(path: Path) -> list[LabelledItem]:
@@ -69,6 +70,7 @@ def _item(path: Path, n: int, line: str) -> LabelledItem:
         story=_slug(raw.get("story")),
         thread=_slug(raw.get("thread")),
         split=raw.get("split"),
+        source=raw.get("source"),
     )
 
 

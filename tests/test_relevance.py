@@ -64,7 +64,6 @@ def _small_corpus(folder: Path) -> Path:
 @pytest.mark.slow
 def test_retraining_is_deterministic_and_gives_a_working_model(tmp_path, monkeypatch):
     corpus = _small_corpus(tmp_path / "corpus")
-    monkeypatch.setattr(relevance_train, "STRENGTHS", (1.0,))
     monkeypatch.setattr(relevance_train, "EPOCHS", 60)
     first, second = tmp_path / "a.json", tmp_path / "b.json"
     relevance_train.main(["--corpus", str(corpus), "--out", str(first)])
@@ -72,6 +71,8 @@ def test_retraining_is_deterministic_and_gives_a_working_model(tmp_path, monkeyp
     assert first.read_bytes() == second.read_bytes()
     model = json.loads(first.read_text())
     assert model["weights"] and 0 < model["relaxed"] < model["threshold"] < 1
+    assert 0 < model["relaxed_title_only"] < model["threshold_title_only"] < 1
+    assert set(model["meta"]["scores"]["held_out_sources"]) == {"text", "headline"}
     assert model["meta"]["corpus_sha256"] == relevance_train.corpus_digest(corpus)
 
 
@@ -85,3 +86,15 @@ def test_retraining_the_join_model_is_deterministic(tmp_path, monkeypatch):
     grouping_train.main(["--corpus", str(corpus), "--out", str(second)])
     assert first.read_bytes() == second.read_bytes()
     assert json.loads(first.read_text())["threshold"] in (0.3, 0.5)
+
+
+def test_a_headline_alone_is_held_to_its_own_bar(tmp_path):
+    from bot.relevance.model import LinearModel
+
+    toy = {"weights": {"bias": 1.0}, "threshold": 0.5, "relaxed": 0.3,
+           "threshold_title_only": 0.9, "relaxed_title_only": 0.6}  # fmt: skip
+    (tmp_path / "toy.json").write_text(json.dumps(toy), encoding="utf-8")
+    model = LinearModel.load("toy", tmp_path / "toy.json")  # p = 0.73 for every item
+    assert model.verdict({"bias", "has_text"}).relevant
+    assert not model.verdict({"bias", "title_only"}).relevant
+    assert model.verdict({"bias", "title_only"}, relaxed=True).relevant

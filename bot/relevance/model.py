@@ -39,6 +39,9 @@ class LinearModel:
     relaxed: float  # an update to a story already alerted needs this much
     meta: dict
     vetoes: tuple[str, ...] = ()  # features that rule an item out (a refusal before "send")
+    # A headline alone has fewer words to go on, and its probabilities run higher: its bars.
+    threshold_title_only: float | None = None
+    relaxed_title_only: float | None = None
 
     @classmethod
     def load(cls, name: str, path: Path | None = None) -> LinearModel:
@@ -52,6 +55,8 @@ class LinearModel:
                 float(data["relaxed"]),
                 dict(data.get("meta", {})),
                 tuple(data.get("vetoes", ())),
+                _optional(data.get("threshold_title_only")),
+                _optional(data.get("relaxed_title_only")),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError([f"relevance model {name!r} ({path}): cannot load: {exc}"]) from None
@@ -65,8 +70,19 @@ class LinearModel:
         parts = sorted(((f, w[f]) for f in feats if f in w and f != "bias"), key=_strength)
         score = _sigmoid(self.logit(feats))
         veto = next((v for v in self.vetoes if v in feats), None)
-        bar = self.relaxed if relaxed else self.threshold
+        bar = self.bar(feats, relaxed=relaxed)
         return Verdict(score, bar, tuple(parts[:top]), veto)
+
+
+    def bar(self, feats: set[str], *, relaxed: bool = False) -> float:
+        """The threshold for this item: its kind's (headline only or with text), strict or not."""
+        if "title_only" in feats and self.threshold_title_only is not None:
+            return (self.relaxed_title_only or 0.0) if relaxed else self.threshold_title_only
+        return self.relaxed if relaxed else self.threshold
+
+
+def _optional(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 def _strength(part: tuple[str, float]) -> float:

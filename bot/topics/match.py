@@ -321,9 +321,16 @@ class Matcher:
         for topic, found, verdict in self.judge(prepared, holding):
             if verdict is None or verdict.relevant:
                 out.append(found)
-            elif relaxed and verdict.score >= self.relevance.model(topic.relevance).relaxed:
+            elif relaxed and verdict.veto is None and verdict.score >= self._relaxed_bar(
+                topic, prepared
+            ):
                 out.append(replace(found, strict=False))
         return out
+
+    def _relaxed_bar(self, topic: Topic, prepared: Prepared) -> float:
+        assert self.relevance is not None and topic.relevance
+        model = self.relevance.model(topic.relevance)
+        return model.bar(self.relevance.features(prepared), relaxed=True)
 
     def judge(
         self, prepared: Prepared, holding: Collection[str] = ()
