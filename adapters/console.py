@@ -29,6 +29,7 @@ def alert_json(alert: Alert) -> dict[str, object]:
         "kind": alert.kind,
         "story_id": alert.story_id,
         "topic": alert.topic,
+        "topics": list(alert.topics or (alert.topic,)),
         "channel": alert.channel,
         "title": alert.title,
         "url": alert.url,
@@ -44,7 +45,8 @@ def alert_json(alert: Alert) -> dict[str, object]:
 def alert_text(alert: Alert) -> str:
     """A readable block for people watching a terminal."""
     lines = [
-        f"== {alert.kind.upper()} · {alert.topic} · story {alert.story_id}",
+        f"== {alert.kind.upper()} · {', '.join(alert.topics or (alert.topic,))} · "
+        f"story {alert.story_id}",
         plain(alert.title),
         f"{plain(alert.outlet)} · {alert.published:%Y-%m-%d %H:%M} UTC · {plain(alert.url or '')}",
         plain(alert.summary),

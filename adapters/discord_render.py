@@ -195,7 +195,7 @@ def sources_field(alert: Alert, limit: int = FIELD_VALUE) -> str:
 def _fields(alert: Alert) -> list[tuple[str, str, bool]]:
     why = alert.explanation or ", ".join(alert.matched)
     fields = [
-        ("Topic", f"`{clip(alert.topic, 200)}`", True),
+        ("Topic", clip(", ".join(f"`{t}`" for t in alert.topics or (alert.topic,)), 200), True),
         ("Outlet", clip(feed_text(alert.outlet), FIELD_VALUE), True),
     ]
     if why:

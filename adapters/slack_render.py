@@ -75,7 +75,7 @@ def _headline(alert: Alert) -> str:
 
 
 def _why(alert: Alert) -> list[str]:
-    lines = [f"Topic `{escape(alert.topic)}`"]
+    lines = ["Topic " + ", ".join(f"`{escape(t)}`" for t in alert.topics or (alert.topic,))]
     if alert.explanation:
         lines[0] += f": {escape(alert.explanation)}"
     elif alert.matched:

@@ -52,6 +52,16 @@ def build_alert(db: sqlite_utils.Database, d: Delivery, item_id: int | None = No
         "SELECT matched, explanation FROM matches WHERE item_id = ? AND topic = ?",
         [item["id"], topic_name],
     ).fetchone()
+    # Every topic of this channel the item matched: one message, each topic named on it.
+    others = [
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT m.topic FROM matches m JOIN subscriptions s ON s.topic = m.topic "
+            "WHERE m.item_id = ? AND s.channel = ? ORDER BY m.topic",
+            [item["id"], d.channel],
+        )
+    ]
+    topics = tuple(dict.fromkeys([topic_name, *others] if topic_name else others))
     sources = tuple(
         Source(r["outlet"], r["title"], r["url"])
         for r in db.query(
@@ -66,6 +76,7 @@ def build_alert(db: sqlite_utils.Database, d: Delivery, item_id: int | None = No
         kind=d.kind if item_id is None else "new",
         story_id=d.story_id,
         topic=topic_name,
+        topics=topics,
         channel=d.channel,
         title=item["title"],
         url=item["url"],

@@ -129,6 +129,8 @@ class Alert:
     matched: tuple[str, ...] = ()
     explanation: str = ""
     sources: tuple[Source, ...] = field(default_factory=tuple)
+    # Every topic of the channel the item matched, `topic` (the delivery's own) first.
+    topics: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

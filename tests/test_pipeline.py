@@ -342,3 +342,25 @@ async def test_the_earliest_published_report_leads_whichever_feed_answers_first(
         runs.append([(a["kind"], a["title"]) for a in console.alerts()])
     assert runs[0] == [("new", early), ("update", late)]
     assert runs[1] == runs[0]  # the same input, the same alerts
+
+
+async def test_one_item_two_topics_one_channel_is_one_alert_naming_both(tmp_path, feed_server):
+    now = datetime.now(UTC)
+    title = "Germany sends 800 troops to Lithuania as NATO bolsters its eastern flank"
+    feed_server.serve("/rss", _rss([("g1", title, "https://x.example/g1", now)]))
+    settings = make_settings(
+        tmp_path / "w.db",
+        [("X", feed_server.url("/rss"))],
+        articles={"fetch": False},
+        topics={"baltic-troops": {"query": "troops AND (Lithuania OR Latvia OR Estonia)"}},
+        subscriptions=[
+            {"topic": "troop-deployments", "channel": "console"},
+            {"topic": "baltic-troops", "channel": "console"},
+        ],
+    )
+    async with console_runtime(settings) as (rt, console):
+        await poll_once(rt)
+    [alert] = console.alerts()  # one message for the channel
+    assert alert["topic"] in ("troop-deployments", "baltic-troops")
+    assert sorted(alert["topics"]) == ["baltic-troops", "troop-deployments"]
+    assert alert["topics"][0] == alert["topic"]
