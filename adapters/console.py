@@ -2,7 +2,8 @@
 
 It is the reference implementation of the adapter interface. Feed text is untrusted here
 too: control characters and terminal escape sequences are removed so that a title cannot
-rewrite the operator's terminal.
+rewrite the operator's terminal. Where chat alerts carry "Not relevant" / "Wrong story"
+buttons, a printed alert ends with the `wirewatch feedback` commands that do the same.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TextIO
 
 from adapters.base import Alert, CommandHandler, MessageRef
 from bot.clock import iso_short
+from bot.feedback import KINDS
 
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -26,6 +28,7 @@ def plain(text: str) -> str:
 def alert_json(alert: Alert) -> dict[str, object]:
     """The JSON line for one alert, as `poll --once --json` documents it."""
     return {
+        "delivery_id": alert.feedback_id,
         "kind": alert.kind,
         "story_id": alert.story_id,
         "topic": alert.topic,
@@ -57,7 +60,14 @@ def alert_text(alert: Alert) -> str:
         lines.append(f"entities: {', '.join(plain(e) for e in alert.entities)}")
     outlets = ", ".join(dict.fromkeys(plain(s.outlet) for s in alert.sources))
     lines.append(f"sources ({len(alert.sources)}): {outlets}")
+    lines.append(feedback_line(alert))
     return "\n".join(lines) + "\n"
+
+
+def feedback_line(alert: Alert) -> str:
+    """A terminal has no buttons: the commands that record what they would."""
+    commands = (f"wirewatch feedback {kind} {alert.feedback_id}" for kind in KINDS)
+    return "feedback: " + " · ".join(commands)
 
 
 class ConsoleAdapter:

@@ -11,8 +11,10 @@ A 5xx, a timeout or a dropped connection may come after Discord posted the messa
 retry can come after the nonce window: those errors are marked `maybe_posted`, and the outbox
 looks for the message (`find_posted`, by the embed footer) before sending it again.
 
-Given the core's commands at start, it syncs /wirewatch (bulk overwrite) and hands every
-interaction to discord_commands.CommandRouter.
+Every alert and update carries the "Not relevant" / "Wrong story" buttons
+(discord_render.feedback_view); an edit leaves them as they are. Given the core's commands
+at start, it syncs /wirewatch (bulk overwrite) and hands every interaction, button clicks
+included, to discord_commands.CommandRouter.
 
 Deliberately not here: what a command does (bot.commands), rendering (discord_render), the
 command schema and interaction handling (discord_commands), retries and ordering (bot.outbox).
@@ -44,6 +46,7 @@ from adapters.discord_render import (
     alert_embed,
     clip,
     feed_text,
+    feedback_view,
     ref_marker,
     split_text,
     thread_name,
@@ -260,7 +263,7 @@ class DiscordAdapter:
     # -- alerts --------------------------------------------------------------------------
 
     async def post_alert(self, channel: str, alert: Alert) -> MessageRef:
-        msg = await self._send(channel, alert_embed(alert), alert.delivery_id)
+        msg = await self._send(channel, alert_embed(alert), alert)
         return MessageRef(self.platform, channel, str(msg.id))
 
     async def post_update(self, parent: MessageRef, alert: Alert) -> MessageRef:
@@ -270,13 +273,13 @@ class DiscordAdapter:
         thread: str | None = None
         try:
             thread = parent.thread_id or await self._thread_for(parent, alert)
-            msg = await self._send(thread, embed, alert.delivery_id)
+            msg = await self._send(thread, embed, alert)
         except DeliveryError as exc:
             if _code(exc) not in GONE or thread == parent.channel:
                 raise
             log.warning("discord.thread_gone channel=%s story=%d", parent.channel, alert.story_id)
             thread = None
-            msg = await self._send(parent.channel, embed, alert.delivery_id)
+            msg = await self._send(parent.channel, embed, alert)
         return MessageRef(self.platform, parent.channel, str(msg.id), thread)
 
     async def edit_alert(self, ref: MessageRef, alert: Alert) -> None:
@@ -322,10 +325,13 @@ class DiscordAdapter:
 
     # -- alert plumbing ------------------------------------------------------------------
 
-    async def _send(self, channel: str, embed: discord.Embed, delivery_id: int) -> discord.Message:
+    async def _send(self, channel: str, embed: discord.Embed, alert: Alert) -> discord.Message:
         return await self._call(
             self._partial(channel).send(
-                embed=embed, nonce=nonce_for(delivery_id), allowed_mentions=NO_PINGS
+                embed=embed,
+                view=feedback_view(alert),
+                nonce=nonce_for(alert.delivery_id),
+                allowed_mentions=NO_PINGS,
             )
         )
 

@@ -9,9 +9,11 @@ subcommand name and a plain {option: value} dict for `Commands.text_for`.
 
 `CommandRouter` answers interactions the way every handler here does: acknowledge or defer
 within 3 s, call the shared command code, send its reply (ephemeral, escaped, split at 2,000
-characters). The Invocation's `platform_admin` is the member's permissions as Discord
-resolved them for the channel (Manage Channels or Administrator): `default_member_permissions`
-is only a default that server admins may override, so it proves nothing by itself.
+characters). A click on an alert's feedback button is a component interaction: it runs the
+shared `feedback KIND ALERT` command and is answered the same way, to the clicker only.
+The Invocation's `platform_admin` is the member's permissions as Discord resolved them for
+the channel (Manage Channels or Administrator): `default_member_permissions` is only a
+default that server admins may override, so it proves nothing by itself.
 
 Deliberately not here: deciding who is a moderator or what a command does (bot.commands),
 alerts and the connection (discord_bot).
@@ -30,7 +32,7 @@ import aiohttp
 import discord
 from discord import app_commands
 
-from adapters.discord_render import reply_text, split_text
+from adapters.discord_render import feedback_command, reply_text, split_text
 from bot.commands import SUBCOMMANDS, Commands, Invocation, Reply, Subcommand
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ _KIND_HELP = {
     "duration": "how long, e.g. 30m, 2h, 1d",
     "query": 'a query, e.g. entity:"North Korea" AND NOT drill*',
     "text": "text",
+    "alert": "the alert's number: ref N under it",
 }
 
 
@@ -196,6 +199,9 @@ class CommandRouter:
         self.defer_after = defer_after
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if interaction.type is discord.InteractionType.component:
+            await self.on_click(interaction)
+            return
         kinds = (discord.InteractionType.application_command, discord.InteractionType.autocomplete)
         invoked = read_options(interaction.data or {}) if interaction.type in kinds else None
         if invoked is None:
@@ -204,20 +210,42 @@ class CommandRouter:
             if interaction.type is discord.InteractionType.autocomplete:
                 await self._autocomplete(interaction, invoked)
             else:
-                await self._command(interaction, invoked)
+                await self._run(interaction, lambda: self.invocation(interaction, invoked))
         except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             log.warning("discord.interaction_failed command=%s error=%s", invoked.name, exc)
 
-    async def _command(self, interaction: discord.Interaction, invoked: Invoked) -> None:
+    async def on_click(self, interaction: discord.Interaction) -> None:
+        """A feedback button: the shared `feedback KIND ALERT` run as the member who
+        clicked, answered to that member alone; the message itself is never changed."""
+        text = feedback_command(str((interaction.data or {}).get("custom_id", "")))
+        if text is None:
+            return
+        try:
+            await self._run(interaction, lambda: self.click_invocation(interaction, text))
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            log.warning("discord.interaction_failed click=%s error=%s", text, exc)
+
+    async def _run(self, interaction: discord.Interaction, make: Callable[[], Invocation]) -> None:
         if self.commands is None or interaction.guild_id is None:
             text = "wirewatch commands work in server channels while the bot runs them"
             await self._answer(interaction, Reply(text, ok=False))
             return
-        work = asyncio.ensure_future(self.commands.handle(self.invocation(interaction, invoked)))
+        work = asyncio.ensure_future(self.commands.handle(make()))
         done, _ = await asyncio.wait({work}, timeout=self.defer_after)
         if not done:
             await interaction.response.defer(ephemeral=True, thinking=True)
         await self._answer(interaction, await work)
+
+    def click_invocation(self, interaction: discord.Interaction, text: str) -> Invocation:
+        """Who clicked, where (a thread, for a story's updates): Discord sends a click only
+        from someone who can see the message, through our authenticated gateway."""
+        return Invocation(
+            platform=self.platform,
+            channel=f"{self.platform}:{interaction.channel_id}",
+            user=str(interaction.user.id),
+            text=text,
+            workspace=str(interaction.guild_id),
+        )
 
     def invocation(self, interaction: discord.Interaction, invoked: Invoked) -> Invocation:
         """Who asked, where, with which rights: Discord's resolved permissions and role ids."""

@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit
 import discord
 
 from adapters.base import Alert
+from bot.feedback import KINDS
 
 try:  # the `regex` module knows every grapheme rule; the fallback below is conservative
     import regex as _regex
@@ -30,6 +31,7 @@ SUMMARY = 1500  # a readable alert; Discord would take 4,096
 ELLIPSIS = "…"
 ZWSP = "\u200b"
 COLOUR_NEW, COLOUR_UPDATE = 0xC0392B, 0x7F8C8D
+FEEDBACK_PREFIX = "wirewatch:feedback:"  # + "not-relevant:12"
 
 _MENTION = re.compile(r"@(everyone|here)|<(@[!&]?|#)(\d+)>")
 _CODE_SPAN = re.compile(r"(`[^`\n]*`)")
@@ -231,6 +233,30 @@ def alert_embed(alert: Alert, *, as_update: bool = False, ref: bool = True) -> d
 
 def ref_marker(delivery_id: int) -> str:
     return f"ref {delivery_id}"
+
+
+def feedback_view(alert: Alert) -> discord.ui.View:
+    """The "Not relevant" and "Wrong story" buttons; a click comes back as a component
+    interaction whose custom_id names the kind and the delivery to label.
+
+    The view is only a carrier of components: it is stopped before sending, so discord.py
+    keeps nothing in memory per alert, and clicks are read in `on_interaction` instead.
+    """
+    view = discord.ui.View(timeout=None)
+    for kind, label in KINDS.items():
+        custom_id = f"{FEEDBACK_PREFIX}{kind}:{alert.feedback_id}"
+        view.add_item(discord.ui.Button(label=label, custom_id=custom_id))
+    view.stop()
+    return view
+
+
+def feedback_command(custom_id: str) -> str | None:
+    """A feedback button's custom_id as the shared command (`feedback KIND ALERT`), or
+    None when it is not one of ours."""
+    kind, _, alert = custom_id.removeprefix(FEEDBACK_PREFIX).partition(":")
+    if not custom_id.startswith(FEEDBACK_PREFIX) or kind not in KINDS:
+        return None
+    return f"feedback {kind} {alert}"
 
 
 def embed_size(embed: discord.Embed) -> int:

@@ -13,6 +13,9 @@ Commands: HTTP mode mounts POST /slack/events on the caller's aiohttp app (`rout
 checking Slack's signature before bolt sees the request (401 for anything unsigned, badly
 signed or older than five minutes); Socket Mode is used when an app token is given. Each
 command is acknowledged within 3 s, run by the shared bot.commands, answered ephemerally.
+The feedback buttons under alerts arrive the same ways (`block_actions`); a click runs the
+shared `feedback KIND ALERT` command as the clicker, and the answer goes to the clicker
+alone through the action's response_url, never replacing the message.
 
 Deliberately not here: what a command does (bot.commands) and how text is escaped
 (slack_render).
@@ -23,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -113,6 +117,7 @@ class SlackAdapter:
             logger=BOLT_LOG,
         )
         self.app.command("/wirewatch")(self._on_command)
+        self.app.action(re.compile("^" + re.escape(render.FEEDBACK_ACTION)))(self._on_feedback)
         self.app.event("app_uninstalled")(self._on_uninstalled)
         self.app.event("tokens_revoked")(self._on_uninstalled)
 
@@ -208,15 +213,50 @@ class SlackAdapter:
             log.warning("slack.respond_failed error=%s", exc)
 
     async def _run_command(self, command: dict[str, Any]) -> Reply:
+        return await self._run(lambda: self._invoke(command))
+
+    async def _run(self, invoke: Callable[[], Awaitable[Reply]]) -> Reply:
         if self._commands is None:
             return Reply("wirewatch is starting or stopping; try again in a moment", ok=False)
         try:
-            return await self._invoke(command)
+            return await invoke()
         except Exception:  # Commands.handle never raises; this guards the glue around it
             log.exception("slack.command_crashed")
             return Reply(
                 "something went wrong on wirewatch's side; the logs have details", ok=False
             )
+
+    async def _on_feedback(
+        self, ack, body: dict[str, Any], action: dict[str, Any], respond
+    ) -> None:
+        """A feedback button: ack at once (Slack shows nothing for that), record the label,
+        answer the clicker alone through response_url; the message stays as it is."""
+        await ack()
+        reply = await self._run(lambda: self._feedback(body, action))
+        try:
+            await respond(
+                response_type="ephemeral",
+                replace_original=False,
+                text=render.reply_text(reply.text),
+            )
+        except Exception as exc:  # response_url expired or unreachable: nothing else to do
+            log.warning("slack.respond_failed error=%s", exc)
+
+    async def _feedback(self, body: dict[str, Any], action: dict[str, Any]) -> Reply:
+        """The click as the shared command `feedback KIND ALERT`, run by whoever clicked."""
+        assert self._commands is not None
+        kind = render.feedback_kind(action.get("action_id", ""))
+        container, channel = body.get("container") or {}, body.get("channel") or {}
+        where = container.get("channel_id") or channel.get("id", "")
+        return await self._commands(
+            Invocation(
+                platform="slack",
+                channel=f"slack:{where}",
+                user=(body.get("user") or {}).get("id", ""),
+                text=f"feedback {kind} {action.get('value', '')}",
+                workspace=(body.get("team") or {}).get("id"),
+            )
+        )
 
     async def _invoke(self, command: dict[str, Any]) -> Reply:
         assert self._commands is not None

@@ -12,9 +12,12 @@ import re
 from typing import Any
 
 from adapters.base import Alert
+from bot.feedback import KINDS
 from bot.model import Source
 
 METADATA_EVENT = "wirewatch_alert"
+FEEDBACK_BLOCK = "wirewatch_feedback"
+FEEDBACK_ACTION = "wirewatch_feedback:"  # + the kind: "wirewatch_feedback:not-relevant"
 SECTION_MAX = 3000  # Block Kit's limit for a section's text
 CONTEXT_MAX = 2000
 TITLE_MAX = 300
@@ -100,23 +103,49 @@ def _sources(alert: Alert) -> list[Block]:
 
 
 def alert_blocks(alert: Alert) -> list[Block]:
-    """A story's first message: headline, outlet and time, summary, why it fired, sources."""
-    blocks = [_section(_headline(alert)), _context(f"{escape(alert.outlet)} · {when(alert)}")]
+    """A story's first message: headline, outlet and time, summary, why it fired, sources,
+    and the feedback buttons."""
+    stamp = f"{escape(alert.outlet)} · {when(alert)} · ref {alert.feedback_id}"
+    blocks = [_section(_headline(alert)), _context(stamp)]
     if alert.summary:
         blocks.append(_section(escape(alert.summary)))
     blocks.append(_context(*_why(alert)))
-    return blocks + _sources(alert)
+    return blocks + _sources(alert) + [feedback_block(alert)]
 
 
 def update_blocks(alert: Alert) -> list[Block]:
     """A later item of the story, posted in the thread of the first message."""
     blocks = [
         _section(f"*Update from {escape(alert.outlet)}:* {link(alert.url, alert.title)}"),
-        _context(when(alert)),
+        _context(f"{when(alert)} · ref {alert.feedback_id}"),
     ]
     if alert.summary:
         blocks.append(_section(escape(alert.summary)))
-    return blocks
+    return blocks + [feedback_block(alert)]
+
+
+def feedback_block(alert: Alert) -> Block:
+    """The "Not relevant" and "Wrong story" buttons: a click comes back as `block_actions`
+    whose action_id names the kind and whose value is the delivery to label."""
+    return {
+        "type": "actions",
+        "block_id": FEEDBACK_BLOCK,
+        "elements": [
+            {
+                "type": "button",
+                "action_id": f"{FEEDBACK_ACTION}{kind}",
+                "text": {"type": "plain_text", "text": label},
+                "value": str(alert.feedback_id),
+            }
+            for kind, label in KINDS.items()
+        ],
+    }
+
+
+def feedback_kind(action_id: str) -> str | None:
+    """The feedback kind a button's action_id names, or None if it is not one of ours."""
+    kind = action_id.removeprefix(FEEDBACK_ACTION)
+    return kind if action_id.startswith(FEEDBACK_ACTION) and kind in KINDS else None
 
 
 def alert_text(alert: Alert) -> str:

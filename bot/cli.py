@@ -1,4 +1,5 @@
-"""The `wirewatch` command line: demo, run, poll --once, check, topics, feeds, eval.
+"""The `wirewatch` command line: demo, run, poll --once, check, topics, feeds, eval, db,
+feedback.
 
 The only place that wires chat adapters into the core. Exit codes: 0 done, 1 a runtime
 failure (explained on stderr), 2 invalid configuration or usage.
@@ -128,11 +129,34 @@ def build_parser() -> argparse.ArgumentParser:
         "eval", help="replay labelled JSONL in publication order: detection, grouping, alerts"
     )
     _config_arg(ev)
-    ev.add_argument("file", type=Path, help="JSONL with title, description, published, label...")
+    ev.add_argument(
+        "file",
+        type=Path,
+        nargs="?",
+        metavar="FILE.jsonl",
+        help="JSONL with title, description, published, label... to measure on",
+    )
+    ev.add_argument(
+        "--feedback",
+        type=Path,
+        metavar="FILE.jsonl",
+        help="instead, write editors' recorded labels of --topic to this file (- for stdout)",
+    )
     ev.add_argument("--topic", default="troop-deployments", help="a built-in or config topic")
     ev.add_argument("--positive", default="deploy", help="the label that should match")
     ev.add_argument("--split", choices=("train", "validation", "test"), help="only this split")
     ev.add_argument("--titles-only", action="store_true", help="drop every description first")
+
+    fb = sub.add_parser("feedback", help="record an editor's label on an alert, as its buttons do")
+    _config_arg(fb)
+    fb.add_argument(
+        "kind",
+        choices=("not-relevant", "wrong-story"),
+        metavar="not-relevant|wrong-story",
+        help="which button: not relevant to its topic, or put in the wrong story",
+    )
+    fb.add_argument("alert", type=int, metavar="ALERT", help="the alert's number (its ref)")
+    fb.add_argument("--by", metavar="NAME", help="who is labelling (default: your login name)")
     return parser
 
 
@@ -156,7 +180,7 @@ def _config_arg(p: argparse.ArgumentParser) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    quiet = args.command in ("demo", "poll", "feeds", "topics", "check", "eval", "db")
+    quiet = args.command in ("demo", "poll", "feeds", "topics", "check", "eval", "db", "feedback")
     setup_logging(logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO)
     try:
         return COMMANDS[args.command](args)
@@ -423,6 +447,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from bot.evaluate import evaluate_file
 
     settings = _settings(args)
+    if args.feedback is not None:
+        from bot.cli_feedback import export_command
+
+        return export_command(args, settings)
+    if args.file is None:
+        raise UsageError("eval needs FILE.jsonl to measure on (or --feedback FILE.jsonl)")
     topics = {t.name: t for t in configured_topics(settings)}
     if args.topic not in topics:
         close = difflib.get_close_matches(args.topic, list(topics), n=2, cutoff=0.6)
@@ -441,6 +471,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_feedback(args: argparse.Namespace) -> int:
+    from bot.cli_feedback import feedback_command
+
+    return feedback_command(args, _settings(args))
+
+
 COMMANDS = {
     "check": cmd_check,
     "poll": cmd_poll,
@@ -450,6 +486,7 @@ COMMANDS = {
     "feeds": cmd_feeds,
     "eval": cmd_eval,
     "db": cmd_db,
+    "feedback": cmd_feedback,
 }
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from bot.catalog import unknown_topic
 from bot.clock import iso, iso_short, later, parse_iso, utcnow
 from bot.durations import format_duration, parse_duration
 from bot.errors import CommandError, FeedParseError, FetchError, QueryError, UnsafeURLError
+from bot.feedback import KINDS, TopicWeek, answer, last_week, record_label
 from bot.feeds.guard import check_url
 from bot.health import describe
 from bot.health_store import feeds_health
@@ -61,6 +62,7 @@ TOPIC_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 MODES = ("instant", "digest")
 MAX_MUTE = 90 * 86400.0
 SEARCH_LIMIT = 10
+ALERT_NUMBER = re.compile(r"[0-9]{1,15}")
 URL_TEXT = re.compile(r"^https?://\S+$", re.IGNORECASE)
 
 MODERATORS = {
@@ -170,7 +172,28 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     ),
     Subcommand("unmute", (), True, "end a mute early"),
     Subcommand("search", (("words", "text", True),), False, "search the stored items", "WORDS"),
-    Subcommand("status", (), False, "feed health, last poll, alerts waiting to be sent"),
+    Subcommand(
+        "status",
+        (),
+        False,
+        "feed health, alerts waiting to be sent, each topic's alerts and editors' clicks "
+        "over 7 days",
+    ),
+    Subcommand(
+        "feedback not-relevant",
+        (("alert", "alert", True),),
+        False,
+        "record that alert ALERT (`ref N` under it) is not relevant to its topic (its Not "
+        "relevant button)",
+        "ALERT",
+    ),
+    Subcommand(
+        "feedback wrong-story",
+        (("alert", "alert", True),),
+        False,
+        "record that alert ALERT was put in a story it does not belong to (its Wrong story button)",
+        "ALERT",
+    ),
 )
 _BY_NAME = {s.name: s for s in SUBCOMMANDS}
 PUBLIC = ", ".join(s.name for s in SUBCOMMANDS if not s.moderator_only)
@@ -188,6 +211,8 @@ def parse(text: str) -> tuple[Subcommand, str]:
         return _BY_NAME[first], text.split(None, 1)[1] if len(words) > 1 else ""
     if first in ("topic", "feeds"):
         raise CommandError(f"`{first}` needs add or remove: `/wirewatch {first} add ...`")
+    if first == "feedback":
+        raise CommandError(f"`feedback` needs one of {', '.join(f'`{k}`' for k in KINDS)}")
     raise CommandError(f"unknown command `{words[0]}`: `/wirewatch help` lists them")
 
 
@@ -224,6 +249,8 @@ class Commands:
             "unmute": self._unmute,
             "search": self._search,
             "status": self._status,
+            "feedback not-relevant": self._feedback,
+            "feedback wrong-story": self._feedback,
         }
 
     async def handle(self, inv: Invocation) -> Reply:
@@ -380,7 +407,17 @@ class Commands:
         )
         failing = [f for f in list_feeds(self.db) if f.failures and not f.disabled][:5]
         lines += [f"- failing: `{f.name}`: {f.last_error}" for f in failing]
-        return "\n".join(lines)
+        return "\n".join(lines + _week_lines(last_week(self.db)))
+
+    async def _feedback(self, inv: Invocation, rest: str) -> str:
+        """A button click arrives here as `feedback KIND ALERT`, typed or not."""
+        kind = parse(inv.text)[0].name.split()[1]
+        if not ALERT_NUMBER.fullmatch(rest):
+            raise CommandError(f"ALERT is the alert's number (`ref 12` under it), not `{rest}`")
+        outcome = record_label(
+            self.db, kind, int(rest), platform=inv.platform, user=inv.user, channel=inv.channel
+        )
+        return answer(outcome)
 
     # -- subscriptions -----------------------------------------------------------------
 
@@ -643,6 +680,16 @@ def _unsafe(url: str, exc: UnsafeURLError) -> str:
         f"cannot use {url}: {exc}. URLs from chat must be http(s) on public addresses "
         "(ops may set `network: {allow_private_addresses: true}` in the config)"
     )
+
+
+def _week_lines(weeks: list[TopicWeek]) -> list[str]:
+    if not weeks:
+        return ["- last 7 days: no alerts posted"]
+    return [
+        f"- last 7 days, `{w.topic}` (every channel): {w.alerts} alerts posted, "
+        f"{w.not_relevant} marked not relevant, {w.wrong_story} marked wrong story"
+        for w in weeks
+    ]
 
 
 def _live(subs: list[SubscriptionRow]) -> list[SubscriptionRow]:

@@ -145,6 +145,22 @@ def _m007_feed_health(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX items_feed_published ON items(feed_id, published)")
 
 
+def _m008_feedback(db: sqlite_utils.Database) -> None:
+    # Editors' "Not relevant" / "Wrong story" clicks. No foreign keys, and the item's text
+    # copied in: a label is training data and must outlive `db prune` of its alert.
+    db.execute(
+        "CREATE TABLE feedback (id INTEGER PRIMARY KEY, delivery_id INTEGER NOT NULL, "
+        "kind TEXT NOT NULL, platform TEXT NOT NULL, user TEXT NOT NULL, "
+        "channel TEXT NOT NULL, topic TEXT NOT NULL, story_id INTEGER NOT NULL, "
+        "story_title TEXT NOT NULL, item_id INTEGER NOT NULL, title TEXT NOT NULL, "
+        "description TEXT NOT NULL, published TEXT NOT NULL, outlet TEXT NOT NULL, url TEXT, "
+        "at TEXT NOT NULL, UNIQUE (delivery_id, kind, platform, user))"
+    )
+    db.execute("CREATE INDEX feedback_at ON feedback(at)")
+    # `/wirewatch status` counts each topic's alerts of the last 7 days.
+    db.execute("CREATE INDEX deliveries_sent ON deliveries(sent_at) WHERE sent_at IS NOT NULL")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_open_deliveries_index,
@@ -153,6 +169,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m005_relevance_and_copies,
     _m006_subscription_narrowing,
     _m007_feed_health,
+    _m008_feedback,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

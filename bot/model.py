@@ -131,6 +131,14 @@ class Alert:
     sources: tuple[Source, ...] = field(default_factory=tuple)
     # Every topic of the channel the item matched, `topic` (the delivery's own) first.
     topics: tuple[str, ...] = ()
+    # The delivery whose item this message shows, when that is not `delivery_id`: an edited
+    # first message shows the story's first item, while `delivery_id` is the later update.
+    shown_delivery: int | None = None
+
+    @property
+    def feedback_id(self) -> int:
+        """What this message's feedback buttons label: the delivery that posted its item."""
+        return self.shown_delivery or self.delivery_id
 
 
 @dataclass(frozen=True)

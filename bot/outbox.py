@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import sqlite_utils
@@ -258,12 +258,13 @@ async def _edit_parent(
 ) -> None:
     """Best effort: the first message lists every source so far; a failure loses no alert."""
     first = db.execute(
-        "SELECT item_id FROM deliveries WHERE channel = ? AND story_id = ? AND "
+        "SELECT id, item_id FROM deliveries WHERE channel = ? AND story_id = ? AND "
         "kind = 'new' AND status = 'sent' ORDER BY id LIMIT 1",
         [d.channel, d.story_id],
     ).fetchone()
     try:
-        await adapter.edit_alert(parent, build_alert(db, d, item_id=first[0]))
+        alert = replace(build_alert(db, d, item_id=first[1]), shown_delivery=first[0])
+        await adapter.edit_alert(parent, alert)
     except Exception as exc:
         log.warning("outbox.edit_failed delivery=%d error=%s", d.id, exc)
 

@@ -13,7 +13,11 @@ request out and then loses its answer (a 5xx, a dropped connection, or silence).
 
 The one guild has a moderator (Manage Channels through a role), a plain member, an editor
 whose role grants nothing in Discord, and an administrator. `stub.command(...)` sends an
-INTERACTION_CREATE built from the command the bot synced, so a wrong schema fails the test.
+INTERACTION_CREATE built from the command the bot synced, so a wrong schema fails the test;
+`stub.click(...)` sends the component interaction (type 3) of a button the bot really put on
+a message. Answers go through the real callback route: an ephemeral one (flags 64) is seen
+by the clicker only, anything else appears in the channel, and UPDATE_MESSAGE rewrites the
+clicked message for everyone.
 
 Deliberately absent: voice, presences, members chunking, resuming (a RESUME is answered with
 INVALID_SESSION, as Discord does for an unknown session), and real rate-limit buckets
@@ -105,6 +109,9 @@ class InteractionLog:
 
     id: str
     token: str
+    type: int = 2  # 2 application command, 3 message component, 4 autocomplete
+    channel: str = ""
+    message: str | None = None  # the message whose component was clicked (type 3)
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     followups: list[dict[str, Any]] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -257,6 +264,19 @@ class DiscordStub:
         """Run `/wirewatch PATH... option=value` as `user`; wait for its visible reply."""
         log = await self._interact(2, path, options, None, user, channel)
         await self._wait(log, lambda: bool(log.replies()))
+        return log
+
+    async def click(self, message_id: str, custom_id: str, *, user: str) -> InteractionLog:
+        """Click the button `custom_id` of a message the bot posted, as `user` (a member of
+        the guild, who can see the channel); wait for the bot's answer. Discord sends clicks
+        only for components the message really has, so a missing button fails the test."""
+        msg = self.messages[message_id]
+        buttons = [c for row in msg.get("components") or [] for c in row.get("components", [])]
+        button = next((b for b in buttons if b.get("custom_id") == custom_id), None)
+        assert button is not None, f"message {message_id} has no button {custom_id!r}"
+        data = {"custom_id": custom_id, "component_type": button["type"]}
+        log = await self._send_interaction(3, data, user, msg["channel_id"], message=msg)
+        await self._wait(log, lambda: bool(log.replies()) or _updated(log))
         return log
 
     async def autocomplete(
@@ -441,9 +461,21 @@ class DiscordStub:
             "guild_id": self.guild_id,
             "options": _option_tree(command, path, options, focused),
         }
-        log = InteractionLog(snowflake(), "itok-" + snowflake())
+        return await self._send_interaction(kind, data, user, channel or self.general)
+
+    async def _send_interaction(
+        self,
+        kind: int,
+        data: dict[str, Any],
+        user: str,
+        cid: str,
+        *,
+        message: dict[str, Any] | None = None,
+    ) -> InteractionLog:
+        """INTERACTION_CREATE as Discord sends it over the gateway."""
+        log = InteractionLog(snowflake(), "itok-" + snowflake(), kind, cid)
+        log.message = message["id"] if message else None
         self.interactions[log.id] = log
-        cid = channel or self.general
         payload = {
             "id": log.id,
             "application_id": self.app_id,
@@ -463,6 +495,8 @@ class DiscordStub:
             "authorizing_integration_owners": {"0": self.guild_id},
             "attachment_size_limit": 8 * 2**20,
         }
+        if message is not None:
+            payload["message"] = _public(message)
         sessions = [s for s in self.sessions if s.identified]
         assert sessions, "no identified gateway session"
         for s in sessions:
@@ -650,27 +684,45 @@ class DiscordStub:
             return jsonr(
                 {"message": "Interaction has already been acknowledged.", "code": 40060}, 400
             )
-        if body.get("type") == 4 and (refused := _invalid_message(body.get("data"))):
+        kind, data = body.get("type"), body.get("data") or {}
+        if kind in (6, 7) and log.type != 3:
+            return jsonr({"message": "Invalid interaction application command", "code": 50035}, 400)
+        if kind in (4, 7) and (refused := _invalid_message(data, edit=kind == 7)):
             return refused
         log.callbacks.append(body)
         log.changed.set()
+        shown = self._show_callback(log, kind, data)
         if request.query.get("with_response") not in ("1", "true", "True"):
             return web.Response(status=204)
-        data = body.get("data") or {}
         answer: dict[str, Any] = {
             "interaction": {
                 "id": iid,
-                "type": 2,
-                "response_message_loading": body["type"] == 5,
+                "type": log.type,
+                "response_message_loading": kind == 5,
                 "response_message_ephemeral": bool(data.get("flags", 0) & EPHEMERAL),
             },
-            "resource": {"type": body["type"]},
+            "resource": {"type": kind},
         }
-        if body["type"] in (4, 5):
-            msg = self._message(None, data, interaction=iid)
-            answer["interaction"]["response_message_id"] = msg["id"]
-            answer["resource"]["message"] = msg
+        if shown is not None:
+            answer["interaction"]["response_message_id"] = shown["id"]
+            answer["resource"]["message"] = shown
         return jsonr(answer)
+
+    def _show_callback(
+        self, log: InteractionLog, kind: int, data: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """What everyone else sees: a message that is not ephemeral appears in the channel,
+        and UPDATE_MESSAGE (7) rewrites the clicked message for everyone."""
+        if kind == 7 and log.message in self.messages:
+            msg = self.messages[log.message]
+            msg.update({k: data[k] for k in ("content", "embeds", "components") if k in data})
+            msg["edited_timestamp"] = now_iso()
+            return _public(msg)
+        if kind not in (4, 5):
+            return None
+        if kind == 4 and not data.get("flags", 0) & EPHEMERAL:
+            return self._message(log.channel, data)  # in the channel, for everyone
+        return self._message(None, data, interaction=log.id)
 
     async def _hook_followup(
         self, request: web.Request, body: Any, app: str, token: str
@@ -715,7 +767,7 @@ class DiscordStub:
             "pinned": False,
             "type": 0 if interaction is None else 20,
             "flags": body.get("flags", 0),
-            "components": [],
+            "components": body.get("components") or [],
             "nonce": body.get("nonce"),
             "allowed_mentions": body.get("allowed_mentions"),
         }
@@ -797,11 +849,43 @@ def _invalid_message(body: Any, *, edit: bool = False) -> web.Response | None:
         return jsonr({"message": "Cannot send an empty message", "code": 50006}, 400)
     if len(content) > 2000:
         problems.append("content: Must be 2000 or fewer in length.")
+    problems += component_problems(body.get("components") or [])
     for i, embed in enumerate(embeds):
         problems += [f"embeds.{i}.{p}" for p in embed_problems(embed)]
     if problems:
         return jsonr({"message": "Invalid Form Body", "code": 50035, "errors": problems}, 400)
     return None
+
+
+def component_problems(rows: Any) -> list[str]:
+    """Discord's checks on message components: at most 5 action rows of at most 5 buttons;
+    a button has a label (80) and, unless it is a link, a custom_id (100) unique in the
+    message; a link button has an http(s) url and no custom_id."""
+    if not isinstance(rows, list) or len(rows) > 5:
+        return ["components: Must be 5 or fewer in length."]
+    out, seen = [], set()
+    for i, row in enumerate(rows):
+        items = row.get("components") if isinstance(row, dict) else None
+        if row.get("type") != 1 or not isinstance(items, list) or not 1 <= len(items) <= 5:
+            out.append(f"components.{i}: an action row holds 1 to 5 components")
+            continue
+        for j, b in enumerate(items):
+            where, cid = f"components.{i}.components.{j}", b.get("custom_id")
+            if b.get("type") != 2 or not 1 <= len(b.get("label") or "") <= 80:
+                out.append(f"{where}: a button needs a label of 1 to 80 characters")
+            if b.get("style") == 5:
+                if cid is not None or not re.match(r"^https?://", b.get("url") or ""):
+                    out.append(f"{where}: a link button has an http(s) url, no custom_id")
+            elif b.get("style") not in (1, 2, 3, 4) or not 1 <= len(cid or "") <= 100:
+                out.append(f"{where}: custom_id must be 1 to 100 characters")
+            elif cid in seen:
+                out.append(f"{where}: custom_id must be unique in the message")
+            seen.add(cid)
+    return out
+
+
+def _updated(log: InteractionLog) -> bool:
+    return any(c.get("type") in (6, 7) for c in log.callbacks)
 
 
 def embed_problems(embed: dict[str, Any]) -> list[str]:

@@ -11,7 +11,12 @@ Socket Mode too: apps.connections.open (app token) hands out a ws:// URL on the 
 says hello and lets `socket_command(...)` send a slash-command envelope and read its ack.
 
 `signed_command(...)` builds a slash-command request exactly as Slack signs it (v0 HMAC over
-timestamp and body), so tests drive the real bolt app through HTTP.
+timestamp and body), so tests drive the real bolt app through HTTP. Interactivity too:
+`block_actions(...)` builds the payload of a click on a button a stored message really has,
+`signed_action(...)` signs it as the `payload=` form Slack POSTs to the request URL, and
+`socket_action(...)` sends it as an `interactive` envelope in Socket Mode. A response_url
+post answering a click acts as Slack's does: ephemeral shows it to the clicker alone
+(`ephemeral_to`), in_channel posts for everyone, replace/delete_original change the message.
 
 Only the methods wirewatch uses are implemented; an unknown method answers `unknown_method`.
 """
@@ -93,6 +98,8 @@ class SlackStub:
         self._socket: web.WebSocketResponse | None = None
         self._socket_ready = asyncio.Event()
         self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._targets: dict[str, tuple[str, str]] = {}  # response_url key -> (channel|ts, user)
+        self.ephemeral: list[tuple[str, str, dict[str, Any]]] = []  # (channel, user, payload)
 
     # -- setup -------------------------------------------------------------------------
 
@@ -183,8 +190,28 @@ class SlackStub:
             await self._runner.cleanup()
 
     async def _response(self, request: web.Request) -> web.Response:
-        self.responses.append((request.match_info["key"], await request.json()))
+        key, payload = request.match_info["key"], await request.json()
+        self.responses.append((key, payload))
+        if key in self._targets:
+            self._respond_to_action(*self._targets[key], payload)
         return web.Response(text="ok")
+
+    def _respond_to_action(self, target: str, user: str, payload: dict[str, Any]) -> None:
+        """What a response_url post does to the channel an action came from: only an
+        ephemeral response (never replacing the original) leaves it as everyone sees it."""
+        channel_id, ts = target.split("|", 1)
+        channel = self.channels[channel_id]
+        if _truthy(payload.get("delete_original")):
+            channel.messages = [m for m in channel.messages if m["ts"] != ts]
+        elif _truthy(payload.get("replace_original")):
+            self._message(channel, ts).update(
+                text=payload.get("text", ""), blocks=payload.get("blocks") or []
+            )
+        elif payload.get("response_type") == "ephemeral":
+            self.ephemeral.append((channel_id, user, payload))
+        else:  # in_channel: a new message for everyone
+            message = {"type": "message", "user": BOT_USER, "ts": self._next_ts()}
+            channel.messages.append({**message, "text": payload.get("text", "")})
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
@@ -274,6 +301,42 @@ class SlackStub:
         )
         return await asyncio.wait_for(self._acks[envelope_id], 5.0)
 
+    async def socket_action(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send an interactive envelope (a button click) over the socket; its ack."""
+        await asyncio.wait_for(self._socket_ready.wait(), 5.0)
+        assert self._socket is not None
+        envelope_id = f"env-{next(self._ts)}"
+        self._acks[envelope_id] = asyncio.get_running_loop().create_future()
+        await self._socket.send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": "interactive",
+                "payload": payload,
+                "accepts_response_payload": False,
+            }
+        )
+        return await asyncio.wait_for(self._acks[envelope_id], 5.0)
+
+    # -- interactivity -------------------------------------------------------------------
+
+    def block_actions(
+        self, channel: str, ts: str, action_id: str, *, user: str, key: str
+    ) -> dict[str, Any]:
+        """The `block_actions` payload of `user` clicking button `action_id` of a message in
+        `channel`, as Slack builds it. Slack sends clicks only for buttons the message has,
+        so a missing one fails the test; the response_url is this stub's, under `key`."""
+        message = self._message(self.channels[channel], ts)
+        for block in message.get("blocks") or []:
+            for element in block.get("elements") or []:
+                if block["type"] == "actions" and element.get("action_id") == action_id:
+                    self._targets[key] = (f"{channel}|{ts}", user)
+                    return _block_actions(self, channel, message, block, element, user, key)
+        raise AssertionError(f"message {ts} has no button {action_id!r}")
+
+    def ephemeral_to(self, user: str) -> list[str]:
+        """Texts Slack showed `user` alone, in response to their clicks."""
+        return [p.get("text", "") for _, u, p in self.ephemeral if u == user]
+
     # -- methods -----------------------------------------------------------------------
 
     def _m_auth_test(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -360,6 +423,71 @@ class SlackStub:
         raise _ApiError("message_not_found")
 
 
+def _block_actions(
+    stub: SlackStub,
+    channel: str,
+    message: dict[str, Any],
+    block: dict[str, Any],
+    button: dict[str, Any],
+    user: str,
+    key: str,
+) -> dict[str, Any]:
+    container = {
+        "type": "message",
+        "message_ts": message["ts"],
+        "channel_id": channel,
+        "is_ephemeral": False,
+    }
+    if message.get("thread_ts"):
+        container["thread_ts"] = message["thread_ts"]
+    return {
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM},
+        "api_app_id": "A0WIRE",
+        "token": "legacy-verification-token",
+        "container": container,
+        "trigger_id": f"1.2.{next(stub._ts)}",
+        "team": {"id": TEAM, "domain": "stub"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel, "name": stub.channels[channel].name},
+        "message": _shown(message, {}),
+        "state": {"values": {}},
+        "response_url": stub.response_url(key),
+        "actions": [
+            {
+                "action_id": button["action_id"],
+                "block_id": block.get("block_id", ""),
+                "text": button["text"],
+                "value": button.get("value", ""),
+                "type": button["type"],
+                "action_ts": f"{time.time():.6f}",
+            }
+        ],
+    }
+
+
+def signed_action(
+    payload: dict[str, Any], *, secret: str = SIGNING_SECRET, timestamp: int | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """An interactivity POST (`payload=` JSON, form-encoded), signed the way Slack signs it."""
+    return _signed(
+        urllib.parse.urlencode({"payload": json.dumps(payload)}).encode(), secret, timestamp
+    )
+
+
+def _signed(body: bytes, secret: str, timestamp: int | None) -> tuple[bytes, dict[str, str]]:
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    base = f"v0:{ts}:".encode() + body
+    signature = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": signature,
+    }
+    return body, headers
+
+
 class _ApiError(Exception):
     """An `{"ok": false, "error": ...}` answer raised from inside a method."""
 
@@ -403,11 +531,31 @@ def _check_content(args: dict[str, Any]) -> None:
         raise _ApiError("invalid_blocks")
     for block in blocks:
         texts = [block.get("text") or {}] + list(block.get("elements") or [])
-        if block.get("type") not in ("section", "context", "header", "divider"):
+        if block.get("type") not in ("section", "context", "header", "divider", "actions"):
             raise _ApiError("invalid_blocks")
+        if block["type"] == "actions":
+            _check_actions(block)
+            continue
         if any(len(t.get("text", "")) > SECTION_MAX for t in texts if isinstance(t, dict)):
             raise _ApiError("invalid_blocks")
         if block["type"] == "context" and not 0 < len(block.get("elements") or []) <= 10:
+            raise _ApiError("invalid_blocks")
+
+
+def _check_actions(block: dict[str, Any]) -> None:
+    """Block Kit's rules for an actions block of buttons: 1 to 25 elements, each with a
+    plain_text label (75), an action_id (255) unique in the block, a value (2,000)."""
+    buttons = block.get("elements") or []
+    ids = [b.get("action_id") for b in buttons]
+    if not 0 < len(buttons) <= 25 or len(set(ids)) != len(ids):
+        raise _ApiError("invalid_blocks")
+    for b in buttons:
+        label = b.get("text") or {}
+        if b.get("type") != "button" or label.get("type") != "plain_text":
+            raise _ApiError("invalid_blocks")
+        if not 0 < len(label.get("text", "")) <= 75 or not 0 < len(b.get("action_id") or "") <= 255:
+            raise _ApiError("invalid_blocks")
+        if len(b.get("value", "")) > 2000 or b.get("style") not in (None, "primary", "danger"):
             raise _ApiError("invalid_blocks")
 
 
@@ -425,16 +573,7 @@ def signed_command(
     fields = command_fields(
         text, user=user, channel=channel, response_url=response_url, command=command
     )
-    body = urllib.parse.urlencode(fields).encode()
-    ts = str(int(time.time()) if timestamp is None else timestamp)
-    base = f"v0:{ts}:".encode() + body
-    signature = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-    headers = {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": signature,
-    }
-    return body, headers
+    return _signed(urllib.parse.urlencode(fields).encode(), secret, timestamp)
 
 
 def command_fields(

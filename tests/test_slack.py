@@ -238,7 +238,9 @@ async def test_admin_sets_up_from_chat_and_a_story_becomes_one_alert_with_a_thre
         outlets = sorted(m["blocks"][0]["text"]["text"].split(":*")[0] for m in thread)
         assert outlets == ["*Update from Al Jazeera", "*Update from The Moscow Times"]
         # The first message now lists every source.
-        sources = parent["blocks"][-1]["text"]["text"]
+        [sources] = [
+            b["text"]["text"] for b in parent["blocks"] if "Sources (" in json.dumps(b.get("text"))
+        ]
         for outlet in ("Yonhap News Agency", "Al Jazeera", "The Moscow Times"):
             assert outlet in sources
         assert len(env.stub.calls_to("chat.update")) >= 2

@@ -1,0 +1,70 @@
+"""The command line's side of editors' feedback: `wirewatch feedback KIND ALERT` (what the
+console prints under each alert, since a terminal has no buttons) and `wirewatch eval
+--feedback FILE.jsonl` (the recorded labels as labelled items).
+
+bot.cli parses the arguments and loads the config, then calls in here; what a label is and
+how it is exported live in bot.feedback and bot.feedback_export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+
+from bot.db import open_database, open_read_only
+from bot.errors import UsageError
+from bot.feedback import answer, record_label
+from bot.feedback_export import export_feedback
+from bot.settings import Settings
+
+
+def feedback_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Record a label as the console operator: 0 recorded (or already), 2 no such alert."""
+    db = open_database(settings.database)
+    try:
+        outcome = record_label(
+            db, args.kind, args.alert, platform="console", user=_who(args.by), channel="console"
+        )
+    finally:
+        db.close()
+    if outcome.status == "unknown":
+        raise UsageError(answer(outcome, privately=False))
+    print(answer(outcome, privately=False))
+    return 0
+
+
+def _who(given: str | None) -> str:
+    if given:
+        return given
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no USER and no passwd entry, as in some containers
+        return "console"
+
+
+def export_command(args: argparse.Namespace, settings: Settings) -> int:
+    """`wirewatch eval --feedback FILE.jsonl [--topic T]`: write the labels, say how many."""
+    if args.file is not None or args.split or args.titles_only:
+        raise UsageError(
+            "--feedback exports labels and measures nothing: give it without FILE.jsonl, "
+            "--split or --titles-only"
+        )
+    db = open_read_only(Path(settings.database))
+    try:
+        done = export_feedback(db, args.topic, str(args.feedback))
+        topics = [t for (t,) in db.execute("SELECT DISTINCT topic FROM feedback ORDER BY 1")]
+    finally:
+        db.close()
+    where = "stdout" if str(args.feedback) == "-" else args.feedback
+    print(
+        f"{done.items} labelled items of topic {args.topic} written to {where}: "
+        f"{done.not_relevant} not relevant (label other), {done.wrong_story} in a wrong story",
+        file=sys.stderr,
+    )
+    if not done.items:
+        others = ", ".join(topics) or "none yet"
+        note = f"note: no feedback on {args.topic} (topics with feedback: {others})"
+        print(note, file=sys.stderr)
+    return 0
