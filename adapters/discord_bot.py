@@ -283,12 +283,12 @@ class DiscordAdapter:
         return MessageRef(self.platform, parent.channel, str(msg.id), thread)
 
     async def edit_alert(self, ref: MessageRef, alert: Alert) -> None:
-        """The first message lists every source so far; its footer drops the delivery ref,
-        which now belongs to a later delivery."""
+        """The first message lists every source so far. Its footer keeps its own delivery's
+        ref (`alert.shown_delivery`), and drops it when that is not known: `delivery_id` is
+        the later delivery that caused the edit. The buttons are left as they are."""
         message = self._partial(ref.channel).get_partial_message(_snowflake(ref.message_id))
-        await self._call(
-            message.edit(embed=alert_embed(alert, ref=False), allowed_mentions=NO_PINGS)
-        )
+        embed = alert_embed(alert, ref=alert.shown_delivery is not None)
+        await self._call(message.edit(embed=embed, allowed_mentions=NO_PINGS))
 
     async def find_posted(self, channel: str, delivery_id: int) -> MessageRef | None:
         """Our message with this delivery's ref among the recent ones, or in their threads.

@@ -211,7 +211,8 @@ def _fields(alert: Alert) -> list[tuple[str, str, bool]]:
 
 def alert_embed(alert: Alert, *, as_update: bool = False, ref: bool = True) -> discord.Embed:
     """The story's embed; `as_update` for a later outlet in the thread; `ref` marks the
-    delivery id in the footer so a restart can find what it already posted."""
+    message's delivery id in the footer (`ref 12`), so a restart can find what it already
+    posted and an editor can name the alert to `/wirewatch feedback`."""
     title = clip(feed_text(alert.title) or "(untitled)", TITLE)
     embed = discord.Embed(
         title=title,
@@ -225,7 +226,7 @@ def alert_embed(alert: Alert, *, as_update: bool = False, ref: bool = True) -> d
     for name, value, inline in fields:
         embed.add_field(name=name, value=value, inline=inline)
     footer = f"wirewatch · story {alert.story_id}"
-    embed.set_footer(text=f"{footer} · {ref_marker(alert.delivery_id)}" if ref else footer)
+    embed.set_footer(text=f"{footer} · {ref_marker(alert.feedback_id)}" if ref else footer)
     fixed = embed_size(embed)
     embed.description = clip(feed_text(alert.summary), max(0, min(SUMMARY, TOTAL - fixed)))
     return embed

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import sqlite_utils
@@ -85,9 +85,10 @@ def _posted(db: sqlite_utils.Database, delivery_id: int) -> _Posted | None:
     if row is None:
         return None
     *fields, first_seen = row
+    posted = _Posted(*fields)
     # A damaged stored date must not lose the label: first-seen, then now, stand in.
-    fields[8] = iso(parse_stored(fields[8], parse_stored(first_seen, utcnow())))
-    return _Posted(*fields)
+    when = parse_stored(posted.published, parse_stored(first_seen, utcnow()))
+    return replace(posted, published=iso(when))
 
 
 def record_label(

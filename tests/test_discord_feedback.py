@@ -65,6 +65,7 @@ async def test_a_click_is_recorded_and_answered_to_the_clicker_alone(
                 ("Not relevant", f"{NOT_RELEVANT}{first}"),
                 ("Wrong story", f"{WRONG_STORY}{first}"),
             ]
+            assert parent["embeds"][0]["footer"]["text"].endswith(f" · ref {first}")
             update = thread[0]
             later = delivery_of(rt, update["id"])
             before, patches = copy.deepcopy(stub.messages), len(stub.calls)
