@@ -31,10 +31,11 @@ def parse_iso(text: str) -> datetime:
     found = _STORED.fullmatch(text) if isinstance(text, str) else None
     if found is None:
         raise ValueError(f"not a wirewatch timestamp: {str(text)[:40]!r}")
-    year, month, day, hour, minute, second, fraction = found.groups()
+    *numbers, fraction = found.groups()
     micro = int((fraction or "0").ljust(6, "0"))
-    numbers = (year, month, day, hour, minute, second)
-    return datetime(*(int(n) for n in numbers), micro, tzinfo=UTC)  # ValueError: 2025-13-40
+    year, month, day, hour, minute, second = map(int, numbers)
+    # ValueError: 2025-13-40
+    return datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
 
 
 def parse_stored(text: str | None, default: datetime) -> datetime:

@@ -315,8 +315,9 @@ class StoryIndex:
     def _forget_unused(self, term_ids: Iterable[int]) -> None:
         """Terms no live doc uses leave the vocabulary, so memory follows the window."""
         for t in term_ids:
-            if self._df[t] == 0 and self._term_of[t] is not None:
-                del self._vocab[self._term_of[t]]
+            term = self._term_of[t]
+            if self._df[t] == 0 and term is not None:
+                del self._vocab[term]
                 self._term_of[t] = None
                 self._postings[t] = _EMPTY
                 self._free.append(t)
@@ -388,7 +389,7 @@ def _accumulate(scores: dict[int, float], keys: array, weight: float) -> None:
 
 
 def _is_entity(term: str | None) -> bool:
-    return bool(term) and term.startswith("e:")
+    return term is not None and term.startswith("e:")
 
 
 def _story_score(sims: list[float], size: int) -> float:
