@@ -167,8 +167,11 @@ def delivery_of(message: dict[str, Any]) -> int | None:
     meta = message.get("metadata") or {}
     if meta.get("event_type") != METADATA_EVENT:
         return None
+    value = (meta.get("event_payload") or {}).get("delivery_id")
+    if value is None:
+        return None
     try:
-        return int((meta.get("event_payload") or {}).get("delivery_id"))
+        return int(value)
     except (TypeError, ValueError):
         return None
 
