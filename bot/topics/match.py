@@ -40,6 +40,7 @@ from bot.topics.entities import Gazetteer
 from bot.topics.query import (
     And,
     Entity,
+    Leaf,
     Near,
     Node,
     Not,
@@ -74,7 +75,7 @@ class CompiledTopic:
 
 
 @dataclass(frozen=True)
-class AnyTerm:
+class AnyTerm(Leaf):
     """Compiled form of the plain words and phrases of one OR, evaluated from whichever is
     smaller: the item's hits or the list (a topic may OR a hundred words)."""
 
@@ -83,7 +84,7 @@ class AnyTerm:
 
 
 @dataclass(frozen=True)
-class Ref:
+class Ref(Leaf):
     """Compiled `topic:NAME`: the named topic, or None when its verdict comes from outside
     this matcher (`Matcher(outside=...)`, `match_prepared(holding=...)`)."""
 
@@ -555,7 +556,9 @@ def _eval(node: Node, doc: _Doc, title_only: bool) -> _Result | None:
     if isinstance(node, Ref):  # never under title: (the parser refuses it)
         found = doc.verdict(node.name)
         return None if found is None else _Result(found.spans, (("topic", node.name), *found.facts))
-    return _combine(node, doc, title_only)
+    if isinstance(node, And | Or):
+        return _combine(node, doc, title_only)
+    raise TypeError(f"not a compiled query node: {node!r}")  # a TopicRef left unresolved
 
 
 def _term(node: Term, doc: _Doc, title_only: bool) -> _Result | None:
@@ -681,7 +684,8 @@ def _topic(name: str, entry: object, origin: str, problems: list[str]) -> Topic 
     if not _NAME.match(name):
         problems.append(f"{name!r}: a topic name is letters, digits, '-' and '_'")
         return None
-    raw = entry.get("query") if isinstance(entry, dict) else None
+    fields = entry if isinstance(entry, dict) else {}
+    raw = fields.get("query")
     if isinstance(raw, list) and all(isinstance(part, str) for part in raw):
         raw = " ".join(raw)  # a list lets a long query carry comments and YAML anchors
     if not isinstance(raw, str) or not raw.strip():
@@ -693,11 +697,11 @@ def _topic(name: str, entry: object, origin: str, problems: list[str]) -> Topic 
     except QueryError as exc:
         problems.append(f"{name}: query: {exc}")
         return None
-    relevance = entry.get("relevance")
+    relevance = fields.get("relevance")
     if relevance is not None and not (isinstance(relevance, str) and _NAME.match(relevance)):
         problems.append(f"{name}: `relevance` names a model, such as deployments")
         return None
-    description = str(entry.get("description") or "").strip()
+    description = str(fields.get("description") or "").strip()
     return Topic(name, query, description, origin, relevance)
 
 

@@ -171,7 +171,14 @@ class Or:
         return " OR ".join(_wrap(c, bare) for c in self.children)
 
 
-Node = Term | Entity | TopicRef | Title | Not | Near | And | Or
+class Leaf:
+    """A leaf a compiler puts into a parsed tree in place of a part of it (in `match.py`: a
+    bound topic reference, the plain words of one OR); the parser never makes one."""
+
+    __slots__ = ()
+
+
+Node = Term | Entity | TopicRef | Title | Not | Near | And | Or | Leaf
 
 
 def _wrap(node: Node, bare: tuple[type, ...]) -> str:
