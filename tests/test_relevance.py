@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from bot.errors import UsageError
 from bot.grouping import HERE as GROUPING
 from bot.grouping import train as grouping_train
 from bot.relevance import Relevance
@@ -98,3 +99,15 @@ def test_a_headline_alone_is_held_to_its_own_bar(tmp_path):
     assert model.verdict({"bias", "has_text"}).relevant
     assert not model.verdict({"bias", "title_only"}).relevant
     assert model.verdict({"bias", "title_only"}, relaxed=True).relevant
+
+
+def test_retraining_the_join_model_refuses_an_undated_item_by_its_line(tmp_path):
+    """Training replays items in publication order: one without a date is named, not a crash."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    items = [{"title": "Troops land in port", "story": "a"}]
+    items.append({"title": "More troops", "story": "a", "published": "2025-03-01T08:00:00Z"})
+    (corpus / "train.jsonl").write_text("\n".join(json.dumps(i) for i in items) + "\n")
+    with pytest.raises(UsageError, match=r"line 1 .*no `published`"):
+        grouping_train.main(["--corpus", str(corpus), "--out", str(tmp_path / "join.json")])
+    assert not (tmp_path / "join.json").exists()

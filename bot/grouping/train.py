@@ -24,6 +24,7 @@ from datetime import timedelta
 from itertools import combinations
 from pathlib import Path
 
+from bot.errors import UsageError
 from bot.grouping import HERE, JOIN_FEATURES, join_model
 from bot.labelled import LabelledItem, load_labelled
 from bot.relevance.train import CORPUS, corpus_digest
@@ -40,6 +41,11 @@ def docs_of(items: list[LabelledItem], gazetteer: Gazetteer, titles_only: bool) 
     """Items as the index sees them, in publication order (ties: outlet, then id)."""
     out = []
     for n, i in enumerate(items):
+        if i.published is None:
+            raise UsageError(
+                f"line {i.line} ({i.id}): no `published`; the join model is trained on items "
+                "replayed in publication order"
+            )
         text = "" if titles_only else i.description
         names = gazetteer.names(f"{i.title}\n{text}")
         out.append(StoryDoc(n, i.title, text, names, i.published))
@@ -48,17 +54,18 @@ def docs_of(items: list[LabelledItem], gazetteer: Gazetteer, titles_only: bool) 
 
 def examples(items: list[LabelledItem], docs: list[StoryDoc]) -> list[tuple[list[float], bool]]:
     """(features, is the true story) for every candidate story, true stories filed as such."""
-    index, story_of, out = StoryIndex(window=WINDOW), {}, []
+    index, out = StoryIndex(window=WINDOW), []
+    story_of: dict[int, str] = {}
     for doc in docs:
         index.prune(doc.published)
         truth = items[doc.item_id].story or str(doc.item_id)
         for sid, features in index.candidates(doc).items():
             out.append((features, story_of[sid] == truth))
-        sid = next((s for s, t in story_of.items() if t == truth and s in index._sizes), None)
-        if sid is None:
-            sid = doc.item_id
-            story_of[sid] = truth
-        index.add(doc, sid)
+        known = next((s for s, t in story_of.items() if t == truth and s in index._sizes), None)
+        if known is None:
+            known = doc.item_id
+            story_of[known] = truth
+        index.add(doc, known)
     return out
 
 
