@@ -81,7 +81,9 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
         );
         """
     )
-    db["items"].enable_fts(["title", "summary", "text"], create_triggers=True, tokenize="porter")
+    db.table("items").enable_fts(
+        ["title", "summary", "text"], create_triggers=True, tokenize="porter"
+    )
 
 
 def _m002_open_deliveries_index(db: sqlite_utils.Database) -> None:

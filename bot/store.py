@@ -11,7 +11,7 @@ import logging
 import random
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlite_utils
 
@@ -75,7 +75,13 @@ class SubscriptionRow:
         return bool(self.only_query or self.except_query)
 
 
-def _row(cls: type, row: dict[str, Any]) -> Any:
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_Row = TypeVar("_Row", bound="DataclassInstance")
+
+
+def _row(cls: type[_Row], row: dict[str, Any]) -> _Row:
     return cls(**{k: row[k] for k in cls.__dataclass_fields__})
 
 
@@ -101,7 +107,7 @@ def add_feed(
     with write(db):
         existing = find_feed(db, url)
         if existing:
-            db["feeds"].update(
+            db.table("feeds").update(
                 existing.id,
                 {
                     "name": name,
@@ -113,7 +119,7 @@ def add_feed(
                 },
             )
         else:
-            db["feeds"].insert(
+            db.table("feeds").insert(
                 {
                     "url": url,
                     "name": name,
@@ -168,7 +174,7 @@ def remove_feed(db: sqlite_utils.Database, url_or_name: str) -> FeedRow:
     if not feed or (feed.disabled and feed.disabled_reason == "removed"):
         raise CommandError(f"no feed {url_or_name!r}: `feeds` lists them")
     with write(db):
-        db["feeds"].update(feed.id, {"disabled": 1, "disabled_reason": "removed"})
+        db.table("feeds").update(feed.id, {"disabled": 1, "disabled_reason": "removed"})
     return feed
 
 
@@ -244,9 +250,9 @@ def sync_topics(db: sqlite_utils.Database, topics: list[Topic]) -> None:
     with write(db):
         for row in list(db.query("SELECT name FROM topics WHERE origin != 'chat'")):
             if row["name"] not in names:
-                db["topics"].delete(row["name"])
+                db.table("topics").delete(row["name"])
         for t in topics:
-            db["topics"].upsert(_topic_row(t), pk="name")
+            db.table("topics").upsert(_topic_row(t), pk="name")
 
 
 def _topic_row(t: Topic) -> dict[str, Any]:
@@ -268,12 +274,12 @@ def list_topics(db: sqlite_utils.Database) -> list[Topic]:
 
 def save_topic(db: sqlite_utils.Database, topic: Topic) -> None:
     with write(db):
-        db["topics"].upsert(_topic_row(topic), pk="name")
+        db.table("topics").upsert(_topic_row(topic), pk="name")
 
 
 def delete_topic(db: sqlite_utils.Database, name: str) -> None:
     with write(db):
-        db["topics"].delete(name)
+        db.table("topics").delete(name)
 
 
 def sync_config_feeds(
@@ -286,7 +292,7 @@ def sync_config_feeds(
         for name, url, interval in feeds:
             row = find_feed(db, url)
             if row is None:
-                db["feeds"].insert(
+                db.table("feeds").insert(
                     {
                         "url": url,
                         "name": name,
@@ -301,7 +307,7 @@ def sync_config_feeds(
                 or row.interval != interval
                 or row.disabled_reason == "removed from config"
             ):
-                db["feeds"].update(
+                db.table("feeds").update(
                     row.id,
                     {"name": name, "interval": interval, "disabled": 0, "disabled_reason": None},
                 )
