@@ -8,6 +8,7 @@ Deciding what an item is (match, summary, entities) happens before, in `bot.pipe
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -82,7 +83,7 @@ def store_batch(
             copy_of = _same_article(db, item, index.window)
             story_id = copy_of if copy_of is not None else index.assign(probe)
             new_story = story_id is None
-            if new_story:
+            if story_id is None:
                 story_id = _new_story(db, item, now)
             else:
                 db.execute("UPDATE stories SET last_seen = ? WHERE id = ?", [iso(now), story_id])
@@ -175,7 +176,7 @@ def _insert_item(
             story_id,
         ],
     )
-    return int(cur.lastrowid)
+    return _inserted_id(cur)
 
 
 def _new_story(db: sqlite_utils.Database, item: NewItem, now: datetime) -> int:
@@ -183,7 +184,14 @@ def _new_story(db: sqlite_utils.Database, item: NewItem, now: datetime) -> int:
         "INSERT INTO stories (title, first_seen, last_seen) VALUES (?, ?, ?)",
         [item.entry.title, iso(now), iso(now)],
     )
-    return int(cur.lastrowid)
+    return _inserted_id(cur)
+
+
+def _inserted_id(cur: sqlite3.Cursor) -> int:
+    """The rowid a plain INSERT just stored (a failed one raised instead)."""
+    if cur.lastrowid is None:  # sqlite3 leaves it None only when no INSERT ran at all
+        raise RuntimeError("INSERT stored no row")
+    return cur.lastrowid
 
 
 def _insert_matches(db: sqlite_utils.Database, item_id: int, matches: tuple[TopicMatch, ...]):
@@ -225,11 +233,11 @@ def _enqueue(
         [story_id, *LIVE],
     )
     for row in told:
-        sub = next(
+        known = next(
             (s for s in subs if s.channel == row["channel"] and s.topic == row["topic"]), None
         )
-        if sub and sub.topic in relaxed and row["channel"] not in wanted:
-            wanted[row["channel"]] = sub
+        if known and known.topic in relaxed and row["channel"] not in wanted:
+            wanted[row["channel"]] = known
     for channel, sub in wanted.items():
         _insert_delivery(db, sub, channel, story_id, item_id, now)
     return len(wanted)
