@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 # What `iso` writes; the year may be short because wirewatch 0.1 wrote years before 1000
 # without padding (`24-01-01T...`), and those rows are still read.
 _STORED = re.compile(r"(\d{1,4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{1,6}))?Z")
+
+
+_Default = TypeVar("_Default", datetime, None)
 
 
 def utcnow() -> datetime:
@@ -38,7 +42,7 @@ def parse_iso(text: str) -> datetime:
     return datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
 
 
-def parse_stored(text: str | None, default: datetime) -> datetime:
+def parse_stored(text: str | None, default: _Default) -> datetime | _Default:
     """A stored timestamp, or `default` when the row holds something else (damage, a
     hand edit, another program's format): reading old data must never stop the bot."""
     try:

@@ -15,6 +15,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 import sqlite_utils
 
@@ -37,6 +38,7 @@ from bot.topics.match import Matcher, prepare
 from bot.workers import parse_feed_async, prepare_entries_async
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 CHUNK = 50  # entries per gather and per transaction: the loop keeps answering during a flood
 WAVE_GRACE = 5.0  # seconds the other feeds of a poll get to be stored with the first ready
@@ -114,7 +116,7 @@ async def _decide_feed(p: Pipeline, feed: FeedRow, started: float) -> _Decided |
         # Only new entries are prepared (in a worker): most of a changed feed is old news.
         entries = await prepare_entries_async(_unseen(p.db, feed, parsed.entries))
         items: list[NewItem] = []
-        for part in _chunks(entries):
+        for part in _chunks(list(entries)):
             items += await _decide(p, feed, part)
     except FetchError as exc:
         result = _record_failure(p, feed, str(exc), "fetch", exc.retry_after or 0.0)
@@ -179,7 +181,7 @@ def _account(p: Pipeline, feed: FeedRow, result: PollResult, started: float) -> 
     return result
 
 
-def _chunks(seq: list, size: int = CHUNK) -> list[list]:
+def _chunks(seq: list[_T], size: int = CHUNK) -> list[list[_T]]:
     return [seq[i : i + size] for i in range(0, len(seq), size)]
 
 

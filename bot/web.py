@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PORT = 3000
 
 
-def http_port(env: dict[str, str] | None = None) -> int:
+def http_port(env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     try:
         return int(env.get("WIREWATCH_HTTP_PORT", DEFAULT_PORT))
