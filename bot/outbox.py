@@ -76,7 +76,8 @@ def claim_next(db: sqlite_utils.Database, platforms: list[str], now: datetime) -
             "attempts = attempts + 1 WHERE id = ?",
             [iso(now), row[0]],
         )
-    return Delivery(*row[:6], attempts=row[6] + 1, maybe_posted=bool(row[7]), faults=row[8])
+    did, sub, channel, story, item, kind, tries, posted, faults = row
+    return Delivery(did, sub, channel, story, item, kind, tries + 1, bool(posted), faults)
 
 
 def mark_sent(db: sqlite_utils.Database, delivery_id: int, ref: MessageRef) -> None:
