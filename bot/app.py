@@ -265,6 +265,7 @@ async def _poll_due(rt: Runtime) -> None:
     feeds = due_feeds(rt.db)
     if feeds:
         task = asyncio.current_task()
+        assert task is not None  # a scheduled job runs in a task
         rt.polling.add(task)
         try:
             await poll_many(rt.pipeline, feeds)
