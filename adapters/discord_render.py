@@ -21,9 +21,11 @@ from adapters.base import Alert
 from bot.feedback import KINDS
 
 try:  # the `regex` module knows every grapheme rule; the fallback below is conservative
-    import regex as _regex
+    import regex
+
+    _GRAPHEME: regex.Pattern[str] | None = regex.compile(r"\X")
 except ImportError:  # pragma: no cover - exercised through `graphemes_fallback` in tests
-    _regex = None
+    _GRAPHEME = None
 
 TITLE, DESCRIPTION, FIELDS, FIELD_NAME, FIELD_VALUE = 256, 4096, 25, 256, 1024
 FOOTER, AUTHOR, TOTAL, CONTENT, THREAD_NAME = 2048, 256, 6000, 2000, 100
@@ -49,8 +51,8 @@ def units(text: str) -> int:
 
 def graphemes(text: str) -> Iterator[str]:
     """User-perceived characters: never split a base from its accents or an emoji sequence."""
-    if _regex is not None:
-        return (m.group(0) for m in _regex.finditer(r"\X", text))
+    if _GRAPHEME is not None:
+        return (m.group(0) for m in _GRAPHEME.finditer(text))
     return graphemes_fallback(text)
 
 
