@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -138,7 +138,7 @@ def command_payload(subcommands: Iterable[Subcommand] = SUBCOMMANDS) -> dict[str
 
 
 def read_options(
-    data: dict[str, Any], subcommands: Iterable[Subcommand] = SUBCOMMANDS
+    data: Mapping[str, Any], subcommands: Iterable[Subcommand] = SUBCOMMANDS
 ) -> Invoked | None:
     """An interaction's `data` as the core's subcommand and options; None if not ours."""
     if data.get("name") != COMMAND:
@@ -160,7 +160,7 @@ def read_options(
 class CommandSurface(Protocol):
     """What the router needs of the core's commands (bot.commands.Commands)."""
 
-    async def handle(self, inv: Invocation) -> Reply: ...
+    def handle(self, inv: Invocation) -> Awaitable[Reply]: ...
 
     def topic_names(self, prefix: str = "") -> list[str]: ...
 
