@@ -26,7 +26,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Awaitable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import aiohttp
 import discord
@@ -61,7 +61,7 @@ SEND_TIMEOUT = 45.0  # above discord.py's own 5xx retries (1+3+5+7 s) plus a slo
 # What one Discord request can fail with: its own HTTP errors, the transport, a timeout.
 _CALL_ERRORS = (discord.HTTPException, aiohttp.ClientError, OSError, ValueError, TimeoutError)
 HISTORY = 50  # messages looked at by find_posted, per channel and per thread
-THREAD_ARCHIVE_MINUTES = 10080  # a week: longer than a story stays open
+THREAD_ARCHIVE_MINUTES: Final = 10080  # a week: longer than a story stays open
 THREAD_EXISTS = 160004  # "A thread has already been created for this message"
 MISSING_ACCESS = (50001, 50013)
 GONE = (10003, 10008)  # unknown channel, unknown message
@@ -257,6 +257,8 @@ class DiscordAdapter:
         """Bulk overwrite: idempotent, so syncing at every start is safe."""
         client = self._client()
         app_id = client.application_id
+        if app_id is None:  # READY, which start() waited for, carries it
+            raise WirewatchError("discord: READY gave no application id to sync commands for")
         await self._call(client.http.bulk_upsert_global_commands(app_id, [command_payload()]))
         log.info("discord.commands_synced application=%s", app_id)
 
