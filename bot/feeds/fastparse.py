@@ -130,10 +130,13 @@ class _Names:
     def version(self, root: etree._Element) -> str:
         """feedparser's version, as far as it decides anything we read (atom or not)."""
         uris = [uri.lower() for _, uri in self.declared]
-        name = self.name(root.tag)[0]
+        tag = root.tag
+        if not isinstance(tag, str):  # lxml never roots a parsed document elsewhere
+            raise _Unsure
+        name = self.name(tag)[0]
         if name == "rss":
             return "rss"
-        if name == "feed" and root.tag == "{http://www.w3.org/2005/Atom}feed":
+        if name == "feed" and tag == "{http://www.w3.org/2005/Atom}feed":
             if _RSS10 in uris or _RSS090 in uris:
                 raise _Unsure
             return "atom10"
@@ -192,7 +195,8 @@ class _Html:
     __slots__ = ("raw", "base", "kind", "_done")
 
     def __init__(self, raw: str, base: str, kind: str) -> None:
-        self.raw, self.base, self.kind, self._done = raw, base, kind, None
+        self.raw, self.base, self.kind = raw, base, kind
+        self._done: str | None = None
 
     def value(self) -> str:
         if self._done is None:
@@ -264,12 +268,13 @@ class _Reader:
 
     def read(self, root: etree._Element) -> RawFeed:
         for event, element in etree.iterwalk(root, events=("start", "end")):
-            if not isinstance(element.tag, str):
+            tag = element.tag
+            if not isinstance(tag, str):  # comments and processing instructions
                 continue
             if event == "start":
-                self.start(element)
+                self.start(element, tag)
             else:
-                self.end(element)
+                self.end(element, tag)
         for entry in self.entries:
             _finish(entry)
         if isinstance(self.feed.get("title"), _Html):
@@ -278,13 +283,13 @@ class _Reader:
 
     # --- dispatch (mixin.unknown_starttag / unknown_endtag) ---
 
-    def start(self, element: etree._Element) -> None:
+    def start(self, element: etree._Element, tag: str) -> None:
         self.depth += 1
         attrs = _attributes(element) if element.attrib else {}
         self.track_base(attrs)
         if self.incontent:
             raise _Unsure  # markup inside a text element: feedparser turns it into XHTML
-        name, prefixed = self.names.name(element.tag)
+        name, prefixed = self.names.name(tag)
         if not prefixed:
             if name not in ("title", "link", "description", "name"):
                 self.intextinput = 0
@@ -296,8 +301,8 @@ class _Reader:
         elif name in _COLLIDING:
             raise _Unsure
 
-    def end(self, element: etree._Element) -> None:
-        handler = _ENDS.get(self.names.name(element.tag)[0])
+    def end(self, element: etree._Element, tag: str) -> None:
+        handler = _ENDS.get(self.names.name(tag)[0])
         if handler is not None:
             handler(self, element)
         if self.basestack:
@@ -571,18 +576,18 @@ class _Reader:
 
     def start_author(self, element: etree._Element, attrs: dict[str, str]) -> None:
         for child in element:
-            if isinstance(child.tag, str) and not self.plain_author_part(child):
+            if isinstance(tag := child.tag, str) and not self.plain_author_part(child, tag):
                 raise _Unsure
         self.inauthor = 1
         self.context().setdefault("authors", []).append({})
 
-    def plain_author_part(self, child: etree._Element) -> bool:
+    def plain_author_part(self, child: etree._Element, tag: str) -> bool:
         """name/email/uri, or an empty element no handler reads (Blogger's `gd:image`).
 
         Any other child could feed its text into the author's own (feedparser keeps one
         text buffer per element it knows, and unknown elements with attributes get none).
         """
-        name = self.names.name(child.tag)[0]
+        name = self.names.name(tag)[0]
         if name in _AUTHOR_PARTS:
             return True
         return name not in _STARTS and not child.text and not len(child)
