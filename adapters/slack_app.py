@@ -136,6 +136,7 @@ class SlackAdapter:
 
     async def start(self, commands: Callable[..., Awaitable[object]] | None) -> None:
         """Route /wirewatch to `commands` (Commands.handle); connect Socket Mode if configured."""
+        # bot.chat types the handler loosely (any awaitable); ours is Commands.handle
         self._commands = commands  # type: ignore[assignment]
         if self.client.session is None:  # slack_sdk applies no timeout of its own to a session
             self._session = aiohttp.ClientSession(
