@@ -217,7 +217,8 @@ class CommandRouter:
     async def on_click(self, interaction: discord.Interaction) -> None:
         """A feedback button: the shared `feedback KIND ALERT` run as the member who
         clicked, answered to that member alone; the message itself is never changed."""
-        text = feedback_command(str((interaction.data or {}).get("custom_id", "")))
+        data: Mapping[str, Any] = interaction.data or {}
+        text = feedback_command(str(data.get("custom_id", "")))
         if text is None:
             return
         try:
