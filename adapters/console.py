@@ -15,7 +15,9 @@ from typing import TextIO
 
 from adapters.base import Alert, CommandHandler, MessageRef
 from bot.clock import iso_short
+from bot.edits import diff_text
 from bot.feedback import KINDS
+from bot.model import Change
 
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -42,14 +44,31 @@ def alert_json(alert: Alert) -> dict[str, object]:
         "entities": list(alert.entities),
         "matched": list(alert.matched),
         "sources": [{"outlet": s.outlet, "title": s.title, "url": s.url} for s in alert.sources],
+        "outlets": list(alert.corroboration.outlets) if alert.corroboration else [],
+        "corroborated": bool(alert.corroboration and alert.corroboration.corroborated),
+        **({"edit": _edit_json(alert)} if alert.edit else {}),
+    }
+
+
+def _edit_json(alert: Alert) -> dict[str, object]:
+    edit = alert.edit
+    assert edit is not None
+    return {
+        "title": [{"op": c.op, "text": c.text} for c in edit.title],
+        "summary": [{"op": c.op, "text": c.text} for c in edit.summary],
+        "started": list(edit.started),
+        "stopped": list(edit.stopped),
     }
 
 
 def alert_text(alert: Alert) -> str:
     """A readable block for people watching a terminal."""
+    if alert.kind == "edit" and alert.edit:
+        return edit_text(alert)
+    if alert.kind == "corroborated":
+        return mark_text(alert)
     lines = [
-        f"== {alert.kind.upper()} · {', '.join(alert.topics or (alert.topic,))} · "
-        f"story {alert.story_id}",
+        f"== {alert.kind.upper()} · {_topics(alert)} · story {alert.story_id}",
         plain(alert.title),
         f"{plain(alert.outlet)} · {alert.published:%Y-%m-%d %H:%M} UTC · {plain(alert.url or '')}",
         plain(alert.summary),
@@ -60,6 +79,8 @@ def alert_text(alert: Alert) -> str:
         lines.append(f"entities: {', '.join(plain(e) for e in alert.entities)}")
     outlets = ", ".join(dict.fromkeys(plain(s.outlet) for s in alert.sources))
     lines.append(f"sources ({len(alert.sources)}): {outlets}")
+    if alert.corroboration:
+        lines.append(plain(alert.corroboration.line))
     lines.append(feedback_line(alert))
     return "\n".join(lines) + "\n"
 
@@ -68,6 +89,39 @@ def feedback_line(alert: Alert) -> str:
     """A terminal has no buttons: the commands that record what they would."""
     commands = (f"wirewatch feedback {kind} {alert.feedback_id}" for kind in KINDS)
     return "feedback: " + " · ".join(commands)
+
+
+def edit_text(alert: Alert) -> str:
+    """An edit: which outlet changed which item, its word diff ([-deleted-] {+inserted+})."""
+    edit = alert.edit
+    assert edit is not None
+    lines = [
+        f"== EDIT · {_topics(alert)} · story {alert.story_id}",
+        f"{plain(alert.outlet)} changed: {plain(alert.title)}",
+    ]
+    lines += [
+        f"{name}: {_diff(parts)}"
+        for name, parts in (("title", edit.title), ("summary", edit.summary))
+        if parts
+    ]
+    lines += [*edit.notes, feedback_line(alert)]
+    return "\n".join(lines) + "\n"
+
+
+def mark_text(alert: Alert) -> str:
+    """What a terminal shows where a chat message would be rewritten with the mark."""
+    lines = [f"== CORROBORATED · {_topics(alert)} · story {alert.story_id}", plain(alert.title)]
+    if alert.corroboration:
+        lines.append(plain(alert.corroboration.line))
+    return "\n".join(lines) + "\n"
+
+
+def _topics(alert: Alert) -> str:
+    return ", ".join(alert.topics or (alert.topic,))
+
+
+def _diff(parts: tuple[Change, ...]) -> str:
+    return plain(diff_text(parts))
 
 
 class ConsoleAdapter:
@@ -94,7 +148,10 @@ class ConsoleAdapter:
         return MessageRef("console", parent.channel, str(alert.delivery_id), parent.message_id)
 
     async def edit_alert(self, ref: MessageRef, alert: Alert) -> None:
-        return None  # a terminal cannot rewrite what it printed; updates carry the sources
+        # A terminal cannot rewrite what it printed (updates carry the sources); the
+        # corroboration mark, which chat shows by rewriting, is printed as a line.
+        if alert.kind == "corroborated":
+            self._write(alert)
 
     async def find_posted(self, channel: str, delivery_id: int) -> MessageRef | None:
         return None  # stdout keeps no record: after a crash the alert is printed again

@@ -45,6 +45,7 @@ from adapters.discord_commands import (
 from adapters.discord_render import (
     alert_embed,
     clip,
+    edit_embed,
     feed_text,
     feedback_view,
     ref_marker,
@@ -265,13 +266,15 @@ class DiscordAdapter:
     # -- alerts --------------------------------------------------------------------------
 
     async def post_alert(self, channel: str, alert: Alert) -> MessageRef:
-        msg = await self._send(channel, alert_embed(alert), alert)
+        embed = edit_embed(alert) if alert.edit else alert_embed(alert)
+        msg = await self._send(channel, embed, alert)
         return MessageRef(self.platform, channel, str(msg.id))
 
     async def post_update(self, parent: MessageRef, alert: Alert) -> MessageRef:
         """Into the thread started from the story's first message (made on first use); if a
-        moderator deleted that message or its thread, into the channel instead."""
-        embed = alert_embed(alert, as_update=True)
+        moderator deleted that message or its thread, into the channel instead. An edit of
+        an item goes there the same way."""
+        embed = edit_embed(alert) if alert.edit else alert_embed(alert, as_update=True)
         thread: str | None = None
         try:
             thread = parent.thread_id or await self._thread_for(parent, alert)

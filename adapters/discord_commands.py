@@ -53,6 +53,7 @@ _KIND_HELP = {
     "query": 'a query, e.g. entity:"North Korea" AND NOT drill*',
     "text": "text",
     "alert": "the alert's number: ref N under it",
+    "switch": "on or off",
 }
 
 
@@ -93,6 +94,8 @@ def _option(name: str, kind: str, required: bool) -> dict[str, Any]:
         option["autocomplete"] = True
     elif kind == "mode":
         option["choices"] = [{"name": m, "value": m} for m in ("instant", "digest")]
+    elif kind == "switch":
+        option["choices"] = [{"name": m, "value": m} for m in ("on", "off")]
     return option
 
 

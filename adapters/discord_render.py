@@ -19,6 +19,7 @@ import discord
 
 from adapters.base import Alert
 from bot.feedback import KINDS
+from bot.model import Change
 
 try:  # the `regex` module knows every grapheme rule; the fallback below is conservative
     import regex
@@ -208,7 +209,19 @@ def _fields(alert: Alert) -> list[tuple[str, str, bool]]:
         fields.append(("Entities", clip(feed_text(", ".join(alert.entities)), FIELD_VALUE), False))
     if alert.sources:
         fields.append((f"Sources ({len(alert.sources)})", sources_field(alert), False))
+    if outlets := outlets_field(alert):
+        fields.append(outlets)
     return [f for f in fields if f[1].strip()][:FIELDS]  # Discord refuses empty values
+
+
+def outlets_field(alert: Alert) -> tuple[str, str, bool] | None:
+    """How many independent outlets carry the story, and which; marked once corroborated."""
+    c = alert.corroboration
+    if c is None or not c.outlets:
+        return None
+    count = f"{len(c.outlets)} outlet{'s' if len(c.outlets) != 1 else ''}"
+    name = f"✅ Corroborated · {count}" if c.corroborated else f"Independent {count}"
+    return (name, clip(feed_text(", ".join(c.outlets)), FIELD_VALUE), False)
 
 
 def alert_embed(alert: Alert, *, as_update: bool = False, ref: bool = True) -> discord.Embed:
@@ -224,13 +237,54 @@ def alert_embed(alert: Alert, *, as_update: bool = False, ref: bool = True) -> d
     )
     outlet = " ".join(alert.outlet.split()) or "(unnamed outlet)"
     embed.set_author(name=clip(f"{outlet} · also reporting" if as_update else outlet, AUTHOR))
-    fields = [f for f in _fields(alert) if not as_update or f[0] == "Why it fired"]
+    outlets = outlets_field(alert)
+    shown = ("Why it fired", outlets[0] if outlets else None)
+    fields = [f for f in _fields(alert) if not as_update or f[0] in shown]
     for name, value, inline in fields:
         embed.add_field(name=name, value=value, inline=inline)
     footer = f"wirewatch · story {alert.story_id}"
     embed.set_footer(text=f"{footer} · {ref_marker(alert.feedback_id)}" if ref else footer)
     fixed = embed_size(embed)
     embed.description = clip(feed_text(alert.summary), max(0, min(SUMMARY, TOTAL - fixed)))
+    return embed
+
+
+_SPANS = {"deleted": "~~{}~~", "inserted": "**{}**", "same": "{}", "gap": "{}"}
+
+
+def diff_markdown(parts: tuple[Change, ...], limit: int) -> str:
+    """A word diff as Discord markdown: deleted words struck, inserted bold, the words
+    themselves escaped; whole parts only within `limit`, so a cut never leaves a span open."""
+    out = ""
+    for part in parts:
+        piece = _SPANS[part.op].format(feed_text(" ".join(part.text.split())))
+        if units(out) + units(piece) + 2 > limit:
+            return out + " " + ELLIPSIS
+        out = f"{out} {piece}" if out else piece
+    return out
+
+
+def edit_embed(alert: Alert) -> discord.Embed:
+    """An outlet changed an item of the story: its word diff, and what that changes for the
+    channel's topics; the footer carries the delivery id like any alert."""
+    edit = alert.edit
+    assert edit is not None
+    embed = discord.Embed(
+        title=clip(feed_text(alert.title) or "(untitled)", TITLE),
+        url=http_url(alert.url),
+        timestamp=alert.published,
+        colour=COLOUR_UPDATE,
+    )
+    outlet = " ".join(alert.outlet.split()) or "(unnamed outlet)"
+    embed.set_author(name=clip(f"{outlet} · edited", AUTHOR))
+    if edit.notes:
+        embed.add_field(name="Topics", value=clip(feed_text("; ".join(edit.notes)), FIELD_VALUE))
+    embed.set_footer(text=f"wirewatch · story {alert.story_id} · {ref_marker(alert.delivery_id)}")
+    budget = max(0, min(DESCRIPTION, TOTAL - embed_size(embed)) - 40)
+    lines = [(name, parts) for name, parts in (("Title", edit.title), ("Summary", edit.summary))]
+    shown = [(n, p) for n, p in lines if p]
+    each = budget // max(1, len(shown))
+    embed.description = "\n".join(f"**{n}:** {diff_markdown(p, each)}" for n, p in shown)
     return embed
 
 

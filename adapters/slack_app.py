@@ -294,7 +294,7 @@ class SlackAdapter:
     # -- alerts ------------------------------------------------------------------------
 
     async def post_alert(self, channel: str, alert: Alert) -> MessageRef:
-        data = await self._post(channel, alert, render.alert_blocks(alert))
+        data = await self._post(channel, alert, render.top_blocks(alert))
         return MessageRef("slack", channel, data["ts"])
 
     async def post_update(self, parent: MessageRef, alert: Alert) -> MessageRef:

@@ -13,7 +13,7 @@ from typing import Any
 
 from adapters.base import Alert
 from bot.feedback import KINDS
-from bot.model import Source
+from bot.model import Change, Source
 
 METADATA_EVENT = "wirewatch_alert"
 FEEDBACK_BLOCK = "wirewatch_feedback"
@@ -102,22 +102,40 @@ def _sources(alert: Alert) -> list[Block]:
     return [_section(f"*Sources ({len(alert.sources)})*\n" + "\n".join(lines))]
 
 
+def outlets_line(alert: Alert) -> str:
+    """ "3 outlets: Yonhap, via AFP (The Moscow Times), Al Jazeera", marked once corroborated."""
+    c = alert.corroboration
+    if c is None:
+        return ""
+    mark = ":white_check_mark: *Corroborated* · " if c.corroborated else ""
+    return mark + escape(c.line)
+
+
 def alert_blocks(alert: Alert) -> list[Block]:
-    """A story's first message: headline, outlet and time, summary, why it fired, sources,
-    and the feedback buttons."""
+    """A story's first message: headline, outlet and time, the independent outlets carrying
+    it, summary, why it fired, sources, and the feedback buttons."""
     stamp = f"{escape(alert.outlet)} · {when(alert)} · ref {alert.feedback_id}"
     blocks = [_section(_headline(alert)), _context(stamp)]
+    if alert.corroboration:
+        blocks.append(_context(outlets_line(alert)))
     if alert.summary:
         blocks.append(_section(escape(alert.summary)))
     blocks.append(_context(*_why(alert)))
     return blocks + _sources(alert) + [feedback_block(alert)]
 
 
+def top_blocks(alert: Alert) -> list[Block]:
+    """A message of its own in the channel: a story's first, or an edit with no thread."""
+    return edit_blocks(alert) if alert.kind == "edit" and alert.edit else alert_blocks(alert)
+
+
 def update_blocks(alert: Alert) -> list[Block]:
     """A later item of the story, posted in the thread of the first message."""
+    if alert.kind == "edit" and alert.edit:
+        return edit_blocks(alert)
     blocks = [
         _section(f"*Update from {escape(alert.outlet)}:* {link(alert.url, alert.title)}"),
-        _context(f"{when(alert)} · ref {alert.feedback_id}"),
+        _context(f"{when(alert)} · ref {alert.feedback_id}", outlets_line(alert)),
     ]
     if alert.summary:
         blocks.append(_section(escape(alert.summary)))
@@ -148,9 +166,44 @@ def feedback_kind(action_id: str) -> str | None:
     return kind if action_id.startswith(FEEDBACK_ACTION) and kind in KINDS else None
 
 
+def edit_blocks(alert: Alert) -> list[Block]:
+    """An outlet changed an item: which, its words deleted (struck) and inserted (bold), the
+    channel's topics it now matches or no longer does, and the feedback buttons (a label
+    is about the item as it now reads)."""
+    edit = alert.edit
+    assert edit is not None
+    head = f"*{escape(alert.outlet)} edited:* {link(alert.url, clip(alert.title, TITLE_MAX))}"
+    blocks = [_section(head)]
+    for name, parts in (("Title", edit.title), ("Summary", edit.summary)):
+        if parts:
+            blocks.append(_section(f"*{name}:* " + diff_mrkdwn(parts, SECTION_MAX - 20)))
+    blocks.append(_context(f"ref {alert.feedback_id}", *(escape(n) for n in edit.notes)))
+    return blocks + [feedback_block(alert)]
+
+
+# Inside a struck or bold span these would end or break it: lookalikes stand in for them.
+_SPAN_BREAKERS = str.maketrans({"~": "∼", "*": "∗", "`": "ˋ"})
+_SPAN = {"deleted": "~{}~", "inserted": "*{}*", "same": "{}", "gap": "{}"}
+
+
+def diff_mrkdwn(parts: tuple[Change, ...], limit: int) -> str:
+    """A word diff as mrkdwn, whole parts only, so a cut never leaves a span open."""
+    out = ""
+    for part in parts:
+        text = escape(part.text)
+        if part.op in ("deleted", "inserted"):
+            text = text.translate(_SPAN_BREAKERS)
+        piece = _SPAN[part.op].format(text)
+        if len(out) + len(piece) + 2 > limit:
+            return out + " …"
+        out = f"{out} {piece}" if out else piece
+    return out
+
+
 def alert_text(alert: Alert) -> str:
     """The plain fallback: notifications, screen readers, clients without blocks."""
-    head = "Update" if alert.kind == "update" else f"[{escape(alert.topic)}]"
+    heads = {"update": "Update", "edit": "Edited:"}
+    head = heads.get(alert.kind, f"[{escape(alert.topic)}]")
     return clip(f"{head} {escape(alert.title)} ({escape(alert.outlet)})", SECTION_MAX)
 
 

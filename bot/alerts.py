@@ -1,18 +1,23 @@
-"""The Alert a delivery sends, read from its stored rows: item, outlet, match, story sources.
+"""The Alert a delivery sends, read from its stored rows: item, outlet, match, story sources,
+the independent outlets carrying the story, and for an edit what changed.
 
 Pure reads; what to do when a row cannot be read is the outbox's business (it fails that
-delivery alone). The summary of an item is made here, when an alert needs it, not per item.
+delivery alone). The summary of an item is made here, when an alert needs it, not per item,
+and so is an edit's word diff.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import sqlite_utils
 
 from bot.chat import split_channel
 from bot.clock import parse_stored, utcnow
-from bot.model import Alert, Delivery, MessageRef, Source
+from bot.corroboration_store import corroboration_of
+from bot.edits import word_diff
+from bot.model import Alert, Delivery, Edit, MessageRef, Source
 from bot.text.summary import summarize
 
 
@@ -32,6 +37,20 @@ def parent_ref(db: sqlite_utils.Database, channel: str, story_id: int) -> Messag
         return None
     platform, ident = split_channel(channel)
     return MessageRef(platform, ident, row[0], row[1])
+
+
+def first_message_alert(db: sqlite_utils.Database, d: Delivery) -> Alert:
+    """The story's first message in d's channel as `d` rewrites it (a later update adds to
+    its sources, a 'corroborated' delivery adds the mark): that message's item, and its
+    feedback buttons still labelling the delivery that posted it."""
+    row = db.execute(
+        "SELECT id, item_id FROM deliveries WHERE channel = ? AND story_id = ? AND "
+        "kind = 'new' AND status = 'sent' ORDER BY id LIMIT 1",
+        [d.channel, d.story_id],
+    ).fetchone()
+    if row is None:
+        raise LookupError("the story's first message in this channel was never sent")
+    return replace(build_alert(db, d, item_id=row[1]), shown_delivery=row[0])
 
 
 def build_alert(db: sqlite_utils.Database, d: Delivery, item_id: int | None = None) -> Alert:
@@ -71,9 +90,10 @@ def build_alert(db: sqlite_utils.Database, d: Delivery, item_id: int | None = No
             [d.story_id, max(d.item_id, item["id"])],
         )
     )
+    edit = _edit(db, d) if d.kind == "edit" and item_id is None else None
     return Alert(
         delivery_id=d.id,
-        kind=d.kind if item_id is None else "new",
+        kind=d.kind if item_id is None or d.kind == "corroborated" else "new",
         story_id=d.story_id,
         topic=topic_name,
         topics=topics,
@@ -88,4 +108,27 @@ def build_alert(db: sqlite_utils.Database, d: Delivery, item_id: int | None = No
         matched=tuple(json.loads(match[0])) if match else (),
         explanation=match[1] if match else "",
         sources=sources,
+        corroboration=corroboration_of(db, d.story_id, max(d.item_id, item["id"])),
+        edit=edit,
+    )
+
+
+def _edit(db: sqlite_utils.Database, d: Delivery) -> Edit:
+    """The edit a delivery tells of, as a word diff; of the topics it started or stopped
+    matching, those the channel is subscribed to."""
+    row = db.execute(
+        "SELECT old_title, old_summary, new_title, new_summary, started, stopped "
+        "FROM story_events WHERE id = ? AND kind = 'edit'",
+        [d.event_id],
+    ).fetchone()
+    if row is None:
+        raise LookupError(f"no edit {d.event_id} for this delivery")
+    old_title, old_summary, new_title, new_summary, started, stopped = row
+    subscribed = db.execute("SELECT topic FROM subscriptions WHERE channel = ?", [d.channel])
+    topics = {r[0] for r in subscribed}
+    return Edit(
+        title=word_diff(old_title, new_title),
+        summary=word_diff(old_summary, new_summary),
+        started=tuple(t for t in json.loads(started or "[]") if t in topics),
+        stopped=tuple(t for t in json.loads(stopped or "[]") if t in topics),
     )

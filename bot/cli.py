@@ -253,17 +253,24 @@ def cmd_poll(args: argparse.Namespace) -> int:
     return asyncio.run(_poll(settings, build_adapters(settings, json_lines=args.json)))
 
 
-async def _poll(settings: Settings, adapters: dict[str, ChatAdapter]) -> int:
+async def _poll(settings: Settings, adapters: dict[str, ChatAdapter], cycles: int = 1) -> int:
+    """`cycles` polls of every feed, each followed by delivery (the demo runs two)."""
     from bot.app import open_runtime, poll_once
 
     async with open_runtime(settings, adapters) as rt:
         for adapter in adapters.values():
             await adapter.start(None)  # deliver only: no chat commands in a one-shot poll
         try:
-            results, stats = await poll_once(rt)
+            for _ in range(cycles):
+                results, stats = await poll_once(rt)
+                _report(results, stats)
         finally:
             for adapter in adapters.values():
                 await adapter.stop()
+    return 0
+
+
+def _report(results: list, stats) -> None:
     failed = [r for r in results if not r.ok]
     for r in failed:
         log.warning("feed %s failed: %s", r.feed, r.error)
@@ -273,7 +280,6 @@ async def _poll(settings: Settings, adapters: dict[str, ChatAdapter]) -> int:
         + (f", {stats.retried} to retry" if stats.retried else ""),
         file=sys.stderr,
     )
-    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -284,7 +290,7 @@ async def _demo(json_lines: bool) -> int:
     from bot.demo.server import serve_demo
 
     with tempfile.TemporaryDirectory(prefix="wirewatch-demo-") as tmp:
-        async with serve_demo() as feeds:
+        async with serve_demo(edits=True) as feeds:
             settings = Settings.model_validate(
                 {
                     "database": str(Path(tmp) / "demo.db"),
@@ -300,7 +306,9 @@ async def _demo(json_lines: bool) -> int:
                 "troop-deployments -> console\n",
                 file=sys.stderr,
             )
-            return await _poll(settings, build_adapters(settings, json_lines=json_lines))
+            # The second cycle finds one outlet's story edited since (bot.demo.server.EDITS).
+            adapters = build_adapters(settings, json_lines=json_lines)
+            return await _poll(settings, adapters, cycles=2)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

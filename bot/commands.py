@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from bot.catalog import unknown_topic
 from bot.clock import iso, iso_short, later, parse_iso, utcnow
 from bot.durations import format_duration, parse_duration
+from bot.edit_store import edits_enabled, set_edits
 from bot.errors import CommandError, FeedParseError, FetchError, QueryError, UnsafeURLError
 from bot.feedback import KINDS, TopicWeek, answer, last_week, record_label
 from bot.feeds.guard import check_url
@@ -171,6 +172,14 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "DURATION",
     ),
     Subcommand("unmute", (), True, "end a mute early"),
+    Subcommand(
+        "edits",
+        (("state", "switch", False),),
+        True,
+        "when an outlet edits a story's item, post what changed in the story's thread "
+        "(on by default), or not; without on|off, say which",
+        "[on|off]",
+    ),
     Subcommand("search", (("words", "text", True),), False, "search the stored items", "WORDS"),
     Subcommand(
         "status",
@@ -247,6 +256,7 @@ class Commands:
             "test": self._test,
             "mute": self._mute,
             "unmute": self._unmute,
+            "edits": self._edits,
             "search": self._search,
             "status": self._status,
             "feedback not-relevant": self._feedback,
@@ -353,6 +363,8 @@ class Commands:
             f"- {_describe_sub(s)}: `{effective_query(s.topic, s.only_query, s.except_query)}`"
             for s in subs
         ]
+        edits = "on" if edits_enabled(self.db, inv.channel) else "off"
+        lines.append(f"edits of stories: {edits} (`/wirewatch edits on|off`)")
         return "\n".join(lines)
 
     async def _feeds(self, inv: Invocation, rest: str) -> str:
@@ -477,6 +489,20 @@ class Commands:
         if not set_muted(self.db, inv.channel, None):
             raise CommandError("this channel has no subscriptions")
         return "unmuted: new alerts come again"
+
+    async def _edits(self, inv: Invocation, rest: str) -> str:
+        word = rest.strip().lower()
+        if word not in ("", "on", "off"):
+            raise CommandError(f"edits takes on or off, not `{_one_line(rest)}`")
+        if word:
+            set_edits(self.db, inv.channel, word == "on")
+        on = edits_enabled(self.db, inv.channel)
+        if on:
+            return (
+                "edits are on here: when an outlet changes an item this channel was told of, "
+                "the words it deleted and inserted are posted in the story's thread"
+            )
+        return "edits are off here: outlets' changes to items are stored, not posted"
 
     # -- feeds -------------------------------------------------------------------------
 

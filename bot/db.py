@@ -163,6 +163,65 @@ def _m008_feedback(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX deliveries_sent ON deliveries(sent_at) WHERE sent_at IS NOT NULL")
 
 
+def _m009_story_events(db: sqlite_utils.Database) -> None:
+    # Corroboration and edits (issue 13). items.wire: the news agency whose copy an item is
+    # (its byline or dateline), so wire copy on several sites counts as one outlet.
+    # items.digest: a hash of the words of title and summary, so a changed item is found
+    # without reading its text back (filled here for the items already stored).
+    from bot.edits import digest
+
+    db.execute("ALTER TABLE items ADD COLUMN wire TEXT")
+    db.execute("ALTER TABLE items ADD COLUMN digest TEXT")
+    db.conn.create_function("wirewatch_digest", 2, digest, deterministic=True)
+    db.execute("UPDATE items SET digest = wirewatch_digest(title, summary)")
+    # What happened to a story that channels hear of: an item's edit (its text before and
+    # after, the topics it started or stopped matching; `reported` 0 when it was applied
+    # silently), or the story's corroboration (once per story: the unique index).
+    db.execute(
+        "CREATE TABLE story_events (id INTEGER PRIMARY KEY, "
+        "story_id INTEGER NOT NULL REFERENCES stories(id), "
+        "item_id INTEGER NOT NULL REFERENCES items(id), kind TEXT NOT NULL, "
+        "created TEXT NOT NULL, old_title TEXT, old_summary TEXT, new_title TEXT, "
+        "new_summary TEXT, old_digest TEXT, new_digest TEXT, started TEXT, stopped TEXT, "
+        "reported INTEGER NOT NULL DEFAULT 1, outlets INTEGER)"
+    )
+    db.execute("CREATE INDEX story_events_item ON story_events(item_id)")
+    db.execute(
+        "CREATE UNIQUE INDEX story_events_corroborated ON story_events(story_id) "
+        "WHERE kind = 'corroborated'"
+    )
+    # `/wirewatch edits on|off`: per channel, on unless a row says otherwise.
+    db.execute("CREATE TABLE channel_settings (channel TEXT PRIMARY KEY, edits INTEGER NOT NULL)")
+    _deliveries_with_events(db)
+
+
+def _deliveries_with_events(db: sqlite_utils.Database) -> None:
+    """deliveries.event_id (a story_events row, 0 for an item's own alert), and the table
+    rebuilt so that one item may be delivered once as itself and once per event: SQLite
+    cannot change a UNIQUE constraint in place. Columns and indexes are carried over as
+    they are (whatever earlier migrations added), in SQLite's documented rebuild order."""
+    db.execute("ALTER TABLE deliveries ADD COLUMN event_id INTEGER NOT NULL DEFAULT 0")
+    sql = db.execute("SELECT sql FROM sqlite_master WHERE name = 'deliveries'").fetchone()[0]
+    old_key = re.compile(r"UNIQUE\s*\(\s*channel,\s*story_id,\s*item_id\s*\)")
+    if not old_key.search(sql):
+        raise StoreError("deliveries has an unexpected schema; restore a backup")
+    new_sql = old_key.sub("UNIQUE (channel, story_id, item_id, event_id)", sql)
+    new_sql = re.sub(r"^CREATE TABLE \"?deliveries\"?", "CREATE TABLE deliveries_new", new_sql)
+    indexes = [
+        row[0]
+        for row in db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'deliveries' "
+            "AND sql IS NOT NULL"
+        )
+    ]
+    db.execute(new_sql)
+    db.execute("INSERT INTO deliveries_new SELECT * FROM deliveries")
+    db.execute("DROP TABLE deliveries")
+    db.execute("ALTER TABLE deliveries_new RENAME TO deliveries")
+    for index in indexes:
+        db.execute(index)
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_open_deliveries_index,
@@ -172,6 +231,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m006_subscription_narrowing,
     _m007_feed_health,
     _m008_feedback,
+    _m009_story_events,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

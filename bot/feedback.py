@@ -183,11 +183,12 @@ def answer(outcome: Outcome, *, privately: bool = True) -> str:
 def last_week(db: sqlite_utils.Database, now: datetime | None = None) -> list[TopicWeek]:
     """Per topic, over every channel: alerts posted and clicks received in the last 7 days."""
     since = iso((now or utcnow()) - WEEK)
+    # Items' own alerts (event_id 0): an edit or a corroboration mark is no further alert.
     alerts = dict(
         db.execute(
             "SELECT s.topic, count(*) FROM deliveries d JOIN subscriptions s ON "
             "s.id = d.subscription_id WHERE d.sent_at >= ? AND d.status = 'sent' "
-            "GROUP BY s.topic",
+            "AND d.event_id = 0 GROUP BY s.topic",
             [since],
         ).fetchall()
     )

@@ -15,7 +15,9 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from bot.clock import iso
+from bot.corroboration_store import Rule, mark_if_corroborated
 from bot.db import write
+from bot.edits import digest
 from bot.model import Entry, TopicMatch
 from bot.narrow import narrow_subscriptions
 from bot.store import FeedRow, SubscriptionRow, dumps, subscriptions
@@ -40,6 +42,7 @@ class NewItem:
     matches: tuple[TopicMatch, ...]
     alertable: bool
     terms: dict[str, float] | None = None  # the story index's terms, when computed already
+    wire: str | None = None  # the agency whose copy it is (bot.corroboration.wire_of)
 
 
 @dataclass(frozen=True)
@@ -55,9 +58,10 @@ def store_new_items(
     items: list[NewItem],
     index: StoryIndex,
     now: datetime,
+    rule: Rule | None = None,
 ) -> Ingested:
     """Store one feed's `items` and enqueue their deliveries; all or nothing."""
-    return store_batch(db, [(feed, item) for item in items], index, now).get(
+    return store_batch(db, [(feed, item) for item in items], index, now, rule).get(
         feed.id, Ingested(0, 0, 0)
     )
 
@@ -67,13 +71,16 @@ def store_batch(
     batch: list[tuple[FeedRow, NewItem]],
     index: StoryIndex,
     now: datetime,
+    rule: Rule | None = None,
 ) -> dict[int, Ingested]:
     """Store items of one or more feeds in publication order; all or nothing. By feed id.
 
     Publication order, whichever feed answered first: of several reports of a story that
     arrive in one poll, the earliest-published one leads the story and is the alert. Ties
-    break on feed and identity, so the same input always gives the same alerts.
+    break on feed and identity, so the same input always gives the same alerts. An item
+    that brings its story to `rule`'s independent outlets marks it corroborated.
     """
+    rule = rule or Rule()
     counts: dict[int, list[int]] = {}
     with write(db):
         subs = [s for s in subscriptions(db) if s.paused_reason != "unsubscribed"]
@@ -91,12 +98,14 @@ def store_batch(
             if new_story:
                 db.execute("UPDATE stories SET first_item = ? WHERE id = ?", [item_id, story_id])
             index.add(replace(probe, item_id=item_id), story_id)
-            _insert_matches(db, item_id, item.matches)
+            insert_matches(db, item_id, item.matches)
             # Another feed's copy of an article already in the story is one more source of
             # it (shown when the alert is next edited), never a post of its own.
             sent = 0
             if item.alertable and copy_of is None:
                 sent = _enqueue(db, subs, item, item_id, story_id, now)
+            if not new_story:
+                mark_if_corroborated(db, story_id, item_id, rule, now)
             tally = counts.setdefault(feed.id, [0, 0, 0])
             tally[0], tally[1], tally[2] = tally[0] + 1, tally[1] + new_story, tally[2] + sent
     out = {fid: Ingested(*tally) for fid, tally in counts.items()}
@@ -161,7 +170,8 @@ def _insert_item(
     e = item.entry
     cur = db.execute(
         "INSERT INTO items (feed_id, identity, url, title, summary, text, alert_summary, "
-        "entities, published, first_seen, story_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "entities, published, first_seen, story_id, wire, digest) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             feed.id,
             e.identity,
@@ -174,6 +184,8 @@ def _insert_item(
             iso(item.published),
             iso(now),
             story_id,
+            item.wire,
+            digest(e.title, e.summary),
         ],
     )
     return _inserted_id(cur)
@@ -194,7 +206,7 @@ def _inserted_id(cur: sqlite3.Cursor) -> int:
     return cur.lastrowid
 
 
-def _insert_matches(db: sqlite_utils.Database, item_id: int, matches: tuple[TopicMatch, ...]):
+def insert_matches(db: sqlite_utils.Database, item_id: int, matches: tuple[TopicMatch, ...]):
     for m in matches:
         if not m.strict:
             continue  # a relaxed match only lets an update through; it is not a match
@@ -239,11 +251,11 @@ def _enqueue(
         if known and known.topic in relaxed and row["channel"] not in wanted:
             wanted[row["channel"]] = known
     for channel, sub in wanted.items():
-        _insert_delivery(db, sub, channel, story_id, item_id, now)
+        insert_delivery(db, sub, channel, story_id, item_id, now)
     return len(wanted)
 
 
-def _insert_delivery(
+def insert_delivery(
     db: sqlite_utils.Database,
     sub: SubscriptionRow,
     channel: str,
@@ -257,14 +269,18 @@ def _insert_delivery(
         [channel, story_id, *LIVE],
     ).fetchone()
     kind = "update" if seen else "new"
-    if sub.muted_until and sub.muted_until > iso(now):
-        status = "muted"
-    elif sub.paused_reason:
-        status = "held"
-    else:
-        status = "digest" if sub.mode == "digest" else "pending"
+    status = delivery_status(sub, now)
     db.execute(
         "INSERT OR IGNORE INTO deliveries (subscription_id, channel, story_id, item_id, kind, "
         "status, next_attempt, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [sub.id, channel, story_id, item_id, kind, status, iso(now), iso(now)],
     )
+
+
+def delivery_status(sub: SubscriptionRow, now: datetime) -> str:
+    """How a new delivery through `sub` starts: skipped while muted, held while paused."""
+    if sub.muted_until and sub.muted_until > iso(now):
+        return "muted"
+    if sub.paused_reason:
+        return "held"
+    return "digest" if sub.mode == "digest" else "pending"

@@ -112,8 +112,55 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Change:
+    """One part of a word diff: 'same', 'deleted', 'inserted', or 'gap' (unchanged words left
+    out). `text` is feed text: adapters escape it like any other."""
+
+    op: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Edit:
+    """An outlet changed an item it had published: what changed, and what that changes for
+    the channel (`started` / `stopped`: the channel's topics it now matches, or no longer)."""
+
+    title: tuple[Change, ...]
+    summary: tuple[Change, ...]
+    started: tuple[str, ...] = ()
+    stopped: tuple[str, ...] = ()
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the edit did to the channel's topics, as sentences."""
+        out = [f"now matches topic {t}" for t in self.started]
+        return (*out, *(f"no longer matches topic {t}" for t in self.stopped))
+
+
+@dataclass(frozen=True)
+class Corroboration:
+    """The independent outlets carrying a story so far, first reporter first: a label each
+    ("Al Jazeera", "via AFP (The Moscow Times)"). `corroborated`: the story was marked so,
+    once, when enough of them reported within the configured window."""
+
+    outlets: tuple[str, ...]
+    corroborated: bool = False
+
+    @property
+    def line(self) -> str:
+        """ "3 outlets: Yonhap, via AFP (The Moscow Times), Al Jazeera" (feed text: escape it)."""
+        n = len(self.outlets)
+        return f"{n} outlet{'s' if n != 1 else ''}: {', '.join(self.outlets)}"
+
+
+@dataclass(frozen=True)
 class Alert:
-    """What a chat adapter renders: one story as of one delivery ('new' or 'update')."""
+    """What a chat adapter renders: one story as of one delivery.
+
+    `kind` is 'new' (the story's first message), 'update' (a later item, in its thread),
+    'edit' (an outlet changed an item: `edit` says how; in the thread) or 'corroborated' (the
+    story's first message, to be rewritten with its corroboration mark).
+    """
 
     delivery_id: int
     kind: str
@@ -132,8 +179,11 @@ class Alert:
     # Every topic of the channel the item matched, `topic` (the delivery's own) first.
     topics: tuple[str, ...] = ()
     # The delivery whose item this message shows, when that is not `delivery_id`: an edited
-    # first message shows the story's first item, while `delivery_id` is the later update.
+    # first message shows the story's first item, while `delivery_id` is the later update
+    # (or the corroboration mark) that rewrote it.
     shown_delivery: int | None = None
+    corroboration: Corroboration | None = None
+    edit: Edit | None = None
 
     @property
     def feedback_id(self) -> int:
@@ -160,7 +210,8 @@ class Delivery:
     channel: str
     story_id: int
     item_id: int
-    kind: str  # "new" or "update"
+    kind: str  # "new", "update", "edit" or "corroborated"
     attempts: int
     maybe_posted: bool = False  # the last send's answer was lost: ask the platform first
     faults: int = 0  # failures on our side so far (see bot.outbox.FAULT_ATTEMPTS)
+    event_id: int = 0  # the story event ('edit', 'corroborated') it tells of; 0 for none

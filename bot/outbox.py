@@ -10,6 +10,13 @@ any length only grows the table.
 A failure on our side (an alert that cannot be built from its rows, an adapter bug) is that
 delivery's alone: it is retried at once a few times, then failed with its reason, and the
 channel moves on. Only a platform outage makes a channel wait.
+
+Besides a story's items ('new', 'update'), deliveries tell of its events: an 'edit' is a
+message in the story's thread like an update; 'corroborated' rewrites the story's first
+message with its mark. A mark is an edit of a message we own, so it is never looked for
+after a lost answer (doing it twice is harmless), a refusal only fails the mark (the
+message may have been deleted: that is no reason to pause the channel), and it is given up
+after MARK_ATTEMPTS tries: a later update shows the mark anyway.
 """
 
 from __future__ import annotations
@@ -17,13 +24,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlite_utils
 
 from bot import metrics
-from bot.alerts import build_alert, parent_ref
+from bot.alerts import build_alert, first_message_alert, parent_ref
 from bot.chat import ChatAdapter, split_channel
 from bot.clock import iso, later, utcnow
 from bot.db import write
@@ -36,6 +43,7 @@ log = logging.getLogger(__name__)
 
 RETRY_CAP = 15 * 60.0
 FAULT_ATTEMPTS = 3  # our own errors: a passing one clears, a broken row does not
+MARK_ATTEMPTS = 5  # a corroboration mark is a nicety: it never holds a channel for long
 REASON_CHARS = 300
 
 
@@ -63,7 +71,7 @@ def claim_next(db: sqlite_utils.Database, platforms: list[str], now: datetime) -
     with write(db):
         row = db.execute(
             "SELECT d.id, d.subscription_id, d.channel, d.story_id, d.item_id, d.kind, "
-            "d.attempts, d.maybe_posted, d.faults "
+            "d.attempts, d.maybe_posted, d.faults, d.event_id "
             f"FROM deliveries d WHERE d.status = 'pending' AND d.next_attempt <= ? AND ({like}) "
             "AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.channel = d.channel "
             "AND e.id < d.id AND e.status IN ('pending', 'claimed')) ORDER BY d.id LIMIT 1",
@@ -76,8 +84,10 @@ def claim_next(db: sqlite_utils.Database, platforms: list[str], now: datetime) -
             "attempts = attempts + 1 WHERE id = ?",
             [iso(now), row[0]],
         )
-    did, sub, channel, story, item, kind, tries, posted, faults = row
-    return Delivery(did, sub, channel, story, item, kind, tries + 1, bool(posted), faults)
+    did, sub, channel, story, item, kind, tries, posted, faults, event = row
+    return Delivery(
+        did, sub, channel, story, item, kind, tries + 1, bool(posted), faults, event_id=event
+    )
 
 
 def mark_sent(db: sqlite_utils.Database, delivery_id: int, ref: MessageRef) -> None:
@@ -204,9 +214,12 @@ async def deliver_pending(
 
 async def _send_one(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery) -> str:
     failpoint("after_claim")
+    if d.kind == "corroborated":
+        return await _send_mark(db, adapter, d)
     try:
         alert = build_alert(db, d)
-        parent = parent_ref(db, d.channel, d.story_id) if d.kind == "update" else None
+        threaded = d.kind in ("update", "edit")
+        parent = parent_ref(db, d.channel, d.story_id) if threaded else None
     except Exception as exc:  # a row that cannot be read fails this delivery, not the channel
         return _fault(db, d, exc, adapter.platform, "build the alert", maybe_posted=False)
     try:
@@ -227,6 +240,32 @@ async def _send_one(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery
     log.info(
         "outbox.sent delivery=%d channel=%s kind=%s story=%d", d.id, d.channel, d.kind, d.story_id
     )
+    return "sent"
+
+
+async def _send_mark(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery) -> str:
+    """Rewrite the story's first message in the channel with its corroboration mark."""
+    parent = parent_ref(db, d.channel, d.story_id)
+    if parent is None:  # its first message was never sent (failed, cancelled): nothing to mark
+        mark_failed(db, d, "the story's first message in this channel was never sent")
+        return "failed"
+    try:
+        alert = first_message_alert(db, d)
+    except Exception as exc:
+        return _fault(db, d, exc, adapter.platform, "build the alert", maybe_posted=False)
+    try:
+        await adapter.edit_alert(parent, alert)
+    except DeliveryError as exc:
+        if exc.permanent or d.attempts >= MARK_ATTEMPTS:
+            log.warning("outbox.mark_failed delivery=%d channel=%s error=%s", d.id, d.channel, exc)
+            mark_failed(db, d, str(exc))
+            return "failed"
+        again = DeliveryError(str(exc), retry_after=exc.retry_after)  # never looked for
+        return _failed(db, d, again, adapter.platform)
+    except Exception as exc:  # an adapter bug
+        return _fault(db, d, exc, adapter.platform, "mark the story", maybe_posted=False)
+    mark_sent(db, d.id, parent)
+    log.info("outbox.marked delivery=%d channel=%s story=%d", d.id, d.channel, d.story_id)
     return "sent"
 
 
@@ -258,14 +297,8 @@ async def _edit_parent(
     db: sqlite_utils.Database, adapter: ChatAdapter, parent: MessageRef, d: Delivery
 ) -> None:
     """Best effort: the first message lists every source so far; a failure loses no alert."""
-    first = db.execute(
-        "SELECT id, item_id FROM deliveries WHERE channel = ? AND story_id = ? AND "
-        "kind = 'new' AND status = 'sent' ORDER BY id LIMIT 1",
-        [d.channel, d.story_id],
-    ).fetchone()
     try:
-        alert = replace(build_alert(db, d, item_id=first[1]), shown_delivery=first[0])
-        await adapter.edit_alert(parent, alert)
+        await adapter.edit_alert(parent, first_message_alert(db, d))
     except Exception as exc:
         log.warning("outbox.edit_failed delivery=%d error=%s", d.id, exc)
 

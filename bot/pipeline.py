@@ -21,6 +21,9 @@ import sqlite_utils
 
 from bot import metrics
 from bot.clock import utcnow
+from bot.corroboration import wire_of
+from bot.corroboration_store import Rule
+from bot.edit_store import store_edits
 from bot.errors import FeedParseError, FetchError, WirewatchError, one_line
 from bot.failpoints import failpoint
 from bot.feeds.fetch import Fetcher, backoff_delay
@@ -28,6 +31,7 @@ from bot.health_store import assess_feed
 from bot.ingest import Ingested, NewItem, publication_order, store_batch
 from bot.model import Entry, FetchResult, ParsedFeed, Prepared
 from bot.prepare import prepared_of
+from bot.revisions import Revision, Stored, find_revisions, stored_versions
 from bot.settings import Settings
 from bot.store import FeedRow, record_failure, record_success
 from bot.stories import StoryIndex
@@ -57,6 +61,12 @@ class Pipeline:
     index: StoryIndex
     article_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
 
+    @property
+    def rule(self) -> Rule:
+        """When a story is corroborated (config `corroboration`)."""
+        c = self.settings.corroboration
+        return Rule(c.outlets, timedelta(seconds=c.window))
+
 
 @dataclass(frozen=True)
 class PollResult:
@@ -82,6 +92,7 @@ class _Decided:
     parsed: ParsedFeed
     items: list[NewItem]
     started: float
+    edits: list[Revision] = field(default_factory=list)
 
 
 async def _fetch_and_decide(p: Pipeline, feed: FeedRow) -> _Decided | PollResult:
@@ -113,17 +124,37 @@ async def _decide_feed(p: Pipeline, feed: FeedRow, started: float) -> _Decided |
             )
             return _account(p, feed, PollResult(feed.name, True, not_modified=True), started)
         parsed = await parse_feed_async(fetched.body, feed_url=fetched.url)
+        known = stored_versions(p.db, feed.id, parsed.entries)
         # Only new entries are prepared (in a worker): most of a changed feed is old news.
-        entries = await prepare_entries_async(_unseen(p.db, feed, parsed.entries))
+        entries = await prepare_entries_async(_unseen(p.db, feed, parsed.entries, set(known)))
         items: list[NewItem] = []
         for part in _chunks(list(entries)):
             items += await _decide(p, feed, part)
+        edits = _revisions(p, parsed, known)
     except FetchError as exc:
         result = _record_failure(p, feed, str(exc), "fetch", exc.retry_after or 0.0)
         return _account(p, feed, result, started)
     except FeedParseError as exc:
         return _account(p, feed, _record_failure(p, feed, str(exc), "parse"), started)
-    return _Decided(feed, fetched, parsed, items, started)
+    return _Decided(feed, fetched, parsed, items, started, edits)
+
+
+def _revisions(p: Pipeline, parsed: ParsedFeed, known: dict[str, Stored]) -> list[Revision]:
+    """The entries given before whose words changed since (bot.revisions). A failure here
+    costs this poll its edits, never its new items."""
+    try:
+        return _find(p, parsed, known)
+    except Exception as exc:
+        log.error("edits.failed entries=%d error=%s", len(parsed.entries), one_line(exc))
+        return []
+
+
+def _find(p: Pipeline, parsed: ParsedFeed, known: dict[str, Stored]) -> list[Revision]:
+    s = p.settings
+    return find_revisions(
+        p.db, parsed.entries, known, p.matcher, p.gazetteer,
+        now=utcnow(), story_window=s.story_window, max_age=s.max_age,
+    )  # fmt: skip
 
 
 async def _store_wave(p: Pipeline, wave: list[_Decided]) -> list[PollResult]:
@@ -133,7 +164,7 @@ async def _store_wave(p: Pipeline, wave: list[_Decided]) -> list[PollResult]:
     stored: dict[int, Ingested] = {}
     try:
         for part in _chunks(pairs):
-            for fid, done in store_batch(p.db, part, p.index, utcnow()).items():
+            for fid, done in store_batch(p.db, part, p.index, utcnow(), p.rule).items():
                 had = stored.get(fid, Ingested(0, 0, 0))
                 stored[fid] = Ingested(
                     had.items + done.items,
@@ -141,6 +172,7 @@ async def _store_wave(p: Pipeline, wave: list[_Decided]) -> list[PollResult]:
                     had.deliveries + done.deliveries,
                 )
             await asyncio.sleep(0)
+        _store_edits(p, wave)
         failpoint("after_store")
     except WirewatchError as exc:  # the database's failure, not the feeds': not counted on them
         log.error("poll.failed feeds=%s error=%s", ",".join(d.feed.name for d in wave), exc)
@@ -148,6 +180,17 @@ async def _store_wave(p: Pipeline, wave: list[_Decided]) -> list[PollResult]:
         return [_account(p, d.feed, PollResult(d.feed.name, False, error=str(exc)), d.started)
                 for d in wave]  # fmt: skip
     return [_finish(p, d, stored.get(d.feed.id, Ingested(0, 0, 0))) for d in wave]
+
+
+def _store_edits(p: Pipeline, wave: list[_Decided]) -> None:
+    """The wave's edits, after its new items; a bug here costs the edits, never the poll
+    (a database failure fails the wave like any: its feeds are fetched again)."""
+    try:
+        store_edits(p.db, [r for d in wave for r in d.edits], utcnow())
+    except WirewatchError:
+        raise
+    except Exception as exc:
+        log.error("edits.store_failed error=%s", one_line(exc))
 
 
 def _finish(p: Pipeline, d: _Decided, stored: Ingested) -> PollResult:
@@ -193,16 +236,17 @@ def _count(items: list[NewItem]) -> None:
                 metrics.MATCHES.labels(m.topic).inc()
 
 
-def _unseen(db: sqlite_utils.Database, feed: FeedRow, entries: tuple[Entry, ...]) -> list[Entry]:
-    """Entries this feed has not given us before (identity is per feed, stable across moves).
+def _unseen(
+    db: sqlite_utils.Database, feed: FeedRow, entries: tuple[Entry, ...], known: set[str]
+) -> list[Entry]:
+    """Entries this feed has not given us before (identity is per feed, stable across moves;
+    `known`: the identities already stored, from `stored_versions`).
 
     Only the rows that could collide are read, never the feed's whole history.
     """
-    known: set[str] = set()
     seen: set[tuple[str, str]] = set()
     for part in _chunks(list(entries), 400):  # SQLite allows 999 parameters per statement
-        ids, urls = [e.identity for e in part], [e.url for e in part if e.url]
-        known.update(_column(db, "identity", "identity", feed.id, ids))
+        urls = [e.url for e in part if e.url]
         # A feed that mints new guids every poll still repeats its links and titles.
         seen.update(_column(db, "url, title", "url", feed.id, urls))
     return [e for e in entries if e.identity not in known and (e.url, e.title) not in seen]
@@ -307,6 +351,7 @@ def _conclude(p: Pipeline, look: _Look, text: str | None, now: datetime) -> NewI
         matches=tuple(p.matcher.match_prepared(matched, relaxed=True)) if look.candidate else (),
         alertable=look.alertable,
         terms=None if text else look.feed_text.terms,
+        wire=wire_of(entry.author, entry.summary, text),
     )
 
 

@@ -110,6 +110,13 @@ class HealthSettings(_Strict):
     silent_floor: Seconds = Field(default=6 * 3600.0, gt=0)  # ...and never sooner than this
 
 
+class CorroborationSettings(_Strict):
+    """When a story counts as corroborated: this many independent outlets within the window."""
+
+    outlets: int = Field(default=3, ge=2, le=50)
+    window: Seconds = Field(default=3600.0, gt=0)
+
+
 class PlatformSettings(_Strict):
     moderators: list[str] = Field(default_factory=list)
 
@@ -128,6 +135,7 @@ class Settings(_Strict):
     digest_every: Seconds = Field(default=3600.0)
     ops_channel: Channel | None = None  # where feed health notices go (None: disablings only)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    corroboration: CorroborationSettings = Field(default_factory=CorroborationSettings)
     feeds: list[FeedSettings] = Field(default_factory=list)
     topics: dict[str, TopicSettings] = Field(default_factory=dict)
     subscriptions: list[SubscriptionSettings] = Field(default_factory=list)

@@ -332,20 +332,27 @@ async def test_feeds_shows_times_without_microseconds(tmp_path, feed_server, cap
 
 @pytest.mark.slow
 async def test_the_demo_prints_each_alert_under_one_plain_header(capfd):
-    """README's first command: one alert per story, later outlets as updates to it."""
+    """README's first command: one alert per story, later outlets as updates to it, the
+    story three outlets carry marked corroborated, then (second cycle) an outlet's edit."""
     import asyncio
 
     assert await asyncio.to_thread(main, ["demo"]) == 0
     out, err = capfd.readouterr()
     heads = re.findall(r"^== (.*)$", out, re.M)
-    assert heads and "alerts delivered" in err
+    assert heads and err.count("alerts delivered") == 2  # two cycles
     for head in heads:
         kind, topic, story = head.split(" · ")
-        assert kind in ("NEW", "UPDATE") and topic == "troop-deployments"
+        assert kind in ("NEW", "UPDATE", "CORROBORATED", "EDIT") and topic == "troop-deployments"
         assert re.fullmatch(r"story \d+", story) and head.count("story") == 1, head
     news = [h.split(" · ")[2] for h in heads if h.startswith("NEW")]
     assert len(news) == len(set(news)) == 2  # North Korea's troops, the Red Sea warships
     assert all(h.split(" · ")[2] in news for h in heads)  # every update is to a story above
+    kinds = [h.split(" · ")[0] for h in heads]
+    assert kinds.count("CORROBORATED") == 1 and kinds[-1] == "EDIT", kinds
+    assert "3 outlets: Yonhap News Agency, via AFP (The Moscow Times), Al Jazeera" in out
+    edit = out[out.index("== EDIT") :]
+    assert "title: North Korea has sent {+3,000+} more troops" in edit, edit
+    assert "[-redeployed-] {+sent at least 3,000 more+}" in edit, edit
 
 
 def test_output_into_a_closed_pipe_ends_quietly(tmp_path):

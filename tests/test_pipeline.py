@@ -37,7 +37,15 @@ async def test_seed_story_from_three_outlets_is_one_alert_with_two_updates(tmp_p
     alerts = console.alerts()
     nk = _story(alerts, "Korea")
     nk = [a for a in nk if "troops" in a["title"].lower()]
-    assert [a["kind"] for a in nk] == ["new", "update", "update"]
+    # Yonhap, AFP's copy in The Moscow Times and Al Jazeera within the hour: corroborated.
+    assert [a["kind"] for a in nk] == ["new", "update", "update", "corroborated"]
+    assert nk[-1]["outlets"] == [
+        "Yonhap News Agency",
+        "via AFP (The Moscow Times)",
+        "Al Jazeera",
+    ]
+    # The third outlet's update is the one that corroborates: it and the mark say so.
+    assert [a["corroborated"] for a in nk] == [False, False, True, True]
     assert len({a["story_id"] for a in nk}) == 1
     assert {s["outlet"] for s in nk[-1]["sources"]} == {f.name for f in feeds}
     assert "North Korea" in nk[0]["entities"] and "Russia" in nk[0]["entities"]

@@ -6,6 +6,10 @@ server starts so that every poll during one demo sees the same bytes (and gets i
 time relative to the start, written as the document expects (RFC 822 in RSS, RFC 3339 in
 Atom and HTML). A `:fmt` suffix picks another form for prose, such as `{NOW-3h:weekday}`.
 
+With `edits=True` (the `wirewatch demo` command), a feed listed in EDITS is served as first
+written on its first request and edited from the second on, as an outlet rewrites a story
+it already published: the demo's second cycle shows how wirewatch reports an edit.
+
 It deliberately does nothing else: no fetching, parsing or matching (the demo runs those
 through the real code), and it never binds anything but the loopback address.
 """
@@ -35,6 +39,22 @@ DEMO_OUTLETS: dict[str, str] = {
     "yonhap.xml": "Yonhap News Agency",
     "aljazeera.xml": "Al Jazeera",
     "moscowtimes.xml": "The Moscow Times",
+}
+
+# Feed file -> (text as first served, text from the second request on): an outlet adds a
+# figure to its headline and rewrites its summary after publishing.
+EDITS: dict[str, tuple[tuple[str, str], ...]] = {
+    "aljazeera.xml": (
+        (
+            "North Korea has sent more troops to Russia, South Korea says",
+            "North Korea has sent 3,000 more troops to Russia, South Korea says",
+        ),
+        (
+            "redeployed troops to the front in Russia’s Kursk region after suffering heavy",
+            "sent at least 3,000 more troops to the front in Russia’s Kursk region this year "
+            "after suffering heavy",
+        ),
+    ),
 }
 
 # {NAME}, {NAME-1h35m}, {NAME+2d:fmt}: one sign, then amounts with units.
@@ -114,14 +134,19 @@ def render(text: str, base: str, now: datetime, default_format: str) -> str:
     return out
 
 
-def _load(base: str, now: datetime) -> dict[str, _Page]:
-    """Every bundled file, rendered once, keyed by the URL path it is served at."""
+def _load(base: str, now: datetime, edited: bool = False) -> dict[str, _Page]:
+    """Every bundled file, rendered once, keyed by the URL path it is served at; `edited`:
+    only the feeds of EDITS, as they read after their edit."""
     pages: dict[str, _Page] = {}
     for folder in ("feeds", "articles"):
         for path in sorted((_DATA / folder).iterdir()):
-            if path.suffix not in (".xml", ".html"):
+            if path.suffix not in (".xml", ".html") or (edited and path.name not in EDITS):
                 continue
             raw = path.read_text(encoding="utf-8")
+            for old, new in EDITS.get(path.name, ()) if edited else ():
+                if old not in raw:
+                    raise ValueError(f"demo edit of {path.name} does not apply: {old[:40]!r}")
+                raw = raw.replace(old, new)
             ctype = _content_type(path, raw)
             fmt = "rfc822" if ctype == "application/rss+xml" else "rfc3339"
             body = render(raw, base, now, fmt).encode("utf-8")
@@ -139,13 +164,19 @@ def _not_modified(request: web.Request, page: _Page, since: datetime) -> bool:
     return asked is not None and asked >= since
 
 
-def _app(pages: dict[str, _Page], started: datetime) -> web.Application:
+def _app(
+    pages: dict[str, _Page], started: datetime, edited: dict[str, _Page] | None = None
+) -> web.Application:
     last_modified = started.replace(microsecond=0)
+    served: set[str] = set()
 
     async def serve(request: web.Request) -> web.StreamResponse:
         page = pages.get(request.path)
         if page is None:
             raise web.HTTPNotFound()
+        if request.path in served and edited and request.path in edited:
+            page = edited[request.path]  # the outlet edited it since the first request
+        served.add(request.path)
         headers = {"ETag": page.etag, "Last-Modified": format_datetime(last_modified, True)}
         if _not_modified(request, page, last_modified):
             return web.Response(status=304, headers=headers)
@@ -172,11 +203,14 @@ def _bind(port: int) -> socket.socket:
 
 
 @asynccontextmanager
-async def serve_demo(port: int = 0, now: datetime | None = None) -> AsyncIterator[list[DemoFeed]]:
+async def serve_demo(
+    port: int = 0, now: datetime | None = None, *, edits: bool = False
+) -> AsyncIterator[list[DemoFeed]]:
     """Serve the demo data on 127.0.0.1 (port 0: any free port) and yield its feeds.
 
     `now` anchors the items' relative dates (default: the moment the server starts), so
-    every item is recent whenever the demo runs; tests pin it.
+    every item is recent whenever the demo runs; tests pin it. `edits`: the feeds of EDITS
+    are edited after their first request.
     """
     if now is None:
         now = datetime.now(UTC)
@@ -186,7 +220,8 @@ async def serve_demo(port: int = 0, now: datetime | None = None) -> AsyncIterato
     runner: web.AppRunner | None = None
     try:
         # No access log: the demo's output is the alerts, not our request lines.
-        runner = web.AppRunner(_app(_load(base, now), now), access_log=None)
+        edited = _load(base, now, edited=True) if edits else None
+        runner = web.AppRunner(_app(_load(base, now), now, edited), access_log=None)
         await runner.setup()
         await web.SockSite(runner, sock).start()
         log.info("demo_server_started base=%s", base)

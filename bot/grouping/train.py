@@ -175,7 +175,6 @@ def _load(corpus: Path, name: str) -> list[LabelledItem]:
     return load_labelled(path) if path.exists() else []
 
 
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bot.grouping.train", description=__doc__)
     ap.add_argument("--corpus", type=Path, default=CORPUS, help="folder of train/validation/test")

@@ -50,7 +50,16 @@ def feature_words(feature: str) -> str:
 
 
 CUES = (
-    "NEG", "HYP", "WITHDRAW", "COMBAT", "ARMS", "EXERCISE", "LEGAL", "MONEY", "POLITICS", "POLICE"
+    "NEG",
+    "HYP",
+    "WITHDRAW",
+    "COMBAT",
+    "ARMS",
+    "EXERCISE",
+    "LEGAL",
+    "MONEY",
+    "POLITICS",
+    "POLICE",
 )
 
 

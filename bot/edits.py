@@ -1,0 +1,132 @@
+"""Edits of a stored item: is the change worth telling, and which words changed.
+
+Outlets fix typos, add a figure, rewrite a headline. What counts as a change is the words:
+whitespace, punctuation, case and the date line ("SEOUL, Dec. 2 (Yonhap) --", a line that
+only says "Updated 2 Dec 2025 10:05 GMT") are ignored, both in the digest that detects a
+change cheaply and in the word-level diff shown to people. The diff is difflib's over the
+words' normalised forms, shown with the words as written, with long unchanged runs elided.
+
+Pure functions over text; storing an edit and telling channels is `bot.edit_store`'s job,
+rendering a diff the adapters'.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import hashlib
+import re
+import unicodedata
+
+from bot.model import Change
+
+CONTEXT = 6  # unchanged words kept on each side of a change
+GAP = "…"
+
+# In a number, "." "," and ":" are part of it: 2.75 is not 27.5, 10:05 is not 1005.
+_NUMBER_NOISE = re.compile(r"(?!(?<=\d)[.,:](?=\d))[^\w+$€£¥%]|_")
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"  # Dec., December
+# "SEOUL, Dec. 2 (Yonhap) --", "WASHINGTON, Feb 27, 2025 (Reuters) -", "KYIV, 2 March -":
+# a place in capitals, a date and/or an agency, then a dash, at the start of a text.
+_DATELINE = re.compile(
+    r"^\s*[A-Z][A-Z.'’\- ]{1,40}(?:,\s*[A-Z][A-Za-z.\- ]{1,30})?"
+    rf"(?:(?:,\s*(?:{_MONTH}\s+\d{{1,2}}(?:,?\s+\d{{4}})?|\d{{1,2}}\s+{_MONTH}(?:\s+\d{{4}})?))"
+    r"(?:\s*\([^()\n]{1,40}\))?|\s*\([^()\n]{1,40}\))"
+    r"\s*(?:--|[-–—])\s*"
+)
+# Words a line that only gives a date or time is made of ("Updated: Tue 2 Dec 2025, 10:05 GMT").
+_DATE_WORDS = frozenset(
+    re.findall(
+        r"\w+",
+        "updated update published posted last modified on at am pm gmt utc est edt cet kst msk "
+        "jan january feb february mar march apr april may jun june jul july aug august sep "
+        "sept september oct october nov november dec december mon monday tue tues tuesday wed "
+        "wednesday thu thur thurs thursday fri friday sat saturday sun sunday st nd rd th",
+    )
+)
+
+
+def without_date_line(text: str) -> str:
+    """`text` without its leading dateline and without lines that only give a date or time."""
+    text = _DATELINE.sub("", text, count=1)
+    lines = [line for line in text.split("\n") if not _only_a_date(line)]
+    return "\n".join(lines)
+
+
+def _only_a_date(line: str) -> bool:
+    words = re.findall(r"[^\W\d_]+", line.lower())
+    return any(c.isdigit() for c in line) and all(w in _DATE_WORDS for w in words)
+
+
+def word_key(word: str) -> str:
+    """What a word is, for comparing: case and punctuation dropped ("Russia," == "russia")."""
+    if any(c.isdigit() for c in word):
+        return _NUMBER_NOISE.sub("", word).casefold()
+    return word.translate(_punctuation()).casefold()
+
+
+@functools.cache
+def _punctuation() -> dict[int, None]:
+    """Unicode punctuation (Basic Multilingual Plane), for str.translate to delete in C."""
+    return dict.fromkeys(i for i in range(0x10000) if unicodedata.category(chr(i))[0] == "P")
+
+
+def words(text: str) -> list[str]:
+    """The normalised words of a text, date line left out."""
+    return [k for k in (word_key(w) for w in without_date_line(text).split()) if k]
+
+
+def digest(title: str, summary: str) -> str:
+    """A short hash of the words of title and summary: equal when only cosmetics changed."""
+    joined = " ".join(words(title)) + "\x1e" + " ".join(words(summary))
+    return hashlib.sha1(joined.encode("utf-8")).hexdigest()[:20]
+
+
+def _tokens(text: str) -> tuple[list[str], list[str]]:
+    """Words as written (a lone "--" kept with the word before it) and their keys."""
+    shown: list[str] = []
+    keys: list[str] = []
+    for word in without_date_line(text).split():
+        key = word_key(word)
+        if key or not shown:
+            shown.append(word)
+            keys.append(key)
+        else:
+            shown[-1] += f" {word}"
+    return shown, keys
+
+
+def word_diff(old: str, new: str, context: int = CONTEXT) -> tuple[Change, ...]:
+    """The words deleted and inserted between `old` and `new`, in reading order, with up to
+    `context` unchanged words around each change; () when only cosmetics changed."""
+    a_shown, a_keys = _tokens(old)
+    b_shown, b_keys = _tokens(new)
+    if a_keys == b_keys:
+        return ()
+    matcher = difflib.SequenceMatcher(None, a_keys, b_keys, autojunk=False)
+    codes = matcher.get_opcodes()
+    out: list[Change] = []
+    for n, (op, i1, i2, j1, j2) in enumerate(codes):
+        if op == "equal":
+            out += _context(b_shown[j1:j2], first=n == 0, last=n == len(codes) - 1, keep=context)
+            continue
+        if i2 > i1:
+            out.append(Change("deleted", " ".join(a_shown[i1:i2])))
+        if j2 > j1:
+            out.append(Change("inserted", " ".join(b_shown[j1:j2])))
+    return tuple(out)
+
+
+def _context(run: list[str], *, first: bool, last: bool, keep: int) -> list[Change]:
+    """An unchanged run: all of it when short, else its ends next to changes and a gap."""
+    if len(run) <= keep * (1 if first or last else 2) + 2:  # eliding one or two words: no
+        return [Change("same", " ".join(run))]
+    head = [] if first else [Change("same", " ".join(run[:keep]))]
+    tail = [] if last else [Change("same", " ".join(run[-keep:]))]
+    return [*head, Change("gap", GAP), *tail]
+
+
+def diff_text(parts: tuple[Change, ...]) -> str:
+    """A diff as plain text, git's word-diff style: [-deleted-] {+inserted+}."""
+    marks = {"deleted": "[-{}-]", "inserted": "{{+{}+}}", "same": "{}", "gap": "{}"}
+    return " ".join(marks[p.op].format(p.text) for p in parts)

@@ -1,0 +1,138 @@
+"""A poll's edits: entries the feed gave before, whose words have changed since.
+
+A poll reads, for its entries, the identity and digest of the items already stored
+(`stored_versions`, one indexed query per 400 entries, never the text). An entry whose
+digest differs is an edit, when its item's story is still open (`story_window`); it is
+matched against the topics again, on its new title and summary and the article text stored
+with it (no page is fetched again). A feed that rewrites most of what it had at once (a
+template change, a new summary style) is applied quietly: that is not news.
+
+Deciding only; `bot.edit_store` stores a Revision and tells channels.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlite_utils
+
+from bot.clock import parse_stored
+from bot.edits import digest
+from bot.model import Entry, TopicMatch
+from bot.text.summary import summarize
+from bot.topics.entities import Gazetteer
+from bot.topics.match import Matcher, prepare
+
+log = logging.getLogger(__name__)
+
+ARTICLE_LEAD_CHARS = 1500  # topics match on the article's lead (as bot.pipeline does)
+QUIET_SHARE = 0.5  # more than this share of a feed's stored entries changed at once...
+QUIET_MIN = 3  # ...and more than this many: a rewrite of the feed, applied quietly
+LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)  # a stored date that cannot be read: not recent
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a poll needs to know of an entry's item already stored."""
+
+    item_id: int
+    digest: str | None
+    published: datetime
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A changed entry, decided on: its new text, topics and summary, ready to store."""
+
+    item_id: int
+    entry: Entry
+    digest: str
+    matches: tuple[TopicMatch, ...]
+    entities: tuple[str, ...]
+    alert_summary: str | None  # None: the item has no article text, keep what is stored
+    recent: bool  # published within max_age: may still alert a channel it now concerns
+    quiet: bool  # part of a rewrite of the whole feed: stored, told to nobody
+
+
+def stored_versions(
+    db: sqlite_utils.Database, feed_id: int, entries: tuple[Entry, ...]
+) -> dict[str, Stored]:
+    """identity -> the stored item, for the entries this feed has given before."""
+    known: dict[str, Stored] = {}
+    ids = list(dict.fromkeys(e.identity for e in entries))
+    for start in range(0, len(ids), 400):  # SQLite allows 999 parameters per statement
+        part = ids[start : start + 400]
+        rows = db.execute(
+            "SELECT identity, id, digest, published FROM items WHERE feed_id = ? "
+            f"AND identity IN ({', '.join('?' * len(part))})",
+            [feed_id, *part],
+        )
+        for identity, item_id, stored, published in rows:
+            known[identity] = Stored(item_id, stored, parse_stored(published, LONG_AGO))
+    return known
+
+
+def find_revisions(
+    db: sqlite_utils.Database,
+    entries: tuple[Entry, ...],
+    known: dict[str, Stored],
+    matcher: Matcher,
+    gazetteer: Gazetteer,
+    *,
+    now: datetime,
+    story_window: float,
+    max_age: float,
+) -> list[Revision]:
+    """The entries of a poll whose stored item's words changed, decided on."""
+    open_since = now - timedelta(seconds=story_window)
+    changed: dict[str, tuple[Stored, Entry, str]] = {}
+    for e in entries:
+        stored = known.get(e.identity)
+        if stored is None or e.identity in changed:
+            continue
+        new = digest(e.title, e.summary)
+        if stored.digest != new and stored.published >= open_since:
+            changed[e.identity] = (stored, e, new)
+    quiet = len(changed) > max(QUIET_MIN, QUIET_SHARE * len(known))
+    if quiet:
+        log.info(
+            "edits.quiet items=%d of=%d: the feed rewrote its entries", len(changed), len(known)
+        )
+    recent_since = now - timedelta(seconds=max_age)
+    return [
+        _decide(db, s, e, d, matcher, gazetteer, quiet, s.published >= recent_since)
+        for s, e, d in changed.values()
+    ]
+
+
+def _decide(
+    db: sqlite_utils.Database,
+    stored: Stored,
+    entry: Entry,
+    new_digest: str,
+    matcher: Matcher,
+    gazetteer: Gazetteer,
+    quiet: bool,
+    recent: bool,
+) -> Revision:
+    row = db.execute("SELECT text FROM items WHERE id = ?", [stored.item_id]).fetchone()
+    text = row[0] if row else None
+    body = f"{entry.summary}\n{text[:ARTICLE_LEAD_CHARS]}" if text else entry.summary
+    prepared = prepare(entry.title, body, gazetteer)
+    matches = (
+        tuple(matcher.match_prepared(prepared, relaxed=True))
+        if matcher.could_match_prepared(prepared)
+        else ()
+    )
+    return Revision(
+        item_id=stored.item_id,
+        entry=entry,
+        digest=new_digest,
+        matches=matches,
+        entities=prepared.names,
+        alert_summary=summarize(entry.title, text) if text else None,
+        recent=recent,
+        quiet=quiet,
+    )
