@@ -235,7 +235,7 @@ def alert_embed(alert: Alert, *, as_update: bool = False, ref: bool = True) -> d
         timestamp=alert.published,
         colour=COLOUR_UPDATE if as_update else COLOUR_NEW,
     )
-    outlet = " ".join(alert.outlet.split()) or "(unnamed outlet)"
+    outlet = unmention(" ".join(alert.outlet.split())) or "(unnamed outlet)"
     embed.set_author(name=clip(f"{outlet} · also reporting" if as_update else outlet, AUTHOR))
     outlets = outlets_field(alert)
     shown = ("Why it fired", outlets[0] if outlets else None)
@@ -275,7 +275,7 @@ def edit_embed(alert: Alert) -> discord.Embed:
         timestamp=alert.published,
         colour=COLOUR_UPDATE,
     )
-    outlet = " ".join(alert.outlet.split()) or "(unnamed outlet)"
+    outlet = unmention(" ".join(alert.outlet.split())) or "(unnamed outlet)"
     embed.set_author(name=clip(f"{outlet} · edited", AUTHOR))
     if edit.notes:
         embed.add_field(name="Topics", value=clip(feed_text("; ".join(edit.notes)), FIELD_VALUE))

@@ -27,7 +27,7 @@ WIRES: dict[str, tuple[str, ...]] = {
     "Yonhap": ("Yonhap",),
     "Xinhua": ("Xinhua",),
     "Kyodo": ("Kyodo", "Kyodo News"),
-    "TASS": ("TASS", "Tass"),
+    "TASS": ("TASS",),
     "Interfax": ("Interfax",),
     "RIA Novosti": ("RIA Novosti", "RIA"),
     "KCNA": ("KCNA",),

@@ -48,9 +48,8 @@ _DATE_WORDS = frozenset(
 
 def without_date_line(text: str) -> str:
     """`text` without its leading dateline and without lines that only give a date or time."""
-    text = _DATELINE.sub("", text, count=1)
     lines = [line for line in text.split("\n") if not _only_a_date(line)]
-    return "\n".join(lines)
+    return _DATELINE.sub("", "\n".join(lines).lstrip(), count=1)
 
 
 def _only_a_date(line: str) -> bool:

@@ -234,7 +234,8 @@ async def _send_one(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery
     failpoint("after_send")
     mark_sent(db, d.id, ref)
     metrics.DELIVERED.labels(adapter.platform).inc()
-    metrics.LATENCY.observe(max(0.0, (utcnow() - alert.published).total_seconds()))
+    if d.kind != "edit":  # an edit comes whenever the outlet makes it: not alert latency
+        metrics.LATENCY.observe(max(0.0, (utcnow() - alert.published).total_seconds()))
     if parent:
         await _edit_parent(db, adapter, parent, d)
     log.info(

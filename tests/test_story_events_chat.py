@@ -1,0 +1,182 @@
+"""Corroboration and edits on Slack and Discord: the real slack-bolt/slack_sdk and discord.py
+clients against tests/slackstub.py and tests/discordstub.py, a real SQLite file, the demo's
+feeds (with Al Jazeera's report edited after its first request) and hostile edits served on
+127.0.0.1 (issue 13, points 1 and 2)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import poll_once
+from bot.commands import SUBCOMMANDS
+from bot.demo.server import serve_demo
+from bot.settings import Settings
+from tests.discordstub import DiscordStub
+from tests.feedserver import FeedServer
+from tests.test_discord import assert_nothing_pings, discord_runtime, text_of
+from tests.test_slack import MOD, NEWS, PINGS, slack_env
+
+pytestmark = pytest.mark.slow
+OUTLETS = "3 outlets: Yonhap News Agency, via AFP (The Moscow Times), Al Jazeera"
+HOSTILE = "<!channel> @everyone <@&1> *bold* ~strike~ `code` [x](https://evil.example) <!here>"
+
+
+def demo_settings(tmp_path: Path, demo, channel: str, **extra: Any) -> Settings:
+    return Settings.model_validate(
+        {
+            "database": str(tmp_path / "w.db"),
+            "feeds": [{"name": f.name, "url": f.url} for f in demo],
+            "subscriptions": [{"topic": "troop-deployments", "channel": channel}],
+            "network": {"allow_private_addresses": True},
+            "slack": {"moderators": [MOD]},
+            **extra,
+        }
+    )
+
+
+def hostile_settings(tmp_path: Path, server: FeedServer, channel: str) -> Settings:
+    return Settings.model_validate(
+        {
+            "database": str(tmp_path / "w.db"),
+            "feeds": [{"name": "Wire <!here> @everyone", "url": server.url("/rss")}],
+            "topics": {"naval": {"query": "warship*"}},
+            "subscriptions": [{"topic": "naval", "channel": channel}],
+            "articles": {"fetch": False},
+            "network": {"allow_private_addresses": True},
+        }
+    )
+
+
+def ships(title: str) -> str:
+    when = format_datetime(datetime.now(UTC) - timedelta(minutes=5), usegmt=True)
+    escaped = title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>W</title><item><guid>g1</guid>'
+        f"<title>{escaped}</title><link>https://wire.example/1</link><description>Two "
+        f"destroyers sailed.</description><pubDate>{when}</pubDate></item></channel></rss>"
+    )
+
+
+# -- Slack -------------------------------------------------------------------------------------
+
+
+def _text(message: dict[str, Any]) -> str:
+    return json.dumps(message.get("blocks"), ensure_ascii=False)
+
+
+async def test_slack_marks_the_story_once_and_posts_the_edit_in_its_thread(tmp_path: Path) -> None:
+    async with serve_demo(edits=True) as demo:
+        config = demo_settings(tmp_path, demo, f"slack:{NEWS}")
+        async with slack_env(tmp_path, settings=config) as env:
+            await poll_once(env.rt)
+            [parent] = [m for m in env.stub.top_level(NEWS) if "troops to Russia" in m["text"]]
+            marked = _text(parent)
+            await poll_once(env.rt)  # Al Jazeera has edited its report since
+            thread = env.stub.replies(NEWS, parent["ts"])
+            off = await env.command("edits off")
+            helped = await env.command("help")
+            marks = env.rt.db.execute(
+                "SELECT count(*), min(status) FROM deliveries WHERE kind = 'corroborated'"
+            ).fetchone()
+    assert ":white_check_mark: *Corroborated*" in marked and OUTLETS in marked
+    assert tuple(marks) == (1, "sent")
+    updates, edits = thread[:-1], thread[-1:]
+    assert [OUTLETS in _text(m) for m in updates] == [False, True]  # the second update is the third
+    [edit] = edits
+    body = _text(edit)
+    assert body.count("Al Jazeera edited") == 1
+    assert "~redeployed~ *sent at least 3,000 more*" in body
+    assert "North Korea has sent *3,000* more troops" in body
+    assert edit["metadata"]["event_payload"]["story_id"]  # found again after a crash
+    assert "edits are off here" in off and "/wirewatch edits [on|off]" in helped
+
+
+async def test_slack_edit_text_is_escaped_and_cannot_break_its_markup(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    feed_server.serve("/rss", ships("US sends two warships to the Red Sea"))
+    async with slack_env(
+        tmp_path, settings=hostile_settings(tmp_path, feed_server, f"slack:{NEWS}")
+    ) as env:
+        await poll_once(env.rt)
+        feed_server.serve("/rss", ships(f"US sends {HOSTILE} warships to the Red Sea"))
+        _, stats = await poll_once(env.rt)
+        [parent] = env.stub.top_level(NEWS)
+        [edit] = env.stub.replies(NEWS, parent["ts"])
+    assert stats.sent == 1
+    sent = json.dumps([c.args for c in env.stub.posts()], ensure_ascii=False)
+    for ping in PINGS:
+        assert ping not in sent
+    inserted = re.search(r" \*([^*]*)\* ", edit["blocks"][1]["text"]["text"]).group(1)
+    assert "&lt;!channel&gt;" in inserted and "∗bold∗ ∼strike∼ ˋcodeˋ" in inserted
+    assert "~two~" in edit["blocks"][1]["text"]["text"]
+
+
+# -- Discord -----------------------------------------------------------------------------------
+
+
+def _embed(message: dict[str, Any]) -> dict[str, Any]:
+    return message["embeds"][0]
+
+
+async def test_discord_marks_the_story_once_and_posts_the_edit_in_its_thread(
+    tmp_path: Path,
+) -> None:
+    async with serve_demo(edits=True) as demo, DiscordStub() as stub:
+        config = demo_settings(tmp_path, demo, f"discord:{stub.alerts}")
+        async with discord_runtime(stub, config) as (rt, _):
+            await poll_once(rt)
+            await poll_once(rt)
+            refused = await stub.command(
+                "edits", user=stub.member, channel=stub.alerts, state="off"
+            )
+            off = await stub.command("edits", user=stub.moderator, channel=stub.alerts, state="off")
+            asked = await stub.command("edits", user=stub.moderator, channel=stub.alerts)
+    [parent] = [
+        m for m in stub.channel_messages(stub.alerts) if "troops to Russia" in _embed(m)["title"]
+    ]
+    fields = {f["name"]: f["value"] for f in _embed(parent)["fields"]}
+    assert fields["✅ Corroborated · 3 outlets"] == OUTLETS.split(": ", 1)[1]
+    thread = stub.channel_messages(parent["id"])
+    *updates, edit = thread
+    assert [_embed(m)["author"]["name"] for m in updates] == [
+        "The Moscow Times · also reporting",
+        "Al Jazeera · also reporting",
+    ]
+    assert any(f["name"] == "✅ Corroborated · 3 outlets" for f in _embed(updates[-1])["fields"])
+    assert _embed(edit)["author"]["name"] == "Al Jazeera · edited"
+    assert "~~redeployed~~ **sent at least 3,000 more**" in _embed(edit)["description"]
+    assert "ref " in _embed(edit)["footer"]["text"]  # found again after a crash
+    assert "only moderators" in text_of(refused)
+    assert "edits are off here" in text_of(off) and "edits are off here" in text_of(asked)
+    assert_nothing_pings(stub)
+
+
+async def test_discord_edit_text_is_escaped_and_never_pings(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    feed_server.serve("/rss", ships("US sends two warships to the Red Sea"))
+    async with DiscordStub() as stub:
+        config = hostile_settings(tmp_path, feed_server, f"discord:{stub.alerts}")
+        async with discord_runtime(stub, config) as (rt, _):
+            await poll_once(rt)
+            feed_server.serve("/rss", ships(f"US sends {HOSTILE} warships to the Red Sea"))
+            _, stats = await poll_once(rt)
+    [parent] = stub.channel_messages(stub.alerts)
+    [edit] = stub.channel_messages(parent["id"])
+    description = _embed(edit)["description"]
+    assert stats.sent == 1 and "~~two~~" in description
+    assert "\\*bold\\*" in description and "\\~strike\\~" in description
+    assert "\\[x\\]" in description and "@\u200beveryone" in description
+    assert_nothing_pings(stub)
+
+
+def test_help_lists_the_edits_command() -> None:
+    assert any(s.name == "edits" and s.moderator_only for s in SUBCOMMANDS)
