@@ -25,6 +25,7 @@ import sqlite_utils
 
 from bot.clock import iso
 from bot.db import write
+from bot.errors import WirewatchError, one_line
 from bot.ingest import LIVE, NewItem, delivery_status, insert_delivery, insert_matches
 from bot.narrow import narrow_subscriptions
 from bot.revisions import Revision
@@ -50,14 +51,22 @@ def set_edits(db: sqlite_utils.Database, channel: str, on: bool) -> None:
 
 
 def store_edits(db: sqlite_utils.Database, revisions: list[Revision], now: datetime) -> int:
-    """Apply every revision and queue what channels should hear; returns deliveries queued."""
+    """Apply every revision and queue what channels should hear, in one transaction; returns
+    deliveries queued. A database failure raises (the poll fails like any); a bug here rolls
+    the edits back and costs only them."""
     if not revisions:
         return 0
     queued = 0
-    with write(db):
-        subs = [s for s in subscriptions(db) if s.paused_reason != "unsubscribed"]
-        for rev in revisions:
-            queued += _store_one(db, rev, subs, now)
+    try:
+        with write(db):
+            subs = [s for s in subscriptions(db) if s.paused_reason != "unsubscribed"]
+            for rev in revisions:
+                queued += _store_one(db, rev, subs, now)
+    except WirewatchError:
+        raise
+    except Exception as exc:
+        log.error("edits.store_failed edits=%d error=%s", len(revisions), one_line(exc))
+        return 0
     return queued
 
 

@@ -31,7 +31,7 @@ from bot.health_store import assess_feed
 from bot.ingest import Ingested, NewItem, publication_order, store_batch
 from bot.model import Entry, FetchResult, ParsedFeed, Prepared
 from bot.prepare import prepared_of
-from bot.revisions import Revision, Stored, find_revisions, stored_versions
+from bot.revisions import Revision, poll_revisions, stored_versions
 from bot.settings import Settings
 from bot.store import FeedRow, record_failure, record_success
 from bot.stories import StoryIndex
@@ -130,31 +130,13 @@ async def _decide_feed(p: Pipeline, feed: FeedRow, started: float) -> _Decided |
         items: list[NewItem] = []
         for part in _chunks(list(entries)):
             items += await _decide(p, feed, part)
-        edits = _revisions(p, parsed, known)
+        edits = poll_revisions(p.db, parsed.entries, known, p.matcher, p.gazetteer, p.settings)
     except FetchError as exc:
         result = _record_failure(p, feed, str(exc), "fetch", exc.retry_after or 0.0)
         return _account(p, feed, result, started)
     except FeedParseError as exc:
         return _account(p, feed, _record_failure(p, feed, str(exc), "parse"), started)
     return _Decided(feed, fetched, parsed, items, started, edits)
-
-
-def _revisions(p: Pipeline, parsed: ParsedFeed, known: dict[str, Stored]) -> list[Revision]:
-    """The entries given before whose words changed since (bot.revisions). A failure here
-    costs this poll its edits, never its new items."""
-    try:
-        return _find(p, parsed, known)
-    except Exception as exc:
-        log.error("edits.failed entries=%d error=%s", len(parsed.entries), one_line(exc))
-        return []
-
-
-def _find(p: Pipeline, parsed: ParsedFeed, known: dict[str, Stored]) -> list[Revision]:
-    s = p.settings
-    return find_revisions(
-        p.db, parsed.entries, known, p.matcher, p.gazetteer,
-        now=utcnow(), story_window=s.story_window, max_age=s.max_age,
-    )  # fmt: skip
 
 
 async def _store_wave(p: Pipeline, wave: list[_Decided]) -> list[PollResult]:
@@ -172,7 +154,7 @@ async def _store_wave(p: Pipeline, wave: list[_Decided]) -> list[PollResult]:
                     had.deliveries + done.deliveries,
                 )
             await asyncio.sleep(0)
-        _store_edits(p, wave)
+        store_edits(p.db, [r for d in wave for r in d.edits], utcnow())
         failpoint("after_store")
     except WirewatchError as exc:  # the database's failure, not the feeds': not counted on them
         log.error("poll.failed feeds=%s error=%s", ",".join(d.feed.name for d in wave), exc)
@@ -180,17 +162,6 @@ async def _store_wave(p: Pipeline, wave: list[_Decided]) -> list[PollResult]:
         return [_account(p, d.feed, PollResult(d.feed.name, False, error=str(exc)), d.started)
                 for d in wave]  # fmt: skip
     return [_finish(p, d, stored.get(d.feed.id, Ingested(0, 0, 0))) for d in wave]
-
-
-def _store_edits(p: Pipeline, wave: list[_Decided]) -> None:
-    """The wave's edits, after its new items; a bug here costs the edits, never the poll
-    (a database failure fails the wave like any: its feeds are fetched again)."""
-    try:
-        store_edits(p.db, [r for d in wave for r in d.edits], utcnow())
-    except WirewatchError:
-        raise
-    except Exception as exc:
-        log.error("edits.store_failed error=%s", one_line(exc))
 
 
 def _finish(p: Pipeline, d: _Decided, stored: Ingested) -> PollResult:

@@ -18,9 +18,11 @@ from datetime import UTC, datetime, timedelta
 
 import sqlite_utils
 
-from bot.clock import parse_stored
+from bot.clock import parse_stored, utcnow
 from bot.edits import digest
+from bot.errors import one_line
 from bot.model import Entry, TopicMatch
+from bot.settings import Settings
 from bot.text.summary import summarize
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, prepare
@@ -72,6 +74,26 @@ def stored_versions(
         for identity, item_id, stored, published in rows:
             known[identity] = Stored(item_id, stored, parse_stored(published, LONG_AGO))
     return known
+
+
+def poll_revisions(
+    db: sqlite_utils.Database,
+    entries: tuple[Entry, ...],
+    known: dict[str, Stored],
+    matcher: Matcher,
+    gazetteer: Gazetteer,
+    settings: Settings,
+) -> list[Revision]:
+    """`find_revisions` for a poll, with the config's windows. A failure here costs the poll
+    its edits (found again next time: the stored digest still differs), never its new items."""
+    try:
+        return find_revisions(
+            db, entries, known, matcher, gazetteer,
+            now=utcnow(), story_window=settings.story_window, max_age=settings.max_age,
+        )  # fmt: skip
+    except Exception as exc:
+        log.error("edits.failed entries=%d error=%s", len(entries), one_line(exc))
+        return []
 
 
 def find_revisions(
