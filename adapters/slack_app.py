@@ -84,6 +84,9 @@ PERMANENT = {
     "restricted_action": "the workspace does not let the app post in this channel",
 }
 
+# chat.update errors that no retry fixes for that message (the channel is fine).
+EDIT_REFUSED = ("message_not_found", "cant_update_message", "edit_window_closed")
+
 CommandRunner = Callable[[Invocation], Awaitable[Reply]]
 
 
@@ -304,14 +307,22 @@ class SlackAdapter:
         return MessageRef("slack", parent.channel, data["ts"], parent.message_id)
 
     async def edit_alert(self, ref: MessageRef, alert: Alert) -> None:
+        """Rewrite the story's first message. A message that is gone or can no longer be
+        edited is a permanent error of this edit alone (the outbox never pauses a channel
+        for an edit)."""
         # No metadata here: the first message keeps the delivery id it was posted with.
-        await self._call(
-            "chat_update",
-            channel=ref.channel,
-            ts=ref.message_id,
-            text=render.alert_text(alert),
-            blocks=render.alert_blocks(alert),
-        )
+        try:
+            await self._call(
+                "chat_update",
+                channel=ref.channel,
+                ts=ref.message_id,
+                text=render.alert_text(alert),
+                blocks=render.alert_blocks(alert),
+            )
+        except DeliveryError as exc:
+            if not any(error in str(exc) for error in EDIT_REFUSED):
+                raise
+            raise DeliveryError(str(exc), permanent=True) from None
 
     async def post_notice(self, channel: str, text: str) -> None:
         """In the channel concerned; when that fails (it often will), to each moderator by DM."""

@@ -248,7 +248,7 @@ async def _send_mark(db: sqlite_utils.Database, adapter: ChatAdapter, d: Deliver
     """Rewrite the story's first message in the channel with its corroboration mark."""
     parent = parent_ref(db, d.channel, d.story_id)
     if parent is None:  # its first message was never sent (failed, cancelled): nothing to mark
-        mark_failed(db, d, "the story's first message in this channel was never sent")
+        _give_up_mark(db, d, "the story's first message in this channel was never sent")
         return "failed"
     try:
         alert = first_message_alert(db, d)
@@ -258,8 +258,7 @@ async def _send_mark(db: sqlite_utils.Database, adapter: ChatAdapter, d: Deliver
         await adapter.edit_alert(parent, alert)
     except DeliveryError as exc:
         if exc.permanent or d.attempts >= MARK_ATTEMPTS:
-            log.warning("outbox.mark_failed delivery=%d channel=%s error=%s", d.id, d.channel, exc)
-            mark_failed(db, d, str(exc))
+            _give_up_mark(db, d, str(exc))
             return "failed"
         again = DeliveryError(str(exc), retry_after=exc.retry_after)  # never looked for
         return _failed(db, d, again, adapter.platform)
@@ -268,6 +267,16 @@ async def _send_mark(db: sqlite_utils.Database, adapter: ChatAdapter, d: Deliver
     mark_sent(db, d.id, parent)
     log.info("outbox.marked delivery=%d channel=%s story=%d", d.id, d.channel, d.story_id)
     return "sent"
+
+
+def _give_up_mark(db: sqlite_utils.Database, d: Delivery, reason: str) -> None:
+    """A mark is not an alert: given up, it is cancelled with its reason, not counted failed."""
+    log.warning("outbox.mark_given_up delivery=%d channel=%s reason=%s", d.id, d.channel, reason)
+    with write(db):
+        db.execute(
+            "UPDATE deliveries SET status = 'cancelled', error = ? WHERE id = ?",
+            [reason[:REASON_CHARS], d.id],
+        )
 
 
 async def _post(

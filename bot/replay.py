@@ -116,7 +116,7 @@ def _outcomes(
         for r in db.query(
             "SELECT i.identity, i.story_id, m.matched IS NOT NULL AS matched, d.kind "
             "FROM items i LEFT JOIN matches m ON m.item_id = i.id AND m.topic = ? "
-            "LEFT JOIN deliveries d ON d.item_id = i.id",
+            "LEFT JOIN deliveries d ON d.item_id = i.id AND d.event_id = 0",
             [topic],
         )
     }

@@ -18,6 +18,7 @@ from bot.app import poll_once
 from bot.commands import SUBCOMMANDS
 from bot.demo.server import serve_demo
 from bot.settings import Settings
+from bot.store import subscriptions
 from tests.discordstub import DiscordStub
 from tests.feedserver import FeedServer
 from tests.test_discord import assert_nothing_pings, discord_runtime, text_of
@@ -96,6 +97,24 @@ async def test_slack_marks_the_story_once_and_posts_the_edit_in_its_thread(tmp_p
     assert "North Korea has sent *3,000* more troops" in body
     assert edit["metadata"]["event_payload"]["story_id"]  # found again after a crash
     assert "edits are off here" in off and "/wirewatch edits [on|off]" in helped
+
+
+async def test_slack_a_mark_refused_is_given_up_and_the_channel_goes_on(tmp_path: Path) -> None:
+    """The first message was deleted before its mark: the mark is cancelled with its reason,
+    the channel is not paused, and the alerts queued behind the mark still go out."""
+    async with serve_demo() as demo:
+        config = demo_settings(tmp_path, demo, f"slack:{NEWS}")
+        async with slack_env(tmp_path, settings=config) as env:
+            env.stub.fail("chat.update", error="message_not_found", times=20)
+            _, stats = await poll_once(env.rt)
+            mark = env.rt.db.execute(
+                "SELECT status, error, attempts FROM deliveries WHERE kind = 'corroborated'"
+            ).fetchone()
+            paused = [s.paused_reason for s in subscriptions(env.rt.db)]
+            texts = [m["text"] for m in env.stub.channels[NEWS].messages]
+    assert tuple(mark) == ("cancelled", "Slack chat_update failed: message_not_found", 1)
+    assert paused == [None] and stats.retried == 0
+    assert any("Warship Deployment to Red Sea" in t for t in texts)  # queued after the mark
 
 
 async def test_slack_edit_text_is_escaped_and_cannot_break_its_markup(
