@@ -181,7 +181,8 @@ def edit_blocks(alert: Alert) -> list[Block]:
     return blocks + [feedback_block(alert)]
 
 
-# Inside a struck or bold span these would end or break it: lookalikes stand in for them.
+# Feed text's own ~ * ` would close one of our struck or bold spans, or pair with one to open
+# a span of its own (unchanged words too): lookalikes stand in for them in a diff.
 _SPAN_BREAKERS = str.maketrans({"~": "∼", "*": "∗", "`": "ˋ"})
 _SPAN = {"deleted": "~{}~", "inserted": "*{}*", "same": "{}", "gap": "{}"}
 
@@ -190,10 +191,7 @@ def diff_mrkdwn(parts: tuple[Change, ...], limit: int) -> str:
     """A word diff as mrkdwn, whole parts only, so a cut never leaves a span open."""
     out = ""
     for part in parts:
-        text = escape(part.text)
-        if part.op in ("deleted", "inserted"):
-            text = text.translate(_SPAN_BREAKERS)
-        piece = _SPAN[part.op].format(text)
+        piece = _SPAN[part.op].format(escape(part.text).translate(_SPAN_BREAKERS))
         if len(out) + len(piece) + 2 > limit:
             return out + " …"
         out = f"{out} {piece}" if out else piece
