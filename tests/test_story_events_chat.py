@@ -22,7 +22,12 @@ from bot.store import subscriptions
 from tests.discordstub import DiscordStub
 from tests.feedserver import FeedServer
 from tests.test_discord import assert_nothing_pings, discord_runtime, text_of
-from tests.test_slack import MOD, NEWS, PINGS, slack_env
+from tests.test_discord_feedback import NOT_RELEVANT as DISCORD_NOT_RELEVANT
+from tests.test_discord_feedback import WRONG_STORY as DISCORD_WRONG_STORY
+from tests.test_discord_feedback import buttons as discord_buttons
+from tests.test_discord_feedback import delivery_of
+from tests.test_slack import MEMBER, MOD, NEWS, PINGS, slack_env
+from tests.test_slack_feedback import NOT_RELEVANT, WRONG_STORY, answered, buttons, click
 
 pytestmark = pytest.mark.slow
 OUTLETS = "3 outlets: Yonhap News Agency, via AFP (The Moscow Times), Al Jazeera"
@@ -81,12 +86,26 @@ async def test_slack_marks_the_story_once_and_posts_the_edit_in_its_thread(tmp_p
             marked = _text(parent)
             await poll_once(env.rt)  # Al Jazeera has edited its report since
             thread = env.stub.replies(NEWS, parent["ts"])
+            first, edited = (
+                env.rt.db.execute(f"SELECT id FROM deliveries WHERE {where}", args).fetchone()[0]
+                for where, args in (("message_id = ?", [parent["ts"]]), ("kind = 'edit'", []))
+            )
+            assert await click(env, thread[-1]["ts"], NOT_RELEVANT, MEMBER) == 200
+            said = await answered(env.stub, MEMBER, 1)
+            labels = env.rt.db.execute("SELECT delivery_id, title FROM feedback").fetchall()
             off = await env.command("edits off")
             helped = await env.command("help")
             marks = env.rt.db.execute(
                 "SELECT count(*), min(status) FROM deliveries WHERE kind = 'corroborated'"
             ).fetchone()
     assert ":white_check_mark: *Corroborated*" in marked and OUTLETS in marked
+    # Rewritten with its mark, the first message's buttons still label its own alert.
+    assert buttons(parent) == {NOT_RELEVANT: str(first), WRONG_STORY: str(first)}
+    assert f"ref {first}" in marked
+    # An edit's buttons label the edited item as it now reads.
+    assert buttons(thread[-1]) == {NOT_RELEVANT: str(edited), WRONG_STORY: str(edited)}
+    assert f"Recorded (alert {edited})" in said
+    assert [(d, "3,000" in t) for d, t in labels] == [(edited, True)]
     assert tuple(marks) == (1, "sent")
     updates, edits = thread[:-1], thread[-1:]
     assert [OUTLETS in _text(m) for m in updates] == [False, True]  # the second update is the third
@@ -153,18 +172,34 @@ async def test_discord_marks_the_story_once_and_posts_the_edit_in_its_thread(
         async with discord_runtime(stub, config) as (rt, _):
             await poll_once(rt)
             await poll_once(rt)
+            [parent] = [
+                m
+                for m in stub.channel_messages(stub.alerts)
+                if "troops to Russia" in _embed(m)["title"]
+            ]
+            *updates, edit = stub.channel_messages(parent["id"])
+            first, edited = delivery_of(rt, parent["id"]), delivery_of(rt, edit["id"])
+            said = await stub.click(edit["id"], f"{DISCORD_NOT_RELEVANT}{edited}", user=stub.member)
+            labels = rt.db.execute("SELECT delivery_id, kind FROM feedback").fetchall()
             refused = await stub.command(
                 "edits", user=stub.member, channel=stub.alerts, state="off"
             )
             off = await stub.command("edits", user=stub.moderator, channel=stub.alerts, state="off")
             asked = await stub.command("edits", user=stub.moderator, channel=stub.alerts)
-    [parent] = [
-        m for m in stub.channel_messages(stub.alerts) if "troops to Russia" in _embed(m)["title"]
-    ]
     fields = {f["name"]: f["value"] for f in _embed(parent)["fields"]}
     assert fields["✅ Corroborated · 3 outlets"] == OUTLETS.split(": ", 1)[1]
-    thread = stub.channel_messages(parent["id"])
-    *updates, edit = thread
+    # Rewritten with its mark, the first message keeps its own ref and buttons.
+    assert _embed(parent)["footer"]["text"].endswith(f" · ref {first}")
+    assert [c for _, c in discord_buttons(parent)] == [
+        f"{DISCORD_NOT_RELEVANT}{first}",
+        f"{DISCORD_WRONG_STORY}{first}",
+    ]
+    assert [c for _, c in discord_buttons(edit)] == [
+        f"{DISCORD_NOT_RELEVANT}{edited}",
+        f"{DISCORD_WRONG_STORY}{edited}",
+    ]
+    assert f"Recorded (alert {edited})" in text_of(said)
+    assert labels == [(edited, "not-relevant")]
     assert [_embed(m)["author"]["name"] for m in updates] == [
         "The Moscow Times · also reporting",
         "Al Jazeera · also reporting",
