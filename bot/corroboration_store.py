@@ -19,6 +19,7 @@ import sqlite_utils
 
 from bot.clock import iso, parse_stored, utcnow
 from bot.corroboration import Report, independent_outlets, reached
+from bot.db import inserted_id
 from bot.model import Corroboration
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def mark_if_corroborated(
         "VALUES (?, ?, 'corroborated', ?, ?)",
         [story_id, item_id, iso(now), len(outlets)],
     )
-    queued = _queue_marks(db, story_id, item_id, int(cur.lastrowid), now)
+    queued = _queue_marks(db, story_id, item_id, inserted_id(cur), now)
     log.info(
         "story.corroborated story=%d item=%d outlets=%d channels=%d",
         story_id,

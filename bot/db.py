@@ -466,6 +466,13 @@ def _explain(exc: sqlite3.DatabaseError, path: Path) -> str:
     return f"database error on {path}: {text}"
 
 
+def inserted_id(cur: sqlite3.Cursor) -> int:
+    """The rowid a plain INSERT just stored (a failed one raised instead)."""
+    if cur.lastrowid is None:  # sqlite3 leaves it None only when no INSERT ran at all
+        raise StoreError("an INSERT stored no row")
+    return cur.lastrowid
+
+
 @contextmanager
 def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """One write transaction holding the lock from its start; rolled back on any error."""

@@ -24,7 +24,7 @@ from datetime import datetime
 import sqlite_utils
 
 from bot.clock import iso
-from bot.db import write
+from bot.db import inserted_id, write
 from bot.errors import WirewatchError, one_line
 from bot.ingest import LIVE, NewItem, delivery_status, insert_delivery, insert_matches
 from bot.narrow import narrow_subscriptions
@@ -105,7 +105,7 @@ def _store_one(
     )
     if not told:
         return 0
-    event = _Event(int(cur.lastrowid), old[3], rev, before, after)
+    event = _Event(inserted_id(cur), old[3], rev, before, after)
     return _tell(db, event, subs, now)
 
 
@@ -142,7 +142,9 @@ class _Event:
         return (topic in self.before) != (topic in self.after)
 
 
-def _tell(db: sqlite_utils.Database, event: _Event, subs: list[SubscriptionRow], now) -> int:
+def _tell(
+    db: sqlite_utils.Database, event: _Event, subs: list[SubscriptionRow], now: datetime
+) -> int:
     told = _told_channels(db, event.story_id)
     shown = _shown_channels(db, event.rev.item_id)
     queued = 0
@@ -157,8 +159,8 @@ def _tell(db: sqlite_utils.Database, event: _Event, subs: list[SubscriptionRow],
             if channel in shown or any(event.flipped(s.topic) for s in channel_subs):
                 sub = next((s for s in channel_subs if s.id == told[channel]), channel_subs[0])
                 queued += _queue_edit(db, event, sub, now)
-        elif sub := _newly_alerting(event, channel_subs, now):
-            insert_delivery(db, sub, channel, event.story_id, event.rev.item_id, now)
+        elif alerting := _newly_alerting(event, channel_subs, now):
+            insert_delivery(db, alerting, channel, event.story_id, event.rev.item_id, now)
             queued += 1
     return queued
 
