@@ -23,11 +23,12 @@ import math
 import re
 import struct
 from array import array
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import repeat
-from operator import add, mul
+from itertools import compress, repeat
+from operator import add, mul, ne
 
 from bot.grouping import join_model, join_probability
 
@@ -69,8 +70,22 @@ _HEAD = struct.Struct("=qdI")  # story id, published (epoch seconds), number of 
 
 
 def _pack(story_id: int, published: float, terms: dict[int, float]) -> bytes:
-    weights = bytes(min(255, round(w * 10)) for w in terms.values())
-    return _HEAD.pack(story_id, published, len(terms)) + array("I", terms).tobytes() + weights
+    weights = tenths(terms.values())
+    return _HEAD.pack(story_id, published, len(terms)) + _ids(terms) + weights
+
+
+def tenths(weights: Iterable[float]) -> bytes:
+    """Term weights as a packed document keeps them: in tenths, a byte each."""
+    return bytes(min(255, round(w * 10)) for w in weights)
+
+
+def _ids(term_ids: Iterable[int]) -> bytes:
+    return array("I", term_ids).tobytes()
+
+
+# A document as `StoryIndex.add_many` takes it: item id, story id, published (epoch
+# seconds), its terms, and their weights as `tenths` gives them.
+PackedDoc = tuple[int, int, float, Sequence[str], bytes]
 
 
 def _unpack_terms(entry: bytes) -> tuple[list[int], bytes]:
@@ -199,6 +214,53 @@ class StoryIndex:
             df[t] += 1
             log_df[t] = math.log(df[t] + 1)
             postings[t] = _appended(postings[t], key)
+
+    def add_many(self, docs: Iterable[PackedDoc]) -> None:
+        """Record many new documents, in order, exactly as `add` one by one would (the same
+        term ids, postings in the same order, the same frequencies), several times faster:
+        the per-term work runs in C. For the start-up rebuild from stored terms.
+
+        Each doc is (item id, story id, published as epoch seconds, its terms, their
+        weights as `tenths` gives them); an item already held raises ValueError.
+        """
+        postings = self._postings
+        before = array("q", map(len, postings))
+        for key, story_id, published, names, weights in docs:
+            if key in self._entries:
+                raise ValueError(f"item {key} is in the story index already")
+            try:
+                ids = list(map(self._vocab.__getitem__, names))
+            except KeyError:  # new terms: ids given out in order, as `add` does; own postings
+                ids = self._new_terms(names)
+            self._entries[key] = _HEAD.pack(story_id, published, len(ids)) + _ids(ids) + weights
+            self._sizes[story_id] = self._sizes.get(story_id, 0) + 1
+            bucket = int(published // BUCKET_SECONDS)
+            self._buckets[bucket] = _appended(self._buckets.get(bucket, _EMPTY), key)
+            if 0 <= key < 2**32:  # appended in C
+                deque(map(array.append, map(postings.__getitem__, ids), repeat(key)), 0)
+                if _EMPTY:  # a held term had no postings of its own (never, but cheap to mend)
+                    self._mend_empty(ids, key)
+            else:  # wider arrays
+                for t in ids:
+                    postings[t] = _appended(postings[t], key)
+        before.extend(repeat(0, len(postings) - len(before)))  # new ids had nothing before
+        for t in compress(range(len(postings)), map(ne, map(len, postings), before)):
+            self._df[t] += len(postings[t]) - before[t]
+            self._log_df[t] = math.log(self._df[t] + 1)
+
+    def _new_terms(self, names: Sequence[str]) -> list[int]:
+        ids = [self._term_id(t) for t in names]
+        for t in ids:
+            if self._postings[t] is _EMPTY:
+                self._postings[t] = array("I")
+        return ids
+
+    def _mend_empty(self, ids: list[int], key: int) -> None:
+        """`key` went into the shared `_EMPTY` for terms that had no postings: theirs now."""
+        del _EMPTY[:]
+        for t in ids:
+            if self._postings[t] is _EMPTY:
+                self._postings[t] = array("I", [key])
 
     def members(self) -> dict[int, int]:
         """The story id of every document held, by item id (to check it against the store)."""

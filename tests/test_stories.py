@@ -251,3 +251,32 @@ def test_a_rewrite_cut_in_half_at_the_head_of_a_long_text_still_counts_whole(phr
     for pad in range(stories.HEAD_CHARS // 4 - 120, stories.HEAD_CHARS // 4 + 10):
         text = "troops " * 59 + "the " * pad + phrase + " deployed" * 200
         assert terms(text, 60) == stories._terms(text, 60), pad
+
+
+def _packed(d: StoryDoc, story_id: int) -> stories.PackedDoc:
+    terms = doc_terms(d)
+    return d.item_id, story_id, d.published.timestamp(), list(terms), stories.tenths(terms.values())
+
+
+def test_adding_many_at_once_gives_the_index_adding_one_by_one_gives():
+    words = terms("troops sent Poland Kerry leads Bush navy drills near Taiwan ceasefire holds")
+    docs = [
+        StoryDoc(n, " ".join(words[n % 7 : n % 7 + 4]), " ".join(words[n % 5 :: 2]), (), T0)
+        for n in range(1, 40)
+    ]
+    docs += [StoryDoc(2**40, "Kerry leads Bush", "", (), T0), StoryDoc(-5, "", "", (), T0)]
+    docs.append(StoryDoc(41, "Zebras graze", "quietly", ("Kenya",), T0 + timedelta(hours=60)))
+    one, many = StoryIndex(window=timedelta(hours=72)), StoryIndex(window=timedelta(hours=72))
+    for index in (one, many):  # the same start: term ids freed by pruning, postings compacted
+        index.add(doc(100, T0 - timedelta(hours=10), "Ukraine grain ships sail"), 3)
+        index.add(doc(101, T0, "Rwanda airlifts soldiers to Darfur"), 4)
+        index.prune(T0 + timedelta(hours=65))
+    for n, d in enumerate(docs):
+        one.add(d, n % 6)
+    many.add_many(_packed(d, n % 6) for n, d in enumerate(docs))
+    state = {k: v for k, v in vars(one).items() if k != "_last"}
+    assert state == {k: v for k, v in vars(many).items() if k != "_last"}
+    probe = doc(200, T0 + timedelta(hours=1), "Rwanda airlifts soldiers to Darfur")
+    assert many.assign(probe) == one.assign(probe) is not None
+    with pytest.raises(ValueError, match="already"):
+        many.add_many([_packed(docs[0], 1)])
