@@ -18,7 +18,7 @@ from datetime import timedelta
 import sqlite_utils
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot import metrics
+from bot import metrics, storyterms
 from bot.catalog import configured_topics
 from bot.chat import ChatAdapter
 from bot.clock import utcnow
@@ -222,6 +222,14 @@ async def run_forever(rt: Runtime, stop: asyncio.Event, grace: float = 8.0) -> N
         max_instances=1,
         coalesce=True,
     )
+    scheduler.add_job(
+        _tracked(rt, _forget_terms),
+        "interval",
+        seconds=INDEX_SAVE_EVERY,
+        id="forget_terms",
+        max_instances=1,
+        coalesce=True,
+    )
     scheduler.start()
     rt.scheduler = scheduler
     log.info("run.started feeds=%d adapters=%s", len(active_feeds(rt.db)), ",".join(rt.adapters))
@@ -281,6 +289,13 @@ async def _save_index(rt: Runtime) -> None:
     mark = (len(rt.pipeline.index), newest)
     if mark != rt.index_saved and save_index(rt.pipeline.index, rt.settings.database):
         rt.index_saved = mark
+
+
+async def _forget_terms(rt: Runtime) -> None:
+    """Stored story terms of items that left the story window go (bot.storyterms)."""
+    since = utcnow() - timedelta(seconds=rt.settings.story_window)
+    gone = storyterms.forget_before(rt.db, since)
+    log.debug("index.terms_forgotten items=%d", gone)
 
 
 async def _digest(rt: Runtime) -> None:

@@ -222,6 +222,26 @@ def _deliveries_with_events(db: sqlite_utils.Database) -> None:
         db.execute(index)
 
 
+def _m010_story_terms(db: sqlite_utils.Database) -> None:
+    # The story index's terms of each item in the story window (bot.storyterms), so that a
+    # start without a saved index reads them instead of tokenising the window again. Rows
+    # go with their item, or when what its terms are made of changes (an outlet's edit: the
+    # next rebuild tokenises it again); those of items out of the window now and then.
+    db.execute(
+        "CREATE TABLE story_terms (item_id INTEGER PRIMARY KEY, version INTEGER NOT NULL, "
+        "published REAL NOT NULL, names TEXT NOT NULL, weights BLOB NOT NULL)"
+    )
+    db.execute("CREATE INDEX story_terms_published ON story_terms(published)")
+    db.execute(
+        "CREATE TRIGGER story_terms_ad AFTER DELETE ON items BEGIN "
+        "DELETE FROM story_terms WHERE item_id = old.id; END"
+    )
+    db.execute(
+        "CREATE TRIGGER story_terms_au AFTER UPDATE OF title, summary, text, alert_summary, "
+        "entities, published ON items BEGIN DELETE FROM story_terms WHERE item_id = old.id; END"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_open_deliveries_index,
@@ -232,6 +252,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m007_feed_health,
     _m008_feedback,
     _m009_story_events,
+    _m010_story_terms,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -396,7 +417,7 @@ def _damage(problems: list[str], path: Path | str) -> str:
 
 
 def _is_bulk(table: str) -> bool:
-    return table in ("items", "stories") or table.startswith("items_fts")
+    return table in ("items", "stories", "story_terms") or table.startswith("items_fts")
 
 
 def _small_tables(db: sqlite_utils.Database) -> list[str]:

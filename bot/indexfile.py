@@ -28,21 +28,26 @@ import logging
 import os
 import pickle
 import time
+from array import array
+from bisect import bisect_left
 from collections import deque
-from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from itertools import compress, islice
+from operator import lt
 from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlite_utils
 
-from bot import stories
+from bot import stories, storyterms
 from bot.clock import iso, parse_iso, parse_stored, utcnow
-from bot.errors import WorkerError, one_line
+from bot.db import write
+from bot.errors import StoreError, WorkerError, one_line
 from bot.ingest import grouping_text
-from bot.stories import StoryDoc, StoryIndex, doc_terms
+from bot.stories import StoryDoc, StoryIndex, doc_terms, tenths
+from bot.storyterms import StoredDoc
 from bot.workers import story_terms_async
 
 log = logging.getLogger(__name__)
@@ -52,7 +57,8 @@ FORMAT = 1
 SUFFIX = ".storyindex"
 CHUNK = 500  # items per worker call while adding: ~0.25 s of a worker's time
 AHEAD = 3  # chunks asked for at once: two in the workers while one is added
-SLICE = 100  # items added between two looks at the event loop (~15 ms)
+SLICE = 100  # items tokenised here (when the workers fail) between two looks at the loop
+BATCH = 5000  # items added at once (in a thread): the per-term work runs per batch
 LOG_EVERY = 5.0  # seconds between two progress lines
 _ALLOWED = {
     ("bot.stories", "StoryIndex"),
@@ -68,6 +74,7 @@ class Loading:
 
     done: int = 0
     total: int = 0
+    tokenised: int = 0  # of them, items whose terms were not stored and were computed again
 
     def describe(self) -> str:
         if not self.total:
@@ -101,16 +108,15 @@ async def load_index(
     if index is None:
         index = StoryIndex(window=window)
     index.window = window
-    held = index.members()
-    stale = [k for k, story in held.items() if wanted.get(k) != story]
+    stale = _stale(index, wanted)
     index.discard(stale)
-    missing = sorted(k for k, story in wanted.items() if held.get(k) != story)
-    loading.total = len(missing)
+    missing = _missing(index, wanted)
+    loading.total = len(missing.ids)
     log.info(
         "index.loading source=%s items=%d to_add=%d dropped=%d",
         source,
-        len(wanted),
-        len(missing),
+        len(wanted.ids),
+        len(missing.ids),
         len(stale),
     )
     if not await _add_all(index, db, missing, now, loading, stop):
@@ -118,9 +124,10 @@ async def load_index(
         return None
     index.prune(now)
     log.info(
-        "index.loaded docs=%d source=%s seconds=%.1f",
+        "index.loaded docs=%d source=%s tokenised=%d seconds=%.1f",
         len(index),
         source,
+        loading.tokenised,
         time.monotonic() - started,
     )
     return index
@@ -192,33 +199,89 @@ def _code_version() -> str:
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
-def _wanted(db: sqlite_utils.Database, since: datetime) -> dict[int, int]:
-    """Story id by item id, for every stored item the index should hold."""
-    rows = db.execute(
+@dataclass
+class _Items:
+    """Items and their stories, by ascending item id: two arrays, not 100,000 int objects
+    in a dict (12 MB, and holes in memory among the index's objects once freed)."""
+
+    ids: array
+    stories: array
+
+    def story(self, item_id: int) -> int | None:
+        i = bisect_left(self.ids, item_id)
+        return self.stories[i] if i < len(self.ids) and self.ids[i] == item_id else None
+
+    def part(self, start: int, stop: int) -> dict[int, int]:
+        return dict(zip(self.ids[start:stop], self.stories[start:stop], strict=True))
+
+
+def _wanted(db: sqlite_utils.Database, since: datetime) -> _Items:
+    """Every stored item the index should hold, with its story."""
+    ids, stories = array("q"), array("q")
+    rows = db.execute(  # by first seen (its index), not by id (a scan of the whole table)
         "SELECT id, story_id FROM items WHERE first_seen >= ? AND story_id IS NOT NULL",
         [iso(since)],
     )
-    return dict(rows)  # from the cursor: no list of 100,000 rows on the way
+    for item_id, story_id in rows:
+        ids.append(item_id)
+        stories.append(story_id)
+    if not all(map(lt, ids, islice(ids, 1, None))):  # ids follow first_seen, except...
+        order = sorted(range(len(ids)), key=ids.__getitem__)
+        ids, stories = (
+            array("q", map(ids.__getitem__, order)),
+            array("q", map(stories.__getitem__, order)),
+        )
+    return _Items(ids, stories)
+
+
+def _stale(index: StoryIndex, wanted: _Items) -> list[int]:
+    """Items the index holds that the store no longer has in the window, or has in another
+    story (a saved index older than the store, or restored from a backup)."""
+    if not len(index):
+        return []
+    return [k for k, story in index.members().items() if wanted.story(k) != story]
+
+
+def _missing(index: StoryIndex, wanted: _Items) -> _Items:
+    """The wanted items the index does not hold (all of them when it is empty)."""
+    if not len(index):
+        return wanted
+    held = index.members()
+    keep = [held.get(k) != story for k, story in zip(wanted.ids, wanted.stories, strict=True)]
+    return _Items(
+        array("q", compress(wanted.ids, keep)), array("q", compress(wanted.stories, keep))
+    )
 
 
 async def _add_all(
     index: StoryIndex,
     db: sqlite_utils.Database,
-    ids: list[int],
+    missing: _Items,
     now: datetime,
     loading: Loading,
     stop: asyncio.Event | None,
 ) -> bool:
-    """Add the items `ids` (oldest first), their terms computed a few chunks ahead."""
-    waiting = deque(ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK))
-    ahead: deque[asyncio.Task[list[tuple[StoryDoc, int]]]] = deque()
+    """Add the `missing` items (oldest first): their stored terms, else terms computed in
+    the workers a few chunks ahead; added in batches off the event loop's thread."""
+    waiting = deque(range(0, len(missing.ids), CHUNK))
+    ahead: deque[asyncio.Task[list[StoredDoc]]] = deque()
+    batch: list[StoredDoc] = []
     last_log = time.monotonic()
     try:
         while waiting or ahead:
             while waiting and len(ahead) < AHEAD:
-                ahead.append(asyncio.ensure_future(_with_terms(db, waiting.popleft(), now)))
+                start = waiting.popleft()
+                chunk = missing.part(start, start + CHUNK)
+                ahead.append(asyncio.ensure_future(_packed(db, chunk, now, loading)))
             docs = await _unless_stopped(ahead.popleft(), stop)
-            if docs is None or not await _add(index, docs, loading, stop):
+            if docs is None:
+                return False
+            batch += docs
+            if len(batch) >= BATCH or not (waiting or ahead):
+                # In a thread, so the loop answers meanwhile; names split as they are added.
+                await asyncio.to_thread(index.add_many, storyterms.unpacked(batch))
+                loading.done, batch = loading.done + len(batch), []
+            if stop is not None and stop.is_set():
                 return False
             if time.monotonic() - last_log >= LOG_EVERY:
                 log.info("index.progress added=%d of=%d", loading.done, loading.total)
@@ -226,7 +289,7 @@ async def _add_all(
     finally:
         for task in ahead:
             task.cancel()
-    return not (stop is not None and stop.is_set())
+    return True
 
 
 async def _unless_stopped(task: asyncio.Task[_T], stop: asyncio.Event | None) -> _T | None:
@@ -244,12 +307,34 @@ async def _unless_stopped(task: asyncio.Task[_T], stop: asyncio.Event | None) ->
     return task.result()
 
 
-async def _with_terms(
-    db: sqlite_utils.Database, ids: list[int], now: datetime
-) -> list[tuple[StoryDoc, int]]:
+async def _packed(
+    db: sqlite_utils.Database, stories: dict[int, int], now: datetime, loading: Loading
+) -> list[StoredDoc]:
+    """The items (and stories) `stories` as the index adds them, in order: from their
+    stored terms, else computed (and stored, so that the next rebuild reads them)."""
+    ids = list(stories)
+    found = storyterms.read(db, stories, ids)
+    if len(found) == len(ids):
+        return found
+    have = {doc[0] for doc in found}
+    docs = await _with_terms(db, [i for i in ids if i not in have], now)
+    loading.tokenised += len(docs)
+    try:
+        with write(db):
+            storyterms.save(db, docs)
+    except StoreError as exc:  # a full disk: the next rebuild computes them again
+        log.warning("index.terms_not_stored items=%d error=%s", len(docs), exc)
+    return sorted(found + [_packed_doc(doc, stories[doc.item_id]) for doc in docs])
+
+
+def _packed_doc(doc: StoryDoc, story_id: int) -> StoredDoc:
+    terms = doc_terms(doc) if doc.terms is None else doc.terms
+    return doc.item_id, story_id, doc.published.timestamp(), list(terms), tenths(terms.values())
+
+
+async def _with_terms(db: sqlite_utils.Database, ids: list[int], now: datetime) -> list[StoryDoc]:
     """The items as documents with their terms, computed in a worker (here if it fails)."""
-    rows = _rows(db, ids)
-    docs = [_doc(row, now) for row in rows]
+    docs = [_doc(row, now) for row in _rows(db, ids)]
     try:
         terms = await story_terms_async(docs)
     except WorkerError as exc:
@@ -258,23 +343,7 @@ async def _with_terms(
         for i in range(0, len(docs), SLICE):
             terms += [doc_terms(doc) for doc in docs[i : i + SLICE]]
             await asyncio.sleep(0)
-    return [(replace(doc, terms=t), row[-1]) for doc, t, row in zip(docs, terms, rows, strict=True)]
-
-
-async def _add(
-    index: StoryIndex,
-    docs: Sequence[tuple[StoryDoc, int]],
-    loading: Loading,
-    stop: asyncio.Event | None,
-) -> bool:
-    for i in range(0, len(docs), SLICE):
-        for doc, story_id in docs[i : i + SLICE]:
-            index.add(doc, story_id)
-        loading.done += len(docs[i : i + SLICE])
-        await asyncio.sleep(0)
-        if stop is not None and stop.is_set():
-            return False
-    return True
+    return [replace(doc, terms=t) for doc, t in zip(docs, terms, strict=True)]
 
 
 _COLUMNS = "id, title, summary, text, alert_summary, entities, published, first_seen, story_id"

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import sqlite_utils
 
+from bot import storyterms
 from bot.clock import iso
 from bot.corroboration_store import Rule, mark_if_corroborated
 from bot.db import write
@@ -97,7 +98,9 @@ def store_batch(
             item_id = _insert_item(db, feed, item, story_id, now)
             if new_story:
                 db.execute("UPDATE stories SET first_item = ? WHERE id = ?", [item_id, story_id])
-            index.add(replace(probe, item_id=item_id), story_id)
+            stored = replace(probe, item_id=item_id)
+            index.add(stored, story_id)
+            storyterms.save(db, [stored])  # for a rebuild of the index without tokenising
             insert_matches(db, item_id, item.matches)
             # Another feed's copy of an article already in the story is one more source of
             # it (shown when the alert is next edited), never a post of its own.

@@ -1,0 +1,108 @@
+"""The story index's terms of each item, stored with the item: a rebuild never re-tokenises.
+
+Tokenising the story window again takes minutes of CPU at 100,000 items; reading the terms
+back and adding them with `StoryIndex.add_many` takes seconds. So every stored item's terms
+(exactly those the running index added) are written in the item's own transaction, and the
+start-up rebuild (`bot.indexfile`, when no saved index can be used) reads them back.
+
+Each row records the VERSION of the code that computed it; a row of another version, or one
+that does not read back whole, counts as missing: the rebuild computes those items' terms
+again and writes them back. VERSION is bumped by hand whenever an item's terms change
+(`doc_terms`, `grouping_text`, or how they are stored here): tests/test_storyterms.py fails
+until it is, as it pins the stored terms of a fixed sample. Rows of items that left
+the story window are deleted now and then (`forget_before`), rows of deleted items at once
+(a trigger), so the table stays the size of the window.
+
+Deliberately not here: what the terms are (bot.stories) and when to rebuild (bot.indexfile).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+
+import sqlite_utils
+
+from bot.clock import iso
+from bot.db import write
+from bot.stories import PackedDoc, StoryDoc, doc_terms, tenths
+
+# A doc as stored: (item id, story id, published, its names on lines, their weights); the
+# names may be a list already (a doc whose terms were just computed).
+StoredDoc = tuple[int, int, float, str | list[str], bytes]
+
+PER_QUERY = 500  # SQLite allows 999 parameters per statement
+_SEPARATOR = "\n"  # no term has one: words are letters or digits, entity names one line
+
+
+# Bump whenever the terms stored for an item change (see the module docstring); a test pins them.
+VERSION = 1
+
+
+def encode(terms: dict[str, float]) -> tuple[str, bytes] | None:
+    """A doc's terms as stored: their names on lines, their weights as the index keeps them.
+    None when a name cannot be stored so (then the item is tokenised at a rebuild)."""
+    names = list(terms)
+    if any(not name or _SEPARATOR in name for name in names):
+        return None
+    return _SEPARATOR.join(names), tenths(terms.values())
+
+
+def readable(names: object, weights: object) -> bool:
+    """Whether a stored row reads back whole: as many names as weights (else it was damaged)."""
+    if not isinstance(names, str) or not isinstance(weights, bytes):
+        return False
+    return (names.count(_SEPARATOR) + 1 if names else 0) == len(weights)
+
+
+def unpacked(docs: Iterable[StoredDoc]) -> Iterator[PackedDoc]:
+    """The docs as `StoryIndex.add_many` takes them, their names split one doc at a time (all
+    at once, a batch's hundreds of thousands of little strings would outlive it in memory)."""
+    for item_id, story_id, published, names, weights in docs:
+        if isinstance(names, str):
+            names = names.split(_SEPARATOR) if names else []
+        yield item_id, story_id, published, names, weights
+
+
+def save(db: sqlite_utils.Database, docs: Iterable[StoryDoc]) -> int:
+    """Store the terms of stored items' docs (in the caller's transaction if there is one);
+    returns how many were stored."""
+    stored = [
+        (doc.item_id, VERSION, doc.published.timestamp(), *encoded)
+        for doc in docs
+        if (encoded := encode(doc_terms(doc) if doc.terms is None else doc.terms)) is not None
+    ]
+    db.conn.executemany(
+        "INSERT OR REPLACE INTO story_terms (item_id, version, published, names, weights) "
+        "VALUES (?, ?, ?, ?, ?)",
+        stored,
+    )
+    return len(stored)
+
+
+def read(db: sqlite_utils.Database, stories: dict[int, int], ids: Sequence[int]) -> list[StoredDoc]:
+    """The items `ids` whose terms are stored (of this version, readable), in order;
+    `stories` gives each item's story. `unpacked` turns them into what the index adds."""
+    found: list[StoredDoc] = []
+    for i in range(0, len(ids), PER_QUERY):
+        part = ids[i : i + PER_QUERY]
+        rows = db.execute(
+            f"SELECT item_id, published, names, weights FROM story_terms "
+            f"WHERE item_id IN ({', '.join('?' * len(part))}) AND version = ? ORDER BY item_id",
+            [*part, VERSION],
+        )
+        for item_id, published, names, weights in rows:
+            if readable(names, weights) and isinstance(published, float):
+                found.append((item_id, stories[item_id], published, names, weights))
+    return found
+
+
+def forget_before(db: sqlite_utils.Database, since: datetime) -> int:
+    """Delete the rows of items published before `since` that a start would not load (first
+    seen before it too): they left the story window. Returns how many went."""
+    with write(db):
+        return db.execute(
+            "DELETE FROM story_terms WHERE published < ? AND item_id NOT IN "
+            "(SELECT id FROM items WHERE first_seen >= ?)",
+            [since.timestamp(), iso(since)],
+        ).rowcount
