@@ -1,17 +1,20 @@
 """The story index across restarts: saved beside the database, loaded back at start.
 
-Rebuilding the index means tokenising every item of the story window: over a minute for
-100,000 items. Loading the saved index takes a fraction of a second, so a restart is ready
-in seconds whatever the database holds. The store stays the truth: a loaded index is
-checked against the items the store holds in the window (items it lacks are added, items
-the store no longer has, or has in another story, are dropped), so a stale file (a kill
--9 since the last save, a pruned database, a restored backup) still gives the index a full
-rebuild would. A file written by another version of the grouping code is not used.
+Tokenising every item of the story window again takes over a minute at 100,000 items.
+Loading the saved index takes a fraction of a second, and without one (deleted, written by
+other code) the index is rebuilt from the terms stored with each item (bot.storyterms) in
+a few seconds, so a restart is ready in seconds whatever the database holds. The store
+stays the truth: a loaded index is checked against the items the store holds in the window
+(items it lacks are added, items the store no longer has, or has in another story, are
+dropped), so a stale file (a kill -9 since the last save, a pruned database, a restored
+backup) still gives the index a full rebuild would. A file written by another version of
+the grouping code is not used.
 
-Whatever must be added (everything, when there is no usable file) is added in chunks: the
-terms are computed in the worker processes, each chunk is added to the index on the event
-loop between two looks at it, so /healthz keeps answering, progress is logged, and a stop
-request ends the loading between two chunks.
+Whatever must be added (everything, when there is no usable file) is added in batches, in
+a thread, so /healthz keeps answering, progress is logged, and a stop request ends the
+loading between two batches. Items without usable stored terms (the first start after an
+upgrade, or after the term code changed) are tokenised in the worker processes, and their
+terms stored for the next time.
 
 Deliberately not here: what the index does with documents (bot.stories), and when to save
 (bot.app: at a clean stop, and now and then while running).
