@@ -6,7 +6,9 @@ back: with 1,000 per feed that is 30 days, of which the 72 h story window holds 
 100 per feed. Titles, cleaned summaries and entities come from a pool of 20,000 synthetic
 items parsed by the real parser; 2 % of items carry a topic match and a sent delivery, as
 the built-in topic does on wire traffic. Rows go in through the real schema (bot.db), FTS
-triggers included, in one transaction per 50,000 items.
+triggers included, in one transaction per 50,000 items. The items of the story window
+(and a few hours more) get their story terms stored (bot.storyterms), as the running bot
+leaves them.
 
 Deliberately not the pipeline: 1M items through it would take hours. bench/ingest.py
 reports the database size per item that the pipeline itself produces, for comparison.
@@ -50,25 +52,68 @@ def _pool() -> list[tuple[str, str, str, str]]:
 
 def build(path: Path, feeds: int, per_feed: int) -> Path:
     """Create (or reuse from the cache) a database with feeds x per_feed items."""
-    from bot.clock import iso
-    from bot.db import open_database
+    from bot import storyterms
 
-    cached = CACHE / f"items-{feeds}x{per_feed}-v1.db"
+    # Stored story terms of another version are not read: the cache is named for the version.
+    cached = CACHE / f"items-{feeds}x{per_feed}-terms-v{storyterms.VERSION}.db"
     if not cached.exists():
         CACHE.mkdir(exist_ok=True)
         tmp = cached.with_suffix(".building")
         for p in CACHE.glob(tmp.name + "*"):
             p.unlink()
-        open_database(tmp).close()
-        conn = sqlite3.connect(tmp, isolation_level=None)
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = OFF")
-        _fill(conn, feeds, per_feed, _pool(), datetime.now(UTC), iso)
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.close()
+        older = sorted(CACHE.glob(f"items-{feeds}x{per_feed}-*.db"))  # the same items
+        if older:
+            shutil.copyfile(older[-1], tmp)
+        else:
+            _fill_items(tmp, feeds, per_feed)
+        for stale in CACHE.glob(f"items-{feeds}x{per_feed}-terms-*.db*"):  # and its -wal, -shm
+            stale.unlink()
+        _fill_terms(tmp)
         tmp.rename(cached)
     shutil.copyfile(cached, path)
     return path
+
+
+def _fill_items(path: Path, feeds: int, per_feed: int) -> None:
+    from bot.clock import iso
+    from bot.db import open_database
+
+    open_database(path).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = OFF")
+    _fill(conn, feeds, per_feed, _pool(), datetime.now(UTC), iso)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def _fill_terms(path: Path, hours: float = 76) -> None:
+    """Store the story terms of the items first seen in the last `hours`, as the bot does."""
+    from bot import storyterms
+    from bot.clock import iso, parse_iso
+    from bot.db import open_database, write
+    from bot.ingest import grouping_text
+    from bot.stories import StoryDoc, doc_terms
+
+    db = open_database(path)  # migrated to this version's schema first
+    since = iso(datetime.now(UTC) - timedelta(hours=hours))
+    rows = db.execute(
+        "SELECT id, title, summary, alert_summary, entities, published FROM items "
+        "WHERE first_seen >= ?",
+        [since],
+    ).fetchall()
+    memo: dict[tuple, dict[str, float]] = {}  # items repeat the pool's texts
+    docs = []
+    for item_id, title, summary, lead, entities, published in rows:
+        doc = StoryDoc(item_id, title, grouping_text(summary, None, lead),
+                       tuple(json.loads(entities)), parse_iso(published))  # fmt: skip
+        key = (doc.title, doc.text, doc.entities)
+        terms = memo.get(key) or memo.setdefault(key, doc_terms(doc))
+        docs.append(StoryDoc(item_id, "", "", (), doc.published, terms=terms))
+    with write(db):
+        storyterms.save(db, sorted(docs, key=lambda d: d.item_id))  # in order, as the bot
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
 
 
 def _fill(conn, feeds: int, per_feed: int, pool, now: datetime, iso) -> None:
