@@ -62,6 +62,7 @@ class Runtime:
     drain_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     polling: set[asyncio.Task] = field(default_factory=set)
+    woken: set[asyncio.Task] = field(default_factory=set)  # drains a poll wave asked for
     fatal: str | None = None  # why the bot stopped itself (a damaged database file)
     index_saved: tuple[int, int] | None = None  # (docs, newest item) at the last save
 
@@ -232,6 +233,7 @@ async def run_forever(rt: Runtime, stop: asyncio.Event, grace: float = 8.0) -> N
     )
     scheduler.start()
     rt.scheduler = scheduler
+    rt.pipeline.on_queued = lambda: _wake_outbox(rt)
     log.info("run.started feeds=%d adapters=%s", len(active_feeds(rt.db)), ",".join(rt.adapters))
     try:
         await stop.wait()
@@ -301,6 +303,16 @@ async def _forget_terms(rt: Runtime) -> None:
 async def _digest(rt: Runtime) -> None:
     async with rt.drain_lock:
         await send_digests(rt.db, rt.adapters)
+
+
+def _wake_outbox(rt: Runtime) -> None:
+    """Drain now what a poll wave queued, unless a drain is running (it claims the new rows
+    itself) or the bot is stopping; otherwise the next outbox tick would, up to 2 s later."""
+    if rt.stopping.is_set() or rt.drain_lock.locked() or rt.woken:
+        return
+    task = asyncio.ensure_future(_tracked(rt, _drain)())
+    rt.woken.add(task)  # the loop keeps only a weak reference to a task
+    task.add_done_callback(rt.woken.discard)
 
 
 async def _drain(rt: Runtime) -> None:

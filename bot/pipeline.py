@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 CHUNK = 50  # entries per gather and per transaction: the loop keeps answering during a flood
-WAVE_GRACE = 5.0  # seconds the other feeds of a poll get to be stored with the first ready
+WAVE_GRACE = 2.0  # seconds the other feeds of a poll get to be stored with the first ready
 ARTICLE_LEAD_CHARS = 1500  # topics match on the article's lead, not on its background paragraphs
 
 
@@ -60,6 +61,9 @@ class Pipeline:
     gazetteer: Gazetteer
     index: StoryIndex
     article_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
+    # Called when a wave stored new or edited items, so the runner can send them now rather than at
+    # its next outbox tick (a first poll of 1,000 feeds has many waves).
+    on_queued: Callable[[], None] | None = None
 
     @property
     def rule(self) -> Rule:
@@ -159,6 +163,8 @@ async def _store_wave(p: Pipeline, wave: list[_Decided]) -> list[PollResult]:
             await asyncio.sleep(0)
         store_edits(p.db, [r for d in wave for r in d.edits], utcnow())
         failpoint("after_store")
+        if p.on_queued and any(d.items or d.edits for d in wave):
+            p.on_queued()
     except WirewatchError as exc:  # the database's failure, not the feeds': not counted on them
         log.error("poll.failed feeds=%s error=%s", ",".join(d.feed.name for d in wave), exc)
         forget_uncommitted(p.db, p.index)

@@ -372,3 +372,41 @@ async def test_one_item_two_topics_one_channel_is_one_alert_naming_both(tmp_path
     assert alert["topic"] in ("troop-deployments", "baltic-troops")
     assert sorted(alert["topics"]) == ["baltic-troops", "troop-deployments"]
     assert alert["topics"][0] == alert["topic"]
+
+
+async def test_a_wave_hands_its_alerts_over_at_once_while_a_slow_feed_is_still_answering(
+    tmp_path, feed_server
+):
+    """The running bot sends what a wave queued right away (`Pipeline.on_queued`): one slow
+    outlet of a poll of many never holds the alerts of the others back."""
+    from aiohttp import web
+
+    from bot.pipeline import poll_many
+    from bot.store import active_feeds
+
+    now = datetime.now(UTC)
+    title = "Poland deploys 2,000 troops to the Belarus border"
+    feed_server.serve("/fast", _rss([("f1", title, "https://a.example/f1", now)]))
+    answered = asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(10)  # far past the wave's grace
+        answered.set()
+        return web.Response(text=_rss([]), content_type="application/rss+xml")
+
+    feed_server.handle("/slow", slow)
+    settings = make_settings(
+        tmp_path / "w.db",
+        [("Fast", feed_server.url("/fast")), ("Slow", feed_server.url("/slow"))],
+        articles={"fetch": False},
+    )
+    calls: list[tuple[int, bool]] = []
+    async with console_runtime(settings) as (rt, console):
+        pending = "SELECT count(*) FROM deliveries WHERE status = 'pending'"
+        rt.pipeline.on_queued = lambda: calls.append(
+            (rt.db.execute(pending).fetchone()[0], answered.is_set())
+        )
+        await poll_many(rt.pipeline, active_feeds(rt.db))
+        fast = [f for f in active_feeds(rt.db) if f.name == "Fast"]
+        await poll_many(rt.pipeline, fast)  # nothing new this time: no call
+    assert calls == [(1, False)], "the alert was handed over once, before the slow feed answered"
