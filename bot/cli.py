@@ -270,13 +270,18 @@ async def _poll(settings: Settings, adapters: dict[str, ChatAdapter], cycles: in
     return 0
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _report(results: list, stats) -> None:
     failed = [r for r in results if not r.ok]
     for r in failed:
         log.warning("feed %s failed: %s", r.feed, r.error)
+    new = sum(r.new_items for r in results)
     print(
-        f"polled {len(results)} feeds ({len(failed)} failed), "
-        f"{sum(r.new_items for r in results)} new items, {stats.sent} alerts delivered"
+        f"polled {_n(len(results), 'feed')} ({len(failed)} failed), {_n(new, 'new item')}, "
+        f"{_n(stats.sent, 'alert')} delivered"
         + (f", {stats.retried} to retry" if stats.retried else ""),
         file=sys.stderr,
     )
