@@ -35,7 +35,18 @@ def escape(text: str) -> str:
 
 
 def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    """At most `limit` characters of mrkdwn, never cut inside a link (`<url|label>`) or an
+    entity (`&amp;`): half of either would show as markup, or swallow what follows."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 1]
+    start = head.rfind("<")
+    if start != -1 and ">" not in head[start:]:
+        head = head[:start]
+    start = head.rfind("&")
+    if start != -1 and ";" not in head[start:]:
+        head = head[:start]
+    return head.rstrip() + "…"
 
 
 def safe_url(url: str | None) -> str | None:

@@ -7,6 +7,7 @@ import asyncio
 import html
 import json
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -664,6 +665,25 @@ def test_blocks_stay_inside_slack_limits() -> None:
             texts = [block.get("text", {})] + block.get("elements", [])
             assert all(len(t.get("text", "")) <= 3000 for t in texts)
     assert len(render.alert_text(long)) <= 3000
+
+
+@given(st.text(alphabet="&<> ab", max_size=4000), st.integers(min_value=2, max_value=3000))
+def test_a_clipped_text_ends_on_whole_entities_and_links(text: str, limit: int) -> None:
+    escaped = render.escape(text) + " " + render.link("https://news.example/a?x=1&y=2", text)
+    out = render.clip(escaped, limit)
+    assert len(out) <= limit
+    if out != escaped:
+        kept = out.removesuffix("…")
+        assert escaped.startswith(kept)
+        assert not re.search(r"&[a-z]*$", kept), kept[-12:]  # no "&am…"
+        assert kept.count("<") == kept.count(">")  # a link is whole or not there
+
+
+def test_a_long_summary_of_ampersands_is_cut_between_entities() -> None:
+    blocks = render.alert_blocks(make_alert(1, summary="&" * 1000))  # 5,000 once escaped
+    texts = [b.get("text", {}).get("text", "") for b in blocks]
+    summary = next(t for t in texts if t.startswith("&amp;"))
+    assert len(summary) <= 3000 and summary.endswith("&amp;…")  # not "&amp…"
 
 
 def test_command_text_undoes_slack_escaping() -> None:
