@@ -190,47 +190,23 @@ async def poll_once(rt: Runtime) -> tuple[list[PollResult], OutboxStats]:
 async def run_forever(rt: Runtime, stop: asyncio.Event, grace: float = 8.0) -> None:
     """Poll feeds when due and drain the outbox until `stop` is set; then finish in-flight work."""
     scheduler = AsyncIOScheduler()
-    scheduler.add_job(
-        _tracked(rt, _poll_due),
-        "interval",
-        seconds=POLL_TICK,
-        id="poll",
-        max_instances=1,
-        coalesce=True,
-        next_run_time=utcnow(),
+    jobs = (  # (job, every so many seconds); polling starts at once, the others after a tick
+        (_poll_due, POLL_TICK),
+        (_drain, OUTBOX_TICK),
+        (_digest, rt.settings.digest_every),
+        (_save_index, INDEX_SAVE_EVERY),
+        (_forget_terms, INDEX_SAVE_EVERY),
     )
-    scheduler.add_job(
-        _tracked(rt, _drain),
-        "interval",
-        seconds=OUTBOX_TICK,
-        id="outbox",
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        _tracked(rt, _digest),
-        "interval",
-        seconds=rt.settings.digest_every,
-        id="digest",
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        _tracked(rt, _save_index),
-        "interval",
-        seconds=INDEX_SAVE_EVERY,
-        id="save_index",
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        _tracked(rt, _forget_terms),
-        "interval",
-        seconds=INDEX_SAVE_EVERY,
-        id="forget_terms",
-        max_instances=1,
-        coalesce=True,
-    )
+    for job, every in jobs:
+        scheduler.add_job(
+            _tracked(rt, job),
+            "interval",
+            seconds=every,
+            id=job.__name__.lstrip("_"),
+            max_instances=1,
+            coalesce=True,
+            **({"next_run_time": utcnow()} if job is _poll_due else {}),
+        )
     scheduler.start()
     rt.scheduler = scheduler
     rt.pipeline.on_queued = lambda: _wake_outbox(rt)
