@@ -111,3 +111,26 @@ def test_retraining_the_join_model_refuses_an_undated_item_by_its_line(tmp_path)
     with pytest.raises(UsageError, match=r"line 1 .*no `published`"):
         grouping_train.main(["--corpus", str(corpus), "--out", str(tmp_path / "join.json")])
     assert not (tmp_path / "join.json").exists()
+
+
+def test_held_out_recall_counts_the_deployments_the_query_missed(gazetteer):
+    """The trainer's figures are the topic's as a whole: a deployment report the query never
+    lets through is a miss, not an item left out of the count."""
+    from bot.labelled import LabelledItem
+
+    def item(n: int, title: str, label: str) -> LabelledItem:
+        return LabelledItem(n, f"i{n}", title, "", None, "Wire", label, False, None, None,
+                            "train", "wire")  # fmt: skip
+
+    items = [
+        item(1, "Poland deploys 2,000 troops to the Belarus border", "deploy"),
+        item(2, "Kenya to lead a multinational force in Haiti", "deploy"),
+        item(3, "Oil prices rise as markets open", "other"),
+    ]
+    rows = relevance_train.examples(items, "troop-deployments", "deploy", gazetteer)
+    assert [(r.positive, r.gated) for r in rows] == [(True, True), (True, False)]
+    w, index = relevance_train._fit(rows)
+    scored = relevance_train._scored(w, index, rows)
+    assert scored[1][0] == 0.0  # never found: the model does not see it
+    precision, recall, _ = relevance_train._scores(scored, 0.05, 0.05)["headline"]
+    assert precision == 1.0 and recall == 0.5
