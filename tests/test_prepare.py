@@ -37,7 +37,9 @@ async def test_workers_prepare_what_the_event_loop_would(gazetteer):
 
 async def test_a_broken_worker_costs_the_preparation_never_the_entries(gazetteer):
     entries = parse_feed(REAL_FEEDS[0].read_bytes(), feed_url=FEED_URL).entries
-    back = await prepare_entries_async(entries, timeout=0.000_001)  # the worker is killed
+    # A deadline of 0 expires before any result can arrive (with 1 us, a busy machine could
+    # run the finished worker's callback before the timer's): the worker is killed.
+    back = await prepare_entries_async(entries, timeout=0)
     assert back == entries and all(e.prepared is None for e in back)
     # ...and the next call gets a fresh pool that works.
     assert all(e.prepared is not None for e in await prepare_entries_async(entries))
