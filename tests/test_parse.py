@@ -336,8 +336,9 @@ def test_long_titles_and_summaries_are_capped():
 async def test_a_parse_over_the_deadline_is_stopped_and_the_next_parse_works():
     body = max(REAL_FEEDS, key=lambda p: p.stat().st_size).read_bytes()
     await parse_feed_async(body, feed_url=FEED_URL)  # warm: time the parse, not the start-up
-    with pytest.raises(FeedParseError, match="parse took longer than 0.001 s"):
-        await parse_feed_async(body, feed_url=FEED_URL, timeout=0.001)
+    # A deadline of 0: with a small one, a busy machine could deliver the result first.
+    with pytest.raises(FeedParseError, match="parse took longer than 0 s"):
+        await parse_feed_async(body, feed_url=FEED_URL, timeout=0)
     parsed = await parse_feed_async(body, feed_url=FEED_URL)
     assert parsed.entries
 
