@@ -190,6 +190,48 @@ async def test_a_feed_rewriting_all_its_entries_at_once_is_applied_quietly(
     assert len(console.alerts()) == before and tuple(told) == (0, 6)
 
 
+async def test_a_feed_rewrite_is_stored_without_waiting_for_the_rest_of_its_poll(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """A rewrite is stored as soon as its feed is decided: a poll of many rewriting feeds
+    (after an upgrade) never holds all their new texts at once."""
+    import asyncio
+
+    from aiohttp import web
+
+    from bot.pipeline import WAVE_GRACE, poll_many
+    from bot.store import active_feeds
+
+    items = [(f"g{i}", f"Navy sends warship number {i} to the Gulf", "Sailed.") for i in range(6)]
+    feed_server.serve("/rss", feed(*items))
+    slow_started, slow_answered = asyncio.Event(), asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        if len(feed_server.requests_to("/slow")) > 1:  # the second poll: answers last, but
+            slow_started.set()  # inside the wave's grace, so the wave waits for it
+            await asyncio.sleep(WAVE_GRACE * 0.9)
+            slow_answered.set()
+        return web.Response(text=feed(), content_type="application/rss+xml")
+
+    feed_server.handle("/slow", slow)
+    config = settings(
+        tmp_path, [("Wire", feed_server.url("/rss")), ("Slow", feed_server.url("/slow"))]
+    )
+    async with console_runtime(config) as (rt, _console):
+        await poll_once(rt)
+        feed_server.serve("/rss", feed(*[(g, t, "It sailed on Monday.") for g, t, _ in items]))
+        poll = asyncio.create_task(poll_many(rt.pipeline, active_feeds(rt.db)))
+        await asyncio.wait_for(slow_started.wait(), 5)
+        stored = 0
+        while not slow_answered.is_set():
+            stored = rt.db.execute("SELECT count(*) FROM story_events").fetchone()[0]
+            if stored:
+                break
+            await asyncio.sleep(0.02)
+        assert stored == len(items) and not slow_answered.is_set()
+        await poll
+
+
 @pytest.mark.slow
 async def test_a_story_is_marked_corroborated_once_across_restarts(tmp_path: Path) -> None:
     """Yonhap, AFP's copy in The Moscow Times and Al Jazeera within the hour: marked once.
