@@ -325,6 +325,7 @@ async def _run(settings: Settings, adapters: dict[str, ChatAdapter]) -> int:
     from bot.app import StartupStopped, check_bulk_in_background, open_runtime, run_forever
     from bot.indexfile import Loading
     from bot.web import build_app, http_port, serve
+    from bot.workers import start_workers
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -336,6 +337,7 @@ async def _run(settings: Settings, adapters: dict[str, ChatAdapter]) -> int:
     ready, depth, failed = _health(started, loading)
     app = build_app(ready, routes, depth, failed)
     runner = await serve(app, http_port())  # first: /healthz answers while the rest starts
+    warming = asyncio.create_task(start_workers())  # beside the index's loading
     try:
         async with open_runtime(
             settings, adapters, loading=loading, stop=stop, check_bulk=False
@@ -353,6 +355,7 @@ async def _run(settings: Settings, adapters: dict[str, ChatAdapter]) -> int:
     except StartupStopped:
         log.info("run.stopped while starting")
     finally:
+        warming.cancel()
         if not started:
             await runner.cleanup()
     if started and started[0].fatal:

@@ -83,6 +83,20 @@ async def prepare_entries_async(
         return tuple(entries)
 
 
+async def start_workers() -> None:
+    """Start the worker processes now (spawned, each imports wirewatch: about a second), so
+    that `wirewatch run` loads its story index meanwhile and its first poll parses at once.
+    A failure costs nothing: the first parse starts them again."""
+    calls = [in_worker(60.0, "start", _started) for _ in range(_MAX_WORKERS)]  # one each
+    for outcome in await asyncio.gather(*calls, return_exceptions=True):
+        if isinstance(outcome, WorkerError):
+            log.debug("workers.start_failed error=%s", outcome)
+
+
+def _started() -> bool:
+    return True
+
+
 async def story_terms_async(
     docs: Sequence[StoryDoc],
     timeout: float = 60.0,  # noqa: ASYNC109 - a caller's deadline could not kill the worker

@@ -40,6 +40,28 @@ async def _get(http: aiohttp.ClientSession, url: str) -> tuple[int, dict] | None
         return None
 
 
+def _children(pid: int) -> list[int]:
+    """The processes `pid` started (Linux's /proc), e.g. its parse workers."""
+    tasks = Path(f"/proc/{pid}/task")
+    found = " ".join(
+        (t / "children").read_text() for t in tasks.iterdir() if (t / "children").exists()
+    )
+    return [int(x) for x in found.split()]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # ended meanwhile
+        return b""
+
+
+def _alive(pid: int) -> bool:
+    """Running, not ended (an ended child waits as a zombie until init reaps it)."""
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().rsplit(")", 1)[-1].split()[0] != "Z"
+
+
 @pytest.mark.slow
 async def test_run_answers_while_loading_and_a_sigterm_then_exits_0_at_once(tmp_path):
     fill(tmp_path / "w.db", 15_000)
@@ -58,6 +80,10 @@ async def test_run_answers_while_loading_and_a_sigterm_then_exits_0_at_once(tmp_
                 await asyncio.sleep(0.05)
             answered = time.monotonic() - began
             ready = await _get(http, f"http://127.0.0.1:{port}/readyz")
+        workers: list[int] = []  # the worker processes the rebuild tokenises in
+        while not workers and time.monotonic() - began < 10:
+            workers = _children(proc.pid)
+            await asyncio.sleep(0.05)
         stopping = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(proc.wait(), timeout=15)
@@ -75,13 +101,20 @@ async def test_run_answers_while_loading_and_a_sigterm_then_exits_0_at_once(tmp_
     assert "index.loading_stopped" in logged and "run.stopped while starting" in logged
     assert code == 0 and took < 5, f"exit {code} {took:.1f} s after SIGTERM"
     assert "Traceback" not in logged
+    assert workers
+    for _ in range(60):  # multiprocessing's tracker ends once the bot's end closes its pipe
+        left = [pid for pid in workers if _alive(pid)]
+        if not left:
+            break
+        await asyncio.sleep(0.05)
+    assert not left, "worker processes left behind"
 
 
 @pytest.mark.slow
 async def test_a_restart_loads_the_saved_index_instead_of_rebuilding_it(tmp_path):
     fill(tmp_path / "w.db", 3000)
     config = _config(tmp_path)
-    logs = []
+    logs, started = [], []
     for _ in range(2):  # the first start rebuilds and saves, the second loads the file
         port = free_port()
         began = time.monotonic()
@@ -97,6 +130,14 @@ async def test_a_restart_loads_the_saved_index_instead_of_rebuilding_it(tmp_path
                     ready = await _get(http, f"http://127.0.0.1:{port}/readyz")
                     await asyncio.sleep(0.05)
             assert ready is not None and ready[0] == 200, ready
+            # The parse workers were started beside the loading (a saved index needs none,
+            # and this feed's host does not resolve: nothing else would have started them),
+            # so the first poll's feeds are parsed at once.
+            workers: list[int] = []
+            while len(workers) < 2 and time.monotonic() - began < 20:
+                workers = [p for p in _children(proc.pid) if b"spawn_main" in _cmdline(p)]
+                await asyncio.sleep(0.05)
+            started.append(len(workers))
             proc.send_signal(signal.SIGTERM)
             assert await asyncio.wait_for(proc.wait(), timeout=15) == 0
             logs.append((await proc.stderr.read()).decode())
@@ -107,6 +148,7 @@ async def test_a_restart_loads_the_saved_index_instead_of_rebuilding_it(tmp_path
     assert "source=database items=3000 to_add=3000" in logs[0] and "index.saved" in logs[0]
     assert "source=file items=3000 to_add=0 dropped=0" in logs[1]
     assert "index.loaded docs=3000 source=file" in logs[1]
+    assert started == [2, 2], "the parse workers were not started at start-up"
 
 
 def _damage(db: Path, table: str) -> None:
