@@ -1,10 +1,11 @@
 """The relevance model and story grouping on news they were never tuned on: eval/corpus/test.jsonl.
 
-The frozen test split of our labelled corpus (eval/README.md): 1,120 real items of Reuters
-1987, Wikinews 2004-2015 and 40+ outlets' RSS feeds 2020-2023, replayed in publication order
-exactly as `wirewatch eval` does, as written and headline-only. Nothing was tuned on it. The
-floors sit a little under today's figures (README, "How good is it"): a change that makes the
-bot worse on unseen news fails here, whatever it does on the data it was trained on.
+The frozen test split of our labelled corpus (eval/README.md): 1,559 real items of Reuters
+1987, ABC News 2003 headlines, Wikinews 2004-2015 and 40+ outlets' RSS feeds 2020-2023,
+replayed in publication order exactly as `wirewatch eval` does, as written and headline-only.
+Nothing was tuned on it. The floors sit a little under today's figures (README, "How good
+is it"): a change that makes the bot worse on unseen news fails here, whatever it does on
+the data it was trained on.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from bot.topics.match import load_topics
 TEST = Path(__file__).resolve().parents[1] / "eval" / "corpus" / "test.jsonl"
 
 # (detection F1, grouping precision, grouping recall, stories alerted more than once)
-FLOORS = {"as written": (0.68, 0.90, 0.75, 1), "headline only": (0.64, 0.88, 0.60, 1)}
+FLOORS = {"as written": (0.69, 0.90, 0.77, 1), "headline only": (0.66, 0.88, 0.62, 1)}
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,11 @@ CORPUS = Path(__file__).resolve().parents[1] / "eval" / "corpus"
 
 
 def test_the_shipped_models_were_trained_on_the_shipped_corpus():
-    """Change the corpus and forget to retrain, and this fails (retrain: eval/README.md)."""
+    """Change the corpus or the lexicon's word lists and forget to retrain, and this fails
+    (retrain: eval/README.md)."""
     model = json.loads((MODELS / "deployments.json").read_text())
     assert model["meta"]["corpus_sha256"] == relevance_train.corpus_digest(CORPUS)
+    assert model["meta"]["lexicon_sha256"] == relevance_train.lexicon_digest()
     join = json.loads((GROUPING / "join.json").read_text())
     assert join["meta"]["corpus_sha256"] == relevance_train.corpus_digest(CORPUS)
 
@@ -134,3 +136,22 @@ def test_held_out_recall_counts_the_deployments_the_query_missed(gazetteer):
     assert scored[1][0] == 0.0  # never found: the model does not see it
     precision, recall, _ = relevance_train._scores(scored, 0.05, 0.05)["headline"]
     assert precision == 1.0 and recall == 0.5
+
+
+@pytest.mark.parametrize(
+    ("word", "kind"),
+    [
+        ("arriving", "SEND"),  # "arrive*": the -ing form drops the e
+        ("arrived", "SEND"),
+        ("reinforcing", "SEND"),
+        ("evacuating", "WITHDRAW"),
+        ("preparing", "HYP"),
+        ("opposing", "NEG"),
+        ("assembly", None),  # a parliament, not "assemble*"
+        ("opposition", None),  # the opposition party, not "oppose*"
+    ],
+)
+def test_a_word_class_takes_every_form_of_its_prefixes_and_no_other_word(word, kind):
+    from bot.relevance.features import word_class
+
+    assert word_class(word) == kind

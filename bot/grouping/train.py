@@ -1,10 +1,11 @@
 """Retrain the join model from the labelled corpus: `python -m bot.grouping.train`.
 
 Deterministic (full-batch training, items in publication order). Steps:
-1. replay the `train` split in publication order, as written and with every description
-   dropped (headline-only feeds), through a story index that files each item under its true
-   story; every candidate story the index offers becomes one example: its join features,
-   and whether it is the item's true story;
+1. replay the `train` split (`train.jsonl`; sources in NOT_LEARNED_FROM left out of steps
+   1-4, scored only) in publication order, as written and with every description dropped
+   (headline-only feeds), through a story index that files each item under its true story;
+   every candidate story the index offers becomes one example: its join features, and
+   whether it is the item's true story;
 2. fit a logistic regression on those examples;
 3. on the `train` and `validation` splits (both ways again), replay with the model and keep
    the threshold with the best mean pairwise F1: precision counts a merged pair right when
@@ -35,6 +36,11 @@ WINDOW = timedelta(hours=72)
 EPOCHS = 400
 PENALTY = 0.01
 THRESHOLDS = [round(0.05 * k, 2) for k in range(3, 17)]
+# Sources scored but not learned from (neither the fit nor the bar). ABC 2003 (one outlet's
+# headlines through a war, story-labelled in chunks): fitting on it made the model worse on
+# validation, on its own validation items too (headline-only pairwise F1 0.70 against 0.74,
+# other sources 0.86 against 0.88), so its story labels teach the join nothing it can use.
+NOT_LEARNED_FROM = frozenset({"abc2003"})
 
 
 def docs_of(items: list[LabelledItem], gazetteer: Gazetteer, titles_only: bool) -> list[StoryDoc]:
@@ -135,23 +141,25 @@ def score(items, gazetteer, weights, threshold) -> dict[str, list[float]]:
 def train(corpus: Path, out: Path) -> dict:
     gazetteer = Gazetteer.load()
     split = {name: _load(corpus, name) for name in ("train", "validation", "test")}
+    learn = {n: [i for i in split[n] if i.source not in NOT_LEARNED_FROM] for n in split}
 
     def rows_of(items: list[LabelledItem]) -> list:
         return [r for t in (False, True) for r in examples(items, docs_of(items, gazetteer, t))]
 
-    w_train = fit(rows_of(split["train"]))
+    w_train = fit(rows_of(learn["train"]))
     tried = []
     for threshold in THRESHOLDS:
         # The validation split alone holds few merges: the bar is chosen on both splits.
-        s = {n: score(split[n], gazetteer, w_train, threshold) for n in ("train", "validation")}
+        s = {n: score(learn[n], gazetteer, w_train, threshold) for n in ("train", "validation")}
         f1 = sum(x[k][2] for x in s.values() for k in ("full", "titles")) / 4
         tried.append((f1, -abs(threshold - 0.5), threshold, s))
         print(f"threshold {threshold}: {s}", file=sys.stderr)
     _, _, threshold, _ = max(tried)
-    w = fit(rows_of(split["train"] + split["validation"]))
+    w = fit(rows_of(learn["train"] + learn["validation"]))
     meta = {
         "corpus_sha256": corpus_digest(corpus),
         "threshold_from": "train and validation, model fit on train",
+        "not_learned_from": sorted(NOT_LEARNED_FROM),
         "scores": {
             "train": score(split["train"], gazetteer, w_train, threshold),
             "validation": score(split["validation"], gazetteer, w_train, threshold),

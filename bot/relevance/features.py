@@ -53,8 +53,11 @@ QUALIFIED = (("NEG", "SEND"), ("HYP", "SEND"), ("NEG", "UNIT"), ("NEG", "WITHDRA
 
 
 def _entries(kind: str) -> tuple[set[str], tuple[str, ...]]:
+    """Exact forms and prefixes; a prefix's stem is exact too, so that "arrive*" takes
+    "arriving" (stem "arriv") and "assemble*" takes "assembling", but not "assembly"."""
     words = CLASSES[kind].split()
-    return {w for w in words if not w.endswith("*")}, tuple(w[:-1] for w in words if w[-1] == "*")
+    prefixes = tuple(w[:-1] for w in words if w[-1] == "*")
+    return {w for w in words if not w.endswith("*")} | {stem(p) for p in prefixes}, prefixes
 
 
 _TABLE = {kind: _entries(kind) for kind in CLASSES}

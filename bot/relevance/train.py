@@ -30,6 +30,7 @@ from pathlib import Path
 
 from bot.labelled import LabelledItem, load_labelled
 from bot.relevance.features import featurize
+from bot.relevance.lexicon import CLASSES, PHRASES
 from bot.relevance.model import HERE
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, load_topics, prepare
@@ -170,6 +171,7 @@ def train(corpus: Path, topic: str, positive: str, out: Path) -> dict:
             "scores_are": "precision, recall, F1: with text, headline only; recall counts "
             "the positives the topic's query let through and those it missed",
             "corpus_sha256": corpus_digest(corpus),
+            "lexicon_sha256": lexicon_digest(),
         },
     }
     out.write_text(json.dumps(model, indent=0, sort_keys=True) + "\n", encoding="utf-8")
@@ -238,6 +240,13 @@ def corpus_digest(corpus: Path) -> str:
     for f in sorted(corpus.glob("*.jsonl")):
         h.update(f.read_bytes())
     return h.hexdigest()
+
+
+def lexicon_digest() -> str:
+    """The word classes and phrases the features read: change them and the weights no longer
+    mean what they were fitted to mean (a test holds the shipped model to this digest)."""
+    lists = json.dumps([CLASSES, PHRASES], sort_keys=True)
+    return hashlib.sha256(lists.encode()).hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:

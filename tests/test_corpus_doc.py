@@ -1,0 +1,36 @@
+"""eval/README.md's table of the labelled corpus says what the files hold.
+
+The table is how a reader learns how much the models were trained and measured on; it drifted
+once (a later draw grew `extra.jsonl` and the table kept the old counts), so it is checked.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bot.labelled import load_labelled
+
+EVAL = Path(__file__).resolve().parents[1] / "eval"
+ROW = re.compile(
+    r"^\| `(?P<file>[a-z]+\.jsonl)` \| [^|]+ \| (?P<items>[\d,]+) \| (?P<deploy>[\d,]+) \|"
+)
+
+
+def test_the_corpus_table_counts_what_each_file_holds():
+    rows = [m for line in (EVAL / "README.md").read_text().splitlines() if (m := ROW.match(line))]
+    files = sorted((EVAL / "corpus").glob("*.jsonl"))
+    assert sorted(m["file"] for m in rows) == [f.name for f in files]
+    for m in rows:
+        items = load_labelled(EVAL / "corpus" / m["file"])
+        deploy = sum(i.label == "deploy" and not i.ambiguous for i in items)
+        assert (int(m["items"].replace(",", "")), int(m["deploy"].replace(",", ""))) == (
+            len(items),
+            deploy,
+        ), m["file"]
+
+
+def test_the_corpus_total_is_the_sum_of_its_files():
+    text = (EVAL / "README.md").read_text()
+    total = int(re.search(r"holds ([\d,]+) real news items", text)[1].replace(",", ""))
+    assert total == sum(len(load_labelled(f)) for f in (EVAL / "corpus").glob("*.jsonl"))
