@@ -50,7 +50,7 @@ def test_aliases_demonyms_and_capitals_name_their_entity(gazetteer, text, name):
     "text",
     [
         "let us know",  # the pronoun is not the United States
-        "a roast turkey and fine china",  # lowercase: not Turkey or China
+        "We serve a roast turkey on fine china",  # lowercase: not Turkey or China
         "USAID and MOSCOWITZ",  # part of a longer word
         "un petit mot",  # French 'un' is not the UN
     ],
@@ -61,6 +61,13 @@ def test_ordinary_words_are_not_entities(gazetteer, text):
 
 def test_headlines_in_capitals_still_match(gazetteer):
     assert gazetteer.names("NORTH KOREA SENDS TROOPS TO RUSSIA") == ("North Korea", "Russia")
+
+
+def test_a_headline_without_capitals_still_names_countries_but_not_acronyms(gazetteer):
+    """Some feeds lowercase their headlines: no case to go by, so names match in any case;
+    an acronym still needs its capitals ("us" stays a pronoun)."""
+    assert gazetteer.names("north korea sends troops to russia") == ("North Korea", "Russia")
+    assert gazetteer.names("let us send troops to iraq") == ("Iraq",)
 
 
 def test_longest_alias_wins_and_offsets_point_at_the_text(gazetteer):

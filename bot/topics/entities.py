@@ -140,6 +140,9 @@ class Gazetteer:
         if not self._lookup or not text:
             return []
         folded = fold(text)
+        # A text with no capital at all (a feed that lowercases its headlines) gives no case to
+        # go by: names are then matched in any case, acronyms ("US" is not "us") still exactly.
+        caseless = not any(c.isupper() for c in text)
         found: list[Mention] = []
         for end, aliases in self._automaton.iter(folded):
             start = end - len(aliases[0].text) + 1
@@ -147,7 +150,7 @@ class Gazetteer:
                 continue
             surface = text[start : end + 1]
             for alias in aliases:
-                if _case_ok(alias, surface):
+                if _case_ok(alias, surface) or (caseless and not alias.exact):
                     found.append(Mention(alias.entity, surface, start, end + 1))
                     break
         return _leftmost_longest(found)
