@@ -134,9 +134,11 @@ async def _decide_feed(p: Pipeline, feed: FeedRow, started: float) -> _Decided |
         items: list[NewItem] = []
         for part in _chunks(list(entries)):
             items += await _decide(p, feed, part)
-        edits = poll_revisions(p.db, parsed.entries, known, p.matcher, p.gazetteer, p.settings)
+        edits = await poll_revisions(
+            p.db, parsed.entries, known, p.matcher, p.gazetteer, p.settings
+        )
         if edits and edits[0].quiet:
-            edits = _store_rewrite(p, feed, edits)
+            edits = await _store_rewrite(p, feed, edits)
     except FetchError as exc:
         result = _record_failure(p, feed, str(exc), "fetch", exc.retry_after or 0.0)
         return _account(p, feed, result, started)
@@ -148,13 +150,16 @@ async def _decide_feed(p: Pipeline, feed: FeedRow, started: float) -> _Decided |
     return _Decided(feed, slim_fetch, slim_parse, items, started, edits)
 
 
-def _store_rewrite(p: Pipeline, feed: FeedRow, edits: list[Revision]) -> list[Revision]:
+async def _store_rewrite(p: Pipeline, feed: FeedRow, edits: list[Revision]) -> list[Revision]:
     """A feed that rewrote its entries (told to nobody) is stored at once, not with its wave:
     after an upgrade that cleans text anew, every feed of a first poll rewrites all it has,
-    and a wave holding their texts together held 260 MB with 1,000 feeds. Left for the next
-    poll (their digests still differ) if the database fails now."""
+    and a wave holding their texts together held 260 MB with 1,000 feeds. A chunk per
+    transaction, so the loop answers in between; what is not stored if the database fails
+    now is left for the next poll (its digests still differ)."""
     try:
-        store_edits(p.db, edits, utcnow())
+        for part in _chunks(edits):
+            store_edits(p.db, part, utcnow())
+            await asyncio.sleep(0)
     except WirewatchError as exc:
         log.error("edits.failed feed=%s error=%s", feed.name, exc)
     return []

@@ -12,6 +12,7 @@ Deciding only; `bot.edit_store` stores a Revision and tells channels.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +34,9 @@ ARTICLE_LEAD_CHARS = 1500  # topics match on the article's lead (as bot.pipeline
 QUIET_SHARE = 0.5  # more than this share of a feed's stored entries changed at once...
 QUIET_MIN = 3  # ...and more than this many: a rewrite of the feed, applied quietly
 LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)  # a stored date that cannot be read: not recent
+# Decisions between two turns of the event loop: a feed that rewrote 1,000 entries held the
+# loop 0.66 s in one go; 50 at a time, chat commands are answered in between.
+CHUNK = 50
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ def stored_versions(
     return known
 
 
-def poll_revisions(
+async def poll_revisions(
     db: sqlite_utils.Database,
     entries: tuple[Entry, ...],
     known: dict[str, Stored],
@@ -87,7 +91,7 @@ def poll_revisions(
     """`find_revisions` for a poll, with the config's windows. A failure here costs the poll
     its edits (found again next time: the stored digest still differs), never its new items."""
     try:
-        return find_revisions(
+        return await find_revisions(
             db, entries, known, matcher, gazetteer,
             now=utcnow(), story_window=settings.story_window, max_age=settings.max_age,
         )  # fmt: skip
@@ -96,7 +100,7 @@ def poll_revisions(
         return []
 
 
-def find_revisions(
+async def find_revisions(
     db: sqlite_utils.Database,
     entries: tuple[Entry, ...],
     known: dict[str, Stored],
@@ -123,10 +127,12 @@ def find_revisions(
             "edits.quiet items=%d of=%d: the feed rewrote its entries", len(changed), len(known)
         )
     recent_since = now - timedelta(seconds=max_age)
-    return [
-        _decide(db, s, e, d, matcher, gazetteer, quiet, s.published >= recent_since)
-        for s, e, d in changed.values()
-    ]
+    out = []
+    for n, (s, e, d) in enumerate(changed.values(), 1):
+        out.append(_decide(db, s, e, d, matcher, gazetteer, quiet, s.published >= recent_since))
+        if n % CHUNK == 0:
+            await asyncio.sleep(0)
+    return out
 
 
 def _decide(
