@@ -88,51 +88,35 @@ async def poll_revisions(
     gazetteer: Gazetteer,
     settings: Settings,
 ) -> list[Revision]:
-    """`find_revisions` for a poll, with the config's windows. A failure here costs the poll
-    its edits (found again next time: the stored digest still differs), never its new items."""
+    """The entries of a poll whose stored item's words changed, decided on. A failure here
+    costs the poll its edits (found again next time: the stored digest still differs), never
+    its new items."""
+    now = utcnow()
     try:
-        return await find_revisions(
-            db, entries, known, matcher, gazetteer,
-            now=utcnow(), story_window=settings.story_window, max_age=settings.max_age,
-        )  # fmt: skip
+        open_since = now - timedelta(seconds=settings.story_window)
+        changed: dict[str, tuple[Stored, Entry, str]] = {}
+        for e in entries:
+            stored = known.get(e.identity)
+            if stored is None or e.identity in changed:
+                continue
+            new = digest(e.title, e.summary)
+            if stored.digest != new and stored.published >= open_since:
+                changed[e.identity] = (stored, e, new)
+        quiet = len(changed) > max(QUIET_MIN, QUIET_SHARE * len(known))
+        if quiet:
+            log.info("edits.quiet items=%d of=%d: the feed rewrote its entries",
+                     len(changed), len(known))  # fmt: skip
+        recent_since = now - timedelta(seconds=settings.max_age)
+        out = []
+        for n, (s, e, d) in enumerate(changed.values(), 1):
+            recent = s.published >= recent_since
+            out.append(_decide(db, s, e, d, matcher, gazetteer, quiet, recent))
+            if n % CHUNK == 0:
+                await asyncio.sleep(0)
+        return out
     except Exception as exc:
         log.error("edits.failed entries=%d error=%s", len(entries), one_line(exc))
         return []
-
-
-async def find_revisions(
-    db: sqlite_utils.Database,
-    entries: tuple[Entry, ...],
-    known: dict[str, Stored],
-    matcher: Matcher,
-    gazetteer: Gazetteer,
-    *,
-    now: datetime,
-    story_window: float,
-    max_age: float,
-) -> list[Revision]:
-    """The entries of a poll whose stored item's words changed, decided on."""
-    open_since = now - timedelta(seconds=story_window)
-    changed: dict[str, tuple[Stored, Entry, str]] = {}
-    for e in entries:
-        stored = known.get(e.identity)
-        if stored is None or e.identity in changed:
-            continue
-        new = digest(e.title, e.summary)
-        if stored.digest != new and stored.published >= open_since:
-            changed[e.identity] = (stored, e, new)
-    quiet = len(changed) > max(QUIET_MIN, QUIET_SHARE * len(known))
-    if quiet:
-        log.info(
-            "edits.quiet items=%d of=%d: the feed rewrote its entries", len(changed), len(known)
-        )
-    recent_since = now - timedelta(seconds=max_age)
-    out = []
-    for n, (s, e, d) in enumerate(changed.values(), 1):
-        out.append(_decide(db, s, e, d, matcher, gazetteer, quiet, s.published >= recent_since))
-        if n % CHUNK == 0:
-            await asyncio.sleep(0)
-    return out
 
 
 def _decide(
