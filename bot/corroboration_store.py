@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from bot.clock import iso, parse_stored, utcnow
-from bot.corroboration import Report, independent_outlets, reached
+from bot.corroboration import COMPARED, Report, independent_outlets, reached
 from bot.db import inserted_id
 from bot.model import Corroboration
 
@@ -37,17 +37,27 @@ class Rule:
 
 
 def story_reports(db: sqlite_utils.Database, story_id: int, up_to: int | None = None) -> list:
-    """The story's items as reports, those stored up to item `up_to` (default: all)."""
+    """The story's items as reports, those stored up to item `up_to` (default: all).
+
+    Past the first `COMPARED` (the only texts `independent_outlets` compares), a report whose
+    outlet and agency both came earlier changes nothing of who carried the story, so it is
+    not read: a feed flooding one story with 1,000 items cost 1,000 x 1,000 reports read.
+    """
     rows = db.execute(
         "SELECT feeds.name, items.title, items.summary, items.wire, items.published, "
         "items.first_seen FROM items JOIN feeds ON feeds.id = items.feed_id "
-        "WHERE items.story_id = ? AND items.id <= ? ORDER BY items.published, items.id",
+        "WHERE items.story_id = ? AND items.id <= ? "
+        "ORDER BY COALESCE(items.published, items.first_seen), items.id",
         [story_id, up_to if up_to is not None else 2**62],
     ).fetchall()
-    return [
-        Report(name, title, summary, wire, parse_stored(published, parse_stored(seen, utcnow())))
-        for name, title, summary, wire, published, seen in rows
-    ]
+    out, carried = [], set()
+    for n, (name, title, summary, wire, published, seen) in enumerate(rows):
+        if n >= COMPARED and (name, wire) in carried:
+            continue
+        carried.add((name, wire))
+        when = parse_stored(published, parse_stored(seen, utcnow()))
+        out.append(Report(name, title, summary, wire, when))
+    return out
 
 
 def corroboration_of(db: sqlite_utils.Database, story_id: int, up_to: int) -> Corroboration:
