@@ -286,7 +286,9 @@ def _feed(name: str, server: FeedServer):
 
 
 def _aj_copy() -> str:
-    when = format_datetime(NOW - timedelta(hours=2, minutes=5), usegmt=True)
+    # Ten minutes after the demo's Al Jazeera report (2h15m before the demo's now): the
+    # clock read now, not at import, or a slow run would make the copy the earlier one.
+    when = format_datetime(datetime.now(UTC) - timedelta(hours=2, minutes=5), usegmt=True)
     return (
         '<?xml version="1.0"?><rss version="2.0"><channel><title>Yahoo</title><item>'
         "<guid>yahoo-1</guid><title>North Korea has sent more troops to Russia, South Korea "
