@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.clock import iso, utcnow
 from bot.corroboration import Report, independent_outlets, reached, wire_of
+from bot.corroboration_store import corroboration_of, story_reports
+from bot.db import open_database
 
 T0 = datetime(2025, 2, 27, 9, 0, tzinfo=UTC)
 COPY = (
@@ -121,3 +125,41 @@ def test_corroborated_when_enough_outlets_report_within_the_window() -> None:
     assert reached(outlets, 3, timedelta(minutes=90))  # 45, 100, 130: 85 minutes
     assert reached(outlets, 2, timedelta(minutes=60))
     assert not reached(outlets, 5, timedelta(days=1))
+
+
+def test_a_long_story_names_the_same_outlets_as_reading_every_report(tmp_path) -> None:
+    """Past the first reports, only those that bring a new outlet or agency are read; the
+    outlets named are those of every report, a late newcomer and a late wire copy included."""
+    path = tmp_path / "w.db"
+    open_database(path).close()
+    now = utcnow()
+    conn = sqlite3.connect(path, isolation_level=None)
+    feeds = ["Flood", "Late", "Copy"]
+    for n, name in enumerate(feeds, 1):
+        conn.execute(
+            "INSERT INTO feeds (id, url, name, origin, next_poll, created) "
+            "VALUES (?, ?, ?, 'config', ?, ?)",
+            [n, f"https://{name.lower()}.example/rss", name, iso(now), iso(now)],
+        )
+    conn.execute("INSERT INTO stories (id, title, first_seen, last_seen) VALUES (1, 's', ?, ?)",
+                 [iso(now), iso(now)])  # fmt: skip
+    plan = [(1, None)] * 150 + [(2, None), (1, None), (3, "AFP"), (1, "AFP")]
+    for n, (feed, wire) in enumerate(plan, 1):
+        when = iso(now - timedelta(minutes=len(plan) - n))
+        conn.execute(
+            "INSERT INTO items (id, feed_id, identity, url, title, summary, entities, "
+            "published, first_seen, story_id, wire) VALUES (?, ?, ?, ?, ?, ?, '[]', ?, ?, 1, ?)",
+            [n, feed, f"g{n}", f"https://x.example/{n}", f"Report number {n} on the border",
+             f"Soldiers moved, report {n} says.", when, when, wire],
+        )  # fmt: skip
+    conn.close()
+    db = open_database(path)
+    read = story_reports(db, 1)
+    everything = [report(feeds[f - 1], n, f"Report number {n + 1} on the border",
+                         f"Soldiers moved, report {n + 1} says.", wire)
+                  for n, (f, wire) in enumerate(plan)]  # fmt: skip
+    assert len(read) < len(plan) // 2  # the flood's repeats were not read
+    expected = [o.label for o in independent_outlets(everything)]
+    assert [o.label for o in independent_outlets(read)] == expected
+    assert corroboration_of(db, 1, len(plan)).outlets == tuple(expected)
+    assert any("Late" in label for label in expected) and any("AFP" in x for x in expected)
