@@ -1,0 +1,81 @@
+"""The encoder's cost per candidate item, against the linear relevance model it would join.
+
+The budget (issue 11): under 5 ms per candidate item on 2 cores. Items: the labelled corpus's
+train and validation items that pass troop-deployments' query (the only items the stage
+sees), as written (title and summary) and headline only. Batches: one item at a time (the
+latency of a lone new item) and 32 at a time (a poll that brings many). Baseline in the same
+run: the linear model's features and score for the same candidates.
+
+`python -m bench.encoder [--quick]`
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from bench.report import Section, run_alone
+
+CORPUS = Path(__file__).resolve().parents[1] / "eval" / "corpus"
+
+
+def run(quick: bool = False) -> Section:
+    from bot.encoder import Encoder
+    from bot.encoder.train import encoder_text
+    from bot.labelled import load_labelled
+    from bot.relevance import Relevance
+    from bot.topics.entities import Gazetteer
+    from bot.topics.match import Matcher, load_topics, prepare
+
+    began = time.perf_counter()
+    gazetteer = Gazetteer.load()
+    gate = Matcher([t for t in load_topics() if t.name == "troop-deployments"], gazetteer,
+                   relevance=False)  # fmt: skip
+    items = [i for f in ("train", "validation") for i in load_labelled(CORPUS / f"{f}.jsonl")]
+    relevance, encoder = Relevance(gazetteer), Encoder()
+    section = Section(
+        "Encoder: cost per candidate item (wall clock, 2 cores)",
+        ["input", "candidates", "linear_ms", "encoder_alone_ms", "encoder_batch32_ms",
+         "alone_vs_linear", "batch32_vs_linear"],
+    )  # fmt: skip
+    for kind, headline_only in (("title and summary", False), ("headline only", True)):
+        texts, prepared = [], []
+        for i in items:
+            text = "" if headline_only else i.description
+            p = prepare(i.title, text, gazetteer)
+            if gate.match_prepared(p):
+                texts.append(encoder_text(i.title, text))
+                prepared.append(p)
+        n = 64 if quick else 256
+        texts, prepared = texts[:n], prepared[:n]
+        start = time.perf_counter()
+        for p in prepared:
+            relevance.verdict("deployments", p)
+        linear = (time.perf_counter() - start) / len(prepared)
+        encoder.embed(texts[:4])  # first touch of the mapped weights, not part of the cost
+        start = time.perf_counter()
+        for t in texts:
+            encoder.embed([t])
+        alone = (time.perf_counter() - start) / len(texts)
+        start = time.perf_counter()
+        encoder.embed(texts)
+        batched = (time.perf_counter() - start) / len(texts)
+        section.add(
+            input=kind,
+            candidates=len(texts),
+            linear_ms=1e3 * linear,
+            encoder_alone_ms=1e3 * alone,
+            encoder_batch32_ms=1e3 * batched,
+            alone_vs_linear=f"{alone / linear:.0f}",
+            batch32_vs_linear=f"{batched / linear:.0f}",
+        )
+    section.seconds = time.perf_counter() - began
+    return section
+
+
+def main() -> None:
+    run_alone(run, __doc__)
+
+
+if __name__ == "__main__":
+    main()

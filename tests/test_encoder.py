@@ -1,0 +1,64 @@
+"""The encoder stage: its tokenizer and forward pass equal the reference library's, its
+weights are refused when they are not the published ones, and batching changes nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.encoder import Encoder
+from bot.encoder.weights import model_dir, verify
+from bot.encoder.wordpiece import WordPiece
+from bot.errors import ConfigError
+
+REFERENCE = json.loads((Path(__file__).parent / "data" / "encoder_reference.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def encoder() -> Encoder:
+    return Encoder()
+
+
+def test_wordpiece_gives_the_reference_tokenizers_ids() -> None:
+    """Accents, CJK, zero-width and control characters, an over-long word, truncation."""
+    wp = WordPiece.load(model_dir() / "vocab.txt")
+    for case in REFERENCE["ids"]:
+        assert wp.ids(case["text"], 64) == case["ids"], case["text"]
+
+
+def test_embeddings_equal_sentence_transformers(encoder: Encoder) -> None:
+    texts = [case["text"] for case in REFERENCE["embeddings"]]
+    got = encoder.embed(texts)
+    got /= np.linalg.norm(got, axis=1, keepdims=True)
+    for vector, case in zip(got, REFERENCE["embeddings"], strict=True):
+        assert float(vector @ np.array(case["vector"])) > 0.99999, case["text"]
+
+
+def test_a_text_scores_the_same_alone_and_in_a_batch(encoder: Encoder) -> None:
+    """Padding in a batch of longer texts must not reach a short one."""
+    texts = [case["text"] for case in REFERENCE["ids"]]
+    alone = np.stack([encoder.embed([t])[0] for t in texts])
+    together = encoder.embed(texts)
+    assert np.abs(alone - together).max() < 1e-4
+
+
+def test_weights_that_are_not_the_published_file_are_refused(tmp_path: Path) -> None:
+    copy = tmp_path / "model.safetensors"
+    shutil.copyfile(model_dir() / "model.safetensors", copy)
+    with open(copy, "r+b") as f:
+        f.seek(-1, 2)
+        last = f.read(1)
+        f.seek(-1, 2)
+        f.write(bytes([last[0] ^ 1]))
+    with pytest.raises(ConfigError, match="SHA-256"):
+        verify(copy)
+
+
+def test_missing_weights_say_how_to_install_them(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("WIREWATCH_ENCODER_DIR", str(tmp_path))
+    with pytest.raises(ConfigError, match="missing"):
+        model_dir()
