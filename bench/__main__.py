@@ -24,6 +24,7 @@ BENCHMARKS = (
     "stages",
     "matching",
     "relevance",
+    "encoder",
     "grouping",
     "steady",
     "ingest",

@@ -20,8 +20,8 @@ CORPUS = Path(__file__).resolve().parents[1] / "eval" / "corpus"
 
 
 def run(quick: bool = False) -> Section:
-    from bot.encoder import Encoder
-    from bot.encoder.train import encoder_text
+    from bot.encoder import encoder_text
+    from bot.encoder.model import Encoder
     from bot.labelled import load_labelled
     from bot.relevance import Relevance
     from bot.topics.entities import Gazetteer

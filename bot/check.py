@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.catalog import configured_topics
+from bot.encoder import missing as encoder_missing
 from bot.errors import ConfigError, QueryError
 from bot.model import Topic
 from bot.narrow import check_filter
@@ -65,6 +66,8 @@ def notes(settings: Settings) -> list[str]:
         out.append("no feeds: nothing is polled until feeds are added from chat or imported")
     if not settings.subscriptions:
         out.append("no subscriptions: no alert is sent until a channel subscribes from chat")
+    if problem := encoder_missing():
+        out.append(f"{problem}: topics decide with their word model alone")
     return out
 
 

@@ -390,7 +390,7 @@ async def _start_adapters(rt: Runtime) -> None:
 
 def cmd_topics(args: argparse.Namespace) -> int:
     from bot.catalog import configured_topics, unknown_topic
-    from bot.topics.match import explain
+    from bot.opinions import explain_now
 
     settings = _settings(args)
     topics = configured_topics(settings)
@@ -405,7 +405,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
         return _backtest(args, settings, topics)
     text = args.text if args.text is not None else _read_text(args.file)
     try:
-        matched, why = explain(args.query, text, Gazetteer.load(), topics)
+        matched, why = explain_now(args.query, text, Gazetteer.load(), topics)
     except QueryError as exc:
         print(f"error: query: {exc}", file=sys.stderr)
         return 2

@@ -29,6 +29,7 @@ from bot.health import describe
 from bot.health_store import feeds_health
 from bot.model import Topic
 from bot.narrow import channels_naming, check_filter, effective_query
+from bot.opinions import explain
 from bot.outbox import pending_count
 from bot.pipeline import poll_feed
 from bot.status import health, held_count
@@ -48,7 +49,6 @@ from bot.store import (
     unsubscribe,
 )
 from bot.text.clean import extract_article, html_to_text
-from bot.topics.match import explain
 from bot.topics.refs import users_of
 from bot.topics.usable import usable_topics
 from bot.workers import parse_feed_async
@@ -627,7 +627,7 @@ class Commands:
         if URL_TEXT.match(text):
             text = await self._page_text(text)
         try:
-            matched, why = explain(query, text, self.rt.pipeline.gazetteer, topics)
+            matched, why = await explain(query, text, self.rt.pipeline.gazetteer, topics)
         except QueryError as exc:
             raise CommandError(f"the query does not work: {exc}") from None
         return ("MATCH: " if matched else "no match: ") + why

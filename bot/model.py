@@ -37,7 +37,9 @@ class Prepared:
 
     `scan` holds the text's words as the topic automaton reads them (" w1 w2 \\n w3 \\n": the
     title's words, then the text's); `mentions` are entity mentions as (name, alias as
-    written, first word position, last word position); `terms` are the story index's terms.
+    written, first word position, last word position); `terms` are the story index's terms;
+    `opinions` the encoder's probability per relevance model that wanted one (`bot.opinions`),
+    added before the item is matched.
     """
 
     scan: str
@@ -45,6 +47,7 @@ class Prepared:
     mentions: tuple[tuple[str, str, int, int], ...]
     names: tuple[str, ...]
     terms: dict[str, float] | None = None
+    opinions: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import sqlite_utils
 
-from bot import metrics
+from bot import metrics, opinions
 from bot.clock import utcnow
 from bot.corroboration import wire_of
 from bot.corroboration_store import Rule
@@ -311,8 +311,23 @@ async def _decide(p: Pipeline, feed: FeedRow, entries: list[Entry]) -> list[NewI
     now = utcnow()
     looks = [_look(p, feed, e, now) for e in entries]
     wanted = [look for look in looks if look.fetch_article]
-    texts = iter(await asyncio.gather(*(_article_text(p, w.entry.url) for w in wanted)))
-    return [_conclude(p, look, next(texts) if look.fetch_article else None, now) for look in looks]
+    fetched = iter(await asyncio.gather(*(_article_text(p, w.entry.url) for w in wanted)))
+    texts = [next(fetched) if look.fetch_article else None for look in looks]
+    matched = [_matched(p, look, text) for look, text in zip(looks, texts, strict=True)]
+    # The encoder's opinion, for candidates whose topic's model takes one: one worker call
+    # for the feed's new entries.
+    asked = [i for i, look in enumerate(looks) if look.candidate]
+    if asked:
+        pairs = [
+            (matched[i], opinions.reads(looks[i].entry.title, looks[i].entry.summary, texts[i]))
+            for i in asked
+        ]
+        for i, prepared in zip(asked, await opinions.ask(p.matcher, pairs), strict=True):
+            matched[i] = prepared
+    return [
+        _conclude(p, look, text, prepared, now)
+        for look, text, prepared in zip(looks, texts, matched, strict=True)
+    ]
 
 
 def _look(p: Pipeline, feed: FeedRow, entry: Entry, now: datetime) -> _Look:
@@ -335,11 +350,18 @@ def _look(p: Pipeline, feed: FeedRow, entry: Entry, now: datetime) -> _Look:
     return _Look(entry, published, alertable, feed_text, candidate, fetch)
 
 
-def _conclude(p: Pipeline, look: _Look, text: str | None, now: datetime) -> NewItem:
-    entry, matched = look.entry, look.feed_text
-    if text:
-        body = f"{entry.summary}\n{text[:ARTICLE_LEAD_CHARS]}"
-        matched = prepare(entry.title, body, p.gazetteer)
+def _matched(p: Pipeline, look: _Look, text: str | None) -> Prepared:
+    """What topics match on: the feed's text, or with the article's lead when it was fetched."""
+    if not text:
+        return look.feed_text
+    body = f"{look.entry.summary}\n{text[:ARTICLE_LEAD_CHARS]}"
+    return prepare(look.entry.title, body, p.gazetteer)
+
+
+def _conclude(
+    p: Pipeline, look: _Look, text: str | None, matched: Prepared, now: datetime
+) -> NewItem:
+    entry = look.entry
     return NewItem(
         entry=entry,
         published=min(look.published, now),

@@ -3,7 +3,8 @@
 What `wirewatch eval` and `wirewatch topics backtest` share: each outlet is a feed, one
 channel subscribes to the topic, and every `poll_every` of publication time is one poll
 cycle whose new items are matched, grouped and stored exactly as the running bot does it
-(`bot.ingest.store_batch`, the story index and its window, the relevance stage). What comes
+(`bot.ingest.store_batch`, the story index and its window, the relevance stage and the
+encoder's opinions, asked in this process). What comes
 out is what that channel would have been sent, item by item: a new alert, an update in a
 story's thread, or nothing.
 
@@ -16,15 +17,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot import opinions
 from bot.db import open_database
 from bot.ingest import NewItem, store_batch
-from bot.model import Entry, Topic
+from bot.model import Entry, Prepared, Topic
 from bot.store import FeedRow, add_feed, subscribe, sync_topics
 from bot.stories import StoryIndex
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, prepare
 
 CHANNEL = "console:replay"
+AHEAD = 256  # items prepared (and given to the encoder) together
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,12 @@ def replay(
     index = StoryIndex(window=window)
     feeds: dict[str, FeedRow] = {}
     scores: dict[str, float | None] = {}
-    for cycle, due in _cycles(items, poll_every):
-        batch = [(_feed(db, feeds, i.outlet), _decide(i, matcher, gazetteer)) for i in due]
+    cycles = list(_cycles(items, poll_every))
+    prepared: dict[str, Prepared] = {}
+    for n, (cycle, due) in enumerate(cycles):
+        if due[0].key not in prepared:  # this cycle and the next few hundred items, at once
+            prepared = _prepared(_ahead(cycles, n), matcher, gazetteer)
+        batch = [(_feed(db, feeds, i.outlet), _decide(i, matcher, prepared[i.key])) for i in due]
         for _, new in batch:
             scores[new.entry.identity] = next((m.score for m in new.matches), None)
         index.prune(cycle)
@@ -87,15 +94,35 @@ def _cycles(
         start = stop
 
 
+def _ahead(cycles: list[tuple[datetime, list[ReplayInput]]], n: int) -> list[ReplayInput]:
+    """Cycle `n`'s items and the next cycles', whole, until there are `AHEAD`: the encoder's
+    batches fill up, and a long archive is never prepared all at once."""
+    out: list[ReplayInput] = []
+    for _, due in cycles[n:]:
+        out.extend(due)
+        if len(out) >= AHEAD:
+            break
+    return out
+
+
+def _prepared(
+    items: list[ReplayInput], matcher: Matcher, gazetteer: Gazetteer
+) -> dict[str, Prepared]:
+    """Each item's prepared text with the encoder's opinions (pure: done ahead, in batches)."""
+    said = [prepare(i.title, i.description, gazetteer) for i in items]
+    reads = [opinions.reads(i.title, i.description, None) for i in items]
+    asked = opinions.ask_now(matcher, list(zip(said, reads, strict=True)))
+    return {i.key: p for i, p in zip(items, asked, strict=True)}
+
+
 def _feed(db, feeds: dict[str, FeedRow], outlet: str) -> FeedRow:
     if outlet not in feeds:
         feeds[outlet] = add_feed(db, f"replay:{len(feeds)}", outlet, origin="config")
     return feeds[outlet]
 
 
-def _decide(item: ReplayInput, matcher: Matcher, gazetteer: Gazetteer) -> NewItem:
+def _decide(item: ReplayInput, matcher: Matcher, prepared: Prepared) -> NewItem:
     """What the pipeline decides for an item whose article page is not fetched."""
-    prepared = prepare(item.title, item.description, gazetteer)
     entry = Entry(item.key, None, item.title, item.description, item.published)
     return NewItem(
         entry=entry,

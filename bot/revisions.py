@@ -19,10 +19,11 @@ from datetime import UTC, datetime, timedelta
 
 import sqlite_utils
 
+from bot import opinions
 from bot.clock import parse_stored, utcnow
 from bot.edits import digest
 from bot.errors import one_line
-from bot.model import Entry, TopicMatch
+from bot.model import Entry, Prepared, TopicMatch
 from bot.settings import Settings
 from bot.text.summary import summarize
 from bot.topics.entities import Gazetteer
@@ -108,43 +109,42 @@ async def poll_revisions(
                      len(changed), len(known))  # fmt: skip
         recent_since = now - timedelta(seconds=settings.max_age)
         out = []
-        for n, (s, e, d) in enumerate(changed.values(), 1):
-            recent = s.published >= recent_since
-            out.append(_decide(db, s, e, d, matcher, gazetteer, quiet, recent))
-            if n % CHUNK == 0:
-                await asyncio.sleep(0)
+        todo = list(changed.values())
+        for start in range(0, len(todo), CHUNK):
+            chunk = todo[start : start + CHUNK]
+            read = [_read(db, s, e, gazetteer) for s, e, _ in chunk]
+            candidates = [i for i, (p, _, _) in enumerate(read) if matcher.could_match_prepared(p)]
+            asked = await opinions.ask(matcher, [(read[i][0], read[i][2]) for i in candidates])
+            given = dict(zip(candidates, asked, strict=True))
+            for i, ((s, e, d), (prepared, text, _)) in enumerate(zip(chunk, read, strict=True)):
+                recent = s.published >= recent_since
+                matches = (
+                    tuple(matcher.match_prepared(given[i], relaxed=True)) if i in given else ()
+                )
+                out.append(Revision(
+                    item_id=s.item_id,
+                    entry=e,
+                    digest=d,
+                    matches=matches,
+                    entities=prepared.names,
+                    alert_summary=summarize(e.title, text) if text else None,
+                    recent=recent,
+                    quiet=quiet,
+                ))  # fmt: skip
+            await asyncio.sleep(0)
         return out
     except Exception as exc:
         log.error("edits.failed entries=%d error=%s", len(entries), one_line(exc))
         return []
 
 
-def _decide(
-    db: sqlite_utils.Database,
-    stored: Stored,
-    entry: Entry,
-    new_digest: str,
-    matcher: Matcher,
-    gazetteer: Gazetteer,
-    quiet: bool,
-    recent: bool,
-) -> Revision:
+def _read(
+    db: sqlite_utils.Database, stored: Stored, entry: Entry, gazetteer: Gazetteer
+) -> tuple[Prepared, str | None, str]:
+    """The edited entry as topics read it (with the stored article's lead), the article's
+    text, and what the encoder reads of it."""
     row = db.execute("SELECT text FROM items WHERE id = ?", [stored.item_id]).fetchone()
     text = row[0] if row else None
     body = f"{entry.summary}\n{text[:ARTICLE_LEAD_CHARS]}" if text else entry.summary
-    prepared = prepare(entry.title, body, gazetteer)
-    matches = (
-        tuple(matcher.match_prepared(prepared, relaxed=True))
-        if matcher.could_match_prepared(prepared)
-        else ()
-    )
-    return Revision(
-        item_id=stored.item_id,
-        entry=entry,
-        digest=new_digest,
-        matches=matches,
-        entities=prepared.names,
-        alert_summary=summarize(entry.title, text) if text else None,
-        recent=recent,
-        quiet=quiet,
-    )
+    reads = opinions.reads(entry.title, entry.summary, text)
+    return prepare(entry.title, body, gazetteer), text, reads

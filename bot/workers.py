@@ -1,7 +1,8 @@
 """The worker processes: CPU-heavy pure work off the event loop, bounded in time and memory.
 
-Parsing a feed, preparing new entries (words, entities, story terms) and computing story
-terms while the story index is rebuilt at start all run here. A call that runs away is
+Parsing a feed, preparing new entries (words, entities, story terms), the encoder's
+opinions on candidates and computing story terms while the story index is rebuilt at start
+all run here. A call that runs away is
 stopped by killing its worker, which an in-process deadline could not do; the workers end
 with the bot, even when it is killed.
 
@@ -81,6 +82,23 @@ async def prepare_entries_async(
     except WorkerError as exc:
         log.warning("prepare.in_worker_failed entries=%d error=%s", len(entries), exc)
         return tuple(entries)
+
+
+async def opinions_async(
+    head: str,
+    texts: Sequence[str],
+    timeout: float = 60.0,  # noqa: ASYNC109 - a caller's deadline could not kill the worker
+) -> list[float]:
+    """The encoder's probabilities (`bot.encoder.opinions`) in a worker process: its weights
+    and numpy live there, not in the bot's own memory. ConfigError when the weights are not
+    installed; WorkerError when the worker failed."""
+    return await in_worker(timeout, "encoder", opinions_in_worker, head, list(texts))
+
+
+def opinions_in_worker(head: str, texts: list[str]) -> list[float]:
+    from bot.encoder import opinions  # numpy and the weights: only in the worker
+
+    return opinions(head, texts)
 
 
 async def start_workers() -> None:

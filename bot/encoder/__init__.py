@@ -1,76 +1,61 @@
 """A small pretrained encoder with a learned head: the relevance stage's second opinion.
 
-One entry point, `Encoder`: it maps the base weights (`weights.py`), tokenizes with their
-own WordPiece vocabulary (`wordpiece.py`) and runs the forward pass in numpy
-(`forward.py`), with the low-rank adapters and the classifier head learned for a topic
-(`python -m bot.encoder.train`, shipped as a small .npz beside this file). Pure after
-loading: texts in, probabilities out, the same for the same texts whatever the batch.
+One entry point, `opinions(head, texts)`: the `Encoder` (`model.py`) maps the base weights
+(`weights.py`), tokenizes with their own WordPiece vocabulary (`wordpiece.py`) and runs the
+forward pass in numpy (`forward.py`), with the low-rank adapters and the classifier head
+learned for a topic (`python -m bot.encoder.train`, shipped as a small .npz beside this
+file). Importing this package costs nothing: numpy and the weights load on the first call,
+in whichever process scores (a worker, for the running bot).
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from bot.encoder import forward
-from bot.encoder.weights import load_safetensors, model_dir, verify
-from bot.encoder.wordpiece import WordPiece
 from bot.errors import ConfigError
 
+if TYPE_CHECKING:
+    from bot.encoder.model import Encoder
+
 HERE = Path(__file__).parent
-MAX_TOKENS = 64  # a headline and its lead fit; longer text adds cost, not signal
-BATCH = 32
+_HEAD_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
-class Encoder:
-    """Base weights + one topic's adapters and head; `scores` gives probabilities."""
+def encoder_text(title: str, text: str) -> str:
+    """What the encoder reads of an item: the title, then whatever text it has (as trained)."""
+    return f"{title}. {text}".strip() if text else title
 
-    def __init__(self, base: Path | None = None, head: Path | None = None, *, check: bool = True):
-        path = base or model_dir()
-        if check:
-            verify(path / "model.safetensors")
-        self.weights = load_safetensors(path / "model.safetensors")
-        self.tokenizer = WordPiece.load(path / "vocab.txt")
-        self.adapters: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        self.head: tuple[np.ndarray, float] | None = None
-        if head is not None:
-            self._load_head(head)
 
-    def _load_head(self, path: Path) -> None:
-        try:
-            with np.load(path) as data:
-                for key in data.files:
-                    if key.endswith(".A"):
-                        name = key[:-2]
-                        a = data[key].astype(np.float32)
-                        b = data[name + ".B"].astype(np.float32)
-                        self.adapters[name] = (a, b)
-                bias = float(data["head.bias"].reshape(-1)[0])
-                self.head = (data["head.weight"].astype(np.float32), bias)
-        except (OSError, KeyError, ValueError) as exc:
-            raise ConfigError([f"encoder head {path}: cannot load: {exc}"]) from None
+def opinions(head: str, texts: list[str]) -> list[float]:
+    """The named head's probability for each text (`bot/encoder/<head>.npz`).
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """Mean-pooled vectors, (len(texts), 384); texts of like length are batched together."""
-        encoded = [self.tokenizer.ids(t, MAX_TOKENS) for t in texts]
-        out = np.zeros((len(texts), forward.HIDDEN), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
-        for start in range(0, len(order), BATCH):
-            chunk = order[start : start + BATCH]
-            length = max(len(encoded[i]) for i in chunk)
-            ids = np.zeros((len(chunk), length), dtype=np.int64)
-            mask = np.zeros((len(chunk), length), dtype=np.int64)
-            for row, i in enumerate(chunk):
-                ids[row, : len(encoded[i])] = encoded[i]
-                mask[row, : len(encoded[i])] = 1
-            out[chunk] = forward.encode(self.weights, ids, mask, self.adapters)
-        return out
+    The encoder is loaded once per process; ConfigError when its weights or the head are
+    missing or not the ones trained on.
+    """
+    return for_head(head).scores(texts)
 
-    def scores(self, texts: list[str]) -> list[float]:
-        """The head's probability for each text; ConfigError when no head was loaded."""
-        if self.head is None:
-            raise ConfigError(["encoder: no head loaded"])
-        w, b = self.head
-        z = self.embed(texts) @ w + b
-        return [float(p) for p in 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))]
+
+def missing() -> str | None:
+    """Why the base weights cannot be used (not installed, incomplete), or None."""
+    from bot.encoder.weights import model_dir
+
+    try:
+        model_dir()
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+@functools.cache
+def for_head(head: str) -> Encoder:
+    if not _HEAD_NAME.fullmatch(head):
+        raise ConfigError([f"encoder head {head!r}: not a head's name"])
+    path = HERE / f"{head}.npz"
+    if not path.is_file():
+        raise ConfigError([f"encoder head {path}: missing (python -m bot.encoder.train)"])
+    from bot.encoder.model import Encoder  # numpy: imported by whoever scores, only then
+
+    return Encoder(head=path)

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.encoder import HERE, MAX_TOKENS
+from bot.encoder import HERE, encoder_text
 from bot.encoder.forward import HEADS, HIDDEN, LAYERS, LINEARS
+from bot.encoder.model import MAX_TOKENS
 from bot.encoder.weights import load_safetensors, model_dir, verify
 from bot.encoder.wordpiece import WordPiece
 from bot.labelled import load_labelled
@@ -32,11 +33,6 @@ BATCH = 32
 RATE = 1e-3
 DROPOUT = 0.1
 SEED = 20261203
-
-
-def encoder_text(title: str, text: str) -> str:
-    """What the encoder reads of an item: the title, then whatever text it has."""
-    return f"{title}. {text}".strip() if text else title
 
 
 def rows(corpus: Path, splits: set[str], topic: str, positive: str) -> list[tuple[str, float]]:
@@ -141,7 +137,7 @@ def train(data: list[tuple[str, float]], out: Path) -> None:
         arrays[key + ".B"] = b.detach().numpy().astype(np.float16)
     arrays["head.weight"] = head.weight.detach().numpy()[0].astype(np.float32)
     arrays["head.bias"] = head.bias.detach().numpy().astype(np.float32)
-    np.savez_compressed(out, **arrays)
+    np.savez_compressed(out, **arrays)  # type: ignore[arg-type]  # numpy 2.4's stub: allow_pickle
 
 
 def main(argv: list[str] | None = None) -> int:

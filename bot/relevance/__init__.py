@@ -3,7 +3,9 @@
 One entry point, `Relevance`: built from a gazetteer, it loads a named model once and gives
 a `Verdict` for a prepared item (probability, the bar it had to clear, the strongest
 reasons). Topics opt in with `relevance: NAME` (config/topics.yaml); the matcher calls this.
-Pure: no I/O after loading, no state between items.
+A model may take the encoder's second opinion (`bot.encoder`), which `bot.opinions` asks for
+before matching and puts in `Prepared.opinions`. Pure: no I/O after loading, no state
+between items.
 """
 
 from __future__ import annotations
@@ -36,7 +38,13 @@ class Relevance:
         return self._models[name]
 
     def verdict(self, name: str, prepared: Prepared, *, relaxed: bool = False) -> Verdict:
-        return self.model(name).verdict(self.features(prepared), relaxed=relaxed)
+        """With the encoder's opinion on the item (`prepared.opinions`) when it gave one."""
+        opinion = dict(prepared.opinions).get(name)
+        return self.model(name).verdict(self.features(prepared), relaxed=relaxed, opinion=opinion)
+
+    def wants_opinion(self, name: str) -> bool:
+        """Whether this model takes the encoder's second opinion."""
+        return self.model(name).encoder is not None
 
     def features(self, prepared: Prepared) -> set[str]:
         last = self._last

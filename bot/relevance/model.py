@@ -15,6 +15,7 @@ from pathlib import Path
 from bot.errors import ConfigError
 
 HERE = Path(__file__).parent
+ENCODER = HERE.parent / "encoder"  # bot.encoder's heads and their bars
 
 
 @dataclass(frozen=True)
@@ -25,10 +26,34 @@ class Verdict:
     threshold: float
     reasons: tuple[tuple[str, float], ...]  # (feature, contribution), strongest first
     veto: str | None = None  # a cue that rules the item out whatever the score
+    # With the encoder's opinion, `score` is the mean of the two; these are its parts.
+    words: float | None = None  # the linear model over words and cues
+    encoder: float | None = None
 
     @property
     def relevant(self) -> bool:
         return self.veto is None and self.score >= self.threshold
+
+
+@dataclass(frozen=True)
+class EncoderBars:
+    """The encoder that gives this model a second opinion, and the bars of the two together.
+
+    With an opinion, the item's score is the mean of the two probabilities; without one
+    (the weights are not installed, the worker failed) the linear model decides alone, at
+    its own bars.
+    """
+
+    head: str  # bot/encoder/<head>.npz
+    threshold: float
+    relaxed: float
+    threshold_title_only: float
+    relaxed_title_only: float
+
+    def bar(self, title_only: bool, relaxed: bool) -> float:
+        if title_only:
+            return self.relaxed_title_only if relaxed else self.threshold_title_only
+        return self.relaxed if relaxed else self.threshold
 
 
 @dataclass(frozen=True)
@@ -42,6 +67,7 @@ class LinearModel:
     # A headline alone has fewer words to go on, and its probabilities run higher: its bars.
     threshold_title_only: float | None = None
     relaxed_title_only: float | None = None
+    encoder: EncoderBars | None = None
 
     @classmethod
     def load(cls, name: str, path: Path | None = None) -> LinearModel:
@@ -57,6 +83,7 @@ class LinearModel:
                 tuple(data.get("vetoes", ())),
                 _optional(data.get("threshold_title_only")),
                 _optional(data.get("relaxed_title_only")),
+                _encoder(name),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError([f"relevance model {name!r} ({path}): cannot load: {exc}"]) from None
@@ -65,17 +92,31 @@ class LinearModel:
         w = self.weights
         return sum(w.get(f, 0.0) for f in feats)
 
-    def verdict(self, feats: set[str], *, relaxed: bool = False, top: int = 4) -> Verdict:
+    def verdict(
+        self,
+        feats: set[str],
+        *,
+        relaxed: bool = False,
+        opinion: float | None = None,
+        top: int = 4,
+    ) -> Verdict:
+        """`opinion`: the encoder's probability for this item, when it gave one."""
         w = self.weights
         parts = sorted(((f, w[f]) for f in feats if f in w and f != "bias"), key=_strength)
-        score = _sigmoid(self.logit(feats))
+        words = _sigmoid(self.logit(feats))
         veto = next((v for v in self.vetoes if v in feats), None)
-        bar = self.bar(feats, relaxed=relaxed)
-        return Verdict(score, bar, tuple(parts[:top]), veto)
+        if opinion is None or self.encoder is None:
+            return Verdict(words, self.bar(feats, relaxed=relaxed), tuple(parts[:top]), veto)
+        bar = self.bar(feats, relaxed=relaxed, opinion=True)
+        score = (words + opinion) / 2
+        return Verdict(score, bar, tuple(parts[:top]), veto, words, opinion)
 
 
-    def bar(self, feats: set[str], *, relaxed: bool = False) -> float:
-        """The threshold for this item: its kind's (headline only or with text), strict or not."""
+    def bar(self, feats: set[str], *, relaxed: bool = False, opinion: bool = False) -> float:
+        """The threshold for this item: its kind's (headline only or with text), strict or not;
+        with `opinion`, the bar of the mean of this model and the encoder."""
+        if opinion and self.encoder is not None:
+            return self.encoder.bar("title_only" in feats, relaxed)
         if "title_only" in feats and self.threshold_title_only is not None:
             return (self.relaxed_title_only or 0.0) if relaxed else self.threshold_title_only
         return self.relaxed if relaxed else self.threshold
@@ -83,6 +124,23 @@ class LinearModel:
 
 def _optional(value: object) -> float | None:
     return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+def _encoder(name: str) -> EncoderBars | None:
+    """`bot/encoder/<name>.json`, written by `python -m bot.encoder.train`: its own file, so
+    that either trainer runs without the other (after retraining this model, run that one
+    again: its bars are those of the two together)."""
+    path = ENCODER / f"{name}.json"
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return EncoderBars(
+        str(data["head"]),
+        float(data["threshold"]),
+        float(data["relaxed"]),
+        float(data["threshold_title_only"]),
+        float(data["relaxed_title_only"]),
+    )
 
 
 def _strength(part: tuple[str, float]) -> float:

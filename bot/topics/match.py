@@ -323,15 +323,25 @@ class Matcher:
             if verdict is None or verdict.relevant:
                 out.append(found)
             elif relaxed and verdict.veto is None and verdict.score >= self._relaxed_bar(
-                topic, prepared
+                topic, prepared, verdict
             ):
                 out.append(replace(found, strict=False))
         return out
 
-    def _relaxed_bar(self, topic: Topic, prepared: Prepared) -> float:
+    def _relaxed_bar(self, topic: Topic, prepared: Prepared, verdict: Verdict) -> float:
         assert self.relevance is not None and topic.relevance
         model = self.relevance.model(topic.relevance)
-        return model.bar(self.relevance.features(prepared), relaxed=True)
+        feats = self.relevance.features(prepared)
+        return model.bar(feats, relaxed=True, opinion=verdict.encoder is not None)
+
+    def opinions_wanted(self, prepared: Prepared) -> tuple[str, ...]:
+        """The relevance models that want the encoder's opinion on this item: those of the
+        topics whose query holds (most items have none, and cost nothing more)."""
+        if self.relevance is None:
+            return ()
+        rel = self.relevance
+        wanted = (t.relevance for t, _, v in self.judge(prepared) if v is not None and t.relevance)
+        return tuple(dict.fromkeys(name for name in wanted if rel.wants_opinion(name)))
 
     def judge(
         self, prepared: Prepared, holding: Collection[str] = ()
@@ -712,11 +722,35 @@ def explain(
 
     The first line of the text is the title; a single line is a headline without text.
     """
+    return explained(explaining(query_or_topic_name, text, gazetteer, topics))
+
+
+@dataclass(frozen=True)
+class Explaining:
+    """A text about to be explained against a topic: what `bot.opinions` needs to give the
+    encoder's opinion before `explained` judges it."""
+
+    topic: Topic
+    matcher: Matcher
+    title: str
+    body: str
+    prepared: Prepared
+
+
+def explaining(
+    query_or_topic_name: str, text: str, gazetteer: Gazetteer, topics: Iterable[Topic] = ()
+) -> Explaining:
     known = {t.name: t for t in topics}
     topic = known.get(query_or_topic_name) or Topic("(query)", query_or_topic_name, origin="chat")
     matcher = Matcher(needed_by(topic, known), gazetteer)
     title, body = _split_title(text)
-    judged = [j for j in matcher.judge(prepare(title, body, gazetteer)) if j[0].name == topic.name]
+    return Explaining(topic, matcher, title, body, prepare(title, body, gazetteer))
+
+
+def explained(e: Explaining, prepared: Prepared | None = None) -> tuple[bool, str]:
+    """`explain`'s answer; `prepared`: the text with the encoder's opinions, when asked."""
+    topic, matcher, title, body = e.topic, e.matcher, e.title, e.body
+    judged = [j for j in matcher.judge(prepared or e.prepared) if j[0].name == topic.name]
     if judged:
         _, found, verdict = judged[0]
         if verdict is not None and not verdict.relevant:

