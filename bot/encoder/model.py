@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from bot.encoder import forward
-from bot.encoder.weights import load_safetensors, model_dir, verify
+from bot.encoder.weights import check as check_weights
+from bot.encoder.weights import load_safetensors, model_dir
 from bot.encoder.wordpiece import WordPiece
 from bot.errors import ConfigError
 
@@ -24,7 +25,7 @@ class Encoder:
     def __init__(self, base: Path | None = None, head: Path | None = None, *, check: bool = True):
         path = base or model_dir()
         if check:
-            verify(path / "model.safetensors")
+            check_weights(path)
         self.weights = load_safetensors(path / "model.safetensors")
         self.tokenizer = WordPiece.load(path / "vocab.txt")
         self.adapters: dict[str, tuple[np.ndarray, np.ndarray]] = {}

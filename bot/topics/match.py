@@ -336,11 +336,16 @@ class Matcher:
 
     def opinions_wanted(self, prepared: Prepared) -> tuple[str, ...]:
         """The relevance models that want the encoder's opinion on this item: those of the
-        topics whose query holds (most items have none, and cost nothing more)."""
+        topics whose query holds (most items have none, and cost nothing more), unless a cue
+        vetoed it (no opinion could change that)."""
         if self.relevance is None:
             return ()
         rel = self.relevance
-        wanted = (t.relevance for t, _, v in self.judge(prepared) if v is not None and t.relevance)
+        wanted = (
+            t.relevance
+            for t, _, v in self.judge(prepared)
+            if v is not None and v.veto is None and t.relevance
+        )
         return tuple(dict.fromkeys(name for name in wanted if rel.wants_opinion(name)))
 
     def judge(
