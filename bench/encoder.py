@@ -2,7 +2,8 @@
 
 The budget (issue 11): under 5 ms per candidate item on 2 cores. Items: the labelled corpus's
 train and validation items that pass troop-deployments' query (the only items the stage
-sees), as written (title and summary) and headline only. Batches: one item at a time (the
+sees), headline only (what the bot's encoder reads) and as written (title and summary: the
+cost that made it read headlines alone). Batches: one item at a time (the
 latency of a lone new item) and 32 at a time (a poll that brings many). Baseline in the same
 run: the linear model's features and score for the same candidates.
 

@@ -1,9 +1,13 @@
-"""Pooled held-out-source figures: linear vs mean(linear, encoder), bars chosen on the pool."""
+"""Pooled held-out-source figures: linear vs mean(linear, encoder), bars chosen on the pool.
+
+READS=headline: the encoder's opinion of an item with text is its opinion of the headline alone
+(what the bot ships since stop 21: the 5 ms budget); READS=text: of title + summary."""
 import pickle, sys, os
 from bot.labelled import load_labelled
 from bot.topics.entities import Gazetteer
 from bot.relevance import train as T
 PFX = os.environ.get("PFX", "lora")
+HEADLINE = os.environ.get("READS", "headline") == "headline"
 items = [i for f in sorted(T.CORPUS.glob("*.jsonl")) for i in load_labelled(f)]
 items = [i for i in items if i.split != "test"]
 gz = Gazetteer.load()
@@ -23,7 +27,7 @@ for group in sys.argv[1:]:
     sel = [k for k, r in enumerate(rows) if r.group == group]
     sc = T._scored(w, idx, [rows[k] for k in sel])
     for (pl, e, to), k in zip(sc, sel):
-        pool[to].append((group, pl, ft.get(keys[k], 0.0) if not e.vetoed else 0.0, e.positive))
+        pool[to].append((group, pl, ft.get((keys[k][0], True) if HEADLINE else keys[k], 0.0) if not e.vetoed else 0.0, e.positive))
 grid = [x / 100 for x in range(10, 91)]
 for kind in (False, True):
     o = pool[kind]; ys = [y for *_, y in o]
@@ -60,6 +64,7 @@ if os.environ.get("WRITE"):
         "threshold_title_only": bars[True][0], "relaxed_title_only": T._relaxed(bars[True][0]),
         "meta": {
             "score": "mean of the word model's probability and the encoder's",
+            "encoder_reads": "the headline (title) alone" if HEADLINE else "title and summary",
             "bars_from": "the best F1 of that mean on held-out-source scores: each source held out in turn, "
                          "both models fit on the others (eval/experiments/encoder/ft_lora.py, pool.py)",
             "held_out_sources": sys.argv[1:],
