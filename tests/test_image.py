@@ -118,6 +118,26 @@ def test_every_package_the_image_installs_is_copied_into_it():
     assert tops <= set(copied_sources())
 
 
+def test_every_package_of_ours_is_installed_by_a_plain_pip_install():
+    """`pip install .` (the README's run command, the image) installs only listed packages: one
+    left out is found by an editable install and the tests, and missing for every user."""
+    config = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    packages = re.search(r"^packages = \[(.*?)\]", config, re.M | re.S)
+    assert packages is not None
+    listed = set(re.findall(r'"([\w.]+)"', packages.group(1)))
+    mapped = {
+        folder: name for name, folder in re.findall(r'^"([\w.]+)" = "([\w/]+)"$', config, re.M)
+    }
+    found = set()
+    for top in ("bot", "adapters", *mapped):
+        for init in (ROOT / top).rglob("__init__.py"):
+            folder = str(init.parent.relative_to(ROOT))
+            found.add(mapped.get(folder, folder.replace("/", ".")))
+    assert found - listed == set(), (
+        "packages not in pyproject's list: pip install . leaves them out"
+    )
+
+
 def test_base_image_is_pinned_by_digest_and_runs_the_python_ci_tests_with():
     image = only("FROM")
     found = re.fullmatch(r"python:(3\.\d+)[\w.-]*@sha256:[0-9a-f]{64}(?: AS \w+)?", image)
