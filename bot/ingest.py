@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -89,7 +90,11 @@ def store_batch(
             # The story is decided before the item is written, so the row is written once.
             probe = _story_doc(item)
             copy_of = _same_article(db, item, index.window)
-            story_id = copy_of if copy_of is not None else index.assign(probe)
+            story_id = (
+                copy_of
+                if copy_of is not None
+                else index.assign(probe, _alerted_for(db, item) if item.alertable else None)
+            )
             new_story = story_id is None
             if story_id is None:
                 story_id = _new_story(db, item, now)
@@ -120,6 +125,27 @@ def store_batch(
         sum(i.deliveries for i in out.values()),
     )
     return out
+
+
+def _alerted_for(
+    db: sqlite_utils.Database, item: NewItem
+) -> Callable[[list[int]], set[int]] | None:
+    """Which of some stories hold a report that matched one of the item's topics (strictly:
+    what made them alerts); None when the item matches no topic strictly."""
+    topics = sorted({m.topic for m in item.matches if m.strict})
+    if not topics:
+        return None
+
+    def alerted(stories: list[int]) -> set[int]:
+        among, of = ",".join("?" * len(stories)), ",".join("?" * len(topics))
+        rows = db.execute(
+            "SELECT DISTINCT items.story_id FROM items JOIN matches ON matches.item_id = items.id "
+            f"WHERE items.story_id IN ({among}) AND matches.topic IN ({of})",
+            [*stories, *topics],
+        )
+        return {r[0] for r in rows}
+
+    return alerted
 
 
 def _same_article(db: sqlite_utils.Database, item: NewItem, window: timedelta) -> int | None:

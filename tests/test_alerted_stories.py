@@ -1,0 +1,56 @@
+"""A story is alerted once: an alert-worthy report close to a story already alerted for its
+topic threads under it, even when its words alone would not quite join it.
+
+Run through `bot.replay` (the bot's own store, story index and matcher, as `wirewatch eval`
+runs them), with 300 unrelated real headlines from the corpus as the index's background, so
+word rarities are those of a working index rather than of an empty one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.labelled import load_labelled
+from bot.replay import ReplayInput, replay
+from bot.topics.entities import Gazetteer
+from bot.topics.match import load_topics
+
+TRAIN = Path(__file__).resolve().parents[1] / "eval" / "corpus" / "train.jsonl"
+T0 = datetime(2026, 5, 1, 8, tzinfo=UTC)
+FOLLOW_UP = "Ottawa boosts its military presence in Latvia"  # few words shared with the first
+
+
+@pytest.fixture(scope="module")
+def background() -> list[ReplayInput]:
+    others = [i for i in load_labelled(TRAIN) if i.label == "other"][:300]
+    return [
+        ReplayInput(f"bg{n}", i.title, "", T0 - timedelta(hours=1), "Background")
+        for n, i in enumerate(others)
+    ]
+
+
+def _outcomes(background: list[ReplayInput], first: str):
+    topic = next(t for t in load_topics() if t.name == "troop-deployments")
+    inputs = [
+        *background,
+        ReplayInput("first", first, "", T0, "Wire A"),
+        ReplayInput("follow-up", FOLLOW_UP, "", T0 + timedelta(hours=2), "Wire B"),
+    ]
+    return replay(inputs, topic, Gazetteer.load())[-2:]
+
+
+def test_a_report_near_an_alerted_story_threads_under_it(background):
+    first, follow_up = _outcomes(background, "Canada deploys troops to Latvia")
+    assert first.alert == "new" and follow_up.matched
+    assert follow_up.story == first.story and follow_up.alert == "update"
+
+
+def test_a_report_near_a_story_never_alerted_is_an_alert_of_its_own(background):
+    """The lower bar is for stories the channel already has: the same follow-up after a
+    refusal (no alert) is news, not a thread under a story nobody was told of."""
+    first, follow_up = _outcomes(background, "Canada rules out sending more troops to Latvia")
+    assert first.alert is None
+    assert follow_up.story != first.story and follow_up.alert == "new"
