@@ -67,9 +67,12 @@ def build_alert(db: sqlite_utils.Database, d: Delivery, item_id: int | None = No
         "SELECT topic FROM subscriptions WHERE id = ?", [d.subscription_id]
     ).fetchone()
     topic_name = topic[0] if topic else ""
+    # An update let through at the topic's relaxed bar shows why it was (relaxed_matches).
     match = db.execute(
-        "SELECT matched, explanation FROM matches WHERE item_id = ? AND topic = ?",
-        [item["id"], topic_name],
+        "SELECT matched, explanation, 0 AS relaxed FROM matches WHERE item_id = ? AND topic = ? "
+        "UNION ALL SELECT matched, explanation, 1 FROM relaxed_matches WHERE item_id = ? "
+        "AND topic = ? ORDER BY relaxed LIMIT 1",
+        [item["id"], topic_name, item["id"], topic_name],
     ).fetchone()
     # Every topic of this channel the item matched: one message, each topic named on it.
     others = [

@@ -242,6 +242,17 @@ def _m010_story_terms(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m011_relaxed_matches(db: sqlite_utils.Database) -> None:
+    # An item that matched a topic only at its relaxed bar: not a match (search, digests and
+    # backtests never count it), but the reason an update of an alerted story was posted,
+    # shown on that update. Rows go with their item (prune) or its revision.
+    db.execute(
+        "CREATE TABLE relaxed_matches (item_id INTEGER NOT NULL REFERENCES items(id), "
+        "topic TEXT NOT NULL, matched TEXT NOT NULL, explanation TEXT NOT NULL DEFAULT '', "
+        "PRIMARY KEY (item_id, topic))"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_open_deliveries_index,
@@ -253,6 +264,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m008_feedback,
     _m009_story_events,
     _m010_story_terms,
+    _m011_relaxed_matches,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

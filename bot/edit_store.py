@@ -128,6 +128,7 @@ def _update_item(db: sqlite_utils.Database, rev: Revision) -> None:
         [e.title, e.summary, rev.digest, dumps(list(rev.entities)), rev.alert_summary, rev.item_id],
     )
     db.execute("DELETE FROM matches WHERE item_id = ?", [rev.item_id])
+    db.execute("DELETE FROM relaxed_matches WHERE item_id = ?", [rev.item_id])
     insert_matches(db, rev.item_id, rev.matches)
 
 

@@ -237,10 +237,11 @@ def _inserted_id(cur: sqlite3.Cursor) -> int:
 
 def insert_matches(db: sqlite_utils.Database, item_id: int, matches: tuple[TopicMatch, ...]):
     for m in matches:
-        if not m.strict:
-            continue  # a relaxed match only lets an update through; it is not a match
+        # A relaxed match only lets an update through; it is not a match. It is kept apart,
+        # as the reason shown on the update it let through.
+        table = "matches" if m.strict else "relaxed_matches"
         db.execute(
-            "INSERT OR REPLACE INTO matches (item_id, topic, matched, explanation) "
+            f"INSERT OR REPLACE INTO {table} (item_id, topic, matched, explanation) "
             "VALUES (?, ?, ?, ?)",
             [item_id, m.topic, dumps(list(m.matched)), m.explanation],
         )

@@ -98,6 +98,7 @@ def prune(
             "DELETE FROM deliveries WHERE item_id IN (SELECT id FROM doomed)"
         ).rowcount
         db.execute("DELETE FROM matches WHERE item_id IN (SELECT id FROM doomed)")
+        db.execute("DELETE FROM relaxed_matches WHERE item_id IN (SELECT id FROM doomed)")
         db.execute("DELETE FROM story_events WHERE item_id IN (SELECT id FROM doomed)")
         db.execute(
             "UPDATE stories SET first_item = NULL WHERE first_item IN (SELECT id FROM doomed)"

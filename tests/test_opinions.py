@@ -85,6 +85,26 @@ def test_the_encoder_reads_the_headline_and_the_word_model_the_whole_text():
     assert opinions.reads("", summary, None).startswith("The ministry said")
 
 
+def test_an_item_clearing_only_the_update_bar_is_explained_at_that_bar():
+    """Posted as an update of a story already alerted, it says the bar it cleared."""
+    title = "Russia Condemns U.S. Warship Deployment to Red Sea"
+    summary = (
+        "Russia's Foreign Ministry on Thursday criticized Washington's decision to deploy "
+        "additional warships to the Red Sea, saying the move risked escalating tensions."
+    )
+    gz = _gazetteer()
+    matcher = Matcher([t for t in load_topics() if t.name == "troop-deployments"], gz)
+    [p] = opinions.ask_now(
+        matcher, [(prepare(title, summary, gz), opinions.reads(title, "", None))]
+    )
+    assert matcher.match_prepared(p) == []  # no alert of its own
+    [m] = matcher.match_prepared(p, relaxed=True)
+    found = re.search(r"relevance (\d\.\d\d) \(update bar (\d\.\d\d);", m.explanation)
+    assert not m.strict and found, m.explanation
+    score, bar = map(float, found.groups())
+    assert bar == round(BARS["relaxed"], 2) <= score < round(BARS["threshold"], 2)
+
+
 def test_a_refusal_is_vetoed_and_not_sent_to_the_encoder():
     """No opinion could overrule a veto, so none is asked for (it would only cost time)."""
     text = "Minister says sending troops to Ukraine is unlikely"

@@ -21,6 +21,7 @@ class Platform:
 
     def __init__(self) -> None:
         self.posted: list[tuple[str, int, str | None]] = []
+        self.alerts: list[Alert] = []
         self.edits: list[str] = []
         self.notices: list[str] = []
         self.fail_with: list[DeliveryError] = []
@@ -36,6 +37,7 @@ class Platform:
         if self.fail_with:
             raise self.fail_with.pop(0)
         self.posted.append((channel, alert.delivery_id, thread))
+        self.alerts.append(alert)
         return MessageRef("chat", channel, f"m{alert.delivery_id}", thread)
 
     async def edit_alert(self, ref: MessageRef, alert: Alert) -> None:
@@ -52,10 +54,15 @@ class Platform:
 
 
 def _item(
-    guid: str, title: str, when: datetime, topic: str | None = "t", strict: bool = True
+    guid: str,
+    title: str,
+    when: datetime,
+    topic: str | None = "t",
+    strict: bool = True,
+    why: str = "",
 ) -> NewItem:
     entry = Entry(guid, f"https://x.example/{guid}", title, title, when)
-    matches = (TopicMatch(topic, ("troops",), (), strict=strict),) if topic else ()
+    matches = (TopicMatch(topic, ("troops",), (), why, strict=strict),) if topic else ()
     return NewItem(entry, when, None, title, (), matches, True)
 
 
@@ -104,6 +111,21 @@ async def test_follow_up_clearing_only_the_relaxed_bar_is_an_update_not_an_alert
     assert {(r["identity"], r["kind"]) for r in rows} == {("1", "new"), ("3", "update")}
     matched = [r["item_id"] for r in db.query("SELECT item_id FROM matches")]
     assert len(matched) == 1  # a relaxed match is not recorded as a topic match
+
+
+async def test_an_update_let_through_at_the_relaxed_bar_says_why(tmp_path):
+    """Editors see why a report that is no alert of its own was posted in the thread."""
+    db, feed, index = _setup(tmp_path)
+    store_new_items(db, feed, [_item("1", NK, NOW, why="relevance 0.98 (bar 0.56)")], index, NOW)
+    later = _item("2", NK2, NOW, strict=False, why="relevance 0.50 (update bar 0.39)")
+    store_new_items(db, feed, [later], index, NOW)
+    chat = Platform()
+    await deliver_pending(db, {"chat": chat})
+    assert [(a.kind, a.explanation) for a in chat.alerts] == [
+        ("new", "relevance 0.98 (bar 0.56)"),
+        ("update", "relevance 0.50 (update bar 0.39)"),
+    ]
+    assert db.execute("SELECT count(*) FROM matches").fetchone()[0] == 1  # still no match
 
 
 async def test_retry_waits_on_disk_and_keeps_channel_order(tmp_path):

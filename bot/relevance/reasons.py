@@ -63,17 +63,18 @@ CUES = (
 )
 
 
-def describe(verdict: Verdict) -> str:
+def describe(verdict: Verdict, bar: str = "bar") -> str:
     """'relevance 0.91 (bar 0.50): armed forces near a verb of sending in the title +2.1; ...'.
 
     With the encoder's opinion the score is the mean of two, and both are shown: 'relevance
     0.71 (bar 0.45; words 0.62, encoder 0.80): ...'; the reasons are the word model's.
+    `bar` names the bar: "update bar" for an update held to the relaxed one.
     """
     parts = [f"{feature_words(f)} {w:+.1f}" for f, w in verdict.reasons]
-    head = f"relevance {verdict.score:.2f} (bar {verdict.threshold:.2f})"
+    head = f"relevance {verdict.score:.2f} ({bar} {verdict.threshold:.2f})"
     if verdict.encoder is not None and verdict.words is not None:
         head = (
-            f"relevance {verdict.score:.2f} (bar {verdict.threshold:.2f}; "
+            f"relevance {verdict.score:.2f} ({bar} {verdict.threshold:.2f}; "
             f"words {verdict.words:.2f}, encoder {verdict.encoder:.2f})"
         )
     if verdict.veto:

@@ -322,10 +322,13 @@ class Matcher:
         for topic, found, verdict in self.judge(prepared, holding):
             if verdict is None or verdict.relevant:
                 out.append(found)
-            elif relaxed and verdict.veto is None and verdict.score >= self._relaxed_bar(
-                topic, prepared, verdict
-            ):
-                out.append(replace(found, strict=False))
+            elif relaxed and verdict.veto is None:
+                bar = self._relaxed_bar(topic, prepared, verdict)
+                if verdict.score >= bar:
+                    # Said as the update bar it cleared, not the alert bar it missed.
+                    told = describe(replace(verdict, threshold=bar), bar="update bar")
+                    why = found.explanation.replace(describe(verdict), told)
+                    out.append(replace(found, strict=False, explanation=why))
         return out
 
     def _relaxed_bar(self, topic: Topic, prepared: Prepared, verdict: Verdict) -> float:
