@@ -72,3 +72,29 @@ def test_missing_weights_say_how_to_install_them(tmp_path: Path, monkeypatch) ->
     monkeypatch.setenv("WIREWATCH_ENCODER_DIR", str(tmp_path))
     with pytest.raises(ConfigError, match="missing"):
         model_dir()
+
+
+def test_the_bars_are_the_best_f1_of_the_mean_on_held_out_rows(tmp_path: Path) -> None:
+    """`python -m bot.encoder.train` writes these: one bar for items with text, one for
+    headlines alone, each where the mean of the two models does best on held-out sources."""
+    from bot.encoder.bars import Pooled, choose
+
+    def rows(group: str, title_only: bool, cut: float) -> list[Pooled]:
+        # The mean of the two: positives at cut + 0.045, negatives at cut - 0.055; the word
+        # model alone: 0.9 and 0.1. Every bar between the two is perfect: the lowest is kept.
+        out = []
+        for k in range(20):
+            positive = k % 4 == 0
+            mean, words = (cut + 0.045, 0.9) if positive else (cut - 0.055, 0.1)
+            out.append(Pooled(group, words, 2 * mean - words, positive, title_only))
+        return out
+
+    (tmp_path / "a.jsonl").write_text("{}\n")
+    pooled = rows("wikinews", False, 0.62) + rows("rss2022", True, 0.41)
+    bars = choose(pooled, tmp_path, (0.5, 0.5))
+    assert (bars["threshold"], bars["threshold_title_only"]) == (0.57, 0.36)
+    assert bars["relaxed"] < bars["threshold"] and bars["relaxed_title_only"] < 0.36
+    held = bars["meta"]["held_out_scores"]
+    assert held["text"]["with_encoder"] == [1.0, 1.0, 1.0]
+    assert held["headline"]["word_model_alone"] == [1.0, 1.0, 1.0]
+    assert bars["meta"]["held_out_sources"] == ["rss2022", "wikinews"]

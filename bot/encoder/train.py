@@ -1,4 +1,4 @@
-"""Learn the encoder's adapters and head for a topic: `python -m bot.encoder.train`.
+"""Learn the encoder's adapters, head and bars for a topic: `python -m bot.encoder.train`.
 
 Needs torch (training only; the bot runs `forward.py` in numpy): `pip install torch==2.13.0`.
 The base weights stay frozen; what is learned is a rank-8 adapter beside each linear layer
@@ -6,23 +6,34 @@ and a logistic head on the mean-pooled output, about 0.3 M numbers (0.7 MB as fl
 Deterministic: one thread, a fixed seed, items in a fixed order shuffled by that seed.
 Items are those of the chosen splits that pass the topic's query, each as written and
 headline only (ambiguous items left out), as the relevance trainer takes them.
+
+Steps: (1) each source held out in turn, the encoder fit on the others scores it, and the
+bars are chosen on the pooled held-out scores (`bot.encoder.bars`; two folds at a time,
+about 20 minutes each); (2) the encoder fit on every source is written (about 55 minutes).
+`--keep-bars` does (2) alone. Retrain the word model first (`python -m bot.relevance.train`):
+the bars are those of the two together.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sys
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
 from bot.encoder import HERE, encoder_text
+from bot.encoder.bars import choose, group_of, items_of, pool
 from bot.encoder.forward import HEADS, HIDDEN, LAYERS, LINEARS
 from bot.encoder.model import MAX_TOKENS
 from bot.encoder.weights import load_safetensors, model_dir, verify
 from bot.encoder.wordpiece import WordPiece
-from bot.labelled import load_labelled
+from bot.labelled import LabelledItem
 from bot.relevance.train import CORPUS
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, load_topics, prepare
@@ -33,20 +44,35 @@ BATCH = 32
 RATE = 1e-3
 DROPOUT = 0.1
 SEED = 20261203
+ROOT_RELEVANCE = HERE.parent / "relevance"
 
 
-def rows(corpus: Path, splits: set[str], topic: str, positive: str) -> list[tuple[str, float]]:
+def rows(items: list[LabelledItem], topic: str, positive: str) -> list[tuple[str, float]]:
+    """(text, label) of every item the topic's query lets through, as written and headline only."""
     gazetteer = Gazetteer.load()
     gate = Matcher([t for t in load_topics() if t.name == topic], gazetteer, relevance=False)
     out = []
-    for f in sorted(corpus.glob("*.jsonl")):
-        for item in load_labelled(f):
-            if item.ambiguous or item.label is None or (item.split or "train") not in splits:
-                continue
-            for text in dict.fromkeys((item.description, "")):
-                if gate.match_prepared(prepare(item.title, text, gazetteer)):
-                    out.append((encoder_text(item.title, text), float(item.label == positive)))
+    for item in items:
+        for text in dict.fromkeys((item.description, "")):
+            if gate.match_prepared(prepare(item.title, text, gazetteer)):
+                out.append((encoder_text(item.title, text), float(item.label == positive)))
     return out
+
+
+def fold(
+    corpus: Path, splits: set[str], topic: str, positive: str, group: str, folder: Path
+) -> tuple[str, dict[str, float]]:
+    """Fit without `group`'s items; its items' headline probabilities, by item id."""
+    from bot.encoder.model import Encoder
+    from bot.opinions import reads
+
+    items = items_of(corpus, splits)
+    head = folder / f"fold-{group}.npz"
+    train(rows([i for i in items if group_of(i) != group], topic, positive), head)
+    held = [i for i in items if group_of(i) == group]
+    scores = Encoder(head=head).scores([reads(i.title, i.description, None) for i in held])
+    print(f"held out {group}: {len(held)} items scored", file=sys.stderr, flush=True)
+    return group, {i.id: s for i, s in zip(held, scores, strict=True)}
 
 
 def train(data: list[tuple[str, float]], out: Path) -> None:
@@ -147,8 +173,33 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--topic", default="troop-deployments")
     ap.add_argument("--positive", default="deploy")
     ap.add_argument("--out", type=Path, default=HERE / "deployments.npz")
+    ap.add_argument("--keep-bars", action="store_true", help="train the head only")
+    ap.add_argument("--sources", help="held out in turn (default: every source)")
+    ap.add_argument("--jobs", type=int, default=2, help="folds trained side by side")
     args = ap.parse_args(argv)
-    data = rows(args.corpus, set(args.splits.split(",")), args.topic, args.positive)
+    splits = set(args.splits.split(","))
+    items = items_of(args.corpus, splits)
+    if not args.keep_bars:
+        groups = sorted(args.sources.split(",") if args.sources else {group_of(i) for i in items})
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as workers,
+        ):
+            jobs = [
+                workers.submit(fold, args.corpus, splits, args.topic, args.positive, g, Path(tmp))
+                for g in groups
+            ]
+            held_out = dict(sorted(j.result() for j in jobs))
+        words = json.loads((ROOT_RELEVANCE / "deployments.json").read_text(encoding="utf-8"))
+        bars = choose(
+            pool(items, held_out, args.topic, args.positive),
+            args.corpus,
+            (words["threshold"], words["threshold_title_only"]),
+        )
+        bars_file = args.out.with_suffix(".json")
+        bars_file.write_text(json.dumps(bars, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        print(json.dumps(bars["meta"]["held_out_scores"]), file=sys.stderr)
+    data = rows(items, args.topic, args.positive)
     print(f"{len(data)} examples, {int(sum(y for _, y in data))} positive", file=sys.stderr)
     train(data, args.out)
     return 0
