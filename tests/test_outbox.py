@@ -8,6 +8,7 @@ from bot.clock import iso
 from bot.db import open_database
 from bot.errors import DeliveryError
 from bot.ingest import NewItem, store_new_items
+from bot.maintenance import prune
 from bot.model import Alert, Entry, MessageRef, TopicMatch
 from bot.outbox import deliver_notices, deliver_pending, reconcile
 from bot.store import add_feed, find_feed, subscribe, subscriptions, unsubscribe
@@ -126,6 +127,17 @@ async def test_an_update_let_through_at_the_relaxed_bar_says_why(tmp_path):
         ("update", "relevance 0.50 (update bar 0.39)"),
     ]
     assert db.execute("SELECT count(*) FROM matches").fetchone()[0] == 1  # still no match
+
+
+async def test_pruning_takes_an_updates_reason_with_its_item(tmp_path):
+    db, feed, index = _setup(tmp_path)
+    old = NOW - timedelta(days=10)
+    store_new_items(db, feed, [_item("1", NK, old)], index, old)
+    store_new_items(db, feed, [_item("2", NK2, old, strict=False, why="update bar")], index, old)
+    await deliver_pending(db, {"chat": Platform()})
+    pruned = prune(db, older_than=4 * 86400, story_window=3 * 86400, vacuum=False)
+    assert pruned.items == 2
+    assert db.execute("SELECT count(*) FROM relaxed_matches").fetchone()[0] == 0
 
 
 async def test_retry_waits_on_disk_and_keeps_channel_order(tmp_path):
