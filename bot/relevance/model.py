@@ -111,7 +111,6 @@ class LinearModel:
         score = (words + opinion) / 2
         return Verdict(score, bar, tuple(parts[:top]), veto, words, opinion)
 
-
     def bar(self, feats: set[str], *, relaxed: bool = False, opinion: bool = False) -> float:
         """The threshold for this item: its kind's (headline only or with text), strict or not;
         with `opinion`, the bar of the mean of this model and the encoder."""
