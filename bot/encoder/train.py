@@ -9,7 +9,8 @@ headline only (ambiguous items left out), as the relevance trainer takes them.
 
 Steps: (1) each source held out in turn, the encoder fit on the others scores it, and the
 bars are chosen on the pooled held-out scores (`bot.encoder.bars`; two folds at a time,
-about 20 minutes each); (2) the encoder fit on every source is written (about 35 minutes).
+about 35 minutes a pair on two cores); (2) the encoder fit on every source is written (about
+35 minutes).
 `--keep-bars` does (2) alone. Retrain the word model first (`python -m bot.relevance.train`):
 the bars are those of the two together.
 """

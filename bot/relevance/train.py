@@ -164,7 +164,7 @@ def train(corpus: Path, topic: str, positive: str, out: Path) -> dict:
             "items": {k: sum(r.split == k and r.gated for r in rows) for k in SPLITS},
             "positives": {
                 k: sum(r.split == k and r.positive and r.gated for r in rows) for k in SPLITS
-            },  # fmt: skip
+            },
             "positives_missed_by_query": {
                 k: sum(r.split == k and not r.gated for r in rows) for k in SPLITS
             },
