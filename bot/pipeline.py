@@ -32,7 +32,7 @@ from bot.health_store import assess_feed
 from bot.ingest import Ingested, NewItem, publication_order, store_batch
 from bot.model import Entry, FetchResult, ParsedFeed, Prepared
 from bot.prepare import prepared_of
-from bot.revisions import Revision, poll_revisions, stored_versions
+from bot.revisions import CHUNK, Revision, poll_revisions, stored_versions
 from bot.settings import Settings
 from bot.store import FeedRow, record_failure, record_success
 from bot.stories import StoryIndex
@@ -45,7 +45,6 @@ from bot.workers import parse_feed_async, prepare_entries_async
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-CHUNK = 50  # entries per gather and per transaction: the loop keeps answering during a flood
 WAVE_GRACE = 2.0  # seconds the other feeds of a poll get to be stored with the first ready
 ARTICLE_LEAD_CHARS = 1500  # topics match on the article's lead, not on its background paragraphs
 
@@ -224,6 +223,7 @@ def _account(p: Pipeline, feed: FeedRow, result: PollResult, started: float) -> 
 
 
 def _chunks(seq: list[_T], size: int = CHUNK) -> list[list[_T]]:
+    """Entries per gather and per transaction: the loop keeps answering during a flood."""
     return [seq[i : i + size] for i in range(0, len(seq), size)]
 
 

@@ -36,7 +36,8 @@ QUIET_SHARE = 0.5  # more than this share of a feed's stored entries changed at 
 QUIET_MIN = 3  # ...and more than this many: a rewrite of the feed, applied quietly
 LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)  # a stored date that cannot be read: not recent
 # Decisions between two turns of the event loop: a feed that rewrote 1,000 entries held the
-# loop 0.66 s in one go; 50 at a time, chat commands are answered in between.
+# loop 0.66 s in one go; 50 at a time, chat commands are answered in between. The pipeline
+# takes new entries by the same count.
 CHUNK = 50
 
 
