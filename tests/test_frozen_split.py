@@ -20,7 +20,7 @@ from bot.topics.match import load_topics
 TEST = Path(__file__).resolve().parents[1] / "eval" / "corpus" / "test.jsonl"
 
 # (detection F1, grouping precision, grouping recall, stories alerted more than once)
-FLOORS = {"as written": (0.79, 0.90, 0.77, 1), "headline only": (0.77, 0.88, 0.62, 1)}
+FLOORS = {"as written": (0.79, 0.90, 0.77, 1), "headline only": (0.79, 0.88, 0.62, 1)}
 
 
 @pytest.fixture(scope="module")
