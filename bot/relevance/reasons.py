@@ -78,7 +78,12 @@ def describe(verdict: Verdict, bar: str = "bar") -> str:
             f"words {verdict.words:.2f}, encoder {verdict.encoder:.2f})"
         )
     if verdict.veto:
-        head += f", vetoed by {feature_words(verdict.veto)}"
+        # No bar: a veto stands whatever the score, so no second opinion is asked either,
+        # and a bar beside the words' score would read as one the item nearly cleared.
+        head = (
+            f"relevance {verdict.score:.2f} (words alone; no score overrules a veto), "
+            f"vetoed by {feature_words(verdict.veto)}"
+        )
     elif not verdict.relevant:
         vetoes = [f for f, w in verdict.reasons if w < 0 and any(c in f for c in CUES)]
         if vetoes:
