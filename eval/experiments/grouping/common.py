@@ -1,0 +1,89 @@
+"""What both experiments share: the held-out folds, a replay with any join model, pair counts.
+
+Run from the repository root with `PYTHONPATH=. python eval/experiments/grouping/<script>.py`.
+"""
+
+from itertools import combinations
+
+import numpy as np
+
+from bot.grouping import train as T
+from bot.stories import StoryIndex
+from bot.topics.entities import Gazetteer
+
+
+def folds():
+    """Train + validation by source (ABC 2003 left out, as the trainer leaves it out): the
+    items, their docs (as written and headline only) and every candidate's join features."""
+    gaz = Gazetteer.load()
+    items = [
+        i
+        for n in ("train", "validation")
+        for i in T._load(T.CORPUS, n)
+        if i.source not in T.NOT_LEARNED_FROM
+    ]
+    sources = sorted({i.source for i in items})
+    by = {s: [i for i in items if i.source == s] for s in sources}
+    docs = {(s, t): T.docs_of(by[s], gaz, t) for s in sources for t in (False, True)}
+    ex = {s: [r for t in (False, True) for r in T.examples(by[s], docs[(s, t)])] for s in sources}
+    return sources, by, docs, ex
+
+
+def replay(prob, docs, threshold):
+    """Item -> story, as `bot.grouping.train.group` files them, with `prob` (a matrix of
+    candidates' features -> their join probabilities) for the shipped model."""
+    index, out = StoryIndex(window=T.WINDOW), {}
+    for doc in docs:
+        index.prune(doc.published)
+        cands = index.candidates(doc)
+        sid = None
+        if cands:
+            keys = list(cands)
+            p = prob(np.array([cands[k] for k in keys]))
+            if p.max() >= threshold:
+                sid = keys[int(p.argmax())]
+        out[doc.item_id] = doc.item_id if sid is None else sid
+        index.add(doc, out[doc.item_id])
+    return out
+
+
+def counts(items, story):
+    """Merged pairs, right merged pairs (same thread), story pairs, story pairs merged."""
+    m = r = t = f = 0
+    for a, b in combinations(range(len(items)), 2):
+        x, y = items[a], items[b]
+        same = story[a] == story[b]
+        if same:
+            m += 1
+            r += (x.thread or x.story) == (y.thread or y.story)
+        if x.story and x.story == y.story:
+            t += 1
+            f += same
+    return np.array([m, r, t, f])
+
+
+def prf(c):
+    m, r, t, f = c
+    p, rc = r / m, f / t
+    return p, rc, 2 * p * rc / (p + rc)
+
+
+def fit(X, y):
+    """`bot.grouping.train.fit` in numpy: the same AdaGrad steps, bias first."""
+    n = X.shape[1] + 1
+    pos = y.sum() or 1
+    cw = np.where(y == 1, np.sqrt((len(y) - pos) / pos), 1.0)
+    A = np.hstack([np.ones((len(y), 1)), X])
+    w, g2 = np.zeros(n), np.full(n, 1e-8)
+    reg = np.r_[0.0, np.ones(n - 1)]
+    for _ in range(T.EPOCHS):
+        g = (1 / (1 + np.exp(-np.clip(A @ w, -30, 30))) - y) * cw
+        grad = A.T @ g + T.PENALTY * len(y) * w * reg
+        g2 += grad * grad
+        w -= 0.5 * grad / np.sqrt(g2)
+    return w
+
+
+def linear(w, cols=None):
+    """Join probabilities of a weight vector (bias first) over the chosen feature columns."""
+    return lambda X: 1 / (1 + np.exp(-np.clip(w[0] + X[:, cols or slice(None)] @ w[1:], -30, 30)))
