@@ -3,6 +3,7 @@
 Run from the repository root with `PYTHONPATH=. python eval/experiments/grouping/<script>.py`.
 """
 
+import functools
 from itertools import combinations
 
 import numpy as np
@@ -12,6 +13,7 @@ from bot.stories import StoryIndex
 from bot.topics.entities import Gazetteer
 
 
+@functools.cache  # once per run: every model is scored on the same folds
 def folds():
     """Train + validation by source (ABC 2003 left out, as the trainer leaves it out): the
     items, their docs (as written and headline only) and every candidate's join features."""
@@ -87,3 +89,24 @@ def fit(X, y):
 def linear(w, cols=None):
     """Join probabilities of a weight vector (bias first) over the chosen feature columns."""
     return lambda X: 1 / (1 + np.exp(-np.clip(w[0] + X[:, cols or slice(None)] @ w[1:], -30, 30)))
+
+
+def held_out(name, make, thresholds, cols=None):
+    """Print pooled pairwise P / R / F1 at each bar, every source held out in turn; `make`
+    fits a model on (features, labels) and returns its probability function."""
+    sources, by, docs, ex = folds()
+    tot = {(th, t): np.zeros(4) for th in thresholds for t in (False, True)}
+    for s in sources:
+        rows = [r for o in sources if o != s for r in ex[o]]
+        X = np.array([f for f, _ in rows])
+        prob = make(X if cols is None else X[:, cols], np.array([float(y) for _, y in rows]))
+        for th in thresholds:
+            for t in (False, True):
+                tot[(th, t)] += counts(by[s], replay(prob, docs[(s, t)], th))
+    for th in thresholds:
+        (pf, rf, ff), (pt, rt, ft) = prf(tot[(th, False)]), prf(tot[(th, True)])
+        print(
+            f"{name} {th}: mean F1 {(ff + ft) / 2:.4f}; text {pf:.3f}/{rf:.3f}/{ff:.3f}; "
+            f"headlines {pt:.3f}/{rt:.3f}/{ft:.3f}",
+            flush=True,
+        )

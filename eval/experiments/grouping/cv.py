@@ -6,7 +6,7 @@ Train + validation only; merged and story pairs are summed over the held-out fol
 import math
 
 import numpy as np
-from common import counts, fit, folds, linear, prf, replay
+from common import fit, held_out, linear
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 TH = [0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7]
@@ -36,19 +36,5 @@ MODELS = {
     "trees depth 2, 100 rounds": trees(2, 100),
 }
 
-sources, by, docs, ex = folds()
 for name, make in MODELS.items():
-    tot = {(th, t): np.zeros(4) for th in TH for t in (False, True)}
-    for s in sources:
-        rows = [r for o in sources if o != s for r in ex[o]]
-        prob = make(np.array([f for f, _ in rows]), np.array([float(y) for _, y in rows]))
-        for th in TH:
-            for t in (False, True):
-                tot[(th, t)] += counts(by[s], replay(prob, docs[(s, t)], th))
-    for th in TH:
-        (pf, rf, ff), (pt, rt, ft) = prf(tot[(th, False)]), prf(tot[(th, True)])
-        print(
-            f"{name} {th}: mean F1 {(ff + ft) / 2:.4f}; text {pf:.3f}/{rf:.3f}/{ff:.3f}; "
-            f"headlines {pt:.3f}/{rt:.3f}/{ft:.3f}",
-            flush=True,
-        )
+    held_out(name, make, TH)
