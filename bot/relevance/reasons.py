@@ -68,24 +68,22 @@ def describe(verdict: Verdict, bar: str = "bar") -> str:
 
     With the encoder's opinion the score is the mean of two, and both are shown: 'relevance
     0.71 (bar 0.45; words 0.62, encoder 0.80): ...'; the reasons are the word model's.
-    `bar` names the bar: "update bar" for an update held to the relaxed one.
+    `bar` names the bar: "update bar" for an update held to the relaxed one. A vetoed item
+    shows no bar: a veto stands whatever the score, so no second opinion is asked either, and
+    a bar beside the words' score would read as one the item nearly cleared.
     """
     parts = [f"{feature_words(f)} {w:+.1f}" for f, w in verdict.reasons]
-    head = f"relevance {verdict.score:.2f} ({bar} {verdict.threshold:.2f})"
-    if verdict.encoder is not None and verdict.words is not None:
-        head = (
-            f"relevance {verdict.score:.2f} ({bar} {verdict.threshold:.2f}; "
-            f"words {verdict.words:.2f}, encoder {verdict.encoder:.2f})"
-        )
     if verdict.veto:
-        # No bar: a veto stands whatever the score, so no second opinion is asked either,
-        # and a bar beside the words' score would read as one the item nearly cleared.
         head = (
             f"relevance {verdict.score:.2f} (words alone; no score overrules a veto), "
             f"vetoed by {feature_words(verdict.veto)}"
         )
-    elif not verdict.relevant:
-        vetoes = [f for f, w in verdict.reasons if w < 0 and any(c in f for c in CUES)]
-        if vetoes:
-            head += f", vetoed by {feature_words(vetoes[0])}"
+    else:
+        detail = f"{bar} {verdict.threshold:.2f}"
+        if verdict.encoder is not None and verdict.words is not None:
+            detail += f"; words {verdict.words:.2f}, encoder {verdict.encoder:.2f}"
+        head = f"relevance {verdict.score:.2f} ({detail})"
+        cues = [f for f, w in verdict.reasons if w < 0 and any(c in f for c in CUES)]
+        if cues and not verdict.relevant:
+            head += f", vetoed by {feature_words(cues[0])}"
     return head + (": " + "; ".join(parts) if parts else "")
