@@ -98,3 +98,65 @@ def test_the_bars_are_the_best_f1_of_the_mean_on_held_out_rows(tmp_path: Path) -
     assert held["text"]["with_encoder"] == [1.0, 1.0, 1.0]
     assert held["headline"]["word_model_alone"] == [1.0, 1.0, 1.0]
     assert bars["meta"]["held_out_sources"] == ["rss2022", "wikinews"]
+
+
+def _small_corpus(folder: Path) -> Path:
+    """Two sources of the real training split, a few deployments each: enough for folds."""
+    folder.mkdir()
+    picked: dict[str, list[str]] = {"wikinews": [], "rss2022": []}
+    for line in (Path(__file__).parent.parent / "eval/corpus/train.jsonl").open(encoding="utf-8"):
+        item = json.loads(line)
+        mine = picked.get(item["source"])
+        if (
+            mine is not None
+            and len(mine) < 40
+            and (item["label"] == "deploy") == (len(mine) % 4 == 0)
+        ):
+            mine.append(line)
+    (folder / "train.jsonl").write_text("".join(picked["wikinews"] + picked["rss2022"]))
+    return folder
+
+
+def test_bars_only_rechooses_the_bars_from_the_saved_folds_without_training(
+    tmp_path: Path,
+) -> None:
+    """After the word model is retrained, its bars with the encoder come from the folds'
+    saved scores in seconds; the encoder's weights are not touched."""
+    from bot.encoder import train
+
+    corpus = _small_corpus(tmp_path / "corpus")
+    items = train.items_of(corpus, {"train"})
+    # Stand-in held-out scores: the encoder is sure of every item's label.
+    held = {g: {} for g in ("wikinews", "rss2022")}
+    for i in items:
+        held[train.group_of(i)][i.id] = 0.99 if i.label == "deploy" else 0.01
+    folds = tmp_path / "folds.json"
+    train.save_folds(folds, corpus, "troop-deployments", held)
+    assert train.load_folds(folds, corpus, "troop-deployments") == held
+    out = tmp_path / "head.npz"
+    args = ["--corpus", str(corpus), "--splits", "train", "--out", str(out), "--folds", str(folds)]
+    assert train.main([*args, "--bars-only"]) == 0
+    bars = json.loads(out.with_suffix(".json").read_text())
+    assert not out.exists()  # no training run
+    assert bars["meta"]["held_out_sources"] == ["rss2022", "wikinews"]
+    assert bars["meta"]["held_out_scores"]["text"]["with_encoder"][2] > 0.9
+    assert bars["meta"]["corpus_sha256"] == train.words_digest(corpus)
+
+
+def test_saved_folds_are_refused_once_the_corpus_or_the_query_changed(tmp_path: Path) -> None:
+    """Scores of folds that learned from other items would choose bars for another model."""
+    from bot.encoder import train
+
+    corpus = _small_corpus(tmp_path / "corpus")
+    folds = tmp_path / "folds.json"
+    with pytest.raises(SystemExit, match="no saved folds; run the command without --bars-only"):
+        train.load_folds(folds, corpus, "troop-deployments")
+    train.save_folds(folds, corpus, "troop-deployments", {"wikinews": {"x": 0.5}})
+    with pytest.raises(SystemExit, match="query changed since the folds ran"):
+        train.load_folds(folds, corpus, "naval-movements")
+    with (corpus / "train.jsonl").open("a") as f:
+        f.write("\n")
+    with pytest.raises(SystemExit, match="corpus changed since the folds ran"):
+        train.load_folds(folds, corpus, "troop-deployments")
+    with pytest.raises(SystemExit):  # argparse: the two modes exclude each other
+        train.main(["--keep-bars", "--bars-only"])

@@ -11,7 +11,10 @@ Steps: (1) each source held out in turn, the encoder fit on the others scores it
 bars are chosen on the pooled held-out scores (`bot.encoder.bars`; two folds at a time, the
 six in 67 minutes on two cores); (2) the encoder fit on every source is written (23 minutes).
 `--keep-bars` does (2) alone. Retrain the word model first (`python -m bot.relevance.train`):
-the bars are those of the two together.
+the bars are those of the two together. The folds' held-out scores are kept
+(`eval/folds/<head>.json`), so that after retraining the word model alone, `--bars-only`
+re-chooses the bars from them in seconds; it refuses once the corpus or the topic's query has
+changed, because the folds would then have learned from other items.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from bot.encoder.weights import load_safetensors, model_dir, verify
 from bot.encoder.wordpiece import WordPiece
 from bot.labelled import LabelledItem
 from bot.relevance.train import CORPUS
+from bot.relevance.train import corpus_digest as words_digest
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, load_topics, prepare
 
@@ -166,6 +170,33 @@ def train(data: list[tuple[str, float]], out: Path) -> None:
     np.savez_compressed(out, **arrays)  # type: ignore[arg-type]  # numpy 2.4's stub: allow_pickle
 
 
+def save_folds(path: Path, corpus: Path, topic: str, held_out: dict[str, dict[str, float]]) -> None:
+    """Keep the folds' held-out scores, so that a retrained word model gets its bars with the
+    encoder in seconds (`--bars-only`) instead of an hour of folds."""
+    scores = {g: dict(sorted(by.items())) for g, by in held_out.items()}
+    meta = {"corpus_sha256": words_digest(corpus), "query": _query_text(topic)}
+    text = json.dumps({"meta": meta, "scores": scores}, sort_keys=True, separators=(",", ":"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n", encoding="utf-8")
+
+
+def load_folds(path: Path, corpus: Path, topic: str) -> dict[str, dict[str, float]]:
+    """The saved held-out scores; refused when the corpus or the topic's query changed since,
+    as the folds would then have learned from other items."""
+    if not path.exists():
+        raise SystemExit(f"{path}: no saved folds; run the command without --bars-only first")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data["meta"]["corpus_sha256"] != words_digest(corpus):
+        raise SystemExit(f"{path}: the corpus changed since the folds ran; run them again")
+    if data["meta"]["query"] != _query_text(topic):
+        raise SystemExit(f"{path}: the topic's query changed since the folds ran; run them again")
+    return {g: dict(by) for g, by in data["scores"].items()}
+
+
+def _query_text(topic: str) -> str:
+    return next(t.query for t in load_topics() if t.name == topic)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bot.encoder.train", description=__doc__)
     ap.add_argument("--corpus", type=Path, default=CORPUS)
@@ -176,10 +207,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-bars", action="store_true", help="train the head only")
     ap.add_argument("--sources", help="held out in turn (default: every source)")
     ap.add_argument("--jobs", type=int, default=2, help="folds trained side by side")
+    ap.add_argument(
+        "--bars-only",
+        action="store_true",
+        help="re-choose the bars from the folds' saved scores (after retraining the word model)",
+    )
+    ap.add_argument(
+        "--folds",
+        type=Path,
+        help="where the folds' scores are kept (default: eval/folds/<the head's name>.json)",
+    )
     args = ap.parse_args(argv)
+    if args.keep_bars and args.bars_only:
+        ap.error("--keep-bars and --bars-only exclude each other")
     splits = set(args.splits.split(","))
     items = items_of(args.corpus, splits)
-    if not args.keep_bars:
+    saved = args.folds or CORPUS.parent / "folds" / f"{args.out.stem}.json"
+    if args.bars_only:
+        held_out = load_folds(saved, args.corpus, args.topic)
+    elif not args.keep_bars:
         groups = sorted(args.sources.split(",") if args.sources else {group_of(i) for i in items})
         with (
             tempfile.TemporaryDirectory() as tmp,
@@ -190,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
                 for g in groups
             ]
             held_out = dict(sorted(j.result() for j in jobs))
+        save_folds(saved, args.corpus, args.topic, held_out)
+    if not args.keep_bars:
         words = json.loads((ROOT_RELEVANCE / "deployments.json").read_text(encoding="utf-8"))
         bars = choose(
             pool(items, held_out, args.topic, args.positive),
@@ -199,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         bars_file = args.out.with_suffix(".json")
         bars_file.write_text(json.dumps(bars, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         print(json.dumps(bars["meta"]["held_out_scores"]), file=sys.stderr)
+    if args.bars_only:
+        return 0
     data = rows(items, args.topic, args.positive)
     print(f"{len(data)} examples, {int(sum(y for _, y in data))} positive", file=sys.stderr)
     train(data, args.out)
