@@ -31,10 +31,18 @@ def folds():
     return sources, by, docs, ex
 
 
-def replay(prob, docs, threshold):
+def replay(prob, docs, threshold, merge_bar=None):
     """Item -> story, as `bot.grouping.train.group` files them, with `prob` (a matrix of
-    candidates' features -> their join probabilities) for the shipped model."""
-    index, out = StoryIndex(window=T.WINDOW), {}
+    candidates' features -> their join probabilities) for the shipped model. `merge_bar`
+    (`merge.py`): other candidates at or above it are merged into the story joined (a
+    union-find over story ids; each story keeps its own candidate features)."""
+    index, out, parent = StoryIndex(window=T.WINDOW), {}, {}
+
+    def find(x):
+        while parent.get(x, x) != x:
+            x = parent[x]
+        return x
+
     for doc in docs:
         index.prune(doc.published)
         cands = index.candidates(doc)
@@ -44,9 +52,14 @@ def replay(prob, docs, threshold):
             p = prob(np.array([cands[k] for k in keys]))
             if p.max() >= threshold:
                 sid = keys[int(p.argmax())]
+                for k, q in zip(keys, p, strict=True):
+                    if merge_bar is not None and k != sid and q >= merge_bar:
+                        a, b = find(k), find(sid)
+                        if a != b:
+                            parent[a] = b
         out[doc.item_id] = doc.item_id if sid is None else sid
         index.add(doc, out[doc.item_id])
-    return out
+    return {k: find(v) for k, v in out.items()}
 
 
 def counts(items, story):
