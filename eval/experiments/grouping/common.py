@@ -104,7 +104,7 @@ def linear(w, cols=None):
     return lambda X: 1 / (1 + np.exp(-np.clip(w[0] + X[:, cols or slice(None)] @ w[1:], -30, 30)))
 
 
-def held_out(name, make, thresholds, cols=None):
+def held_out(name, make, thresholds, cols=None, merge_bar=None):
     """Print pooled pairwise P / R / F1 at each bar, every source held out in turn; `make`
     fits a model on (features, labels) and returns its probability function."""
     sources, by, docs, ex = folds()
@@ -115,7 +115,7 @@ def held_out(name, make, thresholds, cols=None):
         prob = make(X if cols is None else X[:, cols], np.array([float(y) for _, y in rows]))
         for th in thresholds:
             for t in (False, True):
-                tot[(th, t)] += counts(by[s], replay(prob, docs[(s, t)], th))
+                tot[(th, t)] += counts(by[s], replay(prob, docs[(s, t)], th, merge_bar))
     for th in thresholds:
         (pf, rf, ff), (pt, rt, ft) = prf(tot[(th, False)]), prf(tot[(th, True)])
         print(
