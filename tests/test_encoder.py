@@ -160,3 +160,43 @@ def test_saved_folds_are_refused_once_the_corpus_or_the_query_changed(tmp_path: 
         train.load_folds(folds, corpus, "troop-deployments")
     with pytest.raises(SystemExit):  # argparse: the two modes exclude each other
         train.main(["--keep-bars", "--bars-only"])
+
+
+def test_a_fold_worker_ends_when_the_training_command_is_killed(tmp_path: Path) -> None:
+    """Stopping `python -m bot.encoder.train` must not leave its fold workers training on,
+    orphaned: they would take the cores of the next run for half an hour."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    worker = (
+        "import os, time; from bot.encoder.train import exit_with_parent; "
+        "exit_with_parent(os.getppid(), every=0.05); time.sleep(60)"
+    )
+    command = (
+        "import subprocess, sys, time; "
+        f"w = subprocess.Popen([sys.executable, '-c', {worker!r}]); "
+        "print(w.pid, flush=True); time.sleep(60)"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", command], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    pid = int(parent.stdout.readline())
+    time.sleep(1.0)  # the worker is up and watching
+    assert _running(pid)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(pid)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's exit is reaped by init, maybe later)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
