@@ -131,8 +131,8 @@ def test_bars_only_rechooses_the_bars_from_the_saved_folds_without_training(
     for i in items:
         held[train.group_of(i)][i.id] = 0.99 if i.label == "deploy" else 0.01
     folds = tmp_path / "folds.json"
-    train.save_folds(folds, corpus, "troop-deployments", held)
-    assert train.load_folds(folds, corpus, "troop-deployments") == held
+    train.save_folds(folds, corpus, "troop-deployments", {"train"}, held)
+    assert train.load_folds(folds, corpus, "troop-deployments", {"train"}) == held
     out = tmp_path / "head.npz"
     args = ["--corpus", str(corpus), "--splits", "train", "--out", str(out), "--folds", str(folds)]
     assert train.main([*args, "--bars-only"]) == 0
@@ -143,21 +143,23 @@ def test_bars_only_rechooses_the_bars_from_the_saved_folds_without_training(
     assert bars["meta"]["corpus_sha256"] == train.words_digest(corpus)
 
 
-def test_saved_folds_are_refused_once_the_corpus_or_the_query_changed(tmp_path: Path) -> None:
+def test_saved_folds_are_refused_once_the_corpus_query_or_splits_differ(tmp_path: Path) -> None:
     """Scores of folds that learned from other items would choose bars for another model."""
     from bot.encoder import train
 
     corpus = _small_corpus(tmp_path / "corpus")
     folds = tmp_path / "folds.json"
     with pytest.raises(SystemExit, match="no saved folds; run the command without --bars-only"):
-        train.load_folds(folds, corpus, "troop-deployments")
-    train.save_folds(folds, corpus, "troop-deployments", {"wikinews": {"x": 0.5}})
+        train.load_folds(folds, corpus, "troop-deployments", {"train"})
+    train.save_folds(folds, corpus, "troop-deployments", {"train"}, {"wikinews": {"x": 0.5}})
     with pytest.raises(SystemExit, match="query changed since the folds ran"):
-        train.load_folds(folds, corpus, "naval-movements")
+        train.load_folds(folds, corpus, "naval-movements", {"train"})
+    with pytest.raises(SystemExit, match=r"folds ran on splits \['train'\], not these"):
+        train.load_folds(folds, corpus, "troop-deployments", {"train", "validation"})
     with (corpus / "train.jsonl").open("a") as f:
         f.write("\n")
     with pytest.raises(SystemExit, match="corpus changed since the folds ran"):
-        train.load_folds(folds, corpus, "troop-deployments")
+        train.load_folds(folds, corpus, "troop-deployments", {"train"})
     with pytest.raises(SystemExit):  # argparse: the two modes exclude each other
         train.main(["--keep-bars", "--bars-only"])
 

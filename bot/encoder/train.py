@@ -13,8 +13,8 @@ six in 67 minutes on two cores); (2) the encoder fit on every source is written 
 `--keep-bars` does (2) alone. Retrain the word model first (`python -m bot.relevance.train`):
 the bars are those of the two together. The folds' held-out scores are kept
 (`eval/folds/<head>.json`), so that after retraining the word model alone, `--bars-only`
-re-chooses the bars from them in seconds; it refuses once the corpus or the topic's query has
-changed, because the folds would then have learned from other items.
+re-chooses the bars from them in seconds; it refuses when the corpus, the topic's query or the
+splits differ from the folds', which would then have learned from other items.
 """
 
 from __future__ import annotations
@@ -195,19 +195,27 @@ def train(data: list[tuple[str, float]], out: Path) -> None:
     np.savez_compressed(out, **arrays)  # type: ignore[arg-type]  # numpy 2.4's stub: allow_pickle
 
 
-def save_folds(path: Path, corpus: Path, topic: str, held_out: dict[str, dict[str, float]]) -> None:
+def save_folds(
+    path: Path, corpus: Path, topic: str, splits: set[str], held_out: dict[str, dict[str, float]]
+) -> None:
     """Keep the folds' held-out scores, so that a retrained word model gets its bars with the
     encoder in seconds (`--bars-only`) instead of an hour of folds."""
     scores = {g: dict(sorted(by.items())) for g, by in held_out.items()}
-    meta = {"corpus_sha256": words_digest(corpus), "query": _query_text(topic)}
+    meta = {
+        "corpus_sha256": words_digest(corpus),
+        "query": _query_text(topic),
+        "splits": sorted(splits),
+    }
     text = json.dumps({"meta": meta, "scores": scores}, sort_keys=True, separators=(",", ":"))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text + "\n", encoding="utf-8")
 
 
-def load_folds(path: Path, corpus: Path, topic: str) -> dict[str, dict[str, float]]:
-    """The saved held-out scores; refused when the corpus or the topic's query changed since,
-    as the folds would then have learned from other items."""
+def load_folds(
+    path: Path, corpus: Path, topic: str, splits: set[str]
+) -> dict[str, dict[str, float]]:
+    """The saved held-out scores; refused when the corpus, the topic's query or the splits
+    differ from the folds', as they would then have learned from (or scored) other items."""
     if not path.exists():
         raise SystemExit(f"{path}: no saved folds; run the command without --bars-only first")
     data = json.loads(path.read_text(encoding="utf-8"))
@@ -215,6 +223,8 @@ def load_folds(path: Path, corpus: Path, topic: str) -> dict[str, dict[str, floa
         raise SystemExit(f"{path}: the corpus changed since the folds ran; run them again")
     if data["meta"]["query"] != _query_text(topic):
         raise SystemExit(f"{path}: the topic's query changed since the folds ran; run them again")
+    if data["meta"]["splits"] != sorted(splits):
+        raise SystemExit(f"{path}: the folds ran on splits {data['meta']['splits']}, not these")
     return {g: dict(by) for g, by in data["scores"].items()}
 
 
@@ -249,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     items = items_of(args.corpus, splits)
     saved = args.folds or CORPUS.parent / "folds" / f"{args.out.stem}.json"
     if args.bars_only:
-        held_out = load_folds(saved, args.corpus, args.topic)
+        held_out = load_folds(saved, args.corpus, args.topic, splits)
     elif not args.keep_bars:
         groups = sorted(args.sources.split(",") if args.sources else {group_of(i) for i in items})
         with (
@@ -263,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                 for g in groups
             ]
             held_out = dict(sorted(j.result() for j in jobs))
-        save_folds(saved, args.corpus, args.topic, held_out)
+        save_folds(saved, args.corpus, args.topic, splits, held_out)
     if not args.keep_bars:
         words = json.loads((ROOT_RELEVANCE / "deployments.json").read_text(encoding="utf-8"))
         bars = choose(
