@@ -4,7 +4,12 @@ weights are refused when they are not the published ones, and batching changes n
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -167,12 +172,6 @@ def test_saved_folds_are_refused_once_the_corpus_query_or_splits_differ(tmp_path
 def test_a_fold_worker_ends_when_the_training_command_is_killed(tmp_path: Path) -> None:
     """Stopping `python -m bot.encoder.train` must not leave its fold workers training on,
     orphaned: they would take the cores of the next run for half an hour."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     worker = (
         "import os, time; from bot.encoder.train import exit_with_parent; "
         "exit_with_parent(os.getppid(), every=0.05); time.sleep(60)"

@@ -200,13 +200,12 @@ def save_folds(
 ) -> None:
     """Keep the folds' held-out scores, so that a retrained word model gets its bars with the
     encoder in seconds (`--bars-only`) instead of an hour of folds."""
-    scores = {g: dict(sorted(by.items())) for g, by in held_out.items()}
     meta = {
         "corpus_sha256": words_digest(corpus),
         "query": _query_text(topic),
         "splits": sorted(splits),
     }
-    text = json.dumps({"meta": meta, "scores": scores}, sort_keys=True, separators=(",", ":"))
+    text = json.dumps({"meta": meta, "scores": held_out}, sort_keys=True, separators=(",", ":"))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text + "\n", encoding="utf-8")
 
@@ -225,7 +224,8 @@ def load_folds(
         raise SystemExit(f"{path}: the topic's query changed since the folds ran; run them again")
     if data["meta"]["splits"] != sorted(splits):
         raise SystemExit(f"{path}: the folds ran on splits {data['meta']['splits']}, not these")
-    return {g: dict(by) for g, by in data["scores"].items()}
+    scores: dict[str, dict[str, float]] = data["scores"]
+    return scores
 
 
 def _query_text(topic: str) -> str:
