@@ -79,19 +79,20 @@ def test_missing_weights_say_how_to_install_them(tmp_path: Path, monkeypatch) ->
         model_dir()
 
 
-def test_the_bars_are_the_best_f1_of_the_mean_on_held_out_rows(tmp_path: Path) -> None:
+def test_the_bars_are_the_best_f1_of_the_two_combined_on_held_out_rows(tmp_path: Path) -> None:
     """`python -m bot.encoder.train` writes these: one bar for items with text, one for
-    headlines alone, each where the mean of the two models does best on held-out sources."""
+    headlines alone, each where the two models combined do best on held-out sources."""
     from bot.encoder.bars import Pooled, choose
 
     def rows(group: str, title_only: bool, cut: float) -> list[Pooled]:
-        # The mean of the two: positives at cut + 0.045, negatives at cut - 0.055; the word
-        # model alone: 0.9 and 0.1. Every bar between the two is perfect: the lowest is kept.
+        # The two combined (their geometric mean): positives at cut + 0.045, negatives at
+        # cut - 0.055; the word model alone: 0.9 and 0.45. Every bar between the two is
+        # perfect: the lowest is kept.
         out = []
         for k in range(20):
             positive = k % 4 == 0
-            mean, words = (cut + 0.045, 0.9) if positive else (cut - 0.055, 0.1)
-            out.append(Pooled(group, words, 2 * mean - words, positive, title_only))
+            both, words = (cut + 0.045, 0.9) if positive else (cut - 0.055, 0.45)
+            out.append(Pooled(group, words, both * both / words, positive, title_only))
         return out
 
     (tmp_path / "a.jsonl").write_text("{}\n")
@@ -120,6 +121,23 @@ def _small_corpus(folder: Path) -> Path:
             mine.append(line)
     (folder / "train.jsonl").write_text("".join(picked["wikinews"] + picked["rss2022"]))
     return folder
+
+
+def test_bars_chosen_for_the_plain_mean_are_refused_with_the_command_to_rechoose(
+    tmp_path: Path,
+) -> None:
+    """Bars written before the two were combined by their geometric mean (0.52 for a mean,
+    where 0.30 is right now) would pass far too little: a clear error instead of a quiet
+    change of what alerts."""
+    from bot.relevance.model import COMBINED, _encoder
+
+    shipped = json.loads((Path(__file__).parents[1] / "bot/encoder/deployments.json").read_text())
+    assert shipped["meta"]["score"] == COMBINED
+    assert _encoder("deployments", tmp_path) is None  # no bars: the word model decides alone
+    shipped["meta"]["score"] = "mean of the word model's probability and the encoder's"
+    (tmp_path / "deployments.json").write_text(json.dumps(shipped))
+    with pytest.raises(ValueError, match="not the geometric mean.*--bars-only"):
+        _encoder("deployments", tmp_path)
 
 
 def test_bars_only_rechooses_the_bars_from_the_saved_folds_without_training(

@@ -5,8 +5,8 @@ Each source of the corpus (Reuters 1987, ABC 2003, Wikinews, the RSS feeds of 20
 the word model (`bot.relevance.train`) are fit on the others and score it, the encoder
 reading each item's headline as the bot does (`bot.opinions.reads`). The scores of all
 held-out sources are pooled, and each bar (items with text; headlines alone) is the one with
-the best F1 of the mean of the two probabilities, as at run time. Why held out: bars chosen
-on data the models learned from are too lenient for tomorrow's outlets.
+the best F1 of the two probabilities `combined` as at run time (`bot.relevance.model`). Why
+held out: bars chosen on data the models learned from are too lenient for tomorrow's outlets.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bot.labelled import LabelledItem, load_labelled
 from bot.relevance import train as words
+from bot.relevance.model import COMBINED, combined
 from bot.topics.entities import Gazetteer
 
 GRID = [k / 100 for k in range(10, 91)]
@@ -74,10 +75,10 @@ def pool(
     return out
 
 
-def prf(rows: Iterable[Pooled], bar: float, mean: bool = True) -> tuple[float, float, float]:
+def prf(rows: Iterable[Pooled], bar: float, both: bool = True) -> tuple[float, float, float]:
     tp = predicted = actual = 0
     for r in rows:
-        score = (r.words + r.encoder) / 2 if mean else r.words
+        score = combined(r.words, r.encoder) if both else r.words
         predicted += score >= bar
         actual += r.positive
         tp += score >= bar and r.positive
@@ -96,7 +97,7 @@ def choose(pooled: list[Pooled], corpus: Path, word_bars: tuple[float, float]) -
         bars[title_only] = bar
         held[name] = {
             "with_encoder": list(prf(rows, bar)),
-            "word_model_alone": list(prf(rows, word_bars[title_only], mean=False)),
+            "word_model_alone": list(prf(rows, word_bars[title_only], both=False)),
         }
     return {
         "head": "deployments",
@@ -105,9 +106,9 @@ def choose(pooled: list[Pooled], corpus: Path, word_bars: tuple[float, float]) -
         "threshold_title_only": bars[True],
         "relaxed_title_only": words._relaxed(bars[True]),
         "meta": {
-            "score": "mean of the word model's probability and the encoder's",
+            "score": COMBINED,
             "encoder_reads": "the headline (title) alone",
-            "bars_from": "the best F1 of that mean on held-out-source scores: each source held "
+            "bars_from": "the best F1 of that score on held-out-source scores: each source held "
             "out in turn, both models fit on the others (python -m bot.encoder.train)",
             "held_out_sources": sorted({r.group for r in pooled}),
             "held_out_scores": held,

@@ -66,8 +66,9 @@ CUES = (
 def describe(verdict: Verdict, bar: str = "bar") -> str:
     """'relevance 0.91 (bar 0.50): armed forces near a verb of sending in the title +2.1; ...'.
 
-    With the encoder's opinion the score is the mean of two, and both are shown: 'relevance
-    0.71 (bar 0.45; words 0.62, encoder 0.80): ...'; the reasons are the word model's.
+    With the encoder's opinion the score combines two (their geometric mean), and both are
+    shown: 'relevance 0.70 (bar 0.45; words 0.62, encoder 0.80): ...'; the reasons are the
+    word model's.
     `bar` names the bar: "update bar" for an update held to the relaxed one. A vetoed item
     shows no bar: a veto stands whatever the score, so no second opinion is asked either, and
     a bar beside the words' score would read as one the item nearly cleared.
