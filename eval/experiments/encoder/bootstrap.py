@@ -52,7 +52,7 @@ def threads_of_rows(items: list[LabelledItem], groups: list[str]) -> list[str]:
     ]
 
 
-def counts(rows: list[Pooled], bar: float, threads: list[str], index: dict[str, int]):
+def counts(rows: list[Pooled], bar: float, threads: list[str], index: dict[str, int]) -> np.ndarray:
     """Per thread: true positives, items flagged, positives (an array of threads x 3)."""
     out = np.zeros((len(index), 3))
     for r, t in zip(rows, threads, strict=True):
@@ -69,12 +69,14 @@ def f1(c: np.ndarray) -> np.ndarray:
 def main() -> None:
     first, second = (Path(a) for a in sys.argv[1:3])
     items = items_of(CORPUS, {"train", "validation"})
-    runs = []
-    for path in (first, second):
-        scores = json.loads(path.read_text(encoding="utf-8"))["scores"]
-        runs.append(pool(items, scores, TOPIC, POSITIVE))
-    groups = list(json.loads(first.read_text(encoding="utf-8"))["scores"])
+    folds = [json.loads(path.read_text(encoding="utf-8"))["scores"] for path in (first, second)]
+    groups = list(folds[0])
+    if list(folds[1]) != groups:  # rows are paired by position: same sources, same order
+        raise SystemExit(f"{first} and {second} hold different sources: {groups}, {list(folds[1])}")
+    runs = [pool(items, scores, TOPIC, POSITIVE) for scores in folds]
     threads = threads_of_rows(items, groups)
+    if len(threads) != len(runs[0]):  # `pool` no longer gives the rows we walk
+        raise SystemExit("threads_of_rows no longer follows bot.encoder.bars.pool's order")
     rng = np.random.default_rng(20261204)
     for title_only in (False, True):
         keep = [k for k, r in enumerate(runs[0]) if r.title_only is title_only]
