@@ -44,6 +44,32 @@ def test_a_refusal_vetoes_whatever_the_score(gazetteer, title, veto):
     assert verdict.relevant is (veto is None)
 
 
+@pytest.mark.parametrize(
+    ("title", "vetoed"),
+    [
+        ("Hospital group deploys patient records software across its network", True),
+        ("Utility to deploy 200,000 smart meters by 2027", True),
+        ("Army deploys new battlefield network to forces in Poland", False),
+        ("Pentagon to deploy 3,000 troops and missile defence radars to Poland", False),
+    ],
+)
+def test_a_deployment_of_software_is_vetoed_unless_a_force_is_named(gazetteer, title, vetoed):
+    """Business wires "deploy" software and equipment daily; a title that names an armed
+    force is left to the score, whatever else it deploys."""
+    verdict = Relevance(gazetteer).verdict("deployments", prepare(title, "", gazetteer))
+    assert (verdict.veto == "t!COMPUTING") is vetoed
+    if vetoed:
+        assert not verdict.relevant
+
+
+def test_topics_test_says_a_software_deployment_is_not_one_of_forces(capsys):
+    title = "Alcatel-Lucent deploys IPTV platform for Swisscom"
+    main(["topics", "test", "troop-deployments", "--text", title])
+    assert "vetoed by a deployment of software or equipment, not of forces" in (
+        capsys.readouterr().out
+    )
+
+
 def test_topics_test_shows_the_score_and_the_cue_that_vetoed(capsys):
     title = "No soldiers will be sent to the border, president says"
     assert main(["topics", "test", "troop-deployments", "--text", title]) == 1

@@ -19,7 +19,7 @@ import functools
 from collections.abc import Callable, Iterable
 
 from bot.model import Prepared
-from bot.relevance.lexicon import CLASSES, PHRASES
+from bot.relevance.lexicon import CLASSES, COMPUTING, PHRASES
 from bot.stories import stem
 
 BODY_WORDS = 12  # the text's first clause: further words of a description cost F1 (validation)
@@ -111,7 +111,23 @@ def featurize(prepared: Prepared, kind_of: Callable[[str], str | None]) -> set[s
     _sequences(feats, title)
     _cues(feats, "t", title)
     _cues(feats, "b", body)
+    if _computing(title):
+        feats.add("t!COMPUTING")
     return feats
+
+
+_COMPUTING = frozenset(stem(w) for w in COMPUTING.split())
+
+
+def _computing(toks: list[tuple[str, str | None]]) -> bool:
+    """A title that deploys software or equipment: a verb of deploying, a word of computing,
+    and no armed force ("hospital deploys patient software across its network")."""
+    stems = [s for s, _ in toks]
+    return (
+        any(s.startswith(("deploy", "redeploy")) for s in stems)
+        and not any(kind == "UNIT" for _, kind in toks)
+        and any(s in _COMPUTING for s in stems)
+    )
 
 
 def _text_base(prepared: Prepared) -> int:

@@ -74,6 +74,16 @@ CLASSES: dict[str, str] = {
         election elections vote votes voted poll polls campaign""",
 }
 
+# Words that make a "deployment" one of computing or equipment, not of forces: a title with
+# a verb of deploying and one of these, and no armed force named, is vetoed (`features`,
+# "t!COMPUTING"). Business wires carry many ("NCO deploys CRM application for major client").
+COMPUTING = """software app apps application applications cloud server servers network networks
+    networking broadband wireless wifi fiber fibre platform platforms solution solutions
+    technology technologies data database databases analytics crm erp saas sdn ip iptv vpn
+    5g lte meter meters customer customers client clients users firmware kubernetes container
+    containers linux windows desktop desktops laptops pcs devices sensors robot robots chatbot
+    ai online digital internet web telecom smartphones"""
+
 # Word sequences read as one class token (after stemming each word).
 PHRASES: dict[str, str] = {
     "national guard": "UNIT",

@@ -38,6 +38,8 @@ def feature_words(feature: str) -> str:
     if rest.startswith(">"):
         a, b = rest[1:].split(">")
         return f"{CLASS_WORDS[b]} just after {CLASS_WORDS[a]} in {where}"
+    if rest == "!COMPUTING":
+        return f"a deployment of software or equipment, not of forces, in {where}"
     if rest.startswith("#"):
         return f"{CLASS_WORDS.get(rest[1:], rest[1:])} in {where}"
     if rest.startswith(("2:", "3:")):
