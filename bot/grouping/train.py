@@ -67,7 +67,7 @@ def examples(items: list[LabelledItem], docs: list[StoryDoc]) -> list[tuple[list
         truth = items[doc.item_id].story or str(doc.item_id)
         for sid, features in index.candidates(doc).items():
             out.append((features, story_of[sid] == truth))
-        known = next((s for s, t in story_of.items() if t == truth and s in index._sizes), None)
+        known = next((s for s, t in story_of.items() if t == truth and index.size(s)), None)
         if known is None:
             known = doc.item_id
             story_of[known] = truth
@@ -103,11 +103,8 @@ def group(docs: list[StoryDoc], weights: list[float], threshold: float) -> dict[
     index, out = StoryIndex(window=WINDOW), {}
     for doc in docs:
         index.prune(doc.published)
-        best, sid = threshold, None
-        for s, f in index.candidates(doc).items():
-            p = join_probability(f, tuple(weights))
-            if p >= best:
-                best, sid = p, s
+        found = {s: join_probability(f, tuple(weights)) for s, f in index.candidates(doc).items()}
+        sid = index.choose(doc, found, threshold)
         out[doc.item_id] = doc.item_id if sid is None else sid
         index.add(doc, out[doc.item_id])
     return out
