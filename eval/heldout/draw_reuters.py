@@ -55,7 +55,7 @@ def day_items(folder: Path, day: str) -> list[dict]:
     out, seen = [], set()
     for n, d in enumerate(data):
         title = " ".join(d["title"].split())
-        if not title or title in seen:
+        if not title or title in seen or d["ts"] is None:  # no time: cannot be replayed
             continue
         seen.add(title)
         m = STAMP.match(d["ts"])
@@ -77,17 +77,25 @@ def day_items(folder: Path, day: str) -> list[dict]:
     return out
 
 
+def drawn(items: list[dict], rng: random.Random, others: int) -> list[dict]:
+    """Every item with a military word and `others` drawn at random, in publication order."""
+    rows = [i for i in items if MILITARY.search(i["title"])]
+    rows += rng.sample([i for i in items if not MILITARY.search(i["title"])], others)
+    return sorted(rows, key=lambda r: (r["published"], r["id"]))
+
+
+def write(path: str, rows: list[dict]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+    print(path, len(rows))
+
+
 def main() -> None:
     folder = Path(sys.argv[1])
     rng = random.Random(20071)
     for window, days in WINDOWS.items():
         items = [i for day in days for i in day_items(folder, day)]
-        rows = [i for i in items if MILITARY.search(i["title"])]
-        rows += rng.sample([i for i in items if not MILITARY.search(i["title"])], 60)
-        rows.sort(key=lambda r: (r["published"], r["id"]))
-        with open(f"win_{window}.jsonl", "w", encoding="utf-8") as f:
-            f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-        print(window, len(rows))
+        write(f"win_{window}.jsonl", drawn(items, rng, 60))
 
 
 if __name__ == "__main__":
