@@ -35,6 +35,7 @@ def test_the_shipped_models_were_trained_on_the_shipped_corpus():
     [
         ("Minister rules out sending troops to Ukraine", "a refusal or negation"),
         ("Sending more troops is unlikely, defence minister says", "a refusal or negation"),
+        ("Russia's Putin renounces right to send troops to Ukraine", "a refusal or negation"),
         ("Britain sends 900 troops to Estonia", None),
     ],
 )
@@ -60,6 +61,16 @@ def test_a_deployment_of_software_is_vetoed_unless_a_force_is_named(gazetteer, t
     assert (verdict.veto == "t!COMPUTING") is vetoed
     if vetoed:
         assert not verdict.relevant
+
+
+def test_companies_joining_forces_send_no_forces(gazetteer):
+    """"Join forces" is cooperation (read as politics, not as armed forces); forces named
+    beside it still count."""
+    relevance = Relevance(gazetteer)
+    merger = "Proxibid and uShip Join Forces to Offer Shipping Services for Online Bidders"
+    sent = "Britain and France join forces to send troops to Mali"
+    assert not relevance.verdict("deployments", prepare(merger, "", gazetteer)).relevant
+    assert relevance.verdict("deployments", prepare(sent, "", gazetteer)).relevant
 
 
 def test_topics_test_says_a_software_deployment_is_not_one_of_forces(capsys):

@@ -41,7 +41,7 @@ CLASSES: dict[str, str] = {
     "NEG": """no not never nor n't won't wouldn't cannot can't don't doesn't didn't isn't
         aren't wasn't deny denies denied denial reject* refus* rule rules ruled ruling oppose*
         opposed against unlikely halt* cancel* suspend* scrap* shelve* veto* block* rebuff*
-        dismiss* without""",
+        dismiss* without renounc* forgo* forswear*""",
     "HYP": """could may might would should if whether consider* weigh weighs weighed weighing
         mull* plan plans planned planning propose* proposal possible possibly ready prepare*
         prepared prepares threat* threaten* warn* warning urge* urges urged demand* demands
@@ -104,6 +104,10 @@ PHRASES: dict[str, str] = {
     "calls in": "SEND",
     "called in": "SEND",
     "call in": "SEND",
+    "join forces": "POLITICS",  # companies or parties cooperating: no force is sent
+    "joins forces": "POLITICS",
+    "joined forces": "POLITICS",
+    "joining forces": "POLITICS",
     "riot police": "POLICE",
     "federal agents": "POLICE",
     "border patrol": "POLICE",
