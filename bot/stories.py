@@ -5,11 +5,14 @@ plus canonical entity names) scored by TF-IDF cosine, with document frequencies 
 index itself as documents come and go. A new document is compared only with documents found
 in the postings of its rarest terms (newest first, capped), so the cost of `assign` stays flat
 however many documents the window holds. A story's score is half its best member's cosine
-plus half the mean of its best few, so one look-alike is not enough to join a story.
+plus half the mean of its best few, so one look-alike is not enough to join a story; and a
+story of three or more members takes an item only if the item resembles the story as a whole
+(`CHAIN_GUARD`), so a busy day's stories do not grow by steps that each look right.
 
 Memory follows the window and stays compact: postings are arrays of 32-bit item ids, a
 document is one bytes object (story, time, term ids, weights in tenths), and per-term state
-lives in arrays indexed by term id, whose ids are reused once no live document uses the term.
+lives in arrays indexed by term id, whose ids are reused once no live document uses the term;
+each story's live members are one array of item ids.
 
 Deliberately does not persist anything: the caller stores story ids and, at start, re-adds
 recent items. It does not decide what is alert-worthy either.
