@@ -64,8 +64,8 @@ def test_a_deployment_of_software_is_vetoed_unless_a_force_is_named(gazetteer, t
 
 
 def test_companies_joining_forces_send_no_forces(gazetteer):
-    """"Join forces" is cooperation (read as politics, not as armed forces); forces named
-    beside it still count."""
+    """Companies that "join forces" cooperate (read as politics, not as armed forces); forces
+    named beside it still count."""
     relevance = Relevance(gazetteer)
     merger = "Proxibid and uShip Join Forces to Offer Shipping Services for Online Bidders"
     sent = "Britain and France join forces to send troops to Mali"

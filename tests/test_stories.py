@@ -298,16 +298,16 @@ def test_a_big_story_does_not_take_an_item_that_only_matches_its_edge():
 def test_busy_crisis_days_of_one_wire_do_not_chain_into_one_story():
     """Reuters headlines of four crisis windows (eval/heldout): before the guard, 80 of the
     Crimea days' headlines (troops, gas, markets, press releases) became one story, pairwise
-    precision 0.46; the guard was chosen on train and validation (unchanged there)."""
+    precision 0.46, recall 0.94 (the guard was chosen on other sources: 0.71, 0.89)."""
     from bot.evaluate import grouping, replay_file
     from bot.topics.match import load_topics
 
     topic = next(t for t in load_topics() if t.name == "troop-deployments")
     items, out, _ = replay_file(REPO / "eval/heldout/reuters2007-16.jsonl", topic)
     found = grouping(items, out)
-    assert found.precision >= 0.55 and found.recall >= 0.9, found
+    assert found.precision >= 0.65 and found.recall >= 0.85, found
     sizes = [sum(o.story == s for o in out) for s in {o.story for o in out}]
-    assert max(sizes) < 70  # the Crimea days: 80 items in one story before, 62 now
+    assert max(sizes) < 40  # the Crimea days: 80 items in one story before
 
 
 def _packed(d: StoryDoc, story_id: int) -> stories.PackedDoc:

@@ -50,10 +50,12 @@ def replay(prob, docs, threshold, merge_bar=None):
         if cands:
             keys = list(cands)
             p = prob(np.array([cands[k] for k in keys]))
-            if p.max() >= threshold:
+            if merge_bar is None:  # as the bot files it (`StoryIndex.choose`, chain guard too)
+                sid = index.choose(doc, dict(zip(keys, p.tolist(), strict=True)), threshold)
+            elif p.max() >= threshold:
                 sid = keys[int(p.argmax())]
                 for k, q in zip(keys, p, strict=True):
-                    if merge_bar is not None and k != sid and q >= merge_bar:
+                    if k != sid and q >= merge_bar:
                         a, b = find(k), find(sid)
                         if a != b:
                             parent[a] = b
