@@ -178,8 +178,8 @@ class StoryIndex:
             for t, w in zip(terms, weights, strict=True):
                 total[t] = total.get(t, 0) + w
         log_n, log_df = self._log_n(), self._log_df
-        vector = {t: w * (log_n - log_df[t]) for t, w in total.items()}
-        norm = _norm(vector)  # type: ignore[arg-type]
+        vector: dict[int | str, float] = {t: w * (log_n - log_df[t]) for t, w in total.items()}
+        norm = _norm(vector)
         dot = sum(w * vector.get(t, 0.0) for t, w in query.items() if isinstance(t, int))
         return dot / (qnorm * norm) if qnorm and norm else 0.0
 
