@@ -1,5 +1,6 @@
-"""Draw the Reuters 2007-2016 items of the corpus (`corpus/reuters2007-16.jsonl`) from the
-Reuters headline archive, and split them once labelled.
+"""Draw the Reuters 2007-2016 items staged for the corpus (`staged/reuters2007-16.jsonl`,
+moved into `corpus/` once the models are retrained on it) from the Reuters headline archive,
+and split them once labelled.
 
 The archive and how it is read: `heldout/draw_reuters.py` (the same commit, and the same
 unpickler that refuses every class). Sixteen single days: the day with the most armed-force
@@ -10,7 +11,7 @@ items without a time left out (they cannot be replayed in order). Labelled by re
 item (`LABELLING.md`), six labellers, a few days each.
 
     python eval/draw_reuters_days.py draw <extracted data folder>   # day_<YYYYMMDD>.jsonl here
-    python eval/draw_reuters_days.py split <labelled.jsonl> > eval/corpus/reuters2007-16.jsonl
+    python eval/draw_reuters_days.py split <labelled.jsonl> > eval/staged/reuters2007-16.jsonl
 
 `split` follows `extra.jsonl`'s rule (`README.md`, step 4): an item near a test-split
 deployment (4 days apart at most) would be left out, and the rest go to train and
