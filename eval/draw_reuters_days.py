@@ -13,6 +13,17 @@ item (`LABELLING.md`), six labellers, a few days each.
     python eval/draw_reuters_days.py draw <extracted data folder>   # day_<YYYYMMDD>.jsonl here
     python eval/draw_reuters_days.py split <labelled.jsonl> > eval/staged/reuters2007-16.jsonl
 
+`dense` draws the second batch (`staged/reuters2007-16-dense.jsonl`, stop 29), for deployment
+reports enough to learn from rather than whole days: over every day of the archive, the
+headlines with an armed-force word near a verb of sending or moving (a coarse pattern, then a
+finer one), leaving out three days whose times are garbled, the held-out windows with a week either side, the sixteen days above
+with a day either side and anything within 4 days of a test-split deployment; 1,440 of them
+drawn at random (seed 20163), written in publication order as six chunks of 240 for six
+labellers. About two in five turn out to be deployments; the rest are the hard cases
+(refusals, withdrawals, casualties, the Army's contractors).
+
+    python eval/draw_reuters_days.py dense <extracted data folder>  # chunk_<N>.jsonl here
+
 `split` follows `extra.jsonl`'s rule (`README.md`, step 4): an item near a test-split
 deployment (4 days apart at most) would be left out, and the rest go to train and
 validation, 75/25 by thread (`sha256("wirewatch-split-v1:" + thread)`), so the frozen test
@@ -24,13 +35,14 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import sys
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "heldout"))
 
-from draw_reuters import day_items, drawn, write  # noqa: E402
+from draw_reuters import WINDOWS, day_items, drawn, write  # noqa: E402
 
 DAYS = [
     "20071127", "20080429", "20080923", "20090217", "20090420", "20100301", "20101108",
@@ -43,12 +55,87 @@ FIELDS = (
     "story", "thread", "split", "source_ref",
 )  # fmt: skip
 TEST = Path(__file__).resolve().parent / "corpus" / "test.jsonl"
+_VERBS = (
+    r"(deploy\w*|send\w*|sent|dispatch\w*|mass\w*|build-?up|station\w*|move[sd]?|moving|"
+    r"reinforce\w*|pour\w*|rush\w*|enter\w*|cross\w*|arriv\w*|head\w*|mobili[sz]\w*|surge|"
+    r"boost\w*|bolster\w*|beef\w*|extra|more|additional|withdraw\w*|pull\w*|leav\w*|"
+    r"dispatch\w*|order\w*)"
+)
+_FORCES = (
+    r"(troops?|soldiers?|forces|military|army|navy|marines?|warships?|frigates?|destroyers?|"
+    r"submarines?|carriers?|fleet|commandos?|paratroop\w*|peacekeep\w*|battalions?|brigades?|"
+    r"squadrons?|jets?|warplanes?|bombers?|reservists?|personnel|tanks?|missiles?|"
+    r"national guard)"
+)
+FINE_VERBS = (
+    r"(deploy\w*|send(s|ing)?|sent|dispatch\w*|mass(es|ed|ing)|build-?up|buildup|"
+    r"station(s|ed|ing)?|reinforce\w*|pour(s|ed|ing)?|rush(es|ed|ing)?|enter(s|ed|ing)?|"
+    r"cross(es|ed|ing)?|arriv\w*|mobili[sz]\w*|surge|boost\w*|bolster\w*|withdraw\w*|"
+    r"pull(s|ed|ing)? out|redeploy\w*|extra|more|additional|move(s|d)? (in|into|to|toward\w*)|"
+    r"head(s|ed|ing)? (to|for))"
+)
+FINE_FORCES = (
+    r"(troops?|soldiers?|forces|army|navy|marines|warships?|frigates?|destroyers?|submarines?|"
+    r"aircraft carriers?|fleet|commandos|paratroop\w*|peacekeep\w*|battalions?|brigades?|"
+    r"squadrons?|fighter jets|warplanes|bombers|reservists|national guard|naval ships?|"
+    r"naval vessels?|gunboats?)"
+)
+
+
+def _near(forces: str, verbs: str, gap: str) -> re.Pattern[str]:
+    """A force word up to four words before a verb, or after it."""
+    return re.compile(
+        rf"\b{forces}\b(?:\W+\w+){{0,4}}?\W+{verbs}\b|\b{verbs}\b(?:\W+{gap}){{0,4}}?\W+{forces}\b",
+        re.I,
+    )
+
+
+COARSE = _near(_FORCES, _VERBS, r"\w+")
+FINE = _near(FINE_FORCES, FINE_VERBS, r"[\w']+")
+DENSE = 1440
 
 
 def draw(folder: Path) -> None:
     rng = random.Random(20162)
     for day in DAYS:
         write(f"day_{day}.jsonl", drawn(day_items(folder, day), rng, OTHERS))
+
+
+def dense(folder: Path) -> None:
+    tests = [json.loads(line) for line in TEST.open(encoding="utf-8")]
+    near = [when(t) for t in tests if t["label"] == "deploy" and t.get("published")]
+    away = [(_day(d), 7) for days in WINDOWS.values() for d in days]
+    away += [(_day(d), 1) for d in DAYS]
+
+    def kept(row: dict) -> bool:
+        at = when(row)
+        if any(abs((at.date() - d).days) <= k for d, k in away):
+            return False
+        return not any(abs(at - t) <= timedelta(days=4) for t in near)
+
+    found = [
+        i
+        for day in sorted(p.stem for p in folder.glob("*.pkl"))
+        for i in _readable(folder, day)
+        if COARSE.search(i["title"]) and FINE.search(i["title"])
+    ]
+    rows = random.Random(20163).sample([i for i in found if kept(i)], DENSE)
+    rows.sort(key=lambda r: (r["published"], r["id"]))
+    for n in range(6):
+        write(f"chunk_{n + 1}.jsonl", rows[n * 240 : (n + 1) * 240])
+
+
+def _readable(folder: Path, day: str) -> list[dict]:
+    """A day's items, or none when its pickle has a garbled time (three days of 2010)."""
+    try:
+        return day_items(folder, day)
+    except ValueError as e:
+        print(f"left out, {e}"[:120], file=sys.stderr)
+        return []
+
+
+def _day(day: str) -> date:
+    return date(int(day[:4]), int(day[4:6]), int(day[6:]))
 
 
 def when(row: dict) -> datetime:
@@ -69,4 +156,4 @@ def split(labelled: Path) -> None:
 
 
 if __name__ == "__main__":
-    {"draw": draw, "split": split}[sys.argv[1]](Path(sys.argv[2]))
+    {"draw": draw, "dense": dense, "split": split}[sys.argv[1]](Path(sys.argv[2]))
