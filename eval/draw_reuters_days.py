@@ -16,11 +16,11 @@ item (`LABELLING.md`), six labellers, a few days each.
 `dense` draws the second batch (`staged/reuters2007-16-dense.jsonl`, stop 29), for deployment
 reports enough to learn from rather than whole days: over every day of the archive, the
 headlines with an armed-force word near a verb of sending or moving (a coarse pattern, then a
-finer one), leaving out three days whose times are garbled, the held-out windows with a week either side, the sixteen days above
-with a day either side and anything within 4 days of a test-split deployment; 1,440 of them
-drawn at random (seed 20163), written in publication order as six chunks of 240 for six
-labellers. About two in five turn out to be deployments; the rest are the hard cases
-(refusals, withdrawals, casualties, the Army's contractors).
+finer one), leaving out three days whose times are garbled, the held-out windows with a week
+either side, the sixteen days above with a day either side and anything within 4 days of a
+test-split deployment; 1,440 of them drawn at random (seed 20163), written in publication
+order as six chunks of 240 for six labellers. About two in five turn out to be deployments;
+the rest are the hard cases (refusals, withdrawals, casualties, the Army's contractors).
 
     python eval/draw_reuters_days.py dense <extracted data folder>  # chunk_<N>.jsonl here
 
