@@ -181,6 +181,9 @@ def _misses(items: list[LabelledItem], out: list[Replayed], positive: str) -> li
     for i, o in zip(items, out, strict=True):
         if i.label is None or i.ambiguous or o.matched == (i.label == positive):
             continue
-        score = "" if o.score is None else f" [{o.score:.2f}]"
+        if o.score is not None:
+            score = f" [{o.score:.2f}]"
+        else:  # a topic without a model, or a report its query does not let through
+            score = "" if o.matched else " [the query does not hold]"
         found["false positive" if o.matched else "missed"].append(f"{i.title}{score}")
     return [f"{kind}: {t}" for kind, titles in found.items() for t in titles]

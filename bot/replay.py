@@ -43,7 +43,8 @@ class ReplayInput:
 class Replayed:
     key: str
     matched: bool  # the topic matched (strictly): alert-worthy on its own
-    score: float | None  # the relevance model's probability, when the topic has one
+    score: float | None  # the relevance model's probability, when the topic has one and its
+    # query holds (matched or not)
     story: int  # the story the bot put the item in
     alert: str | None  # "new", "update" or None: what the channel got
 
@@ -71,8 +72,10 @@ def replay(
         if due[0].key not in prepared:  # this cycle and the next few hundred items, at once
             prepared = _prepared(_ahead(cycles, n), matcher, gazetteer)
         batch = [(_feed(db, feeds, i.outlet), _decide(i, matcher, prepared[i.key])) for i in due]
-        for _, new in batch:
-            scores[new.entry.identity] = next((m.score for m in new.matches), None)
+        for i, (_, new) in zip(due, batch, strict=True):
+            scores[i.key] = next((m.score for m in new.matches), None)
+            if scores[i.key] is None:  # not even an update: its score says how far it fell
+                scores[i.key] = next((f.score for _, f, _ in matcher.judge(prepared[i.key])), None)
         index.prune(cycle)
         store_batch(db, batch, index, cycle)
     return _outcomes(db, items, topic.name, scores)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -46,6 +47,21 @@ def test_eval_replays_in_publication_order_and_reports_every_measure(tmp_path, c
     assert "topic troop-deployments: precision 1.000 recall 1.000 F1 1.000" in out
     assert "stories: pairwise precision 1.000 recall 1.000" in out
     assert "1 new alerts for 1 stories, 0 stories alerted more than once; 1 updates" in out
+
+
+def test_eval_says_how_far_each_miss_fell(tmp_path, capsys):
+    """A missed report shows the score it got, or that the topic's query never let it through:
+    the two call for different fixes (more training data, or a wider query)."""
+    items = [
+        _item(1, "Minister rules out sending troops to Ukraine", "deploy", "a", 0, "A"),
+        _item(2, "Britain to send 900 to Estonia", "deploy", "b", 10, "B"),
+    ]  # fmt: skip
+    assert main(["eval", str(_write(tmp_path / "m.jsonl", items))]) == 0
+    out = capsys.readouterr().out
+    assert re.search(
+        r"^missed: Minister rules out sending troops to Ukraine \[0\.\d\d\]$", out, re.M
+    )
+    assert "missed: Britain to send 900 to Estonia [the query does not hold]" in out.splitlines()
 
 
 def test_eval_says_what_it_cannot_measure(tmp_path, capsys):
