@@ -1,6 +1,6 @@
-"""Draw the Reuters 2007-2016 items staged for the corpus (`staged/reuters2007-16.jsonl`,
-moved into `corpus/` once the models are retrained on it) from the Reuters headline archive,
-and split them once labelled.
+"""Draw the Reuters 2007-2016 items of the corpus (`corpus/reuters2007-16.jsonl` and
+`corpus/reuters2007-16-dense.jsonl`; staged in `staged/` until the models were retrained on
+them, stop 30) from the Reuters headline archive, and split them once labelled.
 
 The archive and how it is read: `heldout/draw_reuters.py` (the same commit, and the same
 unpickler that refuses every class). Sixteen single days: the day with the most armed-force
@@ -11,9 +11,9 @@ items without a time left out (they cannot be replayed in order). Labelled by re
 item (`LABELLING.md`), six labellers, a few days each.
 
     python eval/draw_reuters_days.py draw <extracted data folder>   # day_<YYYYMMDD>.jsonl here
-    python eval/draw_reuters_days.py split <labelled.jsonl> > eval/staged/reuters2007-16.jsonl
+    python eval/draw_reuters_days.py split <labelled.jsonl> > eval/corpus/reuters2007-16.jsonl
 
-`dense` draws the second batch (`staged/reuters2007-16-dense.jsonl`, stop 29), for deployment
+`dense` draws the second batch (`corpus/reuters2007-16-dense.jsonl`, stop 29), for deployment
 reports enough to learn from rather than whole days: over every day of the archive, the
 headlines with an armed-force word near a verb of sending or moving (a coarse pattern, then a
 finer one), leaving out three days whose times are garbled, the held-out windows with a week

@@ -13,7 +13,7 @@ from bot.labelled import load_labelled
 
 EVAL = Path(__file__).resolve().parents[1] / "eval"
 ROW = re.compile(
-    r"^\| `(?P<file>[a-z]+\.jsonl)` \| [^|]+ \| (?P<items>[\d,]+) \| (?P<deploy>[\d,]+) \|"
+    r"^\| `(?P<file>[a-z0-9-]+\.jsonl)` \| [^|]+ \| (?P<items>[\d,]+) \| (?P<deploy>[\d,]+) \|"
 )
 
 

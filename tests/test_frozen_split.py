@@ -24,7 +24,7 @@ TEST = Path(__file__).resolve().parents[1] / "eval" / "corpus" / "test.jsonl"
 # the geometric mean of the two models, chosen on sources held out from training (train and
 # validation only), reads 0.785 / 0.771 here against the plain mean's 0.816 / 0.813 (stop 28,
 # bars from the smoothed F1 curve and a veto of software deployments: 0.781 / 0.777).
-FLOORS = {"as written": (0.76, 0.90, 0.77, 1), "headline only": (0.75, 0.88, 0.62, 1)}
+FLOORS = {"as written": (0.76, 0.90, 0.77, 1), "headline only": (0.79, 0.88, 0.62, 1)}
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +47,9 @@ def test_the_frozen_split_holds_its_floors(topic, gazetteer, variant):
 
 
 def test_the_test_split_is_frozen_and_apart():
-    """Test items are test items only: no story or thread of theirs is anywhere else, and what
-    waits in eval/staged/ for the next retraining holds to that already."""
+    """Test items are test items only: no story or thread of theirs is anywhere else, and
+    whatever waits in eval/staged/ for the next retraining (nothing, today) holds to that
+    already."""
     from bot.labelled import load_labelled
 
     files = [*TEST.parent.glob("*.jsonl"), *(TEST.parents[1] / "staged").glob("*.jsonl")]

@@ -91,7 +91,7 @@ def test_an_item_clearing_only_the_update_bar_is_explained_at_that_bar():
     """Posted as an update of a story already alerted, it says the bar it cleared.
 
     A reaction headline from a titles-only feed: on the topic, not a report of its own."""
-    title = "Moscow protests US warships deployment"
+    title = "Seoul reacts to North Korean troops in Russia"
     gz = _gazetteer()
     matcher = Matcher([t for t in load_topics() if t.name == "troop-deployments"], gz)
     [p] = opinions.ask_now(matcher, [(prepare(title, "", gz), opinions.reads(title, "", None))])

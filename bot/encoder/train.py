@@ -8,8 +8,9 @@ Items are those of the chosen splits that pass the topic's query, each as writte
 headline only (ambiguous items left out), as the relevance trainer takes them.
 
 Steps: (1) each source held out in turn, the encoder fit on the others scores it, and the
-bars are chosen on the pooled held-out scores (`bot.encoder.bars`; two folds at a time, the
-six in 67 minutes on two cores); (2) the encoder fit on every source is written (23 minutes).
+bars are chosen on the pooled held-out scores (`bot.encoder.bars`; two folds at a time: six
+took 67 minutes on two cores, seven 98 beside a final fit); (2) the encoder fit on every
+source is written (23 minutes).
 `--keep-bars` does (2) alone. Retrain the word model first (`python -m bot.relevance.train`):
 the bars are those of the two together. The folds' held-out scores are kept
 (`eval/folds/<head>.json`), so that after retraining the word model alone, `--bars-only`

@@ -5,12 +5,13 @@ training, no random order, features sorted). Steps:
 1. items of the `train` and `validation` splits that pass the topic's query (the model only
    ever sees those at run time) become feature sets (`features.featurize`), each twice: as
    written and headline only (ambiguous items are left out everywhere);
-2. each source (Reuters 1987, Wikinews, the RSS feeds of 2020-21, of 2022, of 2023) is held out
-   in turn: the model is fit on the others and scores it. The thresholds (one for items with
-   text, one for headlines alone) are those with the best F1 on these held-out scores, so
-   they are chosen for news of periods and outlets the model did not learn from, as the
-   bot will meet. Recall counts every labelled positive, the ones the query let through and
-   the ones it missed, so every figure is the topic's as a whole, as `wirewatch eval` gives it;
+2. each source (Reuters 1987, ABC News 2003, Wikinews, the RSS feeds of 2020-21, of 2022, of
+   2023, Reuters 2007-2016) is held out in turn: the model is fit on the others and scores
+   it. The thresholds (one for items with text, one for headlines alone) are those with the
+   best F1 on these held-out scores, so they are chosen for news of periods and outlets the
+   model did not learn from, as the bot will meet. Recall counts every labelled positive,
+   the ones the query let through and the ones it missed, so every figure is the topic's as
+   a whole, as `wirewatch eval` gives it;
 3. fit on train + validation and write the weights, the thresholds and the scores: held-out
    sources, train, validation (a model fit on train alone), and the frozen `test` split,
    which is scored, never tuned on.
