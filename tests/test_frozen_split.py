@@ -23,7 +23,9 @@ TEST = Path(__file__).resolve().parents[1] / "eval" / "corpus" / "test.jsonl"
 # The floors follow what ships; they never decide it. Stop 26 lowered the F1 floors from 0.79:
 # the geometric mean of the two models, chosen on sources held out from training (train and
 # validation only), reads 0.785 / 0.771 here against the plain mean's 0.816 / 0.813 (stop 28,
-# bars from the smoothed F1 curve and a veto of software deployments: 0.781 / 0.777).
+# bars from the smoothed F1 curve and a veto of software deployments: 0.781 / 0.777). Stop 30
+# (Reuters 2007-2016 trained on, adopted on held-out sources) reads 0.780 / 0.809 and raised
+# the headline floor to 0.79.
 FLOORS = {"as written": (0.76, 0.90, 0.77, 1), "headline only": (0.79, 0.88, 0.62, 1)}
 
 
