@@ -34,6 +34,7 @@ from itertools import compress, repeat
 from operator import add, mul, ne
 
 from bot.grouping import join_model, join_probability
+from bot.text.wire import headline
 
 log = logging.getLogger(__name__)
 
@@ -544,9 +545,11 @@ def _norm(vector: dict[int | str, float]) -> float:
 
 
 def doc_terms(doc: StoryDoc) -> dict[str, float]:
-    """Raw weights of a doc's terms: counts, a title word and an entity counting extra."""
+    """Raw weights of a doc's terms: counts, a title word and an entity counting extra. Wire
+    slugs and genre labels are left out ("UPDATE 2-", Yonhap's "(LEAD)" and "(News Focus)"
+    would join unrelated stories)."""
     counts: dict[str, float] = {}
-    for term in terms(doc.title):
+    for term in terms(headline(doc.title, genre=False)):
         counts[term] = counts.get(term, 0) + TITLE_BOOST
     for term in terms(doc.text, MAX_BODY_TERMS):
         counts[term] = counts.get(term, 0) + 1

@@ -3,8 +3,13 @@ and the shipped gazetteer and built-in topics (loaded once per session: both are
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
 import pytest
 
+from bot.labelled import load_labelled
+from bot.replay import ReplayInput
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, load_topics
 
@@ -20,3 +25,19 @@ def gazetteer() -> Gazetteer:
 def matcher(gazetteer: Gazetteer) -> Matcher:
     """A matcher of the built-in topics (config/topics.yaml)."""
     return Matcher(load_topics(), gazetteer)
+
+
+# When `background` items were published; tests replay their items from then on.
+T0 = datetime(2026, 5, 1, 8, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def background() -> list[ReplayInput]:
+    """300 unrelated real headlines of the corpus, an hour before T0: replayed first, they give
+    the story index the word rarities of a working index rather than of an empty one."""
+    train = Path(__file__).resolve().parents[1] / "eval" / "corpus" / "train.jsonl"
+    others = [i for i in load_labelled(train) if i.label == "other"][:300]
+    return [
+        ReplayInput(f"bg{n}", i.title, "", T0 - timedelta(hours=1), "Background")
+        for n, i in enumerate(others)
+    ]

@@ -8,28 +8,14 @@ word rarities are those of a working index rather than of an empty one.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
-import pytest
-
-from bot.labelled import load_labelled
 from bot.replay import ReplayInput, replay
 from bot.topics.entities import Gazetteer
 from bot.topics.match import load_topics
+from tests.conftest import T0
 
-TRAIN = Path(__file__).resolve().parents[1] / "eval" / "corpus" / "train.jsonl"
-T0 = datetime(2026, 5, 1, 8, tzinfo=UTC)
 FOLLOW_UP = "Ottawa boosts its military presence in Latvia"  # few words shared with the first
-
-
-@pytest.fixture(scope="module")
-def background() -> list[ReplayInput]:
-    others = [i for i in load_labelled(TRAIN) if i.label == "other"][:300]
-    return [
-        ReplayInput(f"bg{n}", i.title, "", T0 - timedelta(hours=1), "Background")
-        for n, i in enumerate(others)
-    ]
 
 
 def _outcomes(background: list[ReplayInput], first: str):

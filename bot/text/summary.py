@@ -12,18 +12,10 @@ from __future__ import annotations
 import re
 
 from bot.text.clean import drop_boilerplate, html_to_text
+from bot.text.wire import strip_byline
 
 MAX_INPUT_CHARS = 30_000  # the key facts are in the lead; the rest of a long article is context
 
-# Outlet bylines that open wire descriptions: "AP - ", "Canadian Press - ", "Reuters - ".
-_BYLINE = re.compile(
-    r"^(?:(?:AP|AFP|Reuters|Canadian Press|CP|Xinhua|dpa|UPI|Bloomberg|PA|ANSA|EFE|Kyodo"
-    r"|Yonhap|TASS|Interfax|AAP|IANS|PTI)\s*[-–—:]+\s*)+"
-)
-# The agency inside a dateline: "BAGHDAD (Reuters) - " keeps "BAGHDAD - ".
-_DATELINE_AGENCY = re.compile(
-    r"^([A-Z][A-Z .'-]+(?:, [A-Z][\w .'-]*)?)\s*\((?:AP|AFP|Reuters|CP|dpa|UPI|Xinhua)\)"
-)
 _TITLE_OUTLET = re.compile(r"\s*\((?:AP|AFP|Reuters|Canadian Press|CP|[A-Z][\w ]{0,30})\)\s*$")
 
 # Words that end in a full stop without ending a sentence.
@@ -80,18 +72,13 @@ def clean_body(text: str) -> str:
     """The text without markup, byline, captions or boilerplate paragraphs."""
     if "<" in text or "&" in text:
         text = html_to_text(text)
-    paragraphs = drop_boilerplate(_strip_byline(p) for p in text.split("\n"))
+    paragraphs = drop_boilerplate(strip_byline(p.strip()) for p in text.split("\n"))
     return "\n".join(paragraphs)
 
 
 def strip_outlet(title: str) -> str:
     """A wire title without its trailing "(Reuters)"/"(AP)" tag."""
     return _TITLE_OUTLET.sub("", " ".join(title.split()))
-
-
-def _strip_byline(paragraph: str) -> str:
-    paragraph = _BYLINE.sub("", paragraph.strip())
-    return _DATELINE_AGENCY.sub(r"\1", paragraph)
 
 
 def split_sentences(text: str) -> list[str]:

@@ -36,6 +36,7 @@ from bot.defaults_path import default_file
 from bot.errors import ConfigError, QueryError
 from bot.model import Prepared, Topic, TopicMatch
 from bot.relevance import Relevance, Verdict, describe
+from bot.text.wire import headline, strip_byline
 from bot.topics.entities import Gazetteer
 from bot.topics.query import (
     And,
@@ -481,8 +482,10 @@ def _compile_all(
 def prepare(title: str, text: str, gazetteer: Gazetteer) -> Prepared:
     """What matching needs of an item whatever the topics: its words and entity mentions.
 
-    Pure and picklable, so it can run where the feed was parsed (a worker process).
+    Pure and picklable, so it can run where the feed was parsed (a worker process). Wire
+    furniture ("UPDATE 2-", "(LEAD)", "(Reuters)", "AP - ") is not read (`bot.text.wire`).
     """
+    title, text = headline(title), strip_byline(text)
     title_words, title_found = word_matches(title)
     text_words, text_found = word_matches(text)
     mentions: list[tuple[str, str, int, int]] = []
