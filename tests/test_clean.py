@@ -213,6 +213,20 @@ def test_broken_markup_still_reads():
     assert html_to_text("<p>unterminated <a href='x") == "unterminated"
 
 
+def test_entities_that_lost_their_ampersand_are_read_as_meant():
+    """Scraped wire copy (AG News among it) writes "Iraq #39;s" and "quot;": read as words,
+    "39" was a number that unrelated stories shared."""
+    assert html_to_text("Iraq #39;s interim government won #39;t wait") == (
+        "Iraq's interim government won't wait"
+    )
+    assert html_to_text("<p>quot;No troops,quot; he said &amp; left</p>") == (
+        '"No troops," he said & left'
+    )
+    assert html_to_text("Oil at #36;50") == "Oil at $50"
+    # Not a lost entity: a literal number sign, a word's own semicolon, an intact entity.
+    assert html_to_text("Bill #100; R&D; C#; x&#39;s") == "Bill #100; R&D; C#; x's"
+
+
 def test_plain_text_keeps_its_line_breaks():
     assert html_to_text("First line\n\n\nSecond  line &amp; more") == (
         "First line\nSecond line & more"

@@ -36,6 +36,15 @@ _BLOCK_TAGS = frozenset(
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\u200b-\u200d\u2060\ufeff]")
 _HAS_MARKUP = re.compile(r"<[a-zA-Z/!?]")
 _FALLBACK_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9:-]*)[^<>]*>?")
+# Entities that lost their "&" on some pipeline's way ("Iraq #39;s", "quot;No troops,quot;"),
+# as in AG News and other scraped wire copy. Read as words, "#39;s" adds a number ("39") that
+# unrelated stories then share: with validation's apostrophes and quotes written so, pairwise
+# grouping precision fell 0.894 -> 0.865. Only punctuation and spaces (a literal "#100;" stays);
+# the space such copy puts before an apostrophe goes with it ("Iraq #39;s" -> "Iraq's").
+_BARE_ENTITY = re.compile(
+    r"(?<![&#\w])(#(?:3[4-9]|160|82(?:1[1-9]|2[0-2]|30))|quot|amp|apos|nbsp);"
+)
+_SPACED_APOSTROPHE = re.compile(r"(?<=\w) #(?:39|8217);(?=(?:s|t|re|ll|ve|d|m)\b)")
 
 
 def html_to_text(html: str) -> str:
@@ -43,6 +52,7 @@ def html_to_text(html: str) -> str:
     if not html:
         return ""
     html = _CONTROL.sub("", html[:MAX_INPUT_CHARS].replace("\r\n", "\n").replace("\r", "\n"))
+    html = _BARE_ENTITY.sub(r"&\1;", _SPACED_APOSTROPHE.sub("'", html))
     if not _HAS_MARKUP.search(html):
         return _tidy(htmllib.unescape(html), keep_lines=True)
     pieces = _lxml_pieces(html)

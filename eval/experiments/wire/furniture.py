@@ -5,7 +5,9 @@ Kinds, each given to items by a hash of their id (so every run adds the same mar
 - `agency`: every title ends "(Reuters)", "(AP)", "(AFP)" or "(Canadian Press)", and a text
   opens with that agency's byline, as AG News-style wire copy does;
 - `reuters`: half the titles open with a Reuters slug ("UPDATE 2-", "REFILE-", "EXCLUSIVE-");
-- `yonhap`: half the titles open with a Yonhap mark ("(LEAD)", "(2nd LD)", "(URGENT)").
+- `yonhap`: half the titles open with a Yonhap mark ("(LEAD)", "(2nd LD)", "(URGENT)");
+- `entities`: apostrophes and quotes in titles and texts written as AG News writes them,
+  entities without their "&" ("Iraq #39;s", "quot;"), which `html_to_text` reads back.
 Detection P / R / F1 and pairwise grouping P / R are printed with text and headlines only.
 Train + validation only: the frozen test split is not read. Run from the repository root:
 `python eval/experiments/wire/furniture.py`.
@@ -38,6 +40,10 @@ def furnished(item: dict, kind: str) -> dict:
         item["title"] = f"{item['title']} ({agency})"
         if item.get("description"):
             item["description"] = f"{agency} - {item['description']}"
+    elif kind == "entities":
+        for key in ("title", "description"):
+            text = (item.get(key) or "").replace("\u2019", "'")
+            item[key] = text.replace("'s ", " #39;s ").replace('"', " quot;")
     elif kind in ("reuters", "yonhap") and h % 2:
         marks = REUTERS if kind == "reuters" else YONHAP
         item["title"] = marks[h // 2 % len(marks)] + item["title"]
@@ -48,7 +54,7 @@ def main() -> int:
     topic = next(t for t in load_topics() if t.name == "troop-deployments")
     rows = [json.loads(line) for line in VALIDATION.read_text(encoding="utf-8").splitlines()]
     with tempfile.TemporaryDirectory() as tmp:
-        for kind in ("as written", "agency", "reuters", "yonhap"):
+        for kind in ("as written", "agency", "reuters", "yonhap", "entities"):
             path = Path(tmp) / f"{kind}.jsonl"
             path.write_text("".join(json.dumps(furnished(r, kind)) + "\n" for r in rows))
             for titles_only in (False, True):
