@@ -30,6 +30,7 @@ from bot.grouping import HERE, JOIN_FEATURES, join_model
 from bot.labelled import LabelledItem, load_labelled
 from bot.relevance.train import CORPUS, corpus_digest
 from bot.stories import StoryDoc, StoryIndex
+from bot.text.wire import headline, strip_byline
 from bot.topics.entities import Gazetteer
 
 WINDOW = timedelta(hours=72)
@@ -53,7 +54,8 @@ def docs_of(items: list[LabelledItem], gazetteer: Gazetteer, titles_only: bool) 
                 "replayed in publication order"
             )
         text = "" if titles_only else i.description
-        names = gazetteer.names(f"{i.title}\n{text}")
+        # As `topics.match.prepare` finds them for the bot: wire furniture is no entity.
+        names = gazetteer.names(f"{headline(i.title)}\n{strip_byline(text)}")
         out.append(StoryDoc(n, i.title, text, names, i.published))
     return sorted(out, key=lambda d: (d.published, items[d.item_id].outlet, d.item_id))
 
