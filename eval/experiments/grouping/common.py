@@ -106,13 +106,15 @@ def linear(w, cols=None):
     return lambda X: 1 / (1 + np.exp(-np.clip(w[0] + X[:, cols or slice(None)] @ w[1:], -30, 30)))
 
 
-def held_out(name, make, thresholds, cols=None, merge_bar=None):
+def held_out(name, make, thresholds, cols=None, merge_bar=None, more=None):
     """Print pooled pairwise P / R / F1 at each bar, every source held out in turn; `make`
-    fits a model on (features, labels) and returns its probability function."""
+    fits a model on (features, labels) and returns its probability function. `more`: further
+    training rows by source (`extra.py`), those of the held-out source left out too."""
     sources, by, docs, ex = folds()
     tot = {(th, t): np.zeros(4) for th in thresholds for t in (False, True)}
     for s in sources:
         rows = [r for o in sources if o != s for r in ex[o]]
+        rows += [r for o, rs in (more or {}).items() if o != s for r in rs]
         X = np.array([f for f, _ in rows])
         prob = make(X if cols is None else X[:, cols], np.array([float(y) for _, y in rows]))
         for th in thresholds:
