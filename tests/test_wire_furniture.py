@@ -28,6 +28,7 @@ from tests.conftest import T0
         ("(LEAD) N. Korea sends more troops", "N. Korea sends more troops"),
         ("(2nd LD) (URGENT) N. Korea sends more troops", "N. Korea sends more troops"),
         ("BREAKING: Troops enter the capital", "Troops enter the capital"),
+        ("Update 2: Troops enter the capital", "Troops enter the capital"),
         ("Watch | Marines land [VIDEO]", "Marines land"),
         ("Rwandan troops arrive in Darfur (Reuters)", "Rwandan troops arrive in Darfur"),
         ("Rwandan troops arrive in Darfur - AFP", "Rwandan troops arrive in Darfur"),

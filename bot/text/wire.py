@@ -31,9 +31,11 @@ AGENCIES = (
 _REUTERS_SLUG = (
     r"(?:UPDATE|WRAPUP|REFILE|CORRECTED|CORRECTION|RPT|REPEAT|EXCLUSIVE)(?: \d{1,2})?\s?-(?!-)\s?"
 )
-# Labels of urgency or medium that end in a colon or bar, any case: "BREAKING:", "Watch |".
+# Labels of urgency or medium that end in a colon or bar, any case: "BREAKING:", "Watch |",
+# "Update 2:" (the numbered slug in another house style).
 _LABEL = (
-    r"(?i:breaking(?: news)?|just in|watch|video|live|exclusive|updated?|urgent|flash)\s*[:|]\s*"
+    r"(?i:breaking(?: news)?|just in|watch|video|live|exclusive|updated?(?: \d{1,2})?|urgent"
+    r"|flash)\s*[:|]\s*"
 )
 # Yonhap's version marks ("(LEAD)", "(2nd LD)", "(URGENT)"; its "(News Focus)" is a genre and
 # stays), and bracketed media labels: "[VIDEO]", "(PHOTOS)".
