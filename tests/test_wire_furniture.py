@@ -32,6 +32,7 @@ from tests.conftest import T0
         ("Watch | Marines land [VIDEO]", "Marines land"),
         ("Rwandan troops arrive in Darfur (Reuters)", "Rwandan troops arrive in Darfur"),
         ("Rwandan troops arrive in Darfur - AFP", "Rwandan troops arrive in Darfur"),
+        ("U.S. to send more troops to Iraq (Update2)", "U.S. to send more troops to Iraq"),
         # Not furniture: kept as written. A factbox is not a fresh report: its label stays.
         ("FACTBOX-Japan's overseas troop dispatches", "FACTBOX-Japan's overseas troop dispatches"),
         ("(News Focus) Seoul weighs troop dispatch", "(News Focus) Seoul weighs troop dispatch"),

@@ -55,10 +55,10 @@ _GENRE = (
 )
 _LEADING = re.compile(rf"^\s*(?:(?:{_REUTERS_SLUG}|{_LABEL}|{_BRACKETED})\s*){{1,4}}")
 _LEADING_ANY = re.compile(rf"^\s*(?:(?:{_REUTERS_SLUG}|{_LABEL}|{_BRACKETED}|{_GENRE})\s*){{1,4}}")
-# "(Reuters)", "(AP)", "- Reuters", "| AFP", "[VIDEO]" at the end.
+# "(Reuters)", "(AP)", "- Reuters", "| AFP", "[VIDEO]", Bloomberg's "(Update2)" at the end.
 _TRAILING = re.compile(
     rf"\s*(?:\((?:{AGENCIES})\)|\s[-–—|]\s*(?:{AGENCIES})"
-    r"|[(\[](?i:video|photos?|watch|updated?)[)\]])\s*$"
+    r"|[(\[](?i:video|photos?|watch|updated?(?: ?\d{1,2})?)[)\]])\s*$"
 )
 # Outlet bylines that open wire text: "AP - ", "Canadian Press - ", "Reuters - ".
 BYLINE = re.compile(rf"^(?:(?:{AGENCIES})\s*[-–—:]+\s*)+")
