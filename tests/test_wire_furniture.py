@@ -29,6 +29,8 @@ from tests.conftest import T0
         ("(2nd LD) (URGENT) N. Korea sends more troops", "N. Korea sends more troops"),
         ("BREAKING: Troops enter the capital", "Troops enter the capital"),
         ("Update 2: Troops enter the capital", "Troops enter the capital"),
+        ("AP Exclusive: Marines to deploy to Darwin", "Marines to deploy to Darwin"),
+        ("AP PHOTOS: Troops arrive in Kabul", "Troops arrive in Kabul"),
         ("Watch | Marines land [VIDEO]", "Marines land"),
         ("Rwandan troops arrive in Darfur (Reuters)", "Rwandan troops arrive in Darfur"),
         ("Rwandan troops arrive in Darfur - AFP", "Rwandan troops arrive in Darfur"),
@@ -53,6 +55,8 @@ def test_the_story_index_reads_no_genre_label_either() -> None:
         "Seoul weighs troop dispatch"
     )
     assert headline("Analysis: Russia moves troops", genre=False) == "Russia moves troops"
+    assert headline("AP Explains: Why troops go", genre=False) == "Why troops go"
+    assert headline("AP Explains: Why troops go") == "AP Explains: Why troops go"
 
 
 def test_a_byline_goes_and_the_dateline_place_stays() -> None:

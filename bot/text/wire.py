@@ -31,11 +31,11 @@ AGENCIES = (
 _REUTERS_SLUG = (
     r"(?:UPDATE|WRAPUP|REFILE|CORRECTED|CORRECTION|RPT|REPEAT|EXCLUSIVE)(?: \d{1,2})?\s?-(?!-)\s?"
 )
-# Labels of urgency or medium that end in a colon or bar, any case: "BREAKING:", "Watch |",
-# "Update 2:" (the numbered slug in another house style).
+# Labels of urgency or medium that end in a colon or bar, any case, maybe the agency's own:
+# "BREAKING:", "Watch |", "Update 2:" (the numbered slug in another house style), "AP PHOTOS:".
 _LABEL = (
-    r"(?i:breaking(?: news)?|just in|watch|video|live|exclusive|updated?(?: \d{1,2})?|urgent"
-    r"|flash)\s*[:|]\s*"
+    r"(?:AP )?(?i:breaking(?: news)?|just in|watch|video|photos?|live|exclusive"
+    r"|updated?(?: \d{1,2})?|urgent|flash)\s*[:|]\s*"
 )
 # Yonhap's version marks ("(LEAD)", "(2nd LD)", "(URGENT)"; its "(News Focus)" is a genre and
 # stays), and bracketed media labels: "[VIDEO]", "(PHOTOS)".
@@ -50,7 +50,7 @@ _GENRE = (
     r"(?:(?:FACTBOX|ANALYSIS|SNAP ANALYSIS|INSIGHT|INTERVIEW|FEATURE|PREVIEW|COLUMN"
     r"|BREAKINGVIEWS|SPECIAL REPORT|TIMELINE|EXPLAINER|INSTANT VIEW|FOCUS|NEWSMAKER|SCENARIOS"
     r"|QUOTEBOX|FACT CHECK)\s?-(?!-)\s?"
-    r"|(?i:factbox|analysis|explainer|timeline|interview)\s*[:|]\s*"
+    r"|(?:AP )?(?i:factbox|analysis|explainer|explains|timeline|interview)\s*[:|]\s*"
     r"|\((?:News Focus|News Analysis|Yonhap Interview|Yonhap Feature)\)\s*)"
 )
 _LEADING = re.compile(rf"^\s*(?:(?:{_REUTERS_SLUG}|{_LABEL}|{_BRACKETED})\s*){{1,4}}")
