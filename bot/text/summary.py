@@ -16,7 +16,9 @@ from bot.text.wire import strip_byline
 
 MAX_INPUT_CHARS = 30_000  # the key facts are in the lead; the rest of a long article is context
 
-_TITLE_OUTLET = re.compile(r"\s*\((?:AP|AFP|Reuters|Canadian Press|CP|[A-Z][\w ]{0,30})\)\s*$")
+# Any capitalised tag in brackets at a title's end ("(Reuters)", "(Canadian Press)", "(Xinhua)"):
+# broader than `wire.headline`'s known agencies, as the summary only weighs the title's words.
+_TITLE_OUTLET = re.compile(r"\s*\([A-Z][\w ]{0,30}\)\s*$")
 
 # Words that end in a full stop without ending a sentence.
 _ABBREVIATIONS = frozenset(
