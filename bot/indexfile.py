@@ -47,6 +47,7 @@ import sqlite_utils
 from bot import stories, storyterms
 from bot.clock import iso, parse_iso, parse_stored, utcnow
 from bot.db import write
+from bot.defaults_path import default_file
 from bot.errors import StoreError, WorkerError, one_line
 from bot.ingest import grouping_text
 from bot.stories import StoryDoc, StoryIndex, doc_terms, tenths
@@ -197,8 +198,10 @@ def _header(saved: bool = True) -> dict[str, Any]:
 
 @functools.cache
 def _code_version() -> str:
-    """Changes whenever the code that decides an index's contents does."""
+    """Changes whenever the code that decides an index's contents does, or the shipped
+    gazetteer (the index reads a text's names as its entities': `stories.named`)."""
     source = inspect.getsource(stories) + inspect.getsource(grouping_text)
+    source += default_file("entities.yaml").read_text(encoding="utf-8")
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 

@@ -88,6 +88,16 @@ def test_names_are_unique_in_order_of_first_mention(gazetteer):
     assert gazetteer.names(text) == ("Russia", "North Korea")
 
 
+def test_named_writes_each_mention_as_its_entity_and_leaves_the_rest_alone(gazetteer):
+    text = "Pyongyang's soldiers reached Kursk, the Kremlin said; US and Seoul officials agreed"
+    assert gazetteer.named(text) == (
+        "North Korea's soldiers reached Kursk, the Russia said; "
+        "United States and South Korea officials agreed"
+    )
+    assert gazetteer.named("us and them, no names here") == "us and them, no names here"
+    assert gazetteer.named("") == ""
+
+
 def test_canonical_accepts_names_and_aliases_in_any_case(gazetteer):
     assert gazetteer.canonical("north korea") == "North Korea"
     assert gazetteer.canonical("Pyongyang") == "North Korea"

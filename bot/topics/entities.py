@@ -159,6 +159,15 @@ class Gazetteer:
         """Canonical names mentioned, in order of first mention, each once."""
         return tuple(dict.fromkeys(m.name for m in self.find(text)))
 
+    def named(self, text: str) -> str:
+        """The text with each mention written as its entity's name ("Pyongyang's soldiers"
+        -> "North Korea's soldiers"): two outlets' words for one actor become one word."""
+        out, at = [], 0
+        for m in self.find(text):
+            out += [text[at : m.start], m.name]
+            at = m.end
+        return "".join(out) + text[at:] if out else text
+
     def canonical(self, name_or_alias: str) -> str | None:
         """The canonical name for a name or alias in any case (queries are typed by people)."""
         return self._lookup.get(fold(name_or_alias.strip()))
