@@ -17,6 +17,7 @@ from dataclasses import replace
 
 from bot.errors import ConfigError, WorkerError, one_line
 from bot.model import Prepared, Topic
+from bot.text.wire import headline, strip_byline
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, explained, explaining
 from bot.workers import opinions_async
@@ -87,8 +88,8 @@ def reads(title: str, summary: str, article: str | None) -> str:
     reads the text. An entry without a title is read by the lead of its summary or article.
     """
     if title.strip():
-        return title
-    return (summary or article or "")[:_LEAD]
+        return headline(title)
+    return strip_byline(summary or article or "")[:_LEAD]
 
 
 def _wanted(matcher: Matcher, items: Sequence[Pair]) -> dict[str, list[int]]:

@@ -87,6 +87,22 @@ def test_the_encoder_reads_the_headline_and_the_word_model_the_whole_text():
     assert opinions.reads("", summary, None).startswith("The ministry said")
 
 
+def test_the_encoder_does_not_read_wire_furniture():
+    """Yonhap's "(2nd LD)" and Reuters' "UPDATE 2-" say which version of a report this is:
+    the encoder's opinion of the report is the same in every version."""
+    plain = "N. Korea sends more troops to Russia, Seoul says"
+    versions = [plain, f"(2nd LD) {plain}", f"UPDATE 2-{plain}", f"{plain} (Reuters)"]
+    assert {opinions.reads(v, "", None) for v in versions} == {plain}
+    gz = _gazetteer()
+    matcher = Matcher([t for t in load_topics() if t.name == "troop-deployments"], gz)
+    asked = opinions.ask_now(
+        matcher, [(prepare(v, "", gz), opinions.reads(v, "", None)) for v in versions]
+    )
+    assert len({p.opinions for p in asked}) == 1
+    # Read as written, the marks would have moved it (a little): the test above is not vacuous.
+    assert len(set(for_head("deployments").scores(versions))) > 1
+
+
 def test_an_item_clearing_only_the_update_bar_is_explained_at_that_bar():
     """Posted as an update of a story already alerted, it says the bar it cleared.
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.errors import ConfigError
+from bot.text.wire import headline, strip_byline
 
 if TYPE_CHECKING:
     from bot.encoder.model import Encoder
@@ -25,7 +26,12 @@ _HEAD_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 
 def encoder_text(title: str, text: str) -> str:
-    """What the encoder reads of an item: the title, then whatever text it has (as trained)."""
+    """What the encoder learns from of an item: its headline, then whatever text it has.
+
+    Wire furniture ("UPDATE 2-", "(LEAD)", "(Reuters)", "AP - ") is taken off first, as for
+    the word model: it says which version of a report this is, not what it reports.
+    """
+    title, text = headline(title), strip_byline(text)
     return f"{title}. {text}".strip() if text else title
 
 
