@@ -40,3 +40,23 @@ def test_a_report_near_a_story_never_alerted_is_an_alert_of_its_own(background):
     first, follow_up = _outcomes(background, "Canada rules out sending more troops to Latvia")
     assert first.alert is None
     assert follow_up.story != first.story and follow_up.alert == "new"
+
+
+def test_follow_ups_naming_the_actors_otherwise_thread_under_the_seed_story(background):
+    """The issue's case: later reports on the seed story's North Korean troops in Kursk, which
+    call North Korea "Pyongyang" or "DPRK", made new alerts. An alert-worthy item near an
+    alerted story is also compared with its title's names read as the gazetteer's."""
+    topic = next(t for t in load_topics() if t.name == "troop-deployments")
+    heads = [
+        "North Korea has sent more troops to Russia, South Korea says",
+        "Pyongyang's soldiers redeployed to the Kursk front line",
+        "Thousands more DPRK soldiers deployed to Kursk region",
+    ]
+    inputs = [
+        ReplayInput(f"k{n}", h, "", T0 + timedelta(hours=n), f"Wire {n}")
+        for n, h in enumerate(heads)
+    ]
+    out = replay([*background, *inputs], topic, Gazetteer.load())[-3:]
+    assert all(o.matched for o in out)
+    assert [o.alert for o in out] == ["new", "update", "update"]
+    assert len({o.story for o in out}) == 1
