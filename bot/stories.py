@@ -170,8 +170,9 @@ class StoryIndex:
         """Join probabilities of `doc` with its title's names read as the gazetteer's too
         ("Pyongyang's soldiers redeployed to Kursk" as "North Korea's soldiers ..."), for an
         alert-worthy item only: read so for every item, a war's headlines joined (`named`)."""
-        title = named(headline(doc.title, genre=False))
-        if title == headline(doc.title, genre=False):
+        written = headline(doc.title, genre=False)
+        title = named(written)
+        if title == written:
             return {}
         again = replace(doc, title=title, terms=None)
         return {sid: join_probability(f, weights) for sid, f in self.candidates(again).items()}
