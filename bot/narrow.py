@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from bot.errors import QueryError
 from bot.model import Prepared, Topic
-from bot.topics.entities import Gazetteer
+from bot.topics.entities import Gazetteer, shipped
 from bot.topics.match import Matcher, prepare
 from bot.topics.refs import names_in, referenced_names
 
@@ -94,7 +94,7 @@ class _Passes:
         if not text and entry.prepared is not None:
             return entry.prepared
         body = f"{entry.summary}\n{text[:ARTICLE_LEAD_CHARS]}" if text else entry.summary
-        return prepare(entry.title, body, _gazetteer())
+        return prepare(entry.title, body, shipped())
 
 
 @functools.lru_cache(maxsize=512)
@@ -103,16 +103,10 @@ def _filters(only: str | None, except_: str | None) -> Matcher | None:
     topics = [Topic(flag, q) for flag, q in ((ONLY, only), (EXCEPT, except_)) if q]
     try:
         outside = frozenset().union(*(referenced_names(t.query) for t in topics))
-        return Matcher(topics, _gazetteer(), outside=outside)
+        return Matcher(topics, shipped(), outside=outside)
     except QueryError as exc:
         log.error("narrow.invalid only=%r except=%r error=%s", only, except_, exc)
         return None
-
-
-@functools.cache
-def _gazetteer() -> Gazetteer:
-    """The shipped gazetteer, as the pipeline uses (loaded once, on first narrowed item)."""
-    return Gazetteer.load()
 
 
 def _one_line(text: str) -> str:

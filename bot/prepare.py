@@ -12,13 +12,12 @@ does not touch the database.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.model import Entry, Prepared
 from bot.stories import StoryDoc, doc_terms
-from bot.topics.entities import Gazetteer
+from bot.topics.entities import Gazetteer, shipped
 from bot.topics.match import prepare
 
 _EPOCH = datetime.fromtimestamp(0, UTC)  # doc_terms never reads the date
@@ -37,10 +36,5 @@ def _prepare(entry: Entry, gazetteer: Gazetteer) -> Prepared:
 
 def prepare_entries(entries: tuple[Entry, ...]) -> tuple[Entry, ...]:
     """Every entry prepared, with the shipped gazetteer (loaded once per worker)."""
-    gazetteer = _gazetteer()
+    gazetteer = shipped()
     return tuple(replace(e, prepared=_prepare(e, gazetteer)) for e in entries)
-
-
-@functools.cache
-def _gazetteer() -> Gazetteer:
-    return Gazetteer.load()

@@ -32,13 +32,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import compress, repeat
 from operator import add, mul, ne
-from typing import TYPE_CHECKING
 
 from bot.grouping import join_model, join_probability
 from bot.text.wire import headline
-
-if TYPE_CHECKING:
-    from bot.topics.entities import Gazetteer
 
 log = logging.getLogger(__name__)
 
@@ -597,14 +593,9 @@ def named(text: str) -> str:
     The shipped gazetteer only (config/entities.yaml): the terms are stored with each item
     (bot.storyterms), so they must not depend on a deployment's settings.
     """
-    return _gazetteer().named(text)
+    from bot.topics.entities import shipped  # the package bot.topics imports this module
 
-
-@functools.cache
-def _gazetteer() -> Gazetteer:
-    from bot.topics.entities import Gazetteer  # the package bot.topics imports this module
-
-    return Gazetteer.load()
+    return shipped().named(text)
 
 
 def _head(text: str) -> str:

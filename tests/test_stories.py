@@ -202,9 +202,9 @@ def test_different_wordings_meet(words):
 
 
 def test_a_text_naming_one_actor_in_other_words_gives_the_same_terms():
-    """ "The Kremlin", "Moscow" and "Russian officials" are one actor to the story index, in a
-    text; a title keeps its own words (read as names, a war's headlines, which all name the
-    same few capitals, joined: `stories.named`)."""
+    """ "The Kremlin", "Moscow" and "Russia" are one actor to the story index, "Minsk" and
+    "Belarus" another, in a text; a title keeps its own words (read as names, a war's
+    headlines, which all name the same few capitals, joined: `stories.named`)."""
     texts = [
         "The Kremlin said on Tuesday that S-400 batteries were moved to Belarus.",
         "Moscow said on Tuesday that S-400 batteries were moved to Belarus.",

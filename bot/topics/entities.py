@@ -18,6 +18,7 @@ what the gazetteer says. It knows nothing about topics.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -214,3 +215,10 @@ def _leftmost_longest(found: list[Mention]) -> list[Mention]:
         if not kept or m.start >= kept[-1].end:
             kept.append(m)
     return kept
+
+
+@functools.cache
+def shipped() -> Gazetteer:
+    """The shipped gazetteer, loaded once per process: what the pipeline, the parse workers
+    and the story index share (the index's stored terms depend on it: `bot.stories.named`)."""
+    return Gazetteer.load()
