@@ -50,7 +50,8 @@ from bot.db import write
 from bot.defaults_path import default_file
 from bot.errors import StoreError, WorkerError, one_line
 from bot.ingest import grouping_text
-from bot.stories import StoryDoc, StoryIndex, doc_terms, tenths
+from bot.prepare import feed_terms
+from bot.stories import StoryDoc, StoryIndex, tenths
 from bot.storyterms import StoredDoc
 from bot.workers import story_terms_async
 
@@ -334,7 +335,7 @@ async def _packed(
 
 
 def _packed_doc(doc: StoryDoc, story_id: int) -> StoredDoc:
-    terms = doc_terms(doc) if doc.terms is None else doc.terms
+    terms = feed_terms(doc) if doc.terms is None else doc.terms
     return doc.item_id, story_id, doc.published.timestamp(), list(terms), tenths(terms.values())
 
 
@@ -347,12 +348,12 @@ async def _with_terms(db: sqlite_utils.Database, ids: list[int], now: datetime) 
         log.warning("index.terms_in_worker_failed items=%d error=%s", len(docs), exc)
         terms = []
         for i in range(0, len(docs), SLICE):
-            terms += [doc_terms(doc) for doc in docs[i : i + SLICE]]
+            terms += [feed_terms(doc) for doc in docs[i : i + SLICE]]
             await asyncio.sleep(0)
     return [replace(doc, terms=t) for doc, t in zip(docs, terms, strict=True)]
 
 
-_COLUMNS = "id, title, summary, text, alert_summary, entities, published, first_seen, story_id"
+_COLUMNS = "id, title, summary, text, alert_summary, published, first_seen, story_id"
 
 
 def _rows(db: sqlite_utils.Database, ids: list[int]) -> list[tuple]:
@@ -367,12 +368,12 @@ def _rows(db: sqlite_utils.Database, ids: list[int]) -> list[tuple]:
 
 def _doc(row: tuple, now: datetime) -> StoryDoc:
     """A stored item as the index sees it; a damaged row gives what can be read of it."""
-    item_id, title, summary, text, alert_summary, entities, published, first_seen, _ = row
+    item_id, title, summary, text, alert_summary, published, first_seen, _ = row
     return StoryDoc(
         item_id,
         title or "",
         grouping_text(summary or "", text, alert_summary or ""),
-        _names(entities),
+        (),  # its terms are `feed_terms`: the names of the feed's text, not the stored ones
         _published(item_id, published, parse_stored(first_seen, now)),
     )
 
@@ -383,11 +384,3 @@ def _published(item_id: int, text: str, fallback: datetime) -> datetime:
     except ValueError:
         log.warning("index.unreadable_date item=%d published=%.40r using=first_seen", item_id, text)
         return fallback
-
-
-def _names(entities: str | None) -> tuple[str, ...]:
-    try:
-        names = json.loads(entities or "[]")
-    except ValueError:
-        return ()
-    return tuple(n for n in names if isinstance(n, str)) if isinstance(names, list) else ()

@@ -22,8 +22,9 @@ from bot.db import write
 from bot.edits import digest
 from bot.model import Entry, TopicMatch
 from bot.narrow import narrow_subscriptions
+from bot.prepare import feed_terms
 from bot.store import FeedRow, SubscriptionRow, dumps, subscriptions
-from bot.stories import StoryDoc, StoryIndex, doc_terms
+from bot.stories import StoryDoc, StoryIndex
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ def _story_doc(item: NewItem) -> StoryDoc:
     """The item as the story index sees it, its terms computed once (or already, by a worker)."""
     text = grouping_text(item.entry.summary, item.text, item.alert_summary)
     doc = StoryDoc(0, item.entry.title, text, item.entities, item.published, terms=item.terms)
-    return doc if doc.terms is not None else replace(doc, terms=doc_terms(doc))
+    return doc if doc.terms is not None else replace(doc, terms=feed_terms(doc))
 
 
 def _insert_item(

@@ -371,7 +371,7 @@ def _conclude(
         entities=matched.names,
         matches=tuple(p.matcher.match_prepared(matched, relaxed=True)) if look.candidate else (),
         alertable=look.alertable,
-        terms=None if text else look.feed_text.terms,
+        terms=look.feed_text.terms,  # of the feed's text, fetched article or not (feed_names)
         wire=wire_of(entry.author, entry.summary, text),
     )
 

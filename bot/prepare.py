@@ -28,9 +28,26 @@ def prepared_of(entry: Entry, gazetteer: Gazetteer) -> Prepared:
     return entry.prepared or _prepare(entry, gazetteer)
 
 
+def feed_names(title: str, summary: str) -> tuple[str, ...]:
+    """The names the story index files an item under: those the shipped gazetteer finds in
+    the feed's own title and summary. The join model learned from those (`bot.grouping`);
+    an article page's names (its dateline's city, say) would make one outlet's unrelated
+    reports look alike, and a deployment's own entities would make the stored terms
+    (`bot.storyterms`) depend on its settings."""
+    return prepare(title, summary, shipped()).names
+
+
+def feed_terms(doc: StoryDoc) -> dict[str, float]:
+    """The story index's terms of a doc whose title and text are the feed's: with the names
+    `feed_names` finds there, whatever `doc.entities` holds (the stored item's own names may
+    come from its article page)."""
+    return doc_terms(replace(doc, entities=feed_names(doc.title, doc.text)))
+
+
 def _prepare(entry: Entry, gazetteer: Gazetteer) -> Prepared:
     prepared = prepare(entry.title, entry.summary, gazetteer)
-    doc = StoryDoc(0, entry.title, entry.summary, prepared.names, entry.published or _EPOCH)
+    names = prepared.names if gazetteer is shipped() else feed_names(entry.title, entry.summary)
+    doc = StoryDoc(0, entry.title, entry.summary, names, entry.published or _EPOCH)
     return replace(prepared, terms=doc_terms(doc))
 
 

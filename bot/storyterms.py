@@ -8,7 +8,8 @@ start-up rebuild (`bot.indexfile`, when no saved index can be used) reads them b
 Each row records the VERSION of the code that computed it; a row of another version, or one
 that does not read back whole, counts as missing: the rebuild computes those items' terms
 again and writes them back. VERSION is bumped by hand whenever an item's terms change
-(`doc_terms`, `grouping_text`, the shipped gazetteer's names, or how they are stored here):
+(`doc_terms`, `grouping_text`, `prepare.feed_terms`, the shipped gazetteer's names, or how
+they are stored here):
 tests/test_storyterms.py fails until it is, as it pins the stored terms of a fixed sample.
 Rows of items that left the story window are deleted now and then (`forget_before`), rows
 of deleted items at once (a trigger), so the table stays the size of the window.
@@ -36,7 +37,8 @@ _SEPARATOR = "\n"  # no term has one: words are letters or digits, entity names 
 
 
 # Bump whenever the terms stored for an item change (see the module docstring); a test pins them.
-VERSION = 2  # 2: the text's names read as the gazetteer's (stories.named), entities count 1
+VERSION = 3  # 2: the text's names read as the gazetteer's (stories.named), entities count 1;
+# 3: the names are the feed text's (prepare.feed_names), never a fetched article page's
 
 
 def encode(terms: dict[str, float]) -> tuple[str, bytes] | None:

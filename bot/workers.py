@@ -30,8 +30,8 @@ from typing import TypeVar
 from bot.errors import FeedParseError, WirewatchError, WorkerError, one_line
 from bot.feeds.parse import parse_feed
 from bot.model import Entry, ParsedFeed
-from bot.prepare import prepare_entries
-from bot.stories import StoryDoc, doc_terms
+from bot.prepare import feed_terms, prepare_entries
+from bot.stories import StoryDoc
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -119,12 +119,12 @@ async def story_terms_async(
     docs: Sequence[StoryDoc],
     timeout: float = 60.0,  # noqa: ASYNC109 - a caller's deadline could not kill the worker
 ) -> list[dict[str, float]]:
-    """`doc_terms` of each doc in a worker process (the story index's rebuild at start)."""
+    """`feed_terms` of each doc in a worker process (the story index's rebuild at start)."""
     return await in_worker(timeout, "story terms", story_terms, tuple(docs))
 
 
 def story_terms(docs: tuple[StoryDoc, ...]) -> list[dict[str, float]]:
-    return [doc_terms(doc) for doc in docs]
+    return [feed_terms(doc) for doc in docs]
 
 
 def parse_feed_in_worker(body: bytes, feed_url: str, max_entries: int) -> ParsedFeed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -410,3 +411,32 @@ async def test_a_wave_hands_its_alerts_over_at_once_while_a_slow_feed_is_still_a
         fast = [f for f in active_feeds(rt.db) if f.name == "Fast"]
         await poll_many(rt.pipeline, fast)  # nothing new this time: no call
     assert calls == [(1, False)], "the alert was handed over once, before the slow feed answered"
+
+
+async def test_grouping_reads_the_feeds_names_not_the_article_pages(tmp_path, feed_server):
+    """An article page's names (its dateline's capital, a country named in passing) are shown
+    in the alert, but the story index files the item by its feed text's names, as the join
+    model learned them: one outlet's pages all open with the same dateline."""
+    now = datetime.now(UTC)
+    feed_server.serve(
+        "/rss", _rss([("f", "Frigate docks in the harbour", feed_server.url("/art"), now)])
+    )
+    page = "SEOUL -- The frigate docked in the harbour as North Korea looked on."
+    feed_server.serve("/art", _article(page), content_type="text/html")
+    settings = make_settings(
+        tmp_path / "w.db",
+        [("X", feed_server.url("/rss"))],
+        topics={"ships": {"query": "frigate AND harbour"}},
+        subscriptions=[{"topic": "ships", "channel": "console"}],
+        network={"allow_private_addresses": True},  # the article is on 127.0.0.1
+    )
+    async with console_runtime(settings) as (rt, console):
+        await poll_once(rt)
+        (entities, names), *_ = rt.db.execute(
+            "SELECT entities, names FROM items JOIN story_terms ON item_id = items.id"
+        ).fetchall()
+    assert len(feed_server.requests_to("/art")) == 1
+    assert "North Korea" in console.alerts()[0]["entities"]
+    assert "North Korea" in json.loads(entities)
+    assert "dock" in names.split("\n")  # the feed's words are there...
+    assert not [n for n in names.split("\n") if n.startswith("e:")]  # ...and no page's name
