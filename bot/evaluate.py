@@ -3,7 +3,8 @@
 Input: JSON lines (`bot.labelled`). Items are replayed in publication order on a scratch
 database (`bot.replay`): the topic's query and relevance model decide detection; the story
 index, its window and the outbox rules decide grouping and what a channel is sent. Printed:
-- detection: precision, recall, F1 of the topic against `label` (ambiguous items left out);
+- detection: precision, recall, F1 of the topic against `label` (ambiguous items left out),
+  and of what the channel was sent (new alerts and updates: an update passes a relaxed bar);
 - grouping: pairwise precision (a merged pair is right when both items share a `thread`)
   and recall (pairs of one `story` that were merged);
 - alerts: top-level alerts per story, and the stories that got more than one.
@@ -47,6 +48,18 @@ def _ratio(hits: int, total: int) -> float | None:
 def detection(items: list[LabelledItem], out: list[Replayed], positive: str) -> Scores:
     scored = [
         (o.matched, i.label == positive)
+        for i, o in zip(items, out, strict=True)
+        if i.label is not None and not i.ambiguous
+    ]
+    tp = sum(h and y for h, y in scored)
+    return Scores(_ratio(tp, sum(h for h, _ in scored)), _ratio(tp, sum(y for _, y in scored)))
+
+
+def posted(items: list[LabelledItem], out: list[Replayed], positive: str) -> Scores:
+    """Detection as the channel sees it: an item counts as predicted when it was sent there,
+    as a new alert or as an update in its story's thread (which passes the relaxed bar)."""
+    scored = [
+        (o.alert is not None, i.label == positive)
         for i, o in zip(items, out, strict=True)
         if i.label is not None and not i.ambiguous
     ]
@@ -148,6 +161,11 @@ def report(
     d = detection(items, out, positive)
     lines.append(
         f"topic {topic}: precision {_num(d.precision)} recall {_num(d.recall)} F1 {_num(d.f1)}"
+    )
+    c = posted(items, out, positive)
+    lines.append(
+        f"channel (new alerts and updates sent): precision {_num(c.precision)} "
+        f"recall {_num(c.recall)} F1 {_num(c.f1)}"
     )
     g = grouping(items, out)
     if g is None:

@@ -49,6 +49,24 @@ def test_eval_replays_in_publication_order_and_reports_every_measure(tmp_path, c
     assert "1 new alerts for 1 stories, 0 stories alerted more than once; 1 updates" in out
 
 
+def test_eval_reports_what_the_channel_was_sent_updates_included(tmp_path, capsys):
+    """A follow-up that passes only the relaxed bar is not a match of the topic, but the
+    channel gets it as an update: an editor judges what reaches the channel."""
+    items = [
+        _item(1, "Rwandan troops arrive in Darfur", "deploy", "rw", 0, "A"),
+        _item(2, "Rwandan troops start AU mission in Darfur", "deploy", "rw", 30, "B"),
+        _item(3, "Britain sends 900 troops to Estonia", "deploy", "uk", 300, "A"),
+        _item(4, "British troops start NATO mission in Estonia", "deploy", "uk", 330, "B"),
+        _item(5, "Stocks rise as inflation cools", "other", "stocks", 400, "B"),
+    ]  # fmt: skip
+    assert main(["eval", str(_write(tmp_path / "c.jsonl", items))]) == 0
+    out = capsys.readouterr().out
+    assert "channel (new alerts and updates sent): precision 1.000 recall 1.000 F1 1.000" in out
+    assert "2 new alerts for 2 stories, 0 stories alerted more than once; 2 updates" in out
+    topic = re.search(r"^topic troop-deployments: precision \S+ recall (\S+)", out, re.M)
+    assert topic and float(topic[1]) < 1.0  # the follow-ups went out as updates, not matches
+
+
 def test_eval_says_how_far_each_miss_fell(tmp_path, capsys):
     """A missed report shows the score it got, or that the topic's query never let it through:
     the two call for different fixes (more training data, or a wider query)."""
