@@ -185,9 +185,19 @@ def report(
         f"{len(twice)} stories alerted more than once; {len(updates)} updates, "
         f"{stray} of them not labelled {positive}"
     )
-    lines += [f"alerted more than once: {s} ({alerts[s]} alerts)" for s in twice]
+    for story in twice:
+        lines.append(f"alerted more than once: {story} ({alerts[story]} alerts)")
+        lines += [  # which reports started a story of their own, and when: what to look at
+            f"  new alert: {_when(i)} {i.outlet}: {i.title}"
+            for i, o in zip(items, out, strict=True)
+            if i.story == story and o.alert == "new"
+        ]
     lines += _misses(items, out, positive)
     return "\n".join(lines)
+
+
+def _when(item: LabelledItem) -> str:
+    return f"{item.published:%Y-%m-%d %H:%M}" if item.published else "(no date)"
 
 
 def _num(x: float | None) -> str:

@@ -67,6 +67,23 @@ def test_eval_reports_what_the_channel_was_sent_updates_included(tmp_path, capsy
     assert topic and float(topic[1]) < 1.0  # the follow-ups went out as updates, not matches
 
 
+def test_eval_shows_the_reports_that_split_a_story_into_two_alerts(tmp_path, capsys):
+    """A story alerted twice is the failure a newsroom minds most: the replay names the
+    reports that each started one, with their time and outlet, so they can be looked at."""
+    items = [
+        _item(1, "Britain sends 900 troops to Estonia", "deploy", "split", 0, "A"),
+        _item(2, "Stocks rise as inflation cools", "other", "stocks", 10, "B"),
+        _item(3, "Paratroopers deployed to Baltic frontier", "deploy", "split", 30, "B"),
+    ]  # fmt: skip
+    assert main(["eval", str(_write(tmp_path / "s.jsonl", items))]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = lines.index("alerted more than once: split (2 alerts)")
+    assert lines[at + 1 : at + 3] == [
+        "  new alert: 2024-03-01 08:00 A: Britain sends 900 troops to Estonia",
+        "  new alert: 2024-03-01 08:30 B: Paratroopers deployed to Baltic frontier",
+    ]
+
+
 def test_eval_says_how_far_each_miss_fell(tmp_path, capsys):
     """A missed report shows the score it got, or that the topic's query never let it through:
     the two call for different fixes (more training data, or a wider query)."""
