@@ -213,6 +213,17 @@ async def test_later_outlet_after_restart_joins_the_open_story(tmp_path, feed_se
     assert [s["outlet"] for s in update["sources"]] == ["A", "B"]
 
 
+def _ships(tmp_path, feed_server, **more):
+    """One config feed at /rss and a topic of frigates in harbours, sent to the console."""
+    return make_settings(
+        tmp_path / "w.db",
+        [("X", feed_server.url("/rss"))],
+        topics={"ships": {"query": "frigate AND harbour"}},
+        subscriptions=[{"topic": "ships", "channel": "console"}],
+        **more,
+    )
+
+
 def _article(text: str) -> str:
     paragraphs = "".join(
         f"<p>{text} Paragraph {i} adds more detail for readers.</p>" for i in range(6)
@@ -226,12 +237,7 @@ async def test_item_links_of_a_config_feed_pass_the_address_guard(tmp_path, feed
     feed_server.serve("/rss", _rss([("f", "Frigate in the harbour", feed_server.url("/art"), now)]))
     secret = "The frigate carries the instance's metadata credentials."
     feed_server.serve("/art", _article(secret), content_type="text/html")
-    settings = make_settings(
-        tmp_path / "w.db",
-        [("X", feed_server.url("/rss"))],  # a config feed on 127.0.0.1: fetched as written
-        topics={"ships": {"query": "frigate AND harbour"}},
-        subscriptions=[{"topic": "ships", "channel": "console"}],
-    )
+    settings = _ships(tmp_path, feed_server)  # a config feed on 127.0.0.1: fetched as written
     caplog.set_level(logging.INFO, logger="bot.pipeline")
     async with console_runtime(settings) as (rt, console):
         await poll_once(rt)
@@ -260,13 +266,8 @@ async def test_only_candidates_have_their_article_read_and_the_article_can_make_
     feed_server.serve(
         "/art/c", _article("Bands played at the festival all night."), content_type="text/html"
     )
-    settings = make_settings(
-        tmp_path / "w.db",
-        [("X", feed_server.url("/rss"))],
-        topics={"ships": {"query": "frigate AND harbour"}},
-        subscriptions=[{"topic": "ships", "channel": "console"}],
-        network={"allow_private_addresses": True},  # the articles are on 127.0.0.1
-    )
+    # The articles are on 127.0.0.1: private addresses allowed.
+    settings = _ships(tmp_path, feed_server, network={"allow_private_addresses": True})
     async with console_runtime(settings) as (rt, console):
         await poll_once(rt)
     # Feed text alone matches nothing; the article of the first item does.
@@ -423,13 +424,8 @@ async def test_grouping_reads_the_feeds_names_not_the_article_pages(tmp_path, fe
     )
     page = "SEOUL -- The frigate docked in the harbour as North Korea looked on."
     feed_server.serve("/art", _article(page), content_type="text/html")
-    settings = make_settings(
-        tmp_path / "w.db",
-        [("X", feed_server.url("/rss"))],
-        topics={"ships": {"query": "frigate AND harbour"}},
-        subscriptions=[{"topic": "ships", "channel": "console"}],
-        network={"allow_private_addresses": True},  # the article is on 127.0.0.1
-    )
+    # The article is on 127.0.0.1: private addresses allowed.
+    settings = _ships(tmp_path, feed_server, network={"allow_private_addresses": True})
     async with console_runtime(settings) as (rt, console):
         await poll_once(rt)
         (entities, names), *_ = rt.db.execute(
