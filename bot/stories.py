@@ -170,7 +170,10 @@ class StoryIndex:
         title = named(written)
         if title == written:
             return {}
-        again = replace(doc, title=title, terms=None)
+        # Only the title changes: the text's terms and the names stay those the doc was
+        # filed with (`doc.entities` may hold an article page's, which its terms do not).
+        terms = self._doc_terms(doc)
+        again = replace(doc, title=title, terms=retitled(terms, written, title))
         return {sid: join_probability(f, weights) for sid, f in self.candidates(again).items()}
 
     def choose(self, doc: StoryDoc, found: dict[int, float], bar: float) -> int | None:
@@ -574,6 +577,21 @@ def doc_terms(doc: StoryDoc) -> dict[str, float]:
         key = "e:" + name.lower()
         counts[key] = counts.get(key, 0) + ENTITY_BOOST
     return counts
+
+
+def retitled(counts: dict[str, float], old: str, new: str) -> dict[str, float]:
+    """`doc_terms` of a doc with headline `new` instead of `old`, from its terms (`counts`):
+    the title's words are the only part that changes, so the text is not read again."""
+    out = dict(counts)
+    for term in terms(old):
+        left = out.get(term, 0) - TITLE_BOOST
+        if left > 0:
+            out[term] = left
+        else:
+            out.pop(term, None)
+    for term in terms(new):
+        out[term] = out.get(term, 0) + TITLE_BOOST
+    return out
 
 
 def named(text: str) -> str:

@@ -6,6 +6,8 @@ How well grouping does on real news is measured on the frozen test split of eval
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,9 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import stories
-from bot.stories import StoryDoc, StoryIndex, doc_terms, stem, terms
+from bot.stories import StoryDoc, StoryIndex, doc_terms, named, retitled, stem, terms
 from bot.text.clean import extract_article
 from bot.text.summary import summarize
+from bot.text.wire import headline
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = next(
@@ -24,6 +27,7 @@ SHARED = next(
 )
 needs_shared = pytest.mark.skipif(SHARED is None, reason="shared/ is not beside the repository")
 T0 = datetime(2025, 3, 13, 6, 0, tzinfo=UTC)
+DATA = Path(__file__).parent / "data"
 
 
 # --- the seeds: one event, two outlets ------------------------------------------------------
@@ -217,6 +221,20 @@ def test_a_text_naming_one_actor_in_other_words_gives_the_same_terms():
     assert "russia" in found[0] and "kremlin" not in found[0]
     title = doc_terms(StoryDoc(0, "Kremlin moves air defences west", "", (), T0))
     assert "kremlin" in title and "russia" not in title
+
+
+@pytest.mark.parametrize("n", range(0, 40, 3))
+def test_a_doc_retitled_from_its_terms_has_the_terms_it_would_have_with_that_title(n):
+    """The story index compares an alert-worthy item once more with its title read by names
+    (`StoryIndex._named_title`), from the terms it was filed with: the same terms as the
+    doc with that title would have, whatever the title shares with the text."""
+    lines = (DATA / "deploy_extra.jsonl").read_text().splitlines()
+    item = json.loads(lines[n % len(lines)])
+    doc = StoryDoc(n, item["title"], item["description"], ("North Korea",), T0)
+    written = headline(item["title"], genre=False)
+    for title in (named(written), "Pyongyang sends troops to Kursk", ""):
+        expected = doc_terms(replace(doc, title=title))
+        assert retitled(doc_terms(doc), written, title) == expected, title
 
 
 def test_generic_news_words_are_not_terms():
