@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     ttest = tsub.add_parser("test", help="does QUERY or TOPIC match this text, and why")
     _config_arg(ttest)
     ttest.add_argument("query", metavar="QUERY|TOPIC")
-    src = ttest.add_mutually_exclusive_group(required=True)
+    ttest.add_argument("words", nargs="?", metavar="TEXT", help="the text to test (or --text)")
+    src = ttest.add_mutually_exclusive_group()
     src.add_argument("--text", help="the text to test (first line is taken as the title)")
     src.add_argument("--file", type=Path, help="a file holding the text")
     tback = tsub.add_parser("backtest", help="the alerts TOPIC (or QUERY) would have posted")
@@ -403,7 +404,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
         raise UsageError(problem)
     if args.topics_command == "backtest":
         return _backtest(args, settings, topics)
-    text = args.text if args.text is not None else _read_text(args.file)
+    text = _text_to_test(args)
     try:
         matched, why = explain_now(args.query, text, Gazetteer.load(), topics)
     except QueryError as exc:
@@ -411,6 +412,17 @@ def cmd_topics(args: argparse.Namespace) -> int:
         return 2
     print(("MATCH: " if matched else "no match: ") + why)
     return 0 if matched else 1
+
+
+def _text_to_test(args: argparse.Namespace) -> str:
+    """The text of `topics test`: given after the topic, with --text or in --file (one)."""
+    given = [x for x in (args.words, args.text, args.file) if x is not None]
+    if len(given) != 1:
+        raise UsageError(
+            "topics test needs one text to test: after the topic, --text TEXT or --file FILE"
+            + ("" if not given else f" (got {len(given)})")
+        )
+    return _read_text(args.file) if args.file is not None else str(given[0])
 
 
 def _backtest(args: argparse.Namespace, settings: Settings, topics: list) -> int:

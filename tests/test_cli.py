@@ -128,6 +128,20 @@ def test_topics_test_explains_a_match_and_a_miss(capsys):
     assert "query" in capsys.readouterr().err
 
 
+def test_topics_test_takes_the_text_after_the_topic_and_wants_exactly_one(capsys):
+    """`wirewatch topics test TOPIC "some headline"`: what a moderator types first."""
+    text = "North Korea has sent more troops to Russia, South Korea says"
+    assert main(["topics", "test", "troop-deployments", text]) == 0
+    assert capsys.readouterr().out.startswith("MATCH")
+    assert main(["topics", "test", "troop-deployments", "Stocks rose on Monday"]) == 1
+    assert capsys.readouterr().out.startswith("no match")
+    for args in ([], [text, "--text", text]):
+        assert main(["topics", "test", "troop-deployments", *args]) == 2
+        assert "one text to test: after the topic, --text TEXT or --file FILE" in (
+            capsys.readouterr().err
+        )
+
+
 def _help_lines(argv: list[str], capsys) -> dict[str, str]:
     """`wirewatch ... --help` as a user sees it: each listed command with its one-line help."""
     with pytest.raises(SystemExit) as done:
