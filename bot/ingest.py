@@ -190,7 +190,9 @@ def grouping_text(summary: str, text: str | None, alert_summary: str) -> str:
 def _story_doc(item: NewItem) -> StoryDoc:
     """The item as the story index sees it, its terms computed once (or already, by a worker)."""
     text = grouping_text(item.entry.summary, item.text, item.alert_summary)
-    doc = StoryDoc(0, item.entry.title, text, item.entities, item.published, terms=item.terms)
+    # No entities: the names it is filed under are in its terms (`feed_terms`: the feed
+    # text's), while `item.entities` may hold its article page's too.
+    doc = StoryDoc(0, item.entry.title, text, (), item.published, terms=item.terms)
     return doc if doc.terms is not None else replace(doc, terms=feed_terms(doc))
 
 
