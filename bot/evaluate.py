@@ -46,21 +46,21 @@ def _ratio(hits: int, total: int) -> float | None:
 
 
 def detection(items: list[LabelledItem], out: list[Replayed], positive: str) -> Scores:
-    scored = [
-        (o.matched, i.label == positive)
-        for i, o in zip(items, out, strict=True)
-        if i.label is not None and not i.ambiguous
-    ]
-    tp = sum(h and y for h, y in scored)
-    return Scores(_ratio(tp, sum(h for h, _ in scored)), _ratio(tp, sum(y for _, y in scored)))
+    """The topic's own match (what may start an alert) against `label`."""
+    return _scored(items, [o.matched for o in out], positive)
 
 
 def posted(items: list[LabelledItem], out: list[Replayed], positive: str) -> Scores:
     """Detection as the channel sees it: an item counts as predicted when it was sent there,
     as a new alert or as an update in its story's thread (which passes the relaxed bar)."""
+    return _scored(items, [o.alert is not None for o in out], positive)
+
+
+def _scored(items: list[LabelledItem], predicted: list[bool], positive: str) -> Scores:
+    """Precision and recall of `predicted` (one per item), ambiguous items left out."""
     scored = [
-        (o.alert is not None, i.label == positive)
-        for i, o in zip(items, out, strict=True)
+        (hit, i.label == positive)
+        for i, hit in zip(items, predicted, strict=True)
         if i.label is not None and not i.ambiguous
     ]
     tp = sum(h and y for h, y in scored)

@@ -9,10 +9,10 @@ Each row records the VERSION of the code that computed it; a row of another vers
 that does not read back whole, counts as missing: the rebuild computes those items' terms
 again and writes them back. VERSION is bumped by hand whenever an item's terms change
 (`doc_terms`, `grouping_text`, `prepare.feed_terms`, the shipped gazetteer's names, or how
-they are stored here):
-tests/test_storyterms.py fails until it is, as it pins the stored terms of a fixed sample.
-Rows of items that left the story window are deleted now and then (`forget_before`), rows
-of deleted items at once (a trigger), so the table stays the size of the window.
+they are stored here): tests/test_storyterms.py fails until it is, as it pins the stored
+terms of a fixed sample. Rows of items that left the story window are deleted now and then
+(`forget_before`), rows of deleted items at once (a trigger), so the table stays the size
+of the window.
 
 Deliberately not here: what the terms are (bot.stories) and when to rebuild (bot.indexfile).
 """
