@@ -42,6 +42,7 @@ _MAX_WORKERS = 2
 
 _pool: concurrent.futures.ProcessPoolExecutor | None = None
 _recycled: weakref.WeakSet[concurrent.futures.ProcessPoolExecutor] = weakref.WeakSet()
+_managers: weakref.WeakSet[threading.Thread] = weakref.WeakSet()  # of recycled pools
 _loop_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()
 )
@@ -168,10 +169,18 @@ def _slots() -> asyncio.Semaphore:
     return _loop_slots[loop]
 
 
-def shutdown_workers() -> None:
-    """Stop the worker processes; the next call starts new ones."""
+def shutdown_workers(wait: float = 2.0) -> None:
+    """Stop the worker processes; the next call starts new ones.
+
+    Waits up to `wait` seconds for the pools' manager threads to end. One still closing
+    its wake-up pipe when the interpreter exits races `concurrent.futures`' exit hook,
+    which then writes to the closed pipe and prints "Bad file descriptor" (CPython 3.11).
+    """
     if _pool is not None:
         _recycle(_pool)
+    deadline = time.monotonic() + wait
+    for thread in list(_managers):
+        thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def _get_pool() -> concurrent.futures.ProcessPoolExecutor:
@@ -196,6 +205,9 @@ def _recycle(pool: concurrent.futures.ProcessPoolExecutor) -> None:
     _recycled.add(pool)
     processes = list((getattr(pool, "_processes", None) or {}).values())
     results = getattr(pool, "_result_queue", None)
+    manager = getattr(pool, "_executor_manager_thread", None)  # shutdown forgets it
+    if isinstance(manager, threading.Thread):
+        _managers.add(manager)
     pool.shutdown(wait=False)  # queued calls then fail as BrokenProcessPool and retry
     for process in processes:
         process.kill()

@@ -43,3 +43,35 @@ def test_workers_killed_while_sending_a_result_never_hang_the_bot():
     except subprocess.TimeoutExpired:
         pytest.fail("calls or the exit hung after workers were killed mid-result")
     assert done.returncode == 0 and done.stdout.strip() == "done", done.stderr[-2000:]
+
+
+EXIT_SCRIPT = """
+import asyncio, contextlib, threading
+from bot.errors import WorkerError
+from bot.workers import in_worker, shutdown_workers
+
+async def main():
+    await in_worker(30, "warm", bytes, 1)
+    calls = [asyncio.ensure_future(in_worker(30, "big", bytes, 50_000_000)) for _ in range(2)]
+    await asyncio.sleep(0.1)
+    shutdown_workers()  # what `wirewatch run` does on SIGTERM, just before it exits
+    managing = [t for t in threading.enumerate() if type(t).__name__ == "_ExecutorManagerThread"]
+    print("managing", len(managing), flush=True)
+    for call in calls:
+        with contextlib.suppress(WorkerError):
+            await call
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+def test_a_stop_leaves_no_pool_thread_for_the_exit_to_race():
+    # A manager thread still closing its pipes at exit races concurrent.futures' exit hook,
+    # which then prints a "Bad file descriptor" traceback after the bot said it stopped.
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "managing 0"
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
