@@ -23,33 +23,28 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from bot.encoder.bars import Pooled, items_of, plateau_bar, prf  # noqa: E402
-from bot.relevance import train as words  # noqa: E402
+from bot.encoder.bars import Pooled, items_of, plateau_bar, pool, prf  # noqa: E402
 from bot.relevance.train import CORPUS  # noqa: E402
-from bot.topics.entities import Gazetteer  # noqa: E402
 
 TOPIC, POSITIVE = "troop-deployments", "deploy"
 Row = tuple[str, float, float, float, bool]  # source, words, headline, title+summary, truth
 
 
 def rows(folds: dict[str, dict[str, float]]) -> list[Row]:
-    """Every held-out row with a summary, the word model fit without its source."""
-    gazetteer = Gazetteer.load()
-    examples, ids = [], []
-    for item in items_of(CORPUS, {"train", "validation"}):
-        for example in words.examples([item], TOPIC, POSITIVE, gazetteer):
-            examples.append(example)
-            ids.append(item.id)
-    out = []
-    for group, scores in folds.items():
-        w, index = words._fit([r for r in examples if r.group != group])
-        picked = [k for k, r in enumerate(examples) if r.group == group and not r.title_only]
-        scored = words._scored(w, index, [examples[k] for k in picked])
-        for (p, example, _), k in zip(scored, picked, strict=True):
-            head = 0.0 if example.vetoed else scores.get(ids[k], 0.0)
-            text = 0.0 if example.vetoed else scores.get(f"{ids[k]}#text", head)
-            out.append((group, p, head, text, example.positive))
-    return out
+    """Every held-out row with a summary (`bot.encoder.bars.pool`, pooled twice: with the
+    headline scores, and with each item's title-and-summary score in their place)."""
+    items = items_of(CORPUS, {"train", "validation"})
+    texts = {
+        g: {k.removesuffix("#text"): v for k, v in scores.items() if k.endswith("#text")}
+        for g, scores in folds.items()
+    }
+    read = {g: {**folds[g], **texts[g]} for g in folds}
+    heads, whole = (pool(items, f, TOPIC, POSITIVE) for f in (folds, read))
+    return [
+        (h.group, h.words, h.encoder, t.encoder, h.positive)
+        for h, t in zip(heads, whole, strict=True)
+        if not h.title_only
+    ]
 
 
 WAYS: dict[str, Callable[[float, float], float]] = {
