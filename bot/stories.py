@@ -716,6 +716,8 @@ def _terms(text: str, limit: int | None) -> list[str]:
 
 @functools.lru_cache(maxsize=1 << 15)  # pure, called per word; 32k words hold ~6 MB, not 25
 def _canonical(word: str) -> str:
+    if word in _WORD_CONCEPTS:
+        return _WORD_CONCEPTS[word]
     stemmed = stem(word)
     return _CONCEPTS.get(stemmed, stemmed)
 
@@ -778,7 +780,7 @@ _CONCEPT_WORDS = {
     "kill": "kill killed dead death die died",
     "attack": "attack assault raid",
     "injure": "injured wounded hurt",
-    "ship": "ship vessel warship destroyer frigate",
+    "ship": "ship vessel warship frigate",  # and "destroyer(s)": _WORD_CONCEPTS
     "aircraft": "aircraft jet plane warplane",
     "drill": "drill exercise wargame maneuver manoeuvre",
     "quake": "earthquake quake tremor",
@@ -791,5 +793,8 @@ _CONCEPT_WORDS = {
     "agreement": "agreement deal accord pact",
 }
 _CONCEPTS = {stem(w): c for c, words in _CONCEPT_WORDS.items() for w in words.split()}
+# Concept words whose stem is another word's: "destroyer" stems to "destroy", and a unit that
+# "destroyed" a bridge has sent no warship.
+_WORD_CONCEPTS = {"destroyer": "ship", "destroyers": "ship"}
 # Terms any two stories of a kind share ("troop", "deploy"): an overlap in them alone is weak.
 _GENERIC = frozenset(_CONCEPT_WORDS)

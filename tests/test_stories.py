@@ -199,10 +199,19 @@ def test_a_thousand_unrelated_docs_do_not_capture_a_new_story():
         ("defence", "defense"),
         ("mobilised", "mobilized"),
         ("patrolling", "patrols", "patrol"),
+        ("destroyer", "destroyers", "warship", "frigates"),
     ],
 )
 def test_different_wordings_meet(words):
     assert len({terms(w)[0] for w in words}) == 1, [terms(w) for w in words]
+
+
+def test_a_verb_is_not_the_unit_its_stem_names():
+    """ "Destroyer" stems to "destroy": forces that destroyed a bridge sent no warship, and a
+    report of one should not look like a report of the other to the story index."""
+    ship = terms("US destroyer heads to the Black Sea")
+    for text in ("Russian forces destroy a bridge", "Drone strike destroyed two tanks"):
+        assert not set(terms(text)) & {"ship"} and "ship" in ship, terms(text)
 
 
 def test_a_text_naming_one_actor_in_other_words_gives_the_same_terms():
