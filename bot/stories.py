@@ -772,7 +772,7 @@ _PLACE_OF = {adj: _strip_suffix(_singular(place)) for adj, place in _DEMONYMS.it
 
 # Words outlets use interchangeably for the same thing, mapped to one concept.
 _CONCEPT_WORDS = {
-    "troop": "troops soldiers forces personnel servicemen troopers contingent reinforcements",
+    "troop": "troops soldiers personnel servicemen troopers contingent reinforcements",
     "deploy": "deploy deployment send sends sent dispatch dispatched airlift airlifted",
     "arrive": "arrive arrival",
     "withdraw": "withdraw withdrawal pullout pull",
@@ -780,21 +780,32 @@ _CONCEPT_WORDS = {
     "kill": "kill killed dead death die died",
     "attack": "attack assault raid",
     "injure": "injured wounded hurt",
-    "ship": "ship vessel warship frigate",  # and "destroyer(s)": _WORD_CONCEPTS
-    "aircraft": "aircraft jet plane warplane",
+    "ship": "ship vessel warship frigate",
+    "aircraft": "aircraft jet warplane",
     "drill": "drill exercise wargame maneuver manoeuvre",
     "quake": "earthquake quake tremor",
     "ceasefire": "ceasefire truce",
     "vote": "vote voter voting ballot poll polling",
-    "win": "win won victory victor winner",
+    "victory": "won victory victor",
     "reserve": "reserve reservist",
     "missile": "missile rocket",
     "talk": "talks negotiation negotiations negotiate",
-    "agreement": "agreement deal accord pact",
+    "agreement": "agreement deal pact",
 }
 _CONCEPTS = {stem(w): c for c, words in _CONCEPT_WORDS.items() for w in words.split()}
-# Concept words whose stem is another word's: "destroyer" stems to "destroy", and a unit that
-# "destroyed" a bridge has sent no warship.
-_WORD_CONCEPTS = {"destroyer": "ship", "destroyers": "ship"}
+# Concept words whose stem is another word's, taken as written: "destroyer" stems to "destroy"
+# (a unit that destroyed a bridge sent no warship), "plane" to "plan", "forces" to "forc"
+# ("forced to"), "accord" is in "according", "win" in "wine".
+_WORD_CONCEPTS = {
+    word: concept
+    for concept, words in {
+        "ship": "destroyer destroyers",
+        "aircraft": "plane planes",
+        "troop": "force forces",
+        "agreement": "accord accords",
+        "victory": "win wins winning winner winners",
+    }.items()
+    for word in words.split()
+}
 # Terms any two stories of a kind share ("troop", "deploy"): an overlap in them alone is weak.
 _GENERIC = frozenset(_CONCEPT_WORDS)
