@@ -807,5 +807,17 @@ _WORD_CONCEPTS = {
     }.items()
     for word in words.split()
 }
+# Words whose stem is another word's, kept apart as their own term: "fighter(s)" (jets or
+# militants) is not "fighting", "officer(s)" not "office", "shipping" not a ship.
+_WORD_CONCEPTS.update(
+    (word, term)
+    for term, words in {
+        "fighter": "fighter fighters",
+        "officer": "officer officers",
+        "shipping": "shipping",
+        "shipment": "shipment shipments",
+    }.items()
+    for word in words.split()
+)
 # Terms any two stories of a kind share ("troop", "deploy"): an overlap in them alone is weak.
 _GENERIC = frozenset(_CONCEPT_WORDS)

@@ -214,6 +214,8 @@ def test_different_wordings_meet(words):
         ("Army plans to send more troops", "Planes sent to the Gulf", "aircraft"),
         ("Villagers forced to flee", "Forces enter the town", "troop"),
         ("Wine exports rise", "Ruling party wins the vote", "victory"),
+        ("Fighting rages in the east", "Fighter jets scrambled", "fighter"),
+        ("Shipping rates climb", "Warships head south", "ship"),
     ],
 )
 def test_a_word_is_not_the_unit_its_stem_names(text, written, not_a):
