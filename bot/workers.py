@@ -208,6 +208,15 @@ def _recycle(pool: concurrent.futures.ProcessPoolExecutor) -> None:
     manager = getattr(pool, "_executor_manager_thread", None)  # shutdown forgets it
     if isinstance(manager, threading.Thread):
         _managers.add(manager)
+    # A queued call whose caller gave up is cancelled; the manager thread, failing the calls
+    # of a broken pool, then dies on it (InvalidStateError, a traceback on stderr) before it
+    # closes its pipes. CPython 3.12 ignores such calls; here each gets a stand-in future that
+    # nobody waits on (swapped, not removed: the manager thread reads that dict too).
+    pending = getattr(pool, "_pending_work_items", None)
+    if isinstance(pending, dict):
+        for item in list(pending.values()):
+            if item.future.cancelled():
+                item.future = concurrent.futures.Future()
     pool.shutdown(wait=False)  # queued calls then fail as BrokenProcessPool and retry
     for process in processes:
         process.kill()

@@ -75,3 +75,30 @@ def test_a_stop_leaves_no_pool_thread_for_the_exit_to_race():
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "managing 0"
     assert "Traceback" not in done.stderr, done.stderr[-2000:]
+
+
+CANCEL_SCRIPT = """
+import threading, time
+from bot import workers
+
+died = []
+threading.excepthook = lambda args: died.append(repr(args.exc_value))
+pool = workers._get_pool()
+calls = [pool.submit(time.sleep, 2) for _ in range(8)]  # two run, the rest wait in line
+time.sleep(1)
+assert calls[-1].cancel()  # its caller gave up while it waited
+workers._recycle(pool)  # then a stuck call's workers are killed
+workers.shutdown_workers()
+print("died", died, flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_killing_workers_with_a_cancelled_call_in_line_leaves_no_traceback():
+    # CPython 3.11's pool manager, failing the calls of a killed pool, dies on a call already
+    # cancelled, printing a traceback to the bot's stderr and leaving its pipes open.
+    done = subprocess.run(
+        [sys.executable, "-c", CANCEL_SCRIPT], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "died []", done.stdout
