@@ -716,8 +716,8 @@ def _terms(text: str, limit: int | None) -> list[str]:
 
 @functools.lru_cache(maxsize=1 << 15)  # pure, called per word; 32k words hold ~6 MB, not 25
 def _canonical(word: str) -> str:
-    if word in _WORD_CONCEPTS:
-        return _WORD_CONCEPTS[word]
+    if word in _AS_WRITTEN:
+        return _AS_WRITTEN[word]
     stemmed = stem(word)
     return _CONCEPTS.get(stemmed, stemmed)
 
@@ -793,31 +793,25 @@ _CONCEPT_WORDS = {
     "agreement": "agreement deal pact",
 }
 _CONCEPTS = {stem(w): c for c, words in _CONCEPT_WORDS.items() for w in words.split()}
-# Concept words whose stem is another word's, taken as written: "destroyer" stems to "destroy"
-# (a unit that destroyed a bridge sent no warship), "plane" to "plan", "forces" to "forc"
-# ("forced to"), "accord" is in "according", "win" in "wine".
-_WORD_CONCEPTS = {
-    word: concept
-    for concept, words in {
+# Words taken as written, not by their stem, because the stem is another word's: a concept
+# word ("destroyer" stems to "destroy": a unit that destroyed a bridge sent no warship;
+# "plane" to "plan", "forces" to "forc" as in "forced to", "win" to the "win" of "wine"), or
+# a word kept apart as its own term ("fighter(s)" is not "fighting", "officer(s)" not
+# "office", "shipping" not a ship).
+_AS_WRITTEN = {
+    word: term
+    for term, words in {
         "ship": "destroyer destroyers",
         "aircraft": "plane planes",
         "troop": "force forces",
         "agreement": "accord accords",
         "victory": "win wins winning winner winners",
-    }.items()
-    for word in words.split()
-}
-# Words whose stem is another word's, kept apart as their own term: "fighter(s)" (jets or
-# militants) is not "fighting", "officer(s)" not "office", "shipping" not a ship.
-_WORD_CONCEPTS.update(
-    (word, term)
-    for term, words in {
         "fighter": "fighter fighters",
         "officer": "officer officers",
         "shipping": "shipping",
         "shipment": "shipment shipments",
     }.items()
     for word in words.split()
-)
+}
 # Terms any two stories of a kind share ("troop", "deploy"): an overlap in them alone is weak.
 _GENERIC = frozenset(_CONCEPT_WORDS)

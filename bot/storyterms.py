@@ -40,7 +40,7 @@ _SEPARATOR = "\n"  # no term has one: words are letters or digits, entity names 
 VERSION = 5  # 2: the text's names read as the gazetteer's (stories.named), entities count 1;
 # 3: the names are the feed text's (prepare.feed_names), never a fetched article page's;
 # 4: words that only share a stem with a concept word ("destroyed", "plans", "forced",
-# "wine") are no longer that concept's term (stories._WORD_CONCEPTS); 5: nor "fighter(s)",
+# "wine") are no longer that concept's term (stories._AS_WRITTEN); 5: nor "fighter(s)",
 # "officer(s)", "shipping", "shipment(s)" another word's
 
 
