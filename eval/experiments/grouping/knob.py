@@ -1,0 +1,14 @@
+"""One of `bot.stories`' constants set otherwise, on held-out sources (stop 35).
+
+`PYTHONPATH=. python eval/experiments/grouping/knob.py CHAIN_MEMBERS 16` (from the root):
+leave-one-source-out as `cv.py`, the join model's examples and the replays both drawn with
+the constant so set (one process per setting: `common.folds` is computed once).
+"""
+
+import sys
+sys.path.insert(0, "eval/experiments/grouping")
+from bot import stories
+name, value = sys.argv[1], float(sys.argv[2])
+setattr(stories, name, type(getattr(stories, name))(value))
+from common import fit, held_out, linear
+held_out(f"{name}={value}", lambda X, y: linear(fit(X, y)), [0.35])
