@@ -351,6 +351,37 @@ def test_a_big_story_does_not_take_an_item_that_only_matches_its_edge():
     assert small.size(8) == 2 < stories.CHAIN_MIN and small.assign(oil) == 8
 
 
+MARKETS = [
+    "Oil jumps as Ukraine crisis rattles markets",
+    "Stocks slide on Ukraine tensions",
+    "Ruble hits record low as investors flee",
+    "Gold rises as investors seek safety over Ukraine",
+    "European shares fall on Ukraine worries",
+    "Wheat prices climb on Black Sea supply fears",
+    "Russian bonds tumble as sanctions loom",
+    "Gas prices surge on fears for Ukraine pipelines",
+]
+
+
+def test_a_story_that_drifted_is_judged_by_what_it_is_now():
+    """A story that began with troops in Crimea and has run on for hours as market news is
+    market news now (its newest `CHAIN_MEMBERS`): a new troops report, close to its first
+    members, starts a story of its own instead of updating the markets thread; a market
+    report still joins."""
+    from bot.grouping import join_model, join_probability
+
+    index = StoryIndex()
+    for n, title in enumerate(CRIMEA + MARKETS * 3, 1):
+        index.add(_headline(n, title, T0 + timedelta(minutes=10 * n)), 7)
+    later = T0 + timedelta(hours=7)
+    troops = _headline(100, "Russian troops pour into Crimea, Ukraine says", later)
+    weights, bar = join_model()
+    assert join_probability(index.candidates(troops)[7], weights) >= bar  # its first members
+    assert index.story_cosine(troops, 7) < stories.CHAIN_GUARD  # ...not what it is now
+    assert index.assign(troops) is None
+    assert index.assign(_headline(101, "Oil jumps as Ukraine crisis deepens", later)) == 7
+
+
 def test_busy_crisis_days_of_one_wire_do_not_chain_into_one_story():
     """Reuters headlines of four crisis windows (eval/heldout): before the guard, 80 of the
     Crimea days' headlines (troops, gas, markets, press releases) became one story, pairwise
