@@ -15,6 +15,7 @@ from bot.grouping import train as grouping_train
 from bot.relevance import Relevance
 from bot.relevance import train as relevance_train
 from bot.relevance.model import HERE as MODELS
+from bot.relevance.reasons import feature_words
 from bot.topics.match import prepare
 
 CORPUS = Path(__file__).resolve().parents[1] / "eval" / "corpus"
@@ -92,6 +93,29 @@ def test_topics_test_shows_the_score_and_the_cue_that_vetoed(capsys):
     sent = "Japan sends troops to Iraq"
     assert main(["topics", "test", "troop-deployments", "--text", sent]) == 0
     assert re.search(r"relevance 0\.\d\d \(bar 0\.\d\d", capsys.readouterr().out)
+
+
+def test_topics_test_says_a_word_sequence_in_words_not_the_models_class_names(capsys):
+    """The model reads "more troops to" as <NUM> <UNIT> to; a moderator reads words."""
+    text = "North Korea has sent more troops to Russia\nSeoul's spy agency said so."
+    assert main(["topics", "test", "troop-deployments", "--text", text]) == 0
+    out = capsys.readouterr().out
+    assert 'armed forces then "to" in the title' in out
+    assert "<UNIT>" not in out and "<NUM>" not in out
+
+
+@pytest.mark.parametrize(
+    ("feature", "words"),
+    [
+        ("t2:<NUM> <UNIT>", "a number or amount then armed forces in the title"),
+        ("t2:<GPE> </s>", "a country at the end of the title"),
+        ("t2:<s> <SEND>", "a verb of sending at the start of the title"),
+        ("t3:<s> <UNIT> </s>", "armed forces, alone, as the title"),
+        ("t2:troops to", '"troops" then "to" in the title'),
+    ],
+)
+def test_every_word_sequence_reads_as_words(feature, words):
+    assert feature_words(feature) == words
 
 
 def _small_corpus(folder: Path) -> Path:

@@ -19,7 +19,7 @@ CLASS_WORDS = {
     "GPE": "a country",
     "ORG": "an organisation",
     "PER": "a person",
-    "NUM": "a number",
+    "NUM": "a number or amount",
     "LEGAL": "a court case",
     "MONEY": "pay or money",
     "POLITICS": "membership or votes",
@@ -43,12 +43,30 @@ def feature_words(feature: str) -> str:
     if rest.startswith("#"):
         return f"{CLASS_WORDS.get(rest[1:], rest[1:])} in {where}"
     if rest.startswith(("2:", "3:")):
-        return f'"{rest[2:]}" in the title'
+        return sequence_words(rest[2:].split())
     if rest.startswith(":"):
         return f'"{rest[1:]}" in {where}'
     return {"title_only": "a title without text", "has_text": "a title with text"}.get(
         feature, feature
     )
+
+
+def sequence_words(parts: list[str]) -> str:
+    """A title's word sequence as a phrase: its classes in words, its words quoted, its ends
+    said ('<UNIT> to' is 'armed forces then "to" in the title'; '<GPE> </s>' is 'a country at
+    the end of the title'). The model reads "more troops" as '<NUM> <UNIT>': shown raw, a
+    moderator asking why an item matched would have to know its classes."""
+    start, end = parts[:1] == ["<s>"], parts[-1:] == ["</s>"]
+    inner = parts[int(start) : len(parts) - int(end)]
+    said = " then ".join(
+        CLASS_WORDS.get(p[1:-1], p) if p.startswith("<") and p.endswith(">") else f'"{p}"'
+        for p in inner
+    )
+    if start and end:
+        return f"{said}, alone, as the title"
+    if start or end:
+        return f"{said} at the {'start' if start else 'end'} of the title"
+    return f"{said} in the title"
 
 
 CUES = (
