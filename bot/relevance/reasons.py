@@ -43,7 +43,7 @@ def feature_words(feature: str) -> str:
     if rest.startswith("#"):
         return f"{CLASS_WORDS.get(rest[1:], rest[1:])} in {where}"
     if rest.startswith(("2:", "3:")):
-        return sequence_words(rest[2:].split())
+        return _sequence_words(rest[2:].split())
     if rest.startswith(":"):
         return f'"{rest[1:]}" in {where}'
     return {"title_only": "a title without text", "has_text": "a title with text"}.get(
@@ -51,7 +51,7 @@ def feature_words(feature: str) -> str:
     )
 
 
-def sequence_words(parts: list[str]) -> str:
+def _sequence_words(parts: list[str]) -> str:
     """A title's word sequence as a phrase: its classes in words, its words quoted, its ends
     said ('<UNIT> to' is 'armed forces then "to" in the title'; '<GPE> </s>' is 'a country at
     the end of the title'). The model reads "more troops" as '<NUM> <UNIT>': shown raw, a

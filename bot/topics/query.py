@@ -210,7 +210,6 @@ class _Lexeme:
 _BARE_END = re.compile(r'[\s()"]')
 _FIELD = re.compile(r"([A-Za-z]+):")
 _NEAR = re.compile(r"NEAR(?:/(\d+))?$")
-_NEAR_LIKE = re.compile(r"NEAR/")  # meant as the operator, its distance mistyped (NEAR/x)
 
 
 def _lex(query: str) -> Iterator[_Lexeme]:
@@ -260,7 +259,7 @@ def _bare(query: str, text: str, pos: int) -> _Lexeme:
         if distance > MAX_NEAR:
             raise QueryError(f"NEAR/{distance} is too far (at most NEAR/{MAX_NEAR})", query, pos)
         return _Lexeme("NEAR", text, pos, distance)
-    if _NEAR_LIKE.match(text):
+    if text.startswith("NEAR/"):  # meant as the operator, its distance mistyped (NEAR/x)
         raise QueryError(f"{text}: NEAR's distance is a number of words, like NEAR/5", query, pos)
     return _Lexeme("WORD", text, pos)
 
