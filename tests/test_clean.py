@@ -238,6 +238,18 @@ def test_nul_and_control_characters_are_removed():
     assert text == "Key fact[31m here"
 
 
+def test_invisible_characters_written_as_entities_do_not_split_words():
+    """Al Jazeera's feed hyphenates softly ("Is&shy;rael"), others put zero-width spaces in
+    as "&#8203;": decoded and left in, they split the word and no query term matches it."""
+    written = (
+        "Is&shy;raeli tr&#8203;oops",
+        "<b>Is&#xAD;raeli</b> tr&#x200b;oops",
+        "Is\xadraeli troops",
+    )
+    for snippet in written:
+        assert html_to_text(snippet) == "Israeli troops"
+
+
 def test_deep_nesting_keeps_all_text_and_is_fast():
     for tag in ("div", "b", "span"):
         page = f"<{tag}>" * 100_000 + "deep text" + f"</{tag}>" * 100_000 + "<p>after</p>"

@@ -237,3 +237,14 @@ def test_explain_takes_a_topic_name_or_a_query(gazetteer):
     assert (ok, why) == (False, "none of the query's words or phrases appear in the text")
     with pytest.raises(QueryError):
         explain("troops AND", text, gazetteer, topics)
+
+
+def test_explain_reads_a_pasted_headline_as_the_pipeline_reads_the_feed(gazetteer):
+    """Headlines copied from a web page keep its soft hyphens and zero-width spaces (Al
+    Jazeera's "Is&shy;raeli"): a moderator testing one gets the answer the feed item gets."""
+    topics = [Topic("deploy", "troops NEAR/3 sent AND entity:Israel")]
+    pasted = "Is\xadraeli tr\u200boops sent to the border"
+    assert explain("deploy", pasted, gazetteer, topics) == explain(
+        "deploy", "Israeli troops sent to the border", gazetteer, topics
+    )
+    assert explain("deploy", pasted, gazetteer, topics)[0]

@@ -17,6 +17,8 @@ from collections.abc import Iterable
 
 from lxml import etree
 
+from bot.text.invisible import INVISIBLE as _CONTROL
+
 log = logging.getLogger(__name__)
 
 MAX_INPUT_CHARS = 5_000_000
@@ -32,8 +34,6 @@ _BLOCK_TAGS = frozenset(
     section article header footer nav aside figure figcaption hr main address form fieldset
     details summary caption center""".split()  # noqa: SIM905
 )
-# C0/C1 controls except tab/newline/CR, lone surrogates, zero-width and BOM characters.
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\u200b-\u200d\u2060\ufeff]")
 _HAS_MARKUP = re.compile(r"<[a-zA-Z/!?]")
 _FALLBACK_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9:-]*)[^<>]*>?")
 # Entities that lost their "&" on some pipeline's way ("Iraq #39;s", "quot;No troops,quot;"),
@@ -144,6 +144,7 @@ def _spaces(text: str | None) -> str:
 
 def _tidy(text: str, *, keep_lines: bool) -> str:
     """Collapse spaces, drop empty lines; `keep_lines` keeps plain-text line breaks."""
+    text = _CONTROL.sub("", text)  # again: entities ("&shy;", "&#8203;") are decoded by now
     if not keep_lines:
         text = text.replace("\xa0", " ")
     lines = (" ".join(line.split()) for line in text.split("\n"))

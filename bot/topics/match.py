@@ -36,6 +36,7 @@ from bot.defaults_path import default_file
 from bot.errors import ConfigError, QueryError
 from bot.model import Prepared, Topic, TopicMatch
 from bot.relevance import Relevance, Verdict, describe
+from bot.text.invisible import strip_invisible
 from bot.text.wire import headline, strip_byline
 from bot.topics.entities import Gazetteer
 from bot.topics.query import (
@@ -754,7 +755,7 @@ def explaining(
     known = {t.name: t for t in topics}
     topic = known.get(query_or_topic_name) or Topic("(query)", query_or_topic_name, origin="chat")
     matcher = Matcher(needed_by(topic, known), gazetteer)
-    title, body = _split_title(text)
+    title, body = _split_title(strip_invisible(text))
     return Explaining(topic, matcher, title, body, prepare(title, body, gazetteer))
 
 

@@ -1,0 +1,20 @@
+"""Characters a reader never sees, which split a word for a matcher (a soft hyphen in "Israel").
+
+Feeds carry them raw and as entities (Al Jazeera's "Is&shy;rael", "&#8203;"); headlines pasted
+from a web page into `topics test` carry them too. Text is swept of them before it is matched.
+"""
+
+from __future__ import annotations
+
+import re
+
+# C0/C1 controls except tab/newline/CR, lone surrogates, soft hyphens, zero-width, invisible
+# operator and BOM characters.
+INVISIBLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\xad\ud800-\udfff\u200b-\u200d\u2060-\u2064\ufeff]"
+)
+
+
+def strip_invisible(text: str) -> str:
+    """`text` without the characters of `INVISIBLE`."""
+    return INVISIBLE.sub("", text)
