@@ -102,7 +102,8 @@ def entries(path: Path, ref: str) -> list[dict]:
         description = _clean(" ".join(e["text"]))
         if len(description) > MAX_DESCRIPTION:
             description = description[:MAX_DESCRIPTION].rsplit(" ", 1)[0] + " …"
-        key = hashlib.sha256(f"{outlet}\n{title}".encode()).hexdigest()[:12]
+        day = at.strftime("%Y-%m-%d")  # "Friday Briefing" comes back every week
+        key = hashlib.sha256(f"{outlet}\n{title}\n{day}".encode()).hexdigest()[:12]
         out.append(
             {
                 "id": f"rumca2024-{key}",
@@ -132,10 +133,16 @@ def day_items(folder: Path) -> list[dict]:
     for name in sorted(commits):
         path, commit = commits[name]
         for row in entries(folder / name, f"{REPO}@{commit}:{path}"):
-            if row["id"] not in seen:
-                seen.add(row["id"])
+            if _key(row) not in seen:
+                seen.add(_key(row))
                 out.append(row)
     return out
+
+
+def _key(row: dict) -> tuple[str, str]:
+    """An outlet's title: kept once per draw (the id also names the day, as some titles,
+    "Friday Briefing", come back every week)."""
+    return row["outlet"], row["title"]
 
 
 def drawn(items: list[dict], rng: random.Random) -> list[dict]:
@@ -147,12 +154,12 @@ def drawn(items: list[dict], rng: random.Random) -> list[dict]:
 
 
 def draw(raw: Path) -> None:
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()
     for folder in sorted(p for p in raw.iterdir() if (p / "MANIFEST.tsv").exists()):
         if folder.name not in HELDOUT + TRAINING:
             raise SystemExit(f"{folder.name}: not a day of HELDOUT or TRAINING")
-        items = [i for i in day_items(folder) if i["id"] not in seen]
-        seen.update(i["id"] for i in items)
+        items = [i for i in day_items(folder) if _key(i) not in seen]
+        seen.update(_key(i) for i in items)
         write(f"day_{folder.name}.jsonl", drawn(items, random.Random(f"rss2024-{folder.name}")))
 
 
