@@ -24,6 +24,18 @@ the rest are the hard cases (refusals, withdrawals, casualties, the Army's contr
 
     python eval/draw_reuters_days.py dense <extracted data folder>  # chunk_<N>.jsonl here
 
+`entering` draws a third batch (`staged/reuters2007-16-entering.jsonl`, stop 37), for the
+reports our corpus has fewest of and the models miss most on news they never saw: forces
+entering a territory or opening a front, often told without an armed-force word (an
+"invasion", an "incursion", a "ground offensive"). Over the same days, less the same windows and
+anything already in the two files above: every headline with a strong word of invading
+(invasion, incursion, ground offensive, crossing the border) or an armed force near a verb
+of entering (enters, crosses into, seizes, storms, moves into); 600 of them drawn at random
+(seed 20164), as four chunks of 150 in publication order. Most are not deployments: pests,
+games and takeovers that "invade", raids and sieges inside wars, coups, warnings, denials.
+
+    python eval/draw_reuters_days.py entering <extracted data folder>  # enter_<N>.jsonl here
+
 `split` follows `extra.jsonl`'s rule (`README.md`, step 4): an item near a test-split
 deployment (4 days apart at most) would be left out, and the rest go to train and
 validation, 75/25 by thread (`sha256("wirewatch-split-v1:" + thread)`), so the frozen test
@@ -37,6 +49,7 @@ import json
 import random
 import re
 import sys
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -91,6 +104,20 @@ def _near(forces: str, verbs: str, gap: str) -> re.Pattern[str]:
 
 
 COARSE = _near(_FORCES, _VERBS, r"\w+")
+# Entering a territory or opening a front (stop 37): the strong words alone, the weak verbs
+# beside an armed force.
+INVADING = re.compile(
+    r"\b(invad\w*|invasion|incursions?|ground (offensive|operation|assault|attack)s?|"
+    r"cross(es|ed|ing)? (the )?border|cross-border (raid|attack|offensive|operation)s?)\b",
+    re.I,
+)
+ENTER_VERBS = (
+    r"(enter(s|ed|ing)?|cross(es|ed|ing)? into|push(es|ed|ing)? into|mov(e|es|ed|ing) into|"
+    r"roll(s|ed|ing)? into|march(es|ed|ing)? into|storm(s|ed|ing)?|seiz(e|es|ed|ing)|"
+    r"occup(y|ies|ied|ying)|take(s)? control|took control)"
+)
+ENTERING = _near(FINE_FORCES, ENTER_VERBS, r"[\w']+")
+ENTERING_DRAWN = 600
 FINE = _near(FINE_FORCES, FINE_VERBS, r"[\w']+")
 DENSE = 1440
 
@@ -102,6 +129,45 @@ def draw(folder: Path) -> None:
 
 
 def dense(folder: Path) -> None:
+    kept = _away_from_held_out_and_test()
+    found = [
+        i
+        for day in sorted(p.stem for p in folder.glob("*.pkl"))
+        for i in _readable(folder, day)
+        if COARSE.search(i["title"]) and FINE.search(i["title"])
+    ]
+    rows = random.Random(20163).sample([i for i in found if kept(i)], DENSE)
+    rows.sort(key=lambda r: (r["published"], r["id"]))
+    for n in range(6):
+        write(f"chunk_{n + 1}.jsonl", rows[n * 240 : (n + 1) * 240])
+
+
+def entering(folder: Path) -> None:
+    """Headlines of forces entering a territory or opening a front, and their look-alikes."""
+    kept = _away_from_held_out_and_test()
+    known = {
+        json.loads(line)["id"]
+        for name in ("reuters2007-16.jsonl", "reuters2007-16-dense.jsonl")
+        for line in (TEST.parent / name).open(encoding="utf-8")
+    }
+    found = [
+        i
+        for day in sorted(p.stem for p in folder.glob("*.pkl"))
+        for i in _readable(folder, day)
+        if (INVADING.search(i["title"]) or ENTERING.search(i["title"]))
+        and i["id"] not in known
+        and kept(i)
+    ]
+    print(f"{len(found)} headlines match", file=sys.stderr)
+    rows = random.Random(20164).sample(found, ENTERING_DRAWN)
+    rows.sort(key=lambda r: (r["published"], r["id"]))
+    for n in range(4):
+        write(f"enter_{n + 1}.jsonl", rows[n * 150 : (n + 1) * 150])
+
+
+def _away_from_held_out_and_test() -> Callable[[dict], bool]:
+    """Not within a week of a held-out window, a day of one of the sixteen days, or 4 days
+    of a test-split deployment."""
     tests = [json.loads(line) for line in TEST.open(encoding="utf-8")]
     near = [when(t) for t in tests if t["label"] == "deploy" and t.get("published")]
     away = [(_day(d), 7) for days in WINDOWS.values() for d in days]
@@ -113,16 +179,7 @@ def dense(folder: Path) -> None:
             return False
         return not any(abs(at - t) <= timedelta(days=4) for t in near)
 
-    found = [
-        i
-        for day in sorted(p.stem for p in folder.glob("*.pkl"))
-        for i in _readable(folder, day)
-        if COARSE.search(i["title"]) and FINE.search(i["title"])
-    ]
-    rows = random.Random(20163).sample([i for i in found if kept(i)], DENSE)
-    rows.sort(key=lambda r: (r["published"], r["id"]))
-    for n in range(6):
-        write(f"chunk_{n + 1}.jsonl", rows[n * 240 : (n + 1) * 240])
+    return kept
 
 
 def _readable(folder: Path, day: str) -> list[dict]:
@@ -156,4 +213,5 @@ def split(labelled: Path) -> None:
 
 
 if __name__ == "__main__":
-    {"draw": draw, "dense": dense, "split": split}[sys.argv[1]](Path(sys.argv[2]))
+    steps = {"draw": draw, "dense": dense, "entering": entering, "split": split}
+    steps[sys.argv[1]](Path(sys.argv[2]))
