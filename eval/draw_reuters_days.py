@@ -36,6 +36,12 @@ games and takeovers that "invade", raids and sieges inside wars, coups, warnings
 
     python eval/draw_reuters_days.py entering <extracted data folder>  # enter_<N>.jsonl here
 
+`dense-more` draws a fourth (`staged/reuters2007-16-dense-more.jsonl`, stop 37): the dense
+draw's two patterns again, over what is left of the same days once the three files above are
+taken out (1,877 headlines), 960 drawn at random (seed 20165), six chunks of 160.
+
+    python eval/draw_reuters_days.py dense-more <extracted data folder>  # more_<N>.jsonl here
+
 `split` follows `extra.jsonl`'s rule (`README.md`, step 4): an item near a test-split
 deployment (4 days apart at most) would be left out, and the rest go to train and
 validation, 75/25 by thread (`sha256("wirewatch-split-v1:" + thread)`), so the frozen test
@@ -118,6 +124,7 @@ ENTER_VERBS = (
 )
 ENTERING = _near(FINE_FORCES, ENTER_VERBS, r"[\w']+")
 ENTERING_DRAWN = 600
+DENSE_MORE = 960
 FINE = _near(FINE_FORCES, FINE_VERBS, r"[\w']+")
 DENSE = 1440
 
@@ -142,14 +149,38 @@ def dense(folder: Path) -> None:
         write(f"chunk_{n + 1}.jsonl", rows[n * 240 : (n + 1) * 240])
 
 
+def dense_more(folder: Path) -> None:
+    """The dense draw's pattern again, over the headlines the first draw left."""
+    kept = _away_from_held_out_and_test()
+    known = _already_drawn("reuters2007-16-entering.jsonl")
+    found = [
+        i
+        for day in sorted(p.stem for p in folder.glob("*.pkl"))
+        for i in _readable(folder, day)
+        if COARSE.search(i["title"])
+        and FINE.search(i["title"])
+        and i["id"] not in known
+        and kept(i)
+    ]
+    print(f"{len(found)} headlines match", file=sys.stderr)
+    rows = random.Random(20165).sample(found, DENSE_MORE)
+    rows.sort(key=lambda r: (r["published"], r["id"]))
+    for n in range(6):
+        write(f"more_{n + 1}.jsonl", rows[n * 160 : (n + 1) * 160])
+
+
+def _already_drawn(*staged: str) -> set[str]:
+    """Ids of the Reuters 2007-2016 headlines already labelled: the corpus's two files and
+    the `staged` ones named (those drawn before the draw that calls this)."""
+    files = [TEST.parent / "reuters2007-16.jsonl", TEST.parent / "reuters2007-16-dense.jsonl"]
+    files += [TEST.parents[1] / "staged" / name for name in staged]
+    return {json.loads(line)["id"] for f in files for line in f.open(encoding="utf-8")}
+
+
 def entering(folder: Path) -> None:
     """Headlines of forces entering a territory or opening a front, and their look-alikes."""
     kept = _away_from_held_out_and_test()
-    known = {
-        json.loads(line)["id"]
-        for name in ("reuters2007-16.jsonl", "reuters2007-16-dense.jsonl")
-        for line in (TEST.parent / name).open(encoding="utf-8")
-    }
+    known = _already_drawn()
     found = [
         i
         for day in sorted(p.stem for p in folder.glob("*.pkl"))
@@ -213,5 +244,11 @@ def split(labelled: Path) -> None:
 
 
 if __name__ == "__main__":
-    steps = {"draw": draw, "dense": dense, "entering": entering, "split": split}
+    steps = {
+        "draw": draw,
+        "dense": dense,
+        "dense-more": dense_more,
+        "entering": entering,
+        "split": split,
+    }
     steps[sys.argv[1]](Path(sys.argv[2]))

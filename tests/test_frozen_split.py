@@ -69,8 +69,8 @@ def test_news_of_2024_that_no_model_learned_from_holds_its_floors(topic, gazette
 
 def test_the_test_split_is_frozen_and_apart():
     """Test items are test items only: no story or thread of theirs is anywhere else, and
-    whatever waits in eval/staged/ for the next retraining (RSS 2024's eight days and the
-    Reuters headlines of entering, today) holds to that already."""
+    whatever waits in eval/staged/ for the next retraining (RSS 2024's eight days and two
+    Reuters draws, today) holds to that already."""
     from bot.labelled import load_labelled
 
     files = [*TEST.parent.glob("*.jsonl"), *(TEST.parents[1] / "staged").glob("*.jsonl")]
