@@ -1,0 +1,65 @@
+"""What the staged files do to the word model alone, the encoder's saved folds held fixed.
+
+`sources.py` pools a folds file's held-out rows with the word model refit without each
+source. Here the word model also learns from staged files (`eval/staged/*.jsonl`, train and
+validation items), while the encoder's opinions stay those of the shipped folds
+(`eval/folds/deployments.json`, which never saw the staged files): the pooled held-out F1 of
+the seven sources then moves only by what the word model learned. Rows without a saved
+opinion (the staged items themselves) are not scored. Stop 37.
+`python eval/experiments/encoder/staged_words.py [staged file ...]` from the repository root.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+
+from bot.encoder.bars import Pooled, items_of, plateau_bar, prf  # noqa: E402
+from bot.encoder.train import load_folds  # noqa: E402
+from bot.labelled import load_labelled  # noqa: E402
+from bot.relevance import train as words  # noqa: E402
+from bot.relevance.train import CORPUS  # noqa: E402
+from bot.topics.entities import Gazetteer  # noqa: E402
+
+TOPIC, POSITIVE = "troop-deployments", "deploy"
+SPLITS = {"train", "validation"}
+FOLDS = CORPUS.parent / "folds" / "deployments.json"
+
+
+def pooled(items, held_out) -> list[Pooled]:
+    gazetteer = Gazetteer.load()
+    rows, ids = [], []
+    for item in items:
+        for row in words.examples([item], TOPIC, POSITIVE, gazetteer):
+            rows.append(row)
+            ids.append(item.id)
+    out = []
+    for group, scores in held_out.items():
+        w, index = words._fit([r for r in rows if r.group != group])
+        picked = [k for k, r in enumerate(rows) if r.group == group and ids[k] in scores]
+        scored = words._scored(w, index, [rows[k] for k in picked])
+        for (p, example, title_only), k in zip(scored, picked, strict=True):
+            opinion = 0.0 if example.vetoed else scores[ids[k]]
+            out.append(Pooled(group, p, opinion, example.positive, title_only))
+    return out
+
+
+def main() -> int:
+    held_out = load_folds(FOLDS, CORPUS, TOPIC, SPLITS)
+    items = items_of(CORPUS, SPLITS)
+    for path in sys.argv[1:]:
+        items += [i for i in load_labelled(Path(path)) if i.split in SPLITS]
+    print(f"staged: {', '.join(sys.argv[1:]) or 'none'}; {len(items)} items")
+    rows = pooled(items, held_out)
+    for kind, title_only in (("with text", False), ("headline only", True)):
+        mine = [r for r in rows if r.title_only is title_only]
+        bar = plateau_bar(mine)
+        p, r_, f1 = prf(mine, bar)
+        print(f"{kind}: {len(mine)} rows, bar {bar:.2f}: P {p:.3f} R {r_:.3f} F1 {f1:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
