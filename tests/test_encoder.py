@@ -167,6 +167,24 @@ def test_bars_only_rechooses_the_bars_from_the_saved_folds_without_training(
     assert bars["meta"]["corpus_sha256"] == train.words_digest(corpus)
 
 
+def test_pooling_can_judge_only_the_items_the_folds_scored(tmp_path: Path) -> None:
+    """Items labelled after the folds ran may teach the word model (a what-if before the
+    two-hour folds), but have no held-out opinion of the encoder to be judged with."""
+    from bot.encoder import train
+    from bot.encoder.bars import pool
+
+    items = train.items_of(_small_corpus(tmp_path / "corpus"), {"train"})
+    held = {g: {} for g in ("wikinews", "rss2022")}
+    for n, i in enumerate(items):
+        if n % 2 == 0:  # the folds saw half the items
+            held[train.group_of(i)][i.id] = 0.5
+    every = pool(items, held, "troop-deployments", "deploy")
+    scored = pool(items, held, "troop-deployments", "deploy", scored_only=True)
+    assert 0 < len(scored) < len(every)
+    assert 0.5 in {r.encoder for r in scored} <= {0.5, 0.0}  # 0.0: vetoed, as at run time
+    assert sum(r.encoder == 0.0 for r in every) > sum(r.encoder == 0.0 for r in scored)
+
+
 def test_saved_folds_are_refused_once_the_corpus_query_or_splits_differ(tmp_path: Path) -> None:
     """Scores of folds that learned from other items would choose bars for another model."""
     from bot.encoder import train

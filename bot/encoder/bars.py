@@ -55,9 +55,12 @@ def pool(
     held_out: dict[str, dict[str, float]],
     topic: str,
     positive: str,
+    *,
+    scored_only: bool = False,
 ) -> list[Pooled]:
     """Every held-out row, the word model fit without its source; `held_out`: by source,
-    the fold encoder's probability of each item's headline, by item id."""
+    the fold encoder's probability of each item's headline, by item id. `scored_only`: only
+    rows the folds scored (items added since learn but are not judged)."""
     gazetteer = Gazetteer.load()
     rows, ids = [], []
     for item in items:
@@ -67,7 +70,11 @@ def pool(
     out = []
     for group, scores in held_out.items():
         w, index = words._fit([r for r in rows if r.group != group])
-        picked = [k for k, r in enumerate(rows) if r.group == group]
+        picked = [
+            k
+            for k, r in enumerate(rows)
+            if r.group == group and (ids[k] in scores or not scored_only)
+        ]
         scored = words._scored(w, index, [rows[k] for k in picked])
         for (p, example, title_only), k in zip(scored, picked, strict=True):
             # A vetoed item (or a positive the query missed) gets no opinion, as at run time.

@@ -16,34 +16,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from bot.encoder.bars import Pooled, items_of, plateau_bar, prf  # noqa: E402
+from bot.encoder.bars import items_of, plateau_bar, pool, prf  # noqa: E402
 from bot.encoder.train import load_folds  # noqa: E402
 from bot.labelled import load_labelled  # noqa: E402
-from bot.relevance import train as words  # noqa: E402
 from bot.relevance.train import CORPUS  # noqa: E402
-from bot.topics.entities import Gazetteer  # noqa: E402
 
 TOPIC, POSITIVE = "troop-deployments", "deploy"
 SPLITS = {"train", "validation"}
 FOLDS = CORPUS.parent / "folds" / "deployments.json"
-
-
-def pooled(items, held_out) -> list[Pooled]:
-    gazetteer = Gazetteer.load()
-    rows, ids = [], []
-    for item in items:
-        for row in words.examples([item], TOPIC, POSITIVE, gazetteer):
-            rows.append(row)
-            ids.append(item.id)
-    out = []
-    for group, scores in held_out.items():
-        w, index = words._fit([r for r in rows if r.group != group])
-        picked = [k for k, r in enumerate(rows) if r.group == group and ids[k] in scores]
-        scored = words._scored(w, index, [rows[k] for k in picked])
-        for (p, example, title_only), k in zip(scored, picked, strict=True):
-            opinion = 0.0 if example.vetoed else scores[ids[k]]
-            out.append(Pooled(group, p, opinion, example.positive, title_only))
-    return out
 
 
 def main() -> int:
@@ -52,7 +32,7 @@ def main() -> int:
     for path in sys.argv[1:]:
         items += [i for i in load_labelled(Path(path)) if i.split in SPLITS]
     print(f"staged: {', '.join(sys.argv[1:]) or 'none'}; {len(items)} items")
-    rows = pooled(items, held_out)
+    rows = pool(items, held_out, TOPIC, POSITIVE, scored_only=True)
     for kind, title_only in (("with text", False), ("headline only", True)):
         mine = [r for r in rows if r.title_only is title_only]
         bar = plateau_bar(mine)
