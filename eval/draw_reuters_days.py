@@ -123,8 +123,6 @@ ENTER_VERBS = (
     r"occup(y|ies|ied|ying)|take(s)? control|took control)"
 )
 ENTERING = _near(FINE_FORCES, ENTER_VERBS, r"[\w']+")
-ENTERING_DRAWN = 600
-DENSE_MORE = 960
 FINE = _near(FINE_FORCES, FINE_VERBS, r"[\w']+")
 DENSE = 1440
 
@@ -151,22 +149,10 @@ def dense(folder: Path) -> None:
 
 def dense_more(folder: Path) -> None:
     """The dense draw's pattern again, over the headlines the first draw left."""
-    kept = _away_from_held_out_and_test()
     known = _already_drawn("reuters2007-16-entering.jsonl")
-    found = [
-        i
-        for day in sorted(p.stem for p in folder.glob("*.pkl"))
-        for i in _readable(folder, day)
-        if COARSE.search(i["title"])
-        and FINE.search(i["title"])
-        and i["id"] not in known
-        and kept(i)
-    ]
-    print(f"{len(found)} headlines match", file=sys.stderr)
-    rows = random.Random(20165).sample(found, DENSE_MORE)
-    rows.sort(key=lambda r: (r["published"], r["id"]))
-    for n in range(6):
-        write(f"more_{n + 1}.jsonl", rows[n * 160 : (n + 1) * 160])
+    _draw_new(
+        folder, lambda t: bool(COARSE.search(t) and FINE.search(t)), known, 20165, "more", 6, 160
+    )
 
 
 def _already_drawn(*staged: str) -> set[str]:
@@ -179,21 +165,29 @@ def _already_drawn(*staged: str) -> set[str]:
 
 def entering(folder: Path) -> None:
     """Headlines of forces entering a territory or opening a front, and their look-alikes."""
+    matches = lambda t: bool(INVADING.search(t) or ENTERING.search(t))  # noqa: E731
+    _draw_new(folder, matches, _already_drawn(), 20164, "enter", 4, 150)
+
+
+def _draw_new(
+    folder: Path, matches: Callable[[str], bool], known: set[str], seed: int, name: str,
+    chunks: int, size: int,
+) -> None:  # fmt: skip
+    """`chunks` files of `size` headlines drawn at random among those whose title matches,
+    not `known`, and away from the held-out windows and the test split, in publication
+    order."""
     kept = _away_from_held_out_and_test()
-    known = _already_drawn()
     found = [
         i
         for day in sorted(p.stem for p in folder.glob("*.pkl"))
         for i in _readable(folder, day)
-        if (INVADING.search(i["title"]) or ENTERING.search(i["title"]))
-        and i["id"] not in known
-        and kept(i)
+        if matches(i["title"]) and i["id"] not in known and kept(i)
     ]
     print(f"{len(found)} headlines match", file=sys.stderr)
-    rows = random.Random(20164).sample(found, ENTERING_DRAWN)
+    rows = random.Random(seed).sample(found, chunks * size)
     rows.sort(key=lambda r: (r["published"], r["id"]))
-    for n in range(4):
-        write(f"enter_{n + 1}.jsonl", rows[n * 150 : (n + 1) * 150])
+    for n in range(chunks):
+        write(f"{name}_{n + 1}.jsonl", rows[n * size : (n + 1) * size])
 
 
 def _away_from_held_out_and_test() -> Callable[[dict], bool]:

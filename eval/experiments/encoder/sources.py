@@ -34,12 +34,17 @@ def main() -> int:
         raise SystemExit(f"no held-out rows of {', '.join(sorted(unknown))} in {folds}")
     rows = [r for r in pooled if not wanted or r.group in wanted]
     print(f"sources: {', '.join(sorted({r.group for r in rows}))}")
+    report(rows)
+    return 0
+
+
+def report(rows: list) -> None:
+    """Pooled P / R / F1 with text and headline only, each at its own plateau bar."""
     for kind, title_only in (("with text", False), ("headline only", True)):
         mine = [r for r in rows if r.title_only is title_only]
         bar = plateau_bar(mine)
         p, r_, f1 = prf(mine, bar)
         print(f"{kind}: {len(mine)} rows, bar {bar:.2f}: P {p:.3f} R {r_:.3f} F1 {f1:.3f}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -15,8 +15,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bot.encoder.bars import items_of, plateau_bar, pool, prf  # noqa: E402
+from sources import report  # noqa: E402
+
+from bot.encoder.bars import items_of, pool  # noqa: E402
 from bot.encoder.train import load_folds  # noqa: E402
 from bot.labelled import load_labelled  # noqa: E402
 from bot.relevance.train import CORPUS  # noqa: E402
@@ -32,12 +35,7 @@ def main() -> int:
     for path in sys.argv[1:]:
         items += [i for i in load_labelled(Path(path)) if i.split in SPLITS]
     print(f"staged: {', '.join(sys.argv[1:]) or 'none'}; {len(items)} items")
-    rows = pool(items, held_out, TOPIC, POSITIVE, scored_only=True)
-    for kind, title_only in (("with text", False), ("headline only", True)):
-        mine = [r for r in rows if r.title_only is title_only]
-        bar = plateau_bar(mine)
-        p, r_, f1 = prf(mine, bar)
-        print(f"{kind}: {len(mine)} rows, bar {bar:.2f}: P {p:.3f} R {r_:.3f} F1 {f1:.3f}")
+    report(pool(items, held_out, TOPIC, POSITIVE, scored_only=True))
     return 0
 
 
