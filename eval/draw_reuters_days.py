@@ -220,6 +220,12 @@ def _day(day: str) -> date:
     return date(int(day[:4]), int(day[4:6]), int(day[6:]))
 
 
+def training_split(thread: str) -> str:
+    """Train or validation, 75/25 by the thread's hash (`extra.jsonl`'s rule)."""
+    digest = hashlib.sha256(f"wirewatch-split-v1:{thread}".encode()).hexdigest()
+    return "train" if int(digest[:8], 16) / 2**32 < 0.75 else "validation"
+
+
 def when(row: dict) -> datetime:
     return datetime.fromisoformat(row["published"].replace("Z", "+00:00"))
 
@@ -232,8 +238,7 @@ def split(labelled: Path) -> None:
         if any(abs(when(row) - when(t)) <= timedelta(days=4) for t in near):
             print(f"left out, near a test deployment: {row['id']}", file=sys.stderr)
             continue
-        digest = hashlib.sha256(f"wirewatch-split-v1:{row['thread']}".encode()).hexdigest()
-        row["split"] = "train" if int(digest[:8], 16) / 2**32 < 0.75 else "validation"
+        row["split"] = training_split(row["thread"])
         print(json.dumps({k: row[k] for k in FIELDS}, ensure_ascii=False))
 
 

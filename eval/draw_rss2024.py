@@ -36,6 +36,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent / "heldout"))
 
 from draw_reuters import MILITARY, write  # noqa: E402
+from draw_reuters_days import FIELDS, training_split, when  # noqa: E402
 
 REPO = "rumca-js/RSS-Link-Database-2024"
 HELDOUT = [
@@ -48,10 +49,6 @@ TRAINING = [
     "2024-12-04", "2024-12-16",
 ]  # fmt: skip
 HELD = Path(__file__).resolve().parent / "heldout" / "rss2024.jsonl"
-FIELDS = (
-    "id", "source", "published", "outlet", "title", "description", "label", "ambiguous",
-    "story", "thread", "split", "source_ref",
-)  # fmt: skip
 OTHERS = 40
 MAX_DESCRIPTION = 420
 _HEADER = re.compile(r"^# Source:(?P<outlet>.*?), URL:")
@@ -165,18 +162,13 @@ def draw(raw: Path) -> None:
 
 def split(labelled: Path) -> None:
     held = [json.loads(line) for line in HELD.open(encoding="utf-8")]
-    near = [_when(h) for h in held if h["label"] == "deploy"]
+    near = [when(h) for h in held if h["label"] == "deploy"]
     for line in labelled.open(encoding="utf-8"):
         row = json.loads(line)
-        if any(abs(_when(row) - t) <= timedelta(days=4) for t in near):
+        if any(abs(when(row) - t) <= timedelta(days=4) for t in near):
             raise SystemExit(f"{row['id']}: within 4 days of a held-out deployment")
-        digest = hashlib.sha256(f"wirewatch-split-v1:{row['thread']}".encode()).hexdigest()
-        row["split"] = "train" if int(digest[:8], 16) / 2**32 < 0.75 else "validation"
+        row["split"] = training_split(row["thread"])
         print(json.dumps({k: row[k] for k in FIELDS}, ensure_ascii=False))
-
-
-def _when(row: dict) -> datetime:
-    return datetime.fromisoformat(row["published"].replace("Z", "+00:00"))
 
 
 if __name__ == "__main__":
