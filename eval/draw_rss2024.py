@@ -97,6 +97,8 @@ def entries(path: Path, ref: str) -> list[dict]:
             continue
         at = datetime.fromisoformat(e["when"]).astimezone(UTC)
         description = _clean(" ".join(e["text"]))
+        if description == "None":  # the archive writes Python's None for a feed's missing one
+            description = ""
         if len(description) > MAX_DESCRIPTION:
             description = description[:MAX_DESCRIPTION].rsplit(" ", 1)[0] + " …"
         day = at.strftime("%Y-%m-%d")  # "Friday Briefing" comes back every week
