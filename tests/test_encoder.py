@@ -185,6 +185,37 @@ def test_pooling_can_judge_only_the_items_the_folds_scored(tmp_path: Path) -> No
     assert sum(r.encoder == 0.0 for r in every) > sum(r.encoder == 0.0 for r in scored)
 
 
+def test_a_stopped_training_run_resumes_from_the_folds_it_finished(tmp_path: Path) -> None:
+    """The folds take hours: a run stopped after some of them (Ctrl-C, a reboot) keeps those,
+    and the next run on the same corpus trains only the rest; a fold kept from another corpus
+    or other settings is trained again, not mixed in."""
+    from bot.encoder import train
+
+    corpus = _small_corpus(tmp_path / "corpus")
+    held: dict[str, dict[str, float]] = {g: {} for g in ("rss2022", "wikinews")}
+    for i in train.items_of(corpus, {"train"}):
+        held[train.group_of(i)][i.id] = 0.99 if i.label == "deploy" else 0.01
+    folds = tmp_path / "folds" / "deployments.json"
+    parts = train.parts_of(folds)
+    meta = train.fold_meta(corpus, "troop-deployments", "deploy", {"train"})
+    for group, scores in held.items():
+        train.keep_fold(parts, meta, group, scores)
+
+    # Every fold kept: none is trained (a trained one would not score 0.99 and 0.01).
+    args = (corpus, {"train"}, "troop-deployments", "deploy", sorted(held), 2, folds)
+    assert train.run_folds(*args) == held
+    assert train.load_folds(folds, corpus, "troop-deployments", {"train"}) == held
+    assert not parts.exists()  # the whole set is saved, its parts gone
+
+    other = json.loads(json.dumps(meta))
+    other["training"]["epochs"] += 1
+    train.keep_fold(parts, other, "wikinews", held["wikinews"])
+    train.keep_fold(parts, meta, "rss2022", held["rss2022"])
+    train.keep_fold(parts, {**meta, "corpus_sha256": "0" * 64}, "abc2003", {"x": 0.5})
+    assert train.finished_folds(parts, meta, sorted(held)) == {"rss2022": held["rss2022"]}
+    assert not list(parts.glob(".*"))  # no half-written file left beside them
+
+
 def test_saved_folds_are_refused_once_the_corpus_query_or_splits_differ(tmp_path: Path) -> None:
     """Scores of folds that learned from other items would choose bars for another model."""
     from bot.encoder import train

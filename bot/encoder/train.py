@@ -15,7 +15,9 @@ source is written (23 minutes).
 the bars are those of the two together. The folds' held-out scores are kept
 (`eval/folds/<head>.json`), so that after retraining the word model alone, `--bars-only`
 re-chooses the bars from them in seconds; it refuses when the corpus, the topic's query or the
-splits differ from the folds', which would then have learned from other items.
+splits differ from the folds', which would then have learned from other items. Each fold is
+kept as it finishes (`eval/folds/<head>.parts/`): run the command again after a stop and it
+trains only the folds still missing.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -196,16 +199,100 @@ def train(data: list[tuple[str, float]], out: Path) -> None:
     np.savez_compressed(out, **arrays)  # type: ignore[arg-type]  # numpy 2.4's stub: allow_pickle
 
 
+def run_folds(
+    corpus: Path,
+    splits: set[str],
+    topic: str,
+    positive: str,
+    groups: list[str],
+    jobs: int,
+    saved: Path,
+) -> dict[str, dict[str, float]]:
+    """Every group held out in turn (`fold`, `jobs` side by side), the scores saved at `saved`.
+
+    Eight folds take about three hours on two cores, so each is kept as it finishes
+    (`parts_of(saved)`): a run stopped by Ctrl-C or a reboot resumes from the folds it
+    finished, when the corpus, the query, the splits and the training settings are the same.
+    """
+    meta = fold_meta(corpus, topic, positive, splits)
+    parts = parts_of(saved)
+    held_out = finished_folds(parts, meta, groups)
+    if held_out:
+        print(f"kept from a stopped run: {', '.join(sorted(held_out))}", file=sys.stderr)
+    todo = [g for g in groups if g not in held_out]
+    if todo:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as workers,
+        ):
+            running = [
+                workers.submit(fold, corpus, splits, topic, positive, g, Path(tmp), os.getpid())
+                for g in todo
+            ]
+            for job in as_completed(running):
+                group, scores = job.result()
+                keep_fold(parts, meta, group, scores)
+                held_out[group] = scores
+    held_out = dict(sorted(held_out.items()))
+    save_folds(saved, corpus, topic, splits, held_out)
+    shutil.rmtree(parts, ignore_errors=True)
+    return held_out
+
+
+def fold_meta(corpus: Path, topic: str, positive: str, splits: set[str]) -> dict:
+    """What a fold's scores depend on besides the code: a kept fold of other data or other
+    settings is trained again."""
+    training = {
+        "rank": RANK,
+        "epochs": EPOCHS,
+        "batch": BATCH,
+        "rate": RATE,
+        "dropout": DROPOUT,
+        "seed": SEED,
+    }
+    return {**_folds_meta(corpus, topic, splits), "positive": positive, "training": training}
+
+
+def parts_of(saved: Path) -> Path:
+    """The folder where a run keeps each fold as it finishes, beside the folds file."""
+    return saved.with_name(f"{saved.stem}.parts")
+
+
+def keep_fold(parts: Path, meta: dict, group: str, scores: dict[str, float]) -> None:
+    """Write one finished fold (whole or not at all: a kill mid-write leaves no half file)."""
+    parts.mkdir(parents=True, exist_ok=True)
+    text = json.dumps({"group": group, "meta": meta, "scores": scores}, sort_keys=True)
+    tmp = parts / f".{group}.json.tmp"
+    tmp.write_text(text + "\n", encoding="utf-8")
+    tmp.replace(parts / f"{group}.json")
+
+
+def finished_folds(parts: Path, meta: dict, groups: list[str]) -> dict[str, dict[str, float]]:
+    """The folds a stopped run finished with this meta; any other is said and trained again."""
+    out: dict[str, dict[str, float]] = {}
+    for path in sorted(parts.glob("*.json")) if parts.is_dir() else []:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("meta") != meta or data.get("group") not in groups:
+            print(f"{path}: of another corpus, query or settings; trained again", file=sys.stderr)
+            continue
+        out[data["group"]] = data["scores"]
+    return out
+
+
+def _folds_meta(corpus: Path, topic: str, splits: set[str]) -> dict:
+    return {
+        "corpus_sha256": words_digest(corpus),
+        "query": _query_text(topic),
+        "splits": sorted(splits),
+    }
+
+
 def save_folds(
     path: Path, corpus: Path, topic: str, splits: set[str], held_out: dict[str, dict[str, float]]
 ) -> None:
     """Keep the folds' held-out scores, so that a retrained word model gets its bars with the
     encoder in seconds (`--bars-only`) instead of an hour of folds."""
-    meta = {
-        "corpus_sha256": words_digest(corpus),
-        "query": _query_text(topic),
-        "splits": sorted(splits),
-    }
+    meta = _folds_meta(corpus, topic, splits)
     text = json.dumps({"meta": meta, "scores": held_out}, sort_keys=True, separators=(",", ":"))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text + "\n", encoding="utf-8")
@@ -263,18 +350,9 @@ def main(argv: list[str] | None = None) -> int:
         held_out = load_folds(saved, args.corpus, args.topic, splits)
     elif not args.keep_bars:
         groups = sorted(args.sources.split(",") if args.sources else {group_of(i) for i in items})
-        with (
-            tempfile.TemporaryDirectory() as tmp,
-            ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as workers,
-        ):
-            jobs = [
-                workers.submit(
-                    fold, args.corpus, splits, args.topic, args.positive, g, Path(tmp), os.getpid()
-                )
-                for g in groups
-            ]
-            held_out = dict(sorted(j.result() for j in jobs))
-        save_folds(saved, args.corpus, args.topic, splits, held_out)
+        held_out = run_folds(
+            args.corpus, splits, args.topic, args.positive, groups, args.jobs, saved
+        )
     if not args.keep_bars:
         words = json.loads((ROOT_RELEVANCE / "deployments.json").read_text(encoding="utf-8"))
         bars = choose(
