@@ -210,7 +210,7 @@ def run_folds(
 ) -> dict[str, dict[str, float]]:
     """Every group held out in turn (`fold`, `jobs` side by side), the scores saved at `saved`.
 
-    Eight folds take about three hours on two cores, so each is kept as it finishes
+    Eight folds take nearly two hours on two cores, so each is kept as it finishes
     (`parts_of(saved)`): a run stopped by Ctrl-C or a reboot resumes from the folds it
     finished, when the corpus, the query, the splits and the training settings are the same.
     """
