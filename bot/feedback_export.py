@@ -17,9 +17,7 @@ Deliberately not here: recording clicks (bot.feedback), measuring (bot.evaluate)
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,7 @@ from typing import Any
 import sqlite_utils
 
 from bot.clock import iso_short, parse_stored, utcnow
-from bot.errors import UsageError
+from bot.filewrite import replace_text
 
 
 @dataclass(frozen=True)
@@ -87,25 +85,9 @@ def export_feedback(db: sqlite_utils.Database, topic: str, target: str) -> Expor
     if target == "-":
         sys.stdout.write(text)
     else:
-        _replace(Path(target), text)
+        replace_text(Path(target), text)
     return Exported(
         len(items),
         sum(i["label"] == "other" for i in items),
         sum("wrong_story" in i for i in items),
     )
-
-
-def _replace(path: Path, text: str) -> None:
-    """A reader never sees half a file, and a failed write leaves the old one as it was."""
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would surprise whoever shares the corpus
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None

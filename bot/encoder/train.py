@@ -43,6 +43,7 @@ from bot.encoder.forward import HEADS, HIDDEN, LAYERS, LINEARS
 from bot.encoder.model import MAX_TOKENS
 from bot.encoder.weights import load_safetensors, model_dir, verify
 from bot.encoder.wordpiece import WordPiece
+from bot.filewrite import replace_text
 from bot.labelled import LabelledItem
 from bot.relevance.train import CORPUS
 from bot.relevance.train import corpus_digest as words_digest
@@ -262,9 +263,7 @@ def keep_fold(parts: Path, meta: dict, group: str, scores: dict[str, float]) -> 
     """Write one finished fold (whole or not at all: a kill mid-write leaves no half file)."""
     parts.mkdir(parents=True, exist_ok=True)
     text = json.dumps({"group": group, "meta": meta, "scores": scores}, sort_keys=True)
-    tmp = parts / f".{group}.json.tmp"
-    tmp.write_text(text + "\n", encoding="utf-8")
-    tmp.replace(parts / f"{group}.json")
+    replace_text(parts / f"{group}.json", text + "\n")
 
 
 def finished_folds(parts: Path, meta: dict, groups: list[str]) -> dict[str, dict[str, float]]:
