@@ -271,10 +271,12 @@ def finished_folds(parts: Path, meta: dict, groups: list[str]) -> dict[str, dict
     out: dict[str, dict[str, float]] = {}
     for path in sorted(parts.glob("*.json")) if parts.is_dir() else []:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("meta") != meta or data.get("group") not in groups:
+        if data.get("group") not in groups:
+            print(f"{path}: not a source of this run; not used", file=sys.stderr)
+        elif data.get("meta") != meta:
             print(f"{path}: of another corpus, query or settings; trained again", file=sys.stderr)
-            continue
-        out[data["group"]] = data["scores"]
+        else:
+            out[data["group"]] = data["scores"]
     return out
 
 
