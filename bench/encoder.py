@@ -5,7 +5,8 @@ train and validation items that pass troop-deployments' query (the only items th
 sees), headline only (what the bot's encoder reads) and as written (title and summary: the
 cost that made it read headlines alone). Batches: one item at a time (the
 latency of a lone new item) and 32 at a time (a poll that brings many). Baseline in the same
-run: the linear model's features and score for the same candidates.
+run: the linear model's features and score for the same candidates. A third row: the
+sentence vector every new item gets for story grouping (its headline, any item).
 
 `python -m bench.encoder [--quick]`
 """
@@ -18,10 +19,13 @@ from pathlib import Path
 from bench.report import Section, run_alone
 
 CORPUS = Path(__file__).resolve().parents[1] / "eval" / "corpus"
+# Every new item's headline, candidate or not: its sentence vector for story grouping
+# (`bot.sentencevectors`; the base weights without adapters, as `Encoder()` here).
+EVERY_ITEM = "every item's headline (sentence vector)"
 
 
 def run(quick: bool = False) -> Section:
-    from bot.encoder import encoder_text
+    from bot.encoder import encoder_text, grouping_text
     from bot.encoder.model import Encoder
     from bot.labelled import load_labelled
     from bot.relevance import Relevance
@@ -39,13 +43,16 @@ def run(quick: bool = False) -> Section:
         ["input", "candidates", "linear_ms", "encoder_alone_ms", "encoder_batch32_ms",
          "alone_vs_linear", "batch32_vs_linear"],
     )  # fmt: skip
-    for kind, headline_only in (("title and summary", False), ("headline only", True)):
+    kinds = (("title and summary", False), ("headline only", True), (EVERY_ITEM, True))
+    for kind, headline_only in kinds:
         texts, prepared = [], []
         for i in items:
             text = "" if headline_only else i.description
             p = prepare(i.title, text, gazetteer)
-            if gate.match_prepared(p):
-                texts.append(encoder_text(i.title, text))
+            if kind == EVERY_ITEM or gate.match_prepared(p):
+                texts.append(
+                    grouping_text(i.title) if kind == EVERY_ITEM else encoder_text(i.title, text)
+                )
                 prepared.append(p)
         n = 64 if quick else 256
         texts, prepared = texts[:n], prepared[:n]

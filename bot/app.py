@@ -18,7 +18,7 @@ from datetime import timedelta
 import sqlite_utils
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot import metrics, storyterms
+from bot import metrics, storyterms, storyvectors
 from bot.catalog import configured_topics
 from bot.chat import ChatAdapter
 from bot.clock import utcnow
@@ -273,7 +273,8 @@ async def _forget_terms(rt: Runtime) -> None:
     """Stored story terms of items that left the story window go (bot.storyterms)."""
     since = utcnow() - timedelta(seconds=rt.settings.story_window)
     gone = storyterms.forget_before(rt.db, since)
-    log.debug("index.terms_forgotten items=%d", gone)
+    vectors = storyvectors.forget_unindexed(rt.db)
+    log.debug("index.terms_forgotten items=%d vectors=%d", gone, vectors)
 
 
 async def _digest(rt: Runtime) -> None:

@@ -253,6 +253,21 @@ def _m011_relaxed_matches(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m012_story_vectors(db: sqlite_utils.Database) -> None:
+    # Each item's sentence vector (bot.storyvectors), read for the few story members a new
+    # item is compared with. Rows go with their item, or when its headline changes (the
+    # vector reads the headline); those of items out of the window with their story terms.
+    db.execute("CREATE TABLE story_vectors (item_id INTEGER PRIMARY KEY, vector BLOB NOT NULL)")
+    db.execute(
+        "CREATE TRIGGER story_vectors_ad AFTER DELETE ON items BEGIN "
+        "DELETE FROM story_vectors WHERE item_id = old.id; END"
+    )
+    db.execute(
+        "CREATE TRIGGER story_vectors_au AFTER UPDATE OF title ON items BEGIN "
+        "DELETE FROM story_vectors WHERE item_id = old.id; END"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_open_deliveries_index,
@@ -265,6 +280,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m009_story_events,
     _m010_story_terms,
     _m011_relaxed_matches,
+    _m012_story_vectors,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -429,7 +445,8 @@ def _damage(problems: list[str], path: Path | str) -> str:
 
 
 def _is_bulk(table: str) -> bool:
-    return table in ("items", "stories", "story_terms") or table.startswith("items_fts")
+    bulk = ("items", "stories", "story_terms", "story_vectors")
+    return table in bulk or table.startswith("items_fts")
 
 
 def _small_tables(db: sqlite_utils.Database) -> list[str]:

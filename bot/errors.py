@@ -21,6 +21,11 @@ class ConfigError(WirewatchError):
         self.problems = problems
         super().__init__("; ".join(problems))
 
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[list[str]]]:
+        # Raised in a worker process, it is pickled back: rebuilt from `problems`, not from
+        # the joined message (which the default would split into its characters).
+        return ConfigError, (self.problems,)
+
 
 class UsageError(WirewatchError):
     """A command was given something it cannot use (a file that cannot be read, a bad

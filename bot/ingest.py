@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import sqlite_utils
 
-from bot import storyterms
+from bot import storyterms, storyvectors
 from bot.clock import iso
 from bot.corroboration_store import Rule, mark_if_corroborated
 from bot.db import write
@@ -46,6 +46,7 @@ class NewItem:
     alertable: bool
     terms: dict[str, float] | None = None  # the story index's terms, when computed already
     wire: str | None = None  # the agency whose copy it is (bot.corroboration.wire_of)
+    vector: bytes | None = None  # its sentence vector (bot.sentencevectors), when given
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,11 @@ def store_batch(
             story_id = (
                 copy_of
                 if copy_of is not None
-                else index.assign(probe, _alerted_for(db, item) if item.alertable else None)
+                else index.assign(
+                    probe,
+                    _alerted_for(db, item) if item.alertable else None,
+                    lambda ids: storyvectors.read(db, ids),
+                )
             )
             new_story = story_id is None
             if story_id is None:
@@ -107,6 +112,7 @@ def store_batch(
             stored = replace(probe, item_id=item_id)
             index.add(stored, story_id)
             storyterms.save(db, [stored])  # for a rebuild of the index without tokenising
+            storyvectors.save(db, item_id, item.vector)  # for later items compared with it
             insert_matches(db, item_id, item.matches)
             # Another feed's copy of an article already in the story is one more source of
             # it (shown when the alert is next edited), never a post of its own.
@@ -192,7 +198,9 @@ def _story_doc(item: NewItem) -> StoryDoc:
     text = grouping_text(item.entry.summary, item.text, item.alert_summary)
     # No entities: the names it is filed under are in its terms (`feed_terms`: the feed
     # text's), while `item.entities` may hold its article page's too.
-    doc = StoryDoc(0, item.entry.title, text, (), item.published, terms=item.terms)
+    doc = StoryDoc(
+        0, item.entry.title, text, (), item.published, terms=item.terms, vector=item.vector
+    )
     return doc if doc.terms is not None else replace(doc, terms=feed_terms(doc))
 
 

@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import sqlite_utils
 
-from bot import metrics, opinions
+from bot import metrics, opinions, sentencevectors
 from bot.clock import utcnow
 from bot.corroboration import wire_of
 from bot.corroboration_store import Rule
@@ -324,9 +324,14 @@ async def _decide(p: Pipeline, feed: FeedRow, entries: list[Entry]) -> list[NewI
         ]
         for i, prepared in zip(asked, await opinions.ask(p.matcher, pairs), strict=True):
             matched[i] = prepared
+    # Every new entry's sentence vector, for the story index: one worker call too.
+    titles = [look.entry.title for look in looks]
+    vectors = (
+        await sentencevectors.ask(titles) if p.settings.sentence_vectors else [None] * len(titles)
+    )
     return [
-        _conclude(p, look, text, prepared, now)
-        for look, text, prepared in zip(looks, texts, matched, strict=True)
+        replace(_conclude(p, look, text, prepared, now), vector=vector)
+        for look, text, prepared, vector in zip(looks, texts, matched, vectors, strict=True)
     ]
 
 

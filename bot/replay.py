@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot import opinions
+from bot import opinions, sentencevectors
 from bot.db import open_database
 from bot.ingest import NewItem, store_batch
 from bot.model import Entry, Prepared, Topic
@@ -68,10 +68,17 @@ def replay(
     scores: dict[str, float | None] = {}
     cycles = list(_cycles(items, poll_every))
     prepared: dict[str, Prepared] = {}
+    vectors: dict[str, bytes | None] = {}
     for n, (cycle, due) in enumerate(cycles):
         if due[0].key not in prepared:  # this cycle and the next few hundred items, at once
-            prepared = _prepared(_ahead(cycles, n), matcher, gazetteer)
-        batch = [(_feed(db, feeds, i.outlet), _decide(i, matcher, prepared[i.key])) for i in due]
+            ahead = _ahead(cycles, n)
+            prepared = _prepared(ahead, matcher, gazetteer)
+            given = sentencevectors.ask_now([i.title for i in ahead])
+            vectors = {i.key: v for i, v in zip(ahead, given, strict=True)}
+        batch = [
+            (_feed(db, feeds, i.outlet), _decide(i, matcher, prepared[i.key], vectors[i.key]))
+            for i in due
+        ]
         for i, (_, new) in zip(due, batch, strict=True):
             scores[i.key] = next((m.score for m in new.matches), None)
             if scores[i.key] is None:  # not even an update: its score says how far it fell
@@ -124,7 +131,9 @@ def _feed(db, feeds: dict[str, FeedRow], outlet: str) -> FeedRow:
     return feeds[outlet]
 
 
-def _decide(item: ReplayInput, matcher: Matcher, prepared: Prepared) -> NewItem:
+def _decide(
+    item: ReplayInput, matcher: Matcher, prepared: Prepared, vector: bytes | None
+) -> NewItem:
     """What the pipeline decides for an item whose article page is not fetched."""
     entry = Entry(item.key, None, item.title, item.description, item.published)
     return NewItem(
@@ -135,6 +144,7 @@ def _decide(item: ReplayInput, matcher: Matcher, prepared: Prepared) -> NewItem:
         entities=prepared.names,
         matches=tuple(matcher.match_prepared(prepared, relaxed=True)),
         alertable=True,
+        vector=vector,
     )
 
 

@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from itertools import compress, repeat
 from operator import add, mul, ne
 
-from bot.grouping import join_model, join_probability
+from bot.grouping import JoinWeights, cosines, join_model, join_probability, vector_bytes_ok
 from bot.text.wire import headline
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,14 @@ class StoryDoc:
     entities: tuple[str, ...]
     published: datetime
     terms: dict[str, float] | None = field(default=None, compare=False)
+    # Its sentence vector (`bot.grouping.VECTOR_DIM` float16s, unit length), when the encoder
+    # gave one: the index keeps none itself; `Vectors` gives those of members on demand.
+    vector: bytes | None = field(default=None, compare=False)
+
+
+# Stored members' sentence vectors by item id (those it has): read from the database for the
+# few members a new item is compared with, so the index holds no vectors in memory.
+Vectors = Callable[[list[int]], dict[int, bytes]]
 
 
 # A document in the index is one bytes object: this head, then its term ids (uint32), then
@@ -143,6 +151,7 @@ class StoryIndex:
         self,
         doc: StoryDoc,
         alerted: Callable[[list[int]], Collection[int]] | None = None,
+        vectors: Vectors | None = None,
     ) -> int | None:
         """The story id of the best matching story, or None when the doc starts a new story.
 
@@ -150,14 +159,16 @@ class StoryIndex:
         were alerted for its topics already. Such a story takes it at a lower bar (`NEARLY`
         times the join bar): a second top-level alert for one story is what a newsroom
         minds most, and an alert-worthy report close to an alerted story is most often
-        that story told in other words.
+        that story told in other words. `vectors`: members' sentence vectors (see `Vectors`).
         """
         weights, threshold = join_model()
-        found = {sid: join_probability(f, weights) for sid, f in self.candidates(doc).items()}
+        found = {
+            sid: join_probability(f, weights) for sid, f in self.candidates(doc, vectors).items()
+        }
         story = self.choose(doc, found, threshold)
         if story is None and alerted is not None:
             near = {sid: p for sid, p in found.items() if p >= threshold * NEARLY}
-            for sid, p in self._named_title(doc, weights).items():
+            for sid, p in self._named_title(doc, weights, vectors).items():
                 if p >= threshold * NEARLY and p > near.get(sid, 0.0):
                     near[sid] = p
             held = set(alerted(list(near))) if near else set()
@@ -166,7 +177,9 @@ class StoryIndex:
         log.debug("story.assign item=%s story=%s p=%.3f", doc.item_id, story, p)
         return story
 
-    def _named_title(self, doc: StoryDoc, weights: tuple[float, ...]) -> dict[int, float]:
+    def _named_title(
+        self, doc: StoryDoc, weights: JoinWeights, vectors: Vectors | None
+    ) -> dict[int, float]:
         """Join probabilities of `doc` with its title's names read as the gazetteer's too
         ("Pyongyang's soldiers redeployed to Kursk" as "North Korea's soldiers ..."), for an
         alert-worthy item only: read so for every item, a war's headlines joined (`named`)."""
@@ -178,7 +191,8 @@ class StoryIndex:
         # filed with (`doc.entities` may hold an article page's, which its terms do not).
         terms = self._doc_terms(doc)
         again = replace(doc, title=title, terms=retitled(terms, written, title))
-        return {sid: join_probability(f, weights) for sid, f in self.candidates(again).items()}
+        found = self.candidates(again, vectors)
+        return {sid: join_probability(f, weights) for sid, f in found.items()}
 
     def choose(self, doc: StoryDoc, found: dict[int, float], bar: float) -> int | None:
         """The most probable story at or above `bar` that `doc` does not merely chain onto
@@ -207,8 +221,10 @@ class StoryIndex:
         dot = sum(w * vector.get(t, 0.0) for t, w in query.items() if isinstance(t, int))
         return dot / (qnorm * norm) if qnorm and norm else 0.0
 
-    def candidates(self, doc: StoryDoc) -> dict[int, list[float]]:
-        """Candidate stories with the join features of `doc` against each (see bot.grouping)."""
+    def candidates(self, doc: StoryDoc, vectors: Vectors | None = None) -> dict[int, list[float]]:
+        """Candidate stories with the join features of `doc` against each (see bot.grouping):
+        the lexical ones, then the sentence-vector cosine where `doc` and some of the story's
+        newest members have vectors (`vectors` gives the members')."""
         raw = self._query_vector(doc)
         query = self._weigh(raw)
         qnorm = _norm(query)
@@ -218,9 +234,24 @@ class StoryIndex:
         for entry in self._candidates(query, doc.published.timestamp()):
             found.setdefault(_HEAD.unpack_from(entry)[0], []).append(entry)
         title = {t for t, w in raw.items() if isinstance(t, int) and w >= TITLE_BOOST}
-        return {
+        out = {
             sid: self._join_features(doc, query, qnorm, title, sid, es) for sid, es in found.items()
         }
+        if vectors is not None and doc.vector is not None and vector_bytes_ok(doc.vector):
+            self._add_vector_cosines(doc.vector, out, vectors)
+        return out
+
+    def _add_vector_cosines(
+        self, mine: bytes, found: dict[int, list[float]], vectors: Vectors
+    ) -> None:
+        """Append to each candidate's features its best cosine with the story's newest
+        `CHAIN_MEMBERS` members that have vectors (a story drifts; its newest say what it is)."""
+        newest = {sid: self._members.get(sid, _EMPTY)[-CHAIN_MEMBERS:].tolist() for sid in found}
+        have = vectors([key for keys in newest.values() for key in keys])
+        for sid, keys in newest.items():
+            theirs = [v for key in keys if vector_bytes_ok(v := have.get(key))]
+            if theirs:
+                found[sid].append(max(cosines(mine, theirs)))
 
     def _join_features(
         self,

@@ -102,6 +102,20 @@ def opinions_in_worker(head: str, texts: list[str]) -> list[float]:
     return opinions(head, texts)
 
 
+async def sentence_vectors_async(
+    texts: Sequence[str],
+    timeout: float = 60.0,  # noqa: ASYNC109 - a caller's deadline could not kill the worker
+) -> list[bytes]:
+    """`bot.encoder.sentence_vectors` in a worker process (for the story index)."""
+    return await in_worker(timeout, "sentence vectors", sentence_vectors_in_worker, list(texts))
+
+
+def sentence_vectors_in_worker(texts: list[str]) -> list[bytes]:
+    from bot.encoder import sentence_vectors  # numpy and the weights: only in the worker
+
+    return sentence_vectors(texts)
+
+
 async def start_workers() -> None:
     """Start the worker processes now (spawned, each imports wirewatch: about a second), so
     that `wirewatch run` loads its story index meanwhile and its first poll parses at once.

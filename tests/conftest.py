@@ -16,6 +16,26 @@ from bot.topics.match import Matcher, load_topics
 pytest_plugins = ["tests.feedserver", "tests.runtime"]
 
 
+@pytest.fixture
+def no_weights(tmp_path, monkeypatch):
+    """The encoder's weights not installed (an empty folder where they would be), in this
+    process and in the workers, whose problems are said anew."""
+    from bot import opinions, sentencevectors
+    from bot.encoder import base, for_head
+    from bot.workers import shutdown_workers
+
+    monkeypatch.setenv("WIREWATCH_ENCODER_DIR", str(tmp_path / "empty"))
+    for_head.cache_clear()
+    base.cache_clear()
+    monkeypatch.setattr(opinions, "_said", set())
+    monkeypatch.setattr(sentencevectors, "_said", set())
+    shutdown_workers()  # workers read the environment when they start
+    yield
+    for_head.cache_clear()
+    base.cache_clear()
+    shutdown_workers()
+
+
 @pytest.fixture(scope="session")
 def gazetteer() -> Gazetteer:
     return Gazetteer.load()

@@ -27,8 +27,11 @@ TEST = Path(__file__).resolve().parents[1] / "eval" / "corpus" / "test.jsonl"
 # (Reuters 2007-2016 trained on, adopted on held-out sources) reads 0.780 / 0.809 and raised
 # the headline floor to 0.79. Stop 32 (the encoder reads headlines without wire furniture,
 # adopted on held-out sources: 0.734 / 0.796 -> 0.743 / 0.803) reads 0.796 / 0.788 and
-# lowered it to 0.78: one positive of 52 moves F1 here by about 0.01.
-FLOORS = {"as written": (0.76, 0.90, 0.77, 1), "headline only": (0.78, 0.88, 0.62, 1)}
+# lowered it to 0.78: one positive of 52 moves F1 here by about 0.01. Stop 39 (the
+# sentence-vector join feature, adopted on held-out sources) took grouping from P 0.920 / R
+# 0.804 to 0.931 / 0.832 as written and 0.886 / 0.671 to 0.927 / 0.693 headline only, and
+# raised the recall floors and the headline precision floor.
+FLOORS = {"as written": (0.76, 0.90, 0.80, 1), "headline only": (0.78, 0.90, 0.66, 1)}
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +59,9 @@ def _holds_floors(path, topic, gazetteer, variant, floors):
 
 HELDOUT_2024 = TEST.parents[1] / "heldout" / "rss2024.jsonl"
 # Read once, before anything was changed for it (stop 37): 0.711 / 0.703, grouping P 0.737 /
-# 0.771, R 0.881 / 0.783, one story alerted twice as written, none headline only.
-FLOORS_2024 = {"as written": (0.68, 0.70, 0.85, 1), "headline only": (0.67, 0.73, 0.75, 1)}
+# 0.771, R 0.881 / 0.783, one story alerted twice as written, none headline only. With the
+# sentence-vector join feature (stop 39): grouping P 0.745 / 0.796, R 0.881 / 0.802.
+FLOORS_2024 = {"as written": (0.68, 0.70, 0.85, 1), "headline only": (0.67, 0.76, 0.77, 1)}
 
 
 @pytest.mark.parametrize("variant", FLOORS_2024)

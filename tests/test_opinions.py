@@ -13,8 +13,6 @@ import re
 import subprocess
 import sys
 
-import pytest
-
 from bot import opinions
 from bot.app import poll_once
 from bot.cli import main
@@ -25,7 +23,6 @@ from bot.relevance.model import ENCODER, LinearModel
 from bot.relevance.train import CORPUS, corpus_digest
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, load_topics, prepare
-from bot.workers import shutdown_workers
 from tests.runtime import console_runtime, make_settings
 
 BARS = json.loads((ENCODER / "deployments.json").read_text(encoding="utf-8"))
@@ -39,18 +36,6 @@ FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
 <guid>w1</guid><description>Warsaw said on Monday it had sent troops.</description></item>
 <item><title>Chess champion wins again</title><link>https://w.example/2</link><guid>w2</guid>
 <description>Nothing military here.</description></item></channel></rss>"""
-
-
-@pytest.fixture
-def no_weights(tmp_path, monkeypatch):
-    """The encoder's weights not installed (an empty folder where they would be)."""
-    monkeypatch.setenv("WIREWATCH_ENCODER_DIR", str(tmp_path / "empty"))
-    for_head.cache_clear()
-    monkeypatch.setattr(opinions, "_said", set())
-    shutdown_workers()  # workers read the environment when they start
-    yield
-    for_head.cache_clear()
-    shutdown_workers()
 
 
 def test_topics_test_shows_both_opinions_and_judges_them_combined_at_their_own_bar(capsys):

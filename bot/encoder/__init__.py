@@ -44,6 +44,33 @@ def opinions(head: str, texts: list[str]) -> list[float]:
     return for_head(head).scores(texts)
 
 
+def sentence_vectors(texts: list[str]) -> list[bytes]:
+    """The base encoder's sentence vector of each text (no topic's adapters: what a report
+    says, not whether it is a deployment), mean-pooled, of unit length, as float16 bytes:
+    what the story index compares (`bot.grouping.VECTOR_FEATURE`). ConfigError when the
+    weights are missing or not the published ones."""
+    import numpy as np  # only in the process that encodes
+
+    x = base().embed(texts)
+    x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-9)
+    return [row.astype("<f2").tobytes() for row in x]
+
+
+def grouping_text(title: str) -> str:
+    """What the sentence vector reads of an item: its headline, wire furniture off. On
+    sources the join model did not learn from, headline and summary read no better, and a
+    headline costs a third of the time (eval/experiments/grouping/README.md)."""
+    return headline(title)
+
+
+@functools.cache
+def base() -> Encoder:
+    """The base weights without any topic's adapters (loaded once per process)."""
+    from bot.encoder.model import Encoder  # numpy: imported by whoever encodes, only then
+
+    return Encoder()
+
+
 def missing() -> str | None:
     """Why the base weights cannot be used (not installed, incomplete), or None."""
     from bot.encoder.weights import model_dir
@@ -62,6 +89,4 @@ def for_head(head: str) -> Encoder:
     path = HERE / f"{head}.npz"
     if not path.is_file():
         raise ConfigError([f"encoder head {path}: missing (python -m bot.encoder.train)"])
-    from bot.encoder.model import Encoder  # numpy: imported by whoever scores, only then
-
-    return Encoder(head=path)
+    return base().with_head(path)  # one copy of the base weights per process

@@ -5,6 +5,7 @@ Pure after loading: the same texts give the same probabilities whatever the batc
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,13 @@ class Encoder:
         self.head: tuple[np.ndarray, float] | None = None
         if head is not None:
             self._load_head(head)
+
+    def with_head(self, head: Path) -> Encoder:
+        """This encoder's base weights (shared, not copied) with a topic's adapters and head."""
+        other = copy.copy(self)
+        other.adapters, other.head = {}, None
+        other._load_head(head)
+        return other
 
     def _load_head(self, path: Path) -> None:
         try:

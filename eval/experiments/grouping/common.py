@@ -4,8 +4,6 @@ Run from the repository root with `PYTHONPATH=. python eval/experiments/grouping
 """
 
 import functools
-from itertools import combinations
-
 import numpy as np
 
 from bot.grouping import train as T
@@ -66,17 +64,7 @@ def replay(prob, docs, threshold, merge_bar=None):
 
 def counts(items, story):
     """Merged pairs, right merged pairs (same thread), story pairs, story pairs merged."""
-    m = r = t = f = 0
-    for a, b in combinations(range(len(items)), 2):
-        x, y = items[a], items[b]
-        same = story[a] == story[b]
-        if same:
-            m += 1
-            r += (x.thread or x.story) == (y.thread or y.story)
-        if x.story and x.story == y.story:
-            t += 1
-            f += same
-    return np.array([m, r, t, f])
+    return np.array(T.pair_counts(items, story))
 
 
 def prf(c):

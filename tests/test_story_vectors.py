@@ -1,0 +1,149 @@
+"""Sentence vectors in grouping, as users meet them: one report told by two outlets in
+different words threads as one story; the vectors are stored with their items and go with
+them; without the encoder's weights the bot groups by words alone and says so once."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from bot import sentencevectors, storyvectors
+from bot.app import poll_once
+from bot.db import open_database, write
+from bot.grouping import JOIN_FEATURES, VECTOR_DIM, join_model, join_probability
+from bot.prepare import feed_terms
+from bot.store import add_feed
+from bot.stories import StoryDoc, StoryIndex
+from tests.runtime import console_runtime, make_settings
+
+T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+# The seed story's report and a rewrite of it that shares almost no word with it.
+FIRST = "North Korea has sent more troops to Russia, Seoul says"
+REWRITE = "Pyongyang dispatches thousands of additional soldiers to help Moscow"
+OTHER = "Chess champion wins a seventh world title in Madrid"
+
+
+def _doc(n: int, title: str, hours: float, vector: bytes | None) -> StoryDoc:
+    """A headline-only item as the bot files it: its names are the feed text's (`feed_terms`)."""
+    doc = StoryDoc(n, title, "", (), T0 + timedelta(hours=hours), vector=vector)
+    return replace(doc, terms=feed_terms(doc))
+
+
+def _file(titles: list[str], with_vectors: bool) -> list[int]:
+    """Each title's story as the index files it, one hour apart, headlines only."""
+    vectors = sentencevectors.ask_now(titles) if with_vectors else [None] * len(titles)
+    index, table, out = StoryIndex(), {}, []
+    for n, (title, vector) in enumerate(zip(titles, vectors, strict=True), start=1):
+        doc = _doc(n, title, n, vector)
+        story = index.assign(doc, vectors=lambda ids: {k: table[k] for k in ids if k in table})
+        out.append(n if story is None else story)
+        index.add(doc, out[-1])
+        if vector is not None:
+            table[n] = vector
+    return out
+
+
+def test_a_rewrite_in_other_words_joins_the_story_only_through_the_vectors():
+    titles = [FIRST, OTHER, REWRITE]
+    assert _file(titles, with_vectors=False) == [1, 2, 3]  # words alone: a second story
+    assert _file(titles, with_vectors=True) == [1, 2, 1]
+
+
+def test_the_vector_model_is_used_only_when_the_cosine_is_there():
+    weights, _ = join_model()
+    assert weights.vectors is not None and len(weights.vectors) == len(JOIN_FEATURES) + 2
+    lexical = [0.2] * len(JOIN_FEATURES)
+    alike, unlike = (
+        join_probability([*lexical, 0.9], weights),
+        join_probability([*lexical, 0.1], weights),
+    )
+    assert alike > join_probability(lexical, weights) > unlike  # a cosine moves it both ways
+
+
+def test_stored_vectors_go_with_their_item_and_their_headline(tmp_path):
+    db = open_database(tmp_path / "w.db")
+    [vector] = sentencevectors.ask_now([FIRST])
+    assert vector is not None and len(vector) == VECTOR_DIM * 2
+    feed = add_feed(db, "https://w.example/rss", "Wire", origin="config")
+    with write(db):
+        for n in (1, 2, 3):
+            db.execute(
+                "INSERT INTO items (id, feed_id, identity, title, summary, published, first_seen) "
+                "VALUES (?, ?, ?, ?, '', '2026-11-30T09:00:00Z', '2026-11-30T09:00:00Z')",
+                [n, feed.id, f"i{n}", FIRST],
+            )
+            storyvectors.save(db, n, vector)
+        storyvectors.save(db, 4, b"not a vector")  # refused, not stored
+    assert set(storyvectors.read(db, [1, 2, 3, 4])) == {1, 2, 3}
+    with write(db):
+        db.execute("DELETE FROM items WHERE id = 1")
+        db.execute("UPDATE items SET title = 'Corrected headline' WHERE id = 2")
+        db.execute("UPDATE items SET summary = 'a longer summary' WHERE id = 3")
+    assert set(storyvectors.read(db, [1, 2, 3])) == {3}  # a summary edit keeps the headline's
+    assert storyvectors.forget_unindexed(db) == 1  # item 3 has no story terms: out of the window
+    assert storyvectors.read(db, [3]) == {}
+
+
+FEED = f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
+<item><title>{FIRST}</title><link>https://w.example/1</link><guid>w1</guid>
+<pubDate>Mon, 30 Nov 2026 08:00:00 GMT</pubDate></item>
+<item><title>{OTHER}</title><link>https://w.example/2</link><guid>w2</guid>
+<pubDate>Mon, 30 Nov 2026 08:30:00 GMT</pubDate></item>
+<item><title>{REWRITE}</title><link>https://w.example/3</link><guid>w3</guid>
+<pubDate>Mon, 30 Nov 2026 09:00:00 GMT</pubDate></item></channel></rss>"""
+
+
+async def test_the_running_bot_stores_each_items_vector_and_threads_the_rewrite(
+    tmp_path, feed_server
+):
+    feed_server.serve("/rss", FEED)
+    settings = make_settings(
+        tmp_path / "w.db", [("Wire", feed_server.url("/rss"))], articles={"fetch": False}
+    )
+    async with console_runtime(settings) as (rt, _):
+        await poll_once(rt)
+        rows = rt.db.execute("SELECT id, title, story_id FROM items ORDER BY id").fetchall()
+        stored = storyvectors.read(rt.db, [r[0] for r in rows])
+    assert len(rows) == 3 and set(stored) == {r[0] for r in rows}
+    story = {title: sid for _, title, sid in rows}
+    assert story[FIRST] == story[REWRITE] != story[OTHER]
+    # The worker's vector is the one this process gives the same headline.
+    [here] = sentencevectors.ask_now([FIRST])
+    assert stored[rows[0][0]] == here
+
+
+async def test_without_the_weights_items_are_grouped_by_words_and_it_is_said_once(
+    tmp_path, feed_server, no_weights, caplog
+):
+    caplog.set_level(logging.WARNING, logger="bot.sentencevectors")
+    feed_server.serve("/rss", FEED)
+    settings = make_settings(
+        tmp_path / "w.db", [("Wire", feed_server.url("/rss"))], articles={"fetch": False}
+    )
+    async with console_runtime(settings) as (rt, _):
+        results, _ = await poll_once(rt)
+        await poll_once(rt)
+        rows = rt.db.execute("SELECT id, story_id FROM items").fetchall()
+        stored = storyvectors.read(rt.db, [r[0] for r in rows])
+    assert all(r.ok for r in results)
+    assert len(rows) == 3 and stored == {}  # nothing lost, no vector
+    assert len({sid for _, sid in rows}) == 3  # the rewrite shares too few words
+    said = [r.getMessage() for r in caplog.records if "vectors.unavailable" in r.getMessage()]
+    assert len(said) == 1 and "missing" in said[0]
+
+
+async def test_with_sentence_vectors_off_no_worker_is_asked_and_words_decide(tmp_path, feed_server):
+    feed_server.serve("/rss", FEED)
+    settings = make_settings(
+        tmp_path / "w.db",
+        [("Wire", feed_server.url("/rss"))],
+        articles={"fetch": False},
+        sentence_vectors=False,
+    )
+    async with console_runtime(settings) as (rt, _):
+        await poll_once(rt)
+        rows = rt.db.execute("SELECT id, story_id FROM items").fetchall()
+        stored = storyvectors.read(rt.db, [r[0] for r in rows])
+    assert len(rows) == 3 and stored == {}
+    assert len({sid for _, sid in rows}) == 3
