@@ -32,7 +32,7 @@ from bot.narrow import channels_naming, check_filter, effective_query
 from bot.opinions import explain
 from bot.outbox import pending_count
 from bot.pipeline import poll_feed
-from bot.status import health, held_count
+from bot.status import health, held_count, without_vectors
 from bot.store import (
     add_feed,
     delete_topic,
@@ -419,6 +419,13 @@ class Commands:
         )
         failing = [f for f in list_feeds(self.db) if f.failures and not f.disabled][:5]
         lines += [f"- failing: `{f.name}`: {f.last_error}" for f in failing]
+        missing, looked = without_vectors(self.db)
+        if missing:
+            lines.append(
+                f"- grouping by words alone: {missing} of the last {looked} items have no "
+                "sentence vector (encoder weights not installed, a worker failing, or "
+                "`sentence_vectors: false`; the log says which: `vectors.unavailable`)"
+            )
         return "\n".join(lines + _week_lines(last_week(self.db)))
 
     async def _feedback(self, inv: Invocation, rest: str) -> str:

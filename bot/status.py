@@ -27,6 +27,21 @@ class Health:
     last_failure: str | None  # the reason of this channel's latest, else of anyone's
 
 
+RECENT_ITEMS = 500  # `without_vectors` looks at this many of the newest stored items
+
+
+def without_vectors(db: sqlite_utils.Database) -> tuple[int, int]:
+    """(of the newest RECENT_ITEMS stored items, how many have no sentence vector; how many
+    were looked at). Such items were grouped by their words alone (bot.sentencevectors): the
+    encoder's weights missing, a worker failing, or `sentence_vectors: false`."""
+    row = db.execute(
+        "SELECT count(*), count(v.item_id) FROM (SELECT id FROM items ORDER BY id DESC LIMIT ?) "
+        "i LEFT JOIN story_vectors v ON v.item_id = i.id",
+        [RECENT_ITEMS],
+    ).fetchone()
+    return row[0] - row[1], row[0]
+
+
 def _count(db: sqlite_utils.Database, sql: str, args: list[object] | None = None) -> int:
     return int(db.execute(sql, args or []).fetchone()[0])
 

@@ -339,6 +339,7 @@ async def test_feeds_add_polls_right_away(
     status_reply = await run(cmds, "status", user=MEMBER)
     assert "1 polled, 0 failing" in status_reply.text
     assert "alerts waiting to be sent: 1 (this channel: 1" in status_reply.text
+    assert "grouping by words alone" not in status_reply.text  # every item has its vector
 
 
 async def test_feeds_add_with_a_name_and_remove(

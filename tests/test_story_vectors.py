@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot import sentencevectors, storyvectors
 from bot.app import poll_once
+from bot.commands import Commands, Invocation
 from bot.db import open_database, write
 from bot.grouping import JOIN_FEATURES, VECTOR_DIM, join_model, join_probability
 from bot.prepare import feed_terms
@@ -126,11 +127,14 @@ async def test_without_the_weights_items_are_grouped_by_words_and_it_is_said_onc
         await poll_once(rt)
         rows = rt.db.execute("SELECT id, story_id FROM items").fetchall()
         stored = storyvectors.read(rt.db, [r[0] for r in rows])
+        status = await Commands(rt).handle(Invocation("console", "console", "ops", "status"))
     assert all(r.ok for r in results)
     assert len(rows) == 3 and stored == {}  # nothing lost, no vector
     assert len({sid for _, sid in rows}) == 3  # the rewrite shares too few words
     said = [r.getMessage() for r in caplog.records if "vectors.unavailable" in r.getMessage()]
     assert len(said) == 1 and "missing" in said[0]
+    # and `/wirewatch status` tells ops, who may not read the log
+    assert "grouping by words alone: 3 of the last 3 items" in status.text
 
 
 async def test_with_sentence_vectors_off_no_worker_is_asked_and_words_decide(tmp_path, feed_server):
