@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot import stories
+from bot.prepare import feed_terms
 from bot.stories import StoryDoc, StoryIndex, doc_terms, named, retitled, stem, terms
 from bot.text.clean import extract_article
 from bot.text.summary import summarize
@@ -424,3 +425,41 @@ def test_adding_many_at_once_gives_the_index_adding_one_by_one_gives():
     assert many.assign(probe) == one.assign(probe) is not None
     with pytest.raises(ValueError, match="already"):
         many.add_many([_packed(docs[0], 1)])
+
+
+# --- different actors doing the same thing ---------------------------------------------------
+
+
+def _filed(titles: list[str]) -> list[int]:
+    """Each headline's story, an hour apart, filed as the bot files a headline-only item."""
+    index, out = StoryIndex(), []
+    for n, title in enumerate(titles, start=1):
+        doc = StoryDoc(n, title, "", (), T0 + timedelta(hours=n))
+        doc = replace(doc, terms=feed_terms(doc))  # its names, as the bot finds them
+        story = index.assign(doc)
+        out.append(n if story is None else story)
+        index.add(doc, out[-1])
+    return out
+
+
+@pytest.mark.parametrize(
+    "first, second",
+    [
+        ("France deploys warship to the Red Sea", "Italy sends navy frigate to the Red Sea"),
+        (
+            "Japan sends destroyer to the South China Sea",
+            "China dispatches fleet to the South China Sea",
+        ),
+    ],
+)
+def test_one_countrys_ships_and_anothers_sent_to_the_same_sea_are_two_stories(
+    first, second, monkeypatch
+):
+    assert _filed([first, second]) == [1, 2]
+    monkeypatch.setattr(stories, "APART", False)  # what the words alone would do
+    assert _filed([first, second]) == [1, 1]
+
+
+def test_the_same_country_told_in_other_words_still_joins():
+    france = ["France deploys warship to the Red Sea", "French frigate heads to Red Sea"]
+    assert _filed(france) == [1, 1]  # "French" is France's
