@@ -13,16 +13,19 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from bot.clock import iso, iso_short, parse_iso, utcnow
+from bot.grouping import vector_bytes_ok
 from bot.model import Topic
 from bot.replay import ReplayInput, replay
 from bot.topics.entities import Gazetteer
 
 
 def archive(db: sqlite_utils.Database, since: datetime) -> list[ReplayInput]:
-    """Stored items published (or, without a date, first seen) since `since`."""
+    """Stored items published (or, without a date, first seen) since `since`, with the
+    sentence vectors stored for them (those of the story window: `bot.storyvectors`)."""
     rows = db.query(
-        "SELECT i.id, i.title, i.summary, i.published, i.first_seen, f.name AS outlet "
-        "FROM items i JOIN feeds f ON f.id = i.feed_id "
+        "SELECT i.id, i.title, i.summary, i.published, i.first_seen, f.name AS outlet, "
+        "v.vector FROM items i JOIN feeds f ON f.id = i.feed_id "
+        "LEFT JOIN story_vectors v ON v.item_id = i.id "
         "WHERE i.published >= ? OR i.first_seen >= ? ORDER BY i.published, i.id",
         [iso(since), iso(since)],
     )
@@ -30,7 +33,10 @@ def archive(db: sqlite_utils.Database, since: datetime) -> list[ReplayInput]:
     for r in rows:
         when = _when(r["published"]) or _when(r["first_seen"])
         if when is not None and when >= since:
-            out.append(ReplayInput(str(r["id"]), r["title"], r["summary"], when, r["outlet"]))
+            vector = r["vector"] if vector_bytes_ok(r["vector"]) else None
+            out.append(
+                ReplayInput(str(r["id"]), r["title"], r["summary"], when, r["outlet"], vector)
+            )
     return out
 
 
@@ -40,11 +46,13 @@ def backtest(
     gazetteer: Gazetteer,
     since: timedelta,
     window: timedelta,
+    vectors: bool = True,
 ) -> Iterator[str]:
-    """Lines for people: each story's alert, then its updates, then a summary."""
+    """Lines for people: each story's alert, then its updates, then a summary. `vectors`:
+    the `sentence_vectors` setting (items the bot kept none for get one here when it is on)."""
     start = utcnow() - since
     items = archive(db, start)
-    outcomes = replay(items, topic, gazetteer, window=window)
+    outcomes = replay(items, topic, gazetteer, window=window, vectors=vectors)
     by_key = {i.key: i for i in items}
     stories: dict[int, list[tuple[str, ReplayInput]]] = {}
     for o in outcomes:

@@ -446,7 +446,8 @@ def _backtest(args: argparse.Namespace, settings: Settings, topics: list) -> int
         return 2
     db = open_database(settings.database)
     window = timedelta(seconds=settings.story_window)
-    for line in backtest(db, topic, gazetteer, timedelta(seconds=since), window):
+    vectors = settings.sentence_vectors
+    for line in backtest(db, topic, gazetteer, timedelta(seconds=since), window, vectors):
         print(line)
     return 0
 

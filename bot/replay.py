@@ -37,6 +37,7 @@ class ReplayInput:
     description: str
     published: datetime
     outlet: str
+    vector: bytes | None = None  # its sentence vector, when known (a stored item's)
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,11 @@ def replay(
     *,
     window: timedelta = timedelta(hours=72),
     poll_every: timedelta = timedelta(minutes=5),
+    vectors: bool = True,
 ) -> list[Replayed]:
-    """Every input's outcome, in the order given."""
+    """Every input's outcome, in the order given. `vectors`: items without a sentence vector
+    get one here, as the bot gives each new item one (`sentence_vectors`); False: none do,
+    and stories are joined by words alone."""
     items = list(inputs)
     db = open_database(":memory:")
     sync_topics(db, [topic])
@@ -68,15 +72,14 @@ def replay(
     scores: dict[str, float | None] = {}
     cycles = list(_cycles(items, poll_every))
     prepared: dict[str, Prepared] = {}
-    vectors: dict[str, bytes | None] = {}
+    known: dict[str, bytes] = {}
     for n, (cycle, due) in enumerate(cycles):
         if due[0].key not in prepared:  # this cycle and the next few hundred items, at once
             ahead = _ahead(cycles, n)
             prepared = _prepared(ahead, matcher, gazetteer)
-            given = sentencevectors.ask_now([i.title for i in ahead])
-            vectors = {i.key: v for i, v in zip(ahead, given, strict=True)}
+            known = _vectors(ahead) if vectors else {}
         batch = [
-            (_feed(db, feeds, i.outlet), _decide(i, matcher, prepared[i.key], vectors[i.key]))
+            (_feed(db, feeds, i.outlet), _decide(i, matcher, prepared[i.key], known.get(i.key)))
             for i in due
         ]
         for i, (_, new) in zip(due, batch, strict=True):
@@ -123,6 +126,14 @@ def _prepared(
     reads = [opinions.reads(i.title, i.description, None) for i in items]
     asked = opinions.ask_now(matcher, list(zip(said, reads, strict=True)))
     return {i.key: p for i, p in zip(items, asked, strict=True)}
+
+
+def _vectors(items: list[ReplayInput]) -> dict[str, bytes]:
+    """The items' sentence vectors: those they carry, the others' asked for in this process."""
+    missing = [i for i in items if i.vector is None]
+    asked = sentencevectors.ask_now([i.title for i in missing])
+    found = {i.key: v for i, v in zip(missing, asked, strict=True) if v is not None}
+    return found | {i.key: i.vector for i in items if i.vector is not None}
 
 
 def _feed(db, feeds: dict[str, FeedRow], outlet: str) -> FeedRow:

@@ -10,12 +10,17 @@ from datetime import UTC, datetime, timedelta
 
 from bot import sentencevectors, storyvectors
 from bot.app import poll_once
+from bot.backtest import archive
 from bot.commands import Commands, Invocation
 from bot.db import open_database, write
+from bot.encoder import base
 from bot.grouping import JOIN_FEATURES, VECTOR_DIM, join_model, join_probability
+from bot.model import Topic
 from bot.prepare import feed_terms
+from bot.replay import replay
 from bot.store import add_feed
 from bot.stories import StoryDoc, StoryIndex
+from bot.topics.entities import Gazetteer
 from tests.runtime import console_runtime, make_settings
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -151,3 +156,28 @@ async def test_with_sentence_vectors_off_no_worker_is_asked_and_words_decide(tmp
         stored = storyvectors.read(rt.db, [r[0] for r in rows])
     assert len(rows) == 3 and stored == {}
     assert len({sid for _, sid in rows}) == 3
+
+
+async def test_a_backtest_groups_with_the_vectors_stored_and_honours_the_setting(
+    tmp_path, feed_server, monkeypatch
+):
+    feed_server.serve("/rss", FEED)
+    settings = make_settings(
+        tmp_path / "w.db", [("Wire", feed_server.url("/rss"))], articles={"fetch": False}
+    )
+    async with console_runtime(settings) as (rt, _):
+        await poll_once(rt)
+    items = archive(open_database(tmp_path / "w.db"), T0 - timedelta(days=1))
+    assert [i.title for i in items] == [FIRST, OTHER, REWRITE]
+    assert all(i.vector is not None for i in items)  # those the bot stored
+    topic = Topic("seoul", '"more troops"')  # the first report only: no alert pulls the rewrite
+    # The weights gone: the vectors the bot stored are what join the rewrite.
+    monkeypatch.setenv("WIREWATCH_ENCODER_DIR", str(tmp_path / "empty"))
+    base.cache_clear()
+    try:
+        stored = replay(items, topic, Gazetteer.load())
+        words_only = replay(items, topic, Gazetteer.load(), vectors=False)  # the setting off
+    finally:
+        base.cache_clear()
+    assert stored[0].alert == "new" and stored[2].story == stored[0].story != stored[1].story
+    assert words_only[2].story != words_only[0].story
