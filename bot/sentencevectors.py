@@ -25,36 +25,48 @@ SPLIT_AT = 16  # this many or more at once: half to each worker, both cores at w
 
 async def ask(titles: Sequence[str]) -> list[bytes | None]:
     """Each title's sentence vector, from the workers; Nones when they cannot give them."""
-    if not titles:
-        return []
     texts = _texts(titles)
-    half = len(texts) // 2
-    parts = [texts[:half], texts[half:]] if len(texts) >= SPLIT_AT else [texts]
+    wanted = [t for t in texts if t]
+    if not wanted:
+        return [None] * len(texts)
+    half = len(wanted) // 2
+    parts = [wanted[:half], wanted[half:]] if len(wanted) >= SPLIT_AT else [wanted]
     try:
         done = await asyncio.gather(*(sentence_vectors_async(part) for part in parts))
     except (ConfigError, WorkerError) as exc:
         _unavailable(exc)
         return [None] * len(texts)
-    return [v for part in done for v in part]
+    return _placed(texts, [v for part in done for v in part])
 
 
 def ask_now(titles: Sequence[str]) -> list[bytes | None]:
     """`ask` in this process (replays: nothing else waits on them)."""
-    if not titles:
-        return []
+    texts = _texts(titles)
+    wanted = [t for t in texts if t]
+    if not wanted:
+        return [None] * len(texts)
     from bot.encoder import sentence_vectors  # numpy and the weights: only when asked
 
     try:
-        return list(sentence_vectors(_texts(titles)))
+        return _placed(texts, sentence_vectors(wanted))
     except ConfigError as exc:
         _unavailable(exc)
-        return [None] * len(titles)
+        return [None] * len(texts)
 
 
 def _texts(titles: Sequence[str]) -> list[str]:
+    """What each vector reads; "" for a title with no word in it (a feed without titles):
+    such items get no vector, as the vectors of empty texts would all be alike."""
     from bot.encoder import grouping_text
 
-    return [grouping_text(t) for t in titles]
+    texts = [grouping_text(t) for t in titles]
+    return [t if any(c.isalnum() for c in t) else "" for t in texts]
+
+
+def _placed(texts: list[str], given: list[bytes]) -> list[bytes | None]:
+    """The vectors of the texts asked for, in place; None for those not asked."""
+    found = iter(given)
+    return [next(found) if t else None for t in texts]
 
 
 def _unavailable(exc: Exception) -> None:

@@ -181,3 +181,10 @@ async def test_a_backtest_groups_with_the_vectors_stored_and_honours_the_setting
         base.cache_clear()
     assert stored[0].alert == "new" and stored[2].story == stored[0].story != stored[1].story
     assert words_only[2].story != words_only[0].story
+
+
+def test_an_item_without_a_title_gets_no_vector_and_is_grouped_by_words():
+    """Empty texts would all have one vector: title-less items would look like one story."""
+    vectors = sentencevectors.ask_now(["", FIRST, "  --  ", OTHER])
+    assert vectors[0] is None and vectors[2] is None
+    assert vectors[1] is not None and vectors[3] is not None and vectors[1] != vectors[3]

@@ -17,9 +17,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from common import counts, fit, folds, prf
+from common import counts, fit, folds, report
 
-from bot.grouping import JoinWeights, join_probability
 from bot.grouping import train as T
 from bot.stories import StoryIndex, _unpack_terms
 from bot.topics.entities import Gazetteer
@@ -85,19 +84,12 @@ for name, extra, veto in VARIANTS:
                     index.add(doc, out[doc.item_id])
                     table[doc.item_id] = doc.vector
                 tot[(th, t)] += counts(by[s], out)
-    for th in TH:
-        (pf, rf, ff), (pt, rt, ft) = prf(tot[(th, False)]), prf(tot[(th, True)])
-        print(
-            f"{name} {th}: mean F1 {(ff + ft) / 2:.4f}; text {pf:.3f}/{rf:.3f}/{ff:.3f}; "
-            f"headlines {pt:.3f}/{rt:.3f}/{ft:.3f}",
-            flush=True,
-        )
-del JoinWeights, join_probability  # the bot's own: the fit above is common.fit's numpy twin
-
-if "--weights" in sys.argv or True:
-    train = [r for s in sources for r in rows[s] if len(r[0]) == 17]
-    fires = [y for f, y in train if f[15]]
-    X = np.array([f for f, _ in train])
-    w = fit(X, np.array([float(y) for _, y in train]))
-    print(f"conflict fires on {len(fires)} of {len(train)} candidates, {sum(fires)} of them the "
-          f"true story; its weight {w[16]:.3f}")
+    report(name, tot, TH)
+# How often the conflict fires, and the weight it learns on every source together.
+train = [r for s in sources for r in rows[s] if len(r[0]) == 17]
+fires = [y for f, y in train if f[15]]
+w = fit(np.array([f for f, _ in train]), np.array([float(y) for _, y in train]))
+print(
+    f"conflict fires on {len(fires)} of {len(train)} candidates, {sum(fires)} of them the "
+    f"true story; its weight {w[16]:.3f}"
+)

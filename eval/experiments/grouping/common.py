@@ -108,6 +108,11 @@ def held_out(name, make, thresholds, cols=None, merge_bar=None, more=None):
         for th in thresholds:
             for t in (False, True):
                 tot[(th, t)] += counts(by[s], replay(prob, docs[(s, t)], th, merge_bar))
+    report(name, tot, thresholds)
+
+
+def report(name, tot, thresholds):
+    """One line per bar: pooled pairwise P / R / F1 with text and headline only, their mean."""
     for th in thresholds:
         (pf, rf, ff), (pt, rt, ft) = prf(tot[(th, False)]), prf(tot[(th, True)])
         print(

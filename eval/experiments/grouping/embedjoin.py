@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from common import counts, fit, folds, linear, prf, replay
+from common import counts, fit, folds, linear, replay, report
 
 from bot import stories
 from bot.encoder.model import Encoder
@@ -100,10 +100,4 @@ for name, cols in SETS.items():
             for t in (False, True):
                 EMB["now"] = cached[f"{s}|{t}"]
                 tot[(th, t)] += counts(by[s], replay(lambda A, p=prob: p(A[:, cols]), docs[(s, t)], th))
-    for th in TH:
-        (pf, rf, ff), (pt, rt, ft) = prf(tot[(th, False)]), prf(tot[(th, True)])
-        print(
-            f"{name} {th}: mean F1 {(ff + ft) / 2:.4f}; text {pf:.3f}/{rf:.3f}/{ff:.3f}; "
-            f"headlines {pt:.3f}/{rt:.3f}/{ft:.3f}",
-            flush=True,
-        )
+    report(name, tot, TH)
