@@ -31,6 +31,7 @@ from bench.corpus import Corpus
 from bench.report import Section, run_alone
 
 MB = 2**20
+VECTORS_UP_TO = 100_000
 
 
 def make_docs(corpus: Corpus, start: int, count: int, now: datetime):
@@ -74,8 +75,9 @@ def measure(size: int) -> dict[str, float]:
     gc.collect()
     rss = (proc.memory_info().rss - rss0) / MB
     assign, both, joined = _timed_assign(index, probe)
+    vectors = _timed_with_vectors(index, probe) if size <= VECTORS_UP_TO else None
     return {"fill": fill, "rss": rss, "assign": assign, "both": both, "joined": joined,
-            "pre": _timed_precomputed(index, probe)}  # fmt: skip
+            "pre": _timed_precomputed(index, probe), "vectors": vectors}  # fmt: skip
 
 
 def run(quick: bool = False) -> Section:
@@ -84,7 +86,8 @@ def run(quick: bool = False) -> Section:
     section = Section(
         "Story grouping: cost per new item by documents in the window",
         ["indexed_docs", "fill_s", "index_rss_mb", "rss_bytes_per_doc", "assign_us",
-         "assign_add_us", "vs_10k", "assign_given_terms_us", "joined_a_story"],
+         "assign_add_us", "vs_10k", "assign_given_terms_us", "assign_with_vectors_us",
+         "vectors_vs_terms", "joined_a_story"],
     )  # fmt: skip
     base = None
     for size in sizes:
@@ -101,13 +104,18 @@ def run(quick: bool = False) -> Section:
             assign_add_us=m["both"],
             vs_10k=f"{m['both'] / base:.2f}",
             assign_given_terms_us=m["pre"],
+            assign_with_vectors_us=m["vectors"],
+            vectors_vs_terms=f"{m['vectors'] / m['pre']:.2f}" if m["vectors"] else "",
             joined_a_story=f"{m['joined']:.0%}",
         )
     section.notes.append(
         "assign_us: `StoryIndex.assign` alone; assign_add_us: assign then `add` (what "
         "bot.ingest does per item); vs_10k > 1 means slower than with 10k documents; "
         "assign_given_terms_us: assign of docs whose `terms` were computed beforehand (as "
-        "parse workers can). CPU time of one process."
+        "parse workers can). CPU time of one process. assign_with_vectors_us: the same, "
+        "with every document's sentence vector stored in SQLite and read for the members "
+        "compared (`bot.storyvectors`, as bot.ingest does), their cosines in Python; "
+        f"measured up to {VECTORS_UP_TO:,} documents (the table would hold 768 bytes each)."
     )
     section.seconds = time.perf_counter() - began
     return section
@@ -132,6 +140,37 @@ def _timed_precomputed(index, probe) -> float:
     start = time.process_time()
     for doc in given:
         index.assign(doc)
+    return (time.process_time() - start) / len(given) * 1e6
+
+
+def _timed_with_vectors(index, probe) -> float:
+    """`assign` of docs with terms given and a sentence vector, members' vectors read from a
+    `story_vectors` table (one random unit vector per document: the cost is the same)."""
+    import sqlite3
+    import struct
+
+    from bot.grouping import VECTOR_DIM
+    from bot.stories import doc_terms
+
+    rng = random.Random(7)
+    raw = [rng.gauss(0, 1) for _ in range(VECTOR_DIM)]
+    norm = sum(x * x for x in raw) ** 0.5
+    vector = struct.pack(f"<{VECTOR_DIM}e", *(x / norm for x in raw))
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE story_vectors (item_id INTEGER PRIMARY KEY, vector BLOB NOT NULL)")
+    db.executemany("INSERT INTO story_vectors VALUES (?, ?)", ((k, vector) for k in index._entries))
+
+    def read(ids: list[int]) -> dict[int, bytes]:
+        marks = ", ".join("?" * len(ids))
+        sql = f"SELECT item_id, vector FROM story_vectors WHERE item_id IN ({marks})"
+        return dict(db.execute(sql, ids).fetchall()) if ids else {}
+
+    given = [
+        dataclasses.replace(doc, terms=doc_terms(doc), vector=vector) for doc, _ in probe[:1000]
+    ]
+    start = time.process_time()
+    for doc in given:
+        index.assign(doc, vectors=read)
     return (time.process_time() - start) / len(given) * 1e6
 
 
