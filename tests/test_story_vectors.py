@@ -188,3 +188,22 @@ def test_an_item_without_a_title_gets_no_vector_and_is_grouped_by_words():
     vectors = sentencevectors.ask_now(["", FIRST, "  --  ", OTHER])
     assert vectors[0] is None and vectors[2] is None
     assert vectors[1] is not None and vectors[3] is not None and vectors[1] != vectors[3]
+
+
+def test_a_damaged_vector_does_not_pull_an_item_into_a_story():
+    """A vector that reads back as NaN or infinity (a damaged row) counts as no likeness: the
+    rewrite, which joins by its real vector and not by words, stays out."""
+    import struct
+
+    real = dict(zip((1, 2, 3), sentencevectors.ask_now([FIRST, OTHER, REWRITE]), strict=True))
+    nan = struct.pack(f"<{VECTOR_DIM}e", *([float("nan")] * VECTOR_DIM))
+    huge = struct.pack(f"<{VECTOR_DIM}e", *([float("inf")] * VECTOR_DIM))
+    cases = [(real[1], real[3], 1)]  # undamaged: joined, as in the first test
+    cases += [(v, real[3], None) for v in (nan, huge)] + [(real[1], v, None) for v in (nan, huge)]
+    for first, rewrite, joined in cases:
+        table = {1: first, 2: real[2]}
+        index = StoryIndex()
+        for n, title in ((1, FIRST), (2, OTHER)):
+            index.add(_doc(n, title, n, table[n]), n)
+        got = index.assign(_doc(3, REWRITE, 3, rewrite), vectors=lambda ids, t=table: t)
+        assert got == joined

@@ -63,9 +63,15 @@ def vector_bytes_ok(vector: object) -> TypeGuard[bytes]:
 
 
 def cosines(mine: bytes, theirs: list[bytes]) -> list[float]:
-    """Cosines of unit sentence vectors (`vector_bytes_ok` ones)."""
+    """Cosines of unit sentence vectors (`vector_bytes_ok` ones), within [-1, 1]; 0 for a
+    pair that is not a number (a damaged stored vector must not make every story look
+    alike: NaN would read as the model's certainty)."""
     a = _VECTOR.unpack(mine)
-    return [sum(map(mul, a, _VECTOR.unpack(b))) for b in theirs]
+    out = []
+    for b in theirs:
+        c = sum(map(mul, a, _VECTOR.unpack(b)))
+        out.append(max(-1.0, min(1.0, c)) if math.isfinite(c) else 0.0)
+    return out
 
 
 @functools.lru_cache(maxsize=1)
