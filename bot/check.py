@@ -67,7 +67,8 @@ def notes(settings: Settings) -> list[str]:
     if not settings.subscriptions:
         out.append("no subscriptions: no alert is sent until a channel subscribes from chat")
     if problem := encoder_missing():
-        out.append(f"{problem}: topics decide with their word model alone")
+        grouping = ", and stories are joined by words alone" if settings.sentence_vectors else ""
+        out.append(f"{problem}: topics decide with their word model alone{grouping}")
     return out
 
 

@@ -206,6 +206,7 @@ def test_check_says_when_the_weights_are_missing(no_weights, capsys):
     assert main(["check"]) == 0
     out = capsys.readouterr().out
     assert "note: encoder weights:" in out and "word model alone" in out
+    assert "joined by words alone" in out  # no sentence vectors for grouping either
 
 
 def test_check_is_quiet_about_the_encoder_when_the_weights_are_there(capsys):
