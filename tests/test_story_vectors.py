@@ -142,7 +142,9 @@ async def test_without_the_weights_items_are_grouped_by_words_and_it_is_said_onc
     assert "grouping by words alone: 3 of the last 3 items" in status.text
 
 
-async def test_with_sentence_vectors_off_no_worker_is_asked_and_words_decide(tmp_path, feed_server):
+async def test_with_sentence_vectors_off_items_get_no_vector_and_words_decide(
+    tmp_path, feed_server
+):
     feed_server.serve("/rss", FEED)
     settings = make_settings(
         tmp_path / "w.db",

@@ -23,6 +23,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Sequence
 from datetime import timedelta
 from itertools import combinations
 from pathlib import Path
@@ -154,10 +155,7 @@ def group(docs: list[StoryDoc], weights: JoinWeights, threshold: float) -> dict[
 
 
 def pairwise_f1(items: list[LabelledItem], story: dict[int, int]) -> tuple[float, float, float]:
-    merged, right, together, found = pair_counts(items, story)
-    p = right / merged if merged else 1.0
-    r = found / together if together else 1.0
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+    return _prf(pair_counts(items, story))
 
 
 def score(items, gazetteer, weights, threshold, vectors=None) -> dict[str, list[float]]:
@@ -265,7 +263,7 @@ def _bar(
                 counts[(th, t)] = [a + b for a, b in zip(counts[(th, t)], found, strict=True)]
     tried = []
     for th in THRESHOLDS:
-        f1s = [_f1(counts[(th, t)]) for t in (False, True)]
+        f1s = [_prf(counts[(th, t)])[2] for t in (False, True)]
         tried.append((sum(f1s) / 2, -abs(th - 0.5), th))
         print(f"threshold {th}: held-out pairwise F1 {f1s[0]:.3f} / {f1s[1]:.3f}", file=sys.stderr)
     return max(tried)[2], "each source of train and validation held out in turn"
@@ -286,11 +284,12 @@ def pair_counts(items: list[LabelledItem], story: dict[int, int]) -> tuple[int, 
     return merged, right, together, found
 
 
-def _f1(counts: list[int]) -> float:
+def _prf(counts: Sequence[int]) -> tuple[float, float, float]:
+    """Pairwise precision (same thread), recall (same story) and F1 of `pair_counts`."""
     merged, right, together, found = counts
     p = right / merged if merged else 1.0
     r = found / together if together else 1.0
-    return 2 * p * r / (p + r) if p + r else 0.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
 def _load(corpus: Path, name: str) -> list[LabelledItem]:
