@@ -273,7 +273,7 @@ async def _forget_terms(rt: Runtime) -> None:
     """Stored story terms of items that left the story window go (bot.storyterms)."""
     since = utcnow() - timedelta(seconds=rt.settings.story_window)
     gone = storyterms.forget_before(rt.db, since)
-    vectors = storyvectors.forget_unindexed(rt.db)
+    vectors = storyvectors.forget_before(rt.db, since)
     log.debug("index.terms_forgotten items=%d vectors=%d", gone, vectors)
 
 

@@ -268,6 +268,18 @@ def _m012_story_vectors(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m013_vectors_kept_when_headline_kept(db: sqlite_utils.Database) -> None:
+    # An edit rewrites every column, so `UPDATE OF title` fired on summary edits too and took
+    # the vector of a headline that had not changed. Now only a changed headline's goes (an
+    # edit stores the new headline's, bot.edit_store).
+    db.execute("DROP TRIGGER story_vectors_au")
+    db.execute(
+        "CREATE TRIGGER story_vectors_au AFTER UPDATE OF title ON items "
+        "WHEN old.title IS NOT new.title BEGIN "
+        "DELETE FROM story_vectors WHERE item_id = old.id; END"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_open_deliveries_index,
@@ -281,6 +293,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m010_story_terms,
     _m011_relaxed_matches,
     _m012_story_vectors,
+    _m013_vectors_kept_when_headline_kept,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -23,6 +23,7 @@ from datetime import datetime
 
 import sqlite_utils
 
+from bot import storyvectors
 from bot.clock import iso
 from bot.db import inserted_id, write
 from bot.errors import WirewatchError, one_line
@@ -130,6 +131,7 @@ def _update_item(db: sqlite_utils.Database, rev: Revision) -> None:
     db.execute("DELETE FROM matches WHERE item_id = ?", [rev.item_id])
     db.execute("DELETE FROM relaxed_matches WHERE item_id = ?", [rev.item_id])
     insert_matches(db, rev.item_id, rev.matches)
+    storyvectors.save(db, rev.item_id, rev.vector)  # a changed headline's (its old one went)
 
 
 class _Event:

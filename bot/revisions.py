@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlite_utils
 
-from bot import opinions
+from bot import opinions, sentencevectors
 from bot.clock import parse_stored, utcnow
 from bot.edits import digest
 from bot.errors import one_line
@@ -62,6 +62,9 @@ class Revision:
     alert_summary: str | None  # None: the item has no article text, keep what is stored
     recent: bool  # published within max_age: may still alert a channel it now concerns
     quiet: bool  # part of a rewrite of the whole feed: stored, told to nobody
+    # The new headline's sentence vector (bot.sentencevectors) when the headline changed and
+    # one could be had; None keeps a vector of an unchanged headline, drops a changed one's.
+    vector: bytes | None = None
 
 
 def stored_versions(
@@ -114,10 +117,11 @@ async def poll_revisions(
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start : start + CHUNK]
             read = [_read(db, s, e, gazetteer) for s, e, _ in chunk]
-            candidates = [i for i, (p, _, _) in enumerate(read) if matcher.could_match_prepared(p)]
+            candidates = [i for i, r in enumerate(read) if matcher.could_match_prepared(r[0])]
             asked = await opinions.ask(matcher, [(read[i][0], read[i][2]) for i in candidates])
             given = dict(zip(candidates, asked, strict=True))
-            for i, ((s, e, d), (prepared, text, _)) in enumerate(zip(chunk, read, strict=True)):
+            vectors = await _new_vectors(chunk, read, settings)
+            for i, ((s, e, d), (prepared, text, _, _)) in enumerate(zip(chunk, read, strict=True)):
                 recent = s.published >= recent_since
                 matches = (
                     tuple(matcher.match_prepared(given[i], relaxed=True)) if i in given else ()
@@ -131,6 +135,7 @@ async def poll_revisions(
                     alert_summary=summarize(e.title, text) if text else None,
                     recent=recent,
                     quiet=quiet,
+                    vector=vectors[i],
                 ))  # fmt: skip
             await asyncio.sleep(0)
         return out
@@ -141,11 +146,27 @@ async def poll_revisions(
 
 def _read(
     db: sqlite_utils.Database, stored: Stored, entry: Entry, gazetteer: Gazetteer
-) -> tuple[Prepared, str | None, str]:
+) -> tuple[Prepared, str | None, str, str | None]:
     """The edited entry as topics read it (with the stored article's lead), the article's
-    text, and what the encoder reads of it."""
-    row = db.execute("SELECT text FROM items WHERE id = ?", [stored.item_id]).fetchone()
-    text = row[0] if row else None
+    text, what the encoder reads of it, and the headline stored before."""
+    row = db.execute("SELECT text, title FROM items WHERE id = ?", [stored.item_id]).fetchone()
+    text, title = (row[0], row[1]) if row else (None, None)
     body = f"{entry.summary}\n{text[:ARTICLE_LEAD_CHARS]}" if text else entry.summary
     reads = opinions.reads(entry.title, entry.summary, text)
-    return prepare(entry.title, body, gazetteer), text, reads
+    return prepare(entry.title, body, gazetteer), text, reads, title
+
+
+async def _new_vectors(
+    chunk: list[tuple[Stored, Entry, str]],
+    read: list[tuple[Prepared, str | None, str, str | None]],
+    settings: Settings,
+) -> list[bytes | None]:
+    """Sentence vectors of the changed headlines, one worker call for the chunk: an edited
+    headline is compared with later reports by what it says now. None for the others."""
+    titles = [entry.title for _, entry, _ in chunk]
+    changed = [i for i, r in enumerate(read) if titles[i] != r[3]]
+    if not changed or not settings.sentence_vectors:
+        return [None] * len(chunk)
+    given = await sentencevectors.ask([titles[i] for i in changed])
+    found = dict(zip(changed, given, strict=True))
+    return [found.get(i) for i in range(len(chunk))]

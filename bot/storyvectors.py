@@ -1,11 +1,11 @@
 """Each stored item's sentence vector (`bot.sentencevectors`), for the story index.
 
 The index keeps no vectors in memory (768 bytes each, 77 MB at 100,000 items in the window):
-when a new item is compared with a candidate story, the vectors of that story's newest
-members are read here, by item id, in one query. Rows of items that left the story window go
-with their story terms (`forget_unindexed`), rows of deleted items or changed headlines at
-once (triggers). An item stored without one (the encoder was unavailable) is joined by its
-words alone.
+when a new item is compared with a candidate story, the vectors of that story's newest members
+are read here, by item id, in one query. Rows of items that left the story window go by the
+rule their story terms go by (`forget_before`), rows of deleted items or changed headlines at
+once (triggers); an edit stores its new headline's vector. An item stored without one (the
+encoder was unavailable) is joined by its words alone.
 
 Deliberately not here: what a vector is (bot.encoder) or how it is weighed (bot.grouping).
 """
@@ -13,9 +13,11 @@ Deliberately not here: what a vector is (bot.encoder) or how it is weighed (bot.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlite_utils
 
+from bot.clock import iso
 from bot.db import write
 from bot.grouping import vector_bytes_ok
 
@@ -45,10 +47,14 @@ def read(db: sqlite_utils.Database, ids: Sequence[int]) -> dict[int, bytes]:
     return found
 
 
-def forget_unindexed(db: sqlite_utils.Database) -> int:
-    """Delete the vectors of items whose story terms are gone (they left the story window:
-    `bot.storyterms.forget_before`). Returns how many went."""
+def forget_before(db: sqlite_utils.Database, since: datetime) -> int:
+    """Delete the vectors of items that left the story window: published before `since` and
+    first seen before it too (the rule of `bot.storyterms.forget_before`, read from the
+    items, as an edit takes an item's story terms until a rebuild but keeps its vector).
+    Returns how many went; reads only this table's rows and their items, never the archive."""
     with write(db):
         return db.execute(
-            "DELETE FROM story_vectors WHERE item_id NOT IN (SELECT item_id FROM story_terms)"
+            "DELETE FROM story_vectors WHERE item_id IN (SELECT v.item_id FROM story_vectors v "
+            "JOIN items i ON i.id = v.item_id WHERE i.published < ? AND i.first_seen < ?)",
+            [iso(since), iso(since)],
         ).rowcount

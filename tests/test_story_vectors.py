@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 from bot import sentencevectors, storyvectors
 from bot.app import poll_once
@@ -86,8 +87,11 @@ def test_stored_vectors_go_with_their_item_and_their_headline(tmp_path):
         db.execute("DELETE FROM items WHERE id = 1")
         db.execute("UPDATE items SET title = 'Corrected headline' WHERE id = 2")
         db.execute("UPDATE items SET summary = 'a longer summary' WHERE id = 3")
+        db.execute("UPDATE items SET title = title, summary = 'a summary' WHERE id = 3")
     assert set(storyvectors.read(db, [1, 2, 3])) == {3}  # a summary edit keeps the headline's
-    assert storyvectors.forget_unindexed(db) == 1  # item 3 has no story terms: out of the window
+    # Leaving the story window: published and first seen before it.
+    assert storyvectors.forget_before(db, datetime(2026, 11, 30, 9, tzinfo=UTC)) == 0
+    assert storyvectors.forget_before(db, datetime(2026, 11, 30, 10, tzinfo=UTC)) == 1
     assert storyvectors.read(db, [3]) == {}
 
 
@@ -117,6 +121,51 @@ async def test_the_running_bot_stores_each_items_vector_and_threads_the_rewrite(
     # The worker's vector is the one this process gives the same headline.
     [here] = sentencevectors.ask_now([FIRST])
     assert stored[rows[0][0]] == here
+
+
+async def test_an_edited_headline_gets_its_new_vector_and_a_summary_edit_keeps_the_old(
+    tmp_path, feed_server
+):
+    settings = make_settings(
+        tmp_path / "w.db", [("Wire", feed_server.url("/rss"))], articles={"fetch": False}
+    )
+    corrected = "North Korea has sent 3,000 more troops to Russia, Seoul says"
+    # Edits are applied while the story is open: the items are from the last hours.
+    hours = {
+        f"08:{m}:00 GMT": datetime.now(UTC) - timedelta(minutes=90 - int(m)) for m in ("00", "30")
+    }
+    hours["09:00:00 GMT"] = datetime.now(UTC) - timedelta(minutes=30)
+    recent = FEED
+    for old, when in hours.items():
+        recent = recent.replace(f"Mon, 30 Nov 2026 {old}", format_datetime(when, usegmt=True))
+    edited = recent.replace(f"<title>{FIRST}</title>", f"<title>{corrected}</title>").replace(
+        f"<title>{OTHER}</title>",
+        f"<title>{OTHER}</title><description>In extra time.</description>",
+    )
+    feed_server.serve("/rss", recent)
+    async with console_runtime(settings) as (rt, _):
+        await poll_once(rt)
+        ids = [r[0] for r in rt.db.execute("SELECT id FROM items ORDER BY id")]
+        before = storyvectors.read(rt.db, ids)
+        feed_server.serve("/rss", edited)
+        await poll_once(rt)
+        titles = [r[0] for r in rt.db.execute("SELECT title FROM items ORDER BY id")]
+        after = storyvectors.read(rt.db, ids)
+        # Items that left no window keep their vectors when the old ones are forgotten.
+        await _forget(rt)
+        kept = storyvectors.read(rt.db, ids)
+    assert titles[0] == corrected and len(ids) == 3  # edited in place, nothing new
+    [now] = sentencevectors.ask_now([corrected])
+    assert after[ids[0]] == now != before[ids[0]]  # compared by what the headline says now
+    assert after[ids[1]] == before[ids[1]]  # the summary changed, the headline did not
+    assert after[ids[2]] == before[ids[2]]
+    assert kept == after
+
+
+async def _forget(rt) -> None:
+    from bot.app import _forget_terms
+
+    await _forget_terms(rt)
 
 
 async def test_without_the_weights_items_are_grouped_by_words_and_it_is_said_once(
