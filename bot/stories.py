@@ -33,7 +33,14 @@ from datetime import datetime, timedelta
 from itertools import compress, repeat
 from operator import add, mul, ne
 
-from bot.grouping import JoinWeights, cosines, join_model, join_probability, vector_bytes_ok
+from bot.grouping import (
+    JoinWeights,
+    cosines,
+    could_reach,
+    join_model,
+    join_probability,
+    vector_bytes_ok,
+)
 from bot.text.wire import headline
 
 log = logging.getLogger(__name__)
@@ -169,13 +176,17 @@ class StoryIndex:
         that story told in other words. `vectors`: members' sentence vectors (see `Vectors`).
         """
         weights, threshold = join_model()
+        # The lowest bar a story is chosen at here: stories that cannot reach it whatever
+        # their vectors say are not worth reading the vectors of.
+        reach = (weights, threshold * NEARLY if alerted is not None else threshold)
         found = {
-            sid: join_probability(f, weights) for sid, f in self.candidates(doc, vectors).items()
+            sid: join_probability(f, weights)
+            for sid, f in self.candidates(doc, vectors, reach).items()
         }
         story = self.choose(doc, found, threshold)
         if story is None and alerted is not None:
             near = {sid: p for sid, p in found.items() if p >= threshold * NEARLY}
-            for sid, p in self._named_title(doc, weights, vectors).items():
+            for sid, p in self._named_title(doc, reach, vectors).items():
                 if p >= threshold * NEARLY and p > near.get(sid, 0.0):
                     near[sid] = p
             held = set(alerted(list(near))) if near else set()
@@ -185,7 +196,7 @@ class StoryIndex:
         return story
 
     def _named_title(
-        self, doc: StoryDoc, weights: JoinWeights, vectors: Vectors | None
+        self, doc: StoryDoc, reach: tuple[JoinWeights, float], vectors: Vectors | None
     ) -> dict[int, float]:
         """Join probabilities of `doc` with its title's names read as the gazetteer's too
         ("Pyongyang's soldiers redeployed to Kursk" as "North Korea's soldiers ..."), for an
@@ -198,8 +209,8 @@ class StoryIndex:
         # filed with (`doc.entities` may hold an article page's, which its terms do not).
         terms = self._doc_terms(doc)
         again = replace(doc, title=title, terms=retitled(terms, written, title))
-        found = self.candidates(again, vectors)
-        return {sid: join_probability(f, weights) for sid, f in found.items()}
+        found = self.candidates(again, vectors, reach)
+        return {sid: join_probability(f, reach[0]) for sid, f in found.items()}
 
     def choose(self, doc: StoryDoc, found: dict[int, float], bar: float) -> int | None:
         """The most probable story at or above `bar` that `doc` does not merely chain onto
@@ -248,10 +259,17 @@ class StoryIndex:
         dot = sum(w * vector.get(t, 0.0) for t, w in query.items() if isinstance(t, int))
         return dot / (qnorm * norm) if qnorm and norm else 0.0
 
-    def candidates(self, doc: StoryDoc, vectors: Vectors | None = None) -> dict[int, list[float]]:
+    def candidates(
+        self,
+        doc: StoryDoc,
+        vectors: Vectors | None = None,
+        reach: tuple[JoinWeights, float] | None = None,
+    ) -> dict[int, list[float]]:
         """Candidate stories with the join features of `doc` against each (see bot.grouping):
         the lexical ones, then the sentence-vector cosine where `doc` and some of the story's
-        newest members have vectors (`vectors` gives the members')."""
+        newest members have vectors (`vectors` gives the members'). With `reach` (weights,
+        bar), only stories that could reach the bar get the cosine (`could_reach`); the
+        others keep their word features, whose probability is below the bar too."""
         raw = self._query_vector(doc)
         query = self._weigh(raw)
         qnorm = _norm(query)
@@ -265,15 +283,16 @@ class StoryIndex:
             sid: self._join_features(doc, query, qnorm, title, sid, es) for sid, es in found.items()
         }
         if vectors is not None and doc.vector is not None and vector_bytes_ok(doc.vector):
-            self._add_vector_cosines(doc.vector, out, vectors)
+            wanted = [s for s, f in out.items() if reach is None or could_reach(f, *reach)]
+            self._add_vector_cosines(doc.vector, out, wanted, vectors)
         return out
 
     def _add_vector_cosines(
-        self, mine: bytes, found: dict[int, list[float]], vectors: Vectors
+        self, mine: bytes, found: dict[int, list[float]], wanted: list[int], vectors: Vectors
     ) -> None:
-        """Append to each candidate's features its best cosine with the story's newest
+        """Append to each wanted candidate's features its best cosine with the story's newest
         `CHAIN_MEMBERS` members that have vectors (a story drifts; its newest say what it is)."""
-        newest = {sid: self._members.get(sid, _EMPTY)[-CHAIN_MEMBERS:].tolist() for sid in found}
+        newest = {sid: self._members.get(sid, _EMPTY)[-CHAIN_MEMBERS:].tolist() for sid in wanted}
         have = vectors([key for keys in newest.values() for key in keys])
         for sid, keys in newest.items():
             theirs = [v for key in keys if vector_bytes_ok(v := have.get(key))]

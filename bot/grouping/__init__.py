@@ -89,6 +89,18 @@ def join_model(path: Path | None = None) -> tuple[JoinWeights, float]:
     )
 
 
+def could_reach(lexical: list[float], weights: JoinWeights, bar: float) -> bool:
+    """Whether a candidate with these word features could reach `bar` by either model,
+    whatever its sentence-vector cosine (at most 1, at least -1): when not, its members'
+    vectors need not be read, and no decision changes."""
+    if join_probability(lexical, weights) >= bar:
+        return True
+    if weights.vectors is None:
+        return False
+    best = 1.0 if weights.vectors[-1] >= 0 else -1.0
+    return join_probability([*lexical, best], weights) >= bar
+
+
 def join_probability(features: list[float], weights: JoinWeights) -> float:
     """The probability that the item reports the candidate story: by the vector model when
     the features hold the vector cosine and it was trained, else by words alone."""
