@@ -16,6 +16,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot.catalog import unknown_topic
@@ -419,7 +420,8 @@ class Commands:
         )
         failing = [f for f in list_feeds(self.db) if f.failures and not f.disabled][:5]
         lines += [f"- failing: `{f.name}`: {f.last_error}" for f in failing]
-        missing, looked = without_vectors(self.db)
+        open_since = utcnow() - timedelta(seconds=self.rt.settings.story_window)
+        missing, looked = without_vectors(self.db, open_since)
         if missing:
             lines.append(
                 f"- grouping by words alone: {missing} of the last {looked} items have no "

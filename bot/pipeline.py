@@ -324,8 +324,11 @@ async def _decide(p: Pipeline, feed: FeedRow, entries: list[Entry]) -> list[NewI
         ]
         for i, prepared in zip(asked, await opinions.ask(p.matcher, pairs), strict=True):
             matched[i] = prepared
-    # Every new entry's sentence vector, for the story index: one worker call too.
-    titles = [look.entry.title for look in looks]
+    # Every new entry's sentence vector, for the story index: one worker call too. Not for
+    # entries older than the story window (most of a feed's first poll, often): no later
+    # item is compared with them, and their vectors would be forgotten at once.
+    open_since = now - timedelta(seconds=p.settings.story_window)
+    titles = [look.entry.title if look.published >= open_since else "" for look in looks]
     vectors = (
         await sentencevectors.ask(titles) if p.settings.sentence_vectors else [None] * len(titles)
     )

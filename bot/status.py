@@ -7,8 +7,11 @@ for a person (bot.commands does that). Queries the rest of wirewatch needs live 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlite_utils
+
+from bot.clock import iso
 
 
 @dataclass(frozen=True)
@@ -30,14 +33,17 @@ class Health:
 RECENT_ITEMS = 500  # `without_vectors` looks at this many of the newest stored items
 
 
-def without_vectors(db: sqlite_utils.Database) -> tuple[int, int]:
-    """(of the newest RECENT_ITEMS stored items, how many have no sentence vector; how many
-    were looked at). Such items were grouped by their words alone (bot.sentencevectors): the
-    encoder's weights missing, a worker failing, or `sentence_vectors: false`."""
+def without_vectors(db: sqlite_utils.Database, open_since: datetime) -> tuple[int, int]:
+    """(of the newest RECENT_ITEMS stored items that should have a sentence vector, how many
+    have none; how many were looked at). Such items were grouped by their words alone
+    (bot.sentencevectors): the encoder's weights missing, a worker failing, or
+    `sentence_vectors: false`. Items published before `open_since` (the story window) and
+    title-less items never get one, or lose it when they leave the window: not counted."""
     row = db.execute(
-        "SELECT count(*), count(v.item_id) FROM (SELECT id FROM items ORDER BY id DESC LIMIT ?) "
-        "i LEFT JOIN story_vectors v ON v.item_id = i.id",
-        [RECENT_ITEMS],
+        "SELECT count(*), count(v.item_id) FROM (SELECT id FROM items WHERE published >= ? "
+        "AND trim(title) != '' ORDER BY id DESC LIMIT ?) i "
+        "LEFT JOIN story_vectors v ON v.item_id = i.id",
+        [iso(open_since), RECENT_ITEMS],
     ).fetchone()
     return row[0] - row[1], row[0]
 

@@ -15,7 +15,7 @@ from bot.backtest import archive
 from bot.commands import Commands, Invocation
 from bot.db import open_database, write
 from bot.encoder import base
-from bot.grouping import JOIN_FEATURES, VECTOR_DIM, join_model, join_probability
+from bot.grouping import JOIN_FEATURES, VECTOR_DIM, could_reach, join_model, join_probability
 from bot.model import Topic
 from bot.prepare import feed_terms
 from bot.replay import replay
@@ -95,13 +95,23 @@ def test_stored_vectors_go_with_their_item_and_their_headline(tmp_path):
     assert storyvectors.read(db, [3]) == {}
 
 
-FEED = f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
-<item><title>{FIRST}</title><link>https://w.example/1</link><guid>w1</guid>
-<pubDate>Mon, 30 Nov 2026 08:00:00 GMT</pubDate></item>
-<item><title>{OTHER}</title><link>https://w.example/2</link><guid>w2</guid>
-<pubDate>Mon, 30 Nov 2026 08:30:00 GMT</pubDate></item>
-<item><title>{REWRITE}</title><link>https://w.example/3</link><guid>w3</guid>
-<pubDate>Mon, 30 Nov 2026 09:00:00 GMT</pubDate></item></channel></rss>"""
+def _feed(hours_ago: float = 0.0) -> str:
+    """The three headlines as one outlet's feed, published 90, 60 and 30 minutes before
+    `hours_ago` hours ago (items older than the story window get no vector)."""
+    last = datetime.now(UTC) - timedelta(hours=hours_ago)
+    items = "".join(
+        f"<item><title>{title}</title><link>https://w.example/{n}</link><guid>w{n}</guid>"
+        f"<pubDate>{format_datetime(last - timedelta(minutes=30 * (3 - n)), usegmt=True)}"
+        "</pubDate></item>"
+        for n, title in ((1, FIRST), (2, OTHER), (3, REWRITE))
+    )
+    channel = f"<channel><title>Wire</title>{items}</channel>"
+    return f'<?xml version="1.0"?><rss version="2.0">{channel}</rss>'
+
+
+# A day and more old: inside the story window, past `max_age` (no alert pulls the rewrite
+# in at the lower bar an alerted story has: its words or its vector must).
+FEED = _feed(hours_ago=30)
 
 
 async def test_the_running_bot_stores_each_items_vector_and_threads_the_rewrite(
@@ -130,14 +140,7 @@ async def test_an_edited_headline_gets_its_new_vector_and_a_summary_edit_keeps_t
         tmp_path / "w.db", [("Wire", feed_server.url("/rss"))], articles={"fetch": False}
     )
     corrected = "North Korea has sent 3,000 more troops to Russia, Seoul says"
-    # Edits are applied while the story is open: the items are from the last hours.
-    hours = {
-        f"08:{m}:00 GMT": datetime.now(UTC) - timedelta(minutes=90 - int(m)) for m in ("00", "30")
-    }
-    hours["09:00:00 GMT"] = datetime.now(UTC) - timedelta(minutes=30)
-    recent = FEED
-    for old, when in hours.items():
-        recent = recent.replace(f"Mon, 30 Nov 2026 {old}", format_datetime(when, usegmt=True))
+    recent = FEED  # edits are applied while the story is open (`story_window`)
     edited = recent.replace(f"<title>{FIRST}</title>", f"<title>{corrected}</title>").replace(
         f"<title>{OTHER}</title>",
         f"<title>{OTHER}</title><description>In extra time.</description>",
@@ -218,7 +221,7 @@ async def test_a_backtest_groups_with_the_vectors_stored_and_honours_the_setting
     )
     async with console_runtime(settings) as (rt, _):
         await poll_once(rt)
-    items = archive(open_database(tmp_path / "w.db"), T0 - timedelta(days=1))
+    items = archive(open_database(tmp_path / "w.db"), datetime.now(UTC) - timedelta(days=2))
     assert [i.title for i in items] == [FIRST, OTHER, REWRITE]
     assert all(i.vector is not None for i in items)  # those the bot stored
     topic = Topic("seoul", '"more troops"')  # the first report only: no alert pulls the rewrite
@@ -258,3 +261,83 @@ def test_a_damaged_vector_does_not_pull_an_item_into_a_story():
             index.add(_doc(n, title, n, table[n]), n)
         got = index.assign(_doc(3, REWRITE, 3, rewrite), vectors=lambda ids, t=table: t)
         assert got == joined
+
+
+def test_vectors_are_read_only_for_stories_that_could_reach_the_bar():
+    """A story whose words keep it below the join bar whatever its vectors say (a cosine is
+    at most 1) is not worth a read of its members' vectors; the story chosen is the one that
+    reading every candidate's vectors gives, with or without an alert at stake."""
+    titles = [
+        FIRST,
+        "Russia sends more warships to the Baltic Sea",
+        "North Korea fires a missile into the sea, Seoul says",
+        OTHER,
+        "North Korea sends more troops to Russia, South Korea's spy agency says",
+    ]
+    vectors = dict(enumerate(sentencevectors.ask_now(titles), start=1))
+    index = StoryIndex()
+    for n, title in enumerate(titles[:-1], start=1):
+        index.add(_doc(n, title, n, vectors[n]), n)
+    rewrite = _doc(5, titles[-1], 5, vectors[5])
+    weights, bar = join_model()
+    every = index.candidates(rewrite, vectors=lambda ids: {k: vectors[k] for k in ids})
+    weak = {
+        sid for sid, f in every.items() if not could_reach(f[: len(JOIN_FEATURES)], weights, bar)
+    }
+    assert weak and weak != set(every)  # the case: some candidates weak, one not
+    for near in (None, lambda sids: sids):  # an ordinary item; one that would be an alert
+        read: list[int] = []
+
+        def reading(ids: list[int], read: list[int] = read) -> dict[int, bytes]:
+            read.extend(ids)
+            return {k: vectors[k] for k in ids}
+
+        got = index.assign(rewrite, alerted=near, vectors=reading)
+        best = index.choose(
+            rewrite, {s: join_probability(f, weights) for s, f in every.items()}, bar
+        )
+        assert got == best == 1
+        if near is None:  # at the alert's lower bar weak stories may be read: no claim there
+            assert read and not set(read) & weak
+
+
+def test_the_bound_never_rules_out_a_story_some_cosine_would_join():
+    """`could_reach` is exact: over random word features, whenever it says no, no cosine in
+    [-1, 1] takes the vector model (or words alone) to the bar."""
+    import random
+
+    weights, bar = join_model()
+    rng = random.Random(40)
+    ruled_out = 0
+    for _ in range(2000):
+        lexical = [rng.uniform(0, 1) for _ in JOIN_FEATURES]
+        if could_reach(lexical, weights, bar):
+            continue
+        ruled_out += 1
+        assert join_probability(lexical, weights) < bar
+        assert all(join_probability([*lexical, c / 10], weights) < bar for c in range(-10, 11))
+    assert ruled_out > 100  # the bound does rule stories out
+
+
+async def test_items_older_than_the_story_window_get_no_vector_and_status_does_not_count_them(
+    tmp_path, feed_server
+):
+    """A first poll often brings days-old entries: no later item is compared with them, so
+    no worker time goes on their vectors, and ops are not told grouping is by words alone."""
+    feed_server.serve("/old", _feed(hours_ago=100).replace("w.example", "old.example"))
+    feed_server.serve("/rss", FEED)
+    settings = make_settings(
+        tmp_path / "w.db",
+        [("Old", feed_server.url("/old")), ("Wire", feed_server.url("/rss"))],
+        articles={"fetch": False},
+    )
+    async with console_runtime(settings) as (rt, _):
+        await poll_once(rt)
+        rows = rt.db.execute(
+            "SELECT i.id, f.name FROM items i JOIN feeds f ON f.id = i.feed_id"
+        ).fetchall()
+        stored = storyvectors.read(rt.db, [r[0] for r in rows])
+        status = await Commands(rt).handle(Invocation("console", "console", "ops", "status"))
+    assert len(rows) == 6  # all stored, to be searched
+    assert set(stored) == {key for key, name in rows if name == "Wire"}
+    assert "grouping by words alone" not in status.text
