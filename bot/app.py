@@ -238,6 +238,12 @@ def _tracked(rt: Runtime, job):
         rt.busy.add(task)
         try:
             await job(rt)
+        except asyncio.CancelledError:
+            if not rt.stopping.is_set():
+                raise
+            # The stop cancelled it (a poll in flight): not a failure to report. Raised on,
+            # APScheduler would log every such stop as a job that crashed, with a traceback.
+            log.info("job.stopped job=%s", job.__name__)
         except Exception:
             log.exception("job.crashed job=%s", job.__name__)
         finally:

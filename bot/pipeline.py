@@ -427,18 +427,27 @@ async def poll_many(p: Pipeline, feeds: list[FeedRow], concurrency: int = 16) ->
     tasks = {asyncio.ensure_future(one(f)): f.id for f in feeds}
     results: dict[int, PollResult] = {}
     pending = set(tasks)
-    while pending:
-        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        if pending:
-            more, pending = await asyncio.wait(pending, timeout=WAVE_GRACE)
-            done |= more
-        decided = []
-        for task in done:
-            outcome = task.result()
-            if isinstance(outcome, PollResult):
-                results[tasks[task]] = outcome
-            else:
-                decided.append(outcome)
-        for d, result in zip(decided, await _store_wave(p, decided), strict=True):
-            results[d.feed.id] = result
+    try:
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            if pending:
+                more, pending = await asyncio.wait(pending, timeout=WAVE_GRACE)
+                done |= more
+            decided = []
+            for task in done:
+                outcome = task.result()
+                if isinstance(outcome, PollResult):
+                    results[tasks[task]] = outcome
+                else:
+                    decided.append(outcome)
+            for d, result in zip(decided, await _store_wave(p, decided), strict=True):
+                results[d.feed.id] = result
+    except asyncio.CancelledError:
+        # The bot is stopping: the feeds still being fetched stop too. Left running, they
+        # would write their feed's state after the stop, and fail on the closed database.
+        # Nothing of theirs was stored: a poll writes in its last step (or per whole chunk).
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        raise
     return [results[f.id] for f in feeds]

@@ -9,6 +9,7 @@ and must not wait for a feed fetch whose result would only be thrown away.
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import sqlite3
 import sys
@@ -159,8 +160,9 @@ async def test_stop_finishes_the_send_in_flight_and_claims_nothing_more(tmp_path
     assert statuses == {"sent": 1, "pending": len(REPORTS) - 1}
 
 
-async def test_stop_does_not_wait_for_a_feed_fetch_in_flight(tmp_path, feed_server):
+async def test_stop_does_not_wait_for_a_feed_fetch_in_flight(tmp_path, feed_server, caplog):
     """A poll writes nothing before its last transaction: cancelling it loses nothing."""
+    caplog.set_level(logging.INFO)
     feed_server.serve("/slow", _rss(SLOW), drip=(8, 0.5))
     config = _config(tmp_path, {"Slow": feed_server.url("/slow")})
     stop = asyncio.Event()
@@ -177,3 +179,10 @@ async def test_stop_does_not_wait_for_a_feed_fetch_in_flight(tmp_path, feed_serv
         stored = rt.db.execute("SELECT count(*) FROM items").fetchone()[0]
     assert took < 2, f"shutdown waited {took:.1f} s for a feed"
     assert stored == 0 and console.alerts() == []
+    # and the fetch stopped with the bot: left running, it would write the feed's state
+    # after the stop, and fail on the closed database ("poll.crashed") once it came in.
+    polls = [t for t in asyncio.all_tasks() if "poll_many" in t.get_coro().__qualname__]
+    assert [t for t in polls if not t.done()] == []
+    # A stop is not a failure: no error in the log (APScheduler's "raised an exception").
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert any("job.stopped job=_poll_due" in r.getMessage() for r in caplog.records)
