@@ -123,6 +123,10 @@ def _worth_telling(db: sqlite_utils.Database, rev: Revision, old_digest: str | N
 
 def _update_item(db: sqlite_utils.Database, rev: Revision) -> None:
     e = rev.entry
+    # A quiet rewrite keeps the item's vector (its headline's change is the feed's template,
+    # and computing every open item's anew would hold up the poll); a told edit's changed
+    # headline has a new one, or none (the trigger drops the old).
+    kept = storyvectors.read(db, [rev.item_id]).get(rev.item_id) if rev.quiet else None
     db.execute(
         "UPDATE items SET title = ?, summary = ?, digest = ?, entities = ?, "
         "alert_summary = coalesce(?, alert_summary) WHERE id = ?",
@@ -131,7 +135,7 @@ def _update_item(db: sqlite_utils.Database, rev: Revision) -> None:
     db.execute("DELETE FROM matches WHERE item_id = ?", [rev.item_id])
     db.execute("DELETE FROM relaxed_matches WHERE item_id = ?", [rev.item_id])
     insert_matches(db, rev.item_id, rev.matches)
-    storyvectors.save(db, rev.item_id, rev.vector)  # a changed headline's (its old one went)
+    storyvectors.save(db, rev.item_id, rev.vector or kept)
 
 
 class _Event:

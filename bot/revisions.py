@@ -63,7 +63,8 @@ class Revision:
     recent: bool  # published within max_age: may still alert a channel it now concerns
     quiet: bool  # part of a rewrite of the whole feed: stored, told to nobody
     # The new headline's sentence vector (bot.sentencevectors) when the headline changed and
-    # one could be had; None keeps a vector of an unchanged headline, drops a changed one's.
+    # one could be had; None keeps a vector of an unchanged headline, drops a changed one's
+    # (but a quiet rewrite keeps its items' vectors: bot.edit_store).
     vector: bytes | None = None
 
 
@@ -120,7 +121,7 @@ async def poll_revisions(
             candidates = [i for i, r in enumerate(read) if matcher.could_match_prepared(r[0])]
             asked = await opinions.ask(matcher, [(read[i][0], read[i][2]) for i in candidates])
             given = dict(zip(candidates, asked, strict=True))
-            vectors = await _new_vectors(chunk, read, settings)
+            vectors = await _new_vectors(chunk, read, settings, quiet)
             for i, ((s, e, d), (prepared, text, _, _)) in enumerate(zip(chunk, read, strict=True)):
                 recent = s.published >= recent_since
                 matches = (
@@ -160,12 +161,15 @@ async def _new_vectors(
     chunk: list[tuple[Stored, Entry, str]],
     read: list[tuple[Prepared, str | None, str, str | None]],
     settings: Settings,
+    quiet: bool,
 ) -> list[bytes | None]:
     """Sentence vectors of the changed headlines, one worker call for the chunk: an edited
-    headline is compared with later reports by what it says now. None for the others."""
+    headline is compared with later reports by what it says now. None for the others, and
+    for a rewrite of the whole feed (a new template, text cleaned anew after an upgrade:
+    every open item of every feed at once), whose items keep the vectors they had."""
     titles = [entry.title for _, entry, _ in chunk]
     changed = [i for i, r in enumerate(read) if titles[i] != r[3]]
-    if not changed or not settings.sentence_vectors:
+    if not changed or not settings.sentence_vectors or quiet:
         return [None] * len(chunk)
     given = await sentencevectors.ask([titles[i] for i in changed])
     found = dict(zip(changed, given, strict=True))

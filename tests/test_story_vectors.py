@@ -341,3 +341,32 @@ async def test_items_older_than_the_story_window_get_no_vector_and_status_does_n
     assert len(rows) == 6  # all stored, to be searched
     assert set(stored) == {key for key, name in rows if name == "Wire"}
     assert "grouping by words alone" not in status.text
+
+
+async def test_a_feed_that_rewrites_every_entry_keeps_its_items_vectors(tmp_path, feed_server):
+    """A rewrite of the whole feed (a new template; text cleaned anew after an upgrade) is
+    applied quietly: every open item of every feed at once would otherwise wait for a new
+    vector, holding up the first poll after an upgrade for minutes."""
+    extra = "Chess champion retires after a seventh world title"
+    four = _feed(hours_ago=30).replace(
+        "</channel>",
+        f"<item><title>{extra}</title><link>https://w.example/4</link><guid>w4</guid>"
+        "</item></channel>",
+    )
+    rewritten = four
+    for title in (FIRST, OTHER, REWRITE, extra):
+        rewritten = rewritten.replace(f"<title>{title}</title>", f"<title>{title} | Wire</title>")
+    feed_server.serve("/rss", four)
+    settings = make_settings(
+        tmp_path / "w.db", [("Wire", feed_server.url("/rss"))], articles={"fetch": False}
+    )
+    async with console_runtime(settings) as (rt, _):
+        await poll_once(rt)
+        ids = [r[0] for r in rt.db.execute("SELECT id FROM items ORDER BY id")]
+        before = storyvectors.read(rt.db, ids)
+        feed_server.serve("/rss", rewritten)
+        await poll_once(rt)
+        titles = [r[0] for r in rt.db.execute("SELECT title FROM items ORDER BY id")]
+        after = storyvectors.read(rt.db, ids)
+    assert len(ids) == 4 and all(t.endswith("| Wire") for t in titles)  # applied
+    assert len(before) == 4 and after == before
