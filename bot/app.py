@@ -18,7 +18,7 @@ from datetime import timedelta
 import sqlite_utils
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot import metrics, storyterms, storyvectors
+from bot import heap, metrics, storyterms, storyvectors
 from bot.catalog import configured_topics
 from bot.chat import ChatAdapter
 from bot.clock import utcnow
@@ -126,6 +126,7 @@ async def open_runtime(
             raise StartupStopped
         if loading.total >= RESAVE_AFTER:  # so that a kill -9 soon after costs no rebuild
             save_index(index, settings.database)
+        heap.give_back()  # what building the index freed (bot.heap)
         async with fetcher:
             pipeline = Pipeline(
                 db,
@@ -263,6 +264,7 @@ async def _poll_due(rt: Runtime) -> None:
             await poll_many(rt.pipeline, feeds)
         finally:
             rt.polling.discard(task)
+        heap.give_back()  # what the cycle's feeds and items held (bot.heap)
         if not rt.stopping.is_set():
             await _drain(rt)
 

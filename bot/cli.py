@@ -20,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from bot import heap
 from bot.check import load_checked, notes
 from bot.errors import ConfigError, QueryError, UsageError, WirewatchError
 from bot.logs import setup_logging
@@ -319,6 +320,7 @@ async def _demo(json_lines: bool) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    heap.limit_arenas()  # before any thread allocates (bot.heap)
     return asyncio.run(_run(settings, build_adapters(settings)))
 
 
