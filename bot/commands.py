@@ -11,6 +11,7 @@ do that), and the queries themselves (bot.store, bot.status).
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import re
@@ -49,10 +50,10 @@ from bot.store import (
     subscriptions,
     unsubscribe,
 )
-from bot.text.clean import extract_article, html_to_text
+from bot.text.clean import html_to_text
 from bot.topics.refs import users_of
 from bot.topics.usable import usable_topics
-from bot.workers import parse_feed_async
+from bot.workers import extract_article_async, parse_feed_async
 
 if TYPE_CHECKING:
     from bot.app import Runtime
@@ -652,7 +653,9 @@ class Commands:
             raise CommandError(f"cannot fetch {url}: {exc}") from None
         raw = (page.body or b"").decode("utf-8", errors="replace")
         title = re.search(r"<title[^>]*>(.*?)</title>", raw, re.IGNORECASE | re.DOTALL)
-        body = extract_article(raw, url) or html_to_text(raw)
+        body = await extract_article_async(raw, url)
+        if not body:  # no article found: the page's whole text (a long page: off the loop)
+            body = await asyncio.to_thread(html_to_text, raw)
         head = _one_line(html.unescape(title.group(1))) if title else ""
         return f"{head}\n{body}" if head else body
 

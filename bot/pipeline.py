@@ -36,11 +36,10 @@ from bot.revisions import CHUNK, Revision, poll_revisions, stored_versions
 from bot.settings import Settings
 from bot.store import FeedRow, record_failure, record_success
 from bot.stories import StoryIndex
-from bot.text.clean import extract_article
 from bot.text.summary import summarize
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, prepare
-from bot.workers import parse_feed_async, prepare_entries_async
+from bot.workers import extract_article_async, parse_feed_async, prepare_entries_async
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -400,7 +399,7 @@ async def _article_text(p: Pipeline, url: str | None) -> str | None:
             return None
     if not page.body:
         return None
-    return await asyncio.to_thread(extract_article, page.body, url)
+    return await extract_article_async(page.body, url)
 
 
 async def poll_many(p: Pipeline, feeds: list[FeedRow], concurrency: int = 16) -> list[PollResult]:

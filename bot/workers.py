@@ -1,8 +1,8 @@
 """The worker processes: CPU-heavy pure work off the event loop, bounded in time and memory.
 
 Parsing a feed, preparing new entries (words, entities, story terms), the encoder's
-opinions on candidates and computing story terms while the story index is rebuilt at start
-all run here. A call that runs away is
+opinions on candidates, sentence vectors, extracting an article page's text and computing
+story terms while the story index is rebuilt at start all run here. A call that runs away is
 stopped by killing its worker, which an in-process deadline could not do; the workers end
 with the bot, even when it is killed.
 
@@ -32,6 +32,7 @@ from bot.feeds.parse import parse_feed
 from bot.model import Entry, ParsedFeed
 from bot.prepare import feed_terms, prepare_entries
 from bot.stories import StoryDoc
+from bot.text.clean import extract_article
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -124,6 +125,22 @@ async def start_workers() -> None:
     for outcome in await asyncio.gather(*calls, return_exceptions=True):
         if isinstance(outcome, WorkerError):
             log.debug("workers.start_failed error=%s", outcome)
+
+
+async def extract_article_async(
+    page: bytes | str,
+    url: str | None,
+    timeout: float = 15.0,  # noqa: ASYNC109 - a caller's deadline could not kill the worker
+) -> str | None:
+    """`bot.text.clean.extract_article` in a worker process: trafilatura and lxml (about
+    25 MB) stay out of the bot's own memory, and a hostile page's seconds of work off its
+    event loop (in a thread they still held the interpreter's lock). None when the worker
+    fails or takes longer than `timeout`: the item keeps its feed text."""
+    try:
+        return await in_worker(timeout, "article", extract_article, page, url)
+    except WorkerError as exc:
+        log.info("article.extract_failed url=%s error=%s", url, exc)
+        return None
 
 
 def _started() -> bool:

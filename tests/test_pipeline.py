@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -276,6 +278,45 @@ async def test_only_candidates_have_their_article_read_and_the_article_can_make_
     assert len(feed_server.requests_to("/art/f")) == 1
     assert len(feed_server.requests_to("/art/c")) == 1
     assert feed_server.requests_to("/art/w") == []
+
+
+async def test_articles_are_read_in_a_worker_and_trafilatura_never_loads_in_the_bot(
+    tmp_path, feed_server
+):
+    """Extracting a page's text (trafilatura and lxml, about 25 MB; seconds on a hostile
+    page) runs in a worker process: `wirewatch poll --once` alerts with the article's words
+    and its own process never imports trafilatura."""
+    now = datetime.now(UTC)
+    feed_server.serve("/rss", _rss([("f", "Frigate spotted offshore", feed_server.url("/a"), now)]))
+    feed_server.serve(
+        "/a", _article("The frigate docked in the harbour at dawn."), content_type="text/html"
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"database: {tmp_path / 'w.db'}\nnetwork: {{allow_private_addresses: true}}\n"
+        f"feeds:\n  - {{name: X, url: '{feed_server.url('/rss')}'}}\n"
+        "topics:\n  ships: {query: frigate AND harbour}\n"
+        "subscriptions:\n  - {topic: ships, channel: console}\n",
+        encoding="utf-8",
+    )
+    code = (
+        "import sys; from bot.cli import main; rc = main(['poll', '--once', '--config', "
+        f"{str(config)!r}, '--json']); print('TRAFILATURA', 'trafilatura' in sys.modules); "
+        "sys.exit(rc)"
+    )
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    [alert] = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert alert["title"] == "Frigate spotted offshore"  # the article's words made the match
+    assert "docked in the harbour" in alert["summary"]
+    assert "TRAFILATURA False" in done.stdout
 
 
 async def test_a_feed_that_mints_new_guids_every_poll_does_not_repeat_its_items(
