@@ -132,8 +132,8 @@ async def extract_article_async(
     url: str | None,
     timeout: float = 15.0,  # noqa: ASYNC109 - a caller's deadline could not kill the worker
 ) -> str | None:
-    """`bot.text.clean.extract_article` in a worker process: trafilatura and lxml (about
-    25 MB) stay out of the bot's own memory, and a hostile page's seconds of work off its
+    """`bot.text.clean.extract_article` in a worker process: trafilatura (about 7 MB)
+    stays out of the bot's own memory, and a hostile page's seconds of work off its
     event loop (in a thread they still held the interpreter's lock). None when the worker
     fails or takes longer than `timeout`: the item keeps its feed text."""
     try:

@@ -283,8 +283,8 @@ async def test_only_candidates_have_their_article_read_and_the_article_can_make_
 async def test_articles_are_read_in_a_worker_and_trafilatura_never_loads_in_the_bot(
     tmp_path, feed_server
 ):
-    """Extracting a page's text (trafilatura and lxml, about 25 MB; seconds on a hostile
-    page) runs in a worker process: `wirewatch poll --once` alerts with the article's words
+    """Extracting a page's text (trafilatura, about 7 MB; seconds on a hostile page) runs
+    in a worker process: `wirewatch poll --once` alerts with the article's words
     and its own process never imports trafilatura."""
     now = datetime.now(UTC)
     feed_server.serve("/rss", _rss([("f", "Frigate spotted offshore", feed_server.url("/a"), now)]))

@@ -174,7 +174,7 @@ def _is_sentence(paragraph: str) -> bool:
 
 
 def _trafilatura_text(html: bytes | str, url: str | None) -> str | None:
-    # Imported here: trafilatura costs ~0.1 s and ~25 MB of RSS, and only this function needs it.
+    # Imported here: trafilatura costs ~0.1 s and ~7 MB of RSS, and only this function needs it.
     import trafilatura
 
     source = _within_size(html, url)
