@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import sqlite_utils
 
-from bot import metrics, opinions, sentencevectors
+from bot import heap, metrics, opinions, sentencevectors
 from bot.clock import utcnow
 from bot.corroboration import wire_of
 from bot.corroboration_store import Rule
@@ -441,6 +441,7 @@ async def poll_many(p: Pipeline, feeds: list[FeedRow], concurrency: int = 16) ->
                     decided.append(outcome)
             for d, result in zip(decided, await _store_wave(p, decided), strict=True):
                 results[d.feed.id] = result
+            heap.give_back()  # the wave's feeds, entries and items (bot.heap): ms at most
     except asyncio.CancelledError:
         # The bot is stopping: the feeds still being fetched stop too. Left running, they
         # would write their feed's state after the stop, and fail on the closed database.
