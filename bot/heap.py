@@ -3,7 +3,7 @@
 The start builds the story index (100,000 items: tens of MB in small objects and growing
 arrays, added in a thread) and the first cycle parses every feed; much of that is freed, but
 glibc's allocator keeps freed heap pages, and gives each thread that allocates its own arena
-(up to eight per core), so the process's RSS stays at its peak. Two knobs of glibc fix that,
+(up to eight per core), so the process's RSS stays near its peak. Two knobs of glibc help,
 set through `mallopt` and `malloc_trim` (ctypes, no dependency): at most `ARENAS` arenas,
 and freed pages handed back after the start and after each wave of a poll and each cycle.
 
