@@ -136,39 +136,41 @@ async def test_the_running_bot_stores_each_items_vector_and_threads_the_rewrite(
 async def test_an_edited_headline_gets_its_new_vector_and_a_summary_edit_keeps_the_old(
     tmp_path, feed_server
 ):
-    settings = make_settings(
-        tmp_path / "w.db", [("Wire", feed_server.url("/rss"))], articles={"fetch": False}
-    )
     corrected = "North Korea has sent 3,000 more troops to Russia, Seoul says"
-    recent = FEED  # edits are applied while the story is open (`story_window`)
-    edited = recent.replace(f"<title>{FIRST}</title>", f"<title>{corrected}</title>").replace(
+    # FEED's items are inside the story window: their edits are applied.
+    edited = FEED.replace(f"<title>{FIRST}</title>", f"<title>{corrected}</title>").replace(
         f"<title>{OTHER}</title>",
         f"<title>{OTHER}</title><description>In extra time.</description>",
     )
-    feed_server.serve("/rss", recent)
-    async with console_runtime(settings) as (rt, _):
-        await poll_once(rt)
-        ids = [r[0] for r in rt.db.execute("SELECT id FROM items ORDER BY id")]
-        before = storyvectors.read(rt.db, ids)
-        feed_server.serve("/rss", edited)
-        await poll_once(rt)
-        titles = [r[0] for r in rt.db.execute("SELECT title FROM items ORDER BY id")]
-        after = storyvectors.read(rt.db, ids)
-        # Items that left no window keep their vectors when the old ones are forgotten.
-        await _forget(rt)
-        kept = storyvectors.read(rt.db, ids)
+    ids, titles, before, after, kept = await _across_an_edit(tmp_path, feed_server, FEED, edited)
     assert titles[0] == corrected and len(ids) == 3  # edited in place, nothing new
     [now] = sentencevectors.ask_now([corrected])
     assert after[ids[0]] == now != before[ids[0]]  # compared by what the headline says now
     assert after[ids[1]] == before[ids[1]]  # the summary changed, the headline did not
     assert after[ids[2]] == before[ids[2]]
-    assert kept == after
+    assert kept == after  # items still in the window keep their vectors at the clean-up
 
 
-async def _forget(rt) -> None:
+async def _across_an_edit(tmp_path, feed_server, first: str, then: str):
+    """Poll `first`, then `then` from one feed: the items' ids, their titles at the end, and
+    their vectors before, after, and after the clean-up of items out of the window."""
     from bot.app import _forget_terms
 
-    await _forget_terms(rt)
+    settings = make_settings(
+        tmp_path / "w.db", [("Wire", feed_server.url("/rss"))], articles={"fetch": False}
+    )
+    feed_server.serve("/rss", first)
+    async with console_runtime(settings) as (rt, _):
+        await poll_once(rt)
+        ids = [r[0] for r in rt.db.execute("SELECT id FROM items ORDER BY id")]
+        before = storyvectors.read(rt.db, ids)
+        feed_server.serve("/rss", then)
+        await poll_once(rt)
+        titles = [r[0] for r in rt.db.execute("SELECT title FROM items ORDER BY id")]
+        after = storyvectors.read(rt.db, ids)
+        await _forget_terms(rt)
+        kept = storyvectors.read(rt.db, ids)
+    return ids, titles, before, after, kept
 
 
 async def test_without_the_weights_items_are_grouped_by_words_and_it_is_said_once(
@@ -356,17 +358,6 @@ async def test_a_feed_that_rewrites_every_entry_keeps_its_items_vectors(tmp_path
     rewritten = four
     for title in (FIRST, OTHER, REWRITE, extra):
         rewritten = rewritten.replace(f"<title>{title}</title>", f"<title>{title} | Wire</title>")
-    feed_server.serve("/rss", four)
-    settings = make_settings(
-        tmp_path / "w.db", [("Wire", feed_server.url("/rss"))], articles={"fetch": False}
-    )
-    async with console_runtime(settings) as (rt, _):
-        await poll_once(rt)
-        ids = [r[0] for r in rt.db.execute("SELECT id FROM items ORDER BY id")]
-        before = storyvectors.read(rt.db, ids)
-        feed_server.serve("/rss", rewritten)
-        await poll_once(rt)
-        titles = [r[0] for r in rt.db.execute("SELECT title FROM items ORDER BY id")]
-        after = storyvectors.read(rt.db, ids)
+    ids, titles, before, after, _ = await _across_an_edit(tmp_path, feed_server, four, rewritten)
     assert len(ids) == 4 and all(t.endswith("| Wire") for t in titles)  # applied
     assert len(before) == 4 and after == before
