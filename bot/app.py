@@ -264,7 +264,6 @@ async def _poll_due(rt: Runtime) -> None:
             await poll_many(rt.pipeline, feeds)
         finally:
             rt.polling.discard(task)
-        heap.give_back()  # what the cycle's feeds and items held (bot.heap)
         if not rt.stopping.is_set():
             await _drain(rt)
 

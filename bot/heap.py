@@ -5,7 +5,7 @@ arrays, added in a thread) and the first cycle parses every feed; much of that i
 glibc's allocator keeps freed heap pages, and gives each thread that allocates its own arena
 (up to eight per core), so the process's RSS stays near its peak. Two knobs of glibc help,
 set through `mallopt` and `malloc_trim` (ctypes, no dependency): at most `ARENAS` arenas,
-and freed pages handed back after the start and after each wave of a poll and each cycle.
+and freed pages handed back after the start and after each wave of a poll.
 
 Elsewhere (macOS, musl) neither exists and nothing is done: the bot runs the same.
 """

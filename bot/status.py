@@ -34,16 +34,16 @@ RECENT_ITEMS = 500  # `without_vectors` looks at this many of the newest stored 
 
 
 def without_vectors(db: sqlite_utils.Database, open_since: datetime) -> tuple[int, int]:
-    """(of the newest RECENT_ITEMS stored items that should have a sentence vector, how many
-    have none; how many were looked at). Such items were grouped by their words alone
+    """(of the newest RECENT_ITEMS stored items, how many that should have a sentence vector
+    have none; how many should have one). Such items were grouped by their words alone
     (bot.sentencevectors): the encoder's weights missing, a worker failing, or
     `sentence_vectors: false`. Items published before `open_since` (the story window) and
     title-less items never get one, or lose it when they leave the window: not counted."""
-    row = db.execute(
-        "SELECT count(*), count(v.item_id) FROM (SELECT id FROM items WHERE published >= ? "
-        "AND trim(title) != '' ORDER BY id DESC LIMIT ?) i "
-        "LEFT JOIN story_vectors v ON v.item_id = i.id",
-        [iso(open_since), RECENT_ITEMS],
+    row = db.execute(  # the newest RECENT_ITEMS first: never a scan of the whole archive
+        "SELECT count(*), count(v.item_id) FROM (SELECT id, published, title FROM items "
+        "ORDER BY id DESC LIMIT ?) i LEFT JOIN story_vectors v ON v.item_id = i.id "
+        "WHERE i.published >= ? AND trim(i.title) != ''",
+        [RECENT_ITEMS, iso(open_since)],
     ).fetchone()
     return row[0] - row[1], row[0]
 
