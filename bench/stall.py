@@ -52,8 +52,8 @@ async def _lags_while(work: Awaitable[object]) -> tuple[list[float], float]:
 
 async def _flood(server: FeedServer, db: str) -> tuple[list[float], float, int]:
     from bot.app import open_runtime, poll_once
-    from bot.workers import parse_feed_async
     from bot.settings import Settings
+    from bot.workers import parse_feed_async
 
     settings = Settings.model_validate(
         {
