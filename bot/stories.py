@@ -9,10 +9,11 @@ plus half the mean of its best few, so one look-alike is not enough to join a st
 story of three or more members takes an item only if the item resembles the story as a whole
 (`CHAIN_GUARD`), so a busy day's stories do not grow by steps that each look right.
 
-Memory follows the window and stays compact: postings are arrays of 32-bit item ids, a
-document is one bytes object (story, time, term ids, weights in tenths), and per-term state
-lives in arrays indexed by term id, whose ids are reused once no live document uses the term;
-each story's live members are one array of item ids.
+Memory follows the window and stays compact: postings are arrays of 32-bit item ids, only
+the newest few hundred per term (older ones are never scanned), a document is one bytes
+object (story, time, term ids in two bytes where they fit, weights in tenths), and per-term
+state lives in arrays indexed by term id, whose ids are reused once no live document uses
+the term; each story's live members are one array of item ids.
 
 Deliberately does not persist anything: the caller stores story ids and, at start, re-adds
 recent items. It does not decide what is alert-worthy either.
@@ -54,6 +55,10 @@ ENTITY_BOOST = 1.0
 MAX_BODY_TERMS = 60  # the lead of a long article carries the event; the rest is background
 RAREST_TERMS = 8  # postings of this many of the doc's rarest terms give the candidates
 POSTINGS_SCANNED = 200  # newest postings scanned per term
+# Postings kept per term: the newest, twice those scanned, so that up to POSTINGS_SCANNED of
+# them can leave (deleted, pruned late) before a scan reads fewer than it would in the whole
+# list. A term's older postings are never read; in 100,000 items, keeping them all was 11 MB.
+POSTINGS_KEPT = 2 * POSTINGS_SCANNED
 MAX_CANDIDATES = 16  # scored in full; 24 changed 0.03 % of decisions for 1.3x the cost
 MEAN_OF = 4  # a story's score averages this many of its best members
 IDF_PRIOR = 20  # pretend this many unrelated docs exist, so a young index is not overconfident
@@ -110,24 +115,34 @@ class StoryDoc:
 Vectors = Callable[[list[int]], dict[int, bytes]]
 
 
-# A document in the index is one bytes object: this head, then its term ids (uint32), then
-# their weights in tenths (a byte each). An instance holding a float and two arrays took
-# ~170 bytes more per document.
-_HEAD = struct.Struct("=qdI")  # story id, published (epoch seconds), number of terms
+# A document in the index is one bytes object: this head, then its term ids, then their
+# weights in tenths (a byte each). An instance holding a float and two arrays took ~170 bytes
+# more per document. Ids below 2**16 (a window's common words, which came first) take two
+# bytes, the others four: the wide ones first, then the narrow, the weights in that order.
+_HEAD = struct.Struct("=qdII")  # story id, published (epoch seconds), wide ids, narrow ids
+_NARROW = 1 << 16
 
 
 def _pack(story_id: int, published: float, terms: dict[int, float]) -> bytes:
-    weights = tenths(terms.values())
-    return _HEAD.pack(story_id, published, len(terms)) + _ids(terms) + weights
+    return _packed(story_id, published, list(terms), tenths(terms.values()))
+
+
+def _packed(story_id: int, published: float, ids: list[int], weights: bytes) -> bytes:
+    """A packed document of term `ids` and their `weights` (as `tenths` gives them)."""
+    try:
+        return _HEAD.pack(story_id, published, 0, len(ids)) + array("H", ids).tobytes() + weights
+    except OverflowError:  # some ids are wide: those go first
+        order = sorted(range(len(ids)), key=lambda i: ids[i] < _NARROW)
+        wide = sum(1 for t in ids if t >= _NARROW)
+        head = _HEAD.pack(story_id, published, wide, len(ids) - wide)
+        ordered = [ids[i] for i in order]
+        packed = array("I", ordered[:wide]).tobytes() + array("H", ordered[wide:]).tobytes()
+        return head + packed + bytes(map(weights.__getitem__, order))
 
 
 def tenths(weights: Iterable[float]) -> bytes:
     """Term weights as a packed document keeps them: in tenths, a byte each."""
     return bytes(min(255, round(w * 10)) for w in weights)
-
-
-def _ids(term_ids: Iterable[int]) -> bytes:
-    return array("I", term_ids).tobytes()
 
 
 # A document as `StoryIndex.add_many` takes it: item id, story id, published (epoch
@@ -137,8 +152,13 @@ PackedDoc = tuple[int, int, float, Sequence[str], bytes]
 
 def _unpack_terms(entry: bytes) -> tuple[list[int], bytes]:
     """Term ids and weights of a packed document."""
-    end = _HEAD.size + 4 * _HEAD.unpack_from(entry)[2]
-    return memoryview(entry)[_HEAD.size : end].cast("I").tolist(), entry[end:]
+    _, _, wide, narrow = _HEAD.unpack_from(entry)
+    view, middle = memoryview(entry), _HEAD.size + 4 * wide
+    end = middle + 2 * narrow
+    ids = view[middle:end].cast("H").tolist()
+    if wide:
+        ids = view[_HEAD.size : middle].cast("I").tolist() + ids
+    return ids, entry[end:]
 
 
 class StoryIndex:
@@ -372,7 +392,9 @@ class StoryIndex:
         for t in terms:
             df[t] += 1
             log_df[t] = math.log(df[t] + 1)
-            postings[t] = _appended(postings[t], key)
+            kept = postings[t] = _appended(postings[t], key)
+            if len(kept) > POSTINGS_KEPT:
+                del kept[0]
 
     def add_many(self, docs: Iterable[PackedDoc]) -> None:
         """Record many new documents, in order, exactly as `add` one by one would (the same
@@ -391,7 +413,7 @@ class StoryIndex:
                 ids = list(map(self._vocab.__getitem__, names))
             except KeyError:  # new terms: ids given out in order, as `add` does; own postings
                 ids = self._new_terms(names)
-            self._entries[key] = _HEAD.pack(story_id, published, len(ids)) + _ids(ids) + weights
+            self._entries[key] = _packed(story_id, published, ids, weights)
             self._members[story_id] = _appended(self._members.get(story_id, _EMPTY), key)
             bucket = int(published // BUCKET_SECONDS)
             self._buckets[bucket] = _appended(self._buckets.get(bucket, _EMPTY), key)
@@ -406,6 +428,8 @@ class StoryIndex:
         for t in compress(range(len(postings)), map(ne, map(len, postings), before)):
             self._df[t] += len(postings[t]) - before[t]
             self._log_df[t] = math.log(self._df[t] + 1)
+            if len(postings[t]) > POSTINGS_KEPT:
+                del postings[t][:-POSTINGS_KEPT]
 
     def _new_terms(self, names: Sequence[str]) -> list[int]:
         ids = [self._term_id(t) for t in names]

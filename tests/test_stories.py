@@ -427,6 +427,61 @@ def test_adding_many_at_once_gives_the_index_adding_one_by_one_gives():
         many.add_many([_packed(docs[0], 1)])
 
 
+def test_a_doc_whose_term_ids_pass_two_bytes_reads_back_whole():
+    """Term ids past 2**16 are packed wider than the others; a doc mixing both must read
+    back as it went in (a story of that one doc is the doc itself: cosine 1)."""
+    for by_one in (True, False):
+        index = StoryIndex()
+        filler = [f"filler{n}" for n in range(70_000)]  # 70,000 terms before the doc's own
+        index.add_many(
+            (n, 1000 + n, T0.timestamp(), filler[n * 50 : n * 50 + 50], bytes([10] * 50))
+            for n in range(1400)
+        )
+        told = doc(5000, T0)
+        told = replace(told, terms={"filler3": 1.0, **doc_terms(told), "filler69999": 2.0})
+        if by_one:
+            index.add(told, 7)
+        else:
+            names = list(told.terms or {})
+            index.add_many([(5000, 7, T0.timestamp(), names, stories.tenths(told.terms.values()))])
+        assert index.story_cosine(told, 7) == pytest.approx(1.0)
+        assert index.assign(doc(5001, T0 + timedelta(hours=1))) == 7
+        assert index.members()[5000] == 7
+        index.prune(T0 + timedelta(hours=100))
+        assert len(index) == 0
+
+
+def test_common_words_keep_only_their_newest_postings_and_decide_alike(monkeypatch):
+    """Only a term's newest postings are ever scanned: the older ones are let go (memory), and
+    every decision stays what it is with all kept, also after deletions within the margin."""
+    regions = [f"Region{chr(65 + n % 26)}{chr(65 + n // 26)}" for n in range(60)]
+
+    def decided(kept: int) -> tuple[list[int | None], int]:
+        monkeypatch.setattr(stories, "POSTINGS_KEPT", kept)
+        index = StoryIndex(window=timedelta(hours=72))
+        for n in range(1500):  # over 200 hours: the oldest are out of the window, not pruned
+            at = T0 + timedelta(minutes=8 * n)
+            if n % 2:  # one story told 750 times: its words' postings are long
+                index.add(doc(n, at), 7)
+                continue
+            region = (n // 2) % 60
+            title = f"Aid reaches {regions[region]} as talks stall"
+            index.add(StoryDoc(n, title, f"Lorries arrived in {regions[region]}.", (), at), region)
+        index.discard(range(1500 - 150, 1500))  # the newest, deleted: fewer than are scanned
+        later = T0 + timedelta(hours=200)
+        probes = [StoryDoc(9000 + n, f"More aid reaches {r}", "", (), later)
+                  for n, r in enumerate(regions)]  # fmt: skip
+        probes.append(doc(9999, later))
+        return [index.assign(p) for p in probes], max(map(len, index._postings))
+
+    capped, longest = decided(stories.POSTINGS_KEPT)
+    every, _ = decided(10**9)
+    assert capped == every
+    assert capped[-1] == 7  # found among the newest, in the window
+    assert sum(s is not None for s in capped) >= 50  # the probes do find their stories
+    assert longest <= stories.POSTINGS_KEPT
+
+
 # --- different actors doing the same thing ---------------------------------------------------
 
 
