@@ -23,7 +23,7 @@ from datetime import datetime
 
 import sqlite_utils
 
-from bot import storyvectors
+from bot import storyterms, storyvectors
 from bot.clock import iso
 from bot.db import inserted_id, write
 from bot.errors import WirewatchError, one_line
@@ -136,6 +136,8 @@ def _update_item(db: sqlite_utils.Database, rev: Revision) -> None:
     db.execute("DELETE FROM relaxed_matches WHERE item_id = ?", [rev.item_id])
     insert_matches(db, rev.item_id, rev.matches)
     storyvectors.save(db, rev.item_id, rev.vector or kept)
+    if rev.doc is not None:  # the trigger dropped the terms stored with the old words
+        storyterms.save(db, [rev.doc])
 
 
 class _Event:

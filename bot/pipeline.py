@@ -178,7 +178,9 @@ async def _store_wave(p: Pipeline, wave: list[_Decided]) -> list[PollResult]:
                     had.deliveries + done.deliveries,
                 )
             await asyncio.sleep(0)
-        store_edits(p.db, [r for d in wave for r in d.edits], utcnow())
+        edits = [r for d in wave for r in d.edits]
+        store_edits(p.db, edits, utcnow())
+        _refile(p.index, edits)
         failpoint("after_store")
         if p.on_queued and any(d.items or d.edits for d in wave):
             p.on_queued()
@@ -188,6 +190,15 @@ async def _store_wave(p: Pipeline, wave: list[_Decided]) -> list[PollResult]:
         return [_account(p, d.feed, PollResult(d.feed.name, False, error=str(exc)), d.started)
                 for d in wave]  # fmt: skip
     return [_finish(p, d, stored.get(d.feed.id, Ingested(0, 0, 0))) for d in wave]
+
+
+def _refile(index: StoryIndex, edits: list[Revision]) -> None:
+    """Edited items the story index holds are held with their new words, in their story (as
+    a restart's index, rebuilt from the terms stored with the edit, would hold them)."""
+    for rev in edits:
+        story = index.story_of(rev.item_id) if rev.doc is not None else None
+        if rev.doc is not None and story is not None:
+            index.add(rev.doc, story)
 
 
 def _finish(p: Pipeline, d: _Decided, stored: Ingested) -> PollResult:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import sqlite_utils
@@ -23,8 +23,11 @@ from bot import opinions, sentencevectors
 from bot.clock import parse_stored, utcnow
 from bot.edits import digest
 from bot.errors import one_line
+from bot.ingest import grouping_text
 from bot.model import Entry, Prepared, TopicMatch
+from bot.prepare import feed_terms
 from bot.settings import Settings
+from bot.stories import StoryDoc
 from bot.text.summary import summarize
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, prepare
@@ -66,6 +69,9 @@ class Revision:
     # one could be had; None keeps a vector of an unchanged headline, drops a changed one's
     # (but a quiet rewrite keeps its items' vectors: bot.edit_store).
     vector: bytes | None = None
+    # The item as the story index holds it with its new words (`bot.ingest.story_doc`'s
+    # terms); None for a quiet rewrite, whose items keep the terms they were filed with.
+    doc: StoryDoc | None = None
 
 
 def stored_versions(
@@ -137,12 +143,21 @@ async def poll_revisions(
                     recent=recent,
                     quiet=quiet,
                     vector=vectors[i],
+                    doc=None if quiet else _story_doc(s, e),
                 ))  # fmt: skip
             await asyncio.sleep(0)
         return out
     except Exception as exc:
         log.error("edits.failed entries=%d error=%s", len(entries), one_line(exc))
         return []
+
+
+def _story_doc(stored: Stored, entry: Entry) -> StoryDoc:
+    """The edited item as the story index files it: a later report is compared with what
+    it says now, and a restart's index (rebuilt from the stored terms) holds the same."""
+    doc = StoryDoc(stored.item_id, entry.title, grouping_text(entry.summary, None, ""), (),
+                   stored.published)  # fmt: skip
+    return replace(doc, terms=feed_terms(doc))
 
 
 def _read(

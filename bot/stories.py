@@ -449,6 +449,11 @@ class StoryIndex:
         """Live members of a story (0: none, or not a story)."""
         return len(self._members.get(story_id, _EMPTY))
 
+    def story_of(self, item_id: int) -> int | None:
+        """The story of a document held (None: not held)."""
+        entry = self._entries.get(item_id)
+        return None if entry is None else _HEAD.unpack_from(entry)[0]
+
     def members(self) -> dict[int, int]:
         """The story id of every document held, by item id (to check it against the store)."""
         return {key: _HEAD.unpack_from(entry)[0] for key, entry in self._entries.items()}

@@ -190,6 +190,44 @@ async def test_a_feed_rewriting_all_its_entries_at_once_is_applied_quietly(
     assert len(console.alerts()) == before and tuple(told) == (0, 6)
 
 
+async def test_a_later_report_is_compared_with_what_an_edited_item_says_now(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """A flash headline rewritten into the story gathers the story's later reports: the
+    running bot's story index holds the edited words, and so do the terms stored for the
+    index's rebuild after a restart."""
+    flash = ("g1", "Breaking news", "More to follow.")
+    feed_server.serve("/rss", feed(flash, BANK))
+    feed_server.serve("/other", feed())
+    config = settings(
+        tmp_path, [("Wire", feed_server.url("/rss")), ("Other", feed_server.url("/other"))]
+    )
+    async with console_runtime(config) as (rt, console):
+        await poll_once(rt)
+        told = (
+            "g1",
+            "Japan sends two warships to the Strait of Hormuz",
+            "Two Japanese destroyers left Yokosuka for the strait on Monday.",
+        )
+        feed_server.serve("/rss", feed(told, BANK))
+        await poll_once(rt)
+        later = (
+            "o1",
+            "Japanese warships head for Hormuz strait",
+            "Tokyo dispatched two destroyers to the Strait of Hormuz.",
+        )
+        feed_server.serve("/other", feed(later))
+        await poll_once(rt)
+        alerts = console.alerts()
+        stored = rt.db.execute(
+            "SELECT t.names FROM story_terms t JOIN items i ON i.id = t.item_id "
+            "WHERE i.url = 'https://wire.example/g1'"
+        ).fetchone()
+    assert [(a["kind"], a["outlet"]) for a in alerts] == [("new", "Wire"), ("update", "Other")]
+    assert alerts[0]["story_id"] == alerts[1]["story_id"]
+    assert stored is not None and "hormuz" in stored[0] and "breaking" not in stored[0]
+
+
 async def test_a_feed_rewrite_is_stored_without_waiting_for_the_rest_of_its_poll(
     tmp_path: Path, feed_server: FeedServer
 ) -> None:
