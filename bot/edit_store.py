@@ -123,10 +123,13 @@ def _worth_telling(db: sqlite_utils.Database, rev: Revision, old_digest: str | N
 
 def _update_item(db: sqlite_utils.Database, rev: Revision) -> None:
     e = rev.entry
-    # A quiet rewrite keeps the item's vector (its headline's change is the feed's template,
-    # and computing every open item's anew would hold up the poll); a told edit's changed
-    # headline has a new one, or none (the trigger drops the old).
+    # A quiet rewrite keeps the item's vector and story terms (its change is the feed's
+    # template, and computing every open item's anew would hold up the poll; the running
+    # index keeps the terms too, and a restart's rebuild reads them back, not tokenising
+    # the rewritten window again); a told edit's changed headline has a new vector, or none
+    # (the trigger drops the old), and new terms.
     kept = storyvectors.read(db, [rev.item_id]).get(rev.item_id) if rev.quiet else None
+    terms = storyterms.kept(db, rev.item_id) if rev.quiet else None
     db.execute(
         "UPDATE items SET title = ?, summary = ?, digest = ?, entities = ?, "
         "alert_summary = coalesce(?, alert_summary) WHERE id = ?",
@@ -138,6 +141,7 @@ def _update_item(db: sqlite_utils.Database, rev: Revision) -> None:
     storyvectors.save(db, rev.item_id, rev.vector or kept)
     if rev.doc is not None:  # the trigger dropped the terms stored with the old words
         storyterms.save(db, [rev.doc])
+    storyterms.put_back(db, terms)
 
 
 class _Event:

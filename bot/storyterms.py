@@ -102,6 +102,25 @@ def read(db: sqlite_utils.Database, stories: dict[int, int], ids: Sequence[int])
     return found
 
 
+def kept(db: sqlite_utils.Database, item_id: int) -> tuple | None:
+    """An item's stored row as it is, for `put_back` after an update the item's story
+    terms should outlive (the trigger drops them on any update of its words)."""
+    return db.execute(
+        "SELECT item_id, version, published, names, weights FROM story_terms WHERE item_id = ?",
+        [item_id],
+    ).fetchone()
+
+
+def put_back(db: sqlite_utils.Database, row: tuple | None) -> None:
+    """Store again a row `kept` gave (None: there was none)."""
+    if row is not None:
+        db.execute(
+            "INSERT OR REPLACE INTO story_terms (item_id, version, published, names, weights) "
+            "VALUES (?, ?, ?, ?, ?)",
+            list(row),
+        )
+
+
 def forget_before(db: sqlite_utils.Database, since: datetime) -> int:
     """Delete the rows of items published before `since` that a start would not load (first
     seen before it too): they left the story window. Returns how many went."""
