@@ -1,7 +1,8 @@
 """Labelled items (JSON lines) for `wirewatch eval`, backtests and training the relevance model.
 
-One object per line: `title` (required), `description`, `published` (ISO 8601; needed to
-replay in publication order), `outlet`, `label` (deploy | withdraw | other), `ambiguous`,
+One object per line: `title` (required), `description`, `published` (ISO 8601, RFC 2822 or
+Unix seconds; needed to replay in publication order), `outlet`, `label` (deploy | withdraw |
+other, any case), `ambiguous` (true/false, 1/0, or the words),
 `story` and `thread` (slugs: items reporting one event share a story; items a newsroom
 would follow in one thread share a thread), `id`, `split` (train | validation | test).
 A line that is not such an object is refused with its line number.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 from bot.errors import UsageError
@@ -55,9 +57,7 @@ def _item(path: Path, n: int, line: str) -> LabelledItem:
         raise UsageError(f"{where}: not JSON: {exc.args[0]}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("title"), str):
         raise UsageError(f"{where}: expected an object with a text `title`")
-    label = raw.get("label")
-    if label is not None and label not in LABELS:
-        raise UsageError(f"{where}: label {label!r} is not one of {', '.join(LABELS)}")
+    label = _label(raw.get("label"), where)
     return LabelledItem(
         line=n,
         id=str(raw.get("id") or n),
@@ -66,12 +66,36 @@ def _item(path: Path, n: int, line: str) -> LabelledItem:
         published=_published(raw.get("published"), where),
         outlet=_text(raw.get("outlet"), where, "outlet") or "unknown",
         label=label,
-        ambiguous=bool(raw.get("ambiguous", False)),
+        ambiguous=_flag(raw.get("ambiguous"), where),
         story=_slug(raw.get("story")),
         thread=_slug(raw.get("thread")),
         split=raw.get("split"),
         source=raw.get("source"),
     )
+
+
+def _label(value: object, where: str) -> str | None:
+    """One of LABELS, whatever its case or surrounding spaces ("Deploy" is `deploy`)."""
+    if value is None:
+        return None
+    label = value.strip().lower() if isinstance(value, str) else value
+    if label not in LABELS:
+        raise UsageError(f"{where}: label {value!r} is not one of {', '.join(LABELS)}")
+    return str(label)
+
+
+_TRUE, _FALSE = ("true", "yes", "1", "y", "t"), ("false", "no", "0", "n", "f", "")
+
+
+def _flag(value: object, where: str) -> bool:
+    """`ambiguous` as JSON writes it (true/false, 1/0) or as text ("false" is not true)."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise UsageError(f"{where}: `ambiguous` {value!r} is neither true nor false")
 
 
 def _text(value: object, where: str, key: str) -> str:
@@ -87,10 +111,31 @@ def _slug(value: object) -> str | None:
 
 
 def _published(value: object, where: str) -> datetime | None:
+    """ISO 8601 (a time without a zone is UTC), or as feeds and exports write times too: RFC
+    2822 ("Tue, 05 Mar 2024 10:00:00 GMT") or Unix seconds."""
     if value in (None, ""):
         return None
-    try:
-        when = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise UsageError(f"{where}: `published` {value!r} is not an ISO 8601 time") from None
+    when: datetime | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            when = datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            when = None
+    elif isinstance(value, str):
+        when = _iso_or_rfc2822(value.strip())
+    if when is None:
+        raise UsageError(
+            f"{where}: `published` {value!r} is not a time (ISO 8601, RFC 2822 or Unix seconds)"
+        )
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _iso_or_rfc2822(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None

@@ -116,6 +116,31 @@ def test_eval_names_the_bad_line_and_the_unknown_topic(tmp_path, capsys):
     assert "did you mean troop-deployments" in capsys.readouterr().err
 
 
+def test_eval_reads_labels_and_times_as_other_tools_write_them(tmp_path, capsys):
+    """Capitalised labels, `ambiguous` as text or 0/1, times in RFC 2822 or Unix seconds: the
+    same replay as the file written our way. The text "false" is not true: read as a truth
+    value, every such item would be left out of scoring as ambiguous."""
+    from email.utils import format_datetime
+
+    def theirs(n: int, item: dict) -> dict:
+        when = datetime.fromisoformat(item["published"])
+        written = format_datetime(when) if n % 2 else when.timestamp()
+        flag = ("false", 0, "no", "False")[n % 4]
+        return {**item, "label": item["label"].capitalize(), "published": written,
+                "ambiguous": flag}  # fmt: skip
+
+    ours = _write(tmp_path / "ours.jsonl", ITEMS)
+    other = _write(tmp_path / "theirs.jsonl", [theirs(n, i) for n, i in enumerate(ITEMS)])
+    assert main(["eval", str(ours)]) == 0
+    expected = capsys.readouterr().out.replace(str(ours), "FILE")
+    assert main(["eval", str(other)]) == 0
+    assert capsys.readouterr().out.replace(str(other), "FILE") == expected
+    assert "recall 1.000" in expected
+    bad = _write(tmp_path / "bad.jsonl", [ITEMS[0], {**ITEMS[1], "ambiguous": "perhaps"}])
+    assert main(["eval", str(bad)]) == 2
+    assert f"{bad}:2: `ambiguous` 'perhaps' is neither true nor false" in capsys.readouterr().err
+
+
 async def test_backtest_prints_the_alerts_a_topic_would_have_posted(tmp_path, capsys):
     async with serve_demo() as feeds:
         config = tmp_path / "c.yaml"
