@@ -38,6 +38,12 @@ def test_the_shipped_models_were_trained_on_the_shipped_corpus():
         ("Sending more troops is unlikely, defence minister says", "a refusal or negation"),
         ("Russia's Putin renounces right to send troops to Ukraine", "a refusal or negation"),
         ("Britain sends 900 troops to Estonia", None),
+        ("UK troops will not fight against Russia, says Wallace", "a refusal or negation"),
+        ("Soldiers against sending more troops to Iraq, poll says", "a refusal or negation"),
+        # "against" and "without" after the forces say what they fight or how, not a refusal
+        ("Chad deploys troops to fight against Boko Haram", None),
+        ("Chad sends troops to back CAR army against rebels", None),
+        ("France sends troops to Mali without UN mandate", None),
     ],
 )
 def test_a_refusal_vetoes_whatever_the_score(gazetteer, title, veto):

@@ -19,7 +19,7 @@ import functools
 from collections.abc import Callable, Iterable
 
 from bot.model import Prepared
-from bot.relevance.lexicon import CLASSES, COMPUTING, PHRASES
+from bot.relevance.lexicon import CLASSES, COMPUTING, NEG_ONLY_BEFORE, PHRASES
 from bot.stories import stem
 
 BODY_WORDS = 12  # the text's first clause: further words of a description cost F1 (validation)
@@ -62,6 +62,7 @@ def _entries(kind: str) -> tuple[set[str], tuple[str, ...]]:
 
 _TABLE = {kind: _entries(kind) for kind in CLASSES}
 _PHRASES = {tuple(stem(w) for w in p.split()): c for p, c in PHRASES.items()}
+_ONLY_BEFORE = frozenset(stem(w) for w in NEG_ONLY_BEFORE.split())
 _PHRASE_LEN = max(len(p) for p in _PHRASES)
 
 
@@ -180,8 +181,10 @@ def _cues(feats: set[str], where: str, toks: list[tuple[str, str | None]]) -> No
     for q, v in QUALIFIED:
         if any(0 < j - i <= BEFORE for i in at.get(q, ()) for j in at.get(v, ())):
             feats.add(f"{where}<{q}<{v}")
-        # ...or shortly after it: "sending troops is unlikely", "deployment ruled out"
-        if any(0 < i - j <= AFTER for i in at.get(q, ()) for j in at.get(v, ())):
+        # ...or shortly after it: "sending troops is unlikely", "deployment ruled out"; not
+        # "against" or "without" there ("troops sent against rebels", "without a mandate")
+        after = [i for i in at.get(q, ()) if q != "NEG" or toks[i][0] not in _ONLY_BEFORE]
+        if any(0 < i - j <= AFTER for i in after for j in at.get(v, ())):
             feats.add(f"{where}>{v}>{q}")
 
 

@@ -74,6 +74,13 @@ CLASSES: dict[str, str] = {
         election elections vote votes voted poll polls campaign""",
 }
 
+# Negations that qualify only what follows them: after armed forces they say where the forces
+# go or what they fight ("Chad sends troops to back CAR army against rebels", "without a UN
+# mandate"), and read as a refusal there they vetoed such deployments (of the 25 train and
+# validation titles with "against" shortly after an armed force, 3 were deployments; the
+# others were not for other reasons: combat, protests).
+NEG_ONLY_BEFORE = "against without"
+
 # Words that make a "deployment" one of computing or equipment, not of forces: a title with
 # a verb of deploying and one of these, and no armed force named, is vetoed (`features`,
 # "t!COMPUTING"). Business wires carry many ("NCO deploys CRM application for major client").

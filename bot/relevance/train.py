@@ -31,7 +31,7 @@ from pathlib import Path
 
 from bot.labelled import LabelledItem, load_labelled
 from bot.relevance.features import featurize
-from bot.relevance.lexicon import CLASSES, COMPUTING, PHRASES
+from bot.relevance.lexicon import CLASSES, COMPUTING, NEG_ONLY_BEFORE, PHRASES
 from bot.relevance.model import HERE
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, load_topics, prepare
@@ -249,7 +249,7 @@ def corpus_digest(corpus: Path) -> str:
 def lexicon_digest() -> str:
     """The word classes and phrases the features read: change them and the weights no longer
     mean what they were fitted to mean (a test holds the shipped model to this digest)."""
-    lists = json.dumps([CLASSES, PHRASES, COMPUTING], sort_keys=True)
+    lists = json.dumps([CLASSES, PHRASES, COMPUTING, NEG_ONLY_BEFORE], sort_keys=True)
     return hashlib.sha256(lists.encode()).hexdigest()
 
 
