@@ -196,8 +196,7 @@ def _refile(index: StoryIndex, edits: list[Revision]) -> None:
     """Edited items the story index holds are held with their new words, in their story (as
     a restart's index, rebuilt from the terms stored with the edit, would hold them)."""
     for rev in edits:
-        story = index.story_of(rev.item_id) if rev.doc is not None else None
-        if rev.doc is not None and story is not None:
+        if rev.doc is not None and (story := index.story_of(rev.item_id)) is not None:
             index.add(rev.doc, story)
 
 

@@ -69,8 +69,9 @@ class Revision:
     # one could be had; None keeps a vector of an unchanged headline, drops a changed one's
     # (but a quiet rewrite keeps its items' vectors: bot.edit_store).
     vector: bytes | None = None
-    # The item as the story index holds it with its new words (`bot.ingest.story_doc`'s
-    # terms); None for a quiet rewrite, whose items keep the terms they were filed with.
+    # The item as the story index files it with its new words (the feed's title and summary,
+    # as `bot.ingest` files a new item); None for a quiet rewrite, whose items keep the terms
+    # they were filed with.
     doc: StoryDoc | None = None
 
 
