@@ -7,6 +7,9 @@ import pickle
 from datetime import UTC, datetime
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from bot.feeds.parse import parse_feed
 from bot.model import Entry
 from bot.prepare import prepare_entries, prepared_of
@@ -61,3 +64,53 @@ def test_prepared_entries_survive_the_trip_between_processes(gazetteer):
     entries = prepare_entries(parse_feed(REAL_FEEDS[1].read_bytes(), feed_url=FEED_URL).entries)
     again = pickle.loads(pickle.dumps(entries))
     assert [e.prepared for e in again] == [e.prepared for e in entries]
+
+
+def _shipped_aliases() -> list[str]:
+    from bot.topics.entities import shipped
+
+    return [a for info in shipped().entities.values() for a in (info.name, *info.aliases)]
+
+
+def test_feed_names_are_exactly_the_names_prepare_finds():
+    """`feed_names` skips reading the words: the names it gives, which every stored item's
+    story terms hold, must be prepare's, item for item (or the stored terms would change)."""
+    from bot.labelled import load_labelled
+    from bot.prepare import feed_names
+    from bot.topics.entities import shipped
+    from bot.topics.match import prepare
+
+    # What lets it skip the words: a mention prepare keeps covers a word, and every alias
+    # holding a letter or digit does.
+    assert all(any(c.isalnum() for c in alias) for alias in _shipped_aliases())
+    corpus = Path(__file__).resolve().parents[1] / "eval" / "corpus"
+    texts = [(i.title, i.description) for f in ("train.jsonl", "validation.jsonl")
+             for i in load_labelled(corpus / f)]  # fmt: skip
+    for path in REAL_FEEDS:
+        texts += [
+            (e.title, e.summary) for e in parse_feed(path.read_bytes(), feed_url=FEED_URL).entries
+        ]
+    assert len(texts) > 5000
+    for title, text in texts:
+        assert feed_names(title, text) == prepare(title, text, shipped()).names, title
+
+
+_BEFORE = ["", "UPDATE 2-", "(LEAD) ", "WATCH: ", "BREAKING: "]
+_AFTER = ["", " (Reuters)", " (Canadian Press)", " - Canadian Press", "'s", "’", "."]
+_OPENING = ["", "AP - ", "Canadian Press - ", "OTTAWA (Canadian Press) - ", "SEOUL (Yonhap) - "]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_shipped_aliases()), st.text(max_size=12)), max_size=12),
+       st.sampled_from(_BEFORE), st.sampled_from(_AFTER), st.sampled_from(_OPENING))  # fmt: skip
+def test_feed_names_equal_prepares_on_generated_text(parts, before, after, opening):
+    """Wire furniture names places too ("(Canadian Press)"): read as prepare reads it."""
+    from bot.prepare import feed_names
+    from bot.topics.entities import shipped
+    from bot.topics.match import prepare
+
+    title = before + " ".join(parts[: len(parts) // 2]) + after
+    text = opening + " ".join(parts[len(parts) // 2 :])
+    assert feed_names(title, text) == prepare(title, text, shipped()).names
+    agency = feed_names("Troops sent to Mali (Canadian Press)", "Canadian Press - They left.")
+    assert agency == ("Mali",)
