@@ -38,6 +38,9 @@ def test_the_shipped_models_were_trained_on_the_shipped_corpus():
         ("Sending more troops is unlikely, defence minister says", "a refusal or negation"),
         ("Russia's Putin renounces right to send troops to Ukraine", "a refusal or negation"),
         ("Britain sends 900 troops to Estonia", None),
+        ("Defence minister ruling out sending troops to Niger", "a refusal or negation"),
+        # "rule" alone is not a refusal: a parliament ruling on a deployment considers it
+        ("Senate to rule on sending 1,500 troops to Darfur", None),
         ("UK troops will not fight against Russia, says Wallace", "a refusal or negation"),
         ("Soldiers against sending more troops to Iraq, poll says", "a refusal or negation"),
         # "against" and "without" after the forces say what they fight or how, not a refusal

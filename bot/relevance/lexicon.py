@@ -38,8 +38,10 @@ CLASSES: dict[str, str] = {
         exits exited leave leaves leaving left evacuate* retreat* demobiliz* demobilis* recall
         recalls recalled reduce reduces reduced reducing reduction cut cuts cutting home
         homecoming disband* disengage*""",
+    # "Rule" is a negation only as "rule out" (PHRASES): a parliament "to rule on" sending
+    # troops is considering it, a deployment by the guidelines.
     "NEG": """no not never nor n't won't wouldn't cannot can't don't doesn't didn't isn't
-        aren't wasn't deny denies denied denial reject* refus* rule rules ruled ruling oppose*
+        aren't wasn't deny denies denied denial reject* refus* oppose*
         opposed against unlikely halt* cancel* suspend* scrap* shelve* veto* block* rebuff*
         dismiss* without renounc* forgo* forswear*""",
     "HYP": """could may might would should if whether consider* weigh weighs weighed weighing
@@ -139,6 +141,7 @@ PHRASES: dict[str, str] = {
     "rule out": "NEG",
     "rules out": "NEG",
     "ruled out": "NEG",
+    "ruling out": "NEG",
     "no plans": "NEG",
     "no plan": "NEG",
     "turns down": "NEG",
