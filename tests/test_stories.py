@@ -352,6 +352,39 @@ def test_a_big_story_does_not_take_an_item_that_only_matches_its_edge():
     assert small.size(8) == 2 < stories.CHAIN_MIN and small.assign(oil) == 8
 
 
+DRONE_STRIKE = [
+    "Three US troops killed in drone attack in Jordan",
+    "Biden vows to respond after drone strike kills US soldiers in Jordan",
+    "Iran denies role in drone attack that killed US troops in Jordan",
+]
+
+
+def test_a_story_does_not_take_an_item_that_shares_only_its_countries():
+    """On a war's busy days every report names the same countries: a report that shares
+    nothing else with a story is not that story (`CONTENT_GUARD`), however close its words
+    put it; one that says what happened joins. An alert-worthy report near a story already
+    alerted is the exception: a second top-level alert is the worse mistake."""
+    from bot.grouping import join_model, join_probability
+
+    index = StoryIndex()
+    for n, title in enumerate(DRONE_STRIKE, 1):
+        index.add(_headline(n, title, T0 + timedelta(minutes=10 * n)), 7)
+    later = T0 + timedelta(hours=5)
+    talks = _headline(100, "US and Jordan hold talks in Amman", later)
+    whole, about = index.story_cosines(talks, 7)
+    assert whole >= stories.CHAIN_GUARD and about < stories.CONTENT_GUARD
+    assert index.choose(talks, {7: 0.9}, 0.35) is None
+    assert index.choose(talks, {7: 0.9}, 0.35, loose={7}) == 7
+    warning = _headline(101, "Iran warns US over Jordan", later)
+    weights, bar = join_model()
+    assert join_probability(index.candidates(warning)[7], weights) >= bar
+    assert index.story_cosines(warning, 7)[1] < stories.CONTENT_GUARD
+    assert index.assign(warning) is None
+    assert index.assign(warning, alerted=lambda ids: {7} & set(ids)) == 7
+    named = _headline(102, "Pentagon names three soldiers killed in Jordan drone attack", later)
+    assert index.assign(named) == 7
+
+
 MARKETS = [
     "Oil jumps as Ukraine crisis rattles markets",
     "Stocks slide on Ukraine tensions",
