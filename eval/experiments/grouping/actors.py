@@ -14,17 +14,14 @@ Run: `PYTHONPATH=. python eval/experiments/grouping/actors.py [BAR ...]` after
 """
 
 import sys
-from pathlib import Path
 
 import numpy as np
-from common import counts, fit, folds, report
+from common import counts, fit, replay_vectors, report, vector_folds
 
-from bot.grouping import train as T
 from bot.stories import StoryIndex, _unpack_terms
 from bot.topics.entities import Gazetteer
 
 TH = [float(x) for x in sys.argv[1:]] or [0.35]
-CACHE = Path("/tmp/embedjoin-headline.npz")
 gaz = Gazetteer.load()
 COUNTRIES = {"e:" + n.lower() for n in gaz.entities if gaz.kind(n) == "country"}
 shipped = StoryIndex._join_features
@@ -39,14 +36,7 @@ def patched(self, doc, query, qnorm, title, story_id, entries):
 
 
 StoryIndex._join_features = patched
-sources, by, _, _ = folds()
-cache = dict(np.load(CACHE))
-docs = {
-    (s, t): T.docs_of(by[s], gaz, t, [r.astype("<f2").tobytes() for r in cache[f"{s}|{t}"]])
-    for s in sources
-    for t in (False, True)
-}
-rows = {s: [r for t in (False, True) for r in T.examples(by[s], docs[(s, t)])] for s in sources}
+sources, by, docs, rows = vector_folds()
 # A row: the shipped 15, the conflict (16th), then the vector cosine when both have vectors.
 VARIANTS = (
     ("the shipped 16", False, False),
@@ -68,21 +58,9 @@ for name, extra, veto in VARIANTS:
 
         for th in TH:
             for t in (False, True):
-                index, out, table = StoryIndex(window=T.WINDOW), {}, {}
-
-                def vectors(ids, table=table):
-                    return {k: table[k] for k in ids if k in table}
-
-                for doc in docs[(s, t)]:
-                    index.prune(doc.published)
-                    cands = index.candidates(doc, vectors)
-                    keys = list(cands)
-                    p = prob(np.array([cands[k] for k in keys])) if keys else []
-                    found = dict(zip(keys, [float(x) for x in p], strict=True))
-                    sid = index.choose(doc, found, th)
-                    out[doc.item_id] = doc.item_id if sid is None else sid
-                    index.add(doc, out[doc.item_id])
-                    table[doc.item_id] = doc.vector
+                out = replay_vectors(
+                    docs[(s, t)], lambda f, prob=prob: float(prob(np.array([f]))[0]), th
+                )
                 tot[(th, t)] += counts(by[s], out)
     report(name, tot, TH)
 # How often the conflict fires, and the weight it learns on every source together.

@@ -62,6 +62,42 @@ def replay(prob, docs, threshold, merge_bar=None):
     return {k: find(v) for k, v in out.items()}
 
 
+def vector_folds(cache="/tmp/embedjoin-headline.npz"):
+    """`folds()` with each doc's headline vector from `embedjoin.py newest 0.35 headline`'s
+    cache: the sources, their items, docs and candidate rows (features as `candidates` gives
+    them now, with the vector cosine where both sides have vectors)."""
+    gaz = Gazetteer.load()
+    sources, by, _, _ = folds()
+    vectors = dict(np.load(cache))
+    docs = {
+        (s, t): T.docs_of(by[s], gaz, t, [r.astype("<f2").tobytes() for r in vectors[f"{s}|{t}"]])
+        for s in sources
+        for t in (False, True)
+    }
+    rows = {s: [r for t in (False, True) for r in T.examples(by[s], docs[(s, t)])] for s in sources}
+    return sources, by, docs, rows
+
+
+def replay_vectors(docs, probability, threshold):
+    """Item -> story as the bot files them with sentence vectors (each doc's `vector` kept for
+    the members later docs are compared with): `probability` maps one candidate's features
+    (16 with the vector cosine, 15 without) to its join probability, and
+    `StoryIndex.choose` picks, the shipped guards included."""
+    index, out, table = StoryIndex(window=T.WINDOW), {}, {}
+
+    def vectors(ids):
+        return {k: table[k] for k in ids if k in table}
+
+    for doc in docs:
+        index.prune(doc.published)
+        found = {k: probability(f) for k, f in index.candidates(doc, vectors).items()}
+        sid = index.choose(doc, found, threshold)
+        out[doc.item_id] = doc.item_id if sid is None else sid
+        index.add(doc, out[doc.item_id])
+        table[doc.item_id] = doc.vector
+    return out
+
+
 def counts(items, story):
     """Merged pairs, right merged pairs (same thread), story pairs, story pairs merged."""
     return np.array(T.pair_counts(items, story))

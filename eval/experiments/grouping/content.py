@@ -17,18 +17,15 @@ name but organisations'), `all` (every name and alias). `3:0` is the index witho
 """
 
 import sys
-from pathlib import Path
 
 import numpy as np
-from common import counts, fit, folds, report
+from common import counts, fit, replay_vectors, report, vector_folds
 
 from bot import stories as S
-from bot.grouping import train as T
-from bot.stories import StoryIndex, stem, terms
-from bot.topics.entities import Gazetteer, shipped
+from bot.stories import stem, terms
+from bot.topics.entities import shipped
 
 TH = 0.35
-CACHE = Path("/tmp/embedjoin-headline.npz")
 args = sys.argv[1:]
 names = args.pop(0) if args and ":" not in args[0] else "countries"
 ents = list(shipped().entities.values())
@@ -53,15 +50,7 @@ NAMES = {
 chosen = NAMES[names]()
 S._country_words = lambda: chosen
 
-gaz = Gazetteer.load()
-sources, by, _, _ = folds()
-cache = dict(np.load(CACHE))
-docs = {
-    (s, t): T.docs_of(by[s], gaz, t, [r.astype("<f2").tobytes() for r in cache[f"{s}|{t}"]])
-    for s in sources
-    for t in (False, True)
-}
-rows = {s: [r for t in (False, True) for r in T.examples(by[s], docs[(s, t)])] for s in sources}
+sources, by, docs, rows = vector_folds()
 models = {}
 for s in sources:  # the vector model, and the lexical one for candidates without vectors
     both = [r for o in sources if o != s for r in rows[o] if len(r[0]) == 16]
@@ -77,21 +66,11 @@ for arg in args:
     tot = {(TH, t): np.zeros(4) for t in (False, True)}
     for s in sources:
         for t in (False, True):
-            index, out, table = StoryIndex(window=T.WINDOW), {}, {}
 
-            def vectors(ids, table=table):
-                return {k: table[k] for k in ids if k in table}
+            def probability(f, s=s):
+                w = models[s] if len(f) == 16 else models[s, "words"]
+                return float(1 / (1 + np.exp(-np.clip(w[0] + np.array(f) @ w[1:], -30, 30))))
 
-            for doc in docs[(s, t)]:
-                index.prune(doc.published)
-                found = {}
-                for k, f in index.candidates(doc, vectors).items():
-                    w = models[s] if len(f) == 16 else models[s, "words"]
-                    z = w[0] + np.array(f) @ w[1:]
-                    found[k] = float(1 / (1 + np.exp(-np.clip(z, -30, 30))))
-                sid = index.choose(doc, found, TH)
-                out[doc.item_id] = doc.item_id if sid is None else sid
-                index.add(doc, out[doc.item_id])
-                table[doc.item_id] = doc.vector
+            out = replay_vectors(docs[(s, t)], probability, TH)
             tot[(TH, t)] += counts(by[s], out)
     report(f"{names} min {S.CONTENT_MIN} guard {S.CONTENT_GUARD}", tot, [TH])
