@@ -7,7 +7,9 @@ in the postings of its rarest terms (newest first, capped), so the cost of `assi
 however many documents the window holds. A story's score is half its best member's cosine
 plus half the mean of its best few, so one look-alike is not enough to join a story; and a
 story of three or more members takes an item only if the item resembles the story as a whole
-(`CHAIN_GUARD`), so a busy day's stories do not grow by steps that each look right.
+(`CHAIN_GUARD`), so a busy day's stories do not grow by steps that each look right, and
+shares more with it than countries' names (`CONTENT_GUARD`), which every report of a war
+carries.
 
 Memory follows the window and stays compact: postings are arrays of 32-bit item ids, only
 the newest few hundred per term (older ones are never scanned), a document is one bytes
