@@ -297,10 +297,6 @@ class StoryIndex:
                     found.add(term_of[t] or "")
         return found
 
-    def story_cosine(self, doc: StoryDoc, story_id: int) -> float:
-        """Cosine of `doc` with the story as a whole: the sum of its newest members."""
-        return self.story_cosines(doc, story_id)[0]
-
     def story_cosines(self, doc: StoryDoc, story_id: int) -> tuple[float, float]:
         """Cosines of `doc` with the story as a whole (the sum of its newest members): over all
         their terms, and over those that name no country (see CONTENT_GUARD)."""

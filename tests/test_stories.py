@@ -343,7 +343,7 @@ def test_a_big_story_does_not_take_an_item_that_only_matches_its_edge():
     oil = _headline(100, "Oil jumps as refinery outage cuts supply", later)
     weights, bar = join_model()
     assert join_probability(index.candidates(oil)[7], weights) >= bar  # close to the edge...
-    assert index.story_cosine(oil, 7) < stories.CHAIN_GUARD  # ...far from the story
+    assert index.story_cosines(oil, 7)[0] < stories.CHAIN_GUARD  # ...far from the story
     assert index.assign(oil) is None
     assert index.assign(_headline(101, "Russian troops pour into Crimea, Ukraine says", later)) == 7
     small = StoryIndex()  # a story of two is its members: nothing to drift from yet
@@ -411,7 +411,7 @@ def test_a_story_that_drifted_is_judged_by_what_it_is_now():
     troops = _headline(100, "Russian troops pour into Crimea, Ukraine says", later)
     weights, bar = join_model()
     assert join_probability(index.candidates(troops)[7], weights) >= bar  # its first members
-    assert index.story_cosine(troops, 7) < stories.CHAIN_GUARD  # ...not what it is now
+    assert index.story_cosines(troops, 7)[0] < stories.CHAIN_GUARD  # ...not what it is now
     assert index.assign(troops) is None
     assert index.assign(_headline(101, "Oil jumps as Ukraine crisis deepens", later)) == 7
 
@@ -477,7 +477,7 @@ def test_a_doc_whose_term_ids_pass_two_bytes_reads_back_whole():
         else:
             names = list(told.terms or {})
             index.add_many([(5000, 7, T0.timestamp(), names, stories.tenths(told.terms.values()))])
-        assert index.story_cosine(told, 7) == pytest.approx(1.0)
+        assert index.story_cosines(told, 7)[0] == pytest.approx(1.0)
         assert index.assign(doc(5001, T0 + timedelta(hours=1))) == 7
         assert index.members()[5000] == 7
         index.prune(T0 + timedelta(hours=100))
