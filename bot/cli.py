@@ -148,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--positive", default="deploy", help="the label that should match")
     ev.add_argument("--split", choices=("train", "validation", "test"), help="only this split")
     ev.add_argument("--titles-only", action="store_true", help="drop every description first")
+    ev.add_argument(
+        "--stories",
+        action="store_true",
+        help="also list each story joined wrongly and each labelled story split",
+    )
 
     fb = sub.add_parser("feedback", help="record an editor's label on an alert, as its buttons do")
     _config_arg(fb)
@@ -497,6 +502,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             split=args.split,
             titles_only=args.titles_only,
             window=timedelta(seconds=settings.story_window),
+            stories=args.stories,
         )
     )
     return 0

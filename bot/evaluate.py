@@ -98,11 +98,14 @@ def evaluate_file(
     titles_only: bool = False,
     window: timedelta = timedelta(hours=72),
     gazetteer: Gazetteer | None = None,
+    stories: bool = False,
 ) -> str:
+    """The report of one replay; `stories`: then every grouping error, listed."""
     items, out, notes = replay_file(
         path, topic, split=split, titles_only=titles_only, window=window, gazetteer=gazetteer
     )
-    return report(path, topic.name, items, out, positive, notes)
+    text = report(path, topic.name, items, out, positive, notes)
+    return "\n".join([text, *grouping_errors(items, out)]) if stories else text
 
 
 def replay_file(
@@ -194,6 +197,51 @@ def report(
         ]
     lines += _misses(items, out, positive)
     return "\n".join(lines)
+
+
+def grouping_errors(items: list[LabelledItem], out: list[Replayed]) -> list[str]:
+    """What lowered the grouping figures, costliest first: each story the replay made of
+    reports of several threads (the pairs it merged wrongly cost precision), then each
+    labelled story it left in pieces (the pairs it kept apart cost recall); every report with
+    its time, outlet and its label or part, in publication order."""
+    labelled = sorted(
+        ((i, o) for i, o in zip(items, out, strict=True) if i.story),
+        key=lambda p: (p[0].published or SYNTHETIC_START, p[0].outlet),
+    )
+    made: dict[int, list[tuple[LabelledItem, Replayed]]] = defaultdict(list)
+    told: dict[str, list[tuple[LabelledItem, Replayed]]] = defaultdict(list)
+    for i, o in labelled:
+        made[o.story].append((i, o))
+        told[i.story or ""].append((i, o))
+    wrong, split = [], []
+    for members in made.values():
+        threads = Counter(i.thread or i.story for i, _ in members)
+        if len(threads) > 1:
+            cost = _pairs(len(members)) - sum(_pairs(n) for n in threads.values())
+            lines = [f"joined wrongly: one story of {len(threads)} threads (wrong pairs: {cost})"]
+            lines += [
+                f"  {_when(i)} {i.outlet} [{i.thread or i.story}]: {i.title}" for i, _ in members
+            ]
+            wrong.append((cost, lines))
+    for story, members in told.items():
+        parts = Counter(o.story for _, o in members)
+        if len(parts) > 1:
+            cost = _pairs(len(members)) - sum(_pairs(n) for n in parts.values())
+            lines = [f"split: {story} in {len(parts)} stories (pairs kept apart: {cost})"]
+            part = {s: n for n, s in enumerate(parts, 1)}  # numbered as they first appear
+            lines += [
+                f"  {_when(i)} {i.outlet} (part {part[o.story]}): {i.title}" for i, o in members
+            ]
+            split.append((cost, lines))
+    return [line for _, lines in _costliest(wrong) + _costliest(split) for line in lines]
+
+
+def _pairs(n: int) -> int:
+    return n * (n - 1) // 2
+
+
+def _costliest(found: list[tuple[int, list[str]]]) -> list[tuple[int, list[str]]]:
+    return sorted(found, key=lambda f: -f[0])  # stable: equal costs stay in time order
 
 
 def _when(item: LabelledItem) -> str:
