@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 NO_PINGS = discord.AllowedMentions.none()
 DEFER_AFTER = 2.0  # Discord wants an answer within 3 s
 COMMAND = "wirewatch"
+MODERATORS = (  # who may change things here (`invocation`, `Commands.is_moderator`)
+    "members who may manage the channel, and user or role ids listed under "
+    "`discord: moderators` in the config"
+)
 SUB_COMMAND, SUB_COMMAND_GROUP, STRING = 1, 2, 3
 MANAGE_CHANNELS = 1 << 4
 GUILD_CONTEXT, GUILD_INSTALL = 0, 0
@@ -263,6 +267,7 @@ class CommandRouter:
             platform_admin=perms.administrator or perms.manage_channels,
             roles=tuple(str(r.id) for r in roles if not r.is_default()),
             workspace=str(interaction.guild_id),
+            moderators=MODERATORS,
         )
 
     async def _answer(self, interaction: discord.Interaction, reply: Reply) -> None:

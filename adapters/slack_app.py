@@ -71,6 +71,9 @@ ACK_BUDGET = 2.0  # Slack waits 3 s for the ack; a reply ready by then goes in t
 API_TIMEOUT = 15
 HISTORY_LIMIT = 200
 THREADS_SCANNED = 20
+MODERATORS = (  # who may change things here (`_is_admin`, `Commands.is_moderator`)
+    "Slack workspace admins and owners, and user ids listed under `slack: moderators` in the config"
+)
 # Errors that no retry fixes: the outbox pauses the channel and tells moderators once.
 PERMANENT = {
     "channel_not_found": "the channel does not exist, or it is private and the app was not "
@@ -275,6 +278,7 @@ class SlackAdapter:
                 text=text,
                 platform_admin=admin,
                 workspace=command.get("team_id"),
+                moderators=MODERATORS,
             )
         )
 

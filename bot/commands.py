@@ -68,13 +68,6 @@ SEARCH_LIMIT = 10
 ALERT_NUMBER = re.compile(r"[0-9]{1,15}")
 URL_TEXT = re.compile(r"^https?://\S+$", re.IGNORECASE)
 
-MODERATORS = {
-    "slack": "Slack workspace admins and owners, and user ids listed under `slack: moderators` "
-    "in the config",
-    "discord": "members who may manage the channel, and user or role ids listed under "
-    "`discord: moderators` in the config",
-}
-
 
 @dataclass(frozen=True)
 class Invocation:
@@ -87,6 +80,8 @@ class Invocation:
     platform_admin: bool = False  # Slack admin/owner; Discord: may manage the channel
     roles: tuple[str, ...] = ()  # Discord role ids of the member
     workspace: str | None = None
+    # Who may moderate here, as a refusal tells it: the adapter knows its platform's rights.
+    moderators: str = "moderators listed in the config"
 
 
 @dataclass(frozen=True)
@@ -320,11 +315,10 @@ class Commands:
         return " ".join(parts)
 
     def _refusal(self, inv: Invocation, sub: Subcommand) -> Reply:
-        who = MODERATORS.get(inv.platform, "moderators listed in the config")
         log.info("command.refused platform=%s user=%s command=%s", inv.platform, inv.user, sub.name)
         return Reply(
             f"`{sub.name}` changes what wirewatch does, so only moderators may use it: "
-            f"{who}. Everyone may use {PUBLIC}.",
+            f"{inv.moderators}. Everyone may use {PUBLIC}.",
             ok=False,
         )
 

@@ -170,6 +170,7 @@ async def test_moderator_sets_up_channel_and_seed_story_is_posted_once_with_thre
             "subscribe", user=stub.member, channel=stub.alerts, topic="troop-deployments"
         )
         assert "only moderators" in text_of(refused)
+        assert "members who may manage the channel" in text_of(refused)
         assert subscriptions(rt.db, f"discord:{stub.alerts}") == []
 
         done = await stub.command(
