@@ -11,11 +11,13 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from bot.app import poll_once
+from bot.app import Runtime, poll_once
 from bot.commands import Commands, Invocation
 from bot.db import APPLICATION_ID, MIGRATIONS, open_database
 from bot.demo.server import serve_demo
 from bot.maintenance import prune
+from bot.outbox import OutboxStats
+from bot.pipeline import PollResult
 from bot.settings import Settings
 from bot.store import search_items
 from tests.feedserver import FeedServer
@@ -52,6 +54,14 @@ SHIPS = ("g1", "US sends two warships to the Red Sea", "The destroyers will join
 BANK = ("g2", "Central bank holds its key rate", "The bank kept rates unchanged.")
 
 
+async def republish(
+    rt: Runtime, server: FeedServer, *items: tuple[str, str, str], path: str = "/rss"
+) -> tuple[list[PollResult], OutboxStats]:
+    """The feed now says this, and one poll reads it: each scenario's step between checks."""
+    server.serve(path, feed(*items))
+    return await poll_once(rt)
+
+
 def kinds(console) -> list[str]:
     return [a["kind"] for a in console.alerts()]
 
@@ -65,8 +75,7 @@ async def test_an_edited_item_is_updated_and_its_word_diff_goes_to_the_thread(
         await poll_once(rt)
         assert kinds(console) == ["new"]
         edited = ("g1", "US sends three warships to the Red Sea", "The destroyers will join.")
-        feed_server.serve("/rss", feed(edited, BANK))
-        _, stats = await poll_once(rt)
+        _, stats = await republish(rt, feed_server, edited, BANK)
         await poll_once(rt)  # the same version again: nothing more
         alerts = console.alerts()
         found = search_items(rt.db, "three")
@@ -100,8 +109,7 @@ async def test_cosmetic_changes_are_neither_stored_nor_told(
             "US sends two WARSHIPS to the Red Sea!",
             "The destroyers  will join a carrier group",
         )
-        feed_server.serve("/rss", feed(cosmetic))
-        await poll_once(rt)
+        await republish(rt, feed_server, cosmetic)
         events = rt.db.execute("SELECT count(*) FROM story_events").fetchone()[0]
     assert kinds(console) == ["new"] and events == 0
 
@@ -116,12 +124,10 @@ async def test_edits_off_stores_the_edit_quietly_and_on_tells_again(
         await poll_once(rt)
         off = await cmds.handle(Invocation("console", "console", "ops", "edits off"))
         listed = await cmds.handle(Invocation("console", "console", "ops", "list"))
-        feed_server.serve("/rss", feed(("g1", "US sends three warships to the Red Sea", SHIPS[2])))
-        await poll_once(rt)
+        await republish(rt, feed_server, ("g1", "US sends three warships to the Red Sea", SHIPS[2]))
         stored = rt.db.execute("SELECT title FROM items").fetchone()[0]
         on = await cmds.handle(Invocation("console", "console", "ops", "edits on"))
-        feed_server.serve("/rss", feed(("g1", "US sends four warships to the Red Sea", SHIPS[2])))
-        await poll_once(rt)
+        await republish(rt, feed_server, ("g1", "US sends four warships to the Red Sea", SHIPS[2]))
         bad = await cmds.handle(Invocation("console", "console", "ops", "edits maybe"))
     assert "edits are off" in off.text and "edits of stories: off" in listed.text
     assert stored == "US sends three warships to the Red Sea"
@@ -162,8 +168,7 @@ async def test_an_edit_says_when_the_item_starts_or_stops_matching(
         await poll_once(rt)
         stopped = ("g1", "US sends two ships to the Red Sea", "They will join a carrier group.")
         started = ("g3", "Navy sends warships from Norfolk", "Sailors marched past the admiral.")
-        feed_server.serve("/rss", feed(stopped, started))
-        await poll_once(rt)
+        await republish(rt, feed_server, stopped, started)
         alerts = console.alerts()
     assert [a["kind"] for a in alerts] == ["new", "edit", "new"], alerts
     assert alerts[1]["edit"]["stopped"] == ["naval"] and alerts[1]["edit"]["started"] == []
@@ -183,10 +188,9 @@ async def test_a_feed_rewriting_all_its_entries_at_once_is_applied_quietly(
     async with console_runtime(config) as (rt, console):
         await poll_once(rt)
         before, terms_before = len(console.alerts()), rt.db.execute(terms).fetchall()
-        feed_server.serve(
-            "/rss", feed(*[(g, t, "It sailed on Monday, officials said.") for g, t, _ in items])
+        await republish(
+            rt, feed_server, *[(g, t, "It sailed on Monday, officials said.") for g, t, _ in items]
         )
-        await poll_once(rt)
         told = rt.db.execute("SELECT sum(reported), count(*) FROM story_events").fetchone()
         terms_after = rt.db.execute(terms).fetchall()
     assert len(console.alerts()) == before and tuple(told) == (0, 6)
@@ -214,15 +218,13 @@ async def test_a_later_report_is_compared_with_what_an_edited_item_says_now(
             "Japan sends two warships to the Strait of Hormuz",
             "Two Japanese destroyers left Yokosuka for the strait on Monday.",
         )
-        feed_server.serve("/rss", feed(told, BANK))
-        await poll_once(rt)
+        await republish(rt, feed_server, told, BANK)
         later = (
             "o1",
             "Japanese warships head for Hormuz strait",
             "Tokyo dispatched two destroyers to the Strait of Hormuz.",
         )
-        feed_server.serve("/other", feed(later))
-        await poll_once(rt)
+        await republish(rt, feed_server, later, path="/other")
         alerts = console.alerts()
         stored = rt.db.execute(
             "SELECT t.names FROM story_terms t JOIN items i ON i.id = t.item_id "
@@ -398,8 +400,7 @@ async def test_prune_takes_an_item_edits_with_it(tmp_path: Path, feed_server: Fe
     config = settings(tmp_path, [("Wire", feed_server.url("/rss"))])
     async with console_runtime(config) as (rt, _):
         await poll_once(rt)
-        feed_server.serve("/rss", feed(("g1", "US sends three warships", SHIPS[2])))
-        await poll_once(rt)
+        await republish(rt, feed_server, ("g1", "US sends three warships", SHIPS[2]))
         rt.db.execute("UPDATE items SET published = '2020-01-01T00:00:00.000000Z'")
         rt.db.execute("UPDATE stories SET last_seen = '2020-01-01T00:00:00.000000Z'")
         done = prune(rt.db, 86400.0, 3600.0, vacuum=False)
