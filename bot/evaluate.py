@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from itertools import combinations
+from math import comb
 from pathlib import Path
 
 from bot.errors import WirewatchError
@@ -217,7 +218,7 @@ def grouping_errors(items: list[LabelledItem], out: list[Replayed]) -> list[str]
     for members in made.values():
         threads = Counter(i.thread or i.story for i, _ in members)
         if len(threads) > 1:
-            cost = _pairs(len(members)) - sum(_pairs(n) for n in threads.values())
+            cost = comb(len(members), 2) - sum(comb(n, 2) for n in threads.values())
             lines = [f"joined wrongly: one story of {len(threads)} threads (wrong pairs: {cost})"]
             lines += [
                 f"  {_when(i)} {i.outlet} [{i.thread or i.story}]: {i.title}" for i, _ in members
@@ -226,22 +227,16 @@ def grouping_errors(items: list[LabelledItem], out: list[Replayed]) -> list[str]
     for story, members in told.items():
         parts = Counter(o.story for _, o in members)
         if len(parts) > 1:
-            cost = _pairs(len(members)) - sum(_pairs(n) for n in parts.values())
+            cost = comb(len(members), 2) - sum(comb(n, 2) for n in parts.values())
             lines = [f"split: {story} in {len(parts)} stories (pairs kept apart: {cost})"]
             part = {s: n for n, s in enumerate(parts, 1)}  # numbered as they first appear
             lines += [
                 f"  {_when(i)} {i.outlet} (part {part[o.story]}): {i.title}" for i, o in members
             ]
             split.append((cost, lines))
-    return [line for _, lines in _costliest(wrong) + _costliest(split) for line in lines]
-
-
-def _pairs(n: int) -> int:
-    return n * (n - 1) // 2
-
-
-def _costliest(found: list[tuple[int, list[str]]]) -> list[tuple[int, list[str]]]:
-    return sorted(found, key=lambda f: -f[0])  # stable: equal costs stay in time order
+    # Costliest first; sorted() is stable, so equal costs stay in time order.
+    found = sorted(wrong, key=lambda f: -f[0]) + sorted(split, key=lambda f: -f[0])
+    return [line for _, lines in found for line in lines]
 
 
 def _when(item: LabelledItem) -> str:
