@@ -40,6 +40,7 @@ REPO = "rumca-js/RSS-Link-Database-2025"
 DAYS = [
     "2025-06-09", "2025-06-10", "2025-06-16", "2025-08-19",  # first four
     "2025-06-08", "2025-06-17", "2025-08-11", "2025-10-06",  # four more
+    "2025-03-27", "2025-09-12", "2025-10-24", "2025-01-23",  # and four more
 ]  # fmt: skip
 OUTLETS = {  # a feed file's name -> the outlet, as the 2024 draw names them
     "aljazeera.com": "Al Jazeera",

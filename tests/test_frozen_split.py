@@ -72,17 +72,19 @@ def test_news_of_2024_that_no_model_learned_from_holds_its_floors(topic, gazette
 
 
 HELDOUT_2025 = HELDOUT_2024.parent / "rss2025.jsonl"
-# Read once, before anything was changed for it (stop 44, the models of stop 43): F1 0.852 /
-# 0.871, grouping P 0.558 / 0.572, R 0.935 / 0.925, no story alerted twice. 33 deployments:
-# one more or fewer found moves F1 by about 0.02.
-FLOORS_2025 = {"as written": (0.82, 0.53, 0.90, 0), "headline only": (0.84, 0.54, 0.89, 0)}
+# Read with nothing changed for it (stop 44, the models of stop 43): F1 0.809 / 0.822, grouping
+# P 0.589 / 0.605, R 0.924 / 0.898, one story alerted twice (a carrier sent to Latin America,
+# first reported behind a boat strike). 51 deployments: one more or fewer found moves F1 by
+# about 0.015.
+FLOORS_2025 = {"as written": (0.78, 0.56, 0.89, 1), "headline only": (0.79, 0.58, 0.87, 1)}
 
 
 @pytest.mark.parametrize("variant", FLOORS_2025)
 def test_news_of_2025_that_no_model_learned_from_holds_its_floors(topic, gazetteer, variant):
-    """674 items of twelve outlets' feeds on eight days of 2025 (eval/heldout): the National
+    """1,010 items of twelve outlets' feeds on twelve days of 2025 (eval/heldout): the National
     Guard and Marines in Los Angeles, US forces towards the Middle East, Guard troops in
-    Washington, Portland and Illinois, destroyers off Venezuela."""
+    Washington, Portland, Illinois and Memphis, NATO's eastern flank, a carrier to Latin
+    America."""
     _holds_floors(HELDOUT_2025, topic, gazetteer, variant, FLOORS_2025[variant])
 
 
