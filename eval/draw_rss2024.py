@@ -92,29 +92,37 @@ def entries(path: Path, ref: str) -> list[dict]:
                 entry["text"].append(line)
     out = []
     for e in rows:
-        title = _clean(e["title"])
-        if not title or e["when"] is None:
-            continue
-        at = datetime.fromisoformat(e["when"]).astimezone(UTC)
-        description = _clean(" ".join(e["text"]))
-        if description == "None":  # the archive writes Python's None for a feed's missing one
-            description = ""
-        if len(description) > MAX_DESCRIPTION:
-            description = description[:MAX_DESCRIPTION].rsplit(" ", 1)[0] + " …"
-        day = at.strftime("%Y-%m-%d")  # "Friday Briefing" comes back every week
-        key = hashlib.sha256(f"{outlet}\n{title}\n{day}".encode()).hexdigest()[:12]
-        out.append(
-            {
-                "id": f"rumca2024-{key}",
-                "source": "rss2024",
-                "published": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "outlet": outlet,
-                "title": title,
-                "description": description if description != title else "",
-                "source_ref": f"{ref} {e['link']}".strip(),
-            }
-        )
+        text = " ".join(e["text"])
+        row = entry_row(2024, outlet, e["title"], text, e["when"], f"{ref} {e['link']}")
+        if row is not None:
+            out.append(row)
     return out
+
+
+def entry_row(
+    year: int, outlet: str, title: str, description: str, published: str | None, ref: str
+) -> dict | None:
+    """One feed entry as a corpus row without labels; None without a title or a time."""
+    title = _clean(title)
+    if not title or not published:
+        return None
+    at = datetime.fromisoformat(published).astimezone(UTC)
+    description = _clean(description)
+    if description == "None":  # the archive writes Python's None for a feed's missing one
+        description = ""
+    if len(description) > MAX_DESCRIPTION:
+        description = description[:MAX_DESCRIPTION].rsplit(" ", 1)[0] + " …"
+    day = at.strftime("%Y-%m-%d")  # "Friday Briefing" comes back every week
+    key = hashlib.sha256(f"{outlet}\n{title}\n{day}".encode()).hexdigest()[:12]
+    return {
+        "id": f"rumca{year}-{key}",
+        "source": f"rss{year}",
+        "published": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "outlet": outlet,
+        "title": title,
+        "description": description if description != title else "",
+        "source_ref": ref.strip(),
+    }
 
 
 def _clean(text: str) -> str:

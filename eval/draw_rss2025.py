@@ -23,17 +23,15 @@ held-out file in publication order.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from draw_reuters_days import FIELDS  # noqa: E402
-from draw_rss2024 import MAX_DESCRIPTION, _clean, _key, drawn, write  # noqa: E402
+from draw_rss2024 import _key, drawn, entry_row, write  # noqa: E402
 
 REPO = "rumca-js/RSS-Link-Database-2025"
 # in the order they were copied (an outlet's title seen on an earlier day is not drawn again)
@@ -70,28 +68,10 @@ def entries(path: Path, outlet: str, ref: str) -> list[dict]:
     out = []
     for line in path.read_text(encoding="utf-8").splitlines():
         e = json.loads(line)
-        title = _clean(e["title"] or "")
-        if not title or not e.get("date_published"):
-            continue
-        at = datetime.fromisoformat(e["date_published"]).astimezone(UTC)
-        description = _clean(e.get("description") or "")
-        if description == "None":
-            description = ""
-        if len(description) > MAX_DESCRIPTION:
-            description = description[:MAX_DESCRIPTION].rsplit(" ", 1)[0] + " …"
-        day = at.strftime("%Y-%m-%d")
-        key = hashlib.sha256(f"{outlet}\n{title}\n{day}".encode()).hexdigest()[:12]
-        out.append(
-            {
-                "id": f"rumca2025-{key}",
-                "source": "rss2025",
-                "published": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "outlet": outlet,
-                "title": title,
-                "description": description if description != title else "",
-                "source_ref": f"{ref} {e['link']}".strip(),
-            }
-        )
+        title, text, when = e["title"] or "", e["description"] or "", e["date_published"]
+        row = entry_row(2025, outlet, title, text, when, f"{ref} {e['link']}")
+        if row is not None:
+            out.append(row)
     return out
 
 
