@@ -1,8 +1,9 @@
 """Draw the RSS 2025 items of `heldout/rss2025.jsonl` (stop 44).
 
-Source: github.com/rumca-js/RSS-Link-Database-2025, daily snapshots of news feeds; from
-June 2025 one JSON file per feed and day (`2025/<MM>/<day>/<feed>_entries.json`, an array of
-entries with `title`, `description`, `date_published` and `link` among other keys). The
+Source: github.com/rumca-js/RSS-Link-Database-2025, daily snapshots of news feeds: one JSON
+file per feed and day (`2025/<MM>/<day>/<feed>_entries.json`, an array of entries with
+`title`, `description`, `date_published` and `link` among other keys; some days also
+have a Markdown twin, not read). The
 repository is too large to fetch whole here, so the day files of the twelve world-news feeds
 `draw_rss2024.py` reads were copied one by one into `<raw>/<day>/`, each entry as one JSON
 line of those four keys and its `id`, its strings copied as the file writes them, with
