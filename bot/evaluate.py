@@ -218,7 +218,7 @@ def grouping_errors(items: list[LabelledItem], out: list[Replayed]) -> list[str]
     for members in made.values():
         threads = Counter(i.thread or i.story for i, _ in members)
         if len(threads) > 1:
-            cost = comb(len(members), 2) - sum(comb(n, 2) for n in threads.values())
+            cost = _pairs_across(threads)
             lines = [f"joined wrongly: one story of {len(threads)} threads (wrong pairs: {cost})"]
             lines += [
                 f"  {_when(i)} {i.outlet} [{i.thread or i.story}]: {i.title}" for i, _ in members
@@ -227,7 +227,7 @@ def grouping_errors(items: list[LabelledItem], out: list[Replayed]) -> list[str]
     for story, members in told.items():
         parts = Counter(o.story for _, o in members)
         if len(parts) > 1:
-            cost = comb(len(members), 2) - sum(comb(n, 2) for n in parts.values())
+            cost = _pairs_across(parts)
             lines = [f"split: {story} in {len(parts)} stories (pairs kept apart: {cost})"]
             part = {s: n for n, s in enumerate(parts, 1)}  # numbered as they first appear
             lines += [
@@ -237,6 +237,11 @@ def grouping_errors(items: list[LabelledItem], out: list[Replayed]) -> list[str]
     # Costliest first; sorted() is stable, so equal costs stay in time order.
     found = sorted(wrong, key=lambda f: -f[0]) + sorted(split, key=lambda f: -f[0])
     return [line for _, lines in found for line in lines]
+
+
+def _pairs_across(groups: Counter) -> int:
+    """Pairs of reports that fall in different groups: what one grouping error costs."""
+    return comb(sum(groups.values()), 2) - sum(comb(n, 2) for n in groups.values())
 
 
 def _when(item: LabelledItem) -> str:
