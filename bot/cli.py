@@ -60,7 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"wirewatch {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    demo = sub.add_parser("demo", help="serve bundled sample feeds locally and run one cycle")
+    demo = sub.add_parser(
+        "demo",
+        help="serve bundled sample feeds locally and run two cycles (an edit in the second)",
+    )
     demo.add_argument("--json", action="store_true", help="print alerts as JSON lines")
 
     run = sub.add_parser("run", help="run the bot: poll feeds on schedule, deliver alerts")
@@ -76,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate the configuration; exit 2 when invalid")
     _config_arg(check)
 
-    topics = sub.add_parser("topics", help="list topics or test a query against text")
+    topics = sub.add_parser(
+        "topics", help="list topics, test a query against text, or backtest one on the archive"
+    )
     tsub = topics.add_subparsers(dest="topics_command", metavar="ACTION", required=True)
     tlist = tsub.add_parser("list", help="every topic with its query")
     _config_arg(tlist)

@@ -2,8 +2,11 @@
 (backup, prune).
 
 bot.cli parses the arguments and loads the config, then calls in here. What each command
-only reads (listing feeds, backups, a dry run) opens the database read-only where it cannot
-be written, so a read-only volume does not stop it.
+only reads (listing and exporting feeds, backups, a dry run) writes nothing, and opens the
+database read-only where it cannot be written, so a read-only volume does not stop it.
+Only the bot applies the config's feed list to the database (at start): a listing run with
+another config (`docker compose exec` without `--config`, say) must not disable the feeds
+the running bot polls. Listings mark what the config given would change instead.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from bot.clock import iso_short, parse_iso
@@ -22,7 +26,7 @@ from bot.health_store import FeedHealth, feeds_health
 from bot.maintenance import MIN_PRUNE_AGE, backup, prune
 from bot.opml import OpmlFeed, import_feeds, read_opml, write_opml
 from bot.settings import Settings
-from bot.store import active_feeds, feed_item_counts, list_feeds, sync_config_feeds
+from bot.store import FeedRow, feed_item_counts, list_feeds
 
 
 def read_bytes(path: Path) -> bytes:
@@ -32,28 +36,53 @@ def read_bytes(path: Path) -> bytes:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def _open_db(settings: Settings):
-    db = open_database(settings.database)
-    sync_config_feeds(db, [(f.name, f.url, f.interval) for f in settings.feeds])
-    return db
-
-
 def _open_for_reading(settings: Settings):
-    """The database as `_open_db` gives it, or read-only where it cannot be written.
-
-    Listing feeds needs no write access: on a read-only volume the feeds are shown as last
-    stored, and stderr says that config changes since then are not in the list.
-    """
+    """The database without applying the config to it: migrated where it can be written,
+    else read-only (as the bot last stored it)."""
 
     path = Path(settings.database)
     if path.is_file() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
-        print(
-            f"note: {path} is read-only: feeds as the bot last stored them "
-            "(config changes since then are not shown)",
-            file=sys.stderr,
-        )
         return open_read_only(path)
-    return _open_db(settings)
+    return open_database(path)
+
+
+@dataclass(frozen=True)
+class ListedFeed:
+    """A feed as stored, or as the config given would add it (`row` None). `change`: what
+    the bot will do to it once it starts with that config ("new": add it; "leaving": disable
+    a config feed the config no longer lists; "returning": enable one it lists again)."""
+
+    name: str
+    url: str
+    interval: float | None
+    row: FeedRow | None
+    change: str | None = None
+
+    @property
+    def polled(self) -> bool:
+        """Whether the bot polls it once it starts with the config given."""
+        if self.change is not None:
+            return self.change != "leaving"
+        return self.row is not None and not self.row.disabled
+
+
+def _feeds_with_config(db, settings: Settings) -> list[ListedFeed]:
+    """Stored feeds, with what applying this config would change marked, not applied
+    (as `bot.store.sync_config_feeds` would apply it)."""
+    wanted = {f.url: f for f in settings.feeds}
+    listed = []
+    for row in list_feeds(db):
+        mine, change = wanted.pop(row.url, None), None
+        if row.origin == "config" and mine is None and not row.disabled:
+            change = "leaving"
+        elif row.origin == "config" and mine and row.disabled_reason == "removed from config":
+            change = "returning"
+        if row.origin == "config" and mine:  # the bot takes the config's name and interval
+            listed.append(ListedFeed(mine.name, row.url, mine.interval, row, change))
+        else:
+            listed.append(ListedFeed(row.name, row.url, row.interval, row, change))
+    listed += [ListedFeed(f.name, f.url, f.interval, None, "new") for f in wanted.values()]
+    return sorted(listed, key=lambda f: (f.name, f.url))
 
 
 def feeds_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -64,26 +93,38 @@ def feeds_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.feeds_command == "export":
         return _feeds_export(settings, args.file)
     db = _open_for_reading(settings)
-    counts = feed_item_counts(db)
-    healths = feeds_health(db, settings)
-    rows = [
-        {
-            "name": f.name,
-            "url": f.url,
-            "items": counts.get(f.id, 0),
-            "last_polled": iso_short(parse_iso(f.last_polled)) if f.last_polled else None,
-            "last_error": f.last_error,
-            "failures": f.failures,
-            "disabled": bool(f.disabled),
-            "disabled_reason": f.disabled_reason,
-            **_health_fields(healths.get(f.id)),
-        }
-        for f in list_feeds(db)
-    ]
-    db.close()
+    try:
+        counts = feed_item_counts(db)
+        healths = feeds_health(db, settings)
+        rows = [_feed_row(f, counts, healths) for f in _feeds_with_config(db, settings)]
+    finally:
+        db.close()
     for row in rows:
         print(json.dumps(row, ensure_ascii=False) if args.json else _feed_text(row))
     return 0
+
+
+def _feed_row(f: ListedFeed, counts: dict[int, int], healths: dict[int, FeedHealth]) -> dict:
+    """`config`: what the bot will change once it starts with this config (`ListedFeed`)."""
+    row = f.row
+    return {
+        "name": f.name,
+        "url": f.url,
+        "items": counts.get(row.id, 0) if row else 0,
+        "last_polled": iso_short(parse_iso(row.last_polled)) if row and row.last_polled else None,
+        "last_error": row.last_error if row else None,
+        "failures": row.failures if row else 0,
+        "disabled": bool(row.disabled) if row else False,
+        "disabled_reason": row.disabled_reason if row else None,
+        "config": f.change,
+        **_health_fields(healths.get(row.id) if row else None),
+    }
+
+
+_CHANGES = {
+    "leaving": " · not in this config: disabled once the bot starts with it",
+    "returning": " · back in this config: polled again once the bot starts with it",
+}
 
 
 def _feed_text(row: dict) -> str:
@@ -102,10 +143,16 @@ def _feed_text(row: dict) -> str:
         if row["usual_gap"]
         else "usual gap not known yet"
     )
+    if row["config"] == "new":
+        return (
+            f"{row['name']}  {row['url']}\n    new in this config: not stored yet, polled "
+            "once the bot starts with it"
+        )
     return (
         f"{row['name']}  {row['url']}\n    items {row['items']} · {pace} · last poll "
         f"{row['last_polled'] or 'never'} · {state}"
         + (f" · last error: {row['last_error']}" if row["last_error"] else "")
+        + (_CHANGES.get(row["config"] or "", ""))
     )
 
 
@@ -125,7 +172,7 @@ def _feeds_import(settings: Settings, path: Path) -> int:
     listed = read_opml(read_bytes(path))
     for reason in listed.skipped:
         print(f"skipped: {reason}", file=sys.stderr)
-    db = _open_db(settings)
+    db = open_database(settings.database)  # the config's feeds are the bot's to apply
     try:
         done = import_feeds(db, listed.feeds, progress=_progress("importing", "feeds"))
     finally:
@@ -143,8 +190,12 @@ def _feeds_import(settings: Settings, path: Path) -> int:
 
 def _feeds_export(settings: Settings, path: Path | None) -> int:
     db = _open_for_reading(settings)
-    text = write_opml([OpmlFeed(f.name, f.url, f.interval) for f in active_feeds(db)])
-    db.close()
+    try:
+        listed = _feeds_with_config(db, settings)
+    finally:
+        db.close()
+    # What the bot will poll once it starts with this config.
+    text = write_opml([OpmlFeed(f.name, f.url, f.interval) for f in listed if f.polled])
     if path is None:
         sys.stdout.write(text)
     else:

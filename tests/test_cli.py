@@ -106,6 +106,55 @@ async def test_feeds_json_reports_health(tmp_path, feed_server, capfd):
     assert set(rows["Wire"]) >= {"name", "url", "items", "last_polled", "last_error", "failures"}
 
 
+async def test_listing_feeds_with_another_config_changes_nothing(tmp_path, feed_server, capfd):
+    """`feeds` run with the wrong config (`docker compose exec` without `--config`) marks what
+    that config would change; it must not disable the feeds the running bot polls."""
+    import asyncio
+    import sqlite3
+
+    feed_server.serve("/rss", FEED)
+    feed_server.serve("/other", FEED.replace("w1", "o1").replace("w2", "o2"))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    ours = _config(tmp_path / "a", [("Wire", feed_server.url("/rss"))])
+    other = _config(tmp_path / "b", [("Other", feed_server.url("/other"))])
+    db = tmp_path / "a" / "w.db"
+    other.write_text(other.read_text().replace(str(tmp_path / "b"), str(tmp_path / "a")))
+    assert await asyncio.to_thread(main, ["poll", "--once", "--config", str(ours)]) == 0
+
+    def stored() -> list[tuple]:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT url, name, disabled, disabled_reason FROM feeds").fetchall()
+
+    before = stored()
+    capfd.readouterr()
+    assert await asyncio.to_thread(main, ["feeds", "--json", "--config", str(other)]) == 0
+    rows = {r["name"]: r for r in map(json.loads, capfd.readouterr().out.splitlines())}
+    assert rows["Wire"]["config"] == "leaving" and not rows["Wire"]["disabled"]
+    assert rows["Wire"]["items"] == 2  # as stored: its health is still shown
+    assert rows["Other"]["config"] == "new" and rows["Other"]["items"] == 0
+    assert await asyncio.to_thread(main, ["feeds", "--config", str(other)]) == 0
+    text = capfd.readouterr().out
+    assert "not in this config: disabled once the bot starts with it" in text
+    assert "new in this config: not stored yet" in text
+    out = tmp_path / "feeds.opml"
+    assert await asyncio.to_thread(main, ["feeds", "export", str(out), "--config", str(other)]) == 0
+    exported = out.read_text(encoding="utf-8")  # what the bot would poll with that config
+    assert feed_server.url("/other") in exported and feed_server.url("/rss") not in exported
+    assert stored() == before  # nothing written
+
+    # The bot started with the other config disables Wire; listed with ours, it comes back.
+    assert await asyncio.to_thread(main, ["poll", "--once", "--config", str(other)]) == 0
+    capfd.readouterr()
+    assert await asyncio.to_thread(main, ["feeds", "--json", "--config", str(ours)]) == 0
+    rows = {r["name"]: r for r in map(json.loads, capfd.readouterr().out.splitlines())}
+    assert rows["Wire"]["disabled"] and rows["Wire"]["config"] == "returning"
+    assert rows["Other"]["config"] == "leaving"
+    assert await asyncio.to_thread(main, ["feeds", "export", "--config", str(ours)]) == 0
+    exported = capfd.readouterr().out
+    assert feed_server.url("/rss") in exported and feed_server.url("/other") not in exported
+
+
 def test_topics_test_explains_a_match_and_a_miss(capsys):
     text = "North Korea has sent more troops to Russia, South Korea says"
     assert main(["topics", "test", "troop-deployments", "--text", text]) == 0
