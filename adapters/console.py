@@ -156,6 +156,15 @@ class ConsoleAdapter:
     async def find_posted(self, channel: str, delivery_id: int) -> MessageRef | None:
         return None  # stdout keeps no record: after a crash the alert is printed again
 
+    async def post_digest(self, channel: str, text: str, key: int) -> MessageRef:
+        if self.json_lines:
+            line = {"kind": "digest", "channel": channel, "key": key, "text": plain(text)}
+            self.stream.write(json.dumps(line, ensure_ascii=False) + "\n")
+        else:
+            self.stream.write(f"== DIGEST\n{plain(text)}\n\n")
+        self.stream.flush()
+        return MessageRef("console", channel, f"digest-{key}")
+
     async def post_notice(self, channel: str, text: str) -> None:
         print(f"wirewatch notice: {plain(text)}", file=sys.stderr)
 

@@ -45,6 +45,7 @@ from adapters.discord_commands import (
 from adapters.discord_render import (
     alert_embed,
     clip,
+    digest_embed,
     edit_embed,
     feed_text,
     feedback_view,
@@ -313,6 +314,16 @@ class DiscordAdapter:
             if error.permanent:
                 return None
             raise error from exc
+
+    async def post_digest(self, channel: str, text: str, key: int) -> MessageRef:
+        """One embed, with the key's nonce and its ref in the footer (as an alert's); no
+        fallback channel: a digest that did not go where it was asked for waits."""
+        message = await self._call(
+            self._partial(channel).send(
+                embed=digest_embed(text, key), nonce=nonce_for(key), allowed_mentions=NO_PINGS
+            )
+        )
+        return MessageRef(self.platform, channel, str(message.id))
 
     async def post_notice(self, channel: str, text: str) -> None:
         """In the channel concerned, else (it may be the one refusing us) the server's

@@ -288,6 +288,17 @@ def edit_embed(alert: Alert) -> discord.Embed:
     return embed
 
 
+def digest_embed(text: str, key: int) -> discord.Embed:
+    """A digest (bot.digest): its first line the title, its story lines the description; the
+    footer carries its key as an alert's carries its delivery id, for `find_posted`."""
+    first, _, rest = text.partition("\n")
+    embed = discord.Embed(title=clip(feed_text(first), TITLE), colour=COLOUR_UPDATE)
+    embed.set_footer(text=f"wirewatch digest · {ref_marker(key)}")
+    budget = max(0, min(DESCRIPTION, TOTAL - embed_size(embed)))
+    embed.description = clip(feed_text(rest), budget) if rest else None
+    return embed
+
+
 def ref_marker(delivery_id: int) -> str:
     return f"ref {delivery_id}"
 

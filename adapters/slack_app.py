@@ -328,6 +328,13 @@ class SlackAdapter:
                 raise
             raise DeliveryError(str(exc), permanent=True) from None
 
+    async def post_digest(self, channel: str, text: str, key: int) -> MessageRef:
+        """Escaped plain text with the key in its metadata; never to moderators instead."""
+        reply = await self._paced_post(
+            channel, text=render.escape(text), metadata=render.digest_metadata(key)
+        )
+        return MessageRef("slack", channel, reply.get("ts", ""))
+
     async def post_notice(self, channel: str, text: str) -> None:
         """In the channel concerned; when that fails (it often will), to each moderator by DM."""
         try:

@@ -224,6 +224,12 @@ def metadata(alert: Alert) -> dict[str, Any]:
     }
 
 
+def digest_metadata(key: int) -> dict[str, Any]:
+    """A digest's (bot.digest): its key where an alert has its delivery id, so that
+    `find_posted` finds it the same way."""
+    return {"event_type": METADATA_EVENT, "event_payload": {"delivery_id": key, "digest": True}}
+
+
 def delivery_of(message: dict[str, Any]) -> int | None:
     """The delivery id a message of ours carries in its metadata, else None."""
     meta = message.get("metadata") or {}

@@ -37,6 +37,11 @@ class ChatAdapter(Protocol):
     async def find_posted(self, channel: str, delivery_id: int) -> MessageRef | None:
         """After a crash: the message already posted for `delivery_id`, if the platform can tell."""
 
+    async def post_digest(self, channel: str, text: str, key: int) -> MessageRef:
+        """Post one digest message, or raise DeliveryError. It carries `key` (its first
+        delivery's id) as an alert carries its delivery id, so that `find_posted(channel,
+        key)` finds it after a crash or a lost answer."""
+
     async def post_notice(self, channel: str, text: str) -> None:
         """Tell moderators something once (a paused channel, a disabled feed)."""
 

@@ -280,6 +280,13 @@ def _m013_vectors_kept_when_headline_kept(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m014_digest_messages(db: sqlite_utils.Database) -> None:
+    # The digest message a digest delivery went out in, named by its first delivery's id (the
+    # key the platform finds it by after a crash, as an alert by its delivery id): claimed,
+    # in doubt or sent together (bot.digest).
+    db.execute("ALTER TABLE deliveries ADD COLUMN digest_of INTEGER")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_open_deliveries_index,
@@ -294,6 +301,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m011_relaxed_matches,
     _m012_story_vectors,
     _m013_vectors_kept_when_headline_kept,
+    _m014_digest_messages,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -1,8 +1,13 @@
 """Digest subscriptions: their alerts wait as 'digest' deliveries and go out as one message.
 
-Every `digest_every` the run loop gathers each channel's waiting stories into one plain-text
-list (headline, first outlet, how many more, link) and posts it through the adapter, which
-escapes it like any feed text. Nothing is marked sent unless the post succeeded.
+Every `digest_every` the run loop gathers each channel's waiting stories into plain-text
+messages (headline, first outlet, how many more, link; at most DIGEST_CHARS each) and posts
+them through the adapter, which escapes them like any feed text. A digest keeps the outbox's
+promise, nothing lost and nothing twice: its deliveries are claimed, the message carries the
+first one's id as its key (`ChatAdapter.post_digest`), and they are marked sent only once the
+platform took it. A failure puts them back to wait for the next digest; one that may have
+posted (a lost answer, a crash between post and mark) leaves them in doubt, and the platform
+is asked for the key (`find_posted`) before anything of theirs is posted again.
 """
 
 from __future__ import annotations
@@ -15,69 +20,198 @@ import sqlite_utils
 from bot.chat import ChatAdapter, split_channel
 from bot.clock import iso, utcnow
 from bot.db import write
+from bot.errors import DeliveryError
+from bot.failpoints import failpoint
+from bot.model import MessageRef
+from bot.outbox import hold_channel
 
 log = logging.getLogger(__name__)
 
-MAX_STORIES = 25  # one readable message; the rest wait for the next digest
+# One message: inside Discord's embed description (4,096) and what Slack shows unfolded.
+DIGEST_CHARS = 3500
+MAX_MESSAGES = 4  # per channel and digest; the rest wait for the next one
+STORIES_READ = 200  # waiting stories read per message at most
 
 
 def digest_text(topic_rows: list[dict]) -> str:
-    """The message for one channel: one line per story, newest last."""
+    """The message for one channel: one line per story, oldest first."""
+    return "\n".join(_lines(topic_rows))
+
+
+def _lines(topic_rows: list[dict]) -> list[str]:
     topics = sorted({r["topic"] for r in topic_rows})
     stories: dict[int, list[dict]] = defaultdict(list)
     for r in topic_rows:
         stories[r["story_id"]].append(r)
-    lines = [f"wirewatch digest · {', '.join(topics)} · {len(stories)} stories"]
+    n = len(stories)
+    lines = [f"wirewatch digest · {', '.join(topics)} · {n} {'story' if n == 1 else 'stories'}"]
     for rows in stories.values():
         first = rows[0]
         more = len({r["outlet"] for r in rows}) - 1
         extra = f" +{more} more outlet{'s' if more > 1 else ''}" if more > 0 else ""
         lines.append(f"- {first['title']} ({first['outlet']}{extra}) {first['url'] or ''}".rstrip())
-    return "\n".join(lines)
+    return lines
 
 
 async def send_digests(db: sqlite_utils.Database, adapters: dict[str, ChatAdapter]) -> int:
-    """Post one digest per channel with waiting digest deliveries; returns how many posted."""
+    """Post the waiting digests of every channel; returns how many messages were posted."""
     posted = 0
     channels = [
         r[0] for r in db.execute("SELECT DISTINCT channel FROM deliveries WHERE status = 'digest'")
-    ]
-    for channel in channels:
+    ] + _in_doubt_channels(db)
+    for channel in dict.fromkeys(channels):
         platform, ident = split_channel(channel)
         adapter = adapters.get(platform)
         if adapter is None:
             continue
-        rows = _waiting(db, channel)
         try:
-            await adapter.post_notice(ident, digest_text(rows))
-        except Exception as exc:  # the digest waits for the next round, nothing is lost
-            log.warning("digest.failed channel=%s error=%s", channel, exc)
-            continue
-        with write(db):
-            db.conn.executemany(
-                "UPDATE deliveries SET status = 'sent', sent_at = ? WHERE id = ?",
-                [(iso(utcnow()), r["id"]) for r in rows],
-            )
+            posted += await _send_channel(db, adapter, channel, ident)
+        except Exception as exc:  # our side failed: nothing is marked, the next digest retries
+            log.error("digest.fault channel=%s error=%s", channel, exc, exc_info=exc)
+    return posted
+
+
+def _in_doubt_channels(db: sqlite_utils.Database) -> list[str]:
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT channel FROM deliveries WHERE digest_of IS NOT NULL "
+            "AND status IN ('claimed', 'digest')"
+        )
+    ]
+
+
+async def _send_channel(
+    db: sqlite_utils.Database, adapter: ChatAdapter, channel: str, ident: str
+) -> int:
+    if not await _settle_doubts(db, adapter, channel, ident) or _paused(db, channel):
+        return 0
+    posted = 0
+    for _ in range(MAX_MESSAGES):
+        rows = _waiting(db, channel)
+        if not rows:
+            break
+        key = rows[0]["id"]  # the oldest waiting delivery: the same key however many join
+        _claim(db, [r["id"] for r in rows], key)
+        try:
+            ref = await adapter.post_digest(ident, digest_text(rows), key)
+        except DeliveryError as exc:
+            _release(db, key, maybe_posted=exc.maybe_posted)
+            log.warning("digest.failed channel=%s key=%d error=%s", channel, key, exc)
+            if exc.permanent:  # as an alert's: pause the channel, tell moderators, keep these
+                hold_channel(db, channel, str(exc))
+            break
+        except (TimeoutError, OSError) as exc:  # the post may have got through: ask first
+            _release(db, key, maybe_posted=True)
+            log.warning("digest.failed channel=%s key=%d error=%s", channel, key, exc)
+            break
+        except BaseException:  # cancelled, or an adapter bug: it may have posted
+            _release(db, key, maybe_posted=True)
+            raise
+        failpoint("after_send")
+        _mark_sent(db, key, ref)
+        log.info("digest.sent channel=%s key=%d deliveries=%d", channel, key, len(rows))
         posted += 1
     return posted
 
 
+async def _settle_doubts(
+    db: sqlite_utils.Database, adapter: ChatAdapter, channel: str, ident: str
+) -> bool:
+    """Digests that may have been posted (a lost answer, or claimed when the bot stopped):
+    marked sent when the platform has them, else back to waiting. False: it cannot tell
+    now, and nothing of the channel's is posted on a guess."""
+    keys = [
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT digest_of FROM deliveries WHERE channel = ? AND digest_of IS NOT NULL "
+            "AND (status = 'claimed' OR (status = 'digest' AND maybe_posted = 1))",
+            [channel],
+        )
+    ]
+    for key in keys:
+        try:
+            ref = await adapter.find_posted(ident, key)
+        except DeliveryError as exc:
+            log.warning("digest.in_doubt channel=%s key=%d error=%s", channel, key, exc)
+            return False
+        if ref is not None:
+            _mark_sent(db, key, ref)
+            log.info("digest.found_posted channel=%s key=%d", channel, key)
+        else:
+            _release(db, key, maybe_posted=False)
+    return True
+
+
+def _paused(db: sqlite_utils.Database, channel: str) -> bool:
+    """Paused after a permanent error: its digests wait until a moderator resumes it."""
+    return bool(
+        db.execute(
+            "SELECT 1 FROM subscriptions WHERE channel = ? AND paused_reason IS NOT NULL LIMIT 1",
+            [channel],
+        ).fetchone()
+    )
+
+
+def _claim(db: sqlite_utils.Database, ids: list[int], key: int) -> None:
+    marks = ",".join("?" * len(ids))
+    with write(db):
+        db.execute(
+            f"UPDATE deliveries SET status = 'claimed', digest_of = ?, claimed_at = ?, "
+            f"attempts = attempts + 1 WHERE id IN ({marks}) AND status = 'digest'",
+            [key, iso(utcnow()), *ids],
+        )
+
+
+def _release(db: sqlite_utils.Database, key: int, *, maybe_posted: bool) -> None:
+    """Back to waiting; in doubt (`maybe_posted`), still together under their key."""
+    with write(db):
+        db.execute(
+            "UPDATE deliveries SET status = 'digest', maybe_posted = ?, "
+            "digest_of = CASE WHEN ? THEN digest_of END "
+            "WHERE digest_of = ? AND status IN ('claimed', 'digest')",
+            [int(maybe_posted), int(maybe_posted), key],
+        )
+
+
+def _mark_sent(db: sqlite_utils.Database, key: int, ref: MessageRef) -> None:
+    with write(db):
+        db.execute(
+            "UPDATE deliveries SET status = 'sent', sent_at = ?, message_id = ?, maybe_posted = 0, "
+            "error = NULL WHERE digest_of = ? AND status IN ('claimed', 'digest')",
+            [iso(utcnow()), ref.message_id, key],
+        )
+
+
 def _waiting(db: sqlite_utils.Database, channel: str) -> list[dict]:
+    """The oldest waiting stories' deliveries that fit in one message (at least one story)."""
     story_ids = [
         r[0]
         for r in db.execute(
             "SELECT story_id FROM deliveries WHERE channel = ? AND status = 'digest' "
-            "GROUP BY story_id ORDER BY min(id) LIMIT ?",
-            [channel, MAX_STORIES],
+            "AND digest_of IS NULL GROUP BY story_id ORDER BY min(id) LIMIT ?",
+            [channel, STORIES_READ],
         )
     ]
+    if not story_ids:
+        return []
     marks = ",".join("?" * len(story_ids))
-    return list(
+    rows = list(
         db.query(
             "SELECT d.id, d.story_id, s.topic, i.title, i.url, f.name AS outlet FROM deliveries d "
             "JOIN subscriptions s ON s.id = d.subscription_id JOIN items i ON i.id = d.item_id "
             "JOIN feeds f ON f.id = i.feed_id WHERE d.channel = ? AND d.status = 'digest' "
-            f"AND d.story_id IN ({marks}) ORDER BY d.id",
+            f"AND d.digest_of IS NULL AND d.story_id IN ({marks}) ORDER BY d.id",
             [channel, *story_ids],
         )
     )
+    order = {sid: n for n, sid in enumerate(story_ids)}
+    rows.sort(key=lambda r: (order[r["story_id"]], r["id"]))
+    kept: list[dict] = []
+    for sid in story_ids:
+        more = [r for r in rows if r["story_id"] == sid]
+        if kept and len(digest_text(kept + more)) > DIGEST_CHARS:
+            break
+        kept += more
+    kept.sort(key=lambda r: r["id"])
+    return kept

@@ -163,7 +163,11 @@ def failed_count(db: sqlite_utils.Database) -> int:
 
 async def reconcile(db: sqlite_utils.Database, adapters: dict[str, ChatAdapter]) -> int:
     """Deliveries left 'claimed' by a crash: mark sent if the platform has them, else retry."""
-    rows = list(db.query("SELECT id, channel FROM deliveries WHERE status = 'claimed'"))
+    rows = list(
+        db.query(
+            "SELECT id, channel FROM deliveries WHERE status = 'claimed' AND digest_of IS NULL"
+        )
+    )  # a digest's are bot.digest's: back to 'pending' they would go out one alert each
     for row in rows:
         platform, ident = split_channel(row["channel"])
         adapter = adapters.get(platform)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.digest import send_digests
+from bot.digest import DIGEST_CHARS, send_digests
+from bot.errors import DeliveryError
 from bot.ingest import store_new_items
-from bot.outbox import deliver_pending
-from bot.store import subscribe
+from bot.model import MessageRef
+from bot.outbox import deliver_notices, deliver_pending
+from bot.store import subscribe, subscriptions
 from tests.test_outbox import NK, NK2, NOW, RED, Platform, _item, _setup
 
 
@@ -29,22 +31,99 @@ async def test_digest_channel_gets_one_message_listing_each_story_once(tmp_path)
     await deliver_pending(db, {"chat": chat})
     assert {p[0] for p in chat.posted} == {"I"}  # instant channel only; digest waits
     assert await send_digests(db, {"chat": chat}) == 1
-    (text,) = chat.notices
+    ((_, _, text),) = chat.digests
     lines = text.splitlines()
     assert lines[0].startswith("wirewatch digest") and "2 stories" in lines[0]
     assert len(lines) == 3 and NK in lines[1] and RED in lines[2]
     assert await send_digests(db, {"chat": chat}) == 0  # nothing twice
 
 
+def _statuses(db) -> dict[str, int]:
+    return dict(db.execute("SELECT status, count(*) FROM deliveries GROUP BY status").fetchall())
+
+
 async def test_failed_digest_post_loses_nothing(tmp_path):
     db, feed, index = _setup(tmp_path, channels=())
     subscribe(db, "chat:D", "t", "digest")
     store_new_items(db, feed, [_item("1", NK, NOW)], index, NOW)
-
-    class Down(Platform):
-        async def post_notice(self, channel: str, text: str) -> None:
-            raise ConnectionError("chat is down")
-
-    assert await send_digests(db, {"chat": Down()}) == 0
     chat = Platform()
-    assert await send_digests(db, {"chat": chat}) == 1 and NK in chat.notices[0]
+    chat.fail_with = [DeliveryError("rate limited", retry_after=30.0)]
+    assert await send_digests(db, {"chat": chat}) == 0
+    assert _statuses(db) == {"digest": 1}  # not marked sent: it waits
+    assert await send_digests(db, {"chat": chat}) == 1
+    assert len(chat.digests) == 1 and NK in chat.digests[0][2]
+    assert _statuses(db) == {"sent": 1}
+    assert await send_digests(db, {"chat": chat}) == 0 and len(chat.digests) == 1
+
+
+async def test_a_digest_whose_answer_was_lost_is_asked_for_not_posted_again(tmp_path):
+    db, feed, index = _setup(tmp_path, channels=())
+    subscribe(db, "chat:D", "t", "digest")
+    store_new_items(db, feed, [_item("1", NK, NOW)], index, NOW)
+
+    class Lossy(Platform):
+        """Posts it, then the answer is lost on the way back."""
+
+        async def post_digest(self, channel: str, text: str, key: int) -> MessageRef:
+            ref = await super().post_digest(channel, text, key)
+            self.remembered[key] = ref
+            raise DeliveryError("HTTP 502", maybe_posted=True)
+
+    chat = Lossy()
+    assert await send_digests(db, {"chat": chat}) == 0
+    store_new_items(db, feed, [_item("2", RED, NOW + timedelta(minutes=5))], index, NOW)
+    plain = Platform()
+    plain.remembered = chat.remembered  # the same platform, answering normally now
+    assert await send_digests(db, {"chat": plain}) == 1
+    assert len(chat.digests) == 1 and NK in chat.digests[0][2]  # once, found by its key
+    assert len(plain.digests) == 1 and RED in plain.digests[0][2] and NK not in plain.digests[0][2]
+    assert _statuses(db) == {"sent": 2}
+
+
+async def test_a_digest_the_platform_does_not_have_is_posted_after_all(tmp_path):
+    db, feed, index = _setup(tmp_path, channels=())
+    subscribe(db, "chat:D", "t", "digest")
+    store_new_items(db, feed, [_item("1", NK, NOW)], index, NOW)
+    chat = Platform()
+    chat.fail_with = [DeliveryError("timeout", maybe_posted=True)]  # but it never arrived
+    assert await send_digests(db, {"chat": chat}) == 0
+    assert await send_digests(db, {"chat": chat}) == 1
+    assert len(chat.digests) == 1 and NK in chat.digests[0][2]
+    assert _statuses(db) == {"sent": 1}
+
+
+async def test_a_long_backlog_goes_out_in_messages_of_a_readable_size(tmp_path):
+    db, feed, index = _setup(tmp_path, channels=())
+    subscribe(db, "chat:D", "t", "digest")
+
+    # Forty stories of nothing in common but the verb, each headline about 140 characters.
+    def word(n: int, j: int) -> str:
+        return "".join("bcdfghjklm"[int(c)] for c in f"{n:02d}{j:02d}") + "o"
+
+    items = [
+        _item(str(n), "Deploys troops " + " ".join(word(n, j) for j in range(20)), NOW)
+        for n in range(40)
+    ]
+    store_new_items(db, feed, items, index, NOW)
+    chat = Platform()
+    sent = await send_digests(db, {"chat": chat})
+    assert sent == len(chat.digests) >= 2
+    assert all(len(text) <= DIGEST_CHARS for _, _, text in chat.digests)
+    listed = [line for _, _, text in chat.digests for line in text.splitlines()[1:]]
+    assert sorted(line.split()[3] for line in listed) == sorted(word(n, 0) for n in range(40))
+    assert _statuses(db) == {"sent": 40}
+
+
+async def test_a_channel_that_refuses_digests_is_paused_and_keeps_them(tmp_path):
+    db, feed, index = _setup(tmp_path, channels=())
+    subscribe(db, "chat:D", "t", "digest")
+    store_new_items(db, feed, [_item("1", NK, NOW)], index, NOW)
+    chat = Platform()
+    chat.fail_with = [DeliveryError("channel_not_found", permanent=True)]
+    assert await send_digests(db, {"chat": chat}) == 0
+    assert _statuses(db) == {"digest": 1}  # kept for when a moderator resumes it
+    (sub,) = subscriptions(db, "chat:D")
+    assert sub.paused_reason == "channel_not_found"
+    await deliver_notices(db, {"chat": chat})
+    assert any("paused alerts to chat:D" in n for n in chat.notices)
+    assert await send_digests(db, {"chat": chat}) == 0 and chat.digests == []  # not retried

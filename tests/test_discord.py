@@ -23,6 +23,7 @@ from bot.app import Runtime, open_runtime, poll_once
 from bot.clock import utcnow
 from bot.commands import Commands
 from bot.demo.server import serve_demo
+from bot.digest import send_digests
 from bot.errors import ConfigError, DeliveryError
 from bot.model import Alert, Source
 from bot.outbox import deliver_notices
@@ -301,6 +302,36 @@ async def test_hostile_feed_item_is_posted_without_pings_or_bad_links(stub, tmp_
     embed = stub.channel_messages(stub.alerts)[0]["embeds"][0]
     assert "url" not in embed and "@\u200beveryone" in embed["title"]
     assert_nothing_pings(stub)
+
+
+async def test_a_digest_is_one_embed_that_cannot_ping_and_is_never_posted_twice(
+    stub, tmp_path, feed_server
+):
+    feed_server.serve("/f.xml", _rss("North Korea sends troops to Russia @everyone <@&5>"))
+    channel = f"discord:{stub.alerts}"
+    settings = settings_for(
+        tmp_path,
+        feeds=[{"name": "Wire", "url": feed_server.url("/f.xml")}],
+        subscriptions=[{"topic": "troop-deployments", "channel": channel, "mode": "digest"}],
+    )
+    async with discord_runtime(stub, settings) as (rt, _):
+        _, stats = await poll_once(rt)
+        assert stats.sent == 0 and stub.channel_messages(stub.alerts) == []
+        # Discord takes it but the answer is lost: discord.py sends it again, same nonce.
+        stub.fail("POST", r"^/channels/\d+/messages$", 500, commit=True)
+        assert await send_digests(rt.db, rt.adapters) == 1
+        [message] = stub.channel_messages(stub.alerts)
+        key = rt.db.execute("SELECT min(id) FROM deliveries").fetchone()[0]
+        embed = message["embeds"][0]
+        assert embed["title"].startswith("wirewatch digest") and "· 1 story" in embed["title"]
+        assert "@\u200beveryone" in embed["description"]
+        assert embed["footer"]["text"].endswith(f"ref {key}")
+        assert_nothing_pings(stub)
+        # Left claimed by a crash before the mark: found by its ref, not posted again.
+        rt.db.execute("UPDATE deliveries SET status = 'claimed'")
+        assert await send_digests(rt.db, rt.adapters) == 0
+        assert len(stub.channel_messages(stub.alerts)) == 1
+        assert rt.db.execute("SELECT DISTINCT status FROM deliveries").fetchall() == [("sent",)]
 
 
 async def test_500_and_429_are_waited_out_by_discord_py(stub):

@@ -25,6 +25,7 @@ class Platform:
         self.alerts: list[Alert] = []
         self.edits: list[str] = []
         self.notices: list[str] = []
+        self.digests: list[tuple[str, int, str]] = []
         self.fail_with: list[DeliveryError] = []
         self.remembered: dict[int, MessageRef] = {}
 
@@ -46,6 +47,12 @@ class Platform:
 
     async def find_posted(self, channel: str, delivery_id: int) -> MessageRef | None:
         return self.remembered.get(delivery_id)
+
+    async def post_digest(self, channel: str, text: str, key: int) -> MessageRef:
+        if self.fail_with:
+            raise self.fail_with.pop(0)
+        self.digests.append((channel, key, text))
+        return MessageRef("chat", channel, f"d{key}")
 
     async def post_notice(self, channel: str, text: str) -> None:
         self.notices.append(text)

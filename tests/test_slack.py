@@ -30,6 +30,7 @@ from bot.app import Runtime, open_runtime, poll_once
 from bot.clock import iso, utcnow
 from bot.commands import SUBCOMMANDS, Commands
 from bot.demo.server import serve_demo
+from bot.digest import send_digests
 from bot.errors import ConfigError, DeliveryError
 from bot.model import Alert, Source
 from bot.outbox import deliver_pending
@@ -463,6 +464,39 @@ async def test_a_send_interrupted_by_a_crash_is_not_posted_twice(
             "sent",
             posted.answer["ts"],
         )
+
+
+async def test_a_digest_refused_by_a_429_waits_then_goes_out_once_escaped(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """A digest is no notice: a rate limit must not mark it sent (nor send it to moderators
+    instead), and the feed text in it is escaped like an alert's."""
+    title = "<!channel> North Korea has sent more troops to Russia <@U123> & more"
+    feed_server.serve("/feed", rss([(html.escape(title), "Seoul says so.")]))
+    async with slack_env(tmp_path) as env:
+        await env.command("subscribe troop-deployments digest")
+        await env.command(f"feeds add {feed_server.url('/feed')}")
+        await poll_once(env.rt)
+        assert env.stub.posts(NEWS) == []  # a digest channel waits
+        env.stub.fail("chat.postMessage", status=429, retry_after=7)
+        assert await send_digests(env.rt.db, env.rt.adapters) == 0
+        assert env.stub.posts() == []  # nor to a moderator's DMs
+        assert env.rt.db.execute("SELECT DISTINCT status FROM deliveries").fetchall() == [
+            ("digest",)
+        ]
+        assert await send_digests(env.rt.db, env.rt.adapters) == 1
+        [call] = env.stub.posts(NEWS)
+        assert "&lt;!channel&gt; North Korea has sent more troops" in call.args["text"]
+        assert "&amp; more" in call.args["text"]
+        for ping in PINGS:
+            assert ping not in sent_json(call)
+        # A restart that finds it claimed (a crash before the mark) asks Slack, by its key.
+        key = env.rt.db.execute("SELECT min(id) FROM deliveries").fetchone()[0]
+        env.rt.db.execute("UPDATE deliveries SET status = 'claimed'")
+        assert await send_digests(env.rt.db, env.rt.adapters) == 0
+        assert len(env.stub.posts(NEWS)) == 1
+        assert await env.adapter.find_posted(NEWS, key) is not None
+        assert env.rt.db.execute("SELECT DISTINCT status FROM deliveries").fetchall() == [("sent",)]
 
 
 # -- commands through Slack ------------------------------------------------------------------
