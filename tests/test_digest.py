@@ -38,14 +38,20 @@ async def test_digest_channel_gets_one_message_listing_each_story_once(tmp_path)
     assert await send_digests(db, {"chat": chat}) == 0  # nothing twice
 
 
+def _one_waiting(tmp_path):
+    """A digest channel with one story waiting."""
+    db, feed, index = _setup(tmp_path, channels=())
+    subscribe(db, "chat:D", "t", "digest")
+    store_new_items(db, feed, [_item("1", NK, NOW)], index, NOW)
+    return db, feed, index
+
+
 def _statuses(db) -> dict[str, int]:
     return dict(db.execute("SELECT status, count(*) FROM deliveries GROUP BY status").fetchall())
 
 
 async def test_failed_digest_post_loses_nothing(tmp_path):
-    db, feed, index = _setup(tmp_path, channels=())
-    subscribe(db, "chat:D", "t", "digest")
-    store_new_items(db, feed, [_item("1", NK, NOW)], index, NOW)
+    db, feed, index = _one_waiting(tmp_path)
     chat = Platform()
     chat.fail_with = [DeliveryError("rate limited", retry_after=30.0)]
     assert await send_digests(db, {"chat": chat}) == 0
@@ -57,9 +63,7 @@ async def test_failed_digest_post_loses_nothing(tmp_path):
 
 
 async def test_a_digest_whose_answer_was_lost_is_asked_for_not_posted_again(tmp_path):
-    db, feed, index = _setup(tmp_path, channels=())
-    subscribe(db, "chat:D", "t", "digest")
-    store_new_items(db, feed, [_item("1", NK, NOW)], index, NOW)
+    db, feed, index = _one_waiting(tmp_path)
 
     class Lossy(Platform):
         """Posts it, then the answer is lost on the way back."""
@@ -81,9 +85,7 @@ async def test_a_digest_whose_answer_was_lost_is_asked_for_not_posted_again(tmp_
 
 
 async def test_a_digest_the_platform_does_not_have_is_posted_after_all(tmp_path):
-    db, feed, index = _setup(tmp_path, channels=())
-    subscribe(db, "chat:D", "t", "digest")
-    store_new_items(db, feed, [_item("1", NK, NOW)], index, NOW)
+    db, feed, index = _one_waiting(tmp_path)
     chat = Platform()
     chat.fail_with = [DeliveryError("timeout", maybe_posted=True)]  # but it never arrived
     assert await send_digests(db, {"chat": chat}) == 0
@@ -115,9 +117,7 @@ async def test_a_long_backlog_goes_out_in_messages_of_a_readable_size(tmp_path):
 
 
 async def test_a_channel_that_refuses_digests_is_paused_and_keeps_them(tmp_path):
-    db, feed, index = _setup(tmp_path, channels=())
-    subscribe(db, "chat:D", "t", "digest")
-    store_new_items(db, feed, [_item("1", NK, NOW)], index, NOW)
+    db, feed, index = _one_waiting(tmp_path)
     chat = Platform()
     chat.fail_with = [DeliveryError("channel_not_found", permanent=True)]
     assert await send_digests(db, {"chat": chat}) == 0

@@ -156,3 +156,27 @@ def report(name, tot, thresholds):
             f"headlines {pt:.3f}/{rt:.3f}/{ft:.3f}",
             flush=True,
         )
+
+
+def fold_models(sources, rows):
+    """Per held-out source, the join model fit on the others' rows: with the vector cosine
+    (16 features) and, for candidates without vectors, the lexical one (`(s, "words")`)."""
+    models = {}
+    for s in sources:
+        both = [r for o in sources if o != s for r in rows[o] if len(r[0]) == 16]
+        models[s] = fit(np.array([f for f, _ in both]), np.array([float(y) for _, y in both]))
+        lex = [r for o in sources if o != s for r in rows[o]]
+        models[s, "words"] = fit(
+            np.array([f[:15] for f, _ in lex]), np.array([float(y) for _, y in lex])
+        )
+    return models
+
+
+def fold_probability(models, s):
+    """One candidate's join probability under source `s`'s held-out models."""
+
+    def probability(f):
+        w = models[s] if len(f) == 16 else models[s, "words"]
+        return float(1 / (1 + np.exp(-np.clip(w[0] + np.array(f) @ w[1:], -30, 30))))
+
+    return probability

@@ -19,7 +19,7 @@ name but organisations'), `all` (every name and alias). `3:0` is the index witho
 import sys
 
 import numpy as np
-from common import counts, fit, replay_vectors, report, vector_folds
+from common import counts, fold_models, fold_probability, replay_vectors, report, vector_folds
 
 from bot import stories as S
 from bot.stories import stem, terms
@@ -51,26 +51,15 @@ chosen = NAMES[names]()
 S._country_words = lambda: chosen
 
 sources, by, docs, rows = vector_folds()
-models = {}
-for s in sources:  # the vector model, and the lexical one for candidates without vectors
-    both = [r for o in sources if o != s for r in rows[o] if len(r[0]) == 16]
-    models[s] = fit(np.array([f for f, _ in both]), np.array([float(y) for _, y in both]))
-    lex = [r for o in sources if o != s for r in rows[o]]
-    models[s, "words"] = fit(
-        np.array([f[:15] for f, _ in lex]), np.array([float(y) for _, y in lex])
-    )
+models = fold_models(sources, rows)
 
 for arg in args:
     low, bar = arg.split(":")
     S.CONTENT_MIN, S.CONTENT_GUARD = int(low), float(bar)
     tot = {(TH, t): np.zeros(4) for t in (False, True)}
     for s in sources:
+        probability = fold_probability(models, s)
         for t in (False, True):
-
-            def probability(f, s=s):
-                w = models[s] if len(f) == 16 else models[s, "words"]
-                return float(1 / (1 + np.exp(-np.clip(w[0] + np.array(f) @ w[1:], -30, 30))))
-
             out = replay_vectors(docs[(s, t)], probability, TH)
             tot[(TH, t)] += counts(by[s], out)
     report(f"{names} min {S.CONTENT_MIN} guard {S.CONTENT_GUARD}", tot, [TH])

@@ -18,7 +18,7 @@ import re
 import sys
 
 import numpy as np
-from common import counts, fit, report, vector_folds
+from common import counts, fold_models, fold_probability, report, vector_folds
 
 from bot.grouping import train as T
 from bot.stories import StoryIndex
@@ -54,23 +54,12 @@ def replay(docs, probability, variant):
 
 
 sources, by, docs, rows = vector_folds()
-models = {}
-for s in sources:
-    both = [r for o in sources if o != s for r in rows[o] if len(r[0]) == 16]
-    models[s] = fit(np.array([f for f, _ in both]), np.array([float(y) for _, y in both]))
-    lex = [r for o in sources if o != s for r in rows[o]]
-    models[s, "words"] = fit(
-        np.array([f[:15] for f, _ in lex]), np.array([float(y) for _, y in lex])
-    )
+models = fold_models(sources, rows)
 
 for variant in sys.argv[1:]:
     tot = {(TH, t): np.zeros(4) for t in (False, True)}
     for s in sources:
+        probability = fold_probability(models, s)
         for t in (False, True):
-
-            def probability(f, s=s):
-                w = models[s] if len(f) == 16 else models[s, "words"]
-                return float(1 / (1 + np.exp(-np.clip(w[0] + np.array(f) @ w[1:], -30, 30))))
-
             tot[(TH, t)] += counts(by[s], replay(docs[(s, t)], probability, variant))
     report(variant, tot, [TH])
