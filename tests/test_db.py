@@ -119,3 +119,33 @@ def test_a_version_2_database_upgrades_with_its_items_searchable(tmp_path):
     assert [r["id"] for r in search_items(db, "brigades")] == [item]
     assert search_items(db, "battalions") == []
     db.execute("INSERT INTO items_fts(items_fts) VALUES ('integrity-check')")
+
+
+def test_a_write_transaction_that_reads_first_survives_a_writer_in_between(tmp_path):
+    """RELIABILITY.md: a deferred BEGIN that reads, then writes after another connection
+    committed, fails at once with "database is locked" whatever the busy timeout; `write`
+    takes the lock up front, so the other writer waits instead and both rows land."""
+    import threading
+
+    db = open_database(tmp_path / "w.db")
+    other = sqlite3.connect(tmp_path / "w.db", timeout=5, check_same_thread=False)
+    errors: list[Exception] = []
+
+    def insert_elsewhere() -> None:
+        try:
+            other.execute("INSERT INTO notices (key, text, created) VALUES ('b', 'b', 'now')")
+            other.commit()
+        except Exception as exc:  # pragma: no cover - what the test is about
+            errors.append(exc)
+
+    with write(db):
+        db.execute("SELECT count(*) FROM notices").fetchone()  # a read first
+        writer = threading.Thread(target=insert_elsewhere)
+        writer.start()
+        writer.join(0.5)  # it waits for our lock
+        db.execute("INSERT INTO notices (key, text, created) VALUES ('a', 'a', 'now')")
+    writer.join(10)
+    other.close()
+    assert errors == []
+    keys = [r[0] for r in db.execute("SELECT key FROM notices ORDER BY key")]
+    assert keys == ["a", "b"]

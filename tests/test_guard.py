@@ -271,3 +271,17 @@ async def test_guarded_fetch_with_allow_private_reaches_loopback(connection_coun
         result = await fetcher.fetch_feed(connection_counter.url("/feed"), trusted=False)
     assert result.body == b"hi"
     assert connection_counter.accepted == 1
+
+
+async def test_the_fetchers_guarded_session_refuses_loopback_even_past_the_url_check(
+    connection_counter,
+):
+    """aiohttp never asks the resolver about an IP literal, so behind a URL check that
+    missed a spelling only the socket factory stands: the guarded session itself (not just
+    `fetch_feed`'s URL check) must refuse to connect to 127.0.0.1."""
+    async with Fetcher() as fetcher:
+        session = fetcher._guarded
+        assert session is not None
+        with pytest.raises((UnsafeURLError, aiohttp.ClientError)):
+            await session.get(f"http://127.0.0.1:{connection_counter.port}/feed")
+    assert connection_counter.accepted == 0

@@ -230,6 +230,16 @@ def test_junk_bodies_are_refused_with_a_clear_message(body, message):
         parse_feed(body, feed_url=FEED_URL)
 
 
+def test_a_body_that_names_a_local_feed_file_is_not_read_from_disk(tmp_path):
+    """feedparser.parse(bytes) opens a file when the bytes are a path: a feed body that
+    names a feed on this machine must be refused as text, its file never read."""
+    local = tmp_path / "secret.xml"
+    local.write_bytes(rss(item("from a local file")))
+    assert parse_feed(local.read_bytes(), feed_url=FEED_URL).entries  # it is a feed
+    with pytest.raises(FeedParseError, match="^not a feed"):
+        parse_feed(str(local).encode(), feed_url=FEED_URL)
+
+
 def test_a_valid_feed_with_no_items_is_empty_not_an_error():
     parsed = parse_feed(rss(), feed_url=FEED_URL)
     assert parsed.entries == ()

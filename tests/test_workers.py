@@ -102,3 +102,13 @@ def test_killing_workers_with_a_cancelled_call_in_line_leaves_no_traceback():
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "died []", done.stdout
+
+
+async def test_a_worker_that_needs_too_much_memory_fails_clearly_and_the_next_call_works():
+    """RELIABILITY.md: a parse is bounded in memory as well as time (WORKER_MEMORY)."""
+    from bot.errors import WorkerError
+    from bot.workers import WORKER_MEMORY, in_worker
+
+    with pytest.raises(WorkerError, match=f"needed more than {WORKER_MEMORY // 2**20} MB"):
+        await in_worker(60, "a huge feed", bytes, WORKER_MEMORY + 200 * 2**20)
+    assert await in_worker(60, "a small one", bytes, 3) == bytes(3)
