@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -188,7 +188,33 @@ async def poll_once(rt: Runtime) -> tuple[list[PollResult], OutboxStats]:
     return results, stats
 
 
-async def run_forever(rt: Runtime, stop: asyncio.Event, grace: float = 8.0) -> None:
+# A stop's budget: docker sends SIGKILL 10 s after SIGTERM (compose here waits 15 s). The run
+# lets work in flight finish for GRACE seconds (a send cut short stays claimed and is
+# reconciled at the next start, never lost), then every adapter gets ADAPTERS_STOP together.
+GRACE = 5.0
+ADAPTERS_STOP = 3.0
+
+
+async def stop_adapters(adapters: Collection[ChatAdapter], budget: float = ADAPTERS_STOP) -> None:
+    """Stop every adapter at once, within `budget`: one slow to let go (a command still
+    running, a gateway closing) must not push the exit past docker's SIGKILL."""
+    tasks = {asyncio.ensure_future(a.stop()): a for a in adapters}
+    if not tasks:
+        return
+    done, late = await asyncio.wait(tasks, timeout=budget)
+    for task in late:
+        task.cancel()
+        log.warning("run.adapter_stop_late platform=%s after=%.0fs", tasks[task].platform, budget)
+    for task in done:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.warning("run.adapter_stop_failed platform=%s error=%s", tasks[task].platform, error)
+    if late:  # a stop that ignores its cancellation is left behind, not waited for
+        await asyncio.wait(late, timeout=0.5)
+        for task in late:
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+
+async def run_forever(rt: Runtime, stop: asyncio.Event, grace: float = GRACE) -> None:
     """Poll feeds when due and drain the outbox until `stop` is set; then finish in-flight work."""
     scheduler = AsyncIOScheduler()
     jobs = (  # (job, every so many seconds); polling starts at once, the others after a tick

@@ -267,7 +267,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 async def _poll(settings: Settings, adapters: dict[str, ChatAdapter], cycles: int = 1) -> int:
     """`cycles` polls of every feed, each followed by delivery (the demo runs two)."""
-    from bot.app import open_runtime, poll_once
+    from bot.app import open_runtime, poll_once, stop_adapters
 
     async with open_runtime(settings, adapters) as rt:
         for adapter in adapters.values():
@@ -277,8 +277,7 @@ async def _poll(settings: Settings, adapters: dict[str, ChatAdapter], cycles: in
                 results, stats = await poll_once(rt)
                 _report(results, stats)
         finally:
-            for adapter in adapters.values():
-                await adapter.stop()
+            await stop_adapters(list(adapters.values()))
     return 0
 
 
@@ -335,7 +334,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _run(settings: Settings, adapters: dict[str, ChatAdapter]) -> int:
-    from bot.app import StartupStopped, check_bulk_in_background, open_runtime, run_forever
+    from bot.app import (
+        StartupStopped,
+        check_bulk_in_background,
+        open_runtime,
+        run_forever,
+        stop_adapters,
+    )
     from bot.indexfile import Loading
     from bot.web import build_app, http_port, serve
     from bot.workers import start_workers
@@ -362,8 +367,7 @@ async def _run(settings: Settings, adapters: dict[str, ChatAdapter]) -> int:
                 await run_forever(rt, stop)
             finally:
                 checking.cancel()
-                for adapter in adapters.values():
-                    await adapter.stop()
+                await stop_adapters(list(adapters.values()))
                 await runner.cleanup()  # before the database closes: /readyz reads it
     except StartupStopped:
         log.info("run.stopped while starting")

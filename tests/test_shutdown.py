@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import open_runtime, poll_once, run_forever
+from bot.app import ADAPTERS_STOP, GRACE, open_runtime, poll_once, run_forever, stop_adapters
 from bot.model import Alert, MessageRef
 from bot.settings import load_settings
 from bot.store import subscribe
@@ -186,3 +186,52 @@ async def test_stop_does_not_wait_for_a_feed_fetch_in_flight(tmp_path, feed_serv
     # A stop is not a failure: no error in the log (APScheduler's "raised an exception").
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert any("job.stopped job=_poll_due" in r.getMessage() for r in caplog.records)
+
+
+class LostAnswerPlatform(SlowPlatform):
+    """Takes the message at once, then hangs before answering: what a stop meets when a
+    platform is slow to reply (the answer never comes back before the grace ends)."""
+
+    async def post_alert(self, channel: str, alert: Alert) -> MessageRef:
+        self.posted.append(alert.delivery_id)
+        self.started.set()
+        await asyncio.sleep(self.delay)
+        return MessageRef("chat", channel, f"m{alert.delivery_id}")
+
+
+async def test_a_send_that_outlasts_the_grace_is_cut_and_found_not_resent(tmp_path, feed_server):
+    feed_server.serve("/wire", _rss(*REPORTS))
+    settings = make_settings(
+        tmp_path / "w.db", [("Wire", feed_server.url("/wire"))], subscriptions=[],
+        articles={"fetch": False},
+    )  # fmt: skip
+    platform = LostAnswerPlatform(delay=60)
+    stop = asyncio.Event()
+    async with open_runtime(settings, {"chat": platform}) as rt:
+        subscribe(rt.db, "chat:desk", "troop-deployments", "instant")
+        runner = asyncio.create_task(run_forever(rt, stop, grace=1.0))
+        await asyncio.wait_for(platform.started.wait(), timeout=20)
+        stop.set()
+        started = time.monotonic()
+        await asyncio.wait_for(runner, timeout=10)
+        assert time.monotonic() - started < 3  # the grace, not the platform, decides
+        cut = await _statuses(rt.db)  # the cut send: in doubt, or found already posted
+        assert cut.get("claimed", 0) + cut.get("sent", 0) == 1 and "failed" not in cut
+    again = SlowPlatform(delay=0)
+    again.posted = list(platform.posted)  # the same platform, answering now
+    async with open_runtime(settings, {"chat": again}) as rt:
+        await poll_once(rt)
+        statuses = await _statuses(rt.db)
+    assert sorted(again.posted) == sorted(set(again.posted))  # nothing twice
+    assert len(again.posted) == len(REPORTS) and statuses == {"sent": len(REPORTS)}
+
+
+async def test_adapters_slow_to_stop_are_stopped_together_within_the_budget():
+    class Sticky(SlowPlatform):
+        async def stop(self) -> None:
+            await asyncio.sleep(self.delay)
+
+    started = time.monotonic()
+    await stop_adapters([Sticky(delay=30), Sticky(delay=30), SlowPlatform(delay=0)], budget=0.5)
+    assert time.monotonic() - started < 2  # not 60 s, nor each in turn
+    assert GRACE + ADAPTERS_STOP < 10  # docker's SIGKILL comes 10 s after SIGTERM
