@@ -14,6 +14,7 @@ import signal
 import sqlite3
 import sys
 import time
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -138,22 +139,29 @@ async def _statuses(db) -> dict[str, int]:
     return dict(db.execute("SELECT status, count(*) FROM deliveries GROUP BY status").fetchall())
 
 
-async def test_stop_finishes_the_send_in_flight_and_claims_nothing_more(tmp_path, feed_server):
+@asynccontextmanager
+async def _stopped_mid_send(tmp_path, feed_server, platform: SlowPlatform, grace: float):
+    """A run subscribed to the REPORTS, stopped once `platform` starts its first send:
+    yields the runtime (still open) and how long the stop took."""
     feed_server.serve("/wire", _rss(*REPORTS))
     settings = make_settings(
         tmp_path / "w.db", [("Wire", feed_server.url("/wire"))], subscriptions=[],
         articles={"fetch": False},
     )  # fmt: skip
-    platform = SlowPlatform(delay=0.5)
     stop = asyncio.Event()
     async with open_runtime(settings, {"chat": platform}) as rt:
         subscribe(rt.db, "chat:desk", "troop-deployments", "instant")
-        runner = asyncio.create_task(run_forever(rt, stop, grace=5.0))
+        runner = asyncio.create_task(run_forever(rt, stop, grace=grace))
         await asyncio.wait_for(platform.started.wait(), timeout=20)
         stop.set()
         started = time.monotonic()
         await asyncio.wait_for(runner, timeout=10)
-        took = time.monotonic() - started
+        yield rt, time.monotonic() - started
+
+
+async def test_stop_finishes_the_send_in_flight_and_claims_nothing_more(tmp_path, feed_server):
+    platform = SlowPlatform(delay=0.5)
+    async with _stopped_mid_send(tmp_path, feed_server, platform, grace=5.0) as (rt, took):
         statuses = await _statuses(rt.db)
     assert platform.posted and len(platform.posted) == 1, platform.posted
     assert took < 2 and "claimed" not in statuses
@@ -200,23 +208,12 @@ class LostAnswerPlatform(SlowPlatform):
 
 
 async def test_a_send_that_outlasts_the_grace_is_cut_and_found_not_resent(tmp_path, feed_server):
-    feed_server.serve("/wire", _rss(*REPORTS))
-    settings = make_settings(
-        tmp_path / "w.db", [("Wire", feed_server.url("/wire"))], subscriptions=[],
-        articles={"fetch": False},
-    )  # fmt: skip
     platform = LostAnswerPlatform(delay=60)
-    stop = asyncio.Event()
-    async with open_runtime(settings, {"chat": platform}) as rt:
-        subscribe(rt.db, "chat:desk", "troop-deployments", "instant")
-        runner = asyncio.create_task(run_forever(rt, stop, grace=1.0))
-        await asyncio.wait_for(platform.started.wait(), timeout=20)
-        stop.set()
-        started = time.monotonic()
-        await asyncio.wait_for(runner, timeout=10)
-        assert time.monotonic() - started < 3  # the grace, not the platform, decides
+    async with _stopped_mid_send(tmp_path, feed_server, platform, grace=1.0) as (rt, took):
+        assert took < 3  # the grace, not the platform, decides
         cut = await _statuses(rt.db)  # the cut send: in doubt, or found already posted
         assert cut.get("claimed", 0) + cut.get("sent", 0) == 1 and "failed" not in cut
+        settings = rt.settings
     again = SlowPlatform(delay=0)
     again.posted = list(platform.posted)  # the same platform, answering now
     async with open_runtime(settings, {"chat": again}) as rt:
