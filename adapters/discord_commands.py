@@ -34,6 +34,7 @@ from discord import app_commands
 
 from adapters.discord_render import feedback_command, reply_text, split_text
 from bot.commands import SUBCOMMANDS, Commands, Invocation, Reply, Subcommand
+from bot.errors import CommandError
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +239,12 @@ class CommandRouter:
             text = "wirewatch commands work in server channels while the bot runs them"
             await self._answer(interaction, Reply(text, ok=False))
             return
-        work = asyncio.ensure_future(self.commands.handle(make()))
+        try:
+            invocation = make()
+        except CommandError as exc:  # options the shared command text cannot carry as typed
+            await self._answer(interaction, Reply(str(exc), ok=False))
+            return
+        work = asyncio.ensure_future(self.commands.handle(invocation))
         done, _ = await asyncio.wait({work}, timeout=self.defer_after)
         if not done:
             await interaction.response.defer(ephemeral=True, thinking=True)

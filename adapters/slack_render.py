@@ -253,7 +253,18 @@ def reply_text(text: str, limit: int = 12000) -> str:
 _SLACK_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|[^>]*)?>", re.IGNORECASE)
 
 
+_SLACK_LABELLED = re.compile(r"<(?:https?|mailto):[^|>]+\|([^>]*)>", re.IGNORECASE)
+_WANT_URLS = re.compile(r"^\s*(feeds\s+add|feeds\s+remove|test)\b", re.IGNORECASE)
+
+
 def command_text(raw: str) -> str:
-    """Slash-command text as the user typed it: Slack wraps links and escapes &, <, >."""
-    text = _SLACK_LINK.sub(lambda m: m.group(1), raw)
+    """Slash-command text as the user typed it: Slack wraps links and escapes &, <, >.
+
+    Where a URL is wanted (`feeds add`, `feeds remove`, the page `test` reads) a link is its
+    URL; elsewhere what the user typed (the link's label): `reuters.com` in a query or a
+    search stays `reuters.com`, not the `http://reuters.com` Slack made of it."""
+    if _WANT_URLS.match(raw):
+        text = _SLACK_LINK.sub(lambda m: m.group(1), raw)
+    else:
+        text = _SLACK_LINK.sub(lambda m: m.group(1), _SLACK_LABELLED.sub(lambda m: m.group(1), raw))
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urldefrag
 
 from bot.catalog import unknown_topic
 from bot.clock import iso, iso_short, later, parse_iso, utcnow
@@ -38,8 +39,9 @@ from bot.status import health, held_count, without_vectors
 from bot.store import (
     add_feed,
     delete_topic,
+    feed_at,
     feed_item_counts,
-    find_feed,
+    feed_named,
     list_feeds,
     list_topics,
     remove_feed,
@@ -65,7 +67,7 @@ TOPIC_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 MODES = ("instant", "digest")
 MAX_MUTE = 90 * 86400.0
 SEARCH_LIMIT = 10
-ALERT_NUMBER = re.compile(r"[0-9]{1,15}")
+ALERT_NUMBER = re.compile(r"[0-9]{1,18}")
 URL_TEXT = re.compile(r"^https?://\S+$", re.IGNORECASE)
 
 
@@ -202,7 +204,11 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
     ),
 )
 _BY_NAME = {s.name: s for s in SUBCOMMANDS}
+ONE_WORD = ("topic", "mode", "url", "duration", "switch", "alert")
 PUBLIC = ", ".join(s.name for s in SUBCOMMANDS if not s.moderator_only)
+
+
+TAKES_NOTHING = ("topics", "list", "unmute", "status")
 
 
 def parse(text: str) -> tuple[Subcommand, str]:
@@ -213,8 +219,17 @@ def parse(text: str) -> tuple[Subcommand, str]:
     first = words[0].lower()
     if len(words) > 1 and f"{first} {words[1].lower()}" in _BY_NAME:
         return _BY_NAME[f"{first} {words[1].lower()}"], (words[2] if len(words) > 2 else "")
+    if first == "feeds" and len(words) > 1:
+        raise CommandError(
+            f"unknown `feeds {_shown(words[1])}`: `feeds` lists them, `feeds add URL [NAME]` "
+            "adds one, `feeds remove URL|NAME` removes one"
+        )
     if first in _BY_NAME:
-        return _BY_NAME[first], text.split(None, 1)[1] if len(words) > 1 else ""
+        sub = _BY_NAME[first]
+        rest = text.split(None, 1)[1] if len(words) > 1 else ""
+        if first in TAKES_NOTHING and rest.strip():
+            raise CommandError(f"`{first}` takes nothing after it, not `{_shown(rest)}`")
+        return sub, rest
     if first in ("topic", "feeds"):
         raise CommandError(f"`{first}` needs add or remove: `/wirewatch {first} add ...`")
     if first == "feedback":
@@ -301,11 +316,19 @@ class Commands:
 
     @staticmethod
     def text_for(name: str, options: dict[str, str]) -> str:
-        """Typed options (Discord) back to the text form that `handle` parses."""
+        """Typed options (Discord) back to the text form that `handle` parses; CommandError
+        for a value that text cannot carry as typed (a name with a space, a backtick in a
+        query), which would otherwise be read as something else."""
         sub = _BY_NAME[name]
         parts = [name]
         for arg, kind, _ in sub.args:
             value = str(options.get(arg) or "").strip()
+            one_word = kind in ONE_WORD or (name == "topic add" and arg == "name")
+            if one_word and len(value.split()) > 1:
+                raise CommandError(f"`{arg}` is one word, not `{_shown(value)}`")
+            quoted = (name == "test" and arg == "query") or kind == "query"
+            if quoted and "`" in value.strip("`"):
+                raise CommandError(f"`{arg}`: a query cannot hold a backtick (`)")
             if value and name == "test" and arg == "query":
                 value = f"`{value.strip('`')}`"
             elif value and kind == "query":
@@ -317,8 +340,8 @@ class Commands:
     def _refusal(self, inv: Invocation, sub: Subcommand) -> Reply:
         log.info("command.refused platform=%s user=%s command=%s", inv.platform, inv.user, sub.name)
         return Reply(
-            f"`{sub.name}` changes what wirewatch does, so only moderators may use it: "
-            f"{inv.moderators}. Everyone may use {PUBLIC}.",
+            f"`{sub.name}`: only moderators may use it: {inv.moderators}. "
+            f"Everyone may use {PUBLIC}.",
             ok=False,
         )
 
@@ -384,11 +407,12 @@ class Commands:
         return "\n".join(lines)
 
     async def _search(self, inv: Invocation, rest: str) -> str:
+        rest = _CONTROL.sub(" ", rest).strip()
         if not rest:
             raise CommandError("search needs words to look for")
         rows = search_items(self.db, rest, limit=SEARCH_LIMIT)
         if not rows:
-            return f"nothing stored matches `{_one_line(rest)}`"
+            return f"nothing stored matches `{_shown(rest)}`"
         lines = [f"{len(rows)} most recent matches:"]
         for r in rows:
             url = f" {r['url']}" if r["url"] and URL_TEXT.match(r["url"]) else ""
@@ -428,10 +452,17 @@ class Commands:
     async def _feedback(self, inv: Invocation, rest: str) -> str:
         """A button click arrives here as `feedback KIND ALERT`, typed or not."""
         kind = parse(inv.text)[0].name.split()[1]
-        if not ALERT_NUMBER.fullmatch(rest):
-            raise CommandError(f"ALERT is the alert's number (`ref 12` under it), not `{rest}`")
+        number = re.sub(r"^(?:ref\s*|#)", "", rest.strip(), flags=re.IGNORECASE)
+        if not rest:
+            raise CommandError(
+                "ALERT is the alert's number (`ref 12` under it: 12), and it is missing"
+            )
+        if not ALERT_NUMBER.fullmatch(number):
+            raise CommandError(
+                f"ALERT is the alert's number (`ref 12` under it: 12), not `{_shown(rest)}`"
+            )
         outcome = record_label(
-            self.db, kind, int(rest), platform=inv.platform, user=inv.user, channel=inv.channel
+            self.db, kind, int(number), platform=inv.platform, user=inv.user, channel=inv.channel
         )
         return answer(outcome)
 
@@ -445,7 +476,7 @@ class Commands:
         topic = self._known_topic(args[0])
         mode = args[1].lower() if len(args) == 2 else "instant"
         if mode not in MODES:
-            raise CommandError(f"mode must be instant or digest, not `{args[1]}`")
+            raise CommandError(f"mode must be instant or digest, not `{_shown(args[1])}`")
         only, except_ = flags.get("only"), flags.get("except")
         for name, query in flags.items():
             try:
@@ -470,17 +501,25 @@ class Commands:
         subs = {s.topic for s in _live(subscriptions(self.db, inv.channel))}
         if rest not in subs:
             listed = ", ".join(f"`{t}`" for t in sorted(subs)) or "nothing"
-            raise CommandError(f"this channel is not subscribed to `{rest}` (it is to {listed})")
+            raise CommandError(
+                f"this channel is not subscribed to `{_shown(rest)}` (it is to {listed})"
+            )
         unsubscribe(self.db, inv.channel, rest)
         return f"this channel no longer gets `{rest}` alerts"
 
     async def _mute(self, inv: Invocation, rest: str) -> str:
+        if not rest:
+            raise CommandError("mute needs a DURATION, like 30m, 2h or 1d")
         try:
             seconds = parse_duration(rest)
         except ValueError as exc:
-            raise CommandError(str(exc)) from None
-        if not 0 < seconds <= MAX_MUTE:
-            raise CommandError("a mute lasts more than 0s and at most 90d")
+            if len(rest) <= SHOWN:  # its own words say what is wrong ("30 has no unit")
+                raise CommandError(str(exc)) from None
+            raise CommandError(
+                f"`{_shown(rest)}` is not a duration: a number and a unit, like 30s, 5m, 24h or 7d"
+            ) from None
+        if not 1 <= seconds <= MAX_MUTE:
+            raise CommandError("a mute lasts at least 1s and at most 90d")
         until = later(seconds)
         if not set_muted(self.db, inv.channel, until):
             raise CommandError("this channel has no subscriptions to mute")
@@ -497,7 +536,7 @@ class Commands:
     async def _edits(self, inv: Invocation, rest: str) -> str:
         word = rest.strip().lower()
         if word not in ("", "on", "off"):
-            raise CommandError(f"edits takes on or off, not `{_one_line(rest)}`")
+            raise CommandError(f"edits takes on or off, not `{_shown(rest)}`")
         if word:
             set_edits(self.db, inv.channel, word == "on")
         on = edits_enabled(self.db, inv.channel)
@@ -514,18 +553,27 @@ class Commands:
         if not rest:
             raise CommandError("feeds add needs the feed's URL")
         url, name = (rest.split(None, 1) + [""])[:2]
-        url, name = _guarded_url(self.rt, url), name.strip()
-        if name and (other := find_feed(self.db, name)) and other.url != url:
-            raise CommandError(
-                f"another feed is already called `{name}` ({other.url}); choose another NAME"
-            )
-        existing = find_feed(self.db, url)
+        url, name = urldefrag(_guarded_url(self.rt, url)).url, _feed_name(name)
+        self._name_free(name, url)
+        existing = feed_at(self.db, url)
         if existing and not existing.disabled:
             return f"`{existing.name}` ({url}) is already polled"
         title = await self._trial_fetch(url)
+        existing = feed_at(self.db, url)  # another command may have added it meanwhile
+        if existing and not existing.disabled:
+            return f"`{existing.name}` ({url}) is already polled"
         name = name or (existing.name if existing else title or _host(url))
+        self._name_free(name, url)
         feed = add_feed(self.db, url, name, origin="chat", added_by=f"{inv.platform}:{inv.user}")
         return f"added `{feed.name}` ({url}); " + await self._first_poll(feed)
+
+    def _name_free(self, name: str, url: str) -> None:
+        """No other listed feed has this name (a removed feed's may be taken again)."""
+        other = feed_named(self.db, name) if name else None
+        if other and other.url != url and other.disabled_reason != "removed":
+            raise CommandError(
+                f"another feed is already called `{name}` ({other.url}); choose another NAME"
+            )
 
     async def _trial_fetch(self, url: str) -> str | None:
         """Fetch and parse once before storing anything, so a bad URL changes nothing."""
@@ -553,6 +601,7 @@ class Commands:
     async def _feeds_remove(self, inv: Invocation, rest: str) -> str:
         if not rest:
             raise CommandError("feeds remove needs the feed's URL or name")
+        rest = urldefrag(rest).url if URL_TEXT.match(rest) else rest
         feed = remove_feed(self.db, rest)
         note = (
             " It is in the config file too: remove it there as well."
@@ -564,11 +613,13 @@ class Commands:
     # -- topics ------------------------------------------------------------------------
 
     async def _topic_add(self, inv: Invocation, rest: str) -> str:
+        if not rest:
+            raise CommandError("topic add needs a NAME and a QUERY")
         name, query = (rest.split(None, 1) + [""])[:2]
         query = query.strip().strip("`").strip()
         if not TOPIC_NAME.fullmatch(name):
             raise CommandError(
-                f"`{name}` is not a topic name: lowercase letters, digits, "
+                f"`{_shown(name)}` is not a topic name: lowercase letters, digits, "
                 "'-' or '_', starting with a letter or digit"
             )
         if not query:
@@ -578,6 +629,11 @@ class Commands:
             raise CommandError(f"`{name}` is a {current.origin} topic; choose another name")
         topic = Topic(name, query, origin="chat")
         self._check_with_others(topic)
+        if (await explain(query, "-", self.rt.pipeline.gazetteer, list_topics(self.db)))[0]:
+            raise CommandError(
+                "this query matches an item with no words at all, so nearly every item: "
+                "name what an item must have, like `troops AND NOT drill*`"
+            )
         save_topic(self.db, topic)
         self.rt.reload_topics()
         verb = "changed" if current else "added"
@@ -634,6 +690,8 @@ class Commands:
             matched, why = await explain(query, text, self.rt.pipeline.gazetteer, topics)
         except QueryError as exc:
             raise CommandError(f"the query does not work: {exc}") from None
+        if not why:  # a query of exclusions only names nothing the text has
+            why = "nothing the query excludes is in the text" if matched else "no term matched"
         return ("MATCH: " if matched else "no match: ") + why
 
     async def _page_text(self, url: str) -> str:
@@ -654,10 +712,12 @@ class Commands:
         return f"{head}\n{body}" if head else body
 
     def _known_topic(self, name: str) -> Topic:
+        if not name:
+            raise CommandError("a topic NAME is needed: `/wirewatch topics` lists them")
         topics = {t.name: t for t in list_topics(self.db)}
         if name not in topics:
             known = ", ".join(f"`{n}`" for n in sorted(topics)) or "none yet"
-            raise CommandError(f"no topic `{name}` (topics: {known})")
+            raise CommandError(f"no topic `{_shown(name)}` (topics: {known})")
         return topics[name]
 
 
@@ -676,6 +736,12 @@ def _narrowing_flags(rest: str) -> tuple[str, dict[str, str]]:
         if name in flags:
             raise CommandError(f"--{name} is given twice")
         query = value.strip().strip("`").strip().translate(_SMART_QUOTES)
+        last = value.split()[-1].lower() if value.split() else ""
+        if last in ("instant", "digest") and not value.rstrip().endswith("`"):
+            raise CommandError(
+                f"is `{last}` the mode or part of the --{name} query? Put the mode first "
+                f"(`subscribe TOPIC {last} --{name} QUERY`), or the query in backticks"
+            )
         if not query:
             raise CommandError(f"--{name} needs a query, like --{name} `entity:Russia`")
         flags[name] = query
@@ -701,6 +767,10 @@ def _split_test(rest: str) -> tuple[str, str]:
 
 
 def _guarded_url(rt: Runtime, url: str) -> str:
+    if not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", url):
+        raise CommandError(
+            f"`{_shown(url)}` needs http:// or https:// in front, like `https://{_shown(url)}`"
+        )
     try:
         return check_url(url, allow_private=rt.settings.network.allow_private_addresses)
     except UnsafeURLError as exc:
@@ -754,6 +824,32 @@ def _when(stamp: str | None) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+SHOWN = 80  # characters of a user's input echoed back in an answer
+
+
+def _shown(text: str, limit: int = SHOWN) -> str:
+    """A user's input as an answer repeats it: one line, cut (a 100 KB argument must not
+    come back as a 100 KB reply), no backtick to break the code span it is shown in."""
+    line = _one_line(text).replace("`", "'")
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+FEED_NAME_CHARS = 80
+
+
+def _feed_name(name: str) -> str:
+    """A feed's name as typed, refused where it would break the lists it is shown in."""
+    name = name.strip()
+    if _CONTROL.search(name) or "\n" in name or "\r" in name or "`" in name:
+        raise CommandError("a feed's NAME is one line of text, without backticks")
+    if len(name) > FEED_NAME_CHARS:
+        raise CommandError(f"a feed's NAME is at most {FEED_NAME_CHARS} characters")
+    if "://" in name:
+        raise CommandError("a feed's NAME is not a URL: `feeds add URL [NAME]`")
+    return name
 
 
 def _host(url: str) -> str:

@@ -156,8 +156,9 @@ def answer(outcome: Outcome, *, privately: bool = True) -> str:
     title, n = " ".join(outcome.title.split()), outcome.delivery_id
     if outcome.status == "unknown":
         return (
-            f"wirewatch no longer knows alert {n}: it is older than what the database keeps "
-            "(`wirewatch db prune`), or another wirewatch posted it. Nothing was recorded."
+            f"wirewatch does not know alert {n}: check the number (`ref {n}` under the alert); "
+            "one older than what the database keeps (`wirewatch db prune`), or posted by "
+            "another wirewatch, is not known here either. Nothing was recorded."
         )
     if outcome.status == "elsewhere":
         return f"alert {n} was not posted in this channel, so nothing was recorded here."

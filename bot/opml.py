@@ -19,7 +19,7 @@ from bot.durations import format_duration, parse_duration
 from bot.errors import FeedParseError, WirewatchError
 from bot.feeds.parse import refuse_entity_declarations
 from bot.settings import MIN_INTERVAL
-from bot.store import add_feed, find_feed
+from bot.store import add_feed, feed_at
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,8 @@ def import_feeds(
     """Add what is new, poll again what was removed; a feed already polled is left alone."""
     new = present = enabled = 0
     for n, feed in enumerate(feeds, 1):
-        existing = find_feed(db, feed.url)
-        if existing is None or existing.url != feed.url:
+        existing = feed_at(db, feed.url)
+        if existing is None:
             add_feed(db, feed.url, feed.name, origin="import", interval=feed.interval)
             new += 1
         elif existing.disabled:

@@ -105,7 +105,7 @@ def add_feed(
     """Insert a feed due at once; an existing URL is re-enabled and renamed, not duplicated."""
     now = utcnow()
     with write(db):
-        existing = find_feed(db, url)
+        existing = feed_at(db, url)
         if existing:
             db.table("feeds").update(
                 existing.id,
@@ -130,16 +130,29 @@ def add_feed(
                     "added_by": added_by,
                 }
             )
-    found = find_feed(db, url)
+    found = feed_at(db, url)
     assert found is not None
     return found
 
 
 def find_feed(db: sqlite_utils.Database, url_or_name: str) -> FeedRow | None:
+    """The feed at this URL, else the one of this name: a feed still listed before one a
+    moderator removed, the newest first (names of removed feeds may be taken again)."""
+    return feed_at(db, url_or_name) or feed_named(db, url_or_name)
+
+
+def feed_at(db: sqlite_utils.Database, url: str) -> FeedRow | None:
+    """The feed at exactly this URL (a name never stands in for one)."""
+    rows = list(db.query("SELECT * FROM feeds WHERE url = ?", [url]))
+    return _row(FeedRow, rows[0]) if rows else None
+
+
+def feed_named(db: sqlite_utils.Database, name: str) -> FeedRow | None:
     rows = list(
         db.query(
-            "SELECT * FROM feeds WHERE url = ? OR lower(name) = lower(?) ORDER BY url = ? DESC",
-            [url_or_name, url_or_name, url_or_name],
+            "SELECT * FROM feeds WHERE lower(name) = lower(?) "
+            "ORDER BY coalesce(disabled_reason, '') = 'removed', id DESC LIMIT 1",
+            [name],
         )
     )
     return _row(FeedRow, rows[0]) if rows else None
@@ -172,7 +185,8 @@ def remove_feed(db: sqlite_utils.Database, url_or_name: str) -> FeedRow:
     """Disable, keeping its items for the archive; items of open stories stay linked."""
     feed = find_feed(db, url_or_name)
     if not feed or (feed.disabled and feed.disabled_reason == "removed"):
-        raise CommandError(f"no feed {url_or_name!r}: `feeds` lists them")
+        shown = " ".join(url_or_name.split())[:80]
+        raise CommandError(f"no feed `{shown}`: `feeds` lists them")
     with write(db):
         db.table("feeds").update(feed.id, {"disabled": 1, "disabled_reason": "removed"})
     return feed
@@ -197,7 +211,7 @@ def record_success(
         "failures": 0,
         "next_poll": later(jittered(interval), now),
     }
-    if moved_to and moved_to != feed.url and not find_feed(db, moved_to):
+    if moved_to and moved_to != feed.url and not feed_at(db, moved_to):
         fields["url"] = moved_to
     with write(db):
         _update_feed(db, feed.id, fields)
@@ -290,7 +304,7 @@ def sync_config_feeds(
     now = iso(utcnow())
     with write(db):
         for name, url, interval in feeds:
-            row = find_feed(db, url)
+            row = feed_at(db, url)
             if row is None:
                 db.table("feeds").insert(
                     {
@@ -401,6 +415,13 @@ def subscribe(
             f"{_LIVE_SUB} THEN origin ELSE 'chat' END, only_query = excluded.only_query, "
             "except_query = excluded.except_query",
             [channel, topic, mode, iso(utcnow()), only, except_],
+        )
+        # A channel muted until later is muted for the topic it now takes on as well.
+        db.execute(
+            "UPDATE subscriptions SET muted_until = (SELECT max(muted_until) FROM subscriptions "
+            f"WHERE channel = ? AND {_LIVE_SUB} AND muted_until > ?) WHERE channel = ? "
+            "AND topic = ? AND (muted_until IS NULL OR muted_until < ?)",
+            [channel, iso(utcnow()), channel, topic, iso(utcnow())],
         )
         # A channel that was paused by a permanent error gets its held backlog back.
         db.execute(

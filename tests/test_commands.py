@@ -253,6 +253,9 @@ async def test_topic_add_is_used_by_the_matcher_at_once(rt: Runtime, cmds: Comma
         ("topic add from-config troops", "config topic"),
         ("topic add Bad_Name troops", "not a topic name"),
         ("topic add lonely", "needs a query"),
+        ("topic add", "needs a NAME and a QUERY"),
+        ("topic add everything NOT zzzzzz", "matches an item with no words"),
+        ("topic remove", "a topic NAME is needed"),
         ("topic remove troop-deployments", "only topics added from chat"),
         ("topic remove nothing-here", "no topic `nothing-here`"),
         ("topic", "needs add or remove"),
@@ -464,6 +467,10 @@ async def test_topic_names_complete_a_prefix(cmds: Commands) -> None:
         "unsubscribe a b",
         "topic remove",
         "search",
+        "topic add",
+        "topic add   ",
+        "search troops\x00",
+        "search \x00",
     ],
 )
 async def test_odd_input_gets_an_answer_never_an_exception(
@@ -473,3 +480,140 @@ async def test_odd_input_gets_an_answer_never_an_exception(
     reply = await run(cmds, text)
     assert reply.text and "went wrong on wirewatch's side" not in reply.text
     assert snapshot(rt) == before
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("feeds rm Test Wire", "unknown `feeds rm`"),
+        ("feeds delete Wire", "unknown `feeds delete`"),
+        ("feeds ad https://news.example/rss", "unknown `feeds ad`"),
+        ("status now", "`status` takes nothing after it"),
+        ("unmute everything", "`unmute` takes nothing after it"),
+        ("list all", "`list` takes nothing after it"),
+    ],
+)
+async def test_a_typo_after_a_command_is_refused_not_ignored(
+    rt: Runtime, cmds: Commands, text: str, says: str
+) -> None:
+    """`feeds rm X` answered with the feed list would let a moderator think X was removed."""
+    before = snapshot(rt)
+    reply = await run(cmds, text)
+    assert not reply.ok and says in reply.text, reply.text
+    assert snapshot(rt) == before
+
+
+async def test_a_mute_covers_topics_the_channel_subscribes_to_during_it(
+    rt: Runtime, cmds: Commands
+) -> None:
+    assert (await run(cmds, "subscribe troop-deployments")).ok
+    assert (await run(cmds, "mute 2h")).ok
+    assert (await run(cmds, "subscribe from-config")).ok
+    muted = {s.topic: s.muted_until for s in subscriptions(rt.db, CHANNEL)}
+    assert muted["from-config"] and muted["from-config"] == muted["troop-deployments"]
+    assert (await run(cmds, "unmute")).ok
+    assert (await run(cmds, "subscribe from-config digest")).ok  # no mute now: none taken
+    assert all(s.muted_until is None for s in subscriptions(rt.db, CHANNEL))
+
+
+async def test_feed_names_that_would_break_a_listing_are_refused(
+    rt: Runtime, cmds: Commands, feed_server: FeedServer
+) -> None:
+    feed_server.serve("/feed", NK_FEED)
+    url = feed_server.url("/feed")
+    for name, says in [
+        ("Line `one`", "without backticks"),
+        ("N" * 200, "at most 80 characters"),
+        ("https://other.example/rss", "not a URL"),
+    ]:
+        before = snapshot(rt)
+        reply = await run(cmds, f"feeds add {url} {name}")
+        assert not reply.ok and says in reply.text, reply.text
+        assert snapshot(rt) == before and len(reply.text) < 500
+
+
+async def test_a_url_fragment_does_not_add_a_feed_twice(
+    rt: Runtime, cmds: Commands, feed_server: FeedServer
+) -> None:
+    feed_server.serve("/feed", NK_FEED)
+    assert (await run(cmds, f"feeds add {feed_server.url('/feed')}")).ok
+    again = await run(cmds, f"feeds add {feed_server.url('/feed')}#latest")
+    assert again.ok and "already polled" in again.text
+    assert len(list_feeds(rt.db)) == 1
+
+
+async def test_a_removed_feeds_name_can_be_taken_again(
+    rt: Runtime, cmds: Commands, feed_server: FeedServer
+) -> None:
+    feed_server.serve("/a", NK_FEED)
+    feed_server.serve("/b", NK_FEED.replace("g0", "b0").replace("g1", "b1"))
+    assert (await run(cmds, f"feeds add {feed_server.url('/a')} Desk")).ok
+    assert (await run(cmds, "feeds remove Desk")).ok
+    assert (await run(cmds, f"feeds add {feed_server.url('/b')} Desk")).ok
+    listed = (await run(cmds, "feeds")).text
+    assert feed_server.url("/b") in listed and feed_server.url("/a") not in listed
+    assert (await run(cmds, "feeds remove Desk")).ok  # the listed one, not the removed one
+    assert "no feeds yet" in (await run(cmds, "feeds")).text
+
+
+async def test_feeds_added_at_once_under_one_name_make_one_feed(
+    rt: Runtime, cmds: Commands, feed_server: FeedServer
+) -> None:
+    import asyncio
+
+    for n in range(4):
+        feed_server.serve(f"/f{n}", NK_FEED.replace("<guid>g", f"<guid>f{n}g"))
+    replies = await asyncio.gather(
+        *(run(cmds, f"feeds add {feed_server.url(f'/f{n}')} Same Name") for n in range(4))
+    )
+    assert sum(r.ok for r in replies) == 1, [r.text for r in replies]
+    assert [f.name for f in list_feeds(rt.db)] == ["Same Name"]
+
+
+async def test_a_url_without_a_scheme_is_told_what_to_add(rt: Runtime, cmds: Commands) -> None:
+    before = snapshot(rt)
+    reply = await run(cmds, "feeds add news.example/rss")
+    assert not reply.ok and "needs http:// or https:// in front" in reply.text
+    assert "`https://news.example/rss`" in reply.text
+    assert snapshot(rt) == before
+
+
+async def test_a_huge_argument_is_not_echoed_back_whole(cmds: Commands) -> None:
+    for text in ("unsubscribe ", "edits ", "mute ", "feeds remove ", "feedback not-relevant "):
+        reply = await run(cmds, text + "x" * 100_000)
+        assert not reply.ok and len(reply.text) < 1_000, (text, len(reply.text))
+
+
+async def test_a_mode_typed_after_a_narrowing_query_is_asked_about(
+    rt: Runtime, cmds: Commands
+) -> None:
+    before = snapshot(rt)
+    reply = await run(cmds, "subscribe troop-deployments --only troops digest")
+    assert not reply.ok and "the mode or part of the --only query" in reply.text
+    assert snapshot(rt) == before
+    ok = await run(cmds, "subscribe troop-deployments --only `troops digest`")
+    assert ok.ok and "(instant)" in ok.text  # in backticks it is the query's
+
+
+async def test_feedback_takes_the_ref_as_it_is_shown(cmds: Commands) -> None:
+    for text in ("feedback not-relevant ref 424242", "feedback wrong-story #424242"):
+        reply = await run(cmds, text)
+        assert "does not know alert 424242" in reply.text, reply.text
+
+
+async def test_a_query_of_exclusions_only_still_says_why_it_matched(cmds: Commands) -> None:
+    reply = await run(cmds, "test `NOT troops` the weather is fine")
+    assert reply.text.startswith("MATCH: ") and len(reply.text) > len("MATCH: ") + 5
+
+
+def test_text_for_refuses_options_it_cannot_pass_on_as_typed() -> None:
+    """Discord's typed options: `nk troops` as a topic name must not become topic `nk`
+    with `troops` in its query; a backtick must not cut a test query short."""
+    from bot.errors import CommandError
+
+    with pytest.raises(CommandError, match="one word"):
+        Commands.text_for("topic add", {"name": "nk troops", "query": "entity:Russia"})
+    with pytest.raises(CommandError, match="backtick"):
+        Commands.text_for("test", {"query": "Kim`s troops", "text": "Kim sends troops"})
+    with pytest.raises(CommandError, match="one word"):
+        Commands.text_for("subscribe", {"topic": "troop deployments"})

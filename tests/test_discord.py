@@ -28,7 +28,7 @@ from bot.errors import ConfigError, DeliveryError
 from bot.model import Alert, Source
 from bot.outbox import deliver_notices
 from bot.settings import Settings
-from bot.store import list_feeds, subscriptions
+from bot.store import list_feeds, list_topics, subscriptions
 from tests.discordstub import DiscordStub
 
 pytestmark = pytest.mark.slow
@@ -255,6 +255,19 @@ async def test_test_command_takes_a_topic_or_a_query_without_backticks(stub, tmp
         )
     assert text_of(by_topic).startswith("MATCH") and text_of(by_query).startswith("MATCH")
     assert text_of(no).startswith("no match")
+
+
+async def test_options_that_cannot_be_passed_on_as_typed_are_refused_not_misread(stub, tmp_path):
+    async with discord_runtime(stub, settings_for(tmp_path)) as (rt, _):
+        spaced = await stub.command(
+            "topic", "add", user=stub.admin, name="nk troops", query="entity:Russia"
+        )
+        ticked = await stub.command(
+            "test", user=stub.member, query="Kim`s troops", text="Kim sends troops"
+        )
+        names = [t.name for t in list_topics(rt.db)]
+    assert "one word" in text_of(spaced) and "nk" not in names
+    assert "backtick" in text_of(ticked) and not text_of(ticked).startswith("MATCH")
 
 
 async def test_slow_command_is_deferred_then_answered_by_follow_up(stub, tmp_path, feed_server):

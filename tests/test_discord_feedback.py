@@ -105,5 +105,5 @@ async def test_a_click_on_an_old_alert_answers_clearly(stub: DiscordStub, tmp_pa
             assert prune(rt.db, older_than=1.0, story_window=0.0, vacuum=False).deliveries
             log = await stub.click(message["id"], f"{WRONG_STORY}{alert}", user=stub.member)
             assert rt.db.execute("SELECT count(*) FROM feedback").fetchone() == (0,)
-    assert f"wirewatch no longer knows alert {alert}" in text_of(log)
+    assert f"wirewatch does not know alert {alert}" in text_of(log)
     assert log.replies()[0]["flags"] & EPHEMERAL

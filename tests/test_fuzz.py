@@ -274,7 +274,8 @@ def _feedparser_repairs(text: str) -> bool:
 @FUZZ
 @given(title=st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1, max_size=80))
 def test_a_plain_title_comes_back_as_written(title):
-    assume(not _feedparser_repairs(title))
+    # ...also where whitespace around it goes first ("\xa0Â¡" is "Â¡" once stripped)
+    assume(not any(_feedparser_repairs(t) for t in (title, *title.split())))
     # A title with a close tag or an entity reference ("&amp;") is HTML to feedparser's
     # reading of RSS, and then decoded once more, by both of our readers alike.
     assume(not re.search(r"</\w+>|&#?\w+;", title))

@@ -725,6 +725,17 @@ def test_command_text_undoes_slack_escaping() -> None:
     assert render.command_text(raw) == "feeds add https://a.example/rss?x=1&y=2 A & B <3"
 
 
+def test_command_text_keeps_what_was_typed_where_no_url_is_wanted() -> None:
+    """Slack links a typed `reuters.com`: a query or a search keeps the words typed."""
+    raw = "topic add wire `<http://reuters.com|reuters.com> AND troops`"
+    assert render.command_text(raw) == "topic add wire `reuters.com AND troops`"
+    assert render.command_text("search <http://news.example|news.example>") == (
+        "search news.example"
+    )
+    raw = "test troop-deployments <https://a.example/story|a.example/story>"
+    assert render.command_text(raw) == "test troop-deployments https://a.example/story"
+
+
 def test_starting_with_a_token_in_the_environment_warns_of_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
