@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from bot.digest import DIGEST_CHARS, send_digests
@@ -127,3 +128,30 @@ async def test_a_channel_that_refuses_digests_is_paused_and_keeps_them(tmp_path)
     await deliver_notices(db, {"chat": chat})
     assert any("paused alerts to chat:D" in n for n in chat.notices)
     assert await send_digests(db, {"chat": chat}) == 0 and chat.digests == []  # not retried
+
+
+async def test_the_console_prints_a_digest_once_as_text_or_json(tmp_path):
+    """A console digest channel: `wirewatch run` prints the digest where alerts go."""
+    import io
+
+    from adapters.console import ConsoleAdapter
+
+    for json_lines in (False, True):
+        folder = tmp_path / str(json_lines)
+        folder.mkdir()
+        db, feed, index = _setup(folder, channels=())
+        subscribe(db, "console", "t", "digest")
+        store_new_items(db, feed, [_item("1", NK, NOW), _item("2", RED, NOW)], index, NOW)
+        out = io.StringIO()
+        console = ConsoleAdapter(out, json_lines=json_lines)
+        assert await send_digests(db, {"console": console}) == 1
+        assert await send_digests(db, {"console": console}) == 0
+        printed = out.getvalue()
+        if json_lines:
+            (line,) = printed.splitlines()
+            digest = json.loads(line)
+            assert digest["kind"] == "digest" and digest["channel"] == "console"
+            assert NK in digest["text"] and RED in digest["text"]
+        else:
+            assert printed.startswith("== DIGEST\nwirewatch digest · t · 2 stories\n")
+            assert NK in printed and RED in printed
