@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.catalog import configured_topics
 from bot.encoder import missing as encoder_missing
@@ -30,6 +31,7 @@ class _Parts:
     subscriptions: list[tuple[int, str]]  # (index, topic name)
     filters: list[tuple[int, dict[str, str]]]  # (index, {"only"|"except": query})
     feeds: list[tuple[int, str, str]]  # (index, name, url)
+    channels: list[tuple[int, str, str]]  # (index, topic name, channel) of subscriptions
 
 
 def load_checked(path: str | Path | None, gazetteer: Gazetteer) -> Settings:
@@ -55,8 +57,22 @@ def check_settings(settings: Settings, gazetteer: Gazetteer) -> list[str]:
             for i, s in enumerate(settings.subscriptions)
         ],
         [(i, f.name, f.url) for i, f in enumerate(settings.feeds)],
+        [(i, s.topic, s.channel) for i, s in enumerate(settings.subscriptions)],
     )
-    return _check(settings.source, parts, gazetteer)
+    return _check(settings.source, parts, gazetteer) + _database(settings)
+
+
+def _database(settings: Settings) -> list[str]:
+    """The database path can be a SQLite file: not a folder, nothing a path cannot hold."""
+    where = f"{settings.source}: database"
+    if "\x00" in settings.database or not settings.database.strip():
+        return [f"{where}: not a usable path"]
+    try:
+        if Path(settings.database).is_dir():
+            return [f"{where}: {settings.database} is a directory, not a database file"]
+    except OSError as exc:
+        return [f"{where}: not a usable path: {exc.strerror}"]
+    return []
 
 
 def notes(settings: Settings) -> list[str]:
@@ -85,7 +101,25 @@ def _check(src: str, parts: _Parts, gazetteer: Gazetteer) -> list[str]:
                 else f"built-in topic {topic.name}"
             )
             problems.append(f"{src}: {where}: {exc}")
-    return problems + _subscriptions(src, parts, gazetteer) + _duplicates(src, parts.feeds)
+    return (
+        problems
+        + _subscriptions(src, parts, gazetteer)
+        + _duplicates(src, parts.feeds)
+        + _same_subscription(src, parts.channels)
+    )
+
+
+def _same_subscription(src: str, subs: list[tuple[int, str, str]]) -> list[str]:
+    """One topic twice for one channel: only the last would be kept (its mode, its filters)."""
+    seen: dict[tuple[str, str], int] = {}
+    found = []
+    for i, topic, channel in subs:
+        if (first := seen.setdefault((topic, channel), i)) != i:
+            found.append(
+                f"{src}: subscriptions[{i}]: {topic} to {channel} again (subscriptions[{first}]);"
+                " one subscription per topic and channel, with one mode"
+            )
+    return found
 
 
 def _subscriptions(src: str, parts: _Parts, gazetteer: Gazetteer) -> list[str]:
@@ -112,12 +146,23 @@ def _duplicates(src: str, feeds: list[tuple[int, str, str]]) -> list[str]:
     for field in ("name", "url"):
         seen: dict[str, int] = {}
         for i, name, url in feeds:
-            key = name.casefold() if field == "name" else url
+            key = name.casefold() if field == "name" else _same_url(url)
             if key in seen:
                 what = "URL" if field == "url" else field
                 found.append((i, f"{src}: feeds[{i}].{field}: same {what} as feeds[{seen[key]}]"))
             seen.setdefault(key, i)
     return [problem for _, problem in sorted(found)]
+
+
+def _same_url(url: str) -> str:
+    """What makes two spellings one feed: scheme and host in any case, no fragment, no
+    trailing slash."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # not a URL at all: its own problem is named where its shape is
+        return url
+    path = parts.path.rstrip("/")
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{path}?{parts.query}"
 
 
 def _raw_parts(raw: dict[str, Any]) -> _Parts:
@@ -143,6 +188,11 @@ def _raw_parts(raw: dict[str, Any]) -> _Parts:
             (i, f["name"], f["url"])
             for i, f in _entries(raw, "feeds")
             if isinstance(f.get("name"), str) and isinstance(f.get("url"), str)
+        ],
+        [
+            (i, s["topic"], s["channel"])
+            for i, s in _entries(raw, "subscriptions")
+            if isinstance(s.get("topic"), str) and isinstance(s.get("channel"), str)
         ],
     )
 

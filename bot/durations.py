@@ -9,6 +9,8 @@ import math
 import re
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Ten years: no setting or command means more, and datetimes overflow not far beyond.
+MAX_SECONDS = 3650 * 86400
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])", re.IGNORECASE)
 
 
@@ -32,8 +34,8 @@ def parse_duration(value: str | int | float) -> float:
     if not text or _PART.sub("", text) != "":
         raise ValueError(f"{value!r} is not a duration: use forms such as 30s, 5m, 24h or 7d")
     seconds = sum(float(n) * _UNITS[u.lower()] for n, u in _PART.findall(text))
-    if not math.isfinite(seconds):
-        raise ValueError(f"{value!r} is too long a duration")
+    if not math.isfinite(seconds) or seconds > MAX_SECONDS:
+        raise ValueError(f"{value.strip()[:40]!r} is too long a duration: at most 3650d")
     return seconds
 
 

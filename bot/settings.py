@@ -15,6 +15,7 @@ import types
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -33,7 +34,8 @@ from bot.errors import ConfigError
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 MIN_INTERVAL = 10.0  # seconds between polls of one feed, at least
-CHANNEL_RE = re.compile(r"^(console|slack:[A-Z0-9]+|discord:\d+)$")
+CHANNEL_RE = re.compile(r"console|slack:[A-Z0-9]+|discord:[0-9]+")  # whole, ASCII only
+MAX_CONFIG_BYTES = 5 * 2**20  # a config is a few KB; /dev/zero must not be read to the end
 
 
 class _Strict(BaseModel):
@@ -50,6 +52,15 @@ class FeedSettings(_Strict):
     def _http_only(cls, url: str) -> str:
         if not re.match(r"^https?://[^/\s]+", url, re.IGNORECASE):
             raise ValueError("must be an http:// or https:// URL")
+        if re.search(r"[\s\x00-\x1f\x7f\\]", url):
+            raise ValueError("must not hold spaces, line breaks or backslashes")
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises for a port out of range
+        except ValueError as exc:
+            raise ValueError(f"is not a usable URL: {exc}") from None
+        if not parts.hostname:
+            raise ValueError("names no host")
         return url
 
     @field_validator("interval")
@@ -71,7 +82,7 @@ class TopicSettings(_Strict):
 
 
 def _known_channel(channel: str) -> str:
-    if not CHANNEL_RE.match(channel):
+    if not CHANNEL_RE.fullmatch(channel):
         raise ValueError("must be console, slack:CHANNEL_ID (e.g. slack:C0123) or discord:ID")
     return channel
 
@@ -91,29 +102,37 @@ class SubscriptionSettings(_Strict):
 
 class NetworkSettings(_Strict):
     allow_private_addresses: bool = False
-    timeout: Seconds = 20.0
-    max_feed_bytes: int = Field(default=15 * 2**20, gt=0)
+    timeout: Seconds = Field(default=20.0, gt=0)
+    max_feed_bytes: int = Field(default=15 * 2**20, gt=0, strict=True)
     user_agent: str = "wirewatch/0.1 (+https://github.com/wirewatch/wirewatch)"
+
+    @field_validator("user_agent")
+    @classmethod
+    def _one_header_line(cls, value: str) -> str:
+        if re.search(r"[\x00-\x1f\x7f]", value):
+            raise ValueError("must be one line of text (it is sent as an HTTP header)")
+        return value
 
 
 class ArticleSettings(_Strict):
     fetch: bool = True
-    timeout: Seconds = 10.0
-    concurrency: int = Field(default=4, ge=1, le=32)
+    timeout: Seconds = Field(default=10.0, gt=0)
+    concurrency: int = Field(default=4, ge=1, le=32, strict=True)
 
 
 class HealthSettings(_Strict):
     """When a feed's health is worth a notice in the ops channel."""
 
-    failures: int = Field(default=3, ge=1)  # failures in a row before "failing"
-    silent_factor: float = Field(default=4.0, ge=1.0)  # "silent" after this many usual gaps...
+    failures: int = Field(default=3, ge=1, strict=True)  # failures in a row before "failing"
+    # "silent" after this many usual gaps...
+    silent_factor: float = Field(default=4.0, ge=1.0, strict=True)
     silent_floor: Seconds = Field(default=6 * 3600.0, gt=0)  # ...and never sooner than this
 
 
 class CorroborationSettings(_Strict):
     """When a story counts as corroborated: this many independent outlets within the window."""
 
-    outlets: int = Field(default=3, ge=2, le=50)
+    outlets: int = Field(default=3, ge=2, le=50, strict=True)
     window: Seconds = Field(default=3600.0, gt=0)
 
 
@@ -123,7 +142,13 @@ class PlatformSettings(_Strict):
     @field_validator("moderators", mode="before")
     @classmethod
     def _as_strings(cls, value: Any) -> Any:
-        return [str(v) for v in value] if isinstance(value, list) else value
+        """User or role ids, written as text or as numbers (Discord's are long numbers);
+        anything else is refused, not turned into text (a nested alias bomb would be)."""
+        if not isinstance(value, list):
+            return value
+        if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in value):
+            raise ValueError("each moderator is a user or role id: text or a number")
+        return [str(v) for v in value]
 
 
 class Settings(_Strict):
@@ -134,7 +159,7 @@ class Settings(_Strict):
     # Each new item's headline as a sentence vector, for grouping (bot.sentencevectors): a
     # worker's 3-8 ms of CPU per item; off, stories are joined by their words alone.
     sentence_vectors: bool = True
-    max_failures: int = Field(default=10, ge=1)
+    max_failures: int = Field(default=10, ge=1, strict=True)
     digest_every: Seconds = Field(default=3600.0)
     ops_channel: Channel | None = None  # where feed health notices go (None: disablings only)
     health: HealthSettings = Field(default_factory=HealthSettings)
@@ -242,7 +267,11 @@ def _is_model(kind: Any) -> bool:
 def read_config(path: Path) -> dict[str, Any]:
     """The YAML file as a mapping; a ConfigError when it cannot be read, parsed or is empty."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ConfigError([f"{path}: larger than {MAX_CONFIG_BYTES // 2**20} MB: not a config"])
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError([f"{path}: no such file (pass --config FILE)"]) from None
     except IsADirectoryError:
@@ -250,9 +279,11 @@ def read_config(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read: {exc}"]) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeys)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: {_yaml_problem(exc)}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{path}: YAML nested too deeply to be a config"]) from None
     if data is None:
         raise ConfigError(
             [
@@ -265,6 +296,31 @@ def read_config(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError([f"{path}: top level must be a mapping of keys such as feeds, topics"])
     return data
+
+
+class _UniqueKeys(yaml.SafeLoader):
+    """Safe YAML, with a key given twice in one mapping refused: the last one would win
+    silently (a second `feeds:` block would drop, then disable, the first one's feeds)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *defaults` may be overridden by the keys beside it
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line)
+            except TypeError:  # an unhashable key: the constructor below says so
+                continue
+            if first != key_node.start_mark.line:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} is given twice (first on line {first + 1}); the last would "
+                    "win silently",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
 
 
 # YAML can notice a mistake lines after it was made: an unclosed quote or bracket is found

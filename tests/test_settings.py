@@ -246,3 +246,127 @@ subscriptions:
         "feeds[1].url: same URL as feeds[0]",
     ):
         assert f"{path}: {where}" in text, where
+
+
+def _said(tmp_path: Path, text: str) -> str:
+    with pytest.raises(ConfigError) as err:
+        load_checked(write(tmp_path, text), Gazetteer.load())
+    return "\n".join(err.value.problems)
+
+
+def test_a_key_given_twice_is_refused_not_overwritten(tmp_path):
+    """A second `feeds:` block would replace the first, whose feeds the bot then disables."""
+    said = _said(
+        tmp_path,
+        "feeds:\n  - {name: A, url: 'https://a.example/rss'}\n"
+        "database: w.db\n"
+        "feeds:\n  - {name: B, url: 'https://b.example/rss'}\n",
+    )
+    assert "line 4" in said and "'feeds' is given twice (first on line 1)" in said
+    ok = write(tmp_path, "feeds:\n  - {<<: {name: X, url: 'https://x.example/rss'}, name: A}\n")
+    assert [f.name for f in load_settings(ok).feeds] == ["A"]  # a merge key may be overridden
+
+
+def test_an_alias_bomb_is_refused_at_once(tmp_path):
+    """A 400-byte file whose aliases expand nine-fold nine times (a billion laughs): turned
+    into text as moderator ids, it ran for minutes, eating memory."""
+    import time
+
+    lines = ["lol:", "  a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"  a{n}: &a{n} [{', '.join([f'*a{n - 1}'] * 9)}]" for n in range(1, 9)]
+    started = time.monotonic()
+    said = _said(tmp_path, "\n".join([*lines, "slack:", "  moderators: *a8", ""]))
+    assert time.monotonic() - started < 5
+    assert "slack.moderators: each moderator is a user or role id" in said
+
+
+def test_moderators_are_ids_not_anything_that_turns_into_text(tmp_path):
+    said = _said(tmp_path, "slack:\n  moderators:\n    - U123\n    - [nested, list]\n    -\n")
+    assert "slack.moderators: each moderator is a user or role id" in said
+    ok = write(tmp_path, "discord:\n  moderators: [123456789012345678, Role]\n")
+    assert load_settings(ok).discord.moderators == ["123456789012345678", "Role"]
+
+
+@pytest.mark.parametrize(
+    "channel", ["console\n", "slack:C0123\n", "discord:\u0661\u0662\u0663", "console "]
+)
+def test_a_channel_is_written_exactly(tmp_path, channel):
+    """`console\\n` passed: its alerts then waited for ever on a channel nobody delivers to."""
+    escaped = channel.replace("\n", "\\n")
+    said = _said(
+        tmp_path, f'subscriptions:\n  - {{topic: troop-deployments, channel: "{escaped}"}}\n'
+    )
+    assert "subscriptions[0].channel: must be console" in said
+
+
+@pytest.mark.parametrize("key", ["story_window", "poll_interval", "max_age", "digest_every"])
+def test_a_duration_too_long_to_mean_anything_is_refused(tmp_path, key):
+    said = _said(tmp_path, f"{key}: 100000000000w\n")
+    assert f"{key}: " in said and "at most 3650d" in said
+
+
+@pytest.mark.parametrize(
+    "url, says",
+    [
+        ("http://127.0.0.1:99999/feed", "not a usable URL"),
+        ("http://[::1/feed", "not a usable URL"),
+        ("https://a.example/r ss", "spaces"),
+        ("http://h:9\\\\@evil/", "backslashes"),
+    ],
+)
+def test_feed_urls_that_can_never_be_fetched_are_refused(tmp_path, url, says):
+    said = _said(tmp_path, f"feeds:\n  - {{name: A, url: '{url}'}}\n")
+    assert "feeds[0].url" in said and says in said, said
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        ("network: {timeout: 0s}", "network.timeout"),
+        ("articles: {timeout: 0s}", "articles.timeout"),
+        ('network: {user_agent: "a\\r\\nX-Evil: 1"}', "network.user_agent"),
+        ("max_failures: yes", "max_failures"),
+        ("health: {failures: true}", "health.failures"),
+        ("network: {max_feed_bytes: true}", "network.max_feed_bytes"),
+    ],
+)
+def test_settings_that_would_make_every_fetch_fail_are_refused(tmp_path, text, where):
+    said = _said(tmp_path, text + "\n")
+    assert f"{where}: " in said, said
+
+
+def test_one_topic_twice_for_one_channel_is_refused(tmp_path):
+    said = _said(
+        tmp_path,
+        "subscriptions:\n  - {topic: troop-deployments, channel: console}\n"
+        "  - {topic: troop-deployments, channel: console, mode: digest}\n",
+    )
+    assert "subscriptions[1]: troop-deployments to console again (subscriptions[0])" in said
+
+
+def test_two_spellings_of_one_feed_url_are_refused(tmp_path):
+    said = _said(
+        tmp_path,
+        "feeds:\n  - {name: A, url: 'https://A.example/rss/'}\n"
+        "  - {name: B, url: 'https://a.example/rss#top'}\n",
+    )
+    assert "feeds[1].url: same URL as feeds[0]" in said
+
+
+def test_a_database_path_that_is_a_folder_is_named(tmp_path):
+    said = _said(tmp_path, f"database: {tmp_path}\n")
+    assert "database: " in said and "is a directory, not a database file" in said
+
+
+@pytest.mark.parametrize("text", ["[" * 600 + "]" * 600, "x: " + "[" * 600 + "]" * 600])
+def test_yaml_nested_too_deeply_is_a_config_error(tmp_path, text):
+    said = _said(tmp_path, text)
+    assert "nested too deeply" in said
+
+
+def test_a_huge_file_is_not_read_to_its_end(tmp_path):
+    path = tmp_path / "big.yaml"
+    path.write_bytes(b"# " + b"x" * (6 * 2**20))
+    with pytest.raises(ConfigError) as err:
+        load_checked(path, Gazetteer.load())
+    assert "larger than 5 MB" in err.value.problems[0]
