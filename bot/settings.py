@@ -47,6 +47,13 @@ class FeedSettings(_Strict):
     url: str
     interval: Seconds | None = None
 
+    @field_validator("name")
+    @classmethod
+    def _one_line(cls, name: str) -> str:
+        if not name.strip() or re.search(r"[\x00-\x1f\x7f]", name):
+            raise ValueError("must be one line of text (it names the feed in logs and lists)")
+        return name
+
     @field_validator("url")
     @classmethod
     def _http_only(cls, url: str) -> str:
@@ -159,6 +166,7 @@ class Settings(_Strict):
     # Each new item's headline as a sentence vector, for grouping (bot.sentencevectors): a
     # worker's 3-8 ms of CPU per item; off, stories are joined by their words alone.
     sentence_vectors: bool = True
+
     max_failures: int = Field(default=10, ge=1, strict=True)
     digest_every: Seconds = Field(default=3600.0)
     ops_channel: Channel | None = None  # where feed health notices go (None: disablings only)
@@ -172,6 +180,12 @@ class Settings(_Strict):
     slack: PlatformSettings = Field(default_factory=PlatformSettings)
     discord: PlatformSettings = Field(default_factory=PlatformSettings)
     source: str = "<defaults>"
+
+    @field_validator("database")
+    @classmethod
+    def _home(cls, path: str) -> str:
+        """`~/w.db` is in the home folder, not in a folder named `~` here."""
+        return os.path.expanduser(path)
 
     @field_validator("poll_interval")
     @classmethod
@@ -357,7 +371,14 @@ def apply_env(settings: Settings) -> Settings:
     """Paths and secrets come from the environment in deployments (compose .env)."""
     updates: dict[str, Any] = {}
     if db := os.environ.get("WIREWATCH_DB"):
-        updates["database"] = db
-    if os.environ.get("WIREWATCH_ALLOW_PRIVATE_ADDRESSES", "").lower() in ("1", "true", "yes"):
+        if not db.strip():
+            raise ConfigError(["WIREWATCH_DB: blank; unset it or name the database file"])
+        updates["database"] = os.path.expanduser(db)
+    private = os.environ.get("WIREWATCH_ALLOW_PRIVATE_ADDRESSES", "").strip().lower()
+    if private in ("1", "true", "yes"):
         updates["network"] = settings.network.model_copy(update={"allow_private_addresses": True})
+    elif private not in ("", "0", "false", "no"):
+        raise ConfigError(
+            [f"WIREWATCH_ALLOW_PRIVATE_ADDRESSES: {private[:20]!r} is neither true nor false"]
+        )
     return settings.model_copy(update=updates) if updates else settings

@@ -370,3 +370,17 @@ def test_a_huge_file_is_not_read_to_its_end(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_checked(path, Gazetteer.load())
     assert "larger than 5 MB" in err.value.problems[0]
+
+
+def test_odd_values_that_used_to_pass_silently(tmp_path, monkeypatch):
+    said = _said(tmp_path, "feeds:\n  - {name: '   ', url: 'https://a.example/rss'}\n")
+    assert "feeds[0].name: must be one line of text" in said
+    home = write(tmp_path, "database: ~/wirewatch-test.db\n")
+    assert load_settings(home).database == str(Path.home() / "wirewatch-test.db")
+    monkeypatch.setenv("WIREWATCH_ALLOW_PRIVATE_ADDRESSES", "maybe")
+    with pytest.raises(ConfigError, match="neither true nor false"):
+        load_settings(write(tmp_path, "feeds: []\n"))
+    monkeypatch.setenv("WIREWATCH_ALLOW_PRIVATE_ADDRESSES", "no")
+    monkeypatch.setenv("WIREWATCH_DB", " ")
+    with pytest.raises(ConfigError, match="WIREWATCH_DB: blank"):
+        load_settings(write(tmp_path, "feeds: []\n"))
