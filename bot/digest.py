@@ -35,10 +35,6 @@ STORIES_READ = 200  # waiting stories read per message at most
 
 def digest_text(topic_rows: list[dict]) -> str:
     """The message for one channel: one line per story, oldest first."""
-    return "\n".join(_lines(topic_rows))
-
-
-def _lines(topic_rows: list[dict]) -> list[str]:
     topics = sorted({r["topic"] for r in topic_rows})
     stories: dict[int, list[dict]] = defaultdict(list)
     for r in topic_rows:
@@ -50,16 +46,20 @@ def _lines(topic_rows: list[dict]) -> list[str]:
         more = len({r["outlet"] for r in rows}) - 1
         extra = f" +{more} more outlet{'s' if more > 1 else ''}" if more > 0 else ""
         lines.append(f"- {first['title']} ({first['outlet']}{extra}) {first['url'] or ''}".rstrip())
-    return lines
+    return "\n".join(lines)
 
 
 async def send_digests(db: sqlite_utils.Database, adapters: dict[str, ChatAdapter]) -> int:
     """Post the waiting digests of every channel; returns how many messages were posted."""
     posted = 0
-    channels = [
-        r[0] for r in db.execute("SELECT DISTINCT channel FROM deliveries WHERE status = 'digest'")
-    ] + _in_doubt_channels(db)
-    for channel in dict.fromkeys(channels):
+    channels = [  # waiting, in doubt, or left claimed by a stop
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT channel FROM deliveries WHERE status = 'digest' "
+            "OR (status = 'claimed' AND digest_of IS NOT NULL)"
+        )
+    ]
+    for channel in channels:
         platform, ident = split_channel(channel)
         adapter = adapters.get(platform)
         if adapter is None:
@@ -69,16 +69,6 @@ async def send_digests(db: sqlite_utils.Database, adapters: dict[str, ChatAdapte
         except Exception as exc:  # our side failed: nothing is marked, the next digest retries
             log.error("digest.fault channel=%s error=%s", channel, exc, exc_info=exc)
     return posted
-
-
-def _in_doubt_channels(db: sqlite_utils.Database) -> list[str]:
-    return [
-        r[0]
-        for r in db.execute(
-            "SELECT DISTINCT channel FROM deliveries WHERE digest_of IS NOT NULL "
-            "AND status IN ('claimed', 'digest')"
-        )
-    ]
 
 
 async def _send_channel(
