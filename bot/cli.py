@@ -443,7 +443,7 @@ def _text_to_test(args: argparse.Namespace) -> str:
 
 def _backtest(args: argparse.Namespace, settings: Settings, topics: list) -> int:
     from bot.backtest import backtest
-    from bot.db import open_database
+    from bot.db import open_existing
     from bot.durations import parse_duration
     from bot.model import Topic
     from bot.topics.match import compile_topic
@@ -460,7 +460,7 @@ def _backtest(args: argparse.Namespace, settings: Settings, topics: list) -> int
     except QueryError as exc:
         print(f"error: query: {exc}", file=sys.stderr)
         return 2
-    db = open_database(settings.database)
+    db = open_existing(settings.database)
     window = timedelta(seconds=settings.story_window)
     vectors = settings.sentence_vectors
     for line in backtest(db, topic, gazetteer, timedelta(seconds=since), window, vectors):

@@ -13,7 +13,7 @@ import getpass
 import sys
 from pathlib import Path
 
-from bot.db import open_database, open_read_only
+from bot.db import open_existing, open_read_only
 from bot.errors import UsageError
 from bot.feedback import answer, record_label
 from bot.feedback_export import export_feedback
@@ -22,7 +22,9 @@ from bot.settings import Settings
 
 def feedback_command(args: argparse.Namespace, settings: Settings) -> int:
     """Record a label as the console operator: 0 recorded (or already), 2 no such alert."""
-    db = open_database(settings.database)
+    if not 0 < args.alert < 2**63:  # SQLite's integers end there
+        raise UsageError(f"there is no alert {args.alert}: alerts are numbered from 1")
+    db = open_existing(settings.database)
     try:
         outcome = record_label(
             db, args.kind, args.alert, platform="console", user=_who(args.by), channel="console"

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.clock import iso_short, parse_iso
-from bot.db import open_database, open_read_only
+from bot.db import open_database, open_existing, open_read_only
 from bot.durations import format_duration, parse_duration
 from bot.errors import UsageError
+from bot.filewrite import replace_text
 from bot.health_store import FeedHealth, feeds_health
 from bot.maintenance import MIN_PRUNE_AGE, backup, prune
 from bot.opml import OpmlFeed, import_feeds, read_opml, write_opml
@@ -196,10 +197,10 @@ def _feeds_export(settings: Settings, path: Path | None) -> int:
         db.close()
     # What the bot will poll once it starts with this config.
     text = write_opml([OpmlFeed(f.name, f.url, f.interval) for f in listed if f.polled])
-    if path is None:
+    if path is None or str(path) == "-":
         sys.stdout.write(text)
     else:
-        path.write_text(text, encoding="utf-8")
+        replace_text(path, text)  # all or nothing: a full disk leaves the last export whole
         print(f"wrote {text.count('<outline')} feeds to {path}", file=sys.stderr)
     return 0
 
@@ -234,7 +235,7 @@ def _db_prune(settings: Settings, args: argparse.Namespace) -> int:
             f"--older-than {args.older_than} would delete items published within the last "
             "day, alerts you may still need; add --force if that is what you want"
         )
-    db = open_read_only(settings.database) if args.dry_run else open_database(settings.database)
+    db = open_read_only(settings.database) if args.dry_run else open_existing(settings.database)
     try:
         done = prune(
             db, age, settings.story_window, vacuum=not args.no_vacuum, dry_run=args.dry_run

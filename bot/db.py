@@ -336,6 +336,15 @@ def open_database(path: str | Path, *, check_bulk: bool = True) -> sqlite_utils.
     return db
 
 
+def open_existing(path: str | Path) -> sqlite_utils.Database:
+    """`open_database` for commands that work on what the bot stored (labelling an alert,
+    a backtest, a prune): a path with no database yet is an error, not a new empty file
+    that the command would then report on as if it were the bot's."""
+    if str(path) != ":memory:" and not Path(path).exists():
+        raise StoreError(f"no database at {path} yet (wirewatch creates it when it first runs)")
+    return open_database(path)
+
+
 def open_read_only(path: str | Path, *, migrated: bool = True) -> sqlite_utils.Database:
     """Open an existing database for reading only: nothing is created, migrated or written.
 

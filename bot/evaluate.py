@@ -19,8 +19,8 @@ from itertools import combinations
 from math import comb
 from pathlib import Path
 
-from bot.errors import WirewatchError
-from bot.labelled import LabelledItem, load_labelled
+from bot.errors import UsageError, WirewatchError
+from bot.labelled import LABELS, LabelledItem, load_labelled
 from bot.model import Topic
 from bot.replay import Replayed, ReplayInput, replay
 from bot.text.clean import html_to_text
@@ -105,6 +105,9 @@ def evaluate_file(
     items, out, notes = replay_file(
         path, topic, split=split, titles_only=titles_only, window=window, gazetteer=gazetteer
     )
+    positive = positive.strip().lower()  # labels are read in any case; so is this one
+    if positive not in LABELS:  # a typo would count every deployment as a false alert
+        raise UsageError(f"--positive {positive!r} is not a label: one of {', '.join(LABELS)}")
     text = report(path, topic.name, items, out, positive, notes)
     return "\n".join([text, *grouping_errors(items, out)]) if stories else text
 
@@ -130,7 +133,7 @@ def replay_file(
         notes.append(
             "some items have no `published`: those are replayed in file order, 10 minutes apart"
         )
-    items = [_timed(i, n) for n, i in enumerate(items)]
+    items = _timed_all(items)
     if titles_only:
         items = [replace(i, description="") for i in items]
     inputs = [
@@ -147,10 +150,22 @@ def replay_file(
     return items, out, notes
 
 
-def _timed(item: LabelledItem, n: int) -> LabelledItem:
-    if item.published is not None:
-        return item
-    return replace(item, published=SYNTHETIC_START + timedelta(minutes=10 * n))
+def _timed_all(items: list[LabelledItem]) -> list[LabelledItem]:
+    """Undated items replayed in file order, 10 minutes apart: after the dated item before
+    them where there is one (not in the year 2000, far from their neighbours' stories)."""
+    out: list[LabelledItem] = []
+    last: datetime | None = None
+    for n, item in enumerate(items):
+        if item.published is None:
+            when = (
+                last + timedelta(minutes=10)
+                if last
+                else SYNTHETIC_START + timedelta(minutes=10 * n)
+            )
+            item = replace(item, published=when)
+        last = item.published
+        out.append(item)
+    return out
 
 
 def report(

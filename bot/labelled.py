@@ -11,6 +11,7 @@ A line that is not such an object is refused with its line number.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -55,6 +56,8 @@ def _item(path: Path, n: int, line: str) -> LabelledItem:
         raw = json.loads(line)
     except ValueError as exc:
         raise UsageError(f"{where}: not JSON: {exc.args[0]}") from None
+    except RecursionError:
+        raise UsageError(f"{where}: JSON nested too deeply to be an item") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("title"), str):
         raise UsageError(f"{where}: expected an object with a text `title`")
     label = _label(raw.get("label"), where)
@@ -122,7 +125,12 @@ def _published(value: object, where: str) -> datetime | None:
         except (OverflowError, OSError, ValueError):
             when = None
     elif isinstance(value, str):
-        when = _iso_or_rfc2822(value.strip())
+        text = value.strip()
+        when = _iso_or_rfc2822(text)
+        if when is None and re.fullmatch(r"-?\d+(\.\d+)?", text):  # Unix seconds as text
+            return _published(float(text), where)
+    if when is not None and not 1900 <= when.year <= 2200:  # story windows must fit after it
+        raise UsageError(f"{where}: `published` {value!r} is not a year of news (1900-2200)")
     if when is None:
         raise UsageError(
             f"{where}: `published` {value!r} is not a time (ISO 8601, RFC 2822 or Unix seconds)"
