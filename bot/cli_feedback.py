@@ -13,11 +13,13 @@ import getpass
 import sys
 from pathlib import Path
 
+from bot.catalog import configured_topics
 from bot.db import open_existing, open_read_only
 from bot.errors import UsageError
 from bot.feedback import answer, record_label
 from bot.feedback_export import export_feedback
 from bot.settings import Settings
+from bot.store import list_topics
 
 
 def feedback_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -55,8 +57,11 @@ def export_command(args: argparse.Namespace, settings: Settings) -> int:
         )
     db = open_read_only(Path(settings.database))
     try:
-        done = export_feedback(db, args.topic, str(args.feedback))
         topics = [t for (t,) in db.execute("SELECT DISTINCT topic FROM feedback ORDER BY 1")]
+        known = {t.name for t in configured_topics(settings)} | {t.name for t in list_topics(db)}
+        if args.topic not in known | set(topics):  # a typo would empty an earlier export
+            raise UsageError(f"--topic {args.topic!r} is not a topic: {', '.join(sorted(known))}")
+        done = export_feedback(db, args.topic, str(args.feedback))
     finally:
         db.close()
     where = "stdout" if str(args.feedback) == "-" else args.feedback

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -38,7 +39,8 @@ def backup(db: sqlite_utils.Database, target: str | Path, progress: Progress | N
             db.conn.backup(dest, pages=256, progress=_pages(progress))
         dest.close()
     except (OSError, sqlite3.Error) as exc:
-        target.unlink(missing_ok=True)
+        with suppress(OSError):  # nothing to remove where the path cannot even be a file
+            target.unlink(missing_ok=True)
         raise StoreError(f"backup to {target} failed: {exc}") from None
     return target.stat().st_size
 

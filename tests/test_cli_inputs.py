@@ -126,3 +126,22 @@ def test_undated_items_are_replayed_beside_the_dated_ones_before_them(tmp_path):
     code, out, _ = _eval(tmp_path, items)
     stories = next(line for line in out.splitlines() if line.startswith("stories:"))
     assert code == 0 and "recall 1.000" in stories, stories
+
+
+def test_a_backup_under_a_file_is_an_error_not_a_traceback(tmp_path, capsys):
+    _stored_db(tmp_path)
+    (tmp_path / "afile").write_text("x", encoding="utf-8")
+    argv = ["db", "backup", str(tmp_path / "afile" / "b.db"), "--config", str(_config(tmp_path))]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "backup to" in err and "failed" in err and "Traceback" not in err
+
+
+def test_a_feedback_export_of_a_mistyped_topic_leaves_the_last_export_alone(tmp_path, capsys):
+    _stored_db(tmp_path)
+    out = tmp_path / "labels.jsonl"
+    out.write_text('{"title": "kept"}\n', encoding="utf-8")
+    argv = ["eval", "--feedback", str(out), "--topic", "troop-deployment"]
+    assert main([*argv, "--config", str(_config(tmp_path))]) == 2
+    assert "is not a topic" in capsys.readouterr().err
+    assert out.read_text(encoding="utf-8") == '{"title": "kept"}\n'
