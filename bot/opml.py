@@ -16,7 +16,7 @@ from xml.sax.saxutils import quoteattr
 import sqlite_utils
 
 from bot.durations import format_duration, parse_duration
-from bot.errors import FeedParseError, WirewatchError
+from bot.errors import FeedParseError, UsageError
 from bot.feeds.parse import refuse_entity_declarations
 from bot.settings import MIN_INTERVAL
 from bot.store import add_feed, feed_at
@@ -48,9 +48,9 @@ def read_opml(data: bytes) -> OpmlList:
         refuse_entity_declarations(data)
         root = ET.fromstring(data)
     except (ET.ParseError, FeedParseError) as exc:
-        raise WirewatchError(f"not a readable OPML file: {exc}") from None
+        raise UsageError(f"not a readable OPML file: {exc}") from None
     if root.tag.lower() != "opml":
-        raise WirewatchError(f"not an OPML file: the root element is <{root.tag}>, not <opml>")
+        raise UsageError(f"not an OPML file: the root element is <{root.tag}>, not <opml>")
     feeds: dict[str, OpmlFeed] = {}
     skipped: list[str] = []
     for outline in root.iter("outline"):

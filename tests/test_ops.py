@@ -209,7 +209,8 @@ def test_opml_import_then_export_round_trips(tmp_path, capsys):
 def test_bad_opml_is_refused_and_adds_nothing(tmp_path, body, capsys):
     config = _config(tmp_path)
     (tmp_path / "in.opml").write_bytes(body)
-    assert main(["feeds", "import", str(tmp_path / "in.opml"), "--config", str(config)]) == 1
+    # A bad file, like a bad argument, exits 2 (README: exit codes).
+    assert main(["feeds", "import", str(tmp_path / "in.opml"), "--config", str(config)]) == 2
     assert "OPML" in capsys.readouterr().err
     assert open_database(tmp_path / "w.db").execute("SELECT count(*) FROM feeds").fetchone()[0] == 0
 
