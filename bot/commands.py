@@ -35,6 +35,7 @@ from bot.narrow import channels_naming, check_filter, effective_query
 from bot.opinions import explain
 from bot.outbox import pending_count
 from bot.pipeline import poll_feed
+from bot.settings import LINE_BREAKING
 from bot.status import health, held_count, without_vectors
 from bot.store import (
     add_feed,
@@ -836,14 +837,14 @@ def _shown(text: str, limit: int = SHOWN) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CONTROL = LINE_BREAKING
 FEED_NAME_CHARS = 80
 
 
 def _feed_name(name: str) -> str:
     """A feed's name as typed, refused where it would break the lists it is shown in."""
     name = name.strip()
-    if _CONTROL.search(name) or "\n" in name or "\r" in name or "`" in name:
+    if _CONTROL.search(name) or "`" in name:
         raise CommandError("a feed's NAME is one line of text, without backticks")
     if len(name) > FEED_NAME_CHARS:
         raise CommandError(f"a feed's NAME is at most {FEED_NAME_CHARS} characters")

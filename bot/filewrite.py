@@ -34,10 +34,8 @@ def replace_text(path: Path, text: str) -> None:
 def refuse_to_replace(path: Path) -> None:
     """UsageError when `path` is something an export must not write over."""
     try:
-        if path.is_dir():
-            raise UsageError(f"cannot write {path}: it is a directory")
         if path.exists() and not path.is_file():
-            raise UsageError(f"cannot write {path}: not a regular file (a pipe or a device?)")
+            raise UsageError(f"cannot write {path}: not a regular file (a directory, a pipe?)")
         if path.is_file():
             with path.open("rb") as f:
                 if f.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC:

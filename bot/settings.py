@@ -35,6 +35,7 @@ from bot.errors import ConfigError
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 MIN_INTERVAL = 10.0  # seconds between polls of one feed, at least
 CHANNEL_RE = re.compile(r"console|slack:[A-Z0-9]+|discord:[0-9]+")  # whole, ASCII only
+LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f]")  # what one line of text must not hold
 MAX_CONFIG_BYTES = 5 * 2**20  # a config is a few KB; /dev/zero must not be read to the end
 
 
@@ -50,7 +51,7 @@ class FeedSettings(_Strict):
     @field_validator("name")
     @classmethod
     def _one_line(cls, name: str) -> str:
-        if not name.strip() or re.search(r"[\x00-\x1f\x7f]", name):
+        if not name.strip() or LINE_BREAKING.search(name):
             raise ValueError("must be one line of text (it names the feed in logs and lists)")
         return name
 
@@ -116,7 +117,7 @@ class NetworkSettings(_Strict):
     @field_validator("user_agent")
     @classmethod
     def _one_header_line(cls, value: str) -> str:
-        if re.search(r"[\x00-\x1f\x7f]", value):
+        if LINE_BREAKING.search(value):
             raise ValueError("must be one line of text (it is sent as an HTTP header)")
         return value
 

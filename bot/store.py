@@ -417,11 +417,12 @@ def subscribe(
             [channel, topic, mode, iso(utcnow()), only, except_],
         )
         # A channel muted until later is muted for the topic it now takes on as well.
+        now = iso(utcnow())
         db.execute(
             "UPDATE subscriptions SET muted_until = (SELECT max(muted_until) FROM subscriptions "
             f"WHERE channel = ? AND {_LIVE_SUB} AND muted_until > ?) WHERE channel = ? "
             "AND topic = ? AND (muted_until IS NULL OR muted_until < ?)",
-            [channel, iso(utcnow()), channel, topic, iso(utcnow())],
+            [channel, now, channel, topic, now],
         )
         # A channel that was paused by a permanent error gets its held backlog back.
         db.execute(
