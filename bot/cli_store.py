@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from bot.clock import iso_short, parse_iso
@@ -27,7 +26,7 @@ from bot.health_store import FeedHealth, feeds_health
 from bot.maintenance import MIN_PRUNE_AGE, backup, prune
 from bot.opml import OpmlFeed, import_feeds, read_opml, write_opml
 from bot.settings import Settings
-from bot.store import FeedRow, feed_item_counts, list_feeds
+from bot.store import ConfigFeed, feed_item_counts, list_feeds, plan_config_feeds
 
 
 def read_bytes(path: Path) -> bytes:
@@ -47,43 +46,9 @@ def _open_for_reading(settings: Settings):
     return open_database(path)
 
 
-@dataclass(frozen=True)
-class ListedFeed:
-    """A feed as stored, or as the config given would add it (`row` None). `change`: what
-    the bot will do to it once it starts with that config ("new": add it; "leaving": disable
-    a config feed the config no longer lists; "returning": enable one it lists again)."""
-
-    name: str
-    url: str
-    interval: float | None
-    row: FeedRow | None
-    change: str | None = None
-
-    @property
-    def polled(self) -> bool:
-        """Whether the bot polls it once it starts with the config given."""
-        if self.change is not None:
-            return self.change != "leaving"
-        return self.row is not None and not self.row.disabled
-
-
-def _feeds_with_config(db, settings: Settings) -> list[ListedFeed]:
-    """Stored feeds, with what applying this config would change marked, not applied
-    (as `bot.store.sync_config_feeds` would apply it)."""
-    wanted = {f.url: f for f in settings.feeds}
-    listed = []
-    for row in list_feeds(db):
-        mine, change = wanted.pop(row.url, None), None
-        if row.origin == "config" and mine is None and not row.disabled:
-            change = "leaving"
-        elif row.origin == "config" and mine and row.disabled_reason == "removed from config":
-            change = "returning"
-        if row.origin == "config" and mine:  # the bot takes the config's name and interval
-            listed.append(ListedFeed(mine.name, row.url, mine.interval, row, change))
-        else:
-            listed.append(ListedFeed(row.name, row.url, row.interval, row, change))
-    listed += [ListedFeed(f.name, f.url, f.interval, None, "new") for f in wanted.values()]
-    return sorted(listed, key=lambda f: (f.name, f.url))
+def _feeds_with_config(db, settings: Settings) -> list[ConfigFeed]:
+    """Stored feeds, with what applying this config would change marked, not applied."""
+    return plan_config_feeds(list_feeds(db), [(f.name, f.url, f.interval) for f in settings.feeds])
 
 
 def feeds_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -105,8 +70,8 @@ def feeds_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _feed_row(f: ListedFeed, counts: dict[int, int], healths: dict[int, FeedHealth]) -> dict:
-    """`config`: what the bot will change once it starts with this config (`ListedFeed`)."""
+def _feed_row(f: ConfigFeed, counts: dict[int, int], healths: dict[int, FeedHealth]) -> dict:
+    """`config`: what the bot will change once it starts with this config (`ConfigFeed`)."""
     row = f.row
     return {
         "name": f.name,

@@ -296,41 +296,75 @@ def delete_topic(db: sqlite_utils.Database, name: str) -> None:
         db.table("topics").delete(name)
 
 
+@dataclass(frozen=True)
+class ConfigFeed:
+    """A feed as stored, or as a config would add it (`row` None), with what applying that
+    config does to it (`change`: "new" adds it; "leaving" disables a config feed the config
+    no longer lists; "returning" enables one it lists again; None: nothing the list shows).
+    A config feed the config lists takes the config's name and interval."""
+
+    name: str
+    url: str
+    interval: float | None
+    row: FeedRow | None
+    change: str | None = None
+
+    @property
+    def polled(self) -> bool:
+        """Whether the bot polls it once the config is applied."""
+        if self.change is not None:
+            return self.change != "leaving"
+        return self.row is not None and not self.row.disabled
+
+
+def plan_config_feeds(
+    rows: list[FeedRow], feeds: list[tuple[str, str, float | None]]
+) -> list[ConfigFeed]:
+    """Every stored feed and every config feed, as applying the config would leave them:
+    the one rule `sync_config_feeds` applies and `wirewatch feeds` shows."""
+    wanted = {url: (name, interval) for name, url, interval in feeds}
+    planned = []
+    for row in rows:
+        mine, change = wanted.pop(row.url, None), None
+        if row.origin == "config" and mine is None and not row.disabled:
+            change = "leaving"
+        elif row.origin == "config" and mine and row.disabled_reason == "removed from config":
+            change = "returning"
+        name, interval = mine if row.origin == "config" and mine else (row.name, row.interval)
+        planned.append(ConfigFeed(name, row.url, interval, row, change))
+    planned += [ConfigFeed(n, url, i, None, "new") for url, (n, i) in wanted.items()]
+    return sorted(planned, key=lambda f: (f.name, f.url))
+
+
 def sync_config_feeds(
     db: sqlite_utils.Database, feeds: list[tuple[str, str, float | None]]
 ) -> None:
     """Feeds in the config exist and are enabled; config feeds no longer listed are disabled."""
-    urls = {url for _, url, _ in feeds}
     now = iso(utcnow())
     with write(db):
-        for name, url, interval in feeds:
-            row = feed_at(db, url)
-            if row is None:
+        for f in plan_config_feeds(list_feeds(db), feeds):
+            if f.row is None:
                 db.table("feeds").insert(
                     {
-                        "url": url,
-                        "name": name,
-                        "interval": interval,
+                        "url": f.url,
+                        "name": f.name,
+                        "interval": f.interval,
                         "origin": "config",
                         "next_poll": now,
                         "created": now,
                     }
                 )
-            elif row.origin == "config" and (
-                row.name != name
-                or row.interval != interval
-                or row.disabled_reason == "removed from config"
-            ):
+            elif f.change == "leaving":
                 db.table("feeds").update(
-                    row.id,
-                    {"name": name, "interval": interval, "disabled": 0, "disabled_reason": None},
+                    f.row.id, {"disabled": 1, "disabled_reason": "removed from config"}
                 )
-        db.execute(
-            "UPDATE feeds SET disabled = 1, disabled_reason = 'removed from config' "
-            "WHERE origin = 'config' AND disabled = 0 "
-            f"AND url NOT IN ({','.join('?' * len(urls))})",
-            list(urls),
-        )
+            elif f.row.origin == "config" and (
+                f.change == "returning" or (f.name, f.interval) != (f.row.name, f.row.interval)
+            ):
+                enabled = {"disabled": 0, "disabled_reason": None}
+                db.table("feeds").update(
+                    f.row.id, {"name": f.name, "interval": f.interval, **enabled}
+                )
 
 
 def sync_config_subscriptions(
