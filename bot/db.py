@@ -287,6 +287,12 @@ def _m014_digest_messages(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE deliveries ADD COLUMN digest_of INTEGER")
 
 
+def _m015_items_by_words(db: sqlite_utils.Database) -> None:
+    # A feed with no links that mints new guids every poll is known again by its words
+    # (bot.pipeline._unseen), without reading the feed's whole history.
+    db.execute("CREATE INDEX items_digest ON items(digest)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_open_deliveries_index,
@@ -302,6 +308,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m012_story_vectors,
     _m013_vectors_kept_when_headline_kept,
     _m014_digest_messages,
+    _m015_items_by_words,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -26,6 +26,9 @@ class Entry:
     # The feed's date when it was not believed (before 1990, or over a day ahead), as UTC
     # ISO text: `published` is then None, and the pipeline says so once, for a new item.
     date_ignored: str | None = None
+    # No link of its own: `url`, if any, is its guid. A feed that mints new guids every poll
+    # then repeats only its words, which is how the pipeline knows the item again.
+    link_is_guid: bool = False
     # What matching and grouping need of title + summary, computed where the entry was
     # parsed (a worker process) so the event loop does not tokenise it; None: not computed.
     prepared: Prepared | None = field(default=None, compare=False, repr=False)

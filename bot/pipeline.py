@@ -25,6 +25,7 @@ from bot.clock import utcnow
 from bot.corroboration import wire_of
 from bot.corroboration_store import Rule
 from bot.edit_store import store_edits
+from bot.edits import digest
 from bot.errors import FeedParseError, FetchError, WirewatchError, one_line
 from bot.failpoints import failpoint
 from bot.feeds.fetch import Fetcher, backoff_delay
@@ -260,11 +261,21 @@ def _unseen(
     Only the rows that could collide are read, never the feed's whole history.
     """
     seen: set[tuple[str, str]] = set()
+    words: set[str] = set()
     for part in _chunks(list(entries), 400):  # SQLite allows 999 parameters per statement
         urls = [e.url for e in part if e.url]
-        # A feed that mints new guids every poll still repeats its links and titles.
+        # A feed that mints new guids every poll still repeats its links and titles...
         seen.update(_column(db, "url, title", "url", feed.id, urls))
-    return [e for e in entries if e.identity not in known and (e.url, e.title) not in seen]
+        # ...or, with no link but its guid, its words.
+        digests = [digest(e.title, e.summary) for e in part if e.link_is_guid]
+        words.update(_column(db, "digest", "digest", feed.id, digests))
+    return [
+        e
+        for e in entries
+        if e.identity not in known
+        and (e.url, e.title) not in seen
+        and not (e.link_is_guid and digest(e.title, e.summary) in words)
+    ]
 
 
 def _column(db: sqlite_utils.Database, columns: str, key: str, feed_id: int, values: list) -> list:

@@ -395,15 +395,29 @@ REPORTS = [
 ]
 
 
-def _wire(poll: int, *, guids: bool, rotate_guids: bool = False) -> str:
-    """The same three reports as poll number `poll` shows them: order, dates, links shift."""
+def _wire(
+    poll: int,
+    *,
+    guids: bool,
+    rotate_guids: bool = False,
+    links: bool = True,
+    permalinks: bool = True,
+    one_guid: bool = False,
+) -> str:
+    """The same three reports as poll number `poll` shows them: order, dates, links shift.
+    `links` False: no `<link>`; `permalinks` False: guids marked isPermaLink="false" (else a
+    parser makes them the link); `one_guid`: every item carries the same guid."""
     when = datetime.now(UTC) - timedelta(minutes=30 - poll)
     items = []
     for i, title in enumerate(REPORTS):
         link = f"https://wire.example/{i}?utm_source=rss&utm_campaign=p{poll}#top"
         guid = (f"{i}-{poll}" if rotate_guids else str(i)) if guids else None
+        guid = "https://wire.example/" if one_guid else guid
         pub = f"<pubDate>{format_datetime(when)}</pubDate>"
-        items.append(item(title, guid=guid, link=link, extra=pub))
+        if guid is not None and not permalinks:
+            pub += f'<guid isPermaLink="false">{guid}</guid>'
+            guid = None
+        items.append(item(title, guid=guid, link=link if links else None, extra=pub))
     items = items[poll % 3 :] + items[: poll % 3]
     return rss("".join(items))
 
@@ -425,6 +439,29 @@ async def test_missing_guids_shifting_links_order_and_dates_alert_once(tmp_path,
 async def test_guids_that_change_every_poll_do_not_realert(tmp_path, feed_server):
     alerts = await _alerts_over_polls(tmp_path, feed_server, 4, guids=True, rotate_guids=True)
     assert sorted(a["title"] for a in alerts) == sorted(REPORTS)
+
+
+@pytest.mark.parametrize("permalinks", [True, False], ids=["guid-as-link", "not-permalink"])
+async def test_guids_that_change_every_poll_without_links_do_not_realert(
+    tmp_path, feed_server, permalinks
+):
+    # No <link>: nothing but the words says a report was seen before.
+    alerts = await _alerts_over_polls(
+        tmp_path, feed_server, 4, guids=True, rotate_guids=True, links=False, permalinks=permalinks
+    )
+    assert sorted(a["title"] for a in alerts) == sorted(REPORTS)
+    assert all(a["kind"] == "new" for a in alerts)
+
+
+@pytest.mark.parametrize("permalinks", [True, False], ids=["guid-as-link", "not-permalink"])
+async def test_one_guid_on_every_item_loses_none_of_them(tmp_path, feed_server, permalinks):
+    # A CMS that writes one guid for all items: each report is its own, found by its link,
+    # and none is posted as an edit of another.
+    alerts = await _alerts_over_polls(
+        tmp_path, feed_server, 3, guids=True, one_guid=True, permalinks=permalinks
+    )
+    assert sorted(a["title"] for a in alerts) == sorted(REPORTS)
+    assert all(a["kind"] == "new" for a in alerts)
 
 
 async def test_a_feed_moved_onto_another_feeds_address_brings_no_storm(tmp_path, feed_server):

@@ -25,7 +25,8 @@ import hashlib
 import io
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
@@ -264,7 +265,14 @@ def _entry(raw: Any, feed_url: str, now: datetime) -> Entry:
         published=published,
         author=_text(raw, "author", AUTHOR_MAX) or None,
         date_ignored=ignored,
+        link_is_guid=_link_is_guid(raw, link),
     )
+
+
+def _link_is_guid(raw: Any, link: str | None) -> bool:
+    """No `<link>` but (as feedparser does with a permalink guid) the guid made one."""
+    own = (link or "").strip()
+    return not own or own == (raw.get("id") or "").strip()
 
 
 def _readable(entry: Entry) -> bool:
@@ -379,11 +387,21 @@ def _join(base: str, link: str | None) -> str | None:
         return None
 
 
-def _dedupe(entries: Any) -> list[Entry]:
-    """First entry of each identity, in document order."""
+def _dedupe(entries: Iterable[Entry]) -> list[Entry]:
+    """First entry of each identity, in document order. One guid on entries with different
+    links (a CMS that writes one guid for every item) identifies none of them: their links do,
+    or each would be lost behind the first, or posted as an edit of it."""
+    listed = list(entries)
+    links: dict[str, set[str | None]] = {}
+    for entry in listed:
+        if entry.identity.startswith("guid:"):
+            links.setdefault(entry.identity, set()).add(entry.url)
+    shared = {identity for identity, urls in links.items() if len(urls) > 1}
     seen: set[str] = set()
     kept = []
-    for entry in entries:
+    for entry in listed:
+        if entry.identity in shared and entry.url:
+            entry = replace(entry, identity=_capped_identity("link:", entry.url))
         if entry.identity not in seen:
             seen.add(entry.identity)
             kept.append(entry)
