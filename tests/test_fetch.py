@@ -142,11 +142,23 @@ async def test_guarded_redirect_to_a_private_address_makes_no_connection(target)
         async with Fetcher(address_policy=only_redirector.__eq__) as fetcher:
             with pytest.raises(UnsafeURLError):
                 await fetcher.fetch_feed(redirector.url("/feed"), trusted=False)
-            assert victim.accepted == 0
-            # A trusted feed's hop does connect: the victim would have counted one.
-            await fetcher.fetch_feed(redirector.url("/control"), trusted=True)
+            # Nor does a config feed's: ops trusted the host they wrote, not the one it names.
+            with pytest.raises(UnsafeURLError):
+                await fetcher.fetch_feed(redirector.url("/control"), trusted=True)
         assert [r.path for r in redirector.requests] == ["/feed", "/control"]
-        assert victim.accepted == 1
+        assert victim.accepted == 0
+
+
+async def test_a_config_feed_on_a_private_host_follows_its_own_redirects(feed_server):
+    """An intranet feed ops wrote in the config (127.0.0.1 here, refused from chat) keeps its
+    trust across a redirect on the same host, and the move is reported."""
+    feed_server.serve("/feed/", RSS)
+    feed_server.redirect("/feed", "/feed/", status=301)
+    async with Fetcher() as fetcher:
+        result = await fetcher.fetch_feed(feed_server.url("/feed"), trusted=True)
+        with pytest.raises(UnsafeURLError):
+            await fetcher.fetch_feed(feed_server.url("/feed"), trusted=False)
+    assert result.body == RSS and result.permanent_url == feed_server.url("/feed/")
 
 
 async def test_trusted_fetch_ignores_proxy_environment(feed_server, monkeypatch):

@@ -1,10 +1,11 @@
 """HTTP fetching of feeds and article pages, with the limits a bot on the open internet needs.
 
 One `Fetcher` holds two aiohttp sessions: a trusted one for feed URLs ops wrote in the
-config, and a guarded one (see guard.py) for URLs that came from chat and for every link
-found in a feed, config feeds included. Every fetch has a total deadline, a cap on the
-decoded body, redirects followed hop by hop (each hop re-checked when guarded), and at
-most `per_host` fetches per host at once.
+config (their own scheme, host and port, redirects included), and a guarded one (see
+guard.py) for URLs that came from chat, for every link found in a feed, config feeds
+included, and for a config feed's redirect to another host. Every fetch has a total
+deadline, a cap on the decoded body, redirects followed hop by hop (each hop re-checked when
+guarded), and at most `per_host` fetches per host at once.
 Failures become FetchError with a short message for a person.
 
 Deliberately not here: parsing (parse.py), deciding when to poll (the scheduler uses
@@ -148,13 +149,17 @@ class Fetcher:
     async def _follow(
         self, url: str, headers: dict[str, str], trusted: bool, max_bytes: int, page: bool
     ) -> FetchResult:
-        session = self._trusted if trusted else self._guarded
-        if session is None:
+        if self._trusted is None or self._guarded is None:
             raise RuntimeError("Fetcher used outside `async with`")
+        # Ops trusted the host they wrote, not wherever it redirects: a hop to another host
+        # (a third party's choice) is guarded like a URL from chat.
+        trusted_origin = _origin(url) if trusted else None
         permanent = True
         for hop in range(self._max_redirects + 1):
-            if not trusted:
+            hop_trusted = trusted_origin is not None and _origin(url) == trusted_origin
+            if not hop_trusted:
                 url = check_url(url, allow_private=self._allow_private, allowed=self._policy)
+            session = self._trusted if hop_trusted else self._guarded
             response = await self._request(session, url, headers)
             async with response:
                 location = response.headers.get("Location")
@@ -296,6 +301,12 @@ def _keep_validators(result: FetchResult, etag: str | None, modified: str | None
         permanent_url=result.permanent_url,
         content_type=result.content_type,
     )
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port: what a redirect must keep to stay where ops pointed."""
+    parsed = yarl.URL(url)
+    return (parsed.scheme, (parsed.host or "").lower(), parsed.port)
 
 
 def _host(url: str) -> str:
