@@ -50,12 +50,21 @@ class FetchError(WirewatchError):
     """A feed or page could not be fetched.
 
     `retry_after` is the server's wish in seconds (429/503), `permanent` marks errors that
-    retrying will not fix (404, 410, refused address).
+    retrying will not fix (404, 410, refused address), `gone` the one a server says so itself
+    (410 Gone): a feed that answers it is disabled at once.
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None, permanent: bool = False):
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        permanent: bool = False,
+        gone: bool = False,
+    ):
         self.retry_after = retry_after
-        self.permanent = permanent
+        self.permanent = permanent or gone
+        self.gone = gone
         super().__init__(message)
 
 

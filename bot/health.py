@@ -92,6 +92,11 @@ def notice_text(
             f"feed {name} is failing: {feed.failures} failures in a row; last error: "
             f"{feed.last_error}. wirewatch keeps retrying, less and less often."
         )
+    if new == "disabled" and (feed.disabled_reason or "").startswith("gone: "):
+        return (
+            f"wirewatch disabled the feed {name}: its server says it is gone for good "
+            f"({feed.last_error}). `feeds add` it again to re-enable it."
+        )
     if new == "disabled":
         return (
             f"wirewatch disabled the feed {name} after {feed.failures} failures in a row; "

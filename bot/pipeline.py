@@ -122,8 +122,14 @@ async def _decide_feed(p: Pipeline, feed: FeedRow, started: float) -> _Decided |
         )
         failpoint("after_fetch")
         if fetched.status == 304 or fetched.body is None:
+            # Validators the 304 sent replace ours; a permanent redirect moves the feed here too.
             record_success(
-                p.db, feed, interval=interval, etag=feed.etag, last_modified=feed.last_modified
+                p.db,
+                feed,
+                interval=interval,
+                etag=fetched.etag,
+                last_modified=fetched.last_modified,
+                moved_to=fetched.permanent_url,
             )
             return _account(p, feed, PollResult(feed.name, True, not_modified=True), started)
         parsed = await parse_feed_async(fetched.body, feed_url=fetched.url)
@@ -139,7 +145,7 @@ async def _decide_feed(p: Pipeline, feed: FeedRow, started: float) -> _Decided |
         if edits and edits[0].quiet:
             edits = await _store_rewrite(p, feed, edits)
     except FetchError as exc:
-        result = _record_failure(p, feed, str(exc), "fetch", exc.retry_after or 0.0)
+        result = _record_failure(p, feed, str(exc), "fetch", exc.retry_after or 0.0, exc.gone)
         return _account(p, feed, result, started)
     except FeedParseError as exc:
         return _account(p, feed, _record_failure(p, feed, str(exc), "parse"), started)
@@ -290,13 +296,20 @@ def _column(db: sqlite_utils.Database, columns: str, key: str, feed_id: int, val
 
 
 def _record_failure(
-    p: Pipeline, feed: FeedRow, error: str, cause: str, retry_after: float = 0.0
+    p: Pipeline,
+    feed: FeedRow,
+    error: str,
+    cause: str,
+    retry_after: float = 0.0,
+    gone: bool = False,
 ) -> PollResult:
-    """Back the feed off (disabled after `max_failures`), in one log line."""
-    delay = max(backoff_delay(feed.failures + 1), retry_after)
+    """Back the feed off (disabled after `max_failures`, or at once when the server says it
+    is gone), in one log line. A failing feed is never asked more often than a healthy one."""
+    interval = feed.interval or p.settings.poll_interval
+    delay = max(backoff_delay(feed.failures + 1), retry_after, interval)
     metrics.FEED_FAILURES.labels(cause).inc()
     disabled = record_failure(
-        p.db, feed, error, retry_in=delay, max_failures=p.settings.max_failures
+        p.db, feed, error, retry_in=delay, max_failures=p.settings.max_failures, permanent=gone
     )
     log.warning(
         "poll.failed feed=%s cause=%s failures=%d retry_in=%.0fs error=%s",

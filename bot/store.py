@@ -233,9 +233,10 @@ def record_failure(
     max_failures: int,
     permanent: bool = False,
 ) -> bool:
-    """Note the error and back off; return True when this failure disabled the feed."""
+    """Note the error and back off; return True when this failure disabled the feed (after
+    `max_failures` in a row, or at once when `permanent`)."""
     failures = feed.failures + 1
-    disable = failures >= max_failures
+    disable = permanent or failures >= max_failures
     now = utcnow()
     with write(db):
         _update_feed(
@@ -247,9 +248,13 @@ def record_failure(
                 "failures": failures,
                 "next_poll": later(retry_in, now),
                 "disabled": int(disable),
-                "disabled_reason": f"{failures} failures in a row; last: {error}"
+                "disabled_reason": (
+                    f"gone: {error}"
+                    if permanent
+                    else f"{failures} failures in a row; last: {error}"
+                )
                 if disable
-                else None,
+                else None,  # fmt: skip
             },
         )
     return disable

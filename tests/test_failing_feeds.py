@@ -90,6 +90,40 @@ async def test_retry_after_is_honoured_when_longer_than_the_backoff(tmp_path, fe
     assert _wait(feed) >= 7200 and "429" in feed.last_error
 
 
+async def test_a_feed_the_server_says_is_gone_is_disabled_at_once_and_announced(
+    tmp_path, feed_server, capfd
+):
+    feed_server.serve("/rss", "gone", status=410, content_type="text/plain")
+    async with console_runtime(load_settings(_config(tmp_path, feed_server.url("/rss")))) as (
+        rt,
+        _,
+    ):
+        capfd.readouterr()
+        await poll_once(rt)
+        feed = find_feed(rt.db, "Wire")
+        notice = capfd.readouterr().err
+        await poll_once(rt)
+    assert feed.disabled and feed.failures == 1 and "410" in feed.disabled_reason
+    assert notice.count(NOTICE) == 1 and "gone for good" in notice and "410" in notice
+    assert len(feed_server.requests_to("/rss")) == 1  # never asked again
+
+
+async def test_a_failing_feed_is_never_asked_more_often_than_its_interval(tmp_path, feed_server):
+    # A feed polled once a day that starts failing: the backoff's 5 minutes would poll it
+    # hundreds of times more often than when it was healthy.
+    feed_server.serve("/rss", "oops", status=500, content_type="text/plain")
+    config = _config(tmp_path, feed_server.url("/rss"))
+    config.write_text(
+        config.read_text().replace("name: Wire,", "name: Wire, interval: 1d,"), encoding="utf-8"
+    )
+    async with console_runtime(load_settings(config)) as (rt, _):
+        waits = []
+        for _ in range(2):
+            await poll_once(rt)
+            waits.append(_wait(find_feed(rt.db, "Wire")))
+    assert all(wait >= 24 * 3600 for wait in waits), waits
+
+
 async def test_a_success_in_between_resets_the_count(tmp_path, feed_server):
     config = _config(tmp_path, feed_server.url("/rss"), max_failures=2)
     async with console_runtime(load_settings(config)) as (rt, console):

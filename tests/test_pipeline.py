@@ -170,6 +170,26 @@ async def test_moved_feed_keeps_identities_and_does_not_realert(tmp_path, feed_s
     assert moved.url == feed_server.url("/new")
 
 
+async def test_a_moved_feed_that_answers_304_at_its_new_address_moves_too(tmp_path, feed_server):
+    # The same ETag at the new address: the 301 is followed to a 304, and the move still
+    # counts (else every poll would take two requests, forever); a 304's new ETag is kept.
+    body = _rss([("/n/1", "Japan dispatches destroyers", "https://x.example/1", datetime.now(UTC))])
+    feed_server.serve("/old", body, etag='"v1"')
+    settings = make_settings(
+        tmp_path / "w.db", [("X", feed_server.url("/old"))], articles={"fetch": False}
+    )
+    async with console_runtime(settings) as (rt, console):
+        await poll_once(rt)
+        feed_server.redirect("/old", "/new", status=301)
+        feed_server.serve("/new", body, etag='"v1"')
+        [moved], _ = await poll_once(rt)
+        [again], _ = await poll_once(rt)
+        feed = find_feed(rt.db, "X")
+    assert moved.not_modified and again.not_modified and len(console.alerts()) == 1
+    assert feed.url == feed_server.url("/new") and feed.etag == '"v1"'
+    assert len(feed_server.requests_to("/old")) == 2  # the first poll, and the one that moved
+
+
 async def test_later_outlet_after_restart_joins_the_open_story(tmp_path, feed_server):
     now = datetime.now(UTC)
     feed_server.serve(

@@ -211,7 +211,7 @@ def _raise_for_status(response: aiohttp.ClientResponse, host: str) -> None:
     if status in RETRY_LATER:
         retry = parse_retry_after(response.headers.get("Retry-After"))
         raise FetchError(what, retry_after=retry)
-    raise FetchError(what, permanent=status in GONE)
+    raise FetchError(what, permanent=status in GONE, gone=status == 410)
 
 
 def _require_text(response: aiohttp.ClientResponse, host: str) -> None:
