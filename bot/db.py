@@ -293,6 +293,13 @@ def _m015_items_by_words(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX items_digest ON items(digest)")
 
 
+def _m016_config_urls(db: sqlite_utils.Database) -> None:
+    # The URL the config names a feed by: a 301 moves the feed's own `url`, and the config
+    # (still naming the old one) must find it again at the next start, not add it twice.
+    db.execute("ALTER TABLE feeds ADD COLUMN config_url TEXT")
+    db.execute("UPDATE feeds SET config_url = url WHERE origin = 'config'")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_open_deliveries_index,
@@ -309,6 +316,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m013_vectors_kept_when_headline_kept,
     _m014_digest_messages,
     _m015_items_by_words,
+    _m016_config_urls,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -47,6 +47,7 @@ class FeedRow:
     failures: int
     disabled: int
     disabled_reason: str | None
+    config_url: str | None = None  # a config feed: the URL the config names it by
 
     @property
     def trusted(self) -> bool:
@@ -82,7 +83,8 @@ _Row = TypeVar("_Row", bound="DataclassInstance")
 
 
 def _row(cls: type[_Row], row: dict[str, Any]) -> _Row:
-    return cls(**{k: row[k] for k in cls.__dataclass_fields__})
+    """A row as its dataclass; a column a later migration adds may be absent (its default)."""
+    return cls(**{k: row[k] for k in cls.__dataclass_fields__ if k in row})
 
 
 def jittered(interval: float) -> float:
@@ -313,6 +315,7 @@ class ConfigFeed:
     interval: float | None
     row: FeedRow | None
     change: str | None = None
+    config_url: str | None = None  # the config's URL for it (a moved feed's old one)
 
     @property
     def polled(self) -> bool:
@@ -328,16 +331,27 @@ def plan_config_feeds(
     """Every stored feed and every config feed, as applying the config would leave them:
     the one rule `sync_config_feeds` applies and `wirewatch feeds` shows."""
     wanted = {url: (name, interval) for name, url, interval in feeds}
+    # Each config URL answers to the feed stored at it, else to the config feed that a
+    # permanent redirect moved away from it.
+    answers = {row.id: row.url for row in rows if row.url in wanted}
+    for row in rows:
+        old = row.config_url
+        moved = row.id not in answers and row.origin == "config" and old in wanted
+        if moved and old is not None and old not in answers.values():
+            answers[row.id] = old
     planned = []
     for row in rows:
-        mine, change = wanted.pop(row.url, None), None
+        url = answers.get(row.id)
+        mine, change = wanted.get(url) if url else None, None
         if row.origin == "config" and mine is None and not row.disabled:
             change = "leaving"
         elif row.origin == "config" and mine and row.disabled_reason == "removed from config":
             change = "returning"
         name, interval = mine if row.origin == "config" and mine else (row.name, row.interval)
-        planned.append(ConfigFeed(name, row.url, interval, row, change))
-    planned += [ConfigFeed(n, url, i, None, "new") for url, (n, i) in wanted.items()]
+        planned.append(ConfigFeed(name, row.url, interval, row, change, url))
+    claimed = set(answers.values())
+    new = [(url, n, i) for url, (n, i) in wanted.items() if url not in claimed]
+    planned += [ConfigFeed(n, url, i, None, "new", url) for url, n, i in new]
     return sorted(planned, key=lambda f: (f.name, f.url))
 
 
@@ -355,6 +369,7 @@ def sync_config_feeds(
                         "name": f.name,
                         "interval": f.interval,
                         "origin": "config",
+                        "config_url": f.url,
                         "next_poll": now,
                         "created": now,
                     }
@@ -364,12 +379,13 @@ def sync_config_feeds(
                     f.row.id, {"disabled": 1, "disabled_reason": "removed from config"}
                 )
             elif f.row.origin == "config" and (
-                f.change == "returning" or (f.name, f.interval) != (f.row.name, f.row.interval)
+                f.change == "returning"
+                or (f.name, f.interval, f.config_url)
+                != (f.row.name, f.row.interval, f.row.config_url)
             ):
                 enabled = {"disabled": 0, "disabled_reason": None}
-                db.table("feeds").update(
-                    f.row.id, {"name": f.name, "interval": f.interval, **enabled}
-                )
+                named = {"name": f.name, "interval": f.interval, "config_url": f.config_url}
+                db.table("feeds").update(f.row.id, {**named, **enabled})
 
 
 def sync_config_subscriptions(

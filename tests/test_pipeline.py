@@ -190,6 +190,27 @@ async def test_a_moved_feed_that_answers_304_at_its_new_address_moves_too(tmp_pa
     assert len(feed_server.requests_to("/old")) == 2  # the first poll, and the one that moved
 
 
+async def test_a_moved_config_feed_stays_one_feed_when_the_bot_restarts(tmp_path, feed_server):
+    # The config still names the old URL: the next start finds the moved feed by it, rather
+    # than adding the old URL again and disabling the moved one as "removed from config".
+    body = _rss([("/n/1", "Japan dispatches destroyers", "https://x.example/1", datetime.now(UTC))])
+    feed_server.serve("/old", body)
+    settings = make_settings(
+        tmp_path / "w.db", [("X", feed_server.url("/old"))], articles={"fetch": False}
+    )
+    async with console_runtime(settings) as (rt, console):
+        await poll_once(rt)
+        feed_server.redirect("/old", "/new", status=301)
+        feed_server.serve("/new", body)
+        await poll_once(rt)
+    async with console_runtime(settings) as (rt, after):
+        await poll_once(rt)
+        feeds = list_feeds(rt.db)
+        stored = rt.db.execute("SELECT count(*) FROM items").fetchone()[0]
+    assert [(f.name, f.url, f.disabled) for f in feeds] == [("X", feed_server.url("/new"), 0)]
+    assert stored == 1 and len(console.alerts()) == 1 and after.alerts() == []
+
+
 async def test_later_outlet_after_restart_joins_the_open_story(tmp_path, feed_server):
     now = datetime.now(UTC)
     feed_server.serve(
