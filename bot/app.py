@@ -281,7 +281,7 @@ def _tracked(rt: Runtime, job):
 
 
 async def _poll_due(rt: Runtime) -> None:
-    feeds = due_feeds(rt.db)
+    feeds = rt.pipeline.ready(due_feeds(rt.db))
     if feeds:
         task = asyncio.current_task()
         assert task is not None  # a scheduled job runs in a task

@@ -49,6 +49,9 @@ WAVE_GRACE = 2.0  # seconds the other feeds of a poll get to be stored with the 
 ARTICLE_LEAD_CHARS = 1500  # topics match on the article's lead, not on its background paragraphs
 
 
+HOLD = 60.0  # seconds a feed waits whose poll's outcome the database could not record
+
+
 @dataclass
 class Pipeline:
     """What a poll needs; one per running bot, shared by every feed's poll."""
@@ -63,6 +66,19 @@ class Pipeline:
     # Called when a wave stored new or edited items, so the runner can send them now rather than at
     # its next outbox tick (a first poll of 1,000 feeds has many waves).
     on_queued: Callable[[], None] | None = None
+    # Feed id -> monotonic time before which it is not fetched again: its last outcome could
+    # not be recorded (the database failing: a full disk), so its `next_poll` never moved.
+    held: dict[int, float] = field(default_factory=dict)
+
+    def ready(self, feeds: list[FeedRow]) -> list[FeedRow]:
+        """The due feeds not held back: a failing database must not have every feed fetched
+        again in full on every scheduler tick."""
+        now = time.monotonic()
+        return [f for f in feeds if self.held.get(f.id, 0.0) <= now]
+
+    def hold(self, feed: FeedRow) -> None:
+        interval = feed.interval or self.settings.poll_interval
+        self.held[feed.id] = time.monotonic() + min(HOLD, interval)
 
     @property
     def rule(self) -> Rule:
@@ -194,6 +210,8 @@ async def _store_wave(p: Pipeline, wave: list[_Decided]) -> list[PollResult]:
     except WirewatchError as exc:  # the database's failure, not the feeds': not counted on them
         log.error("poll.failed feeds=%s error=%s", ",".join(d.feed.name for d in wave), exc)
         forget_uncommitted(p.db, p.index)
+        for d in wave:
+            p.hold(d.feed)
         return [_account(p, d.feed, PollResult(d.feed.name, False, error=str(exc)), d.started)
                 for d in wave]  # fmt: skip
     return [_finish(p, d, stored.get(d.feed.id, Ingested(0, 0, 0))) for d in wave]
@@ -210,14 +228,19 @@ def _refile(index: StoryIndex, edits: list[Revision]) -> None:
 def _finish(p: Pipeline, d: _Decided, stored: Ingested) -> PollResult:
     feed, fetched = d.feed, d.fetched
     _count(d.items)
-    record_success(
-        p.db,
-        feed,
-        interval=feed.interval or p.settings.poll_interval,
-        etag=fetched.etag,
-        last_modified=fetched.last_modified,
-        moved_to=fetched.permanent_url,
-    )
+    try:
+        record_success(
+            p.db,
+            feed,
+            interval=feed.interval or p.settings.poll_interval,
+            etag=fetched.etag,
+            last_modified=fetched.last_modified,
+            moved_to=fetched.permanent_url,
+        )
+    except WirewatchError as exc:  # the items are stored; only the feed's state is not
+        log.error("poll.unrecorded feed=%s error=%s", feed.name, exc)
+        p.hold(feed)
+        return PollResult(feed.name, False, stored.items, stored.deliveries, error=str(exc))
     if d.parsed.warning:
         log.info("poll.bozo feed=%s warning=%s", feed.name, d.parsed.warning)
     result = PollResult(feed.name, True, stored.items, stored.deliveries)
@@ -459,6 +482,7 @@ async def poll_many(p: Pipeline, feeds: list[FeedRow], concurrency: int = 16) ->
             try:
                 return await _fetch_and_decide(p, feed)
             except Exception as exc:  # even recording the failure failed (the database?)
+                p.hold(feed)
                 log.debug("poll.crashed feed=%s", feed.name, exc_info=True)
                 log.error("poll.crashed feed=%s error=%s", feed.name, one_line(exc))
                 return PollResult(feed.name, False, error=f"internal error: {one_line(exc)}")

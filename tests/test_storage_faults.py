@@ -24,12 +24,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import poll_once
+from bot.app import POLL_TICK, poll_once, run_forever
 from bot.cli import main
 from bot.db import SCHEMA_VERSION, open_database
 from bot.errors import StoreError
 from bot.settings import load_settings
-from bot.store import add_feed
+from bot.store import add_feed, due_feeds
 from tests.runtime import console_runtime
 
 TITLES = ["Poland deploys 2,000 troops to the Belarus border", "Japan sends destroyers to the Gulf"]
@@ -196,6 +196,22 @@ async def test_a_full_disk_fails_the_poll_cleanly_and_the_next_poll_recovers(
         await poll_once(rt)
     assert sorted(a["title"] for a in console.alerts()) == sorted(TITLES)
     _healthy(folder / "w.db")
+
+
+async def test_a_full_disk_does_not_have_every_feed_fetched_again_on_every_tick(
+    tmp_path, feed_server
+):
+    # The poll's outcome cannot be recorded, so the feed stays due: the running bot holds it
+    # back for a while instead of fetching it in full on every 2 s scheduler tick.
+    feed_server.serve("/rss", FEED)
+    settings = load_settings(_config(tmp_path, feed_server.url("/rss")))
+    async with console_runtime(settings) as (rt, console):
+        _fill_disk_with_max_page_count(rt.db, tmp_path / "w.db")
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(3 * POLL_TICK + 0.5, stop.set)
+        await run_forever(rt, stop)
+        assert due_feeds(rt.db) and console.alerts() == []
+    assert len(feed_server.requests_to("/rss")) == 1
 
 
 @contextmanager
