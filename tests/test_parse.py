@@ -359,3 +359,14 @@ async def test_parser_restarts_after_shutdown():
     shutdown_workers()
     assert (await parse_feed_async(body, feed_url=FEED_URL)).entries
     shutdown_workers()
+
+
+@pytest.mark.parametrize("ref", ["&#xD800;", "&#xdfff;", "&#1114112;", "&#99999999999;"])
+def test_a_reference_to_no_character_loses_neither_its_item_nor_the_feed(ref):
+    # feedparser raised on the whole feed for one of these in one title: every item was lost.
+    body = rss(
+        item(f"Troops sent {ref} north", guid="bad"),
+        item("Ships sent &#233;ast", guid="good"),
+    )
+    parsed = parse_feed(body, feed_url="https://wire.example/rss")
+    assert [e.title for e in parsed.entries] == ["Troops sent \ufffd north", "Ships sent éast"]

@@ -91,7 +91,7 @@ def _parse(body: bytes, feed_url: str, max_entries: int, fast: bool) -> ParsedFe
     if not body.strip():
         raise FeedParseError("not a feed: the body is empty")
     refuse_entity_declarations(body)
-    body = trim_entries(body, max_entries)
+    body = mend_character_references(trim_entries(body, max_entries))
     raw = _read_fast(body) if fast else None
     feed, raw_entries, warning = (raw.feed, raw.entries, None) if raw else _feedparser_read(body)
     now = datetime.now(UTC)
@@ -203,6 +203,29 @@ def trim_entries(body: bytes, keep: int) -> bytes:
         return body
     log.info("parse.trimmed entries=%d kept=%d", len(ends), 2 * keep)
     return body[: ends[keep - 1]] + body[ends[-keep - 1] :]
+
+
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9a-fA-F]+)|([0-9]+));")
+_REPLACEMENT_REF = b"&#xFFFD;"
+
+
+def mend_character_references(body: bytes) -> bytes:
+    """Numeric references to no character (a surrogate, past U+10FFFF) become U+FFFD.
+
+    One `&#xD800;` in one title made feedparser's loose reader raise on the whole feed, so
+    every good item of it was lost with the bad one.
+    """
+    if b"&#" not in body or _wide_encoding(body[:4]) is not None:
+        return body
+
+    def mend(m: re.Match[bytes]) -> bytes:
+        digits = m[1] or m[2]
+        if len(digits) > 8:
+            return _REPLACEMENT_REF
+        code = int(digits, 16 if m[1] else 10)
+        return _REPLACEMENT_REF if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF else m[0]
+
+    return _CHAR_REF.sub(mend, body)
 
 
 def _ascii_view(body: bytes) -> bytes:
