@@ -298,8 +298,9 @@ class DiscordAdapter:
 
     async def find_posted(self, channel: str, delivery_id: int) -> MessageRef | None:
         """Our message with this delivery's ref among the recent ones, or in their threads.
-        None when the channel is gone or closed to us (nothing there to duplicate); a
-        DeliveryError when Discord cannot tell now, so that nothing is sent on a guess."""
+        None when the channel is gone (nothing there to duplicate); a DeliveryError when
+        Discord cannot tell (an outage, or no right to read the history where we may still
+        post), so that nothing is sent on a guess."""
         try:
             marker = ref_marker(delivery_id)
             return await asyncio.wait_for(self._find_posted(channel, marker), self.send_timeout)
@@ -311,7 +312,7 @@ class DiscordAdapter:
                 delivery_id,
                 error,
             )
-            if error.permanent:
+            if isinstance(exc, discord.HTTPException) and (exc.status == 404 or exc.code in GONE):
                 return None
             raise error from exc
 

@@ -87,6 +87,10 @@ PERMANENT = {
     "restricted_action": "the workspace does not let the app post in this channel",
 }
 
+# Refusals of conversations.history that mean nothing can have been posted there; any other
+# (missing_scope, not_in_channel: `chat:write.public` posts without reading) cannot tell.
+CHANNEL_GONE = ("Slack channel_not_found:", "Slack is_archived:")
+
 # chat.update errors that no retry fixes for that message (the channel is fine).
 EDIT_REFUSED = ("message_not_found", "cant_update_message", "edit_window_closed")
 
@@ -365,9 +369,9 @@ class SlackAdapter:
                 include_all_metadata=True,
             )
         except DeliveryError as exc:
-            if exc.permanent:
+            if str(exc).startswith(CHANNEL_GONE):
                 return None  # the channel is gone: nothing was posted there to duplicate
-            raise
+            raise  # no right to read it (posting may still work): we cannot tell, so we wait
         threads = []
         for message in history.get("messages", []):
             if render.delivery_of(message) == delivery_id:

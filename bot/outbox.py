@@ -320,8 +320,8 @@ async def _edit_parent(
 def _failed(db: sqlite_utils.Database, d: Delivery, exc: DeliveryError, platform: str) -> str:
     """The platform failed: stop the channel on a permanent error, else back off on disk."""
     (metrics.FAILED if exc.permanent else metrics.RETRIED).labels(platform).inc()
-    if exc.permanent:
-        mark_failed(db, d, str(exc))
+    if exc.permanent:  # this alert waits with the channel's backlog, resent on resuming
+        mark_retry(db, d, str(exc), 0.0, maybe_posted=exc.maybe_posted)
         hold_channel(db, d.channel, str(exc))
         log.error("outbox.failed delivery=%d channel=%s error=%s", d.id, d.channel, exc)
         return "failed"

@@ -110,6 +110,25 @@ async def test_slack_post_whose_answer_was_lost_exists_once(tmp_path, feed_serve
         assert _delivery(rt) == {"status": "sent", "maybe_posted": 0, "message_id": message["ts"]}
 
 
+@pytest.mark.parametrize("refusal", ["missing_scope", "not_in_channel"])
+async def test_slack_lookup_refused_for_want_of_rights_never_resends(
+    tmp_path, feed_server, refusal
+):
+    # `chat:write.public` posts where the app cannot read: "not posted" would be a guess.
+    # The channel is paused with the reason instead, and the alert waits with its doubt.
+    async with _slack(tmp_path, feed_server) as (rt, slack):
+        slack.lose_response("chat.postMessage", "503")
+        await poll_once(rt)
+        slack.fail("conversations.history", error=refusal)
+        _due_now(rt)
+        await poll_once(rt)
+        alerts = [c for c in slack.calls_to("chat.postMessage") if TITLE in c.args["text"]]
+        assert len(alerts) == 1, "sent again on a guess"
+        assert _delivery(rt)["maybe_posted"] == 1 and _delivery(rt)["status"] == "held"
+        [paused] = rt.db.execute("SELECT paused_reason FROM subscriptions").fetchall()
+        assert refusal in paused[0]
+
+
 async def test_slack_post_refused_by_a_5xx_is_sent_after_asking(tmp_path, feed_server):
     async with _slack(tmp_path, feed_server) as (rt, slack):
         slack.fail("chat.postMessage", status=503)  # refused: nothing was posted
@@ -169,6 +188,18 @@ async def test_discord_post_whose_answer_was_lost_exists_once(tmp_path, feed_ser
         [message] = stub.channel_messages(stub.alerts)
         assert len(_creates(stub)) == 1, "sent again without asking"
         assert _delivery(rt) == {"status": "sent", "maybe_posted": 0, "message_id": message["id"]}
+
+
+async def test_discord_lookup_refused_for_want_of_rights_never_resends(tmp_path, feed_server):
+    async with _discord(tmp_path, feed_server) as (rt, stub):
+        stub.lose_response("POST", r"^/channels/\d+/messages$", "503")
+        await poll_once(rt)
+        stub.fail("GET", r"^/channels/\d+/messages$", 403)  # no Read Message History
+        _due_now(rt)
+        await poll_once(rt)
+        alerts = [c for c in _creates(stub) if c.body.get("embeds")]  # not the notice
+        assert len(alerts) == 1, "sent again on a guess"
+        assert _delivery(rt)["maybe_posted"] == 1 and _delivery(rt)["status"] == "held"
 
 
 async def test_discord_post_refused_by_a_5xx_is_sent_after_asking(tmp_path, feed_server):

@@ -176,7 +176,7 @@ async def test_permanent_error_pauses_channel_holds_backlog_and_tells_once(tmp_p
     statuses = {r["channel"]: [] for r in db.query("SELECT channel FROM deliveries")}
     for r in db.query("SELECT channel, status, error FROM deliveries ORDER BY id"):
         statuses[r["channel"]].append(r["status"])
-    assert statuses["chat:A"] == ["failed", "held"]
+    assert statuses["chat:A"] == ["held", "held"]  # the one refused is kept, not failed
     assert {s.paused_reason for s in subscriptions(db, "chat:A")} == {"channel_not_found"}
     await deliver_notices(db, {"chat": chat})
     await deliver_notices(db, {"chat": chat})
@@ -186,7 +186,9 @@ async def test_permanent_error_pauses_channel_holds_backlog_and_tells_once(tmp_p
     assert [
         r["status"]
         for r in db.query("SELECT status FROM deliveries WHERE channel = 'chat:A' ORDER BY id")
-    ] == ["failed", "sent"]
+    ] == ["sent", "sent"]
+    a_ids = [r[0] for r in db.execute("SELECT id FROM deliveries WHERE channel = 'chat:A'")]
+    assert [p[1] for p in chat.posted if p[1] in a_ids] == sorted(a_ids)  # oldest first, once
 
 
 async def test_crash_after_send_before_mark_is_reconciled_not_resent(tmp_path):
@@ -226,7 +228,7 @@ async def test_unsubscribing_drops_held_alerts_so_no_later_subscribe_sends_them(
     await deliver_pending(db, {"chat": chat})
     assert chat.posted == []
     assert [r[0] for r in db.execute("SELECT status FROM deliveries ORDER BY id")] == [
-        "failed",
+        "cancelled",
         "cancelled",
     ]
     assert [s.topic for s in subscriptions(db, "chat:A")] == ["other"]
