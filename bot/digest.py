@@ -13,6 +13,7 @@ is asked for the key (`find_posted`) before anything of theirs is posted again.
 from __future__ import annotations
 
 import logging
+import string
 from collections import defaultdict
 
 import sqlite_utils
@@ -28,7 +29,10 @@ from bot.outbox import hold_channel
 log = logging.getLogger(__name__)
 
 # One message: inside Discord's embed description (4,096) and what Slack shows unfolded.
-DIGEST_CHARS = 3500
+# A message's size as the strictest platform will count it once escaped (`escaped_size`):
+# Discord's embed description holds 4,096 UTF-16 units, and a message cut there would drop
+# stories already marked sent.
+DIGEST_CHARS = 4000
 MAX_MESSAGES = 4  # per channel and digest; the rest wait for the next one
 STORIES_READ = 200  # waiting stories read per message at most
 
@@ -47,6 +51,13 @@ def digest_text(topic_rows: list[dict]) -> str:
         extra = f" +{more} more outlet{'s' if more > 1 else ''}" if more > 0 else ""
         lines.append(f"- {first['title']} ({first['outlet']}{extra}) {first['url'] or ''}".rstrip())
     return "\n".join(lines)
+
+
+def escaped_size(text: str) -> int:
+    """At least the size `text` takes once a platform escapes it: UTF-16 units (an astral
+    character counts two), plus one for each ASCII punctuation mark (each may gain a
+    backslash; `@` a zero-width space)."""
+    return len(text.encode("utf-16-le")) // 2 + sum(ch in string.punctuation for ch in text)
 
 
 async def send_digests(db: sqlite_utils.Database, adapters: dict[str, ChatAdapter]) -> int:
@@ -200,7 +211,7 @@ def _waiting(db: sqlite_utils.Database, channel: str) -> list[dict]:
     kept: list[dict] = []
     for sid in story_ids:
         more = [r for r in rows if r["story_id"] == sid]
-        if kept and len(digest_text(kept + more)) > DIGEST_CHARS:
+        if kept and escaped_size(digest_text(kept + more)) > DIGEST_CHARS:
             break
         kept += more
     kept.sort(key=lambda r: r["id"])

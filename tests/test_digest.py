@@ -117,6 +117,30 @@ async def test_a_long_backlog_goes_out_in_messages_of_a_readable_size(tmp_path):
     assert _statuses(db) == {"sent": 40}
 
 
+async def test_a_digest_of_markup_heavy_headlines_shows_every_story_it_marks_sent(tmp_path):
+    # Escaping doubles `|_*`: measured before escaping, Discord's 4,096-unit description was
+    # cut, and stories marked sent were never shown.
+    from adapters.discord_render import digest_embed, feed_text
+
+    db, feed, index = _setup(tmp_path, channels=())
+    subscribe(db, "chat:D", "t", "digest")
+    # Ten stories of nothing in common but the verb and the markup.
+    places = ["".join("bcdfghjklm"[int(c)] for c in f"{n:02d}") + "r" for n in range(10)]
+    titles = [
+        f"Deploys troops {place} " + " ".join(place + w for w in "aeiouy") + " " + "|_*" * 95
+        for place in places
+    ]
+    store_new_items(db, feed, [_item(str(n), t, NOW) for n, t in enumerate(titles)], index, NOW)
+    chat = Platform()
+    await send_digests(db, {"chat": chat})
+    shown = ""
+    for _, key, text in chat.digests:
+        embed = digest_embed(text, key)
+        assert embed.description == feed_text(text.partition("\n")[2])  # nothing cut
+        shown += embed.description
+    assert all(place in shown for place in places) and _statuses(db) == {"sent": len(places)}
+
+
 async def test_a_channel_that_refuses_digests_is_paused_and_keeps_them(tmp_path):
     db, feed, index = _one_waiting(tmp_path)
     chat = Platform()
