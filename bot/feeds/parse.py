@@ -50,7 +50,8 @@ FUTURE_SLACK = timedelta(days=1)
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)  # before the web: a typo ("0024") or a default
 _TRACKING = re.compile(r"utm_[^=&]*|fbclid|gclid|mc_[^=&]*", re.IGNORECASE)
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
-_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Controls, and bidi embeddings, overrides and isolates (bot.text.invisible says why).
+_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _REFUSED_ENTITIES = "refused: the feed declares XML entities (<!ENTITY)"
 _CDATA_OPEN, _CDATA_CLOSE = b"<![CDATA[", b"]]>"
 # The end tag of an RSS item or Atom entry, namespaced or not (`</rss:item>`, `</entry >`).

@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 
 # C0/C1 controls except tab/newline/CR, lone surrogates, soft hyphens, zero-width, invisible
-# operator and BOM characters.
+# operator and BOM characters; and the bidi embeddings, overrides and isolates: one left open
+# in a headline reverses what a chat client shows after it (the outlet, the date, the ref).
 INVISIBLE = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\xad\ud800-\udfff\u200b-\u200d\u2060-\u2064\ufeff]"
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\xad\ud800-\udfff\u200b-\u200d\u2060-\u2064"
+    "\u202a-\u202e\u2066-\u2069\ufeff]"
 )
 
 
