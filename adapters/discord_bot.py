@@ -328,17 +328,21 @@ class DiscordAdapter:
 
     async def post_notice(self, channel: str, text: str) -> None:
         """In the channel concerned, else (it may be the one refusing us) the server's
-        system channel."""
+        system channel; no ping, and no preview of the feed URLs a notice names."""
         content = split_text(feed_text(text))[0]
         try:
-            await self._call(self._partial(channel).send(content, allowed_mentions=NO_PINGS))
+            await self._call(
+                self._partial(channel).send(
+                    content, allowed_mentions=NO_PINGS, suppress_embeds=True
+                )
+            )
             return
         except DeliveryError as exc:
             fallback = self._system_channel(channel)
             if fallback is None:
                 raise
             log.info("discord.notice_fallback channel=%s error=%s", channel, exc)
-        await self._call(fallback.send(content, allowed_mentions=NO_PINGS))
+        await self._call(fallback.send(content, allowed_mentions=NO_PINGS, suppress_embeds=True))
 
     # -- alert plumbing ------------------------------------------------------------------
 

@@ -277,14 +277,18 @@ class CommandRouter:
         )
 
     async def _answer(self, interaction: discord.Interaction, reply: Reply) -> None:
-        """Ephemeral, split at Discord's 2,000 characters; feed text in it is escaped."""
+        """Ephemeral, split at Discord's 2,000 characters; feed text in it is escaped, and
+        the links in it (feeds' URLs, search results) are not previewed: a page a feed
+        chose would show its own title and picture under our answer."""
         chunks = split_text(reply_text(reply.text))
         if not interaction.response.is_done():
             await interaction.response.send_message(
-                chunks.pop(0), ephemeral=True, allowed_mentions=NO_PINGS
+                chunks.pop(0), ephemeral=True, allowed_mentions=NO_PINGS, suppress_embeds=True
             )
         for chunk in chunks:
-            await interaction.followup.send(chunk, ephemeral=True, allowed_mentions=NO_PINGS)
+            await interaction.followup.send(
+                chunk, ephemeral=True, allowed_mentions=NO_PINGS, suppress_embeds=True
+            )
 
     async def _autocomplete(self, interaction: discord.Interaction, invoked: Invoked) -> None:
         typed = invoked.options.get(invoked.focused or "", "")

@@ -114,6 +114,9 @@ def assert_nothing_pings(stub: DiscordStub) -> None:
 # -- connecting ------------------------------------------------------------------------------
 
 
+SUPPRESS_EMBEDS = 1 << 2  # a message flag: its links are not previewed
+
+
 async def test_connects_over_zlib_stream_gateway_and_sees_the_guild(stub):
     adapter = adapter_for(stub)
     await adapter.start(None)
@@ -294,6 +297,8 @@ async def test_feed_text_in_a_reply_cannot_ping_or_link(stub, tmp_path, feed_ser
         found = await stub.command("search", user=stub.member, words="troops")
     assert "@\u200beveryone" in text_of(found) and "\\[login\\]" in text_of(found)
     assert_nothing_pings(stub)
+    # The feed's links in the answer are not previewed (a page it chose, shown under us).
+    assert found.replies() and all(r["flags"] & SUPPRESS_EMBEDS for r in found.replies())
 
 
 # -- delivering ------------------------------------------------------------------------------
@@ -374,6 +379,7 @@ async def test_forbidden_channel_stops_pauses_and_tells_moderators_once(stub, tm
             assert await deliver_notices(rt.db, rt.adapters) == 0  # already sent once
     notices = stub.channel_messages(stub.general)  # the locked channel refuses us too
     assert len(notices) == 1 and "paused alerts" in notices[0]["content"]
+    assert notices[0]["flags"] & SUPPRESS_EMBEDS  # no preview of the URLs a notice names
 
 
 async def test_unknown_channel_is_permanent(stub):
