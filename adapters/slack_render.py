@@ -21,6 +21,7 @@ FEEDBACK_ACTION = "wirewatch_feedback:"  # + the kind: "wirewatch_feedback:not-r
 SECTION_MAX = 3000  # Block Kit's limit for a section's text
 CONTEXT_MAX = 2000
 TITLE_MAX = 300
+LINK_URL_MAX = 1000  # with a title of TITLE_MAX, a link always fits a context element
 MAX_SOURCES = 15
 _HTTP = re.compile(r"^https?://[^\s/?#]+", re.IGNORECASE)
 # Characters that would end or split Slack's <url|label> syntax, percent-encoded in URLs.
@@ -60,10 +61,12 @@ def safe_url(url: str | None) -> str | None:
 
 
 def link(url: str | None, label: str) -> str:
-    """`<url|label>` for http(s) URLs; just the escaped label for anything else."""
+    """`<url|label>` for http(s) URLs; just the escaped label for anything else, and for a
+    URL so long that the block's limit would cut the link whole (`clip` never halves one),
+    taking the headline with it."""
     target = safe_url(url)
     text = escape(label) or "link"
-    return f"<{target}|{text}>" if target else text
+    return f"<{target}|{text}>" if target and len(target) <= LINK_URL_MAX else text
 
 
 def when(alert: Alert) -> str:

@@ -703,6 +703,16 @@ def test_blocks_stay_inside_slack_limits() -> None:
     assert len(render.alert_text(long)) <= 3000
 
 
+def test_a_very_long_url_never_takes_the_headline_with_it() -> None:
+    # A link is kept whole or dropped by `clip`: with a 3,000-character URL the headline
+    # and the update line read "*…" with no title at all.
+    url = "https://news.example/" + "a" * 3000
+    alert = make_alert(1, title="Troops sent north", url=url)
+    for blocks in (render.alert_blocks(alert), render.update_blocks(alert)):
+        assert "Troops sent north" in blocks[0]["text"]["text"], blocks[0]
+    assert render.link("https://news.example/a", "x") == "<https://news.example/a|x>"
+
+
 @given(st.text(alphabet="&<> ab", max_size=4000), st.integers(min_value=2, max_value=3000))
 def test_a_clipped_text_ends_on_whole_entities_and_links(text: str, limit: int) -> None:
     escaped = render.escape(text) + " " + render.link("https://news.example/a?x=1&y=2", text)
