@@ -58,13 +58,18 @@ class Runtime:
     adapters: dict[str, ChatAdapter]
     busy: set[asyncio.Task] = field(default_factory=set)
     scheduler: AsyncIOScheduler | None = None
-    # One drain at a time: then any 'claimed' delivery seen at a drain's start is a leftover.
-    drain_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # One drain at a time per platform: then any 'claimed' delivery of that platform seen at
+    # its drain's start is a leftover. Each platform has its own, so one that hangs or waits
+    # out a rate limit holds up only its own channels (`drain_lock`).
+    drain_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     polling: set[asyncio.Task] = field(default_factory=set)
     woken: set[asyncio.Task] = field(default_factory=set)  # drains a poll wave asked for
     fatal: str | None = None  # why the bot stopped itself (a damaged database file)
     index_saved: tuple[int, int] | None = None  # (docs, newest item) at the last save
+
+    def drain_lock(self, platform: str) -> asyncio.Lock:
+        return self.drain_locks.setdefault(platform, asyncio.Lock())
 
     def reload_topics(self) -> None:
         """Rebuild the matcher after a topic was added or removed from chat."""
@@ -219,7 +224,7 @@ async def run_forever(rt: Runtime, stop: asyncio.Event, grace: float = GRACE) ->
     scheduler = AsyncIOScheduler()
     jobs = (  # (job, every so many seconds); polling starts at once, the others after a tick
         (_poll_due, POLL_TICK),
-        (_drain, OUTBOX_TICK),
+        *((_platform_drain(name), OUTBOX_TICK) for name in rt.adapters),
         (_digest, rt.settings.digest_every),
         (_save_index, INDEX_SAVE_EVERY),
         (_forget_terms, INDEX_SAVE_EVERY),
@@ -290,8 +295,7 @@ async def _poll_due(rt: Runtime) -> None:
             await poll_many(rt.pipeline, feeds)
         finally:
             rt.polling.discard(task)
-        if not rt.stopping.is_set():
-            await _drain(rt)
+        _wake_outbox(rt)  # feed health notices, and any wave's alerts not yet on their way
 
 
 async def _save_index(rt: Runtime) -> None:
@@ -311,22 +315,45 @@ async def _forget_terms(rt: Runtime) -> None:
 
 
 async def _digest(rt: Runtime) -> None:
-    async with rt.drain_lock:
-        await send_digests(rt.db, rt.adapters)
+    async def one(name: str) -> None:
+        async with rt.drain_lock(name):
+            await send_digests(rt.db, {name: rt.adapters[name]})
+
+    await asyncio.gather(*(one(name) for name in rt.adapters))
 
 
 def _wake_outbox(rt: Runtime) -> None:
-    """Drain now what a poll wave queued, unless a drain is running (it claims the new rows
-    itself) or the bot is stopping; otherwise the next outbox tick would, up to 2 s later."""
-    if rt.stopping.is_set() or rt.drain_lock.locked() or rt.woken:
+    """Drain now what a poll wave queued, unless the bot is stopping or a woken drain is
+    still running; the next outbox tick would, up to 2 s later. A platform whose drain is
+    running is left to it (it claims the new rows itself)."""
+    if rt.stopping.is_set() or rt.woken:
         return
     task = asyncio.ensure_future(_tracked(rt, _drain)())
     rt.woken.add(task)  # the loop keeps only a weak reference to a task
     task.add_done_callback(rt.woken.discard)
 
 
+def _platform_drain(platform: str):
+    """The outbox job of one platform: its own tick, so a hung one skips only its own."""
+
+    async def drain(rt: Runtime) -> None:
+        await _drain_platform(rt, platform)
+
+    drain.__name__ = f"_drain_{platform}"
+    return drain
+
+
 async def _drain(rt: Runtime) -> None:
-    async with rt.drain_lock:
-        await reconcile(rt.db, rt.adapters)
-        await deliver_pending(rt.db, rt.adapters, stop=rt.stopping)
-        await deliver_notices(rt.db, rt.adapters)
+    """Every platform's outbox, each on its own."""
+    await asyncio.gather(*(_drain_platform(rt, name) for name in rt.adapters))
+
+
+async def _drain_platform(rt: Runtime, platform: str) -> None:
+    lock = rt.drain_lock(platform)
+    if lock.locked():
+        return  # its drain is running: it claims what is due itself
+    async with lock:
+        one = {platform: rt.adapters[platform]}
+        await reconcile(rt.db, one)
+        await deliver_pending(rt.db, one, stop=rt.stopping)
+        await deliver_notices(rt.db, rt.adapters, only=platform)

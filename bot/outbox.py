@@ -371,13 +371,17 @@ def _fault(
     return "failed"
 
 
-async def deliver_notices(db: sqlite_utils.Database, adapters: dict[str, ChatAdapter]) -> int:
-    """Send queued moderator notices once each, through the platform they concern."""
+async def deliver_notices(
+    db: sqlite_utils.Database, adapters: dict[str, ChatAdapter], *, only: str | None = None
+) -> int:
+    """Send queued moderator notices once each, through the platform they concern (the
+    console when that one is not running); `only`: those that go through that platform."""
     sent = 0
     for row in list(db.query("SELECT id, channel, text FROM notices WHERE sent_at IS NULL")):
         platform, ident = split_channel(row["channel"] or "console")
-        adapter = adapters.get(platform) or adapters.get("console")
-        if adapter is None:
+        through = platform if platform in adapters else "console"
+        adapter = adapters.get(through)
+        if adapter is None or (only is not None and through != only):
             continue
         try:
             await adapter.post_notice(ident, row["text"])

@@ -12,10 +12,11 @@ story's first message. Platform-specific faults are tested with the Slack/Discor
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-from bot.app import open_runtime, poll_once
+from bot.app import open_runtime, poll_once, run_forever
 from bot.clock import iso, parse_iso, utcnow
 from bot.errors import DeliveryError
 from bot.model import Alert, MessageRef
@@ -158,3 +159,54 @@ async def test_two_hour_outage_then_every_alert_once_in_order(tmp_path, feed_ser
         updates = [thread for _, kind, thread in mine if kind == "update"]
         assert updates and all(thread in firsts for thread in updates)
         assert len(mine) == len(REPORTS)
+
+
+class _Hung(Platform):
+    """A platform that takes every post and never answers (a send deadline far away)."""
+
+    platform = "hung"
+
+    async def post_alert(self, channel: str, alert: Alert) -> MessageRef:
+        self.attempts += 1
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+
+class _Other(Platform):
+    platform = "other"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = asyncio.Event()
+
+    def _post(self, channel: str, alert: Alert, thread: str | None) -> MessageRef:
+        self.arrived.set()
+        return super()._post(channel, alert, thread)
+
+
+async def test_a_platform_that_hangs_holds_up_neither_another_nor_the_feeds(tmp_path, feed_server):
+    # Each platform drains its own outbox: one waiting out a silent server (or a long
+    # rate limit) must not keep the other's alerts, or the next poll, waiting behind it.
+    feed_server.serve("/wire", _feed(1))
+    settings = make_settings(
+        tmp_path / "w.db",
+        [("Wire", feed_server.url("/wire"))],
+        subscriptions=[],
+        articles={"fetch": False},
+    )
+    hung, other = _Hung(), _Other()
+    async with open_runtime(settings, {"hung": hung, "other": other}) as rt:
+        for channel in ("hung:newsroom", "other:newsroom"):
+            subscribe(rt.db, channel, "troop-deployments", "instant")
+        stop = asyncio.Event()
+        runner = asyncio.ensure_future(run_forever(rt, stop, grace=0.5))
+        await asyncio.wait_for(other.arrived.wait(), timeout=5)
+        # The hung platform's drain is still stuck; polling goes on beside it.
+        other.arrived.clear()
+        rt.db.execute("UPDATE feeds SET next_poll = ?", [iso(utcnow())])
+        feed_server.serve("/wire", _feed(2))
+        await asyncio.wait_for(other.arrived.wait(), timeout=5)
+        stop.set()
+        await runner
+    assert hung.attempts == 1
+    assert [kind for _, _, kind, _ in other.posted] == ["new", "new"]
