@@ -91,6 +91,9 @@ PERMANENT = {
 # (missing_scope, not_in_channel: `chat:write.public` posts without reading) cannot tell.
 CHANNEL_GONE = ("Slack channel_not_found:", "Slack is_archived:")
 
+# chat.postMessage refusals of a thread whose first message is gone (the channel is fine).
+THREAD_GONE = ("message_not_found", "thread_not_found")
+
 # chat.update errors that no retry fixes for that message (the channel is fine).
 EDIT_REFUSED = ("message_not_found", "cant_update_message", "edit_window_closed")
 
@@ -309,9 +312,17 @@ class SlackAdapter:
         return MessageRef("slack", channel, data["ts"])
 
     async def post_update(self, parent: MessageRef, alert: Alert) -> MessageRef:
-        data = await self._post(
-            parent.channel, alert, render.update_blocks(alert), thread_ts=parent.message_id
-        )
+        """In the story's thread; if a moderator deleted its first message, in the channel:
+        retried, the refusal would hold up every later alert of the channel for good."""
+        blocks = render.update_blocks(alert)
+        try:
+            data = await self._post(parent.channel, alert, blocks, thread_ts=parent.message_id)
+        except DeliveryError as exc:
+            if not any(error in str(exc) for error in THREAD_GONE):
+                raise
+            log.warning("slack.thread_gone channel=%s story=%d", parent.channel, alert.story_id)
+            data = await self._post(parent.channel, alert, blocks)
+            return MessageRef("slack", parent.channel, data["ts"])
         return MessageRef("slack", parent.channel, data["ts"], parent.message_id)
 
     async def edit_alert(self, ref: MessageRef, alert: Alert) -> None:

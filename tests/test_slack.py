@@ -451,6 +451,20 @@ async def test_find_posted_finds_alerts_and_thread_updates(tmp_path: Path) -> No
         )
 
 
+async def test_an_update_goes_to_the_channel_when_the_first_message_was_deleted(
+    tmp_path: Path,
+) -> None:
+    # Retried, Slack's refusal would hold every later alert of the channel behind it.
+    async with slack_env(tmp_path) as env:
+        first = await env.adapter.post_alert(NEWS, make_alert(51))
+        messages = env.stub.channels[NEWS].messages
+        messages[:] = [m for m in messages if m["ts"] != first.message_id]  # a moderator
+        update = await env.adapter.post_update(first, make_alert(52, kind="update"))
+        assert update.thread_id is None and update.channel == NEWS
+        assert [m["ts"] for m in env.stub.top_level(NEWS)] == [update.message_id]
+        assert await env.adapter.find_posted(NEWS, 52) == update
+
+
 async def test_a_send_interrupted_by_a_crash_is_not_posted_twice(
     tmp_path: Path, feed_server: FeedServer
 ) -> None:
