@@ -23,7 +23,7 @@ from bot.catalog import configured_topics
 from bot.chat import ChatAdapter
 from bot.clock import utcnow
 from bot.db import BulkCheck, open_database, read_error
-from bot.digest import send_digests
+from bot.digest import next_digest_at, send_digests
 from bot.feeds.fetch import Fetcher
 from bot.indexfile import Loading, load_index, save_index
 from bot.outbox import OutboxStats, deliver_notices, deliver_pending, reconcile
@@ -229,6 +229,10 @@ async def run_forever(rt: Runtime, stop: asyncio.Event, grace: float = GRACE) ->
         (_save_index, INDEX_SAVE_EVERY),
         (_forget_terms, INDEX_SAVE_EVERY),
     )
+    first = {  # the others a tick after the start
+        _poll_due: utcnow(),
+        _digest: next_digest_at(rt.db, rt.settings.digest_every, utcnow()),
+    }
     for job, every in jobs:
         scheduler.add_job(
             _tracked(rt, job),
@@ -237,7 +241,8 @@ async def run_forever(rt: Runtime, stop: asyncio.Event, grace: float = GRACE) ->
             id=job.__name__.lstrip("_"),
             max_instances=1,
             coalesce=True,
-            **({"next_run_time": utcnow()} if job is _poll_due else {}),
+            misfire_grace_time=None,  # late (the loop was busy, the host slept): run it now
+            **({"next_run_time": first[job]} if job in first else {}),
         )
     scheduler.start()
     rt.scheduler = scheduler

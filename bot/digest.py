@@ -15,11 +15,12 @@ from __future__ import annotations
 import logging
 import string
 from collections import defaultdict
+from datetime import datetime, timedelta
 
 import sqlite_utils
 
 from bot.chat import ChatAdapter, split_channel
-from bot.clock import iso, utcnow
+from bot.clock import iso, parse_stored, utcnow
 from bot.db import write
 from bot.errors import DeliveryError
 from bot.failpoints import failpoint
@@ -51,6 +52,20 @@ def digest_text(topic_rows: list[dict]) -> str:
         extra = f" +{more} more outlet{'s' if more > 1 else ''}" if more > 0 else ""
         lines.append(f"- {first['title']} ({first['outlet']}{extra}) {first['url'] or ''}".rstrip())
     return "\n".join(lines)
+
+
+def next_digest_at(db: sqlite_utils.Database, every: float, now: datetime) -> datetime:
+    """When the first digest of a run is due: `every` after the last one sent (or, none sent
+    yet, after the oldest story waiting), at once when that is past. Counted from the start
+    instead, a bot restarted more often than `every` would never send one."""
+    last = db.execute(
+        "SELECT max(sent_at) FROM deliveries WHERE digest_of IS NOT NULL AND status = 'sent'"
+    ).fetchone()[0]
+    oldest = db.execute("SELECT min(created) FROM deliveries WHERE status = 'digest'").fetchone()[0]
+    if oldest is None:
+        return now + timedelta(seconds=every)
+    since = parse_stored(last or oldest, now)
+    return max(now, since + timedelta(seconds=every))
 
 
 def escaped_size(text: str) -> int:

@@ -179,3 +179,28 @@ async def test_the_console_prints_a_digest_once_as_text_or_json(tmp_path):
         else:
             assert printed.startswith("== DIGEST\nwirewatch digest · t · 2 stories\n")
             assert NK in printed and RED in printed
+
+
+async def test_a_digest_overdue_when_the_bot_starts_goes_out_at_once(tmp_path):
+    # Counted from each start, a bot restarted more often than `digest_every` (deploys,
+    # a crash loop, a laptop that sleeps) would never send one.
+    import asyncio
+
+    from bot.app import open_runtime, run_forever
+    from bot.clock import iso
+    from tests.runtime import make_settings
+
+    db, feed, index = _setup(tmp_path, channels=())
+    subscribe(db, "chat:D", "t", "digest")
+    store_new_items(db, feed, [_item("1", NK, NOW)], index, NOW)
+    two_hours_ago = iso(NOW - timedelta(hours=2))
+    db.execute("UPDATE deliveries SET created = ?", [two_hours_ago])
+    db.close()
+    chat = Platform()
+    settings = make_settings(tmp_path / "w.db", [], subscriptions=[], digest_every="1h")
+    async with open_runtime(settings, {"chat": chat}) as rt:
+        stop = asyncio.Event()
+        asyncio.get_running_loop().call_later(1.5, stop.set)
+        await run_forever(rt, stop)
+        assert _statuses(rt.db) == {"sent": 1}
+    assert len(chat.digests) == 1 and NK in chat.digests[0][2]
