@@ -26,6 +26,7 @@ from bot.db import BulkCheck, open_database, read_error
 from bot.digest import next_digest_at, send_digests
 from bot.feeds.fetch import Fetcher
 from bot.indexfile import Loading, load_index, save_index
+from bot.onebot import one_bot
 from bot.outbox import OutboxStats, deliver_notices, deliver_pending, reconcile
 from bot.pipeline import Pipeline, PollResult, poll_many
 from bot.settings import Settings
@@ -105,6 +106,22 @@ async def open_runtime(
     `check_bulk=False` leaves the check of the bulk tables to `check_bulk_in_background`.
     """
     db = await asyncio.to_thread(open_database, settings.database, check_bulk=check_bulk)
+    try:  # locked once the file is known to be ours: one refused is left as it was
+        with one_bot(settings.database):
+            async with _ready(settings, db, adapters, loading, stop) as rt:
+                yield rt
+    finally:
+        db.close()
+
+
+@asynccontextmanager
+async def _ready(
+    settings: Settings,
+    db: sqlite_utils.Database,
+    adapters: dict[str, ChatAdapter],
+    loading: Loading | None,
+    stop: asyncio.Event | None,
+) -> AsyncIterator[Runtime]:
     gazetteer = Gazetteer.load()
     sync_topics(db, configured_topics(settings))
     sync_config_feeds(db, [(f.name, f.url, f.interval) for f in settings.feeds])
@@ -147,7 +164,6 @@ async def open_runtime(
         shutdown_workers()
         if pipeline is not None:
             save_index(pipeline.index, settings.database)
-        db.close()
 
 
 async def check_bulk_in_background(rt: Runtime, stop: asyncio.Event) -> None:

@@ -300,6 +300,13 @@ def _m016_config_urls(db: sqlite_utils.Database) -> None:
     db.execute("UPDATE feeds SET config_url = url WHERE origin = 'config'")
 
 
+def _m017_notice_retries(db: sqlite_utils.Database) -> None:
+    # A notice the platform refused is tried again later (a paused channel's notice is the
+    # one thing that says why alerts stopped), not marked sent as if it had arrived.
+    db.execute("ALTER TABLE notices ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE notices ADD COLUMN next_attempt TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_open_deliveries_index,
@@ -317,6 +324,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m014_digest_messages,
     _m015_items_by_words,
     _m016_config_urls,
+    _m017_notice_retries,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 RETRY_CAP = 15 * 60.0
 FAULT_ATTEMPTS = 3  # our own errors: a passing one clears, a broken row does not
 MARK_ATTEMPTS = 5  # a corroboration mark is a nicety: it never holds a channel for long
+NOTICE_ATTEMPTS = 10  # some 40 minutes of retries (5 s doubling, capped at 15 min)
 REASON_CHARS = 300
 
 
@@ -375,9 +376,16 @@ async def deliver_notices(
     db: sqlite_utils.Database, adapters: dict[str, ChatAdapter], *, only: str | None = None
 ) -> int:
     """Send queued moderator notices once each, through the platform they concern (the
-    console when that one is not running); `only`: those that go through that platform."""
+    console when that one is not running); `only`: those that go through that platform.
+    One the platform refuses is tried again, backing off as alerts do, NOTICE_ATTEMPTS
+    times in all; then it is given up, loudly in the log."""
     sent = 0
-    for row in list(db.query("SELECT id, channel, text FROM notices WHERE sent_at IS NULL")):
+    due = db.query(
+        "SELECT id, channel, text, attempts FROM notices WHERE sent_at IS NULL "
+        "AND (next_attempt IS NULL OR next_attempt <= ?)",
+        [iso(utcnow())],
+    )
+    for row in list(due):
         platform, ident = split_channel(row["channel"] or "console")
         through = platform if platform in adapters else "console"
         adapter = adapters.get(through)
@@ -385,8 +393,17 @@ async def deliver_notices(
             continue
         try:
             await adapter.post_notice(ident, row["text"])
-        except Exception as exc:  # a notice that cannot be sent is logged, never retried forever
-            log.warning("notice.failed id=%d error=%s", row["id"], exc)
+        except Exception as exc:
+            attempts = row["attempts"] + 1
+            if attempts < NOTICE_ATTEMPTS:
+                log.warning("notice.failed id=%d attempt=%d error=%s", row["id"], attempts, exc)
+                with write(db):
+                    db.execute(
+                        "UPDATE notices SET attempts = ?, next_attempt = ? WHERE id = ?",
+                        [attempts, later(retry_delay(attempts, None)), row["id"]],
+                    )
+                continue
+            log.error("notice.given_up id=%d error=%s text=%s", row["id"], exc, row["text"])
         with write(db):
             db.execute("UPDATE notices SET sent_at = ? WHERE id = ?", [iso(utcnow()), row["id"]])
         sent += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.clock import iso
+from bot.clock import iso, utcnow
 from bot.db import open_database
 from bot.errors import DeliveryError
 from bot.ingest import NewItem, store_new_items
@@ -232,3 +232,31 @@ async def test_unsubscribing_drops_held_alerts_so_no_later_subscribe_sends_them(
         "cancelled",
     ]
     assert [s.topic for s in subscriptions(db, "chat:A")] == ["other"]
+
+
+async def test_a_notice_the_platform_refuses_is_tried_again_later_not_lost(tmp_path):
+    # A paused channel's notice is what tells moderators why alerts stopped: marked sent
+    # when nobody got it, it was gone for good.
+    from bot.store import add_notice
+
+    class Refusing(Platform):
+        def __init__(self) -> None:
+            super().__init__()
+            self.refusals = 2
+
+        async def post_notice(self, channel: str, text: str) -> None:
+            if self.refusals:
+                self.refusals -= 1
+                raise DeliveryError("Slack invalid_auth: the bot token is not valid")
+            await super().post_notice(channel, text)
+
+    db, _, _ = _setup(tmp_path)
+    add_notice(db, "paused:chat:A", "wirewatch paused alerts to chat:A", channel="chat:A")
+    chat = Refusing()
+    assert await deliver_notices(db, {"chat": chat}) == 0
+    assert await deliver_notices(db, {"chat": chat}) == 0  # not due yet: backing off
+    for _ in range(2):
+        db.execute("UPDATE notices SET next_attempt = ?", [iso(utcnow())])
+        await deliver_notices(db, {"chat": chat})
+    assert chat.notices == ["wirewatch paused alerts to chat:A"] and chat.refusals == 0
+    assert db.execute("SELECT attempts FROM notices WHERE sent_at IS NOT NULL").fetchone() == (2,)

@@ -18,7 +18,7 @@ import aiohttp
 import pytest
 
 from tests.itemsdb import fill
-from tests.runtime import free_port
+from tests.runtime import free_port, read_until
 
 
 def _config(tmp_path: Path) -> Path:
@@ -182,3 +182,39 @@ async def test_damage_in_the_bulk_tables_found_after_a_quick_start_stops_the_bot
     assert code == 1
     assert "error: " in err and "w.db is corrupt (" in err and "restore a backup" in err
     assert "Traceback" not in err
+
+
+async def test_a_second_bot_on_one_database_is_refused_and_the_lock_dies_with_the_first(
+    tmp_path: Path,
+) -> None:
+    # Beside a running bot, `poll --once` took its claimed deliveries for a crash's
+    # leftovers and posted them again. The lock is the kernel's: a kill -9 releases it.
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"database: {tmp_path / 'w.db'}\nfeeds: []\n"
+        "subscriptions: [{topic: troop-deployments, channel: console}]\n",
+        encoding="utf-8",
+    )
+    first = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "run", "--config", str(config),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert first.stderr is not None
+        await read_until(first.stderr, "run.started", within=60)
+        second = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "poll", "--once", "--config", str(config),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(second.communicate(), 60)
+        assert second.returncode != 0
+        assert f"another wirewatch (pid {first.pid}) is running on" in err.decode()
+    finally:
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    again = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "poll", "--once", "--config", str(config),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(again.communicate(), 60)
+    assert again.returncode == 0, err.decode()
