@@ -351,24 +351,31 @@ class SlackAdapter:
         return MessageRef("slack", channel, reply.get("ts", ""))
 
     async def post_notice(self, channel: str, text: str) -> None:
-        """In the channel concerned; when that fails (it often will), to each moderator by DM."""
+        """In the channel concerned; when that fails (it often will), to each moderator by
+        DM. A DeliveryError when nobody got it: the outbox tries again later."""
         try:
             await self._paced_post(channel, text=render.escape(text))
             return
         except DeliveryError as exc:
             log.warning("slack.notice_failed channel=%s error=%s", channel, exc)
+            refused = exc
         if not self.notice_users:
             log.error(
-                "slack.notice_lost channel=%s: set slack.moderators to receive notices "
-                "by DM; text=%s",
+                "slack.notice_undelivered channel=%s: set slack.moderators to receive "
+                "notices by DM; text=%s",
                 channel,
                 text,
             )
+        told = 0
         for user in self.notice_users:
             try:
                 await self._paced_post(user, text=render.escape(text))
+                told += 1
             except DeliveryError as exc:
-                log.error("slack.notice_lost user=%s error=%s", user, exc)
+                log.error("slack.notice_undelivered user=%s error=%s", user, exc)
+                refused = exc
+        if not told:
+            raise refused
 
     async def find_posted(self, channel: str, delivery_id: int) -> MessageRef | None:
         """Our message for `delivery_id` among the channel's recent messages and threads."""
