@@ -20,6 +20,7 @@ FEEDBACK_BLOCK = "wirewatch_feedback"
 FEEDBACK_ACTION = "wirewatch_feedback:"  # + the kind: "wirewatch_feedback:not-relevant"
 SECTION_MAX = 3000  # Block Kit's limit for a section's text
 CONTEXT_MAX = 2000
+CONTEXT_ELEMENTS = 10  # Block Kit's limit for a context block
 TITLE_MAX = 300
 LINK_URL_MAX = 1000  # with a title of TITLE_MAX, a link always fits a context element
 MAX_SOURCES = 15
@@ -81,9 +82,14 @@ def _section(text: str) -> Block:
 
 
 def _context(*texts: str) -> Block:
+    """At most CONTEXT_ELEMENTS elements (Slack refuses the blocks beyond): the rest are
+    joined into the last one."""
+    shown = [t for t in texts if t]
+    if len(shown) > CONTEXT_ELEMENTS:
+        shown[CONTEXT_ELEMENTS - 1 :] = [" · ".join(shown[CONTEXT_ELEMENTS - 1 :])]
     return {
         "type": "context",
-        "elements": [{"type": "mrkdwn", "text": clip(t, CONTEXT_MAX)} for t in texts if t],
+        "elements": [{"type": "mrkdwn", "text": clip(t, CONTEXT_MAX)} for t in shown],
     }
 
 

@@ -137,3 +137,15 @@ def test_corroboration_shows_on_the_first_message_and_updates_escaped() -> None:
     plain = dataclasses.replace(alert, corroboration=Corroboration(("Wire",)))
     fields = discord_render.alert_embed(plain).to_dict()["fields"]
     assert [f["value"] for f in fields if f["name"] == "Independent 1 outlet"] == ["Wire"]
+
+
+def test_an_edit_touching_many_topics_keeps_slack_context_within_ten_elements() -> None:
+    # Slack refuses a context block of more than ten elements: the whole message would fall
+    # back to plain text. Twelve topics started or stopped by one edit still all show.
+    topics = tuple(f"topic-{n}" for n in range(12))
+    edit = Edit(word_diff("a", "b"), (), started=topics[:6], stopped=topics[6:])
+    blocks = slack_render.update_blocks(edit_alert("a", "b", edit=edit))
+    [context] = [b for b in blocks if b["type"] == "context"]
+    assert len(context["elements"]) <= 10
+    shown = " ".join(e["text"] for e in context["elements"])
+    assert all(t in shown for t in topics) and "ref 7" in shown
