@@ -153,7 +153,9 @@ class ConsoleAdapter:
         if alert.kind == "corroborated":
             self._write(alert)
 
-    async def find_posted(self, channel: str, delivery_id: int) -> MessageRef | None:
+    async def find_posted(
+        self, channel: str, delivery_id: int, thread: MessageRef | None = None
+    ) -> MessageRef | None:
         return None  # stdout keeps no record: after a crash the alert is printed again
 
     async def post_digest(self, channel: str, text: str, key: int) -> MessageRef:

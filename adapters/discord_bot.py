@@ -296,14 +296,19 @@ class DiscordAdapter:
         embed = alert_embed(alert, ref=alert.shown_delivery is not None)
         await self._call(message.edit(embed=embed, allowed_mentions=NO_PINGS))
 
-    async def find_posted(self, channel: str, delivery_id: int) -> MessageRef | None:
+    async def find_posted(
+        self, channel: str, delivery_id: int, thread: MessageRef | None = None
+    ) -> MessageRef | None:
         """Our message with this delivery's ref among the recent ones, or in their threads.
         None when the channel is gone (nothing there to duplicate); a DeliveryError when
         Discord cannot tell (an outage, or no right to read the history where we may still
         post), so that nothing is sent on a guess."""
         try:
             marker = ref_marker(delivery_id)
-            return await asyncio.wait_for(self._find_posted(channel, marker), self.send_timeout)
+            story = (thread.thread_id or thread.message_id) if thread is not None else None
+            return await asyncio.wait_for(
+                self._find_posted(channel, marker, story), self.send_timeout
+            )
         except _CALL_ERRORS as exc:
             error = delivery_error(exc)
             log.warning(
@@ -384,7 +389,16 @@ class DiscordAdapter:
         client = self._client()
         return client.get_channel(channel_id) or await client.fetch_channel(channel_id)
 
-    async def _find_posted(self, channel: str, marker: str) -> MessageRef | None:
+    async def _find_posted(
+        self, channel: str, marker: str, story: str | None = None
+    ) -> MessageRef | None:
+        if story is not None and story != channel:  # the story's own thread first
+            try:
+                async for msg in self._partial(story).history(limit=HISTORY):
+                    if self._ours(msg, marker):
+                        return MessageRef(self.platform, channel, str(msg.id), story)
+            except discord.NotFound:
+                pass  # the thread is gone: nothing in it can be seen to be duplicated
         threads: list[str] = []
         async for msg in self._partial(channel).history(limit=HISTORY):
             if self._ours(msg, marker):

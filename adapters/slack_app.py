@@ -377,8 +377,15 @@ class SlackAdapter:
         if not told:
             raise refused
 
-    async def find_posted(self, channel: str, delivery_id: int) -> MessageRef | None:
-        """Our message for `delivery_id` among the channel's recent messages and threads."""
+    async def find_posted(
+        self, channel: str, delivery_id: int, thread: MessageRef | None = None
+    ) -> MessageRef | None:
+        """Our message for `delivery_id` in `thread` (an update's story), then among the
+        channel's recent messages and threads."""
+        if thread is not None:
+            found = await self._in_thread(channel, thread.message_id, delivery_id)
+            if found is not None:
+                return found
         try:
             history = await self._call(
                 "conversations_history",
@@ -397,6 +404,15 @@ class SlackAdapter:
             if message.get("reply_count") and render.delivery_of(message) is not None:
                 threads.append(message["ts"])
         for parent in threads[:THREADS_SCANNED]:
+            found = await self._in_thread(channel, parent, delivery_id)
+            if found is not None:
+                return found
+        return None
+
+    async def _in_thread(self, channel: str, parent: str, delivery_id: int) -> MessageRef | None:
+        """Our reply for `delivery_id` in the thread of `parent`; None too when that thread
+        is gone (what was in it can no longer be seen to be duplicated)."""
+        try:
             replies = await self._call(
                 "conversations_replies",
                 channel=channel,
@@ -404,9 +420,13 @@ class SlackAdapter:
                 limit=HISTORY_LIMIT,
                 include_all_metadata=True,
             )
-            for message in replies.get("messages", [])[1:]:
-                if render.delivery_of(message) == delivery_id:
-                    return MessageRef("slack", channel, message["ts"], parent)
+        except DeliveryError as exc:
+            if any(error in str(exc) for error in THREAD_GONE):
+                return None
+            raise
+        for message in replies.get("messages", [])[1:]:
+            if render.delivery_of(message) == delivery_id:
+                return MessageRef("slack", channel, message["ts"], parent)
         return None
 
     async def _post(

@@ -34,8 +34,12 @@ class ChatAdapter(Protocol):
     async def edit_alert(self, ref: MessageRef, alert: Alert) -> None:
         """Rewrite the story's first message, e.g. to list every source so far."""
 
-    async def find_posted(self, channel: str, delivery_id: int) -> MessageRef | None:
-        """After a crash: the message already posted for `delivery_id`, if the platform can tell."""
+    async def find_posted(
+        self, channel: str, delivery_id: int, thread: MessageRef | None = None
+    ) -> MessageRef | None:
+        """After a crash: the message already posted for `delivery_id`, if the platform can
+        tell. `thread`: the story's first message, for an update: its thread is looked in
+        first, however old the story (a scan of recent threads would miss it)."""
 
     async def post_digest(self, channel: str, text: str, key: int) -> MessageRef:
         """Post one digest message, or raise DeliveryError. It carries `key` (its first

@@ -166,7 +166,8 @@ async def reconcile(db: sqlite_utils.Database, adapters: dict[str, ChatAdapter])
     """Deliveries left 'claimed' by a crash: mark sent if the platform has them, else retry."""
     rows = list(
         db.query(
-            "SELECT id, channel FROM deliveries WHERE status = 'claimed' AND digest_of IS NULL"
+            "SELECT id, channel, story_id, kind FROM deliveries "
+            "WHERE status = 'claimed' AND digest_of IS NULL"
         )
     )  # a digest's are bot.digest's: back to 'pending' they would go out one alert each
     for row in rows:
@@ -174,8 +175,10 @@ async def reconcile(db: sqlite_utils.Database, adapters: dict[str, ChatAdapter])
         adapter = adapters.get(platform)
         if adapter is None:
             continue  # its platform is not running: leave it claimed for when it is
+        threaded = row["kind"] in ("update", "edit")
+        story = parent_ref(db, row["channel"], row["story_id"]) if threaded else None
         try:
-            ref = await adapter.find_posted(ident, row["id"])
+            ref = await adapter.find_posted(ident, row["id"], story)
         except Exception as exc:  # cannot tell yet: keep it claimed and ask again next time
             log.warning("outbox.reconcile_deferred delivery=%d error=%s", row["id"], exc)
             continue
@@ -228,7 +231,7 @@ async def _send_one(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery
     except Exception as exc:  # a row that cannot be read fails this delivery, not the channel
         return _fault(db, d, exc, adapter.platform, "build the alert", maybe_posted=False)
     try:
-        ref = await _found_posted(db, adapter, d) or await _post(adapter, d, alert, parent)
+        ref = await _found_posted(db, adapter, d, parent) or await _post(adapter, d, alert, parent)
     except DeliveryError as exc:
         return _failed(db, d, exc, adapter.platform)
     except (TimeoutError, OSError) as exc:  # the request may have got through: ask before resending
@@ -293,14 +296,14 @@ async def _post(
 
 
 async def _found_posted(
-    db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery
+    db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery, parent: MessageRef | None
 ) -> MessageRef | None:
     """After a lost answer, what the platform already has, as `reconcile` asks after a crash.
 
     A platform that cannot tell raises DeliveryError: the delivery waits, still in doubt."""
     if not d.maybe_posted:
         return None
-    ref = await adapter.find_posted(split_channel(d.channel)[1], d.id)
+    ref = await adapter.find_posted(split_channel(d.channel)[1], d.id, parent)
     if ref is None:
         mark_not_posted(db, d.id)
     else:

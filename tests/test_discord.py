@@ -409,6 +409,23 @@ async def test_find_posted_recognises_alerts_and_thread_updates(stub):
     assert again.thread_id == parent.message_id and len(stub.threads()) == 1
 
 
+async def test_find_posted_looks_in_an_old_storys_thread_first(stub):
+    # Only the five newest threads are scanned: a lost update in an older story's thread
+    # was not found, and would have been posted twice.
+    adapter = adapter_for(stub)
+    await adapter.start(None)
+    try:
+        old = await adapter.post_alert(stub.alerts, alert(31))
+        update = await adapter.post_update(old, alert(32, kind="update"))
+        for n in range(6):  # newer stories, each with a thread
+            parent = await adapter.post_alert(stub.alerts, alert(100 + 2 * n, story_id=100 + n))
+            await adapter.post_update(parent, alert(101 + 2 * n, kind="update", story_id=100 + n))
+        assert await adapter.find_posted(stub.alerts, 32) is None  # past the scan
+        assert await adapter.find_posted(stub.alerts, 32, old) == update
+    finally:
+        await adapter.stop()
+
+
 async def test_update_goes_to_the_channel_when_the_first_message_was_deleted(stub):
     adapter = adapter_for(stub)
     await adapter.start(None)

@@ -45,7 +45,9 @@ class Platform:
     async def edit_alert(self, ref: MessageRef, alert: Alert) -> None:
         self.edits.append(ref.message_id)
 
-    async def find_posted(self, channel: str, delivery_id: int) -> MessageRef | None:
+    async def find_posted(
+        self, channel: str, delivery_id: int, thread: MessageRef | None = None
+    ) -> MessageRef | None:
         return self.remembered.get(delivery_id)
 
     async def post_digest(self, channel: str, text: str, key: int) -> MessageRef:
@@ -260,3 +262,31 @@ async def test_a_notice_the_platform_refuses_is_tried_again_later_not_lost(tmp_p
         await deliver_notices(db, {"chat": chat})
     assert chat.notices == ["wirewatch paused alerts to chat:A"] and chat.refusals == 0
     assert db.execute("SELECT attempts FROM notices WHERE sent_at IS NOT NULL").fetchone() == (2,)
+
+
+async def test_an_update_in_doubt_is_looked_for_in_its_storys_thread(tmp_path):
+    # The platform is told which thread to search: however old the story, the update is
+    # found there rather than posted a second time.
+    class Recording(Platform):
+        def __init__(self) -> None:
+            super().__init__()
+            self.asked: list[tuple[int, MessageRef | None]] = []
+
+        async def find_posted(
+            self, channel: str, delivery_id: int, thread: MessageRef | None = None
+        ) -> MessageRef | None:
+            self.asked.append((delivery_id, thread))
+            return await super().find_posted(channel, delivery_id, thread)
+
+    db, feed, index = _setup(tmp_path)
+    store_new_items(db, feed, [_item("1", NK, NOW)], index, NOW)
+    chat = Recording()
+    await deliver_pending(db, {"chat": chat})
+    store_new_items(db, feed, [_item("2", NK2, NOW + timedelta(minutes=5))], index, NOW)
+    update_id = db.execute("SELECT max(id) FROM deliveries").fetchone()[0]
+    db.execute("UPDATE deliveries SET status = 'claimed' WHERE id = ?", [update_id])  # kill -9
+    chat.remembered[update_id] = MessageRef("chat", "A", "already-there", "m1")
+    await reconcile(db, {"chat": chat})
+    [(asked, thread)] = chat.asked
+    assert asked == update_id and thread is not None and thread.message_id == f"m{update_id - 1}"
+    assert chat.posted[1:] == []  # found, not posted again

@@ -73,7 +73,9 @@ class Platform:
 
     async def edit_alert(self, ref: MessageRef, alert: Alert) -> None: ...
 
-    async def find_posted(self, channel: str, delivery_id: int) -> MessageRef | None:
+    async def find_posted(
+        self, channel: str, delivery_id: int, thread: MessageRef | None = None
+    ) -> MessageRef | None:
         return None
 
     async def post_notice(self, channel: str, text: str) -> None: ...

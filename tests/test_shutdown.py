@@ -116,7 +116,9 @@ class SlowPlatform:
 
     async def edit_alert(self, ref: MessageRef, alert: Alert) -> None: ...
 
-    async def find_posted(self, channel: str, delivery_id: int) -> MessageRef | None:
+    async def find_posted(
+        self, channel: str, delivery_id: int, thread: MessageRef | None = None
+    ) -> MessageRef | None:
         return (
             MessageRef("chat", channel, f"m{delivery_id}") if delivery_id in self.posted else None
         )

@@ -451,6 +451,19 @@ async def test_find_posted_finds_alerts_and_thread_updates(tmp_path: Path) -> No
         )
 
 
+async def test_find_posted_looks_in_an_old_storys_thread_first(tmp_path: Path) -> None:
+    # Only the twenty newest threads are scanned: a lost update in an older story's thread
+    # was not found, and would have been posted twice.
+    async with slack_env(tmp_path) as env:
+        old = await env.adapter.post_alert(NEWS, make_alert(31))
+        update = await env.adapter.post_update(old, make_alert(32, kind="update"))
+        for n in range(21):  # newer stories, each with a thread
+            parent = await env.adapter.post_alert(NEWS, make_alert(100 + 2 * n))
+            await env.adapter.post_update(parent, make_alert(101 + 2 * n, kind="update"))
+        assert await env.adapter.find_posted(NEWS, 32) is None  # past the scan
+        assert await env.adapter.find_posted(NEWS, 32, old) == update
+
+
 async def test_an_update_goes_to_the_channel_when_the_first_message_was_deleted(
     tmp_path: Path,
 ) -> None:
