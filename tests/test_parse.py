@@ -370,3 +370,17 @@ def test_a_reference_to_no_character_loses_neither_its_item_nor_the_feed(ref):
     )
     parsed = parse_feed(body, feed_url="https://wire.example/rss")
     assert [e.title for e in parsed.entries] == ["Troops sent \ufffd north", "Ships sent éast"]
+
+
+def test_html5_named_references_read_as_written_raw_or_in_escaped_html():
+    # feedparser's sanitizer knows HTML 4's names only: "A&check;B" came out "A&checkB".
+    body = rss(
+        item(
+            "Troops &check; sent &lbrack;1&rbrack; AT&amp;T",
+            guid="g",
+            description="&lt;p&gt;A&amp;check;B &amp;hellip; &amp;amp; &amp;ZeroWidthSpace;C&lt;/p&gt;",
+        )
+    )
+    [entry] = parse_feed(body, feed_url=FEED_URL).entries
+    assert entry.title == "Troops ✓ sent [1] AT&T"
+    assert entry.summary == "A✓B … & C"

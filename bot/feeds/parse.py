@@ -22,6 +22,8 @@ import calendar
 import codecs
 import contextlib
 import hashlib
+import html
+import html.entities
 import io
 import logging
 import re
@@ -211,12 +213,13 @@ _REPLACEMENT_REF = b"&#xFFFD;"
 
 
 def mend_character_references(body: bytes) -> bytes:
-    """Numeric references to no character (a surrogate, past U+10FFFF) become U+FFFD.
+    """Numeric references to no character (a surrogate, past U+10FFFF) become U+FFFD, and
+    HTML5's named references numeric ones (`_numeric_html5`).
 
     One `&#xD800;` in one title made feedparser's loose reader raise on the whole feed, so
     every good item of it was lost with the bad one.
     """
-    if b"&#" not in body or _wide_encoding(body[:4]) is not None:
+    if b"&" not in body or _wide_encoding(body[:4]) is not None:
         return body
 
     def mend(m: re.Match[bytes]) -> bytes:
@@ -226,7 +229,23 @@ def mend_character_references(body: bytes) -> bytes:
         code = int(digits, 16 if m[1] else 10)
         return _REPLACEMENT_REF if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF else m[0]
 
-    return _CHAR_REF.sub(mend, body)
+    return _HTML5_REF.sub(_numeric_html5, _CHAR_REF.sub(mend, body))
+
+
+# Named references HTML5 added (`&check;`, `&lbrack;`, `&ZeroWidthSpace;`): feedparser's
+# sanitizer knows HTML 4's names only and writes these as "&checkB", without the ";". Made
+# numeric, raw or escaped once inside escaped HTML (`&amp;check;`), they read as written.
+_HTML5_REF = re.compile(rb"&(amp;)?([A-Za-z][A-Za-z0-9]{1,31});")
+_KNOWN_NAMES = frozenset(html.entities.name2codepoint) | {"apos"}
+
+
+def _numeric_html5(m: re.Match[bytes]) -> bytes:
+    name = m[2].decode("ascii")
+    text = html.entities.html5.get(name + ";")
+    if name in _KNOWN_NAMES or text is None:
+        return m[0]
+    amp = b"&amp;" if m[1] else b"&"
+    return b"".join(amp + b"#x%X;" % ord(ch) for ch in text)
 
 
 def _ascii_view(body: bytes) -> bytes:
