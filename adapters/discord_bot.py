@@ -60,8 +60,19 @@ log = logging.getLogger(__name__)
 
 READY_TIMEOUT = 60.0
 SEND_TIMEOUT = 45.0  # above discord.py's own 5xx retries (1+3+5+7 s) plus a slow answer
+# A rate limit up to this is slept through inside the request; a longer one comes back as
+# RateLimited, and the outbox waits it out on disk. Slept through past SEND_TIMEOUT, it was
+# taken for a lost answer and tried again after 5 s, before Discord's retry_after.
+RATE_LIMIT_WAIT = 10.0
 # What one Discord request can fail with: its own HTTP errors, the transport, a timeout.
-_CALL_ERRORS = (discord.HTTPException, aiohttp.ClientError, OSError, ValueError, TimeoutError)
+_CALL_ERRORS = (
+    discord.HTTPException,
+    discord.RateLimited,  # a wait longer than RATE_LIMIT_WAIT
+    aiohttp.ClientError,
+    OSError,
+    ValueError,
+    TimeoutError,
+)
 HISTORY = 50  # messages looked at by find_posted, per channel and per thread
 THREAD_ARCHIVE_MINUTES: Final = 10080  # a week: longer than a story stays open
 THREAD_EXISTS = 160004  # "A thread has already been created for this message"
@@ -146,7 +157,7 @@ class _Client(discord.Client):
         super().__init__(
             intents=discord.Intents(guilds=True),
             allowed_mentions=NO_PINGS,
-            max_ratelimit_timeout=60.0,
+            max_ratelimit_timeout=RATE_LIMIT_WAIT,
             guild_ready_timeout=adapter.guild_ready_timeout,
         )
         self.adapter = adapter

@@ -7,6 +7,7 @@ fail when the adapter would fail against Discord.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -362,6 +363,23 @@ async def test_500_and_429_are_waited_out_by_discord_py(stub):
     finally:
         await adapter.stop()
     assert [m["id"] for m in stub.channel_messages(stub.alerts)] == [ref.message_id]
+
+
+async def test_a_long_rate_limit_comes_back_to_the_outbox_with_its_wait(stub):
+    # Slept through inside the request, a long wait ran past the send deadline and was taken
+    # for a lost answer, tried again 5 s later, before Discord's retry_after.
+    stub.fail("POST", r"^/channels/\d+/messages$", 429, retry_after=50.0)
+    adapter = adapter_for(stub)
+    await adapter.start(None)
+    started = asyncio.get_running_loop().time()
+    try:
+        with pytest.raises(DeliveryError) as raised:
+            await adapter.post_alert(stub.alerts, alert())
+    finally:
+        await adapter.stop()
+    assert asyncio.get_running_loop().time() - started < 10
+    assert raised.value.retry_after is not None and raised.value.retry_after >= 49
+    assert not raised.value.maybe_posted and stub.channel_messages(stub.alerts) == []
 
 
 async def test_forbidden_channel_stops_pauses_and_tells_moderators_once(stub, tmp_path):

@@ -378,7 +378,8 @@ def test_html5_named_references_read_as_written_raw_or_in_escaped_html():
         item(
             "Troops &check; sent &lbrack;1&rbrack; AT&amp;T",
             guid="g",
-            description="&lt;p&gt;A&amp;check;B &amp;hellip; &amp;amp; &amp;ZeroWidthSpace;C&lt;/p&gt;",
+            description="&lt;p&gt;A&amp;check;B &amp;hellip; &amp;amp; &amp;ZeroWidthSpace;C"
+            "&lt;/p&gt;",
         )
     )
     [entry] = parse_feed(body, feed_url=FEED_URL).entries
