@@ -311,3 +311,20 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap():
     assert all(backoff_delay(n) <= 6 * 3600 for n in (8, 20, 1000))
     assert backoff_delay(1000) >= 0.9 * 6 * 3600
     assert backoff_delay(3, base=10, cap=25) <= 25
+
+
+async def test_a_host_that_asked_to_wait_is_not_asked_again_until_then(feed_server):
+    # Eight article pages of one poll on a host answering 429 Retry-After: 3600 were eight
+    # requests; one is enough to learn it, and its feeds wait too.
+    feed_server.serve("/a/1", "slow down", status=429, headers={"Retry-After": "3600"})
+    feed_server.serve("/a/2", b"<html><p>Troops arrived.</p></html>", content_type="text/html")
+    feed_server.serve("/feed", RSS)
+    async with Fetcher() as fetcher:
+        with pytest.raises(FetchError) as first:
+            await fetcher.fetch_page(feed_server.url("/a/1"), trusted=True)
+        for path in ("/a/2", "/feed"):
+            with pytest.raises(FetchError, match="asked to wait") as later:
+                await fetcher.fetch_page(feed_server.url(path), trusted=True)
+            assert 3500 < (later.value.retry_after or 0) <= 3600
+    assert first.value.retry_after == 3600
+    assert [r.path for r in feed_server.requests] == ["/a/1"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -73,6 +74,10 @@ class Fetcher:
         self._user_agent = user_agent
         self._policy = address_policy
         self._limiter = _HostLimiter(per_host)
+        # Host -> monotonic time before which it is not asked again: it answered 429/503 with
+        # Retry-After (a feed's own backoff honours that too; eight article pages of one poll
+        # on that host would not).
+        self._not_before: dict[str, float] = {}
         self._trusted: aiohttp.ClientSession | None = None
         self._guarded: aiohttp.ClientSession | None = None
 
@@ -139,12 +144,21 @@ class Fetcher:
         page: bool = False,
     ) -> FetchResult:
         host = _host(url)
+        wait = self._not_before.get(host, 0.0) - time.monotonic()
+        if wait > 0:
+            raise FetchError(
+                f"{host} asked to wait (Retry-After): {wait:.0f} s left", retry_after=wait
+            )
         async with self._limiter.slot(host):
             try:
                 async with asyncio.timeout(self._timeout):
                     return await self._follow(url, headers, trusted, max_bytes, page)
             except TimeoutError:
                 raise FetchError(f"timed out after {self._timeout:g} s fetching {host}") from None
+            except FetchError as exc:
+                if exc.retry_after:
+                    self._not_before[host] = time.monotonic() + exc.retry_after
+                raise
 
     async def _follow(
         self, url: str, headers: dict[str, str], trusted: bool, max_bytes: int, page: bool
