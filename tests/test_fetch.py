@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import socket
 import time
+import zlib
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -328,3 +330,26 @@ async def test_a_host_that_asked_to_wait_is_not_asked_again_until_then(feed_serv
             assert 3500 < (later.value.retry_after or 0) <= 3600
     assert first.value.retry_after == 3600
     assert [r.path for r in feed_server.requests] == ["/a/1"]
+
+
+async def test_an_endless_compressed_body_that_decodes_to_nothing_is_cut_at_the_cap(feed_server):
+    # Empty deflate blocks yield no decoded chunk to count: the cap never tripped, and the
+    # fetch drank the wire until its deadline (1.4 GB on loopback), then said "timed out".
+    async def endless_empty(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(
+            headers={"Content-Type": "application/rss+xml", "Content-Encoding": "deflate"}
+        )
+        await response.prepare(request)
+        compressor = zlib.compressobj()
+        await response.write(compressor.compress(b"<rss>") + compressor.flush(zlib.Z_SYNC_FLUSH))
+        with contextlib.suppress(ConnectionError):
+            while True:
+                await response.write(b"\x00\x00\x00\xff\xff" * 13_000)  # empty stored blocks
+        return response
+
+    feed_server.handle("/feed", endless_empty)
+    started = time.monotonic()
+    async with Fetcher(timeout=20, max_bytes=2**20) as fetcher:
+        with pytest.raises(FetchError, match="larger than 1 MiB"):
+            await fetcher.fetch_feed(feed_server.url("/feed"), trusted=True)
+    assert time.monotonic() - started < 10

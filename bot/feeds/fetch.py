@@ -51,6 +51,7 @@ RETRY_LATER = frozenset({429, 503})
 GONE = frozenset({404, 410})
 MAX_RETRY_AFTER = 7 * 24 * 3600.0  # a server asking for more than a week is not believed
 CHUNK = 64 * 1024
+WIRE_CHECK = 0.1  # seconds between two looks at the bytes on the wire of a compressed body
 
 
 class Fetcher:
@@ -236,22 +237,42 @@ def _require_text(response: aiohttp.ClientResponse, host: str) -> None:
 
 
 async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int, host: str) -> bytes:
-    """Read the DECODED body, stopping as soon as it passes `max_bytes` (gzip bombs)."""
+    """Read the DECODED body, stopping as soon as it passes `max_bytes` (gzip bombs), or
+    as soon as the bytes ON THE WIRE do: an endless stream of compressed blocks that decode
+    to nothing yields no chunk to count, and ran until the deadline (1.4 GB on loopback)."""
     too_big = FetchError(f"body larger than {_size(max_bytes)} from {host}")
     encoded = response.headers.get("Content-Encoding", "identity") != "identity"
     if not encoded and (response.content_length or 0) > max_bytes:
         raise too_big
     chunks: list[bytes] = []
-    size = 0
-    try:
+
+    async def read() -> None:
+        size = 0
         async for chunk in response.content.iter_chunked(CHUNK):
             size += len(chunk)
             if size > max_bytes:
                 raise too_big
             chunks.append(chunk)
+
+    reading = asyncio.ensure_future(read())
+    try:
+        while not reading.done():
+            await asyncio.wait({reading}, timeout=WIRE_CHECK)
+            if encoded and _wire_bytes(response) > max_bytes and not reading.done():
+                raise too_big
+        reading.result()
     except aiohttp.ClientError as exc:
         raise describe_client_error(exc, host) from exc
+    finally:
+        if not reading.done():
+            reading.cancel()
+            await asyncio.gather(reading, return_exceptions=True)
     return b"".join(chunks)
+
+
+def _wire_bytes(response: aiohttp.ClientResponse) -> int:
+    """Bytes received so far, before decoding (aiohttp 3.12+; 0 where it cannot tell)."""
+    return getattr(response.content, "total_raw_bytes", 0) or 0
 
 
 def describe_client_error(exc: aiohttp.ClientError, host: str) -> FetchError:
