@@ -106,7 +106,7 @@ def delivery_error(exc: BaseException) -> DeliveryError:
     """Discord's answer as retry-later or stop; the text is what a moderator will read."""
     if isinstance(exc, discord.RateLimited):
         return DeliveryError("discord rate limit", retry_after=exc.retry_after)
-    if isinstance(exc, discord.HTTPException) and exc.status in (400, 403, 404):
+    if isinstance(exc, discord.HTTPException) and exc.status in (400, 401, 403, 404):
         return DeliveryError(_refusal(exc), permanent=True)
     if isinstance(exc, discord.HTTPException) and exc.status == 429:
         return DeliveryError(
@@ -134,6 +134,8 @@ def _refusal(exc: discord.HTTPException) -> str:
         )
     if exc.status == 404:
         return f"{what}: the channel is gone or the bot cannot see it"
+    if exc.status == 401:  # retried, it would fail every alert every 15 minutes for good
+        return f"{what}: the bot token is not valid (check DISCORD_TOKEN)"
     return what
 
 

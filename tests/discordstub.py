@@ -831,6 +831,8 @@ def _fault_response(fault: Fault) -> web.Response:
         return web.Response(
             status=fault.status, text="<html>upstream error</html>", content_type="text/html"
         )
+    if fault.status == 401:  # what Discord answers a token it no longer accepts
+        return jsonr({"message": "401: Unauthorized", "code": 0}, 401)
     return jsonr({"message": "Missing Permissions", "code": 50013}, fault.status)
 
 

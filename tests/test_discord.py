@@ -411,6 +411,19 @@ async def test_unknown_channel_is_permanent(stub):
     assert failed.value.permanent and "gone" in str(failed.value)
 
 
+async def test_a_token_discord_no_longer_accepts_is_permanent_and_says_so(stub):
+    # Retried, a reset token failed every alert every 15 minutes, and nobody was told.
+    stub.fail("POST", r"^/channels/\d+/messages$", 401)
+    adapter = adapter_for(stub)
+    await adapter.start(None)
+    try:
+        with pytest.raises(DeliveryError) as failed:
+            await adapter.post_alert(stub.alerts, alert())
+    finally:
+        await adapter.stop()
+    assert failed.value.permanent and "DISCORD_TOKEN" in str(failed.value)
+
+
 async def test_find_posted_recognises_alerts_and_thread_updates(stub):
     adapter = adapter_for(stub)
     await adapter.start(None)
