@@ -290,20 +290,21 @@ def _unseen(
     Only the rows that could collide are read, never the feed's whole history.
     """
     seen: set[tuple[str, str]] = set()
-    words: set[str] = set()
+    # A feed that mints new guids every poll still repeats its links and titles, or, with no
+    # link but its guid, its words.
+    words = {id(e): digest(e.title, e.summary) for e in entries if e.link_is_guid}
+    stored_words: set[str] = set()
     for part in _chunks(list(entries), 400):  # SQLite allows 999 parameters per statement
         urls = [e.url for e in part if e.url]
-        # A feed that mints new guids every poll still repeats its links and titles...
         seen.update(_column(db, "url, title", "url", feed.id, urls))
-        # ...or, with no link but its guid, its words.
-        digests = [digest(e.title, e.summary) for e in part if e.link_is_guid]
-        words.update(_column(db, "digest", "digest", feed.id, digests))
+        digests = [words[id(e)] for e in part if id(e) in words]
+        stored_words.update(_column(db, "digest", "digest", feed.id, digests))
     return [
         e
         for e in entries
         if e.identity not in known
         and (e.url, e.title) not in seen
-        and not (e.link_is_guid and digest(e.title, e.summary) in words)
+        and words.get(id(e)) not in stored_words
     ]
 
 

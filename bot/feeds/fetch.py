@@ -18,11 +18,12 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
+from typing import Any
 
 import aiohttp
 import yarl
@@ -254,20 +255,34 @@ async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int, host: s
                 raise too_big
             chunks.append(chunk)
 
-    reading = asyncio.ensure_future(read())
+    try:
+        if encoded:
+            await _watching_the_wire(read(), response, too_big, max_bytes)
+        else:  # every byte read is a byte counted
+            await read()
+    except aiohttp.ClientError as exc:
+        raise describe_client_error(exc, host) from exc
+    return b"".join(chunks)
+
+
+async def _watching_the_wire(
+    read: Coroutine[Any, Any, None],
+    response: aiohttp.ClientResponse,
+    too_big: FetchError,
+    max_bytes: int,
+) -> None:
+    """Run `read`, raising `too_big` once the bytes received pass `max_bytes`."""
+    reading = asyncio.ensure_future(read)
     try:
         while not reading.done():
             await asyncio.wait({reading}, timeout=WIRE_CHECK)
-            if encoded and _wire_bytes(response) > max_bytes and not reading.done():
+            if _wire_bytes(response) > max_bytes and not reading.done():
                 raise too_big
         reading.result()
-    except aiohttp.ClientError as exc:
-        raise describe_client_error(exc, host) from exc
     finally:
         if not reading.done():
             reading.cancel()
             await asyncio.gather(reading, return_exceptions=True)
-    return b"".join(chunks)
 
 
 def _wire_bytes(response: aiohttp.ClientResponse) -> int:
