@@ -175,8 +175,7 @@ async def reconcile(db: sqlite_utils.Database, adapters: dict[str, ChatAdapter])
         adapter = adapters.get(platform)
         if adapter is None:
             continue  # its platform is not running: leave it claimed for when it is
-        threaded = row["kind"] in ("update", "edit")
-        story = parent_ref(db, row["channel"], row["story_id"]) if threaded else None
+        story = _thread_parent(db, row["channel"], row["story_id"], row["kind"])
         try:
             ref = await adapter.find_posted(ident, row["id"], story)
         except Exception as exc:  # cannot tell yet: keep it claimed and ask again next time
@@ -226,8 +225,7 @@ async def _send_one(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery
         return await _send_mark(db, adapter, d)
     try:
         alert = build_alert(db, d)
-        threaded = d.kind in ("update", "edit")
-        parent = parent_ref(db, d.channel, d.story_id) if threaded else None
+        parent = _thread_parent(db, d.channel, d.story_id, d.kind)
     except Exception as exc:  # a row that cannot be read fails this delivery, not the channel
         return _fault(db, d, exc, adapter.platform, "build the alert", maybe_posted=False)
     try:
@@ -250,6 +248,13 @@ async def _send_one(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery
         "outbox.sent delivery=%d channel=%s kind=%s story=%d", d.id, d.channel, d.kind, d.story_id
     )
     return "sent"
+
+
+def _thread_parent(
+    db: sqlite_utils.Database, channel: str, story_id: int, kind: str
+) -> MessageRef | None:
+    """The story's first message in the channel, for a delivery that goes in its thread."""
+    return parent_ref(db, channel, story_id) if kind in ("update", "edit") else None
 
 
 async def _send_mark(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery) -> str:

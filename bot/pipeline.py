@@ -77,8 +77,11 @@ class Pipeline:
         return [f for f in feeds if self.held.get(f.id, 0.0) <= now]
 
     def hold(self, feed: FeedRow) -> None:
-        interval = feed.interval or self.settings.poll_interval
-        self.held[feed.id] = time.monotonic() + min(HOLD, interval)
+        self.held[feed.id] = time.monotonic() + min(HOLD, self.interval(feed))
+
+    def interval(self, feed: FeedRow) -> float:
+        """The feed's own poll interval, else the config's."""
+        return feed.interval or self.settings.poll_interval
 
     @property
     def rule(self) -> Rule:
@@ -131,7 +134,7 @@ async def _fetch_and_decide(p: Pipeline, feed: FeedRow) -> _Decided | PollResult
 
 
 async def _decide_feed(p: Pipeline, feed: FeedRow, started: float) -> _Decided | PollResult:
-    interval = feed.interval or p.settings.poll_interval
+    interval = p.interval(feed)
     try:
         fetched = await p.fetcher.fetch_feed(
             feed.url, etag=feed.etag, last_modified=feed.last_modified, trusted=feed.trusted
@@ -232,7 +235,7 @@ def _finish(p: Pipeline, d: _Decided, stored: Ingested) -> PollResult:
         record_success(
             p.db,
             feed,
-            interval=feed.interval or p.settings.poll_interval,
+            interval=p.interval(feed),
             etag=fetched.etag,
             last_modified=fetched.last_modified,
             moved_to=fetched.permanent_url,
@@ -329,7 +332,7 @@ def _record_failure(
 ) -> PollResult:
     """Back the feed off (disabled after `max_failures`, or at once when the server says it
     is gone), in one log line. A failing feed is never asked more often than a healthy one."""
-    interval = feed.interval or p.settings.poll_interval
+    interval = p.interval(feed)
     delay = max(backoff_delay(feed.failures + 1), retry_after, interval)
     metrics.FEED_FAILURES.labels(cause).inc()
     disabled = record_failure(
