@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.feeds.parse import parse_feed
 from bot.text.summary import split_sentences, summarize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,9 +88,23 @@ def test_one_sentence_wire_item_is_the_description_cleaned():
         )
         == "SEOUL - Thousands protested in Seoul against plans to send troops."
     )
-    assert summarize("X", "<p>Reuters - Troops <b>arrived</b> &amp; dug in.</p>") == (
-        "Troops arrived & dug in."
+
+
+def test_a_feeds_html_description_is_summarised_as_its_text():
+    rss = (
+        b"<rss version='2.0'><channel><title>W</title><item><title>X</title>"
+        b"<link>https://w.example/1</link><description>&lt;p&gt;Reuters - Troops "
+        b"&lt;b&gt;arrived&lt;/b&gt; &amp;amp; dug in.&lt;/p&gt;</description></item>"
+        b"</channel></rss>"
     )
+    (entry,) = parse_feed(rss, feed_url="https://w.example/feed").entries
+    assert summarize(entry.title, entry.summary) == "Troops arrived & dug in."
+
+
+def test_plain_text_is_not_read_as_markup_again():
+    # Feed text is cleaned once, when parsed: "<B and C>" is words, "&lt;" is what was written.
+    text = "Polls show support for A<B and C>D among voters. Literal &lt;script&gt; stays."
+    assert summarize("Vote", text) == text
 
 
 def test_title_copy_is_skipped_when_a_better_sentence_exists():

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from bot.text.clean import drop_boilerplate, html_to_text
+from bot.text.clean import drop_boilerplate
 from bot.text.wire import strip_byline
 
 MAX_INPUT_CHARS = 30_000  # the key facts are in the lead; the rest of a long article is context
@@ -71,9 +71,11 @@ def summarize(title: str, text: str, *, max_sentences: int = 3, max_chars: int =
 
 
 def clean_body(text: str) -> str:
-    """The text without markup, byline, captions or boilerplate paragraphs."""
-    if "<" in text or "&" in text:
-        text = html_to_text(text)
+    """The plain text without byline, captions or boilerplate paragraphs.
+
+    Plain text only (a feed's cleaned summary, an extracted article): decoding markup again
+    would read "A<B and C>D" as a tag and "&lt;" as "<".
+    """
     paragraphs = drop_boilerplate(strip_byline(p.strip()) for p in text.split("\n"))
     return "\n".join(paragraphs)
 
