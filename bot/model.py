@@ -216,7 +216,7 @@ class Delivery:
     channel: str
     story_id: int
     item_id: int
-    kind: str  # "new", "update", "edit" or "corroborated"
+    kind: str  # "new", "update", "edit", "corroborated" or "rewrite" (bot.outbox)
     attempts: int
     maybe_posted: bool = False  # the last send's answer was lost: ask the platform first
     faults: int = 0  # failures on our side so far (see bot.outbox.FAULT_ATTEMPTS)

@@ -13,10 +13,11 @@ channel moves on. Only a platform outage makes a channel wait.
 
 Besides a story's items ('new', 'update'), deliveries tell of its events: an 'edit' is a
 message in the story's thread like an update; 'corroborated' rewrites the story's first
-message with its mark. A mark is an edit of a message we own, so it is never looked for
-after a lost answer (doing it twice is harmless), a refusal only fails the mark (the
-message may have been deleted: that is no reason to pause the channel), and it is given up
-after MARK_ATTEMPTS tries: a later update shows the mark anyway.
+message with its mark, and a 'rewrite' (queued with each thread message sent) rewrites it with
+the sources so far. Both are edits of a message we own, so they are never looked for after
+a lost answer (doing one twice is harmless), a refusal only cancels that one (the message may
+have been deleted: that is no reason to pause the channel), and each is given up after
+MARK_ATTEMPTS tries: a later update shows its sources and mark anyway.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 RETRY_CAP = 15 * 60.0
 FAULT_ATTEMPTS = 3  # our own errors: a passing one clears, a broken row does not
 MARK_ATTEMPTS = 5  # a corroboration mark is a nicety: it never holds a channel for long
+REWRITE_EVENT = -1  # deliveries.event_id of a first message's rewrite (after an update)
 NOTICE_ATTEMPTS = 10  # some 40 minutes of retries (5 s doubling, capped at 15 min)
 REASON_CHARS = 300
 
@@ -91,13 +93,40 @@ def claim_next(db: sqlite_utils.Database, platforms: list[str], now: datetime) -
     )
 
 
-def mark_sent(db: sqlite_utils.Database, delivery_id: int, ref: MessageRef) -> None:
+def mark_sent(
+    db: sqlite_utils.Database,
+    delivery_id: int,
+    ref: MessageRef,
+    *,
+    rewrite: Delivery | None = None,
+) -> int | None:
+    """Sent; with `rewrite` (a thread message just posted), the story's first message is
+    queued in the same write to be rewritten with the new source, so that neither a failed
+    edit nor a crash before it leaves the first message short of a source. Returns the
+    rewrite's delivery id."""
     with write(db):
         db.execute(
             "UPDATE deliveries SET status = 'sent', sent_at = ?, message_id = ?, "
             "thread_id = ?, error = NULL, maybe_posted = 0 WHERE id = ?",
             [iso(utcnow()), ref.message_id, ref.thread_id, delivery_id],
         )
+        if rewrite is None:
+            return None
+        cursor = db.execute(
+            "INSERT OR IGNORE INTO deliveries (subscription_id, channel, story_id, item_id, "
+            "kind, status, next_attempt, created, event_id) "
+            "VALUES (?, ?, ?, ?, 'rewrite', 'pending', ?, ?, ?)",
+            [
+                rewrite.subscription_id,
+                rewrite.channel,
+                rewrite.story_id,
+                rewrite.item_id,
+                iso(utcnow()),
+                iso(utcnow()),
+                REWRITE_EVENT - rewrite.event_id,  # an edit's rewrite is not its item's
+            ],
+        )
+        return cursor.lastrowid if cursor.rowcount else None
 
 
 def mark_retry(
@@ -221,7 +250,7 @@ async def deliver_pending(
 
 async def _send_one(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery) -> str:
     failpoint("after_claim")
-    if d.kind == "corroborated":
+    if d.kind in ("corroborated", "rewrite"):
         return await _send_mark(db, adapter, d)
     try:
         alert = build_alert(db, d)
@@ -238,12 +267,12 @@ async def _send_one(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery
     except Exception as exc:  # an adapter bug: it may even have posted, so ask before resending
         return _fault(db, d, exc, adapter.platform, "send the alert", maybe_posted=True)
     failpoint("after_send")
-    mark_sent(db, d.id, ref)
+    rewrite = mark_sent(db, d.id, ref, rewrite=d if parent else None)
     metrics.DELIVERED.labels(adapter.platform).inc()
     if d.kind != "edit":  # an edit comes whenever the outlet makes it: not alert latency
         metrics.LATENCY.observe(max(0.0, (utcnow() - alert.published).total_seconds()))
-    if parent:
-        await _edit_parent(db, adapter, parent, d)
+    if parent and rewrite is not None:
+        await _rewrite_parent(db, adapter, parent, d, rewrite)
     log.info(
         "outbox.sent delivery=%d channel=%s kind=%s story=%d", d.id, d.channel, d.kind, d.story_id
     )
@@ -258,7 +287,8 @@ def _thread_parent(
 
 
 async def _send_mark(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery) -> str:
-    """Rewrite the story's first message in the channel with its corroboration mark."""
+    """Rewrite the story's first message in the channel: its sources so far, and its
+    corroboration mark."""
     parent = parent_ref(db, d.channel, d.story_id)
     if parent is None:  # its first message was never sent (failed, cancelled): nothing to mark
         _give_up_mark(db, d, "the story's first message in this channel was never sent")
@@ -277,8 +307,13 @@ async def _send_mark(db: sqlite_utils.Database, adapter: ChatAdapter, d: Deliver
         return _failed(db, d, again, adapter.platform)
     except Exception as exc:  # an adapter bug
         return _fault(db, d, exc, adapter.platform, "mark the story", maybe_posted=False)
-    mark_sent(db, d.id, parent)
-    log.info("outbox.marked delivery=%d channel=%s story=%d", d.id, d.channel, d.story_id)
+    if d.kind == "rewrite":
+        _done_rewrite(db, d.id)
+    else:
+        mark_sent(db, d.id, parent)
+    log.info(
+        "outbox.marked delivery=%d channel=%s story=%d kind=%s", d.id, d.channel, d.story_id, d.kind
+    )
     return "sent"
 
 
@@ -316,14 +351,44 @@ async def _found_posted(
     return ref
 
 
-async def _edit_parent(
-    db: sqlite_utils.Database, adapter: ChatAdapter, parent: MessageRef, d: Delivery
+async def _rewrite_parent(
+    db: sqlite_utils.Database,
+    adapter: ChatAdapter,
+    parent: MessageRef,
+    d: Delivery,
+    rewrite_id: int,
 ) -> None:
-    """Best effort: the first message lists every source so far; a failure loses no alert."""
+    """The first message lists every source so far. Done at once when the platform lets us;
+    otherwise its queued rewrite is retried like a mark (and, like a mark, given up on
+    after MARK_ATTEMPTS: it loses no alert)."""
     try:
         await adapter.edit_alert(parent, first_message_alert(db, d))
     except Exception as exc:
         log.warning("outbox.edit_failed delivery=%d error=%s", d.id, exc)
+        permanent = isinstance(exc, DeliveryError) and exc.permanent
+        if permanent:
+            _give_up_mark(db, _rewrite_of(d, rewrite_id), str(exc))
+        else:
+            retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
+            with write(db):
+                db.execute(
+                    "UPDATE deliveries SET attempts = 1, next_attempt = ?, error = ? WHERE id = ?",
+                    [later(retry_delay(1, retry_after)), str(exc)[:REASON_CHARS], rewrite_id],
+                )
+        return
+    _done_rewrite(db, rewrite_id)
+
+
+def _done_rewrite(db: sqlite_utils.Database, rewrite_id: int) -> None:
+    """A rewrite done leaves no row: it was a promise to edit, not a message of its own."""
+    with write(db):
+        db.execute("DELETE FROM deliveries WHERE id = ? AND kind = 'rewrite'", [rewrite_id])
+
+
+def _rewrite_of(d: Delivery, rewrite_id: int) -> Delivery:
+    return Delivery(
+        rewrite_id, d.subscription_id, d.channel, d.story_id, d.item_id, "rewrite", 1, False, 0
+    )
 
 
 def _failed(db: sqlite_utils.Database, d: Delivery, exc: DeliveryError, platform: str) -> str:

@@ -39,7 +39,7 @@ from bot.store import list_feeds, subscriptions
 from tests.feedserver import FeedServer
 from tests.runtime import DEMO_DISTRACTORS
 from tests.slackstub import APP_TOKEN, SIGNING_SECRET, TOKEN, SlackStub, signed_command
-from tests.test_commands import NK_FEED, rss
+from tests.test_commands import NK_FEED, NK_TITLE, rss
 
 ROOT = Path(__file__).resolve().parent.parent
 NEWS, ADMIN, MEMBER, MOD = "C0NEWS", "U0ADMIN", "U0MEMBER", "U0MOD"
@@ -320,6 +320,37 @@ async def test_429_waits_as_long_as_slack_asks_and_loses_nothing(
         env.rt.db.execute("UPDATE deliveries SET next_attempt = ?", [iso(utcnow())])
         assert (await deliver_pending(env.rt.db, env.rt.adapters)).sent == 1
         assert len(env.stub.posts(NEWS)) == 1
+
+
+async def test_a_first_message_refused_its_new_source_is_rewritten_later(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    # Rate limited on chat.update, the first message named one outlet of two for good: no
+    # later update or corroboration mark (Yonhap's copy twice is one outlet) rewrote it.
+    lead = "SEOUL, Dec. 2 (Yonhap) -- Pyongyang has sent more soldiers to the Kursk front."
+    async with slack_env(tmp_path) as env:
+        feed_server.serve("/one", rss([(NK_TITLE, lead)], title="Daily One"))
+        rewrite = "SEOUL, Dec. 2 (Yonhap) -- North Korea dispatched additional troops to Kursk."
+        two = "N. Korea sends more soldiers to Russia's Kursk front: Seoul"
+        other_site = rss([(two, rewrite)], title="Daily Two").replace("news.example", "two.example")
+        feed_server.serve("/two", other_site)
+        await env.command("subscribe troop-deployments")
+        await env.command(f"feeds add {feed_server.url('/one')}")
+        await poll_once(env.rt)
+        [parent] = env.stub.top_level(NEWS)
+        await env.command(f"feeds add {feed_server.url('/two')}")
+        env.stub.fail("chat.update", status=429, retry_after=1)
+        await poll_once(env.rt)
+        assert len(env.stub.replies(NEWS, parent["ts"])) == 1
+        env.rt.db.execute(
+            "UPDATE deliveries SET next_attempt = ? WHERE status = 'pending'", [iso(utcnow())]
+        )
+        await deliver_pending(env.rt.db, env.rt.adapters)
+        [parent] = env.stub.top_level(NEWS)
+        assert "Daily Two" in json.dumps(parent["blocks"])
+        assert len(env.stub.replies(NEWS, parent["ts"])) == 1  # the update not sent twice
+        open_ = "SELECT count(*) FROM deliveries WHERE status NOT IN ('sent', 'cancelled')"
+        assert env.rt.db.execute(open_).fetchone()[0] == 0
 
 
 async def test_adapter_turns_slack_errors_into_delivery_errors(tmp_path: Path) -> None:
