@@ -21,7 +21,7 @@ from typing import TypeVar
 import sqlite_utils
 
 from bot import heap, metrics, opinions, sentencevectors
-from bot.clock import utcnow
+from bot.clock import parse_iso, utcnow
 from bot.corroboration import wire_of
 from bot.corroboration_store import Rule
 from bot.edit_store import store_edits
@@ -117,7 +117,7 @@ class _Decided:
     edits: list[Revision] = field(default_factory=list)
 
 
-async def _fetch_and_decide(p: Pipeline, feed: FeedRow) -> _Decided | PollResult:
+async def _fetch_and_decide(p: Pipeline, feed: FeedRow, now: datetime) -> _Decided | PollResult:
     """Everything up to storing; a PollResult when the poll ends here (304 or a failure).
 
     Whatever one feed's data makes go wrong (a library's bug included) is that feed's
@@ -126,14 +126,16 @@ async def _fetch_and_decide(p: Pipeline, feed: FeedRow) -> _Decided | PollResult
     """
     started = time.monotonic()
     try:
-        return await _decide_feed(p, feed, started)
+        return await _decide_feed(p, feed, started, now)
     except Exception as exc:
         log.debug("poll.crashed feed=%s", feed.name, exc_info=True)  # the traceback
         result = _record_failure(p, feed, f"internal error: {one_line(exc)}", "internal")
     return _account(p, feed, result, started)
 
 
-async def _decide_feed(p: Pipeline, feed: FeedRow, started: float) -> _Decided | PollResult:
+async def _decide_feed(
+    p: Pipeline, feed: FeedRow, started: float, now: datetime
+) -> _Decided | PollResult:
     interval = p.interval(feed)
     try:
         fetched = await p.fetcher.fetch_feed(
@@ -157,7 +159,7 @@ async def _decide_feed(p: Pipeline, feed: FeedRow, started: float) -> _Decided |
         entries = await prepare_entries_async(_unseen(p.db, feed, parsed.entries, set(known)))
         items: list[NewItem] = []
         for part in _chunks(list(entries)):
-            items += await _decide(p, feed, part)
+            items += await _decide(p, feed, part, now)
         edits = await poll_revisions(
             p.db, parsed.entries, known, p.matcher, p.gazetteer, p.settings
         )
@@ -369,13 +371,14 @@ class _Look:
     fetch_article: bool
 
 
-async def _decide(p: Pipeline, feed: FeedRow, entries: list[Entry]) -> list[NewItem]:
+async def _decide(p: Pipeline, feed: FeedRow, entries: list[Entry], now: datetime) -> list[NewItem]:
     """Everything wirewatch concludes about new entries, before storing them.
 
     Article pages are fetched concurrently, and only for candidates; the other entries are
-    decided at once (a task per entry would cost more than deciding it).
+    decided at once (a task per entry would cost more than deciding it). `now` is the poll's
+    start, the same for every feed of it: an undated item is dated then, so which of a poll's
+    undated reports leads a story never depends on which server answered first.
     """
-    now = utcnow()
     looks = [_look(p, feed, e, now) for e in entries]
     wanted = [look for look in looks if look.fetch_article]
     fetched = iter(await asyncio.gather(*(_article_text(p, w.entry.url) for w in wanted)))
@@ -405,6 +408,24 @@ async def _decide(p: Pipeline, feed: FeedRow, entries: list[Entry]) -> list[NewI
     ]
 
 
+def _news(p: Pipeline, feed: FeedRow, entry: Entry, now: datetime) -> bool:
+    """Whether a new entry may be alerted: published within `max_age` (or the feed's poll
+    interval, if longer), on every poll, so that neither a feed's back catalogue on first
+    contact nor what piled up while the bot was stopped, the feed down, or its items pruned
+    floods a channel. An entry with no believable date is as old as its feed's back
+    catalogue unless the feed was read lately (within max_age, or two of its intervals)."""
+    age = timedelta(seconds=max(p.settings.max_age, p.interval(feed)))
+    if entry.published is not None:
+        return entry.published >= now - age
+    if feed.last_success is None:
+        return False
+    try:
+        read = parse_iso(feed.last_success)
+    except ValueError:  # a damaged timestamp: as good as never read
+        return False
+    return read >= now - max(age, timedelta(seconds=2 * p.interval(feed)))
+
+
 def _look(p: Pipeline, feed: FeedRow, entry: Entry, now: datetime) -> _Look:
     if entry.date_ignored:  # only new entries get here: said once per item
         log.info(
@@ -414,9 +435,7 @@ def _look(p: Pipeline, feed: FeedRow, entry: Entry, now: datetime) -> _Look:
             entry.date_ignored,
         )
     published = entry.published or now
-    alertable = not (
-        feed.last_success is None and published < now - timedelta(seconds=p.settings.max_age)
-    )
+    alertable = _news(p, feed, entry, now)
     # Tokens, entities and story terms come from the parse worker (bot.prepare).
     feed_text = prepared_of(entry, p.gazetteer)
     # No topic can fire on an item without one of the topics' terms: most items stop here.
@@ -484,14 +503,15 @@ async def poll_many(p: Pipeline, feeds: list[FeedRow], concurrency: int = 16) ->
     async def one(feed: FeedRow) -> _Decided | PollResult:
         async with slots:
             try:
-                return await _fetch_and_decide(p, feed)
+                return await _fetch_and_decide(p, feed, now)
             except Exception as exc:  # even recording the failure failed (the database?)
                 p.hold(feed)
                 log.debug("poll.crashed feed=%s", feed.name, exc_info=True)
                 log.error("poll.crashed feed=%s error=%s", feed.name, one_line(exc))
                 return PollResult(feed.name, False, error=f"internal error: {one_line(exc)}")
 
-    p.index.prune(utcnow())
+    now = utcnow()
+    p.index.prune(now)
     tasks = {asyncio.ensure_future(one(f)): f.id for f in feeds}
     results: dict[int, PollResult] = {}
     pending = set(tasks)

@@ -10,6 +10,8 @@ import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,12 @@ import pytest
 from adapters.console import ConsoleAdapter
 from bot.app import Runtime, open_runtime
 from bot.settings import Settings
+
+
+def recent(minutes: float = 5) -> str:
+    """An RSS date `minutes` ago: fresh enough to be alerted (an undated item of a feed's
+    first poll is back catalogue, never alerted)."""
+    return format_datetime(datetime.now(UTC) - timedelta(minutes=minutes), usegmt=True)
 
 
 def make_settings(db: Path, feeds: list[tuple[str, str]], **extra: Any) -> Settings:

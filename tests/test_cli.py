@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from bot.cli import build_parser, main
 from bot.durations import parse_duration
 from bot.settings import FeedSettings, Settings, SubscriptionSettings, TopicSettings
+from tests.runtime import recent
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,11 +27,13 @@ def _config(tmp_path: Path, feeds: list[tuple[str, str]], extra: str = "") -> Pa
     return path
 
 
-FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
+FEED = f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
 <item><title>Poland deploys 2,000 troops to the Belarus border</title><link>https://w.example/1</link>
-<guid>w1</guid><description>Warsaw said on Monday it had sent troops.</description></item>
+<guid>w1</guid><description>Warsaw said on Monday it had sent troops.</description>
+<pubDate>{recent()}</pubDate></item>
 <item><title>Chess champion wins again</title><link>https://w.example/2</link><guid>w2</guid>
-<description>Nothing military here.</description></item></channel></rss>"""
+<description>Nothing military here.</description><pubDate>{recent()}</pubDate></item>
+</channel></rss>"""
 
 
 def test_check_reports_every_problem_and_exits_2(tmp_path, capsys):

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
+from tests.runtime import recent
+
+FEED = f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
 <item><title>Poland deploys 2,000 troops to the Belarus border</title>
-<link>https://w.example/1</link><guid>w1</guid>
+<link>https://w.example/1</link><guid>w1</guid><pubDate>{recent()}</pubDate>
 <description>Warsaw said on Monday it had sent troops.</description></item>
 </channel></rss>"""
 

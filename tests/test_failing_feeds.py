@@ -15,12 +15,13 @@ from bot.cli import main
 from bot.clock import parse_iso, utcnow
 from bot.settings import load_settings
 from bot.store import FeedRow, add_feed, find_feed
-from tests.runtime import console_runtime
+from tests.runtime import console_runtime, recent
 
 TITLE = "Poland deploys 2,000 troops to the Belarus border"
 FEED = (
     "<?xml version='1.0'?><rss version='2.0'><channel><title>Wire</title><item>"
     f"<title>{TITLE}</title><guid>w1</guid><description>Warsaw sent troops.</description>"
+    f"<pubDate>{recent()}</pubDate>"
     "</item></channel></rss>"
 )
 NOTICE = "wirewatch notice:"

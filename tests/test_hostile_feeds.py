@@ -32,7 +32,7 @@ from bot.settings import load_settings
 from bot.store import list_feeds
 from bot.workers import parse_feed_async
 from tests.feedserver import FeedServer
-from tests.runtime import console_runtime
+from tests.runtime import console_runtime, recent
 
 GOOD_TITLE = "Poland deploys 2,000 troops to the Belarus border"
 FEED_URL = "https://news.example/rss"
@@ -47,6 +47,8 @@ def rss(items: str = "", *, head: str = "", decl: str = "<?xml version='1.0'?>")
 
 def item(title: str, guid: str | None = None, link: str | None = None, extra: str = "") -> str:
     parts = [f"<title>{title}</title>", f"<description>{title}.</description>", extra]
+    if "pubDate" not in extra:
+        parts.append(f"<pubDate>{recent()}</pubDate>")
     if guid is not None:
         parts.append(f"<guid>{guid}</guid>")
     if link is not None:

@@ -23,7 +23,7 @@ from bot.relevance.model import ENCODER, LinearModel
 from bot.relevance.train import CORPUS, corpus_digest
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, load_topics, prepare
-from tests.runtime import console_runtime, make_settings
+from tests.runtime import console_runtime, make_settings, recent
 
 BARS = json.loads((ENCODER / "deployments.json").read_text(encoding="utf-8"))
 WORDS = LinearModel.load("deployments")
@@ -31,11 +31,13 @@ SCORES = re.compile(
     r"relevance (\d\.\d\d) \(bar (\d\.\d\d); words (\d\.\d\d), encoder (\d\.\d\d)\)"
 )
 
-FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
+FEED = f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
 <item><title>Poland deploys 2,000 troops to the Belarus border</title><link>https://w.example/1</link>
-<guid>w1</guid><description>Warsaw said on Monday it had sent troops.</description></item>
+<guid>w1</guid><description>Warsaw said on Monday it had sent troops.</description>
+<pubDate>{recent()}</pubDate></item>
 <item><title>Chess champion wins again</title><link>https://w.example/2</link><guid>w2</guid>
-<description>Nothing military here.</description></item></channel></rss>"""
+<description>Nothing military here.</description><pubDate>{recent()}</pubDate></item>
+</channel></rss>"""
 
 
 def test_topics_test_shows_both_opinions_and_judges_them_combined_at_their_own_bar(capsys):

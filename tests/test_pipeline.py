@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -117,6 +118,70 @@ async def test_new_feed_does_not_flood_with_old_items(tmp_path, feed_server):
         stored = rt.db.execute("SELECT count(*) FROM items").fetchone()[0]
     assert stored == 2
     assert [a["title"] for a in console.alerts()] == ["Germany sends troops to Lithuania"]
+
+
+def _undated(items: list[tuple[str, str]]) -> str:
+    body = "".join(
+        f"<item><title>{t}</title><link>https://x.example/{g}</link><guid>{g}</guid>"
+        f"<description>{t}.</description></item>"
+        for g, t in items
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{body}</channel></rss>'
+    )
+
+
+async def test_a_new_feed_without_dates_does_not_flood_with_its_back_catalogue(
+    tmp_path, feed_server
+):
+    # Undated, every item of a first poll looked "published now": all of them were alerted.
+    old = [
+        ("a", "Britain deploys 500 troops to Estonia"),
+        ("b", "Germany sends troops to Lithuania"),
+    ]
+    feed_server.serve("/rss", _undated(old))
+    settings = make_settings(
+        tmp_path / "w.db", [("X", feed_server.url("/rss"))], articles={"fetch": False}
+    )
+    async with console_runtime(settings) as (rt, console):
+        await poll_once(rt)
+        assert rt.db.execute("SELECT count(*) FROM items").fetchone()[0] == 2
+        assert console.alerts() == []
+        feed_server.serve("/rss", _undated([("c", "France sends troops to Romania"), *old]))
+        await poll_once(rt)  # the feed was read a moment ago: its new undated item is news
+    assert [a["title"] for a in console.alerts()] == ["France sends troops to Romania"]
+
+
+async def test_what_a_feed_published_while_the_bot_was_stopped_does_not_flood(
+    tmp_path, feed_server
+):
+    now = datetime.now(UTC)
+    first = ("a", "Britain deploys 500 troops to Estonia", "https://x.example/a", now)
+    feed_server.serve("/rss", _rss([first]))
+    settings = make_settings(
+        tmp_path / "w.db", [("X", feed_server.url("/rss"))], articles={"fetch": False}
+    )
+    async with console_runtime(settings) as (rt, console):
+        await poll_once(rt)
+        assert [a["title"] for a in console.alerts()] == [first[1]]
+    # A week off: the feed was last read then, and lists what it published since.
+    week_ago = (now - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
+    with sqlite3.connect(tmp_path / "w.db") as conn:
+        conn.execute("UPDATE feeds SET last_success = ?, next_poll = ?", [week_ago, week_ago])
+    conn.close()
+    piled = [
+        (f"p{d}", title, f"https://x.example/p{d}", now - timedelta(days=d))
+        for d, title in [
+            (6, "Germany sends troops to Lithuania"),
+            (2, "Italy sends troops to Latvia"),
+        ]
+    ]
+    fresh = ("f", "France sends troops to Romania", "https://x.example/f", now - timedelta(hours=1))
+    feed_server.serve("/rss", _rss([fresh, *piled, first]))
+    async with console_runtime(settings) as (rt, console):
+        await poll_once(rt)
+        assert rt.db.execute("SELECT count(*) FROM items").fetchone()[0] == 4  # all kept
+    assert [a["title"] for a in console.alerts()] == [fresh[1]]
 
 
 async def test_one_bad_feed_never_stops_the_others_and_backs_off(tmp_path, feed_server):
@@ -434,6 +499,44 @@ async def test_the_earliest_published_report_leads_whichever_feed_answers_first(
         runs.append([(a["kind"], a["title"]) for a in console.alerts()])
     assert runs[0] == [("new", early), ("update", late)]
     assert runs[1] == runs[0]  # the same input, the same alerts
+
+
+async def test_reports_dated_ahead_of_the_clock_lead_by_feed_not_by_answer_order(
+    tmp_path, feed_server
+):
+    # Dated ahead (a wrong time zone), both reports take the poll's time: the tie breaks on
+    # the feed, as documented, not on which server answered first.
+    from aiohttp import web
+
+    ahead = datetime.now(UTC) + timedelta(hours=3)
+    alpha = "North Korea has sent more troops to Russia, South Korea says"
+    bravo = "North Korea sends more troops to Russia, South Korean officials say"
+    bodies = {
+        "/a": _rss([("a1", alpha, "https://a.example/1", ahead)]),
+        "/b": _rss([("b1", bravo, "https://b.example/1", ahead)]),
+    }
+    runs = []
+    for n, slow_path in enumerate(("/a", "/b")):
+
+        def answer(path: str, delay: float):
+            async def handler(request: web.Request) -> web.Response:
+                await asyncio.sleep(delay)
+                return web.Response(text=bodies[path], content_type="application/rss+xml")
+
+            return handler
+
+        for path in bodies:
+            feed_server.handle(path, answer(path, 0.6 if path == slow_path else 0.0))
+        settings = make_settings(
+            tmp_path / f"w{n}.db",
+            [("Alpha", feed_server.url("/a")), ("Bravo", feed_server.url("/b"))],
+            articles={"fetch": False},
+        )
+        async with console_runtime(settings) as (rt, console):
+            await poll_once(rt)
+        runs.append([(a["kind"], a["title"]) for a in console.alerts()])
+    assert runs[0] == [("new", alpha), ("update", bravo)]
+    assert runs[1] == runs[0]
 
 
 async def test_one_item_two_topics_one_channel_is_one_alert_naming_both(tmp_path, feed_server):

@@ -61,12 +61,19 @@ async def test_an_item_dated_in_year_24_is_taken_as_undated_and_never_stops_a_re
 ):
     caplog.set_level(logging.INFO, logger="bot.pipeline")
     ahead = format_datetime(utcnow() + timedelta(days=3))
-    feed_server.serve(
-        "/rss",
-        _rss(("a", FIRST, "Mon, 01 Jan 0024 08:00:00 GMT"), ("b", "Markets rally", ahead)),
-    )
+    opening = ("z", "Markets open", format_datetime(utcnow()))
+    feed_server.serve("/rss", _rss(opening))  # first contact: undated items would be old
     config = _config(tmp_path, feed_server.url("/rss"))
     async with console_runtime(load_settings(config)) as (rt, console):
+        await poll_once(rt)
+        feed_server.serve(
+            "/rss",
+            _rss(
+                ("a", FIRST, "Mon, 01 Jan 0024 08:00:00 GMT"),
+                ("b", "Markets rally", ahead),
+                opening,
+            ),
+        )
         await poll_once(rt)
         await poll_once(rt)  # the same items again: nothing new, nothing said again
     assert [a["title"] for a in console.alerts()] == [FIRST]

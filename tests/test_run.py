@@ -10,11 +10,12 @@ import time
 import aiohttp
 import pytest
 
-from tests.runtime import free_port, read_until
+from tests.runtime import free_port, read_until, recent
 
-FEED = """<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
+FEED = f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
 <item><title>Poland deploys 2,000 troops to the Belarus border</title>
 <link>https://w.example/1</link><guid>w1</guid>
+<pubDate>{recent()}</pubDate>
 <description>Warsaw said on Monday it had sent troops.</description></item>
 </channel></rss>"""
 
