@@ -113,6 +113,12 @@ def test_relative_atom_ids_do_not_change_when_the_feed_moves():
             "https://news.example/a/B?id=7",
         ),
         ("http://x.example/p?fbclid=abc&x=1&gclid=zz&mc_cid=1&mc_eid=2", "http://x.example/p?x=1"),
+        (
+            "https://www.bbc.co.uk/news/a-1?at_medium=RSS&at_campaign=rss&ns_source=x&p=2",
+            "https://www.bbc.co.uk/news/a-1?p=2",
+        ),
+        ("https://x.example/a?cmpid=rss&smid=nytcore&WT.mc_id=z&ocid=f", "https://x.example/a"),
+        ("https://x.example/a?ref=rss&at=1&item=3", "https://x.example/a?ref=rss&at=1&item=3"),
         ("HTTP://X.EXAMPLE:80", "http://x.example/"),
         ("https://x.example:8443/p?q=a%20b&UTM_Campaign=z", "https://x.example:8443/p?q=a%20b"),
         ("https://x.example/p?utmost=1&page=2", "https://x.example/p?utmost=1&page=2"),

@@ -50,7 +50,14 @@ AUTHOR_MAX = 200
 IDENTITY_MAX = 500  # longer guids are hashed: they are junk, and they bloat an indexed column
 FUTURE_SLACK = timedelta(days=1)
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)  # before the web: a typo ("0024") or a default
-_TRACKING = re.compile(r"utm_[^=&]*|fbclid|gclid|mc_[^=&]*", re.IGNORECASE)
+# Campaign and click tags outlets add to feed links (Google, Facebook, Mailchimp, BBC's
+# at_/ns_, Adobe's cmpid/s_cid/WT.mc_id, The Times' smid, Microsoft's ocid/msclkid...): they
+# change between polls, never which article a link is. Not `ref`: some sites route by it.
+_TRACKING = re.compile(
+    r"utm_[^=&]*|fbclid|gclid|dclid|msclkid|yclid|igshid|mc_[^=&]*|at_[^=&]*|ns_[^=&]*"
+    r"|cmpid|cmp|s_cid|wt\.mc_id|wt\.[^=&]*|smid|smtyp|ito|ocid|sr_share|_ga",
+    re.IGNORECASE,
+)
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
 # Controls, and bidi embeddings, overrides and isolates (bot.text.invisible says why).
 _CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
