@@ -29,8 +29,9 @@ def parent_ref(db: sqlite_utils.Database, channel: str, story_id: int) -> Messag
     row = db.execute(
         "SELECT message_id, coalesce(thread_id, (SELECT e.thread_id FROM deliveries e WHERE "
         "e.channel = d.channel AND e.story_id = d.story_id AND e.status = 'sent' AND "
-        "e.thread_id IS NOT NULL ORDER BY e.id LIMIT 1)) FROM deliveries d WHERE d.channel = ? "
-        "AND d.story_id = ? AND d.kind = 'new' AND d.status = 'sent' ORDER BY d.id LIMIT 1",
+        "e.digest_of IS NULL AND e.thread_id IS NOT NULL ORDER BY e.id LIMIT 1)) FROM deliveries "
+        "d WHERE d.channel = ? AND d.story_id = ? AND d.kind = 'new' AND d.status = 'sent' "
+        "AND d.digest_of IS NULL ORDER BY d.id LIMIT 1",
         [channel, story_id],
     ).fetchone()
     if not row or not row[0]:
@@ -45,7 +46,7 @@ def first_message_alert(db: sqlite_utils.Database, d: Delivery) -> Alert:
     feedback buttons still labelling the delivery that posted it."""
     row = db.execute(
         "SELECT id, item_id FROM deliveries WHERE channel = ? AND story_id = ? AND "
-        "kind = 'new' AND status = 'sent' ORDER BY id LIMIT 1",
+        "kind = 'new' AND status = 'sent' AND digest_of IS NULL ORDER BY id LIMIT 1",
         [d.channel, d.story_id],
     ).fetchone()
     if row is None:

@@ -119,7 +119,8 @@ def _queue_marks(
     marks = ",".join("?" * len(TOLD))
     rows = db.execute(
         "SELECT d.subscription_id, d.channel, d.status FROM deliveries d WHERE d.story_id = ? "
-        f"AND d.kind = 'new' AND d.status IN ({marks}) GROUP BY d.channel",
+        f"AND d.kind = 'new' AND d.status IN ({marks}) AND d.digest_of IS NULL "
+        "GROUP BY d.channel",
         [story_id, *TOLD],
     ).fetchall()
     for sub_id, channel, status in rows:

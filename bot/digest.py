@@ -39,7 +39,8 @@ STORIES_READ = 200  # waiting stories read per message at most
 
 
 def digest_text(topic_rows: list[dict]) -> str:
-    """The message for one channel: one line per story, oldest first."""
+    """The message for one channel: one line per story, oldest first; a story an earlier
+    digest listed is marked as a follow-up."""
     topics = sorted({r["topic"] for r in topic_rows})
     stories: dict[int, list[dict]] = defaultdict(list)
     for r in topic_rows:
@@ -50,7 +51,10 @@ def digest_text(topic_rows: list[dict]) -> str:
         first = rows[0]
         more = len({r["outlet"] for r in rows}) - 1
         extra = f" +{more} more outlet{'s' if more > 1 else ''}" if more > 0 else ""
-        lines.append(f"- {first['title']} ({first['outlet']}{extra}) {first['url'] or ''}".rstrip())
+        # A story an earlier digest listed: said so, not passed off as news of its own.
+        again = "Follow-up: " if first.get("earlier") else ""
+        line = f"- {again}{first['title']} ({first['outlet']}{extra}) {first['url'] or ''}"
+        lines.append(line.rstrip())
     return "\n".join(lines)
 
 
@@ -214,7 +218,9 @@ def _waiting(db: sqlite_utils.Database, channel: str) -> list[dict]:
     marks = ",".join("?" * len(story_ids))
     rows = list(
         db.query(
-            "SELECT d.id, d.story_id, s.topic, i.title, i.url, f.name AS outlet FROM deliveries d "
+            "SELECT d.id, d.story_id, s.topic, i.title, i.url, f.name AS outlet, EXISTS (SELECT "
+            "1 FROM deliveries e WHERE e.channel = d.channel AND e.story_id = d.story_id AND "
+            "e.status = 'sent' AND e.digest_of IS NOT NULL) AS earlier FROM deliveries d "
             "JOIN subscriptions s ON s.id = d.subscription_id JOIN items i ON i.id = d.item_id "
             "JOIN feeds f ON f.id = i.feed_id WHERE d.channel = ? AND d.status = 'digest' "
             f"AND d.digest_of IS NULL AND d.story_id IN ({marks}) ORDER BY d.id",

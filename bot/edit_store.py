@@ -196,7 +196,7 @@ def _told_channels(db: sqlite_utils.Database, story_id: int) -> dict[str, int]:
     marks = ",".join("?" * len(LIVE))
     rows = db.execute(
         "SELECT channel, subscription_id FROM deliveries WHERE story_id = ? "
-        f"AND status IN ({marks}) AND status != 'digest' ORDER BY id",
+        f"AND status IN ({marks}) AND status != 'digest' AND digest_of IS NULL ORDER BY id",
         [story_id, *LIVE],
     ).fetchall()
     out: dict[str, int] = {}
@@ -208,7 +208,7 @@ def _told_channels(db: sqlite_utils.Database, story_id: int) -> dict[str, int]:
 def _shown_channels(db: sqlite_utils.Database, item_id: int) -> set[str]:
     rows = db.execute(
         "SELECT channel FROM deliveries WHERE item_id = ? AND event_id = 0 "
-        "AND status IN ('pending', 'claimed', 'sent', 'held')",
+        "AND status IN ('pending', 'claimed', 'sent', 'held') AND digest_of IS NULL",
         [item_id],
     )
     return {r[0] for r in rows}

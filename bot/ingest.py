@@ -281,7 +281,7 @@ def _enqueue(
             wanted[sub.channel] = sub
     told = db.query(
         "SELECT DISTINCT d.channel, s.topic FROM deliveries d JOIN subscriptions s "
-        "ON s.id = d.subscription_id WHERE d.story_id = ? AND "
+        "ON s.id = d.subscription_id WHERE d.story_id = ? AND d.digest_of IS NULL AND "
         f"d.status IN ({','.join('?' * len(LIVE))})",
         [story_id, *LIVE],
     )
@@ -304,9 +304,10 @@ def insert_delivery(
     item_id: int,
     now: datetime,
 ) -> None:
+    # A story listed in a sent digest has no message of its own to thread under.
     seen = db.execute(
         f"SELECT 1 FROM deliveries WHERE channel = ? AND story_id = ? AND status IN "
-        f"({','.join('?' * len(LIVE))}) LIMIT 1",
+        f"({','.join('?' * len(LIVE))}) AND digest_of IS NULL LIMIT 1",
         [channel, story_id, *LIVE],
     ).fetchone()
     kind = "update" if seen else "new"

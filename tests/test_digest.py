@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack_app import SlackAdapter
+from bot.app import open_runtime, poll_once
 from bot.digest import DIGEST_CHARS, send_digests
 from bot.errors import DeliveryError
 from bot.ingest import store_new_items
 from bot.model import MessageRef
 from bot.outbox import deliver_notices, deliver_pending
+from bot.settings import Settings
 from bot.store import subscribe, subscriptions
+from tests.slackstub import SIGNING_SECRET, TOKEN, SlackStub
 from tests.test_outbox import NK, NK2, NOW, RED, Platform, _item, _setup
 
 
@@ -37,6 +44,22 @@ async def test_digest_channel_gets_one_message_listing_each_story_once(tmp_path)
     assert lines[0].startswith("wirewatch digest") and "2 stories" in lines[0]
     assert len(lines) == 3 and NK in lines[1] and RED in lines[2]
     assert await send_digests(db, {"chat": chat}) == 0  # nothing twice
+
+
+async def test_a_story_an_earlier_digest_listed_comes_back_as_a_follow_up(tmp_path):
+    db, feed, index = _setup(tmp_path, channels=())
+    subscribe(db, "chat:D", "t", "digest")
+    store_new_items(db, feed, [_item("1", NK, NOW)], index, NOW)
+    chat = Platform()
+    assert await send_digests(db, {"chat": chat}) == 1
+    later = NOW + timedelta(hours=1)
+    store_new_items(db, feed, [_item("2", NK2, later), _item("3", RED, later)], index, later)
+    assert await send_digests(db, {"chat": chat}) == 1
+    (_, _, first), (_, _, second) = chat.digests
+    assert f"- {NK} " in first
+    lines = second.splitlines()[1:]
+    assert [line.startswith(f"- Follow-up: {NK2} ") for line in lines] == [True, False]
+    assert lines[1].startswith(f"- {RED} ")  # a story of its own is news, not a follow-up
 
 
 def _one_waiting(tmp_path):
@@ -204,3 +227,88 @@ async def test_a_digest_overdue_when_the_bot_starts_goes_out_at_once(tmp_path):
         await run_forever(rt, stop)
         assert _statuses(rt.db) == {"sent": 1}
     assert len(chat.digests) == 1 and NK in chat.digests[0][2]
+
+
+NK_REPORTS = [
+    (
+        "North Korea has sent more troops to Russia, South Korea says",
+        "Seoul's spy agency said Pyongyang had dispatched about 3,000 additional troops to Russia.",
+    ),
+    (
+        "North Korea sends more troops to Russia, South Korean officials say",
+        "South Korean officials said on Monday North Korea deployed more soldiers to Kursk.",
+    ),
+    (
+        "North Korea sends thousands more troops to Russia - Seoul",
+        "Thousands more North Korean troops have arrived in Russia, Seoul's military said.",
+    ),
+    (
+        "More North Korean troops sent to Russia, says South Korea",
+        "The new North Korean troops will reinforce Russian units near Kursk, Seoul said.",
+    ),
+]
+LITHUANIA = (
+    "Germany sends 1,000 soldiers to Lithuania",
+    "Germany will station a brigade of 1,000 soldiers in Lithuania, its defence ministry said.",
+)
+
+
+def _outlet_feed(outlet: str, reports: list[tuple[str, str, datetime]]) -> str:
+    items = "".join(
+        f"<item><title>{t}</title><link>https://{outlet}.example/{i}</link>"
+        f"<guid>{outlet}{i}</guid><description>{d}</description>"
+        f"<pubDate>{format_datetime(at, usegmt=True)}</pubDate></item>"
+        for i, (t, d, at) in enumerate(reports)
+    )
+    head = f'<?xml version="1.0"?><rss version="2.0"><channel><title>{outlet}</title>'
+    return f"{head}{items}</channel></rss>"
+
+
+async def test_a_sent_digest_is_never_rewritten_as_one_storys_alert(tmp_path, feed_server):
+    # A corroboration mark or a later update took the digest message for the story's first
+    # message: the digest was rewritten as one story's alert, and the other stories it listed
+    # vanished from the channel.
+    channel = "C0NEWS"
+    start = datetime.now(UTC) - timedelta(minutes=50)
+    feed_server.serve("/a", _outlet_feed("a", [(*NK_REPORTS[0], start), (*LITHUANIA, start)]))
+    for name in "bcd":
+        feed_server.serve(f"/{name}", _outlet_feed(name, []))
+    settings = Settings.model_validate(
+        {
+            "database": str(tmp_path / "w.db"),
+            "articles": {"fetch": False},
+            "feeds": [
+                {"name": f"Outlet {n.upper()}", "url": feed_server.url(f"/{n}")} for n in "abcd"
+            ],
+            "subscriptions": [
+                {"topic": "troop-deployments", "channel": f"slack:{channel}", "mode": "digest"}
+            ],
+        }
+    )
+    async with SlackStub() as stub:
+        stub.add_channel(channel, "news")
+        client = AsyncWebClient(token=TOKEN, base_url=stub.api_url, retry_handlers=[])
+        adapter = SlackAdapter(client, signing_secret=SIGNING_SECRET, pace=0)
+        async with open_runtime(settings, {"slack": adapter}) as rt:
+            await poll_once(rt)
+            assert await send_digests(rt.db, rt.adapters) == 1
+            [digest] = stub.top_level(channel)
+            assert "Lithuania" in digest["text"] and "North Korea" in digest["text"]
+            # Two more outlets: the North Korea story is corroborated (three outlets).
+            for n, name in enumerate("bc", start=1):
+                reports = [(*NK_REPORTS[n], start + timedelta(minutes=10 * n))]
+                feed_server.serve(f"/{name}", _outlet_feed(name, reports))
+            await poll_once(rt)
+            assert stub.calls_to("chat.update") == []
+            assert stub.top_level(channel)[0]["text"] == digest["text"]
+            # The channel turns to instant: the next report is the story's first alert there,
+            # not a reply to the digest.
+            subscribe(rt.db, f"slack:{channel}", "troop-deployments", "instant")
+            feed_server.serve(
+                "/d", _outlet_feed("d", [(*NK_REPORTS[3], start + timedelta(minutes=30))])
+            )
+            await poll_once(rt)
+            assert stub.replies(channel, digest["ts"]) == []
+            top = stub.top_level(channel)
+            assert len(top) == 2 and top[0]["text"] == digest["text"]
+            assert "More North Korean troops" in top[1]["text"]
