@@ -507,6 +507,19 @@ async def test_a_voice_chat_subscription_is_not_paused_by_its_stories_updates(st
     assert len(stub.channel_messages(voice)) == len(kinds) - kinds.count(("corroborated", "sent"))
 
 
+async def test_a_long_query_in_replies_keeps_its_code_span_in_every_message(stub, tmp_path):
+    # `topic add` and `topics` echo a 3,000-character query: cut at 2,000 characters inside
+    # its code span, the next message showed the query's `*` and `_` as markdown.
+    query = " OR ".join(f"deploy{i}* OR troop_{i}" for i in range(120))
+    async with discord_runtime(stub, settings_for(tmp_path)):
+        added = await stub.command("topic", "add", user=stub.admin, name="wide", query=query)
+        listed = await stub.command("topics", user=stub.member)
+    replies = [r["content"] for r in (*added.replies(), *listed.replies())]
+    assert len(added.replies()) > 1 and len(listed.replies()) > 1
+    assert all(len(re.findall(r"(?<!\\)`", c)) % 2 == 0 for c in replies), replies
+    assert not any("\\\n" in c for c in replies)  # no stray "\" ending a list line
+
+
 def _rss(title: str, link: str = "https://wire.example/a") -> str:
     when = format_datetime(utcnow())
     return (
