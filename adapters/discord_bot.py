@@ -286,8 +286,9 @@ class DiscordAdapter:
 
     async def post_update(self, parent: MessageRef, alert: Alert) -> MessageRef:
         """Into the thread started from the story's first message (made on first use); if a
-        moderator deleted that message or its thread, into the channel instead. An edit of
-        an item goes there the same way."""
+        moderator deleted that message or its thread, or in a voice or stage channel's text
+        chat (no threads there), into the channel instead. An edit of an item goes there the
+        same way."""
         embed = edit_embed(alert) if alert.edit else alert_embed(alert, as_update=True)
         thread: str | None = None
         try:
@@ -299,7 +300,8 @@ class DiscordAdapter:
             log.warning("discord.thread_gone channel=%s story=%d", parent.channel, alert.story_id)
             thread = None
             msg = await self._send(parent.channel, embed, alert)
-        return MessageRef(self.platform, parent.channel, str(msg.id), thread)
+        inline = thread == parent.channel  # no thread: as `find_posted` would report it
+        return MessageRef(self.platform, parent.channel, str(msg.id), None if inline else thread)
 
     async def edit_alert(self, ref: MessageRef, alert: Alert) -> None:
         """The first message lists every source so far. Its footer keeps its own delivery's
@@ -375,16 +377,20 @@ class DiscordAdapter:
         )
 
     async def _thread_for(self, parent: MessageRef, alert: Alert) -> str:
-        """Discord gives a thread started from a message that message's id; create it once."""
+        """Discord gives a thread started from a message that message's id; create it once.
+
+        Where a message cannot start a thread (a thread itself, or a voice or stage
+        channel's text chat), the update goes into the channel, as when the story's thread
+        was deleted: refusing it would pause the whole subscription."""
         if parent.message_id in self._threads:
             return self._threads[parent.message_id]
         channel = await self._call(self._channel(_snowflake(parent.channel)))
         if isinstance(channel, discord.Thread):  # subscribed inside a thread: stay there
             return str(channel.id)
         if not isinstance(channel, discord.TextChannel):
-            raise DeliveryError(
-                f"discord channel {parent.channel} cannot hold threads", permanent=True
-            )
+            log.info("discord.updates_inline channel=%s type=%s", parent.channel, channel.type)
+            self._threads[parent.message_id] = parent.channel
+            return parent.channel
         starter = channel.get_partial_message(_snowflake(parent.message_id))
         try:
             await self._call(

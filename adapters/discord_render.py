@@ -18,6 +18,7 @@ from urllib.parse import quote, urlsplit
 import discord
 
 from adapters.base import Alert
+from adapters.chunks import split_lines
 from bot.feedback import KINDS
 from bot.model import Change
 
@@ -39,6 +40,9 @@ FEEDBACK_PREFIX = "wirewatch:feedback:"  # + "not-relevant:12"
 _MENTION = re.compile(r"@(everyone|here)|<(@[!&]?|#)(\d+)>")
 _CODE_SPAN = re.compile(r"(`[^`\n]*`)")
 _LIST_MARK = re.compile(r"^\\- ", re.MULTILINE)
+_STRAY_ESCAPE = re.compile(r"\\(\s*\n\s*)-")  # "\\\n- ": escape_markdown's `^\s*-` rule
+_LONE_TICK = re.compile(r"(?<!\\)`")
+_ESCAPED_SPAN = re.compile(r"(?<!\\)`[^`\n]*`")  # a reply's code span, after escaping
 _BRACKET = re.compile(r"(?<!\\)([\[\]])")  # escape_markdown leaves most brackets alone
 # Not marks by category, yet extending or spacing marks for grapheme purposes.
 _EXTEND = "\u200c\u200d\uff9e\uff9f\u0e33\u0eb3"
@@ -138,10 +142,17 @@ def feed_text(text: str) -> str:
 
 
 def reply_text(text: str) -> str:
-    """A command reply: its `code` spans and '- ' lists render; the rest is escaped like feeds."""
+    """A command reply: its `code` spans and '- ' lists render; the rest is escaped like feeds.
+
+    The text between two spans is escaped on its own, and escape_markdown's rule for a "-"
+    starting a line then takes the newline before a "- " line with it: the backslash went
+    before the newline, and Discord showed it at the end of the line above. It is moved
+    back after the newline. A lone backtick there is escaped too, so that `split_text`
+    never takes it for the start of a span."""
     parts = _CODE_SPAN.split(text)
-    out = [p if i % 2 else feed_text(p) for i, p in enumerate(parts)]
-    return unmention(_LIST_MARK.sub("- ", "".join(out)))
+    out = [p if i % 2 else _LONE_TICK.sub(r"\`", feed_text(p)) for i, p in enumerate(parts)]
+    joined = _STRAY_ESCAPE.sub(r"\1\\-", "".join(out))
+    return unmention(_LIST_MARK.sub("- ", joined))
 
 
 def http_url(url: str | None) -> str | None:
@@ -160,21 +171,14 @@ def masked_link(label: str, url: str | None) -> str:
 
 
 def split_text(text: str, limit: int = CONTENT) -> list[str]:
-    """Message-sized chunks, cut at line ends when possible and never inside a grapheme."""
-    chunks, current = [], ""
-    for line in text.split("\n"):
-        candidate = f"{current}\n{line}" if current else line
-        if units(candidate) <= limit:
-            current = candidate
-            continue
-        if current:
-            chunks.append(current)
-        while units(line) > limit:
-            head = clip(line, limit)[:-1] or _hard_cut(line, limit)
-            chunks.append(head)
-            line = line[len(head) :]
-        current = line
-    return [*chunks, current] if current or not chunks else chunks
+    """Message-sized chunks, cut at line ends when possible and never inside a grapheme; a
+    `code` span cut in two is closed and reopened, so each chunk renders on its own."""
+    return split_lines(text, limit, cut=_cut, size=units, spans=_ESCAPED_SPAN)
+
+
+def _cut(text: str, limit: int) -> str:
+    """The longest whole-grapheme prefix of `text` within `limit` units (never empty)."""
+    return clip(text, limit)[:-1] or _hard_cut(text, limit)
 
 
 def _hard_cut(text: str, limit: int) -> str:

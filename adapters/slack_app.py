@@ -211,18 +211,27 @@ class SlackAdapter:
     # -- commands ----------------------------------------------------------------------
 
     async def _on_command(self, ack, command: dict[str, Any], respond) -> None:
-        """Ack within 3 s: with the reply when it is ready, else "working" and respond later."""
+        """Ack within 3 s: with the reply when it is ready, else "working" and respond later.
+
+        A reply too long for one message goes through response_url, one post per chunk and
+        each after the last, so they arrive in order; the ack then shows nothing (an ack
+        and a post race each other to Slack)."""
         task = asyncio.ensure_future(self._run_command(command))
         self._running.add(task)
         task.add_done_callback(self._running.discard)
         done, _ = await asyncio.wait({task}, timeout=ACK_BUDGET)
         if task in done:
-            await ack(**_ephemeral(task.result()))
-            return
-        await ack(response_type="ephemeral", text="Working on it…")
-        reply = await task
+            messages = _ephemeral(task.result())
+            if len(messages) == 1:
+                await ack(**messages[0])
+                return
+            await ack()
+        else:
+            await ack(response_type="ephemeral", text="Working on it…")
+            messages = _ephemeral(await task)
         try:
-            await respond(**_ephemeral(reply))
+            for message in messages:
+                await respond(**message)
         except Exception as exc:  # response_url expired or unreachable: nothing else to do
             log.warning("slack.respond_failed error=%s", exc)
 
@@ -494,8 +503,10 @@ def _seconds(value: str | None) -> float:
         return 30.0
 
 
-def _ephemeral(reply: Reply) -> dict[str, Any]:
-    return {"response_type": "ephemeral", "text": render.reply_text(reply.text)}
+def _ephemeral(reply: Reply) -> list[dict[str, Any]]:
+    """The reply as ephemeral messages: as many as a response_url takes, if it needs them."""
+    chunks = render.reply_chunks(reply.text, render.RESPONSES)
+    return [{"response_type": "ephemeral", "text": chunk} for chunk in chunks]
 
 
 class _Pacer:

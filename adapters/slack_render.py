@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from adapters.base import Alert
+from adapters.chunks import split_lines
 from bot.feedback import KINDS
 from bot.model import Change, Source
 
@@ -19,6 +20,10 @@ METADATA_EVENT = "wirewatch_alert"
 FEEDBACK_BLOCK = "wirewatch_feedback"
 FEEDBACK_ACTION = "wirewatch_feedback:"  # + the kind: "wirewatch_feedback:not-relevant"
 SECTION_MAX = 3000  # Block Kit's limit for a section's text
+# A reply message's text: Slack takes 40,000 characters (it truncates the rest), and 12,000
+# is its limit for a message's markdown text; a response_url takes 5 posts in 30 minutes.
+REPLY_MAX = 12000
+RESPONSES = 5
 CONTEXT_MAX = 2000
 CONTEXT_ELEMENTS = 10  # Block Kit's limit for a context block
 TITLE_MAX = 300
@@ -253,10 +258,39 @@ def delivery_of(message: dict[str, Any]) -> int | None:
         return None
 
 
-def reply_text(text: str, limit: int = 12000) -> str:
-    """A command reply (plain text with `code` and "- " lists) as mrkdwn."""
+def reply_text(text: str) -> str:
+    """A command reply in one message (a button's answer): see `reply_chunks`."""
+    return reply_chunks(text, 1)[0]
+
+
+def reply_chunks(text: str, most: int, limit: int = REPLY_MAX) -> list[str]:
+    """A command reply (plain text with `code` and "- " lists) as mrkdwn, in at most `most`
+    messages of `limit` characters, cut at line ends (see adapters.chunks). A reply longer
+    than that ends with a line saying how many lines were left out: it was cut without a
+    word, mid-line, at 12,000 characters (89 of 150 feeds)."""
     lines = [("• " + line[2:]) if line.startswith("- ") else line for line in text.split("\n")]
-    return clip(escape("\n".join(lines)), limit)
+    chunks = split_lines(escape("\n".join(lines)), limit, cut=_cut)
+    if len(chunks) <= most:
+        return chunks
+    kept, left = chunks[:most], sum(c.count("\n") + 1 for c in chunks[most:])
+    last = kept[-1]
+    while True:
+        note = f"_… {left} more line{'s' if left != 1 else ''} not shown: too long for Slack_"
+        if len(last) + 1 + len(note) <= limit:
+            break
+        last, _, _ = last.rpartition("\n")
+        left += 1
+    kept[-1] = f"{last}\n{note}" if last else note
+    return kept
+
+
+def _cut(text: str, limit: int) -> str:
+    """The longest prefix within `limit` that does not end inside an entity (`&amp;`)."""
+    head = text[:limit]
+    start = head.rfind("&")
+    if start > 0 and ";" not in head[start:]:
+        head = head[:start]
+    return head
 
 
 _SLACK_LINK = re.compile(r"<((?:https?|mailto):[^|>]+)(?:\|[^>]*)?>", re.IGNORECASE)

@@ -258,6 +258,22 @@ class DiscordStub:
     def threads(self) -> list[dict[str, Any]]:
         return [c for c in self.channels.values() if c["type"] == 11]
 
+    def add_voice_channel(self, name: str = "voice", *, stage: bool = False) -> str:
+        """A voice (type 2) or stage (type 13) channel: its text chat takes messages and
+        app commands, yet no message there can start a thread (error 50024)."""
+        cid = snowflake()
+        self.channels[cid] = {
+            **self.channels[self.general],
+            "id": cid,
+            "type": 13 if stage else 2,
+            "name": name,
+            "position": len(self.channels),
+            "bitrate": 64000,
+            "user_limit": 0,
+            "rtc_region": None,
+        }
+        return cid
+
     async def command(
         self, *path: str, user: str, channel: str | None = None, **options: str
     ) -> InteractionLog:
@@ -641,6 +657,10 @@ class DiscordStub:
         msg = self.messages.get(mid)
         if msg is None or msg["channel_id"] != cid:
             return jsonr({"message": "Unknown Message", "code": 10008}, 404)
+        if self.channels[cid]["type"] not in (0, 5):  # only text and announcement channels
+            return jsonr(
+                {"message": "Cannot execute action on this channel type", "code": 50024}, 400
+            )
         name = (body or {}).get("name") or ""
         if not 1 <= len(name) <= 100:
             return jsonr({"message": "Invalid Form Body", "code": 50035}, 400)

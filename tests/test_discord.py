@@ -470,6 +470,56 @@ async def test_update_goes_to_the_channel_when_the_first_message_was_deleted(stu
     assert [m["id"] for m in stub.channel_messages(stub.alerts)] == [update.message_id]
 
 
+@pytest.mark.parametrize("stage", [False, True])
+async def test_in_a_voice_or_stage_chat_updates_go_into_the_channel(stub, stage):
+    # A voice/stage channel's text chat cannot hold threads: the first update failed as
+    # permanent ("cannot hold threads") and paused the whole subscription.
+    voice = stub.add_voice_channel(stage=stage)
+    adapter = adapter_for(stub)
+    await adapter.start(None)
+    try:
+        parent = await adapter.post_alert(voice, alert(41))
+        update = await adapter.post_update(parent, alert(42, kind="update", outlet="AJ"))
+        again = await adapter.post_update(parent, alert(43, kind="update"))
+        found = await adapter.find_posted(voice, 42, parent)
+    finally:
+        await adapter.stop()
+    assert update.channel == voice and not stub.threads()
+    ids = [m["id"] for m in stub.channel_messages(voice)]
+    assert ids == [parent.message_id, update.message_id, again.message_id]
+    assert found == update
+
+
+async def test_a_voice_chat_subscription_is_not_paused_by_its_stories_updates(stub, tmp_path):
+    voice = stub.add_voice_channel()
+    async with serve_demo() as feeds:
+        settings = settings_for(
+            tmp_path,
+            feeds=[{"name": f.name, "url": f.url} for f in feeds],
+            subscriptions=[{"topic": "troop-deployments", "channel": f"discord:{voice}"}],
+        )
+        async with discord_runtime(stub, settings) as (rt, _):
+            await poll_once(rt)
+            [sub] = subscriptions(rt.db, f"discord:{voice}")
+            kinds = rt.db.execute("SELECT kind, status FROM deliveries ORDER BY id").fetchall()
+    assert sub.paused_reason is None
+    assert ("update", "sent") in kinds and all(status == "sent" for _, status in kinds), kinds
+    assert len(stub.channel_messages(voice)) == len(kinds) - kinds.count(("corroborated", "sent"))
+
+
+async def test_a_long_query_in_replies_keeps_its_code_span_in_every_message(stub, tmp_path):
+    # `topic add` and `topics` echo a 3,000-character query: cut at 2,000 characters inside
+    # its code span, the next message showed the query's `*` and `_` as markdown.
+    query = " OR ".join(f"deploy{i}* OR troop_{i}" for i in range(120))
+    async with discord_runtime(stub, settings_for(tmp_path)):
+        added = await stub.command("topic", "add", user=stub.admin, name="wide", query=query)
+        listed = await stub.command("topics", user=stub.member)
+    replies = [r["content"] for r in (*added.replies(), *listed.replies())]
+    assert len(added.replies()) > 1 and len(listed.replies()) > 1
+    assert all(len(re.findall(r"(?<!\\)`", c)) % 2 == 0 for c in replies), replies
+    assert not any("\\\n" in c for c in replies)  # no stray "\" ending a list line
+
+
 def _rss(title: str, link: str = "https://wire.example/a") -> str:
     when = format_datetime(utcnow())
     return (

@@ -207,6 +207,39 @@ def test_split_text_makes_message_sized_chunks(text, repeat):
     assert "".join("".join(chunks).split()) == "".join(long.split())
 
 
+UNESCAPED_TICK = re.compile(r"(?<!\\)`")
+
+
+def test_a_code_span_cut_between_messages_is_closed_and_reopened():
+    # A long query echoed by `topics` was cut inside its code span: each message had an odd
+    # number of backticks, and the second showed the query's `*` and `_` as markdown.
+    query = " OR ".join(f"deploy{i}* OR troop_{i}" for i in range(120))
+    chunks = split_text(reply_text(f"- `wide` [chat]: `{query}`\n- `nk` [builtin]: `x`"))
+    assert len(chunks) == 2 and all(units(c) <= 2000 for c in chunks)
+    assert all(len(UNESCAPED_TICK.findall(c)) % 2 == 0 for c in chunks), chunks
+    assert chunks[0].endswith("`") and chunks[1].startswith("`")
+    assert (chunks[0][:-1] + chunks[1][1:]).count(query) == 1
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    words=st.lists(st.text(alphabet="ab*_ ~|é👍🏽", min_size=1, max_size=30), min_size=1),
+    limit=st.integers(min_value=40, max_value=400),
+)
+def test_every_chunk_of_a_reply_has_whole_code_spans(words, limit):
+    text = "\n".join(f"- `{w}` said: `{' '.join(words)}` and *{w}*" for w in words)
+    chunks = split_text(reply_text(text), limit)
+    assert all(units(c) <= limit for c in chunks)
+    assert all(len(UNESCAPED_TICK.findall(c)) % 2 == 0 for c in chunks), chunks
+
+
+def test_list_lines_end_without_a_stray_backslash():
+    # The text between two spans ("\n- ") was escaped alone: its backslash went before the
+    # newline, and Discord showed a "\" at the end of every topic line but the last.
+    shown = reply_text("2 topics:\n- `a` [builtin]: `x`\n- `b` [chat]: `y`\n\n- `c`: z")
+    assert shown == "2 topics:\n- `a` \\[builtin\\]: `x`\n- `b` \\[chat\\]: `y`\n\n- `c`: z"
+
+
 def test_every_subcommand_round_trips_through_the_discord_schema():
     command = {**command_payload(), "id": "1"}
     for path, sub in layout().items():

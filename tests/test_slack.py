@@ -69,6 +69,11 @@ class Env:
 
     async def command(self, text: str, user: str = ADMIN, channel: str = NEWS) -> str:
         """Run /wirewatch as Slack would; the reply from the ack, or later via response_url."""
+        return "\n".join(await self.replies(text, user, channel))
+
+    async def replies(self, text: str, user: str = ADMIN, channel: str = NEWS) -> list[str]:
+        """The reply's messages: the ack's, or each response_url post (at most 5, as Slack
+        takes) once they stop coming; an empty ack shows nothing."""
         key = f"r{len(self.stub.responses)}-{time.monotonic_ns()}"
         body, headers = signed_command(
             text, user=user, channel=channel, response_url=self.stub.response_url(key)
@@ -76,18 +81,23 @@ class Env:
         started = time.monotonic()
         async with self.http.post(self.url, data=body, headers=headers) as response:
             assert response.status == 200
-            answer = await response.json()
+            answer = json.loads(await response.text() or "{}")
         assert time.monotonic() - started < 3.0  # Slack gives up after 3 s
-        assert answer["response_type"] == "ephemeral"
-        if answer["text"] != "Working on it…":
-            return answer["text"]
+        if answer:
+            assert answer["response_type"] == "ephemeral"
+            if answer["text"] != "Working on it…":
+                return [answer["text"]]
+        got: list[dict[str, Any]] = []
         for _ in range(300):
-            for got_key, payload in self.stub.responses:
-                if got_key == key:
-                    assert payload["response_type"] == "ephemeral"
-                    return payload["text"]
-            await asyncio.sleep(0.05)
-        raise AssertionError("no reply through response_url")
+            now = [payload for got_key, payload in self.stub.responses if got_key == key]
+            if now and len(now) == len(got):
+                break
+            got = now
+            await asyncio.sleep(0.1)
+        assert got, "no reply through response_url"
+        assert len(got) <= 5, "a response_url takes 5 posts"
+        assert all(payload["response_type"] == "ephemeral" for payload in got)
+        return [payload["text"] for payload in got]
 
 
 def settings_for(tmp_path: Path, *, allow_private: bool = True) -> Settings:
@@ -592,6 +602,47 @@ async def test_reply_text_is_escaped_for_slack(tmp_path: Path) -> None:
     async with slack_env(tmp_path) as env:
         reply = await env.command("test `<!channel>` <!channel> & <@U123>", user=MEMBER)
         assert "<!channel>" not in reply and "<@U123>" not in reply
+
+
+def _add_feeds(env: Env, count: int) -> None:
+    from bot.store import add_feed
+
+    for n in range(count):
+        name = f"Regional wire number {n:03}"
+        add_feed(env.rt.db, f"https://feeds.example{n}.org/world/rss.xml", name, origin="config")
+
+
+async def test_a_long_reply_comes_whole_in_several_messages_in_order(tmp_path: Path) -> None:
+    # `feeds` with 150 feeds was cut at 12,000 characters, mid-line and without a word:
+    # 89 of 150 feeds were shown.
+    async with slack_env(tmp_path) as env:
+        _add_feeds(env, 150)
+        messages = await env.replies("feeds", user=ADMIN)
+    assert 1 < len(messages) <= 5 and all(len(m) <= render.REPLY_MAX for m in messages)
+    names = re.findall(r"Regional wire number (\d+)", "\n".join(messages))
+    assert names == [f"{n:03}" for n in range(150)]  # all, in order, none cut in two
+    assert all(m.split("\n")[-1].startswith("• ") for m in messages), "a chunk ends mid-line"
+
+
+async def test_a_reply_too_long_for_slack_says_how_much_was_left_out(tmp_path: Path) -> None:
+    async with slack_env(tmp_path) as env:
+        _add_feeds(env, 600)
+        messages = await env.replies("feeds", user=ADMIN)
+    assert len(messages) == render.RESPONSES and all(len(m) <= render.REPLY_MAX for m in messages)
+    shown = len(re.findall(r"^• `Regional wire", "\n".join(messages), re.MULTILINE))
+    note = re.fullmatch(
+        r"_… (\d+) more lines not shown: too long for Slack_", messages[-1].split("\n")[-1]
+    )
+    assert note and shown + int(note.group(1)) == 600
+
+
+def test_reply_chunks_keep_entities_and_code_spans_whole() -> None:
+    query = " OR ".join(f"a&b_{i}* <x>" for i in range(400))
+    chunks = render.reply_chunks(f"- `wide`: `{query}`\n- `nk`: `x`", 5, limit=3000)
+    assert len(chunks) > 1 and all(len(c) <= 3000 for c in chunks)
+    assert all(c.count("`") % 2 == 0 for c in chunks), "a code span cut open"
+    assert all(not re.search(r"&[a-z]*$", c) for c in chunks), "an entity cut in two"
+    assert not re.search(r"^[a-z]*;", "\n".join(chunks[1:]), re.MULTILINE)
 
 
 async def test_socket_mode_runs_commands_without_a_public_endpoint(tmp_path: Path) -> None:
