@@ -295,21 +295,22 @@ def _unseen(
     Only the rows that could collide are read, never the feed's whole history.
     """
     seen: set[tuple[str, str]] = set()
-    # A feed that mints new guids every poll still repeats its links and titles, or, with no
-    # link but its guid, its words.
-    words = {id(e): digest(e.title, e.summary) for e in entries if e.link_is_guid}
+    fresh = [e for e in entries if e.identity not in known]
+    # A feed that mints new guids every poll still repeats its links and titles; one that
+    # moves an article to a new link and guid (a new slug, a new campaign tag) still repeats
+    # its words. Words identify an item with a summary, or with no link but its guid: a
+    # "Daily briefing" headline alone is a new item every day.
+    words = {
+        id(e): digest(e.title, e.summary) for e in fresh if e.link_is_guid or e.summary.strip()
+    }
     stored_words: set[str] = set()
-    for part in _chunks(list(entries), 400):  # SQLite allows 999 parameters per statement
+    for part in _chunks(fresh, 400):  # SQLite allows 999 parameters per statement
         urls = [e.url for e in part if e.url]
         seen.update(_column(db, "url, title", "url", feed.id, urls))
         digests = [words[id(e)] for e in part if id(e) in words]
         stored_words.update(_column(db, "digest", "digest", feed.id, digests))
     return [
-        e
-        for e in entries
-        if e.identity not in known
-        and (e.url, e.title) not in seen
-        and words.get(id(e)) not in stored_words
+        e for e in fresh if (e.url, e.title) not in seen and words.get(id(e)) not in stored_words
     ]
 
 

@@ -451,6 +451,44 @@ async def test_a_feed_that_mints_new_guids_every_poll_does_not_repeat_its_items(
     assert titles == ["Germany sends troops to Lithuania", "Poland sends troops to Lithuania"]
 
 
+async def test_an_article_moved_to_a_new_link_and_guid_is_not_news_again(tmp_path, feed_server):
+    # A CMS re-slug: same headline and summary, new link, new guid. It was posted again.
+    now = datetime.now(UTC)
+    title = "Germany sends troops to Lithuania"
+    feed_server.serve("/rss", _rss([("g1", title, "https://x.example/germany-sends", now)]))
+    settings = make_settings(
+        tmp_path / "w.db", [("X", feed_server.url("/rss"))], articles={"fetch": False}
+    )
+    async with console_runtime(settings) as (rt, console):
+        await poll_once(rt)
+        moved = ("g2", title, "https://x.example/germany-sends-troops-1", now)
+        briefing = ("g3", "Poland sends troops to Lithuania", "https://x.example/poland", now)
+        feed_server.serve("/rss", _rss([moved, briefing]))
+        await poll_once(rt)
+    assert [a["title"] for a in console.alerts()] == [title, briefing[1]]
+
+
+async def test_a_bare_headline_repeated_under_a_new_link_is_a_new_item(tmp_path, feed_server):
+    # With no summary, the words are too few to say it is the same article.
+    def feed(n: int) -> str:
+        return (
+            "<?xml version='1.0'?><rss version='2.0'><channel><title>T</title><item>"
+            f"<title>Daily defence briefing</title><link>https://x.example/b{n}</link>"
+            f"<guid>b{n}</guid><pubDate>{format_datetime(datetime.now(UTC))}</pubDate>"
+            "</item></channel></rss>"
+        )
+
+    feed_server.serve("/rss", feed(1))
+    settings = make_settings(
+        tmp_path / "w.db", [("X", feed_server.url("/rss"))], articles={"fetch": False}
+    )
+    async with console_runtime(settings) as (rt, _):
+        await poll_once(rt)
+        feed_server.serve("/rss", feed(2))
+        await poll_once(rt)
+        assert rt.db.execute("SELECT count(*) FROM items").fetchone()[0] == 2
+
+
 async def test_one_article_in_two_feeds_of_an_outlet_is_one_alert(tmp_path, feed_server):
     now = datetime.now(UTC)
     link = "https://news.example/world/estonia-troops"
