@@ -13,7 +13,11 @@ characters). A click on an alert's feedback button is a component interaction: i
 shared `feedback KIND ALERT` command and is answered the same way, to the clicker only.
 The Invocation's `platform_admin` is the member's permissions as Discord resolved them for
 the channel (Manage Channels or Administrator): `default_member_permissions` is only a
-default that server admins may override, so it proves nothing by itself.
+default that server admins may override, so it proves nothing by itself. That covers the
+channel's own commands; the bot-wide ones (`Subcommand.bot_wide`: feeds and topics, shared
+by every channel) need `bot_admin`, Manage Server or Administrator across the server
+(`guild_permissions`): a channel-level overwrite giving Manage Channels in one channel
+must not reach every other channel's feeds and topics.
 
 Deliberately not here: deciding who is a moderator or what a command does (bot.commands),
 alerts and the connection (discord_bot).
@@ -33,7 +37,7 @@ import discord
 from discord import app_commands
 
 from adapters.discord_render import feedback_command, reply_text, split_text
-from bot.commands import SUBCOMMANDS, Commands, Invocation, Reply, Subcommand
+from bot.commands import SUBCOMMANDS, Commands, Invocation, Reply, Subcommand, rights_mark
 from bot.errors import CommandError
 
 log = logging.getLogger(__name__)
@@ -41,9 +45,13 @@ log = logging.getLogger(__name__)
 NO_PINGS = discord.AllowedMentions.none()
 DEFER_AFTER = 2.0  # Discord wants an answer within 3 s
 COMMAND = "wirewatch"
-MODERATORS = (  # who may change things here (`invocation`, `Commands.is_moderator`)
-    "members who may manage the channel, and user or role ids listed under "
-    "`discord: moderators` in the config"
+MODERATORS = (  # who may change this channel (`invocation`, `Commands.is_moderator`)
+    "members who may manage the channel (Manage Channels), members with Manage Server, and "
+    "user or role ids listed under `discord: moderators` in the config"
+)
+BOT_MODERATORS = (  # who may change every channel's feeds and topics
+    "members with Manage Server or Administrator for the whole server (Manage Channels is "
+    "not enough), and user or role ids listed under `discord: moderators` in the config"
 )
 SUB_COMMAND, SUB_COMMAND_GROUP, STRING = 1, 2, 3
 MANAGE_CHANNELS = 1 << 4
@@ -107,7 +115,7 @@ def _option(name: str, kind: str, required: bool) -> dict[str, Any]:
 def _subcommand(name: str, sub: Subcommand) -> dict[str, Any]:
     # Discord wants required options first; the core reads them by name, so order is free.
     args = sorted(sub.args, key=lambda a: not a[2])
-    help_text = sub.help + (" (moderators)" if sub.moderator_only else "")
+    help_text = sub.help + rights_mark(sub)
     return {
         "type": SUB_COMMAND,
         "name": name,
@@ -262,18 +270,23 @@ class CommandRouter:
         )
 
     def invocation(self, interaction: discord.Interaction, invoked: Invoked) -> Invocation:
-        """Who asked, where, with which rights: Discord's resolved permissions and role ids."""
+        """Who asked, where, with which rights: Discord's permissions resolved for the
+        channel (this channel's commands), the member's server-wide ones (bot-wide commands),
+        and role ids."""
         perms = interaction.permissions
+        server = getattr(interaction.user, "guild_permissions", None) or discord.Permissions.none()
         roles = getattr(interaction.user, "roles", [])
         return Invocation(
             platform=self.platform,
             channel=f"{self.platform}:{interaction.channel_id}",
             user=str(interaction.user.id),
             text=Commands.text_for(invoked.name, invoked.options),
-            platform_admin=perms.administrator or perms.manage_channels,
+            platform_admin=perms.administrator or perms.manage_channels or server.manage_guild,
+            bot_admin=server.administrator or server.manage_guild,
             roles=tuple(str(r.id) for r in roles if not r.is_default()),
             workspace=str(interaction.guild_id),
             moderators=MODERATORS,
+            bot_moderators=BOT_MODERATORS,
         )
 
     async def _answer(self, interaction: discord.Interaction, reply: Reply) -> None:

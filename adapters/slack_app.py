@@ -74,6 +74,9 @@ THREADS_SCANNED = 20
 MODERATORS = (  # who may change things here (`_is_admin`, `Commands.is_moderator`)
     "Slack workspace admins and owners, and user ids listed under `slack: moderators` in the config"
 )
+# On Slack the same people may run the bot-wide commands (feeds, topics): a workspace admin
+# or owner has rights over every channel anyway, unlike a Discord channel manager.
+BOT_MODERATORS = MODERATORS
 # Errors that no retry fixes: the outbox pauses the channel and tells moderators once.
 PERMANENT = {
     "channel_not_found": "the channel does not exist, or it is private and the app was not "
@@ -284,8 +287,10 @@ class SlackAdapter:
                 user=user,
                 text=text,
                 platform_admin=admin,
+                bot_admin=admin,
                 workspace=command.get("team_id"),
                 moderators=MODERATORS,
+                bot_moderators=BOT_MODERATORS,
             )
         )
 

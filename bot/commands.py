@@ -80,11 +80,15 @@ class Invocation:
     channel: str  # full channel key as stored: "slack:C0123", "discord:123456789"
     user: str
     text: str  # everything after /wirewatch
-    platform_admin: bool = False  # Slack admin/owner; Discord: may manage the channel
+    platform_admin: bool = False  # may change this channel: Slack admin; Discord: Manage Channels
+    # May change what every channel shares (feeds, topics): Slack admin/owner; Discord: Manage
+    # Server or Administrator server-wide. One channel's rights must not reach the others.
+    bot_admin: bool = False
     roles: tuple[str, ...] = ()  # Discord role ids of the member
     workspace: str | None = None
     # Who may moderate here, as a refusal tells it: the adapter knows its platform's rights.
     moderators: str = "moderators listed in the config"
+    bot_moderators: str = "moderators listed in the config"  # who may run bot-wide commands
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,9 @@ class Subcommand:
     moderator_only: bool
     help: str
     synopsis: str = ""  # the arguments as users type them, e.g. "TOPIC [instant|digest]"
+    # Acts on what every channel shares (feeds, topics), not on the channel it is run in:
+    # a right over one channel is not enough (`Invocation.bot_admin`).
+    bot_wide: bool = False
 
     @property
     def usage(self) -> str:
@@ -139,6 +146,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         True,
         "add a feed and poll it right away",
         "URL [NAME]",
+        bot_wide=True,
     ),
     Subcommand(
         "feeds remove",
@@ -146,6 +154,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         True,
         "stop polling a feed; its items stay searchable",
         "URL|NAME",
+        bot_wide=True,
     ),
     Subcommand(
         "topic add",
@@ -153,9 +162,15 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         True,
         "add (or change) a topic of your own",
         "NAME QUERY",
+        bot_wide=True,
     ),
     Subcommand(
-        "topic remove", (("name", "topic", True),), True, "remove a topic added from chat", "NAME"
+        "topic remove",
+        (("name", "topic", True),),
+        True,
+        "remove a topic added from chat",
+        "NAME",
+        bot_wide=True,
     ),
     Subcommand(
         "test",
@@ -210,6 +225,13 @@ PUBLIC = ", ".join(s.name for s in SUBCOMMANDS if not s.moderator_only)
 
 
 TAKES_NOTHING = ("topics", "list", "unmute", "status")
+
+
+def rights_mark(sub: Subcommand) -> str:
+    """Who may use `sub`, as help lines show it."""
+    if sub.bot_wide:
+        return " (moderators of the whole bot)"
+    return " (moderators)" if sub.moderator_only else ""
 
 
 def parse(text: str) -> tuple[Subcommand, str]:
@@ -281,7 +303,7 @@ class Commands:
         sub: Subcommand | None = None
         try:
             sub, rest = parse(inv.text)
-            if sub.moderator_only and not self.is_moderator(inv):
+            if sub.moderator_only and not self.is_moderator(inv, bot_wide=sub.bot_wide):
                 reply = self._refusal(inv, sub)
             else:
                 reply = Reply(await self._handlers[sub.name](inv, rest.strip()))
@@ -303,9 +325,13 @@ class Commands:
         )
         return reply
 
-    def is_moderator(self, inv: Invocation) -> bool:
-        if inv.platform_admin or inv.platform == "console":
+    def is_moderator(self, inv: Invocation, *, bot_wide: bool = False) -> bool:
+        """Whether `inv`'s user may change this channel, or with `bot_wide` every channel's
+        shared feeds and topics (the config's moderators may do both)."""
+        if inv.platform == "console" or inv.bot_admin:
             return True  # the console is the operator's own terminal
+        if inv.platform_admin and not bot_wide:
+            return True
         platform = getattr(self.rt.settings, inv.platform, None)
         allowed = set(getattr(platform, "moderators", ()))
         return inv.user in allowed or any(role in allowed for role in inv.roles)
@@ -340,6 +366,12 @@ class Commands:
 
     def _refusal(self, inv: Invocation, sub: Subcommand) -> Reply:
         log.info("command.refused platform=%s user=%s command=%s", inv.platform, inv.user, sub.name)
+        if sub.bot_wide:
+            return Reply(
+                f"`{sub.name}` changes wirewatch for every channel: only moderators of the "
+                f"whole bot may use it: {inv.bot_moderators}. Everyone may use {PUBLIC}.",
+                ok=False,
+            )
         return Reply(
             f"`{sub.name}`: only moderators may use it: {inv.moderators}. "
             f"Everyone may use {PUBLIC}.",
@@ -351,9 +383,13 @@ class Commands:
     async def _help(self, inv: Invocation, rest: str) -> str:
         lines = ["wirewatch watches news feeds and posts an alert here when a topic fires."]
         for sub in SUBCOMMANDS:
-            mark = " (moderators)" if sub.moderator_only else ""
-            lines.append(f"- `{sub.usage}`: {sub.help}{mark}")
-        role = "a moderator" if self.is_moderator(inv) else "not a moderator"
+            lines.append(f"- `{sub.usage}`: {sub.help}{rights_mark(sub)}")
+        if self.is_moderator(inv, bot_wide=True):
+            role = "a moderator of the whole bot"
+        elif self.is_moderator(inv):
+            role = "a moderator of this channel (not of the whole bot)"
+        else:
+            role = "not a moderator"
         lines.append(
             f"You are {role} here. DURATION: 30m, 2h, 1d. Queries: "
             '`entity:"North Korea" AND (troops OR soldiers)`, `deploy* NEAR/5 troops`, '
@@ -364,7 +400,7 @@ class Commands:
     async def _topics(self, inv: Invocation, rest: str) -> str:
         topics = list_topics(self.db)
         if not topics:
-            return "no topics yet: `/wirewatch topic add NAME QUERY` (moderators)"
+            return "no topics yet: `/wirewatch topic add NAME QUERY` (moderators of the whole bot)"
         lines = [f"{len(topics)} topics:"]
         for t in topics:
             about = f" ({t.description})" if t.description else ""

@@ -416,12 +416,41 @@ class DiscordStub:
 
     # -- interactions ------------------------------------------------------------------------
 
-    def _member(self, uid: str) -> dict[str, Any]:
-        """The member as Discord sends it: roles, and permissions resolved for the channel."""
+    def overwrite(self, channel: str, target: str, *, allow: int = 0, deny: int = 0) -> None:
+        """A channel permission overwrite as Discord stores it: `target` is a member's id
+        (type 1) or a role's (type 0); it applies in that channel and its threads only."""
+        kind = 0 if target in (self.guild_id, self.mod_role, self.editor_role) else 1
+        self.channels[channel]["permission_overwrites"].append(
+            {"id": target, "type": kind, "allow": str(allow), "deny": str(deny)}
+        )
+
+    def _resolved(self, uid: str, roles: list[str], base: int, cid: str) -> int:
+        """Discord's order: @everyone's overwrite, then the roles' (deny, allow), then the
+        member's own; Administrator and the owner see everything whatever the overwrites."""
+        if base & ADMINISTRATOR or uid == self.admin:
+            return ALL_PERMS
+        channel = self.channels.get(cid) or {}
+        channel = self.channels.get(channel.get("parent_id") or "", channel)
+        overwrites = {o["id"]: o for o in channel.get("permission_overwrites") or []}
+        perms = base
+        for target in (self.guild_id, None, uid):
+            if target is None:  # the member's roles, together
+                found = [overwrites[r] for r in roles if r in overwrites]
+            else:
+                found = [overwrites[target]] if target in overwrites else []
+            deny = allow = 0
+            for o in found:
+                deny |= int(o["deny"])
+                allow |= int(o["allow"])
+            perms = (perms & ~deny) | allow
+        return perms
+
+    def _member(self, uid: str, cid: str = "") -> dict[str, Any]:
+        """The member as Discord sends it: roles, and permissions resolved for the channel
+        (its overwrites included, a thread's being its parent's)."""
         roles = {self.moderator: [self.mod_role], self.editor: [self.editor_role]}.get(uid, [])
-        perms = EVERYONE_PERMS | (MANAGE_CHANNELS if self.mod_role in roles else 0)
-        if uid == self.admin:
-            perms = ALL_PERMS
+        base = EVERYONE_PERMS | (MANAGE_CHANNELS if self.mod_role in roles else 0)
+        perms = self._resolved(uid, roles, base, cid)
         names = {
             self.moderator: "mod",
             self.member: "member",
@@ -484,7 +513,7 @@ class DiscordStub:
             "guild_id": self.guild_id,
             "channel_id": cid,
             "channel": self.channels[cid],
-            "member": self._member(user),
+            "member": self._member(user, cid),
             "token": log.token,
             "version": 1,
             "app_permissions": str(EVERYONE_PERMS),

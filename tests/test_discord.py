@@ -29,8 +29,8 @@ from bot.errors import ConfigError, DeliveryError
 from bot.model import Alert, Source
 from bot.outbox import deliver_notices
 from bot.settings import Settings
-from bot.store import list_feeds, list_topics, subscriptions
-from tests.discordstub import DiscordStub
+from bot.store import add_feed, list_feeds, list_topics, subscriptions
+from tests.discordstub import MANAGE_CHANNELS, DiscordStub
 
 pytestmark = pytest.mark.slow
 LIVE_MENTION = re.compile(r"@(everyone|here)|<@[!&]?\d+>")
@@ -190,7 +190,7 @@ async def test_moderator_sets_up_channel_and_seed_story_is_posted_once_with_thre
             added = await stub.command(
                 "feeds",
                 "add",
-                user=stub.moderator,
+                user=stub.admin,
                 channel=stub.alerts,
                 url=feed.url,
                 name=feed.name,
@@ -231,6 +231,35 @@ async def test_role_listed_in_config_is_a_moderator_and_admin_overrides(stub, tm
         assert "only moderators" in text_of(nope)
         listed = await stub.command("list", user=stub.member)  # reading is for everyone
         assert "muted until" in text_of(listed)
+
+
+async def test_bot_wide_commands_need_server_wide_rights_not_one_channels(stub, tmp_path):
+    """Manage Channels (a role's, or one channel's overwrite) covers that channel's commands;
+    feeds and topics are every channel's, so they need Manage Server or Administrator
+    server-wide, or a config moderator id."""
+    settings = settings_for(tmp_path, discord={"moderators": [int(stub.editor)]})
+    async with discord_runtime(stub, settings, bound=False) as (rt, _):
+        add_feed(rt.db, "https://www.aljazeera.com/xml/rss/all.xml", "Al Jazeera", origin="chat")
+        stub.overwrite(stub.general, stub.member, allow=MANAGE_CHANNELS)  # #general only
+        sub = await stub.command("subscribe", user=stub.member, topic="troop-deployments")
+        assert "now gets" in text_of(sub)  # the channel it manages: its own commands
+        for who in (stub.member, stub.moderator):  # one channel's right, a role's right
+            removed = await stub.command("feeds", "remove", user=who, feed="Al Jazeera")
+            assert "changes wirewatch for every channel" in text_of(removed)
+            assert "Manage Server or Administrator" in text_of(removed)
+            changed = await stub.command("topic", "add", user=who, name="nk", query="blackpink")
+            assert "changes wirewatch for every channel" in text_of(changed)
+        assert not list_feeds(rt.db)[0].disabled and "nk" not in names(rt)
+        other = await stub.command("unsubscribe", user=stub.member, channel=stub.alerts, topic="x")
+        assert "only moderators may use it" in text_of(other)  # no right in #alerts
+        listed = await stub.command("topic", "add", user=stub.editor, name="nk", query="troops")
+        assert "added topic `nk`" in text_of(listed)  # a config moderator id
+        owner = await stub.command("topic", "remove", user=stub.admin, name="nk")
+        assert "removed topic `nk`" in text_of(owner)  # the server's owner / an admin
+
+
+def names(rt: Runtime) -> set[str]:
+    return {t.name for t in list_topics(rt.db)}
 
 
 async def test_autocomplete_offers_topic_names(stub, tmp_path):
@@ -277,9 +306,7 @@ async def test_options_that_cannot_be_passed_on_as_typed_are_refused_not_misread
 async def test_slow_command_is_deferred_then_answered_by_follow_up(stub, tmp_path, feed_server):
     feed_server.serve("/slow.xml", _rss("North Korea sends troops"), drip=(200, 0.2))
     async with discord_runtime(stub, settings_for(tmp_path), defer_after=0.3):
-        log = await stub.command(
-            "feeds", "add", user=stub.moderator, url=feed_server.url("/slow.xml")
-        )
+        log = await stub.command("feeds", "add", user=stub.admin, url=feed_server.url("/slow.xml"))
     assert log.deferred() and log.callbacks[0]["data"]["flags"] & 64
     assert "added" in text_of(log) and all(r["flags"] & 64 for r in log.followups)
 
@@ -291,7 +318,7 @@ async def test_feed_text_in_a_reply_cannot_ping_or_link(stub, tmp_path, feed_ser
         await stub.command(
             "feeds",
             "add",
-            user=stub.moderator,
+            user=stub.admin,
             url=feed_server.url("/hostile.xml"),
             name="Hostile @here",
         )
