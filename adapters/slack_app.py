@@ -117,6 +117,7 @@ class SlackAdapter:
     ):
         self.client = client
         self.pace = pace
+        # slack.moderators: told of a paused channel by DM, and moderators without a lookup
         self.notice_users = notice_users
         self._app_token = app_token
         self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
@@ -279,7 +280,13 @@ class SlackAdapter:
         assert self._commands is not None
         text = render.command_text(command.get("text", ""))
         user = command.get("user_id", "")
-        admin = await self._is_admin(user) if requires_moderator(text) else False
+        admin = False
+        # A configured moderator needs no lookup: Commands.is_moderator allows them anyway.
+        if requires_moderator(text) and user not in self.notice_users:
+            try:
+                admin = await self._is_admin(user)
+            except DeliveryError as exc:
+                return _rights_unknown(exc)
         return await self._commands(
             Invocation(
                 platform="slack",
@@ -295,12 +302,14 @@ class SlackAdapter:
         )
 
     async def _is_admin(self, user: str) -> bool:
-        """Workspace admins and owners may change things (users.info, asked each time)."""
+        """Workspace admins and owners may change things (users.info, asked each time).
+        DeliveryError when Slack could not say: a refusal then would tell an admin, wrongly,
+        that they lack the right."""
         try:
             data = await self._call("users_info", user=user)
         except DeliveryError as exc:
             log.warning("slack.users_info_failed user=%s error=%s", user, exc)
-            return False
+            raise
         info = data.get("user") or {}
         return bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
 
@@ -490,6 +499,18 @@ def _delivery_error(method: str, exc: SlackApiError) -> DeliveryError:
         return DeliveryError(f"Slack {error}: {PERMANENT[error]}", permanent=True)
     # A 5xx may come from a proxy or a timeout after Slack did the work; an ok:false it did not.
     return DeliveryError(f"Slack {method} failed: {error}", maybe_posted=status >= 500)
+
+
+def _rights_unknown(exc: DeliveryError) -> Reply:
+    """The answer when users.info failed: the real cause, and what to do about it."""
+    if "missing_scope" in str(exc):
+        reason = (
+            "the app lacks the users:read scope: reinstall it from config/slack-manifest.yml "
+            "(or list your member id under `slack: moderators`)"
+        )
+    else:
+        reason = str(exc)
+    return Reply(f"wirewatch could not check your rights with Slack: {reason}; try again", ok=False)
 
 
 def _seconds(value: str | None) -> float:

@@ -204,6 +204,27 @@ async def test_a_plain_member_is_refused_changes(tmp_path: Path, feed_server: Fe
         assert "now gets" in await env.command("subscribe troop-deployments", user=MOD)
 
 
+async def test_a_failed_admin_lookup_says_so_and_listed_moderators_need_none(
+    tmp_path: Path,
+) -> None:
+    """users.info rate limited or refused (users:read dropped from the app): a workspace
+    admin is told the real cause, not "only moderators may use it"; a user listed under
+    slack.moderators is allowed without asking Slack at all."""
+    async with slack_env(tmp_path) as env:
+        env.stub.fail("users.info", status=429, retry_after=30)
+        limited = await env.command("subscribe troop-deployments", user=ADMIN)
+        assert "could not check your rights with Slack" in limited and "rate limit" in limited
+        assert "retry in 30s" in limited and "only moderators" not in limited
+        env.stub.fail("users.info", error="missing_scope")
+        scope = await env.command("subscribe troop-deployments", user=ADMIN)
+        assert "users:read" in scope and "config/slack-manifest.yml" in scope
+        assert subscriptions(env.rt.db) == []
+        env.stub.fail("users.info", error="missing_scope", times=5)
+        assert "now gets" in await env.command("subscribe troop-deployments", user=MOD)
+        assert "added topic" in await env.command("topic add mine troops", user=MOD)
+        assert [c.args["user"] for c in env.stub.calls_to("users.info")] == [ADMIN, ADMIN]
+
+
 # -- the whole path: chat setup, poll, alerts ---------------------------------------------
 
 
