@@ -57,6 +57,16 @@ SUB_COMMAND, SUB_COMMAND_GROUP, STRING = 1, 2, 3
 MANAGE_CHANNELS = 1 << 4
 GUILD_CONTEXT, GUILD_INSTALL = 0, 0
 BARE = "list"  # what the bare `feeds` is called next to `feeds add`
+# What wirewatch needs in a channel to post its alerts there (discord_bot.PERMISSIONS, the
+# invite's), as Discord's settings name them.
+POSTING = {
+    "view_channel": "View Channel",
+    "send_messages": "Send Messages",
+    "embed_links": "Embed Links",
+    "read_message_history": "Read Message History",
+    "create_public_threads": "Create Public Threads",
+    "send_messages_in_threads": "Send Messages in Threads",
+}
 _NAME = re.compile(r"[-_a-z0-9]{1,32}")
 _KIND_HELP = {
     "topic": "topic name",
@@ -173,6 +183,18 @@ def read_options(
     return Invoked(sub.name, values, focused, kinds.get(focused) if focused else None)
 
 
+def cannot_post(perms: discord.Permissions) -> str:
+    """What the bot's permissions in a channel (`interaction.app_permissions`, resolved by
+    Discord) lack for posting alerts there; "" when nothing is missing."""
+    missing = [label for flag, label in POSTING.items() if not getattr(perms, flag)]
+    if not missing:
+        return ""
+    return (
+        f"the bot lacks {', '.join(missing)} here: give wirewatch's role those permissions "
+        "in the channel's settings (Edit Channel → Permissions)"
+    )
+
+
 class CommandSurface(Protocol):
     """What the router needs of the core's commands (bot.commands.Commands)."""
 
@@ -287,6 +309,7 @@ class CommandRouter:
             workspace=str(interaction.guild_id),
             moderators=MODERATORS,
             bot_moderators=BOT_MODERATORS,
+            cannot_post=cannot_post(interaction.app_permissions),
         )
 
     async def _answer(self, interaction: discord.Interaction, reply: Reply) -> None:

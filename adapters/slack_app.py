@@ -46,7 +46,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters import slack_render as render
 from adapters.base import Alert, DeliveryError, MessageRef
-from bot.commands import Invocation, Reply, requires_moderator
+from bot.commands import Invocation, Reply, needs_posting, requires_moderator
 from bot.errors import ConfigError
 from bot.settings import Settings
 
@@ -73,6 +73,10 @@ HISTORY_LIMIT = 200
 THREADS_SCANNED = 20
 MODERATORS = (  # who may change things here (`_is_admin`, `Commands.is_moderator`)
     "Slack workspace admins and owners, and user ids listed under `slack: moderators` in the config"
+)
+NOT_INVITED = (
+    "the app is not in this conversation: `/invite @wirewatch` first (a direct message "
+    "between people cannot get alerts)"
 )
 # On Slack the same people may run the bot-wide commands (feeds, topics): a workspace admin
 # or owner has rights over every channel anyway, unlike a Discord channel manager.
@@ -287,10 +291,12 @@ class SlackAdapter:
                 admin = await self._is_admin(user)
             except DeliveryError as exc:
                 return _rights_unknown(exc)
+        where = command.get("channel_id", "")
+        cannot = await self._cannot_post(where) if needs_posting(text) else ""
         return await self._commands(
             Invocation(
                 platform="slack",
-                channel=f"slack:{command.get('channel_id', '')}",
+                channel=f"slack:{where}",
                 user=user,
                 text=text,
                 platform_admin=admin,
@@ -298,8 +304,26 @@ class SlackAdapter:
                 workspace=command.get("team_id"),
                 moderators=MODERATORS,
                 bot_moderators=BOT_MODERATORS,
+                cannot_post=cannot,
             )
         )
+
+    async def _cannot_post(self, channel: str) -> str:
+        """Why alerts could not be posted in `channel` (conversations.info): a private one
+        or a DM the app is not in, or an archived one; "" when they can, or when Slack could
+        not say (an install without channels:read): subscribing then stays possible."""
+        try:
+            data = await self._call("conversations_info", channel=channel)
+        except DeliveryError as exc:
+            if "channel_not_found" in str(exc):
+                return NOT_INVITED
+            log.warning("slack.conversations_info_failed channel=%s error=%s", channel, exc)
+            return ""
+        info = data.get("channel") or {}
+        if info.get("is_archived"):
+            return "the channel is archived"
+        public = info.get("is_channel") and not info.get("is_private")
+        return "" if info.get("is_member") or public else NOT_INVITED
 
     async def _is_admin(self, user: str) -> bool:
         """Workspace admins and owners may change things (users.info, asked each time).

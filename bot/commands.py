@@ -89,6 +89,9 @@ class Invocation:
     # Who may moderate here, as a refusal tells it: the adapter knows its platform's rights.
     moderators: str = "moderators listed in the config"
     bot_moderators: str = "moderators listed in the config"  # who may run bot-wide commands
+    # Why wirewatch cannot post in this channel, in the platform's words ("" when it can or
+    # nobody could tell), filled by the adapter for commands that need it (`needs_posting`).
+    cannot_post: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,9 @@ class Subcommand:
     # Acts on what every channel shares (feeds, topics), not on the channel it is run in:
     # a right over one channel is not enough (`Invocation.bot_admin`).
     bot_wide: bool = False
+    # Sets up alerts in the channel it is run in: refused where wirewatch cannot post, or
+    # the first alert would pause the channel and nobody who asked would hear of it.
+    posts_here: bool = False
 
     @property
     def usage(self) -> str:
@@ -130,6 +136,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "alert this channel when TOPIC fires (digest: collected, not one by one); "
         "--only/--except narrow it to the items that also match, or do not match, a QUERY",
         "TOPIC [instant|digest] [--only QUERY] [--except QUERY]",
+        posts_here=True,
     ),
     Subcommand(
         "unsubscribe",
@@ -260,6 +267,15 @@ def parse(text: str) -> tuple[Subcommand, str]:
     raise CommandError(f"unknown command `{words[0]}`: `/wirewatch help` lists them")
 
 
+def needs_posting(text: str) -> bool:
+    """Whether `text` names a command that needs wirewatch to post in the channel (adapters
+    look up `Invocation.cannot_post` only then, when the lookup costs a call)."""
+    try:
+        return parse(text)[0].posts_here
+    except CommandError:
+        return False
+
+
 def requires_moderator(text: str) -> bool:
     """Whether `text` names a moderator-only command (adapters skip the admin lookup if not)."""
     try:
@@ -305,6 +321,12 @@ class Commands:
             sub, rest = parse(inv.text)
             if sub.moderator_only and not self.is_moderator(inv, bot_wide=sub.bot_wide):
                 reply = self._refusal(inv, sub)
+            elif sub.posts_here and inv.cannot_post:
+                reply = Reply(
+                    f"`{sub.name}`: wirewatch cannot post in this channel: {inv.cannot_post}. "
+                    "Nothing was changed; run it again once that is fixed",
+                    ok=False,
+                )
             else:
                 reply = Reply(await self._handlers[sub.name](inv, rest.strip()))
         except CommandError as exc:

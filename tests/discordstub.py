@@ -41,7 +41,9 @@ from aiohttp import WSMsgType, web
 DISCORD_EPOCH_MS = 1420070400000
 VIEW, SEND, EMBED, HISTORY = 1 << 10, 1 << 11, 1 << 14, 1 << 16
 MANAGE_CHANNELS, ADMINISTRATOR, USE_COMMANDS = 1 << 4, 1 << 3, 1 << 31
+CREATE_PUBLIC_THREADS, SEND_IN_THREADS = 1 << 35, 1 << 38
 EVERYONE_PERMS = VIEW | SEND | EMBED | HISTORY | USE_COMMANDS
+BOT_PERMS = VIEW | SEND | EMBED | HISTORY | CREATE_PUBLIC_THREADS | SEND_IN_THREADS  # the invite's
 ALL_PERMS = (1 << 51) - 1
 EPHEMERAL = 64
 REPLY_WAIT = 15.0  # seconds a test waits for the bot to answer an interaction
@@ -445,6 +447,14 @@ class DiscordStub:
             perms = (perms & ~deny) | allow
         return perms
 
+    def _app_permissions(self, cid: str) -> int:
+        """The bot's permissions in the channel, as every interaction carries them: in a
+        `forbidden` one (or its threads) it may not post."""
+        parent = (self.channels.get(cid) or {}).get("parent_id") or cid
+        if parent in self.forbidden:
+            return BOT_PERMS & ~(SEND | CREATE_PUBLIC_THREADS | SEND_IN_THREADS)
+        return BOT_PERMS
+
     def _member(self, uid: str, cid: str = "") -> dict[str, Any]:
         """The member as Discord sends it: roles, and permissions resolved for the channel
         (its overwrites included, a thread's being its parent's)."""
@@ -516,7 +526,7 @@ class DiscordStub:
             "member": self._member(user, cid),
             "token": log.token,
             "version": 1,
-            "app_permissions": str(EVERYONE_PERMS),
+            "app_permissions": str(self._app_permissions(cid)),
             "locale": "en-US",
             "guild_locale": "en-US",
             "entitlements": [],

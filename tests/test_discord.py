@@ -16,10 +16,12 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
+import discord
 import pytest
 import pytest_asyncio
 
-from adapters.discord_bot import DiscordAdapter, discord_from_env, invite_url
+from adapters.discord_bot import PERMISSIONS, DiscordAdapter, discord_from_env, invite_url
+from adapters.discord_commands import POSTING
 from bot.app import Runtime, open_runtime, poll_once
 from bot.clock import utcnow
 from bot.commands import Commands
@@ -256,6 +258,26 @@ async def test_bot_wide_commands_need_server_wide_rights_not_one_channels(stub, 
         assert "added topic `nk`" in text_of(listed)  # a config moderator id
         owner = await stub.command("topic", "remove", user=stub.admin, name="nk")
         assert "removed topic `nk`" in text_of(owner)  # the server's owner / an admin
+
+
+async def test_subscribe_where_the_bot_cannot_post_is_refused_with_what_is_missing(stub, tmp_path):
+    """#locked denies the bot Send Messages (the interaction's app_permissions say so): a
+    subscription there would pause at its first alert, with nobody told who asked."""
+    async with discord_runtime(stub, settings_for(tmp_path), bound=False) as (rt, _):
+        said = await stub.command(
+            "subscribe", user=stub.moderator, channel=stub.locked, topic="troop-deployments"
+        )
+        assert "cannot post in this channel" in text_of(said)
+        assert "Send Messages, Create Public Threads, Send Messages in Threads" in text_of(said)
+        assert "Embed Links" not in text_of(said)
+        assert subscriptions(rt.db, f"discord:{stub.locked}") == []
+        ok = await stub.command("subscribe", user=stub.moderator, topic="troop-deployments")
+        assert "now gets" in text_of(ok)
+
+
+def test_the_posting_check_asks_for_what_the_invite_grants():
+    wanted = discord.Permissions(**dict.fromkeys(POSTING, True))
+    assert wanted == PERMISSIONS
 
 
 def names(rt: Runtime) -> set[str]:

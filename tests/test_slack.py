@@ -225,6 +225,26 @@ async def test_a_failed_admin_lookup_says_so_and_listed_moderators_need_none(
         assert [c.args["user"] for c in env.stub.calls_to("users.info")] == [ADMIN, ADMIN]
 
 
+async def test_subscribe_where_the_app_cannot_post_asks_for_an_invitation(tmp_path: Path) -> None:
+    """Slack sends /wirewatch from any conversation: a private channel the app is not in
+    (conversations.info: channel_not_found) or an archived one is refused; a public one it is
+    not in is fine (chat:write.public), and so is an install without channels:read."""
+    async with slack_env(tmp_path) as env:
+        env.stub.add_channel("C0PRIV", "desk", member=False, private=True)
+        env.stub.add_channel("C0PUB", "public", member=False)
+        env.stub.add_channel("C0OLD", "old", archived=True)
+        refused = await env.command("subscribe troop-deployments", channel="C0PRIV")
+        assert "cannot post in this channel" in refused and "/invite @wirewatch" in refused
+        archived = await env.command("subscribe troop-deployments", channel="C0OLD")
+        assert "archived" in archived
+        assert subscriptions(env.rt.db) == []
+        assert "now gets" in await env.command("subscribe troop-deployments", channel="C0PUB")
+        env.stub.fail("conversations.info", error="missing_scope")
+        assert "now gets" in await env.command("subscribe troop-deployments")
+        assert "now gets" not in await env.command("unsubscribe troop-deployments")
+        assert len(env.stub.calls_to("conversations.info")) == 4  # subscribe alone asks
+
+
 # -- the whole path: chat setup, poll, alerts ---------------------------------------------
 
 
@@ -439,7 +459,9 @@ async def test_a_missing_channel_is_paused_and_moderators_told_once(
     gone = "C0GONE"
     async with slack_env(tmp_path) as env:
         await env.command("subscribe troop-deployments")
+        env.stub.add_channel(gone, "doomed")
         await subscribed_with_one_story(env, feed_server, channel=gone)
+        del env.stub.channels[gone]  # deleted after it was subscribed
         await poll_once(env.rt)  # `feeds add` may have delivered already: check what is stored
         statuses = dict(env.rt.db.execute("SELECT channel, status FROM deliveries").fetchall())
         assert statuses == {f"slack:{NEWS}": "sent", f"slack:{gone}": "held"}
@@ -618,6 +640,7 @@ async def test_reply_text_is_escaped_for_slack(tmp_path: Path) -> None:
 async def test_socket_mode_runs_commands_without_a_public_endpoint(tmp_path: Path) -> None:
     async with SlackStub() as stub:
         stub.add_user(ADMIN, admin=True)
+        stub.add_channel(NEWS, "news")
         client = AsyncWebClient(token=TOKEN, base_url=stub.api_url, retry_handlers=[])
         adapter = SlackAdapter(client, app_token=APP_TOKEN, pace=0)
         assert adapter.mode == "socket" and adapter.routes() == []  # nothing to expose
@@ -670,6 +693,7 @@ def test_manifest_has_the_command_scopes_and_endpoint() -> None:
     assert command["command"] == "/wirewatch" and command["url"].endswith("/slack/events")
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"commands", "chat:write", "users:read", "channels:history", "groups:history"} <= scopes
+    assert {"channels:read", "groups:read", "im:read", "mpim:read"} <= scopes  # subscribe
     assert manifest["settings"]["event_subscriptions"]["request_url"].endswith("/slack/events")
 
 
