@@ -163,22 +163,31 @@ def command_payload(subcommands: Iterable[Subcommand] = SUBCOMMANDS) -> dict[str
     }
 
 
+class UnknownCommand(Exception):
+    """A /wirewatch path or option this version does not have: a Discord client may show
+    an older schema for a while after an upgrade renamed or removed one."""
+
+
 def read_options(
     data: Mapping[str, Any], subcommands: Iterable[Subcommand] = SUBCOMMANDS
 ) -> Invoked | None:
-    """An interaction's `data` as the core's subcommand and options; None if not ours."""
+    """An interaction's `data` as the core's subcommand and options; None if not ours,
+    UnknownCommand if ours but not as this version declares it (an option dropped
+    silently would run the command as something else)."""
     if data.get("name") != COMMAND:
         return None
     path: list[str] = []
     level = data.get("options") or []
     while level and level[0].get("type") in (SUB_COMMAND, SUB_COMMAND_GROUP):
-        path.append(level[0]["name"])
+        path.append(str(level[0].get("name")))
         level = level[0].get("options") or []
     sub = layout(subcommands).get(tuple(path))
     if sub is None:
-        return None
+        raise UnknownCommand(f"`/{' '.join([COMMAND, *path])}`")
     kinds = {name: kind for name, kind, _ in sub.args}
-    values = {o["name"]: str(o.get("value", "")) for o in level if o["name"] in kinds}
+    if unknown := [str(o.get("name")) for o in level if o.get("name") not in kinds]:
+        raise UnknownCommand(f"`/{COMMAND} {' '.join(path)}` with `{'`, `'.join(unknown)}`")
+    values = {o["name"]: str(o.get("value", "")) for o in level}
     focused = next((o["name"] for o in level if o.get("focused")), None)
     return Invoked(sub.name, values, focused, kinds.get(focused) if focused else None)
 
@@ -241,7 +250,11 @@ class CommandRouter:
             await self.on_click(interaction)
             return
         kinds = (discord.InteractionType.application_command, discord.InteractionType.autocomplete)
-        invoked = read_options(interaction.data or {}) if interaction.type in kinds else None
+        try:
+            invoked = read_options(interaction.data or {}) if interaction.type in kinds else None
+        except UnknownCommand as exc:
+            await self._out_of_date(interaction, f"command {exc}")
+            return
         if invoked is None:
             return
         try:
@@ -258,11 +271,33 @@ class CommandRouter:
         data: Mapping[str, Any] = interaction.data or {}
         text = feedback_command(str(data.get("custom_id", "")))
         if text is None:
+            await self._out_of_date(interaction, f"button `{data.get('custom_id', '')}`")
             return
         try:
             await self._run(interaction, lambda: self.click_invocation(interaction, text))
         except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             log.warning("discord.interaction_failed click=%s error=%s", text, exc)
+
+    async def _out_of_date(self, interaction: discord.Interaction, what: str) -> None:
+        """Logged and answered: unanswered, the member sees only "The application did not
+        respond", and nobody learns that clients still show another version's commands."""
+        log.warning(
+            "discord.unknown_command user=%s channel=%s what=%s",
+            interaction.user.id,
+            interaction.channel_id,
+            what,
+        )
+        try:
+            if interaction.type is discord.InteractionType.autocomplete:
+                await interaction.response.autocomplete([])
+                return
+            text = (
+                f"this {what} is out of date: wirewatch has changed since Discord loaded it. "
+                "Reload Discord (Ctrl+R, or restart the app) and run `/wirewatch help`"
+            )
+            await self._answer(interaction, Reply(text, ok=False))
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            log.warning("discord.interaction_failed unknown=%s error=%s", what, exc)
 
     async def _run(self, interaction: discord.Interaction, make: Callable[[], Invocation]) -> None:
         if self.commands is None or interaction.guild_id is None:

@@ -268,6 +268,24 @@ class DiscordStub:
         await self._wait(log, lambda: bool(log.replies()))
         return log
 
+    async def stale_command(
+        self, *path: str, user: str, channel: str | None = None, **options: str
+    ) -> InteractionLog:
+        """Run `/wirewatch PATH... option=value` as a client still showing another schema
+        sends it: not checked against the synced command (Discord does not either, for a
+        client that has not reloaded); wait for the bot's reply."""
+        command = next(c for c in self.commands if c["name"] == "wirewatch")
+        leaf = [{"name": k, "type": 3, "value": v} for k, v in options.items()]
+        tree: list[dict[str, Any]] = leaf
+        for depth, name in reversed(list(enumerate(path))):
+            kind = 1 if depth == len(path) - 1 else 2
+            tree = [{"name": name, "type": kind, "options": tree}]
+        data = {"id": command["id"], "name": "wirewatch", "type": 1, "options": tree}
+        log = await self._send_interaction(2, {**data, "guild_id": self.guild_id}, user,
+                                           channel or self.general)  # fmt: skip
+        await self._wait(log, lambda: bool(log.replies()))
+        return log
+
     async def click(self, message_id: str, custom_id: str, *, user: str) -> InteractionLog:
         """Click the button `custom_id` of a message the bot posted, as `user` (a member of
         the guild, who can see the channel); wait for the bot's answer. Discord sends clicks

@@ -280,6 +280,21 @@ def test_the_posting_check_asks_for_what_the_invite_grants():
     assert wanted == PERMISSIONS
 
 
+async def test_a_stale_command_is_answered_and_logged_not_dropped(stub, tmp_path, caplog):
+    """A client still showing another version's /wirewatch (a renamed subcommand, a removed
+    option): without an answer the member sees only "The application did not respond"."""
+    async with discord_runtime(stub, settings_for(tmp_path), bound=False) as (rt, _):
+        gone = await stub.stale_command("digest", user=stub.moderator)
+        assert "`/wirewatch digest`" in text_of(gone) and "out of date" in text_of(gone)
+        assert "Reload Discord" in text_of(gone) and gone.replies()[0]["flags"] & 64
+        extra = await stub.stale_command(
+            "subscribe", user=stub.moderator, topic="troop-deployments", sort="new"
+        )
+        assert "`sort`" in text_of(extra) and "out of date" in text_of(extra)
+        assert subscriptions(rt.db) == []  # not run without the option it was given
+    assert caplog.text.count("discord.unknown_command") == 2
+
+
 def names(rt: Runtime) -> set[str]:
     return {t.name for t in list_topics(rt.db)}
 
