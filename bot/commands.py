@@ -645,7 +645,7 @@ class Commands:
             raise CommandError(f"cannot fetch {url}: {exc}") from None
         except FeedParseError as exc:
             raise CommandError(f"{url} is not a feed wirewatch can read: {exc}") from None
-        return _one_line(parsed.title or "")[:80] or None
+        return _title_name(parsed.title or "")
 
     async def _first_poll(self, feed) -> str:
         try:
@@ -909,6 +909,18 @@ def _feed_name(name: str) -> str:
     if "://" in name:
         raise CommandError("a feed's NAME is not a URL: `feeds add URL [NAME]`")
     return name
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
+
+
+def _title_name(title: str) -> str | None:
+    """A feed's own <title> as its name, held to the rules a typed NAME meets (`_feed_name`):
+    the feed chose it, and it is shown in every list and as every alert's outlet. One line,
+    no backticks or control characters, at most 80 characters; None (the host stands in)
+    for a title that holds a URL."""
+    name = _one_line(_UNPRINTABLE.sub(" ", title).replace("`", ""))[:FEED_NAME_CHARS].strip()
+    return None if not name or "://" in name else name
 
 
 def _host(url: str) -> str:

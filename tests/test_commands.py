@@ -373,6 +373,22 @@ async def test_feeds_add_polls_right_away(
     assert "grouping by words alone" not in status_reply.text  # every item has its vector
 
 
+async def test_a_feeds_own_title_as_its_name_meets_the_name_rules(
+    rt: Runtime, cmds: Commands, feed_server: FeedServer
+) -> None:
+    """Without a NAME the feed's <title> names it, in every list and as every alert's
+    outlet: no backticks (they break the `code spans` it is shown in), no control
+    characters, and never a URL (the host stands in)."""
+    feed_server.serve("/ticks", rss([("Troops sent", "x")], title="Wire`s\u0007 &#8203;news`"))
+    hostile = "Wire` *FAKE* _official_ ~x~ `https://login.example/verify"
+    feed_server.serve("/url", rss([("Troops moved", "y")], title=hostile))
+    assert (await run(cmds, f"feeds add {feed_server.url('/ticks')}")).ok
+    added = await run(cmds, f"feeds add {feed_server.url('/url')}")
+    host = feed_server.url("/").split("//", 1)[1].rstrip("/")
+    assert added.ok and f"added `{host}`" in added.text
+    assert sorted(f.name for f in list_feeds(rt.db)) == sorted(["Wires news", host])
+
+
 async def test_feeds_add_with_a_name_and_remove(
     rt: Runtime, cmds: Commands, feed_server: FeedServer
 ) -> None:
