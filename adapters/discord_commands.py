@@ -204,6 +204,16 @@ def cannot_post(perms: discord.Permissions) -> str:
     )
 
 
+def channel_of(interaction: discord.Interaction) -> int | None:
+    """The channel a typed command acts on: a thread's parent, for a thread (a story's,
+    where editors read it) has no subscriptions of its own; `list` or `mute` there mean
+    the channel it hangs from. Its permissions are the parent's too."""
+    channel = interaction.channel
+    if isinstance(channel, discord.Thread) and channel.parent_id:
+        return channel.parent_id
+    return interaction.channel_id
+
+
 class CommandSurface(Protocol):
     """What the router needs of the core's commands (bot.commands.Commands)."""
 
@@ -335,7 +345,7 @@ class CommandRouter:
         roles = getattr(interaction.user, "roles", [])
         return Invocation(
             platform=self.platform,
-            channel=f"{self.platform}:{interaction.channel_id}",
+            channel=f"{self.platform}:{channel_of(interaction)}",
             user=str(interaction.user.id),
             text=Commands.text_for(invoked.name, invoked.options),
             platform_admin=perms.administrator or perms.manage_channels or server.manage_guild,

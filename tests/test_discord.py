@@ -295,6 +295,32 @@ async def test_a_stale_command_is_answered_and_logged_not_dropped(stub, tmp_path
     assert caplog.text.count("discord.unknown_command") == 2
 
 
+async def test_commands_in_a_story_thread_act_on_its_channel(stub, tmp_path):
+    """Typed in a story's thread, /wirewatch means the channel the thread hangs from: its
+    subscriptions, its mute, its alerts (the story's first one included)."""
+    async with serve_demo() as feeds:
+        settings = settings_for(
+            tmp_path,
+            feeds=[{"name": f.name, "url": f.url} for f in feeds],
+            subscriptions=[{"topic": "troop-deployments", "channel": f"discord:{stub.alerts}"}],
+        )
+        async with discord_runtime(stub, settings, bound=False) as (rt, _):
+            await poll_once(rt)
+            thread = stub.threads()[0]["id"]
+            sql = "SELECT min(id) FROM deliveries WHERE message_id = ?"
+            [(first,)] = rt.db.execute(sql, [thread]).fetchall()
+            listed = await stub.command("list", user=stub.member, channel=thread)
+            assert "subscribed to 1:\n- `troop-deployments`" in text_of(listed)
+            muted = await stub.command("mute", user=stub.moderator, channel=thread, duration="1h")
+            assert "muted until" in text_of(muted)
+            [sub] = subscriptions(rt.db, f"discord:{stub.alerts}")
+            assert sub.muted_until
+            said = await stub.command(
+                "feedback", "not-relevant", user=stub.member, channel=thread, alert=str(first)
+            )
+            assert "not posted in this channel" not in text_of(said), text_of(said)
+
+
 def names(rt: Runtime) -> set[str]:
     return {t.name for t in list_topics(rt.db)}
 
