@@ -13,7 +13,11 @@ characters). A click on an alert's feedback button is a component interaction: i
 shared `feedback KIND ALERT` command and is answered the same way, to the clicker only.
 The Invocation's `platform_admin` is the member's permissions as Discord resolved them for
 the channel (Manage Channels or Administrator): `default_member_permissions` is only a
-default that server admins may override, so it proves nothing by itself.
+default that server admins may override, so it proves nothing by itself. That covers the
+channel's own commands; the bot-wide ones (`Subcommand.bot_wide`: feeds and topics, shared
+by every channel) need `bot_admin`, Manage Server or Administrator across the server
+(`guild_permissions`): a channel-level overwrite giving Manage Channels in one channel
+must not reach every other channel's feeds and topics.
 
 Deliberately not here: deciding who is a moderator or what a command does (bot.commands),
 alerts and the connection (discord_bot).
@@ -33,7 +37,7 @@ import discord
 from discord import app_commands
 
 from adapters.discord_render import feedback_command, reply_text, split_text
-from bot.commands import SUBCOMMANDS, Commands, Invocation, Reply, Subcommand
+from bot.commands import SUBCOMMANDS, Commands, Invocation, Reply, Subcommand, rights_mark
 from bot.errors import CommandError
 
 log = logging.getLogger(__name__)
@@ -41,14 +45,28 @@ log = logging.getLogger(__name__)
 NO_PINGS = discord.AllowedMentions.none()
 DEFER_AFTER = 2.0  # Discord wants an answer within 3 s
 COMMAND = "wirewatch"
-MODERATORS = (  # who may change things here (`invocation`, `Commands.is_moderator`)
-    "members who may manage the channel, and user or role ids listed under "
-    "`discord: moderators` in the config"
+MODERATORS = (  # who may change this channel (`invocation`, `Commands.is_moderator`)
+    "members who may manage the channel (Manage Channels), members with Manage Server, and "
+    "user or role ids listed under `discord: moderators` in the config"
+)
+BOT_MODERATORS = (  # who may change every channel's feeds and topics
+    "members with Manage Server or Administrator for the whole server (Manage Channels is "
+    "not enough), and user or role ids listed under `discord: moderators` in the config"
 )
 SUB_COMMAND, SUB_COMMAND_GROUP, STRING = 1, 2, 3
 MANAGE_CHANNELS = 1 << 4
 GUILD_CONTEXT, GUILD_INSTALL = 0, 0
 BARE = "list"  # what the bare `feeds` is called next to `feeds add`
+# What wirewatch needs in a channel to post its alerts there (discord_bot.PERMISSIONS, the
+# invite's), as Discord's settings name them.
+POSTING = {
+    "view_channel": "View Channel",
+    "send_messages": "Send Messages",
+    "embed_links": "Embed Links",
+    "read_message_history": "Read Message History",
+    "create_public_threads": "Create Public Threads",
+    "send_messages_in_threads": "Send Messages in Threads",
+}
 _NAME = re.compile(r"[-_a-z0-9]{1,32}")
 _KIND_HELP = {
     "topic": "topic name",
@@ -107,7 +125,7 @@ def _option(name: str, kind: str, required: bool) -> dict[str, Any]:
 def _subcommand(name: str, sub: Subcommand) -> dict[str, Any]:
     # Discord wants required options first; the core reads them by name, so order is free.
     args = sorted(sub.args, key=lambda a: not a[2])
-    help_text = sub.help + (" (moderators)" if sub.moderator_only else "")
+    help_text = sub.help + rights_mark(sub)
     return {
         "type": SUB_COMMAND,
         "name": name,
@@ -145,24 +163,55 @@ def command_payload(subcommands: Iterable[Subcommand] = SUBCOMMANDS) -> dict[str
     }
 
 
+class UnknownCommand(Exception):
+    """A /wirewatch path or option this version does not have: a Discord client may show
+    an older schema for a while after an upgrade renamed or removed one."""
+
+
 def read_options(
     data: Mapping[str, Any], subcommands: Iterable[Subcommand] = SUBCOMMANDS
 ) -> Invoked | None:
-    """An interaction's `data` as the core's subcommand and options; None if not ours."""
+    """An interaction's `data` as the core's subcommand and options; None if not ours,
+    UnknownCommand if ours but not as this version declares it (an option dropped
+    silently would run the command as something else)."""
     if data.get("name") != COMMAND:
         return None
     path: list[str] = []
     level = data.get("options") or []
     while level and level[0].get("type") in (SUB_COMMAND, SUB_COMMAND_GROUP):
-        path.append(level[0]["name"])
+        path.append(str(level[0].get("name")))
         level = level[0].get("options") or []
     sub = layout(subcommands).get(tuple(path))
     if sub is None:
-        return None
+        raise UnknownCommand(f"`/{' '.join([COMMAND, *path])}`")
     kinds = {name: kind for name, kind, _ in sub.args}
-    values = {o["name"]: str(o.get("value", "")) for o in level if o["name"] in kinds}
+    if unknown := [str(o.get("name")) for o in level if o.get("name") not in kinds]:
+        raise UnknownCommand(f"`/{COMMAND} {' '.join(path)}` with `{'`, `'.join(unknown)}`")
+    values = {o["name"]: str(o.get("value", "")) for o in level}
     focused = next((o["name"] for o in level if o.get("focused")), None)
     return Invoked(sub.name, values, focused, kinds.get(focused) if focused else None)
+
+
+def cannot_post(perms: discord.Permissions) -> str:
+    """What the bot's permissions in a channel (`interaction.app_permissions`, resolved by
+    Discord) lack for posting alerts there; "" when nothing is missing."""
+    missing = [label for flag, label in POSTING.items() if not getattr(perms, flag)]
+    if not missing:
+        return ""
+    return (
+        f"the bot lacks {', '.join(missing)} here: give wirewatch's role those permissions "
+        "in the channel's settings (Edit Channel → Permissions)"
+    )
+
+
+def channel_of(interaction: discord.Interaction) -> int | None:
+    """The channel a typed command acts on: a thread's parent, for a thread (a story's,
+    where editors read it) has no subscriptions of its own; `list` or `mute` there mean
+    the channel it hangs from. Its permissions are the parent's too."""
+    channel = interaction.channel
+    if isinstance(channel, discord.Thread) and channel.parent_id:
+        return channel.parent_id
+    return interaction.channel_id
 
 
 class CommandSurface(Protocol):
@@ -211,7 +260,11 @@ class CommandRouter:
             await self.on_click(interaction)
             return
         kinds = (discord.InteractionType.application_command, discord.InteractionType.autocomplete)
-        invoked = read_options(interaction.data or {}) if interaction.type in kinds else None
+        try:
+            invoked = read_options(interaction.data or {}) if interaction.type in kinds else None
+        except UnknownCommand as exc:
+            await self._out_of_date(interaction, f"command {exc}")
+            return
         if invoked is None:
             return
         try:
@@ -228,11 +281,33 @@ class CommandRouter:
         data: Mapping[str, Any] = interaction.data or {}
         text = feedback_command(str(data.get("custom_id", "")))
         if text is None:
+            await self._out_of_date(interaction, f"button `{data.get('custom_id', '')}`")
             return
         try:
             await self._run(interaction, lambda: self.click_invocation(interaction, text))
         except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
             log.warning("discord.interaction_failed click=%s error=%s", text, exc)
+
+    async def _out_of_date(self, interaction: discord.Interaction, what: str) -> None:
+        """Logged and answered: unanswered, the member sees only "The application did not
+        respond", and nobody learns that clients still show another version's commands."""
+        log.warning(
+            "discord.unknown_command user=%s channel=%s what=%s",
+            interaction.user.id,
+            interaction.channel_id,
+            what,
+        )
+        try:
+            if interaction.type is discord.InteractionType.autocomplete:
+                await interaction.response.autocomplete([])
+                return
+            text = (
+                f"this {what} is out of date: wirewatch has changed since Discord loaded it. "
+                "Reload Discord (Ctrl+R, or restart the app) and run `/wirewatch help`"
+            )
+            await self._answer(interaction, Reply(text, ok=False))
+        except (discord.HTTPException, aiohttp.ClientError, OSError) as exc:
+            log.warning("discord.interaction_failed unknown=%s error=%s", what, exc)
 
     async def _run(self, interaction: discord.Interaction, make: Callable[[], Invocation]) -> None:
         if self.commands is None or interaction.guild_id is None:
@@ -262,18 +337,24 @@ class CommandRouter:
         )
 
     def invocation(self, interaction: discord.Interaction, invoked: Invoked) -> Invocation:
-        """Who asked, where, with which rights: Discord's resolved permissions and role ids."""
+        """Who asked, where, with which rights: Discord's permissions resolved for the
+        channel (this channel's commands), the member's server-wide ones (bot-wide commands),
+        and role ids."""
         perms = interaction.permissions
+        server = getattr(interaction.user, "guild_permissions", None) or discord.Permissions.none()
         roles = getattr(interaction.user, "roles", [])
         return Invocation(
             platform=self.platform,
-            channel=f"{self.platform}:{interaction.channel_id}",
+            channel=f"{self.platform}:{channel_of(interaction)}",
             user=str(interaction.user.id),
             text=Commands.text_for(invoked.name, invoked.options),
-            platform_admin=perms.administrator or perms.manage_channels,
+            platform_admin=perms.administrator or perms.manage_channels or server.manage_guild,
+            bot_admin=server.administrator or server.manage_guild,
             roles=tuple(str(r.id) for r in roles if not r.is_default()),
             workspace=str(interaction.guild_id),
             moderators=MODERATORS,
+            bot_moderators=BOT_MODERATORS,
+            cannot_post=cannot_post(interaction.app_permissions),
         )
 
     async def _answer(self, interaction: discord.Interaction, reply: Reply) -> None:

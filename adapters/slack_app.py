@@ -46,7 +46,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters import slack_render as render
 from adapters.base import Alert, DeliveryError, MessageRef
-from bot.commands import Invocation, Reply, requires_moderator
+from bot.commands import Invocation, Reply, needs_posting, requires_moderator
 from bot.errors import ConfigError
 from bot.settings import Settings
 
@@ -74,6 +74,13 @@ THREADS_SCANNED = 20
 MODERATORS = (  # who may change things here (`_is_admin`, `Commands.is_moderator`)
     "Slack workspace admins and owners, and user ids listed under `slack: moderators` in the config"
 )
+NOT_INVITED = (
+    "the app is not in this conversation: `/invite @wirewatch` first (a direct message "
+    "between people cannot get alerts)"
+)
+# On Slack the same people may run the bot-wide commands (feeds, topics): a workspace admin
+# or owner has rights over every channel anyway, unlike a Discord channel manager.
+BOT_MODERATORS = MODERATORS
 # Errors that no retry fixes: the outbox pauses the channel and tells moderators once.
 PERMANENT = {
     "channel_not_found": "the channel does not exist, or it is private and the app was not "
@@ -114,6 +121,7 @@ class SlackAdapter:
     ):
         self.client = client
         self.pace = pace
+        # slack.moderators: told of a paused channel by DM, and moderators without a lookup
         self.notice_users = notice_users
         self._app_token = app_token
         self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
@@ -285,26 +293,56 @@ class SlackAdapter:
         assert self._commands is not None
         text = render.command_text(command.get("text", ""))
         user = command.get("user_id", "")
-        admin = await self._is_admin(user) if requires_moderator(text) else False
+        admin = False
+        # A configured moderator needs no lookup: Commands.is_moderator allows them anyway.
+        if requires_moderator(text) and user not in self.notice_users:
+            try:
+                admin = await self._is_admin(user)
+            except DeliveryError as exc:
+                return _rights_unknown(exc)
+        where = command.get("channel_id", "")
+        cannot = await self._cannot_post(where) if needs_posting(text) else ""
         return await self._commands(
             Invocation(
                 platform="slack",
-                channel=f"slack:{command.get('channel_id', '')}",
+                channel=f"slack:{where}",
                 user=user,
                 text=text,
                 platform_admin=admin,
+                bot_admin=admin,
                 workspace=command.get("team_id"),
                 moderators=MODERATORS,
+                bot_moderators=BOT_MODERATORS,
+                cannot_post=cannot,
             )
         )
 
+    async def _cannot_post(self, channel: str) -> str:
+        """Why alerts could not be posted in `channel` (conversations.info): a private one
+        or a DM the app is not in, or an archived one; "" when they can, or when Slack could
+        not say (an install without channels:read): subscribing then stays possible."""
+        try:
+            data = await self._call("conversations_info", channel=channel)
+        except DeliveryError as exc:
+            if "channel_not_found" in str(exc):
+                return NOT_INVITED
+            log.warning("slack.conversations_info_failed channel=%s error=%s", channel, exc)
+            return ""
+        info = data.get("channel") or {}
+        if info.get("is_archived"):
+            return "the channel is archived"
+        public = info.get("is_channel") and not info.get("is_private")
+        return "" if info.get("is_member") or public else NOT_INVITED
+
     async def _is_admin(self, user: str) -> bool:
-        """Workspace admins and owners may change things (users.info, asked each time)."""
+        """Workspace admins and owners may change things (users.info, asked each time).
+        DeliveryError when Slack could not say: a refusal then would tell an admin, wrongly,
+        that they lack the right."""
         try:
             data = await self._call("users_info", user=user)
         except DeliveryError as exc:
             log.warning("slack.users_info_failed user=%s error=%s", user, exc)
-            return False
+            raise
         info = data.get("user") or {}
         return bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
 
@@ -494,6 +532,18 @@ def _delivery_error(method: str, exc: SlackApiError) -> DeliveryError:
         return DeliveryError(f"Slack {error}: {PERMANENT[error]}", permanent=True)
     # A 5xx may come from a proxy or a timeout after Slack did the work; an ok:false it did not.
     return DeliveryError(f"Slack {method} failed: {error}", maybe_posted=status >= 500)
+
+
+def _rights_unknown(exc: DeliveryError) -> Reply:
+    """The answer when users.info failed: the real cause, and what to do about it."""
+    if "missing_scope" in str(exc):
+        reason = (
+            "the app lacks the users:read scope: reinstall it from config/slack-manifest.yml "
+            "(or list your member id under `slack: moderators`)"
+        )
+    else:
+        reason = str(exc)
+    return Reply(f"wirewatch could not check your rights with Slack: {reason}; try again", ok=False)
 
 
 def _seconds(value: str | None) -> float:

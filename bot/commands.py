@@ -80,11 +80,18 @@ class Invocation:
     channel: str  # full channel key as stored: "slack:C0123", "discord:123456789"
     user: str
     text: str  # everything after /wirewatch
-    platform_admin: bool = False  # Slack admin/owner; Discord: may manage the channel
+    platform_admin: bool = False  # may change this channel: Slack admin; Discord: Manage Channels
+    # May change what every channel shares (feeds, topics): Slack admin/owner; Discord: Manage
+    # Server or Administrator server-wide. One channel's rights must not reach the others.
+    bot_admin: bool = False
     roles: tuple[str, ...] = ()  # Discord role ids of the member
     workspace: str | None = None
     # Who may moderate here, as a refusal tells it: the adapter knows its platform's rights.
     moderators: str = "moderators listed in the config"
+    bot_moderators: str = "moderators listed in the config"  # who may run bot-wide commands
+    # Why wirewatch cannot post in this channel, in the platform's words ("" when it can or
+    # nobody could tell), filled by the adapter for commands that need it (`needs_posting`).
+    cannot_post: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,12 @@ class Subcommand:
     moderator_only: bool
     help: str
     synopsis: str = ""  # the arguments as users type them, e.g. "TOPIC [instant|digest]"
+    # Acts on what every channel shares (feeds, topics), not on the channel it is run in:
+    # a right over one channel is not enough (`Invocation.bot_admin`).
+    bot_wide: bool = False
+    # Sets up alerts in the channel it is run in: refused where wirewatch cannot post, or
+    # the first alert would pause the channel and nobody who asked would hear of it.
+    posts_here: bool = False
 
     @property
     def usage(self) -> str:
@@ -123,6 +136,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "alert this channel when TOPIC fires (digest: collected, not one by one); "
         "--only/--except narrow it to the items that also match, or do not match, a QUERY",
         "TOPIC [instant|digest] [--only QUERY] [--except QUERY]",
+        posts_here=True,
     ),
     Subcommand(
         "unsubscribe",
@@ -139,6 +153,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         True,
         "add a feed and poll it right away",
         "URL [NAME]",
+        bot_wide=True,
     ),
     Subcommand(
         "feeds remove",
@@ -146,6 +161,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         True,
         "stop polling a feed; its items stay searchable",
         "URL|NAME",
+        bot_wide=True,
     ),
     Subcommand(
         "topic add",
@@ -153,9 +169,15 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         True,
         "add (or change) a topic of your own",
         "NAME QUERY",
+        bot_wide=True,
     ),
     Subcommand(
-        "topic remove", (("name", "topic", True),), True, "remove a topic added from chat", "NAME"
+        "topic remove",
+        (("name", "topic", True),),
+        True,
+        "remove a topic added from chat",
+        "NAME",
+        bot_wide=True,
     ),
     Subcommand(
         "test",
@@ -212,6 +234,13 @@ PUBLIC = ", ".join(s.name for s in SUBCOMMANDS if not s.moderator_only)
 TAKES_NOTHING = ("topics", "list", "unmute", "status")
 
 
+def rights_mark(sub: Subcommand) -> str:
+    """Who may use `sub`, as help lines show it."""
+    if sub.bot_wide:
+        return " (moderators of the whole bot)"
+    return " (moderators)" if sub.moderator_only else ""
+
+
 def parse(text: str) -> tuple[Subcommand, str]:
     """The subcommand named at the start of `text`, and the rest of the text as typed."""
     words = text.split(None, 2)
@@ -236,6 +265,15 @@ def parse(text: str) -> tuple[Subcommand, str]:
     if first == "feedback":
         raise CommandError(f"`feedback` needs one of {', '.join(f'`{k}`' for k in KINDS)}")
     raise CommandError(f"unknown command `{words[0]}`: `/wirewatch help` lists them")
+
+
+def needs_posting(text: str) -> bool:
+    """Whether `text` names a command that needs wirewatch to post in the channel (adapters
+    look up `Invocation.cannot_post` only then, when the lookup costs a call)."""
+    try:
+        return parse(text)[0].posts_here
+    except CommandError:
+        return False
 
 
 def requires_moderator(text: str) -> bool:
@@ -281,8 +319,14 @@ class Commands:
         sub: Subcommand | None = None
         try:
             sub, rest = parse(inv.text)
-            if sub.moderator_only and not self.is_moderator(inv):
+            if sub.moderator_only and not self.is_moderator(inv, bot_wide=sub.bot_wide):
                 reply = self._refusal(inv, sub)
+            elif sub.posts_here and inv.cannot_post:
+                reply = Reply(
+                    f"`{sub.name}`: wirewatch cannot post in this channel: {inv.cannot_post}. "
+                    "Nothing was changed; run it again once that is fixed",
+                    ok=False,
+                )
             else:
                 reply = Reply(await self._handlers[sub.name](inv, rest.strip()))
         except CommandError as exc:
@@ -303,9 +347,13 @@ class Commands:
         )
         return reply
 
-    def is_moderator(self, inv: Invocation) -> bool:
-        if inv.platform_admin or inv.platform == "console":
+    def is_moderator(self, inv: Invocation, *, bot_wide: bool = False) -> bool:
+        """Whether `inv`'s user may change this channel, or with `bot_wide` every channel's
+        shared feeds and topics (the config's moderators may do both)."""
+        if inv.platform == "console" or inv.bot_admin:
             return True  # the console is the operator's own terminal
+        if inv.platform_admin and not bot_wide:
+            return True
         platform = getattr(self.rt.settings, inv.platform, None)
         allowed = set(getattr(platform, "moderators", ()))
         return inv.user in allowed or any(role in allowed for role in inv.roles)
@@ -340,6 +388,12 @@ class Commands:
 
     def _refusal(self, inv: Invocation, sub: Subcommand) -> Reply:
         log.info("command.refused platform=%s user=%s command=%s", inv.platform, inv.user, sub.name)
+        if sub.bot_wide:
+            return Reply(
+                f"`{sub.name}` changes wirewatch for every channel: only moderators of the "
+                f"whole bot may use it: {inv.bot_moderators}. Everyone may use {PUBLIC}.",
+                ok=False,
+            )
         return Reply(
             f"`{sub.name}`: only moderators may use it: {inv.moderators}. "
             f"Everyone may use {PUBLIC}.",
@@ -351,9 +405,13 @@ class Commands:
     async def _help(self, inv: Invocation, rest: str) -> str:
         lines = ["wirewatch watches news feeds and posts an alert here when a topic fires."]
         for sub in SUBCOMMANDS:
-            mark = " (moderators)" if sub.moderator_only else ""
-            lines.append(f"- `{sub.usage}`: {sub.help}{mark}")
-        role = "a moderator" if self.is_moderator(inv) else "not a moderator"
+            lines.append(f"- `{sub.usage}`: {sub.help}{rights_mark(sub)}")
+        if self.is_moderator(inv, bot_wide=True):
+            role = "a moderator of the whole bot"
+        elif self.is_moderator(inv):
+            role = "a moderator of this channel (not of the whole bot)"
+        else:
+            role = "not a moderator"
         lines.append(
             f"You are {role} here. DURATION: 30m, 2h, 1d. Queries: "
             '`entity:"North Korea" AND (troops OR soldiers)`, `deploy* NEAR/5 troops`, '
@@ -364,7 +422,7 @@ class Commands:
     async def _topics(self, inv: Invocation, rest: str) -> str:
         topics = list_topics(self.db)
         if not topics:
-            return "no topics yet: `/wirewatch topic add NAME QUERY` (moderators)"
+            return "no topics yet: `/wirewatch topic add NAME QUERY` (moderators of the whole bot)"
         lines = [f"{len(topics)} topics:"]
         for t in topics:
             about = f" ({t.description})" if t.description else ""
@@ -587,7 +645,7 @@ class Commands:
             raise CommandError(f"cannot fetch {url}: {exc}") from None
         except FeedParseError as exc:
             raise CommandError(f"{url} is not a feed wirewatch can read: {exc}") from None
-        return _one_line(parsed.title or "")[:80] or None
+        return _title_name(parsed.title or "")
 
     async def _first_poll(self, feed) -> str:
         try:
@@ -851,6 +909,18 @@ def _feed_name(name: str) -> str:
     if "://" in name:
         raise CommandError("a feed's NAME is not a URL: `feeds add URL [NAME]`")
     return name
+
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
+
+
+def _title_name(title: str) -> str | None:
+    """A feed's own <title> as its name, held to the rules a typed NAME meets (`_feed_name`):
+    the feed chose it, and it is shown in every list and as every alert's outlet. One line,
+    no backticks or control characters, at most 80 characters; None (the host stands in)
+    for a title that holds a URL."""
+    name = _one_line(_UNPRINTABLE.sub(" ", title).replace("`", ""))[:FEED_NAME_CHARS].strip()
+    return None if not name or "://" in name else name
 
 
 def _host(url: str) -> str:

@@ -41,7 +41,9 @@ from aiohttp import WSMsgType, web
 DISCORD_EPOCH_MS = 1420070400000
 VIEW, SEND, EMBED, HISTORY = 1 << 10, 1 << 11, 1 << 14, 1 << 16
 MANAGE_CHANNELS, ADMINISTRATOR, USE_COMMANDS = 1 << 4, 1 << 3, 1 << 31
+CREATE_PUBLIC_THREADS, SEND_IN_THREADS = 1 << 35, 1 << 38
 EVERYONE_PERMS = VIEW | SEND | EMBED | HISTORY | USE_COMMANDS
+BOT_PERMS = VIEW | SEND | EMBED | HISTORY | CREATE_PUBLIC_THREADS | SEND_IN_THREADS  # the invite's
 ALL_PERMS = (1 << 51) - 1
 EPHEMERAL = 64
 REPLY_WAIT = 15.0  # seconds a test waits for the bot to answer an interaction
@@ -282,6 +284,24 @@ class DiscordStub:
         await self._wait(log, lambda: bool(log.replies()))
         return log
 
+    async def stale_command(
+        self, *path: str, user: str, channel: str | None = None, **options: str
+    ) -> InteractionLog:
+        """Run `/wirewatch PATH... option=value` as a client still showing another schema
+        sends it: not checked against the synced command (Discord does not either, for a
+        client that has not reloaded); wait for the bot's reply."""
+        command = next(c for c in self.commands if c["name"] == "wirewatch")
+        leaf = [{"name": k, "type": 3, "value": v} for k, v in options.items()]
+        tree: list[dict[str, Any]] = leaf
+        for depth, name in reversed(list(enumerate(path))):
+            kind = 1 if depth == len(path) - 1 else 2
+            tree = [{"name": name, "type": kind, "options": tree}]
+        data = {"id": command["id"], "name": "wirewatch", "type": 1, "options": tree}
+        log = await self._send_interaction(2, {**data, "guild_id": self.guild_id}, user,
+                                           channel or self.general)  # fmt: skip
+        await self._wait(log, lambda: bool(log.replies()))
+        return log
+
     async def click(self, message_id: str, custom_id: str, *, user: str) -> InteractionLog:
         """Click the button `custom_id` of a message the bot posted, as `user` (a member of
         the guild, who can see the channel); wait for the bot's answer. Discord sends clicks
@@ -432,12 +452,49 @@ class DiscordStub:
 
     # -- interactions ------------------------------------------------------------------------
 
-    def _member(self, uid: str) -> dict[str, Any]:
-        """The member as Discord sends it: roles, and permissions resolved for the channel."""
+    def overwrite(self, channel: str, target: str, *, allow: int = 0, deny: int = 0) -> None:
+        """A channel permission overwrite as Discord stores it: `target` is a member's id
+        (type 1) or a role's (type 0); it applies in that channel and its threads only."""
+        kind = 0 if target in (self.guild_id, self.mod_role, self.editor_role) else 1
+        self.channels[channel]["permission_overwrites"].append(
+            {"id": target, "type": kind, "allow": str(allow), "deny": str(deny)}
+        )
+
+    def _resolved(self, uid: str, roles: list[str], base: int, cid: str) -> int:
+        """Discord's order: @everyone's overwrite, then the roles' (deny, allow), then the
+        member's own; Administrator and the owner see everything whatever the overwrites."""
+        if base & ADMINISTRATOR or uid == self.admin:
+            return ALL_PERMS
+        channel = self.channels.get(cid) or {}
+        channel = self.channels.get(channel.get("parent_id") or "", channel)
+        overwrites = {o["id"]: o for o in channel.get("permission_overwrites") or []}
+        perms = base
+        for target in (self.guild_id, None, uid):
+            if target is None:  # the member's roles, together
+                found = [overwrites[r] for r in roles if r in overwrites]
+            else:
+                found = [overwrites[target]] if target in overwrites else []
+            deny = allow = 0
+            for o in found:
+                deny |= int(o["deny"])
+                allow |= int(o["allow"])
+            perms = (perms & ~deny) | allow
+        return perms
+
+    def _app_permissions(self, cid: str) -> int:
+        """The bot's permissions in the channel, as every interaction carries them: in a
+        `forbidden` one (or its threads) it may not post."""
+        parent = (self.channels.get(cid) or {}).get("parent_id") or cid
+        if parent in self.forbidden:
+            return BOT_PERMS & ~(SEND | CREATE_PUBLIC_THREADS | SEND_IN_THREADS)
+        return BOT_PERMS
+
+    def _member(self, uid: str, cid: str = "") -> dict[str, Any]:
+        """The member as Discord sends it: roles, and permissions resolved for the channel
+        (its overwrites included, a thread's being its parent's)."""
         roles = {self.moderator: [self.mod_role], self.editor: [self.editor_role]}.get(uid, [])
-        perms = EVERYONE_PERMS | (MANAGE_CHANNELS if self.mod_role in roles else 0)
-        if uid == self.admin:
-            perms = ALL_PERMS
+        base = EVERYONE_PERMS | (MANAGE_CHANNELS if self.mod_role in roles else 0)
+        perms = self._resolved(uid, roles, base, cid)
         names = {
             self.moderator: "mod",
             self.member: "member",
@@ -500,10 +557,10 @@ class DiscordStub:
             "guild_id": self.guild_id,
             "channel_id": cid,
             "channel": self.channels[cid],
-            "member": self._member(user),
+            "member": self._member(user, cid),
             "token": log.token,
             "version": 1,
-            "app_permissions": str(EVERYONE_PERMS),
+            "app_permissions": str(self._app_permissions(cid)),
             "locale": "en-US",
             "guild_locale": "en-US",
             "entitlements": [],

@@ -71,6 +71,7 @@ class Channel:
     member: bool = True
     archived: bool = False
     messages: list[dict[str, Any]] = field(default_factory=list)
+    private: bool = False  # unseen by the app until invited; public ones take chat:write.public
 
 
 @dataclass
@@ -111,9 +112,15 @@ class SlackStub:
         return f"http://127.0.0.1:{self.port}/response/{key}"
 
     def add_channel(
-        self, id: str, name: str = "news", *, member: bool = True, archived: bool = False
+        self,
+        id: str,
+        name: str = "news",
+        *,
+        member: bool = True,
+        archived: bool = False,
+        private: bool = False,
     ) -> Channel:
-        self.channels[id] = Channel(id, name, member, archived)
+        self.channels[id] = Channel(id, name, member, archived, private=private)
         return self.channels[id]
 
     def add_user(self, id: str, *, admin: bool = False, owner: bool = False) -> None:
@@ -355,6 +362,32 @@ class SlackStub:
             raise _ApiError("user_not_found")
         return {"user": user}
 
+    def _m_conversations_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        """As Slack answers it: a private channel the app is not in does not exist for it;
+        a public one does, with is_member false."""
+        channel = self.channels.get(args.get("channel", ""))
+        if channel is None or (channel.private and not channel.member):
+            raise _ApiError("channel_not_found")
+        return {
+            "channel": {
+                "id": channel.id,
+                "name": channel.name,
+                "is_channel": not channel.private,
+                "is_group": False,
+                "is_im": False,
+                "is_mpim": False,
+                "is_private": channel.private,
+                "is_archived": channel.archived,
+                "is_general": False,
+                "is_shared": False,
+                "is_org_shared": False,
+                "is_ext_shared": False,
+                "is_member": channel.member,
+                "created": 1700000000,
+                "creator": "U0CREATOR",
+            }
+        }
+
     def _m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         channel = self._writable(args.get("channel", ""))
         _check_content(args)
@@ -411,7 +444,10 @@ class SlackStub:
     def _writable(self, channel_id: str) -> Channel:
         if channel_id in self.users:  # a user id: the app's DM with that user
             return self.channels.setdefault(channel_id, Channel(channel_id, "dm"))
-        channel = self._readable(channel_id)
+        channel = self.channels.get(channel_id)
+        if channel is None or channel.member or channel.private:
+            channel = self._readable(channel_id)
+        # else a public channel the app is not in: chat:write.public posts there all the same
         if channel.archived:
             raise _ApiError("is_archived")
         return channel

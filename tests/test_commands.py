@@ -118,7 +118,7 @@ async def test_members_are_refused_every_moderator_command_and_nothing_changes(
     for sub in guarded:
         reply = await run(cmds, Commands.text_for(sub.name, SAMPLES.get(sub.name, {})), user=MEMBER)
         assert not reply.ok, sub.name
-        assert "only moderators may use it" in reply.text
+        assert "only moderators" in reply.text and "may use it" in reply.text
         assert "moderators listed in the config" in reply.text
     assert snapshot(rt) == before
 
@@ -147,6 +147,24 @@ async def test_who_is_a_moderator(cmds: Commands) -> None:
     # A Slack moderator's id means nothing on Discord, and a role needs to be the listed one.
     assert not (await run(cmds, text, user=MOD, channel="discord:42")).ok
     assert not (await run(cmds, text, user="7", channel="discord:42", roles=("556",))).ok
+
+
+async def test_one_channels_rights_do_not_reach_bot_wide_commands(
+    rt: Runtime, cmds: Commands
+) -> None:
+    """Feeds and topics are every channel's: `platform_admin` (this channel's rights) is not
+    enough for them; `bot_admin` or a listed id is."""
+    wide = [s.name for s in SUBCOMMANDS if s.bot_wide]
+    assert wide == ["feeds add", "feeds remove", "topic add", "topic remove"]
+    where = {"channel": "discord:42", "user": "7"}
+    refused = await run(cmds, "topic add mine troops", platform_admin=True, **where)
+    assert not refused.ok and "changes wirewatch for every channel" in refused.text
+    assert "mine" not in {t.name for t in list_topics(rt.db)}
+    assert (await run(cmds, "subscribe troop-deployments", platform_admin=True, **where)).ok
+    assert (await run(cmds, "topic add mine troops", bot_admin=True, **where)).ok
+    assert (await run(cmds, "topic remove mine", roles=("555",), **where)).ok  # a listed role
+    helped = await run(cmds, "help", platform_admin=True, **where)
+    assert "moderator of this channel (not of the whole bot)" in helped.text
 
 
 # -- subscriptions -----------------------------------------------------------------------
@@ -353,6 +371,22 @@ async def test_feeds_add_polls_right_away(
     assert "1 polled, 0 failing" in status_reply.text
     assert "alerts waiting to be sent: 1 (this channel: 1" in status_reply.text
     assert "grouping by words alone" not in status_reply.text  # every item has its vector
+
+
+async def test_a_feeds_own_title_as_its_name_meets_the_name_rules(
+    rt: Runtime, cmds: Commands, feed_server: FeedServer
+) -> None:
+    """Without a NAME the feed's <title> names it, in every list and as every alert's
+    outlet: no backticks (they break the `code spans` it is shown in), no control
+    characters, and never a URL (the host stands in)."""
+    feed_server.serve("/ticks", rss([("Troops sent", "x")], title="Wire`s\u0007 &#8203;news`"))
+    hostile = "Wire` *FAKE* _official_ ~x~ `https://login.example/verify"
+    feed_server.serve("/url", rss([("Troops moved", "y")], title=hostile))
+    assert (await run(cmds, f"feeds add {feed_server.url('/ticks')}")).ok
+    added = await run(cmds, f"feeds add {feed_server.url('/url')}")
+    host = feed_server.url("/").split("//", 1)[1].rstrip("/")
+    assert added.ok and f"added `{host}`" in added.text
+    assert sorted(f.name for f in list_feeds(rt.db)) == sorted(["Wires news", host])
 
 
 async def test_feeds_add_with_a_name_and_remove(

@@ -16,10 +16,12 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
+import discord
 import pytest
 import pytest_asyncio
 
-from adapters.discord_bot import DiscordAdapter, discord_from_env, invite_url
+from adapters.discord_bot import PERMISSIONS, DiscordAdapter, discord_from_env, invite_url
+from adapters.discord_commands import POSTING
 from bot.app import Runtime, open_runtime, poll_once
 from bot.clock import utcnow
 from bot.commands import Commands
@@ -29,8 +31,8 @@ from bot.errors import ConfigError, DeliveryError
 from bot.model import Alert, Source
 from bot.outbox import deliver_notices
 from bot.settings import Settings
-from bot.store import list_feeds, list_topics, subscriptions
-from tests.discordstub import DiscordStub
+from bot.store import add_feed, list_feeds, list_topics, subscriptions
+from tests.discordstub import MANAGE_CHANNELS, DiscordStub
 
 pytestmark = pytest.mark.slow
 LIVE_MENTION = re.compile(r"@(everyone|here)|<@[!&]?\d+>")
@@ -190,7 +192,7 @@ async def test_moderator_sets_up_channel_and_seed_story_is_posted_once_with_thre
             added = await stub.command(
                 "feeds",
                 "add",
-                user=stub.moderator,
+                user=stub.admin,
                 channel=stub.alerts,
                 url=feed.url,
                 name=feed.name,
@@ -231,6 +233,96 @@ async def test_role_listed_in_config_is_a_moderator_and_admin_overrides(stub, tm
         assert "only moderators" in text_of(nope)
         listed = await stub.command("list", user=stub.member)  # reading is for everyone
         assert "muted until" in text_of(listed)
+
+
+async def test_bot_wide_commands_need_server_wide_rights_not_one_channels(stub, tmp_path):
+    """Manage Channels (a role's, or one channel's overwrite) covers that channel's commands;
+    feeds and topics are every channel's, so they need Manage Server or Administrator
+    server-wide, or a config moderator id."""
+    settings = settings_for(tmp_path, discord={"moderators": [int(stub.editor)]})
+    async with discord_runtime(stub, settings, bound=False) as (rt, _):
+        add_feed(rt.db, "https://www.aljazeera.com/xml/rss/all.xml", "Al Jazeera", origin="chat")
+        stub.overwrite(stub.general, stub.member, allow=MANAGE_CHANNELS)  # #general only
+        sub = await stub.command("subscribe", user=stub.member, topic="troop-deployments")
+        assert "now gets" in text_of(sub)  # the channel it manages: its own commands
+        for who in (stub.member, stub.moderator):  # one channel's right, a role's right
+            removed = await stub.command("feeds", "remove", user=who, feed="Al Jazeera")
+            assert "changes wirewatch for every channel" in text_of(removed)
+            assert "Manage Server or Administrator" in text_of(removed)
+            changed = await stub.command("topic", "add", user=who, name="nk", query="blackpink")
+            assert "changes wirewatch for every channel" in text_of(changed)
+        assert not list_feeds(rt.db)[0].disabled and "nk" not in names(rt)
+        other = await stub.command("unsubscribe", user=stub.member, channel=stub.alerts, topic="x")
+        assert "only moderators may use it" in text_of(other)  # no right in #alerts
+        listed = await stub.command("topic", "add", user=stub.editor, name="nk", query="troops")
+        assert "added topic `nk`" in text_of(listed)  # a config moderator id
+        owner = await stub.command("topic", "remove", user=stub.admin, name="nk")
+        assert "removed topic `nk`" in text_of(owner)  # the server's owner / an admin
+
+
+async def test_subscribe_where_the_bot_cannot_post_is_refused_with_what_is_missing(stub, tmp_path):
+    """#locked denies the bot Send Messages (the interaction's app_permissions say so): a
+    subscription there would pause at its first alert, with nobody told who asked."""
+    async with discord_runtime(stub, settings_for(tmp_path), bound=False) as (rt, _):
+        said = await stub.command(
+            "subscribe", user=stub.moderator, channel=stub.locked, topic="troop-deployments"
+        )
+        assert "cannot post in this channel" in text_of(said)
+        assert "Send Messages, Create Public Threads, Send Messages in Threads" in text_of(said)
+        assert "Embed Links" not in text_of(said)
+        assert subscriptions(rt.db, f"discord:{stub.locked}") == []
+        ok = await stub.command("subscribe", user=stub.moderator, topic="troop-deployments")
+        assert "now gets" in text_of(ok)
+
+
+def test_the_posting_check_asks_for_what_the_invite_grants():
+    wanted = discord.Permissions(**dict.fromkeys(POSTING, True))
+    assert wanted == PERMISSIONS
+
+
+async def test_a_stale_command_is_answered_and_logged_not_dropped(stub, tmp_path, caplog):
+    """A client still showing another version's /wirewatch (a renamed subcommand, a removed
+    option): without an answer the member sees only "The application did not respond"."""
+    async with discord_runtime(stub, settings_for(tmp_path), bound=False) as (rt, _):
+        gone = await stub.stale_command("digest", user=stub.moderator)
+        assert "`/wirewatch digest`" in text_of(gone) and "out of date" in text_of(gone)
+        assert "Reload Discord" in text_of(gone) and gone.replies()[0]["flags"] & 64
+        extra = await stub.stale_command(
+            "subscribe", user=stub.moderator, topic="troop-deployments", sort="new"
+        )
+        assert "`sort`" in text_of(extra) and "out of date" in text_of(extra)
+        assert subscriptions(rt.db) == []  # not run without the option it was given
+    assert caplog.text.count("discord.unknown_command") == 2
+
+
+async def test_commands_in_a_story_thread_act_on_its_channel(stub, tmp_path):
+    """Typed in a story's thread, /wirewatch means the channel the thread hangs from: its
+    subscriptions, its mute, its alerts (the story's first one included)."""
+    async with serve_demo() as feeds:
+        settings = settings_for(
+            tmp_path,
+            feeds=[{"name": f.name, "url": f.url} for f in feeds],
+            subscriptions=[{"topic": "troop-deployments", "channel": f"discord:{stub.alerts}"}],
+        )
+        async with discord_runtime(stub, settings, bound=False) as (rt, _):
+            await poll_once(rt)
+            thread = stub.threads()[0]["id"]
+            sql = "SELECT min(id) FROM deliveries WHERE message_id = ?"
+            [(first,)] = rt.db.execute(sql, [thread]).fetchall()
+            listed = await stub.command("list", user=stub.member, channel=thread)
+            assert "subscribed to 1:\n- `troop-deployments`" in text_of(listed)
+            muted = await stub.command("mute", user=stub.moderator, channel=thread, duration="1h")
+            assert "muted until" in text_of(muted)
+            [sub] = subscriptions(rt.db, f"discord:{stub.alerts}")
+            assert sub.muted_until
+            said = await stub.command(
+                "feedback", "not-relevant", user=stub.member, channel=thread, alert=str(first)
+            )
+            assert "not posted in this channel" not in text_of(said), text_of(said)
+
+
+def names(rt: Runtime) -> set[str]:
+    return {t.name for t in list_topics(rt.db)}
 
 
 async def test_autocomplete_offers_topic_names(stub, tmp_path):
@@ -277,9 +369,7 @@ async def test_options_that_cannot_be_passed_on_as_typed_are_refused_not_misread
 async def test_slow_command_is_deferred_then_answered_by_follow_up(stub, tmp_path, feed_server):
     feed_server.serve("/slow.xml", _rss("North Korea sends troops"), drip=(200, 0.2))
     async with discord_runtime(stub, settings_for(tmp_path), defer_after=0.3):
-        log = await stub.command(
-            "feeds", "add", user=stub.moderator, url=feed_server.url("/slow.xml")
-        )
+        log = await stub.command("feeds", "add", user=stub.admin, url=feed_server.url("/slow.xml"))
     assert log.deferred() and log.callbacks[0]["data"]["flags"] & 64
     assert "added" in text_of(log) and all(r["flags"] & 64 for r in log.followups)
 
@@ -291,7 +381,7 @@ async def test_feed_text_in_a_reply_cannot_ping_or_link(stub, tmp_path, feed_ser
         await stub.command(
             "feeds",
             "add",
-            user=stub.moderator,
+            user=stub.admin,
             url=feed_server.url("/hostile.xml"),
             name="Hostile @here",
         )

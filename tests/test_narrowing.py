@@ -273,7 +273,7 @@ async def test_discord_narrowing_can_make_a_later_outlet_the_alert(
             await stub.command(
                 "feeds",
                 "add",
-                user=stub.moderator,
+                user=stub.admin,  # feeds are bot-wide
                 channel=stub.alerts,
                 url=feed.url,
                 name=feed.name,

@@ -82,12 +82,12 @@ async def test_run_with_discord_set_up_from_interactions(
             assert "now gets `troop-deployments`" in text_of(done), text_of(done)
             for feed in demo:
                 added = await stub.command(
-                    "feeds", "add", user=stub.moderator, channel=stub.alerts,
+                    "feeds", "add", user=stub.admin, channel=stub.alerts,
                     url=feed.url, name=feed.name,
                 )  # fmt: skip
                 assert f"added `{feed.name}`" in text_of(added), text_of(added)
             added = await stub.command(
-                "feeds", "add", user=stub.moderator, channel=stub.alerts,
+                "feeds", "add", user=stub.admin, channel=stub.alerts,
                 url=feed_server.url("/hostile.xml"),
             )  # fmt: skip
             assert "added" in text_of(added), text_of(added)

@@ -202,7 +202,7 @@ async def test_a_plain_member_is_refused_changes(tmp_path: Path, feed_server: Fe
             "mute 1h",
         ):
             reply = await env.command(text, user=MEMBER)
-            assert "only moderators may use it" in reply
+            assert "only moderators" in reply and "may use it" in reply
             assert "Slack workspace admins and owners" in reply
         assert subscriptions(env.rt.db) == [] and list_feeds(env.rt.db) == []
         assert feed_server.requests == []
@@ -212,6 +212,47 @@ async def test_a_plain_member_is_refused_changes(tmp_path: Path, feed_server: Fe
         assert len(env.stub.calls_to("users.info")) == 4
         # Listed under slack.moderators without being a workspace admin: allowed.
         assert "now gets" in await env.command("subscribe troop-deployments", user=MOD)
+
+
+async def test_a_failed_admin_lookup_says_so_and_listed_moderators_need_none(
+    tmp_path: Path,
+) -> None:
+    """users.info rate limited or refused (users:read dropped from the app): a workspace
+    admin is told the real cause, not "only moderators may use it"; a user listed under
+    slack.moderators is allowed without asking Slack at all."""
+    async with slack_env(tmp_path) as env:
+        env.stub.fail("users.info", status=429, retry_after=30)
+        limited = await env.command("subscribe troop-deployments", user=ADMIN)
+        assert "could not check your rights with Slack" in limited and "rate limit" in limited
+        assert "retry in 30s" in limited and "only moderators" not in limited
+        env.stub.fail("users.info", error="missing_scope")
+        scope = await env.command("subscribe troop-deployments", user=ADMIN)
+        assert "users:read" in scope and "config/slack-manifest.yml" in scope
+        assert subscriptions(env.rt.db) == []
+        env.stub.fail("users.info", error="missing_scope", times=5)
+        assert "now gets" in await env.command("subscribe troop-deployments", user=MOD)
+        assert "added topic" in await env.command("topic add mine troops", user=MOD)
+        assert [c.args["user"] for c in env.stub.calls_to("users.info")] == [ADMIN, ADMIN]
+
+
+async def test_subscribe_where_the_app_cannot_post_asks_for_an_invitation(tmp_path: Path) -> None:
+    """Slack sends /wirewatch from any conversation: a private channel the app is not in
+    (conversations.info: channel_not_found) or an archived one is refused; a public one it is
+    not in is fine (chat:write.public), and so is an install without channels:read."""
+    async with slack_env(tmp_path) as env:
+        env.stub.add_channel("C0PRIV", "desk", member=False, private=True)
+        env.stub.add_channel("C0PUB", "public", member=False)
+        env.stub.add_channel("C0OLD", "old", archived=True)
+        refused = await env.command("subscribe troop-deployments", channel="C0PRIV")
+        assert "cannot post in this channel" in refused and "/invite @wirewatch" in refused
+        archived = await env.command("subscribe troop-deployments", channel="C0OLD")
+        assert "archived" in archived
+        assert subscriptions(env.rt.db) == []
+        assert "now gets" in await env.command("subscribe troop-deployments", channel="C0PUB")
+        env.stub.fail("conversations.info", error="missing_scope")
+        assert "now gets" in await env.command("subscribe troop-deployments")
+        assert "now gets" not in await env.command("unsubscribe troop-deployments")
+        assert len(env.stub.calls_to("conversations.info")) == 4  # subscribe alone asks
 
 
 # -- the whole path: chat setup, poll, alerts ---------------------------------------------
@@ -428,7 +469,9 @@ async def test_a_missing_channel_is_paused_and_moderators_told_once(
     gone = "C0GONE"
     async with slack_env(tmp_path) as env:
         await env.command("subscribe troop-deployments")
+        env.stub.add_channel(gone, "doomed")
         await subscribed_with_one_story(env, feed_server, channel=gone)
+        del env.stub.channels[gone]  # deleted after it was subscribed
         await poll_once(env.rt)  # `feeds add` may have delivered already: check what is stored
         statuses = dict(env.rt.db.execute("SELECT channel, status FROM deliveries").fetchall())
         assert statuses == {f"slack:{NEWS}": "sent", f"slack:{gone}": "held"}
@@ -648,6 +691,7 @@ def test_reply_chunks_keep_entities_and_code_spans_whole() -> None:
 async def test_socket_mode_runs_commands_without_a_public_endpoint(tmp_path: Path) -> None:
     async with SlackStub() as stub:
         stub.add_user(ADMIN, admin=True)
+        stub.add_channel(NEWS, "news")
         client = AsyncWebClient(token=TOKEN, base_url=stub.api_url, retry_handlers=[])
         adapter = SlackAdapter(client, app_token=APP_TOKEN, pace=0)
         assert adapter.mode == "socket" and adapter.routes() == []  # nothing to expose
@@ -700,6 +744,7 @@ def test_manifest_has_the_command_scopes_and_endpoint() -> None:
     assert command["command"] == "/wirewatch" and command["url"].endswith("/slack/events")
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     assert {"commands", "chat:write", "users:read", "channels:history", "groups:history"} <= scopes
+    assert {"channels:read", "groups:read", "im:read", "mpim:read"} <= scopes  # subscribe
     assert manifest["settings"]["event_subscriptions"]["request_url"].endswith("/slack/events")
 
 
