@@ -12,8 +12,11 @@ within 3 s, call the shared command code, send its reply (ephemeral, escaped, sp
 characters). A click on an alert's feedback button is a component interaction: it runs the
 shared `feedback KIND ALERT` command and is answered the same way, to the clicker only.
 The Invocation's `platform_admin` is the member's permissions as Discord resolved them for
-the channel (Manage Channels or Administrator): `default_member_permissions` is only a
-default that server admins may override, so it proves nothing by itself. That covers the
+the channel (Manage Channels or Administrator). The command sets no
+`default_member_permissions`: everyone may search, test, see status and give feedback, so
+every member is shown `/wirewatch`, and wirewatch itself refuses what a member may not do
+(such a default would hide it from them, and proves nothing: server admins may override it).
+That covers the
 channel's own commands; the bot-wide ones (`Subcommand.bot_wide`: feeds and topics, shared
 by every channel) need `bot_admin`, Manage Server or Administrator across the server
 (`guild_permissions`): a channel-level overwrite giving Manage Channels in one channel
@@ -54,7 +57,6 @@ BOT_MODERATORS = (  # who may change every channel's feeds and topics
     "not enough), and user or role ids listed under `discord: moderators` in the config"
 )
 SUB_COMMAND, SUB_COMMAND_GROUP, STRING = 1, 2, 3
-MANAGE_CHANNELS = 1 << 4
 GUILD_CONTEXT, GUILD_INSTALL = 0, 0
 BARE = "list"  # what the bare `feeds` is called next to `feeds add`
 # What wirewatch needs in a channel to post its alerts there (discord_bot.PERMISSIONS, the
@@ -156,7 +158,6 @@ def command_payload(subcommands: Iterable[Subcommand] = SUBCOMMANDS) -> dict[str
         "type": 1,
         "description": "wirewatch: news alerts for this channel",
         "options": options,
-        "default_member_permissions": str(MANAGE_CHANNELS),
         "contexts": [GUILD_CONTEXT],
         "integration_types": [GUILD_INSTALL],
         "nsfw": False,
