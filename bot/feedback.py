@@ -35,7 +35,7 @@ WEEK = timedelta(days=7)
 class Outcome:
     """What became of one click: recorded, already recorded, unknown alert, wrong channel."""
 
-    status: str  # "recorded" | "already" | "unknown" | "elsewhere"
+    status: str  # "recorded" | "already" | "unknown" | "elsewhere" | "unposted"
     kind: str
     delivery_id: int
     title: str = ""
@@ -69,11 +69,15 @@ class _Posted:
     published: str
     outlet: str
     url: str | None
+    # Posted on its own with buttons: a sent alert, update or edit (not one waiting, muted,
+    # given up, or listed in a digest, whose number nobody in the channel was shown).
+    shown: bool
 
 
 _POSTED = (
     "SELECT d.channel, d.thread_id, d.story_id, coalesce(st.title, ''), d.item_id, s.topic, "
-    "i.title, i.summary, i.published, f.name, i.url, i.first_seen FROM deliveries d "
+    "i.title, i.summary, i.published, f.name, i.url, d.status = 'sent' AND d.kind IN "
+    "('new', 'update', 'edit') AND d.digest_of IS NULL, i.first_seen FROM deliveries d "
     "JOIN items i ON i.id = d.item_id JOIN feeds f ON f.id = i.feed_id "
     "JOIN subscriptions s ON s.id = d.subscription_id "
     "LEFT JOIN stories st ON st.id = d.story_id WHERE d.id = ?"
@@ -85,7 +89,7 @@ def _posted(db: sqlite_utils.Database, delivery_id: int) -> _Posted | None:
     if row is None:
         return None
     *fields, first_seen = row
-    posted = _Posted(*fields)
+    posted = _Posted(*fields[:-1], shown=bool(fields[-1]))
     # A damaged stored date must not lose the label: first-seen, then now, stand in.
     when = parse_stored(posted.published, parse_stored(first_seen, utcnow()))
     return replace(posted, published=iso(when))
@@ -110,6 +114,8 @@ def record_label(
     facts = dict(title=alert.title, topic=alert.topic, story_title=alert.story_title)
     if platform != "console" and channel not in (alert.channel, f"{platform}:{alert.thread}"):
         return Outcome("elsewhere", kind, delivery_id, **facts)
+    if platform != "console" and not alert.shown:  # the operator may label any alert
+        return Outcome("unposted", kind, delivery_id, **facts)
     at = iso(now or utcnow())
     with write(db):
         try:
@@ -162,6 +168,11 @@ def answer(outcome: Outcome, *, privately: bool = True) -> str:
         )
     if outcome.status == "elsewhere":
         return f"alert {n} was not posted in this channel, so nothing was recorded here."
+    if outcome.status == "unposted":
+        return (
+            f"alert {n} has not been posted here (it is waiting, muted, given up or was listed "
+            "in a digest), so nothing was recorded."
+        )
     if outcome.status == "already":
         when = iso_short(parse_stored(outcome.at, utcnow()))
         return (

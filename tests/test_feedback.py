@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -66,6 +67,9 @@ def polled(demo_poll, tmp_path: Path) -> tuple[Path, list[dict]]:
     """A config of this test's own, over a copy of the polled database."""
     db, text, alerts = demo_poll
     shutil.copy(db, tmp_path / "w.db")
+    with sqlite3.connect(tmp_path / "w.db") as conn:  # as if Slack had taken them
+        conn.execute("UPDATE deliveries SET status = 'sent' WHERE channel = ?", [SLACK])
+    conn.close()
     config = tmp_path / "c.yaml"
     config.write_text(text.replace(str(db), str(tmp_path / "w.db")), encoding="utf-8")
     return config, alerts
@@ -128,7 +132,7 @@ async def test_a_click_is_recorded_once_per_person_with_who_when_and_what(polled
     ]
     # The alert itself is untouched: the label is a row of its own.
     status = db.execute("SELECT status FROM deliveries WHERE id = ?", [alert]).fetchone()
-    assert status == ("pending",)
+    assert status == ("sent",)
 
 
 async def test_a_click_from_another_channel_or_on_an_unknown_alert_records_nothing(
@@ -150,6 +154,22 @@ async def test_a_click_from_another_channel_or_on_an_unknown_alert_records_nothi
             assert says in await run(text), text
     db = open_database(_settings(config).database)
     assert db.execute("SELECT count(*) FROM feedback").fetchone() == (0,)
+
+
+async def test_an_alert_not_posted_cannot_be_labelled_from_chat(polled) -> None:
+    # Its number was shown to nobody in the channel: a guessed one must not make a label.
+    config, alerts = polled
+    alert = _slack_delivery(config, alerts[0]["title"])
+    for status in ("pending", "muted", "held", "failed", "digest"):
+        with sqlite3.connect(_settings(config).database) as conn:
+            conn.execute("UPDATE deliveries SET status = ? WHERE id = ?", [status, alert])
+        conn.close()
+        async with chat(config) as run:
+            said = await run(f"feedback not-relevant {alert}")
+        assert f"alert {alert} has not been posted here" in said, status
+    db = open_database(_settings(config).database)
+    assert db.execute("SELECT count(*) FROM feedback").fetchone() == (0,)
+    db.close()
 
 
 def test_the_console_prints_the_command_that_records_the_same_label(polled, capsys) -> None:
