@@ -20,6 +20,7 @@ from bot.narrow import check_filter
 from bot.settings import Settings, apply_env, config_path, read_config, validate_settings
 from bot.topics.entities import Gazetteer
 from bot.topics.match import load_topics
+from bot.topics.refs import names_in
 from bot.topics.usable import usable_topics
 
 
@@ -131,12 +132,17 @@ def _subscriptions(src: str, parts: _Parts, gazetteer: Gazetteer) -> list[str]:
         if name not in names:
             what = f"unknown topic {name!r} (known: {known})"
             found.append((i, f"{src}: subscriptions[{i}].topic: {what}"))
+    topic_of = dict(parts.subscriptions)
     for i, filters in parts.filters:
         for key, query in filters.items():
             try:
                 check_filter(query, parts.topics, gazetteer)
             except QueryError as exc:
                 found.append((i, f"{src}: subscriptions[{i}].{key}: {exc}"))
+                continue
+            if key == "except" and topic_of.get(i) in names_in(query):
+                why = f"names topic:{topic_of[i]}, the subscription's own topic: drops every alert"
+                found.append((i, f"{src}: subscriptions[{i}].except: {why}"))
     return [problem for _, problem in sorted(found, key=lambda p: p[0])]
 
 

@@ -54,7 +54,7 @@ from bot.store import (
     unsubscribe,
 )
 from bot.text.clean import html_to_text
-from bot.topics.refs import users_of
+from bot.topics.refs import names_in, users_of
 from bot.topics.usable import usable_topics
 from bot.workers import extract_article_async, parse_feed_async
 
@@ -542,6 +542,11 @@ class Commands:
                 check_filter(query, list_topics(self.db), self.rt.pipeline.gazetteer)
             except QueryError as exc:
                 raise CommandError(f"--{name}: the query does not work: {exc}") from None
+        if except_ and topic.name in names_in(except_):
+            raise CommandError(
+                f"--except names `topic:{topic.name}`, the topic this subscription follows: "
+                "every alert it would send matches it. Leave it out of the query"
+            )
         held = held_count(self.db, inv.channel)
         subscribe(self.db, inv.channel, topic.name, mode, only, except_)
         resumed = (

@@ -145,6 +145,10 @@ async def test_subscribe_narrowed_lists_the_effective_query_and_resubscribing_cl
         ("subscribe troop-deployments --sort a", "unknown option `--sort`"),
         ("subscribe troop-deployments --only title:topic:from-config", "cannot be inside title:"),
         ("subscribe --only troops", "needs a topic"),
+        (  # would drop every alert the subscription sends
+            "subscribe troop-deployments --except topic:troop-deployments OR drill*",
+            "--except names `topic:troop-deployments`, the topic this subscription follows",
+        ),
     ],
 )
 async def test_bad_narrowing_is_refused_and_changes_nothing(
@@ -183,13 +187,15 @@ def test_config_filters_are_checked(tmp_path: Path) -> None:
         "subscriptions:\n"
         "  - {topic: troop-deployments, channel: console, only: 'entity:Narnia'}\n"
         "  - {topic: troop-deployments, channel: 'slack:C1', except: 'topic:nope'}\n"
-        "  - {topic: nk-russia, channel: 'slack:C2', only: 'topic:naval-movements OR drill*'}\n",
+        "  - {topic: nk-russia, channel: 'slack:C2', only: 'topic:naval-movements OR drill*'}\n"
+        "  - {topic: nk-russia, channel: 'slack:C3', except: 'drill* OR topic:nk-russia'}\n",
         encoding="utf-8",
     )
     problems = check_settings(load_settings(path), Gazetteer.load())
-    assert len(problems) == 2, problems
+    assert len(problems) == 3, problems
     assert "subscriptions[0].only: unknown entity 'Narnia'" in problems[0]
     assert "subscriptions[1].except: unknown topic 'nope'" in problems[1]
+    assert "subscriptions[3].except: names topic:nk-russia, the subscription's own" in problems[2]
 
 
 def test_filters_are_checked_when_the_file_has_shape_problems_too(tmp_path: Path) -> None:
