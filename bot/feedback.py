@@ -89,10 +89,10 @@ def _posted(db: sqlite_utils.Database, delivery_id: int) -> _Posted | None:
     if row is None:
         return None
     *fields, first_seen = row
-    posted = _Posted(*fields[:-1], shown=bool(fields[-1]))
+    posted = _Posted(*fields)
     # A damaged stored date must not lose the label: first-seen, then now, stand in.
     when = parse_stored(posted.published, parse_stored(first_seen, utcnow()))
-    return replace(posted, published=iso(when))
+    return replace(posted, published=iso(when), shown=bool(posted.shown))
 
 
 def record_label(
