@@ -198,6 +198,20 @@ class DiscordAdapter:
         self._task: asyncio.Task[None] | None = None
         self._saved: tuple[str, yarl.URL] | None = None
         self._threads: dict[str, str] = {}  # starter message id -> thread id
+        # Why the gateway connection ended for good (a token revoked mid-run: 4004), if it
+        # did: discord.py does not come back from that, so deliveries wait for a restart.
+        self.stopped_by: str | None = None
+
+    def _client_ended(self, task: asyncio.Task[None]) -> None:
+        """The gateway connection ended for good (closed, or a fatal error such as a token
+        Discord no longer accepts): say so in the log, and keep the reason for deliveries
+        and /readyz."""
+        error = None if task.cancelled() else task.exception()
+        if error is not None:
+            self.stopped_by = f"{type(error).__name__}: {error}"[:200]
+            log.error("discord.client_stopped error=%s", self.stopped_by)
+        else:
+            log.info("discord.client_stopped")
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -206,6 +220,11 @@ class DiscordAdapter:
         """The gateway session is up (discord.py reconnects by itself when it drops)."""
         return self.client is not None and not self.client.is_closed() and self.client.is_ready()
 
+    @property
+    def down_reason(self) -> str:
+        """Why the adapter is not connected, for /readyz ("" when unknown or connected)."""
+        return "" if self.connected else (self.stopped_by or "")
+
     async def start(self, commands: Any = None) -> None:
         """Log in, wait for the gateway's READY, sync /wirewatch when commands are given
         (bot.commands.Commands or its bound `handle`)."""
@@ -213,7 +232,8 @@ class DiscordAdapter:
         self._point_discord_py()
         self.client = _Client(self)
         self._task = asyncio.create_task(self.client.start(self._token), name="discord-client")
-        self._task.add_done_callback(_client_ended)
+        self.stopped_by = None
+        self._task.add_done_callback(self._client_ended)
         await self._wait_ready()
         user = self.client.user
         log.info(
@@ -447,6 +467,12 @@ class DiscordAdapter:
 
     def _client(self) -> _Client:
         if self.client is None or self.client.is_closed():
+            if self.stopped_by:  # waits on disk: a restart with the cause fixed sends it
+                raise DeliveryError(
+                    f"discord is not connected: the gateway closed for good ({self.stopped_by}); "
+                    "fix that and restart wirewatch",
+                    retry_after=30.0,  # not longer: after the restart they go out at once
+                )
             raise DeliveryError("discord is not connected", retry_after=30.0)
         return self.client
 
@@ -456,15 +482,6 @@ class DiscordAdapter:
             return await asyncio.wait_for(call, self.send_timeout)
         except _CALL_ERRORS as exc:
             raise delivery_error(exc) from exc
-
-
-def _client_ended(task: asyncio.Task[None]) -> None:
-    """The gateway connection ended for good (closed, or a fatal error): say so in the log."""
-    error = None if task.cancelled() else task.exception()
-    if error is not None:
-        log.error("discord.client_stopped error=%s: %s", type(error).__name__, error)
-    else:
-        log.info("discord.client_stopped")
 
 
 def discord_from_env(

@@ -194,7 +194,11 @@ def readiness(rt: Runtime) -> tuple[bool, str]:
         return False, f"database not writable: {exc}"
     if rt.scheduler is None or not rt.scheduler.running:
         return False, "scheduler not running"
-    down = [name for name, a in rt.adapters.items() if not getattr(a, "connected", True)]
+    down = [
+        f"{name} ({why})" if (why := getattr(a, "down_reason", "")) else name
+        for name, a in rt.adapters.items()
+        if not getattr(a, "connected", True)
+    ]
     if down:
         return False, f"not connected: {', '.join(down)}"
     return True, "ok"

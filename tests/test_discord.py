@@ -623,3 +623,25 @@ def _rss(title: str, link: str = "https://wire.example/a") -> str:
 
 def _xml(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+async def test_a_token_refused_mid_run_is_named_to_deliveries_and_readiness(stub) -> None:
+    # discord.py stops for good on 4004: deliveries waited as plain "not connected".
+    adapter = adapter_for(stub)
+    await adapter.start()
+    try:
+        stub.token = "revoked-in-the-developer-portal"
+        for session in list(stub.sessions):
+            await session.ws.close(code=4000, message=b"Unknown error.")  # resumable
+        for _ in range(300):
+            if adapter.stopped_by:
+                break
+            await asyncio.sleep(0.05)
+        assert adapter.stopped_by and "4004" in adapter.stopped_by
+        assert not adapter.connected and "4004" in adapter.down_reason
+        with pytest.raises(DeliveryError) as waiting:
+            await adapter.post_alert(str(stub.alerts), alert())
+        assert "closed for good" in str(waiting.value) and "restart" in str(waiting.value)
+        assert not waiting.value.permanent  # kept on disk, sent once restarted
+    finally:
+        await adapter.stop()
