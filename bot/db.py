@@ -307,6 +307,14 @@ def _m017_notice_retries(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE notices ADD COLUMN next_attempt TEXT")
 
 
+def _m018_deliveries_by_item(db: sqlite_utils.Database) -> None:
+    # Foreign keys are enforced: deleting an item (`db prune`) or a subscription checks the
+    # deliveries naming it, a scan of the whole table without these (2-3 ms per pruned item
+    # at 50,000 deliveries: a year's prune held the write lock for 5 minutes).
+    db.execute("CREATE INDEX deliveries_item ON deliveries(item_id)")
+    db.execute("CREATE INDEX deliveries_subscription ON deliveries(subscription_id)")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_open_deliveries_index,
@@ -325,6 +333,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m015_items_by_words,
     _m016_config_urls,
     _m017_notice_retries,
+    _m018_deliveries_by_item,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 

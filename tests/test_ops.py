@@ -17,7 +17,7 @@ from bot.clock import iso
 from bot.db import open_database
 from bot.errors import StoreError
 from bot.logs import setup_logging
-from bot.maintenance import backup, prune
+from bot.maintenance import PRUNE_BATCH, backup, prune
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "tests" / "data" / "compose-spec.json"  # see tests/data/SOURCES.md
@@ -74,6 +74,40 @@ def test_prune_keeps_open_stories_recent_items_and_pending_deliveries(tmp_path):
     assert [r[0] for r in db.execute("SELECT id FROM items ORDER BY id")] == [2, 3, 4]
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_a_big_prune_goes_in_short_transactions_and_shrinks_the_search_index(tmp_path):
+    # One transaction held the write lock for minutes on a year's archive: every write of a
+    # bot running beside it failed after the busy timeout.
+    db = open_database(tmp_path / "w.db")
+    _seed(db, datetime.now(UTC))
+    old = iso(datetime.now(UTC) - timedelta(days=200))
+    n = 2 * PRUNE_BATCH + 500
+    with db.conn:
+        db.conn.execute(
+            "INSERT INTO stories (id, title, first_seen, last_seen) VALUES (9, 't', ?, ?)",
+            [old, old],
+        )
+        db.conn.executemany(
+            "INSERT INTO items (feed_id, identity, title, summary, published, first_seen, "
+            "story_id) VALUES (1, ?, ?, 'troops sent to the border', ?, ?, 9)",
+            [(f"old-{i}", f"Old report {i} of troops", old, old) for i in range(n)],
+        )
+    fts_pages = "SELECT count(*) FROM items_fts_data"
+    before = db.execute(fts_pages).fetchone()[0]
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
+    done = prune(db, older_than=90 * 86400, story_window=72 * 3600, vacuum=False)
+    db.conn.set_trace_callback(None)
+    assert done.items == n + 1 and done.stories == 2  # item 1 of _seed, and its story
+    # PRUNE_BATCH items a transaction at most: each batch is its own temporary table.
+    assert sum(s.startswith("CREATE TEMP TABLE doomed") for s in statements) == 3
+    assert db.execute(
+        "SELECT count(*) FROM items_fts WHERE items_fts MATCH 'troops'"
+    ).fetchone() == (0,)
+    db.execute("INSERT INTO items_fts(items_fts) VALUES ('integrity-check')")
+    assert db.execute(fts_pages).fetchone()[0] < before / 4  # deleted rows merged away
+    assert [r[0] for r in db.execute("SELECT id FROM items ORDER BY id")] == [2, 3, 4]
 
 
 def test_backup_is_a_consistent_wirewatch_database(tmp_path):
