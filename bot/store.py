@@ -10,12 +10,12 @@ import json
 import logging
 import random
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlite_utils
 
-from bot.clock import iso, later, utcnow
+from bot.clock import iso, later, parse_iso, utcnow
 from bot.db import write
 from bot.errors import CommandError
 from bot.model import Topic
@@ -537,18 +537,55 @@ def queue_notice(db: sqlite_utils.Database, key: str, text: str, channel: str | 
     return cur.rowcount == 1
 
 
+# How much later than its first_seen an item's stored date may be: the pipeline clamps a
+# date to the poll's start, and the parser never believes one more than a day ahead
+# (bot.feeds.parse.FUTURE_SLACK); the margin covers both, for databases of older versions.
+SEARCH_SLACK = timedelta(days=1, minutes=5)
+
+
 def search_items(db: sqlite_utils.Database, words: str, limit: int = 10) -> list[dict[str, Any]]:
-    """Full-text search of the archive, newest first; `words` may use FTS5 syntax."""
+    """Full-text search of the archive, newest first; `words` may use FTS5 syntax.
+
+    Hits are walked newest id first (FTS5 hands rowids out in that order) and the walk stops
+    once no older item can be published later than the `limit`-th best: an item's published
+    is at most its first_seen + SEARCH_SLACK, and ids grow with first_seen (one writer).
+    A word in every item costs `limit` rows and a day of hits, not a sort of the archive."""
     fts = " ".join(f'"{w}"' for w in words.replace('"', " ").split() if w)
     if not fts:
         return []
+    best: list[tuple[str, int]] = []  # (published, id), newest first
+    floor = ""  # first_seen below which no hit can enter `best`
+    for item_id, published, first_seen in db.execute(
+        "SELECT items.id, items.published, items.first_seen FROM items_fts "
+        "JOIN items ON items.id = items_fts.rowid WHERE items_fts MATCH ? "
+        "ORDER BY items_fts.rowid DESC",
+        [fts],
+    ):
+        if len(best) >= limit and first_seen < floor:
+            break
+        if len(best) < limit or published > best[-1][0]:
+            best.append((published, item_id))
+            best.sort(reverse=True)
+            del best[limit:]
+            if len(best) >= limit:
+                floor = _minus_slack(best[-1][0])
+    if not best:
+        return []
+    ids = [i for _, i in best]
     sql = (
         "SELECT items.id, items.title, items.url, items.published, items.story_id, feeds.name "
-        "AS outlet FROM items_fts JOIN items ON items.id = items_fts.rowid "
-        "JOIN feeds ON feeds.id = items.feed_id WHERE items_fts MATCH ? "
-        "ORDER BY items.published DESC LIMIT ?"
+        "AS outlet FROM items JOIN feeds ON feeds.id = items.feed_id WHERE items.id IN "
+        f"({', '.join('?' * len(ids))}) ORDER BY items.published DESC, items.id DESC"
     )
-    return list(db.query(sql, [fts, limit]))
+    return list(db.query(sql, ids))
+
+
+def _minus_slack(stamp: str) -> str:
+    """`stamp` less the future a stored date may claim; "" (walk on) if unreadable."""
+    try:
+        return iso(parse_iso(stamp) - SEARCH_SLACK)
+    except ValueError:
+        return ""
 
 
 def dumps(value: Any) -> str:

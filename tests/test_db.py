@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import random
 import sqlite3
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlite_utils
 
+from bot.clock import iso
 from bot.db import APPLICATION_ID, SCHEMA_VERSION, open_database, write
 from bot.errors import StoreError
+from bot.store import search_items
 
 
 def test_new_database_is_marked_and_versioned(tmp_path):
@@ -166,3 +170,32 @@ def test_every_foreign_key_is_indexed(tmp_path):
             if fk[3] not in firsts and key[:1] != [fk[3]]:
                 unindexed.append(f"{table}.{fk[3]}")
     assert unindexed == []
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_search_gives_the_newest_published_hits_whatever_order_they_were_stored_in(tmp_path, seed):
+    # Search walks hits newest-stored first and stops early: dates that run behind the
+    # storing order (a late feed, a back catalogue) must not change its answer.
+    rng = random.Random(seed)
+    db = open_database(tmp_path / "w.db")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    db.execute(
+        "INSERT INTO feeds (id, url, name, next_poll, created) VALUES (1, 'u', 'F', ?, ?)",
+        [iso(start), iso(start)],
+    )
+    expected = []
+    for n in range(1, 400):
+        seen = start + timedelta(minutes=7 * n)
+        published = seen - timedelta(hours=rng.choice([0, 0, 1, 30, 24 * 40, 24 * 400]))
+        if rng.random() < 0.05:
+            published = seen + timedelta(hours=rng.uniform(0, 24))  # up to a day ahead
+        word = "troops" if rng.random() < 0.8 else "markets"
+        db.execute(
+            "INSERT INTO items (id, feed_id, identity, title, summary, published, first_seen) "
+            "VALUES (?, 1, ?, ?, 's', ?, ?)",
+            [n, f"i{n}", f"{word} report {n}", iso(published), iso(seen)],
+        )
+        if word == "troops":
+            expected.append((iso(published), n))
+    found = [r["id"] for r in search_items(db, "troops", limit=10)]
+    assert found == [n for _, n in sorted(expected, reverse=True)[:10]]
