@@ -24,6 +24,7 @@ from bot.errors import UsageError
 from bot.filewrite import replace_text
 from bot.health_store import FeedHealth, feeds_health
 from bot.maintenance import MIN_PRUNE_AGE, backup, prune
+from bot.onebot import running_bot
 from bot.opml import OpmlFeed, import_feeds, read_opml, write_opml
 from bot.settings import Settings
 from bot.store import ConfigFeed, feed_item_counts, list_feeds, plan_config_feeds
@@ -200,11 +201,18 @@ def _db_prune(settings: Settings, args: argparse.Namespace) -> int:
             f"--older-than {args.older_than} would delete items published within the last "
             "day, alerts you may still need; add --force if that is what you want"
         )
+    vacuum = not args.no_vacuum
+    bot = None if args.dry_run or not vacuum else running_bot(settings.database)
+    if bot is not None:  # VACUUM would hold the lock for seconds: the bot's writes would fail
+        vacuum = False
+        print(
+            f"a wirewatch (pid {bot}) is running on {settings.database}: VACUUM skipped, so "
+            "the file keeps its size; prune again with the bot stopped to give the space back",
+            file=sys.stderr,
+        )
     db = open_read_only(settings.database) if args.dry_run else open_existing(settings.database)
     try:
-        done = prune(
-            db, age, settings.story_window, vacuum=not args.no_vacuum, dry_run=args.dry_run
-        )
+        done = prune(db, age, settings.story_window, vacuum=vacuum, dry_run=args.dry_run)
     finally:
         db.close()
     counts = f"{done.items} items, {done.stories} stories, {done.deliveries} deliveries"
@@ -215,7 +223,9 @@ def _db_prune(settings: Settings, args: argparse.Namespace) -> int:
     if done.dry_run:
         print(f"would prune {counts} ({rule}); nothing was changed")
     else:
-        print(f"pruned {counts} ({rule}); {done.bytes_before - done.bytes_after:,} bytes reclaimed")
+        freed = done.bytes_before - done.bytes_after
+        space = f"{freed:,} bytes reclaimed" if vacuum and freed > 0 else "the file keeps its size"
+        print(f"pruned {counts} ({rule}); {space}")
     return 0
 
 

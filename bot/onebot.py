@@ -41,3 +41,21 @@ def one_bot(database: str) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def running_bot(database: str) -> str | None:
+    """The pid of a bot holding the database's lock now, or None when none does (for
+    upkeep that may run beside it but should spare it long locks)."""
+    if database == ":memory:":
+        return None
+    try:
+        fd = os.open(f"{database}.lock", os.O_RDONLY)
+    except OSError:  # no lock file: no bot ever ran here, or it cannot be read
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+    finally:
+        os.close(fd)  # closing drops a lock taken here
+    return None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from bot.db import open_database
 from bot.errors import StoreError
 from bot.logs import setup_logging
 from bot.maintenance import PRUNE_BATCH, backup, prune
+from bot.onebot import one_bot
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "tests" / "data" / "compose-spec.json"  # see tests/data/SOURCES.md
@@ -137,6 +139,21 @@ def test_db_commands_from_the_cli(tmp_path, capsys):
     assert main(["db", "prune", "--older-than", "90d", "--config", str(config)]) == 0
     assert "pruned 1 items" in capsys.readouterr().out
     assert main(["db", "prune", "--older-than", "soon", "--config", str(config)]) == 2
+
+
+def test_prune_beside_a_running_bot_skips_vacuum_and_says_so(tmp_path, capsys):
+    # VACUUM holds the write lock for seconds on a big file: the bot's writes would fail.
+    config = _config(tmp_path)
+    db = open_database(tmp_path / "w.db")
+    _seed(db, datetime.now(UTC))
+    db.close()
+    with one_bot(str(tmp_path / "w.db")):
+        assert main(["db", "prune", "--older-than", "90d", "--config", str(config)]) == 0
+    out, err = capsys.readouterr()
+    assert "pruned 1 items" in out and "the file keeps its size" in out
+    assert f"a wirewatch (pid {os.getpid()}) is running" in err and "VACUUM skipped" in err
+    assert main(["db", "prune", "--older-than", "90d", "--config", str(config)]) == 0
+    assert "VACUUM skipped" not in capsys.readouterr().err  # no bot: the usual VACUUM
 
 
 def _items(path: Path) -> list[int]:
