@@ -7,7 +7,7 @@ on real past news before a channel subscribes to it. Reads the database; writes 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
 import sqlite_utils
@@ -47,12 +47,14 @@ def backtest(
     since: timedelta,
     window: timedelta,
     vectors: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[str]:
     """Lines for people: each story's alert, then its updates, then a summary. `vectors`:
-    the `sentence_vectors` setting (items the bot kept none for get one here when it is on)."""
+    the `sentence_vectors` setting (items the bot kept none for get one here when it is on);
+    `progress(done, total)` as the replay goes (bot.replay)."""
     start = utcnow() - since
     items = archive(db, start)
-    outcomes = replay(items, topic, gazetteer, window=window, vectors=vectors)
+    outcomes = replay(items, topic, gazetteer, window=window, vectors=vectors, progress=progress)
     by_key = {i.key: i for i in items}
     stories: dict[int, list[tuple[str, ReplayInput]]] = {}
     for o in outcomes:

@@ -443,6 +443,7 @@ def _text_to_test(args: argparse.Namespace) -> str:
 
 def _backtest(args: argparse.Namespace, settings: Settings, topics: list) -> int:
     from bot.backtest import backtest
+    from bot.cli_store import end_progress, progress_line
     from bot.db import open_existing
     from bot.durations import parse_duration
     from bot.model import Topic
@@ -463,7 +464,10 @@ def _backtest(args: argparse.Namespace, settings: Settings, topics: list) -> int
     db = open_existing(settings.database)
     window = timedelta(seconds=settings.story_window)
     vectors = settings.sentence_vectors
-    for line in backtest(db, topic, gazetteer, timedelta(seconds=since), window, vectors):
+    shown = progress_line("replaying", "items")  # a month's archive takes minutes
+    lines = list(backtest(db, topic, gazetteer, timedelta(seconds=since), window, vectors, shown))
+    end_progress()
+    for line in lines:
         print(line)
     return 0
 

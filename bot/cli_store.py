@@ -141,10 +141,10 @@ def _feeds_import(settings: Settings, path: Path) -> int:
         print(f"skipped: {reason}", file=sys.stderr)
     db = open_database(settings.database)  # the config's feeds are the bot's to apply
     try:
-        done = import_feeds(db, listed.feeds, progress=_progress("importing", "feeds"))
+        done = import_feeds(db, listed.feeds, progress=progress_line("importing", "feeds"))
     finally:
         db.close()
-    _end_progress()
+    end_progress()
     print(
         f"{path}: {done.new} new feeds, {done.present} already present"
         + (f", {done.enabled} enabled again" if done.enabled else "")
@@ -183,10 +183,10 @@ def _db_backup(settings: Settings, target: Path) -> int:
 
     db = open_read_only(settings.database, migrated=False)
     try:
-        size = backup(db, target, progress=_progress("backup", "pages"))
+        size = backup(db, target, progress=progress_line("backup", "pages"))
     finally:
         db.close()
-    _end_progress()
+    end_progress()
     print(f"backed up {settings.database} to {target} ({size:,} bytes)", file=sys.stderr)
     return 0
 
@@ -229,7 +229,7 @@ def _db_prune(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress(label: str, unit: str):
+def progress_line(label: str, unit: str):
     """Progress on one rewritten line, for a person at a terminal; nothing into a pipe or log."""
     if not sys.stderr.isatty():
         return None
@@ -240,6 +240,6 @@ def _progress(label: str, unit: str):
     return show
 
 
-def _end_progress() -> None:
+def end_progress() -> None:
     if sys.stderr.isatty():
         print(file=sys.stderr)

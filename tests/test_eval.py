@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bot.cli import main
 from bot.demo.server import serve_demo
+from bot.topics.entities import Gazetteer
 
 T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
 
@@ -161,6 +162,23 @@ async def test_backtest_prints_the_alerts_a_topic_would_have_posted(tmp_path, ca
     assert len(updates) >= 2 and lines[-1].startswith("troop-deployments: ")
     assert main(["topics", "backtest", '"5G"', "--config", str(config)]) == 0  # a query too
     assert "SK Telecom" in capsys.readouterr().out
+
+    # A month's archive takes minutes: the replay says how far it has got as it goes.
+    from bot.backtest import backtest
+    from bot.db import open_existing
+    from bot.model import Topic
+
+    seen: list[tuple[int, int]] = []
+    db = open_existing(tmp_path / "w.db")
+    topic = Topic("q", "troops")
+    lines = list(
+        backtest(db, topic, Gazetteer.load(), timedelta(days=30), timedelta(hours=72),
+                 vectors=False, progress=lambda done, total: seen.append((done, total)))
+    )  # fmt: skip
+    db.close()
+    total = seen[-1][1]
+    assert seen[-1] == (total, total) and f"from {total} items" in lines[-1]
+    assert [d for d, _ in seen] == sorted({d for d, _ in seen}) and len(seen) > 1
 
 
 def test_eval_lists_the_stories_it_joined_wrongly_and_those_it_split(tmp_path, capsys):
