@@ -304,14 +304,17 @@ def insert_delivery(
     item_id: int,
     now: datetime,
 ) -> None:
-    # A story listed in a sent digest has no message of its own to thread under.
+    # A story listed in a digest (sent or waiting) has no message of its own to thread
+    # under: an instant delivery after it is the story's first alert here, not an orphan
+    # update. Within a digest, one waiting is enough to make this an update.
+    status = delivery_status(sub, now)
+    told = "" if status == "digest" else " AND status != 'digest'"
     seen = db.execute(
         f"SELECT 1 FROM deliveries WHERE channel = ? AND story_id = ? AND status IN "
-        f"({','.join('?' * len(LIVE))}) AND digest_of IS NULL LIMIT 1",
+        f"({','.join('?' * len(LIVE))}) AND digest_of IS NULL{told} LIMIT 1",
         [channel, story_id, *LIVE],
     ).fetchone()
     kind = "update" if seen else "new"
-    status = delivery_status(sub, now)
     db.execute(
         "INSERT OR IGNORE INTO deliveries (subscription_id, channel, story_id, item_id, kind, "
         "status, next_attempt, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -38,7 +38,7 @@ from bot.db import write
 from bot.errors import DeliveryError
 from bot.failpoints import failpoint
 from bot.model import Alert, Delivery, MessageRef
-from bot.store import add_notice, pause_channel
+from bot.store import RETIRED, add_notice, pause_channel
 
 log = logging.getLogger(__name__)
 
@@ -138,12 +138,24 @@ def mark_retry(
     maybe_posted: bool = False,
     faults: int | None = None,
 ) -> None:
-    """Back to pending after `delay`; once in doubt, in doubt until the platform answers."""
+    """Back to pending after `delay`; once in doubt, in doubt until the platform answers.
+    A subscription ended while it was in flight (`unsubscribe` between two awaits) takes it
+    with it, as it took everything else waiting for it."""
     with write(db):
         db.execute(
-            "UPDATE deliveries SET status = 'pending', next_attempt = ?, error = ?, "
+            "UPDATE deliveries SET status = CASE WHEN EXISTS (SELECT 1 FROM subscriptions s "
+            "WHERE s.id = deliveries.subscription_id AND s.paused_reason IN "
+            f"({','.join('?' * len(RETIRED))})) THEN 'cancelled' ELSE 'pending' END, "
+            "next_attempt = ?, error = ?, "
             "maybe_posted = max(maybe_posted, ?), faults = ? WHERE id = ?",
-            [later(delay), error, int(maybe_posted), d.faults if faults is None else faults, d.id],
+            [
+                *RETIRED,
+                later(delay),
+                error,
+                int(maybe_posted),
+                d.faults if faults is None else faults,
+                d.id,
+            ],
         )
 
 

@@ -421,7 +421,24 @@ def _end_subscription(
     db: sqlite_utils.Database, row: dict[str, Any], reason: str, statuses: tuple[str, ...]
 ) -> int:
     """Drop what waits for it (a claimed one only at start, when nothing is in flight), then
-    delete it, or keep it retired when deliveries refer to it. Inside the caller's write."""
+    delete it, or keep it retired when deliveries refer to it. Inside the caller's write.
+
+    An item that also matched another topic the channel still follows (one alert names every
+    topic it matched) is not dropped: it goes on under that subscription, when that one has
+    no --only/--except to weigh it by."""
+    waiting = ",".join("?" * len(statuses))
+    other = (
+        "FROM subscriptions s JOIN matches m ON m.topic = s.topic AND m.item_id = "
+        "deliveries.item_id WHERE s.channel = deliveries.channel AND s.id != ? AND "
+        "coalesce(s.paused_reason, '') NOT IN ('unsubscribed', 'removed from config') "
+        "AND s.only_query IS NULL AND s.except_query IS NULL"
+    )
+    db.execute(
+        f"UPDATE deliveries SET subscription_id = (SELECT s.id {other} ORDER BY s.topic "
+        f"LIMIT 1) WHERE subscription_id = ? AND status IN ({waiting}) AND EXISTS "
+        f"(SELECT 1 {other})",
+        [row["id"], row["id"], *statuses, row["id"]],
+    )
     cur = db.execute(
         "UPDATE deliveries SET status = 'cancelled', error = ? WHERE subscription_id = ? "
         f"AND status IN ({','.join('?' * len(statuses))})",
@@ -484,8 +501,11 @@ def subscribe(
             f"UPDATE subscriptions SET paused_reason = NULL WHERE channel = ? AND {_LIVE_SUB}",
             [channel],
         )
+        # ... each to the way its subscription takes it now: a digest's in the next digest.
         db.execute(
-            "UPDATE deliveries SET status = 'pending' WHERE channel = ? AND status = 'held'",
+            "UPDATE deliveries SET status = CASE WHEN (SELECT mode FROM subscriptions s WHERE "
+            "s.id = deliveries.subscription_id) = 'digest' AND event_id = 0 THEN 'digest' "
+            "ELSE 'pending' END WHERE channel = ? AND status = 'held'",
             [channel],
         )
 
