@@ -45,6 +45,9 @@ def topics_of(matcher: Matcher, title: str, text: str) -> dict[str, str]:
         ("Soldier faces court-martial", "He refused to deploy to Iraq.", False),
         ("Microsoft deploys patch", "The software update was deployed overnight.", False),
         ("Army deploys new cloud software", "", False),
+        # A computing word near "deploys" is no veto when it is forces that are deployed.
+        ("Live updates: Israel deploys troops to Lebanon border", "", True),
+        ("US deploys troops and air defense network to Israel", "", True),
         ("Italy to withdraw troops from Iraq", "The troops were sent in 2003.", False),
         ("Germany rules out sending troops", "", False),
     ],
