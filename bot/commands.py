@@ -54,6 +54,7 @@ from bot.store import (
     unsubscribe,
 )
 from bot.text.clean import html_to_text
+from bot.topics.query import SMART_QUOTES
 from bot.topics.refs import names_in, users_of
 from bot.topics.usable import usable_topics
 from bot.workers import extract_article_async, parse_feed_async
@@ -799,7 +800,7 @@ def _narrowing_flags(rest: str) -> tuple[str, dict[str, str]]:
             raise CommandError(f"unknown option `--{name}`: subscribe takes --only and --except")
         if name in flags:
             raise CommandError(f"--{name} is given twice")
-        query = value.strip().strip("`").strip().translate(_SMART_QUOTES)
+        query = value.strip().strip("`").strip().translate(SMART_QUOTES)
         last = value.split()[-1].lower() if value.split() else ""
         if last in ("instant", "digest") and not value.rstrip().endswith("`"):
             raise CommandError(
@@ -810,9 +811,6 @@ def _narrowing_flags(rest: str) -> tuple[str, dict[str, str]]:
             raise CommandError(f"--{name} needs a query, like --{name} `entity:Russia`")
         flags[name] = query
     return head, flags
-
-
-_SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"'})  # chat apps "correct" quotes
 
 
 def _split_test(rest: str) -> tuple[str, str]:

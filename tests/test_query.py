@@ -46,6 +46,15 @@ def test_words_are_read_like_the_text_is_tokenised():
     assert parse_query("U.S.") == w("us")
 
 
+def test_curly_quotes_are_quotes():
+    # Typed in a chat app or word processor, "aircraft carrier" arrives curly: read as words it
+    # became `aircraft AND carrier` (matching "carrier aircraft") and entity names broke.
+    assert parse_query("“aircraft carrier” OR „blue helmets”") == parse_query(
+        '"aircraft carrier" OR "blue helmets"'
+    )
+    assert parse_query("entity:“North Korea”") == parse_query('entity:"North Korea"')
+
+
 def test_fields():
     assert parse_query("title:troops") == Title(w("troops"))
     assert parse_query('title:("north korea" OR pyongyang)') == Title(

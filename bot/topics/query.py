@@ -34,6 +34,7 @@ from bot.errors import QueryError
 MAX_QUERY_CHARS = 20_000
 MAX_DEPTH = 60
 MAX_NEAR = 100
+SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"'})
 MIN_PREFIX = 3
 
 # An acronym written with dots ("U.S.", "U.N.") is one word; otherwise runs of letters/digits,
@@ -187,7 +188,10 @@ def _wrap(node: Node, bare: tuple[type, ...]) -> str:
 
 
 def parse_query(text: str) -> Node:
-    """Parse a query; raises QueryError naming the problem and its position."""
+    """Parse a query; raises QueryError naming the problem and its position. Curly quotes
+    (chat apps and word processors "correct" them) are quotes: read as words, a phrase would
+    turn into an AND of its words, and an entity name into an unknown one."""
+    text = text.translate(SMART_QUOTES)  # one character for one: positions stay true
     if len(text) > MAX_QUERY_CHARS:
         raise QueryError(
             f"the query is too long ({len(text):,} characters; at most {MAX_QUERY_CHARS:,})",
