@@ -596,21 +596,28 @@ class Commands:
     async def _unmute(self, inv: Invocation, rest: str) -> str:
         if not set_muted(self.db, inv.channel, None):
             raise CommandError("this channel has no subscriptions")
+        reasons = [s.paused_reason for s in subscriptions(self.db, inv.channel)]
+        paused = next((r for r in reasons if r), None)
+        if paused:  # unmuting does not resume a channel a platform refused
+            return (
+                f"unmuted, but alerts here are still paused: {paused}. Fix that, then subscribe "
+                "again to resume; held alerts are kept"
+            )
         return "unmuted: new alerts come again"
 
     async def _edits(self, inv: Invocation, rest: str) -> str:
         word = rest.strip().lower()
         if word not in ("", "on", "off"):
             raise CommandError(f"edits takes on or off, not `{_shown(rest)}`")
-        if word:
-            set_edits(self.db, inv.channel, word == "on")
+        dropped = set_edits(self.db, inv.channel, word == "on") if word else 0
         on = edits_enabled(self.db, inv.channel)
         if on:
             return (
                 "edits are on here: when an outlet changes an item this channel was told of, "
                 "the words it deleted and inserted are posted in the story's thread"
             )
-        return "edits are off here: outlets' changes to items are stored, not posted"
+        waiting = f"; {dropped} waiting to be posted were dropped" if dropped else ""
+        return f"edits are off here: outlets' changes to items are stored, not posted{waiting}"
 
     # -- feeds -------------------------------------------------------------------------
 

@@ -42,13 +42,22 @@ def edits_enabled(db: sqlite_utils.Database, channel: str) -> bool:
     return True if row is None else bool(row[0])
 
 
-def set_edits(db: sqlite_utils.Database, channel: str, on: bool) -> None:
+def set_edits(db: sqlite_utils.Database, channel: str, on: bool) -> int:
+    """Turn the channel's edits on or off; off also drops the edits already waiting there
+    (what "not posted" means to whoever turned them off). Returns how many were dropped."""
     with write(db):
         db.execute(
             "INSERT INTO channel_settings (channel, edits) VALUES (?, ?) "
             "ON CONFLICT (channel) DO UPDATE SET edits = excluded.edits",
             [channel, int(on)],
         )
+        if on:
+            return 0
+        return db.execute(
+            "UPDATE deliveries SET status = 'cancelled', error = 'edits turned off' "
+            "WHERE channel = ? AND kind = 'edit' AND status IN ('pending', 'held')",
+            [channel],
+        ).rowcount
 
 
 def store_edits(db: sqlite_utils.Database, revisions: list[Revision], now: datetime) -> int:

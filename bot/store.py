@@ -527,8 +527,9 @@ def unsubscribe(db: sqlite_utils.Database, channel: str, topic: str) -> bool:
 
 def set_muted(db: sqlite_utils.Database, channel: str, until: str | None) -> int:
     with write(db):
-        cur = db.execute(
-            "UPDATE subscriptions SET muted_until = ? WHERE channel = ?", [until, channel]
+        cur = db.execute(  # ended subscriptions are history: not counted as muted
+            f"UPDATE subscriptions SET muted_until = ? WHERE channel = ? AND {_LIVE_SUB}",
+            [until, channel],
         )
     return cur.rowcount
 

@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+from bot.app import open_runtime
+from bot.commands import Commands, Invocation
 from bot.digest import send_digests
+from bot.edit_store import set_edits
 from bot.errors import DeliveryError
 from bot.ingest import NewItem, store_new_items
 from bot.model import Entry, TopicMatch
 from bot.outbox import deliver_pending
-from bot.store import subscribe, unsubscribe
+from bot.store import pause_channel, subscribe, unsubscribe
+from tests.test_commands import make_settings
 from tests.test_outbox import NK, NK2, NOW, RED, Platform, _setup
 
 
@@ -97,3 +101,32 @@ async def test_an_alert_in_flight_when_its_channel_unsubscribes_is_not_posted_la
     db.execute("UPDATE deliveries SET next_attempt = '2000-01-01T00:00:00.000000Z'")
     await deliver_pending(db, {"chat": chat})
     assert chat.alerts == [] and _statuses(db) == [("new", "cancelled")]
+
+
+async def test_edits_turned_off_drops_the_edits_already_waiting(tmp_path):
+    # "stored, not posted", the answer said, while the queued ones went out anyway.
+    db, feed, index = _setup(tmp_path)
+    store_new_items(db, feed, [_item("1", NK, 0, "t")], index, NOW)
+    db.execute(  # an outlet's edit of the item, queued behind a platform outage
+        "INSERT INTO deliveries (subscription_id, channel, story_id, item_id, kind, status, "
+        "next_attempt, created, event_id) SELECT subscription_id, channel, story_id, item_id, "
+        "'edit', 'pending', next_attempt, created, 1 FROM deliveries"
+    )
+    assert set_edits(db, "chat:A", False) == 1
+    assert _statuses(db) == [("new", "pending"), ("edit", "cancelled")]
+    assert set_edits(db, "chat:A", True) == 0
+
+
+async def test_mute_and_unmute_answer_what_they_did(tmp_path):
+    async with open_runtime(make_settings(tmp_path), {}) as rt:
+        commands = Commands(rt)
+
+        async def say(text: str) -> str:
+            return (await commands.handle(Invocation("console", "console", "ops", text))).text
+
+        assert "now gets" in await say("subscribe troop-deployments")
+        pause_channel(rt.db, "console", "channel_not_found")
+        unmuted = await say("unmute")
+        assert "still paused: channel_not_found" in unmuted and "come again" not in unmuted
+        assert "no longer gets" in await say("unsubscribe troop-deployments")
+        assert "no subscriptions to mute" in await say("mute 1h")  # none left: nothing muted
