@@ -279,6 +279,8 @@ def test_a_plain_title_comes_back_as_written(title):
     # A title with a close tag or an entity reference ("&amp;") is HTML to feedparser's
     # reading of RSS, and then decoded once more, by both of our readers alike.
     assume(not re.search(r"</\w+>|&#?\w+;", title))
+    # Bidi embeddings, overrides and isolates are swept on purpose (test_hostile_feeds.py).
+    assume(not re.search("[\u202a-\u202e\u2066-\u2069]", title))
     body = _rss([{"title": escape(title), "guid": "g"}])
     expected = " ".join(title.split())
     entries = parse_feed(body, feed_url=FEED_URL).entries
