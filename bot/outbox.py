@@ -246,6 +246,7 @@ async def deliver_pending(
     """Send what is due, oldest first per channel, until nothing is due, `limit` is reached
     or `stop` is set (checked before each claim, so a stop never strands a claimed one)."""
     stats = OutboxStats()
+    _mute_backlog(db, list(adapters), utcnow())
     for _ in range(limit):
         if stop is not None and stop.is_set():
             break
@@ -258,6 +259,25 @@ async def deliver_pending(
         if outcome == "sent" and on_sent:
             on_sent(d)
     return stats
+
+
+def _mute_backlog(db: sqlite_utils.Database, platforms: list[str], now: datetime) -> None:
+    """Alerts queued before a channel was muted (an outage's backlog, a paused channel's held
+    ones resumed) are skipped like those found during the mute: "no alerts for a while".
+    Not one in doubt (it may be posted already: the platform is asked first), nor a mark or
+    a rewrite (an edit of a message already there, no new message)."""
+    if not platforms:
+        return
+    like = " OR ".join("d.channel = ? OR d.channel LIKE ?" for _ in platforms)
+    args = [a for p in platforms for a in (p, f"{p}:%")]
+    with write(db):
+        db.execute(
+            "UPDATE deliveries SET status = 'muted' WHERE id IN (SELECT d.id FROM deliveries d "
+            "JOIN subscriptions s ON s.id = d.subscription_id WHERE d.status = 'pending' AND "
+            "d.maybe_posted = 0 AND d.kind IN ('new', 'update', 'edit') AND s.muted_until > ? "
+            f"AND ({like}))",
+            [iso(now), *args],
+        )
 
 
 async def _send_one(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery) -> str:

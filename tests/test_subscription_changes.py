@@ -7,6 +7,7 @@ import asyncio
 from datetime import timedelta
 
 from bot.app import open_runtime
+from bot.clock import iso
 from bot.commands import Commands, Invocation
 from bot.digest import send_digests
 from bot.edit_store import set_edits
@@ -14,7 +15,7 @@ from bot.errors import DeliveryError
 from bot.ingest import NewItem, store_new_items
 from bot.model import Entry, TopicMatch
 from bot.outbox import deliver_pending
-from bot.store import pause_channel, subscribe, unsubscribe
+from bot.store import pause_channel, set_muted, subscribe, unsubscribe
 from tests.test_commands import make_settings
 from tests.test_outbox import NK, NK2, NOW, RED, Platform, _setup
 
@@ -130,3 +131,20 @@ async def test_mute_and_unmute_answer_what_they_did(tmp_path):
         assert "still paused: channel_not_found" in unmuted and "come again" not in unmuted
         assert "no longer gets" in await say("unsubscribe troop-deployments")
         assert "no subscriptions to mute" in await say("mute 1h")  # none left: nothing muted
+
+
+async def test_a_backlog_queued_before_a_mute_is_not_posted_during_it(tmp_path):
+    # "No alerts in this channel for a while": an outage's backlog went out mid-mute.
+    db, feed, index = _setup(tmp_path)
+    store_new_items(db, feed, [_item("1", NK, 0, "t"), _item("2", RED, 1, "t")], index, NOW)
+    chat = Platform()
+    chat.fail_with = [DeliveryError("HTTP 503", retry_after=0)]
+    await deliver_pending(db, {"chat": chat})  # the platform is down: both wait
+    set_muted(db, "chat:A", iso(NOW + timedelta(hours=2)))
+    db.execute("UPDATE deliveries SET next_attempt = '2000-01-01T00:00:00.000000Z'")
+    await deliver_pending(db, {"chat": chat})
+    assert chat.alerts == [] and _statuses(db) == [("new", "muted"), ("new", "muted")]
+    set_muted(db, "chat:A", None)
+    store_new_items(db, feed, [_item("3", NK2, 5, "t")], index, NOW)
+    await deliver_pending(db, {"chat": chat})  # after the mute: the story starts afresh
+    assert [(a.title, a.kind) for a in chat.alerts] == [(NK2, "new")]
