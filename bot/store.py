@@ -26,7 +26,15 @@ REMOVED = "removed from config"
 # A subscription with one of these reasons is over: its row stays only because its
 # deliveries (the history of what was sent) refer to it.
 RETIRED = ("unsubscribed", REMOVED)
-_LIVE_SUB = "coalesce(paused_reason, '') NOT IN ('unsubscribed', 'removed from config')"
+
+
+def live_sub(alias: str = "") -> str:
+    """SQL: the subscription (its table named `alias`, if any) is in force, not retired."""
+    retired = ", ".join(f"'{reason}'" for reason in RETIRED)
+    return f"coalesce({alias + '.' if alias else ''}paused_reason, '') NOT IN ({retired})"
+
+
+_LIVE_SUB = live_sub()
 # What a subscription that ends takes with it: everything not sent yet.
 WAITING = ("pending", "digest", "held", "muted")
 
@@ -429,9 +437,8 @@ def _end_subscription(
     waiting = ",".join("?" * len(statuses))
     other = (
         "FROM subscriptions s JOIN matches m ON m.topic = s.topic AND m.item_id = "
-        "deliveries.item_id WHERE s.channel = deliveries.channel AND s.id != ? AND "
-        "coalesce(s.paused_reason, '') NOT IN ('unsubscribed', 'removed from config') "
-        "AND s.only_query IS NULL AND s.except_query IS NULL"
+        f"deliveries.item_id WHERE s.channel = deliveries.channel AND s.id != ? AND "
+        f"{live_sub('s')} AND s.only_query IS NULL AND s.except_query IS NULL"
     )
     db.execute(
         f"UPDATE deliveries SET subscription_id = (SELECT s.id {other} ORDER BY s.topic "
