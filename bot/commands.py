@@ -54,6 +54,7 @@ from bot.store import (
     unsubscribe,
 )
 from bot.text.clean import html_to_text
+from bot.text.invisible import strip_invisible
 from bot.topics.query import SMART_QUOTES
 from bot.topics.refs import names_in, users_of
 from bot.topics.usable import usable_topics
@@ -921,15 +922,12 @@ def _feed_name(name: str) -> str:
     return name
 
 
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff]")
-
-
 def _title_name(title: str) -> str | None:
     """A feed's own <title> as its name, held to the rules a typed NAME meets (`_feed_name`):
     the feed chose it, and it is shown in every list and as every alert's outlet. One line,
     no backticks or control characters, at most 80 characters; None (the host stands in)
     for a title that holds a URL."""
-    name = _one_line(_UNPRINTABLE.sub(" ", title).replace("`", ""))[:FEED_NAME_CHARS].strip()
+    name = _one_line(strip_invisible(title).replace("`", ""))[:FEED_NAME_CHARS].strip()
     return None if not name or "://" in name else name
 
 
