@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -202,6 +202,17 @@ def readiness(rt: Runtime) -> tuple[bool, str]:
     if down:
         return False, f"not connected: {', '.join(down)}"
     return True, "ok"
+
+
+def broken(adapters: Mapping[str, ChatAdapter]) -> str:
+    """Chat connections that ended for good (`stopped_by`: discord.py does not come back
+    from a token revoked mid-run), for /healthz: "" when none has."""
+    ended = [
+        f"{name} stopped for good ({why}); fix it and restart wirewatch: alerts wait on disk"
+        for name, a in adapters.items()
+        if (why := getattr(a, "stopped_by", None))
+    ]
+    return "; ".join(ended)
 
 
 async def poll_once(rt: Runtime) -> tuple[list[PollResult], OutboxStats]:

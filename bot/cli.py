@@ -336,6 +336,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 async def _run(settings: Settings, adapters: dict[str, ChatAdapter]) -> int:
     from bot.app import (
         StartupStopped,
+        broken,
         check_bulk_in_background,
         open_runtime,
         run_forever,
@@ -353,7 +354,7 @@ async def _run(settings: Settings, adapters: dict[str, ChatAdapter]) -> int:
     started: list[Runtime] = []  # the runtime once open: /readyz and /metrics ask it then
     routes = [r for a in adapters.values() for r in getattr(a, "routes", list)()]
     ready, depth, failed = _health(started, loading)
-    app = build_app(ready, routes, depth, failed)
+    app = build_app(ready, routes, depth, failed, broken=lambda: broken(adapters))
     runner = await serve(app, http_port())  # first: /healthz answers while the rest starts
     warming = asyncio.create_task(start_workers())  # beside the index's loading
     try:

@@ -1,4 +1,8 @@
-"""The bot's HTTP port: /healthz (the loop runs), /readyz (ready to work), /metrics.
+"""The bot's HTTP port: /healthz (alive), /readyz (ready to work), /metrics.
+
+/healthz is what the image's HEALTHCHECK asks: 200 while the loop answers, 503 once a chat
+connection has ended for good (a token revoked mid-run), which no wait or retry mends and an
+operator must see in `docker compose ps`.
 
 Slack's HTTP mode mounts `/slack/events` on this same server, so ops expose one port
 (`WIREWATCH_HTTP_PORT`, default 3000).
@@ -33,10 +37,14 @@ def build_app(
     routes: Iterable[web.RouteDef] = (),
     outbox_depth: Callable[[], int] = lambda: 0,
     gave_up: Callable[[], int] = lambda: 0,
+    broken: Callable[[], str] = lambda: "",
 ) -> web.Application:
-    """`ready()` answers (ok, reason); liveness only needs the loop to answer at all."""
+    """`ready()` answers (ok, reason); `broken()` names what needs an operator ("" if
+    nothing): liveness is the loop answering, unless something has ended for good."""
 
     async def healthz(_: web.Request) -> web.Response:
+        if why := broken():
+            return web.json_response({"status": "failed", "reason": why}, status=503)
         return web.json_response({"status": "ok"})
 
     async def readyz(_: web.Request) -> web.Response:

@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
+import aiohttp
 import discord
 import pytest
 import pytest_asyncio
 
 from adapters.discord_bot import PERMISSIONS, DiscordAdapter, discord_from_env, invite_url
 from adapters.discord_commands import POSTING
-from bot.app import Runtime, open_runtime, poll_once
+from bot.app import Runtime, broken, open_runtime, poll_once
 from bot.clock import utcnow
 from bot.commands import Commands
 from bot.demo.server import serve_demo
@@ -32,7 +33,9 @@ from bot.model import Alert, Source
 from bot.outbox import deliver_notices
 from bot.settings import Settings
 from bot.store import add_feed, list_feeds, list_topics, subscriptions
+from bot.web import build_app, serve
 from tests.discordstub import MANAGE_CHANNELS, DiscordStub
+from tests.runtime import free_port
 
 pytestmark = pytest.mark.slow
 LIVE_MENTION = re.compile(r"@(everyone|here)|<@[!&]?\d+>")
@@ -645,3 +648,31 @@ async def test_a_token_refused_mid_run_is_named_to_deliveries_and_readiness(stub
         assert not waiting.value.permanent  # kept on disk, sent once restarted
     finally:
         await adapter.stop()
+
+
+async def test_a_token_refused_mid_run_turns_the_healthcheck_red(stub) -> None:
+    # /healthz (the image's HEALTHCHECK) stayed 200 while no alert could go out until an
+    # operator changed the token and restarted: `docker compose ps` said healthy.
+    adapter = adapter_for(stub)
+    web_app = build_app(lambda: (True, "ok"), broken=lambda: broken({"discord": adapter}))
+    runner = await serve(web_app, port := free_port(), host="127.0.0.1")
+    await adapter.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                assert r.status == 200
+            stub.token = "revoked-in-the-developer-portal"
+            for session in list(stub.sessions):
+                await session.ws.close(code=4000, message=b"Unknown error.")  # resumable
+            for _ in range(300):
+                if adapter.stopped_by:
+                    break
+                await asyncio.sleep(0.05)
+            async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
+                body = await r.json()
+                assert r.status == 503 and body["status"] == "failed"
+        assert "discord stopped for good" in body["reason"] and "4004" in body["reason"]
+        assert "restart" in body["reason"]
+    finally:
+        await adapter.stop()
+        await runner.cleanup()
