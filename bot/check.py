@@ -17,9 +17,16 @@ from bot.encoder import missing as encoder_missing
 from bot.errors import ConfigError, QueryError
 from bot.model import Topic
 from bot.narrow import check_filter
-from bot.settings import Settings, apply_env, config_path, read_config, validate_settings
+from bot.settings import (
+    Settings,
+    apply_env,
+    config_path,
+    query_text,
+    read_config,
+    validate_settings,
+)
 from bot.topics.entities import Gazetteer
-from bot.topics.match import load_topics
+from bot.topics.match import Matcher, load_topics
 from bot.topics.refs import names_in
 from bot.topics.usable import usable_topics
 
@@ -91,7 +98,7 @@ def notes(settings: Settings) -> list[str]:
 
 def _check(src: str, parts: _Parts, gazetteer: Gazetteer) -> list[str]:
     problems: list[str] = []
-    _, broken = usable_topics(parts.topics, gazetteer)
+    usable, broken = usable_topics(parts.topics, gazetteer)
     for topic in parts.topics:
         if not topic.query:
             continue  # a missing query is a shape problem, already named
@@ -104,10 +111,30 @@ def _check(src: str, parts: _Parts, gazetteer: Gazetteer) -> list[str]:
             problems.append(f"{src}: {where}: {exc}")
     return (
         problems
+        + _matching_anything(src, usable, gazetteer)
         + _subscriptions(src, parts, gazetteer)
         + _duplicates(src, parts.feeds)
         + _same_subscription(src, parts.channels)
     )
+
+
+ANYTHING = (
+    "matches an item with no words at all, so nearly every item: name what an item must "
+    "have, like `troops AND NOT drill*`"
+)
+
+
+def _matching_anything(src: str, topics: list[Topic], gazetteer: Gazetteer) -> list[str]:
+    """Config topics made only of exclusions (`NOT drill`): chat's `topic add` refuses them."""
+    if not any(t.origin == "config" for t in topics):
+        return []
+    matcher = Matcher(topics, gazetteer, relevance=False)  # the query alone says it
+    held = {m.topic for m in matcher.match("", "")}
+    return [
+        f"{src}: topics.{t.name}.query: {ANYTHING}"
+        for t in topics
+        if t.origin == "config" and t.name in held
+    ]
 
 
 def _same_subscription(src: str, subs: list[tuple[int, str, str]]) -> list[str]:
@@ -176,8 +203,10 @@ def _raw_parts(raw: dict[str, Any]) -> _Parts:
     topics = {t.name: t for t in load_topics()}
     if isinstance(raw.get("topics"), dict):
         for name, t in raw["topics"].items():
-            query = t.get("query") if isinstance(t, dict) else None
-            query = query if isinstance(query, str) and query.strip() else ""
+            try:
+                query = query_text(t.get("query") if isinstance(t, dict) else None)
+            except ValueError:
+                query = ""
             topics[str(name)] = Topic(str(name), query, origin="config")
     return _Parts(
         list(topics.values()),

@@ -763,8 +763,6 @@ class Commands:
             matched, why = await explain(query, text, self.rt.pipeline.gazetteer, topics)
         except QueryError as exc:
             raise CommandError(f"the query does not work: {exc}") from None
-        if not why:  # a query of exclusions only names nothing the text has
-            why = "nothing the query excludes is in the text" if matched else "no term matched"
         return ("MATCH: " if matched else "no match: ") + why
 
     async def _page_text(self, url: str) -> str:

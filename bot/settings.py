@@ -88,6 +88,22 @@ class TopicSettings(_Strict):
     description: str = ""
     relevance: str | None = None  # a model in bot/relevance/, e.g. deployments
 
+    @field_validator("query", mode="before")
+    @classmethod
+    def _text_or_texts(cls, value: object) -> object:
+        """A list of texts is one query, as in topics.yaml (a long query can carry YAML
+        anchors that way); anything else gets a message naming both forms."""
+        return query_text(value)
+
+
+def query_text(value: object) -> str:
+    """A config topic's `query`: text, or a list of texts joined with spaces."""
+    if isinstance(value, list) and value and all(isinstance(part, str) for part in value):
+        return " ".join(value)
+    if not isinstance(value, str):
+        raise ValueError("must be a query: text, or a list of texts")
+    return value
+
 
 def _known_channel(channel: str) -> str:
     if not CHANNEL_RE.fullmatch(channel):

@@ -626,7 +626,19 @@ async def test_feedback_takes_the_ref_as_it_is_shown(cmds: Commands) -> None:
 
 async def test_a_query_of_exclusions_only_still_says_why_it_matched(cmds: Commands) -> None:
     reply = await run(cmds, "test `NOT troops` the weather is fine")
-    assert reply.text.startswith("MATCH: ") and len(reply.text) > len("MATCH: ") + 5
+    assert reply.text == "MATCH: nothing the query excludes is in the text: `NOT troops`"
+
+
+async def test_test_says_why_not_one_line_per_reason(cmds: Commands) -> None:
+    reply = await run(cmds, 'test `entity:"North Korea" AND entity:Russia` Pyongyang said')
+    assert reply.text == (
+        'no match: `entity:"Russia"` is not in the text, by any of its names\n'
+        '- the text has entity North Korea (as "Pyongyang")'
+    )
+    typo = await run(cmds, "test `topic:nk-rusia` Pyongyang said")
+    assert not typo.ok and "unknown topic 'nk-rusia' (did you mean nk-russia?)" in typo.text
+    habit = await run(cmds, "test `troops -drill` troops drill")
+    assert not habit.ok and "-drill: use NOT drill to exclude a word" in habit.text
 
 
 def test_text_for_refuses_options_it_cannot_pass_on_as_typed() -> None:

@@ -234,7 +234,7 @@ def test_explain_takes_a_topic_name_or_a_query(gazetteer):
     ok, why = explain("title:seoul AND entity:Russia", text, gazetteer, topics)
     assert not ok and '"seoul"' in why
     ok, why = explain("navy", text, gazetteer, topics)
-    assert (ok, why) == (False, "none of the query's words or phrases appear in the text")
+    assert (ok, why) == (False, "`navy` is not in the text")
     with pytest.raises(QueryError):
         explain("troops AND", text, gazetteer, topics)
 

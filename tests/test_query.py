@@ -21,9 +21,37 @@ def test_precedence_is_not_then_near_then_and_then_or():
     assert parse_query("(a OR b) AND c") == And((Or((w("a"), w("b"))), w("c")))
 
 
-def test_adjacent_terms_mean_and_and_lowercase_keywords_are_words():
-    assert parse_query("troops and sent") == And((w("troops"), w("and"), w("sent")))
+def test_adjacent_terms_mean_and_and_lowercase_keywords_are_words_only_when_quoted():
+    assert parse_query('troops "and" sent') == And((w("troops"), w("and"), w("sent")))
     assert parse_query("troops AND sent") == parse_query("troops sent")
+    assert parse_query('"rock and roll"') == w("rock and roll")
+    assert parse_query("troops near border") == And((w("troops"), w("near"), w("border")))
+    assert parse_query("not sent troops and") == And(
+        (w("not"), w("sent"), w("troops"), w("and"))
+    )  # not between two terms: no keyword was meant
+
+
+@pytest.mark.parametrize(
+    ("query", "message", "position"),
+    [
+        # `-drill` read as a word asks for drill, the opposite of what was meant
+        ("troops -drill", "-drill: use NOT drill to exclude a word", 7),
+        ("troops \u2013drill", "\u2013drill: use NOT drill to exclude a word", 7),
+        ("+troops sent", "+troops: no + is needed (every word is required): troops", 0),
+        ("troops or soldiers", "keywords are uppercase: did you mean OR?", 7),
+        ('troops or "north korea"', 'put it in quotes: "or"', 7),
+        ("rock and roll", "did you mean AND?", 5),
+        ("(troops) not (drill)", "did you mean NOT?", 9),
+        ("title:troops Or entity:Russia", "did you mean OR?", 13),
+        ("troops near/5 border", "keywords are uppercase: did you mean NEAR/5?", 7),
+        ("troops Near/x border", "keywords are uppercase: did you mean NEAR/5?", 7),
+    ],
+)
+def test_search_engine_habits_that_would_invert_a_query_are_refused(query, message, position):
+    with pytest.raises(QueryError) as caught:
+        parse_query(query)
+    assert message in str(caught.value)
+    assert caught.value.position == position
 
 
 def test_words_phrases_and_prefixes():
@@ -93,6 +121,9 @@ def test_near_examples_from_the_docs():
         ("NOT a NEAR/2 b", "NEAR cannot join a NOT", 6),
         ("de*", "too short", 0),
         ("dep*loy", "a wildcard * may only end a word", 0),
+        ('"deploy* troops"', "a wildcard * may only end a phrase", 0),
+        ('entity:""', 'entity: needs a name, like entity:Russia or entity:"North Korea"', 0),
+        ('entity:"Rus*"', "entity: takes no wildcard *", 0),
         ('""', "empty phrase", 0),
         ("entity:", "entity: needs a name", 0),
         ("title:", "title: needs a word, phrase or group", 0),

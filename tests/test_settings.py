@@ -384,3 +384,34 @@ def test_odd_values_that_used_to_pass_silently(tmp_path, monkeypatch):
     monkeypatch.setenv("WIREWATCH_DB", " ")
     with pytest.raises(ConfigError, match="WIREWATCH_DB: blank"):
         load_settings(write(tmp_path, "feeds: []\n"))
+
+
+def test_a_config_topic_query_may_be_a_list_of_texts_as_in_topics_yaml(tmp_path):
+    path = write(tmp_path, "topics:\n  nk-border:\n    query: [troops, NEAR/5, border]\n")
+    settings = load_settings(path)
+    assert settings.topics["nk-border"].query == "troops NEAR/5 border"
+    assert check_settings(settings, Gazetteer.load()) == []
+    with pytest.raises(ConfigError) as err:
+        load_settings(write(tmp_path, "topics:\n  odd:\n    query: {troops: border}\n"))
+    where = f"{tmp_path / 'wirewatch.yaml'}: topics.odd.query"
+    assert err.value.problems == [f"{where}: must be a query: text, or a list of texts"]
+
+
+def test_a_config_topic_of_exclusions_only_is_refused_as_chat_refuses_it(tmp_path):
+    path = write(
+        tmp_path,
+        "topics:\n  quiet: {query: NOT drill}\n  untitled: {query: 'title:NOT troops'}\n"
+        "  fine: {query: troops AND NOT drill}\n",
+    )
+    problems = check_settings(load_settings(path), Gazetteer.load())
+    assert [p.split(": ")[1] for p in problems] == ["topics.quiet.query", "topics.untitled.query"]
+    assert all("matches an item with no words at all, so nearly every item" in p for p in problems)
+
+
+def test_a_list_query_is_checked_even_when_the_file_has_a_shape_mistake(tmp_path):
+    path = write(tmp_path, "poll_interval: 5 minutes\ntopics:\n  x: {query: [troops, -drill]}\n")
+    with pytest.raises(ConfigError) as err:
+        load_checked(path, Gazetteer.load())
+    assert any(
+        "topics.x.query: -drill: use NOT drill to exclude a word" in p for p in err.value.problems
+    ), err.value.problems

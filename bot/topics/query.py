@@ -13,7 +13,9 @@ Syntax, loosest binding first (precedence NOT > NEAR > AND > OR):
     entity:Russia     an entity of the gazetteer, through any alias (entity:"North Korea")
     topic:NAME        the item matches topic NAME (as the matcher decides it; not inside title:)
 
-Keywords are uppercase only (`and` is a plain word). Words are compared the way the text is
+Keywords are uppercase only; a lowercase `or`, `and` or `not` between two terms, `near/5`, and
+`-word` or `+word` are refused (read as words they would quietly invert the query: quote a word
+to search it). Words are compared the way the text is
 tokenised: lowercase, punctuation dropped, "U.S." read as "us", a trailing "'s" dropped, hyphens
 splitting words (so `court-martial` is the phrase "court martial"). There is no stemming: write
 `deploy*` to allow "deploys", "deployed", "deployment" (predictable beats clever).
@@ -214,9 +216,37 @@ class _Lexeme:
 _BARE_END = re.compile(r'[\s()"]')
 _FIELD = re.compile(r"([A-Za-z]+):")
 _NEAR = re.compile(r"NEAR(?:/(\d+))?$")
+_LOWER_NEAR = re.compile(r"near/(\d+)?", re.IGNORECASE)
+# -drill, +troops, and a "-" a chat app or word processor turned into a dash (–drill)
+_SIGNED = re.compile(r"[-+\u2010-\u2015\u2212][^\W_]")
 
 
 def _lex(query: str) -> Iterator[_Lexeme]:
+    """The query's lexemes; a lowercase `or`, `and` or `not` between two terms is refused,
+    because read as a word it quietly turns the query into something else."""
+    lexemes = list(_lexemes(query))
+    for before, lex, after in zip(lexemes, lexemes[1:], lexemes[2:], strict=False):
+        if (
+            lex.kind == "WORD"
+            and lex.text.upper() in _KEYWORDS
+            and before.kind in _ENDS_OPERAND
+            and after.kind in _STARTS_TERM
+        ):
+            raise QueryError(
+                f"keywords are uppercase: did you mean {lex.text.upper()}? (to search for the "
+                f'word itself, put it in quotes: "{lex.text}")',
+                query,
+                lex.pos,
+            )
+    yield from lexemes
+
+
+_KEYWORDS = ("AND", "OR", "NOT")
+_ENDS_OPERAND = {"WORD", "PHRASE", ")"}
+_STARTS_TERM = {"WORD", "PHRASE", "FIELD", "("}
+
+
+def _lexemes(query: str) -> Iterator[_Lexeme]:
     i = 0
     while i < len(query):
         ch = query[i]
@@ -253,8 +283,17 @@ def _field(query: str, m: re.Match[str]) -> _Lexeme:
 
 
 def _bare(query: str, text: str, pos: int) -> _Lexeme:
-    if text in ("AND", "OR", "NOT"):
+    if text in _KEYWORDS:
         return _Lexeme(text, text, pos)
+    if _SIGNED.match(text):  # a search engine's -word and +word: read as words, -drill is drill
+        word = text[1:]
+        if text[0] == "+":
+            raise QueryError(f"{text}: no + is needed (every word is required): {word}", query, pos)
+        raise QueryError(f"{text}: use NOT {word} to exclude a word", query, pos)
+    lower_near = _LOWER_NEAR.match(text)
+    if lower_near and not text.startswith("NEAR"):
+        distance = lower_near.group(1) or "5"
+        raise QueryError(f"keywords are uppercase: did you mean NEAR/{distance}?", query, pos)
     near = _NEAR.match(text)
     if near:
         if near.group(1) is None:
@@ -407,8 +446,14 @@ class _Parser:
                 'entity: needs a name, like entity:Russia or entity:"North Korea"', lex.pos
             )
         name = self.take().text.strip()
-        if not name or "*" in name:
-            raise self.error("entity: needs a plain name (no wildcard)", lex.pos)
+        if not name:
+            raise self.error(
+                'entity: needs a name, like entity:Russia or entity:"North Korea"', lex.pos
+            )
+        if "*" in name:
+            raise self.error(
+                "entity: takes no wildcard * (an entity is found by any of its names)", lex.pos
+            )
         return Entity(name, lex.pos)
 
     def topic_ref(self, lex: _Lexeme, nxt: _Lexeme | None) -> TopicRef:
@@ -422,7 +467,8 @@ class _Parser:
         prefix = raw.endswith("*")
         body = raw.rstrip("*")
         if "*" in body:
-            raise self.error("a wildcard * may only end a word", lex.pos)
+            end = "a phrase" if lex.kind == "PHRASE" else "a word"
+            raise self.error(f"a wildcard * may only end {end}", lex.pos)
         words = words_of(body)
         if not words:
             what = "empty phrase" if lex.kind == "PHRASE" else f"nothing to match in {raw!r}"

@@ -89,8 +89,9 @@ def _cycle(topic: Topic, ref: TopicRef, path: tuple[str, ...]) -> QueryError:
 
 
 def needed_by(topic: Topic, known: Mapping[str, Topic]) -> list[Topic]:
-    """`topic` and every known topic it refers to, directly or not (unknown names are left
-    for the matcher to refuse)."""
+    """`topic` and every known topic it refers to, directly or not; QueryError for a name
+    that is not known, with the closest of all known names as a hint (the matcher built
+    from these topics only could suggest among them)."""
     found: dict[str, Topic] = {}
     todo = [topic]
     while todo:
@@ -98,7 +99,10 @@ def needed_by(topic: Topic, known: Mapping[str, Topic]) -> list[Topic]:
         if current.name in found:
             continue
         found[current.name] = current
-        todo += [known[n] for n in referenced_names(current.query) if n in known]
+        for ref in _references_of(current):
+            if ref.name not in known:
+                raise unknown_reference(ref, current.query, known)
+            todo.append(known[ref.name])
     return list(found.values())
 
 
