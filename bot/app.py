@@ -8,6 +8,7 @@ is the long-running bot, polling each feed when it is due and draining the outbo
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Collection, Mapping
@@ -26,14 +27,17 @@ from bot.db import BulkCheck, open_database, read_error
 from bot.digest import next_digest_at, send_digests
 from bot.feeds.fetch import Fetcher
 from bot.indexfile import Loading, load_index, save_index
+from bot.narrow import filter_error
 from bot.onebot import one_bot
 from bot.outbox import OutboxStats, deliver_notices, deliver_pending, reconcile
 from bot.pipeline import Pipeline, PollResult, poll_many
 from bot.settings import Settings
 from bot.store import (
     active_feeds,
+    add_notice,
     due_feeds,
     list_topics,
+    subscriptions,
     sync_config_feeds,
     sync_config_subscriptions,
     sync_topics,
@@ -83,7 +87,29 @@ def build_matcher(db: sqlite_utils.Database, gazetteer: Gazetteer) -> Matcher:
     good, problems = usable_topics(list_topics(db), gazetteer)
     for name, exc in problems.items():
         log.error("topic.invalid name=%s error=%s", name, exc)
+    tell_broken(db, {name: str(exc) for name, exc in problems.items()})
     return Matcher(good, gazetteer)
+
+
+def tell_broken(db: sqlite_utils.Database, topics: Mapping[str, str]) -> None:
+    """Tell each channel once that a topic it follows, or its own desk filter, no longer
+    compiles (saved under an older version whose query language was looser, or a config
+    topic it refers to is gone): skipped quietly, its alerts would simply stop."""
+    for sub in subscriptions(db):
+        if sub.topic in topics:
+            what, why = f"topic `{sub.topic}`", topics[sub.topic]
+            fix = f"`/wirewatch topic add {sub.topic} QUERY` with a query that works"
+        elif (error := filter_error(sub.only_query, sub.except_query)) is not None:
+            what, why = f"the `--only`/`--except` filter of `{sub.topic}` here", str(error)
+            fix = f"`/wirewatch subscribe {sub.topic}` with filters that work"
+        else:
+            continue
+        text = (
+            f"wirewatch: {what} no longer works ({why}), so it is skipped: this channel "
+            f"gets no alerts through it until it is fixed with {fix}."
+        )
+        key = hashlib.sha256(f"{sub.channel}\n{text}".encode()).hexdigest()[:24]
+        add_notice(db, f"broken:{key}", text, sub.channel)
 
 
 class StartupStopped(Exception):

@@ -100,13 +100,26 @@ class _Passes:
 @functools.lru_cache(maxsize=512)
 def _filters(only: str | None, except_: str | None) -> Matcher | None:
     """One matcher for a subscription's two filters; topics they name are decided outside."""
-    topics = [Topic(flag, q) for flag, q in ((ONLY, only), (EXCEPT, except_)) if q]
     try:
-        outside = frozenset().union(*(referenced_names(t.query) for t in topics))
-        return Matcher(topics, shipped(), outside=outside)
+        return _compiled(only, except_)
     except QueryError as exc:
         log.error("narrow.invalid only=%r except=%r error=%s", only, except_, exc)
         return None
+
+
+def filter_error(only: str | None, except_: str | None) -> QueryError | None:
+    """Why a subscription's stored filters no longer compile, or None (also for none)."""
+    try:
+        _compiled(only, except_)
+    except QueryError as exc:
+        return exc
+    return None
+
+
+def _compiled(only: str | None, except_: str | None) -> Matcher:
+    topics = [Topic(flag, q) for flag, q in ((ONLY, only), (EXCEPT, except_)) if q]
+    outside = frozenset().union(*(referenced_names(t.query) for t in topics))
+    return Matcher(topics, shipped(), outside=outside)
 
 
 def _one_line(text: str) -> str:
