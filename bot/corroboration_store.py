@@ -37,7 +37,12 @@ class Rule:
 
 
 def story_reports(db: sqlite_utils.Database, story_id: int, up_to: int | None = None) -> list:
-    """The story's items as reports, those stored up to item `up_to` (default: all).
+    """The story's items that matched a topic (strictly or at the relaxed bar of updates),
+    as reports, those stored up to item `up_to` (default: all).
+
+    An item that only joined the story matches nothing: it never reaches a channel, so it
+    may not make the story "corroborated" or be named among its outlets (a day's drills
+    report beside a deployment would otherwise vouch for it).
 
     Past the first `COMPARED` (the only texts `independent_outlets` compares), a report whose
     outlet and agency both came earlier changes nothing of who carried the story, so it is
@@ -47,6 +52,8 @@ def story_reports(db: sqlite_utils.Database, story_id: int, up_to: int | None = 
         "SELECT feeds.name, items.title, items.summary, items.wire, items.published, "
         "items.first_seen FROM items JOIN feeds ON feeds.id = items.feed_id "
         "WHERE items.story_id = ? AND items.id <= ? "
+        "AND (EXISTS (SELECT 1 FROM matches m WHERE m.item_id = items.id) "
+        "OR EXISTS (SELECT 1 FROM relaxed_matches r WHERE r.item_id = items.id)) "
         "ORDER BY COALESCE(items.published, items.first_seen), items.id",
         [story_id, up_to if up_to is not None else 2**62],
     ).fetchall()

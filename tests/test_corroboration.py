@@ -152,6 +152,7 @@ def test_a_long_story_names_the_same_outlets_as_reading_every_report(tmp_path) -
             [n, feed, f"g{n}", f"https://x.example/{n}", f"Report number {n} on the border",
              f"Soldiers moved, report {n} says.", when, when, wire],
         )  # fmt: skip
+        conn.execute("INSERT INTO matches (item_id, topic, matched) VALUES (?, 't', '[]')", [n])
     conn.close()
     db = open_database(path)
     read = story_reports(db, 1)

@@ -324,6 +324,43 @@ async def test_outlets_beyond_the_window_do_not_corroborate(tmp_path: Path) -> N
     assert len(nk[-1]["outlets"]) == 3 and not nk[-1]["corroborated"]
 
 
+async def test_a_report_that_matches_no_topic_does_not_corroborate(tmp_path: Path) -> None:
+    # An item that only joined the story (it matches no topic, and so never reaches the
+    # channel) counted as a second outlet: "corroborated" rested on a report nobody saw.
+    threats = (
+        "b1",
+        "US and Houthis trade threats over Red Sea",
+        "The US sent ships to the Red Sea, the rebels said they would respond.",
+    )
+    async with FeedServer() as a, FeedServer() as b:
+        a.serve("/rss", feed(SHIPS, title="A"))
+        b.serve("/rss", feed(threats, title="B"))
+        config = settings(
+            tmp_path,
+            [("Wire A", a.url("/rss")), ("Wire B", b.url("/rss"))],
+            corroboration={"outlets": 2, "window": "60m"},
+        )
+        async with console_runtime(config) as (rt, console):
+            await poll_once(rt)
+            stories = rt.db.execute("SELECT DISTINCT story_id FROM items").fetchall()
+            first = [x["kind"] for x in console.alerts()]
+            b.serve(
+                "/rss",
+                feed(
+                    threats,
+                    ("b2", "Pentagon sends warships to the Red Sea", "Two destroyers were sent."),
+                    title="B",
+                ),
+            )
+            await poll_once(rt)
+    assert len(stories) == 1  # the threats joined the warships' story, as the case needs
+    assert first == ["new"], first
+    kinds = [(x["kind"], sorted(x["outlets"])) for x in console.alerts()]
+    assert kinds[0] == ("new", ["Wire A"]), kinds
+    # Wire B's own report of the warships (it matches) corroborates.
+    assert kinds[1:] == [("update", ["Wire A", "Wire B"]), ("corroborated", ["Wire A", "Wire B"])]
+
+
 def _feed(name: str, server: FeedServer):
     from bot.settings import FeedSettings
 
