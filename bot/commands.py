@@ -31,12 +31,12 @@ from bot.feeds.guard import check_url
 from bot.health import describe
 from bot.health_store import feeds_health
 from bot.model import Topic
-from bot.narrow import channels_naming, check_filter, effective_query
+from bot.narrow import channels_naming, check_filter, effective_query, rematch
 from bot.opinions import explain
 from bot.outbox import pending_count
 from bot.pipeline import poll_feed
 from bot.settings import LINE_BREAKING
-from bot.status import health, held_count, without_vectors
+from bot.status import health, without_vectors
 from bot.store import (
     add_feed,
     delete_topic,
@@ -549,8 +549,8 @@ class Commands:
                 f"--except names `topic:{topic.name}`, the topic this subscription follows: "
                 "every alert it would send matches it. Leave it out of the query"
             )
-        held = held_count(self.db, inv.channel)
-        subscribe(self.db, inv.channel, topic.name, mode, only, except_)
+        done = subscribe(self.db, inv.channel, topic.name, mode, only, except_)
+        held = done.resumed
         resumed = (
             f"; {held} alerts held while the channel was paused will now be sent" if held else ""
         )
@@ -559,7 +559,12 @@ class Commands:
             if only or except_
             else ""
         )
-        return f"this channel now gets `{topic.name}` alerts ({mode}){narrowed}{resumed}"
+        refused = (
+            f"; {_dropped(done.dropped, 'waiting to be posted that the new filter refuses')}"
+            if done.dropped
+            else ""
+        )
+        return f"this channel now gets `{topic.name}` alerts ({mode}){narrowed}{refused}{resumed}"
 
     async def _unsubscribe(self, inv: Invocation, rest: str) -> str:
         if len(rest.split()) != 1:
@@ -570,8 +575,9 @@ class Commands:
             raise CommandError(
                 f"this channel is not subscribed to `{_shown(rest)}` (it is to {listed})"
             )
-        unsubscribe(self.db, inv.channel, rest)
-        return f"this channel no longer gets `{rest}` alerts"
+        dropped = unsubscribe(self.db, inv.channel, rest)
+        waiting = f"; {_dropped(dropped, 'it still had waiting')}" if dropped else ""
+        return f"this channel no longer gets `{rest}` alerts{waiting}"
 
     async def _mute(self, inv: Invocation, rest: str) -> str:
         if not rest:
@@ -707,11 +713,18 @@ class Commands:
                 "this query matches an item with no words at all, so nearly every item: "
                 "name what an item must have, like `troops AND NOT drill*`"
             )
-        save_topic(self.db, topic)
+        changed = current is not None and current.query != query
+        again = rematch(topic, self.rt.pipeline.gazetteer) if changed else None
+        dropped = save_topic(self.db, topic, again)
         self.rt.reload_topics()
         verb = "changed" if current else "added"
+        waiting = (
+            f" {_dropped(dropped, 'waiting to be posted that it no longer matches')}."
+            if dropped
+            else ""
+        )
         return (
-            f"{verb} topic `{name}`: `{_one_line(query)}`. Try it with "
+            f"{verb} topic `{name}`: `{_one_line(query)}`.{waiting} Try it with "
             f"`/wirewatch test {name} TEXT`, then `/wirewatch subscribe {name}`"
         )
 
@@ -860,6 +873,11 @@ def _week_lines(weeks: list[TopicWeek]) -> list[str]:
         f"{w.not_relevant} marked not relevant, {w.wrong_story} marked wrong story"
         for w in weeks
     ]
+
+
+def _dropped(n: int, which: str) -> str:
+    """How many alerts were dropped, said right for one ("1 alert ... was dropped")."""
+    return f"{n} alert {which} was dropped" if n == 1 else f"{n} alerts {which} were dropped"
 
 
 def _live(subs: list[SubscriptionRow]) -> list[SubscriptionRow]:

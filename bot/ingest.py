@@ -23,14 +23,11 @@ from bot.edits import digest
 from bot.model import Entry, TopicMatch
 from bot.narrow import narrow_subscriptions
 from bot.prepare import feed_terms
-from bot.store import FeedRow, SubscriptionRow, dumps, subscriptions
+from bot.store import LIVE as LIVE  # what counts as told: edit_store reads it here too
+from bot.store import FeedRow, SubscriptionRow, dumps, subscriptions, told_story
 from bot.stories import StoryDoc, StoryIndex
 
 log = logging.getLogger(__name__)
-
-# Delivery statuses: pending -> claimed -> sent | failed; digest waits for the digest job;
-# muted, held (subscription paused) and cancelled never go out on their own.
-LIVE = ("pending", "claimed", "sent", "digest", "held")
 
 
 @dataclass(frozen=True)
@@ -269,8 +266,9 @@ def _enqueue(
     """One delivery per channel: 'new' for a channel's first of the story, else 'update'.
 
     A strict match alerts its subscribers. A channel already told of the story hears of a
-    later item only when the item matches that channel's topic itself, at least at the
-    topic's relaxed bar: what merely joined the story stays in the archive, not the channel.
+    later item only when the item matches one of the topics that channel follows itself, at
+    least at that topic's relaxed bar and through that subscription's --only/--except:
+    what merely joined the story stays in the archive, not the channel.
     """
     strict = {m.topic for m in item.matches if m.strict}
     relaxed = {m.topic for m in item.matches}
@@ -279,21 +277,50 @@ def _enqueue(
     for sub in subs:
         if sub.topic in strict and sub.channel not in wanted:
             wanted[sub.channel] = sub
-    told = db.query(
-        "SELECT DISTINCT d.channel, s.topic FROM deliveries d JOIN subscriptions s "
-        "ON s.id = d.subscription_id WHERE d.story_id = ? AND d.digest_of IS NULL AND "
-        f"d.status IN ({','.join('?' * len(LIVE))})",
-        [story_id, *LIVE],
-    )
-    for row in told:
-        known = next(
-            (s for s in subs if s.channel == row["channel"] and s.topic == row["topic"]), None
-        )
-        if known and known.topic in relaxed and row["channel"] not in wanted:
-            wanted[row["channel"]] = known
+    for channel, first in _told(db, story_id).items():
+        if channel in wanted:
+            continue
+        if follower := _following(db, subs, relaxed, channel, first, story_id, now):
+            wanted[channel] = follower
     for channel, sub in wanted.items():
         insert_delivery(db, sub, channel, story_id, item_id, now)
     return len(wanted)
+
+
+def _told(db: sqlite_utils.Database, story_id: int) -> dict[str, int]:
+    """channel -> the subscription of its first delivery, for channels told of the story."""
+    told: dict[str, int] = {}
+    for channel, sub_id in db.execute(
+        "SELECT channel, subscription_id FROM deliveries WHERE story_id = ? AND digest_of IS "
+        f"NULL AND status IN ({','.join('?' * len(LIVE))}) ORDER BY id",
+        [story_id, *LIVE],
+    ):
+        told.setdefault(channel, sub_id)
+    return told
+
+
+def _following(
+    db: sqlite_utils.Database,
+    subs: list[SubscriptionRow],
+    relaxed: set[str],
+    channel: str,
+    first: int,
+    story_id: int,
+    now: datetime,
+) -> SubscriptionRow | None:
+    """The subscription through which a told channel hears of a later item of the story:
+    one whose topic the item matches at least at the relaxed bar (the one the story came
+    through first, else by topic), and for which it is an update (a relaxed match never
+    starts a story: an instant subscription does not follow a story only listed in a
+    digest)."""
+    following = sorted(
+        (s for s in subs if s.channel == channel and s.topic in relaxed),
+        key=lambda s: s.id != first,
+    )
+    return next(
+        (s for s in following if told_story(db, channel, story_id, delivery_status(s, now))),
+        None,
+    )
 
 
 def insert_delivery(
@@ -304,17 +331,8 @@ def insert_delivery(
     item_id: int,
     now: datetime,
 ) -> None:
-    # A story listed in a digest (sent or waiting) has no message of its own to thread
-    # under: an instant delivery after it is the story's first alert here, not an orphan
-    # update. Within a digest, one waiting is enough to make this an update.
     status = delivery_status(sub, now)
-    told = "" if status == "digest" else " AND status != 'digest'"
-    seen = db.execute(
-        f"SELECT 1 FROM deliveries WHERE channel = ? AND story_id = ? AND status IN "
-        f"({','.join('?' * len(LIVE))}) AND digest_of IS NULL{told} LIMIT 1",
-        [channel, story_id, *LIVE],
-    ).fetchone()
-    kind = "update" if seen else "new"
+    kind = "update" if told_story(db, channel, story_id, status) else "new"
     db.execute(
         "INSERT OR IGNORE INTO deliveries (subscription_id, channel, story_id, item_id, kind, "
         "status, next_attempt, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -7,30 +7,53 @@ story's first alert and for every update in its thread. `topic:NAME` in a filter
 item matched topic NAME, as the matcher decided when the item was stored.
 
 The filters are evaluated when deliveries are enqueued (`narrow_subscriptions`, called by
-`bot.ingest`), on the same text the topics were matched on. Nothing here stores or sends.
+`bot.ingest`), on the same text the topics were matched on, and again on the stored item
+(`StoredItem`) for the alerts still waiting when a subscription's filters or a topic's query
+change (`bot.store`). Nothing here stores or sends.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Protocol
 
 from bot.errors import QueryError
-from bot.model import Prepared, Topic
+from bot.model import Entry, Prepared, Topic, TopicMatch
 from bot.topics.entities import Gazetteer, shipped
 from bot.topics.match import Matcher, prepare
 from bot.topics.refs import names_in, referenced_names
 
 if TYPE_CHECKING:
-    from bot.ingest import NewItem
     from bot.store import SubscriptionRow
 
 log = logging.getLogger(__name__)
 
 ONLY, EXCEPT = "--only", "--except"  # cannot clash with a topic's name
 ARTICLE_LEAD_CHARS = 1500  # the article lead the pipeline matches topics on (bot.pipeline)
+
+
+class Item(Protocol):
+    """What filters read of an item: a new one (`bot.ingest.NewItem`) or a stored one."""
+
+    @property
+    def entry(self) -> Entry: ...
+    @property
+    def text(self) -> str | None: ...
+    @property
+    def matches(self) -> tuple[TopicMatch, ...]: ...
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    """An item as stored (its feed text, article text and matches), read again for alerts
+    still waiting when what decided them changed."""
+
+    entry: Entry
+    text: str | None
+    matches: tuple[TopicMatch, ...]
 
 
 def effective_query(topic: str, only: str | None, except_: str | None) -> str:
@@ -60,7 +83,7 @@ def channels_naming(topic: str, subs: Iterable[SubscriptionRow]) -> list[str]:
     )
 
 
-def narrow_subscriptions(subs: list[SubscriptionRow], item: NewItem) -> list[SubscriptionRow]:
+def narrow_subscriptions(subs: list[SubscriptionRow], item: Item) -> list[SubscriptionRow]:
     """The subscriptions this item may reach its channel through: a narrowed one whose
     filters refuse it is left out (another of the channel's subscriptions may still let it
     in). Filters are only evaluated for subscriptions whose topic the item matched at all."""
@@ -74,7 +97,7 @@ def narrow_subscriptions(subs: list[SubscriptionRow], item: NewItem) -> list[Sub
 class _Passes:
     """Whether one item passes a subscription's filters; its text is prepared once, if ever."""
 
-    def __init__(self, item: NewItem):
+    def __init__(self, item: Item):
         self.item = item
         # `topic:NAME` in a filter: the item matches NAME, as it would alert NAME's channels.
         self.topics = frozenset(m.topic for m in item.matches if m.strict)
@@ -90,11 +113,33 @@ class _Passes:
 
     @functools.cached_property
     def prepared(self) -> Prepared:
-        entry, text = self.item.entry, self.item.text
-        if not text and entry.prepared is not None:
-            return entry.prepared
-        body = f"{entry.summary}\n{text[:ARTICLE_LEAD_CHARS]}" if text else entry.summary
-        return prepare(entry.title, body, shipped())
+        return _matched_text(self.item, shipped())
+
+
+def _matched_text(item: Item, gazetteer: Gazetteer) -> Prepared:
+    """What topics were matched on: the feed's text, with the article's lead when fetched."""
+    entry, text = item.entry, item.text
+    if not text and entry.prepared is not None:
+        return entry.prepared
+    body = f"{entry.summary}\n{text[:ARTICLE_LEAD_CHARS]}" if text else entry.summary
+    return prepare(entry.title, body, gazetteer)
+
+
+def rematch(topic: Topic, gazetteer: Gazetteer) -> Callable[[StoredItem], StoredItem]:
+    """A stored item with `topic` decided anew (its query was changed), as the pipeline
+    decides it: on the same text, the topics it refers to as they were decided when the
+    item was stored. A chat topic (the only kind changed at runtime) has no relevance model;
+    one that had would be judged without the encoder's opinion."""
+    matcher = Matcher([topic], gazetteer, outside=names_in(topic.query) - {topic.name})
+
+    def again(item: StoredItem) -> StoredItem:
+        others = tuple(m for m in item.matches if m.topic != topic.name)
+        holding = {m.topic for m in others if m.strict}
+        prepared = _matched_text(item, gazetteer)
+        found = matcher.match_prepared(prepared, relaxed=True, holding=holding)
+        return replace(item, matches=others + tuple(found))
+
+    return again
 
 
 @functools.lru_cache(maxsize=512)

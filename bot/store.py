@@ -9,16 +9,18 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlite_utils
 
-from bot.clock import iso, later, parse_iso, utcnow
+from bot.clock import iso, later, parse_iso, parse_stored, utcnow
 from bot.db import write
 from bot.errors import CommandError
-from bot.model import Topic
+from bot.model import Entry, Topic, TopicMatch
+from bot.narrow import StoredItem, narrow_subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +37,17 @@ def live_sub(alias: str = "") -> str:
 
 
 _LIVE_SUB = live_sub()
+# Delivery statuses: pending -> claimed -> sent | failed; digest waits for the digest job;
+# muted, held (subscription paused) and cancelled never go out on their own. These count as
+# the channel having been told (or about to be told) of a story.
+LIVE = ("pending", "claimed", "sent", "digest", "held")
 # What a subscription that ends takes with it: everything not sent yet.
 WAITING = ("pending", "digest", "held", "muted")
+# Alerts still to go out that a changed filter or topic query decides again (a muted one
+# never goes out; a claimed one is in flight).
+QUEUED = ("pending", "digest", "held")
+# A queued alert's item decided again by a changed topic (`bot.narrow.rematch`).
+Rematch = Callable[[StoredItem], StoredItem]
 
 
 @dataclass(frozen=True)
@@ -301,9 +312,20 @@ def list_topics(db: sqlite_utils.Database) -> list[Topic]:
     ]
 
 
-def save_topic(db: sqlite_utils.Database, topic: Topic) -> None:
+def save_topic(db: sqlite_utils.Database, topic: Topic, rematch: Rematch | None = None) -> int:
+    """Store a topic; with `rematch` (its query changed: `bot.narrow.rematch`), the alerts
+    its subscriptions still have waiting are decided again by the new query, and those it
+    no longer lets through are dropped. Returns how many were dropped."""
     with write(db):
         db.table("topics").upsert(_topic_row(topic), pk="name")
+        if rematch is None:
+            return 0
+        reason = "the topic's query changed: no longer matched"
+        return sum(
+            _redecide(db, sub.channel, _queued(db, sub.id), reason, rematch)
+            for sub in subscriptions(db)
+            if sub.topic == topic.name
+        )
 
 
 def delete_topic(db: sqlite_utils.Database, name: str) -> None:
@@ -433,7 +455,8 @@ def _end_subscription(
 
     An item that also matched another topic the channel still follows (one alert names every
     topic it matched) is not dropped: it goes on under that subscription, when that one has
-    no --only/--except to weigh it by."""
+    no --only/--except to weigh it by. A story whose first alert here is dropped while a later
+    report of it waits under another subscription starts with that report (`_restart`)."""
     waiting = ",".join("?" * len(statuses))
     other = (
         "FROM subscriptions s JOIN matches m ON m.topic = s.topic AND m.item_id = "
@@ -446,11 +469,21 @@ def _end_subscription(
         f"(SELECT 1 {other})",
         [row["id"], row["id"], *statuses, row["id"]],
     )
+    started = [
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT story_id FROM deliveries WHERE subscription_id = ? AND kind = 'new' "
+            f"AND status IN ({waiting}) ORDER BY story_id",
+            [row["id"], *statuses],
+        )
+    ]
     cur = db.execute(
         "UPDATE deliveries SET status = 'cancelled', error = ? WHERE subscription_id = ? "
-        f"AND status IN ({','.join('?' * len(statuses))})",
+        f"AND status IN ({waiting})",
         [reason, row["id"], *statuses],
     )
+    # A story it started here that waits on under another topic starts with its next alert.
+    dropped = cur.rowcount + sum(_restart(db, row["channel"], s, reason) for s in started)
     db.execute(
         "DELETE FROM subscriptions WHERE id = ? AND NOT EXISTS "
         "(SELECT 1 FROM deliveries WHERE subscription_id = ?)",
@@ -458,14 +491,163 @@ def _end_subscription(
     )
     db.execute("UPDATE subscriptions SET paused_reason = ? WHERE id = ?", [reason, row["id"]])
     log.log(
-        logging.WARNING if cur.rowcount else logging.INFO,
+        logging.WARNING if dropped else logging.INFO,
         "subscription.ended channel=%s topic=%s reason=%s dropped=%d",
         row["channel"],
         row["topic"],
         reason,
-        cur.rowcount,
+        dropped,
     )
-    return cur.rowcount
+    return dropped
+
+
+def told_story(
+    db: sqlite_utils.Database, channel: str, story_id: int, status: str, before: int | None = None
+) -> bool:
+    """Whether a delivery that starts as `status` finds the channel told of the story (it is
+    then an update): by a delivery older than `before`, if given. A story listed in a digest
+    (sent or waiting) has no message of its own to thread under, so only a digest delivery
+    counts a digest's listing; an instant one after it is the story's first alert here."""
+    digest = "" if status == "digest" else " AND status != 'digest'"
+    older = "" if before is None else f" AND id < {int(before)}"
+    return (
+        db.execute(
+            f"SELECT 1 FROM deliveries WHERE channel = ? AND story_id = ? AND status IN "
+            f"({','.join('?' * len(LIVE))}) AND digest_of IS NULL{digest}{older} LIMIT 1",
+            [channel, story_id, *LIVE],
+        ).fetchone()
+        is not None
+    )
+
+
+def stored_item(db: sqlite_utils.Database, item_id: int) -> StoredItem:
+    """An item as stored, with the topics it matched (strictly, or at the relaxed bar)."""
+    row = db.execute(
+        "SELECT identity, url, title, summary, text, published FROM items WHERE id = ?",
+        [item_id],
+    ).fetchone()
+    identity, url, title, summary, text, published = row
+    matches = tuple(
+        TopicMatch(topic, (), (), strict=bool(strict))
+        for topic, strict in db.execute(
+            "SELECT topic, 1 FROM matches WHERE item_id = ? UNION ALL "
+            "SELECT topic, 0 FROM relaxed_matches WHERE item_id = ?",
+            [item_id, item_id],
+        )
+    )
+    entry = Entry(identity, url, title, summary or "", parse_stored(published, None))
+    return StoredItem(entry, text, matches)
+
+
+def _queued(db: sqlite_utils.Database, sub_id: int) -> list[dict[str, Any]]:
+    """A subscription's alerts still to go out (stories' items, not edits or marks)."""
+    return list(
+        db.query(
+            "SELECT id, subscription_id, channel, story_id, item_id, kind, status FROM "
+            f"deliveries WHERE subscription_id = ? AND status IN ({','.join('?' * len(QUEUED))}) "
+            "AND event_id = 0 AND kind IN ('new', 'update') ORDER BY id",
+            [sub_id, *QUEUED],
+        )
+    )
+
+
+def _redecide(
+    db: sqlite_utils.Database,
+    channel: str,
+    queued: list[dict[str, Any]],
+    reason: str,
+    rematch: Rematch | None = None,
+) -> int:
+    """Decide queued alerts of `channel` again as `bot.ingest` would decide them now (after
+    a filter or a topic's query changed): each goes on through a subscription of the
+    channel that still takes its item (its own first), else it is cancelled with `reason`,
+    and the stories it started here start with their next alert that may. Inside the
+    caller's write; returns how many were cancelled."""
+    subs = subscriptions(db, channel)
+    stories: set[int] = set()
+    cancelled = 0
+    for d in queued:
+        item = stored_item(db, d["item_id"])
+        sub = _taker(subs, rematch(item) if rematch else item, d)
+        if sub is None:
+            cancelled += _cancel(db, d["id"], reason)
+        elif sub.id != d["subscription_id"]:
+            status = "held" if d["status"] == "held" else _mode_status(sub)
+            db.execute(
+                "UPDATE deliveries SET subscription_id = ?, status = ? WHERE id = ?",
+                [sub.id, status, d["id"]],
+            )
+        if sub is None or sub.id != d["subscription_id"]:
+            stories.add(d["story_id"])
+    return cancelled + sum(_restart(db, channel, s, reason, rematch) for s in sorted(stories))
+
+
+def _taker(
+    subs: list[SubscriptionRow], item: StoredItem, d: dict[str, Any]
+) -> SubscriptionRow | None:
+    """The subscription a queued alert of `item` goes out through now: one whose topic the
+    item matches (strictly for a story's first alert, at least at the relaxed bar for an
+    update) and whose --only/--except let it through; the one it was queued under first."""
+    bar = {m.topic for m in item.matches if m.strict or d["kind"] == "update"}
+    taking = [s for s in narrow_subscriptions(subs, item) if s.topic in bar]
+    mine = [s for s in taking if s.id == d["subscription_id"]]
+    return next(iter(mine or taking), None)
+
+
+def _mode_status(sub: SubscriptionRow) -> str:
+    return "digest" if sub.mode == "digest" else "pending"
+
+
+def _cancel(db: sqlite_utils.Database, delivery_id: int, reason: str) -> int:
+    """Cancelled, never deleted: the row is the history of what the channel was not sent."""
+    return db.execute(
+        "UPDATE deliveries SET status = 'cancelled', error = ? WHERE id = ?",
+        [reason, delivery_id],
+    ).rowcount
+
+
+def _restart(
+    db: sqlite_utils.Database,
+    channel: str,
+    story_id: int,
+    reason: str,
+    rematch: Rematch | None = None,
+) -> int:
+    """A story whose queued alerts in the channel changed: each still queued is its first
+    alert here unless an older one told of it, as when it was queued; one that only cleared
+    the relaxed bar cannot start it (it was let through as an update) and is cancelled, and
+    so are the queued edits of a story the channel is no longer told of. Returns how many
+    alerts were cancelled (edits not counted)."""
+    cancelled = 0
+    for d in db.query(
+        "SELECT d.id, d.kind, d.status, d.item_id, s.topic FROM deliveries d JOIN subscriptions "
+        "s ON s.id = d.subscription_id WHERE d.channel = ? AND d.story_id = ? AND d.event_id = 0 "
+        f"AND d.kind IN ('new', 'update') AND d.status IN ({','.join('?' * len(QUEUED))}) "
+        "ORDER BY d.id",
+        [channel, story_id, *QUEUED],
+    ):
+        if told_story(db, channel, story_id, d["status"], before=d["id"]):
+            kind = "update"
+        elif _strict(db, d["item_id"], d["topic"], rematch):
+            kind = "new"
+        else:
+            cancelled += _cancel(db, d["id"], reason)
+            continue
+        db.execute("UPDATE deliveries SET kind = ? WHERE id = ?", [kind, d["id"]])
+    if not told_story(db, channel, story_id, "pending"):
+        db.execute(
+            "UPDATE deliveries SET status = 'cancelled', error = ? WHERE channel = ? AND "
+            f"story_id = ? AND kind = 'edit' AND status IN ({','.join('?' * len(QUEUED))})",
+            [reason, channel, story_id, *QUEUED],
+        )
+    return cancelled
+
+
+def _strict(db: sqlite_utils.Database, item_id: int, topic: str, rematch: Rematch | None) -> bool:
+    """Whether the item matches `topic` strictly (as stored, or as decided again)."""
+    item = stored_item(db, item_id)
+    item = rematch(item) if rematch else item
+    return any(m.topic == topic and m.strict for m in item.matches)
 
 
 def subscriptions(db: sqlite_utils.Database, channel: str | None = None) -> list[SubscriptionRow]:
@@ -476,6 +658,14 @@ def subscriptions(db: sqlite_utils.Database, channel: str | None = None) -> list
     return [_row(SubscriptionRow, r) for r in db.query(sql + " ORDER BY channel, topic", args)]
 
 
+@dataclass(frozen=True)
+class Subscribed:
+    """What subscribing did to the channel's waiting alerts."""
+
+    resumed: int  # held while the channel was paused: they go out now
+    dropped: int  # refused by the subscription's changed --only/--except
+
+
 def subscribe(
     db: sqlite_utils.Database,
     channel: str,
@@ -483,10 +673,16 @@ def subscribe(
     mode: str,
     only: str | None = None,
     except_: str | None = None,
-) -> None:
+) -> Subscribed:
     """From chat, as given: mode and narrowing are replaced, not merged; a retired
-    subscription comes back as chat's, so the config no longer ends it."""
+    subscription comes back as chat's, so the config no longer ends it. The alerts it still
+    has waiting go through a changed narrowing too (`Subscribed.dropped`)."""
     with write(db):
+        before = db.execute(
+            "SELECT id, only_query, except_query FROM subscriptions WHERE channel = ? AND "
+            f"topic = ? AND {_LIVE_SUB}",
+            [channel, topic],
+        ).fetchone()
         db.execute(
             "INSERT INTO subscriptions (channel, topic, mode, origin, created, only_query, "
             "except_query) VALUES (?, ?, ?, 'chat', ?, ?, ?) ON CONFLICT (channel, topic) DO "
@@ -503,21 +699,30 @@ def subscribe(
             "AND topic = ? AND (muted_until IS NULL OR muted_until < ?)",
             [channel, now, channel, topic, now],
         )
-        # A channel that was paused by a permanent error gets its held backlog back.
+        # A channel that was paused by a permanent error gets its held backlog back ...
         db.execute(
             f"UPDATE subscriptions SET paused_reason = NULL WHERE channel = ? AND {_LIVE_SUB}",
             [channel],
         )
-        # ... each to the way its subscription takes it now: a digest's in the next digest.
-        db.execute(
+        dropped = 0
+        if before is not None and tuple(before[1:]) != (only, except_):
+            reason = "the subscription's new --only/--except refuses it"
+            dropped = _redecide(db, channel, _queued(db, before[0]), reason)
+        # ... what the narrowing still lets through, each to the way its subscription takes
+        # it now: a digest's in the next digest.
+        resumed = db.execute(
             "UPDATE deliveries SET status = CASE WHEN (SELECT mode FROM subscriptions s WHERE "
             "s.id = deliveries.subscription_id) = 'digest' AND event_id = 0 THEN 'digest' "
             "ELSE 'pending' END WHERE channel = ? AND status = 'held'",
             [channel],
-        )
+        ).rowcount
+    return Subscribed(resumed, dropped)
 
 
-def unsubscribe(db: sqlite_utils.Database, channel: str, topic: str) -> bool:
+def unsubscribe(db: sqlite_utils.Database, channel: str, topic: str) -> int | None:
+    """End the channel's subscription: how many alerts it had waiting to be posted were
+    dropped (held ones of a paused channel included), or None when the channel had no such
+    subscription."""
     with write(db):
         rows = list(
             db.query(
@@ -527,9 +732,29 @@ def unsubscribe(db: sqlite_utils.Database, channel: str, topic: str) -> bool:
             )
         )
         if not rows:
-            return False
-        _end_subscription(db, rows[0], "unsubscribed", WAITING)
-    return True
+            return None
+        # A muted alert was skipped already ("not saved"): ending it drops nothing more.
+        skipped = [
+            r[0]
+            for r in db.execute(
+                "SELECT id FROM deliveries WHERE subscription_id = ? AND status = 'muted'",
+                [rows[0]["id"]],
+            )
+        ]
+        dropped = _end_subscription(db, rows[0], "unsubscribed", WAITING)
+        return dropped - sum(
+            db.execute(
+                "SELECT count(*) FROM deliveries WHERE status = 'cancelled' AND id IN "
+                f"({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchone()[0]
+            for chunk in _chunks(skipped)
+        )
+
+
+def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
+    """Ids in slices a query's parameters hold."""
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def set_muted(db: sqlite_utils.Database, channel: str, until: str | None) -> int:

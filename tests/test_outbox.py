@@ -225,7 +225,8 @@ async def test_unsubscribing_drops_held_alerts_so_no_later_subscribe_sends_them(
     chat.fail_with = [DeliveryError("channel_not_found", permanent=True)]
     await deliver_pending(db, {"chat": chat})  # the channel is paused
     store_new_items(db, feed, [_item("2", RED, NOW)], index, NOW)  # held while paused
-    assert unsubscribe(db, "chat:A", "t")
+    assert unsubscribe(db, "chat:A", "t") == 2  # both held alerts, counted for the answer
+    assert unsubscribe(db, "chat:A", "t") is None  # no longer subscribed
     subscribe(db, "chat:A", "other", "instant")  # resumes what the channel still holds
     await deliver_pending(db, {"chat": chat})
     assert chat.posted == []

@@ -659,3 +659,51 @@ async def test_grouping_reads_the_feeds_names_not_the_article_pages(tmp_path, fe
     assert "North Korea" in json.loads(entities)
     assert "dock" in names.split("\n")  # the feed's words are there...
     assert not [n for n in names.split("\n") if n.startswith("e:")]  # ...and no page's name
+
+
+async def test_a_report_matching_only_another_followed_topic_at_its_update_bar_is_an_update(
+    tmp_path, feed_server, monkeypatch
+):
+    """The story came to the channel through topic `a`; a later report matches only `b`, which
+    the channel follows too, and only at b's relaxed (update) bar: it belongs in the story's
+    thread (it was dropped: only the topic of the channel's first alert was looked at)."""
+    # b's relevance model: every report scores 0.45, between its update bar and its alert bar.
+    toy = {"weights": {"bias": -0.2}, "threshold": 0.5, "relaxed": 0.3}
+    (tmp_path / "toy.json").write_text(json.dumps(toy), encoding="utf-8")
+    monkeypatch.setattr("bot.relevance.model.HERE", tmp_path)
+    now = datetime.now(UTC)
+    first = ("a1", "North Korea sends more troops to Russia, Seoul says", "https://a.example/1")
+    later = ("a2", "North Korea sent more troops to Russia, spy agency says", "https://a.example/2")
+    feed_server.serve("/rss", _rss([(*first, now - timedelta(minutes=9))]))
+    settings = make_settings(
+        tmp_path / "w.db",
+        [("A", feed_server.url("/rss"))],
+        articles={"fetch": False},
+        topics={
+            "a": {"query": "troops AND Seoul"},
+            "b": {"query": "troops", "relevance": "toy"},
+        },
+        subscriptions=[
+            {"topic": "a", "channel": "console"},
+            {"topic": "b", "channel": "console"},
+        ],
+    )
+    async with console_runtime(settings) as (rt, console):
+        await poll_once(rt)
+        feed_server.serve(
+            "/rss",
+            _rss([(*later, now - timedelta(minutes=2)), (*first, now - timedelta(minutes=9))]),
+        )
+        await poll_once(rt)
+        threads = rt.db.execute(
+            "SELECT kind, thread_id FROM deliveries WHERE kind IN ('new', 'update') ORDER BY id"
+        ).fetchall()
+        relaxed = rt.db.execute("SELECT topic FROM relaxed_matches").fetchall()
+    stories = {a["story_id"] for a in console.alerts()}
+    assert [(a["kind"], a["topic"], a["title"]) for a in console.alerts()] == [
+        ("new", "a", first[1]),
+        ("update", "b", later[1]),  # through b, the topic it matched
+    ]
+    assert len(stories) == 1 and [tuple(r) for r in relaxed] == [("b",), ("b",)]
+    (_, none), (_, parent) = threads
+    assert none is None and parent is not None  # posted in the first alert's thread

@@ -4,6 +4,7 @@ goes where it is no longer wanted, and no update arrives without its story's fir
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 from bot.app import open_runtime
@@ -14,8 +15,9 @@ from bot.edit_store import set_edits
 from bot.errors import DeliveryError
 from bot.ingest import NewItem, store_new_items
 from bot.model import Entry, TopicMatch
-from bot.outbox import deliver_pending
-from bot.store import pause_channel, set_muted, subscribe, unsubscribe
+from bot.outbox import deliver_pending, hold_channel
+from bot.store import add_feed, pause_channel, set_muted, subscribe, unsubscribe
+from bot.stories import StoryIndex
 from tests.test_commands import make_settings
 from tests.test_outbox import NK, NK2, NOW, RED, Platform, _setup
 
@@ -55,7 +57,7 @@ async def test_unsubscribing_one_topic_keeps_an_alert_the_channel_still_follows(
     subscribe(db, "chat:A", "a", "instant")
     subscribe(db, "chat:A", "b", "instant")
     store_new_items(db, feed, [_item("1", NK, 0, "a", "b"), _item("2", RED, 1, "a")], index, NOW)
-    assert unsubscribe(db, "chat:A", "a")
+    assert unsubscribe(db, "chat:A", "a") == 1  # RED's: NK goes on under b
     chat = Platform()
     await deliver_pending(db, {"chat": chat})
     assert [a.title for a in chat.alerts] == [NK]  # RED matched only the topic dropped
@@ -96,7 +98,7 @@ async def test_an_alert_in_flight_when_its_channel_unsubscribes_is_not_posted_la
     chat = Hesitant()
     draining = asyncio.create_task(deliver_pending(db, {"chat": chat}))
     await chat.sending.wait()
-    assert unsubscribe(db, "chat:A", "t")  # a moderator, between two awaits of the outbox
+    assert unsubscribe(db, "chat:A", "t") == 0  # a moderator, between two awaits of the outbox
     chat.go_on.set()
     await draining
     db.execute("UPDATE deliveries SET next_attempt = '2000-01-01T00:00:00.000000Z'")
@@ -148,3 +150,143 @@ async def test_a_backlog_queued_before_a_mute_is_not_posted_during_it(tmp_path):
     store_new_items(db, feed, [_item("3", NK2, 5, "t")], index, NOW)
     await deliver_pending(db, {"chat": chat})  # after the mute: the story starts afresh
     assert [(a.title, a.kind) for a in chat.alerts] == [(NK2, "new")]
+
+
+def _waiting_through(tmp_path, *channel_topics: tuple[str, str]):
+    """A database whose channels follow these topics instantly (nothing sent yet)."""
+    db, feed, index = _setup(tmp_path, channels=())
+    for channel, topic in channel_topics:
+        subscribe(db, channel, topic, "instant")
+    return db, feed, index
+
+
+def _relaxed(guid: str, title: str, minutes: int, topic: str) -> NewItem:
+    """A report that clears `topic`'s update bar only: no alert of its own."""
+    item = _item(guid, title, minutes)
+    return replace(item, matches=(TopicMatch(topic, ("troops",), (), "", strict=False),))
+
+
+async def test_a_changed_filter_drops_the_waiting_alerts_it_refuses(tmp_path):
+    # An outage's backlog went out whole after the desk excluded the Red Sea.
+    db, feed, index = _setup(tmp_path)  # chat:A follows t
+    store_new_items(db, feed, [_item("1", NK, 0, "t"), _item("2", RED, 1, "t")], index, NOW)
+    chat = Platform()
+    chat.fail_with = [DeliveryError("HTTP 503", retry_after=0)]
+    await deliver_pending(db, {"chat": chat})  # the platform is down: both wait
+    done = subscribe(db, "chat:A", "t", "instant", None, "destroyers OR houthi*")
+    assert done.dropped == 1
+    assert subscribe(db, "chat:A", "t", "instant", None, "destroyers OR houthi*").dropped == 0
+    db.execute("UPDATE deliveries SET next_attempt = '2000-01-01T00:00:00.000000Z'")
+    await deliver_pending(db, {"chat": chat})
+    assert [a.title for a in chat.alerts] == [NK]
+    assert _statuses(db) == [("new", "sent"), ("new", "cancelled")]
+    assert db.execute("SELECT count(*) FROM items").fetchone()[0] == 2  # kept, searchable
+
+
+async def test_a_refused_waiting_alert_goes_on_under_another_topic_the_channel_follows(tmp_path):
+    db, feed, index = _waiting_through(tmp_path, ("chat:A", "a"), ("chat:A", "b"))
+    store_new_items(db, feed, [_item("1", RED, 0, "a", "b")], index, NOW)  # queued under a
+    assert subscribe(db, "chat:A", "a", "instant", None, "houthi*").dropped == 0
+    chat = Platform()
+    await deliver_pending(db, {"chat": chat})
+    assert [(a.title, a.topic) for a in chat.alerts] == [(RED, "b")]
+
+
+async def test_a_story_whose_waiting_first_alert_is_refused_starts_with_its_next_report(
+    tmp_path,
+):
+    # The update waiting behind it would have gone out on its own, an "update" of nothing;
+    # one that only cleared the update bar cannot start the story, so it goes too.
+    for relaxed in (False, True):
+        db, feed, index = _waiting_through(tmp_path / str(relaxed), ("chat:A", "t"))
+        later = _relaxed("2", NK2, 5, "t") if relaxed else _item("2", NK2, 5, "t")
+        store_new_items(db, feed, [_item("1", NK, 0, "t")], index, NOW)
+        store_new_items(db, feed, [later], index, NOW)
+        assert _statuses(db) == [("new", "pending"), ("update", "pending")]
+        done = subscribe(db, "chat:A", "t", "instant", None, "Seoul")  # only NK says Seoul
+        chat = Platform()
+        await deliver_pending(db, {"chat": chat})
+        if relaxed:
+            assert done.dropped == 2 and chat.posted == []
+            assert _statuses(db) == [("new", "cancelled"), ("update", "cancelled")]
+        else:
+            assert done.dropped == 1 and chat.posted == [("A", 2, None)]
+            assert [(a.title, a.kind) for a in chat.alerts] == [(NK2, "new")]
+
+
+async def test_a_changed_topic_query_drops_the_waiting_alerts_it_no_longer_matches(tmp_path):
+    async with open_runtime(make_settings(tmp_path), {}) as rt:
+        commands = Commands(rt)
+
+        async def say(text: str) -> str:
+            return (await commands.handle(Invocation("console", "console", "ops", text))).text
+
+        assert "added topic" in await say("topic add ships troops OR destroyers")
+        assert "now gets" in await say("subscribe ships")
+        feed = add_feed(rt.db, "https://x.example/rss", "X", origin="config")
+        waiting = [_item("1", NK, 0, "ships"), _item("2", RED, 1, "ships")]
+        store_new_items(rt.db, feed, waiting, StoryIndex(), NOW)
+        answer = await say("topic add ships destroyers OR frigates")
+        assert "1 alert waiting to be posted that it no longer matches was dropped" in answer
+        assert _statuses(rt.db) == [("new", "cancelled"), ("new", "pending")]
+        assert "dropped" not in await say("topic add ships destroyers OR frigates")
+
+
+async def test_unsubscribing_in_a_paused_channel_says_how_many_held_alerts_it_dropped(tmp_path):
+    # "held alerts are kept", the pause notice says: unsubscribing dropped them unsaid.
+    async with open_runtime(make_settings(tmp_path), {}) as rt:
+        commands = Commands(rt)
+
+        async def say(text: str) -> str:
+            return (await commands.handle(Invocation("console", "console", "ops", text))).text
+
+        assert "now gets" in await say("subscribe troop-deployments")
+        feed = add_feed(rt.db, "https://x.example/rss", "X", origin="config")
+        held = [_item("1", NK, 0, "troop-deployments"), _item("2", RED, 1, "troop-deployments")]
+        store_new_items(rt.db, feed, held, StoryIndex(), NOW)
+        hold_channel(rt.db, "console", "channel_not_found")
+        answer = await say("unsubscribe troop-deployments")
+        assert answer.endswith("; 2 alerts it still had waiting were dropped"), answer
+
+
+async def test_a_later_report_follows_the_story_through_any_topic_the_channel_follows(tmp_path):
+    # The story came through `a`; a report matching only `b`, at its update bar, is an update
+    # in its thread, unless b's --except refuses it or the story here is only in a digest.
+    for case in ("plain", "except", "digest"):
+        db, feed, index = _setup(tmp_path / case, channels=())
+        subscribe(db, "chat:A", "a", "digest" if case == "digest" else "instant")
+        subscribe(db, "chat:A", "b", "instant", None, "spy" if case == "except" else None)
+        store_new_items(db, feed, [_item("1", NK, 0, "a")], index, NOW)
+        store_new_items(db, feed, [_relaxed("2", NK2, 5, "b")], index, NOW)
+        chat = Platform()
+        await deliver_pending(db, {"chat": chat})
+        sent = [(a.title, a.kind, a.topic) for a in chat.alerts]
+        if case == "plain":
+            assert sent == [(NK, "new", "a"), (NK2, "update", "b")]
+            assert chat.posted[1][2] == f"m{chat.posted[0][1]}"  # in the story's thread
+        elif case == "except":
+            assert sent == [(NK, "new", "a")]
+        else:  # a relaxed match never starts a story: the digest has it, no thread exists
+            assert sent == [] and _statuses(db) == [("new", "digest")]
+
+
+async def test_unsubscribing_the_topic_a_waiting_story_came_through_leaves_no_orphan_update(
+    tmp_path,
+):
+    # Its report waiting under `b` would have gone out alone, an "update" of nothing; one that
+    # only cleared b's update bar is no alert of its own, so it goes with the story.
+    for relaxed in (False, True):
+        db, feed, index = _waiting_through(
+            tmp_path / str(relaxed), ("chat:A", "a"), ("chat:A", "b")
+        )
+        later = _relaxed("2", NK2, 5, "b") if relaxed else _item("2", NK2, 5, "b")
+        store_new_items(db, feed, [_item("1", NK, 0, "a")], index, NOW)
+        store_new_items(db, feed, [later], index, NOW)
+        assert _statuses(db) == [("new", "pending"), ("update", "pending")]
+        dropped = unsubscribe(db, "chat:A", "a")
+        chat = Platform()
+        await deliver_pending(db, {"chat": chat})
+        if relaxed:
+            assert dropped == 2 and chat.posted == []
+        else:
+            assert dropped == 1 and [(a.title, a.kind) for a in chat.alerts] == [(NK2, "new")]
