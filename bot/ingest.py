@@ -274,8 +274,9 @@ def _enqueue(
     relaxed = {m.topic for m in item.matches}
     subs = narrow_subscriptions(subs, item)  # desk filters: --only / --except
     wanted: dict[str, SubscriptionRow] = {}
-    for sub in subs:
-        if sub.topic in strict and sub.channel not in wanted:
+    for sub in subs:  # of a channel's matching subscriptions, the one that tells it soonest
+        best = wanted.get(sub.channel)
+        if sub.topic in strict and (best is None or _sooner(sub, best, now)):
             wanted[sub.channel] = sub
     for channel, first in _told(db, story_id).items():
         if channel in wanted:
@@ -285,6 +286,16 @@ def _enqueue(
     for channel, sub in wanted.items():
         insert_delivery(db, sub, channel, story_id, item_id, now)
     return len(wanted)
+
+
+# How soon a new delivery reaches its channel, by the status it starts with.
+_SOONEST = {"pending": 0, "held": 1, "digest": 2, "muted": 3}
+
+
+def _sooner(sub: SubscriptionRow, than: SubscriptionRow, now: datetime) -> bool:
+    """`sub` would tell the channel sooner: an instant subscription is not made a digest
+    line by a digest one of the same channel whose topic happens to sort first."""
+    return _SOONEST[delivery_status(sub, now)] < _SOONEST[delivery_status(than, now)]
 
 
 def _told(db: sqlite_utils.Database, story_id: int) -> dict[str, int]:

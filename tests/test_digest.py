@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -44,6 +45,23 @@ async def test_digest_channel_gets_one_message_listing_each_story_once(tmp_path)
     assert lines[0].startswith("wirewatch digest") and "2 stories" in lines[0]
     assert len(lines) == 3 and NK in lines[1] and RED in lines[2]
     assert await send_digests(db, {"chat": chat}) == 0  # nothing twice
+
+
+async def test_an_instant_subscription_is_not_turned_into_a_digest_line_by_another(tmp_path):
+    # One channel follows `t` instantly and `a` in a digest; a story both match was only
+    # listed in the next digest because `a` sorts first: which one won went by the name.
+    db, feed, index = _setup(tmp_path, channels=("chat:C",))
+    subscribe(db, "chat:C", "a", "digest")
+    both = _item("1", NK, NOW)
+    both = replace(both, matches=(*both.matches, replace(both.matches[0], topic="a")))
+    only_a = replace(_item("2", RED, NOW + timedelta(minutes=1)), matches=both.matches[1:])
+    store_new_items(db, feed, [both, only_a], index, NOW)
+    chat = Platform()
+    await deliver_pending(db, {"chat": chat})
+    assert [a.title for a in chat.alerts] == [NK]  # at once, as `t` asks
+    assert await send_digests(db, {"chat": chat}) == 1
+    ((_, _, text),) = chat.digests
+    assert RED in text and NK not in text  # the digest keeps what only `a` matched
 
 
 async def test_a_story_an_earlier_digest_listed_comes_back_as_a_follow_up(tmp_path):
