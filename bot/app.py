@@ -154,7 +154,9 @@ async def _ready(
     dropped = sync_config_subscriptions(
         db, [(s.channel, s.topic, s.mode, s.only, s.except_) for s in settings.subscriptions]
     )
-    metrics.DROPPED.labels("removed from config").inc(dropped)
+    metrics.DROPPED.labels("config changed").inc(dropped)
+    if dropped:
+        log.warning("config.dropped alerts=%d (subscriptions removed or narrowed)", dropped)
     net = settings.network
     fetcher = Fetcher(
         allow_private=net.allow_private_addresses,

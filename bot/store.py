@@ -423,11 +423,19 @@ def sync_config_subscriptions(
 ) -> int:
     """Subscriptions in the config exist, narrowed as written there (channel, topic, mode,
     only, except); config ones no longer listed end, and the alerts they still had waiting
-    are dropped, never posted. Returns how many were dropped."""
+    are dropped, never posted; a changed only/except decides those it had waiting again,
+    as `subscribe` from chat does. Returns how many were dropped."""
     keep = {(channel, topic) for channel, topic, *_ in subs}
     now = iso(utcnow())
     dropped = 0
     with write(db):
+        filters = {
+            (r["channel"], r["topic"]): (r["id"], r["only_query"], r["except_query"])
+            for r in db.query(
+                "SELECT id, channel, topic, only_query, except_query FROM subscriptions "
+                f"WHERE {_LIVE_SUB}"
+            )
+        }
         for row in list(
             db.query(
                 "SELECT id, channel, topic FROM subscriptions WHERE origin = 'config' AND "
@@ -444,6 +452,10 @@ def sync_config_subscriptions(
                 "only_query = excluded.only_query, except_query = excluded.except_query",
                 [channel, topic, mode, now, only, except_, REMOVED],
             )
+            sub_id, *before = filters.get((channel, topic), (None, only, except_))
+            if sub_id is not None and tuple(before) != (only, except_):
+                reason = "the subscription's new only/except in the config refuses it"
+                dropped += _redecide(db, channel, _queued(db, sub_id), reason)
     return dropped
 
 

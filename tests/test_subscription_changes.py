@@ -16,7 +16,14 @@ from bot.errors import DeliveryError
 from bot.ingest import NewItem, store_new_items
 from bot.model import Entry, TopicMatch
 from bot.outbox import deliver_pending, hold_channel
-from bot.store import add_feed, pause_channel, set_muted, subscribe, unsubscribe
+from bot.store import (
+    add_feed,
+    pause_channel,
+    set_muted,
+    subscribe,
+    sync_config_subscriptions,
+    unsubscribe,
+)
 from bot.stories import StoryIndex
 from tests.test_commands import make_settings
 from tests.test_outbox import NK, NK2, NOW, RED, Platform, _setup
@@ -181,6 +188,21 @@ async def test_a_changed_filter_drops_the_waiting_alerts_it_refuses(tmp_path):
     assert [a.title for a in chat.alerts] == [NK]
     assert _statuses(db) == [("new", "sent"), ("new", "cancelled")]
     assert db.execute("SELECT count(*) FROM items").fetchone()[0] == 2  # kept, searchable
+
+
+async def test_a_config_filter_changed_across_a_restart_drops_the_waiting_alerts_it_refuses(
+    tmp_path,
+):
+    # The same backlog, the filter changed in the config file: the restart went on to post it.
+    db, feed, index = _setup(tmp_path, channels=())
+    sync_config_subscriptions(db, [("chat:A", "t", "instant", None, None)])
+    store_new_items(db, feed, [_item("1", NK, 0, "t"), _item("2", RED, 1, "t")], index, NOW)
+    changed = [("chat:A", "t", "instant", None, "destroyers OR houthi*")]
+    assert sync_config_subscriptions(db, changed) == 1
+    assert sync_config_subscriptions(db, changed) == 0  # the next restart: nothing new
+    chat = Platform()
+    await deliver_pending(db, {"chat": chat})
+    assert [a.title for a in chat.alerts] == [NK]
 
 
 async def test_a_refused_waiting_alert_goes_on_under_another_topic_the_channel_follows(tmp_path):
