@@ -13,6 +13,7 @@ from typing import Any
 
 from adapters.base import Alert
 from adapters.chunks import split_lines
+from bot.alerts import brief_why
 from bot.feedback import KINDS
 from bot.model import Change, Source
 
@@ -103,11 +104,11 @@ def _headline(alert: Alert) -> str:
 
 
 def _why(alert: Alert) -> list[str]:
+    """The topics, the words that fired and the relevance score; the model's features are
+    for moderators (`/wirewatch test`), not for the channel."""
     lines = ["Topic " + ", ".join(f"`{escape(t)}`" for t in alert.topics or (alert.topic,))]
-    if alert.explanation:
-        lines[0] += f": {escape(alert.explanation)}"
-    elif alert.matched:
-        lines[0] += f": matched {escape(', '.join(alert.matched))}"
+    if why := brief_why(alert.explanation, alert.matched):
+        lines[0] += f": {escape(why)}"
     if alert.entities:
         lines.append("Entities: " + escape(", ".join(alert.entities)))
     return lines
