@@ -9,13 +9,15 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import re
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from adapters.console import alert_json, alert_text
+from adapters.console import ConsoleAdapter, alert_json, alert_text
 from bot.cli import main
 from bot.model import Alert, Corroboration, Source
 
@@ -158,3 +160,26 @@ def test_feed_text_in_the_new_lines_cannot_drive_the_terminal() -> None:
     assert listed[1] == "- Other · 2026-01-02 04:00 UTC · Sent]0;pwned"
     why = alert_json(new)["why"]
     assert why.startswith('"troops') and why.endswith(" in the title · relevance 0.90")
+
+
+def test_readme_documents_every_field_of_a_json_alert(demo) -> None:
+    _, alerts = demo
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("`poll --once --json` prints one object per delivered alert")
+    said = readme[start : readme.index("\n\n", start)]
+    for alert in alerts:
+        for key in alert:
+            assert f"`{key}`" in said, key
+        for source in alert["sources"]:
+            assert f"`{{{', '.join(source)}}}`" in said
+
+
+def test_the_whole_reason_is_logged_under_verbose(caplog) -> None:
+    """`wirewatch -v` logs each printed alert's whole reason, model features included."""
+    reason = 'title has "troops"; relevance 0.90 (bar 0.50; words 0.80, encoder 0.95): a +1.2'
+    alert = Alert(5, "new", 7, "t", "console", "Troops", None, "Wire", datetime.now(UTC), "")
+    out = io.StringIO()
+    with caplog.at_level(logging.DEBUG, logger="adapters.console"):
+        ConsoleAdapter(out)._write(replace(alert, explanation=reason))
+    assert 'why: "troops" in the title · relevance 0.90\n' in out.getvalue()
+    assert f"console.why delivery=5 {reason}" in caplog.text
