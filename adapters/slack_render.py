@@ -193,9 +193,9 @@ def feedback_kind(action_id: str) -> str | None:
 
 
 def edit_blocks(alert: Alert) -> list[Block]:
-    """An outlet changed an item: which, its words deleted (struck) and inserted (bold), the
-    channel's topics it now matches or no longer does, and the feedback buttons (a label
-    is about the item as it now reads)."""
+    """An outlet changed an item: which (linked, with when it was first published), its words
+    deleted (struck) and inserted (bold), the channel's topics it now matches or no longer
+    does, and the feedback buttons (a label is about the item as it now reads)."""
     edit = alert.edit
     assert edit is not None
     head = f"*{escape(alert.outlet)} edited:* {link(alert.url, clip(alert.title, TITLE_MAX))}"
@@ -203,7 +203,8 @@ def edit_blocks(alert: Alert) -> list[Block]:
     for name, parts in (("Title", edit.title), ("Summary", edit.summary)):
         if parts:
             blocks.append(_section(f"*{name}:* " + diff_mrkdwn(parts, SECTION_MAX - 20)))
-    blocks.append(_context(f"ref {alert.feedback_id}", *(escape(n) for n in edit.notes)))
+    stamp = f"published {when(alert)} · ref {alert.feedback_id}"
+    blocks.append(_context(stamp, *(escape(n) for n in edit.notes)))
     return blocks + [feedback_block(alert)]
 
 
