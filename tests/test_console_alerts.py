@@ -19,7 +19,9 @@ import pytest
 
 from adapters.console import ConsoleAdapter, alert_json, alert_text
 from bot.cli import main
-from bot.model import Alert, Corroboration, Source
+from bot.model import Alert, Corroboration, Source, Topic
+from bot.topics.entities import Gazetteer
+from bot.topics.match import Matcher, load_topics
 
 pytestmark = pytest.mark.slow  # the demo, twice: some 10 seconds
 
@@ -183,3 +185,45 @@ def test_the_whole_reason_is_logged_under_verbose(caplog) -> None:
         ConsoleAdapter(out)._write(replace(alert, explanation=reason))
     assert 'why: "troops" in the title · relevance 0.90\n' in out.getvalue()
     assert f"console.why delivery=5 {reason}" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("query", "title", "why"),
+    [
+        (
+            "deploy* NEAR/5 troops",
+            "Pyongyang deploys more troops",
+            '"deploys" near "troops" in the title',
+        ),
+        (
+            'entity:"North Korea" AND entity:Russia',
+            "Pyongyang sends envoy to Moscow",
+            'North Korea (as "Pyongyang"); Russia (as "Moscow")',
+        ),
+        (
+            "topic:nk-russia AND title:envoy* AND summit",
+            "Pyongyang sends envoy to Moscow",
+            'topic nk-russia; North Korea (as "Pyongyang"); Russia (as "Moscow"); "envoy" in '
+            'the title; "summit" in the text',
+        ),
+    ],
+)
+def test_why_reads_the_reasons_the_matcher_stores(query: str, title: str, why: str) -> None:
+    """The short line is read from the reasons as the real matcher words them: a change of
+    their wording shows here, not as model internals in front of editors."""
+    topics = [*load_topics(), Topic("t", query, origin="config")]
+    [found] = [
+        m for m in Matcher(topics, Gazetteer.load()).match(title, "A summit.") if m.topic == "t"
+    ]
+    alert = Alert(1, "new", 1, "t", "console", title, None, "W", datetime.now(UTC), "")
+    shown = alert_text(replace(alert, explanation=found.explanation, matched=found.matched))
+    assert f"\nwhy: {why}\n" in shown
+
+
+def test_an_update_held_to_the_relaxed_bar_says_so() -> None:
+    stored = (
+        'title has "troops"; relevance 0.36 (update bar 0.33; words 0.30, encoder 0.44): a +1.0'
+    )
+    alert = Alert(1, "update", 1, "t", "console", "T", None, "W", datetime.now(UTC), "")
+    shown = alert_text(replace(alert, explanation=stored))
+    assert '\nwhy: "troops" in the title · relevance 0.36 (update bar 0.33)\n' in shown
