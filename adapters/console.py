@@ -9,15 +9,20 @@ buttons, a printed alert ends with the `wirewatch feedback` commands that do the
 from __future__ import annotations
 
 import json
+import logging
 import re
 import sys
+from datetime import UTC, datetime
 from typing import TextIO
 
 from adapters.base import Alert, CommandHandler, MessageRef
+from bot.alerts import brief_why
 from bot.clock import iso_short
 from bot.edits import diff_text
 from bot.feedback import KINDS
-from bot.model import Change
+from bot.model import Change, Source
+
+log = logging.getLogger(__name__)
 
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
@@ -28,7 +33,8 @@ def plain(text: str) -> str:
 
 
 def alert_json(alert: Alert) -> dict[str, object]:
-    """The JSON line for one alert, as `poll --once --json` documents it."""
+    """The JSON line for one alert, as `poll --once --json` documents it: `why` is the line
+    an editor reads, `explanation` the whole reason, model features included."""
     return {
         "delivery_id": alert.feedback_id,
         "kind": alert.kind,
@@ -43,11 +49,18 @@ def alert_json(alert: Alert) -> dict[str, object]:
         "summary": alert.summary,
         "entities": list(alert.entities),
         "matched": list(alert.matched),
-        "sources": [{"outlet": s.outlet, "title": s.title, "url": s.url} for s in alert.sources],
+        "why": brief_why(alert.explanation, alert.matched),
+        "explanation": alert.explanation,
+        "sources": [_source_json(s) for s in alert.sources],
         "outlets": list(alert.corroboration.outlets) if alert.corroboration else [],
         "corroborated": bool(alert.corroboration and alert.corroboration.corroborated),
         **({"edit": _edit_json(alert)} if alert.edit else {}),
     }
+
+
+def _source_json(source: Source) -> dict[str, object]:
+    when = iso_short(source.published) if source.published else None
+    return {"outlet": source.outlet, "title": source.title, "url": source.url, "published": when}
 
 
 def _edit_json(alert: Alert) -> dict[str, object]:
@@ -68,21 +81,33 @@ def alert_text(alert: Alert) -> str:
     if alert.kind == "corroborated":
         return mark_text(alert)
     lines = [
-        f"== {alert.kind.upper()} · {_topics(alert)} · story {alert.story_id}",
+        _head(alert),
         plain(alert.title),
-        f"{plain(alert.outlet)} · {alert.published:%Y-%m-%d %H:%M} UTC · {plain(alert.url or '')}",
+        f"{plain(alert.outlet)} · {_stamp(alert)}",
         plain(alert.summary),
     ]
-    if alert.explanation:
-        lines.append(f"why: {plain(alert.explanation)}")
+    if why := brief_why(alert.explanation, alert.matched):
+        lines.append(f"why: {plain(why)}")
     if alert.entities:
         lines.append(f"entities: {', '.join(plain(e) for e in alert.entities)}")
-    outlets = ", ".join(dict.fromkeys(plain(s.outlet) for s in alert.sources))
-    lines.append(f"sources ({len(alert.sources)}): {outlets}")
-    if alert.corroboration:
-        lines.append(plain(alert.corroboration.line))
-    lines.append(feedback_line(alert))
+    lines += [outlets_line(alert), feedback_line(alert)]
     return "\n".join(lines) + "\n"
+
+
+def outlets_line(alert: Alert) -> str:
+    """Who carries the story, in one line: the independent outlets (wire copy folded, "via
+    AFP (The Moscow Times)"), with the number of reports when it is not theirs, and the
+    mark once corroborated. Without corroboration data, the sources' outlets."""
+    c = alert.corroboration
+    if c is None:
+        names = ", ".join(dict.fromkeys(plain(s.outlet) for s in alert.sources))
+        return f"sources ({len(alert.sources)}): {names}"
+    n, reports = len(c.outlets), len(alert.sources)
+    count = f"{n} outlet{'s' if n != 1 else ''}"
+    if reports > n:
+        count += f" ({reports} reports)"
+    mark = "corroborated · " if c.corroborated else ""
+    return plain(f"{mark}{count}: {', '.join(c.outlets)}")
 
 
 def feedback_line(alert: Alert) -> str:
@@ -92,12 +117,14 @@ def feedback_line(alert: Alert) -> str:
 
 
 def edit_text(alert: Alert) -> str:
-    """An edit: which outlet changed which item, its word diff ([-deleted-] {+inserted+})."""
+    """An edit: which outlet changed which item (when it was published, its link and ref),
+    its word diff ([-deleted-] {+inserted+})."""
     edit = alert.edit
     assert edit is not None
     lines = [
-        f"== EDIT · {_topics(alert)} · story {alert.story_id}",
+        _head(alert),
         f"{plain(alert.outlet)} changed: {plain(alert.title)}",
+        f"published {_stamp(alert)}",
     ]
     lines += [
         f"{name}: {_diff(parts)}"
@@ -109,11 +136,41 @@ def edit_text(alert: Alert) -> str:
 
 
 def mark_text(alert: Alert) -> str:
-    """What a terminal shows where a chat message would be rewritten with the mark."""
-    lines = [f"== CORROBORATED · {_topics(alert)} · story {alert.story_id}", plain(alert.title)]
-    if alert.corroboration:
-        lines.append(plain(alert.corroboration.line))
+    """What a terminal shows where a chat message would be rewritten with the mark: the
+    story's first alert (outlet, time, ref, link), the outlets, and what each reported, one
+    line per report, as the rewritten chat message lists them: a mark that rests on a report
+    of something else shows it."""
+    lines = [
+        _head(alert),
+        plain(alert.title),
+        f"{plain(alert.outlet)} · {_stamp(alert)}",
+        outlets_line(alert),
+    ]
+    lines += [f"- {_source_line(s)}" for s in alert.sources]
     return "\n".join(lines) + "\n"
+
+
+def _source_line(source: Source) -> str:
+    """ "Al Jazeera · 2026-12-06 09:30 UTC · headline · link", on one line whatever the feed
+    put in its title."""
+    when = _when(source.published) if source.published else ""
+    parts = (plain(source.outlet), when, plain(source.title), plain(source.url or ""))
+    return " · ".join(" ".join(p.split()) for p in parts if p.strip())
+
+
+def _head(alert: Alert) -> str:
+    return f"== {alert.kind.upper()} · {_topics(alert)} · story {alert.story_id}"
+
+
+def _stamp(alert: Alert) -> str:
+    """ "2026-12-06 07:40 UTC · ref 1 · https://...": the number `wirewatch feedback` takes
+    is the one chat shows after `ref`."""
+    link = f" · {plain(alert.url)}" if alert.url else ""
+    return f"{_when(alert.published)} · ref {alert.feedback_id}{link}"
+
+
+def _when(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def _topics(alert: Alert) -> str:
@@ -171,6 +228,8 @@ class ConsoleAdapter:
         print(f"wirewatch notice: {plain(text)}", file=sys.stderr)
 
     def _write(self, alert: Alert) -> None:
+        if alert.explanation:  # the whole reason, model features included: `wirewatch -v`
+            log.debug("console.why delivery=%d %s", alert.delivery_id, plain(alert.explanation))
         if self.json_lines:
             self.stream.write(json.dumps(alert_json(alert), ensure_ascii=False) + "\n")
         else:

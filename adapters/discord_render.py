@@ -19,6 +19,7 @@ import discord
 
 from adapters.base import Alert
 from adapters.chunks import split_lines
+from bot.alerts import brief_why
 from bot.feedback import KINDS
 from bot.model import Change
 
@@ -32,6 +33,7 @@ except ImportError:  # pragma: no cover - exercised through `graphemes_fallback`
 TITLE, DESCRIPTION, FIELDS, FIELD_NAME, FIELD_VALUE = 256, 4096, 25, 256, 1024
 FOOTER, AUTHOR, TOTAL, CONTENT, THREAD_NAME = 2048, 256, 6000, 2000, 100
 SUMMARY = 1500  # a readable alert; Discord would take 4,096
+SOURCE_TITLE = 100  # a headline in the sources field: several sources fit in its 1,024
 ELLIPSIS = "…"
 ZWSP = "\u200b"
 COLOUR_NEW, COLOUR_UPDATE = 0xC0392B, 0x7F8C8D
@@ -190,8 +192,9 @@ def _hard_cut(text: str, limit: int) -> str:
 
 
 def sources_field(alert: Alert, limit: int = FIELD_VALUE) -> str:
-    """One line per outlet so far, as many as fit, then how many more."""
-    lines = [f"- {masked_link(s.outlet, s.url)}" for s in alert.sources]
+    """One line per report so far, its outlet linked and its headline (what each reported,
+    as Slack and the console list them), as many as fit, then how many more."""
+    lines = [f"- {masked_link(s.outlet, s.url)}{_headline(s.title)}" for s in alert.sources]
     kept: list[str] = []
     for i, line in enumerate(lines):
         rest = f"\n… and {len(lines) - i} more" if i < len(lines) - 1 else ""
@@ -201,8 +204,14 @@ def sources_field(alert: Alert, limit: int = FIELD_VALUE) -> str:
     return "\n".join(kept) or "-"
 
 
+def _headline(title: str) -> str:
+    """ ": headline" for a source's line, one line and short; nothing for a blank one."""
+    flat = " ".join(title.split())
+    return f": {feed_text(clip(flat, SOURCE_TITLE))}" if flat else ""
+
+
 def _fields(alert: Alert) -> list[tuple[str, str, bool]]:
-    why = alert.explanation or ", ".join(alert.matched)
+    why = brief_why(alert.explanation, alert.matched)  # the model's features: `/wirewatch test`
     fields = [
         ("Topic", clip(", ".join(f"`{t}`" for t in alert.topics or (alert.topic,)), 200), True),
         ("Outlet", clip(feed_text(alert.outlet), FIELD_VALUE), True),

@@ -13,6 +13,7 @@ from typing import Any
 
 from adapters.base import Alert
 from adapters.chunks import split_lines
+from bot.alerts import brief_why
 from bot.feedback import KINDS
 from bot.model import Change, Source
 
@@ -103,11 +104,11 @@ def _headline(alert: Alert) -> str:
 
 
 def _why(alert: Alert) -> list[str]:
+    """The topics, the words that fired and the relevance score; the model's features are
+    for moderators (`/wirewatch test`), not for the channel."""
     lines = ["Topic " + ", ".join(f"`{escape(t)}`" for t in alert.topics or (alert.topic,))]
-    if alert.explanation:
-        lines[0] += f": {escape(alert.explanation)}"
-    elif alert.matched:
-        lines[0] += f": matched {escape(', '.join(alert.matched))}"
+    if why := brief_why(alert.explanation, alert.matched):
+        lines[0] += f": {escape(why)}"
     if alert.entities:
         lines.append("Entities: " + escape(", ".join(alert.entities)))
     return lines
@@ -192,9 +193,9 @@ def feedback_kind(action_id: str) -> str | None:
 
 
 def edit_blocks(alert: Alert) -> list[Block]:
-    """An outlet changed an item: which, its words deleted (struck) and inserted (bold), the
-    channel's topics it now matches or no longer does, and the feedback buttons (a label
-    is about the item as it now reads)."""
+    """An outlet changed an item: which (linked, with when it was first published), its words
+    deleted (struck) and inserted (bold), the channel's topics it now matches or no longer
+    does, and the feedback buttons (a label is about the item as it now reads)."""
     edit = alert.edit
     assert edit is not None
     head = f"*{escape(alert.outlet)} edited:* {link(alert.url, clip(alert.title, TITLE_MAX))}"
@@ -202,7 +203,8 @@ def edit_blocks(alert: Alert) -> list[Block]:
     for name, parts in (("Title", edit.title), ("Summary", edit.summary)):
         if parts:
             blocks.append(_section(f"*{name}:* " + diff_mrkdwn(parts, SECTION_MAX - 20)))
-    blocks.append(_context(f"ref {alert.feedback_id}", *(escape(n) for n in edit.notes)))
+    stamp = f"published {when(alert)} · ref {alert.feedback_id}"
+    blocks.append(_context(stamp, *(escape(n) for n in edit.notes)))
     return blocks + [feedback_block(alert)]
 
 

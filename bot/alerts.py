@@ -9,7 +9,10 @@ and so is an edit's word diff.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 
 import sqlite_utils
 
@@ -86,11 +89,11 @@ def build_alert(db: sqlite_utils.Database, d: Delivery, item_id: int | None = No
     ]
     topics = tuple(dict.fromkeys([topic_name, *others] if topic_name else others))
     sources = tuple(
-        Source(r["outlet"], r["title"], r["url"])
+        Source(r["outlet"], r["title"], r["url"], _published(r["published"], r["first_seen"]))
         for r in db.query(
-            "SELECT feeds.name AS outlet, items.title, items.url FROM items JOIN feeds ON "
-            "feeds.id = items.feed_id WHERE items.story_id = ? AND items.id <= ? ORDER BY "
-            "items.published, items.id",
+            "SELECT feeds.name AS outlet, items.title, items.url, items.published, "
+            "items.first_seen FROM items JOIN feeds ON feeds.id = items.feed_id WHERE "
+            "items.story_id = ? AND items.id <= ? ORDER BY items.published, items.id",
             [d.story_id, max(d.item_id, item["id"])],
         )
     )
@@ -105,8 +108,7 @@ def build_alert(db: sqlite_utils.Database, d: Delivery, item_id: int | None = No
         title=item["title"],
         url=item["url"],
         outlet=item["outlet"],
-        # A damaged stored date must not stop this delivery: the first-seen time stands in.
-        published=parse_stored(item["published"], parse_stored(item["first_seen"], utcnow())),
+        published=_published(item["published"], item["first_seen"]),
         summary=item["alert_summary"] or summarize(item["title"], item["summary"]),
         entities=tuple(json.loads(item["entities"])),
         matched=tuple(json.loads(match[0])) if match else (),
@@ -115,6 +117,12 @@ def build_alert(db: sqlite_utils.Database, d: Delivery, item_id: int | None = No
         corroboration=corroboration_of(db, d.story_id, max(d.item_id, item["id"])),
         edit=edit,
     )
+
+
+def _published(published: str | None, first_seen: str | None) -> datetime:
+    """An item's date; a damaged stored date must not stop a delivery: the first-seen time
+    stands in."""
+    return parse_stored(published, parse_stored(first_seen, utcnow()))
 
 
 def _edit(db: sqlite_utils.Database, d: Delivery) -> Edit:
@@ -136,3 +144,64 @@ def _edit(db: sqlite_utils.Database, d: Delivery) -> Edit:
         started=tuple(t for t in json.loads(started or "[]") if t in topics),
         stopped=tuple(t for t in json.loads(stopped or "[]") if t in topics),
     )
+
+
+# A stored explanation (bot.topics.match's reasons, then bot.relevance.reasons' verdict),
+# read back for an editor. A reason of a shape not known here is shown as stored.
+_VERDICT = re.compile(r"(?:^|; )relevance (\d\.\d\d) \((update bar \d\.\d\d|bar|words alone)")
+_TERM = re.compile(r'(title|text) has (".*")')
+_NEAR = re.compile(r'(".*") within \d+ words of (".*?")( in the title)?')
+_ENTITY = re.compile(r"entity (.+)")
+TEXT_TERMS = 3  # words found only in the text, beyond the title: the title's say more
+
+
+def brief_why(explanation: str, matched: Sequence[str] = ()) -> str:
+    """Why an alert fired, in a line an editor reads at a glance: the query's words that
+    fired and where, the entities, and the relevance score ('"deploys" near "troops" in the
+    title · relevance 0.98'); an update let through at the relaxed bar names it. The model's
+    features stay out: `wirewatch topics test`, chat `test` and the JSON `explanation` say
+    them in full."""
+    found = _VERDICT.search(explanation)
+    words = explanation[: found.start()] if found else explanation
+    quoted = ", ".join(f'"{m}"' for m in matched)
+    said = "; ".join(_grouped(words.split("; "))) if words else quoted
+    if found is None:
+        return said
+    bar = found.group(2)
+    verdict = f"relevance {found.group(1)}"
+    if bar.startswith("update bar"):
+        verdict += f" ({bar})"
+    elif bar == "words alone":
+        verdict += " (vetoed)"
+    return f"{said} · {verdict}" if said else verdict
+
+
+def _grouped(reasons: list[str]) -> list[str]:
+    """Reasons as short phrases, in the order stored; the words found in the title, and
+    those found in the text, each said once where the first of them was."""
+    parts: list[str | list[str]] = []
+    title: list[str] = []
+    text: list[str] = []
+    more = False
+    for reason in reasons:
+        if reason == "...":
+            more = True
+        elif term := _TERM.fullmatch(reason):
+            group = title if term.group(1) == "title" else text
+            if not group:
+                parts.append(group)
+            group.append(term.group(2))
+        elif near := _NEAR.fullmatch(reason):
+            parts.append(f"{near.group(2)} near {near.group(1)}{near.group(3) or ''}")
+        elif entity := _ENTITY.fullmatch(reason):
+            parts.append(entity.group(1))
+        else:
+            parts.append(reason)  # "topic NAME"
+    more = more or len(text) > TEXT_TERMS
+    del text[TEXT_TERMS:]
+    out = [p if isinstance(p, str) else _terms(p, p is title) for p in parts]
+    return [*out, "…"] if more else out
+
+
+def _terms(quoted: list[str], in_title: bool) -> str:
+    return f"{', '.join(quoted)} in the {'title' if in_title else 'text'}"

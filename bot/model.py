@@ -110,11 +110,12 @@ class TopicMatch:
 
 @dataclass(frozen=True)
 class Source:
-    """One outlet's item inside a story."""
+    """One outlet's item inside a story; `published` as the alert's (None: not read)."""
 
     outlet: str
     title: str
     url: str | None
+    published: datetime | None = None
 
 
 @dataclass(frozen=True)

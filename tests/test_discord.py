@@ -215,6 +215,12 @@ async def test_moderator_sets_up_channel_and_seed_story_is_posted_once_with_thre
     sources = next(f for f in first["fields"] if f["name"].startswith("Sources"))
     assert sources["name"] == "Sources (3)"
     assert all(f.name in sources["value"] for f in feeds)
+    # What each outlet reported, as Slack and the console list it.
+    assert "): North Korea has sent more troops to Russia, South Korea says" in sources["value"]
+    # Why it fired, in the words that fired and the score: no model features.
+    why = next(f["value"] for f in first["fields"] if f["name"] == "Why it fired")
+    assert re.fullmatch(r'"troops" in the title; .* · relevance 0\.\d\d', why), why
+    assert not re.search(r"bar 0\.|encoder|[+-]\d\.\d\b", json.dumps(first))
 
     thread = next(t for t in stub.threads() if t["id"] == nk[0]["id"])
     in_thread = stub.channel_messages(thread["id"])

@@ -152,6 +152,32 @@ def test_first_message_lists_sources_and_updates_do_not():
     assert "ref" not in alert_embed(story, ref=False).to_dict()["footer"]["text"]
 
 
+def test_why_and_each_source_s_headline_are_inert():
+    """The "Why it fired" line is cut from feed words, and each source now shows its
+    headline: neither can ping, format or forge a link."""
+    story = alert(
+        explanation=(
+            'title has "@everyone"; "**x**" within 5 words of "<@123>"; relevance 0.91 (bar'
+            ' 0.50; words 0.90, encoder 0.93): armed forces then "to" in the title +1.2'
+        ),
+        sources=(
+            Source("Wire", "@here [login](https://evil.example) **drills**", "https://w.example"),
+            Source("Other", "  <@&456>\n sends\ttroops ", None),
+            Source("Blank", " ", None),
+        ),
+    )
+    fields = {f["name"]: f["value"] for f in alert_embed(story).to_dict()["fields"]}
+    assert fields["Why it fired"] == (
+        '"@\u200beveryone" in the title; "<@\u200b123>" near "\\*\\*x\\*\\*" · relevance 0.91'
+    )
+    assert fields["Sources (3)"].split("\n") == [
+        "- [Wire](https://w.example): @\u200bhere \\[login\\](https://evil.example) "
+        "\\*\\*drills\\*\\*",
+        "- Other: <@&\u200b456> sends troops",
+        "- Blank",
+    ]
+
+
 def test_many_sources_say_how_many_more():
     many = alert(
         sources=tuple(

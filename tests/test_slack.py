@@ -297,6 +297,16 @@ async def test_admin_sets_up_from_chat_and_a_story_becomes_one_alert_with_a_thre
         for outlet in ("Yonhap News Agency", "Al Jazeera", "The Moscow Times"):
             assert outlet in sources
         assert len(env.stub.calls_to("chat.update")) >= 2
+        # Why it fired, as an editor reads it: the words that fired and the score; the model's
+        # features (bar, encoder, weights) are for `/wirewatch test`.
+        contexts = [
+            e["text"] for b in parent["blocks"] if b["type"] == "context" for e in b["elements"]
+        ]
+        [why] = [t for t in contexts if t.startswith("Topic ")]
+        assert re.fullmatch(
+            r'Topic `troop-deployments`: "troops" in the title; .* · relevance 0\.\d\d', why
+        )
+        assert not re.search(r"bar 0\.|encoder|[+-]\d\.\d\b", json.dumps(parent["blocks"]))
 
         # Distractors (a rate cut, a concert tour, a 5G rollout, a phishing title) stay out.
         everything = json.dumps([c.args for c in env.stub.calls])
@@ -840,6 +850,31 @@ def test_every_field_of_an_alert_is_escaped() -> None:
         text = json.dumps(rendered)
         for ping in PINGS:
             assert ping not in text
+
+
+def test_why_and_sources_as_editors_read_them_stay_escaped() -> None:
+    """The line an editor reads (words that fired, score) is cut from feed words: a word
+    or an alias can be `<!channel>`; so can a source's headline, now on the first message."""
+    hostile = make_alert(
+        1,
+        explanation=(
+            'title has "<!channel>"; "<@U123>" within 5 words of "<!here>" in the title; '
+            'entity X (as "<https://evil.example|x>"); relevance 0.90 (bar 0.50; words 0.8'
+            "0, encoder 0.95): armed forces then <!everyone> +1.2"
+        ),
+        sources=(
+            Source("<!subteam^S1>", "<!channel> drills", "https://a.example/1"),
+            Source("Wire", "<@U123> sends troops", None),
+        ),
+    )
+    blocks = render.alert_blocks(hostile)
+    text = json.dumps(blocks)
+    assert not any(ping in text for ping in PINGS)
+    [why] = [e["text"] for b in blocks if b["type"] == "context" for e in b["elements"]][-2:-1]
+    assert why == (
+        'Topic `troop-deployments`: "&lt;!channel&gt;" in the title; "&lt;!here&gt;" near '
+        '"&lt;@U123&gt;" in the title; X (as "&lt;https://evil.example|x&gt;") · relevance 0.90'
+    )
 
 
 def test_blocks_stay_inside_slack_limits() -> None:

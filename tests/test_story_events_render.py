@@ -149,3 +149,11 @@ def test_an_edit_touching_many_topics_keeps_slack_context_within_ten_elements() 
     assert len(context["elements"]) <= 10
     shown = " ".join(e["text"] for e in context["elements"])
     assert all(t in shown for t in topics) and "ref 7" in shown
+
+
+def test_a_slack_edit_says_when_its_item_was_published() -> None:
+    """As the console's EDIT block and Discord's embed timestamp do."""
+    blocks = slack_render.update_blocks(edit_alert("a", "b"))
+    [context] = [b for b in blocks if b["type"] == "context"]
+    stamp = context["elements"][0]["text"]
+    assert stamp.startswith("published <!date^1740614400^") and stamp.endswith("UTC> · ref 7")

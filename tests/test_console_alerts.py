@@ -1,0 +1,229 @@
+"""Console alerts as an editor reads them (adapters/console.py): `wirewatch demo` run for
+real, its printed blocks read back. Each alert says why in the words that fired and a score
+(the model's features stay in the JSON `explanation` and in `topics test`), names who carries
+the story in one line, and shows the `ref` that `wirewatch feedback` takes; an edit and a
+corroboration mark say when and where, and the mark lists what each outlet reported."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import re
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from adapters.console import ConsoleAdapter, alert_json, alert_text
+from bot.cli import main
+from bot.model import Alert, Corroboration, Source, Topic
+from bot.topics.entities import Gazetteer
+from bot.topics.match import Matcher, load_topics
+
+pytestmark = pytest.mark.slow  # the demo, twice: some 10 seconds
+
+STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"
+MODEL_WORDS = ("bar ", "encoder", "words 0", "words 1", "+1.", "-1.", "+0.", "-0.")
+
+
+@pytest.fixture(scope="module")
+def demo() -> tuple[dict[str, str], list[dict]]:
+    """`wirewatch demo` and `wirewatch demo --json` (the same alerts, delivered in the same
+    order): the printed blocks by their head and ref (`NEW 2`, `CORROBORATED 2`), and the
+    JSON alerts."""
+    printed = []
+    for args in (["demo"], ["demo", "--json"]):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(args) == 0
+        printed.append(out.getvalue())
+    blocks = {}
+    for block in re.split(r"\n(?===)", printed[0]):
+        if block.startswith("== "):
+            ref = re.search(r" · ref (\d+)", block)
+            assert ref, block
+            blocks[f"{block.split(' · ')[0][3:]} {ref.group(1)}"] = block
+    alerts = [json.loads(line) for line in printed[1].splitlines() if line.startswith("{")]
+    return blocks, alerts
+
+
+def _path(url: str) -> str:
+    """A demo URL without its port: the two runs serve the feeds on two ports."""
+    return url.split("/", 3)[-1]
+
+
+def _line(block: str, prefix: str) -> str:
+    [line] = [x for x in block.splitlines() if x.startswith(prefix)]
+    return line
+
+
+def test_an_alert_says_why_in_the_words_that_fired_and_the_score(demo) -> None:
+    blocks, alerts = demo
+    alerted = [a for a in alerts if a["kind"] in ("new", "update")]
+    assert len(alerted) == 4
+    for a in alerted:
+        why = _line(blocks[f"{a['kind'].upper()} {a['delivery_id']}"], "why: ")
+        assert re.fullmatch(r'why: "\w+".* in the title.* · relevance \d\.\d\d', why), why
+        assert not any(w in why for w in MODEL_WORDS), why
+        assert why == f"why: {a['why']}"
+        # The whole reason is still there for machine readers and moderators.
+        assert all(w in a["explanation"] for w in re.findall(r'"[^"]+"', a["why"]))
+        assert "(bar 0." in a["explanation"] and " +" in a["explanation"]
+    red_sea = next(a for a in alerted if "Red Sea" in a["title"])
+    assert red_sea["why"].startswith('"deploys", "warships" in the title; ')
+
+
+def test_each_alert_names_the_story_s_outlets_once_wire_copy_folded(demo) -> None:
+    blocks, _ = demo
+    for head, block in blocks.items():
+        assert "sources (" not in block, block
+        if head.startswith(("NEW", "UPDATE")):
+            assert len(re.findall(r"^(corroborated · )?\d+ outlets?", block, re.M)) == 1, block
+    last = [b for h, b in blocks.items() if h.startswith("UPDATE")][-1]
+    outlets = "3 outlets: Yonhap News Agency, via AFP (The Moscow Times), Al Jazeera"
+    assert f"\ncorroborated · {outlets}\n" in last
+    moscow = next(b for b in blocks.values() if "The Moscow Times ·" in b and "UPDATE" in b)
+    assert "\n2 outlets: Yonhap News Agency, via AFP (The Moscow Times)\n" in moscow
+
+
+def test_every_alert_shows_the_ref_that_feedback_takes(demo) -> None:
+    blocks, alerts = demo
+    for head, block in blocks.items():
+        ref = head.split()[1]
+        if not head.startswith("CORROBORATED"):
+            assert f"wirewatch feedback not-relevant {ref} ·" in block, block
+    # The mark rewrites the story's first alert: it shows that alert's ref, as chat does.
+    [mark] = [a for a in alerts if a["kind"] == "corroborated"]
+    first = next(a for a in alerts if a["kind"] == "new" and a["story_id"] == mark["story_id"])
+    assert f"CORROBORATED {first['delivery_id']}" in blocks
+    assert {f"{a['kind'].upper()} {a['delivery_id']}" for a in alerts} == set(blocks)
+
+
+def test_the_corroboration_mark_says_what_each_outlet_reported(demo) -> None:
+    blocks, alerts = demo
+    [head] = [h for h in blocks if h.startswith("CORROBORATED")]
+    lines = blocks[head].splitlines()
+    [mark] = [a for a in alerts if a["kind"] == "corroborated"]
+    assert lines[1] == mark["title"]
+    assert re.fullmatch(rf"Yonhap News Agency · {STAMP} · ref \d+ · http://\S+", lines[2])
+    assert lines[3].startswith("corroborated · 3 outlets: Yonhap News Agency, via AFP (")
+    listed = [x for x in lines if x.startswith("- ")]
+    assert len(listed) == len(mark["sources"]) == 3
+    for line, source in zip(listed, mark["sources"], strict=True):
+        outlet, when, title, url = line[2:].split(" · ")
+        assert (outlet, title, _path(url)) == (
+            source["outlet"],
+            source["title"],
+            _path(source["url"]),
+        )
+        assert re.fullmatch(STAMP, when) and source["published"].startswith(when[:10])
+
+
+def test_an_edit_says_when_the_item_was_published_and_links_it(demo) -> None:
+    blocks, alerts = demo
+    [edit] = [a for a in alerts if a["kind"] == "edit"]
+    block = blocks[f"EDIT {edit['delivery_id']}"]
+    assert block.splitlines()[1] == f"Al Jazeera changed: {edit['title']}"
+    stamp = block.splitlines()[2]
+    assert re.fullmatch(rf"published {STAMP} · ref {edit['delivery_id']} · http://\S+", stamp)
+    assert _path(stamp.split(" · ")[-1]) == _path(edit["url"])
+
+
+def test_feed_text_in_the_new_lines_cannot_drive_the_terminal() -> None:
+    hostile = "\x1b]0;pwned\x07\x1b[2J"
+    mark = Alert(
+        2,
+        "corroborated",
+        7,
+        "troop-deployments",
+        "console",
+        f"Troops sent{hostile}",
+        f"https://a.example/{hostile}",
+        f"Wire{hostile}",
+        datetime(2026, 1, 2, 3, 4, tzinfo=UTC),
+        "",
+        explanation=f'title has "troops{hostile}"; relevance 0.90 (bar 0.50): x +1.0',
+        sources=(
+            Source(f"Wire{hostile}", f"drills\n{hostile}", "https://a.example/1", None),
+            Source("Other", f"Sent{hostile}", None, datetime(2026, 1, 2, 4, tzinfo=UTC)),
+        ),
+        corroboration=Corroboration((f"via AFP (Wire{hostile})", "Other"), corroborated=True),
+    )
+    new = replace(mark, kind="new")
+    for alert in (mark, new):
+        text = alert_text(alert)
+        assert "\x1b" not in text and "\x07" not in text, text
+    listed = [x for x in alert_text(mark).splitlines() if x.startswith(("- ", "]", "pwned"))]
+    assert [x.split(" · ")[0] for x in listed] == ["- Wire]0;pwned", "- Other"], listed
+    assert listed[0].startswith("- Wire]0;pwned · drills ]0;pwned · https://a.example/1")
+    assert listed[1] == "- Other · 2026-01-02 04:00 UTC · Sent]0;pwned"
+    why = alert_json(new)["why"]
+    assert why.startswith('"troops') and why.endswith(" in the title · relevance 0.90")
+
+
+def test_readme_documents_every_field_of_a_json_alert(demo) -> None:
+    _, alerts = demo
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("`poll --once --json` prints one object per delivered alert")
+    said = readme[start : readme.index("\n\n", start)]
+    for alert in alerts:
+        for key in alert:
+            assert f"`{key}`" in said, key
+        for source in alert["sources"]:
+            assert f"`{{{', '.join(source)}}}`" in said
+
+
+def test_the_whole_reason_is_logged_under_verbose(caplog) -> None:
+    """`wirewatch -v` logs each printed alert's whole reason, model features included."""
+    reason = 'title has "troops"; relevance 0.90 (bar 0.50; words 0.80, encoder 0.95): a +1.2'
+    alert = Alert(5, "new", 7, "t", "console", "Troops", None, "Wire", datetime.now(UTC), "")
+    out = io.StringIO()
+    with caplog.at_level(logging.DEBUG, logger="adapters.console"):
+        ConsoleAdapter(out)._write(replace(alert, explanation=reason))
+    assert 'why: "troops" in the title · relevance 0.90\n' in out.getvalue()
+    assert f"console.why delivery=5 {reason}" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("query", "title", "why"),
+    [
+        (
+            "deploy* NEAR/5 troops",
+            "Pyongyang deploys more troops",
+            '"deploys" near "troops" in the title',
+        ),
+        (
+            'entity:"North Korea" AND entity:Russia',
+            "Pyongyang sends envoy to Moscow",
+            'North Korea (as "Pyongyang"); Russia (as "Moscow")',
+        ),
+        (
+            "topic:nk-russia AND title:envoy* AND summit",
+            "Pyongyang sends envoy to Moscow",
+            'topic nk-russia; North Korea (as "Pyongyang"); Russia (as "Moscow"); "envoy" in '
+            'the title; "summit" in the text',
+        ),
+    ],
+)
+def test_why_reads_the_reasons_the_matcher_stores(query: str, title: str, why: str) -> None:
+    """The short line is read from the reasons as the real matcher words them: a change of
+    their wording shows here, not as model internals in front of editors."""
+    topics = [*load_topics(), Topic("t", query, origin="config")]
+    [found] = [
+        m for m in Matcher(topics, Gazetteer.load()).match(title, "A summit.") if m.topic == "t"
+    ]
+    alert = Alert(1, "new", 1, "t", "console", title, None, "W", datetime.now(UTC), "")
+    shown = alert_text(replace(alert, explanation=found.explanation, matched=found.matched))
+    assert f"\nwhy: {why}\n" in shown
+
+
+def test_an_update_held_to_the_relaxed_bar_says_so() -> None:
+    stored = (
+        'title has "troops"; relevance 0.36 (update bar 0.33; words 0.30, encoder 0.44): a +1.0'
+    )
+    alert = Alert(1, "update", 1, "t", "console", "T", None, "W", datetime.now(UTC), "")
+    shown = alert_text(replace(alert, explanation=stored))
+    assert '\nwhy: "troops" in the title · relevance 0.36 (update bar 0.33)\n' in shown
