@@ -159,7 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="also list each story joined wrongly and each labelled story split",
     )
 
-    fb = sub.add_parser("feedback", help="record an editor's label on an alert, as its buttons do")
+    fb = sub.add_parser(
+        "feedback",
+        help="record an editor's label on an alert, as its buttons do",
+        usage="%(prog)s [-h] [--config FILE] [--by NAME] not-relevant|wrong-story ALERT",
+    )
     _config_arg(fb)
     fb.add_argument(
         "kind",
@@ -167,7 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="not-relevant|wrong-story",
         help="which button: not relevant to its topic, or put in the wrong story",
     )
-    fb.add_argument("alert", type=int, metavar="ALERT", help="the alert's number (its ref)")
+    fb.add_argument(
+        "alert",
+        nargs="+",
+        metavar="ALERT",
+        help="the alert's number as shown: 12, ref 12 or '#12' (quoted: the shell drops #...)",
+    )
     fb.add_argument("--by", metavar="NAME", help="who is labelling (default: your login name)")
     return parser
 

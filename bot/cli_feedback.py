@@ -16,27 +16,38 @@ from pathlib import Path
 from bot.catalog import configured_topics
 from bot.db import open_existing, open_read_only
 from bot.errors import UsageError
-from bot.feedback import answer, record_label
+from bot.feedback import MAX_ALERT, alert_number, answer, record_label
 from bot.feedback_export import export_feedback
 from bot.settings import Settings
 from bot.store import list_topics
 
 
 def feedback_command(args: argparse.Namespace, settings: Settings) -> int:
-    """Record a label as the console operator: 0 recorded (or already), 2 no such alert."""
-    if not 0 < args.alert < 2**63:  # SQLite's integers end there
-        raise UsageError(f"there is no alert {args.alert}: alerts are numbered from 1")
+    """Record a label as the console operator: 0 recorded (or already), 2 nothing recorded
+    (no such alert, a number that is no alert's, a story's lone first report)."""
+    number = _alert(args.alert)
     db = open_existing(settings.database)
     try:
         outcome = record_label(
-            db, args.kind, args.alert, platform="console", user=_who(args.by), channel="console"
+            db, args.kind, number, platform="console", user=_who(args.by), channel="console"
         )
     finally:
         db.close()
-    if outcome.status == "unknown":
+    if not outcome.recorded:
         raise UsageError(answer(outcome, privately=False))
     print(answer(outcome, privately=False))
     return 0
+
+
+def _alert(words: list[str]) -> int:
+    """ALERT as chat takes it (`12`, `ref 12`, `#12`): the console says `ref`, so do people."""
+    given = " ".join(words)
+    number = alert_number(given)
+    if number is None:
+        raise UsageError(f"ALERT is the alert's number (`ref 12` under it: 12), not {given!r}")
+    if not 0 < number <= MAX_ALERT:
+        raise UsageError(f"there is no alert {number}: alerts are numbered from 1")
+    return number
 
 
 def _who(given: str | None) -> str:

@@ -26,7 +26,15 @@ from bot.clock import iso, iso_short, later, parse_iso, utcnow
 from bot.durations import format_duration, parse_duration
 from bot.edit_store import edits_enabled, set_edits
 from bot.errors import CommandError, FeedParseError, FetchError, QueryError, UnsafeURLError
-from bot.feedback import KINDS, TopicWeek, answer, last_week, record_label
+from bot.feedback import (
+    KINDS,
+    MAX_ALERT,
+    TopicWeek,
+    alert_number,
+    answer,
+    last_week,
+    record_label,
+)
 from bot.feeds.guard import check_url
 from bot.health import describe
 from bot.health_store import feeds_health
@@ -61,6 +69,8 @@ from bot.topics.usable import usable_topics
 from bot.workers import extract_article_async, parse_feed_async
 
 if TYPE_CHECKING:
+    import sqlite_utils
+
     from bot.app import Runtime
     from bot.store import SubscriptionRow
 
@@ -70,7 +80,6 @@ TOPIC_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 MODES = ("instant", "digest")
 MAX_MUTE = 90 * 86400.0
 SEARCH_LIMIT = 10
-ALERT_NUMBER = re.compile(r"[0-9]{1,18}")
 URL_TEXT = re.compile(r"^https?://\S+$", re.IGNORECASE)
 
 
@@ -234,6 +243,10 @@ PUBLIC = ", ".join(s.name for s in SUBCOMMANDS if not s.moderator_only)
 
 
 TAKES_NOTHING = ("topics", "list", "unmute", "status")
+# Other spellings of a subcommand. Discord cannot have a bare `feeds` next to the `feeds add`
+# group, so there it is `/wirewatch feeds list` (adapters.discord_commands), and people who
+# saw it type that elsewhere too.
+ALIASES = {"feeds list": "feeds"}
 
 
 def rights_mark(sub: Subcommand) -> str:
@@ -249,12 +262,17 @@ def parse(text: str) -> tuple[Subcommand, str]:
     if not words:
         return _BY_NAME["help"], ""
     first = words[0].lower()
-    if len(words) > 1 and f"{first} {words[1].lower()}" in _BY_NAME:
-        return _BY_NAME[f"{first} {words[1].lower()}"], (words[2] if len(words) > 2 else "")
+    two = f"{first} {words[1].lower()}" if len(words) > 1 else ""
+    if two in ALIASES:
+        if len(words) > 2:
+            raise CommandError(f"`{two}` takes nothing after it, not `{_shown(words[2])}`")
+        return _BY_NAME[ALIASES[two]], ""
+    if two in _BY_NAME:
+        return _BY_NAME[two], (words[2] if len(words) > 2 else "")
     if first == "feeds" and len(words) > 1:
         raise CommandError(
-            f"unknown `feeds {_shown(words[1])}`: `feeds` lists them, `feeds add URL [NAME]` "
-            "adds one, `feeds remove URL|NAME` removes one"
+            f"unknown `feeds {_shown(words[1])}`: `feeds` (or `feeds list`) lists them, "
+            "`feeds add URL [NAME]` adds one, `feeds remove URL|NAME` removes one"
         )
     if first in _BY_NAME:
         sub = _BY_NAME[first]
@@ -286,7 +304,9 @@ def requires_moderator(text: str) -> bool:
         return False
 
 
-Handler = Callable[[Invocation, str], Awaitable[str]]
+# A handler answers with text (done), or a Reply of its own when nothing was done and a usage
+# line would not help (`feedback` on an alert it cannot label).
+Handler = Callable[[Invocation, str], Awaitable[str | Reply]]
 
 
 class Commands:
@@ -330,7 +350,8 @@ class Commands:
                     ok=False,
                 )
             else:
-                reply = Reply(await self._handlers[sub.name](inv, rest.strip()))
+                done = await self._handlers[sub.name](inv, rest.strip())
+                reply = done if isinstance(done, Reply) else Reply(done)
         except CommandError as exc:
             usage = f"\nusage: `{sub.usage}`" if sub else ""
             reply = Reply(f"{exc}{usage}", ok=False)
@@ -425,7 +446,7 @@ class Commands:
         topics = list_topics(self.db)
         if not topics:
             return "no topics yet: `/wirewatch topic add NAME QUERY` (moderators of the whole bot)"
-        lines = [f"{len(topics)} topics:"]
+        lines = [f"{_n(len(topics), 'topic')}:"]
         for t in topics:
             about = f" ({t.description})" if t.description else ""
             lines.append(f"- `{t.name}` [{t.origin}]{about}: `{_one_line(t.query)}`")
@@ -453,7 +474,7 @@ class Commands:
             return "no feeds yet: `/wirewatch feeds add URL [NAME]`"
         counts = feed_item_counts(self.db)
         healths = feeds_health(self.db, self.rt.settings)
-        lines = [f"{len(feeds)} feeds:"]
+        lines = [f"{_n(len(feeds), 'feed')}:"]
         for f in feeds:
             h = healths.get(f.id)
             pace, state = describe(h.state, h.usual_gap, h.quiet_for) if h else describe("ok")
@@ -474,7 +495,7 @@ class Commands:
         rows = search_items(self.db, rest, limit=SEARCH_LIMIT)
         if not rows:
             return f"nothing stored matches `{_shown(rest)}`"
-        lines = [f"{len(rows)} most recent matches:"]
+        lines = [f"{len(rows)} most recent matches:" if len(rows) > 1 else "1 match:"]
         for r in rows:
             url = f" {r['url']}" if r["url"] and URL_TEXT.match(r["url"]) else ""
             lines.append(f"- {_one_line(r['title'])} ({r['outlet']}, {_when(r['published'])}){url}")
@@ -510,22 +531,23 @@ class Commands:
             )
         return "\n".join(lines + _week_lines(last_week(self.db)))
 
-    async def _feedback(self, inv: Invocation, rest: str) -> str:
-        """A button click arrives here as `feedback KIND ALERT`, typed or not."""
+    async def _feedback(self, inv: Invocation, rest: str) -> Reply:
+        """A button click arrives here as `feedback KIND ALERT`, typed or not; not ok when
+        nothing was recorded (an unknown alert, one posted elsewhere or not at all)."""
         kind = parse(inv.text)[0].name.split()[1]
-        number = re.sub(r"^(?:ref\s*|#)", "", rest.strip(), flags=re.IGNORECASE)
         if not rest:
             raise CommandError(
                 "ALERT is the alert's number (`ref 12` under it: 12), and it is missing"
             )
-        if not ALERT_NUMBER.fullmatch(number):
+        number = alert_number(rest)
+        if number is None or number > MAX_ALERT:
             raise CommandError(
                 f"ALERT is the alert's number (`ref 12` under it: 12), not `{_shown(rest)}`"
             )
         outcome = record_label(
-            self.db, kind, int(number), platform=inv.platform, user=inv.user, channel=inv.channel
+            self.db, kind, number, platform=inv.platform, user=inv.user, channel=inv.channel
         )
-        return answer(outcome)
+        return Reply(answer(outcome), ok=outcome.recorded)
 
     # -- subscriptions -----------------------------------------------------------------
 
@@ -549,6 +571,7 @@ class Commands:
                 f"--except names `topic:{topic.name}`, the topic this subscription follows: "
                 "every alert it would send matches it. Leave it out of the query"
             )
+        removed = _filters_removed(self.db, inv.channel, topic.name, only, except_)
         done = subscribe(self.db, inv.channel, topic.name, mode, only, except_)
         held = done.resumed
         resumed = (
@@ -564,17 +587,19 @@ class Commands:
             if done.dropped
             else ""
         )
-        return f"this channel now gets `{topic.name}` alerts ({mode}){narrowed}{refused}{resumed}"
+        return (
+            f"this channel now gets `{topic.name}` alerts ({mode}){narrowed}{removed}{refused}"
+            f"{resumed}"
+        )
 
     async def _unsubscribe(self, inv: Invocation, rest: str) -> str:
         if len(rest.split()) != 1:
             raise CommandError("unsubscribe needs one topic name")
         subs = {s.topic for s in _live(subscriptions(self.db, inv.channel))}
         if rest not in subs:
-            listed = ", ".join(f"`{t}`" for t in sorted(subs)) or "nothing"
-            raise CommandError(
-                f"this channel is not subscribed to `{_shown(rest)}` (it is to {listed})"
-            )
+            listed = ", ".join(f"`{t}`" for t in sorted(subs))
+            has = f"its subscriptions: {listed}" if subs else "it has no subscriptions"
+            raise CommandError(f"this channel is not subscribed to `{_shown(rest)}` ({has})")
         dropped = unsubscribe(self.db, inv.channel, rest)
         waiting = f"; {_dropped(dropped, 'it still had waiting')}" if dropped else ""
         return f"this channel no longer gets `{rest}` alerts{waiting}"
@@ -594,7 +619,11 @@ class Commands:
             raise CommandError("a mute lasts at least 1s and at most 90d")
         until = later(seconds)
         if not set_muted(self.db, inv.channel, until):
-            raise CommandError("this channel has no subscriptions to mute")
+            raise CommandError(
+                "this channel has no subscriptions to mute: a mute holds back the alerts of "
+                "the channel's subscriptions (and of those added while it lasts), so subscribe "
+                "first"
+            )
         return (
             f"muted until {iso_short(parse_iso(until))} ({format_duration(seconds)}); "
             "alerts meanwhile are skipped. `/wirewatch unmute` ends it early"
@@ -632,6 +661,8 @@ class Commands:
         if not rest:
             raise CommandError("feeds add needs the feed's URL")
         url, name = (rest.split(None, 1) + [""])[:2]
+        if not URL_TEXT.match(url) and any(URL_TEXT.match(w) for w in name.split()):
+            raise CommandError(f"URL first: `feeds add URL [NAME]`, not `{_shown(rest)}`")
         url, name = urldefrag(_guarded_url(self.rt, url)).url, _feed_name(name)
         self._name_free(name, url)
         existing = feed_at(self.db, url)
@@ -675,7 +706,8 @@ class Commands:
             return "it will be polled on schedule"
         if not result.ok:
             return f"its first poll failed ({result.error}); it will be retried"
-        return f"first poll: {result.new_items} items stored, {result.deliveries} alerts queued"
+        stored, queued = _n(result.new_items, "item"), _n(result.deliveries, "alert")
+        return f"first poll: {stored} stored, {queued} queued"
 
     async def _feeds_remove(self, inv: Invocation, rest: str) -> str:
         if not rest:
@@ -766,17 +798,20 @@ class Commands:
         return f"removed topic `{topic.name}`"
 
     async def _test(self, inv: Invocation, rest: str) -> str:
-        query, text = _split_test(rest)
+        query, text, quoted = _split_test(rest)
         topics = list_topics(self.db)
         if problem := unknown_topic(query, (t.name for t in topics)):
             raise CommandError(problem)
-        if URL_TEXT.match(text):
-            text = await self._page_text(text)
+        url = text if URL_TEXT.match(text) else None
+        if url:
+            text = await self._page_text(url)
         try:
             matched, why = await explain(query, text, self.rt.pipeline.gazetteer, topics)
         except QueryError as exc:
-            raise CommandError(f"the query does not work: {exc}") from None
-        return ("MATCH: " if matched else "no match: ") + why
+            hint = "" if quoted else f"; {SEVERAL_WORDS}"
+            raise CommandError(f"the query does not work: {exc}{hint}") from None
+        verdict = ("MATCH: " if matched else "no match: ") + why
+        return f"{verdict}\n{_tested(query, query in {t.name for t in topics}, text, url)}"
 
     async def _page_text(self, url: str) -> str:
         """Title and main text of a page, fetched like any URL from chat (guarded)."""
@@ -832,8 +867,17 @@ def _narrowing_flags(rest: str) -> tuple[str, dict[str, str]]:
     return head, flags
 
 
-def _split_test(rest: str) -> tuple[str, str]:
-    """`test` arguments: a topic name or a word, or a `backticked query`, then the text."""
+SEVERAL_WORDS = "a query of several words goes in backticks: test `QUERY` TEXT"
+# How a query goes on and a text hardly ever starts: `test deploy* NEAR/5 troops TEXT`
+# without backticks would test `deploy*` alone, on "NEAR/5 troops TEXT".
+_QUERY_GOES_ON = re.compile(
+    r"(?:AND|OR|NOT)(?=[\s(\"]|$)|(?i:near/\d*)(?=\s|$)|(?i:title|entity|topic):\S"
+)
+
+
+def _split_test(rest: str) -> tuple[str, str, bool]:
+    """`test` arguments: a topic name or a word, or a `backticked query`, then the text;
+    and whether the query was in backticks."""
     if rest.startswith("`"):
         end = rest.find("`", 1)
         if end < 0:
@@ -844,7 +888,38 @@ def _split_test(rest: str) -> tuple[str, str]:
         text = text.strip()
     if not query or not text:
         raise CommandError("test needs a topic or `query`, then the text or URL to try")
-    return query, text
+    quoted = rest.startswith("`")
+    if not quoted and _QUERY_GOES_ON.match(text):
+        word = _shown(text.split()[0], 30)
+        raise CommandError(
+            f"only `{_shown(query)}` would be tested, on a text starting with `{word}` (a word "
+            f"of the query language): put a query of several words in backticks, like "
+            f"test `{_shown(query)} {word} …` TEXT"
+        )
+    return query, text, quoted
+
+
+def _tested(query: str, is_topic: bool, text: str, url: str | None) -> str:
+    """What was tested, as the answer's last line: a query cut at its first word (typed
+    without backticks) shows here, not only as a surprising MATCH."""
+    what = f"topic `{query}`" if is_topic else f"the query `{_shown(query)}`"
+    page = f"the page {_shown(url, 200)}: " if url else ""
+    return f'(tested {what} on {page}"{_shown(text)}")'
+
+
+def _filters_removed(
+    db: sqlite_utils.Database, channel: str, topic: str, only: str | None, except_: str | None
+) -> str:
+    """Subscribing again replaces the narrowing: a filter the channel had and the new
+    command leaves out is dropped, and the reply says so rather than doing it silently."""
+    before = next((s for s in _live(subscriptions(db, channel)) if s.topic == topic), None)
+    if before is None:
+        return ""
+    old_new = (("only", before.only_query, only), ("except", before.except_query, except_))
+    gone = [f"--{name}" for name, old, new in old_new if old and not new]
+    if not gone:
+        return ""
+    return f"; its {'/'.join(gone)} filter{'s are' if len(gone) > 1 else ' is'} removed"
 
 
 def _guarded_url(rt: Runtime, url: str) -> str:
@@ -869,7 +944,7 @@ def _week_lines(weeks: list[TopicWeek]) -> list[str]:
     if not weeks:
         return ["- last 7 days: no alerts posted"]
     return [
-        f"- last 7 days, `{w.topic}` (every channel): {w.alerts} alerts posted, "
+        f"- last 7 days, `{w.topic}` (every channel): {_n(w.alerts, 'alert')} posted, "
         f"{w.not_relevant} marked not relevant, {w.wrong_story} marked wrong story"
         for w in weeks
     ]
@@ -906,6 +981,11 @@ def _when(stamp: str | None) -> str:
         return iso_short(parse_iso(stamp))
     except ValueError:
         return stamp
+
+
+def _n(count: int, noun: str) -> str:
+    """`1 alert`, `2 alerts`: replies count one thing as often as several."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _one_line(text: str) -> str:

@@ -5,7 +5,10 @@ names a delivery: one alert as posted in one channel. Recording copies what a la
 corpus needs (the item's title, feed summary, date and outlet, the topic, the story it was
 grouped into), so a label outlives `db prune` of its alert. A click counts only from the
 channel (or the thread) where that alert was posted; the console, the operator's own
-terminal, may label any alert.
+terminal, may label any alert, posted or not. Neither may label what has no buttons of its
+own (a corroboration mark, a rewrite, a story listed in a digest), nor call a story's first
+report "wrong story" while nothing else was grouped with it: bot.feedback_export would
+give it a story of its own, which it already has.
 
 Deliberately not here: buttons (each adapter renders its own), answering the clicker
 (adapters do, visible to the clicker only), and the export as a labelled corpus
@@ -15,6 +18,7 @@ Deliberately not here: buttons (each adapter renders its own), answering the cli
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -29,19 +33,37 @@ log = logging.getLogger(__name__)
 # What each kind is called on a button; the keys are how commands and the CLI spell them.
 KINDS = {"not-relevant": "Not relevant", "wrong-story": "Wrong story"}
 WEEK = timedelta(days=7)
+# An alert's number as it is copied from under the alert: `12`, `ref 12`, `#12`.
+_NUMBER = re.compile(r"(?:ref\s*|#)?([0-9]{1,19})", re.IGNORECASE)
+MAX_ALERT = 2**63 - 1  # SQLite's integers end there
+
+
+def alert_number(text: str) -> int | None:
+    """The number in `text` as chat and the command line both take it, or None (a number
+    of 20 digits or more is none: no alert has it)."""
+    m = _NUMBER.fullmatch(text.strip())
+    return int(m.group(1)) if m else None
 
 
 @dataclass(frozen=True)
 class Outcome:
     """What became of one click: recorded, already recorded, unknown alert, wrong channel."""
 
-    status: str  # "recorded" | "already" | "unknown" | "elsewhere" | "unposted"
+    # "recorded" | "already" | "unknown" | "elsewhere" | "unposted" | "no-alert" | "alone"
+    status: str
     kind: str
     delivery_id: int
     title: str = ""
     topic: str = ""
     story_title: str = ""
     at: str | None = None  # when this person's label was (first) recorded
+    first: bool = False  # the story's first message in its channel (what wrong-story means)
+    instead: int | None = None  # "no-alert": the first message whose buttons label the story
+
+    @property
+    def recorded(self) -> bool:
+        """Whether the label is stored (now or by an earlier click of the same person)."""
+        return self.status in ("recorded", "already")
 
 
 @dataclass(frozen=True)
@@ -69,16 +91,22 @@ class _Posted:
     published: str
     outlet: str
     url: str | None
-    # Posted on its own with buttons: a sent alert, update or edit (not one waiting, muted,
-    # given up, or listed in a digest, whose number nobody in the channel was shown).
+    # An alert, update or edit: a message with buttons of its own. Not a corroboration mark
+    # or a rewrite, which change the story's first message and leave its buttons as they were.
+    alert: bool
+    # Posted on its own: sent, not listed in a digest (nor waiting, muted or given up: then
+    # nobody in the channel was shown its number).
     shown: bool
+    listed: bool  # listed in a digest: no number of its own was shown anywhere
 
 
+_OWN_BUTTONS = "d.kind IN ('new', 'update', 'edit')"
 _POSTED = (
     "SELECT d.channel, d.thread_id, d.story_id, coalesce(st.title, ''), d.item_id, s.topic, "
-    "i.title, i.summary, i.published, f.name, i.url, d.status = 'sent' AND d.kind IN "
-    "('new', 'update', 'edit') AND d.digest_of IS NULL, i.first_seen FROM deliveries d "
-    "JOIN items i ON i.id = d.item_id JOIN feeds f ON f.id = i.feed_id "
+    f"i.title, i.summary, i.published, f.name, i.url, {_OWN_BUTTONS}, {_OWN_BUTTONS} AND "
+    "d.status = 'sent' AND d.digest_of IS NULL, d.status = 'digest' OR d.digest_of IS NOT "
+    "NULL, i.first_seen FROM deliveries d JOIN items i ON i.id = d.item_id "
+    "JOIN feeds f ON f.id = i.feed_id "
     "JOIN subscriptions s ON s.id = d.subscription_id "
     "LEFT JOIN stories st ON st.id = d.story_id WHERE d.id = ?"
 )
@@ -89,10 +117,11 @@ def _posted(db: sqlite_utils.Database, delivery_id: int) -> _Posted | None:
     if row is None:
         return None
     *fields, first_seen = row
-    posted = _Posted(*fields)
+    p = _Posted(*fields)
     # A damaged stored date must not lose the label: first-seen, then now, stand in.
-    when = parse_stored(posted.published, parse_stored(first_seen, utcnow()))
-    return replace(posted, published=iso(when), shown=bool(posted.shown))
+    when = parse_stored(p.published, parse_stored(first_seen, utcnow()))
+    flags = (bool(p.alert), bool(p.shown), bool(p.listed))
+    return replace(p, published=iso(when), alert=flags[0], shown=flags[1], listed=flags[2])
 
 
 def record_label(
@@ -111,11 +140,21 @@ def record_label(
     alert = _posted(db, delivery_id)
     if alert is None:
         return Outcome("unknown", kind, delivery_id)
-    facts = dict(title=alert.title, topic=alert.topic, story_title=alert.story_title)
+    facts: dict = dict(title=alert.title, topic=alert.topic, story_title=alert.story_title)
     if platform != "console" and channel not in (alert.channel, f"{platform}:{alert.thread}"):
         return Outcome("elsewhere", kind, delivery_id, **facts)
-    if platform != "console" and not alert.shown:  # the operator may label any alert
+    if not alert.alert:  # a mark or a rewrite: the first message's own number labels it
+        instead = _first_message(db, alert.channel, alert.story_id)
+        return Outcome("no-alert", kind, delivery_id, **facts, instead=instead)
+    # The operator may label any alert, even one not sent yet; not a digest's line, which
+    # showed no number anywhere.
+    if alert.listed or (platform != "console" and not alert.shown):
         return Outcome("unposted", kind, delivery_id, **facts)
+    if kind == "wrong-story":
+        facts["first"] = _opens_story(db, alert)
+        others = _grouped_with_others(db, alert, posted=platform != "console")
+        if facts["first"] and not others:
+            return Outcome("alone", kind, delivery_id, **facts)
     at = iso(now or utcnow())
     with write(db):
         try:
@@ -136,6 +175,41 @@ def record_label(
         alert.topic,
     )
     return Outcome("recorded", kind, delivery_id, **facts, at=at)
+
+
+def _first_message(db: sqlite_utils.Database, channel: str, story_id: int) -> int | None:
+    """The delivery that posted the story's first message in `channel` (its buttons stay
+    on that message through every rewrite), if it was posted."""
+    row = db.execute(
+        "SELECT id FROM deliveries WHERE channel = ? AND story_id = ? AND kind = 'new' AND "
+        "status = 'sent' AND digest_of IS NULL ORDER BY id LIMIT 1",
+        [channel, story_id],
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _opens_story(db: sqlite_utils.Database, a: _Posted) -> bool:
+    """Whether the alert's item is the one its story's first message in the channel is
+    (or, not sent yet, will be) about: "put in the wrong story" then means the reports
+    grouped under it."""
+    row = db.execute(
+        "SELECT item_id FROM deliveries WHERE channel = ? AND story_id = ? AND kind = 'new' "
+        "AND digest_of IS NULL ORDER BY status = 'sent' DESC, id LIMIT 1",
+        [a.channel, a.story_id],
+    ).fetchone()
+    return bool(row and row[0] == a.item_id)
+
+
+def _grouped_with_others(db: sqlite_utils.Database, a: _Posted, *, posted: bool) -> bool:
+    """Whether the channel has another report of the story (`posted`: one it was sent):
+    without one, a story's first report was grouped with nothing it could be wrongly with."""
+    sent = " AND status = 'sent'" if posted else ""
+    row = db.execute(
+        "SELECT 1 FROM deliveries WHERE channel = ? AND story_id = ? AND item_id != ? AND "
+        f"kind IN ('new', 'update') AND digest_of IS NULL{sent} LIMIT 1",
+        [a.channel, a.story_id, a.item_id],
+    ).fetchone()
+    return row is not None
 
 
 def _insert(
@@ -160,6 +234,7 @@ def answer(outcome: Outcome, *, privately: bool = True) -> str:
     """The answer for the person who clicked (plain text with `code` spans); `privately`:
     in chat, where only the clicker sees it."""
     title, n = " ".join(outcome.title.split()), outcome.delivery_id
+    story = " ".join(outcome.story_title.split())
     if outcome.status == "unknown":
         return (
             f"wirewatch does not know alert {n}: check the number (`ref {n}` under the alert); "
@@ -173,6 +248,20 @@ def answer(outcome: Outcome, *, privately: bool = True) -> str:
             f"alert {n} has not been posted here (it is waiting, muted, given up or was listed "
             "in a digest), so nothing was recorded."
         )
+    if outcome.status == "no-alert":
+        use = f": label alert {outcome.instead} instead" if outcome.instead else ""
+        return (
+            f"{n} is not an alert's number: it rewrote the first message of the story "
+            f'"{story}" (a corroboration mark or its sources), whose buttons label that '
+            f"message's own alert{use}. Nothing was recorded."
+        )
+    if outcome.status == "alone":
+        where = "here" if privately else "in its channel"
+        return (
+            f'alert {n} is the first report of its story ("{title}") and no other report has '
+            f"been grouped with it {where}, so it cannot be in the wrong story. Nothing was "
+            "recorded; if a report that does not belong is added to its thread, mark that one."
+        )
     if outcome.status == "already":
         when = iso_short(parse_stored(outcome.at, utcnow()))
         return (
@@ -181,8 +270,12 @@ def answer(outcome: Outcome, *, privately: bool = True) -> str:
         )
     if outcome.kind == "not-relevant":
         what = f'"{title}" is not relevant to `{outcome.topic}`'
+    elif outcome.first:  # the item stands for the story: the reports under it are wrong
+        what = (
+            f'the reports grouped under "{title}" are not the same story as it (if only some '
+            "of them are not, mark those in its thread instead)"
+        )
     else:
-        story = " ".join(outcome.story_title.split())
         what = f'"{title}" does not belong to the story "{story}"'
     if not privately:
         return f"Recorded (alert {n}): {what}."

@@ -356,7 +356,7 @@ async def test_feeds_add_polls_right_away(
     reply = await run(cmds, f"feeds add {feed_server.url('/feed')}")
     assert reply.ok, reply.text
     assert "`Test Wire`" in reply.text  # named after the feed's own title
-    assert "2 items stored, 1 alerts queued" in reply.text
+    assert "2 items stored, 1 alert queued" in reply.text
     assert [(f.name, f.origin) for f in list_feeds(rt.db)] == [("Test Wire", "chat")]
     status = rt.db.execute("SELECT status FROM deliveries").fetchall()
     assert status == [("pending",)]
@@ -626,14 +626,17 @@ async def test_feedback_takes_the_ref_as_it_is_shown(cmds: Commands) -> None:
 
 async def test_a_query_of_exclusions_only_still_says_why_it_matched(cmds: Commands) -> None:
     reply = await run(cmds, "test `NOT troops` the weather is fine")
-    assert reply.text == "MATCH: nothing the query excludes is in the text: `NOT troops`"
+    assert reply.text.splitlines()[0] == (
+        "MATCH: nothing the query excludes is in the text: `NOT troops`"
+    )
 
 
 async def test_test_says_why_not_one_line_per_reason(cmds: Commands) -> None:
     reply = await run(cmds, 'test `entity:"North Korea" AND entity:Russia` Pyongyang said')
     assert reply.text == (
         'no match: `entity:"Russia"` is not in the text, by any of its names\n'
-        '- the text has entity North Korea (as "Pyongyang")'
+        '- the text has entity North Korea (as "Pyongyang")\n'
+        '(tested the query `entity:"North Korea" AND entity:Russia` on "Pyongyang said")'
     )
     typo = await run(cmds, "test `topic:nk-rusia` Pyongyang said")
     assert not typo.ok and "unknown topic 'nk-rusia' (did you mean nk-russia?)" in typo.text
@@ -652,3 +655,127 @@ def test_text_for_refuses_options_it_cannot_pass_on_as_typed() -> None:
         Commands.text_for("test", {"query": "Kim`s troops", "text": "Kim sends troops"})
     with pytest.raises(CommandError, match="one word"):
         Commands.text_for("subscribe", {"topic": "troop deployments"})
+
+
+# -- replies that say what happened (new-user audit, findings 6 and 10) -----------------
+
+
+async def test_test_says_what_it_tested(cmds: Commands, feed_server: FeedServer) -> None:
+    # Without backticks only the first word is the query: the answer shows it did not test
+    # `deploy* troops`, rather than a bare MATCH the moderator takes for the whole query's.
+    word = await run(cmds, "test deploy* troops Pyongyang deploys more troops")
+    assert word.ok and word.text.splitlines() == [
+        'MATCH: title has "deploys"',
+        '(tested the query `deploy*` on "troops Pyongyang deploys more troops")',
+    ]
+    topic = await run(cmds, f"test troop-deployments {NK_TITLE}", user=MEMBER)
+    assert topic.text.endswith(f'\n(tested topic `troop-deployments` on "{NK_TITLE}")')
+    long = await run(cmds, "test `troops` " + "troops " * 100)
+    assert len(long.text.splitlines()[-1]) < 140 and long.text.endswith('…")')
+    page_html = f"<html><head><title>{NK_TITLE}</title></head></html>"
+    feed_server.serve("/p.html", page_html, content_type="text/html; charset=utf-8")
+    page = await run(cmds, f"test troops {feed_server.url('/p.html')}")
+    assert f'on the page {feed_server.url("/p.html")}: "{NK_TITLE}' in page.text
+
+
+@pytest.mark.parametrize(
+    "text, word",
+    [
+        ("test deploy* NEAR/5 troops Pyongyang deploys more troops", "NEAR/5"),
+        ("test deploy* near/5 troops Pyongyang deploys more troops", "near/5"),
+        ("test troop-deployments AND NOT drill* Germany sends troops", "AND"),
+        ("test troops OR soldiers Germany sends troops", "OR"),
+        ("test troops NOT drill Germany sends troops", "NOT"),
+        ('test troops entity:"North Korea" Pyongyang sends troops', 'entity:"North'),
+        ("test troops title:Russia Moscow gets troops", "title:Russia"),
+        ("test troops topic:nk-russia Moscow gets troops", "topic:nk-russia"),
+    ],
+)
+async def test_test_refuses_a_query_cut_at_its_first_word(
+    cmds: Commands, text: str, word: str
+) -> None:
+    reply = await run(cmds, text, user=MEMBER)
+    assert not reply.ok, reply.text
+    query = text.split()[1]
+    assert f"only `{query}` would be tested, on a text starting with `{word}`" in reply.text
+    assert f"like test `{query} {word} …` TEXT" in reply.text
+
+
+async def test_a_text_that_only_looks_like_a_query_is_tested(cmds: Commands) -> None:
+    # Backticks say where the query ends; a headline may start with "Not" or "Near".
+    for text in (
+        "test `deploy*` NEAR/5 troops deploy",
+        "test troop-deployments Not a drill: Germany sends 500 troops to Lithuania",
+        "test troop-deployments Near the border, troops are massing",
+        "test troops Title: troops arrive",
+    ):
+        reply = await run(cmds, text)
+        assert reply.ok and "(tested " in reply.text, text
+
+
+async def test_a_broken_query_typed_without_backticks_is_told_about_them(cmds: Commands) -> None:
+    reply = await run(cmds, "test (troops troops sent")
+    assert not reply.ok and "a query of several words goes in backticks" in reply.text
+    ticked = await run(cmds, "test `(troops` troops sent")
+    assert not ticked.ok and "backticks" not in ticked.text
+
+
+async def test_feeds_add_with_the_name_first_says_the_url_comes_first(
+    rt: Runtime, cmds: Commands
+) -> None:
+    before = snapshot(rt)
+    reply = await run(cmds, "feeds add Wire B https://news.example/rss")
+    assert not reply.ok and reply.text.startswith("URL first: `feeds add URL [NAME]`")
+    assert "needs http://" not in reply.text
+    assert snapshot(rt) == before
+
+
+async def test_feeds_list_is_feeds_as_on_discord(
+    rt: Runtime, cmds: Commands, feed_server: FeedServer
+) -> None:
+    feed_server.serve("/feed", NK_FEED)
+    assert (await run(cmds, f"feeds add {feed_server.url('/feed')}")).ok
+    listed = await run(cmds, "feeds list")
+    assert listed.ok and listed.text == (await run(cmds, "FEEDS List")).text
+    assert listed.text.startswith("1 feed:\n- `Test Wire`")
+    assert not (await run(cmds, "feeds list", user=MEMBER)).ok  # moderators only, as `feeds`
+    extra = await run(cmds, "feeds list now")
+    assert not extra.ok and "`feeds list` takes nothing after it, not `now`" in extra.text
+
+
+async def test_mute_without_subscriptions_says_to_subscribe_first(
+    rt: Runtime, cmds: Commands
+) -> None:
+    reply = await run(cmds, "mute 2h")
+    assert not reply.ok and "no subscriptions to mute" in reply.text
+    assert "subscribe first" in reply.text and "added while it lasts" in reply.text
+    assert subscriptions(rt.db, CHANNEL) == []
+
+
+async def test_unsubscribe_from_what_the_channel_does_not_follow_says_what_it_follows(
+    cmds: Commands,
+) -> None:
+    none = await run(cmds, "unsubscribe troop-deployments")
+    assert not none.ok and none.text.startswith(
+        "this channel is not subscribed to `troop-deployments` (it has no subscriptions)"
+    )
+    await run(cmds, "subscribe from-config")
+    other = await run(cmds, "unsubscribe troop-deployments")
+    assert "(its subscriptions: `from-config`)" in other.text
+
+
+async def test_subscribing_again_says_which_filters_it_removed(rt: Runtime, cmds: Commands) -> None:
+    narrowed = "subscribe troop-deployments --only `entity:Russia` --except `drill*`"
+    assert (await run(cmds, narrowed)).ok
+    digest = await run(cmds, "subscribe troop-deployments digest")
+    assert digest.ok and digest.text == (
+        "this channel now gets `troop-deployments` alerts (digest); "
+        "its --only/--except filters are removed"
+    )
+    assert (await run(cmds, narrowed)).ok
+    only = await run(cmds, "subscribe troop-deployments --only `entity:Russia`")
+    assert only.text.endswith("; its --except filter is removed")
+    same = await run(cmds, "subscribe troop-deployments instant --only `entity:Russia`")
+    assert "removed" not in same.text
+    sub = subscriptions(rt.db, CHANNEL)[0]
+    assert (sub.only_query, sub.except_query) == ("entity:Russia", None)

@@ -21,7 +21,7 @@ from adapters.console import alert_json, alert_text
 from bot.app import open_runtime
 from bot.cli import main
 from bot.clock import utcnow
-from bot.commands import Commands, Invocation
+from bot.commands import Commands, Invocation, Reply
 from bot.db import open_database
 from bot.demo.server import serve_demo
 from bot.feedback import last_week, record_label
@@ -94,13 +94,24 @@ def _slack_delivery(config: Path, item_title: str) -> int:
 
 
 @asynccontextmanager
-async def chat(config: Path) -> AsyncIterator[Callable[..., Awaitable[str]]]:
+async def chat_replies(config: Path) -> AsyncIterator[Callable[..., Awaitable[Reply]]]:
     """The shared commands over the config's database, run as a Slack user would."""
     async with open_runtime(_settings(config), {}) as rt:
         commands = Commands(rt)
 
+        async def run(text: str, user: str = "U1", channel: str = SLACK) -> Reply:
+            return await commands.handle(Invocation("slack", channel, user, text))
+
+        yield run
+
+
+@asynccontextmanager
+async def chat(config: Path) -> AsyncIterator[Callable[..., Awaitable[str]]]:
+    """`chat_replies`, the answers' text alone."""
+    async with chat_replies(config) as replies:
+
         async def run(text: str, user: str = "U1", channel: str = SLACK) -> str:
-            return (await commands.handle(Invocation("slack", channel, user, text))).text
+            return (await replies(text, user, channel)).text
 
         yield run
 
@@ -281,3 +292,126 @@ def test_eval_takes_a_file_to_measure_or_feedback_to_export_not_both(polled, tmp
     missing = tmp_path / "no" / "such" / "dir.jsonl"
     assert main(["eval", "--feedback", str(missing), "--config", str(config)]) == 2
     assert f"cannot write {missing}" in capsys.readouterr().err
+
+
+def _delivery(config: Path, channel: str, kind: str, story_id: int | None = None) -> int:
+    db = open_database(_settings(config).database)
+    row = db.execute(
+        "SELECT id FROM deliveries WHERE channel = ? AND kind = ? AND story_id = "
+        "coalesce(?, story_id) ORDER BY id LIMIT 1",
+        [channel, kind, story_id],
+    ).fetchone()
+    db.close()
+    return row[0]
+
+
+def _labels(config: Path) -> list[tuple]:
+    db = open_database(_settings(config).database)
+    rows = db.execute("SELECT delivery_id, kind, platform FROM feedback ORDER BY id").fetchall()
+    db.close()
+    return rows
+
+
+async def test_a_click_that_records_nothing_is_not_ok(polled) -> None:
+    # Adapters and logs read Reply.ok: "nothing was recorded" is no success.
+    config, alerts = polled
+    alert = _slack_delivery(config, alerts[0]["title"])
+    async with chat_replies(config) as run:
+        unknown = await run("feedback not-relevant 99999")
+        elsewhere = await run(f"feedback not-relevant {alert}", channel="slack:C0OTHER")
+        recorded = await run(f"feedback not-relevant {alert}")
+        already = await run(f"feedback not-relevant #{alert}")
+    assert not unknown.ok and "Nothing was recorded" in unknown.text
+    assert not elsewhere.ok and "nothing was recorded here" in elsewhere.text
+    assert recorded.ok and already.ok and "already marked" in already.text
+    db = open_database(_settings(config).database)
+    db.execute("UPDATE deliveries SET status = 'pending' WHERE id = ?", [alert])
+    db.conn.commit()
+    db.close()
+    async with chat_replies(config) as run:
+        unposted = await run(f"feedback wrong-story {alert}")
+    assert not unposted.ok and "has not been posted here" in unposted.text
+
+
+async def test_wrong_story_on_a_storys_lone_first_alert_is_refused(polled, capsys) -> None:
+    # Nothing was grouped with it: exported as "a story of its own", the label would say
+    # nothing, and "X does not belong to the story X" made no sense to the editor.
+    config, alerts = polled
+    lone = next(
+        a
+        for a in alerts
+        if not any(b["kind"] == "update" for b in alerts if b["story_id"] == a["story_id"])
+    )
+    slack = _slack_delivery(config, lone["title"])
+    async with chat_replies(config) as run:
+        reply = await run(f"feedback wrong-story {slack}")
+        relevant = await run(f"feedback not-relevant {slack}")  # that one still counts
+    assert not reply.ok and reply.text.startswith(f"alert {slack} is the first report")
+    assert "no other report has been grouped with it here" in reply.text
+    assert relevant.ok
+    argv = ["feedback", "wrong-story", str(lone["delivery_id"]), "--config", str(config)]
+    assert main(argv) == 2
+    assert "grouped with it in its channel" in capsys.readouterr().err
+    assert _labels(config) == [(slack, "not-relevant", "slack")]
+
+
+async def test_wrong_story_on_a_first_alert_says_the_reports_under_it_are_not_its_story(
+    polled, tmp_path, capsys
+) -> None:
+    config, alerts = polled
+    story = next(a for a in alerts if a["kind"] == "update")["story_id"]
+    first = next(a for a in alerts if a["story_id"] == story and a["kind"] == "new")
+    async with chat(config) as run:
+        said = await run(f"feedback wrong-story {_slack_delivery(config, first['title'])}")
+    title = " ".join(first["title"].split())
+    assert f'the reports grouped under "{title}" are not the same story as it' in said
+    assert "mark those in its thread instead" in said and "does not belong" not in said
+    out = tmp_path / "labels.jsonl"
+    assert main(["eval", "--feedback", str(out), "--config", str(config)]) == 0
+    (line,) = [json.loads(x) for x in out.read_text().splitlines()]
+    assert line["story"] == line["thread"] and line["story"].startswith("feedback-item-")
+    assert line["wrong_story"] == f"story-{story}"  # set apart from the reports under it
+
+
+async def test_a_corroboration_marks_number_is_no_alert_to_label(polled, capsys) -> None:
+    # The mark rewrites the story's first message; its buttons label that message's alert.
+    config, _ = polled
+    for channel in ("console", SLACK):
+        mark = _delivery(config, channel, "corroborated")
+        first = _delivery(config, channel, "new", story_id=_story_of(config, mark))
+        if channel == "console":
+            assert main(["feedback", "wrong-story", str(mark), "--config", str(config)]) == 2
+            said = capsys.readouterr().err
+        else:
+            async with chat_replies(config) as run:
+                reply = await run(f"feedback not-relevant {mark}")
+            assert not reply.ok
+            said = reply.text
+        assert f"{mark} is not an alert's number" in said, channel
+        assert f"label alert {first} instead" in said and "Nothing was recorded" in said
+    assert _labels(config) == []
+
+
+def _story_of(config: Path, delivery: int) -> int:
+    db = open_database(_settings(config).database)
+    (story,) = db.execute("SELECT story_id FROM deliveries WHERE id = ?", [delivery]).fetchone()
+    db.close()
+    return story
+
+
+@pytest.mark.parametrize("ref", [["ref", "{n}"], ["ref{n}"], ["#{n}"], ["REF", "{n}"]])
+def test_the_command_line_takes_the_ref_as_chat_does(polled, capsys, ref) -> None:
+    config, alerts = polled
+    n = next(a for a in alerts if a["kind"] == "update")["delivery_id"]
+    words = [w.format(n=n) for w in ref]
+    assert main(["feedback", "not-relevant", *words, "--config", str(config)]) == 0
+    assert f"Recorded (alert {n})" in capsys.readouterr().out
+    assert _labels(config) == [(n, "not-relevant", "console")]
+
+
+@pytest.mark.parametrize("words", [["ref"], ["ref", "x"], ["3", "4"], ["alert", "3"]])
+def test_the_command_line_refuses_what_is_no_alert_number(polled, capsys, words) -> None:
+    config, _ = polled
+    assert main(["feedback", "not-relevant", *words, "--config", str(config)]) == 2
+    assert "ALERT is the alert's number" in capsys.readouterr().err
+    assert _labels(config) == []
