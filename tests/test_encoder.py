@@ -240,9 +240,12 @@ def test_saved_folds_are_refused_once_the_corpus_query_or_splits_differ(tmp_path
 def test_a_fold_worker_ends_when_the_training_command_is_killed(tmp_path: Path) -> None:
     """Stopping `python -m bot.encoder.train` must not leave its fold workers training on,
     orphaned: they would take the cores of the next run for half an hour."""
+    watching = tmp_path / "watching"  # the worker is up and watching (a loaded machine
+    # took more than a second to import; killed before, its parent read as init, pid 1)
     worker = (
-        "import os, time; from bot.encoder.train import exit_with_parent; "
-        "exit_with_parent(os.getppid(), every=0.05); time.sleep(60)"
+        "import os, pathlib, time; from bot.encoder.train import exit_with_parent; "
+        f"exit_with_parent(os.getppid(), every=0.05); pathlib.Path({str(watching)!r}).touch(); "
+        "time.sleep(60)"
     )
     command = (
         "import subprocess, sys, time; "
@@ -252,8 +255,10 @@ def test_a_fold_worker_ends_when_the_training_command_is_killed(tmp_path: Path) 
     parent = subprocess.Popen([sys.executable, "-c", command], stdout=subprocess.PIPE, text=True)
     assert parent.stdout is not None
     pid = int(parent.stdout.readline())
-    time.sleep(1.0)  # the worker is up and watching
-    assert _running(pid)
+    deadline = time.monotonic() + 60
+    while not watching.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert watching.exists() and _running(pid)
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait()
     deadline = time.monotonic() + 10

@@ -198,6 +198,7 @@ async def test_a_second_bot_on_one_database_is_refused_and_the_lock_dies_with_th
     first = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.cli", "run", "--config", str(config),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        env={"WIREWATCH_HTTP_PORT": str(free_port()), "PATH": "/usr/bin:/bin"},
     )  # fmt: skip
     try:
         assert first.stderr is not None
