@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlite_utils
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -22,7 +22,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot import heap, metrics, storyterms, storyvectors
 from bot.catalog import configured_topics
 from bot.chat import ChatAdapter
-from bot.clock import utcnow
+from bot.check import Unserved, unserved
+from bot.clock import iso, utcnow
 from bot.db import BulkCheck, open_database, read_error
 from bot.digest import next_digest_at, send_digests
 from bot.feeds.fetch import Fetcher
@@ -33,6 +34,7 @@ from bot.outbox import OutboxStats, deliver_notices, deliver_pending, reconcile
 from bot.pipeline import Pipeline, PollResult, poll_many
 from bot.settings import Settings
 from bot.store import (
+    FeedRow,
     active_feeds,
     add_notice,
     due_feeds,
@@ -157,6 +159,8 @@ async def _ready(
     metrics.DROPPED.labels("config changed").inc(dropped)
     if dropped:
         log.warning("config.dropped alerts=%d (subscriptions removed or narrowed)", dropped)
+    for u in unserved_channels(db, settings, adapters):
+        log.warning("run.no_adapter %s", u)
     net = settings.network
     fetcher = Fetcher(
         allow_private=net.allow_private_addresses,
@@ -213,8 +217,19 @@ async def check_bulk_in_background(rt: Runtime, stop: asyncio.Event) -> None:
         log.info("db.checked database=%s", rt.settings.database)
 
 
+def unserved_channels(
+    db: sqlite_utils.Database, settings: Settings, adapters: Collection[str]
+) -> list[Unserved]:
+    """Channels subscribed (from the config or chat; paused ones aside) or named ops_channel
+    whose platform has no adapter: its token was not set at start. What waits for them is
+    never sent by this process, however long it runs."""
+    subscribed = (s.channel for s in subscriptions(db) if not s.paused_reason)
+    return unserved(subscribed, settings.ops_channel, adapters)
+
+
 def readiness(rt: Runtime) -> tuple[bool, str]:
-    """Ready when the database takes a write lock, the scheduler runs, adapters are connected."""
+    """Ready when the database takes a write lock, the scheduler runs, adapters are connected
+    and every subscribed channel has one (else its alerts wait until a restart)."""
     try:
         rt.db.execute("BEGIN IMMEDIATE")
         rt.db.execute("ROLLBACK")
@@ -229,6 +244,9 @@ def readiness(rt: Runtime) -> tuple[bool, str]:
     ]
     if down:
         return False, f"not connected: {', '.join(down)}"
+    if missing := unserved_channels(rt.db, rt.settings, rt.adapters):
+        named = ", ".join(f"{u.channel} ({u.variable} not set)" for u in missing)
+        return False, f"no chat adapter for {named}: what waits for them is not sent"
     return True, "ok"
 
 
@@ -243,13 +261,31 @@ def broken(adapters: Mapping[str, ChatAdapter]) -> str:
     return "; ".join(ended)
 
 
-async def poll_once(rt: Runtime) -> tuple[list[PollResult], OutboxStats]:
-    """Every active feed once, then deliver everything that is due."""
+async def poll_once(
+    rt: Runtime, feeds: list[FeedRow] | None = None
+) -> tuple[list[PollResult], OutboxStats]:
+    """`feeds` (default: every active feed) once, then deliver everything that is due."""
     await reconcile(rt.db, rt.adapters)
-    results = await poll_many(rt.pipeline, active_feeds(rt.db))
+    results = await poll_many(rt.pipeline, active_feeds(rt.db) if feeds is None else feeds)
     stats = await deliver_pending(rt.db, rt.adapters)
     await deliver_notices(rt.db, rt.adapters)
     return results, stats
+
+
+def poll_plan(
+    db: sqlite_utils.Database, now: datetime | None = None
+) -> tuple[list[FeedRow], list[FeedRow]]:
+    """What `wirewatch poll` polls, and the failing feeds it leaves to their backoff.
+
+    A healthy feed is polled on every run (a conditional GET keeps that polite, and a cron
+    every minute wants what is new); a failing one only once its backoff is over, as `run`
+    would: else a cron running `poll` each minute turns a 10-minute outage into 10 failures
+    in a row, and the feed is disabled.
+    """
+    stamp = iso(now or utcnow())
+    feeds = active_feeds(db)
+    waiting = [f for f in feeds if f.failures and f.next_poll > stamp]
+    return [f for f in feeds if f not in waiting], waiting
 
 
 # A stop's budget: docker sends SIGKILL 10 s after SIGTERM (compose here waits 15 s). The run

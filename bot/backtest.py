@@ -66,9 +66,13 @@ def backtest(
             yield f"{lead} {iso_short(item.published)}  {item.outlet}: {item.title}"
     updates = sum(1 for posts in stories.values() for kind, _ in posts if kind == "update")
     yield (
-        f"{topic.name}: {len(stories)} alerts and {updates} updates from {len(items)} items "
-        f"stored since {iso_short(start)}"
+        f"{topic.name}: {_n(len(stories), 'alert')} and {_n(updates, 'update')} from "
+        f"{_n(len(items), 'item')} stored since {iso_short(start)}"
     )
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _when(text: str | None) -> datetime | None:

@@ -7,12 +7,15 @@ one problem never reveals another that was there all along.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from bot.catalog import configured_topics
+from bot.defaults_path import default_file
 from bot.encoder import missing as encoder_missing
 from bot.errors import ConfigError, QueryError
 from bot.model import Topic
@@ -20,7 +23,9 @@ from bot.narrow import check_filter
 from bot.settings import (
     Settings,
     apply_env,
+    config_named_by,
     config_path,
+    in_file_order,
     query_text,
     read_config,
     validate_settings,
@@ -44,15 +49,17 @@ class _Parts:
 
 def load_checked(path: str | Path | None, gazetteer: Gazetteer) -> Settings:
     """Settings from the file, or one ConfigError naming every problem it has."""
+    named_by = config_named_by(path)
     path = config_path(path)
-    raw = read_config(path)  # a file that is not YAML cannot be checked any further
+    raw = read_config(path, named_by)  # a file that is not YAML cannot be checked further
     try:
         settings = validate_settings(raw, path)
     except ConfigError as exc:
-        raise ConfigError(exc.problems + _check(str(path), _raw_parts(raw), gazetteer)) from None
+        problems = exc.problems + _check(str(path), _raw_parts(raw), gazetteer)
+        raise ConfigError(in_file_order(problems, raw, str(path))) from None
     problems = check_settings(settings, gazetteer)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(in_file_order(problems, raw, str(path)))
     return apply_env(settings)
 
 
@@ -96,6 +103,73 @@ def notes(settings: Settings) -> list[str]:
     return out
 
 
+def resolved(settings: Settings, named_by: str) -> list[str]:
+    """The config file and database a command with these settings uses, as absolute paths
+    with who chose them: an installed wirewatch's default config is its own copy, not a
+    checkout's config/wirewatch.yaml, and a relative `database` is relative to the current
+    folder, not to the config file."""
+    config = Path(settings.source).resolve()
+    if named_by == "WIREWATCH_CONFIG":
+        config_by = " (named by WIREWATCH_CONFIG)"
+    elif named_by == "default":
+        installed = default_file("wirewatch.yaml").parent.name == "defaults"
+        config_by = (
+            " (the default installed with wirewatch, not a checkout's config/wirewatch.yaml: "
+            "pass --config FILE or set WIREWATCH_CONFIG to use another)"
+            if installed
+            else " (the default: pass --config FILE or set WIREWATCH_CONFIG to use another)"
+        )
+    else:
+        config_by = ""
+    database = Path(settings.database)
+    if os.environ.get("WIREWATCH_DB"):
+        database_by = "named by WIREWATCH_DB"
+    elif not database.is_absolute():
+        database_by = f"{settings.database} in the config, relative to the current folder"
+    else:
+        database_by = ""
+    state = "exists" if database.exists() else "not created yet: the bot creates it when it starts"
+    detail = "; ".join(x for x in (database_by, state) if x)
+    return [f"config: {config}{config_by}", f"database: {database.resolve()} ({detail})"]
+
+
+# The variable that brings each chat platform in (bot.cli.build_adapters): without it the
+# platform has no adapter, and what waits for its channels is never sent.
+TOKEN_VARS = {"slack": "SLACK_BOT_TOKEN", "discord": "DISCORD_BOT_TOKEN"}
+
+
+@dataclass(frozen=True)
+class Unserved:
+    """A channel wirewatch is told to post to on a platform it has no adapter for here."""
+
+    channel: str
+    what: str  # "alerts" (a subscription) or "feed health notices" (the ops_channel)
+
+    @property
+    def variable(self) -> str:
+        return TOKEN_VARS[self.channel.split(":", 1)[0]]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.channel} gets {self.what} but {self.variable} is not set, so they wait "
+            "in the database, unsent, until wirewatch runs with it"
+        )
+
+
+def unserved(
+    subscribed: Iterable[str], ops_channel: str | None, platforms: Collection[str]
+) -> list[Unserved]:
+    """Each subscribed channel, and the ops channel, whose platform has no adapter among
+    `platforms`: `check`, the start-up log of `run` and `poll`, and /readyz name them."""
+    found = {Unserved(c, "alerts") for c in subscribed}
+    if ops_channel:
+        found.add(Unserved(ops_channel, "feed health notices"))
+    return sorted(
+        (u for u in found if u.channel.split(":", 1)[0] not in {"console", *platforms}),
+        key=lambda u: (u.channel, u.what),
+    )
+
+
 def _check(src: str, parts: _Parts, gazetteer: Gazetteer) -> list[str]:
     problems: list[str] = []
     usable, broken = usable_topics(parts.topics, gazetteer)
@@ -103,8 +177,9 @@ def _check(src: str, parts: _Parts, gazetteer: Gazetteer) -> list[str]:
         if not topic.query:
             continue  # a missing query is a shape problem, already named
         if exc := broken.get(topic.name):
+            key = "relevance" if _about_its_model(topic, exc) else "query"
             where = (
-                f"topics.{topic.name}.query"
+                f"topics.{topic.name}.{key}"
                 if topic.origin == "config"
                 else f"built-in topic {topic.name}"
             )
@@ -116,6 +191,12 @@ def _check(src: str, parts: _Parts, gazetteer: Gazetteer) -> list[str]:
         + _duplicates(src, parts.feeds)
         + _same_subscription(src, parts.channels)
     )
+
+
+def _about_its_model(topic: Topic, exc: QueryError) -> bool:
+    """The topic is broken by its `relevance` key (a model that does not exist), not by
+    its query: said at the key to fix."""
+    return bool(topic.relevance) and str(exc).startswith("relevance model ")
 
 
 ANYTHING = (
@@ -207,7 +288,9 @@ def _raw_parts(raw: dict[str, Any]) -> _Parts:
                 query = query_text(t.get("query") if isinstance(t, dict) else None)
             except ValueError:
                 query = ""
-            topics[str(name)] = Topic(str(name), query, origin="config")
+            model = t.get("relevance") if isinstance(t, dict) else None
+            relevance = model if isinstance(model, str) else None
+            topics[str(name)] = Topic(str(name), query, origin="config", relevance=relevance)
     return _Parts(
         list(topics.values()),
         [

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from bot import heap
-from bot.check import load_checked, notes
+from bot.check import TOKEN_VARS, load_checked, notes, resolved, unserved
 from bot.errors import ConfigError, QueryError, UsageError, WirewatchError
 from bot.logs import setup_logging
-from bot.settings import Settings
+from bot.settings import Settings, config_named_by, http_port
 from bot.topics.entities import Gazetteer
 
 if TYPE_CHECKING:
@@ -76,8 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print each delivered alert as one JSON object per line"
     )
 
-    check = sub.add_parser("check", help="validate the configuration; exit 2 when invalid")
+    check = sub.add_parser(
+        "check",
+        help="validate the configuration and this environment; exit 2 when invalid",
+    )
     _config_arg(check)
+    check.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 2 on a warning too (a subscribed platform whose token is not set here): "
+        "for where the bot runs",
+    )
 
     topics = sub.add_parser(
         "topics", help="list topics, test a query against text, or backtest one on the archive"
@@ -110,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     fexport.add_argument(
         "file", type=Path, nargs="?", metavar="FILE.opml", help="where to write (default: stdout)"
     )
+    fenable = fsub.add_parser(
+        "enable", help="poll again a feed wirewatch disabled after failures (as chat's feeds add)"
+    )
+    _config_arg(fenable)
+    fenable.add_argument("feed", metavar="URL|NAME", help="the feed, as `wirewatch feeds` shows it")
 
     dbp = sub.add_parser("db", help="database upkeep: backup, prune")
     dsub = dbp.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -236,37 +250,75 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_checked(args.config, Gazetteer.load())
 
 
-def build_adapters(settings: Settings, *, json_lines: bool = False) -> dict[str, ChatAdapter]:
-    """Console always; Slack and Discord join when their tokens are in the environment.
+CHAT_PLATFORMS = ("slack", "discord")
 
-    A platform's module, and its library, is imported only when its token variable is set;
-    the module's own `*_from_env` still decides (and validates) from there.
-    """
+
+def build_adapters(settings: Settings, *, json_lines: bool = False) -> dict[str, ChatAdapter]:
+    """Console always; Slack and Discord join when their tokens are in the environment."""
     from adapters.console import ConsoleAdapter
 
     adapters: dict[str, ChatAdapter] = {"console": ConsoleAdapter(json_lines=json_lines)}
-    if os.environ.get("SLACK_BOT_TOKEN"):
-        from adapters.slack_app import slack_from_env
-
-        if slack := slack_from_env(settings):
-            adapters["slack"] = slack
-    if os.environ.get("DISCORD_BOT_TOKEN"):
-        from adapters.discord_bot import discord_from_env
-
-        if discord := discord_from_env(settings):
-            adapters["discord"] = discord
+    for platform in CHAT_PLATFORMS:
+        if (adapter := _chat_adapter(platform, settings)) is not None:
+            adapters[platform] = adapter
     return adapters
 
 
+def _chat_adapter(platform: str, settings: Settings) -> ChatAdapter | None:
+    """The platform's adapter, None when its token variable is not set; a ConfigError when
+    the environment around the token is wrong (the module's `*_from_env` decides).
+
+    A platform's module, and its library, is imported only when its token variable is set.
+    """
+    if not os.environ.get(TOKEN_VARS[platform]):
+        return None
+    if platform == "slack":
+        from adapters.slack_app import slack_from_env
+
+        return slack_from_env(settings)
+    from adapters.discord_bot import discord_from_env
+
+    return discord_from_env(settings)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
+    """The config, then what this environment makes of it: the chat adapters `run` would
+    build (their variables validated as at start) and the channels none would serve."""
     settings = _settings(args)
+    platforms, problems = _platforms_here(settings)
+    try:
+        http_port()
+    except ConfigError as exc:
+        problems += exc.problems
+    if problems:
+        raise ConfigError(problems)
     print(
-        f"ok: {settings.source}: {len(settings.feeds)} feeds, "
-        f"{len(settings.subscriptions)} subscriptions"
+        f"ok: {settings.source}: {_n(len(settings.feeds), 'feed')}, "
+        f"{_n(len(settings.subscriptions), 'subscription')}"
     )
+    for line in resolved(settings, config_named_by(args.config)):
+        print(line)
+    channels = (s.channel for s in settings.subscriptions)
+    warnings = unserved(channels, settings.ops_channel, platforms)
+    for u in warnings:
+        print(f"warning: {u} (fine if the bot runs elsewhere, with it)")
     for note in notes(settings):
         print(f"note: {note}")
-    return 0
+    return 2 if warnings and args.strict else 0
+
+
+def _platforms_here(settings: Settings) -> tuple[set[str], list[str]]:
+    """The chat platforms `run` would start here, and every problem of their variables:
+    built as `run` builds them (never started), so check predicts what `run` will say."""
+    platforms: set[str] = set()
+    problems: list[str] = []
+    for platform in CHAT_PLATFORMS:
+        try:
+            if _chat_adapter(platform, settings) is not None:
+                platforms.add(platform)
+        except ConfigError as exc:
+            problems += exc.problems
+    return platforms, problems
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
@@ -275,16 +327,18 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 
 async def _poll(settings: Settings, adapters: dict[str, ChatAdapter], cycles: int = 1) -> int:
-    """`cycles` polls of every feed, each followed by delivery (the demo runs two)."""
-    from bot.app import open_runtime, poll_once, stop_adapters
+    """`cycles` polls of every feed not backing off after failures (`poll_plan`), each
+    followed by delivery (the demo runs two)."""
+    from bot.app import open_runtime, poll_once, poll_plan, stop_adapters
 
     async with open_runtime(settings, adapters) as rt:
         for adapter in adapters.values():
             await adapter.start(None)  # deliver only: no chat commands in a one-shot poll
         try:
             for _ in range(cycles):
-                results, stats = await poll_once(rt)
-                _report(results, stats)
+                feeds, waiting = poll_plan(rt.db)
+                results, stats = await poll_once(rt, feeds)
+                _report(results, stats, waiting)
         finally:
             await stop_adapters(list(adapters.values()))
     return 0
@@ -294,16 +348,33 @@ def _n(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def _report(results: list, stats) -> None:
-    failed = [r for r in results if not r.ok]
-    for r in failed:
-        log.warning("feed %s failed: %s", r.feed, r.error)
+def _report(results: list, stats, waiting: list) -> None:
+    """One line: what was polled, found and delivered, and the failing feeds left to their
+    backoff (each failure is already logged by the pipeline, once)."""
+    failed = sum(1 for r in results if not r.ok)
     new = sum(r.new_items for r in results)
     print(
-        f"polled {_n(len(results), 'feed')} ({len(failed)} failed), {_n(new, 'new item')}, "
+        f"polled {_n(len(results), 'feed')} ({failed} failed), {_n(new, 'new item')}, "
         f"{_n(stats.sent, 'alert')} delivered"
-        + (f", {stats.retried} to retry" if stats.retried else ""),
+        + (f", {stats.retried} to retry" if stats.retried else "")
+        + _backing_off(waiting),
         file=sys.stderr,
+    )
+
+
+def _backing_off(waiting: list) -> str:
+    """ "; 2 feeds backing off after failures, next try 14:05 UTC" (the host's time)."""
+    if not waiting:
+        return ""
+    from bot.clock import parse_stored, utcnow
+
+    now = utcnow()
+    soonest = min(parse_stored(f.next_poll, now) for f in waiting).astimezone()
+    today = soonest.date() == now.astimezone().date()
+    when = soonest.strftime("%H:%M %Z" if today else "%b %d %H:%M %Z").strip()
+    return (
+        f"; {_n(len(waiting), 'feed')} backing off after failures, next try {when} "
+        "(`wirewatch feeds` says why)"
     )
 
 
@@ -338,11 +409,12 @@ async def _demo(json_lines: bool) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    port = http_port()  # a port that is not one is refused before anything starts
     heap.limit_arenas()  # before any thread allocates (bot.heap)
-    return asyncio.run(_run(settings, build_adapters(settings)))
+    return asyncio.run(_run(settings, build_adapters(settings), port))
 
 
-async def _run(settings: Settings, adapters: dict[str, ChatAdapter]) -> int:
+async def _run(settings: Settings, adapters: dict[str, ChatAdapter], port: int) -> int:
     from bot.app import (
         StartupStopped,
         broken,
@@ -352,7 +424,7 @@ async def _run(settings: Settings, adapters: dict[str, ChatAdapter]) -> int:
         stop_adapters,
     )
     from bot.indexfile import Loading
-    from bot.web import build_app, http_port, serve
+    from bot.web import build_app, serve
     from bot.workers import start_workers
 
     stop = asyncio.Event()
@@ -364,7 +436,7 @@ async def _run(settings: Settings, adapters: dict[str, ChatAdapter]) -> int:
     routes = [r for a in adapters.values() for r in getattr(a, "routes", list)()]
     ready, depth, failed = _health(started, loading)
     app = build_app(ready, routes, depth, failed, broken=lambda: broken(adapters))
-    runner = await serve(app, http_port())  # first: /healthz answers while the rest starts
+    runner = await serve(app, port)  # first: /healthz answers while the rest starts
     warming = asyncio.create_task(start_workers())  # beside the index's loading
     try:
         async with open_runtime(

@@ -20,14 +20,22 @@ from pathlib import Path
 from bot.clock import iso_short, parse_iso
 from bot.db import open_database, open_existing, open_read_only
 from bot.durations import format_duration, parse_duration
-from bot.errors import UsageError
+from bot.errors import StoreError, UsageError
 from bot.filewrite import replace_text
+from bot.health import REMOVED
 from bot.health_store import FeedHealth, feeds_health
 from bot.maintenance import MIN_PRUNE_AGE, backup, prune
 from bot.onebot import running_bot
 from bot.opml import OpmlFeed, import_feeds, read_opml, write_opml
 from bot.settings import Settings
-from bot.store import ConfigFeed, feed_item_counts, list_feeds, plan_config_feeds
+from bot.store import (
+    ConfigFeed,
+    add_feed,
+    feed_item_counts,
+    find_feed,
+    list_feeds,
+    plan_config_feeds,
+)
 
 
 def read_bytes(path: Path) -> bytes:
@@ -39,12 +47,31 @@ def read_bytes(path: Path) -> bytes:
 
 def _open_for_reading(settings: Settings):
     """The database without applying the config to it: migrated where it can be written,
-    else read-only (as the bot last stored it)."""
+    else read-only (as the bot last stored it). A missing one is an error, never created:
+    a listing from the wrong folder must not answer from a new, empty database."""
 
     path = Path(settings.database)
+    require_database(path)
     if path.is_file() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
         return open_read_only(path)
     return open_database(path)
+
+
+def require_database(path: Path) -> None:
+    """StoreError when there is no database at `path`; a relative path is relative to the
+    current folder, so the message says which file that was."""
+    if str(path) == ":memory:" or path.exists():
+        return
+    where = "" if path.is_absolute() else f", that is {path.resolve()}: relative to this folder"
+    raise StoreError(
+        f"no database at {path}{where} yet (wirewatch creates it when it first runs; "
+        "`wirewatch check` shows the database the config names)"
+    )
+
+
+def _n(count: int, one: str, many: str | None = None) -> str:
+    """`1 feed`, `2 feeds`; `many` for the irregular ones (`stories`)."""
+    return f"{count} {one}" if count == 1 else f"{count} {many or one + 's'}"
 
 
 def _feeds_with_config(db, settings: Settings) -> list[ConfigFeed]:
@@ -59,6 +86,8 @@ def feeds_command(args: argparse.Namespace, settings: Settings) -> int:
         return _feeds_import(settings, args.file)
     if args.feeds_command == "export":
         return _feeds_export(settings, args.file)
+    if args.feeds_command == "enable":
+        return _feeds_enable(settings, args.feed)
     db = _open_for_reading(settings)
     try:
         counts = feed_item_counts(db)
@@ -118,9 +147,15 @@ def _feed_text(row: dict) -> str:
     return (
         f"{row['name']}  {row['url']}\n    items {row['items']} · {pace} · last poll "
         f"{row['last_polled'] or 'never'} · {state}"
-        + (f" · last error: {row['last_error']}" if row["last_error"] else "")
+        + (f" · last error: {row['last_error']}" if _error_not_said(row) else "")
         + (_CHANGES.get(row["config"] or "", ""))
     )
+
+
+def _error_not_said(row: dict) -> bool:
+    """A last error the line does not already carry: a disabled feed's reason ends with it."""
+    error = row["last_error"]
+    return bool(error) and not (row["disabled"] and error in (row["disabled_reason"] or ""))
 
 
 def _health_fields(health: FeedHealth | None) -> dict[str, object]:
@@ -146,7 +181,7 @@ def _feeds_import(settings: Settings, path: Path) -> int:
         db.close()
     end_progress()
     print(
-        f"{path}: {done.new} new feeds, {done.present} already present"
+        f"{path}: {_n(done.new, 'new feed')}, {done.present} already present"
         + (f", {done.enabled} enabled again" if done.enabled else "")
         + (f", {len(listed.skipped)} outlines skipped" if listed.skipped else "")
         + ("; new feeds are polled on the next cycle" if done.new + done.enabled else ""),
@@ -167,8 +202,40 @@ def _feeds_export(settings: Settings, path: Path | None) -> int:
         sys.stdout.write(text)
     else:
         replace_text(path, text)  # all or nothing: a full disk leaves the last export whole
-        print(f"wrote {text.count('<outline')} feeds to {path}", file=sys.stderr)
+        print(f"wrote {_n(text.count('<outline'), 'feed')} to {path}", file=sys.stderr)
     return 0
+
+
+def _feeds_enable(settings: Settings, which: str) -> int:
+    """`wirewatch feeds enable URL|NAME`: poll again a feed wirewatch disabled (failing, or
+    gone), as chat's `feeds add` does; feeds removed on purpose stay the remover's call."""
+    path = Path(settings.database)
+    require_database(path)
+    db = open_database(path)
+    try:
+        feed = find_feed(db, which)
+        if feed is None:
+            raise UsageError(f"no feed {which!r} (by URL or name): `wirewatch feeds` lists them")
+        if not feed.disabled:
+            print(f"{feed.name} ({feed.url}) is not disabled: nothing to do", file=sys.stderr)
+            return 0
+        if feed.disabled_reason in REMOVED:
+            raise UsageError(_removed_on_purpose(feed.name, feed.disabled_reason or ""))
+        add_feed(db, feed.url, feed.name, origin=feed.origin, interval=feed.interval)
+    finally:
+        db.close()
+    print(
+        f"enabled {feed.name} ({feed.url}) again: a running bot polls it within seconds, "
+        "else the next `wirewatch poll` or start",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _removed_on_purpose(name: str, reason: str) -> str:
+    if reason == "removed from config":
+        return f"{name} was removed from the config: list it under `feeds` there again"
+    return f"a moderator removed {name} from chat: `/wirewatch feeds add URL` adds it back"
 
 
 def db_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -215,7 +282,10 @@ def _db_prune(settings: Settings, args: argparse.Namespace) -> int:
         done = prune(db, age, settings.story_window, vacuum=vacuum, dry_run=args.dry_run)
     finally:
         db.close()
-    counts = f"{done.items} items, {done.stories} stories, {done.deliveries} deliveries"
+    counts = (
+        f"{_n(done.items, 'item')}, {_n(done.stories, 'story', 'stories')}, "
+        f"{_n(done.deliveries, 'delivery', 'deliveries')}"
+    )
     rule = (
         f"published before {done.cutoff[:16].replace('T', ' ')} UTC, in no story seen in the "
         f"last {format_duration(settings.story_window)}, with no alert waiting"

@@ -95,12 +95,12 @@ def notice_text(
     if new == "disabled" and (feed.disabled_reason or "").startswith("gone: "):
         return (
             f"wirewatch disabled the feed {name}: its server says it is gone for good "
-            f"({feed.last_error}). `feeds add` it again to re-enable it."
+            f"({feed.last_error}). {_enable_again(feed)}"
         )
     if new == "disabled":
         return (
-            f"wirewatch disabled the feed {name} after {feed.failures} failures in a row; "
-            f"last error: {feed.last_error}. `feeds add` it again to re-enable it."
+            f"wirewatch disabled the feed {name} after {_failures(feed.failures)} in a row; "
+            f"last error: {feed.last_error}. {_enable_again(feed)}"
         )
     if new == "silent":
         pace = f"; it usually publishes every {_span(r.usual_gap)}" if r.usual_gap else ""
@@ -110,6 +110,19 @@ def notice_text(
     if old in ("failing", "disabled"):
         return f"feed {name} has recovered: it was polled fine again."
     return None  # from removed (added again on purpose) or a first look: nothing to say
+
+
+def _failures(count: int) -> str:
+    return "1 failure" if count == 1 else f"{count} failures"
+
+
+def _enable_again(feed: FeedRow) -> str:
+    """Both ways back: from chat, and on the bot's host for a console-only operator (a
+    restart does not do it: a feed disabled for failing stays disabled)."""
+    return (
+        f"To poll it again: `/wirewatch feeds add {feed.url}` in chat, or "
+        f"`wirewatch feeds enable {feed.url}` where wirewatch runs."
+    )
 
 
 def describe(

@@ -13,6 +13,7 @@ import os
 import re
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -29,7 +30,7 @@ from pydantic import (
 )
 
 from bot.defaults_path import default_file
-from bot.durations import parse_duration
+from bot.durations import format_duration, parse_duration
 from bot.errors import ConfigError
 
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
@@ -231,29 +232,169 @@ def config_path(path: str | Path | None = None) -> Path:
     return Path(path) if path else default_config_path()
 
 
+def config_named_by(path: str | Path | None = None) -> str:
+    """Who chose the config file: "--config", "WIREWATCH_CONFIG" or "default" (the shipped
+    copy); `check` says so, and a missing file's message points at what to fix."""
+    if path:
+        return "--config"
+    return "WIREWATCH_CONFIG" if os.environ.get("WIREWATCH_CONFIG") else "default"
+
+
 def load_settings(path: str | Path | None = None) -> Settings:
     """Read, validate and apply env overrides; raise ConfigError listing every problem."""
+    named_by = config_named_by(path)
     path = config_path(path)
-    return apply_env(validate_settings(read_config(path), path))
+    return apply_env(validate_settings(read_config(path, named_by), path))
 
 
 def validate_settings(raw: dict[str, Any], path: Path) -> Settings:
-    """The file's mapping as Settings, or a ConfigError naming every shape problem."""
+    """The file's mapping as Settings, or a ConfigError naming every shape problem, in the
+    order they come in the file."""
     try:
         return Settings.model_validate({**raw, "source": str(path)})
     except ValidationError as exc:
         problems = [f"{path}: {_where(e['loc'])}: {_problem(e)}" for e in exc.errors()]
-        raise ConfigError(problems) from None
+        raise ConfigError(in_file_order(problems, raw, str(path))) from None
+
+
+def in_file_order(problems: list[str], raw: dict[str, Any], src: str) -> list[str]:
+    """Problems ("SRC: where: what") sorted by where `where` is in the file: YAML keeps a
+    mapping's keys in the file's order, so reading the file top down meets them in turn."""
+    return sorted(problems, key=lambda p: _file_position(raw, _where_of(p, src)))
+
+
+_STEP = re.compile(r"\[(\d+)\]|\.?([^.\[]+)")
+
+
+def _where_of(problem: str, src: str) -> tuple[Any, ...]:
+    """The key path a problem names (`feeds[1].name` -> ("feeds", 1, "name"))."""
+    where = problem.removeprefix(f"{src}: ").split(": ", 1)[0]
+    return tuple(int(i) if i else key for i, key in _STEP.findall(where))
+
+
+def _file_position(raw: Any, loc: tuple[Any, ...]) -> tuple[int, ...]:
+    """Each step of `loc` as its place in the file: a key's index in its mapping, a list's
+    index; a key the file lacks (a missing `name`) comes after its siblings."""
+    place: list[int] = []
+    node = raw
+    for part in loc:
+        if isinstance(node, dict):
+            keys = list(node)
+            if part not in keys:
+                place.append(len(keys))
+                break
+            place.append(keys.index(part))
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            place.append(part)
+            node = node[part]
+        else:
+            break
+    return tuple(place)
+
+
+# What an entry of each list or mapping of entries looks like: said when one is missing a
+# key or is written as something else (a bare URL for a feed).
+_ENTRIES: dict[str, tuple[str, str]] = {
+    "FeedSettings": ("a feed", "{name: Example, url: https://example.com/rss}"),
+    "SubscriptionSettings": ("a subscription", "{topic: troop-deployments, channel: console}"),
+    "TopicSettings": ("a topic", "NAME: {query: 'troops AND entity:Poland'}"),
+}
 
 
 def _problem(error: Any) -> str:
-    """pydantic's message without its "Value error, " prefix; unknown keys get a suggestion."""
-    if error["type"] == "extra_forbidden":
+    """pydantic's error as prose that says what to write instead; unknown keys get a
+    suggestion, and our validators' own messages lose pydantic's "Value error, " prefix."""
+    kind, ctx, value = error["type"], error.get("ctx") or {}, error.get("input")
+    if kind == "extra_forbidden":
         return _unknown_key(error["loc"])
+    if kind == "missing":
+        return _missing(error["loc"])
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return _not_a_mapping(error["loc"], ctx.get("class_name"), value)
+    if kind in _BOUNDS:
+        return _out_of_bounds(error["loc"], kind, ctx, value)
+    if kind == "literal_error":
+        choices = str(ctx.get("expected", "")).replace("'", "")
+        return f"must be {choices}, not {_shown(value)}"
+    if kind == "int_type" and isinstance(value, str) and value.strip().isdigit():
+        return f"must be a whole number written without quotes, not the text {_shown(value)}"
+    if kind in _PLAIN:
+        return _PLAIN[kind].format(value=_shown(value))
     message = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
     return message
+
+
+_BOUNDS = {
+    "greater_than_equal": ("ge", "at least"),
+    "less_than_equal": ("le", "at most"),
+    "greater_than": ("gt", "more than"),
+    "less_than": ("lt", "less than"),
+}
+_PLAIN = {
+    "int_type": "must be a whole number, not {value}",
+    "int_parsing": "must be a whole number, not {value}",
+    "int_from_float": "must be a whole number, not {value}",
+    "float_type": "must be a number, not {value}",
+    "float_parsing": "must be a number, not {value}",
+    "bool_type": "must be true or false, not {value}",
+    "bool_parsing": "must be true or false, not {value}",
+    "string_type": "must be text, not {value}",
+    "string_too_short": "must not be empty",
+    "list_type": "must be a list (`[a, b]`, or one `- item` per line), not {value}",
+}
+
+
+def _shown(value: Any) -> str:
+    """A value as the file had it, short: `'daily'`, `5`, `[1, 2]`; a key with nothing after
+    its colon is `empty`."""
+    if value is None:
+        return "empty"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _missing(loc: tuple[Any, ...]) -> str:
+    """A required key left out, with what the whole entry looks like."""
+    key = str(loc[-1])
+    entry = _ENTRIES.get(getattr(_unwrap(_at(Settings, loc[:-1])), "__name__", ""))
+    if entry is None:
+        return f"missing: add `{key}`"
+    what, example = entry
+    return f"missing: {what} needs `{key}`, as in `{example}`"
+
+
+def _not_a_mapping(loc: tuple[Any, ...], model: str | None, value: Any) -> str:
+    """A feed written as a bare URL, a topic as a bare query: say how an entry is written."""
+    if model in _ENTRIES:
+        what, example = _ENTRIES[model]
+        bare = "a bare URL" if isinstance(value, str) and "://" in value else _shown(value)
+        return f"{what} is written `{example}`, not {bare}"
+    known = [k for k in _keys_at(Settings, loc)]
+    return f"must be a mapping of keys ({', '.join(known)}), not {_shown(value)}"
+
+
+def _out_of_bounds(loc: tuple[Any, ...], kind: str, ctx: dict[str, Any], value: Any) -> str:
+    """`corroboration.outlets: 1`: "must be at least 2, not 1"; durations as durations."""
+    key, words = _BOUNDS[kind]
+    limit = ctx.get(key)
+    if _is_duration(loc) and isinstance(limit, int | float):
+        return f"must be {words} {format_duration(float(limit))}"
+    return f"must be {words} {limit}, not {_shown(value)}"
+
+
+def _is_duration(loc: tuple[Any, ...]) -> bool:
+    """Whether the key at `loc` is a duration (`Seconds`), whose value is read as seconds."""
+    parent = _unwrap(_at(Settings, loc[:-1]))
+    field = parent.model_fields.get(str(loc[-1])) if _is_model(parent) else None
+    if field is None:
+        return False
+    marks = [*field.metadata]
+    for arg in typing.get_args(field.annotation):
+        marks += getattr(arg, "__metadata__", ())
+    return any(getattr(mark, "func", None) is parse_duration for mark in marks)
 
 
 def _unknown_key(loc: tuple[Any, ...]) -> str:
@@ -267,12 +408,17 @@ def _unknown_key(loc: tuple[Any, ...]) -> str:
 
 def _keys_at(kind: Any, loc: tuple[Any, ...]) -> list[str]:
     """The keys a mapping at `loc` may hold, found by walking the settings' types."""
-    for part in loc:
-        kind = _inner(kind, part)
-    kind = _unwrap(kind)
+    kind = _unwrap(_at(kind, loc))
     if not _is_model(kind):
         return []
     return [field.alias or name for name, field in kind.model_fields.items()]
+
+
+def _at(kind: Any, loc: tuple[Any, ...]) -> Any:
+    """The type of the value at `loc`, found by walking the settings' types."""
+    for part in loc:
+        kind = _inner(kind, part)
+    return kind
 
 
 def _inner(kind: Any, part: Any) -> Any:
@@ -295,8 +441,10 @@ def _is_model(kind: Any) -> bool:
     return isinstance(kind, type) and issubclass(kind, BaseModel)
 
 
-def read_config(path: Path) -> dict[str, Any]:
-    """The YAML file as a mapping; a ConfigError when it cannot be read, parsed or is empty."""
+def read_config(path: Path, named_by: str = "--config") -> dict[str, Any]:
+    """The YAML file as a mapping; a ConfigError when it cannot be read, parsed or is empty.
+
+    `named_by` (`config_named_by`) says where a missing file's name came from."""
     try:
         with path.open("rb") as f:
             data = f.read(MAX_CONFIG_BYTES + 1)
@@ -304,7 +452,7 @@ def read_config(path: Path) -> dict[str, Any]:
             raise ConfigError([f"{path}: larger than {MAX_CONFIG_BYTES // 2**20} MB: not a config"])
         text = data.decode("utf-8")
     except FileNotFoundError:
-        raise ConfigError([f"{path}: no such file (pass --config FILE)"]) from None
+        raise ConfigError([f"{path}: no such file ({_fix_missing(named_by)})"]) from None
     except IsADirectoryError:
         raise ConfigError([f"{path}: is a directory; --config names the YAML file"]) from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -327,6 +475,12 @@ def read_config(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError([f"{path}: top level must be a mapping of keys such as feeds, topics"])
     return data
+
+
+def _fix_missing(named_by: str) -> str:
+    if named_by == "WIREWATCH_CONFIG":
+        return "named by WIREWATCH_CONFIG: point it at the config file, or unset it"
+    return "pass --config FILE"
 
 
 class _UniqueKeys(yaml.SafeLoader):
@@ -382,6 +536,23 @@ def _where(loc: tuple[Any, ...]) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top level)"
+
+
+DEFAULT_PORT = 3000  # of /healthz, /readyz, /metrics and Slack's HTTP mode (bot.web)
+
+
+def http_port(env: Mapping[str, str] | None = None) -> int:
+    """WIREWATCH_HTTP_PORT, else 3000; a value that is not a port is refused, not replaced
+    by 3000 behind the operator's back (0: any free port, for tests)."""
+    env = os.environ if env is None else env
+    text = env.get("WIREWATCH_HTTP_PORT", "").strip()
+    if not text:
+        return DEFAULT_PORT
+    if not text.isdigit() or int(text) > 65535:
+        raise ConfigError(
+            [f"WIREWATCH_HTTP_PORT: {text[:20]!r} is not a port number (1 to 65535; unset: 3000)"]
+        )
+    return int(text)
 
 
 def apply_env(settings: Settings) -> Settings:

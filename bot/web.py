@@ -5,31 +5,26 @@ connection has ended for good (a token revoked mid-run), which no wait or retry 
 operator must see in `docker compose ps`.
 
 Slack's HTTP mode mounts `/slack/events` on this same server, so ops expose one port
-(`WIREWATCH_HTTP_PORT`, default 3000).
+(`WIREWATCH_HTTP_PORT`, default 3000), on every address of the host (0.0.0.0).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
-import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot import metrics
+from bot.errors import WirewatchError
+from bot.settings import DEFAULT_PORT, http_port
 
 log = logging.getLogger(__name__)
+__all__ = ["DEFAULT_PORT", "HOST", "build_app", "http_port", "serve"]
 
-DEFAULT_PORT = 3000
-
-
-def http_port(env: Mapping[str, str] | None = None) -> int:
-    env = os.environ if env is None else env
-    try:
-        return int(env.get("WIREWATCH_HTTP_PORT", DEFAULT_PORT))
-    except ValueError:
-        return DEFAULT_PORT
+HOST = "0.0.0.0"  # every address: docker publishes the port from outside the container
 
 
 def build_app(
@@ -65,9 +60,28 @@ def build_app(
     return app
 
 
-async def serve(app: web.Application, port: int, host: str = "0.0.0.0") -> web.AppRunner:
+async def serve(app: web.Application, port: int, host: str = HOST) -> web.AppRunner:
+    """The server, listening; a port it cannot take is an error that says which and why."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    log.info("web.listening port=%d", port)
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise WirewatchError(_cannot_listen(port, exc)) from None
+    log.info("web.listening host=%s port=%d", host, port)
     return runner
+
+
+def _cannot_listen(port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} is in use (WIREWATCH_HTTP_PORT): another program listens on it; "
+            "stop it or set WIREWATCH_HTTP_PORT to a free port"
+        )
+    if exc.errno == errno.EACCES:
+        return (
+            f"port {port} needs privileges this user lacks (WIREWATCH_HTTP_PORT): use a port "
+            "above 1023"
+        )
+    return f"cannot listen on port {port} (WIREWATCH_HTTP_PORT): {exc.strerror or exc}"

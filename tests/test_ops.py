@@ -137,7 +137,7 @@ def test_db_commands_from_the_cli(tmp_path, capsys):
     assert main(["db", "backup", str(tmp_path / "bk.db"), "--config", str(config)]) == 0
     assert sqlite3.connect(tmp_path / "bk.db").execute("SELECT count(*) FROM items").fetchone()[0]
     assert main(["db", "prune", "--older-than", "90d", "--config", str(config)]) == 0
-    assert "pruned 1 items" in capsys.readouterr().out
+    assert "pruned 1 item," in capsys.readouterr().out
     assert main(["db", "prune", "--older-than", "soon", "--config", str(config)]) == 2
 
 
@@ -150,7 +150,7 @@ def test_prune_beside_a_running_bot_skips_vacuum_and_says_so(tmp_path, capsys):
     with one_bot(str(tmp_path / "w.db")):
         assert main(["db", "prune", "--older-than", "90d", "--config", str(config)]) == 0
     out, err = capsys.readouterr()
-    assert "pruned 1 items" in out and "the file keeps its size" in out
+    assert "pruned 1 item," in out and "the file keeps its size" in out
     assert f"a wirewatch (pid {os.getpid()}) is running" in err and "VACUUM skipped" in err
     assert main(["db", "prune", "--older-than", "90d", "--config", str(config)]) == 0
     assert "VACUUM skipped" not in capsys.readouterr().err  # no bot: the usual VACUUM
@@ -219,11 +219,11 @@ def test_prune_dry_run_counts_exactly_what_prune_deletes_and_changes_nothing(tmp
     argv = ["db", "prune", "--older-than", "90d", "--config", str(config)]
     assert main([*argv, "--dry-run"]) == 0
     dry = capsys.readouterr().out
-    assert dry.startswith("would prune 1 items, 1 stories, 0 deliveries (published before ")
+    assert dry.startswith("would prune 1 item, 1 story, 0 deliveries (published before ")
     assert "nothing was changed" in dry
     assert (tmp_path / "w.db").read_bytes() == before and _items(tmp_path / "w.db") == [1, 2, 3, 4]
     assert main(argv) == 0
-    assert capsys.readouterr().out.startswith("pruned 1 items, 1 stories, 0 deliveries")
+    assert capsys.readouterr().out.startswith("pruned 1 item, 1 story, 0 deliveries")
 
 
 OPML = """<?xml version="1.0"?><opml version="2.0"><head><title>Desk</title></head><body>

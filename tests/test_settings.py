@@ -415,3 +415,68 @@ def test_a_list_query_is_checked_even_when_the_file_has_a_shape_mistake(tmp_path
     assert any(
         "topics.x.query: -drill: use NOT drill to exclude a word" in p for p in err.value.problems
     ), err.value.problems
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            "feeds:\n  - https://a.example/rss\n",
+            "feeds[0]: a feed is written `{name: Example, url: https://example.com/rss}`, "
+            "not a bare URL",
+        ),
+        (
+            "feeds:\n  - {url: https://a.example/rss}\n",
+            "feeds[0].name: missing: a feed needs `name`, as in `{name: Example, url: ",
+        ),
+        ("corroboration: {outlets: 1}\n", "corroboration.outlets: must be at least 2, not 1"),
+        ("articles: {concurrency: 100}\n", "articles.concurrency: must be at most 32, not 100"),
+        ("network: {timeout: 0s}\n", "network.timeout: must be more than 0s"),
+        ("max_failures: '5'\n", "max_failures: must be a whole number written without quotes"),
+        ("sentence_vectors: maybe\n", "sentence_vectors: must be true or false, not 'maybe'"),
+        ("feeds:\n", "feeds: must be a list (`[a, b]`, or one `- item` per line), not empty"),
+        (
+            "subscriptions:\n  - {topic: troop-deployments, channel: console, mode: daily}\n",
+            "subscriptions[0].mode: must be instant or digest, not 'daily'",
+        ),
+        (
+            "topics:\n  t: {query: troops, relevance: nope}\n",
+            "topics.t.relevance: relevance model 'nope' does not exist",
+        ),
+        ("topics:\n  t: troops\n", "topics.t: a topic is written `NAME: {query: "),
+    ],
+    ids=[
+        "bare-url",
+        "no-name",
+        "outlets",
+        "concurrency",
+        "timeout",
+        "quoted-int",
+        "bool",
+        "empty-list",
+        "mode",
+        "relevance",
+        "bare-query",
+    ],
+)
+def test_shape_mistakes_are_said_in_prose_at_the_key_to_fix(tmp_path, text, said):
+    problems = _problems(write(tmp_path, text))
+    assert [p for p in problems if f"{tmp_path / 'wirewatch.yaml'}: {said}" in p], problems
+    assert not [p for p in problems if "Input should" in p or "Field required" in p]
+
+
+def test_problems_come_in_the_order_of_the_file(tmp_path):
+    path = write(
+        tmp_path,
+        "databse: x.db\nfeeds:\n  - {name: A, url: https://a.example/, intervall: 5m}\n"
+        "subscriptions:\n  - {topic: nope, channel: console}\n"
+        "topics:\n  t: {query: 'troops AND'}\npoll_interval: 1s\n",
+    )
+    wheres = [p.split(": ")[1] for p in _problems(path)]
+    assert wheres == [
+        "databse",
+        "feeds[0].intervall",
+        "subscriptions[0].topic",
+        "topics.t.query",
+        "poll_interval",
+    ]
