@@ -17,6 +17,7 @@ from bot.grouping import vector_bytes_ok
 from bot.model import Topic
 from bot.replay import ReplayInput, replay
 from bot.topics.entities import Gazetteer
+from bot.wording import counted
 
 
 def archive(db: sqlite_utils.Database, since: datetime) -> list[ReplayInput]:
@@ -66,13 +67,9 @@ def backtest(
             yield f"{lead} {iso_short(item.published)}  {item.outlet}: {item.title}"
     updates = sum(1 for posts in stories.values() for kind, _ in posts if kind == "update")
     yield (
-        f"{topic.name}: {_n(len(stories), 'alert')} and {_n(updates, 'update')} from "
-        f"{_n(len(items), 'item')} stored since {iso_short(start)}"
+        f"{topic.name}: {counted(len(stories), 'alert')} and {counted(updates, 'update')} from "
+        f"{counted(len(items), 'item')} stored since {iso_short(start)}"
     )
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _when(text: str | None) -> datetime | None:

@@ -26,6 +26,7 @@ from bot.errors import ConfigError, QueryError, UsageError, WirewatchError
 from bot.logs import setup_logging
 from bot.settings import Settings, config_named_by, http_port
 from bot.topics.entities import Gazetteer
+from bot.wording import counted
 
 if TYPE_CHECKING:
     from bot.app import Runtime
@@ -293,8 +294,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     if problems:
         raise ConfigError(problems)
     print(
-        f"ok: {settings.source}: {_n(len(settings.feeds), 'feed')}, "
-        f"{_n(len(settings.subscriptions), 'subscription')}"
+        f"ok: {settings.source}: {counted(len(settings.feeds), 'feed')}, "
+        f"{counted(len(settings.subscriptions), 'subscription')}"
     )
     for line in resolved(settings, config_named_by(args.config)):
         print(line)
@@ -344,18 +345,14 @@ async def _poll(settings: Settings, adapters: dict[str, ChatAdapter], cycles: in
     return 0
 
 
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
-
-
 def _report(results: list, stats, waiting: list) -> None:
     """One line: what was polled, found and delivered, and the failing feeds left to their
     backoff (each failure is already logged by the pipeline, once)."""
     failed = sum(1 for r in results if not r.ok)
     new = sum(r.new_items for r in results)
     print(
-        f"polled {_n(len(results), 'feed')} ({failed} failed), {_n(new, 'new item')}, "
-        f"{_n(stats.sent, 'alert')} delivered"
+        f"polled {counted(len(results), 'feed')} ({failed} failed), {counted(new, 'new item')}, "
+        f"{counted(stats.sent, 'alert')} delivered"
         + (f", {stats.retried} to retry" if stats.retried else "")
         + _backing_off(waiting),
         file=sys.stderr,
@@ -373,7 +370,7 @@ def _backing_off(waiting: list) -> str:
     today = soonest.date() == now.astimezone().date()
     when = soonest.strftime("%H:%M %Z" if today else "%b %d %H:%M %Z").strip()
     return (
-        f"; {_n(len(waiting), 'feed')} backing off after failures, next try {when} "
+        f"; {counted(len(waiting), 'feed')} backing off after failures, next try {when} "
         "(`wirewatch feeds` says why)"
     )
 

@@ -36,6 +36,7 @@ from bot.store import (
     list_feeds,
     plan_config_feeds,
 )
+from bot.wording import counted
 
 
 def read_bytes(path: Path) -> bytes:
@@ -67,11 +68,6 @@ def require_database(path: Path) -> None:
         f"no database at {path}{where} yet (wirewatch creates it when it first runs; "
         "`wirewatch check` shows the database the config names)"
     )
-
-
-def _n(count: int, one: str, many: str | None = None) -> str:
-    """`1 feed`, `2 feeds`; `many` for the irregular ones (`stories`)."""
-    return f"{count} {one}" if count == 1 else f"{count} {many or one + 's'}"
 
 
 def _feeds_with_config(db, settings: Settings) -> list[ConfigFeed]:
@@ -181,7 +177,7 @@ def _feeds_import(settings: Settings, path: Path) -> int:
         db.close()
     end_progress()
     print(
-        f"{path}: {_n(done.new, 'new feed')}, {done.present} already present"
+        f"{path}: {counted(done.new, 'new feed')}, {done.present} already present"
         + (f", {done.enabled} enabled again" if done.enabled else "")
         + (f", {len(listed.skipped)} outlines skipped" if listed.skipped else "")
         + ("; new feeds are polled on the next cycle" if done.new + done.enabled else ""),
@@ -202,7 +198,7 @@ def _feeds_export(settings: Settings, path: Path | None) -> int:
         sys.stdout.write(text)
     else:
         replace_text(path, text)  # all or nothing: a full disk leaves the last export whole
-        print(f"wrote {_n(text.count('<outline'), 'feed')} to {path}", file=sys.stderr)
+        print(f"wrote {counted(text.count('<outline'), 'feed')} to {path}", file=sys.stderr)
     return 0
 
 
@@ -283,8 +279,8 @@ def _db_prune(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         db.close()
     counts = (
-        f"{_n(done.items, 'item')}, {_n(done.stories, 'story', 'stories')}, "
-        f"{_n(done.deliveries, 'delivery', 'deliveries')}"
+        f"{counted(done.items, 'item')}, {counted(done.stories, 'story', 'stories')}, "
+        f"{counted(done.deliveries, 'delivery', 'deliveries')}"
     )
     rule = (
         f"published before {done.cutoff[:16].replace('T', ' ')} UTC, in no story seen in the "

@@ -66,6 +66,7 @@ from bot.text.invisible import strip_invisible
 from bot.topics.query import SMART_QUOTES
 from bot.topics.refs import names_in, users_of
 from bot.topics.usable import usable_topics
+from bot.wording import counted
 from bot.workers import extract_article_async, parse_feed_async
 
 if TYPE_CHECKING:
@@ -446,7 +447,7 @@ class Commands:
         topics = list_topics(self.db)
         if not topics:
             return "no topics yet: `/wirewatch topic add NAME QUERY` (moderators of the whole bot)"
-        lines = [f"{_n(len(topics), 'topic')}:"]
+        lines = [f"{counted(len(topics), 'topic')}:"]
         for t in topics:
             about = f" ({t.description})" if t.description else ""
             lines.append(f"- `{t.name}` [{t.origin}]{about}: `{_one_line(t.query)}`")
@@ -474,14 +475,14 @@ class Commands:
             return "no feeds yet: `/wirewatch feeds add URL [NAME]`"
         counts = feed_item_counts(self.db)
         healths = feeds_health(self.db, self.rt.settings)
-        lines = [f"{_n(len(feeds), 'feed')}:"]
+        lines = [f"{counted(len(feeds), 'feed')}:"]
         for f in feeds:
             h = healths.get(f.id)
             pace, state = describe(h.state, h.usual_gap, h.quiet_for) if h else describe("ok")
             if f.disabled:
                 state = f"DISABLED: {f.disabled_reason}"
             elif f.failures:
-                state = f"{f.failures} failures in a row, last: {f.last_error}"
+                state = f"{counted(f.failures, 'failure')} in a row, last: {f.last_error}"
             lines.append(
                 f"- `{f.name}` {f.url} ({f.origin}): {counts.get(f.id, 0)} items, {pace}, "
                 f"last poll {_when(f.last_polled)}, {state}"
@@ -706,7 +707,7 @@ class Commands:
             return "it will be polled on schedule"
         if not result.ok:
             return f"its first poll failed ({result.error}); it will be retried"
-        stored, queued = _n(result.new_items, "item"), _n(result.deliveries, "alert")
+        stored, queued = counted(result.new_items, "item"), counted(result.deliveries, "alert")
         return f"first poll: {stored} stored, {queued} queued"
 
     async def _feeds_remove(self, inv: Invocation, rest: str) -> str:
@@ -944,7 +945,7 @@ def _week_lines(weeks: list[TopicWeek]) -> list[str]:
     if not weeks:
         return ["- last 7 days: no alerts posted"]
     return [
-        f"- last 7 days, `{w.topic}` (every channel): {_n(w.alerts, 'alert')} posted, "
+        f"- last 7 days, `{w.topic}` (every channel): {counted(w.alerts, 'alert')} posted, "
         f"{w.not_relevant} marked not relevant, {w.wrong_story} marked wrong story"
         for w in weeks
     ]
@@ -981,11 +982,6 @@ def _when(stamp: str | None) -> str:
         return iso_short(parse_iso(stamp))
     except ValueError:
         return stamp
-
-
-def _n(count: int, noun: str) -> str:
-    """`1 alert`, `2 alerts`: replies count one thing as often as several."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def _one_line(text: str) -> str:

@@ -23,6 +23,7 @@ from statistics import median
 from bot.durations import format_duration
 from bot.settings import HealthSettings
 from bot.store import FeedRow
+from bot.wording import counted
 
 HISTORY = 50  # gaps between the newest items that make a feed's rhythm
 MIN_GAPS = 4  # fewer, and the feed's rhythm is not known yet: it is never called silent
@@ -89,7 +90,7 @@ def notice_text(
         return None
     if new == "failing":
         return (
-            f"feed {name} is failing: {feed.failures} failures in a row; last error: "
+            f"feed {name} is failing: {counted(feed.failures, 'failure')} in a row; last error: "
             f"{feed.last_error}. wirewatch keeps retrying, less and less often."
         )
     if new == "disabled" and (feed.disabled_reason or "").startswith("gone: "):

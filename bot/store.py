@@ -21,6 +21,7 @@ from bot.db import write
 from bot.errors import CommandError
 from bot.model import Entry, Topic, TopicMatch
 from bot.narrow import StoredItem, narrow_subscriptions
+from bot.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +273,7 @@ def record_failure(
                 "disabled_reason": (
                     f"gone: {error}"
                     if permanent
-                    else f"{failures} failures in a row; last: {error}"
+                    else f"{counted(failures, 'failure')} in a row; last: {error}"
                 )
                 if disable
                 else None,  # fmt: skip

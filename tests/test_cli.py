@@ -11,6 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from bot.cli import build_parser, main
+from bot.db import open_database
 from bot.durations import parse_duration
 from bot.settings import FeedSettings, Settings, SubscriptionSettings, TopicSettings
 from tests.runtime import recent
@@ -431,6 +432,7 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
     config = tmp_path / "c.yaml"
     feeds = "".join(f"  - {{name: F{i}, url: 'https://f{i}.example/rss'}}\n" for i in range(2000))
     config.write_text(f"database: {tmp_path / 'w.db'}\nfeeds:\n{feeds}", encoding="utf-8")
+    open_database(tmp_path / "w.db").close()  # `feeds` lists, never creates, a database
     wirewatch = Path(sys.executable).with_name("wirewatch")
     done = subprocess.run(
         f"'{wirewatch}' feeds --config '{config}' | head -1",
