@@ -73,8 +73,8 @@ class _Alias:
 
 
 # One character for one: every dash and every space (line breaks, the non-breaking space...)
-# is a space, and the typographic apostrophe the ASCII one. "-" and "’" are common and replaced
-# on their own; the table is only applied to a text that has one of the rarer characters.
+# is a space, and the typographic apostrophe the ASCII one. "-", "’" and line breaks are common
+# and replaced on their own; the table is only applied to a text with one of the rarer ones.
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
 _SPACES = "".join(chr(c) for c in range(0x3001) if chr(c).isspace() and c != 0x20)
 _SAME_LENGTH = str.maketrans(dict.fromkeys(_DASHES + _SPACES, " "))
@@ -82,6 +82,7 @@ _RARE = re.compile(f"[{re.escape(_DASHES + _SPACES)}]")
 # What changes the length: two spaces or more (one is kept), and a letter written with its
 # combining marks apart (NFD), composed (NFC) as the aliases are.
 _RESHAPE = re.compile(rf" {{2,}}|.[{marks()}\u1160-\u11ff\ud7b0-\ud7ff]+", re.S)
+_RUN = re.compile(" {2,}")  # all a text in NFC may need
 
 
 class _Folded:
@@ -96,19 +97,22 @@ class _Folded:
 
     def __init__(self, text: str, *, lower: bool = True):
         same = (lowercase(text) if lower else text).replace("-", " ").replace("’", "'")
+        same = same.replace("\n", " ")
         if _RARE.search(same):
             same = same.translate(_SAME_LENGTH)
         self.edits: list[tuple[int, int, int, int]] = []
-        if unicodedata.is_normalized("NFC", same) and "  " not in same:
-            self.text = same
+        if not unicodedata.is_normalized("NFC", same):
+            self.text = self._reshape(same, _RESHAPE)
+        elif "  " in same:
+            self.text = self._reshape(same, _RUN)
         else:
-            self.text = self._reshape(same)
+            self.text = same
         self.starts = [e[0] for e in self.edits]
 
-    def _reshape(self, same: str) -> str:
+    def _reshape(self, same: str, changes: re.Pattern[str]) -> str:
         out: list[str] = []
         at = size = 0  # where the text was copied up to, and the folded length so far
-        for m in _RESHAPE.finditer(same):
+        for m in changes.finditer(same):
             part = unicodedata.normalize("NFC", m.group()) if m.group().strip() else " "
             if part == m.group():
                 continue
