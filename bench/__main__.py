@@ -23,6 +23,7 @@ BENCHMARKS = (
     "agreement",
     "stages",
     "matching",
+    "near",
     "relevance",
     "encoder",
     "grouping",

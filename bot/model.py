@@ -38,11 +38,12 @@ class Entry:
 class Prepared:
     """The topic-independent work of matching and grouping one text, done once.
 
-    `scan` holds the text's words as the topic automaton reads them (" w1 w2 \\n w3 \\n": the
-    title's words, then the text's); `mentions` are entity mentions as (name, alias as
-    written, first word position, last word position); `terms` are the story index's terms;
-    `opinions` the encoder's probability per relevance model that wanted one (`bot.opinions`),
-    added before the item is matched.
+    `scan` holds the text's words as the topic automaton reads them (" w1 w2 \\n w3  w4 \\n":
+    the title's words, then the text's; a sentence's first word after another sentence has two
+    spaces before it, so that no phrase runs across); `mentions` are entity mentions as
+    (name, alias as written, first word position, last word position); `terms` are the story
+    index's terms; `opinions` the encoder's probability per relevance model that wanted one
+    (`bot.opinions`), added before the item is matched.
     """
 
     scan: str

@@ -12,6 +12,10 @@ Case rules, so that ambiguous aliases stay useful without a list of exceptions:
   text too, the rest compared case-insensitively ("NORTH KOREA" still matches);
 - an alias starting lowercase ("al-Qaeda") matches in any case.
 
+Aliases are compared as the query language reads words: accents composed with their letters
+(NFC), a hyphen or dash as a space ("North-Korean troops", "Kim Jong‑un" with a non-breaking
+hyphen), any run of spaces or line breaks as one space (`fold`). Offsets stay the text's own.
+
 This module does not decide what a mention means (Georgia the state or the country); it reports
 what the gazetteer says. It knows nothing about topics.
 """
@@ -20,6 +24,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
+import unicodedata
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +36,7 @@ import yaml
 
 from bot.defaults_path import default_file
 from bot.errors import ConfigError
+from bot.topics.query import lowercase, marks
 
 log = logging.getLogger(__name__)
 
@@ -58,21 +66,91 @@ class Mention:
 class _Alias:
     entity: str
     text: str
-    exact: bool  # acronym: exact case
+    exact: bool  # acronym: exact case (compared in `shape`: "ISIS-K" is "ISIS K")
     capital: bool  # starts with a capital: the text must too
+    shape: str  # the text with `fold`'s spaces, dashes and NFC, but its case
+    size: int  # characters of its folded form, where the automaton finds it
+
+
+# One character for one: every dash and every space (line breaks, the non-breaking space...)
+# is a space, and the typographic apostrophe the ASCII one. "-", "’" and line breaks are common
+# and replaced on their own; the table is only applied to a text with one of the rarer ones.
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
+_SPACES = "".join(chr(c) for c in range(0x3001) if chr(c).isspace() and c != 0x20)
+_SAME_LENGTH = str.maketrans(dict.fromkeys(_DASHES + _SPACES, " "))
+_RARE = re.compile(f"[{re.escape(_DASHES + _SPACES)}]")
+# What changes the length: two spaces or more (one is kept), and a letter written with its
+# combining marks apart (NFD), composed (NFC) as the aliases are.
+_RESHAPE = re.compile(rf" {{2,}}|.[{marks()}\u1160-\u11ff\ud7b0-\ud7ff]+", re.S)
+_RUN = re.compile(" {2,}")  # all a text in NFC may need
+
+
+class _Folded:
+    """A text as aliases are looked up in it, and the way back to the text's offsets.
+
+    Most texts keep their length (one replacement for one character): then `edits` is empty
+    and offsets are the same. Otherwise each edit is (folded start, folded end, text start,
+    text end) of a part that changed length; what lies between edits is as in the text.
+    """
+
+    __slots__ = ("edits", "starts", "text")
+
+    def __init__(self, text: str, *, lower: bool = True):
+        same = (lowercase(text) if lower else text).replace("-", " ").replace("’", "'")
+        same = same.replace("\n", " ")
+        if _RARE.search(same):
+            same = same.translate(_SAME_LENGTH)
+        self.edits: list[tuple[int, int, int, int]] = []
+        if not unicodedata.is_normalized("NFC", same):
+            self.text = self._reshape(same, _RESHAPE)
+        elif "  " in same:
+            self.text = self._reshape(same, _RUN)
+        else:
+            self.text = same
+        self.starts = [e[0] for e in self.edits]
+
+    def _reshape(self, same: str, changes: re.Pattern[str]) -> str:
+        out: list[str] = []
+        at = size = 0  # where the text was copied up to, and the folded length so far
+        for m in changes.finditer(same):
+            part = unicodedata.normalize("NFC", m.group()) if m.group().strip() else " "
+            if part == m.group():
+                continue
+            out.append(same[at : m.start()])
+            size += m.start() - at
+            out.append(part)
+            self.edits.append((size, size + len(part), m.start(), m.end()))
+            size += len(part)
+            at = m.end()
+        out.append(same[at:])
+        return "".join(out)
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The text's offsets of the folded [start, end)."""
+        if not self.edits:
+            return start, end
+        return self._at(start, False), self._at(end - 1, True)
+
+    def _at(self, i: int, after: bool) -> int:
+        k = bisect_right(self.starts, i) - 1
+        if k < 0:
+            return i + after
+        f_start, f_end, t_start, t_end = self.edits[k]
+        if i < f_end:  # inside a part that changed length: all of it
+            return t_end if after else t_start
+        return t_end + (i - f_end) + after
 
 
 def fold(text: str) -> str:
-    """Lowercase with the same length as the input, so offsets stay valid."""
-    low = text.lower()
-    if len(low) != len(text):  # a few characters ("İ") lowercase to two
-        low = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
-    return low.replace("’", "'").replace("\u00a0", " ")
+    """An alias or a text as aliases are compared: lowercase ("İ" as "I"), composed (NFC),
+    every dash and run of spaces one space, "’" as "'"."""
+    return _Folded(text).text
 
 
 def _alias(entity: str, text: str) -> _Alias:
     exact = any(c.isupper() for c in text) and not any(c.islower() for c in text)
-    return _Alias(entity, text, exact, text[:1].isupper())
+    shape = _Folded(text, lower=False).text
+    return _Alias(entity, text, exact, text[:1].isupper(), shape, len(fold(text)))
 
 
 class Gazetteer:
@@ -140,19 +218,20 @@ class Gazetteer:
         """Every entity mention, left to right, overlaps resolved leftmost-longest."""
         if not self._lookup or not text:
             return []
-        folded = fold(text)
+        folded = _Folded(text)
         # A text with no capital at all (a feed that lowercases its headlines) gives no case to
         # go by: names are then matched in any case, acronyms ("US" is not "us") still exactly.
         caseless = not any(c.isupper() for c in text)
         found: list[Mention] = []
-        for end, aliases in self._automaton.iter(folded):
-            start = end - len(aliases[0].text) + 1
-            if not _bounded(folded, start, end + 1):
+        for end, aliases in self._automaton.iter(folded.text):
+            start = end - aliases[0].size + 1
+            if not _bounded(folded.text, start, end + 1):
                 continue
-            surface = text[start : end + 1]
+            start, stop = folded.span(start, end + 1)
+            surface = text[start:stop]
             for alias in aliases:
                 if _case_ok(alias, surface) or (caseless and not alias.exact):
-                    found.append(Mention(alias.entity, surface, start, end + 1))
+                    found.append(Mention(alias.entity, surface, start, stop))
                     break
         return _leftmost_longest(found)
 
@@ -196,15 +275,20 @@ def _entry(name: str, entry: object, problems: list[str]) -> EntityInfo | None:
 
 
 def _bounded(text: str, start: int, end: int) -> bool:
-    """True when [start, end) is not part of a longer word."""
+    """True when [start, end) is not part of a longer word (a combining mark, such as a
+    Devanagari vowel sign, is part of the word before it)."""
     before = text[start - 1] if start > 0 else " "
     after = text[end] if end < len(text) else " "
-    return not before.isalnum() and not after.isalnum()
+    return not _in_word(before) and not _in_word(after)
+
+
+def _in_word(c: str) -> bool:
+    return c.isalnum() or (not c.isascii() and unicodedata.category(c)[0] == "M")
 
 
 def _case_ok(alias: _Alias, surface: str) -> bool:
     if alias.exact:
-        return surface == alias.text
+        return surface == alias.text or _Folded(surface, lower=False).text == alias.shape
     return not alias.capital or surface[:1].isupper()
 
 

@@ -8,7 +8,9 @@ For an AND only its most selective side is indexed (see `_triggers`). A topic th
 match with none of its terms present (`NOT x`) is always evaluated.
 
 Title and text are one token sequence with a gap of GAP positions between them, so phrases
-and NEAR never join the end of a title to the start of the text.
+and NEAR never join the end of a title to the start of the text. A phrase does not run on
+from one sentence into the next either: the scan has two spaces before a sentence's first
+word (`query.sentence_starts`), where a phrase's pattern needs one.
 
 `topic:NAME` refers to another topic's verdict, never to a copy of its query: topics are
 compiled after the topics they name (`refs.in_order`), and evaluated lazily, at most once per
@@ -22,6 +24,7 @@ from __future__ import annotations
 import difflib
 import functools
 import logging
+import operator
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Collection, Iterable, Mapping
@@ -51,6 +54,7 @@ from bot.topics.query import (
     Title,
     TopicRef,
     parse_query,
+    sentence_starts,
     walk,
     word_matches,
 )
@@ -60,6 +64,9 @@ log = logging.getLogger(__name__)
 
 GAP = 1000  # positions between title and text; larger than any NEAR distance
 MAX_REASONS = 6
+# Spans kept per NEAR: a chain of NEARs over a text repeating its words would otherwise join
+# every span with every other at each link (seconds per item). Real items have far fewer.
+MAX_SPANS = 256
 
 Span = tuple[int, int]  # first and last word position, inclusive
 
@@ -487,8 +494,9 @@ def prepare(title: str, text: str, gazetteer: Gazetteer) -> Prepared:
     mentions: list[tuple[str, str, int, int]] = []
     _mentions(gazetteer, title, title_found, 0, mentions)
     _mentions(gazetteer, text, text_found, len(title_words) + GAP, mentions)
+    heads, text_heads = sentence_starts(title, title_found), sentence_starts(text, text_found)
     return Prepared(
-        scan=f"{_spaced(title_words)} \n{_spaced(text_words)} \n",
+        scan=f"{_spaced(title_words, heads)} \n{_spaced(text_words, text_heads)} \n",
         title_len=len(title_words),
         mentions=tuple(mentions),
         names=tuple(dict.fromkeys(m[0] for m in mentions)),
@@ -507,8 +515,13 @@ def _automaton(terms: Iterable[Term]) -> ahocorasick.Automaton | None:
     return automaton
 
 
-def _spaced(words: list[str]) -> str:
-    """Each word with a space before it: " w1 w2"."""
+def _spaced(words: list[str], heads: list[int]) -> str:
+    """Each word with a space before it (" w1 w2"), and one more before the first word of a
+    sentence (" w1  w2"): a phrase's pattern " w1 w2 " cannot match across it."""
+    if heads:
+        words = words.copy()
+        for i in heads:
+            words[i] = " " + words[i]
     return " " + " ".join(words) if words else ""
 
 
@@ -519,12 +532,19 @@ def _scan(automaton, prepared: Prepared) -> dict[Term, list[Span]]:
     scan, title_len = prepared.scan, prepared.title_len
     hits: dict[Term, list[Span]] = {}
     ends: list[int] | None = None
+    empty: list[int] | None = None
     for end, (term, count, length) in automaton.iter(scan):
         if ends is None:
             # scan.split(" ") is ["", title words..., "\n", text words..., "\n"]; ends[k] is
             # where piece k ends (its space included), so a bisect finds a piece by offset.
-            ends = list(accumulate(map((1).__add__, map(len, scan.split(" ")))))
+            # A sentence break adds an empty piece: empty[k] counts them up to piece k.
+            pieces = scan.split(" ")
+            ends = list(accumulate(map((1).__add__, map(len, pieces))))
+            if "  " in scan:
+                empty = list(accumulate(map(operator.not_, pieces)))
         piece = bisect_right(ends, end - length + 2)  # the term's first word
+        if empty is not None:
+            piece += 1 - empty[piece]  # as if there were no break
         first = piece - 1 if piece <= title_len else piece - 2 + GAP
         hits.setdefault(term, []).append((first, first + count - 1))
     return hits
@@ -629,9 +649,7 @@ def _near(node: Near, doc: _Doc, title_only: bool) -> _Result | None:
     right = _eval(node.right, doc, title_only) if left is not None and left.spans else None
     if right is None or left is None:
         return None
-    pairs = [
-        (a, b) for a in left.spans for b in right.spans if 0 <= _between(a, b) <= node.distance
-    ]
+    pairs = _near_pairs(left.spans, right.spans, node.distance)
     if not pairs:
         return None
     a, b = min(pairs, key=lambda pair: not doc.in_title(pair[0]))  # the title's pair reads best
@@ -639,6 +657,43 @@ def _near(node: Near, doc: _Doc, title_only: bool) -> _Result | None:
     # Distinct spans only: a chain of NEARs would otherwise multiply them at every link.
     spans = dict.fromkeys((min(a[0], b[0]), max(a[1], b[1])) for a, b in pairs)
     return _Result(tuple(spans), (fact,))
+
+
+def _near_pairs(
+    left: tuple[Span, ...], right: tuple[Span, ...], distance: int
+) -> list[tuple[Span, Span]]:
+    """The pairs of a left and a right span that do not overlap and have at most `distance`
+    words between them, in the order of the left spans, then of the right ones (the first
+    pair is the one explained).
+
+    Each left span looks only at the right spans that start or end within `distance` of it
+    (found by bisection), and the search stops once MAX_SPANS distinct joined spans are
+    found: comparing every pair made a chain of NEARs over a repetitive text take seconds.
+    """
+    by_start = sorted((b, i) for i, b in enumerate(right))
+    starts = [b[0] for b, _ in by_start]
+    by_end = sorted(by_start, key=_span_end)
+    ends = [b[1] for b, _ in by_end]
+    pairs: list[tuple[Span, Span]] = []
+    joined: set[Span] = set()
+    for a in left:
+        after = by_start[bisect_left(starts, a[1] + 1) : bisect_right(starts, a[1] + 1 + distance)]
+        before = by_end[bisect_left(ends, a[0] - 1 - distance) : bisect_right(ends, a[0] - 1)]
+        near = sorted(before + after, key=_index)
+        for b, _ in near:
+            pairs.append((a, b))
+            joined.add((min(a[0], b[0]), max(a[1], b[1])))
+        if len(joined) >= MAX_SPANS:
+            break
+    return pairs
+
+
+def _span_end(entry: tuple[Span, int]) -> int:
+    return entry[0][1]
+
+
+def _index(entry: tuple[Span, int]) -> int:
+    return entry[1]
 
 
 def _between(a: Span, b: Span) -> int:

@@ -17,8 +17,10 @@ Keywords are uppercase only; a lowercase `or`, `and` or `not` between two terms,
 `-word` or `+word` are refused (read as words they would quietly invert the query: quote a word
 to search it). Words are compared the way the text is
 tokenised: lowercase, punctuation dropped, "U.S." read as "us", a trailing "'s" dropped, hyphens
-splitting words (so `court-martial` is the phrase "court martial"). There is no stemming: write
-`deploy*` to allow "deploys", "deployed", "deployment" (predictable beats clever).
+splitting words (so `court-martial` is the phrase "court martial"), a number one word ("1,500"
+is `1500`), accents composed (NFC) and combining marks part of their word. A phrase does not
+run from one sentence into the next (`sentence_starts`). There is no stemming: write `deploy*`
+to allow "deploys", "deployed", "deployment" (predictable beats clever).
 
 This module only parses. Entity names and topic references are resolved, and texts matched,
 in `match.py` (references between topics are ordered and checked for cycles in `refs.py`).
@@ -26,7 +28,10 @@ in `match.py` (references between topics are ordered and checked for cycles in `
 
 from __future__ import annotations
 
+import functools
 import re
+import unicodedata
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -39,9 +44,50 @@ MAX_NEAR = 100
 SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"'})
 MIN_PREFIX = 3
 
-# An acronym written with dots ("U.S.", "U.N.") is one word; otherwise runs of letters/digits,
-# with inner apostrophes kept ("o'clock") so that only a trailing "'s" is dropped below.
-_WORD = re.compile(r"(?:[^\W\d_]\.){2,}|[^\W_]+(?:['’][^\W_]+)*")
+
+@functools.cache
+def marks() -> str:
+    """The inside of a regex class of every combining mark (Unicode categories Mn, Mc, Me):
+    an accent written apart from its letter (NFD "é"), a Devanagari vowel sign, an Arabic
+    haraka. They belong to the word they follow; `re` has no class of them, so it is built
+    here, once (all marks lie below U+20000 but the variation selectors at U+E0100)."""
+    cps = [
+        cp
+        for cp in (*range(0x20000), *range(0xE0100, 0xE01F0))
+        if unicodedata.category(chr(cp))[0] == "M"
+    ]
+    runs: list[list[int]] = []
+    for cp in cps:
+        if runs and runs[-1][1] == cp - 1:
+            runs[-1][1] = cp
+        else:
+            runs.append([cp, cp])
+    return "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in runs)
+
+
+# A word is letters and digits with the combining marks among them. An acronym written with
+# dots ("U.S.", "U.N.") is one word; so is a number written with separators ("1,500", "2.5",
+# which must not read as "1" "500" or "2" "5"). Inner apostrophes are kept ("o'clock") so that
+# only a trailing "'s" is dropped below.
+# (All marks are past U+02FF: the lookahead spares the big class to every ASCII word's end.)
+_PART = rf"[^\W_]+(?:(?=[^\x00-\u02ff])[{marks()}]+[^\W_]*)*"
+_WORD = re.compile(rf"(?:[^\W\d_]\.){{2,}}|\d+(?:[.,]\d+)+[^\W_]*|{_PART}(?:['’]{_PART})*")
+# A number's separators: "1,500,000" (English thousands) is `1500000`, "1.500.000,5" (two
+# groups or more of dotted thousands, which cannot be a decimal) is `1500000.5`, so the query
+# `1500` finds "1,500"; "2.5" and "2,5" (a decimal, or "1.500", which may be either) stay.
+_SEPARATED = re.compile(r"\d+(?:[.,]\d+)+")
+_COMMAS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_DOTS = re.compile(r"\d{1,3}(?:\.\d{3}){2,}(?:,\d+)?")
+# Hangul, kana and CJK ideographs: one of them carries about a syllable, as much as three
+# letters, so a prefix of one is long enough (`북한*` for 북한이, 북한의; `朝鲜*`).
+_WIDE = re.compile(
+    "[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff"
+    "\uac00-\ud7af\uf900-\ufaff\U00020000-\U0003134f]"
+)
+# Arabic short vowels and other harakat, written in the Quran and in teaching, seldom in news:
+# a word is the same word without them (`كوريا` finds "كُورِيَا").
+_HARAKAT = dict.fromkeys([*range(0x064B, 0x0660), 0x0670])
+_DOTTED_I = str.maketrans({"İ": "I"})  # "İ".lower() is "i" + U+0307: two characters
 
 
 class Token(NamedTuple):
@@ -62,29 +108,102 @@ def tokenize(text: str) -> list[Token]:
 
 
 def word_matches(text: str) -> tuple[list[str], list[re.Match[str]]]:
-    """The normalised words of a text and the matches they came from (for offsets).
+    """The normalised words of a text and the matches they came from (offsets into `text`).
 
-    The hot path of matching: one regex pass over a lowercased copy, and the per-word
-    normalising only for the few words that need it (acronyms, apostrophes).
+    The hot path of matching: one regex pass over a lowercased copy of the same length, and
+    the per-word normalising only for the few words that need it (acronyms, apostrophes,
+    numbers, combining marks; every word when the text is not in NFC, as a Mac may send).
     """
-    low = text.lower()
-    if len(low) != len(text):  # a few characters ("İ") lowercase to two: offsets would move
-        found = list(_WORD.finditer(text))
-        return [normal_word(m.group().lower()) for m in found], found
+    low = lowercase(text)
     found = list(_WORD.finditer(low))
     words = [m.group() for m in found]
-    return [w if w.isalnum() else normal_word(w) for w in words], found
+    if unicodedata.is_normalized("NFC", low):
+        return [w if w.isalnum() else normal_word(w) for w in words], found
+    return [normal_word(w) for w in words], found
+
+
+def lowercase(text: str) -> str:
+    """`text.lower()` with the same length, so offsets into it are offsets into `text`: the
+    Turkish "İ" is lowered as "I" ("İncirlik" is `incirlik`; its own lowercase has two
+    characters). The only such character in Unicode, but checked in case a later one comes."""
+    low = text.translate(_DOTTED_I).lower() if "İ" in text else text.lower()
+    if len(low) != len(text):
+        low = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+    return low
 
 
 def normal_word(word: str) -> str:
-    """A lowercased word as compared: "U.S." is "us", "Korea’s" is "korea"."""
+    """A lowercased word as compared: "U.S." is "us", "Korea’s" is "korea", "1,500" is
+    "1500", any accent composed with its letter (NFC: "é" however it was typed), Arabic
+    without its vowel marks."""
+    if not word.isascii():
+        word = unicodedata.normalize("NFC", word).replace("i\u0307", "i")  # NFD "İ", lowered
+        word = word.translate(_HARAKAT)
+    if word[:1].isdigit() and (number := _SEPARATED.match(word)):
+        return _number(number.group()) + word[number.end() :]
     if "." in word or "’" in word:
         word = word.replace("’", "'").replace(".", "")
     return word[:-2] if word.endswith("'s") else word
 
 
+def _number(number: str) -> str:
+    if _COMMAS.fullmatch(number):
+        return number.replace(",", "")
+    if _DOTS.fullmatch(number):
+        return number.replace(".", "").replace(",", ".")
+    return number
+
+
 def words_of(text: str) -> tuple[str, ...]:
     return tuple(t.word for t in tokenize(text))
+
+
+# Where a sentence may end: . ! ? then a space and a word (closing quotes or brackets between),
+# or ; or a full stop of a script that needs no space after it (Chinese, Japanese, Devanagari,
+# Arabic, Urdu). One class of characters first, which `re` looks for fastest: this runs on
+# every text.
+_END = re.compile(
+    r"[.!?;。！？।؟۔](?:(?<=[.!?])[.!?]*[\"'”’»)\]]*\s+[\"'“‘«(\[]*(?=[^\W_])|(?<=[;。！？।؟۔]))"
+)
+# Words that end with a full stop without ending the sentence ("Gen. Smith", "St. Petersburg",
+# "No. 10", "Calif. (AP)"); a single letter is an initial ("George W. Bush").
+_ABBREVIATED = """
+    mr mrs ms dr prof rev hon sen rep gov pres gen lt col maj capt cpt cmdr cdr adm brig sgt
+    cpl pvt lieut st mt ft jr sr no nos vol vols vs etc inc corp co ltd bros dept est approx
+    jan feb mar apr jun jul aug sep sept oct nov dec ala ariz ark calif colo conn del fla ga
+    ill ind kan kans ky la md mass mich minn miss mo mont neb nev okla ore pa tenn tex va vt
+    wash wis wyo"""
+_ABBREVIATIONS = frozenset(_ABBREVIATED.split())
+
+
+def sentence_starts(text: str, found: list[re.Match[str]]) -> list[int]:
+    """The indexes in `found` (`word_matches(text)`) of the words that begin a sentence after
+    the first, so that phrases do not run on from one sentence into the next ("North Korea.
+    Russia said" has no "korea russia"). After . ! ? only before a word not in lowercase, and
+    not after an abbreviation or an initial: a break missed keeps the old behaviour, a break
+    invented would lose a real match. A full stop inside a word ("U.S.", "2.5") is not one."""
+    heads: list[int] = []
+    starts: list[int] | None = None
+    for mark in _END.finditer(text):
+        at, end = mark.span()
+        stop = mark.group()[0] in ".!?"
+        if stop and text[end].islower():
+            continue
+        if starts is None:
+            starts = list(map(re.Match.start, found))
+        # The next word: the one at `end` after . ! ?, the first after the mark otherwise.
+        i = bisect_left(starts, end) if stop else bisect_right(starts, at)
+        if i == 0 or i == len(found) or found[i - 1].end() > at or i in heads[-1:]:
+            continue  # before the first word, after the last, inside a word ("U.S."), or seen
+        if mark.group()[0] == "." and _abbreviation(found[i - 1].group()):
+            continue
+        heads.append(i)
+    return heads
+
+
+def _abbreviation(word: str) -> bool:
+    """Whether a (lowercased) word before a full stop is an abbreviation or an initial."""
+    return len(word) == 1 or word in _ABBREVIATIONS
 
 
 @dataclass(frozen=True)
@@ -473,9 +592,10 @@ class _Parser:
         if not words:
             what = "empty phrase" if lex.kind == "PHRASE" else f"nothing to match in {raw!r}"
             raise self.error(what, lex.pos)
-        if prefix and len(words[-1]) < MIN_PREFIX:
+        if prefix and len(words[-1]) < MIN_PREFIX and not _WIDE.search(words[-1]):
             raise self.error(
-                f"the prefix in {raw!r} is too short (at least {MIN_PREFIX} letters before *)",
+                f"the prefix in {raw!r} is too short (at least {MIN_PREFIX} letters, or one "
+                "Hangul or CJK character, before *)",
                 lex.pos,
             )
         return Term(words, prefix)
