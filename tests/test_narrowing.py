@@ -223,7 +223,7 @@ def test_filters_are_checked_when_the_file_has_shape_problems_too(tmp_path: Path
     for expected in (
         "subscriptions[0].channel: must be console",
         "subscriptions[1].exept: unknown key: did you mean 'except'?",
-        "topics.empty.query: Field required",
+        "topics.empty.query: missing: a topic needs `query`",
         "topics.nk.query: unknown topic 'troop-deployment' (did you mean troop-deployments",
         "topics.uses-empty.query: refers to topic 'empty', which does not work",
         "subscriptions[0].only: unknown entity 'Narnia'",

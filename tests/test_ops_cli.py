@@ -166,7 +166,7 @@ async def test_a_disabled_feed_is_enabled_from_the_cli_as_its_notice_says(
     assert f"`wirewatch feeds enable {url}`" in notice and f"`/wirewatch feeds add {url}`" in notice
     assert await _cli("feeds", "--config", str(config)) == 0
     listed = capfd.readouterr().out
-    assert "DISABLED (1 failures in a row; last: " in listed
+    assert "DISABLED (1 failure in a row; last: " in listed
     assert listed.count("HTTP 500") == 1, listed  # the reason carries it; not said twice
 
     feed_server.serve("/rss", FEED)
