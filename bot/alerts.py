@@ -18,7 +18,7 @@ import sqlite_utils
 
 from bot.chat import split_channel
 from bot.clock import parse_stored, utcnow
-from bot.corroboration_store import corroboration_of
+from bot.corroboration_store import ON_TOPIC, corroboration_of
 from bot.edits import word_diff
 from bot.model import Alert, Delivery, Edit, MessageRef, Source
 from bot.text.summary import summarize
@@ -93,7 +93,8 @@ def build_alert(db: sqlite_utils.Database, d: Delivery, item_id: int | None = No
         for r in db.query(
             "SELECT feeds.name AS outlet, items.title, items.url, items.published, "
             "items.first_seen FROM items JOIN feeds ON feeds.id = items.feed_id WHERE "
-            "items.story_id = ? AND items.id <= ? ORDER BY items.published, items.id",
+            f"items.story_id = ? AND items.id <= ? AND {ON_TOPIC} "
+            "ORDER BY items.published, items.id",
             [d.story_id, max(d.item_id, item["id"])],
         )
     )

@@ -206,7 +206,8 @@ ANYTHING = (
 
 
 def _matching_anything(src: str, topics: list[Topic], gazetteer: Gazetteer) -> list[str]:
-    """Config topics made only of exclusions (`NOT drill`): chat's `topic add` refuses them."""
+    """Config topics made only of exclusions (`NOT drill`): chat's `topic add` refuses them.
+    Not one with a relevance model: its query only narrows what the model decides."""
     if not any(t.origin == "config" for t in topics):
         return []
     matcher = Matcher(topics, gazetteer, relevance=False)  # the query alone says it
@@ -214,7 +215,7 @@ def _matching_anything(src: str, topics: list[Topic], gazetteer: Gazetteer) -> l
     return [
         f"{src}: topics.{t.name}.query: {ANYTHING}"
         for t in topics
-        if t.origin == "config" and t.name in held
+        if t.origin == "config" and t.name in held and not t.relevance
     ]
 
 

@@ -293,19 +293,22 @@ def cmd_check(args: argparse.Namespace) -> int:
         problems += exc.problems
     if problems:
         raise ConfigError(problems)
+    channels = (s.channel for s in settings.subscriptions)
+    warnings = unserved(channels, settings.ops_channel, platforms)
+    failed = bool(warnings) and args.strict  # --strict: a warning fails, so no "ok"
     print(
-        f"ok: {settings.source}: {counted(len(settings.feeds), 'feed')}, "
+        f"{'error' if failed else 'ok'}: {settings.source}: "
+        f"{counted(len(settings.feeds), 'feed')}, "
         f"{counted(len(settings.subscriptions), 'subscription')}"
+        + (f"; {counted(len(warnings), 'warning')} below, which --strict refuses" if failed else "")
     )
     for line in resolved(settings, config_named_by(args.config)):
         print(line)
-    channels = (s.channel for s in settings.subscriptions)
-    warnings = unserved(channels, settings.ops_channel, platforms)
     for u in warnings:
         print(f"warning: {u} (fine if the bot runs elsewhere, with it)")
     for note in notes(settings):
         print(f"note: {note}")
-    return 2 if warnings and args.strict else 0
+    return 2 if failed else 0
 
 
 def _platforms_here(settings: Settings) -> tuple[set[str], list[str]]:

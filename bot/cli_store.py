@@ -63,10 +63,10 @@ def require_database(path: Path) -> None:
     current folder, so the message says which file that was."""
     if str(path) == ":memory:" or path.exists():
         return
-    where = "" if path.is_absolute() else f", that is {path.resolve()}: relative to this folder"
+    where = "" if path.is_absolute() else f" (that is {path.resolve()}: relative to this folder)"
     raise StoreError(
-        f"no database at {path}{where} yet (wirewatch creates it when it first runs; "
-        "`wirewatch check` shows the database the config names)"
+        f"no database at {path} yet{where}: wirewatch creates it when it first runs, and "
+        "`wirewatch check` shows the database the config names"
     )
 
 

@@ -484,8 +484,8 @@ class Commands:
             elif f.failures:
                 state = f"{counted(f.failures, 'failure')} in a row, last: {f.last_error}"
             lines.append(
-                f"- `{f.name}` {f.url} ({f.origin}): {counts.get(f.id, 0)} items, {pace}, "
-                f"last poll {_when(f.last_polled)}, {state}"
+                f"- `{f.name}` {f.url} ({f.origin}): {counted(counts.get(f.id, 0), 'item')}, "
+                f"{pace}, last poll {_when(f.last_polled)}, {state}"
             )
         return "\n".join(lines)
 
@@ -576,7 +576,9 @@ class Commands:
         done = subscribe(self.db, inv.channel, topic.name, mode, only, except_)
         held = done.resumed
         resumed = (
-            f"; {held} alerts held while the channel was paused will now be sent" if held else ""
+            f"; {counted(held, 'alert')} held while the channel was paused will now go out"
+            if held
+            else ""
         )
         narrowed = (
             f", narrowed to `{effective_query(topic.name, only, except_)}`"
@@ -809,10 +811,16 @@ class Commands:
         try:
             matched, why = await explain(query, text, self.rt.pipeline.gazetteer, topics)
         except QueryError as exc:
-            hint = "" if quoted else f"; {SEVERAL_WORDS}"
+            # The backticks hint where the query may have been cut at its first word, not
+            # for a name it does not know (`topic:nk-rusia`), which backticks do not mend.
+            cut = not quoted and not str(exc).startswith("unknown ")
+            hint = f"; {SEVERAL_WORDS}" if cut else ""
             raise CommandError(f"the query does not work: {exc}{hint}") from None
         verdict = ("MATCH: " if matched else "no match: ") + why
-        return f"{verdict}\n{_tested(query, query in {t.name for t in topics}, text, url)}"
+        # After a list of reasons, a blank line: Discord would read the next line as the
+        # last reason's continuation.
+        gap = "\n\n" if "\n- " in verdict else "\n"
+        return f"{verdict}{gap}{_tested(query, query in {t.name for t in topics}, text, url)}"
 
     async def _page_text(self, url: str) -> str:
         """Title and main text of a page, fetched like any URL from chat (guarded)."""
@@ -871,8 +879,11 @@ def _narrowing_flags(rest: str) -> tuple[str, dict[str, str]]:
 SEVERAL_WORDS = "a query of several words goes in backticks: test `QUERY` TEXT"
 # How a query goes on and a text hardly ever starts: `test deploy* NEAR/5 troops TEXT`
 # without backticks would test `deploy*` alone, on "NEAR/5 troops TEXT".
+# Also the search-engine habits the query language refuses (`troops or soldiers`, `troops
+# -drill`): typed without backticks they would test `troops` alone and answer MATCH.
 _QUERY_GOES_ON = re.compile(
     r"(?:AND|OR|NOT)(?=[\s(\"]|$)|(?i:near/\d*)(?=\s|$)|(?i:title|entity|topic):\S"
+    r"|(?:or|and|not)\s|[-+\u2010-\u2015\u2212][^\W_]"
 )
 
 
@@ -892,10 +903,12 @@ def _split_test(rest: str) -> tuple[str, str, bool]:
     quoted = rest.startswith("`")
     if not quoted and _QUERY_GOES_ON.match(text):
         word = _shown(text.split()[0], 30)
+        # The suggestion as it will parse: keywords are uppercase (`near/5` is refused).
+        fixed = word.upper() if re.fullmatch(r"(?i:near/\d*|or|and|not)", word) else word
         raise CommandError(
             f"only `{_shown(query)}` would be tested, on a text starting with `{word}` (a word "
             f"of the query language): put a query of several words in backticks, like "
-            f"test `{_shown(query)} {word} …` TEXT"
+            f"test `{_shown(query)} {fixed} …` TEXT"
         )
     return query, text, quoted
 

@@ -24,6 +24,14 @@ from bot.model import Corroboration
 
 log = logging.getLogger(__name__)
 
+# SQL: the row of `items` matched a topic, strictly or at the relaxed bar of updates. Only
+# such reports are a story's sources (what corroborates it, what an alert lists): one that
+# merely joined the story reaches no channel.
+ON_TOPIC = (
+    "(EXISTS (SELECT 1 FROM matches m WHERE m.item_id = items.id) "
+    "OR EXISTS (SELECT 1 FROM relaxed_matches r WHERE r.item_id = items.id))"
+)
+
 # Channels whose first message of the story exists or will: they are the ones to mark.
 TOLD = ("pending", "claimed", "sent", "held")
 
@@ -51,9 +59,7 @@ def story_reports(db: sqlite_utils.Database, story_id: int, up_to: int | None = 
     rows = db.execute(
         "SELECT feeds.name, items.title, items.summary, items.wire, items.published, "
         "items.first_seen FROM items JOIN feeds ON feeds.id = items.feed_id "
-        "WHERE items.story_id = ? AND items.id <= ? "
-        "AND (EXISTS (SELECT 1 FROM matches m WHERE m.item_id = items.id) "
-        "OR EXISTS (SELECT 1 FROM relaxed_matches r WHERE r.item_id = items.id)) "
+        f"WHERE items.story_id = ? AND items.id <= ? AND {ON_TOPIC} "
         "ORDER BY COALESCE(items.published, items.first_seen), items.id",
         [story_id, up_to if up_to is not None else 2**62],
     ).fetchall()

@@ -100,8 +100,8 @@ def notice_text(
         )
     if new == "disabled":
         return (
-            f"wirewatch disabled the feed {name} after {_failures(feed.failures)} in a row; "
-            f"last error: {feed.last_error}. {_enable_again(feed)}"
+            f"wirewatch disabled the feed {name} after {counted(feed.failures, 'failure')} in a "
+            f"row; last error: {feed.last_error}. {_enable_again(feed)}"
         )
     if new == "silent":
         pace = f"; it usually publishes every {_span(r.usual_gap)}" if r.usual_gap else ""
@@ -111,10 +111,6 @@ def notice_text(
     if old in ("failing", "disabled"):
         return f"feed {name} has recovered: it was polled fine again."
     return None  # from removed (added again on purpose) or a first look: nothing to say
-
-
-def _failures(count: int) -> str:
-    return "1 failure" if count == 1 else f"{count} failures"
 
 
 def _enable_again(feed: FeedRow) -> str:

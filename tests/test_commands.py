@@ -635,7 +635,7 @@ async def test_test_says_why_not_one_line_per_reason(cmds: Commands) -> None:
     reply = await run(cmds, 'test `entity:"North Korea" AND entity:Russia` Pyongyang said')
     assert reply.text == (
         'no match: `entity:"Russia"` is not in the text, by any of its names\n'
-        '- the text has entity North Korea (as "Pyongyang")\n'
+        '- the text has entity North Korea (as "Pyongyang")\n\n'  # a list item ends
         '(tested the query `entity:"North Korea" AND entity:Russia` on "Pyongyang said")'
     )
     typo = await run(cmds, "test `topic:nk-rusia` Pyongyang said")
@@ -689,6 +689,10 @@ async def test_test_says_what_it_tested(cmds: Commands, feed_server: FeedServer)
         ('test troops entity:"North Korea" Pyongyang sends troops', 'entity:"North'),
         ("test troops title:Russia Moscow gets troops", "title:Russia"),
         ("test troops topic:nk-russia Moscow gets troops", "topic:nk-russia"),
+        # the habits the query language refuses would test `troops` alone and say MATCH
+        ("test troops or soldiers Troops sent to the border", "or"),
+        ("test troops -drill Troops sent", "-drill"),
+        ("test troops +border Troops sent to the border", "+border"),
     ],
 )
 async def test_test_refuses_a_query_cut_at_its_first_word(
@@ -698,7 +702,8 @@ async def test_test_refuses_a_query_cut_at_its_first_word(
     assert not reply.ok, reply.text
     query = text.split()[1]
     assert f"only `{query}` would be tested, on a text starting with `{word}`" in reply.text
-    assert f"like test `{query} {word} …` TEXT" in reply.text
+    fixed = word.upper() if word in ("near/5", "or") else word  # as it will parse
+    assert f"like test `{query} {fixed} …` TEXT" in reply.text
 
 
 async def test_a_text_that_only_looks_like_a_query_is_tested(cmds: Commands) -> None:

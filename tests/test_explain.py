@@ -41,6 +41,17 @@ def test_an_entity_that_is_there_is_never_said_to_be_absent(gazetteer):
     ]
 
 
+def test_a_name_split_by_a_line_break_is_shown_on_one_line(gazetteer):
+    # Aliases are found across a line break; the name "as written" kept it, and cut the
+    # explanation (and an alert's "why") in two.
+    ok, why = explain('entity:"North Korea"', "Headline\nSaid North\nKorea sent troops",
+                      gazetteer, [])  # fmt: skip
+    assert ok and why == "entity North Korea", why  # as the name: no "(as ...)"
+    lines = why_not('entity:"North Korea" AND entity:Russia', "News\nSaid North\nKorea sent",
+                    gazetteer)  # fmt: skip
+    assert lines[-1] == "the text has entity North Korea", lines
+
+
 def test_the_not_that_excluded_an_item_is_named_with_the_words_as_written(gazetteer):
     lines = why_not(
         "troops AND NOT (software NEAR/6 deploy*)", "Army deploys new software to troops", gazetteer

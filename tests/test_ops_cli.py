@@ -274,7 +274,7 @@ def test_reading_feeds_from_the_wrong_folder_creates_no_database(
     monkeypatch.chdir(tmp_path)
     assert main([*argv, "--config", str(config)]) == 1
     err = capsys.readouterr().err
-    assert f"no database at data/w.db, that is {tmp_path / 'data' / 'w.db'}" in err
+    assert f"no database at data/w.db yet (that is {tmp_path / 'data' / 'w.db'}" in err
     assert not (tmp_path / "data").exists()
 
 

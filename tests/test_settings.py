@@ -401,7 +401,8 @@ def test_a_config_topic_of_exclusions_only_is_refused_as_chat_refuses_it(tmp_pat
     path = write(
         tmp_path,
         "topics:\n  quiet: {query: NOT drill}\n  untitled: {query: 'title:NOT troops'}\n"
-        "  fine: {query: troops AND NOT drill}\n",
+        "  fine: {query: troops AND NOT drill}\n"
+        "  modelled: {query: NOT drill*, relevance: deployments}\n",  # the model decides
     )
     problems = check_settings(load_settings(path), Gazetteer.load())
     assert [p.split(": ")[1] for p in problems] == ["topics.quiet.query", "topics.untitled.query"]

@@ -506,7 +506,7 @@ async def test_a_missing_channel_is_paused_and_moderators_told_once(
 
         env.stub.add_channel(gone, "restored")
         reply = await env.command("subscribe troop-deployments", channel=gone)
-        assert "2 alerts held while the channel was paused will now be sent" in reply
+        assert "2 alerts held while the channel was paused will now go out" in reply
         await poll_once(env.rt)
         posts = env.stub.posts(gone)
         assert len(posts) == 2 and "thread_ts" not in posts[0].args

@@ -356,6 +356,8 @@ async def test_a_report_that_matches_no_topic_does_not_corroborate(tmp_path: Pat
     assert len(stories) == 1  # the threats joined the warships' story, as the case needs
     assert first == ["new"], first
     kinds = [(x["kind"], sorted(x["outlets"])) for x in console.alerts()]
+    listed = {s["title"] for x in console.alerts() for s in x["sources"]}
+    assert threats[1] not in listed, listed  # nor is it among the story's sources
     assert kinds[0] == ("new", ["Wire A"]), kinds
     # Wire B's own report of the warships (it matches) corroborates.
     assert kinds[1:] == [("update", ["Wire A", "Wire B"]), ("corroborated", ["Wire A", "Wire B"])]

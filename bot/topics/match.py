@@ -565,7 +565,7 @@ def _mentions(
         first = bisect_right(found, m.start, key=_end)
         last = bisect_left(found, m.end, key=_start) - 1
         if first <= last:
-            out.append((m.name, m.alias, base + first, base + last))
+            out.append((m.name, " ".join(m.alias.split()), base + first, base + last))
 
 
 def _start(m: re.Match[str]) -> int:
