@@ -28,6 +28,8 @@ from bot.stories import StoryIndex
 from tests.test_commands import make_settings
 from tests.test_outbox import NK, NK2, NOW, RED, Platform, _setup
 
+POLAND = "Polish troops begin a winter drill near the Belarus border"
+
 
 def _item(guid: str, title: str, minutes: int, *topics: str) -> NewItem:
     when = NOW + timedelta(minutes=minutes)
@@ -312,3 +314,28 @@ async def test_unsubscribing_the_topic_a_waiting_story_came_through_leaves_no_or
             assert dropped == 2 and chat.posted == []
         else:
             assert dropped == 1 and [(a.title, a.kind) for a in chat.alerts] == [(NK2, "new")]
+
+
+async def test_unsubscribing_hands_a_waiting_alert_to_a_narrowed_topic_whose_filter_takes_it(
+    tmp_path,
+):
+    # It was dropped whenever the other topic the channel follows had an --only/--except,
+    # even one that lets the alert through; one refused by it, or matching it only at its
+    # update bar, is still dropped.
+    db, feed, index = _setup(tmp_path, channels=())
+    subscribe(db, "chat:A", "a", "instant")
+    subscribe(db, "chat:A", "b", "instant", "houthi* OR spy", "Seoul")
+    subscribe(db, "chat:A", "c", "instant", None, "destroyers")
+    items = [
+        _item("1", RED, 0, "a", "b", "c"),  # b lets it through, c refuses it
+        _item("2", NK, 1, "a", "b"),  # b refuses it (Seoul)
+        _item("3", POLAND, 2, "a", "c"),
+    ]
+    relaxed = TopicMatch("c", ("troops",), (), "", strict=False)  # c only at its update bar
+    items[2] = replace(items[2], matches=(items[2].matches[0], relaxed))
+    store_new_items(db, feed, items, index, NOW)
+    assert unsubscribe(db, "chat:A", "a") == 2
+    chat = Platform()
+    await deliver_pending(db, {"chat": chat})
+    assert [(a.title, a.topic) for a in chat.alerts] == [(RED, "b")]
+    assert _statuses(db) == [("new", "sent"), ("new", "cancelled"), ("new", "cancelled")]
