@@ -20,7 +20,7 @@ from bot.clock import iso, later, parse_iso, parse_stored, utcnow
 from bot.db import write
 from bot.errors import CommandError
 from bot.model import Entry, Topic, TopicMatch
-from bot.narrow import StoredItem, narrow_subscriptions
+from bot.narrow import Redecision, StoredItem, narrow_subscriptions
 from bot.wording import counted
 
 log = logging.getLogger(__name__)
@@ -285,8 +285,13 @@ def record_failure(
 # -- topics and subscriptions ----------------------------------------------------------------
 
 
-def sync_topics(db: sqlite_utils.Database, topics: list[Topic]) -> None:
-    """Built-in and config topics replace their stored copies; chat-made topics stay."""
+def sync_topics(
+    db: sqlite_utils.Database, topics: list[Topic], again: Redecision | None = None
+) -> int:
+    """Built-in and config topics replace their stored copies; chat-made topics stay. With
+    `again` (`changed_topics` at start: `bot.narrow.rematch`), the alerts still waiting
+    through a changed topic, or through one or a filter referring to it, are decided again;
+    returns how many it dropped."""
     names = {t.name for t in topics}
     with write(db):
         for row in list(db.query("SELECT name FROM topics WHERE origin != 'chat'")):
@@ -294,6 +299,49 @@ def sync_topics(db: sqlite_utils.Database, topics: list[Topic]) -> None:
                 db.table("topics").delete(row["name"])
         for t in topics:
             db.table("topics").upsert(_topic_row(t), pk="name")
+        if again is None:
+            return 0
+        return _redecide_through(db, again, "a topic changed in the config: no longer let through")
+
+
+def changed_topics(db: sqlite_utils.Database, topics: list[Topic]) -> tuple[set[str], list[Topic]]:
+    """Which stored topics `sync_topics(db, topics)` would give another query or relevance
+    model, and every topic as it would leave them."""
+    stored = {t.name: t for t in list_topics(db)}
+    changed = {
+        t.name
+        for t in topics
+        if t.name in stored
+        and (stored[t.name].query, stored[t.name].relevance) != (t.query, t.relevance)
+    }
+    names = {t.name for t in topics}
+    chat = [t for t in stored.values() if t.origin == "chat" and t.name not in names]
+    return changed, [*topics, *chat]
+
+
+def waiting_items(db: sqlite_utils.Database, again: Redecision) -> list[StoredItem]:
+    """The items of the alerts still waiting that `again` decides anew (to consult on)."""
+    ids = sorted(
+        {
+            d["item_id"]
+            for sub in subscriptions(db)
+            if again.touches(sub)
+            for d in _queued(db, sub.id)
+        }
+    )
+    return [stored_item(db, i) for i in ids]
+
+
+def _redecide_through(db: sqlite_utils.Database, again: Redecision, reason: str) -> int:
+    """`_redecide` for every channel's alerts queued through a subscription `again` touches."""
+    queued: dict[str, list[dict[str, Any]]] = {}
+    for sub in subscriptions(db):
+        if again.touches(sub):
+            queued.setdefault(sub.channel, []).extend(_queued(db, sub.id))
+    return sum(
+        _redecide(db, channel, sorted(ds, key=lambda d: d["id"]), reason, again)
+        for channel, ds in queued.items()
+    )
 
 
 def _topic_row(t: Topic) -> dict[str, Any]:
@@ -313,20 +361,16 @@ def list_topics(db: sqlite_utils.Database) -> list[Topic]:
     ]
 
 
-def save_topic(db: sqlite_utils.Database, topic: Topic, rematch: Rematch | None = None) -> int:
-    """Store a topic; with `rematch` (its query changed: `bot.narrow.rematch`), the alerts
-    its subscriptions still have waiting are decided again by the new query, and those it
-    no longer lets through are dropped. Returns how many were dropped."""
+def save_topic(db: sqlite_utils.Database, topic: Topic, again: Redecision | None = None) -> int:
+    """Store a topic; with `again` (its query changed: `bot.narrow.rematch`), the alerts
+    still waiting through it, or through a topic or a filter referring to it, are decided
+    again, and those no longer let through are dropped. Returns how many were dropped."""
     with write(db):
         db.table("topics").upsert(_topic_row(topic), pk="name")
-        if rematch is None:
+        if again is None:
             return 0
-        reason = "the topic's query changed: no longer matched"
-        return sum(
-            _redecide(db, sub.channel, _queued(db, sub.id), reason, rematch)
-            for sub in subscriptions(db)
-            if sub.topic == topic.name
-        )
+        reason = f"topic {topic.name}'s query changed: no longer let through"
+        return _redecide_through(db, again, reason)
 
 
 def delete_topic(db: sqlite_utils.Database, name: str) -> None:

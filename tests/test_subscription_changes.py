@@ -4,18 +4,21 @@ goes where it is no longer wanted, and no update arrives without its story's fir
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import replace
 from datetime import timedelta
 
+from bot import metrics
 from bot.app import open_runtime
 from bot.clock import iso
-from bot.commands import Commands, Invocation
+from bot.commands import WAITING_THROUGH, Commands, Invocation
 from bot.digest import send_digests
 from bot.edit_store import set_edits
 from bot.errors import DeliveryError
 from bot.ingest import NewItem, store_new_items
 from bot.model import Entry, TopicMatch
 from bot.outbox import deliver_pending, hold_channel
+from bot.settings import Settings
 from bot.store import (
     add_feed,
     pause_channel,
@@ -251,7 +254,7 @@ async def test_a_changed_topic_query_drops_the_waiting_alerts_it_no_longer_match
         waiting = [_item("1", NK, 0, "ships"), _item("2", RED, 1, "ships")]
         store_new_items(rt.db, feed, waiting, StoryIndex(), NOW)
         answer = await say("topic add ships destroyers OR frigates")
-        assert "1 alert waiting to be posted that it no longer matches was dropped" in answer
+        assert f"1 alert {WAITING_THROUGH} was dropped" in answer
         assert _statuses(rt.db) == [("new", "cancelled"), ("new", "pending")]
         assert "dropped" not in await say("topic add ships destroyers OR frigates")
 
@@ -339,3 +342,70 @@ async def test_unsubscribing_hands_a_waiting_alert_to_a_narrowed_topic_whose_fil
     await deliver_pending(db, {"chat": chat})
     assert [(a.title, a.topic) for a in chat.alerts] == [(RED, "b")]
     assert _statuses(db) == [("new", "sent"), ("new", "cancelled"), ("new", "cancelled")]
+
+
+async def test_a_changed_topic_query_re_decides_alerts_queued_through_topics_referring_to_it(
+    tmp_path,
+):
+    # Only alerts queued through the changed topic itself were decided again: one queued
+    # through a topic whose query says `topic:ships`, or a filter naming it, went out anyway.
+    async with open_runtime(make_settings(tmp_path), {}) as rt:
+        commands = Commands(rt)
+
+        async def say(text: str) -> str:
+            return (await commands.handle(Invocation("console", "console", "ops", text))).text
+
+        assert "added topic" in await say("topic add ships troops OR destroyers")
+        assert "added topic" in await say("topic add korea topic:ships AND (Korea OR Seoul)")
+        assert "added topic" in await say("topic add army troops OR destroyers")
+        assert "now gets" in await say("subscribe korea")
+        subscribe(rt.db, "chat:B", "army", "instant", "topic:ships", None)
+        feed = add_feed(rt.db, "https://x.example/rss", "X", origin="config")
+        waiting = [_item("1", NK, 0, "ships", "korea", "army"), _item("2", RED, 1, "ships", "army")]
+        store_new_items(rt.db, feed, waiting, StoryIndex(), NOW)
+        answer = await say("topic add ships destroyers OR frigates")
+        assert f"2 alerts {WAITING_THROUGH} were dropped" in answer
+        chat = Platform()
+        await deliver_pending(rt.db, {"chat": chat})
+        assert [(a.title, a.topic) for a in chat.alerts] == [(RED, "army")]
+        rows = "SELECT channel, status FROM deliveries ORDER BY channel, id"
+        assert [tuple(r) for r in rt.db.execute(rows)] == [
+            ("chat:B", "cancelled"),  # NK: army's --only topic:ships refuses it now
+            ("chat:B", "sent"),
+            ("console", "cancelled"),  # NK: korea says topic:ships
+        ]
+
+
+async def test_a_config_topic_changed_across_a_restart_re_decides_its_waiting_alerts(
+    tmp_path, monkeypatch, caplog
+):
+    # The new query, and the relevance model the config now gives the topic, decide the
+    # backlog as ingest would decide it now; a restart used to post it as queued.
+    toy = {"weights": {"bias": 2.0, "t:poland": -4.0}, "threshold": 0.5, "relaxed": 0.3}
+    (tmp_path / "toy.json").write_text(json.dumps(toy), encoding="utf-8")
+    monkeypatch.setattr("bot.relevance.model.HERE", tmp_path)
+
+    def settings(fleet: dict[str, str]) -> Settings:
+        config = {
+            "database": str(tmp_path / "w.db"),
+            "articles": {"fetch": False},
+            "topics": {"fleet": fleet},
+            "subscriptions": [{"topic": "fleet", "channel": "console"}],
+        }
+        return Settings.model_validate(config)
+
+    async with open_runtime(settings({"query": "troops OR destroyers"}), {}) as rt:
+        feed = add_feed(rt.db, "https://x.example/rss", "X", origin="config")
+        waiting = [_item(str(i), t, i, "fleet") for i, t in enumerate((NK, POLAND, RED))]
+        store_new_items(rt.db, feed, waiting, StoryIndex(), NOW)
+    dropped = metrics.DROPPED.labels("config changed")
+    before = dropped._value.get()
+    changed = {"query": "troops OR frigates", "relevance": "toy"}
+    async with open_runtime(settings(changed), {}) as rt:
+        assert dropped._value.get() == before + 2  # POLAND by the model, RED by the query
+        assert "config.dropped alerts=2" in caplog.text
+        console = Platform()
+        await deliver_pending(rt.db, {"console": console})
+        assert [a.title for a in console.alerts] == [NK]
+    async with open_runtime(settings(changed), {}) as rt:  # unchanged since: nothing more
+        assert dropped._value.get() == before + 2
