@@ -409,3 +409,24 @@ async def test_a_config_topic_changed_across_a_restart_re_decides_its_waiting_al
         assert [a.title for a in console.alerts] == [NK]
     async with open_runtime(settings(changed), {}) as rt:  # unchanged since: nothing more
         assert dropped._value.get() == before + 2
+
+
+async def test_a_waiting_edit_follows_its_story_to_the_topic_that_takes_it_on_unsubscribe(
+    tmp_path,
+):
+    # The story went on under b, its queued edit was dropped (b had an --only).
+    db, feed, index = _setup(tmp_path, channels=())
+    subscribe(db, "chat:A", "a", "instant")
+    subscribe(db, "chat:A", "b", "instant", "houthi*", None)
+    store_new_items(db, feed, [_item("1", RED, 0, "a", "b")], index, NOW)
+    db.execute(  # an outlet's edit of the item, queued behind its alert
+        "INSERT INTO deliveries (subscription_id, channel, story_id, item_id, kind, status, "
+        "next_attempt, created, event_id) SELECT subscription_id, channel, story_id, item_id, "
+        "'edit', 'pending', next_attempt, created, 1 FROM deliveries"
+    )
+    assert unsubscribe(db, "chat:A", "a") == 0
+    rows = "SELECT d.kind, d.status, s.topic FROM deliveries d JOIN subscriptions s ON s.id = "
+    assert [tuple(r) for r in db.execute(rows + "d.subscription_id ORDER BY d.id")] == [
+        ("new", "pending", "b"),
+        ("edit", "pending", "b"),
+    ]
