@@ -430,3 +430,29 @@ async def test_a_waiting_edit_follows_its_story_to_the_topic_that_takes_it_on_un
         ("new", "pending", "b"),
         ("edit", "pending", "b"),
     ]
+
+
+async def test_a_config_topic_given_a_model_across_a_restart_asks_the_encoder_as_ingest_does(
+    tmp_path,
+):
+    # The shipped deployments model takes the encoder's opinion: without it, the word model
+    # alone lets this headline through; ingest, asking it, would not queue it.
+    helped = "Interpreters who helped American troops set to arrive in US"
+
+    def settings(fleet: dict[str, str]) -> Settings:
+        config = {
+            "database": str(tmp_path / "w.db"),
+            "articles": {"fetch": False},
+            "topics": {"fleet": fleet},
+            "subscriptions": [{"topic": "fleet", "channel": "console"}],
+        }
+        return Settings.model_validate(config)
+
+    async with open_runtime(settings({"query": "troops"}), {}) as rt:
+        feed = add_feed(rt.db, "https://x.example/rss", "X", origin="config")
+        waiting = [_item("1", NK, 0, "fleet"), _item("2", helped, 1, "fleet")]
+        store_new_items(rt.db, feed, waiting, StoryIndex(), NOW)
+    async with open_runtime(settings({"query": "troops", "relevance": "deployments"}), {}) as rt:
+        console = Platform()
+        await deliver_pending(rt.db, {"console": console})
+        assert [a.title for a in console.alerts] == [NK]
