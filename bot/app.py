@@ -28,7 +28,7 @@ from bot.db import BulkCheck, open_database, read_error
 from bot.digest import next_digest_at, send_digests
 from bot.feeds.fetch import Fetcher
 from bot.indexfile import Loading, load_index, save_index
-from bot.narrow import filter_error
+from bot.narrow import filter_error, rematch
 from bot.onebot import one_bot
 from bot.outbox import OutboxStats, deliver_notices, deliver_pending, reconcile
 from bot.pipeline import Pipeline, PollResult, poll_many
@@ -37,12 +37,14 @@ from bot.store import (
     FeedRow,
     active_feeds,
     add_notice,
+    changed_topics,
     due_feeds,
     list_topics,
     subscriptions,
     sync_config_feeds,
     sync_config_subscriptions,
     sync_topics,
+    waiting_items,
 )
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher
@@ -151,14 +153,22 @@ async def _ready(
     stop: asyncio.Event | None,
 ) -> AsyncIterator[Runtime]:
     gazetteer = Gazetteer.load()
-    sync_topics(db, configured_topics(settings))
+    topics = configured_topics(settings)
+    changed, after = changed_topics(db, topics)
+    again = rematch(changed, after, gazetteer) if changed else None
+    if again is not None:
+        await again.consult(waiting_items(db, again))
+    dropped = sync_topics(db, topics, again)
     sync_config_feeds(db, [(f.name, f.url, f.interval) for f in settings.feeds])
-    dropped = sync_config_subscriptions(
+    dropped += sync_config_subscriptions(
         db, [(s.channel, s.topic, s.mode, s.only, s.except_) for s in settings.subscriptions]
     )
     metrics.DROPPED.labels("config changed").inc(dropped)
     if dropped:
-        log.warning("config.dropped alerts=%d (subscriptions removed or narrowed)", dropped)
+        log.warning(
+            "config.dropped alerts=%d (subscriptions removed or narrowed, topics changed)",
+            dropped,
+        )
     for u in unserved_channels(db, settings, adapters):
         log.warning("run.no_adapter %s", u)
     net = settings.network

@@ -60,6 +60,7 @@ from bot.store import (
     subscribe,
     subscriptions,
     unsubscribe,
+    waiting_items,
 )
 from bot.text.clean import html_to_text
 from bot.text.invisible import strip_invisible
@@ -748,16 +749,15 @@ class Commands:
                 "this query matches an item with no words at all, so nearly every item: "
                 "name what an item must have, like `troops AND NOT drill*`"
             )
-        changed = current is not None and current.query != query
-        again = rematch(topic, self.rt.pipeline.gazetteer) if changed else None
+        again = None
+        if current is not None and current.query != query:
+            others = [t for t in list_topics(self.db) if t.name != name]
+            again = rematch({name}, [*others, topic], self.rt.pipeline.gazetteer)
+            await again.consult(waiting_items(self.db, again))
         dropped = save_topic(self.db, topic, again)
         self.rt.reload_topics()
         verb = "changed" if current else "added"
-        waiting = (
-            f" {_dropped(dropped, 'waiting to be posted that it no longer matches')}."
-            if dropped
-            else ""
-        )
+        waiting = f" {_dropped(dropped, WAITING_THROUGH)}." if dropped else ""
         return (
             f"{verb} topic `{name}`: `{_one_line(query)}`.{waiting} Try it with "
             f"`/wirewatch test {name} TEXT`, then `/wirewatch subscribe {name}`"
@@ -962,6 +962,12 @@ def _week_lines(weeks: list[TopicWeek]) -> list[str]:
         f"{w.not_relevant} marked not relevant, {w.wrong_story} marked wrong story"
         for w in weeks
     ]
+
+
+# Which alerts a changed topic query dropped (`topic add`).
+WAITING_THROUGH = (
+    "waiting to be posted that it (or a topic or filter referring to it) no longer lets through"
+)
 
 
 def _dropped(n: int, which: str) -> str:

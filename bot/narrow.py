@@ -9,22 +9,25 @@ item matched topic NAME, as the matcher decided when the item was stored.
 The filters are evaluated when deliveries are enqueued (`narrow_subscriptions`, called by
 `bot.ingest`), on the same text the topics were matched on, and again on the stored item
 (`StoredItem`) for the alerts still waiting when a subscription's filters or a topic's query
-change (`bot.store`). Nothing here stores or sends.
+change (`bot.store`); a changed topic is then decided again as the pipeline decides it
+(`Redecision`). Nothing here stores or sends.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from bot.errors import QueryError
 from bot.model import Entry, Prepared, Topic, TopicMatch
+from bot.opinions import ask, reads
 from bot.topics.entities import Gazetteer, shipped
 from bot.topics.match import Matcher, prepare
 from bot.topics.refs import names_in, referenced_names
+from bot.topics.usable import usable_topics
 
 if TYPE_CHECKING:
     from bot.store import SubscriptionRow
@@ -125,21 +128,83 @@ def _matched_text(item: Item, gazetteer: Gazetteer) -> Prepared:
     return prepare(entry.title, body, gazetteer)
 
 
-def rematch(topic: Topic, gazetteer: Gazetteer) -> Callable[[StoredItem], StoredItem]:
-    """A stored item with `topic` decided anew (its query was changed), as the pipeline
-    decides it: on the same text, the topics it refers to as they were decided when the
-    item was stored. A chat topic (the only kind changed at runtime) has no relevance model;
-    one that had would be judged without the encoder's opinion."""
-    matcher = Matcher([topic], gazetteer, outside=names_in(topic.query) - {topic.name})
+def rematch(changed: Collection[str], topics: Iterable[Topic], gazetteer: Gazetteer) -> Redecision:
+    """What decides queued alerts again once the topics named `changed` (their query or
+    relevance model) have been replaced; `topics`: every topic as it is after the change."""
+    return Redecision(changed, list(topics), gazetteer)
 
-    def again(item: StoredItem) -> StoredItem:
-        others = tuple(m for m in item.matches if m.topic != topic.name)
-        holding = {m.topic for m in others if m.strict}
-        prepared = _matched_text(item, gazetteer)
-        found = matcher.match_prepared(prepared, relaxed=True, holding=holding)
-        return replace(item, matches=others + tuple(found))
 
-    return again
+class Redecision:
+    """Changed topics decided anew on stored items, as the pipeline decides them now: the
+    same text (title, summary, article lead), the topics' relevance models with the
+    encoder's opinion (asked beforehand, `consult`; without it a model decides alone, as
+    in ingest when the encoder cannot answer). Every topic whose query refers to a changed
+    one (`topic:NAME`, directly or through others) is decided again too, and so is every
+    subscription whose --only/--except names one of them (`touches`). A changed topic
+    that does not compile now, and what refers to it, is left as it was decided."""
+
+    def __init__(self, changed: Collection[str], topics: list[Topic], gazetteer: Gazetteer):
+        good, _ = usable_topics(topics, gazetteer)
+        self.affected = _referring(frozenset(changed), good)
+        needed = _referred(self.affected, good)
+        chosen = [t for t in good if t.name in needed]
+        self.matcher = Matcher(chosen, gazetteer) if self.affected else None
+        self.gazetteer = gazetteer
+        self._decided: dict[tuple[str, str, str | None], tuple[TopicMatch, ...]] = {}
+        self._given: dict[tuple[str, str, str | None], Prepared] = {}
+
+    def touches(self, sub: SubscriptionRow) -> bool:
+        """Whether alerts queued through this subscription may be decided differently now."""
+        named = {n for q in (sub.only_query, sub.except_query) if q for n in names_in(q)}
+        return sub.topic in self.affected or bool(named & self.affected)
+
+    async def consult(self, items: Iterable[StoredItem]) -> None:
+        """The encoder's opinion on these items for the changed topics' models, asked of a
+        worker as the pipeline asks it (before the write that decides them again)."""
+        if self.matcher is None or self.matcher.relevance is None:
+            return
+        todo = {_text_key(i): i for i in items if _text_key(i) not in self._given}
+        pairs = [
+            (_matched_text(i, self.gazetteer), reads(i.entry.title, i.entry.summary, i.text))
+            for i in todo.values()
+        ]
+        for key, prepared in zip(todo, await ask(self.matcher, pairs), strict=True):
+            self._given[key] = prepared
+
+    def __call__(self, item: StoredItem) -> StoredItem:
+        if self.matcher is None:
+            return item
+        key = _text_key(item)
+        if key not in self._decided:
+            prepared = self._given.get(key) or _matched_text(item, self.gazetteer)
+            found = self.matcher.match_prepared(prepared, relaxed=True)
+            self._decided[key] = tuple(m for m in found if m.topic in self.affected)
+        kept = tuple(m for m in item.matches if m.topic not in self.affected)
+        return replace(item, matches=kept + self._decided[key])
+
+
+def _text_key(item: StoredItem) -> tuple[str, str, str | None]:
+    """What an item's verdicts follow from."""
+    return item.entry.title, item.entry.summary, item.text
+
+
+def _referring(names: frozenset[str], topics: list[Topic]) -> frozenset[str]:
+    """Those of `names` among `topics`, and every topic that refers to one, transitively."""
+    found = names & {t.name for t in topics}
+    while more := {t.name for t in topics if t.name not in found and names_in(t.query) & found}:
+        found |= more
+    return frozenset(found)
+
+
+def _referred(names: frozenset[str], topics: list[Topic]) -> frozenset[str]:
+    """`names` and every topic they refer to, transitively (a matcher needs them all)."""
+    queries = {t.name: t.query for t in topics}
+    found, todo = set(names), list(names)
+    while todo:
+        for ref in names_in(queries.get(todo.pop(), "")) - found:
+            found.add(ref)
+            todo.append(ref)
+    return frozenset(found)
 
 
 @functools.lru_cache(maxsize=512)

@@ -20,7 +20,7 @@ from bot.clock import iso, later, parse_iso, parse_stored, utcnow
 from bot.db import write
 from bot.errors import CommandError
 from bot.model import Entry, Topic, TopicMatch
-from bot.narrow import StoredItem, narrow_subscriptions
+from bot.narrow import Redecision, StoredItem, narrow_subscriptions
 from bot.wording import counted
 
 log = logging.getLogger(__name__)
@@ -285,8 +285,13 @@ def record_failure(
 # -- topics and subscriptions ----------------------------------------------------------------
 
 
-def sync_topics(db: sqlite_utils.Database, topics: list[Topic]) -> None:
-    """Built-in and config topics replace their stored copies; chat-made topics stay."""
+def sync_topics(
+    db: sqlite_utils.Database, topics: list[Topic], again: Redecision | None = None
+) -> int:
+    """Built-in and config topics replace their stored copies; chat-made topics stay. With
+    `again` (`changed_topics` at start: `bot.narrow.rematch`), the alerts still waiting
+    through a changed topic, or through one or a filter referring to it, are decided again;
+    returns how many it dropped."""
     names = {t.name for t in topics}
     with write(db):
         for row in list(db.query("SELECT name FROM topics WHERE origin != 'chat'")):
@@ -294,6 +299,49 @@ def sync_topics(db: sqlite_utils.Database, topics: list[Topic]) -> None:
                 db.table("topics").delete(row["name"])
         for t in topics:
             db.table("topics").upsert(_topic_row(t), pk="name")
+        if again is None:
+            return 0
+        return _redecide_through(db, again, "a topic changed in the config: no longer let through")
+
+
+def changed_topics(db: sqlite_utils.Database, topics: list[Topic]) -> tuple[set[str], list[Topic]]:
+    """Which stored topics `sync_topics(db, topics)` would give another query or relevance
+    model, and every topic as it would leave them."""
+    stored = {t.name: t for t in list_topics(db)}
+    changed = {
+        t.name
+        for t in topics
+        if t.name in stored
+        and (stored[t.name].query, stored[t.name].relevance) != (t.query, t.relevance)
+    }
+    names = {t.name for t in topics}
+    chat = [t for t in stored.values() if t.origin == "chat" and t.name not in names]
+    return changed, [*topics, *chat]
+
+
+def waiting_items(db: sqlite_utils.Database, again: Redecision) -> list[StoredItem]:
+    """The items of the alerts still waiting that `again` decides anew (to consult on)."""
+    ids = sorted(
+        {
+            d["item_id"]
+            for sub in subscriptions(db)
+            if again.touches(sub)
+            for d in _queued(db, sub.id)
+        }
+    )
+    return [stored_item(db, i) for i in ids]
+
+
+def _redecide_through(db: sqlite_utils.Database, again: Redecision, reason: str) -> int:
+    """`_redecide` for every channel's alerts queued through a subscription `again` touches."""
+    queued: dict[str, list[dict[str, Any]]] = {}
+    for sub in subscriptions(db):
+        if again.touches(sub):
+            queued.setdefault(sub.channel, []).extend(_queued(db, sub.id))
+    return sum(
+        _redecide(db, channel, sorted(ds, key=lambda d: d["id"]), reason, again)
+        for channel, ds in queued.items()
+    )
 
 
 def _topic_row(t: Topic) -> dict[str, Any]:
@@ -313,20 +361,16 @@ def list_topics(db: sqlite_utils.Database) -> list[Topic]:
     ]
 
 
-def save_topic(db: sqlite_utils.Database, topic: Topic, rematch: Rematch | None = None) -> int:
-    """Store a topic; with `rematch` (its query changed: `bot.narrow.rematch`), the alerts
-    its subscriptions still have waiting are decided again by the new query, and those it
-    no longer lets through are dropped. Returns how many were dropped."""
+def save_topic(db: sqlite_utils.Database, topic: Topic, again: Redecision | None = None) -> int:
+    """Store a topic; with `again` (its query changed: `bot.narrow.rematch`), the alerts
+    still waiting through it, or through a topic or a filter referring to it, are decided
+    again, and those no longer let through are dropped. Returns how many were dropped."""
     with write(db):
         db.table("topics").upsert(_topic_row(topic), pk="name")
-        if rematch is None:
+        if again is None:
             return 0
-        reason = "the topic's query changed: no longer matched"
-        return sum(
-            _redecide(db, sub.channel, _queued(db, sub.id), reason, rematch)
-            for sub in subscriptions(db)
-            if sub.topic == topic.name
-        )
+        reason = f"topic {topic.name}'s query changed: no longer let through"
+        return _redecide_through(db, again, reason)
 
 
 def delete_topic(db: sqlite_utils.Database, name: str) -> None:
@@ -466,43 +510,29 @@ def _end_subscription(
     """Drop what waits for it (a claimed one only at start, when nothing is in flight), then
     delete it, or keep it retired when deliveries refer to it. Inside the caller's write.
 
-    An item that also matched another topic the channel still follows (one alert names every
-    topic it matched) is not dropped: it goes on under that subscription, when that one has
-    no --only/--except to weigh it by. A story whose first alert here is dropped while a later
-    report of it waits under another subscription starts with that report (`_restart`)."""
+    A waiting alert whose item another topic the channel still follows takes (one alert names
+    every topic it matched), as `bot.ingest` would queue it now (`_redecide`: that topic's bar
+    and its --only/--except), goes on under that subscription instead; a story whose first
+    alert here is dropped starts with its next report that may (`_restart`). Queued edits and
+    story events go on with their story, if the channel is still told of it. Returns how many
+    alerts were dropped."""
+    db.execute("UPDATE subscriptions SET paused_reason = ? WHERE id = ?", [reason, row["id"]])
     waiting = ",".join("?" * len(statuses))
-    other = (
-        "FROM subscriptions s JOIN matches m ON m.topic = s.topic AND m.item_id = "
-        f"deliveries.item_id WHERE s.channel = deliveries.channel AND s.id != ? AND "
-        f"{live_sub('s')} AND s.only_query IS NULL AND s.except_query IS NULL"
-    )
-    db.execute(
-        f"UPDATE deliveries SET subscription_id = (SELECT s.id {other} ORDER BY s.topic "
-        f"LIMIT 1) WHERE subscription_id = ? AND status IN ({waiting}) AND EXISTS "
-        f"(SELECT 1 {other})",
-        [row["id"], row["id"], *statuses, row["id"]],
-    )
-    started = [
-        r[0]
-        for r in db.execute(
-            "SELECT DISTINCT story_id FROM deliveries WHERE subscription_id = ? AND kind = 'new' "
-            f"AND status IN ({waiting}) ORDER BY story_id",
+    alerts = list(
+        db.query(
+            "SELECT id, subscription_id, channel, story_id, item_id, kind, status FROM "
+            f"deliveries WHERE subscription_id = ? AND status IN ({waiting}) AND event_id = 0 "
+            "AND kind IN ('new', 'update') ORDER BY id",
             [row["id"], *statuses],
         )
-    ]
-    cur = db.execute(
-        "UPDATE deliveries SET status = 'cancelled', error = ? WHERE subscription_id = ? "
-        f"AND status IN ({waiting})",
-        [reason, row["id"], *statuses],
     )
-    # A story it started here that waits on under another topic starts with its next alert.
-    dropped = cur.rowcount + sum(_restart(db, row["channel"], s, reason) for s in started)
+    dropped = _redecide(db, row["channel"], alerts, reason) if alerts else 0
+    _hand_on_rest(db, row["id"], reason, statuses)
     db.execute(
         "DELETE FROM subscriptions WHERE id = ? AND NOT EXISTS "
         "(SELECT 1 FROM deliveries WHERE subscription_id = ?)",
         [row["id"], row["id"]],
     )
-    db.execute("UPDATE subscriptions SET paused_reason = ? WHERE id = ?", [reason, row["id"]])
     log.log(
         logging.WARNING if dropped else logging.INFO,
         "subscription.ended channel=%s topic=%s reason=%s dropped=%d",
@@ -512,6 +542,34 @@ def _end_subscription(
         dropped,
     )
     return dropped
+
+
+def _hand_on_rest(
+    db: sqlite_utils.Database, sub_id: int, reason: str, statuses: tuple[str, ...]
+) -> None:
+    """An ended subscription's waiting edits and story events: under the subscription its
+    story's alerts in the channel go out through now, else cancelled (not counted)."""
+    waiting = ",".join("?" * len(statuses))
+    live = ",".join("?" * len(LIVE))
+    now_through = (
+        "FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id WHERE d.channel = "
+        "deliveries.channel AND d.story_id = deliveries.story_id AND d.event_id = 0 AND "
+        f"d.kind IN ('new', 'update') AND d.status IN ({live}) AND d.subscription_id != ? "
+        f"AND {live_sub('s')}"
+    )
+    rest = (
+        f"subscription_id = ? AND status IN ({waiting}) AND NOT (event_id = 0 AND kind IN "
+        "('new', 'update'))"
+    )
+    db.execute(
+        f"UPDATE deliveries SET subscription_id = (SELECT d.subscription_id {now_through} "
+        f"ORDER BY d.id LIMIT 1) WHERE {rest} AND EXISTS (SELECT 1 {now_through})",
+        [*LIVE, sub_id, sub_id, *statuses, *LIVE, sub_id],
+    )
+    db.execute(
+        f"UPDATE deliveries SET status = 'cancelled', error = ? WHERE {rest}",
+        [reason, sub_id, *statuses],
+    )
 
 
 def told_story(
@@ -585,7 +643,7 @@ def _redecide(
         if sub is None:
             cancelled += _cancel(db, d["id"], reason)
         elif sub.id != d["subscription_id"]:
-            status = "held" if d["status"] == "held" else _mode_status(sub)
+            status = d["status"] if d["status"] in _KEPT else _mode_status(sub)
             db.execute(
                 "UPDATE deliveries SET subscription_id = ?, status = ? WHERE id = ?",
                 [sub.id, status, d["id"]],
@@ -605,6 +663,11 @@ def _taker(
     taking = [s for s in narrow_subscriptions(subs, item) if s.topic in bar]
     mine = [s for s in taking if s.id == d["subscription_id"]]
     return next(iter(mine or taking), None)
+
+
+# What an alert moved to another subscription keeps: held (the channel is paused), muted (it
+# was skipped), claimed (a claim left by a crash, seen at start only).
+_KEPT = ("held", "muted", "claimed")
 
 
 def _mode_status(sub: SubscriptionRow) -> str:
