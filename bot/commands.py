@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urldefrag
 
+from bot import metrics
 from bot.catalog import unknown_topic
 from bot.clock import iso, iso_short, later, parse_iso, utcnow
 from bot.durations import format_duration, parse_duration
@@ -575,6 +576,7 @@ class Commands:
             )
         removed = _filters_removed(self.db, inv.channel, topic.name, only, except_)
         done = subscribe(self.db, inv.channel, topic.name, mode, only, except_)
+        metrics.DROPPED.labels("filter changed").inc(done.dropped)
         held = done.resumed
         resumed = (
             f"; {counted(held, 'alert')} held while the channel was paused will now go out"
@@ -605,6 +607,7 @@ class Commands:
             has = f"its subscriptions: {listed}" if subs else "it has no subscriptions"
             raise CommandError(f"this channel is not subscribed to `{_shown(rest)}` ({has})")
         dropped = unsubscribe(self.db, inv.channel, rest)
+        metrics.DROPPED.labels("unsubscribed").inc(dropped or 0)
         waiting = f"; {_dropped(dropped, 'it still had waiting')}" if dropped else ""
         return f"this channel no longer gets `{rest}` alerts{waiting}"
 
@@ -755,6 +758,7 @@ class Commands:
             again = rematch({name}, [*others, topic], self.rt.pipeline.gazetteer)
             await again.consult(waiting_items(self.db, again))
         dropped = save_topic(self.db, topic, again)
+        metrics.DROPPED.labels("topic changed").inc(dropped)
         self.rt.reload_topics()
         verb = "changed" if current else "added"
         waiting = f" {_dropped(dropped, WAITING_THROUGH)}." if dropped else ""

@@ -50,7 +50,8 @@ RETRIED = Counter(
 )
 DROPPED = Counter(
     "wirewatch_alerts_dropped",
-    "Alerts dropped before sending because their subscription ended, by reason",
+    "Alerts dropped before sending: their subscription ended or was narrowed, or their topic "
+    "changed (from chat or in the config), by reason",
     ["reason"],
     registry=REGISTRY,
 )

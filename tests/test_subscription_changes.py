@@ -272,8 +272,15 @@ async def test_unsubscribing_in_a_paused_channel_says_how_many_held_alerts_it_dr
         held = [_item("1", NK, 0, "troop-deployments"), _item("2", RED, 1, "troop-deployments")]
         store_new_items(rt.db, feed, held, StoryIndex(), NOW)
         hold_channel(rt.db, "console", "channel_not_found")
+        before = _dropped_total("unsubscribed")
         answer = await say("unsubscribe troop-deployments")
         assert answer.endswith("; 2 alerts it still had waiting were dropped"), answer
+        assert _dropped_total("unsubscribed") == before + 2  # /metrics counts chat's drops too
+
+
+def _dropped_total(reason: str) -> float:
+    found = metrics.REGISTRY.get_sample_value("wirewatch_alerts_dropped_total", {"reason": reason})
+    return found or 0.0
 
 
 async def test_a_later_report_follows_the_story_through_any_topic_the_channel_follows(tmp_path):
