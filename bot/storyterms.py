@@ -42,7 +42,8 @@ VERSION = 6  # 2: the text's names read as the gazetteer's (stories.named), enti
 # 4: words that only share a stem with a concept word ("destroyed", "plans", "forced",
 # "wine") are no longer that concept's term (stories._AS_WRITTEN); 5: nor "fighter(s)",
 # "officer(s)", "shipping", "shipment(s)" another word's; 6: the gazetteer's names changed
-# ("Central American" is Central America, not the US; Congo-Brazzaville is not the DRC)
+# ("Central American" is Central America, not the US; Congo-Brazzaville is not the DRC) and
+# so did their finding (hyphens, line breaks, decomposed accents, the Turkish dotted I)
 
 
 def encode(terms: dict[str, float]) -> tuple[str, bytes] | None:
