@@ -170,7 +170,10 @@ def _feeds_import(settings: Settings, path: Path) -> int:
     listed = read_opml(read_bytes(path))
     for reason in listed.skipped:
         print(f"skipped: {reason}", file=sys.stderr)
-    db = open_database(settings.database)  # the config's feeds are the bot's to apply
+    where = Path(settings.database)
+    if str(where) != ":memory:" and not where.exists():  # from the wrong folder, say so
+        print(f"note: no database yet: creating {where.resolve()}", file=sys.stderr)
+    db = open_database(where)  # the config's feeds are the bot's to apply
     try:
         done = import_feeds(db, listed.feeds, progress=progress_line("importing", "feeds"))
     finally:
@@ -179,7 +182,7 @@ def _feeds_import(settings: Settings, path: Path) -> int:
     print(
         f"{path}: {counted(done.new, 'new feed')}, {done.present} already present"
         + (f", {done.enabled} enabled again" if done.enabled else "")
-        + (f", {len(listed.skipped)} outlines skipped" if listed.skipped else "")
+        + (f", {counted(len(listed.skipped), 'outline')} skipped" if listed.skipped else "")
         + ("; new feeds are polled on the next cycle" if done.new + done.enabled else ""),
         file=sys.stderr,
     )
