@@ -42,10 +42,19 @@ FEEDBACK_PREFIX = "wirewatch:feedback:"  # + "not-relevant:12"
 _MENTION = re.compile(r"@(everyone|here)|<(@[!&]?|#)(\d+)>")
 _CODE_SPAN = re.compile(r"(`[^`\n]*`)")
 _LIST_MARK = re.compile(r"^\\- ", re.MULTILINE)
-_STRAY_ESCAPE = re.compile(r"\\(\s*\n\s*)-")  # "\\\n- ": escape_markdown's `^\s*-` rule
 _LONE_TICK = re.compile(r"(?<!\\)`")
 _ESCAPED_SPAN = re.compile(r"(?<!\\)`[^`\n]*`")  # a reply's code span, after escaping
-_BRACKET = re.compile(r"(?<!\\)([\[\]])")  # escape_markdown leaves most brackets alone
+# Every character Discord's inline markdown gives a meaning, backslash first: discord.py's
+# escape_markdown took "[x](y) ... [label](url)" for one link and escaped nothing between,
+# so a feed's text could post a live link labelled "Reuters" to any address. With "[" and
+# "]" escaped no masked link can form, so parentheses stay as written.
+_MARKDOWN = re.compile(r"[\\*_~`|\[\]]")
+# What means something only at a line's start: a quote, a header or subtext, a list.
+_LINE_START = re.compile(r"^(\s*)([>#-])", re.MULTILINE)
+_NUMBERED = re.compile(r"^(\s*\d+)\.(?=\s)", re.MULTILINE)
+# A bare link is left whole (an escaped "_" would cut it short); it stops at the characters
+# escaped around it, so no text inside one can open a masked link or a span.
+_BARE_LINK = re.compile(r"https?://[^\s<>\[\]\\`|*~]+")
 # Not marks by category, yet extending or spacing marks for grapheme purposes.
 _EXTEND = "\u200c\u200d\uff9e\uff9f\u0e33\u0eb3"
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -139,21 +148,22 @@ def unmention(text: str) -> str:
 
 def feed_text(text: str) -> str:
     """Untrusted text shown as plain text: markdown escaped, mentions broken, one line breaks."""
-    flat = _CONTROL.sub("", text)
-    return unmention(_BRACKET.sub(r"\\\1", discord.utils.escape_markdown(flat)))
+    flat = unmention(_CONTROL.sub("", text))
+    pieces = _BARE_LINK.split(flat)
+    links = _BARE_LINK.findall(flat)
+    escaped = [_MARKDOWN.sub(r"\\\g<0>", p) for p in pieces]
+    out = escaped[0] + "".join(link + rest for link, rest in zip(links, escaped[1:], strict=True))
+    return _NUMBERED.sub(r"\1\\.", _LINE_START.sub(r"\1\\\2", out))
 
 
 def reply_text(text: str) -> str:
     """A command reply: its `code` spans and '- ' lists render; the rest is escaped like feeds.
 
-    The text between two spans is escaped on its own, and escape_markdown's rule for a "-"
-    starting a line then takes the newline before a "- " line with it: the backslash went
-    before the newline, and Discord showed it at the end of the line above. It is moved
-    back after the newline. A lone backtick there is escaped too, so that `split_text`
-    never takes it for the start of a span."""
+    A lone backtick between spans is escaped too, so that `split_text` never takes it for
+    the start of a span."""
     parts = _CODE_SPAN.split(text)
     out = [p if i % 2 else _LONE_TICK.sub(r"\`", feed_text(p)) for i, p in enumerate(parts)]
-    joined = _STRAY_ESCAPE.sub(r"\1\\-", "".join(out))
+    joined = "".join(out)
     return unmention(_LIST_MARK.sub("- ", joined))
 
 

@@ -219,6 +219,46 @@ def test_feed_text_is_inert():
     assert "\\*\\*Big\\*\\*" in shown and "\\[login\\]" in shown
 
 
+# Discord's parser reads a backslash before any punctuation as "this character, as is"
+# (simple-markdown's escape rule); what is left unescaped is what renders.
+_ESCAPED = re.compile(r"\\([^0-9A-Za-z\s])")
+
+
+def _live(shown: str) -> str:
+    """`shown` with each escaped character replaced by NUL: what markdown still sees."""
+    return _ESCAPED.sub("\0", shown)
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        r"North Korea warships sail [1](2) \\[Reuters\\](https://evil.example)",
+        r"[a](b) **bold** __under__ ~~strike~~ `code` ||spoiler|| [c](d)",
+        r"Read [1](2) \[Reuters report\](https://evil.example/reuters.com)",
+        r"[a](b) \**bold\** [c](d)",
+    ],
+)
+def test_feed_text_cannot_forge_a_link_or_format(title):
+    # discord.py's escape_markdown took "[1](2) ... [Reuters](url)" for one link and escaped
+    # nothing between: a feed's headline became a live link labelled "Reuters".
+    live = _live(feed_text(title))
+    assert not re.search(r"\[[^\]]*\]\(", live), live
+    assert not set("*_~`|[]") & set(live), live
+
+
+def test_a_bare_link_in_feed_text_is_left_whole():
+    shown = feed_text("see https://a.example/x_y-(z) and _this_")
+    assert "https://a.example/x_y-(z)" in shown and "\\_this\\_" in shown
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="[]()*_~`|\\ >#-1.ab\n", max_size=40))
+def test_no_text_leaves_markdown_live(text):
+    live = _live(feed_text(text))
+    assert not set("*_~`|[]") & set(live), (text, live)
+    assert not re.search(r"^\s*[>#-]", live, re.MULTILINE), (text, live)
+
+
 def test_reply_keeps_code_and_lists_but_escapes_the_rest():
     shown = reply_text("- `feeds add URL`: adds *one* feed @everyone")
     assert shown.startswith("- `feeds add URL`: adds \\*one\\* feed @\u200beveryone")
