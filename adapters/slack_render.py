@@ -42,6 +42,12 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def inline(text: str) -> str:
+    """Feed text set inside or beside our own bold (a headline, an outlet's name): its own
+    * ~ ` would close our span or open one; lookalikes stand in for them (as in a diff)."""
+    return escape(text).translate(_SPAN_BREAKERS)
+
+
 def clip(text: str, limit: int) -> str:
     """At most `limit` characters of mrkdwn, never cut inside a link (`<url|label>`) or an
     entity (`&amp;`): half of either would show as markup, or swallow what follows."""
@@ -72,7 +78,7 @@ def link(url: str | None, label: str) -> str:
     URL so long that the block's limit would cut the link whole (`clip` never halves one),
     taking the headline with it."""
     target = safe_url(url)
-    text = escape(label) or "link"
+    text = inline(label) or "link"
     return f"<{target}|{text}>" if target and len(target) <= LINK_URL_MAX else text
 
 
@@ -115,7 +121,7 @@ def _why(alert: Alert) -> list[str]:
 
 
 def _source_line(source: Source) -> str:
-    return f"• {link(source.url, source.outlet)}: {escape(clip(source.title, TITLE_MAX))}"
+    return f"• {link(source.url, source.outlet)}: {inline(clip(source.title, TITLE_MAX))}"
 
 
 def _sources(alert: Alert) -> list[Block]:
@@ -140,7 +146,7 @@ def outlets_line(alert: Alert) -> str:
 def alert_blocks(alert: Alert) -> list[Block]:
     """A story's first message: headline, outlet and time, the independent outlets carrying
     it, summary, why it fired, sources, and the feedback buttons."""
-    stamp = f"{escape(alert.outlet)} · {when(alert)} · ref {alert.feedback_id}"
+    stamp = f"{inline(alert.outlet)} · {when(alert)} · ref {alert.feedback_id}"
     blocks = [_section(_headline(alert)), _context(stamp)]
     if alert.corroboration:
         blocks.append(_context(outlets_line(alert)))
@@ -160,7 +166,7 @@ def update_blocks(alert: Alert) -> list[Block]:
     if alert.kind == "edit" and alert.edit:
         return edit_blocks(alert)
     blocks = [
-        _section(f"*Update from {escape(alert.outlet)}:* {link(alert.url, alert.title)}"),
+        _section(f"*Update from {inline(alert.outlet)}:* {link(alert.url, alert.title)}"),
         _context(f"{when(alert)} · ref {alert.feedback_id}", outlets_line(alert)),
     ]
     if alert.summary:
@@ -198,7 +204,7 @@ def edit_blocks(alert: Alert) -> list[Block]:
     does, and the feedback buttons (a label is about the item as it now reads)."""
     edit = alert.edit
     assert edit is not None
-    head = f"*{escape(alert.outlet)} edited:* {link(alert.url, clip(alert.title, TITLE_MAX))}"
+    head = f"*{inline(alert.outlet)} edited:* {link(alert.url, clip(alert.title, TITLE_MAX))}"
     blocks = [_section(head)]
     for name, parts in (("Title", edit.title), ("Summary", edit.summary)):
         if parts:

@@ -108,6 +108,7 @@ def tell_broken(db: sqlite_utils.Database, topics: Mapping[str, str]) -> None:
             fix = f"`/wirewatch subscribe {sub.topic}` with filters that work"
         else:
             continue
+        why = why.replace("`", "'")  # the stored query quoted: its backticks would pair ours
         text = (
             f"wirewatch: {what} no longer works ({why}), so it is skipped: this channel "
             f"gets no alerts through it until it is fixed with {fix}."

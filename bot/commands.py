@@ -1016,8 +1016,9 @@ SHOWN = 80  # characters of a user's input echoed back in an answer
 
 def _shown(text: str, limit: int = SHOWN) -> str:
     """A user's input as an answer repeats it: one line, cut (a 100 KB argument must not
-    come back as a 100 KB reply), no backtick to break the code span it is shown in."""
-    line = _one_line(text).replace("`", "'")
+    come back as a 100 KB reply), no backtick to break the code span it is shown in, no
+    invisible or bidi control to reorder the rest of the line."""
+    line = _one_line(strip_invisible(text)).replace("`", "'")
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 

@@ -28,6 +28,8 @@ async def test_a_saved_topic_and_filter_that_no_longer_compile_are_told_once(
     settings = _settings(tmp_path)
     async with console_runtime(settings) as (rt, _):  # as an older version saved them
         save_topic(rt.db, Topic("legacy", "troops or soldiers", origin="chat"))
+        save_topic(rt.db, Topic("ticked", 'troops AND entity:"Nar`nia"', origin="chat"))
+        subscribe(rt.db, "console", "ticked", "instant")
         subscribe(rt.db, "console", "legacy", "instant")
         subscribe(rt.db, "console", "troop-deployments", "instant", except_="-drill")
     for _ in range(2):  # restarted twice: told once
@@ -35,9 +37,12 @@ async def test_a_saved_topic_and_filter_that_no_longer_compile_are_told_once(
             await deliver_notices(rt.db, rt.adapters)
             assert "legacy" not in {c.topic.name for c in rt.pipeline.matcher.compiled}
     told = [line for line in capsys.readouterr().err.splitlines() if "notice:" in line]
-    assert len(told) == 2, told
+    assert len(told) == 3, told
     topic_notice = next(line for line in told if "topic `legacy`" in line)
     assert "did you mean OR?" in topic_notice and "topic add legacy" in topic_notice
+    ticked = next(line for line in told if "topic `ticked`" in line)
+    assert "unknown entity 'Nar'nia'" in ticked  # its own backtick would pair one of ours
+    assert ticked.count("`") % 2 == 0
     filter_notice = next(line for line in told if "filter of `troop-deployments`" in line)
     assert "NOT drill" in filter_notice and "subscribe troop-deployments" in filter_notice
 

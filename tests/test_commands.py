@@ -706,6 +706,11 @@ async def test_test_refuses_a_query_cut_at_its_first_word(
     assert f"like test `{query} {fixed} …` TEXT" in reply.text
 
 
+async def test_the_echo_of_a_test_cannot_reorder_its_line(cmds: Commands) -> None:
+    reply = await run(cmds, "test troops Troops \u202esent north", user=MEMBER)
+    assert "\u202e" not in reply.text and 'on "Troops sent north")' in reply.text
+
+
 async def test_a_text_that_only_looks_like_a_query_is_tested(cmds: Commands) -> None:
     # Backticks say where the query ends; a headline may start with "Not" or "Near".
     for text in (

@@ -877,6 +877,27 @@ def test_why_and_sources_as_editors_read_them_stay_escaped() -> None:
     )
 
 
+def test_a_headline_or_outlet_cannot_break_our_bold_or_open_a_span() -> None:
+    # `*Alpha *x* @everyone edited:*`: an outlet's or a headline's own * closed our bold and
+    # opened one of its own; ~ and ` likewise struck or coded what followed. Lookalikes
+    # stand in for them, as in a diff.
+    hostile = make_alert(
+        1,
+        title="Troops *sent* ~north~ `now`",
+        outlet="Wire *A*",
+        url="https://a.example/1",
+        sources=(
+            Source("Wire *A*", "Ships ~sail~ *east*", "https://a.example/1"),
+            Source("Wire B", "Troops sent", "https://b.example/1"),
+        ),
+    )
+    first = json.dumps(render.alert_blocks(hostile), ensure_ascii=False)
+    update = json.dumps(render.update_blocks(hostile), ensure_ascii=False)
+    assert "|Troops ∗sent∗ ∼north∼ ˋnowˋ>*" in first
+    assert "Ships ∼sail∼ ∗east∗" in first and "|Wire ∗A∗>" in first
+    assert "*Update from Wire ∗A∗:*" in update and "Wire ∗A∗ · <!date" in first
+
+
 def test_blocks_stay_inside_slack_limits() -> None:
     long = make_alert(
         1,
