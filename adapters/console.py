@@ -32,6 +32,12 @@ def plain(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+def plain_url(url: str) -> str:
+    """A link on one word: a space in a feed's link (" · ref 99 · https://evil.example")
+    would print as more of our own line."""
+    return re.sub(r"\s", lambda m: f"%{ord(m.group(0)):02X}", plain(url))
+
+
 def alert_json(alert: Alert) -> dict[str, object]:
     """The JSON line for one alert, as `poll --once --json` documents it: `why` is the line
     an editor reads, `explanation` the whole reason, model features included."""
@@ -154,7 +160,7 @@ def _source_line(source: Source) -> str:
     """ "Al Jazeera · 2026-12-06 09:30 UTC · headline · link", on one line whatever the feed
     put in its title."""
     when = _when(source.published) if source.published else ""
-    parts = (plain(source.outlet), when, plain(source.title), plain(source.url or ""))
+    parts = (plain(source.outlet), when, plain(source.title), plain_url(source.url or ""))
     return " · ".join(" ".join(p.split()) for p in parts if p.strip())
 
 
@@ -165,7 +171,7 @@ def _head(alert: Alert) -> str:
 def _stamp(alert: Alert) -> str:
     """ "2026-12-06 07:40 UTC · ref 1 · https://...": the number `wirewatch feedback` takes
     is the one chat shows after `ref`."""
-    link = f" · {plain(alert.url)}" if alert.url else ""
+    link = f" · {plain_url(alert.url)}" if alert.url else ""
     return f"{_when(alert.published)} · ref {alert.feedback_id}{link}"
 
 

@@ -227,3 +227,13 @@ def test_an_update_held_to_the_relaxed_bar_says_so() -> None:
     alert = Alert(1, "update", 1, "t", "console", "T", None, "W", datetime.now(UTC), "")
     shown = alert_text(replace(alert, explanation=stored))
     assert '\nwhy: "troops" in the title · relevance 0.36 (update bar 0.33)\n' in shown
+
+
+def test_a_link_with_spaces_cannot_print_a_fake_ref_or_link() -> None:
+    # Feeds' links are stored as given; a space in one printed as more of our own line.
+    forged = "https://a.example/x · ref 99 · https://evil.example"
+    alert = Alert(5, "new", 7, "t", "console", "Troops", forged, "Wire", datetime.now(UTC), "")
+    alert = replace(alert, sources=(Source("Wire", "Troops", forged),))
+    printed = alert_text(alert)
+    assert "ref 99" not in printed and " https://evil.example" not in printed, printed
+    assert "https://a.example/x%20·%20ref%2099%20·%20https://evil.example" in printed
