@@ -66,8 +66,11 @@ def word_key(word: str) -> str:
 
 @functools.cache
 def _punctuation() -> dict[int, None]:
-    """Unicode punctuation (Basic Multilingual Plane), for str.translate to delete in C."""
-    return dict.fromkeys(i for i in range(0x10000) if unicodedata.category(chr(i))[0] == "P")
+    """Unicode punctuation and format characters (soft hyphen, zero-width, bidi controls:
+    a feed that starts or stops sending them changed nothing a reader sees), Basic
+    Multilingual Plane, for str.translate to delete in C."""
+    categories = ((i, unicodedata.category(chr(i))) for i in range(0x10000))
+    return dict.fromkeys(i for i, cat in categories if cat[0] == "P" or cat == "Cf")
 
 
 def words(text: str) -> list[str]:

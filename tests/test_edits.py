@@ -95,3 +95,11 @@ def test_only_a_leading_dateline_is_dropped() -> None:
     sentence = "Seoul said on Monday (local time) - reporters were told - troops left."
     assert without_date_line(sentence) == sentence
     assert without_date_line("WASHINGTON (Reuters) - The Pentagon said").startswith("The Pentagon")
+
+
+def test_what_no_reader_sees_is_no_edit():
+    # A feed that starts or stops sending soft hyphens, zero-width or bidi characters
+    # changed nothing a reader sees: no edit to tell.
+    assert digest("Is\u00adrael sends\u200b troops", "Seoul\u202e says") == digest(
+        "Israel sends troops", "Seoul says"
+    )

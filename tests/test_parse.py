@@ -341,6 +341,14 @@ def test_plain_text_titles_keep_angle_brackets_as_text():
     assert entry.title == "<!channel> alert"
 
 
+def test_plain_text_titles_lose_what_no_reader_sees():
+    # Swept from HTML but not from plain text: "Is\u00adrael" was shown with its soft
+    # hyphen and matched as two words; a right-to-left override reversed what followed.
+    title = "North\u200bKorea sends Is\u00adrael\ufeff troops \u202eleft"
+    entry = parse_feed(rss(item(title, guid="1")), feed_url=FEED_URL).entries[0]
+    assert entry.title == "NorthKorea sends Israel troops left"
+
+
 def test_long_titles_and_summaries_are_capped():
     entry = parse_feed(
         rss(item("word " * 200, guid="1", description="text " * 2000)), feed_url=FEED_URL

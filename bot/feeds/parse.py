@@ -41,6 +41,7 @@ from feedparser.sanitizer import replace_doctype
 from bot.errors import FeedParseError, one_line
 from bot.model import Entry, ParsedFeed
 from bot.text.clean import html_to_text
+from bot.text.invisible import strip_invisible
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,6 @@ _TRACKING = re.compile(
 )
 _ENTITY_DECL = re.compile(rb"<!ENTITY", re.IGNORECASE)
 # Controls, and bidi embeddings, overrides and isolates (bot.text.invisible says why).
-_CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _REFUSED_ENTITIES = "refused: the feed declares XML entities (<!ENTITY)"
 _CDATA_OPEN, _CDATA_CLOSE = b"<![CDATA[", b"]]>"
 # The end tag of an RSS item or Atom entry, namespaced or not (`</rss:item>`, `</entry >`).
@@ -365,8 +365,10 @@ def _summary(raw: Any) -> str:
 def _plain(value: str, kind: str, limit: int) -> str:
     """Text as a person reads it: markup gone, whitespace collapsed, capped with an ellipsis."""
     # Control characters (ESC, NUL, DEL, C1) are never text a person wrote: a title carrying
-    # an escape sequence could repaint a terminal, a NUL truncates it in some clients.
-    text = _CONTROL_CHARS.sub("", html_to_text(value) if "html" in kind else value)
+    # an escape sequence could repaint a terminal, a NUL truncates it in some clients; and
+    # what a reader never sees (zero-width spaces, soft hyphens, bidi controls) goes from
+    # plain text as from HTML: "Is\u00adrael" was shown, and read as two words.
+    text = strip_invisible(html_to_text(value) if "html" in kind else value)
     if limit <= TITLE_MAX:
         text = " ".join(text.split())
     else:
