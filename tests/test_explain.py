@@ -168,3 +168,14 @@ def test_every_answer_gives_a_reason_one_line_each(gazetteer, query, title, body
         return  # NEAR joining a NOT: refused with its own message
     assert why and all(line.strip() for line in why.split("\n"))
     assert ok or all(line.startswith("- ") for line in why.split("\n")[1:])
+
+
+def test_a_phrase_split_by_a_sentence_end_is_said_so(gazetteer):
+    # A phrase stays within a sentence; its miss read "not in the text" with both words there.
+    assert why_not('"sent seoul"', "Troops were sent. Seoul says", gazetteer) == [
+        '`"sent seoul"` is in the text, but split by a sentence end'
+    ]
+    # the title and the text are not one sentence: there, it is simply not in the text
+    assert why_not('"korea russia"', "North Korea\nRussia said", gazetteer) == [
+        '`"korea russia"` is not in the text'
+    ]

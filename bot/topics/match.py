@@ -933,8 +933,19 @@ class _WhyNot:
                 if spans := self.doc.hits.get(term):
                     return f'"{self.doc.surface(spans[0])}" is in the body, not the title'
         if isinstance(node, Term):
+            if self.split_by_sentence(node):
+                return f"`{node}` is in the text, but split by a sentence end"
             return f"`{node}` is not in the text"
         return f"none of `{_short(node)}` is in the text"
+
+    def split_by_sentence(self, term: Term) -> bool:
+        """A phrase whose words stand in a row across a sentence end (the scan has two
+        spaces before a sentence's first word, `Prepared.scan`): not a match, but not
+        absent either."""
+        if len(term.words) < 2 or term.prefix:
+            return False
+        joined = re.sub(r" {2,}", " ", self.doc.scan)
+        return f" {' '.join(term.words)} " in joined
 
     def entity(self, node: Entity, title_only: bool) -> str:
         mentions = self.doc.entities.get(node.name)
