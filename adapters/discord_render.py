@@ -42,7 +42,6 @@ FEEDBACK_PREFIX = "wirewatch:feedback:"  # + "not-relevant:12"
 _MENTION = re.compile(r"@(everyone|here)|<(@[!&]?|#)(\d+)>")
 _CODE_SPAN = re.compile(r"(`[^`\n]*`)")
 _LIST_MARK = re.compile(r"^\\- ", re.MULTILINE)
-_LONE_TICK = re.compile(r"(?<!\\)`")
 _ESCAPED_SPAN = re.compile(r"(?<!\\)`[^`\n]*`")  # a reply's code span, after escaping
 # Every character Discord's inline markdown gives a meaning, backslash first: discord.py's
 # escape_markdown took "[x](y) ... [label](url)" for one link and escaped nothing between,
@@ -157,13 +156,10 @@ def feed_text(text: str) -> str:
 
 
 def reply_text(text: str) -> str:
-    """A command reply: its `code` spans and '- ' lists render; the rest is escaped like feeds.
-
-    A lone backtick between spans is escaped too, so that `split_text` never takes it for
-    the start of a span."""
+    """A command reply: its `code` spans and '- ' lists render; the rest is escaped like feeds
+    (a lone backtick between spans too, so `split_text` never takes it for a span's start)."""
     parts = _CODE_SPAN.split(text)
-    out = [p if i % 2 else _LONE_TICK.sub(r"\`", feed_text(p)) for i, p in enumerate(parts)]
-    joined = "".join(out)
+    joined = "".join(p if i % 2 else feed_text(p) for i, p in enumerate(parts))
     return unmention(_LIST_MARK.sub("- ", joined))
 
 

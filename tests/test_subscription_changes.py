@@ -392,36 +392,27 @@ async def test_a_config_topic_changed_across_a_restart_re_decides_its_waiting_al
     (tmp_path / "toy.json").write_text(json.dumps(toy), encoding="utf-8")
     monkeypatch.setattr("bot.relevance.model.HERE", tmp_path)
 
-    def settings(fleet: dict[str, str]) -> Settings:
-        config = {
-            "database": str(tmp_path / "w.db"),
-            "articles": {"fetch": False},
-            "topics": {"fleet": fleet},
-            "subscriptions": [{"topic": "fleet", "channel": "console"}],
-        }
-        return Settings.model_validate(config)
-
-    async with open_runtime(settings({"query": "troops OR destroyers"}), {}) as rt:
+    async with open_runtime(_fleet(tmp_path, {"query": "troops OR destroyers"}), {}) as rt:
         feed = add_feed(rt.db, "https://x.example/rss", "X", origin="config")
         waiting = [_item(str(i), t, i, "fleet") for i, t in enumerate((NK, POLAND, RED))]
         store_new_items(rt.db, feed, waiting, StoryIndex(), NOW)
-    dropped = metrics.DROPPED.labels("config changed")
-    before = dropped._value.get()
+    before = _dropped_total("config changed")
     changed = {"query": "troops OR frigates", "relevance": "toy"}
-    async with open_runtime(settings(changed), {}) as rt:
-        assert dropped._value.get() == before + 2  # POLAND by the model, RED by the query
+    async with open_runtime(_fleet(tmp_path, changed), {}) as rt:
+        assert _dropped_total("config changed") == before + 2  # POLAND by model, RED by query
         assert "config.dropped alerts=2" in caplog.text
         console = Platform()
         await deliver_pending(rt.db, {"console": console})
         assert [a.title for a in console.alerts] == [NK]
-    async with open_runtime(settings(changed), {}) as rt:  # unchanged since: nothing more
-        assert dropped._value.get() == before + 2
+    async with open_runtime(_fleet(tmp_path, changed), {}) as rt:  # unchanged since: nothing more
+        assert _dropped_total("config changed") == before + 2
 
 
 async def test_a_waiting_edit_follows_its_story_to_the_topic_that_takes_it_on_unsubscribe(
     tmp_path,
 ):
-    # The story went on under b, its queued edit was dropped (b had an --only).
+    # The story went on under b, but its queued edit was dropped (b had an --only): now the
+    # edit follows its story.
     db, feed, index = _setup(tmp_path, channels=())
     subscribe(db, "chat:A", "a", "instant")
     subscribe(db, "chat:A", "b", "instant", "houthi*", None)
@@ -446,20 +437,24 @@ async def test_a_config_topic_given_a_model_across_a_restart_asks_the_encoder_as
     # alone lets this headline through; ingest, asking it, would not queue it.
     helped = "Interpreters who helped American troops set to arrive in US"
 
-    def settings(fleet: dict[str, str]) -> Settings:
-        config = {
-            "database": str(tmp_path / "w.db"),
-            "articles": {"fetch": False},
-            "topics": {"fleet": fleet},
-            "subscriptions": [{"topic": "fleet", "channel": "console"}],
-        }
-        return Settings.model_validate(config)
-
-    async with open_runtime(settings({"query": "troops"}), {}) as rt:
+    async with open_runtime(_fleet(tmp_path, {"query": "troops"}), {}) as rt:
         feed = add_feed(rt.db, "https://x.example/rss", "X", origin="config")
         waiting = [_item("1", NK, 0, "fleet"), _item("2", helped, 1, "fleet")]
         store_new_items(rt.db, feed, waiting, StoryIndex(), NOW)
-    async with open_runtime(settings({"query": "troops", "relevance": "deployments"}), {}) as rt:
+    async with open_runtime(
+        _fleet(tmp_path, {"query": "troops", "relevance": "deployments"}), {}
+    ) as rt:
         console = Platform()
         await deliver_pending(rt.db, {"console": console})
         assert [a.title for a in console.alerts] == [NK]
+
+
+def _fleet(tmp_path, fleet: dict[str, str]) -> Settings:
+    """A config whose one topic, `fleet`, the console follows."""
+    config = {
+        "database": str(tmp_path / "w.db"),
+        "articles": {"fetch": False},
+        "topics": {"fleet": fleet},
+        "subscriptions": [{"topic": "fleet", "channel": "console"}],
+    }
+    return Settings.model_validate(config)
