@@ -24,7 +24,7 @@ from bot.catalog import configured_topics
 from bot.chat import ChatAdapter
 from bot.check import Unserved, unserved
 from bot.clock import iso, utcnow
-from bot.db import BulkCheck, open_database, read_error
+from bot.db import BulkCheck, StoreThread, open_database, read_error
 from bot.digest import next_digest_at, send_digests
 from bot.feeds.fetch import Fetcher
 from bot.indexfile import Loading, load_index, save_index
@@ -76,13 +76,12 @@ class Runtime:
     woken: set[asyncio.Task] = field(default_factory=set)  # drains a poll wave asked for
     fatal: str | None = None  # why the bot stopped itself (a damaged database file)
     index_saved: tuple[int, int] | None = None  # (docs, newest item) at the last save
+    # Chat commands' queries run here, off the event loop (None for `:memory:`: a second
+    # connection could not see that database).
+    store: StoreThread | None = None
 
     def drain_lock(self, platform: str) -> asyncio.Lock:
         return self.drain_locks.setdefault(platform, asyncio.Lock())
-
-    def reload_topics(self) -> None:
-        """Rebuild the matcher after a topic was added or removed from chat."""
-        self.pipeline.matcher = build_matcher(self.db, self.pipeline.gazetteer)
 
 
 def build_matcher(db: sqlite_utils.Database, gazetteer: Gazetteer) -> Matcher:
@@ -202,7 +201,12 @@ async def _ready(
                 index,
                 asyncio.Semaphore(settings.articles.concurrency),
             )
-            yield Runtime(settings, db, pipeline, adapters)
+            store = None if settings.database == ":memory:" else StoreThread(settings.database)
+            try:
+                yield Runtime(settings, db, pipeline, adapters, store=store)
+            finally:
+                if store is not None:
+                    await store.close()
     finally:
         shutdown_workers()
         if pipeline is not None:

@@ -18,10 +18,11 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urldefrag
 
 from bot import metrics
+from bot.app import build_matcher
 from bot.catalog import unknown_topic
 from bot.clock import iso, iso_short, later, parse_iso, utcnow
 from bot.durations import format_duration, parse_duration
@@ -73,9 +74,11 @@ from bot.workers import extract_article_async, parse_feed_async
 
 if TYPE_CHECKING:
     import sqlite_utils
+    from sqlite_utils import Database
 
     from bot.app import Runtime
-    from bot.store import SubscriptionRow
+    from bot.store import FeedRow, SubscriptionRow
+    from bot.topics.entities import Gazetteer
 
 log = logging.getLogger(__name__)
 
@@ -310,26 +313,32 @@ def requires_moderator(text: str) -> bool:
 # A handler answers with text (done), or a Reply of its own when nothing was done and a usage
 # line would not help (`feedback` on an alert it cannot label).
 Handler = Callable[[Invocation, str], Awaitable[str | Reply]]
+# One whose work is all the database's: it runs whole on the store thread, given its connection.
+StoreHandler = Callable[["Database", Invocation, str], str | Reply]
+R = TypeVar("R")
 
 
 class Commands:
-    """The one implementation of /wirewatch; adapters call `handle` and send its Reply."""
+    """The one implementation of /wirewatch; adapters call `handle` and send its Reply.
 
-    def __init__(self, rt: Runtime) -> None:
+    A command's queries never run on the event loop (it polls feeds, sends alerts and
+    acknowledges the next command): a command that only reads and writes the database runs
+    whole on the runtime's store thread (`bot.db.StoreThread`) with that thread's connection;
+    one that also fetches, polls or rebuilds the matcher runs on the loop and hands its
+    queries over one by one (`store`). `inline=True` (and a `:memory:` database, which a
+    second connection cannot see) keeps them on the loop, as the benchmark's baseline.
+    """
+
+    def __init__(self, rt: Runtime, *, inline: bool = False) -> None:
         self.rt = rt
-        self.db = rt.db
-        self._handlers: dict[str, Handler] = {
-            "help": self._help,
+        self._thread = None if inline else rt.store
+        self._in_store: dict[str, StoreHandler] = {
             "topics": self._topics,
             "subscribe": self._subscribe,
             "unsubscribe": self._unsubscribe,
             "list": self._list,
             "feeds": self._feeds,
-            "feeds add": self._feeds_add,
             "feeds remove": self._feeds_remove,
-            "topic add": self._topic_add,
-            "topic remove": self._topic_remove,
-            "test": self._test,
             "mute": self._mute,
             "unmute": self._unmute,
             "edits": self._edits,
@@ -338,6 +347,25 @@ class Commands:
             "feedback not-relevant": self._feedback,
             "feedback wrong-story": self._feedback,
         }
+        self._on_loop: dict[str, Handler] = {
+            "help": self._help,
+            "feeds add": self._feeds_add,
+            "topic add": self._topic_add,
+            "topic remove": self._topic_remove,
+            "test": self._test,
+        }
+
+    async def store(self, fn: Callable[..., R], *args: Any) -> R:
+        """`fn(db, *args)` on the store thread with its connection, the loop serving others
+        meanwhile; on the loop with the bot's own connection where there is no such thread."""
+        if self._thread is None:
+            return fn(self.rt.db, *args)
+        return await self._thread.run(fn, *args)
+
+    async def _act(self, name: str, inv: Invocation, rest: str) -> str | Reply:
+        if name in self._in_store:
+            return await self.store(self._in_store[name], inv, rest)
+        return await self._on_loop[name](inv, rest)
 
     async def handle(self, inv: Invocation) -> Reply:
         """Parse, check rights, act, answer; never raises."""
@@ -353,7 +381,7 @@ class Commands:
                     ok=False,
                 )
             else:
-                done = await self._handlers[sub.name](inv, rest.strip())
+                done = await self._act(sub.name, inv, rest.strip())
                 reply = done if isinstance(done, Reply) else Reply(done)
         except CommandError as exc:
             usage = f"\nusage: `{sub.usage}`" if sub else ""
@@ -387,7 +415,8 @@ class Commands:
     def topic_names(self, prefix: str = "") -> list[str]:
         """Topic names starting with `prefix`, for autocomplete (at most 25, Discord's cap)."""
         prefix = prefix.lower()
-        return [t.name for t in list_topics(self.db) if t.name.startswith(prefix)][:25]
+        # On the loop: the topics table is a few rows, and Discord wants choices at once.
+        return [t.name for t in list_topics(self.rt.db) if t.name.startswith(prefix)][:25]
 
     @staticmethod
     def text_for(name: str, options: dict[str, str]) -> str:
@@ -445,8 +474,8 @@ class Commands:
         )
         return "\n".join(lines)
 
-    async def _topics(self, inv: Invocation, rest: str) -> str:
-        topics = list_topics(self.db)
+    def _topics(self, db: Database, inv: Invocation, rest: str) -> str:
+        topics = list_topics(db)
         if not topics:
             return "no topics yet: `/wirewatch topic add NAME QUERY` (moderators of the whole bot)"
         lines = [f"{counted(len(topics), 'topic')}:"]
@@ -455,8 +484,8 @@ class Commands:
             lines.append(f"- `{t.name}` [{t.origin}]{about}: `{_one_line(t.query)}`")
         return "\n".join(lines)
 
-    async def _list(self, inv: Invocation, rest: str) -> str:
-        subs = _live(subscriptions(self.db, inv.channel))
+    def _list(self, db: Database, inv: Invocation, rest: str) -> str:
+        subs = _live(subscriptions(db, inv.channel))
         if not subs:
             return (
                 "this channel has no subscriptions: `/wirewatch subscribe TOPIC` "
@@ -467,16 +496,16 @@ class Commands:
             f"- {_describe_sub(s)}: `{effective_query(s.topic, s.only_query, s.except_query)}`"
             for s in subs
         ]
-        edits = "on" if edits_enabled(self.db, inv.channel) else "off"
+        edits = "on" if edits_enabled(db, inv.channel) else "off"
         lines.append(f"edits of stories: {edits} (`/wirewatch edits on|off`)")
         return "\n".join(lines)
 
-    async def _feeds(self, inv: Invocation, rest: str) -> str:
-        feeds = [f for f in list_feeds(self.db) if f.disabled_reason != "removed"]
+    def _feeds(self, db: Database, inv: Invocation, rest: str) -> str:
+        feeds = [f for f in list_feeds(db) if f.disabled_reason != "removed"]
         if not feeds:
             return "no feeds yet: `/wirewatch feeds add URL [NAME]`"
-        counts = feed_item_counts(self.db)
-        healths = feeds_health(self.db, self.rt.settings)
+        counts = feed_item_counts(db)
+        healths = feeds_health(db, self.rt.settings)
         lines = [f"{counted(len(feeds), 'feed')}:"]
         for f in feeds:
             h = healths.get(f.id)
@@ -491,11 +520,11 @@ class Commands:
             )
         return "\n".join(lines)
 
-    async def _search(self, inv: Invocation, rest: str) -> str:
+    def _search(self, db: Database, inv: Invocation, rest: str) -> str:
         rest = _CONTROL.sub(" ", rest).strip()
         if not rest:
             raise CommandError("search needs words to look for")
-        rows = search_items(self.db, rest, limit=SEARCH_LIMIT)
+        rows = search_items(db, rest, limit=SEARCH_LIMIT)
         if not rows:
             return f"nothing stored matches `{_shown(rest)}`"
         lines = [f"{len(rows)} most recent matches:" if len(rows) > 1 else "1 match:"]
@@ -504,12 +533,12 @@ class Commands:
             lines.append(f"- {_one_line(r['title'])} ({r['outlet']}, {_when(r['published'])}){url}")
         return "\n".join(lines)
 
-    async def _status(self, inv: Invocation, rest: str) -> str:
-        h = health(self.db, inv.channel)
+    def _status(self, db: Database, inv: Invocation, rest: str) -> str:
+        h = health(db, inv.channel)
         lines = [
             f"- feeds: {h.feeds_active} polled, {h.feeds_failing} failing, "
             f"{h.feeds_disabled} disabled; last poll {_when(h.last_poll)}",
-            f"- alerts waiting to be sent: {pending_count(self.db)} "
+            f"- alerts waiting to be sent: {pending_count(db)} "
             f"(this channel: {h.channel_waiting}, held while paused: {h.channel_held})",
         ]
         if h.failed:
@@ -517,24 +546,24 @@ class Commands:
                 f"- alerts given up on: {h.failed} (this channel: {h.channel_failed}); "
                 f"latest: {_one_line(h.last_failure or '')}"
             )
-        subs = _live(subscriptions(self.db, inv.channel))
+        subs = _live(subscriptions(db, inv.channel))
         lines.append(
             "- this channel: "
             + ("; ".join(_describe_sub(s) for s in subs) if subs else "no subscriptions")
         )
-        failing = [f for f in list_feeds(self.db) if f.failures and not f.disabled][:5]
+        failing = [f for f in list_feeds(db) if f.failures and not f.disabled][:5]
         lines += [f"- failing: `{f.name}`: {f.last_error}" for f in failing]
         open_since = utcnow() - timedelta(seconds=self.rt.settings.story_window)
-        missing, looked = without_vectors(self.db, open_since)
+        missing, looked = without_vectors(db, open_since)
         if missing:
             lines.append(
                 f"- grouping by words alone: {missing} of the last {looked} items have no "
                 "sentence vector (encoder weights not installed, a worker failing, or "
                 "`sentence_vectors: false`; the log says which: `vectors.unavailable`)"
             )
-        return "\n".join(lines + _week_lines(last_week(self.db)))
+        return "\n".join(lines + _week_lines(last_week(db)))
 
-    async def _feedback(self, inv: Invocation, rest: str) -> Reply:
+    def _feedback(self, db: Database, inv: Invocation, rest: str) -> Reply:
         """A button click arrives here as `feedback KIND ALERT`, typed or not; not ok when
         nothing was recorded (an unknown alert, one posted elsewhere or not at all)."""
         kind = parse(inv.text)[0].name.split()[1]
@@ -548,25 +577,25 @@ class Commands:
                 f"ALERT is the alert's number (`ref 12` under it: 12), not `{_shown(rest)}`"
             )
         outcome = record_label(
-            self.db, kind, number, platform=inv.platform, user=inv.user, channel=inv.channel
+            db, kind, number, platform=inv.platform, user=inv.user, channel=inv.channel
         )
         return Reply(answer(outcome), ok=outcome.recorded)
 
     # -- subscriptions -----------------------------------------------------------------
 
-    async def _subscribe(self, inv: Invocation, rest: str) -> str:
+    def _subscribe(self, db: Database, inv: Invocation, rest: str) -> str:
         head, flags = _narrowing_flags(rest)
         args = head.split()
         if not 1 <= len(args) <= 2:
             raise CommandError("subscribe needs a topic and optionally a mode")
-        topic = self._known_topic(args[0])
+        topic = _known_topic(db, args[0])
         mode = args[1].lower() if len(args) == 2 else "instant"
         if mode not in MODES:
             raise CommandError(f"mode must be instant or digest, not `{_shown(args[1])}`")
         only, except_ = flags.get("only"), flags.get("except")
         for name, query in flags.items():
             try:
-                check_filter(query, list_topics(self.db), self.rt.pipeline.gazetteer)
+                check_filter(query, list_topics(db), self.rt.pipeline.gazetteer)
             except QueryError as exc:
                 raise CommandError(f"--{name}: the query does not work: {exc}") from None
         if except_ and topic.name in names_in(except_):
@@ -574,8 +603,8 @@ class Commands:
                 f"--except names `topic:{topic.name}`, the topic this subscription follows: "
                 "every alert it would send matches it. Leave it out of the query"
             )
-        removed = _filters_removed(self.db, inv.channel, topic.name, only, except_)
-        done = subscribe(self.db, inv.channel, topic.name, mode, only, except_)
+        removed = _filters_removed(db, inv.channel, topic.name, only, except_)
+        done = subscribe(db, inv.channel, topic.name, mode, only, except_)
         metrics.DROPPED.labels("filter changed").inc(done.dropped)
         held = done.resumed
         resumed = (
@@ -598,20 +627,20 @@ class Commands:
             f"{resumed}"
         )
 
-    async def _unsubscribe(self, inv: Invocation, rest: str) -> str:
+    def _unsubscribe(self, db: Database, inv: Invocation, rest: str) -> str:
         if len(rest.split()) != 1:
             raise CommandError("unsubscribe needs one topic name")
-        subs = {s.topic for s in _live(subscriptions(self.db, inv.channel))}
+        subs = {s.topic for s in _live(subscriptions(db, inv.channel))}
         if rest not in subs:
             listed = ", ".join(f"`{t}`" for t in sorted(subs))
             has = f"its subscriptions: {listed}" if subs else "it has no subscriptions"
             raise CommandError(f"this channel is not subscribed to `{_shown(rest)}` ({has})")
-        dropped = unsubscribe(self.db, inv.channel, rest)
+        dropped = unsubscribe(db, inv.channel, rest)
         metrics.DROPPED.labels("unsubscribed").inc(dropped or 0)
         waiting = f"; {_dropped(dropped, 'it still had waiting')}" if dropped else ""
         return f"this channel no longer gets `{rest}` alerts{waiting}"
 
-    async def _mute(self, inv: Invocation, rest: str) -> str:
+    def _mute(self, db: Database, inv: Invocation, rest: str) -> str:
         if not rest:
             raise CommandError("mute needs a DURATION, like 30m, 2h or 1d")
         try:
@@ -625,7 +654,7 @@ class Commands:
         if not 1 <= seconds <= MAX_MUTE:
             raise CommandError("a mute lasts at least 1s and at most 90d")
         until = later(seconds)
-        if not set_muted(self.db, inv.channel, until):
+        if not set_muted(db, inv.channel, until):
             raise CommandError(
                 "this channel has no subscriptions to mute: a mute holds back the alerts of "
                 "the channel's subscriptions (and of those added while it lasts), so subscribe "
@@ -636,10 +665,10 @@ class Commands:
             "alerts meanwhile are skipped. `/wirewatch unmute` ends it early"
         )
 
-    async def _unmute(self, inv: Invocation, rest: str) -> str:
-        if not set_muted(self.db, inv.channel, None):
+    def _unmute(self, db: Database, inv: Invocation, rest: str) -> str:
+        if not set_muted(db, inv.channel, None):
             raise CommandError("this channel has no subscriptions")
-        reasons = [s.paused_reason for s in subscriptions(self.db, inv.channel)]
+        reasons = [s.paused_reason for s in subscriptions(db, inv.channel)]
         paused = next((r for r in reasons if r), None)
         if paused:  # unmuting does not resume a channel a platform refused
             return (
@@ -648,12 +677,12 @@ class Commands:
             )
         return "unmuted: new alerts come again"
 
-    async def _edits(self, inv: Invocation, rest: str) -> str:
+    def _edits(self, db: Database, inv: Invocation, rest: str) -> str:
         word = rest.strip().lower()
         if word not in ("", "on", "off"):
             raise CommandError(f"edits takes on or off, not `{_shown(rest)}`")
-        dropped = set_edits(self.db, inv.channel, word == "on") if word else 0
-        on = edits_enabled(self.db, inv.channel)
+        dropped = set_edits(db, inv.channel, word == "on") if word else 0
+        on = edits_enabled(db, inv.channel)
         if on:
             return (
                 "edits are on here: when an outlet changes an item this channel was told of, "
@@ -671,26 +700,15 @@ class Commands:
         if not URL_TEXT.match(url) and any(URL_TEXT.match(w) for w in name.split()):
             raise CommandError(f"URL first: `feeds add URL [NAME]`, not `{_shown(rest)}`")
         url, name = urldefrag(_guarded_url(self.rt, url)).url, _feed_name(name)
-        self._name_free(name, url)
-        existing = feed_at(self.db, url)
+        existing = await self.store(_free_feed_at, url, name)
         if existing and not existing.disabled:
             return f"`{existing.name}` ({url}) is already polled"
         title = await self._trial_fetch(url)
-        existing = feed_at(self.db, url)  # another command may have added it meanwhile
-        if existing and not existing.disabled:
-            return f"`{existing.name}` ({url}) is already polled"
-        name = name or (existing.name if existing else title or _host(url))
-        self._name_free(name, url)
-        feed = add_feed(self.db, url, name, origin="chat", added_by=f"{inv.platform}:{inv.user}")
+        by = f"{inv.platform}:{inv.user}"
+        feed = await self.store(_add_feed_named, url, name, title, by)
+        if isinstance(feed, str):  # another command added it meanwhile
+            return feed
         return f"added `{feed.name}` ({url}); " + await self._first_poll(feed)
-
-    def _name_free(self, name: str, url: str) -> None:
-        """No other listed feed has this name (a removed feed's may be taken again)."""
-        other = feed_named(self.db, name) if name else None
-        if other and other.url != url and other.disabled_reason != "removed":
-            raise CommandError(
-                f"another feed is already called `{name}` ({other.url}); choose another NAME"
-            )
 
     async def _trial_fetch(self, url: str) -> str | None:
         """Fetch and parse once before storing anything, so a bad URL changes nothing."""
@@ -716,11 +734,11 @@ class Commands:
         stored, queued = counted(result.new_items, "item"), counted(result.deliveries, "alert")
         return f"first poll: {stored} stored, {queued} queued"
 
-    async def _feeds_remove(self, inv: Invocation, rest: str) -> str:
+    def _feeds_remove(self, db: Database, inv: Invocation, rest: str) -> str:
         if not rest:
             raise CommandError("feeds remove needs the feed's URL or name")
         rest = urldefrag(rest).url if URL_TEXT.match(rest) else rest
-        feed = remove_feed(self.db, rest)
+        feed = remove_feed(db, rest)
         note = (
             " It is in the config file too: remove it there as well."
             if feed.origin == "config"
@@ -742,24 +760,21 @@ class Commands:
             )
         if not query:
             raise CommandError("topic add needs a query after the name")
-        current = {t.name: t for t in list_topics(self.db)}.get(name)
-        if current and current.origin != "chat":
-            raise CommandError(f"`{name}` is a {current.origin} topic; choose another name")
         topic = Topic(name, query, origin="chat")
-        self._check_with_others(topic)
-        if (await explain(query, "-", self.rt.pipeline.gazetteer, list_topics(self.db)))[0]:
+        current, topics = await self.store(_checked_topic, topic, self.rt.pipeline.gazetteer)
+        others = [t for t in topics if t.name != name]
+        if (await explain(query, "-", self.rt.pipeline.gazetteer, topics))[0]:
             raise CommandError(
                 "this query matches an item with no words at all, so nearly every item: "
                 "name what an item must have, like `troops AND NOT drill*`"
             )
         again = None
         if current is not None and current.query != query:
-            others = [t for t in list_topics(self.db) if t.name != name]
             again = rematch({name}, [*others, topic], self.rt.pipeline.gazetteer)
-            await again.consult(waiting_items(self.db, again))
-        dropped = save_topic(self.db, topic, again)
+            await again.consult(await self.store(waiting_items, again))
+        dropped = await self.store(save_topic, topic, again)
         metrics.DROPPED.labels("topic changed").inc(dropped)
-        self.rt.reload_topics()
+        await self._reload_topics()
         verb = "changed" if current else "added"
         waiting = f" {_dropped(dropped, WAITING_THROUGH)}." if dropped else ""
         return (
@@ -767,46 +782,21 @@ class Commands:
             f"`/wirewatch test {name} TEXT`, then `/wirewatch subscribe {name}`"
         )
 
-    def _check_with_others(self, topic: Topic) -> None:
-        """The topic compiles next to every other one: its references exist, go round in no
-        circle, and no topic that works now stops working because of it."""
-        others = [t for t in list_topics(self.db) if t.name != topic.name]
-        gazetteer = self.rt.pipeline.gazetteer
-        _, before = usable_topics(others, gazetteer)
-        _, after = usable_topics([*others, topic], gazetteer)
-        if exc := after.get(topic.name):
-            raise CommandError(f"the query does not work: {exc}")
-        if broken := sorted(set(after) - set(before)):
-            exc = after[broken[0]]
-            raise CommandError(f"this would break topic `{broken[0]}`: {exc}")
-
     async def _topic_remove(self, inv: Invocation, rest: str) -> str:
-        topic = self._known_topic(rest)
-        if topic.origin != "chat":
-            raise CommandError(
-                f"`{topic.name}` is a {topic.origin} topic: only topics added "
-                "from chat can be removed here"
-            )
-        users = sorted({s.channel for s in _live(subscriptions(self.db)) if s.topic == topic.name})
-        if users:
-            raise CommandError(
-                f"`{topic.name}` still alerts {', '.join(users)}: unsubscribe there first"
-            )
-        if referring := users_of(topic.name, list_topics(self.db)):
-            named = ", ".join(f"`{n}`" for n in referring)
-            raise CommandError(f"`{topic.name}` is used by topic {named} (`topic:{topic.name}`)")
-        if narrowing := channels_naming(topic.name, _live(subscriptions(self.db))):
-            raise CommandError(
-                f"`{topic.name}` narrows the subscriptions of {', '.join(narrowing)} "
-                f"(`topic:{topic.name}` in --only/--except): subscribe there again without it"
-            )
-        delete_topic(self.db, topic.name)
-        self.rt.reload_topics()
-        return f"removed topic `{topic.name}`"
+        name = await self.store(_remove_topic, rest)
+        await self._reload_topics()
+        return f"removed topic `{name}`"
+
+    async def _reload_topics(self) -> None:
+        """A new matcher for the pipeline after a topic changed: built on the store thread
+        (compiling the topics loads relevance models, a tenth of a second), swapped in here.
+        One store thread: two changes in a row are built, and swapped, in their order."""
+        pipeline = self.rt.pipeline
+        pipeline.matcher = await self.store(build_matcher, pipeline.gazetteer)
 
     async def _test(self, inv: Invocation, rest: str) -> str:
         query, text, quoted = _split_test(rest)
-        topics = list_topics(self.db)
+        topics = await self.store(list_topics)
         if problem := unknown_topic(query, (t.name for t in topics)):
             raise CommandError(problem)
         url = text if URL_TEXT.match(text) else None
@@ -843,14 +833,89 @@ class Commands:
         head = _one_line(html.unescape(title.group(1))) if title else ""
         return f"{head}\n{body}" if head else body
 
-    def _known_topic(self, name: str) -> Topic:
-        if not name:
-            raise CommandError("a topic NAME is needed: `/wirewatch topics` lists them")
-        topics = {t.name: t for t in list_topics(self.db)}
-        if name not in topics:
-            known = ", ".join(f"`{n}`" for n in sorted(topics)) or "none yet"
-            raise CommandError(f"no topic `{_shown(name)}` (topics: {known})")
-        return topics[name]
+
+def _known_topic(db: Database, name: str) -> Topic:
+    if not name:
+        raise CommandError("a topic NAME is needed: `/wirewatch topics` lists them")
+    topics = {t.name: t for t in list_topics(db)}
+    if name not in topics:
+        known = ", ".join(f"`{n}`" for n in sorted(topics)) or "none yet"
+        raise CommandError(f"no topic `{_shown(name)}` (topics: {known})")
+    return topics[name]
+
+
+def _free_feed_at(db: Database, url: str, name: str) -> FeedRow | None:
+    """The feed stored at `url`, if any, once `name` is known to be free."""
+    _name_free(db, name, url)
+    return feed_at(db, url)
+
+
+def _add_feed_named(
+    db: Database, url: str, name: str, title: str | None, added_by: str
+) -> FeedRow | str:
+    """Add (or re-enable) the feed at `url` as chat's, named `name`, else as it was, else by
+    its own `title`, else by its host; a sentence instead when it is polled already."""
+    existing = feed_at(db, url)
+    if existing and not existing.disabled:
+        return f"`{existing.name}` ({url}) is already polled"
+    name = name or (existing.name if existing else title or _host(url))
+    _name_free(db, name, url)
+    return add_feed(db, url, name, origin="chat", added_by=added_by)
+
+
+def _name_free(db: Database, name: str, url: str) -> None:
+    """No other listed feed has this name (a removed feed's may be taken again)."""
+    other = feed_named(db, name) if name else None
+    if other and other.url != url and other.disabled_reason != "removed":
+        raise CommandError(
+            f"another feed is already called `{name}` ({other.url}); choose another NAME"
+        )
+
+
+def _checked_topic(
+    db: Database, topic: Topic, gazetteer: Gazetteer
+) -> tuple[Topic | None, list[Topic]]:
+    """(the stored topic of that name, every stored topic) once `topic` may be saved: not
+    a config topic's name, and it compiles next to every other one: its references exist,
+    go round in no circle, and no topic that works now stops working because of it."""
+    topics = list_topics(db)
+    current = {t.name: t for t in topics}.get(topic.name)
+    if current and current.origin != "chat":
+        raise CommandError(f"`{topic.name}` is a {current.origin} topic; choose another name")
+    others = [t for t in topics if t.name != topic.name]
+    _, before = usable_topics(others, gazetteer)
+    _, after = usable_topics([*others, topic], gazetteer)
+    if exc := after.get(topic.name):
+        raise CommandError(f"the query does not work: {exc}")
+    if broken := sorted(set(after) - set(before)):
+        exc = after[broken[0]]
+        raise CommandError(f"this would break topic `{broken[0]}`: {exc}")
+    return current, topics
+
+
+def _remove_topic(db: Database, rest: str) -> str:
+    """Delete a chat topic nothing uses any more (its checks and the delete, together)."""
+    topic = _known_topic(db, rest)
+    if topic.origin != "chat":
+        raise CommandError(
+            f"`{topic.name}` is a {topic.origin} topic: only topics added "
+            "from chat can be removed here"
+        )
+    users = sorted({s.channel for s in _live(subscriptions(db)) if s.topic == topic.name})
+    if users:
+        raise CommandError(
+            f"`{topic.name}` still alerts {', '.join(users)}: unsubscribe there first"
+        )
+    if referring := users_of(topic.name, list_topics(db)):
+        named = ", ".join(f"`{n}`" for n in referring)
+        raise CommandError(f"`{topic.name}` is used by topic {named} (`topic:{topic.name}`)")
+    if narrowing := channels_naming(topic.name, _live(subscriptions(db))):
+        raise CommandError(
+            f"`{topic.name}` narrows the subscriptions of {', '.join(narrowing)} "
+            f"(`topic:{topic.name}` in --only/--except): subscribe there again without it"
+        )
+    delete_topic(db, topic.name)
+    return topic.name
 
 
 _FLAG = re.compile(r"(?:^|\s)(?:--|[—–])([A-Za-z]+)(?=\s|$)")  # a typed "--" may become a dash

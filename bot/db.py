@@ -7,12 +7,15 @@ Schema changes are plain named steps in MIGRATIONS; `user_version` records how f
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import sqlite3
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote
 
 import sqlite_utils
@@ -461,10 +464,18 @@ def _looks_like_yaml(head: bytes) -> bool:
 
 
 def _configure(db: sqlite_utils.Database, path: Path, check_bulk: bool = True) -> None:
-    db.execute("PRAGMA busy_timeout = 5000")
+    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     _check_ours(db, path, check_bulk)
     if str(path) != ":memory:" and db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
         db.execute("PRAGMA journal_mode = WAL")
+    _per_connection(db)
+
+
+BUSY_TIMEOUT_MS = 5000  # how long a write waits for another connection's lock
+
+
+def _per_connection(db: sqlite_utils.Database) -> None:
+    """What each connection sets for itself (WAL is the file's, set once)."""
     db.execute("PRAGMA synchronous = NORMAL")
     db.execute("PRAGMA foreign_keys = ON")
 
@@ -543,6 +554,60 @@ class BulkCheck:
     def cancel(self) -> None:
         with suppress(sqlite3.ProgrammingError):  # already finished and closed
             self._conn.interrupt()
+
+
+R = TypeVar("R")
+
+
+class StoreThread:
+    """A second connection to the bot's database, used on one thread of its own, so that
+    chat commands' queries never hold the event loop that polls, sends and acknowledges.
+
+    The file was checked and migrated by `open_database` already: the connection is opened
+    (in that thread, which alone uses it) without doing either again. Reads see the last
+    commit of either connection (WAL) and block nobody; writes take the lock up front
+    (`write`), and a writer on the other connection waits up to BUSY_TIMEOUT_MS for it, so
+    a command's write must stay short. One thread: commands' writes never race each other.
+    """
+
+    def __init__(self, path: str | Path):
+        if str(path) == ":memory:":
+            raise ValueError("a second connection to :memory: is another, empty database")
+        self.path = Path(path)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="wirewatch-store")
+        self._db: sqlite_utils.Database | None = None
+
+    async def run(self, fn: Callable[..., R], *args: object) -> R:
+        """`fn(db, *args)` on the store thread with its connection; the loop runs meanwhile.
+        Cancelling the caller does not stop it: a write it started still commits whole."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._call, fn, args)
+
+    def _call(self, fn: Callable[..., R], args: tuple[object, ...]) -> R:
+        if self._db is None:
+            self._db = _connect_again(self.path)
+        return fn(self._db, *args)
+
+    async def close(self) -> None:
+        """Let the work already asked for finish, then close the connection in its thread."""
+        self._pool.submit(self._close)
+        await asyncio.to_thread(self._pool.shutdown, wait=True)
+
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def _connect_again(path: Path) -> sqlite_utils.Database:
+    """Another connection to a database `open_database` opened: same settings, no check."""
+    try:
+        conn = sqlite3.connect(str(path), isolation_level=None)  # this thread's alone
+        db = sqlite_utils.Database(conn)
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _per_connection(db)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(_explain(exc, path)) from None
+    return db
 
 
 def _migrate(db: sqlite_utils.Database, path: Path) -> None:
