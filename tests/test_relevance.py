@@ -180,6 +180,24 @@ def test_a_headline_alone_is_held_to_its_own_bar(tmp_path):
     assert model.verdict({"bias", "title_only"}, relaxed=True).relevant
 
 
+def test_a_retrained_model_file_is_read_again(tmp_path):
+    """Models are read once and shared (a matcher is built for every chat `test`), but a
+    file rewritten by a retraining is what the next load gives, not the old weights."""
+    import os
+
+    from bot.relevance.model import LinearModel
+
+    path = tmp_path / "toy.json"
+    path.write_text(json.dumps({"weights": {"bias": 1.0}, "threshold": 0.5, "relaxed": 0.3}))
+    first = LinearModel.load("toy", path)
+    assert LinearModel.load("toy", path) is first  # read once
+    path.write_text(json.dumps({"weights": {"bias": -1.0}, "threshold": 0.5, "relaxed": 0.3}))
+    os.utime(path, ns=(1, 1))  # a different stamp even within the clock's resolution
+    again = LinearModel.load("toy", path)
+    assert again.weights["bias"] == -1.0
+    assert not again.verdict({"bias"}).relevant
+
+
 def test_retraining_the_join_model_refuses_an_undated_item_by_its_line(tmp_path):
     """Training replays items in publication order: one without a date is named, not a crash."""
     corpus = tmp_path / "corpus"

@@ -7,6 +7,7 @@ and where they came from (corpus digest, scores), so `wirewatch topics test` can
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -71,20 +72,12 @@ class LinearModel:
 
     @classmethod
     def load(cls, name: str, path: Path | None = None) -> LinearModel:
+        """The model in `path` (default: the one shipped for `name`), read once per version
+        of its files: every chat `test` and `topic add` builds a matcher, and parsing the
+        megabyte of weights took some 45 ms of the event loop each time."""
         path = path or HERE / f"{name}.json"
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(
-                name,
-                {k: float(v) for k, v in data["weights"].items()},
-                float(data["threshold"]),
-                float(data["relaxed"]),
-                dict(data.get("meta", {})),
-                tuple(data.get("vetoes", ())),
-                _optional(data.get("threshold_title_only")),
-                _optional(data.get("relaxed_title_only")),
-                _encoder(name),
-            )
+            return _read(name, path, _stamp(path), _stamp(ENCODER / f"{name}.json"))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError([f"relevance model {name!r} ({path}): cannot load: {exc}"]) from None
 
@@ -136,6 +129,33 @@ def combined(words: float, encoder: float) -> float:
     (eval/experiments/encoder/README.md, "combining the two").
     """
     return math.sqrt(words * encoder)
+
+
+@functools.lru_cache(maxsize=8)
+def _read(name: str, path: Path, stamp: object, encoder_stamp: object) -> LinearModel:
+    """One model as its files are now (the stamps key the cache: a retrained file is read
+    again). The model is frozen and nothing writes to its weights, so callers may share it."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return LinearModel(
+        name,
+        {k: float(v) for k, v in data["weights"].items()},
+        float(data["threshold"]),
+        float(data["relaxed"]),
+        dict(data.get("meta", {})),
+        tuple(data.get("vetoes", ())),
+        _optional(data.get("threshold_title_only")),
+        _optional(data.get("relaxed_title_only")),
+        _encoder(name),
+    )
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """What changes when a file is rewritten: its modification time and size."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_mtime_ns, st.st_size
 
 
 def _optional(value: object) -> float | None:
