@@ -217,7 +217,12 @@ class ConsoleAdapter:
             self._write(alert)
 
     async def find_posted(
-        self, channel: str, delivery_id: int, thread: MessageRef | None = None
+        self,
+        channel: str,
+        delivery_id: int,
+        thread: MessageRef | None = None,
+        *,
+        since: datetime | None = None,
     ) -> MessageRef | None:
         return None  # stdout keeps no record: after a crash the alert is printed again
 

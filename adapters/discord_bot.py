@@ -4,7 +4,8 @@ It runs a discord.py client in the bot's own event loop. Every send carries
 `AllowedMentions.none()` (the client's default too) and a nonce derived from the delivery id
 with `enforce_nonce`, so a retried send within Discord's nonce window returns the message
 already posted instead of posting twice; the embed footer carries the delivery id as well so
-`find_posted` can recognise an older post in the channel's recent history. Discord's errors
+`find_posted` can recognise an older post in the channel's history, read from just before the
+send in doubt began (however many messages followed it, up to LOOKUP_MESSAGES). Discord's errors
 become DeliveryError: 400/403/404 stop the delivery (the outbox pauses the channel and tells a
 moderator), 5xx, 429 beyond discord.py's own waiting, timeouts and network errors are retried.
 A 5xx, a timeout or a dropped connection may come after Discord posted the message, and a
@@ -25,7 +26,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from datetime import datetime
 from typing import Any, Final, TypeVar
 
 import aiohttp
@@ -53,6 +55,7 @@ from adapters.discord_render import (
     split_text,
     thread_name,
 )
+from bot.chat import CLOCK_MARGIN
 from bot.errors import ConfigError, WirewatchError
 from bot.settings import Settings
 
@@ -73,7 +76,11 @@ _CALL_ERRORS = (
     ValueError,
     TimeoutError,
 )
-HISTORY = 50  # messages looked at by find_posted, per channel and per thread
+# Messages find_posted reads at most, per channel and per thread (pages of 100, from just
+# before the send in doubt): a busy channel is read through, a pathological one cannot hold
+# the sender for long (the log says when this cap was reached).
+LOOKUP_MESSAGES = 1000
+THREADS_SCANNED = 5  # threads of our messages looked in when the story's is not known
 THREAD_ARCHIVE_MINUTES: Final = 10080  # a week: longer than a story stays open
 THREAD_EXISTS = 160004  # "A thread has already been created for this message"
 MISSING_ACCESS = (50001, 50013)
@@ -332,18 +339,22 @@ class DiscordAdapter:
         await self._call(message.edit(embed=embed, allowed_mentions=NO_PINGS))
 
     async def find_posted(
-        self, channel: str, delivery_id: int, thread: MessageRef | None = None
+        self,
+        channel: str,
+        delivery_id: int,
+        thread: MessageRef | None = None,
+        *,
+        since: datetime | None = None,
     ) -> MessageRef | None:
-        """Our message with this delivery's ref among the recent ones, or in their threads.
-        None when the channel is gone (nothing there to duplicate); a DeliveryError when
-        Discord cannot tell (an outage, or no right to read the history where we may still
-        post), so that nothing is sent on a guess."""
+        """Our message with this delivery's ref among those posted from just before `since`
+        (the newest ones without it), or in their threads. None when the channel is gone
+        (nothing there to duplicate); a DeliveryError when Discord cannot tell (an outage,
+        or no right to read the history where we may still post), so that nothing is sent
+        on a guess."""
         try:
             marker = ref_marker(delivery_id)
             story = (thread.thread_id or thread.message_id) if thread is not None else None
-            return await asyncio.wait_for(
-                self._find_posted(channel, marker, story), self.send_timeout
-            )
+            return await self._find_posted(channel, marker, story, since)
         except _CALL_ERRORS as exc:
             error = delivery_error(exc)
             log.warning(
@@ -429,26 +440,55 @@ class DiscordAdapter:
         return client.get_channel(channel_id) or await client.fetch_channel(channel_id)
 
     async def _find_posted(
-        self, channel: str, marker: str, story: str | None = None
+        self, channel: str, marker: str, story: str | None, since: datetime | None
     ) -> MessageRef | None:
         if story is not None and story != channel:  # the story's own thread first
             try:
-                async for msg in self._partial(story).history(limit=HISTORY):
+                async for msg in self._history(story, since, marker):
                     if self._ours(msg, marker):
                         return MessageRef(self.platform, channel, str(msg.id), story)
             except discord.NotFound:
                 pass  # the thread is gone: nothing in it can be seen to be duplicated
         threads: list[str] = []
-        async for msg in self._partial(channel).history(limit=HISTORY):
+        async for msg in self._history(channel, since, marker):
             if self._ours(msg, marker):
                 return MessageRef(self.platform, channel, str(msg.id))
             if msg.flags.has_thread and msg.author == self._client().user:
                 threads.append(str(msg.id))
-        for thread in threads[:5]:
-            async for msg in self._partial(thread).history(limit=HISTORY):
+        for thread in threads[:THREADS_SCANNED]:
+            async for msg in self._history(thread, since, marker):
                 if self._ours(msg, marker):
                     return MessageRef(self.platform, channel, str(msg.id), thread)
         return None
+
+    async def _history(
+        self, where: str, since: datetime | None, marker: str
+    ) -> AsyncIterator[discord.Message]:
+        """The messages of a channel or thread from just before `since`, oldest first (where
+        ours is, soon after it), else the newest first; up to LOOKUP_MESSAGES, each page
+        within the send deadline."""
+        after = None
+        if since is not None:
+            start = discord.utils.time_snowflake(since - CLOCK_MARGIN)
+            after = discord.Object(id=max(start, 0))  # a damaged claim time: from the start
+        pages = self._partial(where).history(limit=LOOKUP_MESSAGES, after=after)
+        seen = 0
+        while True:
+            try:
+                msg = await asyncio.wait_for(anext(pages), self.send_timeout)
+            except StopAsyncIteration:
+                break
+            seen += 1
+            yield msg
+        if seen >= LOOKUP_MESSAGES:
+            log.warning(
+                "discord.find_posted_capped where=%s ref=%s since=%s read=%d: the cap on "
+                "messages read was reached; a post of this delivery past them is not seen",
+                where,
+                marker,
+                since.isoformat() if since else "-",
+                seen,
+            )
 
     def _ours(self, msg: discord.Message, marker: str) -> bool:
         footers = (e.footer.text or "" for e in msg.embeds)

@@ -46,7 +46,7 @@ class Platform:
         self.edits.append(ref.message_id)
 
     async def find_posted(
-        self, channel: str, delivery_id: int, thread: MessageRef | None = None
+        self, channel: str, delivery_id: int, thread: MessageRef | None = None, *, since=None
     ) -> MessageRef | None:
         return self.remembered.get(delivery_id)
 
@@ -274,10 +274,10 @@ async def test_an_update_in_doubt_is_looked_for_in_its_storys_thread(tmp_path):
             self.asked: list[tuple[int, MessageRef | None]] = []
 
         async def find_posted(
-            self, channel: str, delivery_id: int, thread: MessageRef | None = None
+            self, channel: str, delivery_id: int, thread: MessageRef | None = None, *, since=None
         ) -> MessageRef | None:
             self.asked.append((delivery_id, thread))
-            return await super().find_posted(channel, delivery_id, thread)
+            return await super().find_posted(channel, delivery_id, thread, since=since)
 
     db, feed, index = _setup(tmp_path)
     store_new_items(db, feed, [_item("1", NK, NOW)], index, NOW)

@@ -74,7 +74,7 @@ class Platform:
     async def edit_alert(self, ref: MessageRef, alert: Alert) -> None: ...
 
     async def find_posted(
-        self, channel: str, delivery_id: int, thread: MessageRef | None = None
+        self, channel: str, delivery_id: int, thread: MessageRef | None = None, *, since=None
     ) -> MessageRef | None:
         return None
 

@@ -117,7 +117,7 @@ class SlowPlatform:
     async def edit_alert(self, ref: MessageRef, alert: Alert) -> None: ...
 
     async def find_posted(
-        self, channel: str, delivery_id: int, thread: MessageRef | None = None
+        self, channel: str, delivery_id: int, thread: MessageRef | None = None, *, since=None
     ) -> MessageRef | None:
         return (
             MessageRef("chat", channel, f"m{delivery_id}") if delivery_id in self.posted else None
