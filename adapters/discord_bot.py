@@ -80,6 +80,7 @@ _CALL_ERRORS = (
 # before the send in doubt): a busy channel is read through, a pathological one cannot hold
 # the sender for long (the log says when this cap was reached).
 LOOKUP_MESSAGES = 1000
+LOOKUP_SENDS = 4  # a whole lookup is given this many send deadlines, each page one
 THREADS_SCANNED = 5  # threads of our messages looked in when the story's is not known
 THREAD_ARCHIVE_MINUTES: Final = 10080  # a week: longer than a story stays open
 THREAD_EXISTS = 160004  # "A thread has already been created for this message"
@@ -354,7 +355,10 @@ class DiscordAdapter:
         try:
             marker = ref_marker(delivery_id)
             story = (thread.thread_id or thread.message_id) if thread is not None else None
-            return await self._find_posted(channel, marker, story, since)
+            return await asyncio.wait_for(
+                self._find_posted(channel, marker, story, since),
+                self.send_timeout * LOOKUP_SENDS,
+            )
         except _CALL_ERRORS as exc:
             error = delivery_error(exc)
             log.warning(

@@ -76,6 +76,7 @@ HISTORY_LIMIT = 200  # messages per page of conversations.history / .replies
 # doubt): a busy channel is read through, a pathological one cannot hold the sender for
 # long (the log says when this cap was reached).
 LOOKUP_PAGES = 10
+LOOKUP_TIMEOUT = 4 * API_TIMEOUT  # a whole lookup, however many pages and threads
 THREADS_SCANNED = 20
 MODERATORS = (  # who may change things here (`_is_admin`, `Commands.is_moderator`)
     "Slack workspace admins and owners, and user ids listed under `slack: moderators` in the config"
@@ -440,8 +441,18 @@ class SlackAdapter:
     ) -> MessageRef | None:
         """Our message for `delivery_id` in `thread` (an update's story), then among the
         channel's messages from just before `since` (the newest ones without it) and their
-        threads."""
-        oldest = _oldest(since)
+        threads. A DeliveryError when it takes longer than LOOKUP_TIMEOUT: we cannot tell."""
+        try:
+            async with asyncio.timeout(LOOKUP_TIMEOUT):
+                return await self._find_posted(channel, delivery_id, thread, _oldest(since))
+        except TimeoutError:
+            raise DeliveryError(
+                f"Slack find_posted: no answer within {LOOKUP_TIMEOUT:g}s", maybe_posted=True
+            ) from None
+
+    async def _find_posted(
+        self, channel: str, delivery_id: int, thread: MessageRef | None, oldest: str | None
+    ) -> MessageRef | None:
         if thread is not None:
             found = await self._in_thread(channel, thread.message_id, delivery_id, oldest)
             if found is not None:
