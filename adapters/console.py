@@ -235,8 +235,11 @@ class ConsoleAdapter:
         self.stream.flush()
         return MessageRef("console", channel, f"digest-{key}")
 
-    async def post_notice(self, channel: str, text: str) -> None:
+    async def post_notice(self, channel: str, text: str, *, key: int | None = None) -> None:
         print(f"wirewatch notice: {plain(text)}", file=sys.stderr)
+
+    async def find_notice(self, channel: str, key: int, *, since: datetime | None = None) -> bool:
+        return False  # stderr keeps no record: a notice cut short is printed again
 
     def _write(self, alert: Alert) -> None:
         if alert.explanation:  # the whole reason, model features included: `wirewatch -v`

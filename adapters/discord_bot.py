@@ -45,6 +45,7 @@ from adapters.discord_commands import (
     command_payload,
 )
 from adapters.discord_render import (
+    CONTENT,
     alert_embed,
     clip,
     digest_embed,
@@ -100,6 +101,19 @@ T = TypeVar("T")
 def nonce_for(delivery_id: int) -> str:
     """At most 25 characters, as Discord requires; the same for every retry of a delivery."""
     return f"wirewatch-{delivery_id}"
+
+
+def notice_marker(key: int) -> str:
+    """The last line of notice `key`: Discord's small print, and what `find_notice` reads."""
+    return f"-# notice {key}"
+
+
+def notice_content(text: str, key: int | None) -> str:
+    """A notice's message: its text (escaped, within one message), then its marker line."""
+    if key is None:
+        return split_text(feed_text(text))[0]
+    marker = "\n" + notice_marker(key)
+    return split_text(feed_text(text), CONTENT - len(marker))[0] + marker
 
 
 def invite_url(application_id: int | str) -> str:
@@ -381,23 +395,56 @@ class DiscordAdapter:
         )
         return MessageRef(self.platform, channel, str(message.id))
 
-    async def post_notice(self, channel: str, text: str) -> None:
-        """In the channel concerned, else (it may be the one refusing us) the server's
-        system channel; no ping, and no preview of the feed URLs a notice names."""
-        content = split_text(feed_text(text))[0]
+    async def post_notice(self, channel: str, text: str, *, key: int | None = None) -> None:
+        """In the channel concerned, else, when it refuses us, the server's system channel;
+        no ping, and no preview of the feed URLs a notice names. With `key`: its nonce, and
+        a last line `-# notice KEY` that `find_notice` looks for. A lost answer is not a
+        refusal: it may be posted, so it is not sent elsewhere too."""
+        content = notice_content(text, key)
+        extra: dict[str, Any] = {} if key is None else {"nonce": f"wirewatch-n{key}"}
         try:
             await self._call(
                 self._partial(channel).send(
-                    content, allowed_mentions=NO_PINGS, suppress_embeds=True
+                    content, allowed_mentions=NO_PINGS, suppress_embeds=True, **extra
                 )
             )
             return
         except DeliveryError as exc:
             fallback = self._system_channel(channel)
-            if fallback is None:
+            if fallback is None or not exc.permanent:
                 raise
             log.info("discord.notice_fallback channel=%s error=%s", channel, exc)
-        await self._call(fallback.send(content, allowed_mentions=NO_PINGS, suppress_embeds=True))
+        await self._call(
+            fallback.send(content, allowed_mentions=NO_PINGS, suppress_embeds=True, **extra)
+        )
+
+    async def find_notice(self, channel: str, key: int, *, since: datetime | None = None) -> bool:
+        """Notice `key` among our messages in the channel, or in the system channel it falls
+        back to, read as `find_posted` reads; a DeliveryError when Discord cannot tell."""
+        fallback = self._system_channel(channel)
+        places = [channel] + ([str(fallback.id)] if fallback is not None else [])
+        unknown: DeliveryError | None = None
+        for where in places:
+            try:
+                if await asyncio.wait_for(
+                    self._notice_in(where, key, since), self.send_timeout * LOOKUP_SENDS
+                ):
+                    return True
+            except discord.HTTPException as exc:
+                if exc.status != 404 and exc.code not in GONE:  # a channel gone holds nothing
+                    unknown = delivery_error(exc)
+            except _CALL_ERRORS as exc:
+                unknown = delivery_error(exc)
+        if unknown is not None:
+            raise unknown
+        return False
+
+    async def _notice_in(self, where: str, key: int, since: datetime | None) -> bool:
+        marker = notice_marker(key)
+        async for msg in self._history(where, since, marker):
+            if msg.author == self._client().user and msg.content.endswith(f"\n{marker}"):
+                return True
+        return False
 
     # -- alert plumbing ------------------------------------------------------------------
 

@@ -404,14 +404,19 @@ class SlackAdapter:
         )
         return MessageRef("slack", channel, reply.get("ts", ""))
 
-    async def post_notice(self, channel: str, text: str) -> None:
-        """In the channel concerned; when that fails (it often will), to each moderator by
-        DM. A DeliveryError when nobody got it: the outbox tries again later."""
+    async def post_notice(self, channel: str, text: str, *, key: int | None = None) -> None:
+        """In the channel concerned, with `key` in its metadata for `find_notice`; when the
+        channel refuses it (it often will), to each moderator by DM. A DeliveryError when
+        nobody got it, or when the answer was lost (it may be in the channel: not sent by
+        DM too): the outbox tries again later."""
+        meta = {} if key is None else {"metadata": notice_metadata(key)}
         try:
-            await self._paced_post(channel, text=render.escape(text))
+            await self._paced_post(channel, text=render.escape(text), **meta)
             return
         except DeliveryError as exc:
             log.warning("slack.notice_failed channel=%s error=%s", channel, exc)
+            if not exc.permanent:
+                raise
             refused = exc
         if not self.notice_users:
             log.error(
@@ -430,6 +435,23 @@ class SlackAdapter:
                 refused = exc
         if not told:
             raise refused
+
+    async def find_notice(self, channel: str, key: int, *, since: datetime | None = None) -> bool:
+        """Notice `key` among the channel's messages from just before `since`. A notice sent
+        by DM cannot be read back (no im:history): where the channel cannot be read, which
+        is when the DMs go out, a DeliveryError says we cannot tell."""
+        try:
+            async with asyncio.timeout(LOOKUP_TIMEOUT):
+                async for message in self._pages(
+                    "conversations_history", _oldest(since), channel=channel
+                ):
+                    if notice_of(message) == key:
+                        return True
+        except TimeoutError:
+            raise DeliveryError(
+                f"Slack find_notice: no answer within {LOOKUP_TIMEOUT:g}s"
+            ) from None
+        return False
 
     async def find_posted(
         self,
@@ -589,6 +611,23 @@ def _rights_unknown(exc: DeliveryError) -> Reply:
     else:
         reason = str(exc)
     return Reply(f"wirewatch could not check your rights with Slack: {reason}; try again", ok=False)
+
+
+def notice_metadata(key: int) -> dict[str, Any]:
+    """A notice's metadata: its key, never a delivery id (`render.delivery_of` sees none)."""
+    return {"event_type": render.METADATA_EVENT, "event_payload": {"notice_id": key}}
+
+
+def notice_of(message: dict[str, Any]) -> int | None:
+    """The notice key a message of ours carries in its metadata, else None."""
+    meta = message.get("metadata") or {}
+    value = (meta.get("event_payload") or {}).get("notice_id")
+    if meta.get("event_type") != render.METADATA_EVENT or value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _oldest(since: datetime | None) -> str | None:

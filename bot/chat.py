@@ -58,8 +58,16 @@ class ChatAdapter(Protocol):
         delivery's id) as an alert carries its delivery id, so that `find_posted(channel,
         key)` finds it after a crash or a lost answer."""
 
-    async def post_notice(self, channel: str, text: str) -> None:
-        """Tell moderators something once (a paused channel, a disabled feed)."""
+    async def post_notice(self, channel: str, text: str, *, key: int | None = None) -> None:
+        """Tell moderators something once (a paused channel, a disabled feed). It carries
+        `key` (the notice's id), where the platform lets it, so that `find_notice` finds it
+        after a shutdown or a lost answer; only a refusal sends it elsewhere (a lost answer
+        may have posted it where it was asked for)."""
+
+    async def find_notice(self, channel: str, key: int, *, since: datetime | None = None) -> bool:
+        """Whether notice `key` is already there (where `post_notice` would have put it), read
+        as `find_posted` reads: from just before `since`. A DeliveryError when the platform
+        cannot tell (a notice sent by a Slack DM cannot be read back)."""
 
 
 def split_channel(channel: str) -> tuple[str, str]:

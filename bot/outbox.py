@@ -491,11 +491,12 @@ async def deliver_notices(
     """Send queued moderator notices once each, through the platform they concern (the
     console when that one is not running); `only`: those that go through that platform.
     One the platform refuses is tried again, backing off as alerts do, NOTICE_ATTEMPTS
-    times in all; then it is given up, loudly in the log."""
+    times in all; then it is given up, loudly in the log. A try that began before (cut by a
+    shutdown, its answer lost) may have posted it: the platform is asked first."""
     sent = 0
     due = db.query(
-        "SELECT id, channel, text, attempts FROM notices WHERE sent_at IS NULL "
-        "AND (next_attempt IS NULL OR next_attempt <= ?)",
+        "SELECT id, channel, text, attempts, next_attempt, created FROM notices "
+        "WHERE sent_at IS NULL AND (next_attempt IS NULL OR next_attempt <= ?)",
         [iso(utcnow())],
     )
     for row in list(due):
@@ -504,8 +505,13 @@ async def deliver_notices(
         adapter = adapters.get(through)
         if adapter is None or (only is not None and through != only):
             continue
+        if row["next_attempt"] is not None and await _notice_found(adapter, ident, row):
+            _notice_sent(db, row["id"])
+            sent += 1
+            continue
+        _notice_begun(db, row["id"])
         try:
-            await adapter.post_notice(ident, row["text"])
+            await adapter.post_notice(ident, row["text"], key=row["id"])
         except Exception as exc:
             attempts = row["attempts"] + 1
             if attempts < NOTICE_ATTEMPTS:
@@ -517,7 +523,32 @@ async def deliver_notices(
                     )
                 continue
             log.error("notice.given_up id=%d error=%s text=%s", row["id"], exc, row["text"])
-        with write(db):
-            db.execute("UPDATE notices SET sent_at = ? WHERE id = ?", [iso(utcnow()), row["id"]])
+        _notice_sent(db, row["id"])
         sent += 1
     return sent
+
+
+def _notice_begun(db: sqlite_utils.Database, notice_id: int) -> None:
+    """A try begins: from now on the notice may be on the platform (`next_attempt` set is
+    the mark; a retry's wait sets it later), so a restart asks before sending it again."""
+    with write(db):
+        db.execute("UPDATE notices SET next_attempt = ? WHERE id = ?", [iso(utcnow()), notice_id])
+
+
+def _notice_sent(db: sqlite_utils.Database, notice_id: int) -> None:
+    with write(db):
+        db.execute("UPDATE notices SET sent_at = ? WHERE id = ?", [iso(utcnow()), notice_id])
+
+
+async def _notice_found(adapter: ChatAdapter, ident: str, row: dict) -> bool:
+    """An earlier try's notice, already on the platform? When it cannot tell, it is sent
+    again: a notice twice is better than one that says why alerts stopped, lost."""
+    since = parse_stored(row["created"], None)  # never posted before it was queued
+    try:
+        found = await adapter.find_notice(ident, row["id"], since=since)
+    except Exception as exc:
+        log.warning("notice.in_doubt id=%d error=%s: sending it again", row["id"], exc)
+        return False
+    if found:
+        log.info("notice.found_posted id=%d", row["id"])
+    return found
