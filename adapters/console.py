@@ -217,7 +217,12 @@ class ConsoleAdapter:
             self._write(alert)
 
     async def find_posted(
-        self, channel: str, delivery_id: int, thread: MessageRef | None = None
+        self,
+        channel: str,
+        delivery_id: int,
+        thread: MessageRef | None = None,
+        *,
+        since: datetime | None = None,
     ) -> MessageRef | None:
         return None  # stdout keeps no record: after a crash the alert is printed again
 
@@ -230,8 +235,11 @@ class ConsoleAdapter:
         self.stream.flush()
         return MessageRef("console", channel, f"digest-{key}")
 
-    async def post_notice(self, channel: str, text: str) -> None:
+    async def post_notice(self, channel: str, text: str, *, key: int | None = None) -> None:
         print(f"wirewatch notice: {plain(text)}", file=sys.stderr)
+
+    async def find_notice(self, channel: str, key: int, *, since: datetime | None = None) -> bool:
+        return False  # stderr keeps no record: a notice cut short is printed again
 
     def _write(self, alert: Alert) -> None:
         if alert.explanation:  # the whole reason, model features included: `wirewatch -v`

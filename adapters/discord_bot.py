@@ -4,7 +4,8 @@ It runs a discord.py client in the bot's own event loop. Every send carries
 `AllowedMentions.none()` (the client's default too) and a nonce derived from the delivery id
 with `enforce_nonce`, so a retried send within Discord's nonce window returns the message
 already posted instead of posting twice; the embed footer carries the delivery id as well so
-`find_posted` can recognise an older post in the channel's recent history. Discord's errors
+`find_posted` can recognise an older post in the channel's history, read from just before the
+send in doubt began (however many messages followed it, up to LOOKUP_MESSAGES). Discord's errors
 become DeliveryError: 400/403/404 stop the delivery (the outbox pauses the channel and tells a
 moderator), 5xx, 429 beyond discord.py's own waiting, timeouts and network errors are retried.
 A 5xx, a timeout or a dropped connection may come after Discord posted the message, and a
@@ -25,7 +26,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from datetime import datetime
 from typing import Any, Final, TypeVar
 
 import aiohttp
@@ -43,6 +45,7 @@ from adapters.discord_commands import (
     command_payload,
 )
 from adapters.discord_render import (
+    CONTENT,
     alert_embed,
     clip,
     digest_embed,
@@ -53,6 +56,7 @@ from adapters.discord_render import (
     split_text,
     thread_name,
 )
+from bot.chat import CLOCK_MARGIN
 from bot.errors import ConfigError, WirewatchError
 from bot.settings import Settings
 
@@ -73,7 +77,12 @@ _CALL_ERRORS = (
     ValueError,
     TimeoutError,
 )
-HISTORY = 50  # messages looked at by find_posted, per channel and per thread
+# Messages find_posted reads at most, per channel and per thread (pages of 100, from just
+# before the send in doubt): a busy channel is read through, a pathological one cannot hold
+# the sender for long (the log says when this cap was reached).
+LOOKUP_MESSAGES = 1000
+LOOKUP_SENDS = 4  # a whole lookup is given this many send deadlines, each page one
+THREADS_SCANNED = 5  # threads of our messages looked in when the story's is not known
 THREAD_ARCHIVE_MINUTES: Final = 10080  # a week: longer than a story stays open
 THREAD_EXISTS = 160004  # "A thread has already been created for this message"
 MISSING_ACCESS = (50001, 50013)
@@ -92,6 +101,19 @@ T = TypeVar("T")
 def nonce_for(delivery_id: int) -> str:
     """At most 25 characters, as Discord requires; the same for every retry of a delivery."""
     return f"wirewatch-{delivery_id}"
+
+
+def notice_marker(key: int) -> str:
+    """The last line of notice `key`: Discord's small print, and what `find_notice` reads."""
+    return f"-# notice {key}"
+
+
+def notice_content(text: str, key: int | None) -> str:
+    """A notice's message: its text (escaped, within one message), then its marker line."""
+    if key is None:
+        return split_text(feed_text(text))[0]
+    marker = "\n" + notice_marker(key)
+    return split_text(feed_text(text), CONTENT - len(marker))[0] + marker
 
 
 def invite_url(application_id: int | str) -> str:
@@ -332,17 +354,24 @@ class DiscordAdapter:
         await self._call(message.edit(embed=embed, allowed_mentions=NO_PINGS))
 
     async def find_posted(
-        self, channel: str, delivery_id: int, thread: MessageRef | None = None
+        self,
+        channel: str,
+        delivery_id: int,
+        thread: MessageRef | None = None,
+        *,
+        since: datetime | None = None,
     ) -> MessageRef | None:
-        """Our message with this delivery's ref among the recent ones, or in their threads.
-        None when the channel is gone (nothing there to duplicate); a DeliveryError when
-        Discord cannot tell (an outage, or no right to read the history where we may still
-        post), so that nothing is sent on a guess."""
+        """Our message with this delivery's ref among those posted from just before `since`
+        (the newest ones without it), or in their threads. None when the channel is gone
+        (nothing there to duplicate); a DeliveryError when Discord cannot tell (an outage,
+        or no right to read the history where we may still post), so that nothing is sent
+        on a guess."""
         try:
             marker = ref_marker(delivery_id)
             story = (thread.thread_id or thread.message_id) if thread is not None else None
             return await asyncio.wait_for(
-                self._find_posted(channel, marker, story), self.send_timeout
+                self._find_posted(channel, marker, story, since),
+                self.send_timeout * LOOKUP_SENDS,
             )
         except _CALL_ERRORS as exc:
             error = delivery_error(exc)
@@ -366,23 +395,56 @@ class DiscordAdapter:
         )
         return MessageRef(self.platform, channel, str(message.id))
 
-    async def post_notice(self, channel: str, text: str) -> None:
-        """In the channel concerned, else (it may be the one refusing us) the server's
-        system channel; no ping, and no preview of the feed URLs a notice names."""
-        content = split_text(feed_text(text))[0]
+    async def post_notice(self, channel: str, text: str, *, key: int | None = None) -> None:
+        """In the channel concerned, else, when it refuses us, the server's system channel;
+        no ping, and no preview of the feed URLs a notice names. With `key`: its nonce, and
+        a last line `-# notice KEY` that `find_notice` looks for. A lost answer is not a
+        refusal: it may be posted, so it is not sent elsewhere too."""
+        content = notice_content(text, key)
+        extra: dict[str, Any] = {} if key is None else {"nonce": f"wirewatch-n{key}"}
         try:
             await self._call(
                 self._partial(channel).send(
-                    content, allowed_mentions=NO_PINGS, suppress_embeds=True
+                    content, allowed_mentions=NO_PINGS, suppress_embeds=True, **extra
                 )
             )
             return
         except DeliveryError as exc:
             fallback = self._system_channel(channel)
-            if fallback is None:
+            if fallback is None or not exc.permanent:
                 raise
             log.info("discord.notice_fallback channel=%s error=%s", channel, exc)
-        await self._call(fallback.send(content, allowed_mentions=NO_PINGS, suppress_embeds=True))
+        await self._call(
+            fallback.send(content, allowed_mentions=NO_PINGS, suppress_embeds=True, **extra)
+        )
+
+    async def find_notice(self, channel: str, key: int, *, since: datetime | None = None) -> bool:
+        """Notice `key` among our messages in the channel, or in the system channel it falls
+        back to, read as `find_posted` reads; a DeliveryError when Discord cannot tell."""
+        fallback = self._system_channel(channel)
+        places = [channel] + ([str(fallback.id)] if fallback is not None else [])
+        unknown: DeliveryError | None = None
+        for where in places:
+            try:
+                if await asyncio.wait_for(
+                    self._notice_in(where, key, since), self.send_timeout * LOOKUP_SENDS
+                ):
+                    return True
+            except discord.HTTPException as exc:
+                if exc.status != 404 and exc.code not in GONE:  # a channel gone holds nothing
+                    unknown = delivery_error(exc)
+            except _CALL_ERRORS as exc:
+                unknown = delivery_error(exc)
+        if unknown is not None:
+            raise unknown
+        return False
+
+    async def _notice_in(self, where: str, key: int, since: datetime | None) -> bool:
+        marker = notice_marker(key)
+        async for msg in self._history(where, since, marker):
+            if msg.author == self._client().user and msg.content.endswith(f"\n{marker}"):
+                return True
+        return False
 
     # -- alert plumbing ------------------------------------------------------------------
 
@@ -429,26 +491,55 @@ class DiscordAdapter:
         return client.get_channel(channel_id) or await client.fetch_channel(channel_id)
 
     async def _find_posted(
-        self, channel: str, marker: str, story: str | None = None
+        self, channel: str, marker: str, story: str | None, since: datetime | None
     ) -> MessageRef | None:
         if story is not None and story != channel:  # the story's own thread first
             try:
-                async for msg in self._partial(story).history(limit=HISTORY):
+                async for msg in self._history(story, since, marker):
                     if self._ours(msg, marker):
                         return MessageRef(self.platform, channel, str(msg.id), story)
             except discord.NotFound:
                 pass  # the thread is gone: nothing in it can be seen to be duplicated
         threads: list[str] = []
-        async for msg in self._partial(channel).history(limit=HISTORY):
+        async for msg in self._history(channel, since, marker):
             if self._ours(msg, marker):
                 return MessageRef(self.platform, channel, str(msg.id))
             if msg.flags.has_thread and msg.author == self._client().user:
                 threads.append(str(msg.id))
-        for thread in threads[:5]:
-            async for msg in self._partial(thread).history(limit=HISTORY):
+        for thread in threads[:THREADS_SCANNED]:
+            async for msg in self._history(thread, since, marker):
                 if self._ours(msg, marker):
                     return MessageRef(self.platform, channel, str(msg.id), thread)
         return None
+
+    async def _history(
+        self, where: str, since: datetime | None, marker: str
+    ) -> AsyncIterator[discord.Message]:
+        """The messages of a channel or thread from just before `since`, oldest first (where
+        ours is, soon after it), else the newest first; up to LOOKUP_MESSAGES, each page
+        within the send deadline."""
+        after = None
+        if since is not None:
+            start = discord.utils.time_snowflake(since - CLOCK_MARGIN)
+            after = discord.Object(id=max(start, 0))  # a damaged claim time: from the start
+        pages = self._partial(where).history(limit=LOOKUP_MESSAGES, after=after)
+        seen = 0
+        while True:
+            try:
+                msg = await asyncio.wait_for(anext(pages), self.send_timeout)
+            except StopAsyncIteration:
+                break
+            seen += 1
+            yield msg
+        if seen >= LOOKUP_MESSAGES:
+            log.warning(
+                "discord.find_posted_capped where=%s ref=%s since=%s read=%d: the cap on "
+                "messages read was reached; a post of this delivery past them is not seen",
+                where,
+                marker,
+                since.isoformat() if since else "-",
+                seen,
+            )
 
     def _ours(self, msg: discord.Message, marker: str) -> bool:
         footers = (e.footer.text or "" for e in msg.embeds)

@@ -31,6 +31,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -46,6 +47,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters import slack_render as render
 from adapters.base import Alert, DeliveryError, MessageRef
+from bot.chat import CLOCK_MARGIN
 from bot.commands import Invocation, Reply, needs_posting, requires_moderator
 from bot.errors import ConfigError
 from bot.settings import Settings
@@ -69,7 +71,12 @@ DEFAULT_API_URL = "https://slack.com/api/"
 EVENTS_PATH = "/slack/events"
 ACK_BUDGET = 2.0  # Slack waits 3 s for the ack; a reply ready by then goes in the ack itself
 API_TIMEOUT = 15
-HISTORY_LIMIT = 200
+HISTORY_LIMIT = 200  # messages per page of conversations.history / .replies
+# Pages find_posted reads at most, per channel and per thread (from just before the send in
+# doubt): a busy channel is read through, a pathological one cannot hold the sender for
+# long (the log says when this cap was reached).
+LOOKUP_PAGES = 10
+LOOKUP_TIMEOUT = 4 * API_TIMEOUT  # a whole lookup, however many pages and threads
 THREADS_SCANNED = 20
 MODERATORS = (  # who may change things here (`_is_admin`, `Commands.is_moderator`)
     "Slack workspace admins and owners, and user ids listed under `slack: moderators` in the config"
@@ -397,14 +404,19 @@ class SlackAdapter:
         )
         return MessageRef("slack", channel, reply.get("ts", ""))
 
-    async def post_notice(self, channel: str, text: str) -> None:
-        """In the channel concerned; when that fails (it often will), to each moderator by
-        DM. A DeliveryError when nobody got it: the outbox tries again later."""
+    async def post_notice(self, channel: str, text: str, *, key: int | None = None) -> None:
+        """In the channel concerned, with `key` in its metadata for `find_notice`; when the
+        channel refuses it (it often will), to each moderator by DM. A DeliveryError when
+        nobody got it, or when the answer was lost (it may be in the channel: not sent by
+        DM too): the outbox tries again later."""
+        meta = {} if key is None else {"metadata": notice_metadata(key)}
         try:
-            await self._paced_post(channel, text=render.escape(text))
+            await self._paced_post(channel, text=render.escape(text), **meta)
             return
         except DeliveryError as exc:
             log.warning("slack.notice_failed channel=%s error=%s", channel, exc)
+            if not exc.permanent:
+                raise
             refused = exc
         if not self.notice_users:
             log.error(
@@ -424,57 +436,112 @@ class SlackAdapter:
         if not told:
             raise refused
 
+    async def find_notice(self, channel: str, key: int, *, since: datetime | None = None) -> bool:
+        """Notice `key` among the channel's messages from just before `since`. A notice sent
+        by DM cannot be read back (no im:history): where the channel cannot be read, which
+        is when the DMs go out, a DeliveryError says we cannot tell."""
+        try:
+            async with asyncio.timeout(LOOKUP_TIMEOUT):
+                async for message in self._pages(
+                    "conversations_history", _oldest(since), channel=channel
+                ):
+                    if notice_of(message) == key:
+                        return True
+        except TimeoutError:
+            raise DeliveryError(
+                f"Slack find_notice: no answer within {LOOKUP_TIMEOUT:g}s"
+            ) from None
+        return False
+
     async def find_posted(
-        self, channel: str, delivery_id: int, thread: MessageRef | None = None
+        self,
+        channel: str,
+        delivery_id: int,
+        thread: MessageRef | None = None,
+        *,
+        since: datetime | None = None,
     ) -> MessageRef | None:
         """Our message for `delivery_id` in `thread` (an update's story), then among the
-        channel's recent messages and threads."""
+        channel's messages from just before `since` (the newest ones without it) and their
+        threads. A DeliveryError when it takes longer than LOOKUP_TIMEOUT: we cannot tell."""
+        try:
+            async with asyncio.timeout(LOOKUP_TIMEOUT):
+                return await self._find_posted(channel, delivery_id, thread, _oldest(since))
+        except TimeoutError:
+            raise DeliveryError(
+                f"Slack find_posted: no answer within {LOOKUP_TIMEOUT:g}s", maybe_posted=True
+            ) from None
+
+    async def _find_posted(
+        self, channel: str, delivery_id: int, thread: MessageRef | None, oldest: str | None
+    ) -> MessageRef | None:
         if thread is not None:
-            found = await self._in_thread(channel, thread.message_id, delivery_id)
+            found = await self._in_thread(channel, thread.message_id, delivery_id, oldest)
             if found is not None:
                 return found
+        threads = []
         try:
-            history = await self._call(
-                "conversations_history",
-                channel=channel,
-                limit=HISTORY_LIMIT,
-                include_all_metadata=True,
-            )
+            async for message in self._pages("conversations_history", oldest, channel=channel):
+                if render.delivery_of(message) == delivery_id:
+                    return MessageRef("slack", channel, message["ts"])
+                if message.get("reply_count") and render.delivery_of(message) is not None:
+                    threads.append(message["ts"])
         except DeliveryError as exc:
             if str(exc).startswith(CHANNEL_GONE):
                 return None  # the channel is gone: nothing was posted there to duplicate
             raise  # no right to read it (posting may still work): we cannot tell, so we wait
-        threads = []
-        for message in history.get("messages", []):
-            if render.delivery_of(message) == delivery_id:
-                return MessageRef("slack", channel, message["ts"])
-            if message.get("reply_count") and render.delivery_of(message) is not None:
-                threads.append(message["ts"])
         for parent in threads[:THREADS_SCANNED]:
-            found = await self._in_thread(channel, parent, delivery_id)
+            found = await self._in_thread(channel, parent, delivery_id, oldest)
             if found is not None:
                 return found
         return None
 
-    async def _in_thread(self, channel: str, parent: str, delivery_id: int) -> MessageRef | None:
+    async def _in_thread(
+        self, channel: str, parent: str, delivery_id: int, oldest: str | None
+    ) -> MessageRef | None:
         """Our reply for `delivery_id` in the thread of `parent`; None too when that thread
         is gone (what was in it can no longer be seen to be duplicated)."""
         try:
-            replies = await self._call(
-                "conversations_replies",
-                channel=channel,
-                ts=parent,
-                limit=HISTORY_LIMIT,
-                include_all_metadata=True,
-            )
+            async for message in self._pages(
+                "conversations_replies", oldest, channel=channel, ts=parent
+            ):
+                if message.get("ts") != parent and render.delivery_of(message) == delivery_id:
+                    return MessageRef("slack", channel, message["ts"], parent)
         except DeliveryError as exc:
             if any(error in str(exc) for error in THREAD_GONE):
                 return None
             raise
-        for message in replies.get("messages", [])[1:]:
-            if render.delivery_of(message) == delivery_id:
-                return MessageRef("slack", channel, message["ts"], parent)
         return None
+
+    async def _pages(
+        self, method: str, oldest: str | None, **args: Any
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The messages a history method returns, page after page (`cursor`), from `oldest`
+        on when given; at most LOOKUP_PAGES pages, and the log says when more were left."""
+        if oldest is not None:
+            args["oldest"] = oldest
+        cursor = ""
+        for _ in range(LOOKUP_PAGES):
+            page = await self._call(
+                method,
+                limit=HISTORY_LIMIT,
+                include_all_metadata=True,
+                **({"cursor": cursor} if cursor else {}),
+                **args,
+            )
+            for message in page.get("messages") or []:
+                yield message
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or ""
+            if not page.get("has_more") or not cursor:
+                return
+        log.warning(
+            "slack.find_posted_capped method=%s channel=%s oldest=%s pages=%d: more messages "
+            "followed than are read; a post of this delivery among the rest is not seen",
+            method,
+            args.get("channel"),
+            oldest or "-",
+            LOOKUP_PAGES,
+        )
 
     async def _post(
         self, channel: str, alert: Alert, blocks: list[dict[str, Any]], **extra: Any
@@ -544,6 +611,30 @@ def _rights_unknown(exc: DeliveryError) -> Reply:
     else:
         reason = str(exc)
     return Reply(f"wirewatch could not check your rights with Slack: {reason}; try again", ok=False)
+
+
+def notice_metadata(key: int) -> dict[str, Any]:
+    """A notice's metadata: its key, never a delivery id (`render.delivery_of` sees none)."""
+    return {"event_type": render.METADATA_EVENT, "event_payload": {"notice_id": key}}
+
+
+def notice_of(message: dict[str, Any]) -> int | None:
+    """The notice key a message of ours carries in its metadata, else None."""
+    meta = message.get("metadata") or {}
+    value = (meta.get("event_payload") or {}).get("notice_id")
+    if meta.get("event_type") != render.METADATA_EVENT or value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _oldest(since: datetime | None) -> str | None:
+    """A history method's `oldest` (a Slack ts) a little before `since` (CLOCK_MARGIN)."""
+    if since is None:
+        return None
+    return f"{max((since - CLOCK_MARGIN).timestamp(), 0.0):.6f}"
 
 
 def _seconds(value: str | None) -> float:

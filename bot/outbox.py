@@ -2,9 +2,11 @@
 
 A delivery is claimed before sending and marked sent after; a crash in between leaves it
 'claimed', and `reconcile` asks the adapter whether it was posted (Slack metadata, Discord
-nonce and recent messages) before sending again. A send whose answer was lost (a timeout, a
+nonce and embed footer) before sending again. A send whose answer was lost (a timeout, a
 reset, a 5xx) is in the same doubt: it is marked `maybe_posted`, and the platform is asked the
-same question before the next send. Retries back off on disk, not in memory, so an outage of
+same question before the next send. Either way the platform is told when the send in doubt
+began (`claimed_at`, kept while in doubt), and looks from then on: however busy the channel
+was since, the message is found. Retries back off on disk, not in memory, so an outage of
 any length only grows the table.
 
 A failure on our side (an alert that cannot be built from its rows, an adapter bug) is that
@@ -33,7 +35,7 @@ import sqlite_utils
 from bot import metrics
 from bot.alerts import build_alert, first_message_alert, parent_ref
 from bot.chat import ChatAdapter, split_channel
-from bot.clock import iso, later, utcnow
+from bot.clock import iso, later, parse_stored, utcnow
 from bot.db import write
 from bot.errors import DeliveryError
 from bot.failpoints import failpoint
@@ -82,8 +84,9 @@ def claim_next(db: sqlite_utils.Database, platforms: list[str], now: datetime) -
         ).fetchone()
         if row is None:
             return None
-        db.execute(
-            "UPDATE deliveries SET status = 'claimed', claimed_at = ?, "
+        db.execute(  # one in doubt keeps when its send in doubt began (`in_doubt_since`)
+            "UPDATE deliveries SET status = 'claimed', claimed_at = CASE WHEN maybe_posted = 1 "
+            "AND claimed_at IS NOT NULL THEN claimed_at ELSE ? END, "
             "attempts = attempts + 1 WHERE id = ?",
             [iso(now), row[0]],
         )
@@ -162,9 +165,20 @@ def mark_failed(
 
 
 def mark_not_posted(db: sqlite_utils.Database, delivery_id: int) -> None:
-    """The platform says it does not have it: the next send is a first send."""
+    """The platform says it does not have it: the next send is a first send, and begins now."""
     with write(db):
-        db.execute("UPDATE deliveries SET maybe_posted = 0 WHERE id = ?", [delivery_id])
+        db.execute(
+            "UPDATE deliveries SET maybe_posted = 0, claimed_at = ? WHERE id = ?",
+            [iso(utcnow()), delivery_id],
+        )
+
+
+def in_doubt_since(db: sqlite_utils.Database, delivery_id: int) -> datetime | None:
+    """When the send that may have posted it began: its claim, or for one in doubt since an
+    earlier try (a lost answer), that try's claim, which `claim_next` keeps. The platform is
+    asked from then on, so a busy channel's later messages cannot hide ours."""
+    row = db.execute("SELECT claimed_at FROM deliveries WHERE id = ?", [delivery_id]).fetchone()
+    return parse_stored(row[0] if row else None, None)
 
 
 def hold_channel(db: sqlite_utils.Database, channel: str, reason: str) -> None:
@@ -210,7 +224,8 @@ async def reconcile(db: sqlite_utils.Database, adapters: dict[str, ChatAdapter])
             continue  # its platform is not running: leave it claimed for when it is
         story = _thread_parent(db, row["channel"], row["story_id"], row["kind"])
         try:
-            ref = await adapter.find_posted(ident, row["id"], story)
+            since = in_doubt_since(db, row["id"])
+            ref = await adapter.find_posted(ident, row["id"], story, since=since)
         except Exception as exc:  # cannot tell yet: keep it claimed and ask again next time
             log.warning("outbox.reconcile_deferred delivery=%d error=%s", row["id"], exc)
             continue
@@ -367,7 +382,8 @@ async def _found_posted(
     A platform that cannot tell raises DeliveryError: the delivery waits, still in doubt."""
     if not d.maybe_posted:
         return None
-    ref = await adapter.find_posted(split_channel(d.channel)[1], d.id, parent)
+    since = in_doubt_since(db, d.id)
+    ref = await adapter.find_posted(split_channel(d.channel)[1], d.id, parent, since=since)
     if ref is None:
         mark_not_posted(db, d.id)
     else:
@@ -475,11 +491,12 @@ async def deliver_notices(
     """Send queued moderator notices once each, through the platform they concern (the
     console when that one is not running); `only`: those that go through that platform.
     One the platform refuses is tried again, backing off as alerts do, NOTICE_ATTEMPTS
-    times in all; then it is given up, loudly in the log."""
+    times in all; then it is given up, loudly in the log. A try that began before (cut by a
+    shutdown, its answer lost) may have posted it: the platform is asked first."""
     sent = 0
     due = db.query(
-        "SELECT id, channel, text, attempts FROM notices WHERE sent_at IS NULL "
-        "AND (next_attempt IS NULL OR next_attempt <= ?)",
+        "SELECT id, channel, text, attempts, next_attempt, created FROM notices "
+        "WHERE sent_at IS NULL AND (next_attempt IS NULL OR next_attempt <= ?)",
         [iso(utcnow())],
     )
     for row in list(due):
@@ -488,8 +505,13 @@ async def deliver_notices(
         adapter = adapters.get(through)
         if adapter is None or (only is not None and through != only):
             continue
+        if row["next_attempt"] is not None and await _notice_found(adapter, ident, row):
+            _notice_sent(db, row["id"])
+            sent += 1
+            continue
+        _notice_begun(db, row["id"])
         try:
-            await adapter.post_notice(ident, row["text"])
+            await adapter.post_notice(ident, row["text"], key=row["id"])
         except Exception as exc:
             attempts = row["attempts"] + 1
             if attempts < NOTICE_ATTEMPTS:
@@ -501,7 +523,32 @@ async def deliver_notices(
                     )
                 continue
             log.error("notice.given_up id=%d error=%s text=%s", row["id"], exc, row["text"])
-        with write(db):
-            db.execute("UPDATE notices SET sent_at = ? WHERE id = ?", [iso(utcnow()), row["id"]])
+        _notice_sent(db, row["id"])
         sent += 1
     return sent
+
+
+def _notice_begun(db: sqlite_utils.Database, notice_id: int) -> None:
+    """A try begins: from now on the notice may be on the platform (`next_attempt` set is
+    the mark; a retry's wait sets it later), so a restart asks before sending it again."""
+    with write(db):
+        db.execute("UPDATE notices SET next_attempt = ? WHERE id = ?", [iso(utcnow()), notice_id])
+
+
+def _notice_sent(db: sqlite_utils.Database, notice_id: int) -> None:
+    with write(db):
+        db.execute("UPDATE notices SET sent_at = ? WHERE id = ?", [iso(utcnow()), notice_id])
+
+
+async def _notice_found(adapter: ChatAdapter, ident: str, row: dict) -> bool:
+    """An earlier try's notice, already on the platform? When it cannot tell, it is sent
+    again: a notice twice is better than one that says why alerts stopped, lost."""
+    since = parse_stored(row["created"], None)  # never posted before it was queued
+    try:
+        found = await adapter.find_notice(ident, row["id"], since=since)
+    except Exception as exc:
+        log.warning("notice.in_doubt id=%d error=%s: sending it again", row["id"], exc)
+        return False
+    if found:
+        log.info("notice.found_posted id=%d", row["id"])
+    return found

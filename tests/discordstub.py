@@ -254,6 +254,13 @@ class DiscordStub:
             and "/threads" not in c.path
         ]
 
+    def chatter(self, channel_id: str, count: int) -> None:
+        """`count` messages from a member in a channel or thread (a busy channel): they are
+        not the bot's, and follow whatever is there."""
+        for n in range(count):
+            mid = self._message(channel_id, {"content": f"chatter {n}"})["id"]
+            self.messages[mid]["author"] = user_payload(self.member, "member")
+
     def channel_messages(self, channel_id: str) -> list[dict[str, Any]]:
         return [m for m in self.messages.values() if m["channel_id"] == channel_id]
 
@@ -675,11 +682,23 @@ class DiscordStub:
         return jsonr(self.channels[cid])
 
     async def _history(self, request: web.Request, body: Any, cid: str) -> web.Response:
+        """GET /channels/{id}/messages as Discord answers it: `limit` 1 to 100 (default 50),
+        at most one of `before`, `after`, `around`; always newest first, `after` giving the
+        `limit` messages just after that id (so a client pages forward from the newest of
+        them), `before` and none the ones just before it or the newest."""
         if cid not in self.channels:
             return jsonr({"message": "Unknown Channel", "code": 10003}, 404)
-        limit = int(request.query.get("limit", "50"))
-        found = sorted(self.channel_messages(cid), key=lambda m: int(m["id"]), reverse=True)
-        return jsonr([_public(m) for m in found[:limit]])
+        query = request.query
+        limit = query.get("limit", "50")
+        anchors = [k for k in ("before", "after", "around") if k in query]
+        ids = [query[k] for k in anchors]
+        if not limit.isdigit() or not 1 <= int(limit) <= 100 or not all(i.isdigit() for i in ids):
+            return jsonr({"message": "Invalid Form Body", "code": 50035}, 400)
+        newest = sorted(self.channel_messages(cid), key=lambda m: int(m["id"]), reverse=True)
+        found = _page(
+            newest, int(limit), anchors[0] if anchors else "", int(ids[0] or 0) if ids else 0
+        )
+        return jsonr([_public(m) for m in found])
 
     async def _create_message(self, request: web.Request, body: Any, cid: str) -> web.Response:
         if refused := self._refuse(cid) or _invalid_message(body):
@@ -911,6 +930,18 @@ def _fault_response(fault: Fault) -> web.Response:
     if fault.status == 401:  # what Discord answers a token it no longer accepts
         return jsonr({"message": "401: Unauthorized", "code": 0}, 401)
     return jsonr({"message": "Missing Permissions", "code": 50013}, fault.status)
+
+
+def _page(newest: list[dict[str, Any]], limit: int, anchor: str, at: int) -> list[dict[str, Any]]:
+    """One page of history (`newest`: the channel's messages, newest first), newest first."""
+    if anchor == "after":
+        return [m for m in newest if int(m["id"]) > at][-limit:]
+    if anchor == "before":
+        return [m for m in newest if int(m["id"]) < at][:limit]
+    if anchor == "around":  # the closest newer ones, then that id and older
+        newer = [m for m in newest if int(m["id"]) > at][::-1][: limit // 2][::-1]
+        return newer + [m for m in newest if int(m["id"]) <= at][: limit - len(newer)]
+    return newest[:limit]
 
 
 def _public(msg: dict[str, Any]) -> dict[str, Any]:

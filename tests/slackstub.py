@@ -24,6 +24,7 @@ Only the methods wirewatch uses are implemented; an unknown method answers `unkn
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import itertools
@@ -32,6 +33,7 @@ import time
 import urllib.parse
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import pytest_asyncio
@@ -417,16 +419,30 @@ class SlackStub:
         return {"channel": channel.id, "ts": message["ts"], "text": message["text"]}
 
     def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Newest first, within `oldest`..`latest` (exclusive unless `inclusive`), `limit`
+        (default 100, at most 999) a page, the next page (older) by `cursor`."""
         channel = self._readable(args.get("channel", ""))
         top = [m for m in channel.messages if m.get("thread_ts") in (None, m["ts"])]
-        limit = int(args.get("limit") or 100)
-        return {"messages": [_shown(m, args) for m in reversed(top)][:limit], "has_more": False}
+        return _paged(list(reversed(top)), args)
 
     def _m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The thread's parent then its replies, oldest first, paged as history is."""
         channel = self._readable(args.get("channel", ""))
         parent = self._message(channel, args.get("ts", ""))
         thread = [parent] + self.replies(channel.id, parent["ts"])
-        return {"messages": [_shown(m, args) for m in thread], "has_more": False}
+        return _paged(thread, args)
+
+    def chatter(self, channel: str, count: int, *, thread_ts: str | None = None) -> None:
+        """`count` messages from a person (a busy channel, or a busy thread of `thread_ts`)."""
+        messages = self.channels[channel].messages
+        for n in range(count):
+            message = {"type": "message", "user": "U0PERSON", "ts": self._next_ts()}
+            if thread_ts:
+                message["thread_ts"] = thread_ts
+                parent = self._message(self.channels[channel], thread_ts)
+                parent["thread_ts"] = thread_ts
+                parent["reply_count"] = parent.get("reply_count", 0) + 1
+            messages.append({**message, "text": f"chatter {n}"})
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -543,6 +559,43 @@ async def _arguments(request: web.Request) -> tuple[dict[str, Any], str]:
         if isinstance(args.get(key), str):
             args[key] = json.loads(args[key])
     return args, encoding
+
+
+def _paged(messages: list[dict[str, Any]], args: dict[str, Any]) -> dict[str, Any]:
+    """One page of `messages` (in the method's order) as Slack answers it: those within
+    `oldest`..`latest` (exclusive unless `inclusive`), from `cursor` on, `limit` of them;
+    `has_more` and `response_metadata.next_cursor` when more follow."""
+    limit = str(args.get("limit") or 100)
+    if not limit.isdigit() or not 1 <= int(limit) <= 999:
+        raise _ApiError("invalid_limit")
+    inclusive = _truthy(args.get("inclusive"))
+    low, high = _ts(args.get("oldest"), "0"), _ts(args.get("latest"), "9999999999")
+    within = [
+        m
+        for m in messages
+        if (low <= _ts(m["ts"]) <= high if inclusive else low < _ts(m["ts"]) < high)
+    ]
+    start = 0
+    if args.get("cursor"):
+        try:
+            after = base64.b64decode(str(args["cursor"])).decode().removeprefix("next_ts:")
+            start = next(i for i, m in enumerate(within) if m["ts"] == after)
+        except (ValueError, StopIteration):
+            raise _ApiError("invalid_cursor") from None
+    page = within[start : start + int(limit)]
+    answer: dict[str, Any] = {"messages": [_shown(m, args) for m in page], "has_more": False}
+    if start + int(limit) < len(within):
+        cursor = base64.b64encode(f"next_ts:{within[start + int(limit)]['ts']}".encode())
+        answer.update(has_more=True, response_metadata={"next_cursor": cursor.decode()})
+    return answer
+
+
+def _ts(value: Any, default: str = "0") -> Decimal:
+    """A Slack ts (or oldest/latest) as a number, exactly: floats lose its microseconds."""
+    try:
+        return Decimal(str(value or default))
+    except ArithmeticError:
+        raise _ApiError("invalid_ts_oldest") from None
 
 
 def _truthy(value: Any) -> bool:

@@ -76,7 +76,7 @@ class Journal:
     async def post_update(self, parent, alert):
         return self._post(parent.channel, alert, parent.message_id)
 
-    async def find_posted(self, channel, delivery_id, thread=None):
+    async def find_posted(self, channel, delivery_id, thread=None, *, since=None):
         if os.path.exists(self.path):
             for line in open(self.path).read().splitlines():
                 if json.loads(line)["delivery"] == delivery_id:
@@ -91,7 +91,7 @@ class Journal:
         return MessageRef("slack", channel, f"d{key}")
 
     async def edit_alert(self, ref, alert): ...
-    async def post_notice(self, channel, text): ...
+    async def post_notice(self, channel, text, *, key=None): ...
     async def start(self, commands): ...
     async def stop(self): ...
 

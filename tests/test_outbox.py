@@ -46,7 +46,7 @@ class Platform:
         self.edits.append(ref.message_id)
 
     async def find_posted(
-        self, channel: str, delivery_id: int, thread: MessageRef | None = None
+        self, channel: str, delivery_id: int, thread: MessageRef | None = None, *, since=None
     ) -> MessageRef | None:
         return self.remembered.get(delivery_id)
 
@@ -56,7 +56,7 @@ class Platform:
         self.digests.append((channel, key, text))
         return MessageRef("chat", channel, f"d{key}")
 
-    async def post_notice(self, channel: str, text: str) -> None:
+    async def post_notice(self, channel: str, text: str, *, key=None) -> None:
         self.notices.append(text)
 
     async def start(self, commands) -> None: ...
@@ -247,11 +247,11 @@ async def test_a_notice_the_platform_refuses_is_tried_again_later_not_lost(tmp_p
             super().__init__()
             self.refusals = 2
 
-        async def post_notice(self, channel: str, text: str) -> None:
+        async def post_notice(self, channel: str, text: str, *, key=None) -> None:
             if self.refusals:
                 self.refusals -= 1
                 raise DeliveryError("Slack invalid_auth: the bot token is not valid")
-            await super().post_notice(channel, text)
+            await super().post_notice(channel, text, key=key)
 
     db, _, _ = _setup(tmp_path)
     add_notice(db, "paused:chat:A", "wirewatch paused alerts to chat:A", channel="chat:A")
@@ -274,10 +274,10 @@ async def test_an_update_in_doubt_is_looked_for_in_its_storys_thread(tmp_path):
             self.asked: list[tuple[int, MessageRef | None]] = []
 
         async def find_posted(
-            self, channel: str, delivery_id: int, thread: MessageRef | None = None
+            self, channel: str, delivery_id: int, thread: MessageRef | None = None, *, since=None
         ) -> MessageRef | None:
             self.asked.append((delivery_id, thread))
-            return await super().find_posted(channel, delivery_id, thread)
+            return await super().find_posted(channel, delivery_id, thread, since=since)
 
     db, feed, index = _setup(tmp_path)
     store_new_items(db, feed, [_item("1", NK, NOW)], index, NOW)
