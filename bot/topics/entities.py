@@ -12,9 +12,11 @@ Case rules, so that ambiguous aliases stay useful without a list of exceptions:
   text too, the rest compared case-insensitively ("NORTH KOREA" still matches);
 - an alias starting lowercase ("al-Qaeda") matches in any case.
 
-Aliases are compared as the query language reads words: accents composed with their letters
-(NFC), a hyphen or dash as a space ("North-Korean troops", "Kim Jong‑un" with a non-breaking
-hyphen), any run of spaces or line breaks as one space (`fold`). Offsets stay the text's own.
+Aliases are compared as the query language matches words: accents composed with their letters
+(NFC), Latin letters folded to ASCII (an alias "Bogota" matches "Bogotá", and "Bogotá" matches
+"Bogota"), a hyphen or dash as a space ("North-Korean troops", "Kim Jong‑un" with a
+non-breaking hyphen), any run of spaces or line breaks as one space (`fold`). Offsets stay the
+text's own.
 
 This module does not decide what a mention means (Georgia the state or the country); it reports
 what the gazetteer says. It knows nothing about topics.
@@ -36,7 +38,7 @@ import yaml
 
 from bot.defaults_path import default_file
 from bot.errors import ConfigError
-from bot.topics.query import lowercase, marks
+from bot.topics.query import LATIN, fold_latin, latin_folds, lowercase, marks
 
 log = logging.getLogger(__name__)
 
@@ -79,10 +81,16 @@ _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
 _SPACES = "".join(chr(c) for c in range(0x3001) if chr(c).isspace() and c != 0x20)
 _SAME_LENGTH = str.maketrans(dict.fromkeys(_DASHES + _SPACES, " "))
 _RARE = re.compile(f"[{re.escape(_DASHES + _SPACES)}]")
-# What changes the length: two spaces or more (one is kept), and a letter written with its
-# combining marks apart (NFD), composed (NFC) as the aliases are.
-_RESHAPE = re.compile(rf" {{2,}}|.[{marks()}\u1160-\u11ff\ud7b0-\ud7ff]+", re.S)
-_RUN = re.compile(" {2,}")  # all a text in NFC may need
+# Latin letters as ASCII (`fold_latin`): "á" as "a" keeps the length, one for one.
+_LATIN_SAME = {cp: a for cp, a in latin_folds().items() if len(a) == 1}
+_LATIN_LONGER = "".join(chr(cp) for cp, a in latin_folds().items() if len(a) > 1)  # ß æ œ þ
+# What changes the length: two spaces or more (one is kept), a Latin letter folded to two
+# ("ß" as "ss"), and a letter written with its combining marks apart (NFD), composed (NFC) as
+# the aliases are, then folded; in a text in NFC, a mark left on an ASCII letter.
+_RESHAPE = re.compile(rf" {{2,}}|[{_LATIN_LONGER}]|.[{marks()}\u1160-\u11ff\ud7b0-\ud7ff]+", re.S)
+_RESHAPE_NFC = re.compile(rf" {{2,}}|[{_LATIN_LONGER}]|[A-Za-z][{marks()}]+")
+_LONGER = re.compile(f"[{_LATIN_LONGER}{marks()}]")  # what needs _RESHAPE_NFC
+_RUN = re.compile(" {2,}")  # all a text in NFC may need otherwise
 
 
 class _Folded:
@@ -100,9 +108,13 @@ class _Folded:
         same = same.replace("\n", " ")
         if _RARE.search(same):
             same = same.translate(_SAME_LENGTH)
+        if not same.isascii():
+            same = LATIN.sub(_fold_run, same)
         self.edits: list[tuple[int, int, int, int]] = []
         if not unicodedata.is_normalized("NFC", same):
             self.text = self._reshape(same, _RESHAPE)
+        elif not same.isascii() and _LONGER.search(same):
+            self.text = self._reshape(same, _RESHAPE_NFC)
         elif "  " in same:
             self.text = self._reshape(same, _RUN)
         else:
@@ -113,7 +125,7 @@ class _Folded:
         out: list[str] = []
         at = size = 0  # where the text was copied up to, and the folded length so far
         for m in changes.finditer(same):
-            part = unicodedata.normalize("NFC", m.group()) if m.group().strip() else " "
+            part = fold_latin(unicodedata.normalize("NFC", m.group())) if m.group().strip() else " "
             if part == m.group():
                 continue
             out.append(same[at : m.start()])
@@ -141,9 +153,14 @@ class _Folded:
         return t_end + (i - f_end) + after
 
 
+def _fold_run(run: re.Match[str]) -> str:
+    return run.group().translate(_LATIN_SAME)
+
+
 def fold(text: str) -> str:
     """An alias or a text as aliases are compared: lowercase ("İ" as "I"), composed (NFC),
-    every dash and run of spaces one space, "’" as "'"."""
+    Latin letters as ASCII ("Bogotá" as "bogota", `fold_latin`), every dash and run of spaces
+    one space, "’" as "'"."""
     return _Folded(text).text
 
 

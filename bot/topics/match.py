@@ -10,7 +10,10 @@ match with none of its terms present (`NOT x`) is always evaluated.
 Title and text are one token sequence with a gap of GAP positions between them, so phrases
 and NEAR never join the end of a title to the start of the text. A phrase does not run on
 from one sentence into the next either: the scan has two spaces before a sentence's first
-word (`query.sentence_starts`), where a phrase's pattern needs one.
+word (`query.sentence_starts`), where a phrase's pattern needs one. The automaton reads the
+scan and the patterns with their Latin letters folded (`query.fold_latin`: "bogotá" is
+"bogota"); `Prepared.scan` itself keeps the accents, which explanations show and the
+relevance models read.
 
 `topic:NAME` refers to another topic's verdict, never to a copy of its query: topics are
 compiled after the topics they name (`refs.in_order`), and evaluated lazily, at most once per
@@ -53,6 +56,7 @@ from bot.topics.query import (
     Term,
     Title,
     TopicRef,
+    fold_latin,
     parse_query,
     sentence_starts,
     walk,
@@ -242,7 +246,7 @@ def _children(node: Node) -> tuple[Node, ...]:
 class _Doc:
     """One item as the evaluator sees it: its words, and where each term and entity is."""
 
-    scan: str  # Prepared.scan: the words, space-separated
+    scan: str  # Prepared.scan: the words, space-separated, accents kept (what is shown)
     title_len: int
     hits: dict[Term, list[Span]]
     entities: dict[str, list[tuple[Span, str]]]
@@ -439,7 +443,8 @@ class Matcher:
         entities: dict[str, list[tuple[Span, str]]] = {}
         for name, alias, first, end in prepared.mentions:
             entities.setdefault(name, []).append(((first, end), alias))
-        doc = _Doc(prepared.scan, prepared.title_len, _scan(self._automaton, prepared), entities)
+        hits = _scan(self._automaton, fold_latin(prepared.scan), prepared.title_len)
+        doc = _Doc(prepared.scan, prepared.title_len, hits, entities)
         self._last = (prepared, doc)
         return doc
 
@@ -504,13 +509,18 @@ def prepare(title: str, text: str, gazetteer: Gazetteer) -> Prepared:
 
 
 def _automaton(terms: Iterable[Term]) -> ahocorasick.Automaton | None:
-    """One automaton for all terms: ' w1 w2 ' for whole words, ' w1 pre' for a prefix."""
-    automaton = ahocorasick.Automaton()
+    """One automaton for all terms: ' w1 w2 ' for whole words, ' w1 pre' for a prefix, their
+    Latin letters folded as the scan's are (`fold_latin`), so `bogota` and `bogotá` are two
+    terms of one pattern."""
+    patterns: dict[str, list[Term]] = {}
     for term in set(terms):
-        pattern = " " + " ".join(term.words) + ("" if term.prefix else " ")
-        automaton.add_word(pattern, (term, len(term.words), len(pattern)))
-    if len(automaton) == 0:
+        pattern = " " + fold_latin(" ".join(term.words)) + ("" if term.prefix else " ")
+        patterns.setdefault(pattern, []).append(term)
+    if not patterns:
         return None
+    automaton = ahocorasick.Automaton()
+    for pattern, same in patterns.items():
+        automaton.add_word(pattern, (tuple(same), len(same[0].words), len(pattern)))
     automaton.make_automaton()
     return automaton
 
@@ -525,15 +535,15 @@ def _spaced(words: list[str], heads: list[int]) -> str:
     return " " + " ".join(words) if words else ""
 
 
-def _scan(automaton, prepared: Prepared) -> dict[Term, list[Span]]:
-    """Where each term occurs, in word positions (text positions start after the GAP)."""
+def _scan(automaton, scan: str, title_len: int) -> dict[Term, list[Span]]:
+    """Where each term occurs in a scan (`Prepared.scan`, folded as the automaton's patterns
+    are), in word positions (text positions start after the GAP)."""
     if automaton is None:
         return {}
-    scan, title_len = prepared.scan, prepared.title_len
     hits: dict[Term, list[Span]] = {}
     ends: list[int] | None = None
     empty: list[int] | None = None
-    for end, (term, count, length) in automaton.iter(scan):
+    for end, (terms, count, length) in automaton.iter(scan):
         if ends is None:
             # scan.split(" ") is ["", title words..., "\n", text words..., "\n"]; ends[k] is
             # where piece k ends (its space included), so a bisect finds a piece by offset.
@@ -546,7 +556,8 @@ def _scan(automaton, prepared: Prepared) -> dict[Term, list[Span]]:
         if empty is not None:
             piece += 1 - empty[piece]  # as if there were no break
         first = piece - 1 if piece <= title_len else piece - 2 + GAP
-        hits.setdefault(term, []).append((first, first + count - 1))
+        for term in terms:
+            hits.setdefault(term, []).append((first, first + count - 1))
     return hits
 
 
@@ -944,8 +955,8 @@ class _WhyNot:
         absent either."""
         if len(term.words) < 2 or term.prefix:
             return False
-        joined = re.sub(r" {2,}", " ", self.doc.scan)
-        return f" {' '.join(term.words)} " in joined
+        joined = re.sub(r" {2,}", " ", fold_latin(self.doc.scan))
+        return f" {fold_latin(' '.join(term.words))} " in joined
 
     def entity(self, node: Entity, title_only: bool) -> str:
         mentions = self.doc.entities.get(node.name)

@@ -18,8 +18,11 @@ Keywords are uppercase only; a lowercase `or`, `and` or `not` between two terms,
 to search it). Words are compared the way the text is
 tokenised: lowercase, punctuation dropped, "U.S." read as "us", a trailing "'s" dropped, hyphens
 splitting words (so `court-martial` is the phrase "court martial"), a number one word ("1,500"
-is `1500`), accents composed (NFC) and combining marks part of their word. A phrase does not
-run from one sentence into the next (`sentence_starts`). There is no stemming: write `deploy*`
+is `1500`, and "2,5" with a decimal comma `2.5`), accents composed (NFC) and combining marks
+part of their word. The matcher then compares words with their Latin letters folded to ASCII
+(`fold_latin`: `bogota` finds "Bogotá", `bogotá` finds "Bogota"); the words themselves keep
+their accents, as explanations show them. A phrase does not run from one sentence into the
+next (`sentence_starts`). There is no stemming: write `deploy*`
 to allow "deploys", "deployed", "deployment" (predictable beats clever).
 
 This module only parses. Entity names and topic references are resolved, and texts matched,
@@ -73,11 +76,14 @@ def marks() -> str:
 _PART = rf"[^\W_]+(?:(?=[^\x00-\u02ff])[{marks()}]+[^\W_]*)*"
 _WORD = re.compile(rf"(?:[^\W\d_]\.){{2,}}|\d+(?:[.,]\d+)+[^\W_]*|{_PART}(?:['’]{_PART})*")
 # A number's separators: "1,500,000" (English thousands) is `1500000`, "1.500.000,5" (two
-# groups or more of dotted thousands, which cannot be a decimal) is `1500000.5`, so the query
-# `1500` finds "1,500"; "2.5" and "2,5" (a decimal, or "1.500", which may be either) stay.
+# groups or more of dotted thousands, which cannot be a decimal) is `1500000.5`, as is
+# "1.500,5" (dotted thousands before a decimal comma), so the query `1500` finds "1,500". A
+# single comma not before exactly three digits is a decimal comma, as European copy writes
+# it: "2,5" is `2.5`, as "2.5" is. "1.500" (an English 1.5 or a European 1500) stays `1.500`.
 _SEPARATED = re.compile(r"\d+(?:[.,]\d+)+")
 _COMMAS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
-_DOTS = re.compile(r"\d{1,3}(?:\.\d{3}){2,}(?:,\d+)?")
+_DOTS = re.compile(r"\d{1,3}(?:(?:\.\d{3}){2,}(?:,\d+)?|(?:\.\d{3})+,\d+)")
+_DECIMAL_COMMA = re.compile(r"\d+,(?:\d{1,2}|\d{4,})")
 # Hangul, kana and CJK ideographs: one of them carries about a syllable, as much as three
 # letters, so a prefix of one is long enough (`북한*` for 북한이, 북한의; `朝鲜*`).
 _WIDE = re.compile(
@@ -151,11 +157,57 @@ def _number(number: str) -> str:
         return number.replace(",", "")
     if _DOTS.fullmatch(number):
         return number.replace(".", "").replace(",", ".")
+    if _DECIMAL_COMMA.fullmatch(number):
+        return number.replace(",", ".")
     return number
 
 
 def words_of(text: str) -> tuple[str, ...]:
     return tuple(t.word for t in tokenize(text))
+
+
+# Latin letters that are not an ASCII letter with marks, as search engines' ASCII folding
+# writes them; a letter that is one of these with marks ("ǿ", "ǽ") folds the same way.
+_LATIN_LETTERS = {
+    "ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "þ": "th", "Þ": "TH",
+    "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "ł": "l", "Ł": "L", "ı": "i",
+    "ħ": "h", "Ħ": "H", "ŧ": "t", "Ŧ": "T", "ŀ": "l", "Ŀ": "L", "ĳ": "ij", "Ĳ": "IJ",
+}  # fmt: skip
+# Where the letters of `latin_folds` are (a text of other scripts skips the table); and a
+# combining mark left on an ASCII letter once the text is composed ("q̃" has no NFC form).
+LATIN = re.compile("[\u00c0-\u024f\u1e00-\u1eff]+")
+MARK = re.compile(f"[{marks()}]")
+_STRAY_MARKS = re.compile(rf"([A-Za-z])[{marks()}]+")
+
+
+@functools.cache
+def latin_folds() -> dict[int, str]:
+    """Each Latin letter with a diacritic (Latin-1, Latin Extended-A and -B, Latin Extended
+    Additional: "á" "ç" "ș" "ệ") as its ASCII letter, and the letters of `_LATIN_LETTERS`;
+    case is kept. Greek, Cyrillic and other scripts are not here: "й" stays "й"."""
+    table: dict[int, str] = {}
+    for cp in (*range(0xC0, 0x250), *range(0x1E00, 0x1F00)):
+        base = unicodedata.normalize("NFD", chr(cp))[0]
+        if base.isascii() and base.isalpha() and base != chr(cp):
+            table[cp] = base
+        elif base in _LATIN_LETTERS:
+            table[cp] = _LATIN_LETTERS[base]
+    return table
+
+
+def fold_latin(text: str) -> str:
+    """Text in NFC with its Latin letters as ASCII ("bogotá" -> "bogota", "straße" ->
+    "strasse", "søren" -> "soren"): how the matcher compares words and entity aliases, since
+    wire copy often drops the accents a moderator types, and a moderator the ones it keeps.
+    Only letters change, never a space: a scan keeps its words and their places."""
+    if text.isascii():
+        return text
+    folded = LATIN.sub(_fold_run, text)
+    return _STRAY_MARKS.sub(r"\1", folded) if MARK.search(folded) else folded
+
+
+def _fold_run(run: re.Match[str]) -> str:
+    return run.group().translate(latin_folds())
 
 
 # Where a sentence may end: . ! ? then a space and a word (closing quotes or brackets between),
