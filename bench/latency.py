@@ -64,11 +64,14 @@ class StandIn:
     async def edit_alert(self, ref, alert) -> None:
         return None
 
-    async def find_posted(self, channel, delivery_id):
+    async def find_posted(self, channel, delivery_id, thread=None, *, since=None):
         return None
 
-    async def post_notice(self, channel, text) -> None:
+    async def post_notice(self, channel, text, *, key=None) -> None:
         return None
+
+    async def find_notice(self, channel, key, *, since=None) -> bool:
+        return False
 
 
 def _settings(db: str, server: FeedServer, interval: float = INTERVAL):

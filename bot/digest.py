@@ -25,7 +25,7 @@ from bot.db import write
 from bot.errors import DeliveryError
 from bot.failpoints import failpoint
 from bot.model import MessageRef
-from bot.outbox import hold_channel
+from bot.outbox import hold_channel, in_doubt_since
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ async def _settle_doubts(
     ]
     for key in keys:
         try:
-            ref = await adapter.find_posted(ident, key)
+            ref = await adapter.find_posted(ident, key, since=in_doubt_since(db, key))
         except DeliveryError as exc:
             log.warning("digest.in_doubt channel=%s key=%d error=%s", channel, key, exc)
             return False

@@ -33,6 +33,7 @@ from adapters.discord_bot import LOOKUP_MESSAGES, DiscordAdapter
 from adapters.slack_app import HISTORY_LIMIT, LOOKUP_PAGES, SlackAdapter
 from bot.app import Runtime, open_runtime, poll_once
 from bot.clock import iso, utcnow
+from bot.digest import send_digests
 from bot.ingest import store_new_items
 from bot.outbox import claim_next, in_doubt_since, mark_not_posted, mark_retry
 from bot.settings import load_settings
@@ -298,3 +299,27 @@ def test_a_send_in_doubt_is_looked_for_from_when_it_began(tmp_path):
     assert in_doubt_since(db, d.id) == first
     mark_not_posted(db, d.id)
     assert in_doubt_since(db, d.id) > first  # the send about to be made
+
+
+async def test_discord_digest_left_claimed_is_found_past_more_than_a_lookups_worth(
+    tmp_path, feed_server
+):
+    """A digest is looked for from its claim too: more messages after it than one lookup
+    reads from the newest end (the cap) did not hide it."""
+    async with DiscordStub() as stub:
+        stub.nonce_window = 0.0
+        config = _config(tmp_path, feed_server, f"discord:{stub.alerts}")
+        channel = f"discord:{stub.alerts}"
+        text = config.read_text(encoding="utf-8")
+        text = text.replace(f"channel: '{channel}'}}", f"channel: '{channel}', mode: digest}}")
+        config.write_text(text, encoding="utf-8")
+        async with _discord_runtime(stub, config) as rt:
+            await poll_once(rt)
+            assert await send_digests(rt.db, rt.adapters) == 1
+            [digest] = stub.channel_messages(stub.alerts)
+            rt.db.execute("UPDATE deliveries SET status = 'claimed'")  # a crash before the mark
+            stub.chatter(stub.alerts, LOOKUP_MESSAGES + 100)
+            assert await send_digests(rt.db, rt.adapters) == 0
+            assert rt.db.execute("SELECT DISTINCT status FROM deliveries").fetchall() == [("sent",)]
+        ours = [m for m in stub.channel_messages(stub.alerts) if m["author"]["id"] == stub.bot_id]
+    assert [m["id"] for m in ours] == [digest["id"]], "the digest was posted a second time"
