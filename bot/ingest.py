@@ -88,7 +88,7 @@ def store_batch(
         for feed, item in sorted(batch, key=publication_order):
             # The story is decided before the item is written, so the row is written once.
             probe = _story_doc(item)
-            copy_of = _same_article(db, item, index.window)
+            copy_of = _same_article(db, feed, item, index.window)
             story_id = (
                 copy_of
                 if copy_of is not None
@@ -152,11 +152,15 @@ def _alerted_for(
     return alerted
 
 
-def _same_article(db: sqlite_utils.Database, item: NewItem, window: timedelta) -> int | None:
+def _same_article(
+    db: sqlite_utils.Database, feed: FeedRow, item: NewItem, window: timedelta
+) -> int | None:
     """The story of an item stored from another feed with this item's link (or URL guid).
 
     The same article in two feeds of one outlet ("World" and "Asia") is one report. Only
-    stories still open count: a link reused years later is news again.
+    stories still open count: a link reused years later is news again. Never the feed's own
+    items: a new item of a feed under a link or guid it gave before is another report of a
+    feed that gives one link (its home page) or one guid to all (`bot.revisions`).
     """
     e = item.entry
     keys = [("url", e.url)] if e.url else []
@@ -166,8 +170,8 @@ def _same_article(db: sqlite_utils.Database, item: NewItem, window: timedelta) -
     for column, value in keys:
         row = db.execute(
             f"SELECT story_id FROM items WHERE {column} = ? AND story_id IS NOT NULL "
-            "AND published >= ? ORDER BY id LIMIT 1",
-            [value, since],
+            "AND published >= ? AND feed_id != ? ORDER BY id LIMIT 1",
+            [value, since, feed.id],
         ).fetchone()
         if row:
             return int(row[0])

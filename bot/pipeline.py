@@ -29,11 +29,18 @@ from bot.edits import digest
 from bot.errors import FeedParseError, FetchError, WirewatchError, one_line
 from bot.failpoints import failpoint
 from bot.feeds.fetch import Fetcher, backoff_delay
+from bot.feeds.parse import base_identity
 from bot.health_store import assess_feed
 from bot.ingest import Ingested, NewItem, publication_order, store_batch
 from bot.model import Entry, FetchResult, ParsedFeed, Prepared
 from bot.prepare import prepared_of
-from bot.revisions import CHUNK, Revision, poll_revisions, stored_versions
+from bot.revisions import (
+    CHUNK,
+    Revision,
+    poll_revisions,
+    resolve_identities,
+    stored_versions,
+)
 from bot.settings import Settings
 from bot.store import FeedRow, record_failure, record_success
 from bot.stories import StoryIndex
@@ -154,6 +161,8 @@ async def _decide_feed(
             )
             return _account(p, feed, PollResult(feed.name, True, not_modified=True), started)
         parsed = await parse_feed_async(fetched.body, feed_url=fetched.url)
+        # Which stored item each entry is: one guid or link may carry many reports.
+        parsed = replace(parsed, entries=await resolve_identities(p.db, feed.id, parsed.entries))
         known = stored_versions(p.db, feed.id, parsed.entries)
         # Only new entries are prepared (in a worker): most of a changed feed is old news.
         entries = await prepare_entries_async(_unseen(p.db, feed, parsed.entries, set(known)))
@@ -309,8 +318,14 @@ def _unseen(
         seen.update(_column(db, "url, title", "url", feed.id, urls))
         digests = [words[id(e)] for e in part if id(e) in words]
         stored_words.update(_column(db, "digest", "digest", feed.id, digests))
+    # A report the feed gave a guid or link another report holds was told from those by its
+    # words (`resolve_identities`): its link and title may be theirs (a home page, a
+    # "Daily briefing" every day), so only its words count.
     return [
-        e for e in fresh if (e.url, e.title) not in seen and words.get(id(e)) not in stored_words
+        e
+        for e in fresh
+        if ((e.url, e.title) not in seen or base_identity(e.identity) != e.identity)
+        and words.get(id(e)) not in stored_words
     ]
 
 

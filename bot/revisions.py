@@ -1,7 +1,11 @@
 """A poll's edits: entries the feed gave before, whose words have changed since.
 
-A poll reads, for its entries, the identity and digest of the items already stored
-(`stored_versions`, one indexed query per 400 entries, never the text). An entry whose
+A poll first settles which stored item each entry is (`resolve_identities`): a feed may give
+one guid (or one link) to every report it publishes, so an entry whose words changed under
+an identity is the item stored under it only when it is the same report (`same_report`),
+else another report of that guid or link, found among those stored, or new. It then reads,
+for its entries, the identity and digest of the items already stored (`stored_versions`,
+one indexed query per 400 entries, never the text). An entry whose
 digest differs is an edit, when its item's story is still open (`story_window`); it is
 matched against the topics again, on its new title and summary and the article text stored
 with it (no page is fetched again). A feed that rewrites most of what it had at once (a
@@ -21,8 +25,9 @@ import sqlite_utils
 
 from bot import opinions, sentencevectors
 from bot.clock import parse_stored, utcnow
-from bot.edits import digest
+from bot.edits import digest, report_words, same_report, shared_share
 from bot.errors import one_line
+from bot.feeds.parse import REPORT_MARK, base_identity, report_identity
 from bot.ingest import grouping_text
 from bot.model import Entry, Prepared, TopicMatch
 from bot.prepare import feed_terms
@@ -42,6 +47,9 @@ LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)  # a stored date that cannot be read
 # loop 0.66 s in one go; 50 at a time, chat commands are answered in between. The pipeline
 # takes new entries by the same count.
 CHUNK = 50
+# Stored reports of one guid or link, beyond those its entries number, that a changed entry
+# may be an edit of (`_settle`).
+EDIT_MARGIN = 3
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,160 @@ class Revision:
     # as `bot.ingest` files a new item); None for a quiet rewrite, whose items keep the terms
     # they were filed with.
     doc: StoryDoc | None = None
+
+
+@dataclass(frozen=True)
+class _Version:
+    """An item stored under one guid or link of the feed, as `resolve_identities` reads it."""
+
+    item_id: int
+    identity: str
+    digest: str | None
+
+
+async def resolve_identities(
+    db: sqlite_utils.Database, feed_id: int, entries: tuple[Entry, ...]
+) -> tuple[Entry, ...]:
+    """The entries, each under the identity of the stored item it is a version of, or of a
+    new report. Usually what the feed gave: an entry whose identity is stored with the same
+    words is done with one indexed query per 400 entries. Any other is compared with every
+    report the feed stored under its guid or link: the one it is (same words, else the
+    same report edited: `bot.edits.same_report`) gives it its identity; none, and it is a
+    new report, under the guid or link itself when free, else under `report_identity`.
+    Decided from what is stored and what the feed says only: polling the same body again,
+    or after a restart, finds every entry where it found it before. `CHUNK` guids or links
+    at a time: a feed that rewrote 1,000 entries lets chat commands in between."""
+    groups: dict[str, list[Entry]] = {}
+    for e in entries:
+        groups.setdefault(base_identity(e.identity), []).append(e)
+    plain = _plain_versions(db, feed_id, list(groups))
+    settled: dict[int, str] = {}
+    compared = 0
+    for base, group in groups.items():
+        first = group[0]
+        if len(group) == 1 and first.identity == base and _unchanged(first, plain.get(base)):
+            continue  # the usual case: the item as stored
+        stored = _versions(db, feed_id, base)
+        for e, identity in zip(group, _settle(db, base, group, stored), strict=True):
+            settled[id(e)] = identity
+        compared += 1
+        if compared % CHUNK == 0:
+            await asyncio.sleep(0)
+    return tuple(
+        replace(e, identity=settled[id(e)]) if settled.get(id(e), e.identity) != e.identity
+        else e
+        for e in entries
+    )  # fmt: skip
+
+
+def _digest(entry: Entry) -> str:
+    return digest(entry.title, entry.summary)
+
+
+def _plain_versions(
+    db: sqlite_utils.Database, feed_id: int, bases: list[str]
+) -> dict[str, tuple[str | None, str, str]]:
+    """identity -> (digest, title, summary) of the items stored under these identities as
+    the feed gives them."""
+    found: dict[str, tuple[str | None, str, str]] = {}
+    for start in range(0, len(bases), 400):  # SQLite allows 999 parameters per statement
+        part = bases[start : start + 400]
+        rows = db.execute(
+            "SELECT identity, digest, title, summary FROM items WHERE feed_id = ? "
+            f"AND identity IN ({', '.join('?' * len(part))})",
+            [feed_id, *part],
+        )
+        found.update((identity, (d, title, summary)) for identity, d, title, summary in rows)
+    return found
+
+
+def _unchanged(entry: Entry, stored: tuple[str | None, str, str] | None) -> bool:
+    """The entry says what its stored item says: the very text (no digest to compute: a
+    poll of 1,000 unchanged entries costs string comparisons), or the same words."""
+    if stored is None:
+        return False
+    if (entry.title, entry.summary) == stored[1:]:
+        return True
+    return stored[0] is not None and stored[0] == _digest(entry)
+
+
+def _versions(db: sqlite_utils.Database, feed_id: int, base: str) -> list[_Version]:
+    """Every report the feed stored under `base`, oldest first: the identity itself and its
+    `report_identity` marks (one range of the (feed, identity) index; hex digits sort
+    before "g")."""
+    rows = db.execute(
+        "SELECT id, identity, digest FROM items WHERE feed_id = ? "
+        "AND (identity = ? OR (identity > ? AND identity < ?)) ORDER BY id",
+        [feed_id, base, base + REPORT_MARK, base + REPORT_MARK + "g"],
+    )
+    return [
+        _Version(item_id, identity, stored)
+        for item_id, identity, stored in rows
+        if identity == base or base_identity(identity) == base
+    ]
+
+
+def _settle(
+    db: sqlite_utils.Database, base: str, group: list[Entry], stored: list[_Version]
+) -> list[str]:
+    """The identity of each entry of one guid or link: a stored report with its very words
+    first, then the recent stored report it is an edit of (the most alike), then new ones."""
+    out: list[str | None] = [None] * len(group)
+    free = {v.identity: v for v in stored}
+    by_digest = {v.digest: v.identity for v in reversed(stored) if v.digest}
+    for i, e in enumerate(group):
+        identity = by_digest.get(_digest(e))
+        if identity in free:
+            out[i] = identity
+            del free[identity]
+    waiting = [i for i, o in enumerate(out) if o is None]
+    # An edit is of a report the feed lists now or listed lately: its newest ones, as many as
+    # it lists and a few more. Compared with hundreds of older ones, a new report would now
+    # and then pass for one of them (`bot.edits.SAME_SHARE`: 2 pairs in 1,000 do).
+    lately = [v for v in stored[-(len(group) + EDIT_MARGIN) :] if v.identity in free]
+    said = _words(db, lately) if waiting and lately else {}
+    for i in waiting:
+        if (edited := _edited(said, group[i])) is not None:
+            out[i] = edited
+            del said[edited]
+    taken = {v.identity for v in stored} | {o for o in out if o}
+    for i in waiting:
+        if out[i] is None:
+            new = _new_identity(base, group[i], taken)
+            out[i] = new
+            taken.add(new)
+    return [o or "" for o in out]
+
+
+def _words(db: sqlite_utils.Database, versions: list[_Version]) -> dict[str, frozenset[str]]:
+    """identity -> what the stored report says (`report_words`), oldest first; read only
+    when an entry changed, and only for the reports no entry is yet."""
+    said: dict[str, frozenset[str]] = {}
+    for start in range(0, len(versions), 400):
+        part = {v.item_id: v.identity for v in versions[start : start + 400]}
+        rows = db.execute(
+            f"SELECT id, title, summary FROM items WHERE id IN ({', '.join('?' * len(part))})",
+            list(part),
+        )
+        text = {item_id: (title, summary) for item_id, title, summary in rows}
+        said.update((part[i], report_words(*text[i])) for i in part if i in text)
+    return said
+
+
+def _edited(stored: dict[str, frozenset[str]], entry: Entry) -> str | None:
+    """The stored report `entry` is an edit of, if any: the one sharing the most words."""
+    said = report_words(entry.title, entry.summary)
+    alike = [identity for identity, words in stored.items() if same_report(words, said)]
+    return max(alike, key=lambda i: shared_share(stored[i], said) or 0.0, default=None)
+
+
+def _new_identity(base: str, entry: Entry, taken: set[str]) -> str:
+    """A new report's identity: the feed's own when no report holds it, else marked."""
+    identity, n = base, 0
+    while identity in taken:
+        identity = report_identity(base, entry.title, entry.summary, n)
+        n += 1
+    return identity
 
 
 def stored_versions(

@@ -27,6 +27,7 @@ import html.entities
 import io
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,7 @@ import feedparser
 from feedparser.encodings import convert_to_utf8
 from feedparser.sanitizer import replace_doctype
 
+from bot.edits import digest, report_words, same_report
 from bot.errors import FeedParseError, one_line
 from bot.model import Entry, ParsedFeed
 from bot.text.clean import html_to_text
@@ -49,6 +51,9 @@ TITLE_MAX = 300
 SUMMARY_MAX = 2000
 AUTHOR_MAX = 200
 IDENTITY_MAX = 500  # longer guids are hashed: they are junk, and they bloat an indexed column
+# A report under a guid or link another report of the feed holds: "guid:G ~1f3a9c0b2d4e".
+REPORT_MARK = " ~"
+_REPORT = re.compile(r"(.+) ~[0-9a-f]{12}", re.DOTALL)
 FUTURE_SLACK = timedelta(days=1)
 EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)  # before the web: a typo ("0024") or a default
 # Campaign and click tags outlets add to feed links (Google, Facebook, Mailchimp, BBC's
@@ -337,8 +342,8 @@ def _identity(raw: Any, link: str | None, title: str, summary: str) -> str:
         return _capped_identity("guid:", guid)
     if link and link.strip():
         return _capped_identity("link:", canonical_url(link) or link.strip())
-    digest = hashlib.sha1(f"{title}\n{summary}".encode()).hexdigest()
-    return f"hash:{digest}"
+    content = hashlib.sha1(f"{title}\n{summary}".encode()).hexdigest()
+    return f"hash:{content}"
 
 
 def _capped_identity(kind: str, value: str) -> str:
@@ -440,24 +445,53 @@ def _join(base: str, link: str | None) -> str | None:
 
 
 def _dedupe(entries: Iterable[Entry]) -> list[Entry]:
-    """First entry of each identity, in document order. One guid on entries with different
+    """Entries in document order, each identity once. One guid on entries with different
     links (a CMS that writes one guid for every item) identifies none of them: their links do,
-    or each would be lost behind the first, or posted as an edit of it."""
+    or each would be lost behind the first, or posted as an edit of it. Entries that still
+    share an identity (one guid or one link for all) are kept when they are different reports
+    (`bot.edits.same_report`), each after the first under `report_identity`; the same report
+    listed twice is kept once, as first listed."""
     listed = list(entries)
     links: dict[str, set[str | None]] = {}
     for entry in listed:
         if entry.identity.startswith("guid:"):
             links.setdefault(entry.identity, set()).add(entry.url)
     shared = {identity for identity, urls in links.items() if len(urls) > 1}
-    seen: set[str] = set()
+    listed = [
+        replace(e, identity=_capped_identity("link:", e.url)) if e.identity in shared and e.url
+        else e
+        for e in listed
+    ]  # fmt: skip
+    counts = Counter(e.identity for e in listed)
+    reports: dict[str, list[frozenset[str]]] = {}
     kept = []
     for entry in listed:
-        if entry.identity in shared and entry.url:
-            entry = replace(entry, identity=_capped_identity("link:", entry.url))
-        if entry.identity not in seen:
-            seen.add(entry.identity)
-            kept.append(entry)
+        if counts[entry.identity] > 1:  # words are read only where an identity repeats
+            said = report_words(entry.title, entry.summary)
+            before = reports.setdefault(entry.identity, [])
+            if any(same_report(other, said) for other in before):
+                continue
+            if before:
+                entry = replace(
+                    entry, identity=report_identity(entry.identity, entry.title, entry.summary)
+                )
+            before.append(said)
+        kept.append(entry)
     return kept
+
+
+def report_identity(base: str, title: str, summary: str, n: int = 0) -> str:
+    """The identity of a report given an identity another report of the feed holds: the
+    shared one with a mark of the words it was first seen with (`n` > 0: the n-th try, when
+    that mark is taken too). Stable, so the same body always gives the same identities."""
+    words = digest(title, summary) + (f"/{n}" if n else "")
+    return f"{base}{REPORT_MARK}{hashlib.sha1(words.encode()).hexdigest()[:12]}"
+
+
+def base_identity(identity: str) -> str:
+    """The identity as the feed gives it, without a `report_identity` mark."""
+    found = _REPORT.fullmatch(identity)
+    return found[1] if found else identity
 
 
 def _newest(entries: list[Entry], limit: int) -> tuple[Entry, ...]:
