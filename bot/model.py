@@ -15,6 +15,8 @@ class Entry:
 
     `identity` is stable across polls and across the feed moving to a new URL: the guid as
     written (never made absolute), else the canonical link, else a hash of title+summary.
+    A guid or link the feed gives to several different reports carries a ` ~<hash>` mark
+    after it on all but the first, so that none is lost (`bot.revisions.resolve_identities`).
     """
 
     identity: str
