@@ -459,8 +459,10 @@ class Commands:
 
     async def _help(self, inv: Invocation, rest: str) -> str:
         lines = ["wirewatch watches news feeds and posts an alert here when a topic fires."]
+        also = {name: alias for alias, name in ALIASES.items()}  # `feeds list`, as users type it
         for sub in SUBCOMMANDS:
-            lines.append(f"- `{sub.usage}`: {sub.help}{rights_mark(sub)}")
+            alias = f" (or `{also[sub.name]}`)" if sub.name in also else ""
+            lines.append(f"- `{sub.usage}`{alias}: {sub.help}{rights_mark(sub)}")
         if self.is_moderator(inv, bot_wide=True):
             role = "a moderator of the whole bot"
         elif self.is_moderator(inv):
