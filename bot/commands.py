@@ -461,7 +461,7 @@ class Commands:
         lines = ["wirewatch watches news feeds and posts an alert here when a topic fires."]
         also = {name: alias for alias, name in ALIASES.items()}  # `feeds list`, as users type it
         for sub in SUBCOMMANDS:
-            alias = f" (or `{also[sub.name]}`)" if sub.name in also else ""
+            alias = f" (or `/wirewatch {also[sub.name]}`)" if sub.name in also else ""
             lines.append(f"- `{sub.usage}`{alias}: {sub.help}{rights_mark(sub)}")
         if self.is_moderator(inv, bot_wide=True):
             role = "a moderator of the whole bot"

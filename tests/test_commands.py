@@ -108,7 +108,7 @@ async def test_help_lists_every_subcommand_with_its_usage(cmds: Commands) -> Non
     assert "You are not a moderator" in reply.text
     assert (await run(cmds, "")).text == (await run(cmds, "help")).text
     # What users type for a listing works, and help says so where it lists the feeds.
-    assert "- `feeds` (or `feeds list`):" in reply.text
+    assert "- `/wirewatch feeds` (or `/wirewatch feeds list`):" in reply.text
     assert (await run(cmds, "feeds list")).text == (await run(cmds, "feeds")).text
 
 
