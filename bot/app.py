@@ -422,10 +422,12 @@ async def _save_index(rt: Runtime) -> None:
 
 
 async def _forget_terms(rt: Runtime) -> None:
-    """Stored story terms of items that left the story window go (bot.storyterms)."""
-    since = utcnow() - timedelta(seconds=rt.settings.story_window)
-    gone = storyterms.forget_before(rt.db, since)
-    vectors = storyvectors.forget_before(rt.db, since)
+    """Stored story terms of items that left the story window go (bot.storyterms); their
+    sentence vectors once `keep_vectors` has passed too, kept for `topics backtest`."""
+    now, settings = utcnow(), rt.settings
+    gone = storyterms.forget_before(rt.db, now - timedelta(seconds=settings.story_window))
+    kept = max(settings.story_window, settings.keep_vectors)
+    vectors = storyvectors.forget_before(rt.db, now - timedelta(seconds=kept))
     log.debug("index.terms_forgotten items=%d vectors=%d", gone, vectors)
 
 

@@ -22,7 +22,7 @@ from bot.wording import counted
 
 def archive(db: sqlite_utils.Database, since: datetime) -> list[ReplayInput]:
     """Stored items published (or, without a date, first seen) since `since`, with the
-    sentence vectors stored for them (those of the story window: `bot.storyvectors`)."""
+    sentence vectors stored for them (kept `keep_vectors`, 30 days: `bot.storyvectors`)."""
     rows = db.query(
         "SELECT i.id, i.title, i.summary, i.published, i.first_seen, f.name AS outlet, "
         "v.vector FROM items i JOIN feeds f ON f.id = i.feed_id "

@@ -184,6 +184,9 @@ class Settings(_Strict):
     # Each new item's headline as a sentence vector, for grouping (bot.sentencevectors): a
     # worker's 3-8 ms of CPU per item; off, stories are joined by their words alone.
     sentence_vectors: bool = True
+    # How long the vectors are kept after their story window: `topics backtest` reads them
+    # instead of asking the encoder again (768 bytes an item; most of a month's replay time).
+    keep_vectors: Seconds = Field(default=30 * 86400.0, ge=0)
 
     max_failures: int = Field(default=10, ge=1, strict=True)
     digest_every: Seconds = Field(default=3600.0)

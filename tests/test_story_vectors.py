@@ -361,3 +361,38 @@ async def test_a_feed_that_rewrites_every_entry_keeps_its_items_vectors(tmp_path
     ids, titles, before, after, _ = await _across_an_edit(tmp_path, feed_server, four, rewritten)
     assert len(ids) == 4 and all(t.endswith("| Wire") for t in titles)  # applied
     assert len(before) == 4 and after == before
+
+
+async def test_vectors_outlive_the_story_window_for_backtests_until_keep_vectors(tmp_path):
+    """`topics backtest` reads the stored vectors rather than ask the encoder for a month of
+    items again: the clean-up that forgets an item's story terms when it leaves the story
+    window keeps its vector until `keep_vectors` has passed (30 days by default)."""
+    from bot.app import _forget_terms
+
+    vector = sentencevectors.ask_now([FIRST])[0]
+    now = datetime.now(UTC)
+    ages = {1: timedelta(hours=1), 2: timedelta(days=10), 3: timedelta(days=40)}
+
+    async def kept_after_cleanup(db_name: str, **settings) -> set[int]:
+        made = make_settings(tmp_path / db_name, [], **settings)
+        async with console_runtime(made) as (rt, _):
+            feed = add_feed(rt.db, "https://w.example/rss", "Wire", origin="config")
+            with write(rt.db):
+                for n, age in ages.items():
+                    when = (now - age).strftime("%Y-%m-%dT%H:%M:%SZ")
+                    rt.db.execute(
+                        "INSERT INTO items (id, feed_id, identity, title, summary, published, "
+                        "first_seen) VALUES (?, ?, ?, ?, '', ?, ?)",
+                        [n, feed.id, f"i{n}", FIRST, when, when],
+                    )
+                    storyvectors.save(rt.db, n, vector)
+            await _forget_terms(rt)
+            kept = set(storyvectors.read(rt.db, list(ages)))
+            backtest_has = {
+                int(i.key) for i in archive(rt.db, now - timedelta(days=30)) if i.vector
+            }
+            assert backtest_has == kept - {3}
+            return kept
+
+    assert await kept_after_cleanup("default.db") == {1, 2}  # 10 days old: out of the window
+    assert await kept_after_cleanup("window.db", keep_vectors="0s") == {1}  # the window only
