@@ -1,7 +1,9 @@
-"""Write one poll's new items in one transaction: items, stories, matches, deliveries.
+"""Write a poll's new items: items, stories, matches, deliveries, a transaction at a time.
 
 This is the outbox's producer: an item, its matches and the deliveries it causes commit
 together or not at all, so a crash between fetch and send loses nothing and repeats nothing.
+A poll commits a few items per transaction (`store_front`, one turn of the event loop's
+time); a replay a whole cycle's (`store_batch`).
 Deciding what an item is (match, summary, entities) happens before, in `bot.pipeline`.
 """
 

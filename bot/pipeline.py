@@ -288,12 +288,12 @@ def _account(p: Pipeline, feed: FeedRow, result: PollResult, started: float) -> 
     return result
 
 
-# Seconds of work a poll does on the event loop before it lets the loop run (a heartbeat,
-# a chat command's ack, /healthz, other feeds' fetches): storing new items (a transaction
-# per slice: each item costs a story assignment, its members' sentence vectors read and
-# compared, its alerts queued; 5-50 ms on a loaded machine) and deciding entries. In chunks
-# of 20 items a poll of 200 new items held the loop 0.4-1.1 s at a time (bench.loop_stall);
-# several feeds deciding at once each take their slice in the same turn of the loop.
+# Seconds of work a poll does on the event loop in one turn (`Turns`), before the loop runs
+# what else is ready (a heartbeat, a chat command's ack, /healthz, other feeds' fetches).
+# The units are an entry decided and an item stored (a story assignment, its members'
+# sentence vectors read and compared, its alerts queued: 1-15 ms, more on a loaded machine).
+# Chunks of 20 items, 50 entries, and feeds deciding in the same iteration held the loop
+# 0.4-1.1 s at a time during a poll of 200 new items (bench.loop_stall).
 SLICE = 0.005
 
 
@@ -304,8 +304,9 @@ class Turns:
     one section works at a time, `every` seconds per turn. A turn ends between two units,
     and the next one begins in the loop's next iteration: what was ready meanwhile (a
     heartbeat, a chat command's acknowledgement, /healthz, a fetch) runs first. Sections
-    waiting take their turns in order. Without turns, every feed deciding at once took its
-    slice in the same iteration: 16 feeds polled together, 16 slices in a row.
+    waiting take their turns in order; a section awaits nothing but its turns (no fetch,
+    no worker) and holds no other section. Without turns, every feed deciding at once took
+    its slice in the same iteration: 16 feeds polled together, 16 slices in a row.
     """
 
     def __init__(self, every: float = SLICE) -> None:
@@ -314,6 +315,11 @@ class Turns:
         self._holder: asyncio.Task | None = None
         self._waiting: deque[asyncio.Future[None]] = deque()
         self._since = 0.0
+
+    @property
+    def held(self) -> bool:
+        """Whether a section holds or is being given the turn (for tests and metrics)."""
+        return self._busy
 
     @asynccontextmanager
     async def section(self) -> AsyncIterator[Callable[[], Awaitable[None]]]:
@@ -330,6 +336,8 @@ class Turns:
             await self._take()
 
     async def _take(self) -> None:
+        if self._holder is asyncio.current_task():
+            raise RuntimeError("a section inside a section would wait for itself")
         if self._busy:
             turn = asyncio.get_running_loop().create_future()
             self._waiting.append(turn)

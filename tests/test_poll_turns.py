@@ -33,12 +33,12 @@ BOUND = 0.3
 ANSWER = 1.0
 
 
-def _feed(n: int, rng: random.Random) -> bytes:
-    """`PER_FEED` new reports (`FRESH` of them alerted), each its own story, every one
+def _feed(n: int, rng: random.Random, count: int = PER_FEED) -> bytes:
+    """`count` new reports (`FRESH` of them alerted), each its own story, every one
     naming "officials" (the test's topic), with summaries as long as a wire's."""
     vocabulary = [f"w{k}{chr(97 + k % 26)}" for k in range(VOCABULARY)]
     items = []
-    for i in range(PER_FEED):
+    for i in range(count):
         title = " ".join(rng.sample(vocabulary, 8))
         summary = " ".join(rng.sample(vocabulary, 300))
         published = recent(5 if i < FRESH else 2 * 24 * 60)
@@ -112,3 +112,24 @@ async def test_a_poll_of_many_new_items_leaves_the_bot_serving_and_stores_them_a
     assert len(answered) >= 5, answered
     assert max(answered) < ANSWER, (max(answered), sorted(answered)[-5:])
     assert max(lags) < BOUND, (max(lags), sorted(lags)[-5:])
+
+
+async def test_a_poll_cancelled_while_taking_its_turns_leaves_the_next_poll_its_turns(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """A stop (or a timeout) cancels a poll in the middle of its work on the loop: the turn
+    it held, or waited for, is not kept, and the next poll stores everything."""
+    rng = random.Random(8)
+    for n in range(FEEDS):
+        feed_server.serve(f"/f{n}", _feed(n, rng, 100))
+    async with console_runtime(_settings(tmp_path / "w.db", feed_server)) as (rt, _):
+        first = asyncio.create_task(poll_once(rt))
+        while not rt.pipeline.turns.held:  # noqa: ASYNC110 - nothing to wait on: a feed decided
+            await asyncio.sleep(0.001)
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        results, _ = await asyncio.wait_for(poll_once(rt), timeout=30)
+        items = rt.db.execute("SELECT count(*) FROM items").fetchone()[0]
+    assert first.cancelled()
+    assert all(r.ok for r in results)
+    assert items == FEEDS * 100
