@@ -2,17 +2,15 @@
 
 This is the outbox's producer: an item, its matches and the deliveries it causes commit
 together or not at all, so a crash between fetch and send loses nothing and repeats nothing.
-A poll commits a few items per transaction (`store_front`, one turn of the event loop's
-time); a replay a whole cycle's (`store_batch`).
+A poll commits a chunk of items per transaction (`store_front`, one turn of the event
+loop's time); a replay a whole cycle's (`store_batch`).
 Deciding what an item is (match, summary, entities) happens before, in `bot.pipeline`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import sqlite3
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -96,14 +94,11 @@ def store_front(
     index: StoryIndex,
     now: datetime,
     rule: Rule | None = None,
-    until: float = math.inf,
 ) -> dict[int, Ingested]:
-    """Store `pairs` (in publication order) from the front, in one transaction, until the
-    monotonic clock passes `until` (one item at least); by feed id, what was stored.
+    """Store `pairs` (in publication order) in one transaction, all or nothing; by feed id.
 
-    A poll stores its items a slice of time at a time (`bot.pipeline`), letting the event
-    loop run in between: the rest goes to the next call. Each item commits with its
-    matches and deliveries, never without them.
+    A poll stores a wave's items a chunk at a time (`bot.pipeline`), letting the event
+    loop run in between; each item commits with its matches and deliveries, never without.
     """
     rule = rule or Rule()
     counts: dict[int, list[int]] = {}
@@ -113,8 +108,6 @@ def store_front(
             new_story, sent = _store_one(db, subs, feed, item, index, now, rule)
             tally = counts.setdefault(feed.id, [0, 0, 0])
             tally[0], tally[1], tally[2] = tally[0] + 1, tally[1] + new_story, tally[2] + sent
-            if time.monotonic() >= until:
-                break
     return {fid: Ingested(*tally) for fid, tally in counts.items()}
 
 

@@ -206,25 +206,21 @@ async def _store_rewrite(p: Pipeline, feed: FeedRow, edits: list[Revision]) -> l
 
 
 async def _store_wave(p: Pipeline, wave: list[_Decided]) -> list[PollResult]:
-    """Store the wave's items together, oldest first whichever feed they came from (a
-    transaction per turn of `Turns`, the loop let run in between), then record each feed's
-    success."""
+    """Store the wave's items together, oldest first whichever feed they came from (a chunk
+    per transaction and per turn of `Turns`, the loop let run in between), then record each
+    feed's success."""
     pairs = sorted(((d.feed, i) for d in wave for i in d.items), key=publication_order)
     stored: dict[int, Ingested] = {}
     try:
         async with p.turns.section() as pace:
-            done = 0
-            while done < len(pairs):
-                until = time.monotonic() + p.turns.every
-                part = store_front(p.db, pairs[done:], p.index, utcnow(), p.rule, until)
-                for fid, more in part.items():
+            for part in _chunks(pairs, STORE_CHUNK):
+                for fid, more in store_front(p.db, part, p.index, utcnow(), p.rule).items():
                     had = stored.get(fid, Ingested(0, 0, 0))
                     stored[fid] = Ingested(
                         had.items + more.items,
                         had.stories_new + more.stories_new,
                         had.deliveries + more.deliveries,
                     )
-                    done += more.items
                 await pace()
         if pairs:
             log_stored(pairs, stored)
@@ -290,11 +286,16 @@ def _account(p: Pipeline, feed: FeedRow, result: PollResult, started: float) -> 
 
 # Seconds of work a poll does on the event loop in one turn (`Turns`), before the loop runs
 # what else is ready (a heartbeat, a chat command's ack, /healthz, other feeds' fetches).
-# The units are an entry decided and an item stored (a story assignment, its members'
-# sentence vectors read and compared, its alerts queued: 1-15 ms, more on a loaded machine).
-# Chunks of 20 items, 50 entries, and feeds deciding in the same iteration held the loop
-# 0.4-1.1 s at a time during a poll of 200 new items (bench.loop_stall).
+# The units are an entry decided (its identity settled, its words digested, its topics
+# matched) and a chunk of items stored. Entries 50 at a time, and feeds deciding in the
+# same iteration, held the loop 0.4-1.1 s at a time during a poll of 200 new items
+# (bench.loop_stall).
 SLICE = 0.005
+# New items stored per transaction. Each costs a story assignment (its members' sentence
+# vectors read and compared) and its alerts queued, 1-15 ms: a chunk is the longest turn a
+# poll takes. Fewer would hold the loop less, but a full disk or a lock taken between two
+# transactions would leave part of a small feed's poll stored ("no partial write", README).
+STORE_CHUNK = 20
 
 
 class Turns:
