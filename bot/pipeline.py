@@ -303,8 +303,8 @@ class Turns:
 
     Deciding entries and storing items are sections of small units (an entry, an item);
     one section works at a time, `every` seconds per turn. A turn ends between two units,
-    and the next one begins in the loop's next iteration: what was ready meanwhile (a
-    heartbeat, a chat command's acknowledgement, /healthz, a fetch) runs first. Sections
+    and the next one begins after what became ready meanwhile (a heartbeat, a chat
+    command's acknowledgement, /healthz, a fetch) has run. Sections
     waiting take their turns in order; a section awaits nothing but its turns (no fetch,
     no worker) and holds no other section. Without turns, every feed deciding at once took
     its slice in the same iteration: 16 feeds polled together, 16 slices in a row.
@@ -358,7 +358,10 @@ class Turns:
             self._pass()
 
     def _pass(self) -> None:
-        asyncio.get_running_loop().call_soon(self._next)
+        # Two iterations later: a task woken by a timer or a socket meanwhile takes two (its
+        # handle sets its future, then the task runs), and runs before the next turn.
+        loop = asyncio.get_running_loop()
+        loop.call_soon(loop.call_soon, self._next)
 
     def _next(self) -> None:
         while self._waiting:
@@ -374,9 +377,9 @@ async def _resolved(p: Pipeline, feed_id: int, entries: tuple[Entry, ...]) -> tu
 
     An entry compared with what is stored costs ms (every new entry is: its digest, its
     stored reports read), one the feed gave as stored a string comparison; so a slice
-    starts at one guid or link and doubles while it takes under half a turn. Each guid or
-    link is settled from its own entries and what is stored, so settling them a slice at a
-    time gives what settling them together does."""
+    starts at one guid or link, and the next holds as many as the last took to fill a turn.
+    Each guid or link is settled from its own entries and what is stored, so settling them
+    a slice at a time gives what settling them together does."""
     groups: dict[str, list[int]] = {}
     for i, e in enumerate(entries):
         groups.setdefault(base_identity(e.identity), []).append(i)
@@ -390,8 +393,8 @@ async def _resolved(p: Pipeline, feed_id: int, entries: tuple[Entry, ...]) -> tu
             for i, e in zip(at, part, strict=True):
                 out[i] = e
             start += size
-            quick = time.monotonic() - began < p.turns.every / 2
-            size = min(size * 2, 400) if quick else max(1, size // 2)
+            each = (time.monotonic() - began) / size
+            size = max(1, min(400, int(p.turns.every / each) if each > 0 else 400))
             await pace()
     return tuple(out)
 
