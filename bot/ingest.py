@@ -1,7 +1,9 @@
-"""Write one poll's new items in one transaction: items, stories, matches, deliveries.
+"""Write a poll's new items: items, stories, matches, deliveries, a transaction at a time.
 
 This is the outbox's producer: an item, its matches and the deliveries it causes commit
 together or not at all, so a crash between fetch and send loses nothing and repeats nothing.
+A poll commits a chunk of items per transaction (`store_front`, one turn of the event
+loop's time); a replay a whole cycle's (`store_batch`).
 Deciding what an item is (match, summary, entities) happens before, in `bot.pipeline`.
 """
 
@@ -81,54 +83,88 @@ def store_batch(
     break on feed and identity, so the same input always gives the same alerts. An item
     that brings its story to `rule`'s independent outlets marks it corroborated.
     """
+    out = store_front(db, sorted(batch, key=publication_order), index, now, rule)
+    log_stored(batch, out)
+    return out
+
+
+def store_front(
+    db: sqlite_utils.Database,
+    pairs: list[tuple[FeedRow, NewItem]],
+    index: StoryIndex,
+    now: datetime,
+    rule: Rule | None = None,
+) -> dict[int, Ingested]:
+    """Store `pairs` (in publication order) in one transaction, all or nothing; by feed id.
+
+    A poll stores a wave's items a chunk at a time (`bot.pipeline`), letting the event
+    loop run in between; each item commits with its matches and deliveries, never without.
+    """
     rule = rule or Rule()
     counts: dict[int, list[int]] = {}
     with write(db):
         subs = [s for s in subscriptions(db) if s.paused_reason != "unsubscribed"]
-        for feed, item in sorted(batch, key=publication_order):
-            # The story is decided before the item is written, so the row is written once.
-            probe = _story_doc(item)
-            copy_of = _same_article(db, feed, item, index.window)
-            story_id = (
-                copy_of
-                if copy_of is not None
-                else index.assign(
-                    probe,
-                    _alerted_for(db, item) if item.alertable else None,
-                    lambda ids: storyvectors.read(db, ids),
-                )
-            )
-            new_story = story_id is None
-            if story_id is None:
-                story_id = _new_story(db, item, now)
-            else:
-                db.execute("UPDATE stories SET last_seen = ? WHERE id = ?", [iso(now), story_id])
-            item_id = _insert_item(db, feed, item, story_id, now)
-            if new_story:
-                db.execute("UPDATE stories SET first_item = ? WHERE id = ?", [item_id, story_id])
-            stored = replace(probe, item_id=item_id)
-            index.add(stored, story_id)
-            storyterms.save(db, [stored])  # for a rebuild of the index without tokenising
-            storyvectors.save(db, item_id, item.vector)  # for later items compared with it
-            insert_matches(db, item_id, item.matches)
-            # Another feed's copy of an article already in the story is one more source of
-            # it (shown when the alert is next edited), never a post of its own.
-            sent = 0
-            if item.alertable and copy_of is None:
-                sent = _enqueue(db, subs, item, item_id, story_id, now)
-            if not new_story:
-                mark_if_corroborated(db, story_id, item_id, rule, now)
+        for feed, item in pairs:
+            new_story, sent = _store_one(db, subs, feed, item, index, now, rule)
             tally = counts.setdefault(feed.id, [0, 0, 0])
             tally[0], tally[1], tally[2] = tally[0] + 1, tally[1] + new_story, tally[2] + sent
-    out = {fid: Ingested(*tally) for fid, tally in counts.items()}
+    return {fid: Ingested(*tally) for fid, tally in counts.items()}
+
+
+def log_stored(batch: list[tuple[FeedRow, NewItem]], out: dict[int, Ingested]) -> None:
     log.info(
         "ingest.stored feeds=%s items=%d stories_new=%d deliveries=%d",
         ",".join(sorted({feed.name for feed, _ in batch})),
-        len(batch),
+        sum(i.items for i in out.values()),
         sum(i.stories_new for i in out.values()),
         sum(i.deliveries for i in out.values()),
     )
-    return out
+
+
+def _store_one(
+    db: sqlite_utils.Database,
+    subs: list[SubscriptionRow],
+    feed: FeedRow,
+    item: NewItem,
+    index: StoryIndex,
+    now: datetime,
+    rule: Rule,
+) -> tuple[bool, int]:
+    """One item, its story, matches and deliveries (inside the caller's transaction):
+    (whether it started a story, deliveries queued)."""
+    # The story is decided before the item is written, so the row is written once.
+    probe = _story_doc(item)
+    copy_of = _same_article(db, feed, item, index.window)
+    story_id = (
+        copy_of
+        if copy_of is not None
+        else index.assign(
+            probe,
+            _alerted_for(db, item) if item.alertable else None,
+            lambda ids: storyvectors.read(db, ids),
+        )
+    )
+    new_story = story_id is None
+    if story_id is None:
+        story_id = _new_story(db, item, now)
+    else:
+        db.execute("UPDATE stories SET last_seen = ? WHERE id = ?", [iso(now), story_id])
+    item_id = _insert_item(db, feed, item, story_id, now)
+    if new_story:
+        db.execute("UPDATE stories SET first_item = ? WHERE id = ?", [item_id, story_id])
+    stored = replace(probe, item_id=item_id)
+    index.add(stored, story_id)
+    storyterms.save(db, [stored])  # for a rebuild of the index without tokenising
+    storyvectors.save(db, item_id, item.vector)  # for later items compared with it
+    insert_matches(db, item_id, item.matches)
+    # Another feed's copy of an article already in the story is one more source of
+    # it (shown when the alert is next edited), never a post of its own.
+    sent = 0
+    if item.alertable and copy_of is None:
+        sent = _enqueue(db, subs, item, item_id, story_id, now)
+    if not new_story:
+        mark_if_corroborated(db, story_id, item_id, rule, now)
+    return new_story, sent
 
 
 def _alerted_for(

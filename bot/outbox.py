@@ -311,6 +311,9 @@ async def _send_one(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery
     if d.kind != "edit":  # an edit comes whenever the outlet makes it: not alert latency
         metrics.LATENCY.observe(max(0.0, (utcnow() - alert.published).total_seconds()))
     if parent and rewrite is not None:
+        # Building the first message again costs what building the alert did (its sources,
+        # corroboration): the loop runs in between, as it would while a platform answers.
+        await asyncio.sleep(0)
         await _rewrite_parent(db, adapter, parent, d, rewrite)
     log.info(
         "outbox.sent delivery=%d channel=%s kind=%s story=%d", d.id, d.channel, d.kind, d.story_id

@@ -13,7 +13,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -31,7 +33,7 @@ from bot.failpoints import failpoint
 from bot.feeds.fetch import Fetcher, backoff_delay
 from bot.feeds.parse import base_identity
 from bot.health_store import assess_feed
-from bot.ingest import Ingested, NewItem, publication_order, store_batch
+from bot.ingest import Ingested, NewItem, log_stored, publication_order, store_front
 from bot.model import Entry, FetchResult, ParsedFeed, Prepared
 from bot.prepare import prepared_of
 from bot.revisions import (
@@ -70,6 +72,8 @@ class Pipeline:
     gazetteer: Gazetteer
     index: StoryIndex
     article_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
+    # The loop's time, taken in turns by the feeds deciding and the wave storing.
+    turns: Turns = field(default_factory=lambda: Turns())
     # Called when a wave stored new or edited items, so the runner can send them now rather than at
     # its next outbox tick (a first poll of 1,000 feeds has many waves).
     on_queued: Callable[[], None] | None = None
@@ -162,10 +166,11 @@ async def _decide_feed(
             return _account(p, feed, PollResult(feed.name, True, not_modified=True), started)
         parsed = await parse_feed_async(fetched.body, feed_url=fetched.url)
         # Which stored item each entry is: one guid or link may carry many reports.
-        parsed = replace(parsed, entries=await resolve_identities(p.db, feed.id, parsed.entries))
+        parsed = replace(parsed, entries=await _resolved(p, feed.id, parsed.entries))
         known = stored_versions(p.db, feed.id, parsed.entries)
         # Only new entries are prepared (in a worker): most of a changed feed is old news.
-        entries = await prepare_entries_async(_unseen(p.db, feed, parsed.entries, set(known)))
+        fresh = await _unseen(p.db, p.turns, feed, parsed.entries, set(known))
+        entries = await prepare_entries_async(fresh)
         items: list[NewItem] = []
         for part in _chunks(list(entries)):
             items += await _decide(p, feed, part, now)
@@ -202,19 +207,23 @@ async def _store_rewrite(p: Pipeline, feed: FeedRow, edits: list[Revision]) -> l
 
 async def _store_wave(p: Pipeline, wave: list[_Decided]) -> list[PollResult]:
     """Store the wave's items together, oldest first whichever feed they came from (a chunk
-    per transaction, letting chat commands in between), then record each feed's success."""
+    per transaction and per turn of `Turns`, the loop let run in between), then record each
+    feed's success."""
     pairs = sorted(((d.feed, i) for d in wave for i in d.items), key=publication_order)
     stored: dict[int, Ingested] = {}
     try:
-        for part in _chunks(pairs, STORE_CHUNK):
-            for fid, done in store_batch(p.db, part, p.index, utcnow(), p.rule).items():
-                had = stored.get(fid, Ingested(0, 0, 0))
-                stored[fid] = Ingested(
-                    had.items + done.items,
-                    had.stories_new + done.stories_new,
-                    had.deliveries + done.deliveries,
-                )
-            await asyncio.sleep(0)
+        async with p.turns.section() as pace:
+            for part in _chunks(pairs, STORE_CHUNK):
+                for fid, more in store_front(p.db, part, p.index, utcnow(), p.rule).items():
+                    had = stored.get(fid, Ingested(0, 0, 0))
+                    stored[fid] = Ingested(
+                        had.items + more.items,
+                        had.stories_new + more.stories_new,
+                        had.deliveries + more.deliveries,
+                    )
+                await pace()
+        if pairs:
+            log_stored(pairs, stored)
         edits = [r for d in wave for r in d.edits]
         store_edits(p.db, edits, utcnow())
         _refile(p.index, edits)
@@ -275,11 +284,119 @@ def _account(p: Pipeline, feed: FeedRow, result: PollResult, started: float) -> 
     return result
 
 
-# New items stored per transaction, between two turns of the event loop. Each costs a story
-# assignment (with its members' sentence vectors read and compared) and its alerts queued:
-# at 50, a flood of matching items held the loop 0.35 s at a time; at 20, 0.12-0.16 s, in
-# the same total time (bench.stall, stop 40).
+# Seconds of work a poll does on the event loop in one turn (`Turns`), before the loop runs
+# what else is ready (a heartbeat, a chat command's ack, /healthz, other feeds' fetches).
+# The units are an entry decided (its identity settled, its words digested, its topics
+# matched) and a chunk of items stored. Entries 50 at a time, and feeds deciding in the
+# same iteration, held the loop 0.4-1.1 s at a time during a poll of 200 new items
+# (bench.loop_stall).
+SLICE = 0.005
+# New items stored per transaction. Each costs a story assignment (its members' sentence
+# vectors read and compared) and its alerts queued, 1-15 ms: a chunk is the longest turn a
+# poll takes. Fewer would hold the loop less, but a full disk or a lock taken between two
+# transactions would leave part of a small feed's poll stored ("no partial write", README).
 STORE_CHUNK = 20
+
+
+class Turns:
+    """The event loop's time, taken in turns by what a poll does on it.
+
+    Deciding entries and storing items are sections of small units (an entry, an item);
+    one section works at a time, `every` seconds per turn. A turn ends between two units,
+    and the next one begins after what became ready meanwhile (a heartbeat, a chat
+    command's acknowledgement, /healthz, a fetch) has run. Sections
+    waiting take their turns in order; a section awaits nothing but its turns (no fetch,
+    no worker) and holds no other section. Without turns, every feed deciding at once took
+    its slice in the same iteration: 16 feeds polled together, 16 slices in a row.
+    """
+
+    def __init__(self, every: float = SLICE) -> None:
+        self.every = every
+        self._busy = False
+        self._holder: asyncio.Task | None = None
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._since = 0.0
+
+    @property
+    def held(self) -> bool:
+        """Whether a section holds or is being given the turn (for tests and metrics)."""
+        return self._busy
+
+    @asynccontextmanager
+    async def section(self) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+        """Hold a turn for a section; it awaits the function it is given between units."""
+        await self._take()
+        try:
+            yield self._pace
+        finally:
+            self._give()
+
+    async def _pace(self) -> None:
+        if time.monotonic() - self._since >= self.every:
+            self._give()
+            await self._take()
+
+    async def _take(self) -> None:
+        if self._holder is asyncio.current_task():
+            raise RuntimeError("a section inside a section would wait for itself")
+        if self._busy:
+            turn = asyncio.get_running_loop().create_future()
+            self._waiting.append(turn)
+            try:
+                await turn
+            except asyncio.CancelledError:
+                if turn.done() and not turn.cancelled():  # given as it was cancelled
+                    self._pass()
+                raise
+        self._busy = True
+        self._holder = asyncio.current_task()
+        self._since = time.monotonic()
+
+    def _give(self) -> None:
+        if self._holder is asyncio.current_task():  # not when cancelled waiting for a turn
+            self._holder = None
+            self._pass()
+
+    def _pass(self) -> None:
+        # Two iterations later: a task woken by a timer or a socket meanwhile takes two (its
+        # handle sets its future, then the task runs), and runs before the next turn.
+        loop = asyncio.get_running_loop()
+        loop.call_soon(loop.call_soon, self._next)
+
+    def _next(self) -> None:
+        while self._waiting:
+            turn = self._waiting.popleft()
+            if not turn.done():  # a cancelled section's turn is skipped
+                turn.set_result(None)
+                return
+        self._busy = False
+
+
+async def _resolved(p: Pipeline, feed_id: int, entries: tuple[Entry, ...]) -> tuple[Entry, ...]:
+    """`resolve_identities`, a few guids or links at a time, taking turns with the loop.
+
+    An entry compared with what is stored costs ms (every new entry is: its digest, its
+    stored reports read), one the feed gave as stored a string comparison; so a slice
+    starts at one guid or link, and the next holds as many as the last took to fill a turn.
+    Each guid or link is settled from its own entries and what is stored, so settling them
+    a slice at a time gives what settling them together does."""
+    groups: dict[str, list[int]] = {}
+    for i, e in enumerate(entries):
+        groups.setdefault(base_identity(e.identity), []).append(i)
+    bases, out = list(groups), list(entries)
+    start, size = 0, 1
+    async with p.turns.section() as pace:
+        while start < len(bases):
+            began = time.monotonic()
+            at = sorted(i for base in bases[start : start + size] for i in groups[base])
+            part = await resolve_identities(p.db, feed_id, tuple(entries[i] for i in at))
+            for i, e in zip(at, part, strict=True):
+                out[i] = e
+            start += size
+            each = (time.monotonic() - began) / size
+            size = max(1, min(400, int(p.turns.every / each) if each > 0 else 400))
+            await pace()
+    return tuple(out)
 
 
 def _chunks(seq: list[_T], size: int = CHUNK) -> list[list[_T]]:
@@ -295,8 +412,12 @@ def _count(items: list[NewItem]) -> None:
                 metrics.MATCHES.labels(m.topic).inc()
 
 
-def _unseen(
-    db: sqlite_utils.Database, feed: FeedRow, entries: tuple[Entry, ...], known: set[str]
+async def _unseen(
+    db: sqlite_utils.Database,
+    turns: Turns,
+    feed: FeedRow,
+    entries: tuple[Entry, ...],
+    known: set[str],
 ) -> list[Entry]:
     """Entries this feed has not given us before (identity is per feed, stable across moves;
     `known`: the identities already stored, from `stored_versions`).
@@ -309,9 +430,12 @@ def _unseen(
     # moves an article to a new link and guid (a new slug, a new campaign tag) still repeats
     # its words. Words identify an item with a summary, or with no link but its guid: a
     # "Daily briefing" headline alone is a new item every day.
-    words = {
-        id(e): digest(e.title, e.summary) for e in fresh if e.link_is_guid or e.summary.strip()
-    }
+    words: dict[int, str] = {}
+    async with turns.section() as pace:  # a digest costs ms: a first poll takes turns
+        for e in fresh:
+            if e.link_is_guid or e.summary.strip():
+                words[id(e)] = digest(e.title, e.summary)
+                await pace()
     stored_words: set[str] = set()
     for part in _chunks(fresh, 400):  # SQLite allows 999 parameters per statement
         urls = [e.url for e in part if e.url]
@@ -395,7 +519,11 @@ async def _decide(p: Pipeline, feed: FeedRow, entries: list[Entry], now: datetim
     start, the same for every feed of it: an undated item is dated then, so which of a poll's
     undated reports leads a story never depends on which server answered first.
     """
-    looks = [_look(p, feed, e, now) for e in entries]
+    looks = []
+    async with p.turns.section() as pace:
+        for e in entries:
+            looks.append(_look(p, feed, e, now))
+            await pace()
     wanted = [look for look in looks if look.fetch_article]
     fetched = iter(await asyncio.gather(*(_article_text(p, w.entry.url) for w in wanted)))
     texts = [next(fetched) if look.fetch_article else None for look in looks]
@@ -418,10 +546,12 @@ async def _decide(p: Pipeline, feed: FeedRow, entries: list[Entry], now: datetim
     vectors = (
         await sentencevectors.ask(titles) if p.settings.sentence_vectors else [None] * len(titles)
     )
-    return [
-        replace(_conclude(p, look, text, prepared, now), vector=vector)
-        for look, text, prepared, vector in zip(looks, texts, matched, vectors, strict=True)
-    ]
+    items = []
+    async with p.turns.section() as pace:
+        for look, text, prepared, vector in zip(looks, texts, matched, vectors, strict=True):
+            items.append(replace(_conclude(p, look, text, prepared, now), vector=vector))
+            await pace()
+    return items
 
 
 def _news(p: Pipeline, feed: FeedRow, entry: Entry, now: datetime) -> bool:
