@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.edits import words
+from bot.text.versions import words
 
 # Agency -> how datelines and bylines write it. Short names match only as written (AP, not ap).
 WIRES: dict[str, tuple[str, ...]] = {

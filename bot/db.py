@@ -171,7 +171,7 @@ def _m009_story_events(db: sqlite_utils.Database) -> None:
     # (its byline or dateline), so wire copy on several sites counts as one outlet.
     # items.digest: a hash of the words of title and summary, so a changed item is found
     # without reading its text back (filled here for the items already stored).
-    from bot.edits import digest
+    from bot.text.versions import digest
 
     db.execute("ALTER TABLE items ADD COLUMN wire TEXT")
     db.execute("ALTER TABLE items ADD COLUMN digest TEXT")

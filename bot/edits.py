@@ -1,10 +1,10 @@
 """Edits of a stored item: is the change worth telling, and which words changed.
 
-Outlets fix typos, add a figure, rewrite a headline. What counts as a change is the words:
-whitespace, punctuation, case and the date line ("SEOUL, Dec. 2 (Yonhap) --", a line that
-only says "Updated 2 Dec 2025 10:05 GMT") are ignored, both in the digest that detects a
-change cheaply and in the word-level diff shown to people. The diff is difflib's over the
-words' normalised forms, shown with the words as written, with long unchanged runs elided.
+Outlets fix typos, add a figure, rewrite a headline. What counts as a change is the words
+(`bot.text.versions`): whitespace, punctuation, case and the date line are ignored, both in
+the digest that detects a change cheaply and in the word-level diff shown to people. The
+diff is difflib's over the words' normalised forms, shown with the words as written, with
+long unchanged runs elided.
 
 Not every change is an edit, though: a feed that gives every entry one guid (or one link)
 gives a new report under the identity of the last one. `same_report` tells the two apart by
@@ -17,13 +17,10 @@ rendering a diff the adapters'.
 from __future__ import annotations
 
 import difflib
-import functools
-import hashlib
-import re
-import unicodedata
 
 from bot.model import Change
 from bot.stories import terms
+from bot.text.versions import without_date_line, word_key
 
 CONTEXT = 6  # unchanged words kept on each side of a change
 GAP = "…"
@@ -42,66 +39,6 @@ MIN_TERMS = 4
 # Words that say a report is coming, not what it says ("Breaking: warship incident",
 # "Developing story, details to follow"): not counted among a version's words.
 _NO_NEWS = frozenset(terms("breaking developing update flash urgent details follow soon"))
-
-# In a number, "." "," and ":" are part of it: 2.75 is not 27.5, 10:05 is not 1005.
-_NUMBER_NOISE = re.compile(r"(?!(?<=\d)[.,:](?=\d))[^\w+$€£¥%]|_")
-_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?"  # Dec., December
-# "SEOUL, Dec. 2 (Yonhap) --", "WASHINGTON, Feb 27, 2025 (Reuters) -", "KYIV, 2 March -":
-# a place in capitals, a date and/or an agency, then a dash, at the start of a text.
-_DATELINE = re.compile(
-    r"^\s*[A-Z][A-Z.'’\- ]{1,40}(?:,\s*[A-Z][A-Za-z.\- ]{1,30})?"
-    rf"(?:(?:,\s*(?:{_MONTH}\s+\d{{1,2}}(?:,?\s+\d{{4}})?|\d{{1,2}}\s+{_MONTH}(?:\s+\d{{4}})?))"
-    r"(?:\s*\([^()\n]{1,40}\))?|\s*\([^()\n]{1,40}\))"
-    r"\s*(?:--|[-–—])\s*"
-)
-# Words a line that only gives a date or time is made of ("Updated: Tue 2 Dec 2025, 10:05 GMT").
-_DATE_WORDS = frozenset(
-    re.findall(
-        r"\w+",
-        "updated update published posted last modified on at am pm gmt utc est edt cet kst msk "
-        "jan january feb february mar march apr april may jun june jul july aug august sep "
-        "sept september oct october nov november dec december mon monday tue tues tuesday wed "
-        "wednesday thu thur thurs thursday fri friday sat saturday sun sunday st nd rd th",
-    )
-)
-
-
-def without_date_line(text: str) -> str:
-    """`text` without its leading dateline and without lines that only give a date or time."""
-    lines = [line for line in text.split("\n") if not _only_a_date(line)]
-    return _DATELINE.sub("", "\n".join(lines).lstrip(), count=1)
-
-
-def _only_a_date(line: str) -> bool:
-    words = re.findall(r"[^\W\d_]+", line.lower())
-    return any(c.isdigit() for c in line) and all(w in _DATE_WORDS for w in words)
-
-
-def word_key(word: str) -> str:
-    """What a word is, for comparing: case and punctuation dropped ("Russia," == "russia")."""
-    if any(c.isdigit() for c in word):
-        return _NUMBER_NOISE.sub("", word).casefold()
-    return word.translate(_punctuation()).casefold()
-
-
-@functools.cache
-def _punctuation() -> dict[int, None]:
-    """Unicode punctuation and format characters (soft hyphen, zero-width, bidi controls:
-    a feed that starts or stops sending them changed nothing a reader sees), Basic
-    Multilingual Plane, for str.translate to delete in C."""
-    categories = ((i, unicodedata.category(chr(i))) for i in range(0x10000))
-    return dict.fromkeys(i for i, cat in categories if cat[0] == "P" or cat == "Cf")
-
-
-def words(text: str) -> list[str]:
-    """The normalised words of a text, date line left out."""
-    return [k for k in (word_key(w) for w in without_date_line(text).split()) if k]
-
-
-def digest(title: str, summary: str) -> str:
-    """A short hash of the words of title and summary: equal when only cosmetics changed."""
-    joined = " ".join(words(title)) + "\x1e" + " ".join(words(summary))
-    return hashlib.sha1(joined.encode("utf-8")).hexdigest()[:20]
 
 
 def report_words(title: str, summary: str) -> frozenset[str]:

@@ -21,13 +21,13 @@ from bot import storyterms, storyvectors
 from bot.clock import iso
 from bot.corroboration_store import Rule, mark_if_corroborated
 from bot.db import write
-from bot.edits import digest
 from bot.model import Entry, TopicMatch
 from bot.narrow import narrow_subscriptions
 from bot.prepare import feed_terms
 from bot.store import LIVE as LIVE  # what counts as told: edit_store reads it here too
 from bot.store import FeedRow, SubscriptionRow, dumps, subscriptions, told_story
 from bot.stories import StoryDoc, StoryIndex
+from bot.text.versions import digest
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,6 @@ from bot.clock import parse_iso, utcnow
 from bot.corroboration import wire_of
 from bot.corroboration_store import Rule
 from bot.edit_store import store_edits
-from bot.edits import digest
 from bot.errors import FeedParseError, FetchError, WirewatchError, one_line
 from bot.failpoints import failpoint
 from bot.feeds.fetch import Fetcher, backoff_delay
@@ -47,6 +46,7 @@ from bot.settings import Settings
 from bot.store import FeedRow, record_failure, record_success
 from bot.stories import StoryIndex
 from bot.text.summary import summarize
+from bot.text.versions import digest
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, prepare
 from bot.workers import extract_article_async, parse_feed_async, prepare_entries_async
@@ -383,20 +383,20 @@ async def _resolved(p: Pipeline, feed_id: int, entries: tuple[Entry, ...]) -> tu
     groups: dict[str, list[int]] = {}
     for i, e in enumerate(entries):
         groups.setdefault(base_identity(e.identity), []).append(i)
-    bases, out = list(groups), list(entries)
+    bases, out = list(groups), list[Entry | None](entries)
     start, size = 0, 1
     async with p.turns.section() as pace:
         while start < len(bases):
             began = time.monotonic()
             at = sorted(i for base in bases[start : start + size] for i in groups[base])
             part = await resolve_identities(p.db, feed_id, tuple(entries[i] for i in at))
-            for i, e in zip(at, part, strict=True):
-                out[i] = e
+            for i, got in zip(at, part, strict=True):
+                out[i] = got
             start += size
             each = (time.monotonic() - began) / size
             size = max(1, min(400, int(p.turns.every / each) if each > 0 else 400))
             await pace()
-    return tuple(out)
+    return tuple(e for e in out if e is not None)
 
 
 def _chunks(seq: list[_T], size: int = CHUNK) -> list[list[_T]]:

@@ -25,7 +25,7 @@ import sqlite_utils
 
 from bot import opinions, sentencevectors
 from bot.clock import parse_stored, utcnow
-from bot.edits import digest, report_words, same_report, shared_share
+from bot.edits import report_words, same_report, shared_share
 from bot.errors import one_line
 from bot.feeds.parse import REPORT_MARK, base_identity, report_identity
 from bot.ingest import grouping_text
@@ -34,6 +34,7 @@ from bot.prepare import feed_terms
 from bot.settings import Settings
 from bot.stories import StoryDoc
 from bot.text.summary import summarize
+from bot.text.versions import digest
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, prepare
 
@@ -94,9 +95,10 @@ class _Version:
 
 async def resolve_identities(
     db: sqlite_utils.Database, feed_id: int, entries: tuple[Entry, ...]
-) -> tuple[Entry, ...]:
+) -> tuple[Entry | None, ...]:
     """The entries, each under the identity of the stored item it is a version of, or of a
-    new report. Usually what the feed gave: an entry whose identity is stored with the same
+    new report; None for one the feed listed again reworded under the same guid or link
+    (`_one_each`). Usually what the feed gave: an entry whose identity is stored with the same
     words is done with one indexed query per 400 entries. Any other is compared with every
     report the feed stored under its guid or link: the one it is (same words, else the
     same report edited: `bot.edits.same_report`) gives it its identity; none, and it is a
@@ -107,6 +109,8 @@ async def resolve_identities(
     groups: dict[str, list[Entry]] = {}
     for e in entries:
         groups.setdefault(base_identity(e.identity), []).append(e)
+    groups = {base: _one_each(group) for base, group in groups.items()}
+    listed = {id(e) for group in groups.values() for e in group}
     plain = _plain_versions(db, feed_id, list(groups))
     settled: dict[int, str] = {}
     compared = 0
@@ -121,10 +125,26 @@ async def resolve_identities(
         if compared % CHUNK == 0:
             await asyncio.sleep(0)
     return tuple(
-        replace(e, identity=settled[id(e)]) if settled.get(id(e), e.identity) != e.identity
+        None if id(e) not in listed
+        else replace(e, identity=settled[id(e)]) if settled.get(id(e), e.identity) != e.identity
         else e
         for e in entries
     )  # fmt: skip
+
+
+def _one_each(group: list[Entry]) -> list[Entry]:
+    """The entries of one guid or link, each report once: one the feed lists again reworded
+    (`same_report` with one listed before it) is the first one's version, not another report."""
+    if len(group) == 1:
+        return group
+    kept: list[Entry] = []
+    said: list[frozenset[str]] = []
+    for e in group:
+        words = report_words(e.title, e.summary)
+        if not any(same_report(other, words) for other in said):
+            kept.append(e)
+            said.append(words)
+    return kept
 
 
 def _digest(entry: Entry) -> str:

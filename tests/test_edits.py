@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.edits import diff_text, digest, without_date_line, word_diff
+from bot.edits import diff_text, word_diff
 from bot.model import Change
+from bot.text.versions import digest, without_date_line
 
 TITLE = "North Korea has sent more troops to Russia, South Korea says"
 SUMMARY = (

@@ -39,11 +39,11 @@ import feedparser
 from feedparser.encodings import convert_to_utf8
 from feedparser.sanitizer import replace_doctype
 
-from bot.edits import digest, report_words, same_report
 from bot.errors import FeedParseError, one_line
 from bot.model import Entry, ParsedFeed
 from bot.text.clean import html_to_text
 from bot.text.invisible import strip_invisible
+from bot.text.versions import digest
 
 log = logging.getLogger(__name__)
 
@@ -448,9 +448,10 @@ def _dedupe(entries: Iterable[Entry]) -> list[Entry]:
     """Entries in document order, each identity once. One guid on entries with different
     links (a CMS that writes one guid for every item) identifies none of them: their links do,
     or each would be lost behind the first, or posted as an edit of it. Entries that still
-    share an identity (one guid or one link for all) are kept when they are different reports
-    (`bot.edits.same_report`), each after the first under `report_identity`; the same report
-    listed twice is kept once, as first listed."""
+    share an identity (one guid or one link for all) are kept when their words differ, each
+    after the first under `report_identity`; the same words listed twice are kept once, as
+    first listed. Whether two of them are one report reworded is the pipeline's to tell
+    (`bot.revisions.resolve_identities`): it reads the words as the story index does."""
     listed = list(entries)
     links: dict[str, set[str | None]] = {}
     for entry in listed:
@@ -463,19 +464,19 @@ def _dedupe(entries: Iterable[Entry]) -> list[Entry]:
         for e in listed
     ]  # fmt: skip
     counts = Counter(e.identity for e in listed)
-    reports: dict[str, list[frozenset[str]]] = {}
+    seen: dict[str, set[str]] = {}
     kept = []
     for entry in listed:
         if counts[entry.identity] > 1:  # words are read only where an identity repeats
-            said = report_words(entry.title, entry.summary)
-            before = reports.setdefault(entry.identity, [])
-            if any(same_report(other, said) for other in before):
+            said = digest(entry.title, entry.summary)
+            before = seen.setdefault(entry.identity, set())
+            if said in before:
                 continue
             if before:
                 entry = replace(
                     entry, identity=report_identity(entry.identity, entry.title, entry.summary)
                 )
-            before.append(said)
+            before.add(said)
         kept.append(entry)
     return kept
 
