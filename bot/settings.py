@@ -184,7 +184,7 @@ class Settings(_Strict):
     # Each new item's headline as a sentence vector, for grouping (bot.sentencevectors): a
     # worker's 3-8 ms of CPU per item; off, stories are joined by their words alone.
     sentence_vectors: bool = True
-    # How long the vectors are kept after their story window: `topics backtest` reads them
+    # How long the vectors are kept (never less than story_window): `topics backtest` reads them
     # instead of asking the encoder again (768 bytes an item; most of a month's replay time).
     keep_vectors: Seconds = Field(default=30 * 86400.0, ge=0)
 
