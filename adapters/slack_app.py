@@ -31,7 +31,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -76,6 +76,10 @@ HISTORY_LIMIT = 200  # messages per page of conversations.history / .replies
 # doubt): a busy channel is read through, a pathological one cannot hold the sender for
 # long (the log says when this cap was reached).
 LOOKUP_PAGES = 10
+# A send in doubt posted, if at all, within this long of its start (a paced post waits its
+# turn first): the lookup reads `since` - CLOCK_MARGIN .. `since` + this + CLOCK_MARGIN, so
+# however busy the channel was afterwards, Slack's newest-first pages reach ours.
+SEND_WINDOW = timedelta(minutes=15)
 LOOKUP_TIMEOUT = 4 * API_TIMEOUT  # a whole lookup, however many pages and threads
 THREADS_SCANNED = 20
 MODERATORS = (  # who may change things here (`_is_admin`, `Commands.is_moderator`)
@@ -442,9 +446,9 @@ class SlackAdapter:
         is when the DMs go out, a DeliveryError says we cannot tell."""
         try:
             async with asyncio.timeout(LOOKUP_TIMEOUT):
-                async for message in self._pages(
-                    "conversations_history", _oldest(since), channel=channel
-                ):
+                oldest = _window(since).get("oldest")  # not `latest`: the notice's first try
+                args = {"oldest": oldest} if oldest else {}  # may be long after `since`
+                async for message in self._pages("conversations_history", channel=channel, **args):
                     if notice_of(message) == key:
                         return True
         except TimeoutError:
@@ -466,22 +470,22 @@ class SlackAdapter:
         threads. A DeliveryError when it takes longer than LOOKUP_TIMEOUT: we cannot tell."""
         try:
             async with asyncio.timeout(LOOKUP_TIMEOUT):
-                return await self._find_posted(channel, delivery_id, thread, _oldest(since))
+                return await self._find_posted(channel, delivery_id, thread, _window(since))
         except TimeoutError:
             raise DeliveryError(
                 f"Slack find_posted: no answer within {LOOKUP_TIMEOUT:g}s", maybe_posted=True
             ) from None
 
     async def _find_posted(
-        self, channel: str, delivery_id: int, thread: MessageRef | None, oldest: str | None
+        self, channel: str, delivery_id: int, thread: MessageRef | None, window: dict[str, str]
     ) -> MessageRef | None:
         if thread is not None:
-            found = await self._in_thread(channel, thread.message_id, delivery_id, oldest)
+            found = await self._in_thread(channel, thread.message_id, delivery_id, window)
             if found is not None:
                 return found
         threads = []
         try:
-            async for message in self._pages("conversations_history", oldest, channel=channel):
+            async for message in self._pages("conversations_history", channel=channel, **window):
                 if render.delivery_of(message) == delivery_id:
                     return MessageRef("slack", channel, message["ts"])
                 if message.get("reply_count") and render.delivery_of(message) is not None:
@@ -491,19 +495,19 @@ class SlackAdapter:
                 return None  # the channel is gone: nothing was posted there to duplicate
             raise  # no right to read it (posting may still work): we cannot tell, so we wait
         for parent in threads[:THREADS_SCANNED]:
-            found = await self._in_thread(channel, parent, delivery_id, oldest)
+            found = await self._in_thread(channel, parent, delivery_id, window)
             if found is not None:
                 return found
         return None
 
     async def _in_thread(
-        self, channel: str, parent: str, delivery_id: int, oldest: str | None
+        self, channel: str, parent: str, delivery_id: int, window: dict[str, str]
     ) -> MessageRef | None:
         """Our reply for `delivery_id` in the thread of `parent`; None too when that thread
         is gone (what was in it can no longer be seen to be duplicated)."""
         try:
             async for message in self._pages(
-                "conversations_replies", oldest, channel=channel, ts=parent
+                "conversations_replies", channel=channel, ts=parent, **window
             ):
                 if message.get("ts") != parent and render.delivery_of(message) == delivery_id:
                     return MessageRef("slack", channel, message["ts"], parent)
@@ -513,13 +517,10 @@ class SlackAdapter:
             raise
         return None
 
-    async def _pages(
-        self, method: str, oldest: str | None, **args: Any
-    ) -> AsyncIterator[dict[str, Any]]:
-        """The messages a history method returns, page after page (`cursor`), from `oldest`
-        on when given; at most LOOKUP_PAGES pages, and the log says when more were left."""
-        if oldest is not None:
-            args["oldest"] = oldest
+    async def _pages(self, method: str, **args: Any) -> AsyncIterator[dict[str, Any]]:
+        """The messages a history method returns (newest first), page after page (`cursor`),
+        within `oldest`..`latest` when given; at most LOOKUP_PAGES pages, and the log says
+        when more were left."""
         cursor = ""
         for _ in range(LOOKUP_PAGES):
             page = await self._call(
@@ -539,7 +540,7 @@ class SlackAdapter:
             "followed than are read; a post of this delivery among the rest is not seen",
             method,
             args.get("channel"),
-            oldest or "-",
+            args.get("oldest", "-"),
             LOOKUP_PAGES,
         )
 
@@ -630,11 +631,14 @@ def notice_of(message: dict[str, Any]) -> int | None:
         return None
 
 
-def _oldest(since: datetime | None) -> str | None:
-    """A history method's `oldest` (a Slack ts) a little before `since` (CLOCK_MARGIN)."""
+def _window(since: datetime | None) -> dict[str, str]:
+    """A history method's `oldest` and `latest` (Slack ts) around a send that began at
+    `since`: from a little before (CLOCK_MARGIN) to SEND_WINDOW after; none without it."""
     if since is None:
-        return None
-    return f"{max((since - CLOCK_MARGIN).timestamp(), 0.0):.6f}"
+        return {}
+    oldest = max((since - CLOCK_MARGIN).timestamp(), 0.0)
+    latest = (since + SEND_WINDOW + CLOCK_MARGIN).timestamp()
+    return {"oldest": f"{oldest:.6f}", "latest": f"{latest:.6f}"}
 
 
 def _seconds(value: str | None) -> float:

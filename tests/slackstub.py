@@ -432,11 +432,14 @@ class SlackStub:
         thread = [parent] + self.replies(channel.id, parent["ts"])
         return _paged(thread, args)
 
-    def chatter(self, channel: str, count: int, *, thread_ts: str | None = None) -> None:
-        """`count` messages from a person (a busy channel, or a busy thread of `thread_ts`)."""
+    def chatter(
+        self, channel: str, count: int, *, thread_ts: str | None = None, later: float = 0.0
+    ) -> None:
+        """`count` messages from a person (a busy channel, or a busy thread of `thread_ts`),
+        `later` seconds from now (the newsroom talking on while the bot was down)."""
         messages = self.channels[channel].messages
         for n in range(count):
-            message = {"type": "message", "user": "U0PERSON", "ts": self._next_ts()}
+            message = {"type": "message", "user": "U0PERSON", "ts": self._next_ts(later)}
             if thread_ts:
                 message["thread_ts"] = thread_ts
                 parent = self._message(self.channels[channel], thread_ts)
@@ -446,8 +449,8 @@ class SlackStub:
 
     # -- helpers -----------------------------------------------------------------------
 
-    def _next_ts(self) -> str:
-        return f"{int(time.time())}.{next(self._ts):06d}"
+    def _next_ts(self, later: float = 0.0) -> str:
+        return f"{int(time.time() + later)}.{next(self._ts):06d}"
 
     def _readable(self, channel_id: str) -> Channel:
         channel = self.channels.get(channel_id)

@@ -278,6 +278,23 @@ async def test_slack_lookup_stops_at_its_cap_and_says_so(caplog):
     assert "slack.find_posted_capped" in caplog.text
 
 
+async def test_slack_finds_ours_before_more_chatter_than_its_cap_reads():
+    """Slack pages newest first: with only `oldest`, more messages after ours than the cap
+    reads hid it, and it was posted again. The lookup ends a little after the send began."""
+    async with SlackStub() as stub:
+        stub.add_channel(NEWS)
+        adapter = _slack_adapter(stub)
+        await adapter.start(None)
+        try:
+            since = utcnow()
+            ref = await adapter.post_digest(NEWS, "digest text", 77)
+            stub.chatter(NEWS, LOOKUP_PAGES * HISTORY_LIMIT + 50, later=3600)  # an hour on
+            found = await adapter.find_posted(NEWS, 77, since=since)
+        finally:
+            await adapter.stop()
+    assert found is not None and found.message_id == ref.message_id
+
+
 # -- the outbox ----------------------------------------------------------------------------
 
 
