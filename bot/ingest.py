@@ -21,6 +21,7 @@ from bot import storyterms, storyvectors
 from bot.clock import iso
 from bot.corroboration_store import Rule, mark_if_corroborated
 from bot.db import write
+from bot.edits import report_words, same_report, shared_share
 from bot.model import Entry, TopicMatch
 from bot.narrow import narrow_subscriptions
 from bot.prepare import feed_terms
@@ -191,26 +192,33 @@ def _alerted_for(
 def _same_article(
     db: sqlite_utils.Database, feed: FeedRow, item: NewItem, window: timedelta
 ) -> int | None:
-    """The story of an item stored from another feed with this item's link (or URL guid).
+    """The story of an item stored with this item's link (or URL guid): one report.
 
-    The same article in two feeds of one outlet ("World" and "Asia") is one report. Only
-    stories still open count: a link reused years later is news again. Never the feed's own
-    items: a new item of a feed under a link or guid it gave before is another report of a
-    feed that gives one link (its home page) or one guid to all (`bot.revisions`).
+    The same article in two feeds of one outlet ("World" and "Asia") is one report, and so is
+    the feed's own article given a new guid by its CMS, when it says the same (`same_report`,
+    told by enough words). Not another report of a feed that gives one link (its home page)
+    or one guid to all (`bot.revisions`). Only stories still open count: a link reused years
+    later is news again.
     """
     e = item.entry
     keys = [("url", e.url)] if e.url else []
     if e.identity.startswith(("guid:http://", "guid:https://")):
         keys.append(("identity", e.identity))  # a numeric guid may repeat across outlets
     since = iso(item.published - window)
+    said: frozenset[str] | None = None
     for column, value in keys:
-        row = db.execute(
-            f"SELECT story_id FROM items WHERE {column} = ? AND story_id IS NOT NULL "
-            "AND published >= ? AND feed_id != ? ORDER BY id LIMIT 1",
-            [value, since, feed.id],
-        ).fetchone()
-        if row:
-            return int(row[0])
+        rows = db.execute(
+            f"SELECT story_id, feed_id, title, summary FROM items WHERE {column} = ? "
+            "AND story_id IS NOT NULL AND published >= ? ORDER BY id LIMIT 20",
+            [value, since],
+        ).fetchall()
+        for story_id, feed_id, title, summary in rows:
+            if feed_id != feed.id:
+                return int(story_id)
+            said = said if said is not None else report_words(e.title, e.summary)
+            before = report_words(title, summary)
+            if shared_share(before, said) is not None and same_report(before, said):
+                return int(story_id)  # the feed's own article under a new guid
     return None
 
 

@@ -221,3 +221,27 @@ async def test_a_report_like_one_of_long_ago_under_one_guid_is_new_not_its_edit(
         count = rt.db.execute("SELECT count(*) FROM items").fetchone()[0]
     # Its own item (an update of the first drill's story, by its words), not an edit of it.
     assert kinds(console)[-1] != "edit" and count == 7
+
+
+async def test_the_feeds_own_article_under_a_new_guid_is_not_posted_again(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """A CMS that gives an article a new guid when it is updated (same link, headline
+    reworded): the same report, filed in its story without a post, as another feed's copy
+    of the article is; a feed's other report under its one link still alerts."""
+    link = "https://news.example/2026/hormuz-destroyer"
+    updated = (
+        "Japan sends destroyer to Strait of Hormuz to escort tankers",
+        HORMUZ[1] + " Officials confirmed the departure.",
+    )
+    feed_server.serve("/rss", rss(HORMUZ, guid="cms-1001", link=link))
+    async with console_runtime(settings(tmp_path, feed_server.url("/rss"))) as (rt, console):
+        await poll_once(rt)
+        feed_server.serve("/rss", rss(updated, guid="cms-1001-v2", link=link))
+        await poll_once(rt)
+        await poll_once(rt)
+        stories = {r[0] for r in rt.db.execute("SELECT story_id FROM items")}
+        assert kinds(console) == ["new"] and len(stories) == 1
+        feed_server.serve("/rss", rss(SHIPS, guid="cms-2002", link=link))
+        await poll_once(rt)
+    assert kinds(console) == ["new", "new"]
