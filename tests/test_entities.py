@@ -135,6 +135,11 @@ def test_a_small_gazetteer_file_loads(tmp_path):
             "A:\n  kind: place\n  aliases: [Same]\nB:\n  kind: place\n  aliases: [same]\n",
             "B: alias 'same' is already an alias of A",
         ),
+        (  # accents fold in matching (bot/topics/query.py): Pará and Para are one alias
+            "Brazil:\n  kind: country\n  aliases: [Pará]\nSuriname:\n  kind: country\n"
+            "  aliases: [Para]\n",
+            "Suriname: alias 'Para' is already an alias of Brazil (case, accents and hyphens",
+        ),
         ("Narnia:\n  kind: [place\n", "entities.yaml:3: not valid YAML"),
     ],
 )

@@ -191,7 +191,11 @@ class Gazetteer:
             key = fold(text)
             owner = self._lookup.setdefault(key, info.name)
             if owner != info.name:
-                problems.append(f"{info.name}: alias {text!r} is already an alias of {owner}")
+                problems.append(
+                    f"{info.name}: alias {text!r} is already an alias of {owner}"
+                    " (case, accents and hyphens do not tell aliases apart: remove it from"
+                    " one of them)"
+                )
                 continue
             existing = self._automaton.get(key, [])
             self._automaton.add_word(key, [*existing, _alias(info.name, text)])
