@@ -8,6 +8,7 @@ Schema changes are plain named steps in MIGRATIONS; `user_version` records how f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import sqlite3
@@ -587,10 +588,21 @@ class StoreThread:
             self._db = _connect_again(self.path)
         return fn(self._db, *args)
 
-    async def close(self) -> None:
-        """Let the work already asked for finish, then close the connection in its thread."""
+    async def close(self, grace: float = 2.0) -> None:
+        """Let the work already asked for finish, then close the connection in its thread.
+        Work still running after `grace` seconds (a search of a large archive takes seconds)
+        is interrupted, so that a shutdown keeps to compose's 10 s: a read just ends, a write
+        is rolled back whole, as when the process is killed."""
         self._pool.submit(self._close)
-        await asyncio.to_thread(self._pool.shutdown, wait=True)
+        done = asyncio.ensure_future(asyncio.to_thread(self._pool.shutdown, wait=True))
+        try:
+            await asyncio.wait_for(asyncio.shield(done), grace)
+        except TimeoutError:
+            db = self._db
+            if db is not None:
+                with contextlib.suppress(sqlite3.ProgrammingError):  # closed meanwhile
+                    db.conn.interrupt()
+            await done
 
     def _close(self) -> None:
         if self._db is not None:

@@ -97,3 +97,22 @@ async def test_a_slow_search_leaves_the_bot_serving_and_answers_right(tmp_path: 
     assert [line.split(" (")[0] for line in lines[1:]] == [
         f"- Harbour report {ITEMS - k}" for k in range(10)
     ]
+
+
+async def test_shutdown_does_not_wait_out_a_long_command_query(tmp_path):
+    """A command's query still running at shutdown (its caller cancelled) is interrupted
+    after a grace period: compose kills the bot 10 s after SIGTERM."""
+    from bot.db import StoreThread
+
+    open_database(tmp_path / "w.db").close()
+    store = StoreThread(tmp_path / "w.db")
+    endless = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000000) "
+        "SELECT count(*) FROM c"
+    )
+    query = asyncio.ensure_future(store.run(lambda db: db.execute(endless).fetchone()))
+    await asyncio.sleep(0.3)  # running on the store thread
+    query.cancel()
+    began = time.monotonic()
+    await asyncio.wait_for(store.close(grace=0.5), 30)
+    assert time.monotonic() - began < 5
