@@ -655,7 +655,11 @@ def _explain(exc: sqlite3.DatabaseError, path: Path) -> str:
     if "readonly" in text or "unable to open" in text:
         return f"cannot write {path} ({text}): check the volume and its permissions"
     if "locked" in text:
-        return f"{path} is locked by another process ({text}); is another wirewatch running?"
+        return (
+            f"{path} is locked by another connection ({text}): another wirewatch running, "
+            "or a long write of a chat command of this one (a topic whose query changed "
+            "decides its waiting alerts again); the next try may find it free"
+        )
     if "disk is full" in text or "full" in text:
         return f"the disk holding {path} is full ({text})"
     return f"database error on {path}: {text}"

@@ -125,7 +125,7 @@ async def test_a_write_lock_held_elsewhere_fails_cleanly_and_the_next_poll_recov
     async with console_runtime(settings) as (rt, console):
         rt.db.execute("PRAGMA busy_timeout = 200")  # the default 5 s wait, shortened
         with write_lock_held_elsewhere(tmp_path / "w.db"):
-            with pytest.raises(StoreError, match="locked by another process"):
+            with pytest.raises(StoreError, match="locked by another connection"):
                 await poll_once(rt)
             assert (_count(rt.db, "items"), _count(rt.db, "deliveries")) == (0, 0)
         assert console.alerts() == []
@@ -147,7 +147,7 @@ async def test_a_locked_database_at_startup_is_named_and_the_retry_works(
     with write_lock_held_elsewhere(tmp_path / "w.db"):
         assert await asyncio.to_thread(main, argv) == 1  # after SQLite's 5 s busy wait
         out, err = capfd.readouterr()
-    assert out == "" and "is locked by another process" in err and "Traceback" not in err
+    assert out == "" and "is locked by another connection" in err and "Traceback" not in err
     assert await asyncio.to_thread(main, argv) == 0
     assert [line for line in capfd.readouterr().out.splitlines() if "Latvia" in line]
 
