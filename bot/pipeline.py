@@ -389,7 +389,7 @@ async def _resolved(p: Pipeline, feed_id: int, entries: tuple[Entry, ...]) -> tu
         while start < len(bases):
             began = time.monotonic()
             at = sorted(i for base in bases[start : start + size] for i in groups[base])
-            part = await resolve_identities(p.db, feed_id, tuple(entries[i] for i in at))
+            part = resolve_identities(p.db, feed_id, tuple(entries[i] for i in at))
             for i, got in zip(at, part, strict=True):
                 out[i] = got
             start += size

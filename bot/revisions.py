@@ -93,7 +93,7 @@ class _Version:
     digest: str | None
 
 
-async def resolve_identities(
+def resolve_identities(
     db: sqlite_utils.Database, feed_id: int, entries: tuple[Entry, ...]
 ) -> tuple[Entry | None, ...]:
     """The entries, each under the identity of the stored item it is a version of, or of a
@@ -104,8 +104,8 @@ async def resolve_identities(
     same report edited: `bot.edits.same_report`) gives it its identity; none, and it is a
     new report, under the guid or link itself when free, else under `report_identity`.
     Decided from what is stored and what the feed says only: polling the same body again,
-    or after a restart, finds every entry where it found it before. `CHUNK` guids or links
-    at a time: a feed that rewrote 1,000 entries lets chat commands in between."""
+    or after a restart, finds every entry where it found it before. The pipeline asks for
+    a few guids or links at a time, taking turns with the event loop (`pipeline._resolved`)."""
     groups: dict[str, list[Entry]] = {}
     for e in entries:
         groups.setdefault(base_identity(e.identity), []).append(e)
@@ -113,7 +113,6 @@ async def resolve_identities(
     listed = {id(e) for group in groups.values() for e in group}
     plain = _plain_versions(db, feed_id, list(groups))
     settled: dict[int, str] = {}
-    compared = 0
     for base, group in groups.items():
         first = group[0]
         if len(group) == 1 and first.identity == base and _unchanged(first, plain.get(base)):
@@ -121,9 +120,6 @@ async def resolve_identities(
         stored = _versions(db, feed_id, base)
         for e, identity in zip(group, _settle(db, base, group, stored), strict=True):
             settled[id(e)] = identity
-        compared += 1
-        if compared % CHUNK == 0:
-            await asyncio.sleep(0)
     return tuple(
         None if id(e) not in listed
         else replace(e, identity=settled[id(e)]) if settled.get(id(e), e.identity) != e.identity
