@@ -7,6 +7,9 @@ keeps channels, users and messages (with threads and metadata), records every ca
 arrived, and accepts `response_url` posts. `fail(...)` queues failures for a method;
 `lose_response(...)` carries a call out (the message is stored and shows in history) and then
 loses its answer: a 5xx page, a dropped connection, or no answer before the client gives up.
+Slack's limits for apps not approved for the Marketplace (May 2025): `history_cap` caps
+`limit` of conversations.history / .replies (15), and `limit_rate(...)` answers 429 with
+`Retry-After` past N calls of a method per window; `non_marketplace()` sets both.
 Socket Mode too: apps.connections.open (app token) hands out a ws:// URL on the stub, which
 says hello and lets `socket_command(...)` send a slash-command envelope and read its ack.
 
@@ -29,8 +32,10 @@ import hashlib
 import hmac
 import itertools
 import json
+import math
 import time
 import urllib.parse
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -46,6 +51,8 @@ TEAM = "T0TEST"
 BOT_USER = "U0BOT"
 SECTION_MAX = 3000
 TEXT_MAX = 40000
+HISTORY_METHODS = ("conversations.history", "conversations.replies")
+NON_MARKETPLACE_PAGE = 15  # Slack's `limit` maximum and default for those apps since May 2025
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,10 @@ class SlackStub:
         self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._targets: dict[str, tuple[str, str]] = {}  # response_url key -> (channel|ts, user)
         self.ephemeral: list[tuple[str, str, dict[str, Any]]] = []  # (channel, user, payload)
+        # A larger `limit` of a history method gets this many (and the default is this).
+        self.history_cap: int | None = None
+        self._rates: dict[str, tuple[int, float]] = {}  # method -> (calls, per seconds)
+        self._served: dict[str, deque[float]] = {}  # when each method was last served
 
     # -- setup -------------------------------------------------------------------------
 
@@ -156,6 +167,21 @@ class SlackStub:
         for `hang` seconds)."""
         assert how in ("reset", "timeout") or how.startswith("5"), how
         self._losses.setdefault(method, []).extend([how] * times)
+
+    def limit_rate(self, method: str, calls: int = 1, per: float = 60.0) -> None:
+        """At most `calls` calls of `method` are served per `per` seconds (a sliding window);
+        the others get 429 `ratelimited` with `Retry-After`: whole seconds until one is
+        served again. A refused call is not counted."""
+        self._rates[method] = (calls, per)
+        self._served.setdefault(method, deque())
+
+    def non_marketplace(self, per: float = 60.0) -> None:
+        """conversations.history and .replies as Slack serves an app not approved for the
+        Marketplace and distributed to other workspaces: 15 messages a page, one call a
+        minute (`per` shortens that minute for a test that must see several)."""
+        self.history_cap = NON_MARKETPLACE_PAGE
+        for method in HISTORY_METHODS:
+            self.limit_rate(method, 1, per)
 
     # -- what happened -------------------------------------------------------------------
 
@@ -266,6 +292,9 @@ class SlackStub:
             return 200, {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"}, {}
         if (bearer or args.get("token")) != self.token:
             return 200, {"ok": False, "error": "invalid_auth"}, {}
+        wait = self._rate_limited(method)
+        if wait is not None:
+            return 429, {"ok": False, "error": "ratelimited"}, {"Retry-After": str(wait)}
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return 200, {"ok": False, "error": "unknown_method"}, {}
@@ -273,6 +302,20 @@ class SlackStub:
             return 200, {"ok": True, **handler(args)}, {}
         except _ApiError as exc:
             return 200, {"ok": False, "error": str(exc)}, {}
+
+    def _rate_limited(self, method: str) -> int | None:
+        """Seconds until `method` is served again when it is over its rate, else None (and
+        this call counts)."""
+        if method not in self._rates:
+            return None
+        calls, per = self._rates[method]
+        served, now = self._served[method], time.monotonic()
+        while served and served[0] <= now - per:
+            served.popleft()
+        if len(served) >= calls:
+            return max(1, math.ceil(served[0] + per - now))
+        served.append(now)
+        return None
 
     # -- Socket Mode -------------------------------------------------------------------
 
@@ -423,14 +466,14 @@ class SlackStub:
         (default 100, at most 999) a page, the next page (older) by `cursor`."""
         channel = self._readable(args.get("channel", ""))
         top = [m for m in channel.messages if m.get("thread_ts") in (None, m["ts"])]
-        return _paged(list(reversed(top)), args)
+        return _paged(list(reversed(top)), args, self.history_cap)
 
     def _m_conversations_replies(self, args: dict[str, Any]) -> dict[str, Any]:
         """The thread's parent then its replies, oldest first, paged as history is."""
         channel = self._readable(args.get("channel", ""))
         parent = self._message(channel, args.get("ts", ""))
         thread = [parent] + self.replies(channel.id, parent["ts"])
-        return _paged(thread, args)
+        return _paged(thread, args, self.history_cap)
 
     def chatter(
         self, channel: str, count: int, *, thread_ts: str | None = None, later: float = 0.0
@@ -564,13 +607,17 @@ async def _arguments(request: web.Request) -> tuple[dict[str, Any], str]:
     return args, encoding
 
 
-def _paged(messages: list[dict[str, Any]], args: dict[str, Any]) -> dict[str, Any]:
+def _paged(
+    messages: list[dict[str, Any]], args: dict[str, Any], cap: int | None = None
+) -> dict[str, Any]:
     """One page of `messages` (in the method's order) as Slack answers it: those within
-    `oldest`..`latest` (exclusive unless `inclusive`), from `cursor` on, `limit` of them;
-    `has_more` and `response_metadata.next_cursor` when more follow."""
-    limit = str(args.get("limit") or 100)
+    `oldest`..`latest` (exclusive unless `inclusive`), from `cursor` on, `limit` of them
+    (`cap` at most, silently: a capped app asking for 200 gets 15, `has_more` saying the
+    rest is there); `has_more` and `response_metadata.next_cursor` when more follow."""
+    limit = str(args.get("limit") or cap or 100)
     if not limit.isdigit() or not 1 <= int(limit) <= 999:
         raise _ApiError("invalid_limit")
+    limit = str(min(int(limit), cap or 999))
     inclusive = _truthy(args.get("inclusive"))
     low, high = _ts(args.get("oldest"), "0"), _ts(args.get("latest"), "9999999999")
     within = [
