@@ -49,6 +49,9 @@ FAULT_ATTEMPTS = 3  # our own errors: a passing one clears, a broken row does no
 MARK_ATTEMPTS = 5  # a corroboration mark is a nicety: it never holds a channel for long
 REWRITE_EVENT = -1  # deliveries.event_id of a first message's rewrite (after an update)
 NOTICE_ATTEMPTS = 10  # some 40 minutes of retries (5 s doubling, capped at 15 min)
+# How long a notice in doubt waits for a platform that says "ask later" (Slack's history
+# limit for apps outside its Marketplace: a read a minute) before it is sent again unseen.
+NOTICE_LOOKUP_PATIENCE = 3600.0
 REASON_CHARS = 300
 
 
@@ -442,7 +445,13 @@ def _failed(db: sqlite_utils.Database, d: Delivery, exc: DeliveryError, platform
         hold_channel(db, d.channel, str(exc))
         log.error("outbox.failed delivery=%d channel=%s error=%s", d.id, d.channel, exc)
         return "failed"
-    delay = retry_delay(d.attempts, exc.retry_after)
+    if d.maybe_posted and exc.retry_after is not None:
+        # A lookup the platform's rate limit cut short: it goes on where it stopped at its
+        # next try (Slack's limit outside its Marketplace: a page a minute), so it is tried
+        # again when the platform says, not after a backoff grown by the pages before.
+        delay = exc.retry_after * random.uniform(1.0, 1.1)
+    else:
+        delay = retry_delay(d.attempts, exc.retry_after)
     mark_retry(db, d, str(exc), delay, maybe_posted=exc.maybe_posted)
     log.warning(
         "outbox.retry delivery=%d channel=%s in=%.0fs maybe_posted=%d error=%s",
@@ -508,10 +517,19 @@ async def deliver_notices(
         adapter = adapters.get(through)
         if adapter is None or (only is not None and through != only):
             continue
-        if row["next_attempt"] is not None and await _notice_found(adapter, ident, row):
-            _notice_sent(db, row["id"])
-            sent += 1
-            continue
+        if row["next_attempt"] is not None:
+            found = await _notice_found(adapter, ident, row)
+            if isinstance(found, float):  # the platform says: ask again then
+                with write(db):
+                    db.execute(
+                        "UPDATE notices SET next_attempt = ? WHERE id = ?",
+                        [later(found), row["id"]],
+                    )
+                continue
+            if found:
+                _notice_sent(db, row["id"])
+                sent += 1
+                continue
         _notice_begun(db, row["id"])
         try:
             await adapter.post_notice(ident, row["text"], key=row["id"])
@@ -543,12 +561,21 @@ def _notice_sent(db: sqlite_utils.Database, notice_id: int) -> None:
         db.execute("UPDATE notices SET sent_at = ? WHERE id = ?", [iso(utcnow()), notice_id])
 
 
-async def _notice_found(adapter: ChatAdapter, ident: str, row: dict) -> bool:
+async def _notice_found(adapter: ChatAdapter, ident: str, row: dict) -> bool | float:
     """An earlier try's notice, already on the platform? When it cannot tell, it is sent
-    again: a notice twice is better than one that says why alerts stopped, lost."""
+    again: a notice twice is better than one that says why alerts stopped, lost. When it can
+    tell later (a rate limit's Retry-After), the seconds to wait: for up to
+    NOTICE_LOOKUP_PATIENCE after the notice was queued, then it is sent again unseen."""
     since = parse_stored(row["created"], None)  # never posted before it was queued
     try:
         found = await adapter.find_notice(ident, row["id"], since=since)
+    except DeliveryError as exc:
+        age = (utcnow() - since).total_seconds() if since is not None else 0.0
+        if exc.retry_after is not None and age + exc.retry_after <= NOTICE_LOOKUP_PATIENCE:
+            log.info("notice.lookup_later id=%d retry_in=%gs", row["id"], exc.retry_after)
+            return float(max(exc.retry_after, 1.0))
+        log.warning("notice.in_doubt id=%d error=%s: sending it again", row["id"], exc)
+        return False
     except Exception as exc:
         log.warning("notice.in_doubt id=%d error=%s: sending it again", row["id"], exc)
         return False

@@ -312,8 +312,8 @@ class SlackStub:
         served, now = self._served[method], time.monotonic()
         while served and served[0] <= now - per:
             served.popleft()
-        if len(served) >= calls:
-            return max(1, math.ceil(served[0] + per - now))
+        if len(served) >= calls:  # calls=0: every call refused, for a whole window each
+            return max(1, math.ceil((served[0] if served else now) + per - now))
         served.append(now)
         return None
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
@@ -23,7 +24,7 @@ from adapters.discord_bot import DiscordAdapter
 from adapters.slack_app import SlackAdapter
 from bot.clock import iso, utcnow
 from bot.db import open_database
-from bot.outbox import deliver_notices
+from bot.outbox import NOTICE_LOOKUP_PATIENCE, deliver_notices
 from bot.store import add_notice
 from tests.discordstub import DiscordStub
 from tests.slackstub import TOKEN, SlackStub
@@ -175,4 +176,55 @@ async def test_slack_notice_refused_by_the_channel_still_goes_to_moderators(tmp_
         async with _slack(stub) as adapter:
             assert await deliver_notices(db, {"slack": adapter}) == 1
         assert len(_slack_notices(stub, "U0MOD")) == 1
+    assert all(_sent(db))
+
+
+async def test_slack_notice_in_doubt_waits_out_a_history_rate_limit_rather_than_posting_twice(
+    tmp_path,
+):
+    """Under Slack's limits for apps outside its Marketplace (a history read a minute), the
+    lookup of a notice whose answer was lost is refused with a Retry-After: that is "ask
+    again then", not "cannot tell", so the notice waits instead of being posted again."""
+    db = open_database(tmp_path / "w.db")
+    async with SlackStub() as stub:
+        stub.add_channel(NEWS)
+        stub.add_user("U0MOD", admin=True)
+        add_notice(db, "disabled:1", TEXT, channel=f"slack:{NEWS}")
+        stub.lose_response("chat.postMessage", "503")
+        async with _slack(stub) as adapter:
+            adapters = {"slack": adapter}
+            assert await deliver_notices(db, adapters) == 0  # lost: in doubt
+            stub.limit_rate("conversations.history", 0)  # every read refused: 429, Retry-After
+            _due_now(db)
+            assert await deliver_notices(db, adapters) == 0
+            assert len(_slack_notices(stub, NEWS)) == 1, "posted again while Slack said wait"
+            [wait_until] = [r[0] for r in db.execute("SELECT next_attempt FROM notices")]
+            assert wait_until > iso(utcnow() + timedelta(seconds=30))  # the Retry-After
+            assert await deliver_notices(db, adapters) == 0  # not due yet: Slack not asked
+        stub.limit_rate("conversations.history", 100)
+        _due_now(db)
+        async with _slack(stub) as adapter:  # a restart, after the Retry-After
+            assert await deliver_notices(db, {"slack": adapter}) == 1  # found, not sent again
+        assert len(_slack_notices(stub, NEWS)) == 1 and not _slack_notices(stub, "U0MOD")
+    assert all(_sent(db))
+
+
+async def test_slack_notice_sent_again_once_the_rate_limit_outlasts_our_patience(tmp_path):
+    """A notice whose lookup Slack keeps refusing is sent again after NOTICE_LOOKUP_PATIENCE:
+    a notice twice is better than one that says why alerts stopped, lost."""
+    db = open_database(tmp_path / "w.db")
+    async with SlackStub() as stub:
+        stub.add_channel(NEWS)
+        stub.add_user("U0MOD", admin=True)
+        add_notice(db, "disabled:1", TEXT, channel=f"slack:{NEWS}")
+        stub.lose_response("chat.postMessage", "503")
+        async with _slack(stub) as adapter:
+            adapters = {"slack": adapter}
+            assert await deliver_notices(db, adapters) == 0
+            stub.limit_rate("conversations.history", 0)
+            queued = utcnow() - timedelta(seconds=NOTICE_LOOKUP_PATIENCE)
+            db.execute("UPDATE notices SET created = ?", [iso(queued)])
+            _due_now(db)
+            assert await deliver_notices(db, adapters) == 1
+        assert len(_slack_notices(stub, NEWS)) == 2
     assert all(_sent(db))

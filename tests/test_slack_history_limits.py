@@ -132,6 +132,29 @@ async def test_a_429_on_history_leaves_the_send_in_doubt_without_waiting_for_it(
     assert len(_slack_alerts(stub)) == 1
 
 
+async def test_a_long_rate_limited_lookup_is_retried_at_retry_after_not_a_grown_backoff(
+    tmp_path, feed_server
+):
+    """A lookup that needs many pages at Slack's page a minute: each try reads a page and the
+    next goes on from there, so the outbox tries again at Slack's Retry-After. Its usual
+    backoff, grown by each try (up to 15 minutes), made 250 messages take hours."""
+    async with SlackStub() as stub:
+        stub.add_channel(NEWS)
+        config = _config(tmp_path, feed_server, f"slack:{NEWS}")
+        async with _slack_runtime(stub, config) as rt:
+            stub.lose_response("chat.postMessage", "503")
+            await poll_once(rt)
+            rt.db.execute("UPDATE deliveries SET attempts = 8")  # tries of many pages before
+            stub.fail("conversations.history", status=429, retry_after=60)
+            _due_now(rt)
+            _, stats = await asyncio.wait_for(poll_once(rt), timeout=20)
+            assert (stats.sent, stats.retried) == (0, 1)
+            assert _delivery(rt)["maybe_posted"] == 1
+            assert iso(utcnow() + timedelta(seconds=55)) <= _next_attempt(rt)
+            assert _next_attempt(rt) <= iso(utcnow() + timedelta(seconds=70))
+    assert len(_slack_alerts(stub)) == 1
+
+
 async def test_a_rate_limited_lookup_asks_slack_nothing_before_retry_after(tmp_path, feed_server):
     """After a crash the delivery is left claimed, and every drain asks again: before the
     Retry-After Slack would only refuse, so it is not asked; the channel waits, in doubt."""
