@@ -9,11 +9,9 @@ dropped connection may come after Slack posted the message: those are marked `ma
 and the outbox looks for the message (`find_posted`) before sending it again. The outbox does
 the retrying, on disk; slack_sdk's own retry handlers are off.
 
-Looking (conversations.history / .replies) copes with Slack's limits for apps outside the
-Marketplace (one request a minute, 15 messages a page): the cap counts messages, not pages;
-a lookup Slack stops halfway with a 429 raises DeliveryError(retry_after) at once, never
-waiting, and its next try goes on from where it stopped; and Slack is not asked again
-before its Retry-After (nor, after one, more often than that).
+Looking (conversations.history / .replies) within Slack's rate limits, a lookup cut short
+going on where it stopped at its next try, is `slack_history.HistoryReader`'s; what is looked
+for (our delivery's metadata, in which range and threads) is decided here.
 
 Commands: HTTP mode mounts POST /slack/events on the caller's aiohttp app (`routes()`),
 checking Slack's signature before bolt sees the request (401 for anything unsigned, badly
@@ -37,9 +35,8 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -54,6 +51,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters import slack_render as render
 from adapters.base import Alert, DeliveryError, MessageRef
+from adapters.slack_history import HistoryReader, Lookup
 from bot.chat import CLOCK_MARGIN
 from bot.commands import Invocation, Reply, needs_posting, requires_moderator
 from bot.errors import ConfigError
@@ -78,20 +76,6 @@ DEFAULT_API_URL = "https://slack.com/api/"
 EVENTS_PATH = "/slack/events"
 ACK_BUDGET = 2.0  # Slack waits 3 s for the ack; a reply ready by then goes in the ack itself
 API_TIMEOUT = 15
-HISTORY_LIMIT = 200  # messages asked per page of conversations.history / .replies
-# What find_posted reads at most, per channel and per thread (from just before the send in
-# doubt): a busy channel is read through, a pathological one cannot hold the sender for
-# long (the log says when this cap was reached). Counted in messages: Slack gives apps
-# outside the Marketplace 15 a page, and ten of those would stop at 150.
-LOOKUP_PAGES = 10
-LOOKUP_MESSAGES = LOOKUP_PAGES * HISTORY_LIMIT
-# A lookup Slack stopped halfway (a 429, a timeout) is kept this long for its next try to
-# go on from (the outbox retries one in doubt within 15 minutes, a restart's at each drain).
-LOOKUP_KEEP = 30 * 60.0
-# After a 429 on a history method, it is asked no more often than its Retry-After (at most
-# this, Slack's one request a minute), for this long after the last 429.
-SPACING_MAX = 60.0
-SPACING_KEEP = 10 * 60.0
 # A send in doubt posted, if at all, within this long of its start (a paced post waits its
 # turn first): the lookup reads `since` - CLOCK_MARGIN .. `since` + this + CLOCK_MARGIN, so
 # however busy the channel was afterwards, Slack's newest-first pages reach ours.
@@ -132,7 +116,6 @@ THREAD_GONE = ("message_not_found", "thread_not_found")
 EDIT_REFUSED = ("message_not_found", "cant_update_message", "edit_window_closed")
 
 CommandRunner = Callable[[Invocation], Awaitable[Reply]]
-T = TypeVar("T")
 
 
 class SlackAdapter:
@@ -157,9 +140,7 @@ class SlackAdapter:
         self._socket: AsyncSocketModeHandler | None = None
         self._session: aiohttp.ClientSession | None = None
         self._pacer = _Pacer(pace)
-        self._gate = _Gate()  # when conversations.history / .replies may be asked again
-        self._lookups: dict[tuple[Any, ...], _Lookup] = {}  # stopped halfway, to go on from
-        self._capped: set[str] = set()  # history methods whose short pages were logged
+        self._history = HistoryReader(self._call)
         self._running: set[asyncio.Future[Reply]] = set()
         self.app = AsyncApp(
             client=client,
@@ -468,8 +449,8 @@ class SlackAdapter:
         args = {"oldest": oldest} if oldest else {}  # may be long after `since`
         try:
             async with asyncio.timeout(LOOKUP_TIMEOUT):
-                async with self._lookup(("notice", channel, key, oldest)) as lookup:
-                    found = await self._scan(
+                async with self._history.lookup(("notice", channel, key, oldest)) as lookup:
+                    found = await self._history.scan(
                         lookup,
                         "conversations_history",
                         lambda m: True if notice_of(m) == key else None,
@@ -504,7 +485,7 @@ class SlackAdapter:
         )
         try:
             async with asyncio.timeout(LOOKUP_TIMEOUT):
-                async with self._lookup(key) as lookup:
+                async with self._history.lookup(key) as lookup:
                     return await self._find_posted(lookup, channel, delivery_id, thread, window)
         except TimeoutError:
             raise DeliveryError(
@@ -513,7 +494,7 @@ class SlackAdapter:
 
     async def _find_posted(
         self,
-        lookup: _Lookup,
+        lookup: Lookup,
         channel: str,
         delivery_id: int,
         thread: MessageRef | None,
@@ -533,7 +514,7 @@ class SlackAdapter:
             return None
 
         try:
-            found = await self._scan(
+            found = await self._history.scan(
                 lookup, "conversations_history", ours, channel=channel, **window
             )
         except DeliveryError as exc:
@@ -550,7 +531,7 @@ class SlackAdapter:
 
     async def _in_thread(
         self,
-        lookup: _Lookup,
+        lookup: Lookup,
         channel: str,
         parent: str,
         delivery_id: int,
@@ -565,112 +546,13 @@ class SlackAdapter:
             return None
 
         try:
-            return await self._scan(
+            return await self._history.scan(
                 lookup, "conversations_replies", ours, channel=channel, ts=parent, **window
             )
         except DeliveryError as exc:
             if any(error in str(exc) for error in THREAD_GONE):
                 return None
             raise
-
-    @asynccontextmanager
-    async def _lookup(self, key: tuple[Any, ...]) -> AsyncIterator[_Lookup]:
-        """Lookup `key` (what is looked for, where, from when): the one an earlier try left
-        halfway, if any, else a new one; kept again when this try is cut short too, dropped
-        once it answers (a later lookup must read what was posted since)."""
-        now = time.monotonic()
-        for stale in [k for k, v in self._lookups.items() if now - v.kept_at > LOOKUP_KEEP]:
-            del self._lookups[stale]
-        lookup = self._lookups.pop(key, None) or _Lookup()
-        try:
-            yield lookup
-        except BaseException:
-            lookup.kept_at = time.monotonic()
-            self._lookups[key] = lookup
-            raise
-
-    async def _scan(
-        self,
-        lookup: _Lookup,
-        method: str,
-        match: Callable[[dict[str, Any]], T | None],
-        **args: Any,
-    ) -> T | None:
-        """The first message `match` picks among those a history method returns (history
-        newest first, a thread oldest first), within `oldest`..`latest` when given: those
-        this lookup read already, then page after page (`cursor`); at most LOOKUP_MESSAGES,
-        and the log says when more were left."""
-        key = tuple(str(args.get(k, "")) for k in ("channel", "ts", "oldest", "latest"))
-        scan = lookup.scans.setdefault((method, *key), _Scan())
-        for message in scan.seen:
-            if (hit := match(message)) is not None:
-                return hit
-        while not scan.done:
-            if len(scan.seen) >= LOOKUP_MESSAGES:
-                scan.done = True
-                log.warning(
-                    "slack.find_posted_capped method=%s channel=%s oldest=%s messages=%d: more "
-                    "followed than are read; a post of this delivery among the rest is not seen",
-                    method,
-                    args.get("channel"),
-                    args.get("oldest", "-"),
-                    len(scan.seen),
-                )
-                break
-            for message in await self._page(scan, method, args):
-                if (hit := match(message)) is not None:
-                    return hit
-        return None
-
-    async def _page(self, scan: _Scan, method: str, args: dict[str, Any]) -> list[dict[str, Any]]:
-        """The next page of `scan`, unless Slack's rate limit is known to refuse it: then, as
-        on a 429, a DeliveryError with the wait, at once (the outbox waits, on disk)."""
-        wait = self._gate.wait(method)
-        if wait > 0:
-            log.debug(  # a restart's drain asks every few seconds: once a 429 said it
-                "slack.history_deferred method=%s channel=%s retry_in=%.0fs read=%d",
-                method,
-                args.get("channel"),
-                wait,
-                len(scan.seen),
-            )
-            raise DeliveryError(
-                f"Slack rate limit on {method}; retry in {wait:.0f}s", retry_after=wait
-            )
-        cursor = {"cursor": scan.cursor} if scan.cursor else {}
-        try:
-            page = await self._call(
-                method, limit=HISTORY_LIMIT, include_all_metadata=True, **cursor, **args
-            )
-        except DeliveryError as exc:
-            if exc.retry_after is not None:
-                self._gate.refused(method, exc.retry_after)
-                log.warning(
-                    "slack.history_rate_limited method=%s channel=%s retry_in=%gs read=%d: "
-                    "the lookup goes on from there at its next try",
-                    method,
-                    args.get("channel"),
-                    exc.retry_after,
-                    len(scan.seen),
-                )
-            elif "invalid_cursor" in str(exc):
-                scan.seen, scan.cursor = [], ""  # start this range again
-            raise
-        self._gate.used(method)
-        messages = [_kept(m) for m in page.get("messages") or []]
-        scan.seen += messages
-        scan.cursor = (page.get("response_metadata") or {}).get("next_cursor") or ""
-        scan.done = not page.get("has_more") or not scan.cursor
-        if not scan.done and len(messages) < HISTORY_LIMIT and method not in self._capped:
-            self._capped.add(method)
-            log.warning(
-                "slack.history_capped method=%s asked=%d got=%d: Slack gives this app short "
-                "pages (15 for apps outside the Slack Marketplace); lookups take more requests",
-                method,
-                HISTORY_LIMIT,
-                len(messages),
-            )
-        return messages
 
     async def _post(
         self, channel: str, alert: Alert, blocks: list[dict[str, Any]], **extra: Any
@@ -712,58 +594,6 @@ class SlackAdapter:
                 f"Slack {method}: {type(exc).__name__}: {exc}", maybe_posted=True
             ) from None
         return dict(response.data) if isinstance(response.data, dict) else {}
-
-
-@dataclass
-class _Scan:
-    """One range of one history method as far as a lookup read it: what it needs of each
-    message, and where Slack's next page starts."""
-
-    seen: list[dict[str, Any]] = field(default_factory=list)
-    cursor: str = ""
-    done: bool = False
-
-
-@dataclass
-class _Lookup:
-    """What one lookup read, range by range. Kept when Slack stops it halfway, so that its
-    next try goes on from there: at one page a minute, starting over from the newest page
-    each time, a lookup longer than a page would never end."""
-
-    scans: dict[tuple[str, ...], _Scan] = field(default_factory=dict)
-    kept_at: float = 0.0
-
-
-def _kept(message: dict[str, Any]) -> dict[str, Any]:
-    """What a lookup needs of a message (a kept lookup holds no text or blocks)."""
-    return {k: message[k] for k in ("ts", "thread_ts", "reply_count", "metadata") if k in message}
-
-
-class _Gate:
-    """When a history method may be asked again: not before a 429's Retry-After, and for
-    SPACING_KEEP after one, no more often than its Retry-After (at most SPACING_MAX): Slack
-    gives apps outside the Marketplace one request a minute, and a request that can only be
-    refused is better not made."""
-
-    def __init__(self) -> None:
-        self._open: dict[str, float] = {}
-        self._spacing: dict[str, float] = {}
-        self._refused_at: dict[str, float] = {}
-
-    def wait(self, method: str) -> float:
-        return max(0.0, self._open.get(method, 0.0) - time.monotonic())
-
-    def refused(self, method: str, retry_after: float) -> None:
-        now = time.monotonic()
-        self._open[method] = now + retry_after
-        self._spacing[method] = min(max(self._spacing.get(method, 0.0), retry_after), SPACING_MAX)
-        self._refused_at[method] = now
-
-    def used(self, method: str) -> None:
-        now = time.monotonic()
-        refused_at = self._refused_at.get(method)
-        if refused_at is not None and now - refused_at < SPACING_KEEP:
-            self._open[method] = now + self._spacing[method]
 
 
 def _delivery_error(method: str, exc: SlackApiError) -> DeliveryError:

@@ -30,7 +30,8 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.discord_bot import LOOKUP_MESSAGES, DiscordAdapter
-from adapters.slack_app import HISTORY_LIMIT, LOOKUP_PAGES, SlackAdapter
+from adapters.slack_app import SlackAdapter
+from adapters.slack_history import HISTORY_LIMIT, LOOKUP_PAGES
 from bot.app import Runtime, open_runtime, poll_once
 from bot.clock import iso, utcnow
 from bot.digest import send_digests
