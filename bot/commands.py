@@ -41,7 +41,7 @@ from bot.feeds.guard import check_url
 from bot.health import describe
 from bot.health_store import feeds_health
 from bot.model import Topic
-from bot.narrow import channels_naming, check_filter, effective_query, rematch
+from bot.narrow import Redecision, channels_naming, check_filter, effective_query, rematch
 from bot.opinions import explain
 from bot.outbox import pending_count
 from bot.pipeline import poll_feed
@@ -86,6 +86,7 @@ TOPIC_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 MODES = ("instant", "digest")
 MAX_MUTE = 90 * 86400.0
 SEARCH_LIMIT = 10
+CONSULT_SLICE = 32  # items whose text the loop prepares before it serves others again
 URL_TEXT = re.compile(r"^https?://\S+$", re.IGNORECASE)
 
 
@@ -773,7 +774,7 @@ class Commands:
         again = None
         if current is not None and current.query != query:
             again = rematch({name}, [*others, topic], self.rt.pipeline.gazetteer)
-            await again.consult(await self.store(waiting_items, again))
+            await self._consult(again, [*others, topic])
         dropped = await self.store(save_topic, topic, again)
         metrics.DROPPED.labels("topic changed").inc(dropped)
         await self._reload_topics()
@@ -783,6 +784,18 @@ class Commands:
             f"{verb} topic `{name}`: `{_one_line(query)}`.{waiting} Try it with "
             f"`/wirewatch test {name} TEXT`, then `/wirewatch subscribe {name}`"
         )
+
+    async def _consult(self, again: Redecision, topics: list[Topic]) -> None:
+        """The encoder's opinion on the waiting items for the models of the topics decided
+        again, asked CONSULT_SLICE items at a time: asking prepares each item's text on the
+        loop (0.3 ms; 8,000 waiting alerts held it 2.7 s at once). With no model among
+        them nothing is asked: the store thread decides the items (`save_topic`)."""
+        if not any(t.relevance for t in topics if t.name in again.affected):
+            return
+        items = await self.store(waiting_items, again)
+        for at in range(0, len(items), CONSULT_SLICE):
+            await again.consult(items[at : at + CONSULT_SLICE])
+            await asyncio.sleep(0)
 
     async def _topic_remove(self, inv: Invocation, rest: str) -> str:
         name = await self.store(_remove_topic, rest)

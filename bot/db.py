@@ -1,7 +1,8 @@
 """Open the SQLite file safely: ours or refused, migrated forward, never silently repaired.
 
 One connection in autocommit mode; writes go through `write()`, which takes the write lock up
-front (`BEGIN IMMEDIATE`) so a read-then-write transaction never fails half-way on a lock.
+front (`BEGIN IMMEDIATE`) so a read-then-write transaction never fails half-way on a lock,
+after this process's other writers of the file, in the order they asked (`WriteTurns`).
 Schema changes are plain named steps in MIGRATIONS; `user_version` records how far we are.
 """
 
@@ -12,6 +13,9 @@ import contextlib
 import logging
 import re
 import sqlite3
+import threading
+import weakref
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
@@ -319,6 +323,17 @@ def _m018_deliveries_by_item(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX deliveries_subscription ON deliveries(subscription_id)")
 
 
+def _m019_unfinished_writes(db: sqlite_utils.Database) -> None:
+    # A chat command's long write (alerts decided again after a topic's query or a
+    # subscription changed) commits a slice at a time, so that the poll's writes go in
+    # between; this row, written with its first slice and deleted with its last, says what
+    # a start must finish when the process died between two (bot.store).
+    db.execute(
+        "CREATE TABLE unfinished_writes (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, "
+        "topics TEXT, subscription_id INTEGER, reason TEXT NOT NULL, created TEXT NOT NULL)"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_open_deliveries_index,
@@ -338,6 +353,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m016_config_urls,
     _m017_notice_retries,
     _m018_deliveries_by_item,
+    _m019_unfinished_writes,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -567,8 +583,9 @@ class StoreThread:
     The file was checked and migrated by `open_database` already: the connection is opened
     (in that thread, which alone uses it) without doing either again. Reads see the last
     commit of either connection (WAL) and block nobody; writes take the lock up front
-    (`write`), and a writer on the other connection waits up to BUSY_TIMEOUT_MS for it, so
-    a command's write must stay short. One thread: commands' writes never race each other.
+    (`write`), and a writer on the other connection waits for it (`WriteTurns`), so a
+    command's long write goes in slices (`bot.store`). One thread: commands' writes never
+    race each other.
     """
 
     def __init__(self, path: str | Path):
@@ -592,7 +609,8 @@ class StoreThread:
         """Let the work already asked for finish, then close the connection in its thread.
         Work still running after `grace` seconds (a search of a large archive takes seconds)
         is interrupted, so that a shutdown keeps to compose's 10 s: a read just ends, a write
-        is rolled back whole, as when the process is killed."""
+        is rolled back whole, as when the process is killed (a long write in slices stops
+        before its next slice; the next start finishes it, `bot.store`)."""
         self._pool.submit(self._close)
         done = asyncio.ensure_future(asyncio.to_thread(self._pool.shutdown, wait=True))
         try:
@@ -600,6 +618,7 @@ class StoreThread:
         except TimeoutError:
             db = self._db
             if db is not None:
+                _STOPPING.add(db)  # a long write's next slice is not begun
                 with contextlib.suppress(sqlite3.ProgrammingError):  # closed meanwhile
                     db.conn.interrupt()
             await done
@@ -624,7 +643,7 @@ def _connect_again(path: Path) -> sqlite_utils.Database:
 
 def _migrate(db: sqlite_utils.Database, path: Path) -> None:
     """Every step from the file's version to ours, each in its own transaction; one log
-    line for the lot (each step's own at debug): a new database is 18 steps."""
+    line for the lot (each step's own at debug): a new database is 19 steps."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise StoreError(_newer(path, version))
@@ -674,13 +693,33 @@ def inserted_id(cur: sqlite3.Cursor) -> int:
 
 @contextmanager
 def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """One write transaction holding the lock from its start; rolled back on any error."""
+    """One write transaction holding the lock from its start; rolled back on any error.
+
+    Writers of this process on the same file (the event loop's connection, the store
+    thread's) take turns first (`WriteTurns`), in the order they asked: SQLite's busy
+    handler polls with growing sleeps and would let a writer that commits and begins again
+    at once (a command's sliced write) keep the lock from one that waits."""
+    if db in _STOPPING:
+        raise StoreError("wirewatch is stopping: this write is left to the next start")
+    turns = _turns_of(db)
+    if turns is not None and not turns.take(BUSY_TIMEOUT_MS / 1000):
+        raise StoreError(_explain(sqlite3.OperationalError("database is locked"), turns.path))
+    try:
+        with _transaction(db):
+            yield db
+    finally:
+        if turns is not None:
+            turns.give()
+
+
+@contextmanager
+def _transaction(db: sqlite_utils.Database) -> Iterator[None]:
     try:
         db.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
         raise StoreError(_explain(exc, Path(db_path(db)))) from None
     try:
-        yield db
+        yield
         db.execute("COMMIT")
     except sqlite3.DatabaseError as exc:
         _rollback(db)
@@ -688,6 +727,82 @@ def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     except BaseException:
         _rollback(db)
         raise
+
+
+class WriteTurns:
+    """The write transactions of one database file in this process, one at a time, first
+    asked first served (SQLite's own lock still keeps other processes out).
+
+    A thread already holding the turn takes it again (a write on a second connection from
+    inside a first one fails on SQLite's lock, as it always did, instead of waiting here).
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._cond = threading.Condition()
+        self._owner: int | None = None
+        self._depth = 0
+        self._queue: deque[int] = deque()
+
+    def take(self, timeout: float) -> bool:
+        """Wait for the turn (at most `timeout` seconds); False when it did not come."""
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner == me:
+                self._depth += 1
+                return True
+            self._queue.append(me)
+            free = self._cond.wait_for(
+                lambda: self._owner is None and self._queue[0] == me, timeout
+            )
+            self._queue.remove(me)
+            if free:
+                self._owner, self._depth = me, 1
+            else:
+                self._cond.notify_all()  # the next in line may be free now
+            return free
+
+    def give(self) -> None:
+        with self._cond:
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                self._cond.notify_all()
+
+    @property
+    def waiting(self) -> int:
+        """How many writers wait for the turn (a long write lets them in between slices)."""
+        with self._cond:
+            return len(self._queue)
+
+
+# Store-thread connections being closed while their work still runs (`StoreThread.close`).
+_STOPPING: weakref.WeakSet[sqlite_utils.Database] = weakref.WeakSet()
+_TURNS: dict[str, WriteTurns] = {}
+_TURNS_OF: weakref.WeakKeyDictionary[sqlite_utils.Database, WriteTurns | None] = (
+    weakref.WeakKeyDictionary()
+)
+_TURNS_LOCK = threading.Lock()
+
+
+def _turns_of(db: sqlite_utils.Database) -> WriteTurns | None:
+    """The turns of the file `db` is connected to (None for an in-memory database)."""
+    try:
+        return _TURNS_OF[db]
+    except KeyError:
+        pass
+    name = db_path(db)
+    with _TURNS_LOCK:
+        turns = None
+        if name and name != ":memory:":
+            turns = _TURNS.setdefault(name, WriteTurns(Path(name)))
+        _TURNS_OF[db] = turns
+    return turns
+
+
+def write_turns(db: sqlite_utils.Database) -> WriteTurns | None:
+    """The turns `write` takes on `db`'s file (None for an in-memory database)."""
+    return _turns_of(db)
 
 
 def _rollback(db: sqlite_utils.Database) -> None:

@@ -6,10 +6,12 @@ Feeds, topics and subscriptions here; items, stories and deliveries of a poll ar
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -17,13 +19,17 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import sqlite_utils
 
 from bot.clock import iso, later, parse_iso, parse_stored, utcnow
-from bot.db import write
+from bot.db import inserted_id, write
 from bot.errors import CommandError
+from bot.failpoints import failpoint
 from bot.model import Entry, Topic, TopicMatch
 from bot.narrow import Redecision, StoredItem, narrow_subscriptions
 from bot.wording import counted
 
 log = logging.getLogger(__name__)
+
+# Seconds a command's long write (alerts decided again) holds the write lock at a time.
+WRITE_SLICE = 0.025
 
 REMOVED = "removed from config"
 # A subscription with one of these reasons is over: its row stays only because its
@@ -290,9 +296,15 @@ def sync_topics(
 ) -> int:
     """Built-in and config topics replace their stored copies; chat-made topics stay. With
     `again` (`changed_topics` at start: `bot.narrow.rematch`), the alerts still waiting
-    through a changed topic, or through one or a filter referring to it, are decided again;
-    returns how many it dropped."""
+    through a changed topic, or through one or a filter referring to it, are decided again
+    (and so are those a chat command left half decided: `unfinished_writes`); returns how
+    many it dropped."""
     names = {t.name for t in topics}
+    ours, _ = _config_changed(db, topics)
+    unfinished = _unfinished(db, "topics")
+    reason = "a topic changed in the config: no longer let through"
+    if unfinished and not ours:
+        reason = unfinished[-1]["reason"]
     with write(db):
         for row in list(db.query("SELECT name FROM topics WHERE origin != 'chat'")):
             if row["name"] not in names:
@@ -301,12 +313,23 @@ def sync_topics(
             db.table("topics").upsert(_topic_row(t), pk="name")
         if again is None:
             return 0
-        return _redecide_through(db, again, "a topic changed in the config: no longer let through")
+        dropped = _redecide_through(db, again, reason)
+        _finished(db, *(u["id"] for u in unfinished))
+        return dropped
 
 
 def changed_topics(db: sqlite_utils.Database, topics: list[Topic]) -> tuple[set[str], list[Topic]]:
     """Which stored topics `sync_topics(db, topics)` would give another query or relevance
-    model, and every topic as it would leave them."""
+    model, and every topic as it would leave them. Topics whose waiting alerts a chat
+    command was deciding again when the process stopped count as changed: the start
+    finishes that."""
+    changed, after = _config_changed(db, topics)
+    for row in _unfinished(db, "topics"):
+        changed |= set(json.loads(row["topics"]))
+    return changed, after
+
+
+def _config_changed(db: sqlite_utils.Database, topics: list[Topic]) -> tuple[set[str], list[Topic]]:
     stored = {t.name: t for t in list_topics(db)}
     changed = {
         t.name
@@ -364,13 +387,30 @@ def list_topics(db: sqlite_utils.Database) -> list[Topic]:
 def save_topic(db: sqlite_utils.Database, topic: Topic, again: Redecision | None = None) -> int:
     """Store a topic; with `again` (its query changed: `bot.narrow.rematch`), the alerts
     still waiting through it, or through a topic or a filter referring to it, are decided
-    again, and those no longer let through are dropped. Returns how many were dropped."""
+    again, and those no longer let through are dropped. Returns how many were dropped.
+
+    Deciding is done first, without the lock (the items' text matched anew: most of the
+    time); the writes then go in slices (`_sliced`), a story at a time, so that a poll's
+    writes go in between. The topic is stored with the first slice, with a row saying
+    that its alerts are being decided again, deleted with the last: a start that finds it
+    decides them again (`changed_topics`), those decided already as they are."""
+    if again is None:
+        with write(db):
+            db.table("topics").upsert(_topic_row(topic), pk="name")
+        return 0
+    for item in waiting_items(db, again):
+        again(item)  # remembered by text: the write below only reads the verdict
+    reason = f"topic {topic.name}'s query changed: no longer let through"
     with write(db):
         db.table("topics").upsert(_topic_row(topic), pk="name")
-        if again is None:
-            return 0
-        reason = f"topic {topic.name}'s query changed: no longer let through"
-        return _redecide_through(db, again, reason)
+        mark = _unfinish(db, "topics", reason, topics=sorted(again.affected))
+        subs = [s.id for s in subscriptions(db) if again.touches(s)]
+        stories = _queued_stories(db, subs, QUEUED)
+    units = [
+        functools.partial(_redecide_story, db, channel, story, subs, QUEUED, reason, again)
+        for channel, story in stories
+    ]
+    return _sliced(db, units, lambda: _finished(db, mark))
 
 
 def delete_topic(db: sqlite_utils.Database, name: str) -> None:
@@ -469,11 +509,14 @@ def sync_config_subscriptions(
     """Subscriptions in the config exist, narrowed as written there (channel, topic, mode,
     only, except); config ones no longer listed end, and the alerts they still had waiting
     are dropped, never posted; a changed only/except decides those it had waiting again,
-    as `subscribe` from chat does. Returns how many were dropped."""
+    as `subscribe` from chat does. Returns how many were dropped.
+
+    First, what a chat `subscribe` or `unsubscribe` left half done when the process
+    stopped between two of its slices is finished (`unfinished_writes`)."""
     keep = {(channel, topic) for channel, topic, *_ in subs}
     now = iso(utcnow())
-    dropped = 0
     with write(db):
+        dropped = _finish_subscriptions(db)
         filters = {
             (r["channel"], r["topic"]): (r["id"], r["only_query"], r["except_query"])
             for r in db.query(
@@ -504,6 +547,30 @@ def sync_config_subscriptions(
     return dropped
 
 
+def _finish_subscriptions(db: sqlite_utils.Database) -> int:
+    """Chat's subscription changes a stop cut short, done again whole (what their first
+    slices decided stays as decided). Inside the caller's write; how many were dropped."""
+    dropped = 0
+    for u in _unfinished(db, "narrowed"):
+        row = db.execute(
+            "SELECT channel FROM subscriptions WHERE id = ?", [u["subscription_id"]]
+        ).fetchone()
+        if row is not None:
+            dropped += _redecide(db, row[0], _queued(db, u["subscription_id"]), u["reason"])
+            _resume(db, row[0])
+        _finished(db, u["id"])
+    for u in _unfinished(db, "ended"):
+        ended = list(
+            db.query(
+                "SELECT id, channel, topic FROM subscriptions WHERE id = ?", [u["subscription_id"]]
+            )
+        )
+        if ended:
+            dropped += _end_subscription(db, ended[0], u["reason"], WAITING)
+        _finished(db, u["id"])
+    return dropped
+
+
 def _end_subscription(
     db: sqlite_utils.Database, row: dict[str, Any], reason: str, statuses: tuple[str, ...]
 ) -> int:
@@ -527,12 +594,25 @@ def _end_subscription(
         )
     )
     dropped = _redecide(db, row["channel"], alerts, reason) if alerts else 0
+    _end_rest(db, row, reason, statuses)
+    _log_ended(row, reason, dropped)
+    return dropped
+
+
+def _end_rest(
+    db: sqlite_utils.Database, row: dict[str, Any], reason: str, statuses: tuple[str, ...]
+) -> None:
+    """An ended subscription's alerts decided: its edits and events handed on, and the row
+    deleted unless deliveries refer to it. Inside the caller's write."""
     _hand_on_rest(db, row["id"], reason, statuses)
     db.execute(
         "DELETE FROM subscriptions WHERE id = ? AND NOT EXISTS "
         "(SELECT 1 FROM deliveries WHERE subscription_id = ?)",
         [row["id"], row["id"]],
     )
+
+
+def _log_ended(row: dict[str, Any], reason: str, dropped: int) -> None:
     log.log(
         logging.WARNING if dropped else logging.INFO,
         "subscription.ended channel=%s topic=%s reason=%s dropped=%d",
@@ -541,7 +621,6 @@ def _end_subscription(
         reason,
         dropped,
     )
-    return dropped
 
 
 def _hand_on_rest(
@@ -608,6 +687,108 @@ def stored_item(db: sqlite_utils.Database, item_id: int) -> StoredItem:
     )
     entry = Entry(identity, url, title, summary or "", parse_stored(published, None))
     return StoredItem(entry, text, matches)
+
+
+# -- long writes, in slices -------------------------------------------------------------
+
+
+def _sliced(
+    db: sqlite_utils.Database, units: Sequence[Callable[[], int]], last: Callable[[], int]
+) -> int:
+    """Run `units` (each a consistent step: one story's alerts in one channel), as many per
+    transaction as fit in WRITE_SLICE seconds, and `last` in the transaction of the last
+    one; returns the sum of what they return. Between two transactions the writers that
+    asked meanwhile (a poll storing, the outbox) go first (`bot.db.WriteTurns`)."""
+    total, todo, first = 0, iter(units), True
+    unit = next(todo, None)
+    while True:
+        if not first:
+            failpoint("between_slices")  # tests: a kill here is finished by the next start
+        first = False
+        with write(db):
+            until = time.monotonic() + WRITE_SLICE
+            while unit is not None:
+                total += unit()
+                unit = next(todo, None)
+                if time.monotonic() >= until:
+                    break
+            if unit is None:
+                return total + last()
+
+
+def _queued_stories(
+    db: sqlite_utils.Database, sub_ids: list[int], statuses: tuple[str, ...]
+) -> list[tuple[str, int]]:
+    """(channel, story) of the alerts waiting (`statuses`) through these subscriptions,
+    the story with the oldest such alert first."""
+    if not sub_ids:
+        return []
+    rows = db.execute(
+        "SELECT channel, story_id FROM deliveries WHERE subscription_id IN "
+        f"({','.join('?' * len(sub_ids))}) AND status IN ({','.join('?' * len(statuses))}) "
+        "AND event_id = 0 AND kind IN ('new', 'update') GROUP BY channel, story_id "
+        "ORDER BY min(id)",
+        [*sub_ids, *statuses],
+    )
+    return [(channel, story) for channel, story in rows]
+
+
+def _redecide_story(
+    db: sqlite_utils.Database,
+    channel: str,
+    story_id: int,
+    sub_ids: list[int],
+    statuses: tuple[str, ...],
+    reason: str,
+    rematch: Rematch | None = None,
+) -> int:
+    """`_redecide` of one story's alerts in the channel still waiting through these
+    subscriptions, as they are now (some may have been sent since the plan was made)."""
+    waiting = list(
+        db.query(
+            "SELECT id, subscription_id, channel, story_id, item_id, kind, status FROM "
+            "deliveries WHERE channel = ? AND story_id = ? AND subscription_id IN "
+            f"({','.join('?' * len(sub_ids))}) AND status IN ({','.join('?' * len(statuses))}) "
+            "AND event_id = 0 AND kind IN ('new', 'update') ORDER BY id",
+            [channel, story_id, *sub_ids, *statuses],
+        )
+    )
+    return _redecide(db, channel, waiting, reason, rematch) if waiting else 0
+
+
+def _unfinish(
+    db: sqlite_utils.Database,
+    kind: str,
+    reason: str,
+    *,
+    topics: list[str] | None = None,
+    subscription_id: int | None = None,
+) -> int:
+    """Note, inside the first slice's transaction, a long write a start must finish if
+    the process stops before its last slice."""
+    return inserted_id(
+        db.execute(
+            "INSERT INTO unfinished_writes (kind, topics, subscription_id, reason, created) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [
+                kind,
+                dumps(topics) if topics is not None else None,
+                subscription_id,
+                reason,
+                iso(utcnow()),
+            ],
+        )  # fmt: skip
+    )
+
+
+def _finished(db: sqlite_utils.Database, *ids: int) -> int:
+    for mark in ids:
+        db.execute("DELETE FROM unfinished_writes WHERE id = ?", [mark])
+    return 0
+
+
+def _unfinished(db: sqlite_utils.Database, kind: str) -> list[dict[str, Any]]:
+    return list(db.query("SELECT * FROM unfinished_writes WHERE kind = ? ORDER BY id", [kind]))
 
 
 def _queued(db: sqlite_utils.Database, sub_id: int) -> list[dict[str, Any]]:
@@ -752,11 +933,14 @@ def subscribe(
 ) -> Subscribed:
     """From chat, as given: mode and narrowing are replaced, not merged; a retired
     subscription comes back as chat's, so the config no longer ends it. The alerts it still
-    has waiting go through a changed narrowing too (`Subscribed.dropped`)."""
+    has waiting go through a changed narrowing too (`Subscribed.dropped`), in slices
+    (`_sliced`) that a poll's writes go between; a paused channel stays paused, holding
+    what comes meanwhile, until the last slice resumes it. A start finishes what a stop
+    left half done (`sync_config_subscriptions`)."""
     with write(db):
         before = db.execute(
-            "SELECT id, only_query, except_query FROM subscriptions WHERE channel = ? AND "
-            f"topic = ? AND {_LIVE_SUB}",
+            "SELECT id, only_query, except_query, paused_reason FROM subscriptions WHERE "
+            f"channel = ? AND topic = ? AND {_LIVE_SUB}",
             [channel, topic],
         ).fetchone()
         db.execute(
@@ -775,30 +959,51 @@ def subscribe(
             "AND topic = ? AND (muted_until IS NULL OR muted_until < ?)",
             [channel, now, channel, topic, now],
         )
-        # A channel that was paused by a permanent error gets its held backlog back ...
+        if before is None or tuple(before[1:3]) == (only, except_):
+            return Subscribed(_resume(db, channel), 0)
+        sub_id, paused = before[0], before[3]
+        db.execute("UPDATE subscriptions SET paused_reason = ? WHERE id = ?", [paused, sub_id])
+        reason = "the subscription's new --only/--except refuses it"
+        mark = _unfinish(db, "narrowed", reason, subscription_id=sub_id)
+        stories = _queued_stories(db, [sub_id], QUEUED)
+    units = [
+        functools.partial(_redecide_story, db, channel, story, [sub_id], QUEUED, reason)
+        for _, story in stories
+    ]
+    resumed: list[int] = []
+
+    def last() -> int:
+        resumed.append(_resume(db, channel))
+        return _finished(db, mark)
+
+    dropped = _sliced(db, units, last)
+    return Subscribed(resumed[0], dropped)
+
+
+def _resume(db: sqlite_utils.Database, channel: str) -> int:
+    """A channel that was paused by a permanent error gets its held backlog back, each
+    alert to the way its subscription takes it now (a digest's in the next digest); how
+    many. Inside the caller's write."""
+    db.execute(
+        f"UPDATE subscriptions SET paused_reason = NULL WHERE channel = ? AND {_LIVE_SUB}",
+        [channel],
+    )
+    return int(
         db.execute(
-            f"UPDATE subscriptions SET paused_reason = NULL WHERE channel = ? AND {_LIVE_SUB}",
-            [channel],
-        )
-        dropped = 0
-        if before is not None and tuple(before[1:]) != (only, except_):
-            reason = "the subscription's new --only/--except refuses it"
-            dropped = _redecide(db, channel, _queued(db, before[0]), reason)
-        # ... what the narrowing still lets through, each to the way its subscription takes
-        # it now: a digest's in the next digest.
-        resumed = db.execute(
             "UPDATE deliveries SET status = CASE WHEN (SELECT mode FROM subscriptions s WHERE "
             "s.id = deliveries.subscription_id) = 'digest' AND event_id = 0 THEN 'digest' "
             "ELSE 'pending' END WHERE channel = ? AND status = 'held'",
             [channel],
         ).rowcount
-    return Subscribed(resumed, dropped)
+    )
 
 
 def unsubscribe(db: sqlite_utils.Database, channel: str, topic: str) -> int | None:
     """End the channel's subscription: how many alerts it had waiting to be posted were
     dropped (held ones of a paused channel included), or None when the channel had no such
-    subscription."""
+    subscription. In slices (`_sliced`) a poll's writes go between: the subscription ends
+    in the first (nothing new is queued through it), its waiting alerts are decided a story
+    at a time, and a start finishes what a stop left half done."""
     with write(db):
         rows = list(
             db.query(
@@ -809,23 +1014,39 @@ def unsubscribe(db: sqlite_utils.Database, channel: str, topic: str) -> int | No
         )
         if not rows:
             return None
+        row = rows[0]
         # A muted alert was skipped already ("not saved"): ending it drops nothing more.
         skipped = [
             r[0]
             for r in db.execute(
                 "SELECT id FROM deliveries WHERE subscription_id = ? AND status = 'muted'",
-                [rows[0]["id"]],
+                [row["id"]],
             )
         ]
-        dropped = _end_subscription(db, rows[0], "unsubscribed", WAITING)
-        return dropped - sum(
-            db.execute(
-                "SELECT count(*) FROM deliveries WHERE status = 'cancelled' AND id IN "
-                f"({','.join('?' * len(chunk))})",
-                chunk,
-            ).fetchone()[0]
-            for chunk in _chunks(skipped)
+        db.execute(
+            "UPDATE subscriptions SET paused_reason = 'unsubscribed' WHERE id = ?", [row["id"]]
         )
+        mark = _unfinish(db, "ended", "unsubscribed", subscription_id=row["id"])
+        stories = _queued_stories(db, [row["id"]], WAITING)
+    units = [
+        functools.partial(_redecide_story, db, channel, story, [row["id"]], WAITING, "unsubscribed")
+        for _, story in stories
+    ]
+
+    def last() -> int:
+        _end_rest(db, row, "unsubscribed", WAITING)
+        return _finished(db, mark)
+
+    dropped = _sliced(db, units, last)
+    _log_ended(row, "unsubscribed", dropped)
+    return dropped - sum(
+        db.execute(
+            "SELECT count(*) FROM deliveries WHERE status = 'cancelled' AND id IN "
+            f"({','.join('?' * len(chunk))})",
+            chunk,
+        ).fetchone()[0]
+        for chunk in _chunks(skipped)
+    )
 
 
 def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
