@@ -824,7 +824,10 @@ def _redecide(
         if sub is None:
             cancelled += _cancel(db, d["id"], reason)
         elif sub.id != d["subscription_id"]:
-            status = d["status"] if d["status"] in _KEPT else _mode_status(sub)
+            # Held stays held only where its new subscription is paused too (the channel
+            # is): `unsubscribe` holds its alerts while it decides them, not the channel's.
+            held = d["status"] == "held" and sub.paused_reason is None
+            status = d["status"] if d["status"] in _KEPT and not held else _mode_status(sub)
             db.execute(
                 "UPDATE deliveries SET subscription_id = ?, status = ? WHERE id = ?",
                 [sub.id, status, d["id"]],
@@ -1025,6 +1028,14 @@ def unsubscribe(db: sqlite_utils.Database, channel: str, topic: str) -> int | No
         ]
         db.execute(
             "UPDATE subscriptions SET paused_reason = 'unsubscribed' WHERE id = ?", [row["id"]]
+        )
+        # Its waiting alerts are held at once: the outbox (and the digest) post none of them
+        # between two slices, as none was once the command's one write began. (Its edits
+        # and marks concern messages the channel has; they are handed on in the last slice.)
+        db.execute(
+            "UPDATE deliveries SET status = 'held' WHERE subscription_id = ? AND "
+            "status IN ('pending', 'digest') AND event_id = 0 AND kind IN ('new', 'update')",
+            [row["id"]],
         )
         mark = _unfinish(db, "ended", "unsubscribed", subscription_id=row["id"])
         stories = _queued_stories(db, [row["id"]], WAITING)

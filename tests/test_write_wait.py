@@ -272,3 +272,34 @@ async def test_a_kill_between_two_slices_is_finished_at_the_next_start(
         ("backlog AND NOT said", None) if command == "topic add" else ("backlog", "NOT said")
     )
     _decided_anew(_backlog_states(db, 300), 300)
+
+
+async def test_an_unsubscribe_cut_between_two_slices_sends_nothing_more_of_it(
+    tmp_path: Path,
+) -> None:
+    """`unsubscribe` decides the ended subscription's waiting alerts a story at a time. From
+    its first slice on, none of them can go out (the outbox and the digest send only pending
+    and digest ones), as none could once the command's one write began; a kill between two
+    slices is finished at the next start: every one of them dropped."""
+    db = _backlog(tmp_path / "w.db", 300)
+    killed = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        KILLED_COMMAND,
+        str(db),
+        f"unsubscribe {TOPIC}",
+        env={**os.environ, "WIREWATCH_FAILPOINT": "between_slices"},
+        cwd=Path(__file__).parent.parent,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(killed.communicate(), 120)
+    assert killed.returncode == -signal.SIGKILL, err.decode()[-2000:]
+    half = _backlog_states(db)
+    assert any(s == "cancelled" for s, _, _ in half.values()), "nothing was decided before"
+    assert not [i for i, (s, _, _) in half.items() if s in ("pending", "digest")], (
+        "alerts of the ended subscription were left to be sent"
+    )
+    async with console_runtime(_settings(db)) as (rt, _):  # the restart
+        left = rt.db.execute("SELECT count(*) FROM unfinished_writes").fetchone()[0]
+    assert left == 0
+    assert {s for s, _, _ in _backlog_states(db, 300).values()} == {"cancelled"}
