@@ -53,25 +53,35 @@ def _pool() -> list[tuple[str, str, str, str]]:
 def build(path: Path, feeds: int, per_feed: int) -> Path:
     """Create (or reuse from the cache) a database with feeds x per_feed items."""
     from bot import storyterms
+    from bot.db import SCHEMA_VERSION
 
-    # Stored story terms of another version are not read: the cache is named for the version.
-    cached = CACHE / f"items-{feeds}x{per_feed}-terms-v{storyterms.VERSION}.db"
+    # Stored story terms of another version are not read, and a file of a newer schema is
+    # refused (a branch's cache, back on main): the cache is named for both.
+    items = f"items-{feeds}x{per_feed}"
+    cached = CACHE / f"{items}-terms-v{storyterms.VERSION}-schema{SCHEMA_VERSION}.db"
     if not cached.exists():
         CACHE.mkdir(exist_ok=True)
         tmp = cached.with_suffix(".building")
         for p in CACHE.glob(tmp.name + "*"):
             p.unlink()
-        older = sorted(CACHE.glob(f"items-{feeds}x{per_feed}-*.db"))  # the same items
-        if older:
-            shutil.copyfile(older[-1], tmp)
+        usable = [p for p in CACHE.glob(f"{items}-*.db") if _schema(p) <= SCHEMA_VERSION]
+        if usable:  # the same items, migrated forward when opened
+            shutil.copyfile(max(usable, key=_schema), tmp)
         else:
             _fill_items(tmp, feeds, per_feed)
-        for stale in CACHE.glob(f"items-{feeds}x{per_feed}-terms-*.db*"):  # and its -wal, -shm
-            stale.unlink()
+        for stale in CACHE.glob(f"{items}-terms-*.db*"):  # and its -wal, -shm
+            if _schema(stale) == SCHEMA_VERSION:
+                stale.unlink()  # another terms version of this schema: never read again
         _fill_terms(tmp)
         tmp.rename(cached)
     shutil.copyfile(cached, path)
     return path
+
+
+def _schema(path: Path) -> int:
+    """The schema version a cached file is at (its name says; 0 for an older name)."""
+    _, _, tail = path.name.partition("-schema")
+    return int(tail.split(".")[0]) if tail.split(".")[0].isdigit() else 0
 
 
 def _fill_items(path: Path, feeds: int, per_feed: int) -> None:
