@@ -27,7 +27,14 @@ from bot.catalog import unknown_topic
 from bot.clock import iso, iso_short, later, parse_iso, utcnow
 from bot.durations import format_duration, parse_duration
 from bot.edit_store import edits_enabled, set_edits
-from bot.errors import CommandError, FeedParseError, FetchError, QueryError, UnsafeURLError
+from bot.errors import (
+    CommandError,
+    FeedParseError,
+    FetchError,
+    QueryError,
+    StoreError,
+    UnsafeURLError,
+)
 from bot.feedback import (
     KINDS,
     MAX_ALERT,
@@ -387,6 +394,9 @@ class Commands:
         except CommandError as exc:
             usage = f"\nusage: `{sub.usage}`" if sub else ""
             reply = Reply(f"{exc}{usage}", ok=False)
+        except StoreError as exc:  # the database refused (locked, full, stopping): say why
+            log.warning("command.store_error command=%s error=%s", sub.name if sub else "?", exc)
+            reply = Reply(f"`{sub.name if sub else inv.text}`: {exc}", ok=False)
         except Exception:  # a bug must not take the adapter down; the user gets a short answer
             log.exception("command.crashed platform=%s channel=%s", inv.platform, inv.channel)
             reply = Reply(

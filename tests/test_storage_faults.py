@@ -397,3 +397,28 @@ async def test_a_path_that_is_not_a_database_is_named_for_what_it_is(
     assert f"{tmp_path / name} {says}" in err, err
     assert "corrupt" not in err and "check the volume" not in err
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+async def test_a_chat_command_on_a_locked_database_says_so_and_changes_nothing(
+    tmp_path, feed_server, monkeypatch
+):
+    """A moderator's command whose write finds the database locked by another process is
+    told why (the lock, and who may hold it), not "something went wrong"; nothing changed,
+    and the same command works once the lock is gone."""
+    from bot import db as dbmod
+    from bot.commands import Commands, Invocation
+
+    monkeypatch.setattr(dbmod, "BUSY_TIMEOUT_MS", 200)  # the default 5 s wait, shortened
+    feed_server.serve("/rss", FEED)
+    settings = load_settings(_config(tmp_path, feed_server.url("/rss")))
+    async with console_runtime(settings) as (rt, _):
+        commands = Commands(rt)
+        add = Invocation("console", "console", "ed", "topic add navy warship OR frigate")
+        with write_lock_held_elsewhere(tmp_path / "w.db"):
+            reply = await commands.handle(add)
+        assert not reply.ok
+        assert "locked" in reply.text and "something went wrong" not in reply.text, reply.text
+        assert rt.db.execute("SELECT 1 FROM topics WHERE name = 'navy'").fetchone() is None
+        reply = await commands.handle(add)
+        assert reply.ok, reply.text
+        assert rt.db.execute("SELECT 1 FROM topics WHERE name = 'navy'").fetchone() is not None
