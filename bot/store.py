@@ -939,8 +939,10 @@ def subscribe(
     has waiting go through a changed narrowing too (`Subscribed.dropped`), in slices
     (`_sliced`) that a poll's writes go between; a paused channel stays paused, holding
     what comes meanwhile, until the last slice resumes it. A start finishes what a stop
-    left half done (`sync_config_subscriptions`)."""
+    left half done (`sync_config_subscriptions`), and so does this command: what one cut
+    short in this process left (a slice the database refused) is done first, whole."""
     with write(db):
+        _finish_subscriptions(db)
         before = db.execute(
             "SELECT id, only_query, except_query, paused_reason FROM subscriptions WHERE "
             f"channel = ? AND topic = ? AND {_LIVE_SUB}",
@@ -1006,8 +1008,10 @@ def unsubscribe(db: sqlite_utils.Database, channel: str, topic: str) -> int | No
     dropped (held ones of a paused channel included), or None when the channel had no such
     subscription. In slices (`_sliced`) a poll's writes go between: the subscription ends
     in the first (nothing new is queued through it), its waiting alerts are decided a story
-    at a time, and a start finishes what a stop left half done."""
+    at a time, and a start finishes what a stop left half done (so does this command, first,
+    for one a refused slice cut short in this process: `subscribe`)."""
     with write(db):
+        _finish_subscriptions(db)
         rows = list(
             db.query(
                 "SELECT id, channel, topic FROM subscriptions WHERE channel = ? AND topic = ? "

@@ -20,6 +20,7 @@ import random
 import signal
 import sqlite3
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -28,7 +29,7 @@ import pytest
 from bot.app import poll_once
 from bot.clock import iso, utcnow
 from bot.commands import Commands, Invocation
-from bot.db import open_database
+from bot.db import open_database, write
 from bot.settings import Settings
 from tests.feedserver import FeedServer
 from tests.runtime import console_runtime, recent
@@ -303,3 +304,87 @@ async def test_an_unsubscribe_cut_between_two_slices_sends_nothing_more_of_it(
         left = rt.db.execute("SELECT count(*) FROM unfinished_writes").fetchone()[0]
     assert left == 0
     assert {s for s, _, _ in _backlog_states(db, 300).values()} == {"cancelled"}
+
+
+def _hold_the_lock_after_the_first_slice(db: Path, seconds: float) -> threading.Thread:
+    """Another writer of this process (as the loop's poll is) that asks for the write lock
+    once the command's first slice is in and keeps it `seconds`: longer than the command's
+    next slice waits for it, so that slice fails; what the first decided stays."""
+
+    def hold() -> None:
+        conn = sqlite3.connect(db, isolation_level=None)
+        try:
+            while not conn.execute("SELECT 1 FROM unfinished_writes").fetchone():
+                time.sleep(0.001)
+        finally:
+            conn.close()
+        other = open_database(db)
+        try:
+            with write(other):
+                time.sleep(seconds)
+        finally:
+            other.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    return holder
+
+
+async def test_a_subscription_brought_back_after_an_unsubscribe_the_database_cut_short_stays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An `unsubscribe` whose later slice finds the database locked (`wirewatch db prune`
+    from a shell, another writer past the 5 s wait) tells the moderator so and leaves its
+    `unfinished_writes` row. A `subscribe` afterwards, in the same process, must not be
+    undone by that row at the next start: the subscription stays, its alerts flow."""
+    from bot import db as dbmod
+    from bot import store
+
+    monkeypatch.setattr(store, "WRITE_SLICE", 0.0)  # a story per slice
+    monkeypatch.setattr(dbmod, "BUSY_TIMEOUT_MS", 200)  # the 5 s wait, shortened
+    db = _backlog(tmp_path / "w.db", 300)
+    async with console_runtime(_settings(db)) as (rt, _):
+        cmds = Commands(rt)
+        holder = _hold_the_lock_after_the_first_slice(db, 1.0)
+        cut = await cmds.handle(Invocation("console", "console", "ed", f"unsubscribe {TOPIC}"))
+        await asyncio.to_thread(holder.join)
+        assert not cut.ok and "locked" in cut.text, cut.text
+        again = await cmds.handle(Invocation("console", "console", "ed", f"subscribe {TOPIC}"))
+        assert again.ok, again.text
+    async with console_runtime(_settings(db)) as (rt, _):  # the next start
+        live = rt.db.execute(
+            "SELECT count(*) FROM subscriptions WHERE channel = 'console' AND topic = ? AND "
+            "paused_reason IS NULL",
+            [TOPIC],
+        ).fetchone()[0]
+        left = rt.db.execute("SELECT count(*) FROM unfinished_writes").fetchone()[0]
+    assert (live, left) == (1, 0), "the subscription made again was ended at the start"
+
+
+async def test_a_topic_add_the_database_cut_short_still_matches_polls_with_its_new_query(
+    tmp_path: Path, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`topic add` of a changed query stores the query with its first slice. When a later
+    slice finds the database locked, the moderator is told, and the topic as stored (what
+    `topic list` shows, what the next start matches with) is what polls match with from
+    then on, not the query it replaced."""
+    from bot import db as dbmod
+    from bot import store
+
+    monkeypatch.setattr(store, "WRITE_SLICE", 0.0)
+    monkeypatch.setattr(dbmod, "BUSY_TIMEOUT_MS", 200)
+    feed_server.serve("/f", _feed(random.Random(9)))
+    db = _backlog(tmp_path / "w.db", 300)
+    async with console_runtime(_settings(db, feed_server)) as (rt, _):
+        cmds = Commands(rt)
+        holder = _hold_the_lock_after_the_first_slice(db, 1.0)
+        add = Invocation("console", "console", "ed", f"topic add {TOPIC} officials")
+        cut = await cmds.handle(add)
+        await asyncio.to_thread(holder.join)
+        assert not cut.ok and "locked" in cut.text, cut.text
+        results, _ = await poll_once(rt)
+        matched = rt.db.execute(
+            "SELECT count(*) FROM matches WHERE item_id > 300 AND topic = ?", [TOPIC]
+        ).fetchone()[0]
+    assert [r.new_items for r in results] == [NEW]
+    assert matched == NEW, "the poll matched with the query the topic no longer has"
