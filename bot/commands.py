@@ -785,7 +785,13 @@ class Commands:
         if current is not None and current.query != query:
             again = rematch({name}, [*others, topic], self.rt.pipeline.gazetteer)
             await self._consult(again, [*others, topic])
-        dropped = await self.store(save_topic, topic, again)
+        try:
+            dropped = await self.store(save_topic, topic, again)
+        except StoreError:
+            # A later slice refused: the query is stored (with the first), so polls match
+            # with it as `topic list` and the next start do (that start decides the rest).
+            await self._reload_topics()
+            raise
         metrics.DROPPED.labels("topic changed").inc(dropped)
         await self._reload_topics()
         verb = "changed" if current else "added"
