@@ -68,6 +68,7 @@ from bot.store import (
     set_muted,
     subscribe,
     subscriptions,
+    unfinished_topics,
     unsubscribe,
     waiting_items,
 )
@@ -782,7 +783,8 @@ class Commands:
                 "name what an item must have, like `troops AND NOT drill*`"
             )
         again = None
-        if current is not None and current.query != query:
+        unfinished = name in await self.store(unfinished_topics)  # a try cut short
+        if current is not None and (current.query != query or unfinished):
             again = rematch({name}, [*others, topic], self.rt.pipeline.gazetteer)
             await self._consult(again, [*others, topic])
         try:

@@ -20,7 +20,7 @@ import sqlite_utils
 
 from bot.clock import iso, later, parse_iso, parse_stored, utcnow
 from bot.db import inserted_id, write
-from bot.errors import CommandError
+from bot.errors import CommandError, StoreError
 from bot.failpoints import failpoint
 from bot.model import Entry, Topic, TopicMatch
 from bot.narrow import Redecision, StoredItem, narrow_subscriptions
@@ -403,6 +403,11 @@ def save_topic(db: sqlite_utils.Database, topic: Topic, again: Redecision | None
     reason = f"topic {topic.name}'s query changed: no longer let through"
     with write(db):
         db.table("topics").upsert(_topic_row(topic), pk="name")
+        covered = [  # what an earlier try, cut short, left of the same topics: done here too
+            u["id"]
+            for u in _unfinished(db, "topics")
+            if set(json.loads(u["topics"])) <= set(again.affected)
+        ]
         mark = _unfinish(db, "topics", reason, topics=sorted(again.affected))
         subs = [s.id for s in subscriptions(db) if again.touches(s)]
         stories = _queued_stories(db, subs, QUEUED)
@@ -410,7 +415,13 @@ def save_topic(db: sqlite_utils.Database, topic: Topic, again: Redecision | None
         functools.partial(_redecide_story, db, channel, story, subs, QUEUED, reason, again)
         for channel, story in stories
     ]
-    return _sliced(db, units, lambda: _finished(db, mark))
+    return _sliced(db, units, lambda: _finished(db, mark, *covered))
+
+
+def unfinished_topics(db: sqlite_utils.Database) -> set[str]:
+    """Topics whose waiting alerts a command cut short was deciding again (a slice the
+    database refused): the same `topic add` run again finishes them."""
+    return {name for u in _unfinished(db, "topics") for name in json.loads(u["topics"])}
 
 
 def delete_topic(db: sqlite_utils.Database, name: str) -> None:
@@ -705,15 +716,21 @@ def _sliced(
         if not first:
             failpoint("between_slices")  # tests: a kill here is finished by the next start
         first = False
-        with write(db):
-            until = time.monotonic() + WRITE_SLICE
-            while unit is not None:
-                total += unit()
-                unit = next(todo, None)
-                if time.monotonic() >= until:
-                    break
-            if unit is None:
-                return total + last()
+        try:
+            with write(db):
+                until = time.monotonic() + WRITE_SLICE
+                while unit is not None:
+                    total += unit()
+                    unit = next(todo, None)
+                    if time.monotonic() >= until:
+                        break
+                if unit is None:
+                    return total + last()
+        except StoreError as exc:  # the change is stored (the caller's first write), in part
+            raise StoreError(
+                f"{exc}. The change is saved, but not all the alerts waiting through it are "
+                "decided again yet: run the same command again to finish (a restart does too)"
+            ) from exc
 
 
 def _queued_stories(

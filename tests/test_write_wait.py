@@ -382,9 +382,17 @@ async def test_a_topic_add_the_database_cut_short_still_matches_polls_with_its_n
         cut = await cmds.handle(add)
         await asyncio.to_thread(holder.join)
         assert not cut.ok and "locked" in cut.text, cut.text
+        assert "run the same command again" in cut.text, cut.text
         results, _ = await poll_once(rt)
         matched = rt.db.execute(
             "SELECT count(*) FROM matches WHERE item_id > 300 AND topic = ?", [TOPIC]
         ).fetchone()[0]
-    assert [r.new_items for r in results] == [NEW]
-    assert matched == NEW, "the poll matched with the query the topic no longer has"
+        assert [r.new_items for r in results] == [NEW]
+        assert matched == NEW, "the poll matched with the query the topic no longer has"
+        # The same command again, as the reply says, finishes the rest, without a restart.
+        again = await cmds.handle(add)
+        assert again.ok, again.text
+        left = rt.db.execute("SELECT count(*) FROM unfinished_writes").fetchone()[0]
+    assert left == 0
+    states = _backlog_states(db, 300)  # no backlog item says "officials": none waits now
+    assert {s for s, _, _ in states.values()} == {"cancelled"}, states
