@@ -448,7 +448,8 @@ def _failed(db: sqlite_utils.Database, d: Delivery, exc: DeliveryError, platform
     if d.maybe_posted and exc.retry_after is not None:
         # A lookup the platform's rate limit cut short: it goes on where it stopped at its
         # next try (Slack's limit outside its Marketplace: a page a minute), so it is tried
-        # again when the platform says, not after a backoff grown by the pages before.
+        # again when the platform says, not after a backoff grown by the pages before. (A
+        # lookup that found nothing, then a post refused with a 429, waits as asked too.)
         delay = exc.retry_after * random.uniform(1.0, 1.1)
     else:
         delay = retry_delay(d.attempts, exc.retry_after)
