@@ -28,7 +28,6 @@ from bot.prepare import feed_terms
 from bot.store import LIVE as LIVE  # what counts as told: edit_store reads it here too
 from bot.store import FeedRow, SubscriptionRow, dumps, subscriptions, told_story
 from bot.stories import StoryDoc, StoryIndex
-from bot.text.versions import digest
 
 log = logging.getLogger(__name__)
 
@@ -270,7 +269,7 @@ def _insert_item(
             iso(now),
             story_id,
             item.wire,
-            digest(e.title, e.summary),
+            e.digest,
         ],
     )
     return _inserted_id(cur)

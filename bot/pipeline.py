@@ -46,7 +46,6 @@ from bot.settings import Settings
 from bot.store import FeedRow, record_failure, record_success
 from bot.stories import StoryIndex
 from bot.text.summary import summarize
-from bot.text.versions import digest
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, prepare
 from bot.workers import extract_article_async, parse_feed_async, prepare_entries_async
@@ -169,7 +168,7 @@ async def _decide_feed(
         parsed = replace(parsed, entries=await _resolved(p, feed.id, parsed.entries))
         known = stored_versions(p.db, feed.id, parsed.entries)
         # Only new entries are prepared (in a worker): most of a changed feed is old news.
-        fresh = await _unseen(p.db, p.turns, feed, parsed.entries, set(known))
+        fresh = _unseen(p.db, feed, parsed.entries, set(known))
         entries = await prepare_entries_async(fresh)
         items: list[NewItem] = []
         for part in _chunks(list(entries)):
@@ -286,10 +285,9 @@ def _account(p: Pipeline, feed: FeedRow, result: PollResult, started: float) -> 
 
 # Seconds of work a poll does on the event loop in one turn (`Turns`), before the loop runs
 # what else is ready (a heartbeat, a chat command's ack, /healthz, other feeds' fetches).
-# The units are an entry decided (its identity settled, its words digested, its topics
-# matched) and a chunk of items stored. Entries 50 at a time, and feeds deciding in the
-# same iteration, held the loop 0.4-1.1 s at a time during a poll of 200 new items
-# (bench.loop_stall).
+# The units are an entry decided (its identity settled, its topics matched) and a chunk
+# of items stored. Entries 50 at a time, and feeds deciding in the same iteration, held
+# the loop 0.4-1.1 s at a time during a poll of 200 new items (bench.loop_stall).
 SLICE = 0.005
 # New items stored per transaction. Each costs a story assignment (its members' sentence
 # vectors read and compared) and its alerts queued, 1-15 ms: a chunk is the longest turn a
@@ -375,8 +373,8 @@ class Turns:
 async def _resolved(p: Pipeline, feed_id: int, entries: tuple[Entry, ...]) -> tuple[Entry, ...]:
     """`resolve_identities`, a few guids or links at a time, taking turns with the loop.
 
-    An entry compared with what is stored costs ms (every new entry is: its digest, its
-    stored reports read), one the feed gave as stored a string comparison; so a slice
+    An entry compared with what is stored costs up to ms (every new entry is: its stored
+    reports read and compared), one the feed gave as stored a string comparison; so a slice
     starts at one guid or link, and the next holds as many as the last took to fill a turn.
     Each guid or link is settled from its own entries and what is stored, so settling them
     a slice at a time gives what settling them together does."""
@@ -412,9 +410,8 @@ def _count(items: list[NewItem]) -> None:
                 metrics.MATCHES.labels(m.topic).inc()
 
 
-async def _unseen(
+def _unseen(
     db: sqlite_utils.Database,
-    turns: Turns,
     feed: FeedRow,
     entries: tuple[Entry, ...],
     known: set[str],
@@ -430,12 +427,7 @@ async def _unseen(
     # moves an article to a new link and guid (a new slug, a new campaign tag) still repeats
     # its words. Words identify an item with a summary, or with no link but its guid: a
     # "Daily briefing" headline alone is a new item every day.
-    words: dict[int, str] = {}
-    async with turns.section() as pace:  # a digest costs ms: a first poll takes turns
-        for e in fresh:
-            if e.link_is_guid or e.summary.strip():
-                words[id(e)] = digest(e.title, e.summary)
-                await pace()
+    words = {id(e): e.digest for e in fresh if e.link_is_guid or e.summary.strip()}
     stored_words: set[str] = set()
     for part in _chunks(fresh, 400):  # SQLite allows 999 parameters per statement
         urls = [e.url for e in part if e.url]

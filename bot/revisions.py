@@ -34,7 +34,6 @@ from bot.prepare import feed_terms
 from bot.settings import Settings
 from bot.stories import StoryDoc
 from bot.text.summary import summarize
-from bot.text.versions import digest
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, prepare
 
@@ -143,10 +142,6 @@ def _one_each(group: list[Entry]) -> list[Entry]:
     return kept
 
 
-def _digest(entry: Entry) -> str:
-    return digest(entry.title, entry.summary)
-
-
 def _plain_versions(
     db: sqlite_utils.Database, feed_id: int, bases: list[str]
 ) -> dict[str, tuple[str | None, str, str]]:
@@ -165,13 +160,13 @@ def _plain_versions(
 
 
 def _unchanged(entry: Entry, stored: tuple[str | None, str, str] | None) -> bool:
-    """The entry says what its stored item says: the very text (no digest to compute: a
-    poll of 1,000 unchanged entries costs string comparisons), or the same words."""
+    """The entry says what its stored item says: the very text, or the same words (its
+    digest, made with the entry in the parse worker)."""
     if stored is None:
         return False
     if (entry.title, entry.summary) == stored[1:]:
         return True
-    return stored[0] is not None and stored[0] == _digest(entry)
+    return stored[0] is not None and stored[0] == entry.digest
 
 
 def _versions(db: sqlite_utils.Database, feed_id: int, base: str) -> list[_Version]:
@@ -199,7 +194,7 @@ def _settle(
     free = {v.identity: v for v in stored}
     by_digest = {v.digest: v.identity for v in reversed(stored) if v.digest}
     for i, e in enumerate(group):
-        identity = by_digest.get(_digest(e))
+        identity = by_digest.get(e.digest)
         if identity in free:
             out[i] = identity
             del free[identity]
@@ -248,7 +243,7 @@ def _new_identity(base: str, entry: Entry, taken: set[str]) -> str:
     """A new report's identity: the feed's own when no report holds it, else marked."""
     identity, n = base, 0
     while identity in taken:
-        identity = report_identity(base, entry.title, entry.summary, n)
+        identity = report_identity(base, entry.digest, n)
         n += 1
     return identity
 
@@ -290,9 +285,8 @@ async def poll_revisions(
             stored = known.get(e.identity)
             if stored is None or e.identity in changed:
                 continue
-            new = digest(e.title, e.summary)
-            if stored.digest != new and stored.published >= open_since:
-                changed[e.identity] = (stored, e, new)
+            if stored.digest != e.digest and stored.published >= open_since:
+                changed[e.identity] = (stored, e, e.digest)
         quiet = len(changed) > max(QUIET_MIN, QUIET_SHARE * len(known))
         if quiet:
             log.info("edits.quiet items=%d of=%d: the feed rewrote its entries",

@@ -43,7 +43,6 @@ from bot.errors import FeedParseError, one_line
 from bot.model import Entry, ParsedFeed
 from bot.text.clean import html_to_text
 from bot.text.invisible import strip_invisible
-from bot.text.versions import digest
 
 log = logging.getLogger(__name__)
 
@@ -467,25 +466,23 @@ def _dedupe(entries: Iterable[Entry]) -> list[Entry]:
     seen: dict[str, set[str]] = {}
     kept = []
     for entry in listed:
-        if counts[entry.identity] > 1:  # words are read only where an identity repeats
-            said = digest(entry.title, entry.summary)
+        if counts[entry.identity] > 1:  # words are compared only where an identity repeats
             before = seen.setdefault(entry.identity, set())
-            if said in before:
+            if entry.digest in before:
                 continue
             if before:
-                entry = replace(
-                    entry, identity=report_identity(entry.identity, entry.title, entry.summary)
-                )
-            before.add(said)
+                entry = replace(entry, identity=report_identity(entry.identity, entry.digest))
+            before.add(entry.digest)
         kept.append(entry)
     return kept
 
 
-def report_identity(base: str, title: str, summary: str, n: int = 0) -> str:
+def report_identity(base: str, said: str, n: int = 0) -> str:
     """The identity of a report given an identity another report of the feed holds: the
-    shared one with a mark of the words it was first seen with (`n` > 0: the n-th try, when
-    that mark is taken too). Stable, so the same body always gives the same identities."""
-    words = digest(title, summary) + (f"/{n}" if n else "")
+    shared one with a mark of the words it was first seen with (`said`: its `Entry.digest`;
+    `n` > 0: the n-th try, when that mark is taken too). Stable, so the same body always
+    gives the same identities."""
+    words = said + (f"/{n}" if n else "")
     return f"{base}{REPORT_MARK}{hashlib.sha1(words.encode()).hexdigest()[:12]}"
 
 
