@@ -174,7 +174,7 @@ async def _decide_feed(
         for part in _chunks(list(entries)):
             items += await _decide(p, feed, part, now)
         edits = await poll_revisions(
-            p.db, parsed.entries, known, p.matcher, p.gazetteer, p.settings
+            p.db, parsed.entries, known, p.matcher, p.gazetteer, p.settings, p.turns.section
         )
         if edits and edits[0].quiet:
             edits = await _store_rewrite(p, feed, edits)
@@ -285,9 +285,10 @@ def _account(p: Pipeline, feed: FeedRow, result: PollResult, started: float) -> 
 
 # Seconds of work a poll does on the event loop in one turn (`Turns`), before the loop runs
 # what else is ready (a heartbeat, a chat command's ack, /healthz, other feeds' fetches).
-# The units are an entry decided (its identity settled, its topics matched) and a chunk
-# of items stored. Entries 50 at a time, and feeds deciding in the same iteration, held
-# the loop 0.4-1.1 s at a time during a poll of 200 new items (bench.loop_stall).
+# The units are an entry decided (its identity settled, the encoder's opinions it wants
+# found, its topics matched) and a chunk of items stored. Entries 50 at a time, and feeds
+# deciding in the same iteration, held the loop 0.4-1.1 s at a time during a poll of 200
+# new items (bench.loop_stall).
 SLICE = 0.005
 # New items stored per transaction. Each costs a story assignment (its members' sentence
 # vectors read and compared) and its alerts queued, 1-15 ms: a chunk is the longest turn a
@@ -519,16 +520,21 @@ async def _decide(p: Pipeline, feed: FeedRow, entries: list[Entry], now: datetim
     wanted = [look for look in looks if look.fetch_article]
     fetched = iter(await asyncio.gather(*(_article_text(p, w.entry.url) for w in wanted)))
     texts = [next(fetched) if look.fetch_article else None for look in looks]
-    matched = [_matched(p, look, text) for look, text in zip(looks, texts, strict=True)]
+    matched: list[Prepared] = []
+    async with p.turns.section() as pace:  # an article's lead is tokenised anew: ms
+        for look, text in zip(looks, texts, strict=True):
+            matched.append(_matched(p, look, text))
+            await pace()
     # The encoder's opinion, for candidates whose topic's model takes one: one worker call
-    # for the feed's new entries.
+    # for the feed's new entries, which are judged (which opinions they want) in turns.
     asked = [i for i, look in enumerate(looks) if look.candidate]
     if asked:
         pairs = [
             (matched[i], opinions.reads(looks[i].entry.title, looks[i].entry.summary, texts[i]))
             for i in asked
         ]
-        for i, prepared in zip(asked, await opinions.ask(p.matcher, pairs), strict=True):
+        given = await opinions.ask(p.matcher, pairs, p.turns.section)
+        for i, prepared in zip(asked, given, strict=True):
             matched[i] = prepared
     # Every new entry's sentence vector, for the story index: one worker call too. Not for
     # entries older than the story window (most of a feed's first poll, often): no later

@@ -16,7 +16,6 @@ Deciding only; `bot.edit_store` stores a Revision and tells channels.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -43,9 +42,10 @@ ARTICLE_LEAD_CHARS = 1500  # topics match on the article's lead (as bot.pipeline
 QUIET_SHARE = 0.5  # more than this share of a feed's stored entries changed at once...
 QUIET_MIN = 3  # ...and more than this many: a rewrite of the feed, applied quietly
 LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)  # a stored date that cannot be read: not recent
-# Decisions between two turns of the event loop: a feed that rewrote 1,000 entries held the
-# loop 0.66 s in one go; 50 at a time, chat commands are answered in between. The pipeline
-# takes new entries by the same count.
+# Entries per worker call (the encoder's opinions, sentence vectors): a feed that rewrote
+# 1,000 entries held the loop 0.66 s in one go; each entry of a chunk is now decided in the
+# poll's turns with the loop (`bot.pipeline.Turns`). The pipeline takes new entries by the
+# same count.
 CHUNK = 50
 # Stored reports of one guid or link, beyond those its entries number, that a changed entry
 # may be an edit of (`_settle`).
@@ -273,10 +273,12 @@ async def poll_revisions(
     matcher: Matcher,
     gazetteer: Gazetteer,
     settings: Settings,
+    turns: opinions.Turns,
 ) -> list[Revision]:
-    """The entries of a poll whose stored item's words changed, decided on. A failure here
-    costs the poll its edits (found again next time: the stored digest still differs), never
-    its new items."""
+    """The entries of a poll whose stored item's words changed, decided on, an entry at a
+    time in the poll's turns with the event loop (`turns`: `bot.pipeline.Turns.section`).
+    A failure here costs the poll its edits (found again next time: the stored digest still
+    differs), never its new items."""
     now = utcnow()
     try:
         open_since = now - timedelta(seconds=settings.story_window)
@@ -296,29 +298,37 @@ async def poll_revisions(
         todo = list(changed.values())
         for start in range(0, len(todo), CHUNK):
             chunk = todo[start : start + CHUNK]
-            read = [_read(db, s, e, gazetteer) for s, e, _ in chunk]
+            read = []
+            async with turns() as pace:  # an entry read again is tokenised: ms
+                for s, e, _ in chunk:
+                    read.append(_read(db, s, e, gazetteer))
+                    await pace()
             candidates = [i for i, r in enumerate(read) if matcher.could_match_prepared(r[0])]
-            asked = await opinions.ask(matcher, [(read[i][0], read[i][2]) for i in candidates])
+            asked = await opinions.ask(
+                matcher, [(read[i][0], read[i][2]) for i in candidates], turns
+            )
             given = dict(zip(candidates, asked, strict=True))
             vectors = await _new_vectors(chunk, read, settings, quiet)
-            for i, ((s, e, d), (prepared, text, _, _)) in enumerate(zip(chunk, read, strict=True)):
-                recent = s.published >= recent_since
-                matches = (
-                    tuple(matcher.match_prepared(given[i], relaxed=True)) if i in given else ()
-                )
-                out.append(Revision(
-                    item_id=s.item_id,
-                    entry=e,
-                    digest=d,
-                    matches=matches,
-                    entities=prepared.names,
-                    alert_summary=summarize(e.title, text) if text else None,
-                    recent=recent,
-                    quiet=quiet,
-                    vector=vectors[i],
-                    doc=None if quiet else _story_doc(s, e),
-                ))  # fmt: skip
-            await asyncio.sleep(0)
+            async with turns() as pace:  # matched against every topic: ms with many
+                for i, ((s, e, d), (prepared, text, _, _)) in enumerate(
+                    zip(chunk, read, strict=True)
+                ):
+                    matches = (
+                        tuple(matcher.match_prepared(given[i], relaxed=True)) if i in given else ()
+                    )
+                    out.append(Revision(
+                        item_id=s.item_id,
+                        entry=e,
+                        digest=d,
+                        matches=matches,
+                        entities=prepared.names,
+                        alert_summary=summarize(e.title, text) if text else None,
+                        recent=s.published >= recent_since,
+                        quiet=quiet,
+                        vector=vectors[i],
+                        doc=None if quiet else _story_doc(s, e),
+                    ))  # fmt: skip
+                    await pace()
         return out
     except Exception as exc:
         log.error("edits.failed entries=%d error=%s", len(entries), one_line(exc))
