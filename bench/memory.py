@@ -7,6 +7,12 @@ the bench feed server, for 150 s: start-up, a first cycle that fetches and parse
 1,000 feeds (every item already stored), and the 304 cycle a minute later. RSS of the bot's
 process, and of the process with its parse workers, is sampled every 0.5 s.
 
+Rows, in one invocation, each from a fresh copy of the database: the code of an earlier
+commit (bench.stall's BASELINE), this tree, and this tree freezing what start-up loaded
+(`gc.collect()` then `gc.freeze()` once the story index is loaded, as bench.stall's archive
+case does): what that experiment costs in memory. bot.app does not freeze (bench.stall says
+why).
+
 Target: under 150 MB. `python -m bench.memory [--quick]` (quick: 100 feeds x 200 items, 25 s)
 """
 
@@ -25,6 +31,7 @@ import yaml
 from bench.bigdb import build, point_feeds_at
 from bench.feedserver import FeedServer
 from bench.report import Section, run_alone
+from bench.stall import BASELINE, checkout
 
 MB = 2**20
 
@@ -41,13 +48,37 @@ def write_config(path: Path, db: Path, server: FeedServer) -> Path:
     return path
 
 
-def watch(config: Path, seconds: float, log: Path) -> dict[str, float]:
-    """Run the bot for `seconds`; peak RSS of it and of its tree, and its start-up time."""
-    exe = Path(sys.executable).with_name("wirewatch")
+ROOT = Path(__file__).resolve().parent.parent
+# `wirewatch run --config FILE` of this tree (run from its root: an installed `wirewatch`
+# may be another checkout's), with the story index frozen once loaded when asked (bot.app's
+# name for `load_index` wrapped).
+RUN = """
+import gc, sys
+import bot.app as app
+from bot.cli import main
+
+loaded = app.load_index
+
+async def load_and_freeze(*args, **kwargs):
+    index = await loaded(*args, **kwargs)
+    gc.collect()
+    gc.freeze()
+    return index
+
+if sys.argv[2] == "frozen":
+    app.load_index = load_and_freeze
+sys.exit(main(["run", "--config", sys.argv[1]]))
+"""
+
+
+def watch(
+    config: Path, seconds: float, log: Path, frozen: bool = False, code: Path = ROOT
+) -> dict[str, float]:
+    """Run the bot (`code`'s) for `seconds`; peak RSS of it and of its tree, and its
+    start-up time."""
+    argv = [sys.executable, "-c", RUN, str(config), "frozen" if frozen else "as is"]
     with log.open("w") as err:
-        bot = subprocess.Popen(
-            [str(exe), "run", "--config", str(config)], stdout=subprocess.DEVNULL, stderr=err
-        )
+        bot = subprocess.Popen(argv, cwd=code, stdout=subprocess.DEVNULL, stderr=err)
     proc = psutil.Process(bot.pid)
     start = time.perf_counter()
     peak_main = peak_tree = 0
@@ -79,32 +110,45 @@ def run(quick: bool = False) -> Section:
     feeds, per_feed, seconds = (100, 200, 25) if quick else (1000, 1000, 150)
     section = Section(
         "Memory: `wirewatch run` with many stored items",
-        ["feeds", "stored_items", "in_story_window", "seconds_run", "startup_s",
+        ["run", "feeds", "stored_items", "in_story_window", "seconds_run", "startup_s",
          "peak_rss_bot_mb", "peak_rss_with_parse_workers_mb", "rss_at_end_mb",
          "target_150mb_bot"],
     )  # fmt: skip
-    with tempfile.TemporaryDirectory(prefix="wwbench-") as tmp:
-        db = build(Path(tmp) / "big.db", feeds, per_feed)
-        with FeedServer(feeds) as server:
+    with tempfile.TemporaryDirectory(prefix="wwbench-") as tmp, FeedServer(feeds) as server:
+        runs = (
+            (f"baseline: {BASELINE}", False, checkout(BASELINE, Path(tmp))),
+            ("wirewatch run", False, ROOT),
+            ("the same, gc.freeze() once the index loaded", True, ROOT),
+        )
+        for name, frozen, code in runs:
+            for old in Path(tmp).glob("big.db*"):  # each run starts from the same database
+                old.unlink()
+            db = build(Path(tmp) / "big.db", feeds, per_feed)
             point_feeds_at(db, server.base)
             config = write_config(Path(tmp) / "wirewatch.yaml", db, server)
-            m = watch(config, seconds, Path(tmp) / "bot.log")
+            m = watch(config, seconds, Path(tmp) / "bot.log", frozen, code)
             tail = (Path(tmp) / "bot.log").read_text(errors="replace").splitlines()[-3:]
-    section.add(
-        feeds=feeds,
-        stored_items=feeds * per_feed,
-        in_story_window=feeds * min(per_feed, 100),
-        seconds_run=seconds,
-        startup_s=m["startup_s"],
-        peak_rss_bot_mb=m["peak_main_mb"],
-        peak_rss_with_parse_workers_mb=m["peak_tree_mb"],
-        rss_at_end_mb=m["end_main_mb"],
-        target_150mb_bot="met" if m["peak_main_mb"] < 150 else "MISSED",
-    )
-    section.notes.append(
+            section.add(
+                run=name,
+                feeds=feeds,
+                stored_items=feeds * per_feed,
+                in_story_window=feeds * min(per_feed, 100),
+                seconds_run=seconds,
+                startup_s=m["startup_s"],
+                peak_rss_bot_mb=m["peak_main_mb"],
+                peak_rss_with_parse_workers_mb=m["peak_tree_mb"],
+                rss_at_end_mb=m["end_main_mb"],
+                target_150mb_bot="met" if m["peak_main_mb"] < 150 else "MISSED",
+            )
+            section.notes.append(
+                f"{name}: SIGTERM exit code {m['exit_code']}. "
+                f"Last log lines: {' / '.join(tail)[:300]}"
+            )
+    section.notes.insert(
+        0,
         "startup_s: from exec to the `run.started` log line (opening the database and "
-        "rebuilding the story index from the items inside the window). "
-        f"SIGTERM exit code: {m['exit_code']}. Last log lines: {' / '.join(tail)[:300]}"
+        "rebuilding the story index from the items inside the window). Each run starts from "
+        "a fresh copy of the same database.",
     )
     section.seconds = time.perf_counter() - began
     return section
