@@ -684,10 +684,10 @@ def told_story(
 def stored_item(db: sqlite_utils.Database, item_id: int) -> StoredItem:
     """An item as stored, with the topics it matched (strictly, or at the relaxed bar)."""
     row = db.execute(
-        "SELECT identity, url, title, summary, text, published FROM items WHERE id = ?",
+        "SELECT identity, url, title, summary, text, published, digest FROM items WHERE id = ?",
         [item_id],
     ).fetchone()
-    identity, url, title, summary, text, published = row
+    identity, url, title, summary, text, published, said = row
     matches = tuple(
         TopicMatch(topic, (), (), strict=bool(strict))
         for topic, strict in db.execute(
@@ -696,7 +696,10 @@ def stored_item(db: sqlite_utils.Database, item_id: int) -> StoredItem:
             [item_id, item_id],
         )
     )
-    entry = Entry(identity, url, title, summary or "", parse_stored(published, None))
+    # Its digest as stored with it (kept with title and summary by edits): not made again.
+    entry = Entry(
+        identity, url, title, summary or "", parse_stored(published, None), digest=said or ""
+    )
     return StoredItem(entry, text, matches)
 
 
