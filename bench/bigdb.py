@@ -19,6 +19,7 @@ current server's before each use).
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import sqlite3
@@ -104,8 +105,15 @@ def _fill_terms(path: Path, hours: float = 76) -> None:
     from bot.db import open_database, write
     from bot.ingest import grouping_text
     from bot.stories import StoryDoc, doc_terms
+    from bot.text.versions import digest
 
     db = open_database(path)  # migrated to this version's schema first
+    # What each item says, as the bot stores it with the item (a poll compares it: without
+    # it, a first cycle would take every stored entry in the feeds' window for a rewrite).
+    said = functools.lru_cache(maxsize=None)(digest)  # items repeat the pool's texts
+    db.conn.create_function("bench_digest", 2, said, deterministic=True)
+    with write(db):
+        db.execute("UPDATE items SET digest = bench_digest(title, summary) WHERE digest IS NULL")
     since = iso(datetime.now(UTC) - timedelta(hours=hours))
     rows = db.execute(
         "SELECT id, title, summary, alert_summary, entities, published FROM items "
