@@ -492,9 +492,9 @@ def _commands(section: Section, tmp: Path, quick: bool, idle: float) -> None:
     with FeedServer(feeds + NEW_FEEDS * len(LONG_WRITES)) as server:
         for part, runs in COMMAND_RUNS.items():
             got = []
-            for _, env in runs:
+            for _, extra in runs:
                 _archive(tmp / "commands.db", server.base, feeds, per_feed)
-                env = env | {"WWBENCH_PART": part}
+                env = {"WWBENCH_PART": part, **extra}
                 got.append(_child(ROOT, "commands", tmp, server.base, quick, **env)["rows"])
             for paths in zip(*got, strict=True):
                 baseline = max(paths[0]["lags"], default=0.0)
