@@ -557,33 +557,42 @@ def run(quick: bool = False, against: str = BASELINE, cases: tuple[str, ...] = C
             _case(section, case, tmp, old, against, quick, idle)
         if "commands" in cases:
             _commands(section, tmp, quick, idle)
-    section.notes.extend(_notes(against, quick))
+    section.notes.extend(_notes(cases, against, quick))
     section.seconds = time.perf_counter() - began
     return section
 
 
-def _notes(against: str, quick: bool) -> list[str]:
-    feeds, per_feed = COMMANDS_ARCHIVE[quick]
-    return [
+def _notes(cases: tuple[str, ...], against: str, quick: bool) -> list[str]:
+    """The table's notes, for the cases that ran."""
+    notes = [
         "A stall is how much later than asked a 1 ms timer fires; a chat command waits about "
         "as long. Target: max stall well under 0.5 s (Slack's acknowledgement deadline is 3 s). "
         "Alerts go to a stand-in that only notes them, so the stalls are wirewatch's own. "
-        "gen2_passes, longest_gen2_ms: the collector's full passes during the poll. "
-        "full_pass_ms: a full collection (`gc.collect()`) timed after the poll, what the "
-        "loop waits whenever the collector makes one. frozen_objects: `gc.get_freeze_count()`. "
-        "peak_rss_mb: of the bot's process (its workers not counted). The archive case's runs "
-        "load the index an unmeasured first start saved.",
-        "vs_baseline: max stall against the same path's first row. For the poll cases, the "
-        f"same case with the code at {against}. For the commands case's command rows (on "
-        f"{feeds * per_feed:,} stored items), the same command with its store work on the "
-        "event loop (`Commands(rt, inline=True)`, as before the command thread); the bot runs "
-        "it on the command thread (this tree).",
-        "poll (...) during COMMAND: the poll starts once COMMAND (on the command thread) "
-        "holds the write lock, and the heartbeat runs until both are done (seconds: both; "
-        "the poll's own in the path); its baseline is the same with the command's write in "
-        "one transaction (`bot.store.WRITE_SLICE` infinite, as before slices). ok: the "
-        "command answered (and, during a long write, every feed of the poll was stored).",
+        "vs_baseline: max stall against the same path's first row."
     ]
+    if set(cases) - {"commands"}:
+        notes.append(
+            f"Poll cases: their baseline is the same case with the code at {against}. "
+            "gen2_passes, longest_gen2_ms: the collector's full passes during the poll. "
+            "full_pass_ms: a full collection (`gc.collect()`) timed after the poll, what the "
+            "loop waits whenever the collector makes one. frozen_objects: "
+            "`gc.get_freeze_count()`. peak_rss_mb: of the bot's process (its workers not "
+            "counted). The archive case's runs load the index an unmeasured first start saved."
+        )
+    if "commands" in cases:
+        feeds, per_feed = COMMANDS_ARCHIVE[quick]
+        notes.append(
+            f"Commands case, on {feeds * per_feed:,} stored items: a command row's baseline is "
+            "the same command with its store work on the event loop (`Commands(rt, "
+            "inline=True)`, as before the command thread); the bot runs it on the command "
+            "thread (this tree). poll (...) during COMMAND: the poll starts once COMMAND (on "
+            "the command thread) holds the write lock, and the heartbeat runs until both are "
+            "done (seconds: both; the poll's own in the path); its baseline is the same with "
+            "the command's write in one transaction (`bot.store.WRITE_SLICE` infinite, as "
+            "before slices). ok: the command answered (and, during a long write, every feed "
+            "of the poll was stored)."
+        )
+    return notes
 
 
 def main() -> None:
