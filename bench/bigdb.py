@@ -26,8 +26,9 @@ import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from bench.corpus import Corpus, now_utc
+from bench.corpus import ITEMS_PER_FEED, Corpus, now_utc
 
 CACHE = Path("/tmp/wwbench-cache")
 POOL = 20_000
@@ -36,18 +37,29 @@ STEP = timedelta(minutes=43)
 
 def _pool() -> list[tuple[str, str, str, str]]:
     """(title, summary, alert_summary, entities JSON) of POOL parsed items."""
-    from bot.feeds.parse import parse_feed
+    return [text for feed in range(POOL // ITEMS_PER_FEED) for text in _served(feed)]
+
+
+@functools.cache
+def _makers() -> tuple[Corpus, Any]:
     from bot.topics.entities import Gazetteer
 
-    corpus, now = Corpus(), now_utc()
-    gazetteer = Gazetteer.load()
+    return Corpus(), Gazetteer.load()
+
+
+def _served(feed: int) -> list[tuple[str, str, str, str]]:
+    """What the bench feed server serves as feed `feed` (its ITEMS_PER_FEED newest items,
+    newest first), parsed by the real parser: (title, summary, alert_summary, entities)."""
+    from bot.feeds.parse import parse_feed
+
+    corpus, gazetteer = _makers()
+    now = now_utc()
+    body = corpus.feed_xml(feed, now, corpus.feed_items(feed, now))
     out = []
-    for feed in range(POOL // 50):
-        body = corpus.feed_xml(feed, now, corpus.feed_items(feed, now))
-        for e in parse_feed(body, feed_url="https://b.example/").entries:
-            names = gazetteer.names(f"{e.title}\n{e.summary}")
-            lead = " ".join(e.summary.split(". ")[:2])[:500]
-            out.append((e.title, e.summary, lead, json.dumps(list(names))))
+    for e in parse_feed(body, feed_url="https://b.example/").entries:
+        names = gazetteer.names(f"{e.title}\n{e.summary}")
+        lead = " ".join(e.summary.split(". ")[:2])[:500]
+        out.append((e.title, e.summary, lead, json.dumps(list(names))))
     return out
 
 
@@ -58,7 +70,7 @@ def build(path: Path, feeds: int, per_feed: int) -> Path:
 
     # Stored story terms of another version are not read, and a file of a newer schema is
     # refused (a branch's cache, back on main): the cache is named for both.
-    items = f"items-{feeds}x{per_feed}"
+    items = f"served-{feeds}x{per_feed}"  # "items-": older caches, served items not stored
     cached = CACHE / f"{items}-terms-v{storyterms.VERSION}-schema{SCHEMA_VERSION}.db"
     if not cached.exists():
         CACHE.mkdir(exist_ok=True)
@@ -148,12 +160,16 @@ def _fill(conn, feeds: int, per_feed: int, pool, now: datetime, iso) -> None:
     )
     total = feeds * per_feed
     item_id = 0
+    # The items the feed server serves are stored as it serves them, so that a bot polling
+    # it finds nothing new (the older ones take the pool's texts).
+    served = [_served(feed) for feed in range(feeds)]
     for lo in range(0, total, 50_000):
         conn.execute("BEGIN")
         for k in range(lo, min(total, lo + 50_000)):
             feed, n = k % feeds, k // feeds  # newest first across all feeds, like a real crawl
             item_id += 1
-            _insert(conn, item_id, feed, n, pool[k % len(pool)], now, iso)
+            text = served[feed][n] if n < len(served[feed]) else pool[k % len(pool)]
+            _insert(conn, item_id, feed, n, text, now, iso)
         conn.execute("COMMIT")
 
 
