@@ -10,17 +10,14 @@ bench/stall.py measures the stalls.
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
 from pathlib import Path
 
-from bot.app import poll_once
-from bot.commands import Commands, Invocation
 from bot.settings import Settings
 from bot.topics.match import load_topics
 from tests.feedserver import FeedServer
 from tests.runtime import console_runtime, recent
+from tests.serving import poll_while_serving
 
 FEEDS = 2
 PER_FEED = 50  # one chunk of the pipeline's: judged together before turns
@@ -74,29 +71,8 @@ async def test_judging_many_candidates_against_many_topics_leaves_the_bot_servin
     for n in range(FEEDS):
         feed_server.serve(f"/f{n}", _feed(n, rng))
     async with console_runtime(_settings(tmp_path / "w.db", feed_server)) as (rt, console):
-        cmds = Commands(rt)
-        await cmds.handle(Invocation("console", "console", "ed", "list"))  # its thread is up
-        polling = asyncio.create_task(poll_once(rt))
-        lags: list[float] = []
-        answered: list[float] = []
-
-        async def heartbeat() -> None:  # what polls, sends and acknowledgements need
-            while not polling.done():
-                before = time.perf_counter()
-                await asyncio.sleep(0.005)
-                lags.append(time.perf_counter() - before - 0.005)
-
-        async def moderator() -> None:  # a command every 50 ms while the poll runs
-            while not polling.done():
-                asked = time.perf_counter()
-                reply = await cmds.handle(Invocation("console", "console", "ed", "list"))
-                assert reply.ok, reply.text
-                if not polling.done():
-                    answered.append(time.perf_counter() - asked)
-                await asyncio.sleep(0.05)
-
-        await asyncio.gather(heartbeat(), moderator(), polling)
-        results, _ = polling.result()
+        served = await poll_while_serving(rt)
+        results, lags, answered = served.results, served.lags, served.answered
         items = rt.db.execute("SELECT count(*) FROM items").fetchone()[0]
         queued = rt.db.execute(
             "SELECT count(*) FROM deliveries WHERE kind IN ('new', 'update')"
