@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 import sqlite_utils
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot import heap, metrics, storyterms, storyvectors
+from bot import clockwatch, heap, metrics, storyterms, storyvectors
 from bot.catalog import configured_topics
 from bot.chat import ChatAdapter
 from bot.check import Unserved, unserved
@@ -331,6 +331,7 @@ async def stop_adapters(adapters: Collection[ChatAdapter], budget: float = ADAPT
 
 async def run_forever(rt: Runtime, stop: asyncio.Event, grace: float = GRACE) -> None:
     """Poll feeds when due and drain the outbox until `stop` is set; then finish in-flight work."""
+    clockwatch.catch_up(rt.db)  # the clock stepped back while the bot was stopped
     scheduler = AsyncIOScheduler()
     jobs = (  # (job, every so many seconds); polling starts at once, the others after a tick
         (_poll_due, POLL_TICK),
@@ -356,12 +357,17 @@ async def run_forever(rt: Runtime, stop: asyncio.Event, grace: float = GRACE) ->
         )
     scheduler.start()
     rt.scheduler = scheduler
+    # A wall-clock step would move every next run and stored due time (bot.clockwatch).
+    watch = asyncio.ensure_future(
+        clockwatch.watch_clock(lambda by: clockwatch.after_step(rt.db, scheduler, by))
+    )
     rt.pipeline.on_queued = lambda: _wake_outbox(rt)
     log.info("run.started feeds=%d adapters=%s", len(active_feeds(rt.db)), ",".join(rt.adapters))
     try:
         await stop.wait()
     finally:
         rt.stopping.set()
+        watch.cancel()
         scheduler.pause()
         for task in set(rt.polling):
             task.cancel()
@@ -372,6 +378,7 @@ async def run_forever(rt: Runtime, stop: asyncio.Event, grace: float = GRACE) ->
                 with suppress(asyncio.CancelledError):
                     await task
         scheduler.shutdown(wait=False)
+        await asyncio.gather(watch, return_exceptions=True)
         log.info("run.stopped")
 
 

@@ -1,0 +1,184 @@
+"""The wall clock steps while the bot runs (an NTP correction, a VM restored from a snapshot, a
+clock fixed by hand): polling and posting go on as if it had not.
+
+The real scheduler, real SQLite, a real feed server on 127.0.0.1 and the console adapter;
+`time_machine` moves the wall clock (datetime.now, time.time) and leaves the monotonic clock
+that asyncio's timers run on alone, as a real step does. A step back used to stop every
+scheduler tick and stretch every stored wait by the step: nothing polled or posted for an hour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+import time_machine
+
+from bot.app import run_forever
+from bot.clock import parse_iso, utcnow
+from bot.errors import DeliveryError
+from bot.model import Alert, MessageRef
+from bot.settings import Settings
+from tests.runtime import Console, console_runtime, make_settings
+
+REPORTS = [
+    "Poland deploys 2,000 troops to the Belarus border",
+    "Japan dispatches destroyers to the Gulf of Aden",
+    "Britain deploys 500 troops to Estonia",
+]
+HOUR = timedelta(hours=1)
+
+
+def _rss(count: int, published: datetime) -> str:
+    """The wire after `count` reports, newest first, each published at `published`."""
+    when = format_datetime(published, usegmt=True)
+    items = "".join(
+        f"<item><title>{title}</title><guid>r{i}</guid><link>https://wire.example/{i}</link>"
+        f"<description>{title}.</description><pubDate>{when}</pubDate></item>"
+        for i, title in reversed(list(enumerate(REPORTS[:count])))
+    )
+    return (
+        f"<?xml version='1.0'?><rss version='2.0'><channel><title>W</title>{items}</channel></rss>"
+    )
+
+
+async def _until(done: Callable[[], bool], within: float) -> bool:
+    """Whether `done()` came true within `within` seconds of the monotonic clock."""
+    deadline = time.monotonic() + within
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+class FailsOnce(Console):
+    """The console adapter, whose first post fails as a platform outage's would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tries = 0
+
+    async def post_alert(self, channel: str, alert: Alert) -> MessageRef:
+        self.tries += 1
+        if self.tries == 1:
+            raise DeliveryError("HTTP 503 Service Unavailable")
+        return await super().post_alert(channel, alert)
+
+
+@pytest.fixture
+def clock() -> Iterator[time_machine.Coordinates]:
+    """The wall clock, ticking, that a test can step with `clock.shift(...)`."""
+    with time_machine.travel(datetime.now(UTC), tick=True) as traveller:
+        yield traveller
+
+
+def _settings(tmp_path: Path, feed_server) -> Settings:
+    """One feed, polled every 10 s, alerted to the console."""
+    return make_settings(
+        tmp_path / "w.db",
+        [("Wire", feed_server.url("/wire"))],
+        articles={"fetch": False},
+        poll_interval="10s",
+    )
+
+
+@asynccontextmanager
+async def _running(settings: Settings, console: Console | None = None) -> AsyncIterator:
+    """The bot running until the block ends."""
+    async with console_runtime(settings) as (rt, default):
+        if console is not None:
+            rt.adapters["console"] = console
+        stop = asyncio.Event()
+        runner = asyncio.create_task(run_forever(rt, stop, grace=0.5))
+        try:
+            yield rt, console or default
+        finally:
+            stop.set()
+            await asyncio.wait_for(runner, timeout=10)
+
+
+def _titles(console: Console) -> list[str]:
+    return [a["title"] for a in console.alerts()]
+
+
+async def test_after_a_step_back_of_an_hour_the_feed_is_still_polled(
+    tmp_path, feed_server, caplog, clock
+):
+    caplog.set_level(logging.INFO)
+    feed_server.serve("/wire", _rss(1, datetime.now(UTC)))
+    async with _running(_settings(tmp_path, feed_server)) as (rt, console):
+        assert await _until(lambda: len(console.alerts()) == 1, 20)
+        clock.shift(-HOUR)
+        feed_server.serve("/wire", _rss(2, datetime.now(UTC) + HOUR))  # the outlet's clock
+        stepped = time.monotonic()
+        # The feed's 10 s interval, a tick or two: not the hour the step took away.
+        assert await _until(lambda: len(console.alerts()) == 2, 20), _titles(console)
+        took = time.monotonic() - stepped
+        (next_poll,) = rt.db.execute("SELECT next_poll FROM feeds").fetchone()
+        ahead = parse_iso(next_poll) - utcnow()
+    assert _titles(console) == REPORTS[:2]
+    assert took < 15
+    assert ahead <= timedelta(seconds=12)  # its own interval away, not an hour more
+    assert any("clock.stepped by=-3600s" in r.getMessage() for r in caplog.records)
+
+
+async def test_after_a_step_back_an_alert_waiting_to_be_retried_is_still_posted(
+    tmp_path, feed_server, clock
+):
+    feed_server.serve("/wire", _rss(1, datetime.now(UTC)))
+    console = FailsOnce()
+    async with _running(_settings(tmp_path, feed_server), console) as (rt, _):
+        assert await _until(lambda: console.tries == 1, 20)
+        clock.shift(-HOUR)
+        stepped = time.monotonic()
+        # Its retry was due some 5 s after the failure, not an hour and 5 s.
+        assert await _until(lambda: len(console.alerts()) == 1, 20)
+        took = time.monotonic() - stepped
+    assert _titles(console) == REPORTS[:1]
+    assert took < 10 and console.tries == 2
+
+
+async def test_a_step_forward_posts_nothing_twice_and_drops_nothing_fresh(
+    tmp_path, feed_server, caplog, clock
+):
+    caplog.set_level(logging.INFO)
+    feed_server.serve("/wire", _rss(1, datetime.now(UTC)))
+    async with _running(_settings(tmp_path, feed_server)) as (rt, console):
+        assert await _until(lambda: len(console.alerts()) == 1, 20)
+        # Published just before the step: an hour old on the new clock, still news.
+        feed_server.serve("/wire", _rss(2, datetime.now(UTC)))
+        clock.shift(HOUR)
+        assert await _until(lambda: len(console.alerts()) == 2, 20), _titles(console)
+        await asyncio.sleep(3)  # a tick or two more: nothing else is posted
+        (next_poll,) = rt.db.execute("SELECT next_poll FROM feeds").fetchone()
+        ahead = parse_iso(next_poll) - utcnow()
+        polls = len(feed_server.requests_to("/wire"))
+    assert _titles(console) == REPORTS[:2]
+    assert polls == 2  # the step made the feed due at most once, not once per missed tick
+    assert ahead <= timedelta(seconds=12)
+    assert any("clock.stepped by=+3600s" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_step_back_while_the_bot_was_stopped_does_not_hold_the_feeds(
+    tmp_path, feed_server, caplog, clock
+):
+    caplog.set_level(logging.INFO)
+    settings = _settings(tmp_path, feed_server)
+    feed_server.serve("/wire", _rss(1, datetime.now(UTC)))
+    async with _running(settings) as (_, console):
+        assert await _until(lambda: len(console.alerts()) == 1, 20)
+    clock.shift(-HOUR)  # the clock is set right while the bot is stopped
+    feed_server.serve("/wire", _rss(2, datetime.now(UTC) + HOUR))
+    async with _running(settings) as (_, console):
+        assert await _until(lambda: len(console.alerts()) == 1, 20), "not polled after start"
+    assert _titles(console) == REPORTS[1:2]
+    assert any("clock.stepped by=-3600s while=stopped" in r.getMessage() for r in caplog.records)
+
