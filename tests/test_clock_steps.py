@@ -23,7 +23,8 @@ import time_machine
 
 from bot.app import run_forever
 from bot.clock import parse_iso, utcnow
-from bot.errors import DeliveryError
+from bot.errors import DeliveryError, FetchError
+from bot.feeds.fetch import Fetcher
 from bot.model import Alert, MessageRef
 from bot.settings import Settings
 from tests.runtime import Console, console_runtime, make_settings
@@ -182,3 +183,20 @@ async def test_a_step_back_while_the_bot_was_stopped_does_not_hold_the_feeds(
     assert _titles(console) == REPORTS[1:2]
     assert any("clock.stepped by=-3600s while=stopped" in r.getMessage() for r in caplog.records)
 
+
+async def test_a_retry_after_date_is_read_against_the_servers_own_clock(feed_server):
+    """An outlet that asks for two minutes is polled again in two minutes, not sixty-two,
+    when our clock is an hour behind its clock."""
+    sent = datetime.now(UTC)
+    feed_server.serve(
+        "/wire",
+        status=503,
+        headers={
+            "Date": format_datetime(sent, usegmt=True),
+            "Retry-After": format_datetime(sent + timedelta(minutes=2), usegmt=True),
+        },
+    )
+    with time_machine.travel(sent - HOUR, tick=True), pytest.raises(FetchError) as raised:
+        async with Fetcher() as fetcher:
+            await fetcher.fetch_feed(feed_server.url("/wire"), trusted=True)
+    assert raised.value.retry_after == 120

@@ -225,7 +225,10 @@ def _raise_for_status(response: aiohttp.ClientResponse, host: str) -> None:
         return
     what = f"{host} answered HTTP {status} {response.reason or ''}".rstrip()
     if status in RETRY_LATER:
-        retry = parse_retry_after(response.headers.get("Retry-After"))
+        # A date to wait until is measured from the server's own Date, not our clock: a
+        # clock of ours that is off (stepped back an hour) would stretch the wait by as much.
+        sent = _http_date(response.headers.get("Date"))
+        retry = parse_retry_after(response.headers.get("Retry-After"), now=sent)
         raise FetchError(what, retry_after=retry)
     raise FetchError(what, permanent=status in GONE, gone=status == 410)
 
@@ -378,14 +381,20 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     value = value.strip()
     if value.isdigit():
         return min(float(value), MAX_RETRY_AFTER)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    when = _http_date(value)
+    if when is None:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
     wait = (when - (now or datetime.now(UTC))).total_seconds()
     return min(max(wait, 0.0), MAX_RETRY_AFTER)
+
+
+def _http_date(value: str | None) -> datetime | None:
+    """An HTTP date header as an aware datetime; None when missing or junk."""
+    try:
+        when = parsedate_to_datetime(value) if value else None
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when.replace(tzinfo=UTC) if when and when.tzinfo is None else when
 
 
 def backoff_delay(failures: int, *, base: float = 300, cap: float = 6 * 3600) -> float:
