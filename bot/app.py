@@ -88,7 +88,7 @@ class Runtime:
 def build_matcher(db: sqlite_utils.Database, gazetteer: Gazetteer) -> Matcher:
     """All stored topics; one that no longer compiles (or refers to one that does not) is
     skipped loudly, never fatal."""
-    good, problems = usable_topics(list_topics(db), gazetteer)
+    good, problems = usable_topics(list_topics(db), gazetteer, stored=True)
     for name, exc in problems.items():
         log.error("topic.invalid name=%s error=%s", name, exc)
     tell_broken(db, {name: str(exc) for name, exc in problems.items()})
