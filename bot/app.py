@@ -27,6 +27,7 @@ from bot.clock import iso, utcnow
 from bot.db import BulkCheck, StoreThread, open_database, read_error
 from bot.digest import next_digest_at, send_digests
 from bot.feeds.fetch import Fetcher
+from bot.gone_topics import settle_gone_topics
 from bot.indexfile import Loading, load_index, save_index
 from bot.narrow import filter_error, rematch
 from bot.onebot import one_bot
@@ -87,7 +88,7 @@ class Runtime:
 def build_matcher(db: sqlite_utils.Database, gazetteer: Gazetteer) -> Matcher:
     """All stored topics; one that no longer compiles (or refers to one that does not) is
     skipped loudly, never fatal."""
-    good, problems = usable_topics(list_topics(db), gazetteer)
+    good, problems = usable_topics(list_topics(db), gazetteer, stored=True)
     for name, exc in problems.items():
         log.error("topic.invalid name=%s error=%s", name, exc)
     tell_broken(db, {name: str(exc) for name, exc in problems.items()})
@@ -163,6 +164,7 @@ async def _ready(
     dropped += sync_config_subscriptions(
         db, [(s.channel, s.topic, s.mode, s.only, s.except_) for s in settings.subscriptions]
     )
+    settle_gone_topics(db, settings.max_age)  # chat's subscriptions to a topic gone, or back
     metrics.DROPPED.labels("config changed").inc(dropped)
     if dropped:
         log.warning(

@@ -8,7 +8,9 @@ one problem never reveals another that was there all along.
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Collection, Iterable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from bot.settings import (
     read_config,
     validate_settings,
 )
+from bot.store import live_sub
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, load_topics
 from bot.topics.refs import names_in
@@ -100,7 +103,38 @@ def notes(settings: Settings) -> list[str]:
     if problem := encoder_missing():
         grouping = ", and stories are joined by words alone" if settings.sentence_vectors else ""
         out.append(f"{problem}: topics decide with their word model alone{grouping}")
-    return out
+    return out + gone_topics(settings)
+
+
+def gone_topics(settings: Settings) -> list[str]:
+    """What the database (when there is one) follows from chat that this config no longer
+    has: a channel's subscription, whose alerts are held (`bot.gone_topics`), or a chat
+    topic's `topic:NAME`, skipped. Read-only: a database that cannot be read says nothing."""
+    if settings.database == ":memory:" or not Path(settings.database).is_file():
+        return []
+    try:
+        with closing(sqlite3.connect(f"{Path(settings.database).resolve().as_uri()}?mode=ro",
+                                     uri=True)) as db:  # fmt: skip
+            subs = db.execute(
+                f"SELECT channel, topic FROM subscriptions WHERE {live_sub()} ORDER BY topic"
+            ).fetchall()
+            chat = dict(db.execute("SELECT name, query FROM topics WHERE origin = 'chat'"))
+    except sqlite3.Error:
+        return []
+    names = {t.name for t in configured_topics(settings)} | set(chat)
+    out = [
+        f"topic {topic} is not in this config but {channel} follows it (from chat): its alerts "
+        "are held, not posted, and the channel is told, until the topic is back here or the "
+        "channel unsubscribes"
+        for channel, topic in subs
+        if topic not in names
+    ]
+    return out + [
+        f"chat topic {name} refers to topic {gone}, which is not in this config: it is skipped "
+        f"(and its channels told) until {gone} is back"
+        for name, query in sorted(chat.items())
+        for gone in sorted(names_in(query) - names)[:1]
+    ]
 
 
 def resolved(settings: Settings, named_by: str) -> list[str]:

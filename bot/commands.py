@@ -45,6 +45,7 @@ from bot.feedback import (
     record_label,
 )
 from bot.feeds.guard import check_url
+from bot.gone_topics import gone_line, gone_subscriptions
 from bot.health import describe
 from bot.health_store import feeds_health
 from bot.model import Topic
@@ -510,6 +511,7 @@ class Commands:
             f"- {_describe_sub(s)}: `{effective_query(s.topic, s.only_query, s.except_query)}`"
             for s in subs
         ]
+        lines += [f"- {gone_line(g)}" for g in gone_subscriptions(db, inv.channel)]
         edits = "on" if edits_enabled(db, inv.channel) else "off"
         lines.append(f"edits of stories: {edits} (`/wirewatch edits on|off`)")
         return "\n".join(lines)
@@ -565,6 +567,7 @@ class Commands:
             "- this channel: "
             + ("; ".join(_describe_sub(s) for s in subs) if subs else "no subscriptions")
         )
+        lines += [f"- {gone_line(g)}" for g in gone_subscriptions(db, inv.channel)]
         failing = [f for f in list_feeds(db) if f.failures and not f.disabled][:5]
         lines += [f"- failing: `{f.name}`: {f.last_error}" for f in failing]
         open_since = utcnow() - timedelta(seconds=self.rt.settings.story_window)

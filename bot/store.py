@@ -1005,10 +1005,15 @@ def subscribe(
     return Subscribed(resumed[0], dropped)
 
 
+# The error of an alert held because its topic is gone (`bot.gone_topics`), as LIKE.
+HELD_FOR_GONE = "topic % removed from the config"
+
+
 def _resume(db: sqlite_utils.Database, channel: str) -> int:
     """A channel that was paused by a permanent error gets its held backlog back, each
     alert to the way its subscription takes it now (a digest's in the next digest); how
-    many. Inside the caller's write."""
+    many. Not those held for a topic that is gone (`bot.gone_topics`). Inside the caller's
+    write."""
     db.execute(
         f"UPDATE subscriptions SET paused_reason = NULL WHERE channel = ? AND {_LIVE_SUB}",
         [channel],
@@ -1017,8 +1022,9 @@ def _resume(db: sqlite_utils.Database, channel: str) -> int:
         db.execute(
             "UPDATE deliveries SET status = CASE WHEN (SELECT mode FROM subscriptions s WHERE "
             "s.id = deliveries.subscription_id) = 'digest' AND event_id = 0 THEN 'digest' "
-            "ELSE 'pending' END WHERE channel = ? AND status = 'held'",
-            [channel],
+            "ELSE 'pending' END WHERE channel = ? AND status = 'held' AND "
+            "coalesce(error, '') NOT LIKE ?",
+            [channel, HELD_FOR_GONE],
         ).rowcount
     )
 

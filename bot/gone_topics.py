@@ -1,0 +1,250 @@
+"""Subscriptions whose topic left the config: their alerts held, their channels told.
+
+A channel may follow a config (or built-in) topic from chat; the operator may then remove
+that topic from the config. At each start, after the topics are synced, the alerts still
+waiting through such a subscription go on through another topic the channel follows that
+takes their item (as `unsubscribe` would move them), and the rest are held with the reason
+in `error`, never posted nor dropped; the channel is told once, in the channel. When the
+topic is back, the held alerts of each story still within `max_age` go out, the others
+are cancelled, and the channel is told what came of them.
+
+Deliberately not here: new alerts (the matcher no longer knows the topic, so none are
+queued), a subscription the config itself removed (`sync_config_subscriptions` ends it),
+and re-deciding held alerts against a topic that comes back with another query.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlite_utils
+
+from bot.clock import iso, utcnow
+from bot.db import write
+from bot.durations import format_duration
+from bot.narrow import narrow_subscriptions
+from bot.store import HELD_FOR_GONE, SubscriptionRow, queue_notice, stored_item, subscriptions
+from bot.wording import counted
+
+log = logging.getLogger(__name__)
+
+# The error of an alert held for that reason: what `bot.store._resume` leaves held.
+GONE = HELD_FOR_GONE.replace("%", "{}")
+# What waits through a subscription: a paused channel's held alerts and a send cut short
+# (claimed) too.
+_WAITING = ("pending", "digest", "claimed", "held")
+
+
+@dataclass(frozen=True)
+class Gone:
+    """A channel's subscription to a topic that no longer exists, and what waits for it."""
+
+    channel: str
+    topic: str
+    held: int
+
+
+def gone_subscriptions(db: sqlite_utils.Database, channel: str | None = None) -> list[Gone]:
+    """Subscriptions in force (of `channel`, else of every channel) whose topic is gone."""
+    return [
+        Gone(s.channel, s.topic, _held_count(db, s))
+        for s in subscriptions(db, channel)
+        if s.paused_reason != "unsubscribed" and not _exists(db, s.topic)
+    ]
+
+
+def gone_line(g: Gone) -> str:
+    """How `status` and the subscription list say it, with the two ways out."""
+    return (
+        f"`{g.topic}` was removed from the config: {counted(g.held, 'alert')} held for it, "
+        f"none posted (put it back in the config, or `/wirewatch unsubscribe {g.topic}`)"
+    )
+
+
+def settle_gone_topics(
+    db: sqlite_utils.Database, max_age: float, now: datetime | None = None
+) -> None:
+    """At start, once topics and config subscriptions are synced: hold what waits for a
+    topic that is gone, give back what was held for one that is back; tell each channel."""
+    now = now or utcnow()
+    with write(db):
+        subs = [s for s in subscriptions(db) if s.paused_reason != "unsubscribed"]
+        held = {  # through the status index: a subscription's sent history is not read
+            r[0]
+            for r in db.execute(
+                "SELECT DISTINCT subscription_id FROM deliveries WHERE status = 'held' AND "
+                "error LIKE ?",
+                [HELD_FOR_GONE],
+            )
+        }
+        for sub in subs:
+            if not _exists(db, sub.topic):
+                _hold(db, sub, subs)
+            elif sub.id in held or _told(db, f"topic-gone:{_departure(db, sub)}"):
+                _give_back(db, sub, iso(now - timedelta(seconds=max_age)), max_age)
+
+
+def _exists(db: sqlite_utils.Database, topic: str) -> bool:
+    return db.execute("SELECT 1 FROM topics WHERE name = ?", [topic]).fetchone() is not None
+
+
+def _held_count(db: sqlite_utils.Database, sub: SubscriptionRow) -> int:
+    """The story alerts held for its topic (their edits and marks not counted)."""
+    return int(
+        db.execute(
+            "SELECT count(*) FROM deliveries WHERE subscription_id = ? AND status = 'held' "
+            "AND error = ? AND kind IN ('new', 'update')",
+            [sub.id, GONE.format(sub.topic)],
+        ).fetchone()[0]
+    )
+
+
+def _hold(db: sqlite_utils.Database, sub: SubscriptionRow, subs: list[SubscriptionRow]) -> None:
+    """Its waiting alerts (not a digest's in doubt: `bot.digest` settles those) go on
+    through another subscription of the channel whose topic takes the item, else are held;
+    one claimed by a send cut short stays in doubt (the platform is asked before any
+    resend)."""
+    others = [s for s in subs if s.channel == sub.channel and s.id != sub.id]
+    takers = [s for s in others if _exists(db, s.topic)]
+    moved = 0
+    for d in _waiting(db, sub.id):
+        taker = _taker(db, takers, d)
+        if taker is not None:
+            moved += _move(db, d, taker)
+    held = db.execute(
+        "UPDATE deliveries SET status = 'held', error = ?, maybe_posted = CASE WHEN status = "
+        "'claimed' THEN 1 ELSE maybe_posted END WHERE subscription_id = ? AND status IN "
+        f"({','.join('?' * len(_WAITING))}) AND digest_of IS NULL",
+        [GONE.format(sub.topic), sub.id, *_WAITING],
+    ).rowcount
+    if held or moved:
+        log.warning(
+            "topic.gone channel=%s topic=%s held=%d moved=%d", sub.channel, sub.topic, held, moved
+        )
+    _tell(db, sub, "gone", _gone_text(sub, _held_count(db, sub), moved))
+
+
+def _waiting(db: sqlite_utils.Database, sub_id: int) -> list[dict[str, Any]]:
+    """The subscription's waiting story alerts (not edits or marks), oldest first."""
+    return list(
+        db.query(
+            "SELECT id, item_id, kind, status FROM deliveries WHERE subscription_id = ? AND "
+            f"status IN ({','.join('?' * len(_WAITING))}) AND digest_of IS NULL AND "
+            "event_id = 0 AND kind IN ('new', 'update') ORDER BY id",
+            [sub_id, *_WAITING],
+        )
+    )
+
+
+def _taker(
+    db: sqlite_utils.Database, takers: list[SubscriptionRow], d: dict[str, Any]
+) -> SubscriptionRow | None:
+    """A subscription `bot.ingest` would queue the item through now: its topic matched
+    (strictly for a story's first alert) and its --only/--except let it through."""
+    item = stored_item(db, d["item_id"])
+    bar = {m.topic for m in item.matches if m.strict or d["kind"] == "update"}
+    return next((s for s in narrow_subscriptions(takers, item) if s.topic in bar), None)
+
+
+def _move(db: sqlite_utils.Database, d: dict[str, Any], to: SubscriptionRow) -> int:
+    """Under `to`, as it takes alerts now; one held while the channel is paused, or claimed
+    by a send cut short, stays so."""
+    status = d["status"]
+    if status not in ("claimed", "held") or (status == "held" and not to.paused_reason):
+        status = "digest" if to.mode == "digest" else "pending"
+    return db.execute(
+        "UPDATE deliveries SET subscription_id = ?, status = ? WHERE id = ?",
+        [to.id, status, d["id"]],
+    ).rowcount
+
+
+def _give_back(db: sqlite_utils.Database, sub: SubscriptionRow, since: str, age: float) -> None:
+    """The topic is back: each story's held alerts go out as the subscription takes them
+    now (or wait for a paused channel's resume) if one of its items is within `max_age`,
+    else are cancelled, as an item that old is never alerted."""
+    reason = GONE.format(sub.topic)
+    stale = (
+        "SELECT d.story_id FROM deliveries d JOIN items i ON i.id = d.item_id WHERE "
+        "d.subscription_id = ? AND d.status = 'held' AND d.error = ? GROUP BY d.story_id "
+        "HAVING max(i.published) < ?"
+    )
+    dropped = db.execute(
+        "UPDATE deliveries SET status = 'cancelled', error = ? WHERE subscription_id = ? AND "
+        f"status = 'held' AND error = ? AND story_id IN ({stale}) AND kind IN ('new', 'update')",
+        [f"{reason}; older than max_age when it came back", sub.id, reason,
+         sub.id, reason, since],
+    ).rowcount  # fmt: skip
+    db.execute(  # their edits and marks go with them, not counted
+        "UPDATE deliveries SET status = 'cancelled' WHERE subscription_id = ? AND "
+        f"status = 'held' AND error = ? AND story_id IN ({stale})",
+        [sub.id, reason, sub.id, reason, since],
+    )
+    back = _held_count(db, sub)
+    db.execute(
+        "UPDATE deliveries SET error = NULL, status = CASE WHEN ? THEN 'held' WHEN ? AND "
+        "event_id = 0 THEN 'digest' ELSE 'pending' END WHERE subscription_id = ? AND "
+        "status = 'held' AND error = ?",
+        [bool(sub.paused_reason), sub.mode == "digest", sub.id, reason],
+    )
+    log.info("topic.back channel=%s topic=%s resumed=%d dropped=%d", sub.channel, sub.topic,
+             back, dropped)  # fmt: skip
+    _tell(db, sub, "back", _back_text(sub, back, dropped, age))
+
+
+def _tell(db: sqlite_utils.Database, sub: SubscriptionRow, what: str, text: str) -> None:
+    """Once per departure of the topic; a return only where its departure was told."""
+    departure = _departure(db, sub)
+    if what == "back" and not _told(db, f"topic-gone:{departure}"):
+        return
+    queue_notice(db, f"topic-{what}:{departure}", text, sub.channel)
+
+
+def _departure(db: sqlite_utils.Database, sub: SubscriptionRow) -> str:
+    """The notices' key of the topic's current departure from this channel: its returns
+    told so far tell one departure from the next."""
+    prefix = f"topic-back:{sub.channel}\n{sub.topic}\n"
+    returns = db.execute(  # a range of the unique index on the key, not a scan
+        "SELECT count(*) FROM notices WHERE key >= ? AND key < ?", [prefix, prefix + "\uffff"]
+    )
+    return f"{sub.channel}\n{sub.topic}\n{returns.fetchone()[0]}"
+
+
+def _told(db: sqlite_utils.Database, key: str) -> bool:
+    return db.execute("SELECT 1 FROM notices WHERE key = ?", [key]).fetchone() is not None
+
+
+def _gone_text(sub: SubscriptionRow, held: int, moved: int) -> str:
+    t, back = sub.topic, f"ask whoever runs wirewatch to put `{sub.topic}` back in its config"
+    went_on = (
+        f" {counted(moved, 'alert')} waiting for it went on through another topic this "
+        "channel follows."
+        if moved
+        else ""
+    )
+    rest = (
+        f" {counted(held, 'alert')} waiting for it {'is' if held == 1 else 'are'} held, not "
+        f"posted: to get them, {back} (those still recent then go out); to drop them, "
+        if held
+        else f" To follow it again, {back}; to stop following it, "
+    )
+    return (
+        f"wirewatch: topic `{t}` was removed from wirewatch's config, so this channel gets "
+        f"no more `{t}` alerts.{went_on}{rest}`/wirewatch unsubscribe {t}`."
+    )
+
+
+def _back_text(sub: SubscriptionRow, back: int, dropped: int, age: float) -> str:
+    old = (
+        f"; {counted(dropped, 'alert')} older than {format_duration(age)} "
+        f"{'was' if dropped == 1 else 'were'} dropped"
+        if dropped
+        else ""
+    )
+    going = "wait with the channel's paused alerts" if sub.paused_reason else "go out now"
+    return (
+        f"wirewatch: topic `{sub.topic}` is back in wirewatch's config: "
+        f"{counted(back, 'alert')} held for it {going}{old}."
+    )

@@ -1,0 +1,306 @@
+"""A topic the operator removes from the config, seen from the channels that follow it from chat.
+
+Each test starts the bot the real way (`open_runtime` with a config, a real SQLite file, a feed
+on 127.0.0.1, the console adapter), restarts it with the topic removed, and again with it
+back. Nothing of a removed topic is posted, nothing is lost: what waited for it is held, the
+channel is told once, and putting the topic back posts what is still fresh, once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack_app import SlackAdapter
+from bot.app import Runtime, open_runtime, poll_once
+from bot.cli import main
+from bot.clock import iso, utcnow
+from bot.commands import Commands, Invocation, Reply
+from bot.db import open_database
+from bot.digest import send_digests
+from bot.model import Topic
+from bot.outbox import hold_channel
+from bot.pipeline import poll_many
+from bot.settings import Settings
+from bot.store import active_feeds, save_topic, subscribe
+from tests.runtime import console_runtime
+from tests.slackstub import TOKEN, SlackStub
+
+POLAND = [
+    "Poland deploys 2,000 troops to the Belarus border",
+    "Poland sends 2,000 more troops to its border with Belarus",
+]
+JAPAN = "Japan dispatches destroyers to the Gulf of Aden"
+NEWS = "C0NEWS"
+TOPIC = {"poland": {"query": "troops AND entity:Poland"}}
+
+
+def _feed(titles: list[str]) -> str:
+    now = datetime.now(UTC)
+    items = "".join(
+        f"<item><title>{t}</title><guid>g{zlib.crc32(t.encode())}</guid><link>https://wire.example/{i}</link>"
+        f"<description>{t}.</description>"
+        f"<pubDate>{format_datetime(now - timedelta(minutes=10 - i))}</pubDate></item>"
+        for i, t in enumerate(titles)
+    )
+    return f"<?xml version='1.0'?><rss version='2.0'><channel>{items}</channel></rss>"
+
+
+def _config(tmp_path: Path, url: str, *, topic: bool) -> dict[str, Any]:
+    return {
+        "database": str(tmp_path / "w.db"),
+        "articles": {"fetch": False},
+        "feeds": [{"name": "Wire", "url": url}],
+        "subscriptions": [],
+        **({"topics": TOPIC} if topic else {}),
+    }
+
+
+def _settings(tmp_path: Path, url: str, *, topic: bool) -> Settings:
+    return Settings.model_validate(_config(tmp_path, url, topic=topic))
+
+
+async def _queue(settings: Settings, *follow: str) -> None:
+    """A first run: the console subscribes from chat and a poll queues alerts, none sent yet
+    (Slack in an outage, say)."""
+    async with console_runtime(settings) as (rt, _):
+        for topic in follow:
+            subscribe(rt.db, "console", topic, "instant")
+        await poll_many(rt.pipeline, active_feeds(rt.db))
+        assert rt.db.execute("SELECT count(*) FROM deliveries").fetchone()[0] == 2
+
+
+async def _ask(rt: Runtime, text: str) -> str:
+    reply = await Commands(rt).handle(Invocation("console", "console", "op", text))
+    assert isinstance(reply, Reply) and reply.ok, reply
+    return reply.text
+
+
+def _notices(db) -> list[tuple[str, str]]:
+    return [tuple(r) for r in db.execute("SELECT channel, text FROM notices ORDER BY id")]
+
+
+def _statuses(tmp_path: Path) -> list[tuple[str, str, str | None]]:
+    with sqlite3.connect(tmp_path / "w.db") as db:
+        return db.execute("SELECT kind, status, error FROM deliveries ORDER BY id").fetchall()
+
+
+async def test_alerts_waiting_for_a_removed_topic_are_held_and_the_channel_told_once(
+    tmp_path, feed_server
+):
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    await _queue(_settings(tmp_path, url, topic=True), "poland")
+    gone = _settings(tmp_path, url, topic=False)
+    for _ in range(2):  # restarted twice: told once
+        async with console_runtime(gone) as (rt, console):
+            await poll_once(rt)
+            assert console.alerts() == [], "an alert of a removed topic was posted"
+            [(channel, text)] = _notices(rt.db)
+            status = await _ask(rt, "status")
+            listed = await _ask(rt, "list")
+    assert channel == "console"
+    assert "topic `poland` was removed" in text and "2 alerts waiting for it are held" in text
+    assert "/wirewatch unsubscribe poland" in text and "back in its config" in text
+    for reply in (status, listed):
+        assert "`poland` was removed from the config: 2 alerts held for it" in reply
+    held = ("held", "topic poland removed from the config")
+    assert _statuses(tmp_path) == [("new", *held), ("update", *held)]
+
+
+async def test_an_alert_the_channel_still_follows_goes_on_through_its_other_topic(
+    tmp_path, feed_server
+):
+    # Queued under `poland` (one alert per channel names every topic it matched); the
+    # built-in troop-deployments takes the same reports.
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    await _queue(_settings(tmp_path, url, topic=True), "poland", "troop-deployments")
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, console):
+        await poll_once(rt)
+        assert [a["title"] for a in console.alerts()] == POLAND
+        assert {a["topic"] for a in console.alerts()} == {"troop-deployments"}
+        [(_, text)] = _notices(rt.db)
+    assert "2 alerts waiting for it went on through another topic this channel follows" in text
+    assert "held" not in text
+
+
+async def test_subscribing_to_another_topic_does_not_release_what_is_held(tmp_path, feed_server):
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    await _queue(_settings(tmp_path, url, topic=True), "poland")
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, console):
+        await _ask(rt, "subscribe troop-deployments")  # resumes a paused channel's backlog
+        await poll_once(rt)
+        assert console.alerts() == []
+    assert [s for _, s, _ in _statuses(tmp_path)] == ["held", "held"]
+
+
+async def test_the_topic_back_drops_what_went_stale_meanwhile_and_says_so(tmp_path, feed_server):
+    feed_server.serve("/w", _feed([POLAND[0]]))
+    url = feed_server.url("/w")
+    with_topic = _settings(tmp_path, url, topic=True)
+    async with console_runtime(with_topic) as (rt, _):
+        subscribe(rt.db, "console", "poland", "instant")
+        await poll_many(rt.pipeline, active_feeds(rt.db))
+        # That report is two days old by the time the topic comes back.
+        rt.db.execute("UPDATE items SET published = ?", [iso(utcnow() - timedelta(days=2))])
+        rt.db.conn.commit()
+    feed_server.serve("/w", _feed([JAPAN, POLAND[0], "Poland moves troops to the east"]))
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, console):
+        await poll_once(rt)  # its new report is stored, never matched: the topic is gone
+        assert console.alerts() == []
+    async with console_runtime(with_topic) as (rt, console):
+        await poll_once(rt)
+        assert console.alerts() == [], "a stale alert held for the topic was posted"
+        told = _notices(rt.db)
+    assert [s for _, s, _ in _statuses(tmp_path)] == ["cancelled"]
+    assert "is back in wirewatch's config: 0 alerts held for it go out now" in told[-1][1]
+    assert "1 alert older than 1d was dropped" in told[-1][1]
+
+
+async def test_the_topic_back_posts_its_held_story_once_in_order(tmp_path, feed_server):
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    await _queue(_settings(tmp_path, url, topic=True), "poland")
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
+        await poll_once(rt)
+    for _ in range(2):  # and a restart after: nothing twice
+        async with console_runtime(_settings(tmp_path, url, topic=True)) as (rt, console):
+            await poll_once(rt)
+            posted = console.alerts()
+            told = _notices(rt.db)
+        if _ == 0:
+            assert [(a["title"], a["kind"]) for a in posted] == [
+                (POLAND[0], "new"),
+                (POLAND[1], "update"),
+            ]
+        else:
+            assert posted == []
+    assert len(told) == 2 and "2 alerts held for it go out now." in told[1][1]
+    assert [s for _, s, _ in _statuses(tmp_path)] == ["sent", "sent"]
+
+
+async def test_a_chat_topic_referring_to_it_is_said_to_be_skipped_for_that_reason(
+    tmp_path, feed_server
+):
+    feed_server.serve("/w", _feed([]))
+    url = feed_server.url("/w")
+    async with console_runtime(_settings(tmp_path, url, topic=True)) as (rt, _):
+        save_topic(rt.db, Topic("poland-ships", "topic:poland AND destroyers", origin="chat"))
+        subscribe(rt.db, "console", "poland-ships", "instant")
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
+        [(channel, text)] = _notices(rt.db)
+    assert channel == "console"
+    assert "refers to topic 'poland', which was removed from the config" in text
+    assert "did you mean" not in text
+
+
+def test_check_names_a_followed_topic_the_config_no_longer_has(tmp_path, capsys):
+    config = tmp_path / "wirewatch.yaml"
+    config.write_text(yaml.safe_dump(_config(tmp_path, "https://wire.example/rss", topic=True)))
+    open_database(tmp_path / "w.db").close()  # as a bot run with that config left it
+    with sqlite3.connect(tmp_path / "w.db") as db:
+        db.execute(
+            "INSERT INTO topics (name, query, description, origin) VALUES "
+            "('poland', 'troops', '', 'config'), ('poland-ships', 'topic:poland', '', 'chat')"
+        )
+        db.execute(
+            "INSERT INTO subscriptions (channel, topic, mode, origin, created) "
+            "VALUES ('slack:C0NEWS', 'poland', 'instant', 'chat', '2026-01-01T00:00:00Z')"
+        )
+    config.write_text(yaml.safe_dump(_config(tmp_path, "https://wire.example/rss", topic=False)))
+    assert main(["check", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "note: topic poland is not in this config but slack:C0NEWS follows it" in out
+    assert "note: chat topic poland-ships refers to topic poland" in out
+
+
+@asynccontextmanager
+async def _slack_runtime(
+    settings: Settings, stub: SlackStub
+) -> AsyncIterator[tuple[Runtime, SlackStub]]:
+    client = AsyncWebClient(token=TOKEN, base_url=stub.api_url, retry_handlers=[])
+    adapter = SlackAdapter(client, signing_secret="s", pace=0)
+    await adapter.start(None)
+    try:
+        async with open_runtime(settings, {"slack": adapter}) as rt:
+            yield rt, stub
+    finally:
+        await adapter.stop()
+
+
+async def test_a_slack_alert_in_doubt_is_neither_resent_nor_lost_and_the_channel_is_told(
+    tmp_path, feed_server
+):
+    # Posted, its answer lost: in doubt when the topic goes; asked about when it is back.
+    feed_server.serve("/w", _feed([POLAND[0]]))
+    url = feed_server.url("/w")
+    with_topic, gone = (_settings(tmp_path, url, topic=t) for t in (True, False))
+    async with SlackStub() as slack:
+        slack.add_channel(NEWS)
+        async with _slack_runtime(with_topic, slack) as (rt, _):
+            subscribe(rt.db, f"slack:{NEWS}", "poland", "instant")
+            slack.lose_response("chat.postMessage", "503")
+            await poll_once(rt)
+        [alert] = slack.channels[NEWS].messages
+        async with _slack_runtime(gone, slack) as (rt, _):
+            rt.db.execute("UPDATE deliveries SET next_attempt = ?", [iso(utcnow())])
+            rt.db.conn.commit()
+            await poll_once(rt)
+        assert slack.calls_to("conversations.history") == []  # held: not even asked about
+        texts = [m["text"] for m in slack.channels[NEWS].messages]
+        assert len(texts) == 2 and "topic `poland` was removed" in texts[1]
+        async with _slack_runtime(with_topic, slack) as (rt, _):
+            await poll_once(rt)
+        messages = slack.channels[NEWS].messages
+        assert len(messages) == 3 and "is back in wirewatch's config" in messages[2]["text"]
+        assert len([c for c in slack.calls_to("chat.postMessage") if "blocks" in c.args]) == 1
+    row = _statuses(tmp_path)
+    assert row == [("new", "sent", None)], "the alert in doubt was lost or posted again"
+    assert alert in messages
+
+
+async def test_a_paused_channel_keeps_its_held_alerts_until_it_resumes(tmp_path, feed_server):
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    with_topic = _settings(tmp_path, url, topic=True)
+    await _queue(with_topic, "poland")
+    async with console_runtime(with_topic) as (rt, _):
+        hold_channel(rt.db, "console", "not_in_channel")  # a permanent error paused it
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, console):
+        await poll_once(rt)
+    async with console_runtime(with_topic) as (rt, console):
+        await poll_once(rt)
+        assert console.alerts() == []  # still paused: back, but not around the pause
+        assert "2 alerts held for it wait with the channel's paused" in _notices(rt.db)[-1][1]
+        await _ask(rt, "subscribe poland")  # a moderator resumes the channel
+        await poll_once(rt)
+        assert [a["title"] for a in console.alerts()] == POLAND
+
+
+async def test_a_digest_subscription_lists_nothing_while_gone_and_its_stories_once_back(
+    tmp_path, feed_server
+):
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    with_topic = _settings(tmp_path, url, topic=True)
+    async with console_runtime(with_topic) as (rt, _):
+        subscribe(rt.db, "console", "poland", "digest")
+        await poll_many(rt.pipeline, active_feeds(rt.db))
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, console):
+        assert await send_digests(rt.db, rt.adapters) == 0
+    async with console_runtime(with_topic) as (rt, console):
+        assert await send_digests(rt.db, rt.adapters) == 1
+        [digest] = console.alerts()
+    assert digest["kind"] == "digest" and POLAND[0] in digest["text"]
+    assert [s for _, s, _ in _statuses(tmp_path)] == ["sent", "sent"]
