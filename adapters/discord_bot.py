@@ -157,7 +157,7 @@ def _refusal(exc: discord.HTTPException) -> str:
     if exc.status == 404:
         return f"{what}: the channel is gone or the bot cannot see it"
     if exc.status == 401:  # retried, it would fail every alert every 15 minutes for good
-        return f"{what}: the bot token is not valid (check DISCORD_TOKEN)"
+        return f"{what}: the bot token is not valid (check DISCORD_BOT_TOKEN)"
     return what
 
 

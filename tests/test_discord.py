@@ -521,7 +521,7 @@ async def test_a_token_discord_no_longer_accepts_is_permanent_and_says_so(stub):
             await adapter.post_alert(stub.alerts, alert())
     finally:
         await adapter.stop()
-    assert failed.value.permanent and "DISCORD_TOKEN" in str(failed.value)
+    assert failed.value.permanent and "check DISCORD_BOT_TOKEN" in str(failed.value)
 
 
 async def test_find_posted_recognises_alerts_and_thread_updates(stub):
