@@ -1,0 +1,244 @@
+"""The docs a new user reads say what the code does: every command line they show parses with
+the real parsers, every name they give (environment variable, config key, module, benchmark)
+exists, and every one the code has is documented.
+
+What tests/test_cli.py already holds (README's commands table against argparse, its config
+table against the settings model) and tests/test_slack.py (docs/slack.md names every chat
+command) is not repeated here; this covers the rest of the prose and the other files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import io
+import re
+import shlex
+import tokenize
+from pathlib import Path
+
+import pytest
+import yaml
+
+from adapters.discord_commands import layout
+from bot.check import load_checked
+from bot.cli import build_parser
+from bot.commands import SUBCOMMANDS, parse
+from bot.durations import parse_duration
+from bot.topics.entities import Gazetteer
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ("README.md", "docs/slack.md", "docs/discord.md", "bench/README.md", "eval/README.md")
+# Files whose comments a user reads before the first run.
+COMMENTED = ("config/wirewatch.yaml", "config/topics.yaml", "docker-compose.yml", ".env.example")
+# Placeholders a usage line writes for a value, and a value of the kind each stands for.
+PLACEHOLDERS = {"ALERT": "12", "QUERY": "troops", "TOPIC": "troops", "TEXT": "troops"}
+
+
+def _read(name: str) -> str:
+    return (ROOT / name).read_text(encoding="utf-8")
+
+
+def _spans(text: str) -> list[str]:
+    """What a reader copies: `code spans` (joined across a line break) and lines of
+    shell blocks."""
+    fenced = re.findall(r"^```(\w*)\n(.*?)^```", text, re.S | re.M)
+    prose = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    spans = [" ".join(s.split()) for s in re.findall(r"(?<!`)`([^`]+)`(?!`)", prose)]
+    lines = [line for kind, block in fenced if kind != "text" for line in block.splitlines()]
+    return spans + lines
+
+
+def _cli_lines(text: str) -> list[str]:
+    """The arguments of every `wirewatch ...` a doc shows as something to type."""
+    found = []
+    for span in _spans(text):
+        for m in re.finditer(r"(?:^|bin/|&& |exec wirewatch )wirewatch (\S.*?)(?: +#.*)?$", span):
+            found.append(m.group(1))
+    return found
+
+
+def _command_paths(parser: argparse.ArgumentParser, path: str = "") -> set[str]:
+    """Every command and command group the parser has: "feeds", "feeds export", "db"..."""
+    paths = {path} if path else set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                paths |= _command_paths(child, f"{path} {name}".strip())
+    return paths
+
+
+def _is_usage(args: str) -> bool:
+    """A synopsis (`[--json]`, `(A | B)`, `COMMAND ...`), which test_cli holds to the
+    parser for the commands table, rather than a line to run."""
+    return bool(re.search(r"[\[(]|\.\.\.|…|COMMAND", args))
+
+
+def _runnable(args: str) -> list[str]:
+    words = []
+    for word in shlex.split(args):
+        word = word.split("|")[0] if "|" in word and word[0].isupper() else word
+        words.append(PLACEHOLDERS.get(word, word))
+    return words
+
+
+@pytest.mark.parametrize("doc", DOCS + COMMENTED)
+def test_every_wirewatch_command_line_a_doc_shows_parses(doc: str) -> None:
+    """A flag or command renamed in the code and not in a doc (`--older-than 90d`, `feeds
+    enable NAME`) leaves the user an argparse error on their first try."""
+    parser = build_parser()
+    paths = _command_paths(parser)
+    shown = [args for args in _cli_lines(_read(doc)) if not _is_usage(args)]
+    for args in shown:
+        words = _runnable(args)
+        named = " ".join(w for w in words if not w.startswith("-"))
+        if named in paths:  # prose naming a command (`wirewatch feeds enable`)
+            continue
+        if words in (["-v"], ["--version"]):
+            continue
+        try:
+            parser.parse_args(words)
+        except SystemExit as exc:
+            pytest.fail(f"{doc}: `wirewatch {args}` does not parse (exit {exc.code})")
+    if doc in ("README.md", "config/wirewatch.yaml"):
+        assert shown, f"no command line found in {doc}: the extraction broke"
+
+
+def _chat_lines(text: str) -> list[str]:
+    return [m for s in _spans(text) for m in re.findall(r"^/wirewatch(?: (.*))?$", s) if m]
+
+
+@pytest.mark.parametrize("doc", ("README.md", "docs/slack.md"))
+def test_every_chat_command_a_doc_shows_exists(doc: str) -> None:
+    """`/wirewatch ...` as written in the docs is a command of the shared parser (which
+    refuses an unknown one, or words after one that takes none), and its `--options` are
+    the ones it takes."""
+    lines = _chat_lines(_read(doc))
+    assert lines, f"no /wirewatch line found in {doc}: the extraction broke"
+    for line in lines:
+        sub, _ = parse(line.split(" [")[0])  # a synopsis' optional part is not typed as such
+        for option in re.findall(r"(?<!\S)--[a-z-]+", line):
+            assert option.lstrip("-") in {a[0] for a in sub.args}, f"{doc}: `/wirewatch {line}`"
+
+
+def test_readme_lists_every_chat_command_as_help_writes_it() -> None:
+    """README's paragraph on `/wirewatch` names each command with the arguments in-chat help
+    shows (`test TOPIC|QUERY TEXT|URL`), so the two never teach different spellings."""
+    readme = _read("README.md")
+    start = readme.index("Moderators run wirewatch from chat with `/wirewatch`:")
+    shown = set(_spans(readme[start : readme.index("\n\n", start)]))
+    for sub in SUBCOMMANDS:
+        assert sub.usage.removeprefix("/wirewatch ") in shown, sub.usage
+
+
+def test_discord_guide_shows_every_command_with_its_options() -> None:
+    """docs/discord.md's table is what Discord's menu offers: each path with every option
+    (optional ones in brackets), and nothing the command does not have."""
+    guide = _read("docs/discord.md")
+    table = re.findall(r"^\| `/wirewatch ([^`]+)` \|", guide, re.M)
+    rows = {}
+    for row in table:
+        words = row.split()
+        path = tuple(w for w in words if not w.endswith(":") and not w.startswith("["))
+        rows[path] = {w.strip("[]:") for w in words if w.endswith(":") or w.endswith(":]")}
+    commands = layout()
+    assert set(rows) == set(commands), "docs/discord.md's table and the Discord commands differ"
+    for path, sub in commands.items():
+        assert rows[path] == {a[0] for a in sub.args}, f"/wirewatch {' '.join(path)}"
+        for name, _, required in sub.args:
+            shown = f"[{name}:]" if not required else f"{name}:"
+            assert re.search(rf"(?<!\[){re.escape(shown)}", f" {' '.join(table)} "), shown
+
+
+def _public(text: str) -> set[str]:
+    said = re.search(r"Everyone may use ((?:`[a-z ]+`(?:, | and )?)+)", " ".join(text.split()))
+    assert said, "the sentence naming what everyone may use is gone"
+    return set(re.findall(r"`([a-z ]+)`", said.group(1)))
+
+
+@pytest.mark.parametrize("doc", ("README.md", "docs/slack.md", "docs/discord.md"))
+def test_what_everyone_may_use_is_what_the_code_lets_them(doc: str) -> None:
+    """A moderator reads this to know who can do what: a command made moderator-only (or
+    opened to all) must change the sentence too."""
+    public = {s.name.split()[0] for s in SUBCOMMANDS if not s.moderator_only}
+    assert _public(_read(doc)) == public
+
+
+def _env_names(text: str) -> set[str]:
+    return set(re.findall(r"\b(?:WIREWATCH|SLACK|DISCORD)_[A-Z_]*[A-Z]\b", text))
+
+
+def _code_env_names() -> set[str]:
+    """Environment variable names in the string literals of bot/ and adapters/ (as read,
+    and as named to the user in errors and logs)."""
+    names: set[str] = set()
+    for path in [*ROOT.glob("bot/**/*.py"), *ROOT.glob("adapters/*.py")]:
+        source = path.read_text(encoding="utf-8")
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.STRING or tok.type == getattr(tokenize, "FSTRING_MIDDLE", -1):
+                names |= _env_names(tok.string)
+    return names
+
+
+TEST_ONLY_ENV = {"WIREWATCH_FAILPOINT"}  # bot.failpoints: crash tests, not for users
+
+
+def test_every_environment_variable_is_documented_and_exists() -> None:
+    """An operator sets what the docs name: a name the code reads that no doc gives cannot
+    be found, and a name a doc or a message gives that the code never reads does nothing
+    (an error saying `check DISCORD_TOKEN` where the token is DISCORD_BOT_TOKEN)."""
+    documented = set().union(*(_env_names(_read(d)) for d in DOCS + COMMENTED))
+    code = _code_env_names() - TEST_ONLY_ENV
+    assert code - documented == set(), "named by the code, in no doc"
+    assert documented - code == set(), "named by a doc, unknown to the code"
+
+
+def _uncommented(text: str) -> str:
+    """The shipped config with its commented-out examples switched on."""
+    example = re.compile(r"^(\s*)# ((?:- \{|[a-z_]+: ).*)$")
+    return "\n".join(
+        example.sub(lambda m: m.group(1) + m.group(2).split("  #")[0], line)
+        for line in text.splitlines()
+    )
+
+
+def test_the_shipped_config_s_commented_examples_are_valid(tmp_path: Path) -> None:
+    """Uncommenting an example of config/wirewatch.yaml (`ops_channel`, a desk filter, a
+    digest subscription) gives a config `wirewatch check` accepts."""
+    shipped = _read("config/wirewatch.yaml")
+    switched = _uncommented(shipped)
+    assert switched != shipped
+    raw = yaml.safe_load(switched)
+    assert "ops_channel" in raw and len(raw["subscriptions"]) > 1
+    path = tmp_path / "wirewatch.yaml"
+    path.write_text(switched, encoding="utf-8")
+    load_checked(path, Gazetteer.load())  # raises ConfigError naming every problem
+    for duration in re.search(r"Durations accept ([^.]+)\.", shipped).group(1).split(", "):
+        parse_duration(duration)
+
+
+def _layout() -> str:
+    return _read("README.md").split("\n## Layout\n", 1)[1].split("```")[1]
+
+
+def test_the_layout_names_every_module_and_only_modules_that_exist() -> None:
+    """README's layout is how a newcomer finds where a thing is done: each module of bot/ and
+    adapters/ is there, and each file it names exists."""
+    layout_text = _layout()
+    named = set(re.findall(r"\b([a-z_]+\.py)\b", layout_text))
+    modules = {p.name for p in [*ROOT.glob("bot/*.py"), *ROOT.glob("adapters/*.py")]}
+    everywhere = {p.name for p in [*ROOT.glob("bot/**/*.py"), *ROOT.glob("adapters/*.py")]}
+    assert modules - named - {"__init__.py"} == set(), "modules the layout does not name"
+    assert named - everywhere == set(), "the layout names modules that do not exist"
+    for folder in re.findall(r"^ {0,2}([a-z]+)/ ", layout_text, re.M):
+        assert (ROOT / folder).is_dir() or (ROOT / "bot" / folder).is_dir(), folder
+
+
+def test_bench_readme_lists_every_benchmark_and_the_commands_exist() -> None:
+    from bench.__main__ import BENCHMARKS
+
+    rows = re.findall(r"^\| `([a-z_]+)` \|", _read("bench/README.md"), re.M)
+    assert sorted(rows) == sorted(BENCHMARKS)
+    for doc in ("README.md", "bench/README.md", "eval/README.md"):
+        for module in re.findall(r"python -m ((?:bench|bot)[a-z_.]*)", _read(doc)):
+            assert importlib.util.find_spec(module) is not None, f"{doc}: python -m {module}"
