@@ -124,7 +124,7 @@ def _feed_text(row: dict) -> str:
     state = (
         f"DISABLED ({row['disabled_reason']})"
         if row["disabled"]
-        else f"{row['failures']} failures"
+        else counted(row["failures"], "failure")
         if row["failures"]
         else "ok"
     )
