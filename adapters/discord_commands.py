@@ -137,7 +137,8 @@ def _subcommand(name: str, sub: Subcommand) -> dict[str, Any]:
 
 
 def command_payload(subcommands: Iterable[Subcommand] = SUBCOMMANDS) -> dict[str, Any]:
-    """The /wirewatch command for bulk overwrite: Manage Channels by default, servers only."""
+    """The /wirewatch command for bulk overwrite: shown to every member (wirewatch checks
+    rights itself, see the module docstring), in servers only."""
     options: list[dict[str, Any]] = []
     groups: dict[str, dict[str, Any]] = {}
     for path, sub in layout(subcommands).items():

@@ -160,8 +160,8 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
             ("except", "query", False),
         ),
         True,
-        "alert this channel when TOPIC fires (digest: collected, not one by one); "
-        "--only/--except narrow it to the items that also match, or do not match, a QUERY",
+        # With the rights mark, at most 100 characters: Discord's menu shows no more.
+        "alert here when TOPIC fires (or a digest of it); only/except: a QUERY to match, or not",
         "TOPIC [instant|digest] [--only QUERY] [--except QUERY]",
         posts_here=True,
     ),
@@ -172,7 +172,12 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "stop alerting this channel for TOPIC",
         "TOPIC",
     ),
-    Subcommand("list", (), False, "this channel's subscriptions, each with its effective query"),
+    Subcommand(
+        "list",
+        (),
+        False,
+        "this channel's subscriptions (muted, paused), each with its effective query; edits on|off",
+    ),
     Subcommand("feeds", (), True, "every feed with its health: usual gap between items, state"),
     Subcommand(
         "feeds add",
@@ -225,11 +230,16 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "edits",
         (("state", "switch", False),),
         True,
-        "when an outlet edits a story's item, post what changed in the story's thread "
-        "(on by default), or not; without on|off, say which",
+        "post outlets' edits of a story in its thread (on by default), or not; alone, say which",
         "[on|off]",
     ),
-    Subcommand("search", (("words", "text", True),), False, "search the stored items", "WORDS"),
+    Subcommand(
+        "search",
+        (("words", "text", True),),
+        False,
+        f"the {SEARCH_LIMIT} most recent stored items with these words",
+        "WORDS",
+    ),
     Subcommand(
         "status",
         (),

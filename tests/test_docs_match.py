@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from adapters.discord_commands import layout
+from adapters.discord_commands import SUB_COMMAND_GROUP, command_payload, layout
 from bot.check import load_checked
 from bot.cli import build_parser
-from bot.commands import SUBCOMMANDS, parse
+from bot.commands import SUBCOMMANDS, parse, rights_mark
 from bot.durations import parse_duration
 from bot.topics.entities import Gazetteer
 
@@ -148,6 +148,22 @@ def test_discord_guide_shows_every_command_with_its_options() -> None:
         for name, _, required in sub.args:
             shown = f"[{name}:]" if not required else f"{name}:"
             assert re.search(rf"(?<!\[){re.escape(shown)}", f" {' '.join(table)} "), shown
+
+
+def test_discord_shows_each_command_s_help_whole() -> None:
+    """Discord's menu shows a subcommand's description, at most 100 characters: the help line
+    with who may use it, not cut mid-word (`... --only/--except narrow it t`)."""
+    described = {}
+    for option in command_payload()["options"]:
+        if option["type"] == SUB_COMMAND_GROUP:  # feeds add, feeds list...
+            for sub in option["options"]:
+                described[f"{option['name']} {sub['name']}"] = sub["description"]
+        else:
+            described[option["name"]] = option["description"]
+    by_path = {" ".join(path): sub for path, sub in layout().items()}
+    assert set(described) == set(by_path)
+    for name, sub in by_path.items():
+        assert described[name] == sub.help + rights_mark(sub), name
 
 
 def _public(text: str) -> set[str]:
