@@ -17,6 +17,7 @@ import shlex
 import tokenize
 from pathlib import Path
 
+import discord
 import pytest
 import yaml
 
@@ -258,3 +259,17 @@ def test_bench_readme_lists_every_benchmark_and_the_commands_exist() -> None:
     for doc in ("README.md", "bench/README.md", "eval/README.md"):
         for module in re.findall(r"python -m ((?:bench|bot)[a-z_.]*)", _read(doc)):
             assert importlib.util.find_spec(module) is not None, f"{doc}: python -m {module}"
+
+
+def test_discord_invite_grants_what_the_bot_checks_for() -> None:
+    """docs/discord.md's invite URL is the server admin's only way to give the bot its
+    rights: its number is the permissions `subscribe` checks, each named in the guide."""
+    from adapters.discord_bot import PERMISSIONS
+    from adapters.discord_commands import POSTING
+
+    guide = _read("docs/discord.md")
+    [asked] = re.findall(r"oauth2/authorize\?\S*permissions=(\d+)", guide)
+    assert int(asked) == PERMISSIONS.value
+    assert discord.Permissions(**dict.fromkeys(POSTING, True)) == PERMISSIONS
+    for shown in POSTING.values():
+        assert shown in " ".join(guide.split()), shown
