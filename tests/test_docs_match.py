@@ -20,12 +20,14 @@ from pathlib import Path
 import discord
 import pytest
 import yaml
+from pydantic import BaseModel
 
 from adapters.discord_commands import SUB_COMMAND_GROUP, command_payload, layout
 from bot.check import load_checked
 from bot.cli import build_parser
 from bot.commands import SUBCOMMANDS, parse, rights_mark
 from bot.durations import parse_duration
+from bot.settings import Settings
 from bot.topics.entities import Gazetteer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -273,3 +275,33 @@ def test_discord_invite_grants_what_the_bot_checks_for() -> None:
     assert discord.Permissions(**dict.fromkeys(POSTING, True)) == PERMISSIONS
     for shown in POSTING.values():
         assert shown in " ".join(guide.split()), shown
+
+
+LOGGERS = ("run", "poll", "slack", "discord", "outbox", "digest", "clock", "console", "feed")
+
+
+def test_every_log_event_the_docs_name_is_logged() -> None:
+    """An ops person greps the log for what the docs say to look for (`run.no_adapter`,
+    `slack.history_capped`): a renamed event must not leave them grepping for nothing."""
+    source = _all_source()
+    named = {
+        m.group(1)
+        for doc in DOCS
+        for span in _spans(_read(doc))
+        if (m := re.match(rf"^((?:{'|'.join(LOGGERS)})\.[a-z_]+)(?: |$)", span))
+    }
+    assert {"run.no_adapter", "slack.history_capped", "clock.stepped"} <= named
+    keys = {  # `slack.moderators` is a config key, not a log event
+        f"{name}.{sub}"
+        for name, field in Settings.model_fields.items()
+        if isinstance(field.default_factory, type) and issubclass(field.default_factory, BaseModel)
+        for sub in field.default_factory.model_fields
+    }
+    named -= keys
+    for event in named:
+        assert re.search(rf"""["']{re.escape(event)}[ "']""", source), event
+
+
+def _all_source() -> str:
+    files = [*ROOT.glob("bot/**/*.py"), *ROOT.glob("adapters/*.py")]
+    return "\n".join(p.read_text(encoding="utf-8") for p in files)
