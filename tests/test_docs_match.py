@@ -305,3 +305,25 @@ def test_every_log_event_the_docs_name_is_logged() -> None:
 def _all_source() -> str:
     files = [*ROOT.glob("bot/**/*.py"), *ROOT.glob("adapters/*.py")]
     return "\n".join(p.read_text(encoding="utf-8") for p in files)
+
+
+def test_every_metric_the_docs_name_is_exported() -> None:
+    """README's "What to monitor" is what ops put in dashboards and alerts: each series it
+    names is one /metrics exports, with the label it gives (`{reason="config changed"}`)."""
+    from prometheus_client import Metric
+
+    from bot import metrics
+
+    exposition = metrics.render(lambda: 0).decode()
+    exported = set(re.findall(r"^# TYPE (\S+) ", exposition, re.M))
+    labels = {
+        m._name + ("_total" if m._type == "counter" else ""): set(m._labelnames)
+        for m in vars(metrics).values()
+        if hasattr(m, "_labelnames") and not isinstance(m, Metric)
+    }
+    named = re.findall(r"\b(wirewatch_[a-z_]+)(?:\{(\w+)=)?", " ".join(map(_read, DOCS)))
+    assert named
+    for name, label in named:
+        assert name in exported, name
+        if label:
+            assert label in labels[name], f"{name}{{{label}=...}}"
