@@ -52,6 +52,7 @@ from bot.narrow import Redecision, channels_naming, check_filter, effective_quer
 from bot.opinions import explain
 from bot.outbox import pending_count
 from bot.pipeline import poll_feed
+from bot.redecide import save_topic, subscribe, unfinished_topics, unsubscribe, waiting_items
 from bot.settings import LINE_BREAKING
 from bot.status import health, without_vectors
 from bot.store import (
@@ -63,14 +64,9 @@ from bot.store import (
     list_feeds,
     list_topics,
     remove_feed,
-    save_topic,
     search_items,
     set_muted,
-    subscribe,
     subscriptions,
-    unfinished_topics,
-    unsubscribe,
-    waiting_items,
 )
 from bot.text.clean import html_to_text
 from bot.text.invisible import strip_invisible

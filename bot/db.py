@@ -327,7 +327,7 @@ def _m019_unfinished_writes(db: sqlite_utils.Database) -> None:
     # A chat command's long write (alerts decided again after a topic's query or a
     # subscription changed) commits a slice at a time, so that the poll's writes go in
     # between; this row, written with its first slice and deleted with its last, says what
-    # a start must finish when the process died between two (bot.store).
+    # a start must finish when the process died between two (bot.redecide).
     db.execute(
         "CREATE TABLE unfinished_writes (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, "
         "topics TEXT, subscription_id INTEGER, reason TEXT NOT NULL, created TEXT NOT NULL)"
@@ -584,7 +584,7 @@ class StoreThread:
     (in that thread, which alone uses it) without doing either again. Reads see the last
     commit of either connection (WAL) and block nobody; writes take the lock up front
     (`write`), and a writer on the other connection waits for it (`WriteTurns`), so a
-    command's long write goes in slices (`bot.store`). One thread: commands' writes never
+    command's long write goes in slices (`bot.redecide`). One thread: commands' writes never
     race each other.
     """
 
@@ -610,7 +610,7 @@ class StoreThread:
         Work still running after `grace` seconds (a search of a large archive takes seconds)
         is interrupted, so that a shutdown keeps to compose's 10 s: a read just ends, a write
         is rolled back whole, as when the process is killed (a long write in slices stops
-        before its next slice; the next start finishes it, `bot.store`)."""
+        before its next slice; the next start finishes it, `bot.redecide`)."""
         self._pool.submit(self._close)
         done = asyncio.ensure_future(asyncio.to_thread(self._pool.shutdown, wait=True))
         try:
