@@ -16,8 +16,9 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ import sqlite_utils
 
 from bot.clock import iso, parse_stored, utcnow
 from bot.db import inserted_id, write
-from bot.errors import StoreError
+from bot.errors import StoppingError, StoreError
 from bot.failpoints import failpoint
 from bot.model import Entry, Topic, TopicMatch
 from bot.narrow import Redecision, StoredItem, narrow_subscriptions
@@ -46,6 +47,11 @@ log = logging.getLogger(__name__)
 _LIVE_SUB = live_sub()
 # Seconds a command's long write (alerts decided again) holds the write lock at a time.
 WRITE_SLICE = 0.025
+# Waiting items read and decided before the write between two looks at a stop (5 ms).
+DECIDE_BATCH = 32
+NOTHING_CHANGED = (
+    "wirewatch is stopping, so nothing was changed: run the same command again once it is back"
+)
 
 # What a subscription that ends takes with it: everything not sent yet.
 WAITING = ("pending", "digest", "held", "muted")
@@ -107,8 +113,20 @@ def _config_changed(db: sqlite_utils.Database, topics: list[Topic]) -> tuple[set
     return changed, [*topics, *chat]
 
 
-def waiting_items(db: sqlite_utils.Database, again: Redecision) -> list[StoredItem]:
-    """The items of the alerts still waiting that `again` decides anew (to consult on)."""
+def waiting_items(
+    db: sqlite_utils.Database, again: Redecision, stop: threading.Event | None = None
+) -> list[StoredItem]:
+    """The items of the alerts still waiting that `again` decides anew (to consult on); a
+    `stop` set meanwhile ends the reading (`_waiting_batches`)."""
+    return [item for batch in _waiting_batches(db, again, stop) for item in batch]
+
+
+def _waiting_batches(
+    db: sqlite_utils.Database, again: Redecision, stop: threading.Event | None
+) -> Iterator[list[StoredItem]]:
+    """`waiting_items` DECIDE_BATCH at a time. Reading and deciding them takes seconds at
+    thousands waiting: once `stop` is set (wirewatch is stopping, `bot.db.StoreThread`),
+    StoppingError at the next batch, nothing written, so that the stop keeps its grace."""
     ids = sorted(
         {
             d["item_id"]
@@ -117,7 +135,10 @@ def waiting_items(db: sqlite_utils.Database, again: Redecision) -> list[StoredIt
             for d in _queued(db, sub.id)
         }
     )
-    return [stored_item(db, i) for i in ids]
+    for at in range(0, len(ids), DECIDE_BATCH):
+        if stop is not None and stop.is_set():
+            raise StoppingError(NOTHING_CHANGED)
+        yield [stored_item(db, i) for i in ids[at : at + DECIDE_BATCH]]
 
 
 def _redecide_through(db: sqlite_utils.Database, again: Redecision, reason: str) -> int:
@@ -132,7 +153,12 @@ def _redecide_through(db: sqlite_utils.Database, again: Redecision, reason: str)
     )
 
 
-def save_topic(db: sqlite_utils.Database, topic: Topic, again: Redecision | None = None) -> int:
+def save_topic(
+    db: sqlite_utils.Database,
+    topic: Topic,
+    again: Redecision | None = None,
+    stop: threading.Event | None = None,
+) -> int:
     """Store a topic; with `again` (its query changed: `bot.narrow.rematch`), the alerts
     still waiting through it, or through a topic or a filter referring to it, are decided
     again, and those no longer let through are dropped. Returns how many were dropped.
@@ -141,13 +167,15 @@ def save_topic(db: sqlite_utils.Database, topic: Topic, again: Redecision | None
     time); the writes then go in slices (`_sliced`), a story at a time, so that a poll's
     writes go in between. The topic is stored with the first slice, with a row saying
     that its alerts are being decided again, deleted with the last: a start that finds it
-    decides them again (`changed_topics`), those decided already as they are."""
+    decides them again (`changed_topics`), those decided already as they are. A `stop` set
+    while deciding ends the command before its first write (`_waiting_batches`)."""
     if again is None:
         with write(db):
             db.table("topics").upsert(topic_row(topic), pk="name")
         return 0
-    for item in waiting_items(db, again):
-        again(item)  # remembered by text: the write below only reads the verdict
+    for batch in _waiting_batches(db, again, stop):
+        for item in batch:
+            again(item)  # remembered by text: the write below only reads the verdict
     reason = f"topic {topic.name}'s query changed: no longer let through"
     with write(db):
         db.table("topics").upsert(topic_row(topic), pk="name")
