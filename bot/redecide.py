@@ -7,7 +7,9 @@ started there start with their next alert that may.
 
 A command's long write goes in slices (`_sliced`) that a poll's writes go between, with a
 row in `unfinished_writes` that a start finds and finishes (`sync_topics`,
-`sync_config_subscriptions`). The plain queries on feeds, topics and subscriptions are
+`sync_config_subscriptions`). `topic add` decides the items before its first write
+(seconds at thousands waiting); a stop meanwhile ends it there, nothing written
+(`_waiting_batches`). The plain queries on feeds, topics and subscriptions are
 `bot.store`'s; nothing here matches text itself (`bot.narrow`) or sends.
 """
 
@@ -45,9 +47,10 @@ from bot.store import (
 log = logging.getLogger(__name__)
 
 _LIVE_SUB = live_sub()
+
 # Seconds a command's long write (alerts decided again) holds the write lock at a time.
 WRITE_SLICE = 0.025
-# Waiting items read and decided before the write between two looks at a stop (5 ms).
+# Waiting items read and decided before the write between two looks at a stop (12 ms).
 DECIDE_BATCH = 32
 NOTHING_CHANGED = (
     "wirewatch is stopping, so nothing was changed: run the same command again once it is back"
