@@ -33,7 +33,7 @@ before the digest-once and opinion-turns changes), its `bot/` and `config/` extr
 `git archive` and put first on the child's path. The commands with their store work on the
 loop (`Commands(rt, inline=True)`, what every command did before it moved to the command
 thread). The poll during a long write with the command's write in one transaction
-(`bot.store.WRITE_SLICE` infinite), when the poll's writes waited for all of it on the event
+(`bot.redecide.WRITE_SLICE` infinite), when the poll's writes waited for all of it on the event
 loop. (Before slices, `topic add` also prepared every waiting item's text on the loop to ask
 the encoder, and inside the write decided them: 3.2 s and 3.8 s of stall for `topic add` and
 `subscribe --only` at full size, measured on the code before, against 0.3-0.4 s with
@@ -367,10 +367,10 @@ async def _commands_child(db: Path, base: str, quick: bool) -> dict:
     archived = COMMANDS_ARCHIVE[quick][0]
     if os.environ["WWBENCH_PART"] == "paths":
         return {"rows": await _paths(db, base, archived, bool(os.environ.get("WWBENCH_INLINE")))}
-    from bot import store
+    from bot import redecide
 
     if os.environ.get("WWBENCH_ONE_WRITE"):  # as before slices
-        store.WRITE_SLICE = math.inf
+        redecide.WRITE_SLICE = math.inf
     return {"rows": await _long_writes(db, base, archived, _backlog(quick))}
 
 
@@ -588,7 +588,7 @@ def _notes(cases: tuple[str, ...], against: str, quick: bool) -> list[str]:
             "thread (this tree). poll (...) during COMMAND: the poll starts once COMMAND (on "
             "the command thread) holds the write lock, and the heartbeat runs until both are "
             "done (seconds: both; the poll's own in the path); its baseline is the same with "
-            "the command's write in one transaction (`bot.store.WRITE_SLICE` infinite, as "
+            "the command's write in one transaction (`bot.redecide.WRITE_SLICE` infinite, as "
             "before slices). ok: the command answered (and, during a long write, every feed "
             "of the poll was stored)."
         )

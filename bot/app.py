@@ -33,19 +33,16 @@ from bot.narrow import filter_error, rematch
 from bot.onebot import one_bot
 from bot.outbox import OutboxStats, deliver_notices, deliver_pending, reconcile
 from bot.pipeline import Pipeline, PollResult, poll_many
+from bot.redecide import changed_topics, sync_config_subscriptions, sync_topics, waiting_items
 from bot.settings import Settings
 from bot.store import (
     FeedRow,
     active_feeds,
     add_notice,
-    changed_topics,
     due_feeds,
     list_topics,
     subscriptions,
     sync_config_feeds,
-    sync_config_subscriptions,
-    sync_topics,
-    waiting_items,
 )
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher

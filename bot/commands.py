@@ -32,6 +32,7 @@ from bot.errors import (
     FeedParseError,
     FetchError,
     QueryError,
+    StoppingError,
     StoreError,
     UnsafeURLError,
 )
@@ -53,6 +54,14 @@ from bot.narrow import Redecision, channels_naming, check_filter, effective_quer
 from bot.opinions import explain
 from bot.outbox import pending_count
 from bot.pipeline import poll_feed
+from bot.redecide import (
+    NOTHING_CHANGED,
+    save_topic,
+    subscribe,
+    unfinished_topics,
+    unsubscribe,
+    waiting_items,
+)
 from bot.settings import LINE_BREAKING
 from bot.status import health, without_vectors
 from bot.store import (
@@ -64,14 +73,9 @@ from bot.store import (
     list_feeds,
     list_topics,
     remove_feed,
-    save_topic,
     search_items,
     set_muted,
-    subscribe,
     subscriptions,
-    unfinished_topics,
-    unsubscribe,
-    waiting_items,
 )
 from bot.text.clean import html_to_text
 from bot.text.invisible import strip_invisible
@@ -381,6 +385,27 @@ class Commands:
         if self._thread is None:
             return fn(self.rt.db, *args)
         return await self._thread.run(fn, *args)
+
+    async def _until_stop(self, fn: Callable[..., R], *args: Any) -> R:
+        """`store(fn, *args, stop)`, `stop` set once wirewatch begins to stop (the run's
+        `Runtime.stopping`, or the store thread closing): work that only prepares a write,
+        deciding waiting alerts again, gives up at its next look (`bot.redecide`), so that
+        the moderator is told while the chat connection is still up and the stop keeps to
+        its grace."""
+        thread = self._thread
+        if thread is None:
+            return fn(self.rt.db, *args, None)
+
+        def stopped(waited: asyncio.Future[Any]) -> None:
+            if not waited.cancelled():
+                thread.stopping.set()
+
+        relay = asyncio.ensure_future(self.rt.stopping.wait())
+        relay.add_done_callback(stopped)
+        try:
+            return await thread.run(fn, *args, thread.stopping)
+        finally:
+            relay.cancel()
 
     async def _act(self, name: str, inv: Invocation, rest: str) -> str | Reply:
         if name in self._in_store:
@@ -801,7 +826,9 @@ class Commands:
             again = rematch({name}, [*others, topic], self.rt.pipeline.gazetteer)
             await self._consult(again, [*others, topic])
         try:
-            dropped = await self.store(save_topic, topic, again)
+            dropped = await self._until_stop(save_topic, topic, again)
+        except StoppingError:  # before its first write: nothing stored, nothing to reload
+            raise
         except StoreError:
             # A later slice refused: the query is stored (with the first), so polls match
             # with it as `topic list` and the next start do (that start decides the rest).
@@ -823,8 +850,10 @@ class Commands:
         them nothing is asked: the store thread decides the items (`save_topic`)."""
         if not any(t.relevance for t in topics if t.name in again.affected):
             return
-        items = await self.store(waiting_items, again)
+        items = await self._until_stop(waiting_items, again)
         for at in range(0, len(items), CONSULT_SLICE):
+            if self.rt.stopping.is_set():  # the encoder's answers would be thrown away
+                raise StoppingError(NOTHING_CHANGED)
             await again.consult(items[at : at + CONSULT_SLICE])
             await asyncio.sleep(0)
 

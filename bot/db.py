@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import sqlite_utils
 
-from bot.errors import StoreError
+from bot.errors import StoppingError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -327,7 +327,7 @@ def _m019_unfinished_writes(db: sqlite_utils.Database) -> None:
     # A chat command's long write (alerts decided again after a topic's query or a
     # subscription changed) commits a slice at a time, so that the poll's writes go in
     # between; this row, written with its first slice and deleted with its last, says what
-    # a start must finish when the process died between two (bot.store).
+    # a start must finish when the process died between two (bot.redecide).
     db.execute(
         "CREATE TABLE unfinished_writes (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, "
         "topics TEXT, subscription_id INTEGER, reason TEXT NOT NULL, created TEXT NOT NULL)"
@@ -584,7 +584,7 @@ class StoreThread:
     (in that thread, which alone uses it) without doing either again. Reads see the last
     commit of either connection (WAL) and block nobody; writes take the lock up front
     (`write`), and a writer on the other connection waits for it (`WriteTurns`), so a
-    command's long write goes in slices (`bot.store`). One thread: commands' writes never
+    command's long write goes in slices (`bot.redecide`). One thread: commands' writes never
     race each other.
     """
 
@@ -594,6 +594,12 @@ class StoreThread:
         self.path = Path(path)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="wirewatch-store")
         self._db: sqlite_utils.Database | None = None
+        # Set once wirewatch begins to stop (`close`, or the run's stop relayed by
+        # `bot.commands`): work that only prepares a write, a command deciding thousands of
+        # waiting alerts again before its first (`bot.redecide`), gives up at its next look,
+        # with nothing written, rather than hold the stop for seconds.
+        self.stopping = threading.Event()
+        self._closed = False
 
     async def run(self, fn: Callable[..., R], *args: object) -> R:
         """`fn(db, *args)` on the store thread with its connection; the loop runs meanwhile.
@@ -610,7 +616,12 @@ class StoreThread:
         Work still running after `grace` seconds (a search of a large archive takes seconds)
         is interrupted, so that a shutdown keeps to compose's 10 s: a read just ends, a write
         is rolled back whole, as when the process is killed (a long write in slices stops
-        before its next slice; the next start finishes it, `bot.store`)."""
+        before its next slice; the next start finishes it, `bot.redecide`). Work that only
+        prepares a write gives up at once (`stopping`). A second close does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        self.stopping.set()
         self._pool.submit(self._close)
         done = asyncio.ensure_future(asyncio.to_thread(self._pool.shutdown, wait=True))
         try:
@@ -700,7 +711,7 @@ def write(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     handler polls with growing sleeps and would let a writer that commits and begins again
     at once (a command's sliced write) keep the lock from one that waits."""
     if db in _STOPPING:
-        raise StoreError("wirewatch is stopping: this write is left to the next start")
+        raise StoppingError("wirewatch is stopping: this write is left to the next start")
     turns = _turns_of(db)
     if turns is not None and not turns.take(BUSY_TIMEOUT_MS / 1000):
         raise StoreError(_explain(sqlite3.OperationalError("database is locked"), turns.path))

@@ -87,6 +87,10 @@ class StoreError(WirewatchError):
     """The database cannot be used: not ours, newer schema, locked, read-only or full."""
 
 
+class StoppingError(StoreError):
+    """wirewatch is stopping: a write not begun yet is left undone (nothing of it stored)."""
+
+
 class DeliveryError(WirewatchError):
     """An adapter failed to deliver. `retry_after` set: try again later; `permanent`: stop.
 

@@ -26,7 +26,8 @@ from bot.clock import iso, utcnow
 from bot.db import write
 from bot.durations import format_duration
 from bot.narrow import narrow_subscriptions
-from bot.store import HELD_FOR_GONE, SubscriptionRow, queue_notice, stored_item, subscriptions
+from bot.redecide import stored_item
+from bot.store import HELD_FOR_GONE, SubscriptionRow, queue_notice, subscriptions
 from bot.wording import counted
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ item matched topic NAME, as the matcher decided when the item was stored.
 The filters are evaluated when deliveries are enqueued (`narrow_subscriptions`, called by
 `bot.ingest`), on the same text the topics were matched on, and again on the stored item
 (`StoredItem`) for the alerts still waiting when a subscription's filters or a topic's query
-change (`bot.store`); a changed topic is then decided again as the pipeline decides it
+change (`bot.redecide`); a changed topic is then decided again as the pipeline decides it
 (`Redecision`). Nothing here stores or sends.
 """
 

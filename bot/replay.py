@@ -21,7 +21,8 @@ from bot import opinions, sentencevectors
 from bot.db import open_database
 from bot.ingest import NewItem, store_batch
 from bot.model import Entry, Prepared, Topic
-from bot.store import FeedRow, add_feed, subscribe, sync_topics
+from bot.redecide import subscribe, sync_topics
+from bot.store import FeedRow, add_feed
 from bot.stories import StoryIndex
 from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, prepare

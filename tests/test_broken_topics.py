@@ -11,8 +11,8 @@ from pathlib import Path
 
 from bot.model import Topic
 from bot.outbox import deliver_notices
+from bot.redecide import save_topic, subscribe
 from bot.settings import Settings
-from bot.store import save_topic, subscribe
 from tests.runtime import console_runtime
 
 

@@ -16,8 +16,9 @@ from bot.errors import DeliveryError
 from bot.ingest import store_new_items
 from bot.model import MessageRef, Topic
 from bot.outbox import deliver_notices, deliver_pending
+from bot.redecide import save_topic, subscribe
 from bot.settings import Settings
-from bot.store import save_topic, subscribe, subscriptions
+from bot.store import subscriptions
 from tests.slackstub import SIGNING_SECRET, TOKEN, SlackStub
 from tests.test_outbox import NK, NK2, NOW, RED, Platform, _item, _setup
 

@@ -30,8 +30,9 @@ from bot.digest import send_digests
 from bot.model import Topic
 from bot.outbox import hold_channel
 from bot.pipeline import poll_many
+from bot.redecide import save_topic, subscribe
 from bot.settings import Settings
-from bot.store import active_feeds, save_topic, subscribe
+from bot.store import active_feeds
 from tests.runtime import console_runtime
 from tests.slackstub import TOKEN, SlackStub
 

@@ -11,7 +11,8 @@ from bot.ingest import NewItem, store_new_items
 from bot.maintenance import prune
 from bot.model import Alert, Entry, MessageRef, TopicMatch
 from bot.outbox import deliver_notices, deliver_pending, reconcile
-from bot.store import add_feed, find_feed, subscribe, subscriptions, unsubscribe
+from bot.redecide import subscribe, unsubscribe
+from bot.store import add_feed, find_feed, subscriptions
 from bot.stories import StoryIndex
 
 

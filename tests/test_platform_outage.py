@@ -20,7 +20,7 @@ from bot.app import open_runtime, poll_once, run_forever
 from bot.clock import iso, parse_iso, utcnow
 from bot.errors import DeliveryError
 from bot.model import Alert, MessageRef
-from bot.store import subscribe
+from bot.redecide import subscribe
 from tests.runtime import make_settings
 
 STEP = timedelta(minutes=5)

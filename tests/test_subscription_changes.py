@@ -18,15 +18,9 @@ from bot.errors import DeliveryError
 from bot.ingest import NewItem, store_new_items
 from bot.model import Entry, TopicMatch
 from bot.outbox import deliver_pending, hold_channel
+from bot.redecide import subscribe, sync_config_subscriptions, unsubscribe
 from bot.settings import Settings
-from bot.store import (
-    add_feed,
-    pause_channel,
-    set_muted,
-    subscribe,
-    sync_config_subscriptions,
-    unsubscribe,
-)
+from bot.store import add_feed, pause_channel, set_muted
 from bot.stories import StoryIndex
 from tests.test_commands import make_settings
 from tests.test_outbox import NK, NK2, NOW, RED, Platform, _setup

@@ -1,0 +1,754 @@
+"""A channel's waiting alerts decided again, as `bot.ingest` would queue them now, when what
+let them through changed: a topic's query (`topic add` of a changed query, a config topic
+changed at start), a subscription's --only/--except (`subscribe`), or the subscription
+itself (`unsubscribe`, a config subscription removed). Each goes on through a subscription
+of its channel that still takes it, else it is cancelled with the reason; the stories they
+started there start with their next alert that may.
+
+A command's long write goes in slices (`_sliced`) that a poll's writes go between, with a
+row in `unfinished_writes` that a start finds and finishes (`sync_topics`,
+`sync_config_subscriptions`). `topic add` decides the items before its first write
+(seconds at thousands waiting); a stop meanwhile ends it there, nothing written
+(`_waiting_batches`). The plain queries on feeds, topics and subscriptions are
+`bot.store`'s; nothing here matches text itself (`bot.narrow`) or sends.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from bot.clock import iso, parse_stored, utcnow
+from bot.db import inserted_id, write
+from bot.errors import StoppingError, StoreError
+from bot.failpoints import failpoint
+from bot.model import Entry, Topic, TopicMatch
+from bot.narrow import Redecision, StoredItem, narrow_subscriptions
+from bot.store import (
+    HELD_FOR_GONE,
+    LIVE,
+    REMOVED,
+    SubscriptionRow,
+    dumps,
+    list_topics,
+    live_sub,
+    subscriptions,
+    told_story,
+    topic_row,
+)
+
+log = logging.getLogger(__name__)
+
+_LIVE_SUB = live_sub()
+
+# Seconds a command's long write (alerts decided again) holds the write lock at a time.
+WRITE_SLICE = 0.025
+# Waiting items read and decided before the write between two looks at a stop (12 ms).
+DECIDE_BATCH = 32
+NOTHING_CHANGED = (
+    "wirewatch is stopping, so nothing was changed: run the same command again once it is back"
+)
+
+# What a subscription that ends takes with it: everything not sent yet.
+WAITING = ("pending", "digest", "held", "muted")
+# Alerts still to go out that a changed filter or topic query decides again (a muted one
+# never goes out; a claimed one is in flight).
+QUEUED = ("pending", "digest", "held")
+# A queued alert's item decided again by a changed topic (`bot.narrow.rematch`).
+Rematch = Callable[[StoredItem], StoredItem]
+
+
+def sync_topics(
+    db: sqlite_utils.Database, topics: list[Topic], again: Redecision | None = None
+) -> int:
+    """Built-in and config topics replace their stored copies; chat-made topics stay. With
+    `again` (`changed_topics` at start: `bot.narrow.rematch`), the alerts still waiting
+    through a changed topic, or through one or a filter referring to it, are decided again
+    (and so are those a chat command left half decided: `unfinished_writes`); returns how
+    many it dropped."""
+    names = {t.name for t in topics}
+    ours, _ = _config_changed(db, topics)
+    unfinished = _unfinished(db, "topics")
+    reason = "a topic changed in the config: no longer let through"
+    if unfinished and not ours:
+        reason = unfinished[-1]["reason"]
+    with write(db):
+        for row in list(db.query("SELECT name FROM topics WHERE origin != 'chat'")):
+            if row["name"] not in names:
+                db.table("topics").delete(row["name"])
+        for t in topics:
+            db.table("topics").upsert(topic_row(t), pk="name")
+        if again is None:
+            return 0
+        dropped = _redecide_through(db, again, reason)
+        _finished(db, *(u["id"] for u in unfinished))
+        return dropped
+
+
+def changed_topics(db: sqlite_utils.Database, topics: list[Topic]) -> tuple[set[str], list[Topic]]:
+    """Which stored topics `sync_topics(db, topics)` would give another query or relevance
+    model, and every topic as it would leave them. Topics whose waiting alerts a chat
+    command was deciding again when the process stopped count as changed: the start
+    finishes that."""
+    changed, after = _config_changed(db, topics)
+    for row in _unfinished(db, "topics"):
+        changed |= set(json.loads(row["topics"]))
+    return changed, after
+
+
+def _config_changed(db: sqlite_utils.Database, topics: list[Topic]) -> tuple[set[str], list[Topic]]:
+    stored = {t.name: t for t in list_topics(db)}
+    changed = {
+        t.name
+        for t in topics
+        if t.name in stored
+        and (stored[t.name].query, stored[t.name].relevance) != (t.query, t.relevance)
+    }
+    names = {t.name for t in topics}
+    chat = [t for t in stored.values() if t.origin == "chat" and t.name not in names]
+    return changed, [*topics, *chat]
+
+
+def waiting_items(
+    db: sqlite_utils.Database, again: Redecision, stop: threading.Event | None = None
+) -> list[StoredItem]:
+    """The items of the alerts still waiting that `again` decides anew (to consult on); a
+    `stop` set meanwhile ends the reading (`_waiting_batches`)."""
+    return [item for batch in _waiting_batches(db, again, stop) for item in batch]
+
+
+def _waiting_batches(
+    db: sqlite_utils.Database, again: Redecision, stop: threading.Event | None
+) -> Iterator[list[StoredItem]]:
+    """`waiting_items` DECIDE_BATCH at a time. Reading and deciding them takes seconds at
+    thousands waiting: once `stop` is set (wirewatch is stopping, `bot.db.StoreThread`),
+    StoppingError at the next batch, nothing written, so that the stop keeps its grace."""
+    ids = sorted(
+        {
+            d["item_id"]
+            for sub in subscriptions(db)
+            if again.touches(sub)
+            for d in _queued(db, sub.id)
+        }
+    )
+    for at in range(0, len(ids), DECIDE_BATCH):
+        if stop is not None and stop.is_set():
+            raise StoppingError(NOTHING_CHANGED)
+        yield [stored_item(db, i) for i in ids[at : at + DECIDE_BATCH]]
+
+
+def _redecide_through(db: sqlite_utils.Database, again: Redecision, reason: str) -> int:
+    """`_redecide` for every channel's alerts queued through a subscription `again` touches."""
+    queued: dict[str, list[dict[str, Any]]] = {}
+    for sub in subscriptions(db):
+        if again.touches(sub):
+            queued.setdefault(sub.channel, []).extend(_queued(db, sub.id))
+    return sum(
+        _redecide(db, channel, sorted(ds, key=lambda d: d["id"]), reason, again)
+        for channel, ds in queued.items()
+    )
+
+
+def save_topic(
+    db: sqlite_utils.Database,
+    topic: Topic,
+    again: Redecision | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Store a topic; with `again` (its query changed: `bot.narrow.rematch`), the alerts
+    still waiting through it, or through a topic or a filter referring to it, are decided
+    again, and those no longer let through are dropped. Returns how many were dropped.
+
+    Deciding is done first, without the lock (the items' text matched anew: most of the
+    time); the writes then go in slices (`_sliced`), a story at a time, so that a poll's
+    writes go in between. The topic is stored with the first slice, with a row saying
+    that its alerts are being decided again, deleted with the last: a start that finds it
+    decides them again (`changed_topics`), those decided already as they are. A `stop` set
+    while deciding ends the command before its first write (`_waiting_batches`)."""
+    if again is None:
+        with write(db):
+            db.table("topics").upsert(topic_row(topic), pk="name")
+        return 0
+    for batch in _waiting_batches(db, again, stop):
+        for item in batch:
+            again(item)  # remembered by text: the write below only reads the verdict
+    reason = f"topic {topic.name}'s query changed: no longer let through"
+    with write(db):
+        db.table("topics").upsert(topic_row(topic), pk="name")
+        covered = [  # what an earlier try, cut short, left of the same topics: done here too
+            u["id"]
+            for u in _unfinished(db, "topics")
+            if set(json.loads(u["topics"])) <= set(again.affected)
+        ]
+        mark = _unfinish(db, "topics", reason, topics=sorted(again.affected))
+        subs = [s.id for s in subscriptions(db) if again.touches(s)]
+        stories = _queued_stories(db, subs, QUEUED)
+    units = [
+        functools.partial(_redecide_story, db, channel, story, subs, QUEUED, reason, again)
+        for channel, story in stories
+    ]
+    return _sliced(db, units, lambda: _finished(db, mark, *covered))
+
+
+def unfinished_topics(db: sqlite_utils.Database) -> set[str]:
+    """Topics whose waiting alerts a command cut short was deciding again (a slice the
+    database refused): the same `topic add` run again finishes them."""
+    return {name for u in _unfinished(db, "topics") for name in json.loads(u["topics"])}
+
+
+def sync_config_subscriptions(
+    db: sqlite_utils.Database, subs: list[tuple[str, str, str, str | None, str | None]]
+) -> int:
+    """Subscriptions in the config exist, narrowed as written there (channel, topic, mode,
+    only, except); config ones no longer listed end, and the alerts they still had waiting
+    are dropped, never posted; a changed only/except decides those it had waiting again,
+    as `subscribe` from chat does. Returns how many were dropped.
+
+    First, what a chat `subscribe` or `unsubscribe` left half done when the process
+    stopped between two of its slices is finished (`unfinished_writes`)."""
+    keep = {(channel, topic) for channel, topic, *_ in subs}
+    now = iso(utcnow())
+    with write(db):
+        dropped = _finish_subscriptions(db)
+        filters = {
+            (r["channel"], r["topic"]): (r["id"], r["only_query"], r["except_query"])
+            for r in db.query(
+                "SELECT id, channel, topic, only_query, except_query FROM subscriptions "
+                f"WHERE {_LIVE_SUB}"
+            )
+        }
+        for row in list(
+            db.query(
+                "SELECT id, channel, topic FROM subscriptions WHERE origin = 'config' AND "
+                + _LIVE_SUB
+            )
+        ):
+            if (row["channel"], row["topic"]) not in keep:
+                dropped += _end_subscription(db, row, REMOVED, (*WAITING, "claimed"))
+        for channel, topic, mode, only, except_ in subs:
+            db.execute(
+                "INSERT INTO subscriptions (channel, topic, mode, origin, created, only_query, "
+                "except_query) VALUES (?, ?, ?, 'config', ?, ?, ?) ON CONFLICT (channel, topic) "
+                "DO UPDATE SET mode = excluded.mode, paused_reason = nullif(paused_reason, ?), "
+                "only_query = excluded.only_query, except_query = excluded.except_query",
+                [channel, topic, mode, now, only, except_, REMOVED],
+            )
+            sub_id, *before = filters.get((channel, topic), (None, only, except_))
+            if sub_id is not None and tuple(before) != (only, except_):
+                reason = "the subscription's new only/except in the config refuses it"
+                dropped += _redecide(db, channel, _queued(db, sub_id), reason)
+    return dropped
+
+
+def _finish_subscriptions(db: sqlite_utils.Database) -> int:
+    """Chat's subscription changes a stop cut short, done again whole (what their first
+    slices decided stays as decided). Inside the caller's write; how many were dropped."""
+    dropped = 0
+    for u in _unfinished(db, "narrowed"):
+        row = db.execute(
+            "SELECT channel FROM subscriptions WHERE id = ?", [u["subscription_id"]]
+        ).fetchone()
+        if row is not None:
+            dropped += _redecide(db, row[0], _queued(db, u["subscription_id"]), u["reason"])
+            _resume(db, row[0])
+        _finished(db, u["id"])
+    for u in _unfinished(db, "ended"):
+        ended = list(
+            db.query(
+                "SELECT id, channel, topic FROM subscriptions WHERE id = ?", [u["subscription_id"]]
+            )
+        )
+        if ended:
+            dropped += _end_subscription(db, ended[0], u["reason"], WAITING)
+        _finished(db, u["id"])
+    return dropped
+
+
+def _end_subscription(
+    db: sqlite_utils.Database, row: dict[str, Any], reason: str, statuses: tuple[str, ...]
+) -> int:
+    """Drop what waits for it (a claimed one only at start, when nothing is in flight), then
+    delete it, or keep it retired when deliveries refer to it. Inside the caller's write.
+
+    A waiting alert whose item another topic the channel still follows takes (one alert names
+    every topic it matched), as `bot.ingest` would queue it now (`_redecide`: that topic's bar
+    and its --only/--except), goes on under that subscription instead; a story whose first
+    alert here is dropped starts with its next report that may (`_restart`). Queued edits and
+    story events go on with their story, if the channel is still told of it. Returns how many
+    alerts were dropped."""
+    db.execute("UPDATE subscriptions SET paused_reason = ? WHERE id = ?", [reason, row["id"]])
+    waiting = ",".join("?" * len(statuses))
+    alerts = list(
+        db.query(
+            "SELECT id, subscription_id, channel, story_id, item_id, kind, status FROM "
+            f"deliveries WHERE subscription_id = ? AND status IN ({waiting}) AND event_id = 0 "
+            "AND kind IN ('new', 'update') ORDER BY id",
+            [row["id"], *statuses],
+        )
+    )
+    dropped = _redecide(db, row["channel"], alerts, reason) if alerts else 0
+    _end_rest(db, row, reason, statuses)
+    _log_ended(row, reason, dropped)
+    return dropped
+
+
+def _end_rest(
+    db: sqlite_utils.Database, row: dict[str, Any], reason: str, statuses: tuple[str, ...]
+) -> None:
+    """An ended subscription's alerts decided: its edits and events handed on, and the row
+    deleted unless deliveries refer to it. Inside the caller's write."""
+    _hand_on_rest(db, row["id"], reason, statuses)
+    db.execute(
+        "DELETE FROM subscriptions WHERE id = ? AND NOT EXISTS "
+        "(SELECT 1 FROM deliveries WHERE subscription_id = ?)",
+        [row["id"], row["id"]],
+    )
+
+
+def _log_ended(row: dict[str, Any], reason: str, dropped: int) -> None:
+    log.log(
+        logging.WARNING if dropped else logging.INFO,
+        "subscription.ended channel=%s topic=%s reason=%s dropped=%d",
+        row["channel"],
+        row["topic"],
+        reason,
+        dropped,
+    )
+
+
+def _hand_on_rest(
+    db: sqlite_utils.Database, sub_id: int, reason: str, statuses: tuple[str, ...]
+) -> None:
+    """An ended subscription's waiting edits and story events: under the subscription its
+    story's alerts in the channel go out through now, else cancelled (not counted)."""
+    waiting = ",".join("?" * len(statuses))
+    live = ",".join("?" * len(LIVE))
+    now_through = (
+        "FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id WHERE d.channel = "
+        "deliveries.channel AND d.story_id = deliveries.story_id AND d.event_id = 0 AND "
+        f"d.kind IN ('new', 'update') AND d.status IN ({live}) AND d.subscription_id != ? "
+        f"AND {live_sub('s')}"
+    )
+    rest = (
+        f"subscription_id = ? AND status IN ({waiting}) AND NOT (event_id = 0 AND kind IN "
+        "('new', 'update'))"
+    )
+    db.execute(
+        f"UPDATE deliveries SET subscription_id = (SELECT d.subscription_id {now_through} "
+        f"ORDER BY d.id LIMIT 1) WHERE {rest} AND EXISTS (SELECT 1 {now_through})",
+        [*LIVE, sub_id, sub_id, *statuses, *LIVE, sub_id],
+    )
+    db.execute(
+        f"UPDATE deliveries SET status = 'cancelled', error = ? WHERE {rest}",
+        [reason, sub_id, *statuses],
+    )
+
+
+def stored_item(db: sqlite_utils.Database, item_id: int) -> StoredItem:
+    """An item as stored, with the topics it matched (strictly, or at the relaxed bar)."""
+    row = db.execute(
+        "SELECT identity, url, title, summary, text, published, digest FROM items WHERE id = ?",
+        [item_id],
+    ).fetchone()
+    identity, url, title, summary, text, published, said = row
+    matches = tuple(
+        TopicMatch(topic, (), (), strict=bool(strict))
+        for topic, strict in db.execute(
+            "SELECT topic, 1 FROM matches WHERE item_id = ? UNION ALL "
+            "SELECT topic, 0 FROM relaxed_matches WHERE item_id = ?",
+            [item_id, item_id],
+        )
+    )
+    # Its digest as stored with it (kept with title and summary by edits): not made again.
+    entry = Entry(
+        identity, url, title, summary or "", parse_stored(published, None), digest=said or ""
+    )
+    return StoredItem(entry, text, matches)
+
+
+# -- long writes, in slices -------------------------------------------------------------
+
+
+def _sliced(
+    db: sqlite_utils.Database, units: Sequence[Callable[[], int]], last: Callable[[], int]
+) -> int:
+    """Run `units` (each a consistent step: one story's alerts in one channel), as many per
+    transaction as fit in WRITE_SLICE seconds, and `last` in the transaction of the last
+    one; returns the sum of what they return. Between two transactions the writers that
+    asked meanwhile (a poll storing, the outbox) go first (`bot.db.WriteTurns`)."""
+    total, todo, first = 0, iter(units), True
+    unit = next(todo, None)
+    while True:
+        if not first:
+            failpoint("between_slices")  # tests: a kill here is finished by the next start
+        first = False
+        try:
+            with write(db):
+                until = time.monotonic() + WRITE_SLICE
+                while unit is not None:
+                    total += unit()
+                    unit = next(todo, None)
+                    if time.monotonic() >= until:
+                        break
+                if unit is None:
+                    return total + last()
+        except StoreError as exc:  # the change is stored (the caller's first write), in part
+            raise StoreError(
+                f"{exc}. The change is saved, but not all the alerts waiting through it are "
+                "decided again yet: run the same command again to finish (a restart does too)"
+            ) from exc
+
+
+def _queued_stories(
+    db: sqlite_utils.Database, sub_ids: list[int], statuses: tuple[str, ...]
+) -> list[tuple[str, int]]:
+    """(channel, story) of the alerts waiting (`statuses`) through these subscriptions,
+    the story with the oldest such alert first."""
+    if not sub_ids:
+        return []
+    rows = db.execute(
+        "SELECT channel, story_id FROM deliveries WHERE subscription_id IN "
+        f"({','.join('?' * len(sub_ids))}) AND status IN ({','.join('?' * len(statuses))}) "
+        "AND event_id = 0 AND kind IN ('new', 'update') GROUP BY channel, story_id "
+        "ORDER BY min(id)",
+        [*sub_ids, *statuses],
+    )
+    return [(channel, story) for channel, story in rows]
+
+
+def _redecide_story(
+    db: sqlite_utils.Database,
+    channel: str,
+    story_id: int,
+    sub_ids: list[int],
+    statuses: tuple[str, ...],
+    reason: str,
+    rematch: Rematch | None = None,
+) -> int:
+    """`_redecide` of one story's alerts in the channel still waiting through these
+    subscriptions, as they are now (some may have been sent since the plan was made)."""
+    waiting = list(
+        db.query(
+            "SELECT id, subscription_id, channel, story_id, item_id, kind, status FROM "
+            "deliveries WHERE channel = ? AND story_id = ? AND subscription_id IN "
+            f"({','.join('?' * len(sub_ids))}) AND status IN ({','.join('?' * len(statuses))}) "
+            "AND event_id = 0 AND kind IN ('new', 'update') ORDER BY id",
+            [channel, story_id, *sub_ids, *statuses],
+        )
+    )
+    return _redecide(db, channel, waiting, reason, rematch) if waiting else 0
+
+
+def _unfinish(
+    db: sqlite_utils.Database,
+    kind: str,
+    reason: str,
+    *,
+    topics: list[str] | None = None,
+    subscription_id: int | None = None,
+) -> int:
+    """Note, inside the first slice's transaction, a long write a start must finish if
+    the process stops before its last slice."""
+    return inserted_id(
+        db.execute(
+            "INSERT INTO unfinished_writes (kind, topics, subscription_id, reason, created) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [
+                kind,
+                dumps(topics) if topics is not None else None,
+                subscription_id,
+                reason,
+                iso(utcnow()),
+            ],
+        )  # fmt: skip
+    )
+
+
+def _finished(db: sqlite_utils.Database, *ids: int) -> int:
+    for mark in ids:
+        db.execute("DELETE FROM unfinished_writes WHERE id = ?", [mark])
+    return 0
+
+
+def _unfinished(db: sqlite_utils.Database, kind: str) -> list[dict[str, Any]]:
+    return list(db.query("SELECT * FROM unfinished_writes WHERE kind = ? ORDER BY id", [kind]))
+
+
+def _queued(db: sqlite_utils.Database, sub_id: int) -> list[dict[str, Any]]:
+    """A subscription's alerts still to go out (stories' items, not edits or marks)."""
+    return list(
+        db.query(
+            "SELECT id, subscription_id, channel, story_id, item_id, kind, status FROM "
+            f"deliveries WHERE subscription_id = ? AND status IN ({','.join('?' * len(QUEUED))}) "
+            "AND event_id = 0 AND kind IN ('new', 'update') ORDER BY id",
+            [sub_id, *QUEUED],
+        )
+    )
+
+
+def _redecide(
+    db: sqlite_utils.Database,
+    channel: str,
+    queued: list[dict[str, Any]],
+    reason: str,
+    rematch: Rematch | None = None,
+) -> int:
+    """Decide queued alerts of `channel` again as `bot.ingest` would decide them now (after
+    a filter or a topic's query changed): each goes on through a subscription of the
+    channel that still takes its item (its own first), else it is cancelled with `reason`,
+    and the stories it started here start with their next alert that may. Inside the
+    caller's write; returns how many were cancelled."""
+    subs = subscriptions(db, channel)
+    stories: set[int] = set()
+    cancelled = 0
+    for d in queued:
+        item = stored_item(db, d["item_id"])
+        sub = _taker(subs, rematch(item) if rematch else item, d)
+        if sub is None:
+            cancelled += _cancel(db, d["id"], reason)
+        elif sub.id != d["subscription_id"]:
+            # Held stays held only where its new subscription is paused too (the channel
+            # is): `unsubscribe` holds its alerts while it decides them, not the channel's.
+            held = d["status"] == "held" and sub.paused_reason is None
+            status = d["status"] if d["status"] in _KEPT and not held else _mode_status(sub)
+            db.execute(
+                "UPDATE deliveries SET subscription_id = ?, status = ? WHERE id = ?",
+                [sub.id, status, d["id"]],
+            )
+        if sub is None or sub.id != d["subscription_id"]:
+            stories.add(d["story_id"])
+    return cancelled + sum(_restart(db, channel, s, reason, rematch) for s in sorted(stories))
+
+
+def _taker(
+    subs: list[SubscriptionRow], item: StoredItem, d: dict[str, Any]
+) -> SubscriptionRow | None:
+    """The subscription a queued alert of `item` goes out through now: one whose topic the
+    item matches (strictly for a story's first alert, at least at the relaxed bar for an
+    update) and whose --only/--except let it through; the one it was queued under first."""
+    bar = {m.topic for m in item.matches if m.strict or d["kind"] == "update"}
+    taking = [s for s in narrow_subscriptions(subs, item) if s.topic in bar]
+    mine = [s for s in taking if s.id == d["subscription_id"]]
+    return next(iter(mine or taking), None)
+
+
+# What an alert moved to another subscription keeps: held (the channel is paused), muted (it
+# was skipped), claimed (a claim left by a crash, seen at start only).
+_KEPT = ("held", "muted", "claimed")
+
+
+def _mode_status(sub: SubscriptionRow) -> str:
+    return "digest" if sub.mode == "digest" else "pending"
+
+
+def _cancel(db: sqlite_utils.Database, delivery_id: int, reason: str) -> int:
+    """Cancelled, never deleted: the row is the history of what the channel was not sent."""
+    return db.execute(
+        "UPDATE deliveries SET status = 'cancelled', error = ? WHERE id = ?",
+        [reason, delivery_id],
+    ).rowcount
+
+
+def _restart(
+    db: sqlite_utils.Database,
+    channel: str,
+    story_id: int,
+    reason: str,
+    rematch: Rematch | None = None,
+) -> int:
+    """A story whose queued alerts in the channel changed: each still queued is its first
+    alert here unless an older one told of it, as when it was queued; one that only cleared
+    the relaxed bar cannot start it (it was let through as an update) and is cancelled, and
+    so are the queued edits of a story the channel is no longer told of. Returns how many
+    alerts were cancelled (edits not counted)."""
+    cancelled = 0
+    for d in db.query(
+        "SELECT d.id, d.kind, d.status, d.item_id, s.topic FROM deliveries d JOIN subscriptions "
+        "s ON s.id = d.subscription_id WHERE d.channel = ? AND d.story_id = ? AND d.event_id = 0 "
+        f"AND d.kind IN ('new', 'update') AND d.status IN ({','.join('?' * len(QUEUED))}) "
+        "ORDER BY d.id",
+        [channel, story_id, *QUEUED],
+    ):
+        if told_story(db, channel, story_id, d["status"], before=d["id"]):
+            kind = "update"
+        elif _strict(db, d["item_id"], d["topic"], rematch):
+            kind = "new"
+        else:
+            cancelled += _cancel(db, d["id"], reason)
+            continue
+        db.execute("UPDATE deliveries SET kind = ? WHERE id = ?", [kind, d["id"]])
+    if not told_story(db, channel, story_id, "pending"):
+        db.execute(
+            "UPDATE deliveries SET status = 'cancelled', error = ? WHERE channel = ? AND "
+            f"story_id = ? AND kind = 'edit' AND status IN ({','.join('?' * len(QUEUED))})",
+            [reason, channel, story_id, *QUEUED],
+        )
+    return cancelled
+
+
+def _strict(db: sqlite_utils.Database, item_id: int, topic: str, rematch: Rematch | None) -> bool:
+    """Whether the item matches `topic` strictly (as stored, or as decided again)."""
+    item = stored_item(db, item_id)
+    item = rematch(item) if rematch else item
+    return any(m.topic == topic and m.strict for m in item.matches)
+
+
+@dataclass(frozen=True)
+class Subscribed:
+    """What subscribing did to the channel's waiting alerts."""
+
+    resumed: int  # held while the channel was paused: they go out now
+    dropped: int  # refused by the subscription's changed --only/--except
+
+
+def subscribe(
+    db: sqlite_utils.Database,
+    channel: str,
+    topic: str,
+    mode: str,
+    only: str | None = None,
+    except_: str | None = None,
+) -> Subscribed:
+    """From chat, as given: mode and narrowing are replaced, not merged; a retired
+    subscription comes back as chat's, so the config no longer ends it. The alerts it still
+    has waiting go through a changed narrowing too (`Subscribed.dropped`), in slices
+    (`_sliced`) that a poll's writes go between; a paused channel stays paused, holding
+    what comes meanwhile, until the last slice resumes it. A start finishes what a stop
+    left half done (`sync_config_subscriptions`), and so does this command: what one cut
+    short in this process left (a slice the database refused) is done first, whole."""
+    with write(db):
+        _finish_subscriptions(db)
+        before = db.execute(
+            "SELECT id, only_query, except_query, paused_reason FROM subscriptions WHERE "
+            f"channel = ? AND topic = ? AND {_LIVE_SUB}",
+            [channel, topic],
+        ).fetchone()
+        db.execute(
+            "INSERT INTO subscriptions (channel, topic, mode, origin, created, only_query, "
+            "except_query) VALUES (?, ?, ?, 'chat', ?, ?, ?) ON CONFLICT (channel, topic) DO "
+            "UPDATE SET mode = excluded.mode, paused_reason = NULL, origin = CASE WHEN "
+            f"{_LIVE_SUB} THEN origin ELSE 'chat' END, only_query = excluded.only_query, "
+            "except_query = excluded.except_query",
+            [channel, topic, mode, iso(utcnow()), only, except_],
+        )
+        # A channel muted until later is muted for the topic it now takes on as well.
+        now = iso(utcnow())
+        db.execute(
+            "UPDATE subscriptions SET muted_until = (SELECT max(muted_until) FROM subscriptions "
+            f"WHERE channel = ? AND {_LIVE_SUB} AND muted_until > ?) WHERE channel = ? "
+            "AND topic = ? AND (muted_until IS NULL OR muted_until < ?)",
+            [channel, now, channel, topic, now],
+        )
+        if before is None or tuple(before[1:3]) == (only, except_):
+            return Subscribed(_resume(db, channel), 0)
+        sub_id, paused = before[0], before[3]
+        db.execute("UPDATE subscriptions SET paused_reason = ? WHERE id = ?", [paused, sub_id])
+        reason = "the subscription's new --only/--except refuses it"
+        mark = _unfinish(db, "narrowed", reason, subscription_id=sub_id)
+        stories = _queued_stories(db, [sub_id], QUEUED)
+    units = [
+        functools.partial(_redecide_story, db, channel, story, [sub_id], QUEUED, reason)
+        for _, story in stories
+    ]
+    resumed: list[int] = []
+
+    def last() -> int:
+        resumed.append(_resume(db, channel))
+        return _finished(db, mark)
+
+    dropped = _sliced(db, units, last)
+    return Subscribed(resumed[0], dropped)
+
+
+def _resume(db: sqlite_utils.Database, channel: str) -> int:
+    """A channel that was paused by a permanent error gets its held backlog back, each
+    alert to the way its subscription takes it now (a digest's in the next digest); how
+    many. Not those held for a topic that is gone (`bot.gone_topics`). Inside the caller's
+    write."""
+    db.execute(
+        f"UPDATE subscriptions SET paused_reason = NULL WHERE channel = ? AND {_LIVE_SUB}",
+        [channel],
+    )
+    return int(
+        db.execute(
+            "UPDATE deliveries SET status = CASE WHEN (SELECT mode FROM subscriptions s WHERE "
+            "s.id = deliveries.subscription_id) = 'digest' AND event_id = 0 THEN 'digest' "
+            "ELSE 'pending' END WHERE channel = ? AND status = 'held' AND "
+            "coalesce(error, '') NOT LIKE ?",
+            [channel, HELD_FOR_GONE],
+        ).rowcount
+    )
+
+
+def unsubscribe(db: sqlite_utils.Database, channel: str, topic: str) -> int | None:
+    """End the channel's subscription: how many alerts it had waiting to be posted were
+    dropped (held ones of a paused channel included), or None when the channel had no such
+    subscription. In slices (`_sliced`) a poll's writes go between: the subscription ends
+    in the first (nothing new is queued through it), its waiting alerts are decided a story
+    at a time, and a start finishes what a stop left half done (so does this command, first,
+    for one a refused slice cut short in this process: `subscribe`)."""
+    with write(db):
+        _finish_subscriptions(db)
+        rows = list(
+            db.query(
+                "SELECT id, channel, topic FROM subscriptions WHERE channel = ? AND topic = ? "
+                f"AND {_LIVE_SUB}",
+                [channel, topic],
+            )
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        # A muted alert was skipped already ("not saved"): ending it drops nothing more.
+        skipped = [
+            r[0]
+            for r in db.execute(
+                "SELECT id FROM deliveries WHERE subscription_id = ? AND status = 'muted'",
+                [row["id"]],
+            )
+        ]
+        db.execute(
+            "UPDATE subscriptions SET paused_reason = 'unsubscribed' WHERE id = ?", [row["id"]]
+        )
+        # Its waiting alerts are held at once: the outbox (and the digest) post none of them
+        # between two slices, as none was once the command's one write began. (Its edits
+        # and marks concern messages the channel has; they are handed on in the last slice.)
+        db.execute(
+            "UPDATE deliveries SET status = 'held' WHERE subscription_id = ? AND "
+            "status IN ('pending', 'digest') AND event_id = 0 AND kind IN ('new', 'update')",
+            [row["id"]],
+        )
+        mark = _unfinish(db, "ended", "unsubscribed", subscription_id=row["id"])
+        stories = _queued_stories(db, [row["id"]], WAITING)
+    units = [
+        functools.partial(_redecide_story, db, channel, story, [row["id"]], WAITING, "unsubscribed")
+        for _, story in stories
+    ]
+
+    def last() -> int:
+        _end_rest(db, row, "unsubscribed", WAITING)
+        return _finished(db, mark)
+
+    dropped = _sliced(db, units, last)
+    _log_ended(row, "unsubscribed", dropped)
+    return dropped - sum(
+        db.execute(
+            "SELECT count(*) FROM deliveries WHERE status = 'cancelled' AND id IN "
+            f"({','.join('?' * len(chunk))})",
+            chunk,
+        ).fetchone()[0]
+        for chunk in _chunks(skipped)
+    )
+
+
+def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
+    """Ids in slices a query's parameters hold."""
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
