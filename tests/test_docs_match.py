@@ -327,3 +327,26 @@ def test_every_metric_the_docs_name_is_exported() -> None:
         assert name in exported, name
         if label:
             assert label in labels[name], f"{name}{{{label}=...}}"
+
+
+def test_every_code_name_the_docs_cite_exists() -> None:
+    """README's guarantees each cite the test that holds them (`test_crash.py`) and the code
+    that does the work (`bot.db.StoreThread`): a renamed file or name leaves a claim with
+    nothing behind it."""
+    texts = " ".join(map(_read, DOCS + COMMENTED))
+    for test in set(re.findall(r"\b(test_\w+\.py)\b", texts)):
+        assert (ROOT / "tests" / test).is_file(), test
+    for dotted in set(re.findall(r"`((?:bot|bench|adapters)(?:\.\w+)+)", texts)):
+        parts = dotted.split(".")
+        found = next(i for i in range(len(parts), 0, -1) if _importable(".".join(parts[:i])))
+        obj = importlib.import_module(".".join(parts[:found]))
+        for attribute in parts[found:]:
+            assert hasattr(obj, attribute), dotted
+            obj = getattr(obj, attribute)
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
