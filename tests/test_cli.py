@@ -237,35 +237,51 @@ def _command_paths(parser: argparse.ArgumentParser, path: str = "") -> dict[str,
     return found
 
 
-def _readme_table(heading: str) -> list[list[str]]:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+def _readme_table(heading: str, doc: str = "README.md") -> list[list[str]]:
+    readme = (ROOT / doc).read_text(encoding="utf-8")
     section = readme.split(f"\n## {heading}\n", 1)[1]
     lines = section[section.index("\n| ") + 1 :].split("\n\n", 1)[0].splitlines()[2:]
     return [[c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]] for line in lines]
 
 
-def test_readme_commands_table_matches_the_parser():
-    """Each command's row names every option it takes, and no option it does not."""
-    usages = [
-        code.replace("\\|", "|")
-        for row in _readme_table("Commands")
-        for code in re.findall(r"`(wirewatch [^`]+)`", row[0])
+def _commands_page_usages() -> list[str]:
+    """docs/commands.md gives each command a heading of its usage: `### `wirewatch ...``."""
+    page = (ROOT / "docs/commands.md").read_text(encoding="utf-8")
+    return [
+        code
+        for heading in re.findall(r"^### (.*)$", page, re.M)
+        for code in re.findall(r"`(wirewatch [^`]+)`", heading)
     ]
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/commands.md"])
+def test_readme_commands_table_matches_the_parser(doc):
+    """Each command's row (README) or heading (docs/commands.md) names every option it
+    takes, and no option it does not."""
+    usages = (
+        [
+            code.replace("\\|", "|")
+            for row in _readme_table("Commands")
+            for code in re.findall(r"`(wirewatch [^`]+)`", row[0])
+        ]
+        if doc == "README.md"
+        else _commands_page_usages()
+    )
     commands = _command_paths(build_parser())
     documented = {}
     for usage in usages:  # "wirewatch feeds import FILE.opml" documents "feeds import"
         path = max((p for p in commands if f"{usage} ".startswith(f"wirewatch {p} ")), key=len)
         documented[path] = usage
-    assert set(documented) == set(commands), "README's commands table misses a command"
+    assert set(documented) == set(commands), f"{doc} misses a command"
     for path, actions in commands.items():
         row = documented[path]
         for action in actions:
             name = action.option_strings[-1] if action.option_strings else action.metavar
             name = name or action.dest.upper()
-            assert name in row, f"`wirewatch {path}`: README does not show {name}"
+            assert name in row, f"`wirewatch {path}`: {doc} does not show {name}"
         shown = set(re.findall(r"--[a-z-]+", row))
         taken = {o for a in actions for o in a.option_strings}
-        assert shown <= taken, f"`wirewatch {path}`: README shows {shown - taken}"
+        assert shown <= taken, f"`wirewatch {path}`: {doc} shows {shown - taken}"
 
 
 def _readme_default(cell: str) -> object:
@@ -298,17 +314,21 @@ def _config_keys(model: type[BaseModel], prefix: str = "") -> dict[str, object]:
     return keys
 
 
-def test_readme_config_table_matches_the_settings():
-    """Every key, and each default as the code has it (not as the shipped file sets it)."""
+@pytest.mark.parametrize(
+    ("doc", "heading"), [("README.md", "Configuration"), ("docs/configuration.md", "Every setting")]
+)
+def test_readme_config_table_matches_the_settings(doc, heading):
+    """Every key, and each default as the code has it (not as the shipped file sets it), in
+    README's short table and in docs/configuration.md's full one."""
     rows = {
         key: row
-        for row in _readme_table("Configuration")
+        for row in _readme_table(heading, doc)
         for key in re.findall(r"`([a-z_.]+)`", row[0])
     }
     code = _config_keys(Settings)
     assert set(rows) == set(code)
     for key, default in code.items():
-        assert _readme_default(rows[key][1]) == default, f"README's default for {key}"
+        assert _readme_default(rows[key][1]) == default, f"{doc}'s default for {key}"
     entries = {
         "feeds": FeedSettings,
         "topics": TopicSettings,
@@ -317,7 +337,7 @@ def test_readme_config_table_matches_the_settings():
     for key, model in entries.items():
         for name, field in model.model_fields.items():
             name = field.alias or name  # as written in the file: `except`, not `except_`
-            assert re.search(rf"\b{name}\b", rows[key][2]), f"README: {key} entries' {name}"
+            assert re.search(rf"\b{name}\b", rows[key][2]), f"{doc}: {key} entries' {name}"
 
 
 @pytest.mark.parametrize("argv", [["poll", "--config", "/nonexistent/x.yaml"]])

@@ -165,8 +165,10 @@ def test_feed_text_in_the_new_lines_cannot_drive_the_terminal() -> None:
 
 
 def test_readme_documents_every_field_of_a_json_alert(demo) -> None:
+    """docs/commands.md (README's commands link there) names every field `poll --json` prints."""
     _, alerts = demo
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "docs" / "commands.md").read_text(encoding="utf-8")
     start = readme.index("`poll --once --json` prints one object per delivered alert")
     said = readme[start : readme.index("\n\n", start)]
     for alert in alerts:

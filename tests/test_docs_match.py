@@ -31,7 +31,16 @@ from bot.settings import Settings
 from bot.topics.entities import Gazetteer
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ("README.md", "docs/slack.md", "docs/discord.md", "bench/README.md", "eval/README.md")
+# README and every page of docs/ (README sends readers there), and the two other READMEs.
+DOCS = (
+    "README.md",
+    *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md")),
+    "bench/README.md",
+    "eval/README.md",
+)
+# Pages that must keep showing something of the kind a test reads (an empty extraction
+# would otherwise pass by finding nothing).
+CHAT_DOCS = ("README.md", "docs/commands.md", "docs/slack.md", "docs/topics.md")
 # Files whose comments a user reads before the first run.
 COMMENTED = ("config/wirewatch.yaml", "config/topics.yaml", "docker-compose.yml", ".env.example")
 # Placeholders a usage line writes for a value, and a value of the kind each stands for.
@@ -103,7 +112,7 @@ def test_every_wirewatch_command_line_a_doc_shows_parses(doc: str) -> None:
             parser.parse_args(words)
         except SystemExit as exc:
             pytest.fail(f"{doc}: `wirewatch {args}` does not parse (exit {exc.code})")
-    if doc in ("README.md", "config/wirewatch.yaml"):
+    if doc in ("README.md", "docs/commands.md", "docs/operations.md", "config/wirewatch.yaml"):
         assert shown, f"no command line found in {doc}: the extraction broke"
 
 
@@ -111,25 +120,26 @@ def _chat_lines(text: str) -> list[str]:
     return [m for s in _spans(text) for m in re.findall(r"^/wirewatch(?: (.*))?$", s) if m]
 
 
-@pytest.mark.parametrize("doc", ("README.md", "docs/slack.md"))
+@pytest.mark.parametrize("doc", DOCS)
 def test_every_chat_command_a_doc_shows_exists(doc: str) -> None:
     """`/wirewatch ...` as written in the docs is a command of the shared parser (which
     refuses an unknown one, or words after one that takes none), and its `--options` are
     the ones it takes."""
     lines = _chat_lines(_read(doc))
-    assert lines, f"no /wirewatch line found in {doc}: the extraction broke"
+    if doc in CHAT_DOCS:
+        assert lines, f"no /wirewatch line found in {doc}: the extraction broke"
     for line in lines:
         sub, _ = parse(line.split(" [")[0])  # a synopsis' optional part is not typed as such
         for option in re.findall(r"(?<!\S)--[a-z-]+", line):
             assert option.lstrip("-") in {a[0] for a in sub.args}, f"{doc}: `/wirewatch {line}`"
 
 
-def test_readme_lists_every_chat_command_as_help_writes_it() -> None:
-    """README's paragraph on `/wirewatch` names each command with the arguments in-chat help
-    shows (`test TOPIC|QUERY TEXT|URL`), so the two never teach different spellings."""
-    readme = _read("README.md")
-    start = readme.index("Moderators run wirewatch from chat with `/wirewatch`:")
-    shown = set(_spans(readme[start : readme.index("\n\n", start)]))
+def test_the_chat_command_list_spells_every_command_as_help_writes_it() -> None:
+    """docs/commands.md's list of `/wirewatch` commands names each with the arguments in-chat
+    help shows (`test TOPIC|QUERY TEXT|URL`), so the two never teach different spellings."""
+    page = _read("docs/commands.md")
+    start = page.index("Moderators run wirewatch from chat with `/wirewatch`:")
+    shown = set(_spans(page[start : page.index("\n\n", start)]))
     for sub in SUBCOMMANDS:
         assert sub.usage.removeprefix("/wirewatch ") in shown, sub.usage
 
@@ -175,7 +185,9 @@ def _public(text: str) -> set[str]:
     return set(re.findall(r"`([a-z ]+)`", said.group(1)))
 
 
-@pytest.mark.parametrize("doc", ("README.md", "docs/slack.md", "docs/discord.md"))
+@pytest.mark.parametrize(
+    "doc", ("README.md", "docs/commands.md", "docs/slack.md", "docs/discord.md")
+)
 def test_what_everyone_may_use_is_what_the_code_lets_them(doc: str) -> None:
     """A moderator reads this to know who can do what: a command made moderator-only (or
     opened to all) must change the sentence too."""
@@ -237,12 +249,12 @@ def test_the_shipped_config_s_commented_examples_are_valid(tmp_path: Path) -> No
 
 
 def _layout() -> str:
-    return _read("README.md").split("\n## Layout\n", 1)[1].split("```")[1]
+    return _read("docs/developers.md").split("\n## Layout\n", 1)[1].split("```")[1]
 
 
 def test_the_layout_names_every_module_and_only_modules_that_exist() -> None:
-    """README's layout is how a newcomer finds where a thing is done: each module of bot/ and
-    adapters/ is there, and each file it names exists."""
+    """The layout (docs/developers.md, linked from README) is how a newcomer finds where a
+    thing is done: each module of bot/ and adapters/ is there, and each file it names exists."""
     layout_text = _layout()
     named = set(re.findall(r"\b([a-z_]+\.py)\b", layout_text))
     modules = {p.name for p in [*ROOT.glob("bot/*.py"), *ROOT.glob("adapters/*.py")]}
@@ -258,7 +270,7 @@ def test_bench_readme_lists_every_benchmark_and_the_commands_exist() -> None:
 
     rows = re.findall(r"^\| `([a-z_]+)` \|", _read("bench/README.md"), re.M)
     assert sorted(rows) == sorted(BENCHMARKS)
-    for doc in ("README.md", "bench/README.md", "eval/README.md"):
+    for doc in DOCS:
         for module in re.findall(r"python -m ((?:bench|bot)[a-z_.]*)", _read(doc)):
             assert importlib.util.find_spec(module) is not None, f"{doc}: python -m {module}"
 
@@ -350,3 +362,46 @@ def _importable(module: str) -> bool:
         return importlib.util.find_spec(module) is not None
     except ImportError:
         return False
+
+
+def _slug(heading: str) -> str:
+    """The anchor GitHub gives a heading: lowercase, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _anchors(text: str) -> set[str]:
+    prose = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    return {_slug(h) for h in re.findall(r"^#{1,6} (.+)$", prose, re.M)}
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_every_link_between_the_docs_leads_somewhere(doc: str) -> None:
+    """README sends each reader to a docs/ page and a section of it (`operations.md#stopping`);
+    a page renamed or a heading reworded must not leave them at a dead link or the top of a
+    long page."""
+    prose = re.sub(r"^```.*?^```", "", _read(doc), flags=re.S | re.M)
+    prose = re.sub(r"`[^`\n]*`", "", prose)  # `[a](b)` in a code span is not a link
+    links = re.findall(r"\]\(([^)\s]+)\)", prose)
+    for link in links:
+        if re.match(r"[a-z]+:", link):
+            continue
+        path, _, anchor = link.partition("#")
+        target = (ROOT / doc).parent / path if path else ROOT / doc
+        assert target.exists(), f"{doc}: ({link}) leads to no file"
+        if anchor:
+            assert target.suffix == ".md", f"{doc}: ({link})"
+            assert anchor in _anchors(target.read_text(encoding="utf-8")), f"{doc}: ({link})"
+
+
+def test_readme_s_first_screen_says_what_to_run_and_where_to_go() -> None:
+    """A newcomer (an editor, a moderator, an ops person) finds in the README's first 40
+    lines what wirewatch does, the two commands (the demo; the tests CI runs), and a link
+    to the page for each of them."""
+    first = "\n".join(_read("README.md").splitlines()[:40])
+    assert "one** alert" in first and "updates in its thread" in first
+    assert re.search(r"^python3 -m venv .*bin/wirewatch demo$", first, re.M)
+    ci = _read(".ci/run")
+    [tests] = [line for line in ci.splitlines() if "pytest" in line and "venv" in line]
+    assert tests.replace(" -q -c", " -c") in first
+    for page in ("alerts", "commands", "operations", "configuration", "slack", "discord"):
+        assert f"](docs/{page}.md" in first, page

@@ -351,7 +351,7 @@ def test_opml_export_keeps_each_feeds_interval(tmp_path):
 def test_compose_file_needs_and_names_compose_2_24():
     """`env_file` with `required: false` came with Compose 2.24: older ones refuse the file."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
     env_files = compose["services"]["wirewatch"]["env_file"]
     assert any(isinstance(e, dict) and "required" in e for e in env_files)
     deployment = readme.split("## Deployment", 1)[1].split("\n## ", 1)[0]
