@@ -25,6 +25,7 @@ from bot.model import Topic
 from bot.replay import Replayed, ReplayInput, replay
 from bot.text.clean import html_to_text
 from bot.topics.entities import Gazetteer
+from bot.wording import counted
 
 SYNTHETIC_START = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -200,8 +201,9 @@ def report(
     updates = [i for i, o in zip(items, out, strict=True) if o.alert == "update"]
     stray = sum(i.label is not None and i.label != positive for i in updates)
     lines.append(
-        f"alerts: {sum(alerts.values())} new alerts for {len(alerts)} stories, "
-        f"{len(twice)} stories alerted more than once; {len(updates)} updates, "
+        f"alerts: {counted(sum(alerts.values()), 'new alert')} for "
+        f"{counted(len(alerts), 'story', 'stories')}, {counted(len(twice), 'story', 'stories')} "
+        f"alerted more than once; {counted(len(updates), 'update')}, "
         f"{stray} of them not labelled {positive}"
     )
     for story in twice:

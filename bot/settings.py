@@ -253,11 +253,20 @@ def load_settings(path: str | Path | None = None) -> Settings:
 def validate_settings(raw: dict[str, Any], path: Path) -> Settings:
     """The file's mapping as Settings, or a ConfigError naming every shape problem, in the
     order they come in the file."""
+    # `source` is where the settings were read from, set here: in the file it would be lost
+    # without a word, so it is refused as the unknown key it is there.
+    given = {k: v for k, v in raw.items() if k != "source"}
     try:
-        return Settings.model_validate({**raw, "source": str(path)})
+        settings = Settings.model_validate({**given, "source": str(path)})
+        problems = []
     except ValidationError as exc:
         problems = [f"{path}: {_where(e['loc'])}: {_problem(e)}" for e in exc.errors()]
+    if "source" in raw:
+        known = ", ".join(k for k in _keys_at(Settings, ()) if k != "source")
+        problems.append(f"{path}: source: unknown key (known here: {known})")
+    if problems:
         raise ConfigError(in_file_order(problems, raw, str(path))) from None
+    return settings
 
 
 def in_file_order(problems: list[str], raw: dict[str, Any], src: str) -> list[str]:

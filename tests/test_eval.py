@@ -47,7 +47,7 @@ def test_eval_replays_in_publication_order_and_reports_every_measure(tmp_path, c
     out = capsys.readouterr().out
     assert "topic troop-deployments: precision 1.000 recall 1.000 F1 1.000" in out
     assert "stories: pairwise precision 1.000 recall 1.000" in out
-    assert "1 new alerts for 1 stories, 0 stories alerted more than once; 1 updates" in out
+    assert "1 new alert for 1 story, 0 stories alerted more than once; 1 update," in out
 
 
 def test_eval_reports_what_the_channel_was_sent_updates_included(tmp_path, capsys):

@@ -192,6 +192,18 @@ topics:
     assert "Extra inputs" not in text
 
 
+def test_a_source_key_is_refused_not_silently_lost(tmp_path):
+    """`source` is the settings' own record of where they were read from: a file's `source:`
+    would be overwritten without a word, so it is an unknown key like any other, in the
+    file's order beside the other problems."""
+    path = write(tmp_path, "source: feeds.opml\npoll_interval: abc\n")
+    problems = _problems(path)
+    assert ": source: unknown key (known here: database, poll_interval," in problems[0]
+    assert "source" not in problems[0].split("known here:")[1]
+    assert "poll_interval" in problems[1]
+    assert load_settings(write(tmp_path, "poll_interval: 5m\n")).source.endswith(".yaml")
+
+
 def test_problems_carry_no_pydantic_prefixes(tmp_path):
     path = write(
         tmp_path,
