@@ -200,3 +200,30 @@ async def test_a_retry_after_date_is_read_against_the_servers_own_clock(feed_ser
         async with Fetcher() as fetcher:
             await fetcher.fetch_feed(feed_server.url("/wire"), trusted=True)
     assert raised.value.retry_after == 120
+
+
+async def test_a_step_kept_while_running_is_not_kept_again_by_the_next_start(
+    tmp_path, feed_server, caplog, clock
+):
+    """The feeds' last polls on the old clock are no step of their own: a restart after the
+    watchdog kept a step back used to move every wait back by it a second time (a feed's
+    backoff, a platform's Retry-After cut short by an hour)."""
+    caplog.set_level(logging.INFO)
+    settings = make_settings(
+        tmp_path / "w.db",
+        [("Wire", feed_server.url("/wire"))],
+        articles={"fetch": False},
+        poll_interval="10m",
+    )
+    feed_server.serve("/wire", _rss(1, datetime.now(UTC)))
+    async with _running(settings) as (_, console):
+        assert await _until(lambda: len(console.alerts()) == 1, 20)
+        clock.shift(-HOUR)
+        assert await _until(lambda: "clock.waits_kept" in caplog.text, 10)
+    async with _running(settings) as (rt, _):
+        await asyncio.sleep(3)  # a tick or two: the feed is not due for ten minutes
+        (next_poll,) = rt.db.execute("SELECT next_poll FROM feeds").fetchone()
+        ahead = parse_iso(next_poll) - utcnow()
+    assert len(feed_server.requests_to("/wire")) == 1, "polled again at the restart"
+    assert timedelta(minutes=9) < ahead <= timedelta(minutes=10)
+    assert "while=stopped" not in caplog.text
