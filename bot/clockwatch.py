@@ -60,28 +60,37 @@ async def watch_clock(
     threshold: float = STEP_THRESHOLD,
 ) -> None:
     """Call `on_step(seconds)` (negative: back) each time the wall clock steps; runs until
-    cancelled. A busy loop is no step: both clocks advance through it alike."""
+    cancelled. A busy loop is no step: both clocks advance through it alike. A call that
+    fails (the database locked by another process, or full) is made again at each look
+    until one does not: forgotten, the step would leave every wait longer by it."""
     wall, steady = time.time(), _steady()
+    owed = 0.0  # the steps not kept yet
     while True:
         await asyncio.sleep(every)  # on the monotonic clock: a step does not stretch it
         now_wall, now_steady = time.time(), _steady()
         by = (now_wall - wall) - (now_steady - steady)
         wall, steady = now_wall, now_steady
-        if abs(by) >= threshold:
+        stepped = abs(by) >= threshold
+        if stepped:
             log.warning("clock.stepped by=%+.0fs", by)
+            owed += by
+        if owed:
             try:
-                on_step(by)
-            except Exception:  # the database busy or failing: the next step is still seen
-                log.exception("clock.step_not_kept by=%+.0fs", by)
+                on_step(owed)
+            except Exception:  # said once a step, not at each look while the lock is held
+                level = logging.ERROR if stepped else logging.DEBUG
+                log.log(level, "clock.step_not_kept by=%+.0fs", owed, exc_info=True)
+            else:
+                owed = 0.0
 
 
 def after_step(db: sqlite_utils.Database, scheduler: BaseScheduler, by: float) -> None:
-    """What a step of `by` seconds changes: stored waits after a step back, and the
-    scheduler's next run times either way."""
+    """What a step of `by` seconds changes: the scheduler's next run times either way (first:
+    they need no database), and stored waits after a step back."""
     now = utcnow()
+    keep_jobs(scheduler, by, now)
     if by < 0:
         keep_waits(db, by, now)
-    keep_jobs(scheduler, by, now)
 
 
 def keep_waits(db: sqlite_utils.Database, by: float, now: datetime) -> int:
