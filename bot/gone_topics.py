@@ -6,7 +6,9 @@ waiting through such a subscription go on through another topic the channel foll
 takes their item (as `unsubscribe` would move them), and the rest are held with the reason
 in `error`, never posted nor dropped; the channel is told once, in the channel. When the
 topic is back, the held alerts of each story still within `max_age` go out, the others
-are cancelled, and the channel is told what came of them.
+are cancelled, and the channel is told what came of them: at the next start when it is
+back in the config, at once when `topic add` makes a topic of its name from chat
+(`give_back`, once that topic's query has decided them again).
 
 Deliberately not here: new alerts (the matcher no longer knows the topic, so none are
 queued), a subscription the config itself removed (`sync_config_subscriptions` ends it),
@@ -32,7 +34,7 @@ from bot.wording import counted
 
 log = logging.getLogger(__name__)
 
-# The error of an alert held for that reason: what `bot.store._resume` leaves held.
+# The error of an alert held for that reason: what `bot.redecide._resume` leaves held.
 GONE = HELD_FOR_GONE.replace("%", "{}")
 # What waits through a subscription: a paused channel's held alerts and a send cut short
 # (claimed) too.
@@ -86,6 +88,32 @@ def settle_gone_topics(
                 _hold(db, sub, subs)
             elif sub.id in held or _told(db, f"topic-gone:{_departure(db, sub)}"):
                 _give_back(db, sub, iso(now - timedelta(seconds=max_age)), max_age)
+
+
+def held_for(db: sqlite_utils.Database, topic: str) -> int:
+    """How many story alerts, in every channel, are held since a topic of this name left."""
+    return int(
+        db.execute(
+            "SELECT count(*) FROM deliveries WHERE status = 'held' AND error = ? AND kind IN "
+            "('new', 'update')",
+            [GONE.format(topic)],
+        ).fetchone()[0]
+    )
+
+
+def give_back(
+    db: sqlite_utils.Database, topic: str, max_age: float, now: datetime | None = None
+) -> int:
+    """A chat topic now has the name of a config topic that left: what each channel following
+    it had held for it is given back as at a start with the topic back (`_give_back`), and
+    the channel told. How many alerts were given back."""
+    since = iso((now or utcnow()) - timedelta(seconds=max_age))
+    with write(db):
+        return sum(
+            _give_back(db, sub, since, max_age, FROM_CHAT)
+            for sub in subscriptions(db)
+            if sub.topic == topic and sub.paused_reason != "unsubscribed"
+        )
 
 
 def _exists(db: sqlite_utils.Database, topic: str) -> bool:
@@ -162,10 +190,16 @@ def _move(db: sqlite_utils.Database, d: dict[str, Any], to: SubscriptionRow) -> 
     ).rowcount
 
 
-def _give_back(db: sqlite_utils.Database, sub: SubscriptionRow, since: str, age: float) -> None:
+# How the channel is told where the topic came back from.
+IN_CONFIG, FROM_CHAT = "in wirewatch's config", "(made again from chat)"
+
+
+def _give_back(
+    db: sqlite_utils.Database, sub: SubscriptionRow, since: str, age: float, how: str = IN_CONFIG
+) -> int:
     """The topic is back: each story's held alerts go out as the subscription takes them
     now (or wait for a paused channel's resume) if one of its items is within `max_age`,
-    else are cancelled, as an item that old is never alerted."""
+    else are cancelled, as an item that old is never alerted. How many go out."""
     reason = GONE.format(sub.topic)
     stale = (
         "SELECT d.story_id FROM deliveries d JOIN items i ON i.id = d.item_id WHERE "
@@ -192,7 +226,8 @@ def _give_back(db: sqlite_utils.Database, sub: SubscriptionRow, since: str, age:
     )
     log.info("topic.back channel=%s topic=%s resumed=%d dropped=%d", sub.channel, sub.topic,
              back, dropped)  # fmt: skip
-    _tell(db, sub, "back", _back_text(sub, back, dropped, age))
+    _tell(db, sub, "back", _back_text(sub, back, dropped, age, how))
+    return back
 
 
 def _tell(db: sqlite_utils.Database, sub: SubscriptionRow, what: str, text: str) -> None:
@@ -237,7 +272,7 @@ def _gone_text(sub: SubscriptionRow, held: int, moved: int) -> str:
     )
 
 
-def _back_text(sub: SubscriptionRow, back: int, dropped: int, age: float) -> str:
+def _back_text(sub: SubscriptionRow, back: int, dropped: int, age: float, how: str) -> str:
     old = (
         f"; {counted(dropped, 'alert')} older than {format_duration(age)} "
         f"{'was' if dropped == 1 else 'were'} dropped"
@@ -246,6 +281,6 @@ def _back_text(sub: SubscriptionRow, back: int, dropped: int, age: float) -> str
     )
     going = "wait with the channel's paused alerts" if sub.paused_reason else "go out now"
     return (
-        f"wirewatch: topic `{sub.topic}` is back in wirewatch's config: "
+        f"wirewatch: topic `{sub.topic}` is back {how}: "
         f"{counted(back, 'alert')} held for it {going}{old}."
     )

@@ -305,3 +305,35 @@ async def test_a_digest_subscription_lists_nothing_while_gone_and_its_stories_on
         [digest] = console.alerts()
     assert digest["kind"] == "digest" and POLAND[0] in digest["text"]
     assert [s for _, s, _ in _statuses(tmp_path)] == ["sent", "sent"]
+
+
+async def test_a_chat_topic_of_the_removed_name_gives_back_what_was_held(tmp_path, feed_server):
+    """A moderator makes `poland` again from chat instead of waiting for the operator: what
+    was held for it goes out now (what the new query still takes), not at some later start,
+    and is not left held as if the channel were paused."""
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    await _queue(_settings(tmp_path, url, topic=True), "poland")
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, console):
+        await poll_once(rt)
+        added = await _ask(rt, "topic add poland troops AND entity:Poland")
+        await poll_once(rt)
+        assert [a["title"] for a in console.alerts()] == POLAND
+        status = await _ask(rt, "status")
+        told = _notices(rt.db)
+    assert "held while paused: 0" in status
+    assert "2 alerts held since it left the config given back" in added
+    assert len(told) == 2 and "topic `poland` is back (made again from chat)" in told[1][1]
+    assert [s for _, s, _ in _statuses(tmp_path)] == ["sent", "sent"]
+
+
+async def test_what_the_chat_topic_of_the_removed_name_refuses_is_dropped(tmp_path, feed_server):
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    await _queue(_settings(tmp_path, url, topic=True), "poland")
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, console):
+        await poll_once(rt)
+        await _ask(rt, "topic add poland destroyers AND entity:Poland")
+        await poll_once(rt)
+        assert console.alerts() == []
+    assert [s for _, s, _ in _statuses(tmp_path)] == ["cancelled", "cancelled"]
