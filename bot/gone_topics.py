@@ -180,13 +180,15 @@ def _taker(
 
 def _move(db: sqlite_utils.Database, d: dict[str, Any], to: SubscriptionRow) -> int:
     """Under `to`, as it takes alerts now; one held while the channel is paused, or claimed
-    by a send cut short, stays so."""
+    by a send cut short, stays so, without the gone topic's reason (held at an earlier
+    start), which a resume would leave held."""
     status = d["status"]
     if status not in ("claimed", "held") or (status == "held" and not to.paused_reason):
         status = "digest" if to.mode == "digest" else "pending"
     return db.execute(
-        "UPDATE deliveries SET subscription_id = ?, status = ? WHERE id = ?",
-        [to.id, status, d["id"]],
+        "UPDATE deliveries SET subscription_id = ?, status = ?, error = CASE WHEN error LIKE ? "
+        "THEN NULL ELSE error END WHERE id = ?",
+        [to.id, status, HELD_FOR_GONE, d["id"]],
     ).rowcount
 
 

@@ -337,3 +337,39 @@ async def test_what_the_chat_topic_of_the_removed_name_refuses_is_dropped(tmp_pa
         await poll_once(rt)
         assert console.alerts() == []
     assert [s for _, s, _ in _statuses(tmp_path)] == ["cancelled", "cancelled"]
+
+
+async def test_held_alerts_moved_to_another_topic_of_a_paused_channel_go_out_on_resume(
+    tmp_path, feed_server
+):
+    """Held for the removed topic, then taken at a start by a topic the channel follows
+    since, while the channel is paused: its resume posts them. They kept the removed topic's
+    reason, which a resume leaves held, and stayed held for good."""
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    await _queue(_settings(tmp_path, url, topic=True), "poland")
+    gone = _settings(tmp_path, url, topic=False)
+    async with console_runtime(gone) as (rt, _):
+        await _ask(rt, "subscribe troop-deployments")
+        hold_channel(rt.db, "console", "not_in_channel")  # a permanent error paused it
+    async with console_runtime(gone) as (rt, console):
+        await poll_once(rt)
+        assert console.alerts() == []
+        await _ask(rt, "subscribe troop-deployments")  # a moderator resumes the channel
+        await poll_once(rt)
+        assert [a["title"] for a in console.alerts()] == POLAND
+
+
+async def test_held_alerts_unsubscribing_hands_to_a_paused_channels_other_topic_go_out_on_resume(
+    tmp_path, feed_server
+):
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    await _queue(_settings(tmp_path, url, topic=True), "poland")
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, console):
+        await _ask(rt, "subscribe troop-deployments")
+        hold_channel(rt.db, "console", "not_in_channel")
+        await _ask(rt, "unsubscribe poland")  # troop-deployments takes what was held
+        await _ask(rt, "subscribe troop-deployments")  # the channel resumed
+        await poll_once(rt)
+        assert [a["title"] for a in console.alerts()] == POLAND
