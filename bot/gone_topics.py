@@ -27,8 +27,7 @@ import sqlite_utils
 from bot.clock import iso, utcnow
 from bot.db import write
 from bot.durations import format_duration
-from bot.narrow import narrow_subscriptions
-from bot.redecide import stored_item
+from bot.redecide import stored_item, taker
 from bot.store import HELD_FOR_GONE, SubscriptionRow, queue_notice, subscriptions
 from bot.wording import counted
 
@@ -140,9 +139,10 @@ def _hold(db: sqlite_utils.Database, sub: SubscriptionRow, subs: list[Subscripti
     takers = [s for s in others if _exists(db, s.topic)]
     moved = 0
     for d in _waiting(db, sub.id):
-        taker = _taker(db, takers, d)
-        if taker is not None:
-            moved += _move(db, d, taker)
+        # as `bot.ingest` would queue its item now (`bot.redecide.taker`)
+        to = taker(takers, stored_item(db, d["item_id"]), d)
+        if to is not None:
+            moved += _move(db, d, to)
     held = db.execute(
         "UPDATE deliveries SET status = 'held', error = ?, maybe_posted = CASE WHEN status = "
         "'claimed' THEN 1 ELSE maybe_posted END WHERE subscription_id = ? AND status IN "
@@ -160,22 +160,13 @@ def _waiting(db: sqlite_utils.Database, sub_id: int) -> list[dict[str, Any]]:
     """The subscription's waiting story alerts (not edits or marks), oldest first."""
     return list(
         db.query(
-            "SELECT id, item_id, kind, status FROM deliveries WHERE subscription_id = ? AND "
+            "SELECT id, subscription_id, item_id, kind, status FROM deliveries WHERE "
+            "subscription_id = ? AND "
             f"status IN ({','.join('?' * len(_WAITING))}) AND digest_of IS NULL AND "
             "event_id = 0 AND kind IN ('new', 'update') ORDER BY id",
             [sub_id, *_WAITING],
         )
     )
-
-
-def _taker(
-    db: sqlite_utils.Database, takers: list[SubscriptionRow], d: dict[str, Any]
-) -> SubscriptionRow | None:
-    """A subscription `bot.ingest` would queue the item through now: its topic matched
-    (strictly for a story's first alert) and its --only/--except let it through."""
-    item = stored_item(db, d["item_id"])
-    bar = {m.topic for m in item.matches if m.strict or d["kind"] == "update"}
-    return next((s for s in narrow_subscriptions(takers, item) if s.topic in bar), None)
 
 
 def _move(db: sqlite_utils.Database, d: dict[str, Any], to: SubscriptionRow) -> int:

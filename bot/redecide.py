@@ -511,7 +511,7 @@ def _redecide(
     cancelled = 0
     for d in queued:
         item = stored_item(db, d["item_id"])
-        sub = _taker(subs, rematch(item) if rematch else item, d)
+        sub = taker(subs, rematch(item) if rematch else item, d)
         if sub is None:
             cancelled += _cancel(db, d["id"], reason)
         elif sub.id != d["subscription_id"]:
@@ -530,7 +530,7 @@ def _redecide(
     return cancelled + sum(_restart(db, channel, s, reason, rematch) for s in sorted(stories))
 
 
-def _taker(
+def taker(
     subs: list[SubscriptionRow], item: StoredItem, d: dict[str, Any]
 ) -> SubscriptionRow | None:
     """The subscription a queued alert of `item` goes out through now: one whose topic the
