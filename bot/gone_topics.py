@@ -131,10 +131,10 @@ def _held_count(db: sqlite_utils.Database, sub: SubscriptionRow) -> int:
 
 
 def _hold(db: sqlite_utils.Database, sub: SubscriptionRow, subs: list[SubscriptionRow]) -> None:
-    """Its waiting alerts (not a digest's in doubt: `bot.digest` settles those) go on
-    through another subscription of the channel whose topic takes the item, else are held;
-    one claimed by a send cut short stays in doubt (the platform is asked before any
-    resend)."""
+    """Its waiting alerts (not a digest's in doubt) go on through another subscription of
+    the channel whose topic takes the item, else are held; one claimed by a send cut short,
+    or in a digest in doubt, is held in doubt (the platform is asked before any resend, once
+    the topic is back: `bot.digest` would have posted the digest again without it)."""
     others = [s for s in subs if s.channel == sub.channel and s.id != sub.id]
     takers = [s for s in others if _exists(db, s.topic)]
     moved = 0
@@ -146,7 +146,7 @@ def _hold(db: sqlite_utils.Database, sub: SubscriptionRow, subs: list[Subscripti
     held = db.execute(
         "UPDATE deliveries SET status = 'held', error = ?, maybe_posted = CASE WHEN status = "
         "'claimed' THEN 1 ELSE maybe_posted END WHERE subscription_id = ? AND status IN "
-        f"({','.join('?' * len(_WAITING))}) AND digest_of IS NULL",
+        f"({','.join('?' * len(_WAITING))})",
         [GONE.format(sub.topic), sub.id, *_WAITING],
     ).rowcount
     if held or moved:

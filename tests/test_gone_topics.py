@@ -373,3 +373,34 @@ async def test_held_alerts_unsubscribing_hands_to_a_paused_channels_other_topic_
         await _ask(rt, "subscribe troop-deployments")  # the channel resumed
         await poll_once(rt)
         assert [a["title"] for a in console.alerts()] == POLAND
+
+
+async def test_a_digest_cut_short_by_a_stop_is_held_with_its_topic_not_posted(
+    tmp_path, feed_server
+):
+    """The bot stopped while posting a digest; its topic is removed before the next start:
+    that digest is not posted without it, and goes out (once, asked about first) when the
+    topic is back."""
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    with_topic = _settings(tmp_path, url, topic=True)
+    async with console_runtime(with_topic) as (rt, _):
+        subscribe(rt.db, "console", "poland", "digest")
+        await poll_many(rt.pipeline, active_feeds(rt.db))
+        # What a stop during its post leaves: claimed under the digest's key, in doubt.
+        rt.db.execute(
+            "UPDATE deliveries SET status = 'claimed', digest_of = (SELECT min(id) FROM "
+            "deliveries), claimed_at = ?",
+            [iso(utcnow())],
+        )
+        rt.db.conn.commit()
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, console):
+        assert await send_digests(rt.db, rt.adapters) == 0
+        assert console.alerts() == [], "a digest of the removed topic was posted"
+        [(_, text)] = _notices(rt.db)
+    assert "2 alerts waiting for it are held" in text
+    async with console_runtime(with_topic) as (rt, console):
+        assert await send_digests(rt.db, rt.adapters) == 1
+        [digest] = console.alerts()
+    assert POLAND[0] in digest["text"]
+    assert [s for _, s, _ in _statuses(tmp_path)] == ["sent", "sent"]
