@@ -70,12 +70,12 @@ def _settings(tmp_path: Path, url: str, *, topic: bool) -> Settings:
     return Settings.model_validate(_config(tmp_path, url, topic=topic))
 
 
-async def _queue(settings: Settings, *follow: str) -> None:
+async def _queue(settings: Settings, *follow: str, mode: str = "instant") -> None:
     """A first run: the console subscribes from chat and a poll queues alerts, none sent yet
     (Slack in an outage, say)."""
     async with console_runtime(settings) as (rt, _):
         for topic in follow:
-            subscribe(rt.db, "console", topic, "instant")
+            subscribe(rt.db, "console", topic, mode)
         await poll_many(rt.pipeline, active_feeds(rt.db))
         assert rt.db.execute("SELECT count(*) FROM deliveries").fetchone()[0] == 2
 
@@ -295,9 +295,7 @@ async def test_a_digest_subscription_lists_nothing_while_gone_and_its_stories_on
     feed_server.serve("/w", _feed(POLAND))
     url = feed_server.url("/w")
     with_topic = _settings(tmp_path, url, topic=True)
-    async with console_runtime(with_topic) as (rt, _):
-        subscribe(rt.db, "console", "poland", "digest")
-        await poll_many(rt.pipeline, active_feeds(rt.db))
+    await _queue(with_topic, "poland", mode="digest")
     async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, console):
         assert await send_digests(rt.db, rt.adapters) == 0
     async with console_runtime(with_topic) as (rt, console):
@@ -384,9 +382,8 @@ async def test_a_digest_cut_short_by_a_stop_is_held_with_its_topic_not_posted(
     feed_server.serve("/w", _feed(POLAND))
     url = feed_server.url("/w")
     with_topic = _settings(tmp_path, url, topic=True)
+    await _queue(with_topic, "poland", mode="digest")
     async with console_runtime(with_topic) as (rt, _):
-        subscribe(rt.db, "console", "poland", "digest")
-        await poll_many(rt.pipeline, active_feeds(rt.db))
         # What a stop during its post leaves: claimed under the digest's key, in doubt.
         rt.db.execute(
             "UPDATE deliveries SET status = 'claimed', digest_of = (SELECT min(id) FROM "
