@@ -28,7 +28,13 @@ from bot.clock import iso, utcnow
 from bot.db import write
 from bot.durations import format_duration
 from bot.redecide import stored_item, taker
-from bot.store import HELD_FOR_GONE, SubscriptionRow, queue_notice, subscriptions
+from bot.store import (
+    HELD_FOR_GONE,
+    SubscriptionRow,
+    queue_notice,
+    subscriptions,
+    told_story,
+)
 from bot.wording import counted
 
 log = logging.getLogger(__name__)
@@ -137,18 +143,15 @@ def _hold(db: sqlite_utils.Database, sub: SubscriptionRow, subs: list[Subscripti
     the topic is back: `bot.digest` would have posted the digest again without it)."""
     others = [s for s in subs if s.channel == sub.channel and s.id != sub.id]
     takers = [s for s in others if _exists(db, s.topic)]
-    moved = 0
-    for d in _waiting(db, sub.id):
-        # as `bot.ingest` would queue its item now (`bot.redecide.taker`)
-        to = taker(takers, stored_item(db, d["item_id"]), d)
-        if to is not None:
-            moved += _move(db, d, to)
-    held = db.execute(
+    waiting = _waiting(db, sub.id)  # as they were: `_move` keeps a claim or a pause
+    held = db.execute(  # first, so that they tell the channel of no story (`told_story`)
         "UPDATE deliveries SET status = 'held', error = ?, maybe_posted = CASE WHEN status = "
         "'claimed' THEN 1 ELSE maybe_posted END WHERE subscription_id = ? AND status IN "
         f"({','.join('?' * len(_WAITING))})",
         [GONE.format(sub.topic), sub.id, *_WAITING],
     ).rowcount
+    moved = sum(_move_on(db, d, takers, sub.channel) for d in waiting)
+    held -= moved
     if held or moved:
         log.warning(
             "topic.gone channel=%s topic=%s held=%d moved=%d", sub.channel, sub.topic, held, moved
@@ -160,7 +163,7 @@ def _waiting(db: sqlite_utils.Database, sub_id: int) -> list[dict[str, Any]]:
     """The subscription's waiting story alerts (not edits or marks), oldest first."""
     return list(
         db.query(
-            "SELECT id, subscription_id, item_id, kind, status FROM deliveries WHERE "
+            "SELECT id, subscription_id, story_id, item_id, kind, status FROM deliveries WHERE "
             "subscription_id = ? AND "
             f"status IN ({','.join('?' * len(_WAITING))}) AND digest_of IS NULL AND "
             "event_id = 0 AND kind IN ('new', 'update') ORDER BY id",
@@ -169,7 +172,24 @@ def _waiting(db: sqlite_utils.Database, sub_id: int) -> list[dict[str, Any]]:
     )
 
 
-def _move(db: sqlite_utils.Database, d: dict[str, Any], to: SubscriptionRow) -> int:
+def _move_on(
+    db: sqlite_utils.Database, d: dict[str, Any], takers: list[SubscriptionRow], channel: str
+) -> int:
+    """Under the first of `takers` that takes it as `bot.ingest` would queue its item now
+    (`bot.redecide.taker`): an update of a story the channel is told of by an alert that
+    goes out, else the story's first alert here (its topic matched strictly)."""
+    item = stored_item(db, d["item_id"])
+    for to in takers:
+        status = "digest" if to.mode == "digest" else "pending"
+        told = told_story(db, channel, d["story_id"], status, before=d["id"])
+        # one claimed by a send cut short may be out as it was: it stays that
+        kind = d["kind"] if d["status"] == "claimed" else "update" if told else "new"
+        if taker([to], item, {**d, "kind": kind}) is not None:
+            return _move(db, d, to, kind)
+    return 0
+
+
+def _move(db: sqlite_utils.Database, d: dict[str, Any], to: SubscriptionRow, kind: str) -> int:
     """Under `to`, as it takes alerts now; one held while the channel is paused, or claimed
     by a send cut short, stays so, without the gone topic's reason (held at an earlier
     start), which a resume would leave held."""
@@ -177,9 +197,9 @@ def _move(db: sqlite_utils.Database, d: dict[str, Any], to: SubscriptionRow) -> 
     if status not in ("claimed", "held") or (status == "held" and not to.paused_reason):
         status = "digest" if to.mode == "digest" else "pending"
     return db.execute(
-        "UPDATE deliveries SET subscription_id = ?, status = ?, error = CASE WHEN error LIKE ? "
-        "THEN NULL ELSE error END WHERE id = ?",
-        [to.id, status, HELD_FOR_GONE, d["id"]],
+        "UPDATE deliveries SET subscription_id = ?, status = ?, kind = ?, error = CASE WHEN "
+        "error LIKE ? THEN NULL ELSE error END WHERE id = ?",
+        [to.id, status, kind, HELD_FOR_GONE, d["id"]],
     ).rowcount
 
 
@@ -211,11 +231,26 @@ def _give_back(
         [sub.id, reason, sub.id, reason, since],
     )
     back = _held_count(db, sub)
+    # A story the channel was told of meanwhile (through another topic): its first report
+    # held here is an update of it now.
+    status = "digest" if sub.mode == "digest" else "pending"
+    retold = [
+        d_id
+        for d_id, story in db.execute(
+            "SELECT id, story_id FROM deliveries WHERE subscription_id = ? AND status = 'held' "
+            "AND error = ? AND kind = 'new'",
+            [sub.id, reason],
+        ).fetchall()
+        if told_story(db, sub.channel, story, status)
+    ]
     db.execute(
         "UPDATE deliveries SET error = NULL, status = CASE WHEN ? THEN 'held' WHEN ? AND "
         "event_id = 0 THEN 'digest' ELSE 'pending' END WHERE subscription_id = ? AND "
         "status = 'held' AND error = ?",
         [bool(sub.paused_reason), sub.mode == "digest", sub.id, reason],
+    )
+    db.conn.executemany(
+        "UPDATE deliveries SET kind = 'update' WHERE id = ?", [(d_id,) for d_id in retold]
     )
     log.info("topic.back channel=%s topic=%s resumed=%d dropped=%d", sub.channel, sub.topic,
              back, dropped)  # fmt: skip

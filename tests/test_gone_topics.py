@@ -401,3 +401,43 @@ async def test_a_digest_cut_short_by_a_stop_is_held_with_its_topic_not_posted(
         [digest] = console.alerts()
     assert POLAND[0] in digest["text"]
     assert [s for _, s, _ in _statuses(tmp_path)] == ["sent", "sent"]
+
+
+def _two_topics(tmp_path: Path, url: str, *, topic: bool) -> Settings:
+    """`poland` (which may be removed) and `sends`, which takes the story's second report
+    only."""
+    config = _config(tmp_path, url, topic=topic)
+    config["topics"] = {**config.get("topics", {}), "sends": {"query": "sends AND entity:Belarus"}}
+    return Settings.model_validate(config)
+
+
+async def test_a_story_held_for_the_removed_topic_starts_with_its_report_another_takes(
+    tmp_path, feed_server
+):
+    """Its first report held with the topic, its second taken by the other topic the channel
+    follows: that one is the story's first alert here, not an update of a message the channel
+    never got; the first report, given back, then goes out as its update."""
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    await _queue(_two_topics(tmp_path, url, topic=True), "poland", "sends")
+    async with console_runtime(_two_topics(tmp_path, url, topic=False)) as (rt, console):
+        await poll_once(rt)
+        gone = [(a["title"], a["kind"]) for a in console.alerts()]
+    async with console_runtime(_two_topics(tmp_path, url, topic=True)) as (rt, console):
+        await poll_once(rt)
+        back = [(a["title"], a["kind"]) for a in console.alerts()]
+    assert gone == [(POLAND[1], "new")]
+    assert back == [(POLAND[0], "update")]
+
+
+async def test_a_new_report_of_a_story_held_for_the_removed_topic_starts_it(tmp_path, feed_server):
+    feed_server.serve("/w", _feed(POLAND[:1]))
+    url = feed_server.url("/w")
+    async with console_runtime(_two_topics(tmp_path, url, topic=True)) as (rt, _):
+        subscribe(rt.db, "console", "poland", "instant")
+        subscribe(rt.db, "console", "sends", "instant")
+        await poll_many(rt.pipeline, active_feeds(rt.db))
+    feed_server.serve("/w", _feed(POLAND))
+    async with console_runtime(_two_topics(tmp_path, url, topic=False)) as (rt, console):
+        await poll_once(rt)  # the second report, through `sends`
+        assert [(a["title"], a["kind"]) for a in console.alerts()] == [(POLAND[1], "new")]
