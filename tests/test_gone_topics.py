@@ -45,11 +45,12 @@ NEWS = "C0NEWS"
 TOPIC = {"poland": {"query": "troops AND entity:Poland"}}
 
 
-def _feed(titles: list[str]) -> str:
+def _feed(titles: list[str], summaries: dict[int, str] | None = None) -> str:
+    """The wire with these reports; `summaries`: some of them edited since."""
     now = datetime.now(UTC)
     items = "".join(
         f"<item><title>{t}</title><guid>g{zlib.crc32(t.encode())}</guid><link>https://wire.example/{i}</link>"
-        f"<description>{t}.</description>"
+        f"<description>{(summaries or {}).get(i, t + '.')}</description>"
         f"<pubDate>{format_datetime(now - timedelta(minutes=10 - i))}</pubDate></item>"
         for i, t in enumerate(titles)
     )
@@ -441,3 +442,22 @@ async def test_a_new_report_of_a_story_held_for_the_removed_topic_starts_it(tmp_
     async with console_runtime(_two_topics(tmp_path, url, topic=False)) as (rt, console):
         await poll_once(rt)  # the second report, through `sends`
         assert [(a["title"], a["kind"]) for a in console.alerts()] == [(POLAND[1], "new")]
+
+
+async def test_an_edit_of_a_report_held_for_the_removed_topic_is_not_posted(tmp_path, feed_server):
+    """The outlet edits a report whose alert is held: the channel, which never got that
+    alert, gets no edit of it either; the alert, given back, shows the report as it is."""
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    await _queue(_settings(tmp_path, url, topic=True), "poland")
+    edited = "Poland deploys 3,000 troops to the Belarus border, its defence ministry said."
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, console):
+        await poll_once(rt)
+        feed_server.serve("/w", _feed(POLAND, {0: edited}))
+        await poll_once(rt)
+        assert console.alerts() == [], "an edit of a held report was posted"
+    async with console_runtime(_settings(tmp_path, url, topic=True)) as (rt, console):
+        await poll_once(rt)
+        posted = console.alerts()
+    assert [(a["title"], a["kind"]) for a in posted] == [(POLAND[0], "new"), (POLAND[1], "update")]
+    assert posted[0]["summary"] == edited
