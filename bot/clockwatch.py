@@ -10,7 +10,8 @@ logged `clock.stepped by=-3600s`. After a step back, every waiting instant moves
 step (`keep_waits`), so each keeps the wait it had. A step forward moves nothing stored: what
 was waiting is due at once, polled or sent early once, which harms nothing; the scheduler
 runs each job once, not once per tick it missed. `catch_up` does the same at start for a
-step back while the bot was stopped, as far as the feeds' last polls tell.
+step back while the bot was stopped, as far as the feeds' last polls tell; they move back
+with the waits, so that a step is kept once, not again at each start.
 
 It never corrects the clock, and leaves the instants people set (a mute's end) alone.
 """
@@ -40,6 +41,9 @@ _WAITS = (
     ("deliveries", "next_attempt", "status = 'pending'"),
     ("notices", "next_attempt", "sent_at IS NULL"),
 )
+# The feeds' last polls, which `catch_up` reads a step from: moved with the waits, so that a
+# start after a step kept while running does not take them for a second one.
+_SEEN = ("feeds", "last_polled", "last_polled IS NOT NULL")
 
 
 def _steady() -> float:
@@ -56,48 +60,63 @@ async def watch_clock(
     threshold: float = STEP_THRESHOLD,
 ) -> None:
     """Call `on_step(seconds)` (negative: back) each time the wall clock steps; runs until
-    cancelled. A busy loop is no step: both clocks advance through it alike."""
+    cancelled. A busy loop is no step: both clocks advance through it alike. A call that
+    fails (the database locked by another process, or full) is made again at each look
+    until one does not: forgotten, the step would leave every wait longer by it."""
     wall, steady = time.time(), _steady()
+    owed = 0.0  # the steps not kept yet
     while True:
         await asyncio.sleep(every)  # on the monotonic clock: a step does not stretch it
         now_wall, now_steady = time.time(), _steady()
         by = (now_wall - wall) - (now_steady - steady)
         wall, steady = now_wall, now_steady
-        if abs(by) >= threshold:
+        stepped = abs(by) >= threshold
+        if stepped:
             log.warning("clock.stepped by=%+.0fs", by)
+            owed += by
+        if owed:
             try:
-                on_step(by)
-            except Exception:  # the database busy or failing: the next step is still seen
-                log.exception("clock.step_not_kept by=%+.0fs", by)
+                on_step(owed)
+            except Exception:  # said once a step, not at each look while the lock is held
+                level = logging.ERROR if stepped else logging.DEBUG
+                log.log(level, "clock.step_not_kept by=%+.0fs", owed, exc_info=True)
+            else:
+                owed = 0.0
 
 
 def after_step(db: sqlite_utils.Database, scheduler: BaseScheduler, by: float) -> None:
-    """What a step of `by` seconds changes: stored waits after a step back, and the
-    scheduler's next run times either way."""
+    """What a step of `by` seconds changes: the scheduler's next run times either way (first:
+    they need no database), and stored waits after a step back."""
     now = utcnow()
+    keep_jobs(scheduler, by, now)
     if by < 0:
         keep_waits(db, by, now)
-    keep_jobs(scheduler, by, now)
 
 
 def keep_waits(db: sqlite_utils.Database, by: float, now: datetime) -> int:
     """Move each stored instant still ahead of `now` by `by` seconds (a step back's); returns
     how many moved. A damaged timestamp is left as it is (bot.clock.parse_stored)."""
-    moved = 0
     with write(db):
-        for table, column, waiting in _WAITS:
-            rows = db.execute(
-                f"SELECT id, {column} FROM {table} WHERE {waiting} AND {column} > ?", [iso(now)]
-            ).fetchall()
-            shifted = [
-                (iso(due + timedelta(seconds=by)), row_id)
-                for row_id, text in rows
-                if (due := parse_stored(text, None)) is not None
-            ]
-            db.conn.executemany(f"UPDATE {table} SET {column} = ? WHERE id = ?", shifted)
-            moved += len(shifted)
+        moved = sum(_shift(db, *wait, by, now) for wait in _WAITS)
+        _shift(db, *_SEEN, by, now)
     log.info("clock.waits_kept by=%+.0fs moved=%d", by, moved)
     return moved
+
+
+def _shift(
+    db: sqlite_utils.Database, table: str, column: str, which: str, by: float, now: datetime
+) -> int:
+    """`column` of the rows `which` still ahead of `now`, moved by `by` seconds."""
+    rows = db.execute(
+        f"SELECT id, {column} FROM {table} WHERE {which} AND {column} > ?", [iso(now)]
+    ).fetchall()
+    shifted = [
+        (iso(due + timedelta(seconds=by)), row_id)
+        for row_id, text in rows
+        if (due := parse_stored(text, None)) is not None
+    ]
+    db.conn.executemany(f"UPDATE {table} SET {column} = ? WHERE id = ?", shifted)
+    return len(shifted)
 
 
 def keep_jobs(scheduler: BaseScheduler, by: float, now: datetime) -> None:

@@ -46,7 +46,7 @@ from bot.feedback import (
     record_label,
 )
 from bot.feeds.guard import check_url
-from bot.gone_topics import gone_line, gone_subscriptions
+from bot.gone_topics import give_back, gone_line, gone_subscriptions, held_for
 from bot.health import describe
 from bot.health_store import feeds_health
 from bot.model import Topic
@@ -822,7 +822,9 @@ class Commands:
             )
         again = None
         unfinished = name in await self.store(unfinished_topics)  # a try cut short
-        if current is not None and (current.query != query or unfinished):
+        # Alerts held since a config topic of this name left: this query decides them.
+        held = 0 if current else await self.store(held_for, name)
+        if held or (current is not None and (current.query != query or unfinished)):
             again = rematch({name}, [*others, topic], self.rt.pipeline.gazetteer)
             await self._consult(again, [*others, topic])
         try:
@@ -838,6 +840,9 @@ class Commands:
         await self._reload_topics()
         verb = "changed" if current else "added"
         waiting = f" {_dropped(dropped, WAITING_THROUGH)}." if dropped else ""
+        if held:
+            back = await self.store(give_back, name, self.rt.settings.max_age)
+            waiting += f" {counted(back, 'alert')} held since it left the config given back."
         return (
             f"{verb} topic `{name}`: `{_one_line(query)}`.{waiting} Try it with "
             f"`/wirewatch test {name} TEXT`, then `/wirewatch subscribe {name}`"

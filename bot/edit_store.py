@@ -30,7 +30,7 @@ from bot.errors import WirewatchError, one_line
 from bot.ingest import LIVE, NewItem, delivery_status, insert_delivery, insert_matches
 from bot.narrow import narrow_subscriptions
 from bot.revisions import Revision
-from bot.store import SubscriptionRow, dumps, subscriptions
+from bot.store import HELD_FOR_GONE, SubscriptionRow, dumps, subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -201,12 +201,14 @@ def _newly_alerting(
 
 
 def _told_channels(db: sqlite_utils.Database, story_id: int) -> dict[str, int]:
-    """channel -> the subscription of its first delivery, for channels told the story."""
+    """channel -> the subscription of its first delivery, for channels told the story (not
+    by an alert held for a topic that is gone: that may never go out, `bot.gone_topics`)."""
     marks = ",".join("?" * len(LIVE))
     rows = db.execute(
         "SELECT channel, subscription_id FROM deliveries WHERE story_id = ? "
-        f"AND status IN ({marks}) AND status != 'digest' AND digest_of IS NULL ORDER BY id",
-        [story_id, *LIVE],
+        f"AND status IN ({marks}) AND status != 'digest' AND digest_of IS NULL AND NOT "
+        "(status = 'held' AND coalesce(error, '') LIKE ?) ORDER BY id",
+        [story_id, *LIVE, HELD_FOR_GONE],
     ).fetchall()
     out: dict[str, int] = {}
     for channel, sub_id in rows:

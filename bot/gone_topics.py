@@ -6,7 +6,9 @@ waiting through such a subscription go on through another topic the channel foll
 takes their item (as `unsubscribe` would move them), and the rest are held with the reason
 in `error`, never posted nor dropped; the channel is told once, in the channel. When the
 topic is back, the held alerts of each story still within `max_age` go out, the others
-are cancelled, and the channel is told what came of them.
+are cancelled, and the channel is told what came of them: at the next start when it is
+back in the config, at once when `topic add` makes a topic of its name from chat
+(`give_back`, once that topic's query has decided them again).
 
 Deliberately not here: new alerts (the matcher no longer knows the topic, so none are
 queued), a subscription the config itself removed (`sync_config_subscriptions` ends it),
@@ -25,14 +27,19 @@ import sqlite_utils
 from bot.clock import iso, utcnow
 from bot.db import write
 from bot.durations import format_duration
-from bot.narrow import narrow_subscriptions
-from bot.redecide import stored_item
-from bot.store import HELD_FOR_GONE, SubscriptionRow, queue_notice, subscriptions
+from bot.redecide import stored_item, taker
+from bot.store import (
+    HELD_FOR_GONE,
+    SubscriptionRow,
+    queue_notice,
+    subscriptions,
+    told_story,
+)
 from bot.wording import counted
 
 log = logging.getLogger(__name__)
 
-# The error of an alert held for that reason: what `bot.store._resume` leaves held.
+# The error of an alert held for that reason: what `bot.redecide._resume` leaves held.
 GONE = HELD_FOR_GONE.replace("%", "{}")
 # What waits through a subscription: a paused channel's held alerts and a send cut short
 # (claimed) too.
@@ -88,6 +95,32 @@ def settle_gone_topics(
                 _give_back(db, sub, iso(now - timedelta(seconds=max_age)), max_age)
 
 
+def held_for(db: sqlite_utils.Database, topic: str) -> int:
+    """How many story alerts, in every channel, are held since a topic of this name left."""
+    return int(
+        db.execute(
+            "SELECT count(*) FROM deliveries WHERE status = 'held' AND error = ? AND kind IN "
+            "('new', 'update')",
+            [GONE.format(topic)],
+        ).fetchone()[0]
+    )
+
+
+def give_back(
+    db: sqlite_utils.Database, topic: str, max_age: float, now: datetime | None = None
+) -> int:
+    """A chat topic now has the name of a config topic that left: what each channel following
+    it had held for it is given back as at a start with the topic back (`_give_back`), and
+    the channel told. How many alerts were given back."""
+    since = iso((now or utcnow()) - timedelta(seconds=max_age))
+    with write(db):
+        return sum(
+            _give_back(db, sub, since, max_age, FROM_CHAT)
+            for sub in subscriptions(db)
+            if sub.topic == topic and sub.paused_reason != "unsubscribed"
+        )
+
+
 def _exists(db: sqlite_utils.Database, topic: str) -> bool:
     return db.execute("SELECT 1 FROM topics WHERE name = ?", [topic]).fetchone() is not None
 
@@ -104,23 +137,21 @@ def _held_count(db: sqlite_utils.Database, sub: SubscriptionRow) -> int:
 
 
 def _hold(db: sqlite_utils.Database, sub: SubscriptionRow, subs: list[SubscriptionRow]) -> None:
-    """Its waiting alerts (not a digest's in doubt: `bot.digest` settles those) go on
-    through another subscription of the channel whose topic takes the item, else are held;
-    one claimed by a send cut short stays in doubt (the platform is asked before any
-    resend)."""
+    """Its waiting alerts (not a digest's in doubt) go on through another subscription of
+    the channel whose topic takes the item, else are held; one claimed by a send cut short,
+    or in a digest in doubt, is held in doubt (the platform is asked before any resend, once
+    the topic is back: `bot.digest` would have posted the digest again without it)."""
     others = [s for s in subs if s.channel == sub.channel and s.id != sub.id]
     takers = [s for s in others if _exists(db, s.topic)]
-    moved = 0
-    for d in _waiting(db, sub.id):
-        taker = _taker(db, takers, d)
-        if taker is not None:
-            moved += _move(db, d, taker)
-    held = db.execute(
+    waiting = _waiting(db, sub.id)  # as they were: `_move` keeps a claim or a pause
+    held = db.execute(  # first, so that they tell the channel of no story (`told_story`)
         "UPDATE deliveries SET status = 'held', error = ?, maybe_posted = CASE WHEN status = "
         "'claimed' THEN 1 ELSE maybe_posted END WHERE subscription_id = ? AND status IN "
-        f"({','.join('?' * len(_WAITING))}) AND digest_of IS NULL",
+        f"({','.join('?' * len(_WAITING))})",
         [GONE.format(sub.topic), sub.id, *_WAITING],
     ).rowcount
+    moved = sum(_move_on(db, d, takers, sub.channel) for d in waiting)
+    held -= moved
     if held or moved:
         log.warning(
             "topic.gone channel=%s topic=%s held=%d moved=%d", sub.channel, sub.topic, held, moved
@@ -132,7 +163,8 @@ def _waiting(db: sqlite_utils.Database, sub_id: int) -> list[dict[str, Any]]:
     """The subscription's waiting story alerts (not edits or marks), oldest first."""
     return list(
         db.query(
-            "SELECT id, item_id, kind, status FROM deliveries WHERE subscription_id = ? AND "
+            "SELECT id, subscription_id, story_id, item_id, kind, status FROM deliveries WHERE "
+            "subscription_id = ? AND "
             f"status IN ({','.join('?' * len(_WAITING))}) AND digest_of IS NULL AND "
             "event_id = 0 AND kind IN ('new', 'update') ORDER BY id",
             [sub_id, *_WAITING],
@@ -140,32 +172,47 @@ def _waiting(db: sqlite_utils.Database, sub_id: int) -> list[dict[str, Any]]:
     )
 
 
-def _taker(
-    db: sqlite_utils.Database, takers: list[SubscriptionRow], d: dict[str, Any]
-) -> SubscriptionRow | None:
-    """A subscription `bot.ingest` would queue the item through now: its topic matched
-    (strictly for a story's first alert) and its --only/--except let it through."""
+def _move_on(
+    db: sqlite_utils.Database, d: dict[str, Any], takers: list[SubscriptionRow], channel: str
+) -> int:
+    """Under the first of `takers` that takes it as `bot.ingest` would queue its item now
+    (`bot.redecide.taker`): an update of a story the channel is told of by an alert that
+    goes out, else the story's first alert here (its topic matched strictly)."""
     item = stored_item(db, d["item_id"])
-    bar = {m.topic for m in item.matches if m.strict or d["kind"] == "update"}
-    return next((s for s in narrow_subscriptions(takers, item) if s.topic in bar), None)
+    for to in takers:
+        status = "digest" if to.mode == "digest" else "pending"
+        told = told_story(db, channel, d["story_id"], status, before=d["id"])
+        # one claimed by a send cut short may be out as it was: it stays that
+        kind = d["kind"] if d["status"] == "claimed" else "update" if told else "new"
+        if taker([to], item, {**d, "kind": kind}) is not None:
+            return _move(db, d, to, kind)
+    return 0
 
 
-def _move(db: sqlite_utils.Database, d: dict[str, Any], to: SubscriptionRow) -> int:
+def _move(db: sqlite_utils.Database, d: dict[str, Any], to: SubscriptionRow, kind: str) -> int:
     """Under `to`, as it takes alerts now; one held while the channel is paused, or claimed
-    by a send cut short, stays so."""
+    by a send cut short, stays so, without the gone topic's reason (held at an earlier
+    start), which a resume would leave held."""
     status = d["status"]
     if status not in ("claimed", "held") or (status == "held" and not to.paused_reason):
         status = "digest" if to.mode == "digest" else "pending"
     return db.execute(
-        "UPDATE deliveries SET subscription_id = ?, status = ? WHERE id = ?",
-        [to.id, status, d["id"]],
+        "UPDATE deliveries SET subscription_id = ?, status = ?, kind = ?, error = CASE WHEN "
+        "error LIKE ? THEN NULL ELSE error END WHERE id = ?",
+        [to.id, status, kind, HELD_FOR_GONE, d["id"]],
     ).rowcount
 
 
-def _give_back(db: sqlite_utils.Database, sub: SubscriptionRow, since: str, age: float) -> None:
+# How the channel is told where the topic came back from.
+IN_CONFIG, FROM_CHAT = "in wirewatch's config", "(made again from chat)"
+
+
+def _give_back(
+    db: sqlite_utils.Database, sub: SubscriptionRow, since: str, age: float, how: str = IN_CONFIG
+) -> int:
     """The topic is back: each story's held alerts go out as the subscription takes them
     now (or wait for a paused channel's resume) if one of its items is within `max_age`,
-    else are cancelled, as an item that old is never alerted."""
+    else are cancelled, as an item that old is never alerted. How many go out."""
     reason = GONE.format(sub.topic)
     stale = (
         "SELECT d.story_id FROM deliveries d JOIN items i ON i.id = d.item_id WHERE "
@@ -184,15 +231,31 @@ def _give_back(db: sqlite_utils.Database, sub: SubscriptionRow, since: str, age:
         [sub.id, reason, sub.id, reason, since],
     )
     back = _held_count(db, sub)
+    # A story the channel was told of meanwhile (through another topic): its first report
+    # held here is an update of it now.
+    status = "digest" if sub.mode == "digest" else "pending"
+    retold = [
+        d_id
+        for d_id, story in db.execute(
+            "SELECT id, story_id FROM deliveries WHERE subscription_id = ? AND status = 'held' "
+            "AND error = ? AND kind = 'new'",
+            [sub.id, reason],
+        ).fetchall()
+        if told_story(db, sub.channel, story, status)
+    ]
     db.execute(
         "UPDATE deliveries SET error = NULL, status = CASE WHEN ? THEN 'held' WHEN ? AND "
         "event_id = 0 THEN 'digest' ELSE 'pending' END WHERE subscription_id = ? AND "
         "status = 'held' AND error = ?",
         [bool(sub.paused_reason), sub.mode == "digest", sub.id, reason],
     )
+    db.conn.executemany(
+        "UPDATE deliveries SET kind = 'update' WHERE id = ?", [(d_id,) for d_id in retold]
+    )
     log.info("topic.back channel=%s topic=%s resumed=%d dropped=%d", sub.channel, sub.topic,
              back, dropped)  # fmt: skip
-    _tell(db, sub, "back", _back_text(sub, back, dropped, age))
+    _tell(db, sub, "back", _back_text(sub, back, dropped, age, how))
+    return back
 
 
 def _tell(db: sqlite_utils.Database, sub: SubscriptionRow, what: str, text: str) -> None:
@@ -237,7 +300,7 @@ def _gone_text(sub: SubscriptionRow, held: int, moved: int) -> str:
     )
 
 
-def _back_text(sub: SubscriptionRow, back: int, dropped: int, age: float) -> str:
+def _back_text(sub: SubscriptionRow, back: int, dropped: int, age: float, how: str) -> str:
     old = (
         f"; {counted(dropped, 'alert')} older than {format_duration(age)} "
         f"{'was' if dropped == 1 else 'were'} dropped"
@@ -246,6 +309,6 @@ def _back_text(sub: SubscriptionRow, back: int, dropped: int, age: float) -> str
     )
     going = "wait with the channel's paused alerts" if sub.paused_reason else "go out now"
     return (
-        f"wirewatch: topic `{sub.topic}` is back in wirewatch's config: "
+        f"wirewatch: topic `{sub.topic}` is back {how}: "
         f"{counted(back, 'alert')} held for it {going}{old}."
     )

@@ -511,24 +511,26 @@ def _redecide(
     cancelled = 0
     for d in queued:
         item = stored_item(db, d["item_id"])
-        sub = _taker(subs, rematch(item) if rematch else item, d)
+        sub = taker(subs, rematch(item) if rematch else item, d)
         if sub is None:
             cancelled += _cancel(db, d["id"], reason)
         elif sub.id != d["subscription_id"]:
             # Held stays held only where its new subscription is paused too (the channel
             # is): `unsubscribe` holds its alerts while it decides them, not the channel's.
+            # Held for a topic that is gone, it is not for that reason under its new one.
             held = d["status"] == "held" and sub.paused_reason is None
             status = d["status"] if d["status"] in _KEPT and not held else _mode_status(sub)
             db.execute(
-                "UPDATE deliveries SET subscription_id = ?, status = ? WHERE id = ?",
-                [sub.id, status, d["id"]],
+                "UPDATE deliveries SET subscription_id = ?, status = ?, error = CASE WHEN "
+                "error LIKE ? THEN NULL ELSE error END WHERE id = ?",
+                [sub.id, status, HELD_FOR_GONE, d["id"]],
             )
         if sub is None or sub.id != d["subscription_id"]:
             stories.add(d["story_id"])
     return cancelled + sum(_restart(db, channel, s, reason, rematch) for s in sorted(stories))
 
 
-def _taker(
+def taker(
     subs: list[SubscriptionRow], item: StoredItem, d: dict[str, Any]
 ) -> SubscriptionRow | None:
     """The subscription a queued alert of `item` goes out through now: one whose topic the

@@ -390,14 +390,16 @@ def told_story(
     """Whether a delivery that starts as `status` finds the channel told of the story (it is
     then an update): by a delivery older than `before`, if given. A story listed in a digest
     (sent or waiting) has no message of its own to thread under, so only a digest delivery
-    counts a digest's listing; an instant one after it is the story's first alert here."""
+    counts a digest's listing; an instant one after it is the story's first alert here. One
+    held for a topic that is gone tells nothing: it may never go out (`bot.gone_topics`)."""
     digest = "" if status == "digest" else " AND status != 'digest'"
     older = "" if before is None else f" AND id < {int(before)}"
     return (
         db.execute(
             f"SELECT 1 FROM deliveries WHERE channel = ? AND story_id = ? AND status IN "
-            f"({','.join('?' * len(LIVE))}) AND digest_of IS NULL{digest}{older} LIMIT 1",
-            [channel, story_id, *LIVE],
+            f"({','.join('?' * len(LIVE))}) AND digest_of IS NULL{digest}{older} AND NOT "
+            "(status = 'held' AND coalesce(error, '') LIKE ?) LIMIT 1",
+            [channel, story_id, *LIVE, HELD_FOR_GONE],
         ).fetchone()
         is not None
     )

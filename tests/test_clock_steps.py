@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -200,3 +201,55 @@ async def test_a_retry_after_date_is_read_against_the_servers_own_clock(feed_ser
         async with Fetcher() as fetcher:
             await fetcher.fetch_feed(feed_server.url("/wire"), trusted=True)
     assert raised.value.retry_after == 120
+
+
+async def test_a_step_kept_while_running_is_not_kept_again_by_the_next_start(
+    tmp_path, feed_server, caplog, clock
+):
+    """The feeds' last polls on the old clock are no step of their own: a restart after the
+    watchdog kept a step back used to move every wait back by it a second time (a feed's
+    backoff, a platform's Retry-After cut short by an hour)."""
+    caplog.set_level(logging.INFO)
+    settings = make_settings(
+        tmp_path / "w.db",
+        [("Wire", feed_server.url("/wire"))],
+        articles={"fetch": False},
+        poll_interval="10m",
+    )
+    feed_server.serve("/wire", _rss(1, datetime.now(UTC)))
+    async with _running(settings) as (_, console):
+        assert await _until(lambda: len(console.alerts()) == 1, 20)
+        clock.shift(-HOUR)
+        assert await _until(lambda: "clock.waits_kept" in caplog.text, 10)
+    async with _running(settings) as (rt, _):
+        await asyncio.sleep(3)  # a tick or two: the feed is not due for ten minutes
+        (next_poll,) = rt.db.execute("SELECT next_poll FROM feeds").fetchone()
+        ahead = parse_iso(next_poll) - utcnow()
+    assert len(feed_server.requests_to("/wire")) == 1, "polled again at the restart"
+    assert timedelta(minutes=9) < ahead <= timedelta(minutes=10)
+    assert "while=stopped" not in caplog.text
+
+
+async def test_a_step_back_met_by_a_busy_database_is_kept_once_it_is_free(
+    tmp_path, feed_server, caplog, clock
+):
+    """Another process (a backup, `wirewatch feeds add`) holds the write lock longer than
+    the bot waits for it, just as the clock steps back: the step used to be forgotten, the
+    scheduler's jobs and the feed's next poll left an hour away."""
+    caplog.set_level(logging.INFO)
+    settings = _settings(tmp_path, feed_server)
+    feed_server.serve("/wire", _rss(1, datetime.now(UTC)))
+    async with _running(settings) as (_, console):
+        assert await _until(lambda: len(console.alerts()) == 1, 20)
+        other = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        clock.shift(-HOUR)
+        feed_server.serve("/wire", _rss(2, datetime.now(UTC) + HOUR))
+        assert await _until(lambda: "clock.step_not_kept" in caplog.text, 60)
+        other.execute("ROLLBACK")
+        other.close()
+        freed = time.monotonic()
+        assert await _until(lambda: len(console.alerts()) == 2, 25), "not polled after the step"
+        took = time.monotonic() - freed
+    assert _titles(console) == REPORTS[:2]
+    assert took < 20
