@@ -247,7 +247,10 @@ async def test_a_step_kept_while_running_is_not_kept_again_by_the_next_start(
         (next_poll,) = rt.db.execute("SELECT next_poll FROM feeds").fetchone()
         ahead = parse_iso(next_poll) - utcnow()
     assert len(feed_server.requests_to("/wire")) == 1, "polled again at the restart"
-    assert timedelta(minutes=9) < ahead <= timedelta(minutes=10)
+    # Ten minutes from the poll, give or take how well the watchdog measured the step on a
+    # busy machine (seconds; 14 s seen with the tests beside a training run); a step kept
+    # twice would leave it an hour less: polled at the restart.
+    assert timedelta(minutes=9) < ahead <= timedelta(minutes=11)
     assert "while=stopped" not in caplog.text
 
 
