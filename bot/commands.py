@@ -15,6 +15,7 @@ import asyncio
 import html
 import logging
 import re
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -97,6 +98,8 @@ log = logging.getLogger(__name__)
 
 TOPIC_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 MODES = ("instant", "digest")
+# Commands whose write decides a channel's waiting alerts again, in slices: told of a stop.
+_LONG_WRITES = frozenset({"subscribe", "unsubscribe"})
 MAX_MUTE = 90 * 86400.0
 SEARCH_LIMIT = 10
 CONSULT_SLICE = 32  # items whose text the loop prepares before it serves others again
@@ -408,6 +411,8 @@ class Commands:
             relay.cancel()
 
     async def _act(self, name: str, inv: Invocation, rest: str) -> str | Reply:
+        if name in _LONG_WRITES:  # deciding waiting alerts again: a stop ends it in time
+            return await self._until_stop(self._in_store[name], inv, rest)
         if name in self._in_store:
             return await self.store(self._in_store[name], inv, rest)
         return await self._on_loop[name](inv, rest)
@@ -635,7 +640,9 @@ class Commands:
 
     # -- subscriptions -----------------------------------------------------------------
 
-    def _subscribe(self, db: Database, inv: Invocation, rest: str) -> str:
+    def _subscribe(
+        self, db: Database, inv: Invocation, rest: str, stop: threading.Event | None = None
+    ) -> str:
         head, flags = _narrowing_flags(rest)
         args = head.split()
         if not 1 <= len(args) <= 2:
@@ -656,7 +663,7 @@ class Commands:
                 "every alert it would send matches it. Leave it out of the query"
             )
         removed = _filters_removed(db, inv.channel, topic.name, only, except_)
-        done = subscribe(db, inv.channel, topic.name, mode, only, except_)
+        done = subscribe(db, inv.channel, topic.name, mode, only, except_, stop)
         metrics.DROPPED.labels("filter changed").inc(done.dropped)
         held = done.resumed
         resumed = (
@@ -679,7 +686,9 @@ class Commands:
             f"{resumed}"
         )
 
-    def _unsubscribe(self, db: Database, inv: Invocation, rest: str) -> str:
+    def _unsubscribe(
+        self, db: Database, inv: Invocation, rest: str, stop: threading.Event | None = None
+    ) -> str:
         if len(rest.split()) != 1:
             raise CommandError("unsubscribe needs one topic name")
         subs = {s.topic for s in _live(subscriptions(db, inv.channel))}
@@ -687,7 +696,7 @@ class Commands:
             listed = ", ".join(f"`{t}`" for t in sorted(subs))
             has = f"its subscriptions: {listed}" if subs else "it has no subscriptions"
             raise CommandError(f"this channel is not subscribed to `{_shown(rest)}` ({has})")
-        dropped = unsubscribe(db, inv.channel, rest)
+        dropped = unsubscribe(db, inv.channel, rest, stop)
         metrics.DROPPED.labels("unsubscribed").inc(dropped or 0)
         waiting = f"; {_dropped(dropped, 'it still had waiting')}" if dropped else ""
         return f"this channel no longer gets `{rest}` alerts{waiting}"

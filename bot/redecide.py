@@ -56,6 +56,10 @@ DECIDE_BATCH = 32
 NOTHING_CHANGED = (
     "wirewatch is stopping, so nothing was changed: run the same command again once it is back"
 )
+SAVED_FOR_START = (
+    "wirewatch is stopping: the change is saved, and the alerts still waiting through it are "
+    "decided again when it starts"
+)
 
 # What a subscription that ends takes with it: everything not sent yet.
 WAITING = ("pending", "digest", "held", "muted")
@@ -195,7 +199,7 @@ def save_topic(
         functools.partial(_redecide_story, db, channel, story, subs, QUEUED, reason, again)
         for channel, story in stories
     ]
-    return _sliced(db, units, lambda: _finished(db, mark, *covered))
+    return _sliced(db, units, lambda: _finished(db, mark, *covered), stop)
 
 
 def unfinished_topics(db: sqlite_utils.Database) -> set[str]:
@@ -378,17 +382,25 @@ def stored_item(db: sqlite_utils.Database, item_id: int) -> StoredItem:
 
 
 def _sliced(
-    db: sqlite_utils.Database, units: Sequence[Callable[[], int]], last: Callable[[], int]
+    db: sqlite_utils.Database,
+    units: Sequence[Callable[[], int]],
+    last: Callable[[], int],
+    stop: threading.Event | None = None,
 ) -> int:
     """Run `units` (each a consistent step: one story's alerts in one channel), as many per
     transaction as fit in WRITE_SLICE seconds, and `last` in the transaction of the last
     one; returns the sum of what they return. Between two transactions the writers that
-    asked meanwhile (a poll storing, the outbox) go first (`bot.db.WriteTurns`)."""
+    asked meanwhile (a poll storing, the outbox) go first (`bot.db.WriteTurns`). Once `stop`
+    is set (wirewatch is stopping), StoppingError between two slices: the caller's first
+    write left the row that the next start finishes the work from (`unfinished_writes`),
+    as after a kill there, and the stop keeps its grace."""
     total, todo, first = 0, iter(units), True
     unit = next(todo, None)
     while True:
         if not first:
             failpoint("between_slices")  # tests: a kill here is finished by the next start
+            if stop is not None and stop.is_set():
+                raise StoppingError(SAVED_FOR_START)
         first = False
         try:
             with write(db):
@@ -618,6 +630,7 @@ def subscribe(
     mode: str,
     only: str | None = None,
     except_: str | None = None,
+    stop: threading.Event | None = None,
 ) -> Subscribed:
     """From chat, as given: mode and narrowing are replaced, not merged; a retired
     subscription comes back as chat's, so the config no longer ends it. The alerts it still
@@ -666,7 +679,7 @@ def subscribe(
         resumed.append(_resume(db, channel))
         return _finished(db, mark)
 
-    dropped = _sliced(db, units, last)
+    dropped = _sliced(db, units, last, stop)
     return Subscribed(resumed[0], dropped)
 
 
@@ -690,7 +703,9 @@ def _resume(db: sqlite_utils.Database, channel: str) -> int:
     )
 
 
-def unsubscribe(db: sqlite_utils.Database, channel: str, topic: str) -> int | None:
+def unsubscribe(
+    db: sqlite_utils.Database, channel: str, topic: str, stop: threading.Event | None = None
+) -> int | None:
     """End the channel's subscription: how many alerts it had waiting to be posted were
     dropped (held ones of a paused channel included), or None when the channel had no such
     subscription. In slices (`_sliced`) a poll's writes go between: the subscription ends
@@ -739,7 +754,7 @@ def unsubscribe(db: sqlite_utils.Database, channel: str, topic: str) -> int | No
         _end_rest(db, row, "unsubscribed", WAITING)
         return _finished(db, mark)
 
-    dropped = _sliced(db, units, last)
+    dropped = _sliced(db, units, last, stop)
     _log_ended(row, "unsubscribed", dropped)
     return dropped - sum(
         db.execute(

@@ -203,6 +203,27 @@ async def test_a_retry_after_date_is_read_against_the_servers_own_clock(feed_ser
     assert raised.value.retry_after == 120
 
 
+async def test_a_stale_date_from_a_cache_in_front_does_not_stretch_a_retry_after_date(
+    feed_server,
+):
+    """The other way round: our clock right, the server's Date a day old (a cache in front
+    of the outlet answering with the date it stored): two minutes are two minutes, not the
+    day and two minutes measured from that Date."""
+    now = datetime.now(UTC)
+    feed_server.serve(
+        "/wire",
+        status=503,
+        headers={
+            "Date": format_datetime(now - timedelta(days=1), usegmt=True),
+            "Retry-After": format_datetime(now + timedelta(minutes=2), usegmt=True),
+        },
+    )
+    with pytest.raises(FetchError) as raised:
+        async with Fetcher() as fetcher:
+            await fetcher.fetch_feed(feed_server.url("/wire"), trusted=True)
+    assert 110 <= raised.value.retry_after <= 120
+
+
 async def test_a_step_kept_while_running_is_not_kept_again_by_the_next_start(
     tmp_path, feed_server, caplog, clock
 ):
@@ -226,7 +247,10 @@ async def test_a_step_kept_while_running_is_not_kept_again_by_the_next_start(
         (next_poll,) = rt.db.execute("SELECT next_poll FROM feeds").fetchone()
         ahead = parse_iso(next_poll) - utcnow()
     assert len(feed_server.requests_to("/wire")) == 1, "polled again at the restart"
-    assert timedelta(minutes=9) < ahead <= timedelta(minutes=10)
+    # Ten minutes from the poll, give or take how well the watchdog measured the step on a
+    # busy machine (seconds; 14 s seen with the tests beside a training run); a step kept
+    # twice would leave it an hour less: polled at the restart.
+    assert timedelta(minutes=9) < ahead <= timedelta(minutes=11)
     assert "while=stopped" not in caplog.text
 
 

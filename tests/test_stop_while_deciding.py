@@ -5,7 +5,9 @@ The command decides every waiting alert's item before it takes the write lock (s
 thousands waiting, on the store thread). A stop that waited for that overran the store
 thread's grace, and docker's SIGKILL came first; now the deciding notices the stop between
 two batches and gives up before anything is written, and the moderator is told that
-wirewatch is stopping and that the same command can be run again once it is back.
+wirewatch is stopping and that the same command can be run again once it is back. A stop
+that comes once the writing has begun (`subscribe --only`'s slices) ends it between two
+slices, and the next start finishes the work, as after a kill there.
 """
 
 from __future__ import annotations
@@ -115,3 +117,56 @@ async def test_a_store_thread_closed_while_a_command_decides_closes_within_its_g
     assert took < GRACE, f"the close took {took:.1f} s"
     assert not reply.ok and "wirewatch is stopping" in reply.text, reply.text
     _as_before(db)
+
+
+async def test_a_stop_while_subscribe_writes_its_slices_ends_them_and_the_start_finishes(
+    tmp_path: Path,
+) -> None:
+    """`subscribe --only` decides the channel's waiting alerts again in 25 ms slices, a poll's
+    writes between them: seconds at 10,000 waiting. A stop then ran it to its end, past the
+    grace (and a SIGKILL may have cut it anywhere); now it ends at the next slice."""
+    db = _backlog(tmp_path / "w.db")
+    stop = asyncio.Event()
+    console = Console()
+    async with open_runtime(_settings(db), {"console": console}) as rt:
+        runner = asyncio.create_task(run_forever(rt, stop))
+        cmds = Commands(rt)
+        await cmds.handle(Invocation("console", "console", "ed", "list"))
+        answer = asyncio.create_task(
+            cmds.handle(Invocation("console", "console", "ed", LONG_WRITES["subscribe --only"]))
+        )
+        while not await _marked(db):  # its first slice is written: the slices run
+            assert not answer.done(), (await answer).text
+            await asyncio.sleep(0.005)
+        started = time.monotonic()
+        stop.set()  # SIGTERM
+        await runner
+        await stop_adapters([console])
+        reply = await answer
+    took = time.monotonic() - started
+
+    assert took < GRACE, f"the stop took {took:.1f} s"
+    assert not reply.ok and "wirewatch is stopping" in reply.text, reply.text
+    assert "the change is saved" in reply.text, reply.text
+    half = _backlog_states(db)
+    assert len(half) == BACKLOG, "an alert was lost"
+    assert any(s == "digest" and i % 2 == 0 for i, (s, _, _) in half.items()), (
+        "the command ran to its end: the stop did not end it"
+    )
+
+    async with console_runtime(_settings(db)) as (rt, _):  # the restart finishes it
+        left = rt.db.execute("SELECT count(*) FROM unfinished_writes").fetchone()[0]
+        only = rt.db.execute("SELECT only_query FROM subscriptions WHERE id = 1").fetchone()[0]
+    assert (left, only) == (0, "NOT said")
+    _decided_anew(_backlog_states(db))  # as an uninterrupted run decides them
+
+
+async def _marked(db: Path) -> bool:
+    """Whether the command's first slice is in: its row saying the work is unfinished."""
+    conn = sqlite3.connect(db)
+    try:
+        return bool(conn.execute("SELECT count(*) FROM unfinished_writes").fetchone()[0])
+    except sqlite3.OperationalError:  # locked for a moment by the slice itself
+        return False
+    finally:
+        conn.close()

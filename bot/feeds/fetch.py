@@ -225,10 +225,14 @@ def _raise_for_status(response: aiohttp.ClientResponse, host: str) -> None:
         return
     what = f"{host} answered HTTP {status} {response.reason or ''}".rstrip()
     if status in RETRY_LATER:
-        # A date to wait until is measured from the server's own Date, not our clock: a
-        # clock of ours that is off (stepped back an hour) would stretch the wait by as much.
+        # A date to wait until, measured from our clock and from the server's own Date:
+        # each is stretched only when its own clock is behind (ours stepped back an hour, a
+        # cache in front answering a stale Date), so the shorter wait is the one to keep.
+        value = response.headers.get("Retry-After")
+        ours = parse_retry_after(value)
         sent = _http_date(response.headers.get("Date"))
-        retry = parse_retry_after(response.headers.get("Retry-After"), now=sent)
+        theirs = parse_retry_after(value, now=sent) if sent else None
+        retry = ours if theirs is None or ours is None else min(ours, theirs)
         raise FetchError(what, retry_after=retry)
     raise FetchError(what, permanent=status in GONE, gone=status == 410)
 
