@@ -12,6 +12,7 @@ from datetime import datetime
 import sqlite_utils
 
 from bot.clock import iso
+from bot.store import HELD_FOR_GONE
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,13 @@ def _count(db: sqlite_utils.Database, sql: str, args: list[object] | None = None
 
 
 def held_count(db: sqlite_utils.Database, channel: str) -> int:
+    """Held while the channel is paused; not those held for a topic removed from the config,
+    which `status` lists under that topic (`bot.gone_topics`)."""
     return _count(
-        db, "SELECT count(*) FROM deliveries WHERE channel = ? AND status = 'held'", [channel]
+        db,
+        "SELECT count(*) FROM deliveries WHERE channel = ? AND status = 'held' AND "
+        "coalesce(error, '') NOT LIKE ?",
+        [channel, HELD_FOR_GONE],
     )
 
 

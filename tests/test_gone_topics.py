@@ -115,6 +115,7 @@ async def test_alerts_waiting_for_a_removed_topic_are_held_and_the_channel_told_
     assert "/wirewatch unsubscribe poland" in text and "back in its config" in text
     for reply in (status, listed):
         assert "`poland` was removed from the config: 2 alerts held for it" in reply
+    assert "held while paused: 0" in status  # the channel is not paused: counted once, above
     held = ("held", "topic poland removed from the config")
     assert _statuses(tmp_path) == [("new", *held), ("update", *held)]
 
