@@ -27,7 +27,7 @@ from bot.clock import iso, utcnow
 from bot.db import BulkCheck, StoreThread, open_database, read_error
 from bot.digest import next_digest_at, send_digests
 from bot.feeds.fetch import Fetcher
-from bot.gone_topics import settle_gone_topics
+from bot.gone_topics import returning, settle_gone_topics
 from bot.indexfile import Loading, load_index, save_index
 from bot.narrow import filter_error, rematch
 from bot.onebot import one_bot
@@ -156,12 +156,13 @@ async def _ready(
     again = rematch(changed, after, gazetteer) if changed else None
     if again is not None:
         await again.consult(waiting_items(db, again))
+    back = await returning(db, topics, after, gazetteer)  # config topics back: as they read now
     dropped = sync_topics(db, topics, again)
     sync_config_feeds(db, [(f.name, f.url, f.interval) for f in settings.feeds])
     dropped += sync_config_subscriptions(
         db, [(s.channel, s.topic, s.mode, s.only, s.except_) for s in settings.subscriptions]
     )
-    settle_gone_topics(db, settings.max_age)  # chat's subscriptions to a topic gone, or back
+    settle_gone_topics(db, settings.max_age, again=back)  # chat's subscriptions: topic gone, back
     metrics.DROPPED.labels("config changed").inc(dropped)
     if dropped:
         log.warning(

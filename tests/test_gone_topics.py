@@ -57,18 +57,20 @@ def _feed(titles: list[str], summaries: dict[int, str] | None = None) -> str:
     return f"<?xml version='1.0'?><rss version='2.0'><channel>{items}</channel></rss>"
 
 
-def _config(tmp_path: Path, url: str, *, topic: bool) -> dict[str, Any]:
+def _config(tmp_path: Path, url: str, *, topic: bool, query: str | None = None) -> dict[str, Any]:
+    """`query`: the topic as the operator wrote it back, if not as it was."""
+    topics = {"poland": {"query": query}} if query else TOPIC
     return {
         "database": str(tmp_path / "w.db"),
         "articles": {"fetch": False},
         "feeds": [{"name": "Wire", "url": url}],
         "subscriptions": [],
-        **({"topics": TOPIC} if topic else {}),
+        **({"topics": topics} if topic else {}),
     }
 
 
-def _settings(tmp_path: Path, url: str, *, topic: bool) -> Settings:
-    return Settings.model_validate(_config(tmp_path, url, topic=topic))
+def _settings(tmp_path: Path, url: str, *, topic: bool, query: str | None = None) -> Settings:
+    return Settings.model_validate(_config(tmp_path, url, topic=topic, query=query))
 
 
 async def _queue(settings: Settings, *follow: str, mode: str = "instant") -> None:
@@ -462,3 +464,94 @@ async def test_an_edit_of_a_report_held_for_the_removed_topic_is_not_posted(tmp_
         posted = console.alerts()
     assert [(a["title"], a["kind"]) for a in posted] == [(POLAND[0], "new"), (POLAND[1], "update")]
     assert posted[0]["summary"] == edited
+
+
+async def test_the_topic_back_in_the_config_with_another_query_decides_what_was_held(
+    tmp_path, feed_server
+):
+    """The operator puts `poland` back with a narrower query: what was held for it goes out
+    only if the topic as it now reads takes it, as `topic add` from chat decides it. The
+    story's first report no longer matches; its second does, and starts the story."""
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    await _queue(_settings(tmp_path, url, topic=True), "poland")
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
+        await poll_once(rt)
+    narrower = _settings(tmp_path, url, topic=True, query="sends AND entity:Poland")
+    for _ in range(2):  # and a restart after: nothing twice
+        async with console_runtime(narrower) as (rt, console):
+            await poll_once(rt)
+            posted = [(a["title"], a["kind"]) for a in console.alerts()]
+            told = _notices(rt.db)
+        assert posted == ([(POLAND[1], "new")] if _ == 0 else [])
+    assert _statuses(tmp_path) == [
+        ("new", "cancelled", "topic poland came back to the config no longer taking it"),
+        ("new", "sent", None),
+    ]
+    assert len(told) == 2
+    assert "1 alert held for it goes out now" in told[1][1], told[1][1]
+    assert "1 alert its query no longer takes was dropped" in told[1][1]
+
+
+async def test_what_the_topic_back_with_another_query_refuses_is_dropped_not_posted(
+    tmp_path, feed_server
+):
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    await _queue(_settings(tmp_path, url, topic=True), "poland")
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
+        await poll_once(rt)
+    other = _settings(tmp_path, url, topic=True, query="destroyers AND entity:Poland")
+    async with console_runtime(other) as (rt, console):
+        await poll_once(rt)
+        assert console.alerts() == [], "an alert the topic no longer takes was posted"
+        back = _notices(rt.db)[-1][1]
+    assert [s for _, s, _ in _statuses(tmp_path)] == ["cancelled", "cancelled"]
+    assert "0 alerts held for it go out now; 2 alerts its query no longer takes were" in back
+
+
+def _two_wires(tmp_path: Path, url: str, other: str, *, topic: bool, query: str | None = None):
+    """Two outlets; a story they both carry is corroborated (two are enough here)."""
+    config = _config(tmp_path, url, topic=topic, query=query)
+    config["feeds"].append({"name": "Other", "url": other})
+    config["corroboration"] = {"outlets": 2}
+    return Settings.model_validate(config)
+
+
+async def _corroborated_while_gone(tmp_path: Path, feed_server, query: str | None) -> list:
+    """The story's first report queued for `poland`, held when it goes; a second outlet
+    carries the story meanwhile (through the built-in topic, which the channel does not
+    follow), which corroborates it; then `poland` is back. What the channel got."""
+    feed_server.serve("/w", _feed([POLAND[0]]))
+    feed_server.serve("/o", _feed([]))
+    url, other = feed_server.url("/w"), feed_server.url("/o")
+    async with console_runtime(_two_wires(tmp_path, url, other, topic=True)) as (rt, _):
+        subscribe(rt.db, "console", "poland", "instant")
+        await poll_many(rt.pipeline, active_feeds(rt.db))
+    feed_server.serve("/o", _feed(["Poland sends 2,000 more troops to its Belarus border"]))
+    async with console_runtime(_two_wires(tmp_path, url, other, topic=False)) as (rt, console):
+        await poll_once(rt)
+        assert console.alerts() == []
+        marks = rt.db.execute("SELECT count(*) FROM deliveries WHERE kind = 'corroborated'")
+        assert marks.fetchone()[0] == 1, "the story was not corroborated meanwhile"
+    back = _two_wires(tmp_path, url, other, topic=True, query=query)
+    async with console_runtime(back) as (rt, console):
+        await poll_once(rt)
+        return [(a["title"], a["kind"]) for a in console.alerts()]
+
+
+async def test_a_story_corroborated_while_held_gets_its_mark_after_its_alert(tmp_path, feed_server):
+    posted = await _corroborated_while_gone(tmp_path, feed_server, None)
+    assert posted == [(POLAND[0], "new"), (POLAND[0], "corroborated")]
+    assert [s for _, s, _ in _statuses(tmp_path)] == ["sent", "sent"]
+
+
+async def test_the_mark_of_a_held_story_the_topic_back_refuses_is_dropped_with_it(
+    tmp_path, feed_server
+):
+    posted = await _corroborated_while_gone(tmp_path, feed_server, "destroyers AND entity:Poland")
+    assert posted == []
+    assert [(k, s) for k, s, _ in _statuses(tmp_path)] == [
+        ("new", "cancelled"),
+        ("corroborated", "cancelled"),
+    ]
