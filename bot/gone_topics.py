@@ -13,6 +13,11 @@ topic as it now reads decides them first (`returning`): what it no longer takes 
 and counted, as `topic add` would. A story's corroboration mark queued while its alert was
 held goes with that alert: out after it, or dropped with it.
 
+A config topic that takes the name of a topic made from chat (put back after a moderator
+made one of its name, or new) replaces it, as the config wins every name it shares (chat's
+`topic add` refuses a config topic's name); each channel that follows it is told once
+(`tell_replaced`).
+
 Deliberately not here: new alerts (the matcher no longer knows the topic, so none are
 queued), a subscription the config itself removed (`sync_config_subscriptions` ends it).
 """
@@ -91,6 +96,23 @@ async def returning(
     again = rematch(back, after, gazetteer)
     await again.consult(waiting_items(db, again))
     return again
+
+
+def tell_replaced(db: sqlite_utils.Database, topics: list[Topic]) -> list[str]:
+    """At start, before the topics are synced (the sync replaces them): the config topics
+    that take the name of a topic made from chat, each channel following it told once with
+    the chat query it loses and how to keep it. Their names."""
+    chat = dict(db.execute("SELECT name, query FROM topics WHERE origin = 'chat'").fetchall())
+    replaced = [t for t in topics if t.name in chat]
+    with write(db):
+        for t in replaced:
+            log.warning("topic.replaced name=%s by=config chat_query=%r", t.name, chat[t.name])
+            for sub in subscriptions(db):
+                if sub.topic == t.name and sub.paused_reason != "unsubscribed":
+                    text = _replaced_text(t, chat[t.name], set(chat))
+                    key = f"topic-replaced:{sub.channel}\n{t.name}\n{chat[t.name]}"
+                    queue_notice(db, key, text, sub.channel)
+    return [t.name for t in replaced]
 
 
 def settle_gone_topics(
@@ -417,6 +439,29 @@ def _gone_text(sub: SubscriptionRow, held: int, moved: int) -> str:
         f"wirewatch: topic `{t}` was removed from wirewatch's config, so this channel gets "
         f"no more `{t}` alerts.{went_on}{rest}`/wirewatch unsubscribe {t}`."
     )
+
+
+def _replaced_text(topic: Topic, chat_query: str, taken: set[str]) -> str:
+    """The channel's notice: the config's query now decides its `topic.name` alerts; the
+    chat one may be added again under a free name, with a command that works as shown."""
+    name, theirs, ours = topic.name, _shown(chat_query), _shown(topic.query)
+    keep = f"{name}-chat"
+    again = (
+        f" To keep the chat one, add it under another name and follow that: "
+        f"`/wirewatch topic add {keep} {theirs}`, then `/wirewatch subscribe {keep}`."
+        if keep not in taken and len(keep) <= 64 and "`" not in chat_query
+        else ""
+    )
+    return (
+        f"wirewatch: wirewatch's config now has a topic `{name}`, which replaces the `{name}` "
+        f"made from chat (the config wins a name both have): this channel's `{name}` alerts, "
+        f"those waiting too, now follow the config's query `{ours}`, not `{theirs}`.{again}"
+    )
+
+
+def _shown(query: str) -> str:
+    """A query on one line, its backticks made quotes (they would pair ours)."""
+    return " ".join(query.split()).replace("`", "'")
 
 
 def _back_text(

@@ -8,6 +8,7 @@ channel is told once, and putting the topic back posts what is still fresh, once
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import zlib
 from collections.abc import AsyncIterator
@@ -24,7 +25,7 @@ from adapters.slack_app import SlackAdapter
 from bot.app import Runtime, open_runtime, poll_once
 from bot.cli import main
 from bot.clock import iso, utcnow
-from bot.commands import Commands, Invocation, Reply
+from bot.commands import Commands, Invocation, Reply, parse
 from bot.db import open_database
 from bot.digest import send_digests
 from bot.model import Topic
@@ -32,7 +33,7 @@ from bot.outbox import hold_channel
 from bot.pipeline import poll_many
 from bot.redecide import save_topic, subscribe
 from bot.settings import Settings
-from bot.store import active_feeds
+from bot.store import active_feeds, subscriptions
 from tests.runtime import console_runtime
 from tests.slackstub import TOKEN, SlackStub
 
@@ -555,3 +556,76 @@ async def test_the_mark_of_a_held_story_the_topic_back_refuses_is_dropped_with_i
         ("new", "cancelled"),
         ("corroborated", "cancelled"),
     ]
+
+
+def _suggested(text: str) -> list[str]:
+    """The `/wirewatch ...` commands a notice gives, as typed after `/wirewatch`."""
+    return re.findall(r"`/wirewatch ([^`]+)`", text)
+
+
+async def test_the_config_topic_back_replaces_a_chat_topic_of_its_name_and_the_channel_is_told(
+    tmp_path, feed_server, capsys
+):
+    """While `poland` was gone a moderator made a `poland` of their own from chat; the
+    operator then puts the config's back. The config wins, as for any name both have, but
+    not in silence: the channel is told once, with a command that keeps the chat query."""
+    feed_server.serve("/w", _feed([]))
+    url = feed_server.url("/w")
+    with_topic = _settings(tmp_path, url, topic=True)
+    async with console_runtime(with_topic) as (rt, _):
+        subscribe(rt.db, "console", "poland", "instant")
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
+        await _ask(rt, "topic add poland destroyers AND entity:Poland")
+    config = tmp_path / "wirewatch.yaml"
+    config.write_text(yaml.safe_dump(_config(tmp_path, url, topic=True)))
+    capsys.readouterr()
+    assert main(["check", "--config", str(config)]) == 0
+    assert (
+        "note: topic poland of this config replaces the topic of that name made from chat "
+        "('destroyers AND entity:Poland') when wirewatch starts" in capsys.readouterr().out
+    )
+    for _ in range(2):  # restarted twice: told once
+        async with console_runtime(with_topic) as (rt, _):
+            told = [text for _, text in _notices(rt.db) if "replaces" in text]
+            [(origin, query)] = rt.db.execute(
+                "SELECT origin, query FROM topics WHERE name = 'poland'"
+            ).fetchall()
+            assert len(told) == 1
+            if _ == 0:  # what the notice suggests works as shown
+                for command in _suggested(told[0]):
+                    await _ask(rt, command)
+                assert {"poland", "poland-chat"} <= {
+                    s.topic for s in subscriptions(rt.db, "console")
+                }
+    assert (origin, query) == ("config", TOPIC["poland"]["query"])
+    assert "the config's query `troops AND entity:Poland`, not `destroyers AND" in told[0]
+    assert _suggested(told[0]) == [
+        "topic add poland-chat destroyers AND entity:Poland",
+        "subscribe poland-chat",
+    ]
+
+
+async def test_the_broken_chat_topic_notice_gives_commands_that_work_as_shown(
+    tmp_path, feed_server
+):
+    """Copied as shown, `topic add poland-ships QUERY` saved the placeholder's word as the
+    topic's query. Now: its own query to mend (refused as shown, nothing saved), and a way
+    out that works as it stands."""
+    feed_server.serve("/w", _feed([]))
+    url = feed_server.url("/w")
+    async with console_runtime(_settings(tmp_path, url, topic=True)) as (rt, _):
+        save_topic(rt.db, Topic("poland-ships", "topic:poland AND destroyers", origin="chat"))
+        subscribe(rt.db, "console", "poland-ships", "instant")
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
+        [(_, text)] = _notices(rt.db)
+        add, out = _suggested(text)
+        assert [(parse(c)[0].name, parse(c)[1]) for c in (add, out)] == [
+            ("topic add", "poland-ships topic:poland AND destroyers"),
+            ("unsubscribe", "poland-ships"),
+        ]
+        refused = await Commands(rt).handle(Invocation("console", "console", "op", add))
+        assert not refused.ok and "unknown topic 'poland'" in refused.text
+        [query] = rt.db.execute("SELECT query FROM topics WHERE name = 'poland-ships'").fetchone()
+        assert query == "topic:poland AND destroyers"
+        await _ask(rt, out)
+        assert [s.topic for s in subscriptions(rt.db, "console") if not s.paused_reason] == []
