@@ -629,3 +629,26 @@ async def test_the_broken_chat_topic_notice_gives_commands_that_work_as_shown(
         assert query == "topic:poland AND destroyers"
         await _ask(rt, out)
         assert [s.topic for s in subscriptions(rt.db, "console") if not s.paused_reason] == []
+
+
+async def test_the_topic_back_with_a_model_asks_the_encoder_about_what_was_held(
+    tmp_path, feed_server
+):
+    """Put back with the shipped deployments model, which takes the encoder's opinion: the
+    word model alone lets the interpreters' story through, ingest asking the encoder would
+    not have queued it, and neither does the give-back post it."""
+    helped = "Interpreters who helped American troops set to arrive in US"
+    feed_server.serve("/w", _feed([POLAND[0], helped]))
+    url = feed_server.url("/w")
+
+    def config(topics: dict[str, Any]) -> Settings:
+        return Settings.model_validate({**_config(tmp_path, url, topic=False), "topics": topics})
+
+    await _queue(config({"poland": {"query": "troops"}}), "poland")
+    async with console_runtime(config({})) as (rt, _):
+        await poll_once(rt)
+    back = config({"poland": {"query": "troops", "relevance": "deployments"}})
+    async with console_runtime(back) as (rt, console):
+        await poll_once(rt)
+        assert [a["title"] for a in console.alerts()] == [POLAND[0]]
+    assert [s for _, s, _ in _statuses(tmp_path)] == ["sent", "cancelled"]
