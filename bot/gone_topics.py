@@ -361,9 +361,9 @@ def _decide_again(db: sqlite_utils.Database, sub: SubscriptionRow, again: Redeci
     their item (strictly for the story's first alert here), else go on through another
     topic of the channel that takes it, else are cancelled (the item stays in the archive).
     The first kept starts the story unless the channel was told of it otherwise. Not
-    `bot.redecide._redecide`: that reads an alert held for a gone topic as telling of
-    nothing, and so would start a story again at each alert it keeps. How many were
-    cancelled."""
+    `bot.redecide._redecide`, which may hand an alert to the channel's subscription to
+    another topic that is gone too (its item matched that one as well): posted through
+    it. How many were cancelled."""
     reason = f"topic {sub.topic} came back to the config no longer taking it"
     held = list(
         db.query(

@@ -652,3 +652,41 @@ async def test_the_topic_back_with_a_model_asks_the_encoder_about_what_was_held(
         await poll_once(rt)
         assert [a["title"] for a in console.alerts()] == [POLAND[0]]
     assert [s for _, s, _ in _statuses(tmp_path)] == ["sent", "cancelled"]
+
+
+THREE = [*POLAND, "Poland deploys more troops near the Belarus border"]
+
+
+async def test_what_the_topic_back_keeps_of_a_story_goes_out_as_one_story(tmp_path, feed_server):
+    """Its query back in the config takes the story's first and third reports, not the
+    second: the third is an update of the first, not the start of the story again."""
+    feed_server.serve("/w", _feed(THREE))
+    url = feed_server.url("/w")
+    async with console_runtime(_settings(tmp_path, url, topic=True)) as (rt, _):
+        subscribe(rt.db, "console", "poland", "instant")
+        await poll_many(rt.pipeline, active_feeds(rt.db))
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
+        await poll_once(rt)
+    back = _settings(tmp_path, url, topic=True, query="deploys AND entity:Poland")
+    async with console_runtime(back) as (rt, console):
+        await poll_once(rt)
+        posted = [(a["title"], a["kind"]) for a in console.alerts()]
+    assert posted == [(THREE[0], "new"), (THREE[2], "update")]
+
+
+async def test_what_a_chat_topic_of_the_removed_name_keeps_of_a_story_goes_out_as_one_story(
+    tmp_path, feed_server
+):
+    """The same from chat (`topic add` decides what was held): the story's third report
+    went out as a second start of it, its own message beside the first."""
+    feed_server.serve("/w", _feed(THREE))
+    url = feed_server.url("/w")
+    async with console_runtime(_settings(tmp_path, url, topic=True)) as (rt, _):
+        subscribe(rt.db, "console", "poland", "instant")
+        await poll_many(rt.pipeline, active_feeds(rt.db))
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, console):
+        await poll_once(rt)
+        await _ask(rt, "topic add poland deploys AND entity:Poland")
+        await poll_once(rt)
+        posted = [(a["title"], a["kind"]) for a in console.alerts()]
+    assert posted == [(THREE[0], "new"), (THREE[2], "update")]
