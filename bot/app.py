@@ -27,7 +27,7 @@ from bot.clock import iso, utcnow
 from bot.db import BulkCheck, StoreThread, open_database, read_error
 from bot.digest import next_digest_at, send_digests
 from bot.feeds.fetch import Fetcher
-from bot.gone_topics import settle_gone_topics
+from bot.gone_topics import returning, settle_gone_topics, tell_replaced
 from bot.indexfile import Loading, load_index, save_index
 from bot.narrow import filter_error, rematch
 from bot.onebot import one_bot
@@ -96,10 +96,18 @@ def tell_broken(db: sqlite_utils.Database, topics: Mapping[str, str]) -> None:
     """Tell each channel once that a topic it follows, or its own desk filter, no longer
     compiles (saved under an older version whose query language was looser, or a config
     topic it refers to is gone): skipped quietly, its alerts would simply stop."""
+    queries = {t.name: t.query for t in list_topics(db)}
     for sub in subscriptions(db):
         if sub.topic in topics:
             what, why = f"topic `{sub.topic}`", topics[sub.topic]
-            fix = f"`/wirewatch topic add {sub.topic} QUERY` with a query that works"
+            # Its own query, to mend where the reason says: as shown it is refused, never
+            # saved as a placeholder's word would be (`topic add NAME QUERY` taken verbatim).
+            query = " ".join(queries.get(sub.topic, "").split()).replace("`", "'")
+            fix = (
+                f"`/wirewatch topic add {sub.topic} {query}`, its query mended where that "
+                f"says (as shown it is refused); to stop following it: `/wirewatch "
+                f"unsubscribe {sub.topic}`"
+            )
         elif (error := filter_error(sub.only_query, sub.except_query)) is not None:
             what, why = f"the `--only`/`--except` filter of `{sub.topic}` here", str(error)
             fix = f"`/wirewatch subscribe {sub.topic}` with filters that work"
@@ -156,12 +164,14 @@ async def _ready(
     again = rematch(changed, after, gazetteer) if changed else None
     if again is not None:
         await again.consult(waiting_items(db, again))
+    back = await returning(db, topics, after, gazetteer)  # config topics back: as they read now
+    tell_replaced(db, topics)  # a config topic replaces a chat one of its name: told
     dropped = sync_topics(db, topics, again)
     sync_config_feeds(db, [(f.name, f.url, f.interval) for f in settings.feeds])
     dropped += sync_config_subscriptions(
         db, [(s.channel, s.topic, s.mode, s.only, s.except_) for s in settings.subscriptions]
     )
-    settle_gone_topics(db, settings.max_age)  # chat's subscriptions to a topic gone, or back
+    settle_gone_topics(db, settings.max_age, again=back)  # chat's subscriptions: topic gone, back
     metrics.DROPPED.labels("config changed").inc(dropped)
     if dropped:
         log.warning(

@@ -109,7 +109,8 @@ def notes(settings: Settings) -> list[str]:
 def gone_topics(settings: Settings) -> list[str]:
     """What the database (when there is one) follows from chat that this config no longer
     has: a channel's subscription, whose alerts are held (`bot.gone_topics`), or a chat
-    topic's `topic:NAME`, skipped. Read-only: a database that cannot be read says nothing."""
+    topic's `topic:NAME`, skipped; and a chat topic this config replaces. Read-only: a
+    database that cannot be read says nothing."""
     if settings.database == ":memory:" or not Path(settings.database).is_file():
         return []
     try:
@@ -121,8 +122,16 @@ def gone_topics(settings: Settings) -> list[str]:
             chat = dict(db.execute("SELECT name, query FROM topics WHERE origin = 'chat'"))
     except sqlite3.Error:
         return []
-    names = {t.name for t in configured_topics(settings)} | set(chat)
+    config = {t.name for t in configured_topics(settings)}
+    names = config | set(chat)
     out = [
+        f"topic {name} of this config replaces the topic of that name made from chat "
+        f"({' '.join(query.split())!r}) when wirewatch starts: the config wins a name both "
+        "have, and the channels that follow it are told once"
+        for name, query in sorted(chat.items())
+        if name in config
+    ]
+    out += [
         f"topic {topic} is not in this config but {channel} follows it (from chat): its alerts "
         "are held, not posted, and the channel is told, until the topic is back here or the "
         "channel unsubscribes"

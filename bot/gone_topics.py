@@ -8,11 +8,18 @@ in `error`, never posted nor dropped; the channel is told once, in the channel. 
 topic is back, the held alerts of each story still within `max_age` go out, the others
 are cancelled, and the channel is told what came of them: at the next start when it is
 back in the config, at once when `topic add` makes a topic of its name from chat
-(`give_back`, once that topic's query has decided them again).
+(`give_back`, once that topic's query has decided them again). Back in the config, the
+topic as it now reads decides them first (`returning`): what it no longer takes is dropped
+and counted, as `topic add` would. A story's corroboration mark queued while its alert was
+held goes with that alert: out after it, or dropped with it.
+
+A config topic that takes the name of a topic made from chat (put back after a moderator
+made one of its name, or new) replaces it, as the config wins every name it shares (chat's
+`topic add` refuses a config topic's name); each channel that follows it is told once
+(`tell_replaced`).
 
 Deliberately not here: new alerts (the matcher no longer knows the topic, so none are
-queued), a subscription the config itself removed (`sync_config_subscriptions` ends it),
-and re-deciding held alerts against a topic that comes back with another query.
+queued), a subscription the config itself removed (`sync_config_subscriptions` ends it).
 """
 
 from __future__ import annotations
@@ -27,7 +34,9 @@ import sqlite_utils
 from bot.clock import iso, utcnow
 from bot.db import write
 from bot.durations import format_duration
-from bot.redecide import stored_item, taker
+from bot.model import Topic
+from bot.narrow import Redecision, rematch
+from bot.redecide import stored_item, taker, waiting_items
 from bot.store import (
     HELD_FOR_GONE,
     SubscriptionRow,
@@ -35,6 +44,7 @@ from bot.store import (
     subscriptions,
     told_story,
 )
+from bot.topics.entities import Gazetteer
 from bot.wording import counted
 
 log = logging.getLogger(__name__)
@@ -72,11 +82,48 @@ def gone_line(g: Gone) -> str:
     )
 
 
+async def returning(
+    db: sqlite_utils.Database, topics: list[Topic], after: list[Topic], gazetteer: Gazetteer
+) -> Redecision | None:
+    """At start, before the topics are synced: what decides the alerts held for config
+    topics that are back (`topics` has them, the database not, alerts are held for them) as
+    they now read, among `after` (every topic as the sync leaves them), the encoder asked
+    about their items first as `topic add` asks it; None when none is back."""
+    stored = {r[0] for r in db.execute("SELECT name FROM topics")}
+    back = {t.name for t in topics if t.name not in stored and held_for(db, t.name)}
+    if not back:
+        return None
+    again = rematch(back, after, gazetteer)
+    await again.consult(waiting_items(db, again))
+    return again
+
+
+def tell_replaced(db: sqlite_utils.Database, topics: list[Topic]) -> list[str]:
+    """At start, before the topics are synced (the sync replaces them): the config topics
+    that take the name of a topic made from chat, each channel following it told once with
+    the chat query it loses and how to keep it. Their names."""
+    chat = dict(db.execute("SELECT name, query FROM topics WHERE origin = 'chat'").fetchall())
+    replaced = [t for t in topics if t.name in chat]
+    with write(db):
+        for t in replaced:
+            log.warning("topic.replaced name=%s by=config chat_query=%r", t.name, chat[t.name])
+            for sub in subscriptions(db):
+                if sub.topic == t.name and sub.paused_reason != "unsubscribed":
+                    text = _replaced_text(t, chat[t.name], set(chat))
+                    key = f"topic-replaced:{sub.channel}\n{t.name}\n{chat[t.name]}"
+                    queue_notice(db, key, text, sub.channel)
+    return [t.name for t in replaced]
+
+
 def settle_gone_topics(
-    db: sqlite_utils.Database, max_age: float, now: datetime | None = None
+    db: sqlite_utils.Database,
+    max_age: float,
+    now: datetime | None = None,
+    again: Redecision | None = None,
 ) -> None:
     """At start, once topics and config subscriptions are synced: hold what waits for a
-    topic that is gone, give back what was held for one that is back; tell each channel."""
+    topic that is gone, give back what was held for one that is back (decided again by
+    `again`, from `returning`, first); tell each channel."""
     now = now or utcnow()
     with write(db):
         subs = [s for s in subscriptions(db) if s.paused_reason != "unsubscribed"]
@@ -92,7 +139,7 @@ def settle_gone_topics(
             if not _exists(db, sub.topic):
                 _hold(db, sub, subs)
             elif sub.id in held or _told(db, f"topic-gone:{_departure(db, sub)}"):
-                _give_back(db, sub, iso(now - timedelta(seconds=max_age)), max_age)
+                _give_back(db, sub, iso(now - timedelta(seconds=max_age)), max_age, again=again)
 
 
 def held_for(db: sqlite_utils.Database, topic: str) -> int:
@@ -208,12 +255,20 @@ IN_CONFIG, FROM_CHAT = "in wirewatch's config", "(made again from chat)"
 
 
 def _give_back(
-    db: sqlite_utils.Database, sub: SubscriptionRow, since: str, age: float, how: str = IN_CONFIG
+    db: sqlite_utils.Database,
+    sub: SubscriptionRow,
+    since: str,
+    age: float,
+    how: str = IN_CONFIG,
+    again: Redecision | None = None,
 ) -> int:
     """The topic is back: each story's held alerts go out as the subscription takes them
     now (or wait for a paused channel's resume) if one of its items is within `max_age`,
-    else are cancelled, as an item that old is never alerted. How many go out."""
+    else are cancelled, as an item that old is never alerted; with `again`, first only
+    those the topic as it now reads still takes. How many go out."""
     reason = GONE.format(sub.topic)
+    _adopt_marks(db, sub, reason)
+    refused = _decide_again(db, sub, again) if again and sub.topic in again.affected else 0
     stale = (
         "SELECT d.story_id FROM deliveries d JOIN items i ON i.id = d.item_id WHERE "
         "d.subscription_id = ? AND d.status = 'held' AND d.error = ? GROUP BY d.story_id "
@@ -230,6 +285,7 @@ def _give_back(
         f"status = 'held' AND error = ? AND story_id IN ({stale})",
         [sub.id, reason, sub.id, reason, since],
     )
+    _drop_untold_rest(db, sub, reason)
     back = _held_count(db, sub)
     # A story the channel was told of meanwhile (through another topic): its first report
     # held here is an update of it now.
@@ -252,10 +308,95 @@ def _give_back(
     db.conn.executemany(
         "UPDATE deliveries SET kind = 'update' WHERE id = ?", [(d_id,) for d_id in retold]
     )
-    log.info("topic.back channel=%s topic=%s resumed=%d dropped=%d", sub.channel, sub.topic,
-             back, dropped)  # fmt: skip
-    _tell(db, sub, "back", _back_text(sub, back, dropped, age, how))
+    log.info("topic.back channel=%s topic=%s resumed=%d dropped=%d refused=%d", sub.channel,
+             sub.topic, back, dropped, refused)  # fmt: skip
+    _tell(db, sub, "back", _back_text(sub, back, (dropped, refused), age, how))
     return back
+
+
+# A subscription's delivery that is not a story's alert: an edit, a corroboration mark.
+_NOT_ALERT = "NOT (event_id = 0 AND kind IN ('new', 'update'))"
+# The stories of a subscription's alerts held for its gone topic (parameters: its id, reason).
+_HELD_STORIES = (
+    "SELECT story_id FROM deliveries WHERE subscription_id = ? AND status = 'held' AND "
+    "error = ? AND event_id = 0 AND kind IN ('new', 'update')"
+)
+
+
+def _adopt_marks(db: sqlite_utils.Database, sub: SubscriptionRow, reason: str) -> None:
+    """A mark queued while its story's first alert was held (`bot.corroboration_store`
+    holds it with that alert, without the reason) is held for the topic too: it goes out
+    after that alert, or is dropped with it, and meanwhile tells the channel of nothing."""
+    db.execute(
+        "UPDATE deliveries SET error = ? WHERE subscription_id = ? AND status = 'held' AND "
+        f"error IS NULL AND {_NOT_ALERT} AND story_id IN ({_HELD_STORIES})",
+        [reason, sub.id, sub.id, reason],
+    )
+
+
+def _drop_untold_rest(db: sqlite_utils.Database, sub: SubscriptionRow, reason: str) -> None:
+    """The held edits and marks of a story none of whose held alerts goes out, and of which
+    the channel is not told otherwise: cancelled with it (not counted)."""
+    stories = [
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT story_id FROM deliveries WHERE subscription_id = ? AND "
+            f"status = 'held' AND error = ? AND {_NOT_ALERT} AND story_id NOT IN "
+            f"({_HELD_STORIES})",
+            [sub.id, reason, sub.id, reason],
+        )
+    ]
+    for story in stories:
+        if not told_story(db, sub.channel, story, "pending"):
+            db.execute(
+                "UPDATE deliveries SET status = 'cancelled' WHERE subscription_id = ? AND "
+                f"status = 'held' AND error = ? AND story_id = ? AND {_NOT_ALERT}",
+                [sub.id, reason, story],
+            )
+
+
+def _decide_again(db: sqlite_utils.Database, sub: SubscriptionRow, again: Redecision) -> int:
+    """The topic came back to the config with another query (or model): each story's held
+    alerts, oldest first, stay held for the give-back if the topic as it now reads takes
+    their item (strictly for the story's first alert here), else go on through another
+    topic of the channel that takes it, else are cancelled (the item stays in the archive).
+    The first kept starts the story unless the channel was told of it otherwise. Not
+    `bot.redecide._redecide`, which may hand an alert to the channel's subscription to
+    another topic that is gone too (its item matched that one as well): posted through
+    it. How many were cancelled."""
+    reason = f"topic {sub.topic} came back to the config no longer taking it"
+    held = list(
+        db.query(
+            "SELECT id, subscription_id, channel, story_id, item_id, kind, status FROM "
+            "deliveries WHERE subscription_id = ? AND status = 'held' AND error = ? AND "
+            "event_id = 0 AND kind IN ('new', 'update') ORDER BY id",
+            [sub.id, GONE.format(sub.topic)],
+        )
+    )
+    others = [
+        s
+        for s in subscriptions(db, sub.channel)
+        if s.id != sub.id and s.paused_reason != "unsubscribed" and _exists(db, s.topic)
+    ]
+    status = "digest" if sub.mode == "digest" else "pending"
+    told: set[int] = set()
+    refused = 0
+    for d in held:
+        story = d["story_id"]
+        if story not in told and told_story(db, sub.channel, story, status, before=d["id"]):
+            told.add(story)
+        kind = "update" if story in told else "new"
+        if taker([sub], again(stored_item(db, d["item_id"])), {**d, "kind": kind}) is not None:
+            db.execute("UPDATE deliveries SET kind = ? WHERE id = ?", [kind, d["id"]])
+            told.add(story)
+        elif _move_on(db, d, others, sub.channel):
+            told.add(story)
+        else:
+            refused += db.execute(
+                "UPDATE deliveries SET status = 'cancelled', error = ? WHERE id = ?",
+                [reason, d["id"]],
+            ).rowcount
+    return refused
 
 
 def _tell(db: sqlite_utils.Database, sub: SubscriptionRow, what: str, text: str) -> None:
@@ -300,15 +441,49 @@ def _gone_text(sub: SubscriptionRow, held: int, moved: int) -> str:
     )
 
 
-def _back_text(sub: SubscriptionRow, back: int, dropped: int, age: float, how: str) -> str:
-    old = (
-        f"; {counted(dropped, 'alert')} older than {format_duration(age)} "
-        f"{'was' if dropped == 1 else 'were'} dropped"
-        if dropped
+def _replaced_text(topic: Topic, chat_query: str, taken: set[str]) -> str:
+    """The channel's notice: the config's query now decides its `topic.name` alerts; the
+    chat one may be added again under a free name, with a command that works as shown."""
+    name, theirs, ours = topic.name, _shown(chat_query), _shown(topic.query)
+    keep = f"{name}-chat"
+    again = (
+        f" To keep the chat one, add it under another name and follow that: "
+        f"`/wirewatch topic add {keep} {theirs}`, then `/wirewatch subscribe {keep}`."
+        if keep not in taken and len(keep) <= 64 and "`" not in chat_query
         else ""
     )
-    going = "wait with the channel's paused alerts" if sub.paused_reason else "go out now"
+    return (
+        f"wirewatch: wirewatch's config now has a topic `{name}`, which replaces the `{name}` "
+        f"made from chat (the config wins a name both have): this channel's `{name}` alerts, "
+        f"those waiting too, now follow the config's query `{ours}`, not `{theirs}`.{again}"
+    )
+
+
+def _shown(query: str) -> str:
+    """A query on one line, its backticks made quotes (they would pair ours)."""
+    return " ".join(query.split()).replace("`", "'")
+
+
+def _back_text(
+    sub: SubscriptionRow, back: int, dropped: tuple[int, int], age: float, how: str
+) -> str:
+    """`dropped`: (older than `max_age`, no longer taken by the topic as it now reads)."""
+    old, refused = dropped
+    gone = "".join(
+        f"; {counted(n, 'alert')} {why} {'was' if n == 1 else 'were'} dropped"
+        for n, why in (
+            (old, f"older than {format_duration(age)}"),
+            (refused, "its query no longer takes"),
+        )
+        if n
+    )
+    one = back == 1
+    going = (
+        f"{'waits' if one else 'wait'} with the channel's paused alerts"
+        if sub.paused_reason
+        else f"{'goes' if one else 'go'} out now"
+    )
     return (
         f"wirewatch: topic `{sub.topic}` is back {how}: "
-        f"{counted(back, 'alert')} held for it {going}{old}."
+        f"{counted(back, 'alert')} held for it {going}{gone}."
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -585,13 +586,14 @@ def _restart(
     alerts were cancelled (edits not counted)."""
     cancelled = 0
     for d in db.query(
-        "SELECT d.id, d.kind, d.status, d.item_id, s.topic FROM deliveries d JOIN subscriptions "
-        "s ON s.id = d.subscription_id WHERE d.channel = ? AND d.story_id = ? AND d.event_id = 0 "
-        f"AND d.kind IN ('new', 'update') AND d.status IN ({','.join('?' * len(QUEUED))}) "
-        "ORDER BY d.id",
+        "SELECT d.id, d.kind, d.status, d.item_id, d.story_id, d.subscription_id, d.error, "
+        "s.topic FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id WHERE "
+        "d.channel = ? AND "
+        "d.story_id = ? AND d.event_id = 0 AND d.kind IN ('new', 'update') AND d.status IN "
+        f"({','.join('?' * len(QUEUED))}) ORDER BY d.id",
         [channel, story_id, *QUEUED],
     ):
-        if told_story(db, channel, story_id, d["status"], before=d["id"]):
+        if told_story(db, channel, story_id, d["status"], before=d["id"]) or _held_with(db, d):
             kind = "update"
         elif _strict(db, d["item_id"], d["topic"], rematch):
             kind = "new"
@@ -606,6 +608,25 @@ def _restart(
             [reason, channel, story_id, *QUEUED],
         )
     return cancelled
+
+
+def _held_with(db: sqlite_utils.Database, d: dict[str, Any]) -> bool:
+    """Whether an older alert of its story is held with it for a topic that is gone (they
+    go out together when it is back, `bot.gone_topics`): that one tells of the story, which
+    `told_story` does not count, since it may never go out."""
+    if d["status"] != "held" or d["error"] is None or not _GONE.fullmatch(d["error"]):
+        return False
+    return (
+        db.execute(
+            "SELECT 1 FROM deliveries WHERE subscription_id = ? AND story_id = ? AND id < ? AND "
+            "status = 'held' AND error = ? AND event_id = 0 AND kind IN ('new', 'update') LIMIT 1",
+            [d["subscription_id"], d["story_id"], d["id"], d["error"]],
+        ).fetchone()
+        is not None
+    )
+
+
+_GONE = re.compile(re.escape(HELD_FOR_GONE).replace("%", ".+"))
 
 
 def _strict(db: sqlite_utils.Database, item_id: int, topic: str, rematch: Rematch | None) -> bool:

@@ -8,6 +8,7 @@ channel is told once, and putting the topic back posts what is still fresh, once
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import zlib
 from collections.abc import AsyncIterator
@@ -24,7 +25,7 @@ from adapters.slack_app import SlackAdapter
 from bot.app import Runtime, open_runtime, poll_once
 from bot.cli import main
 from bot.clock import iso, utcnow
-from bot.commands import Commands, Invocation, Reply
+from bot.commands import Commands, Invocation, Reply, parse
 from bot.db import open_database
 from bot.digest import send_digests
 from bot.model import Topic
@@ -32,7 +33,7 @@ from bot.outbox import hold_channel
 from bot.pipeline import poll_many
 from bot.redecide import save_topic, subscribe
 from bot.settings import Settings
-from bot.store import active_feeds
+from bot.store import active_feeds, subscriptions
 from tests.runtime import console_runtime
 from tests.slackstub import TOKEN, SlackStub
 
@@ -57,18 +58,20 @@ def _feed(titles: list[str], summaries: dict[int, str] | None = None) -> str:
     return f"<?xml version='1.0'?><rss version='2.0'><channel>{items}</channel></rss>"
 
 
-def _config(tmp_path: Path, url: str, *, topic: bool) -> dict[str, Any]:
+def _config(tmp_path: Path, url: str, *, topic: bool, query: str | None = None) -> dict[str, Any]:
+    """`query`: the topic as the operator wrote it back, if not as it was."""
+    topics = {"poland": {"query": query}} if query else TOPIC
     return {
         "database": str(tmp_path / "w.db"),
         "articles": {"fetch": False},
         "feeds": [{"name": "Wire", "url": url}],
         "subscriptions": [],
-        **({"topics": TOPIC} if topic else {}),
+        **({"topics": topics} if topic else {}),
     }
 
 
-def _settings(tmp_path: Path, url: str, *, topic: bool) -> Settings:
-    return Settings.model_validate(_config(tmp_path, url, topic=topic))
+def _settings(tmp_path: Path, url: str, *, topic: bool, query: str | None = None) -> Settings:
+    return Settings.model_validate(_config(tmp_path, url, topic=topic, query=query))
 
 
 async def _queue(settings: Settings, *follow: str, mode: str = "instant") -> None:
@@ -462,3 +465,228 @@ async def test_an_edit_of_a_report_held_for_the_removed_topic_is_not_posted(tmp_
         posted = console.alerts()
     assert [(a["title"], a["kind"]) for a in posted] == [(POLAND[0], "new"), (POLAND[1], "update")]
     assert posted[0]["summary"] == edited
+
+
+async def test_the_topic_back_in_the_config_with_another_query_decides_what_was_held(
+    tmp_path, feed_server
+):
+    """The operator puts `poland` back with a narrower query: what was held for it goes out
+    only if the topic as it now reads takes it, as `topic add` from chat decides it. The
+    story's first report no longer matches; its second does, and starts the story."""
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    await _queue(_settings(tmp_path, url, topic=True), "poland")
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
+        await poll_once(rt)
+    narrower = _settings(tmp_path, url, topic=True, query="sends AND entity:Poland")
+    for _ in range(2):  # and a restart after: nothing twice
+        async with console_runtime(narrower) as (rt, console):
+            await poll_once(rt)
+            posted = [(a["title"], a["kind"]) for a in console.alerts()]
+            told = _notices(rt.db)
+        assert posted == ([(POLAND[1], "new")] if _ == 0 else [])
+    assert _statuses(tmp_path) == [
+        ("new", "cancelled", "topic poland came back to the config no longer taking it"),
+        ("new", "sent", None),
+    ]
+    assert len(told) == 2
+    assert "1 alert held for it goes out now" in told[1][1], told[1][1]
+    assert "1 alert its query no longer takes was dropped" in told[1][1]
+
+
+async def test_what_the_topic_back_with_another_query_refuses_is_dropped_not_posted(
+    tmp_path, feed_server
+):
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    await _queue(_settings(tmp_path, url, topic=True), "poland")
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
+        await poll_once(rt)
+    other = _settings(tmp_path, url, topic=True, query="destroyers AND entity:Poland")
+    async with console_runtime(other) as (rt, console):
+        await poll_once(rt)
+        assert console.alerts() == [], "an alert the topic no longer takes was posted"
+        back = _notices(rt.db)[-1][1]
+    assert [s for _, s, _ in _statuses(tmp_path)] == ["cancelled", "cancelled"]
+    assert "0 alerts held for it go out now; 2 alerts its query no longer takes were" in back
+
+
+def _two_wires(tmp_path: Path, url: str, other: str, *, topic: bool, query: str | None = None):
+    """Two outlets; a story they both carry is corroborated (two are enough here)."""
+    config = _config(tmp_path, url, topic=topic, query=query)
+    config["feeds"].append({"name": "Other", "url": other})
+    config["corroboration"] = {"outlets": 2}
+    return Settings.model_validate(config)
+
+
+async def _corroborated_while_gone(tmp_path: Path, feed_server, query: str | None) -> list:
+    """The story's first report queued for `poland`, held when it goes; a second outlet
+    carries the story meanwhile (through the built-in topic, which the channel does not
+    follow), which corroborates it; then `poland` is back. What the channel got."""
+    feed_server.serve("/w", _feed([POLAND[0]]))
+    feed_server.serve("/o", _feed([]))
+    url, other = feed_server.url("/w"), feed_server.url("/o")
+    async with console_runtime(_two_wires(tmp_path, url, other, topic=True)) as (rt, _):
+        subscribe(rt.db, "console", "poland", "instant")
+        await poll_many(rt.pipeline, active_feeds(rt.db))
+    feed_server.serve("/o", _feed(["Poland sends 2,000 more troops to its Belarus border"]))
+    async with console_runtime(_two_wires(tmp_path, url, other, topic=False)) as (rt, console):
+        await poll_once(rt)
+        assert console.alerts() == []
+        marks = rt.db.execute("SELECT count(*) FROM deliveries WHERE kind = 'corroborated'")
+        assert marks.fetchone()[0] == 1, "the story was not corroborated meanwhile"
+    back = _two_wires(tmp_path, url, other, topic=True, query=query)
+    async with console_runtime(back) as (rt, console):
+        await poll_once(rt)
+        return [(a["title"], a["kind"]) for a in console.alerts()]
+
+
+async def test_a_story_corroborated_while_held_gets_its_mark_after_its_alert(tmp_path, feed_server):
+    posted = await _corroborated_while_gone(tmp_path, feed_server, None)
+    assert posted == [(POLAND[0], "new"), (POLAND[0], "corroborated")]
+    assert [s for _, s, _ in _statuses(tmp_path)] == ["sent", "sent"]
+
+
+async def test_the_mark_of_a_held_story_the_topic_back_refuses_is_dropped_with_it(
+    tmp_path, feed_server
+):
+    posted = await _corroborated_while_gone(tmp_path, feed_server, "destroyers AND entity:Poland")
+    assert posted == []
+    assert [(k, s) for k, s, _ in _statuses(tmp_path)] == [
+        ("new", "cancelled"),
+        ("corroborated", "cancelled"),
+    ]
+
+
+def _suggested(text: str) -> list[str]:
+    """The `/wirewatch ...` commands a notice gives, as typed after `/wirewatch`."""
+    return re.findall(r"`/wirewatch ([^`]+)`", text)
+
+
+async def test_the_config_topic_back_replaces_a_chat_topic_of_its_name_and_the_channel_is_told(
+    tmp_path, feed_server, capsys
+):
+    """While `poland` was gone a moderator made a `poland` of their own from chat; the
+    operator then puts the config's back. The config wins, as for any name both have, but
+    not in silence: the channel is told once, with a command that keeps the chat query."""
+    feed_server.serve("/w", _feed([]))
+    url = feed_server.url("/w")
+    with_topic = _settings(tmp_path, url, topic=True)
+    async with console_runtime(with_topic) as (rt, _):
+        subscribe(rt.db, "console", "poland", "instant")
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
+        await _ask(rt, "topic add poland destroyers AND entity:Poland")
+    config = tmp_path / "wirewatch.yaml"
+    config.write_text(yaml.safe_dump(_config(tmp_path, url, topic=True)))
+    capsys.readouterr()
+    assert main(["check", "--config", str(config)]) == 0
+    assert (
+        "note: topic poland of this config replaces the topic of that name made from chat "
+        "('destroyers AND entity:Poland') when wirewatch starts" in capsys.readouterr().out
+    )
+    for _ in range(2):  # restarted twice: told once
+        async with console_runtime(with_topic) as (rt, _):
+            told = [text for _, text in _notices(rt.db) if "replaces" in text]
+            [(origin, query)] = rt.db.execute(
+                "SELECT origin, query FROM topics WHERE name = 'poland'"
+            ).fetchall()
+            assert len(told) == 1
+            if _ == 0:  # what the notice suggests works as shown
+                for command in _suggested(told[0]):
+                    await _ask(rt, command)
+                assert {"poland", "poland-chat"} <= {
+                    s.topic for s in subscriptions(rt.db, "console")
+                }
+    assert (origin, query) == ("config", TOPIC["poland"]["query"])
+    assert "the config's query `troops AND entity:Poland`, not `destroyers AND" in told[0]
+    assert _suggested(told[0]) == [
+        "topic add poland-chat destroyers AND entity:Poland",
+        "subscribe poland-chat",
+    ]
+
+
+async def test_the_broken_chat_topic_notice_gives_commands_that_work_as_shown(
+    tmp_path, feed_server
+):
+    """Copied as shown, `topic add poland-ships QUERY` saved the placeholder's word as the
+    topic's query. Now: its own query to mend (refused as shown, nothing saved), and a way
+    out that works as it stands."""
+    feed_server.serve("/w", _feed([]))
+    url = feed_server.url("/w")
+    async with console_runtime(_settings(tmp_path, url, topic=True)) as (rt, _):
+        save_topic(rt.db, Topic("poland-ships", "topic:poland AND destroyers", origin="chat"))
+        subscribe(rt.db, "console", "poland-ships", "instant")
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
+        [(_, text)] = _notices(rt.db)
+        add, out = _suggested(text)
+        assert [(parse(c)[0].name, parse(c)[1]) for c in (add, out)] == [
+            ("topic add", "poland-ships topic:poland AND destroyers"),
+            ("unsubscribe", "poland-ships"),
+        ]
+        refused = await Commands(rt).handle(Invocation("console", "console", "op", add))
+        assert not refused.ok and "unknown topic 'poland'" in refused.text
+        [query] = rt.db.execute("SELECT query FROM topics WHERE name = 'poland-ships'").fetchone()
+        assert query == "topic:poland AND destroyers"
+        await _ask(rt, out)
+        assert [s.topic for s in subscriptions(rt.db, "console") if not s.paused_reason] == []
+
+
+async def test_the_topic_back_with_a_model_asks_the_encoder_about_what_was_held(
+    tmp_path, feed_server
+):
+    """Put back with the shipped deployments model, which takes the encoder's opinion: the
+    word model alone lets the interpreters' story through, ingest asking the encoder would
+    not have queued it, and neither does the give-back post it."""
+    helped = "Interpreters who helped American troops set to arrive in US"
+    feed_server.serve("/w", _feed([POLAND[0], helped]))
+    url = feed_server.url("/w")
+
+    def config(topics: dict[str, Any]) -> Settings:
+        return Settings.model_validate({**_config(tmp_path, url, topic=False), "topics": topics})
+
+    await _queue(config({"poland": {"query": "troops"}}), "poland")
+    async with console_runtime(config({})) as (rt, _):
+        await poll_once(rt)
+    back = config({"poland": {"query": "troops", "relevance": "deployments"}})
+    async with console_runtime(back) as (rt, console):
+        await poll_once(rt)
+        assert [a["title"] for a in console.alerts()] == [POLAND[0]]
+    assert [s for _, s, _ in _statuses(tmp_path)] == ["sent", "cancelled"]
+
+
+THREE = [*POLAND, "Poland deploys more troops near the Belarus border"]
+
+
+async def test_what_the_topic_back_keeps_of_a_story_goes_out_as_one_story(tmp_path, feed_server):
+    """Its query back in the config takes the story's first and third reports, not the
+    second: the third is an update of the first, not the start of the story again."""
+    feed_server.serve("/w", _feed(THREE))
+    url = feed_server.url("/w")
+    async with console_runtime(_settings(tmp_path, url, topic=True)) as (rt, _):
+        subscribe(rt.db, "console", "poland", "instant")
+        await poll_many(rt.pipeline, active_feeds(rt.db))
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
+        await poll_once(rt)
+    back = _settings(tmp_path, url, topic=True, query="deploys AND entity:Poland")
+    async with console_runtime(back) as (rt, console):
+        await poll_once(rt)
+        posted = [(a["title"], a["kind"]) for a in console.alerts()]
+    assert posted == [(THREE[0], "new"), (THREE[2], "update")]
+
+
+async def test_what_a_chat_topic_of_the_removed_name_keeps_of_a_story_goes_out_as_one_story(
+    tmp_path, feed_server
+):
+    """The same from chat (`topic add` decides what was held): the story's third report
+    went out as a second start of it, its own message beside the first."""
+    feed_server.serve("/w", _feed(THREE))
+    url = feed_server.url("/w")
+    async with console_runtime(_settings(tmp_path, url, topic=True)) as (rt, _):
+        subscribe(rt.db, "console", "poland", "instant")
+        await poll_many(rt.pipeline, active_feeds(rt.db))
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, console):
+        await poll_once(rt)
+        await _ask(rt, "topic add poland deploys AND entity:Poland")
+        await poll_once(rt)
+        posted = [(a["title"], a["kind"]) for a in console.alerts()]
+    assert posted == [(THREE[0], "new"), (THREE[2], "update")]
