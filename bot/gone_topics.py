@@ -36,7 +36,7 @@ from bot.db import write
 from bot.durations import format_duration
 from bot.model import Topic
 from bot.narrow import Redecision, rematch
-from bot.redecide import stored_item, taker, waiting_items
+from bot.redecide import stored_item, taker, topic_exists, waiting_items
 from bot.store import (
     HELD_FOR_GONE,
     SubscriptionRow,
@@ -70,7 +70,7 @@ def gone_subscriptions(db: sqlite_utils.Database, channel: str | None = None) ->
     return [
         Gone(s.channel, s.topic, _held_count(db, s))
         for s in subscriptions(db, channel)
-        if s.paused_reason != "unsubscribed" and not _exists(db, s.topic)
+        if s.paused_reason != "unsubscribed" and not topic_exists(db, s.topic)
     ]
 
 
@@ -136,7 +136,7 @@ def settle_gone_topics(
             )
         }
         for sub in subs:
-            if not _exists(db, sub.topic):
+            if not topic_exists(db, sub.topic):
                 _hold(db, sub, subs)
             elif sub.id in held or _told(db, f"topic-gone:{_departure(db, sub)}"):
                 _give_back(db, sub, iso(now - timedelta(seconds=max_age)), max_age, again=again)
@@ -168,10 +168,6 @@ def give_back(
         )
 
 
-def _exists(db: sqlite_utils.Database, topic: str) -> bool:
-    return db.execute("SELECT 1 FROM topics WHERE name = ?", [topic]).fetchone() is not None
-
-
 def _held_count(db: sqlite_utils.Database, sub: SubscriptionRow) -> int:
     """The story alerts held for its topic (their edits and marks not counted)."""
     return int(
@@ -189,7 +185,7 @@ def _hold(db: sqlite_utils.Database, sub: SubscriptionRow, subs: list[Subscripti
     or in a digest in doubt, is held in doubt (the platform is asked before any resend, once
     the topic is back: `bot.digest` would have posted the digest again without it)."""
     others = [s for s in subs if s.channel == sub.channel and s.id != sub.id]
-    takers = [s for s in others if _exists(db, s.topic)]
+    takers = [s for s in others if topic_exists(db, s.topic)]
     waiting = _waiting(db, sub.id)  # as they were: `_move` keeps a claim or a pause
     held = db.execute(  # first, so that they tell the channel of no story (`told_story`)
         "UPDATE deliveries SET status = 'held', error = ?, maybe_posted = CASE WHEN status = "
@@ -376,7 +372,7 @@ def _decide_again(db: sqlite_utils.Database, sub: SubscriptionRow, again: Redeci
     others = [
         s
         for s in subscriptions(db, sub.channel)
-        if s.id != sub.id and s.paused_reason != "unsubscribed" and _exists(db, s.topic)
+        if s.id != sub.id and s.paused_reason != "unsubscribed" and topic_exists(db, s.topic)
     ]
     status = "digest" if sub.mode == "digest" else "pending"
     told: set[int] = set()

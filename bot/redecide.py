@@ -520,11 +520,15 @@ def _redecide(
     and the stories it started here start with their next alert that may. Inside the
     caller's write; returns how many were cancelled."""
     subs = subscriptions(db, channel)
+    # A subscription to a topic removed from the config keeps what it holds, and takes
+    # nothing more: an alert handed to it would be posted under a topic that is gone.
+    gone = {s.id for s in subs if not topic_exists(db, s.topic)}
     stories: set[int] = set()
     cancelled = 0
     for d in queued:
         item = stored_item(db, d["item_id"])
-        sub = taker(subs, rematch(item) if rematch else item, d)
+        mine = [s for s in subs if s.id not in gone or s.id == d["subscription_id"]]
+        sub = taker(mine, rematch(item) if rematch else item, d)
         if sub is None:
             cancelled += _cancel(db, d["id"], reason)
         elif sub.id != d["subscription_id"]:
@@ -553,6 +557,11 @@ def taker(
     taking = [s for s in narrow_subscriptions(subs, item) if s.topic in bar]
     mine = [s for s in taking if s.id == d["subscription_id"]]
     return next(iter(mine or taking), None)
+
+
+def topic_exists(db: sqlite_utils.Database, topic: str) -> bool:
+    """Whether `topic` is in the config or made from chat (not removed from the config)."""
+    return db.execute("SELECT 1 FROM topics WHERE name = ?", [topic]).fetchone() is not None
 
 
 # What an alert moved to another subscription keeps: held (the channel is paused), muted (it

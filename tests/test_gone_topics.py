@@ -690,3 +690,19 @@ async def test_what_a_chat_topic_of_the_removed_name_keeps_of_a_story_goes_out_a
         await poll_once(rt)
         posted = [(a["title"], a["kind"]) for a in console.alerts()]
     assert posted == [(THREE[0], "new"), (THREE[2], "update")]
+
+
+async def test_unsubscribing_hands_nothing_to_a_topic_removed_from_the_config(
+    tmp_path, feed_server
+):
+    # Queued under troop-deployments (subscribed first); the reports match `poland` too,
+    # which the operator then removed. Unsubscribing troop-deployments re-decides them: the
+    # channel's subscription to the removed topic must not post them.
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    await _queue(_settings(tmp_path, url, topic=True), "troop-deployments", "poland")
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, console):
+        await _ask(rt, "unsubscribe troop-deployments")
+        await poll_once(rt)
+        assert console.alerts() == [], "posted through a topic removed from the config"
+    assert [s for _, s, _ in _statuses(tmp_path)] == ["cancelled", "cancelled"]
