@@ -394,8 +394,7 @@ async def run_forever(rt: Runtime, stop: asyncio.Event, grace: float = GRACE) ->
     for job, every in jobs:
         scheduler.add_job(
             _tracked(rt, job),
-            "interval",
-            seconds=every,
+            clockwatch.Every(every),  # a step forward does not hold the loop
             id=job.__name__.lstrip("_"),
             max_instances=1,
             coalesce=True,
