@@ -7,10 +7,11 @@ started there start with their next alert that may.
 
 A command's long write goes in slices (`_sliced`) that a poll's writes go between, with a
 row in `unfinished_writes` that a start finds and finishes (`sync_topics`,
-`sync_config_subscriptions`). `topic add` decides the items before its first write
-(seconds at thousands waiting); a stop meanwhile ends it there, nothing written
-(`_waiting_batches`). The plain queries on feeds, topics and subscriptions are
-`bot.store`'s; nothing here matches text itself (`bot.narrow`) or sends.
+`sync_config_subscriptions`). `topic add`, and a start after the config changed a topic,
+decide the items before their first write (seconds at thousands waiting); a stop meanwhile
+ends them there, nothing written (`_waiting_batches`), or between two slices. The plain
+queries on feeds, topics and subscriptions are `bot.store`'s; nothing here matches text
+itself (`bot.narrow`) or sends.
 """
 
 from __future__ import annotations

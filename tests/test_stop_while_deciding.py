@@ -184,6 +184,7 @@ async def _marked(db: Path) -> bool:
 # How far into the start the SIGTERM comes while it decides (before its first write): the
 # deciding of 10,000 alerts takes 2-3 s here, its writes as long again.
 STARTING = 0.8
+ASKING = 4.0  # the same, when the encoder is asked first (a minute's work)
 
 
 def _config_backlog(tmp_path: Path) -> Path:
@@ -197,11 +198,17 @@ def _config_backlog(tmp_path: Path) -> Path:
     return db
 
 
-def _changed_config(db: Path) -> Settings:
+def _changed_config(db: Path, model: bool = False) -> Settings:
+    """With `model`, also a config topic that refers to the backlog's and has the built-in
+    relevance model: the encoder scores the 5,000 items still let through (a minute here),
+    a batch at a time, before anything is decided."""
+    topics = {TOPIC: {"query": "backlog AND NOT said"}}
+    if model:
+        topics["tracked"] = {"query": f"topic:{TOPIC}", "relevance": "deployments"}
     return Settings.model_validate(
         {
             "database": str(db),
-            "topics": {TOPIC: {"query": "backlog AND NOT said"}},
+            "topics": topics,
             "articles": {"fetch": False},
             "sentence_vectors": False,
         }
@@ -253,7 +260,7 @@ def _decided_stories(states: dict[int, tuple]) -> int:
     return decided
 
 
-@pytest.mark.parametrize("phase", ["deciding", "writing"])
+@pytest.mark.parametrize("phase", ["deciding", "asking the encoder", "writing"])
 async def test_a_sigterm_while_the_start_decides_a_backlog_ends_it_and_the_next_start_finishes(
     tmp_path: Path, phase: str
 ) -> None:
@@ -263,7 +270,7 @@ async def test_a_sigterm_while_the_start_decides_a_backlog_ends_it_and_the_next_
     SIGTERM); now the start ends at the next batch or slice, nothing half done, and the
     next start finishes the work."""
     db = _config_backlog(tmp_path)
-    settings = _changed_config(db)
+    settings = _changed_config(db, model=phase == "asking the encoder")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)  # as `wirewatch run`
@@ -271,6 +278,8 @@ async def test_a_sigterm_while_the_start_decides_a_backlog_ends_it_and_the_next_
     began = time.monotonic()
     if phase == "deciding":
         _sigterm_when(lambda: time.monotonic() > began + STARTING, sent)
+    elif phase == "asking the encoder":  # the items read (1-2 s), the encoder at work
+        _sigterm_when(lambda: time.monotonic() > began + ASKING, sent)
     else:  # once its first slice is written
         _sigterm_when(lambda: _unfinished(db) > 0, sent)
     try:
@@ -288,8 +297,66 @@ async def test_a_sigterm_while_the_start_decides_a_backlog_ends_it_and_the_next_
     assert decided < len(range(1, BACKLOG + 1, 3)), "the stop did not end the deciding"
     assert phase == "writing" or decided == 0, "written before the deciding was done"
     assert _unfinished(db) == (phase == "writing"), "the next start would not finish it"
+    if phase == "asking the encoder":
+        return  # nothing written: as after the deciding, the next start does it all
 
     async with open_runtime(settings, {"console": Console()}):  # the next start finishes it
         pass
     _decided_anew(_backlog_states(db))  # as an uninterrupted start decides them
     assert _unfinished(db) == 0
+
+
+# -- topic add's encoder part ------------------------------------------------------------
+
+
+def _with_model(db: Path) -> Settings:
+    """The backlog's config, with a config topic that refers to its topic and has the
+    built-in relevance model (the encoder's opinion, asked of a worker, counts): the
+    waiting items that still match are scored by the encoder before anything is written."""
+    data = _settings(db).model_dump(mode="json", exclude_unset=True)
+    data["topics"]["tracked"] = {"query": f"topic:{TOPIC}", "relevance": "deployments"}
+    return Settings.model_validate(data)
+
+
+async def _store_free(store: StoreThread) -> bool:
+    """Whether the store thread is idle (answers a trivial call at once): the command read
+    the waiting items already and has not begun to decide them there."""
+    try:
+        await asyncio.wait_for(store.run(lambda db: None), 0.2)
+        return True
+    except TimeoutError:
+        return False
+
+
+async def test_a_stop_while_topic_add_asks_the_encoder_ends_it_between_batches(
+    tmp_path: Path,
+) -> None:
+    """The encoder scores the 5,000 waiting items the new query still lets through (many
+    seconds), a batch at a time, on a worker, before the command's first write: a stop
+    meanwhile ends it at the next batch, nothing written, the moderator told."""
+    db = _backlog(tmp_path / "w.db")
+    stop = asyncio.Event()
+    console = Console()
+    async with open_runtime(_with_model(db), {"console": console}) as rt:
+        assert rt.store is not None
+        runner = asyncio.create_task(run_forever(rt, stop))
+        cmds = Commands(rt)
+        await cmds.handle(Invocation("console", "console", "ed", "list"))  # its thread is up
+        answer = asyncio.create_task(cmds.handle(Invocation("console", "console", "ed", COMMAND)))
+        await asyncio.sleep(DECIDING)
+        while not await _store_free(rt.store):  # reading the waiting items
+            assert not answer.done(), (await answer).text
+        await asyncio.sleep(1.0)  # the encoder well into its batches
+        assert not answer.done() and not await _locked(db), "the stop must come while asking"
+        assert await _store_free(rt.store), "the stop must come while asking the encoder"
+        started = time.monotonic()
+        stop.set()  # SIGTERM
+        await runner
+        await stop_adapters([console])
+        reply = await answer
+        took = time.monotonic() - started
+
+    assert took < GRACE, f"the stop took {took:.1f} s"
+    assert not reply.ok and "wirewatch is stopping" in reply.text, reply.text
+    assert "run the same command again" in reply.text, reply.text
+    _as_before(db)
