@@ -283,7 +283,7 @@ async def test_a_step_back_met_by_a_busy_database_is_kept_once_it_is_free(
 
 MONTH = timedelta(days=30)
 # What the loop may be held at once around a step forward, with room for a loaded 2-core
-# machine: APScheduler counting every 2 s tick of a month it missed held it 1.2 s a job.
+# machine: APScheduler counting every 2 s tick of a month it missed held it 5-7 s here.
 STALL_BOUND = 0.8
 
 
@@ -322,7 +322,7 @@ async def test_a_step_forward_of_a_month_does_not_hold_the_loop_and_runs_each_jo
             max(wake - 0.02, 0), lambda: (clock.shift(MONTH), stepped.set())
         )
         await stepped.wait()
-        at = utcnow()
+        at, polled = utcnow(), len(feed_server.requests_to("/wire"))
         await asyncio.sleep(4)  # every job due once, the 2 s ones once more
         beating.cancel()
         jobs = {j.id: j.trigger.interval for j in scheduler.get_jobs()}
@@ -332,7 +332,7 @@ async def test_a_step_forward_of_a_month_does_not_hold_the_loop_and_runs_each_jo
     for job, every in jobs.items():
         # Run once, and again only after its interval: not once per tick it missed.
         assert 1 <= ran.count(job) <= 1 + 4 // every.total_seconds(), (job, ran)
-    assert len(feed_server.requests_to("/wire")) == 2  # the feed's 10 s: polled once more
+    assert len(feed_server.requests_to("/wire")) == polled + 1  # its 10 s: polled once more
     assert _titles(console) == REPORTS[:1]  # nothing posted twice
     assert after == muted  # the end that was set, not moved by the step
     assert any("clock.stepped by=+2592000s" in r.getMessage() for r in caplog.records)
