@@ -11,10 +11,12 @@ import asyncio
 import hashlib
 import logging
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlite_utils
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -26,14 +28,23 @@ from bot.check import Unserved, unserved
 from bot.clock import iso, utcnow
 from bot.db import BulkCheck, StoreThread, open_database, read_error
 from bot.digest import next_digest_at, send_digests
+from bot.errors import StoppingError
 from bot.feeds.fetch import Fetcher
 from bot.gone_topics import returning, settle_gone_topics, tell_replaced
 from bot.indexfile import Loading, load_index, save_index
-from bot.narrow import filter_error, rematch
+from bot.model import Topic
+from bot.narrow import Redecision, filter_error, rematch
 from bot.onebot import one_bot
 from bot.outbox import OutboxStats, deliver_notices, deliver_pending, reconcile
 from bot.pipeline import Pipeline, PollResult, poll_many
-from bot.redecide import changed_topics, sync_config_subscriptions, sync_topics, waiting_items
+from bot.redecide import (
+    DECIDE_BATCH,
+    NOTHING_CHANGED,
+    changed_topics,
+    sync_config_subscriptions,
+    sync_topics,
+    waiting_items,
+)
 from bot.settings import Settings
 from bot.store import (
     FeedRow,
@@ -162,11 +173,9 @@ async def _ready(
     topics = configured_topics(settings)
     changed, after = changed_topics(db, topics)
     again = rematch(changed, after, gazetteer) if changed else None
-    if again is not None:
-        await again.consult(waiting_items(db, again))
     back = await returning(db, topics, after, gazetteer)  # config topics back: as they read now
     tell_replaced(db, topics)  # a config topic replaces a chat one of its name: told
-    dropped = sync_topics(db, topics, again)
+    dropped = await _topics_at_start(db, topics, after, again, stop)
     sync_config_feeds(db, [(f.name, f.url, f.interval) for f in settings.feeds])
     dropped += sync_config_subscriptions(
         db, [(s.channel, s.topic, s.mode, s.only, s.except_) for s in settings.subscriptions]
@@ -220,6 +229,45 @@ async def _ready(
         shutdown_workers()
         if pipeline is not None:
             save_index(pipeline.index, settings.database)
+
+
+async def _topics_at_start(
+    db: sqlite_utils.Database,
+    topics: list[Topic],
+    after: list[Topic],
+    again: Redecision | None,
+    stop: asyncio.Event | None,
+) -> int:
+    """`sync_topics`, the alerts waiting through changed topics decided again off the event
+    loop (seconds at thousands waiting: on the loop, deaf to SIGTERM, it held the stop past
+    its grace); the encoder's opinions asked DECIDE_BATCH items at a time in between. A
+    stop meanwhile ends the start (StartupStopped) at the next batch or slice: nothing is
+    half written, and the next start decides again what still waits (`bot.redecide`)."""
+    if again is None:
+        return sync_topics(db, topics)
+    stopping = threading.Event()
+
+    def stopped(waited: asyncio.Future[Any]) -> None:
+        if not waited.cancelled():
+            stopping.set()
+
+    relay = asyncio.ensure_future(stop.wait()) if stop is not None else None
+    if relay is not None:
+        relay.add_done_callback(stopped)
+    try:
+        if any(t.relevance for t in after if t.name in again.affected):
+            items = await asyncio.to_thread(waiting_items, db, again, stopping)
+            for at in range(0, len(items), DECIDE_BATCH):
+                if stopping.is_set():
+                    raise StoppingError(NOTHING_CHANGED)
+                await again.consult(items[at : at + DECIDE_BATCH])
+        return await asyncio.to_thread(sync_topics, db, topics, again, stopping)
+    except StoppingError:
+        log.warning("run.stopped while=deciding_waiting_alerts topics=%s", ",".join(again.affected))
+        raise StartupStopped from None
+    finally:
+        if relay is not None:
+            relay.cancel()
 
 
 async def check_bulk_in_background(rt: Runtime, stop: asyncio.Event) -> None:
@@ -356,8 +404,7 @@ async def run_forever(rt: Runtime, stop: asyncio.Event, grace: float = GRACE) ->
     for job, every in jobs:
         scheduler.add_job(
             _tracked(rt, job),
-            "interval",
-            seconds=every,
+            clockwatch.Every(every),  # a step forward does not hold the loop
             id=job.__name__.lstrip("_"),
             max_instances=1,
             coalesce=True,

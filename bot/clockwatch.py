@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 import sqlite_utils
 from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.clock import iso, parse_stored, utcnow
 from bot.db import write
@@ -119,10 +120,33 @@ def _shift(
     return len(shifted)
 
 
+class Every(IntervalTrigger):
+    """APScheduler's interval trigger, but one a step forward left far behind goes on from
+    the last tick before now, not from each tick it missed in turn.
+
+    APScheduler 3 lists every missed run time before it runs a job (`Job._get_run_times`;
+    `coalesce` only keeps the last of them, and `misfire_grace_time` is read after; see
+    agronholm/apscheduler#526, #1066): after a step of a month, 1.3 million for a 2 s job,
+    a second or more of the event loop at once. `keep_jobs` moves the jobs first only
+    when the watchdog's look comes before the scheduler's timer; this holds either way."""
+
+    def __init__(self, seconds: float):
+        super().__init__(seconds=seconds)
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        if previous_fire_time is not None:
+            behind = (now - previous_fire_time) // self.interval  # whole ticks missed
+            if behind > 1:
+                previous_fire_time += self.interval * (behind - 1)
+        return super().get_next_fire_time(previous_fire_time, now)
+
+
 def keep_jobs(scheduler: BaseScheduler, by: float, now: datetime) -> None:
     """Each interval job's next run moves back with a step back, and is never more than its
-    interval away; one a step forward left behind runs now, once (APScheduler would first
-    count every tick it missed: a second of the loop for each month at a 2 s tick)."""
+    interval away; one a step forward left behind runs now, once (and should the
+    scheduler's timer come first, `Every` keeps it from counting each tick it missed)."""
     for job in scheduler.get_jobs():
         every = getattr(job.trigger, "interval", None)
         if job.next_run_time is None or not isinstance(every, timedelta):

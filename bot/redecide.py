@@ -7,10 +7,11 @@ started there start with their next alert that may.
 
 A command's long write goes in slices (`_sliced`) that a poll's writes go between, with a
 row in `unfinished_writes` that a start finds and finishes (`sync_topics`,
-`sync_config_subscriptions`). `topic add` decides the items before its first write
-(seconds at thousands waiting); a stop meanwhile ends it there, nothing written
-(`_waiting_batches`). The plain queries on feeds, topics and subscriptions are
-`bot.store`'s; nothing here matches text itself (`bot.narrow`) or sends.
+`sync_config_subscriptions`). `topic add`, and a start after the config changed a topic,
+decide the items before their first write (seconds at thousands waiting); a stop meanwhile
+ends them there, nothing written (`_waiting_batches`), or between two slices. The plain
+queries on feeds, topics and subscriptions are `bot.store`'s; nothing here matches text
+itself (`bot.narrow`) or sends.
 """
 
 from __future__ import annotations
@@ -72,30 +73,62 @@ Rematch = Callable[[StoredItem], StoredItem]
 
 
 def sync_topics(
-    db: sqlite_utils.Database, topics: list[Topic], again: Redecision | None = None
+    db: sqlite_utils.Database,
+    topics: list[Topic],
+    again: Redecision | None = None,
+    stop: threading.Event | None = None,
 ) -> int:
     """Built-in and config topics replace their stored copies; chat-made topics stay. With
     `again` (`changed_topics` at start: `bot.narrow.rematch`), the alerts still waiting
     through a changed topic, or through one or a filter referring to it, are decided again
     (and so are those a chat command left half decided: `unfinished_writes`); returns how
-    many it dropped."""
-    names = {t.name for t in topics}
+    many it dropped.
+
+    As `save_topic` does it, for the same reason (seconds at thousands waiting, and a stop
+    must keep its grace): the items decided first, nothing written, then the writes in
+    slices, the topics stored with the first and a row saying the work is unfinished, which
+    the last deletes. A `stop` set meanwhile ends it (StoppingError) before its first write
+    or between two slices; the next start decides again what is still waiting
+    (`changed_topics`), those decided already as they are."""
     ours, _ = _config_changed(db, topics)
     unfinished = _unfinished(db, "topics")
     reason = "a topic changed in the config: no longer let through"
     if unfinished and not ours:
         reason = unfinished[-1]["reason"]
+    if again is not None:
+        _decide(db, again, stop)
     with write(db):
-        for row in list(db.query("SELECT name FROM topics WHERE origin != 'chat'")):
-            if row["name"] not in names:
-                db.table("topics").delete(row["name"])
-        for t in topics:
-            db.table("topics").upsert(topic_row(t), pk="name")
+        _store_topics(db, topics)
         if again is None:
             return 0
-        dropped = _redecide_through(db, again, reason)
-        _finished(db, *(u["id"] for u in unfinished))
-        return dropped
+        mark = _unfinish(db, "topics", reason, topics=sorted(again.affected))
+        subs = [s.id for s in subscriptions(db) if again.touches(s)]
+        stories = _queued_stories(db, subs, QUEUED)
+    units = [
+        functools.partial(_redecide_story, db, channel, story, subs, QUEUED, reason, again)
+        for channel, story in stories
+    ]
+    done = (mark, *(u["id"] for u in unfinished))
+    return _sliced(db, units, lambda: _finished(db, *done), stop)
+
+
+def _store_topics(db: sqlite_utils.Database, topics: list[Topic]) -> None:
+    """Built-in and config topics as given, those no longer given deleted; chat's stay.
+    Inside the caller's write."""
+    names = {t.name for t in topics}
+    for row in list(db.query("SELECT name FROM topics WHERE origin != 'chat'")):
+        if row["name"] not in names:
+            db.table("topics").delete(row["name"])
+    for t in topics:
+        db.table("topics").upsert(topic_row(t), pk="name")
+
+
+def _decide(db: sqlite_utils.Database, again: Redecision, stop: threading.Event | None) -> None:
+    """Every waiting item `again` decides anew, decided (remembered by text: the writes only
+    read the verdicts), a batch at a time; StoppingError once `stop` is set."""
+    for batch in _waiting_batches(db, again, stop):
+        for item in batch:
+            again(item)
 
 
 def changed_topics(db: sqlite_utils.Database, topics: list[Topic]) -> tuple[set[str], list[Topic]]:
@@ -150,18 +183,6 @@ def _waiting_batches(
         yield [stored_item(db, i) for i in ids[at : at + DECIDE_BATCH]]
 
 
-def _redecide_through(db: sqlite_utils.Database, again: Redecision, reason: str) -> int:
-    """`_redecide` for every channel's alerts queued through a subscription `again` touches."""
-    queued: dict[str, list[dict[str, Any]]] = {}
-    for sub in subscriptions(db):
-        if again.touches(sub):
-            queued.setdefault(sub.channel, []).extend(_queued(db, sub.id))
-    return sum(
-        _redecide(db, channel, sorted(ds, key=lambda d: d["id"]), reason, again)
-        for channel, ds in queued.items()
-    )
-
-
 def save_topic(
     db: sqlite_utils.Database,
     topic: Topic,
@@ -182,9 +203,7 @@ def save_topic(
         with write(db):
             db.table("topics").upsert(topic_row(topic), pk="name")
         return 0
-    for batch in _waiting_batches(db, again, stop):
-        for item in batch:
-            again(item)  # remembered by text: the write below only reads the verdict
+    _decide(db, again, stop)
     reason = f"topic {topic.name}'s query changed: no longer let through"
     with write(db):
         db.table("topics").upsert(topic_row(topic), pk="name")

@@ -13,14 +13,21 @@ slices, and the next start finishes the work, as after a kill there.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import sqlite3
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from bot.app import open_runtime, run_forever, stop_adapters
+import pytest
+
+from bot.app import StartupStopped, open_runtime, run_forever, stop_adapters
 from bot.commands import Commands, Invocation
 from bot.db import StoreThread
+from bot.settings import Settings
 from tests.runtime import Console, console_runtime
 from tests.test_write_wait import (
     BACKLOG,
@@ -170,3 +177,186 @@ async def _marked(db: Path) -> bool:
         return False
     finally:
         conn.close()
+
+
+# -- the start-up's re-deciding ----------------------------------------------------------
+
+# How far into the start the SIGTERM comes while it decides (before its first write): the
+# deciding of 10,000 alerts takes 2-3 s here, its writes as long again.
+STARTING = 0.8
+ASKING = 4.0  # the same, when the encoder is asked first (a minute's work)
+
+
+def _config_backlog(tmp_path: Path) -> Path:
+    """The backlog with its topic a config topic, whose query the config now changes
+    (`_changed_config`): the start decides its 10,000 waiting alerts again."""
+    db = _backlog(tmp_path / "w.db")
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE topics SET origin = 'config' WHERE name = ?", [TOPIC])
+    conn.close()
+    return db
+
+
+def _changed_config(db: Path, model: bool = False) -> Settings:
+    """With `model`, also a config topic that refers to the backlog's and has the built-in
+    relevance model: the encoder scores the 5,000 items still let through (a minute here),
+    a batch at a time, before anything is decided."""
+    topics = {TOPIC: {"query": "backlog AND NOT said"}}
+    if model:
+        topics["tracked"] = {"query": f"topic:{TOPIC}", "relevance": "deployments"}
+    return Settings.model_validate(
+        {
+            "database": str(db),
+            "topics": topics,
+            "articles": {"fetch": False},
+            "sentence_vectors": False,
+        }
+    )
+
+
+def _unfinished(db: Path) -> int:
+    """Rows saying a long write is under way (or was cut short): its first slice is in."""
+    conn = sqlite3.connect(db, timeout=0)
+    try:
+        return int(conn.execute("SELECT count(*) FROM unfinished_writes").fetchone()[0])
+    except sqlite3.OperationalError:  # locked for a moment by a slice
+        return 0
+    finally:
+        conn.close()
+
+
+def _sigterm_when(ready: Callable[[], bool], sent: list[float]) -> threading.Thread:
+    """SIGTERM to this process, from a thread, once `ready()`: as `kill` or docker sends
+    it, whatever the event loop is doing."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 60
+        while not ready():
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.002)
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def _decided_stories(states: dict[int, tuple]) -> int:
+    """How many stories (three alerts each) were decided anew; each either wholly so (its
+    reports saying "said" dropped) or not at all (every alert as it was)."""
+    decided = 0
+    for first in range(1, BACKLOG + 1, 3):
+        story = range(first, min(first + 3, BACKLOG + 1))
+        said = [states[i][0] == "cancelled" for i in story if i % 2 == 0]  # item n+1, n odd
+        if said and all(said):
+            decided += 1
+            continue
+        assert not any(said), f"the story of item {first} half decided"
+        before = [("digest", "new" if i == first else "update", None) for i in story]
+        assert [states[i] for i in story] == before, f"the story of item {first} half decided"
+    return decided
+
+
+@pytest.mark.parametrize("phase", ["deciding", "asking the encoder", "writing"])
+async def test_a_sigterm_while_the_start_decides_a_backlog_ends_it_and_the_next_start_finishes(
+    tmp_path: Path, phase: str
+) -> None:
+    """A config topic's query changed while wirewatch was stopped: the start decides the
+    10,000 alerts waiting through it again (5 s here). It did so on the event loop, deaf to
+    SIGTERM, in one transaction, and the stop came once it was all done (4.5 s after the
+    SIGTERM); now the start ends at the next batch or slice, nothing half done, and the
+    next start finishes the work."""
+    db = _config_backlog(tmp_path)
+    settings = _changed_config(db, model=phase == "asking the encoder")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)  # as `wirewatch run`
+    sent: list[float] = []
+    began = time.monotonic()
+    if phase == "deciding":
+        _sigterm_when(lambda: time.monotonic() > began + STARTING, sent)
+    elif phase == "asking the encoder":  # the items read (1-2 s), the encoder at work
+        _sigterm_when(lambda: time.monotonic() > began + ASKING, sent)
+    else:  # once its first slice is written
+        _sigterm_when(lambda: _unfinished(db) > 0, sent)
+    try:
+        with pytest.raises(StartupStopped):
+            async with open_runtime(settings, {"console": Console()}, stop=stop):
+                pass
+        took = time.monotonic() - sent[0]
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+    assert took < GRACE, f"the stop took {took:.1f} s"
+    states = _backlog_states(db)
+    assert len(states) == BACKLOG, "an alert was lost"
+    decided = _decided_stories(states)
+    assert decided < len(range(1, BACKLOG + 1, 3)), "the stop did not end the deciding"
+    assert phase == "writing" or decided == 0, "written before the deciding was done"
+    assert _unfinished(db) == (phase == "writing"), "the next start would not finish it"
+    if phase == "asking the encoder":
+        return  # nothing written: as after the deciding, the next start does it all
+
+    async with open_runtime(settings, {"console": Console()}):  # the next start finishes it
+        pass
+    _decided_anew(_backlog_states(db))  # as an uninterrupted start decides them
+    assert _unfinished(db) == 0
+
+
+# -- topic add's encoder part ------------------------------------------------------------
+
+
+def _with_model(db: Path) -> Settings:
+    """The backlog's config, with a config topic that refers to its topic and has the
+    built-in relevance model (the encoder's opinion, asked of a worker, counts): the
+    waiting items that still match are scored by the encoder before anything is written."""
+    data = _settings(db).model_dump(mode="json", exclude_unset=True)
+    data["topics"]["tracked"] = {"query": f"topic:{TOPIC}", "relevance": "deployments"}
+    return Settings.model_validate(data)
+
+
+async def _store_free(store: StoreThread) -> bool:
+    """Whether the store thread is idle (answers a trivial call at once): the command read
+    the waiting items already and has not begun to decide them there."""
+    try:
+        await asyncio.wait_for(store.run(lambda db: None), 0.2)
+        return True
+    except TimeoutError:
+        return False
+
+
+async def test_a_stop_while_topic_add_asks_the_encoder_ends_it_between_batches(
+    tmp_path: Path,
+) -> None:
+    """The encoder scores the 5,000 waiting items the new query still lets through (many
+    seconds), a batch at a time, on a worker, before the command's first write: a stop
+    meanwhile ends it at the next batch, nothing written, the moderator told."""
+    db = _backlog(tmp_path / "w.db")
+    stop = asyncio.Event()
+    console = Console()
+    async with open_runtime(_with_model(db), {"console": console}) as rt:
+        assert rt.store is not None
+        runner = asyncio.create_task(run_forever(rt, stop))
+        cmds = Commands(rt)
+        await cmds.handle(Invocation("console", "console", "ed", "list"))  # its thread is up
+        answer = asyncio.create_task(cmds.handle(Invocation("console", "console", "ed", COMMAND)))
+        await asyncio.sleep(DECIDING)
+        while not await _store_free(rt.store):  # reading the waiting items
+            assert not answer.done(), (await answer).text
+        await asyncio.sleep(1.0)  # the encoder well into its batches
+        assert not answer.done() and not await _locked(db), "the stop must come while asking"
+        assert await _store_free(rt.store), "the stop must come while asking the encoder"
+        started = time.monotonic()
+        stop.set()  # SIGTERM
+        await runner
+        await stop_adapters([console])
+        reply = await answer
+        took = time.monotonic() - started
+
+    assert took < GRACE, f"the stop took {took:.1f} s"
+    assert not reply.ok and "wirewatch is stopping" in reply.text, reply.text
+    assert "run the same command again" in reply.text, reply.text
+    _as_before(db)
