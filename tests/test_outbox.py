@@ -80,6 +80,11 @@ def _item(
 def _setup(tmp_path, channels=("chat:A",)):
     db = open_database(tmp_path / "w.db")
     feed = add_feed(db, "https://x.example/rss", "X", origin="config")
+    # The topics these tests' channels follow exist, as every subscribed topic does (one
+    # missing is a topic removed from the config: re-deciding hands it nothing).
+    db["topics"].insert_all(
+        [{"name": n, "query": "troops", "origin": "config"} for n in "abctu"], pk="name"
+    )
     for ch in channels:
         subscribe(db, ch, "t", "instant")
     return db, feed, StoryIndex()
