@@ -173,9 +173,9 @@ async def _ready(
     topics = configured_topics(settings)
     changed, after = changed_topics(db, topics)
     again = rematch(changed, after, gazetteer) if changed else None
-    back = await returning(db, topics, after, gazetteer)  # config topics back: as they read now
+    back = returning(db, topics, after, gazetteer)  # config topics back: as they read now
     tell_replaced(db, topics)  # a config topic replaces a chat one of its name: told
-    dropped = await _topics_at_start(db, topics, after, again, stop)
+    dropped = await _topics_at_start(db, topics, after, again, stop, back)
     sync_config_feeds(db, [(f.name, f.url, f.interval) for f in settings.feeds])
     dropped += sync_config_subscriptions(
         db, [(s.channel, s.topic, s.mode, s.only, s.except_) for s in settings.subscriptions]
@@ -237,13 +237,15 @@ async def _topics_at_start(
     after: list[Topic],
     again: Redecision | None,
     stop: asyncio.Event | None,
+    back: Redecision | None = None,
 ) -> int:
     """`sync_topics`, the alerts waiting through changed topics decided again off the event
     loop (seconds at thousands waiting: on the loop, deaf to SIGTERM, it held the stop past
-    its grace); the encoder's opinions asked DECIDE_BATCH items at a time in between. A
+    its grace); the encoder's opinions asked DECIDE_BATCH items at a time in between, also
+    for the alerts held for topics `back` in the config (`bot.gone_topics.returning`). A
     stop meanwhile ends the start (StartupStopped) at the next batch or slice: nothing is
     half written, and the next start decides again what still waits (`bot.redecide`)."""
-    if again is None:
+    if again is None and back is None:
         return sync_topics(db, topics)
     stopping = threading.Event()
 
@@ -251,19 +253,22 @@ async def _topics_at_start(
         if not waited.cancelled():
             stopping.set()
 
+    asking = [r for r in (back, again) if r is not None]
     relay = asyncio.ensure_future(stop.wait()) if stop is not None else None
     if relay is not None:
         relay.add_done_callback(stopped)
     try:
-        if any(t.relevance for t in after if t.name in again.affected):
-            items = await asyncio.to_thread(waiting_items, db, again, stopping)
-            for at in range(0, len(items), DECIDE_BATCH):
-                if stopping.is_set():
-                    raise StoppingError(NOTHING_CHANGED)
-                await again.consult(items[at : at + DECIDE_BATCH])
+        for asked in asking:
+            if any(t.relevance for t in after if t.name in asked.affected):
+                items = await asyncio.to_thread(waiting_items, db, asked, stopping)
+                for at in range(0, len(items), DECIDE_BATCH):
+                    if stopping.is_set():
+                        raise StoppingError(NOTHING_CHANGED)
+                    await asked.consult(items[at : at + DECIDE_BATCH])
         return await asyncio.to_thread(sync_topics, db, topics, again, stopping)
     except StoppingError:
-        log.warning("run.stopped while=deciding_waiting_alerts topics=%s", ",".join(again.affected))
+        names = sorted({n for asked in asking for n in asked.affected})
+        log.warning("run.stopped while=deciding_waiting_alerts topics=%s", ",".join(names))
         raise StartupStopped from None
     finally:
         if relay is not None:

@@ -36,7 +36,7 @@ from bot.db import write
 from bot.durations import format_duration
 from bot.model import Topic
 from bot.narrow import Redecision, rematch
-from bot.redecide import stored_item, taker, topic_exists, waiting_items
+from bot.redecide import stored_item, taker, topic_exists
 from bot.store import (
     HELD_FOR_GONE,
     SubscriptionRow,
@@ -82,20 +82,18 @@ def gone_line(g: Gone) -> str:
     )
 
 
-async def returning(
+def returning(
     db: sqlite_utils.Database, topics: list[Topic], after: list[Topic], gazetteer: Gazetteer
 ) -> Redecision | None:
     """At start, before the topics are synced: what decides the alerts held for config
-    topics that are back (`topics` has them, the database not, alerts are held for them) as
-    they now read, among `after` (every topic as the sync leaves them), the encoder asked
-    about their items first as `topic add` asks it; None when none is back."""
-    stored = {r[0] for r in db.execute("SELECT name FROM topics")}
-    back = {t.name for t in topics if t.name not in stored and held_for(db, t.name)}
-    if not back:
-        return None
-    again = rematch(back, after, gazetteer)
-    await again.consult(waiting_items(db, again))
-    return again
+    topics that are back (`topics` has them, alerts are held for them) as they now read,
+    among `after` (every topic as the sync leaves them); None when none is back. The
+    encoder is asked about their items first, as `topic add` asks it, by the start
+    (`bot.app._topics_at_start`: off the loop, a batch at a time, a stop heard). Whether
+    the store has them yet does not count: a start stopped after storing the topics and
+    before giving back what was held left them stored, their alerts still held."""
+    back = {t.name for t in topics if held_for(db, t.name)}
+    return rematch(back, after, gazetteer) if back else None
 
 
 def tell_replaced(db: sqlite_utils.Database, topics: list[Topic]) -> list[str]:

@@ -27,8 +27,14 @@ import pytest
 from bot.app import StartupStopped, open_runtime, run_forever, stop_adapters
 from bot.commands import Commands, Invocation
 from bot.db import StoreThread
+from bot.pipeline import poll_many
+from bot.redecide import subscribe
 from bot.settings import Settings
+from bot.store import active_feeds
+from tests.feedserver import FeedServer
 from tests.runtime import Console, console_runtime
+from tests.test_gone_topics import POLAND
+from tests.test_gone_topics import _feed as gone_feed
 from tests.test_write_wait import (
     BACKLOG,
     LONG_WRITES,
@@ -360,3 +366,114 @@ async def test_a_stop_while_topic_add_asks_the_encoder_ends_it_between_batches(
     assert not reply.ok and "wirewatch is stopping" in reply.text, reply.text
     assert "run the same command again" in reply.text, reply.text
     _as_before(db)
+
+
+# -- a topic back in the config, met by a stop -------------------------------------------
+
+
+def _poland_config(db: Path, url: str | None, *, desk: str | None, poland: str | None) -> Settings:
+    """The backlog's config topic `desk` and a topic `poland` with a feed of its own, as
+    they read (None: removed from the config)."""
+    topics = {n: {"query": q} for n, q in ((TOPIC, desk), ("poland", poland)) if q is not None}
+    return Settings.model_validate(
+        {
+            "database": str(db),
+            "topics": topics,
+            "feeds": [{"name": "Wire", "url": url}] if url else [],
+            "articles": {"fetch": False},
+            "sentence_vectors": False,
+        }
+    )
+
+
+async def test_a_topic_back_with_another_query_decides_what_was_held_after_a_stopped_start(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """`poland` is back in the config with a narrower query, in the same change as `desk`'s
+    new one. A SIGTERM while the start writes desk's slices came after the topics were
+    stored (the first slice) and before poland's held alerts were decided: the next start
+    gave them back as they were, since `poland` was no longer missing from the store, and
+    posted the report its query no longer takes."""
+    db = _config_backlog(tmp_path)
+    feed_server.serve("/w", gone_feed(POLAND))
+    url = feed_server.url("/w")
+    was = "troops AND entity:Poland"
+    async with console_runtime(_poland_config(db, url, desk="backlog", poland=was)) as (rt, _):
+        subscribe(rt.db, "console", "poland", "instant")
+        await poll_many(rt.pipeline, active_feeds(rt.db))
+    async with open_runtime(_poland_config(db, url, desk="backlog", poland=None), {}):
+        pass  # poland removed: its two alerts held
+    back = _poland_config(db, url, desk="backlog AND NOT said", poland="sends AND entity:Poland")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        _sigterm_when(lambda: _unfinished(db) > 0, [])
+        with pytest.raises(StartupStopped):
+            async with open_runtime(back, {"console": Console()}, stop=stop):
+                pass
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+    async with open_runtime(back, {"console": Console()}):  # the next start finishes it
+        pass
+    conn = sqlite3.connect(db)
+    try:
+        poland = conn.execute(
+            "SELECT i.title, d.kind, d.status, d.error FROM deliveries d JOIN items i ON "
+            "i.id = d.item_id JOIN subscriptions s ON s.id = d.subscription_id WHERE "
+            "s.topic = 'poland' ORDER BY d.id"
+        ).fetchall()
+    finally:
+        conn.close()
+    assert poland == [
+        (POLAND[0], "new", "cancelled", "topic poland came back to the config no longer taking it"),
+        (POLAND[1], "new", "pending", None),
+    ]
+    _decided_anew(_backlog_states(db))
+
+
+async def test_a_sigterm_while_the_start_asks_the_encoder_about_a_returning_topic_ends_it(
+    tmp_path: Path,
+) -> None:
+    """`desk` was removed from the config, its 10,000 waiting alerts held; it is back with
+    the built-in relevance model, so the start asks the encoder about what was held (minutes
+    of work) before deciding it. That asking was on the event loop's side of the start,
+    with no look at the stop: a SIGTERM waited for all of it, well past docker's 10 s. Now
+    the start ends at the next batch, nothing written: the next start does it all."""
+    db = _config_backlog(tmp_path)
+    async with open_runtime(_poland_config(db, None, desk=None, poland=None), {}):
+        pass  # desk removed: its alerts held
+    back = Settings.model_validate(
+        {
+            "database": str(db),
+            "topics": {TOPIC: {"query": "backlog", "relevance": "deployments"}},
+            "articles": {"fetch": False},
+            "sentence_vectors": False,
+        }
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    sent: list[float] = []
+    began = time.monotonic()
+    _sigterm_when(lambda: time.monotonic() > began + ASKING, sent)
+    try:
+        with pytest.raises(StartupStopped):
+            async with open_runtime(back, {"console": Console()}, stop=stop):
+                pass
+        took = time.monotonic() - sent[0]
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+    assert took < GRACE, f"the stop took {took:.1f} s"
+    conn = sqlite3.connect(db)
+    try:
+        stored = conn.execute("SELECT count(*) FROM topics WHERE name = ?", [TOPIC]).fetchone()
+        held = conn.execute(
+            "SELECT count(*) FROM deliveries WHERE status = 'held' AND error = ?",
+            [f"topic {TOPIC} removed from the config"],
+        ).fetchone()
+    finally:
+        conn.close()
+    assert (stored[0], held[0]) == (0, BACKLOG), "written before the asking was done"
