@@ -92,7 +92,15 @@ def returning(
     (`bot.app._topics_at_start`: off the loop, a batch at a time, a stop heard). Whether
     the store has them yet does not count: a start stopped after storing the topics and
     before giving back what was held left them stored, their alerts still held."""
-    back = {t.name for t in topics if held_for(db, t.name)}
+    held = {  # one look at the held alerts, not one per config topic
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT error FROM deliveries WHERE status = 'held' AND error LIKE ? AND "
+            "kind IN ('new', 'update')",
+            [HELD_FOR_GONE],
+        )
+    }
+    back = {t.name for t in topics if GONE.format(t.name) in held}
     return rematch(back, after, gazetteer) if back else None
 
 
