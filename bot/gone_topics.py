@@ -289,27 +289,15 @@ def _give_back(
     )
     _drop_untold_rest(db, sub, reason)
     back = _held_count(db, sub)
-    # A story the channel was told of meanwhile (through another topic): its first report
-    # held here is an update of it now.
-    status = "digest" if sub.mode == "digest" else "pending"
-    retold = [
-        d_id
-        for d_id, story in db.execute(
-            "SELECT id, story_id FROM deliveries WHERE subscription_id = ? AND status = 'held' "
-            "AND error = ? AND kind = 'new'",
-            [sub.id, reason],
-        ).fetchall()
-        if told_story(db, sub.channel, story, status)
-    ]
+    stories = [r[0] for r in db.execute(f"{_HELD_STORIES} GROUP BY story_id", [sub.id, reason])]
     db.execute(
         "UPDATE deliveries SET error = NULL, status = CASE WHEN ? THEN 'held' WHEN ? AND "
         "event_id = 0 THEN 'digest' ELSE 'pending' END WHERE subscription_id = ? AND "
         "status = 'held' AND error = ?",
         [bool(sub.paused_reason), sub.mode == "digest", sub.id, reason],
     )
-    db.conn.executemany(
-        "UPDATE deliveries SET kind = 'update' WHERE id = ?", [(d_id,) for d_id in retold]
-    )
+    for story in stories:
+        _in_story_order(db, sub.channel, story)
     log.info("topic.back channel=%s topic=%s resumed=%d dropped=%d refused=%d", sub.channel,
              sub.topic, back, dropped, refused)  # fmt: skip
     _tell(db, sub, "back", _back_text(sub, back, (dropped, refused), age, how))
@@ -323,6 +311,30 @@ _HELD_STORIES = (
     "SELECT story_id FROM deliveries WHERE subscription_id = ? AND status = 'held' AND "
     "error = ? AND event_id = 0 AND kind IN ('new', 'update')"
 )
+
+
+def _in_story_order(db: sqlite_utils.Database, channel: str, story: int) -> None:
+    """The story's alerts waiting in the channel, those given back among them: each starts
+    the story here unless one out already (or maybe out: in doubt) or an older one waiting
+    tells of it, then it is an update. They go out by id, and a report held here is older
+    than one of its story queued meanwhile through another topic, which started the story
+    as nothing told of it then: the held one starts it now, that one is its update. (Told
+    by the younger one, the held report went out first as an update of a message the
+    channel did not have yet.) One in doubt keeps its kind: it may be out as it is."""
+    out = db.execute(
+        "SELECT 1 FROM deliveries WHERE channel = ? AND story_id = ? AND digest_of IS NULL AND "
+        "(status IN ('sent', 'claimed') OR (maybe_posted = 1 AND status IN ('pending', "
+        "'held') AND coalesce(error, '') NOT LIKE ?)) LIMIT 1",
+        [channel, story, HELD_FOR_GONE],
+    ).fetchone()
+    for d_id, status in db.execute(
+        "SELECT id, status FROM deliveries WHERE channel = ? AND story_id = ? AND "
+        "event_id = 0 AND kind = 'new' AND status IN ('pending', 'digest', 'held') AND "
+        "maybe_posted = 0 AND coalesce(error, '') NOT LIKE ? ORDER BY id",
+        [channel, story, HELD_FOR_GONE],
+    ).fetchall():
+        if out or told_story(db, channel, story, status, before=d_id):
+            db.execute("UPDATE deliveries SET kind = 'update' WHERE id = ?", [d_id])
 
 
 def _adopt_marks(db: sqlite_utils.Database, sub: SubscriptionRow, reason: str) -> None:

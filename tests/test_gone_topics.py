@@ -706,3 +706,27 @@ async def test_unsubscribing_hands_nothing_to_a_topic_removed_from_the_config(
         await poll_once(rt)
         assert console.alerts() == [], "posted through a topic removed from the config"
     assert [s for _, s, _ in _statuses(tmp_path)] == ["cancelled", "cancelled"]
+
+
+async def test_a_held_first_report_given_back_starts_its_story_before_its_later_report(
+    tmp_path, feed_server
+):
+    """While `poland` is gone, the story's second report goes on through `sends` as the
+    story's first alert here, and is still waiting (stopped before the outbox drained, or
+    the platform in an outage) when `poland` is back. The first report, given back, is the
+    older: it starts the story, and the second is its update. It went out first as an
+    update of the second, which the channel did not have yet (threaded under nothing),
+    then the second as a story of its own."""
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    await _queue(_two_topics(tmp_path, url, topic=True), "poland", "sends")
+    async with console_runtime(_two_topics(tmp_path, url, topic=False)) as (rt, console):
+        assert _statuses(tmp_path)[1] == ("new", "pending", None)  # moved on, not sent yet
+    for _ in range(2):  # and a restart after: nothing twice
+        async with console_runtime(_two_topics(tmp_path, url, topic=True)) as (rt, console):
+            await poll_once(rt)
+            posted = [(a["title"], a["kind"], a["topic"]) for a in console.alerts()]
+        assert posted == (
+            [(POLAND[0], "new", "poland"), (POLAND[1], "update", "sends")] if _ == 0 else []
+        )
+    assert [s for _, s, _ in _statuses(tmp_path)] == ["sent", "sent"]
