@@ -177,8 +177,8 @@ async def _ready(
     tell_replaced(db, topics)  # a config topic replaces a chat one of its name: told
     dropped = await _topics_at_start(db, topics, after, again, stop, back)
     sync_config_feeds(db, [(f.name, f.url, f.interval) for f in settings.feeds])
-    dropped += sync_config_subscriptions(
-        db, [(s.channel, s.topic, s.mode, s.only, s.except_) for s in settings.subscriptions]
+    dropped += await _subscriptions_at_start(
+        db, [(s.channel, s.topic, s.mode, s.only, s.except_) for s in settings.subscriptions], stop
     )
     settle_gone_topics(db, settings.max_age, again=back)  # chat's subscriptions: topic gone, back
     metrics.DROPPED.labels("config changed").inc(dropped)
@@ -269,6 +269,35 @@ async def _topics_at_start(
     except StoppingError:
         names = sorted({n for asked in asking for n in asked.affected})
         log.warning("run.stopped while=deciding_waiting_alerts topics=%s", ",".join(names))
+        raise StartupStopped from None
+    finally:
+        if relay is not None:
+            relay.cancel()
+
+
+async def _subscriptions_at_start(
+    db: sqlite_utils.Database,
+    subs: list[tuple[str, str, str, str | None, str | None]],
+    stop: asyncio.Event | None,
+) -> int:
+    """`sync_config_subscriptions` off the event loop, as `_topics_at_start` runs
+    `sync_topics`: the alerts waiting through a subscription whose only/except the config
+    changed are decided again in slices (seconds at thousands waiting: on the loop, in one
+    transaction, a SIGTERM waited for all of it). A stop meanwhile ends the start
+    (StartupStopped) at the next slice; the next start finishes the work."""
+    stopping = threading.Event()
+
+    def stopped(waited: asyncio.Future[Any]) -> None:
+        if not waited.cancelled():
+            stopping.set()
+
+    relay = asyncio.ensure_future(stop.wait()) if stop is not None else None
+    if relay is not None:
+        relay.add_done_callback(stopped)
+    try:
+        return await asyncio.to_thread(sync_config_subscriptions, db, subs, stopping)
+    except StoppingError:
+        log.warning("run.stopped while=deciding_waiting_alerts for=config_subscriptions")
         raise StartupStopped from None
     finally:
         if relay is not None:

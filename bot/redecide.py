@@ -7,11 +7,12 @@ started there start with their next alert that may.
 
 A command's long write goes in slices (`_sliced`) that a poll's writes go between, with a
 row in `unfinished_writes` that a start finds and finishes (`sync_topics`,
-`sync_config_subscriptions`). `topic add`, and a start after the config changed a topic,
-decide the items before their first write (seconds at thousands waiting); a stop meanwhile
-ends them there, nothing written (`_waiting_batches`), or between two slices. The plain
-queries on feeds, topics and subscriptions are `bot.store`'s; nothing here matches text
-itself (`bot.narrow`) or sends.
+`sync_config_subscriptions`); so does a start's own, after the config changed a topic or a
+subscription's only/except, which a stop ends between two slices. `topic add`, and a start
+after the config changed a topic, decide the items before their first write (seconds at
+thousands waiting); a stop meanwhile ends them there, nothing written
+(`_waiting_batches`), or between two slices. The plain queries on feeds, topics and
+subscriptions are `bot.store`'s; nothing here matches text itself (`bot.narrow`) or sends.
 """
 
 from __future__ import annotations
@@ -229,7 +230,9 @@ def unfinished_topics(db: sqlite_utils.Database) -> set[str]:
 
 
 def sync_config_subscriptions(
-    db: sqlite_utils.Database, subs: list[tuple[str, str, str, str | None, str | None]]
+    db: sqlite_utils.Database,
+    subs: list[tuple[str, str, str, str | None, str | None]],
+    stop: threading.Event | None = None,
 ) -> int:
     """Subscriptions in the config exist, narrowed as written there (channel, topic, mode,
     only, except); config ones no longer listed end, and the alerts they still had waiting
@@ -237,7 +240,12 @@ def sync_config_subscriptions(
     as `subscribe` from chat does. Returns how many were dropped.
 
     First, what a chat `subscribe` or `unsubscribe` left half done when the process
-    stopped between two of its slices is finished (`unfinished_writes`)."""
+    stopped between two of its slices is finished (`unfinished_writes`). The deciding
+    again of a narrowed subscription's alerts goes as `sync_topics` goes (seconds at
+    thousands waiting, and a stop must keep its grace): the subscriptions are stored with
+    a row saying the work is unfinished, then a story at a time in slices (`_sliced`), the
+    last deleting the row; a `stop` set meanwhile ends it (StoppingError) between two
+    slices, and the next start finishes what a start cut short left (`CONFIG_NARROWED`)."""
     keep = {(channel, topic) for channel, topic, *_ in subs}
     now = iso(utcnow())
     with write(db):
@@ -267,9 +275,23 @@ def sync_config_subscriptions(
             )
             sub_id, *before = filters.get((channel, topic), (None, only, except_))
             if sub_id is not None and tuple(before) != (only, except_):
-                reason = "the subscription's new only/except in the config refuses it"
-                dropped += _redecide(db, channel, _queued(db, sub_id), reason)
-    return dropped
+                _unfinish(db, CONFIG_NARROWED, _NARROWED_REASON, subscription_id=sub_id)
+        marks = _unfinished(db, CONFIG_NARROWED)  # this start's, and a stopped start's
+        units = [
+            functools.partial(_redecide_story, db, channel, story, [sub_id], QUEUED, reason)
+            for sub_id, reason in {u["subscription_id"]: u["reason"] for u in marks}.items()
+            for channel, story in _queued_stories(db, [sub_id], QUEUED)
+        ]
+    if not marks:
+        return dropped
+    return dropped + _sliced(db, units, lambda: _finished(db, *(u["id"] for u in marks)), stop)
+
+
+# A config subscription's only/except changed at start, its waiting alerts not all decided
+# again yet (`sync_config_subscriptions`): finished by the next start, never by a chat
+# command (`_finish_subscriptions` finishes chat's own, and resumes the channel).
+CONFIG_NARROWED = "config-narrowed"
+_NARROWED_REASON = "the subscription's new only/except in the config refuses it"
 
 
 def _finish_subscriptions(db: sqlite_utils.Database) -> int:

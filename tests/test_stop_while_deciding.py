@@ -477,3 +477,78 @@ async def test_a_sigterm_while_the_start_asks_the_encoder_about_a_returning_topi
     finally:
         conn.close()
     assert (stored[0], held[0]) == (0, BACKLOG), "written before the asking was done"
+
+
+# -- a config subscription's --only/--except changed between starts ----------------------
+
+
+def _config_subscription_backlog(path: Path) -> Path:
+    """The backlog with its topic and its subscription the config's (`_narrowed`): the
+    start decides its 10,000 waiting alerts again when the config narrows it."""
+    db = _backlog(path)
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE topics SET origin = 'config' WHERE name = ?", [TOPIC])
+        conn.execute("UPDATE subscriptions SET origin = 'config' WHERE id = 1")
+    conn.close()
+    return db
+
+
+def _narrowed(db: Path) -> Settings:
+    """The console's digest of `desk`, now with `except: said` in the config."""
+    return Settings.model_validate(
+        {
+            "database": str(db),
+            "topics": {TOPIC: {"query": "backlog"}},
+            "subscriptions": [
+                {"topic": TOPIC, "channel": "console", "mode": "digest", "except": "said"}
+            ],
+            "articles": {"fetch": False},
+            "sentence_vectors": False,
+        }
+    )
+
+
+@pytest.mark.parametrize("phase", ["early", "writing"])
+async def test_a_sigterm_while_the_start_narrows_a_config_subscription_ends_it_in_time(
+    tmp_path: Path, phase: str
+) -> None:
+    """The config gave the console's subscription `except: said` while wirewatch was
+    stopped: the start decides the 10,000 alerts waiting through it again. It did so on the
+    event loop in one transaction, deaf to SIGTERM: the stop came once it was all done.
+    Now the start ends at the next slice, nothing half done, and the next start finishes
+    the work as an uninterrupted start does it."""
+    whole = _config_subscription_backlog(tmp_path / "whole.db")
+    async with open_runtime(_narrowed(whole), {"console": Console()}):
+        pass  # uninterrupted: what the stopped one must come to
+    db = _config_subscription_backlog(tmp_path / "w.db")
+    settings = _narrowed(db)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)  # as `wirewatch run`
+    sent: list[float] = []
+    began = time.monotonic()
+    if phase == "early":
+        _sigterm_when(lambda: time.monotonic() > began + STARTING, sent)
+    else:  # once its first slice is written
+        _sigterm_when(lambda: _unfinished(db) > 0, sent)
+    try:
+        with pytest.raises(StartupStopped):
+            async with open_runtime(settings, {"console": Console()}, stop=stop):
+                pass
+        took = time.monotonic() - sent[0]
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+    assert took < GRACE, f"the stop took {took:.1f} s"
+    states = _backlog_states(db)
+    assert len(states) == BACKLOG, "an alert was lost"
+    decided = _decided_stories(states)
+    assert decided < len(range(1, BACKLOG + 1, 3)), "the stop did not end the deciding"
+    assert _unfinished(db) == 1, "the next start would not finish it"
+
+    async with open_runtime(settings, {"console": Console()}):  # the next start finishes it
+        pass
+    assert _backlog_states(db) == _backlog_states(whole)
+    _decided_anew(_backlog_states(db))
+    assert _unfinished(db) == 0
