@@ -133,6 +133,11 @@ def tell_broken(db: sqlite_utils.Database, topics: Mapping[str, str]) -> None:
         add_notice(db, f"broken:{key}", text, sub.channel)
 
 
+# What /readyz says while the start decides again the alerts waiting through topics or
+# subscriptions the config changed (or a topic back in it), before the story index loads.
+REDECIDING = "deciding waiting alerts again (a topic or subscription changed)"
+
+
 class StartupStopped(Exception):
     """A stop was asked for while the runtime was still starting (loading the story index)."""
 
@@ -175,12 +180,15 @@ async def _ready(
     again = rematch(changed, after, gazetteer) if changed else None
     back = returning(db, topics, after, gazetteer)  # config topics back: as they read now
     tell_replaced(db, topics)  # a config topic replaces a chat one of its name: told
+    loading = loading or Loading()
+    loading.doing = REDECIDING  # /readyz says so (seconds at thousands waiting)
     dropped = await _topics_at_start(db, topics, after, again, stop, back)
     sync_config_feeds(db, [(f.name, f.url, f.interval) for f in settings.feeds])
     dropped += await _subscriptions_at_start(
         db, [(s.channel, s.topic, s.mode, s.only, s.except_) for s in settings.subscriptions], stop
     )
     settle_gone_topics(db, settings.max_age, again=back)  # chat's subscriptions: topic gone, back
+    loading.doing = ""
     metrics.DROPPED.labels("config changed").inc(dropped)
     if dropped:
         log.warning(
@@ -197,7 +205,6 @@ async def _ready(
         user_agent=net.user_agent,
     )
     pipeline: Pipeline | None = None
-    loading = loading or Loading()
     try:
         window = timedelta(seconds=settings.story_window)
         try:

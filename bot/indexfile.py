@@ -75,13 +75,17 @@ _ALLOWED = {
 
 @dataclass
 class Loading:
-    """How far the story index has loaded: for /readyz while the bot starts, and the logs."""
+    """How far the story index has loaded: for /readyz while the bot starts, and the logs;
+    `doing`: what the start does before it, when it takes time (`bot.app._ready`)."""
 
     done: int = 0
     total: int = 0
     tokenised: int = 0  # of them, items whose terms were not stored and were computed again
+    doing: str = ""
 
     def describe(self) -> str:
+        if self.doing:
+            return self.doing
         if not self.total:
             return "loading story index"
         return f"loading story index ({self.done:,} of {self.total:,} items)"

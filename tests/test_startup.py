@@ -19,6 +19,11 @@ import pytest
 
 from tests.itemsdb import fill
 from tests.runtime import free_port, read_until
+from tests.test_stop_while_deciding import _config_backlog
+from tests.test_write_wait import TOPIC
+
+# What /readyz says while the start decides waiting alerts again (`bot.app._ready`).
+REDECIDING = "deciding waiting alerts again (a topic or subscription changed)"
 
 
 def _config(tmp_path: Path) -> Path:
@@ -219,3 +224,44 @@ async def test_a_second_bot_on_one_database_is_refused_and_the_lock_dies_with_th
     )  # fmt: skip
     _, err = await asyncio.wait_for(again.communicate(), 60)
     assert again.returncode == 0, err.decode()
+
+
+@pytest.mark.slow
+async def test_readyz_says_the_start_decides_waiting_alerts_again_while_it_does(tmp_path):
+    """A config topic's query changed while wirewatch was stopped: the start decides the
+    10,000 alerts waiting through it again (seconds) before it loads the story index.
+    /readyz said "loading story index" all that time; it says what the start is doing."""
+    db = _config_backlog(tmp_path)
+    config = tmp_path / "wirewatch.yaml"
+    config.write_text(
+        f"database: {db}\narticles: {{fetch: false}}\nsentence_vectors: false\n"
+        f"topics:\n  {TOPIC}: {{query: 'backlog AND NOT said'}}\n",
+        encoding="utf-8",
+    )
+    port = free_port()
+    began = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "run", "--config", str(config),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        env={"WIREWATCH_HTTP_PORT": str(port), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    said: list[str] = []
+    try:
+        async with aiohttp.ClientSession() as http:
+            while time.monotonic() - began < 60:
+                ready = await _get(http, f"http://127.0.0.1:{port}/readyz")
+                if ready is not None:
+                    said.append(ready[1]["reason"])
+                    # "loading story index (n of m items)": past the re-deciding
+                    if ready[0] == 200 or said[-1] == REDECIDING or "items)" in said[-1]:
+                        break
+                await asyncio.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), timeout=15)
+        logged = (await proc.stderr.read()).decode()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert said and said[-1] == REDECIDING, said
+    assert code == 0 and "run.stopped while=deciding_waiting_alerts" in logged, logged[-2000:]
