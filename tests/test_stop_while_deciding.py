@@ -552,3 +552,45 @@ async def test_a_sigterm_while_the_start_narrows_a_config_subscription_ends_it_i
     assert _backlog_states(db) == _backlog_states(whole)
     _decided_anew(_backlog_states(db))
     assert _unfinished(db) == 0
+
+
+async def test_a_sigterm_while_the_start_ends_a_config_subscription_ends_it_in_time(
+    tmp_path: Path,
+) -> None:
+    """The config no longer lists the console's subscription: the start ends it, and the
+    10,000 alerts waiting through it are dropped (none goes on: the channel follows nothing
+    else). That was one transaction, a SIGTERM waiting for all of it; now it ends at the
+    next slice, and the next start finishes it as an uninterrupted start does."""
+    unlisted = {"topics": {TOPIC: {"query": "backlog"}}, "articles": {"fetch": False}}
+
+    def config(db: Path) -> Settings:
+        return Settings.model_validate({"database": str(db), **unlisted})
+
+    whole = _config_subscription_backlog(tmp_path / "whole.db")
+    async with open_runtime(config(whole), {"console": Console()}):
+        pass
+    db = _config_subscription_backlog(tmp_path / "w.db")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    sent: list[float] = []
+    _sigterm_when(lambda: _unfinished(db) > 0, sent)  # once the subscription is ended
+    try:
+        with pytest.raises(StartupStopped):
+            async with open_runtime(config(db), {"console": Console()}, stop=stop):
+                pass
+        took = time.monotonic() - sent[0]
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+    assert took < GRACE, f"the stop took {took:.1f} s"
+    states = _backlog_states(db)
+    assert len(states) == BACKLOG, "an alert was lost"
+    left = [i for i, (status, _, _) in states.items() if status != "cancelled"]
+    assert left, "the stop did not end the deciding"
+    assert all(states[i][0] == "digest" for i in left), "a story half decided"
+    async with open_runtime(config(db), {"console": Console()}):  # the next start finishes it
+        pass
+    assert _backlog_states(db) == _backlog_states(whole)
+    assert {s for s, _, _ in _backlog_states(db).values()} == {"cancelled"}
+    assert _unfinished(db) == 0
