@@ -289,9 +289,10 @@ async def _subscriptions_at_start(
 ) -> int:
     """`sync_config_subscriptions` off the event loop, as `_topics_at_start` runs
     `sync_topics`: the alerts waiting through a subscription whose only/except the config
-    changed are decided again in slices (seconds at thousands waiting: on the loop, in one
-    transaction, a SIGTERM waited for all of it). A stop meanwhile ends the start
-    (StartupStopped) at the next slice; the next start finishes the work."""
+    changed, or that it no longer lists, are decided again in slices (seconds at thousands
+    waiting: on the loop, in one transaction, a SIGTERM waited for all of it). A stop
+    meanwhile ends the start (StartupStopped) at the next slice; the next start finishes
+    the work."""
     stopping = threading.Event()
 
     def stopped(waited: asyncio.Future[Any]) -> None:
