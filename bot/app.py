@@ -12,8 +12,8 @@ import hashlib
 import logging
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Collection, Mapping
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -254,32 +254,21 @@ async def _topics_at_start(
     half written, and the next start decides again what still waits (`bot.redecide`)."""
     if again is None and back is None:
         return sync_topics(db, topics)
-    stopping = threading.Event()
-
-    def stopped(waited: asyncio.Future[Any]) -> None:
-        if not waited.cancelled():
-            stopping.set()
-
     asking = [r for r in (back, again) if r is not None]
-    relay = asyncio.ensure_future(stop.wait()) if stop is not None else None
-    if relay is not None:
-        relay.add_done_callback(stopped)
     try:
-        for asked in asking:
-            if any(t.relevance for t in after if t.name in asked.affected):
-                items = await asyncio.to_thread(waiting_items, db, asked, stopping)
-                for at in range(0, len(items), DECIDE_BATCH):
-                    if stopping.is_set():
-                        raise StoppingError(NOTHING_CHANGED)
-                    await asked.consult(items[at : at + DECIDE_BATCH])
-        return await asyncio.to_thread(sync_topics, db, topics, again, stopping)
+        with _heard(stop) as stopping:
+            for asked in asking:
+                if any(t.relevance for t in after if t.name in asked.affected):
+                    items = await asyncio.to_thread(waiting_items, db, asked, stopping)
+                    for at in range(0, len(items), DECIDE_BATCH):
+                        if stopping.is_set():
+                            raise StoppingError(NOTHING_CHANGED)
+                        await asked.consult(items[at : at + DECIDE_BATCH])
+            return await asyncio.to_thread(sync_topics, db, topics, again, stopping)
     except StoppingError:
         names = sorted({n for asked in asking for n in asked.affected})
         log.warning("run.stopped while=deciding_waiting_alerts topics=%s", ",".join(names))
         raise StartupStopped from None
-    finally:
-        if relay is not None:
-            relay.cancel()
 
 
 async def _subscriptions_at_start(
@@ -293,6 +282,18 @@ async def _subscriptions_at_start(
     waiting: on the loop, in one transaction, a SIGTERM waited for all of it). A stop
     meanwhile ends the start (StartupStopped) at the next slice; the next start finishes
     the work."""
+    try:
+        with _heard(stop) as stopping:
+            return await asyncio.to_thread(sync_config_subscriptions, db, subs, stopping)
+    except StoppingError:
+        log.warning("run.stopped while=deciding_waiting_alerts for=config_subscriptions")
+        raise StartupStopped from None
+
+
+@contextmanager
+def _heard(stop: asyncio.Event | None) -> Iterator[threading.Event]:
+    """A thread's view of `stop`: set once it is, so that work off the loop (in
+    `asyncio.to_thread`) can look at it between slices."""
     stopping = threading.Event()
 
     def stopped(waited: asyncio.Future[Any]) -> None:
@@ -303,10 +304,7 @@ async def _subscriptions_at_start(
     if relay is not None:
         relay.add_done_callback(stopped)
     try:
-        return await asyncio.to_thread(sync_config_subscriptions, db, subs, stopping)
-    except StoppingError:
-        log.warning("run.stopped while=deciding_waiting_alerts for=config_subscriptions")
-        raise StartupStopped from None
+        yield stopping
     finally:
         if relay is not None:
             relay.cancel()
