@@ -30,7 +30,7 @@ from bot.db import BulkCheck, StoreThread, open_database, read_error
 from bot.digest import next_digest_at, send_digests
 from bot.errors import StoppingError
 from bot.feeds.fetch import Fetcher
-from bot.gone_topics import returning, settle_gone_topics, tell_replaced
+from bot.gone_topics import returning, settle_gone_topics, shown_query, tell_replaced
 from bot.indexfile import Loading, load_index, save_index
 from bot.model import Topic
 from bot.narrow import Redecision, filter_error, rematch
@@ -113,7 +113,7 @@ def tell_broken(db: sqlite_utils.Database, topics: Mapping[str, str]) -> None:
             what, why = f"topic `{sub.topic}`", topics[sub.topic]
             # Its own query, to mend where the reason says: as shown it is refused, never
             # saved as a placeholder's word would be (`topic add NAME QUERY` taken verbatim).
-            query = " ".join(queries.get(sub.topic, "").split()).replace("`", "'")
+            query = shown_query(queries.get(sub.topic, ""))
             fix = (
                 f"`/wirewatch topic add {sub.topic} {query}`, its query mended where that "
                 f"says (as shown it is refused); to stop following it: `/wirewatch "

@@ -375,9 +375,9 @@ def _decide_again(db: sqlite_utils.Database, sub: SubscriptionRow, again: Redeci
     their item (strictly for the story's first alert here), else go on through another
     topic of the channel that takes it, else are cancelled (the item stays in the archive).
     The first kept starts the story unless the channel was told of it otherwise. Not
-    `bot.redecide._redecide`, which may hand an alert to the channel's subscription to
-    another topic that is gone too (its item matched that one as well): posted through
-    it. How many were cancelled."""
+    `bot.redecide._redecide`: what the topic keeps stays held here for the give-back's
+    `max_age` look, and what it refuses is counted apart for the channel's notice. How
+    many were cancelled."""
     reason = f"topic {sub.topic} came back to the config no longer taking it"
     held = list(
         db.query(
@@ -458,7 +458,7 @@ def _gone_text(sub: SubscriptionRow, held: int, moved: int) -> str:
 def _replaced_text(topic: Topic, chat_query: str, taken: set[str]) -> str:
     """The channel's notice: the config's query now decides its `topic.name` alerts; the
     chat one may be added again under a free name, with a command that works as shown."""
-    name, theirs, ours = topic.name, _shown(chat_query), _shown(topic.query)
+    name, theirs, ours = topic.name, shown_query(chat_query), shown_query(topic.query)
     keep = f"{name}-chat"
     again = (
         f" To keep the chat one, add it under another name and follow that: "
@@ -473,8 +473,8 @@ def _replaced_text(topic: Topic, chat_query: str, taken: set[str]) -> str:
     )
 
 
-def _shown(query: str) -> str:
-    """A query on one line, its backticks made quotes (they would pair ours)."""
+def shown_query(query: str) -> str:
+    """A query on one line, its backticks made quotes (they would pair ours in a notice)."""
     return " ".join(query.split()).replace("`", "'")
 
 
