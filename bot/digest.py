@@ -1,13 +1,18 @@
 """Digest subscriptions: their alerts wait as 'digest' deliveries and go out as one message.
 
 Every `digest_every` the run loop gathers each channel's waiting stories into plain-text
-messages (headline, first outlet, how many more, link; at most DIGEST_CHARS each) and posts
-them through the adapter, which escapes them like any feed text. A digest keeps the outbox's
-promise, nothing lost and nothing twice: its deliveries are claimed, the message carries the
-first one's id as its key (`ChatAdapter.post_digest`), and they are marked sent only once the
-platform took it. A failure puts them back to wait for the next digest; one that may have
-posted (a lost answer, a crash between post and mark) leaves them in doubt, and the platform
-is asked for the key (`find_posted`) before anything of theirs is posted again.
+messages (the story's number, headline, first outlet, how many more, link; at most
+DIGEST_CHARS each) and posts them through the adapter, which escapes them like any feed
+text. The number (`ref N`, as under an alert) is the delivery of the item the line shows:
+what `feedback KIND N` takes in that channel (bot.feedback), since a digest, one message
+for many stories, has no buttons.
+
+A digest keeps the outbox's promise, nothing lost and nothing twice: its deliveries are
+claimed, the message carries the first one's id as its key (`ChatAdapter.post_digest`), and
+they are marked sent only once the platform took it. A failure puts them back to wait for
+the next digest; one that may have posted (a lost answer, a crash between post and mark)
+leaves them in doubt, and the platform is asked for the key (`find_posted`) before anything
+of theirs is posted again.
 """
 
 from __future__ import annotations
@@ -40,7 +45,9 @@ STORIES_READ = 200  # waiting stories read per message at most
 
 def digest_text(topic_rows: list[dict]) -> str:
     """The message for one channel: one line per story, oldest first; a story an earlier
-    digest listed is marked as a follow-up."""
+    digest listed is marked as a follow-up. Each line opens with the number that labels it
+    (the delivery of its first item, whose headline it shows): before any feed text, so a
+    headline saying "ref 99" cannot pass for ours."""
     topics = sorted({r["topic"] for r in topic_rows})
     stories: dict[int, list[dict]] = defaultdict(list)
     for r in topic_rows:
@@ -53,7 +60,8 @@ def digest_text(topic_rows: list[dict]) -> str:
         extra = f" +{more} more outlet{'s' if more > 1 else ''}" if more > 0 else ""
         # A story an earlier digest listed: said so, not passed off as news of its own.
         again = "Follow-up: " if first.get("earlier") else ""
-        line = f"- {again}{first['title']} ({first['outlet']}{extra}) {first['url'] or ''}"
+        ref = f"ref {first['id']} · "
+        line = f"- {ref}{again}{first['title']} ({first['outlet']}{extra}) {first['url'] or ''}"
         lines.append(line.rstrip())
     return "\n".join(lines)
 

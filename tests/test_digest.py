@@ -75,10 +75,12 @@ async def test_a_story_an_earlier_digest_listed_comes_back_as_a_follow_up(tmp_pa
     store_new_items(db, feed, [_item("2", NK2, later), _item("3", RED, later)], index, later)
     assert await send_digests(db, {"chat": chat}) == 1
     (_, _, first), (_, _, second) = chat.digests
-    assert f"- {NK} " in first
+    ref = dict(db.execute("SELECT i.title, d.id FROM deliveries d JOIN items i ON i.id = item_id"))
+    assert f"- ref {ref[NK]} · {NK} " in first
     lines = second.splitlines()[1:]
-    assert [line.startswith(f"- Follow-up: {NK2} ") for line in lines] == [True, False]
-    assert lines[1].startswith(f"- {RED} ")  # a story of its own is news, not a follow-up
+    follow_up = f"- ref {ref[NK2]} · Follow-up: {NK2} "
+    assert [line.startswith(follow_up) for line in lines] == [True, False]
+    assert lines[1].startswith(f"- ref {ref[RED]} · {RED} ")  # news, not a follow-up
 
 
 def _one_waiting(tmp_path):
@@ -155,7 +157,7 @@ async def test_a_long_backlog_goes_out_in_messages_of_a_readable_size(tmp_path):
     assert sent == len(chat.digests) >= 2
     assert all(len(text) <= DIGEST_CHARS for _, _, text in chat.digests)
     listed = [line for _, _, text in chat.digests for line in text.splitlines()[1:]]
-    assert sorted(line.split()[3] for line in listed) == sorted(word(n, 0) for n in range(40))
+    assert sorted(line.split()[6] for line in listed) == sorted(word(n, 0) for n in range(40))
     assert _statuses(db) == {"sent": 40}
 
 
