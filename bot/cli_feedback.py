@@ -1,5 +1,6 @@
 """The command line's side of editors' feedback: `wirewatch feedback KIND ALERT` (what the
-console prints under each alert, since a terminal has no buttons) and `wirewatch eval
+console prints under each alert and each digest, since a terminal has no buttons; ALERT
+is an alert's `ref`, or a digest line's) and `wirewatch eval
 --feedback FILE.jsonl` (the recorded labels as labelled items).
 
 bot.cli parses the arguments and loads the config, then calls in here; what a label is and
@@ -24,7 +25,8 @@ from bot.store import list_topics
 
 def feedback_command(args: argparse.Namespace, settings: Settings) -> int:
     """Record a label as the console operator: 0 recorded (or already), 2 nothing recorded
-    (no such alert, a number that is no alert's, a story's lone first report)."""
+    (no such alert, a number that is no alert's nor a digest line's, a story still waiting
+    for its digest, a story's lone first report)."""
     number = _alert(args.alert)
     db = open_existing(settings.database)
     try:

@@ -1,14 +1,18 @@
 """Editors' feedback on alerts: "Not relevant" and "Wrong story", recorded once per person.
 
 A click (a button under an alert, `/wirewatch feedback ...` or `wirewatch feedback ...`)
-names a delivery: one alert as posted in one channel. Recording copies what a labelled
+names a delivery: one alert as posted in one channel, or one story as a digest listed it
+(its line shows `ref N`, the delivery of the item it shows: bot.digest; a digest has no
+buttons, so the typed commands are how its readers label). Recording copies what a labelled
 corpus needs (the item's title, feed summary, date and outlet, the topic, the story it was
 grouped into), so a label outlives `db prune` of its alert. A click counts only from the
-channel (or the thread) where that alert was posted; the console, the operator's own
-terminal, may label any alert, posted or not. Neither may label what has no buttons of its
-own (a corroboration mark, a rewrite, a story listed in a digest), nor call a story's first
-report "wrong story" while nothing else was grouped with it: bot.feedback_export would
-give it a story of its own, which it already has.
+channel (or the thread) where that alert was posted, or the digest sent; the console, the
+operator's own terminal, may label any alert, posted or not, and any story a sent digest
+listed. Nobody may label what showed no number of its own: a corroboration mark or a
+rewrite (the first message's number stands for the story), a story still waiting for its
+digest, another outlet's report counted in a digest's line ("+1 more outlet"). Nor may
+anyone call a story's first report "wrong story" while nothing else was grouped with it:
+bot.feedback_export would give it a story of its own, which it already has.
 
 Deliberately not here: buttons (each adapter renders its own), answering the clicker
 (adapters do, visible to the clicker only), and the export as a labelled corpus
@@ -50,6 +54,7 @@ class Outcome:
     """What became of one click: recorded, already recorded, unknown alert, wrong channel."""
 
     # "recorded" | "already" | "unknown" | "elsewhere" | "unposted" | "no-alert" | "alone"
+    # | "unlisted" (a report a digest's line counted but did not show)
     status: str
     kind: str
     delivery_id: int
@@ -58,7 +63,10 @@ class Outcome:
     story_title: str = ""
     at: str | None = None  # when this person's label was (first) recorded
     first: bool = False  # the story's first message in its channel (what wrong-story means)
-    instead: int | None = None  # "no-alert": the first message whose buttons label the story
+    # "no-alert": the first message whose buttons label the story; "unlisted": the number
+    # the digest's line for the story shows
+    instead: int | None = None
+    listed: bool = False  # a story a digest lists (or will): its line, not an alert, shows it
 
     @property
     def recorded(self) -> bool:
@@ -97,15 +105,23 @@ class _Posted:
     # Posted on its own: sent, not listed in a digest (nor waiting, muted or given up: then
     # nobody in the channel was shown its number).
     shown: bool
-    listed: bool  # listed in a digest: no number of its own was shown anywhere
+    listed: bool  # in a digest, sent or waiting for one
+    digest_sent: bool  # in a digest that was posted (not waiting, nor in doubt)
+    # The number the digest's line for this story shows: its first delivery in that digest.
+    line_ref: int | None
 
 
 _OWN_BUTTONS = "d.kind IN ('new', 'update', 'edit')"
+_LINE_REF = (
+    "(SELECT min(e.id) FROM deliveries e WHERE e.channel = d.channel AND e.story_id = "
+    "d.story_id AND e.digest_of = d.digest_of)"
+)
 _POSTED = (
     "SELECT d.channel, d.thread_id, d.story_id, coalesce(st.title, ''), d.item_id, s.topic, "
     f"i.title, i.summary, i.published, f.name, i.url, {_OWN_BUTTONS}, {_OWN_BUTTONS} AND "
     "d.status = 'sent' AND d.digest_of IS NULL, d.status = 'digest' OR d.digest_of IS NOT "
-    "NULL, i.first_seen FROM deliveries d JOIN items i ON i.id = d.item_id "
+    f"NULL, d.status = 'sent' AND d.digest_of IS NOT NULL, {_LINE_REF}, "
+    "i.first_seen FROM deliveries d JOIN items i ON i.id = d.item_id "
     "JOIN feeds f ON f.id = i.feed_id "
     "JOIN subscriptions s ON s.id = d.subscription_id "
     "LEFT JOIN stories st ON st.id = d.story_id WHERE d.id = ?"
@@ -120,8 +136,14 @@ def _posted(db: sqlite_utils.Database, delivery_id: int) -> _Posted | None:
     p = _Posted(*fields)
     # A damaged stored date must not lose the label: first-seen, then now, stand in.
     when = parse_stored(p.published, parse_stored(first_seen, utcnow()))
-    flags = (bool(p.alert), bool(p.shown), bool(p.listed))
-    return replace(p, published=iso(when), alert=flags[0], shown=flags[1], listed=flags[2])
+    return replace(
+        p,
+        published=iso(when),
+        alert=bool(p.alert),
+        shown=bool(p.shown),
+        listed=bool(p.listed),
+        digest_sent=bool(p.digest_sent),
+    )
 
 
 def record_label(
@@ -134,22 +156,24 @@ def record_label(
     channel: str,
     now: datetime | None = None,
 ) -> Outcome:
-    """Record `user`'s label on the alert of `delivery_id`, once; never changes the alert."""
+    """Record `user`'s label on the alert (or digest line) of `delivery_id`, once; never
+    changes the alert."""
     if kind not in KINDS:
         raise ValueError(f"unknown feedback kind {kind!r}")
     alert = _posted(db, delivery_id)
     if alert is None:
         return Outcome("unknown", kind, delivery_id)
     facts: dict = dict(title=alert.title, topic=alert.topic, story_title=alert.story_title)
+    facts["listed"] = alert.listed
     if platform != "console" and channel not in (alert.channel, f"{platform}:{alert.thread}"):
         return Outcome("elsewhere", kind, delivery_id, **facts)
     if not alert.alert:  # a mark or a rewrite: the first message's own number labels it
         instead = _first_message(db, alert.channel, alert.story_id)
         return Outcome("no-alert", kind, delivery_id, **facts, instead=instead)
-    # The operator may label any alert, even one not sent yet; not a digest's line, which
-    # showed no number anywhere.
-    if alert.listed or (platform != "console" and not alert.shown):
-        return Outcome("unposted", kind, delivery_id, **facts)
+    refused = _not_shown(alert, delivery_id, console=platform == "console")
+    if refused is not None:
+        instead = alert.line_ref if refused == "unlisted" else None
+        return Outcome(refused, kind, delivery_id, **facts, instead=instead)
     if kind == "wrong-story":
         facts["first"] = _opens_story(db, alert)
         others = _grouped_with_others(db, alert, posted=platform != "console")
@@ -177,6 +201,19 @@ def record_label(
     return Outcome("recorded", kind, delivery_id, **facts, at=at)
 
 
+def _not_shown(a: _Posted, delivery_id: int, *, console: bool) -> str | None:
+    """Why nobody could have read this number, or None. The operator may label any alert,
+    even one not sent yet; a digest's story only once the digest was posted (waiting, no
+    line showed its number yet), and only by the number its line shows."""
+    if a.listed and not a.digest_sent:
+        return "unposted"
+    if a.listed and a.line_ref != delivery_id:
+        return "unlisted"
+    if not a.listed and not console and not a.shown:
+        return "unposted"
+    return None
+
+
 def _first_message(db: sqlite_utils.Database, channel: str, story_id: int) -> int | None:
     """The delivery that posted the story's first message in `channel` (its buttons stay
     on that message through every rewrite), if it was posted."""
@@ -190,23 +227,26 @@ def _first_message(db: sqlite_utils.Database, channel: str, story_id: int) -> in
 
 def _opens_story(db: sqlite_utils.Database, a: _Posted) -> bool:
     """Whether the alert's item is the one its story's first message in the channel is
-    (or, not sent yet, will be) about: "put in the wrong story" then means the reports
-    grouped under it."""
+    (or, not sent yet, will be) about, or the one a digest first listed the story under:
+    "put in the wrong story" then means the reports grouped under it."""
+    listed = "IS NOT NULL AND status = 'sent'" if a.listed else "IS NULL"
     row = db.execute(
         "SELECT item_id FROM deliveries WHERE channel = ? AND story_id = ? AND kind = 'new' "
-        "AND digest_of IS NULL ORDER BY status = 'sent' DESC, id LIMIT 1",
+        f"AND digest_of {listed} ORDER BY status = 'sent' DESC, id LIMIT 1",
         [a.channel, a.story_id],
     ).fetchone()
     return bool(row and row[0] == a.item_id)
 
 
 def _grouped_with_others(db: sqlite_utils.Database, a: _Posted, *, posted: bool) -> bool:
-    """Whether the channel has another report of the story (`posted`: one it was sent):
-    without one, a story's first report was grouped with nothing it could be wrongly with."""
+    """Whether the channel has another report of the story (`posted`: one it was sent; for
+    a story a digest listed, in a digest too, "+1 more outlet" or a follow-up): without
+    one, a story's first report was grouped with nothing it could be wrongly with."""
     sent = " AND status = 'sent'" if posted else ""
+    own = "" if a.listed else " AND digest_of IS NULL"
     row = db.execute(
         "SELECT 1 FROM deliveries WHERE channel = ? AND story_id = ? AND item_id != ? AND "
-        f"kind IN ('new', 'update') AND digest_of IS NULL{sent} LIMIT 1",
+        f"kind IN ('new', 'update'){own}{sent} LIMIT 1",
         [a.channel, a.story_id, a.item_id],
     ).fetchone()
     return row is not None
@@ -237,16 +277,28 @@ def answer(outcome: Outcome, *, privately: bool = True) -> str:
     story = " ".join(outcome.story_title.split())
     if outcome.status == "unknown":
         return (
-            f"wirewatch does not know alert {n}: check the number (`ref {n}` under the alert); "
+            f"wirewatch does not know alert {n}: check the number (`ref {n}` under the alert, "
+            "or on a digest's line); "
             "one older than what the database keeps (`wirewatch db prune`), or posted by "
             "another wirewatch, is not known here either. Nothing was recorded."
         )
     if outcome.status == "elsewhere":
         return f"alert {n} was not posted in this channel, so nothing was recorded here."
+    if outcome.status == "unposted" and outcome.listed:
+        return (
+            f"`ref {n}` is a story waiting for its channel's next digest: no digest has shown "
+            "its number yet, so nothing was recorded."
+        )
     if outcome.status == "unposted":
         return (
-            f"alert {n} has not been posted here (it is waiting, muted, given up or was listed "
-            "in a digest), so nothing was recorded."
+            f"alert {n} has not been posted here (it is waiting, muted or given up), so "
+            "nothing was recorded."
+        )
+    if outcome.status == "unlisted":
+        return (
+            f"`ref {n}` is not a number a digest showed: it is one more report of a story whose "
+            f'digest line ("{title}") shows `ref {outcome.instead}`; label that one instead. '
+            "Nothing was recorded."
         )
     if outcome.status == "no-alert":
         use = f": label alert {outcome.instead} instead" if outcome.instead else ""
@@ -257,10 +309,15 @@ def answer(outcome: Outcome, *, privately: bool = True) -> str:
         )
     if outcome.status == "alone":
         where = "here" if privately else "in its channel"
+        later = (
+            "a later digest lists it as a follow-up"
+            if outcome.listed
+            else "it is added to its thread"
+        )
         return (
             f'alert {n} is the first report of its story ("{title}") and no other report has '
             f"been grouped with it {where}, so it cannot be in the wrong story. Nothing was "
-            "recorded; if a report that does not belong is added to its thread, mark that one."
+            f"recorded; if a report that does not belong to it comes in ({later}), mark that one."
         )
     if outcome.status == "already":
         when = iso_short(parse_stored(outcome.at, utcnow()))
@@ -270,6 +327,8 @@ def answer(outcome: Outcome, *, privately: bool = True) -> str:
         )
     if outcome.kind == "not-relevant":
         what = f'"{title}" is not relevant to `{outcome.topic}`'
+    elif outcome.first and outcome.listed:  # its line counts them: "+1 more outlet"
+        what = f'the reports grouped with "{title}" (other outlets, follow-ups) are not its story'
     elif outcome.first:  # the item stands for the story: the reports under it are wrong
         what = (
             f'the reports grouped under "{title}" are not the same story as it (if only some '
@@ -279,9 +338,10 @@ def answer(outcome: Outcome, *, privately: bool = True) -> str:
         what = f'"{title}" does not belong to the story "{story}"'
     if not privately:
         return f"Recorded (alert {n}): {what}."
+    message = "digest" if outcome.listed else "alert"
     return (
-        f"Recorded (alert {n}): {what}. Thank you: only you see this, and the alert stays "
-        "as it is for everyone else."
+        f"Recorded (alert {n}): {what}. Thank you: only you see this, and the {message} "
+        "stays as it is for everyone else."
     )
 
 
