@@ -1,0 +1,131 @@
+"""Feeds from chat: `feeds` (each with its health), `feeds add URL [NAME]`, `feeds remove`.
+
+`feeds add` fetches and parses the feed once before storing anything, so a bad URL changes
+nothing, then polls it right away; it runs on the loop and hands its queries to the store
+thread one by one (`StoreCalls.run`). Listing and removing run whole on the store thread.
+
+Deliberately not here: fetching and parsing (bot.feeds, bot.workers), polling
+(bot.pipeline), a feed's health (bot.health), how a feed is named (bot.commands.feed_names).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+from urllib.parse import urldefrag
+
+from bot.commands.echo import shown, when
+from bot.commands.feed_names import feed_name, host, name_free, title_name
+from bot.commands.grammar import Invocation
+from bot.commands.urls import URL_TEXT, guarded_url, unsafe
+from bot.errors import CommandError, FeedParseError, FetchError, UnsafeURLError
+from bot.health import describe
+from bot.health_store import feeds_health
+from bot.pipeline import poll_feed
+from bot.store import add_feed, feed_at, feed_item_counts, list_feeds, remove_feed
+from bot.wording import counted
+from bot.workers import parse_feed_async
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+    from bot.app import Runtime
+    from bot.commands.calls import StoreCalls
+    from bot.store import FeedRow
+
+log = logging.getLogger(__name__)
+
+
+def list_feeds_here(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
+    feeds = [f for f in list_feeds(db) if f.disabled_reason != "removed"]
+    if not feeds:
+        return "no feeds yet: `/wirewatch feeds add URL [NAME]`"
+    counts = feed_item_counts(db)
+    healths = feeds_health(db, rt.settings)
+    lines = [f"{counted(len(feeds), 'feed')}:"]
+    for f in feeds:
+        h = healths.get(f.id)
+        pace, state = describe(h.state, h.usual_gap, h.quiet_for) if h else describe("ok")
+        if f.disabled:
+            state = f"DISABLED: {f.disabled_reason}"
+        elif f.failures:
+            state = f"{counted(f.failures, 'failure')} in a row, last: {f.last_error}"
+        lines.append(
+            f"- `{f.name}` {f.url} ({f.origin}): {counted(counts.get(f.id, 0), 'item')}, "
+            f"{pace}, last poll {when(f.last_polled)}, {state}"
+        )
+    return "\n".join(lines)
+
+
+async def feeds_add(calls: StoreCalls, inv: Invocation, rest: str) -> str:
+    if not rest:
+        raise CommandError("feeds add needs the feed's URL")
+    url, name = (rest.split(None, 1) + [""])[:2]
+    if not URL_TEXT.match(url) and any(URL_TEXT.match(w) for w in name.split()):
+        raise CommandError(f"URL first: `feeds add URL [NAME]`, not `{shown(rest)}`")
+    url, name = urldefrag(guarded_url(calls.rt, url)).url, feed_name(name)
+    existing = await calls.run(_free_feed_at, url, name)
+    if existing and not existing.disabled:
+        return f"`{existing.name}` ({url}) is already polled"
+    title = await _trial_fetch(calls.rt, url)
+    by = f"{inv.platform}:{inv.user}"
+    feed = await calls.run(_add_feed_named, url, name, title, by)
+    if isinstance(feed, str):  # another command added it meanwhile
+        return feed
+    return f"added `{feed.name}` ({url}); " + await _first_poll(calls.rt, feed)
+
+
+def feeds_remove(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
+    if not rest:
+        raise CommandError("feeds remove needs the feed's URL or name")
+    rest = urldefrag(rest).url if URL_TEXT.match(rest) else rest
+    feed = remove_feed(db, rest)
+    note = (
+        " It is in the config file too: remove it there as well." if feed.origin == "config" else ""
+    )
+    return f"removed `{feed.name}` ({feed.url}); its items stay searchable.{note}"
+
+
+async def _trial_fetch(rt: Runtime, url: str) -> str | None:
+    """Fetch and parse once before storing anything, so a bad URL changes nothing."""
+    try:
+        fetched = await rt.pipeline.fetcher.fetch_feed(url, trusted=False)
+        parsed = await parse_feed_async(fetched.body or b"", feed_url=fetched.url)
+    except UnsafeURLError as exc:
+        raise CommandError(unsafe(url, exc)) from None
+    except FetchError as exc:
+        raise CommandError(f"cannot fetch {url}: {exc}") from None
+    except FeedParseError as exc:
+        raise CommandError(f"{url} is not a feed wirewatch can read: {exc}") from None
+    return title_name(parsed.title or "")
+
+
+async def _first_poll(rt: Runtime, feed: FeedRow) -> str:
+    try:
+        result = await poll_feed(rt.pipeline, feed)
+    except Exception as exc:  # e.g. the scheduler polled it at the same moment
+        log.warning("command.first_poll_failed feed=%s error=%s", feed.name, exc)
+        return "it will be polled on schedule"
+    if not result.ok:
+        return f"its first poll failed ({result.error}); it will be retried"
+    stored, queued = counted(result.new_items, "item"), counted(result.deliveries, "alert")
+    return f"first poll: {stored} stored, {queued} queued"
+
+
+def _free_feed_at(db: Database, url: str, name: str) -> FeedRow | None:
+    """The feed stored at `url`, if any, once `name` is known to be free."""
+    name_free(db, name, url)
+    return feed_at(db, url)
+
+
+def _add_feed_named(
+    db: Database, url: str, name: str, title: str | None, added_by: str
+) -> FeedRow | str:
+    """Add (or re-enable) the feed at `url` as chat's, named `name`, else as it was, else by
+    its own `title`, else by its host; a sentence instead when it is polled already."""
+    existing = feed_at(db, url)
+    if existing and not existing.disabled:
+        return f"`{existing.name}` ({url}) is already polled"
+    name = name or (existing.name if existing else title or host(url))
+    name_free(db, name, url)
+    return add_feed(db, url, name, origin="chat", added_by=added_by)

@@ -1,0 +1,111 @@
+"""What anyone may ask to find their way: help, the bot's status, a search of stored items.
+
+They only read: `status` and `search` run whole on the store thread (`bot.commands.calls`);
+`help` needs no query at all.
+
+Deliberately not here: the health and search queries themselves (bot.status, bot.store), and
+any command that changes something.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from bot.clock import utcnow
+from bot.commands.echo import one_line, shown, when
+from bot.commands.grammar import ALIASES, SEARCH_LIMIT, SUBCOMMANDS, Invocation
+from bot.commands.lookups import describe_sub, live
+from bot.commands.rights import is_moderator, rights_mark
+from bot.commands.urls import URL_TEXT
+from bot.errors import CommandError
+from bot.feedback import TopicWeek, last_week
+from bot.gone_topics import gone_line, gone_subscriptions
+from bot.outbox import pending_count
+from bot.settings import LINE_BREAKING
+from bot.status import health, without_vectors
+from bot.store import list_feeds, search_items, subscriptions
+from bot.wording import counted
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+    from bot.app import Runtime
+    from bot.commands.calls import StoreCalls
+
+
+async def show_help(calls: StoreCalls, inv: Invocation, rest: str) -> str:
+    lines = ["wirewatch watches news feeds and posts an alert here when a topic fires."]
+    also = {name: alias for alias, name in ALIASES.items()}  # `feeds list`, as users type it
+    for sub in SUBCOMMANDS:
+        alias = f" (or `/wirewatch {also[sub.name]}`)" if sub.name in also else ""
+        lines.append(f"- `{sub.usage}`{alias}: {sub.help}{rights_mark(sub)}")
+    settings = calls.rt.settings
+    if is_moderator(settings, inv, bot_wide=True):
+        role = "a moderator of the whole bot"
+    elif is_moderator(settings, inv):
+        role = "a moderator of this channel (not of the whole bot)"
+    else:
+        role = "not a moderator"
+    lines.append(
+        f"You are {role} here. DURATION: 30m, 2h, 1d. Queries: "
+        '`entity:"North Korea" AND (troops OR soldiers)`, `deploy* NEAR/5 troops`, '
+        "`topic:troop-deployments AND NOT drill*` (topic:NAME: the item matches that topic)."
+    )
+    return "\n".join(lines)
+
+
+def search(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
+    rest = LINE_BREAKING.sub(" ", rest).strip()
+    if not rest:
+        raise CommandError("search needs words to look for")
+    rows = search_items(db, rest, limit=SEARCH_LIMIT)
+    if not rows:
+        return f"nothing stored matches `{shown(rest)}`"
+    lines = [f"{len(rows)} most recent matches:" if len(rows) > 1 else "1 match:"]
+    for r in rows:
+        url = f" {r['url']}" if r["url"] and URL_TEXT.match(r["url"]) else ""
+        lines.append(f"- {one_line(r['title'])} ({r['outlet']}, {when(r['published'])}){url}")
+    return "\n".join(lines)
+
+
+def status(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
+    h = health(db, inv.channel)
+    lines = [
+        f"- feeds: {h.feeds_active} polled, {h.feeds_failing} failing, "
+        f"{h.feeds_disabled} disabled; last poll {when(h.last_poll)}",
+        f"- alerts waiting to be sent: {pending_count(db)} "
+        f"(this channel: {h.channel_waiting}, held while paused: {h.channel_held})",
+    ]
+    if h.failed:
+        lines.append(
+            f"- alerts given up on: {h.failed} (this channel: {h.channel_failed}); "
+            f"latest: {one_line(h.last_failure or '')}"
+        )
+    subs = live(subscriptions(db, inv.channel))
+    lines.append(
+        "- this channel: "
+        + ("; ".join(describe_sub(s) for s in subs) if subs else "no subscriptions")
+    )
+    lines += [f"- {gone_line(g)}" for g in gone_subscriptions(db, inv.channel)]
+    failing = [f for f in list_feeds(db) if f.failures and not f.disabled][:5]
+    lines += [f"- failing: `{f.name}`: {f.last_error}" for f in failing]
+    open_since = utcnow() - timedelta(seconds=rt.settings.story_window)
+    missing, looked = without_vectors(db, open_since)
+    if missing:
+        lines.append(
+            f"- grouping by words alone: {missing} of the last {looked} items have no "
+            "sentence vector (encoder weights not installed, a worker failing, or "
+            "`sentence_vectors: false`; the log says which: `vectors.unavailable`)"
+        )
+    return "\n".join(lines + _week_lines(last_week(db)))
+
+
+def _week_lines(weeks: list[TopicWeek]) -> list[str]:
+    if not weeks:
+        return ["- last 7 days: no alerts posted"]
+    return [
+        f"- last 7 days, `{w.topic}` (every channel): {counted(w.alerts, 'alert')} posted, "
+        f"{w.not_relevant} marked not relevant, {w.wrong_story} marked wrong story"
+        for w in weeks
+    ]

@@ -1,0 +1,80 @@
+"""A channel's switches: `mute DURATION`, `unmute`, `edits on|off`.
+
+Each runs whole on the store thread (`bot.commands.calls`): one write, then the answer.
+
+Deliberately not here: what a mute or the edits switch do to alerts on their way out
+(bot.outbox, bot.edit_store), and subscribing (bot.commands.subscriptions).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.clock import iso_short, later, parse_iso
+from bot.commands.echo import SHOWN, shown
+from bot.commands.grammar import Invocation
+from bot.durations import format_duration, parse_duration
+from bot.edit_store import edits_enabled, set_edits
+from bot.errors import CommandError
+from bot.store import set_muted, subscriptions
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+    from bot.app import Runtime
+
+MAX_MUTE = 90 * 86400.0
+
+
+def mute(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
+    if not rest:
+        raise CommandError("mute needs a DURATION, like 30m, 2h or 1d")
+    try:
+        seconds = parse_duration(rest)
+    except ValueError as exc:
+        if len(rest) <= SHOWN:  # its own words say what is wrong ("30 has no unit")
+            raise CommandError(str(exc)) from None
+        raise CommandError(
+            f"`{shown(rest)}` is not a duration: a number and a unit, like 30s, 5m, 24h or 7d"
+        ) from None
+    if not 1 <= seconds <= MAX_MUTE:
+        raise CommandError("a mute lasts at least 1s and at most 90d")
+    until = later(seconds)
+    if not set_muted(db, inv.channel, until):
+        raise CommandError(
+            "this channel has no subscriptions to mute: a mute holds back the alerts of "
+            "the channel's subscriptions (and of those added while it lasts), so subscribe "
+            "first"
+        )
+    return (
+        f"muted until {iso_short(parse_iso(until))} ({format_duration(seconds)}); "
+        "alerts meanwhile are skipped. `/wirewatch unmute` ends it early"
+    )
+
+
+def unmute(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
+    if not set_muted(db, inv.channel, None):
+        raise CommandError("this channel has no subscriptions")
+    reasons = [s.paused_reason for s in subscriptions(db, inv.channel)]
+    paused = next((r for r in reasons if r), None)
+    if paused:  # unmuting does not resume a channel a platform refused
+        return (
+            f"unmuted, but alerts here are still paused: {paused}. Fix that, then subscribe "
+            "again to resume; held alerts are kept"
+        )
+    return "unmuted: new alerts come again"
+
+
+def edits(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
+    word = rest.strip().lower()
+    if word not in ("", "on", "off"):
+        raise CommandError(f"edits takes on or off, not `{shown(rest)}`")
+    dropped = set_edits(db, inv.channel, word == "on") if word else 0
+    on = edits_enabled(db, inv.channel)
+    if on:
+        return (
+            "edits are on here: when an outlet changes an item this channel was told of, "
+            "the words it deleted and inserted are posted in the story's thread"
+        )
+    waiting = f"; {dropped} waiting to be posted were dropped" if dropped else ""
+    return f"edits are off here: outlets' changes to items are stored, not posted{waiting}"

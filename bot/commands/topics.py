@@ -1,0 +1,182 @@
+"""Topics from chat: `topics` (every one with its query), `topic add NAME QUERY`, `topic remove`.
+
+A topic added or changed decides the waiting alerts it concerns again, in slices a stop ends
+in time (`bot.redecide.save_topic`), then the pipeline gets a new matcher. A topic is saved
+only if it compiles next to every other one and breaks none of them; it is removed only when
+no channel, topic or filter uses it any more.
+
+Deliberately not here: the query language (bot.topics), deciding alerts again
+(bot.redecide), topics from the config (bot.catalog), trying a query (bot.commands.trial).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import TYPE_CHECKING
+
+from bot import metrics
+from bot.app import build_matcher
+from bot.commands.echo import dropped, one_line, shown
+from bot.commands.grammar import Invocation
+from bot.commands.lookups import known_topic, live
+from bot.errors import CommandError, StoppingError, StoreError
+from bot.gone_topics import give_back, held_for
+from bot.model import Topic
+from bot.narrow import Redecision, channels_naming, rematch
+from bot.opinions import explain
+from bot.redecide import NOTHING_CHANGED, save_topic, unfinished_topics, waiting_items
+from bot.store import delete_topic, list_topics, subscriptions
+from bot.topics.refs import users_of
+from bot.topics.usable import usable_topics
+from bot.wording import counted
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+    from bot.app import Runtime
+    from bot.commands.calls import StoreCalls
+    from bot.topics.entities import Gazetteer
+
+TOPIC_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+CONSULT_SLICE = 32  # items whose text the loop prepares before it serves others again
+# Which alerts a changed topic query dropped (`topic add`).
+WAITING_THROUGH = (
+    "waiting to be posted that it (or a topic or filter referring to it) no longer lets through"
+)
+
+
+def list_topics_here(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
+    topics = list_topics(db)
+    if not topics:
+        return "no topics yet: `/wirewatch topic add NAME QUERY` (moderators of the whole bot)"
+    lines = [f"{counted(len(topics), 'topic')}:"]
+    for t in topics:
+        about = f" ({t.description})" if t.description else ""
+        lines.append(f"- `{t.name}` [{t.origin}]{about}: `{one_line(t.query)}`")
+    return "\n".join(lines)
+
+
+async def topic_add(calls: StoreCalls, inv: Invocation, rest: str) -> str:
+    if not rest:
+        raise CommandError("topic add needs a NAME and a QUERY")
+    name, query = (rest.split(None, 1) + [""])[:2]
+    query = query.strip().strip("`").strip()
+    if not TOPIC_NAME.fullmatch(name):
+        raise CommandError(
+            f"`{shown(name)}` is not a topic name: lowercase letters, digits, "
+            "'-' or '_', starting with a letter or digit"
+        )
+    if not query:
+        raise CommandError("topic add needs a query after the name")
+    rt = calls.rt
+    topic = Topic(name, query, origin="chat")
+    current, topics = await calls.run(_checked_topic, topic, rt.pipeline.gazetteer)
+    others = [t for t in topics if t.name != name]
+    if (await explain(query, "-", rt.pipeline.gazetteer, topics))[0]:
+        raise CommandError(
+            "this query matches an item with no words at all, so nearly every item: "
+            "name what an item must have, like `troops AND NOT drill*`"
+        )
+    again = None
+    unfinished = name in await calls.run(unfinished_topics)  # a try cut short
+    # Alerts held since a config topic of this name left: this query decides them.
+    held = 0 if current else await calls.run(held_for, name)
+    if held or (current is not None and (current.query != query or unfinished)):
+        again = rematch({name}, [*others, topic], rt.pipeline.gazetteer)
+        await _consult(calls, again, [*others, topic])
+    try:
+        gone = await calls.until_stop(save_topic, topic, again)
+    except StoppingError:  # before its first write: nothing stored, nothing to reload
+        raise
+    except StoreError:
+        # A later slice refused: the query is stored (with the first), so polls match
+        # with it as `topic list` and the next start do (that start decides the rest).
+        await _reload_topics(calls)
+        raise
+    metrics.DROPPED.labels("topic changed").inc(gone)
+    await _reload_topics(calls)
+    verb = "changed" if current else "added"
+    waiting = f" {dropped(gone, WAITING_THROUGH)}." if gone else ""
+    if held:
+        back = await calls.run(give_back, name, rt.settings.max_age)
+        waiting += f" {counted(back, 'alert')} held since it left the config given back."
+    return (
+        f"{verb} topic `{name}`: `{one_line(query)}`.{waiting} Try it with "
+        f"`/wirewatch test {name} TEXT`, then `/wirewatch subscribe {name}`"
+    )
+
+
+async def topic_remove(calls: StoreCalls, inv: Invocation, rest: str) -> str:
+    name = await calls.run(_remove_topic, rest)
+    await _reload_topics(calls)
+    return f"removed topic `{name}`"
+
+
+async def _consult(calls: StoreCalls, again: Redecision, topics: list[Topic]) -> None:
+    """The encoder's opinion on the waiting items for the models of the topics decided
+    again, asked CONSULT_SLICE items at a time: asking prepares each item's text on the
+    loop (0.3 ms; 8,000 waiting alerts held it 2.7 s at once). With no model among
+    them nothing is asked: the store thread decides the items (`save_topic`)."""
+    if not any(t.relevance for t in topics if t.name in again.affected):
+        return
+    items = await calls.until_stop(waiting_items, again)
+    for at in range(0, len(items), CONSULT_SLICE):
+        if calls.rt.stopping.is_set():  # the encoder's answers would be thrown away
+            raise StoppingError(NOTHING_CHANGED)
+        await again.consult(items[at : at + CONSULT_SLICE])
+        await asyncio.sleep(0)
+
+
+async def _reload_topics(calls: StoreCalls) -> None:
+    """A new matcher for the pipeline after a topic changed: built on the store thread
+    (compiling the topics loads relevance models, a tenth of a second), swapped in here.
+    One store thread: two changes in a row are built, and swapped, in their order."""
+    pipeline = calls.rt.pipeline
+    pipeline.matcher = await calls.run(build_matcher, pipeline.gazetteer)
+
+
+def _checked_topic(
+    db: Database, topic: Topic, gazetteer: Gazetteer
+) -> tuple[Topic | None, list[Topic]]:
+    """(the stored topic of that name, every stored topic) once `topic` may be saved: not
+    a config topic's name, and it compiles next to every other one: its references exist,
+    go round in no circle, and no topic that works now stops working because of it."""
+    topics = list_topics(db)
+    current = {t.name: t for t in topics}.get(topic.name)
+    if current and current.origin != "chat":
+        raise CommandError(f"`{topic.name}` is a {current.origin} topic; choose another name")
+    others = [t for t in topics if t.name != topic.name]
+    _, before = usable_topics(others, gazetteer)
+    _, after = usable_topics([*others, topic], gazetteer)
+    if exc := after.get(topic.name):
+        raise CommandError(f"the query does not work: {exc}")
+    if broken := sorted(set(after) - set(before)):
+        exc = after[broken[0]]
+        raise CommandError(f"this would break topic `{broken[0]}`: {exc}")
+    return current, topics
+
+
+def _remove_topic(db: Database, rest: str) -> str:
+    """Delete a chat topic nothing uses any more (its checks and the delete, together)."""
+    topic = known_topic(db, rest)
+    if topic.origin != "chat":
+        raise CommandError(
+            f"`{topic.name}` is a {topic.origin} topic: only topics added "
+            "from chat can be removed here"
+        )
+    users = sorted({s.channel for s in live(subscriptions(db)) if s.topic == topic.name})
+    if users:
+        raise CommandError(
+            f"`{topic.name}` still alerts {', '.join(users)}: unsubscribe there first"
+        )
+    if referring := users_of(topic.name, list_topics(db)):
+        named = ", ".join(f"`{n}`" for n in referring)
+        raise CommandError(f"`{topic.name}` is used by topic {named} (`topic:{topic.name}`)")
+    if narrowing := channels_naming(topic.name, live(subscriptions(db))):
+        raise CommandError(
+            f"`{topic.name}` narrows the subscriptions of {', '.join(narrowing)} "
+            f"(`topic:{topic.name}` in --only/--except): subscribe there again without it"
+        )
+    delete_topic(db, topic.name)
+    return topic.name
