@@ -15,6 +15,9 @@ from bot.commands.grammar import Invocation, Reply, parse
 from bot.errors import CommandError
 from bot.feedback import MAX_ALERT, alert_number, answer, record_label
 
+# A digest's line shows the same number as an alert does, so both places are named.
+WHAT_ALERT_IS = "ALERT is the alert's number (`ref 12` under an alert or on a digest's line: 12)"
+
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
@@ -26,12 +29,10 @@ def feedback(db: Database, rt: Runtime, inv: Invocation, rest: str) -> Reply:
     nothing was recorded (an unknown alert, one posted elsewhere or not at all)."""
     kind = parse(inv.text)[0].name.split()[1]
     if not rest:
-        raise CommandError("ALERT is the alert's number (`ref 12` under it: 12), and it is missing")
+        raise CommandError(f"{WHAT_ALERT_IS}, and it is missing")
     number = alert_number(rest)
     if number is None or number > MAX_ALERT:
-        raise CommandError(
-            f"ALERT is the alert's number (`ref 12` under it: 12), not `{shown(rest)}`"
-        )
+        raise CommandError(f"{WHAT_ALERT_IS}, not `{shown(rest)}`")
     outcome = record_label(
         db, kind, number, platform=inv.platform, user=inv.user, channel=inv.channel
     )
