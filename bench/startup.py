@@ -11,7 +11,7 @@ Rows, all in one invocation:
   of the window tokenised and added to the story index, synchronously, before the HTTP
   port opened. Run in this process (CPU-bound, the same work as main's `reload_index`).
 - `wirewatch run` without a usable saved index (deleted, or written by another version of
-  bot/stories.py), rebuilt from the story terms stored with each item (bot.storyterms).
+  bot/stories/), rebuilt from the story terms stored with each item (bot.storyterms).
 - `wirewatch run` without a saved index or stored terms (the first start after upgrading to
   a version that stores them, or after the term code changed): terms computed in the
   worker processes, added in batches, and stored for the next time.

@@ -66,7 +66,7 @@ SLICE = 100  # items tokenised here (when the workers fail) between two looks at
 BATCH = 5000  # items added at once (in a thread): the per-term work runs per batch
 LOG_EVERY = 5.0  # seconds between two progress lines
 _ALLOWED = {
-    ("bot.stories", "StoryIndex"),
+    ("bot.stories.index", "StoryIndex"),
     ("array", "_array_reconstructor"),
     ("array", "array"),
     ("datetime", "timedelta"),
@@ -204,8 +204,11 @@ def _header(saved: bool = True) -> dict[str, Any]:
 @functools.cache
 def _code_version() -> str:
     """Changes whenever the code that decides an index's contents does, or the shipped
-    gazetteer (the index reads a text's names as its entities': `stories.named`)."""
-    source = inspect.getsource(stories) + inspect.getsource(grouping_text)
+    gazetteer (the index reads a text's names as its entities': `stories.named`). Every
+    module of the bot.stories package counts, not only the one that names them all."""
+    modules = sorted(Path(stories.__file__).parent.glob("*.py"))
+    source = "".join(path.read_text(encoding="utf-8") for path in modules)
+    source += inspect.getsource(grouping_text)
     source += default_file("entities.yaml").read_text(encoding="utf-8")
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 

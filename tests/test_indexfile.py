@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import pickle
+import shutil
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from bot import indexfile, stories
 from bot.clock import utcnow
 from bot.db import open_database
 from bot.indexfile import index_path, load_index, read_index, save_index
@@ -120,6 +122,30 @@ async def test_an_unusable_file_is_never_trusted_and_the_index_is_rebuilt(
     assert loaded is not None
     _same(loaded, good, _probes(db))
     assert not (tmp_path / "PWNED").exists()
+
+
+_STORY_MODULES = sorted(p.name for p in Path(stories.__file__).parent.glob("*.py"))
+
+
+@pytest.mark.parametrize("module", _STORY_MODULES)
+async def test_a_file_saved_by_other_story_index_code_is_not_used(
+    tmp_path, monkeypatch, caplog, module
+):
+    """A change to any module of the story index (how it scores, what a text's terms are),
+    not only to the package that names them all, makes a file saved before it stale."""
+    db = fill(tmp_path / "w.db", 60)
+    index = await _load(db)
+    assert index is not None and save_index(index, str(db))
+    copy = tmp_path / "stories"  # the package as an upgrade would install it
+    shutil.copytree(Path(stories.__file__).parent, copy, ignore=shutil.ignore_patterns("__py*"))
+    monkeypatch.setattr(stories, "__file__", str(copy / "__init__.py"))
+    monkeypatch.setattr(indexfile, "_code_version", indexfile._code_version.__wrapped__)
+    assert read_index(index_path(str(db))) is not None  # the same code: the file is used
+    changed = copy / module
+    changed.write_text(changed.read_text(encoding="utf-8") + "\nCHANGED = 1\n", "utf-8")
+    caplog.set_level(logging.INFO, logger="bot.indexfile")
+    assert read_index(index_path(str(db))) is None
+    assert "reason=written by another version" in caplog.text
 
 
 async def test_loading_stops_between_chunks_when_asked(tmp_path):

@@ -490,7 +490,7 @@ def test_common_words_keep_only_their_newest_postings_and_decide_alike(monkeypat
     regions = [f"Region{chr(65 + n % 26)}{chr(65 + n // 26)}" for n in range(60)]
 
     def decided(kept: int) -> tuple[list[int | None], int]:
-        monkeypatch.setattr(stories, "POSTINGS_KEPT", kept)
+        monkeypatch.setattr("bot.stories.postings.POSTINGS_KEPT", kept)
         index = StoryIndex(window=timedelta(hours=72))
         for n in range(1500):  # over 200 hours: the oldest are out of the window, not pruned
             at = T0 + timedelta(minutes=8 * n)
@@ -544,7 +544,7 @@ def test_one_countrys_ships_and_anothers_sent_to_the_same_sea_are_two_stories(
     first, second, monkeypatch
 ):
     assert _filed([first, second]) == [1, 2]
-    monkeypatch.setattr(stories, "APART", False)  # what the words alone would do
+    monkeypatch.setattr("bot.stories.index.APART", False)  # what the words alone would do
     assert _filed([first, second]) == [1, 1]
 
 

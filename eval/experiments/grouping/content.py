@@ -21,7 +21,7 @@ import sys
 import numpy as np
 from common import counts, fold_models, fold_probability, replay_vectors, report, vector_folds
 
-from bot import stories as S
+from bot.stories import index as S  # the module the guards and `_country_words` are read in
 from bot.stories import stem, terms
 from bot.topics.entities import shipped
 

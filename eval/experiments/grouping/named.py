@@ -74,7 +74,7 @@ VARIANTS = {
 for name, doc_terms in VARIANTS.items():
     if len(sys.argv) > 1 and sys.argv[1] not in name:
         continue
-    stories.doc_terms = doc_terms
+    stories.postings.doc_terms = doc_terms  # what StoryIndex._doc_terms calls
     folds.cache_clear()
     held_out(name, lambda X, y: linear(fit(X, y)), [0.35, 0.4])
     abc()
