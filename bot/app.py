@@ -187,7 +187,7 @@ async def _ready(
     dropped += await _subscriptions_at_start(
         db, [(s.channel, s.topic, s.mode, s.only, s.except_) for s in settings.subscriptions], stop
     )
-    settle_gone_topics(db, settings.max_age, again=back)  # chat's subscriptions: topic gone, back
+    await _gone_at_start(db, settings.max_age, back, stop)  # chat's subscriptions: topic gone, back
     loading.doing = ""
     metrics.DROPPED.labels("config changed").inc(dropped)
     if dropped:
@@ -287,6 +287,21 @@ async def _subscriptions_at_start(
             return await asyncio.to_thread(sync_config_subscriptions, db, subs, stopping)
     except StoppingError:
         log.warning("run.stopped while=deciding_waiting_alerts for=config_subscriptions")
+        raise StartupStopped from None
+
+
+async def _gone_at_start(
+    db: sqlite_utils.Database, max_age: float, back: Redecision | None, stop: asyncio.Event | None
+) -> None:
+    """`settle_gone_topics` off the event loop, in slices, as `_topics_at_start` runs
+    `sync_topics`: giving back thousands of held alerts held the loop seconds, and a
+    SIGTERM waited for all of it. A stop meanwhile ends the start (StartupStopped) at the
+    next slice; the next start finishes the work, and each channel is told once, then."""
+    try:
+        with _heard(stop) as stopping:
+            await asyncio.to_thread(settle_gone_topics, db, max_age, None, back, stopping)
+    except StoppingError:
+        log.warning("run.stopped while=deciding_waiting_alerts for=gone_topics")
         raise StartupStopped from None
 
 

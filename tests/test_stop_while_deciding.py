@@ -594,3 +594,84 @@ async def test_a_sigterm_while_the_start_ends_a_config_subscription_ends_it_in_t
     assert _backlog_states(db) == _backlog_states(whole)
     assert {s for s, _, _ in _backlog_states(db).values()} == {"cancelled"}
     assert _unfinished(db) == 0
+
+
+# -- a topic back in the config gives back thousands held for it -------------------------
+
+
+def _desk_back(db: Path) -> Settings:
+    """`desk` back in the config, narrower than it left: of its 10,000 held alerts the
+    5,000 saying "said" are refused, the others given back."""
+    return _poland_config(db, None, desk="backlog AND NOT said", poland=None)
+
+
+async def _desk_gone(folder: Path) -> Path:
+    """The backlog with `desk` a config topic, then removed from the config by a start: its
+    10,000 waiting alerts held, the channel told."""
+    folder.mkdir()
+    db = _config_backlog(folder)
+    async with open_runtime(_poland_config(db, None, desk=None, poland=None), {}):
+        pass
+    return db
+
+
+def _told_back(db: Path) -> list[str]:
+    """The channel's "is back" notices."""
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT text FROM notices WHERE key LIKE 'topic-back:%' ORDER BY id")
+        return [text for (text,) in rows]
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("phase", ["early", "writing"])
+async def test_a_sigterm_while_the_start_gives_back_held_alerts_ends_it_and_tells_once(
+    tmp_path: Path, phase: str
+) -> None:
+    """`desk` left the config (10,000 alerts held) and is back with a narrower query: the
+    start decides and gives back what was held. That ran on the event loop in one
+    transaction (3-4 s here), a SIGTERM waiting for all of it; now the start ends at the
+    next slice, each story wholly given back or wholly still held. The next start
+    finishes it as an uninterrupted start does, and the channel is told once, with the
+    counts of the whole give-back."""
+    whole = await _desk_gone(tmp_path / "whole")
+    async with open_runtime(_desk_back(whole), {"console": Console()}):
+        pass  # uninterrupted: what the stopped one must come to
+    db = await _desk_gone(tmp_path / "stopped")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    sent: list[float] = []
+    began = time.monotonic()
+    if phase == "early":
+        _sigterm_when(lambda: time.monotonic() > began + STARTING, sent)
+    else:  # once its first slice is written
+        _sigterm_when(lambda: _unfinished(db) > 0, sent)
+    try:
+        with pytest.raises(StartupStopped):
+            async with open_runtime(_desk_back(db), {"console": Console()}, stop=stop):
+                pass
+        took = time.monotonic() - sent[0]
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+    assert took < GRACE, f"the stop took {took:.1f} s"
+    held = f"topic {TOPIC} removed from the config"
+    states = _backlog_states(db)
+    assert len(states) == BACKLOG, "an alert was lost"
+    left = {i for i, (status, _, error) in states.items() if (status, error) == ("held", held)}
+    assert left, "the stop did not end the give-back"
+    for first in range(1, BACKLOG + 1, 3):  # a story wholly given back, or wholly held
+        story = set(range(first, min(first + 3, BACKLOG + 1)))
+        assert story <= left or not story & left, f"the story of item {first} half given back"
+    assert _unfinished(db) == 1, "the next start would not finish it"
+    assert _told_back(db) == [], "told before the give-back was whole"
+
+    async with open_runtime(_desk_back(db), {"console": Console()}):  # finishes it
+        pass
+    assert _backlog_states(db) == _backlog_states(whole)
+    assert _told_back(db) == _told_back(whole)
+    assert len(_told_back(db)) == 1 and "5000 alerts held for it go out now" in _told_back(db)[0]
+    assert "5000 alerts its query no longer takes were dropped" in _told_back(db)[0]
+    assert _unfinished(db) == 0
