@@ -8,6 +8,7 @@ channel is told once, and putting the topic back posts what is still fresh, once
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 import zlib
@@ -730,3 +731,32 @@ async def test_a_held_first_report_given_back_starts_its_story_before_its_later_
             [(POLAND[0], "new", "poland"), (POLAND[1], "update", "sends")] if _ == 0 else []
         )
     assert [s for _, s, _ in _statuses(tmp_path)] == ["sent", "sent"]
+
+
+async def test_a_channel_told_of_a_broken_topic_is_not_told_again_once_the_notice_is_reworded(
+    tmp_path, feed_server
+):
+    """The broken-topic notice's once-key was a hash of its text: reworded (the placeholder
+    `QUERY` replaced by the topic's own query), it went out again to every channel already
+    told. Now it is told once per what it tells, and a channel told under the older wording
+    is not told again."""
+    feed_server.serve("/w", _feed([]))
+    url = feed_server.url("/w")
+    async with console_runtime(_settings(tmp_path, url, topic=True)) as (rt, _):
+        save_topic(rt.db, Topic("poland-ships", "topic:poland AND destroyers", origin="chat"))
+        subscribe(rt.db, "console", "poland-ships", "instant")
+    with sqlite3.connect(tmp_path / "w.db") as db:  # told by an older version, as it keyed it
+        older = (
+            "wirewatch: topic `poland-ships` no longer works (refers to topic 'poland', which "
+            "was removed from the config), so it is skipped: this channel gets no alerts "
+            "through it until it is fixed with "
+            "`/wirewatch topic add poland-ships QUERY` with a query that works."
+        )
+        key = hashlib.sha256(f"console\n{older}".encode()).hexdigest()[:24]
+        db.execute(
+            "INSERT INTO notices (key, channel, text, created, sent_at) VALUES (?, ?, ?, ?, ?)",
+            [f"broken:{key}", "console", older, iso(utcnow()), iso(utcnow())],
+        )
+    for _ in range(2):
+        async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
+            assert _notices(rt.db) == [("console", older)]
