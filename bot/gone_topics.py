@@ -41,6 +41,7 @@ from bot.durations import format_duration
 from bot.model import Topic
 from bot.narrow import Redecision, rematch
 from bot.redecide import (
+    QUERY_CHANGED,
     _finished,
     _sliced,
     _unfinish,
@@ -404,6 +405,7 @@ def _giving_back(
     and the last, which tells the channel what came of them all (`tally`)."""
     reason = GONE.format(sub.topic)
     _adopt_marks(db, sub, reason)
+    tally.add("refused", _refused_from_chat(db, sub))
     redecide = again if again is not None and sub.topic in again.affected else None
     others = _others(db, sub) if redecide is not None else []
     stories = [
@@ -425,6 +427,24 @@ def _giving_back(
         for story in stories
     ]
     return units, last
+
+
+def _refused_from_chat(db: sqlite_utils.Database, sub: SubscriptionRow) -> int:
+    """The alerts held for it that `topic add` of its name refused, deciding them before
+    they are given back (`bot.redecide._held_reason`): counted once, for the notice, as the
+    config's return counts those it refuses (`_decide_again`)."""
+    t = sub.topic
+    return int(
+        db.execute(
+            "UPDATE deliveries SET error = ? WHERE subscription_id = ? AND status = 'cancelled' "
+            "AND error = ?",
+            [
+                f"topic {t} came back from chat no longer taking it",
+                sub.id,
+                f"{GONE.format(t)}; {QUERY_CHANGED.format(t)}",
+            ],
+        ).rowcount  # fmt: skip
+    )
 
 
 def _give_back_story(

@@ -69,6 +69,8 @@ WAITING = ("pending", "digest", "held", "muted")
 # Alerts still to go out that a changed filter or topic query decides again (a muted one
 # never goes out; a claimed one is in flight).
 QUEUED = ("pending", "digest", "held")
+# Why `topic add` of a changed query (or of a gone topic's name) cancels a waiting alert.
+QUERY_CHANGED = "topic {}'s query changed: no longer let through"
 # A queued alert's item decided again by a changed topic (`bot.narrow.rematch`).
 Rematch = Callable[[StoredItem], StoredItem]
 
@@ -205,7 +207,7 @@ def save_topic(
             db.table("topics").upsert(topic_row(topic), pk="name")
         return 0
     _decide(db, again, stop)
-    reason = f"topic {topic.name}'s query changed: no longer let through"
+    reason = QUERY_CHANGED.format(topic.name)
     with write(db):
         db.table("topics").upsert(topic_row(topic), pk="name")
         covered = [  # what an earlier try, cut short, left of the same topics: done here too
@@ -549,7 +551,7 @@ def _redecide_story(
     subscriptions, as they are now (some may have been sent since the plan was made)."""
     waiting = list(
         db.query(
-            "SELECT id, subscription_id, channel, story_id, item_id, kind, status FROM "
+            "SELECT id, subscription_id, channel, story_id, item_id, kind, status, error FROM "
             "deliveries WHERE channel = ? AND story_id = ? AND subscription_id IN "
             f"({','.join('?' * len(sub_ids))}) AND status IN ({','.join('?' * len(statuses))}) "
             "AND event_id = 0 AND kind IN ('new', 'update') ORDER BY id",
@@ -629,7 +631,7 @@ def _redecide(
         mine = [s for s in subs if s.id not in gone or s.id == d["subscription_id"]]
         sub = taker(mine, rematch(item) if rematch else item, d)
         if sub is None:
-            cancelled += _cancel(db, d["id"], reason)
+            cancelled += _cancel(db, d["id"], _held_reason(d, reason))
         elif sub.id != d["subscription_id"]:
             # Held stays held only where its new subscription is paused too (the channel
             # is): `unsubscribe` holds its alerts while it decides them, not the channel's.
@@ -706,7 +708,7 @@ def _restart(
         elif _strict(db, d["item_id"], d["topic"], rematch):
             kind = "new"
         else:
-            cancelled += _cancel(db, d["id"], reason)
+            cancelled += _cancel(db, d["id"], _held_reason(d, reason))
             continue
         db.execute("UPDATE deliveries SET kind = ? WHERE id = ?", [kind, d["id"]])
     if not told_story(db, channel, story_id, "pending"):
@@ -716,6 +718,14 @@ def _restart(
             [reason, channel, story_id, *QUEUED],
         )
     return cancelled
+
+
+def _held_reason(d: dict[str, Any], reason: str) -> str:
+    """Why an alert is cancelled: for one held for a topic that is gone, that reason first,
+    so that the topic's return tells the channel how many its query refused
+    (`bot.gone_topics`: `topic add` of its name decides them before they are given back)."""
+    held = d["status"] == "held" and _GONE.fullmatch(d.get("error") or "")
+    return f"{d['error']}; {reason}" if held else reason
 
 
 def _held_with(db: sqlite_utils.Database, d: dict[str, Any]) -> bool:

@@ -760,3 +760,30 @@ async def test_a_channel_told_of_a_broken_topic_is_not_told_again_once_the_notic
     for _ in range(2):
         async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
             assert _notices(rt.db) == [("console", older)]
+
+
+async def test_a_chat_topic_of_the_removed_name_tells_the_channel_what_its_query_refused(
+    tmp_path, feed_server
+):
+    """`topic add` of the removed name with a narrower query: its reply counted the held
+    report the query refuses, the channel's "is back" notice did not (it said one went out
+    and nothing of the other). Now the notice counts it, as the config's return does, and
+    once: the restart after tells nothing more."""
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    await _queue(_settings(tmp_path, url, topic=True), "poland")
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, console):
+        await poll_once(rt)
+        added = await _ask(rt, "topic add poland sends AND entity:Poland")
+        await poll_once(rt)
+        assert [(a["title"], a["kind"]) for a in console.alerts()] == [(POLAND[1], "new")]
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
+        told = _notices(rt.db)
+    assert "1 alert waiting to be posted that it" in added, added
+    assert len(told) == 2, told
+    assert "topic `poland` is back (made again from chat): 1 alert held" in told[1][1]
+    assert "1 alert its query no longer takes was dropped" in told[1][1], told[1][1]
+    assert _statuses(tmp_path) == [
+        ("new", "cancelled", "topic poland came back from chat no longer taking it"),
+        ("new", "sent", None),
+    ]
