@@ -608,11 +608,15 @@ def _desk_back(db: Path) -> Settings:
 async def _desk_gone(folder: Path) -> Path:
     """The backlog with `desk` a config topic, then removed from the config by a start: its
     10,000 waiting alerts held, the channel told."""
-    folder.mkdir()
-    db = _config_backlog(folder)
+    db = _config_backlog(_made(folder))
     async with open_runtime(_poland_config(db, None, desk=None, poland=None), {}):
         pass
     return db
+
+
+def _made(folder: Path) -> Path:
+    folder.mkdir()
+    return folder
 
 
 def _told_back(db: Path) -> list[str]:
