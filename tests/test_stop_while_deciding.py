@@ -27,6 +27,7 @@ import pytest
 from bot.app import StartupStopped, open_runtime, run_forever, stop_adapters
 from bot.commands import Commands, Invocation
 from bot.db import StoreThread
+from bot.errors import StoppingError
 from bot.pipeline import poll_many
 from bot.redecide import subscribe
 from bot.settings import Settings
@@ -678,4 +679,48 @@ async def test_a_sigterm_while_the_start_gives_back_held_alerts_ends_it_and_tell
     assert _told_back(db) == _told_back(whole)
     assert len(_told_back(db)) == 1 and "5000 alerts held for it go out now" in _told_back(db)[0]
     assert "5000 alerts its query no longer takes were dropped" in _told_back(db)[0]
+    assert _unfinished(db) == 0
+
+
+# -- chat's own subscription change, cut short, finished by a start -----------------------
+
+
+async def test_a_sigterm_while_the_start_finishes_a_cut_short_subscribe_ends_it_in_time(
+    tmp_path: Path,
+) -> None:
+    """`subscribe --only` was stopped after its first slice: the start finishes it. It did
+    so in one piece (off the loop, 2-3 s for 10,000 here), a SIGTERM waiting for all of it;
+    now in slices a stop ends, and the start after finishes it as the command would have."""
+    db = _backlog(tmp_path / "w.db")
+    async with console_runtime(_settings(db)) as (rt, _):
+        stopped = threading.Event()
+        stopped.set()  # the stop comes with the first slice: the rest is left to a start
+        with pytest.raises(StoppingError):
+            subscribe(rt.db, "console", TOPIC, "digest", only="NOT said", stop=stopped)
+    assert _unfinished(db) == 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    sent: list[float] = []
+    began = time.monotonic()
+    _sigterm_when(lambda: time.monotonic() > began + STARTING, sent)
+    try:
+        with pytest.raises(StartupStopped):
+            async with open_runtime(_settings(db), {"console": Console()}, stop=stop):
+                pass
+        took = time.monotonic() - sent[0]
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+    assert took < GRACE, f"the stop took {took:.1f} s"
+    states = _backlog_states(db)
+    assert len(states) == BACKLOG, "an alert was lost"
+    assert any(s == "digest" and i % 2 == 0 for i, (s, _, _) in states.items()), (
+        "the start finished it: the stop did not end it"
+    )
+    assert _unfinished(db) == 1, "the next start would not finish it"
+
+    async with open_runtime(_settings(db), {"console": Console()}):  # the next start
+        pass
+    _decided_anew(_backlog_states(db))  # as the command, uninterrupted, decides them
     assert _unfinished(db) == 0
