@@ -463,10 +463,12 @@ def _give_back_story(
     reason = GONE.format(sub.topic)
     if again is not None:
         tally.add("refused", _decide_again(db, sub, again, others, story))
-    mine = "subscription_id = ? AND status = 'held' AND error = ? AND story_id = ?"
+    # Through the index on the story (its few rows), not the subscription's or the status's
+    # (thousands held: a story at a time, they made the give-back seven times slower).
+    mine = "+subscription_id = ? AND +status = 'held' AND error = ? AND story_id = ?"
     newest = db.execute(
         "SELECT max(i.published) FROM deliveries d JOIN items i ON i.id = d.item_id WHERE "
-        f"d.{mine.replace(' AND ', ' AND d.')}",
+        "+d.subscription_id = ? AND +d.status = 'held' AND d.error = ? AND d.story_id = ?",
         [sub.id, reason, story],
     ).fetchone()[0]
     alerts = f"{mine} AND event_id = 0 AND kind IN ('new', 'update')"
@@ -485,20 +487,23 @@ def _give_back_story(
     back = db.execute(f"SELECT count(*) FROM deliveries WHERE {alerts}", [sub.id, reason, story])
     if n := back.fetchone()[0]:
         tally.add("back", n)
-        _release(db, sub, f" AND story_id = {int(story)}")
+        _release(db, sub, story)
         _in_story_order(db, sub.channel, story)
     return 0
 
 
-def _release(db: sqlite_utils.Database, sub: SubscriptionRow, which: str = "") -> None:
-    """What is held for its topic (`which`: of a story) goes out as the subscription takes
+def _release(db: sqlite_utils.Database, sub: SubscriptionRow, story: int | None = None) -> None:
+    """What is held for its topic (of `story`, if given) goes out as the subscription takes
     it now, or waits for a paused channel's resume."""
+    which = "+subscription_id = ? AND +status = 'held' AND error = ? AND story_id = ?"
+    if story is None:
+        which = "subscription_id = ? AND status = 'held' AND error = ?"
     db.execute(
         "UPDATE deliveries SET error = NULL, status = CASE WHEN ? THEN 'held' WHEN ? AND "
-        "event_id = 0 THEN 'digest' ELSE 'pending' END WHERE subscription_id = ? AND "
-        f"status = 'held' AND error = ?{which}",
-        [bool(sub.paused_reason), sub.mode == "digest", sub.id, GONE.format(sub.topic)],
-    )
+        f"event_id = 0 THEN 'digest' ELSE 'pending' END WHERE {which}",
+        [bool(sub.paused_reason), sub.mode == "digest", sub.id, GONE.format(sub.topic),
+         *([] if story is None else [story])],
+    )  # fmt: skip
 
 
 # A subscription's delivery that is not a story's alert: an edit, a corroboration mark.
@@ -585,7 +590,7 @@ def _decide_again(
     held = list(
         db.query(
             "SELECT id, subscription_id, channel, story_id, item_id, kind, status FROM "
-            "deliveries WHERE subscription_id = ? AND status = 'held' AND error = ? AND "
+            "deliveries WHERE +subscription_id = ? AND +status = 'held' AND error = ? AND "
             "story_id = ? AND event_id = 0 AND kind IN ('new', 'update') ORDER BY id",
             [sub.id, GONE.format(sub.topic), story],
         )
