@@ -11,7 +11,10 @@ back in the config, at once when `topic add` makes a topic of its name from chat
 (`give_back`, once that topic's query has decided them again). Back in the config, the
 topic as it now reads decides them first (`returning`): what it no longer takes is dropped
 and counted, as `topic add` would. A story's corroboration mark queued while its alert was
-held goes with that alert: out after it, or dropped with it.
+held goes with that alert: out after it, or dropped with it. At start, holding and giving
+back go a story at a time in slices off the event loop, which a stop ends; the next start
+finishes them, and the channel is told once, when its give-back is whole, counting all of
+it (the counts so far kept with the slices, `_Tally`).
 
 A config topic that takes the name of a topic made from chat (put back after a moderator
 made one of its name, or new) replaces it, as the config wins every name it shares (chat's
