@@ -724,3 +724,85 @@ async def test_a_sigterm_while_the_start_finishes_a_cut_short_subscribe_ends_it_
         pass
     _decided_anew(_backlog_states(db))  # as the command, uninterrupted, decides them
     assert _unfinished(db) == 0
+
+
+def _with_other_topic(folder: Path) -> Path:
+    """The backlog with `desk` a config topic and the console following `said` from chat
+    too, a config topic its "said" reports matched: when `desk` leaves the config, those
+    5,000 go on through `said`, the others are held."""
+    db = _config_backlog(_made(folder))
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("INSERT INTO topics (name, query, origin) VALUES ('said', 'said', 'config')")
+        conn.execute(
+            "INSERT INTO subscriptions (id, channel, topic, mode, origin, created) VALUES "
+            "(2, 'console', 'said', 'digest', 'chat', '2026-01-01T00:00:00Z')"
+        )
+        conn.execute(  # the reports saying "said" (item n + 1, n odd) matched it too
+            "INSERT INTO matches (item_id, topic, matched) SELECT item_id, 'said', '[\"said\"]' "
+            "FROM matches WHERE topic = ? AND item_id % 2 = 0",
+            [TOPIC],
+        )
+    conn.close()
+    return db
+
+
+def _desk_left(db: Path) -> Settings:
+    return Settings.model_validate(
+        {
+            "database": str(db),
+            "topics": {"said": {"query": "said"}},
+            "articles": {"fetch": False},
+            "sentence_vectors": False,
+        }
+    )
+
+
+def _told_gone(db: Path) -> list[str]:
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT text FROM notices WHERE key LIKE 'topic-gone:%' ORDER BY id")
+        return [text for (text,) in rows]
+    finally:
+        conn.close()
+
+
+async def test_a_sigterm_while_the_start_holds_a_gone_topics_alerts_tells_the_moves_in_full(
+    tmp_path: Path,
+) -> None:
+    """`desk` left the config; the console follows `said` too, which takes half of the
+    10,000 alerts waiting through `desk`: the start moves those on a story at a time and
+    holds the rest. A SIGTERM once it began ends it at the next slice; the next start
+    finishes it as an uninterrupted one does, and the channel's one notice counts every
+    alert moved on, those moved before the stop too."""
+    whole = _with_other_topic(tmp_path / "whole")
+    async with open_runtime(_desk_left(whole), {"console": Console()}):
+        pass
+    db = _with_other_topic(tmp_path / "stopped")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    sent: list[float] = []
+    _sigterm_when(lambda: _unfinished(db) > 0, sent)
+    try:
+        with pytest.raises(StartupStopped):
+            async with open_runtime(_desk_left(db), {"console": Console()}, stop=stop):
+                pass
+        took = time.monotonic() - sent[0]
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+    assert took < GRACE, f"the stop took {took:.1f} s"
+    assert (_unfinished(db), _told_gone(db)) == (1, []), "told before the hold was whole"
+    conn = sqlite3.connect(db)
+    try:
+        moved = conn.execute("SELECT count(*) FROM deliveries WHERE subscription_id = 2")
+        assert 0 < moved.fetchone()[0] < BACKLOG // 2, "the stop came before or after the moves"
+    finally:
+        conn.close()
+    async with open_runtime(_desk_left(db), {"console": Console()}):  # finishes it
+        pass
+    assert _backlog_states(db) == _backlog_states(whole)
+    assert _told_gone(db) == _told_gone(whole)
+    assert "5000 alerts waiting for it went on through another topic" in _told_gone(db)[0]
+    assert _unfinished(db) == 0
