@@ -109,8 +109,11 @@ def tell_broken(db: sqlite_utils.Database, topics: Mapping[str, str]) -> None:
     topic it refers to is gone): skipped quietly, its alerts would simply stop."""
     queries = {t.name: t.query for t in list_topics(db)}
     for sub in subscriptions(db):
+        earlier: tuple[str, ...] = ()  # how it was worded before (`_told_broken`)
         if sub.topic in topics:
+            part = "topic"
             what, why = f"topic `{sub.topic}`", topics[sub.topic]
+            earlier = (f"`/wirewatch topic add {sub.topic} QUERY` with a query that works",)
             # Its own query, to mend where the reason says: as shown it is refused, never
             # saved as a placeholder's word would be (`topic add NAME QUERY` taken verbatim).
             query = shown_query(queries.get(sub.topic, ""))
@@ -120,17 +123,41 @@ def tell_broken(db: sqlite_utils.Database, topics: Mapping[str, str]) -> None:
                 f"unsubscribe {sub.topic}`"
             )
         elif (error := filter_error(sub.only_query, sub.except_query)) is not None:
-            what, why = f"the `--only`/`--except` filter of `{sub.topic}` here", str(error)
+            part, why = "filter", str(error)
+            what = f"the `--only`/`--except` filter of `{sub.topic}` here"
             fix = f"`/wirewatch subscribe {sub.topic}` with filters that work"
         else:
             continue
-        why = why.replace("`", "'")  # the stored query quoted: its backticks would pair ours
-        text = (
-            f"wirewatch: {what} no longer works ({why}), so it is skipped: this channel "
-            f"gets no alerts through it until it is fixed with {fix}."
-        )
-        key = hashlib.sha256(f"{sub.channel}\n{text}".encode()).hexdigest()[:24]
-        add_notice(db, f"broken:{key}", text, sub.channel)
+        said = why.replace("`", "'")  # the stored query quoted: its backticks would pair ours
+        texts = [_broken_text(what, w, f) for f in (fix, *earlier) for w in (said, why)]
+        # Once per what it tells (this channel, this topic or filter, what is broken), not
+        # per wording: reworded, it is not sent again; nor where an earlier wording was sent.
+        told = f"{sub.channel}\n{part}\n{sub.topic}\n{why}"
+        if not _told_broken(db, sub.channel, texts):
+            add_notice(db, f"broken:{_hashed(told)}", texts[0], sub.channel)
+
+
+def _broken_text(what: str, why: str, fix: str) -> str:
+    return (
+        f"wirewatch: {what} no longer works ({why}), so it is skipped: this channel "
+        f"gets no alerts through it until it is fixed with {fix}."
+    )
+
+
+def _hashed(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _told_broken(db: sqlite_utils.Database, channel: str, texts: list[str]) -> bool:
+    """Whether the channel was told, under a key older versions made of the notice's text
+    (this one's and its earlier wordings): then not told again."""
+    keys = [f"broken:{_hashed(channel + chr(10) + text)}" for text in texts]
+    return (
+        db.execute(
+            f"SELECT 1 FROM notices WHERE key IN ({','.join('?' * len(keys))}) LIMIT 1", keys
+        ).fetchone()
+        is not None
+    )
 
 
 # What /readyz says while the start decides again the alerts waiting through topics or
@@ -187,7 +214,7 @@ async def _ready(
     dropped += await _subscriptions_at_start(
         db, [(s.channel, s.topic, s.mode, s.only, s.except_) for s in settings.subscriptions], stop
     )
-    settle_gone_topics(db, settings.max_age, again=back)  # chat's subscriptions: topic gone, back
+    await _gone_at_start(db, settings.max_age, back, stop)  # chat's subscriptions: topic gone, back
     loading.doing = ""
     metrics.DROPPED.labels("config changed").inc(dropped)
     if dropped:
@@ -287,6 +314,21 @@ async def _subscriptions_at_start(
             return await asyncio.to_thread(sync_config_subscriptions, db, subs, stopping)
     except StoppingError:
         log.warning("run.stopped while=deciding_waiting_alerts for=config_subscriptions")
+        raise StartupStopped from None
+
+
+async def _gone_at_start(
+    db: sqlite_utils.Database, max_age: float, back: Redecision | None, stop: asyncio.Event | None
+) -> None:
+    """`settle_gone_topics` off the event loop, in slices, as `_topics_at_start` runs
+    `sync_topics`: giving back thousands of held alerts held the loop seconds, and a
+    SIGTERM waited for all of it. A stop meanwhile ends the start (StartupStopped) at the
+    next slice; the next start finishes the work, and each channel is told once, then."""
+    try:
+        with _heard(stop) as stopping:
+            await asyncio.to_thread(settle_gone_topics, db, max_age, None, back, stopping)
+    except StoppingError:
+        log.warning("run.stopped while=deciding_waiting_alerts for=gone_topics")
         raise StartupStopped from None
 
 

@@ -11,7 +11,10 @@ back in the config, at once when `topic add` makes a topic of its name from chat
 (`give_back`, once that topic's query has decided them again). Back in the config, the
 topic as it now reads decides them first (`returning`): what it no longer takes is dropped
 and counted, as `topic add` would. A story's corroboration mark queued while its alert was
-held goes with that alert: out after it, or dropped with it.
+held goes with that alert: out after it, or dropped with it. At start, holding and giving
+back go a story at a time in slices off the event loop, which a stop ends; the next start
+finishes them, and the channel is told once, when its give-back is whole, counting all of
+it (the counts so far kept with the slices, `_Tally`).
 
 A config topic that takes the name of a topic made from chat (put back after a moderator
 made one of its name, or new) replaces it, as the config wins every name it shares (chat's
@@ -24,7 +27,11 @@ queued), a subscription the config itself removed (`sync_config_subscriptions` e
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,7 +43,16 @@ from bot.db import write
 from bot.durations import format_duration
 from bot.model import Topic
 from bot.narrow import Redecision, rematch
-from bot.redecide import stored_item, taker, topic_exists
+from bot.redecide import (
+    QUERY_CHANGED,
+    _finished,
+    _sliced,
+    _unfinish,
+    _unfinished,
+    stored_item,
+    taker,
+    topic_exists,
+)
 from bot.store import (
     HELD_FOR_GONE,
     SubscriptionRow,
@@ -126,11 +142,18 @@ def settle_gone_topics(
     max_age: float,
     now: datetime | None = None,
     again: Redecision | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
     """At start, once topics and config subscriptions are synced: hold what waits for a
     topic that is gone, give back what was held for one that is back (decided again by
-    `again`, from `returning`, first); tell each channel."""
-    now = now or utcnow()
+    `again`, from `returning`, first); tell each channel.
+
+    Off the event loop (`bot.app._gone_at_start`), a story at a time in slices (`_sliced`;
+    seconds at thousands held): a `stop` ends it between two (StoppingError), and the next
+    start finishes it, as an uninterrupted one would have. Each subscription's counts so
+    far are kept with the slices (`_Tally`), and its channel is told once, when its hold or
+    give-back is whole, with the counts of the whole of it."""
+    since = iso((now or utcnow()) - timedelta(seconds=max_age))
     with write(db):
         subs = [s for s in subscriptions(db) if s.paused_reason != "unsubscribed"]
         held = {  # through the status index: a subscription's sent history is not read
@@ -141,11 +164,96 @@ def settle_gone_topics(
                 [HELD_FOR_GONE],
             )
         }
+        marks = {(u["kind"], u["subscription_id"]): u for u in _marks(db)}
+        units: list[Callable[[], int]] = []
+        lasts: list[Callable[[], None]] = []
         for sub in subs:
             if not topic_exists(db, sub.topic):
-                _hold(db, sub, subs)
-            elif sub.id in held or _told(db, f"topic-gone:{_departure(db, sub)}"):
-                _give_back(db, sub, iso(now - timedelta(seconds=max_age)), max_age, again=again)
+                work = _holding(db, sub, subs, _Tally.of(db, marks.pop((HOLDING, sub.id), None)))
+            elif (
+                sub.id in held
+                or (GIVING_BACK, sub.id) in marks
+                or _told(db, f"topic-gone:{_departure(db, sub)}")
+            ):
+                mark = marks.pop((GIVING_BACK, sub.id), None)
+                tally = _Tally.of(db, mark, GIVING_BACK, sub.id)
+                work = _giving_back(db, sub, since, max_age, IN_CONFIG, again, tally)
+            else:
+                continue
+            units += work[0]
+            lasts.append(work[1])
+        # A hold or give-back cut short whose topic went the other way (or whose
+        # subscription ended) since: its channel was told nothing of it, and is not.
+        _finished(db, *(u["id"] for u in marks.values()))
+
+    def last() -> int:
+        for finish in lasts:
+            finish()
+        return 0
+
+    _sliced(db, units, last, stop)
+
+
+# A start's hold or give-back of a subscription's alerts under way (`unfinished_writes`),
+# its counts so far kept with it (in `topics`, as JSON): a start cut short between two
+# slices left it, and the next finishes it.
+HOLDING, GIVING_BACK = "topic-gone", "topic-back"
+
+
+def _marks(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    return _unfinished(db, HOLDING) + _unfinished(db, GIVING_BACK)
+
+
+@dataclass
+class _Tally:
+    """A subscription's hold or give-back: what came of its alerts so far. With a mark (at
+    start), written to it with each story, in that story's transaction: a stop between two
+    slices loses none, and the channel's notice, at the end, counts the whole of it."""
+
+    db: sqlite_utils.Database
+    mark: int | None
+    counts: dict[str, int]
+
+    @classmethod
+    def of(
+        cls,
+        db: sqlite_utils.Database,
+        mark: dict[str, Any] | None,
+        kind: str = HOLDING,
+        sub_id: int | None = None,
+    ) -> _Tally:
+        """The tally a cut-short start left in `mark`, else a new one (marked only when
+        `sub_id` is given: a hold's is marked once it has stories to move)."""
+        if mark is not None:
+            return cls(db, mark["id"], json.loads(mark["topics"] or "{}"))
+        tally = cls(db, None, {})
+        if sub_id is not None:
+            tally.marked(kind, sub_id)
+        return tally
+
+    def marked(self, kind: str, sub_id: int) -> None:
+        if self.mark is None:
+            self.mark = _unfinish(self.db, kind, kind, subscription_id=sub_id)
+            self._save()
+
+    def add(self, what: str, n: int) -> None:
+        if n:
+            self.counts[what] = self[what] + n
+            self._save()
+
+    def __getitem__(self, what: str) -> int:
+        return self.counts.get(what, 0)
+
+    def _save(self) -> None:
+        if self.mark is not None:
+            self.db.execute(
+                "UPDATE unfinished_writes SET topics = ? WHERE id = ?",
+                [json.dumps(self.counts), self.mark],
+            )
+
+    def done(self) -> None:
+        if self.mark is not None:
+            _finished(self.db, self.mark)
 
 
 def held_for(db: sqlite_utils.Database, topic: str) -> int:
@@ -163,15 +271,21 @@ def give_back(
     db: sqlite_utils.Database, topic: str, max_age: float, now: datetime | None = None
 ) -> int:
     """A chat topic now has the name of a config topic that left: what each channel following
-    it had held for it is given back as at a start with the topic back (`_give_back`), and
-    the channel told. How many alerts were given back."""
+    it had held for it is given back as at a start with the topic back (`_giving_back`), in
+    one write (on the store thread), and the channel told. How many alerts were given back."""
     since = iso((now or utcnow()) - timedelta(seconds=max_age))
+    back = 0
     with write(db):
-        return sum(
-            _give_back(db, sub, since, max_age, FROM_CHAT)
-            for sub in subscriptions(db)
-            if sub.topic == topic and sub.paused_reason != "unsubscribed"
-        )
+        marks = {(u["kind"], u["subscription_id"]): u for u in _marks(db)}
+        for sub in subscriptions(db):
+            if sub.topic == topic and sub.paused_reason != "unsubscribed":
+                tally = _Tally.of(db, marks.get((GIVING_BACK, sub.id)))
+                units, last = _giving_back(db, sub, since, max_age, FROM_CHAT, None, tally)
+                for unit in units:
+                    unit()
+                last()
+                back += tally["back"]
+    return back
 
 
 def _held_count(db: sqlite_utils.Database, sub: SubscriptionRow) -> int:
@@ -185,27 +299,49 @@ def _held_count(db: sqlite_utils.Database, sub: SubscriptionRow) -> int:
     )
 
 
-def _hold(db: sqlite_utils.Database, sub: SubscriptionRow, subs: list[SubscriptionRow]) -> None:
+def _holding(
+    db: sqlite_utils.Database, sub: SubscriptionRow, subs: list[SubscriptionRow], tally: _Tally
+) -> tuple[list[Callable[[], int]], Callable[[], None]]:
     """Its waiting alerts (not a digest's in doubt) go on through another subscription of
     the channel whose topic takes the item, else are held; one claimed by a send cut short,
     or in a digest in doubt, is held in doubt (the platform is asked before any resend, once
-    the topic is back: `bot.digest` would have posted the digest again without it)."""
+    the topic is back: `bot.digest` would have posted the digest again without it). All
+    held in the caller's write; then a unit per story moving on what another takes, and
+    the last that tells the channel."""
     others = [s for s in subs if s.channel == sub.channel and s.id != sub.id]
     takers = [s for s in others if topic_exists(db, s.topic)]
-    waiting = _waiting(db, sub.id)  # as they were: `_move` keeps a claim or a pause
-    held = db.execute(  # first, so that they tell the channel of no story (`told_story`)
+    # as they were: `_move` keeps a claim or a pause (none to read when nothing takes them)
+    waiting = _waiting(db, sub.id) if takers else []
+    db.execute(  # first, so that they tell the channel of no story (`told_story`)
         "UPDATE deliveries SET status = 'held', error = ?, maybe_posted = CASE WHEN status = "
         "'claimed' THEN 1 ELSE maybe_posted END WHERE subscription_id = ? AND status IN "
         f"({','.join('?' * len(_WAITING))})",
         [GONE.format(sub.topic), sub.id, *_WAITING],
-    ).rowcount
-    moved = sum(_move_on(db, d, takers, sub.channel) for d in waiting)
-    held -= moved
-    if held or moved:
-        log.warning(
-            "topic.gone channel=%s topic=%s held=%d moved=%d", sub.channel, sub.topic, held, moved
-        )
-    _tell(db, sub, "gone", _gone_text(sub, _held_count(db, sub), moved))
+    )
+    stories: dict[int, list[dict[str, Any]]] = {}
+    for d in waiting:
+        stories.setdefault(d["story_id"], []).append(d)
+    if stories:
+        tally.marked(HOLDING, sub.id)
+
+    def story(ds: list[dict[str, Any]]) -> int:
+        tally.add("moved", sum(_move_on(db, d, takers, sub.channel) for d in ds))
+        return 0
+
+    def last() -> None:
+        held, moved = _held_count(db, sub), tally["moved"]
+        if held or moved:
+            log.warning(
+                "topic.gone channel=%s topic=%s held=%d moved=%d",
+                sub.channel,
+                sub.topic,
+                held,
+                moved,
+            )
+        _tell(db, sub, "gone", _gone_text(sub, held, moved))
+        tally.done()
+
+    return [functools.partial(story, ds) for ds in stories.values()], last
 
 
 def _waiting(db: sqlite_utils.Database, sub_id: int) -> list[dict[str, Any]]:
@@ -256,52 +392,121 @@ def _move(db: sqlite_utils.Database, d: dict[str, Any], to: SubscriptionRow, kin
 IN_CONFIG, FROM_CHAT = "in wirewatch's config", "(made again from chat)"
 
 
-def _give_back(
+def _giving_back(
     db: sqlite_utils.Database,
     sub: SubscriptionRow,
     since: str,
     age: float,
-    how: str = IN_CONFIG,
-    again: Redecision | None = None,
-) -> int:
+    how: str,
+    again: Redecision | None,
+    tally: _Tally,
+) -> tuple[list[Callable[[], int]], Callable[[], None]]:
     """The topic is back: each story's held alerts go out as the subscription takes them
     now (or wait for a paused channel's resume) if one of its items is within `max_age`,
     else are cancelled, as an item that old is never alerted; with `again`, first only
-    those the topic as it now reads still takes. How many go out."""
+    those the topic as it now reads still takes. A unit per story (`_give_back_story`),
+    and the last, which tells the channel what came of them all (`tally`)."""
     reason = GONE.format(sub.topic)
     _adopt_marks(db, sub, reason)
-    refused = _decide_again(db, sub, again) if again and sub.topic in again.affected else 0
-    stale = (
-        "SELECT d.story_id FROM deliveries d JOIN items i ON i.id = d.item_id WHERE "
-        "d.subscription_id = ? AND d.status = 'held' AND d.error = ? GROUP BY d.story_id "
-        "HAVING max(i.published) < ?"
+    tally.add("refused", _refused_from_chat(db, sub))
+    redecide = again if again is not None and sub.topic in again.affected else None
+    others = _others(db, sub) if redecide is not None else []
+    stories = [
+        r[0]
+        for r in db.execute(f"{_HELD_STORIES} GROUP BY story_id ORDER BY min(id)", [sub.id, reason])
+    ]
+
+    def last() -> None:
+        _drop_untold_rest(db, sub, reason)
+        _release(db, sub)  # edits and marks of a story the channel is told of otherwise
+        back, dropped, refused = tally["back"], tally["dropped"], tally["refused"]
+        log.info("topic.back channel=%s topic=%s resumed=%d dropped=%d refused=%d", sub.channel,
+                 sub.topic, back, dropped, refused)  # fmt: skip
+        _tell(db, sub, "back", _back_text(sub, back, (dropped, refused), age, how))
+        tally.done()
+
+    units: list[Callable[[], int]] = [
+        functools.partial(_give_back_story, db, sub, story, since, redecide, others, tally)
+        for story in stories
+    ]
+    return units, last
+
+
+def _refused_from_chat(db: sqlite_utils.Database, sub: SubscriptionRow) -> int:
+    """The alerts held for it that `topic add` of its name refused, deciding them before
+    they are given back (`bot.redecide._held_reason`): counted once, for the notice, as the
+    config's return counts those it refuses (`_decide_again`)."""
+    t = sub.topic
+    return int(
+        db.execute(
+            "UPDATE deliveries SET error = ? WHERE subscription_id = ? AND status = 'cancelled' "
+            "AND error = ?",
+            [
+                f"topic {t} came back from chat no longer taking it",
+                sub.id,
+                f"{GONE.format(t)}; {QUERY_CHANGED.format(t)}",
+            ],
+        ).rowcount  # fmt: skip
     )
-    dropped = db.execute(
-        "UPDATE deliveries SET status = 'cancelled', error = ? WHERE subscription_id = ? AND "
-        f"status = 'held' AND error = ? AND story_id IN ({stale}) AND kind IN ('new', 'update')",
-        [f"{reason}; older than max_age when it came back", sub.id, reason,
-         sub.id, reason, since],
-    ).rowcount  # fmt: skip
-    db.execute(  # their edits and marks go with them, not counted
-        "UPDATE deliveries SET status = 'cancelled' WHERE subscription_id = ? AND "
-        f"status = 'held' AND error = ? AND story_id IN ({stale})",
-        [sub.id, reason, sub.id, reason, since],
-    )
-    _drop_untold_rest(db, sub, reason)
-    back = _held_count(db, sub)
-    stories = [r[0] for r in db.execute(f"{_HELD_STORIES} GROUP BY story_id", [sub.id, reason])]
+
+
+def _give_back_story(
+    db: sqlite_utils.Database,
+    sub: SubscriptionRow,
+    story: int,
+    since: str,
+    again: Redecision | None,
+    others: list[SubscriptionRow],
+    tally: _Tally,
+) -> int:
+    """One story's held alerts (`_giving_back`): decided again by `again` (what the topic no
+    longer takes counted as refused), then cancelled if none of its held items is within
+    `max_age` (counted as dropped), else given back with their edits and marks (counted as
+    back) in story order."""
+    reason = GONE.format(sub.topic)
+    if again is not None:
+        tally.add("refused", _decide_again(db, sub, again, others, story))
+    # Through the index on the story (its few rows), not the subscription's or the status's
+    # (thousands held: a story at a time, they made the give-back seven times slower).
+    mine = "+subscription_id = ? AND +status = 'held' AND error = ? AND story_id = ?"
+    newest = db.execute(
+        "SELECT max(i.published) FROM deliveries d JOIN items i ON i.id = d.item_id WHERE "
+        "+d.subscription_id = ? AND +d.status = 'held' AND d.error = ? AND d.story_id = ?",
+        [sub.id, reason, story],
+    ).fetchone()[0]
+    alerts = f"{mine} AND event_id = 0 AND kind IN ('new', 'update')"
+    if newest is not None and newest < since:
+        tally.add(
+            "dropped",
+            db.execute(
+                f"UPDATE deliveries SET status = 'cancelled', error = ? WHERE {alerts}",
+                [f"{reason}; older than max_age when it came back", sub.id, reason, story],
+            ).rowcount,
+        )
+        db.execute(  # their edits and marks go with them, not counted
+            f"UPDATE deliveries SET status = 'cancelled' WHERE {mine}", [sub.id, reason, story]
+        )
+        return 0
+    back = db.execute(f"SELECT count(*) FROM deliveries WHERE {alerts}", [sub.id, reason, story])
+    if n := back.fetchone()[0]:
+        tally.add("back", n)
+        _release(db, sub, story)
+        _in_story_order(db, sub.channel, story)
+    return 0
+
+
+def _release(db: sqlite_utils.Database, sub: SubscriptionRow, story: int | None = None) -> None:
+    """What is held for its topic (of `story`, if given) goes out as the subscription takes
+    it now, or waits for a paused channel's resume."""
+    which = "+subscription_id = ? AND +status = 'held' AND error = ? AND story_id = ?"
+    if story is None:
+        which = "subscription_id = ? AND status = 'held' AND error = ?"
     db.execute(
         "UPDATE deliveries SET error = NULL, status = CASE WHEN ? THEN 'held' WHEN ? AND "
-        "event_id = 0 THEN 'digest' ELSE 'pending' END WHERE subscription_id = ? AND "
-        "status = 'held' AND error = ?",
-        [bool(sub.paused_reason), sub.mode == "digest", sub.id, reason],
-    )
-    for story in stories:
-        _in_story_order(db, sub.channel, story)
-    log.info("topic.back channel=%s topic=%s resumed=%d dropped=%d refused=%d", sub.channel,
-             sub.topic, back, dropped, refused)  # fmt: skip
-    _tell(db, sub, "back", _back_text(sub, back, (dropped, refused), age, how))
-    return back
+        f"event_id = 0 THEN 'digest' ELSE 'pending' END WHERE {which}",
+        [bool(sub.paused_reason), sub.mode == "digest", sub.id, GONE.format(sub.topic),
+         *([] if story is None else [story])],
+    )  # fmt: skip
 
 
 # A subscription's delivery that is not a story's alert: an edit, a corroboration mark.
@@ -369,12 +574,18 @@ def _drop_untold_rest(db: sqlite_utils.Database, sub: SubscriptionRow, reason: s
             )
 
 
-def _decide_again(db: sqlite_utils.Database, sub: SubscriptionRow, again: Redecision) -> int:
-    """The topic came back to the config with another query (or model): each story's held
+def _decide_again(
+    db: sqlite_utils.Database,
+    sub: SubscriptionRow,
+    again: Redecision,
+    others: list[SubscriptionRow],
+    story: int,
+) -> int:
+    """The topic came back to the config with another query (or model): the story's held
     alerts, oldest first, stay held for the give-back if the topic as it now reads takes
     their item (strictly for the story's first alert here), else go on through another
-    topic of the channel that takes it, else are cancelled (the item stays in the archive).
-    The first kept starts the story unless the channel was told of it otherwise. Not
+    topic of the channel that takes it (`others`), else are cancelled (the item stays in
+    the archive). The first kept starts the story unless the channel was told of it otherwise. Not
     `bot.redecide._redecide`: what the topic keeps stays held here for the give-back's
     `max_age` look, and what it refuses is counted apart for the channel's notice. How
     many were cancelled."""
@@ -382,16 +593,11 @@ def _decide_again(db: sqlite_utils.Database, sub: SubscriptionRow, again: Redeci
     held = list(
         db.query(
             "SELECT id, subscription_id, channel, story_id, item_id, kind, status FROM "
-            "deliveries WHERE subscription_id = ? AND status = 'held' AND error = ? AND "
-            "event_id = 0 AND kind IN ('new', 'update') ORDER BY id",
-            [sub.id, GONE.format(sub.topic)],
+            "deliveries WHERE +subscription_id = ? AND +status = 'held' AND error = ? AND "
+            "story_id = ? AND event_id = 0 AND kind IN ('new', 'update') ORDER BY id",
+            [sub.id, GONE.format(sub.topic), story],
         )
     )
-    others = [
-        s
-        for s in subscriptions(db, sub.channel)
-        if s.id != sub.id and s.paused_reason != "unsubscribed" and topic_exists(db, s.topic)
-    ]
     status = "digest" if sub.mode == "digest" else "pending"
     told: set[int] = set()
     refused = 0
@@ -411,6 +617,16 @@ def _decide_again(db: sqlite_utils.Database, sub: SubscriptionRow, again: Redeci
                 [reason, d["id"]],
             ).rowcount
     return refused
+
+
+def _others(db: sqlite_utils.Database, sub: SubscriptionRow) -> list[SubscriptionRow]:
+    """The channel's other subscriptions in force whose topic exists: what a held alert the
+    topic back no longer takes may go on through."""
+    return [
+        s
+        for s in subscriptions(db, sub.channel)
+        if s.id != sub.id and s.paused_reason != "unsubscribed" and topic_exists(db, s.topic)
+    ]
 
 
 def _tell(db: sqlite_utils.Database, sub: SubscriptionRow, what: str, text: str) -> None:

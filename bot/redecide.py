@@ -69,6 +69,8 @@ WAITING = ("pending", "digest", "held", "muted")
 # Alerts still to go out that a changed filter or topic query decides again (a muted one
 # never goes out; a claimed one is in flight).
 QUEUED = ("pending", "digest", "held")
+# Why `topic add` of a changed query (or of a gone topic's name) cancels a waiting alert.
+QUERY_CHANGED = "topic {}'s query changed: no longer let through"
 # A queued alert's item decided again by a changed topic (`bot.narrow.rematch`).
 Rematch = Callable[[StoredItem], StoredItem]
 
@@ -205,7 +207,7 @@ def save_topic(
             db.table("topics").upsert(topic_row(topic), pk="name")
         return 0
     _decide(db, again, stop)
-    reason = f"topic {topic.name}'s query changed: no longer let through"
+    reason = QUERY_CHANGED.format(topic.name)
     with write(db):
         db.table("topics").upsert(topic_row(topic), pk="name")
         covered = [  # what an earlier try, cut short, left of the same topics: done here too
@@ -240,7 +242,8 @@ def sync_config_subscriptions(
     as `subscribe` from chat does. Returns how many were dropped.
 
     First, what a chat `subscribe` or `unsubscribe` left half done when the process
-    stopped between two of its slices is finished (`unfinished_writes`). The deciding
+    stopped between two of its slices is finished (`unfinished_writes`), in slices a
+    `stop` ends too (`_leftover_work`: one piece, it held a stop seconds). The deciding
     again of what waits through a subscription that ends or is narrowed goes as
     `sync_topics` goes (seconds at thousands waiting, and a stop must keep its grace): the
     subscriptions are stored with a row for each saying the work is unfinished, then a
@@ -248,7 +251,10 @@ def sync_config_subscriptions(
     meanwhile ends it (StoppingError) between two slices, and the next start finishes what
     a start cut short left (`CONFIG_ENDED`, `CONFIG_NARROWED`)."""
     with write(db):
-        dropped = _finish_subscriptions(db)
+        leftovers = _chat_leftovers(db)
+        chat = _leftover_work(db, leftovers)
+    dropped = _sliced(db, *chat, stop) if leftovers else 0
+    with write(db):
         _store_config_subscriptions(db, subs)
         marks = _unfinished(db, CONFIG_ENDED) + _unfinished(db, CONFIG_NARROWED)
         if not marks:
@@ -355,53 +361,67 @@ _ENDING = (*WAITING, "claimed")
 def _finish_subscriptions(db: sqlite_utils.Database) -> int:
     """Chat's subscription changes a stop cut short, done again whole (what their first
     slices decided stays as decided). Inside the caller's write; how many were dropped."""
-    dropped = 0
-    for u in _unfinished(db, "narrowed"):
+    units, last = _leftover_work(db, _chat_leftovers(db))
+    return sum(unit() for unit in units) + last()
+
+
+def _chat_leftovers(db: sqlite_utils.Database) -> list[dict[str, Any]]:
+    """What a chat `subscribe` (narrowed) or `unsubscribe` (ended) cut short left."""
+    return _unfinished(db, "narrowed") + _unfinished(db, "ended")
+
+
+def _leftover_work(
+    db: sqlite_utils.Database, leftovers: list[dict[str, Any]]
+) -> tuple[list[Callable[[], int]], Callable[[], int]]:
+    """Chat's cut-short subscription changes as `_sliced` takes them: a unit per story
+    still waiting through each (decided again as the command would have), and the last,
+    which resumes a narrowed one's channel, hands on an ended one's edits and deletes the
+    marks. A start runs them in slices a stop ends (the marks stay for the next start); a
+    chat command, whole, first (`_finish_subscriptions`)."""
+    units: list[Callable[[], int]] = []
+    ends: list[Callable[[], None]] = []
+    for u in leftovers:
         row = db.execute(
-            "SELECT channel FROM subscriptions WHERE id = ?", [u["subscription_id"]]
+            "SELECT id, channel, topic FROM subscriptions WHERE id = ?", [u["subscription_id"]]
         ).fetchone()
         if row is not None:
-            dropped += _redecide(db, row[0], _queued(db, u["subscription_id"]), u["reason"])
-            _resume(db, row[0])
-        _finished(db, u["id"])
-    for u in _unfinished(db, "ended"):
-        ended = list(
-            db.query(
-                "SELECT id, channel, topic FROM subscriptions WHERE id = ?", [u["subscription_id"]]
-            )
-        )
+            mine, end = _leftover(db, u, {"id": row[0], "channel": row[1], "topic": row[2]})
+            units += mine
+            ends.append(end)
+
+    def last() -> int:
+        for end in ends:
+            end()
+        return _finished(db, *(u["id"] for u in leftovers))
+
+    return units, last
+
+
+def _leftover(
+    db: sqlite_utils.Database, mark: dict[str, Any], sub: dict[str, Any]
+) -> tuple[list[Callable[[], int]], Callable[[], None]]:
+    """One cut-short change's units and end (`_leftover_work`)."""
+    reason, ended = mark["reason"], mark["kind"] == "ended"
+    statuses = WAITING if ended else QUEUED
+    if ended:  # retired for the reason (the command's first write did so already)
+        db.execute("UPDATE subscriptions SET paused_reason = ? WHERE id = ?", [reason, sub["id"]])
+    lost = 0
+
+    def unit(story: int) -> int:
+        nonlocal lost
+        n = _redecide_story(db, sub["channel"], story, [sub["id"]], statuses, reason)
+        lost += n
+        return n
+
+    def end() -> None:
         if ended:
-            dropped += _end_subscription(db, ended[0], u["reason"], WAITING)
-        _finished(db, u["id"])
-    return dropped
+            _end_rest(db, sub, reason, WAITING)
+            _log_ended(sub, reason, lost)
+        else:
+            _resume(db, sub["channel"])
 
-
-def _end_subscription(
-    db: sqlite_utils.Database, row: dict[str, Any], reason: str, statuses: tuple[str, ...]
-) -> int:
-    """Drop what waits for it (a claimed one only at start, when nothing is in flight), then
-    delete it, or keep it retired when deliveries refer to it. Inside the caller's write.
-
-    A waiting alert whose item another topic the channel still follows takes (one alert names
-    every topic it matched), as `bot.ingest` would queue it now (`_redecide`: that topic's bar
-    and its --only/--except), goes on under that subscription instead; a story whose first
-    alert here is dropped starts with its next report that may (`_restart`). Queued edits and
-    story events go on with their story, if the channel is still told of it. Returns how many
-    alerts were dropped."""
-    db.execute("UPDATE subscriptions SET paused_reason = ? WHERE id = ?", [reason, row["id"]])
-    waiting = ",".join("?" * len(statuses))
-    alerts = list(
-        db.query(
-            "SELECT id, subscription_id, channel, story_id, item_id, kind, status FROM "
-            f"deliveries WHERE subscription_id = ? AND status IN ({waiting}) AND event_id = 0 "
-            "AND kind IN ('new', 'update') ORDER BY id",
-            [row["id"], *statuses],
-        )
-    )
-    dropped = _redecide(db, row["channel"], alerts, reason) if alerts else 0
-    _end_rest(db, row, reason, statuses)
-    _log_ended(row, reason, dropped)
-    return dropped
+    stories = _queued_stories(db, [sub["id"]], statuses)
+    return [functools.partial(unit, story) for _, story in stories], end
 
 
 def _end_rest(
@@ -549,7 +569,7 @@ def _redecide_story(
     subscriptions, as they are now (some may have been sent since the plan was made)."""
     waiting = list(
         db.query(
-            "SELECT id, subscription_id, channel, story_id, item_id, kind, status FROM "
+            "SELECT id, subscription_id, channel, story_id, item_id, kind, status, error FROM "
             "deliveries WHERE channel = ? AND story_id = ? AND subscription_id IN "
             f"({','.join('?' * len(sub_ids))}) AND status IN ({','.join('?' * len(statuses))}) "
             "AND event_id = 0 AND kind IN ('new', 'update') ORDER BY id",
@@ -629,7 +649,7 @@ def _redecide(
         mine = [s for s in subs if s.id not in gone or s.id == d["subscription_id"]]
         sub = taker(mine, rematch(item) if rematch else item, d)
         if sub is None:
-            cancelled += _cancel(db, d["id"], reason)
+            cancelled += _cancel(db, d["id"], _held_reason(d, reason))
         elif sub.id != d["subscription_id"]:
             # Held stays held only where its new subscription is paused too (the channel
             # is): `unsubscribe` holds its alerts while it decides them, not the channel's.
@@ -706,7 +726,7 @@ def _restart(
         elif _strict(db, d["item_id"], d["topic"], rematch):
             kind = "new"
         else:
-            cancelled += _cancel(db, d["id"], reason)
+            cancelled += _cancel(db, d["id"], _held_reason(d, reason))
             continue
         db.execute("UPDATE deliveries SET kind = ? WHERE id = ?", [kind, d["id"]])
     if not told_story(db, channel, story_id, "pending"):
@@ -716,6 +736,14 @@ def _restart(
             [reason, channel, story_id, *QUEUED],
         )
     return cancelled
+
+
+def _held_reason(d: dict[str, Any], reason: str) -> str:
+    """Why an alert is cancelled: for one held for a topic that is gone, that reason first,
+    so that the topic's return tells the channel how many its query refused
+    (`bot.gone_topics`: `topic add` of its name decides them before they are given back)."""
+    held = d["status"] == "held" and _GONE.fullmatch(d.get("error") or "")
+    return f"{d['error']}; {reason}" if held else reason
 
 
 def _held_with(db: sqlite_utils.Database, d: dict[str, Any]) -> bool:

@@ -8,6 +8,7 @@ channel is told once, and putting the topic back posts what is still fresh, once
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sqlite3
 import zlib
@@ -730,3 +731,59 @@ async def test_a_held_first_report_given_back_starts_its_story_before_its_later_
             [(POLAND[0], "new", "poland"), (POLAND[1], "update", "sends")] if _ == 0 else []
         )
     assert [s for _, s, _ in _statuses(tmp_path)] == ["sent", "sent"]
+
+
+async def test_a_channel_told_of_a_broken_topic_is_not_told_again_once_the_notice_is_reworded(
+    tmp_path, feed_server
+):
+    """The broken-topic notice's once-key was a hash of its text: reworded (the placeholder
+    `QUERY` replaced by the topic's own query), it went out again to every channel already
+    told. Now it is told once per what it tells, and a channel told under the older wording
+    is not told again."""
+    feed_server.serve("/w", _feed([]))
+    url = feed_server.url("/w")
+    async with console_runtime(_settings(tmp_path, url, topic=True)) as (rt, _):
+        save_topic(rt.db, Topic("poland-ships", "topic:poland AND destroyers", origin="chat"))
+        subscribe(rt.db, "console", "poland-ships", "instant")
+    with sqlite3.connect(tmp_path / "w.db") as db:  # told by an older version, as it keyed it
+        older = (
+            "wirewatch: topic `poland-ships` no longer works (refers to topic 'poland', which "
+            "was removed from the config), so it is skipped: this channel gets no alerts "
+            "through it until it is fixed with "
+            "`/wirewatch topic add poland-ships QUERY` with a query that works."
+        )
+        key = hashlib.sha256(f"console\n{older}".encode()).hexdigest()[:24]
+        db.execute(
+            "INSERT INTO notices (key, channel, text, created, sent_at) VALUES (?, ?, ?, ?, ?)",
+            [f"broken:{key}", "console", older, iso(utcnow()), iso(utcnow())],
+        )
+    for _ in range(2):
+        async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
+            assert _notices(rt.db) == [("console", older)]
+
+
+async def test_a_chat_topic_of_the_removed_name_tells_the_channel_what_its_query_refused(
+    tmp_path, feed_server
+):
+    """`topic add` of the removed name with a narrower query: its reply counted the held
+    report the query refuses, the channel's "is back" notice did not (it said one went out
+    and nothing of the other). Now the notice counts it, as the config's return does, and
+    once: the restart after tells nothing more."""
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    await _queue(_settings(tmp_path, url, topic=True), "poland")
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, console):
+        await poll_once(rt)
+        added = await _ask(rt, "topic add poland sends AND entity:Poland")
+        await poll_once(rt)
+        assert [(a["title"], a["kind"]) for a in console.alerts()] == [(POLAND[1], "new")]
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
+        told = _notices(rt.db)
+    assert "1 alert waiting to be posted that it" in added, added
+    assert len(told) == 2, told
+    assert "topic `poland` is back (made again from chat): 1 alert held" in told[1][1]
+    assert "1 alert its query no longer takes was dropped" in told[1][1], told[1][1]
+    assert _statuses(tmp_path) == [
+        ("new", "cancelled", "topic poland came back from chat no longer taking it"),
+        ("new", "sent", None),
+    ]

@@ -27,6 +27,7 @@ import pytest
 from bot.app import StartupStopped, open_runtime, run_forever, stop_adapters
 from bot.commands import Commands, Invocation
 from bot.db import StoreThread
+from bot.errors import StoppingError
 from bot.pipeline import poll_many
 from bot.redecide import subscribe
 from bot.settings import Settings
@@ -593,4 +594,215 @@ async def test_a_sigterm_while_the_start_ends_a_config_subscription_ends_it_in_t
         pass
     assert _backlog_states(db) == _backlog_states(whole)
     assert {s for s, _, _ in _backlog_states(db).values()} == {"cancelled"}
+    assert _unfinished(db) == 0
+
+
+# -- a topic back in the config gives back thousands held for it -------------------------
+
+
+def _desk_back(db: Path) -> Settings:
+    """`desk` back in the config, narrower than it left: of its 10,000 held alerts the
+    5,000 saying "said" are refused, the others given back."""
+    return _poland_config(db, None, desk="backlog AND NOT said", poland=None)
+
+
+async def _desk_gone(folder: Path) -> Path:
+    """The backlog with `desk` a config topic, then removed from the config by a start: its
+    10,000 waiting alerts held, the channel told."""
+    db = _config_backlog(_made(folder))
+    async with open_runtime(_poland_config(db, None, desk=None, poland=None), {}):
+        pass
+    return db
+
+
+def _made(folder: Path) -> Path:
+    folder.mkdir()
+    return folder
+
+
+def _told_back(db: Path) -> list[str]:
+    """The channel's "is back" notices."""
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT text FROM notices WHERE key LIKE 'topic-back:%' ORDER BY id")
+        return [text for (text,) in rows]
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("phase", ["early", "writing"])
+async def test_a_sigterm_while_the_start_gives_back_held_alerts_ends_it_and_tells_once(
+    tmp_path: Path, phase: str
+) -> None:
+    """`desk` left the config (10,000 alerts held) and is back with a narrower query: the
+    start decides and gives back what was held. That ran on the event loop in one
+    transaction (3-4 s here), a SIGTERM waiting for all of it; now the start ends at the
+    next slice, each story wholly given back or wholly still held. The next start
+    finishes it as an uninterrupted start does, and the channel is told once, with the
+    counts of the whole give-back."""
+    whole = await _desk_gone(tmp_path / "whole")
+    async with open_runtime(_desk_back(whole), {"console": Console()}):
+        pass  # uninterrupted: what the stopped one must come to
+    db = await _desk_gone(tmp_path / "stopped")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    sent: list[float] = []
+    began = time.monotonic()
+    if phase == "early":
+        _sigterm_when(lambda: time.monotonic() > began + STARTING, sent)
+    else:  # once its first slice is written
+        _sigterm_when(lambda: _unfinished(db) > 0, sent)
+    try:
+        with pytest.raises(StartupStopped):
+            async with open_runtime(_desk_back(db), {"console": Console()}, stop=stop):
+                pass
+        took = time.monotonic() - sent[0]
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+    assert took < GRACE, f"the stop took {took:.1f} s"
+    held = f"topic {TOPIC} removed from the config"
+    states = _backlog_states(db)
+    assert len(states) == BACKLOG, "an alert was lost"
+    left = {i for i, (status, _, error) in states.items() if (status, error) == ("held", held)}
+    assert left, "the stop did not end the give-back"
+    for first in range(1, BACKLOG + 1, 3):  # a story wholly given back, or wholly held
+        story = set(range(first, min(first + 3, BACKLOG + 1)))
+        assert story <= left or not story & left, f"the story of item {first} half given back"
+    assert _unfinished(db) == 1, "the next start would not finish it"
+    assert _told_back(db) == [], "told before the give-back was whole"
+
+    async with open_runtime(_desk_back(db), {"console": Console()}):  # finishes it
+        pass
+    assert _backlog_states(db) == _backlog_states(whole)
+    assert _told_back(db) == _told_back(whole)
+    assert len(_told_back(db)) == 1 and "5000 alerts held for it go out now" in _told_back(db)[0]
+    assert "5000 alerts its query no longer takes were dropped" in _told_back(db)[0]
+    assert _unfinished(db) == 0
+
+
+# -- chat's own subscription change, cut short, finished by a start -----------------------
+
+
+async def test_a_sigterm_while_the_start_finishes_a_cut_short_subscribe_ends_it_in_time(
+    tmp_path: Path,
+) -> None:
+    """`subscribe --only` was stopped after its first slice: the start finishes it. It did
+    so in one piece (off the loop, 2-3 s for 10,000 here), a SIGTERM waiting for all of it;
+    now in slices a stop ends, and the start after finishes it as the command would have."""
+    db = _backlog(tmp_path / "w.db")
+    async with console_runtime(_settings(db)) as (rt, _):
+        stopped = threading.Event()
+        stopped.set()  # the stop comes with the first slice: the rest is left to a start
+        with pytest.raises(StoppingError):
+            subscribe(rt.db, "console", TOPIC, "digest", only="NOT said", stop=stopped)
+    assert _unfinished(db) == 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    sent: list[float] = []
+    began = time.monotonic()
+    _sigterm_when(lambda: time.monotonic() > began + STARTING, sent)
+    try:
+        with pytest.raises(StartupStopped):
+            async with open_runtime(_settings(db), {"console": Console()}, stop=stop):
+                pass
+        took = time.monotonic() - sent[0]
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+    assert took < GRACE, f"the stop took {took:.1f} s"
+    states = _backlog_states(db)
+    assert len(states) == BACKLOG, "an alert was lost"
+    assert any(s == "digest" and i % 2 == 0 for i, (s, _, _) in states.items()), (
+        "the start finished it: the stop did not end it"
+    )
+    assert _unfinished(db) == 1, "the next start would not finish it"
+
+    async with open_runtime(_settings(db), {"console": Console()}):  # the next start
+        pass
+    _decided_anew(_backlog_states(db))  # as the command, uninterrupted, decides them
+    assert _unfinished(db) == 0
+
+
+def _with_other_topic(folder: Path) -> Path:
+    """The backlog with `desk` a config topic and the console following `said` from chat
+    too, a config topic its "said" reports matched: when `desk` leaves the config, those
+    5,000 go on through `said`, the others are held."""
+    db = _config_backlog(_made(folder))
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("INSERT INTO topics (name, query, origin) VALUES ('said', 'said', 'config')")
+        conn.execute(
+            "INSERT INTO subscriptions (id, channel, topic, mode, origin, created) VALUES "
+            "(2, 'console', 'said', 'digest', 'chat', '2026-01-01T00:00:00Z')"
+        )
+        conn.execute(  # the reports saying "said" (item n + 1, n odd) matched it too
+            "INSERT INTO matches (item_id, topic, matched) SELECT item_id, 'said', '[\"said\"]' "
+            "FROM matches WHERE topic = ? AND item_id % 2 = 0",
+            [TOPIC],
+        )
+    conn.close()
+    return db
+
+
+def _desk_left(db: Path) -> Settings:
+    return Settings.model_validate(
+        {
+            "database": str(db),
+            "topics": {"said": {"query": "said"}},
+            "articles": {"fetch": False},
+            "sentence_vectors": False,
+        }
+    )
+
+
+def _told_gone(db: Path) -> list[str]:
+    conn = sqlite3.connect(db)
+    try:
+        rows = conn.execute("SELECT text FROM notices WHERE key LIKE 'topic-gone:%' ORDER BY id")
+        return [text for (text,) in rows]
+    finally:
+        conn.close()
+
+
+async def test_a_sigterm_while_the_start_holds_a_gone_topics_alerts_tells_the_moves_in_full(
+    tmp_path: Path,
+) -> None:
+    """`desk` left the config; the console follows `said` too, which takes half of the
+    10,000 alerts waiting through `desk`: the start moves those on a story at a time and
+    holds the rest. A SIGTERM once it began ends it at the next slice; the next start
+    finishes it as an uninterrupted one does, and the channel's one notice counts every
+    alert moved on, those moved before the stop too."""
+    whole = _with_other_topic(tmp_path / "whole")
+    async with open_runtime(_desk_left(whole), {"console": Console()}):
+        pass
+    db = _with_other_topic(tmp_path / "stopped")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    sent: list[float] = []
+    _sigterm_when(lambda: _unfinished(db) > 0, sent)
+    try:
+        with pytest.raises(StartupStopped):
+            async with open_runtime(_desk_left(db), {"console": Console()}, stop=stop):
+                pass
+        took = time.monotonic() - sent[0]
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+    assert took < GRACE, f"the stop took {took:.1f} s"
+    assert (_unfinished(db), _told_gone(db)) == (1, []), "told before the hold was whole"
+    conn = sqlite3.connect(db)
+    try:
+        moved = conn.execute("SELECT count(*) FROM deliveries WHERE subscription_id = 2")
+        assert 0 < moved.fetchone()[0] < BACKLOG // 2, "the stop came before or after the moves"
+    finally:
+        conn.close()
+    async with open_runtime(_desk_left(db), {"console": Console()}):  # finishes it
+        pass
+    assert _backlog_states(db) == _backlog_states(whole)
+    assert _told_gone(db) == _told_gone(whole)
+    assert "5000 alerts waiting for it went on through another topic" in _told_gone(db)[0]
     assert _unfinished(db) == 0
