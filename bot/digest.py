@@ -31,6 +31,7 @@ from bot.errors import DeliveryError
 from bot.failpoints import failpoint
 from bot.model import MessageRef
 from bot.outbox import hold_channel, in_doubt_since
+from bot.store import live_sub
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ async def _send_channel(
 ) -> int:
     if not await _settle_doubts(db, adapter, channel, ident) or _paused(db, channel):
         return 0
+    _skip_muted(db, channel, utcnow())
     posted = 0
     for _ in range(MAX_MESSAGES):
         rows = _waiting(db, channel)
@@ -172,13 +174,32 @@ async def _settle_doubts(
 
 
 def _paused(db: sqlite_utils.Database, channel: str) -> bool:
-    """Paused after a permanent error: its digests wait until a moderator resumes it."""
+    """Paused after a permanent error: its digests wait until a moderator resumes it. Not
+    a subscription that ended (`unsubscribe`, gone from the config): its row stays, its
+    reason in `paused_reason`, as long as deliveries refer to it."""
     return bool(
         db.execute(
-            "SELECT 1 FROM subscriptions WHERE channel = ? AND paused_reason IS NOT NULL LIMIT 1",
+            "SELECT 1 FROM subscriptions WHERE channel = ? AND paused_reason IS NOT NULL AND "
+            f"{live_sub()} LIMIT 1",
             [channel],
         ).fetchone()
     )
+
+
+def _skip_muted(db: sqlite_utils.Database, channel: str, now: datetime) -> None:
+    """Stories waiting through a muted subscription are skipped, as the outbox skips a
+    muted channel's alerts (`bot.outbox._mute_backlog`): "no alerts for that long", those
+    queued before the mute included (a backlog, a topic's held alerts given back). Not a
+    digest in doubt: it may be posted already, and the platform is asked first."""
+    muted = "SELECT id FROM subscriptions WHERE channel = ? AND muted_until > ?"
+    if db.execute(f"{muted} LIMIT 1", [channel, iso(now)]).fetchone() is None:
+        return  # nearly always: one read, no write lock
+    with write(db):
+        db.execute(
+            "UPDATE deliveries SET status = 'muted' WHERE channel = ? AND status = 'digest' "
+            f"AND digest_of IS NULL AND maybe_posted = 0 AND subscription_id IN ({muted})",
+            [channel, channel, iso(now)],
+        )
 
 
 def _claim(db: sqlite_utils.Database, ids: list[int], key: int) -> None:
@@ -192,14 +213,25 @@ def _claim(db: sqlite_utils.Database, ids: list[int], key: int) -> None:
 
 
 def _release(db: sqlite_utils.Database, key: int, *, maybe_posted: bool) -> None:
-    """Back to waiting; in doubt (`maybe_posted`), still together under their key."""
+    """Back to waiting; in doubt (`maybe_posted`), still together under their key. Sure it
+    was not posted, one whose subscription ended meanwhile (`unsubscribe` while the digest
+    was on its way) is cancelled with the reason it ended, as everything else waiting for
+    it was (`bot.outbox.mark_retry` does so for an alert)."""
     with write(db):
         db.execute(
-            "UPDATE deliveries SET status = 'digest', maybe_posted = ?, "
-            "digest_of = CASE WHEN ? THEN digest_of END "
+            f"UPDATE deliveries SET status = CASE WHEN ? OR {_ENDED} IS NULL THEN 'digest' "
+            f"ELSE 'cancelled' END, error = coalesce(CASE WHEN ? THEN NULL ELSE {_ENDED} END, "
+            "error), maybe_posted = ?, digest_of = CASE WHEN ? THEN digest_of END "
             "WHERE digest_of = ? AND status IN ('claimed', 'digest')",
-            [int(maybe_posted), int(maybe_posted), key],
+            [int(maybe_posted), int(maybe_posted), int(maybe_posted), int(maybe_posted), key],
         )
+
+
+# Why a delivery's subscription ended (`unsubscribed`, gone from the config), or NULL.
+_ENDED = (
+    "(SELECT s.paused_reason FROM subscriptions s WHERE s.id = deliveries.subscription_id "
+    f"AND NOT {live_sub('s')})"
+)
 
 
 def _mark_sent(db: sqlite_utils.Database, key: int, ref: MessageRef) -> None:
