@@ -116,11 +116,16 @@ _LINE_REF = (
     "(SELECT min(e.id) FROM deliveries e WHERE e.channel = d.channel AND e.story_id = "
     "d.story_id AND e.digest_of = d.digest_of)"
 )
+# In a digest, sent or waiting for one: held too, for a paused channel or a topic that left
+# the config, since a digest lists it once given back (never an alert with a number of its own).
+_LISTED = (
+    "(d.status = 'digest' OR d.digest_of IS NOT NULL OR (d.status = 'held' AND s.mode = 'digest'))"
+)
 _POSTED = (
     "SELECT d.channel, d.thread_id, d.story_id, coalesce(st.title, ''), d.item_id, s.topic, "
     f"i.title, i.summary, i.published, f.name, i.url, {_OWN_BUTTONS}, {_OWN_BUTTONS} AND "
-    "d.status = 'sent' AND d.digest_of IS NULL, d.status = 'digest' OR d.digest_of IS NOT "
-    f"NULL, d.status = 'sent' AND d.digest_of IS NOT NULL, {_LINE_REF}, "
+    f"d.status = 'sent' AND d.digest_of IS NULL, {_LISTED}, "
+    f"d.status = 'sent' AND d.digest_of IS NOT NULL, {_LINE_REF}, "
     "i.first_seen FROM deliveries d JOIN items i ON i.id = d.item_id "
     "JOIN feeds f ON f.id = i.feed_id "
     "JOIN subscriptions s ON s.id = d.subscription_id "
