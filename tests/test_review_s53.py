@@ -22,9 +22,8 @@ from bot.model import MessageRef
 from tests.runtime import Console, console_runtime
 from tests.test_gone_topics import POLAND, _ask, _feed, _notices, _queue, _settings, _statuses
 
-# The fix of these is bot/gone_topics.py's (`_back_text`), in /tmp/s53/review-gone_topics.diff:
-# that file moves into a package meanwhile, so the lead ports it, then drops this mark (strict:
-# it fails once they pass).
+# Their fix is bot/gone_topics.py's (`_back_text`), which another branch moves into a package
+# meanwhile: once it is ported there, this mark goes (strict: it fails once they pass).
 _NEEDS_GONE_FIX = pytest.mark.xfail(strict=True, reason="bot/gone_topics.py's _back_text")
 GERMANY = "Germany sends 500 troops to Lithuania as NATO deploys forces"
 
