@@ -26,6 +26,8 @@ from tests.test_gone_topics import POLAND, _ask, _feed, _notices, _queue, _setti
 # Their fix is bot/gone_topics.py's (`_back_text`), which another branch moves into a package
 # meanwhile: once it is ported there, this mark goes (strict: it fails once they pass).
 _NEEDS_GONE_FIX = pytest.mark.xfail(strict=True, reason="bot/gone_topics.py's _back_text")
+# And bot/redecide.py's (`_redecide`), which moves too.
+_NEEDS_REDECIDE_FIX = pytest.mark.xfail(strict=True, reason="bot/redecide.py's _redecide")
 GERMANY = "Germany sends 500 troops to Lithuania as NATO deploys forces"
 
 
@@ -213,3 +215,57 @@ async def test_a_digest_in_doubt_its_topic_back_refusing_it_is_not_posted_as_ale
     assert [a["kind"] for a in posted] != ["new", "new"], "one story posted as two"
     assert posted == []  # the query refuses them; the digest, maybe out, is not resent
     assert "2 alerts its query no longer takes were dropped" in back, back
+
+
+@_NEEDS_REDECIDE_FIX
+async def test_unsubscribing_from_a_digest_in_doubt_hands_none_of_it_to_an_instant_topic(
+    tmp_path, feed_server
+):
+    """A digest's answer was lost (it is likely out: the platform is asked before it is
+    posted again); the channel then leaves its topic. Its stories went on through the
+    channel's instant topic still keyed to that digest: posted again, as two alerts each
+    starting the one story (a digest's key tells of nothing, `told_story`)."""
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    settings = _settings(tmp_path, url, topic=True)
+    await _queue(settings, "poland", mode="digest")
+    async with console_runtime(settings) as (rt, console):
+        await _ask(rt, "subscribe troop-deployments")  # instant, takes both reports
+        # What a lost answer leaves (`bot.digest._release`): waiting, in doubt, keyed.
+        rt.db.execute("UPDATE deliveries SET maybe_posted = 1, digest_of = 1")
+        rt.db.conn.commit()
+        await _ask(rt, "unsubscribe poland")
+        await poll_once(rt)
+        await send_digests(rt.db, rt.adapters)
+        posted = console.alerts()
+    assert [a["kind"] for a in posted] != ["new", "new"], "one story posted as two"
+    assert posted == []
+    assert [(s, e) for _, s, e in _statuses(tmp_path)] == [("cancelled", "unsubscribed")] * 2
+
+
+async def test_a_digest_in_doubt_its_topic_back_refusing_it_stays_one_under_another_digest(
+    tmp_path, feed_server
+):
+    """As above, the channel's other topic a digest one: its stories go on there with their
+    digest, which is asked for first (the console keeps no record: not found), then listed
+    once in the next digest."""
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    with_topic = _settings(tmp_path, url, topic=True)
+    await _queue(with_topic, "poland", mode="digest")
+    async with console_runtime(with_topic) as (rt, _):
+        await _ask(rt, "subscribe troop-deployments digest")
+        rt.db.execute(
+            "UPDATE deliveries SET status = 'claimed', digest_of = 1, claimed_at = ?",
+            [iso(utcnow())],
+        )
+        rt.db.conn.commit()
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
+        pass
+    narrower = _settings(tmp_path, url, topic=True, query="destroyers AND entity:Poland")
+    async with console_runtime(narrower) as (rt, console):
+        await poll_once(rt)
+        assert await send_digests(rt.db, rt.adapters) == 1
+        [digest] = console.alerts()
+    assert digest["kind"] == "digest" and "troop-deployments · 1 story" in digest["text"]
+    assert [s for _, s, _ in _statuses(tmp_path)] == ["sent", "sent"]
