@@ -11,7 +11,7 @@ import sqlite_utils
 from bot.redecide.slices import finished, unfinish, unfinished
 
 # A start's hold or give-back of a subscription's alerts under way (`unfinished_writes`),
-# its counts so far kept with it (in `topics`, as JSON): a start cut short between two
+# its counts so far kept with it (in `counts`, as JSON): a start cut short between two
 # slices left it, and the next finishes it.
 HOLDING, GIVING_BACK = "topic-gone", "topic-back"
 
@@ -41,7 +41,7 @@ class Tally:
         """The tally a cut-short start left in `mark`, else a new one (marked only when
         `sub_id` is given: a hold's is marked once it has stories to move)."""
         if mark is not None:
-            return cls(db, mark["id"], json.loads(mark["topics"] or "{}"))
+            return cls(db, mark["id"], json.loads(mark["counts"] or "{}"))
         tally = cls(db, None, {})
         if sub_id is not None:
             tally.marked(kind, sub_id)
@@ -63,7 +63,7 @@ class Tally:
     def _save(self) -> None:
         if self.mark is not None:
             self.db.execute(
-                "UPDATE unfinished_writes SET topics = ? WHERE id = ?",
+                "UPDATE unfinished_writes SET counts = ? WHERE id = ?",
                 [json.dumps(self.counts), self.mark],
             )
 
