@@ -33,12 +33,12 @@ before the digest-once and opinion-turns changes), its `bot/` and `config/` extr
 `git archive` and put first on the child's path. The commands with their store work on the
 loop (`Commands(rt, inline=True)`, what every command did before it moved to the command
 thread). The poll during a long write with the command's write in one transaction
-(`bot.redecide.WRITE_SLICE` infinite), when the poll's writes waited for all of it on the event
-loop. (Before slices, `topic add` also prepared every waiting item's text on the loop to ask
-the encoder, and inside the write decided them: 3.2 s and 3.8 s of stall for `topic add` and
-`subscribe --only` at full size, measured on the code before, against 0.3-0.4 s with
-slices.) Articles are not fetched and sentence vectors are off, so the stalls are the
-pipeline's own. The archive case copies bench.bigdb's database once per invocation (3.4 GB
+(`bot.redecide.slices.WRITE_SLICE` infinite), when the poll's writes waited for all of it on
+the event loop. (Before slices, `topic add` also prepared every waiting item's text on the
+loop to ask the encoder, and inside the write decided them: 3.2 s and 3.8 s of stall for
+`topic add` and `subscribe --only` at full size, measured on the code before, against
+0.3-0.4 s with slices.) Articles are not fetched and sentence vectors are off, so the stalls
+are the pipeline's own. The archive case copies bench.bigdb's database once per invocation (3.4 GB
 in full), the commands case once per run (0.7 GB).
 
 `python -m bench.stall [--quick] [--against REV] [--cases flood,changed,...,commands]`;
@@ -367,10 +367,10 @@ async def _commands_child(db: Path, base: str, quick: bool) -> dict:
     archived = COMMANDS_ARCHIVE[quick][0]
     if os.environ["WWBENCH_PART"] == "paths":
         return {"rows": await _paths(db, base, archived, bool(os.environ.get("WWBENCH_INLINE")))}
-    from bot import redecide
+    from bot.redecide import slices
 
     if os.environ.get("WWBENCH_ONE_WRITE"):  # as before slices
-        redecide.WRITE_SLICE = math.inf
+        slices.WRITE_SLICE = math.inf
     return {"rows": await _long_writes(db, base, archived, _backlog(quick))}
 
 
@@ -588,7 +588,8 @@ def _notes(cases: tuple[str, ...], against: str, quick: bool) -> list[str]:
             "thread (this tree). poll (...) during COMMAND: the poll starts once COMMAND (on "
             "the command thread) holds the write lock, and the heartbeat runs until both are "
             "done (seconds: both; the poll's own in the path); its baseline is the same with "
-            "the command's write in one transaction (`bot.redecide.WRITE_SLICE` infinite, as "
+            "the command's write in one transaction (`bot.redecide.slices.WRITE_SLICE` "
+            "infinite, as "
             "before slices). ok: the command answered (and, during a long write, every feed "
             "of the poll was stored)."
         )

@@ -787,3 +787,36 @@ async def test_a_chat_topic_of_the_removed_name_tells_the_channel_what_its_query
         ("new", "cancelled", "topic poland came back from chat no longer taking it"),
         ("new", "sent", None),
     ]
+
+
+async def test_a_give_back_an_earlier_version_cut_short_is_told_in_full_after_the_upgrade(
+    tmp_path, feed_server
+):
+    """A start of the previous version (schema 19) gave back part of what was held for
+    `poland` and was stopped; its counts so far rode in its `unfinished_writes` row's
+    `topics`. After the upgrade, which gives them a column of their own, the next start
+    finishes the give-back and the channel's one "is back" notice still counts them with
+    what this start gives back, not just the latter."""
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    await _queue(_settings(tmp_path, url, topic=True), "poland")
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
+        await poll_once(rt)
+        sub = subscriptions(rt.db, "console")[0].id
+    with sqlite3.connect(tmp_path / "w.db") as db:  # the database as that start left it
+        db.execute("ALTER TABLE unfinished_writes DROP COLUMN counts")
+        db.execute(
+            "INSERT INTO unfinished_writes (kind, topics, subscription_id, reason, created) "
+            "VALUES ('topic-back', ?, ?, 'topic-back', ?)",
+            ['{"back": 3, "dropped": 1}', sub, iso(utcnow())],
+        )
+        db.execute("PRAGMA user_version = 19")
+    async with console_runtime(_settings(tmp_path, url, topic=True)) as (rt, console):
+        await poll_once(rt)
+        posted = [a["title"] for a in console.alerts()]
+        told = _notices(rt.db)
+        left = rt.db.execute("SELECT count(*) FROM unfinished_writes").fetchone()[0]
+    assert posted == POLAND and left == 0
+    assert len(told) == 2, told
+    assert "is back in wirewatch's config: 5 alerts held for it go out now" in told[1][1]
+    assert "1 alert older than 1d was dropped" in told[1][1], told[1][1]

@@ -5,7 +5,7 @@ again on the command thread; with thousands waiting (a digest's day, a paused ch
 outage) that took one transaction of seconds, and every write the loop made meanwhile (a
 poll storing its items, the outbox marking a send) waited for all of it in SQLite's busy
 handler, on the loop: heartbeats, acknowledgements and /healthz with it. Now the command
-writes in slices (`bot.redecide._sliced`) and the loop's writes go in between
+writes in slices (`bot.redecide.slices.sliced`) and the loop's writes go in between
 (`bot.db.WriteTurns`), and what it decides stays whole: every waiting alert decided the
 new way, the poll's items all stored, each alert queued and sent once. A process killed
 between two slices leaves a row saying so; the next start finishes the work.
@@ -232,13 +232,13 @@ async def test_the_loop_serves_while_a_command_decides_a_backlog_again_and_a_pol
 KILLED_COMMAND = """
 import asyncio, sys
 from pathlib import Path
-from bot import redecide
+from bot.redecide import slices
 from bot.app import open_runtime
 from bot.commands import Commands, Invocation
 from tests.runtime import Console
 from tests.test_write_wait import _settings
 
-redecide.WRITE_SLICE = 0.0  # a story per slice: the kill comes after the first
+slices.WRITE_SLICE = 0.0  # a story per slice: the kill comes after the first
 async def main():
     async with open_runtime(_settings(Path(sys.argv[1])), {"console": Console()}) as rt:
         await Commands(rt).handle(Invocation("console", "console", "ed", sys.argv[2]))
@@ -351,9 +351,9 @@ async def test_a_subscription_brought_back_after_an_unsubscribe_the_database_cut
     `unfinished_writes` row. A `subscribe` afterwards, in the same process, must not be
     undone by that row at the next start: the subscription stays, its alerts flow."""
     from bot import db as dbmod
-    from bot import redecide
+    from bot.redecide import slices
 
-    monkeypatch.setattr(redecide, "WRITE_SLICE", 0.0)  # a story per slice
+    monkeypatch.setattr(slices, "WRITE_SLICE", 0.0)  # a story per slice
     monkeypatch.setattr(dbmod, "BUSY_TIMEOUT_MS", 200)  # the 5 s wait, shortened
     db = _backlog(tmp_path / "w.db", 300)
     async with console_runtime(_settings(db)) as (rt, _):
@@ -382,9 +382,9 @@ async def test_a_topic_add_the_database_cut_short_still_matches_polls_with_its_n
     `topic list` shows, what the next start matches with) is what polls match with from
     then on, not the query it replaced."""
     from bot import db as dbmod
-    from bot import redecide
+    from bot.redecide import slices
 
-    monkeypatch.setattr(redecide, "WRITE_SLICE", 0.0)
+    monkeypatch.setattr(slices, "WRITE_SLICE", 0.0)
     monkeypatch.setattr(dbmod, "BUSY_TIMEOUT_MS", 200)
     feed_server.serve("/f", _feed(random.Random(9)))
     db = _backlog(tmp_path / "w.db", 300)

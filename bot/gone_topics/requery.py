@@ -1,0 +1,90 @@
+"""A topic back in the config with another query: what was held for it decided again first."""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+from bot.gone_topics.held import GONE
+from bot.gone_topics.holding import move_on
+from bot.model import Topic
+from bot.narrow import Redecision, rematch
+from bot.redecide.channel import stored_item, taker, topic_exists
+from bot.store import HELD_FOR_GONE, SubscriptionRow, subscriptions, told_story
+from bot.topics.entities import Gazetteer
+
+
+def returning(
+    db: sqlite_utils.Database, topics: list[Topic], after: list[Topic], gazetteer: Gazetteer
+) -> Redecision | None:
+    """At start, before the topics are synced: what decides the alerts held for config
+    topics that are back (`topics` has them, alerts are held for them) as they now read,
+    among `after` (every topic as the sync leaves them); None when none is back. The
+    encoder is asked about their items first, as `topic add` asks it, by the start
+    (`bot.app._topics_at_start`: off the loop, a batch at a time, a stop heard). Whether
+    the store has them yet does not count: a start stopped after storing the topics and
+    before giving back what was held left them stored, their alerts still held."""
+    held = {  # one look at the held alerts, not one per config topic
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT error FROM deliveries WHERE status = 'held' AND error LIKE ? AND "
+            "kind IN ('new', 'update')",
+            [HELD_FOR_GONE],
+        )
+    }
+    back = {t.name for t in topics if GONE.format(t.name) in held}
+    return rematch(back, after, gazetteer) if back else None
+
+
+def decide_again(
+    db: sqlite_utils.Database,
+    sub: SubscriptionRow,
+    again: Redecision,
+    others: list[SubscriptionRow],
+    story: int,
+) -> int:
+    """The topic came back to the config with another query (or model): the story's held
+    alerts, oldest first, stay held for the give-back if the topic as it now reads takes
+    their item (strictly for the story's first alert here), else go on through another
+    topic of the channel that takes it (`others`), else are cancelled (the item stays in
+    the archive). The first kept starts the story unless the channel was told of it otherwise. Not
+    `bot.redecide.channel._redecide`: what the topic keeps stays held here for the give-back's
+    `max_age` look, and what it refuses is counted apart for the channel's notice. How
+    many were cancelled."""
+    reason = f"topic {sub.topic} came back to the config no longer taking it"
+    held = list(
+        db.query(
+            "SELECT id, subscription_id, channel, story_id, item_id, kind, status FROM "
+            "deliveries WHERE +subscription_id = ? AND +status = 'held' AND error = ? AND "
+            "story_id = ? AND event_id = 0 AND kind IN ('new', 'update') ORDER BY id",
+            [sub.id, GONE.format(sub.topic), story],
+        )
+    )
+    status = "digest" if sub.mode == "digest" else "pending"
+    told: set[int] = set()
+    refused = 0
+    for d in held:
+        story = d["story_id"]
+        if story not in told and told_story(db, sub.channel, story, status, before=d["id"]):
+            told.add(story)
+        kind = "update" if story in told else "new"
+        if taker([sub], again(stored_item(db, d["item_id"])), {**d, "kind": kind}) is not None:
+            db.execute("UPDATE deliveries SET kind = ? WHERE id = ?", [kind, d["id"]])
+            told.add(story)
+        elif move_on(db, d, others, sub.channel):
+            told.add(story)
+        else:
+            refused += db.execute(
+                "UPDATE deliveries SET status = 'cancelled', error = ? WHERE id = ?",
+                [reason, d["id"]],
+            ).rowcount
+    return refused
+
+
+def other_takers(db: sqlite_utils.Database, sub: SubscriptionRow) -> list[SubscriptionRow]:
+    """The channel's other subscriptions in force whose topic exists: what a held alert the
+    topic back no longer takes may go on through."""
+    return [
+        s
+        for s in subscriptions(db, sub.channel)
+        if s.id != sub.id and s.paused_reason != "unsubscribed" and topic_exists(db, s.topic)
+    ]
