@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
+from bot.clock import iso, iso_short, parse_stored, utcnow
 from bot.durations import format_duration
 from bot.store import SubscriptionRow, queue_notice
 from bot.wording import counted
@@ -65,11 +66,15 @@ def back_text(
         if n
     )
     one = back == 1
-    going = (
-        f"{'waits' if one else 'wait'} with the channel's paused alerts"
-        if sub.paused_reason
-        else f"{'goes' if one else 'go'} out now"
-    )
+    if sub.paused_reason:
+        going = f"{'waits' if one else 'wait'} with the channel's paused alerts"
+    elif sub.muted_until and sub.muted_until > iso(utcnow()):  # the outbox skips them
+        until = iso_short(parse_stored(sub.muted_until, utcnow()))
+        going = f"{'is' if one else 'are'} skipped: this channel is muted until {until}"
+    elif sub.mode == "digest":
+        going = f"{'goes' if one else 'go'} in this channel's next digest"
+    else:
+        going = f"{'goes' if one else 'go'} out now"
     return (
         f"wirewatch: topic `{sub.topic}` is back {how}: "
         f"{counted(back, 'alert')} held for it {going}{gone}."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlite_utils
 
 from bot.gone_topics.held import GONE
@@ -45,16 +47,17 @@ def decide_again(
     """The topic came back to the config with another query (or model): the story's held
     alerts, oldest first, stay held for the give-back if the topic as it now reads takes
     their item (strictly for the story's first alert here), else go on through another
-    topic of the channel that takes it (`others`), else are cancelled (the item stays in
-    the archive). The first kept starts the story unless the channel was told of it otherwise. Not
+    topic of the channel that takes it (`others`; `in_doubt_takers`), else are cancelled
+    (the item stays in the archive). The first kept starts the story unless the channel was
+    told of it otherwise. Not
     `bot.redecide.channel._redecide`: what the topic keeps stays held here for the give-back's
     `max_age` look, and what it refuses is counted apart for the channel's notice. How
     many were cancelled."""
     reason = f"topic {sub.topic} came back to the config no longer taking it"
     held = list(
         db.query(
-            "SELECT id, subscription_id, channel, story_id, item_id, kind, status FROM "
-            "deliveries WHERE +subscription_id = ? AND +status = 'held' AND error = ? AND "
+            "SELECT id, subscription_id, channel, story_id, item_id, kind, status, digest_of "
+            "FROM deliveries WHERE +subscription_id = ? AND +status = 'held' AND error = ? AND "
             "story_id = ? AND event_id = 0 AND kind IN ('new', 'update') ORDER BY id",
             [sub.id, GONE.format(sub.topic), story],
         )
@@ -70,7 +73,7 @@ def decide_again(
         if taker([sub], again(stored_item(db, d["item_id"])), {**d, "kind": kind}) is not None:
             db.execute("UPDATE deliveries SET kind = ? WHERE id = ?", [kind, d["id"]])
             told.add(story)
-        elif move_on(db, d, others, sub.channel):
+        elif move_on(db, d, in_doubt_takers(d, others), sub.channel):
             told.add(story)
         else:
             refused += db.execute(
@@ -78,6 +81,14 @@ def decide_again(
                 [reason, d["id"]],
             ).rowcount
     return refused
+
+
+def in_doubt_takers(d: dict[str, Any], subs: list[SubscriptionRow]) -> list[SubscriptionRow]:
+    """Where a held alert may go on: one of a digest in doubt (its key in `digest_of`: it
+    may be out) only to a digest subscription, where it stays with that digest and the
+    platform is asked for it first (`bot.digest`). Handed to an instant one, it went out
+    as an alert of its own, starting its story again (a digest's key tells of nothing)."""
+    return subs if d["digest_of"] is None else [s for s in subs if s.mode == "digest"]
 
 
 def other_takers(db: sqlite_utils.Database, sub: SubscriptionRow) -> list[SubscriptionRow]:

@@ -58,8 +58,8 @@ def redecide_story(
     subscriptions, as they are now (some may have been sent since the plan was made)."""
     waiting = list(
         db.query(
-            "SELECT id, subscription_id, channel, story_id, item_id, kind, status, error FROM "
-            "deliveries WHERE channel = ? AND story_id = ? AND subscription_id IN "
+            "SELECT id, subscription_id, channel, story_id, item_id, kind, status, error, "
+            "digest_of FROM deliveries WHERE channel = ? AND story_id = ? AND subscription_id IN "
             f"({','.join('?' * len(sub_ids))}) AND status IN ({','.join('?' * len(statuses))}) "
             "AND event_id = 0 AND kind IN ('new', 'update') ORDER BY id",
             [channel, story_id, *sub_ids, *statuses],
@@ -89,6 +89,8 @@ def _redecide(
     for d in queued:
         item = stored_item(db, d["item_id"])
         mine = [s for s in subs if s.id not in gone or s.id == d["subscription_id"]]
+        if d.get("digest_of") is not None:  # a digest's in doubt (it may be out): stays one
+            mine = [s for s in mine if s.mode == "digest" or s.id == d["subscription_id"]]
         sub = taker(mine, rematch(item) if rematch else item, d)
         if sub is None:
             cancelled += _cancel(db, d["id"], _held_reason(d, reason))

@@ -1,6 +1,6 @@
-"""Where today's strands meet: a topic that leaves the config and comes back, seen from a
-channel that reads it in a digest, or has muted itself, and from the feedback commands that
-take a digest line's number.
+"""Digests and mutes meeting topic changes: a topic that leaves the config and comes back,
+seen from a channel that reads it in a digest, or has muted itself, and from the feedback
+commands that take a digest line's number.
 
 Each test starts the bot the real way, as tests/test_gone_topics.py does (`open_runtime`
 with a config, a real SQLite file, a feed on 127.0.0.1, the console adapter): queued, then
@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import re
 
-import pytest
-
 from bot.app import open_runtime, poll_once
 from bot.clock import iso, utcnow
 from bot.digest import send_digests
@@ -23,11 +21,6 @@ from bot.model import MessageRef
 from tests.runtime import Console, console_runtime
 from tests.test_gone_topics import POLAND, _ask, _feed, _notices, _queue, _settings, _statuses
 
-# Their fix is bot/gone_topics.py's (`_back_text`), which another branch moves into a package
-# meanwhile: once it is ported there, this mark goes (strict: it fails once they pass).
-_NEEDS_GONE_FIX = pytest.mark.xfail(strict=True, reason="bot/gone_topics.py's _back_text")
-# And bot/redecide.py's (`_redecide`), which moves too.
-_NEEDS_REDECIDE_FIX = pytest.mark.xfail(strict=True, reason="bot/redecide.py's _redecide")
 GERMANY = "Germany sends 500 troops to Lithuania as NATO deploys forces"
 
 
@@ -45,7 +38,6 @@ async def _held_then_back(tmp_path, feed_server, mode: str, *, mute: bool = Fals
     return with_topic
 
 
-@_NEEDS_GONE_FIX
 async def test_a_digest_channel_is_told_its_given_back_stories_go_in_its_next_digest(
     tmp_path, feed_server
 ):
@@ -66,7 +58,6 @@ async def test_a_digest_channel_is_told_its_given_back_stories_go_in_its_next_di
     assert [s for _, s, _ in _statuses(tmp_path)] == ["sent", "sent"]
 
 
-@_NEEDS_GONE_FIX
 async def test_a_muted_channel_is_told_its_given_back_alerts_are_skipped_not_posted(
     tmp_path, feed_server
 ):
@@ -183,7 +174,6 @@ async def test_a_digest_channel_that_left_a_topic_still_gets_its_other_topics_di
     assert "wirewatch digest · troop-deployments · 1 story" in digest and GERMANY in digest
 
 
-@_NEEDS_GONE_FIX
 async def test_a_digest_in_doubt_its_topic_back_refusing_it_is_not_posted_as_alerts(
     tmp_path, feed_server
 ):
@@ -217,7 +207,6 @@ async def test_a_digest_in_doubt_its_topic_back_refusing_it_is_not_posted_as_ale
     assert "2 alerts its query no longer takes were dropped" in back, back
 
 
-@_NEEDS_REDECIDE_FIX
 async def test_unsubscribing_from_a_digest_in_doubt_hands_none_of_it_to_an_instant_topic(
     tmp_path, feed_server
 ):
