@@ -181,12 +181,12 @@ async def test_the_topic_back_posts_its_held_story_once_in_order(tmp_path, feed_
     await _queue(_settings(tmp_path, url, topic=True), "poland")
     async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
         await poll_once(rt)
-    for _ in range(2):  # and a restart after: nothing twice
+    for turn in range(2):  # and a restart after: nothing twice
         async with console_runtime(_settings(tmp_path, url, topic=True)) as (rt, console):
             await poll_once(rt)
             posted = console.alerts()
             told = _notices(rt.db)
-        if _ == 0:
+        if turn == 0:
             assert [(a["title"], a["kind"]) for a in posted] == [
                 (POLAND[0], "new"),
                 (POLAND[1], "update"),
@@ -480,12 +480,12 @@ async def test_the_topic_back_in_the_config_with_another_query_decides_what_was_
     async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
         await poll_once(rt)
     narrower = _settings(tmp_path, url, topic=True, query="sends AND entity:Poland")
-    for _ in range(2):  # and a restart after: nothing twice
+    for turn in range(2):  # and a restart after: nothing twice
         async with console_runtime(narrower) as (rt, console):
             await poll_once(rt)
             posted = [(a["title"], a["kind"]) for a in console.alerts()]
             told = _notices(rt.db)
-        assert posted == ([(POLAND[1], "new")] if _ == 0 else [])
+        assert posted == ([(POLAND[1], "new")] if turn == 0 else [])
     assert _statuses(tmp_path) == [
         ("new", "cancelled", "topic poland came back to the config no longer taking it"),
         ("new", "sent", None),
@@ -585,14 +585,14 @@ async def test_the_config_topic_back_replaces_a_chat_topic_of_its_name_and_the_c
         "note: topic poland of this config replaces the topic of that name made from chat "
         "('destroyers AND entity:Poland') when wirewatch starts" in capsys.readouterr().out
     )
-    for _ in range(2):  # restarted twice: told once
-        async with console_runtime(with_topic) as (rt, _):
+    for turn in range(2):  # restarted twice: told once
+        async with console_runtime(with_topic) as (rt, _console):
             told = [text for _, text in _notices(rt.db) if "replaces" in text]
             [(origin, query)] = rt.db.execute(
                 "SELECT origin, query FROM topics WHERE name = 'poland'"
             ).fetchall()
             assert len(told) == 1
-            if _ == 0:  # what the notice suggests works as shown
+            if turn == 0:  # what the notice suggests works as shown
                 for command in _suggested(told[0]):
                     await _ask(rt, command)
                 assert {"poland", "poland-chat"} <= {
@@ -723,12 +723,12 @@ async def test_a_held_first_report_given_back_starts_its_story_before_its_later_
     await _queue(_two_topics(tmp_path, url, topic=True), "poland", "sends")
     async with console_runtime(_two_topics(tmp_path, url, topic=False)) as (rt, console):
         assert _statuses(tmp_path)[1] == ("new", "pending", None)  # moved on, not sent yet
-    for _ in range(2):  # and a restart after: nothing twice
+    for turn in range(2):  # and a restart after: nothing twice
         async with console_runtime(_two_topics(tmp_path, url, topic=True)) as (rt, console):
             await poll_once(rt)
             posted = [(a["title"], a["kind"], a["topic"]) for a in console.alerts()]
         assert posted == (
-            [(POLAND[0], "new", "poland"), (POLAND[1], "update", "sends")] if _ == 0 else []
+            [(POLAND[0], "new", "poland"), (POLAND[1], "update", "sends")] if turn == 0 else []
         )
     assert [s for _, s, _ in _statuses(tmp_path)] == ["sent", "sent"]
 

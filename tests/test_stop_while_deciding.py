@@ -251,6 +251,29 @@ def _sigterm_when(ready: Callable[[], bool], sent: list[float]) -> threading.Thr
     return thread
 
 
+def _after(seconds: float) -> Callable[[], bool]:
+    """True from `seconds` after now."""
+    began = time.monotonic()
+    return lambda: time.monotonic() > began + seconds
+
+
+async def _stopped_start(settings: Settings, ready: Callable[[], bool]) -> float:
+    """A start as `wirewatch run` makes it (SIGTERM sets its stop) sent a real SIGTERM once
+    `ready()`: it must end with StartupStopped. How long it took after the signal."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    sent: list[float] = []
+    _sigterm_when(ready, sent)
+    try:
+        with pytest.raises(StartupStopped):
+            async with open_runtime(settings, {"console": Console()}, stop=stop):
+                pass
+        return time.monotonic() - sent[0]
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 def _decided_stories(states: dict[int, tuple]) -> int:
     """How many stories (three alerts each) were decided anew; each either wholly so (its
     reports saying "said" dropped) or not at all (every alert as it was)."""
@@ -278,24 +301,11 @@ async def test_a_sigterm_while_the_start_decides_a_backlog_ends_it_and_the_next_
     next start finishes the work."""
     db = _config_backlog(tmp_path)
     settings = _changed_config(db, model=phase == "asking the encoder")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)  # as `wirewatch run`
-    sent: list[float] = []
-    began = time.monotonic()
-    if phase == "deciding":
-        _sigterm_when(lambda: time.monotonic() > began + STARTING, sent)
-    elif phase == "asking the encoder":  # the items read (1-2 s), the encoder at work
-        _sigterm_when(lambda: time.monotonic() > began + ASKING, sent)
-    else:  # once its first slice is written
-        _sigterm_when(lambda: _unfinished(db) > 0, sent)
-    try:
-        with pytest.raises(StartupStopped):
-            async with open_runtime(settings, {"console": Console()}, stop=stop):
-                pass
-        took = time.monotonic() - sent[0]
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+    ready = {  # asking the encoder: the items read (1-2 s), the encoder at work
+        "deciding": _after(STARTING),
+        "asking the encoder": _after(ASKING),
+    }.get(phase, lambda: _unfinished(db) > 0)  # else once its first slice is written
+    took = await _stopped_start(settings, ready)
 
     assert took < GRACE, f"the stop took {took:.1f} s"
     states = _backlog_states(db)
@@ -405,16 +415,7 @@ async def test_a_topic_back_with_another_query_decides_what_was_held_after_a_sto
     async with open_runtime(_poland_config(db, url, desk="backlog", poland=None), {}):
         pass  # poland removed: its two alerts held
     back = _poland_config(db, url, desk="backlog AND NOT said", poland="sends AND entity:Poland")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    try:
-        _sigterm_when(lambda: _unfinished(db) > 0, [])
-        with pytest.raises(StartupStopped):
-            async with open_runtime(back, {"console": Console()}, stop=stop):
-                pass
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+    await _stopped_start(back, lambda: _unfinished(db) > 0)
 
     async with open_runtime(back, {"console": Console()}):  # the next start finishes it
         pass
@@ -453,19 +454,7 @@ async def test_a_sigterm_while_the_start_asks_the_encoder_about_a_returning_topi
             "sentence_vectors": False,
         }
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    sent: list[float] = []
-    began = time.monotonic()
-    _sigterm_when(lambda: time.monotonic() > began + ASKING, sent)
-    try:
-        with pytest.raises(StartupStopped):
-            async with open_runtime(back, {"console": Console()}, stop=stop):
-                pass
-        took = time.monotonic() - sent[0]
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+    took = await _stopped_start(back, _after(ASKING))
 
     assert took < GRACE, f"the stop took {took:.1f} s"
     conn = sqlite3.connect(db)
@@ -524,22 +513,9 @@ async def test_a_sigterm_while_the_start_narrows_a_config_subscription_ends_it_i
         pass  # uninterrupted: what the stopped one must come to
     db = _config_subscription_backlog(tmp_path / "w.db")
     settings = _narrowed(db)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)  # as `wirewatch run`
-    sent: list[float] = []
-    began = time.monotonic()
-    if phase == "early":
-        _sigterm_when(lambda: time.monotonic() > began + STARTING, sent)
-    else:  # once its first slice is written
-        _sigterm_when(lambda: _unfinished(db) > 0, sent)
-    try:
-        with pytest.raises(StartupStopped):
-            async with open_runtime(settings, {"console": Console()}, stop=stop):
-                pass
-        took = time.monotonic() - sent[0]
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+    # Early, or once its first slice is written:
+    ready = _after(STARTING) if phase == "early" else lambda: _unfinished(db) > 0
+    took = await _stopped_start(settings, ready)
 
     assert took < GRACE, f"the stop took {took:.1f} s"
     states = _backlog_states(db)
@@ -571,18 +547,7 @@ async def test_a_sigterm_while_the_start_ends_a_config_subscription_ends_it_in_t
     async with open_runtime(config(whole), {"console": Console()}):
         pass
     db = _config_subscription_backlog(tmp_path / "w.db")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    sent: list[float] = []
-    _sigterm_when(lambda: _unfinished(db) > 0, sent)  # once the subscription is ended
-    try:
-        with pytest.raises(StartupStopped):
-            async with open_runtime(config(db), {"console": Console()}, stop=stop):
-                pass
-        took = time.monotonic() - sent[0]
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+    took = await _stopped_start(config(db), lambda: _unfinished(db) > 0)  # once it is ended
 
     assert took < GRACE, f"the stop took {took:.1f} s"
     states = _backlog_states(db)
@@ -644,22 +609,9 @@ async def test_a_sigterm_while_the_start_gives_back_held_alerts_ends_it_and_tell
     async with open_runtime(_desk_back(whole), {"console": Console()}):
         pass  # uninterrupted: what the stopped one must come to
     db = await _desk_gone(tmp_path / "stopped")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    sent: list[float] = []
-    began = time.monotonic()
-    if phase == "early":
-        _sigterm_when(lambda: time.monotonic() > began + STARTING, sent)
-    else:  # once its first slice is written
-        _sigterm_when(lambda: _unfinished(db) > 0, sent)
-    try:
-        with pytest.raises(StartupStopped):
-            async with open_runtime(_desk_back(db), {"console": Console()}, stop=stop):
-                pass
-        took = time.monotonic() - sent[0]
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+    # Early, or once its first slice is written:
+    ready = _after(STARTING) if phase == "early" else lambda: _unfinished(db) > 0
+    took = await _stopped_start(_desk_back(db), ready)
 
     assert took < GRACE, f"the stop took {took:.1f} s"
     held = f"topic {TOPIC} removed from the config"
@@ -677,7 +629,8 @@ async def test_a_sigterm_while_the_start_gives_back_held_alerts_ends_it_and_tell
         pass
     assert _backlog_states(db) == _backlog_states(whole)
     assert _told_back(db) == _told_back(whole)
-    assert len(_told_back(db)) == 1 and "5000 alerts held for it go out now" in _told_back(db)[0]
+    [told] = _told_back(db)
+    assert "5000 alerts held for it go in this channel's next digest" in told
     assert "5000 alerts its query no longer takes were dropped" in _told_back(db)[0]
     assert _unfinished(db) == 0
 
@@ -698,19 +651,7 @@ async def test_a_sigterm_while_the_start_finishes_a_cut_short_subscribe_ends_it_
         with pytest.raises(StoppingError):
             subscribe(rt.db, "console", TOPIC, "digest", only="NOT said", stop=stopped)
     assert _unfinished(db) == 1
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    sent: list[float] = []
-    began = time.monotonic()
-    _sigterm_when(lambda: time.monotonic() > began + STARTING, sent)
-    try:
-        with pytest.raises(StartupStopped):
-            async with open_runtime(_settings(db), {"console": Console()}, stop=stop):
-                pass
-        took = time.monotonic() - sent[0]
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+    took = await _stopped_start(_settings(db), _after(STARTING))
 
     assert took < GRACE, f"the stop took {took:.1f} s"
     states = _backlog_states(db)
@@ -779,18 +720,7 @@ async def test_a_sigterm_while_the_start_holds_a_gone_topics_alerts_tells_the_mo
     async with open_runtime(_desk_left(whole), {"console": Console()}):
         pass
     db = _with_other_topic(tmp_path / "stopped")
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    sent: list[float] = []
-    _sigterm_when(lambda: _unfinished(db) > 0, sent)
-    try:
-        with pytest.raises(StartupStopped):
-            async with open_runtime(_desk_left(db), {"console": Console()}, stop=stop):
-                pass
-        took = time.monotonic() - sent[0]
-    finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+    took = await _stopped_start(_desk_left(db), lambda: _unfinished(db) > 0)
 
     assert took < GRACE, f"the stop took {took:.1f} s"
     assert (_unfinished(db), _told_gone(db)) == (1, []), "told before the hold was whole"
