@@ -174,6 +174,27 @@ async def test_a_digest_channel_that_left_a_topic_still_gets_its_other_topics_di
     assert "wirewatch digest · troop-deployments · 1 story" in digest and GERMANY in digest
 
 
+async def _in_doubt_then_back_narrower(tmp_path, feed_server, other: str):
+    """`poland`'s two reports queued for the channel's digest, the channel subscribed to
+    `other` too; a stop while the digest was being posted (its rows claimed under its key,
+    in doubt); `poland` then removed from the config. The config that puts it back with a
+    query that refuses both reports."""
+    feed_server.serve("/w", _feed(POLAND))
+    url = feed_server.url("/w")
+    with_topic = _settings(tmp_path, url, topic=True)
+    await _queue(with_topic, "poland", mode="digest")
+    async with console_runtime(with_topic) as (rt, _):
+        await _ask(rt, f"subscribe {other}")
+        rt.db.execute(
+            "UPDATE deliveries SET status = 'claimed', digest_of = 1, claimed_at = ?",
+            [iso(utcnow())],
+        )
+        rt.db.conn.commit()
+    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
+        pass
+    return _settings(tmp_path, url, topic=True, query="destroyers AND entity:Poland")
+
+
 async def test_a_digest_in_doubt_its_topic_back_refusing_it_is_not_posted_as_alerts(
     tmp_path, feed_server
 ):
@@ -182,21 +203,8 @@ async def test_a_digest_in_doubt_its_topic_back_refusing_it_is_not_posted_as_ale
     may be out), but deciding them again handed them to the channel's instant topic still
     keyed to that digest: posted as two alerts each starting the story (a digest's key
     tells nothing, `told_story`), and perhaps a second time after the digest."""
-    feed_server.serve("/w", _feed(POLAND))
-    url = feed_server.url("/w")
-    with_topic = _settings(tmp_path, url, topic=True)
-    await _queue(with_topic, "poland", mode="digest")
-    async with console_runtime(with_topic) as (rt, _):
-        await _ask(rt, "subscribe troop-deployments")  # instant, takes both reports
-        # What a stop during the digest's post leaves: claimed under its key, in doubt.
-        rt.db.execute(
-            "UPDATE deliveries SET status = 'claimed', digest_of = 1, claimed_at = ?",
-            [iso(utcnow())],
-        )
-        rt.db.conn.commit()
-    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
-        pass
-    narrower = _settings(tmp_path, url, topic=True, query="destroyers AND entity:Poland")
+    # The channel's other topic instant, taking both reports:
+    narrower = await _in_doubt_then_back_narrower(tmp_path, feed_server, "troop-deployments")
     async with console_runtime(narrower) as (rt, console):
         await poll_once(rt)
         await send_digests(rt.db, rt.adapters)
@@ -238,20 +246,7 @@ async def test_a_digest_in_doubt_its_topic_back_refusing_it_stays_one_under_anot
     """As above, the channel's other topic a digest one: its stories go on there with their
     digest, which is asked for first (the console keeps no record: not found), then listed
     once in the next digest."""
-    feed_server.serve("/w", _feed(POLAND))
-    url = feed_server.url("/w")
-    with_topic = _settings(tmp_path, url, topic=True)
-    await _queue(with_topic, "poland", mode="digest")
-    async with console_runtime(with_topic) as (rt, _):
-        await _ask(rt, "subscribe troop-deployments digest")
-        rt.db.execute(
-            "UPDATE deliveries SET status = 'claimed', digest_of = 1, claimed_at = ?",
-            [iso(utcnow())],
-        )
-        rt.db.conn.commit()
-    async with console_runtime(_settings(tmp_path, url, topic=False)) as (rt, _):
-        pass
-    narrower = _settings(tmp_path, url, topic=True, query="destroyers AND entity:Poland")
+    narrower = await _in_doubt_then_back_narrower(tmp_path, feed_server, "troop-deployments digest")
     async with console_runtime(narrower) as (rt, console):
         await poll_once(rt)
         assert await send_digests(rt.db, rt.adapters) == 1

@@ -67,16 +67,21 @@ def _alive(pid: int) -> bool:
     return stat.exists() and stat.read_text().rsplit(")", 1)[-1].split()[0] != "Z"
 
 
+async def _run(config: Path, port: int) -> asyncio.subprocess.Process:
+    """`wirewatch run` as ops start it, its HTTP port `port`; its log on stderr."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "run", "--config", str(config),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        env={"WIREWATCH_HTTP_PORT": str(port), "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+
+
 @pytest.mark.slow
 async def test_run_answers_while_loading_and_a_sigterm_then_exits_0_at_once(tmp_path):
     fill(tmp_path / "w.db", 15_000)
     port = free_port()
     began = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "run", "--config", str(_config(tmp_path)),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        env={"WIREWATCH_HTTP_PORT": str(port), "PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
+    proc = await _run(_config(tmp_path), port)
     try:
         async with aiohttp.ClientSession() as http:
             health = None
@@ -123,11 +128,7 @@ async def test_a_restart_loads_the_saved_index_instead_of_rebuilding_it(tmp_path
     for _ in range(2):  # the first start rebuilds and saves, the second loads the file
         port = free_port()
         began = time.monotonic()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "run", "--config", str(config),
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-            env={"WIREWATCH_HTTP_PORT": str(port), "PATH": "/usr/bin:/bin"},
-        )  # fmt: skip
+        proc = await _run(config, port)
         try:
             async with aiohttp.ClientSession() as http:
                 ready = None
@@ -172,11 +173,7 @@ def _damage(db: Path, table: str) -> None:
 async def test_damage_in_the_bulk_tables_found_after_a_quick_start_stops_the_bot(tmp_path):
     """`run` checks the big tables in the background (seconds per GB), then says it."""
     _damage(fill(tmp_path / "w.db", 3000), "items_fts_data")
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "run", "--config", str(_config(tmp_path)),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        env={"WIREWATCH_HTTP_PORT": str(free_port()), "PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
+    proc = await _run(_config(tmp_path), free_port())
     try:
         code = await asyncio.wait_for(proc.wait(), timeout=30)
     finally:
@@ -200,11 +197,7 @@ async def test_a_second_bot_on_one_database_is_refused_and_the_lock_dies_with_th
         "subscriptions: [{topic: troop-deployments, channel: console}]\n",
         encoding="utf-8",
     )
-    first = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "run", "--config", str(config),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        env={"WIREWATCH_HTTP_PORT": str(free_port()), "PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
+    first = await _run(config, free_port())
     try:
         assert first.stderr is not None
         await read_until(first.stderr, "run.started", within=60)
@@ -240,11 +233,7 @@ async def test_readyz_says_the_start_decides_waiting_alerts_again_while_it_does(
     )
     port = free_port()
     began = time.monotonic()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "run", "--config", str(config),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-        env={"WIREWATCH_HTTP_PORT": str(port), "PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
+    proc = await _run(config, port)
     said: list[str] = []
     try:
         async with aiohttp.ClientSession() as http:

@@ -585,14 +585,18 @@ def _made(folder: Path) -> Path:
     return folder
 
 
-def _told_back(db: Path) -> list[str]:
-    """The channel's "is back" notices."""
+def _told(db: Path, kind: str) -> list[str]:
+    """The channel's notices of one kind ("topic-back": is back; "topic-gone": removed)."""
     conn = sqlite3.connect(db)
     try:
-        rows = conn.execute("SELECT text FROM notices WHERE key LIKE 'topic-back:%' ORDER BY id")
+        rows = conn.execute("SELECT text FROM notices WHERE key LIKE ? ORDER BY id", [f"{kind}:%"])
         return [text for (text,) in rows]
     finally:
         conn.close()
+
+
+def _told_back(db: Path) -> list[str]:
+    return _told(db, "topic-back")
 
 
 @pytest.mark.parametrize("phase", ["early", "writing"])
@@ -700,12 +704,7 @@ def _desk_left(db: Path) -> Settings:
 
 
 def _told_gone(db: Path) -> list[str]:
-    conn = sqlite3.connect(db)
-    try:
-        rows = conn.execute("SELECT text FROM notices WHERE key LIKE 'topic-gone:%' ORDER BY id")
-        return [text for (text,) in rows]
-    finally:
-        conn.close()
+    return _told(db, "topic-gone")
 
 
 async def test_a_sigterm_while_the_start_holds_a_gone_topics_alerts_tells_the_moves_in_full(
