@@ -3,6 +3,7 @@ and the shipped gazetteer and built-in topics (loaded once per session: both are
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,13 @@ from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, load_topics
 
 pytest_plugins = ["tests.feedserver", "tests.runtime"]
+
+# One thread of linear algebra per test process, as bot.workers sets for the bot's workers:
+# the suite runs two processes on two cores, and one's OpenBLAS threads spinning against the
+# other's made each encoder pass (an eval replay, a test's wirewatch run) two to three times
+# slower. Set here, before anything has loaded numpy (nothing imported above does).
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
 
 @pytest.fixture
