@@ -18,7 +18,7 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -484,6 +484,30 @@ def _config_subscription_backlog(path: Path) -> Path:
     return db
 
 
+async def _narrowable(folder: Path) -> Path:
+    return _config_subscription_backlog(_made(folder) / "w.db")
+
+
+_WHOLE: dict[str, Path] = {}
+
+
+async def _whole(
+    name: str,
+    tmp: pytest.TempPathFactory,
+    make: Callable[[Path], Awaitable[Path]],
+    config: Callable[[Path], Settings],
+) -> Path:
+    """The database `make` gives after one uninterrupted start with `config`: what a stopped
+    start and the next must come to. Made once per test process (a 10,000-alert start takes
+    seconds) and only read: each phase of a stopped start is held to the same one."""
+    if name not in _WHOLE:
+        db = await make(tmp.mktemp("whole") / "db")
+        async with open_runtime(config(db), {"console": Console()}):
+            pass
+        _WHOLE[name] = db
+    return _WHOLE[name]
+
+
 def _narrowed(db: Path) -> Settings:
     """The console's digest of `desk`, now with `except: said` in the config."""
     return Settings.model_validate(
@@ -501,16 +525,14 @@ def _narrowed(db: Path) -> Settings:
 
 @pytest.mark.parametrize("phase", ["early", "writing"])
 async def test_a_sigterm_while_the_start_narrows_a_config_subscription_ends_it_in_time(
-    tmp_path: Path, phase: str
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, phase: str
 ) -> None:
     """The config gave the console's subscription `except: said` while wirewatch was
     stopped: the start decides the 10,000 alerts waiting through it again. It did so on the
     event loop in one transaction, deaf to SIGTERM: the stop came once it was all done.
     Now the start ends at the next slice, nothing half done, and the next start finishes
     the work as an uninterrupted start does it."""
-    whole = _config_subscription_backlog(tmp_path / "whole.db")
-    async with open_runtime(_narrowed(whole), {"console": Console()}):
-        pass  # uninterrupted: what the stopped one must come to
+    whole = await _whole("narrowed", tmp_path_factory, _narrowable, _narrowed)
     db = _config_subscription_backlog(tmp_path / "w.db")
     settings = _narrowed(db)
     # Early, or once its first slice is written:
@@ -601,7 +623,7 @@ def _told_back(db: Path) -> list[str]:
 
 @pytest.mark.parametrize("phase", ["early", "writing"])
 async def test_a_sigterm_while_the_start_gives_back_held_alerts_ends_it_and_tells_once(
-    tmp_path: Path, phase: str
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, phase: str
 ) -> None:
     """`desk` left the config (10,000 alerts held) and is back with a narrower query: the
     start decides and gives back what was held. That ran on the event loop in one
@@ -609,9 +631,7 @@ async def test_a_sigterm_while_the_start_gives_back_held_alerts_ends_it_and_tell
     next slice, each story wholly given back or wholly still held. The next start
     finishes it as an uninterrupted start does, and the channel is told once, with the
     counts of the whole give-back."""
-    whole = await _desk_gone(tmp_path / "whole")
-    async with open_runtime(_desk_back(whole), {"console": Console()}):
-        pass  # uninterrupted: what the stopped one must come to
+    whole = await _whole("desk back", tmp_path_factory, _desk_gone, _desk_back)
     db = await _desk_gone(tmp_path / "stopped")
     # Early, or once its first slice is written:
     ready = _after(STARTING) if phase == "early" else lambda: _unfinished(db) > 0
