@@ -287,6 +287,7 @@ MONTH = timedelta(days=30)
 STALL_BOUND = 0.8
 
 
+@pytest.mark.usefixtures("own_heap")
 async def test_a_step_forward_of_a_month_does_not_hold_the_loop_and_runs_each_job_once(
     tmp_path, feed_server, caplog, clock
 ):

@@ -156,6 +156,7 @@ async def _feeds_json(config: Path, capfd) -> dict[str, dict]:
     return {r["name"]: r for r in map(json.loads, capfd.readouterr().out.splitlines())}
 
 
+@pytest.mark.usefixtures("own_heap")
 @pytest.mark.slow
 async def test_hostile_feeds_fail_clearly_and_leave_the_good_feed_alone(
     tmp_path, feed_server, capfd
@@ -232,6 +233,7 @@ def slow_to_parse() -> bytes:
     ).encode()
 
 
+@pytest.mark.usefixtures("own_heap")
 @pytest.mark.slow
 async def test_the_event_loop_stays_responsive_while_a_pathological_feed_is_parsed():
     await parse_feed_async(b"<rss version='2.0'><channel/></rss>", feed_url=FEED_URL)  # warm
@@ -241,6 +243,7 @@ async def test_the_event_loop_stays_responsive_while_a_pathological_feed_is_pars
     assert lag < 0.5, f"the event loop stalled {lag:.2f} s during a {elapsed:.1f} s parse"
 
 
+@pytest.mark.usefixtures("own_heap")
 @pytest.mark.slow
 async def test_the_event_loop_stays_responsive_while_200k_items_are_polled(tmp_path, feed_server):
     feed_server.serve("/big", many_items(200_000))
@@ -266,6 +269,7 @@ def _reports(n: int, when: str) -> bytes:
     return rss(body).encode()
 
 
+@pytest.mark.usefixtures("own_heap")
 async def test_the_event_loop_stays_responsive_while_a_feed_rewrites_all_it_has(
     tmp_path, feed_server
 ):
@@ -375,6 +379,7 @@ def flood(n: int) -> bytes:
     return rss(items).encode()
 
 
+@pytest.mark.usefixtures("own_heap")
 @pytest.mark.slow
 async def test_the_event_loop_stays_responsive_while_a_flood_is_stored_and_sent(
     tmp_path, feed_server

@@ -13,11 +13,15 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+import pytest
+
 from bot.settings import Settings
 from bot.topics.match import load_topics
 from tests.feedserver import FeedServer
 from tests.runtime import console_runtime, recent
 from tests.serving import poll_while_serving
+
+pytestmark = pytest.mark.usefixtures("own_heap")  # its bounds time the loop
 
 FEEDS = 2
 PER_FEED = 50  # one chunk of the pipeline's: judged together before turns

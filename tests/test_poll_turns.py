@@ -14,11 +14,15 @@ import asyncio
 import random
 from pathlib import Path
 
+import pytest
+
 from bot.app import poll_once
 from bot.settings import Settings
 from tests.feedserver import FeedServer
 from tests.runtime import console_runtime, recent
 from tests.serving import poll_while_serving
+
+pytestmark = pytest.mark.usefixtures("own_heap")  # its bounds time the loop
 
 FEEDS = 3
 PER_FEED = 400

@@ -266,6 +266,8 @@ from bot.commands import Commands, Invocation
 from tests.runtime import Console
 from tests.test_write_wait import _settings
 
+pytestmark = pytest.mark.usefixtures("own_heap")  # its bounds time the loop
+
 slices.WRITE_SLICE = 0.0  # a story per slice: the kill comes after the first
 async def main():
     async with open_runtime(_settings(Path(sys.argv[1])), {"console": Console()}) as rt:
