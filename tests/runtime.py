@@ -72,10 +72,11 @@ class Console(ConsoleAdapter):
     """The real console adapter writing JSON lines to memory, so tests can read the alerts."""
 
     def __init__(self) -> None:
-        super().__init__(io.StringIO(), json_lines=True)
+        self.written = io.StringIO()
+        super().__init__(self.written, json_lines=True)
 
     def alerts(self) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self.stream.getvalue().splitlines() if line]
+        return [json.loads(line) for line in self.written.getvalue().splitlines() if line]
 
 
 @asynccontextmanager
