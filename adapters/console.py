@@ -3,8 +3,8 @@
 It is the reference implementation of the adapter interface. Feed text is untrusted here
 too: control characters and terminal escape sequences are removed so that a title cannot
 rewrite the operator's terminal. Where chat alerts carry "Not relevant" / "Wrong story"
-buttons, a printed alert ends with the `wirewatch feedback` commands that do the same, and
-a printed digest with the same commands for the `ref` its lines show.
+buttons, a printed alert ends with the `wirewatch feedback` commands that do the same (a
+digest's text ends with them already, spelled for the console: bot.digest).
 """
 
 from __future__ import annotations
@@ -115,12 +115,6 @@ def outlets_line(alert: Alert) -> str:
         count += f" ({reports} reports)"
     mark = "corroborated · " if c.corroborated else ""
     return plain(f"{mark}{count}: {', '.join(c.outlets)}")
-
-
-def digest_feedback_line() -> str:
-    """What labels a printed digest's story: the commands, with the number its line shows."""
-    commands = (f"wirewatch feedback {kind} REF" for kind in KINDS)
-    return "feedback: " + " · ".join(commands) + " (REF: the number after ref on the story's line)"
 
 
 def feedback_line(alert: Alert) -> str:
@@ -238,7 +232,7 @@ class ConsoleAdapter:
             line = {"kind": "digest", "channel": channel, "key": key, "text": plain(text)}
             self.stream.write(json.dumps(line, ensure_ascii=False) + "\n")
         else:
-            self.stream.write(f"== DIGEST\n{plain(text)}\n{digest_feedback_line()}\n\n")
+            self.stream.write(f"== DIGEST\n{plain(text)}\n\n")
         self.stream.flush()
         return MessageRef("console", channel, f"digest-{key}")
 

@@ -1,11 +1,12 @@
 """Digest subscriptions: their alerts wait as 'digest' deliveries and go out as one message.
 
 Every `digest_every` the run loop gathers each channel's waiting stories into plain-text
-messages (the story's number, headline, first outlet, how many more, link; at most
-DIGEST_CHARS each) and posts them through the adapter, which escapes them like any feed
-text. The number (`ref N`, as under an alert) is the delivery of the item the line shows:
-what `feedback KIND N` takes in that channel (bot.feedback), since a digest, one message
-for many stories, has no buttons.
+messages (the story's number, headline, first outlet, how many more outlets and reports,
+link; at most DIGEST_CHARS each) and posts them through the adapter, which escapes them like
+any feed text. The number (`ref N`, as under an alert) is the delivery of the item the line
+shows: what `feedback KIND N` takes in that channel (bot.feedback), since a digest, one
+message for many stories, has no buttons; its closing line, the same on every platform but
+for how the command is spelled, says so.
 
 A digest keeps the outbox's promise, nothing lost and nothing twice: its deliveries are
 claimed, the message carries the first one's id as its key (`ChatAdapter.post_digest`), and
@@ -29,9 +30,11 @@ from bot.clock import iso, parse_stored, utcnow
 from bot.db import write
 from bot.errors import DeliveryError
 from bot.failpoints import failpoint
+from bot.feedback import KINDS
 from bot.model import MessageRef
 from bot.outbox import hold_channel, in_doubt_since
-from bot.store import live_sub
+from bot.store import LIVE_SUB, live_sub, skip_muted
+from bot.wording import counted
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +47,12 @@ MAX_MESSAGES = 4  # per channel and digest; the rest wait for the next one
 STORIES_READ = 200  # waiting stories read per message at most
 
 
-def digest_text(topic_rows: list[dict]) -> str:
-    """The message for one channel: one line per story, oldest first; a story an earlier
-    digest listed is marked as a follow-up. Each line opens with the number that labels it
-    (the delivery of its first item, whose headline it shows): before any feed text, so a
-    headline saying "ref 99" cannot pass for ours."""
+def digest_text(topic_rows: list[dict], platform: str = "") -> str:
+    """The message for one channel of `platform`: one line per story, oldest first; a story
+    an earlier digest listed is marked as a follow-up; a closing line says what the numbers
+    are for. Each line opens with our own text (a story's line with the number that labels
+    it, the delivery of its first item, whose headline it shows) before any feed text, and
+    feed text is kept to one line, so a headline saying "ref 99" cannot pass for ours."""
     topics = sorted({r["topic"] for r in topic_rows})
     stories: dict[int, list[dict]] = defaultdict(list)
     for r in topic_rows:
@@ -57,14 +61,42 @@ def digest_text(topic_rows: list[dict]) -> str:
     lines = [f"wirewatch digest · {', '.join(topics)} · {n} {'story' if n == 1 else 'stories'}"]
     for rows in stories.values():
         first = rows[0]
-        more = len({r["outlet"] for r in rows}) - 1
-        extra = f" +{more} more outlet{'s' if more > 1 else ''}" if more > 0 else ""
-        # A story an earlier digest listed: said so, not passed off as news of its own.
+        # A story already listed by an earlier digest: said so, not passed off as news.
         again = "Follow-up: " if first.get("earlier") else ""
-        ref = f"ref {first['id']} · "
-        line = f"- {ref}{again}{first['title']} ({first['outlet']}{extra}) {first['url'] or ''}"
+        title, url = _one_line(first["title"]), _one_line(first["url"] or "")
+        line = f"- ref {first['id']} · {again}{title} ({_covers(rows)}) {url}"
         lines.append(line.rstrip())
+    lines.append(closing_line(platform))
     return "\n".join(lines)
+
+
+def _covers(rows: list[dict]) -> str:
+    """Which reports a story's line stands for: "Yonhap", "Yonhap +2 more outlets", and the
+    number of reports when the outlets do not tell it ("Yonhap, 2 reports": one outlet's two
+    reports), so that every report a line holds (each of which `feedback` points back to
+    the line's number) is counted on it."""
+    outlets = len({r["outlet"] for r in rows})
+    covers = _one_line(rows[0]["outlet"])
+    if outlets > 1:
+        covers += f" +{counted(outlets - 1, 'more outlet')}"
+    if len(rows) > outlets:
+        covers += f", {counted(len(rows), 'report')}"
+    return covers
+
+
+def closing_line(platform: str) -> str:
+    """What a line's `ref N` is for, spelled as a reader of `platform` types it: in chat the
+    slash command, on the console (the operator's terminal) the command line's. Said in
+    every digest, since a digest has no buttons to click."""
+    command = "wirewatch feedback" if platform == "console" else "/wirewatch feedback"
+    kinds = " · ".join(f"{command} {kind} REF" for kind in KINDS)
+    return f"feedback: {kinds} (REF: the number after ref on the story's line)"
+
+
+def _one_line(text: str) -> str:
+    """Feed text on one line: a line break in a stored title must not open a line of its
+    own that reads as ours."""
+    return " ".join(text.split())
 
 
 def next_digest_at(db: sqlite_utils.Database, every: float, now: datetime) -> datetime:
@@ -115,7 +147,7 @@ async def _send_channel(
 ) -> int:
     if not await _settle_doubts(db, adapter, channel, ident) or _paused(db, channel):
         return 0
-    _skip_muted(db, channel, utcnow())
+    skip_muted(db, "digest", utcnow(), channel)  # as the outbox skips a muted one's alerts
     posted = 0
     for _ in range(MAX_MESSAGES):
         rows = _waiting(db, channel)
@@ -124,7 +156,7 @@ async def _send_channel(
         key = rows[0]["id"]  # the oldest waiting delivery: the same key however many join
         _claim(db, [r["id"] for r in rows], key)
         try:
-            ref = await adapter.post_digest(ident, digest_text(rows), key)
+            ref = await adapter.post_digest(ident, digest_text(rows, adapter.platform), key)
         except DeliveryError as exc:
             _release(db, key, maybe_posted=exc.maybe_posted)
             log.warning("digest.failed channel=%s key=%d error=%s", channel, key, exc)
@@ -180,26 +212,10 @@ def _paused(db: sqlite_utils.Database, channel: str) -> bool:
     return bool(
         db.execute(
             "SELECT 1 FROM subscriptions WHERE channel = ? AND paused_reason IS NOT NULL AND "
-            f"{live_sub()} LIMIT 1",
+            f"{LIVE_SUB} LIMIT 1",
             [channel],
         ).fetchone()
     )
-
-
-def _skip_muted(db: sqlite_utils.Database, channel: str, now: datetime) -> None:
-    """Stories waiting through a muted subscription are skipped, as the outbox skips a
-    muted channel's alerts (`bot.outbox._mute_backlog`): "no alerts for that long", those
-    queued before the mute included (a backlog, a topic's held alerts given back). Not a
-    digest in doubt: it may be posted already, and the platform is asked first."""
-    muted = "SELECT id FROM subscriptions WHERE channel = ? AND muted_until > ?"
-    if db.execute(f"{muted} LIMIT 1", [channel, iso(now)]).fetchone() is None:
-        return  # nearly always: one read, no write lock
-    with write(db):
-        db.execute(
-            "UPDATE deliveries SET status = 'muted' WHERE channel = ? AND status = 'digest' "
-            f"AND digest_of IS NULL AND maybe_posted = 0 AND subscription_id IN ({muted})",
-            [channel, channel, iso(now)],
-        )
 
 
 def _claim(db: sqlite_utils.Database, ids: list[int], key: int) -> None:
@@ -245,6 +261,7 @@ def _mark_sent(db: sqlite_utils.Database, key: int, ref: MessageRef) -> None:
 
 def _waiting(db: sqlite_utils.Database, channel: str) -> list[dict]:
     """The oldest waiting stories' deliveries that fit in one message (at least one story)."""
+    platform = split_channel(channel)[0]
     story_ids = [
         r[0]
         for r in db.execute(
@@ -272,7 +289,7 @@ def _waiting(db: sqlite_utils.Database, channel: str) -> list[dict]:
     kept: list[dict] = []
     for sid in story_ids:
         more = [r for r in rows if r["story_id"] == sid]
-        if kept and escaped_size(digest_text(kept + more)) > DIGEST_CHARS:
+        if kept and escaped_size(digest_text(kept + more, platform)) > DIGEST_CHARS:
             break
         kept += more
     kept.sort(key=lambda r: r["id"])

@@ -10,9 +10,10 @@ channel (or the thread) where that alert was posted, or the digest sent; the con
 operator's own terminal, may label any alert, posted or not, and any story a sent digest
 listed. Nobody may label what showed no number of its own: a corroboration mark or a
 rewrite (the first message's number stands for the story), a story still waiting for its
-digest, another outlet's report counted in a digest's line ("+1 more outlet"). Nor may
-anyone call a story's first report "wrong story" while nothing else was grouped with it:
-bot.feedback_export would give it a story of its own, which it already has.
+digest, another report a digest's line counts ("+1 more outlet", "2 reports": the answer
+names the line's number and headline). Nor may anyone call a story's first report "wrong
+story" while nothing else was grouped with it: bot.feedback_export would give it a story
+of its own, which it already has.
 
 Deliberately not here: buttons (each adapter renders its own), answering the clicker
 (adapters do, visible to the clicker only), and the export as a labelled corpus
@@ -66,6 +67,7 @@ class Outcome:
     # "no-alert": the first message whose buttons label the story; "unlisted": the number
     # the digest's line for the story shows
     instead: int | None = None
+    instead_title: str = ""  # "unlisted": the headline that line shows
     listed: bool = False  # a story a digest lists (or will): its line, not an alert, shows it
 
     @property
@@ -76,12 +78,17 @@ class Outcome:
 
 @dataclass(frozen=True)
 class TopicWeek:
-    """One topic's last seven days: alerts posted, and editors' clicks on them."""
+    """One topic's last seven days: what was posted (alerts, each a message of its own; and
+    digests, each one message whose lines list stories, a line standing for one or more
+    reports), and editors' clicks on them."""
 
     topic: str
     alerts: int
     not_relevant: int
     wrong_story: int
+    digests: int = 0
+    digest_lines: int = 0  # a story a digest listed: one line, however many reports
+    digest_reports: int = 0
 
 
 @dataclass(frozen=True)
@@ -177,8 +184,12 @@ def record_label(
         return Outcome("no-alert", kind, delivery_id, **facts, instead=instead)
     refused = _not_shown(alert, delivery_id, console=platform == "console")
     if refused is not None:
-        instead = alert.line_ref if refused == "unlisted" else None
-        return Outcome(refused, kind, delivery_id, **facts, instead=instead)
+        if refused == "unlisted" and alert.line_ref is not None:
+            line = (alert.line_ref, _title_of(db, alert.line_ref))
+            return Outcome(
+                refused, kind, delivery_id, **facts, instead=line[0], instead_title=line[1]
+            )
+        return Outcome(refused, kind, delivery_id, **facts)
     if kind == "wrong-story":
         facts["first"] = _opens_story(db, alert)
         others = _grouped_with_others(db, alert, posted=platform != "console")
@@ -217,6 +228,15 @@ def _not_shown(a: _Posted, delivery_id: int, *, console: bool) -> str | None:
     if not a.listed and not console and not a.shown:
         return "unposted"
     return None
+
+
+def _title_of(db: sqlite_utils.Database, delivery_id: int) -> str:
+    """The headline of the item a delivery is about (a digest line's: the one it shows)."""
+    row = db.execute(
+        "SELECT i.title FROM deliveries d JOIN items i ON i.id = d.item_id WHERE d.id = ?",
+        [delivery_id],
+    ).fetchone()
+    return " ".join(row[0].split()) if row else ""
 
 
 def _first_message(db: sqlite_utils.Database, channel: str, story_id: int) -> int | None:
@@ -300,10 +320,11 @@ def answer(outcome: Outcome, *, privately: bool = True) -> str:
             "nothing was recorded."
         )
     if outcome.status == "unlisted":
+        ref = f"`ref {outcome.instead}`"
         return (
-            f"`ref {n}` is not a number a digest showed: it is one more report of a story whose "
-            f'digest line ("{title}") shows `ref {outcome.instead}`; label that one instead. '
-            "Nothing was recorded."
+            f'`ref {n}` ("{title}") is not a number a digest showed: the digest line {ref} '
+            f'("{outcome.instead_title}") counts it among its story\'s reports without showing '
+            f"it; label {ref} instead. Nothing was recorded."
         )
     if outcome.status == "no-alert":
         use = f": label alert {outcome.instead} instead" if outcome.instead else ""
@@ -333,7 +354,10 @@ def answer(outcome: Outcome, *, privately: bool = True) -> str:
     if outcome.kind == "not-relevant":
         what = f'"{title}" is not relevant to `{outcome.topic}`'
     elif outcome.first and outcome.listed:  # its line counts them: "+1 more outlet"
-        what = f'the reports grouped with "{title}" (other outlets, follow-ups) are not its story'
+        what = (
+            f'the reports grouped with "{title}" (those its line counts, follow-ups) are not '
+            "its story"
+        )
     elif outcome.first:  # the item stands for the story: the reports under it are wrong
         what = (
             f'the reports grouped under "{title}" are not the same story as it (if only some '
@@ -351,17 +375,23 @@ def answer(outcome: Outcome, *, privately: bool = True) -> str:
 
 
 def last_week(db: sqlite_utils.Database, now: datetime | None = None) -> list[TopicWeek]:
-    """Per topic, over every channel: alerts posted and clicks received in the last 7 days."""
+    """Per topic, over every channel: alerts and digests posted and clicks received in the
+    last 7 days. A report a digest listed is no alert of its own: counted as its line and
+    its digest, not as one more message."""
     since = iso((now or utcnow()) - WEEK)
     # Items' own alerts (event_id 0): an edit or a corroboration mark is no further alert.
-    alerts = dict(
-        db.execute(
-            "SELECT s.topic, count(*) FROM deliveries d JOIN subscriptions s ON "
-            "s.id = d.subscription_id WHERE d.sent_at >= ? AND d.status = 'sent' "
-            "AND d.event_id = 0 GROUP BY s.topic",
+    # A digest's key is its first delivery's id, unique across channels.
+    posted = {
+        topic: counts
+        for topic, *counts in db.execute(
+            "SELECT s.topic, sum(d.digest_of IS NULL), count(DISTINCT d.digest_of), "
+            "count(DISTINCT CASE WHEN d.digest_of IS NOT NULL THEN d.digest_of || '/' || "
+            "d.story_id END), sum(d.digest_of IS NOT NULL) FROM deliveries d JOIN "
+            "subscriptions s ON s.id = d.subscription_id WHERE d.sent_at >= ? AND "
+            "d.status = 'sent' AND d.event_id = 0 GROUP BY s.topic",
             [since],
         ).fetchall()
-    )
+    }
     clicks: dict[tuple[str, str], int] = {
         (topic, kind): n
         for topic, kind, n in db.execute(
@@ -369,5 +399,9 @@ def last_week(db: sqlite_utils.Database, now: datetime | None = None) -> list[To
             [since],
         ).fetchall()
     }
-    topics = sorted(set(alerts) | {t for t, _ in clicks})
-    return [TopicWeek(t, alerts.get(t, 0), *(clicks.get((t, k), 0) for k in KINDS)) for t in topics]
+    weeks = []
+    for t in sorted(set(posted) | {t for t, _ in clicks}):
+        alerts, digests, lines, reports = posted.get(t, (0, 0, 0, 0))
+        not_relevant, wrong_story = (clicks.get((t, k), 0) for k in KINDS)
+        weeks.append(TopicWeek(t, alerts, not_relevant, wrong_story, digests, lines, reports))
+    return weeks

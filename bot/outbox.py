@@ -40,7 +40,7 @@ from bot.db import write
 from bot.errors import DeliveryError
 from bot.failpoints import failpoint
 from bot.model import Alert, Delivery, MessageRef
-from bot.store import add_notice, live_sub, pause_channel
+from bot.store import add_notice, live_sub, pause_channel, skip_muted
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ async def deliver_pending(
     """Send what is due, oldest first per channel, until nothing is due, `limit` is reached
     or `stop` is set (checked before each claim, so a stop never strands a claimed one)."""
     stats = OutboxStats()
-    _mute_backlog(db, utcnow())
+    skip_muted(db, "pending", utcnow())  # queued before a mute too: bot.store.skip_muted
     for _ in range(limit):
         if stop is not None and stop.is_set():
             break
@@ -269,25 +269,6 @@ async def deliver_pending(
         if outcome == "sent" and on_sent:
             on_sent(d)
     return stats
-
-
-def _mute_backlog(db: sqlite_utils.Database, now: datetime) -> None:
-    """Alerts queued before a channel was muted (an outage's backlog, a paused channel's held
-    ones resumed) are skipped like those found during the mute: "no alerts for a while".
-    Not one in doubt (it may be posted already: the platform is asked first), nor a mark or
-    a rewrite (an edit of a message already there, no new message). A mute is a property of
-    the subscription, whatever platform is draining; with none muted (nearly always), this
-    is one read, no write lock."""
-    muted = "SELECT id FROM subscriptions WHERE muted_until > ?"
-    if db.execute(f"{muted} LIMIT 1", [iso(now)]).fetchone() is None:
-        return
-    with write(db):
-        db.execute(
-            "UPDATE deliveries SET status = 'muted' WHERE status = 'pending' AND "
-            "maybe_posted = 0 AND kind IN ('new', 'update', 'edit') AND "
-            f"subscription_id IN ({muted})",
-            [iso(now)],
-        )
 
 
 async def _send_one(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery) -> str:

@@ -64,6 +64,17 @@ def held_count(db: sqlite_utils.Database, channel: str) -> int:
     )
 
 
+def digest_waiting(db: sqlite_utils.Database, channel: str) -> tuple[int, int]:
+    """(stories, reports) waiting for the channel's next digest: no alert waits for them,
+    so `alerts waiting` leaves them out."""
+    row = db.execute(
+        "SELECT count(DISTINCT story_id), count(*) FROM deliveries WHERE channel = ? AND "
+        "status = 'digest' AND digest_of IS NULL",
+        [channel],
+    ).fetchone()
+    return row[0], row[1]
+
+
 def last_failure(db: sqlite_utils.Database, channel: str) -> str | None:
     row = db.execute(
         "SELECT error FROM deliveries WHERE status = 'failed' ORDER BY channel = ? DESC, id DESC "

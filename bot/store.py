@@ -36,7 +36,8 @@ def live_sub(alias: str = "") -> str:
     return f"coalesce({alias + '.' if alias else ''}paused_reason, '') NOT IN ({retired})"
 
 
-_LIVE_SUB = live_sub()
+# The same, as most queries say it (one constant, not one per module that asks).
+LIVE_SUB = live_sub()
 # Delivery statuses: pending -> claimed -> sent | failed; digest waits for the digest job;
 # muted, held (subscription paused) and cancelled never go out on their own. These count as
 # the channel having been told (or about to be told) of a story.
@@ -407,7 +408,7 @@ def told_story(
 
 def subscriptions(db: sqlite_utils.Database, channel: str | None = None) -> list[SubscriptionRow]:
     """Subscriptions in force (paused ones included), not the retired rows history keeps."""
-    sql, args = f"SELECT * FROM subscriptions WHERE {_LIVE_SUB}", []
+    sql, args = f"SELECT * FROM subscriptions WHERE {LIVE_SUB}", []
     if channel:
         sql, args = sql + " AND channel = ?", [channel]
     return [_row(SubscriptionRow, r) for r in db.query(sql + " ORDER BY channel, topic", args)]
@@ -420,16 +421,40 @@ HELD_FOR_GONE = "topic % removed from the config"
 def set_muted(db: sqlite_utils.Database, channel: str, until: str | None) -> int:
     with write(db):
         cur = db.execute(  # ended subscriptions are history: not counted as muted
-            f"UPDATE subscriptions SET muted_until = ? WHERE channel = ? AND {_LIVE_SUB}",
+            f"UPDATE subscriptions SET muted_until = ? WHERE channel = ? AND {LIVE_SUB}",
             [until, channel],
         )
     return cur.rowcount
 
 
+def skip_muted(
+    db: sqlite_utils.Database, status: str, now: datetime, channel: str | None = None
+) -> int:
+    """Mark 'muted' the deliveries waiting as `status` ('pending': alerts, every channel;
+    'digest': one channel's digest lines) whose subscription is muted at `now`: "no alerts
+    for that long", those queued before the mute too (an outage's backlog, a paused
+    channel's held ones resumed, a topic's held ones given back). Not one in doubt (it may
+    be posted already: the platform is asked first), nor a mark or a rewrite (an edit of a
+    message already there). With none muted (nearly always): one read, no write lock.
+    Returns how many were skipped."""
+    where, args = ("channel = ? AND ", [channel]) if channel else ("", [])
+    muted = f"SELECT id FROM subscriptions WHERE {where}muted_until > ?"
+    args.append(iso(now))
+    if db.execute(f"{muted} LIMIT 1", args).fetchone() is None:
+        return 0
+    with write(db):
+        return db.execute(
+            "UPDATE deliveries SET status = 'muted' WHERE status = ? AND digest_of IS NULL AND "
+            f"maybe_posted = 0 AND kind IN ('new', 'update', 'edit') AND {where}"
+            f"subscription_id IN ({muted})",
+            [status, *args[:-1], *args],
+        ).rowcount
+
+
 def pause_channel(db: sqlite_utils.Database, channel: str, reason: str) -> None:
     with write(db):
         db.execute(
-            f"UPDATE subscriptions SET paused_reason = ? WHERE channel = ? AND {_LIVE_SUB}",
+            f"UPDATE subscriptions SET paused_reason = ? WHERE channel = ? AND {LIVE_SUB}",
             [reason, channel],
         )
 

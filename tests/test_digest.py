@@ -44,7 +44,8 @@ async def test_digest_channel_gets_one_message_listing_each_story_once(tmp_path)
     ((_, _, text),) = chat.digests
     lines = text.splitlines()
     assert lines[0].startswith("wirewatch digest") and "2 stories" in lines[0]
-    assert len(lines) == 3 and NK in lines[1] and RED in lines[2]
+    assert len(lines) == 4 and NK in lines[1] and RED in lines[2]
+    assert lines[3].startswith("feedback: /wirewatch feedback not-relevant REF")  # what ref is
     assert await send_digests(db, {"chat": chat}) == 0  # nothing twice
 
 
@@ -77,7 +78,7 @@ async def test_a_story_an_earlier_digest_listed_comes_back_as_a_follow_up(tmp_pa
     (_, _, first), (_, _, second) = chat.digests
     ref = dict(db.execute("SELECT i.title, d.id FROM deliveries d JOIN items i ON i.id = item_id"))
     assert f"- ref {ref[NK]} · {NK} " in first
-    lines = second.splitlines()[1:]
+    lines = second.splitlines()[1:-1]  # the stories, not the closing line
     follow_up = f"- ref {ref[NK2]} · Follow-up: {NK2} "
     assert [line.startswith(follow_up) for line in lines] == [True, False]
     assert lines[1].startswith(f"- ref {ref[RED]} · {RED} ")  # news, not a follow-up
@@ -156,7 +157,7 @@ async def test_a_long_backlog_goes_out_in_messages_of_a_readable_size(tmp_path):
     sent = await send_digests(db, {"chat": chat})
     assert sent == len(chat.digests) >= 2
     assert all(len(text) <= DIGEST_CHARS for _, _, text in chat.digests)
-    listed = [line for _, _, text in chat.digests for line in text.splitlines()[1:]]
+    listed = [line for _, _, text in chat.digests for line in text.splitlines()[1:-1]]
     assert sorted(line.split()[6] for line in listed) == sorted(word(n, 0) for n in range(40))
     assert _statuses(db) == {"sent": 40}
 

@@ -91,11 +91,11 @@ async def test_each_digest_line_shows_the_number_that_labels_the_item_it_shows(t
     assert await send_digests(db, {"chat": chat}) == 1
     ((_, key, text),) = chat.digests
     nk, nk2, red = (_delivery(db, "chat:D", t) for t in (NK, NK2, RED))
-    assert text.splitlines()[1:] == [
-        f"- ref {nk} · {NK} (X) https://x.example/1",
+    assert text.splitlines()[1:-1] == [
+        f"- ref {nk} · {NK} (X, 2 reports) https://x.example/1",
         f"- ref {red} · {RED} (X) https://x.example/3",
     ]
-    assert f"ref {nk2}" not in text  # one more report of a story: counted, not shown
+    assert f"ref {nk2}" not in text  # one more report of the story, from X too: counted
     # Both chat renderings keep the number readable as typed.
     assert f"- ref {red} · " in escape(text)
     assert f"\\- ref {red} · " in (digest_embed(text, key).description or "")
@@ -143,7 +143,8 @@ async def test_a_digest_line_is_labelled_from_its_channel_and_exported(
         assert "a later digest lists it as a follow-up" in alone
         grouped = await env.command(f"feedback wrong-story {nk}")
         assert (
-            "Recorded" in grouped and f'grouped with "{NK_REPORTS[0][0]}" (other outlets' in grouped
+            "Recorded" in grouped
+            and f'grouped with "{NK_REPORTS[0][0]}" (those its line' in grouped
         )
 
         # A story reported since: it waits for the next digest, its number shown nowhere.

@@ -23,7 +23,7 @@ from bot.feedback import TopicWeek, last_week
 from bot.gone_topics import gone_line, gone_subscriptions
 from bot.outbox import pending_count
 from bot.settings import LINE_BREAKING
-from bot.status import health, without_vectors
+from bot.status import digest_waiting, health, without_vectors
 from bot.store import list_feeds, search_items, subscriptions
 from bot.wording import counted
 
@@ -77,6 +77,12 @@ def status(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
         f"- alerts waiting to be sent: {pending_count(db)} "
         f"(this channel: {h.channel_waiting}, held while paused: {h.channel_held})",
     ]
+    stories, reports = digest_waiting(db, inv.channel)
+    if stories:
+        lines.append(
+            f"- waiting for this channel's next digest: {counted(stories, 'story', 'stories')} "
+            f"({counted(reports, 'report')})"
+        )
     if h.failed:
         lines.append(
             f"- alerts given up on: {h.failed} (this channel: {h.channel_failed}); "
@@ -102,10 +108,21 @@ def status(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
 
 
 def _week_lines(weeks: list[TopicWeek]) -> list[str]:
+    """Per topic, the messages posted: alerts (one report each, or an update) and digests
+    (one message whose lines each stand for a story and as many reports as it counts)."""
     if not weeks:
-        return ["- last 7 days: no alerts posted"]
+        return ["- last 7 days: no alerts or digests posted"]
     return [
         f"- last 7 days, `{w.topic}` (every channel): {counted(w.alerts, 'alert')} posted, "
-        f"{w.not_relevant} marked not relevant, {w.wrong_story} marked wrong story"
+        f"{_digests(w)}{w.not_relevant} marked not relevant, {w.wrong_story} marked wrong story"
         for w in weeks
     ]
+
+
+def _digests(w: TopicWeek) -> str:
+    """ "2 digests posted listing 3 stories (5 reports), ", or nothing without one."""
+    if not w.digests:
+        return ""
+    listed = counted(w.digest_lines, "story", "stories")
+    reports = counted(w.digest_reports, "report")
+    return f"{counted(w.digests, 'digest')} posted listing {listed} ({reports}), "

@@ -18,9 +18,7 @@ from bot.redecide.channel import QUEUED, WAITING, queued_stories, redecide_story
 from bot.redecide.finishing import end_rest, log_ended, resume
 from bot.redecide.leftovers import finish_subscriptions
 from bot.redecide.slices import finished, sliced, unfinish
-from bot.store import live_sub
-
-_LIVE_SUB = live_sub()
+from bot.store import LIVE_SUB
 
 
 @dataclass(frozen=True)
@@ -51,14 +49,14 @@ def subscribe(
         finish_subscriptions(db)
         before = db.execute(
             "SELECT id, only_query, except_query, paused_reason FROM subscriptions WHERE "
-            f"channel = ? AND topic = ? AND {_LIVE_SUB}",
+            f"channel = ? AND topic = ? AND {LIVE_SUB}",
             [channel, topic],
         ).fetchone()
         db.execute(
             "INSERT INTO subscriptions (channel, topic, mode, origin, created, only_query, "
             "except_query) VALUES (?, ?, ?, 'chat', ?, ?, ?) ON CONFLICT (channel, topic) DO "
             "UPDATE SET mode = excluded.mode, paused_reason = NULL, origin = CASE WHEN "
-            f"{_LIVE_SUB} THEN origin ELSE 'chat' END, only_query = excluded.only_query, "
+            f"{LIVE_SUB} THEN origin ELSE 'chat' END, only_query = excluded.only_query, "
             "except_query = excluded.except_query",
             [channel, topic, mode, iso(utcnow()), only, except_],
         )
@@ -66,7 +64,7 @@ def subscribe(
         now = iso(utcnow())
         db.execute(
             "UPDATE subscriptions SET muted_until = (SELECT max(muted_until) FROM subscriptions "
-            f"WHERE channel = ? AND {_LIVE_SUB} AND muted_until > ?) WHERE channel = ? "
+            f"WHERE channel = ? AND {LIVE_SUB} AND muted_until > ?) WHERE channel = ? "
             "AND topic = ? AND (muted_until IS NULL OR muted_until < ?)",
             [channel, now, channel, topic, now],
         )
@@ -105,7 +103,7 @@ def unsubscribe(
         rows = list(
             db.query(
                 "SELECT id, channel, topic FROM subscriptions WHERE channel = ? AND topic = ? "
-                f"AND {_LIVE_SUB}",
+                f"AND {LIVE_SUB}",
                 [channel, topic],
             )
         )

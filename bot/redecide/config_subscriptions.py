@@ -20,9 +20,7 @@ from bot.redecide.channel import QUEUED, WAITING, queued_stories, redecide_story
 from bot.redecide.finishing import end_rest, log_ended
 from bot.redecide.leftovers import chat_leftovers, leftover_work
 from bot.redecide.slices import finished, sliced, unfinish, unfinished
-from bot.store import REMOVED, live_sub
-
-_LIVE_SUB = live_sub()
+from bot.store import LIVE_SUB, REMOVED
 
 # A config subscription's only/except changed, or the subscription left the config, at
 # start, its waiting alerts not all decided again yet (`sync_config_subscriptions`):
@@ -100,12 +98,12 @@ def _store_config_subscriptions(
         (r["channel"], r["topic"]): (r["id"], r["only_query"], r["except_query"])
         for r in db.query(
             "SELECT id, channel, topic, only_query, except_query FROM subscriptions "
-            f"WHERE {_LIVE_SUB}"
+            f"WHERE {LIVE_SUB}"
         )
     }
     for row in list(
         db.query(
-            "SELECT id, channel, topic FROM subscriptions WHERE origin = 'config' AND " + _LIVE_SUB
+            "SELECT id, channel, topic FROM subscriptions WHERE origin = 'config' AND " + LIVE_SUB
         )
     ):
         if (row["channel"], row["topic"]) not in keep:

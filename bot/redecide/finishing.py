@@ -13,11 +13,9 @@ from typing import Any
 
 import sqlite_utils
 
-from bot.store import HELD_FOR_GONE, LIVE, live_sub
+from bot.store import HELD_FOR_GONE, LIVE, LIVE_SUB, live_sub
 
 log = logging.getLogger(__name__)
-
-_LIVE_SUB = live_sub()
 
 
 def resume(db: sqlite_utils.Database, channel: str) -> int:
@@ -26,7 +24,7 @@ def resume(db: sqlite_utils.Database, channel: str) -> int:
     many. Not those held for a topic that is gone (`bot.gone_topics`). Inside the caller's
     write."""
     db.execute(
-        f"UPDATE subscriptions SET paused_reason = NULL WHERE channel = ? AND {_LIVE_SUB}",
+        f"UPDATE subscriptions SET paused_reason = NULL WHERE channel = ? AND {LIVE_SUB}",
         [channel],
     )
     return int(
