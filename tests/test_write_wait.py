@@ -37,6 +37,8 @@ from bot.settings import Settings
 from tests.feedserver import FeedServer
 from tests.runtime import console_runtime, recent
 
+pytestmark = pytest.mark.usefixtures("own_heap")  # its bounds time the loop
+
 BACKLOG = 10_000  # alerts waiting for a busy desk's digest
 NEW = 20  # the poll's new items, each alerted
 TOPIC = "desk"
@@ -265,8 +267,6 @@ from bot.app import open_runtime
 from bot.commands import Commands, Invocation
 from tests.runtime import Console
 from tests.test_write_wait import _settings
-
-pytestmark = pytest.mark.usefixtures("own_heap")  # its bounds time the loop
 
 slices.WRITE_SLICE = 0.0  # a story per slice: the kill comes after the first
 async def main():
