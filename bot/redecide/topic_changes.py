@@ -21,7 +21,7 @@ from bot.errors import StoppingError
 from bot.model import Topic
 from bot.narrow import Redecision, StoredItem
 from bot.redecide.channel import QUEUED, queued_stories, redecide_story, stored_item
-from bot.redecide.slices import finished, sliced, unfinish, unfinished
+from bot.redecide.slices import AT_START, finished, sliced, unfinish, unfinished
 from bot.store import list_topics, subscriptions, topic_row
 
 # Waiting items read and decided before the write between two looks at a stop (12 ms).
@@ -64,7 +64,7 @@ def sync_topics(
             return 0
         mark, units = _planned(db, again, reason)
     done = (mark, *(u["id"] for u in cut_short))
-    return sliced(db, units, lambda: finished(db, *done), stop)
+    return sliced(db, units, lambda: finished(db, *done), stop, AT_START)
 
 
 def _store_topics(db: sqlite_utils.Database, topics: list[Topic]) -> None:
