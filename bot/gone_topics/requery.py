@@ -46,7 +46,7 @@ def held_items(
     the give-back decides again (`decide_again`): what the start asks the encoder about
     (`bot.app._topics_at_start`). Not every alert waiting through them: a give-back a
     stop cut short gave part back already, and asking about those again cost the next
-    start 20-34 s at 1,700 given back. A `stop` set meanwhile ends the reading
+    start 20-41 s at 1,700 given back. A `stop` set meanwhile ends the reading
     (StoppingError), nothing written."""
     wanted = {  # the give-back's: an unsubscribed one's are not given back
         (s.id, GONE.format(s.topic))
