@@ -30,7 +30,13 @@ from bot.db import BulkCheck, StoreThread, open_database, read_error
 from bot.digest import next_digest_at, send_digests
 from bot.errors import StoppingError
 from bot.feeds.fetch import Fetcher
-from bot.gone_topics import returning, settle_gone_topics, shown_query, tell_replaced
+from bot.gone_topics import (
+    held_items,
+    returning,
+    settle_gone_topics,
+    shown_query,
+    tell_replaced,
+)
 from bot.indexfile import Loading, load_index, save_index
 from bot.model import Topic
 from bot.narrow import Redecision, filter_error, rematch
@@ -276,24 +282,26 @@ async def _topics_at_start(
     """`sync_topics`, the alerts waiting through changed topics decided again off the event
     loop (seconds at thousands waiting: on the loop, deaf to SIGTERM, it held the stop past
     its grace); the encoder's opinions asked DECIDE_BATCH items at a time in between, also
-    for the alerts held for topics `back` in the config (`bot.gone_topics.returning`). A
+    for the alerts still held for topics `back` in the config (`bot.gone_topics.returning`;
+    `held_items`: not those a give-back a stop cut short gave back already). A
     stop meanwhile ends the start (StartupStopped) at the next batch or slice: nothing is
     half written, and the next start decides again what still waits (`bot.redecide`)."""
     if again is None and back is None:
         return sync_topics(db, topics)
-    asking = [r for r in (back, again) if r is not None]
+    readers = ((back, held_items), (again, waiting_items))
+    asking = [(r, read) for r, read in readers if r is not None]
     try:
         with _heard(stop) as stopping:
-            for asked in asking:
+            for asked, read in asking:
                 if any(t.relevance for t in after if t.name in asked.affected):
-                    items = await asyncio.to_thread(waiting_items, db, asked, stopping)
+                    items = await asyncio.to_thread(read, db, asked, stopping)
                     for at in range(0, len(items), DECIDE_BATCH):
                         if stopping.is_set():
                             raise StoppingError(NOTHING_CHANGED)
                         await asked.consult(items[at : at + DECIDE_BATCH])
             return await asyncio.to_thread(sync_topics, db, topics, again, stopping)
     except StoppingError:
-        names = sorted({n for asked in asking for n in asked.affected})
+        names = sorted({n for asked, _ in asking for n in asked.affected})
         log.warning("run.stopped while=deciding_waiting_alerts topics=%s", ",".join(names))
         raise StartupStopped from None
 

@@ -45,6 +45,7 @@ async def ask(
     answers: dict[str, list[float]] = {}
     for model, picked in wanted.items():
         texts = [items[i][1] for i in picked]
+        log.debug("encoder.asked model=%s texts=%d", model, len(texts))  # its cost, by the text
         # Many at once (a flood, a rewrite): half to each worker, both cores at work.
         parts = (
             [texts[: len(texts) // 2], texts[len(texts) // 2 :]] if len(texts) >= 16 else [texts]
@@ -64,6 +65,7 @@ def ask_now(matcher: Matcher, items: Sequence[Pair]) -> list[Prepared]:
     wanted = _wanted(matcher, items)
     answers: dict[str, list[float]] = {}
     for model, picked in wanted.items():
+        log.debug("encoder.asked model=%s texts=%d", model, len(picked))
         try:
             answers[model] = _opinions()(_head(matcher, model), [items[i][1] for i in picked])
         except ConfigError as exc:

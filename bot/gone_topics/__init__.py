@@ -38,7 +38,7 @@ queued), a subscription the config itself removed (`sync_config_subscriptions` e
 from bot.gone_topics.giving_back import FROM_CHAT, IN_CONFIG, give_back
 from bot.gone_topics.held import GONE, Gone, gone_line, gone_subscriptions, held_for
 from bot.gone_topics.replaced import shown_query, tell_replaced
-from bot.gone_topics.requery import returning
+from bot.gone_topics.requery import held_items, returning
 from bot.gone_topics.settle import settle_gone_topics
 from bot.gone_topics.tally import GIVING_BACK, HOLDING
 
@@ -53,6 +53,7 @@ __all__ = [
     "gone_line",
     "gone_subscriptions",
     "held_for",
+    "held_items",
     "returning",
     "settle_gone_topics",
     "shown_query",

@@ -16,7 +16,7 @@ from bot.gone_topics.notices import departure_key, told
 from bot.gone_topics.tally import GIVING_BACK, HOLDING, Tally, tally_marks
 from bot.narrow import Redecision
 from bot.redecide.channel import topic_exists
-from bot.redecide.slices import finished, sliced
+from bot.redecide.slices import AT_START, finished, sliced
 from bot.store import HELD_FOR_GONE, subscriptions
 
 
@@ -74,4 +74,4 @@ def settle_gone_topics(
             finish()
         return 0
 
-    sliced(db, units, last, stop)
+    sliced(db, units, last, stop, AT_START)

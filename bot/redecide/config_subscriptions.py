@@ -19,7 +19,7 @@ from bot.db import write
 from bot.redecide.channel import QUEUED, WAITING, queued_stories, redecide_story
 from bot.redecide.finishing import end_rest, log_ended
 from bot.redecide.leftovers import chat_leftovers, leftover_work
-from bot.redecide.slices import finished, sliced, unfinish, unfinished
+from bot.redecide.slices import AT_START, finished, sliced, unfinish, unfinished
 from bot.store import LIVE_SUB, REMOVED
 
 # A config subscription's only/except changed, or the subscription left the config, at
@@ -55,7 +55,7 @@ def sync_config_subscriptions(
     with write(db):
         leftovers = chat_leftovers(db)
         chat = leftover_work(db, leftovers)
-    dropped = sliced(db, *chat, stop) if leftovers else 0
+    dropped = sliced(db, *chat, stop, AT_START) if leftovers else 0
     with write(db):
         _store_config_subscriptions(db, subs)
         marks = unfinished(db, CONFIG_ENDED) + unfinished(db, CONFIG_NARROWED)
@@ -83,7 +83,7 @@ def sync_config_subscriptions(
                 log_ended(rows[sub_id], reason, lost.get(sub_id, 0))
         return finished(db, *(u["id"] for u in marks))
 
-    return dropped + sliced(db, units, last, stop)
+    return dropped + sliced(db, units, last, stop, AT_START)
 
 
 def _store_config_subscriptions(

@@ -3,7 +3,9 @@
 A chat command's re-deciding of thousands of waiting alerts, or a start's, holds the write
 lock a story at a time, WRITE_SLICE seconds of them per transaction (`sliced`); its first
 write notes in `unfinished_writes` what is under way (`unfinish`), its last deletes the
-note (`finished`), and a start reads what a stop or a kill left (`unfinished`).
+note (`finished`), and a start reads what a stop or a kill left (`unfinished`). A slice
+the store refuses (a full disk, a lock held past the busy wait) ends the write with what
+to do next: run the same command again (`BY_COMMAND`), or start again (`AT_START`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,19 @@ SAVED_FOR_START = (
     "wirewatch is stopping: the change is saved, and the alerts still waiting through it are "
     "decided again when it starts"
 )
+# After a refused slice, what finishes the rest, told to whoever can do it: a moderator can
+# run the command again; a start has no command to repeat, and its operator reads this on
+# stderr as wirewatch exits.
+BY_COMMAND = (
+    "The change is saved, but not all the alerts waiting through it are decided again yet: "
+    "run the same command again to finish (a restart does too)"
+)
+AT_START = (
+    "wirewatch did not start: it had decided again part of the alerts waiting through a "
+    "change (the config's, or a chat command's cut short), and nothing is lost. Start "
+    "wirewatch again once the database is writable (space freed on its disk, the other "
+    "writer done): that start finishes the rest"
+)
 
 
 def sliced(
@@ -34,6 +49,7 @@ def sliced(
     units: Sequence[Callable[[], int]],
     last: Callable[[], int],
     stop: threading.Event | None = None,
+    refused: str = BY_COMMAND,
 ) -> int:
     """Run `units` (each a consistent step: one story's alerts in one channel), as many per
     transaction as fit in WRITE_SLICE seconds, and `last` in the transaction of the last
@@ -41,7 +57,8 @@ def sliced(
     asked meanwhile (a poll storing, the outbox) go first (`bot.db.WriteTurns`). Once `stop`
     is set (wirewatch is stopping), StoppingError between two slices: the caller's first
     write left the row that the next start finishes the work from (`unfinished_writes`),
-    as after a kill there, and the stop keeps its grace."""
+    as after a kill there, and the stop keeps its grace. A slice the store refuses ends it
+    (StoreError) with `refused` appended: what to do to finish it."""
     total, todo, first = 0, iter(units), True
     unit = next(todo, None)
     while True:
@@ -61,10 +78,7 @@ def sliced(
                 if unit is None:
                     return total + last()
         except StoreError as exc:  # the change is stored (the caller's first write), in part
-            raise StoreError(
-                f"{exc}. The change is saved, but not all the alerts waiting through it are "
-                "decided again yet: run the same command again to finish (a restart does too)"
-            ) from exc
+            raise StoreError(f"{exc}. {refused}") from exc
 
 
 def unfinish(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import sqlite_utils
@@ -21,7 +21,7 @@ from bot.errors import StoppingError
 from bot.model import Topic
 from bot.narrow import Redecision, StoredItem
 from bot.redecide.channel import QUEUED, queued_stories, redecide_story, stored_item
-from bot.redecide.slices import finished, sliced, unfinish, unfinished
+from bot.redecide.slices import AT_START, finished, sliced, unfinish, unfinished
 from bot.store import list_topics, subscriptions, topic_row
 
 # Waiting items read and decided before the write between two looks at a stop (12 ms).
@@ -64,7 +64,7 @@ def sync_topics(
             return 0
         mark, units = _planned(db, again, reason)
     done = (mark, *(u["id"] for u in cut_short))
-    return sliced(db, units, lambda: finished(db, *done), stop)
+    return sliced(db, units, lambda: finished(db, *done), stop, AT_START)
 
 
 def _store_topics(db: sqlite_utils.Database, topics: list[Topic]) -> None:
@@ -124,18 +124,20 @@ def _waiting_batches(
     """`waiting_items` DECIDE_BATCH at a time. Reading and deciding them takes seconds at
     thousands waiting: once `stop` is set (wirewatch is stopping, `bot.db.StoreThread`),
     StoppingError at the next batch, nothing written, so that the stop keeps its grace."""
-    ids = sorted(
-        {
-            d["item_id"]
-            for sub in subscriptions(db)
-            if again.touches(sub)
-            for d in _queued(db, sub.id)
-        }
-    )
-    for at in range(0, len(ids), DECIDE_BATCH):
+    subs = [sub for sub in subscriptions(db) if again.touches(sub)]
+    return stored_batches(db, (d["item_id"] for sub in subs for d in _queued(db, sub.id)), stop)
+
+
+def stored_batches(
+    db: sqlite_utils.Database, ids: Iterable[int], stop: threading.Event | None
+) -> Iterator[list[StoredItem]]:
+    """The items of `ids`, in id order, DECIDE_BATCH at a time: StoppingError at the next
+    batch once `stop` is set, nothing written."""
+    todo = sorted(set(ids))
+    for at in range(0, len(todo), DECIDE_BATCH):
         if stop is not None and stop.is_set():
             raise StoppingError(NOTHING_CHANGED)
-        yield [stored_item(db, i) for i in ids[at : at + DECIDE_BATCH]]
+        yield [stored_item(db, i) for i in todo[at : at + DECIDE_BATCH]]
 
 
 def _queued(db: sqlite_utils.Database, sub_id: int) -> list[dict[str, Any]]:
