@@ -13,12 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
-import shutil
 import sqlite3
-import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,12 +26,19 @@ from bot import db as dbmod
 from bot.app import open_runtime
 from bot.cli import main
 from bot.commands import Commands, Invocation
-from bot.db import open_database, write
 from bot.redecide import slices
 from bot.settings import Settings
 from tests.runtime import Console, console_runtime
 from tests.test_stop_while_deciding import _stopped_start, _unfinished
-from tests.test_write_wait import TOPIC, _backlog, _backlog_states, _decided_anew, _settings
+from tests.test_storage_faults import tmpfs_in
+from tests.test_write_wait import (
+    TOPIC,
+    _after_first_slice,
+    _backlog,
+    _backlog_states,
+    _decided_anew,
+    _settings,
+)
 
 COUNT = 300  # alerts waiting: a hundred stories, a slice each (WRITE_SLICE 0)
 HELD = f"topic {TOPIC} removed from the config"
@@ -60,30 +63,6 @@ def _config_topic_backlog(path: Path, count: int = COUNT) -> Path:
     return db
 
 
-def _after_first_slice(db: Path, fault: Callable[[], None]) -> threading.Thread:
-    """Once the work's first write is in (its row in `unfinished_writes`), another writer of
-    this process takes its turn between two slices (`bot.db.WriteTurns`) and meets the
-    slices with `fault`: holding the lock past their busy wait, or filling the disk."""
-
-    def meet() -> None:
-        conn = sqlite3.connect(db, isolation_level=None)
-        try:
-            while not conn.execute("SELECT 1 FROM unfinished_writes").fetchone():
-                time.sleep(0.001)
-        finally:
-            conn.close()
-        other = open_database(db)
-        try:
-            with write(other):
-                fault()
-        finally:
-            other.close()
-
-    thread = threading.Thread(target=meet)
-    thread.start()
-    return thread
-
-
 def _fill(folder: Path) -> Callable[[], None]:
     def fill() -> None:
         try:
@@ -100,17 +79,7 @@ def _fill(folder: Path) -> Callable[[], None]:
 @pytest.fixture
 def tmpfs(tmp_path: Path) -> Iterator[Path]:
     """A tmpfs of our own, the backlog's size and a little more (needs root)."""
-    where = tmp_path / "volume"
-    where.mkdir()
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        pytest.skip("mounting a tmpfs needs root")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(where)])
-    if mounted.returncode != 0:
-        pytest.skip("mounting a tmpfs is not allowed here")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
+    yield from tmpfs_in(tmp_path, "24m")
 
 
 @pytest.mark.parametrize("fault", ["locked", "full"])

@@ -104,11 +104,17 @@ def write_lock_held_elsewhere(path: Path) -> Iterator[None]:
 @pytest.fixture
 def small_tmpfs(tmp_path) -> Iterator[Path]:
     """A 4 MiB tmpfs of our own (needs root); skipped where mounting is not allowed."""
+    yield from tmpfs_in(tmp_path, "4m")
+
+
+def tmpfs_in(tmp_path: Path, size: str) -> Iterator[Path]:
+    """For a fixture: a tmpfs of `size` mounted in `tmp_path` (needs root), unmounted after;
+    the test skipped where mounting is not allowed."""
     where = tmp_path / "volume"
     where.mkdir()
     if os.geteuid() != 0 or not shutil.which("mount"):
         pytest.skip("mounting a tmpfs needs root")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(where)])
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)])
     if mounted.returncode != 0:
         pytest.skip("mounting a tmpfs is not allowed here")
     try:

@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -349,12 +350,12 @@ async def test_an_unsubscribe_cut_between_two_slices_sends_nothing_more_of_it(
     assert {s for s, _, _ in _backlog_states(db, 300).values()} == {"cancelled"}
 
 
-def _hold_the_lock_after_the_first_slice(db: Path, seconds: float) -> threading.Thread:
-    """Another writer of this process (as the loop's poll is) that asks for the write lock
-    once the command's first slice is in and keeps it `seconds`: longer than the command's
-    next slice waits for it, so that slice fails; what the first decided stays."""
+def _after_first_slice(db: Path, fault: Callable[[], None]) -> threading.Thread:
+    """Once the work's first write is in (its row in `unfinished_writes`), another writer of
+    this process takes its turn between two slices (`bot.db.WriteTurns`) and meets the
+    slices with `fault`: holding the lock past their busy wait, or filling the disk."""
 
-    def hold() -> None:
+    def meet() -> None:
         conn = sqlite3.connect(db, isolation_level=None)
         try:
             while not conn.execute("SELECT 1 FROM unfinished_writes").fetchone():
@@ -364,13 +365,20 @@ def _hold_the_lock_after_the_first_slice(db: Path, seconds: float) -> threading.
         other = open_database(db)
         try:
             with write(other):
-                time.sleep(seconds)
+                fault()
         finally:
             other.close()
 
-    holder = threading.Thread(target=hold)
-    holder.start()
-    return holder
+    thread = threading.Thread(target=meet)
+    thread.start()
+    return thread
+
+
+def _hold_the_lock_after_the_first_slice(db: Path, seconds: float) -> threading.Thread:
+    """Another writer of this process (as the loop's poll is) that asks for the write lock
+    once the command's first slice is in and keeps it `seconds`: longer than the command's
+    next slice waits for it, so that slice fails; what the first decided stays."""
+    return _after_first_slice(db, lambda: time.sleep(seconds))
 
 
 async def test_a_subscription_brought_back_after_an_unsubscribe_the_database_cut_short_stays(
