@@ -54,6 +54,7 @@ import json
 import math
 import os
 import resource
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -461,19 +462,42 @@ def _case(section: Section, case: str, tmp: Path, old: Path, against: str, quick
     with FeedServer(count, per_feed=per_feed) as server:
         if case == "archive":  # every run loads the index a first start saved
             archived = ARCHIVE[quick][0]
-            _archive(tmp / "archive.db", server.base, *ARCHIVE[quick])
-            _child(ROOT, case, tmp, server.base, quick, WWBENCH_FIRST_NEW=str(archived))
+            for code in (ROOT, old):  # each code's own archive (below)
+                _archive_of(code, tmp, server.base, *ARCHIVE[quick])
+                _child(code, case, _archived(tmp, code), server.base, quick,
+                       WWBENCH_FIRST_NEW=str(archived))  # fmt: skip
             archived += ARCHIVE_NEW
         baseline = None
         for n, (code_name, code, extra) in enumerate(reversed(_runs(case, old, against))):
+            where = tmp
             if case == "archive":  # new feeds each run: the archive is copied once
                 env = {"WWBENCH_FIRST_NEW": str(archived + n * ARCHIVE_NEW)}
-            got = _child(code, case, tmp, server.base, quick, **env, **extra)
+                where = _archived(tmp, code)
+            got = _child(code, case, where, server.base, quick, **env, **extra)
             got["path"] = _what(case, quick)
             baseline = max(got["lags"], default=0.0) if baseline is None else baseline
             _row(section, case, code_name, got, baseline, idle)
-    for p in tmp.glob("archive.db*"):
-        p.unlink()
+    for code in (ROOT, old):
+        shutil.rmtree(_archived(tmp, code), ignore_errors=True)
+
+
+def _archived(tmp: Path, code: Path) -> Path:
+    """Where the archive case keeps the archive `code` reads."""
+    return tmp / ("archive-this-tree" if code == ROOT else f"archive-{code.name}")
+
+
+def _archive_of(code: Path, tmp: Path, base: str, feeds: int, per_feed: int) -> None:
+    """The archive made by `code`'s own `bot`, in a fresh interpreter for the baseline's: a
+    database made by this tree has its newer schema, which an older wirewatch refuses (a
+    newer one migrates an older schema, never the reverse)."""
+    where = _archived(tmp, code)
+    where.mkdir()
+    prog = (
+        f"import sys; sys.path[:0] = [{str(code)!r}, {str(ROOT)!r}]; import bench.stall as s; "
+        f"from pathlib import Path; s._archive(Path({str(where / 'archive.db')!r}), {base!r}, "
+        f"{feeds}, {per_feed})"
+    )
+    subprocess.run([sys.executable, "-c", prog], cwd=where, check=True)
 
 
 def _what(case: str, quick: bool) -> str:
