@@ -23,6 +23,8 @@ import functools
 import json
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +33,7 @@ from typing import Any
 from bench.corpus import ITEMS_PER_FEED, Corpus, now_utc
 
 CACHE = Path("/tmp/wwbench-cache")
+ROOT = Path(__file__).resolve().parent.parent
 POOL = 20_000
 STEP = timedelta(minutes=43)
 
@@ -200,6 +203,20 @@ def _insert(conn, item_id: int, feed: int, n: int, pooled, now: datetime, iso) -
             "VALUES (1, 'console', ?, ?, 'new', 'sent', 1, ?, ?, ?, ?)",
             [story, item_id, when, when, when, f"m{item_id}"],
         )
+
+
+def build_for(code: Path, path: Path, feeds: int, per_feed: int) -> Path:
+    """`build` as the `bot` under `code` makes it: this tree's here, another checkout's (a
+    baseline's) in a fresh interpreter. A database this tree made has its newer schema,
+    which an older wirewatch refuses (a newer one migrates an older schema, not back)."""
+    if code == ROOT:
+        return build(path, feeds, per_feed)
+    prog = (
+        f"import sys; sys.path[:0] = [{str(code)!r}, {str(ROOT)!r}]; from pathlib import Path; "
+        f"from bench.bigdb import build; build(Path({str(path)!r}), {feeds}, {per_feed})"
+    )
+    subprocess.run([sys.executable, "-c", prog], cwd=path.parent, check=True)
+    return path
 
 
 def point_feeds_at(path: Path, base: str) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 import psutil
 import yaml
 
-from bench.bigdb import build, point_feeds_at
+from bench.bigdb import build_for, point_feeds_at
 from bench.feedserver import FeedServer
 from bench.report import Section, run_alone
 from bench.stall import BASELINE, checkout
@@ -123,7 +123,7 @@ def run(quick: bool = False) -> Section:
         for name, frozen, code in runs:
             for old in Path(tmp).glob("big.db*"):  # each run starts from the same database
                 old.unlink()
-            db = build(Path(tmp) / "big.db", feeds, per_feed)
+            db = build_for(code, Path(tmp) / "big.db", feeds, per_feed)  # its own schema
             point_feeds_at(db, server.base)
             config = write_config(Path(tmp) / "wirewatch.yaml", db, server)
             m = watch(config, seconds, Path(tmp) / "bot.log", frozen, code)

@@ -435,12 +435,12 @@ def _child(code: Path, case: str, tmp: Path, base: str, quick: bool, **env: str)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _archive(path: Path, base: str, feeds: int, per_feed: int) -> None:
-    """bench.bigdb's archive of `feeds` x `per_feed` items copied to `path`, its feeds
-    served by `base`, owned by chat and never due."""
-    from bench.bigdb import build, point_feeds_at
+def _archive(path: Path, base: str, feeds: int, per_feed: int, code: Path = ROOT) -> None:
+    """bench.bigdb's archive of `feeds` x `per_feed` items, as `code`'s bot makes it, copied
+    to `path`, its feeds served by `base`, owned by chat and never due."""
+    from bench.bigdb import build_for, point_feeds_at
 
-    build(path, feeds, per_feed)
+    build_for(code, path, feeds, per_feed)
     point_feeds_at(path, base)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("UPDATE feeds SET origin = 'chat', next_poll = '9999'")
@@ -462,8 +462,9 @@ def _case(section: Section, case: str, tmp: Path, old: Path, against: str, quick
     with FeedServer(count, per_feed=per_feed) as server:
         if case == "archive":  # every run loads the index a first start saved
             archived = ARCHIVE[quick][0]
-            for code in (ROOT, old):  # each code's own archive (below)
-                _archive_of(code, tmp, server.base, *ARCHIVE[quick])
+            for code in (ROOT, old):  # each code's own: an older one refuses a newer schema
+                _archived(tmp, code).mkdir()
+                _archive(_archived(tmp, code) / "archive.db", server.base, *ARCHIVE[quick], code)
                 _child(code, case, _archived(tmp, code), server.base, quick,
                        WWBENCH_FIRST_NEW=str(archived))  # fmt: skip
             archived += ARCHIVE_NEW
@@ -484,20 +485,6 @@ def _case(section: Section, case: str, tmp: Path, old: Path, against: str, quick
 def _archived(tmp: Path, code: Path) -> Path:
     """Where the archive case keeps the archive `code` reads."""
     return tmp / ("archive-this-tree" if code == ROOT else f"archive-{code.name}")
-
-
-def _archive_of(code: Path, tmp: Path, base: str, feeds: int, per_feed: int) -> None:
-    """The archive made by `code`'s own `bot`, in a fresh interpreter for the baseline's: a
-    database made by this tree has its newer schema, which an older wirewatch refuses (a
-    newer one migrates an older schema, never the reverse)."""
-    where = _archived(tmp, code)
-    where.mkdir()
-    prog = (
-        f"import sys; sys.path[:0] = [{str(code)!r}, {str(ROOT)!r}]; import bench.stall as s; "
-        f"from pathlib import Path; s._archive(Path({str(where / 'archive.db')!r}), {base!r}, "
-        f"{feeds}, {per_feed})"
-    )
-    subprocess.run([sys.executable, "-c", prog], cwd=where, check=True)
 
 
 def _what(case: str, quick: bool) -> str:
