@@ -24,6 +24,7 @@ BENCHMARKS = (
     "stages",
     "matching",
     "near",
+    "digest",
     "relevance",
     "encoder",
     "grouping",

@@ -57,17 +57,26 @@ def digest_text(topic_rows: list[dict], platform: str = "") -> str:
     stories: dict[int, list[dict]] = defaultdict(list)
     for r in topic_rows:
         stories[r["story_id"]].append(r)
-    n = len(stories)
-    lines = [f"wirewatch digest · {', '.join(topics)} · {n} {'story' if n == 1 else 'stories'}"]
-    for rows in stories.values():
-        first = rows[0]
-        # A story already listed by an earlier digest: said so, not passed off as news.
-        again = "Follow-up: " if first.get("earlier") else ""
-        title, url = _one_line(first["title"]), _one_line(first["url"] or "")
-        line = f"- ref {first['id']} · {again}{title} ({_covers(rows)}) {url}"
-        lines.append(line.rstrip())
+    lines = [_HEAD.format(topics=", ".join(topics), stories=_stories(len(stories)))]
+    lines += [_story_line(rows) for rows in stories.values()]
     lines.append(closing_line(platform))
     return "\n".join(lines)
+
+
+_HEAD = "wirewatch digest · {topics} · {stories}"
+
+
+def _stories(n: int) -> str:
+    return f"{n} {'story' if n == 1 else 'stories'}"
+
+
+def _story_line(rows: list[dict]) -> str:
+    """One story's line; `rows`: its reports, the one it shows first."""
+    first = rows[0]
+    # A story already listed by an earlier digest: said so, not passed off as news.
+    again = "Follow-up: " if first.get("earlier") else ""
+    title, url = _one_line(first["title"]), _one_line(first["url"] or "")
+    return f"- ref {first['id']} · {again}{title} ({_covers(rows)}) {url}".rstrip()
 
 
 def _covers(rows: list[dict]) -> str:
@@ -284,13 +293,34 @@ def _waiting(db: sqlite_utils.Database, channel: str) -> list[dict]:
             [channel, *story_ids],
         )
     )
-    order = {sid: n for n, sid in enumerate(story_ids)}
-    rows.sort(key=lambda r: (order[r["story_id"]], r["id"]))
-    kept: list[dict] = []
-    for sid in story_ids:
-        more = [r for r in rows if r["story_id"] == sid]
-        if kept and escaped_size(digest_text(kept + more, platform)) > DIGEST_CHARS:
-            break
-        kept += more
+    by_story: dict[int, list[dict]] = {sid: [] for sid in story_ids}
+    for r in rows:  # in id order: a story's first report first
+        by_story[r["story_id"]].append(r)
+    kept = fill_message([by_story[sid] for sid in story_ids], platform)
     kept.sort(key=lambda r: r["id"])
+    return kept
+
+
+def fill_message(stories: list[list[dict]], platform: str) -> list[dict]:
+    """The rows of the leading stories whose `digest_text` stays within DIGEST_CHARS once
+    escaped (the first story always, however long). The size is kept as stories are added,
+    not measured again on the whole text each time: `escaped_size` counts character by
+    character, so a text's size is the sum of its lines' and of the line breaks between them,
+    and only the head line (its topics and its count of stories) changes as stories join."""
+    kept: list[dict] = []
+    topics: set[str] = set()
+    topic_size = lines_size = n = 0  # the topics as joined in the head; the story lines
+    fixed = escaped_size(_HEAD.format(topics="", stories="") + "\n" + closing_line(platform))
+    comma = escaped_size(", ")
+    for rows in stories:
+        new = {r["topic"] for r in rows} - topics
+        # ", " before every topic but the first: the same sum in any order
+        grown = topic_size + sum(escaped_size(t) + comma for t in new)
+        line = escaped_size(_story_line(rows)) + 1 if rows else 0  # and its line break
+        size = fixed + grown - comma * bool(topics or new) + lines_size + line
+        if kept and size + escaped_size(_stories(n + bool(rows))) > DIGEST_CHARS:
+            break
+        kept += rows
+        topics |= new
+        topic_size, lines_size, n = grown, lines_size + line, n + bool(rows)
     return kept
