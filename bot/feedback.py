@@ -77,15 +77,25 @@ class Outcome:
 
 
 @dataclass(frozen=True)
+class Marked:
+    """What editors labelled one way: each alert, or story's line in a digest, counted once
+    however many people marked it; and how many people they were."""
+
+    alerts: int = 0
+    digest_lines: int = 0
+    people: int = 0
+
+
+@dataclass(frozen=True)
 class TopicWeek:
     """One topic's last seven days: what was posted (alerts, each a message of its own; and
     digests, each one message whose lines list stories, a line standing for one or more
-    reports), and editors' clicks on them."""
+    reports), and what editors marked of it."""
 
     topic: str
     alerts: int
-    not_relevant: int
-    wrong_story: int
+    not_relevant: Marked
+    wrong_story: Marked
     digests: int = 0
     digest_lines: int = 0  # a story a digest listed: one line, however many reports
     digest_reports: int = 0
@@ -375,7 +385,7 @@ def answer(outcome: Outcome, *, privately: bool = True) -> str:
 
 
 def last_week(db: sqlite_utils.Database, now: datetime | None = None) -> list[TopicWeek]:
-    """Per topic, over every channel: alerts and digests posted and clicks received in the
+    """Per topic, over every channel: alerts and digests posted and what editors marked in the
     last 7 days. A report a digest listed is no alert of its own: counted as its line and
     its digest, not as one more message."""
     since = iso((now or utcnow()) - WEEK)
@@ -392,16 +402,22 @@ def last_week(db: sqlite_utils.Database, now: datetime | None = None) -> list[To
             [since],
         ).fetchall()
     }
-    clicks: dict[tuple[str, str], int] = {
-        (topic, kind): n
-        for topic, kind, n in db.execute(
-            "SELECT topic, kind, count(*) FROM feedback WHERE at >= ? GROUP BY topic, kind",
+    # A label names a delivery: an alert in one channel, or a story's line in one digest.
+    # One whose delivery `db prune` removed (its item published long before) counts as an alert.
+    clicks: dict[tuple[str, str], Marked] = {
+        (topic, kind): Marked(*counts)
+        for topic, kind, *counts in db.execute(
+            "SELECT f.topic, f.kind, count(DISTINCT CASE WHEN d.digest_of IS NULL THEN "
+            "f.delivery_id END), count(DISTINCT CASE WHEN d.digest_of IS NOT NULL THEN "
+            "f.delivery_id END), count(DISTINCT json_array(f.platform, f.user)) FROM feedback f "
+            "LEFT JOIN deliveries d ON d.id = f.delivery_id WHERE f.at >= ? GROUP BY f.topic, "
+            "f.kind",
             [since],
         ).fetchall()
     }
     weeks = []
     for t in sorted(set(posted) | {t for t, _ in clicks}):
         alerts, digests, lines, reports = posted.get(t, (0, 0, 0, 0))
-        not_relevant, wrong_story = (clicks.get((t, k), 0) for k in KINDS)
+        not_relevant, wrong_story = (clicks.get((t, k), Marked()) for k in KINDS)
         weeks.append(TopicWeek(t, alerts, not_relevant, wrong_story, digests, lines, reports))
     return weeks

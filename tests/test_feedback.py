@@ -230,7 +230,7 @@ async def test_status_counts_each_topics_alerts_and_clicks_over_seven_days(polle
     db.close()
     async with chat(config) as run:
         after = await run("status")
-    assert f"{counts} 2 marked not relevant, 1 marked wrong story" in after
+    assert f"{counts} 2 alerts marked not relevant, 1 alert marked wrong story" in after
     db = open_database(_settings(config).database)
     week = last_week(db, now=utcnow() + timedelta(days=8))  # everything has aged out
     assert week == []

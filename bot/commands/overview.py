@@ -19,7 +19,7 @@ from bot.commands.lookups import describe_sub, live
 from bot.commands.rights import is_moderator, rights_mark
 from bot.commands.urls import URL_TEXT
 from bot.errors import CommandError
-from bot.feedback import TopicWeek, last_week
+from bot.feedback import Marked, TopicWeek, last_week
 from bot.gone_topics import gone_line, gone_subscriptions
 from bot.outbox import pending_count
 from bot.settings import LINE_BREAKING
@@ -114,9 +114,23 @@ def _week_lines(weeks: list[TopicWeek]) -> list[str]:
         return ["- last 7 days: no alerts or digests posted"]
     return [
         f"- last 7 days, `{w.topic}` (every channel): {counted(w.alerts, 'alert')} posted, "
-        f"{_digests(w)}{w.not_relevant} marked not relevant, {w.wrong_story} marked wrong story"
+        f"{_digests(w)}{_marked(w.not_relevant, 'not relevant')}, "
+        f"{_marked(w.wrong_story, 'wrong story')}"
         for w in weeks
     ]
+
+
+def _marked(m: Marked, kind: str) -> str:
+    """ "2 alerts marked not relevant (by 3 people)": each alert (or digest line) once,
+    however many marked it, so three people marking one alert do not read as three alerts;
+    the people only when they are not one an alert."""
+    marked = [counted(m.alerts, "alert")] if m.alerts else []
+    marked += [counted(m.digest_lines, "digest line")] if m.digest_lines else []
+    if not marked:
+        return f"0 marked {kind}"
+    people = m.people != m.alerts + m.digest_lines
+    by = f" (by {counted(m.people, 'person', 'people')})" if people else ""
+    return f"{' and '.join(marked)} marked {kind}{by}"
 
 
 def _digests(w: TopicWeek) -> str:
