@@ -43,6 +43,8 @@ from adapters.discord_commands import (
     CommandRouter,
     as_surface,
     command_payload,
+    discord_digest,
+    discord_spans,
 )
 from adapters.discord_render import (
     CONTENT,
@@ -109,11 +111,13 @@ def notice_marker(key: int) -> str:
 
 
 def notice_content(text: str, key: int | None) -> str:
-    """A notice's message: its text (escaped, within one message), then its marker line."""
+    """A notice's message: its text (the commands it suggests spelled as Discord takes them,
+    escaped, within one message), then its marker line."""
+    shown = feed_text(discord_spans(text))
     if key is None:
-        return split_text(feed_text(text))[0]
+        return split_text(shown)[0]
     marker = "\n" + notice_marker(key)
-    return split_text(feed_text(text), CONTENT - len(marker))[0] + marker
+    return split_text(shown, CONTENT - len(marker))[0] + marker
 
 
 def invite_url(application_id: int | str) -> str:
@@ -386,11 +390,13 @@ class DiscordAdapter:
             raise error from exc
 
     async def post_digest(self, channel: str, text: str, key: int) -> MessageRef:
-        """One embed, with the key's nonce and its ref in the footer (as an alert's); no
-        fallback channel: a digest that did not go where it was asked for waits."""
+        """One embed, with the key's nonce and its ref in the footer (as an alert's), its
+        closing line's commands spelled as Discord takes them; no fallback channel: a digest
+        that did not go where it was asked for waits."""
+        embed = digest_embed(discord_digest(text), key)
         message = await self._call(
             self._partial(channel).send(
-                embed=digest_embed(text, key), nonce=nonce_for(key), allowed_mentions=NO_PINGS
+                embed=embed, nonce=nonce_for(key), allowed_mentions=NO_PINGS
             )
         )
         return MessageRef(self.platform, channel, str(message.id))

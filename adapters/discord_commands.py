@@ -7,6 +7,14 @@ Discord forbids a group and a command of the same name side by side, so the bare
 becomes `feeds list`. `read_options` walks an interaction's options back to the core's
 subcommand name and a plain {option: value} dict for `Commands.text_for`.
 
+`discord_command` goes the other way, for the commands our own text suggests: the core
+writes one spelling for every platform (`/wirewatch feeds add URL [NAME]`), which a Discord
+member cannot type as shown; spelled from the same layout and options as the payload, it is
+`/wirewatch feeds add url:URL [name:NAME]`, the command as Discord's client shows it filled
+in. `discord_spans` does that to each `code` span of a reply or notice that is one whole
+command, and `discord_digest` to a digest's closing line; anything else (an unknown word, a
+part missing, free text, every story line of a digest) stays exactly as written.
+
 `CommandRouter` answers interactions the way every handler here does: acknowledge or defer
 within 3 s, call the shared command code, send its reply (ephemeral, escaped, split at 2,000
 characters). A click on an alert's feedback button is a component interaction: it runs the
@@ -33,6 +41,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Protocol
 
 import aiohttp
@@ -40,7 +49,9 @@ import discord
 from discord import app_commands
 
 from adapters.discord_render import feedback_command, reply_text, split_text
-from bot.commands import SUBCOMMANDS, Commands, Invocation, Reply, Subcommand, rights_mark
+from bot.commands import SUBCOMMANDS, Commands, Invocation, Reply, Subcommand, parse, rights_mark
+from bot.commands.grammar import one_word
+from bot.digest import closing_line
 from bot.errors import CommandError
 
 log = logging.getLogger(__name__)
@@ -124,9 +135,14 @@ def _option(name: str, kind: str, required: bool) -> dict[str, Any]:
     return option
 
 
+def _ordered(sub: Subcommand) -> list[tuple[str, str, bool]]:
+    """Its options as Discord lists them: Discord wants required options first; the core
+    reads them by name, so order is free."""
+    return sorted(sub.args, key=lambda a: not a[2])
+
+
 def _subcommand(name: str, sub: Subcommand) -> dict[str, Any]:
-    # Discord wants required options first; the core reads them by name, so order is free.
-    args = sorted(sub.args, key=lambda a: not a[2])
+    args = _ordered(sub)
     help_text = sub.help + rights_mark(sub)
     return {
         "type": SUB_COMMAND,
@@ -192,6 +208,122 @@ def read_options(
     values = {o["name"]: str(o.get("value", "")) for o in level}
     focused = next((o["name"] for o in level if o.get("focused")), None)
     return Invoked(sub.name, values, focused, kinds.get(focused) if focused else None)
+
+
+# A part of a command as the core writes it: `[...]` (an optional part of a synopsis,
+# `[NAME]`, `[--only QUERY]`) or a word.
+_PART = re.compile(r"\[(?P<optional>[^\[\]\n]*)\]|\S+")
+_SPAN = re.compile(r"`([^`\n]*)`")
+_SAID_TWICE = re.compile(r"(`[^`\n]*`) \(or (`[^`\n]*`)\)")  # "`a` (or `a`)"
+
+
+@dataclass(frozen=True)
+class _Given:
+    value: str
+    optional: bool  # written in brackets, as a synopsis marks an optional part
+
+
+@cache
+def _paths() -> dict[str, tuple[str, ...]]:
+    """The core's subcommand name -> its Discord path (`feeds` -> ('feeds', 'list'))."""
+    return {sub.name: path for path, sub in layout().items()}
+
+
+def discord_command(command: str) -> str | None:
+    """A command as the core spells it, `/wirewatch feedback not-relevant REF`, as Discord's
+    client shows it filled in: `/wirewatch feedback not-relevant alert:REF` (options by
+    name, required first, optional ones kept in brackets; the bare `feeds` is `feeds list`).
+    None when it is not one whole command of this version: an unknown word, a required part
+    missing or a word too many; read by the core's own parser."""
+    prefix = f"/{COMMAND} "
+    typed = command[len(prefix) :] if command.startswith(prefix) else ""
+    if not typed.strip() or "`" in typed:
+        return None
+    try:
+        sub, rest = parse(typed)
+    except CommandError:
+        return None
+    given = _given(sub, rest)
+    if given is None:
+        return None
+    chips = [
+        (f"{n}:{given[n].value}", given[n].optional) for n, _, _ in _ordered(sub) if n in given
+    ]
+    return " ".join([f"/{COMMAND}", *_paths()[sub.name], *(f"[{c}]" if o else c for c, o in chips)])
+
+
+def _given(sub: Subcommand, rest: str) -> dict[str, _Given] | None:
+    """Which option each part of `rest` fills, as `text_for` would have written them: a
+    query option after its flag (`--only QUERY`), the others in order, each one word but the
+    last, which takes the rest unless it is one word too."""
+    flags = {f"--{name}": name for name, kind, _ in sub.args if kind == "query"}
+    parts = list(_PART.finditer(rest))
+    given: dict[str, _Given] = {}
+    loose: list[re.Match[str]] = []
+    i = 0
+    while i < len(parts):
+        inner = parts[i]["optional"]
+        flag, _, value = (parts[i][0] if inner is None else inner.strip()).partition(" ")
+        if flag not in flags:
+            loose.append(parts[i])
+            i += 1
+            continue
+        end = i + 1
+        if inner is None:  # `--only` then its words, up to the next flag
+            while end < len(parts) and parts[end][0] not in flags:
+                end += 1
+            value = rest[parts[i + 1].start() : parts[end - 1].end()] if end > i + 1 else ""
+        if not value.strip() or flags[flag] in given:
+            return None
+        given[flags[flag]] = _Given(value.strip(), inner is not None)
+        i = end
+    positional = [a for a in sub.args if a[1] != "query"]
+    for n, (name, kind, required) in enumerate(positional):
+        rest_of_it = n == len(positional) - 1 and not one_word(sub.name, name, kind)
+        taken, loose = (loose, []) if rest_of_it else (loose[:1], loose[1:])
+        if not taken:
+            if required:
+                return None
+            continue
+        optional = len(taken) == 1 and taken[0]["optional"] is not None
+        value = taken[0]["optional"] if optional else rest[taken[0].start() : taken[-1].end()]
+        if not value.strip() or (optional and required):
+            return None
+        given[name] = _Given(value.strip(), optional)
+    return None if loose else given
+
+
+def discord_spans(text: str) -> str:
+    """Our text (a reply, a notice) with each `code` span that is one whole command spelled
+    as Discord takes it; every other span and all text around them as written. A command
+    the core gives two spellings of that are one on Discord (`feeds`, or `feeds list`) is
+    said once."""
+    spelled = _SPAN.sub(lambda m: f"`{discord_command(m[1]) or m[1]}`", text)
+    return _SAID_TWICE.sub(lambda m: m[1] if m[1] == m[2] else m[0], spelled)
+
+
+def discord_digest(text: str) -> str:
+    """A digest (bot.digest.digest_text) whose closing line, ours alone, spells its commands
+    as Discord takes them; its story lines, feed text, stay as written whatever they say."""
+    head, newline, last = text.rpartition("\n")
+    if last != closing_line("discord"):
+        return text
+    return head + newline + _spell_line(last)
+
+
+def _spell_line(line: str) -> str:
+    """Each `/wirewatch ...` in a line of our own, as long a run of its words as reads as one
+    whole command, in Discord's spelling."""
+    starts = [m.start() for m in re.finditer(re.escape(f"/{COMMAND} "), line)]
+    out, done = [], 0
+    for n, start in enumerate(starts):
+        segment = line[start : starts[n + 1] if n + 1 < len(starts) else len(line)]
+        for cut in reversed([m.end() for m in re.finditer(r"\S+", segment)][1:]):
+            if spelled := discord_command(segment[:cut]):
+                out += [line[done:start], spelled]
+                done = start + cut
+                break
+    return "".join([*out, line[done:]])
 
 
 def cannot_post(perms: discord.Permissions) -> str:
@@ -360,10 +492,11 @@ class CommandRouter:
         )
 
     async def _answer(self, interaction: discord.Interaction, reply: Reply) -> None:
-        """Ephemeral, split at Discord's 2,000 characters; feed text in it is escaped, and
+        """Ephemeral, split at Discord's 2,000 characters; the commands it suggests spelled
+        as Discord takes them; feed text in it is escaped, and
         the links in it (feeds' URLs, search results) are not previewed: a page a feed
         chose would show its own title and picture under our answer."""
-        chunks = split_text(reply_text(reply.text))
+        chunks = split_text(reply_text(discord_spans(reply.text)))
         if not interaction.response.is_done():
             await interaction.response.send_message(
                 chunks.pop(0), ephemeral=True, allowed_mentions=NO_PINGS, suppress_embeds=True

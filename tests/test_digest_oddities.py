@@ -126,7 +126,8 @@ async def test_the_closing_line_reaches_discord_in_the_digests_embed(
         assert await send_digests(rt.db, rt.adapters) == 1
     [message] = stub.channel_messages(stub.alerts)
     last = message["embeds"][0]["description"].splitlines()[-1]
-    assert last.replace("\\", "") == CHAT_CLOSING  # markdown escaped, the words as typed
+    # Markdown escaped, the commands as Discord takes them (tests/test_discord_hints.py).
+    assert last.replace("\\", "") == CHAT_CLOSING.replace(" REF ", " alert:REF ")
 
 
 async def test_feed_text_cannot_forge_the_closing_line_or_a_line_of_ours(tmp_path: Path) -> None:

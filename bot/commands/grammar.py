@@ -242,6 +242,12 @@ def requires_moderator(text: str) -> bool:
         return False
 
 
+def one_word(name: str, arg: str, kind: str) -> bool:
+    """Whether option `arg` of subcommand `name` is a single word (`text_for` refuses more):
+    adapters that spell a command their own way read it here too."""
+    return kind in ONE_WORD or (name == "topic add" and arg == "name")
+
+
 def text_for(name: str, options: dict[str, str]) -> str:
     """Typed options (Discord) back to the text form that `Commands.handle` parses; CommandError
     for a value that text cannot carry as typed (a name with a space, a backtick in a
@@ -250,8 +256,7 @@ def text_for(name: str, options: dict[str, str]) -> str:
     parts = [name]
     for arg, kind, _ in sub.args:
         value = str(options.get(arg) or "").strip()
-        one_word = kind in ONE_WORD or (name == "topic add" and arg == "name")
-        if one_word and len(value.split()) > 1:
+        if one_word(name, arg, kind) and len(value.split()) > 1:
             raise CommandError(f"`{arg}` is one word, not `{shown(value)}`")
         quoted = (name == "test" and arg == "query") or kind == "query"
         if quoted and "`" in value.strip("`"):
