@@ -164,7 +164,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "status",
         (),
         False,
-        "feed health, alerts waiting to be sent, each topic's alerts and editors' clicks "
+        "feed health, alerts waiting to be sent, each topic's alerts and what editors marked "
         "over 7 days",
     ),
     Subcommand(
