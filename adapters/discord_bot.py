@@ -18,7 +18,8 @@ at start, it syncs /wirewatch (bulk overwrite) and hands every interaction, butt
 included, to discord_commands.CommandRouter.
 
 Deliberately not here: what a command does (bot.commands), rendering (discord_render), the
-command schema and interaction handling (discord_commands), retries and ordering (bot.outbox).
+command schema (discord_schema), interaction handling (discord_commands), retries and
+ordering (bot.outbox).
 """
 
 from __future__ import annotations
@@ -37,15 +38,7 @@ from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from adapters.base import Alert, DeliveryError, MessageRef
-from adapters.discord_commands import (
-    DEFER_AFTER,
-    NO_PINGS,
-    CommandRouter,
-    as_surface,
-    command_payload,
-    discord_digest,
-    discord_spans,
-)
+from adapters.discord_commands import DEFER_AFTER, NO_PINGS, CommandRouter, as_surface
 from adapters.discord_render import (
     CONTENT,
     alert_embed,
@@ -58,6 +51,8 @@ from adapters.discord_render import (
     split_text,
     thread_name,
 )
+from adapters.discord_schema import command_payload
+from adapters.discord_spelling import discord_digest, discord_spans
 from bot.chat import CLOCK_MARGIN
 from bot.errors import ConfigError, WirewatchError
 from bot.settings import Settings

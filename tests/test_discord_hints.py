@@ -20,8 +20,8 @@ import pytest_asyncio
 
 from adapters import slack_render
 from adapters.console import ConsoleAdapter, plain
-from adapters.discord_commands import read_options
 from adapters.discord_render import feed_text, reply_text
+from adapters.discord_schema import read_options
 from bot.app import poll_once, tell_broken
 from bot.commands import SUBCOMMANDS, Commands, Invocation, parse
 from bot.commands.grammar import text_for

@@ -15,7 +15,6 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters.discord_commands import command_payload, layout, read_options
 from adapters.discord_render import (
     alert_embed,
     clip,
@@ -29,6 +28,7 @@ from adapters.discord_render import (
     thread_name,
     units,
 )
+from adapters.discord_schema import command_payload, layout, read_options
 from bot.commands import SUBCOMMANDS, Commands
 from bot.model import Alert, Source
 from tests.discordstub import _option_tree, embed_problems

@@ -22,7 +22,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from adapters.discord_commands import SUB_COMMAND_GROUP, command_payload, layout
+from adapters.discord_schema import SUB_COMMAND_GROUP, command_payload, layout
 from bot.check import load_checked
 from bot.cli import build_parser
 from bot.commands import SUBCOMMANDS, parse, rights_mark

@@ -189,7 +189,7 @@ ONE_WORD = ("topic", "mode", "url", "duration", "switch", "alert")
 
 TAKES_NOTHING = ("topics", "list", "unmute", "status")
 # Other spellings of a subcommand. Discord cannot have a bare `feeds` next to the `feeds add`
-# group, so there it is `/wirewatch feeds list` (adapters.discord_commands), and people who
+# group, so there it is `/wirewatch feeds list` (adapters.discord_schema), and people who
 # saw it type that elsewhere too.
 ALIASES = {"feeds list": "feeds"}
 
