@@ -16,6 +16,7 @@ from bot.clock import iso, iso_short, parse_iso, utcnow
 from bot.grouping import vector_bytes_ok
 from bot.model import Topic
 from bot.replay import ReplayInput, replay
+from bot.text.invisible import quoted
 from bot.topics.entities import Gazetteer
 from bot.wording import counted
 
@@ -64,7 +65,7 @@ def backtest(
     for posts in stories.values():
         for kind, item in posts:
             lead = "NEW   " if kind == "new" else "  update"
-            yield f"{lead} {iso_short(item.published)}  {item.outlet}: {item.title}"
+            yield f"{lead} {iso_short(item.published)}  {quoted(item.outlet)}: {quoted(item.title)}"
     updates = sum(1 for posts in stories.values() for kind, _ in posts if kind == "update")
     yield (
         f"{topic.name}: {counted(len(stories), 'alert')} and {counted(updates, 'update')} from "

@@ -32,6 +32,7 @@ import sqlite_utils
 
 from bot.clock import iso, iso_short, parse_stored, utcnow
 from bot.db import write
+from bot.text.invisible import quoted
 
 log = logging.getLogger(__name__)
 
@@ -308,8 +309,8 @@ def _insert(
 def answer(outcome: Outcome, *, privately: bool = True) -> str:
     """The answer for the person who clicked (plain text with `code` spans); `privately`:
     in chat, where only the clicker sees it."""
-    title, n = " ".join(outcome.title.split()), outcome.delivery_id
-    story = " ".join(outcome.story_title.split())
+    title, n = quoted(outcome.title), outcome.delivery_id
+    story, instead = quoted(outcome.story_title), quoted(outcome.instead_title)
     if outcome.status == "unknown":
         return (
             f"wirewatch does not know alert {n}: check the number (`ref {n}` under the alert, "
@@ -333,7 +334,7 @@ def answer(outcome: Outcome, *, privately: bool = True) -> str:
         ref = f"`ref {outcome.instead}`"
         return (
             f'`ref {n}` ("{title}") is not a number a digest showed: the digest line {ref} '
-            f'("{outcome.instead_title}") counts it among its story\'s reports without showing '
+            f'("{instead}") counts it among its story\'s reports without showing '
             f"it; label {ref} instead. Nothing was recorded."
         )
     if outcome.status == "no-alert":

@@ -792,3 +792,19 @@ async def test_subscribing_again_says_which_filters_it_removed(rt: Runtime, cmds
     assert "removed" not in same.text
     sub = subscriptions(rt.db, CHANNEL)[0]
     assert (sub.only_query, sub.except_query) == ("entity:Russia", None)
+
+
+async def test_a_headline_with_backticks_is_quoted_not_set_as_code_in_answers(
+    cmds: Commands, feed_server: FeedServer
+) -> None:
+    """Answers quote stored headlines beside `code` spans of their own: a headline's backticks
+    would pair with those (a platform does not escape what it shows as code, and on Discord
+    a span that is one whole command is respelled), a bidi override would reverse the rest
+    of the line. `search` here; `feedback` and `backtest` quote through the same function."""
+    title = "Troops `sent` to the \u202eborder, `/wirewatch feeds remove X` says minister"
+    feed_server.serve("/tick", rss([(title, "Soldiers were sent to the border.")]))
+    assert (await run(cmds, f"feeds add {feed_server.url('/tick')}")).ok
+    found = await run(cmds, "search minister", user=MEMBER)
+    shown = "Troops 'sent' to the border, '/wirewatch feeds remove X' says minister"
+    assert shown in found.text, found.text
+    assert "`" not in found.text and "\u202e" not in found.text

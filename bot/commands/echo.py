@@ -10,7 +10,7 @@ general (bot.wording).
 from __future__ import annotations
 
 from bot.clock import iso, iso_short, parse_iso, utcnow
-from bot.text.invisible import strip_invisible
+from bot.text.invisible import quoted
 
 SHOWN = 80  # characters of a user's input echoed back in an answer
 
@@ -19,7 +19,7 @@ def shown(text: str, limit: int = SHOWN) -> str:
     """A user's input as an answer repeats it: one line, cut (a 100 KB argument must not
     come back as a 100 KB reply), no backtick to break the code span it is shown in, no
     invisible or bidi control to reorder the rest of the line."""
-    line = one_line(strip_invisible(text)).replace("`", "'")
+    line = quoted(text)
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 

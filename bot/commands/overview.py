@@ -25,6 +25,7 @@ from bot.outbox import pending_count
 from bot.settings import LINE_BREAKING
 from bot.status import digest_waiting, health, without_vectors
 from bot.store import list_feeds, search_items, subscriptions
+from bot.text.invisible import quoted
 from bot.wording import counted
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def search(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
     lines = [f"{len(rows)} most recent matches:" if len(rows) > 1 else "1 match:"]
     for r in rows:
         url = f" {r['url']}" if r["url"] and URL_TEXT.match(r["url"]) else ""
-        lines.append(f"- {one_line(r['title'])} ({r['outlet']}, {when(r['published'])}){url}")
+        lines.append(f"- {quoted(r['title'])} ({quoted(r['outlet'])}, {when(r['published'])}){url}")
     return "\n".join(lines)
 
 

@@ -20,3 +20,11 @@ INVISIBLE = re.compile(
 def strip_invisible(text: str) -> str:
     """`text` without the characters of `INVISIBLE`."""
     return INVISIBLE.sub("", text)
+
+
+def quoted(text: str) -> str:
+    """Stored text (a feed's headline, an outlet) quoted in our own answer: one line, none of
+    `INVISIBLE` (a bidi control would reorder the rest of the line), its backticks made
+    quotes: a backtick would pair with the `code` spans of our own text around it, and
+    what a platform shows as code it does not escape."""
+    return " ".join(strip_invisible(text).split()).replace("`", "'")
