@@ -30,6 +30,7 @@ BENCHMARKS = (
     "grouping",
     "steady",
     "ingest",
+    "flood",
     "latency",
     "stall",
     "storage",
