@@ -26,7 +26,7 @@ from bot.commands.grammar import (
     requires_moderator,
 )
 from bot.commands.rights import rights_mark
-from bot.commands.topics import WAITING_THROUGH
+from bot.commands.topic_admin import WAITING_THROUGH
 
 __all__ = [
     "SUBCOMMANDS",

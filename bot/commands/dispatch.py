@@ -16,7 +16,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from bot.commands import feeds, overview, subscriptions, switches, topics
+from bot.commands import feed_admin, overview, subscriptions, switches, topic_admin
 from bot.commands.calls import StoreCalls
 from bot.commands.grammar import Invocation, Reply, Subcommand, parse, text_for
 from bot.commands.labels import feedback
@@ -41,10 +41,10 @@ StoreHandler = Callable[["Database", "Runtime", Invocation, str], str | Reply]
 LongWrite = Callable[["Database", "Runtime", Invocation, str, threading.Event | None], str]
 
 _IN_STORE: dict[str, StoreHandler] = {
-    "topics": topics.list_topics_here,
+    "topics": topic_admin.list_topics_here,
     "list": subscriptions.list_here,
-    "feeds": feeds.list_feeds_here,
-    "feeds remove": feeds.feeds_remove,
+    "feeds": feed_admin.list_feeds_here,
+    "feeds remove": feed_admin.feeds_remove,
     "mute": switches.mute,
     "unmute": switches.unmute,
     "edits": switches.edits,
@@ -59,9 +59,9 @@ _LONG_WRITES: dict[str, LongWrite] = {
 }
 _ON_LOOP: dict[str, Handler] = {
     "help": overview.show_help,
-    "feeds add": feeds.feeds_add,
-    "topic add": topics.topic_add,
-    "topic remove": topics.topic_remove,
+    "feeds add": feed_admin.feeds_add,
+    "topic add": topic_admin.topic_add,
+    "topic remove": topic_admin.topic_remove,
     "test": try_query,
 }
 

@@ -4,7 +4,7 @@ host; one listed feed a name.
 A feed's name is shown in every list and as every alert's outlet, so a typed NAME and a
 feed's own <title> meet the same rules: one line, no backticks, no URL, at most 80 characters.
 
-Deliberately not here: adding or removing the feed (bot.commands.feeds, bot.store).
+Deliberately not here: adding or removing the feed (bot.commands.feed_admin, bot.store).
 """
 
 from __future__ import annotations

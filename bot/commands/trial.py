@@ -5,7 +5,7 @@ through the same guard as any URL from chat), and the answer's last line says wh
 tested, so that a query cut at its first word shows there, not only as a surprising MATCH.
 
 Deliberately not here: the explanation itself (bot.opinions), the query language
-(bot.topics), adding a topic (bot.commands.topics).
+(bot.topics), adding a topic (bot.commands.topic_admin).
 """
 
 from __future__ import annotations
