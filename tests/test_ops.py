@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -277,6 +278,38 @@ def test_json_logs_one_object_per_line_and_no_tokens(capsys):
     line = capsys.readouterr().err.strip().splitlines()[-1]
     entry = json.loads(line)
     assert entry["level"] == "INFO" and "xoxb-" not in line and "[secret]" in entry["message"]
+    setup_logging(logging.WARNING, "text")
+
+
+def test_logs_mask_every_discord_token_and_the_secret_variables_values(capsys, monkeypatch):
+    """A bot id starting 8 or 9 gives a token starting O (bots of 2020-2021), which the
+    pattern missed; a signing secret is plain hex, which no pattern can tell from a hash."""
+    discord = "ODEyMzQ1Njc4OTAxMjM0NTY3.GAbcde.abcdefghijklmnopqrstuvwxyz0123456789AB"
+    signing = "8f14e45fceea167a5a36dedd4bea2543"
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", signing)
+    for fmt in ("json", "text"):
+        setup_logging(logging.INFO, fmt)
+        logging.getLogger("bot.test").info("auth token=%s secret=%s", discord, signing)
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert discord[:10] not in line and signing not in line and line.count("[secret]") == 2
+    setup_logging(logging.WARNING, "text")
+
+
+@pytest.mark.parametrize("command", [["check"], ["run"], ["poll"]])
+def test_a_log_format_that_is_not_one_is_refused(tmp_path, capsys, monkeypatch, command):
+    """`WIREWATCH_LOG_FORMAT=jsonl` gave text logs, silently, to a pipeline that reads JSON."""
+    config = tmp_path / "c.yaml"
+    config.write_text(f"database: {tmp_path / 'w.db'}\nfeeds: []\n")
+    monkeypatch.setenv("WIREWATCH_LOG_FORMAT", "jsonl")
+    with socket.socket() as taken:  # a `run` that went ahead would stop here, not run on
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        monkeypatch.setenv("WIREWATCH_HTTP_PORT", str(taken.getsockname()[1]))
+        assert main([*command, "--config", str(config)]) == 2
+    assert "WIREWATCH_LOG_FORMAT: 'jsonl' is not a log format" in capsys.readouterr().err
+    assert not (tmp_path / "w.db").exists()
+    monkeypatch.setenv("WIREWATCH_LOG_FORMAT", " JSON ")
+    assert main(["check", "--config", str(config)]) == 0
     setup_logging(logging.WARNING, "text")
 
 
