@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from bot import heap
-from bot.check import TOKEN_VARS, load_checked, notes, resolved, unserved
+from bot.check import TOKEN_VARS, database_here, load_checked, notes, resolved, unserved
 from bot.errors import ConfigError, QueryError, UsageError, WirewatchError
 from bot.logs import log_format, setup_logging
 from bot.settings import Settings, config_named_by, http_port
@@ -295,7 +295,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if problems:
         raise ConfigError(problems)
     channels = (s.channel for s in settings.subscriptions)
-    warnings = unserved(channels, settings.ops_channel, platforms)
+    stored, older = database_here(settings)
+    unsent = unserved(channels, settings.ops_channel, platforms)
+    warnings = stored + [f"{u} (fine if the bot runs elsewhere, with it)" for u in unsent]
     failed = bool(warnings) and args.strict  # --strict: a warning fails, so no "ok"
     print(
         f"{'error' if failed else 'ok'}: {settings.source}: "
@@ -305,9 +307,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     )
     for line in resolved(settings, config_named_by(args.config)):
         print(line)
-    for u in warnings:
-        print(f"warning: {u} (fine if the bot runs elsewhere, with it)")
-    for note in notes(settings):
+    for warning in warnings:
+        print(f"warning: {warning}")
+    for note in older + notes(settings):
         print(f"note: {note}")
     return 2 if failed else 0
 
