@@ -381,6 +381,22 @@ def test_opml_export_keeps_each_feeds_interval(tmp_path):
     assert exported.skipped == []
 
 
+def test_every_variable_env_example_offers_reaches_the_container():
+    """Compose's `environment` overrides `env_file`: a variable set there to a value makes
+    .env's line dead (WIREWATCH_LOG_FORMAT=text in .env still gave JSON logs)."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    environment = compose["services"]["wirewatch"]["environment"]
+    offered = [
+        line.split("=", 1)[0]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    ]
+    assert "WIREWATCH_LOG_FORMAT" in offered
+    for name in offered:
+        set_here = str(environment.get(name, "${" + name + "}"))
+        assert set_here.startswith("${" + name), f"{name}: {set_here} overrides .env"
+
+
 def test_compose_file_needs_and_names_compose_2_24():
     """`env_file` with `required: false` came with Compose 2.24: older ones refuse the file."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
