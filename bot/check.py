@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from bot.catalog import configured_topics
 from bot.defaults_path import default_file
 from bot.encoder import missing as encoder_missing
-from bot.errors import ConfigError, QueryError
+from bot.errors import ConfigError, QueryError, StoreError
 from bot.model import Topic
 from bot.narrow import check_filter
 from bot.settings import (
@@ -174,6 +174,58 @@ def resolved(settings: Settings, named_by: str) -> list[str]:
     state = "exists" if database.exists() else "not created yet: the bot creates it when it starts"
     detail = "; ".join(x for x in (database_by, state) if x)
     return [f"config: {config}{config_by}", f"database: {database.resolve()} ({detail})"]
+
+
+def database_here(settings: Settings) -> tuple[list[str], list[str]]:
+    """(warnings, notes) about the database as this machine has it: one the bot would
+    refuse (not wirewatch's, damaged, a newer schema) or could not write or create, which
+    `check` used to call ok; and an older schema, which the start migrates. Read-only."""
+    path = Path(settings.database)
+    if settings.database == ":memory:":
+        return [], []
+    if not path.exists():
+        return _cannot_create(path), []
+    from bot.db import SCHEMA_VERSION, open_read_only
+
+    try:
+        db = open_read_only(path, migrated=False)
+    except StoreError as exc:
+        return [f"the bot would refuse the database: {exc}"], []
+    with closing(db.conn):
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        return [
+            f"the bot would refuse the database: it has schema version {version}, newer than "
+            f"this wirewatch understands ({SCHEMA_VERSION}); upgrade wirewatch or restore a "
+            "backup"
+        ], []
+    warnings = [
+        f"the bot cannot write {where}: {why}"
+        for where, why in ((path, "the file is read-only"), (path.parent, "no write access"))
+        if not os.access(where, os.W_OK)
+    ]
+    older = (
+        [
+            f"the database has schema version {version}: the bot migrates it to "
+            f"{SCHEMA_VERSION} when it starts (`wirewatch db backup` first, to be able to go "
+            "back to this wirewatch)"
+        ]
+        if 0 < version < SCHEMA_VERSION
+        else []
+    )
+    return warnings, older
+
+
+def _cannot_create(path: Path) -> list[str]:
+    """Why the bot could not create the database (and its folders) here, if it could not."""
+    folder = path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return [f"the bot cannot create the database: {folder} is not a folder"]
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return [f"the bot cannot create the database: no write access to {folder}"]
+    return []
 
 
 # The variable that brings each chat platform in (bot.cli.build_adapters): without it the

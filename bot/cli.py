@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from bot import heap
-from bot.check import TOKEN_VARS, load_checked, notes, resolved, unserved
+from bot.check import TOKEN_VARS, database_here, load_checked, notes, resolved, unserved
 from bot.errors import ConfigError, QueryError, UsageError, WirewatchError
-from bot.logs import setup_logging
+from bot.logs import log_format, setup_logging
 from bot.settings import Settings, config_named_by, http_port
 from bot.topics.entities import Gazetteer
 from bot.wording import counted
@@ -287,14 +287,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     build (their variables validated as at start) and the channels none would serve."""
     settings = _settings(args)
     platforms, problems = _platforms_here(settings)
-    try:
-        http_port()
-    except ConfigError as exc:
-        problems += exc.problems
+    for read in (http_port, log_format):
+        try:
+            read()
+        except ConfigError as exc:
+            problems += exc.problems
     if problems:
         raise ConfigError(problems)
     channels = (s.channel for s in settings.subscriptions)
-    warnings = unserved(channels, settings.ops_channel, platforms)
+    stored, older = database_here(settings)
+    unsent = unserved(channels, settings.ops_channel, platforms)
+    warnings = stored + [f"{u} (fine if the bot runs elsewhere, with it)" for u in unsent]
     failed = bool(warnings) and args.strict  # --strict: a warning fails, so no "ok"
     print(
         f"{'error' if failed else 'ok'}: {settings.source}: "
@@ -304,9 +307,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     )
     for line in resolved(settings, config_named_by(args.config)):
         print(line)
-    for u in warnings:
-        print(f"warning: {u} (fine if the bot runs elsewhere, with it)")
-    for note in notes(settings):
+    for warning in warnings:
+        print(f"warning: {warning}")
+    for note in older + notes(settings):
         print(f"note: {note}")
     return 2 if failed else 0
 
@@ -327,6 +330,7 @@ def _platforms_here(settings: Settings) -> tuple[set[str], list[str]]:
 
 def cmd_poll(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    log_format()  # refused, not text logs in place of the JSON a cron's pipeline reads
     return asyncio.run(_poll(settings, build_adapters(settings, json_lines=args.json)))
 
 
@@ -410,6 +414,7 @@ async def _demo(json_lines: bool) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     port = http_port()  # a port that is not one is refused before anything starts
+    log_format()  # as is a log format that is not one
     heap.limit_arenas()  # before any thread allocates (bot.heap)
     return asyncio.run(_run(settings, build_adapters(settings), port))
 

@@ -214,6 +214,27 @@ def shutdown_workers(wait: float = 2.0) -> None:
         thread.join(max(0.0, deadline - time.monotonic()))
 
 
+class _QuietSpawnProcess(multiprocessing.context.SpawnProcess):
+    """A worker started with SIGINT blocked, as it stays until `_limit_worker` ignores it.
+
+    Ctrl-C in a terminal signals the whole process group: a worker still importing
+    wirewatch (its first second) died of it, printing a KeyboardInterrupt traceback for
+    each worker under the bot's clean stop. A blocked signal survives the exec; the
+    parent's own Ctrl-C only waits the few milliseconds of the fork.
+    """
+
+    def start(self) -> None:
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            super().start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+class _QuietSpawn(multiprocessing.context.SpawnContext):
+    Process = _QuietSpawnProcess
+
+
 def _get_pool() -> concurrent.futures.ProcessPoolExecutor:
     global _pool
     if _pool is None:
@@ -221,7 +242,7 @@ def _get_pool() -> concurrent.futures.ProcessPoolExecutor:
         # copy a held lock into the child.
         _pool = concurrent.futures.ProcessPoolExecutor(
             max_workers=_MAX_WORKERS,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=_QuietSpawn(),
             initializer=_limit_worker,
             initargs=(WORKER_MEMORY, os.getpid()),
         )
@@ -263,6 +284,7 @@ def _recycle(pool: concurrent.futures.ProcessPoolExecutor) -> None:
 
 def _limit_worker(memory: int, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked until now
     # One thread of linear algebra per worker (the encoder's, bot.encoder): the workers run
     # side by side, and two threads each on two cores made each batch twice as slow.
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -280,6 +281,38 @@ def test_json_logs_one_object_per_line_and_no_tokens(capsys):
     setup_logging(logging.WARNING, "text")
 
 
+def test_logs_mask_every_discord_token_and_the_secret_variables_values(capsys, monkeypatch):
+    """A bot id starting 8 or 9 gives a token starting O (bots of 2020-2021), which the
+    pattern missed; a signing secret is plain hex, which no pattern can tell from a hash."""
+    discord = "ODEyMzQ1Njc4OTAxMjM0NTY3.GAbcde.abcdefghijklmnopqrstuvwxyz0123456789AB"
+    signing = "8f14e45fceea167a5a36dedd4bea2543"
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", signing)
+    for fmt in ("json", "text"):
+        setup_logging(logging.INFO, fmt)
+        logging.getLogger("bot.test").info("auth token=%s secret=%s", discord, signing)
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert discord[:10] not in line and signing not in line and line.count("[secret]") == 2
+    setup_logging(logging.WARNING, "text")
+
+
+@pytest.mark.parametrize("command", [["check"], ["run"], ["poll"]])
+def test_a_log_format_that_is_not_one_is_refused(tmp_path, capsys, monkeypatch, command):
+    """`WIREWATCH_LOG_FORMAT=jsonl` gave text logs, silently, to a pipeline that reads JSON."""
+    config = tmp_path / "c.yaml"
+    config.write_text(f"database: {tmp_path / 'w.db'}\nfeeds: []\n")
+    monkeypatch.setenv("WIREWATCH_LOG_FORMAT", "jsonl")
+    with socket.socket() as taken:  # a `run` that went ahead would stop here, not run on
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        monkeypatch.setenv("WIREWATCH_HTTP_PORT", str(taken.getsockname()[1]))
+        assert main([*command, "--config", str(config)]) == 2
+    assert "WIREWATCH_LOG_FORMAT: 'jsonl' is not a log format" in capsys.readouterr().err
+    assert not (tmp_path / "w.db").exists()
+    monkeypatch.setenv("WIREWATCH_LOG_FORMAT", " JSON ")
+    assert main(["check", "--config", str(config)]) == 0
+    setup_logging(logging.WARNING, "text")
+
+
 async def test_readyz_names_what_is_not_ready(tmp_path):
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -346,6 +379,22 @@ def test_opml_export_keeps_each_feeds_interval(tmp_path):
         "Desk": None,
     }
     assert exported.skipped == []
+
+
+def test_every_variable_env_example_offers_reaches_the_container():
+    """Compose's `environment` overrides `env_file`: a variable set there to a value makes
+    .env's line dead (WIREWATCH_LOG_FORMAT=text in .env still gave JSON logs)."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    environment = compose["services"]["wirewatch"]["environment"]
+    offered = [
+        line.split("=", 1)[0]
+        for line in (ROOT / ".env.example").read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    ]
+    assert "WIREWATCH_LOG_FORMAT" in offered
+    for name in offered:
+        set_here = str(environment.get(name, "${" + name + "}"))
+        assert set_here.startswith("${" + name), f"{name}: {set_here} overrides .env"
 
 
 def test_compose_file_needs_and_names_compose_2_24():

@@ -8,8 +8,13 @@ in SIGKILL). Tested in a subprocess, which is what would hang.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -112,3 +117,57 @@ async def test_a_worker_that_needs_too_much_memory_fails_clearly_and_the_next_ca
     with pytest.raises(WorkerError, match=f"needed more than {WORKER_MEMORY // 2**20} MB"):
         await in_worker(60, "a huge feed", bytes, WORKER_MEMORY + 200 * 2**20)
     assert await in_worker(60, "a small one", bytes, 3) == bytes(3)
+
+
+CTRL_C_SCRIPT = """
+import asyncio, signal
+from bot import workers
+from bot.workers import in_worker, shutdown_workers, start_workers
+
+signal.signal(signal.SIGINT, lambda *_: print("interrupted", flush=True))  # as `run` does
+
+async def main():
+    await start_workers()
+    print("answer", await in_worker(30, "after", bytes, 3) == bytes(3), flush=True)
+    print(*sorted(workers._pool._processes), flush=True)  # the workers that answered
+
+asyncio.run(main())
+shutdown_workers()
+"""
+
+
+def _workers_of(pid: int) -> list[int]:
+    """The worker processes `pid` has spawned so far (the resource tracker is not one)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != pid:
+                continue
+            if b"spawn_main" in (stat.parent / "cmdline").read_bytes():
+                found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_ctrl_c_while_the_workers_start_prints_no_traceback():
+    """A terminal's Ctrl-C signals the whole process group, workers included: one still
+    importing wirewatch (about a second) printed a KeyboardInterrupt traceback each."""
+    bot = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_SCRIPT],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal gives it
+    )
+    deadline = time.monotonic() + 30
+    while len(starting := _workers_of(bot.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.2)  # into their imports (a second of them), where Python raises
+    os.killpg(bot.pid, signal.SIGINT)  # Ctrl-C, while both workers still start
+    out, err = bot.communicate(timeout=60)
+    assert bot.returncode == 0, err[-2000:]
+    said = out.split("\n")
+    assert said[:2] == ["interrupted", "answer True"], out
+    assert sorted(int(pid) for pid in said[2].split()) == sorted(starting), err[-2000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-2000:]
