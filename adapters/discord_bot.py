@@ -177,6 +177,9 @@ class _Client(discord.Client):
     """discord.py's client, told where to send interactions and when it is ready."""
 
     def __init__(self, adapter: DiscordAdapter):
+        # The bot never joins a voice channel: discord.py's warnings at every start that voice
+        # needs PyNaCl and davey (which we do not install) are noise an operator looks up.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
         super().__init__(
             intents=discord.Intents(guilds=True),
             allowed_mentions=NO_PINGS,

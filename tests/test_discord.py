@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -134,6 +135,24 @@ async def test_connects_over_zlib_stream_gateway_and_sees_the_guild(stub):
         assert not stub.commands  # no command layer given: nothing synced
     finally:
         await adapter.stop()
+
+
+async def test_a_start_logs_no_warning_about_voice_the_bot_never_uses(stub, caplog, monkeypatch):
+    """discord.py warns once a process that voice needs PyNaCl and davey; wirewatch never
+    joins voice, and an operator reading the start's log should not have to look it up."""
+    import discord
+
+    for flag in ("warn_nacl", "warn_dave"):  # as in a fresh process without either library
+        monkeypatch.setattr(discord.VoiceClient, flag, True)
+    caplog.set_level(logging.INFO)
+    adapter = adapter_for(stub)
+    await adapter.start(None)
+    try:
+        assert adapter.client.guilds
+    finally:
+        await adapter.stop()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [w for w in warnings if "voice" in w], warnings
 
 
 async def test_a_refused_token_is_a_config_error(stub):
