@@ -20,7 +20,7 @@ import sqlite_utils
 
 from bot.clock import iso, utcnow
 from bot.db import db_path, write
-from bot.errors import StoreError
+from bot.errors import StoreError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,8 @@ def backup(db: sqlite_utils.Database, target: str | Path, progress: Progress | N
     """Copy the live database to `target` (a new file); returns its size in bytes."""
     target = Path(target)
     if target.exists():
-        raise StoreError(f"{target} exists; choose a new file name for the backup")
+        # A bad argument (exit 2), not a failure: nothing was tried, and the file is kept.
+        raise UsageError(f"{target} exists; choose a new file name for the backup")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         dest = sqlite3.connect(target)

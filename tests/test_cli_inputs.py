@@ -137,6 +137,18 @@ def test_a_backup_under_a_file_is_an_error_not_a_traceback(tmp_path, capsys):
     assert "backup to" in err and "failed" in err and "Traceback" not in err
 
 
+def test_a_backup_onto_an_existing_file_is_refused_as_a_bad_argument_and_keeps_the_file(
+    tmp_path, capsys
+):
+    _stored_db(tmp_path)
+    earlier = tmp_path / "monday.db"
+    earlier.write_bytes(b"last week's backup")
+    argv = ["db", "backup", str(earlier), "--config", str(_config(tmp_path))]
+    assert main(argv) == 2  # docs/commands.md: 2 for a bad argument or file
+    assert "exists; choose a new file name" in capsys.readouterr().err
+    assert earlier.read_bytes() == b"last week's backup"
+
+
 def test_a_feedback_export_of_a_mistyped_topic_leaves_the_last_export_alone(tmp_path, capsys):
     _stored_db(tmp_path)
     out = tmp_path / "labels.jsonl"

@@ -17,7 +17,7 @@ import yaml
 from bot.cli import main
 from bot.clock import iso
 from bot.db import open_database
-from bot.errors import StoreError
+from bot.errors import UsageError
 from bot.logs import setup_logging
 from bot.maintenance import PRUNE_BATCH, backup, prune
 from bot.onebot import one_bot
@@ -120,7 +120,7 @@ def test_backup_is_a_consistent_wirewatch_database(tmp_path):
     assert size > 0
     copy = open_database(tmp_path / "b" / "copy.db")
     assert copy.execute("SELECT count(*) FROM items").fetchone()[0] == 4
-    with pytest.raises(StoreError, match="exists"):
+    with pytest.raises(UsageError, match="exists"):
         backup(db, tmp_path / "b" / "copy.db")
 
 
