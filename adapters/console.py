@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from adapters.base import Alert, CommandHandler, MessageRef
-from bot.alerts import brief_why
+from bot.alerts import brief_why, outlet_count
 from bot.clock import iso_short
 from bot.edits import diff_text
 from bot.feedback import KINDS
@@ -109,12 +109,8 @@ def outlets_line(alert: Alert) -> str:
     if c is None:
         names = ", ".join(dict.fromkeys(plain(s.outlet) for s in alert.sources))
         return f"sources ({len(alert.sources)}): {names}"
-    n, reports = len(c.outlets), len(alert.sources)
-    count = f"{n} outlet{'s' if n != 1 else ''}"
-    if reports > n:
-        count += f" ({reports} reports)"
     mark = "corroborated · " if c.corroborated else ""
-    return plain(f"{mark}{count}: {', '.join(c.outlets)}")
+    return plain(f"{mark}{outlet_count(alert)}: {', '.join(c.outlets)}")
 
 
 def feedback_line(alert: Alert) -> str:

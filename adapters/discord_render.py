@@ -19,7 +19,7 @@ import discord
 
 from adapters.base import Alert
 from adapters.chunks import split_lines
-from bot.alerts import brief_why
+from bot.alerts import brief_why, outlet_count
 from bot.feedback import KINDS
 from bot.model import Change
 
@@ -234,11 +234,12 @@ def _fields(alert: Alert) -> list[tuple[str, str, bool]]:
 
 
 def outlets_field(alert: Alert) -> tuple[str, str, bool] | None:
-    """How many independent outlets carry the story, and which; marked once corroborated."""
+    """How many independent outlets carry the story (and reports, when more), and which;
+    marked once corroborated."""
     c = alert.corroboration
     if c is None or not c.outlets:
         return None
-    count = f"{len(c.outlets)} outlet{'s' if len(c.outlets) != 1 else ''}"
+    count = outlet_count(alert)
     name = f"✅ Corroborated · {count}" if c.corroborated else f"Independent {count}"
     return (name, clip(feed_text(", ".join(c.outlets)), FIELD_VALUE), False)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from adapters.base import Alert
 from adapters.chunks import split_lines
-from bot.alerts import brief_why
+from bot.alerts import brief_why, outlet_count
 from bot.feedback import KINDS
 from bot.model import Change, Source
 
@@ -135,12 +135,13 @@ def _sources(alert: Alert) -> list[Block]:
 
 
 def outlets_line(alert: Alert) -> str:
-    """ "3 outlets: Yonhap, via AFP (The Moscow Times), Al Jazeera", marked once corroborated."""
+    """ "3 outlets: Yonhap, via AFP (The Moscow Times), Al Jazeera", marked once corroborated;
+    "1 outlet (2 reports): CNA" when the sources listed are more than the outlets."""
     c = alert.corroboration
     if c is None:
         return ""
     mark = ":white_check_mark: *Corroborated* · " if c.corroborated else ""
-    return mark + escape(c.line)
+    return mark + escape(f"{outlet_count(alert)}: {', '.join(c.outlets)}")
 
 
 def alert_blocks(alert: Alert) -> list[Block]:

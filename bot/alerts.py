@@ -22,6 +22,7 @@ from bot.corroboration_store import ON_TOPIC, corroboration_of
 from bot.edits import word_diff
 from bot.model import Alert, Delivery, Edit, MessageRef, Source
 from bot.text.summary import summarize
+from bot.wording import counted
 
 
 def parent_ref(db: sqlite_utils.Database, channel: str, story_id: int) -> MessageRef | None:
@@ -145,6 +146,18 @@ def _edit(db: sqlite_utils.Database, d: Delivery) -> Edit:
         started=tuple(t for t in json.loads(started or "[]") if t in topics),
         stopped=tuple(t for t in json.loads(stopped or "[]") if t in topics),
     )
+
+
+def outlet_count(alert: Alert) -> str:
+    """ "3 outlets", or "1 outlet (2 reports)" when the story has more reports than
+    independent outlets (one outlet's two reports, wire copy run twice): the count every
+    platform shows beside the outlets' names, so it agrees with the sources listed under it
+    (Slack said "1 outlet: CNA" over two CNA sources)."""
+    outlets = len(alert.corroboration.outlets) if alert.corroboration else 0
+    count = counted(outlets, "outlet")
+    if len(alert.sources) > outlets:
+        count += f" ({counted(len(alert.sources), 'report')})"
+    return count
 
 
 # A stored explanation (bot.topics.match's reasons, then bot.relevance.reasons' verdict),

@@ -167,12 +167,6 @@ class Corroboration:
     outlets: tuple[str, ...]
     corroborated: bool = False
 
-    @property
-    def line(self) -> str:
-        """ "3 outlets: Yonhap, via AFP (The Moscow Times), Al Jazeera" (feed text: escape it)."""
-        n = len(self.outlets)
-        return f"{n} outlet{'s' if n != 1 else ''}: {', '.join(self.outlets)}"
-
 
 @dataclass(frozen=True)
 class Alert:

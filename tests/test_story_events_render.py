@@ -15,10 +15,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapters import discord_render, slack_render
+from adapters import console, discord_render, slack_render
 from bot.edits import word_diff
 from bot.feeds.parse import SUMMARY_MAX, TITLE_MAX
-from bot.model import Alert, Corroboration, Edit
+from bot.model import Alert, Corroboration, Edit, Source
 from tests.discordstub import embed_problems
 from tests.test_discord import LIVE_MENTION
 from tests.test_slack import PINGS
@@ -137,6 +137,23 @@ def test_corroboration_shows_on_the_first_message_and_updates_escaped() -> None:
     plain = dataclasses.replace(alert, corroboration=Corroboration(("Wire",)))
     fields = discord_render.alert_embed(plain).to_dict()["fields"]
     assert [f["value"] for f in fields if f["name"] == "Independent 1 outlet"] == ["Wire"]
+
+
+def test_one_outlet_s_two_reports_are_counted_alike_on_every_platform() -> None:
+    """Slack said "1 outlet: CNA" over a sources list of two CNA reports, and Discord
+    "Independent 1 outlet": the count now names the reports too, as the console did."""
+    reports = (Source("CNA", "Pentagon defends", "https://c.example/1"),)
+    reports += (Source("CNA", "Troops deployed", "https://c.example/2"),)
+    alert = edit_alert("a", "b", kind="new", edit=None, outlet="CNA", sources=reports)
+    alert = dataclasses.replace(alert, corroboration=Corroboration(("CNA",)))
+    for blocks in (slack_render.alert_blocks(alert), slack_render.update_blocks(alert)):
+        contexts = [e["text"] for b in blocks if b["type"] == "context" for e in b["elements"]]
+        assert "1 outlet (2 reports): CNA" in contexts
+    fields = discord_render.alert_embed(alert).to_dict()["fields"]
+    assert [f["value"] for f in fields if f["name"] == "Independent 1 outlet (2 reports)"] == [
+        "CNA"
+    ]
+    assert console.outlets_line(alert) == "1 outlet (2 reports): CNA"
 
 
 def test_an_edit_touching_many_topics_keeps_slack_context_within_ten_elements() -> None:
