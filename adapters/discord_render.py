@@ -217,19 +217,22 @@ def _headline(title: str) -> str:
 
 
 def _fields(alert: Alert) -> list[tuple[str, str, bool]]:
+    """In Slack's order: who carries the story (the corroboration mark) under the outlet,
+    then why it fired, the entities, and the sources once there are two: a lone source is
+    the embed's own author and title again."""
     why = brief_why(alert.explanation, alert.matched)  # the model's features: `/wirewatch test`
     fields = [
         ("Topic", clip(", ".join(f"`{t}`" for t in alert.topics or (alert.topic,)), 200), True),
         ("Outlet", clip(feed_text(alert.outlet), FIELD_VALUE), True),
     ]
+    if outlets := outlets_field(alert):
+        fields.append(outlets)
     if why:
         fields.append(("Why it fired", clip(feed_text(why), FIELD_VALUE), False))
     if alert.entities:
         fields.append(("Entities", clip(feed_text(", ".join(alert.entities)), FIELD_VALUE), False))
-    if alert.sources:
+    if len(alert.sources) > 1:
         fields.append((f"Sources ({len(alert.sources)})", sources_field(alert), False))
-    if outlets := outlets_field(alert):
-        fields.append(outlets)
     return [f for f in fields if f[1].strip()][:FIELDS]  # Discord refuses empty values
 
 

@@ -30,7 +30,7 @@ from adapters.discord_render import (
 )
 from adapters.discord_schema import command_payload, layout, read_options
 from bot.commands import SUBCOMMANDS, Commands
-from bot.model import Alert, Source
+from bot.model import Alert, Corroboration, Source
 from tests.discordstub import _option_tree, embed_problems
 
 # Pieces that break naive truncation: ZWJ families, skin tones, flags, tag flags, accents.
@@ -150,6 +150,28 @@ def test_first_message_lists_sources_and_updates_do_not():
     update = alert_embed(story, as_update=True).to_dict()
     assert not any(f["name"].startswith("Sources") for f in update.get("fields", []))
     assert "ref" not in alert_embed(story, ref=False).to_dict()["footer"]["text"]
+
+
+def test_a_lone_source_is_not_listed_again_and_the_outlets_come_first():
+    """A story's first report was named four times (author, Outlet, "Sources (1)" with the
+    title again, the outlets): Slack lists sources from two on, and so does Discord now;
+    the corroboration mark sits under the outlet, as in Slack, not below the sources."""
+    lone = alert(corroboration=Corroboration(("Yonhap",)))
+    names = [f["name"] for f in alert_embed(lone).to_dict()["fields"]]
+    assert not any(n.startswith("Sources") for n in names)
+    two = alert(
+        sources=(Source("Yonhap", "a", "https://y.example"), Source("KBS", "b", None)),
+        corroboration=Corroboration(("Yonhap", "KBS"), corroborated=True),
+    )
+    names = [f["name"] for f in alert_embed(two).to_dict()["fields"]]
+    assert names == [
+        "Topic",
+        "Outlet",
+        "✅ Corroborated · 2 outlets",
+        "Why it fired",
+        "Entities",
+        "Sources (2)",
+    ]
 
 
 def test_why_and_each_source_s_headline_are_inert():
