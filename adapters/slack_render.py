@@ -234,7 +234,7 @@ def diff_mrkdwn(parts: tuple[Change, ...], limit: int) -> str:
 
 def alert_text(alert: Alert) -> str:
     """The plain fallback: notifications, screen readers, clients without blocks."""
-    heads = {"update": "Update", "edit": "Edited:"}
+    heads = {"update": "Update:", "edit": "Edited:"}
     head = heads.get(alert.kind, f"[{escape(alert.topic)}]")
     return clip(f"{head} {escape(alert.title)} ({escape(alert.outlet)})", SECTION_MAX)
 

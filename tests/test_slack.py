@@ -877,6 +877,14 @@ def test_why_and_sources_as_editors_read_them_stay_escaped() -> None:
     )
 
 
+def test_the_notification_text_of_each_kind_reads_as_a_sentence_head() -> None:
+    """The fallback text is what a phone notification shows: a thread update read "Update
+    Troops enter the capital (Wire)", the label run into the headline."""
+    assert render.alert_text(make_alert(1)).startswith("[troop-deployments] North Korea has")
+    update = render.alert_text(make_alert(2, "update", title="Troops enter the capital"))
+    assert update == "Update: Troops enter the capital (Wire)"
+
+
 def test_a_headline_or_outlet_cannot_break_our_bold_or_open_a_span() -> None:
     # `*Alpha *x* @everyone edited:*`: an outlet's or a headline's own * closed our bold and
     # opened one of its own; ~ and ` likewise struck or coded what followed. Lookalikes
