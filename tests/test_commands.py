@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -374,6 +375,24 @@ async def test_feeds_add_polls_right_away(
     assert "1 polled, 0 failing" in status_reply.text
     assert "alerts waiting to be sent: 1 (this channel: 1" in status_reply.text
     assert "grouping by words alone" not in status_reply.text  # every item has its vector
+
+
+async def test_replies_give_times_as_alerts_do(
+    rt: Runtime, cmds: Commands, feed_server: FeedServer
+) -> None:
+    """`search`, `status` and `mute` said "2025-02-27T08:00:00Z" under alerts that say
+    "2025-02-27 08:00 UTC" (the console, Slack's fallback): one way of writing a time."""
+    feed_server.serve("/feed", NK_FEED)
+    assert (await run(cmds, f"feeds add {feed_server.url('/feed')}")).ok
+    stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"
+    found = (await run(cmds, "search troops Russia", user=MEMBER)).text
+    assert re.search(rf"\(Test Wire, {stamp}\) http", found), found
+    status = (await run(cmds, "status", user=MEMBER)).text
+    assert re.search(rf"last poll {stamp}\n", status), status
+    await run(cmds, "subscribe troop-deployments")
+    muted = (await run(cmds, "mute 2h")).text + (await run(cmds, "list")).text
+    assert len(re.findall(rf"muted until {stamp}", muted)) == 2, muted
+    assert not re.search(r"\d\dT\d\d:", found + status + muted)
 
 
 async def test_a_feeds_own_title_as_its_name_meets_the_name_rules(

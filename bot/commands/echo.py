@@ -32,10 +32,12 @@ def now_iso() -> str:
 
 
 def when(stamp: str | None) -> str:
+    """A stored time as alerts show it, "2025-02-27 08:00 UTC": `search` listed
+    "2025-02-27T08:00:00Z" under alerts that said the former."""
     if not stamp:
         return "never"
     try:
-        return iso_short(parse_iso(stamp))
+        return iso_short(parse_iso(stamp))[:16].replace("T", " ") + " UTC"
     except ValueError:
         return stamp
 

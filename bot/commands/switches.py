@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.clock import iso_short, later, parse_iso
-from bot.commands.echo import SHOWN, shown
+from bot.clock import later
+from bot.commands.echo import SHOWN, shown, when
 from bot.commands.grammar import Invocation
 from bot.durations import format_duration, parse_duration
 from bot.edit_store import edits_enabled, set_edits
@@ -47,7 +47,7 @@ def mute(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
             "first"
         )
     return (
-        f"muted until {iso_short(parse_iso(until))} ({format_duration(seconds)}); "
+        f"muted until {when(until)} ({format_duration(seconds)}); "
         "alerts meanwhile are skipped. `/wirewatch unmute` ends it early"
     )
 
