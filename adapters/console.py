@@ -87,12 +87,9 @@ def alert_text(alert: Alert) -> str:
         return edit_text(alert)
     if alert.kind == "corroborated":
         return mark_text(alert)
-    lines = [
-        _head(alert),
-        plain(alert.title),
-        f"{plain(alert.outlet)} · {_stamp(alert)}",
-        plain(alert.summary),
-    ]
+    lines = [_head(alert), plain(alert.title), f"{plain(alert.outlet)} · {_stamp(alert)}"]
+    if alert.summary.strip():  # a headline-only feed's item: no blank line inside the block
+        lines.append(plain(alert.summary))
     if why := brief_why(alert.explanation, alert.matched):
         lines.append(f"why: {plain(why)}")
     if alert.entities:

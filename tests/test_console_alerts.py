@@ -164,6 +164,30 @@ def test_feed_text_in_the_new_lines_cannot_drive_the_terminal() -> None:
     assert why.startswith('"troops') and why.endswith(" in the title · relevance 0.90")
 
 
+def test_a_headline_only_item_prints_no_blank_line_inside_its_block() -> None:
+    """A feed of headlines alone (no description): the block printed an empty summary line,
+    and a blank line is where a reader takes one alert to end and the next to begin."""
+    alert = Alert(
+        5,
+        "new",
+        7,
+        "troop-deployments",
+        "console",
+        "National Guard troops arrive in the city",
+        "https://a.example/1",
+        "Wire",
+        datetime(2026, 1, 2, 3, 4, tzinfo=UTC),
+        "",
+        explanation='title has "troops"; relevance 0.90 (bar 0.50): x +1.0',
+        sources=(Source("Wire", "National Guard troops arrive", "https://a.example/1"),),
+        corroboration=Corroboration(("Wire",)),
+    )
+    lines = alert_text(alert).rstrip("\n").split("\n")
+    assert "" not in lines, lines
+    assert lines[2].startswith("Wire · 2026-01-02 03:04 UTC · ref 5")
+    assert lines[3] == 'why: "troops" in the title · relevance 0.90'
+
+
 def test_readme_documents_every_field_of_a_json_alert(demo) -> None:
     """docs/commands.md (README's commands link there) names every field `poll --json` prints."""
     _, alerts = demo
