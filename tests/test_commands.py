@@ -694,6 +694,12 @@ async def test_test_says_what_it_tested(cmds: Commands, feed_server: FeedServer)
     assert topic.text.endswith(f'\n(tested topic `troop-deployments` on "{NK_TITLE}")')
     long = await run(cmds, "test `troops` " + "troops " * 100)
     assert len(long.text.splitlines()[-1]) < 140 and long.text.endswith('…")')
+    # Cut at a word's end, not inside one ("…to quell p…").
+    title = "Guard troops arrive in the capital on the defence minister's command to quell protests"
+    cut = await run(cmds, f"test troop-deployments {title}")
+    assert cut.text.endswith(
+        """on "Guard troops arrive in the capital on the defence minister's command to quell…")"""
+    )
     page_html = f"<html><head><title>{NK_TITLE}</title></head></html>"
     feed_server.serve("/p.html", page_html, content_type="text/html; charset=utf-8")
     page = await run(cmds, f"test troops {feed_server.url('/p.html')}")

@@ -20,7 +20,12 @@ def shown(text: str, limit: int = SHOWN) -> str:
     come back as a 100 KB reply), no backtick to break the code span it is shown in, no
     invisible or bidi control to reorder the rest of the line."""
     line = quoted(text)
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    if len(line) <= limit:
+        return line
+    head = line[: limit - 1]
+    # At a word's end when one is near: "…to quell immigrat…" read as a word of its own.
+    word, space, _ = head.rpartition(" ")
+    return (word if space and len(word) >= limit // 2 else head).rstrip() + "…"
 
 
 def one_line(text: str) -> str:
