@@ -13,12 +13,12 @@ import json
 import logging
 import re
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TextIO
 
 from adapters.base import Alert, CommandHandler, MessageRef
 from bot.alerts import brief_why, outlet_count
-from bot.clock import iso_short
+from bot.clock import iso_short, minute_utc
 from bot.edits import diff_text
 from bot.feedback import KINDS
 from bot.model import Change, Source
@@ -170,7 +170,7 @@ def _stamp(alert: Alert) -> str:
 
 
 def _when(moment: datetime) -> str:
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    return minute_utc(moment)
 
 
 def _topics(alert: Alert) -> str:

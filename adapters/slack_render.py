@@ -14,6 +14,7 @@ from typing import Any
 from adapters.base import Alert
 from adapters.chunks import split_lines
 from bot.alerts import brief_why, outlet_count
+from bot.clock import minute_utc
 from bot.feedback import KINDS
 from bot.model import Change, Source
 
@@ -85,7 +86,7 @@ def link(url: str | None, label: str) -> str:
 def when(alert: Alert) -> str:
     """Slack shows the date in each reader's own time zone; the fallback is UTC."""
     stamp = int(alert.published.timestamp())
-    fallback = alert.published.strftime("%Y-%m-%d %H:%M UTC")
+    fallback = minute_utc(alert.published)
     return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 

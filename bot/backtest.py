@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 import sqlite_utils
 
-from bot.clock import iso, iso_short, parse_iso, utcnow
+from bot.clock import iso, minute_utc, parse_iso, utcnow
 from bot.grouping import vector_bytes_ok
 from bot.model import Topic
 from bot.replay import ReplayInput, replay
@@ -65,11 +65,12 @@ def backtest(
     for posts in stories.values():
         for kind, item in posts:
             lead = "NEW   " if kind == "new" else "  update"
-            yield f"{lead} {iso_short(item.published)}  {quoted(item.outlet)}: {quoted(item.title)}"
+            when = minute_utc(item.published)
+            yield f"{lead} {when}  {quoted(item.outlet)}: {quoted(item.title)}"
     updates = sum(1 for posts in stories.values() for kind, _ in posts if kind == "update")
     yield (
         f"{topic.name}: {counted(len(stories), 'alert')} and {counted(updates, 'update')} from "
-        f"{counted(len(items), 'item')} stored since {iso_short(start)}"
+        f"{counted(len(items), 'item')} stored since {minute_utc(start)}"
     )
 
 

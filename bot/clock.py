@@ -55,6 +55,11 @@ def later(seconds: float, now: datetime | None = None) -> str:
     return iso((now or utcnow()) + timedelta(seconds=seconds))
 
 
+def minute_utc(dt: datetime) -> str:
+    """A time as alerts and replies show it to people: 2025-02-27 08:00 UTC."""
+    return f"{dt.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
 def iso_short(dt: datetime) -> str:
     """ISO 8601 for people and JSON output: 2025-02-27T08:00:00Z."""
     return dt.astimezone(UTC).isoformat(timespec="seconds")[:-6] + "Z"

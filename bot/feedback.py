@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 
 import sqlite_utils
 
-from bot.clock import iso, iso_short, parse_stored, utcnow
+from bot.clock import iso, minute_utc, parse_stored, utcnow
 from bot.db import write
 from bot.text.invisible import quoted
 
@@ -357,7 +357,7 @@ def answer(outcome: Outcome, *, privately: bool = True) -> str:
             f"recorded; if a report that does not belong to it comes in ({later}), mark that one."
         )
     if outcome.status == "already":
-        when = iso_short(parse_stored(outcome.at, utcnow()))
+        when = minute_utc(parse_stored(outcome.at, utcnow()))
         return (
             f'You already marked "{title}" as {KINDS[outcome.kind].lower()} ({when}); '
             "nothing changed."

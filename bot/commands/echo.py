@@ -9,7 +9,7 @@ general (bot.wording).
 
 from __future__ import annotations
 
-from bot.clock import iso, iso_short, parse_iso, utcnow
+from bot.clock import iso, minute_utc, parse_iso, utcnow
 from bot.text.invisible import quoted
 
 SHOWN = 80  # characters of a user's input echoed back in an answer
@@ -42,7 +42,7 @@ def when(stamp: str | None) -> str:
     if not stamp:
         return "never"
     try:
-        return iso_short(parse_iso(stamp))[:16].replace("T", " ") + " UTC"
+        return minute_utc(parse_iso(stamp))
     except ValueError:
         return stamp
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from bot.clock import iso, iso_short, parse_stored, utcnow
+from bot.clock import iso, minute_utc, parse_stored, utcnow
 from bot.durations import format_duration
 from bot.store import SubscriptionRow, queue_notice
 from bot.wording import counted
@@ -69,7 +69,7 @@ def back_text(
     if sub.paused_reason:
         going = f"{'waits' if one else 'wait'} with the channel's paused alerts"
     elif sub.muted_until and sub.muted_until > iso(utcnow()):  # the outbox skips them
-        until = iso_short(parse_stored(sub.muted_until, utcnow()))
+        until = minute_utc(parse_stored(sub.muted_until, utcnow()))
         going = f"{'is' if one else 'are'} skipped: this channel is muted until {until}"
     elif sub.mode == "digest":
         going = f"{'goes' if one else 'go'} in this channel's next digest"
