@@ -98,6 +98,17 @@ def test_what_is_missing_and_what_is_too_far_apart(gazetteer):
     ]
 
 
+def test_a_long_query_quoted_in_an_explanation_is_cut_at_a_word_end(gazetteer):
+    """A built-in list runs to a hundred words: quoted, it ends at a whole word ("OR ser…"
+    read as a word of the query)."""
+    words = ["troops", "soldiers", "servicemen", "paratroopers", "infantrymen", "sailors"] * 3
+    query = " OR ".join(words)
+    [line] = why_not(query, "Warships sail", gazetteer)
+    shown = line.split("`")[1]
+    assert shown.endswith("…") and len(shown) <= 60, line
+    assert set(shown[:-1].split()) <= {*words, "OR"}, line
+
+
 def test_a_referred_topic_whose_model_said_no_is_not_blamed_on_the_query(
     gazetteer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):

@@ -10,6 +10,7 @@ general (bot.wording).
 from __future__ import annotations
 
 from bot.clock import iso, minute_utc, parse_iso, utcnow
+from bot.text.clip import clip
 from bot.text.invisible import quoted
 
 SHOWN = 80  # characters of a user's input echoed back in an answer
@@ -19,13 +20,7 @@ def shown(text: str, limit: int = SHOWN) -> str:
     """A user's input as an answer repeats it: one line, cut (a 100 KB argument must not
     come back as a 100 KB reply), no backtick to break the code span it is shown in, no
     invisible or bidi control to reorder the rest of the line."""
-    line = quoted(text)
-    if len(line) <= limit:
-        return line
-    head = line[: limit - 1]
-    # At a word's end when one is near: "…to quell immigrat…" read as a word of its own.
-    word, space, _ = head.rpartition(" ")
-    return (word if space and len(word) >= limit // 2 else head).rstrip() + "…"
+    return clip(quoted(text), limit)
 
 
 def one_line(text: str) -> str:

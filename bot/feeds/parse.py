@@ -377,6 +377,9 @@ def _plain(value: str, kind: str, limit: int) -> str:
         text = " ".join(text.split())
     else:
         text = "\n".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
+    # A hard cut, not bot.text.clip's at a word's end: the stored text is what the next poll
+    # compares with (bot.text.versions), and a different cut would read as an edit of every
+    # long entry once after an upgrade.
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from bot.text.clean import drop_boilerplate
+from bot.text.clip import clip
 from bot.text.wire import strip_byline
 
 MAX_INPUT_CHARS = 30_000  # the key facts are in the lead; the rest of a long article is context
@@ -65,7 +66,7 @@ def summarize(title: str, text: str, *, max_sentences: int = 3, max_chars: int =
     ] or sentences
     reporting = list(dict.fromkeys(reporting))  # pull quotes and scrapes repeat sentences
     if len(reporting) <= 1:
-        return _fit(reporting[0], max_chars) if reporting else ""
+        return clip(reporting[0], max_chars) if reporting else ""
     chosen = _choose(title_words, reporting, max_sentences, max_chars)
     return " ".join(reporting[i] for i in sorted(chosen))
 
@@ -123,7 +124,7 @@ def _choose(title_words: set[str], sentences: list[str], k: int, max_chars: int)
             chosen.append(i)
             used += size
     if not chosen:  # even the best sentence is too long: cut it
-        sentences[ranked[0]] = _fit(sentences[ranked[0]], max_chars)
+        sentences[ranked[0]] = clip(sentences[ranked[0]], max_chars)
         chosen = [ranked[0]]
     return chosen
 
@@ -157,11 +158,3 @@ def _is_heading(sentence: str) -> bool:
 def _content_words(text: str) -> set[str]:
     """Lowercased words without stopwords, cut to 5 letters so troops/troop meet."""
     return {w.lower()[:5] for w in _WORD.findall(text) if w.lower() not in _STOP}
-
-
-def _fit(sentence: str, max_chars: int) -> str:
-    """The sentence, cut at a word boundary with an ellipsis when longer than max_chars."""
-    if len(sentence) <= max_chars:
-        return sentence
-    cut = sentence[: max_chars - 1].rsplit(" ", 1)[0].rstrip(",;:-– ")
-    return cut + "…"

@@ -42,6 +42,7 @@ from bot.defaults_path import default_file
 from bot.errors import ConfigError, QueryError
 from bot.model import Prepared, Topic, TopicMatch
 from bot.relevance import Relevance, Verdict, describe
+from bot.text.clip import clip
 from bot.text.invisible import strip_invisible
 from bot.text.wire import headline, strip_byline
 from bot.topics.entities import Gazetteer
@@ -884,7 +885,7 @@ def _short(node: Node) -> str:
     """A part of a compiled query as an explanation quotes it: as written, one line, cut (a
     built-in list runs to a hundred words)."""
     text = " ".join(str(_written(node)).split())
-    return text if len(text) <= SHORT else text[: SHORT - 1] + "…"
+    return clip(text, SHORT)
 
 
 def _written(node: Node) -> Node:
