@@ -117,6 +117,7 @@ def test_near_examples_from_the_docs():
         ("a NEAR b", "NEAR needs a distance, like NEAR/5", 2),
         ("a NEAR/500 b", "NEAR/500 is too far", 2),
         ("a NEAR/x b", "NEAR/x: NEAR's distance is a number of words, like NEAR/5", 2),
+        ("troops NEAR5 border", "NEAR5: did you mean NEAR/5?", 7),
         ("a NEAR/-3 b", "NEAR/-3: NEAR's distance is a number of words", 2),
         ("NOT a NEAR/2 b", "NEAR cannot join a NOT", 6),
         ("de*", "too short", 0),

@@ -13,10 +13,10 @@ Syntax, loosest binding first (precedence NOT > NEAR > AND > OR):
     entity:Russia     an entity of the gazetteer, through any alias (entity:"North Korea")
     topic:NAME        the item matches topic NAME (as the matcher decides it; not inside title:)
 
-Keywords are uppercase only; a lowercase `or`, `and` or `not` between two terms, `near/5`, and
-`-word` or `+word` are refused (read as words they would quietly invert the query: quote a word
-to search it). Words are compared the way the text is
-tokenised: lowercase, punctuation dropped, "U.S." read as "us", a trailing "'s" dropped, hyphens
+Keywords are uppercase only; a lowercase `or`, `and` or `not` between two terms, `near/5`,
+`NEAR5`, and `-word` or `+word` are refused (read as words they would quietly invert the
+query: quote a word to search it). Words are compared the way the text is tokenised:
+lowercase, punctuation dropped, "U.S." read as "us", a trailing "'s" dropped, hyphens
 splitting words (so `court-martial` is the phrase "court martial"), a number one word ("1,500"
 is `1500`, and "2,5" with a decimal comma `2.5`), accents composed (NFC) and combining marks
 part of their word. The matcher then compares words with their Latin letters folded to ASCII
@@ -475,6 +475,9 @@ def _bare(query: str, text: str, pos: int) -> _Lexeme:
         return _Lexeme("NEAR", text, pos, distance)
     if text.startswith("NEAR/"):  # meant as the operator, its distance mistyped (NEAR/x)
         raise QueryError(f"{text}: NEAR's distance is a number of words, like NEAR/5", query, pos)
+    if (slashless := re.fullmatch(r"NEAR(\d+)", text)) is not None:
+        # Read as the word "near5", a topic would be saved that can never match.
+        raise QueryError(f"{text}: did you mean NEAR/{slashless.group(1)}?", query, pos)
     return _Lexeme("WORD", text, pos)
 
 
