@@ -34,6 +34,17 @@ _KIND_HELP = {
     "switch": "on or off",
 }
 
+# Options whose kind ("text") says nothing of what to type: Discord shows this under the box.
+_ARG_HELP = {
+    ("test", "query"): "a topic's name, or a query like deploy* NEAR/5 troops",
+    ("test", "text"): "the text to try, or a page's URL",
+    ("topic add", "name"): "the topic's name: lowercase letters, digits, - or _",
+    ("topic add", "query"): _KIND_HELP["query"],
+    ("feeds add", "name"): "a name for the feed (else its own title)",
+    ("feeds remove", "feed"): "the feed's URL or name (see /wirewatch feeds list)",
+    ("search", "words"): "words the stored items must have",
+}
+
 
 @dataclass(frozen=True)
 class Invoked:
@@ -59,14 +70,14 @@ def layout(subcommands: Iterable[Subcommand] = SUBCOMMANDS) -> dict[tuple[str, .
     return paths
 
 
-def _option(name: str, kind: str, required: bool) -> dict[str, Any]:
+def _option(name: str, kind: str, required: bool, sub: str = "") -> dict[str, Any]:
     if not _NAME.fullmatch(name):
         raise ValueError(f"option {name!r} cannot be a Discord option name")
     option: dict[str, Any] = {
         "type": STRING,
         "name": name,
         "required": required,
-        "description": _KIND_HELP.get(kind, name),
+        "description": _ARG_HELP.get((sub, name)) or _KIND_HELP.get(kind, name),
     }
     if kind == "topic":
         option["autocomplete"] = True
@@ -90,7 +101,7 @@ def _subcommand(name: str, sub: Subcommand) -> dict[str, Any]:
         "type": SUB_COMMAND,
         "name": name,
         "description": help_text[:100],
-        "options": [_option(*a) for a in args],
+        "options": [_option(*a, sub=sub.name) for a in args],
     }
 
 

@@ -237,6 +237,17 @@ async def test_mute_and_unmute(rt: Runtime, cmds: Commands) -> None:
     assert subscriptions(rt.db, CHANNEL)[0].muted_until is None
 
 
+async def test_unmute_where_nothing_was_muted_says_so(cmds: Commands) -> None:
+    """A moderator unmuting a channel that was not muted must not be told alerts "come
+    again", as if some had been held back."""
+    await run(cmds, "subscribe troop-deployments")
+    idle = await run(cmds, "unmute")
+    assert idle.ok and idle.text.startswith("this channel was not muted")
+    assert "come again" not in idle.text
+    await run(cmds, "mute 1h")
+    assert (await run(cmds, "unmute")).text == "unmuted: new alerts come again"
+
+
 # -- topics ------------------------------------------------------------------------------
 
 
@@ -368,6 +379,11 @@ async def test_feeds_add_polls_right_away(
     assert "`Test Wire`" in listed.text and "2 items" in listed.text and ", ok" in listed.text
     again = await run(cmds, f"feeds add {feed_server.url('/feed')} Other")
     assert "already polled" in again.text
+    # The NAME typed was not applied: said, not left to look like a rename.
+    assert "keeps that name, not `Other`" in again.text
+    assert [f.name for f in list_feeds(rt.db)] == ["Test Wire"]
+    same = await run(cmds, f"feeds add {feed_server.url('/feed')} Test Wire")
+    assert same.text.endswith("is already polled")
     found = await run(cmds, "search troops Russia", user=MEMBER)
     assert NK_TITLE in found.text and "(Test Wire," in found.text
     assert "nothing stored" in (await run(cmds, "search zeppelin")).text
@@ -485,6 +501,18 @@ async def test_unknown_commands_point_to_help(cmds: Commands) -> None:
     reply = await run(cmds, "frobnicate now")
     assert not reply.ok and "unknown command `frobnicate`" in reply.text
     assert "/wirewatch help" in reply.text
+    assert "did you mean" not in reply.text  # nothing close: no guess
+
+
+async def test_a_mistyped_command_is_answered_with_the_command_meant(
+    rt: Runtime, cmds: Commands
+) -> None:
+    before = snapshot(rt)
+    reply = await run(cmds, "subcribe troop-deployments digest")
+    assert not reply.ok and "unknown command `subcribe`" in reply.text
+    assert "did you mean `/wirewatch subscribe troop-deployments digest`?" in reply.text
+    assert "did you mean `/wirewatch status`?" in (await run(cmds, "stauts")).text
+    assert snapshot(rt) == before  # a guess is offered, never run
 
 
 def test_text_for_builds_what_handle_parses() -> None:
@@ -620,6 +648,19 @@ async def test_a_url_without_a_scheme_is_told_what_to_add(rt: Runtime, cmds: Com
     reply = await run(cmds, "feeds add news.example/rss")
     assert not reply.ok and "needs http:// or https:// in front" in reply.text
     assert "`https://news.example/rss`" in reply.text
+    assert snapshot(rt) == before
+
+
+async def test_a_mistyped_scheme_is_told_the_url_meant(rt: Runtime, cmds: Commands) -> None:
+    """`htps://` is a typo, not a private address: the answer names the scheme and the URL
+    meant, without the private-address advice for ops."""
+    before = snapshot(rt)
+    reply = await run(cmds, "feeds add htps://news.example/rss")
+    assert not reply.ok and "not `htps:`" in reply.text
+    assert "did you mean `https://news.example/rss`?" in reply.text
+    assert "allow_private_addresses" not in reply.text
+    ftp = await run(cmds, "feeds add ftp://news.example/rss")
+    assert not ftp.ok and "http:// or https://, not `ftp:`" in ftp.text
     assert snapshot(rt) == before
 
 

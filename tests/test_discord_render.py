@@ -359,3 +359,20 @@ def test_schema_respects_discord_rules():
     assert topic["autocomplete"] and [c["value"] for c in mode["choices"]] == ["instant", "digest"]
     assert (only["name"], except_["name"]) == ("only", "except")
     assert not only["required"] and "query" in only["description"]
+
+
+def test_free_text_options_say_what_to_type() -> None:
+    """A moderator filling in /wirewatch topic add or test reads each box's description:
+    "text" under a query's box says nothing of what goes there."""
+    command = command_payload()
+    described = {}
+    for o in command["options"]:
+        for sub in o.get("options", []) if o["type"] == 2 else [o]:
+            path = f"{o['name']} {sub['name']}" if o["type"] == 2 else o["name"]
+            for opt in sub.get("options", []):
+                described[(path, opt["name"])] = opt["description"]
+    assert "text" not in {d for d in described.values()}
+    assert "query" in described[("topic add", "query")]
+    assert "topic" in described[("test", "query")] and "NEAR/5" in described[("test", "query")]
+    assert "URL" in described[("test", "text")]
+    assert "URL or name" in described[("feeds remove", "feed")]

@@ -66,7 +66,7 @@ async def feeds_add(calls: StoreCalls, inv: Invocation, rest: str) -> str:
     url, name = urldefrag(guarded_url(calls.rt, url)).url, feed_name(name)
     existing = await calls.run(_free_feed_at, url, name)
     if existing and not existing.disabled:
-        return f"`{existing.name}` ({url}) is already polled"
+        return already_polled(existing, url, name)
     title = await _trial_fetch(calls.rt, url)
     by = f"{inv.platform}:{inv.user}"
     feed = await calls.run(_add_feed_named, url, name, title, by)
@@ -118,6 +118,15 @@ def _free_feed_at(db: Database, url: str, name: str) -> FeedRow | None:
     return feed_at(db, url)
 
 
+def already_polled(existing: FeedRow, url: str, name: str) -> str:
+    """The answer for a feed polled already; a NAME given with it was not applied, so say so
+    (silence reads as if the feed had been renamed)."""
+    said = f"`{existing.name}` ({url}) is already polled"
+    if name and name != existing.name:
+        said += f"; it keeps that name, not `{shown(name)}`"
+    return said
+
+
 def _add_feed_named(
     db: Database, url: str, name: str, title: str | None, added_by: str
 ) -> FeedRow | str:
@@ -125,7 +134,7 @@ def _add_feed_named(
     its own `title`, else by its host; a sentence instead when it is polled already."""
     existing = feed_at(db, url)
     if existing and not existing.disabled:
-        return f"`{existing.name}` ({url}) is already polled"
+        return already_polled(existing, url, name)
     name = name or (existing.name if existing else title or host(url))
     name_free(db, name, url)
     return add_feed(db, url, name, origin="chat", added_by=added_by)

@@ -10,6 +10,7 @@ handler modules), and any platform syntax.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from bot.commands.echo import shown
@@ -222,7 +223,22 @@ def parse(text: str) -> tuple[Subcommand, str]:
         raise CommandError(f"`{first}` needs add or remove: `/wirewatch {first} add ...`")
     if first == "feedback":
         raise CommandError(f"`feedback` needs one of {', '.join(f'`{k}`' for k in KINDS)}")
-    raise CommandError(f"unknown command `{words[0]}`: `/wirewatch help` lists them")
+    guess = _closest(first)
+    if guess:
+        rest = text.split(None, 1)[1] if len(words) > 1 else ""
+        meant = shown(f"/wirewatch {guess} {rest}".rstrip())
+        raise CommandError(
+            f"unknown command `{shown(words[0])}`: did you mean `{meant}`? "
+            "`/wirewatch help` lists them"
+        )
+    raise CommandError(f"unknown command `{shown(words[0])}`: `/wirewatch help` lists them")
+
+
+def _closest(word: str) -> str:
+    """The command a mistyped first word most likely meant (`subcribe`: `subscribe`), or ""."""
+    firsts = sorted({s.name.split()[0] for s in SUBCOMMANDS})
+    close = difflib.get_close_matches(word, firsts, n=1, cutoff=0.75)
+    return close[0] if close else ""
 
 
 def needs_posting(text: str) -> bool:

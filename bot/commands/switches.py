@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.clock import later
+from bot.clock import iso, later, utcnow
 from bot.commands.echo import SHOWN, shown, when
 from bot.commands.grammar import Invocation
 from bot.durations import format_duration, parse_duration
@@ -53,6 +53,9 @@ def mute(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
 
 
 def unmute(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
+    now = iso(utcnow())
+    # Said, not done: "unmuted" where nothing was muted reads as if alerts had been held back.
+    was_muted = any(s.muted_until and s.muted_until > now for s in subscriptions(db, inv.channel))
     if not set_muted(db, inv.channel, None):
         raise CommandError("this channel has no subscriptions")
     reasons = [s.paused_reason for s in subscriptions(db, inv.channel)]
@@ -62,6 +65,8 @@ def unmute(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
             f"unmuted, but alerts here are still paused: {paused}. Fix that, then subscribe "
             "again to resume; held alerts are kept"
         )
+    if not was_muted:
+        return "this channel was not muted: its alerts come as they are found"
     return "unmuted: new alerts come again"
 
 

@@ -8,6 +8,7 @@ Deliberately not here: fetching (bot.feeds), and what is done with the page.
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,15 @@ def guarded_url(rt: Runtime, url: str) -> str:
     if not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", url):
         raise CommandError(
             f"`{shown(url)}` needs http:// or https:// in front, like `https://{shown(url)}`"
+        )
+    scheme, _, after = url.partition(":")
+    if scheme.lower() not in ("http", "https"):
+        # A typo in the scheme is not a matter of private addresses: say what to type.
+        guess = difflib.get_close_matches(scheme.lower(), ["https", "http"], n=1, cutoff=0.6)
+        meant = f": did you mean `{shown(guess[0] + ':' + after)}`?" if guess else ""
+        raise CommandError(
+            f"cannot use {shown(url)}: a URL here starts with http:// or https://, "
+            f"not `{shown(scheme)}:`{meant}"
         )
     try:
         return check_url(url, allow_private=rt.settings.network.allow_private_addresses)
