@@ -32,11 +32,37 @@ def parse_duration(value: str | int | float) -> float:
     if text.startswith("-"):
         raise ValueError("a duration cannot be negative")
     if not text or _PART.sub("", text) != "":
-        raise ValueError(f"{value!r} is not a duration: use forms such as 30s, 5m, 24h or 7d")
+        hint = meant(value)
+        also = f"; did you mean {hint}?" if hint else ""
+        raise ValueError(f"{value!r} is not a duration: use forms such as 30s, 5m, 24h or 7d{also}")
     seconds = sum(float(n) * _UNITS[u.lower()] for n, u in _PART.findall(text))
     if not math.isfinite(seconds) or seconds > MAX_SECONDS:
         raise ValueError(f"{value.strip()[:40]!r} is too long a duration: at most 3650d")
     return seconds
+
+
+# Units as people spell them out ("2 hours", "90 mins"): read only to say the short form.
+_WORDS = {
+    **dict.fromkeys(("sec", "secs", "second", "seconds"), "s"),
+    **dict.fromkeys(("min", "mins", "minute", "minutes"), "m"),
+    **dict.fromkeys(("hr", "hrs", "hour", "hours"), "h"),
+    **dict.fromkeys(("day", "days"), "d"),
+    **dict.fromkeys(("wk", "wks", "week", "weeks"), "w"),
+}
+_SPELLED = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
+
+
+def meant(value: str) -> str:
+    """The short form of a duration spelled out ("2 hours", "1 hour 30 mins": "2h", "1h30m"),
+    or "" when `value` is not one. Only for saying so: the long forms stay refused, so the
+    config, the command line and chat keep accepting the same words."""
+    text = value.strip().lower()
+    parts = _SPELLED.findall(text)
+    if not parts or _SPELLED.sub("", text).strip(" ,") != "":
+        return ""
+    if any(u not in _WORDS and u not in _UNITS for _, u in parts):
+        return ""
+    return "".join(f"{n}{_WORDS.get(u, u)}" for n, u in parts)
 
 
 def _no_unit(number: str) -> ValueError:

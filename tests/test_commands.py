@@ -847,9 +847,9 @@ async def test_subscribing_again_says_which_filters_it_removed(rt: Runtime, cmds
     narrowed = "subscribe troop-deployments --only `entity:Russia` --except `drill*`"
     assert (await run(cmds, narrowed)).ok
     digest = await run(cmds, "subscribe troop-deployments digest")
-    assert digest.ok and digest.text == (
-        "this channel now gets `troop-deployments` alerts (digest); "
-        "its --only/--except filters are removed"
+    assert digest.ok and digest.text.startswith(
+        "this channel now gets `troop-deployments` alerts (digest, was instant); "
+        "its --only/--except filters are removed; next digest "
     )
     assert (await run(cmds, narrowed)).ok
     only = await run(cmds, "subscribe troop-deployments --only `entity:Russia`")
@@ -874,3 +874,117 @@ async def test_a_headline_with_backticks_is_quoted_not_set_as_code_in_answers(
     shown = "Troops 'sent' to the border, '/wirewatch feeds remove X' says minister"
     assert shown in found.text, found.text
     assert "`" not in found.text and "\u202e" not in found.text
+
+
+# -- what a moderator is told after a change (the moderator audit) ------------------------
+
+
+async def test_switching_a_subscription_mode_says_so_and_when_the_digest_comes(
+    rt: Runtime, cmds: Commands
+) -> None:
+    """`(digest)` alone read as a new subscription, and a digest-bound channel was not told
+    when it would hear anything; the time is the digest code's own (`next_digest_at`)."""
+    from bot.clock import minute_utc, utcnow
+    from bot.digest import next_digest_at
+
+    assert (await run(cmds, "subscribe troop-deployments")).text.endswith("alerts (instant)")
+    digest = await run(cmds, "subscribe troop-deployments digest")
+    due = minute_utc(next_digest_at(rt.db, rt.settings.digest_every, utcnow()))
+    assert digest.text == (
+        "this channel now gets `troop-deployments` alerts (digest, was instant); "
+        f"next digest {due}, then every 1h"
+    )
+    back = await run(cmds, "subscribe troop-deployments instant")
+    assert back.text == "this channel now gets `troop-deployments` alerts (instant, was digest)"
+    assert (await run(cmds, "subscribe troop-deployments")).text.endswith("alerts (instant)")
+
+
+async def test_topic_add_with_the_same_query_says_nothing_changed(
+    rt: Runtime, cmds: Commands
+) -> None:
+    assert (await run(cmds, "topic add mine troops NEAR/5 border")).ok
+    before = snapshot(rt)
+    same = await run(cmds, "topic add mine `troops NEAR/5 border`")
+    assert same.ok and same.text.startswith("topic `mine` is unchanged")
+    assert "changed topic" not in same.text
+    assert snapshot(rt) == before
+    assert (await run(cmds, "topic add mine troops")).text.startswith("changed topic `mine`")
+
+
+async def test_a_mute_over_a_running_one_says_what_it_replaced(rt: Runtime, cmds: Commands) -> None:
+    await run(cmds, "subscribe troop-deployments")
+    first = await run(cmds, "mute 2h")
+    assert ", was until" not in first.text
+    was = re.search(r"muted until (.+? UTC)", first.text)
+    assert was
+    shorter = await run(cmds, "mute 1h")
+    assert shorter.ok and f"(1h), was until {was[1]};" in shorter.text
+
+
+@pytest.mark.parametrize(
+    "typed, meant",
+    [("2 hours", "2h"), ("2 hrs", "2h"), ("90 minutes", "90m"), ("1 day", "1d")],
+)
+async def test_a_spelled_out_mute_is_told_the_short_form(
+    rt: Runtime, cmds: Commands, typed: str, meant: str
+) -> None:
+    await run(cmds, "subscribe troop-deployments")
+    reply = await run(cmds, f"mute {typed}")
+    assert not reply.ok and f"did you mean `{meant}`?" in reply.text
+    assert subscriptions(rt.db, CHANNEL)[0].muted_until is None
+    assert "did you mean" not in (await run(cmds, "mute 2x")).text
+
+
+@pytest.mark.parametrize(
+    "typed, meant",
+    [
+        ("feedback relevant 1", "`/wirewatch feedback not-relevant 1`"),
+        ("feedback not relevant 12", "`/wirewatch feedback not-relevant 12`"),
+        ("feedback wrong 3", "`/wirewatch feedback wrong-story 3`"),
+        ("feedback", ""),
+    ],
+)
+async def test_feedback_without_a_kind_gets_the_usage_and_the_kind_meant(
+    cmds: Commands, typed: str, meant: str
+) -> None:
+    reply = await run(cmds, typed, user=MEMBER)
+    assert not reply.ok
+    assert reply.text.endswith(
+        "usage: `/wirewatch feedback not-relevant ALERT`, `/wirewatch feedback wrong-story ALERT`"
+    )
+    assert (f"did you mean {meant}?" in reply.text) if meant else "did you mean" not in reply.text
+
+
+async def test_status_without_subscriptions_says_what_to_type(cmds: Commands) -> None:
+    reply = await run(cmds, "status", user=MEMBER)
+    assert (
+        "- this channel: no subscriptions: `/wirewatch subscribe troop-deployments` "
+        "(moderators), or `/wirewatch topics` to see the topics"
+    ) in reply.text
+
+
+async def test_topics_clips_long_queries_and_says_where_the_whole_is(
+    rt: Runtime, cmds: Commands
+) -> None:
+    """troop-deployments' query alone is about 2,500 characters: a wall of text in chat."""
+    long = "troops AND (" + " OR ".join(f"place{i}" for i in range(80)) + ")"
+    assert (await run(cmds, f"topic add mine {long}")).ok
+    reply = await run(cmds, "topics", user=MEMBER)
+    line = next(x for x in reply.text.splitlines() if x.startswith("- `troop-deployments`"))
+    assert len(line) < 800 and "…` (whole: `wirewatch topics list` on the bot's host)" in line
+    assert f"`{long}`" in reply.text  # typed in chat, so it fits in chat: shown whole
+    assert len(reply.text) < 2500
+
+
+def test_a_spelled_out_duration_is_told_the_short_form_everywhere_and_still_refused() -> None:
+    """The config and the command line read durations through the same function: the hint
+    is added to the refusal, nothing more is accepted. Discord's one-word option says it too."""
+    from bot.durations import parse_duration
+
+    with pytest.raises(ValueError, match=r"did you mean 1h30m\?"):
+        parse_duration("1 hour 30 mins")
+    with pytest.raises(ValueError) as plain:
+        parse_duration("soon")
+    assert "did you mean" not in str(plain.value)
+    with pytest.raises(Exception, match=r"did you mean `2h`\?"):
+        Commands.text_for("mute", {"duration": "2 hours"})

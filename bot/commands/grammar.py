@@ -14,6 +14,7 @@ import difflib
 from dataclasses import dataclass
 
 from bot.commands.echo import shown
+from bot.durations import meant
 from bot.errors import CommandError
 from bot.feedback import KINDS
 
@@ -222,7 +223,7 @@ def parse(text: str) -> tuple[Subcommand, str]:
     if first in ("topic", "feeds"):
         raise CommandError(f"`{first}` needs add or remove: `/wirewatch {first} add ...`")
     if first == "feedback":
-        raise CommandError(f"`feedback` needs one of {', '.join(f'`{k}`' for k in KINDS)}")
+        raise CommandError(_feedback_meant(text.split()[1:]))
     guess = _closest(first)
     if guess:
         rest = text.split(None, 1)[1] if len(words) > 1 else ""
@@ -232,6 +233,26 @@ def parse(text: str) -> tuple[Subcommand, str]:
             "`/wirewatch help` lists them"
         )
     raise CommandError(f"unknown command `{shown(words[0])}`: `/wirewatch help` lists them")
+
+
+def _feedback_meant(words: list[str]) -> str:
+    """`feedback` without a kind it knows: the kinds, the kind a near miss meant
+    (`relevant`, `not relevant`, `wrong`: that command with its ALERT), and the usage."""
+    kinds = ", ".join(f"`{k}`" for k in KINDS)
+    joined = "-".join(words[:2]).lower()
+    typed = words[:1]
+    if joined in KINDS:  # "not relevant 12"
+        guess, typed, after = joined, words[:2], words[2:]
+    else:
+        word = words[0].lower() if words else ""
+        near = difflib.get_close_matches(word, KINDS, n=1, cutoff=0.6)
+        guess = next((k for k in KINDS if word and word in k), near[0] if near else "")
+        after = words[1:]
+    said = f", not `{shown(' '.join(typed))}`" if typed else ""
+    alert = shown(" ".join(after)) or "ALERT"
+    meant = f": did you mean `/wirewatch feedback {guess} {alert}`?" if guess else ""
+    usage = ", ".join(f"`/wirewatch feedback {k} ALERT`" for k in KINDS)
+    return f"`feedback` needs one of {kinds}{said}{meant}\nusage: {usage}"
 
 
 def _closest(word: str) -> str:
@@ -273,7 +294,9 @@ def text_for(name: str, options: dict[str, str]) -> str:
     for arg, kind, _ in sub.args:
         value = str(options.get(arg) or "").strip()
         if one_word(name, arg, kind) and len(value.split()) > 1:
-            raise CommandError(f"`{arg}` is one word, not `{shown(value)}`")
+            hint = meant(value) if kind == "duration" else ""
+            also = f": did you mean `{hint}`?" if hint else ""
+            raise CommandError(f"`{arg}` is one word, not `{shown(value)}`{also}")
         quoted = (name == "test" and arg == "query") or kind == "query"
         if quoted and "`" in value.strip("`"):
             raise CommandError(f"`{arg}`: a query cannot hold a backtick (`)")

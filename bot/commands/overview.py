@@ -24,7 +24,7 @@ from bot.gone_topics import gone_line, gone_subscriptions
 from bot.outbox import pending_count
 from bot.settings import LINE_BREAKING
 from bot.status import digest_waiting, health, without_vectors
-from bot.store import list_feeds, search_items, subscriptions
+from bot.store import list_feeds, list_topics, search_items, subscriptions
 from bot.text.invisible import quoted
 from bot.wording import counted
 
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
 
     from bot.app import Runtime
     from bot.commands.calls import StoreCalls
+
+FIRST_TOPIC = "troop-deployments"  # the built-in topic: what a new channel most likely wants
 
 
 async def show_help(calls: StoreCalls, inv: Invocation, rest: str) -> str:
@@ -91,8 +93,7 @@ def status(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
         )
     subs = live(subscriptions(db, inv.channel))
     lines.append(
-        "- this channel: "
-        + ("; ".join(describe_sub(s) for s in subs) if subs else "no subscriptions")
+        "- this channel: " + ("; ".join(describe_sub(s) for s in subs) if subs else _first_step(db))
     )
     lines += [f"- {gone_line(g)}" for g in gone_subscriptions(db, inv.channel)]
     failing = [f for f in list_feeds(db) if f.failures and not f.disabled][:5]
@@ -106,6 +107,16 @@ def status(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
             "`sentence_vectors: false`; the log says which: `vectors.unavailable`)"
         )
     return "\n".join(lines + _week_lines(last_week(db)))
+
+
+def _first_step(db: Database) -> str:
+    """A channel without subscriptions: what to type next, not only that it has none."""
+    names = [t.name for t in list_topics(db)]
+    topic = FIRST_TOPIC if FIRST_TOPIC in names else "TOPIC"
+    return (
+        f"no subscriptions: `/wirewatch subscribe {topic}` (moderators), "
+        "or `/wirewatch topics` to see the topics"
+    )
 
 
 def _week_lines(weeks: list[TopicWeek]) -> list[str]:

@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import re
 import threading
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot import metrics
-from bot.commands.echo import dropped, shown
+from bot.clock import iso, utcnow
+from bot.commands.echo import dropped, shown, when
 from bot.commands.grammar import Invocation
 from bot.commands.lookups import describe_sub, known_topic, live
+from bot.digest import next_digest_at
+from bot.durations import format_duration
 from bot.edit_store import edits_enabled
 from bot.errors import CommandError, QueryError
 from bot.gone_topics import gone_line, gone_subscriptions
@@ -33,6 +37,7 @@ if TYPE_CHECKING:
     from sqlite_utils import Database
 
     from bot.app import Runtime
+    from bot.store import SubscriptionRow
 
 MODES = ("instant", "digest")
 _FLAG = re.compile(r"(?:^|\s)(?:--|[—–])([A-Za-z]+)(?=\s|$)")  # a typed "--" may become a dash
@@ -61,7 +66,8 @@ def subscribe_here(
             f"--except names `topic:{topic.name}`, the topic this subscription follows: "
             "every alert it would send matches it. Leave it out of the query"
         )
-    removed = _filters_removed(db, inv.channel, topic.name, only, except_)
+    before = next((s for s in live(subscriptions(db, inv.channel)) if s.topic == topic.name), None)
+    removed = _filters_removed(before, only, except_)
     done = subscribe(db, inv.channel, topic.name, mode, only, except_, stop)
     metrics.DROPPED.labels("filter changed").inc(done.dropped)
     held = done.resumed
@@ -78,8 +84,14 @@ def subscribe_here(
         if done.dropped
         else ""
     )
+    # A switch said as one: "(digest)" alone read as if nothing had been there before.
+    was = f", was {before.mode}" if before and before.mode != mode else ""
+    every = format_duration(rt.settings.digest_every)
+    due = f"; next digest {when(iso(next_digest(db, rt)))}, then every {every}"
+    due = due if mode == "digest" else ""
     return (
-        f"this channel now gets `{topic.name}` alerts ({mode}){narrowed}{removed}{refused}{resumed}"
+        f"this channel now gets `{topic.name}` alerts ({mode}{was}){narrowed}{removed}{refused}"
+        f"{resumed}{due}"
     )
 
 
@@ -140,12 +152,18 @@ def _narrowing_flags(rest: str) -> tuple[str, dict[str, str]]:
     return head, flags
 
 
-def _filters_removed(
-    db: Database, channel: str, topic: str, only: str | None, except_: str | None
-) -> str:
+def next_digest(db: Database, rt: Runtime) -> datetime:
+    """When the next digest goes out: the running scheduler's own next run of the digest
+    job (`bot.app.run_forever`), else when a start would send the first (`next_digest_at`)."""
+    job = rt.scheduler.get_job("digest") if rt.scheduler and rt.scheduler.running else None
+    if job is not None and job.next_run_time is not None:
+        return job.next_run_time
+    return next_digest_at(db, rt.settings.digest_every, utcnow())
+
+
+def _filters_removed(before: SubscriptionRow | None, only: str | None, except_: str | None) -> str:
     """Subscribing again replaces the narrowing: a filter the channel had and the new
     command leaves out is dropped, and the reply says so rather than doing it silently."""
-    before = next((s for s in live(subscriptions(db, channel)) if s.topic == topic), None)
     if before is None:
         return ""
     old_new = (("only", before.only_query, only), ("except", before.except_query, except_))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from bot.clock import iso, later, utcnow
 from bot.commands.echo import SHOWN, shown, when
 from bot.commands.grammar import Invocation
-from bot.durations import format_duration, parse_duration
+from bot.durations import format_duration, meant, parse_duration
 from bot.edit_store import edits_enabled, set_edits
 from bot.errors import CommandError
 from bot.store import set_muted, subscriptions
@@ -32,6 +32,10 @@ def mute(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
     try:
         seconds = parse_duration(rest)
     except ValueError as exc:
+        if hint := meant(rest):  # "2 hours": the short form, which is what mute takes
+            raise CommandError(
+                f"`{shown(rest)}` is not a duration: did you mean `{hint}`?"
+            ) from None
         if len(rest) <= SHOWN:  # its own words say what is wrong ("30 has no unit")
             raise CommandError(str(exc)) from None
         raise CommandError(
@@ -40,14 +44,25 @@ def mute(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
     if not 1 <= seconds <= MAX_MUTE:
         raise CommandError("a mute lasts at least 1s and at most 90d")
     until = later(seconds)
+    now = iso(utcnow())
+    # A mute replaces the one running, shorter or not: said, so a shortened one is no surprise.
+    running = max(
+        (
+            s.muted_until
+            for s in subscriptions(db, inv.channel)
+            if s.muted_until and s.muted_until > now
+        ),
+        default=None,
+    )
     if not set_muted(db, inv.channel, until):
         raise CommandError(
             "this channel has no subscriptions to mute: a mute holds back the alerts of "
             "the channel's subscriptions (and of those added while it lasts), so subscribe "
             "first"
         )
+    was = f", was until {when(running)}" if running else ""
     return (
-        f"muted until {when(until)} ({format_duration(seconds)}); "
+        f"muted until {when(until)} ({format_duration(seconds)}){was}; "
         "alerts meanwhile are skipped. `/wirewatch unmute` ends it early"
     )
 

@@ -1,4 +1,5 @@
-"""Topics from chat: `topics` (every one with its query), `topic add NAME QUERY`, `topic remove`.
+"""Topics from chat: `topics` (every one with its query, a long one cut), `topic add NAME
+QUERY`, `topic remove`.
 
 A topic added or changed decides the waiting alerts it concerns again, in slices a stop ends
 in time (`bot.redecide.save_topic`), then the pipeline gets a new matcher. A topic is saved
@@ -27,6 +28,7 @@ from bot.narrow import Redecision, channels_naming, rematch
 from bot.opinions import explain
 from bot.redecide import NOTHING_CHANGED, save_topic, unfinished_topics, waiting_items
 from bot.store import delete_topic, list_topics, subscriptions
+from bot.text.clip import clip
 from bot.topics.refs import users_of
 from bot.topics.usable import usable_topics
 from bot.wording import counted
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from bot.topics.entities import Gazetteer
 
 TOPIC_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+QUERY_SHOWN = 200  # characters of a built-in or config topic's query that `topics` shows
 CONSULT_SLICE = 32  # items whose text the loop prepares before it serves others again
 # Which alerts a changed topic query dropped (`topic add`).
 WAITING_THROUGH = (
@@ -53,7 +56,12 @@ def list_topics_here(db: Database, rt: Runtime, inv: Invocation, rest: str) -> s
     lines = [f"{counted(len(topics), 'topic')}:"]
     for t in topics:
         about = f" ({t.description})" if t.description else ""
-        lines.append(f"- `{t.name}` [{t.origin}]{about}: `{one_line(t.query)}`")
+        query = one_line(t.query)
+        # A chat topic's query came in a chat message, so it fits in one; a built-in or
+        # config query may not (troop-deployments': 2,500 characters), and the host has it.
+        short = query if t.origin == "chat" else clip(query, QUERY_SHOWN)
+        whole = " (whole: `wirewatch topics list` on the bot's host)" if short != query else ""
+        lines.append(f"- `{t.name}` [{t.origin}]{about}: `{short}`{whole}")
     return "\n".join(lines)
 
 
@@ -73,13 +81,19 @@ async def topic_add(calls: StoreCalls, inv: Invocation, rest: str) -> str:
     topic = Topic(name, query, origin="chat")
     current, topics = await calls.run(_checked_topic, topic, rt.pipeline.gazetteer)
     others = [t for t in topics if t.name != name]
+    unfinished = name in await calls.run(unfinished_topics)  # a try cut short
+    if current is not None and current.query == query and not unfinished:
+        # "changed" where nothing was read as if the waiting alerts had been decided again.
+        return (
+            f"topic `{name}` is unchanged: it already has this query. Try it with "
+            f"`/wirewatch test {name} TEXT`"
+        )
     if (await explain(query, "-", rt.pipeline.gazetteer, topics))[0]:
         raise CommandError(
             "this query matches an item with no words at all, so nearly every item: "
             "name what an item must have, like `troops AND NOT drill*`"
         )
     again = None
-    unfinished = name in await calls.run(unfinished_topics)  # a try cut short
     # Alerts held since a config topic of this name left: this query decides them.
     held = 0 if current else await calls.run(held_for, name)
     if held or (current is not None and (current.query != query or unfinished)):
