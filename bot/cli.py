@@ -16,6 +16,7 @@ import re
 import signal
 import sys
 import tempfile
+from collections.abc import Coroutine
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -331,7 +332,39 @@ def _platforms_here(settings: Settings) -> tuple[set[str], list[str]]:
 def cmd_poll(args: argparse.Namespace) -> int:
     settings = _settings(args)
     log_format()  # refused, not text logs in place of the JSON a cron's pipeline reads
-    return asyncio.run(_poll(settings, build_adapters(settings, json_lines=args.json)))
+    return asyncio.run(_stoppable(_poll(settings, build_adapters(settings, json_lines=args.json))))
+
+
+async def _stoppable(work: Coroutine[None, None, int]) -> int:
+    """A one-shot `poll` that SIGTERM (a cron's timeout, `docker stop`) or Ctrl-C ends the way
+    `run` ends: the poll stops, the database and the chat adapters are closed, and it says
+    so, where it died at once in silence. What it stored is kept; an alert cut short in its
+    send is looked up on the platform before anything is sent again (as after a kill)."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    heard: list[signal.Signals] = []
+
+    def stop(sig: signal.Signals) -> None:
+        if not heard:
+            heard.append(sig)
+            task.cancel()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop, sig)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        if not heard:
+            raise
+        print(
+            f"poll stopped ({heard[0].name}): what it stored is kept; alerts not yet sent go "
+            "out at the next poll",
+            file=sys.stderr,
+        )
+        return 128 + heard[0].value  # as a shell reports a command a signal ended
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
 
 
 async def _poll(settings: Settings, adapters: dict[str, ChatAdapter], cycles: int = 1) -> int:

@@ -95,6 +95,51 @@ async def test_sigterm_with_a_feed_in_flight_exits_0_in_time_and_loses_nothing(
     assert [a["title"] for a in console.alerts()] == [SLOW]
 
 
+@pytest.mark.slow
+async def test_sigterm_stops_a_one_shot_poll_cleanly_and_the_next_poll_sends_everything(
+    tmp_path, feed_server
+):
+    """`wirewatch poll` from a cron whose timeout (or `docker stop`) sends SIGTERM: it says it
+    stopped and exits 143, the database whole; the next poll sends what it had found, once."""
+    from aiohttp import web
+
+    asked = asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        asked.set()
+        await asyncio.sleep(60)
+        return web.Response(text=_rss(SLOW, prefix="s"), content_type="application/rss+xml")
+
+    feed_server.serve("/fast", _rss(FAST, prefix="f"))
+    feed_server.handle("/slow", slow)
+    config = _config(tmp_path, {"Fast": feed_server.url("/fast"), "Slow": feed_server.url("/slow")})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "poll", "--config", str(config),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    try:
+        await asyncio.wait_for(asked.wait(), 30)  # the slow feed is in flight
+        await asyncio.sleep(1)  # the fast feed's wave stored meanwhile
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), timeout=15)
+        err = (await proc.stderr.read()).decode()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert code == 128 + signal.SIGTERM, (code, err)
+    assert "poll stopped (SIGTERM)" in err and "Traceback" not in err, err
+    conn = sqlite3.connect(tmp_path / "w.db")
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    conn.close()
+
+    feed_server.serve("/slow", _rss(SLOW, prefix="s"))
+    async with console_runtime(load_settings(config)) as (rt, console):
+        await poll_once(rt)
+    assert sorted(a["title"] for a in console.alerts()) == sorted([FAST, SLOW])
+
+
 class SlowPlatform:
     """A chat platform that takes `delay` seconds per message and records what it got."""
 
