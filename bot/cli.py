@@ -16,6 +16,7 @@ import re
 import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Coroutine
 from datetime import timedelta
 from pathlib import Path
@@ -349,7 +350,10 @@ async def _stoppable(work: Coroutine[None, None, int]) -> int:
             heard.append(sig)
             task.cancel()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    # Signals reach the main thread only (a test calls `main` from another: no handlers).
+    main_thread = threading.current_thread() is threading.main_thread()
+    signals = [signal.SIGTERM, signal.SIGINT] if main_thread else []
+    for sig in signals:
         loop.add_signal_handler(sig, stop, sig)
     try:
         return await task
@@ -363,7 +367,7 @@ async def _stoppable(work: Coroutine[None, None, int]) -> int:
         )
         return 128 + heard[0].value  # as a shell reports a command a signal ended
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in signals:
             loop.remove_signal_handler(sig)
 
 
