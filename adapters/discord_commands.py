@@ -91,7 +91,9 @@ class CommandSurface(Protocol):
 
     def handle(self, inv: Invocation) -> Awaitable[Reply]: ...
 
-    def topic_names(self, prefix: str = "") -> list[str]: ...
+    def topic_names(
+        self, prefix: str = "", *, command: str = "", channel: str = ""
+    ) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ class _HandleOnly:
 
     handle: Callable[[Invocation], Awaitable[Reply]]
 
-    def topic_names(self, prefix: str = "") -> list[str]:
+    def topic_names(self, prefix: str = "", *, command: str = "", channel: str = "") -> list[str]:
         return []
 
 
@@ -245,9 +247,13 @@ class CommandRouter:
             )
 
     async def _autocomplete(self, interaction: discord.Interaction, invoked: Invoked) -> None:
+        """The topic names this subcommand takes in this channel (a thread's parent, as the
+        command itself will act on), starting with what is typed."""
         typed = invoked.options.get(invoked.focused or "", "")
-        wanted = self.commands is not None and invoked.kind == "topic"
-        names = self.commands.topic_names(typed) if wanted and self.commands else []
+        names: list[str] = []
+        if self.commands is not None and invoked.kind == "topic":
+            channel = f"{self.platform}:{channel_of(interaction)}"
+            names = self.commands.topic_names(typed, command=invoked.name, channel=channel)
         await interaction.response.autocomplete(
             [app_commands.Choice(name=n, value=n) for n in names[:25]]
         )

@@ -323,10 +323,11 @@ class DiscordStub:
         return log
 
     async def autocomplete(
-        self, *path: str, focused: str, value: str, user: str
+        self, *path: str, focused: str, value: str, user: str, channel: str | None = None
     ) -> list[dict[str, Any]]:
-        """Type `value` into option `focused`; the choices the bot offered."""
-        log = await self._interact(4, path, {focused: value}, focused, user, None)
+        """Type `value` into option `focused` (in `channel`, #general unless told); the
+        choices the bot offered."""
+        log = await self._interact(4, path, {focused: value}, focused, user, channel)
         await self._wait(log, lambda: bool(log.callbacks))
         return log.callbacks[0]["data"]["choices"]
 

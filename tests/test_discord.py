@@ -326,7 +326,8 @@ async def test_a_stale_command_is_answered_and_logged_not_dropped(stub, tmp_path
 
 async def test_commands_in_a_story_thread_act_on_its_channel(stub, tmp_path):
     """Typed in a story's thread, /wirewatch means the channel the thread hangs from: its
-    subscriptions, its mute, its alerts (the story's first one included)."""
+    subscriptions (what unsubscribe offers too), its mute, its alerts (the story's first
+    one included)."""
     async with serve_demo() as feeds:
         settings = settings_for(
             tmp_path,
@@ -340,6 +341,10 @@ async def test_commands_in_a_story_thread_act_on_its_channel(stub, tmp_path):
             [(first,)] = rt.db.execute(sql, [thread]).fetchall()
             listed = await stub.command("list", user=stub.member, channel=thread)
             assert "subscribed to 1:\n- `troop-deployments`" in text_of(listed)
+            offered = await stub.autocomplete(
+                "unsubscribe", focused="topic", value="", user=stub.moderator, channel=thread
+            )
+            assert [c["value"] for c in offered] == ["troop-deployments"]
             muted = await stub.command("mute", user=stub.moderator, channel=thread, duration="1h")
             assert "muted until" in text_of(muted)
             [sub] = subscriptions(rt.db, f"discord:{stub.alerts}")
@@ -361,6 +366,72 @@ async def test_autocomplete_offers_topic_names(stub, tmp_path):
         )
     assert {"name": "troop-deployments", "value": "troop-deployments"} in choices
     assert all(c["value"].startswith("troop") for c in choices)
+
+
+def offered(choices: list[dict[str, Any]]) -> list[str]:
+    return [c["value"] for c in choices]
+
+
+async def test_unsubscribe_offers_only_this_channels_subscriptions(stub, tmp_path):
+    # Found by the moderator audit: every topic was offered, and all but the channel's own
+    # were then refused with "this channel is not subscribed to".
+    subs = [
+        {"topic": "troop-deployments", "channel": f"discord:{stub.alerts}"},
+        {"topic": "naval-movements", "channel": f"discord:{stub.alerts}"},
+        {"topic": "peacekeeping", "channel": f"discord:{stub.general}"},
+    ]
+    async with discord_runtime(stub, settings_for(tmp_path, subscriptions=subs)):
+        here = await stub.autocomplete(
+            "unsubscribe", focused="topic", value="", user=stub.moderator, channel=stub.alerts
+        )
+        typed = await stub.autocomplete(
+            "unsubscribe", focused="topic", value="na", user=stub.moderator, channel=stub.alerts
+        )
+        general = await stub.autocomplete(
+            "unsubscribe", focused="topic", value="", user=stub.moderator
+        )
+        gone = await stub.command(
+            "unsubscribe", user=stub.moderator, channel=stub.alerts, topic="troop-deployments"
+        )
+        after = await stub.autocomplete(
+            "unsubscribe", focused="topic", value="", user=stub.moderator, channel=stub.alerts
+        )
+        subscribe = await stub.autocomplete(
+            "subscribe", focused="topic", value="", user=stub.moderator, channel=stub.alerts
+        )
+    assert offered(here) == ["naval-movements", "troop-deployments"]
+    assert offered(typed) == ["naval-movements"]
+    assert offered(general) == ["peacekeeping"]
+    assert "no longer gets" in text_of(gone) and offered(after) == ["naval-movements"]
+    # Subscribing still offers every topic, those already subscribed here included.
+    assert offered(subscribe) == [
+        "naval-movements",
+        "nk-russia",
+        "peacekeeping",
+        "troop-deployments",
+    ]
+
+
+async def test_topic_remove_offers_only_topics_added_from_chat(stub, tmp_path):
+    # Found by the moderator audit: builtin and config topics were offered, then refused
+    # ("only topics added from chat can be removed here").
+    settings = settings_for(tmp_path, topics={"from-config": {"query": "budget"}})
+    async with discord_runtime(stub, settings):
+        added = await stub.command(
+            "topic", "add", user=stub.admin, name="nk-troops", query="troops AND Korea"
+        )
+        remove = await stub.autocomplete(
+            "topic", "remove", focused="name", value="", user=stub.admin
+        )
+        typed = await stub.autocomplete(
+            "topic", "remove", focused="name", value="tro", user=stub.admin
+        )
+        subscribe = await stub.autocomplete("subscribe", focused="topic", value="", user=stub.admin)
+    assert "nk-troops" in text_of(added), text_of(added)
+    assert offered(remove) == ["nk-troops"]
+    assert offered(typed) == []
+    everything = ["from-config", "naval-movements", "nk-russia", "nk-troops", "peacekeeping"]
+    assert offered(subscribe) == [*everything, "troop-deployments"]
 
 
 async def test_test_command_takes_a_topic_or_a_query_without_backticks(stub, tmp_path):

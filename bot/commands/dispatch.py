@@ -20,10 +20,12 @@ from bot.commands import feed_admin, overview, subscriptions, switches, topic_ad
 from bot.commands.calls import StoreCalls
 from bot.commands.grammar import Invocation, Reply, Subcommand, parse, text_for
 from bot.commands.labels import feedback
+from bot.commands.lookups import live
 from bot.commands.rights import is_moderator, refusal
 from bot.commands.trial import try_query
 from bot.errors import CommandError, StoreError
 from bot.store import list_topics
+from bot.store import subscriptions as subscriptions_in
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -123,10 +125,21 @@ class Commands:
         shared feeds and topics (`bot.commands.rights.is_moderator`)."""
         return is_moderator(self.rt.settings, inv, bot_wide=bot_wide)
 
-    def topic_names(self, prefix: str = "") -> list[str]:
-        """Topic names starting with `prefix`, for autocomplete (at most 25, Discord's cap)."""
+    def topic_names(self, prefix: str = "", *, command: str = "", channel: str = "") -> list[str]:
+        """Topic names starting with `prefix` that `command` would take in `channel`, for
+        autocomplete (at most 25, Discord's cap): offering a name the command then refuses
+        wastes the moderator's turn. `unsubscribe`: the channel's subscriptions;
+        `topic remove`: topics added from chat; any other: every topic."""
         prefix = prefix.lower()
-        # On the loop: the topics table is a few rows, and Discord wants choices at once.
-        return [t.name for t in list_topics(self.rt.db) if t.name.startswith(prefix)][:25]
+        # On the loop: the topics table and a channel's subscriptions are a few rows each,
+        # and Discord wants choices at once.
+        db = self.rt.db
+        if command == "unsubscribe":  # as unsubscribe_here checks; without a channel, none
+            names = [s.topic for s in live(subscriptions_in(db, channel))] if channel else []
+        elif command == "topic remove":  # config and builtin topics are refused
+            names = [t.name for t in list_topics(db) if t.origin == "chat"]
+        else:
+            names = [t.name for t in list_topics(db)]
+        return [n for n in names if n.startswith(prefix)][:25]
 
     text_for = staticmethod(text_for)
