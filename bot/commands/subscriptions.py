@@ -17,8 +17,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot import metrics
-from bot.clock import iso, utcnow
-from bot.commands.echo import dropped, shown, when
+from bot.clock import minute_utc, utcnow
+from bot.commands.echo import dropped, shown
 from bot.commands.grammar import Invocation
 from bot.commands.lookups import describe_sub, known_topic, live
 from bot.digest import next_digest_at
@@ -86,9 +86,10 @@ def subscribe_here(
     )
     # A switch said as one: "(digest)" alone read as if nothing had been there before.
     was = f", was {before.mode}" if before and before.mode != mode else ""
-    every = format_duration(rt.settings.digest_every)
-    due = f"; next digest {when(iso(next_digest(db, rt)))}, then every {every}"
-    due = due if mode == "digest" else ""
+    due = ""
+    if mode == "digest":
+        every = format_duration(rt.settings.digest_every)
+        due = f"; next digest {minute_utc(next_digest(db, rt))}, then every {every}"
     return (
         f"this channel now gets `{topic.name}` alerts ({mode}{was}){narrowed}{removed}{refused}"
         f"{resumed}{due}"
