@@ -227,9 +227,9 @@ def parse(text: str) -> tuple[Subcommand, str]:
     guess = _closest(first)
     if guess:
         rest = text.split(None, 1)[1] if len(words) > 1 else ""
-        meant = shown(f"/wirewatch {guess} {rest}".rstrip())
+        command = shown(f"/wirewatch {guess} {rest}".rstrip())
         raise CommandError(
-            f"unknown command `{shown(words[0])}`: did you mean `{meant}`? "
+            f"unknown command `{shown(words[0])}`: did you mean `{command}`? "
             "`/wirewatch help` lists them"
         )
     raise CommandError(f"unknown command `{shown(words[0])}`: `/wirewatch help` lists them")
@@ -250,9 +250,9 @@ def _feedback_meant(words: list[str]) -> str:
         after = words[1:]
     said = f", not `{shown(' '.join(typed))}`" if typed else ""
     alert = shown(" ".join(after)) or "ALERT"
-    meant = f": did you mean `/wirewatch feedback {guess} {alert}`?" if guess else ""
+    guessed = f": did you mean `/wirewatch feedback {guess} {alert}`?" if guess else ""
     usage = ", ".join(f"`/wirewatch feedback {k} ALERT`" for k in KINDS)
-    return f"`feedback` needs one of {kinds}{said}{meant}\nusage: {usage}"
+    return f"`feedback` needs one of {kinds}{said}{guessed}\nusage: {usage}"
 
 
 def _closest(word: str) -> str:
