@@ -938,8 +938,8 @@ async def test_a_spelled_out_mute_is_told_the_short_form(
 @pytest.mark.parametrize(
     "typed, meant",
     [
-        ("feedback relevant 1", "`/wirewatch feedback not-relevant 1`"),
         ("feedback not relevant 12", "`/wirewatch feedback not-relevant 12`"),
+        ("feedback not 12", "`/wirewatch feedback not-relevant 12`"),
         ("feedback wrong 3", "`/wirewatch feedback wrong-story 3`"),
         ("feedback", ""),
     ],
@@ -953,6 +953,14 @@ async def test_feedback_without_a_kind_gets_the_usage_and_the_kind_meant(
         "usage: `/wirewatch feedback not-relevant ALERT`, `/wirewatch feedback wrong-story ALERT`"
     )
     assert (f"did you mean {meant}?" in reply.text) if meant else "did you mean" not in reply.text
+
+
+async def test_feedback_relevant_is_not_told_to_mark_the_alert_not_relevant(cmds: Commands) -> None:
+    """`feedback relevant 12` says the alert is relevant: the kind that drops only its "not"
+    is the opposite, and the command offered would record the opposite label."""
+    reply = await run(cmds, "feedback relevant 12", user=MEMBER)
+    assert not reply.ok and "not-relevant 12" not in reply.text, reply.text
+    assert "not `relevant` (there is no such kind: only what is wrong with an alert" in reply.text
 
 
 async def test_status_without_subscriptions_says_what_to_type(cmds: Commands) -> None:

@@ -237,18 +237,24 @@ def parse(text: str) -> tuple[Subcommand, str]:
 
 def _feedback_meant(words: list[str]) -> str:
     """`feedback` without a kind it knows: the kinds, the kind a near miss meant
-    (`relevant`, `not relevant`, `wrong`: that command with its ALERT), and the usage."""
+    (`not relevant`, `wrong`: that command with its ALERT), and the usage. `relevant` is
+    no near miss of `not-relevant` but its opposite: no command is offered for it."""
     kinds = ", ".join(f"`{k}`" for k in KINDS)
     joined = "-".join(words[:2]).lower()
     typed = words[:1]
+    word = words[0].lower() if words else ""
+    opposite = f"not-{word}" in KINDS  # "relevant 12": the label offered would invert it
     if joined in KINDS:  # "not relevant 12"
         guess, typed, after = joined, words[:2], words[2:]
+    elif opposite:
+        guess, after = "", words[1:]
     else:
-        word = words[0].lower() if words else ""
         near = difflib.get_close_matches(word, KINDS, n=1, cutoff=0.6)
         guess = next((k for k in KINDS if word and word in k), near[0] if near else "")
         after = words[1:]
     said = f", not `{shown(' '.join(typed))}`" if typed else ""
+    if opposite:
+        said += " (there is no such kind: only what is wrong with an alert is marked)"
     alert = shown(" ".join(after)) or "ALERT"
     guessed = f": did you mean `/wirewatch feedback {guess} {alert}`?" if guess else ""
     usage = ", ".join(f"`/wirewatch feedback {k} ALERT`" for k in KINDS)
