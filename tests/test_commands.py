@@ -248,6 +248,22 @@ async def test_unmute_where_nothing_was_muted_says_so(cmds: Commands) -> None:
     assert (await run(cmds, "unmute")).text == "unmuted: new alerts come again"
 
 
+async def test_unmute_of_a_paused_channel_that_was_not_muted_does_not_say_unmuted(
+    rt: Runtime, cmds: Commands
+) -> None:
+    """A channel a platform refused (paused) but nobody muted: "unmuted, but..." read as if
+    a mute had been holding its alerts back too."""
+    from bot.store import pause_channel
+
+    await run(cmds, "subscribe troop-deployments")
+    pause_channel(rt.db, CHANNEL, "channel_not_found")
+    reply = await run(cmds, "unmute")
+    assert reply.ok and reply.text.startswith("this channel was not muted"), reply.text
+    assert "paused: channel_not_found" in reply.text
+    await run(cmds, "mute 1h")
+    assert (await run(cmds, "unmute")).text.startswith("unmuted, but alerts here are still paused")
+
+
 # -- topics ------------------------------------------------------------------------------
 
 

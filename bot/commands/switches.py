@@ -76,8 +76,9 @@ def unmute(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
     reasons = [s.paused_reason for s in subscriptions(db, inv.channel)]
     paused = next((r for r in reasons if r), None)
     if paused:  # unmuting does not resume a channel a platform refused
+        done = "unmuted, but" if was_muted else "this channel was not muted, and"
         return (
-            f"unmuted, but alerts here are still paused: {paused}. Fix that, then subscribe "
+            f"{done} alerts here are still paused: {paused}. Fix that, then subscribe "
             "again to resume; held alerts are kept"
         )
     if not was_muted:
