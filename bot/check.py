@@ -176,6 +176,11 @@ def resolved(settings: Settings, named_by: str) -> list[str]:
     return [f"config: {config}{config_by}", f"database: {database.resolve()} ({detail})"]
 
 
+# Said of what this machine's file system allows: a config checked on a laptop for a server
+# names a path that only the server has.
+ELSEWHERE = " (fine if the bot runs elsewhere, with its own)"
+
+
 def database_here(settings: Settings) -> tuple[list[str], list[str]]:
     """(warnings, notes) about the database as this machine has it: one the bot would
     refuse (not wirewatch's, damaged, a newer schema) or could not write or create, which
@@ -200,7 +205,7 @@ def database_here(settings: Settings) -> tuple[list[str], list[str]]:
             "backup"
         ], []
     warnings = [
-        f"the bot cannot write {where}: {why}"
+        f"the bot cannot write {where}: {why}{ELSEWHERE}"
         for where, why in ((path, "the file is read-only"), (path.parent, "no write access"))
         if not os.access(where, os.W_OK)
     ]
@@ -222,9 +227,9 @@ def _cannot_create(path: Path) -> list[str]:
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
-        return [f"the bot cannot create the database: {folder} is not a folder"]
+        return [f"the bot cannot create the database: {folder} is not a folder{ELSEWHERE}"]
     if not os.access(folder, os.W_OK | os.X_OK):
-        return [f"the bot cannot create the database: no write access to {folder}"]
+        return [f"the bot cannot create the database: no write access to {folder}{ELSEWHERE}"]
     return []
 
 

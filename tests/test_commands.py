@@ -664,6 +664,9 @@ async def test_a_url_without_a_scheme_is_told_what_to_add(rt: Runtime, cmds: Com
     reply = await run(cmds, "feeds add news.example/rss")
     assert not reply.ok and "needs http:// or https:// in front" in reply.text
     assert "`https://news.example/rss`" in reply.text
+    # A port is no scheme: `news.example:` is not what was mistyped.
+    port = await run(cmds, "feeds add news.example:8080/rss")
+    assert not port.ok and "`https://news.example:8080/rss`" in port.text, port.text
     assert snapshot(rt) == before
 
 

@@ -23,7 +23,8 @@ URL_TEXT = re.compile(r"^https?://\S+$", re.IGNORECASE)
 
 
 def guarded_url(rt: Runtime, url: str) -> str:
-    if not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", url):
+    # A scheme, unless what follows the colon is a port (`example.com:8080/rss`: no scheme).
+    if not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:(?!\d)", url):
         raise CommandError(
             f"`{shown(url)}` needs http:// or https:// in front, like `https://{shown(url)}`"
         )
