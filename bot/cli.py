@@ -346,9 +346,10 @@ async def _stoppable(work: Coroutine[None, None, int]) -> int:
     heard: list[signal.Signals] = []
 
     def stop(sig: signal.Signals) -> None:
-        if not heard:
-            heard.append(sig)
-            task.cancel()
+        heard.append(sig)
+        task.cancel()
+        for each in signals:  # a second signal is the default's again: a close can be forced
+            loop.remove_signal_handler(each)
 
     # Signals reach the main thread only (a test calls `main` from another: no handlers).
     main_thread = threading.current_thread() is threading.main_thread()
