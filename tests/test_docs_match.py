@@ -265,6 +265,34 @@ def test_the_layout_names_every_module_and_only_modules_that_exist() -> None:
         assert (ROOT / folder).is_dir() or (ROOT / "bot" / folder).is_dir(), folder
 
 
+def _layout_entries() -> dict[str, str]:
+    """Each entry of the layout by its name (`topics/`, `cli.py`): its first line and the
+    deeper-indented lines that continue it."""
+    entries: dict[str, str] = {}
+    name = ""
+    for line in _layout().splitlines():
+        head = re.match(r"^ {0,2}(\S+)", line)
+        if head:
+            name = head.group(1)
+        if name:
+            entries[name] = entries.get(name, "") + line + "\n"
+    return entries
+
+
+def test_the_layout_names_every_module_of_each_package_under_its_folder() -> None:
+    """A folder's entry (`text/`, `adapters/`) names each of its modules: one left out
+    (`text/clip.py`) is a place a newcomer never learns exists."""
+    entries = _layout_entries()
+    folders = [p for p in (ROOT / "bot").iterdir() if (p / "__init__.py").is_file()]
+    unnamed = {}
+    for folder in sorted([*folders, ROOT / "adapters"]):
+        named = set(re.findall(r"\b([a-z_]+\.py)\b", entries.get(f"{folder.name}/", "")))
+        modules = {p.name for p in folder.glob("*.py")} - {"__init__.py"}
+        if modules - named:
+            unnamed[f"{folder.name}/"] = sorted(modules - named)
+    assert unnamed == {}, "modules their folder's entry in the layout does not name"
+
+
 def test_bench_readme_lists_every_benchmark_and_the_commands_exist() -> None:
     from bench.__main__ import BENCHMARKS
 
