@@ -955,6 +955,9 @@ async def test_a_spelled_out_mute_is_told_the_short_form(
     assert not reply.ok and f"did you mean `{meant}`?" in reply.text
     assert subscriptions(rt.db, CHANNEL)[0].muted_until is None
     assert "did you mean" not in (await run(cmds, "mute 2x")).text
+    # A short form out of a mute's range is not offered as what to type.
+    too_long = await run(cmds, "mute 100 days")
+    assert "did you mean" not in too_long.text and "at most 90d" in too_long.text
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 MAX_MUTE = 90 * 86400.0
 
 
+_MUTE_RANGE = "a mute lasts at least 1s and at most 90d"
+
+
 def mute(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
     if not rest:
         raise CommandError("mute needs a DURATION, like 30m, 2h or 1d")
@@ -33,16 +36,17 @@ def mute(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
         seconds = parse_duration(rest)
     except ValueError as exc:
         if hint := meant(rest):  # "2 hours": the short form, which is what mute takes
-            raise CommandError(
-                f"`{shown(rest)}` is not a duration: did you mean `{hint}`?"
-            ) from None
+            # ...unless that is out of range too: "100 days" told `100d` was then refused.
+            fits = 1 <= parse_duration(hint) <= MAX_MUTE
+            hinted = f"did you mean `{hint}`?" if fits else f"`{hint}`, but {_MUTE_RANGE}"
+            raise CommandError(f"`{shown(rest)}` is not a duration: {hinted}") from None
         if len(rest) <= SHOWN:  # its own words say what is wrong ("30 has no unit")
             raise CommandError(str(exc)) from None
         raise CommandError(
             f"`{shown(rest)}` is not a duration: a number and a unit, like 30s, 5m, 24h or 7d"
         ) from None
     if not 1 <= seconds <= MAX_MUTE:
-        raise CommandError("a mute lasts at least 1s and at most 90d")
+        raise CommandError(_MUTE_RANGE)
     until = later(seconds)
     now = iso(utcnow())
     # A mute replaces the one running, shorter or not: said, so a shortened one is no surprise.
