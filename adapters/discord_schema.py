@@ -36,6 +36,7 @@ _KIND_HELP = {
 
 # Options whose kind ("text") says nothing of what to type: Discord shows this under the box.
 _ARG_HELP = {
+    ("topics", "topic"): "a topic's name, for its whole query (empty: every topic)",
     ("test", "query"): "a topic's name, or a query like deploy* NEAR/5 troops",
     ("test", "text"): "the text to try, or a page's URL",
     ("topic add", "name"): "the topic's name: lowercase letters, digits, - or _",

@@ -1004,7 +1004,7 @@ async def test_topics_clips_long_queries_and_says_where_the_whole_is(
     assert (await run(cmds, f"topic add mine {long}")).ok
     reply = await run(cmds, "topics", user=MEMBER)
     line = next(x for x in reply.text.splitlines() if x.startswith("- `troop-deployments`"))
-    assert len(line) < 800 and "…` (whole: `wirewatch topics list` on the bot's host)" in line
+    assert len(line) < 800 and "…` (whole: `/wirewatch topics troop-deployments`)" in line
     assert f"`{long}`" in reply.text  # typed in chat, so it fits in chat: shown whole
     assert len(reply.text) < 2500
 

@@ -72,7 +72,14 @@ class Subcommand:
 
 SUBCOMMANDS: tuple[Subcommand, ...] = (
     Subcommand("help", (), False, "what each command does"),
-    Subcommand("topics", (), False, "every topic with its query"),
+    Subcommand(
+        "topics",
+        (("topic", "topic", False),),
+        False,
+        # With the rights mark, at most 100 characters: Discord's menu shows no more.
+        "every topic with its query; with TOPIC, its whole query and where it comes from",
+        "[TOPIC]",
+    ),
     Subcommand(
         "subscribe",
         (
@@ -189,7 +196,7 @@ _BY_NAME = {s.name: s for s in SUBCOMMANDS}
 ONE_WORD = ("topic", "mode", "url", "duration", "switch", "alert")
 
 
-TAKES_NOTHING = ("topics", "list", "unmute", "status")
+TAKES_NOTHING = ("list", "unmute", "status")
 # Other spellings of a subcommand. Discord cannot have a bare `feeds` next to the `feeds add`
 # group, so there it is `/wirewatch feeds list` (adapters.discord_schema), and people who
 # saw it type that elsewhere too.

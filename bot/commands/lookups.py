@@ -6,6 +6,7 @@ Deliberately not here: the queries themselves (bot.store), and changing anything
 
 from __future__ import annotations
 
+import difflib
 from typing import TYPE_CHECKING
 
 from bot.commands.echo import now_iso, shown, when
@@ -40,5 +41,9 @@ def known_topic(db: Database, name: str) -> Topic:
     topics = {t.name: t for t in list_topics(db)}
     if name not in topics:
         known = ", ".join(f"`{n}`" for n in sorted(topics)) or "none yet"
-        raise CommandError(f"no topic `{shown(name)}` (topics: {known})")
+        # As `test` and the command line answer a mistyped name (bot.catalog.unknown_topic).
+        close = difflib.get_close_matches(name, sorted(topics), n=2, cutoff=0.6)
+        hint = " or ".join(f"`{n}`" for n in close)
+        meant = f": did you mean {hint}?" if close else ""
+        raise CommandError(f"no topic `{shown(name)}`{meant} (topics: {known})")
     return topics[name]

@@ -1,5 +1,5 @@
-"""Topics from chat: `topics` (every one with its query, a long one cut), `topic add NAME
-QUERY`, `topic remove`.
+"""Topics from chat: `topics` (every one with its query, a long one cut), `topics NAME` (that
+one whole, in lines a message can carry), `topic add NAME QUERY`, `topic remove`.
 
 A topic added or changed decides the waiting alerts it concerns again, in slices a stop ends
 in time (`bot.redecide.save_topic`), then the pipeline gets a new matcher. A topic is saved
@@ -29,6 +29,7 @@ from bot.opinions import explain
 from bot.redecide import NOTHING_CHANGED, save_topic, unfinished_topics, waiting_items
 from bot.store import delete_topic, list_topics, subscriptions
 from bot.text.clip import clip
+from bot.text.invisible import quoted
 from bot.topics.refs import users_of
 from bot.topics.usable import usable_topics
 from bot.wording import counted
@@ -42,6 +43,15 @@ if TYPE_CHECKING:
 
 TOPIC_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 QUERY_SHOWN = 200  # characters of a built-in or config topic's query that `topics` shows
+QUERY_LINE = 120  # characters a line of `topics NAME`'s query holds at most
+# A query's terms as `topics NAME` keeps them whole: runs of non-space, a "quoted phrase"
+# with its spaces, a lone quote as itself (nothing of the query is ever dropped).
+_TERM = re.compile(r'(?:[^\s"]|"[^"]*"|")+')
+_ORIGINS = {
+    "builtin": "built-in, shipped with wirewatch (a config topic of the same name replaces it)",
+    "config": "from the bot's config file (`topics:`), changed there",
+    "chat": "added from chat with `topic add` (who added it, and when, is not recorded)",
+}
 CONSULT_SLICE = 32  # items whose text the loop prepares before it serves others again
 # Which alerts a changed topic query dropped (`topic add`).
 WAITING_THROUGH = (
@@ -50,6 +60,9 @@ WAITING_THROUGH = (
 
 
 def list_topics_here(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
+    """`topics`: every topic, a long query cut; `topics NAME`: that one whole."""
+    if rest:
+        return _one_topic(db, rest)
     topics = list_topics(db)
     if not topics:
         return "no topics yet: `/wirewatch topic add NAME QUERY` (moderators of the whole bot)"
@@ -60,9 +73,47 @@ def list_topics_here(db: Database, rt: Runtime, inv: Invocation, rest: str) -> s
         # A chat topic's query came in a chat message, so it fits in one; a built-in or
         # config query may not (troop-deployments': 2,500 characters), and the host has it.
         short = query if t.origin == "chat" else clip(query, QUERY_SHOWN)
-        whole = " (whole: `wirewatch topics list` on the bot's host)" if short != query else ""
+        whole = f" (whole: `/wirewatch topics {t.name}`)" if short != query else ""
         lines.append(f"- `{t.name}` [{t.origin}]{about}: `{short}`{whole}")
     return "\n".join(lines)
+
+
+def _one_topic(db: Database, rest: str) -> str:
+    """One topic whole: where it comes from, what it is for, and its query in lines of
+    QUERY_LINE characters cut between terms, each its own code span. A reply longer than a
+    message is cut by the adapter at line ends (adapters.chunks): troop-deployments' query
+    as one line of 1,900 characters would be cut mid-word where Discord's 2,000 fall."""
+    name, *more = rest.split()
+    if more:
+        raise CommandError(f"`topics` takes one topic name, not `{shown(rest)}`")
+    t = known_topic(db, name)
+    lines = [f"`{t.name}`: {_ORIGINS.get(t.origin, t.origin)}"]
+    if t.description:
+        lines.append(f"about: {quoted(t.description)}")
+    if t.relevance:
+        lines.append(
+            f"relevance model `{t.relevance}`: the query finds candidates, the model keeps "
+            "the ones that belong"
+        )
+    query = quoted(t.query)
+    parts = query_lines(query)
+    spread = f" in {len(parts)} lines, joined by spaces" if len(parts) > 1 else ""
+    size = f"{len(query):,} character{'s' if len(query) != 1 else ''}"
+    lines.append(f"query ({size}{spread}):")
+    return "\n".join(lines + [f"`{part}`" for part in parts])
+
+
+def query_lines(query: str, width: int = QUERY_LINE) -> list[str]:
+    """`query` (one line) as lines of at most `width` characters, cut only between terms:
+    never inside a word or a "quoted phrase" (`entity:"North Korea"` stays whole); a
+    term longer than `width` is a line of its own. Joined with spaces they are `query`."""
+    lines: list[str] = []
+    for term in _TERM.findall(query):
+        if lines and len(lines[-1]) + 1 + len(term) <= width:
+            lines[-1] += " " + term
+        else:
+            lines.append(term)
+    return lines
 
 
 async def topic_add(calls: StoreCalls, inv: Invocation, rest: str) -> str:
