@@ -59,6 +59,15 @@ COUNTRY_OF_CODE = {
 URL = re.compile(r"\S*(?:://|www\.|\.(?:com|org|net|gov)\b)\S*")  # "perth.indymedia.org"
 
 
+# A first name: the first of two capitalised words before "said" ("Charlotte Smith said"), or
+# a name after a title ("Queen Elizabeth", "Mr Hassan").
+PERSON = r"\b([A-Z][a-z]+) [A-Z][a-z]+,? (?:said|says|told|wrote|added|who)\b"
+TITLED = (
+    r"\b(?:Queen|King|Prince|Princess|Sir|Lady|Lord|Mr|Mrs|Ms|Dr|President|Senator|Sen|"
+    r"Rep|Gov|Governor|General|Gen|Pope)\.? ([A-Z][a-z]+)\b"
+)
+
+
 def corpus_texts() -> list[str]:
     """Titles and descriptions of train + validation (never the frozen test split)."""
     items = [i for n in ("train", "validation") for i in T._load(T.CORPUS, n)]
@@ -85,7 +94,13 @@ def build(verbose: bool = True) -> dict[str, str]:
     countries = {fold(n) for n in territories.values()} | {fold(s) for s in US_STATES}
     texts = [URL.sub(" ", t) for t in corpus_texts() if any(c.isupper() for c in t)]
     blob = "\n".join(texts)
-    first_names = set(re.findall(r"\b([A-Z][a-z]+) [A-Z][a-z]+,? (?:said|says|told)\b", blob))
+    first_names = set(re.findall(PERSON, blob)) | set(re.findall(TITLED, blob))
+    # Words of a longer country, state or gazetteer name: "Carolina" of "North Carolina",
+    # "Salvador" of "El Salvador", "York" of "New York" (a city there would be read inside it).
+    longer = [n for n in (*territories.values(), *US_STATES) if " " in n]
+    longer += [t for i in gaz.entities.values() for t in (i.name, *i.aliases) if " " in t]
+    parts = {fold(" ".join(w[a:b])) for n in longer if (w := n.split()) for a in range(len(w))
+             for b in range(a + 1, len(w) + 1) if b - a < len(w)}  # fmt: skip
 
     def lower_used(name: str) -> bool:
         low = name[0].lower() + name[1:]
@@ -96,6 +111,7 @@ def build(verbose: bool = True) -> dict[str, str]:
     by_name: dict[str, set[str]] = defaultdict(set)
     shown: dict[str, str] = {}
     dropped: dict[str, list[str]] = defaultdict(list)
+    out_keys: set[str] = set()  # a name any spelling of which is dropped ("Sale" is "Salé")
     for name, ascii_name, code, _ in sorted(rows(), key=lambda r: -r[3]):
         for n in dict.fromkeys(_soft(x) for x in (name, ascii_name)):
             key = fold(n)
@@ -103,15 +119,18 @@ def build(verbose: bool = True) -> dict[str, str]:
                 "short" if len(n) < 4
                 else "entities.yaml" if key in known
                 else "country or state" if key in countries
+                else "part of a longer name" if key in parts
                 else "first name" if n in first_names
                 else "lower case in corpus" if lower_used(n)
                 else None
             )  # fmt: skip
             if why:
                 dropped[why].append(n)
+                out_keys.add(key)
                 continue
             by_name[key].add(code)
             shown.setdefault(key, _soft(ascii_name) if fold(_soft(ascii_name)) == key else n)
+    by_name = {k: v for k, v in by_name.items() if k not in out_keys}
     out = {}
     for key, codes in by_name.items():
         country = ""
