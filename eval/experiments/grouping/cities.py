@@ -11,17 +11,20 @@ README's stop 57 fixed before any fold was run, decided on train + validation on
 - not written with a lower-case first letter anywhere in train + validation's titles and
   descriptions (a common word: "mobile", "reading"; a text with no capital letter at all is
   not read for this);
-- not a country's English name (Babel's territory names) nor a US state's;
-- not the first of two capitalised words followed by "said", "says" or "told" in train +
-  validation (a first name: "Charlotte Smith said").
+- not a country's English name (Babel's territory names) nor a US state's, nor a word or
+  words of a longer such name or of a gazetteer name ("Carolina", "Salvador", "Vladimir");
+- not a first name in train + validation (`PERSON`, `TITLED`: "Charlotte Smith said",
+  "Queen Elizabeth");
+- a name any spelling of which is left out is left out ("Salé" with "Sale").
 A name two cities share is one entity; its country is read (variant b) only when every listed
 city of that name is in one country.
 
 Run: `PYTHONPATH=. python eval/experiments/grouping/cities.py list FILE` writes the names
 (one a line, `name<TAB>country`, the country empty when unknown); `... cities.py [shipped|a|b]
 ...` scores the variants as `content.py` does (after `embedjoin.py newest 0.35 headline`,
-whose cached headline vectors it reads), and ABC 2003 as `named.py` does. `GEONAMES` is the
-path of `cities15000.txt` (default /tmp/cities15000.txt).
+whose cached headline vectors it reads), and ABC 2003 as `named.py` does; `... cities.py pairs`
+counts the labelled story pairs that share a listed city. `GEONAMES` is the path of
+`cities15000.txt` (default /tmp/cities15000.txt; not kept in the repository).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ Georgia Hawaii Idaho Illinois Indiana Iowa Kansas Kentucky Louisiana Maine Maryl
 Massachusetts Michigan Minnesota Mississippi Missouri Montana Nebraska Nevada New_Hampshire
 New_Jersey New_Mexico New_York North_Carolina North_Dakota Ohio Oklahoma Oregon Pennsylvania
 Rhode_Island South_Carolina South_Dakota Tennessee Texas Utah Vermont Virginia Washington
-West_Virginia Wisconsin Wyoming District_of_Columbia""".split()
+West_Virginia Wisconsin Wyoming District_of_Columbia""".split()  # noqa: SIM905
 US_STATES = [s.replace("_", " ") for s in US_STATES]
 # Where Babel's English name for a country code is not the gazetteer's name nor an alias.
 COUNTRY_OF_CODE = {
@@ -248,6 +251,40 @@ def score(name: str, doc_terms) -> None:
     print(f"  abc2003 {TH}: {p:.3f}/{r:.3f}/{f:.3f}", flush=True)
 
 
+def pairs(cities: Gazetteer) -> None:
+    """How many labelled story pairs of the held-out folds share a listed city, and how many
+    of those (and of the rest) the shipped index merges: where the list could help."""
+    from itertools import combinations
+
+    from common import fold_models, fold_probability, replay_vectors, vector_folds
+
+    from bot.stories.words import _head
+    from bot.text.wire import headline, strip_byline
+
+    sources, by, docs, rows = vector_folds()
+    models = fold_models(sources, rows)
+    for t in (False, True):
+        n_city, tally = 0, {True: [0, 0], False: [0, 0]}
+        for s in sources:
+            out = replay_vectors(docs[(s, t)], fold_probability(models, s), TH)
+            found = {
+                d.item_id: set(cities.names(f"{headline(d.title)}\n{strip_byline(_head(d.text))}"))
+                for d in docs[(s, t)]
+            }
+            n_city += sum(1 for f in found.values() if f)
+            items = by[s]
+            for a, b in combinations(range(len(items)), 2):
+                if items[a].story and items[a].story == items[b].story:
+                    tally[bool(found[a] & found[b])][0] += 1
+                    tally[bool(found[a] & found[b])][1] += out[a] == out[b]
+        print(
+            f"{'headline only' if t else 'with text'}: {n_city} docs name a listed city; story "
+            f"pairs sharing one {tally[True][1]}/{tally[True][0]} merged, the rest "
+            f"{tally[False][1]}/{tally[False][0]}",
+            flush=True,
+        )
+
+
 TH = 0.35
 
 if __name__ == "__main__" and sys.argv[1:2] == ["list"]:
@@ -264,4 +301,7 @@ elif __name__ == "__main__":
         "b": lambda: variant(gaz, kept),
     }
     for arg in sys.argv[1:] or list(VARIANTS):
-        score(arg, VARIANTS[arg]())
+        if arg == "pairs":
+            pairs(gaz)
+        else:
+            score(arg, VARIANTS[arg]())
