@@ -191,3 +191,48 @@ def test_summaries_are_fast():
     for _ in range(200):
         summarize("North Korea sends more troops to Russia", scraped)
     assert (time.monotonic() - started) / 200 < 0.02
+
+
+def _feed_entry(description: str):
+    """The entry of a one-item RSS feed whose description is `description`, as the parser
+    stores it (plain text, capped at 2,000 characters with "…")."""
+    escaped = description.replace("&", "&amp;").replace("<", "&lt;")
+    rss = (
+        "<rss version='2.0'><channel><title>W</title><item><title>US sends troops</title>"
+        f"<link>https://w.example/1</link><description>{escaped}</description></item>"
+        "</channel></rss>"
+    ).encode()
+    (entry,) = parse_feed(rss, feed_url="https://w.example/feed").entries
+    return entry
+
+
+def test_a_description_cut_by_the_feed_parser_never_ends_the_summary_mid_word():
+    lead = "The Pentagon ordered 3,000 soldiers to Poland on Monday, officials said."
+    tail = "The first units come from the 82nd Airborne Division at Fort Bragg, North Carolina."
+    filler = "Officials described the move as routine, " + "and the allies agreed, " * 90
+    middle = filler[: 2000 - len(lead) - len("The first units come from the 82nd Airborne Div")
+                    - 4].rstrip(" ,") + "."  # fmt: skip
+    entry = _feed_entry(f"{lead} {middle} {tail} The deployment is open-ended.")
+    assert entry.summary.endswith("82nd Airborne Div…")  # the parser's hard cut, kept
+    summary = summarize(entry.title, entry.summary)
+    assert summary == lead  # the broken-off sentence is left out, not shown as "…Div…"
+
+
+def test_an_unfinished_sentence_is_left_out_or_cut_back_at_a_whole_word():
+    # The outlet's own trailing ellipsis reads the same: an unfinished sentence.
+    assert summarize("Troops", "Troops landed on Monday. The minister said that…") == (
+        "Troops landed on Monday."
+    )
+    assert summarize("Troops", "Troops landed on Monday. Officials declined to say more ...") == (
+        "Troops landed on Monday."
+    )
+    # Alone, it stays, without the word the "…" may have halved.
+    assert summarize("Troops", "Troops of the 82nd Airborne Div…") == "Troops of the 82nd Airborne…"
+    # The Guardian's read-on link is no sentence of the story.
+    assert summarize("Protests", "Police crack down on protests across US Continue reading...") == (
+        "Police crack down on protests across US"
+    )
+    # Three dots follow a whole word: the outlet stopped there.
+    assert summarize("Storm", "Residents faced the task of starting over again...") == (
+        "Residents faced the task of starting over again..."
+    )

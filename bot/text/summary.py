@@ -4,6 +4,9 @@ Extractive and pure: sentences are scored by overlap with the title, numbers and
 ("said", "according to", "told AFP") and position, the lead preferred; the chosen ones keep
 their original order. Wire bylines ("AP - "), captions and boilerplate never make it in.
 
+A text's unfinished last sentence (cut by the feed parser's cap, or by the outlet: "The
+minister said that…") is left out.
+
 Deliberately does not paraphrase, translate, or call any model or service.
 """
 
@@ -49,6 +52,9 @@ _NEEDS_CONTEXT = re.compile(
 )
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]+|\d[\d,.]*")
+# The Guardian's link at a text's end, "Continue reading...": not a sentence of the story.
+_READ_ON = re.compile(r"\s*(?:Continue reading|Read more)(?:\.\.\.|…)$")
+_ELLIPSIS_END = re.compile(r"\s*\[?(?:…|\.\.\.)\]?[\"'”’)\]]*$")
 _STOP = frozenset(
     """the a an and or of to in on at for from by with as is are was were be been has have had
     that this it its their his her they he she we which who will would could should may might
@@ -57,18 +63,45 @@ _STOP = frozenset(
 
 
 def summarize(title: str, text: str, *, max_sentences: int = 3, max_chars: int = 500) -> str:
-    """Up to `max_sentences` of the text's own sentences, the key fact first, within max_chars."""
-    sentences = split_sentences(clean_body(text[:MAX_INPUT_CHARS]))
+    """Up to `max_sentences` of the text's own sentences, the key fact first, within max_chars.
+
+    The text's last sentence when it ends in "…" or "..." is unfinished, whether the feed
+    parser's 2,000-character cap cut it ("…82nd Airborne Div…") or the outlet did ("The
+    minister said that…"): a reader sees the same broken-off sentence. It is left out when
+    there are other sentences; else it is cut back to its last whole word when the "…"
+    touches a word (the parser's cut does, and may have halved that word), and kept as the
+    outlet wrote it when three dots or a space show the word before them is whole.
+    """
+    sentences = _story_sentences(clean_body(text[:MAX_INPUT_CHARS]))
     title_words = _content_words(strip_outlet(title))
     # Headlines repeated in the body and subheads are a last resort, never a first choice.
     reporting = [
         s for s in sentences if not _is_heading(s) and not _is_title_copy(s, title_words)
     ] or sentences
     reporting = list(dict.fromkeys(reporting))  # pull quotes and scrapes repeat sentences
+    if sentences and sentences[-1] in reporting and (end := _unfinished(sentences[-1])):
+        if len(reporting) > 1:
+            reporting.remove(sentences[-1])
+        else:
+            reporting = [_cut_back(sentences[-1], end)]
     if len(reporting) <= 1:
         return clip(reporting[0], max_chars) if reporting else ""
     chosen = _choose(title_words, reporting, max_sentences, max_chars)
     return " ".join(reporting[i] for i in sorted(chosen))
+
+
+def _unfinished(sentence: str) -> re.Match[str] | None:
+    """Its closing ellipsis when the sentence trails off ("said that…"), not after a full stop."""
+    m = _ELLIPSIS_END.search(sentence)
+    return m if m and m.start() > 0 and sentence[m.start() - 1] not in ".!?" else None
+
+
+def _cut_back(sentence: str, end: re.Match[str]) -> str:
+    """An unfinished sentence without the word the ellipsis may have cut ("Airborne Div…")."""
+    body = sentence[: end.start()]
+    if end.group()[0] == "…" and " " in body:  # touching the word, as the feed parser cuts
+        return clip(body, len(body) - 1)
+    return sentence  # "over again..." or "a less ...": the outlet stopped after a whole word
 
 
 def clean_body(text: str) -> str:
@@ -79,6 +112,11 @@ def clean_body(text: str) -> str:
     """
     paragraphs = drop_boilerplate(strip_byline(p.strip()) for p in text.split("\n"))
     return "\n".join(paragraphs)
+
+
+def _story_sentences(text: str) -> list[str]:
+    """The text's sentences without a read-on link ("Continue reading...")."""
+    return split_sentences("\n".join(_READ_ON.sub("", p) for p in text.split("\n")))
 
 
 def strip_outlet(title: str) -> str:
