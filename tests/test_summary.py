@@ -236,3 +236,56 @@ def test_an_unfinished_sentence_is_left_out_or_cut_back_at_a_whole_word():
     assert summarize("Storm", "Residents faced the task of starting over again...") == (
         "Residents faced the task of starting over again..."
     )
+
+
+@pytest.mark.parametrize(
+    "caption",
+    [
+        "Soldiers carry 160 kilogram bags during Exercise Torokiki at Linton Military Camp in "
+        "Palmerston North, New Zealand, on Nov. 25, 2022. (Hagen Hopkins/Getty Images)",
+        "A Chinese PLA J-16 fighter jet flies in an undisclosed location in a file photo. "
+        "(Taiwan Ministry of Defense via AP)",
+        "HMCS Corner Brook (L) arrives in Halifax on March 10, 2003. On the right, HMCS Windsor "
+        "and HMCS Victoria sit at berth. (CP PHOTO/Andrew Vaughan)",
+        "Members of 437 Transport Squadron help evacuees from Tel Aviv on 15 October 2023. "
+        "(Corporal Charles Audet, Canadian Armed Forces Photo)",
+        "Soldiers board a plane at Ramstein Air Base (Reuters/John Smith)",
+        "U.S. soldiers board a plane at Fort Bragg on Feb. 14, 2022. (AP Photo/Chris Seward)",
+        "The Hong Kong consul spoke at the ceremony on Dec. 4, 2022.(Screenshot of the broadcast)",
+        "FILE PHOTO: Soldiers board a plane at Fort Bragg, North Carolina, on Feb. 14, 2022.",
+        "FILE - U.S. soldiers board a plane at Fort Bragg, North Carolina, on Feb. 14, 2022.",
+        "South Korean marines patrol on Yeonpyeong island on Monday. Photo: Yonhap\n"
+        "Marines patrol on Yeonpyeong island. (Yonhap Photo/Kim Jin)",
+        "[[Image:Gilad Shalit.jpeg|right|250px|thumb|Photo of Cpl. Gilad Shalit.",
+        "<figure><img src='x.jpg'><figcaption>Troops land in Vilnius. (Mindaugas Kulbis/AP)"
+        "</figcaption></figure>",
+    ],
+)
+def test_a_caption_only_description_leaves_the_alert_its_headline_alone(caption):
+    entry = _feed_entry(caption)
+    assert summarize(entry.title, entry.summary) == ""
+
+
+def test_captions_and_credits_are_left_out_and_the_story_kept():
+    story = "The Pentagon said on Monday it would send 3,000 troops to Poland."
+    for text in (
+        f"Soldiers board a plane at Fort Bragg. (AP Photo/Chris Seward) {story}",
+        f"<p>{story}</p><figure><figcaption>Soldiers board a plane at Fort Bragg on Monday. "
+        "(Chris Seward/Reuters)</figcaption></figure>",
+        f"FILE PHOTO: Soldiers board a plane at Fort Bragg, 2022.\n{story}",
+    ):
+        assert summarize("US sends troops to Poland", _feed_entry(text).summary) == story
+    # A photo pointed at inside a story's sentence: the alert shows no photo.
+    assert summarize("Bombers", "Putin sent up two nuclear bombers (pictured) on Monday.") == (
+        "Putin sent up two nuclear bombers on Monday."
+    )
+    # Slashes, agencies and grabs that are not a photo's credit stay.
+    for kept in (
+        "A Reuters/Ipsos poll (Reuters/Ipsos) found 60% back sending troops, officials said.",
+        "Cotton output (Sept/March) reached 7.7 mln bales, the commission said.",
+        "The message, of which AFP has a screen grab, was deleted from the account.",
+        "Our stack is typed end to end (Postgres/Haskell/Elm)",
+    ):
+        assert summarize("Troops", kept) == kept
+    wire = "Troops landed in Kyiv, officials said. (Reporting by Reuters staff/Editing by Jo Doe)"
+    assert summarize("Troops", wire) == "Troops landed in Kyiv, officials said."

@@ -4,8 +4,11 @@ Extractive and pure: sentences are scored by overlap with the title, numbers and
 ("said", "according to", "told AFP") and position, the lead preferred; the chosen ones keep
 their original order. Wire bylines ("AP - "), captions and boilerplate never make it in.
 
-A text's unfinished last sentence (cut by the feed parser's cap, or by the outlet: "The
-minister said that…") is left out.
+Photo captions are left out here and not in `bot.text.clean`, which also shapes the text
+relevance reads: a caption describes the scene of a photo the alert does not show ("Soldiers
+board a plane at Ramstein. (Reuters/John Smith)"), so an item whose text is only a caption is
+alerted with its headline alone. A text's unfinished last sentence (cut by the feed parser's
+cap, or by the outlet: "The minister said that…") is left out too.
 
 Deliberately does not paraphrase, translate, or call any model or service.
 """
@@ -52,8 +55,48 @@ _NEEDS_CONTEXT = re.compile(
 )
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]+|\d[\d,.]*")
+# A photo credit in brackets: "(John Smith/Reuters)", "(AP Photo/Jane Doe)", "(AFP via Getty
+# Images)", "(Corporal Jo Bloggs, Canadian Armed Forces Photo)": a slash, "via" or "photo" and
+# a credit's word; "(Postgres/Haskell/Elm)" and "(Sept/March)" have none, and a wire story's
+# "(Reporting by …/Editing by …)" credits the text, not a photo.
+_CREDIT_WORDS = (
+    r"photo|photograph|image|images|picture|pics?|getty|reuters|afp|ap|epa|efe|xinhua|yonhap"
+    r"|kyodo|tass|anadolu|sipa|dpa|ansa|pa|cp|press|media|handout|pool|courtesy|screenshot"
+    r"|str|staff|file|times|news|agency|shutterstock|alamy|bloomberg"
+)
+_CREDIT = re.compile(
+    r"\((?!\s*(?:reporting|writing|editing|additional|compiled)\b)"
+    r"(?=[^()]*(?:/|\bvia\b|\bphoto|\bscreenshot|\bcourtesy))"
+    rf"(?=[^()]*\b(?:{_CREDIT_WORDS})\b)[^()]{{2,120}}\)"
+    # "Photo: Yonhap", "Photo by Jane Doe/AFP", "Photo credit: ..." ending the paragraph
+    r"|\b(?:photo|photograph|image|picture)s?(?: credit)?(?::| by) [^()]{2,80}$"
+    r"|\bcredit: [^()]{2,80}$"
+    # Reuters' and the agencies' caption credit: "REUTERS/John Smith/File Photo"
+    r"|(?-i:\b(?:REUTERS|AFP|AP|EPA|XINHUA|YONHAP|KYODO|TASS|ANADOLU|SIPA|EFE|DPA)"
+    r"(?: PHOTO)?/[^()]{2,80})$",
+    re.IGNORECASE,
+)
+# A sentence that describes a photo: "FILE PHOTO: ...", AP's "FILE - ...", "... in a file photo."
+_CAPTION_SENTENCE = re.compile(
+    r"^(?-i:FILE(?: PHOTO| PICTURE| IMAGE)?|PHOTO|IMAGE|PICTURE)\s*[:\-–—]\s"
+    r"|^file (?:photo|picture|image)\b"
+    r"|\bin (?:a|an|this) (?:(?:undated|aerial|file|handout|still) )+"
+    r"(?:photo|photograph|image|picture)\b"
+    r"|\bin this (?:photo|photograph|image|picture)\b"
+    r"|^(?:(?:this|a|an) )?(?:video )?(?:frame|screen|video) ?grab\b",
+    re.IGNORECASE,
+)
+# A photo reference inside a story's sentence: "Putin (pictured) said", "the ships (stock image)".
+_PHOTO_REFERENCE = re.compile(
+    r"\s*\((?:pictured|(?:file|stock|library|archive) (?:image|photo|picture|pic)s?)\b"
+    r"[^()]{0,40}\)",
+    re.IGNORECASE,
+)
+# A wiki image ("[[Image:Gilad Shalit.jpeg|thumb|Photo of Cpl. Gilad Shalit.") up to its "]]".
+_WIKI_IMAGE = re.compile(r"^\[\[(?:image|file):[^\]]*(?:\]\]|$)", re.IGNORECASE)
 # The Guardian's link at a text's end, "Continue reading...": not a sentence of the story.
 _READ_ON = re.compile(r"\s*(?:Continue reading|Read more)(?:\.\.\.|…)$")
+_CAPTION_WORDS = 60  # a caption's length at most, as bot.text.clean.is_caption has it
 _ELLIPSIS_END = re.compile(r"\s*\[?(?:…|\.\.\.)\]?[\"'”’)\]]*$")
 _STOP = frozenset(
     """the a an and or of to in on at for from by with as is are was were be been has have had
@@ -115,8 +158,26 @@ def clean_body(text: str) -> str:
 
 
 def _story_sentences(text: str) -> list[str]:
-    """The text's sentences without a read-on link ("Continue reading...")."""
-    return split_sentences("\n".join(_READ_ON.sub("", p) for p in text.split("\n")))
+    """The text's sentences without photo captions, credits, photo references or read-on links.
+
+    A credit closes its caption: the sentences before it back to the paragraph's start or
+    the previous credit are the caption when they are a caption's length, else the last one.
+    """
+    sentences: list[str] = []
+    for raw in text.split("\n"):
+        paragraph = _WIKI_IMAGE.sub("", _PHOTO_REFERENCE.sub("", _READ_ON.sub("", raw))).strip()
+        start = 0
+        for m in _CREDIT.finditer(paragraph):
+            before = paragraph[start : m.start()].strip()
+            closes = m.group().startswith("(") and not paragraph[m.end() :].strip()
+            if before and not _SENTENCE_END.search(before) and not closes:
+                continue  # inside a sentence ("the photo: a welcome"): not a credit
+            caption = split_sentences(before)
+            if len(before.split()) > _CAPTION_WORDS:
+                sentences.extend(caption[:-1])
+            start = m.end()
+        sentences.extend(split_sentences(paragraph[start:]))
+    return [s for s in sentences if not _CAPTION_SENTENCE.search(s)]
 
 
 def strip_outlet(title: str) -> str:
