@@ -191,3 +191,101 @@ def test_summaries_are_fast():
     for _ in range(200):
         summarize("North Korea sends more troops to Russia", scraped)
     assert (time.monotonic() - started) / 200 < 0.02
+
+
+def _feed_entry(description: str):
+    """The entry of a one-item RSS feed whose description is `description`, as the parser
+    stores it (plain text, capped at 2,000 characters with "…")."""
+    escaped = description.replace("&", "&amp;").replace("<", "&lt;")
+    rss = (
+        "<rss version='2.0'><channel><title>W</title><item><title>US sends troops</title>"
+        f"<link>https://w.example/1</link><description>{escaped}</description></item>"
+        "</channel></rss>"
+    ).encode()
+    (entry,) = parse_feed(rss, feed_url="https://w.example/feed").entries
+    return entry
+
+
+def test_a_description_cut_by_the_feed_parser_never_ends_the_summary_mid_word():
+    lead = "The Pentagon ordered 3,000 soldiers to Poland on Monday, officials said."
+    tail = "The first units come from the 82nd Airborne Division at Fort Bragg, North Carolina."
+    filler = "Officials described the move as routine, " + "and the allies agreed, " * 90
+    middle = filler[: 2000 - len(lead) - len("The first units come from the 82nd Airborne Div")
+                    - 4].rstrip(" ,") + "."  # fmt: skip
+    entry = _feed_entry(f"{lead} {middle} {tail} The deployment is open-ended.")
+    assert entry.summary.endswith("82nd Airborne Div…")  # the parser's hard cut, kept
+    summary = summarize(entry.title, entry.summary)
+    assert summary == lead  # the broken-off sentence is left out, not shown as "…Div…"
+
+
+def test_an_unfinished_sentence_is_left_out_or_cut_back_at_a_whole_word():
+    # The outlet's own trailing ellipsis reads the same: an unfinished sentence.
+    assert summarize("Troops", "Troops landed on Monday. The minister said that…") == (
+        "Troops landed on Monday."
+    )
+    assert summarize("Troops", "Troops landed on Monday. Officials declined to say more ...") == (
+        "Troops landed on Monday."
+    )
+    # Alone, it stays, without the word the "…" may have halved.
+    assert summarize("Troops", "Troops of the 82nd Airborne Div…") == "Troops of the 82nd Airborne…"
+    # The Guardian's read-on link is no sentence of the story.
+    assert summarize("Protests", "Police crack down on protests across US Continue reading...") == (
+        "Police crack down on protests across US"
+    )
+    # Three dots follow a whole word: the outlet stopped there.
+    assert summarize("Storm", "Residents faced the task of starting over again...") == (
+        "Residents faced the task of starting over again..."
+    )
+
+
+@pytest.mark.parametrize(
+    "caption",
+    [
+        "Soldiers carry 160 kilogram bags during Exercise Torokiki at Linton Military Camp in "
+        "Palmerston North, New Zealand, on Nov. 25, 2022. (Hagen Hopkins/Getty Images)",
+        "A Chinese PLA J-16 fighter jet flies in an undisclosed location in a file photo. "
+        "(Taiwan Ministry of Defense via AP)",
+        "HMCS Corner Brook (L) arrives in Halifax on March 10, 2003. On the right, HMCS Windsor "
+        "and HMCS Victoria sit at berth. (CP PHOTO/Andrew Vaughan)",
+        "Members of 437 Transport Squadron help evacuees from Tel Aviv on 15 October 2023. "
+        "(Corporal Charles Audet, Canadian Armed Forces Photo)",
+        "Soldiers board a plane at Ramstein Air Base (Reuters/John Smith)",
+        "U.S. soldiers board a plane at Fort Bragg on Feb. 14, 2022. (AP Photo/Chris Seward)",
+        "The Hong Kong consul spoke at the ceremony on Dec. 4, 2022.(Screenshot of the broadcast)",
+        "FILE PHOTO: Soldiers board a plane at Fort Bragg, North Carolina, on Feb. 14, 2022.",
+        "FILE - U.S. soldiers board a plane at Fort Bragg, North Carolina, on Feb. 14, 2022.",
+        "South Korean marines patrol on Yeonpyeong island on Monday. Photo: Yonhap\n"
+        "Marines patrol on Yeonpyeong island. (Yonhap Photo/Kim Jin)",
+        "[[Image:Gilad Shalit.jpeg|right|250px|thumb|Photo of Cpl. Gilad Shalit.",
+        "<figure><img src='x.jpg'><figcaption>Troops land in Vilnius. (Mindaugas Kulbis/AP)"
+        "</figcaption></figure>",
+    ],
+)
+def test_a_caption_only_description_leaves_the_alert_its_headline_alone(caption):
+    entry = _feed_entry(caption)
+    assert summarize(entry.title, entry.summary) == ""
+
+
+def test_captions_and_credits_are_left_out_and_the_story_kept():
+    story = "The Pentagon said on Monday it would send 3,000 troops to Poland."
+    for text in (
+        f"Soldiers board a plane at Fort Bragg. (AP Photo/Chris Seward) {story}",
+        f"<p>{story}</p><figure><figcaption>Soldiers board a plane at Fort Bragg on Monday. "
+        "(Chris Seward/Reuters)</figcaption></figure>",
+        f"FILE PHOTO: Soldiers board a plane at Fort Bragg, 2022.\n{story}",
+    ):
+        assert summarize("US sends troops to Poland", _feed_entry(text).summary) == story
+    # A photo pointed at inside a story's sentence: the alert shows no photo.
+    assert summarize("Bombers", "Putin sent up two nuclear bombers (pictured) on Monday.") == (
+        "Putin sent up two nuclear bombers on Monday."
+    )
+    # Slashes, agencies and grabs that are not a photo's credit stay.
+    for kept in (
+        "A Reuters/Ipsos poll (Reuters/Ipsos) found 60% back sending troops, officials said.",
+        "Cotton output (Sept/March) reached 7.7 mln bales, the commission said.",
+        "The message, of which AFP has a screen grab, was deleted from the account.",
+        "Our stack is typed end to end (Postgres/Haskell/Elm)",
+    ):
+        assert summarize("Troops", kept) == kept
+    wire = "Troops landed in Kyiv, officials said. (Reporting by Reuters staff/Editing by Jo Doe)"
+    assert summarize("Troops", wire) == "Troops landed in Kyiv, officials said."

@@ -4,6 +4,12 @@ Extractive and pure: sentences are scored by overlap with the title, numbers and
 ("said", "according to", "told AFP") and position, the lead preferred; the chosen ones keep
 their original order. Wire bylines ("AP - "), captions and boilerplate never make it in.
 
+Photo captions are left out here and not in `bot.text.clean`, which also shapes the text
+relevance reads: a caption describes the scene of a photo the alert does not show ("Soldiers
+board a plane at Ramstein. (Reuters/John Smith)"), so an item whose text is only a caption is
+alerted with its headline alone. A text's unfinished last sentence (cut by the feed parser's
+cap, or by the outlet: "The minister said that…") is left out too.
+
 Deliberately does not paraphrase, translate, or call any model or service.
 """
 
@@ -49,6 +55,49 @@ _NEEDS_CONTEXT = re.compile(
 )
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*$")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’-]+|\d[\d,.]*")
+# A photo credit in brackets: "(John Smith/Reuters)", "(AP Photo/Jane Doe)", "(AFP via Getty
+# Images)", "(Corporal Jo Bloggs, Canadian Armed Forces Photo)": a slash, "via" or "photo" and
+# a credit's word; "(Postgres/Haskell/Elm)" and "(Sept/March)" have none, and a wire story's
+# "(Reporting by …/Editing by …)" credits the text, not a photo.
+_CREDIT_WORDS = (
+    r"photo|photograph|image|images|picture|pics?|getty|reuters|afp|ap|epa|efe|xinhua|yonhap"
+    r"|kyodo|tass|anadolu|sipa|dpa|ansa|pa|cp|press|media|handout|pool|courtesy|screenshot"
+    r"|str|staff|file|times|news|agency|shutterstock|alamy|bloomberg"
+)
+_CREDIT = re.compile(
+    r"\((?!\s*(?:reporting|writing|editing|additional|compiled)\b)"
+    r"(?=[^()]*(?:/|\bvia\b|\bphoto|\bscreenshot|\bcourtesy))"
+    rf"(?=[^()]*\b(?:{_CREDIT_WORDS})\b)[^()]{{2,120}}\)"
+    # "Photo: Yonhap", "Photo by Jane Doe/AFP", "Photo credit: ..." ending the paragraph
+    r"|\b(?:photo|photograph|image|picture)s?(?: credit)?(?::| by) [^()]{2,80}$"
+    r"|\bcredit: [^()]{2,80}$"
+    # Reuters' and the agencies' caption credit: "REUTERS/John Smith/File Photo"
+    r"|(?-i:\b(?:REUTERS|AFP|AP|EPA|XINHUA|YONHAP|KYODO|TASS|ANADOLU|SIPA|EFE|DPA)"
+    r"(?: PHOTO)?/[^()]{2,80})$",
+    re.IGNORECASE,
+)
+# A sentence that describes a photo: "FILE PHOTO: ...", AP's "FILE - ...", "... in a file photo."
+_CAPTION_SENTENCE = re.compile(
+    r"^(?-i:FILE(?: PHOTO| PICTURE| IMAGE)?|PHOTO|IMAGE|PICTURE)\s*[:\-–—]\s"
+    r"|^file (?:photo|picture|image)\b"
+    r"|\bin (?:a|an|this) (?:(?:undated|aerial|file|handout|still) )+"
+    r"(?:photo|photograph|image|picture)\b"
+    r"|\bin this (?:photo|photograph|image|picture)\b"
+    r"|^(?:(?:this|a|an) )?(?:video )?(?:frame|screen|video) ?grab\b",
+    re.IGNORECASE,
+)
+# A photo reference inside a story's sentence: "Putin (pictured) said", "the ships (stock image)".
+_PHOTO_REFERENCE = re.compile(
+    r"\s*\((?:pictured|(?:file|stock|library|archive) (?:image|photo|picture|pic)s?)\b"
+    r"[^()]{0,40}\)",
+    re.IGNORECASE,
+)
+# A wiki image ("[[Image:Gilad Shalit.jpeg|thumb|Photo of Cpl. Gilad Shalit.") up to its "]]".
+_WIKI_IMAGE = re.compile(r"^\[\[(?:image|file):[^\]]*(?:\]\]|$)", re.IGNORECASE)
+# The Guardian's link at a text's end, "Continue reading...": not a sentence of the story.
+_READ_ON = re.compile(r"\s*(?:Continue reading|Read more)(?:\.\.\.|…)$")
+_CAPTION_WORDS = 60  # a caption's length at most, as bot.text.clean.is_caption has it
+_ELLIPSIS_END = re.compile(r"\s*\[?(?:…|\.\.\.)\]?[\"'”’)\]]*$")
 _STOP = frozenset(
     """the a an and or of to in on at for from by with as is are was were be been has have had
     that this it its their his her they he she we which who will would could should may might
@@ -57,18 +106,45 @@ _STOP = frozenset(
 
 
 def summarize(title: str, text: str, *, max_sentences: int = 3, max_chars: int = 500) -> str:
-    """Up to `max_sentences` of the text's own sentences, the key fact first, within max_chars."""
-    sentences = split_sentences(clean_body(text[:MAX_INPUT_CHARS]))
+    """Up to `max_sentences` of the text's own sentences, the key fact first, within max_chars.
+
+    The text's last sentence when it ends in "…" or "..." is unfinished, whether the feed
+    parser's 2,000-character cap cut it ("…82nd Airborne Div…") or the outlet did ("The
+    minister said that…"): a reader sees the same broken-off sentence. It is left out when
+    there are other sentences; else it is cut back to its last whole word when the "…"
+    touches a word (the parser's cut does, and may have halved that word), and kept as the
+    outlet wrote it when three dots or a space show the word before them is whole.
+    """
+    sentences = _story_sentences(clean_body(text[:MAX_INPUT_CHARS]))
     title_words = _content_words(strip_outlet(title))
     # Headlines repeated in the body and subheads are a last resort, never a first choice.
     reporting = [
         s for s in sentences if not _is_heading(s) and not _is_title_copy(s, title_words)
     ] or sentences
     reporting = list(dict.fromkeys(reporting))  # pull quotes and scrapes repeat sentences
+    if sentences and sentences[-1] in reporting and (end := _unfinished(sentences[-1])):
+        if len(reporting) > 1:
+            reporting.remove(sentences[-1])
+        else:
+            reporting = [_cut_back(sentences[-1], end)]
     if len(reporting) <= 1:
         return clip(reporting[0], max_chars) if reporting else ""
     chosen = _choose(title_words, reporting, max_sentences, max_chars)
     return " ".join(reporting[i] for i in sorted(chosen))
+
+
+def _unfinished(sentence: str) -> re.Match[str] | None:
+    """Its closing ellipsis when the sentence trails off ("said that…"), not after a full stop."""
+    m = _ELLIPSIS_END.search(sentence)
+    return m if m and m.start() > 0 and sentence[m.start() - 1] not in ".!?" else None
+
+
+def _cut_back(sentence: str, end: re.Match[str]) -> str:
+    """An unfinished sentence without the word the ellipsis may have cut ("Airborne Div…")."""
+    body = sentence[: end.start()]
+    if end.group()[0] == "…" and " " in body:  # touching the word, as the feed parser cuts
+        return clip(body, len(body) - 1)
+    return sentence  # "over again..." or "a less ...": the outlet stopped after a whole word
 
 
 def clean_body(text: str) -> str:
@@ -79,6 +155,29 @@ def clean_body(text: str) -> str:
     """
     paragraphs = drop_boilerplate(strip_byline(p.strip()) for p in text.split("\n"))
     return "\n".join(paragraphs)
+
+
+def _story_sentences(text: str) -> list[str]:
+    """The text's sentences without photo captions, credits, photo references or read-on links.
+
+    A credit closes its caption: the sentences before it back to the paragraph's start or
+    the previous credit are the caption when they are a caption's length, else the last one.
+    """
+    sentences: list[str] = []
+    for raw in text.split("\n"):
+        paragraph = _WIKI_IMAGE.sub("", _PHOTO_REFERENCE.sub("", _READ_ON.sub("", raw))).strip()
+        start = 0
+        for m in _CREDIT.finditer(paragraph):
+            before = paragraph[start : m.start()].strip()
+            closes = m.group().startswith("(") and not paragraph[m.end() :].strip()
+            if before and not _SENTENCE_END.search(before) and not closes:
+                continue  # inside a sentence ("the photo: a welcome"): not a credit
+            caption = split_sentences(before)
+            if len(before.split()) > _CAPTION_WORDS:
+                sentences.extend(caption[:-1])
+            start = m.end()
+        sentences.extend(split_sentences(paragraph[start:]))
+    return [s for s in sentences if not _CAPTION_SENTENCE.search(s)]
 
 
 def strip_outlet(title: str) -> str:
