@@ -184,8 +184,12 @@ class Fetcher:
                     url = _redirect_target(url, location)
                     log.debug("fetch.redirect status=%s to=%s", response.status, url)
                     continue
-                moved_to = url if hop and permanent else None
-                return await _result(response, url, max_bytes, moved_to, page)
+                # A trusted feed moved to another host is not reported as moved: the store
+                # would keep the new URL, and ops' trust with it, so a third party's host
+                # would be fetched unguarded from then on (and could point its name at an
+                # internal address). It is polled at the URL ops wrote, its hop guarded.
+                moved = hop and permanent and (not trusted or _origin(url) == trusted_origin)
+                return await _result(response, url, max_bytes, url if moved else None, page)
         raise FetchError(f"too many redirects (more than {self._max_redirects}) from {_host(url)}")
 
     async def _request(
