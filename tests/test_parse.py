@@ -149,6 +149,20 @@ def test_canonical_url_refuses_non_web_links(link):
     assert canonical_url(link) is None
 
 
+def test_a_link_names_the_host_it_goes_to_and_carries_no_password():
+    """Chat shows a link's URL on hover, and the console prints it: one that reads as Reuters
+    must not go to evil.example, and a feed's credentials must not reach a channel."""
+    body = rss(
+        item("Spoof", guid="g1", link="https://reuters.com@evil.example/world/x"),
+        item("Secret", guid="g2", link="https://desk:s3cret@feeds.news.example:8443/a?id=1"),
+    )
+    entries = parse_feed(body, feed_url=FEED_URL).entries
+    assert [e.url for e in entries] == [
+        "https://evil.example/world/x",
+        "https://feeds.news.example:8443/a?id=1",
+    ]
+
+
 def test_javascript_links_are_dropped_from_entries():
     body = rss(
         item("Click", guid="g1", link="javascript:alert(1)"), item("Data", link="data:text/html,hi")

@@ -407,8 +407,9 @@ def _published(raw: Any, now: datetime) -> tuple[datetime | None, str | None]:
 def canonical_url(link: str | None) -> str | None:
     """A stable http(s) URL for a link, or None for anything else (javascript:, data:, file:).
 
-    Lower-cases scheme and host, drops the default port, the fragment and tracking parameters
-    (utm_*, fbclid, gclid, mc_*); keeps every other parameter exactly as written.
+    Lower-cases scheme and host, drops any user name and password, the default port, the
+    fragment and tracking parameters (utm_*, fbclid, gclid, mc_*); keeps every other parameter
+    exactly as written.
     """
     if not link:
         return None
@@ -420,17 +421,18 @@ def canonical_url(link: str | None) -> str | None:
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
         return None
-    netloc = _netloc(parts.hostname, port, scheme, parts.netloc)
+    netloc = _netloc(parts.hostname, port, scheme)
     query = "&".join(p for p in parts.query.split("&") if p and not _is_tracking(p))
     return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
 
 
-def _netloc(hostname: str, port: int | None, scheme: str, raw: str) -> str:
-    userinfo = raw.rpartition("@")[0]
+def _netloc(hostname: str, port: int | None, scheme: str) -> str:
+    """Host and port, without a user name or password: `https://reuters.com@evil.example/`
+    goes to evil.example while reading as Reuters, and a password in a feed's link would be
+    shown to a whole channel."""
     host = f"[{hostname}]" if ":" in hostname else hostname  # urlsplit lower-cases hostname
     default = {"http": 80, "https": 443}[scheme]
-    hostport = host if port in (None, default) else f"{host}:{port}"
-    return f"{userinfo}@{hostport}" if userinfo else hostport
+    return host if port in (None, default) else f"{host}:{port}"
 
 
 def _is_tracking(pair: str) -> bool:
