@@ -3,7 +3,8 @@
 Every piece of text that came from a feed (or from a user, in replies) goes through `escape`
 at this last step: `&`, `<` and `>` become entities, so `<!channel>`, `<@U123>`,
 `<!subteam^S1>` and `<https://evil|click>` arrive as visible text, never as a ping or a
-forged link. Links are built here only from http(s) URLs. Nothing here talks to Slack.
+forged link; and every mrkdwn text object is `verbatim`, so Slack parses no bare `@here`.
+Links are built here only from http(s) URLs. Nothing here talks to Slack.
 """
 
 from __future__ import annotations
@@ -90,8 +91,16 @@ def when(alert: Alert) -> str:
     return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 
+def _mrkdwn(text: str) -> Block:
+    """A mrkdwn text object that Slack takes as written: with `verbatim` false (its default)
+    Slack parses "certain mentions" in plain text, so a headline's bare @here or @channel
+    could be made live, and links #channel names and bare URLs feed text wrote. Our own
+    `<url|label>` and `<!date^...>` are manual parsing strings, which verbatim keeps."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
 def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_MAX)}}
+    return {"type": "section", "text": _mrkdwn(clip(text, SECTION_MAX))}
 
 
 def _context(*texts: str) -> Block:
@@ -102,7 +111,7 @@ def _context(*texts: str) -> Block:
         shown[CONTEXT_ELEMENTS - 1 :] = [" · ".join(shown[CONTEXT_ELEMENTS - 1 :])]
     return {
         "type": "context",
-        "elements": [{"type": "mrkdwn", "text": clip(t, CONTEXT_MAX)} for t in shown],
+        "elements": [_mrkdwn(clip(t, CONTEXT_MAX)) for t in shown],
     }
 
 

@@ -31,8 +31,9 @@ from bot.clock import iso, utcnow
 from bot.commands import SUBCOMMANDS, Commands
 from bot.demo.server import serve_demo
 from bot.digest import send_digests
+from bot.edits import word_diff
 from bot.errors import ConfigError, DeliveryError
-from bot.model import Alert, Source
+from bot.model import Alert, Edit, Source
 from bot.outbox import deliver_pending
 from bot.settings import Settings
 from bot.store import list_feeds, subscriptions
@@ -850,6 +851,32 @@ def test_every_field_of_an_alert_is_escaped() -> None:
         text = json.dumps(rendered)
         for ping in PINGS:
             assert ping not in text
+
+
+def test_every_text_object_is_verbatim_so_slack_parses_no_bare_mention() -> None:
+    """Slack's text object: with `verbatim` false, its default, "certain mentions will be
+    automatically parsed" in plain text; a bare @here or @channel in a headline, a summary,
+    an outlet or an edit's words is feed text, never a mention."""
+    bare = "@here @channel @everyone #general"
+    hostile = make_alert(
+        1,
+        title=f"Troops sent {bare}",
+        outlet=f"Wire {bare}",
+        summary=bare,
+        sources=(Source(f"A {bare}", bare, "https://a.example/1"), Source("B", bare, None)),
+    )
+    edited = make_alert(
+        2,
+        "edit",
+        edit=Edit(word_diff("Troops sent", f"Troops sent {bare}"), (), started=(bare,)),
+    )
+    messages = [render.alert_blocks(hostile), render.update_blocks(hostile)]
+    messages.append(render.edit_blocks(edited))
+    for blocks in messages:
+        objects = [b["text"] for b in blocks if "text" in b and b["type"] != "actions"]
+        objects += [e for b in blocks if b["type"] == "context" for e in b["elements"]]
+        assert objects and all(o["type"] == "mrkdwn" for o in objects)
+        assert all(o.get("verbatim") is True for o in objects), objects
 
 
 def test_why_and_sources_as_editors_read_them_stay_escaped() -> None:
