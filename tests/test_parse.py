@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -161,6 +162,16 @@ def test_a_link_names_the_host_it_goes_to_and_carries_no_password():
         "https://evil.example/world/x",
         "https://feeds.news.example:8443/a?id=1",
     ]
+
+
+def test_a_readers_complaint_quotes_the_body_without_its_control_characters():
+    """feedparser's warning quotes the declared encoding, which is the feed's to write: it
+    went to the log, and a terminal, with its escape sequences."""
+    body = rss(item("Troops", guid="g1")).replace(b"<?xml version='1.0' encoding='utf-8'?>", b"")
+    declared = b"<?xml version='1.0' encoding='\x1b]0;pwned\x07\x1b[2Jx'?>" + body
+    parsed = parse_feed(declared, feed_url=FEED_URL)
+    assert parsed.warning and "pwned" in parsed.warning
+    assert not re.search(r"[\x00-\x1f\x7f-\x9f]", parsed.warning), parsed.warning
 
 
 def test_javascript_links_are_dropped_from_entries():

@@ -137,7 +137,7 @@ def _feedparser_read(body: bytes) -> tuple[Any, list[Any], str | None]:
     try:
         result = feedparser.parse(io.BytesIO(body), sanitize_html=True)
     except (ValueError, LookupError, UnicodeError) as exc:  # feedparser's own decoding breaks
-        raise FeedParseError(f"not a readable feed: {exc}") from None
+        raise FeedParseError(f"not a readable feed: {_quoted(str(exc))}") from None
     if not result.version or (not result.entries and result.bozo):
         raise FeedParseError(_why_not_a_feed(body, result))
     return result.feed, result.entries, _bozo_text(result) if result.bozo else None
@@ -302,8 +302,13 @@ def _why_not_a_feed(body: bytes, result: Any) -> str:
 
 def _bozo_text(result: Any) -> str:
     exc = result.get("bozo_exception")
-    text = str(exc) if exc is not None else "malformed feed"
-    return text[:300]
+    return _quoted(str(exc) if exc is not None else "malformed feed")
+
+
+def _quoted(text: str) -> str:
+    """A reader's complaint, which may quote the body (`document declared as ESC[2J...`),
+    fit for a log line or a feed's last error: one line, capped, no control characters."""
+    return " ".join(strip_invisible(text).split())[:300]
 
 
 def _entry(raw: Any, feed_url: str, now: datetime) -> Entry:
