@@ -50,6 +50,17 @@ def inline(text: str) -> str:
     return escape(text).translate(_SPAN_BREAKERS)
 
 
+def paragraphs(text: str) -> str:
+    """A feed's summary as mrkdwn that shows what it says: its own * ~ ` are lookalikes (as
+    in a headline), so it can neither strike a word through ("troops ~not~ sent") nor open
+    a code block that takes the rest of it, and a line of its own starting with ">" is not
+    made a quote."""
+    return _QUOTE.sub("\\1›", inline(text))
+
+
+_QUOTE = re.compile(r"^(\s*)&gt;", re.MULTILINE)
+
+
 def clip(text: str, limit: int) -> str:
     """At most `limit` characters of mrkdwn, never cut inside a link (`<url|label>`) or an
     entity (`&amp;`): half of either would show as markup, or swallow what follows."""
@@ -162,7 +173,7 @@ def alert_blocks(alert: Alert) -> list[Block]:
     if alert.corroboration:
         blocks.append(_context(outlets_line(alert)))
     if alert.summary:
-        blocks.append(_section(escape(alert.summary)))
+        blocks.append(_section(paragraphs(alert.summary)))
     blocks.append(_context(*_why(alert)))
     return blocks + _sources(alert) + [feedback_block(alert)]
 
@@ -181,7 +192,7 @@ def update_blocks(alert: Alert) -> list[Block]:
         _context(f"{when(alert)} · ref {alert.feedback_id}", outlets_line(alert)),
     ]
     if alert.summary:
-        blocks.append(_section(escape(alert.summary)))
+        blocks.append(_section(paragraphs(alert.summary)))
     return blocks + [feedback_block(alert)]
 
 

@@ -933,6 +933,16 @@ def test_a_headline_or_outlet_cannot_break_our_bold_or_open_a_span() -> None:
     assert "*Update from Wire ∗A∗:*" in update and "Wire ∗A∗ · <!date" in first
 
 
+def test_a_summary_cannot_strike_words_open_code_or_quote() -> None:
+    # The summary went out escaped only: "~not~" struck the word that carries the meaning,
+    # "```" made the rest a code block and "> ..." a quote of someone else's words.
+    summary = "Troops were ~not~ *withdrawn*\n```\ncode\n> Seoul said so\n  > again"
+    alert = make_alert(1, summary=summary)
+    for blocks in (render.alert_blocks(alert), render.update_blocks(alert)):
+        [shown] = [b["text"]["text"] for b in blocks if b["type"] == "section" and "code" in str(b)]
+        assert shown == "Troops were ∼not∼ ∗withdrawn∗\nˋˋˋ\ncode\n› Seoul said so\n  › again"
+
+
 def test_blocks_stay_inside_slack_limits() -> None:
     long = make_alert(
         1,
