@@ -162,7 +162,7 @@ def outlets_line(alert: Alert) -> str:
     if c is None:
         return ""
     mark = ":white_check_mark: *Corroborated* · " if c.corroborated else ""
-    return mark + escape(f"{outlet_count(alert)}: {', '.join(c.outlets)}")
+    return mark + inline(f"{outlet_count(alert)}: {', '.join(c.outlets)}")
 
 
 def alert_blocks(alert: Alert) -> list[Block]:

@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from bot.demo.server import serve_demo
 from bot.digest import send_digests
 from bot.edits import word_diff
 from bot.errors import ConfigError, DeliveryError
-from bot.model import Alert, Edit, Source
+from bot.model import Alert, Corroboration, Edit, Source
 from bot.outbox import deliver_pending
 from bot.settings import Settings
 from bot.store import list_feeds, subscriptions
@@ -931,6 +931,10 @@ def test_a_headline_or_outlet_cannot_break_our_bold_or_open_a_span() -> None:
     assert "|Troops ∗sent∗ ∼north∼ ˋnowˋ>*" in first
     assert "Ships ∼sail∼ ∗east∗" in first and "|Wire ∗A∗>" in first
     assert "*Update from Wire ∗A∗:*" in update and "Wire ∗A∗ · <!date" in first
+    # The outlets line too: a feed named from its own title ("~Wire~ *A*") struck or bolded.
+    marked = replace(hostile, corroboration=Corroboration(("~Wire~ *A*", "B"), corroborated=True))
+    line = render.outlets_line(marked)
+    assert line.endswith("2 outlets: ∼Wire∼ ∗A∗, B") and line.count("*") == 2, line
 
 
 def test_a_summary_cannot_strike_words_open_code_or_quote() -> None:
