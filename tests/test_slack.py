@@ -623,6 +623,26 @@ async def test_a_digest_refused_by_a_429_waits_then_goes_out_once_escaped(
         assert env.rt.db.execute("SELECT DISTINCT status FROM deliveries").fetchall() == [("sent",)]
 
 
+async def test_a_digest_s_headlines_cannot_turn_other_lines_into_code_or_strike_them(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    items = [
+        ("North Korea has sent more troops to Russia ```", "Seoul says so."),
+        ("Poland deploys ~troops~ *soldiers* to the border ```", "Warsaw says so."),
+    ]
+    feed_server.serve("/feed", rss(items))
+    async with slack_env(tmp_path) as env:
+        await env.command("subscribe troop-deployments digest")
+        await env.command(f"feeds add {feed_server.url('/feed')}")
+        await poll_once(env.rt)
+        assert await send_digests(env.rt.db, env.rt.adapters) == 1
+        [call] = env.stub.posts(NEWS)
+    text = call.args["text"]
+    assert not set("`~*") & set(text), text
+    assert "Poland deploys ∼troops∼ ∗soldiers∗ to the border ˋˋˋ" in text
+    assert text.splitlines()[-1].startswith("feedback: /wirewatch feedback not-relevant REF")
+
+
 # -- commands through Slack ------------------------------------------------------------------
 
 
