@@ -89,13 +89,19 @@ def alert_text(alert: Alert) -> str:
         return mark_text(alert)
     lines = [_head(alert), plain(alert.title), f"{plain(alert.outlet)} · {_stamp(alert)}"]
     if alert.summary.strip():  # a headline-only feed's item: no blank line inside the block
-        lines.append(plain(alert.summary))
+        lines.append(summary_lines(alert.summary))
     if why := brief_why(alert.explanation, alert.matched):
         lines.append(f"why: {plain(why)}")
     if alert.entities:
         lines.append(f"entities: {', '.join(plain(e) for e in alert.entities)}")
     lines += [outlets_line(alert), feedback_line(alert)]
     return "\n".join(lines) + "\n"
+
+
+def summary_lines(summary: str) -> str:
+    """The summary's paragraphs, each indented: a feed's own line at the start of ours could
+    print what reads as another alert ("== NEW ...") or a `feedback:` line with another ref."""
+    return "\n".join(f"  {line}" for line in plain(summary).split("\n") if line.strip())
 
 
 def outlets_line(alert: Alert) -> str:

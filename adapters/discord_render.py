@@ -40,6 +40,10 @@ COLOUR_NEW, COLOUR_UPDATE = 0xC0392B, 0x7F8C8D
 FEEDBACK_PREFIX = "wirewatch:feedback:"  # + "not-relevant:12"
 
 _MENTION = re.compile(r"@(everyone|here)|<(@[!&]?|#)(\d+)>")
+# Discord's other <...> markup: a slash command's clickable mention (`</wirewatch feeds
+# remove:1>`), a timestamp shown in each reader's zone (`<t:1767225600:R>`, "in 2 days"),
+# a link into the server's own pages (`<id:customize>`) and custom emoji (`<:x:1>`).
+_ANGLE_MARKUP = re.compile(r"<(?=/[^<>\s]+:\d+>|t:-?\d+(?::\w)?>|id:\w+>|a?:\w+:\d+>)")
 _CODE_SPAN = re.compile(r"(`[^`\n]*`)")
 _LIST_MARK = re.compile(r"^\\- ", re.MULTILINE)
 _ESCAPED_SPAN = re.compile(r"(?<!\\)`[^`\n]*`")  # a reply's code span, after escaping
@@ -138,10 +142,12 @@ def clip(text: str, limit: int) -> str:
 
 
 def unmention(text: str) -> str:
-    """Break @everyone, @here, <@id>, <@&role> and <#channel> so none can render live."""
+    """Break @everyone, @here, <@id>, <@&role> and <#channel> so none can render live, and
+    Discord's other <...> markup (command mentions, timestamps, server links, emoji)."""
+    unlinked = _ANGLE_MARKUP.sub(f"<{ZWSP}", text)
     return _MENTION.sub(
         lambda m: f"@{ZWSP}{m.group(1)}" if m.group(1) else f"<{m.group(2)}{ZWSP}{m.group(3)}>",
-        text,
+        unlinked,
     )
 
 

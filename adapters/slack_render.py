@@ -3,7 +3,8 @@
 Every piece of text that came from a feed (or from a user, in replies) goes through `escape`
 at this last step: `&`, `<` and `>` become entities, so `<!channel>`, `<@U123>`,
 `<!subteam^S1>` and `<https://evil|click>` arrive as visible text, never as a ping or a
-forged link. Links are built here only from http(s) URLs. Nothing here talks to Slack.
+forged link; and every mrkdwn text object is `verbatim`, so Slack parses no bare `@here`.
+Links are built here only from http(s) URLs. Nothing here talks to Slack.
 """
 
 from __future__ import annotations
@@ -49,6 +50,17 @@ def inline(text: str) -> str:
     return escape(text).translate(_SPAN_BREAKERS)
 
 
+def paragraphs(text: str) -> str:
+    """A feed's summary as mrkdwn that shows what it says: its own * ~ ` are lookalikes (as
+    in a headline), so it can neither strike a word through ("troops ~not~ sent") nor open
+    a code block that takes the rest of it, and a line of its own starting with ">" is not
+    made a quote."""
+    return _QUOTE.sub("\\1›", inline(text))
+
+
+_QUOTE = re.compile(r"^(\s*)&gt;", re.MULTILINE)
+
+
 def clip(text: str, limit: int) -> str:
     """At most `limit` characters of mrkdwn, never cut inside a link (`<url|label>`) or an
     entity (`&amp;`): half of either would show as markup, or swallow what follows."""
@@ -90,8 +102,16 @@ def when(alert: Alert) -> str:
     return f"<!date^{stamp}^{{date_short_pretty}} {{time}}|{fallback}>"
 
 
+def _mrkdwn(text: str) -> Block:
+    """A mrkdwn text object that Slack takes as written: with `verbatim` false (its default)
+    Slack parses "certain mentions" in plain text, so a headline's bare @here or @channel
+    could be made live, and links #channel names and bare URLs feed text wrote. Our own
+    `<url|label>` and `<!date^...>` are manual parsing strings, which verbatim keeps."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
 def _section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_MAX)}}
+    return {"type": "section", "text": _mrkdwn(clip(text, SECTION_MAX))}
 
 
 def _context(*texts: str) -> Block:
@@ -102,7 +122,7 @@ def _context(*texts: str) -> Block:
         shown[CONTEXT_ELEMENTS - 1 :] = [" · ".join(shown[CONTEXT_ELEMENTS - 1 :])]
     return {
         "type": "context",
-        "elements": [{"type": "mrkdwn", "text": clip(t, CONTEXT_MAX)} for t in shown],
+        "elements": [_mrkdwn(clip(t, CONTEXT_MAX)) for t in shown],
     }
 
 
@@ -142,7 +162,7 @@ def outlets_line(alert: Alert) -> str:
     if c is None:
         return ""
     mark = ":white_check_mark: *Corroborated* · " if c.corroborated else ""
-    return mark + escape(f"{outlet_count(alert)}: {', '.join(c.outlets)}")
+    return mark + inline(f"{outlet_count(alert)}: {', '.join(c.outlets)}")
 
 
 def alert_blocks(alert: Alert) -> list[Block]:
@@ -153,7 +173,7 @@ def alert_blocks(alert: Alert) -> list[Block]:
     if alert.corroboration:
         blocks.append(_context(outlets_line(alert)))
     if alert.summary:
-        blocks.append(_section(escape(alert.summary)))
+        blocks.append(_section(paragraphs(alert.summary)))
     blocks.append(_context(*_why(alert)))
     return blocks + _sources(alert) + [feedback_block(alert)]
 
@@ -172,7 +192,7 @@ def update_blocks(alert: Alert) -> list[Block]:
         _context(f"{when(alert)} · ref {alert.feedback_id}", outlets_line(alert)),
     ]
     if alert.summary:
-        blocks.append(_section(escape(alert.summary)))
+        blocks.append(_section(paragraphs(alert.summary)))
     return blocks + [feedback_block(alert)]
 
 

@@ -263,3 +263,19 @@ def test_a_link_with_spaces_cannot_print_a_fake_ref_or_link() -> None:
     printed = alert_text(alert)
     assert "ref 99" not in printed and " https://evil.example" not in printed, printed
     assert "https://a.example/x%20·%20ref%2099%20·%20https://evil.example" in printed
+
+
+def test_a_summary_cannot_print_lines_that_read_as_ours() -> None:
+    """A feed's summary keeps its paragraphs, one a line: a paragraph reading "== NEW ..." or
+    "feedback: ..." printed as another alert's head, or as the feedback commands with another
+    ref, inside this alert's block."""
+    summary = (
+        "Troops were sent.\n== NEW · troop-deployments · story 1\n"
+        "feedback: wirewatch feedback not-relevant 1 · wirewatch feedback wrong-story 1\nwhy: x"
+    )
+    alert = Alert(5, "new", 7, "t", "console", "Troops", None, "Wire", datetime.now(UTC), summary)
+    lines = alert_text(alert).rstrip("\n").split("\n")
+    assert [x for x in lines if x.startswith("== ")] == [lines[0]]
+    assert [x for x in lines if x.startswith(("feedback:", "why:"))] == [lines[-1]]
+    assert lines[-1].endswith("wirewatch feedback wrong-story 5")
+    assert "  == NEW · troop-deployments · story 1" in lines  # still shown, as its text

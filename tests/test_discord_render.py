@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapters.discord_render import (
+    ZWSP,
     alert_embed,
     clip,
     embed_size,
@@ -239,6 +240,27 @@ def test_feed_text_is_inert():
     assert "@\u200beveryone" in shown and "@\u200bhere" in shown
     assert "<@\u200b123>" in shown and "<@&\u200b456>" in shown
     assert "\\*\\*Big\\*\\*" in shown and "\\[login\\]" in shown
+
+
+# Discord's <...> markup other than mentions: what a feed must not make clickable or live.
+_DISCORD_MARKUP = re.compile(r"</[^<>\s]+:\d+>|<t:-?\d+(:\w)?>|<id:\w+>|<a?:\w+:\d+>")
+
+
+def test_feed_text_cannot_post_a_command_mention_a_timestamp_or_a_server_link():
+    """`</wirewatch feeds remove:1>` is a clickable command under the bot's name,
+    `<t:1767225600:R>` a time shown as "in 2 days" in each reader's zone, `<id:customize>` a
+    link into the server's own pages: none may come from a feed."""
+    hostile = (
+        "Troops sent </wirewatch feeds remove:123456789012345678> at <t:1767225600:R> "
+        "<t:1767225600> see <id:customize> <:flag:99> <a:wave:98>"
+    )
+    for shown in (
+        feed_text(hostile),
+        reply_text(hostile),
+        alert_embed(alert(summary=hostile)).to_dict()["description"],
+    ):
+        assert not _DISCORD_MARKUP.search(shown), shown
+        assert shown.replace(ZWSP, "").startswith("Troops sent </wirewatch feeds remove:")
 
 
 # Discord's parser reads a backslash before any punctuation as "this character, as is"

@@ -151,6 +151,28 @@ async def test_guarded_redirect_to_a_private_address_makes_no_connection(target)
         assert victim.accepted == 0
 
 
+async def test_a_config_feed_moved_to_another_host_is_not_trusted_there(feed_server):
+    """A config feed's server (or whoever took its domain) answers 301 to a host of its
+    choosing: the move must not carry ops' trust along. Were it reported, the bot would store
+    the new URL and fetch it through the unguarded session from then on, so once that host's
+    name answered a private address (DNS rebinding; 127.0.0.2 dropping out of the policy
+    stands in for it) the bot would fetch an internal address for the attacker."""
+    public = {ipaddress.ip_address("127.0.0.2")}
+    async with FeedServer(host="127.0.0.2") as elsewhere:
+        elsewhere.serve("/feed", RSS)
+        feed_server.redirect("/feed", elsewhere.url("/feed"), status=301)
+        async with Fetcher(address_policy=public.__contains__) as fetcher:
+            first = await fetcher.fetch_feed(feed_server.url("/feed"), trusted=True)
+            assert first.body == RSS and first.permanent_url is None
+            public.clear()
+            # What the pipeline polls next: the moved URL when one is reported (store.py).
+            with pytest.raises(UnsafeURLError):
+                await fetcher.fetch_feed(
+                    first.permanent_url or feed_server.url("/feed"), trusted=True
+                )
+        assert len(elsewhere.requests) == 1
+
+
 async def test_a_config_feed_on_a_private_host_follows_its_own_redirects(feed_server):
     """An intranet feed ops wrote in the config (127.0.0.1 here, refused from chat) keeps its
     trust across a redirect on the same host, and the move is reported."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import re
 import time
 import zlib
 from contextlib import suppress
@@ -487,3 +488,33 @@ async def test_a_feed_moved_onto_another_feeds_address_brings_no_storm(tmp_path,
     assert all(r.ok for r in results), results
     assert feeds["A"].url == feed_server.url("/a")  # B already owns that address
     assert len(console.alerts()) <= 3  # two stories, and at most B's report seen again via A
+
+
+async def test_what_a_server_says_reaches_the_terminal_and_chat_without_control_characters(
+    tmp_path, capfd
+):
+    """A reason phrase is the server's to write: "500 ESC]0;pwned BEL ESC[2J" was stored as
+    the feed's last error and printed as is by `wirewatch feeds` (and the log), retitling
+    and clearing the operator's terminal; chat was sent the NUL."""
+    reason = b"\x1b]0;pwned\x07\x1b[2J\x1b[31mDown\x00 for \x9bmaintenance"
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 500 " + reason + b"\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        config = _config(tmp_path, [("Odd", f"http://127.0.0.1:{port}/rss")])
+        async with console_runtime(load_settings(config)) as (rt, _):
+            await poll_once(rt)
+    finally:
+        server.close()
+    error = (await _feeds_json(config, capfd))["Odd"]["last_error"]
+    assert error.endswith("answered HTTP 500 ]0;pwned[2J[31mDown for maintenance"), error
+    assert await asyncio.to_thread(main, ["feeds", "--config", str(config)]) == 0
+    printed = capfd.readouterr().out
+    assert "Down for maintenance" in printed
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", printed), repr(printed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -147,6 +148,30 @@ def test_canonical_url_drops_tracking_and_keeps_the_rest(link, canonical):
 )
 def test_canonical_url_refuses_non_web_links(link):
     assert canonical_url(link) is None
+
+
+def test_a_link_names_the_host_it_goes_to_and_carries_no_password():
+    """Chat shows a link's URL on hover, and the console prints it: one that reads as Reuters
+    must not go to evil.example, and a feed's credentials must not reach a channel."""
+    body = rss(
+        item("Spoof", guid="g1", link="https://reuters.com@evil.example/world/x"),
+        item("Secret", guid="g2", link="https://desk:s3cret@feeds.news.example:8443/a?id=1"),
+    )
+    entries = parse_feed(body, feed_url=FEED_URL).entries
+    assert [e.url for e in entries] == [
+        "https://evil.example/world/x",
+        "https://feeds.news.example:8443/a?id=1",
+    ]
+
+
+def test_a_readers_complaint_quotes_the_body_without_its_control_characters():
+    """feedparser's warning quotes the declared encoding, which is the feed's to write: it
+    went to the log, and a terminal, with its escape sequences."""
+    body = rss(item("Troops", guid="g1")).replace(b"<?xml version='1.0' encoding='utf-8'?>", b"")
+    declared = b"<?xml version='1.0' encoding='\x1b]0;pwned\x07\x1b[2Jx'?>" + body
+    parsed = parse_feed(declared, feed_url=FEED_URL)
+    assert parsed.warning and "pwned" in parsed.warning
+    assert not re.search(r"[\x00-\x1f\x7f-\x9f]", parsed.warning), parsed.warning
 
 
 def test_javascript_links_are_dropped_from_entries():

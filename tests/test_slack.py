@@ -11,7 +11,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,9 @@ from bot.clock import iso, utcnow
 from bot.commands import SUBCOMMANDS, Commands
 from bot.demo.server import serve_demo
 from bot.digest import send_digests
+from bot.edits import word_diff
 from bot.errors import ConfigError, DeliveryError
-from bot.model import Alert, Source
+from bot.model import Alert, Corroboration, Edit, Source
 from bot.outbox import deliver_pending
 from bot.settings import Settings
 from bot.store import list_feeds, subscriptions
@@ -622,6 +623,26 @@ async def test_a_digest_refused_by_a_429_waits_then_goes_out_once_escaped(
         assert env.rt.db.execute("SELECT DISTINCT status FROM deliveries").fetchall() == [("sent",)]
 
 
+async def test_a_digest_s_headlines_cannot_turn_other_lines_into_code_or_strike_them(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    items = [
+        ("North Korea has sent more troops to Russia ```", "Seoul says so."),
+        ("Poland deploys ~troops~ *soldiers* to the border ```", "Warsaw says so."),
+    ]
+    feed_server.serve("/feed", rss(items))
+    async with slack_env(tmp_path) as env:
+        await env.command("subscribe troop-deployments digest")
+        await env.command(f"feeds add {feed_server.url('/feed')}")
+        await poll_once(env.rt)
+        assert await send_digests(env.rt.db, env.rt.adapters) == 1
+        [call] = env.stub.posts(NEWS)
+    text = call.args["text"]
+    assert not set("`~*") & set(text), text
+    assert "Poland deploys ∼troops∼ ∗soldiers∗ to the border ˋˋˋ" in text
+    assert text.splitlines()[-1].startswith("feedback: /wirewatch feedback not-relevant REF")
+
+
 # -- commands through Slack ------------------------------------------------------------------
 
 
@@ -852,6 +873,32 @@ def test_every_field_of_an_alert_is_escaped() -> None:
             assert ping not in text
 
 
+def test_every_text_object_is_verbatim_so_slack_parses_no_bare_mention() -> None:
+    """Slack's text object: with `verbatim` false, its default, "certain mentions will be
+    automatically parsed" in plain text; a bare @here or @channel in a headline, a summary,
+    an outlet or an edit's words is feed text, never a mention."""
+    bare = "@here @channel @everyone #general"
+    hostile = make_alert(
+        1,
+        title=f"Troops sent {bare}",
+        outlet=f"Wire {bare}",
+        summary=bare,
+        sources=(Source(f"A {bare}", bare, "https://a.example/1"), Source("B", bare, None)),
+    )
+    edited = make_alert(
+        2,
+        "edit",
+        edit=Edit(word_diff("Troops sent", f"Troops sent {bare}"), (), started=(bare,)),
+    )
+    messages = [render.alert_blocks(hostile), render.update_blocks(hostile)]
+    messages.append(render.edit_blocks(edited))
+    for blocks in messages:
+        objects = [b["text"] for b in blocks if "text" in b and b["type"] != "actions"]
+        objects += [e for b in blocks if b["type"] == "context" for e in b["elements"]]
+        assert objects and all(o["type"] == "mrkdwn" for o in objects)
+        assert all(o.get("verbatim") is True for o in objects), objects
+
+
 def test_why_and_sources_as_editors_read_them_stay_escaped() -> None:
     """The line an editor reads (words that fired, score) is cut from feed words: a word
     or an alias can be `<!channel>`; so can a source's headline, now on the first message."""
@@ -904,6 +951,20 @@ def test_a_headline_or_outlet_cannot_break_our_bold_or_open_a_span() -> None:
     assert "|Troops ∗sent∗ ∼north∼ ˋnowˋ>*" in first
     assert "Ships ∼sail∼ ∗east∗" in first and "|Wire ∗A∗>" in first
     assert "*Update from Wire ∗A∗:*" in update and "Wire ∗A∗ · <!date" in first
+    # The outlets line too: a feed named from its own title ("~Wire~ *A*") struck or bolded.
+    marked = replace(hostile, corroboration=Corroboration(("~Wire~ *A*", "B"), corroborated=True))
+    line = render.outlets_line(marked)
+    assert line.endswith("2 outlets: ∼Wire∼ ∗A∗, B") and line.count("*") == 2, line
+
+
+def test_a_summary_cannot_strike_words_open_code_or_quote() -> None:
+    # The summary went out escaped only: "~not~" struck the word that carries the meaning,
+    # "```" made the rest a code block and "> ..." a quote of someone else's words.
+    summary = "Troops were ~not~ *withdrawn*\n```\ncode\n> Seoul said so\n  > again"
+    alert = make_alert(1, summary=summary)
+    for blocks in (render.alert_blocks(alert), render.update_blocks(alert)):
+        [shown] = [b["text"]["text"] for b in blocks if b["type"] == "section" and "code" in str(b)]
+        assert shown == "Troops were ∼not∼ ∗withdrawn∗\nˋˋˋ\ncode\n› Seoul said so\n  › again"
 
 
 def test_blocks_stay_inside_slack_limits() -> None:

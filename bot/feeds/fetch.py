@@ -38,6 +38,7 @@ from bot.feeds.guard import (
     is_public_ip,
 )
 from bot.model import FetchResult
+from bot.text.invisible import strip_invisible
 
 log = logging.getLogger(__name__)
 
@@ -184,8 +185,12 @@ class Fetcher:
                     url = _redirect_target(url, location)
                     log.debug("fetch.redirect status=%s to=%s", response.status, url)
                     continue
-                moved_to = url if hop and permanent else None
-                return await _result(response, url, max_bytes, moved_to, page)
+                # A trusted feed moved to another host is not reported as moved: the store
+                # would keep the new URL, and ops' trust with it, so a third party's host
+                # would be fetched unguarded from then on (and could point its name at an
+                # internal address). It is polled at the URL ops wrote, its hop guarded.
+                moved = hop and permanent and (not trusted or _origin(url) == trusted_origin)
+                return await _result(response, url, max_bytes, url if moved else None, page)
         raise FetchError(f"too many redirects (more than {self._max_redirects}) from {_host(url)}")
 
     async def _request(
@@ -223,7 +228,7 @@ def _raise_for_status(response: aiohttp.ClientResponse, host: str) -> None:
     status = response.status
     if 200 <= status < 300 or status == 304:
         return
-    what = f"{host} answered HTTP {status} {response.reason or ''}".rstrip()
+    what = f"{host} answered HTTP {status} {heard(response.reason or '')}".rstrip()
     if status in RETRY_LATER:
         # A date to wait until, measured from our clock and from the server's own Date:
         # each is stretched only when its own clock is behind (ours stepped back an hour, a
@@ -241,7 +246,7 @@ def _require_text(response: aiohttp.ClientResponse, host: str) -> None:
     declared = response.headers.get("Content-Type")
     kind = response.content_type  # aiohttp's parsed mimetype, lower case
     if declared and not (kind.startswith("text/") or kind == "application/xhtml+xml"):
-        raise FetchError(f"not a web page: {host} sent {kind}", permanent=True)
+        raise FetchError(f"not a web page: {host} sent {heard(kind)}", permanent=True)
 
 
 async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int, host: str) -> bytes:
@@ -315,12 +320,21 @@ def describe_client_error(exc: aiohttp.ClientError, host: str) -> FetchError:
     if isinstance(exc, aiohttp.ClientOSError):
         return FetchError(f"connection to {host} failed: {_os_reason(exc)}")
     if isinstance(exc, aiohttp.ClientPayloadError):
-        return FetchError(f"broken response body from {host}: {_root_message(exc)}")
+        return FetchError(f"broken response body from {host}: {heard(_root_message(exc))}")
     if isinstance(exc, aiohttp.InvalidURL):
         return FetchError(f"invalid URL: {exc}", permanent=True)
     if isinstance(exc, aiohttp.ClientResponseError):
-        return FetchError(f"bad HTTP response from {host}: {exc.message}")
-    return FetchError(f"cannot fetch from {host}: {exc}")
+        return FetchError(f"bad HTTP response from {host}: {heard(exc.message)}")
+    return FetchError(f"cannot fetch from {host}: {heard(str(exc))}")
+
+
+def heard(text: str, limit: int = 200) -> str:
+    """What a server said (a reason phrase, a content type, a parser's complaint that quotes
+    its bytes) fit for a feed's last error: one line, capped, without control characters.
+    That error is printed on the operator's terminal (`wirewatch feeds`, the log) and sent to
+    chat; "500 \\x1b]0;pwned\\x07\\x1b[2J" would retitle and clear the terminal."""
+    text = " ".join(strip_invisible(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _os_reason(error: OSError | None) -> str:

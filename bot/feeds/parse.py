@@ -137,7 +137,7 @@ def _feedparser_read(body: bytes) -> tuple[Any, list[Any], str | None]:
     try:
         result = feedparser.parse(io.BytesIO(body), sanitize_html=True)
     except (ValueError, LookupError, UnicodeError) as exc:  # feedparser's own decoding breaks
-        raise FeedParseError(f"not a readable feed: {exc}") from None
+        raise FeedParseError(f"not a readable feed: {_quoted(str(exc))}") from None
     if not result.version or (not result.entries and result.bozo):
         raise FeedParseError(_why_not_a_feed(body, result))
     return result.feed, result.entries, _bozo_text(result) if result.bozo else None
@@ -302,8 +302,13 @@ def _why_not_a_feed(body: bytes, result: Any) -> str:
 
 def _bozo_text(result: Any) -> str:
     exc = result.get("bozo_exception")
-    text = str(exc) if exc is not None else "malformed feed"
-    return text[:300]
+    return _quoted(str(exc) if exc is not None else "malformed feed")
+
+
+def _quoted(text: str) -> str:
+    """A reader's complaint, which may quote the body (`document declared as ESC[2J...`),
+    fit for a log line or a feed's last error: one line, capped, no control characters."""
+    return " ".join(strip_invisible(text).split())[:300]
 
 
 def _entry(raw: Any, feed_url: str, now: datetime) -> Entry:
@@ -407,8 +412,9 @@ def _published(raw: Any, now: datetime) -> tuple[datetime | None, str | None]:
 def canonical_url(link: str | None) -> str | None:
     """A stable http(s) URL for a link, or None for anything else (javascript:, data:, file:).
 
-    Lower-cases scheme and host, drops the default port, the fragment and tracking parameters
-    (utm_*, fbclid, gclid, mc_*); keeps every other parameter exactly as written.
+    Lower-cases scheme and host, drops any user name and password, the default port, the
+    fragment and tracking parameters (utm_*, fbclid, gclid, mc_*); keeps every other parameter
+    exactly as written.
     """
     if not link:
         return None
@@ -420,17 +426,18 @@ def canonical_url(link: str | None) -> str | None:
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https") or not parts.hostname:
         return None
-    netloc = _netloc(parts.hostname, port, scheme, parts.netloc)
+    netloc = _netloc(parts.hostname, port, scheme)
     query = "&".join(p for p in parts.query.split("&") if p and not _is_tracking(p))
     return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
 
 
-def _netloc(hostname: str, port: int | None, scheme: str, raw: str) -> str:
-    userinfo = raw.rpartition("@")[0]
+def _netloc(hostname: str, port: int | None, scheme: str) -> str:
+    """Host and port, without a user name or password: `https://reuters.com@evil.example/`
+    goes to evil.example while reading as Reuters, and a password in a feed's link would be
+    shown to a whole channel."""
     host = f"[{hostname}]" if ":" in hostname else hostname  # urlsplit lower-cases hostname
     default = {"http": 80, "https": 443}[scheme]
-    hostport = host if port in (None, default) else f"{host}:{port}"
-    return f"{userinfo}@{hostport}" if userinfo else hostport
+    return host if port in (None, default) else f"{host}:{port}"
 
 
 def _is_tracking(pair: str) -> bool:
