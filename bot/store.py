@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import sqlite_utils
 
@@ -64,8 +65,21 @@ class FeedRow:
 
     @property
     def trusted(self) -> bool:
-        """Config feeds (written by ops) are fetched as written; chat-added ones are guarded."""
-        return self.origin in ("config", "import")
+        """Config feeds (written by ops) are fetched as written; chat-added ones are guarded.
+        A config feed that moved to another host before the fetcher stopped carrying trust
+        across hosts (stop 57) is guarded there: ops trusted the host they wrote."""
+        if self.origin == "import":
+            return True
+        if self.origin != "config":
+            return False
+        return self.config_url is None or _host(self.url) == _host(self.config_url)
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:  # a bracket left open: no host to trust
+        return ""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from email.utils import format_datetime
 from bot.app import poll_once
 from bot.demo.server import serve_demo
 from bot.store import find_feed, list_feeds
+from tests.feedserver import FeedServer
 from tests.runtime import console_runtime, make_settings
 
 
@@ -274,6 +275,43 @@ async def test_a_moved_config_feed_stays_one_feed_when_the_bot_restarts(tmp_path
         stored = rt.db.execute("SELECT count(*) FROM items").fetchone()[0]
     assert [(f.name, f.url, f.disabled) for f in feeds] == [("X", feed_server.url("/new"), 0)]
     assert stored == 1 and len(console.alerts()) == 1 and after.alerts() == []
+
+
+async def test_a_config_feed_moved_to_another_port_of_its_host_moves(tmp_path, feed_server):
+    # Ops' trust is in the host they wrote: a move on that host (another port here; http to
+    # https alike) is stored, so later polls ask once, not twice, every time.
+    body = _rss([("/n/1", "Japan dispatches destroyers", "https://x.example/1", datetime.now(UTC))])
+    async with FeedServer() as moved_to:
+        moved_to.serve("/feed", body)
+        feed_server.redirect("/old", moved_to.url("/feed"), status=301)
+        settings = make_settings(
+            tmp_path / "w.db", [("X", feed_server.url("/old"))], articles={"fetch": False}
+        )
+        async with console_runtime(settings) as (rt, console):
+            await poll_once(rt)
+            await poll_once(rt)
+            feed = find_feed(rt.db, "X")
+    assert feed.url == moved_to.url("/feed") and feed.trusted
+    assert len(feed_server.requests_to("/old")) == 1 and len(console.alerts()) == 1
+
+
+async def test_a_config_feed_stored_on_another_host_is_guarded_there(tmp_path, feed_server):
+    # A database from before the fetcher kept trust to ops' host may hold a config feed that
+    # a redirect moved elsewhere; that host is a third party's, fetched with the address guard.
+    # (127.0.0.1 is private, so the guard refuses it: the feed fails and says why.)
+    body = _rss([("/n/1", "Japan dispatches destroyers", "https://x.example/1", datetime.now(UTC))])
+    feed_server.serve("/feed", body)
+    settings = make_settings(
+        tmp_path / "w.db", [("X", feed_server.url("/feed"))], articles={"fetch": False}
+    )
+    async with console_runtime(settings) as (rt, console):
+        elsewhere = feed_server.url("/feed").replace("127.0.0.1", "localhost")
+        rt.db.execute("UPDATE feeds SET url = ? WHERE name = 'X'", [elsewhere])
+        rt.db.conn.commit()
+        [result], _ = await poll_once(rt)
+        feed = find_feed(rt.db, "X")
+    assert not feed.trusted and feed_server.requests_to("/feed") == []
+    assert console.alerts() == [] and (feed.last_error or "").startswith("refused localhost")
 
 
 async def test_later_outlet_after_restart_joins_the_open_story(tmp_path, feed_server):

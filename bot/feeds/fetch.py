@@ -169,11 +169,12 @@ class Fetcher:
         if self._trusted is None or self._guarded is None:
             raise RuntimeError("Fetcher used outside `async with`")
         # Ops trusted the host they wrote, not wherever it redirects: a hop to another host
-        # (a third party's choice) is guarded like a URL from chat.
-        trusted_origin = _origin(url) if trusted else None
+        # (a third party's choice) is guarded like a URL from chat. The host's own moves
+        # (http to https, another port) keep the trust: an intranet feed may make them.
+        trusted_host = _host_name(url) if trusted else None
         permanent = True
         for hop in range(self._max_redirects + 1):
-            hop_trusted = trusted_origin is not None and _origin(url) == trusted_origin
+            hop_trusted = trusted_host is not None and _host_name(url) == trusted_host
             if not hop_trusted:
                 url = check_url(url, allow_private=self._allow_private, allowed=self._policy)
             session = self._trusted if hop_trusted else self._guarded
@@ -189,7 +190,8 @@ class Fetcher:
                 # would keep the new URL, and ops' trust with it, so a third party's host
                 # would be fetched unguarded from then on (and could point its name at an
                 # internal address). It is polled at the URL ops wrote, its hop guarded.
-                moved = hop and permanent and (not trusted or _origin(url) == trusted_origin)
+                # Its own host's move is reported, or every poll of it would ask twice.
+                moved = hop and permanent and (not trusted or _host_name(url) == trusted_host)
                 return await _result(response, url, max_bytes, url if moved else None, page)
         raise FetchError(f"too many redirects (more than {self._max_redirects}) from {_host(url)}")
 
@@ -374,10 +376,9 @@ def _keep_validators(result: FetchResult, etag: str | None, modified: str | None
     )
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    """Scheme, host and port: what a redirect must keep to stay where ops pointed."""
-    parsed = yarl.URL(url)
-    return (parsed.scheme, (parsed.host or "").lower(), parsed.port)
+def _host_name(url: str) -> str:
+    """The host a URL names, lower case: what ops' trust in a config feed is given to."""
+    return (yarl.URL(url).host or "").lower()
 
 
 def _host(url: str) -> str:
