@@ -667,6 +667,9 @@ async def test_a_url_without_a_scheme_is_told_what_to_add(rt: Runtime, cmds: Com
     # A port is no scheme: `news.example:` is not what was mistyped.
     port = await run(cmds, "feeds add news.example:8080/rss")
     assert not port.ok and "`https://news.example:8080/rss`" in port.text, port.text
+    # A scheme-relative link, as a page's source has it, has its slashes already.
+    relative = await run(cmds, "feeds add //news.example/rss")
+    assert not relative.ok and "`https://news.example/rss`" in relative.text, relative.text
     assert snapshot(rt) == before
 
 

@@ -25,8 +25,10 @@ URL_TEXT = re.compile(r"^https?://\S+$", re.IGNORECASE)
 def guarded_url(rt: Runtime, url: str) -> str:
     # A scheme, unless what follows the colon is a port (`example.com:8080/rss`: no scheme).
     if not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:(?!\d)", url):
+        # A scheme-relative `//host/feed` (as pages link) has the slashes already.
+        example = "https://" + url.lstrip("/")
         raise CommandError(
-            f"`{shown(url)}` needs http:// or https:// in front, like `https://{shown(url)}`"
+            f"`{shown(url)}` needs http:// or https:// in front, like `{shown(example)}`"
         )
     scheme, _, after = url.partition(":")
     if scheme.lower() not in ("http", "https"):
