@@ -14,6 +14,7 @@ from bot.feeds.parse import parse_feed
 from bot.model import Entry
 from bot.prepare import prepare_entries, prepared_of
 from bot.stories import StoryDoc, doc_terms
+from bot.text import versions
 from bot.workers import prepare_entries_async
 
 DATA = Path(__file__).parent / "data"
@@ -25,7 +26,17 @@ WHEN = datetime(2026, 11, 25, tzinfo=UTC)
 def dev_entries() -> list[Entry]:
     lines = (DATA / "deploy_extra.jsonl").read_text().splitlines()
     rows = [json.loads(line) for line in lines if line.strip()]
-    return [Entry(f"dev:{i}", None, r["title"], r["description"], None) for i, r in enumerate(rows)]
+    return [
+        Entry(
+            f"dev:{i}",
+            None,
+            r["title"],
+            r["description"],
+            None,
+            digest=versions.digest(r["title"], r["description"]),
+        )
+        for i, r in enumerate(rows)
+    ]
 
 
 async def test_workers_prepare_what_the_event_loop_would(gazetteer):
