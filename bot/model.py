@@ -43,6 +43,13 @@ class Entry:
     digest: str = field(kw_only=True, compare=False, repr=False)
 
 
+# Word positions between a title and its text, in `Prepared.mentions` and wherever the
+# matcher counts words (larger than any NEAR distance, so no phrase or NEAR joins a title's
+# end to the text's start): the text's first word is at `title_len + GAP`. Here because both
+# the matcher (bot.topics.match) and the relevance features (bot.relevance) read that layout.
+GAP = 1000
+
+
 @dataclass(frozen=True)
 class Prepared:
     """The topic-independent work of matching and grouping one text, done once.
@@ -50,7 +57,8 @@ class Prepared:
     `scan` holds the text's words as the topic automaton reads them (" w1 w2 \\n w3  w4 \\n":
     the title's words, then the text's; a sentence's first word after another sentence has two
     spaces before it, so that no phrase runs across); `mentions` are entity mentions as
-    (name, alias as written, first word position, last word position); `terms` are the story
+    (name, alias as written, first word position, last word position; the text's words
+    counted from `title_len + GAP`); `terms` are the story
     index's terms; `opinions` the encoder's probability per relevance model that wanted one
     (`bot.opinions`), added before the item is matched.
     """
