@@ -45,7 +45,7 @@ def _pool() -> list[tuple[str, str, str, str]]:
 
 @functools.cache
 def _makers() -> tuple[Corpus, Any]:
-    from bot.topics.entities import Gazetteer
+    from bot.gazetteer import Gazetteer
 
     return Corpus(), Gazetteer.load()
 

@@ -21,7 +21,7 @@ from email.utils import format_datetime
 from functools import cached_property
 from html import escape
 
-from bot.topics.entities import Gazetteer
+from bot.gazetteer import Gazetteer
 
 VOCABULARY = 30_000
 ITEMS_PER_FEED = 50

@@ -27,9 +27,9 @@ EVERY_ITEM = "every item's headline (sentence vector)"
 def run(quick: bool = False) -> Section:
     from bot.encoder import encoder_text, grouping_text
     from bot.encoder.model import Encoder
+    from bot.gazetteer import Gazetteer
     from bot.labelled import load_labelled
     from bot.relevance import Relevance
-    from bot.topics.entities import Gazetteer
     from bot.topics.match import Matcher, load_topics, prepare
 
     began = time.perf_counter()

@@ -64,8 +64,8 @@ def _candidates_per_item(matcher, items: list[tuple[str, str]]) -> float | None:
 
 def run(quick: bool = False) -> Section:
     from bot.catalog import configured_topics
+    from bot.gazetteer import Gazetteer
     from bot.settings import Settings
-    from bot.topics.entities import Gazetteer
     from bot.topics.match import Matcher
 
     began = time.perf_counter()

@@ -51,9 +51,9 @@ def _all_pairs(left, right, distance):
 
 
 def run(quick: bool = False) -> Section:
+    from bot.gazetteer import Gazetteer
     from bot.model import Topic
     from bot.topics import match
-    from bot.topics.entities import Gazetteer
 
     began = time.perf_counter()
     gazetteer = Gazetteer.load()

@@ -20,8 +20,8 @@ CORPUS = Path(__file__).resolve().parents[1] / "eval" / "corpus"
 
 
 def run(quick: bool = False) -> Section:
+    from bot.gazetteer import Gazetteer
     from bot.labelled import load_labelled
-    from bot.topics.entities import Gazetteer
     from bot.topics.match import Matcher, load_topics, prepare
 
     began = time.perf_counter()

@@ -81,8 +81,8 @@ def run(quick: bool = False) -> Section:
 def _topics(entries, count: int) -> float:
     from bench.contenders import topic_settings
     from bot.catalog import configured_topics
+    from bot.gazetteer import Gazetteer
     from bot.settings import Settings
-    from bot.topics.entities import Gazetteer
     from bot.topics.match import Matcher
 
     settings = Settings.model_validate({"topics": topic_settings(count)})

@@ -30,6 +30,7 @@ from bot.db import BulkCheck, StoreThread, open_database, read_error
 from bot.digest import next_digest_at, send_digests
 from bot.errors import StoppingError
 from bot.feeds.fetch import Fetcher
+from bot.gazetteer import Gazetteer
 from bot.gone_topics import (
     held_items,
     returning,
@@ -61,7 +62,6 @@ from bot.store import (
     subscriptions,
     sync_config_feeds,
 )
-from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher
 from bot.topics.usable import usable_topics
 from bot.workers import shutdown_workers

@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from bot.clock import iso, minute_utc, parse_iso, utcnow
+from bot.gazetteer import Gazetteer
 from bot.grouping import vector_bytes_ok
 from bot.model import Topic
 from bot.replay import ReplayInput, replay
 from bot.text.invisible import quoted
-from bot.topics.entities import Gazetteer
 from bot.wording import counted
 
 

@@ -20,6 +20,7 @@ from bot.catalog import configured_topics
 from bot.defaults_path import default_file
 from bot.encoder import missing as encoder_missing
 from bot.errors import ConfigError, QueryError, StoreError
+from bot.gazetteer import Gazetteer
 from bot.model import Topic
 from bot.narrow import check_filter
 from bot.settings import (
@@ -33,7 +34,6 @@ from bot.settings import (
     validate_settings,
 )
 from bot.store import live_sub
-from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, load_topics
 from bot.topics.refs import names_in
 from bot.topics.usable import usable_topics

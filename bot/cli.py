@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, NoReturn
 from bot import heap
 from bot.check import TOKEN_VARS, database_here, load_checked, notes, resolved, unserved
 from bot.errors import ConfigError, QueryError, UsageError, WirewatchError
+from bot.gazetteer import Gazetteer
 from bot.logs import log_format, setup_logging
 from bot.settings import Settings, config_named_by, http_port
-from bot.topics.entities import Gazetteer
 from bot.wording import counted
 
 if TYPE_CHECKING:

@@ -20,11 +20,11 @@ from math import comb
 from pathlib import Path
 
 from bot.errors import UsageError, WirewatchError
+from bot.gazetteer import Gazetteer
 from bot.labelled import LABELS, LabelledItem, load_labelled
 from bot.model import Topic
 from bot.replay import Replayed, ReplayInput, replay
 from bot.text.clean import html_to_text
-from bot.topics.entities import Gazetteer
 from bot.wording import counted
 
 SYNTHETIC_START = datetime(2000, 1, 1, tzinfo=UTC)

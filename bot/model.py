@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.text import versions
-
 
 @dataclass(frozen=True)
 class Entry:
@@ -36,15 +34,20 @@ class Entry:
     # What matching and grouping need of title + summary, computed where the entry was
     # parsed (a worker process) so the event loop does not tokenise it; None: not computed.
     prepared: Prepared | None = field(default=None, compare=False, repr=False)
-    # What the entry says, as words (`bot.text.versions.digest` of title and summary): made
-    # with the entry (in the parse worker), so that settling identities, telling new from
-    # seen, finding edits and storing read it instead of each computing it on the event loop
-    # (0.1-0.7 ms an entry). Derived from title and summary: `replace` only other fields.
-    digest: str = field(default="", compare=False, repr=False)
+    # What the entry says, as words (`bot.text.versions.digest` of title and summary), given
+    # by whoever makes the entry (the parse worker, the replay, an entry read back from the
+    # store) so that settling identities, telling new from seen, finding edits and storing
+    # read it instead of each computing it on the event loop (0.1-0.7 ms an entry). Made
+    # there, not here: the shared vocabulary imports nothing of the text rules. Derived from
+    # title and summary: `replace` only other fields.
+    digest: str = field(kw_only=True, compare=False, repr=False)
 
-    def __post_init__(self) -> None:
-        if not self.digest:
-            object.__setattr__(self, "digest", versions.digest(self.title, self.summary))
+
+# Word positions between a title and its text, in `Prepared.mentions` and wherever the
+# matcher counts words (larger than any NEAR distance, so no phrase or NEAR joins a title's
+# end to the text's start): the text's first word is at `title_len + GAP`. Here because both
+# the matcher (bot.topics.match) and the relevance features (bot.relevance) read that layout.
+GAP = 1000
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,8 @@ class Prepared:
     `scan` holds the text's words as the topic automaton reads them (" w1 w2 \\n w3  w4 \\n":
     the title's words, then the text's; a sentence's first word after another sentence has two
     spaces before it, so that no phrase runs across); `mentions` are entity mentions as
-    (name, alias as written, first word position, last word position); `terms` are the story
+    (name, alias as written, first word position, last word position; the text's words
+    counted from `title_len + GAP`); `terms` are the story
     index's terms; `opinions` the encoder's probability per relevance model that wanted one
     (`bot.opinions`), added before the item is matched.
     """

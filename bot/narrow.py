@@ -22,9 +22,9 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from bot.errors import QueryError
+from bot.gazetteer import Gazetteer, shipped
 from bot.model import Entry, Prepared, Topic, TopicMatch
 from bot.opinions import ask, reads
-from bot.topics.entities import Gazetteer, shipped
 from bot.topics.match import Matcher, prepare
 from bot.topics.refs import names_in, referenced_names
 from bot.topics.usable import usable_topics

@@ -17,9 +17,9 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 
 from bot.errors import ConfigError, WorkerError, one_line
+from bot.gazetteer import Gazetteer
 from bot.model import Prepared, Topic
 from bot.text.wire import headline, strip_byline
-from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, explained, explaining
 from bot.workers import opinions_async
 

@@ -31,6 +31,7 @@ from bot.errors import FeedParseError, FetchError, WirewatchError, one_line
 from bot.failpoints import failpoint
 from bot.feeds.fetch import Fetcher, backoff_delay
 from bot.feeds.parse import base_identity
+from bot.gazetteer import Gazetteer
 from bot.health_store import assess_feed
 from bot.ingest import Ingested, NewItem, log_stored, publication_order, store_front
 from bot.model import Entry, FetchResult, ParsedFeed, Prepared
@@ -46,7 +47,6 @@ from bot.settings import Settings
 from bot.store import FeedRow, record_failure, record_success
 from bot.stories import StoryIndex
 from bot.text.summary import summarize
-from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, prepare
 from bot.workers import extract_article_async, parse_feed_async, prepare_entries_async
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from bot.gazetteer import Gazetteer, shipped
 from bot.model import Entry, Prepared
 from bot.stories import StoryDoc, doc_terms
 from bot.text.wire import headline, strip_byline
-from bot.topics.entities import Gazetteer, shipped
 from bot.topics.match import prepare
 
 _EPOCH = datetime.fromtimestamp(0, UTC)  # doc_terms never reads the date

@@ -19,12 +19,13 @@ from datetime import datetime, timedelta
 
 from bot import opinions, sentencevectors
 from bot.db import open_database
+from bot.gazetteer import Gazetteer
 from bot.ingest import NewItem, store_batch
 from bot.model import Entry, Prepared, Topic
 from bot.redecide import subscribe, sync_topics
 from bot.store import FeedRow, add_feed
 from bot.stories import StoryIndex
-from bot.topics.entities import Gazetteer
+from bot.text.versions import digest
 from bot.topics.match import Matcher, prepare
 
 CHANNEL = "console:replay"
@@ -153,7 +154,8 @@ def _decide(
     item: ReplayInput, matcher: Matcher, prepared: Prepared, vector: bytes | None
 ) -> NewItem:
     """What the pipeline decides for an item whose article page is not fetched."""
-    entry = Entry(item.key, None, item.title, item.description, item.published)
+    said = digest(item.title, item.description)
+    entry = Entry(item.key, None, item.title, item.description, item.published, digest=said)
     return NewItem(
         entry=entry,
         published=item.published,

@@ -27,13 +27,13 @@ from bot.clock import parse_stored, utcnow
 from bot.edits import report_words, same_report, shared_share
 from bot.errors import one_line
 from bot.feeds.parse import REPORT_MARK, base_identity, report_identity
+from bot.gazetteer import Gazetteer
 from bot.ingest import grouping_text
 from bot.model import Entry, Prepared, TopicMatch
 from bot.prepare import feed_terms
 from bot.settings import Settings
 from bot.stories import StoryDoc
 from bot.text.summary import summarize
-from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, prepare
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.gazetteer import Gazetteer
 from bot.labelled import load_labelled
 from bot.replay import ReplayInput
-from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, load_topics
 
 pytest_plugins = ["tests.feedserver", "tests.runtime"]

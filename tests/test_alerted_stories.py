@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.gazetteer import Gazetteer
 from bot.replay import ReplayInput, replay
-from bot.topics.entities import Gazetteer
 from bot.topics.match import load_topics
 from tests.conftest import T0
 

@@ -19,8 +19,8 @@ import pytest
 
 from adapters.console import ConsoleAdapter, alert_json, alert_text
 from bot.cli import main
+from bot.gazetteer import Gazetteer
 from bot.model import Alert, Corroboration, Source, Topic
-from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, load_topics
 
 pytestmark = pytest.mark.slow  # the demo, twice: some 10 seconds

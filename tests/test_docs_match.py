@@ -27,8 +27,8 @@ from bot.check import load_checked
 from bot.cli import build_parser
 from bot.commands import SUBCOMMANDS, parse, rights_mark
 from bot.durations import parse_duration
+from bot.gazetteer import Gazetteer
 from bot.settings import Settings
-from bot.topics.entities import Gazetteer
 
 ROOT = Path(__file__).resolve().parent.parent
 # README and every page of docs/ (README sends readers there), and the two other READMEs.

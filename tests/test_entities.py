@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.errors import ConfigError
-from bot.topics.entities import Gazetteer
+from bot.gazetteer import Gazetteer
 
 
 def test_the_shipped_gazetteer_is_broad_enough_for_world_news(gazetteer):

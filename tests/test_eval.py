@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.cli import main
 from bot.demo.server import serve_demo
-from bot.topics.entities import Gazetteer
+from bot.gazetteer import Gazetteer
 
 T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from bot.cli import main
 from bot.errors import QueryError
+from bot.gazetteer import Gazetteer
 from bot.model import Topic
-from bot.topics.entities import Gazetteer
 from bot.topics.match import explain, load_topics
 
 

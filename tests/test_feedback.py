@@ -77,7 +77,7 @@ def polled(demo_poll, tmp_path: Path) -> tuple[Path, list[dict]]:
 
 def _settings(config: Path) -> Settings:
     from bot.check import load_checked
-    from bot.topics.entities import Gazetteer
+    from bot.gazetteer import Gazetteer
 
     return load_checked(config, Gazetteer.load())
 

@@ -27,10 +27,10 @@ from hypothesis import strategies as st
 from bot.check import check_settings
 from bot.errors import ConfigError, FeedParseError, QueryError
 from bot.feeds.parse import IDENTITY_MAX, SUMMARY_MAX, TITLE_MAX, parse_feed
+from bot.gazetteer import Gazetteer
 from bot.model import Topic
 from bot.settings import Settings, load_settings
 from bot.text.invisible import strip_invisible
-from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, compile_topic
 from bot.topics.query import parse_query
 

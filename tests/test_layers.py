@@ -86,3 +86,100 @@ def test_the_store_never_sends() -> None:
     assert [
         n for p in ("bot/store.py", "bot/db.py") for n in imported(ROOT / p) if _within(n, senders)
     ] == []
+
+
+BOTTOM = (
+    "bot.model",
+    "bot.clock",
+    "bot.errors",
+    "bot.settings",
+    "bot.defaults_path",
+    "bot.durations",
+)
+
+
+@pytest.mark.parametrize("module", ["model", "clock", "errors", "settings"])
+def test_the_bottom_row_imports_nothing_above_it(module: str) -> None:
+    """model.py, clock.py, errors.py and settings.py are what every layer shares: one of them
+    importing text/ or topics/ (model.py once computed an entry's words digest with
+    text/versions.py) puts a layer below the shared vocabulary."""
+    names = imported(ROOT / f"bot/{module}.py")
+    assert sorted(n for n in names if _within(n, ("bot",)) and not _within(n, BOTTOM)) == []
+
+
+def _commands() -> set[str]:
+    """The modules run as commands (`python -m bot.relevance.train`): each sits above the
+    packages it drives, so it is a node of its own in the package graph."""
+    return {
+        _module(p)
+        for p in (ROOT / "bot").rglob("*.py")
+        if 'if __name__ == "__main__":' in p.read_text(encoding="utf-8")
+    }
+
+
+def _node(name: str, commands: set[str]) -> str | None:
+    """The package graph's node of a module name: a command, else bot's package or module."""
+    for command in commands:
+        if _within(name, (command,)):
+            return command
+    parts = name.split(".")
+    return ".".join(parts[:2]) if parts[0] == "bot" and len(parts) > 1 else None
+
+
+def package_graph() -> dict[str, set[str]]:
+    """Which of bot's packages (and top-level modules) imports which, every import counted."""
+    commands = _commands()
+    graph: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "bot").rglob("*.py")):
+        here = _node(_module(path), commands)
+        if here is None:  # bot/__init__.py
+            continue
+        targets = graph.setdefault(here, set())
+        targets.update(n for n in (_node(m, commands) for m in imported(path)) if n)
+        targets.discard(here)
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one node (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while (top := stack.pop()) != node:
+                component.append(top)
+            if component:
+                found.append(sorted([node, *component]))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle_among_the_packages() -> None:
+    """Each package of bot/ is above or below another, never both: topics/ calls relevance/,
+    whose features stem words with stories/, and all three read the gazetteer
+    (bot/gazetteer.py), which reads none of them. A cycle (topics -> relevance -> stories ->
+    topics, through the gazetteer, once) would make the import order decide what works, and
+    hide behind imports moved into functions, which count here too."""
+    graph = package_graph()
+    inside = [f"{a} -> {b}" for c in cycles(graph) for a in c for b in sorted(graph[a]) if b in c]
+    assert inside == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.errors import ConfigError, QueryError
+from bot.gazetteer import Gazetteer
 from bot.model import Topic
-from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, compile_topic, explain, load_topics
 from bot.topics.query import And, Near, Not, Or, Term, parse_query
 

@@ -179,8 +179,8 @@ async def test_a_topic_named_in_a_filter_cannot_be_removed(tmp_path: Path) -> No
 
 def test_config_filters_are_checked(tmp_path: Path) -> None:
     from bot.check import check_settings
+    from bot.gazetteer import Gazetteer
     from bot.settings import load_settings
-    from bot.topics.entities import Gazetteer
 
     path = tmp_path / "w.yaml"
     path.write_text(
@@ -203,7 +203,7 @@ def test_filters_are_checked_when_the_file_has_shape_problems_too(tmp_path: Path
     not hide a filter or a topic reference that does not work."""
     from bot.check import load_checked
     from bot.errors import ConfigError
-    from bot.topics.entities import Gazetteer
+    from bot.gazetteer import Gazetteer
 
     path = tmp_path / "w.yaml"
     path.write_text(

@@ -18,10 +18,10 @@ from bot.app import poll_once
 from bot.cli import main
 from bot.encoder import for_head
 from bot.encoder.weights import SHA256
+from bot.gazetteer import Gazetteer
 from bot.opinions import explain_now
 from bot.relevance.model import ENCODER, LinearModel
 from bot.relevance.train import CORPUS, corpus_digest
-from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, load_topics, prepare
 from tests.runtime import console_runtime, make_settings, recent
 

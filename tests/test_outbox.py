@@ -14,6 +14,7 @@ from bot.outbox import deliver_notices, deliver_pending, reconcile
 from bot.redecide import subscribe, unsubscribe
 from bot.store import add_feed, find_feed, subscriptions
 from bot.stories import StoryIndex
+from bot.text import versions
 
 
 class Platform:
@@ -72,7 +73,9 @@ def _item(
     strict: bool = True,
     why: str = "",
 ) -> NewItem:
-    entry = Entry(guid, f"https://x.example/{guid}", title, title, when)
+    entry = Entry(
+        guid, f"https://x.example/{guid}", title, title, when, digest=versions.digest(title, title)
+    )
     matches = (TopicMatch(topic, ("troops",), (), why, strict=strict),) if topic else ()
     return NewItem(entry, when, None, title, (), matches, True)
 

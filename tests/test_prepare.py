@@ -14,6 +14,7 @@ from bot.feeds.parse import parse_feed
 from bot.model import Entry
 from bot.prepare import prepare_entries, prepared_of
 from bot.stories import StoryDoc, doc_terms
+from bot.text import versions
 from bot.workers import prepare_entries_async
 
 DATA = Path(__file__).parent / "data"
@@ -25,7 +26,17 @@ WHEN = datetime(2026, 11, 25, tzinfo=UTC)
 def dev_entries() -> list[Entry]:
     lines = (DATA / "deploy_extra.jsonl").read_text().splitlines()
     rows = [json.loads(line) for line in lines if line.strip()]
-    return [Entry(f"dev:{i}", None, r["title"], r["description"], None) for i, r in enumerate(rows)]
+    return [
+        Entry(
+            f"dev:{i}",
+            None,
+            r["title"],
+            r["description"],
+            None,
+            digest=versions.digest(r["title"], r["description"]),
+        )
+        for i, r in enumerate(rows)
+    ]
 
 
 async def test_workers_prepare_what_the_event_loop_would(gazetteer):
@@ -67,7 +78,7 @@ def test_prepared_entries_survive_the_trip_between_processes(gazetteer):
 
 
 def _shipped_aliases() -> list[str]:
-    from bot.topics.entities import shipped
+    from bot.gazetteer import shipped
 
     return [a for info in shipped().entities.values() for a in (info.name, *info.aliases)]
 
@@ -75,9 +86,9 @@ def _shipped_aliases() -> list[str]:
 def test_feed_names_are_exactly_the_names_prepare_finds():
     """`feed_names` skips reading the words: the names it gives, which every stored item's
     story terms hold, must be prepare's, item for item (or the stored terms would change)."""
+    from bot.gazetteer import shipped
     from bot.labelled import load_labelled
     from bot.prepare import feed_names
-    from bot.topics.entities import shipped
     from bot.topics.match import prepare
 
     # What lets it skip the words: a mention prepare keeps covers a word, and every alias
@@ -105,8 +116,8 @@ _OPENING = ["", "AP - ", "Canadian Press - ", "OTTAWA (Canadian Press) - ", "SEO
        st.sampled_from(_BEFORE), st.sampled_from(_AFTER), st.sampled_from(_OPENING))  # fmt: skip
 def test_feed_names_equal_prepares_on_generated_text(parts, before, after, opening):
     """Wire furniture names places too ("(Canadian Press)"): read as prepare reads it."""
+    from bot.gazetteer import shipped
     from bot.prepare import feed_names
-    from bot.topics.entities import shipped
     from bot.topics.match import prepare
 
     title = before + " ".join(parts[: len(parts) // 2]) + after

@@ -9,8 +9,8 @@ import pytest
 from bot.check import check_settings, load_checked
 from bot.durations import format_duration, parse_duration
 from bot.errors import ConfigError
+from bot.gazetteer import Gazetteer
 from bot.settings import load_settings
-from bot.topics.entities import Gazetteer
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -15,13 +15,13 @@ from bot.backtest import archive
 from bot.commands import Commands, Invocation
 from bot.db import open_database, write
 from bot.encoder import base
+from bot.gazetteer import Gazetteer
 from bot.grouping import JOIN_FEATURES, VECTOR_DIM, could_reach, join_model, join_probability
 from bot.model import Topic
 from bot.prepare import feed_terms
 from bot.replay import replay
 from bot.store import add_feed
 from bot.stories import StoryDoc, StoryIndex
-from bot.topics.entities import Gazetteer
 from tests.runtime import console_runtime, make_settings
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)

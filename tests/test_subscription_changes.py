@@ -22,6 +22,7 @@ from bot.redecide import subscribe, sync_config_subscriptions, unsubscribe
 from bot.settings import Settings
 from bot.store import add_feed, pause_channel, set_muted
 from bot.stories import StoryIndex
+from bot.text import versions
 from tests.test_commands import make_settings
 from tests.test_outbox import NK, NK2, NOW, RED, Platform, _setup
 
@@ -30,7 +31,9 @@ POLAND = "Polish troops begin a winter drill near the Belarus border"
 
 def _item(guid: str, title: str, minutes: int, *topics: str) -> NewItem:
     when = NOW + timedelta(minutes=minutes)
-    entry = Entry(guid, f"https://x.example/{guid}", title, title, when)
+    entry = Entry(
+        guid, f"https://x.example/{guid}", title, title, when, digest=versions.digest(title, title)
+    )
     matches = tuple(TopicMatch(t, ("troops",), (), "", strict=True) for t in topics)
     return NewItem(entry, when, None, title, (), matches, True)
 

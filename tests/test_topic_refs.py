@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.errors import QueryError
+from bot.gazetteer import Gazetteer
 from bot.model import Topic
-from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, explain
 from bot.topics.query import And, Entity, Not, Term, TopicRef, parse_query
 from bot.topics.usable import usable_topics

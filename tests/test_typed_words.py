@@ -11,10 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.cli import main
+from bot.gazetteer import Gazetteer
 from bot.model import Topic
-from bot.topics.entities import Gazetteer
+from bot.text.fold import fold_latin
 from bot.topics.match import Matcher, explain
-from bot.topics.query import fold_latin, words_of
+from bot.topics.query import words_of
 
 
 def holds(query: str, text: str, gazetteer: Gazetteer) -> bool:

@@ -12,9 +12,9 @@ from datetime import timedelta
 
 import pytest
 
+from bot.gazetteer import Gazetteer
 from bot.replay import ReplayInput, replay
 from bot.text.wire import headline, strip_byline
-from bot.topics.entities import Gazetteer
 from bot.topics.match import load_topics, prepare
 from tests.conftest import T0
 

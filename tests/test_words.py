@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.errors import QueryError
+from bot.gazetteer import Gazetteer
 from bot.model import Topic
 from bot.topics import match
-from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, _eval, explain, prepare
 from bot.topics.query import Term, parse_query, tokenize, words_of
 

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from bot.app import Runtime
     from bot.commands.calls import StoreCalls
-    from bot.topics.entities import Gazetteer
+    from bot.gazetteer import Gazetteer
 
 TOPIC_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 QUERY_SHOWN = 200  # characters of a built-in or config topic's query that `topics` shows

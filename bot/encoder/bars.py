@@ -15,10 +15,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.gazetteer import Gazetteer
 from bot.labelled import LabelledItem, load_labelled
 from bot.relevance import train as words
 from bot.relevance.model import COMBINED, combined
-from bot.topics.entities import Gazetteer
 
 GRID = [k / 100 for k in range(10, 91)]
 SMOOTH = 5  # grid steps either side averaged by `plateau_bar` (0.05 of probability)

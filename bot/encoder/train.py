@@ -44,10 +44,10 @@ from bot.encoder.model import MAX_TOKENS
 from bot.encoder.weights import load_safetensors, model_dir, verify
 from bot.encoder.wordpiece import WordPiece
 from bot.filewrite import replace_text
+from bot.gazetteer import Gazetteer
 from bot.labelled import LabelledItem
 from bot.relevance.train import CORPUS
 from bot.relevance.train import corpus_digest as words_digest
-from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, load_topics, prepare
 
 RANK = 8

@@ -43,6 +43,7 @@ from bot.errors import FeedParseError, one_line
 from bot.model import Entry, ParsedFeed
 from bot.text.clean import html_to_text
 from bot.text.invisible import strip_invisible
+from bot.text.versions import digest
 
 log = logging.getLogger(__name__)
 
@@ -325,6 +326,7 @@ def _entry(raw: Any, feed_url: str, now: datetime) -> Entry:
         author=_text(raw, "author", AUTHOR_MAX) or None,
         date_ignored=ignored,
         link_is_guid=_link_is_guid(raw, link),
+        digest=digest(title, summary),
     )
 
 

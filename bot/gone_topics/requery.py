@@ -7,6 +7,7 @@ from typing import Any
 
 import sqlite_utils
 
+from bot.gazetteer import Gazetteer
 from bot.gone_topics.held import GONE
 from bot.gone_topics.holding import move_on
 from bot.model import Topic
@@ -14,7 +15,6 @@ from bot.narrow import Redecision, StoredItem, rematch
 from bot.redecide.channel import stored_item, taker, topic_exists
 from bot.redecide.topic_changes import stored_batches
 from bot.store import HELD_FOR_GONE, SubscriptionRow, subscriptions, told_story
-from bot.topics.entities import Gazetteer
 
 
 def returning(

@@ -29,12 +29,12 @@ from itertools import combinations
 from pathlib import Path
 
 from bot.errors import UsageError
+from bot.gazetteer import Gazetteer
 from bot.grouping import HERE, JOIN_FEATURES, VECTOR_FEATURE, JoinWeights, join_model
 from bot.labelled import LabelledItem, load_labelled
 from bot.relevance.train import CORPUS, corpus_digest
 from bot.stories import StoryDoc, StoryIndex
 from bot.text.wire import headline, strip_byline
-from bot.topics.entities import Gazetteer
 
 WINDOW = timedelta(hours=72)
 EPOCHS = 400

@@ -18,6 +18,7 @@ from bot.clock import parse_stored
 from bot.model import Entry, TopicMatch
 from bot.narrow import StoredItem, narrow_subscriptions
 from bot.store import HELD_FOR_GONE, SubscriptionRow, subscriptions, told_story
+from bot.text.versions import digest
 
 # What a subscription that ends takes with it: everything not sent yet.
 WAITING = ("pending", "digest", "held", "muted")
@@ -231,8 +232,8 @@ def stored_item(db: sqlite_utils.Database, item_id: int) -> StoredItem:
             [item_id, item_id],
         )
     )
-    # Its digest as stored with it (kept with title and summary by edits): not made again.
-    entry = Entry(
-        identity, url, title, summary or "", parse_stored(published, None), digest=said or ""
-    )
+    # Its digest as stored with it (kept with title and summary by edits): made again only
+    # for an item stored without one.
+    said = said or digest(title, summary or "")
+    entry = Entry(identity, url, title, summary or "", parse_stored(published, None), digest=said)
     return StoredItem(entry, text, matches)

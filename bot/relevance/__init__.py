@@ -10,15 +10,11 @@ between items.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from bot.gazetteer import Gazetteer
 from bot.model import Prepared
 from bot.relevance.features import featurize
 from bot.relevance.model import LinearModel, Verdict
 from bot.relevance.reasons import describe
-
-if TYPE_CHECKING:
-    from bot.topics.entities import Gazetteer
 
 __all__ = ["Relevance", "Verdict", "describe"]
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 
-from bot.model import Prepared
+from bot.model import GAP, Prepared
 from bot.relevance.lexicon import CLASSES, COMPUTING, NEG_ONLY_BEFORE, PHRASES
 from bot.stories import stem
 
@@ -133,8 +133,6 @@ def _computing(toks: list[tuple[str, str | None]]) -> bool:
 
 def _text_base(prepared: Prepared) -> int:
     """Word position of the text's first word in mention positions (after the matcher's gap)."""
-    from bot.topics.match import GAP  # the matcher's layout of positions
-
     return prepared.title_len + GAP
 
 

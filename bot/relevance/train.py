@@ -29,11 +29,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.gazetteer import Gazetteer
 from bot.labelled import LabelledItem, load_labelled
 from bot.relevance.features import featurize
 from bot.relevance.lexicon import CLASSES, COMPUTING, NEG_ONLY_BEFORE, PHRASES
 from bot.relevance.model import HERE
-from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher, load_topics, prepare
 
 ROOT = Path(__file__).resolve().parents[2]

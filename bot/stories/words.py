@@ -16,6 +16,7 @@ import functools
 import re
 from typing import TYPE_CHECKING
 
+from bot.gazetteer import shipped
 from bot.text.wire import headline
 
 if TYPE_CHECKING:
@@ -76,8 +77,6 @@ def named(text: str) -> str:
     The shipped gazetteer only (config/entities.yaml): the terms are stored with each item
     (bot.storyterms), so they must not depend on a deployment's settings.
     """
-    from bot.topics.entities import shipped  # the package bot.topics imports this module
-
     return shipped().named(text)
 
 
@@ -288,8 +287,6 @@ _GENERIC = frozenset(_CONCEPT_WORDS)
 def _countries() -> frozenset[str]:
     """The entity terms of the shipped gazetteer's countries (those the index files names by:
     `bot.prepare.feed_names`)."""
-    from bot.topics.entities import shipped
-
     g = shipped()
     return frozenset("e:" + name.lower() for name in g.entities if g.kind(name) == "country")
 
@@ -302,7 +299,5 @@ def _is_entity(term: str | None) -> bool:
 def _country_words() -> frozenset[str]:
     """The terms the shipped gazetteer's country names are read as ("iraq", "northkorea",
     "usa"): what says where a report is, not what it reports (CONTENT_GUARD)."""
-    from bot.topics.entities import shipped
-
     g = shipped()
     return frozenset(t for n in g.entities if g.kind(n) == "country" for t in terms(n))

@@ -11,7 +11,7 @@ Title and text are one token sequence with a gap of GAP positions between them, 
 and NEAR never join the end of a title to the start of the text. A phrase does not run on
 from one sentence into the next either: the scan has two spaces before a sentence's first
 word (`query.sentence_starts`), where a phrase's pattern needs one. The automaton reads the
-scan and the patterns with their Latin letters folded (`query.fold_latin`: "bogotá" is
+scan and the patterns with their Latin letters folded (`bot.text.fold.fold_latin`: "bogotá" is
 "bogota"); `Prepared.scan` itself keeps the accents, which explanations show and the
 relevance models read.
 
@@ -40,12 +40,13 @@ import yaml
 
 from bot.defaults_path import default_file
 from bot.errors import ConfigError, QueryError
-from bot.model import Prepared, Topic, TopicMatch
+from bot.gazetteer import Gazetteer
+from bot.model import GAP, Prepared, Topic, TopicMatch
 from bot.relevance import Relevance, Verdict, describe
 from bot.text.clip import clip
+from bot.text.fold import fold_latin
 from bot.text.invisible import strip_invisible
 from bot.text.wire import headline, strip_byline
-from bot.topics.entities import Gazetteer
 from bot.topics.query import (
     And,
     Entity,
@@ -57,7 +58,6 @@ from bot.topics.query import (
     Term,
     Title,
     TopicRef,
-    fold_latin,
     parse_query,
     sentence_starts,
     walk,
@@ -67,7 +67,6 @@ from bot.topics.refs import in_order, needed_by, unknown_reference
 
 log = logging.getLogger(__name__)
 
-GAP = 1000  # positions between title and text; larger than any NEAR distance
 MAX_REASONS = 6
 # Spans kept per NEAR: a chain of NEARs over a text repeating its words would otherwise join
 # every span with every other at each link (seconds per item). Real items have far fewer.

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bot.errors import ConfigError, QueryError
+from bot.gazetteer import Gazetteer
 from bot.model import Topic
 from bot.relevance.model import HERE as MODELS
 from bot.relevance.model import LinearModel
-from bot.topics.entities import Gazetteer
 from bot.topics.match import Matcher
 from bot.topics.refs import names_in
 

@@ -29,7 +29,7 @@ from bot.labelled import LabelledItem  # noqa: E402
 from bot.relevance import train as words  # noqa: E402
 from bot.relevance.model import combined  # noqa: E402
 from bot.relevance.train import CORPUS  # noqa: E402
-from bot.topics.entities import Gazetteer  # noqa: E402
+from bot.gazetteer import Gazetteer  # noqa: E402
 
 TOPIC, POSITIVE = "troop-deployments", "deploy"
 DRAWS = 2000

@@ -1,7 +1,7 @@
 import pickle, sys
 from pathlib import Path
 from bot.labelled import load_labelled
-from bot.topics.entities import Gazetteer
+from bot.gazetteer import Gazetteer
 from bot.relevance import train as T
 items = [i for f in sorted(T.CORPUS.glob("*.jsonl")) for i in load_labelled(f)]
 items = [i for i in items if i.split != "test"]

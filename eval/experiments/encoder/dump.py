@@ -1,7 +1,7 @@
 import pickle, sys
 from pathlib import Path
 from bot.labelled import load_labelled
-from bot.topics.entities import Gazetteer
+from bot.gazetteer import Gazetteer
 from bot.topics.match import Matcher, load_topics, prepare
 from bot.relevance.features import featurize
 from bot.relevance.train import SOURCE_GROUPS

@@ -2,7 +2,7 @@ import pickle, sys, math
 from bot.grouping import train as GT
 import bot.grouping as G
 from bot.stories import StoryIndex
-from bot.topics.entities import Gazetteer
+from bot.gazetteer import Gazetteer
 EMB = pickle.load(open('/tmp/enc/embdict.pkl', 'rb'))
 MODE = sys.argv[1]  # base | emb
 cur = {}  # id(items list) -> file name

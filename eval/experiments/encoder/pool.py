@@ -4,7 +4,7 @@ READS=headline: the encoder's opinion of an item with text is its opinion of the
 (what the bot ships since stop 21: the 5 ms budget); READS=text: of title + summary."""
 import pickle, sys, os
 from bot.labelled import load_labelled
-from bot.topics.entities import Gazetteer
+from bot.gazetteer import Gazetteer
 from bot.relevance import train as T
 PFX = os.environ.get("PFX", "lora")
 HEADLINE = os.environ.get("READS", "headline") == "headline"

@@ -31,7 +31,7 @@ from bot.labelled import load_labelled  # noqa: E402
 from bot.relevance.features import featurize  # noqa: E402
 from bot.text.clean import html_to_text  # noqa: E402
 from bot.topics import load_topics  # noqa: E402
-from bot.topics.entities import Gazetteer  # noqa: E402
+from bot.gazetteer import Gazetteer  # noqa: E402
 from bot.topics.match import Matcher, prepare  # noqa: E402
 
 EVAL = Path(__file__).resolve().parents[2]

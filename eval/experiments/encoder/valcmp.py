@@ -3,7 +3,7 @@ import sys, pickle
 from pathlib import Path
 import numpy as np
 from bot.labelled import load_labelled
-from bot.topics.entities import Gazetteer
+from bot.gazetteer import Gazetteer
 from bot.topics.match import Matcher, load_topics, prepare
 from bot.relevance import train as T
 from bot.encoder import Encoder

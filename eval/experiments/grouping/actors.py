@@ -19,7 +19,7 @@ import numpy as np
 from common import counts, fit, replay_vectors, report, vector_folds
 
 from bot.stories import StoryIndex, _unpack_terms
-from bot.topics.entities import Gazetteer
+from bot.gazetteer import Gazetteer
 
 TH = [float(x) for x in sys.argv[1:]] or [0.35]
 gaz = Gazetteer.load()

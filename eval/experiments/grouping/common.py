@@ -8,7 +8,7 @@ import numpy as np
 
 from bot.grouping import train as T
 from bot.stories import StoryIndex
-from bot.topics.entities import Gazetteer
+from bot.gazetteer import Gazetteer
 
 
 @functools.cache  # once per run: every model is scored on the same folds

@@ -23,7 +23,7 @@ from common import counts, fold_models, fold_probability, replay_vectors, report
 
 from bot.stories import index as S  # the module the guards and `_country_words` are read in
 from bot.stories import stem, terms
-from bot.topics.entities import shipped
+from bot.gazetteer import shipped
 
 TH = 0.35
 args = sys.argv[1:]

@@ -28,7 +28,7 @@ from bot.encoder.model import Encoder
 from bot.grouping import train as T
 from bot.stories import StoryIndex
 from bot.text.wire import headline, strip_byline
-from bot.topics.entities import Gazetteer
+from bot.gazetteer import Gazetteer
 
 HEADLINE = "headline" in sys.argv  # the headline alone embedded, with text too
 CACHE = Path("/tmp/embedjoin-headline.npz" if HEADLINE else "/tmp/embedjoin.npz")

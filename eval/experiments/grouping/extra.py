@@ -11,7 +11,7 @@ Run: `PYTHONPATH=. python eval/experiments/grouping/extra.py` (from the reposito
 from common import fit, held_out, linear
 
 from bot.grouping import train as T
-from bot.topics.entities import Gazetteer
+from bot.gazetteer import Gazetteer
 
 FILES = ("extra", "reuters2007-16", "reuters2007-16-dense")
 BARS = [0.15, 0.2, 0.25, 0.3, 0.35]  # more negatives move the best bar: each is shown

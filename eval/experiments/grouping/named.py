@@ -17,7 +17,7 @@ from common import counts, fit, folds, held_out, linear, prf, replay
 from bot import stories
 from bot.grouping import train as T
 from bot.text.wire import headline
-from bot.topics.entities import Gazetteer
+from bot.gazetteer import Gazetteer
 
 GAZ = Gazetteer.load()
 # Entities inside a country, added to a doc's entities (the index's only): Kursk in Russia.

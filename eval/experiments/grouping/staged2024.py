@@ -10,7 +10,7 @@ from common import fit, held_out, linear
 
 from bot.grouping import train as T
 from bot.labelled import load_labelled
-from bot.topics.entities import Gazetteer
+from bot.gazetteer import Gazetteer
 
 BARS = [0.3, 0.35, 0.4, 0.45]
 

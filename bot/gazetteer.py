@@ -38,7 +38,7 @@ import yaml
 
 from bot.defaults_path import default_file
 from bot.errors import ConfigError
-from bot.topics.query import LATIN, fold_latin, latin_folds, lowercase, marks
+from bot.text.fold import LATIN, fold_latin, latin_folds, lowercase, marks
 
 log = logging.getLogger(__name__)
 
