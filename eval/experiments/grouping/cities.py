@@ -36,7 +36,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from bot.grouping import train as T
-from bot.topics.entities import EntityInfo, Gazetteer, fold, shipped
+from bot.gazetteer import EntityInfo, Gazetteer, fold, shipped
 
 GEONAMES = Path(os.environ.get("GEONAMES", "/tmp/cities15000.txt"))
 MIN_POPULATION = 100_000
