@@ -299,7 +299,7 @@ def reply_chunks(text: str, most: int, limit: int = REPLY_MAX) -> list[str]:
     than that ends with a line saying how many lines were left out: it was cut without a
     word, mid-line, at 12,000 characters (89 of 150 feeds)."""
     lines = [("• " + line[2:]) if line.startswith("- ") else line for line in text.split("\n")]
-    chunks = split_lines(escape("\n".join(lines)), limit, cut=_cut)
+    chunks = split_lines(escape(_plain_spans("\n".join(lines))), limit, cut=_cut)
     if len(chunks) <= most:
         return chunks
     kept, left = chunks[:most], sum(c.count("\n") + 1 for c in chunks[most:])
@@ -312,6 +312,23 @@ def reply_chunks(text: str, most: int, limit: int = REPLY_MAX) -> list[str]:
         left += 1
     kept[-1] = f"{last}\n{note}" if last else note
     return kept
+
+
+def _plain_spans(text: str) -> str:
+    """A reply's text outside its `code` spans without bold or struck spans: our replies set
+    none, so any there is a stored headline's or an outlet's ("*Breaking*", "troops ~not~
+    sent"), and Slack would format it; its two marks become lookalikes. A lone mark ("a
+    wildcard * may only end a word") and a query's `troop*` in a span show as typed.
+    Backticks from outside are quotes already (`bot.text.invisible`)."""
+    parts = text.split("`")
+    for i in range(0, len(parts), 2):
+        parts[i] = _BOLD_STRIKE.sub(lambda m: _LOOKALIKE[m[1]] + m[2] + _LOOKALIKE[m[1]], parts[i])
+    return "`".join(parts)
+
+
+# A span Slack formats: a mark, text starting and ending with a non-space, the same mark.
+_BOLD_STRIKE = re.compile(r"([*~])(\S(?:[^\n]*?\S)?)\1")
+_LOOKALIKE = {"~": "∼", "*": "∗"}
 
 
 def _cut(text: str, limit: int) -> str:

@@ -678,6 +678,17 @@ async def test_reply_text_is_escaped_for_slack(tmp_path: Path) -> None:
         assert "<!channel>" not in reply and "<@U123>" not in reply
 
 
+async def test_a_headline_in_a_reply_cannot_set_text_bold_or_struck(tmp_path: Path) -> None:
+    """Replies quote feed text outside code spans (`test`'s headline, `search`'s results):
+    its *...* and ~...~ would be set bold or struck through; a query's `troop*` keeps its
+    mark, and so does our own lone one ("a wildcard * may only end a word")."""
+    async with slack_env(tmp_path) as env:
+        reply = await env.command("test troop* *Breaking* US troops ~not~ sent", user=MEMBER)
+        lone = await env.command("test *troop US troops sent", user=MEMBER)
+    assert "`troop*`" in reply and '"∗Breaking∗ US troops ∼not∼ sent"' in reply, reply
+    assert "a wildcard * may" in lone, lone
+
+
 def _add_feeds(env: Env, count: int) -> None:
     from bot.store import add_feed
 
