@@ -541,7 +541,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
             model = f", relevance model {t.relevance}" if t.relevance else ""
             print(f"{t.name}  ({t.origin}{model})\n    {t.query}")
         return 0
-    if problem := unknown_topic(args.query, (t.name for t in topics)):
+    if problem := unknown_topic(args.query, (t.name for t in topics), shell=True):
         raise UsageError(problem)
     if args.topics_command == "backtest":
         return _backtest(args, settings, topics)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -463,3 +464,12 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
     )
     assert done.stdout.startswith("F0  https://f0.example/rss")
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+def test_topics_test_says_how_to_quote_a_name_like_query_at_a_shell_prompt(capsys):
+    """The hint said `"x-ray"`, which a shell hands over as x-ray: the same refusal again."""
+    text = "An x-ray of the army's deployment"
+    assert main(["topics", "test", "x-ray", "--text", text]) == 2
+    hint = capsys.readouterr().err.rsplit("put them in double quotes: ", 1)[1].strip()
+    typed = shlex.split(hint)  # what the shell passes on when the hint is typed as shown
+    assert main(["topics", "test", *typed, "--text", text]) == 0
