@@ -43,7 +43,10 @@ log = logging.getLogger("wirewatch")
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, plus "did you mean" when a command or action is mistyped (`wirewatch pol`)."""
+    """argparse, plus "did you mean" when a command or action is mistyped (`wirewatch pol`),
+    or when a word in the wrong place was read as an unknown option."""
+
+    given: tuple[str, ...] = ()  # the whole command line, set by main(): subparsers see a part
 
     def error(self, message: str) -> NoReturn:
         wrong = re.search(r"invalid choice: '([^']*)'", message)
@@ -51,7 +54,28 @@ class _Parser(argparse.ArgumentParser):
         close = difflib.get_close_matches(wrong.group(1), choices, n=1) if wrong else []
         if close:
             message = f"{message}; did you mean {self.prog} {close[0]}?"
-        super().error(message)
+        super().error(message + _misplaced(_Parser.given))
+
+
+def _misplaced(given: tuple[str, ...]) -> str:
+    """The hint for a word argparse took for an option: `-v` after the command (it goes
+    before), or a query of `topics test` written `-drill`, which argparse reads as an option
+    before the query language can say what to write instead."""
+    at = next((i for i, word in enumerate(given) if not word.startswith("-")), len(given))
+    command, after = given[at : at + 1], given[at + 1 :]
+    if any(word in ("-v", "--verbose") for word in after):
+        return f"; -v goes before the command: wirewatch -v {command[0]} ..."
+    action = after[:1]
+    if command != ("topics",) or action not in (("test",), ("backtest",)):
+        return ""
+    dashed = [w for w in after if re.fullmatch(r"-[^\d\s-]\S*", w) and w != "-h"]
+    if not dashed:
+        return ""
+    word = dashed[0][1:]
+    return (
+        f"; {dashed[0]} was read as an option: to leave a word out, the query says NOT {word} "
+        f"(wirewatch topics {action[0]} 'troops NOT {word}' ...)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,6 +241,7 @@ def _config_arg(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _Parser.given = tuple(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     quiet = args.command in ("demo", "poll", "feeds", "topics", "check", "eval", "db", "feedback")
     setup_logging(logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO)

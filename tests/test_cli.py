@@ -473,3 +473,21 @@ def test_topics_test_says_how_to_quote_a_name_like_query_at_a_shell_prompt(capsy
     hint = capsys.readouterr().err.rsplit("put them in double quotes: ", 1)[1].strip()
     typed = shlex.split(hint)  # what the shell passes on when the hint is typed as shown
     assert main(["topics", "test", *typed, "--text", text]) == 0
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["check", "-v"], "-v goes before the command: wirewatch -v check"),
+        (["topics", "test", "-drill", "Army drill near the border"], "the query says NOT drill"),
+        (["topics", "test", "-drill", "--text", "Army drill"], "the query says NOT drill"),
+    ],
+    ids=["verbose-after-command", "dash-query-then-text", "dash-query-then-option"],
+)
+def test_a_word_taken_for_an_unknown_option_is_explained(capsys, argv, says):
+    """argparse alone said `unrecognized arguments: -v` or that QUERY|TOPIC was missing, and
+    `-drill` never reached the query language, which says what to write instead."""
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    assert says in capsys.readouterr().err
