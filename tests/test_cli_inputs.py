@@ -72,6 +72,17 @@ def test_an_alert_number_beyond_sqlites_integers_is_refused(tmp_path, capsys):
     assert "there is no alert" in err and "Traceback" not in err
 
 
+def test_an_alert_not_in_the_database_says_which_database_was_asked(tmp_path, capsys):
+    """An alert printed by a bot run with another --config was "not known", with no word of
+    which file had been asked: the newcomer checked the number, not the config."""
+    db = _stored_db(tmp_path)
+    config = _config(tmp_path)
+    assert main(["feedback", "not-relevant", "4", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "does not know alert 4" in err
+    assert f"Looked in {db.resolve()}, the database of {config}" in err
+
+
 def _eval(tmp_path: Path, lines: list[object], *extra: str) -> tuple[int, str, str]:
     path = tmp_path / "items.jsonl"
     path.write_text("".join(json.dumps(x) + "\n" for x in lines), encoding="utf-8")
