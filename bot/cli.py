@@ -409,13 +409,25 @@ async def _poll(settings: Settings, adapters: dict[str, ChatAdapter], cycles: in
             for _ in range(cycles):
                 feeds, waiting = poll_plan(rt.db)
                 results, stats = await poll_once(rt, feeds)
-                _report(results, stats, waiting)
+                _report(results, stats, waiting, await _due_digests(rt))
         finally:
             await stop_adapters(list(adapters.values()))
     return 0
 
 
-def _report(results: list, stats, waiting: list) -> None:
+async def _due_digests(rt: Runtime) -> int:
+    """The digests due by now, as `run` sends them every `digest_every`: without this, a
+    cron's `poll` queued the stories of `mode: digest` subscriptions and never sent them."""
+    from bot.clock import utcnow
+    from bot.digest import next_digest_at, send_digests
+
+    now = utcnow()
+    if next_digest_at(rt.db, rt.settings.digest_every, now) > now:
+        return 0
+    return await send_digests(rt.db, rt.adapters)
+
+
+def _report(results: list, stats, waiting: list, digests: int = 0) -> None:
     """One line: what was polled, found and delivered, and the failing feeds left to their
     backoff (each failure is already logged by the pipeline, once)."""
     failed = sum(1 for r in results if not r.ok)
@@ -424,6 +436,7 @@ def _report(results: list, stats, waiting: list) -> None:
         f"polled {counted(len(results), 'feed')} ({failed} failed), {counted(new, 'new item')}, "
         f"{counted(stats.sent, 'alert')} delivered"
         + (f", {stats.retried} to retry" if stats.retried else "")
+        + (f", {counted(digests, 'digest message')} posted" if digests else "")
         + _backing_off(waiting),
         file=sys.stderr,
     )
