@@ -123,14 +123,22 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(tlist)
     ttest = tsub.add_parser("test", help="does QUERY or TOPIC match this text, and why")
     _config_arg(ttest)
-    ttest.add_argument("query", metavar="QUERY|TOPIC")
+    ttest.add_argument(
+        "query",
+        metavar="QUERY|TOPIC",
+        help="a topic's name, or a query (a name-like word as a query: '\"x-ray\"')",
+    )
     ttest.add_argument("words", nargs="?", metavar="TEXT", help="the text to test (or --text)")
     src = ttest.add_mutually_exclusive_group()
     src.add_argument("--text", help="the text to test (first line is taken as the title)")
     src.add_argument("--file", type=Path, help="a file holding the text")
     tback = tsub.add_parser("backtest", help="the alerts TOPIC (or QUERY) would have posted")
     _config_arg(tback)
-    tback.add_argument("query", metavar="QUERY|TOPIC")
+    tback.add_argument(
+        "query",
+        metavar="QUERY|TOPIC",
+        help="a topic's name, or a query (a name-like word as a query: '\"x-ray\"')",
+    )
     tback.add_argument("--since", default="30d", metavar="DURATION", help="how far back (30d)")
 
     feeds = sub.add_parser("feeds", help="every feed with its health; import/export OPML")
@@ -140,11 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
     fsub = feeds.add_subparsers(dest="feeds_command", metavar="[ACTION]")
     fimport = fsub.add_parser("import", help="add every feed of an OPML file")
     _config_arg(fimport)
-    fimport.add_argument("file", type=Path, metavar="FILE.opml")
+    fimport.add_argument("file", type=Path, metavar="FILE.opml", help="the OPML file to read")
     fexport = fsub.add_parser("export", help="write the active feeds as OPML")
     _config_arg(fexport)
     fexport.add_argument(
-        "file", type=Path, nargs="?", metavar="FILE.opml", help="where to write (default: stdout)"
+        "file",
+        type=Path,
+        nargs="?",
+        metavar="FILE.opml",
+        help="where to write (- or left out: stdout)",
     )
     fenable = fsub.add_parser(
         "enable", help="poll again a feed wirewatch disabled after failures (as chat's feeds add)"
@@ -156,7 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = dbp.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     dback = dsub.add_parser("backup", help="online copy of the database to a new file")
     _config_arg(dback)
-    dback.add_argument("path", type=Path, metavar="PATH")
+    dback.add_argument(
+        "path", type=Path, metavar="PATH", help="the copy: a new file, never one that exists"
+    )
     dprune = dsub.add_parser("prune", help="delete old items no open story needs")
     _config_arg(dprune)
     dprune.add_argument(
