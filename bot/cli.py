@@ -58,13 +58,18 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _misplaced(given: tuple[str, ...]) -> str:
-    """The hint for a word argparse took for an option: `-v` after the command (it goes
-    before), or a query of `topics test` written `-drill`, which argparse reads as an option
-    before the query language can say what to write instead."""
-    at = next((i for i, word in enumerate(given) if not word.startswith("-")), len(given))
+    """The hint for an option on the wrong side of the command (`-v` goes before it, the
+    others after: `wirewatch --config FILE run` read FILE as the command), or a query of
+    `topics test` written `-drill`, which argparse reads as an option before the query
+    language can say what to write instead."""
+    at = next((i for i, word in enumerate(given) if word in COMMANDS), len(given))
     command, after = given[at : at + 1], given[at + 1 :]
     if any(word in ("-v", "--verbose") for word in after):
         return f"; -v goes before the command: wirewatch -v {command[0]} ..."
+    early = [w for w in given[:at] if w.startswith("--") and w not in ("--verbose", "--version")]
+    if early:
+        option, name = early[0].split("=")[0], command[0] if command else "COMMAND"
+        return f"; {option} goes after the command: wirewatch {name} {option} ..."
     action = after[:1]
     if command != ("topics",) or action not in (("test",), ("backtest",)):
         return ""

@@ -481,12 +481,21 @@ def test_topics_test_says_how_to_quote_a_name_like_query_at_a_shell_prompt(capsy
         (["check", "-v"], "-v goes before the command: wirewatch -v check"),
         (["topics", "test", "-drill", "Army drill near the border"], "the query says NOT drill"),
         (["topics", "test", "-drill", "--text", "Army drill"], "the query says NOT drill"),
+        (["--config", "c.yaml", "run"], "--config goes after the command: wirewatch run --config"),
+        (["--json", "feeds"], "--json goes after the command: wirewatch feeds --json"),
     ],
-    ids=["verbose-after-command", "dash-query-then-text", "dash-query-then-option"],
+    ids=[
+        "verbose-after-command",
+        "dash-query-then-text",
+        "dash-query-then-option",
+        "config-before-command",
+        "json-before-command",
+    ],
 )
 def test_a_word_taken_for_an_unknown_option_is_explained(capsys, argv, says):
-    """argparse alone said `unrecognized arguments: -v` or that QUERY|TOPIC was missing, and
-    `-drill` never reached the query language, which says what to write instead."""
+    """argparse alone said `unrecognized arguments: -v`, that QUERY|TOPIC was missing, or
+    that the config file was no command; `-drill` never reached the query language, which
+    says what to write instead."""
     with pytest.raises(SystemExit) as done:
         main(argv)
     assert done.value.code == 2
