@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from datetime import datetime
 from typing import Any, Final, TypeVar
@@ -579,6 +580,26 @@ class DiscordAdapter:
             raise delivery_error(exc) from exc
 
 
+def _not_a_bot_token(token: str) -> str:
+    """The other values the developer portal shows beside the token, pasted instead of it:
+    `check` passed them and `run` stopped on Discord's refusal, without saying which value
+    was wrong. A bot token has three parts joined by dots; these have none."""
+    if "." in token:
+        return ""
+    if token.isdigit():
+        kind = "the Application ID"
+    elif re.fullmatch(r"[0-9a-f]{64}", token):
+        kind = "the Public Key"
+    elif re.fullmatch(r"[A-Za-z0-9_-]{32}", token):
+        kind = "the OAuth2 Client Secret"
+    else:
+        return ""
+    return (
+        f"DISCORD_BOT_TOKEN: this looks like {kind}; the bot token is under Bot → Reset Token "
+        "(three parts joined by dots)"
+    )
+
+
 def discord_from_env(
     settings: Settings, env: Mapping[str, str] = os.environ
 ) -> DiscordAdapter | None:
@@ -589,7 +610,7 @@ def discord_from_env(
     if not token:
         return None
     api, gateway = env.get("DISCORD_API_URL", "").strip(), env.get("DISCORD_GATEWAY_URL", "")
-    problems = []
+    problems = [problem] if (problem := _not_a_bot_token(token)) else []
     if api and not api.lower().startswith(("http://", "https://")):
         problems.append("DISCORD_API_URL: must be http(s)://HOST/api/v10")
     if gateway.strip() and not gateway.strip().lower().startswith(("ws://", "wss://")):

@@ -686,12 +686,37 @@ class _Pacer:
                 self._next[key] = time.monotonic() + self.interval
 
 
+def _swapped_tokens(bot_token: str, app_token: str | None) -> list[str]:
+    """Slack's three token kinds look alike at a glance: one in the other's variable passed
+    `check` and failed at `run` with Slack's bare `invalid_auth`. Only a kind known to be
+    wrong is refused (a rotated bot token starts `xoxe.xoxb-`)."""
+    problems = []
+    if bot_token.startswith("xapp-"):
+        problems.append(
+            "SLACK_BOT_TOKEN: this xapp-… token is the app-level one (SLACK_APP_TOKEN); the "
+            "bot token is the xoxb-… Bot User OAuth Token under OAuth & Permissions"
+        )
+    elif bot_token.startswith("xoxp-"):
+        problems.append(
+            "SLACK_BOT_TOKEN: this xoxp-… token is a user token; the bot token is the xoxb-… "
+            "Bot User OAuth Token under OAuth & Permissions"
+        )
+    if app_token and app_token.startswith(("xoxb-", "xoxp-", "xoxe.")):
+        problems.append(
+            "SLACK_APP_TOKEN: the app-level token starts with xapp- (Basic Information → "
+            "App-Level Tokens, with connections:write)"
+        )
+    return problems
+
+
 def slack_from_env(settings: Settings, env: Mapping[str, str] = os.environ) -> SlackAdapter | None:
     """The adapter when SLACK_BOT_TOKEN is set, else None; tokens never reach the logs."""
     token = env.get("SLACK_BOT_TOKEN")
     if not token:
         return None
     app_token, secret = env.get("SLACK_APP_TOKEN"), env.get("SLACK_SIGNING_SECRET")
+    if problems := _swapped_tokens(token, app_token):
+        raise ConfigError(problems)
     if not app_token and not secret:
         raise ConfigError(
             [

@@ -27,14 +27,19 @@ def configured_topics(settings: Settings) -> list[Topic]:
     return list(topics.values())
 
 
-def unknown_topic(query_or_name: str, names: Iterable[str]) -> str | None:
-    """Why `query_or_name` cannot be tested when it reads as the name of no topic; else None."""
+def unknown_topic(query_or_name: str, names: Iterable[str], *, shell: bool = False) -> str | None:
+    """Why `query_or_name` cannot be tested when it reads as the name of no topic; else None.
+
+    `shell`: typed at a shell prompt, which strips the double quotes unless they are quoted
+    in turn, so the way out is written as it must be typed there (`'"x-ray"'`).
+    """
     text, known = query_or_name.strip(), sorted(names)
     if text in known or not _NAME_LIKE.fullmatch(text):
         return None
     close = difflib.get_close_matches(text, known, n=2, cutoff=0.6)
     hint = f"did you mean {' or '.join(close)}? " if close else ""
+    quoted = f"'\"{text}\"'" if shell else f'"{text}"'
     return (
         f"no topic named {text} ({hint}topics: {', '.join(known) or 'none'}); "
-        f'to test the words instead, put them in double quotes: "{text}"'
+        f"to test the words instead, put them in double quotes: {quoted}"
     )

@@ -43,7 +43,10 @@ log = logging.getLogger("wirewatch")
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, plus "did you mean" when a command or action is mistyped (`wirewatch pol`)."""
+    """argparse, plus "did you mean" when a command or action is mistyped (`wirewatch pol`),
+    or when a word in the wrong place was read as an unknown option."""
+
+    given: tuple[str, ...] = ()  # the whole command line, set by main(): subparsers see a part
 
     def error(self, message: str) -> NoReturn:
         wrong = re.search(r"invalid choice: '([^']*)'", message)
@@ -51,7 +54,33 @@ class _Parser(argparse.ArgumentParser):
         close = difflib.get_close_matches(wrong.group(1), choices, n=1) if wrong else []
         if close:
             message = f"{message}; did you mean {self.prog} {close[0]}?"
-        super().error(message)
+        super().error(message + _misplaced(_Parser.given))
+
+
+def _misplaced(given: tuple[str, ...]) -> str:
+    """The hint for an option on the wrong side of the command (`-v` goes before it, the
+    others after: `wirewatch --config FILE run` read FILE as the command), or a query of
+    `topics test` written `-drill`, which argparse reads as an option before the query
+    language can say what to write instead."""
+    at = next((i for i, word in enumerate(given) if word in COMMANDS), len(given))
+    command, after = given[at : at + 1], given[at + 1 :]
+    if any(word in ("-v", "--verbose") for word in after):
+        return f"; -v goes before the command: wirewatch -v {command[0]} ..."
+    early = [w for w in given[:at] if w.startswith("--") and w not in ("--verbose", "--version")]
+    if early:
+        option, name = early[0].split("=")[0], command[0] if command else "COMMAND"
+        return f"; {option} goes after the command: wirewatch {name} {option} ..."
+    action = after[:1]
+    if command != ("topics",) or action not in (("test",), ("backtest",)):
+        return ""
+    dashed = [w for w in after if re.fullmatch(r"-[^\d\s-]\S*", w) and w != "-h"]
+    if not dashed:
+        return ""
+    word = dashed[0][1:]
+    return (
+        f"; {dashed[0]} was read as an option: to leave a word out, the query says NOT {word} "
+        f"(wirewatch topics {action[0]} 'troops NOT {word}' ...)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,14 +128,22 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(tlist)
     ttest = tsub.add_parser("test", help="does QUERY or TOPIC match this text, and why")
     _config_arg(ttest)
-    ttest.add_argument("query", metavar="QUERY|TOPIC")
+    ttest.add_argument(
+        "query",
+        metavar="QUERY|TOPIC",
+        help="a topic's name, or a query (a name-like word as a query: '\"x-ray\"')",
+    )
     ttest.add_argument("words", nargs="?", metavar="TEXT", help="the text to test (or --text)")
     src = ttest.add_mutually_exclusive_group()
     src.add_argument("--text", help="the text to test (first line is taken as the title)")
     src.add_argument("--file", type=Path, help="a file holding the text")
     tback = tsub.add_parser("backtest", help="the alerts TOPIC (or QUERY) would have posted")
     _config_arg(tback)
-    tback.add_argument("query", metavar="QUERY|TOPIC")
+    tback.add_argument(
+        "query",
+        metavar="QUERY|TOPIC",
+        help="a topic's name, or a query (a name-like word as a query: '\"x-ray\"')",
+    )
     tback.add_argument("--since", default="30d", metavar="DURATION", help="how far back (30d)")
 
     feeds = sub.add_parser("feeds", help="every feed with its health; import/export OPML")
@@ -116,11 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
     fsub = feeds.add_subparsers(dest="feeds_command", metavar="[ACTION]")
     fimport = fsub.add_parser("import", help="add every feed of an OPML file")
     _config_arg(fimport)
-    fimport.add_argument("file", type=Path, metavar="FILE.opml")
+    fimport.add_argument("file", type=Path, metavar="FILE.opml", help="the OPML file to read")
     fexport = fsub.add_parser("export", help="write the active feeds as OPML")
     _config_arg(fexport)
     fexport.add_argument(
-        "file", type=Path, nargs="?", metavar="FILE.opml", help="where to write (default: stdout)"
+        "file",
+        type=Path,
+        nargs="?",
+        metavar="FILE.opml",
+        help="where to write (- or left out: stdout)",
     )
     fenable = fsub.add_parser(
         "enable", help="poll again a feed wirewatch disabled after failures (as chat's feeds add)"
@@ -132,7 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = dbp.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     dback = dsub.add_parser("backup", help="online copy of the database to a new file")
     _config_arg(dback)
-    dback.add_argument("path", type=Path, metavar="PATH")
+    dback.add_argument(
+        "path", type=Path, metavar="PATH", help="the copy: a new file, never one that exists"
+    )
     dprune = dsub.add_parser("prune", help="delete old items no open story needs")
     _config_arg(dprune)
     dprune.add_argument(
@@ -217,6 +260,7 @@ def _config_arg(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    _Parser.given = tuple(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     quiet = args.command in ("demo", "poll", "feeds", "topics", "check", "eval", "db", "feedback")
     setup_logging(logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO)
@@ -384,13 +428,25 @@ async def _poll(settings: Settings, adapters: dict[str, ChatAdapter], cycles: in
             for _ in range(cycles):
                 feeds, waiting = poll_plan(rt.db)
                 results, stats = await poll_once(rt, feeds)
-                _report(results, stats, waiting)
+                _report(results, stats, waiting, await _due_digests(rt))
         finally:
             await stop_adapters(list(adapters.values()))
     return 0
 
 
-def _report(results: list, stats, waiting: list) -> None:
+async def _due_digests(rt: Runtime) -> int:
+    """The digests due by now, as `run` sends them every `digest_every`: without this, a
+    cron's `poll` queued the stories of `mode: digest` subscriptions and never sent them."""
+    from bot.clock import utcnow
+    from bot.digest import next_digest_at, send_digests
+
+    now = utcnow()
+    if next_digest_at(rt.db, rt.settings.digest_every, now) > now:
+        return 0
+    return await send_digests(rt.db, rt.adapters)
+
+
+def _report(results: list, stats, waiting: list, digests: int = 0) -> None:
     """One line: what was polled, found and delivered, and the failing feeds left to their
     backoff (each failure is already logged by the pipeline, once)."""
     failed = sum(1 for r in results if not r.ok)
@@ -399,6 +455,7 @@ def _report(results: list, stats, waiting: list) -> None:
         f"polled {counted(len(results), 'feed')} ({failed} failed), {counted(new, 'new item')}, "
         f"{counted(stats.sent, 'alert')} delivered"
         + (f", {stats.retried} to retry" if stats.retried else "")
+        + (f", {counted(digests, 'digest message')} posted" if digests else "")
         + _backing_off(waiting),
         file=sys.stderr,
     )
@@ -541,7 +598,7 @@ def cmd_topics(args: argparse.Namespace) -> int:
             model = f", relevance model {t.relevance}" if t.relevance else ""
             print(f"{t.name}  ({t.origin}{model})\n    {t.query}")
         return 0
-    if problem := unknown_topic(args.query, (t.name for t in topics)):
+    if problem := unknown_topic(args.query, (t.name for t in topics), shell=True):
         raise UsageError(problem)
     if args.topics_command == "backtest":
         return _backtest(args, settings, topics)

@@ -35,10 +35,22 @@ def feedback_command(args: argparse.Namespace, settings: Settings) -> int:
         )
     finally:
         db.close()
+    if outcome.status == "unknown":
+        raise UsageError(f"{answer(outcome, privately=False)} {_where(settings)}")
     if not outcome.recorded:
         raise UsageError(answer(outcome, privately=False))
     print(answer(outcome, privately=False))
     return 0
+
+
+def _where(settings: Settings) -> str:
+    """Which database was asked: an alert printed by a bot run with another `--config` (or
+    from another folder, for a relative `database`) is in another file."""
+    database = Path(settings.database).resolve()
+    return (
+        f"(Looked in {database}, the database of {settings.source}: give the --config, "
+        "and run from the folder, that the bot runs with.)"
+    )
 
 
 def _alert(words: list[str]) -> int:

@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 
 from bot.clock import iso_short, parse_iso
-from bot.db import open_database, open_existing, open_read_only
+from bot.db import no_database, open_database, open_existing, open_read_only
 from bot.durations import format_duration, parse_duration
-from bot.errors import StoreError, UsageError
+from bot.errors import UsageError
 from bot.filewrite import replace_text
 from bot.health import REMOVED
 from bot.health_store import FeedHealth, feeds_health
@@ -63,11 +63,7 @@ def require_database(path: Path) -> None:
     current folder, so the message says which file that was."""
     if str(path) == ":memory:" or path.exists():
         return
-    where = "" if path.is_absolute() else f" (that is {path.resolve()}: relative to this folder)"
-    raise StoreError(
-        f"no database at {path} yet{where}: wirewatch creates it when it first runs, and "
-        "`wirewatch check` shows the database the config names"
-    )
+    raise no_database(path)
 
 
 def _feeds_with_config(db, settings: Settings) -> list[ConfigFeed]:

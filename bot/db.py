@@ -402,12 +402,23 @@ def open_database(path: str | Path, *, check_bulk: bool = True) -> sqlite_utils.
     return db
 
 
+def no_database(path: Path) -> StoreError:
+    """The error of a command on stored data where there is none: a relative path is
+    relative to the current folder, so it says which file that was (run from another
+    folder than the bot's, the command looked elsewhere)."""
+    where = "" if path.is_absolute() else f" (that is {path.resolve()}: relative to this folder)"
+    return StoreError(
+        f"no database at {path} yet{where}: wirewatch creates it when it first runs, and "
+        "`wirewatch check` shows the database the config names"
+    )
+
+
 def open_existing(path: str | Path) -> sqlite_utils.Database:
     """`open_database` for commands that work on what the bot stored (labelling an alert,
     a backtest, a prune): a path with no database yet is an error, not a new empty file
     that the command would then report on as if it were the bot's."""
     if str(path) != ":memory:" and not Path(path).exists():
-        raise StoreError(f"no database at {path} yet (wirewatch creates it when it first runs)")
+        raise no_database(Path(path))
     return open_database(path)
 
 
@@ -421,7 +432,7 @@ def open_read_only(path: str | Path, *, migrated: bool = True) -> sqlite_utils.D
     path = Path(path)
     _refuse_what_is_not_a_database(path)
     if not path.is_file():
-        raise StoreError(f"no database at {path} yet (wirewatch creates it when it first runs)")
+        raise no_database(Path(path))
     try:
         conn = _connect_read_only(path)
         db = sqlite_utils.Database(conn)

@@ -108,8 +108,26 @@ def query_text(value: object) -> str:
 
 def _known_channel(channel: str) -> str:
     if not CHANNEL_RE.fullmatch(channel):
-        raise ValueError("must be console, slack:CHANNEL_ID (e.g. slack:C0123) or discord:ID")
+        rule = "must be console, slack:CHANNEL_ID (e.g. slack:C0123) or discord:ID"
+        raise ValueError(rule + _channel_hint(channel))
     return channel
+
+
+def _channel_hint(channel: str) -> str:
+    """What was most likely meant: newcomers write a channel's name, or its id alone."""
+    bare = channel.strip()
+    platform, colon, given_id = bare.partition(":")
+    meant = platform.lower() + colon + given_id.upper()  # `Console`, `slack:c0123`, ` console`
+    if CHANNEL_RE.fullmatch(meant):
+        return f"; did you mean {meant}?"
+    if re.fullmatch(r"[CGD][A-Z0-9]{6,}", bare):
+        return f"; did you mean slack:{bare}?"
+    if re.fullmatch(r"[0-9]{15,21}", bare):
+        return f"; did you mean discord:{bare}?"
+    return (
+        ": a channel's id, not its name (Slack: at the bottom of the channel's details; "
+        "Discord: Copy Channel ID, with Developer Mode on)"
+    )
 
 
 Channel = Annotated[str, AfterValidator(_known_channel)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -463,3 +464,39 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
     )
     assert done.stdout.startswith("F0  https://f0.example/rss")
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+def test_topics_test_says_how_to_quote_a_name_like_query_at_a_shell_prompt(capsys):
+    """The hint said `"x-ray"`, which a shell hands over as x-ray: the same refusal again."""
+    text = "An x-ray of the army's deployment"
+    assert main(["topics", "test", "x-ray", "--text", text]) == 2
+    hint = capsys.readouterr().err.rsplit("put them in double quotes: ", 1)[1].strip()
+    typed = shlex.split(hint)  # what the shell passes on when the hint is typed as shown
+    assert main(["topics", "test", *typed, "--text", text]) == 0
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
+        (["check", "-v"], "-v goes before the command: wirewatch -v check"),
+        (["topics", "test", "-drill", "Army drill near the border"], "the query says NOT drill"),
+        (["topics", "test", "-drill", "--text", "Army drill"], "the query says NOT drill"),
+        (["--config", "c.yaml", "run"], "--config goes after the command: wirewatch run --config"),
+        (["--json", "feeds"], "--json goes after the command: wirewatch feeds --json"),
+    ],
+    ids=[
+        "verbose-after-command",
+        "dash-query-then-text",
+        "dash-query-then-option",
+        "config-before-command",
+        "json-before-command",
+    ],
+)
+def test_a_word_taken_for_an_unknown_option_is_explained(capsys, argv, says):
+    """argparse alone said `unrecognized arguments: -v`, that QUERY|TOPIC was missing, or
+    that the config file was no command; `-drill` never reached the query language, which
+    says what to write instead."""
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    assert says in capsys.readouterr().err

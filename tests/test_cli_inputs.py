@@ -64,12 +64,46 @@ def test_a_command_on_stored_data_does_not_create_an_empty_database(tmp_path, ca
     assert not (tmp_path / "w.db").exists()
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["feedback", "not-relevant", "1"],
+        ["topics", "backtest", "troop-deployments"],
+        ["db", "backup", "copy.db"],
+        ["db", "prune", "--older-than", "90d"],
+    ],
+    ids=["feedback", "backtest", "backup", "prune"],
+)
+def test_a_missing_database_at_a_relative_path_says_which_file_was_looked_for(
+    tmp_path, capsys, monkeypatch, argv
+):
+    """`feeds` said where a relative `database` led, from the folder the command ran in;
+    these four said only `data/w.db`, which is the bot's file when run from its folder."""
+    config = tmp_path / "c.yaml"
+    config.write_text("database: data/w.db\nfeeds: []\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv, "--config", str(config)]) == 1
+    expected = f"(that is {tmp_path.resolve() / 'data' / 'w.db'}: relative to this folder)"
+    assert expected in capsys.readouterr().err
+
+
 def test_an_alert_number_beyond_sqlites_integers_is_refused(tmp_path, capsys):
     _stored_db(tmp_path)
     argv = ["feedback", "wrong-story", str(2**63), "--config", str(_config(tmp_path))]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "there is no alert" in err and "Traceback" not in err
+
+
+def test_an_alert_not_in_the_database_says_which_database_was_asked(tmp_path, capsys):
+    """An alert printed by a bot run with another --config was "not known", with no word of
+    which file had been asked: the newcomer checked the number, not the config."""
+    db = _stored_db(tmp_path)
+    config = _config(tmp_path)
+    assert main(["feedback", "not-relevant", "4", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert "does not know alert 4" in err
+    assert f"Looked in {db.resolve()}, the database of {config}" in err
 
 
 def _eval(tmp_path: Path, lines: list[object], *extra: str) -> tuple[int, str, str]:

@@ -311,6 +311,27 @@ def test_a_channel_is_written_exactly(tmp_path, channel):
     assert "subscriptions[0].channel: must be console" in said
 
 
+@pytest.mark.parametrize(
+    "channel, hint",
+    [
+        ("#general", "a channel's id, not its name"),
+        ("slack:#news", "a channel's id, not its name"),
+        ("C0123ABCD", "did you mean slack:C0123ABCD?"),
+        ("123456789012345678", "did you mean discord:123456789012345678?"),
+        ("Console", "did you mean console?"),
+        ("slack:c0123abcd", "did you mean slack:C0123ABCD?"),
+    ],
+)
+def test_a_channel_written_as_newcomers_write_it_is_refused_with_what_to_write(
+    tmp_path, channel, hint
+):
+    """A channel's name, or an id without its platform, said only the rule: which id, where?"""
+    said = _said(
+        tmp_path, f'subscriptions:\n  - {{topic: troop-deployments, channel: "{channel}"}}\n'
+    )
+    assert "subscriptions[0].channel: must be console" in said and hint in said
+
+
 @pytest.mark.parametrize("key", ["story_window", "poll_interval", "max_age", "digest_every"])
 def test_a_duration_too_long_to_mean_anything_is_refused(tmp_path, key):
     said = _said(tmp_path, f"{key}: 100000000000w\n")
