@@ -130,6 +130,24 @@ async def test_a_result_says_what_this_channel_got_of_it(polled: tuple[Runtime, 
     assert "alerted here" not in await ask(rt, "search bank")
 
 
+async def test_a_search_finds_what_a_mute_kept_from_the_channel(
+    polled: tuple[Runtime, Console], feed_server: FeedServer
+) -> None:
+    """After `mute 2h`, "send me what I missed": the alerts skipped meanwhile are told from
+    items the channel never had, so a search finds them."""
+    rt, console = polled
+    assert (await ask(rt, "mute 2h")).startswith("muted until")
+    later = "Germany sends a brigade of troops to Lithuania"
+    feed_server.serve(
+        "/feed", rss([(later, "The soldiers will be stationed near Vilnius."), *ITEMS])
+    )
+    await poll_once(rt)
+    assert later not in [a["title"] for a in console.alerts()]
+    found = await ask(rt, "search Lithuania")
+    assert listed(found) == [later]
+    assert "· not sent here: the channel was muted" in found
+
+
 # -- status ------------------------------------------------------------------------------
 
 

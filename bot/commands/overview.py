@@ -141,6 +141,10 @@ def _here(got: tuple[int, str, int | None] | None) -> str:
         return " · waiting for this channel's next digest"
     if state in ("pending", "claimed", "held"):
         return f" · alert waiting to be sent here, ref {ref}"
+    if state == "muted":  # what a muted channel missed, found again
+        return " · not sent here: the channel was muted"
+    if state == "failed":
+        return f" · alert given up on here, ref {ref}"
     return ""
 
 
