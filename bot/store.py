@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -502,10 +503,15 @@ def fts_query(terms: str | SearchTerms) -> str:
 
 
 def search_items(
-    db: sqlite_utils.Database, words: str | SearchTerms, limit: int = 10, skip: int = 0
+    db: sqlite_utils.Database,
+    words: str | SearchTerms,
+    limit: int = 10,
+    skip: int = 0,
+    feeds: Collection[int] | None = None,
 ) -> list[dict[str, Any]]:
     """Full-text search of the archive, newest first, the `skip` newest left out (a page
-    further on); `words`: words that must all appear, or `SearchTerms`.
+    further on); `words`: words that must all appear, or `SearchTerms`; `feeds`: only these
+    feeds' items (one outlet's), and then no words at all is every item of theirs.
 
     Hits are walked newest id first (FTS5 hands rowids out in that order) and the walk stops
     once no older item can be published later than the `limit + skip`-th best: an item's
@@ -514,25 +520,46 @@ def search_items(
     archive."""
     fts = fts_query(words)
     if not fts:
-        return []
+        return _feeds_newest(db, feeds, limit, skip) if feeds else []
     wanted = limit + skip
     best: list[tuple[str, int]] = []  # (published, id), newest first
     floor = ""  # first_seen below which no hit can enter `best`
-    for item_id, published, first_seen in db.execute(
-        "SELECT items.id, items.published, items.first_seen FROM items_fts "
+    for item_id, published, first_seen, feed_id in db.execute(
+        "SELECT items.id, items.published, items.first_seen, items.feed_id FROM items_fts "
         "JOIN items ON items.id = items_fts.rowid WHERE items_fts MATCH ? "
         "ORDER BY items_fts.rowid DESC",
         [fts],
     ):
         if len(best) >= wanted and first_seen < floor:
             break
+        if feeds is not None and feed_id not in feeds:
+            continue
         if len(best) < wanted or published > best[-1][0]:
             best.append((published, item_id))
             best.sort(reverse=True)
             del best[wanted:]
             if len(best) >= wanted:
                 floor = _minus_slack(best[-1][0])
-    ids = [i for _, i in best[skip:]]
+    return _shown_items(db, [i for _, i in best[skip:]])
+
+
+def _feeds_newest(
+    db: sqlite_utils.Database, feeds: Collection[int], limit: int, skip: int
+) -> list[dict[str, Any]]:
+    """The feeds' newest items (by the items_feed_published index)."""
+    marks = ", ".join("?" * len(feeds))
+    ids = [
+        r[0]
+        for r in db.execute(
+            f"SELECT id FROM items WHERE feed_id IN ({marks}) ORDER BY published DESC, id DESC "
+            "LIMIT ? OFFSET ?",
+            [*feeds, limit, skip],
+        )
+    ]
+    return _shown_items(db, ids)
+
+
+def _shown_items(db: sqlite_utils.Database, ids: list[int]) -> list[dict[str, Any]]:
     if not ids:
         return []
     sql = (
@@ -543,17 +570,28 @@ def search_items(
     return list(db.query(sql, ids))
 
 
-def count_matches(db: sqlite_utils.Database, words: str | SearchTerms) -> int:
+def count_matches(
+    db: sqlite_utils.Database, words: str | SearchTerms, feeds: Collection[int] | None = None
+) -> int:
     """How many stored items `search_items` would find, counted up to COUNT_CAP: the full
-    text index alone, never the items table."""
+    text index alone when no feed narrows it."""
     fts = fts_query(words)
-    if not fts:
+    marks = ", ".join("?" * len(feeds or ()))
+    args: list[object]
+    if not fts and not feeds:
         return 0
+    if not fts:
+        sql, args = f"SELECT id FROM items WHERE feed_id IN ({marks})", [*(feeds or ())]
+    elif feeds is None:
+        sql, args = "SELECT rowid FROM items_fts WHERE items_fts MATCH ?", [fts]
+    else:
+        sql = (
+            "SELECT items.id FROM items_fts JOIN items ON items.id = items_fts.rowid WHERE "
+            f"items_fts MATCH ? AND items.feed_id IN ({marks})"
+        )
+        args = [fts, *feeds]
     return int(
-        db.execute(
-            "SELECT count(*) FROM (SELECT rowid FROM items_fts WHERE items_fts MATCH ? LIMIT ?)",
-            [fts, COUNT_CAP + 1],
-        ).fetchone()[0]
+        db.execute(f"SELECT count(*) FROM ({sql} LIMIT ?)", [*args, COUNT_CAP + 1]).fetchone()[0]
     )
 
 

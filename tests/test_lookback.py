@@ -72,7 +72,7 @@ async def ask(rt: Runtime, text: str, channel: str = "console") -> str:
 
 def listed(reply: str) -> list[str]:
     """The titles a search lists, in its order."""
-    return [re.sub(r" \(Test Wire, .*", "", x[2:]) for x in reply.splitlines() if x[:2] == "- "]
+    return [re.sub(r" \([^()]*, \d{4}-.*", "", x[2:]) for x in reply.splitlines() if x[:2] == "- "]
 
 
 # -- search ------------------------------------------------------------------------------
@@ -116,6 +116,26 @@ async def test_a_long_answer_says_how_many_and_pages_on(polled: tuple[Runtime, C
     past = await ask(rt, "search convoy page:3")
     assert past == "page 3 of `convoy` is past the last: 12 matches, 2 pages"
     assert (await ask(rt, "search Marines")).splitlines()[0] == "1 match:"
+
+
+async def test_outlet_narrows_a_search_to_one_outlets_feeds(
+    polled: tuple[Runtime, Console], feed_server: FeedServer
+) -> None:
+    """ "What did Bloomberg send on this": the outlet's name is no word of its items, so
+    `search Bloomberg` found nothing; outlet:NAME (any case, or a word of the feed's name)
+    takes that feed's items alone, with words or without."""
+    rt, _ = polled
+    feed_server.serve("/other", rss([("Convoy of Other Wire reaches the port", "Troops.")]))
+    assert "`Other Wire`" in await ask(rt, f"feeds add {feed_server.url('/other')} Other Wire")
+    assert len(listed(await ask(rt, "search convoy page:2"))) == 3  # 13: both feeds
+    mine = await ask(rt, "search convoy outlet:other")
+    assert listed(mine) == ["Convoy of Other Wire reaches the port"]
+    assert "(Other Wire, " in mine
+    every = await ask(rt, 'search outlet:"test wire"')
+    assert every.splitlines()[0] == f"{len(ITEMS)} matches; 1-10, newest first:"
+    assert "(Other Wire" not in every
+    unknown = await ask(rt, "search troops outlet:Reuters")
+    assert unknown.startswith("no feed is called `Reuters`: `/wirewatch feeds` lists them")
 
 
 async def test_a_result_says_what_this_channel_got_of_it(polled: tuple[Runtime, Console]) -> None:

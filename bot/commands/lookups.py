@@ -53,9 +53,10 @@ def known_topic(db: Database, name: str) -> Topic:
 
 
 # A search's words: "a phrase" (typographic quotes too), entity:NAME or entity:"A NAME",
-# page:N, OR between two terms; an unclosed quote runs to the end.
+# outlet:NAME or outlet:"A NAME", page:N, OR between two terms; an unclosed quote runs to
+# the end.
 _QUOTES = str.maketrans(dict.fromkeys("\u201c\u201d\u201e\u00ab\u00bb", '"'))
-_TOKEN = re.compile(r'(entity:)?"([^"]*)"?|(\S+)', re.I)
+_TOKEN = re.compile(r'(entity:|outlet:)?"([^"]*)"?|(\S+)', re.I)
 _PAGE = re.compile(r"page:(\d{1,4})", re.I)
 _Term = tuple[str, str]  # (text, how it was typed: "word", "phrase" or "entity")
 _Run = _Term | str  # a term, or "OR" / "AND" between two
@@ -64,11 +65,13 @@ _Run = _Term | str  # a term, or "OR" / "AND" between two
 @dataclass(frozen=True)
 class SearchQuery:
     """What a typed search asks: `terms` for the store; `page` (1: the newest); `entities`:
-    the terms read as an entity (DPRK: North Korea), to say so in the answer."""
+    the terms read as an entity (DPRK: North Korea), to say so in the answer; `outlet`: the
+    feed name typed after outlet:, if any."""
 
     terms: SearchTerms
     page: int = 1
     entities: tuple[str, ...] = ()
+    outlet: str | None = None
 
 
 def search_query(text: str, gazetteer: Gazetteer) -> SearchQuery:
@@ -76,11 +79,15 @@ def search_query(text: str, gazetteer: Gazetteer) -> SearchQuery:
     alias, in the gazetteer's case rules: "DPRK", "north korea", `entity:"North Korea"`) is
     looked for under all its names, as topics match entities; words naming one together
     ("North Korea") are that one term, not two words anywhere in the text."""
-    page, runs = 1, list[_Run]()
+    page, runs, outlet = 1, list[_Run](), None
     for token in _TOKEN.finditer(text.translate(_QUOTES)):
-        entity, phrase, word = token.groups()
-        if word is None:
-            runs.append((phrase, "entity" if entity else "phrase"))
+        prefix, phrase, word = token.groups()
+        if word is None and (prefix or "").lower() == "outlet:":
+            outlet = phrase.strip() or outlet
+        elif word is None:
+            runs.append((phrase, "entity" if prefix else "phrase"))
+        elif word.lower().startswith("outlet:") and word[7:]:
+            outlet = word[7:]
         elif paged := _PAGE.fullmatch(word):
             page = max(int(paged.group(1)), 1)
         elif word in ("OR", "AND"):
@@ -103,7 +110,8 @@ def search_query(text: str, gazetteer: Gazetteer) -> SearchQuery:
         else:
             terms.append(group)
         join = False
-    return SearchQuery(tuple(tuple(dict.fromkeys(g)) for g in terms), page, tuple(entities))
+    terms_read = tuple(tuple(dict.fromkeys(g)) for g in terms)
+    return SearchQuery(terms_read, page, tuple(entities), outlet)
 
 
 def _named(runs: list[_Run], gazetteer: Gazetteer) -> list[_Run]:

@@ -79,11 +79,12 @@ async def show_help(calls: StoreCalls, inv: Invocation, rest: str) -> str:
 def search(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
     rest = LINE_BREAKING.sub(" ", rest).strip()
     query = search_query(rest, rt.pipeline.gazetteer)
-    if not query.terms:
+    if not query.terms and not query.outlet:
         raise CommandError("search needs words to look for: `/wirewatch search Niger troops`")
+    feeds = _outlet_feeds(db, query.outlet) if query.outlet else None
     skip = (query.page - 1) * SEARCH_LIMIT
-    rows = search_items(db, query.terms, limit=SEARCH_LIMIT, skip=skip)
-    total = count_matches(db, query.terms) if rows or skip else 0
+    rows = search_items(db, query.terms, limit=SEARCH_LIMIT, skip=skip, feeds=feeds)
+    total = count_matches(db, query.terms, feeds) if rows or skip else 0
     words = " ".join(w for w in rest.split() if not _PAGE_WORD.fullmatch(w))
     if not rows and total:
         return f"page {query.page} of `{shown(words)}` is past the last: {_matches(total, query)}"
@@ -103,6 +104,19 @@ def search(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
 
 
 _PAGE_WORD = re.compile(r"page:\d+", re.I)
+
+
+def _outlet_feeds(db: Database, typed: str) -> set[int]:
+    """The feeds an editor means by an outlet's name: those so named, in any case, else
+    those whose name has it as a word ("Reuters": "Reuters World" and "Reuters Business");
+    removed feeds too, as their items stay searchable."""
+    want = typed.casefold()
+    feeds = list_feeds(db)
+    named = {f.id for f in feeds if f.name.casefold() == want}
+    within = {f.id for f in feeds if re.search(rf"\b{re.escape(want)}\b", f.name.casefold())}
+    if named or within:
+        return named or within
+    raise CommandError(f"no feed is called `{shown(typed)}`: `/wirewatch feeds` lists them")
 
 
 def _found(total: int, skip: int, count: int, query: SearchQuery) -> str:
