@@ -508,52 +508,54 @@ def search_items(
     limit: int = 10,
     skip: int = 0,
     feeds: Collection[int] | None = None,
+    since: str | None = None,
 ) -> list[dict[str, Any]]:
     """Full-text search of the archive, newest first, the `skip` newest left out (a page
     further on); `words`: words that must all appear, or `SearchTerms`; `feeds`: only these
-    feeds' items (one outlet's), and then no words at all is every item of theirs.
+    feeds' items (one outlet's), and then no words at all is every item of theirs; `since`:
+    only items published then or later (a stored timestamp).
 
     Hits are walked newest id first (FTS5 hands rowids out in that order) and the walk stops
-    once no older item can be published later than the `limit + skip`-th best: an item's
-    published is at most its first_seen + SEARCH_SLACK, and ids grow with first_seen (one
-    writer). A word in every item costs that many rows and a day of hits, not a sort of the
-    archive."""
+    once no older item can be published later than the `limit + skip`-th best, or than
+    `since`: an item's published is at most its first_seen + SEARCH_SLACK, and ids grow
+    with first_seen (one writer). A word in every item costs that many rows and a day of
+    hits, not a sort of the archive."""
     fts = fts_query(words)
     if not fts:
-        return _feeds_newest(db, feeds, limit, skip) if feeds else []
+        return _feeds_newest(db, feeds, limit, skip, since) if feeds else []
     wanted = limit + skip
     best: list[tuple[str, int]] = []  # (published, id), newest first
-    floor = ""  # first_seen below which no hit can enter `best`
+    floor = _minus_slack(since) if since else ""  # first_seen below which no hit can enter
     for item_id, published, first_seen, feed_id in db.execute(
         "SELECT items.id, items.published, items.first_seen, items.feed_id FROM items_fts "
         "JOIN items ON items.id = items_fts.rowid WHERE items_fts MATCH ? "
         "ORDER BY items_fts.rowid DESC",
         [fts],
     ):
-        if len(best) >= wanted and first_seen < floor:
+        if first_seen < floor:
             break
-        if feeds is not None and feed_id not in feeds:
+        if (feeds is not None and feed_id not in feeds) or (since and published < since):
             continue
         if len(best) < wanted or published > best[-1][0]:
             best.append((published, item_id))
             best.sort(reverse=True)
             del best[wanted:]
             if len(best) >= wanted:
-                floor = _minus_slack(best[-1][0])
+                floor = max(floor, _minus_slack(best[-1][0]))
     return _shown_items(db, [i for _, i in best[skip:]])
 
 
 def _feeds_newest(
-    db: sqlite_utils.Database, feeds: Collection[int], limit: int, skip: int
+    db: sqlite_utils.Database, feeds: Collection[int], limit: int, skip: int, since: str | None
 ) -> list[dict[str, Any]]:
     """The feeds' newest items (by the items_feed_published index)."""
     marks = ", ".join("?" * len(feeds))
     ids = [
         r[0]
         for r in db.execute(
-            f"SELECT id FROM items WHERE feed_id IN ({marks}) ORDER BY published DESC, id DESC "
-            "LIMIT ? OFFSET ?",
-            [*feeds, limit, skip],
+            f"SELECT id FROM items WHERE feed_id IN ({marks}) AND published >= ? "
+            "ORDER BY published DESC, id DESC LIMIT ? OFFSET ?",
+            [*feeds, since or "", limit, skip],
         )
     ]
     return _shown_items(db, ids)
@@ -571,28 +573,32 @@ def _shown_items(db: sqlite_utils.Database, ids: list[int]) -> list[dict[str, An
 
 
 def count_matches(
-    db: sqlite_utils.Database, words: str | SearchTerms, feeds: Collection[int] | None = None
+    db: sqlite_utils.Database,
+    words: str | SearchTerms,
+    feeds: Collection[int] | None = None,
+    since: str | None = None,
 ) -> int:
     """How many stored items `search_items` would find, counted up to COUNT_CAP: the full
-    text index alone when no feed narrows it."""
+    text index alone when nothing else narrows it."""
     fts = fts_query(words)
-    marks = ", ".join("?" * len(feeds or ()))
-    args: list[object]
     if not fts and not feeds:
         return 0
-    if not fts:
-        sql, args = f"SELECT id FROM items WHERE feed_id IN ({marks})", [*(feeds or ())]
-    elif feeds is None:
-        sql, args = "SELECT rowid FROM items_fts WHERE items_fts MATCH ?", [fts]
+    where: list[str] = ["items_fts MATCH ?"] if fts else []
+    args: list[object] = [fts] if fts else []
+    if feeds:
+        where.append(f"items.feed_id IN ({', '.join('?' * len(feeds))})")
+        args += feeds
+    if since:
+        where.append("items.published >= ?")
+        args.append(since)
+    if fts and len(where) == 1:
+        source = "SELECT rowid FROM items_fts"
+    elif fts:
+        source = "SELECT items.id FROM items_fts JOIN items ON items.id = items_fts.rowid"
     else:
-        sql = (
-            "SELECT items.id FROM items_fts JOIN items ON items.id = items_fts.rowid WHERE "
-            f"items_fts MATCH ? AND items.feed_id IN ({marks})"
-        )
-        args = [fts, *feeds]
-    return int(
-        db.execute(f"SELECT count(*) FROM ({sql} LIMIT ?)", [*args, COUNT_CAP + 1]).fetchone()[0]
-    )
+        source = "SELECT items.id FROM items"
+    sql = f"SELECT count(*) FROM ({source} WHERE {' AND '.join(where)} LIMIT ?)"
+    return int(db.execute(sql, [*args, COUNT_CAP + 1]).fetchone()[0])
 
 
 def deliveries_of(

@@ -138,6 +138,19 @@ async def test_outlet_narrows_a_search_to_one_outlets_feeds(
     assert unknown.startswith("no feed is called `Reuters`: `/wirewatch feeds` lists them")
 
 
+async def test_since_keeps_the_recent_items(polled: tuple[Runtime, Console]) -> None:
+    """ "What did we get on this last week": since:DURATION leaves out what is older (the
+    items are one every ten minutes from five minutes ago)."""
+    rt, _ = polled
+    found = await ask(rt, "search convoy since:1h")
+    assert re.fullmatch(rf"2 matches since {STAMP}, newest first:", found.splitlines()[0])
+    assert listed(found) == [f"Convoy {n} crosses the river" for n in range(2)]
+    assert "older:" not in found
+    assert listed(await ask(rt, "search outlet:test since:20m")) == [PYONGYANG, DRONES]
+    bad = await ask(rt, "search convoy since:7")
+    assert bad.startswith("since:7: 7 has no unit: write 7s, 7m, 7h or 7d")
+
+
 async def test_a_result_says_what_this_channel_got_of_it(polled: tuple[Runtime, Console]) -> None:
     """ "What did we get on X": the items alerted here, with the ref `feedback` takes, told
     from those that never reached the channel."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.commands.echo import now_iso, shown, when
+from bot.durations import parse_duration
 from bot.errors import CommandError
 from bot.store import SearchTerms, list_topics
 
@@ -53,11 +54,12 @@ def known_topic(db: Database, name: str) -> Topic:
 
 
 # A search's words: "a phrase" (typographic quotes too), entity:NAME or entity:"A NAME",
-# outlet:NAME or outlet:"A NAME", page:N, OR between two terms; an unclosed quote runs to
-# the end.
+# outlet:NAME or outlet:"A NAME", since:7d, page:N, OR between two terms; an unclosed
+# quote runs to the end.
 _QUOTES = str.maketrans(dict.fromkeys("\u201c\u201d\u201e\u00ab\u00bb", '"'))
 _TOKEN = re.compile(r'(entity:|outlet:)?"([^"]*)"?|(\S+)', re.I)
 _PAGE = re.compile(r"page:(\d{1,4})", re.I)
+_SINCE = re.compile(r"since:(.+)", re.I)
 _Term = tuple[str, str]  # (text, how it was typed: "word", "phrase" or "entity")
 _Run = _Term | str  # a term, or "OR" / "AND" between two
 
@@ -66,12 +68,13 @@ _Run = _Term | str  # a term, or "OR" / "AND" between two
 class SearchQuery:
     """What a typed search asks: `terms` for the store; `page` (1: the newest); `entities`:
     the terms read as an entity (DPRK: North Korea), to say so in the answer; `outlet`: the
-    feed name typed after outlet:, if any."""
+    feed name typed after outlet:, if any; `since`: seconds back from now (since:7d)."""
 
     terms: SearchTerms
     page: int = 1
     entities: tuple[str, ...] = ()
     outlet: str | None = None
+    since: float | None = None
 
 
 def search_query(text: str, gazetteer: Gazetteer) -> SearchQuery:
@@ -79,7 +82,7 @@ def search_query(text: str, gazetteer: Gazetteer) -> SearchQuery:
     alias, in the gazetteer's case rules: "DPRK", "north korea", `entity:"North Korea"`) is
     looked for under all its names, as topics match entities; words naming one together
     ("North Korea") are that one term, not two words anywhere in the text."""
-    page, runs, outlet = 1, list[_Run](), None
+    page, runs, outlet, since = 1, list[_Run](), None, None
     for token in _TOKEN.finditer(text.translate(_QUOTES)):
         prefix, phrase, word = token.groups()
         if word is None and (prefix or "").lower() == "outlet:":
@@ -88,6 +91,8 @@ def search_query(text: str, gazetteer: Gazetteer) -> SearchQuery:
             runs.append((phrase, "entity" if prefix else "phrase"))
         elif word.lower().startswith("outlet:") and word[7:]:
             outlet = word[7:]
+        elif back := _SINCE.fullmatch(word):
+            since = _duration(back.group(1))
         elif paged := _PAGE.fullmatch(word):
             page = max(int(paged.group(1)), 1)
         elif word in ("OR", "AND"):
@@ -111,7 +116,14 @@ def search_query(text: str, gazetteer: Gazetteer) -> SearchQuery:
             terms.append(group)
         join = False
     terms_read = tuple(tuple(dict.fromkeys(g)) for g in terms)
-    return SearchQuery(terms_read, page, tuple(entities), outlet)
+    return SearchQuery(terms_read, page, tuple(entities), outlet, since)
+
+
+def _duration(typed: str) -> float:
+    try:
+        return parse_duration(typed)
+    except ValueError as exc:
+        raise CommandError(f"since:{shown(typed)}: {exc} (since:7d: the last 7 days)") from None
 
 
 def _named(runs: list[_Run], gazetteer: Gazetteer) -> list[_Run]:

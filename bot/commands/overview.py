@@ -13,7 +13,7 @@ import re
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bot.clock import minute_utc, utcnow
+from bot.clock import iso, minute_utc, utcnow
 from bot.commands.echo import one_line, shown, when
 from bot.commands.grammar import ALIASES, SEARCH_LIMIT, SUBCOMMANDS, Invocation
 from bot.commands.lookups import SearchQuery, describe_sub, live, search_query
@@ -82,15 +82,16 @@ def search(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
     if not query.terms and not query.outlet:
         raise CommandError("search needs words to look for: `/wirewatch search Niger troops`")
     feeds = _outlet_feeds(db, query.outlet) if query.outlet else None
+    since = iso(utcnow() - timedelta(seconds=query.since)) if query.since is not None else None
     skip = (query.page - 1) * SEARCH_LIMIT
-    rows = search_items(db, query.terms, limit=SEARCH_LIMIT, skip=skip, feeds=feeds)
-    total = count_matches(db, query.terms, feeds) if rows or skip else 0
+    rows = search_items(db, query.terms, SEARCH_LIMIT, skip, feeds, since)
+    total = count_matches(db, query.terms, feeds, since) if rows or skip else 0
     words = " ".join(w for w in rest.split() if not _PAGE_WORD.fullmatch(w))
     if not rows and total:
         return f"page {query.page} of `{shown(words)}` is past the last: {_matches(total, query)}"
     if not rows:
         return f"nothing stored matches `{shown(words)}`{_as_entities(query)}"
-    lines = [_found(total, skip, len(rows), query)]
+    lines = [_found(total, skip, len(rows), query, since)]
     got = deliveries_of(db, inv.channel, [r["id"] for r in rows])
     for r in rows:
         url = f" {r['url']}" if r["url"] and URL_TEXT.match(r["url"]) else ""
@@ -119,14 +120,16 @@ def _outlet_feeds(db: Database, typed: str) -> set[int]:
     raise CommandError(f"no feed is called `{shown(typed)}`: `/wirewatch feeds` lists them")
 
 
-def _found(total: int, skip: int, count: int, query: SearchQuery) -> str:
+def _found(total: int, skip: int, count: int, query: SearchQuery, since: str | None) -> str:
     """ "3 matches, newest first:"; of more than a page, which: "45 matches; 11-20, newest
-    first:"; with how an entity was read: "13 matches (North Korea under any of its names)"."""
+    first:"; with how an entity was read: "13 matches (North Korea under any of its names)";
+    since:7d as the time it stands for."""
+    after = f" since {when(since)}" if since else ""
     if total == 1:
-        return f"1 match{_as_entities(query)}:"
+        return f"1 match{after}{_as_entities(query)}:"
     many = f"more than {COUNT_CAP}" if total > COUNT_CAP else str(total)
     which = "" if skip == 0 and count == total else f"; {skip + 1}-{skip + count}"
-    return f"{many} matches{_as_entities(query)}{which}, newest first:"
+    return f"{many} matches{after}{_as_entities(query)}{which}, newest first:"
 
 
 def _matches(total: int, query: SearchQuery) -> str:
