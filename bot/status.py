@@ -7,11 +7,11 @@ for a person (bot.commands does that). Queries the rest of wirewatch needs live 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlite_utils
 
-from bot.clock import iso
+from bot.clock import iso, parse_stored
 from bot.store import HELD_FOR_GONE
 
 
@@ -107,3 +107,48 @@ def health(db: sqlite_utils.Database, channel: str) -> Health:
         ),
         last_failure=last_failure(db, channel),
     )
+
+
+# A feed this long past its next poll was not polled when due: with every feed's own
+# interval, backoff and server-asked delays already in `next_poll`, only a stopped (or
+# swamped) poll loop leaves one there.
+OVERDUE = 900.0
+
+
+def overdue_feeds(db: sqlite_utils.Database, now: datetime) -> tuple[int, datetime] | None:
+    """(how many active feeds are more than OVERDUE past their next poll, the earliest such
+    due time), or None while polling keeps up. The process answering chat says nothing of
+    its polling, and a `last poll` time of last night reads as fine at a glance."""
+    row = db.execute(
+        "SELECT count(*), min(next_poll) FROM feeds WHERE disabled = 0 AND next_poll < ?",
+        [iso(now - timedelta(seconds=OVERDUE))],
+    ).fetchone()
+    due = parse_stored(row[1], None) if row[0] else None
+    return None if due is None else (row[0], due)
+
+
+@dataclass(frozen=True)
+class Posted:
+    """What one channel was sent since a moment: alerts and updates, digests, the last."""
+
+    alerts: int
+    digests: int
+    latest: str | None  # when the channel was last sent anything, however long ago
+
+
+def posted_since(db: sqlite_utils.Database, channel: str, since: datetime) -> Posted:
+    """Counted over the sent_at index from `since` on; the last send, when older, by the
+    channel's own rows (a channel quiet for a day): never a walk of every channel's."""
+    row = db.execute(
+        "SELECT count(DISTINCT CASE WHEN digest_of IS NULL THEN id END), "
+        "count(DISTINCT digest_of), max(sent_at) FROM deliveries INDEXED BY deliveries_sent "
+        "WHERE sent_at >= ? AND channel = ? AND status = 'sent'",
+        [iso(since), channel],
+    ).fetchone()
+    latest = (
+        row[2]
+        or db.execute(
+            "SELECT max(sent_at) FROM deliveries WHERE channel = ? AND status = 'sent'", [channel]
+        ).fetchone()[0]
+    )
+    return Posted(row[0], row[1], latest)

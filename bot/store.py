@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -495,41 +496,142 @@ def queue_notice(db: sqlite_utils.Database, key: str, text: str, channel: str | 
 SEARCH_SLACK = timedelta(days=1, minutes=5)
 
 
-def search_items(db: sqlite_utils.Database, words: str, limit: int = 10) -> list[dict[str, Any]]:
-    """Full-text search of the archive, newest first; `words` may use FTS5 syntax.
+# What `search_items` takes: every group must match, any phrase of a group will do
+# (("North Korea", "DPRK", "Pyongyang"), ("troops",)); a bare string is words, each a group.
+SearchTerms = tuple[tuple[str, ...], ...]
+COUNT_CAP = 1000  # `count_matches` stops counting here: "more than 1000" is answer enough
+
+
+def fts_query(terms: str | SearchTerms) -> str:
+    """The FTS5 expression for `terms`: each phrase quoted (FTS5 syntax typed by a user is
+    words, never operators: `"` or `)` alone must not be a syntax error), a group's phrases
+    joined with OR, the groups with AND; "" when nothing searchable is left."""
+    if isinstance(terms, str):
+        terms = tuple((w,) for w in terms.split())
+    groups = []
+    for group in terms:
+        phrases = [f'"{p.replace(chr(34), " ")}"' for p in group if any(c.isalnum() for c in p)]
+        if phrases:
+            groups.append(f"({' OR '.join(phrases)})" if len(phrases) > 1 else phrases[0])
+    return " AND ".join(groups)
+
+
+def search_items(
+    db: sqlite_utils.Database,
+    words: str | SearchTerms,
+    limit: int = 10,
+    skip: int = 0,
+    feeds: Collection[int] | None = None,
+    since: str | None = None,
+) -> list[dict[str, Any]]:
+    """Full-text search of the archive, newest first, the `skip` newest left out (a page
+    further on); `words`: words that must all appear, or `SearchTerms`; `feeds`: only these
+    feeds' items (one outlet's), and then no words at all is every item of theirs; `since`:
+    only items published then or later (a stored timestamp).
 
     Hits are walked newest id first (FTS5 hands rowids out in that order) and the walk stops
-    once no older item can be published later than the `limit`-th best: an item's published
-    is at most its first_seen + SEARCH_SLACK, and ids grow with first_seen (one writer).
-    A word in every item costs `limit` rows and a day of hits, not a sort of the archive."""
-    fts = " ".join(f'"{w}"' for w in words.replace('"', " ").split() if w)
+    once no older item can be published later than the `limit + skip`-th best, or than
+    `since`: an item's published is at most its first_seen + SEARCH_SLACK, and ids grow
+    with first_seen (one writer). A word in every item costs that many rows and a day of
+    hits, not a sort of the archive."""
+    fts = fts_query(words)
     if not fts:
-        return []
+        return _feeds_newest(db, feeds, limit, skip, since) if feeds else []
+    wanted = limit + skip
     best: list[tuple[str, int]] = []  # (published, id), newest first
-    floor = ""  # first_seen below which no hit can enter `best`
-    for item_id, published, first_seen in db.execute(
-        "SELECT items.id, items.published, items.first_seen FROM items_fts "
+    floor = _minus_slack(since) if since else ""  # first_seen below which no hit can enter
+    for item_id, published, first_seen, feed_id in db.execute(
+        "SELECT items.id, items.published, items.first_seen, items.feed_id FROM items_fts "
         "JOIN items ON items.id = items_fts.rowid WHERE items_fts MATCH ? "
         "ORDER BY items_fts.rowid DESC",
         [fts],
     ):
-        if len(best) >= limit and first_seen < floor:
+        if first_seen < floor:
             break
-        if len(best) < limit or published > best[-1][0]:
+        if (feeds is not None and feed_id not in feeds) or (since and published < since):
+            continue
+        if len(best) < wanted or published > best[-1][0]:
             best.append((published, item_id))
             best.sort(reverse=True)
-            del best[limit:]
-            if len(best) >= limit:
-                floor = _minus_slack(best[-1][0])
-    if not best:
+            del best[wanted:]
+            if len(best) >= wanted:
+                floor = max(floor, _minus_slack(best[-1][0]))
+    return _shown_items(db, [i for _, i in best[skip:]])
+
+
+def _feeds_newest(
+    db: sqlite_utils.Database, feeds: Collection[int], limit: int, skip: int, since: str | None
+) -> list[dict[str, Any]]:
+    """The feeds' newest items (by the items_feed_published index)."""
+    marks = ", ".join("?" * len(feeds))
+    ids = [
+        r[0]
+        for r in db.execute(
+            f"SELECT id FROM items WHERE feed_id IN ({marks}) AND published >= ? "
+            "ORDER BY published DESC, id DESC LIMIT ? OFFSET ?",
+            [*feeds, since or "", limit, skip],
+        )
+    ]
+    return _shown_items(db, ids)
+
+
+def _shown_items(db: sqlite_utils.Database, ids: list[int]) -> list[dict[str, Any]]:
+    if not ids:
         return []
-    ids = [i for _, i in best]
     sql = (
         "SELECT items.id, items.title, items.url, items.published, items.story_id, feeds.name "
         "AS outlet FROM items JOIN feeds ON feeds.id = items.feed_id WHERE items.id IN "
         f"({', '.join('?' * len(ids))}) ORDER BY items.published DESC, items.id DESC"
     )
     return list(db.query(sql, ids))
+
+
+def count_matches(
+    db: sqlite_utils.Database,
+    words: str | SearchTerms,
+    feeds: Collection[int] | None = None,
+    since: str | None = None,
+) -> int:
+    """How many stored items `search_items` would find, counted up to COUNT_CAP: the full
+    text index alone when nothing else narrows it."""
+    fts = fts_query(words)
+    if not fts and not feeds:
+        return 0
+    where: list[str] = ["items_fts MATCH ?"] if fts else []
+    args: list[object] = [fts] if fts else []
+    if feeds:
+        where.append(f"items.feed_id IN ({', '.join('?' * len(feeds))})")
+        args += feeds
+    if since:
+        where.append("items.published >= ?")
+        args.append(since)
+    if fts and len(where) == 1:
+        source = "SELECT rowid FROM items_fts"
+    elif fts:
+        source = "SELECT items.id FROM items_fts JOIN items ON items.id = items_fts.rowid"
+    else:
+        source = "SELECT items.id FROM items"
+    sql = f"SELECT count(*) FROM ({source} WHERE {' AND '.join(where)} LIMIT ?)"
+    return int(db.execute(sql, [*args, COUNT_CAP + 1]).fetchone()[0])
+
+
+def deliveries_of(
+    db: sqlite_utils.Database, channel: str, item_ids: list[int]
+) -> dict[int, tuple[int, str, int | None]]:
+    """Per item, what `channel` got of it: (the delivery's id, its status, the digest it went
+    out in or None); items the channel never had left out. The item's own report (event 0),
+    not a later edit or mark of it."""
+    if not item_ids:
+        return {}
+    marks = ", ".join("?" * len(item_ids))
+    return {
+        r[0]: (r[1], r[2], r[3])
+        for r in db.execute(
+            "SELECT item_id, id, status, digest_of FROM deliveries WHERE channel = ? AND "
+            f"event_id = 0 AND item_id IN ({marks})",
+            [channel, *item_ids],
+        )
+    }
 
 
 def _minus_slack(stamp: str) -> str:

@@ -80,11 +80,11 @@ async def test_status_counts_a_digest_as_one_post_of_its_stories_and_reports(
         await poll_once(env.rt)  # OTHER: North Korea, its second report, Lithuania
         assert len(env.stub.top_level(OTHER)) == 2
         before = await env.command("status")
-        assert "• waiting for this channel's next digest: 2 stories (3 reports)" in before
+        assert "2 stories (3 reports) waiting for it" in before
         assert "3 alerts posted, 0 marked not relevant" in before  # no digest posted yet
         assert await send_digests(env.rt.db, env.rt.adapters) == 1
         said = await env.command("status")
-    assert "next digest" not in said
+    assert "next digest: " in said and "nothing waiting for it yet" in said
     # Three alerts in OTHER (the second report an update in its thread); NEWS's digest is
     # one post whose two lines stand for three reports, not three more alerts.
     assert (

@@ -93,8 +93,9 @@ async def test_a_slow_search_leaves_the_bot_serving_and_answers_right(tmp_path: 
     # The answer is the archive's ten newest matches, newest first.
     assert reply.ok, reply.text  # type: ignore[attr-defined]
     lines = reply.text.splitlines()  # type: ignore[attr-defined]
-    assert lines[0] == "10 most recent matches:"
-    assert [line.split(" (")[0] for line in lines[1:]] == [
+    assert lines[0] == "more than 1000 matches; 1-10, newest first:"
+    assert lines[-1] == "older: `/wirewatch search harbour page:2`"
+    assert [line.split(" (")[0] for line in lines[1:-1]] == [
         f"- Harbour report {ITEMS - k}" for k in range(10)
     ]
 

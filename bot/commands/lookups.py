@@ -1,5 +1,5 @@
 """What several commands look up and show alike: a channel's live subscriptions, a topic by
-the name a user typed.
+the name a user typed, what a `search` asks for.
 
 Deliberately not here: the queries themselves (bot.store), and changing anything.
 """
@@ -7,17 +7,21 @@ Deliberately not here: the queries themselves (bot.store), and changing anything
 from __future__ import annotations
 
 import difflib
+import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.commands.echo import now_iso, shown, when
+from bot.durations import parse_duration
 from bot.errors import CommandError
-from bot.store import list_topics
+from bot.store import SearchTerms, list_topics
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
     from bot.model import Topic
     from bot.store import SubscriptionRow
+    from bot.topics.entities import Gazetteer
 
 
 def live(subs: list[SubscriptionRow]) -> list[SubscriptionRow]:
@@ -47,3 +51,126 @@ def known_topic(db: Database, name: str) -> Topic:
         meant = f": did you mean {hint}?" if close else ""
         raise CommandError(f"no topic `{shown(name)}`{meant} (topics: {known})")
     return topics[name]
+
+
+# A search's words: "a phrase" (typographic quotes too), entity:NAME or entity:"A NAME",
+# outlet:NAME or outlet:"A NAME", since:7d, page:N, OR between two terms; an unclosed
+# quote runs to the end.
+_QUOTES = str.maketrans(dict.fromkeys("\u201c\u201d\u201e\u00ab\u00bb", '"'))
+_TOKEN = re.compile(r'(entity:|outlet:)?"([^"]*)"?|(\S+)', re.I)
+_PAGE = re.compile(r"page:(\d{1,4})", re.I)
+_SINCE = re.compile(r"since:(.+)", re.I)
+_Term = tuple[str, str]  # (text, how it was typed: "word", "phrase" or "entity")
+_Run = _Term | str  # a term, or "OR" / "AND" between two
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """What a typed search asks: `terms` for the store; `page` (1: the newest); `entities`:
+    the terms read as an entity (DPRK: North Korea), to say so in the answer; `outlet`: the
+    feed name typed after outlet:, if any; `since`: seconds back from now (since:7d)."""
+
+    terms: SearchTerms
+    page: int = 1
+    entities: tuple[str, ...] = ()
+    outlet: str | None = None
+    since: float | None = None
+
+
+def search_query(text: str, gazetteer: Gazetteer) -> SearchQuery:
+    """Read a search as an editor types it. A term that names an entity (by its name or an
+    alias, in the gazetteer's case rules: "DPRK", "north korea", `entity:"North Korea"`) is
+    looked for under all its names, as topics match entities; words naming one together
+    ("North Korea") are that one term, not two words anywhere in the text."""
+    page, runs, outlet, since = 1, list[_Run](), None, None
+    for token in _TOKEN.finditer(text.translate(_QUOTES)):
+        prefix, phrase, word = token.groups()
+        if word is None and (prefix or "").lower() == "outlet:":
+            outlet = phrase.strip() or outlet
+        elif word is None:
+            runs.append((phrase, "entity" if prefix else "phrase"))
+        elif word.lower().startswith("outlet:") and word[7:]:
+            outlet = word[7:]
+        elif back := _SINCE.fullmatch(word):
+            since = _duration(back.group(1))
+        elif paged := _PAGE.fullmatch(word):
+            page = max(int(paged.group(1)), 1)
+        elif word in ("OR", "AND"):
+            runs.append(word)
+        elif word.lower().startswith("entity:"):
+            runs.append((word[7:], "entity"))
+        elif word.strip("()"):
+            runs.append((word.strip("()"), "word"))
+    terms: list[list[str]] = []
+    entities: list[str] = []
+    join = False
+    for term in _named(runs, gazetteer):
+        if isinstance(term, str):  # OR joins the terms either side; AND is what space means
+            join = term == "OR" and bool(terms)
+            continue
+        group, name = _group(term, gazetteer)
+        entities += [name] if name and name not in entities else []
+        if join:
+            terms[-1] += group
+        else:
+            terms.append(group)
+        join = False
+    terms_read = tuple(tuple(dict.fromkeys(g)) for g in terms)
+    return SearchQuery(terms_read, page, tuple(entities), outlet, since)
+
+
+def _duration(typed: str) -> float:
+    try:
+        return parse_duration(typed)
+    except ValueError as exc:
+        raise CommandError(f"since:{shown(typed)}: {exc} (since:7d: the last 7 days)") from None
+
+
+def _named(runs: list[_Run], gazetteer: Gazetteer) -> list[_Run]:
+    """`runs` with each stretch of typed words that names an entity as one term."""
+    out: list[_Run] = []
+    words: list[str] = []
+    for run in [*runs, None]:
+        if isinstance(run, tuple) and run[1] == "word":
+            words.append(run[0])
+            continue
+        out += _merge(words, gazetteer)
+        words = []
+        if run is not None:
+            out.append(run)
+    return out
+
+
+def _merge(words: list[str], gazetteer: Gazetteer) -> list[_Term]:
+    """Words typed in a row: those an entity mention spans exactly, joined into one term."""
+    starts: dict[int, int] = {}
+    at = 0
+    for i, w in enumerate(words):
+        starts[at] = i
+        at += len(w) + 1
+    ends = {start + len(words[i]): i for start, i in starts.items()}
+    spans = {
+        starts[m.start]: ends[m.end]
+        for m in gazetteer.find(" ".join(words))
+        if m.start in starts and m.end in ends
+    }
+    out, i = [], 0
+    while i < len(words):
+        j = spans.get(i, i)
+        out.append((" ".join(words[i : j + 1]), "entity" if i in spans else "word"))
+        i = j + 1
+    return out
+
+
+def _group(term: _Term, gazetteer: Gazetteer) -> tuple[list[str], str | None]:
+    """A term's phrases: itself, or an entity's every name; and that entity."""
+    text, how = term
+    name = gazetteer.canonical(text) if how == "entity" else None
+    if name is None and how == "phrase":  # a quoted name: the entity, in its case rules
+        found = gazetteer.find(text)
+        whole = len(found) == 1 and (found[0].start, found[0].end) == (0, len(text))
+        name = found[0].name if whole else None
+    if name is None:
+        return [text], None
+    info = gazetteer.entities[name]
+    return [text, info.name, *info.aliases], name
