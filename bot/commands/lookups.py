@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from bot.model import Topic
     from bot.store import SubscriptionRow
-    from bot.topics.entities import Gazetteer
+    from bot.gazetteer import Gazetteer
 
 
 def live(subs: list[SubscriptionRow]) -> list[SubscriptionRow]:
