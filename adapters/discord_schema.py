@@ -43,7 +43,7 @@ _ARG_HELP = {
     ("topic add", "query"): _KIND_HELP["query"],
     ("feeds add", "name"): "a name for the feed (else its own title)",
     ("feeds remove", "feed"): "the feed's URL or name (see /wirewatch feeds list)",
-    ("search", "words"): "words the stored items must have",
+    ("search", "words"): 'words the items must have; "a phrase", OR, outlet:NAME, since:7d, page:2',
 }
 
 
