@@ -84,6 +84,9 @@ THREAD_ARCHIVE_MINUTES: Final = 10080  # a week: longer than a story stays open
 THREAD_EXISTS = 160004  # "A thread has already been created for this message"
 MISSING_ACCESS = (50001, 50013)
 GONE = (10003, 10008)  # unknown channel, unknown message
+# A thread a moderator archived and locked takes no post from a bot without Manage Threads:
+# the channel is fine, so the update goes there (as when the thread was deleted).
+THREAD_CLOSED = (50083, 160005)  # "Thread is archived", "Thread is locked"
 PERMISSIONS = discord.Permissions(
     view_channel=True,
     send_messages=True,
@@ -330,18 +333,22 @@ class DiscordAdapter:
 
     async def post_update(self, parent: MessageRef, alert: Alert) -> MessageRef:
         """Into the thread started from the story's first message (made on first use); if a
-        moderator deleted that message or its thread, or in a voice or stage channel's text
-        chat (no threads there), into the channel instead. An edit of an item goes there the
-        same way."""
+        moderator deleted that message or its thread, or archived and locked the thread, or
+        in a voice or stage channel's text chat (no threads there), into the channel instead.
+        An edit of an item goes there the same way."""
         embed = edit_embed(alert) if alert.edit else alert_embed(alert, as_update=True)
         thread: str | None = None
         try:
             thread = parent.thread_id or await self._thread_for(parent, alert)
             msg = await self._send(thread, embed, alert)
         except DeliveryError as exc:
-            if _code(exc) not in GONE or thread == parent.channel:
+            code = _code(exc)
+            if code not in GONE + THREAD_CLOSED or thread == parent.channel:
                 raise
-            log.warning("discord.thread_gone channel=%s story=%d", parent.channel, alert.story_id)
+            why = "closed" if code in THREAD_CLOSED else "gone"
+            log.warning(
+                "discord.thread_%s channel=%s story=%d", why, parent.channel, alert.story_id
+            )
             thread = None
             msg = await self._send(parent.channel, embed, alert)
         inline = thread == parent.channel  # no thread: as `find_posted` would report it
@@ -572,11 +579,27 @@ class DiscordAdapter:
         return self.client
 
     async def _call(self, call: Awaitable[T]) -> T:
-        """One Discord request with a deadline, its failure turned into a DeliveryError."""
+        """One Discord request with a deadline, its failure turned into a DeliveryError.
+
+        The deadline stops our waiting, not the request: discord.py, cancelled while it
+        sleeps out a *global* rate limit, never lifts the lock every later request waits on,
+        and Discord would answer nothing again until a restart. Left to finish, a send that
+        outlived its deadline may still post: the outbox treats it as in doubt (asks before
+        sending again) and the nonce makes a second send within minutes the same message."""
+        request = asyncio.ensure_future(call)
         try:
-            return await asyncio.wait_for(call, self.send_timeout)
+            return await asyncio.wait_for(asyncio.shield(request), self.send_timeout)
         except _CALL_ERRORS as exc:
             raise delivery_error(exc) from exc
+        finally:
+            if not request.done():
+                request.add_done_callback(_outlived)
+
+
+def _outlived(request: asyncio.Future[Any]) -> None:
+    """A request our deadline gave up on has ended: its outcome was already reported."""
+    if not request.cancelled() and (error := request.exception()) is not None:
+        log.debug("discord.late_request_failed error=%s", error)
 
 
 def discord_from_env(
