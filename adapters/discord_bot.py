@@ -87,6 +87,9 @@ GONE = (10003, 10008)  # unknown channel, unknown message
 # A thread a moderator archived and locked takes no post from a bot without Manage Threads:
 # the channel is fine, so the update goes there (as when the thread was deleted).
 THREAD_CLOSED = (50083, 160005)  # "Thread is archived", "Thread is locked"
+# Refusals of the message itself, not the channel (invalid form body, empty message, too
+# large): sent again it is refused again, so it fails alone instead of pausing the channel.
+REFUSED = (50035, 50006, 40005)
 PERMISSIONS = discord.Permissions(
     view_channel=True,
     send_messages=True,
@@ -130,6 +133,8 @@ def delivery_error(exc: BaseException) -> DeliveryError:
     """Discord's answer as retry-later or stop; the text is what a moderator will read."""
     if isinstance(exc, discord.RateLimited):
         return DeliveryError("discord rate limit", retry_after=exc.retry_after)
+    if isinstance(exc, discord.HTTPException) and exc.status in (400, 413) and exc.code in REFUSED:
+        return DeliveryError(_refusal(exc), permanent=True, refused=True)
     if isinstance(exc, discord.HTTPException) and exc.status in (400, 401, 403, 404):
         return DeliveryError(_refusal(exc), permanent=True)
     if isinstance(exc, discord.HTTPException) and exc.status == 429:

@@ -4,7 +4,8 @@ Posting: one chat.postMessage per alert (Block Kit + plain fallback, metadata ca
 delivery id), updates in the story's thread, chat.update on the first message to list every
 source. At most one message per `pace` seconds per channel. Slack errors become
 DeliveryError: 429 with its Retry-After, 5xx and network errors retryable, and the errors no
-retry can fix (channel_not_found, not_in_channel, ...) permanent. A 5xx, a timeout or a
+retry can fix (channel_not_found, not_in_channel, ...) permanent; a refusal of the message
+itself (msg_too_long, ...) is `refused`: it fails alone. A 5xx, a timeout or a
 dropped connection may come after Slack posted the message: those are marked `maybe_posted`,
 and the outbox looks for the message (`find_posted`) before sending it again. The outbox does
 the retrying, on disk; slack_sdk's own retry handlers are off.
@@ -109,8 +110,21 @@ PERMANENT = {
 # (missing_scope, not_in_channel: `chat:write.public` posts without reading) cannot tell.
 CHANNEL_GONE = ("Slack channel_not_found:", "Slack is_archived:")
 
-# chat.postMessage refusals of a thread whose first message is gone (the channel is fine).
-THREAD_GONE = ("message_not_found", "thread_not_found")
+# chat.postMessage refusals of a thread whose first message is gone, or that takes no more
+# replies (locked, or a message that cannot have a thread): the channel is fine.
+THREAD_GONE = ("message_not_found", "thread_not_found", "cannot_reply_to_message", "thread_locked")
+
+# Refusals of the message itself, not the channel: sent again, it is refused again, so it
+# fails alone (bot.outbox) instead of holding every later alert of the channel behind it.
+REFUSED = (
+    "msg_too_long",
+    "no_text",
+    "invalid_arguments",
+    "invalid_metadata_format",
+    "invalid_metadata_schema",
+    "metadata_too_large",
+    "too_many_attachments",
+)
 
 # chat.update errors that no retry fixes for that message (the channel is fine).
 EDIT_REFUSED = ("message_not_found", "cant_update_message", "edit_window_closed")
@@ -608,6 +622,8 @@ def _delivery_error(method: str, exc: SlackApiError) -> DeliveryError:
         )
     if error in PERMANENT:
         return DeliveryError(f"Slack {error}: {PERMANENT[error]}", permanent=True)
+    if error in REFUSED and status < 500:
+        return DeliveryError(f"Slack {method} refused this message: {error}", refused=True)
     # A 5xx may come from a proxy or a timeout after Slack did the work; an ok:false it did not.
     return DeliveryError(f"Slack {method} failed: {error}", maybe_posted=status >= 500)
 

@@ -9,7 +9,8 @@ began (`claimed_at`, kept while in doubt), and looks from then on: however busy 
 was since, the message is found. Retries back off on disk, not in memory, so an outage of
 any length only grows the table.
 
-A failure on our side (an alert that cannot be built from its rows, an adapter bug) is that
+A failure on our side (an alert that cannot be built from its rows, an adapter bug), or a
+platform's refusal of that one message (too long, a field it does not take), is that
 delivery's alone: it is retried at once a few times, then failed with its reason, and the
 channel moves on. Only a platform outage makes a channel wait.
 
@@ -283,6 +284,8 @@ async def _send_one(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery
     try:
         ref = await _found_posted(db, adapter, d, parent) or await _post(adapter, d, alert, parent)
     except DeliveryError as exc:
+        if exc.refused:  # this message, not the channel: it fails alone, the channel goes on
+            return _fault(db, d, exc, adapter.platform, "send the alert", maybe_posted=False)
         return _failed(db, d, exc, adapter.platform)
     except (TimeoutError, OSError) as exc:  # the request may have got through: ask before resending
         error = DeliveryError(f"{type(exc).__name__}: {exc}", maybe_posted=True)
@@ -326,7 +329,7 @@ async def _send_mark(db: sqlite_utils.Database, adapter: ChatAdapter, d: Deliver
     try:
         await adapter.edit_alert(parent, alert)
     except DeliveryError as exc:
-        if exc.permanent or d.attempts >= MARK_ATTEMPTS:
+        if exc.permanent or exc.refused or d.attempts >= MARK_ATTEMPTS:
             _give_up_mark(db, d, str(exc))
             return "failed"
         again = DeliveryError(str(exc), retry_after=exc.retry_after)  # never looked for

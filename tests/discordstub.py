@@ -104,6 +104,7 @@ class Fault:
     commit: bool  # act on the request, then answer with the fault (a lost response)
     how: str = ""  # "reset" drops the connection, "timeout" answers nothing for `hang` s
     scope: str = "user"  # a 429's X-RateLimit-Scope: "global" holds every request of the bot
+    code: int = 50013  # the JSON error code of another 4xx
 
 
 @dataclass
@@ -233,11 +234,14 @@ class DiscordStub:
         retry_after: float = 0.1,
         commit: bool = False,
         scope: str = "user",
+        code: int = 50013,
     ) -> None:
         """Answer the next `times` matching requests with `status` (429 carries retry_after,
-        and `scope` "global" for the bot-wide limit); `commit` carries the request out first,
-        as when only the response is lost."""
-        fault = Fault(method, re.compile(pattern), status, times, retry_after, commit, scope=scope)
+        and `scope` "global" for the bot-wide limit; another 4xx carries `code`); `commit`
+        carries the request out first, as when only the response is lost."""
+        fault = Fault(
+            method, re.compile(pattern), status, times, retry_after, commit, scope=scope, code=code
+        )
         self._faults.append(fault)
 
     def lose_response(self, method: str, pattern: str, how: str = "503", *, times: int = 1) -> None:
@@ -948,7 +952,10 @@ def _fault_response(fault: Fault) -> web.Response:
         )
     if fault.status == 401:  # what Discord answers a token it no longer accepts
         return jsonr({"message": "401: Unauthorized", "code": 0}, 401)
-    return jsonr({"message": "Missing Permissions", "code": 50013}, fault.status)
+    text = {50035: "Invalid Form Body", 50006: "Cannot send an empty message"}
+    return jsonr(
+        {"message": text.get(fault.code, "Missing Permissions"), "code": fault.code}, fault.status
+    )
 
 
 def _page(newest: list[dict[str, Any]], limit: int, anchor: str, at: int) -> list[dict[str, Any]]:

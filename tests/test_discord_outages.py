@@ -1,5 +1,6 @@
 """Discord failures a running bot meets, against tests/discordstub.py through discord.py:
-a global rate limit cut short by our deadline, a story's thread locked or archived.
+a global rate limit cut short by our deadline, a story's thread locked or archived, one
+message refused.
 
 Each test here failed before its fix (see the commit that added it)."""
 
@@ -12,10 +13,14 @@ import pytest
 import pytest_asyncio
 
 from adapters.discord_bot import DiscordAdapter
+from bot.app import poll_once
 from bot.clock import utcnow
+from bot.demo.server import serve_demo
 from bot.errors import DeliveryError
+from bot.outbox import FAULT_ATTEMPTS
+from bot.store import subscriptions
 from tests.discordstub import DiscordStub
-from tests.test_discord import adapter_for, alert
+from tests.test_discord import adapter_for, alert, discord_runtime, settings_for
 
 pytestmark = pytest.mark.slow
 MESSAGES = r"^/channels/\d+/messages$"
@@ -76,3 +81,25 @@ async def test_an_update_for_a_locked_storys_thread_goes_into_the_channel(
 def first_parent(parent, update):
     """The story's first message as the outbox knows it once its thread holds an update."""
     return type(parent)(parent.platform, parent.channel, parent.message_id, update.thread_id)
+
+
+async def test_a_message_discord_refuses_fails_alone_and_the_channel_goes_on(
+    stub: DiscordStub, tmp_path
+) -> None:
+    # A 400 "Invalid Form Body" is about the message, not the channel: it paused the
+    # channel, and on resuming the same alert went first and paused it again, for good.
+    stub.fail("POST", MESSAGES, 400, code=50035, times=FAULT_ATTEMPTS)
+    async with serve_demo() as feeds:
+        settings = settings_for(
+            tmp_path,
+            feeds=[{"name": feed.name, "url": feed.url} for feed in feeds],
+            subscriptions=[{"topic": "troop-deployments", "channel": f"discord:{stub.alerts}"}],
+        )
+        async with discord_runtime(stub, settings) as (rt, _):
+            _, stats = await poll_once(rt)
+            rows = rt.db.execute("SELECT status, error FROM deliveries ORDER BY id").fetchall()
+            [sub] = subscriptions(rt.db, f"discord:{stub.alerts}")
+    assert sub.paused_reason is None
+    assert rows[0][0] == "failed" and "Invalid Form Body" in rows[0][1]
+    assert stats.failed == 1 and stats.sent == len(rows) - 1 >= 1
+    assert all(status == "sent" for status, _ in rows[1:])

@@ -1,0 +1,59 @@
+"""Slack failures a running bot meets, against tests/slackstub.py through slack_sdk: a
+message Slack refuses for itself, a story's thread that takes no more replies.
+
+Each test here failed before its fix (see the commit that added it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.app import poll_once
+from bot.clock import iso, utcnow
+from bot.outbox import FAULT_ATTEMPTS
+from bot.store import subscriptions
+from tests.feedserver import FeedServer
+from tests.test_commands import NK_TITLE, rss
+from tests.test_discord import alert
+from tests.test_slack import NEWS, slack_env
+
+TWO_STORIES = rss(
+    [
+        (NK_TITLE, "Seoul says Pyongyang sent more soldiers to the Kursk front."),
+        ("Britain deploys 500 troops to Estonia", "The soldiers join a NATO battlegroup."),
+    ]
+)
+
+
+async def test_a_message_slack_refuses_fails_alone_and_the_channel_goes_on(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    # msg_too_long (ok:false, HTTP 200) was retried as an outage, every 15 minutes for
+    # good, and every later alert of the channel waited behind it.
+    async with slack_env(tmp_path) as env:
+        env.stub.fail("chat.postMessage", error="msg_too_long", times=FAULT_ATTEMPTS)
+        feed_server.serve("/feed", TWO_STORIES)
+        await env.command("subscribe troop-deployments")
+        await env.command(f"feeds add {feed_server.url('/feed')}")
+        for _ in range(3):  # what a few outbox ticks would do, waits over
+            env.rt.db.execute("UPDATE deliveries SET next_attempt = ?", [iso(utcnow())])
+            await poll_once(env.rt)
+        rows = env.rt.db.execute("SELECT status, error FROM deliveries ORDER BY id").fetchall()
+        [sub] = subscriptions(env.rt.db, f"slack:{NEWS}")
+        assert [status for status, _ in rows] == ["failed", "sent"]
+        assert "msg_too_long" in rows[0][1] and sub.paused_reason is None
+        assert len([c for c in env.stub.posts(NEWS) if c.ok]) == 1
+
+
+@pytest.mark.parametrize("error", ["cannot_reply_to_message", "thread_locked"])
+async def test_an_update_for_a_thread_that_takes_no_replies_goes_into_the_channel(
+    tmp_path: Path, error: str
+) -> None:
+    # Retried as an outage, the refusal held every later alert of the channel for good.
+    async with slack_env(tmp_path) as env:
+        parent = await env.adapter.post_alert(NEWS, alert(51, channel=f"slack:{NEWS}"))
+        env.stub.fail("chat.postMessage", error=error)
+        update = await env.adapter.post_update(parent, alert(52, kind="update"))
+        assert update.thread_id is None and update.channel == NEWS
+        assert [m["ts"] for m in env.stub.top_level(NEWS)] == [parent.message_id, update.message_id]
