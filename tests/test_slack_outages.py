@@ -11,7 +11,7 @@ import pytest
 
 from bot.app import poll_once
 from bot.clock import iso, utcnow
-from bot.outbox import FAULT_ATTEMPTS
+from bot.outbox import FAULT_ATTEMPTS, deliver_pending, reconcile
 from bot.store import subscriptions
 from tests.feedserver import FeedServer
 from tests.test_commands import NK_TITLE, rss
@@ -57,3 +57,36 @@ async def test_an_update_for_a_thread_that_takes_no_replies_goes_into_the_channe
         update = await env.adapter.post_update(parent, alert(52, kind="update"))
         assert update.thread_id is None and update.channel == NEWS
         assert [m["ts"] for m in env.stub.top_level(NEWS)] == [parent.message_id, update.message_id]
+
+
+async def test_a_send_in_doubt_slack_cannot_look_up_is_asked_after_a_backoff_not_every_tick(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    # Left claimed by a crash (or by a database locked when it was to be marked sent) while
+    # Slack is down: every outbox tick (2 s) asked conversations.history again, for as long
+    # as the outage lasted, and the log said so each time.
+    async with slack_env(tmp_path) as env:
+        feed_server.serve("/feed", TWO_STORIES)
+        await env.command("subscribe troop-deployments")
+        await env.command(f"feeds add {feed_server.url('/feed')}")
+        await poll_once(env.rt)
+        assert len(env.stub.posts(NEWS)) == 2
+        env.rt.db.execute("UPDATE deliveries SET status = 'claimed' WHERE id = 2")
+        env.stub.fail("conversations.history", status=503, times=100)
+        adapters = env.rt.adapters
+        for _ in range(5):  # five outbox ticks of the running bot
+            await reconcile(env.rt.db, adapters)
+            await deliver_pending(env.rt.db, adapters)
+        assert len(env.stub.calls_to("conversations.history")) == 1
+        status, doubt = env.rt.db.execute(
+            "SELECT status, maybe_posted FROM deliveries WHERE id = 2"
+        ).fetchone()
+        assert (status, doubt) == ("pending", 1)  # waits in doubt, with the outbox's backoff
+        env.stub.recover("conversations.history")  # Slack is back
+        env.rt.db.execute("UPDATE deliveries SET next_attempt = ?", [iso(utcnow())])
+        await reconcile(env.rt.db, adapters)
+        await deliver_pending(env.rt.db, adapters)
+        assert (
+            env.rt.db.execute("SELECT status FROM deliveries WHERE id = 2").fetchone()[0] == "sent"
+        )
+        assert len(env.stub.posts(NEWS)) == 2  # found, not posted again
