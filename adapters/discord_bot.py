@@ -64,7 +64,8 @@ SEND_TIMEOUT = 45.0  # above discord.py's own 5xx retries (1+3+5+7 s) plus a slo
 # A rate limit up to this is slept through inside the request; a longer one comes back as
 # RateLimited, and the outbox waits it out on disk. Slept through past SEND_TIMEOUT, it was
 # taken for a lost answer and tried again after 5 s, before Discord's retry_after.
-RATE_LIMIT_WAIT = 10.0
+# discord.py takes no value under 30 s (it raises a smaller one to 30), so 30 it is.
+RATE_LIMIT_WAIT = 30.0
 # What one Discord request can fail with: its own HTTP errors, the transport, a timeout.
 _CALL_ERRORS = (
     discord.HTTPException,
@@ -135,7 +136,11 @@ def delivery_error(exc: BaseException) -> DeliveryError:
         return DeliveryError("discord rate limit", retry_after=exc.retry_after)
     if isinstance(exc, discord.HTTPException) and exc.status in (400, 413) and exc.code in REFUSED:
         return DeliveryError(_refusal(exc), permanent=True, refused=True)
-    if isinstance(exc, discord.HTTPException) and exc.status in (400, 401, 403, 404):
+    if isinstance(exc, discord.HTTPException) and exc.status == 401:
+        # The token, not the channel: pausing the channel would leave each one to be
+        # subscribed again once the token is fixed. It waits on disk for a restart.
+        return DeliveryError(f"{_refusal(exc)}; restart wirewatch once fixed", retry_after=30.0)
+    if isinstance(exc, discord.HTTPException) and exc.status in (400, 403, 404):
         return DeliveryError(_refusal(exc), permanent=True)
     if isinstance(exc, discord.HTTPException) and exc.status == 429:
         return DeliveryError(
@@ -249,8 +254,12 @@ class DiscordAdapter:
 
     @property
     def connected(self) -> bool:
-        """The gateway session is up (discord.py reconnects by itself when it drops)."""
-        return self.client is not None and not self.client.is_closed() and self.client.is_ready()
+        """The gateway session is up (discord.py reconnects by itself when it drops) and
+        Discord has not refused the token."""
+        client = self.client
+        return (
+            client is not None and not client.is_closed() and client.is_ready()
+        ) and not self.stopped_by
 
     @property
     def down_reason(self) -> str:
@@ -595,6 +604,8 @@ class DiscordAdapter:
         try:
             return await asyncio.wait_for(asyncio.shield(request), self.send_timeout)
         except _CALL_ERRORS as exc:
+            if isinstance(exc, discord.HTTPException) and exc.status == 401:
+                self.stopped_by = self.stopped_by or f"the bot token was refused: {exc}"[:200]
             raise delivery_error(exc) from exc
         finally:
             if not request.done():

@@ -102,9 +102,17 @@ PERMANENT = {
     "invalid_auth": "the bot token is not valid (check SLACK_BOT_TOKEN)",
     "account_inactive": "the bot token belongs to a deleted user or app",
     "token_revoked": "the bot token was revoked (reinstall the app)",
+    "not_authed": "no bot token was sent (check SLACK_BOT_TOKEN)",
     "missing_scope": "the app lacks a permission (reinstall it from config/slack-manifest.yml)",
     "restricted_action": "the workspace does not let the app post in this channel",
 }
+
+# Refusals of the bot token itself, not of a channel: pausing the channel they met would
+# leave every channel paused (to be subscribed again one by one) once the token is fixed.
+# Alerts wait on disk instead, /healthz and /readyz say why, and a restart with a working
+# token sends them.
+TOKEN_REFUSED = ("invalid_auth", "token_revoked", "account_inactive", "not_authed")
+TOKEN_WAIT = 60.0  # how often a waiting channel's oldest alert asks again meanwhile
 
 # Refusals of conversations.history that mean nothing can have been posted there; any other
 # (missing_scope, not_in_channel: `chat:write.public` posts without reading) cannot tell.
@@ -156,6 +164,9 @@ class SlackAdapter:
         self._pacer = _Pacer(pace)
         self._history = HistoryReader(self._call)
         self._running: set[asyncio.Future[Reply]] = set()
+        # Why Slack refused the bot token mid-run, if it did: nothing goes out until a
+        # restart with a working one (bot.app.broken turns /healthz red with it).
+        self.stopped_by: str | None = None
         self.app = AsyncApp(
             client=client,
             signing_secret=signing_secret or "",
@@ -170,10 +181,16 @@ class SlackAdapter:
 
     @property
     def connected(self) -> bool:
-        """Started (an HTTP session exists) and, in Socket Mode, the socket is up."""
-        if self.client.session is None:
+        """Started (an HTTP session exists), the token not refused, and in Socket Mode the
+        socket up."""
+        if self.client.session is None or self.stopped_by:
             return False
         return self._socket is not None if self._app_token and self._commands else True
+
+    @property
+    def down_reason(self) -> str:
+        """Why the adapter is not connected, for /readyz ("" when unknown or connected)."""
+        return self.stopped_by or ""
 
     @property
     def mode(self) -> str:
@@ -600,6 +617,9 @@ class SlackAdapter:
         try:
             response = await getattr(self.client, method)(**kwargs)
         except SlackApiError as exc:
+            error = exc.response.data.get("error") if isinstance(exc.response.data, dict) else None
+            if error in TOKEN_REFUSED:
+                raise self._token_refused(str(error)) from None
             raise _delivery_error(method, exc) from None
         except aiohttp.ClientConnectorError as exc:  # never reached Slack: nothing was posted
             raise DeliveryError(f"Slack {method}: cannot connect: {exc}") from None
@@ -608,6 +628,16 @@ class SlackAdapter:
                 f"Slack {method}: {type(exc).__name__}: {exc}", maybe_posted=True
             ) from None
         return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def _token_refused(self, error: str) -> DeliveryError:
+        """The token is refused: said once in the log, then each alert waits on disk."""
+        if self.stopped_by is None:
+            log.error("slack.token_refused error=%s: fix SLACK_BOT_TOKEN and restart", error)
+        self.stopped_by = f"Slack {error}: {PERMANENT[error]}"
+        return DeliveryError(
+            f"{self.stopped_by}; alerts wait until wirewatch is restarted with a working token",
+            retry_after=TOKEN_WAIT,
+        )
 
 
 def _delivery_error(method: str, exc: SlackApiError) -> DeliveryError:

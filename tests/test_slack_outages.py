@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import poll_once
+from bot.app import broken, poll_once
 from bot.clock import iso, utcnow
 from bot.outbox import FAULT_ATTEMPTS, deliver_pending, reconcile
 from bot.store import subscriptions
 from tests.feedserver import FeedServer
 from tests.test_commands import NK_TITLE, rss
 from tests.test_discord import alert
-from tests.test_slack import NEWS, slack_env
+from tests.test_slack import MOD, NEWS, slack_env
 
 TWO_STORIES = rss(
     [
@@ -90,3 +90,31 @@ async def test_a_send_in_doubt_slack_cannot_look_up_is_asked_after_a_backoff_not
             env.rt.db.execute("SELECT status FROM deliveries WHERE id = 2").fetchone()[0] == "sent"
         )
         assert len(env.stub.posts(NEWS)) == 2  # found, not posted again
+
+
+async def test_a_token_revoked_mid_run_pauses_no_channel_and_turns_health_red(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    # token_revoked paused each channel its alerts met, as if the channel were at fault:
+    # with the token fixed and wirewatch restarted, every channel still had to be subscribed
+    # again by hand, and /healthz stayed green meanwhile.
+    async with slack_env(tmp_path) as env:
+        feed_server.serve("/feed", TWO_STORIES)
+        await env.command("subscribe troop-deployments")
+        env.stub.token = "xoxb-revoked"  # every call now answers invalid_auth
+        await env.command(f"feeds add {feed_server.url('/feed')}", user=MOD)  # no lookup
+        for _ in range(2):
+            env.rt.db.execute("UPDATE deliveries SET next_attempt = ?", [iso(utcnow())])
+            await poll_once(env.rt)
+        [sub] = subscriptions(env.rt.db, f"slack:{NEWS}")
+        statuses = [r[0] for r in env.rt.db.execute("SELECT status FROM deliveries")]
+        assert sub.paused_reason is None and statuses == ["pending", "pending"]
+        assert "invalid_auth" in broken(env.rt.adapters)  # /healthz: 503 with the reason
+        # /readyz: "not connected: slack (Slack invalid_auth: ...)"
+        assert not env.adapter.connected and "invalid_auth" in env.adapter.down_reason
+    async with slack_env(tmp_path) as env:  # restarted with a working token
+        env.rt.db.execute("UPDATE deliveries SET next_attempt = ?", [iso(utcnow())])
+        await poll_once(env.rt)
+        statuses = [r[0] for r in env.rt.db.execute("SELECT status FROM deliveries")]
+        assert statuses == ["sent", "sent"] and len(env.stub.posts(NEWS)) == 2
+        assert broken(env.rt.adapters) == ""
