@@ -65,7 +65,8 @@ SEND_TIMEOUT = 45.0  # above discord.py's own 5xx retries (1+3+5+7 s) plus a slo
 # A rate limit up to this is slept through inside the request; a longer one comes back as
 # RateLimited, and the outbox waits it out on disk. Slept through past SEND_TIMEOUT, it was
 # taken for a lost answer and tried again after 5 s, before Discord's retry_after.
-RATE_LIMIT_WAIT = 10.0
+# discord.py takes no value under 30 s (it raises a smaller one to 30), so 30 it is.
+RATE_LIMIT_WAIT = 30.0
 # What one Discord request can fail with: its own HTTP errors, the transport, a timeout.
 _CALL_ERRORS = (
     discord.HTTPException,
@@ -85,6 +86,12 @@ THREAD_ARCHIVE_MINUTES: Final = 10080  # a week: longer than a story stays open
 THREAD_EXISTS = 160004  # "A thread has already been created for this message"
 MISSING_ACCESS = (50001, 50013)
 GONE = (10003, 10008)  # unknown channel, unknown message
+# A thread a moderator archived and locked takes no post from a bot without Manage Threads:
+# the channel is fine, so the update goes there (as when the thread was deleted).
+THREAD_CLOSED = (50083, 160005)  # "Thread is archived", "Thread is locked"
+# Refusals of the message itself, not the channel (invalid form body, empty message, too
+# large): sent again it is refused again, so it fails alone instead of pausing the channel.
+REFUSED = (50035, 50006, 40005)
 PERMISSIONS = discord.Permissions(
     view_channel=True,
     send_messages=True,
@@ -128,7 +135,13 @@ def delivery_error(exc: BaseException) -> DeliveryError:
     """Discord's answer as retry-later or stop; the text is what a moderator will read."""
     if isinstance(exc, discord.RateLimited):
         return DeliveryError("discord rate limit", retry_after=exc.retry_after)
-    if isinstance(exc, discord.HTTPException) and exc.status in (400, 401, 403, 404):
+    if isinstance(exc, discord.HTTPException) and exc.status in (400, 413) and exc.code in REFUSED:
+        return DeliveryError(_refusal(exc), permanent=True, refused=True)
+    if isinstance(exc, discord.HTTPException) and exc.status == 401:
+        # The token, not the channel: pausing the channel would leave each one to be
+        # subscribed again once the token is fixed. It waits on disk for a restart.
+        return DeliveryError(f"{_refusal(exc)}; restart wirewatch once fixed", retry_after=30.0)
+    if isinstance(exc, discord.HTTPException) and exc.status in (400, 403, 404):
         return DeliveryError(_refusal(exc), permanent=True)
     if isinstance(exc, discord.HTTPException) and exc.status == 429:
         return DeliveryError(
@@ -242,8 +255,12 @@ class DiscordAdapter:
 
     @property
     def connected(self) -> bool:
-        """The gateway session is up (discord.py reconnects by itself when it drops)."""
-        return self.client is not None and not self.client.is_closed() and self.client.is_ready()
+        """The gateway session is up (discord.py reconnects by itself when it drops) and
+        Discord has not refused the token."""
+        client = self.client
+        return (
+            client is not None and not client.is_closed() and client.is_ready()
+        ) and not self.stopped_by
 
     @property
     def down_reason(self) -> str:
@@ -331,18 +348,22 @@ class DiscordAdapter:
 
     async def post_update(self, parent: MessageRef, alert: Alert) -> MessageRef:
         """Into the thread started from the story's first message (made on first use); if a
-        moderator deleted that message or its thread, or in a voice or stage channel's text
-        chat (no threads there), into the channel instead. An edit of an item goes there the
-        same way."""
+        moderator deleted that message or its thread, or archived and locked the thread, or
+        in a voice or stage channel's text chat (no threads there), into the channel instead.
+        An edit of an item goes there the same way."""
         embed = edit_embed(alert) if alert.edit else alert_embed(alert, as_update=True)
         thread: str | None = None
         try:
             thread = parent.thread_id or await self._thread_for(parent, alert)
             msg = await self._send(thread, embed, alert)
         except DeliveryError as exc:
-            if _code(exc) not in GONE or thread == parent.channel:
+            code = _code(exc)
+            if code not in GONE + THREAD_CLOSED or thread == parent.channel:
                 raise
-            log.warning("discord.thread_gone channel=%s story=%d", parent.channel, alert.story_id)
+            why = "closed" if code in THREAD_CLOSED else "gone"
+            log.warning(
+                "discord.thread_%s channel=%s story=%d", why, parent.channel, alert.story_id
+            )
             thread = None
             msg = await self._send(parent.channel, embed, alert)
         inline = thread == parent.channel  # no thread: as `find_posted` would report it
@@ -573,11 +594,29 @@ class DiscordAdapter:
         return self.client
 
     async def _call(self, call: Awaitable[T]) -> T:
-        """One Discord request with a deadline, its failure turned into a DeliveryError."""
+        """One Discord request with a deadline, its failure turned into a DeliveryError.
+
+        The deadline stops our waiting, not the request: discord.py, cancelled while it
+        sleeps out a *global* rate limit, never lifts the lock every later request waits on,
+        and Discord would answer nothing again until a restart. Left to finish, a send that
+        outlived its deadline may still post: the outbox treats it as in doubt (asks before
+        sending again) and the nonce makes a second send within minutes the same message."""
+        request = asyncio.ensure_future(call)
         try:
-            return await asyncio.wait_for(call, self.send_timeout)
+            return await asyncio.wait_for(asyncio.shield(request), self.send_timeout)
         except _CALL_ERRORS as exc:
+            if isinstance(exc, discord.HTTPException) and exc.status == 401:
+                self.stopped_by = self.stopped_by or f"the bot token was refused: {exc}"[:200]
             raise delivery_error(exc) from exc
+        finally:
+            if not request.done():
+                request.add_done_callback(_outlived)
+
+
+def _outlived(request: asyncio.Future[Any]) -> None:
+    """A request our deadline gave up on has ended: its outcome was already reported."""
+    if not request.cancelled() and (error := request.exception()) is not None:
+        log.debug("discord.late_request_failed error=%s", error)
 
 
 def _not_a_bot_token(token: str) -> str:

@@ -4,7 +4,8 @@ Posting: one chat.postMessage per alert (Block Kit + plain fallback, metadata ca
 delivery id), updates in the story's thread, chat.update on the first message to list every
 source. At most one message per `pace` seconds per channel. Slack errors become
 DeliveryError: 429 with its Retry-After, 5xx and network errors retryable, and the errors no
-retry can fix (channel_not_found, not_in_channel, ...) permanent. A 5xx, a timeout or a
+retry can fix (channel_not_found, not_in_channel, ...) permanent; a refusal of the message
+itself (msg_too_long, ...) is `refused`: it fails alone. A 5xx, a timeout or a
 dropped connection may come after Slack posted the message: those are marked `maybe_posted`,
 and the outbox looks for the message (`find_posted`) before sending it again. The outbox does
 the retrying, on disk; slack_sdk's own retry handlers are off.
@@ -101,16 +102,37 @@ PERMANENT = {
     "invalid_auth": "the bot token is not valid (check SLACK_BOT_TOKEN)",
     "account_inactive": "the bot token belongs to a deleted user or app",
     "token_revoked": "the bot token was revoked (reinstall the app)",
+    "not_authed": "no bot token was sent (check SLACK_BOT_TOKEN)",
     "missing_scope": "the app lacks a permission (reinstall it from config/slack-manifest.yml)",
     "restricted_action": "the workspace does not let the app post in this channel",
 }
+
+# Refusals of the bot token itself, not of a channel: pausing the channel they met would
+# leave every channel paused (to be subscribed again one by one) once the token is fixed.
+# Alerts wait on disk instead, /healthz and /readyz say why, and a restart with a working
+# token sends them.
+TOKEN_REFUSED = ("invalid_auth", "token_revoked", "account_inactive", "not_authed")
+TOKEN_WAIT = 60.0  # how often a waiting channel's oldest alert asks again meanwhile
 
 # Refusals of conversations.history that mean nothing can have been posted there; any other
 # (missing_scope, not_in_channel: `chat:write.public` posts without reading) cannot tell.
 CHANNEL_GONE = ("Slack channel_not_found:", "Slack is_archived:")
 
-# chat.postMessage refusals of a thread whose first message is gone (the channel is fine).
-THREAD_GONE = ("message_not_found", "thread_not_found")
+# chat.postMessage refusals of a thread whose first message is gone, or that takes no more
+# replies (locked, or a message that cannot have a thread): the channel is fine.
+THREAD_GONE = ("message_not_found", "thread_not_found", "cannot_reply_to_message", "thread_locked")
+
+# Refusals of the message itself, not the channel: sent again, it is refused again, so it
+# fails alone (bot.outbox) instead of holding every later alert of the channel behind it.
+REFUSED = (
+    "msg_too_long",
+    "no_text",
+    "invalid_arguments",
+    "invalid_metadata_format",
+    "invalid_metadata_schema",
+    "metadata_too_large",
+    "too_many_attachments",
+)
 
 # chat.update errors that no retry fixes for that message (the channel is fine).
 EDIT_REFUSED = ("message_not_found", "cant_update_message", "edit_window_closed")
@@ -142,6 +164,9 @@ class SlackAdapter:
         self._pacer = _Pacer(pace)
         self._history = HistoryReader(self._call)
         self._running: set[asyncio.Future[Reply]] = set()
+        # Why Slack refused the bot token mid-run, if it did: nothing goes out until a
+        # restart with a working one (bot.app.broken turns /healthz red with it).
+        self.stopped_by: str | None = None
         self.app = AsyncApp(
             client=client,
             signing_secret=signing_secret or "",
@@ -156,10 +181,16 @@ class SlackAdapter:
 
     @property
     def connected(self) -> bool:
-        """Started (an HTTP session exists) and, in Socket Mode, the socket is up."""
-        if self.client.session is None:
+        """Started (an HTTP session exists), the token not refused, and in Socket Mode the
+        socket up."""
+        if self.client.session is None or self.stopped_by:
             return False
         return self._socket is not None if self._app_token and self._commands else True
+
+    @property
+    def down_reason(self) -> str:
+        """Why the adapter is not connected, for /readyz ("" when unknown or connected)."""
+        return self.stopped_by or ""
 
     @property
     def mode(self) -> str:
@@ -588,6 +619,9 @@ class SlackAdapter:
         try:
             response = await getattr(self.client, method)(**kwargs)
         except SlackApiError as exc:
+            error = exc.response.data.get("error") if isinstance(exc.response.data, dict) else None
+            if error in TOKEN_REFUSED:
+                raise self._token_refused(str(error)) from None
             raise _delivery_error(method, exc) from None
         except aiohttp.ClientConnectorError as exc:  # never reached Slack: nothing was posted
             raise DeliveryError(f"Slack {method}: cannot connect: {exc}") from None
@@ -596,6 +630,16 @@ class SlackAdapter:
                 f"Slack {method}: {type(exc).__name__}: {exc}", maybe_posted=True
             ) from None
         return dict(response.data) if isinstance(response.data, dict) else {}
+
+    def _token_refused(self, error: str) -> DeliveryError:
+        """The token is refused: said once in the log, then each alert waits on disk."""
+        if self.stopped_by is None:
+            log.error("slack.token_refused error=%s: fix SLACK_BOT_TOKEN and restart", error)
+        self.stopped_by = f"Slack {error}: {PERMANENT[error]}"
+        return DeliveryError(
+            f"{self.stopped_by}; alerts wait until wirewatch is restarted with a working token",
+            retry_after=TOKEN_WAIT,
+        )
 
 
 def _delivery_error(method: str, exc: SlackApiError) -> DeliveryError:
@@ -610,6 +654,8 @@ def _delivery_error(method: str, exc: SlackApiError) -> DeliveryError:
         )
     if error in PERMANENT:
         return DeliveryError(f"Slack {error}: {PERMANENT[error]}", permanent=True)
+    if error in REFUSED and status < 500:
+        return DeliveryError(f"Slack {method} refused this message: {error}", refused=True)
     # A 5xx may come from a proxy or a timeout after Slack did the work; an ok:false it did not.
     return DeliveryError(f"Slack {method} failed: {error}", maybe_posted=status >= 500)
 

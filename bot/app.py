@@ -28,7 +28,7 @@ from bot.check import Unserved, unserved
 from bot.clock import iso, utcnow
 from bot.db import BulkCheck, StoreThread, open_database, read_error
 from bot.digest import next_digest_at, send_digests
-from bot.errors import StoppingError
+from bot.errors import StoppingError, StoreError
 from bot.feeds.fetch import Fetcher
 from bot.gazetteer import Gazetteer
 from bot.gone_topics import (
@@ -544,6 +544,12 @@ def _tracked(rt: Runtime, job):
             # The stop cancelled it (a poll in flight): not a failure to report. Raised on,
             # APScheduler would log every such stop as a job that crashed, with a traceback.
             log.info("job.stopped job=%s", job.__name__)
+        except StoppingError:  # a store-thread write cut by the stop: left to the next start
+            log.info("job.stopped job=%s", job.__name__)
+        except StoreError as exc:  # the database refused (locked, full): not a bug of ours
+            # The step wrote nothing and the next tick tries again; a traceback at every
+            # tick would read as a crash, and hide what the operator has to fix.
+            log.error("job.failed job=%s error=%s", job.__name__, exc)
         except Exception:
             log.exception("job.crashed job=%s", job.__name__)
         finally:

@@ -96,6 +96,10 @@ class DeliveryError(WirewatchError):
 
     `maybe_posted`: the request went out and its answer was lost (a timeout, a reset, a 5xx),
     so the platform may have posted it; the outbox asks the platform before sending again.
+
+    `refused`: the platform refused this message itself (too long, a field it does not
+    take), not the channel: sent again it is refused again, so it fails alone, as an alert
+    that cannot be built does, and the channel's next alert goes out.
     """
 
     def __init__(
@@ -105,10 +109,12 @@ class DeliveryError(WirewatchError):
         retry_after: float | None = None,
         permanent: bool = False,
         maybe_posted: bool = False,
+        refused: bool = False,
     ):
         self.retry_after = retry_after
         self.permanent = permanent
         self.maybe_posted = maybe_posted
+        self.refused = refused
         super().__init__(message)
 
 

@@ -9,7 +9,8 @@ began (`claimed_at`, kept while in doubt), and looks from then on: however busy 
 was since, the message is found. Retries back off on disk, not in memory, so an outage of
 any length only grows the table.
 
-A failure on our side (an alert that cannot be built from its rows, an adapter bug) is that
+A failure on our side (an alert that cannot be built from its rows, an adapter bug), or a
+platform's refusal of that one message (too long, a field it does not take), is that
 delivery's alone: it is retried at once a few times, then failed with its reason, and the
 channel moves on. Only a platform outage makes a channel wait.
 
@@ -213,24 +214,43 @@ def failed_count(db: sqlite_utils.Database) -> int:
 
 
 async def reconcile(db: sqlite_utils.Database, adapters: dict[str, ChatAdapter]) -> int:
-    """Deliveries left 'claimed' by a crash: mark sent if the platform has them, else retry."""
-    rows = list(
-        db.query(
-            "SELECT id, channel, story_id, kind FROM deliveries "
+    """Deliveries left 'claimed' by a crash: mark sent if the platform has them, else retry.
+
+    Only those of `adapters`' platforms: another platform's may be in flight in its own
+    drain (and one whose platform is not running stays claimed for when it is). One the
+    platform cannot tell about yet goes back to waiting in doubt, as after a lost answer:
+    asked again after the outbox's backoff, not at every tick while the platform is down."""
+    rows = [
+        row
+        for row in db.query(
+            "SELECT id, channel, story_id, kind, attempts FROM deliveries "
             "WHERE status = 'claimed' AND digest_of IS NULL"
-        )
-    )  # a digest's are bot.digest's: back to 'pending' they would go out one alert each
+        )  # a digest's are bot.digest's: back to 'pending' they would go out one alert each
+        if split_channel(row["channel"])[0] in adapters
+    ]
     for row in rows:
         platform, ident = split_channel(row["channel"])
-        adapter = adapters.get(platform)
-        if adapter is None:
-            continue  # its platform is not running: leave it claimed for when it is
+        adapter = adapters[platform]
         story = _thread_parent(db, row["channel"], row["story_id"], row["kind"])
         try:
             since = in_doubt_since(db, row["id"])
             ref = await adapter.find_posted(ident, row["id"], story, since=since)
-        except Exception as exc:  # cannot tell yet: keep it claimed and ask again next time
-            log.warning("outbox.reconcile_deferred delivery=%d error=%s", row["id"], exc)
+        except Exception as exc:  # cannot tell yet: in doubt, asked again after a backoff
+            retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
+            delay = (  # a lookup a rate limit cut short goes on when asked, as in `_failed`
+                retry_after * random.uniform(1.0, 1.1)
+                if retry_after is not None
+                else retry_delay(row["attempts"], None)
+            )
+            log.warning(
+                "outbox.reconcile_deferred delivery=%d in=%.0fs error=%s", row["id"], delay, exc
+            )
+            with write(db):
+                db.execute(
+                    "UPDATE deliveries SET status = 'pending', maybe_posted = 1, "
+                    "next_attempt = ?, error = ? WHERE id = ? AND status = 'claimed'",
+                    [later(delay), str(exc)[:REASON_CHARS], row["id"]],
+                )
             continue
         if ref:
             mark_sent(db, row["id"], ref)
@@ -283,6 +303,8 @@ async def _send_one(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery
     try:
         ref = await _found_posted(db, adapter, d, parent) or await _post(adapter, d, alert, parent)
     except DeliveryError as exc:
+        if exc.refused:  # this message, not the channel: it fails alone, the channel goes on
+            return _fault(db, d, exc, adapter.platform, "send the alert", maybe_posted=False)
         return _failed(db, d, exc, adapter.platform)
     except (TimeoutError, OSError) as exc:  # the request may have got through: ask before resending
         error = DeliveryError(f"{type(exc).__name__}: {exc}", maybe_posted=True)
@@ -326,7 +348,7 @@ async def _send_mark(db: sqlite_utils.Database, adapter: ChatAdapter, d: Deliver
     try:
         await adapter.edit_alert(parent, alert)
     except DeliveryError as exc:
-        if exc.permanent or d.attempts >= MARK_ATTEMPTS:
+        if exc.permanent or exc.refused or d.attempts >= MARK_ATTEMPTS:
             _give_up_mark(db, d, str(exc))
             return "failed"
         again = DeliveryError(str(exc), retry_after=exc.retry_after)  # never looked for

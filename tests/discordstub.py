@@ -103,6 +103,8 @@ class Fault:
     retry_after: float
     commit: bool  # act on the request, then answer with the fault (a lost response)
     how: str = ""  # "reset" drops the connection, "timeout" answers nothing for `hang` s
+    scope: str = "user"  # a 429's X-RateLimit-Scope: "global" holds every request of the bot
+    code: int = 50013  # the JSON error code of another 4xx
 
 
 @dataclass
@@ -161,6 +163,7 @@ class DiscordStub:
         self.forbidden: set[str] = {self.locked}  # the bot may not post there
         self.channels: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, dict[str, Any]] = {}
+        self._closed: dict[str, int] = {}  # locked threads -> the code a post there gets
         self.calls: list[Call] = []
         self.commands: list[dict[str, Any]] = []
         self.interactions: dict[str, InteractionLog] = {}
@@ -230,10 +233,16 @@ class DiscordStub:
         times: int = 1,
         retry_after: float = 0.1,
         commit: bool = False,
+        scope: str = "user",
+        code: int = 50013,
     ) -> None:
-        """Answer the next `times` matching requests with `status` (429 carries retry_after);
-        `commit` carries the request out first, as when only the response is lost."""
-        self._faults.append(Fault(method, re.compile(pattern), status, times, retry_after, commit))
+        """Answer the next `times` matching requests with `status` (429 carries retry_after,
+        and `scope` "global" for the bot-wide limit; another 4xx carries `code`); `commit`
+        carries the request out first, as when only the response is lost."""
+        fault = Fault(
+            method, re.compile(pattern), status, times, retry_after, commit, scope=scope, code=code
+        )
+        self._faults.append(fault)
 
     def lose_response(self, method: str, pattern: str, how: str = "503", *, times: int = 1) -> None:
         """The next `times` matching requests are carried out (a message is stored and shows
@@ -260,6 +269,14 @@ class DiscordStub:
         for n in range(count):
             mid = self._message(channel_id, {"content": f"chatter {n}"})["id"]
             self.messages[mid]["author"] = user_payload(self.member, "member")
+
+    def close_thread(self, thread_id: str, code: int = 50083) -> None:
+        """A moderator archives and locks a thread: the bot (no Manage Threads) can no longer
+        post there, and Discord says so with `code` (50083 "Thread is archived", or 160005
+        "Thread is locked")."""
+        meta = self.channels[thread_id]["thread_metadata"]
+        meta.update(archived=True, locked=True, archive_timestamp=now_iso())
+        self._closed[thread_id] = code
 
     def channel_messages(self, channel_id: str) -> list[dict[str, Any]]:
         return [m for m in self.messages.values() if m["channel_id"] == channel_id]
@@ -704,6 +721,9 @@ class DiscordStub:
     async def _create_message(self, request: web.Request, body: Any, cid: str) -> web.Response:
         if refused := self._refuse(cid) or _invalid_message(body):
             return refused
+        if cid in self._closed:
+            text = "Thread is locked" if self._closed[cid] == 160005 else "Thread is archived"
+            return jsonr({"message": text, "code": self._closed[cid]}, 400)
         key = (cid, str(body.get("nonce")))
         seen, at = self._nonces.get(key, ("", 0.0))
         if body.get("enforce_nonce") and seen and time.monotonic() - at < self.nonce_window:
@@ -910,7 +930,7 @@ def _fault_response(fault: Fault) -> web.Response:
             {
                 "message": "You are being rate limited.",
                 "retry_after": fault.retry_after,
-                "global": False,
+                "global": fault.scope == "global",
                 "code": 0,
             },
             429,
@@ -919,10 +939,12 @@ def _fault_response(fault: Fault) -> web.Response:
             {
                 "Via": "1.1 google",
                 "Retry-After": str(fault.retry_after),
-                "X-RateLimit-Scope": "user",
+                "X-RateLimit-Scope": fault.scope,
                 "X-RateLimit-Remaining": "0",
             }
         )
+        if fault.scope == "global":
+            resp.headers["X-RateLimit-Global"] = "true"
         return resp
     if fault.status >= 500:
         return web.Response(
@@ -930,7 +952,10 @@ def _fault_response(fault: Fault) -> web.Response:
         )
     if fault.status == 401:  # what Discord answers a token it no longer accepts
         return jsonr({"message": "401: Unauthorized", "code": 0}, 401)
-    return jsonr({"message": "Missing Permissions", "code": 50013}, fault.status)
+    text = {50035: "Invalid Form Body", 50006: "Cannot send an empty message"}
+    return jsonr(
+        {"message": text.get(fault.code, "Missing Permissions"), "code": fault.code}, fault.status
+    )
 
 
 def _page(newest: list[dict[str, Any]], limit: int, anchor: str, at: int) -> list[dict[str, Any]]:

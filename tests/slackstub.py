@@ -161,6 +161,10 @@ class SlackStub:
             Failure(status, error, retry_after) for _ in range(times)
         )
 
+    def recover(self, method: str) -> None:
+        """The failures still queued for `method` are dropped: it works again."""
+        self._failures.pop(method, None)
+
     def lose_response(self, method: str, how: str = "503", *, times: int = 1) -> None:
         """The next `times` calls of `method` are carried out, then their answer is lost:
         `how` is a 5xx status ("503"), "reset" (the connection drops) or "timeout" (no answer

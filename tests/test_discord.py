@@ -601,17 +601,22 @@ async def test_unknown_channel_is_permanent(stub):
     assert failed.value.permanent and "gone" in str(failed.value)
 
 
-async def test_a_token_discord_no_longer_accepts_is_permanent_and_says_so(stub):
-    # Retried, a reset token failed every alert every 15 minutes, and nobody was told.
+async def test_a_token_discord_no_longer_accepts_waits_and_says_so(stub):
+    # Retried quietly, a reset token failed every alert every 15 minutes, and nobody was
+    # told; taken as the channel's fault, it paused each channel, to be subscribed again one
+    # by one once fixed. It waits on disk, named to /readyz and /healthz (`stopped_by`).
     stub.fail("POST", r"^/channels/\d+/messages$", 401)
     adapter = adapter_for(stub)
     await adapter.start(None)
     try:
         with pytest.raises(DeliveryError) as failed:
             await adapter.post_alert(stub.alerts, alert())
+        assert not adapter.connected and "401" in adapter.down_reason
     finally:
         await adapter.stop()
-    assert failed.value.permanent and "check DISCORD_BOT_TOKEN" in str(failed.value)
+    assert not failed.value.permanent and failed.value.retry_after
+    assert "check DISCORD_BOT_TOKEN" in str(failed.value) and "restart" in str(failed.value)
+    assert adapter.stopped_by and "token" in adapter.stopped_by
 
 
 async def test_find_posted_recognises_alerts_and_thread_updates(stub):
