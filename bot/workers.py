@@ -171,7 +171,16 @@ async def in_worker(seconds: float, what: str, fn: Callable[..., _T], *args: obj
     for attempt in (1, 2):
         async with _slots():  # queued calls wait here, so `seconds` measures the work alone
             pool = _get_pool()
-            future = asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+            try:
+                future = asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+            except BrokenProcessPool:
+                # Broken before this call came (a worker killed while idle: the OOM killer,
+                # a stray `kill`): every later submit would raise too, failing every feed
+                # until a restart. Not this input's doing: a fresh pool, and again.
+                _recycle(pool)
+                if attempt == 1:
+                    continue
+                raise WorkerError(f"the {what} workers could not be started") from None
             try:
                 return await asyncio.wait_for(future, seconds)
             except TimeoutError:

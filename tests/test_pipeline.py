@@ -314,6 +314,40 @@ async def test_a_config_feed_stored_on_another_host_is_guarded_there(tmp_path, f
     assert console.alerts() == [] and (feed.last_error or "").startswith("refused localhost")
 
 
+async def test_workers_killed_while_idle_fail_no_feed(tmp_path, feed_server):
+    # The OOM killer (or a stray `kill`) takes the parse workers between polls: the pool is
+    # broken before the next call comes, and every call to it raised at once, so every
+    # feed's every poll failed ("internal error: BrokenProcessPool") until all were disabled.
+    import os
+    import signal
+
+    from bot import workers
+
+    now = datetime.now(UTC)
+    first = ("/n/1", "Japan dispatches destroyers to the Gulf", "https://x.example/1", now)
+    feed_server.serve("/rss", _rss([first]))
+    settings = make_settings(
+        tmp_path / "w.db", [("X", feed_server.url("/rss"))], articles={"fetch": False}
+    )
+    async with console_runtime(settings) as (rt, console):
+        await poll_once(rt)
+        pool = workers._pool
+        assert pool is not None
+        for pid in list(pool._processes):
+            os.kill(pid, signal.SIGKILL)
+        for _ in range(100):  # until the pool's manager thread has seen them die
+            if pool._broken:
+                break
+            await asyncio.sleep(0.05)
+        second = ("/n/2", "Germany sends troops to Lithuania", "https://x.example/2", now)
+        feed_server.serve("/rss", _rss([second, first]))
+        rt.db.execute("UPDATE feeds SET next_poll = ?", [now.isoformat()])
+        [result], _ = await poll_once(rt)
+        feed = find_feed(rt.db, "X")
+    assert result.ok and feed.failures == 0, result.error
+    assert len(console.alerts()) == 2
+
+
 async def test_later_outlet_after_restart_joins_the_open_story(tmp_path, feed_server):
     now = datetime.now(UTC)
     feed_server.serve(

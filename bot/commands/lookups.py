@@ -19,9 +19,9 @@ from bot.store import SearchTerms, list_topics
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
+    from bot.gazetteer import Gazetteer
     from bot.model import Topic
     from bot.store import SubscriptionRow
-    from bot.gazetteer import Gazetteer
 
 
 def live(subs: list[SubscriptionRow]) -> list[SubscriptionRow]:
