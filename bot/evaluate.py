@@ -193,7 +193,7 @@ def report(
     else:
         lines.append(
             f"stories: pairwise precision {_num(g.precision)} recall {_num(g.recall)} "
-            f"({len({o.story for o in out})} stories found, "
+            f"({counted(len({o.story for o in out}), 'story', 'stories')} found, "
             f"{len({i.story for i in items if i.story})} true)"
         )
     alerts = alerts_per_story(items, out)

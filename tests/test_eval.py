@@ -46,8 +46,13 @@ def test_eval_replays_in_publication_order_and_reports_every_measure(tmp_path, c
     assert main(["eval", str(path)]) == 0
     out = capsys.readouterr().out
     assert "topic troop-deployments: precision 1.000 recall 1.000 F1 1.000" in out
-    assert "stories: pairwise precision 1.000 recall 1.000" in out
+    assert "stories: pairwise precision 1.000 recall 1.000 (3 stories found, 3 true)" in out
     assert "1 new alert for 1 story, 0 stories alerted more than once; 1 update," in out
+
+
+def test_eval_of_one_story_says_story(tmp_path, capsys):
+    assert main(["eval", str(_write(tmp_path / "one.jsonl", ITEMS[:1]))]) == 0
+    assert "(1 story found, 1 true)" in capsys.readouterr().out
 
 
 def test_eval_reports_what_the_channel_was_sent_updates_included(tmp_path, capsys):
