@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from datetime import datetime
@@ -187,6 +188,25 @@ def _diff(parts: tuple[Change, ...]) -> str:
     return plain(diff_text(parts))
 
 
+class ReaderGone(SystemExit):
+    """`wirewatch demo | head` closed the pipe: stop as other Unix tools do, with 141 (128 +
+    SIGPIPE). An OSError would be a send in doubt, retried for as long as the bot runs, with
+    nobody left to read it; a SystemExit passes the outbox's handlers and ends the run (the
+    alert in flight is printed again at the next start, as after any crash)."""
+
+    def __init__(self) -> None:
+        super().__init__(reader_gone())
+
+
+def reader_gone() -> int:
+    """stdout's reader has gone: point stdout at /dev/null, so that flushing it at exit
+    raises nothing more, and give the exit status of a tool a closed pipe stopped."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141  # 128 + SIGPIPE, what a shell reports for a tool stopped by a closed pipe
+
+
 class ConsoleAdapter:
     platform = "console"
 
@@ -229,10 +249,9 @@ class ConsoleAdapter:
     async def post_digest(self, channel: str, text: str, key: int) -> MessageRef:
         if self.json_lines:
             line = {"kind": "digest", "channel": channel, "key": key, "text": plain(text)}
-            self.stream.write(json.dumps(line, ensure_ascii=False) + "\n")
+            self._out(json.dumps(line, ensure_ascii=False) + "\n")
         else:
-            self.stream.write(f"== DIGEST\n{plain(text)}\n\n")
-        self.stream.flush()
+            self._out(f"== DIGEST\n{plain(text)}\n\n")
         return MessageRef("console", channel, f"digest-{key}")
 
     async def post_notice(self, channel: str, text: str, *, key: int | None = None) -> None:
@@ -245,7 +264,15 @@ class ConsoleAdapter:
         if alert.explanation:  # the whole reason, model features included: `wirewatch -v`
             log.debug("console.why delivery=%d %s", alert.delivery_id, plain(alert.explanation))
         if self.json_lines:
-            self.stream.write(json.dumps(alert_json(alert), ensure_ascii=False) + "\n")
+            self._out(json.dumps(alert_json(alert), ensure_ascii=False) + "\n")
         else:
-            self.stream.write(alert_text(alert) + "\n")
-        self.stream.flush()
+            self._out(alert_text(alert) + "\n")
+
+    def _out(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except BrokenPipeError:
+            if self.stream is not sys.stdout:  # another file's failure is a failed send
+                raise
+            raise ReaderGone() from None

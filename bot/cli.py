@@ -283,14 +283,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _reader_gone() -> int:
-    """`wirewatch ... | head` closed the pipe: stop quietly, as other Unix tools do.
+    """`wirewatch ... | head` closed the pipe: stop quietly, as other Unix tools do."""
+    from adapters.console import reader_gone
 
-    stdout is pointed at /dev/null so that flushing it at exit raises nothing more.
-    """
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    os.close(devnull)
-    return 141  # 128 + SIGPIPE, what a shell reports for a tool stopped by a closed pipe
+    return reader_gone()
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -466,6 +466,25 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path):
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
 
 
+def test_the_demo_into_a_closed_pipe_stops_as_unix_tools_do(tmp_path):
+    """`wirewatch demo --json | head -1`: the console's reader is gone. It was a send in
+    doubt, retried ("outbox.retry ... BrokenPipeError") for as long as the run lasted."""
+    import subprocess
+    import sys
+
+    wirewatch = Path(sys.executable).with_name("wirewatch")
+    done = subprocess.run(
+        ["bash", "-c", f"'{wirewatch}' demo --json | head -1; echo \"rc=${{PIPESTATUS[0]}}\""],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    first, status = done.stdout.splitlines()
+    assert json.loads(first)["kind"] == "new" and status == "rc=141", done.stdout
+    assert "BrokenPipe" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
 def test_topics_test_says_how_to_quote_a_name_like_query_at_a_shell_prompt(capsys):
     """The hint said `"x-ray"`, which a shell hands over as x-ray: the same refusal again."""
     text = "An x-ray of the army's deployment"
