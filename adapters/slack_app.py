@@ -105,13 +105,22 @@ PERMANENT = {
     "not_authed": "no bot token was sent (check SLACK_BOT_TOKEN)",
     "missing_scope": "the app lacks a permission (reinstall it from config/slack-manifest.yml)",
     "restricted_action": "the workspace does not let the app post in this channel",
+    "restricted_action_read_only_channel": "the channel is read-only for the app",
+    "restricted_action_thread_only_channel": "the channel takes posts in threads only, and "
+    "an alert starts a thread",
+    "ekm_access_denied": "the workspace's administrators have suspended posting",
+    "team_access_not_granted": "the app has no access to the workspace this channel is in",
+    "messages_tab_disabled": "the app's Messages tab is off, so it cannot post in a DM",
+    "access_denied": "Slack denies the app access to this channel",
+    "no_permission": "the app lacks the permissions to post here",
+    "token_expired": "the bot token has expired (reinstall the app, or turn off token rotation)",
 }
 
 # Refusals of the bot token itself, not of a channel: pausing the channel they met would
 # leave every channel paused (to be subscribed again one by one) once the token is fixed.
 # Alerts wait on disk instead, /healthz and /readyz say why, and a restart with a working
 # token sends them.
-TOKEN_REFUSED = ("invalid_auth", "token_revoked", "account_inactive", "not_authed")
+TOKEN_REFUSED = ("invalid_auth", "token_revoked", "token_expired", "account_inactive", "not_authed")
 TOKEN_WAIT = 60.0  # how often a waiting channel's oldest alert asks again meanwhile
 
 # Refusals of conversations.history that mean nothing can have been posted there; any other
@@ -120,7 +129,13 @@ CHANNEL_GONE = ("Slack channel_not_found:", "Slack is_archived:")
 
 # chat.postMessage refusals of a thread whose first message is gone, or that takes no more
 # replies (locked, or a message that cannot have a thread): the channel is fine.
-THREAD_GONE = ("message_not_found", "thread_not_found", "cannot_reply_to_message", "thread_locked")
+THREAD_GONE = (
+    "message_not_found",
+    "thread_not_found",
+    "cannot_reply_to_message",
+    "thread_locked",
+    "restricted_action_non_threadable_channel",
+)
 
 # Refusals of the message itself, not the channel: sent again, it is refused again, so it
 # fails alone (bot.outbox) instead of holding every later alert of the channel behind it.
@@ -132,6 +147,9 @@ REFUSED = (
     "invalid_metadata_schema",
     "metadata_too_large",
     "too_many_attachments",
+    "invalid_blocks",
+    "invalid_blocks_format",
+    "attachment_payload_limit_exceeded",
 )
 
 # chat.update errors that no retry fixes for that message (the channel is fine).

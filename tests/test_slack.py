@@ -431,6 +431,10 @@ async def test_adapter_turns_slack_errors_into_delivery_errors(tmp_path: Path) -
             "channel_not_found",
             "not_in_channel",
             "is_archived",
+            "restricted_action_read_only_channel",  # these four were retried for good,
+            "restricted_action_thread_only_channel",  # holding the channel's later alerts
+            "ekm_access_denied",
+            "team_access_not_granted",
         ):  # a refused token is no channel's: test_slack_outages.py
             env.stub.fail("chat.postMessage", error=error)
             with pytest.raises(DeliveryError) as gone:

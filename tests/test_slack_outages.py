@@ -11,6 +11,7 @@ import pytest
 
 from bot.app import broken, poll_once
 from bot.clock import iso, utcnow
+from bot.errors import DeliveryError
 from bot.outbox import FAULT_ATTEMPTS, deliver_pending, reconcile
 from bot.store import subscriptions
 from tests.feedserver import FeedServer
@@ -46,7 +47,10 @@ async def test_a_message_slack_refuses_fails_alone_and_the_channel_goes_on(
         assert len([c for c in env.stub.posts(NEWS) if c.ok]) == 1
 
 
-@pytest.mark.parametrize("error", ["cannot_reply_to_message", "thread_locked"])
+@pytest.mark.parametrize(
+    "error",
+    ["cannot_reply_to_message", "thread_locked", "restricted_action_non_threadable_channel"],
+)
 async def test_an_update_for_a_thread_that_takes_no_replies_goes_into_the_channel(
     tmp_path: Path, error: str
 ) -> None:
@@ -118,3 +122,14 @@ async def test_a_token_revoked_mid_run_pauses_no_channel_and_turns_health_red(
         statuses = [r[0] for r in env.rt.db.execute("SELECT status FROM deliveries")]
         assert statuses == ["sent", "sent"] and len(env.stub.posts(NEWS)) == 2
         assert broken(env.rt.adapters) == ""
+
+
+async def test_an_expired_token_is_the_token_s_fault_not_the_channel_s(tmp_path: Path) -> None:
+    # With token rotation on, Slack answers token_expired: it was retried as an outage
+    # with no sign on /healthz of what to fix.
+    async with slack_env(tmp_path) as env:
+        env.stub.fail("chat.postMessage", error="token_expired")
+        with pytest.raises(DeliveryError) as expired:
+            await env.adapter.post_alert(NEWS, alert(61, channel=f"slack:{NEWS}"))
+        assert not expired.value.permanent and expired.value.retry_after
+        assert "token_expired" in broken(env.rt.adapters)
