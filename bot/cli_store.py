@@ -15,9 +15,10 @@ import argparse
 import json
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 
-from bot.clock import iso_short, parse_iso
+from bot.clock import iso_short, minute_utc, parse_iso, parse_stored, utcnow
 from bot.db import no_database, open_database, open_existing, open_read_only
 from bot.durations import format_duration, parse_duration
 from bot.errors import UsageError
@@ -28,6 +29,7 @@ from bot.maintenance import MIN_PRUNE_AGE, backup, prune
 from bot.onebot import running_bot
 from bot.opml import OpmlFeed, import_feeds, read_opml, write_opml
 from bot.settings import Settings
+from bot.status import is_overdue
 from bot.store import (
     ConfigFeed,
     add_feed,
@@ -46,7 +48,7 @@ def read_bytes(path: Path) -> bytes:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def _open_for_reading(settings: Settings):
+def open_for_reading(settings: Settings):
     """The database without applying the config to it: migrated where it can be written,
     else read-only (as the bot last stored it). A missing one is an error, never created:
     a listing from the wrong folder must not answer from a new, empty database."""
@@ -80,11 +82,12 @@ def feeds_command(args: argparse.Namespace, settings: Settings) -> int:
         return _feeds_export(settings, args.file)
     if args.feeds_command == "enable":
         return _feeds_enable(settings, args.feed)
-    db = _open_for_reading(settings)
+    db = open_for_reading(settings)
+    now = utcnow()
     try:
         counts = feed_item_counts(db)
         healths = feeds_health(db, settings)
-        rows = [_feed_row(f, counts, healths) for f in _feeds_with_config(db, settings)]
+        rows = [_feed_row(f, counts, healths, now) for f in _feeds_with_config(db, settings)]
     finally:
         db.close()
     for row in rows:
@@ -92,14 +95,19 @@ def feeds_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _feed_row(f: ConfigFeed, counts: dict[int, int], healths: dict[int, FeedHealth]) -> dict:
-    """`config`: what the bot will change once it starts with this config (`ConfigFeed`)."""
+def _feed_row(
+    f: ConfigFeed, counts: dict[int, int], healths: dict[int, FeedHealth], now: datetime
+) -> dict:
+    """`config`: what the bot will change once it starts with this config (`ConfigFeed`);
+    `overdue`: not polled when due, as chat's `status` says POLLING HAS STOPPED."""
     row = f.row
     return {
         "name": f.name,
         "url": f.url,
         "items": counts.get(row.id, 0) if row else 0,
         "last_polled": iso_short(parse_iso(row.last_polled)) if row and row.last_polled else None,
+        "next_poll": iso_short(parse_stored(row.next_poll, now)) if row else None,
+        "overdue": is_overdue(row, now) if row else False,
         "last_error": row.last_error if row else None,
         "failures": row.failures if row else 0,
         "disabled": bool(row.disabled) if row else False,
@@ -126,6 +134,11 @@ def _feed_text(row: dict) -> str:
     )
     if row["state"] == "silent":
         state = f"SILENT for {format_duration(row['quiet_for'])}"
+    if row["overdue"]:  # a stopped poll loop matters more than how the feed fared before
+        late = format_duration((utcnow() - parse_iso(row["next_poll"])).total_seconds())
+        state = f"NOT POLLED WHEN DUE {late} ago: polling has stopped (`wirewatch status`)" + (
+            "" if state == "ok" else f" · {state}"
+        )
     pace = (
         f"usually every {format_duration(row['usual_gap'])}"
         if row["usual_gap"]
@@ -138,10 +151,15 @@ def _feed_text(row: dict) -> str:
         )
     return (
         f"{row['name']}  {row['url']}\n    items {row['items']} · {pace} · last poll "
-        f"{row['last_polled'] or 'never'} · {state}"
+        f"{_minute(row['last_polled'])} · {state}"
         + (f" · last error: {row['last_error']}" if _error_not_said(row) else "")
         + (_CHANGES.get(row["config"] or "", ""))
     )
+
+
+def _minute(stamp: str | None) -> str:
+    """A time as chat's replies and alerts show it (2025-06-08 02:43 UTC); `--json` keeps ISO."""
+    return minute_utc(parse_iso(stamp)) if stamp else "never"
 
 
 def _error_not_said(row: dict) -> bool:
@@ -186,7 +204,7 @@ def _feeds_import(settings: Settings, path: Path) -> int:
 
 
 def _feeds_export(settings: Settings, path: Path | None) -> int:
-    db = _open_for_reading(settings)
+    db = open_for_reading(settings)
     try:
         listed = _feeds_with_config(db, settings)
     finally:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from bot.clock import iso, parse_stored
-from bot.store import HELD_FOR_GONE
+from bot.store import HELD_FOR_GONE, FeedRow
 
 
 @dataclass(frozen=True)
@@ -67,12 +67,20 @@ def held_count(db: sqlite_utils.Database, channel: str) -> int:
 def digest_waiting(db: sqlite_utils.Database, channel: str) -> tuple[int, int]:
     """(stories, reports) waiting for the channel's next digest: no alert waits for them,
     so `alerts waiting` leaves them out."""
-    row = db.execute(
-        "SELECT count(DISTINCT story_id), count(*) FROM deliveries WHERE channel = ? AND "
-        "status = 'digest' AND digest_of IS NULL",
+    return digests_waiting(db, channel).get(channel, (0, 0))
+
+
+def digests_waiting(
+    db: sqlite_utils.Database, channel: str | None = None
+) -> dict[str, tuple[int, int]]:
+    """`digest_waiting` of every channel with a digest waiting (or of `channel` only)."""
+    rows = db.execute(
+        "SELECT channel, count(DISTINCT story_id), count(*) FROM deliveries WHERE "
+        "status = 'digest' AND digest_of IS NULL AND coalesce(?, channel) = channel "
+        "GROUP BY channel ORDER BY channel",
         [channel],
-    ).fetchone()
-    return row[0], row[1]
+    )
+    return {r[0]: (r[1], r[2]) for r in rows}
 
 
 def last_failure(db: sqlite_utils.Database, channel: str) -> str | None:
@@ -84,18 +92,33 @@ def last_failure(db: sqlite_utils.Database, channel: str) -> str | None:
     return row[0] if row else None
 
 
-def health(db: sqlite_utils.Database, channel: str) -> Health:
+@dataclass(frozen=True)
+class FeedCounts:
+    """The feeds at a glance, for chat's `status` and the command line's."""
+
+    active: int
+    failing: int
+    disabled: int  # disabled after repeated failures; removed feeds are not counted
+    last_poll: str | None
+
+
+def feed_counts(db: sqlite_utils.Database) -> FeedCounts:
     feeds = db.execute(
         "SELECT sum(disabled = 0), sum(disabled = 0 AND failures > 0), "
         "sum(disabled = 1 AND coalesce(disabled_reason, '') != 'removed'), max(last_polled) "
         "FROM feeds"
     ).fetchone()
+    return FeedCounts(feeds[0] or 0, feeds[1] or 0, feeds[2] or 0, feeds[3])
+
+
+def health(db: sqlite_utils.Database, channel: str) -> Health:
+    feeds = feed_counts(db)
     waiting = "status IN ('pending', 'claimed')"
     return Health(
-        feeds_active=feeds[0] or 0,
-        feeds_failing=feeds[1] or 0,
-        feeds_disabled=feeds[2] or 0,
-        last_poll=feeds[3],
+        feeds_active=feeds.active,
+        feeds_failing=feeds.failing,
+        feeds_disabled=feeds.disabled,
+        last_poll=feeds.last_poll,
         waiting=_count(db, f"SELECT count(*) FROM deliveries WHERE {waiting}"),
         channel_waiting=_count(
             db, f"SELECT count(*) FROM deliveries WHERE {waiting} AND channel = ?", [channel]
@@ -115,13 +138,23 @@ def health(db: sqlite_utils.Database, channel: str) -> Health:
 OVERDUE = 900.0
 
 
+def overdue_before(now: datetime) -> str:
+    """The stored `next_poll` before which an active feed was not polled when due."""
+    return iso(now - timedelta(seconds=OVERDUE))
+
+
+def is_overdue(feed: FeedRow, now: datetime) -> bool:
+    """One feed by `overdue_feeds`' rule, for `wirewatch feeds` to mark it."""
+    return not feed.disabled and feed.next_poll < overdue_before(now)
+
+
 def overdue_feeds(db: sqlite_utils.Database, now: datetime) -> tuple[int, datetime] | None:
     """(how many active feeds are more than OVERDUE past their next poll, the earliest such
     due time), or None while polling keeps up. The process answering chat says nothing of
     its polling, and a `last poll` time of last night reads as fine at a glance."""
     row = db.execute(
         "SELECT count(*), min(next_poll) FROM feeds WHERE disabled = 0 AND next_poll < ?",
-        [iso(now - timedelta(seconds=OVERDUE))],
+        [overdue_before(now)],
     ).fetchone()
     due = parse_stored(row[1], None) if row[0] else None
     return None if due is None else (row[0], due)
@@ -152,3 +185,27 @@ def posted_since(db: sqlite_utils.Database, channel: str, since: datetime) -> Po
         ).fetchone()[0]
     )
     return Posted(row[0], row[1], latest)
+
+
+@dataclass(frozen=True)
+class PlatformDeliveries:
+    """One platform's alerts not sent: waiting (pending or in flight), held while a channel
+    is paused, given up on."""
+
+    waiting: int
+    held: int
+    failed: int
+
+
+def deliveries_by_platform(db: sqlite_utils.Database) -> dict[str, PlatformDeliveries]:
+    """Per platform (the channel key's prefix: "slack", "discord", "console"), what waits or
+    failed: the host's view of `status`, where chat's is one channel's."""
+    rows = db.execute(
+        "SELECT CASE WHEN instr(channel, ':') THEN substr(channel, 1, instr(channel, ':') - 1) "
+        "ELSE channel END AS platform, sum(status IN ('pending', 'claimed')), "
+        "sum(status = 'held' AND coalesce(error, '') NOT LIKE ?), sum(status = 'failed') "
+        "FROM deliveries WHERE status IN ('pending', 'claimed', 'held', 'failed') "
+        "GROUP BY platform ORDER BY platform",
+        [HELD_FOR_GONE],
+    )
+    return {r[0]: PlatformDeliveries(r[1], r[2], r[3]) for r in rows}
