@@ -1,5 +1,5 @@
-"""The `wirewatch` command line: demo, run, poll --once, check, topics, feeds, eval, db,
-feedback.
+"""The `wirewatch` command line: demo, run, poll --once, check, topics, feeds, status, search,
+eval, db, feedback.
 
 The only place that wires chat adapters into the core. Exit codes: 0 done, 1 a runtime
 failure (explained on stderr), 2 invalid configuration or usage.
@@ -169,6 +169,24 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(fenable)
     fenable.add_argument("feed", metavar="URL|NAME", help="the feed, as `wirewatch feeds` shows it")
 
+    status = sub.add_parser(
+        "status", help="the bot's health: feeds, polling, alerts waiting, digests, database"
+    )
+    _config_arg(status)
+    status.add_argument("--json", action="store_true", help="one JSON object")
+    search = sub.add_parser("search", help="stored items matching WORDS, as chat's search")
+    _config_arg(search)
+    search.add_argument(
+        "words",
+        nargs="+",
+        metavar="WORDS",
+        help="as in chat: words, '\"a phrase\"', OR, outlet:NAME, since:7d, page:2",
+    )
+    search.add_argument(
+        "--channel", metavar="CHANNEL", help="say what this channel got of each (slack:C0123)"
+    )
+    search.add_argument("--json", action="store_true", help="one JSON object per match")
+
     dbp = sub.add_parser("db", help="database upkeep: backup, prune")
     dsub = dbp.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     dback = dsub.add_parser("backup", help="online copy of the database to a new file")
@@ -262,7 +280,7 @@ def _config_arg(p: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     _Parser.given = tuple(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    quiet = args.command in ("demo", "poll", "feeds", "topics", "check", "eval", "db", "feedback")
+    quiet = args.command not in ("run",)
     setup_logging(logging.DEBUG if args.verbose else logging.WARNING if quiet else logging.INFO)
     try:
         return COMMANDS[args.command](args)
@@ -663,6 +681,19 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     return feeds_command(args, _settings(args))
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from bot.cli_status import status_command
+
+    return status_command(args, _settings(args))
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from bot.cli_status import search_command
+
+    gazetteer = Gazetteer.load()
+    return search_command(args, load_checked(args.config, gazetteer), gazetteer)
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     from bot.cli_store import db_command
 
@@ -712,6 +743,8 @@ COMMANDS = {
     "run": cmd_run,
     "topics": cmd_topics,
     "feeds": cmd_feeds,
+    "status": cmd_status,
+    "search": cmd_search,
     "eval": cmd_eval,
     "db": cmd_db,
     "feedback": cmd_feedback,

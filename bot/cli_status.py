@@ -1,0 +1,246 @@
+"""The command line's `status` and `search`: chat's two lookups, asked on the bot's host.
+
+Both only read, and open the database as `feeds` does (`open_for_reading`: never created).
+`status` asks bot.status the questions chat's `status` asks, for every channel at once;
+`search` is chat's own `search` (bot.commands.overview), same syntax, same answer, spelled
+for a terminal. Nothing here writes a query of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from bot.cli_store import open_for_reading
+from bot.clock import iso, iso_short, minute_utc, parse_stored, utcnow
+from bot.db import SCHEMA_VERSION
+from bot.durations import format_duration
+from bot.errors import CommandError, UsageError
+from bot.onebot import running_bot
+from bot.status import (
+    PlatformDeliveries,
+    deliveries_by_platform,
+    digests_waiting,
+    feed_counts,
+    last_failure,
+    overdue_feeds,
+)
+from bot.store import list_feeds
+from bot.text.invisible import quoted
+from bot.wording import counted
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+    from bot.app import Runtime
+    from bot.gazetteer import Gazetteer
+    from bot.settings import Settings
+
+
+def status_command(args: argparse.Namespace, settings: Settings) -> int:
+    """`wirewatch status [--json]`: the bot's health as one object, or lines for a person."""
+    db = open_for_reading(settings)
+    try:
+        report = _status(db, settings, utcnow())
+    finally:
+        db.close()
+    print(json.dumps(report, ensure_ascii=False) if args.json else "\n".join(_lines(report)))
+    return 0
+
+
+def _status(db: Database, settings: Settings, now: datetime) -> dict[str, Any]:
+    from bot.digest import next_digest_at
+
+    feeds = feed_counts(db)
+    overdue = overdue_feeds(db, now)
+    digests = digests_waiting(db)
+    due = next_digest_at(db, settings.digest_every, now) if digests else None
+    return {
+        "database": _database(db, settings.database),
+        "bot_pid": running_bot(settings.database),
+        "feeds": {"polled": feeds.active, "failing": feeds.failing, "disabled": feeds.disabled},
+        "failing": [f.name for f in list_feeds(db) if f.failures and not f.disabled],
+        "last_poll": _iso(feeds.last_poll),
+        "polling_stopped": (
+            None if overdue is None else {"feeds": overdue[0], "first_due": iso_short(overdue[1])}
+        ),
+        "alerts": {p: vars(d) for p, d in deliveries_by_platform(db).items()},
+        "latest_failure": last_failure(db, ""),  # no channel of its own: anyone's latest
+        "digests": {
+            "due": iso_short(due) if due else None,
+            "channels": {c: {"stories": s, "reports": r} for c, (s, r) in digests.items()},
+        },
+    }
+
+
+def _database(db: Database, where: str) -> dict[str, Any]:
+    """The file, its size (its write-ahead log included) and schema against this version's."""
+    path = Path(where)
+    files = [path, path.with_name(path.name + "-wal")] if where != ":memory:" else []
+    return {
+        "path": str(path.resolve()) if files else where,
+        "bytes": sum(f.stat().st_size for f in files if f.is_file()),
+        "schema": db.execute("PRAGMA user_version").fetchone()[0],
+        "schema_current": SCHEMA_VERSION,
+    }
+
+
+def _iso(stamp: str | None) -> str | None:
+    found = parse_stored(stamp, None)
+    return iso_short(found) if found else None
+
+
+def _when(stamp: str | None) -> str:
+    """As chat and alerts show a time: 2026-12-06 23:45 UTC."""
+    found = parse_stored(stamp, None)
+    return minute_utc(found) if found else "never"
+
+
+def _lines(r: dict[str, Any]) -> list[str]:
+    """The status for a person, the same words as chat's `status` where they say the same."""
+    base = r["database"]
+    schema = (
+        "this wirewatch's"
+        if base["schema"] == base["schema_current"]
+        else f"this wirewatch writes {base['schema_current']}"
+    )
+    bot = (
+        f"running (pid {r['bot_pid']})"
+        if r["bot_pid"]
+        else "no `wirewatch run` on this database now"
+    )
+    feeds = r["feeds"]
+    lines = [
+        f"database: {base['path']}, {base['bytes']:,} bytes, schema {base['schema']} ({schema})",
+        f"bot: {bot}",
+        f"feeds: {feeds['polled']} polled, {feeds['failing']} failing, {feeds['disabled']} "
+        f"disabled; last poll {_when(r['last_poll'])}",
+    ]
+    if stopped := r["polling_stopped"]:
+        ago = (utcnow() - parse_stored(stopped["first_due"], utcnow())).total_seconds()
+        why = "the log says why (`poll.` lines)" if r["bot_pid"] else "no bot is running"
+        lines.append(
+            f"POLLING HAS STOPPED: {counted(stopped['feeds'], 'feed')} not polled when due, "
+            f"the first due {format_duration(ago)} ago; {why}"
+        )
+    if r["failing"]:
+        names = ", ".join(r["failing"][:5]) + (" ..." if len(r["failing"]) > 5 else "")
+        lines.append(f"failing: {names} (`wirewatch feeds` says why)")
+    alerts = {p: PlatformDeliveries(**d) for p, d in r["alerts"].items()}
+    lines.append(f"alerts waiting to be sent: {_per_platform(alerts, 'waiting')}")
+    if any(d.held for d in alerts.values()):
+        lines.append(f"alerts held while a channel is paused: {_per_platform(alerts, 'held')}")
+    if any(d.failed for d in alerts.values()):
+        lines.append(
+            f"alerts given up on: {_per_platform(alerts, 'failed')}; latest: "
+            f"{quoted(r['latest_failure'] or '')}"
+        )
+    lines += _digest_lines(r["digests"])
+    return lines
+
+
+def _per_platform(alerts: dict[str, PlatformDeliveries], field: str) -> str:
+    """ "3 (slack 2, discord 1)": the total, then each platform that has any."""
+    each = {p: getattr(d, field) for p, d in alerts.items() if getattr(d, field)}
+    total = sum(each.values())
+    return f"{total} ({', '.join(f'{p} {n}' for p, n in each.items())})" if total else "0"
+
+
+def _digest_lines(digests: dict[str, Any]) -> list[str]:
+    if not digests["channels"]:
+        return ["digests: none waiting"]
+    due = parse_stored(digests["due"], None)
+    when = "due now" if due is None or due <= utcnow() else f"due {minute_utc(due)}"
+    return [
+        f"digest for {channel}: {counted(c['stories'], 'story', 'stories')} "
+        f"({counted(c['reports'], 'report')}) waiting, {when}"
+        for channel, c in digests["channels"].items()
+    ]
+
+
+@dataclass(frozen=True)
+class _Pipeline:
+    gazetteer: Gazetteer
+
+
+@dataclass(frozen=True)
+class _Reader:
+    """What chat's `search` reads of the running bot (its gazetteer, its settings), for a
+    command line that runs none: no fetcher, no story index, no chat adapters."""
+
+    settings: Settings
+    pipeline: _Pipeline
+
+
+def search_command(args: argparse.Namespace, settings: Settings, gazetteer: Gazetteer) -> int:
+    """`wirewatch search WORDS... [--channel CHANNEL] [--json]`: chat's search, same words."""
+    from bot.commands.grammar import Invocation
+    from bot.commands.overview import search
+
+    text = " ".join(args.words)
+    db = open_for_reading(settings)
+    try:
+        if args.json:
+            rows = _search_rows(db, gazetteer, text, args.channel or "")
+            print("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), end="")
+            print("" if not rows else "\n", end="")
+            return 0
+        rt = cast("Runtime", _Reader(settings, _Pipeline(gazetteer)))
+        inv = Invocation("console", args.channel or "", "cli", text)
+        reply = search(db, rt, inv, text)
+    except CommandError as exc:  # a since: without a unit, an outlet no feed is called
+        raise UsageError(_spelled(str(exc))) from None
+    finally:
+        db.close()
+    print(_spelled(reply))
+    return 0
+
+
+def _spelled(reply: str) -> str:
+    """Chat's reply spelled for the shell: `/wirewatch search x page:2` is `wirewatch search x
+    page:2` here (as Discord's adapter respells it for its own client)."""
+    return reply.replace("`/wirewatch ", "`wirewatch ")
+
+
+def _search_rows(db: Database, gazetteer: Gazetteer, text: str, channel: str) -> list[dict]:
+    """`--json`: each match of the page chat's search would show, one object each, with what
+    `channel` got of it (`delivery`, `status`, `digest`: its ids and state), when given."""
+    from bot.commands.grammar import SEARCH_LIMIT
+    from bot.commands.lookups import search_query
+    from bot.commands.overview import _outlet_feeds
+    from bot.store import count_matches, deliveries_of, search_items
+
+    query = search_query(text, gazetteer)
+    if not query.terms and not query.outlet:
+        raise CommandError("search needs words to look for: `wirewatch search Niger troops`")
+    feeds = _outlet_feeds(db, query.outlet) if query.outlet else None
+    since = iso(utcnow() - timedelta(seconds=query.since)) if query.since is not None else None
+    skip = (query.page - 1) * SEARCH_LIMIT
+    rows = search_items(db, query.terms, SEARCH_LIMIT, skip, feeds, since)
+    total = count_matches(db, query.terms, feeds, since) if rows else 0
+    got = deliveries_of(db, channel, [r["id"] for r in rows]) if channel else {}
+    return [
+        {
+            "rank": skip + n,
+            "of": total,
+            "item_id": r["id"],
+            "story_id": r["story_id"],
+            "title": r["title"],
+            "outlet": r["outlet"],
+            "published": _iso(r["published"]),
+            "url": r["url"],
+            **_got(got.get(r["id"]) if channel else None, channel),
+        }
+        for n, r in enumerate(rows, 1)
+    ]
+
+
+def _got(got: tuple[int, str, int | None] | None, channel: str) -> dict[str, Any]:
+    if not channel:
+        return {}
+    ref, state, digest = got or (None, None, None)
+    return {"channel": channel, "delivery": ref, "status": state, "digest": digest}
