@@ -51,11 +51,11 @@ ITEMS += CONVOYS
 CONVOY_TITLES = [t for t, _ in CONVOYS]
 
 
-def rss(items: list[tuple[str, str]]) -> str:
-    """The newest first, one every ten minutes from five minutes ago."""
+def rss(items: list[tuple[str, str]], site: str = "news.example") -> str:
+    """The newest first, one every ten minutes from five minutes ago; links on `site`."""
     now = datetime.now(UTC)
     body = "".join(
-        f"<item><title>{t}</title><link>https://news.example/{i}</link><guid>g{i}</guid>"
+        f"<item><title>{t}</title><link>https://{site}/{i}</link><guid>g{i}</guid>"
         f"<description>{d}</description>"
         f"<pubDate>{format_datetime(now - timedelta(minutes=5 + 10 * i), usegmt=True)}</pubDate>"
         "</item>"
@@ -143,7 +143,9 @@ async def test_outlet_narrows_a_search_to_one_outlets_feeds(
     `search Bloomberg` found nothing; outlet:NAME (any case, or a word of the feed's name)
     takes that feed's items alone, with words or without."""
     rt, _ = polled
-    feed_server.serve("/other", rss([("Convoy of Other Wire reaches the port", "Dockers unloaded grain.")]))
+    feed_server.serve(
+        "/other", rss([("Convoy of Other Wire reaches the port", "Troops.")], "other.example")
+    )
     assert "`Other Wire`" in await ask(rt, f"feeds add {feed_server.url('/other')} Other Wire")
     assert len(listed(await ask(rt, "search convoy page:2"))) == 3  # 13: both feeds
     mine = await ask(rt, "search convoy outlet:other")
