@@ -532,7 +532,7 @@ def search_items(
     if not fts:
         return _feeds_newest(db, feeds, limit, skip, since) if feeds else []
     best = _newest_hits(db, fts, limit + skip, feeds, since, by_story=False)
-    return _shown_items(db, [item for _, _, item in best[skip:]])
+    return _shown_items(db, [item for _, item, _ in best[skip:]])
 
 
 @dataclass(frozen=True)
@@ -563,10 +563,10 @@ def search_stories(
         best = _feeds_newest_stories(db, feeds or (), limit + skip, since)
     else:
         best = _newest_hits(db, fts, limit + skip, feeds, since, by_story=True)
-    return [Hit(key if key > 0 else None, item, at) for at, key, item in best[skip:]]
+    return [Hit(key if key > 0 else None, item, at) for at, item, key in best[skip:]]
 
 
-_Best = list[tuple[str, int, int]]  # (published, key, item id), newest first, keys unique
+_Best = list[tuple[str, int, int]]  # (published, item id, key), newest first, keys unique
 
 
 def _newest_hits(
@@ -602,12 +602,12 @@ def _newest_hits(
         if key in placed:
             if published <= placed[key]:
                 continue
-            best = [b for b in best if b[1] != key]
+            best = [b for b in best if b[2] != key]
         elif len(best) >= wanted and published <= best[-1][0]:
             continue
-        best.append((published, key, item_id))
+        best.append((published, item_id, key))
         best.sort(reverse=True)
-        for _, gone, _ in best[wanted:]:
+        for _, _, gone in best[wanted:]:
             del placed[gone]
         del best[wanted:]
         placed[key] = published
@@ -632,7 +632,7 @@ def _feeds_newest_stories(
         key = story_id or -item_id
         if key not in seen:
             seen.add(key)
-            best.append((published, key, item_id))
+            best.append((published, item_id, key))
             if len(best) >= wanted:
                 break
     return best
