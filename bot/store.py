@@ -527,22 +527,70 @@ def search_items(
     """Full-text search of the archive, newest first, the `skip` newest left out (a page
     further on); `words`: words that must all appear, or `SearchTerms`; `feeds`: only these
     feeds' items (one outlet's), and then no words at all is every item of theirs; `since`:
-    only items published then or later (a stored timestamp).
-
-    Hits are walked newest id first (FTS5 hands rowids out in that order) and the walk stops
-    once no older item can be published later than the `limit + skip`-th best, or than
-    `since`: an item's published is at most its first_seen + SEARCH_SLACK, and ids grow
-    with first_seen (one writer). A word in every item costs that many rows and a day of
-    hits, not a sort of the archive."""
+    only items published then or later (a stored timestamp). See `_newest_hits`."""
     fts = fts_query(words)
     if not fts:
         return _feeds_newest(db, feeds, limit, skip, since) if feeds else []
-    wanted = limit + skip
-    best: list[tuple[str, int]] = []  # (published, id), newest first
+    best = _newest_hits(db, fts, limit + skip, feeds, since, by_story=False)
+    return _shown_items(db, [item for _, item, _ in best[skip:]])
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One line of a search by story: a story (or an item no story holds: `story` None) and
+    its newest report with the words, which places it (`published`)."""
+
+    story: int | None
+    item: int
+    published: str
+
+
+def search_stories(
+    db: sqlite_utils.Database,
+    words: SearchTerms,
+    limit: int = 10,
+    skip: int = 0,
+    feeds: Collection[int] | None = None,
+    since: str | None = None,
+) -> list[Hit]:
+    """`search_items` by story: the stories with a report that matches, each once, newest
+    first by that story's newest matching report; an item no story holds (stored before
+    the story index) stands alone. `skip` and `limit` count stories."""
+    fts = fts_query(words)
+    if not fts and not feeds:
+        return []
+    if not fts:
+        best = _feeds_newest_stories(db, feeds or (), limit + skip, since)
+    else:
+        best = _newest_hits(db, fts, limit + skip, feeds, since, by_story=True)
+    return [Hit(key if key > 0 else None, item, at) for at, item, key in best[skip:]]
+
+
+_Best = list[tuple[str, int, int]]  # (published, item id, key), newest first, keys unique
+
+
+def _newest_hits(
+    db: sqlite_utils.Database,
+    fts: str,
+    wanted: int,
+    feeds: Collection[int] | None,
+    since: str | None,
+    by_story: bool,
+) -> _Best:
+    """The `wanted` newest hits, each key once (a story's id, or minus an item's id: a story
+    by its newest hit) or each item (`by_story` False: the key is the item's id).
+
+    Hits are walked newest id first (FTS5 hands rowids out in that order) and the walk stops
+    once no older item can be published later than the `wanted`-th best, or than `since`:
+    an item's published is at most its first_seen + SEARCH_SLACK, and ids grow with
+    first_seen (one writer). A word in every item costs that many rows and a day of hits,
+    not a sort of the archive."""
+    best: _Best = []
+    placed: dict[int, str] = {}  # key: its published in `best`
     floor = _minus_slack(since) if since else ""  # first_seen below which no hit can enter
-    for item_id, published, first_seen, feed_id in db.execute(
-        "SELECT items.id, items.published, items.first_seen, items.feed_id FROM items_fts "
-        "JOIN items ON items.id = items_fts.rowid WHERE items_fts MATCH ? "
+    for item_id, published, first_seen, feed_id, story_id in db.execute(
+        "SELECT items.id, items.published, items.first_seen, items.feed_id, items.story_id "
+        "FROM items_fts JOIN items ON items.id = items_fts.rowid WHERE items_fts MATCH ? "
         "ORDER BY items_fts.rowid DESC",
         [fts],
     ):
@@ -550,13 +598,44 @@ def search_items(
             break
         if (feeds is not None and feed_id not in feeds) or (since and published < since):
             continue
-        if len(best) < wanted or published > best[-1][0]:
-            best.append((published, item_id))
-            best.sort(reverse=True)
-            del best[wanted:]
+        key = (story_id or -item_id) if by_story else item_id
+        if key in placed:
+            if published <= placed[key]:
+                continue
+            best = [b for b in best if b[2] != key]
+        elif len(best) >= wanted and published <= best[-1][0]:
+            continue
+        best.append((published, item_id, key))
+        best.sort(reverse=True)
+        for _, _, gone in best[wanted:]:
+            del placed[gone]
+        del best[wanted:]
+        placed[key] = published
+        if len(best) >= wanted:
+            floor = max(floor, _minus_slack(best[-1][0]))
+    return best
+
+
+def _feeds_newest_stories(
+    db: sqlite_utils.Database, feeds: Collection[int], wanted: int, since: str | None
+) -> _Best:
+    """The feeds' `wanted` newest stories: their items newest first (the
+    items_feed_published index), until that many stories were seen."""
+    marks = ", ".join("?" * len(feeds))
+    best: _Best = []
+    seen: set[int] = set()
+    for item_id, published, story_id in db.execute(
+        f"SELECT id, published, story_id FROM items WHERE feed_id IN ({marks}) AND "
+        "published >= ? ORDER BY published DESC, id DESC",
+        [*feeds, since or ""],
+    ):
+        key = story_id or -item_id
+        if key not in seen:
+            seen.add(key)
+            best.append((published, item_id, key))
             if len(best) >= wanted:
-                floor = max(floor, _minus_slack(best[-1][0]))
-    return _shown_items(db, [i for _, i in best[skip:]])
+                break
+    return best
 
 
 def _feeds_newest(
@@ -613,6 +692,158 @@ def count_matches(
         source = "SELECT items.id FROM items"
     sql = f"SELECT count(*) FROM ({source} WHERE {' AND '.join(where)} LIMIT ?)"
     return int(db.execute(sql, [*args, COUNT_CAP + 1]).fetchone()[0])
+
+
+def count_stories(
+    db: sqlite_utils.Database,
+    words: SearchTerms,
+    feeds: Collection[int] | None = None,
+    since: str | None = None,
+) -> int:
+    """How many lines `search_stories` has in all (a story once, however many of its reports
+    match), counted up to COUNT_CAP."""
+    fts = fts_query(words)
+    if not fts and not feeds:
+        return 0
+    where: list[str] = ["items_fts MATCH ?"] if fts else []
+    args: list[object] = [fts] if fts else []
+    if feeds:
+        where.append(f"items.feed_id IN ({', '.join('?' * len(feeds))})")
+        args += feeds
+    if since:
+        where.append("items.published >= ?")
+        args.append(since)
+    joined = "items_fts JOIN items ON items.id = items_fts.rowid" if fts else "items"
+    sql = (
+        "SELECT count(*) FROM (SELECT DISTINCT coalesce(items.story_id, -items.id) FROM "
+        f"{joined} WHERE {' AND '.join(where)} LIMIT ?)"
+    )
+    return int(db.execute(sql, [*args, COUNT_CAP + 1]).fetchone()[0])
+
+
+@dataclass(frozen=True)
+class Told:
+    """A story as a search line tells it: its first report (the one its alert showed),
+    its outlets in the order they reported it, how many reports, from when to when."""
+
+    item: int
+    title: str
+    url: str | None
+    outlets: tuple[str, ...]
+    reports: int
+    first: str
+    last: str
+
+
+def stories_told(db: sqlite_utils.Database, hits: list[Hit]) -> dict[int, Told]:
+    """Per hit's item: its story told whole (every report, not only those with the words);
+    an item no story holds told alone. One query by outlet and one by first report, so a
+    story of a thousand reports costs an index range, not a thousand rows in Python."""
+    stories = sorted({h.story for h in hits if h.story is not None})
+    lone = [h.item for h in hits if h.story is None]
+    out: dict[int, Told] = {}
+    if stories:
+        outlets = _outlets_of(db, stories)
+        for story, item_id, title, url in _first_reports(db, stories):
+            rows = outlets.get(story, [])
+            told = Told(
+                item_id,
+                title,
+                url,
+                tuple(r[0] for r in rows),
+                sum(r[3] for r in rows),
+                min(r[1] for r in rows),
+                max(r[2] for r in rows),
+            )
+            out.update((h.item, told) for h in hits if h.story == story)
+    for r in _shown_items(db, lone):
+        stamp = r["published"]
+        out[r["id"]] = Told(r["id"], r["title"], r["url"], (r["outlet"],), 1, stamp, stamp)
+    return out
+
+
+def _outlets_of(
+    db: sqlite_utils.Database, stories: list[int]
+) -> dict[int, list[tuple[str, str, str, int]]]:
+    """Per story, (outlet, first and last published, reports) by outlet, first to report
+    first."""
+    marks = ", ".join("?" * len(stories))
+    out: dict[int, list[tuple[str, str, str, int]]] = {}
+    for story, outlet, first, last, n in db.execute(
+        "SELECT items.story_id, feeds.name, min(items.published), max(items.published), "
+        f"count(*) FROM items JOIN feeds ON feeds.id = items.feed_id WHERE items.story_id IN "
+        f"({marks}) GROUP BY items.story_id, feeds.name ORDER BY 1, 3, 2",
+        stories,
+    ):
+        out.setdefault(story, []).append((outlet, first, last, n))
+    return out
+
+
+def _first_reports(
+    db: sqlite_utils.Database, stories: list[int]
+) -> list[tuple[int, int, str, str | None]]:
+    """Per story, (story, item, title, url) of the report that began it, or of its earliest
+    report left when a prune took that one."""
+    marks = ", ".join("?" * len(stories))
+    return [
+        tuple(r)
+        for r in db.execute(
+            "SELECT stories.id, items.id, items.title, items.url FROM stories JOIN items ON "
+            "items.id = coalesce(stories.first_item, (SELECT i.id FROM items i WHERE "
+            "i.story_id = stories.id ORDER BY i.published, i.id LIMIT 1)) "
+            f"WHERE stories.id IN ({marks})",
+            stories,
+        )
+    ]
+
+
+def search_matches(
+    db: sqlite_utils.Database,
+    words: SearchTerms,
+    items: list[int],
+    feeds: Collection[int] | None = None,
+    since: str | None = None,
+) -> set[int]:
+    """Which of `items` the search finds: one index look-up each (FTS5 seeks a rowid)."""
+    fts = fts_query(words)
+    where, args = ["items.id = ?"], list[object]()
+    if fts:
+        where.append("items_fts MATCH ?")
+        args.append(fts)
+    if feeds:
+        where.append(f"items.feed_id IN ({', '.join('?' * len(feeds))})")
+        args += feeds
+    if since:
+        where.append("items.published >= ?")
+        args.append(since)
+    joined = "items_fts JOIN items ON items.id = items_fts.rowid" if fts else "items"
+    sql = f"SELECT 1 FROM {joined} WHERE {' AND '.join(where)}"
+    return {i for i in items if db.execute(sql, [i, *args]).fetchone()}
+
+
+def reports_shown(db: sqlite_utils.Database, items: list[int]) -> dict[int, dict[str, Any]]:
+    """Per item: its id, title, url, published, story_id and outlet."""
+    return {r["id"]: r for r in _shown_items(db, items)}
+
+
+def story_deliveries(
+    db: sqlite_utils.Database, channel: str, stories: list[int], items: list[int]
+) -> dict[int, list[tuple[int, str, int | None]]]:
+    """What `channel` got of each story (by story id) and of each item no story holds (by
+    minus its id): (delivery id, status, the digest it went out in or None), oldest first;
+    each report's own delivery (event 0), not a later edit or mark of it."""
+    out: dict[int, list[tuple[int, str, int | None]]] = {}
+    if stories:
+        marks = ", ".join("?" * len(stories))
+        for story, *got in db.execute(
+            "SELECT story_id, id, status, digest_of FROM deliveries WHERE channel = ? AND "
+            f"event_id = 0 AND story_id IN ({marks}) ORDER BY id",
+            [channel, *stories],
+        ):
+            out.setdefault(story, []).append(tuple(got))
+    for item, got in deliveries_of(db, channel, items).items():
+        out[-item] = [got]
+    return out
 
 
 def deliveries_of(

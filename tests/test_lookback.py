@@ -30,14 +30,32 @@ ITEMS = [
     (DRONES, "Jets were scrambled; no damage was reported."),
     ("Marines land in the Philippines for a new rotation", "The soldiers will stay a year."),
     ("Central bank cuts its key rate", "The bank cut rates by a quarter point."),
-] + [(f"Convoy {n} crosses the river", f"Convoy {n} carried fuel and rations.") for n in range(12)]
+]
+# Twelve stories with the word "convoy", newest first: a story is one line of a search, so
+# these must not be one story told twelve times.
+CONVOYS = [
+    ("Harbour of Lagos reopens after the storm convoy", "Fishing boats returned on Monday."),
+    ("Jakarta raises fuel tax; a convoy of lorries protests", "The tax rises by 2 percent."),
+    ("Convoy of aid trucks reaches Gaza crossing", "Flour and medicine were unloaded at Rafah."),
+    ("Chile wildfire convoy evacuates Valparaiso hillside", "Firefighters from Santiago joined."),
+    ("Mongolia herders drive a convoy of cattle through Ulaanbaatar", "A harsh winter."),
+    ("Convoy of vintage cars crosses the Alps into Italy", "The rally started in Geneva."),
+    ("Canadian trucker convoy returns to Ottawa", "Police closed Wellington Street."),
+    ("Peru mining convoy blocked by protesters near Cusco", "Copper shipments stopped."),
+    ("Royal convoy passes through Bangkok for the anniversary", "Crowds lined the streets."),
+    ("Kenya election convoy attacked near Nairobi", "Two officials were injured."),
+    ("Ice road convoy reaches Yellowknife early", "Warm weather shortened the season."),
+    ("Polish farmers drive a tractor convoy to Warsaw", "They protest against grain imports."),
+]
+ITEMS += CONVOYS
+CONVOY_TITLES = [t for t, _ in CONVOYS]
 
 
-def rss(items: list[tuple[str, str]]) -> str:
-    """The newest first, one every ten minutes from five minutes ago."""
+def rss(items: list[tuple[str, str]], site: str = "news.example") -> str:
+    """The newest first, one every ten minutes from five minutes ago; links on `site`."""
     now = datetime.now(UTC)
     body = "".join(
-        f"<item><title>{t}</title><link>https://news.example/{i}</link><guid>g{i}</guid>"
+        f"<item><title>{t}</title><link>https://{site}/{i}</link><guid>g{i}</guid>"
         f"<description>{d}</description>"
         f"<pubDate>{format_datetime(now - timedelta(minutes=5 + 10 * i), usegmt=True)}</pubDate>"
         "</item>"
@@ -106,16 +124,16 @@ async def test_a_long_answer_says_how_many_and_pages_on(polled: tuple[Runtime, C
     """Ten results of fourteen looked like all there is, and nothing reached the older four."""
     rt, _ = polled
     first = await ask(rt, "search convoy")
-    assert first.splitlines()[0] == "12 matches; 1-10, newest first:"
-    assert listed(first) == [f"Convoy {n} crosses the river" for n in range(10)]
+    assert first.splitlines()[0] == "12 stories; 1-10, newest first:"
+    assert listed(first) == CONVOY_TITLES[:10]
     assert first.splitlines()[-1] == "older: `/wirewatch search convoy page:2`"
     second = await ask(rt, "search convoy page:2")
-    assert second.splitlines()[0] == "12 matches; 11-12, newest first:"
-    assert listed(second) == ["Convoy 10 crosses the river", "Convoy 11 crosses the river"]
+    assert second.splitlines()[0] == "12 stories; 11-12, newest first:"
+    assert listed(second) == CONVOY_TITLES[10:]
     assert "older:" not in second
     past = await ask(rt, "search convoy page:3")
-    assert past == "page 3 of `convoy` is past the last: 12 matches, 2 pages"
-    assert (await ask(rt, "search Marines")).splitlines()[0] == "1 match:"
+    assert past == "page 3 of `convoy` is past the last: 12 stories, 2 pages"
+    assert (await ask(rt, "search Marines")).splitlines()[0] == "1 story:"
 
 
 async def test_outlet_narrows_a_search_to_one_outlets_feeds(
@@ -125,14 +143,16 @@ async def test_outlet_narrows_a_search_to_one_outlets_feeds(
     `search Bloomberg` found nothing; outlet:NAME (any case, or a word of the feed's name)
     takes that feed's items alone, with words or without."""
     rt, _ = polled
-    feed_server.serve("/other", rss([("Convoy of Other Wire reaches the port", "Troops.")]))
+    feed_server.serve(
+        "/other", rss([("Convoy of Other Wire reaches the port", "Troops.")], "other.example")
+    )
     assert "`Other Wire`" in await ask(rt, f"feeds add {feed_server.url('/other')} Other Wire")
     assert len(listed(await ask(rt, "search convoy page:2"))) == 3  # 13: both feeds
     mine = await ask(rt, "search convoy outlet:other")
     assert listed(mine) == ["Convoy of Other Wire reaches the port"]
     assert "(Other Wire, " in mine
     every = await ask(rt, 'search outlet:"test wire"')
-    assert every.splitlines()[0] == f"{len(ITEMS)} matches; 1-10, newest first:"
+    assert every.splitlines()[0] == f"{len(ITEMS)} stories; 1-10, newest first:"
     assert "(Other Wire" not in every
     unknown = await ask(rt, "search troops outlet:Reuters")
     assert unknown.startswith("no feed is called `Reuters`: `/wirewatch feeds` lists them")
@@ -143,8 +163,8 @@ async def test_since_keeps_the_recent_items(polled: tuple[Runtime, Console]) -> 
     items are one every ten minutes from five minutes ago)."""
     rt, _ = polled
     found = await ask(rt, "search convoy since:1h")
-    assert re.fullmatch(rf"2 matches since {STAMP}, newest first:", found.splitlines()[0])
-    assert listed(found) == [f"Convoy {n} crosses the river" for n in range(2)]
+    assert re.fullmatch(rf"2 stories since {STAMP}, newest first:", found.splitlines()[0])
+    assert listed(found) == CONVOY_TITLES[:2]
     assert "older:" not in found
     assert listed(await ask(rt, "search outlet:test since:20m")) == [PYONGYANG, DRONES]
     bad = await ask(rt, "search convoy since:7")

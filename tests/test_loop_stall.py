@@ -90,10 +90,11 @@ async def test_a_slow_search_leaves_the_bot_serving_and_answers_right(tmp_path: 
     # ... and the loop went on waking its other tasks all along: no wait near the search's own.
     assert len(beats) >= 10, beats
     assert max(beats) < took / 3, (max(beats), took)
-    # The answer is the archive's ten newest matches, newest first.
+    # The answer is the archive's ten newest matches, newest first (no story holds them: a
+    # line each).
     assert reply.ok, reply.text  # type: ignore[attr-defined]
     lines = reply.text.splitlines()  # type: ignore[attr-defined]
-    assert lines[0] == "more than 1000 matches; 1-10, newest first:"
+    assert lines[0] == "more than 1000 stories; 1-10, newest first:"
     assert lines[-1] == "older: `/wirewatch search harbour page:2`"
     assert [line.split(" (")[0] for line in lines[1:-1]] == [
         f"- Harbour report {ITEMS - k}" for k in range(10)

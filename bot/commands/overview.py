@@ -9,23 +9,20 @@ any command that changes something.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bot.clock import iso, minute_utc, utcnow
-from bot.commands.echo import one_line, shown, when
-from bot.commands.grammar import ALIASES, SEARCH_LIMIT, SUBCOMMANDS, Invocation
-from bot.commands.lookups import SearchQuery, describe_sub, live, search_query
+from bot.clock import minute_utc, utcnow
+from bot.commands.echo import one_line, when
+from bot.commands.found import search_reply
+from bot.commands.grammar import ALIASES, SUBCOMMANDS, Invocation
+from bot.commands.lookups import describe_sub, live
 from bot.commands.rights import is_moderator, rights_mark
 from bot.commands.subscriptions import next_digest
-from bot.commands.urls import URL_TEXT
 from bot.durations import format_duration
-from bot.errors import CommandError
 from bot.feedback import Marked, TopicWeek, last_week
 from bot.gone_topics import gone_line, gone_subscriptions
 from bot.outbox import pending_count
-from bot.settings import LINE_BREAKING
 from bot.status import (
     Posted,
     digest_waiting,
@@ -35,15 +32,10 @@ from bot.status import (
     without_vectors,
 )
 from bot.store import (
-    COUNT_CAP,
-    count_matches,
-    deliveries_of,
     list_feeds,
     list_topics,
-    search_items,
     subscriptions,
 )
-from bot.text.invisible import quoted
 from bot.wording import counted
 
 if TYPE_CHECKING:
@@ -77,99 +69,8 @@ async def show_help(calls: StoreCalls, inv: Invocation, rest: str) -> str:
 
 
 def search(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
-    rest = LINE_BREAKING.sub(" ", rest).strip()
-    query = search_query(rest, rt.pipeline.gazetteer)
-    if not query.terms and not query.outlet:
-        raise CommandError("search needs words to look for: `/wirewatch search Niger troops`")
-    feeds = _outlet_feeds(db, query.outlet) if query.outlet else None
-    since = iso(utcnow() - timedelta(seconds=query.since)) if query.since is not None else None
-    skip = (query.page - 1) * SEARCH_LIMIT
-    rows = search_items(db, query.terms, SEARCH_LIMIT, skip, feeds, since)
-    total = count_matches(db, query.terms, feeds, since) if rows or skip else 0
-    words = " ".join(w for w in rest.split() if not _PAGE_WORD.fullmatch(w))
-    if not rows and total:
-        return f"page {query.page} of `{shown(words)}` is past the last: {_matches(total, query)}"
-    if not rows:
-        return f"nothing stored matches `{shown(words)}`{_as_entities(query)}"
-    lines = [_found(total, skip, len(rows), query, since)]
-    got = deliveries_of(db, inv.channel, [r["id"] for r in rows])
-    for r in rows:
-        url = f" {r['url']}" if r["url"] and URL_TEXT.match(r["url"]) else ""
-        here = _here(got.get(r["id"]))
-        lines.append(
-            f"- {quoted(r['title'])} ({quoted(r['outlet'])}, {when(r['published'])}){here}{url}"
-        )
-    if skip + len(rows) < total:
-        lines.append(_older(words, query.page + 1))
-    return "\n".join(lines)
-
-
-_PAGE_WORD = re.compile(r"page:\d+", re.I)
-
-
-def _outlet_feeds(db: Database, typed: str) -> set[int]:
-    """The feeds an editor means by an outlet's name: those so named, in any case, else
-    those whose name has it as a word ("Reuters": "Reuters World" and "Reuters Business");
-    removed feeds too, as their items stay searchable."""
-    want = typed.casefold()
-    feeds = list_feeds(db)
-    named = {f.id for f in feeds if f.name.casefold() == want}
-    within = {f.id for f in feeds if re.search(rf"\b{re.escape(want)}\b", f.name.casefold())}
-    if named or within:
-        return named or within
-    raise CommandError(f"no feed is called `{shown(typed)}`: `/wirewatch feeds` lists them")
-
-
-def _found(total: int, skip: int, count: int, query: SearchQuery, since: str | None) -> str:
-    """ "3 matches, newest first:"; of more than a page, which: "45 matches; 11-20, newest
-    first:"; with how an entity was read: "13 matches (North Korea under any of its names)";
-    since:7d as the time it stands for."""
-    after = f" since {when(since)}" if since else ""
-    if total == 1:
-        return f"1 match{after}{_as_entities(query)}:"
-    many = f"more than {COUNT_CAP}" if total > COUNT_CAP else str(total)
-    which = "" if skip == 0 and count == total else f"; {skip + 1}-{skip + count}"
-    return f"{many} matches{after}{_as_entities(query)}{which}, newest first:"
-
-
-def _matches(total: int, query: SearchQuery) -> str:
-    """How many pages a search has, for a page asked past them."""
-    many = f"more than {COUNT_CAP}" if total > COUNT_CAP else str(total)
-    pages = -(-min(total, COUNT_CAP) // SEARCH_LIMIT)
-    return f"{many} matches{_as_entities(query)}, {counted(pages, 'page')}"
-
-
-def _as_entities(query: SearchQuery) -> str:
-    """Why "DPRK" lists items that never say it: the entity is looked for by all its names."""
-    if not query.entities:
-        return ""
-    return " (" + "; ".join(f"{n} under any of its names" for n in query.entities) + ")"
-
-
-def _here(got: tuple[int, str, int | None] | None) -> str:
-    """What this channel got of an item: an editor asking "what did we get on X" wants the
-    alerts told from the items that never reached them."""
-    if got is None:
-        return ""
-    ref, state, digest = got
-    if state == "sent":
-        return " · in a digest here" if digest is not None else f" · alerted here, ref {ref}"
-    if state == "digest":
-        return " · waiting for this channel's next digest"
-    if state in ("pending", "claimed", "held"):
-        return f" · alert waiting to be sent here, ref {ref}"
-    if state == "muted":  # what a muted channel missed, found again
-        return " · not sent here: the channel was muted"
-    if state == "failed":
-        return f" · alert given up on here, ref {ref}"
-    return ""
-
-
-def _older(words: str, page: int) -> str:
-    """What to type for the next page: the whole command when it fits in an answer."""
-    if shown(words) == words:
-        return f"older: `/wirewatch search {words} page:{page}`"
-    return f"older: the same search with `page:{page}` added"
+    """One line per story the words found (bot.commands.found)."""
+    return search_reply(db, rt.pipeline.gazetteer, inv.channel, rest)
 
 
 def status(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:

@@ -1,0 +1,166 @@
+"""`search` by story against search by item (the layout before), same archive, same run.
+
+A 60,000-item archive (as tests/test_loop_stall.py builds it: every item says "harbour",
+ten a second, five days old), once with no story holding the items (an archive from
+before the story index) and once grouped five reports to a story from five outlets, with
+an alert of each story sent to the channel. Per case, the median of a few runs of what one
+answer queries: before, `search_items` + `count_matches` + `deliveries_of` (one line per
+report); now, `search_stories` + `count_stories` + `stories_told` + `story_deliveries` +
+`search_matches`, and the whole reply (`bot.commands.found.search_reply`, which adds the
+reading of the words and the wording). Nothing passes or fails here.
+
+`python -m bench.search [--quick]`
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.report import Section, ratio, run_alone
+from bot.commands.found import search_reply
+from bot.db import open_database
+from bot.gazetteer import Gazetteer
+from bot.store import (
+    count_matches,
+    count_stories,
+    deliveries_of,
+    search_items,
+    search_matches,
+    search_stories,
+    stories_told,
+    story_deliveries,
+)
+
+ITEMS = 60_000
+PER_STORY = 5
+CHANNEL = "console"
+# (label, words typed, terms): a word in every item, a word in one item of a thousand.
+CASES = (
+    ("a word in every item", "harbour", (("harbour",),)),
+    ("a word in 1 item of 1,000", "rare", (("rare",),)),
+)
+
+
+def _archive(path: Path, count: int, stories: bool) -> Path:
+    """`count` items, in stories of PER_STORY from PER_STORY feeds with the first one's
+    alert sent, or in none; written in bulk through the real schema."""
+    open_database(path).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN")
+    fts = conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'items_a_'"
+    ).fetchall()
+    for name, _ in fts:
+        conn.execute(f"DROP TRIGGER {name}")
+    for f in range(1, PER_STORY + 1):
+        conn.execute(
+            "INSERT INTO feeds (id, url, name, origin, next_poll, created) "
+            f"VALUES ({f}, 'https://port{f}.example/rss', 'Port News {f}', 'chat', '9999', '2020')"
+        )
+    story = f"(i - 1) / {PER_STORY} + 1" if stories else "NULL"
+    conn.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+        "INSERT INTO items (id, feed_id, identity, url, title, summary, published, first_seen, "
+        f"story_id) SELECT i, (i - 1) % {PER_STORY} + 1, 'guid:' || i, "
+        "'https://port.example/' || i, 'Harbour report ' || i, "
+        "'The harbour authority counted ' || i || ' ships' || "
+        "CASE WHEN i % 1000 = 0 THEN ', a rare sight.' ELSE '.' END, "
+        "strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-5 days', '+' || (i / 10) || ' seconds'), "
+        "strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-5 days', '+' || (i / 10) || ' seconds'), "
+        f"{story} FROM n",
+        [count],
+    )
+    if stories:
+        conn.execute(
+            "INSERT INTO stories (id, title, first_item, first_seen, last_seen) "
+            "SELECT story_id, title, min(id), min(first_seen), max(first_seen) FROM items "
+            "GROUP BY story_id"
+        )
+        conn.execute(
+            "INSERT INTO subscriptions (id, channel, topic, created) "
+            f"VALUES (1, '{CHANNEL}', 'troop-deployments', '2020')"
+        )
+        conn.execute(
+            "INSERT INTO deliveries (subscription_id, channel, story_id, item_id, kind, "
+            "status, next_attempt, created, sent_at) SELECT 1, ?, id, first_item, 'new', "
+            "'sent', '2020', '2020', '2020' FROM stories",
+            [CHANNEL],
+        )
+    conn.execute("INSERT INTO items_fts (items_fts) VALUES ('rebuild')")
+    for _, sql in fts:
+        conn.execute(sql)
+    conn.execute("COMMIT")
+    conn.close()
+    return path
+
+
+def _by_item(db: Any, terms: Any) -> int:
+    rows = search_items(db, terms, 10, 0)
+    count_matches(db, terms)
+    deliveries_of(db, CHANNEL, [r["id"] for r in rows])
+    return len(rows)
+
+
+def _by_story(db: Any, terms: Any) -> int:
+    hits = search_stories(db, terms, 10, 0)
+    count_stories(db, terms)
+    told = stories_told(db, hits)
+    story_deliveries(db, CHANNEL, [h.story for h in hits if h.story], [])
+    search_matches(db, terms, [t.item for t in told.values()])
+    return len(hits)
+
+
+def _median_ms(call: Callable[[], object], runs: int) -> float:
+    call()  # warm the page cache alike for both
+    took = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        call()
+        took.append((time.perf_counter() - began) * 1000)
+    return statistics.median(took)
+
+
+def run(quick: bool = False) -> Section:
+    import sqlite_utils
+
+    runs = 3 if quick else 9
+    count = ITEMS // 10 if quick else ITEMS
+    gazetteer = Gazetteer.load()
+    section = Section(
+        "search: one line per story",
+        ["archive; search", "by item (before), ms", "by story, ms", "by story / by item"]
+        + ["whole reply, ms"],
+        notes=[f"Median of {runs} runs each, in one process: the queries of one first page."],
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        for grouped in (False, True):
+            path = _archive(Path(tmp) / f"a{int(grouped)}.db", count, grouped)
+            db = sqlite_utils.Database(sqlite3.connect(path))
+            for label, typed, terms in CASES:
+                old = _median_ms(lambda t=terms, d=db: _by_item(d, t), runs)
+                new = _median_ms(lambda t=terms, d=db: _by_story(d, t), runs)
+                reply = _median_ms(
+                    lambda w=typed, d=db: search_reply(d, gazetteer, CHANNEL, w), runs
+                )
+                archive = f"stories of {PER_STORY}" if grouped else "no stories"
+                section.add(
+                    **{
+                        "archive; search": f"{count:,} items, {archive}; {label}",
+                        "by item (before), ms": old,
+                        "by story, ms": new,
+                        "by story / by item": ratio(new, old),
+                        "whole reply, ms": reply,
+                    }
+                )
+            db.close()
+    return section
+
+
+if __name__ == "__main__":
+    run_alone(run, __doc__)
