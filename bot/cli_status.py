@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from bot.cli_store import open_for_reading
 from bot.clock import iso, iso_short, minute_utc, parse_stored, utcnow
@@ -36,7 +35,6 @@ from bot.wording import counted
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-    from bot.app import Runtime
     from bot.gazetteer import Gazetteer
     from bot.settings import Settings
 
@@ -162,24 +160,9 @@ def _digest_lines(digests: dict[str, Any]) -> list[str]:
     ]
 
 
-@dataclass(frozen=True)
-class _Pipeline:
-    gazetteer: Gazetteer
-
-
-@dataclass(frozen=True)
-class _Reader:
-    """What chat's `search` reads of the running bot (its gazetteer, its settings), for a
-    command line that runs none: no fetcher, no story index, no chat adapters."""
-
-    settings: Settings
-    pipeline: _Pipeline
-
-
 def search_command(args: argparse.Namespace, settings: Settings, gazetteer: Gazetteer) -> int:
     """`wirewatch search WORDS... [--channel CHANNEL] [--json]`: chat's search, same words."""
-    from bot.commands.grammar import Invocation
-    from bot.commands.overview import search
+    from bot.commands.found import search_reply
 
     text = " ".join(args.words)
     db = open_for_reading(settings)
@@ -189,9 +172,7 @@ def search_command(args: argparse.Namespace, settings: Settings, gazetteer: Gaze
             print("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), end="")
             print("" if not rows else "\n", end="")
             return 0
-        rt = cast("Runtime", _Reader(settings, _Pipeline(gazetteer)))
-        inv = Invocation("console", args.channel or "", "cli", text)
-        reply = search(db, rt, inv, text)
+        reply = search_reply(db, gazetteer, args.channel or "", text)
     except CommandError as exc:  # a since: without a unit, an outlet no feed is called
         raise UsageError(_spelled(str(exc))) from None
     finally:
@@ -209,15 +190,15 @@ def _spelled(reply: str) -> str:
 def _search_rows(db: Database, gazetteer: Gazetteer, text: str, channel: str) -> list[dict]:
     """`--json`: each match of the page chat's search would show, one object each, with what
     `channel` got of it (`delivery`, `status`, `digest`: its ids and state), when given."""
+    from bot.commands.found import outlet_feeds
     from bot.commands.grammar import SEARCH_LIMIT
     from bot.commands.lookups import search_query
-    from bot.commands.overview import _outlet_feeds
     from bot.store import count_matches, deliveries_of, search_items
 
     query = search_query(text, gazetteer)
     if not query.terms and not query.outlet:
         raise CommandError("search needs words to look for: `wirewatch search Niger troops`")
-    feeds = _outlet_feeds(db, query.outlet) if query.outlet else None
+    feeds = outlet_feeds(db, query.outlet) if query.outlet else None
     since = iso(utcnow() - timedelta(seconds=query.since)) if query.since is not None else None
     skip = (query.page - 1) * SEARCH_LIMIT
     rows = search_items(db, query.terms, SEARCH_LIMIT, skip, feeds, since)

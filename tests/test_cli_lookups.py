@@ -21,6 +21,7 @@ from bot.commands import Commands, Invocation
 from bot.gazetteer import Gazetteer
 from tests.feedserver import FeedServer
 from tests.runtime import console_runtime
+from tests.test_lookback import CONVOYS
 
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"
 ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
@@ -29,7 +30,7 @@ ITEMS = [
     (POLAND, "Warsaw said on Monday it had sent troops."),
     ("Pyongyang sends thousands more troops to Russia's Kursk front", "They left by train."),
     ("Central bank cuts its key rate", "The bank cut rates by a quarter point."),
-] + [(f"Convoy {n} crosses the river", f"Convoy {n} carried fuel and rations.") for n in range(12)]
+] + CONVOYS  # twelve stories with the word "convoy": a story is one line of a search
 WAITING = "slack:C0WAITING"  # no Slack token here: its alerts wait unsent
 DIGEST = "discord:42"
 
@@ -187,7 +188,7 @@ async def test_search_is_chats_search_spelled_for_the_shell(
         ["convoy"],
         ["convoy", "page:2"],
         ['"Belarus border"', "OR", "Kursk"],
-        ["outlet:wire", "rations"],
+        ["outlet:wire", "tractor"],
         ["since:1d", "troops"],
         ["nothing-like-this"],
     ]
@@ -199,7 +200,7 @@ async def test_search_is_chats_search_spelled_for_the_shell(
         chat = await _chat_search(config, " ".join(words), "console")
         assert out.rstrip("\n") == chat.replace("`/wirewatch ", "`wirewatch "), words
     _, out, _ = _run(capfd, "search", "convoy", "--config", str(config))
-    assert out.startswith("12 matches; 1-10, newest first:\n")
+    assert out.startswith("12 stories; 1-10, newest first:\n")
     assert out.rstrip().endswith("older: `wirewatch search convoy page:2`")  # what to type here
     _, out, _ = _run(capfd, "search", "Poland", "--channel", "console", "--config", str(config))
     assert "alerted here" in out

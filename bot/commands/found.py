@@ -54,7 +54,7 @@ def search_reply(db: Database, gazetteer: Gazetteer, channel: str, rest: str) ->
     query = search_query(rest, gazetteer)
     if not query.terms and not query.outlet:
         raise CommandError("search needs words to look for: `/wirewatch search Niger troops`")
-    feeds = _outlet_feeds(db, query.outlet) if query.outlet else None
+    feeds = outlet_feeds(db, query.outlet) if query.outlet else None
     since = iso(utcnow() - timedelta(seconds=query.since)) if query.since is not None else None
     skip = (query.page - 1) * SEARCH_LIMIT
     hits = search_stories(db, query.terms, SEARCH_LIMIT, skip, feeds, since)
@@ -173,7 +173,7 @@ def _state(got: tuple[int, str, int | None]) -> str:
     return ""
 
 
-def _outlet_feeds(db: Database, typed: str) -> set[int]:
+def outlet_feeds(db: Database, typed: str) -> set[int]:
     """The feeds an editor means by an outlet's name: those so named, in any case, else
     those whose name has it as a word ("Reuters": "Reuters World" and "Reuters Business");
     removed feeds too, as their items stay searchable."""
