@@ -34,6 +34,7 @@ BENCHMARKS = (
     "latency",
     "stall",
     "storage",
+    "search",
     "memory",
     "startup",
 )
