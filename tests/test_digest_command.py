@@ -5,18 +5,27 @@ console adapter or Slack's stand-in through the real slack_sdk and slack-bolt.""
 from __future__ import annotations
 
 import asyncio
+import random
 import re
+import string
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.app import open_runtime, poll_once
 from bot.commands import Commands, Invocation, Reply
+from bot.commands.recap import RECAP_STORIES
 from bot.digest import send_digests
+from bot.ingest import store_new_items
+from bot.outbox import deliver_pending
+from bot.redecide import subscribe
+from bot.store import add_feed
+from bot.stories.index import StoryIndex
 from tests.feedserver import FeedServer
 from tests.runtime import Console
 from tests.test_digest import LITHUANIA, NK_REPORTS, _outlet_feed
 from tests.test_digest_feedback import ESTONIA, _config, _refs, _serve
 from tests.test_feedback import _settings
+from tests.test_outbox import _item
 from tests.test_slack import ADMIN, MEMBER, NEWS, slack_env
 
 NK = NK_REPORTS[0][0]
@@ -161,3 +170,35 @@ async def test_a_recap_s_window_is_read_as_mute_reads_a_duration(tmp_path: Path)
         assert nothing.ok and nothing.text.startswith("nothing here in the last 12h (since ")
         instant = await _run(cmds, "digest")
         assert not instant.ok and "this channel has no digest subscription" in instant.text
+
+
+async def test_a_long_recap_arrives_whole_in_several_slack_messages(tmp_path: Path) -> None:
+    """More stories than a message holds: every line whole, in one message or the next,
+    the newest first, and what was left out said."""
+    async with slack_env(tmp_path) as env:
+        db = env.rt.db
+        feed = add_feed(db, "https://x.example/rss", "X", origin="config")
+        db["topics"].insert({"name": "t", "query": "troops", "origin": "config"}, pk="name")
+        subscribe(db, f"slack:{NEWS}", "t", "instant")
+        start = datetime.now(UTC) - timedelta(hours=2)
+        titles = [_unrelated(n) for n in range(RECAP_STORIES + 5)]
+        items = [_item(str(n), t, start + timedelta(minutes=n)) for n, t in enumerate(titles)]
+        store_new_items(db, feed, items, StoryIndex(), start)
+        await deliver_pending(db, env.rt.adapters)
+        assert len(env.stub.top_level(NEWS)) == len(titles)
+
+        replies = await env.replies("digest 1d", user=MEMBER)
+        assert len(replies) > 1  # Slack's 12,000 characters a message
+        lines = "\n".join(replies).splitlines()
+        assert lines[0].endswith(f"newest first: {RECAP_STORIES} stories told")
+        shown = [line.split(" · ", 2)[2].split(" (1 outlet) ")[0] for line in lines[1:-2]]
+        assert shown == titles[::-1][:RECAP_STORIES]  # newest first, each whole
+        assert lines[-2] == f"5 older not shown: a recap holds {RECAP_STORIES}"
+        assert lines[-1].startswith("to mark one: ")
+
+
+def _unrelated(n: int) -> str:
+    """A long headline sharing no word with another's: a story of its own."""
+    pick = random.Random(n)
+    words = ["".join(pick.choices(string.ascii_lowercase, k=6)) for _ in range(27)]
+    return f"{' '.join(words)} troops"
