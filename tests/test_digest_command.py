@@ -20,10 +20,13 @@ from bot.outbox import deliver_pending
 from bot.redecide import subscribe
 from bot.store import add_feed
 from bot.stories.index import StoryIndex
+from tests.discordstub import DiscordStub
 from tests.feedserver import FeedServer
 from tests.runtime import Console
 from tests.test_digest import LITHUANIA, NK_REPORTS, _outlet_feed
 from tests.test_digest_feedback import ESTONIA, _config, _refs, _serve
+from tests.test_discord import discord_runtime, stub, text_of  # noqa: F401 (a fixture)
+from tests.test_discord import settings_for as discord_settings
 from tests.test_feedback import _settings
 from tests.test_outbox import _item
 from tests.test_slack import ADMIN, MEMBER, NEWS, slack_env
@@ -202,3 +205,18 @@ def _unrelated(n: int) -> str:
     pick = random.Random(n)
     words = ["".join(pick.choices(string.ascii_lowercase, k=6)) for _ in range(27)]
     return f"{' '.join(words)} troops"
+
+
+async def test_on_discord_a_member_may_ask_for_a_recap_but_not_post_the_digest(
+    stub: DiscordStub,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    """The synced command's `since:` option reaches the same parser: a spelled-out window is
+    answered with the short form, a member's bare `digest` refused."""
+    async with discord_runtime(stub, discord_settings(tmp_path), bound=False):
+        bare = await stub.command("digest", user=stub.member)
+        assert "`digest`: only moderators may use it" in text_of(bare)
+        spelled = await stub.command("digest", user=stub.member, since="2 hours")
+        assert "did you mean `2h`?" in text_of(spelled)
+        recap = await stub.command("digest", user=stub.member, since="12h")
+        assert text_of(recap).startswith("nothing here in the last 12h (since ")
