@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import string
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlite_utils
@@ -140,24 +141,43 @@ async def send_digests(db: sqlite_utils.Database, adapters: dict[str, ChatAdapte
         )
     ]
     for channel in channels:
-        platform, ident = split_channel(channel)
-        adapter = adapters.get(platform)
+        adapter = adapters.get(split_channel(channel)[0])
         if adapter is None:
             continue
         try:
-            posted += await _send_channel(db, adapter, channel, ident)
+            posted += (await send_channel(db, adapter, channel)).messages
         except Exception as exc:  # our side failed: nothing is marked, the next digest retries
             log.error("digest.fault channel=%s error=%s", channel, exc, exc_info=exc)
     return posted
 
 
-async def _send_channel(
-    db: sqlite_utils.Database, adapter: ChatAdapter, channel: str, ident: str
-) -> int:
-    if not await _settle_doubts(db, adapter, channel, ident) or _paused(db, channel):
-        return 0
-    skip_muted(db, "digest", utcnow(), channel)  # as the outbox skips a muted one's alerts
-    posted = 0
+@dataclass(frozen=True)
+class ChannelDigest:
+    """What one channel's turn of the digest did, for whoever asked for it (`digest` in chat
+    says so; the scheduled job only counts `messages`)."""
+
+    messages: int = 0  # posted
+    stories: int = 0  # the stories their lines listed
+    muted: int = 0  # deliveries skipped now because the channel is muted
+    unsure: bool = False  # an earlier digest may be posted and the platform could not say
+    paused: bool = False  # the channel is paused: its digest waits for it to be resumed
+    error: str = ""  # why the platform refused a post (its stories wait, or are held)
+    more: bool = False  # more stories wait than MAX_MESSAGES hold: the next digest has them
+
+
+async def send_channel(
+    db: sqlite_utils.Database, adapter: ChatAdapter, channel: str
+) -> ChannelDigest:
+    """Post `channel`'s waiting digest now, as the scheduled job does: the same messages,
+    marks and failure handling. The caller holds the platform's drain lock (bot.app), so
+    that no other digest or outbox drain claims the same deliveries meanwhile."""
+    ident = split_channel(channel)[1]
+    if not await _settle_doubts(db, adapter, channel, ident):
+        return ChannelDigest(unsure=True)
+    if _paused(db, channel):
+        return ChannelDigest(paused=True)
+    muted = skip_muted(db, "digest", utcnow(), channel)  # as the outbox skips a muted one's
+    posted = stories = 0
     for _ in range(MAX_MESSAGES):
         rows = _waiting(db, channel)
         if not rows:
@@ -171,11 +191,11 @@ async def _send_channel(
             log.warning("digest.failed channel=%s key=%d error=%s", channel, key, exc)
             if exc.permanent:  # as an alert's: pause the channel, tell moderators, keep these
                 hold_channel(db, channel, str(exc))
-            break
+            return ChannelDigest(posted, stories, muted, error=str(exc), paused=exc.permanent)
         except (TimeoutError, OSError) as exc:  # the post may have got through: ask first
             _release(db, key, maybe_posted=True)
             log.warning("digest.failed channel=%s key=%d error=%s", channel, key, exc)
-            break
+            return ChannelDigest(posted, stories, muted, error=str(exc) or type(exc).__name__)
         except BaseException:  # cancelled, or an adapter bug: it may have posted
             _release(db, key, maybe_posted=True)
             raise
@@ -183,7 +203,9 @@ async def _send_channel(
         _mark_sent(db, key, ref)
         log.info("digest.sent channel=%s key=%d deliveries=%d", channel, key, len(rows))
         posted += 1
-    return posted
+        stories += len({r["story_id"] for r in rows})
+    more = posted == MAX_MESSAGES and bool(_waiting(db, channel))
+    return ChannelDigest(posted, stories, muted, more=more)
 
 
 async def _settle_doubts(

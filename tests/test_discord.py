@@ -313,8 +313,8 @@ async def test_a_stale_command_is_answered_and_logged_not_dropped(stub, tmp_path
     """A client still showing another version's /wirewatch (a renamed subcommand, a removed
     option): without an answer the member sees only "The application did not respond"."""
     async with discord_runtime(stub, settings_for(tmp_path), bound=False) as (rt, _):
-        gone = await stub.stale_command("digest", user=stub.moderator)
-        assert "`/wirewatch digest`" in text_of(gone) and "out of date" in text_of(gone)
+        gone = await stub.stale_command("subscriptions", user=stub.moderator)
+        assert "`/wirewatch subscriptions`" in text_of(gone) and "out of date" in text_of(gone)
         assert "Reload Discord" in text_of(gone) and gone.replies()[0]["flags"] & 64
         extra = await stub.stale_command(
             "subscribe", user=stub.moderator, topic="troop-deployments", sort="new"

@@ -195,6 +195,21 @@ def test_what_everyone_may_use_is_what_the_code_lets_them(doc: str) -> None:
     assert _public(_read(doc)) == public
 
 
+@pytest.mark.parametrize(
+    "doc", ("README.md", "docs/commands.md", "docs/slack.md", "docs/discord.md")
+)
+def test_what_everyone_may_use_names_what_they_may_run_with_arguments(doc: str) -> None:
+    """`digest` posts in the channel (moderators), `digest 12h` answers the asker alone
+    (everyone): the sentence names the second, as the platform spells it."""
+    text = " ".join(_read(doc).split())
+    sentence = text[text.index("Everyone may use") :].split(";")[0]
+    for sub in SUBCOMMANDS:
+        if sub.public_with_args:
+            typed = f"`{sub.name} {sub.synopsis.strip('[]')}`"
+            option = f"`{sub.name}` with `{sub.args[0][0]}:`"  # Discord's option
+            assert typed in sentence or option in sentence, sub.name
+
+
 def _env_names(text: str) -> set[str]:
     return set(re.findall(r"\b(?:WIREWATCH|SLACK|DISCORD)_[A-Z_]*[A-Z]\b", text))
 

@@ -8,8 +8,8 @@ a `Reply(ok=False)` that says what was wrong and shows the usage line; it change
 The package, a module a job: grammar (what a command is, how text parses into one), rights
 (who may run it), dispatch (`Commands`: the entry point), calls (where its queries run),
 then the handlers: subscriptions, switches (mute, edits), feeds and feed_names, topics,
-trial (`test`), overview (help, status, search), labels (`feedback`); echo, lookups and
-urls hold what several of them share.
+trial (`test`), overview (help, status, search), labels (`feedback`), recap (`digest`);
+echo, lookups and urls hold what several of them share.
 
 Deliberately not here: any platform syntax or API, acknowledging within 3 seconds (adapters
 do that), and the queries themselves (bot.store, bot.status).

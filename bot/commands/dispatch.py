@@ -16,7 +16,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from bot.commands import feed_admin, overview, subscriptions, switches, topic_admin
+from bot.commands import feed_admin, overview, recap, subscriptions, switches, topic_admin
 from bot.commands.calls import StoreCalls
 from bot.commands.grammar import Invocation, Reply, Subcommand, parse, text_for
 from bot.commands.labels import feedback
@@ -65,6 +65,7 @@ _ON_LOOP: dict[str, Handler] = {
     "topic add": topic_admin.topic_add,
     "topic remove": topic_admin.topic_remove,
     "test": try_query,
+    "digest": recap.digest,  # posts through the adapter; a recap runs on the store thread
 }
 
 
@@ -85,7 +86,7 @@ class Commands:
         sub: Subcommand | None = None
         try:
             sub, rest = parse(inv.text)
-            refused = refusal(self.rt.settings, inv, sub)
+            refused = refusal(self.rt.settings, inv, sub, rest)
             if refused:
                 reply = refused
             else:

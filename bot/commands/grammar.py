@@ -64,6 +64,9 @@ class Subcommand:
     # Sets up alerts in the channel it is run in: refused where wirewatch cannot post, or
     # the first alert would pause the channel and nobody who asked would hear of it.
     posts_here: bool = False
+    # Moderators' alone; with arguments it only reads, answering the asker alone, and
+    # anyone may run it (`digest` posts the channel's digest, `digest 12h` recaps).
+    public_with_args: bool = False
 
     @property
     def usage(self) -> str:
@@ -161,6 +164,15 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         True,
         "post outlets' edits of a story in its thread (on by default), or not; alone, say which",
         "[on|off]",
+    ),
+    Subcommand(
+        "digest",
+        (("since", "duration", False),),
+        True,
+        # With the rights mark, at most 100 characters: Discord's menu shows no more.
+        "post this channel's digest now; with SINCE (12h, 2d), recap what it was told",
+        "[SINCE]",
+        public_with_args=True,
     ),
     Subcommand(
         "search",
@@ -286,11 +298,18 @@ def needs_posting(text: str) -> bool:
 
 
 def requires_moderator(text: str) -> bool:
-    """Whether `text` names a moderator-only command (adapters skip the admin lookup if not)."""
+    """Whether `text` is a command only moderators may run (adapters skip the admin lookup
+    if not)."""
     try:
-        return parse(text)[0].moderator_only
+        return moderator_needed(*parse(text))
     except CommandError:
         return False
+
+
+def moderator_needed(sub: Subcommand, rest: str) -> bool:
+    """Whether `sub`, run with `rest` after it, is for moderators: `digest` posts into the
+    channel, `digest 12h` only answers the asker."""
+    return sub.moderator_only and not (sub.public_with_args and rest.strip() != "")
 
 
 def one_word(name: str, arg: str, kind: str) -> bool:

@@ -13,20 +13,26 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from bot.commands.grammar import SUBCOMMANDS, Invocation, Reply, Subcommand
+from bot.commands.grammar import SUBCOMMANDS, Invocation, Reply, Subcommand, moderator_needed
 
 if TYPE_CHECKING:
     from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PUBLIC = ", ".join(s.name for s in SUBCOMMANDS if not s.moderator_only)
+PUBLIC = ", ".join(
+    f"{s.name} {s.synopsis.strip('[]')}" if s.public_with_args else s.name
+    for s in SUBCOMMANDS
+    if not s.moderator_only or s.public_with_args
+)
 
 
 def rights_mark(sub: Subcommand) -> str:
     """Who may use `sub`, as help lines show it."""
     if sub.bot_wide:
         return " (moderators of the whole bot)"
+    if sub.public_with_args:  # `digest`: posting is the moderators', a recap anyone's
+        return " (posting: moderators)"
     return " (moderators)" if sub.moderator_only else ""
 
 
@@ -42,10 +48,11 @@ def is_moderator(settings: Settings, inv: Invocation, *, bot_wide: bool = False)
     return inv.user in allowed or any(role in allowed for role in inv.roles)
 
 
-def refusal(settings: Settings, inv: Invocation, sub: Subcommand) -> Reply | None:
-    """Why `sub` may not run here for `inv`'s user, or None when it may: only moderators
-    may use it, or it sets up alerts in a channel wirewatch cannot post in."""
-    if sub.moderator_only and not is_moderator(settings, inv, bot_wide=sub.bot_wide):
+def refusal(settings: Settings, inv: Invocation, sub: Subcommand, rest: str = "") -> Reply | None:
+    """Why `sub` (with `rest` after it) may not run here for `inv`'s user, or None when it
+    may: only moderators may use it, or it sets up alerts in a channel wirewatch cannot
+    post in."""
+    if moderator_needed(sub, rest) and not is_moderator(settings, inv, bot_wide=sub.bot_wide):
         return _not_a_moderator(inv, sub)
     if sub.posts_here and inv.cannot_post:
         return Reply(

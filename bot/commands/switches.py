@@ -32,21 +32,7 @@ _MUTE_RANGE = "a mute lasts at least 1s and at most 90d"
 def mute(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
     if not rest:
         raise CommandError("mute needs a DURATION, like 30m, 2h or 1d")
-    try:
-        seconds = parse_duration(rest)
-    except ValueError as exc:
-        if hint := meant(rest):  # "2 hours": the short form, which is what mute takes
-            # ...unless that is out of range too: "100 days" told `100d` was then refused.
-            fits = 1 <= parse_duration(hint) <= MAX_MUTE
-            hinted = f"did you mean `{hint}`?" if fits else f"`{hint}`, but {_MUTE_RANGE}"
-            raise CommandError(f"`{shown(rest)}` is not a duration: {hinted}") from None
-        if len(rest) <= SHOWN:  # its own words say what is wrong ("30 has no unit")
-            raise CommandError(str(exc)) from None
-        raise CommandError(
-            f"`{shown(rest)}` is not a duration: a number and a unit, like 30s, 5m, 24h or 7d"
-        ) from None
-    if not 1 <= seconds <= MAX_MUTE:
-        raise CommandError(_MUTE_RANGE)
+    seconds = read_duration(rest, 1, MAX_MUTE, _MUTE_RANGE)
     until = later(seconds)
     now = iso(utcnow())
     # A mute replaces the one running, shorter or not: said, so a shortened one is no surprise.
@@ -69,6 +55,28 @@ def mute(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
         f"muted until {when(until)} ({format_duration(seconds)}){was}; "
         "alerts meanwhile are skipped. `/wirewatch unmute` ends it early"
     )
+
+
+def read_duration(rest: str, least: float, most: float, in_range: str) -> float:
+    """`rest` as seconds from `least` to `most`, read as every command reads a duration;
+    a CommandError saying what is wrong ("2 hours": did you mean `2h`?), `in_range` when
+    it is out of range."""
+    try:
+        seconds = parse_duration(rest)
+    except ValueError as exc:
+        if hint := meant(rest):  # "2 hours": the short form, which is what commands take
+            # ...unless that is out of range too: "100 days" told `100d` was then refused.
+            fits = least <= parse_duration(hint) <= most
+            hinted = f"did you mean `{hint}`?" if fits else f"`{hint}`, but {in_range}"
+            raise CommandError(f"`{shown(rest)}` is not a duration: {hinted}") from None
+        if len(rest) <= SHOWN:  # its own words say what is wrong ("30 has no unit")
+            raise CommandError(str(exc)) from None
+        raise CommandError(
+            f"`{shown(rest)}` is not a duration: a number and a unit, like 30s, 5m, 24h or 7d"
+        ) from None
+    if not least <= seconds <= most:
+        raise CommandError(in_range)
+    return seconds
 
 
 def unmute(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:

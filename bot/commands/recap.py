@@ -1,0 +1,163 @@
+"""`digest`: this channel's waiting digest posted now; `digest SINCE`: what it was told since.
+
+`digest` alone posts what the scheduled digest would post next, through the digest's own
+code (`bot.digest.send_channel`: the same text, the same marks, the same handling of a
+platform's refusal), holding the platform's drain lock as the scheduled job and the outbox
+do: two moderators asking at once, or the job running meanwhile, post it once, and the job
+then finds nothing of it left to post. `digest 12h` answers the asker alone with the stories
+the channel heard of in that window and those its topics matched that it was not told of
+(muted, paused, still waiting for a digest); it marks and posts nothing.
+
+Deliberately not here: a digest's text and bookkeeping (bot.digest), the recap's queries
+(bot.told), any platform.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from bot.chat import split_channel
+from bot.clock import iso, utcnow
+from bot.commands.echo import one_line, when
+from bot.commands.grammar import Invocation, Reply
+from bot.commands.subscriptions import next_digest
+from bot.commands.switches import read_duration
+from bot.digest import ChannelDigest, send_channel
+from bot.durations import format_duration
+from bot.errors import CommandError
+from bot.feedback import KINDS
+from bot.store import subscriptions
+from bot.text.clip import clip
+from bot.told import ToldStory, last_digest, told_since
+from bot.wording import counted
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+    from bot.app import Runtime
+    from bot.commands.calls import StoreCalls
+
+MAX_SINCE = 7 * 86400.0  # what a morning after a weekend needs, and a reply can hold
+RECAP_STORIES = 50  # lines of a recap: on Discord already a dozen messages
+TITLE_CHARS = 200
+_SINCE_RANGE = "a recap reaches back at least 1m and at most 7d"
+# How a story the channel was not told of is marked (bot.told.STATES).
+_UNTOLD = {
+    "waiting": "waiting for the next digest",
+    "paused": "NOT TOLD: held, alerts here are paused",
+    "gone": "NOT TOLD: held, its topic left the config",
+    "muted": "NOT TOLD: skipped while muted",
+}
+
+
+async def digest(calls: StoreCalls, inv: Invocation, rest: str) -> str | Reply:
+    if rest:
+        seconds = read_duration(rest, 60, MAX_SINCE, _SINCE_RANGE)
+        return await calls.run(recap, calls.rt, inv, seconds)
+    return await _send_now(calls, inv)
+
+
+async def _send_now(calls: StoreCalls, inv: Invocation) -> str | Reply:
+    rt = calls.rt
+    subs = await calls.run(lambda db: subscriptions(db, inv.channel))
+    if not any(s.mode == "digest" for s in subs):
+        raise CommandError(
+            "this channel has no digest subscription: its alerts come one by one as they "
+            "are found (`/wirewatch subscribe TOPIC digest` gathers a topic's into a digest). "
+            "`/wirewatch digest 12h` recaps what it was told"
+        )
+    platform = split_channel(inv.channel)[0]
+    adapter = rt.adapters.get(platform)
+    if adapter is None or rt.stopping.is_set():  # a command from a platform not posted to
+        raise CommandError("wirewatch cannot post here now; the next digest goes out as usual")
+    async with rt.drain_lock(platform):  # the scheduled digest's and the outbox's: one at a time
+        sent = await send_channel(rt.db, adapter, inv.channel)
+    return await calls.run(_answer, rt, inv, sent)
+
+
+def _answer(db: Database, rt: Runtime, inv: Invocation, sent: ChannelDigest) -> str | Reply:
+    """What the asker is told of the digest they asked for: sent, or why not."""
+    due = when(iso(next_digest(db, rt)))
+    if sent.messages:
+        said = f"digest sent: {counted(sent.stories, 'story', 'stories')}"
+        if sent.messages > 1:
+            said += f" in {sent.messages} messages"
+        if sent.more:
+            said += f"; more wait for the next digest ({due})"
+        if sent.error:  # a later message of it refused
+            said += f"; the rest was refused: {sent.error}"
+        return said
+    if sent.error and sent.paused:
+        return Reply(
+            f"the digest was refused: {sent.error}. Alerts here are paused and moderators "
+            "told; its stories are kept. Fix that, then subscribe again to resume",
+            ok=False,
+        )
+    if sent.error:
+        return Reply(
+            f"the digest could not be posted now: {sent.error}. Its stories wait for the "
+            f"next digest ({due})",
+            ok=False,
+        )
+    if sent.unsure:
+        return Reply(
+            "an earlier digest here may have been posted, and it could not be checked now: "
+            f"nothing was posted, so as not to post it twice. The next digest ({due}) "
+            "checks again",
+            ok=False,
+        )
+    return _nothing_sent(db, inv, sent, due)
+
+
+def _nothing_sent(db: Database, inv: Invocation, sent: ChannelDigest, due: str) -> str:
+    subs = subscriptions(db, inv.channel)
+    paused = next((s.paused_reason for s in subs if s.paused_reason), None)
+    if sent.paused and paused:
+        return (
+            f"nothing was posted: alerts here are paused ({paused}); the digest waits. Fix "
+            "that, then subscribe again to resume"
+        )
+    now = iso(utcnow())
+    muted = max((s.muted_until for s in subs if s.muted_until and s.muted_until > now), default="")
+    if muted:
+        skipped = "; the stories waiting for it were skipped" if sent.muted else ""
+        return (
+            f"nothing was posted: this channel is muted until {when(muted)}{skipped}, as a "
+            "mute skips alerts. `/wirewatch unmute` ends it"
+        )
+    last = last_digest(db, inv.channel)
+    since = f" since the last one ({when(last)})" if last else ""
+    return f"no digest waiting here: nothing new{since}. The next is due {due}"
+
+
+def recap(db: Database, rt: Runtime, inv: Invocation, seconds: float) -> str:
+    """The stories of the last `seconds` here, newest first, one line each."""
+    since = utcnow() - timedelta(seconds=seconds)
+    window = f"the last {format_duration(seconds)} (since {when(iso(since))})"
+    stories, total = told_since(db, inv.channel, since, RECAP_STORIES)
+    if not stories:
+        return (
+            f"nothing here in {window}: no story this channel follows was alerted, listed "
+            "in a digest, or held back"
+        )
+    states = [s.state for s in stories]
+    told = counted(states.count("told"), "story told", "stories told")
+    others = [f"{states.count(k)} {label.lower()}" for k, label in _UNTOLD.items() if k in states]
+    lines = [f"this channel over {window}, newest first: {', '.join([told, *others])}"]
+    lines += [_line(s) for s in stories]
+    if total > len(stories):
+        lines.append(f"{total - len(stories)} older not shown: a recap holds {RECAP_STORIES}")
+    if "told" in states:
+        kinds = " or ".join(f"`/wirewatch feedback {k} ALERT`" for k in KINDS)
+        lines.append(f"to mark one: {kinds} (ALERT: the number after ref)")
+    return "\n".join(lines)
+
+
+def _line(s: ToldStory) -> str:
+    """Our own words first (time, number or mark), then the feed's, kept to one line."""
+    mark = f"ref {s.ref}" if s.ref is not None else _UNTOLD[s.state]
+    link = s.url if s.url.startswith(("https://", "http://")) else ""
+    title = clip(one_line(s.title), TITLE_CHARS)
+    outlets = counted(s.outlets, "outlet")
+    return f"- {when(s.at)} · {mark} · {title} ({outlets}) {one_line(link)}".rstrip()

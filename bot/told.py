@@ -1,0 +1,132 @@
+"""What a channel was told of in a window, and what its topics matched that it was not told.
+
+`/wirewatch digest 12h` reads this: each story this channel heard of since a moment (an
+alert, an update, a digest's line), by the number that labels it (`feedback` takes it: an
+alert's own delivery, or a digest line's, its first in that digest), and each story whose
+alerts were skipped while the channel was muted, held while it was paused, or are still
+waiting for the next digest. One line a story, whatever it was told or missed through.
+
+Deliberately not here: wording the recap (bot.commands.recap), and changing anything: a
+recap marks and sends nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlite_utils
+
+from bot.clock import iso
+from bot.store import HELD_FOR_GONE, LIVE_SUB
+
+# Told, then each way of not being told, the first of which a story shows (one line each).
+STATES = ("told", "waiting", "paused", "gone", "muted")
+_OWN = "d.kind IN ('new', 'update', 'edit')"  # an item's alert: not a mark, nor a rewrite
+
+
+@dataclass(frozen=True)
+class ToldStory:
+    """One story of a recap: when the channel first heard of it in the window (or the first
+    of its alerts that it did not hear of), the headline shown then, and how it stands."""
+
+    story_id: int
+    at: str  # stored time: sent_at when told, else when its alert was created
+    state: str  # one of STATES
+    title: str
+    url: str
+    outlets: int  # outlets that reported the story so far
+    ref: int | None  # what `feedback` takes for it here; None when nothing showed a number
+
+
+def told_since(
+    db: sqlite_utils.Database, channel: str, since: datetime, limit: int
+) -> tuple[list[ToldStory], int]:
+    """`channel`'s `limit` latest stories since `since`, newest first (told, or matched and
+    not told), and how many there were in all."""
+    found: dict[int, tuple[str, str, int]] = {}  # story -> (state, at, delivery shown)
+    for story, state, at, shown in [*_told(db, channel, since), *_untold(db, channel, since)]:
+        had = found.get(story)
+        if had is None or STATES.index(state) < STATES.index(had[0]):
+            found[story] = (state, at, shown)
+    latest = sorted(found.items(), key=lambda kv: (kv[1][1], kv[0]), reverse=True)[:limit]
+    if not latest:
+        return [], 0
+    shown_rows = _items(db, [shown for _, (_, _, shown) in latest])
+    outlets = _outlets(db, [story for story, _ in latest])
+    stories = [
+        ToldStory(
+            story,
+            at,
+            state,
+            *shown_rows.get(shown, ("", "")),
+            outlets.get(story, 1),
+            shown if state == "told" else None,
+        )
+        for story, (state, at, shown) in latest
+    ]
+    return stories, len(found)
+
+
+def _told(db: sqlite_utils.Database, channel: str, since: datetime) -> list[tuple]:
+    """(story, "told", first sent, its number) per story sent here since `since`. The
+    smallest delivery is a number `feedback` takes: an alert is its own, and in a digest it
+    is the first of the story's in that digest, which the line shows."""
+    return db.execute(
+        "SELECT d.story_id, 'told', min(d.sent_at), min(d.id) FROM deliveries d "
+        "INDEXED BY deliveries_sent WHERE d.sent_at >= ? AND d.channel = ? AND "
+        f"d.status = 'sent' AND {_OWN} GROUP BY d.story_id",
+        [iso(since), channel],
+    ).fetchall()
+
+
+def _untold(db: sqlite_utils.Database, channel: str, since: datetime) -> list[tuple]:
+    """(story, state, first created, its first such delivery) per story and way it was not
+    told: skipped while muted, held (the channel paused, or its topic gone from the config),
+    or waiting for a digest (which a paused channel's also do)."""
+    state = (
+        "CASE WHEN d.status = 'muted' THEN 'muted' "
+        "WHEN d.status = 'held' AND coalesce(d.error, '') LIKE ? THEN 'gone' "
+        "WHEN d.status = 'held' THEN 'paused' "
+        "WHEN EXISTS (SELECT 1 FROM subscriptions s WHERE s.id = d.subscription_id AND "
+        f"s.paused_reason IS NOT NULL AND {LIVE_SUB}) THEN 'paused' ELSE 'waiting' END"
+    )
+    return db.execute(
+        f"SELECT d.story_id, {state} AS state, min(d.created), min(d.id) FROM deliveries d "
+        "WHERE d.status IN ('muted', 'held', 'digest') AND d.channel = ? AND d.created >= ? "
+        f"AND d.digest_of IS NULL AND {_OWN} GROUP BY d.story_id, state",
+        [HELD_FOR_GONE, channel, iso(since)],
+    ).fetchall()
+
+
+def _items(db: sqlite_utils.Database, deliveries: list[int]) -> dict[int, tuple[str, str]]:
+    """delivery -> (headline, link) of the item it is about."""
+    marks = ",".join("?" * len(deliveries))
+    return {
+        row[0]: (row[1], row[2] or "")
+        for row in db.execute(
+            "SELECT d.id, i.title, i.url FROM deliveries d JOIN items i ON i.id = d.item_id "
+            f"WHERE d.id IN ({marks})",
+            deliveries,
+        )
+    }
+
+
+def _outlets(db: sqlite_utils.Database, stories: list[int]) -> dict[int, int]:
+    marks = ",".join("?" * len(stories))
+    return dict(
+        db.execute(
+            "SELECT story_id, count(DISTINCT feed_id) FROM items "
+            f"WHERE story_id IN ({marks}) GROUP BY story_id",
+            stories,
+        ).fetchall()
+    )
+
+
+def last_digest(db: sqlite_utils.Database, channel: str) -> str | None:
+    """When `channel` was last sent a digest (stored time), or None."""
+    return db.execute(
+        "SELECT max(sent_at) FROM deliveries WHERE channel = ? AND digest_of IS NOT NULL "
+        "AND status = 'sent'",
+        [channel],
+    ).fetchone()[0]
