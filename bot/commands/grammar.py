@@ -178,7 +178,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "search",
         (("words", "text", True),),
         False,
-        f"the {SEARCH_LIMIT} most recent stored items with these words "
+        f"the {SEARCH_LIMIT} newest stories with these words "
         '("a phrase", OR, outlet:NAME, since:7d, page:2)',
         "WORDS",
     ),
