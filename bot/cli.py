@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _config_arg(status)
     status.add_argument("--json", action="store_true", help="one JSON object")
-    search = sub.add_parser("search", help="stored items matching WORDS, as chat's search")
+    search = sub.add_parser("search", help="stored stories matching WORDS, as chat's search")
     _config_arg(search)
     search.add_argument(
         "words",

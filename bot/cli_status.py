@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.cli_store import open_for_reading
-from bot.clock import iso, iso_short, minute_utc, parse_stored, utcnow
+from bot.clock import iso_short, minute_utc, parse_stored, utcnow
 from bot.db import SCHEMA_VERSION
 from bot.durations import format_duration
 from bot.errors import CommandError, UsageError
@@ -190,17 +190,12 @@ def _spelled(reply: str) -> str:
 def _search_rows(db: Database, gazetteer: Gazetteer, text: str, channel: str) -> list[dict]:
     """`--json`: each match of the page chat's search would show, one object each, with what
     `channel` got of it (`delivery`, `status`, `digest`: its ids and state), when given."""
-    from bot.commands.found import outlet_feeds
+    from bot.commands.found import search_scope
     from bot.commands.grammar import SEARCH_LIMIT
-    from bot.commands.lookups import search_query
     from bot.store import count_matches, deliveries_of, search_items
 
-    query = search_query(text, gazetteer)
-    if not query.terms and not query.outlet:
-        raise CommandError("search needs words to look for: `wirewatch search Niger troops`")
-    feeds = outlet_feeds(db, query.outlet) if query.outlet else None
-    since = iso(utcnow() - timedelta(seconds=query.since)) if query.since is not None else None
-    skip = (query.page - 1) * SEARCH_LIMIT
+    scope = search_scope(db, gazetteer, text, command="wirewatch search")
+    query, feeds, since, skip = scope.query, scope.feeds, scope.since, scope.skip
     rows = search_items(db, query.terms, SEARCH_LIMIT, skip, feeds, since)
     total = count_matches(db, query.terms, feeds, since) if rows else 0
     got = deliveries_of(db, channel, [r["id"] for r in rows]) if channel else {}

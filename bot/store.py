@@ -676,14 +676,7 @@ def count_matches(
     fts = fts_query(words)
     if not fts and not feeds:
         return 0
-    where: list[str] = ["items_fts MATCH ?"] if fts else []
-    args: list[object] = [fts] if fts else []
-    if feeds:
-        where.append(f"items.feed_id IN ({', '.join('?' * len(feeds))})")
-        args += feeds
-    if since:
-        where.append("items.published >= ?")
-        args.append(since)
+    where, args = _search_filter(fts, feeds, since)
     if fts and len(where) == 1:
         source = "SELECT rowid FROM items_fts"
     elif fts:
@@ -705,6 +698,20 @@ def count_stories(
     fts = fts_query(words)
     if not fts and not feeds:
         return 0
+    where, args = _search_filter(fts, feeds, since)
+    joined = "items_fts JOIN items ON items.id = items_fts.rowid" if fts else "items"
+    sql = (
+        "SELECT count(*) FROM (SELECT DISTINCT coalesce(items.story_id, -items.id) FROM "
+        f"{joined} WHERE {' AND '.join(where)} LIMIT ?)"
+    )
+    return int(db.execute(sql, [*args, COUNT_CAP + 1]).fetchone()[0])
+
+
+def _search_filter(
+    fts: str, feeds: Collection[int] | None, since: str | None
+) -> tuple[list[str], list[object]]:
+    """The WHERE terms (and their arguments) a search's count narrows by: its words in the
+    full text index, its outlet's feeds, its start."""
     where: list[str] = ["items_fts MATCH ?"] if fts else []
     args: list[object] = [fts] if fts else []
     if feeds:
@@ -713,12 +720,7 @@ def count_stories(
     if since:
         where.append("items.published >= ?")
         args.append(since)
-    joined = "items_fts JOIN items ON items.id = items_fts.rowid" if fts else "items"
-    sql = (
-        "SELECT count(*) FROM (SELECT DISTINCT coalesce(items.story_id, -items.id) FROM "
-        f"{joined} WHERE {' AND '.join(where)} LIMIT ?)"
-    )
-    return int(db.execute(sql, [*args, COUNT_CAP + 1]).fetchone()[0])
+    return where, args
 
 
 @dataclass(frozen=True)

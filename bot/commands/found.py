@@ -13,6 +13,7 @@ Deliberately not here: reading what was typed (bot.commands.lookups), the querie
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -48,15 +49,33 @@ _PAGE_WORD = re.compile(r"page:\d+", re.I)
 SHOWN_OUTLETS = 2  # "Yonhap, AFP and 3 more"
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What a search typed as `rest` asks of the store: its words, its outlet's feeds, its
+    start (ISO 8601) and how many lines the pages before this one hold."""
+
+    query: SearchQuery
+    feeds: set[int] | None
+    since: str | None
+    skip: int
+
+
+def search_scope(db: Database, gazetteer: Gazetteer, rest: str, *, command: str) -> Scope:
+    """`rest` read as chat's `search` reads it (CommandError for what it refuses); `command`
+    is how the refusal spells the command (`/wirewatch search`, `wirewatch search`)."""
+    query = search_query(rest, gazetteer)
+    if not query.terms and not query.outlet:
+        raise CommandError(f"search needs words to look for: `{command} Niger troops`")
+    feeds = outlet_feeds(db, query.outlet) if query.outlet else None
+    since = iso(utcnow() - timedelta(seconds=query.since)) if query.since is not None else None
+    return Scope(query, feeds, since, (query.page - 1) * SEARCH_LIMIT)
+
+
 def search_reply(db: Database, gazetteer: Gazetteer, channel: str, rest: str) -> str:
     """The answer to `search REST` typed in `channel`."""
     rest = LINE_BREAKING.sub(" ", rest).strip()
-    query = search_query(rest, gazetteer)
-    if not query.terms and not query.outlet:
-        raise CommandError("search needs words to look for: `/wirewatch search Niger troops`")
-    feeds = outlet_feeds(db, query.outlet) if query.outlet else None
-    since = iso(utcnow() - timedelta(seconds=query.since)) if query.since is not None else None
-    skip = (query.page - 1) * SEARCH_LIMIT
+    scope = search_scope(db, gazetteer, rest, command="/wirewatch search")
+    query, feeds, since, skip = scope.query, scope.feeds, scope.since, scope.skip
     hits = search_stories(db, query.terms, SEARCH_LIMIT, skip, feeds, since)
     total = count_stories(db, query.terms, feeds, since) if hits or skip else 0
     words = " ".join(w for w in rest.split() if not _PAGE_WORD.fullmatch(w))
