@@ -710,8 +710,8 @@ def count_stories(
 def _search_filter(
     fts: str, feeds: Collection[int] | None, since: str | None
 ) -> tuple[list[str], list[object]]:
-    """The WHERE terms (and their arguments) a search's count narrows by: its words in the
-    full text index, its outlet's feeds, its start."""
+    """The WHERE terms (and their arguments) a search narrows by: its words in the full
+    text index, its outlet's feeds, its start."""
     where: list[str] = ["items_fts MATCH ?"] if fts else []
     args: list[object] = [fts] if fts else []
     if feeds:
@@ -808,18 +808,9 @@ def search_matches(
 ) -> set[int]:
     """Which of `items` the search finds: one index look-up each (FTS5 seeks a rowid)."""
     fts = fts_query(words)
-    where, args = ["items.id = ?"], list[object]()
-    if fts:
-        where.append("items_fts MATCH ?")
-        args.append(fts)
-    if feeds:
-        where.append(f"items.feed_id IN ({', '.join('?' * len(feeds))})")
-        args += feeds
-    if since:
-        where.append("items.published >= ?")
-        args.append(since)
+    where, args = _search_filter(fts, feeds, since)
     joined = "items_fts JOIN items ON items.id = items_fts.rowid" if fts else "items"
-    sql = f"SELECT 1 FROM {joined} WHERE {' AND '.join(where)}"
+    sql = f"SELECT 1 FROM {joined} WHERE {' AND '.join(['items.id = ?', *where])}"
     return {i for i in items if db.execute(sql, [i, *args]).fetchone()}
 
 
