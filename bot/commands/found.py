@@ -47,6 +47,11 @@ if TYPE_CHECKING:
 _Got = list[tuple[int, str, int | None]]  # a channel's deliveries of a story, oldest first
 _PAGE_WORD = re.compile(r"page:\d+", re.I)
 SHOWN_OUTLETS = 2  # "Yonhap, AFP and 3 more"
+# The count stops at COUNT_CAP, so no answer names a page past this one; and each page
+# before the one asked for is walked and held (page:9999 on 60,000 items: 52 s of the
+# command thread, every channel's commands waiting).
+LAST_PAGE = COUNT_CAP // SEARCH_LIMIT
+_NARROW = "more words, outlet:NAME"
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,11 @@ def search_scope(db: Database, gazetteer: Gazetteer, rest: str, *, command: str)
     query = search_query(rest, gazetteer)
     if not query.terms and not query.outlet:
         raise CommandError(f"search needs words to look for: `{command} Niger troops`")
+    if query.page > LAST_PAGE:
+        raise CommandError(
+            f"search pages go as far as page:{LAST_PAGE} (the newest {COUNT_CAP} stories); "
+            f"for older ones narrow it ({_NARROW})"
+        )
     feeds = outlet_feeds(db, query.outlet) if query.outlet else None
     since = iso(utcnow() - timedelta(seconds=query.since)) if query.since is not None else None
     return Scope(query, feeds, since, (query.page - 1) * SEARCH_LIMIT)
@@ -235,6 +245,8 @@ def _as_entities(query: SearchQuery) -> str:
 
 def _older(words: str, page: int) -> str:
     """What to type for the next page: the whole command when it fits in an answer."""
+    if page > LAST_PAGE:
+        return f"older: narrow the search ({_NARROW}); pages go as far as page:{LAST_PAGE}"
     if shown(words) == words:
         return f"older: `/wirewatch search {words} page:{page}`"
     return f"older: the same search with `page:{page}` added"
