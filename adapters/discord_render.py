@@ -42,8 +42,9 @@ FEEDBACK_PREFIX = "wirewatch:feedback:"  # + "not-relevant:12"
 _MENTION = re.compile(r"@(everyone|here)|<(@[!&]?|#)(\d+)>")
 # Discord's other <...> markup: a slash command's clickable mention (`</wirewatch feeds
 # remove:1>`), a timestamp shown in each reader's zone (`<t:1767225600:R>`, "in 2 days"),
-# a link into the server's own pages (`<id:customize>`) and custom emoji (`<:x:1>`).
-_ANGLE_MARKUP = re.compile(r"<(?=/[^<>\s]+:\d+>|t:-?\d+(?::\w)?>|id:\w+>|a?:\w+:\d+>)")
+# a link into the server's own pages (`<id:customize>`) and custom emoji (`<:x:1>`). A
+# command mention's name holds spaces when it names a subcommand (`</NAME GROUP SUB:ID>`).
+_ANGLE_MARKUP = re.compile(r"<(?=/[^<>\n]+:\d+>|t:-?\d+(?::\w)?>|id:\w+>|a?:\w+:\d+>)")
 _CODE_SPAN = re.compile(r"(`[^`\n]*`)")
 _LIST_MARK = re.compile(r"^\\- ", re.MULTILINE)
 _ESCAPED_SPAN = re.compile(r"(?<!\\)`[^`\n]*`")  # a reply's code span, after escaping

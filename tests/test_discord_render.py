@@ -243,7 +243,8 @@ def test_feed_text_is_inert():
 
 
 # Discord's <...> markup other than mentions: what a feed must not make clickable or live.
-_DISCORD_MARKUP = re.compile(r"</[^<>\s]+:\d+>|<t:-?\d+(:\w)?>|<id:\w+>|<a?:\w+:\d+>")
+# A command mention names a subcommand after a space (`</NAME GROUP SUB:ID>`).
+_DISCORD_MARKUP = re.compile(r"</[^<>\n]+:\d+>|<t:-?\d+(:\w)?>|<id:\w+>|<a?:\w+:\d+>")
 
 
 def test_feed_text_cannot_post_a_command_mention_a_timestamp_or_a_server_link():
