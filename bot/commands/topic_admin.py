@@ -106,7 +106,8 @@ def _one_topic(db: Database, rest: str) -> str:
 def query_lines(query: str, width: int = QUERY_LINE) -> list[str]:
     """`query` (one line) as lines of at most `width` characters, cut only between terms:
     never inside a word or a "quoted phrase" (`entity:"North Korea"` stays whole); a
-    term longer than `width` is a line of its own. Joined with spaces they are `query`."""
+    term longer than `width` is a line of its own. Joined with spaces they are `query` with
+    the runs of spaces between its terms as one."""
     lines: list[str] = []
     for term in _TERM.findall(query):
         if lines and len(lines[-1]) + 1 + len(term) <= width:
