@@ -27,9 +27,10 @@ from bot.clock import parse_iso, utcnow
 from bot.corroboration import wire_of
 from bot.corroboration_store import Rule
 from bot.edit_store import store_edits
-from bot.errors import FeedParseError, FetchError, WirewatchError, one_line
+from bot.errors import FeedParseError, FetchError, UnsafeURLError, WirewatchError, one_line
 from bot.failpoints import failpoint
 from bot.feeds.fetch import Fetcher, backoff_delay
+from bot.feeds.guard import check_url
 from bot.feeds.parse import base_identity
 from bot.gazetteer import Gazetteer
 from bot.health_store import assess_feed
@@ -168,7 +169,7 @@ async def _decide_feed(
         parsed = replace(parsed, entries=await _resolved(p, feed.id, parsed.entries))
         known = stored_versions(p.db, feed.id, parsed.entries)
         # Only new entries are prepared (in a worker): most of a changed feed is old news.
-        fresh = _unseen(p.db, feed, parsed.entries, set(known))
+        fresh = [_shown_link(p, feed, e) for e in _unseen(p.db, feed, parsed.entries, set(known))]
         entries = await prepare_entries_async(fresh)
         items: list[NewItem] = []
         for part in _chunks(list(entries)):
@@ -444,6 +445,25 @@ def _unseen(
         if ((e.url, e.title) not in seen or base_identity(e.identity) != e.identity)
         and words.get(id(e)) not in stored_words
     ]
+
+
+def _shown_link(p: Pipeline, feed: FeedRow, entry: Entry) -> Entry:
+    """The entry, without its link when a guarded feed points it at a private address.
+
+    The bot never fetches such a link (article fetches are guarded), but posted it is a
+    clickable link into the reader's own network (`http://192.168.1.1/admin?...`). Config
+    and imported feeds are ops' and may link an intranet. The guard's test of the literal
+    host only (IPs, `localhost` names): no DNS. Only the link goes: the identity was settled
+    from it already, so the item stays one item poll after poll.
+    """
+    if feed.trusted or not entry.url or p.settings.network.allow_private_addresses:
+        return entry
+    try:
+        check_url(entry.url)
+    except UnsafeURLError as exc:
+        log.info("item.link_dropped feed=%s item=%s reason=%s", feed.name, entry.identity, exc)
+        return replace(entry, url=None)
+    return entry
 
 
 def _column(db: sqlite_utils.Database, columns: str, key: str, feed_id: int, values: list) -> list:
