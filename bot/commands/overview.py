@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bot.clock import minute_utc, utcnow
+from bot.clock import iso, minute_utc, utcnow
 from bot.commands.echo import one_line, when
 from bot.commands.found import search_reply
 from bot.commands.grammar import ALIASES, SUBCOMMANDS, Invocation
@@ -32,6 +32,8 @@ from bot.status import (
     without_vectors,
 )
 from bot.store import (
+    RETIRED,
+    SubscriptionRow,
     list_feeds,
     list_topics,
     subscriptions,
@@ -85,14 +87,7 @@ def status(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
         _posted(posted_since(db, inv.channel, now - timedelta(days=1))),
     ]
     subs = live(subscriptions(db, inv.channel))
-    stories, reports = digest_waiting(db, inv.channel)
-    if stories or any(s.mode == "digest" for s in subs):
-        waiting = (
-            f"{counted(stories, 'story', 'stories')} ({counted(reports, 'report')}) waiting for it"
-            if stories
-            else "nothing waiting for it yet"
-        )
-        lines.append(f"- this channel's next digest: {minute_utc(next_digest(db, rt))}, {waiting}")
+    lines += _digest_line(db, rt, subs, inv.channel)
     if h.failed:
         lines.append(
             f"- alerts given up on: {h.failed} (this channel: {h.channel_failed}); "
@@ -113,6 +108,37 @@ def status(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
             "`sentence_vectors: false`; the log says which: `vectors.unavailable`)"
         )
     return "\n".join(lines + _week_lines(last_week(db)))
+
+
+def _digest_line(db: Database, rt: Runtime, subs: list[SubscriptionRow], channel: str) -> list[str]:
+    """The channel's next digest, or why none goes out: a time alone reads as a promise, and
+    an editor asking why no digest came wants the pause (until a moderator resumes it) or
+    the mute (until when, and that it skips what waits) said where the digest is."""
+    stories, reports = digest_waiting(db, channel)
+    if not stories and not any(s.mode == "digest" for s in subs):
+        return []
+    waiting = (
+        f"{counted(stories, 'story', 'stories')} ({counted(reports, 'report')}) waiting for it"
+        if stories
+        else "nothing waiting for it yet"
+    )
+    paused = next((s.paused_reason for s in subs if s.paused_reason not in (None, *RETIRED)), "")
+    if paused:  # the whole channel's (bot.outbox.hold_channel), as the digest job reads it
+        return [
+            f"- this channel's digest: PAUSED ({paused}): none goes out until a moderator "
+            f"fixes that and subscribes again; {waiting}"
+        ]
+    due = next_digest(db, rt)
+    muted = max((s.muted_until or "" for s in subs if s.mode == "digest"), default="")
+    if muted > iso(due):  # a mute is the channel's (`mute`): the digest job skips its lines
+        skipped = (
+            f" and skips the {counted(stories, 'story', 'stories')} waiting" if stories else ""
+        )
+        return [
+            f"- this channel's digest: muted until {when(muted)}: the next "
+            f"({minute_utc(due)}) posts nothing{skipped}. `/wirewatch unmute` ends it"
+        ]
+    return [f"- this channel's next digest: {minute_utc(due)}, {waiting}"]
 
 
 def _stalled(db: Database, now: datetime) -> list[str]:

@@ -1,0 +1,67 @@
+"""What `status` and `digest` say of a digest that will not go out: the channel paused (a
+refusal, maybe one met halfway through a digest) or muted past the next digest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bot.commands import Commands, Invocation
+from bot.ingest import store_new_items
+from bot.redecide import subscribe
+from bot.store import add_feed, pause_channel
+from bot.stories.index import StoryIndex
+from tests.runtime import console_runtime, make_settings
+from tests.test_digest_command import _unrelated
+from tests.test_outbox import _item
+
+
+async def _status(rt: Any) -> list[str]:
+    reply = await Commands(rt).handle(Invocation("console", "console", "operator", "status"))
+    return reply.text.splitlines()
+
+
+def _digest_lines(lines: list[str]) -> list[str]:
+    return [line for line in lines if "digest:" in line and line.startswith("- this channel")]
+
+
+def _waiting_digest(db: Any, channel: str, stories: int) -> None:
+    """A digest subscription with `stories` stories waiting for its digest, each its own."""
+    feed = add_feed(db, "https://x.example/rss", "X", origin="config")
+    db["topics"].insert({"name": "t", "query": "troops", "origin": "config"}, pk="name")
+    subscribe(db, channel, "t", "digest")
+    start = datetime.now(UTC) - timedelta(minutes=30)
+    items = [_item(str(n), _unrelated(n), start + timedelta(seconds=n)) for n in range(stories)]
+    store_new_items(db, feed, items, StoryIndex(), start)
+
+
+async def test_status_says_a_paused_channel_s_digest_waits_not_when_it_is_due(
+    tmp_path: Path,
+) -> None:
+    async with console_runtime(make_settings(tmp_path / "w.db", [])) as (rt, _):
+        _waiting_digest(rt.db, "console", 2)
+        [due] = _digest_lines(await _status(rt))
+        assert due.startswith("- this channel's next digest: ")
+        pause_channel(rt.db, "console", "Slack channel_not_found: the channel does not exist")
+        [paused] = _digest_lines(await _status(rt))
+    assert paused == (
+        "- this channel's digest: PAUSED (Slack channel_not_found: the channel does not exist):"
+        " none goes out until a moderator fixes that and subscribes again; 2 stories (2 reports)"
+        " waiting for it"
+    )
+
+
+async def test_status_says_a_mute_past_the_next_digest_skips_it(tmp_path: Path) -> None:
+    """A mute that ends before the digest is due leaves it as it was."""
+    async with console_runtime(make_settings(tmp_path / "w.db", [])) as (rt, _):
+        _waiting_digest(rt.db, "console", 2)
+        cmds = Commands(rt)
+        await cmds.handle(Invocation("console", "console", "operator", "mute 1m"))
+        [short] = _digest_lines(await _status(rt))
+        await cmds.handle(Invocation("console", "console", "operator", "mute 2d"))
+        [long] = _digest_lines(await _status(rt))
+    assert short.startswith("- this channel's next digest: ")
+    assert long.startswith("- this channel's digest: muted until ")
+    assert "posts nothing and skips the 2 stories waiting. `/wirewatch unmute` ends it" in long
+    assert "next digest" not in long
