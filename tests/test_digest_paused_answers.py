@@ -15,6 +15,7 @@ from bot.stories.index import StoryIndex
 from tests.runtime import console_runtime, make_settings
 from tests.test_digest_command import _unrelated
 from tests.test_outbox import _item
+from tests.test_slack import ADMIN, NEWS, slack_env
 
 
 async def _status(rt: Any) -> list[str]:
@@ -65,3 +66,29 @@ async def test_status_says_a_mute_past_the_next_digest_skips_it(tmp_path: Path) 
     assert long.startswith("- this channel's digest: muted until ")
     assert "posts nothing and skips the 2 stories waiting. `/wirewatch unmute` ends it" in long
     assert "next digest" not in long
+
+
+async def test_a_digest_refused_after_its_first_message_says_the_channel_is_now_paused(
+    tmp_path: Path,
+) -> None:
+    """Through Slack: the first message of a long digest is posted, the channel is archived
+    before the second; the answer says what the pause notice says, not only "refused"."""
+    async with slack_env(tmp_path) as env:
+        _waiting_digest(env.rt.db, f"slack:{NEWS}", 40)  # more than one message holds
+        post = env.stub._m_chat_postMessage
+
+        def then_archived(args: dict[str, Any]) -> dict[str, Any]:
+            answer = post(args)
+            env.stub.channels[NEWS].archived = True
+            return answer
+
+        env.stub._m_chat_postMessage = then_archived  # type: ignore[method-assign]
+        said = await env.command("digest", user=ADMIN)
+        assert len(env.stub.top_level(NEWS)) == 1
+        left = env.rt.db.execute("SELECT count(*) FROM deliveries WHERE status = 'digest'")
+        assert left.fetchone()[0] > 0  # kept for when it is resumed
+    assert said.startswith("digest sent: ") and "; the rest was refused: Slack is_archived" in said
+    assert said.endswith(
+        "Alerts here are now paused and moderators told; the stories not posted are kept. "
+        "Fix that, then subscribe again to resume"
+    )

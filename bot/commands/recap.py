@@ -83,9 +83,16 @@ def _answer(db: Database, rt: Runtime, inv: Invocation, sent: ChannelDigest) -> 
         said = f"digest sent: {counted(sent.stories, 'story', 'stories')}"
         if sent.messages > 1:
             said += f" in {sent.messages} messages"
+        if sent.error and sent.paused:  # a later message refused for good: as the notice says
+            return Reply(
+                f"{said}; the rest was refused: {sent.error}. Alerts here are now paused and "
+                "moderators told; the stories not posted are kept. Fix that, then subscribe "
+                "again to resume",
+                ok=False,
+            )
         if sent.more:
             said += f"; more wait for the next digest ({due})"
-        if sent.error:  # a later message of it refused
+        if sent.error:  # a later message of it refused, for now
             said += f"; the rest was refused: {sent.error}"
         return said
     if sent.error and sent.paused:
