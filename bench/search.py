@@ -7,7 +7,13 @@ an alert of each story sent to the channel. Per case, the median of a few runs o
 answer queries: before, `search_items` + `count_matches` + `deliveries_of` (one line per
 report); now, `search_stories` + `count_stories` + `stories_told` + `story_deliveries` +
 `search_matches`, and the whole reply (`bot.commands.found.search_reply`, which adds the
-reading of the words and the wording). Nothing passes or fails here.
+reading of the words and the wording).
+
+Then `harbour page:10` and `page:100` (`search_stories` skipping 90 and 990 stories): the
+walk as it was (a copy here, re-sorting the kept list after each hit that enters) against
+`bot.store`'s (a heap), on the archives above and on the same ones stored as a backlog
+arrives (newest first: the older a report, the later it was stored, so every hit of the
+walk enters the page list). The two must answer the same; the bench stops if not.
 
 `python -m bench.search [--quick]`
 """
@@ -19,6 +25,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +34,12 @@ from bot.commands.found import search_reply
 from bot.db import open_database
 from bot.gazetteer import Gazetteer
 from bot.store import (
+    Hit,
+    _minus_slack,
     count_matches,
     count_stories,
     deliveries_of,
+    fts_query,
     search_items,
     search_matches,
     search_stories,
@@ -47,9 +57,11 @@ CASES = (
 )
 
 
-def _archive(path: Path, count: int, stories: bool) -> Path:
+def _archive(path: Path, count: int, stories: bool, backlog: bool = False) -> Path:
     """`count` items, in stories of PER_STORY from PER_STORY feeds with the first one's
-    alert sent, or in none; written in bulk through the real schema."""
+    alert sent, or in none; written in bulk through the real schema. `backlog`: published
+    runs backwards from first_seen (a feed's backlog stored newest first)."""
+    sign = "-" if backlog else "+"
     open_database(path).close()
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN")
@@ -71,7 +83,7 @@ def _archive(path: Path, count: int, stories: bool) -> Path:
         "'https://port.example/' || i, 'Harbour report ' || i, "
         "'The harbour authority counted ' || i || ' ships' || "
         "CASE WHEN i % 1000 = 0 THEN ', a rare sight.' ELSE '.' END, "
-        "strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-5 days', '+' || (i / 10) || ' seconds'), "
+        f"strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-5 days', '{sign}' || (i / 10) || ' seconds'), "
         "strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-5 days', '+' || (i / 10) || ' seconds'), "
         f"{story} FROM n",
         [count],
@@ -116,6 +128,43 @@ def _by_story(db: Any, terms: Any) -> int:
     return len(hits)
 
 
+def _walk_before(db: Any, fts: str, wanted: int) -> list[tuple[str, int, int]]:
+    """`bot.store._newest_hits` by story as it was (no outlet, no start): the kept hits
+    re-sorted after each one that enters."""
+    best: list[tuple[str, int, int]] = []
+    placed: dict[int, str] = {}
+    floor = ""
+    for item_id, published, first_seen, _, story_id in db.execute(
+        "SELECT items.id, items.published, items.first_seen, items.feed_id, items.story_id "
+        "FROM items_fts JOIN items ON items.id = items_fts.rowid WHERE items_fts MATCH ? "
+        "ORDER BY items_fts.rowid DESC",
+        [fts],
+    ):
+        if first_seen < floor:
+            break
+        key = story_id or -item_id
+        if key in placed:
+            if published <= placed[key]:
+                continue
+            best = [b for b in best if b[2] != key]
+        elif len(best) >= wanted and published <= best[-1][0]:
+            continue
+        best.append((published, item_id, key))
+        best.sort(reverse=True)
+        for _, _, gone in best[wanted:]:
+            del placed[gone]
+        del best[wanted:]
+        placed[key] = published
+        if len(best) >= wanted:
+            floor = max(floor, _minus_slack(best[-1][0]))
+    return best
+
+
+def _stories_before(db: Any, terms: Any, skip: int) -> list[Hit]:
+    best = _walk_before(db, fts_query(terms), 10 + skip)
+    return [Hit(key if key > 0 else None, item, at) for at, item, key in best[skip:]]
+
+
 def _median_ms(call: Callable[[], object], runs: int) -> float:
     call()  # warm the page cache alike for both
     took = []
@@ -135,8 +184,12 @@ def run(quick: bool = False) -> Section:
     section = Section(
         "search: one line per story",
         ["archive; search", "by item (before), ms", "by story, ms", "by story / by item"]
-        + ["whole reply, ms"],
-        notes=[f"Median of {runs} runs each, in one process: the queries of one first page."],
+        + ["whole reply, ms", "walk before (re-sort), ms", "walk now (heap), ms", "now / before"],
+        notes=[
+            f"Median of {runs} runs each, in one process: the queries of one first page.",
+            "page:N rows: `search_stories` for `harbour`, N - 1 pages skipped; before: the "
+            "walk re-sorting its list per hit (a copy in bench/search.py).",
+        ],
     )
     with tempfile.TemporaryDirectory() as tmp:
         for grouped in (False, True):
@@ -159,7 +212,41 @@ def run(quick: bool = False) -> Section:
                     }
                 )
             db.close()
+        for grouped in (False, True):
+            for backlog in (False, True):
+                path = Path(tmp) / f"p{int(grouped)}{int(backlog)}.db"
+                _pages(
+                    section, _archive(path, count, grouped, backlog), runs, count, grouped, backlog
+                )
     return section
+
+
+def _pages(
+    section: Section, path: Path, runs: int, count: int, grouped: bool, backlog: bool
+) -> None:
+    """The page:10 and page:100 rows of one archive: the walk before and now, which must
+    find the same stories in the same order."""
+    import sqlite_utils
+
+    db = sqlite_utils.Database(sqlite3.connect(path))
+    terms = (("harbour",),)
+    archive = f"stories of {PER_STORY}" if grouped else "no stories"
+    stored = "backlog stored newest first" if backlog else "stored as published"
+    for page in (10, 100):
+        skip = (page - 1) * 10
+        if _stories_before(db, terms, skip) != search_stories(db, terms, 10, skip):
+            raise SystemExit(f"page:{page} differs from the walk before ({archive}, {stored})")
+        old = _median_ms(partial(_stories_before, db, terms, skip), runs)
+        new = _median_ms(partial(search_stories, db, terms, 10, skip), runs)
+        section.add(
+            **{
+                "archive; search": f"{count:,} items, {archive}, {stored}; harbour page:{page}",
+                "walk before (re-sort), ms": old,
+                "walk now (heap), ms": new,
+                "now / before": ratio(new, old),
+            }
+        )
+    db.close()
 
 
 if __name__ == "__main__":

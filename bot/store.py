@@ -7,6 +7,7 @@ written by `bot.ingest` and handed out by `bot.outbox`. Nothing here fetches, ma
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import random
@@ -585,8 +586,15 @@ def _newest_hits(
     an item's published is at most its first_seen + SEARCH_SLACK, and ids grow with
     first_seen (one writer). A word in every item costs that many rows and a day of hits,
     not a sort of the archive."""
-    best: _Best = []
-    placed: dict[int, str] = {}  # key: its published in `best`
+    if wanted <= 0:
+        return []
+    # A min-heap of the kept hits, the `wanted`-th best on top; a key re-placed by a later
+    # hit leaves its old entry behind, stale (no longer what `placed` holds), popped when
+    # it comes up or swept out. Each hit costs a comparison, or O(log wanted) when it
+    # enters: a backlog stored newest first (each hit newer than the last) used to re-sort
+    # the whole page list per hit.
+    heap: list[tuple[str, int, int]] = []  # (published, item id, key), worst on top
+    placed: dict[int, tuple[str, int]] = {}  # key: its (published, item id) on the heap
     floor = _minus_slack(since) if since else ""  # first_seen below which no hit can enter
     for item_id, published, first_seen, feed_id, story_id in db.execute(
         "SELECT items.id, items.published, items.first_seen, items.feed_id, items.story_id "
@@ -599,21 +607,30 @@ def _newest_hits(
         if (feeds is not None and feed_id not in feeds) or (since and published < since):
             continue
         key = (story_id or -item_id) if by_story else item_id
-        if key in placed:
-            if published <= placed[key]:
+        held = placed.get(key)
+        if held is not None:
+            if published <= held[0]:
                 continue
-            best = [b for b in best if b[2] != key]
-        elif len(best) >= wanted and published <= best[-1][0]:
-            continue
-        best.append((published, item_id, key))
-        best.sort(reverse=True)
-        for _, _, gone in best[wanted:]:
-            del placed[gone]
-        del best[wanted:]
-        placed[key] = published
-        if len(best) >= wanted:
-            floor = max(floor, _minus_slack(best[-1][0]))
-    return best
+        elif len(placed) >= wanted and published <= heap[0][0]:
+            continue  # ids only fall: a tie in published places it below the last kept
+        placed[key] = (published, item_id)
+        heapq.heappush(heap, (published, item_id, key))
+        if len(placed) > wanted:  # a new key: the top, live until now, leaves
+            del placed[heapq.heappop(heap)[2]]
+        _drop_stale(heap, placed)  # a re-placed key's old entry, or what the pop uncovered
+        if len(heap) > 2 * wanted + 64:
+            heap[:] = [h for h in heap if placed.get(h[2]) == h[:2]]
+            heapq.heapify(heap)
+        if len(placed) >= wanted:
+            floor = max(floor, _minus_slack(heap[0][0]))
+    return sorted((h for h in heap if placed.get(h[2]) == h[:2]), reverse=True)
+
+
+def _drop_stale(heap: list[tuple[str, int, int]], placed: dict[int, tuple[str, int]]) -> None:
+    """Pop the entries on top of `heap` that a newer hit of their key replaced, so that
+    its top is the worst hit kept."""
+    while heap and placed.get(heap[0][2]) != heap[0][:2]:
+        heapq.heappop(heap)
 
 
 def _feeds_newest_stories(
