@@ -16,13 +16,20 @@ from bot.store import HELD_FOR_GONE, FeedRow
 
 
 @dataclass(frozen=True)
+class FeedCounts:
+    """The feeds at a glance, for chat's `status` and the command line's."""
+
+    active: int
+    failing: int
+    disabled: int  # disabled after repeated failures; removed feeds are not counted
+    last_poll: str | None
+
+
+@dataclass(frozen=True)
 class Health:
     """How wirewatch is doing overall, and for one channel."""
 
-    feeds_active: int
-    feeds_failing: int
-    feeds_disabled: int  # disabled after repeated failures; removed feeds are not counted
-    last_poll: str | None
+    feeds: FeedCounts
     waiting: int  # deliveries pending or in flight, every channel
     channel_waiting: int
     channel_held: int  # kept while the channel is paused by a permanent error
@@ -92,16 +99,6 @@ def last_failure(db: sqlite_utils.Database, channel: str) -> str | None:
     return row[0] if row else None
 
 
-@dataclass(frozen=True)
-class FeedCounts:
-    """The feeds at a glance, for chat's `status` and the command line's."""
-
-    active: int
-    failing: int
-    disabled: int  # disabled after repeated failures; removed feeds are not counted
-    last_poll: str | None
-
-
 def feed_counts(db: sqlite_utils.Database) -> FeedCounts:
     feeds = db.execute(
         "SELECT sum(disabled = 0), sum(disabled = 0 AND failures > 0), "
@@ -112,13 +109,9 @@ def feed_counts(db: sqlite_utils.Database) -> FeedCounts:
 
 
 def health(db: sqlite_utils.Database, channel: str) -> Health:
-    feeds = feed_counts(db)
     waiting = "status IN ('pending', 'claimed')"
     return Health(
-        feeds_active=feeds.active,
-        feeds_failing=feeds.failing,
-        feeds_disabled=feeds.disabled,
-        last_poll=feeds.last_poll,
+        feeds=feed_counts(db),
         waiting=_count(db, f"SELECT count(*) FROM deliveries WHERE {waiting}"),
         channel_waiting=_count(
             db, f"SELECT count(*) FROM deliveries WHERE {waiting} AND channel = ?", [channel]

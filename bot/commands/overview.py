@@ -79,8 +79,8 @@ def status(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
     h = health(db, inv.channel)
     now = utcnow()
     lines = [
-        f"- feeds: {h.feeds_active} polled, {h.feeds_failing} failing, "
-        f"{h.feeds_disabled} disabled; last poll {when(h.last_poll)}",
+        f"- feeds: {h.feeds.active} polled, {h.feeds.failing} failing, "
+        f"{h.feeds.disabled} disabled; last poll {when(h.feeds.last_poll)}",
         *_stalled(db, now),
         f"- alerts waiting to be sent: {pending_count(db)} "
         f"(this channel: {h.channel_waiting}, held while paused: {h.channel_held})",
