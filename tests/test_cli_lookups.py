@@ -9,7 +9,6 @@ import asyncio
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from bot.commands import Commands, Invocation
 from bot.gazetteer import Gazetteer
 from tests.feedserver import FeedServer
 from tests.runtime import console_runtime
-from tests.test_lookback import CONVOYS
+from tests.test_lookback import CONVOYS, rss
 
 STAMP = r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"
 ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
@@ -33,22 +32,6 @@ ITEMS = [
 ] + CONVOYS  # twelve stories with the word "convoy": a story is one line of a search
 WAITING = "slack:C0WAITING"  # no Slack token here: its alerts wait unsent
 DIGEST = "discord:42"
-
-
-def rss(items: list[tuple[str, str]]) -> str:
-    """The newest first, one every ten minutes from five minutes ago."""
-    now = datetime.now(UTC)
-    body = "".join(
-        f"<item><title>{t}</title><link>https://news.example/{i}</link><guid>g{i}</guid>"
-        f"<description>{d}</description>"
-        f"<pubDate>{format_datetime(now - timedelta(minutes=5 + 10 * i), usegmt=True)}</pubDate>"
-        "</item>"
-        for i, (t, d) in enumerate(items)
-    )
-    return (
-        '<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>'
-        f"<link>https://news.example/</link>{body}</channel></rss>"
-    )
 
 
 def _config(tmp_path: Path, feed_server: FeedServer) -> Path:
