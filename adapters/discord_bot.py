@@ -28,6 +28,7 @@ import asyncio
 import logging
 import os
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from datetime import datetime
 from typing import Any, Final, TypeVar
@@ -202,6 +203,16 @@ class _Client(discord.Client):
         )
         self.adapter = adapter
 
+    def dispatch(self, event: str, /, *args: Any, **kwargs: Any) -> None:
+        """The gateway's ups and downs as discord.py meets them, before any handler runs: it
+        says `disconnect` when the socket drops and `resumed` or `ready` once it is back
+        (between the two it reconnects by itself, `is_ready()` still true)."""
+        if event == "disconnect":
+            self.adapter.gateway_dropped()
+        elif event in ("resumed", "ready"):
+            self.adapter.gateway_back()
+        super().dispatch(event, *args, **kwargs)
+
     async def on_ready(self) -> None:
         self.adapter.ready.set()
 
@@ -239,6 +250,8 @@ class DiscordAdapter:
         # Why the gateway connection ended for good (a token revoked mid-run: 4004), if it
         # did: discord.py does not come back from that, so deliveries wait for a restart.
         self.stopped_by: str | None = None
+        # When the gateway connection last dropped, while discord.py reconnects (None: up).
+        self._dropped_at: float | None = None
 
     def _client_ended(self, task: asyncio.Task[None]) -> None:
         """The gateway connection ended for good (closed, or a fatal error such as a token
@@ -255,17 +268,43 @@ class DiscordAdapter:
 
     @property
     def connected(self) -> bool:
-        """The gateway session is up (discord.py reconnects by itself when it drops) and
-        Discord has not refused the token."""
+        """The gateway session is up, not dropped and being reconnected (discord.py does
+        that by itself, from the drop until RESUMED or READY), and Discord has not refused
+        the token."""
         client = self.client
         return (
-            client is not None and not client.is_closed() and client.is_ready()
-        ) and not self.stopped_by
+            client is not None
+            and not client.is_closed()
+            and client.is_ready()
+            and self._dropped_at is None
+            and not self.stopped_by
+        )
 
     @property
     def down_reason(self) -> str:
         """Why the adapter is not connected, for /readyz ("" when unknown or connected)."""
-        return "" if self.connected else (self.stopped_by or "")
+        if self.connected:
+            return ""
+        if self.stopped_by:
+            return self.stopped_by
+        if self._dropped_at is not None and self.client is not None and not self.client.is_closed():
+            ago = time.monotonic() - self._dropped_at
+            return f"reconnecting: the gateway connection dropped {ago:.0f}s ago"
+        return ""
+
+    def gateway_dropped(self) -> None:
+        """discord.py lost the gateway and reconnects: not connected until it is back."""
+        closing = self.client is None or self.client.is_closed()
+        if self._dropped_at is None and self.ready.is_set() and not closing:
+            log.warning("discord.gateway_dropped state=reconnecting")
+        if self._dropped_at is None:
+            self._dropped_at = time.monotonic()
+
+    def gateway_back(self) -> None:
+        """RESUMED (the same session) or READY (a new one): connected again."""
+        if self._dropped_at is not None:
+            log.info("discord.gateway_back after=%.1fs", time.monotonic() - self._dropped_at)
+        self._dropped_at = None
 
     async def start(self, commands: Any = None) -> None:
         """Log in, wait for the gateway's READY, sync /wirewatch when commands are given
@@ -274,7 +313,7 @@ class DiscordAdapter:
         self._point_discord_py()
         self.client = _Client(self)
         self._task = asyncio.create_task(self.client.start(self._token), name="discord-client")
-        self.stopped_by = None
+        self.stopped_by = self._dropped_at = None
         self._task.add_done_callback(self._client_ended)
         await self._wait_ready()
         user = self.client.user

@@ -5,7 +5,10 @@ delivery id), updates in the story's thread, chat.update on the first message to
 source. At most one message per `pace` seconds per channel. Slack errors become
 DeliveryError: 429 with its Retry-After, 5xx and network errors retryable, and the errors no
 retry can fix (channel_not_found, not_in_channel, ...) permanent; a refusal of the message
-itself (msg_too_long, ...) is `refused`: it fails alone. A 5xx, a timeout or a
+itself (msg_too_long, ...) is `refused`: it fails alone, as an alert meeting an error code
+in none of our lists (Slack adds new ones) does after UNKNOWN_TRIES tries and
+UNKNOWN_PATIENCE of backoff; those Slack documents as passing (PASSING) are retried for as
+long as they last. A 5xx, a timeout or a
 dropped connection may come after Slack posted the message: those are marked `maybe_posted`,
 and the outbox looks for the message (`find_posted`) before sending it again. The outbox does
 the retrying, on disk; slack_sdk's own retry handlers are off.
@@ -155,6 +158,27 @@ REFUSED = (
 # chat.update errors that no retry fixes for that message (the channel is fine).
 EDIT_REFUSED = ("message_not_found", "cant_update_message", "edit_window_closed")
 
+# Errors Slack documents as passing (its common errors: a fault or load on its side, a
+# workspace moving into an Enterprise org): retried with the outbox's backoff for as long
+# as they last, like a 429 or a 5xx.
+PASSING = (
+    "ratelimited",
+    "internal_error",
+    "fatal_error",
+    "service_unavailable",
+    "request_timeout",
+    "team_added_to_org",
+)
+# An error code in none of the lists here (Slack adds new ones) may pass or may never: an
+# alert meeting it is retried with the outbox's backoff, UNKNOWN_TRIES times and for
+# UNKNOWN_PATIENCE at least (counted by this process), then fails alone with Slack's code as
+# its reason; the channel goes on. Retried for good, it held the channel's alerts forever.
+UNKNOWN_TRIES = 5
+UNKNOWN_PATIENCE = 30 * 60.0
+UNKNOWN_FORGET = 24 * 3600.0  # an alert not tried again for this long is forgotten here
+# History scopes of direct messages, which manifests before this one did not ask for.
+DM_HISTORY = ("im:history", "mpim:history")
+
 CommandRunner = Callable[[Invocation], Awaitable[Reply]]
 
 
@@ -181,6 +205,12 @@ class SlackAdapter:
         self._session: aiohttp.ClientSession | None = None
         self._pacer = _Pacer(pace)
         self._history = HistoryReader(self._call)
+        self.unknown_patience = UNKNOWN_PATIENCE
+        # delivery id -> (first refusal, tries, last refusal) of an error we do not know
+        self._unknown: dict[int, tuple[float, int, float]] = {}
+        self._unknown_told: set[str] = set()  # unknown codes already named in the log
+        self._given_up: set[int] = set()  # deliveries failed for an unknown code, logged
+        self._unreadable_told: set[str] = set()  # DMs the app may not read, named in the log
         self._running: set[asyncio.Future[Reply]] = set()
         # Why Slack refused the bot token mid-run, if it did: nothing goes out until a
         # restart with a working one (bot.app.broken turns /healthz red with it).
@@ -537,11 +567,36 @@ class SlackAdapter:
         try:
             async with asyncio.timeout(LOOKUP_TIMEOUT):
                 async with self._history.lookup(key) as lookup:
-                    return await self._find_posted(lookup, channel, delivery_id, thread, window)
+                    try:
+                        return await self._find_posted(lookup, channel, delivery_id, thread, window)
+                    except SlackError as exc:
+                        if not _dm_unreadable(channel, exc):
+                            raise
+                        self._dm_unreadable(channel, delivery_id, exc)
+                        return None
         except TimeoutError:
             raise DeliveryError(
                 f"Slack find_posted: no answer within {LOOKUP_TIMEOUT:g}s", maybe_posted=True
             ) from None
+
+    def _dm_unreadable(self, channel: str, delivery_id: int, exc: SlackError) -> None:
+        """The app may post in this DM but not read it: installed from a manifest without
+        im:history / mpim:history, which only the lookup of a send in doubt needs. Waiting
+        would wait for good, and pausing the DM would blame it: the alert is sent again,
+        unseen, and the log says once per DM that it may show twice, and how to fix it."""
+        if channel in self._unreadable_told:
+            log.info("slack.dm_unreadable channel=%s delivery=%d: sent again", channel, delivery_id)
+            return
+        self._unreadable_told.add(channel)
+        log.warning(
+            "slack.dm_unreadable channel=%s delivery=%d needed=%s: the app cannot read this "
+            "direct message, so whether an alert whose answer was lost got through cannot be "
+            "checked; it is sent again and may show twice. Reinstall the app from "
+            "config/slack-manifest.yml (it asks im:history and mpim:history) to stop this",
+            channel,
+            delivery_id,
+            exc.needed or "im:history/mpim:history",
+        )
 
     async def _find_posted(
         self,
@@ -610,16 +665,60 @@ class SlackAdapter:
     ) -> dict[str, Any]:
         fields = dict(text=render.alert_text(alert), metadata=render.metadata(alert), **extra)
         try:
-            return await self._paced_post(channel, blocks=blocks, **fields)
-        except DeliveryError as exc:
-            if "invalid_blocks" not in str(exc) and "msg_blocks_too_long" not in str(exc):
-                raise
-            log.error(
-                "slack.blocks_refused delivery=%d error=%s: sending text only",
-                alert.delivery_id,
-                exc,
+            try:
+                data = await self._paced_post(channel, blocks=blocks, **fields)
+            except DeliveryError as exc:
+                if "invalid_blocks" not in str(exc) and "msg_blocks_too_long" not in str(exc):
+                    raise
+                log.error(
+                    "slack.blocks_refused delivery=%d error=%s: sending text only",
+                    alert.delivery_id,
+                    exc,
+                )
+                data = await self._paced_post(channel, **fields)
+        except SlackError as exc:
+            if exc.unknown:
+                raise self._unknown_error(channel, alert.delivery_id, exc) from None
+            raise
+        self._unknown.pop(alert.delivery_id, None)
+        self._given_up.discard(alert.delivery_id)
+        return data
+
+    def _unknown_error(self, channel: str, delivery_id: int, exc: SlackError) -> DeliveryError:
+        """An error code we do not know: retried with the outbox's backoff (UNKNOWN_TRIES
+        times, for unknown_patience at least), then this alert fails alone with the code.
+        The log names each such code once, and each alert given up on once."""
+        now = time.monotonic()
+        for old in [d for d, v in self._unknown.items() if now - v[2] > UNKNOWN_FORGET]:
+            del self._unknown[old]
+            self._given_up.discard(old)
+        first, tries, _ = self._unknown.get(delivery_id, (now, 0, now))
+        tries += 1
+        self._unknown[delivery_id] = (first, tries, now)
+        if exc.code not in self._unknown_told:
+            self._unknown_told.add(exc.code)
+            log.warning(
+                "slack.unknown_error channel=%s error=%s: an error wirewatch does not know; "
+                "retried with backoff for %.0f min, then the alert fails with it",
+                channel,
+                exc.code,
+                self.unknown_patience / 60,
             )
-            return await self._paced_post(channel, **fields)
+        if tries < UNKNOWN_TRIES or now - first < self.unknown_patience:
+            return exc
+        message = (
+            f"Slack chat.postMessage refused this alert with {exc.code}, an error wirewatch "
+            f"does not know, {tries} times over {(now - first) / 60:.0f} min: given up"
+        )
+        if delivery_id not in self._given_up:  # the outbox's tries at once say it again
+            self._given_up.add(delivery_id)
+            log.error(
+                "slack.unknown_error_gave_up delivery=%d channel=%s: %s",
+                delivery_id,
+                channel,
+                message,
+            )
+        return SlackError(message, code=exc.code, refused=True)
 
     async def _paced_post(self, channel: str, **fields: Any) -> dict[str, Any]:
         # unfurl off: a feed's link must not pull a preview of whatever it points at;
@@ -660,22 +759,56 @@ class SlackAdapter:
         )
 
 
+class SlackError(DeliveryError):
+    """A Slack refusal with its error `code` ("" when Slack gave none) and, for
+    missing_scope, the scope Slack says was `needed`: what the callers here decide on."""
+
+    def __init__(self, message: str, *, code: str = "", needed: str = "", **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.code = code
+        self.needed = needed
+
+    @property
+    def unknown(self) -> bool:
+        """An ok:false code in none of the lists here: one Slack added since they were made."""
+        known = (*PERMANENT, *REFUSED, *THREAD_GONE, *EDIT_REFUSED, *PASSING)
+        return bool(self.code) and self.code not in known
+
+
 def _delivery_error(method: str, exc: SlackApiError) -> DeliveryError:
     response = exc.response
     status = response.status_code
     data = response.data if isinstance(response.data, dict) else {}
-    error = str(data.get("error") or f"HTTP {status}")
+    code = str(data.get("error") or "")
+    error = code or f"HTTP {status}"
     if status == 429 or error == "ratelimited":
         retry = _seconds(response.headers.get("Retry-After"))
-        return DeliveryError(
-            f"Slack rate limit on {method}; retry in {retry:g}s", retry_after=retry
+        return SlackError(
+            f"Slack rate limit on {method}; retry in {retry:g}s", code=code, retry_after=retry
         )
     if error in PERMANENT:
-        return DeliveryError(f"Slack {error}: {PERMANENT[error]}", permanent=True)
+        needed = str(data.get("needed") or "") if error == "missing_scope" else ""
+        lacks = f" ({needed})" if needed else ""
+        return SlackError(
+            f"Slack {error}{lacks}: {PERMANENT[error]}", code=code, needed=needed, permanent=True
+        )
     if error in REFUSED and status < 500:
-        return DeliveryError(f"Slack {method} refused this message: {error}", refused=True)
+        return SlackError(f"Slack {method} refused this message: {error}", code=code, refused=True)
     # A 5xx may come from a proxy or a timeout after Slack did the work; an ok:false it did not.
-    return DeliveryError(f"Slack {method} failed: {error}", maybe_posted=status >= 500)
+    return SlackError(
+        f"Slack {method} failed: {error}",
+        code=code if status < 500 else "",
+        maybe_posted=status >= 500,
+    )
+
+
+def _dm_unreadable(channel: str, exc: SlackError) -> bool:
+    """missing_scope reading a direct message (an id D…, or Slack naming a DM's history
+    scope as the one needed): the scopes an older manifest did not ask for."""
+    if exc.code != "missing_scope":
+        return False
+    needed = {scope.strip() for scope in exc.needed.split(",") if scope.strip()}
+    return channel.startswith("D") or bool(needed) and needed <= set(DM_HISTORY)
 
 
 def _rights_unknown(exc: DeliveryError) -> Reply:

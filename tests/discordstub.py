@@ -168,6 +168,14 @@ class DiscordStub:
         self.commands: list[dict[str, Any]] = []
         self.interactions: dict[str, InteractionLog] = {}
         self.sessions: list[GatewaySession] = []
+        # Cleared: IDENTIFY and RESUME wait for an answer (Discord slow to take a reconnect).
+        self.gateway_open = asyncio.Event()
+        self.gateway_open.set()
+        self.reconnects_waiting = 0  # IDENTIFYs and RESUMEs held by `gateway_open` now
+        # True: a RESUME of a session this stand-in began gets RESUMED, as Discord answers
+        # one in time; False (the default): INVALID_SESSION, and the client identifies anew.
+        self.resumes = False
+        self._session_ids: set[str] = set()
         self._faults: list[Fault] = []
         self._nonces: dict[tuple[str, str], tuple[str, float]] = {}
         self.nonce_window = 300.0
@@ -370,6 +378,12 @@ class DiscordStub:
 
     async def _on_frame(self, session: GatewaySession, frame: dict[str, Any]) -> None:
         op, d = frame.get("op"), frame.get("d")
+        if op in (2, 6) and not self.gateway_open.is_set():
+            self.reconnects_waiting += 1
+            try:
+                await self.gateway_open.wait()
+            finally:
+                self.reconnects_waiting -= 1
         if op == 1:
             await session.send(11, None)
         elif op == 2:
@@ -377,8 +391,13 @@ class DiscordStub:
                 await session.ws.close(code=4004, message=b"Authentication failed.")
                 return
             session.identify, session.identified = d, True
-            await session.send(0, self._ready(), "READY")
+            ready = self._ready()
+            self._session_ids.add(ready["session_id"])
+            await session.send(0, ready, "READY")
             await session.send(0, self._guild_create(), "GUILD_CREATE")
+        elif op == 6 and self.resumes and d.get("session_id") in self._session_ids:
+            session.identified, session.seq = True, int(d.get("seq") or 0)
+            await session.send(0, {}, "RESUMED")
         elif op == 6:
             await session.send(9, False)
 

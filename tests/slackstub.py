@@ -53,6 +53,19 @@ SECTION_MAX = 3000
 TEXT_MAX = 40000
 HISTORY_METHODS = ("conversations.history", "conversations.replies")
 NON_MARKETPLACE_PAGE = 15  # Slack's `limit` maximum and default for those apps since May 2025
+# What an install from the manifest before im:history / mpim:history holds (`provided`).
+OLD_MANIFEST_SCOPES = (
+    "commands",
+    "chat:write",
+    "chat:write.public",
+    "channels:history",
+    "groups:history",
+    "users:read",
+    "channels:read",
+    "groups:read",
+    "im:read",
+    "mpim:read",
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +101,7 @@ class Failure:
     status: int = 200
     error: str | None = None
     retry_after: int | None = None
+    needed: str | None = None  # missing_scope: the scope Slack names as needed
 
 
 class SlackStub:
@@ -155,10 +169,12 @@ class SlackStub:
         error: str | None = None,
         retry_after: int | None = None,
         times: int = 1,
+        needed: str | None = None,
     ) -> None:
-        """The next `times` calls of `method` fail this way instead of running."""
+        """The next `times` calls of `method` fail this way instead of running (`needed`:
+        the scope a missing_scope answer names, with the token's scopes as `provided`)."""
         self._failures.setdefault(method, []).extend(
-            Failure(status, error, retry_after) for _ in range(times)
+            Failure(status, error, retry_after, needed) for _ in range(times)
         )
 
     def recover(self, method: str) -> None:
@@ -288,7 +304,10 @@ class SlackStub:
             f = queued.pop(0)
             extra = {"Retry-After": str(f.retry_after)} if f.retry_after is not None else {}
             error = f.error or ("ratelimited" if f.status == 429 else "internal_error")
-            return f.status, {"ok": False, "error": error}, extra
+            answer: dict[str, Any] = {"ok": False, "error": error}
+            if f.needed:
+                answer.update(needed=f.needed, provided=",".join(OLD_MANIFEST_SCOPES))
+            return f.status, answer, extra
         bearer = headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if method == "apps.connections.open":  # the one method that takes the app token
             if bearer != APP_TOKEN:
