@@ -3,8 +3,9 @@
 `/wirewatch digest 12h` reads this: each story this channel heard of since a moment (an
 alert, an update, a digest's line), by the number that labels it (`feedback` takes it: an
 alert's own delivery, or a digest line's, its first in that digest), and each story whose
-alerts were skipped while the channel was muted, held while it was paused, or are still
-waiting for the next digest. One line a story, whatever it was told or missed through.
+alerts were skipped while the channel was muted, held while it was paused, given up on (the
+platform refused it: bot.outbox, bot.digest), or are still waiting for the next digest.
+One line a story, whatever it was told or missed through.
 
 Deliberately not here: wording the recap (bot.commands.recap), and changing anything: a
 recap marks and sends nothing.
@@ -21,7 +22,7 @@ from bot.clock import iso
 from bot.store import HELD_FOR_GONE, LIVE_SUB
 
 # Told, then each way of not being told, the first of which a story shows (one line each).
-STATES = ("told", "waiting", "paused", "gone", "muted")
+STATES = ("told", "waiting", "paused", "gone", "failed", "muted")
 _OWN = "d.kind IN ('new', 'update', 'edit')"  # an item's alert: not a mark, nor a rewrite
 
 
@@ -83,9 +84,9 @@ def _told(db: sqlite_utils.Database, channel: str, since: datetime) -> list[tupl
 def _untold(db: sqlite_utils.Database, channel: str, since: datetime) -> list[tuple]:
     """(story, state, first created, its first such delivery) per story and way it was not
     told: skipped while muted, held (the channel paused, or its topic gone from the config),
-    or waiting for a digest (which a paused channel's also do)."""
+    given up on, or waiting for a digest (which a paused channel's also do)."""
     state = (
-        "CASE WHEN d.status = 'muted' THEN 'muted' "
+        "CASE WHEN d.status = 'muted' THEN 'muted' WHEN d.status = 'failed' THEN 'failed' "
         "WHEN d.status = 'held' AND coalesce(d.error, '') LIKE ? THEN 'gone' "
         "WHEN d.status = 'held' THEN 'paused' "
         "WHEN EXISTS (SELECT 1 FROM subscriptions s WHERE s.id = d.subscription_id AND "
@@ -93,7 +94,8 @@ def _untold(db: sqlite_utils.Database, channel: str, since: datetime) -> list[tu
     )
     return db.execute(
         f"SELECT d.story_id, {state} AS state, min(d.created), min(d.id) FROM deliveries d "
-        "WHERE d.status IN ('muted', 'held', 'digest') AND d.channel = ? AND d.created >= ? "
+        "WHERE d.status IN ('muted', 'held', 'digest', 'failed') AND d.channel = ? "
+        "AND d.created >= ? "
         f"AND d.digest_of IS NULL AND {_OWN} GROUP BY d.story_id, state",
         [HELD_FOR_GONE, channel, iso(since)],
     ).fetchall()

@@ -47,6 +47,7 @@ _UNTOLD = {
     "waiting": "waiting for the next digest",
     "paused": "NOT TOLD: held, alerts here are paused",
     "gone": "NOT TOLD: held, its topic left the config",
+    "failed": "NOT TOLD: given up on (`status` says why)",
     "muted": "NOT TOLD: skipped while muted",
 }
 
@@ -90,9 +91,10 @@ def _answer(db: Database, rt: Runtime, inv: Invocation, sent: ChannelDigest) -> 
                 "again to resume",
                 ok=False,
             )
+        said += _given_up(sent)
         if sent.more:
             said += f"; more wait for the next digest ({due})"
-        if sent.error:  # a later message of it refused, for now
+        if sent.error and not sent.failed:  # a later message of it refused, for now
             said += f"; the rest was refused: {sent.error}"
         return said
     if sent.error and sent.paused:
@@ -101,6 +103,9 @@ def _answer(db: Database, rt: Runtime, inv: Invocation, sent: ChannelDigest) -> 
             "told; its stories are kept. Fix that, then subscribe again to resume",
             ok=False,
         )
+    if sent.failed:
+        more = f"; more wait for the next digest ({due})" if sent.more else ""
+        return Reply(f"nothing was posted{_given_up(sent)}{more}", ok=False)
     if sent.error:
         return Reply(
             f"the digest could not be posted now: {sent.error}. Its stories wait for the "
@@ -115,6 +120,16 @@ def _answer(db: Database, rt: Runtime, inv: Invocation, sent: ChannelDigest) -> 
             ok=False,
         )
     return _nothing_sent(db, inv, sent, due)
+
+
+def _given_up(sent: ChannelDigest) -> str:
+    """The stories the platform refused even alone: failed, said with the platform's reason
+    (`status` counts them, a recap marks them), not left to wait and be refused again."""
+    if not sent.failed:
+        return ""
+    were = "was" if sent.failed == 1 else "were"
+    stories = counted(sent.failed, "story", "stories")
+    return f"; {stories} {were} refused by the platform and given up on: {sent.error}"
 
 
 def _nothing_sent(db: Database, inv: Invocation, sent: ChannelDigest, due: str) -> str:
