@@ -41,18 +41,22 @@ class ToldStory:
 
 
 def told_since(
-    db: sqlite_utils.Database, channel: str, since: datetime, limit: int
-) -> tuple[list[ToldStory], int]:
-    """`channel`'s `limit` latest stories since `since`, newest first (told, or matched and
-    not told), and how many there were in all."""
+    db: sqlite_utils.Database, channel: str, since: datetime, limit: int, skip: int = 0
+) -> tuple[list[ToldStory], dict[str, int]]:
+    """`channel`'s stories since `since`, newest first (told, or matched and not told):
+    `limit` of them after the `skip` newest, and how many there were in all in each state."""
     found: dict[int, tuple[str, str, int]] = {}  # story -> (state, at, delivery shown)
     for story, state, at, shown in [*_told(db, channel, since), *_untold(db, channel, since)]:
         had = found.get(story)
         if had is None or STATES.index(state) < STATES.index(had[0]):
             found[story] = (state, at, shown)
-    latest = sorted(found.items(), key=lambda kv: (kv[1][1], kv[0]), reverse=True)[:limit]
+    counts = {state: 0 for state in STATES}
+    for state, _, _ in found.values():
+        counts[state] += 1
+    ordered = sorted(found.items(), key=lambda kv: (kv[1][1], kv[0]), reverse=True)
+    latest = ordered[skip : skip + limit]
     if not latest:
-        return [], 0
+        return [], counts
     shown_rows = _items(db, [shown for _, (_, _, shown) in latest])
     outlets = _outlets(db, [story for story, _ in latest])
     stories = [
@@ -66,7 +70,7 @@ def told_since(
         )
         for story, (state, at, shown) in latest
     ]
-    return stories, len(found)
+    return stories, counts
 
 
 def _told(db: sqlite_utils.Database, channel: str, since: datetime) -> list[tuple]:
