@@ -142,9 +142,38 @@ def escaped_size(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2 + sum(ch in string.punctuation for ch in text)
 
 
-async def send_digests(db: sqlite_utils.Database, adapters: dict[str, ChatAdapter]) -> int:
-    """Post the waiting digests of every channel; returns how many messages were posted."""
+def sent_lately(
+    db: sqlite_utils.Database, channel: str, every: float, at: datetime
+) -> datetime | None:
+    """When `channel`'s last digest went out, if that was less than half of `every` before
+    `at` (a moderator's `digest` shortly before the scheduled one), else None."""
+    last = db.execute(
+        "SELECT max(sent_at) FROM deliveries WHERE channel = ? AND digest_of IS NOT NULL "
+        "AND status = 'sent'",
+        [channel],
+    ).fetchone()[0]
+    when = parse_stored(last, None)
+    return when if when is not None and at - when < timedelta(seconds=every / 2) else None
+
+
+def channel_due(db: sqlite_utils.Database, channel: str, every: float, due: datetime) -> datetime:
+    """When `channel`'s next digest goes out, the scheduled job's next run being `due`: the
+    run after it when that one will find a digest sent here too lately (`send_digests`)."""
+    return due + timedelta(seconds=every) if sent_lately(db, channel, every, due) else due
+
+
+async def send_digests(
+    db: sqlite_utils.Database, adapters: dict[str, ChatAdapter], every: float | None = None
+) -> int:
+    """Post the waiting digests of every channel; returns how many messages were posted.
+
+    With `every` (the scheduled job's interval), a channel whose last digest went out less
+    than half of it ago is left for the next run: a moderator's `digest` at 08:55 stands in
+    for the 09:00 one, which would list only the story or two come since, and its stories
+    go at 10:00. No two digests of a channel come closer than half the interval that way,
+    and none later than one and a half after the last."""
     posted = 0
+    now = utcnow()
     channels = [  # waiting, in doubt, or left claimed by a stop
         r[0]
         for r in db.execute(
@@ -155,6 +184,9 @@ async def send_digests(db: sqlite_utils.Database, adapters: dict[str, ChatAdapte
     for channel in channels:
         adapter = adapters.get(split_channel(channel)[0])
         if adapter is None:
+            continue
+        if every is not None and sent_lately(db, channel, every, now):
+            log.info("digest.not_yet channel=%s: one went out lately", channel)
             continue
         try:
             posted += (await send_channel(db, adapter, channel)).messages

@@ -103,7 +103,7 @@ async def _send_now(calls: StoreCalls, inv: Invocation) -> str | Reply:
 
 def _answer(db: Database, rt: Runtime, inv: Invocation, sent: ChannelDigest) -> str | Reply:
     """What the asker is told of the digest they asked for: sent, or why not."""
-    due = when(iso(next_digest(db, rt)))
+    due = when(iso(next_digest(db, rt, inv.channel)))
     if sent.messages:
         said = f"digest sent: {counted(sent.stories, 'story', 'stories')}"
         if sent.messages > 1:
