@@ -14,13 +14,17 @@ recap marks and sends nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlite_utils
 
 from bot.clock import iso
 from bot.store import HELD_FOR_GONE, LIVE_SUB
 
+REACH = 7 * 86400.0  # how far back a recap looks at most: what a morning after a weekend needs
+# A waiting delivery's due time moves back with a clock stepped back (bot.clockwatch), so it
+# may be before the delivery's creation by that step: this much is allowed for.
+_STEPPED = timedelta(days=1)
 # Told, then each way of not being told, the first of which a story shows (one line each).
 STATES = ("told", "waiting", "paused", "gone", "failed", "muted")
 _OWN = "d.kind IN ('new', 'update', 'edit')"  # an item's alert: not a mark, nor a rewrite
@@ -96,12 +100,14 @@ def _untold(db: sqlite_utils.Database, channel: str, since: datetime) -> list[tu
         "WHEN EXISTS (SELECT 1 FROM subscriptions s WHERE s.id = d.subscription_id AND "
         f"s.paused_reason IS NOT NULL AND {LIVE_SUB}) THEN 'paused' ELSE 'waiting' END"
     )
+    # Read by (status, due time): a delivery is due no sooner than it was created (but for
+    # a clock stepped back), so the window's are read, not the channel's every delivery.
     return db.execute(
         f"SELECT d.story_id, {state} AS state, min(d.created), min(d.id) FROM deliveries d "
-        "WHERE d.status IN ('muted', 'held', 'digest', 'failed') AND d.channel = ? "
-        "AND d.created >= ? "
+        "INDEXED BY deliveries_status WHERE d.status IN ('muted', 'held', 'digest', 'failed') "
+        "AND d.next_attempt >= ? AND d.created >= ? AND d.channel = ? "
         f"AND d.digest_of IS NULL AND {_OWN} GROUP BY d.story_id, state",
-        [HELD_FOR_GONE, channel, iso(since)],
+        [HELD_FOR_GONE, iso(since - _STEPPED), iso(since), channel],
     ).fetchall()
 
 

@@ -175,7 +175,9 @@ async def test_a_recap_s_window_is_read_as_mute_reads_a_duration(tmp_path: Path)
         assert not instant.ok and "this channel has no digest subscription" in instant.text
 
 
-async def test_a_long_recap_arrives_whole_in_several_slack_messages_and_pages_on(tmp_path: Path) -> None:
+async def test_a_long_recap_arrives_whole_in_several_slack_messages_and_pages_on(
+    tmp_path: Path,
+) -> None:
     """More stories than a message holds: every line whole, in one message or the next,
     the newest first; more than a page holds: how many in all, and what to type for the
     older ones (it showed the 50 latest and nothing could reach the others)."""

@@ -30,7 +30,7 @@ from bot.errors import CommandError
 from bot.feedback import KINDS
 from bot.store import subscriptions
 from bot.text.clip import clip
-from bot.told import ToldStory, last_digest, told_since
+from bot.told import REACH, ToldStory, last_digest, told_since
 from bot.wording import counted
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from bot.app import Runtime
     from bot.commands.calls import StoreCalls
 
-MAX_SINCE = 7 * 86400.0  # what a morning after a weekend needs, and a reply can hold
+MAX_SINCE = REACH  # what a morning after a weekend needs; `db prune` keeps that much
 RECAP_STORIES = 50  # lines of a recap's page: on Discord already a dozen messages
 # Pages of a recap: its 1,000 newest stories. A window with more is a week of a busy
 # channel, which a shorter window (or `search`) reads better than page:21 would.
