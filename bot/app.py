@@ -593,7 +593,7 @@ async def _forget_terms(rt: Runtime) -> None:
 async def _digest(rt: Runtime) -> None:
     async def one(name: str) -> None:
         async with rt.drain_lock(name):
-            await send_digests(rt.db, {name: rt.adapters[name]})
+            await send_digests(rt.db, {name: rt.adapters[name]}, rt.settings.digest_every)
 
     await asyncio.gather(*(one(name) for name in rt.adapters))
 

@@ -457,7 +457,7 @@ async def _due_digests(rt: Runtime) -> int:
     now = utcnow()
     if next_digest_at(rt.db, rt.settings.digest_every, now) > now:
         return 0
-    return await send_digests(rt.db, rt.adapters)
+    return await send_digests(rt.db, rt.adapters, rt.settings.digest_every)
 
 
 def _report(results: list, stats, waiting: list, digests: int = 0) -> None:

@@ -14,6 +14,14 @@ they are marked sent only once the platform took it. A failure puts them back to
 the next digest; one that may have posted (a lost answer, a crash between post and mark)
 leaves them in doubt, and the platform is asked for the key (`find_posted`) before anything
 of theirs is posted again.
+
+A digest the platform refuses for itself (`DeliveryError.refused`: too long, a field it does
+not take) is not an outage of the channel: sent again it is refused again, and held it would
+hold every later digest behind it. It is sent again at once in halves, down to one story a
+message, so that a message too long for the platform goes out shorter and a story the
+platform will not take is found; that one story alone is tried FAULT_ATTEMPTS times, as a
+refused alert is (bot.outbox), then failed with the platform's reason (`status` counts it,
+`digest 12h` and `search` show it not told), and the channel's next stories go on.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from datetime import datetime, timedelta
 
 import sqlite_utils
 
+from bot import metrics
 from bot.chat import ChatAdapter, split_channel
 from bot.clock import iso, parse_stored, utcnow
 from bot.db import write
@@ -33,7 +42,7 @@ from bot.errors import DeliveryError
 from bot.failpoints import failpoint
 from bot.feedback import KINDS
 from bot.model import MessageRef
-from bot.outbox import hold_channel, in_doubt_since
+from bot.outbox import FAULT_ATTEMPTS, REASON_CHARS, hold_channel, in_doubt_since
 from bot.store import LIVE_SUB, live_sub, skip_muted
 from bot.wording import counted
 
@@ -46,6 +55,9 @@ log = logging.getLogger(__name__)
 DIGEST_CHARS = 4000
 MAX_MESSAGES = 4  # per channel and digest; the rest wait for the next one
 STORIES_READ = 200  # waiting stories read per message at most
+# Refused messages sent again in one channel's turn (smaller, or the one story again): enough
+# to find and fail a story or two the platform will not take; the rest wait for the next turn.
+MAX_REFUSALS = 12
 
 
 def digest_text(topic_rows: list[dict], platform: str = "") -> str:
@@ -130,9 +142,38 @@ def escaped_size(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2 + sum(ch in string.punctuation for ch in text)
 
 
-async def send_digests(db: sqlite_utils.Database, adapters: dict[str, ChatAdapter]) -> int:
-    """Post the waiting digests of every channel; returns how many messages were posted."""
+def sent_lately(
+    db: sqlite_utils.Database, channel: str, every: float, at: datetime
+) -> datetime | None:
+    """When `channel`'s last digest went out, if that was less than half of `every` before
+    `at` (a moderator's `digest` shortly before the scheduled one), else None."""
+    last = db.execute(
+        "SELECT max(sent_at) FROM deliveries WHERE channel = ? AND digest_of IS NOT NULL "
+        "AND status = 'sent'",
+        [channel],
+    ).fetchone()[0]
+    when = parse_stored(last, None)
+    return when if when is not None and at - when < timedelta(seconds=every / 2) else None
+
+
+def channel_due(db: sqlite_utils.Database, channel: str, every: float, due: datetime) -> datetime:
+    """When `channel`'s next digest goes out, the scheduled job's next run being `due`: the
+    run after it when that one will find a digest sent here too lately (`send_digests`)."""
+    return due + timedelta(seconds=every) if sent_lately(db, channel, every, due) else due
+
+
+async def send_digests(
+    db: sqlite_utils.Database, adapters: dict[str, ChatAdapter], every: float | None = None
+) -> int:
+    """Post the waiting digests of every channel; returns how many messages were posted.
+
+    With `every` (the scheduled job's interval), a channel whose last digest went out less
+    than half of it ago is left for the next run: a moderator's `digest` at 08:55 stands in
+    for the 09:00 one, which would list only the story or two come since, and its stories
+    go at 10:00. No two digests of a channel come closer than half the interval that way,
+    and none later than one and a half after the last."""
     posted = 0
+    now = utcnow()
     channels = [  # waiting, in doubt, or left claimed by a stop
         r[0]
         for r in db.execute(
@@ -143,6 +184,9 @@ async def send_digests(db: sqlite_utils.Database, adapters: dict[str, ChatAdapte
     for channel in channels:
         adapter = adapters.get(split_channel(channel)[0])
         if adapter is None:
+            continue
+        if every is not None and sent_lately(db, channel, every, now):
+            log.info("digest.not_yet channel=%s: one went out lately", channel)
             continue
         try:
             posted += (await send_channel(db, adapter, channel)).messages
@@ -161,8 +205,9 @@ class ChannelDigest:
     muted: int = 0  # deliveries skipped now because the channel is muted
     unsure: bool = False  # an earlier digest may be posted and the platform could not say
     paused: bool = False  # the channel is paused: its digest waits for it to be resumed
-    error: str = ""  # why the platform refused a post (its stories wait, or are held)
-    more: bool = False  # more stories wait than MAX_MESSAGES hold: the next digest has them
+    error: str = ""  # why the platform refused a post (its stories wait, are held or failed)
+    more: bool = False  # more stories wait than this turn posted: the next digest has them
+    failed: int = 0  # stories the platform refused alone FAULT_ATTEMPTS times: given up on
 
 
 async def send_channel(
@@ -177,25 +222,34 @@ async def send_channel(
     if _paused(db, channel):
         return ChannelDigest(paused=True)
     muted = skip_muted(db, "digest", utcnow(), channel)  # as the outbox skips a muted one's
-    posted = stories = 0
-    for _ in range(MAX_MESSAGES):
-        rows = _waiting(db, channel)
-        if not rows:
+    posted = stories = failed = 0
+    cap: int | None = None  # stories a message holds at most, after a refusal
+    error = ""  # why a story was given up on
+    for _ in range(MAX_MESSAGES + MAX_REFUSALS):
+        rows = _waiting(db, channel, cap)
+        if not rows or posted == MAX_MESSAGES:
             break
         key = rows[0]["id"]  # the oldest waiting delivery: the same key however many join
         _claim(db, [r["id"] for r in rows], key)
         try:
             ref = await adapter.post_digest(ident, digest_text(rows, adapter.platform), key)
         except DeliveryError as exc:
-            _release(db, key, maybe_posted=exc.maybe_posted)
+            _release(db, key, maybe_posted=exc.maybe_posted and not exc.refused)
             log.warning("digest.failed channel=%s key=%d error=%s", channel, key, exc)
+            if exc.refused:  # this message, not the channel: smaller, or its one story fails
+                cap, gave_up = _after_refusal(db, rows, str(exc), adapter.platform)
+                failed, error = failed + gave_up, str(exc) if gave_up else error
+                continue
             if exc.permanent:  # as an alert's: pause the channel, tell moderators, keep these
                 hold_channel(db, channel, str(exc))
-            return ChannelDigest(posted, stories, muted, error=str(exc), paused=exc.permanent)
+            return ChannelDigest(
+                posted, stories, muted, error=str(exc), paused=exc.permanent, failed=failed
+            )
         except (TimeoutError, OSError) as exc:  # the post may have got through: ask first
             _release(db, key, maybe_posted=True)
             log.warning("digest.failed channel=%s key=%d error=%s", channel, key, exc)
-            return ChannelDigest(posted, stories, muted, error=str(exc) or type(exc).__name__)
+            error = str(exc) or type(exc).__name__
+            return ChannelDigest(posted, stories, muted, error=error, failed=failed)
         except BaseException:  # cancelled, or an adapter bug: it may have posted
             _release(db, key, maybe_posted=True)
             raise
@@ -204,8 +258,39 @@ async def send_channel(
         log.info("digest.sent channel=%s key=%d deliveries=%d", channel, key, len(rows))
         posted += 1
         stories += len({r["story_id"] for r in rows})
-    more = posted == MAX_MESSAGES and bool(_waiting(db, channel))
-    return ChannelDigest(posted, stories, muted, more=more)
+    more = bool(_waiting(db, channel))
+    return ChannelDigest(posted, stories, muted, error=error, more=more, failed=failed)
+
+
+def _after_refusal(
+    db: sqlite_utils.Database, rows: list[dict], reason: str, platform: str
+) -> tuple[int | None, int]:
+    """A message the platform refused: (how many stories the next may hold, how many
+    stories were given up on). Of several stories, the next holds half of them: a message
+    too long goes out shorter, and halving finds a story the platform will not take. One
+    story refused alone counts a fault on its deliveries; at FAULT_ATTEMPTS it is failed
+    with the platform's reason, and the next message is of any size again."""
+    story_ids = {r["story_id"] for r in rows}
+    if len(story_ids) > 1:
+        return len(story_ids) // 2, 0
+    ids = [r["id"] for r in rows]
+    marks = ",".join("?" * len(ids))
+    with write(db):
+        db.execute(
+            f"UPDATE deliveries SET faults = faults + 1, error = ? WHERE id IN ({marks}) "
+            "AND status = 'digest'",
+            [reason[:REASON_CHARS], *ids],
+        )
+        gone = db.execute(
+            f"UPDATE deliveries SET status = 'failed' WHERE id IN ({marks}) "
+            "AND status = 'digest' AND faults >= ?",
+            [*ids, FAULT_ATTEMPTS],
+        ).rowcount
+    if not gone:
+        return 1, 0
+    metrics.FAILED.labels(platform).inc(gone)
+    log.error("digest.gave_up story=%d deliveries=%d error=%s", rows[0]["story_id"], gone, reason)
+    return None, 1
 
 
 async def _settle_doubts(
@@ -290,15 +375,16 @@ def _mark_sent(db: sqlite_utils.Database, key: int, ref: MessageRef) -> None:
         )
 
 
-def _waiting(db: sqlite_utils.Database, channel: str) -> list[dict]:
-    """The oldest waiting stories' deliveries that fit in one message (at least one story)."""
+def _waiting(db: sqlite_utils.Database, channel: str, cap: int | None = None) -> list[dict]:
+    """The oldest waiting stories' deliveries that fit in one message (at least one story;
+    `cap` stories at most)."""
     platform = split_channel(channel)[0]
     story_ids = [
         r[0]
         for r in db.execute(
             "SELECT story_id FROM deliveries WHERE channel = ? AND status = 'digest' "
             "AND digest_of IS NULL GROUP BY story_id ORDER BY min(id) LIMIT ?",
-            [channel, STORIES_READ],
+            [channel, min(cap or STORIES_READ, STORIES_READ)],
         )
     ]
     if not story_ids:

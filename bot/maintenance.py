@@ -2,7 +2,10 @@
 
 Backup uses SQLite's online backup API, so the bot may keep running. Pruning removes items
 published before a cutoff but never those of a story still open (seen within the story
-window) and never an item with a delivery still waiting; nothing else is "repaired".
+window) and never an item with a delivery still waiting; nothing else is "repaired". It also
+removes the deliveries skipped while muted older than the cutoff and than a recap's reach
+(bot.told.REACH): only `digest SINCE` reads them, and a story open for weeks kept all of a
+muted channel's, one a report.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import sqlite_utils
 from bot.clock import iso, utcnow
 from bot.db import db_path, write
 from bot.errors import StoreError, UsageError
+from bot.told import REACH
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +101,7 @@ def prune(
     window = {
         "cutoff": iso(now - timedelta(seconds=older_than)),
         "open_since": iso(now - timedelta(seconds=story_window)),
+        "muted_before": iso(now - timedelta(seconds=max(older_than, REACH))),
     }
     before = _size(db)
     if dry_run:
@@ -107,6 +112,7 @@ def prune(
         batch = json.dumps(candidates[start : start + PRUNE_BATCH])
         gone = _prune_batch(db, {**window, "batch": batch})
         items, deliveries = items + gone[0], deliveries + gone[1]
+    deliveries += _prune_muted(db, window)
     with write(db):
         stories = db.execute(
             "DELETE FROM stories WHERE NOT EXISTS (SELECT 1 FROM items WHERE "
@@ -145,6 +151,24 @@ def _prune_batch(db: sqlite_utils.Database, args: dict[str, str]) -> tuple[int, 
     return items, deliveries
 
 
+# Deliveries skipped while muted that a recap no longer reaches, whatever their item.
+_MUTED_GONE = "SELECT id FROM deliveries WHERE status = 'muted' AND created < :muted_before"
+
+
+def _prune_muted(db: sqlite_utils.Database, window: dict[str, str]) -> int:
+    """The muted deliveries `_MUTED_GONE` picks, PRUNE_BATCH a transaction."""
+    gone = 0
+    while True:
+        with write(db):
+            n = db.execute(
+                f"DELETE FROM deliveries WHERE id IN ({_MUTED_GONE} LIMIT :batch)",
+                {**window, "batch": PRUNE_BATCH},
+            ).rowcount
+        gone += n
+        if n < PRUNE_BATCH:
+            return gone
+
+
 def _merge_fts(db: sqlite_utils.Database) -> None:
     """FTS5 only marks deleted rows in its index; merging the segments drops them, else the
     full-text index keeps its size (87 % of items pruned left it at 100 %). A step at a time
@@ -162,8 +186,8 @@ def _merge_fts(db: sqlite_utils.Database) -> None:
 def _count_doomed(db: sqlite_utils.Database, window: dict[str, str], size: int) -> Pruned:
     """What `prune` would delete, counted with reads only (the same rules, nothing written)."""
     items, deliveries = db.execute(
-        f"SELECT count(*), (SELECT count(*) FROM deliveries WHERE item_id IN ({_DOOMED})) "
-        f"FROM ({_DOOMED})",
+        f"SELECT count(*), (SELECT count(*) FROM deliveries WHERE item_id IN ({_DOOMED}) "
+        f"OR id IN ({_MUTED_GONE})) FROM ({_DOOMED})",
         window,
     ).fetchone()
     stories = db.execute(

@@ -3,8 +3,9 @@
 `/wirewatch digest 12h` reads this: each story this channel heard of since a moment (an
 alert, an update, a digest's line), by the number that labels it (`feedback` takes it: an
 alert's own delivery, or a digest line's, its first in that digest), and each story whose
-alerts were skipped while the channel was muted, held while it was paused, or are still
-waiting for the next digest. One line a story, whatever it was told or missed through.
+alerts were skipped while the channel was muted, held while it was paused, given up on (the
+platform refused it: bot.outbox, bot.digest), or are still waiting for the next digest.
+One line a story, whatever it was told or missed through.
 
 Deliberately not here: wording the recap (bot.commands.recap), and changing anything: a
 recap marks and sends nothing.
@@ -13,15 +14,19 @@ recap marks and sends nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlite_utils
 
 from bot.clock import iso
 from bot.store import HELD_FOR_GONE, LIVE_SUB
 
+REACH = 7 * 86400.0  # how far back a recap looks at most: what a morning after a weekend needs
+# A waiting delivery's due time moves back with a clock stepped back (bot.clockwatch), so it
+# may be before the delivery's creation by that step: this much is allowed for.
+_STEPPED = timedelta(days=1)
 # Told, then each way of not being told, the first of which a story shows (one line each).
-STATES = ("told", "waiting", "paused", "gone", "muted")
+STATES = ("told", "waiting", "paused", "gone", "failed", "muted")
 _OWN = "d.kind IN ('new', 'update', 'edit')"  # an item's alert: not a mark, nor a rewrite
 
 
@@ -40,18 +45,22 @@ class ToldStory:
 
 
 def told_since(
-    db: sqlite_utils.Database, channel: str, since: datetime, limit: int
-) -> tuple[list[ToldStory], int]:
-    """`channel`'s `limit` latest stories since `since`, newest first (told, or matched and
-    not told), and how many there were in all."""
+    db: sqlite_utils.Database, channel: str, since: datetime, limit: int, skip: int = 0
+) -> tuple[list[ToldStory], dict[str, int]]:
+    """`channel`'s stories since `since`, newest first (told, or matched and not told):
+    `limit` of them after the `skip` newest, and how many there were in all in each state."""
     found: dict[int, tuple[str, str, int]] = {}  # story -> (state, at, delivery shown)
     for story, state, at, shown in [*_told(db, channel, since), *_untold(db, channel, since)]:
         had = found.get(story)
         if had is None or STATES.index(state) < STATES.index(had[0]):
             found[story] = (state, at, shown)
-    latest = sorted(found.items(), key=lambda kv: (kv[1][1], kv[0]), reverse=True)[:limit]
+    counts = {state: 0 for state in STATES}
+    for state, _, _ in found.values():
+        counts[state] += 1
+    ordered = sorted(found.items(), key=lambda kv: (kv[1][1], kv[0]), reverse=True)
+    latest = ordered[skip : skip + limit]
     if not latest:
-        return [], 0
+        return [], counts
     shown_rows = _items(db, [shown for _, (_, _, shown) in latest])
     outlets = _outlets(db, [story for story, _ in latest])
     stories = [
@@ -65,7 +74,7 @@ def told_since(
         )
         for story, (state, at, shown) in latest
     ]
-    return stories, len(found)
+    return stories, counts
 
 
 def _told(db: sqlite_utils.Database, channel: str, since: datetime) -> list[tuple]:
@@ -83,19 +92,22 @@ def _told(db: sqlite_utils.Database, channel: str, since: datetime) -> list[tupl
 def _untold(db: sqlite_utils.Database, channel: str, since: datetime) -> list[tuple]:
     """(story, state, first created, its first such delivery) per story and way it was not
     told: skipped while muted, held (the channel paused, or its topic gone from the config),
-    or waiting for a digest (which a paused channel's also do)."""
+    given up on, or waiting for a digest (which a paused channel's also do)."""
     state = (
-        "CASE WHEN d.status = 'muted' THEN 'muted' "
+        "CASE WHEN d.status = 'muted' THEN 'muted' WHEN d.status = 'failed' THEN 'failed' "
         "WHEN d.status = 'held' AND coalesce(d.error, '') LIKE ? THEN 'gone' "
         "WHEN d.status = 'held' THEN 'paused' "
         "WHEN EXISTS (SELECT 1 FROM subscriptions s WHERE s.id = d.subscription_id AND "
         f"s.paused_reason IS NOT NULL AND {LIVE_SUB}) THEN 'paused' ELSE 'waiting' END"
     )
+    # Read by (status, due time): a delivery is due no sooner than it was created (but for
+    # a clock stepped back), so the window's are read, not the channel's every delivery.
     return db.execute(
         f"SELECT d.story_id, {state} AS state, min(d.created), min(d.id) FROM deliveries d "
-        "WHERE d.status IN ('muted', 'held', 'digest') AND d.channel = ? AND d.created >= ? "
+        "INDEXED BY deliveries_status WHERE d.status IN ('muted', 'held', 'digest', 'failed') "
+        "AND d.next_attempt >= ? AND d.created >= ? AND d.channel = ? "
         f"AND d.digest_of IS NULL AND {_OWN} GROUP BY d.story_id, state",
-        [HELD_FOR_GONE, channel, iso(since)],
+        [HELD_FOR_GONE, iso(since - _STEPPED), iso(since), channel],
     ).fetchall()
 
 

@@ -175,9 +175,12 @@ async def test_a_recap_s_window_is_read_as_mute_reads_a_duration(tmp_path: Path)
         assert not instant.ok and "this channel has no digest subscription" in instant.text
 
 
-async def test_a_long_recap_arrives_whole_in_several_slack_messages(tmp_path: Path) -> None:
+async def test_a_long_recap_arrives_whole_in_several_slack_messages_and_pages_on(
+    tmp_path: Path,
+) -> None:
     """More stories than a message holds: every line whole, in one message or the next,
-    the newest first, and what was left out said."""
+    the newest first; more than a page holds: how many in all, and what to type for the
+    older ones (it showed the 50 latest and nothing could reach the others)."""
     async with slack_env(tmp_path) as env:
         db = env.rt.db
         feed = add_feed(db, "https://x.example/rss", "X", origin="config")
@@ -193,11 +196,23 @@ async def test_a_long_recap_arrives_whole_in_several_slack_messages(tmp_path: Pa
         replies = await env.replies("digest 1d", user=MEMBER)
         assert len(replies) > 1  # Slack's 12,000 characters a message
         lines = "\n".join(replies).splitlines()
-        assert lines[0].endswith(f"newest first: {RECAP_STORIES} stories told")
+        total = len(titles)
+        assert lines[0].endswith(f"newest first: {total} stories told; 1-{RECAP_STORIES}")
         shown = [line.split(" · ", 2)[2].split(" (1 outlet) ")[0] for line in lines[1:-2]]
         assert shown == titles[::-1][:RECAP_STORIES]  # newest first, each whole
-        assert lines[-2] == f"5 older not shown: a recap holds {RECAP_STORIES}"
+        assert lines[-2] == "5 older: `/wirewatch digest 1d page:2`"
         assert lines[-1].startswith("to mark one: ")
+
+        # What it says to type gives the rest, the oldest last, and says where it ends.
+        lines = (await env.command("digest 1d page:2", user=MEMBER)).splitlines()
+        assert lines[0].endswith(f"{total} stories told; {RECAP_STORIES + 1}-{total}")
+        shown = [line.split(" · ", 2)[2].split(" (1 outlet) ")[0] for line in lines[1:-1]]
+        assert shown == titles[::-1][RECAP_STORIES:]
+        assert lines[-1].startswith("to mark one: ")
+        past = await env.command("digest 1d page:3", user=MEMBER)
+        assert past.startswith("page 3 of the recap of the last 1d (since ")
+        assert past.endswith(f": {total} stories, 2 pages")
+        assert "go as far as page:20" in await env.command("digest 1d page:21", user=MEMBER)
 
 
 def _unrelated(n: int) -> str:

@@ -128,7 +128,7 @@ def _digest_line(db: Database, rt: Runtime, subs: list[SubscriptionRow], channel
             f"- this channel's digest: PAUSED ({paused}): none goes out until a moderator "
             f"fixes that and subscribes again; {waiting}"
         ]
-    due = next_digest(db, rt)
+    due = next_digest(db, rt, channel)
     muted = max((s.muted_until or "" for s in subs if s.mode == "digest"), default="")
     if muted > iso(due):  # a mute is the channel's (`mute`): the digest job skips its lines
         skipped = (

@@ -14,6 +14,7 @@ Deliberately not here: a digest's text and bookkeeping (bot.digest), the recap's
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,7 @@ from bot.errors import CommandError
 from bot.feedback import KINDS
 from bot.store import subscriptions
 from bot.text.clip import clip
-from bot.told import ToldStory, last_digest, told_since
+from bot.told import REACH, ToldStory, last_digest, told_since
 from bot.wording import counted
 
 if TYPE_CHECKING:
@@ -38,8 +39,12 @@ if TYPE_CHECKING:
     from bot.app import Runtime
     from bot.commands.calls import StoreCalls
 
-MAX_SINCE = 7 * 86400.0  # what a morning after a weekend needs, and a reply can hold
-RECAP_STORIES = 50  # lines of a recap: on Discord already a dozen messages
+MAX_SINCE = REACH  # what a morning after a weekend needs; `db prune` keeps that much
+RECAP_STORIES = 50  # lines of a recap's page: on Discord already a dozen messages
+# Pages of a recap: its 1,000 newest stories. A window with more is a week of a busy
+# channel, which a shorter window (or `search`) reads better than page:21 would.
+LAST_PAGE = 20
+_PAGE = re.compile(r"page:(\d{1,4})", re.I)
 TITLE_CHARS = 200
 _SINCE_RANGE = "a recap reaches back at least 1m and at most 7d"
 # How a story the channel was not told of is marked (bot.told.STATES).
@@ -47,15 +52,35 @@ _UNTOLD = {
     "waiting": "waiting for the next digest",
     "paused": "NOT TOLD: held, alerts here are paused",
     "gone": "NOT TOLD: held, its topic left the config",
+    "failed": "NOT TOLD: given up on (`status` says why)",
     "muted": "NOT TOLD: skipped while muted",
 }
 
 
 async def digest(calls: StoreCalls, inv: Invocation, rest: str) -> str | Reply:
     if rest:
-        seconds = read_duration(rest, 60, MAX_SINCE, _SINCE_RANGE)
-        return await calls.run(recap, calls.rt, inv, seconds)
+        window, page = _window_and_page(rest)
+        seconds = read_duration(window, 60, MAX_SINCE, _SINCE_RANGE)
+        return await calls.run(recap, calls.rt, inv, seconds, page, window)
     return await _send_now(calls, inv)
+
+
+def _window_and_page(rest: str) -> tuple[str, int]:
+    """`12h page:2` as the window and the page of a recap, as `search` reads its pages."""
+    words = rest.split()
+    pages = [int(m.group(1)) for w in words if (m := _PAGE.fullmatch(w))]
+    window = " ".join(w for w in words if not _PAGE.fullmatch(w))
+    if not window:
+        raise CommandError("a recap's page needs its window first: `/wirewatch digest 12h page:2`")
+    if len(pages) > 1:
+        raise CommandError("one page at a time: `/wirewatch digest 12h page:2`")
+    page = max(pages[0], 1) if pages else 1
+    if page > LAST_PAGE:
+        raise CommandError(
+            f"a recap's pages go as far as page:{LAST_PAGE} (its {LAST_PAGE * RECAP_STORIES} "
+            "newest stories); for older ones ask for a shorter window, or `/wirewatch search`"
+        )
+    return window, page
 
 
 async def _send_now(calls: StoreCalls, inv: Invocation) -> str | Reply:
@@ -78,7 +103,7 @@ async def _send_now(calls: StoreCalls, inv: Invocation) -> str | Reply:
 
 def _answer(db: Database, rt: Runtime, inv: Invocation, sent: ChannelDigest) -> str | Reply:
     """What the asker is told of the digest they asked for: sent, or why not."""
-    due = when(iso(next_digest(db, rt)))
+    due = when(iso(next_digest(db, rt, inv.channel)))
     if sent.messages:
         said = f"digest sent: {counted(sent.stories, 'story', 'stories')}"
         if sent.messages > 1:
@@ -90,9 +115,10 @@ def _answer(db: Database, rt: Runtime, inv: Invocation, sent: ChannelDigest) -> 
                 "again to resume",
                 ok=False,
             )
+        said += _given_up(sent)
         if sent.more:
             said += f"; more wait for the next digest ({due})"
-        if sent.error:  # a later message of it refused, for now
+        if sent.error and not sent.failed:  # a later message of it refused, for now
             said += f"; the rest was refused: {sent.error}"
         return said
     if sent.error and sent.paused:
@@ -101,6 +127,9 @@ def _answer(db: Database, rt: Runtime, inv: Invocation, sent: ChannelDigest) -> 
             "told; its stories are kept. Fix that, then subscribe again to resume",
             ok=False,
         )
+    if sent.failed:
+        more = f"; more wait for the next digest ({due})" if sent.more else ""
+        return Reply(f"nothing was posted{_given_up(sent)}{more}", ok=False)
     if sent.error:
         return Reply(
             f"the digest could not be posted now: {sent.error}. Its stories wait for the "
@@ -115,6 +144,16 @@ def _answer(db: Database, rt: Runtime, inv: Invocation, sent: ChannelDigest) -> 
             ok=False,
         )
     return _nothing_sent(db, inv, sent, due)
+
+
+def _given_up(sent: ChannelDigest) -> str:
+    """The stories the platform refused even alone: failed, said with the platform's reason
+    (`status` counts them, a recap marks them), not left to wait and be refused again."""
+    if not sent.failed:
+        return ""
+    were = "was" if sent.failed == 1 else "were"
+    stories = counted(sent.failed, "story", "stories")
+    return f"; {stories} {were} refused by the platform and given up on: {sent.error}"
 
 
 def _nothing_sent(db: Database, inv: Invocation, sent: ChannelDigest, due: str) -> str:
@@ -138,27 +177,49 @@ def _nothing_sent(db: Database, inv: Invocation, sent: ChannelDigest, due: str) 
     return f"no digest waiting here: nothing new{since}. The next is due {due}"
 
 
-def recap(db: Database, rt: Runtime, inv: Invocation, seconds: float) -> str:
-    """The stories of the last `seconds` here, newest first, one line each."""
+def recap(
+    db: Database, rt: Runtime, inv: Invocation, seconds: float, page: int = 1, window: str = ""
+) -> str:
+    """The stories of the last `seconds` here, newest first, one line each, RECAP_STORIES
+    a page; `window`: the window as typed, for the next page's command."""
     since = utcnow() - timedelta(seconds=seconds)
-    window = f"the last {format_duration(seconds)} (since {when(iso(since))})"
-    stories, total = told_since(db, inv.channel, since, RECAP_STORIES)
-    if not stories:
+    span = f"the last {format_duration(seconds)} (since {when(iso(since))})"
+    skip = (page - 1) * RECAP_STORIES
+    stories, counts = told_since(db, inv.channel, since, RECAP_STORIES, skip)
+    total = sum(counts.values())
+    if not total:
         return (
-            f"nothing here in {window}: no story this channel follows was alerted, listed "
+            f"nothing here in {span}: no story this channel follows was alerted, listed "
             "in a digest, or held back"
         )
-    states = [s.state for s in stories]
-    told = counted(states.count("told"), "story told", "stories told")
-    others = [f"{states.count(k)} {label.lower()}" for k, label in _UNTOLD.items() if k in states]
-    lines = [f"this channel over {window}, newest first: {', '.join([told, *others])}"]
+    if not stories:
+        pages = -(-min(total, LAST_PAGE * RECAP_STORIES) // RECAP_STORIES)
+        return (
+            f"page {page} of the recap of {span} is past the last: "
+            f"{counted(total, 'story', 'stories')}, {counted(pages, 'page')}"
+        )
+    told = counted(counts["told"], "story told", "stories told")
+    others = [f"{counts[k]} {label.lower()}" for k, label in _UNTOLD.items() if counts[k]]
+    which = "" if skip == 0 and len(stories) == total else f"; {skip + 1}-{skip + len(stories)}"
+    lines = [f"this channel over {span}, newest first: {', '.join([told, *others])}{which}"]
     lines += [_line(s) for s in stories]
-    if total > len(stories):
-        lines.append(f"{total - len(stories)} older not shown: a recap holds {RECAP_STORIES}")
-    if "told" in states:
+    if skip + len(stories) < total:
+        lines.append(_older(total - skip - len(stories), window or format_duration(seconds), page))
+    if any(s.state == "told" for s in stories):
         kinds = " or ".join(f"`/wirewatch feedback {k} ALERT`" for k in KINDS)
         lines.append(f"to mark one: {kinds} (ALERT: the number after ref)")
     return "\n".join(lines)
+
+
+def _older(left: int, window: str, page: int) -> str:
+    """What the next page holds and what to type for it, as `search` says it."""
+    older = f"{left} older"
+    if page >= LAST_PAGE:
+        return (
+            f"{older} not shown: a recap pages as far as page:{LAST_PAGE}; ask for a shorter "
+            "window, or `/wirewatch search`"
+        )
+    return f"{older}: `/wirewatch digest {window} page:{page + 1}`"
 
 
 def _line(s: ToldStory) -> str:

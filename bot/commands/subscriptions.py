@@ -21,7 +21,7 @@ from bot.clock import minute_utc, utcnow
 from bot.commands.echo import dropped, shown
 from bot.commands.grammar import Invocation
 from bot.commands.lookups import describe_sub, known_topic, live
-from bot.digest import next_digest_at
+from bot.digest import channel_due, next_digest_at
 from bot.durations import format_duration
 from bot.edit_store import edits_enabled
 from bot.errors import CommandError, QueryError
@@ -89,7 +89,7 @@ def subscribe_here(
     due = ""
     if mode == "digest":
         every = format_duration(rt.settings.digest_every)
-        due = f"; next digest {minute_utc(next_digest(db, rt))}, then every {every}"
+        due = f"; next digest {minute_utc(next_digest(db, rt, inv.channel))}, then every {every}"
     return (
         f"this channel now gets `{topic.name}` alerts ({mode}{was}){narrowed}{removed}{refused}"
         f"{resumed}{due}"
@@ -153,13 +153,17 @@ def _narrowing_flags(rest: str) -> tuple[str, dict[str, str]]:
     return head, flags
 
 
-def next_digest(db: Database, rt: Runtime) -> datetime:
+def next_digest(db: Database, rt: Runtime, channel: str | None = None) -> datetime:
     """When the next digest goes out: the running scheduler's own next run of the digest
-    job (`bot.app.run_forever`), else when a start would send the first (`next_digest_at`)."""
+    job (`bot.app.run_forever`), else when a start would send the first (`next_digest_at`);
+    of `channel`, the run after that one when it will skip the channel (`channel_due`)."""
+    every = rt.settings.digest_every
     job = rt.scheduler.get_job("digest") if rt.scheduler and rt.scheduler.running else None
     if job is not None and job.next_run_time is not None:
-        return job.next_run_time
-    return next_digest_at(db, rt.settings.digest_every, utcnow())
+        due = job.next_run_time
+    else:
+        due = next_digest_at(db, every, utcnow())
+    return channel_due(db, channel, every, due) if channel else due
 
 
 def _filters_removed(before: SubscriptionRow | None, only: str | None, except_: str | None) -> str:
