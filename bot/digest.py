@@ -122,16 +122,20 @@ def _one_line(text: str) -> str:
 
 
 def next_digest_at(db: sqlite_utils.Database, every: float, now: datetime) -> datetime:
-    """When the first digest of a run is due: `every` after the last one sent (or, none sent
-    yet, after the oldest story waiting), at once when that is past. Counted from the start
-    instead, a bot restarted more often than `every` would never send one."""
-    last = db.execute(
-        "SELECT max(sent_at) FROM deliveries WHERE digest_of IS NOT NULL AND status = 'sent'"
-    ).fetchone()[0]
-    oldest = db.execute("SELECT min(created) FROM deliveries WHERE status = 'digest'").fetchone()[0]
-    if oldest is None:
+    """When the first digest of a run is due: `every` after the last one a channel with
+    stories waiting was sent (or, none sent there yet, after its oldest story waiting), the
+    soonest of those channels, at once when that is past. Counted from the start instead, a
+    bot restarted more often than `every` would never send one; counted from the last digest
+    of any channel, a moderator's `digest` in one channel would hold back every other's."""
+    rows = db.execute(
+        "SELECT w.channel, w.oldest, (SELECT max(d.sent_at) FROM deliveries d "
+        "WHERE d.channel = w.channel AND d.digest_of IS NOT NULL AND d.status = 'sent') "
+        "FROM (SELECT channel, min(created) AS oldest FROM deliveries "
+        "WHERE status = 'digest' GROUP BY channel) w"
+    ).fetchall()
+    if not rows:
         return now + timedelta(seconds=every)
-    since = parse_stored(last or oldest, now)
+    since = min(parse_stored(last or oldest, now) for _, oldest, last in rows)
     return max(now, since + timedelta(seconds=every))
 
 

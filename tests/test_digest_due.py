@@ -66,3 +66,26 @@ async def test_subscribe_digest_names_the_running_schedulers_next_digest(tmp_pat
     assert reply.ok and reply.text.endswith(f"; next digest {scheduled}, then every 1h")
     # What the answer would say from the digest code alone: a time already here.
     assert guessed != scheduled and guessed not in reply.text
+
+
+async def test_one_channels_manual_digest_does_not_hold_back_the_others(tmp_path) -> None:
+    """Channel D's digest was due an hour after its last one; a moderator then sent E's by
+    hand. A start (or a cron `poll`) must still send D's now, not an hour after E's."""
+    db, feed, index = _setup(tmp_path, channels=())
+    save_topic(db, Topic("t", "troops", origin="chat"))
+    subscribe(db, "chat:D", "t", "digest")
+    store_new_items(db, feed, [_item("1", NK, NOW)], index, NOW)
+    chat = Platform()
+    assert await send_digests(db, {"chat": chat}) == 1
+    db.execute("UPDATE deliveries SET sent_at = ?", [iso(utcnow() - timedelta(hours=2))])
+    subscribe(db, "chat:E", "t", "digest")
+    store_new_items(db, feed, [_item("2", RED, NOW)], index, NOW)
+    # E's digest goes out by hand now (D's waiting story with it would be sent too by a
+    # plain send_digests, so E's delivery alone is marked sent, as `digest` in E does).
+    db.execute(
+        "UPDATE deliveries SET status = 'sent', sent_at = ?, digest_of = id "
+        "WHERE channel = 'chat:E'",
+        [iso(utcnow())],
+    )
+    now = utcnow()
+    assert next_digest_at(db, 3600, now) == now  # D's is an hour overdue
