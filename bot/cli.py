@@ -476,15 +476,15 @@ def _report(results: list, stats, waiting: list, digests: int = 0) -> None:
 
 
 def _backing_off(waiting: list) -> str:
-    """ "; 2 feeds backing off after failures, next try 14:05 UTC" (the host's time)."""
+    """ "; 2 feeds backing off after failures, next try 14:05 UTC": in UTC, as everything
+    else wirewatch prints (the host's zone made it disagree with `wirewatch feeds`)."""
     if not waiting:
         return ""
     from bot.clock import parse_stored, utcnow
 
     now = utcnow()
-    soonest = min(parse_stored(f.next_poll, now) for f in waiting).astimezone()
-    today = soonest.date() == now.astimezone().date()
-    when = soonest.strftime("%H:%M %Z" if today else "%b %d %H:%M %Z").strip()
+    soonest = min(parse_stored(f.next_poll, now) for f in waiting)  # UTC
+    when = f"{soonest:%H:%M} UTC" if soonest.date() == now.date() else f"{soonest:%b %d %H:%M} UTC"
     return (
         f"; {counted(len(waiting), 'feed')} backing off after failures, next try {when} "
         "(`wirewatch feeds` says why)"
