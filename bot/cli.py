@@ -470,9 +470,26 @@ def _report(results: list, stats, waiting: list, digests: int = 0) -> None:
         f"{counted(stats.sent, 'alert')} delivered"
         + (f", {stats.retried} to retry" if stats.retried else "")
         + (f", {counted(digests, 'digest message')} posted" if digests else "")
-        + _backing_off(waiting),
+        + _backing_off(waiting)
+        + _unparsed(),
         file=sys.stderr,
     )
+
+
+def _unparsed() -> str:
+    """ "; the worker processes cannot work (...): feeds wait unparsed, ...": the failed
+    feeds were not counted failing, and this poll's next run parses them."""
+    from bot.workers import pool_trouble
+
+    return f"; {trouble}" if (trouble := pool_trouble()) else ""
+
+
+def _broken(chat: str) -> str:
+    """What /healthz says needs an operator: a chat connection ended for good, or worker
+    processes that cannot work (each feed waits for them, unparsed: someone must look)."""
+    from bot.workers import pool_trouble
+
+    return "; ".join(why for why in (chat, pool_trouble()) if why)
 
 
 def _backing_off(waiting: list) -> str:
@@ -549,7 +566,7 @@ async def _run(settings: Settings, adapters: dict[str, ChatAdapter], port: int) 
     started: list[Runtime] = []  # the runtime once open: /readyz and /metrics ask it then
     routes = [r for a in adapters.values() for r in getattr(a, "routes", list)()]
     ready, depth, failed = _health(started, loading)
-    app = build_app(ready, routes, depth, failed, broken=lambda: broken(adapters))
+    app = build_app(ready, routes, depth, failed, broken=lambda: _broken(broken(adapters)))
     runner = await serve(app, port)  # first: /healthz answers while the rest starts
     warming = asyncio.create_task(start_workers())  # beside the index's loading
     try:

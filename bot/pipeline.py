@@ -49,7 +49,12 @@ from bot.store import FeedRow, record_failure, record_success
 from bot.stories import StoryIndex
 from bot.text.summary import summarize
 from bot.topics.match import Matcher, prepare
-from bot.workers import extract_article_async, parse_feed_async, prepare_entries_async
+from bot.workers import (
+    WorkersBroken,
+    extract_article_async,
+    parse_feed_async,
+    prepare_entries_async,
+)
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -183,6 +188,10 @@ async def _decide_feed(
     except FetchError as exc:
         result = _record_failure(p, feed, str(exc), "fetch", exc.retry_after or 0.0, exc.gone)
         return _account(p, feed, result, started)
+    except WorkersBroken as exc:  # the bot's failure, not the feed's: not counted on it
+        log.info("poll.unparsed feed=%s error=%s", feed.name, exc)  # said loudly once, there
+        p.hold(feed)  # its next_poll unmoved: polled again, once the workers work
+        return _account(p, feed, PollResult(feed.name, False, error=str(exc)), started)
     except FeedParseError as exc:
         return _account(p, feed, _record_failure(p, feed, str(exc), "parse"), started)
     # A wave holds hundreds of feeds: not their bodies and parsed entries, only what storing
