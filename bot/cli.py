@@ -470,21 +470,38 @@ def _report(results: list, stats, waiting: list, digests: int = 0) -> None:
         f"{counted(stats.sent, 'alert')} delivered"
         + (f", {stats.retried} to retry" if stats.retried else "")
         + (f", {counted(digests, 'digest message')} posted" if digests else "")
-        + _backing_off(waiting),
+        + _backing_off(waiting)
+        + _unparsed(),
         file=sys.stderr,
     )
 
 
+def _unparsed() -> str:
+    """ "; the worker processes cannot work (...): feeds wait unparsed, ...": the failed
+    feeds were not counted failing, and this poll's next run parses them."""
+    from bot.workers import pool_trouble
+
+    return f"; {trouble}" if (trouble := pool_trouble()) else ""
+
+
+def _broken(chat: str) -> str:
+    """What /healthz says needs an operator: a chat connection ended for good, or worker
+    processes that cannot work (each feed waits for them, unparsed: someone must look)."""
+    from bot.workers import pool_trouble
+
+    return "; ".join(why for why in (chat, pool_trouble()) if why)
+
+
 def _backing_off(waiting: list) -> str:
-    """ "; 2 feeds backing off after failures, next try 14:05 UTC" (the host's time)."""
+    """ "; 2 feeds backing off after failures, next try 14:05 UTC": in UTC, as everything
+    else wirewatch prints (the host's zone made it disagree with `wirewatch feeds`)."""
     if not waiting:
         return ""
     from bot.clock import parse_stored, utcnow
 
     now = utcnow()
-    soonest = min(parse_stored(f.next_poll, now) for f in waiting).astimezone()
-    today = soonest.date() == now.astimezone().date()
-    when = soonest.strftime("%H:%M %Z" if today else "%b %d %H:%M %Z").strip()
+    soonest = min(parse_stored(f.next_poll, now) for f in waiting)  # UTC
+    when = f"{soonest:%H:%M} UTC" if soonest.date() == now.date() else f"{soonest:%b %d %H:%M} UTC"
     return (
         f"; {counted(len(waiting), 'feed')} backing off after failures, next try {when} "
         "(`wirewatch feeds` says why)"
@@ -549,7 +566,7 @@ async def _run(settings: Settings, adapters: dict[str, ChatAdapter], port: int) 
     started: list[Runtime] = []  # the runtime once open: /readyz and /metrics ask it then
     routes = [r for a in adapters.values() for r in getattr(a, "routes", list)()]
     ready, depth, failed = _health(started, loading)
-    app = build_app(ready, routes, depth, failed, broken=lambda: broken(adapters))
+    app = build_app(ready, routes, depth, failed, broken=lambda: _broken(broken(adapters)))
     runner = await serve(app, port)  # first: /healthz answers while the rest starts
     warming = asyncio.create_task(start_workers())  # beside the index's loading
     try:

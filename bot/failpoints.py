@@ -1,7 +1,9 @@
 """Crash on purpose at a named step, so tests can prove a `kill -9` there loses nothing.
 
 Set WIREWATCH_FAILPOINT=after_fetch|after_store|after_claim|after_send; the process then
-SIGKILLs itself when it reaches that step. Unset (always, in production) it costs one dict
+SIGKILLs itself when it reaches that step. `worker_start` is reached by every worker process
+as it starts (`bot.workers`), never by the bot's own: a pool that cannot start at all, as a
+broken install or a memory limit leaves it. Unset (always, in production) it costs one dict
 lookup.
 """
 
@@ -10,7 +12,8 @@ from __future__ import annotations
 import os
 import signal
 
-STEPS = ("after_fetch", "after_store", "after_claim", "after_send")
+STEPS = ("after_fetch", "after_store", "after_claim", "after_send")  # the bot's own process
+WORKER_START = "worker_start"
 
 
 def failpoint(step: str) -> None:

@@ -49,7 +49,12 @@ from bot.store import FeedRow, record_failure, record_success
 from bot.stories import StoryIndex
 from bot.text.summary import summarize
 from bot.topics.match import Matcher, prepare
-from bot.workers import extract_article_async, parse_feed_async, prepare_entries_async
+from bot.workers import (
+    WorkersBroken,
+    extract_article_async,
+    parse_feed_async,
+    prepare_entries_async,
+)
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -169,7 +174,8 @@ async def _decide_feed(
         parsed = replace(parsed, entries=await _resolved(p, feed.id, parsed.entries))
         known = stored_versions(p.db, feed.id, parsed.entries)
         # Only new entries are prepared (in a worker): most of a changed feed is old news.
-        fresh = [_shown_link(p, feed, e) for e in _unseen(p.db, feed, parsed.entries, set(known))]
+        unseen = _unseen(p.db, feed, parsed.entries, set(known), lambda e: _unsafe_link(p, feed, e))
+        fresh = [_shown_link(p, feed, e) for e in unseen]
         entries = await prepare_entries_async(fresh)
         items: list[NewItem] = []
         for part in _chunks(list(entries)):
@@ -182,6 +188,10 @@ async def _decide_feed(
     except FetchError as exc:
         result = _record_failure(p, feed, str(exc), "fetch", exc.retry_after or 0.0, exc.gone)
         return _account(p, feed, result, started)
+    except WorkersBroken as exc:  # the bot's failure, not the feed's: not counted on it
+        log.info("poll.unparsed feed=%s error=%s", feed.name, exc)  # said loudly once, there
+        p.hold(feed)  # its next_poll unmoved: polled again, once the workers work
+        return _account(p, feed, PollResult(feed.name, False, error=str(exc)), started)
     except FeedParseError as exc:
         return _account(p, feed, _record_failure(p, feed, str(exc), "parse"), started)
     # A wave holds hundreds of feeds: not their bodies and parsed entries, only what storing
@@ -417,9 +427,11 @@ def _unseen(
     feed: FeedRow,
     entries: tuple[Entry, ...],
     known: set[str],
+    unsafe_link: Callable[[Entry], object] = lambda _: None,
 ) -> list[Entry]:
     """Entries this feed has not given us before (identity is per feed, stable across moves;
-    `known`: the identities already stored, from `stored_versions`).
+    `known`: the identities already stored, from `stored_versions`; `unsafe_link`: truthy
+    for an entry whose link is not stored, `_shown_link`).
 
     Only the rows that could collide are read, never the feed's whole history.
     """
@@ -428,8 +440,13 @@ def _unseen(
     # A feed that mints new guids every poll still repeats its links and titles; one that
     # moves an article to a new link and guid (a new slug, a new campaign tag) still repeats
     # its words. Words identify an item with a summary, or with no link but its guid: a
-    # "Daily briefing" headline alone is a new item every day.
-    words = {id(e): e.digest for e in fresh if e.link_is_guid or e.summary.strip()}
+    # "Daily briefing" headline alone is a new item every day. An item whose private link is
+    # not stored (`_shown_link`) has no link to be known by either: it is stored, and shown,
+    # as its words alone, so its words identify it (a chat feed minting guids every poll
+    # added it again each time, link-less: its link never matched the stored none).
+    words = {
+        id(e): e.digest for e in fresh if e.link_is_guid or e.summary.strip() or unsafe_link(e)
+    }
     stored_words: set[str] = set()
     for part in _chunks(fresh, 400):  # SQLite allows 999 parameters per statement
         urls = [e.url for e in part if e.url]
@@ -454,16 +471,24 @@ def _shown_link(p: Pipeline, feed: FeedRow, entry: Entry) -> Entry:
     clickable link into the reader's own network (`http://192.168.1.1/admin?...`). Config
     and imported feeds are ops' and may link an intranet. The guard's test of the literal
     host only (IPs, `localhost` names): no DNS. Only the link goes: the identity was settled
-    from it already, so the item stays one item poll after poll.
+    from it already, so the item stays one item poll after poll (one whose guid changes
+    every poll is known by its words instead: `_unseen`).
     """
-    if feed.trusted or not entry.url or p.settings.network.allow_private_addresses:
+    if (why := _unsafe_link(p, feed, entry)) is None:
         return entry
+    log.info("item.link_dropped feed=%s item=%s reason=%s", feed.name, entry.identity, why)
+    return replace(entry, url=None)
+
+
+def _unsafe_link(p: Pipeline, feed: FeedRow, entry: Entry) -> UnsafeURLError | None:
+    """Why the entry's link is not to be posted (`_shown_link`), None when it may be."""
+    if feed.trusted or not entry.url or p.settings.network.allow_private_addresses:
+        return None
     try:
         check_url(entry.url)
     except UnsafeURLError as exc:
-        log.info("item.link_dropped feed=%s item=%s reason=%s", feed.name, entry.identity, exc)
-        return replace(entry, url=None)
-    return entry
+        return exc
+    return None
 
 
 def _column(db: sqlite_utils.Database, columns: str, key: str, feed_id: int, values: list) -> list:

@@ -6,6 +6,12 @@ story terms while the story index is rebuilt at start all run here. A call that 
 stopped by killing its worker, which an in-process deadline could not do; the workers end
 with the bot, even when it is killed.
 
+A worker that crashes is blamed on its input only once a fresh pool has parsed a tiny
+known-good feed (the canary): when that fails too, the pool itself is broken (every worker
+dying as it starts: an import error, a broken install, a memory limit), which is the bot's
+failure, not the feed's. `WorkersBroken` says so to the caller, and `pool_trouble` to
+/healthz and `poll`, until a canary passes again.
+
 Deliberately not here: what the work is (bot.feeds.parse, bot.prepare, bot.stories) and
 what to do when it fails (each caller decides: a feed's failure, or doing it in-process).
 """
@@ -25,9 +31,11 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import TypeVar
 
 from bot.errors import FeedParseError, WirewatchError, WorkerError, one_line
+from bot.failpoints import WORKER_START, failpoint
 from bot.feeds.parse import parse_feed
 from bot.model import Entry, ParsedFeed
 from bot.prepare import feed_terms, prepare_entries
@@ -40,6 +48,14 @@ _T = TypeVar("_T")
 WORKER_MEMORY = 512 * 2**20
 PARENT_CHECK = 0.25  # seconds between a worker's looks at whether the bot still runs
 _MAX_WORKERS = 2
+# A fresh pool's first call spawns a worker that imports wirewatch: about a second, more on
+# a loaded host. The canary is given that much before the pool is called broken.
+CANARY_TIMEOUT = 60.0
+RECHECK = 30.0  # seconds a broken pool is taken as broken before the next canary
+CANARY_FEED = (
+    b"<?xml version='1.0'?><rss version='2.0'><channel><title>canary</title>"
+    b"<item><title>canary</title><guid>canary</guid></item></channel></rss>"
+)
 
 _pool: concurrent.futures.ProcessPoolExecutor | None = None
 _recycled: weakref.WeakSet[concurrent.futures.ProcessPoolExecutor] = weakref.WeakSet()
@@ -47,6 +63,26 @@ _managers: weakref.WeakSet[threading.Thread] = weakref.WeakSet()  # of recycled 
 _loop_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()
 )
+
+
+class WorkersBroken(WorkerError):
+    """The worker pool itself cannot work (a fresh one failed the canary): no input's fault.
+
+    Callers must not count it against what they sent (a feed stays un-failed and is
+    polled again); work with an in-process fallback falls back, as for any WorkerError.
+    """
+
+
+@dataclass
+class _Verdict:
+    """What the last canary found, for every caller and for /healthz."""
+
+    broken: str = ""  # why the pool cannot work; "" while it can
+    since: float = 0.0  # monotonic time it was found broken
+    recheck_at: float = 0.0  # monotonic time before which no new canary is sent
+
+
+_verdict = _Verdict()
 
 
 async def parse_feed_async(
@@ -59,10 +95,13 @@ async def parse_feed_async(
     """`parse_feed` in a worker process; FeedParseError for anything that goes wrong.
 
     A timeout or a crashed worker gives FeedParseError and a fresh pool; a parse that was
-    only caught in another one's recycling is retried once.
+    only caught in another one's recycling is retried once. WorkersBroken when the pool
+    cannot parse at all (the canary failed too): that is not the feed's failure.
     """
     try:
         return await in_worker(timeout, "parse", parse_feed_in_worker, body, feed_url, max_entries)
+    except WorkersBroken:
+        raise  # not this feed's failure: the caller must not count it
     except WorkerError as exc:
         raise FeedParseError(str(exc)) from None
 
@@ -164,12 +203,15 @@ def parse_feed_in_worker(body: bytes, feed_url: str, max_entries: int) -> Parsed
 
 
 async def in_worker(seconds: float, what: str, fn: Callable[..., _T], *args: object) -> _T:
-    """`fn(*args)` in the pool within `seconds`; WorkerError when the worker could not do it.
+    """`fn(*args)` in the pool within `seconds`; WorkerError when the worker could not do it,
+    WorkersBroken when no worker can (`_check_pool`).
 
     WirewatchErrors raised by `fn` itself pass through as they are.
     """
     for attempt in (1, 2):
         async with _slots():  # queued calls wait here, so `seconds` measures the work alone
+            if _verdict.broken:
+                await _check_pool(recheck=True)  # a canary now and then, else at once
             pool = _get_pool()
             try:
                 future = asyncio.get_running_loop().run_in_executor(pool, fn, *args)
@@ -180,6 +222,7 @@ async def in_worker(seconds: float, what: str, fn: Callable[..., _T], *args: obj
                 _recycle(pool)
                 if attempt == 1:
                     continue
+                await _check_pool()
                 raise WorkerError(f"the {what} workers could not be started") from None
             try:
                 return await asyncio.wait_for(future, seconds)
@@ -190,6 +233,7 @@ async def in_worker(seconds: float, what: str, fn: Callable[..., _T], *args: obj
                 if pool in _recycled and attempt == 1:
                     continue
                 _recycle(pool)
+                await _check_pool()  # before blaming the input: every worker may die
                 raise WorkerError(f"the {what} worker crashed on this input") from None
             except MemoryError:
                 limit = WORKER_MEMORY // 2**20
@@ -199,6 +243,69 @@ async def in_worker(seconds: float, what: str, fn: Callable[..., _T], *args: obj
             except Exception as exc:  # a bug in the work, or a result that did not pickle
                 raise WorkerError(f"{what} failed: {one_line(exc)}") from exc
     raise AssertionError("unreachable")
+
+
+def pool_trouble() -> str:
+    """What /healthz and `poll` say while the pool is broken; "" while it works."""
+    if not _verdict.broken:
+        return ""
+    return (
+        f"the worker processes cannot work ({_verdict.broken}): feeds wait unparsed, none "
+        "counted failing, until they can"
+    )
+
+
+async def _check_pool(*, recheck: bool = False) -> None:
+    """WorkersBroken unless a fresh pool passes the canary (called holding a slot).
+
+    A crash alone cannot tell a hostile input from a pool whose every worker dies as it
+    starts: blamed on the input, each feed was counted failing, then disabled. `recheck`:
+    the pool was found broken; it is asked again only every RECHECK seconds, so a broken
+    pool costs each feed's poll no spawned process meanwhile.
+    """
+    now = time.monotonic()
+    if recheck and now < _verdict.recheck_at:
+        raise WorkersBroken(f"the workers cannot work: {_verdict.broken}")
+    _verdict.recheck_at = now + RECHECK
+    why = await _canary()
+    if why and not _verdict.broken:
+        _verdict.since = now
+        log.error(
+            "workers.broken error=%s: no feed is parsed, and none counted failing, until a "
+            "worker starts again (asked every %.0fs; docs/operations.md#worker-processes)",
+            why,
+            RECHECK,
+        )
+    elif not why and _verdict.broken:
+        log.warning("workers.mended after=%.0fs", now - _verdict.since)
+    _verdict.broken = why
+    if why:
+        raise WorkersBroken(f"the workers cannot work: {why}")
+
+
+async def _canary() -> str:
+    """ "" when a fresh pool parses a tiny known-good feed, else why it did not."""
+    for _ in (1, 2):
+        pool = _get_pool()
+        try:
+            future = asyncio.get_running_loop().run_in_executor(pool, _parse_canary)
+            return "" if await asyncio.wait_for(future, CANARY_TIMEOUT) else "a wrong parse"
+        except BrokenProcessPool:
+            another = pool in _recycled  # a crash on the other slot's input broke it
+            _recycle(pool)
+            if not another:
+                return "each worker died before it parsed a known-good feed"
+        except TimeoutError:
+            _recycle(pool)
+            return f"no known-good feed parsed within {CANARY_TIMEOUT:g} s"
+        except Exception as exc:  # an import that fails only when the parser is used
+            return f"a known-good feed failed: {one_line(exc)}"
+    return "each worker died before it parsed a known-good feed"
+
+
+def _parse_canary() -> bool:
+    parsed = parse_feed(CANARY_FEED, feed_url="http://canary.invalid/", max_entries=1)
+    return [e.title for e in parsed.entries] == ["canary"]
 
 
 def _slots() -> asyncio.Semaphore:
@@ -212,12 +319,15 @@ def _slots() -> asyncio.Semaphore:
 def shutdown_workers(wait: float = 2.0) -> None:
     """Stop the worker processes; the next call starts new ones.
 
-    Waits up to `wait` seconds for the pools' manager threads to end. One still closing
+    Waits up to `wait` seconds for the pools' manager threads to end. Forgets a broken
+    pool's verdict: new workers are judged by their own first crash. One still closing
     its wake-up pipe when the interpreter exits races `concurrent.futures`' exit hook,
     which then writes to the closed pipe and prints "Bad file descriptor" (CPython 3.11).
     """
+    global _verdict
     if _pool is not None:
         _recycle(_pool)
+    _verdict = _Verdict()  # new workers are judged anew
     deadline = time.monotonic() + wait
     for thread in list(_managers):
         thread.join(max(0.0, deadline - time.monotonic()))
@@ -292,6 +402,7 @@ def _recycle(pool: concurrent.futures.ProcessPoolExecutor) -> None:
 
 
 def _limit_worker(memory: int, parent: int) -> None:
+    failpoint(WORKER_START)  # tests: a pool whose every worker dies as it starts
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked until now
     # One thread of linear algebra per worker (the encoder's, bot.encoder): the workers run

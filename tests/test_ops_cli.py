@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 
 from bot.cli import main
+from bot.clock import parse_iso
 from bot.db import open_database
 from tests.runtime import free_port, read_until, recent
 
@@ -152,6 +153,33 @@ async def test_poll_leaves_a_failing_feed_to_its_backoff_and_polls_a_healthy_one
     assert err.count("1 feed backing off after failures, next try ") == 3, err
     assert err.count("poll.failed feed=Bad") == 1  # logged once, by the pipeline
     assert "feed Bad failed" not in err
+
+
+async def test_poll_says_when_a_backing_off_feed_is_tried_next_in_utc(tmp_path, feed_server):
+    """Everything else wirewatch prints is UTC: so is the next try, on a host that is not."""
+    feed_server.serve("/bad", "down", status=503)
+    config = _config(tmp_path, {"Bad": feed_server.url("/bad")})
+    said = ""
+    for _ in range(2):  # the first poll fails; the second leaves the feed to its backoff
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "poll",
+            "--config",
+            str(config),
+            stderr=asyncio.subprocess.PIPE,
+            # Nepal, UTC+05:45 (a POSIX rule: no tz database needed): no minute is UTC's.
+            env={"TZ": "NPT-5:45", "PATH": "/usr/bin:/bin"},
+        )
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, err.decode()
+        said = err.decode()
+    with sqlite3.connect(tmp_path / "w.db") as db:
+        [next_poll] = db.execute("SELECT next_poll FROM feeds WHERE name = 'Bad'").fetchone()
+    at = parse_iso(next_poll)
+    line = next(x for x in said.splitlines() if "backing off" in x)
+    assert f"next try {at:%H:%M} UTC" in line or f"next try {at:%b %d %H:%M} UTC" in line, line
 
 
 async def test_a_disabled_feed_is_enabled_from_the_cli_as_its_notice_says(

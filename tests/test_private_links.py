@@ -12,6 +12,8 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
+
 from adapters.console import alert_text as console_text
 from adapters.discord_render import alert_embed
 from adapters.slack_render import alert_blocks
@@ -154,3 +156,35 @@ def test_every_adapter_renders_an_alert_without_a_link():
     assert discord["title"].startswith("Frigate in Haifa harbour") and "url" not in discord
     assert "](" not in str(discord["fields"])
     assert "Frigate in Haifa harbour" in console and "http" not in console
+
+
+async def test_a_chat_feed_minting_guids_for_a_private_link_adds_its_item_once(
+    tmp_path, feed_server
+):
+    """No summary, a private link (stored as none) and a new guid every poll: only the title
+    is left to know the item by, as for an item with no link of its own."""
+    polls: list[int] = []
+    published = format_datetime(datetime.now(UTC))
+
+    async def minting(_: web.Request) -> web.Response:
+        polls.append(1)
+        item = (
+            "<item><title>Frigate in Haifa harbour</title><link>http://192.168.1.1/a</link>"
+            f"<guid isPermaLink='false'>poll-{len(polls)}</guid><pubDate>{published}</pubDate>"
+            "</item>"
+        )
+        body = f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>{item}'
+        return web.Response(text=body + "</channel></rss>", content_type="application/rss+xml")
+
+    feed_server.handle("/rss", minting)
+    async with _chat_feed(_settings(tmp_path / "w.db", []), feed_server) as (rt, console):
+        [first], _ = await poll_once(rt)
+        rt.db.execute("UPDATE feeds SET next_poll = '2000-01-01T00:00:00Z'")
+        rt.db.conn.commit()
+        [second], _ = await poll_once(rt)
+        stored = _links(rt)
+    assert len(polls) == 2
+    assert first.ok and first.new_items == 1, first
+    assert second.ok and second.new_items == 0, second
+    assert stored == {"Frigate in Haifa harbour": None}  # the private link never stored
+    assert len(console.alerts()) == 1
