@@ -22,7 +22,7 @@ import sqlite_utils
 from bot.clock import iso, later, parse_iso, utcnow
 from bot.db import write
 from bot.errors import CommandError
-from bot.model import Topic
+from bot.model import Added, Topic
 from bot.wording import counted
 
 log = logging.getLogger(__name__)
@@ -295,18 +295,32 @@ def record_failure(
 
 
 def topic_row(t: Topic) -> dict[str, Any]:
-    return {
+    """A topic as stored; who added it only when given (an upsert of a changed query
+    keeps who added the topic first)."""
+    row = {
         "name": t.name,
         "query": t.query,
         "description": t.description,
         "origin": t.origin,
         "relevance": t.relevance,
     }
+    if t.added is not None:
+        row |= {"added_by": t.added.by, "added_by_name": t.added.name, "added_at": t.added.at}
+    return row
 
 
 def list_topics(db: sqlite_utils.Database) -> list[Topic]:
     return [
-        Topic(r["name"], r["query"], r["description"], r["origin"], r["relevance"])
+        Topic(
+            r["name"],
+            r["query"],
+            r["description"],
+            r["origin"],
+            r["relevance"],
+            Added(r["added_by"] or "", r["added_by_name"] or "", r["added_at"])
+            if r["added_at"]
+            else None,
+        )
         for r in db.query("SELECT * FROM topics ORDER BY name")
     ]
 
