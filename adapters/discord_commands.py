@@ -229,6 +229,7 @@ class CommandRouter:
             moderators=MODERATORS,
             bot_moderators=BOT_MODERATORS,
             cannot_post=cannot_post(interaction.app_permissions),
+            user_name=interaction.user.name,
         )
 
     async def _answer(self, interaction: discord.Interaction, reply: Reply) -> None:

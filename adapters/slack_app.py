@@ -405,6 +405,7 @@ class SlackAdapter:
                 moderators=MODERATORS,
                 bot_moderators=BOT_MODERATORS,
                 cannot_post=cannot,
+                user_name=command.get("user_name", ""),
             )
         )
 

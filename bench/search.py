@@ -15,6 +15,13 @@ walk as it was (a copy here, re-sorting the kept list after each hit that enters
 arrives (newest first: the older a report, the later it was stored, so every hit of the
 walk enters the page list). The two must answer the same; the bench stops if not.
 
+Then `outlet:NAME harbour` (page 1, and page 3) on the archive of stories, from outlets
+rarer than the word (1 item in 1,000; the 100 oldest items) and from one of 1 item in 5: the
+page and its count as `bot.store` answered them before (the walk by the words, each hit's
+feed a filter, and the count by the same join; `_newest_hits` is that walk) against now
+(a small outlet's items walked newest first and the words looked up for each). The two
+must answer the same; the bench stops if not.
+
 `python -m bench.search [--quick]`
 """
 
@@ -30,12 +37,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import Section, ratio, run_alone
-from bot.commands.found import search_reply
+from bot.commands.found import search_reply, search_scope
 from bot.db import open_database
 from bot.gazetteer import Gazetteer
 from bot.store import (
+    COUNT_CAP,
     Hit,
     _minus_slack,
+    _newest_hits,
     count_matches,
     count_stories,
     deliveries_of,
@@ -57,6 +66,17 @@ CASES = (
 )
 
 
+# Two outlets rarer than "harbour": one of 1 item in 1,000, spread over the archive, and
+# one whose 100 items are the archive's oldest (the walk by words meets them last).
+OUTLETS = {6: "Harbour Gazette", 7: "Archive Wire"}
+OUTLET_CASES = (
+    ("an outlet of 1 item in 1,000", "outlet:gazette harbour"),
+    ("an outlet of the 100 oldest items", "outlet:archive harbour"),
+    ("an outlet of 1 item in 5", 'outlet:"Port News 1" harbour'),
+    ("an outlet of 1 item in 1,000, page:3", "outlet:gazette harbour page:3"),
+)
+
+
 def _archive(path: Path, count: int, stories: bool, backlog: bool = False) -> Path:
     """`count` items, in stories of PER_STORY from PER_STORY feeds with the first one's
     alert sent, or in none; written in bulk through the real schema. `backlog`: published
@@ -75,11 +95,17 @@ def _archive(path: Path, count: int, stories: bool, backlog: bool = False) -> Pa
             "INSERT INTO feeds (id, url, name, origin, next_poll, created) "
             f"VALUES ({f}, 'https://port{f}.example/rss', 'Port News {f}', 'chat', '9999', '2020')"
         )
+    for f, name in OUTLETS.items():
+        conn.execute(
+            "INSERT INTO feeds (id, url, name, origin, next_poll, created) "
+            f"VALUES ({f}, 'https://o{f}.example/rss', '{name}', 'chat', '9999', '2020')"
+        )
     story = f"(i - 1) / {PER_STORY} + 1" if stories else "NULL"
     conn.execute(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
         "INSERT INTO items (id, feed_id, identity, url, title, summary, published, first_seen, "
-        f"story_id) SELECT i, (i - 1) % {PER_STORY} + 1, 'guid:' || i, "
+        f"story_id) SELECT i, CASE WHEN i % 1000 = 500 THEN 6 WHEN i <= 100 THEN 7 "
+        f"ELSE (i - 1) % {PER_STORY} + 1 END, 'guid:' || i, "
         "'https://port.example/' || i, 'Harbour report ' || i, "
         "'The harbour authority counted ' || i || ' ships' || "
         "CASE WHEN i % 1000 = 0 THEN ', a rare sight.' ELSE '.' END, "
@@ -184,11 +210,16 @@ def run(quick: bool = False) -> Section:
     section = Section(
         "search: one line per story",
         ["archive; search", "by item (before), ms", "by story, ms", "by story / by item"]
-        + ["whole reply, ms", "walk before (re-sort), ms", "walk now (heap), ms", "now / before"],
+        + ["whole reply, ms", "walk before (re-sort), ms", "walk now (heap), ms", "now / before"]
+        + ["outlet: by words (before), ms", "outlet: now, ms", "outlet now / before"],
         notes=[
             f"Median of {runs} runs each, in one process: the queries of one first page.",
             "page:N rows: `search_stories` for `harbour`, N - 1 pages skipped; before: the "
             "walk re-sorting its list per hit (a copy in bench/search.py).",
+            "outlet: rows: one page's stories and their count (`search_stories` + "
+            "`count_stories`) for an outlet and a word in every item; before: the walk by "
+            "the words, newest first, the outlet's feeds a filter on each hit (as "
+            "`bot.store` did for every outlet), and the count by the same join.",
         ],
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -212,6 +243,7 @@ def run(quick: bool = False) -> Section:
                     }
                 )
             db.close()
+        _outlets(section, Path(tmp) / "a1.db", runs, count, gazetteer)
         for grouped in (False, True):
             for backlog in (False, True):
                 path = Path(tmp) / f"p{int(grouped)}{int(backlog)}.db"
@@ -219,6 +251,56 @@ def run(quick: bool = False) -> Section:
                     section, _archive(path, count, grouped, backlog), runs, count, grouped, backlog
                 )
     return section
+
+
+def _count_before(db: Any, terms: Any, feeds: set[int]) -> int:
+    """`count_stories` as it was: every hit of the words joined to its item, the outlet a
+    filter on each."""
+    marks = ", ".join("?" * len(feeds))
+    return int(
+        db.execute(
+            "SELECT count(*) FROM (SELECT DISTINCT coalesce(items.story_id, -items.id) FROM "
+            "items_fts JOIN items ON items.id = items_fts.rowid WHERE items_fts MATCH ? AND "
+            f"items.feed_id IN ({marks}) LIMIT ?)",
+            [fts_query(terms), *feeds, COUNT_CAP + 1],
+        ).fetchone()[0]
+    )
+
+
+def _outlet_before(db: Any, terms: Any, feeds: set[int], skip: int) -> tuple[list[Hit], int]:
+    best = _newest_hits(db, fts_query(terms), 10 + skip, feeds, None, by_story=True)
+    hits = [Hit(key if key > 0 else None, item, at) for at, item, key in best[skip:]]
+    return hits, _count_before(db, terms, feeds)
+
+
+def _outlet_now(db: Any, terms: Any, feeds: set[int], skip: int) -> tuple[list[Hit], int]:
+    return search_stories(db, terms, 10, skip, feeds), count_stories(db, terms, feeds)
+
+
+def _outlets(section: Section, path: Path, runs: int, count: int, gazetteer: Gazetteer) -> None:
+    """`outlet:NAME harbour` on the archive of stories: the walk by words before, and now;
+    the two must find the same stories in the same order, and count the same."""
+    import sqlite_utils
+
+    db = sqlite_utils.Database(sqlite3.connect(path))
+    for label, typed in OUTLET_CASES:
+        scope = search_scope(db, gazetteer, typed, command="bench")
+        terms, feeds, skip = scope.query.terms, scope.feeds or set(), scope.skip
+        if _outlet_before(db, terms, feeds, skip) != _outlet_now(db, terms, feeds, skip):
+            raise SystemExit(f"{typed} differs from the walk by words")
+        old = _median_ms(partial(_outlet_before, db, terms, feeds, skip), runs)
+        new = _median_ms(partial(_outlet_now, db, terms, feeds, skip), runs)
+        reply = _median_ms(partial(search_reply, db, gazetteer, CHANNEL, typed), runs)
+        section.add(
+            **{
+                "archive; search": f"{count:,} items, stories of {PER_STORY}; {label}: {typed}",
+                "outlet: by words (before), ms": old,
+                "outlet: now, ms": new,
+                "outlet now / before": ratio(new, old),
+                "whole reply, ms": reply,
+            }
+        )
+    db.close()
 
 
 def _pages(

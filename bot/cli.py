@@ -185,7 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--channel", metavar="CHANNEL", help="say what this channel got of each (slack:C0123)"
     )
-    search.add_argument("--json", action="store_true", help="one JSON object per match")
+    search.add_argument("--json", action="store_true", help="one JSON object per story")
+    search.add_argument(
+        "--reports", action="store_true", help="with --json: one object per matching report"
+    )
 
     dbp = sub.add_parser("db", help="database upkeep: backup, prune")
     dsub = dbp.add_subparsers(dest="db_command", metavar="ACTION", required=True)

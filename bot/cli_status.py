@@ -161,14 +161,18 @@ def _digest_lines(digests: dict[str, Any]) -> list[str]:
 
 
 def search_command(args: argparse.Namespace, settings: Settings, gazetteer: Gazetteer) -> int:
-    """`wirewatch search WORDS... [--channel CHANNEL] [--json]`: chat's search, same words."""
+    """`wirewatch search WORDS... [--channel CHANNEL] [--json [--reports]]`: chat's search,
+    same words; `--json` the same page, an object per story; `--reports` one per report."""
     from bot.commands.found import search_reply
 
+    if args.reports and not args.json:
+        raise UsageError("--reports lists JSON objects: add --json")
     text = " ".join(args.words)
     db = open_for_reading(settings)
     try:
         if args.json:
-            rows = _search_rows(db, gazetteer, text, args.channel or "")
+            listed = _search_rows if args.reports else _search_stories
+            rows = listed(db, gazetteer, text, args.channel or "")
             print("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), end="")
             print("" if not rows else "\n", end="")
             return 0
@@ -187,8 +191,61 @@ def _spelled(reply: str) -> str:
     return reply.replace("`/wirewatch ", "`wirewatch ")
 
 
+def _search_stories(db: Database, gazetteer: Gazetteer, text: str, channel: str) -> list[dict]:
+    """`--json`: the page chat's search shows, one object per line of it (a story, or an
+    item no story holds): what the line says, in fields, and the report that placed it."""
+    from bot.commands.found import search_found
+    from bot.store import COUNT_CAP, reports_shown
+
+    found = search_found(db, gazetteer, channel, text, "wirewatch search")
+    matched = reports_shown(db, [h.item for h in found.hits])
+    rows: list[dict[str, Any]] = []
+    for n, hit in enumerate(found.hits, found.scope.skip + 1):
+        told, report = found.told.get(hit.item), matched.get(hit.item)
+        if told is None or report is None:  # pruned between the queries, as the line says
+            rows.append({"rank": n, "story_id": hit.story, "stored": False})
+            continue
+        rows.append(
+            {
+                "rank": n,
+                "of": min(found.total, COUNT_CAP),
+                "more": found.total > COUNT_CAP,
+                "story_id": hit.story,
+                "title": told.title,
+                "url": told.url,
+                "first_item_id": told.item,
+                "outlets": list(told.outlets),
+                "reports": told.reports,
+                "first": _iso(told.first),
+                "last": _iso(told.last),
+                "matched": {
+                    "item_id": hit.item,
+                    "title": report["title"],
+                    "outlet": report["outlet"],
+                    "published": _iso(report["published"]),
+                    "url": report["url"],
+                    "first_has_words": hit.item not in found.later,
+                },
+                **_story_got(found.got.get(hit.story or -hit.item), channel),
+            }
+        )
+    return rows
+
+
+def _story_got(got: list[tuple[int, str, int | None]] | None, channel: str) -> dict[str, Any]:
+    """With --channel: what it got of the story, as the line says it (`here`), and each of
+    its deliveries (`refs`, oldest first: the id `feedback` takes, state, digest)."""
+    from bot.commands.found import here
+
+    if not channel:
+        return {}
+    refs = [{"delivery": r, "status": s, "digest": d} for r, s, d in got or []]
+    return {"channel": channel, "here": here(got) or None, "refs": refs}
+
+
 def _search_rows(db: Database, gazetteer: Gazetteer, text: str, channel: str) -> list[dict]:
-    """`--json`: each match of the page chat's search would show, one object each, with what
+    """`--json --reports`: each matching report of the page `search_items` walks (the
+    listing `--json` was before it listed stories), one object each, with what
     `channel` got of it (`delivery`, `status`, `digest`: its ids and state), when given."""
     from bot.commands.found import search_scope
     from bot.commands.grammar import SEARCH_LIMIT

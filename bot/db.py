@@ -347,6 +347,15 @@ def _m020_unfinished_counts(db: sqlite_utils.Database) -> None:
     )
 
 
+def _m021_who_added_topics(db: sqlite_utils.Database) -> None:
+    # Who added a chat topic (`platform:user id`, and the name the platform showed) and
+    # when, for `topics NAME`: a topic everyone's alerts go through should have an owner to
+    # ask. NULL for topics added before this step (and for built-in and config ones).
+    db.execute("ALTER TABLE topics ADD COLUMN added_by TEXT")
+    db.execute("ALTER TABLE topics ADD COLUMN added_by_name TEXT")
+    db.execute("ALTER TABLE topics ADD COLUMN added_at TEXT")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_open_deliveries_index,
@@ -368,6 +377,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m018_deliveries_by_item,
     _m019_unfinished_writes,
     _m020_unfinished_counts,
+    _m021_who_added_topics,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -679,7 +689,7 @@ def _connect_again(path: Path) -> sqlite_utils.Database:
 
 def _migrate(db: sqlite_utils.Database, path: Path) -> None:
     """Every step from the file's version to ours, each in its own transaction; one log
-    line for the lot (each step's own at debug): a new database is 20 steps."""
+    line for the lot (each step's own at debug): a new database is 21 steps."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise StoreError(_newer(path, version))

@@ -95,11 +95,23 @@ class FetchResult:
 
 
 @dataclass(frozen=True)
+class Added:
+    """Who added a chat topic and when: `by` the `platform:user id`, `name` as the platform
+    showed the user ("" when it gave none), `at` a stored timestamp."""
+
+    by: str
+    name: str
+    at: str
+
+
+@dataclass(frozen=True)
 class Topic:
     """A named query; `origin` is 'builtin', 'config' or 'chat'.
 
     `relevance` names a learned model (bot/relevance/NAME.json) that must also agree before
     the topic matches: the query finds candidates, the model keeps the ones that belong.
+    `added`: who added a chat topic, when (None: not recorded, or not a chat topic); not
+    part of what the topic is, so two topics of the same query compare equal.
     """
 
     name: str
@@ -107,6 +119,7 @@ class Topic:
     description: str = ""
     origin: str = "builtin"
     relevance: str | None = None
+    added: Added | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import sqlite_utils
 from bot.clock import iso, later, parse_iso, utcnow
 from bot.db import write
 from bot.errors import CommandError
-from bot.model import Topic
+from bot.model import Added, Topic
 from bot.wording import counted
 
 log = logging.getLogger(__name__)
@@ -295,18 +295,32 @@ def record_failure(
 
 
 def topic_row(t: Topic) -> dict[str, Any]:
-    return {
+    """A topic as stored; who added it only when given (an upsert of a changed query
+    keeps who added the topic first)."""
+    row = {
         "name": t.name,
         "query": t.query,
         "description": t.description,
         "origin": t.origin,
         "relevance": t.relevance,
     }
+    if t.added is not None:
+        row |= {"added_by": t.added.by, "added_by_name": t.added.name, "added_at": t.added.at}
+    return row
 
 
 def list_topics(db: sqlite_utils.Database) -> list[Topic]:
     return [
-        Topic(r["name"], r["query"], r["description"], r["origin"], r["relevance"])
+        Topic(
+            r["name"],
+            r["query"],
+            r["description"],
+            r["origin"],
+            r["relevance"],
+            Added(r["added_by"] or "", r["added_by_name"] or "", r["added_at"])
+            if r["added_at"]
+            else None,
+        )
         for r in db.query("SELECT * FROM topics ORDER BY name")
     ]
 
@@ -532,7 +546,10 @@ def search_items(
     fts = fts_query(words)
     if not fts:
         return _feeds_newest(db, feeds, limit, skip, since) if feeds else []
-    best = _newest_hits(db, fts, limit + skip, feeds, since, by_story=False)
+    if feeds and _outlet_first(db, fts, feeds, since):
+        best = _outlet_newest(db, feeds, limit + skip, since, fts, by_story=False)
+    else:
+        best = _newest_hits(db, fts, limit + skip, feeds, since, by_story=False)
     return _shown_items(db, [item for _, item, _ in best[skip:]])
 
 
@@ -560,8 +577,8 @@ def search_stories(
     fts = fts_query(words)
     if not fts and not feeds:
         return []
-    if not fts:
-        best = _feeds_newest_stories(db, feeds or (), limit + skip, since)
+    if not fts or (feeds and _outlet_first(db, fts, feeds, since)):
+        best = _outlet_newest(db, feeds or (), limit + skip, since, fts, by_story=True)
     else:
         best = _newest_hits(db, fts, limit + skip, feeds, since, by_story=True)
     return [Hit(key if key > 0 else None, item, at) for at, item, key in best[skip:]]
@@ -633,20 +650,65 @@ def _drop_stale(heap: list[tuple[str, int, int]], placed: dict[int, tuple[str, i
         heapq.heappop(heap)
 
 
-def _feeds_newest_stories(
-    db: sqlite_utils.Database, feeds: Collection[int], wanted: int, since: str | None
-) -> _Best:
-    """The feeds' `wanted` newest stories: their items newest first (the
-    items_feed_published index), until that many stories were seen."""
+# An outlet's item costs about 14 hits of the walk by words: the words looked up for it,
+# a seek in the full text index (bench/search.py); the walk is kept unless the outlet has
+# fewer than one item for OUTLET_FIRST hits. An outlet of OUTLET_CAP items or more is never
+# counted further: it is walked by words.
+OUTLET_FIRST = 8
+OUTLET_CAP = 5_000
+# The words looked up for one item (FTS5 seeks the rowid in each phrase's list).
+_HAS_WORDS = (
+    "EXISTS (SELECT 1 FROM items_fts WHERE items_fts MATCH ? AND items_fts.rowid = items.id)"
+)
+
+
+def _outlet_first(
+    db: sqlite_utils.Database, fts: str, feeds: Collection[int], since: str | None
+) -> bool:
+    """Whether an outlet's items are so few beside the words' hits that its items are
+    walked, not the hits: a common word from a small outlet walked the whole index on
+    the store thread (every channel's commands waiting), its feeds a filter on each hit.
+    Two counts, each stopped as soon as it decides."""
     marks = ", ".join("?" * len(feeds))
+    outlet = db.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM items WHERE feed_id IN ({marks}) AND "
+        "published >= ? LIMIT ?)",
+        [*feeds, since or "", OUTLET_CAP],
+    ).fetchone()[0]
+    if outlet >= OUTLET_CAP:
+        return False
+    enough = outlet * OUTLET_FIRST + 1
+    hits = db.execute(
+        "SELECT count(*) FROM (SELECT rowid FROM items_fts WHERE items_fts MATCH ? LIMIT ?)",
+        [fts, enough],
+    ).fetchone()[0]
+    return bool(hits >= enough)
+
+
+def _outlet_newest(
+    db: sqlite_utils.Database,
+    feeds: Collection[int],
+    wanted: int,
+    since: str | None,
+    fts: str = "",
+    by_story: bool = True,
+) -> _Best:
+    """The feeds' `wanted` newest hits as `_newest_hits` places them (each key once, by
+    its newest; a tie in published to the later-stored): their items newest first (the
+    items_feed_published index), with the words when `fts` has any, until that many keys
+    were seen."""
+    if wanted <= 0:
+        return []
+    marks = ", ".join("?" * len(feeds))
+    words = f" AND {_HAS_WORDS}" if fts else ""
     best: _Best = []
     seen: set[int] = set()
     for item_id, published, story_id in db.execute(
         f"SELECT id, published, story_id FROM items WHERE feed_id IN ({marks}) AND "
-        "published >= ? ORDER BY published DESC, id DESC",
-        [*feeds, since or ""],
+        f"published >= ?{words} ORDER BY published DESC, id DESC",
+        [*feeds, since or "", *([fts] if fts else [])],
     ):
-        key = story_id or -item_id
+        key = (story_id or -item_id) if by_story else item_id
         if key not in seen:
             seen.add(key)
             best.append((published, item_id, key))
@@ -693,10 +755,11 @@ def count_matches(
     fts = fts_query(words)
     if not fts and not feeds:
         return 0
-    where, args = _search_filter(fts, feeds, since)
+    seek = bool(fts and feeds and _outlet_first(db, fts, feeds, since))
+    where, args = _search_filter(fts, feeds, since, seek)
     if fts and len(where) == 1:
         source = "SELECT rowid FROM items_fts"
-    elif fts:
+    elif fts and not seek:
         source = "SELECT items.id FROM items_fts JOIN items ON items.id = items_fts.rowid"
     else:
         source = "SELECT items.id FROM items"
@@ -715,8 +778,9 @@ def count_stories(
     fts = fts_query(words)
     if not fts and not feeds:
         return 0
-    where, args = _search_filter(fts, feeds, since)
-    joined = "items_fts JOIN items ON items.id = items_fts.rowid" if fts else "items"
+    seek = bool(fts and feeds and _outlet_first(db, fts, feeds, since))
+    where, args = _search_filter(fts, feeds, since, seek)
+    joined = "items_fts JOIN items ON items.id = items_fts.rowid" if fts and not seek else "items"
     sql = (
         "SELECT count(*) FROM (SELECT DISTINCT coalesce(items.story_id, -items.id) FROM "
         f"{joined} WHERE {' AND '.join(where)} LIMIT ?)"
@@ -725,11 +789,12 @@ def count_stories(
 
 
 def _search_filter(
-    fts: str, feeds: Collection[int] | None, since: str | None
+    fts: str, feeds: Collection[int] | None, since: str | None, seek: bool = False
 ) -> tuple[list[str], list[object]]:
     """The WHERE terms (and their arguments) a search narrows by: its words in the full
-    text index, its outlet's feeds, its start."""
-    where: list[str] = ["items_fts MATCH ?"] if fts else []
+    text index (joined to it; `seek`: looked up for each of the outlet's items instead,
+    `_outlet_first`), its outlet's feeds, its start."""
+    where: list[str] = [_HAS_WORDS if seek else "items_fts MATCH ?"] if fts else []
     args: list[object] = [fts] if fts else []
     if feeds:
         where.append(f"items.feed_id IN ({', '.join('?' * len(feeds))})")

@@ -199,10 +199,14 @@ async def test_search_refuses_what_chat_refuses_with_exit_2(
     assert code == 2 and "no feed is called `Nope`: `wirewatch feeds` lists them" in err
 
 
-async def test_search_json_one_object_per_match(tmp_path, feed_server, capfd, no_chat_tokens):
+async def test_search_json_reports_one_object_per_matching_report(
+    tmp_path, feed_server, capfd, no_chat_tokens
+):
+    """`--json --reports`: the listing `--json` gave before it listed stories, kept for the
+    scripts written against it."""
     config = str(await _polled(tmp_path, feed_server, capfd))
     _, out, _ = _run(
-        capfd, "search", "troops", "--json", "--channel", "console", "--config", config
+        capfd, "search", "troops", "--json", "--reports", "--channel", "console", "--config", config
     )
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["title"] for r in rows][0] == POLAND
@@ -210,7 +214,58 @@ async def test_search_json_one_object_per_match(tmp_path, feed_server, capfd, no
     assert poland["outlet"] == "Wire" and re.fullmatch(ISO, poland["published"])
     assert poland["rank"] == 1 and poland["of"] == len(rows) == 2
     assert poland["status"] == "sent" and isinstance(poland["delivery"], int)
-    _, out, _ = _run(capfd, "search", "convoy", "page:2", "--json", "--config", config)
+    _, out, _ = _run(capfd, "search", "convoy", "page:2", "--json", "--reports", "--config", config)
     rows = [json.loads(line) for line in out.splitlines()]
     assert [r["rank"] for r in rows] == [11, 12] and all(r["of"] == 12 for r in rows)
     assert "status" not in rows[0]  # no --channel: nobody's deliveries
+    code, _, err = _run(capfd, "search", "troops", "--reports", "--config", config)
+    assert code == 2 and "--reports lists JSON objects: add --json" in err
+
+
+AGENCY = [(f"{POLAND}, defence ministry says", "Warsaw said on Monday it had sent troops.")]
+
+
+async def test_search_json_is_the_text_answer_one_object_per_story(
+    tmp_path, feed_server, capfd, no_chat_tokens
+):
+    """A script reading `--json` gets what a person reading the answer gets: the same
+    stories in the same order, the same page, a story's reports from two outlets as one
+    object (its outlets, reports, span, first headline, the report that placed it) and
+    what the channel got of it, as the line says it."""
+    config = _config(tmp_path, feed_server)
+    feed_server.serve("/agency", rss(AGENCY, "agency.example"))
+    text = config.read_text(encoding="utf-8").replace(
+        "  - {name: Gone,",
+        f"  - {{name: Agency, url: '{feed_server.url('/agency')}'}}\n  - {{name: Gone,",
+    )
+    config.write_text(text, encoding="utf-8")
+    assert await asyncio.to_thread(main, ["poll", "--once", "--config", str(config)]) == 0
+    capfd.readouterr()
+    for words in (["troops"], ["convoy"], ["convoy", "page:2"]):
+        argv = ["search", *words, "--channel", "console", "--config", str(config)]
+        _, said, _ = _run(capfd, *argv)
+        _, out, _ = _run(capfd, *argv, "--json")
+        rows = [json.loads(line) for line in out.splitlines()]
+        lines = [line for line in said.splitlines() if line.startswith("- ")]
+        assert len(rows) == len(lines) > 0, words
+        for r, line in zip(rows, lines, strict=True):
+            assert line.startswith(f"- {r['title']} ("), (r, line)
+            assert (f" · {r['here']}" in line) if r["here"] else (" · " not in line), line
+        page = 2 if "page:2" in words else 1
+        assert [r["rank"] for r in rows] == list(range(10 * page - 9, 10 * page - 9 + len(rows)))
+        head = said.splitlines()[0]
+        assert all(head.startswith(f"{r['of']} stor") for r in rows), head
+    _, out, _ = _run(
+        capfd, "search", "troops", "--json", "--channel", "console", "--config", str(config)
+    )
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == 2 and rows[0]["title"] in (POLAND, AGENCY[0][0])
+    poland = rows[0]
+    assert sorted(poland["outlets"]) == ["Agency", "Wire"] and poland["reports"] == 2
+    assert isinstance(poland["story_id"], int) and re.fullmatch(ISO, poland["first"])
+    assert (
+        poland["matched"]["outlet"] in ("Agency", "Wire") and poland["matched"]["first_has_words"]
+    )
+    assert poland["here"].startswith("alerted here, ref ")
+    assert poland["refs"][0]["status"] == "sent"
+    assert f"ref {poland['refs'][0]['delivery']}" in poland["here"]

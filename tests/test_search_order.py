@@ -14,6 +14,7 @@ index. The expected pages are worked out here from the rows themselves.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +25,17 @@ from bot.db import open_database
 from bot.ingest import NewItem, store_new_items
 from bot.model import Entry, TopicMatch
 from bot.redecide import subscribe
-from bot.store import FeedRow, Hit, add_feed, search_items, search_stories
+from bot.store import (
+    FeedRow,
+    Hit,
+    _newest_hits,
+    add_feed,
+    count_matches,
+    count_stories,
+    fts_query,
+    search_items,
+    search_stories,
+)
 from bot.stories import StoryIndex
 from bot.text import versions
 
@@ -52,12 +63,15 @@ def _item(rng: random.Random, n: int, when: datetime) -> NewItem:
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[sqlite_utils.Database, FeedRow]:
+def archive(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[sqlite_utils.Database, FeedRow, FeedRow]:
     rng = random.Random(7)
     db = open_database(Path(tmp_path_factory.mktemp("order")) / "w.db")
     feeds = [
         add_feed(db, f"https://port{f}.example/rss", f"Port {f}", origin="config") for f in range(3)
     ]
+    gazette = add_feed(db, "https://gazette.example/rss", "Port Gazette", origin="config")
     db.execute("INSERT INTO topics (name, query, origin) VALUES ('t', 'harbour', 'config')")
     subscribe(db, "chat:A", "t", "instant")
     index = StoryIndex()
@@ -71,13 +85,18 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[sqlite_utils.Data
                 hours = rng.randint(0, 36)
                 items.append(_item(rng, n, now.replace(minute=0) - timedelta(hours=hours)))
             store_new_items(db, feed, items, index, now)
+        if poll % 6 == 5:  # a small outlet: one report every half day
+            n += 1
+            store_new_items(
+                db, gazette, [_item(rng, n, now - timedelta(hours=poll % 5))], index, now
+            )
     ids = [r[0] for r in db.execute("SELECT id FROM items ORDER BY id")]
     loose = rng.sample(ids, len(ids) // 3)
     db.execute(
         f"UPDATE items SET story_id = NULL WHERE id IN ({', '.join('?' * len(loose))})", loose
     )
     db.conn.commit()
-    return db, feeds[1]
+    return db, feeds[1], gazette
 
 
 def _rows(db: sqlite_utils.Database, word: str) -> list[tuple[str, int, int | None, int]]:
@@ -107,9 +126,9 @@ def _pages_of(lines: list, count: int) -> list[list]:
 
 
 def test_the_archive_has_what_this_test_is_about(
-    archive: tuple[sqlite_utils.Database, FeedRow],
+    archive: tuple[sqlite_utils.Database, FeedRow, FeedRow],
 ) -> None:
-    db, _ = archive
+    db, _, _ = archive
     rows = _rows(db, "harbour")
     stamps = [published for published, *_ in rows]
     assert len(rows) > 300
@@ -126,9 +145,9 @@ def test_the_archive_has_what_this_test_is_about(
 
 @pytest.mark.parametrize("word", ["harbour", "rare"])
 def test_every_page_by_story_is_the_archive_newest_first(
-    archive: tuple[sqlite_utils.Database, FeedRow], word: str
+    archive: tuple[sqlite_utils.Database, FeedRow, FeedRow], word: str
 ) -> None:
-    db, _ = archive
+    db, _, _ = archive
     lines = _expected_lines(_rows(db, word))
     pages = -(-len(lines) // PAGE) + 1  # and one page past the last
     got = [search_stories(db, ((word,),), PAGE, p * PAGE) for p in range(pages)]
@@ -137,10 +156,10 @@ def test_every_page_by_story_is_the_archive_newest_first(
 
 
 def test_every_page_of_one_outlet_and_from_a_start(
-    archive: tuple[sqlite_utils.Database, FeedRow],
+    archive: tuple[sqlite_utils.Database, FeedRow, FeedRow],
 ) -> None:
     """`outlet:` and `from:` narrow the rows, not the order."""
-    db, feed = archive
+    db, feed, _ = archive
     rows = _rows(db, "harbour")
     since = sorted(published for published, *_ in rows)[len(rows) // 2]
     for feeds, start, kept in (
@@ -156,11 +175,97 @@ def test_every_page_of_one_outlet_and_from_a_start(
 
 
 def test_every_page_by_item_is_the_archive_newest_first(
-    archive: tuple[sqlite_utils.Database, FeedRow],
+    archive: tuple[sqlite_utils.Database, FeedRow, FeedRow],
 ) -> None:
     """The CLI's `wirewatch search`: one line per report, ties to the later-stored one."""
-    db, _ = archive
+    db, _, _ = archive
     items = [item for _, item, _, _ in sorted(_rows(db, "harbour"), reverse=True)]
     pages = -(-len(items) // PAGE) + 1
     got = [[r["id"] for r in search_items(db, "harbour", PAGE, p * PAGE)] for p in range(pages)]
     assert got == _pages_of(items, pages)
+
+
+def _cost(db: sqlite_utils.Database, ask: Callable[[], object]) -> int:
+    """SQLite's virtual machine steps (in hundreds) that `ask` takes: work done, counted
+    the same on any machine, where a time would not be."""
+    steps = [0]
+
+    def tick() -> int:
+        steps[0] += 1
+        return 0
+
+    db.conn.set_progress_handler(tick, 100)
+    try:
+        ask()
+    finally:
+        db.conn.set_progress_handler(None, 100)
+    return steps[0]
+
+
+def test_a_small_outlet_is_every_page_of_its_own_and_costs_its_items_not_the_index(
+    archive: tuple[sqlite_utils.Database, FeedRow, FeedRow],
+) -> None:
+    """`outlet:gazette harbour`, a word in every report and an outlet of a few: the pages
+    and counts the walk by words gives (each hit filtered by outlet), by story and by
+    report, with and without a start; and the work is the outlet's few items, not every
+    report with the word (which held the store thread, every channel's commands behind
+    it, for the length of the archive)."""
+    db, _, gazette = archive
+    feeds = {gazette.id}
+    rows = [r for r in _rows(db, "harbour") if r[3] == gazette.id]
+    since = sorted(published for published, *_ in rows)[len(rows) // 2]
+    assert 3 < len(rows) * 20 < len(_rows(db, "harbour"))
+    fts = fts_query("harbour")
+    for start in (None, since):
+        kept = [r for r in rows if start is None or r[0] >= start]
+        lines = _expected_lines(kept)
+        pages = -(-len(lines) // PAGE) + 1
+        got = [
+            search_stories(db, (("harbour",),), PAGE, p * PAGE, feeds, start) for p in range(pages)
+        ]
+        assert got == _pages_of(lines, pages)
+        walked = _newest_hits(db, fts, len(lines) + PAGE, feeds, start, by_story=True)
+        assert [line.item for line in lines] == [item for _, item, _ in walked]
+        assert count_stories(db, (("harbour",),), feeds, start) == len(lines)
+        items = [item for _, item, _, _ in sorted(kept, reverse=True)]
+        got_items = [
+            [r["id"] for r in search_items(db, "harbour", PAGE, p * PAGE, feeds, start)]
+            for p in range(-(-len(items) // PAGE) + 1)
+        ]
+        assert got_items == _pages_of(items, len(got_items))
+        assert count_matches(db, "harbour", feeds, start) == len(items)
+
+
+def test_a_small_outlets_search_costs_its_items_not_the_whole_index(
+    archive: tuple[sqlite_utils.Database, FeedRow, FeedRow], tmp_path: Path
+) -> None:
+    """The archive again with twenty times as many reports with the word from the other
+    outlets: the walk by words grows with them, `outlet:gazette harbour` (its page and its
+    count) does not. Before, it was that walk, each hit filtered by outlet: a common word
+    held the store thread, every channel's commands waiting, for the whole index."""
+    db, feed, gazette = archive
+    grown = sqlite_utils.Database(tmp_path / "grown.db")
+    db.conn.backup(grown.conn)
+    grown.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000) "
+        "INSERT INTO items (feed_id, identity, url, title, summary, published, first_seen) "
+        "SELECT ?, 'bulk:' || i, 'https://port.example/bulk/' || i, 'Harbour tally ' || i, "
+        "'The harbour was busy.', strftime('%Y-%m-%dT%H:%M:%SZ', ?, '+' || i || ' minutes'), "
+        "strftime('%Y-%m-%dT%H:%M:%SZ', ?, '+' || i || ' minutes') FROM n",
+        [feed.id, START.isoformat(), START.isoformat()],
+    )
+    grown.conn.commit()
+    fts, terms, feeds = fts_query("harbour"), (("harbour",),), {gazette.id}
+
+    def outlet(d: sqlite_utils.Database) -> int:
+        return _cost(d, lambda: search_stories(d, terms, PAGE, 0, feeds)) + _cost(
+            d, lambda: count_stories(d, terms, feeds)
+        )
+
+    def walk(d: sqlite_utils.Database) -> int:
+        return _cost(d, lambda: _newest_hits(d, fts, PAGE, feeds, None, by_story=True))
+
+    assert walk(grown) > 10 * walk(db)  # the index the walk goes through grew
+    assert search_stories(grown, terms, PAGE, 0, feeds) == search_stories(db, terms, PAGE, 0, feeds)
+    assert outlet(grown) < 2 * outlet(db), (outlet(db), outlet(grown))
+    grown.close()

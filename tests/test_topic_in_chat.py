@@ -83,8 +83,9 @@ async def test_topics_name_shows_the_whole_query_and_where_the_topic_comes_from(
     assert (
         f"`{TOPIC}`: built-in" in builtin.text and "relevance model `deployments`" in builtin.text
     )
-    assert "from the bot's config file" in config.text and query_shown(config.text) == "budget"
-    assert "added from chat" in chat.text
+    assert "from config (the bot's config file" in config.text
+    assert query_shown(config.text) == "budget"
+    assert "from chat (`topic add`), added by" in chat.text
     # A quoted phrase is one term: never split over two lines.
     assert query_shown(chat.text) == 'entity:"North Korea" AND army'
     assert '`entity:"North Korea" AND army`' in chat.text.split("\n")

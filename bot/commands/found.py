@@ -81,18 +81,31 @@ def search_scope(db: Database, gazetteer: Gazetteer, rest: str, *, command: str)
     return Scope(query, feeds, since, (query.page - 1) * SEARCH_LIMIT)
 
 
-def search_reply(db: Database, gazetteer: Gazetteer, channel: str, rest: str) -> str:
-    """The answer to `search REST` typed in `channel`."""
-    rest = LINE_BREAKING.sub(" ", rest).strip()
-    scope = search_scope(db, gazetteer, rest, command="/wirewatch search")
+@dataclass(frozen=True)
+class Found:
+    """One page of a search as both its answers tell it (chat's lines, `wirewatch search
+    --json`'s objects): the stories, how many in all, each told whole, what the channel
+    got of each (by story id, or minus the id of an item no story holds), and the hits
+    whose story's first headline lacks the words (the report that has them is named)."""
+
+    scope: Scope
+    hits: list[Hit]
+    total: int
+    told: dict[int, Told]
+    got: dict[int, _Got]
+    later: set[int]
+
+
+def search_found(
+    db: Database, gazetteer: Gazetteer, channel: str, rest: str, command: str
+) -> Found:
+    """The page `search REST` typed in `channel` shows (CommandError for what it refuses)."""
+    scope = search_scope(db, gazetteer, rest, command=command)
     query, feeds, since, skip = scope.query, scope.feeds, scope.since, scope.skip
     hits = search_stories(db, query.terms, SEARCH_LIMIT, skip, feeds, since)
     total = count_stories(db, query.terms, feeds, since) if hits or skip else 0
-    words = " ".join(w for w in rest.split() if not _PAGE_WORD.fullmatch(w))
-    if not hits and total:
-        return f"page {query.page} of `{shown(words)}` is past the last: {_matches(total, query)}"
     if not hits:
-        return f"nothing stored matches `{shown(words)}`{_as_entities(query)}"
+        return Found(scope, hits, total, {}, {}, set())
     told = stories_told(db, hits)
     got = story_deliveries(
         db,
@@ -100,36 +113,48 @@ def search_reply(db: Database, gazetteer: Gazetteer, channel: str, rest: str) ->
         [h.story for h in hits if h.story is not None],
         [h.item for h in hits if h.story is None],
     )
-    aside = _matched_aside(db, query, hits, told, feeds, since)
+    later = {h.item: t.item for h in hits if (t := told.get(h.item)) and t.item != h.item}
+    first_match = search_matches(db, query.terms, list(later.values()), feeds, since)
+    return Found(
+        scope, hits, total, told, got, {h for h, first in later.items() if first not in first_match}
+    )
+
+
+def search_reply(db: Database, gazetteer: Gazetteer, channel: str, rest: str) -> str:
+    """The answer to `search REST` typed in `channel`."""
+    rest = LINE_BREAKING.sub(" ", rest).strip()
+    found = search_found(db, gazetteer, channel, rest, "/wirewatch search")
+    query, since, skip, hits = found.scope.query, found.scope.since, found.scope.skip, found.hits
+    total = found.total
+    words = " ".join(w for w in rest.split() if not _PAGE_WORD.fullmatch(w))
+    if not hits and total:
+        return f"page {query.page} of `{shown(words)}` is past the last: {_matches(total, query)}"
+    if not hits:
+        return f"nothing stored matches `{shown(words)}`{_as_entities(query)}"
+    aside = _matched_aside(db, found.later)
     lines = [_found(total, skip, len(hits), query, since)]
     lines += [
-        _line(h, told.get(h.item), aside.get(h.item, ""), got.get(h.story or -h.item)) for h in hits
+        _line(h, found.told.get(h.item), aside.get(h.item, ""), found.got.get(h.story or -h.item))
+        for h in hits
     ]
     if skip + len(hits) < total:
         lines.append(_older(words, query.page + 1))
     return "\n".join(lines)
 
 
-def _matched_aside(
-    db: Database,
-    query: SearchQuery,
-    hits: list[Hit],
-    told: dict[int, Told],
-    feeds: set[int] | None,
-    since: str | None,
-) -> dict[int, str]:
+def _matched_aside(db: Database, later: set[int]) -> dict[int, str]:
     """Per hit whose story's first headline is not a match (the words came in a later
     report, or another outlet's): that report's headline, so the line shows why it is
     listed."""
-    later = {h.item: t.item for h in hits if (t := told.get(h.item)) and t.item != h.item}
-    if not later:
-        return {}
-    first_match = search_matches(db, query.terms, list(later.values()), feeds, since)
-    shown_hits = reports_shown(db, [h for h, first in later.items() if first not in first_match])
     return {
         h: f' · matched in "{quoted(r["title"])}" ({quoted(r["outlet"])})'
-        for h, r in shown_hits.items()
+        for h, r in reports_shown(db, sorted(later)).items()
     }
+
+
+def here(got: _Got | None) -> str:
+    """What the channel got of a story, as its search line says it ("" for nothing)."""
+    return _here(got).removeprefix(" · ")
 
 
 def _line(hit: Hit, told: Told | None, aside: str, got: _Got | None) -> str:

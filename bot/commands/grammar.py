@@ -41,6 +41,9 @@ class Invocation:
     # Why wirewatch cannot post in this channel, in the platform's words ("" when it can or
     # nobody could tell), filled by the adapter for commands that need it (`needs_posting`).
     cannot_post: str = ""
+    # The user's name as the platform shows it ("ann"), kept with what they add (`topics
+    # NAME`: "added by @ann"); "" when the platform gave none.
+    user_name: str = ""
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING
 
 from bot import metrics
 from bot.app import build_matcher
-from bot.commands.echo import dropped, one_line, shown
+from bot.clock import iso, utcnow
+from bot.commands.echo import dropped, one_line, shown, when
 from bot.commands.grammar import Invocation
 from bot.commands.lookups import known_topic, live
 from bot.errors import CommandError, StoppingError, StoreError
 from bot.gone_topics import give_back, held_for
-from bot.model import Topic
+from bot.model import Added, Topic
 from bot.narrow import Redecision, channels_naming, rematch
 from bot.opinions import explain
 from bot.redecide import NOTHING_CHANGED, save_topic, unfinished_topics, waiting_items
@@ -49,8 +50,8 @@ QUERY_LINE = 120  # characters a line of `topics NAME`'s query holds at most
 _TERM = re.compile(r'(?:[^\s"]|"[^"]*"|")+')
 _ORIGINS = {
     "builtin": "built-in, shipped with wirewatch (a config topic of the same name replaces it)",
-    "config": "from the bot's config file (`topics:`), changed there",
-    "chat": "added from chat with `topic add` (who added it, and when, is not recorded)",
+    "config": "from config (the bot's config file, `topics:`), changed there",
+    "chat": "from chat (`topic add`)",
 }
 CONSULT_SLICE = 32  # items whose text the loop prepares before it serves others again
 # Which alerts a changed topic query dropped (`topic add`).
@@ -87,7 +88,7 @@ def _one_topic(db: Database, rest: str) -> str:
     if more:
         raise CommandError(f"`topics` takes one topic name, not `{shown(rest)}`")
     t = known_topic(db, name)
-    lines = [f"`{t.name}`: {_ORIGINS.get(t.origin, t.origin)}"]
+    lines = [f"`{t.name}`: {_ORIGINS.get(t.origin, t.origin)}{_added(t)}"]
     if t.description:
         lines.append(f"about: {quoted(t.description)}")
     if t.relevance:
@@ -101,6 +102,17 @@ def _one_topic(db: Database, rest: str) -> str:
     size = f"{len(query):,} character{'s' if len(query) != 1 else ''}"
     lines.append(f"query ({size}{spread}):")
     return "\n".join(lines + [f"`{part}`" for part in parts])
+
+
+def _added(t: Topic) -> str:
+    """ ", added by @ann on 2026-12-05 09:12 UTC" for a chat topic: whom to ask about it;
+    the user's id when the platform gave no name."""
+    if t.origin != "chat":
+        return ""
+    if t.added is None:
+        return ", added before this was recorded"
+    who = f"@{quoted(t.added.name)}" if t.added.name else quoted(t.added.by)
+    return f", added by {who} on {when(t.added.at)}"
 
 
 def query_lines(query: str, width: int = QUERY_LINE) -> list[str]:
@@ -130,8 +142,11 @@ async def topic_add(calls: StoreCalls, inv: Invocation, rest: str) -> str:
     if not query:
         raise CommandError("topic add needs a query after the name")
     rt = calls.rt
-    topic = Topic(name, query, origin="chat")
+    added = Added(f"{inv.platform}:{inv.user}", inv.user_name, iso(utcnow()))
+    topic = Topic(name, query, origin="chat", added=added)
     current, topics = await calls.run(_checked_topic, topic, rt.pipeline.gazetteer)
+    if current is not None:  # a new query: who added the topic stays who added it
+        topic = Topic(name, query, origin="chat")
     others = [t for t in topics if t.name != name]
     unfinished = name in await calls.run(unfinished_topics)  # a try cut short
     if current is not None and current.query == query and not unfinished:
