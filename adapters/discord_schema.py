@@ -43,7 +43,9 @@ _ARG_HELP = {
     ("topic add", "query"): _KIND_HELP["query"],
     ("feeds add", "name"): "a name for the feed (else its own title)",
     ("feeds remove", "feed"): "the feed's URL or name (see /wirewatch feeds list)",
-    ("digest", "since"): "how far back to recap: 12h, 2d (empty: post the digest now)",
+    ("digest", "since"): (
+        "how far back to recap: 12h, 2d; 2d page:2 for the next 50 (empty: post the digest now)"
+    ),
     ("search", "words"): 'words the items must have; "a phrase", OR, outlet:NAME, since:7d, page:2',
 }
 

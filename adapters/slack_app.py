@@ -8,10 +8,11 @@ retry can fix (channel_not_found, not_in_channel, ...) permanent; a refusal of t
 itself (msg_too_long, ...) is `refused`: it fails alone, as an alert meeting an error code
 in none of our lists (Slack adds new ones) does after UNKNOWN_TRIES tries and
 UNKNOWN_PATIENCE of backoff; those Slack documents as passing (PASSING) are retried for as
-long as they last. A 5xx, a timeout or a
-dropped connection may come after Slack posted the message: those are marked `maybe_posted`,
-and the outbox looks for the message (`find_posted`) before sending it again. The outbox does
-the retrying, on disk; slack_sdk's own retry handlers are off.
+long as they last. A 5xx, a timeout, a dropped connection, an internal_error or a
+fatal_error (of which Slack says "it's possible some aspect of the operation succeeded") may
+come after Slack posted the message: those are marked `maybe_posted`, and the outbox looks
+for the message (`find_posted`) before sending it again. The outbox does the retrying, on
+disk; slack_sdk's own retry handlers are off.
 
 Looking (conversations.history / .replies) within Slack's rate limits, a lookup cut short
 going on where it stopped at its next try, is `slack_history.HistoryReader`'s; what is looked
@@ -169,6 +170,10 @@ PASSING = (
     "request_timeout",
     "team_added_to_org",
 )
+# Of those, the ones Slack says may come after "some aspect of the operation succeeded":
+# a chat.postMessage met by one may have posted, so it is a send in doubt (`maybe_posted`),
+# looked for before it is sent again, as after a 5xx.
+AFTER_THE_WORK = ("internal_error", "fatal_error")
 # An error code in none of the lists here (Slack adds new ones) may pass or may never: an
 # alert meeting it is retried with the outbox's backoff, UNKNOWN_TRIES times and for
 # UNKNOWN_PATIENCE at least (counted by this process), then fails alone with Slack's code as
@@ -795,11 +800,12 @@ def _delivery_error(method: str, exc: SlackApiError) -> DeliveryError:
         )
     if error in REFUSED and status < 500:
         return SlackError(f"Slack {method} refused this message: {error}", code=code, refused=True)
-    # A 5xx may come from a proxy or a timeout after Slack did the work; an ok:false it did not.
+    # A 5xx may come from a proxy or a timeout after Slack did the work, and so may the two
+    # errors Slack says so of; any other ok:false it did not.
     return SlackError(
         f"Slack {method} failed: {error}",
         code=code if status < 500 else "",
-        maybe_posted=status >= 500,
+        maybe_posted=status >= 500 or code in AFTER_THE_WORK,
     )
 
 

@@ -6,7 +6,8 @@ arguments, the bot token in `Authorization: Bearer`, `{"ok": false, "error": ...
 keeps channels, users and messages (with threads and metadata), records every call as it
 arrived, and accepts `response_url` posts. `fail(...)` queues failures for a method;
 `lose_response(...)` carries a call out (the message is stored and shows in history) and then
-loses its answer: a 5xx page, a dropped connection, or no answer before the client gives up.
+loses its answer: a 5xx page, a dropped connection, no answer before the client gives up, or
+an error Slack says may come after the work was done (`internal_error`, `fatal_error`).
 Slack's limits for apps not approved for the Marketplace (May 2025): `history_cap` caps
 `limit` of conversations.history / .replies (15), and `limit_rate(...)` answers 429 with
 `Retry-After` past N calls of a method per window; `non_marketplace()` sets both.
@@ -52,6 +53,8 @@ BOT_USER = "U0BOT"
 SECTION_MAX = 3000
 TEXT_MAX = 40000
 HISTORY_METHODS = ("conversations.history", "conversations.replies")
+# Slack's common errors that "it's possible some aspect of the operation succeeded before":
+AFTER_THE_WORK = ("internal_error", "fatal_error")
 NON_MARKETPLACE_PAGE = 15  # Slack's `limit` maximum and default for those apps since May 2025
 # What an install from the manifest before im:history / mpim:history holds (`provided`).
 OLD_MANIFEST_SCOPES = (
@@ -183,9 +186,11 @@ class SlackStub:
 
     def lose_response(self, method: str, how: str = "503", *, times: int = 1) -> None:
         """The next `times` calls of `method` are carried out, then their answer is lost:
-        `how` is a 5xx status ("503"), "reset" (the connection drops) or "timeout" (no answer
-        for `hang` seconds)."""
-        assert how in ("reset", "timeout") or how.startswith("5"), how
+        `how` is a 5xx status ("503"), "reset" (the connection drops), "timeout" (no answer
+        for `hang` seconds) or `{"ok": false}` with one of the errors Slack documents as
+        possibly coming after "some aspect of the operation succeeded" ("internal_error",
+        "fatal_error")."""
+        assert how in ("reset", "timeout", *AFTER_THE_WORK) or how.startswith("5"), how
         self._losses.setdefault(method, []).extend([how] * times)
 
     def limit_rate(self, method: str, calls: int = 1, per: float = 60.0) -> None:
@@ -287,6 +292,8 @@ class SlackStub:
 
     async def _lose(self, request: web.Request, how: str) -> web.Response:
         """The work is done; the caller never hears of it."""
+        if how in AFTER_THE_WORK:
+            return web.json_response({"ok": False, "error": how})
         if how == "timeout":
             await asyncio.sleep(self.hang)
         elif how == "reset" and request.transport is not None:

@@ -440,10 +440,14 @@ async def test_adapter_turns_slack_errors_into_delivery_errors(tmp_path: Path) -
             with pytest.raises(DeliveryError) as gone:
                 await env.adapter.post_alert(NEWS, make_alert(3))
             assert gone.value.permanent and error in str(gone.value)
-        env.stub.fail("chat.postMessage", error="internal_error")
+        env.stub.fail("chat.postMessage", error="service_unavailable")
         with pytest.raises(DeliveryError) as odd:
             await env.adapter.post_alert(NEWS, make_alert(4))
         assert not odd.value.permanent and not odd.value.maybe_posted
+        env.stub.fail("chat.postMessage", error="internal_error")  # "some aspect ... succeeded"
+        with pytest.raises(DeliveryError) as odd:
+            await env.adapter.post_alert(NEWS, make_alert(5))
+        assert not odd.value.permanent and odd.value.maybe_posted  # looked for before resent
         assert env.stub.posts() == []
 
 

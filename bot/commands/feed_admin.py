@@ -3,6 +3,8 @@
 `feeds add` fetches and parses the feed once before storing anything, so a bad URL changes
 nothing, then polls it right away; it runs on the loop and hands its queries to the store
 thread one by one (`StoreCalls.run`). Listing and removing run whole on the store thread.
+While the worker processes cannot start (bot.workers.WorkersBroken) no feed can be read, so
+none is added, and the answer says it is wirewatch's trouble, for whoever runs it.
 
 Deliberately not here: fetching and parsing (bot.feeds, bot.workers), polling
 (bot.pipeline), a feed's health (bot.health), how a feed is named (bot.commands.feed_names).
@@ -16,7 +18,7 @@ from urllib.parse import urldefrag
 
 from bot.commands.echo import shown, when
 from bot.commands.feed_names import feed_name, host, name_free, title_name
-from bot.commands.grammar import Invocation
+from bot.commands.grammar import Invocation, Reply
 from bot.commands.urls import URL_TEXT, guarded_url, unsafe
 from bot.errors import CommandError, FeedParseError, FetchError, UnsafeURLError
 from bot.health import describe
@@ -24,7 +26,7 @@ from bot.health_store import feeds_health
 from bot.pipeline import poll_feed
 from bot.store import add_feed, feed_at, feed_item_counts, list_feeds, remove_feed
 from bot.wording import counted
-from bot.workers import parse_feed_async
+from bot.workers import WorkersBroken, parse_feed_async
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -57,7 +59,7 @@ def list_feeds_here(db: Database, rt: Runtime, inv: Invocation, rest: str) -> st
     return "\n".join(lines)
 
 
-async def feeds_add(calls: StoreCalls, inv: Invocation, rest: str) -> str:
+async def feeds_add(calls: StoreCalls, inv: Invocation, rest: str) -> str | Reply:
     if not rest:
         raise CommandError("feeds add needs the feed's URL")
     url, name = (rest.split(None, 1) + [""])[:2]
@@ -67,7 +69,10 @@ async def feeds_add(calls: StoreCalls, inv: Invocation, rest: str) -> str:
     existing = await calls.run(_free_feed_at, url, name)
     if existing and not existing.disabled:
         return already_polled(existing, url, name)
-    title = await _trial_fetch(calls.rt, url)
+    try:
+        title = await _trial_fetch(calls.rt, url)
+    except WorkersBroken as exc:
+        return _workers_broken(url, exc)
     by = f"{inv.platform}:{inv.user}"
     feed = await calls.run(_add_feed_named, url, name, title, by)
     if isinstance(feed, str):  # another command added it meanwhile
@@ -98,6 +103,19 @@ async def _trial_fetch(rt: Runtime, url: str) -> str | None:
     except FeedParseError as exc:
         raise CommandError(f"{url} is not a feed wirewatch can read: {exc}") from None
     return title_name(parsed.title or "")
+
+
+def _workers_broken(url: str, exc: WorkersBroken) -> Reply:
+    """No feed can be parsed now: not the URL's fault nor the moderator's, and only whoever
+    runs wirewatch can mend it (it was "something went wrong on wirewatch's side"). Nothing
+    is stored: a feed is added only once it was read, and this one could not be."""
+    why = str(exc).removeprefix("the workers cannot work: ")
+    return Reply(
+        f"{url} was not added: wirewatch's worker processes cannot start ({why}), so it "
+        "cannot read any feed now. Tell whoever runs wirewatch (its log says "
+        "`workers.broken`), then add the feed again once they work.",
+        ok=False,
+    )
 
 
 async def _first_poll(rt: Runtime, feed: FeedRow) -> str:

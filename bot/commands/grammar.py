@@ -173,7 +173,7 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         (("since", "duration", False),),
         True,
         # With the rights mark, at most 100 characters: Discord's menu shows no more.
-        "post this channel's digest now; with SINCE (12h, 2d), recap what it was told",
+        "post this channel's digest now; SINCE (12h, 2d page:2): recap what it was told",
         "[SINCE]",
         public_with_args=True,
     ),

@@ -39,6 +39,7 @@ from bot.store import (
     subscriptions,
 )
 from bot.wording import counted
+from bot.workers import pool_trouble
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
@@ -81,6 +82,7 @@ def status(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
     lines = [
         f"- feeds: {h.feeds.active} polled, {h.feeds.failing} failing, "
         f"{h.feeds.disabled} disabled; last poll {when(h.feeds.last_poll)}",
+        *_workers_line(),
         *_stalled(db, now),
         f"- alerts waiting to be sent: {pending_count(db)} "
         f"(this channel: {h.channel_waiting}, held while paused: {h.channel_held})",
@@ -108,6 +110,13 @@ def status(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
             "`sentence_vectors: false`; the log says which: `vectors.unavailable`)"
         )
     return "\n".join(lines + _week_lines(last_week(db)))
+
+
+def _workers_line() -> list[str]:
+    """While the worker processes cannot start, no feed is read: said next to the feeds
+    (only /healthz, `poll` and the log said it, and the feeds line read as all well)."""
+    trouble = pool_trouble()
+    return [f"- NO FEED IS READ: {trouble}; tell whoever runs wirewatch"] if trouble else []
 
 
 def _digest_line(db: Database, rt: Runtime, subs: list[SubscriptionRow], channel: str) -> list[str]:
