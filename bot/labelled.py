@@ -115,11 +115,14 @@ def _slug(value: object) -> str | None:
 
 def _published(value: object, where: str) -> datetime | None:
     """ISO 8601 (a time without a zone is UTC), or as feeds and exports write times too: RFC
-    2822 ("Tue, 05 Mar 2024 10:00:00 GMT") or Unix seconds."""
+    2822 ("Tue, 05 Mar 2024 10:00:00 GMT"), Unix seconds or, as JavaScript writes them, Unix
+    milliseconds (a number of 10^11 or more: as seconds, the year 5138)."""
     if value in (None, ""):
         return None
     when: datetime | None = None
     if isinstance(value, int | float) and not isinstance(value, bool):
+        if abs(value) >= 1e11:
+            value = value / 1000
         try:
             when = datetime.fromtimestamp(value, UTC)
         except (OverflowError, OSError, ValueError):

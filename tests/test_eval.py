@@ -123,14 +123,15 @@ def test_eval_names_the_bad_line_and_the_unknown_topic(tmp_path, capsys):
 
 
 def test_eval_reads_labels_and_times_as_other_tools_write_them(tmp_path, capsys):
-    """Capitalised labels, `ambiguous` as text or 0/1, times in RFC 2822 or Unix seconds: the
-    same replay as the file written our way. The text "false" is not true: read as a truth
-    value, every such item would be left out of scoring as ambiguous."""
+    """Capitalised labels, `ambiguous` as text or 0/1, times in RFC 2822, Unix seconds or
+    JavaScript's milliseconds: the same replay as the file written our way. The text "false"
+    is not true: read as a truth value, every such item would be left out of scoring as
+    ambiguous."""
     from email.utils import format_datetime
 
     def theirs(n: int, item: dict) -> dict:
         when = datetime.fromisoformat(item["published"])
-        written = format_datetime(when) if n % 2 else when.timestamp()
+        written = (format_datetime(when), when.timestamp(), int(when.timestamp() * 1000))[n % 3]
         flag = ("false", 0, "no", "False")[n % 4]
         return {**item, "label": item["label"].capitalize(), "published": written,
                 "ambiguous": flag}  # fmt: skip
