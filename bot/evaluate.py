@@ -153,16 +153,15 @@ def replay_file(
 
 def _timed_all(items: list[LabelledItem]) -> list[LabelledItem]:
     """Undated items replayed in file order, 10 minutes apart: after the dated item before
-    them where there is one (not in the year 2000, far from their neighbours' stories)."""
+    them, or those before the first dated item leading up to it (not in the year 2000, far
+    from their neighbours' stories); in 2000 only when no item has a time."""
+    dated = next(((n, i.published) for n, i in enumerate(items) if i.published), None)
+    start = SYNTHETIC_START if dated is None else dated[1] - timedelta(minutes=10 * dated[0])
     out: list[LabelledItem] = []
     last: datetime | None = None
     for n, item in enumerate(items):
         if item.published is None:
-            when = (
-                last + timedelta(minutes=10)
-                if last
-                else SYNTHETIC_START + timedelta(minutes=10 * n)
-            )
+            when = last + timedelta(minutes=10) if last else start + timedelta(minutes=10 * n)
             item = replace(item, published=when)
         last = item.published
         out.append(item)

@@ -162,6 +162,24 @@ def test_undated_items_are_replayed_beside_the_dated_ones_before_them(tmp_path):
     assert code == 0 and "recall 1.000" in stories, stories
 
 
+def test_undated_items_before_the_first_dated_one_lead_up_to_it(tmp_path):
+    """The first report undated, the second dated: the first must be replayed just before
+    the second (one story, one alert), not in the year 2000."""
+    items = [
+        {"title": NK, "label": "deploy", "story": "s"},
+        {
+            "title": "North Korea sends more troops to Russia: Seoul",
+            "label": "deploy",
+            "story": "s",
+            "published": "2024-11-20T10:00:00Z",
+        },
+    ]
+    code, out, _ = _eval(tmp_path, items)
+    stories = next(line for line in out.splitlines() if line.startswith("stories:"))
+    assert code == 0 and "recall 1.000" in stories, stories
+    assert "0 stories alerted more than once" in out
+
+
 def test_a_backup_under_a_file_is_an_error_not_a_traceback(tmp_path, capsys):
     _stored_db(tmp_path)
     (tmp_path / "afile").write_text("x", encoding="utf-8")
