@@ -489,7 +489,7 @@ async def run_forever(rt: Runtime, stop: asyncio.Event, grace: float = GRACE) ->
     )
     first = {  # the others a tick after the start
         _poll_due: utcnow(),
-        _digest: next_digest_at(rt.db, rt.settings.digest_every, utcnow()),
+        _digest: next_digest_at(rt.db, rt.settings.digest_every, utcnow(), rt.adapters),
     }
     for job, every in jobs:
         scheduler.add_job(

@@ -458,7 +458,7 @@ async def _due_digests(rt: Runtime) -> int:
     from bot.digest import next_digest_at, send_digests
 
     now = utcnow()
-    if next_digest_at(rt.db, rt.settings.digest_every, now) > now:
+    if next_digest_at(rt.db, rt.settings.digest_every, now, rt.adapters) > now:
         return 0
     return await send_digests(rt.db, rt.adapters, rt.settings.digest_every)
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import string
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -121,18 +122,29 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def next_digest_at(db: sqlite_utils.Database, every: float, now: datetime) -> datetime:
+def next_digest_at(
+    db: sqlite_utils.Database,
+    every: float,
+    now: datetime,
+    platforms: Collection[str] | None = None,
+) -> datetime:
     """When the first digest of a run is due: `every` after the last one a channel with
     stories waiting was sent (or, none sent there yet, after its oldest story waiting), the
     soonest of those channels, at once when that is past. Counted from the start instead, a
     bot restarted more often than `every` would never send one; counted from the last digest
-    of any channel, a moderator's `digest` in one channel would hold back every other's."""
+    of any channel, a moderator's `digest` in one channel would hold back every other's.
+    A channel no digest reaches now is left out: a paused one, or one of a platform not in
+    `platforms` (no token here): its stories wait past its time, and counted, every cron
+    `poll` was a digest time, the other channels' digests going at half of `every`."""
     rows = db.execute(
         "SELECT w.channel, w.oldest, (SELECT max(d.sent_at) FROM deliveries d "
         "WHERE d.channel = w.channel AND d.digest_of IS NOT NULL AND d.status = 'sent') "
         "FROM (SELECT channel, min(created) AS oldest FROM deliveries "
-        "WHERE status = 'digest' GROUP BY channel) w"
+        "WHERE status = 'digest' AND channel NOT IN (SELECT channel FROM subscriptions "
+        f"WHERE paused_reason IS NOT NULL AND {LIVE_SUB}) GROUP BY channel) w"
     ).fetchall()
+    if platforms is not None:
+        rows = [r for r in rows if split_channel(r[0])[0] in platforms]
     if not rows:
         return now + timedelta(seconds=every)
     since = min(parse_stored(last or oldest, now) for _, oldest, last in rows)

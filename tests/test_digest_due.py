@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from apscheduler.job import Job
 
 from bot.app import Runtime, open_runtime, run_forever
+from bot.cli import _due_digests
 from bot.clock import iso, minute_utc, utcnow
 from bot.commands import Commands, Invocation
 from bot.digest import next_digest_at, send_digests
@@ -21,6 +23,7 @@ from bot.errors import DeliveryError
 from bot.ingest import store_new_items
 from bot.model import Topic
 from bot.redecide import save_topic, subscribe
+from bot.store import pause_channel
 from tests.runtime import make_settings
 from tests.test_outbox import NK, NOW, RED, Platform, _item, _setup
 
@@ -89,3 +92,43 @@ async def test_one_channels_manual_digest_does_not_hold_back_the_others(tmp_path
     )
     now = utcnow()
     assert next_digest_at(db, 3600, now) == now  # D's is an hour overdue
+
+
+@pytest.mark.parametrize("stuck", ["chat:P", "discord:X"], ids=["paused", "no-adapter"])
+async def test_a_channel_no_digest_can_reach_does_not_make_every_cron_poll_a_digest_time(
+    tmp_path, stuck: str
+) -> None:
+    """A paused channel (its digests wait for a moderator) or one whose platform has no
+    token here keeps its stories waiting past its own digest time. Counted as due, it made
+    every cron `poll` a digest time, and each other channel got a digest as soon as half of
+    `digest_every` had passed: every 30 minutes instead of every hour."""
+    db, feed, index = _setup(tmp_path, channels=())
+    save_topic(db, Topic("t", "troops", origin="chat"))
+    for channel in (stuck, "chat:E"):
+        subscribe(db, channel, "t", "digest")
+    store_new_items(db, feed, [_item("1", NK, NOW)], index, NOW)
+    chat = Platform()
+    assert await send_digests(db, {"chat": chat}) == (2 if stuck == "chat:P" else 1)
+    store_new_items(db, feed, [_item("2", RED, NOW)], index, NOW)
+    if stuck == "chat:P":  # with a story waiting: a digest refused, the channel gone
+        pause_channel(db, stuck, "Slack channel_not_found: the channel does not exist")
+    three_hours_ago, forty_minutes_ago = (iso(utcnow() - timedelta(minutes=m)) for m in (180, 40))
+    db.execute("UPDATE deliveries SET created = ?", [three_hours_ago])
+    db.execute("UPDATE deliveries SET sent_at = ? WHERE sent_at IS NOT NULL", [three_hours_ago])
+    db.execute(
+        "UPDATE deliveries SET sent_at = ? WHERE channel = 'chat:E' AND sent_at IS NOT NULL",
+        [forty_minutes_ago],
+    )
+    db.close()
+    settings = make_settings(tmp_path / "w.db", [], subscriptions=[], digest_every="1h")
+    async with open_runtime(settings, {"chat": chat}) as rt:
+        before = len(chat.digests)
+        posted = await _due_digests(rt)  # what a cron's `wirewatch poll` sends now
+        assert posted == 0 and len(chat.digests) == before  # E's last went out 40 min ago
+        an_hour_ago = iso(utcnow() - timedelta(minutes=61))
+        rt.db.execute(
+            "UPDATE deliveries SET sent_at = ? WHERE channel = 'chat:E' AND sent_at IS NOT NULL",
+            [an_hour_ago],
+        )
+        assert await _due_digests(rt) == 1  # E's hour is up: its digest goes out
+    assert chat.digests[-1][0] == "E"

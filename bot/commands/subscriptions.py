@@ -162,7 +162,7 @@ def next_digest(db: Database, rt: Runtime, channel: str | None = None) -> dateti
     if job is not None and job.next_run_time is not None:
         due = job.next_run_time
     else:
-        due = next_digest_at(db, every, utcnow())
+        due = next_digest_at(db, every, utcnow(), rt.adapters)
     return channel_due(db, channel, every, due) if channel else due
 
 
