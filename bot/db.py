@@ -703,7 +703,10 @@ def _migrate(db: sqlite_utils.Database, path: Path) -> None:
     if version == 0:
         log.info("db.created database=%s version=%d", path, SCHEMA_VERSION)
     elif version < SCHEMA_VERSION:
-        log.info("db.migrated database=%s from=%d to=%d", path, version, SCHEMA_VERSION)
+        # A warning, so that every command says it (they log warnings only): whichever first
+        # opens the file to write migrates it (`status`, a cron's `poll`), and from then on
+        # the release before refuses the file: restoring the backup is the way back.
+        log.warning("db.migrated database=%s from=%d to=%d", path, version, SCHEMA_VERSION)
 
 
 def _newer(path: Path, version: int) -> str:
