@@ -34,6 +34,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -131,44 +132,8 @@ def train(data: list[tuple[str, float]], out: Path) -> None:
     head = torch.nn.Linear(HIDDEN, 1)
     drop = torch.nn.Dropout(DROPOUT)
 
-    def linear(key: str, x: torch.Tensor) -> torch.Tensor:
-        a, b = low[key]
-        return x @ w[f"encoder.{key}.weight"].T + w[f"encoder.{key}.bias"] + (x @ a.T) @ b.T
-
-    def norm(x: torch.Tensor, name: str) -> torch.Tensor:
-        g, beta = w[name + ".weight"], w[name + ".bias"]
-        return torch.nn.functional.layer_norm(x, (HIDDEN,), g, beta, 1e-12)
-
     def logits(texts: list[str]) -> torch.Tensor:
-        """forward.encode in torch, with dropout, then the head."""
-        encoded = [tokenizer.ids(t, MAX_TOKENS) for t in texts]
-        b, t = len(encoded), max(map(len, encoded))
-        ids = torch.zeros(b, t, dtype=torch.long)
-        mask = torch.zeros(b, t)
-        for i, e in enumerate(encoded):
-            ids[i, : len(e)] = torch.tensor(e)
-            mask[i, : len(e)] = 1
-        x = (
-            w["embeddings.word_embeddings.weight"][ids]
-            + w["embeddings.position_embeddings.weight"][:t]
-            + w["embeddings.token_type_embeddings.weight"][0]
-        )
-        x = drop(norm(x, "embeddings.LayerNorm"))
-        bias = (1 - mask)[:, None, None, :] * -1e9
-        for n in range(LAYERS):
-            p = f"layer.{n}."
-            q, k, v = (
-                linear(p + f"attention.self.{m}", x).view(b, t, HEADS, -1).transpose(1, 2)
-                for m in ("query", "key", "value")
-            )
-            s = torch.softmax(q @ k.transpose(-1, -2) / (HIDDEN // HEADS) ** 0.5 + bias, -1)
-            a = (drop(s) @ v).transpose(1, 2).reshape(b, t, HIDDEN)
-            x = norm(x + drop(linear(p + "attention.output.dense", a)),
-                     f"encoder.{p}attention.output.LayerNorm")  # fmt: skip
-            h = torch.nn.functional.gelu(linear(p + "intermediate.dense", x), approximate="tanh")
-            x = norm(x + drop(linear(p + "output.dense", h)), f"encoder.{p}output.LayerNorm")
-        m = mask[:, :, None]
-        return head((x * m).sum(1) / m.sum(1)).squeeze(-1)
+        return head(pooled(w, low, tokenizer, texts, drop)).squeeze(-1)
 
     params = [p for pair in low.values() for p in pair] + list(head.parameters())
     opt = torch.optim.AdamW(params, lr=RATE, weight_decay=0.0)
@@ -198,6 +163,50 @@ def train(data: list[tuple[str, float]], out: Path) -> None:
     arrays["head.weight"] = head.weight.detach().numpy()[0].astype(np.float32)
     arrays["head.bias"] = head.bias.detach().numpy().astype(np.float32)
     np.savez_compressed(out, **arrays)  # type: ignore[arg-type]  # numpy 2.4's stub: allow_pickle
+
+
+def pooled(w: dict, low: dict, tokenizer: WordPiece, texts: list[str], drop: Any) -> Any:
+    """`forward.encode` in torch, with the adapters `low` ("layer.N.linear" -> (A, B)) and
+    dropout `drop`: the mean-pooled last hidden states, (len(texts), 384). What the topic's
+    training and the grouping experiments (eval/experiments/grouping/tuned.py) learn through."""
+    import torch
+
+    def linear(key: str, x: torch.Tensor) -> torch.Tensor:
+        a, b = low[key]
+        return x @ w[f"encoder.{key}.weight"].T + w[f"encoder.{key}.bias"] + (x @ a.T) @ b.T
+
+    def norm(x: torch.Tensor, name: str) -> torch.Tensor:
+        g, beta = w[name + ".weight"], w[name + ".bias"]
+        return torch.nn.functional.layer_norm(x, (HIDDEN,), g, beta, 1e-12)
+
+    encoded = [tokenizer.ids(t, MAX_TOKENS) for t in texts]
+    b, t = len(encoded), max(map(len, encoded))
+    ids = torch.zeros(b, t, dtype=torch.long)
+    mask = torch.zeros(b, t)
+    for i, e in enumerate(encoded):
+        ids[i, : len(e)] = torch.tensor(e)
+        mask[i, : len(e)] = 1
+    x = (
+        w["embeddings.word_embeddings.weight"][ids]
+        + w["embeddings.position_embeddings.weight"][:t]
+        + w["embeddings.token_type_embeddings.weight"][0]
+    )
+    x = drop(norm(x, "embeddings.LayerNorm"))
+    bias = (1 - mask)[:, None, None, :] * -1e9
+    for n in range(LAYERS):
+        p = f"layer.{n}."
+        q, k, v = (
+            linear(p + f"attention.self.{m}", x).view(b, t, HEADS, -1).transpose(1, 2)
+            for m in ("query", "key", "value")
+        )
+        s = torch.softmax(q @ k.transpose(-1, -2) / (HIDDEN // HEADS) ** 0.5 + bias, -1)
+        a = (drop(s) @ v).transpose(1, 2).reshape(b, t, HIDDEN)
+        x = norm(x + drop(linear(p + "attention.output.dense", a)),
+                 f"encoder.{p}attention.output.LayerNorm")  # fmt: skip
+        h = torch.nn.functional.gelu(linear(p + "intermediate.dense", x), approximate="tanh")
+        x = norm(x + drop(linear(p + "output.dense", h)), f"encoder.{p}output.LayerNorm")
+    m = mask[:, :, None]
+    return (x * m).sum(1) / m.sum(1)
 
 
 def run_folds(

@@ -21,13 +21,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
-from common import counts, fit, folds, report, replay_vectors, vector_folds
+from common import counts, fit, folds, replay_vectors, report, vector_folds
 
 from bot.encoder import base as base_encoder
 from bot.encoder import grouping_text
-from bot.encoder.forward import HEADS, HIDDEN, LAYERS, LINEARS
-from bot.encoder.model import MAX_TOKENS
-from bot.encoder.train import RANK
+from bot.encoder.forward import LAYERS, LINEARS
+from bot.encoder.train import RANK, pooled
 from bot.labelled import load_labelled
 
 SEED, EPOCHS, BATCH, RATE, SCALE, PAIRS, DAYS = 20261207, 2, 32, 5e-4, 20.0, 15, 3
@@ -86,7 +85,7 @@ def triples(items, vectors, held_out):
 
 
 def learn(texts, rows, out):
-    """The contrastive adapters, `bot.encoder.train`'s forward pass without dropout's head."""
+    """The contrastive adapters, through `bot.encoder.train`'s forward pass (no head)."""
     import torch
 
     from bot.encoder.weights import load_safetensors, model_dir
@@ -95,7 +94,10 @@ def learn(texts, rows, out):
     torch.manual_seed(SEED)
     torch.set_num_threads(1)
     base = model_dir()
-    w = {k: torch.from_numpy(np.array(v)) for k, v in load_safetensors(base / "model.safetensors").items()}
+    w = {
+        k: torch.from_numpy(np.array(v))
+        for k, v in load_safetensors(base / "model.safetensors").items()
+    }
     tokenizer = WordPiece.load(base / "vocab.txt")
     low = {}
     for key in (f"layer.{n}.{name}" for n in range(LAYERS) for name in LINEARS):
@@ -106,40 +108,8 @@ def learn(texts, rows, out):
         )
     drop = torch.nn.Dropout(0.1)
 
-    def linear(key, x):
-        a, b = low[key]
-        return x @ w[f"encoder.{key}.weight"].T + w[f"encoder.{key}.bias"] + (x @ a.T) @ b.T
-
-    def norm(x, name):
-        return torch.nn.functional.layer_norm(x, (HIDDEN,), w[name + ".weight"], w[name + ".bias"], 1e-12)
-
     def embed(batch):
-        encoded = [tokenizer.ids(t, MAX_TOKENS) for t in batch]
-        b, t = len(encoded), max(map(len, encoded))
-        ids, mask = torch.zeros(b, t, dtype=torch.long), torch.zeros(b, t)
-        for i, e in enumerate(encoded):
-            ids[i, : len(e)] = torch.tensor(e)
-            mask[i, : len(e)] = 1
-        x = (
-            w["embeddings.word_embeddings.weight"][ids]
-            + w["embeddings.position_embeddings.weight"][:t]
-            + w["embeddings.token_type_embeddings.weight"][0]
-        )
-        x = drop(norm(x, "embeddings.LayerNorm"))
-        bias = (1 - mask)[:, None, None, :] * -1e9
-        for n in range(LAYERS):
-            p = f"layer.{n}."
-            q, k, v = (
-                linear(p + f"attention.self.{m}", x).view(b, t, HEADS, -1).transpose(1, 2)
-                for m in ("query", "key", "value")
-            )
-            s = torch.softmax(q @ k.transpose(-1, -2) / (HIDDEN // HEADS) ** 0.5 + bias, -1)
-            a = (drop(s) @ v).transpose(1, 2).reshape(b, t, HIDDEN)
-            x = norm(x + drop(linear(p + "attention.output.dense", a)), f"encoder.{p}attention.output.LayerNorm")
-            h = torch.nn.functional.gelu(linear(p + "intermediate.dense", x), approximate="tanh")
-            x = norm(x + drop(linear(p + "output.dense", h)), f"encoder.{p}output.LayerNorm")
-        m = mask[:, :, None]
-        return torch.nn.functional.normalize((x * m).sum(1) / m.sum(1), dim=-1)
+        return torch.nn.functional.normalize(pooled(w, low, tokenizer, batch, drop), dim=-1)
 
     params = [p for pair in low.values() for p in pair]
     opt = torch.optim.AdamW(params, lr=RATE, weight_decay=0.0)
@@ -154,7 +124,12 @@ def learn(texts, rows, out):
             others = embed([texts[b] for _, b, _, _ in batch] + [texts[n] for _, _, n, _ in batch])
             sims = SCALE * anchors @ others.T
             keys = [k for *_, k in batch]
-            same = torch.tensor([[keys[i] == keys[j] and i != j for j in range(len(batch))] for i in range(len(batch))])
+            same = torch.tensor(
+                [
+                    [keys[i] == keys[j] and i != j for j in range(len(batch))]
+                    for i in range(len(batch))
+                ]
+            )
             sims[:, : len(batch)] = sims[:, : len(batch)].masked_fill(same, -1e9)
             loss = torch.nn.functional.cross_entropy(sims, torch.arange(len(batch)))
             opt.zero_grad()
@@ -175,7 +150,9 @@ def adapted(path):
     other.__dict__.update(enc.__dict__)
     z = np.load(path)
     other.adapters = {
-        k[:-2]: (z[k].astype(np.float32), z[k[:-2] + ".B"].astype(np.float32)) for k in z.files if k.endswith(".A")
+        k[:-2]: (z[k].astype(np.float32), z[k[:-2] + ".B"].astype(np.float32))
+        for k in z.files
+        if k.endswith(".A")
     }
     return other
 
