@@ -7,7 +7,8 @@ DeliveryError: 429 with its Retry-After, 5xx and network errors retryable, and t
 retry can fix (channel_not_found, not_in_channel, ...) permanent; a refusal of the message
 itself (msg_too_long, ...) is `refused`: it fails alone, as an alert meeting an error code
 in none of our lists (Slack adds new ones) does after UNKNOWN_TRIES tries and
-UNKNOWN_PATIENCE of backoff; those Slack documents as passing (PASSING) are retried for as
+UNKNOWN_PATIENCE of backoff (a digest: taken as a refusal, which bot.digest halves until
+the one story is found); those Slack documents as passing (PASSING) are retried for as
 long as they last. A 5xx, a timeout, a dropped connection, an internal_error or a
 fatal_error (of which Slack says "it's possible some aspect of the operation succeeded") may
 come after Slack posted the message: those are marked `maybe_posted`, and the outbox looks
@@ -181,6 +182,7 @@ AFTER_THE_WORK = ("internal_error", "fatal_error")
 UNKNOWN_TRIES = 5
 UNKNOWN_PATIENCE = 30 * 60.0
 UNKNOWN_FORGET = 24 * 3600.0  # an alert not tried again for this long is forgotten here
+UnknownKey = int | tuple[str, str]  # an alert's delivery id; a digest's (channel, code)
 # History scopes of direct messages, which manifests before this one did not ask for.
 DM_HISTORY = ("im:history", "mpim:history")
 
@@ -211,10 +213,11 @@ class SlackAdapter:
         self._pacer = _Pacer(pace)
         self._history = HistoryReader(self._call)
         self.unknown_patience = UNKNOWN_PATIENCE
-        # delivery id -> (first refusal, tries, last refusal) of an error we do not know
-        self._unknown: dict[int, tuple[float, int, float]] = {}
+        # (first refusal, tries, last refusal) of an error we do not know: an alert's by its
+        # delivery id, a channel's digests by (channel, code) (`post_digest` says why)
+        self._unknown: dict[UnknownKey, tuple[float, int, float]] = {}
         self._unknown_told: set[str] = set()  # unknown codes already named in the log
-        self._given_up: set[int] = set()  # deliveries failed for an unknown code, logged
+        self._given_up: set[UnknownKey] = set()  # those past their bounds, logged
         self._unreadable_told: set[str] = set()  # DMs the app may not read, named in the log
         self._running: set[asyncio.Future[Reply]] = set()
         # Why Slack refused the bot token mid-run, if it did: nothing goes out until a
@@ -490,10 +493,26 @@ class SlackAdapter:
     async def post_digest(self, channel: str, text: str, key: int) -> MessageRef:
         """Escaped plain text with the key in its metadata; never to moderators instead. Its
         headlines' own * ~ ` are lookalikes: three backticks in one headline and three in a
-        later one made every story line between them code (ours has none of them)."""
-        reply = await self._paced_post(
-            channel, text=render.inline(text), metadata=render.digest_metadata(key)
-        )
+        later one made every story line between them code (ours has none of them).
+
+        An error code we do not know is retried as an alert's is, then taken as a refusal
+        of the message (bot.digest halves it, then fails the one story Slack will not take).
+        Retried for good, it held the channel's digests forever. Its bounds are counted per
+        channel and code, not per key: a half that goes out changes the key, and the next
+        half, holding the story Slack refuses, would wait out the bounds again. A digest
+        that goes out before the bounds clears them (the code passed); past them, the code
+        stays a refusal here until UNKNOWN_FORGET goes by without it."""
+        try:
+            reply = await self._paced_post(
+                channel, text=render.inline(text), metadata=render.digest_metadata(key)
+            )
+        except SlackError as exc:
+            if exc.unknown:
+                raise self._unknown_error(channel, (channel, exc.code), exc) from None
+            raise
+        for passed in [k for k in self._unknown if isinstance(k, tuple) and k[0] == channel]:
+            if passed not in self._given_up:
+                del self._unknown[passed]
         return MessageRef("slack", channel, reply.get("ts", ""))
 
     async def post_notice(self, channel: str, text: str, *, key: int | None = None) -> None:
@@ -690,39 +709,51 @@ class SlackAdapter:
         self._given_up.discard(alert.delivery_id)
         return data
 
-    def _unknown_error(self, channel: str, delivery_id: int, exc: SlackError) -> DeliveryError:
+    def _unknown_error(self, channel: str, key: UnknownKey, exc: SlackError) -> DeliveryError:
         """An error code we do not know: retried with the outbox's backoff (UNKNOWN_TRIES
-        times, for unknown_patience at least), then this alert fails alone with the code.
-        The log names each such code once, and each alert given up on once."""
+        times, for unknown_patience at least), then this alert fails alone with the code
+        (`key` its delivery id), or this digest is refused (`key`: its channel and code).
+        The log names each such code once, and each alert or digest past its bounds once."""
         now = time.monotonic()
-        for old in [d for d, v in self._unknown.items() if now - v[2] > UNKNOWN_FORGET]:
+        for old in [k for k, v in self._unknown.items() if now - v[2] > UNKNOWN_FORGET]:
             del self._unknown[old]
             self._given_up.discard(old)
-        first, tries, _ = self._unknown.get(delivery_id, (now, 0, now))
+        first, tries, _ = self._unknown.get(key, (now, 0, now))
         tries += 1
-        self._unknown[delivery_id] = (first, tries, now)
+        self._unknown[key] = (first, tries, now)
+        what = "digest" if isinstance(key, tuple) else "alert"
         if exc.code not in self._unknown_told:
             self._unknown_told.add(exc.code)
             log.warning(
                 "slack.unknown_error channel=%s error=%s: an error wirewatch does not know; "
-                "retried with backoff for %.0f min, then the alert fails with it",
+                "retried with backoff for %.0f min, then the %s fails with it",
                 channel,
                 exc.code,
                 self.unknown_patience / 60,
+                what,
             )
         if tries < UNKNOWN_TRIES or now - first < self.unknown_patience:
             return exc
         message = (
-            f"Slack chat.postMessage refused this alert with {exc.code}, an error wirewatch "
-            f"does not know, {tries} times over {(now - first) / 60:.0f} min: given up"
+            f"Slack chat.postMessage refused this {what} with {exc.code}, an error wirewatch "
+            f"does not know, {tries} times over {(now - first) / 60:.0f} min"
         )
-        if delivery_id not in self._given_up:  # the outbox's tries at once say it again
-            self._given_up.add(delivery_id)
+        if isinstance(key, tuple):
+            if key not in self._given_up:
+                self._given_up.add(key)
+                log.error(
+                    "slack.unknown_error_refused channel=%s error=%s: %s; the digest is sent "
+                    "in smaller parts and a story Slack will not take is given up on",
+                    channel,
+                    exc.code,
+                    message,
+                )
+            return SlackError(message, code=exc.code, refused=True)
+        message += ": given up"
+        if key not in self._given_up:  # the outbox's tries at once say it again
+            self._given_up.add(key)
             log.error(
-                "slack.unknown_error_gave_up delivery=%d channel=%s: %s",
-                delivery_id,
-                channel,
-                message,
+                "slack.unknown_error_gave_up delivery=%d channel=%s: %s", key, channel, message
             )
         return SlackError(message, code=exc.code, refused=True)
 

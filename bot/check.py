@@ -184,7 +184,9 @@ ELSEWHERE = " (fine if the bot runs elsewhere, with its own)"
 def database_here(settings: Settings) -> tuple[list[str], list[str]]:
     """(warnings, notes) about the database as this machine has it: one the bot would
     refuse (not wirewatch's, damaged, a newer schema) or could not write or create, which
-    `check` used to call ok; and an older schema, which the start migrates. Read-only."""
+    `check` used to call ok; and an older schema, which the next command that opens it
+    with write access migrates (not only the bot's start: `status` or a cron's `poll`
+    often comes first). Read-only."""
     path = Path(settings.database)
     if settings.database == ":memory:":
         return [], []
@@ -211,9 +213,10 @@ def database_here(settings: Settings) -> tuple[list[str], list[str]]:
     ]
     older = (
         [
-            f"the database has schema version {version}: the bot migrates it to "
-            f"{SCHEMA_VERSION} when it starts (`wirewatch db backup` first, to be able to go "
-            "back to this wirewatch)"
+            f"the database has schema version {version}: the next wirewatch command that "
+            f"can write to it migrates it to {SCHEMA_VERSION} (`run`, `poll`, and `status`, "
+            "`search`, `feeds` too; `wirewatch db backup` first, to be able to go back to "
+            "this wirewatch)"
         ]
         if 0 < version < SCHEMA_VERSION
         else []

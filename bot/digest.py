@@ -122,6 +122,13 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+# When a channel's last digest went out: the newest sent delivery a digest carried.
+_LAST_DIGEST = (
+    "(SELECT max(d.sent_at) FROM deliveries d WHERE d.channel = {channel} "
+    "AND d.digest_of IS NOT NULL AND d.status = 'sent')"
+)
+
+
 def next_digest_at(
     db: sqlite_utils.Database,
     every: float,
@@ -137,8 +144,7 @@ def next_digest_at(
     `platforms` (no token here): its stories wait past its time, and counted, every cron
     `poll` was a digest time, the other channels' digests going at half of `every`."""
     rows = db.execute(
-        "SELECT w.channel, w.oldest, (SELECT max(d.sent_at) FROM deliveries d "
-        "WHERE d.channel = w.channel AND d.digest_of IS NOT NULL AND d.status = 'sent') "
+        f"SELECT w.channel, w.oldest, {_LAST_DIGEST.format(channel='w.channel')} "
         "FROM (SELECT channel, min(created) AS oldest FROM deliveries "
         "WHERE status = 'digest' AND channel NOT IN (SELECT channel FROM subscriptions "
         f"WHERE paused_reason IS NOT NULL AND {LIVE_SUB}) GROUP BY channel) w"
@@ -163,11 +169,7 @@ def sent_lately(
 ) -> datetime | None:
     """When `channel`'s last digest went out, if that was less than half of `every` before
     `at` (a moderator's `digest` shortly before the scheduled one), else None."""
-    last = db.execute(
-        "SELECT max(sent_at) FROM deliveries WHERE channel = ? AND digest_of IS NOT NULL "
-        "AND status = 'sent'",
-        [channel],
-    ).fetchone()[0]
+    last = db.execute(f"SELECT {_LAST_DIGEST.format(channel='?')}", [channel]).fetchone()[0]
     when = parse_stored(last, None)
     return when if when is not None and at - when < timedelta(seconds=every / 2) else None
 

@@ -213,6 +213,11 @@ def _code_version() -> str:
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
+# A published text as `bot.clock.iso` writes it (a four-digit year): compared as text, one
+# before the window's start is a time before it.
+_ISO_GLOB = "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]*Z"
+
+
 @dataclass
 class _Items:
     """Items and their stories, by ascending item id: two arrays, not 100,000 int objects
@@ -230,11 +235,17 @@ class _Items:
 
 
 def _wanted(db: sqlite_utils.Database, since: datetime) -> _Items:
-    """Every stored item the index should hold, with its story."""
+    """Every stored item the index should hold, with its story: first seen in the window,
+    and not published before it. An item seen lately but published long before (a feed's
+    first poll brings its old items) was added at every start, then pruned at once
+    (`StoryIndex.prune` goes by publication), and counted in `index.loading`'s to_add each
+    time. A published text not shaped as a timestamp is kept: the index may date it
+    otherwise (`_published`), and prune decides."""
     ids, stories = array("q"), array("q")
     rows = db.execute(  # by first seen (its index), not by id (a scan of the whole table)
-        "SELECT id, story_id FROM items WHERE first_seen >= ? AND story_id IS NOT NULL",
-        [iso(since)],
+        "SELECT id, story_id FROM items WHERE first_seen >= ? AND story_id IS NOT NULL "
+        f"AND NOT (published < ? AND published GLOB '{_ISO_GLOB}')",
+        [iso(since), iso(since)],
     )
     for item_id, story_id in rows:
         ids.append(item_id)

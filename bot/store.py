@@ -11,6 +11,7 @@ import heapq
 import json
 import logging
 import random
+import weakref
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -662,13 +663,40 @@ _HAS_WORDS = (
 )
 
 
+# Each database's last `_outlet_first` question and answer: a search's page and its count
+# ask the same one, and ran its two counts twice (up to OUTLET_CAP rows, and eight hits an
+# outlet's item). Kept only while the database is unchanged (`_data_mark`).
+_outlet_plans: weakref.WeakKeyDictionary[sqlite_utils.Database, tuple[tuple, bool]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def _outlet_first(
     db: sqlite_utils.Database, fts: str, feeds: Collection[int], since: str | None
 ) -> bool:
     """Whether an outlet's items are so few beside the words' hits that its items are
     walked, not the hits: a common word from a small outlet walked the whole index on
     the store thread (every channel's commands waiting), its feeds a filter on each hit.
-    Two counts, each stopped as soon as it decides."""
+    Asked again of an unchanged database, the last answer."""
+    question = (fts, tuple(sorted(feeds)), since, _data_mark(db))
+    last = _outlet_plans.get(db)
+    if last is not None and last[0] == question:
+        return last[1]
+    answer = _outlet_counts_say(db, fts, feeds, since)
+    _outlet_plans[db] = (question, answer)
+    return answer
+
+
+def _data_mark(db: sqlite_utils.Database) -> tuple[int, int]:
+    """Changes whenever the database's content may have: another connection's commit
+    (`PRAGMA data_version`), this connection's own writes (`total_changes`)."""
+    return db.execute("PRAGMA data_version").fetchone()[0], db.conn.total_changes
+
+
+def _outlet_counts_say(
+    db: sqlite_utils.Database, fts: str, feeds: Collection[int], since: str | None
+) -> bool:
+    """`_outlet_first`'s two counts, each stopped as soon as it decides."""
     marks = ", ".join("?" * len(feeds))
     outlet = db.execute(
         f"SELECT count(*) FROM (SELECT 1 FROM items WHERE feed_id IN ({marks}) AND "

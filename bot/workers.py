@@ -6,9 +6,10 @@ story terms while the story index is rebuilt at start all run here. A call that 
 stopped by killing its worker, which an in-process deadline could not do; the workers end
 with the bot, even when it is killed.
 
-A worker that crashes is blamed on its input only once a fresh pool has parsed a tiny
-known-good feed (the canary): when that fails too, the pool itself is broken (every worker
-dying as it starts: an import error, a broken install, a memory limit), which is the bot's
+A worker that crashes or runs out of time is blamed on its input only once a fresh pool
+has parsed a tiny known-good feed (the canary): when that fails too, the pool itself is
+broken (every worker dying as it starts: an import error, a broken install, a memory limit;
+or hanging as it starts: an import stuck on a dead network share), which is the bot's
 failure, not the feed's. `WorkersBroken` says so to the caller, and `pool_trouble` to
 /healthz and `poll`, until a canary passes again.
 
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from bot.errors import FeedParseError, WirewatchError, WorkerError, one_line
-from bot.failpoints import WORKER_START, failpoint
+from bot.failpoints import WORKER_START, WORKER_START_HANG, failpoint, hang
 from bot.feeds.parse import parse_feed
 from bot.model import Entry, ParsedFeed
 from bot.prepare import feed_terms, prepare_entries
@@ -51,6 +52,9 @@ _MAX_WORKERS = 2
 # A fresh pool's first call spawns a worker that imports wirewatch: about a second, more on
 # a loaded host. The canary is given that much before the pool is called broken.
 CANARY_TIMEOUT = 60.0
+# After a call ran out of time, and while the pool is found broken: a pool whose workers
+# hang as they start never answers, and each feed's poll would wait the whole minute.
+CANARY_QUICK = 15.0
 RECHECK = 30.0  # seconds a broken pool is taken as broken before the next canary
 CANARY_FEED = (
     b"<?xml version='1.0'?><rss version='2.0'><channel><title>canary</title>"
@@ -211,7 +215,7 @@ async def in_worker(seconds: float, what: str, fn: Callable[..., _T], *args: obj
     for attempt in (1, 2):
         async with _slots():  # queued calls wait here, so `seconds` measures the work alone
             if _verdict.broken:
-                await _check_pool(recheck=True)  # a canary now and then, else at once
+                await _check_pool(CANARY_QUICK, recheck=True)  # now and then, else at once
             pool = _get_pool()
             try:
                 future = asyncio.get_running_loop().run_in_executor(pool, fn, *args)
@@ -222,18 +226,21 @@ async def in_worker(seconds: float, what: str, fn: Callable[..., _T], *args: obj
                 _recycle(pool)
                 if attempt == 1:
                     continue
-                await _check_pool()
+                await _check_pool(CANARY_TIMEOUT)
                 raise WorkerError(f"the {what} workers could not be started") from None
             try:
                 return await asyncio.wait_for(future, seconds)
             except TimeoutError:
                 _recycle(pool)
+                # Workers that hang as they start time out every call: each feed was
+                # blamed, counted failing, then disabled. Asked first, as after a crash.
+                await _check_pool(CANARY_QUICK)
                 raise WorkerError(f"{what} took longer than {seconds:g} s") from None
             except BrokenProcessPool:
                 if pool in _recycled and attempt == 1:
                     continue
                 _recycle(pool)
-                await _check_pool()  # before blaming the input: every worker may die
+                await _check_pool(CANARY_TIMEOUT)  # before blaming the input: all may die
                 raise WorkerError(f"the {what} worker crashed on this input") from None
             except MemoryError:
                 limit = WORKER_MEMORY // 2**20
@@ -255,11 +262,13 @@ def pool_trouble() -> str:
     )
 
 
-async def _check_pool(*, recheck: bool = False) -> None:
-    """WorkersBroken unless a fresh pool passes the canary (called holding a slot).
+async def _check_pool(timeout: float, *, recheck: bool = False) -> None:  # noqa: ASYNC109
+    """WorkersBroken unless a fresh pool passes the canary within `timeout` (called holding
+    a slot).
 
-    A crash alone cannot tell a hostile input from a pool whose every worker dies as it
-    starts: blamed on the input, each feed was counted failing, then disabled. `recheck`:
+    A crash or a timeout alone cannot tell a hostile input from a pool whose every worker
+    dies or hangs as it starts: blamed on the input, each feed was counted failing, then
+    disabled. `recheck`:
     the pool was found broken; it is asked again only every RECHECK seconds, so a broken
     pool costs each feed's poll no spawned process meanwhile.
     """
@@ -267,7 +276,7 @@ async def _check_pool(*, recheck: bool = False) -> None:
     if recheck and now < _verdict.recheck_at:
         raise WorkersBroken(f"the workers cannot work: {_verdict.broken}")
     _verdict.recheck_at = now + RECHECK
-    why = await _canary()
+    why = await _canary(timeout)
     if why and not _verdict.broken:
         _verdict.since = now
         log.error(
@@ -283,13 +292,13 @@ async def _check_pool(*, recheck: bool = False) -> None:
         raise WorkersBroken(f"the workers cannot work: {why}")
 
 
-async def _canary() -> str:
-    """ "" when a fresh pool parses a tiny known-good feed, else why it did not."""
+async def _canary(timeout: float) -> str:  # noqa: ASYNC109 - it kills the pool, not the call
+    """ "" when a fresh pool parses a tiny known-good feed within `timeout`, else why not."""
     for _ in (1, 2):
         pool = _get_pool()
         try:
             future = asyncio.get_running_loop().run_in_executor(pool, _parse_canary)
-            return "" if await asyncio.wait_for(future, CANARY_TIMEOUT) else "a wrong parse"
+            return "" if await asyncio.wait_for(future, timeout) else "a wrong parse"
         except BrokenProcessPool:
             another = pool in _recycled  # a crash on the other slot's input broke it
             _recycle(pool)
@@ -297,7 +306,7 @@ async def _canary() -> str:
                 return "each worker died before it parsed a known-good feed"
         except TimeoutError:
             _recycle(pool)
-            return f"no known-good feed parsed within {CANARY_TIMEOUT:g} s"
+            return f"no known-good feed parsed within {timeout:g} s"
         except Exception as exc:  # an import that fails only when the parser is used
             return f"a known-good feed failed: {one_line(exc)}"
     return "each worker died before it parsed a known-good feed"
@@ -403,6 +412,7 @@ def _recycle(pool: concurrent.futures.ProcessPoolExecutor) -> None:
 
 def _limit_worker(memory: int, parent: int) -> None:
     failpoint(WORKER_START)  # tests: a pool whose every worker dies as it starts
+    hang(WORKER_START_HANG, parent)  # or hangs as it starts
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked until now
     # One thread of linear algebra per worker (the encoder's, bot.encoder): the workers run

@@ -4,7 +4,8 @@
 arguments, the bot token in `Authorization: Bearer`, `{"ok": false, "error": ...}` with HTTP
 200 for API errors, 429 with `Retry-After` when rate limited, an HTML 5xx page when down. It
 keeps channels, users and messages (with threads and metadata), records every call as it
-arrived, and accepts `response_url` posts. `fail(...)` queues failures for a method;
+arrived, and accepts `response_url` posts. `fail(...)` queues failures for a method,
+`refuse_text(...)` refuses its calls whose text holds some words;
 `lose_response(...)` carries a call out (the message is stored and shows in history) and then
 loses its answer: a 5xx page, a dropped connection, no answer before the client gives up, or
 an error Slack says may come after the work was done (`internal_error`, `fatal_error`).
@@ -119,6 +120,7 @@ class SlackStub:
         self.users: dict[str, dict[str, Any]] = {}
         self._failures: dict[str, list[Failure]] = {}
         self._losses: dict[str, list[str]] = {}
+        self._refusals: dict[str, list[tuple[str, str]]] = {}  # method -> (text, error)
         self.hang = 5.0  # how long a "timeout" loss keeps the caller waiting for nothing
         self._ts = itertools.count(1)
         self._runner: web.AppRunner | None = None
@@ -183,6 +185,12 @@ class SlackStub:
     def recover(self, method: str) -> None:
         """The failures still queued for `method` are dropped: it works again."""
         self._failures.pop(method, None)
+        self._refusals.pop(method, None)
+
+    def refuse_text(self, method: str, needle: str, error: str) -> None:
+        """Every call of `method` whose `text` holds `needle` answers `error` (a message
+        Slack will not take for what it says), until `recover(method)`."""
+        self._refusals.setdefault(method, []).append((needle, error))
 
     def lose_response(self, method: str, how: str = "503", *, times: int = 1) -> None:
         """The next `times` calls of `method` are carried out, then their answer is lost:
@@ -315,6 +323,9 @@ class SlackStub:
             if f.needed:
                 answer.update(needed=f.needed, provided=",".join(OLD_MANIFEST_SCOPES))
             return f.status, answer, extra
+        for needle, error in self._refusals.get(method, []):
+            if needle in str(args.get("text", "")):
+                return 200, {"ok": False, "error": error}, {}
         bearer = headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if method == "apps.connections.open":  # the one method that takes the app token
             if bearer != APP_TOKEN:

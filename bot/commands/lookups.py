@@ -58,7 +58,8 @@ def known_topic(db: Database, name: str) -> Topic:
 # quote runs to the end.
 _QUOTES = str.maketrans(dict.fromkeys("\u201c\u201d\u201e\u00ab\u00bb", '"'))
 _TOKEN = re.compile(r'(entity:|outlet:)?"([^"]*)"?|(\S+)', re.I)
-_PAGE = re.compile(r"page:(\d{1,4})", re.I)
+_PAGE = re.compile(r"page:(\d+)", re.I)
+_PAGE_DIGITS = 6  # more is past any last page (and int() refuses thousands of digits)
 _SINCE = re.compile(r"since:(.+)", re.I)
 _Term = tuple[str, str]  # (text, how it was typed: "word", "phrase" or "entity")
 _Run = _Term | str  # a term, or "OR" / "AND" between two
@@ -77,6 +78,17 @@ class SearchQuery:
     since: float | None = None
 
 
+def read_page(word: str) -> int | None:
+    """The page `word` asks for (`page:N`, at least 1), or None when it is no page. Any
+    number of digits is a page: read only to four, `page:12345` was a search word, or a
+    recap's window, and the answer spoke of that instead of the page."""
+    paged = _PAGE.fullmatch(word)
+    if paged is None:
+        return None
+    digits = paged.group(1).lstrip("0")
+    return max(int(digits or "1"), 1) if len(digits) <= _PAGE_DIGITS else 10**_PAGE_DIGITS
+
+
 def search_query(text: str, gazetteer: Gazetteer) -> SearchQuery:
     """Read a search as an editor types it. A term that names an entity (by its name or an
     alias, in the gazetteer's case rules: "DPRK", "north korea", `entity:"North Korea"`) is
@@ -93,8 +105,8 @@ def search_query(text: str, gazetteer: Gazetteer) -> SearchQuery:
             outlet = word[7:]
         elif back := _SINCE.fullmatch(word):
             since = _duration(back.group(1))
-        elif paged := _PAGE.fullmatch(word):
-            page = max(int(paged.group(1)), 1)
+        elif (asked := read_page(word)) is not None:
+            page = asked
         elif word in ("OR", "AND"):
             runs.append(word)
         elif word.lower().startswith("entity:"):

@@ -14,7 +14,6 @@ Deliberately not here: a digest's text and bookkeeping (bot.digest), the recap's
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -22,6 +21,7 @@ from bot.chat import split_channel
 from bot.clock import iso, utcnow
 from bot.commands.echo import one_line, when
 from bot.commands.grammar import Invocation, Reply
+from bot.commands.lookups import read_page
 from bot.commands.subscriptions import next_digest
 from bot.commands.switches import read_duration
 from bot.digest import ChannelDigest, send_channel
@@ -44,7 +44,6 @@ RECAP_STORIES = 50  # lines of a recap's page: on Discord already a dozen messag
 # Pages of a recap: its 1,000 newest stories. A window with more is a week of a busy
 # channel, which a shorter window (or `search`) reads better than page:21 would.
 LAST_PAGE = 20
-_PAGE = re.compile(r"page:(\d{1,4})", re.I)
 TITLE_CHARS = 200
 _SINCE_RANGE = "a recap reaches back at least 1m and at most 7d"
 # How a story the channel was not told of is marked (bot.told.STATES).
@@ -68,13 +67,13 @@ async def digest(calls: StoreCalls, inv: Invocation, rest: str) -> str | Reply:
 def _window_and_page(rest: str) -> tuple[str, int]:
     """`12h page:2` as the window and the page of a recap, as `search` reads its pages."""
     words = rest.split()
-    pages = [int(m.group(1)) for w in words if (m := _PAGE.fullmatch(w))]
-    window = " ".join(w for w in words if not _PAGE.fullmatch(w))
+    pages = [page for w in words if (page := read_page(w)) is not None]
+    window = " ".join(w for w in words if read_page(w) is None)
     if not window:
         raise CommandError("a recap's page needs its window first: `/wirewatch digest 12h page:2`")
     if len(pages) > 1:
         raise CommandError("one page at a time: `/wirewatch digest 12h page:2`")
-    page = max(pages[0], 1) if pages else 1
+    page = pages[0] if pages else 1
     if page > LAST_PAGE:
         raise CommandError(
             f"a recap's pages go as far as page:{LAST_PAGE} (its {LAST_PAGE * RECAP_STORIES} "

@@ -1,0 +1,81 @@
+"""A digest Slack answers with an error code wirewatch does not know (Slack adds new ones):
+retried at each digest within the bounds an alert gets (UNKNOWN_TRIES, unknown_patience),
+then taken as Slack's refusal of the message: sent in halves, the one story Slack will not
+take failed with Slack's code as its reason, and the channel's other stories go on. Real
+SQLite, feeds on 127.0.0.1, Slack's stand-in through the real slack_sdk/slack-bolt.
+
+Before the fix, the code was a plain retryable error for a digest: the same oldest stories
+were tried at every digest for as long as the bot ran, and nothing behind them went out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from adapters.slack_app import UNKNOWN_TRIES
+from bot.app import poll_once
+from bot.digest import send_digests
+from bot.outbox import FAULT_ATTEMPTS
+from bot.store import subscriptions
+from tests.feedserver import FeedServer
+from tests.test_digest import LITHUANIA, _outlet_feed
+from tests.test_digest_feedback import ESTONIA, _config, _serve
+from tests.test_digest_refused import NK, _statuses
+from tests.test_feedback import _settings
+from tests.test_slack import ADMIN, NEWS, slack_env
+
+CODE = "message_held_for_review"  # in none of the adapter's lists
+
+
+async def test_a_story_slack_refuses_with_an_unknown_code_is_failed_alone_after_the_bounds(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """NK's story, then Lithuania's, which Slack answers CODE whenever it is in a message."""
+    _serve(feed_server)
+    config = _config(tmp_path, feed_server, [f"slack:{NEWS}"])
+    async with slack_env(tmp_path, settings=_settings(config)) as env:
+        env.adapter.unknown_patience = 0.0  # the tries bound it here (30 min by default)
+        await poll_once(env.rt)
+        env.stub.refuse_text("chat.postMessage", "Lithuania", CODE)
+        for _ in range(UNKNOWN_TRIES - 1):  # it may pass: the stories wait, none given up
+            assert await send_digests(env.rt.db, env.rt.adapters) == 0
+            assert set(_statuses(env.rt.db).values()) == {"digest"}
+        assert await send_digests(env.rt.db, env.rt.adapters) == 1
+        [posted] = [m["text"] for m in env.stub.top_level(NEWS)]
+        assert NK in posted and LITHUANIA[0] not in posted
+        assert _statuses(env.rt.db) == {NK: "sent", LITHUANIA[0]: "failed"}
+        [error] = env.rt.db.execute("SELECT error FROM deliveries WHERE status = 'failed'")
+        assert CODE in error[0]
+        alone = [c for c in env.stub.calls_to("chat.postMessage") if NK not in c.args["text"]]
+        assert len(alone) == FAULT_ATTEMPTS  # found in the same turn, once past the bounds
+        [sub] = subscriptions(env.rt.db, f"slack:{NEWS}")
+        assert sub.paused_reason is None
+        assert CODE in await env.command("status", user=ADMIN)
+
+        later = datetime.now(UTC) - timedelta(minutes=1)
+        feed_server.serve("/c", _outlet_feed("c", [(*ESTONIA, later)]))
+        await poll_once(env.rt)
+        assert await send_digests(env.rt.db, env.rt.adapters) == 1  # the next goes on
+        assert ESTONIA[0] in env.stub.top_level(NEWS)[-1]["text"]
+
+
+async def test_an_unknown_code_that_passes_within_the_bounds_loses_nothing(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """Slack's CODE for a while, then not: every story goes out, none failed. A digest that
+    went out clears the count, so CODE later on gets the whole of its bounds again."""
+    _serve(feed_server)
+    config = _config(tmp_path, feed_server, [f"slack:{NEWS}"])
+    async with slack_env(tmp_path, settings=_settings(config)) as env:
+        env.adapter.unknown_patience = 0.0
+        await poll_once(env.rt)
+        for story in (None, ESTONIA):  # the stories waiting, then one come since
+            if story is not None:
+                later = datetime.now(UTC) - timedelta(minutes=1)
+                feed_server.serve("/c", _outlet_feed("c", [(*story, later)]))
+                await poll_once(env.rt)
+            env.stub.fail("chat.postMessage", error=CODE, times=UNKNOWN_TRIES - 1)
+            for _ in range(UNKNOWN_TRIES - 1):
+                assert await send_digests(env.rt.db, env.rt.adapters) == 0
+            assert await send_digests(env.rt.db, env.rt.adapters) == 1
+            assert set(_statuses(env.rt.db).values()) == {"sent"}
