@@ -1,6 +1,7 @@
 """The command line's `status` and `search`: chat's two lookups, asked on the bot's host.
 
-Both only read, and open the database as `feeds` does (`open_for_reading`: never created).
+Neither changes what is stored; both open the database as `feeds` does (`open_for_reading`:
+never created, an older schema migrated where the file can be written).
 `status` asks bot.status the questions chat's `status` asks, for every channel at once;
 `search` is chat's own `search` (bot.commands.overview), same syntax, same answer, spelled
 for a terminal. Nothing here writes a query of its own.
