@@ -223,9 +223,10 @@ class ChannelDigest:
     muted: int = 0  # deliveries skipped now because the channel is muted
     unsure: bool = False  # an earlier digest may be posted and the platform could not say
     paused: bool = False  # the channel is paused: its digest waits for it to be resumed
-    error: str = ""  # why the platform refused a post (its stories wait, are held or failed)
+    error: str = ""  # why a post failed and the turn stopped (its stories wait or are held)
     more: bool = False  # more stories wait than this turn posted: the next digest has them
     failed: int = 0  # stories the platform refused alone FAULT_ATTEMPTS times: given up on
+    refusal: str = ""  # the platform's reason for those, which a later failure must not hide
 
 
 async def send_channel(
@@ -242,7 +243,7 @@ async def send_channel(
     muted = skip_muted(db, "digest", utcnow(), channel)  # as the outbox skips a muted one's
     posted = stories = failed = 0
     cap: int | None = None  # stories a message holds at most, after a refusal
-    error = ""  # why a story was given up on
+    refusal = ""  # why a story was given up on
     for _ in range(MAX_MESSAGES + MAX_REFUSALS):
         rows = _waiting(db, channel, cap)
         if not rows or posted == MAX_MESSAGES:
@@ -256,18 +257,21 @@ async def send_channel(
             log.warning("digest.failed channel=%s key=%d error=%s", channel, key, exc)
             if exc.refused:  # this message, not the channel: smaller, or its one story fails
                 cap, gave_up = _after_refusal(db, rows, str(exc), adapter.platform)
-                failed, error = failed + gave_up, str(exc) if gave_up else error
+                failed, refusal = failed + gave_up, str(exc) if gave_up else refusal
                 continue
             if exc.permanent:  # as an alert's: pause the channel, tell moderators, keep these
                 hold_channel(db, channel, str(exc))
             return ChannelDigest(
-                posted, stories, muted, error=str(exc), paused=exc.permanent, failed=failed
-            )
+                posted, stories, muted, error=str(exc), paused=exc.permanent, failed=failed,
+                refusal=refusal,
+            )  # fmt: skip
         except (TimeoutError, OSError) as exc:  # the post may have got through: ask first
             _release(db, key, maybe_posted=True)
             log.warning("digest.failed channel=%s key=%d error=%s", channel, key, exc)
             error = str(exc) or type(exc).__name__
-            return ChannelDigest(posted, stories, muted, error=error, failed=failed)
+            return ChannelDigest(
+                posted, stories, muted, error=error, failed=failed, refusal=refusal
+            )
         except BaseException:  # cancelled, or an adapter bug: it may have posted
             _release(db, key, maybe_posted=True)
             raise
@@ -277,7 +281,7 @@ async def send_channel(
         posted += 1
         stories += len({r["story_id"] for r in rows})
     more = bool(_waiting(db, channel))
-    return ChannelDigest(posted, stories, muted, error=error, more=more, failed=failed)
+    return ChannelDigest(posted, stories, muted, more=more, failed=failed, refusal=refusal)
 
 
 def _after_refusal(

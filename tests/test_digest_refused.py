@@ -88,6 +88,26 @@ async def test_a_story_slack_always_refuses_is_failed_with_its_reason_and_the_re
         assert ESTONIA[0] in env.stub.top_level(NEWS)[-1]["text"]
 
 
+async def test_a_story_given_up_on_keeps_its_reason_when_slack_then_fails_the_rest(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """One story refused until given up on, then Slack down for the other: the answer names
+    the refusal as the story's reason and the outage as why the rest waits (it named the
+    outage for both, and the refusal nowhere)."""
+    _serve(feed_server)
+    config = _config(tmp_path, feed_server, [f"slack:{NEWS}"])
+    async with slack_env(tmp_path, settings=_settings(config)) as env:
+        await poll_once(env.rt)
+        env.stub.fail("chat.postMessage", error="msg_too_long", times=1 + FAULT_ATTEMPTS)
+        env.stub.fail("chat.postMessage", error="service_unavailable")
+        said = await env.command("digest", user=ADMIN)
+        given_up, _, rest = said.partition("; the rest could not be posted now: ")
+        assert given_up.startswith("nothing was posted; 1 story was refused by the platform")
+        assert "msg_too_long" in given_up and "service_unavailable" not in given_up, said
+        assert "service_unavailable" in rest and "next digest" in rest, said
+        assert _statuses(env.rt.db) == {NK: "failed", LITHUANIA[0]: "digest"}
+
+
 async def test_a_digest_discord_refuses_does_not_pause_the_channel(
     stub: DiscordStub,  # noqa: F811 (the fixture)
     tmp_path: Path,

@@ -117,7 +117,7 @@ def _answer(db: Database, rt: Runtime, inv: Invocation, sent: ChannelDigest) -> 
         said += _given_up(sent)
         if sent.more:
             said += f"; more wait for the next digest ({due})"
-        if sent.error and not sent.failed:  # a later message of it refused, for now
+        if sent.error:  # a later message of it failed, for now
             said += f"; the rest was refused: {sent.error}"
         return said
     if sent.error and sent.paused:
@@ -128,6 +128,11 @@ def _answer(db: Database, rt: Runtime, inv: Invocation, sent: ChannelDigest) -> 
         )
     if sent.failed:
         more = f"; more wait for the next digest ({due})" if sent.more else ""
+        if sent.error:  # then a post failed for another reason: those stories wait
+            more = (
+                f"; the rest could not be posted now: {sent.error}. It waits for the next "
+                f"digest ({due})"
+            )
         return Reply(f"nothing was posted{_given_up(sent)}{more}", ok=False)
     if sent.error:
         return Reply(
@@ -152,7 +157,7 @@ def _given_up(sent: ChannelDigest) -> str:
         return ""
     were = "was" if sent.failed == 1 else "were"
     stories = counted(sent.failed, "story", "stories")
-    return f"; {stories} {were} refused by the platform and given up on: {sent.error}"
+    return f"; {stories} {were} refused by the platform and given up on: {sent.refusal}"
 
 
 def _nothing_sent(db: Database, inv: Invocation, sent: ChannelDigest, due: str) -> str:
