@@ -196,7 +196,7 @@ class PlatformSettings(_Strict):
 
 class Settings(_Strict):
     database: str = "data/wirewatch.db"
-    poll_interval: Seconds = Field(default=300.0)
+    poll_interval: Seconds = Field(default=45.0)  # "within a minute": the interval is the wait
     max_age: Seconds = Field(default=86400.0)
     story_window: Seconds = Field(default=72 * 3600.0)
     # Each new item's headline as a sentence vector, for grouping (bot.sentencevectors): a

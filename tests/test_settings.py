@@ -22,7 +22,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_shipped_default_is_valid():
     settings = load_settings()
     assert [f.name for f in settings.feeds] == ["Al Jazeera", "Yonhap", "The Moscow Times"]
-    assert settings.poll_interval == 300 and settings.max_age == 86400
+    assert settings.poll_interval == 45 and settings.max_age == 86400
     assert check_settings(settings, Gazetteer.load()) == []
 
 
