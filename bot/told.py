@@ -42,6 +42,7 @@ class ToldStory:
     url: str
     outlets: int  # outlets that reported the story so far
     ref: int | None  # what `feedback` takes for it here; None when nothing showed a number
+    told_before: bool = False  # not told in the window, but told here before it began
 
 
 def told_since(
@@ -63,6 +64,7 @@ def told_since(
         return [], counts
     shown_rows = _items(db, [shown for _, (_, _, shown) in latest])
     outlets = _outlets(db, [story for story, _ in latest])
+    earlier = _told_before(db, channel, since, [s for s, (st, _, _) in latest if st != "told"])
     stories = [
         ToldStory(
             story,
@@ -71,6 +73,7 @@ def told_since(
             *shown_rows.get(shown, ("", "")),
             outlets.get(story, 1),
             shown if state == "told" else None,
+            story in earlier,
         )
         for story, (state, at, shown) in latest
     ]
@@ -109,6 +112,25 @@ def _untold(db: sqlite_utils.Database, channel: str, since: datetime) -> list[tu
         f"AND d.digest_of IS NULL AND {_OWN} GROUP BY d.story_id, state",
         [HELD_FOR_GONE, iso(since - _STEPPED), iso(since), channel],
     ).fetchall()
+
+
+def _told_before(
+    db: sqlite_utils.Database, channel: str, since: datetime, stories: list[int]
+) -> set[int]:
+    """Of `stories`, those this channel was told of before `since`: a later report of
+    theirs not told (muted, held, given up on) is not the story missed."""
+    if not stories:
+        return set()
+    marks = ",".join("?" * len(stories))
+    return {
+        row[0]
+        for row in db.execute(
+            "SELECT DISTINCT d.story_id FROM deliveries d INDEXED BY deliveries_channel_story "
+            f"WHERE d.channel = ? AND d.story_id IN ({marks}) AND d.status = 'sent' "
+            f"AND d.sent_at < ? AND {_OWN}",
+            [channel, *stories, iso(since)],
+        )
+    }
 
 
 def _items(db: sqlite_utils.Database, deliveries: list[int]) -> dict[int, tuple[str, str]]:

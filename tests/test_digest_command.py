@@ -155,6 +155,32 @@ async def test_a_recap_lists_what_was_told_and_marks_what_a_mute_skipped(
         assert unmuted.text.startswith("nothing was posted: this channel is muted until ")
 
 
+async def test_a_recap_says_a_story_told_before_its_window_was_not_missed(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """A story told two days ago, a later report of it skipped while muted today: the
+    recap of the last day says the story was told before and only that report was not; it
+    read "NOT TOLD", as if the channel had missed the story."""
+    _serve(feed_server)
+    config = _config(tmp_path, feed_server, ["console"])
+    async with open_runtime(_settings(config), {"console": Console()}) as rt:
+        cmds = Commands(rt)
+        await poll_once(rt)
+        assert (await _run(cmds, "digest")).text == "digest sent: 2 stories"
+        two_days = (datetime.now(UTC) - timedelta(days=2)).isoformat()
+        rt.db.execute("UPDATE deliveries SET sent_at = ? WHERE status = 'sent'", [two_days])
+        assert (await _run(cmds, "mute 1h")).ok
+        later = datetime.now(UTC) - timedelta(minutes=1)
+        feed_server.serve("/c", _outlet_feed("c", [(*NK_REPORTS[2], later)]))
+        await poll_once(rt)
+
+        reply = await _run(cmds, "digest 1d")
+        lines = reply.text.splitlines()
+        assert lines[0].endswith("0 stories told, 1 not told: skipped while muted"), lines[0]
+        assert " · told before; a later report skipped while muted · " in lines[1], lines[1]
+        assert NK_REPORTS[2][0] in lines[1] and "NOT TOLD" not in reply.text
+
+
 async def test_a_recap_s_window_is_read_as_mute_reads_a_duration(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(

@@ -229,6 +229,8 @@ def _older(left: int, window: str, page: int) -> str:
 def _line(s: ToldStory) -> str:
     """Our own words first (time, number or mark), then the feed's, kept to one line."""
     mark = f"ref {s.ref}" if s.ref is not None else _UNTOLD[s.state]
+    if s.told_before:  # the story was told here earlier: only a later report was not
+        mark = f"told before; a later report {_UNTOLD[s.state].removeprefix('NOT TOLD: ')}"
     link = s.url if s.url.startswith(("https://", "http://")) else ""
     title = clip(one_line(s.title), TITLE_CHARS)
     outlets = counted(s.outlets, "outlet")
