@@ -52,6 +52,7 @@ from bot.redecide import (
     sync_topics,
     waiting_items,
 )
+from bot.runstate import Recorder
 from bot.settings import Settings
 from bot.store import (
     FeedRow,
@@ -64,7 +65,7 @@ from bot.store import (
 )
 from bot.topics.match import Matcher
 from bot.topics.usable import usable_topics
-from bot.workers import shutdown_workers
+from bot.workers import pool_trouble, shutdown_workers
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ class Runtime:
     # Chat commands' queries run here, off the event loop (None for `:memory:`: a second
     # connection could not see that database).
     store: StoreThread | None = None
+    # What `run` records of itself for `wirewatch status` in another process (bot.runstate).
+    record: Recorder = field(default_factory=Recorder)
 
     def drain_lock(self, platform: str) -> asyncio.Lock:
         return self.drain_locks.setdefault(platform, asyncio.Lock())
@@ -508,6 +511,7 @@ async def run_forever(rt: Runtime, stop: asyncio.Event, grace: float = GRACE) ->
         clockwatch.watch_clock(lambda by: clockwatch.after_step(rt.db, scheduler, by))
     )
     rt.pipeline.on_queued = lambda: _wake_outbox(rt)
+    rt.record.start(rt.db, pool_trouble())  # an earlier run's record is not this one's
     log.info("run.started feeds=%d adapters=%s", len(active_feeds(rt.db)), ",".join(rt.adapters))
     try:
         await stop.wait()
@@ -560,6 +564,8 @@ def _tracked(rt: Runtime, job):
 
 
 async def _poll_due(rt: Runtime) -> None:
+    """One poll cycle: the due feeds, then the cycle's end and the workers' state recorded
+    for `wirewatch status` (bot.runstate: at most one small write, never a failure)."""
     feeds = rt.pipeline.ready(due_feeds(rt.db))
     if feeds:
         task = asyncio.current_task()
@@ -570,6 +576,7 @@ async def _poll_due(rt: Runtime) -> None:
         finally:
             rt.polling.discard(task)
         _wake_outbox(rt)  # feed health notices, and any wave's alerts not yet on their way
+    rt.record.cycle_ended(rt.db, pool_trouble())
 
 
 async def _save_index(rt: Runtime) -> None:

@@ -2,7 +2,8 @@
 
 Neither changes what is stored; both open the database as `feeds` does (`open_for_reading`:
 never created, an older schema migrated where the file can be written).
-`status` asks bot.status the questions chat's `status` asks, for every channel at once;
+`status` asks bot.status the questions chat's `status` asks, for every channel at once, and
+bot.runstate what the running bot recorded of itself (its last poll cycle, its workers);
 `search` is chat's own `search` (bot.commands.overview), same syntax, same answer, spelled
 for a terminal. Nothing here writes a query of its own.
 """
@@ -21,6 +22,7 @@ from bot.db import SCHEMA_VERSION
 from bot.durations import format_duration
 from bot.errors import CommandError, UsageError
 from bot.onebot import running_bot
+from bot.runstate import BotState, bot_state, lock_taken, read_record
 from bot.status import (
     PlatformDeliveries,
     deliveries_by_platform,
@@ -58,9 +60,12 @@ def _status(db: Database, settings: Settings, now: datetime) -> dict[str, Any]:
     overdue = overdue_feeds(db, now)
     digests = digests_waiting(db)
     due = next_digest_at(db, settings.digest_every, now) if digests else None
+    pid = running_bot(settings.database)
+    bot = bot_state(read_record(db), pid, lock_taken(settings.database), now)
     return {
         "database": _database(db, settings.database),
-        "bot_pid": running_bot(settings.database),
+        "bot_pid": pid,
+        "bot": _bot(bot),
         "feeds": {"polled": feeds.active, "failing": feeds.failing, "disabled": feeds.disabled},
         "failing": [f.name for f in list_feeds(db) if f.failures and not f.disabled],
         "last_poll": _iso(feeds.last_poll),
@@ -88,6 +93,22 @@ def _database(db: Database, where: str) -> dict[str, Any]:
     }
 
 
+def _bot(bot: BotState) -> dict[str, Any]:
+    """What the running bot recorded of itself (bot.runstate), as far as it is current."""
+    return {
+        "state": bot.state,
+        "pid": bot.pid,
+        "since": _short(bot.since),
+        "last_cycle": _short(bot.last_cycle),
+        "workers_broken": bot.workers_broken or None,
+        "workers_broken_since": _short(bot.workers_since),
+    }
+
+
+def _short(when: datetime | None) -> str | None:
+    return iso_short(when) if when else None
+
+
 def _iso(stamp: str | None) -> str | None:
     found = parse_stored(stamp, None)
     return iso_short(found) if found else None
@@ -107,21 +128,22 @@ def _lines(r: dict[str, Any]) -> list[str]:
         if base["schema"] == base["schema_current"]
         else f"this wirewatch writes {base['schema_current']}"
     )
-    bot = (
-        f"running (pid {r['bot_pid']})"
-        if r["bot_pid"]
-        else "no `wirewatch run` on this database now"
-    )
     feeds = r["feeds"]
     lines = [
         f"database: {base['path']}, {base['bytes']:,} bytes, schema {base['schema']} ({schema})",
-        f"bot: {bot}",
+        *_bot_lines(r["bot"]),
         f"feeds: {feeds['polled']} polled, {feeds['failing']} failing, {feeds['disabled']} "
         f"disabled; last poll {_when(r['last_poll'])}",
     ]
     if stopped := r["polling_stopped"]:
         ago = (utcnow() - parse_stored(stopped["first_due"], utcnow())).total_seconds()
-        why = "the log says why (`poll.` lines)" if r["bot_pid"] else "no bot is running"
+        why = (
+            "no bot is running"
+            if not r["bot_pid"]
+            else "no feed is read (above)"
+            if r["bot"]["workers_broken"]
+            else "the log says why (`poll.` lines)"
+        )
         lines.append(
             f"POLLING HAS STOPPED: {counted(stopped['feeds'], 'feed')} not polled when due, "
             f"the first due {format_duration(ago)} ago; {why}"
@@ -140,6 +162,42 @@ def _lines(r: dict[str, Any]) -> list[str]:
         )
     lines += _digest_lines(r["digests"])
     return lines
+
+
+def _bot_lines(b: dict[str, Any]) -> list[str]:
+    """Whether a bot polls now, from what it recorded: a lock held by a process that ends
+    no poll cycle reads `NOT POLLING`, never `running`; its workers' trouble as chat says it."""
+    pid, since, last = b["pid"], b["since"], b["last_cycle"]
+    if b["state"] == "stopped":
+        line = "no `wirewatch run` on this database now" + (
+            f"; the last poll cycle recorded ended {_when(last)}" if last else ""
+        )
+    elif b["state"] == "running":
+        line = (
+            f"running (pid {pid}) since {_when(since)}; last poll cycle ended {_when(last)} "
+            f"({_ago(last)} ago)"
+        )
+    elif b["state"] == "starting":
+        line = f"starting (pid {pid}) since {_when(since)}: no poll cycle of it has ended yet"
+    else:  # stalled: since, or its last cycle, is more than runstate.STALE ago
+        quiet = _ago(max(since, last) if last else since)
+        line = (
+            f"NOT POLLING: pid {pid} holds the database since {_when(since)} but has ended no "
+            f"poll cycle for {quiet} (stuck, still starting, or an older wirewatch that does "
+            "not record its cycles; its log says which)"
+        )
+    lines = [f"bot: {line}"]
+    if b["workers_broken"]:
+        lines.append(
+            f"NO FEED IS READ since {_when(b['workers_broken_since'])}: {b['workers_broken']}; "
+            "the log says why (`workers.broken`)"
+        )
+    return lines
+
+
+def _ago(stamp: str | None) -> str:
+    found = parse_stored(stamp, None)
+    return format_duration(max(0.0, (utcnow() - found).total_seconds())) if found else "?"
 
 
 def _per_platform(alerts: dict[str, PlatformDeliveries], field: str) -> str:

@@ -356,6 +356,17 @@ def _m021_who_added_topics(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE topics ADD COLUMN added_at TEXT")
 
 
+def _m022_run_state(db: sqlite_utils.Database) -> None:
+    # What the running bot records of itself (bot.runstate), one row: its pid, when it
+    # started, when its last poll cycle ended, and why its worker processes cannot work
+    # ('' while they can); `wirewatch status` in another process reads it.
+    db.execute(
+        "CREATE TABLE run_state (id INTEGER PRIMARY KEY CHECK (id = 1), pid INTEGER NOT NULL, "
+        "started TEXT NOT NULL, cycle_ended TEXT, workers_broken TEXT NOT NULL DEFAULT '', "
+        "workers_since TEXT)"
+    )
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_open_deliveries_index,
@@ -378,6 +389,7 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m019_unfinished_writes,
     _m020_unfinished_counts,
     _m021_who_added_topics,
+    _m022_run_state,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -689,7 +701,7 @@ def _connect_again(path: Path) -> sqlite_utils.Database:
 
 def _migrate(db: sqlite_utils.Database, path: Path) -> None:
     """Every step from the file's version to ours, each in its own transaction; one log
-    line for the lot (each step's own at debug): a new database is 21 steps."""
+    line for the lot (each step's own at debug): a new database is 22 steps."""
     version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise StoreError(_newer(path, version))
