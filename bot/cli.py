@@ -136,7 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     ttest.add_argument("words", nargs="?", metavar="TEXT", help="the text to test (or --text)")
     src = ttest.add_mutually_exclusive_group()
     src.add_argument("--text", help="the text to test (first line is taken as the title)")
-    src.add_argument("--file", type=Path, help="a file holding the text")
+    src.add_argument(
+        "--file",
+        type=Path,
+        help="a file holding the text (first line: the title), or a saved HTML page",
+    )
     tback = tsub.add_parser("backtest", help="the alerts TOPIC (or QUERY) would have posted")
     _config_arg(tback)
     tback.add_argument(
@@ -654,7 +658,19 @@ def _text_to_test(args: argparse.Namespace) -> str:
             "topics test needs one text to test: after the topic, --text TEXT or --file FILE"
             + ("" if not given else f" (got {len(given)})")
         )
-    return _read_text(args.file) if args.file is not None else str(given[0])
+    if args.file is not None:
+        from bot.text.clean import is_page, page_text
+
+        text = _read_text(args.file)
+        return page_text(text) if is_page(text) else text  # a saved page: its title and article
+    text = str(given[0])
+    if re.fullmatch(r"https?://\S+", text.strip(), re.IGNORECASE):
+        raise UsageError(
+            f"topics test reads text, not pages: {text.strip()} would be tested as a headline. "
+            "Save the page and give it with --file PAGE.html (its title and article are read, "
+            "as chat's `test TOPIC URL` reads the page), or its headline and text with --text"
+        )
+    return text
 
 
 def _backtest(args: argparse.Namespace, settings: Settings, topics: list) -> int:

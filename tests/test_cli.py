@@ -395,6 +395,29 @@ def test_topics_test_cannot_read_its_file_exits_2_not_1(tmp_path, capsys):
     assert main(["topics", "test", "troops", "--file", str(tmp_path)]) == 2
 
 
+def test_topics_test_reads_a_saved_page_as_chat_reads_the_page_at_its_url(capsys):
+    """A moderator saves an article and tests it: its title is the headline and its article
+    the text, as chat's `test TOPIC URL` reads them; not "<!DOCTYPE html>" and markup, on
+    which the relevance model said no to a plain troop deployment."""
+    page = ROOT / "bot" / "demo" / "articles" / "yonhap-nk-troops.html"
+    assert main(["topics", "test", "troop-deployments", "--file", str(page)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith('MATCH: title has "troops"') and 'text has "redeployed"' in out
+    # A text file is still read as it is, its first line the title.
+    plain = ROOT / "bot" / "demo" / "articles" / "yonhap-bok-rate.html"
+    assert main(["topics", "test", "troop-deployments", "--file", str(plain)]) == 1
+
+
+@pytest.mark.parametrize("where", [[], ["--text"]])
+def test_topics_test_refuses_a_url_it_would_read_as_a_headline(where, capsys):
+    """Chat's `test` fetches a URL; the command line does not, and tested the address's own
+    words as a headline (`.../troops-sent` a MATCH, a real report's address a miss)."""
+    url = "https://news.example/2026/12/troops-sent-to-russia"
+    assert main(["topics", "test", "troop-deployments", *where, url]) == 2
+    err = capsys.readouterr().err
+    assert "reads text, not pages" in err and "--file PAGE.html" in err
+
+
 def test_check_notes_a_config_that_can_never_alert(tmp_path, capsys):
     path = tmp_path / "c.yaml"
     path.write_text(f"database: {tmp_path / 'w.db'}\n", encoding="utf-8")
