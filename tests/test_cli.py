@@ -520,6 +520,29 @@ def test_topics_test_says_how_to_quote_a_name_like_query_at_a_shell_prompt(capsy
 @pytest.mark.parametrize(
     "argv, says",
     [
+        (["digest", "12h"], "`digest` is a command of chat's /wirewatch: type `/wirewatch digest"),
+        (["mute", "2h", "--config", "c.yaml"], "type `/wirewatch mute ...` in the channel"),
+        (["topic", "add", "mine", "troops"], "`topic` is a command of chat's /wirewatch"),
+        (["test", "troops", "Troops sent"], "on the host: wirewatch topics test"),
+        (["subscribe", "troop-deployments"], "on the host: the config's `subscriptions:`"),
+        (["feeds", "add", "https://news.example/rss"], "or wirewatch feeds import FILE.opml"),
+    ],
+    ids=["digest", "mute-with-config", "topic-add", "test", "subscribe", "feeds-add"],
+)
+def test_a_chat_command_typed_at_the_shell_is_told_where_it_runs(capsys, argv, says):
+    """docs/commands.md lists chat's commands beside the command line's. Typed at the shell,
+    argparse listed the choices as for a typo, `topic` was offered `wirewatch topics` (which
+    adds nothing), and a --config after the chat word was said to go after the command."""
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and says in err
+    assert "goes after the command" not in err and "did you mean" not in err
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
         (["check", "-v"], "-v goes before the command: wirewatch -v check"),
         (["topics", "test", "-drill", "Army drill near the border"], "the query says NOT drill"),
         (["topics", "test", "-drill", "--text", "Army drill"], "the query says NOT drill"),
