@@ -103,6 +103,9 @@ def _misplaced(given: tuple[str, ...]) -> str:
         option, name = early[0].split("=")[0], command[0] if command else "COMMAND"
         return f"; {option} goes after the command: wirewatch {name} {option} ..."
     action = after[:1]
+    if command in (("topics",), ("db",)) and action and action[0].startswith("--"):
+        # `wirewatch topics --config FILE`: argparse took FILE for the action it requires
+        return f"; {action[0]} goes after the action: wirewatch {command[0]} ACTION {action[0]} ..."
     if command != ("topics",) or action not in (("test",), ("backtest",)):
         return ""
     dashed = [w for w in after if re.fullmatch(r"-[^\d\s-]\S*", w) and w != "-h"]

@@ -548,6 +548,7 @@ def test_a_chat_command_typed_at_the_shell_is_told_where_it_runs(capsys, argv, s
         (["topics", "test", "-drill", "--text", "Army drill"], "the query says NOT drill"),
         (["--config", "c.yaml", "run"], "--config goes after the command: wirewatch run --config"),
         (["--json", "feeds"], "--json goes after the command: wirewatch feeds --json"),
+        (["topics", "--config", "c.yaml"], "--config goes after the action: wirewatch topics"),
     ],
     ids=[
         "verbose-after-command",
@@ -555,6 +556,7 @@ def test_a_chat_command_typed_at_the_shell_is_told_where_it_runs(capsys, argv, s
         "dash-query-then-option",
         "config-before-command",
         "json-before-command",
+        "config-before-action",
     ],
 )
 def test_a_word_taken_for_an_unknown_option_is_explained(capsys, argv, says):
