@@ -52,9 +52,38 @@ class _Parser(argparse.ArgumentParser):
         wrong = re.search(r"invalid choice: '([^']*)'", message)
         choices = [c for a in self._actions if a.choices for c in a.choices if a.dest != "help"]
         close = difflib.get_close_matches(wrong.group(1), choices, n=1) if wrong else []
-        if close:
+        if wrong and (chat := _chat_only(self.prog, wrong.group(1))):
+            message = f"{message}; {chat}"  # `wirewatch topic add`: not "did you mean topics?"
+        elif close:
             message = f"{message}; did you mean {self.prog} {close[0]}?"
         super().error(message + _misplaced(_Parser.given))
+
+
+# Where the host does what a chat-only command does (docs/commands.md lists both).
+_ON_THE_HOST = {
+    "help": "wirewatch --help, wirewatch COMMAND --help",
+    "test": "wirewatch topics test",
+    "subscribe": "the config's `subscriptions:`",
+    "unsubscribe": "the config's `subscriptions:`",
+    "topic": "the config's `topics:`",
+    "feeds add": "the config's `feeds:`, or wirewatch feeds import FILE.opml",
+    "feeds remove": "the config's `feeds:`",
+}
+
+
+def _chat_only(prog: str, word: str) -> str:
+    """The hint for a command of chat's /wirewatch typed at a shell (`wirewatch digest 12h`,
+    `wirewatch feeds add URL`): argparse alone listed the choices, as for a typo."""
+    from bot.commands.grammar import SUBCOMMANDS
+
+    typed = f"{prog.removeprefix('wirewatch')} {word}".strip()  # "digest", "feeds add"
+    if not any(s.name == typed or s.name.startswith(f"{typed} ") for s in SUBCOMMANDS):
+        return ""
+    host = _ON_THE_HOST.get(typed)
+    return (
+        f"`{typed}` is a command of chat's /wirewatch: type `/wirewatch {typed} ...` in the "
+        f"channel (docs/commands.md, In chat){f'; on the host: {host}' if host else ''}"
+    )
 
 
 def _misplaced(given: tuple[str, ...]) -> str:
@@ -62,7 +91,10 @@ def _misplaced(given: tuple[str, ...]) -> str:
     others after: `wirewatch --config FILE run` read FILE as the command), or a query of
     `topics test` written `-drill`, which argparse reads as an option before the query
     language can say what to write instead."""
-    at = next((i for i, word in enumerate(given) if word in COMMANDS), len(given))
+    at = next((i for i, word in enumerate(given) if word in COMMANDS), None)
+    if at is None:  # no command known: only an option before the first word is misplaced
+        at = next((i for i, word in enumerate(given) if not word.startswith("-")), len(given))
+        given = given[:at]
     command, after = given[at : at + 1], given[at + 1 :]
     if any(word in ("-v", "--verbose") for word in after):
         return f"; -v goes before the command: wirewatch -v {command[0]} ..."
@@ -71,6 +103,9 @@ def _misplaced(given: tuple[str, ...]) -> str:
         option, name = early[0].split("=")[0], command[0] if command else "COMMAND"
         return f"; {option} goes after the command: wirewatch {name} {option} ..."
     action = after[:1]
+    if command in (("topics",), ("db",)) and action and action[0].startswith("--"):
+        # `wirewatch topics --config FILE`: argparse took FILE for the action it requires
+        return f"; {action[0]} goes after the action: wirewatch {command[0]} ACTION {action[0]} ..."
     if command != ("topics",) or action not in (("test",), ("backtest",)):
         return ""
     dashed = [w for w in after if re.fullmatch(r"-[^\d\s-]\S*", w) and w != "-h"]
@@ -136,7 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
     ttest.add_argument("words", nargs="?", metavar="TEXT", help="the text to test (or --text)")
     src = ttest.add_mutually_exclusive_group()
     src.add_argument("--text", help="the text to test (first line is taken as the title)")
-    src.add_argument("--file", type=Path, help="a file holding the text")
+    src.add_argument(
+        "--file",
+        type=Path,
+        help="a file holding the text (first line: the title), or a saved HTML page",
+    )
     tback = tsub.add_parser("backtest", help="the alerts TOPIC (or QUERY) would have posted")
     _config_arg(tback)
     tback.add_argument(
@@ -654,7 +693,19 @@ def _text_to_test(args: argparse.Namespace) -> str:
             "topics test needs one text to test: after the topic, --text TEXT or --file FILE"
             + ("" if not given else f" (got {len(given)})")
         )
-    return _read_text(args.file) if args.file is not None else str(given[0])
+    if args.file is not None:
+        from bot.text.clean import is_page, page_text
+
+        text = _read_text(args.file)
+        return page_text(text) if is_page(text) else text  # a saved page: its title and article
+    text = str(given[0])
+    if re.fullmatch(r"https?://\S+", text.strip(), re.IGNORECASE):
+        raise UsageError(
+            f"topics test reads text, not pages: {text.strip()} would be tested as a headline. "
+            "Save the page and give it with --file PAGE.html (its title and article are read, "
+            "as chat's `test TOPIC URL` reads the page), or its headline and text with --text"
+        )
+    return text
 
 
 def _backtest(args: argparse.Namespace, settings: Settings, topics: list) -> int:

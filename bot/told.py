@@ -40,7 +40,7 @@ class ToldStory:
     state: str  # one of STATES
     title: str
     url: str
-    outlets: int  # outlets that reported the story so far
+    outlets: int  # outlets of the story's reports this channel has an alert for
     ref: int | None  # what `feedback` takes for it here; None when nothing showed a number
     told_before: bool = False  # not told in the window, but told here before it began
 
@@ -63,7 +63,7 @@ def told_since(
     if not latest:
         return [], counts
     shown_rows = _items(db, [shown for _, (_, _, shown) in latest])
-    outlets = _outlets(db, [story for story, _ in latest])
+    outlets = _outlets(db, channel, [story for story, _ in latest])
     earlier = _told_before(db, channel, since, [s for s, (st, _, _) in latest if st != "told"])
     stories = [
         ToldStory(
@@ -146,13 +146,20 @@ def _items(db: sqlite_utils.Database, deliveries: list[int]) -> dict[int, tuple[
     }
 
 
-def _outlets(db: sqlite_utils.Database, stories: list[int]) -> dict[int, int]:
+def _outlets(db: sqlite_utils.Database, channel: str, stories: list[int]) -> dict[int, int]:
+    """story -> the outlets of its reports this channel has an alert for (told or not; not
+    one dropped), as
+    its alerts and digest lines count them: a report that only joined the story (Moscow
+    condemning a deployment, grouped with it) never reached the channel and is no outlet of
+    it (docs/alerts.md, Corroboration)."""
     marks = ",".join("?" * len(stories))
     return dict(
         db.execute(
-            "SELECT story_id, count(DISTINCT feed_id) FROM items "
-            f"WHERE story_id IN ({marks}) GROUP BY story_id",
-            stories,
+            "SELECT d.story_id, count(DISTINCT i.feed_id) FROM deliveries d "
+            "INDEXED BY deliveries_channel_story JOIN items i ON i.id = d.item_id "
+            f"WHERE d.channel = ? AND d.story_id IN ({marks}) AND {_OWN} "
+            "AND d.status != 'cancelled' GROUP BY d.story_id",
+            [channel, *stories],
         ).fetchall()
     )
 

@@ -395,6 +395,29 @@ def test_topics_test_cannot_read_its_file_exits_2_not_1(tmp_path, capsys):
     assert main(["topics", "test", "troops", "--file", str(tmp_path)]) == 2
 
 
+def test_topics_test_reads_a_saved_page_as_chat_reads_the_page_at_its_url(capsys):
+    """A moderator saves an article and tests it: its title is the headline and its article
+    the text, as chat's `test TOPIC URL` reads them; not "<!DOCTYPE html>" and markup, on
+    which the relevance model said no to a plain troop deployment."""
+    page = ROOT / "bot" / "demo" / "articles" / "yonhap-nk-troops.html"
+    assert main(["topics", "test", "troop-deployments", "--file", str(page)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith('MATCH: title has "troops"') and 'text has "redeployed"' in out
+    # A text file is still read as it is, its first line the title.
+    plain = ROOT / "bot" / "demo" / "articles" / "yonhap-bok-rate.html"
+    assert main(["topics", "test", "troop-deployments", "--file", str(plain)]) == 1
+
+
+@pytest.mark.parametrize("where", [[], ["--text"]])
+def test_topics_test_refuses_a_url_it_would_read_as_a_headline(where, capsys):
+    """Chat's `test` fetches a URL; the command line does not, and tested the address's own
+    words as a headline (`.../troops-sent` a MATCH, a real report's address a miss)."""
+    url = "https://news.example/2026/12/troops-sent-to-russia"
+    assert main(["topics", "test", "troop-deployments", *where, url]) == 2
+    err = capsys.readouterr().err
+    assert "reads text, not pages" in err and "--file PAGE.html" in err
+
+
 def test_check_notes_a_config_that_can_never_alert(tmp_path, capsys):
     path = tmp_path / "c.yaml"
     path.write_text(f"database: {tmp_path / 'w.db'}\n", encoding="utf-8")
@@ -497,11 +520,35 @@ def test_topics_test_says_how_to_quote_a_name_like_query_at_a_shell_prompt(capsy
 @pytest.mark.parametrize(
     "argv, says",
     [
+        (["digest", "12h"], "`digest` is a command of chat's /wirewatch: type `/wirewatch digest"),
+        (["mute", "2h", "--config", "c.yaml"], "type `/wirewatch mute ...` in the channel"),
+        (["topic", "add", "mine", "troops"], "`topic` is a command of chat's /wirewatch"),
+        (["test", "troops", "Troops sent"], "on the host: wirewatch topics test"),
+        (["subscribe", "troop-deployments"], "on the host: the config's `subscriptions:`"),
+        (["feeds", "add", "https://news.example/rss"], "or wirewatch feeds import FILE.opml"),
+    ],
+    ids=["digest", "mute-with-config", "topic-add", "test", "subscribe", "feeds-add"],
+)
+def test_a_chat_command_typed_at_the_shell_is_told_where_it_runs(capsys, argv, says):
+    """docs/commands.md lists chat's commands beside the command line's. Typed at the shell,
+    argparse listed the choices as for a typo, `topic` was offered `wirewatch topics` (which
+    adds nothing), and a --config after the chat word was said to go after the command."""
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and says in err
+    assert "goes after the command" not in err and "did you mean" not in err
+
+
+@pytest.mark.parametrize(
+    "argv, says",
+    [
         (["check", "-v"], "-v goes before the command: wirewatch -v check"),
         (["topics", "test", "-drill", "Army drill near the border"], "the query says NOT drill"),
         (["topics", "test", "-drill", "--text", "Army drill"], "the query says NOT drill"),
         (["--config", "c.yaml", "run"], "--config goes after the command: wirewatch run --config"),
         (["--json", "feeds"], "--json goes after the command: wirewatch feeds --json"),
+        (["topics", "--config", "c.yaml"], "--config goes after the action: wirewatch topics"),
     ],
     ids=[
         "verbose-after-command",
@@ -509,6 +556,7 @@ def test_topics_test_says_how_to_quote_a_name_like_query_at_a_shell_prompt(capsy
         "dash-query-then-option",
         "config-before-command",
         "json-before-command",
+        "config-before-action",
     ],
 )
 def test_a_word_taken_for_an_unknown_option_is_explained(capsys, argv, says):

@@ -14,6 +14,7 @@ from pathlib import Path
 from bot.app import open_runtime, poll_once
 from bot.commands import Commands, Invocation, Reply
 from bot.commands.recap import RECAP_STORIES
+from bot.demo.server import serve_demo
 from bot.digest import send_digests
 from bot.ingest import store_new_items
 from bot.outbox import deliver_pending
@@ -22,7 +23,7 @@ from bot.store import add_feed
 from bot.stories.index import StoryIndex
 from tests.discordstub import DiscordStub
 from tests.feedserver import FeedServer
-from tests.runtime import Console
+from tests.runtime import Console, console_runtime, make_settings
 from tests.test_digest import LITHUANIA, NK_REPORTS, _outlet_feed
 from tests.test_digest_feedback import ESTONIA, _config, _refs, _serve
 from tests.test_discord import discord_runtime, stub, text_of  # noqa: F401 (a fixture)
@@ -81,6 +82,30 @@ async def test_digest_posts_the_waiting_digest_into_the_channel_and_the_job_send
 
 # A recap's story line: "• 2026-12-07 09:14 UTC · ref 12 · Headline (2 outlets) https://..."
 _RECAP_LINE = re.compile(r"^[-•] \S+ \S+ UTC · ref (\d+) · (.*?) \(\d+ outlets?\)")
+
+
+async def test_a_recap_counts_the_outlets_its_channel_was_told_of_as_the_alert_did(
+    tmp_path: Path,
+) -> None:
+    """The demo's Red Sea story: Al Jazeera's report was alerted, "1 outlet: Al Jazeera";
+    The Moscow Times' report of Moscow condemning the deployment joined the story without
+    matching the topic, and was never posted. The recap read "(2 outlets)" for it."""
+    async with serve_demo() as feeds:
+        settings = make_settings(tmp_path / "w.db", [(f.name, f.url) for f in feeds])
+        async with console_runtime(settings) as (rt, console):
+            await poll_once(rt)
+            recap = (await _run(Commands(rt), "digest 12h")).text
+            alerts = console.alerts()
+            [red_sea] = [a for a in alerts if "Red Sea" in a["title"]]
+            held = rt.db.execute(
+                "SELECT count(DISTINCT feed_id) FROM items WHERE story_id = ?",
+                [red_sea["story_id"]],
+            ).fetchone()[0]
+    assert red_sea["outlets"] == ["Al Jazeera"] and held == 2  # the story has two outlets' items
+    [nk] = [a for a in alerts if a["kind"] == "new" and "Korea" in a["title"]]
+    lines = {m.group(1): m.group(0) for m in re.finditer(r"ref (\d+) · .*", recap)}
+    assert f"{red_sea['title']} (1 outlet) http" in lines[str(red_sea["delivery_id"])]
+    assert f"{nk['title']} (3 outlets) http" in lines[str(nk["delivery_id"])]
 
 
 async def test_two_moderators_asking_at_once_post_the_digest_once(

@@ -11,18 +11,17 @@ Deliberately not here: the explanation itself (bot.opinions), the query language
 from __future__ import annotations
 
 import asyncio
-import html
 import re
 from typing import TYPE_CHECKING
 
 from bot.catalog import unknown_topic
-from bot.commands.echo import one_line, shown
+from bot.commands.echo import shown
 from bot.commands.grammar import Invocation
 from bot.commands.urls import URL_TEXT, guarded_url, unsafe
 from bot.errors import CommandError, FetchError, QueryError, UnsafeURLError
 from bot.opinions import explain
 from bot.store import list_topics
-from bot.text.clean import html_to_text
+from bot.text.clean import html_to_text, page_title
 from bot.workers import extract_article_async
 
 if TYPE_CHECKING:
@@ -73,11 +72,10 @@ async def _page_text(rt: Runtime, url: str) -> str:
     except FetchError as exc:
         raise CommandError(f"cannot fetch {url}: {exc}") from None
     raw = (page.body or b"").decode("utf-8", errors="replace")
-    title = re.search(r"<title[^>]*>(.*?)</title>", raw, re.IGNORECASE | re.DOTALL)
     body = await extract_article_async(raw, url)
     if not body:  # no article found: the page's whole text (a long page: off the loop)
         body = await asyncio.to_thread(html_to_text, raw)
-    head = one_line(html.unescape(title.group(1))) if title else ""
+    head = page_title(raw)  # as `wirewatch topics test --file PAGE.html` reads it
     return f"{head}\n{body}" if head else body
 
 

@@ -169,6 +169,31 @@ def extract_article(html: bytes | str, url: str | None = None) -> str | None:
     return "\n".join(paragraphs)[:MAX_ARTICLE_CHARS].strip()
 
 
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+# A whole web page, as saved from a browser: not text with a tag or two in it.
+_PAGE = re.compile(r"\ufeff?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])", re.I | re.S)
+
+
+def is_page(text: str) -> bool:
+    """Whether `text` is a whole HTML page (`<!DOCTYPE html>` or `<html>` first)."""
+    return _PAGE.match(text[:10_000]) is not None
+
+
+def page_title(html: str) -> str:
+    """A page's `<title>`, on one line ("" without one): the headline a page is read by."""
+    found = _TITLE.search(html)
+    return " ".join(htmllib.unescape(found.group(1)).split()) if found else ""
+
+
+def page_text(html: str, url: str | None = None) -> str:
+    """A page as `test` reads it: its title on the first line, then the article's main text
+    (the page's whole text when no article is found). Markup read as words would make
+    "<!DOCTYPE html>" the headline and the relevance model say no to any page."""
+    body = extract_article(html, url) or html_to_text(html)
+    head = page_title(html)
+    return f"{head}\n{body}" if head else body
+
+
 def _is_sentence(paragraph: str) -> bool:
     return len(paragraph.split()) >= 5 and _SENTENCE_END.search(paragraph) is not None
 
