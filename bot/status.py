@@ -166,7 +166,9 @@ def posted_since(db: sqlite_utils.Database, channel: str, since: datetime) -> Po
     """Counted over the sent_at index from `since` on; the last send, when older, by the
     channel's own rows (a channel quiet for a day): never a walk of every channel's."""
     row = db.execute(
-        "SELECT count(DISTINCT CASE WHEN digest_of IS NULL THEN id END), "
+        # Items' own alerts (event_id 0): a corroboration mark or an edit is no further alert,
+        # as the 7 days' count has it (bot.feedback.last_week).
+        "SELECT count(DISTINCT CASE WHEN digest_of IS NULL AND event_id = 0 THEN id END), "
         "count(DISTINCT digest_of), max(sent_at) FROM deliveries INDEXED BY deliveries_sent "
         "WHERE sent_at >= ? AND channel = ? AND status = 'sent'",
         [iso(since), channel],

@@ -15,6 +15,7 @@ import pytest_asyncio
 from bot.app import Runtime, poll_once
 from bot.clock import iso, utcnow
 from bot.commands import Commands, Invocation
+from bot.demo.server import serve_demo
 from bot.redecide import subscribe
 from bot.wording import counted
 from tests.feedserver import FeedServer
@@ -233,6 +234,24 @@ async def test_status_says_what_this_channel_was_sent_today(
     assert "\n- sent to this channel in the last 24 hours: 0 alerts; nothing sent here yet\n" in (
         other
     )
+
+
+async def test_status_counts_the_alerts_of_a_day_as_its_week_does(tmp_path: Path) -> None:
+    """The demo's feeds: the North Korea story's first alert is marked corroborated when a
+    second outlet reports it. Status read "sent ... in the last 24 hours: 5 alerts" above
+    "last 7 days ... 4 alerts posted": the day counted the mark as one more alert."""
+    async with serve_demo() as feeds:
+        settings = make_settings(tmp_path / "w.db", [(f.name, f.url) for f in feeds])
+        async with console_runtime(settings) as (rt, console):
+            await poll_once(rt)
+            kinds = [a["kind"] for a in console.alerts()]
+            said = await ask(rt, "status")
+    assert "corroborated" in kinds  # the mark went out, as the demo shows it
+    own = sum(k in ("new", "update") for k in kinds)
+    day = re.search(r"in the last 24 hours: (\d+) alerts?", said)
+    week = re.search(r"last 7 days, `[^`]+` \(every channel\): (\d+) alerts? posted", said)
+    assert day and week, said
+    assert int(day.group(1)) == int(week.group(1)) == own, said
 
 
 async def test_a_digest_channel_is_told_when_its_next_digest_goes_out(
