@@ -43,10 +43,10 @@ def topic_settings(count: int) -> dict[str, dict[str, str]]:
 async def _wirewatch(urls: list[str], topics: int, db: str, cycles: int) -> list[dict]:
     from adapters.console import ConsoleAdapter
     from bot.app import open_runtime
+    from bot.feed_store import active_feeds
     from bot.outbox import deliver_notices, deliver_pending, reconcile
     from bot.pipeline import poll_many
     from bot.settings import Settings
-    from bot.store import active_feeds
     from bot.workers import parse_feed_async
 
     settings = Settings.model_validate(

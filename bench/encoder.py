@@ -30,7 +30,8 @@ def run(quick: bool = False) -> Section:
     from bot.gazetteer import Gazetteer
     from bot.labelled import load_labelled
     from bot.relevance import Relevance
-    from bot.topics.match import Matcher, load_topics, prepare
+    from bot.topics.load import load_topics
+    from bot.topics.match import Matcher, prepare
 
     began = time.perf_counter()
     gazetteer = Gazetteer.load()

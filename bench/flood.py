@@ -45,7 +45,7 @@ def main(urls, db, vectors):
     from bot.app import open_runtime
     from bot.pipeline import poll_many
     from bot.settings import Settings
-    from bot.store import active_feeds
+    from bot.feed_store import active_feeds
     from bot.workers import parse_feed_async
 
     settings = Settings.model_validate({

@@ -100,9 +100,9 @@ def publish(server: FeedServer, feed: int) -> tuple[str, float]:
 async def pipeline_samples(server: FeedServer, db: str, rounds: int) -> list[float]:
     """Seconds from the start of a tick's poll to the stand-in holding the probe alert."""
     from bot.app import open_runtime
+    from bot.feed_store import active_feeds
     from bot.outbox import deliver_notices, deliver_pending
     from bot.pipeline import poll_many
-    from bot.store import active_feeds
 
     stand_in = StandIn()
     samples: list[float] = []

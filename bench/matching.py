@@ -1,6 +1,6 @@
 """Topic matching: items per second against 10, 1,000 and 10,000 topics.
 
-The claim under test (bot/topics/match.py): one Aho-Corasick scan per item, then only the
+The claim under test (bot/topics/match.py, scan.py): one Aho-Corasick scan per item, then only the
 topics whose trigger terms were hit are evaluated, so the cost stays nearly flat as topics
 grow. Topics are generated (bench.corpus.Corpus.topics): phrases, entity AND word lists,
 NEAR/5, prefixes with entities, title: and AND NOT, over the same vocabulary as the items.

@@ -1,6 +1,6 @@
 """NEAR chains: the cost of a chain of NEAR/100 on a text that repeats its words.
 
-The claim under test (bot/topics/match.py, `_near_pairs` and MAX_SPANS): a query typed in chat
+The claim under test (bot/topics/evaluate.py, `_near_pairs` and MAX_SPANS): a query typed in chat
 cannot make matching slow, even when a feed is hostile. A chain of NEARs over a text where every
 word of the chain occurs every few words joins every span with every other at each link; the
 matcher looks only at the spans within reach of each one (bisection) and keeps at most
@@ -19,7 +19,7 @@ import time
 
 from bench.matching import _items
 from bench.report import Section, run_alone
-from bot.topics.match import _between
+from bot.topics.evaluate import _between
 
 _CHAIN_WORDS = ("the", "of", "and", "to", "in", "a")
 _CHARS = 3_400  # a 2,000-character summary and a 1,500-character article lead
@@ -53,7 +53,8 @@ def _all_pairs(left, right, distance):
 def run(quick: bool = False) -> Section:
     from bot.gazetteer import Gazetteer
     from bot.model import Topic
-    from bot.topics import match
+    from bot.topics import evaluate
+    from bot.topics.match import Matcher
 
     began = time.perf_counter()
     gazetteer = Gazetteer.load()
@@ -63,18 +64,18 @@ def run(quick: bool = False) -> Section:
         ["links", "matched", "hostile_ms", "ordinary_ms", "hostile_vs_ordinary",
          "all_pairs_hostile_ms", "speedup_vs_all_pairs"],
     )  # fmt: skip
-    capped = match._near_pairs
+    capped = evaluate._near_pairs
     for links in (1, 3, 5, 20, 59) if not quick else (1, 3, 20):
-        matcher = match.Matcher([Topic("chain", _chain(links))], gazetteer)
+        matcher = Matcher([Topic("chain", _chain(links))], gazetteer)
         hard, held = _seconds(matcher, hostile, 3)
         easy, held_ordinary = _seconds(matcher, ordinary, 3)
         before = None
         if links <= (3 if quick else 5):
-            match._near_pairs = _all_pairs
+            evaluate._near_pairs = _all_pairs
             try:
                 before, held_before = _seconds(matcher, hostile, 1)
             finally:
-                match._near_pairs = capped
+                evaluate._near_pairs = capped
             assert held_before == held, "the cap changed the answer"
         section.add(
             links=links,

@@ -22,7 +22,8 @@ CORPUS = Path(__file__).resolve().parents[1] / "eval" / "corpus"
 def run(quick: bool = False) -> Section:
     from bot.gazetteer import Gazetteer
     from bot.labelled import load_labelled
-    from bot.topics.match import Matcher, load_topics, prepare
+    from bot.topics.load import load_topics
+    from bot.topics.match import Matcher, prepare
 
     began = time.perf_counter()
     gazetteer = Gazetteer.load()

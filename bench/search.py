@@ -11,7 +11,7 @@ reading of the words and the wording).
 
 Then `harbour page:10` and `page:100` (`search_stories` skipping 90 and 990 stories): the
 walk as it was (a copy here, re-sorting the kept list after each hit that enters) against
-`bot.store`'s (a heap), on the archives above and on the same ones stored as a backlog
+`bot.search_store`'s (a heap), on the archives above and on the same ones stored as a backlog
 arrives (newest first: the older a report, the later it was stored, so every hit of the
 walk enters the page list). The two must answer the same; the bench stops if not.
 
@@ -40,21 +40,16 @@ from bench.report import Section, ratio, run_alone
 from bot.commands.found import search_reply, search_scope
 from bot.db import open_database
 from bot.gazetteer import Gazetteer
-from bot.store import (
-    COUNT_CAP,
+from bot.search_count_store import COUNT_CAP, count_matches, count_stories, search_matches
+from bot.search_store import (
     Hit,
     _minus_slack,
     _newest_hits,
-    count_matches,
-    count_stories,
-    deliveries_of,
     fts_query,
     search_items,
-    search_matches,
     search_stories,
-    stories_told,
-    story_deliveries,
 )
+from bot.story_store import deliveries_of, stories_told, story_deliveries
 
 ITEMS = 60_000
 PER_STORY = 5
@@ -155,7 +150,7 @@ def _by_story(db: Any, terms: Any) -> int:
 
 
 def _walk_before(db: Any, fts: str, wanted: int) -> list[tuple[str, int, int]]:
-    """`bot.store._newest_hits` by story as it was (no outlet, no start): the kept hits
+    """`bot.search_store._newest_hits` by story as it was (no outlet, no start): the kept hits
     re-sorted after each one that enters."""
     best: list[tuple[str, int, int]] = []
     placed: dict[int, str] = {}

@@ -97,8 +97,8 @@ def _topics(entries, count: int) -> float:
 def _store(parsed) -> tuple[float, float]:
     """CPU of storing every feed's items, and of the grouping alone on the same docs."""
     from bot.db import open_database
+    from bot.feed_store import add_feed
     from bot.ingest import NewItem, store_new_items
-    from bot.store import add_feed
     from bot.stories import StoryDoc, StoryIndex
 
     now = datetime.now(UTC)

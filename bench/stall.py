@@ -177,7 +177,7 @@ async def _poll(settings: Any, feeds: list[Any] | None = None, again: bool = Fal
     the measured one of the same feeds, their validators forgotten so that all is sent)."""
     from bench.latency import StandIn
     from bot.app import open_runtime, poll_once
-    from bot.store import add_feed
+    from bot.feed_store import add_feed
     from bot.workers import parse_feed_async
 
     pauses: list[float] = []
@@ -325,7 +325,7 @@ async def _long_writes(db: Path, base: str, first_feed: int, backlog: int) -> li
     from bench.latency import StandIn
     from bot.app import open_runtime, poll_once
     from bot.commands import Commands, Invocation
-    from bot.store import add_feed
+    from bot.feed_store import add_feed
     from bot.workers import parse_feed_async
 
     rows: list[dict] = []

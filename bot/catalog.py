@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from bot.model import Topic
 from bot.settings import Settings
-from bot.topics.match import load_topics
+from bot.topics.load import load_topics
 
 # A lone lowercase word joined by '-' or '_' is a topic's name: as a query, the hyphen
 # would only split it into words, which nobody types on purpose.

@@ -34,7 +34,8 @@ from bot.settings import (
     validate_settings,
 )
 from bot.store import live_sub
-from bot.topics.match import Matcher, load_topics
+from bot.topics.load import load_topics
+from bot.topics.match import Matcher
 from bot.topics.refs import names_in
 from bot.topics.usable import usable_topics
 

@@ -714,7 +714,7 @@ def _backtest(args: argparse.Namespace, settings: Settings, topics: list) -> int
     from bot.db import open_existing
     from bot.durations import parse_duration
     from bot.model import Topic
-    from bot.topics.match import compile_topic
+    from bot.topics.compile import compile_topic
 
     try:
         since = parse_duration(args.since)

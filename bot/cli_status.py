@@ -21,6 +21,7 @@ from bot.clock import iso_short, minute_utc, parse_stored, utcnow
 from bot.db import SCHEMA_VERSION
 from bot.durations import format_duration
 from bot.errors import CommandError, UsageError
+from bot.feed_store import list_feeds
 from bot.onebot import running_bot
 from bot.runstate import BotState, bot_state, lock_taken, read_record
 from bot.status import (
@@ -31,7 +32,6 @@ from bot.status import (
     last_failure,
     overdue_feeds,
 )
-from bot.store import list_feeds
 from bot.text.invisible import quoted
 from bot.wording import counted
 
@@ -254,7 +254,8 @@ def _search_stories(db: Database, gazetteer: Gazetteer, text: str, channel: str)
     """`--json`: the page chat's search shows, one object per line of it (a story, or an
     item no story holds): what the line says, in fields, and the report that placed it."""
     from bot.commands.found import search_found
-    from bot.store import COUNT_CAP, reports_shown
+    from bot.search_count_store import COUNT_CAP
+    from bot.story_store import reports_shown
 
     found = search_found(db, gazetteer, channel, text, "wirewatch search")
     matched = reports_shown(db, [h.item for h in found.hits])
@@ -308,7 +309,9 @@ def _search_rows(db: Database, gazetteer: Gazetteer, text: str, channel: str) ->
     `channel` got of it (`delivery`, `status`, `digest`: its ids and state), when given."""
     from bot.commands.found import search_scope
     from bot.commands.grammar import SEARCH_LIMIT
-    from bot.store import count_matches, deliveries_of, search_items
+    from bot.search_count_store import count_matches
+    from bot.search_store import search_items
+    from bot.story_store import deliveries_of
 
     scope = search_scope(db, gazetteer, text, command="wirewatch search")
     query, feeds, since, skip = scope.query, scope.feeds, scope.since, scope.skip

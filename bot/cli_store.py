@@ -19,9 +19,11 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.clock import iso_short, minute_utc, parse_iso, parse_stored, utcnow
+from bot.config_feed_store import ConfigFeed, plan_config_feeds
 from bot.db import no_database, open_database, open_existing, open_read_only
 from bot.durations import format_duration, parse_duration
 from bot.errors import UsageError
+from bot.feed_store import add_feed, feed_item_counts, find_feed, list_feeds
 from bot.filewrite import replace_text
 from bot.health import REMOVED
 from bot.health_store import FeedHealth, feeds_health
@@ -30,14 +32,6 @@ from bot.onebot import running_bot
 from bot.opml import OpmlFeed, import_feeds, read_opml, write_opml
 from bot.settings import Settings
 from bot.status import is_overdue
-from bot.store import (
-    ConfigFeed,
-    add_feed,
-    feed_item_counts,
-    find_feed,
-    list_feeds,
-    plan_config_feeds,
-)
 from bot.wording import counted
 
 

@@ -21,8 +21,8 @@ from datetime import datetime
 from statistics import median
 
 from bot.durations import format_duration
+from bot.feed_store import FeedRow
 from bot.settings import HealthSettings
-from bot.store import FeedRow
 from bot.wording import counted
 
 HISTORY = 50  # gaps between the newest items that make a feed's rhythm

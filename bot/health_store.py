@@ -20,9 +20,10 @@ import sqlite_utils
 from bot.clock import iso, parse_stored, utcnow
 from bot.db import write
 from bot.errors import WirewatchError
+from bot.feed_store import FeedRow, list_feeds
 from bot.health import HISTORY, Rhythm, feed_state, notice_text, quiet_for, rhythm, silent_after
 from bot.settings import Settings
-from bot.store import FeedRow, list_feeds, queue_notice
+from bot.store import queue_notice
 
 log = logging.getLogger(__name__)
 

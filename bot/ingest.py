@@ -22,11 +22,12 @@ from bot.clock import iso
 from bot.corroboration_store import Rule, mark_if_corroborated
 from bot.db import write
 from bot.edits import report_words, same_report, shared_share
+from bot.feed_store import FeedRow
 from bot.model import Entry, TopicMatch
 from bot.narrow import narrow_subscriptions
 from bot.prepare import feed_terms
 from bot.store import LIVE as LIVE  # what counts as told: edit_store reads it here too
-from bot.store import FeedRow, SubscriptionRow, dumps, subscriptions, told_story
+from bot.store import SubscriptionRow, dumps, subscriptions, told_story
 from bot.stories import StoryDoc, StoryIndex
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,8 @@ from bot.errors import ConfigError, WorkerError, one_line
 from bot.gazetteer import Gazetteer
 from bot.model import Prepared, Topic
 from bot.text.wire import headline, strip_byline
-from bot.topics.match import Matcher, explained, explaining
+from bot.topics.explanation import explained, explaining
+from bot.topics.match import Matcher
 from bot.workers import opinions_async
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def ask_now(matcher: Matcher, items: Sequence[Pair]) -> list[Prepared]:
 def explain_now(
     query_or_topic_name: str, text: str, gazetteer: Gazetteer, topics: Iterable[Topic] = ()
 ) -> tuple[bool, str]:
-    """`bot.topics.match.explain` with the encoder's opinion, asked in this process."""
+    """`bot.topics.explanation.explain` with the encoder's opinion, asked in this process."""
     e = explaining(query_or_topic_name, text, gazetteer, topics)
     return explained(e, ask_now(e.matcher, [(e.prepared, reads(e.title, e.body, None))])[0])
 
@@ -84,7 +85,7 @@ def explain_now(
 async def explain(
     query_or_topic_name: str, text: str, gazetteer: Gazetteer, topics: Iterable[Topic] = ()
 ) -> tuple[bool, str]:
-    """`bot.topics.match.explain` with the encoder's opinion, asked of a worker."""
+    """`bot.topics.explanation.explain` with the encoder's opinion, asked of a worker."""
     e = explaining(query_or_topic_name, text, gazetteer, topics)
     given = await ask(e.matcher, [(e.prepared, reads(e.title, e.body, None))])
     return explained(e, given[0])

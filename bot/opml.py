@@ -17,9 +17,9 @@ import sqlite_utils
 
 from bot.durations import format_duration, parse_duration
 from bot.errors import FeedParseError, UsageError
+from bot.feed_store import add_feed, feed_at
 from bot.feeds.parse import refuse_entity_declarations
 from bot.settings import MIN_INTERVAL
-from bot.store import add_feed, feed_at
 
 
 @dataclass(frozen=True)

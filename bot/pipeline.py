@@ -29,6 +29,7 @@ from bot.corroboration_store import Rule
 from bot.edit_store import store_edits
 from bot.errors import FeedParseError, FetchError, UnsafeURLError, WirewatchError, one_line
 from bot.failpoints import failpoint
+from bot.feed_store import FeedRow, record_failure, record_success
 from bot.feeds.fetch import Fetcher, backoff_delay
 from bot.feeds.guard import check_url
 from bot.feeds.parse import base_identity
@@ -45,7 +46,6 @@ from bot.revisions import (
     stored_versions,
 )
 from bot.settings import Settings
-from bot.store import FeedRow, record_failure, record_success
 from bot.stories import StoryIndex
 from bot.text.summary import summarize
 from bot.topics.match import Matcher, prepare

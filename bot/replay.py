@@ -19,11 +19,11 @@ from datetime import datetime, timedelta
 
 from bot import opinions, sentencevectors
 from bot.db import open_database
+from bot.feed_store import FeedRow, add_feed
 from bot.gazetteer import Gazetteer
 from bot.ingest import NewItem, store_batch
 from bot.model import Entry, Prepared, Topic
 from bot.redecide import subscribe, sync_topics
-from bot.store import FeedRow, add_feed
 from bot.stories import StoryIndex
 from bot.text.versions import digest
 from bot.topics.match import Matcher, prepare

@@ -1,7 +1,7 @@
 """Read-only answers for the `status` chat command: feed health and what waits to be sent.
 
 Only counts and timestamps from the database; nothing here writes, fetches or formats text
-for a person (bot.commands does that). Queries the rest of wirewatch needs live in bot.store.
+for a person (bot.commands does that). Queries the rest of wirewatch needs live in bot/*_store.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from bot.clock import iso, parse_stored
-from bot.store import HELD_FOR_GONE, FeedRow
+from bot.feed_store import FeedRow
+from bot.store import HELD_FOR_GONE
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ import pytest
 from bot.gazetteer import Gazetteer
 from bot.labelled import load_labelled
 from bot.replay import ReplayInput
-from bot.topics.match import Matcher, load_topics
+from bot.topics.load import load_topics
+from bot.topics.match import Matcher
 
 pytest_plugins = ["tests.feedserver", "tests.runtime"]
 

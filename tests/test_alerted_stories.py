@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from bot.gazetteer import Gazetteer
 from bot.replay import ReplayInput, replay
-from bot.topics.match import load_topics
+from bot.topics.load import load_topics
 from tests.conftest import T0
 
 FOLLOW_UP = "Ottawa boosts its military presence in Latvia"  # few words shared with the first

@@ -15,8 +15,9 @@ import pytest_asyncio
 from bot.app import Runtime, open_runtime
 from bot.clock import parse_iso
 from bot.commands import SUBCOMMANDS, Commands, Invocation, Reply
+from bot.feed_store import list_feeds
 from bot.settings import Settings
-from bot.store import list_feeds, list_topics, subscriptions
+from bot.store import list_topics, subscriptions
 from tests.feedserver import ConnectionCounter, FeedServer
 
 MOD, MEMBER, CHANNEL = "UMOD", "UMEMBER", "slack:C0NEWS"

@@ -21,7 +21,8 @@ from adapters.console import ConsoleAdapter, alert_json, alert_text
 from bot.cli import main
 from bot.gazetteer import Gazetteer
 from bot.model import Alert, Corroboration, Source, Topic
-from bot.topics.match import Matcher, load_topics
+from bot.topics.load import load_topics
+from bot.topics.match import Matcher
 
 pytestmark = pytest.mark.slow  # the demo, twice: some 10 seconds
 

@@ -15,8 +15,8 @@ import pytest
 
 from bot.app import run_forever
 from bot.db import BUSY_TIMEOUT_MS
+from bot.feed_store import active_feeds
 from bot.pipeline import poll_many
-from bot.store import active_feeds
 from tests.feedserver import FeedServer
 from tests.runtime import console_runtime, make_settings, recent
 

@@ -12,7 +12,7 @@ import sqlite_utils
 from bot.clock import iso
 from bot.db import APPLICATION_ID, SCHEMA_VERSION, open_database, write
 from bot.errors import StoreError
-from bot.store import search_items
+from bot.search_store import search_items
 
 
 def test_new_database_is_marked_and_versioned(tmp_path):
@@ -73,7 +73,7 @@ def test_failed_transaction_leaves_nothing(tmp_path):
 
 
 def _item(db, title: str, summary: str) -> int:
-    from bot.store import add_feed
+    from bot.feed_store import add_feed
 
     feed = add_feed(db, "https://outlet.example/feed", "outlet", origin="config")
     with write(db):
@@ -86,7 +86,7 @@ def _item(db, title: str, summary: str) -> int:
 
 
 def test_search_follows_text_edits_and_survives_story_changes(tmp_path):
-    from bot.store import search_items
+    from bot.search_store import search_items
 
     db = open_database(tmp_path / "w.db")
     item = _item(db, "Troops sent to the border", "Battalions arrived on Monday.")
@@ -105,7 +105,7 @@ def test_search_follows_text_edits_and_survives_story_changes(tmp_path):
 
 def test_a_version_2_database_upgrades_with_its_items_searchable(tmp_path):
     from bot import db as dbmod
-    from bot.store import search_items
+    from bot.search_store import search_items
 
     path = tmp_path / "w.db"
     plain = sqlite_utils.Database(path)  # the schema exactly as the previous release left it

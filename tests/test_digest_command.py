@@ -16,10 +16,10 @@ from bot.commands import Commands, Invocation, Reply
 from bot.commands.recap import RECAP_STORIES
 from bot.demo.server import serve_demo
 from bot.digest import send_digests
+from bot.feed_store import add_feed
 from bot.ingest import store_new_items
 from bot.outbox import deliver_pending
 from bot.redecide import subscribe
-from bot.store import add_feed
 from bot.stories.index import StoryIndex
 from tests.discordstub import DiscordStub
 from tests.feedserver import FeedServer

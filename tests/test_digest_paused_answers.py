@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.commands import Commands, Invocation
+from bot.feed_store import add_feed
 from bot.ingest import store_new_items
 from bot.redecide import subscribe
-from bot.store import add_feed, pause_channel
+from bot.store import pause_channel
 from bot.stories.index import StoryIndex
 from tests.runtime import console_runtime, make_settings
 from tests.test_digest_command import _unrelated

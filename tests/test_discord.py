@@ -30,10 +30,11 @@ from bot.commands import Commands
 from bot.demo.server import serve_demo
 from bot.digest import send_digests
 from bot.errors import ConfigError, DeliveryError
+from bot.feed_store import add_feed, list_feeds
 from bot.model import Alert, Source
 from bot.outbox import deliver_notices
 from bot.settings import Settings
-from bot.store import add_feed, list_feeds, list_topics, subscriptions
+from bot.store import list_topics, subscriptions
 from bot.web import build_app, serve
 from tests.discordstub import MANAGE_CHANNELS, DiscordStub
 from tests.runtime import free_port

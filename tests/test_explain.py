@@ -17,7 +17,8 @@ from bot.cli import main
 from bot.errors import QueryError
 from bot.gazetteer import Gazetteer
 from bot.model import Topic
-from bot.topics.match import explain, load_topics
+from bot.topics.explanation import explain
+from bot.topics.load import load_topics
 
 
 @pytest.fixture(scope="module")

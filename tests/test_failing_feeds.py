@@ -13,8 +13,8 @@ from pathlib import Path
 from bot.app import poll_once
 from bot.cli import main
 from bot.clock import parse_iso, utcnow
+from bot.feed_store import FeedRow, add_feed, find_feed
 from bot.settings import load_settings
-from bot.store import FeedRow, add_feed, find_feed
 from tests.runtime import console_runtime, recent
 
 TITLE = "Poland deploys 2,000 troops to the Belarus border"

@@ -165,7 +165,7 @@ async def test_a_config_feed_moved_to_another_host_is_not_trusted_there(feed_ser
             first = await fetcher.fetch_feed(feed_server.url("/feed"), trusted=True)
             assert first.body == RSS and first.permanent_url is None
             public.clear()
-            # What the pipeline polls next: the moved URL when one is reported (store.py).
+            # What the pipeline polls next: the moved URL when one is reported (feed_store.py).
             with pytest.raises(UnsafeURLError):
                 await fetcher.fetch_feed(
                     first.permanent_url or feed_server.url("/feed"), trusted=True

@@ -13,8 +13,8 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+from bot.feed_store import active_feeds
 from bot.pipeline import poll_many
-from bot.store import active_feeds
 from tests.runtime import console_runtime, make_settings
 
 ITEMS = 25

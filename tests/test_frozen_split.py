@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.evaluate import alerts_per_story, detection, grouping, replay_file
-from bot.topics.match import load_topics
+from bot.topics.load import load_topics
 
 TEST = Path(__file__).resolve().parents[1] / "eval" / "corpus" / "test.jsonl"
 

@@ -31,7 +31,8 @@ from bot.gazetteer import Gazetteer
 from bot.model import Topic
 from bot.settings import Settings, load_settings
 from bot.text.invisible import strip_invisible
-from bot.topics.match import Matcher, compile_topic
+from bot.topics.compile import compile_topic
+from bot.topics.match import Matcher
 from bot.topics.query import parse_query
 
 FUZZ = settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])

@@ -29,12 +29,13 @@ from bot.clock import iso, utcnow
 from bot.commands import Commands, Invocation, Reply, parse
 from bot.db import open_database
 from bot.digest import send_digests
+from bot.feed_store import active_feeds
 from bot.model import Topic
 from bot.outbox import hold_channel
 from bot.pipeline import poll_many
 from bot.redecide import save_topic, subscribe
 from bot.settings import Settings
-from bot.store import active_feeds, subscriptions
+from bot.store import subscriptions
 from tests.runtime import console_runtime
 from tests.slackstub import TOKEN, SlackStub
 

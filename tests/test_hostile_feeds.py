@@ -28,9 +28,9 @@ from aiohttp import web
 from bot.app import poll_once
 from bot.cli import main
 from bot.errors import FeedParseError
+from bot.feed_store import list_feeds
 from bot.feeds.parse import parse_feed
 from bot.settings import load_settings
-from bot.store import list_feeds
 from bot.workers import parse_feed_async
 from tests.feedserver import FeedServer
 from tests.runtime import console_runtime, recent

@@ -11,7 +11,10 @@ from hypothesis import strategies as st
 from bot.errors import ConfigError, QueryError
 from bot.gazetteer import Gazetteer
 from bot.model import Topic
-from bot.topics.match import Matcher, compile_topic, explain, load_topics
+from bot.topics.compile import compile_topic
+from bot.topics.explanation import explain
+from bot.topics.load import load_topics
+from bot.topics.match import Matcher
 from bot.topics.query import And, Near, Not, Or, Term, parse_query
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.settings import Settings
-from bot.topics.match import load_topics
+from bot.topics.load import load_topics
 from tests.feedserver import FeedServer
 from tests.runtime import console_runtime, recent
 from tests.serving import poll_while_serving

@@ -22,7 +22,8 @@ from bot.gazetteer import Gazetteer
 from bot.opinions import explain_now
 from bot.relevance.model import ENCODER, LinearModel
 from bot.relevance.train import CORPUS, corpus_digest
-from bot.topics.match import Matcher, load_topics, prepare
+from bot.topics.load import load_topics
+from bot.topics.match import Matcher, prepare
 from tests.runtime import console_runtime, make_settings, recent
 
 BARS = json.loads((ENCODER / "deployments.json").read_text(encoding="utf-8"))

@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 from bot.clock import iso, utcnow
 from bot.db import open_database
 from bot.errors import DeliveryError
+from bot.feed_store import add_feed, find_feed
 from bot.ingest import NewItem, store_new_items
 from bot.maintenance import prune
 from bot.model import Alert, Entry, MessageRef, TopicMatch
 from bot.outbox import deliver_notices, deliver_pending, reconcile
 from bot.redecide import subscribe, unsubscribe
-from bot.store import add_feed, find_feed, subscriptions
+from bot.store import subscriptions
 from bot.stories import StoryIndex
 from bot.text import versions
 

@@ -13,7 +13,7 @@ from email.utils import format_datetime
 
 from bot.app import poll_once
 from bot.demo.server import serve_demo
-from bot.store import find_feed, list_feeds
+from bot.feed_store import find_feed, list_feeds
 from tests.feedserver import FeedServer
 from tests.runtime import console_runtime, make_settings
 
@@ -678,8 +678,8 @@ async def test_a_wave_hands_its_alerts_over_at_once_while_a_slow_feed_is_still_a
     outlet of a poll of many never holds the alerts of the others back."""
     from aiohttp import web
 
+    from bot.feed_store import active_feeds
     from bot.pipeline import poll_many
-    from bot.store import active_feeds
 
     now = datetime.now(UTC)
     title = "Poland deploys 2,000 troops to the Belarus border"

@@ -19,8 +19,8 @@ from bot import metrics
 from bot.app import poll_once
 from bot.cli import main
 from bot.clock import parse_iso, utcnow
+from bot.feed_store import find_feed
 from bot.settings import load_settings
-from bot.store import find_feed
 from tests.runtime import console_runtime
 
 DATA = Path(__file__).parent / "data"

@@ -21,10 +21,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 from adapters.slack_app import SlackAdapter
 from bot.app import Runtime, open_runtime, poll_once
 from bot.commands import Commands, Invocation
+from bot.feed_store import active_feeds
 from bot.outbox import FAULT_ATTEMPTS, failed_count, pending_count
 from bot.pipeline import poll_many
 from bot.settings import Settings
-from bot.store import active_feeds
 from bot.web import build_app
 from tests.feedserver import FeedServer
 from tests.runtime import Console

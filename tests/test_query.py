@@ -161,7 +161,7 @@ def test_queries_past_a_limit_are_refused_naming_the_limit(query, limit):
 
 def test_queries_just_inside_the_limits_can_be_matched_explained_and_printed():
     from bot.gazetteer import Gazetteer
-    from bot.topics.match import explain
+    from bot.topics.explanation import explain
 
     text = "a " * 12  # too few words for the 60-NEAR chain, which must still be evaluated
     cases = {

@@ -22,20 +22,12 @@ import pytest
 import sqlite_utils
 
 from bot.db import open_database
+from bot.feed_store import FeedRow, add_feed
 from bot.ingest import NewItem, store_new_items
 from bot.model import Entry, TopicMatch
 from bot.redecide import subscribe
-from bot.store import (
-    FeedRow,
-    Hit,
-    _newest_hits,
-    add_feed,
-    count_matches,
-    count_stories,
-    fts_query,
-    search_items,
-    search_stories,
-)
+from bot.search_count_store import count_matches, count_stories
+from bot.search_store import Hit, _newest_hits, fts_query, search_items, search_stories
 from bot.stories import StoryIndex
 from bot.text import versions
 

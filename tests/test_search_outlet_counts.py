@@ -14,7 +14,8 @@ import sqlite_utils
 
 from bot.app import Runtime
 from bot.commands.found import search_found
-from bot.store import count_matches, search_items
+from bot.search_count_store import count_matches
+from bot.search_store import search_items
 from tests.feedserver import FeedServer
 from tests.runtime import Console
 from tests.test_search_stories import wires  # noqa: F401 (a fixture)

@@ -16,7 +16,7 @@ from bot.commands.grammar import SEARCH_LIMIT
 from bot.db import open_database
 from bot.errors import CommandError
 from bot.gazetteer import Gazetteer
-from bot.store import COUNT_CAP
+from bot.search_count_store import COUNT_CAP
 
 LAST_PAGE = COUNT_CAP // SEARCH_LIMIT
 

@@ -33,10 +33,11 @@ from bot.demo.server import serve_demo
 from bot.digest import send_digests
 from bot.edits import word_diff
 from bot.errors import ConfigError, DeliveryError
+from bot.feed_store import list_feeds
 from bot.model import Alert, Corroboration, Edit, Source
 from bot.outbox import deliver_pending
 from bot.settings import Settings
-from bot.store import list_feeds, subscriptions
+from bot.store import subscriptions
 from tests.feedserver import FeedServer
 from tests.runtime import DEMO_DISTRACTORS
 from tests.slackstub import APP_TOKEN, SIGNING_SECRET, TOKEN, SlackStub, signed_command
@@ -696,7 +697,7 @@ async def test_a_headline_in_a_reply_cannot_set_text_bold_or_struck(tmp_path: Pa
 
 
 def _add_feeds(env: Env, count: int) -> None:
-    from bot.store import add_feed
+    from bot.feed_store import add_feed
 
     for n in range(count):
         name = f"Regional wire number {n:03}"

@@ -28,8 +28,8 @@ from bot.app import POLL_TICK, poll_once, run_forever
 from bot.cli import main
 from bot.db import SCHEMA_VERSION, open_database
 from bot.errors import StoreError
+from bot.feed_store import add_feed, due_feeds
 from bot.settings import load_settings
-from bot.store import add_feed, due_feeds
 from tests.runtime import console_runtime
 
 TITLES = ["Poland deploys 2,000 troops to the Belarus border", "Japan sends destroyers to the Gulf"]

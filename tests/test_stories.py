@@ -421,7 +421,7 @@ def test_busy_crisis_days_of_one_wire_do_not_chain_into_one_story():
     Crimea days' headlines (troops, gas, markets, press releases) became one story, pairwise
     precision 0.46, recall 0.94 (the guard was chosen on other sources: 0.71, 0.89)."""
     from bot.evaluate import grouping, replay_file
-    from bot.topics.match import load_topics
+    from bot.topics.load import load_topics
 
     topic = next(t for t in load_topics() if t.name == "troop-deployments")
     items, out, _ = replay_file(REPO / "eval/heldout/reuters2007-16.jsonl", topic)

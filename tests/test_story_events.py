@@ -18,8 +18,8 @@ from bot.demo.server import serve_demo
 from bot.maintenance import prune
 from bot.outbox import OutboxStats
 from bot.pipeline import PollResult
+from bot.search_store import search_items
 from bot.settings import Settings
-from bot.store import search_items
 from tests.feedserver import FeedServer
 from tests.runtime import console_runtime
 
@@ -244,8 +244,8 @@ async def test_a_feed_rewrite_is_stored_without_waiting_for_the_rest_of_its_poll
 
     from aiohttp import web
 
+    from bot.feed_store import active_feeds
     from bot.pipeline import WAVE_GRACE, poll_many
-    from bot.store import active_feeds
 
     items = [(f"g{i}", f"Navy sends warship number {i} to the Gulf", "Sailed.") for i in range(6)]
     feed_server.serve("/rss", feed(*items))

@@ -15,12 +15,12 @@ from bot.backtest import archive
 from bot.commands import Commands, Invocation
 from bot.db import open_database, write
 from bot.encoder import base
+from bot.feed_store import add_feed
 from bot.gazetteer import Gazetteer
 from bot.grouping import JOIN_FEATURES, VECTOR_DIM, could_reach, join_model, join_probability
 from bot.model import Topic
 from bot.prepare import feed_terms
 from bot.replay import replay
-from bot.store import add_feed
 from bot.stories import StoryDoc, StoryIndex
 from tests.runtime import console_runtime, make_settings
 

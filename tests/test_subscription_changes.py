@@ -15,12 +15,13 @@ from bot.commands import WAITING_THROUGH, Commands, Invocation
 from bot.digest import send_digests
 from bot.edit_store import set_edits
 from bot.errors import DeliveryError
+from bot.feed_store import add_feed
 from bot.ingest import NewItem, store_new_items
 from bot.model import Entry, TopicMatch
 from bot.outbox import deliver_pending, hold_channel
 from bot.redecide import subscribe, sync_config_subscriptions, unsubscribe
 from bot.settings import Settings
-from bot.store import add_feed, pause_channel, set_muted
+from bot.store import pause_channel, set_muted
 from bot.stories import StoryIndex
 from bot.text import versions
 from tests.test_commands import make_settings

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from bot.errors import QueryError
 from bot.gazetteer import Gazetteer
 from bot.model import Topic
-from bot.topics.match import Matcher, explain
+from bot.topics.explanation import explain
+from bot.topics.match import Matcher
 from bot.topics.query import And, Entity, Not, Term, TopicRef, parse_query
 from bot.topics.usable import usable_topics
 

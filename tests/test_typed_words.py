@@ -14,7 +14,8 @@ from bot.cli import main
 from bot.gazetteer import Gazetteer
 from bot.model import Topic
 from bot.text.fold import fold_latin
-from bot.topics.match import Matcher, explain
+from bot.topics.explanation import explain
+from bot.topics.match import Matcher
 from bot.topics.query import words_of
 
 

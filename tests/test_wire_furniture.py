@@ -15,7 +15,8 @@ import pytest
 from bot.gazetteer import Gazetteer
 from bot.replay import ReplayInput, replay
 from bot.text.wire import headline, strip_byline
-from bot.topics.match import load_topics, prepare
+from bot.topics.load import load_topics
+from bot.topics.match import prepare
 from tests.conftest import T0
 
 

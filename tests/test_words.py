@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from bot.errors import QueryError
 from bot.gazetteer import Gazetteer
 from bot.model import Topic
-from bot.topics import match
-from bot.topics.match import Matcher, _eval, explain, prepare
+from bot.topics.evaluate import MAX_SPANS, _eval
+from bot.topics.explanation import explain
+from bot.topics.match import Matcher, prepare
 from bot.topics.query import Term, parse_query, tokenize, words_of
 
 
@@ -236,7 +237,7 @@ def test_a_near_chain_keeps_a_bounded_number_of_spans(gazetteer):
         found = _eval(link, doc, False)
         assert found is not None
         # One left span may add at most 2 * (distance + 1) joined spans past the cap.
-        assert len(found.spans) <= match.MAX_SPANS + 2 * 101
+        assert len(found.spans) <= MAX_SPANS + 2 * 101
         if not hasattr(link.left, "left"):
             break
         link = link.left

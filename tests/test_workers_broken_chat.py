@@ -18,8 +18,8 @@ import pytest_asyncio
 
 from bot.app import Runtime, open_runtime, poll_once
 from bot.commands import Commands, Invocation, Reply
+from bot.feed_store import list_feeds
 from bot.settings import Settings
-from bot.store import list_feeds
 from bot.workers import shutdown_workers
 from tests.feedserver import FeedServer
 from tests.runtime import recent

@@ -12,7 +12,7 @@ trial (`test`), overview (help, status, search), labels (`feedback`), recap (`di
 echo, lookups and urls hold what several of them share.
 
 Deliberately not here: any platform syntax or API, acknowledging within 3 seconds (adapters
-do that), and the queries themselves (bot.store, bot.status).
+do that), and the queries themselves (bot.store, bot/*_store.py, bot.status).
 """
 
 from bot.commands.dispatch import Commands

@@ -7,7 +7,7 @@ fetches, polls or rebuilds the matcher runs on the loop and hands its queries ov
 one (`StoreCalls.run`). `inline=True` (and a `:memory:` database, which a second connection
 cannot see) keeps them on the loop, as the benchmark's baseline.
 
-Deliberately not here: what the queries are (the handler modules, bot.store).
+Deliberately not here: what the queries are (the handler modules, bot/*_store.py).
 """
 
 from __future__ import annotations

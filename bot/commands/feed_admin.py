@@ -21,10 +21,10 @@ from bot.commands.feed_names import feed_name, host, name_free, title_name
 from bot.commands.grammar import Invocation, Reply
 from bot.commands.urls import URL_TEXT, guarded_url, unsafe
 from bot.errors import CommandError, FeedParseError, FetchError, UnsafeURLError
+from bot.feed_store import add_feed, feed_at, feed_item_counts, list_feeds, remove_feed
 from bot.health import describe
 from bot.health_store import feeds_health
 from bot.pipeline import poll_feed
-from bot.store import add_feed, feed_at, feed_item_counts, list_feeds, remove_feed
 from bot.wording import counted
 from bot.workers import WorkersBroken, parse_feed_async
 
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from bot.app import Runtime
     from bot.commands.calls import StoreCalls
-    from bot.store import FeedRow
+    from bot.feed_store import FeedRow
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ host; one listed feed a name.
 A feed's name is shown in every list and as every alert's outlet, so a typed NAME and a
 feed's own <title> meet the same rules: one line, no backticks, no URL, at most 80 characters.
 
-Deliberately not here: adding or removing the feed (bot.commands.feed_admin, bot.store).
+Deliberately not here: adding or removing the feed (bot.commands.feed_admin, bot.feed_store).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from bot.commands.echo import one_line
 from bot.errors import CommandError
+from bot.feed_store import feed_named
 from bot.settings import LINE_BREAKING
-from bot.store import feed_named
 from bot.text.invisible import strip_invisible
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ time span, what this channel got of it and its first report's link; pages and th
 are of stories. An item no story holds (stored before the story index) is a line of its own.
 
 Deliberately not here: reading what was typed (bot.commands.lookups), the queries
-(bot.store), and changing anything.
+(bot.search_store, bot.search_count_store, bot.story_store), and changing anything.
 """
 
 from __future__ import annotations
@@ -23,19 +23,11 @@ from bot.commands.grammar import SEARCH_LIMIT
 from bot.commands.lookups import SearchQuery, search_query
 from bot.commands.urls import URL_TEXT
 from bot.errors import CommandError
+from bot.feed_store import list_feeds
+from bot.search_count_store import COUNT_CAP, count_stories, search_matches
+from bot.search_store import Hit, search_stories
 from bot.settings import LINE_BREAKING
-from bot.store import (
-    COUNT_CAP,
-    Hit,
-    Told,
-    count_stories,
-    list_feeds,
-    reports_shown,
-    search_matches,
-    search_stories,
-    stories_told,
-    story_deliveries,
-)
+from bot.story_store import Told, reports_shown, stories_told, story_deliveries
 from bot.text.invisible import quoted
 from bot.wording import counted
 

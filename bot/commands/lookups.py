@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from bot.commands.echo import now_iso, shown, when
 from bot.durations import parse_duration
 from bot.errors import CommandError
-from bot.store import SearchTerms, list_topics
+from bot.search_store import SearchTerms
+from bot.store import list_topics
 
 if TYPE_CHECKING:
     from sqlite_utils import Database

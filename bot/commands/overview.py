@@ -3,7 +3,7 @@
 They only read: `status` and `search` run whole on the store thread (`bot.commands.calls`);
 `help` needs no query at all.
 
-Deliberately not here: the health and search queries themselves (bot.status, bot.store), and
+Deliberately not here: the health and search queries themselves (bot.status, bot.search_store), and
 any command that changes something.
 """
 
@@ -20,6 +20,7 @@ from bot.commands.lookups import describe_sub, live
 from bot.commands.rights import is_moderator, rights_mark
 from bot.commands.subscriptions import next_digest
 from bot.durations import format_duration
+from bot.feed_store import list_feeds
 from bot.feedback import Marked, TopicWeek, last_week
 from bot.gone_topics import gone_line, gone_subscriptions
 from bot.outbox import pending_count
@@ -31,13 +32,7 @@ from bot.status import (
     posted_since,
     without_vectors,
 )
-from bot.store import (
-    RETIRED,
-    SubscriptionRow,
-    list_feeds,
-    list_topics,
-    subscriptions,
-)
+from bot.store import RETIRED, SubscriptionRow, list_topics, subscriptions
 from bot.wording import counted
 from bot.workers import pool_trouble
 

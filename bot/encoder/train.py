@@ -49,7 +49,8 @@ from bot.gazetteer import Gazetteer
 from bot.labelled import LabelledItem
 from bot.relevance.train import CORPUS
 from bot.relevance.train import corpus_digest as words_digest
-from bot.topics.match import Matcher, load_topics, prepare
+from bot.topics.load import load_topics
+from bot.topics.match import Matcher, prepare
 
 RANK = 8
 EPOCHS = 3

@@ -12,7 +12,8 @@ subscription's only/except, which a stop ends between two slices. `topic add`, a
 after the config changed a topic, decide the items before their first write (seconds at
 thousands waiting); a stop meanwhile ends them there, nothing written
 (`_waiting_batches`), or between two slices. The plain queries on feeds, topics and
-subscriptions are `bot.store`'s; nothing here matches text itself (`bot.narrow`) or sends.
+subscriptions are `bot.feed_store`'s and `bot.store`'s; nothing here matches text itself
+(`bot.narrow`) or sends.
 
 The package, a module per job:
 - `channel`: one channel's queued alerts decided again, a story at a time (`taker`);

@@ -34,7 +34,8 @@ from bot.labelled import LabelledItem, load_labelled
 from bot.relevance.features import featurize
 from bot.relevance.lexicon import CLASSES, COMPUTING, NEG_ONLY_BEFORE, PHRASES
 from bot.relevance.model import HERE
-from bot.topics.match import Matcher, load_topics, prepare
+from bot.topics.load import load_topics
+from bot.topics.match import Matcher, prepare
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "eval" / "corpus"

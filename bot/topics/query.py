@@ -25,8 +25,9 @@ themselves keep their accents, as explanations show them. A phrase does not run 
 sentence into the next (`sentence_starts`). There is no stemming: write `deploy*`
 to allow "deploys", "deployed", "deployment" (predictable beats clever).
 
-This module only parses. Entity names and topic references are resolved, and texts matched,
-in `match.py` (references between topics are ordered and checked for cycles in `refs.py`).
+This module only parses. Entity names and topic references are resolved in `compile.py`, and
+texts matched in `match.py` (references between topics are ordered and checked for cycles in
+`refs.py`).
 """
 
 from __future__ import annotations
@@ -271,7 +272,7 @@ class Or:
 
 
 class Leaf:
-    """A leaf a compiler puts into a parsed tree in place of a part of it (in `match.py`: a
+    """A leaf a compiler puts into a parsed tree in place of a part of it (in `compile.py`: a
     bound topic reference, the plain words of one OR); the parser never makes one."""
 
     __slots__ = ()

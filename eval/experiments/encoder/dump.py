@@ -2,7 +2,8 @@ import pickle, sys
 from pathlib import Path
 from bot.labelled import load_labelled
 from bot.gazetteer import Gazetteer
-from bot.topics.match import Matcher, load_topics, prepare
+from bot.topics.load import load_topics
+from bot.topics.match import Matcher, prepare
 from bot.relevance.features import featurize
 from bot.relevance.train import SOURCE_GROUPS
 gz = Gazetteer.load()

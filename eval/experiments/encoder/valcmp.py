@@ -4,7 +4,8 @@ from pathlib import Path
 import numpy as np
 from bot.labelled import load_labelled
 from bot.gazetteer import Gazetteer
-from bot.topics.match import Matcher, load_topics, prepare
+from bot.topics.load import load_topics
+from bot.topics.match import Matcher, prepare
 from bot.relevance import train as T
 from bot.encoder import Encoder
 from bot.encoder.train import encoder_text

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from bot.evaluate import detection, grouping, replay_file  # noqa: E402
-from bot.topics.match import load_topics  # noqa: E402
+from bot.topics.load import load_topics  # noqa: E402
 
 VALIDATION = Path(__file__).resolve().parents[2] / "corpus" / "validation.jsonl"
 AGENCIES = ("Reuters", "AP", "AFP", "Canadian Press")
