@@ -148,10 +148,9 @@ def _items(db: sqlite_utils.Database, deliveries: list[int]) -> dict[int, tuple[
 
 def _outlets(db: sqlite_utils.Database, channel: str, stories: list[int]) -> dict[int, int]:
     """story -> the outlets of its reports this channel has an alert for (told or not; not
-    one dropped), as
-    its alerts and digest lines count them: a report that only joined the story (Moscow
-    condemning a deployment, grouped with it) never reached the channel and is no outlet of
-    it (docs/alerts.md, Corroboration)."""
+    one dropped), as its alerts and digest lines count them: a report that only joined the
+    story (Moscow condemning a deployment, grouped with it) never reached the channel and is
+    no outlet of it (docs/alerts.md, Corroboration)."""
     marks = ",".join("?" * len(stories))
     return dict(
         db.execute(
