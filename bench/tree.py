@@ -247,7 +247,8 @@ def run(quick: bool = False, against: str = BASELINE) -> Section:
         0,
         f"{FEEDS} feeds; each round publishes a candidate in every feed; medians over "
         f"{rounds} rounds. poll_ms: one feed's poll, fetch to stored, mean over a round's polls "
-        "(median over rounds).",
+        "(median over rounds); it moves 2x between runs of the same code on a shared machine, "
+        "where the encoder calls' note below (one pool, alternating) is the comparison.",
     )
     section.seconds = time.perf_counter() - began
     return section
