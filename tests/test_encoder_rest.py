@@ -46,11 +46,8 @@ def test_released_weights_leave_memory_and_score_the_same():
 
 
 def _workers() -> list[int]:
-    return [
-        p.pid
-        for p in psutil.Process().children()
-        if "resource_tracker" not in " ".join(p.cmdline())
-    ]
+    """This process's pool workers (spawned: `spawn_main`), not its other children."""
+    return [p.pid for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())]
 
 
 @pytest.mark.slow
