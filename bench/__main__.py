@@ -36,6 +36,7 @@ BENCHMARKS = (
     "storage",
     "search",
     "memory",
+    "tree",
     "startup",
 )
 

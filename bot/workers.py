@@ -30,11 +30,12 @@ import signal
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TypeVar
 
+from bot import heap
 from bot.errors import FeedParseError, WirewatchError, WorkerError, one_line
 from bot.failpoints import WORKER_START, WORKER_START_HANG, failpoint, hang
 from bot.feeds.parse import parse_feed
@@ -56,6 +57,10 @@ CANARY_TIMEOUT = 60.0
 # hang as they start never answers, and each feed's poll would wait the whole minute.
 CANARY_QUICK = 15.0
 RECHECK = 30.0  # seconds a broken pool is taken as broken before the next canary
+# Seconds without encoder work after which a worker lets go of the weights' pages and its
+# freed heap (`_rest`): longer than the gaps between a poll's batches, far shorter than the
+# 45 s between polls.
+ENCODER_RESTS_AFTER: float | None = 5.0  # None: a worker keeps them
 CANARY_FEED = (
     b"<?xml version='1.0'?><rss version='2.0'><channel><title>canary</title>"
     b"<item><title>canary</title><guid>canary</guid></item></channel></rss>"
@@ -87,6 +92,7 @@ class _Verdict:
 
 
 _verdict = _Verdict()
+_resting: threading.Timer | None = None  # in a worker: when it lets go (`_encoding`)
 
 
 async def parse_feed_async(
@@ -137,13 +143,18 @@ async def opinions_async(
     """The encoder's probabilities (`bot.encoder.opinions`) in a worker process: its weights
     and numpy live there, not in the bot's own memory. ConfigError when the weights are not
     installed; WorkerError when the worker failed."""
-    return await in_worker(timeout, "encoder", opinions_in_worker, head, list(texts))
+    return await in_worker(
+        timeout, "encoder", opinions_in_worker, head, list(texts), ENCODER_RESTS_AFTER
+    )
 
 
-def opinions_in_worker(head: str, texts: list[str]) -> list[float]:
+def opinions_in_worker(
+    head: str, texts: list[str], rests_after: float | None = None
+) -> list[float]:
     from bot.encoder import opinions  # numpy and the weights: only in the worker
 
-    return opinions(head, texts)
+    with _encoding(rests_after):
+        return opinions(head, texts)
 
 
 async def sentence_vectors_async(
@@ -151,13 +162,44 @@ async def sentence_vectors_async(
     timeout: float = 60.0,  # noqa: ASYNC109 - a caller's deadline could not kill the worker
 ) -> list[bytes]:
     """`bot.encoder.sentence_vectors` in a worker process (for the story index)."""
-    return await in_worker(timeout, "sentence vectors", sentence_vectors_in_worker, list(texts))
+    return await in_worker(
+        timeout, "sentence vectors", sentence_vectors_in_worker, list(texts), ENCODER_RESTS_AFTER
+    )
 
 
-def sentence_vectors_in_worker(texts: list[str]) -> list[bytes]:
+def sentence_vectors_in_worker(texts: list[str], rests_after: float | None = None) -> list[bytes]:
     from bot.encoder import sentence_vectors  # numpy and the weights: only in the worker
 
-    return sentence_vectors(texts)
+    with _encoding(rests_after):
+        return sentence_vectors(texts)
+
+
+@contextlib.contextmanager
+def _encoding(rests_after: float | None) -> Iterator[None]:
+    """Encoder work in this worker; `rests_after` seconds after the last of it, the worker
+    lets go of what it holds for it (`_rest`), unless more comes first. None: it keeps it."""
+    global _resting
+    if _resting is not None:
+        _resting.cancel()
+        _resting = None
+    try:
+        yield
+    finally:
+        if rests_after is not None:
+            _resting = threading.Timer(rests_after, _rest)
+            _resting.daemon = True
+            _resting.start()
+
+
+def _rest() -> None:
+    """Between polls, a worker that scored held the weights' pages it read (70-90 MB in
+    each worker) and the heap its batches freed; both go back. The next batch maps the pages
+    again from the page cache (ms) and reads the same bytes: scores do not change.
+    `python -m bench.tree` measures both sides."""
+    from bot.encoder.weights import release
+
+    release()
+    heap.give_back()
 
 
 async def start_workers() -> None:

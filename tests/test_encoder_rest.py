@@ -1,0 +1,67 @@
+"""Between polls, a worker that scored lets go of the encoder's weights (70-90 MB of pages
+in each worker, which kept the idle bot's process tree over its 150 MB), and scores the next
+batch exactly as before."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import psutil
+import pytest
+
+from bot import workers
+from bot.encoder.model import Encoder
+from bot.encoder.weights import release
+
+TEXTS = [
+    "Pentagon deploys 3,000 troops to Poland",
+    "North Korea has sent more troops to Russia",
+    "Central bank holds rates steady as inflation cools",
+]
+MB = 2**20
+
+
+def weights_resident(pid: int) -> float:
+    """Bytes of the weights file resident in the process `pid` (its mappings of it)."""
+    total, counting = 0, False
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5:  # a mapping's first line
+            counting = line.endswith("model.safetensors")
+        elif counting and head[0] == "Rss:":
+            total += int(head[1]) * 1024
+    return total
+
+
+def test_released_weights_leave_memory_and_score_the_same():
+    encoder = Encoder()
+    before = encoder.embed(TEXTS)
+    assert weights_resident(os.getpid()) > 20 * MB
+    release()
+    assert weights_resident(os.getpid()) < 2 * MB
+    after = encoder.embed(TEXTS)
+    assert after.tobytes() == before.tobytes()  # the same bytes read again: the same vectors
+
+
+def _workers() -> list[int]:
+    """This process's pool workers (spawned: `spawn_main`), not its other children."""
+    return [p.pid for p in psutil.Process().children() if "spawn_main" in " ".join(p.cmdline())]
+
+
+@pytest.mark.slow
+async def test_a_worker_lets_go_of_the_weights_once_idle_and_scores_the_same_after(monkeypatch):
+    monkeypatch.setattr(workers, "ENCODER_RESTS_AFTER", 1.0)
+    workers.shutdown_workers()  # fresh workers: none has read the weights yet
+    try:
+        first = await workers.sentence_vectors_async(TEXTS)
+        opinion = await workers.opinions_async("deployments", TEXTS[:1])
+        held = max(weights_resident(pid) for pid in _workers())
+        assert held > 20 * MB  # the worker that scored holds them while it may score again
+        await asyncio.sleep(2.5)
+        assert all(weights_resident(pid) < 2 * MB for pid in _workers())  # let go once idle
+        assert await workers.sentence_vectors_async(TEXTS) == first
+        assert await workers.opinions_async("deployments", TEXTS[:1]) == opinion
+    finally:
+        workers.shutdown_workers()
