@@ -28,8 +28,8 @@ stall a chat command would see. Cases, each in a fresh interpreter:
   of the archive.
 
 Baselines in the same invocation: the heartbeat on an idle loop (what the machine adds).
-Every poll case run with the code of an earlier commit (`--against`, default BASELINE: main
-before the digest-once and opinion-turns changes), its `bot/` and `config/` extracted with
+Every poll case run with the code of an earlier commit (`--against`, default BASELINE: stop
+58's code, at the schema this tree writes), its `bot/` and `config/` extracted with
 `git archive` and put first on the child's path. The commands with their store work on the
 loop (`Commands(rt, inline=True)`, what every command did before it moved to the command
 thread). The poll during a long write with the command's write in one transaction
@@ -69,9 +69,11 @@ from bench.feedserver import FeedServer
 from bench.report import Section, ratio
 
 ROOT = Path(__file__).resolve().parent.parent
-# main just before entries carried their digest and opinions took turns, at the schema this
-# tree writes (b0ae0a0, the one before, refuses the archive: schema 19 is newer than its 18)
-BASELINE = "b25c1b4"
+# An earlier commit that reads the schema this tree writes (an older one refuses the archive:
+# a newer schema). Stop 58's code with run_state (schema 22) added; until stop 59 it was
+# b25c1b4, main just before entries carried their digest and opinions took turns, whose
+# figures bench/RESULTS.md keeps.
+BASELINE = "4e81c02"
 BEAT = 0.001
 CASES = ("flood", "changed", "opinions", "archive", "commands")
 NEW_FEEDS = 4  # x 50 items: the polls of the changed and opinions cases and of a long write
