@@ -317,3 +317,31 @@ def test_a_donation_box_ends_the_article():
         "Thank you for standing with us.",
     ]
     assert drop_boilerplate(paragraphs) == paragraphs[:2]
+
+
+def test_a_saved_file_of_many_comments_is_told_from_a_page_at_once():
+    """`topics test --file` asks whether the file is a whole page: a fragment opening with
+    comments (a template's, a CMS's) hung the command, each comment's end able to be read
+    as a later one's (2^n ways, hours at 40 comments)."""
+    from bot.text.clean import is_page
+
+    started = time.perf_counter()
+    assert not is_page("<!---->" * 24 + "<div>Troops deployed</div>")
+    assert is_page("<!-- saved from url=(0020)https://x.example -->\n<!DOCTYPE html><html>")
+    assert not is_page("<!-- a --> <div><html>")  # a page's tag later on: not a page's start
+    assert time.perf_counter() - started < 0.5
+
+
+def test_a_page_of_unclosed_title_tags_is_read_at_once():
+    """Chat's `test TOPIC URL` reads the fetched page's title on the event loop: a hostile
+    page (5 MB of `<title>`, none closed) took time growing with its square (seconds at
+    100 KB, hours at 5 MB), every channel's commands and alerts waiting meanwhile."""
+    from bot.text.clean import page_title
+
+    started = time.perf_counter()
+    assert page_title("<title>" * 15_000) == ""
+    assert page_title("<title" * 15_000) == ""
+    assert time.perf_counter() - started < 0.5
+    page = "<html><TITLE lang=en>Troops &amp;\n ships</title></html>"
+    assert page_title(page) == "Troops & ships"
+    assert page_title("<title>a</title><title>b</title>") == "a"

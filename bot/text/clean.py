@@ -169,9 +169,15 @@ def extract_article(html: bytes | str, url: str | None = None) -> str | None:
     return "\n".join(paragraphs)[:MAX_ARTICLE_CHARS].strip()
 
 
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-# A whole web page, as saved from a browser: not text with a tag or two in it.
-_PAGE = re.compile(r"\ufeff?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html[\s>])", re.I | re.S)
+# Each looked for once, from where the last ended: one `(.*?)</title>` pattern rescanned the
+# page from each `<title` (hours for 5 MB of unclosed ones, on the event loop).
+_TITLE_OPEN = re.compile(r"<title[^<>]*>", re.IGNORECASE)
+_TITLE_CLOSE = re.compile(r"</title>", re.IGNORECASE)
+# A whole web page, as saved from a browser: not text with a tag or two in it. A comment
+# ends at its first `-->`: `<!--.*?-->` could also end at any later one, 2^n ways to fail.
+_PAGE = re.compile(
+    r"\ufeff?\s*(?:<!--(?:(?!-->).)*-->\s*)*<(?:!doctype\s+html|html[\s>])", re.I | re.S
+)
 
 
 def is_page(text: str) -> bool:
@@ -181,8 +187,11 @@ def is_page(text: str) -> bool:
 
 def page_title(html: str) -> str:
     """A page's `<title>`, on one line ("" without one): the headline a page is read by."""
-    found = _TITLE.search(html)
-    return " ".join(htmllib.unescape(found.group(1)).split()) if found else ""
+    opened = _TITLE_OPEN.search(html)
+    closed = _TITLE_CLOSE.search(html, opened.end()) if opened else None
+    if opened is None or closed is None:
+        return ""
+    return " ".join(htmllib.unescape(html[opened.end() : closed.start()]).split())
 
 
 def page_text(html: str, url: str | None = None) -> str:
