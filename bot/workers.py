@@ -461,6 +461,9 @@ def _limit_worker(memory: int, parent: int) -> None:
     # side by side, and two threads each on two cores made each batch twice as slow.
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[name] = "1"
+    # Its threads (the parent's watch, the encoder's rest) share the heap the work uses:
+    # glibc gave each its own, 64 MB of the address space RLIMIT_AS counts (bot.heap).
+    heap.limit_arenas(1)
     # Some platforms (macOS) refuse RLIMIT_AS; the time bound still holds there.
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (memory, memory))

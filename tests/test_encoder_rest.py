@@ -70,3 +70,34 @@ async def test_a_worker_lets_go_of_the_weights_once_idle_and_scores_the_same_aft
         assert await workers.opinions_async("deployments", TEXTS[:1]) == opinion
     finally:
         workers.shutdown_workers()
+
+
+def _address_space(pid: int) -> int:
+    """What the worker's memory limit (RLIMIT_AS, `WORKER_MEMORY`) counts: its mappings."""
+    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if "VmSize" in x)
+    return int(line.split()[1]) * 1024
+
+
+@pytest.mark.slow
+async def test_a_worker_that_rests_keeps_the_room_its_memory_limit_gives_its_work(monkeypatch):
+    """The rest's timer is a thread, and glibc gave it a heap of its own (64 MB of address
+    space reserved, 128 MB as it was made): a worker that had scored was that much nearer
+    its 512 MB limit, and a large feed or page parsed there next failed as too big sooner."""
+    monkeypatch.setattr(workers, "_MAX_WORKERS", 1)  # one worker: every call is its
+    monkeypatch.setattr(workers, "ENCODER_RESTS_AFTER", None)
+    workers.shutdown_workers()
+    try:
+        await workers.sentence_vectors_async(TEXTS)
+        await workers.opinions_async("deployments", TEXTS[:1])
+        (pid,) = _workers()
+        kept = _address_space(pid)  # the weights and the model's arrays, no rest asked
+        monkeypatch.setattr(workers, "ENCODER_RESTS_AFTER", 0.2)
+        await workers.opinions_async("deployments", TEXTS[:1])
+        deadline = time.monotonic() + 20
+        while weights_resident(pid) >= 2 * MB:
+            assert time.monotonic() < deadline, "the idle worker still holds the weights"
+            await asyncio.sleep(0.1)
+        grown = _address_space(pid) - kept
+        assert grown < 24 * MB, f"{grown / MB:.0f} MB more address space after resting"
+    finally:
+        workers.shutdown_workers()
