@@ -345,3 +345,17 @@ def test_a_page_of_unclosed_title_tags_is_read_at_once():
     page = "<html><TITLE lang=en>Troops &amp;\n ships</title></html>"
     assert page_title(page) == "Troops & ships"
     assert page_title("<title>a</title><title>b</title>") == "a"
+
+
+def test_a_saved_xhtml_page_is_a_page():
+    """`topics test --file` reads a saved page by its title and article: an XHTML page (an
+    XML declaration before its doctype) was read as markup, "<?xml ...?>" its headline."""
+    from bot.text.clean import is_page
+
+    xhtml = (
+        '\ufeff<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD '
+        'XHTML 1.0 Strict//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n'
+        '<html xmlns="http://www.w3.org/1999/xhtml"><head><title>Troops sent</title>'
+    )
+    assert is_page(xhtml)
+    assert not is_page('<?xml version="1.0"?><rss version="2.0"><channel>')  # a feed is not

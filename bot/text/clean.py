@@ -173,15 +173,19 @@ def extract_article(html: bytes | str, url: str | None = None) -> str | None:
 # page from each `<title` (hours for 5 MB of unclosed ones, on the event loop).
 _TITLE_OPEN = re.compile(r"<title[^<>]*>", re.IGNORECASE)
 _TITLE_CLOSE = re.compile(r"</title>", re.IGNORECASE)
-# A whole web page, as saved from a browser: not text with a tag or two in it. A comment
-# ends at its first `-->`: `<!--.*?-->` could also end at any later one, 2^n ways to fail.
+# A whole web page, as saved from a browser (an XHTML one after its XML declaration): not
+# text with a tag or two in it. A comment ends at its first `-->`: `<!--.*?-->` could also
+# end at any later one, 2^n ways to fail.
 _PAGE = re.compile(
-    r"\ufeff?\s*(?:<!--(?:(?!-->).)*-->\s*)*<(?:!doctype\s+html|html[\s>])", re.I | re.S
+    r"\ufeff?\s*(?:<\?xml[^<>]*>\s*)?(?:<!--(?:(?!-->).)*-->\s*)*"
+    r"<(?:!doctype\s+html|html[\s>])",
+    re.I | re.S,
 )
 
 
 def is_page(text: str) -> bool:
-    """Whether `text` is a whole HTML page (`<!DOCTYPE html>` or `<html>` first)."""
+    """Whether `text` is a whole HTML page (`<!DOCTYPE html>` or `<html>` first, after an
+    XML declaration and comments)."""
     return _PAGE.match(text[:10_000]) is not None
 
 
