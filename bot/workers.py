@@ -188,7 +188,10 @@ def _encoding(rests_after: float | None) -> Iterator[None]:
         if rests_after is not None:
             _resting = threading.Timer(rests_after, _rest)
             _resting.daemon = True
-            _resting.start()
+            # a thread that cannot start (out of memory or threads) costs the rest, never
+            # the batch's result
+            with contextlib.suppress(RuntimeError, MemoryError):
+                _resting.start()
 
 
 def _rest() -> None:
