@@ -45,7 +45,8 @@ from bot.model import Topic
 from bot.narrow import Redecision, filter_error, rematch
 from bot.onebot import one_bot
 from bot.outbox import OutboxStats, deliver_notices, deliver_pending, reconcile
-from bot.pipeline import Pipeline, PollResult, poll_many
+from bot.pipeline import PollResult, poll_many
+from bot.poll_context import Pipeline
 from bot.redecide import (
     DECIDE_BATCH,
     NOTHING_CHANGED,

@@ -6,6 +6,11 @@
 Fetching and parsing are async and bounded; matching, grouping and summarising are pure
 functions over data. A failure at any stage is recorded on the feed and never touches the
 others; a crash between stages loses nothing because only the final transaction writes items.
+
+Here: the poll of many feeds in waves, which entries are new, storing and recording each
+feed's outcome. What a poll needs is bot.poll_context's `Pipeline`; what is concluded
+about the new entries (news or not, article text, topics, vectors) is bot.decide's; the
+event loop's turns are bot.turns'.
 """
 
 from __future__ import annotations
@@ -15,27 +20,25 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TypeVar
 
 import sqlite_utils
 
-from bot import heap, metrics, opinions, sentencevectors
-from bot.clock import parse_iso, utcnow
-from bot.corroboration import wire_of
-from bot.corroboration_store import Rule
+from bot import heap, metrics
+from bot.clock import utcnow
+from bot.decide import _decide
 from bot.edit_store import store_edits
 from bot.errors import FeedParseError, FetchError, UnsafeURLError, WirewatchError, one_line
 from bot.failpoints import failpoint
 from bot.feed_store import FeedRow, record_failure, record_success
-from bot.feeds.fetch import Fetcher, backoff_delay
+from bot.feeds.fetch import backoff_delay
 from bot.feeds.guard import check_url
 from bot.feeds.parse import base_identity
-from bot.gazetteer import Gazetteer
 from bot.health_store import assess_feed
 from bot.ingest import Ingested, NewItem, log_stored, publication_order, store_front
-from bot.model import Entry, FetchResult, ParsedFeed, Prepared
-from bot.prepare import prepared_of
+from bot.model import Entry, FetchResult, ParsedFeed
+from bot.poll_context import Pipeline
 from bot.revisions import (
     CHUNK,
     Revision,
@@ -43,14 +46,9 @@ from bot.revisions import (
     resolve_identities,
     stored_versions,
 )
-from bot.settings import Settings
 from bot.stories import StoryIndex
-from bot.text.summary import summarize
-from bot.topics.match import Matcher, prepare
-from bot.turns import Turns
 from bot.workers import (
     WorkersBroken,
-    extract_article_async,
     parse_feed_async,
     prepare_entries_async,
 )
@@ -59,50 +57,6 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 WAVE_GRACE = 2.0  # seconds the other feeds of a poll get to be stored with the first ready
-ARTICLE_LEAD_CHARS = 1500  # topics match on the article's lead, not on its background paragraphs
-
-
-HOLD = 60.0  # seconds a feed waits whose poll's outcome the database could not record
-
-
-@dataclass
-class Pipeline:
-    """What a poll needs; one per running bot, shared by every feed's poll."""
-
-    db: sqlite_utils.Database
-    settings: Settings
-    fetcher: Fetcher
-    matcher: Matcher
-    gazetteer: Gazetteer
-    index: StoryIndex
-    article_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
-    # The loop's time, taken in turns by the feeds deciding and the wave storing.
-    turns: Turns = field(default_factory=lambda: Turns())
-    # Called when a wave stored new or edited items, so the runner can send them now rather than at
-    # its next outbox tick (a first poll of 1,000 feeds has many waves).
-    on_queued: Callable[[], None] | None = None
-    # Feed id -> monotonic time before which it is not fetched again: its last outcome could
-    # not be recorded (the database failing: a full disk), so its `next_poll` never moved.
-    held: dict[int, float] = field(default_factory=dict)
-
-    def ready(self, feeds: list[FeedRow]) -> list[FeedRow]:
-        """The due feeds not held back: a failing database must not have every feed fetched
-        again in full on every scheduler tick."""
-        now = time.monotonic()
-        return [f for f in feeds if self.held.get(f.id, 0.0) <= now]
-
-    def hold(self, feed: FeedRow) -> None:
-        self.held[feed.id] = time.monotonic() + min(HOLD, self.interval(feed))
-
-    def interval(self, feed: FeedRow) -> float:
-        """The feed's own poll interval, else the config's."""
-        return feed.interval or self.settings.poll_interval
-
-    @property
-    def rule(self) -> Rule:
-        """When a story is corroborated (config `corroboration`)."""
-        c = self.settings.corroboration
-        return Rule(c.outlets, timedelta(seconds=c.window))
 
 
 @dataclass(frozen=True)
@@ -453,147 +407,6 @@ def forget_uncommitted(db: sqlite_utils.Database, index: StoryIndex) -> None:
     """Drop from the index the items of a rolled-back transaction (their ids are reused)."""
     newest = db.execute("SELECT max(id) FROM items").fetchone()[0] or 0
     index.discard([key for key in index.members() if key > newest])
-
-
-@dataclass(frozen=True)
-class _Look:
-    """What an entry's feed text says, before any article page is fetched."""
-
-    entry: Entry
-    published: datetime
-    alertable: bool
-    feed_text: Prepared
-    candidate: bool
-    fetch_article: bool
-
-
-async def _decide(p: Pipeline, feed: FeedRow, entries: list[Entry], now: datetime) -> list[NewItem]:
-    """Everything wirewatch concludes about new entries, before storing them.
-
-    Article pages are fetched concurrently, and only for candidates; the other entries are
-    decided at once (a task per entry would cost more than deciding it). `now` is the poll's
-    start, the same for every feed of it: an undated item is dated then, so which of a poll's
-    undated reports leads a story never depends on which server answered first.
-    """
-    looks = []
-    async with p.turns.section() as pace:
-        for e in entries:
-            looks.append(_look(p, feed, e, now))
-            await pace()
-    wanted = [look for look in looks if look.fetch_article]
-    fetched = iter(await asyncio.gather(*(_article_text(p, w.entry.url) for w in wanted)))
-    texts = [next(fetched) if look.fetch_article else None for look in looks]
-    matched: list[Prepared] = []
-    async with p.turns.section() as pace:  # an article's lead is tokenised anew: ms
-        for look, text in zip(looks, texts, strict=True):
-            matched.append(_matched(p, look, text))
-            await pace()
-    # The encoder's opinion, for candidates whose topic's model takes one: one worker call
-    # for the feed's new entries, which are judged (which opinions they want) in turns.
-    asked = [i for i, look in enumerate(looks) if look.candidate]
-    if asked:
-        pairs = [
-            (matched[i], opinions.reads(looks[i].entry.title, looks[i].entry.summary, texts[i]))
-            for i in asked
-        ]
-        given = await opinions.ask(p.matcher, pairs, p.turns.section)
-        for i, prepared in zip(asked, given, strict=True):
-            matched[i] = prepared
-    # Every new entry's sentence vector, for the story index: one worker call too. Not for
-    # entries older than the story window (most of a feed's first poll, often): no later
-    # item is compared with them, and their vectors would be forgotten at once.
-    open_since = now - timedelta(seconds=p.settings.story_window)
-    titles = [look.entry.title if look.published >= open_since else "" for look in looks]
-    vectors = (
-        await sentencevectors.ask(titles) if p.settings.sentence_vectors else [None] * len(titles)
-    )
-    items = []
-    async with p.turns.section() as pace:
-        for look, text, prepared, vector in zip(looks, texts, matched, vectors, strict=True):
-            items.append(replace(_conclude(p, look, text, prepared, now), vector=vector))
-            await pace()
-    return items
-
-
-def _news(p: Pipeline, feed: FeedRow, entry: Entry, now: datetime) -> bool:
-    """Whether a new entry may be alerted: published within `max_age` (or the feed's poll
-    interval, if longer), on every poll, so that neither a feed's back catalogue on first
-    contact nor what piled up while the bot was stopped, the feed down, or its items pruned
-    floods a channel. An entry with no believable date is as old as its feed's back
-    catalogue unless the feed was read lately (within max_age, or two of its intervals)."""
-    age = timedelta(seconds=max(p.settings.max_age, p.interval(feed)))
-    if entry.published is not None:
-        return entry.published >= now - age
-    if feed.last_success is None:
-        return False
-    try:
-        read = parse_iso(feed.last_success)
-    except ValueError:  # a damaged timestamp: as good as never read
-        return False
-    return read >= now - max(age, timedelta(seconds=2 * p.interval(feed)))
-
-
-def _look(p: Pipeline, feed: FeedRow, entry: Entry, now: datetime) -> _Look:
-    if entry.date_ignored:  # only new entries get here: said once per item
-        log.info(
-            "item.date_ignored feed=%s item=%s date=%s reason=implausible using=first_seen",
-            feed.name,
-            entry.identity,
-            entry.date_ignored,
-        )
-    published = entry.published or now
-    alertable = _news(p, feed, entry, now)
-    # Tokens, entities and story terms come from the parse worker (bot.prepare).
-    feed_text = prepared_of(entry, p.gazetteer)
-    # No topic can fire on an item without one of the topics' terms: most items stop here.
-    candidate = p.matcher.could_match_prepared(feed_text)
-    fetch = alertable and candidate and bool(entry.url) and p.settings.articles.fetch
-    return _Look(entry, published, alertable, feed_text, candidate, fetch)
-
-
-def _matched(p: Pipeline, look: _Look, text: str | None) -> Prepared:
-    """What topics match on: the feed's text, or with the article's lead when it was fetched."""
-    if not text:
-        return look.feed_text
-    body = f"{look.entry.summary}\n{text[:ARTICLE_LEAD_CHARS]}"
-    return prepare(look.entry.title, body, p.gazetteer)
-
-
-def _conclude(
-    p: Pipeline, look: _Look, text: str | None, matched: Prepared, now: datetime
-) -> NewItem:
-    entry = look.entry
-    return NewItem(
-        entry=entry,
-        published=min(look.published, now),
-        text=text,
-        # Feed text is summarised when an alert needs it (bot.alerts.build_alert), not per item.
-        alert_summary=summarize(entry.title, text) if text else "",
-        entities=matched.names,
-        matches=tuple(p.matcher.match_prepared(matched, relaxed=True)) if look.candidate else (),
-        alertable=look.alertable,
-        terms=look.feed_text.terms,  # of the feed's text, fetched article or not (feed_names)
-        wire=wire_of(entry.author, entry.summary, text),
-    )
-
-
-async def _article_text(p: Pipeline, url: str | None) -> str | None:
-    """The article's main text, or None: a page that fails only costs us the richer text."""
-    if not p.settings.articles.fetch or not url:
-        return None
-    async with p.article_slots:
-        try:
-            # Never trusted: the feed's URL was written by ops, its links by whoever writes
-            # the feed; they pass the address guard unless private addresses are allowed.
-            page = await asyncio.wait_for(
-                p.fetcher.fetch_page(url, trusted=False), timeout=p.settings.articles.timeout
-            )
-        except (FetchError, TimeoutError) as exc:
-            log.info("article.skipped url=%s error=%s", url, exc or "timeout")
-            return None
-    if not page.body:
-        return None
-    return await extract_article_async(page.body, url)
 
 
 async def poll_many(

@@ -38,7 +38,7 @@ from bot.topics.match import Matcher, prepare
 
 log = logging.getLogger(__name__)
 
-ARTICLE_LEAD_CHARS = 1500  # topics match on the article's lead (as bot.pipeline does)
+ARTICLE_LEAD_CHARS = 1500  # topics match on the article's lead (as bot.decide does)
 QUIET_SHARE = 0.5  # more than this share of a feed's stored entries changed at once...
 QUIET_MIN = 3  # ...and more than this many: a rewrite of the feed, applied quietly
 LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)  # a stored date that cannot be read: not recent
