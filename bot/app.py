@@ -27,7 +27,7 @@ from bot.chat import ChatAdapter
 from bot.check import Unserved, unserved
 from bot.clock import iso, utcnow
 from bot.config_feed_store import sync_config_feeds
-from bot.db import BulkCheck, StoreThread, open_database, read_error
+from bot.db import BulkCheck, open_database, read_error
 from bot.digest import next_digest_at, send_digests
 from bot.errors import StoppingError, StoreError
 from bot.feed_store import FeedRow, active_feeds, due_feeds
@@ -58,6 +58,7 @@ from bot.redecide import (
 from bot.runstate import Recorder
 from bot.settings import Settings
 from bot.store import add_notice, list_topics, subscriptions
+from bot.store_thread import StoreThread
 from bot.topics.match import Matcher
 from bot.topics.usable import usable_topics
 from bot.workers import pool_trouble, shutdown_workers
