@@ -3,29 +3,16 @@
 Posting: one chat.postMessage per alert (Block Kit + plain fallback, metadata carrying the
 delivery id), updates in the story's thread, chat.update on the first message to list every
 source. At most one message per `pace` seconds per channel. Slack errors become
-DeliveryError: 429 with its Retry-After, 5xx and network errors retryable, and the errors no
-retry can fix (channel_not_found, not_in_channel, ...) permanent; a refusal of the message
-itself (msg_too_long, ...) is `refused`: it fails alone, as an alert meeting an error code
-in none of our lists (Slack adds new ones) does after UNKNOWN_TRIES tries and
-UNKNOWN_PATIENCE of backoff (a digest: taken as a refusal, which bot.digest halves until
-the one story is found); those Slack documents as passing (PASSING) are retried for as
-long as they last. A 5xx, a timeout, a dropped connection, an internal_error or a
-fatal_error (of which Slack says "it's possible some aspect of the operation succeeded") may
-come after Slack posted the message: those are marked `maybe_posted`, and the outbox looks
-for the message (`find_posted`) before sending it again. The outbox does the retrying, on
-disk; slack_sdk's own retry handlers are off.
+DeliveryError (slack_errors sorts them): an alert meeting an error code in none of our lists
+(Slack adds new ones) fails alone after UNKNOWN_TRIES tries and UNKNOWN_PATIENCE of backoff
+(a digest: taken as a refusal, which bot.digest halves until the one story is found),
+counted here. A send that may have reached Slack before its answer was lost is marked
+`maybe_posted`, and the outbox looks for the message (`find_posted`, slack_lookups) before
+sending it again. The outbox does the retrying, on disk; slack_sdk's own retry handlers are
+off. A refused bot token stops every send until a restart (`stopped_by`).
 
-Looking (conversations.history / .replies) within Slack's rate limits, a lookup cut short
-going on where it stopped at its next try, is `slack_history.HistoryReader`'s; what is looked
-for (our delivery's metadata, in which range and threads) is decided here.
-
-Commands: HTTP mode mounts POST /slack/events on the caller's aiohttp app (`routes()`),
-checking Slack's signature before bolt sees the request (401 for anything unsigned, badly
-signed or older than five minutes); Socket Mode is used when an app token is given. Each
-command is acknowledged within 3 s, run by the shared bot.commands, answered ephemerally.
-The feedback buttons under alerts arrive the same ways (`block_actions`); a click runs the
-shared `feedback KIND ALERT` command as the clicker, and the answer goes to the clicker
-alone through the action's response_url, never replacing the message.
+Commands and the feedback buttons (HTTP or Socket Mode) are slack_commands'; the adapter
+connects Socket Mode when an app token is given.
 
 Deliberately not here: what a command does (bot.commands) and how text is escaped
 (slack_render).
@@ -41,25 +28,35 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
-from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
-from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
-from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters import slack_render as render
 from adapters.base import Alert, DeliveryError, MessageRef
-from adapters.slack_history import HistoryReader, Lookup
-from bot.chat import CLOCK_MARGIN
-from bot.commands import Invocation, Reply, needs_posting, requires_moderator
+from adapters.slack_commands import CommandRunner, SlackCommands
+from adapters.slack_errors import (
+    EDIT_REFUSED,
+    PERMANENT,
+    THREAD_GONE,
+    TOKEN_REFUSED,
+    TOKEN_WAIT,
+    UNKNOWN_FORGET,
+    UNKNOWN_PATIENCE,
+    UNKNOWN_TRIES,
+    SlackError,
+    UnknownKey,
+    _delivery_error,
+)
+from adapters.slack_history import HistoryReader
+from adapters.slack_lookups import API_TIMEOUT, SlackLookups, notice_metadata
+from bot.commands import Reply
 from bot.errors import ConfigError
 from bot.settings import Settings
 
@@ -79,117 +76,9 @@ BOLT_LOG = logging.getLogger("slack_bolt.AsyncApp")
 BOLT_LOG.addFilter(_SameToken())
 
 DEFAULT_API_URL = "https://slack.com/api/"
-EVENTS_PATH = "/slack/events"
-ACK_BUDGET = 2.0  # Slack waits 3 s for the ack; a reply ready by then goes in the ack itself
-API_TIMEOUT = 15
-# A send in doubt posted, if at all, within this long of its start (a paced post waits its
-# turn first): the lookup reads `since` - CLOCK_MARGIN .. `since` + this + CLOCK_MARGIN, so
-# however busy the channel was afterwards, Slack's newest-first pages reach ours.
-SEND_WINDOW = timedelta(minutes=15)
-LOOKUP_TIMEOUT = 4 * API_TIMEOUT  # a whole lookup, however many pages and threads
-THREADS_SCANNED = 20
-MODERATORS = (  # who may change things here (`_is_admin`, `Commands.is_moderator`)
-    "Slack workspace admins and owners, and user ids listed under `slack: moderators` in the config"
-)
-NOT_INVITED = (
-    "the app is not in this conversation: `/invite @wirewatch` first (a direct message "
-    "between people cannot get alerts)"
-)
-# On Slack the same people may run the bot-wide commands (feeds, topics): a workspace admin
-# or owner has rights over every channel anyway, unlike a Discord channel manager.
-BOT_MODERATORS = MODERATORS
-# Errors that no retry fixes: the outbox pauses the channel and tells moderators once.
-PERMANENT = {
-    "channel_not_found": "the channel does not exist, or it is private and the app was not "
-    "invited (/invite @wirewatch)",
-    "not_in_channel": "the app is not in the channel (/invite @wirewatch)",
-    "is_archived": "the channel is archived",
-    "invalid_auth": "the bot token is not valid (check SLACK_BOT_TOKEN)",
-    "account_inactive": "the bot token belongs to a deleted user or app",
-    "token_revoked": "the bot token was revoked (reinstall the app)",
-    "not_authed": "no bot token was sent (check SLACK_BOT_TOKEN)",
-    "missing_scope": "the app lacks a permission (reinstall it from config/slack-manifest.yml)",
-    "restricted_action": "the workspace does not let the app post in this channel",
-    "restricted_action_read_only_channel": "the channel is read-only for the app",
-    "restricted_action_thread_only_channel": "the channel takes posts in threads only, and "
-    "an alert starts a thread",
-    "ekm_access_denied": "the workspace's administrators have suspended posting",
-    "team_access_not_granted": "the app has no access to the workspace this channel is in",
-    "messages_tab_disabled": "the app's Messages tab is off, so it cannot post in a DM",
-    "access_denied": "Slack denies the app access to this channel",
-    "no_permission": "the app lacks the permissions to post here",
-    "token_expired": "the bot token has expired (reinstall the app, or turn off token rotation)",
-}
-
-# Refusals of the bot token itself, not of a channel: pausing the channel they met would
-# leave every channel paused (to be subscribed again one by one) once the token is fixed.
-# Alerts wait on disk instead, /healthz and /readyz say why, and a restart with a working
-# token sends them.
-TOKEN_REFUSED = ("invalid_auth", "token_revoked", "token_expired", "account_inactive", "not_authed")
-TOKEN_WAIT = 60.0  # how often a waiting channel's oldest alert asks again meanwhile
-
-# Refusals of conversations.history that mean nothing can have been posted there; any other
-# (missing_scope, not_in_channel: `chat:write.public` posts without reading) cannot tell.
-CHANNEL_GONE = ("Slack channel_not_found:", "Slack is_archived:")
-
-# chat.postMessage refusals of a thread whose first message is gone, or that takes no more
-# replies (locked, or a message that cannot have a thread): the channel is fine.
-THREAD_GONE = (
-    "message_not_found",
-    "thread_not_found",
-    "cannot_reply_to_message",
-    "thread_locked",
-    "restricted_action_non_threadable_channel",
-)
-
-# Refusals of the message itself, not the channel: sent again, it is refused again, so it
-# fails alone (bot.outbox) instead of holding every later alert of the channel behind it.
-REFUSED = (
-    "msg_too_long",
-    "no_text",
-    "invalid_arguments",
-    "invalid_metadata_format",
-    "invalid_metadata_schema",
-    "metadata_too_large",
-    "too_many_attachments",
-    "invalid_blocks",
-    "invalid_blocks_format",
-    "attachment_payload_limit_exceeded",
-)
-
-# chat.update errors that no retry fixes for that message (the channel is fine).
-EDIT_REFUSED = ("message_not_found", "cant_update_message", "edit_window_closed")
-
-# Errors Slack documents as passing (its common errors: a fault or load on its side, a
-# workspace moving into an Enterprise org): retried with the outbox's backoff for as long
-# as they last, like a 429 or a 5xx.
-PASSING = (
-    "ratelimited",
-    "internal_error",
-    "fatal_error",
-    "service_unavailable",
-    "request_timeout",
-    "team_added_to_org",
-)
-# Of those, the ones Slack says may come after "some aspect of the operation succeeded":
-# a chat.postMessage met by one may have posted, so it is a send in doubt (`maybe_posted`),
-# looked for before it is sent again, as after a 5xx.
-AFTER_THE_WORK = ("internal_error", "fatal_error")
-# An error code in none of the lists here (Slack adds new ones) may pass or may never: an
-# alert meeting it is retried with the outbox's backoff, UNKNOWN_TRIES times and for
-# UNKNOWN_PATIENCE at least (counted by this process), then fails alone with Slack's code as
-# its reason; the channel goes on. Retried for good, it held the channel's alerts forever.
-UNKNOWN_TRIES = 5
-UNKNOWN_PATIENCE = 30 * 60.0
-UNKNOWN_FORGET = 24 * 3600.0  # an alert not tried again for this long is forgotten here
-UnknownKey = int | tuple[str, str]  # an alert's delivery id; a digest's (channel, code)
-# History scopes of direct messages, which manifests before this one did not ask for.
-DM_HISTORY = ("im:history", "mpim:history")
-
-CommandRunner = Callable[[Invocation], Awaitable[Reply]]
 
 
-class SlackAdapter:
+class SlackAdapter(SlackCommands, SlackLookups):
     platform = "slack"
 
     def __init__(
@@ -285,173 +174,6 @@ class SlackAdapter:
             self.client.session = None
             self._session = None
 
-    def routes(self) -> list[web.RouteDef]:
-        """POST /slack/events, for the aiohttp application that owns the HTTP port.
-
-        None without a signing secret (Socket Mode only): nothing could be verified.
-        """
-        return [web.post(EVENTS_PATH, self.handle_http)] if self._verifier else []
-
-    async def handle_http(self, request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        if not self._signed(request.headers, body):
-            log.warning("slack.unsigned_request remote=%s", request.remote)
-            return web.json_response({"error": "invalid request signature"}, status=401)
-        bolt_request = AsyncBoltRequest(
-            body=body.decode("utf-8"), query=request.query_string, headers=dict(request.headers)
-        )
-        return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
-
-    def _signed(self, headers: Mapping[str, str], body: bytes) -> bool:
-        """Slack's v0 HMAC over timestamp and body, at most five minutes old; never raises."""
-        if self._verifier is None:
-            return False
-        try:
-            return self._verifier.is_valid(
-                body.decode("utf-8"),
-                headers.get("X-Slack-Request-Timestamp"),
-                headers.get("X-Slack-Signature"),
-            )
-        except (ValueError, TypeError, UnicodeDecodeError):
-            return False
-
-    # -- commands ----------------------------------------------------------------------
-
-    async def _on_command(self, ack, command: dict[str, Any], respond) -> None:
-        """Ack within 3 s: with the reply when it is ready, else "working" and respond later.
-
-        A reply too long for one message goes through response_url, one post per chunk and
-        each after the last, so they arrive in order; the ack then shows nothing (an ack
-        and a post race each other to Slack)."""
-        task = asyncio.ensure_future(self._run_command(command))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
-        done, _ = await asyncio.wait({task}, timeout=ACK_BUDGET)
-        if task in done:
-            messages = _ephemeral(task.result())
-            if len(messages) == 1:
-                await ack(**messages[0])
-                return
-            await ack()
-        else:
-            await ack(response_type="ephemeral", text="Working on it…")
-            messages = _ephemeral(await task)
-        try:
-            for message in messages:
-                await respond(**message)
-        except Exception as exc:  # response_url expired or unreachable: nothing else to do
-            log.warning("slack.respond_failed error=%s", exc)
-
-    async def _run_command(self, command: dict[str, Any]) -> Reply:
-        return await self._run(lambda: self._invoke(command))
-
-    async def _run(self, invoke: Callable[[], Awaitable[Reply]]) -> Reply:
-        if self._commands is None:
-            return Reply("wirewatch is starting or stopping; try again in a moment", ok=False)
-        try:
-            return await invoke()
-        except Exception:  # Commands.handle never raises; this guards the glue around it
-            log.exception("slack.command_crashed")
-            return Reply(
-                "something went wrong on wirewatch's side; the logs have details", ok=False
-            )
-
-    async def _on_feedback(
-        self, ack, body: dict[str, Any], action: dict[str, Any], respond
-    ) -> None:
-        """A feedback button: ack at once (Slack shows nothing for that), record the label,
-        answer the clicker alone through response_url; the message stays as it is."""
-        await ack()
-        reply = await self._run(lambda: self._feedback(body, action))
-        try:
-            await respond(
-                response_type="ephemeral",
-                replace_original=False,
-                text=render.reply_text(reply.text),
-            )
-        except Exception as exc:  # response_url expired or unreachable: nothing else to do
-            log.warning("slack.respond_failed error=%s", exc)
-
-    async def _feedback(self, body: dict[str, Any], action: dict[str, Any]) -> Reply:
-        """The click as the shared command `feedback KIND ALERT`, run by whoever clicked."""
-        assert self._commands is not None
-        kind = render.feedback_kind(action.get("action_id", ""))
-        container, channel = body.get("container") or {}, body.get("channel") or {}
-        where = container.get("channel_id") or channel.get("id", "")
-        return await self._commands(
-            Invocation(
-                platform="slack",
-                channel=f"slack:{where}",
-                user=(body.get("user") or {}).get("id", ""),
-                text=f"feedback {kind} {action.get('value', '')}",
-                workspace=(body.get("team") or {}).get("id"),
-            )
-        )
-
-    async def _invoke(self, command: dict[str, Any]) -> Reply:
-        assert self._commands is not None
-        text = render.command_text(command.get("text", ""))
-        user = command.get("user_id", "")
-        admin = False
-        # A configured moderator needs no lookup: Commands.is_moderator allows them anyway.
-        if requires_moderator(text) and user not in self.notice_users:
-            try:
-                admin = await self._is_admin(user)
-            except DeliveryError as exc:
-                return _rights_unknown(exc)
-        where = command.get("channel_id", "")
-        cannot = await self._cannot_post(where) if needs_posting(text) else ""
-        return await self._commands(
-            Invocation(
-                platform="slack",
-                channel=f"slack:{where}",
-                user=user,
-                text=text,
-                platform_admin=admin,
-                bot_admin=admin,
-                workspace=command.get("team_id"),
-                moderators=MODERATORS,
-                bot_moderators=BOT_MODERATORS,
-                cannot_post=cannot,
-                user_name=command.get("user_name", ""),
-            )
-        )
-
-    async def _cannot_post(self, channel: str) -> str:
-        """Why alerts could not be posted in `channel` (conversations.info): a private one
-        or a DM the app is not in, or an archived one; "" when they can, or when Slack could
-        not say (an install without channels:read): subscribing then stays possible."""
-        try:
-            data = await self._call("conversations_info", channel=channel)
-        except DeliveryError as exc:
-            if "channel_not_found" in str(exc):
-                return NOT_INVITED
-            log.warning("slack.conversations_info_failed channel=%s error=%s", channel, exc)
-            return ""
-        info = data.get("channel") or {}
-        if info.get("is_archived"):
-            return "the channel is archived"
-        public = info.get("is_channel") and not info.get("is_private")
-        return "" if info.get("is_member") or public else NOT_INVITED
-
-    async def _is_admin(self, user: str) -> bool:
-        """Workspace admins and owners may change things (users.info, asked each time).
-        DeliveryError when Slack could not say: a refusal then would tell an admin, wrongly,
-        that they lack the right."""
-        try:
-            data = await self._call("users_info", user=user)
-        except DeliveryError as exc:
-            log.warning("slack.users_info_failed user=%s error=%s", user, exc)
-            raise
-        info = data.get("user") or {}
-        return bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
-
-    async def _on_uninstalled(self, event: dict[str, Any]) -> None:
-        log.error(
-            "slack.uninstalled event=%s: alerts will fail until the app is reinstalled",
-            event.get("type"),
-        )
-
     # -- alerts ------------------------------------------------------------------------
 
     async def post_alert(self, channel: str, alert: Alert) -> MessageRef:
@@ -546,144 +268,6 @@ class SlackAdapter:
                 refused = exc
         if not told:
             raise refused
-
-    async def find_notice(self, channel: str, key: int, *, since: datetime | None = None) -> bool:
-        """Notice `key` among the channel's messages from just before `since`. A notice sent
-        by DM cannot be read back (no im:history): where the channel cannot be read, which
-        is when the DMs go out, a DeliveryError says we cannot tell."""
-        oldest = _window(since).get("oldest")  # not `latest`: the notice's first try
-        args = {"oldest": oldest} if oldest else {}  # may be long after `since`
-        try:
-            async with asyncio.timeout(LOOKUP_TIMEOUT):
-                async with self._history.lookup(("notice", channel, key, oldest)) as lookup:
-                    found = await self._history.scan(
-                        lookup,
-                        "conversations_history",
-                        lambda m: True if notice_of(m) == key else None,
-                        channel=channel,
-                        **args,
-                    )
-        except TimeoutError:
-            raise DeliveryError(
-                f"Slack find_notice: no answer within {LOOKUP_TIMEOUT:g}s"
-            ) from None
-        return bool(found)
-
-    async def find_posted(
-        self,
-        channel: str,
-        delivery_id: int,
-        thread: MessageRef | None = None,
-        *,
-        since: datetime | None = None,
-    ) -> MessageRef | None:
-        """Our message for `delivery_id` in `thread` (an update's story), then among the
-        channel's messages from just before `since` (the newest ones without it) and their
-        threads. A DeliveryError when it takes longer than LOOKUP_TIMEOUT, or when Slack's
-        rate limit stops it: we cannot tell yet (the next try goes on from there)."""
-        window = _window(since)
-        key = (
-            "posted",
-            channel,
-            delivery_id,
-            thread.message_id if thread else "",
-            *window.values(),
-        )
-        try:
-            async with asyncio.timeout(LOOKUP_TIMEOUT):
-                async with self._history.lookup(key) as lookup:
-                    try:
-                        return await self._find_posted(lookup, channel, delivery_id, thread, window)
-                    except SlackError as exc:
-                        if not _dm_unreadable(channel, exc):
-                            raise
-                        self._dm_unreadable(channel, delivery_id, exc)
-                        return None
-        except TimeoutError:
-            raise DeliveryError(
-                f"Slack find_posted: no answer within {LOOKUP_TIMEOUT:g}s", maybe_posted=True
-            ) from None
-
-    def _dm_unreadable(self, channel: str, delivery_id: int, exc: SlackError) -> None:
-        """The app may post in this DM but not read it: installed from a manifest without
-        im:history / mpim:history, which only the lookup of a send in doubt needs. Waiting
-        would wait for good, and pausing the DM would blame it: the alert is sent again,
-        unseen, and the log says once per DM that it may show twice, and how to fix it."""
-        if channel in self._unreadable_told:
-            log.info("slack.dm_unreadable channel=%s delivery=%d: sent again", channel, delivery_id)
-            return
-        self._unreadable_told.add(channel)
-        log.warning(
-            "slack.dm_unreadable channel=%s delivery=%d needed=%s: the app cannot read this "
-            "direct message, so whether an alert whose answer was lost got through cannot be "
-            "checked; it is sent again and may show twice. Reinstall the app from "
-            "config/slack-manifest.yml (it asks im:history and mpim:history) to stop this",
-            channel,
-            delivery_id,
-            exc.needed or "im:history/mpim:history",
-        )
-
-    async def _find_posted(
-        self,
-        lookup: Lookup,
-        channel: str,
-        delivery_id: int,
-        thread: MessageRef | None,
-        window: dict[str, str],
-    ) -> MessageRef | None:
-        if thread is not None:
-            found = await self._in_thread(lookup, channel, thread.message_id, delivery_id, window)
-            if found is not None:
-                return found
-        threads: list[str] = []
-
-        def ours(message: dict[str, Any]) -> MessageRef | None:
-            if render.delivery_of(message) == delivery_id:
-                return MessageRef("slack", channel, message["ts"])
-            if message.get("reply_count") and render.delivery_of(message) is not None:
-                threads.append(message["ts"])
-            return None
-
-        try:
-            found = await self._history.scan(
-                lookup, "conversations_history", ours, channel=channel, **window
-            )
-        except DeliveryError as exc:
-            if str(exc).startswith(CHANNEL_GONE):
-                return None  # the channel is gone: nothing was posted there to duplicate
-            raise  # no right to read it (posting may still work): we cannot tell, so we wait
-        if found is not None:
-            return found
-        for parent in threads[:THREADS_SCANNED]:
-            found = await self._in_thread(lookup, channel, parent, delivery_id, window)
-            if found is not None:
-                return found
-        return None
-
-    async def _in_thread(
-        self,
-        lookup: Lookup,
-        channel: str,
-        parent: str,
-        delivery_id: int,
-        window: dict[str, str],
-    ) -> MessageRef | None:
-        """Our reply for `delivery_id` in the thread of `parent`; None too when that thread
-        is gone (what was in it can no longer be seen to be duplicated)."""
-
-        def ours(message: dict[str, Any]) -> MessageRef | None:
-            if message.get("ts") != parent and render.delivery_of(message) == delivery_id:
-                return MessageRef("slack", channel, message["ts"], parent)
-            return None
-
-        try:
-            return await self._history.scan(
-                lookup, "conversations_replies", ours, channel=channel, ts=parent, **window
-            )
-        except DeliveryError as exc:
-            if any(error in str(exc) for error in THREAD_GONE):
-                return None
-            raise
 
     async def _post(
         self, channel: str, alert: Alert, blocks: list[dict[str, Any]], **extra: Any
@@ -794,111 +378,6 @@ class SlackAdapter:
             f"{self.stopped_by}; alerts wait until wirewatch is restarted with a working token",
             retry_after=TOKEN_WAIT,
         )
-
-
-class SlackError(DeliveryError):
-    """A Slack refusal with its error `code` ("" when Slack gave none) and, for
-    missing_scope, the scope Slack says was `needed`: what the callers here decide on."""
-
-    def __init__(self, message: str, *, code: str = "", needed: str = "", **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.code = code
-        self.needed = needed
-
-    @property
-    def unknown(self) -> bool:
-        """An ok:false code in none of the lists here: one Slack added since they were made."""
-        known = (*PERMANENT, *REFUSED, *THREAD_GONE, *EDIT_REFUSED, *PASSING)
-        return bool(self.code) and self.code not in known
-
-
-def _delivery_error(method: str, exc: SlackApiError) -> DeliveryError:
-    response = exc.response
-    status = response.status_code
-    data = response.data if isinstance(response.data, dict) else {}
-    code = str(data.get("error") or "")
-    error = code or f"HTTP {status}"
-    if status == 429 or error == "ratelimited":
-        retry = _seconds(response.headers.get("Retry-After"))
-        return SlackError(
-            f"Slack rate limit on {method}; retry in {retry:g}s", code=code, retry_after=retry
-        )
-    if error in PERMANENT:
-        needed = str(data.get("needed") or "") if error == "missing_scope" else ""
-        lacks = f" ({needed})" if needed else ""
-        return SlackError(
-            f"Slack {error}{lacks}: {PERMANENT[error]}", code=code, needed=needed, permanent=True
-        )
-    if error in REFUSED and status < 500:
-        return SlackError(f"Slack {method} refused this message: {error}", code=code, refused=True)
-    # A 5xx may come from a proxy or a timeout after Slack did the work, and so may the two
-    # errors Slack says so of; any other ok:false it did not.
-    return SlackError(
-        f"Slack {method} failed: {error}",
-        code=code if status < 500 else "",
-        maybe_posted=status >= 500 or code in AFTER_THE_WORK,
-    )
-
-
-def _dm_unreadable(channel: str, exc: SlackError) -> bool:
-    """missing_scope reading a direct message (an id D…, or Slack naming a DM's history
-    scope as the one needed): the scopes an older manifest did not ask for."""
-    if exc.code != "missing_scope":
-        return False
-    needed = {scope.strip() for scope in exc.needed.split(",") if scope.strip()}
-    return channel.startswith("D") or bool(needed) and needed <= set(DM_HISTORY)
-
-
-def _rights_unknown(exc: DeliveryError) -> Reply:
-    """The answer when users.info failed: the real cause, and what to do about it."""
-    if "missing_scope" in str(exc):
-        reason = (
-            "the app lacks the users:read scope: reinstall it from config/slack-manifest.yml "
-            "(or list your member id under `slack: moderators`)"
-        )
-    else:
-        reason = str(exc)
-    return Reply(f"wirewatch could not check your rights with Slack: {reason}; try again", ok=False)
-
-
-def notice_metadata(key: int) -> dict[str, Any]:
-    """A notice's metadata: its key, never a delivery id (`render.delivery_of` sees none)."""
-    return {"event_type": render.METADATA_EVENT, "event_payload": {"notice_id": key}}
-
-
-def notice_of(message: dict[str, Any]) -> int | None:
-    """The notice key a message of ours carries in its metadata, else None."""
-    meta = message.get("metadata") or {}
-    value = (meta.get("event_payload") or {}).get("notice_id")
-    if meta.get("event_type") != render.METADATA_EVENT or value is None:
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _window(since: datetime | None) -> dict[str, str]:
-    """A history method's `oldest` and `latest` (Slack ts) around a send that began at
-    `since`: from a little before (CLOCK_MARGIN) to SEND_WINDOW after; none without it."""
-    if since is None:
-        return {}
-    oldest = max((since - CLOCK_MARGIN).timestamp(), 0.0)
-    latest = (since + SEND_WINDOW + CLOCK_MARGIN).timestamp()
-    return {"oldest": f"{oldest:.6f}", "latest": f"{latest:.6f}"}
-
-
-def _seconds(value: str | None) -> float:
-    try:
-        return max(1.0, float(value or "1"))
-    except ValueError:
-        return 30.0
-
-
-def _ephemeral(reply: Reply) -> list[dict[str, Any]]:
-    """The reply as ephemeral messages: as many as a response_url takes, if it needs them."""
-    chunks = render.reply_chunks(reply.text, render.RESPONSES)
-    return [{"response_type": "ephemeral", "text": chunk} for chunk in chunks]
 
 
 class _Pacer:

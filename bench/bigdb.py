@@ -69,7 +69,7 @@ def _served(feed: int) -> list[tuple[str, str, str, str]]:
 def build(path: Path, feeds: int, per_feed: int) -> Path:
     """Create (or reuse from the cache) a database with feeds x per_feed items."""
     from bot import storyterms
-    from bot.db import SCHEMA_VERSION
+    from bot.migrations import SCHEMA_VERSION
 
     # Stored story terms of another version are not read, and a file of a newer schema is
     # refused (a branch's cache, back on main): the cache is named for both.

@@ -27,7 +27,7 @@ from bot.chat import ChatAdapter
 from bot.check import Unserved, unserved
 from bot.clock import iso, utcnow
 from bot.config_feed_store import sync_config_feeds
-from bot.db import BulkCheck, StoreThread, open_database, read_error
+from bot.db import BulkCheck, open_database, read_error
 from bot.digest import next_digest_at, send_digests
 from bot.errors import StoppingError, StoreError
 from bot.feed_store import FeedRow, active_feeds, due_feeds
@@ -45,7 +45,8 @@ from bot.model import Topic
 from bot.narrow import Redecision, filter_error, rematch
 from bot.onebot import one_bot
 from bot.outbox import OutboxStats, deliver_notices, deliver_pending, reconcile
-from bot.pipeline import Pipeline, PollResult, poll_many
+from bot.pipeline import PollResult, poll_many
+from bot.poll_context import Pipeline
 from bot.redecide import (
     DECIDE_BATCH,
     NOTHING_CHANGED,
@@ -57,6 +58,7 @@ from bot.redecide import (
 from bot.runstate import Recorder
 from bot.settings import Settings
 from bot.store import add_notice, list_topics, subscriptions
+from bot.store_thread import StoreThread
 from bot.topics.match import Matcher
 from bot.topics.usable import usable_topics
 from bot.workers import pool_trouble, shutdown_workers

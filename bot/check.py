@@ -193,7 +193,8 @@ def database_here(settings: Settings) -> tuple[list[str], list[str]]:
         return [], []
     if not path.exists():
         return _cannot_create(path), []
-    from bot.db import SCHEMA_VERSION, open_read_only
+    from bot.db import open_read_only
+    from bot.migrations import SCHEMA_VERSION
 
     try:
         db = open_read_only(path, migrated=False)

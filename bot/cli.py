@@ -3,6 +3,12 @@ eval, db, feedback.
 
 The only place that wires chat adapters into the core. Exit codes: 0 done, 1 a runtime
 failure (explained on stderr), 2 invalid configuration or usage.
+
+Here: the arguments (`build_parser`, and its hints for a command typed wrongly), loading
+the config, building the adapters, and each command's entry. The larger commands' work is
+in modules of their own, called with the config loaded: bot.cli_run (`poll`, `run`),
+bot.cli_topics (`topics`), bot.cli_store (`feeds`, `db`), bot.cli_status (`status`,
+`search`), bot.cli_feedback (`feedback`, `eval --feedback`).
 """
 
 from __future__ import annotations
@@ -13,33 +19,27 @@ import difflib
 import logging
 import os
 import re
-import signal
 import sys
 import tempfile
-import threading
-from collections.abc import Coroutine
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from bot import heap
 from bot.check import TOKEN_VARS, database_here, load_checked, notes, resolved, unserved
-from bot.errors import ConfigError, QueryError, UsageError, WirewatchError
+from bot.cli_run import _poll, _run, _stoppable
+from bot.errors import ConfigError, UsageError, WirewatchError
 from bot.gazetteer import Gazetteer
 from bot.logs import log_format, setup_logging
 from bot.settings import Settings, config_named_by, http_port
 from bot.wording import counted
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
     from bot.chat import ChatAdapter
-    from bot.indexfile import Loading
 
 # Each command imports what only it needs inside its function: `check` or `topics` need not
 # load the poller, the web server, or a chat library, and a console-only bot never loads
 # slack_bolt or discord (tens of MB of resident memory and ~0.5 s of start-up between them).
-
-log = logging.getLogger("wirewatch")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -436,120 +436,6 @@ def cmd_poll(args: argparse.Namespace) -> int:
     return asyncio.run(_stoppable(_poll(settings, build_adapters(settings, json_lines=args.json))))
 
 
-async def _stoppable(work: Coroutine[None, None, int]) -> int:
-    """A one-shot `poll` that SIGTERM (a cron's timeout, `docker stop`) or Ctrl-C ends the way
-    `run` ends: the poll stops, the database and the chat adapters are closed, and it says
-    so, where it died at once in silence. What it stored is kept; an alert cut short in its
-    send is looked up on the platform before anything is sent again (as after a kill)."""
-    task = asyncio.ensure_future(work)
-    loop = asyncio.get_running_loop()
-    heard: list[signal.Signals] = []
-
-    def stop(sig: signal.Signals) -> None:
-        heard.append(sig)
-        task.cancel()
-        for each in signals:  # a second signal is the default's again: a close can be forced
-            loop.remove_signal_handler(each)
-
-    # Signals reach the main thread only (a test calls `main` from another: no handlers).
-    main_thread = threading.current_thread() is threading.main_thread()
-    signals = [signal.SIGTERM, signal.SIGINT] if main_thread else []
-    for sig in signals:
-        loop.add_signal_handler(sig, stop, sig)
-    try:
-        return await task
-    except asyncio.CancelledError:
-        if not heard:
-            raise
-        print(
-            f"poll stopped ({heard[0].name}): what it stored is kept; alerts not yet sent go "
-            "out at the next poll",
-            file=sys.stderr,
-        )
-        return 128 + heard[0].value  # as a shell reports a command a signal ended
-    finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)
-
-
-async def _poll(settings: Settings, adapters: dict[str, ChatAdapter], cycles: int = 1) -> int:
-    """`cycles` polls of every feed not backing off after failures (`poll_plan`), each
-    followed by delivery (the demo runs two)."""
-    from bot.app import open_runtime, poll_once, poll_plan, stop_adapters
-
-    async with open_runtime(settings, adapters) as rt:
-        for adapter in adapters.values():
-            await adapter.start(None)  # deliver only: no chat commands in a one-shot poll
-        try:
-            for _ in range(cycles):
-                feeds, waiting = poll_plan(rt.db)
-                results, stats = await poll_once(rt, feeds)
-                _report(results, stats, waiting, await _due_digests(rt))
-        finally:
-            await stop_adapters(list(adapters.values()))
-    return 0
-
-
-async def _due_digests(rt: Runtime) -> int:
-    """The digests due by now, as `run` sends them every `digest_every`: without this, a
-    cron's `poll` queued the stories of `mode: digest` subscriptions and never sent them."""
-    from bot.clock import utcnow
-    from bot.digest import next_digest_at, send_digests
-
-    now = utcnow()
-    if next_digest_at(rt.db, rt.settings.digest_every, now, rt.adapters) > now:
-        return 0
-    return await send_digests(rt.db, rt.adapters, rt.settings.digest_every)
-
-
-def _report(results: list, stats, waiting: list, digests: int = 0) -> None:
-    """One line: what was polled, found and delivered, and the failing feeds left to their
-    backoff (each failure is already logged by the pipeline, once)."""
-    failed = sum(1 for r in results if not r.ok)
-    new = sum(r.new_items for r in results)
-    print(
-        f"polled {counted(len(results), 'feed')} ({failed} failed), {counted(new, 'new item')}, "
-        f"{counted(stats.sent, 'alert')} delivered"
-        + (f", {stats.retried} to retry" if stats.retried else "")
-        + (f", {counted(digests, 'digest message')} posted" if digests else "")
-        + _backing_off(waiting)
-        + _unparsed(),
-        file=sys.stderr,
-    )
-
-
-def _unparsed() -> str:
-    """ "; the worker processes cannot work (...): feeds wait unparsed, ...": the failed
-    feeds were not counted failing, and this poll's next run parses them."""
-    from bot.workers import pool_trouble
-
-    return f"; {trouble}" if (trouble := pool_trouble()) else ""
-
-
-def _broken(chat: str) -> str:
-    """What /healthz says needs an operator: a chat connection ended for good, or worker
-    processes that cannot work (each feed waits for them, unparsed: someone must look)."""
-    from bot.workers import pool_trouble
-
-    return "; ".join(why for why in (chat, pool_trouble()) if why)
-
-
-def _backing_off(waiting: list) -> str:
-    """ "; 2 feeds backing off after failures, next try 14:05 UTC": in UTC, as everything
-    else wirewatch prints (the host's zone made it disagree with `wirewatch feeds`)."""
-    if not waiting:
-        return ""
-    from bot.clock import parse_stored, utcnow
-
-    now = utcnow()
-    soonest = min(parse_stored(f.next_poll, now) for f in waiting)  # UTC
-    when = f"{soonest:%H:%M} UTC" if soonest.date() == now.date() else f"{soonest:%b %d %H:%M} UTC"
-    return (
-        f"; {counted(len(waiting), 'feed')} backing off after failures, next try {when} "
-        "(`wirewatch feeds` says why)"
-    )
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(_demo(args.json))
 
@@ -587,163 +473,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(_run(settings, build_adapters(settings), port))
 
 
-async def _run(settings: Settings, adapters: dict[str, ChatAdapter], port: int) -> int:
-    from bot.app import (
-        StartupStopped,
-        broken,
-        check_bulk_in_background,
-        open_runtime,
-        run_forever,
-        stop_adapters,
-    )
-    from bot.indexfile import Loading
-    from bot.web import build_app, serve
-    from bot.workers import start_workers
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    loading = Loading()
-    started: list[Runtime] = []  # the runtime once open: /readyz and /metrics ask it then
-    routes = [r for a in adapters.values() for r in getattr(a, "routes", list)()]
-    ready, depth, failed = _health(started, loading)
-    app = build_app(ready, routes, depth, failed, broken=lambda: _broken(broken(adapters)))
-    runner = await serve(app, port)  # first: /healthz answers while the rest starts
-    warming = asyncio.create_task(start_workers())  # beside the index's loading
-    try:
-        async with open_runtime(
-            settings, adapters, loading=loading, stop=stop, check_bulk=False
-        ) as rt:
-            started.append(rt)
-            checking = asyncio.create_task(check_bulk_in_background(rt, stop))
-            try:
-                await _start_adapters(rt)
-                await run_forever(rt, stop)
-            finally:
-                checking.cancel()
-                await stop_adapters(list(adapters.values()))
-                await runner.cleanup()  # before the database closes: /readyz reads it
-    except StartupStopped:
-        log.info("run.stopped while starting")
-    finally:
-        warming.cancel()
-        if not started:
-            await runner.cleanup()
-    if started and started[0].fatal:
-        print(f"error: {started[0].fatal}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _health(started: list[Runtime], loading: Loading):
-    """/readyz and the outbox gauges of /metrics, before and after the runtime is open."""
-    from bot.app import readiness
-    from bot.outbox import failed_count, pending_count
-
-    def ready() -> tuple[bool, str]:
-        return readiness(started[0]) if started else (False, loading.describe())
-
-    def depth() -> int:
-        return pending_count(started[0].db) if started else 0
-
-    def failed() -> int:
-        return failed_count(started[0].db) if started else 0
-
-    return ready, depth, failed
-
-
-async def _start_adapters(rt: Runtime) -> None:
-    from bot.commands import Commands
-
-    for adapter in rt.adapters.values():
-        await adapter.start(Commands(rt).handle)
-
-
 def cmd_topics(args: argparse.Namespace) -> int:
-    from bot.catalog import configured_topics, unknown_topic
-    from bot.opinions import explain_now
+    from bot.cli_topics import topics_command
 
-    settings = _settings(args)
-    topics = configured_topics(settings)
-    if args.topics_command == "list":
-        for t in topics:
-            model = f", relevance model {t.relevance}" if t.relevance else ""
-            print(f"{t.name}  ({t.origin}{model})\n    {t.query}")
-        return 0
-    if problem := unknown_topic(args.query, (t.name for t in topics), shell=True):
-        raise UsageError(problem)
-    if args.topics_command == "backtest":
-        return _backtest(args, settings, topics)
-    text = _text_to_test(args)
-    try:
-        matched, why = explain_now(args.query, text, Gazetteer.load(), topics)
-    except QueryError as exc:
-        print(f"error: query: {exc}", file=sys.stderr)
-        return 2
-    print(("MATCH: " if matched else "no match: ") + why)
-    return 0 if matched else 1
-
-
-def _text_to_test(args: argparse.Namespace) -> str:
-    """The text of `topics test`: given after the topic, with --text or in --file (one)."""
-    given = [x for x in (args.words, args.text, args.file) if x is not None]
-    if len(given) != 1:
-        raise UsageError(
-            "topics test needs one text to test: after the topic, --text TEXT or --file FILE"
-            + ("" if not given else f" (got {len(given)})")
-        )
-    if args.file is not None:
-        from bot.text.clean import is_page, page_text
-
-        text = _read_text(args.file)
-        return page_text(text) if is_page(text) else text  # a saved page: its title and article
-    text = str(given[0])
-    if re.fullmatch(r"https?://\S+", text.strip(), re.IGNORECASE):
-        raise UsageError(
-            f"topics test reads text, not pages: {text.strip()} would be tested as a headline. "
-            "Save the page and give it with --file PAGE.html (its title and article are read, "
-            "as chat's `test TOPIC URL` reads the page), or its headline and text with --text"
-        )
-    return text
-
-
-def _backtest(args: argparse.Namespace, settings: Settings, topics: list) -> int:
-    from bot.backtest import backtest
-    from bot.cli_store import end_progress, progress_line
-    from bot.db import open_existing
-    from bot.durations import parse_duration
-    from bot.model import Topic
-    from bot.topics.compile import compile_topic
-
-    try:
-        since = parse_duration(args.since)
-    except ValueError as exc:
-        raise UsageError(f"--since: {exc}") from None
-    topic = next((t for t in topics if t.name == args.query), None)
-    topic = topic or Topic("query", args.query, origin="chat")
-    gazetteer = Gazetteer.load()
-    try:
-        compile_topic(topic, gazetteer)
-    except QueryError as exc:
-        print(f"error: query: {exc}", file=sys.stderr)
-        return 2
-    db = open_existing(settings.database)
-    window = timedelta(seconds=settings.story_window)
-    vectors = settings.sentence_vectors
-    shown = progress_line("replaying", "items")  # a month's archive takes minutes
-    lines = list(backtest(db, topic, gazetteer, timedelta(seconds=since), window, vectors, shown))
-    end_progress()
-    for line in lines:
-        print(line)
-    return 0
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_bytes().decode("utf-8", errors="replace")
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    return topics_command(args, _settings(args))
 
 
 def cmd_feeds(args: argparse.Namespace) -> int:

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from bot.cli_store import open_for_reading
 from bot.clock import iso_short, minute_utc, parse_stored, utcnow
-from bot.db import SCHEMA_VERSION
 from bot.durations import format_duration
 from bot.errors import CommandError, UsageError
 from bot.feed_store import list_feeds
+from bot.migrations import SCHEMA_VERSION
 from bot.onebot import running_bot
 from bot.runstate import BotState, bot_state, lock_taken, read_record
 from bot.status import (

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ONLY, EXCEPT = "--only", "--except"  # cannot clash with a topic's name
-ARTICLE_LEAD_CHARS = 1500  # the article lead the pipeline matches topics on (bot.pipeline)
+ARTICLE_LEAD_CHARS = 1500  # the article lead the pipeline matches topics on (bot.decide)
 
 
 class Item(Protocol):

@@ -27,7 +27,7 @@ from bot.workers import opinions_async
 log = logging.getLogger(__name__)
 
 Pair = tuple[Prepared, str]  # an item's prepared text, and what the encoder reads of it
-# A section of the event loop's turns (`bot.pipeline.Turns.section`): held while items are
+# A section of the event loop's turns (`bot.turns.Turns.section`): held while items are
 # judged, it is given the function to await between two items.
 Turns = Callable[[], AbstractAsyncContextManager[Callable[[], Awaitable[None]]]]
 _LEAD = 1000  # of a summary or article, for an entry without a title (64 tokens read)

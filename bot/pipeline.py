@@ -6,6 +6,11 @@
 Fetching and parsing are async and bounded; matching, grouping and summarising are pure
 functions over data. A failure at any stage is recorded on the feed and never touches the
 others; a crash between stages loses nothing because only the final transaction writes items.
+
+Here: the poll of many feeds in waves, which entries are new, storing and recording each
+feed's outcome. What a poll needs is bot.poll_context's `Pipeline`; what is concluded
+about the new entries (news or not, article text, topics, vectors) is bot.decide's; the
+event loop's turns are bot.turns'.
 """
 
 from __future__ import annotations
@@ -13,31 +18,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TypeVar
 
 import sqlite_utils
 
-from bot import heap, metrics, opinions, sentencevectors
-from bot.clock import parse_iso, utcnow
-from bot.corroboration import wire_of
-from bot.corroboration_store import Rule
+from bot import heap, metrics
+from bot.clock import utcnow
+from bot.decide import _decide
 from bot.edit_store import store_edits
 from bot.errors import FeedParseError, FetchError, UnsafeURLError, WirewatchError, one_line
 from bot.failpoints import failpoint
 from bot.feed_store import FeedRow, record_failure, record_success
-from bot.feeds.fetch import Fetcher, backoff_delay
+from bot.feeds.fetch import backoff_delay
 from bot.feeds.guard import check_url
 from bot.feeds.parse import base_identity
-from bot.gazetteer import Gazetteer
 from bot.health_store import assess_feed
 from bot.ingest import Ingested, NewItem, log_stored, publication_order, store_front
-from bot.model import Entry, FetchResult, ParsedFeed, Prepared
-from bot.prepare import prepared_of
+from bot.model import Entry, FetchResult, ParsedFeed
+from bot.poll_context import Pipeline
 from bot.revisions import (
     CHUNK,
     Revision,
@@ -45,13 +46,9 @@ from bot.revisions import (
     resolve_identities,
     stored_versions,
 )
-from bot.settings import Settings
 from bot.stories import StoryIndex
-from bot.text.summary import summarize
-from bot.topics.match import Matcher, prepare
 from bot.workers import (
     WorkersBroken,
-    extract_article_async,
     parse_feed_async,
     prepare_entries_async,
 )
@@ -60,50 +57,6 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 WAVE_GRACE = 2.0  # seconds the other feeds of a poll get to be stored with the first ready
-ARTICLE_LEAD_CHARS = 1500  # topics match on the article's lead, not on its background paragraphs
-
-
-HOLD = 60.0  # seconds a feed waits whose poll's outcome the database could not record
-
-
-@dataclass
-class Pipeline:
-    """What a poll needs; one per running bot, shared by every feed's poll."""
-
-    db: sqlite_utils.Database
-    settings: Settings
-    fetcher: Fetcher
-    matcher: Matcher
-    gazetteer: Gazetteer
-    index: StoryIndex
-    article_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
-    # The loop's time, taken in turns by the feeds deciding and the wave storing.
-    turns: Turns = field(default_factory=lambda: Turns())
-    # Called when a wave stored new or edited items, so the runner can send them now rather than at
-    # its next outbox tick (a first poll of 1,000 feeds has many waves).
-    on_queued: Callable[[], None] | None = None
-    # Feed id -> monotonic time before which it is not fetched again: its last outcome could
-    # not be recorded (the database failing: a full disk), so its `next_poll` never moved.
-    held: dict[int, float] = field(default_factory=dict)
-
-    def ready(self, feeds: list[FeedRow]) -> list[FeedRow]:
-        """The due feeds not held back: a failing database must not have every feed fetched
-        again in full on every scheduler tick."""
-        now = time.monotonic()
-        return [f for f in feeds if self.held.get(f.id, 0.0) <= now]
-
-    def hold(self, feed: FeedRow) -> None:
-        self.held[feed.id] = time.monotonic() + min(HOLD, self.interval(feed))
-
-    def interval(self, feed: FeedRow) -> float:
-        """The feed's own poll interval, else the config's."""
-        return feed.interval or self.settings.poll_interval
-
-    @property
-    def rule(self) -> Rule:
-        """When a story is corroborated (config `corroboration`)."""
-        c = self.settings.corroboration
-        return Rule(c.outlets, timedelta(seconds=c.window))
 
 
 @dataclass(frozen=True)
@@ -294,92 +247,11 @@ def _account(p: Pipeline, feed: FeedRow, result: PollResult, started: float) -> 
     return result
 
 
-# Seconds of work a poll does on the event loop in one turn (`Turns`), before the loop runs
-# what else is ready (a heartbeat, a chat command's ack, /healthz, other feeds' fetches).
-# The units are an entry decided (its identity settled, the encoder's opinions it wants
-# found, its topics matched) and a chunk of items stored. Entries 50 at a time, and feeds
-# deciding in the same iteration, held the loop 0.4-1.1 s at a time during a poll of 200
-# new items (bench.loop_stall).
-SLICE = 0.005
 # New items stored per transaction. Each costs a story assignment (its members' sentence
 # vectors read and compared) and its alerts queued, 1-15 ms: a chunk is the longest turn a
 # poll takes. Fewer would hold the loop less, but a full disk or a lock taken between two
 # transactions would leave part of a small feed's poll stored ("no partial write", README).
 STORE_CHUNK = 20
-
-
-class Turns:
-    """The event loop's time, taken in turns by what a poll does on it.
-
-    Deciding entries and storing items are sections of small units (an entry, an item);
-    one section works at a time, `every` seconds per turn. A turn ends between two units,
-    and the next one begins after what became ready meanwhile (a heartbeat, a chat
-    command's acknowledgement, /healthz, a fetch) has run. Sections
-    waiting take their turns in order; a section awaits nothing but its turns (no fetch,
-    no worker) and holds no other section. Without turns, every feed deciding at once took
-    its slice in the same iteration: 16 feeds polled together, 16 slices in a row.
-    """
-
-    def __init__(self, every: float = SLICE) -> None:
-        self.every = every
-        self._busy = False
-        self._holder: asyncio.Task | None = None
-        self._waiting: deque[asyncio.Future[None]] = deque()
-        self._since = 0.0
-
-    @property
-    def held(self) -> bool:
-        """Whether a section holds or is being given the turn (for tests and metrics)."""
-        return self._busy
-
-    @asynccontextmanager
-    async def section(self) -> AsyncIterator[Callable[[], Awaitable[None]]]:
-        """Hold a turn for a section; it awaits the function it is given between units."""
-        await self._take()
-        try:
-            yield self._pace
-        finally:
-            self._give()
-
-    async def _pace(self) -> None:
-        if time.monotonic() - self._since >= self.every:
-            self._give()
-            await self._take()
-
-    async def _take(self) -> None:
-        if self._holder is asyncio.current_task():
-            raise RuntimeError("a section inside a section would wait for itself")
-        if self._busy:
-            turn = asyncio.get_running_loop().create_future()
-            self._waiting.append(turn)
-            try:
-                await turn
-            except asyncio.CancelledError:
-                if turn.done() and not turn.cancelled():  # given as it was cancelled
-                    self._pass()
-                raise
-        self._busy = True
-        self._holder = asyncio.current_task()
-        self._since = time.monotonic()
-
-    def _give(self) -> None:
-        if self._holder is asyncio.current_task():  # not when cancelled waiting for a turn
-            self._holder = None
-            self._pass()
-
-    def _pass(self) -> None:
-        # Two iterations later: a task woken by a timer or a socket meanwhile takes two (its
-        # handle sets its future, then the task runs), and runs before the next turn.
-        loop = asyncio.get_running_loop()
-        loop.call_soon(loop.call_soon, self._next)
-
-    def _next(self) -> None:
-        while self._waiting:
-            turn = self._waiting.popleft()
-            if not turn.done():  # a cancelled section's turn is skipped
-                turn.set_result(None)
-                return
-        self._busy = False
 
 
 async def _resolved(p: Pipeline, feed_id: int, entries: tuple[Entry, ...]) -> tuple[Entry, ...]:
@@ -535,147 +407,6 @@ def forget_uncommitted(db: sqlite_utils.Database, index: StoryIndex) -> None:
     """Drop from the index the items of a rolled-back transaction (their ids are reused)."""
     newest = db.execute("SELECT max(id) FROM items").fetchone()[0] or 0
     index.discard([key for key in index.members() if key > newest])
-
-
-@dataclass(frozen=True)
-class _Look:
-    """What an entry's feed text says, before any article page is fetched."""
-
-    entry: Entry
-    published: datetime
-    alertable: bool
-    feed_text: Prepared
-    candidate: bool
-    fetch_article: bool
-
-
-async def _decide(p: Pipeline, feed: FeedRow, entries: list[Entry], now: datetime) -> list[NewItem]:
-    """Everything wirewatch concludes about new entries, before storing them.
-
-    Article pages are fetched concurrently, and only for candidates; the other entries are
-    decided at once (a task per entry would cost more than deciding it). `now` is the poll's
-    start, the same for every feed of it: an undated item is dated then, so which of a poll's
-    undated reports leads a story never depends on which server answered first.
-    """
-    looks = []
-    async with p.turns.section() as pace:
-        for e in entries:
-            looks.append(_look(p, feed, e, now))
-            await pace()
-    wanted = [look for look in looks if look.fetch_article]
-    fetched = iter(await asyncio.gather(*(_article_text(p, w.entry.url) for w in wanted)))
-    texts = [next(fetched) if look.fetch_article else None for look in looks]
-    matched: list[Prepared] = []
-    async with p.turns.section() as pace:  # an article's lead is tokenised anew: ms
-        for look, text in zip(looks, texts, strict=True):
-            matched.append(_matched(p, look, text))
-            await pace()
-    # The encoder's opinion, for candidates whose topic's model takes one: one worker call
-    # for the feed's new entries, which are judged (which opinions they want) in turns.
-    asked = [i for i, look in enumerate(looks) if look.candidate]
-    if asked:
-        pairs = [
-            (matched[i], opinions.reads(looks[i].entry.title, looks[i].entry.summary, texts[i]))
-            for i in asked
-        ]
-        given = await opinions.ask(p.matcher, pairs, p.turns.section)
-        for i, prepared in zip(asked, given, strict=True):
-            matched[i] = prepared
-    # Every new entry's sentence vector, for the story index: one worker call too. Not for
-    # entries older than the story window (most of a feed's first poll, often): no later
-    # item is compared with them, and their vectors would be forgotten at once.
-    open_since = now - timedelta(seconds=p.settings.story_window)
-    titles = [look.entry.title if look.published >= open_since else "" for look in looks]
-    vectors = (
-        await sentencevectors.ask(titles) if p.settings.sentence_vectors else [None] * len(titles)
-    )
-    items = []
-    async with p.turns.section() as pace:
-        for look, text, prepared, vector in zip(looks, texts, matched, vectors, strict=True):
-            items.append(replace(_conclude(p, look, text, prepared, now), vector=vector))
-            await pace()
-    return items
-
-
-def _news(p: Pipeline, feed: FeedRow, entry: Entry, now: datetime) -> bool:
-    """Whether a new entry may be alerted: published within `max_age` (or the feed's poll
-    interval, if longer), on every poll, so that neither a feed's back catalogue on first
-    contact nor what piled up while the bot was stopped, the feed down, or its items pruned
-    floods a channel. An entry with no believable date is as old as its feed's back
-    catalogue unless the feed was read lately (within max_age, or two of its intervals)."""
-    age = timedelta(seconds=max(p.settings.max_age, p.interval(feed)))
-    if entry.published is not None:
-        return entry.published >= now - age
-    if feed.last_success is None:
-        return False
-    try:
-        read = parse_iso(feed.last_success)
-    except ValueError:  # a damaged timestamp: as good as never read
-        return False
-    return read >= now - max(age, timedelta(seconds=2 * p.interval(feed)))
-
-
-def _look(p: Pipeline, feed: FeedRow, entry: Entry, now: datetime) -> _Look:
-    if entry.date_ignored:  # only new entries get here: said once per item
-        log.info(
-            "item.date_ignored feed=%s item=%s date=%s reason=implausible using=first_seen",
-            feed.name,
-            entry.identity,
-            entry.date_ignored,
-        )
-    published = entry.published or now
-    alertable = _news(p, feed, entry, now)
-    # Tokens, entities and story terms come from the parse worker (bot.prepare).
-    feed_text = prepared_of(entry, p.gazetteer)
-    # No topic can fire on an item without one of the topics' terms: most items stop here.
-    candidate = p.matcher.could_match_prepared(feed_text)
-    fetch = alertable and candidate and bool(entry.url) and p.settings.articles.fetch
-    return _Look(entry, published, alertable, feed_text, candidate, fetch)
-
-
-def _matched(p: Pipeline, look: _Look, text: str | None) -> Prepared:
-    """What topics match on: the feed's text, or with the article's lead when it was fetched."""
-    if not text:
-        return look.feed_text
-    body = f"{look.entry.summary}\n{text[:ARTICLE_LEAD_CHARS]}"
-    return prepare(look.entry.title, body, p.gazetteer)
-
-
-def _conclude(
-    p: Pipeline, look: _Look, text: str | None, matched: Prepared, now: datetime
-) -> NewItem:
-    entry = look.entry
-    return NewItem(
-        entry=entry,
-        published=min(look.published, now),
-        text=text,
-        # Feed text is summarised when an alert needs it (bot.alerts.build_alert), not per item.
-        alert_summary=summarize(entry.title, text) if text else "",
-        entities=matched.names,
-        matches=tuple(p.matcher.match_prepared(matched, relaxed=True)) if look.candidate else (),
-        alertable=look.alertable,
-        terms=look.feed_text.terms,  # of the feed's text, fetched article or not (feed_names)
-        wire=wire_of(entry.author, entry.summary, text),
-    )
-
-
-async def _article_text(p: Pipeline, url: str | None) -> str | None:
-    """The article's main text, or None: a page that fails only costs us the richer text."""
-    if not p.settings.articles.fetch or not url:
-        return None
-    async with p.article_slots:
-        try:
-            # Never trusted: the feed's URL was written by ops, its links by whoever writes
-            # the feed; they pass the address guard unless private addresses are allowed.
-            page = await asyncio.wait_for(
-                p.fetcher.fetch_page(url, trusted=False), timeout=p.settings.articles.timeout
-            )
-        except (FetchError, TimeoutError) as exc:
-            log.info("article.skipped url=%s error=%s", url, exc or "timeout")
-            return None
-    if not page.body:
-        return None
-    return await extract_article_async(page.body, url)
 
 
 async def poll_many(

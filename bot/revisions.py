@@ -38,13 +38,13 @@ from bot.topics.match import Matcher, prepare
 
 log = logging.getLogger(__name__)
 
-ARTICLE_LEAD_CHARS = 1500  # topics match on the article's lead (as bot.pipeline does)
+ARTICLE_LEAD_CHARS = 1500  # topics match on the article's lead (as bot.decide does)
 QUIET_SHARE = 0.5  # more than this share of a feed's stored entries changed at once...
 QUIET_MIN = 3  # ...and more than this many: a rewrite of the feed, applied quietly
 LONG_AGO = datetime(1970, 1, 1, tzinfo=UTC)  # a stored date that cannot be read: not recent
 # Entries per worker call (the encoder's opinions, sentence vectors): a feed that rewrote
 # 1,000 entries held the loop 0.66 s in one go; each entry of a chunk is now decided in the
-# poll's turns with the loop (`bot.pipeline.Turns`). The pipeline takes new entries by the
+# poll's turns with the loop (`bot.turns.Turns`). The pipeline takes new entries by the
 # same count.
 CHUNK = 50
 # Stored reports of one guid or link, beyond those its entries number, that a changed entry
@@ -276,7 +276,7 @@ async def poll_revisions(
     turns: opinions.Turns,
 ) -> list[Revision]:
     """The entries of a poll whose stored item's words changed, decided on, an entry at a
-    time in the poll's turns with the event loop (`turns`: `bot.pipeline.Turns.section`).
+    time in the poll's turns with the event loop (`turns`: `bot.turns.Turns.section`).
     A failure here costs the poll its edits (found again next time: the stored digest still
     differs), never its new items."""
     now = utcnow()

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.db import SCHEMA_VERSION, open_database
+from bot.db import open_database
+from bot.migrations import SCHEMA_VERSION
 from tests.test_storage_faults import read_only, tmpfs_in
 
 

@@ -14,7 +14,7 @@ import pytest
 import sqlite_utils
 
 from bot.cli import main
-from bot.db import SCHEMA_VERSION
+from bot.migrations import SCHEMA_VERSION
 from tests.test_upgrade import (
     PREVIOUS,
     _own_environment,  # noqa: F401 (an autouse fixture)

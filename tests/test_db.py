@@ -10,8 +10,9 @@ import pytest
 import sqlite_utils
 
 from bot.clock import iso
-from bot.db import APPLICATION_ID, SCHEMA_VERSION, open_database, write
+from bot.db import APPLICATION_ID, open_database, write
 from bot.errors import StoreError
+from bot.migrations import SCHEMA_VERSION
 from bot.search_store import search_items
 
 
@@ -104,12 +105,12 @@ def test_search_follows_text_edits_and_survives_story_changes(tmp_path):
 
 
 def test_a_version_2_database_upgrades_with_its_items_searchable(tmp_path):
-    from bot import db as dbmod
+    from bot.migrations import MIGRATIONS
     from bot.search_store import search_items
 
     path = tmp_path / "w.db"
     plain = sqlite_utils.Database(path)  # the schema exactly as the previous release left it
-    for step in dbmod.MIGRATIONS[:2]:
+    for step in MIGRATIONS[:2]:
         step(plain)
     plain.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     plain.execute("PRAGMA user_version = 2")

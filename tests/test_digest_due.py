@@ -15,7 +15,7 @@ import pytest
 from apscheduler.job import Job
 
 from bot.app import Runtime, open_runtime, run_forever
-from bot.cli import _due_digests
+from bot.cli_run import _due_digests
 from bot.clock import iso, minute_utc, utcnow
 from bot.commands import Commands, Invocation
 from bot.digest import next_digest_at, send_digests

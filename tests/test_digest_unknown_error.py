@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from adapters.slack_app import UNKNOWN_TRIES
+from adapters.slack_errors import UNKNOWN_TRIES
 from bot.app import poll_once
 from bot.digest import send_digests
 from bot.outbox import FAULT_ATTEMPTS

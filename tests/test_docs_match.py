@@ -386,7 +386,7 @@ def test_every_metric_the_docs_name_is_exported() -> None:
 
 def test_every_code_name_the_docs_cite_exists() -> None:
     """README's guarantees each cite the test that holds them (`test_crash.py`) and the code
-    that does the work (`bot.db.StoreThread`): a renamed file or name leaves a claim with
+    that does the work (`bot.store_thread.StoreThread`): a renamed file or name leaves a claim with
     nothing behind it."""
     texts = " ".join(map(_read, DOCS + COMMENTED))
     for test in set(re.findall(r"\b(test_\w+\.py)\b", texts)):

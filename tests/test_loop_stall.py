@@ -104,7 +104,7 @@ async def test_a_slow_search_leaves_the_bot_serving_and_answers_right(tmp_path: 
 async def test_shutdown_does_not_wait_out_a_long_command_query(tmp_path):
     """A command's query still running at shutdown (its caller cancelled) is interrupted
     after a grace period: compose kills the bot 10 s after SIGTERM."""
-    from bot.db import StoreThread
+    from bot.store_thread import StoreThread
 
     open_database(tmp_path / "w.db").close()
     store = StoreThread(tmp_path / "w.db")

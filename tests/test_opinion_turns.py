@@ -3,7 +3,7 @@ not hold the event loop: while the feeds' new entries are judged (which opinions
 the bot keeps serving (a heartbeat on time, chat commands answered), and the poll's results
 are whole (every item stored, every alert sent once).
 
-Before the opinion step took turns with the loop (bot.pipeline.Turns), a feed's new entries
+Before the opinion step took turns with the loop (bot.turns.Turns), a feed's new entries
 were judged 50 at a time in one go: with 150 topics that held the loop 0.5-0.7 s per feed.
 bench/stall.py measures the stalls.
 """

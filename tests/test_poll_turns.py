@@ -2,7 +2,7 @@
 their items stored and sent, the bot keeps serving (chat commands answered, a heartbeat on
 time), and the poll's results are whole (every item stored, every alert sent once).
 
-Before polls took turns with the loop (bot.pipeline.Turns), a feed's new entries were
+Before polls took turns with the loop (bot.turns.Turns), a feed's new entries were
 compared with what is stored all at once (their digests) and settled 50 at a time, and items
 stored 20 per step, several feeds in the same turn of the loop: the loop stalled over a
 second here. bench/loop_stall.py measures the stalls.

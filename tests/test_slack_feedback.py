@@ -13,7 +13,8 @@ from typing import Any
 import yaml
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack_app import EVENTS_PATH, SlackAdapter
+from adapters.slack_app import SlackAdapter
+from adapters.slack_commands import EVENTS_PATH
 from bot.app import open_runtime, poll_once
 from bot.commands import Commands
 from bot.demo.server import serve_demo

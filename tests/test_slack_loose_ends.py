@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from adapters.slack_app import UNKNOWN_TRIES
+from adapters.slack_errors import UNKNOWN_TRIES
 from bot.app import poll_once
 from bot.clock import iso, utcnow
 from bot.outbox import FAULT_ATTEMPTS, deliver_pending, reconcile

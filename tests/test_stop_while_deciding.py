@@ -26,12 +26,12 @@ import pytest
 
 from bot.app import StartupStopped, open_runtime, run_forever, stop_adapters
 from bot.commands import Commands, Invocation
-from bot.db import StoreThread
 from bot.errors import StoppingError
 from bot.feed_store import active_feeds
 from bot.pipeline import poll_many
 from bot.redecide import subscribe
 from bot.settings import Settings
+from bot.store_thread import StoreThread
 from tests.feedserver import FeedServer
 from tests.runtime import Console, console_runtime
 from tests.test_gone_topics import POLAND

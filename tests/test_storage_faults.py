@@ -26,9 +26,10 @@ import pytest
 
 from bot.app import POLL_TICK, poll_once, run_forever
 from bot.cli import main
-from bot.db import SCHEMA_VERSION, open_database
+from bot.db import open_database
 from bot.errors import StoreError
 from bot.feed_store import add_feed, due_feeds
+from bot.migrations import SCHEMA_VERSION
 from bot.settings import load_settings
 from tests.runtime import console_runtime
 

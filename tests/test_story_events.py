@@ -13,9 +13,10 @@ import sqlite_utils
 
 from bot.app import Runtime, poll_once
 from bot.commands import Commands, Invocation
-from bot.db import APPLICATION_ID, MIGRATIONS, open_database
+from bot.db import APPLICATION_ID, open_database
 from bot.demo.server import serve_demo
 from bot.maintenance import prune
+from bot.migrations import MIGRATIONS
 from bot.outbox import OutboxStats
 from bot.pipeline import PollResult
 from bot.search_store import search_items

@@ -13,7 +13,8 @@ import time_machine
 
 from bot.app import open_runtime
 from bot.commands import Commands
-from bot.db import APPLICATION_ID, MIGRATIONS, open_database
+from bot.db import APPLICATION_ID, open_database
+from bot.migrations import MIGRATIONS
 from tests.discordstub import DiscordStub
 from tests.test_commands import MEMBER, make_settings, run
 from tests.test_discord import discord_runtime, stub, text_of  # noqa: F401 (fixture)

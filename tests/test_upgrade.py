@@ -16,7 +16,8 @@ import pytest
 import sqlite_utils
 
 from bot.cli import main
-from bot.db import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION
+from bot.db import APPLICATION_ID
+from bot.migrations import MIGRATIONS, SCHEMA_VERSION
 
 PREVIOUS = 20  # the last release's schema
 

@@ -2,7 +2,7 @@
 
 The loop polls feeds, sends alerts and acknowledges the next command, so a command's queries
 never run on it: a command that only reads and writes the database runs whole on the
-runtime's store thread (`bot.db.StoreThread`) with that thread's connection; one that also
+runtime's store thread (`bot.store_thread.StoreThread`) with that thread's connection; one that also
 fetches, polls or rebuilds the matcher runs on the loop and hands its queries over one by
 one (`StoreCalls.run`). `inline=True` (and a `:memory:` database, which a second connection
 cannot see) keeps them on the loop, as the benchmark's baseline.

@@ -122,7 +122,7 @@ def _waiting_batches(
     db: sqlite_utils.Database, again: Redecision, stop: threading.Event | None
 ) -> Iterator[list[StoredItem]]:
     """`waiting_items` DECIDE_BATCH at a time. Reading and deciding them takes seconds at
-    thousands waiting: once `stop` is set (wirewatch is stopping, `bot.db.StoreThread`),
+    thousands waiting: once `stop` is set (wirewatch is stopping, `bot.store_thread.StoreThread`),
     StoppingError at the next batch, nothing written, so that the stop keeps its grace."""
     subs = [sub for sub in subscriptions(db) if again.touches(sub)]
     return stored_batches(db, (d["item_id"] for sub in subs for d in _queued(db, sub.id)), stop)
