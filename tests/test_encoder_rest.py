@@ -10,7 +10,6 @@ import os
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from bot import workers
@@ -50,10 +49,16 @@ def test_released_weights_leave_memory_and_score_the_same():
 def _workers() -> list[int]:
     """This process's pool workers (spawned: `spawn_main`), not its other children."""
     found = []
-    for child in psutil.Process().children():
-        with contextlib.suppress(psutil.Error):  # a worker killed just now, not yet reaped
-            if child.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(child.cmdline()):
-                found.append(child.pid)
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):  # gone meanwhile
+            # "pid (comm) state ppid ...": comm may hold spaces, so read after its ")"
+            state, ppid = (proc / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            cmdline = (proc / "cmdline").read_bytes()
+            # a worker killed just now, not yet reaped, is a zombie: not one
+            if int(ppid) == os.getpid() and state != "Z" and b"spawn_main" in cmdline:
+                found.append(int(proc.name))
     return found
 
 
