@@ -61,7 +61,7 @@ from bot.store import add_notice, list_topics, subscriptions
 from bot.store_thread import StoreThread
 from bot.topics.match import Matcher
 from bot.topics.usable import usable_topics
-from bot.workers import pool_trouble, shutdown_workers
+from bot.workers import after_runtime, pool_trouble
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +265,7 @@ async def _ready(
                 if store is not None:
                     await store.close()
     finally:
-        shutdown_workers()
+        after_runtime()
         if pipeline is not None:
             save_index(pipeline.index, settings.database)
 

@@ -67,6 +67,14 @@ CANARY_FEED = (
 )
 
 _pool: concurrent.futures.ProcessPoolExecutor | None = None
+# What the workers were started with: the environment (failpoints, the encoder's folder)
+# and the memory bound. Workers read them once, as they start: a pool asked for under
+# others is replaced (`_get_pool`).
+_started_with: tuple[object, ...] | None = None
+# False: a runtime's end stops the workers (`after_runtime`), as a bot's exit does. True
+# keeps them for the next runtime of the same process: the test suite opens hundreds of
+# runtimes, and starting two workers for each was most of its time.
+KEEP_AFTER_RUNTIME = False
 _recycled: weakref.WeakSet[concurrent.futures.ProcessPoolExecutor] = weakref.WeakSet()
 _managers: weakref.WeakSet[threading.Thread] = weakref.WeakSet()  # of recycled pools
 _loop_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
@@ -370,6 +378,12 @@ def _slots() -> asyncio.Semaphore:
     return _loop_slots[loop]
 
 
+def after_runtime() -> None:
+    """A runtime ended: its workers stop, unless KEEP_AFTER_RUNTIME keeps them for the next."""
+    if not KEEP_AFTER_RUNTIME:
+        shutdown_workers()
+
+
 def shutdown_workers(wait: float = 2.0) -> None:
     """Stop the worker processes; the next call starts new ones.
 
@@ -408,9 +422,17 @@ class _QuietSpawn(multiprocessing.context.SpawnContext):
     Process = _QuietSpawnProcess
 
 
+def _started_under() -> tuple[object, ...]:
+    wirewatch = sorted((k, v) for k, v in os.environ.items() if k.startswith("WIREWATCH_"))
+    return (WORKER_MEMORY, tuple(wirewatch))
+
+
 def _get_pool() -> concurrent.futures.ProcessPoolExecutor:
-    global _pool
+    global _pool, _started_with
+    if _pool is not None and _started_with != _started_under():
+        shutdown_workers()  # its workers read another environment as they started
     if _pool is None:
+        _started_with = _started_under()
         # spawn, not fork: forking a process that runs asyncio and resolver threads can
         # copy a held lock into the child.
         _pool = concurrent.futures.ProcessPoolExecutor(

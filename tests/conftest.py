@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bot import workers
 from bot.gazetteer import Gazetteer
 from bot.labelled import load_labelled
 from bot.replay import ReplayInput
@@ -25,6 +26,18 @@ pytest_plugins = ["tests.feedserver", "tests.runtime"]
 # slower. Set here, before anything has loaded numpy (nothing imported above does).
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
+
+# A runtime's end leaves the worker processes to the next test's runtime: starting two for
+# each of the suite's hundreds of runtimes was most of its time. A test that changes what
+# workers read as they start (a failpoint, the encoder's folder, the memory bound) gets new
+# ones (`bot.workers._get_pool`); one that needs them stopped stops them.
+workers.KEEP_AFTER_RUNTIME = True
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _workers_stopped_at_the_end() -> Iterator[None]:
+    yield
+    workers.shutdown_workers()
 
 
 @pytest.fixture

@@ -171,3 +171,26 @@ def test_ctrl_c_while_the_workers_start_prints_no_traceback():
     assert said[:2] == ["interrupted", "answer True"], out
     assert sorted(int(pid) for pid in said[2].split()) == sorted(starting), err[-2000:]
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-2000:]
+
+
+async def test_workers_started_under_another_environment_are_replaced(monkeypatch):
+    """Workers read the environment (a failpoint, the encoder's folder) and their memory
+    bound once, as they start. The suite keeps them from one runtime to the next
+    (`KEEP_AFTER_RUNTIME`): a pool started before a test set a failpoint would have ignored
+    it. The same environment keeps the same workers."""
+    from bot import workers
+
+    async def pids() -> set[int]:
+        await workers.in_worker(30.0, "a test", os.getpid)
+        assert workers._pool is not None
+        return set(workers._pool._processes)
+
+    first = await pids()
+    kept = await pids()
+    assert first <= kept  # nothing changed: the same workers (a second may have started)
+    monkeypatch.setenv("WIREWATCH_SOMETHING", "1")
+    second = await pids()
+    assert second and not second & kept
+    second |= await pids()
+    monkeypatch.setattr(workers, "WORKER_MEMORY", workers.WORKER_MEMORY + 2**20)
+    assert not (await pids()) & second
