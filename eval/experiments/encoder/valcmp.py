@@ -7,7 +7,7 @@ from bot.gazetteer import Gazetteer
 from bot.topics.load import load_topics
 from bot.topics.match import Matcher, prepare
 from bot.relevance import train as T
-from bot.encoder import Encoder
+from bot.encoder.model import Encoder
 from bot.encoder.train import encoder_text
 head = Path(sys.argv[1]); split = sys.argv[2] if len(sys.argv) > 2 else "validation"
 gz = Gazetteer.load()
