@@ -35,9 +35,10 @@ def _feed(n: int, now: datetime) -> str:
 
 
 async def _peak(tmp_path, feed_server, feeds: int) -> int:
-    """Bytes allocated at the most during one poll of `feeds` new feeds, from an empty
-    database (Python's allocations in the bot's process, where the items are decided and
-    stored; the parse workers are other processes)."""
+    """Bytes held at the most during one poll of `feeds` new feeds, from an empty database,
+    above what the poll leaves held (the story index's words of each item, which grow with
+    the items): what it holds while it works (Python's allocations in the bot's process,
+    where the items are decided and stored; the parse workers are other processes)."""
     now = datetime.now(UTC)
     for n in range(feeds):
         feed_server.serve(f"/{feeds}/{n}", _feed(n, now))
@@ -51,18 +52,20 @@ async def _peak(tmp_path, feed_server, feeds: int) -> int:
         tracemalloc.start()
         try:
             results = await poll_many(rt.pipeline, active_feeds(rt.db), concurrency=4, held=8)
-            peak = tracemalloc.get_traced_memory()[1]
+            kept, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()
         assert sum(r.new_items for r in results) == feeds * ITEMS, "every item was stored"
-    return peak
+    return peak - kept
 
 
 async def test_a_poll_of_four_times_the_feeds_does_not_hold_four_times_the_memory(
     tmp_path, feed_server
 ):
     """With 4 feeds fetched at once and 8 held (the bot's are 16 and 32), a poll of 32 new
-    feeds holds about what one of 8 does: what stays (the story index's words of each item)
-    grows with the items, the feeds' parsed items held until their wave is stored do not."""
+    feeds holds, while it works, not four times what one of 8 does: the feeds' parsed items
+    held until their wave is stored do not grow with the feeds. Read on a 2-core machine,
+    idle and loaded: 2.1 times with the bound, 3.4-3.9 without it (`held` of 1,000); the
+    peak with what stays read 1.6 against 2.0-2.6, too close to tell apart under load."""
     few, many = await _peak(tmp_path, feed_server, 8), await _peak(tmp_path, feed_server, 32)
-    assert many < 2.0 * few, f"peak {many / 2**20:.1f} MB for 32 feeds, {few / 2**20:.1f} for 8"
+    assert many < 3.0 * few, f"{many / 2**20:.1f} MB held for 32 feeds, {few / 2**20:.1f} for 8"
