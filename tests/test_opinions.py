@@ -122,6 +122,54 @@ def test_only_items_a_topic_query_holds_for_are_sent_to_the_encoder():
     assert [dict(p.opinions).keys() for p in asked] == [{"deployments"}, set()]
 
 
+def test_a_candidate_no_opinion_could_lift_is_not_sent_to_the_encoder_and_says_so(capsys):
+    """The query is meant to miss nothing, so most candidates are words of war that the word
+    model already scores near nothing; the geometric mean with any opinion stays under the
+    bar, so asking the encoder would only cost its forward pass."""
+    text = "Troops clash with protesters in the capital"
+    matcher = Matcher([t for t in load_topics() if t.name == "troop-deployments"], _gazetteer())
+    p = prepare(text, "", _gazetteer())
+    [(_, _, verdict)] = matcher.judge(p)
+    assert verdict.veto is None and math.sqrt(verdict.score) < BARS["relaxed_title_only"]
+    [asked] = opinions.ask_now(matcher, [(p, opinions.reads(text, "", None))])
+    assert asked.opinions == ()
+    assert main(["topics", "test", "troop-deployments", "--text", text]) == 1
+    out = capsys.readouterr().out
+    found = re.search(r"relevance (\d\.\d\d) \(bar (\d\.\d\d); words alone, the encoder "
+                      r"not asked: even sure, it would give (\d\.\d\d)\)", out)  # fmt: skip
+    assert found, out
+    words, bar, most = map(float, found.groups())
+    assert bar == round(BARS["threshold_title_only"], 2) and abs(most - math.sqrt(words)) < 0.011
+
+
+def test_no_candidate_left_unasked_would_have_cleared_a_bar_with_the_encoders_opinion():
+    """Skipping the encoder changes no decision: every validation candidate it was not asked
+    about scores under the lowest bar with the opinion it would have given, as written and as
+    a headline alone; and most candidates are such (so the skip saves most forward passes)."""
+    gz = _gazetteer()
+    matcher = Matcher([t for t in load_topics() if t.name == "troop-deployments"], gz)
+    head = for_head("deployments")
+    rows = [json.loads(line) for line in (CORPUS / "validation.jsonl").open(encoding="utf-8")]
+    candidates, unasked = 0, []
+    for row in rows[:600]:
+        for summary in (row["description"], ""):
+            p = prepare(row["title"], summary, gz)
+            for _, _, verdict in matcher.judge(p):
+                if verdict is None or verdict.veto:
+                    continue
+                candidates += 1
+                if verdict.unasked:
+                    lowest = BARS["relaxed" if summary else "relaxed_title_only"]
+                    read = opinions.reads(row["title"], summary, None)
+                    unasked.append((read, verdict.score, lowest))
+    # One batch (the encoder reads the headline alone, so each is asked once).
+    reads = sorted({read for read, *_ in unasked})
+    heard = dict(zip(reads, head.scores(reads), strict=True))
+    for read, words, lowest in unasked:
+        assert math.sqrt(words * heard[read]) < lowest, read
+    assert candidates > 200 and len(unasked) > candidates / 2, (candidates, len(unasked))
+
+
 def test_without_the_weights_the_word_model_decides_alone_and_says_so_once(no_weights, caplog):
     caplog.set_level(logging.WARNING, logger="bot.opinions")
     text = "Poland sends 2,000 troops to its border with Belarus"

@@ -54,6 +54,12 @@ LONG_WRITES = {
 }
 
 
+# Each report as deployment news, so that a topic with the built-in relevance model asks
+# the encoder about it: it is not asked about items its opinion could not lift to a bar
+# (`LinearModel.opinion_matters`), and the backlog's own words score near nothing.
+SENT = ": more troops sent to the border"
+
+
 def _words(rng: random.Random, k: int) -> str:
     return " ".join(f"w{rng.randrange(4000)}" for _ in range(k))
 
@@ -131,7 +137,7 @@ def _build_backlog(path: Path, count: int) -> Path:
             "INSERT INTO items (id, feed_id, identity, url, title, summary, published, "
             "first_seen, story_id) VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?)",
             [n + 1, f"guid:old-{n}", f"https://old.example/{n}",
-             f"Backlog report {n} {verb} {_words(rng, 8)}", f"{_words(rng, 60)}.", now, now,
+             f"Backlog report {n} {verb} {_words(rng, 8)}{SENT}", f"{_words(rng, 60)}.", now, now,
              story],
         )  # fmt: skip
         conn.execute(

@@ -38,9 +38,10 @@ class Relevance:
         opinion = dict(prepared.opinions).get(name)
         return self.model(name).verdict(self.features(prepared), relaxed=relaxed, opinion=opinion)
 
-    def wants_opinion(self, name: str) -> bool:
-        """Whether this model takes the encoder's second opinion."""
-        return self.model(name).encoder is not None
+    def wants_opinion(self, name: str, verdict: Verdict) -> bool:
+        """Whether this model takes the encoder's second opinion on the item it judged so
+        (without one): not when a cue vetoed it, nor when no opinion could lift it to a bar."""
+        return self.model(name).encoder is not None and verdict.veto is None and not verdict.unasked
 
     def features(self, prepared: Prepared) -> set[str]:
         last = self._last

@@ -30,6 +30,9 @@ class Verdict:
     # With the encoder's opinion, `score` is `combined` of the two; these are its parts.
     words: float | None = None  # the linear model over words and cues
     encoder: float | None = None
+    # The encoder was not asked: even its full confidence could not lift the word model's
+    # score to a bar (`LinearModel.opinion_matters`); `score` is the word model's.
+    unasked: bool = False
 
     @property
     def relevant(self) -> bool:
@@ -98,11 +101,32 @@ class LinearModel:
         parts = sorted(((f, w[f]) for f in feats if f in w and f != "bias"), key=_strength)
         words = _sigmoid(self.logit(feats))
         veto = next((v for v in self.vetoes if v in feats), None)
+        if opinion is None and self.encoder is not None and not self.opinion_matters(feats, words):
+            bar = self.bar(feats, relaxed=relaxed, opinion=True)
+            return Verdict(words, bar, tuple(parts[:top]), veto, words, unasked=True)
         if opinion is None or self.encoder is None:
             return Verdict(words, self.bar(feats, relaxed=relaxed), tuple(parts[:top]), veto)
         bar = self.bar(feats, relaxed=relaxed, opinion=True)
         score = combined(words, opinion)
         return Verdict(score, bar, tuple(parts[:top]), veto, words, opinion)
+
+    def opinion_matters(self, feats: set[str], words: float) -> bool:
+        """Whether the encoder's opinion could make this item clear a bar, so is worth asking.
+
+        The two together score `combined`, their geometric mean: at most the square root of
+        the word model's probability (an opinion of 1.0). An item whose word probability is
+        under the square of its lowest bar clears none, whatever the encoder says; nor does
+        it clear the word model's own bars (what decides when the encoder cannot answer), when
+        those are lower still. Most of the built-in topic's candidates are such (its query is
+        meant to miss nothing: 84% of the frozen test split's, as written), and each would
+        cost a forward pass of the encoder (`python -m bench.encoder`) for nothing.
+        """
+        if self.encoder is None:
+            return False
+        title_only = "title_only" in feats
+        lowest = min(self.encoder.bar(title_only, relaxed) for relaxed in (False, True)) ** 2
+        own = min(self.bar(feats, relaxed=relaxed) for relaxed in (False, True))
+        return words >= min(lowest, own) * (1 - 1e-9)
 
     def bar(self, feats: set[str], *, relaxed: bool = False, opinion: bool = False) -> float:
         """The threshold for this item: its kind's (headline only or with text), strict or not;

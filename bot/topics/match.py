@@ -117,21 +117,23 @@ class Matcher:
         assert self.relevance is not None and topic.relevance
         model = self.relevance.model(topic.relevance)
         feats = self.relevance.features(prepared)
-        return model.bar(feats, relaxed=True, opinion=verdict.encoder is not None)
+        combined = verdict.encoder is not None or verdict.unasked
+        return model.bar(feats, relaxed=True, opinion=combined)
 
     def opinions_wanted(self, prepared: Prepared) -> tuple[str, ...]:
         """The relevance models that want the encoder's opinion on this item: those of the
         topics whose query holds (most items have none, and cost nothing more), unless a cue
-        vetoed it (no opinion could change that)."""
+        vetoed it or its words score too low for any opinion to matter (none could change
+        the verdict: `LinearModel.opinion_matters`)."""
         if self.relevance is None:
             return ()
         rel = self.relevance
         wanted = (
             t.relevance
             for t, _, v in self.judge(prepared)
-            if v is not None and v.veto is None and t.relevance
+            if v is not None and t.relevance and rel.wants_opinion(t.relevance, v)
         )
-        return tuple(dict.fromkeys(name for name in wanted if rel.wants_opinion(name)))
+        return tuple(dict.fromkeys(wanted))
 
     def judge(
         self, prepared: Prepared, holding: Collection[str] = ()
