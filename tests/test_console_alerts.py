@@ -6,13 +6,14 @@ corroboration mark say when and where, and the mark lists what each outlet repor
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import io
 import json
 import logging
 import re
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -139,6 +140,20 @@ def test_the_alert_the_docs_quote_is_one_the_demo_prints(doc: str, demo) -> None
             assert re.fullmatch(pattern, real), (shown, real)
         else:
             assert shown == real
+
+
+def test_a_printed_summary_names_no_month_its_run_did_not_date(demo) -> None:
+    """The demo dates its items to the run ("SEOUL, Dec. 7 (Yonhap) --"); a month written
+    into the sample text reads against that date: "after a lull of about a month ... put
+    back on the front line in early February" under a December dateline. Only the
+    dateline's month may be named."""
+    _, alerts = demo
+    now = datetime.now(UTC)
+    ran = {f"{now:%B}", f"{now - timedelta(days=1):%B}"}  # the dateline is hours back
+    months = "|".join(calendar.month_name[1:])
+    for a in alerts:
+        named = set(re.findall(rf"\b(?:{months})\b", a["summary"])) - ran
+        assert not named, (named, a["summary"])
 
 
 def test_the_corroboration_mark_says_what_each_outlet_reported(demo) -> None:
