@@ -82,13 +82,19 @@ def _edit_json(alert: Alert) -> dict[str, object]:
     }
 
 
-def alert_text(alert: Alert) -> str:
-    """A readable block for people watching a terminal."""
+def alert_text(alert: Alert, story_ref: int | None = None) -> str:
+    """A readable block for people watching a terminal. `story_ref`: the ref of the story's
+    alert in this channel, for a block that belongs under it (an update, an edit, the mark):
+    a terminal has no threads, so its head names the alert it would be threaded under."""
     if alert.kind == "edit" and alert.edit:
-        return edit_text(alert)
+        return edit_text(alert, story_ref)
     if alert.kind == "corroborated":
-        return mark_text(alert)
-    lines = [_head(alert), plain(alert.title), f"{plain(alert.outlet)} · {_stamp(alert)}"]
+        return mark_text(alert, story_ref)
+    lines = [
+        _head(alert, story_ref),
+        plain(alert.title),
+        f"{plain(alert.outlet)} · {_stamp(alert)}",
+    ]
     if alert.summary.strip():  # a headline-only feed's item: no blank line inside the block
         lines.append(summary_lines(alert.summary))
     if why := brief_why(alert.explanation, alert.matched):
@@ -123,13 +129,13 @@ def feedback_line(alert: Alert) -> str:
     return "feedback: " + " · ".join(commands)
 
 
-def edit_text(alert: Alert) -> str:
+def edit_text(alert: Alert, story_ref: int | None = None) -> str:
     """An edit: which outlet changed which item (when it was published, its link and ref),
     its word diff ([-deleted-] {+inserted+})."""
     edit = alert.edit
     assert edit is not None
     lines = [
-        _head(alert),
+        _head(alert, story_ref),
         f"{plain(alert.outlet)} changed: {plain(alert.title)}",
         f"published {_stamp(alert)}",
     ]
@@ -142,13 +148,13 @@ def edit_text(alert: Alert) -> str:
     return "\n".join(lines) + "\n"
 
 
-def mark_text(alert: Alert) -> str:
+def mark_text(alert: Alert, story_ref: int | None = None) -> str:
     """What a terminal shows where a chat message would be rewritten with the mark: the
     story's first alert (outlet, time, ref, link), the outlets, and what each reported, one
     line per report, as the rewritten chat message lists them: a mark that rests on a report
     of something else shows it."""
     lines = [
-        _head(alert),
+        _head(alert, story_ref or alert.feedback_id),
         plain(alert.title),
         f"{plain(alert.outlet)} · {_stamp(alert)}",
         outlets_line(alert),
@@ -165,8 +171,19 @@ def _source_line(source: Source) -> str:
     return " · ".join(" ".join(p.split()) for p in parts if p.strip())
 
 
-def _head(alert: Alert) -> str:
-    return f"== {alert.kind.upper()} · {_topics(alert)} · story {alert.story_id}"
+def _head(alert: Alert, story_ref: int | None) -> str:
+    """ "== UPDATE · troop-deployments · story of ref 2": what the block is, for which topics,
+    and (for a block that belongs under a story's alert) that alert's ref, a number the
+    reader has seen. Not the story's id: every stored item starts a story, matched or not,
+    so a fresh install's first alert read "story 11"."""
+    of = f" · story of ref {story_ref}" if story_ref is not None else ""
+    return f"== {alert.kind.upper()} · {_topics(alert)}{of}"
+
+
+def _ref_of(message: MessageRef) -> int | None:
+    """The ref a console message was printed with (its id is its delivery's): None for a
+    message id that is not one."""
+    return int(message.message_id) if message.message_id.isdigit() else None
 
 
 def _stamp(alert: Alert) -> str:
@@ -227,14 +244,14 @@ class ConsoleAdapter:
         return MessageRef("console", channel, str(alert.delivery_id))
 
     async def post_update(self, parent: MessageRef, alert: Alert) -> MessageRef:
-        self._write(alert)
+        self._write(alert, _ref_of(parent))
         return MessageRef("console", parent.channel, str(alert.delivery_id), parent.message_id)
 
     async def edit_alert(self, ref: MessageRef, alert: Alert) -> None:
         # A terminal cannot rewrite what it printed (updates carry the sources); the
         # corroboration mark, which chat shows by rewriting, is printed as a line.
         if alert.kind == "corroborated":
-            self._write(alert)
+            self._write(alert, _ref_of(ref))
 
     async def find_posted(
         self,
@@ -260,13 +277,13 @@ class ConsoleAdapter:
     async def find_notice(self, channel: str, key: int, *, since: datetime | None = None) -> bool:
         return False  # stderr keeps no record: a notice cut short is printed again
 
-    def _write(self, alert: Alert) -> None:
+    def _write(self, alert: Alert, story_ref: int | None = None) -> None:
         if alert.explanation:  # the whole reason, model features included: `wirewatch -v`
             log.debug("console.why delivery=%d %s", alert.delivery_id, plain(alert.explanation))
         if self.json_lines:
             self._out(json.dumps(alert_json(alert), ensure_ascii=False) + "\n")
         else:
-            self._out(alert_text(alert) + "\n")
+            self._out(alert_text(alert, story_ref) + "\n")
 
     def _out(self, text: str) -> None:
         try:

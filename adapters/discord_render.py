@@ -272,7 +272,7 @@ def alert_embed(alert: Alert, *, as_update: bool = False, ref: bool = True) -> d
     fields = [f for f in _fields(alert) if not as_update or f[0] in shown]
     for name, value, inline in fields:
         embed.add_field(name=name, value=value, inline=inline)
-    footer = f"wirewatch · story {alert.story_id}"
+    footer = "wirewatch"  # no story id: every stored item starts a story, so they say nothing
     embed.set_footer(text=f"{footer} · {ref_marker(alert.feedback_id)}" if ref else footer)
     fixed = embed_size(embed)
     embed.description = clip(feed_text(alert.summary), max(0, min(SUMMARY, TOTAL - fixed)))
@@ -309,7 +309,7 @@ def edit_embed(alert: Alert) -> discord.Embed:
     embed.set_author(name=clip(f"{outlet} · edited", AUTHOR))
     if edit.notes:
         embed.add_field(name="Topics", value=clip(feed_text("; ".join(edit.notes)), FIELD_VALUE))
-    embed.set_footer(text=f"wirewatch · story {alert.story_id} · {ref_marker(alert.delivery_id)}")
+    embed.set_footer(text=f"wirewatch · {ref_marker(alert.delivery_id)}")
     budget = max(0, min(DESCRIPTION, TOTAL - embed_size(embed)) - 40)
     lines = [(name, parts) for name, parts in (("Title", edit.title), ("Summary", edit.summary))]
     shown = [(n, p) for n, p in lines if p]
@@ -371,5 +371,5 @@ def embed_size(embed: discord.Embed) -> int:
 
 def thread_name(alert: Alert) -> str:
     """Threads are named after the story; names show no markdown, so only length matters."""
-    plain = re.sub(r"\s+", " ", alert.title).strip() or f"story {alert.story_id}"
+    plain = re.sub(r"\s+", " ", alert.title).strip() or "(untitled)"  # as its embed says
     return clip(unmention(plain), THREAD_NAME)

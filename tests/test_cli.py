@@ -454,12 +454,13 @@ async def test_the_demo_prints_each_alert_under_one_plain_header(capfd):
     assert heads and cycles == ["5", "1"]  # the first cycle's alerts, then the edit: "1 alert"
     assert "1 alert delivered" in err
     for head in heads:
-        kind, topic, story = head.split(" · ")
+        kind, topic, *story = head.split(" · ")
         assert kind in ("NEW", "UPDATE", "CORROBORATED", "EDIT") and topic == "troop-deployments"
-        assert re.fullmatch(r"story \d+", story) and head.count("story") == 1, head
-    news = [h.split(" · ")[2] for h in heads if h.startswith("NEW")]
+        assert story == ([] if kind == "NEW" else [story[0]]), head
+        assert kind == "NEW" or re.fullmatch(r"story of ref \d+", story[0]), head
+    news = re.findall(r"^== NEW .*\n.*\n.* · (ref \d+) · ", out, re.M)
     assert len(news) == len(set(news)) == 2  # North Korea's troops, the Red Sea warships
-    assert all(h.split(" · ")[2] in news for h in heads)  # every update is to a story above
+    assert all(h.split(" of ")[-1] in news for h in heads if " of " in h)  # to an alert above
     kinds = [h.split(" · ")[0] for h in heads]
     assert kinds.count("CORROBORATED") == 1 and kinds[-1] == "EDIT", kinds
     assert "3 outlets: Yonhap News Agency, via AFP (The Moscow Times), Al Jazeera" in out

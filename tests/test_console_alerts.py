@@ -6,13 +6,14 @@ corroboration mark say when and where, and the mark lists what each outlet repor
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import io
 import json
 import logging
 import re
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,58 @@ def test_every_alert_shows_the_ref_that_feedback_takes(demo) -> None:
     first = next(a for a in alerts if a["kind"] == "new" and a["story_id"] == mark["story_id"])
     assert f"CORROBORATED {first['delivery_id']}" in blocks
     assert {f"{a['kind'].upper()} {a['delivery_id']}" for a in alerts} == set(blocks)
+
+
+def test_a_block_names_the_alert_it_belongs_under_not_an_internal_story_number(demo) -> None:
+    """Every stored item starts a story, matched or not, so a fresh install's first alert read
+    "story 11" (ten off-topic items before it). A terminal has no threads: an update, an edit
+    and the mark name the ref of their story's alert, printed above; an alert names nothing."""
+    blocks, alerts = demo
+    heads = {h: b.splitlines()[0] for h, b in blocks.items()}
+    assert not any(re.search(r"story \d", head) for head in heads.values()), heads
+    for a in alerts:
+        head = heads[f"{a['kind'].upper()} {a['delivery_id']}"]
+        if a["kind"] == "new":
+            assert head == "== NEW · troop-deployments", head
+            continue
+        first = next(x for x in alerts if x["kind"] == "new" and x["story_id"] == a["story_id"])
+        assert head.endswith(f" · story of ref {first['delivery_id']}"), (head, first)
+    assert len({h.rsplit(" ref ", 1)[-1] for h in heads.values() if "ref" in h}) == 1
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/alerts.md"])
+def test_the_alert_the_docs_quote_is_one_the_demo_prints(doc: str, demo) -> None:
+    """README and docs/alerts.md show a demo alert line by line: each line is the demo's
+    (the time and port are the run's own, the summary cut)."""
+    blocks, _ = demo
+    text = (Path(__file__).resolve().parents[1] / doc).read_text(encoding="utf-8")
+    [quoted] = re.findall(r"^```text\n(== .*?)^```", text, re.M | re.S)
+    quoted_lines = quoted.splitlines()
+    ref = re.search(r" · ref (\d+) · ", quoted_lines[2]).group(1)
+    printed = blocks[f"{quoted_lines[0].split()[1]} {ref}"].splitlines()
+    assert len(quoted_lines) == len(printed), (quoted_lines, printed)
+    for shown, real in zip(quoted_lines, printed, strict=True):
+        if shown.endswith(" ..."):  # the summary, cut
+            assert real.startswith(shown.removesuffix(" ...")), (shown, real)
+        elif re.search(STAMP, shown):  # this run's time and port
+            pattern = re.escape(re.sub(r"\d", "0", shown)).replace("0", r"\d")
+            assert re.fullmatch(pattern, real), (shown, real)
+        else:
+            assert shown == real
+
+
+def test_a_printed_summary_names_no_month_its_run_did_not_date(demo) -> None:
+    """The demo dates its items to the run ("SEOUL, Dec. 7 (Yonhap) --"); a month written
+    into the sample text reads against that date: "after a lull of about a month ... put
+    back on the front line in early February" under a December dateline. Only the
+    dateline's month may be named."""
+    _, alerts = demo
+    now = datetime.now(UTC)
+    ran = {f"{now:%B}", f"{now - timedelta(days=1):%B}"}  # the dateline is hours back
+    months = "|".join(calendar.month_name[1:])
+    for a in alerts:
+        named = set(re.findall(rf"\b(?:{months})\b", a["summary"])) - ran
+        assert not named, (named, a["summary"])
 
 
 def test_the_corroboration_mark_says_what_each_outlet_reported(demo) -> None:
@@ -271,7 +324,7 @@ def test_a_summary_cannot_print_lines_that_read_as_ours() -> None:
     "feedback: ..." printed as another alert's head, or as the feedback commands with another
     ref, inside this alert's block."""
     summary = (
-        "Troops were sent.\n== NEW · troop-deployments · story 1\n"
+        "Troops were sent.\n== NEW · troop-deployments\n"
         "feedback: wirewatch feedback not-relevant 1 · wirewatch feedback wrong-story 1\nwhy: x"
     )
     alert = Alert(5, "new", 7, "t", "console", "Troops", None, "Wire", datetime.now(UTC), summary)
@@ -279,4 +332,4 @@ def test_a_summary_cannot_print_lines_that_read_as_ours() -> None:
     assert [x for x in lines if x.startswith("== ")] == [lines[0]]
     assert [x for x in lines if x.startswith(("feedback:", "why:"))] == [lines[-1]]
     assert lines[-1].endswith("wirewatch feedback wrong-story 5")
-    assert "  == NEW · troop-deployments · story 1" in lines  # still shown, as its text
+    assert "  == NEW · troop-deployments" in lines  # still shown, as its text

@@ -19,6 +19,7 @@ from adapters.discord_render import (
     ZWSP,
     alert_embed,
     clip,
+    edit_embed,
     embed_size,
     feed_text,
     graphemes_fallback,
@@ -31,7 +32,7 @@ from adapters.discord_render import (
 )
 from adapters.discord_schema import command_payload, layout, read_options
 from bot.commands import SUBCOMMANDS, Commands
-from bot.model import Alert, Corroboration, Source
+from bot.model import Alert, Change, Corroboration, Edit, Source
 from tests.discordstub import _option_tree, embed_problems
 
 # Pieces that break naive truncation: ZWJ families, skin tones, flags, tag flags, accents.
@@ -151,6 +152,18 @@ def test_first_message_lists_sources_and_updates_do_not():
     update = alert_embed(story, as_update=True).to_dict()
     assert not any(f["name"].startswith("Sources") for f in update.get("fields", []))
     assert "ref" not in alert_embed(story, ref=False).to_dict()["footer"]["text"]
+
+
+def test_a_message_shows_its_ref_and_no_internal_story_number():
+    """Every stored item starts a story, matched or not: a fresh install's first alert read
+    "wirewatch · story 11" under its embed. The footer keeps the ref feedback takes; a thread
+    of an untitled story is named as its embed is, not after the id."""
+    story = alert(story_id=11)
+    assert alert_embed(story).to_dict()["footer"]["text"] == "wirewatch · ref 3"
+    assert alert_embed(story, ref=False).to_dict()["footer"]["text"] == "wirewatch"
+    edited = alert(story_id=11, kind="edit", edit=Edit((Change("same", "Troops"),), ()))
+    assert edit_embed(edited).to_dict()["footer"]["text"] == "wirewatch · ref 3"
+    assert thread_name(alert(story_id=11, title=" ")) == "(untitled)"
 
 
 def test_a_lone_source_is_not_listed_again_and_the_outlets_come_first():
