@@ -43,6 +43,11 @@ def _rows(stories: int, headline_words: int) -> tuple[list[int], list[dict]]:
                     "title": " ".join(words),
                     "url": f"https://x.example/{len(rows)}",
                     "outlet": rng.choice(("Yonhap", "AP", "Reuters")),
+                    "summary": "",
+                    "wire": None,
+                    "published": None,
+                    "first_seen": "2026-12-07T09:00:00+00:00",
+                    "item_id": len(rows) + 1,
                     "earlier": rng.random() < 0.2,
                 }
             )

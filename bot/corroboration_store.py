@@ -12,13 +12,15 @@ Deciding what is independent is `bot.corroboration`'s; sending is the outbox's.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlite_utils
 
 from bot.clock import iso, parse_stored, utcnow
-from bot.corroboration import COMPARED, Report, independent_outlets, reached
+from bot.corroboration import COMPARED, Outlet, Report, independent_outlets, reached
 from bot.db import inserted_id
 from bot.model import Corroboration
 
@@ -44,33 +46,61 @@ class Rule:
     window: timedelta = timedelta(minutes=60)
 
 
-def story_reports(db: sqlite_utils.Database, story_id: int, up_to: int | None = None) -> list:
+# SQL: what `as_reports` reads of an item joined to its feed, in its order.
+REPORT_COLUMNS = (
+    "feeds.name, items.title, items.summary, items.wire, items.published, items.first_seen, "
+    "items.id"
+)
+
+
+def story_reports(
+    db: sqlite_utils.Database, story_id: int, up_to: int | None = None
+) -> list[Report]:
     """The story's items that matched a topic (strictly or at the relaxed bar of updates),
     as reports, those stored up to item `up_to` (default: all).
 
     An item that only joined the story matches nothing: it never reaches a channel, so it
     may not make the story "corroborated" or be named among its outlets (a day's drills
     report beside a deployment would otherwise vouch for it).
+    """
+    rows = db.execute(
+        f"SELECT {REPORT_COLUMNS} FROM items JOIN feeds ON feeds.id = items.feed_id "
+        f"WHERE items.story_id = ? AND items.id <= ? AND {ON_TOPIC}",
+        [story_id, up_to if up_to is not None else 2**62],
+    ).fetchall()
+    return as_reports(rows)
+
+
+def as_reports(rows: Iterable[Sequence[Any]]) -> list[Report]:
+    """Rows of REPORT_COLUMNS (outlet, title, summary, wire, published, first seen, item id)
+    as reports, in publication order: what every count of a story's outlets reads (an
+    alert's, a digest line's, a recap's), so that they fold wire copy alike.
 
     Past the first `COMPARED` (the only texts `independent_outlets` compares), a report whose
     outlet and agency both came earlier changes nothing of who carried the story, so it is
-    not read: a feed flooding one story with 1,000 items cost 1,000 x 1,000 reports read.
+    left out: a feed flooding one story with 1,000 items cost 1,000 x 1,000 reports read.
     """
-    rows = db.execute(
-        "SELECT feeds.name, items.title, items.summary, items.wire, items.published, "
-        "items.first_seen FROM items JOIN feeds ON feeds.id = items.feed_id "
-        f"WHERE items.story_id = ? AND items.id <= ? AND {ON_TOPIC} "
-        "ORDER BY COALESCE(items.published, items.first_seen), items.id",
-        [story_id, up_to if up_to is not None else 2**62],
-    ).fetchall()
+    ordered = sorted(rows, key=_published_order)
     out, carried = [], set()
-    for n, (name, title, summary, wire, published, seen) in enumerate(rows):
+    for n, (name, title, summary, wire, published, seen, _) in enumerate(ordered):
         if n >= COMPARED and (name, wire) in carried:
             continue
         carried.add((name, wire))
         when = parse_stored(published, parse_stored(seen, utcnow()))
-        out.append(Report(name, title, summary, wire, when))
+        out.append(Report(name, title or "", summary or "", wire, when))
     return out
+
+
+def _published_order(row: Sequence[Any]) -> tuple[bool, str, int]:
+    """SQL's `ORDER BY COALESCE(published, first_seen), id`: undated first."""
+    stamp = row[4] if row[4] is not None else row[5]
+    return (stamp is not None, stamp or "", row[6])
+
+
+def outlets_of(rows: Iterable[Sequence[Any]]) -> list[Outlet]:
+    """The independent outlets that reports (rows of REPORT_COLUMNS) count as: the one
+    answer to "how many outlets" wherever a story's outlets are shown."""
+    return independent_outlets(as_reports(rows))
 
 
 def corroboration_of(db: sqlite_utils.Database, story_id: int, up_to: int) -> Corroboration:

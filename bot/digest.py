@@ -38,6 +38,8 @@ import sqlite_utils
 from bot import metrics
 from bot.chat import ChatAdapter, split_channel
 from bot.clock import iso, parse_stored, utcnow
+from bot.corroboration import is_the_wire
+from bot.corroboration_store import outlets_of
 from bot.db import write
 from bot.errors import DeliveryError
 from bot.failpoints import failpoint
@@ -59,6 +61,11 @@ STORIES_READ = 200  # waiting stories read per message at most
 # Refused messages sent again in one channel's turn (smaller, or the one story again): enough
 # to find and fail a story or two the platform will not take; the rest wait for the next turn.
 MAX_REFUSALS = 12
+
+
+# What a story's report in `digest_text`'s rows holds of its item, beside the delivery's "id",
+# "story_id", "topic", "url" and "earlier": the columns `outlets_of` reads, in its order.
+REPORT_KEYS = ("outlet", "title", "summary", "wire", "published", "first_seen", "item_id")
 
 
 def digest_text(topic_rows: list[dict], platform: str = "") -> str:
@@ -94,12 +101,18 @@ def _story_line(rows: list[dict]) -> str:
 
 
 def _covers(rows: list[dict]) -> str:
-    """Which reports a story's line stands for: "Yonhap", "Yonhap +2 more outlets", and the
-    number of reports when the outlets do not tell it ("Yonhap, 2 reports": one outlet's two
-    reports), so that every report a line holds (each of which `feedback` points back to
-    the line's number) is counted on it."""
-    outlets = len({r["outlet"] for r in rows})
-    covers = _one_line(rows[0]["outlet"])
+    """Which reports a story's line stands for, its outlets counted as its alert counts them
+    (`bot.corroboration_store.outlets_of`: wire copy on two sites is one outlet): "Yonhap",
+    "Yonhap +2 more outlets", "CNA via Reuters" (the line's report is an agency's copy), and
+    the number of reports when the outlets do not tell it ("Yonhap, 2 reports": one outlet's
+    two reports; "CNA via Reuters, 2 reports": Reuters copy on two sites), so that every
+    report a line holds (each of which `feedback` points back to the line's number) is
+    counted on it, and the line says what the story's alert says."""
+    outlets = len(outlets_of([tuple(r[k] for k in REPORT_KEYS) for r in rows]))
+    first = rows[0]
+    covers = _one_line(first["outlet"])
+    if first["wire"] and not is_the_wire(first["outlet"], first["wire"]):
+        covers += f" via {first['wire']}"
     if outlets > 1:
         covers += f" +{counted(outlets - 1, 'more outlet')}"
     if len(rows) > outlets:
@@ -414,7 +427,8 @@ def _waiting(db: sqlite_utils.Database, channel: str, cap: int | None = None) ->
     marks = ",".join("?" * len(story_ids))
     rows = list(
         db.query(
-            "SELECT d.id, d.story_id, s.topic, i.title, i.url, f.name AS outlet, EXISTS (SELECT "
+            "SELECT d.id, d.story_id, s.topic, i.title, i.url, f.name AS outlet, i.summary, "
+            "i.wire, i.published, i.first_seen, i.id AS item_id, EXISTS (SELECT "
             "1 FROM deliveries e WHERE e.channel = d.channel AND e.story_id = d.story_id AND "
             "e.status = 'sent' AND e.digest_of IS NOT NULL) AS earlier FROM deliveries d "
             "JOIN subscriptions s ON s.id = d.subscription_id JOIN items i ON i.id = d.item_id "

@@ -12,13 +12,16 @@ from typing import Any
 
 import sqlite_utils
 
+from bot.corroboration import COMPARED
+from bot.corroboration_store import REPORT_COLUMNS, outlets_of
 from bot.search_store import Hit, _shown_items
 
 
 @dataclass(frozen=True)
 class Told:
     """A story as a search line tells it: its first report (the one its alert showed),
-    its outlets in the order they reported it, how many reports, from when to when."""
+    its independent outlets in the order they reported it (named as its alert names them:
+    "via Reuters (CNA, Yahoo News)"), how many reports, from when to when."""
 
     item: int
     title: str
@@ -31,24 +34,20 @@ class Told:
 
 def stories_told(db: sqlite_utils.Database, hits: list[Hit]) -> dict[int, Told]:
     """Per hit's item: its story told whole (every report, not only those with the words);
-    an item no story holds told alone. One query by outlet and one by first report, so a
-    story of a thousand reports costs an index range, not a thousand rows in Python."""
+    an item no story holds told alone. A query for the spans, one for the outlets and one
+    for the first reports, so a story of a thousand reports costs index ranges, not a
+    thousand rows in Python."""
     stories = sorted({h.story for h in hits if h.story is not None})
     lone = [h.item for h in hits if h.story is None]
     out: dict[int, Told] = {}
     if stories:
-        outlets = _outlets_of(db, stories)
+        spans = _spans_of(db, stories)
+        outlets = _independent_of(db, stories)
         for story, item_id, title, url in _first_reports(db, stories):
-            rows = outlets.get(story, [])
-            told = Told(
-                item_id,
-                title,
-                url,
-                tuple(r[0] for r in rows),
-                sum(r[3] for r in rows),
-                min(r[1] for r in rows),
-                max(r[2] for r in rows),
-            )
+            if story not in spans:  # its reports pruned between the queries
+                continue
+            first, last, reports = spans[story]
+            told = Told(item_id, title, url, outlets.get(story, ()), reports, first, last)
             out.update((h.item, told) for h in hits if h.story == story)
     for r in _shown_items(db, lone):
         stamp = r["published"]
@@ -56,21 +55,42 @@ def stories_told(db: sqlite_utils.Database, hits: list[Hit]) -> dict[int, Told]:
     return out
 
 
-def _outlets_of(
-    db: sqlite_utils.Database, stories: list[int]
-) -> dict[int, list[tuple[str, str, str, int]]]:
-    """Per story, (outlet, first and last published, reports) by outlet, first to report
-    first."""
+def _spans_of(db: sqlite_utils.Database, stories: list[int]) -> dict[int, tuple[str, str, int]]:
+    """Per story, (first and last published, reports)."""
     marks = ", ".join("?" * len(stories))
-    out: dict[int, list[tuple[str, str, str, int]]] = {}
-    for story, outlet, first, last, n in db.execute(
-        "SELECT items.story_id, feeds.name, min(items.published), max(items.published), "
-        f"count(*) FROM items JOIN feeds ON feeds.id = items.feed_id WHERE items.story_id IN "
-        f"({marks}) GROUP BY items.story_id, feeds.name ORDER BY 1, 3, 2",
-        stories,
+    return {
+        story: (first, last, n)
+        for story, first, last, n in db.execute(
+            "SELECT story_id, min(published), max(published), count(*) FROM items "
+            f"WHERE story_id IN ({marks}) GROUP BY story_id",
+            stories,
+        )
+    }
+
+
+def _independent_of(db: sqlite_utils.Database, stories: list[int]) -> dict[int, tuple[str, ...]]:
+    """Per story, its independent outlets as its alert names them, every report counted
+    (`outlets_of`: "via Reuters (CNA, Yahoo News)" is one). Read in SQL as `as_reports`
+    reads them: a story's first COMPARED reports, then only the first of each outlet and
+    agency, so a story of a thousand reports brings a few rows to Python, not a thousand."""
+    marks = ", ".join("?" * len(stories))
+    by_story: dict[int, list[tuple]] = {}
+    for story, *report in db.execute(
+        f"SELECT story_id, {_AS_REPORT} FROM (SELECT items.story_id, {REPORT_COLUMNS}, "
+        "row_number() OVER (PARTITION BY items.story_id ORDER BY "
+        f"{_PUBLISHED}) AS nth, row_number() OVER (PARTITION BY items.story_id, feeds.name, "
+        f"items.wire ORDER BY {_PUBLISHED}) AS nth_of_outlet FROM items JOIN feeds ON "
+        f"feeds.id = items.feed_id WHERE items.story_id IN ({marks})) "
+        "WHERE nth <= ? OR nth_of_outlet = 1",
+        [*stories, COMPARED],
     ):
-        out.setdefault(story, []).append((outlet, first, last, n))
-    return out
+        by_story.setdefault(story, []).append(tuple(report))
+    return {story: tuple(o.label for o in outlets_of(rows)) for story, rows in by_story.items()}
+
+
+# REPORT_COLUMNS as the subquery of `_independent_of` names them, and its order.
+_AS_REPORT = "name, title, summary, wire, published, first_seen, id"
+_PUBLISHED = "COALESCE(items.published, items.first_seen), items.id"
 
 
 def _first_reports(

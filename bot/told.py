@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from bot.clock import iso
+from bot.corroboration_store import REPORT_COLUMNS, outlets_of
 from bot.store import HELD_FOR_GONE, LIVE_SUB
 
 REACH = 7 * 86400.0  # how far back a recap looks at most: what a morning after a weekend needs
@@ -148,19 +149,21 @@ def _items(db: sqlite_utils.Database, deliveries: list[int]) -> dict[int, tuple[
 
 def _outlets(db: sqlite_utils.Database, channel: str, stories: list[int]) -> dict[int, int]:
     """story -> the outlets of its reports this channel has an alert for (told or not; not
-    one dropped), as its alerts and digest lines count them: a report that only joined the
-    story (Moscow condemning a deployment, grouped with it) never reached the channel and is
-    no outlet of it (docs/alerts.md, Corroboration)."""
+    one dropped), counted as its alerts and digest lines count them (`outlets_of`: wire copy
+    on two sites is one outlet): a report that only joined the story (Moscow condemning a
+    deployment, grouped with it) never reached the channel and is no outlet of it
+    (docs/alerts.md, Corroboration)."""
     marks = ",".join("?" * len(stories))
-    return dict(
-        db.execute(
-            "SELECT d.story_id, count(DISTINCT i.feed_id) FROM deliveries d "
-            "INDEXED BY deliveries_channel_story JOIN items i ON i.id = d.item_id "
-            f"WHERE d.channel = ? AND d.story_id IN ({marks}) AND {_OWN} "
-            "AND d.status != 'cancelled' GROUP BY d.story_id",
-            [channel, *stories],
-        ).fetchall()
-    )
+    reports: dict[int, list[tuple]] = {}
+    for story, *report in db.execute(
+        f"SELECT d.story_id, {REPORT_COLUMNS} FROM deliveries d INDEXED BY "
+        "deliveries_channel_story JOIN items ON items.id = d.item_id JOIN feeds ON feeds.id = "
+        f"items.feed_id WHERE d.channel = ? AND d.story_id IN ({marks}) AND {_OWN} "
+        "AND d.status != 'cancelled' GROUP BY d.story_id, items.id",
+        [channel, *stories],
+    ):
+        reports.setdefault(story, []).append(tuple(report))
+    return {story: len(outlets_of(rows)) for story, rows in reports.items()}
 
 
 def last_digest(db: sqlite_utils.Database, channel: str) -> str | None:

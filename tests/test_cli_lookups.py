@@ -222,7 +222,9 @@ async def test_search_json_reports_one_object_per_matching_report(
     assert code == 2 and "--reports lists JSON objects: add --json" in err
 
 
-AGENCY = [(f"{POLAND}, defence ministry says", "Warsaw said on Monday it had sent troops.")]
+# Its own words: Wire's text again would be one report republished, one outlet (as the
+# story's alert counts them, bot.corroboration), "Agency (also Wire)".
+AGENCY = [(f"{POLAND}, defence ministry says", "The ministry said soldiers moved east overnight.")]
 
 
 async def test_search_json_is_the_text_answer_one_object_per_story(

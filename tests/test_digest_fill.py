@@ -21,6 +21,13 @@ from tests.test_outbox import NOW, Platform, _item, _setup
 _PIECES = ["troops", "Seoul", "|_*", "<@here>", "🪖", "🇰🇷", "𝔑𝔬𝔯𝔱𝔥", "·", "é", "&amp;", "ok"]
 
 
+def _held(ref: int) -> dict:
+    """What a row holds of its item beside its headline and outlet (bot.digest.REPORT_KEYS):
+    the line counts outlets as the alert does, wire copy folded, from these."""
+    stamp = "2026-12-07T09:00:00+00:00"
+    return {"summary": "", "wire": None, "published": stamp, "first_seen": stamp, "item_id": ref}
+
+
 def _reference(stories: list[list[dict]], platform: str) -> list[dict]:
     """The rule as it reads: the whole message measured again for each story added."""
     kept: list[dict] = []
@@ -52,6 +59,8 @@ def _stories(
                     "outlet": rng.choice(["Yonhap", "AP 🇺🇸", "Reuters", "N|K_News"]),
                     "earlier": rng.random() < 0.2,
                 }
+                | _held(ref)
+                | {"wire": rng.choice([None, None, "AFP"])}
             )
             ref += 1
         stories.append(rows)
@@ -90,6 +99,7 @@ def _padded(size: int) -> list[list[dict]]:
         {"id": i, "story_id": i, "topic": "t", "title": " ".join(["🪖 «troops» |_*"] * 9)}
         | {"url": None}
         | {"outlet": "AP", "earlier": False}
+        | _held(i)
         for i in range(1, 19)
     ]
     short = escaped_size(digest_text(rows, "slack"))
@@ -109,6 +119,7 @@ def test_a_first_story_longer_than_a_message_still_goes_out_alone():
     huge = [
         {"id": 1, "story_id": 1, "topic": "t", "title": "🪖|" * 3000, "url": None}
         | {"outlet": "AP", "earlier": False}
+        | _held(1)
     ]
     stories = [huge, *_stories(rng, 5, ["t"])]
     assert fill_message(stories, "slack") == huge == _reference(stories, "slack")

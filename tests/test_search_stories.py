@@ -31,6 +31,16 @@ KURSK = [
     ("NHK", "Seoul: North Korea sends more troops to Kursk front", 10),
 ]
 TEXT = "The soldiers left by train for the Kursk front, officials in Seoul said."
+# Each outlet's own words: the same text on five sites would be one report republished, one
+# outlet as the story's alert counts them (bot.corroboration), and so in its search line.
+TEXTS = {
+    "Yonhap": TEXT,
+    "AFP": "Pyongyang has dispatched several thousand more soldiers to the Kursk region.",
+    "Reuters": "South Korea's spy agency said fresh North Korean units had reached Russia.",
+    "BBC News": "Seoul believes the new troops will reinforce Russian forces near Kursk.",
+    "NHK": "Officials say a new contingent of North Korean soldiers travelled to Kursk.",
+    "Kyodo": "A further brigade is said to be heading for the front line in Kursk.",
+}
 
 
 def rss(site: str, items: list[tuple[str, str, float]]) -> str:
@@ -59,7 +69,7 @@ async def wires(
     feeds = []
     for outlet, title, ago in KURSK:
         convoys = [(t, d, 5 + 10 * n) for n, (t, d) in enumerate(CONVOYS)]
-        items = [(title, TEXT, ago)] + (convoys if outlet == "Yonhap" else [])
+        items = [(title, TEXTS[outlet], ago)] + (convoys if outlet == "Yonhap" else [])
         feed_server.serve(f"/{site(outlet)}", rss(site(outlet), items))
         feeds.append((outlet, feed_server.url(f"/{site(outlet)}")))
     settings = make_settings(
@@ -141,7 +151,7 @@ async def test_a_story_says_what_a_mute_kept_back(
     ref = console.alerts()[0]["delivery_id"]
     assert (await ask(rt, "mute 2h")).startswith("muted until")
     late = ("Kyodo", "North Korea sends a further brigade of troops to Kursk front", 2)
-    feed_server.serve("/kyodo", rss("kyodo.example", [(late[1], TEXT, late[2])]))
+    feed_server.serve("/kyodo", rss("kyodo.example", [(late[1], TEXTS["Kyodo"], late[2])]))
     assert "`Kyodo`" in await ask(rt, f"feeds add {feed_server.url('/kyodo')} Kyodo")
     await poll_once(rt)
     found = (await ask(rt, "search Kursk")).splitlines()[1]
