@@ -66,16 +66,22 @@ async def _stoppable(work: Coroutine[None, None, int]) -> int:
 
 async def _poll(settings: Settings, adapters: dict[str, ChatAdapter], cycles: int = 1) -> int:
     """`cycles` polls of every feed not backing off after failures (`poll_plan`), each
-    followed by delivery (the demo runs two)."""
+    followed by delivery (the demo runs two). Recorded as `run` records itself
+    (bot.runstate), so that `wirewatch status` tells a cron deployment's polls too."""
     from bot.app import open_runtime, poll_once, poll_plan, stop_adapters
+    from bot.runstate import POLL, Recorder
+    from bot.workers import pool_trouble
 
     async with open_runtime(settings, adapters) as rt:
+        rt.record = Recorder(POLL)
+        rt.record.start(rt.db, pool_trouble())
         for adapter in adapters.values():
             await adapter.start(None)  # deliver only: no chat commands in a one-shot poll
         try:
             for _ in range(cycles):
                 feeds, waiting = poll_plan(rt.db)
                 results, stats = await poll_once(rt, feeds)
+                rt.record.cycle_ended(rt.db, pool_trouble())
                 _report(results, stats, waiting, await _due_digests(rt))
         finally:
             await stop_adapters(list(adapters.values()))

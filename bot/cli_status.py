@@ -3,7 +3,8 @@
 Neither changes what is stored; both open the database as `feeds` does (`open_for_reading`:
 never created, an older schema migrated where the file can be written).
 `status` asks bot.status the questions chat's `status` asks, for every channel at once, and
-bot.runstate what the running bot recorded of itself (its last poll cycle, its workers);
+bot.runstate what the running bot, or cron's last `poll`, recorded of itself (its last poll
+cycle, its workers);
 `search` is chat's own `search` (bot.commands.overview), same syntax, same answer, spelled
 for a terminal. Nothing here writes a query of its own.
 """
@@ -23,7 +24,7 @@ from bot.errors import CommandError, UsageError
 from bot.feed_store import list_feeds
 from bot.migrations import SCHEMA_VERSION
 from bot.onebot import running_bot
-from bot.runstate import BotState, bot_state, lock_taken, read_record
+from bot.runstate import POLL, BotState, bot_state, lock_taken, read_record, steady_clock
 from bot.status import (
     PlatformDeliveries,
     deliveries_by_platform,
@@ -61,7 +62,7 @@ def _status(db: Database, settings: Settings, now: datetime) -> dict[str, Any]:
     digests = digests_waiting(db)
     due = next_digest_at(db, settings.digest_every, now) if digests else None
     pid = running_bot(settings.database)
-    bot = bot_state(read_record(db), pid, lock_taken(settings.database), now)
+    bot = bot_state(read_record(db), pid, lock_taken(settings.database), now, steady_clock())
     return {
         "database": _database(db, settings.database),
         "bot_pid": pid,
@@ -94,7 +95,8 @@ def _database(db: Database, where: str) -> dict[str, Any]:
 
 
 def _bot(bot: BotState) -> dict[str, Any]:
-    """What the running bot recorded of itself (bot.runstate), as far as it is current."""
+    """What the running bot (or cron's last `poll`) recorded of itself (bot.runstate), as
+    far as it is current."""
     return {
         "state": bot.state,
         "pid": bot.pid,
@@ -102,6 +104,8 @@ def _bot(bot: BotState) -> dict[str, Any]:
         "last_cycle": _short(bot.last_cycle),
         "workers_broken": bot.workers_broken or None,
         "workers_broken_since": _short(bot.workers_since),
+        "command": bot.command,
+        "recorded_ago": None if bot.quiet is None else round(max(0.0, bot.quiet)),
     }
 
 
@@ -137,16 +141,9 @@ def _lines(r: dict[str, Any]) -> list[str]:
     ]
     if stopped := r["polling_stopped"]:
         ago = (utcnow() - parse_stored(stopped["first_due"], utcnow())).total_seconds()
-        why = (
-            "no bot is running"
-            if not r["bot_pid"]
-            else "no feed is read (above)"
-            if r["bot"]["workers_broken"]
-            else "the log says why (`poll.` lines)"
-        )
         lines.append(
             f"POLLING HAS STOPPED: {counted(stopped['feeds'], 'feed')} not polled when due, "
-            f"the first due {format_duration(ago)} ago; {why}"
+            f"the first due {format_duration(ago)} ago; {_why_stopped(r['bot_pid'], r['bot'])}"
         )
     if r["failing"]:
         names = ", ".join(r["failing"][:5]) + (" ..." if len(r["failing"]) > 5 else "")
@@ -164,11 +161,40 @@ def _lines(r: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _why_stopped(holder: str | None, b: dict[str, Any]) -> str:
+    """Why feeds wait past their due time, as far as the bot's row tells: under cron, a
+    stopped bot is the usual state, and the last `poll`'s end is the news."""
+    if b["workers_broken"]:
+        return "no feed is read (above)"
+    if b["state"] == "polling":
+        return "a `wirewatch poll` is polling now (above)"
+    if holder:
+        return "the log says why (`poll.` lines)"
+    if b["command"] != POLL:
+        return "no bot is running"
+    if not b["last_cycle"]:
+        return "no bot is running, and the last `wirewatch poll` ended no poll cycle (above)"
+    return (
+        f"no bot is running, and the last `wirewatch poll` ended {_ago(b['last_cycle'])} ago: "
+        "is cron still running it?"
+    )
+
+
+# Why the process holding the database may end no poll cycle, by its command (bot.runstate).
+STALLED_WHY = {
+    "run": "stuck, still starting, or an older wirewatch that does not record its cycles; its log",
+    POLL: "stuck, or a poll of many feeds; its output",
+}
+
+
 def _bot_lines(b: dict[str, Any]) -> list[str]:
     """Whether a bot polls now, from what it recorded: a lock held by a process that ends
-    no poll cycle reads `NOT POLLING`, never `running`; its workers' trouble as chat says it."""
+    no poll cycle reads `NOT POLLING`, never `running`; its workers' trouble as chat says it.
+    Under cron, when and how the last one-off `poll` ended, its workers included."""
     pid, since, last = b["pid"], b["since"], b["last_cycle"]
-    if b["state"] == "stopped":
+    if b["state"] == "stopped" and b["command"] == POLL:
+        line = _last_poll(since, last)
+    elif b["state"] == "stopped":
         line = "no `wirewatch run` on this database now" + (
             f"; the last poll cycle recorded ended {_when(last)}" if last else ""
         )
@@ -177,22 +203,39 @@ def _bot_lines(b: dict[str, Any]) -> list[str]:
             f"running (pid {pid}) since {_when(since)}; last poll cycle ended {_when(last)} "
             f"({_ago(last)} ago)"
         )
+    elif b["state"] == "polling":
+        line = f"a one-off `wirewatch poll` (pid {pid}) is polling since {_when(since)}"
     elif b["state"] == "starting":
         line = f"starting (pid {pid}) since {_when(since)}: no poll cycle of it has ended yet"
-    else:  # stalled: since, or its last cycle, is more than runstate.STALE ago
-        quiet = _ago(max(since, last) if last else since)
+    else:  # stalled: its row, or its taking the lock, is more than runstate.STALE ago
+        quiet = format_duration(b["recorded_ago"] or 0)
+        what = " (a one-off `wirewatch poll`)" if b["command"] == POLL else ""
+        why = STALLED_WHY.get(b["command"], STALLED_WHY["run"])
         line = (
-            f"NOT POLLING: pid {pid} holds the database since {_when(since)} but has ended no "
-            f"poll cycle for {quiet} (stuck, still starting, or an older wirewatch that does "
-            "not record its cycles; its log says which)"
+            f"NOT POLLING: pid {pid}{what} holds the database since {_when(since)} but has "
+            f"ended no poll cycle for {quiet} ({why} says which)"
         )
     lines = [f"bot: {line}"]
     if b["workers_broken"]:
         lines.append(
             f"NO FEED IS READ since {_when(b['workers_broken_since'])}: {b['workers_broken']}; "
-            "the log says why (`workers.broken`)"
+            + (
+                "the last `wirewatch poll` read none; its output says why (`workers.broken`)"
+                if b["state"] == "stopped"
+                else "the log says why (`workers.broken`)"
+            )
         )
     return lines
+
+
+def _last_poll(started: str | None, ended: str | None) -> str:
+    """Under cron, between polls: when the last one ended its cycle, or that it did not."""
+    return "no `wirewatch run` or `poll` on this database now; the last, a one-off " + (
+        f"`wirewatch poll`, ended its poll cycle {_when(ended)} ({_ago(ended)} ago)"
+        if ended
+        else f"`wirewatch poll` started {_when(started)}, ended no poll cycle (stopped, "
+        "killed or failed: its output says which)"
+    )
 
 
 def _ago(stamp: str | None) -> str:

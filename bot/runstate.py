@@ -1,17 +1,23 @@
 """What the running bot records of itself, for `wirewatch status` in another process.
 
 /healthz, `poll`'s line and chat's `status` read the bot's own memory; `wirewatch status`
-run from a shell reads only the database. So `wirewatch run` keeps one row there
-(`run_state`): its pid, when it started, when its last poll cycle ended, and why its worker
-processes cannot work ("" while they can). Written at the start, then at most once per poll
-cycle: at once when the workers' state changed, else every RECORD_EVERY seconds. A failed
-write is logged once and tried again RECORD_EVERY later: recording never stops a poll.
+run from a shell reads only the database. So `wirewatch run`, and a one-off `wirewatch poll`
+(cron's), keep one row there (`run_state`): which command, its pid, when it started, when
+its last poll cycle ended, and why its worker processes cannot work ("" while they can).
+`run` writes it at the start, then at most once per poll cycle: at once when the workers'
+state changed, else every RECORD_EVERY seconds; `poll` at its start and at the end of each
+of its cycles. A failed write is logged once and tried again RECORD_EVERY later: recording
+never stops a poll.
 
 `bot_state` decides from that row and the database's lock (bot.onebot) what the bot is
 doing: a row whose pid does not hold the lock, or written before the lock was taken, is an
 earlier run's; a row not written for STALE seconds is a loop that no longer polls. Neither is
-shown as a running bot. Deliberately not here: the words (bot.cli_status) and the workers'
-verdict (bot.workers).
+shown as a running bot. How long ago the row was written is read on a clock no one sets
+(`steady_clock`), also stored: after a wall-clock step back a stopped loop's row would
+otherwise look fresh for as long as the step. Once no process holds the database, a `run`'s
+row says only when its last cycle ended; a `poll`'s is a cron deployment's news, workers
+included. Deliberately not here: the words (bot.cli_status) and the workers' verdict
+(bot.workers).
 """
 
 from __future__ import annotations
@@ -38,6 +44,14 @@ STALE = 300.0
 # The lock file's time and a start's record may be this far apart and still be one run's
 # (file systems that keep whole seconds).
 SAME_START = 2.0
+POLL = "poll"  # a one-off `wirewatch poll` (cron's); "run" is the bot
+
+
+def steady_clock() -> float:
+    """Seconds on a clock no one sets, the same in every process of the host (as
+    bot.clockwatch reads it): CLOCK_BOOTTIME on Linux, which also runs while the host sleeps."""
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.clock_gettime(boottime) if boottime is not None else time.monotonic()
 
 
 @dataclass(frozen=True)
@@ -49,26 +63,32 @@ class RunRecord:
     cycle_ended: datetime | None  # None before its first poll cycle ended
     workers_broken: str  # why no worker process can work; "" while they can
     workers_since: datetime | None
+    command: str = "run"  # or POLL
+    steady: float | None = None  # steady_clock() at the write; None from a bot before schema 23
 
 
 @dataclass(frozen=True)
 class BotState:
     """What `wirewatch status` says of the bot: `running` (finishing poll cycles now),
-    `starting` (no poll cycle yet), `stalled` (the lock is held, but no cycle ended for
-    STALE seconds) or `stopped` (no process holds the database)."""
+    `starting` (no poll cycle yet), `polling` (a one-off `poll` works), `stalled` (the lock
+    is held, but no cycle ended for STALE seconds) or `stopped` (no process holds the
+    database)."""
 
     state: str
     pid: str | None  # the process holding the database's lock
-    since: datetime | None  # when it started (or took the lock)
+    since: datetime | None  # when it started (or took the lock); stopped: the last poll's
     last_cycle: datetime | None  # also an earlier run's, when stopped or stalled
-    workers_broken: str  # only of a bot running or starting: "" otherwise
+    workers_broken: str  # of a bot running or starting, or of the last poll: else ""
     workers_since: datetime | None
+    command: str | None = None  # "run" or POLL: the holder's, else the last recorded one's
+    quiet: float | None = None  # seconds since the holder last wrote its row (or took the lock)
 
 
 class Recorder:
     """One process's writes of its row; it keeps what it last wrote, to write less."""
 
-    def __init__(self) -> None:
+    def __init__(self, command: str = "run") -> None:
+        self.command = command
         self.pid = os.getpid()
         self.started = utcnow()
         self._ended: datetime | None = None
@@ -78,30 +98,44 @@ class Recorder:
         self._trouble = ""
         self._trouble_since: datetime | None = None
         self._failing = False
+        self._broken_before: datetime | None = None
 
     def start(self, db: sqlite_utils.Database, trouble: str) -> None:
-        """The bot's start: an earlier run's row is replaced before its first cycle."""
+        """The bot's start: an earlier run's row is replaced before its first cycle. A
+        `poll` keeps since when no feed was read, when the last process could not either:
+        each of cron's polls starts its workers afresh, and "since" its own start would
+        hide that no feed was read for hours."""
+        if self.command == POLL:
+            try:
+                earlier = read_record(db)
+            except (WirewatchError, sqlite3.DatabaseError):
+                earlier = None  # only the carried time is lost; the write says the rest
+            if earlier is not None and earlier.workers_broken:
+                self._broken_before = earlier.workers_since
         self._write(db, trouble)
 
     def cycle_ended(self, db: sqlite_utils.Database, trouble: str) -> None:
-        """A poll cycle ended, with the workers' verdict (`bot.workers.pool_trouble`)."""
+        """A poll cycle ended, with the workers' verdict (`bot.workers.pool_trouble`). A
+        `poll` writes each of its few: its last is what `status` reads once it exited."""
         first, self._ended = self._ended is None, utcnow()  # the first ends `starting`
         news = not self._failing and (first or trouble != self._trouble)
+        news = news or self.command == POLL
         last = self._tried_at
         if news or last is None or time.monotonic() - last >= RECORD_EVERY:
             self._write(db, trouble)
 
     def _write(self, db: sqlite_utils.Database, trouble: str) -> None:
         since = self._trouble_since if self._trouble else None
-        since = (since or utcnow()) if trouble else None
+        since = (since or self._broken_before or utcnow()) if trouble else None
         row = [self.pid, iso(self.started), _stamp(self._ended), trouble, _stamp(since)]
         self._tried_at = time.monotonic()
         try:
             with write(db):
                 db.execute(
                     "INSERT OR REPLACE INTO run_state (id, pid, started, cycle_ended, "
-                    "workers_broken, workers_since) VALUES (1, ?, ?, ?, ?, ?)",
-                    row,
+                    "workers_broken, workers_since, command, steady) "
+                    "VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
+                    [*row, self.command, steady_clock()],
                 )
         except (WirewatchError, sqlite3.DatabaseError) as exc:
             if not self._failing:  # the database's trouble is logged by what it stops
@@ -120,14 +154,15 @@ def read_record(db: sqlite_utils.Database) -> RunRecord | None:
     """The row, or None when no bot of this version has run here. A damaged time reads as
     absent (a start long ago: the row is then taken as stale)."""
     row = db.execute(
-        "SELECT pid, started, cycle_ended, workers_broken, workers_since FROM run_state "
-        "WHERE id = 1"
+        "SELECT pid, started, cycle_ended, workers_broken, workers_since, command, steady "
+        "FROM run_state WHERE id = 1"
     ).fetchone()
     if row is None:
         return None
     started = parse_stored(row[1], datetime.min.replace(tzinfo=UTC))
     ended, since = parse_stored(row[2], None), parse_stored(row[4], None)
-    return RunRecord(int(row[0]), started, ended, row[3] or "", since)
+    steady = row[6] if isinstance(row[6], float | int) else None
+    return RunRecord(int(row[0]), started, ended, row[3] or "", since, row[5] or "run", steady)
 
 
 def lock_taken(database: str) -> datetime | None:
@@ -140,23 +175,43 @@ def lock_taken(database: str) -> datetime | None:
 
 
 def bot_state(
-    record: RunRecord | None, holder: str | None, taken: datetime | None, now: datetime
+    record: RunRecord | None,
+    holder: str | None,
+    taken: datetime | None,
+    now: datetime,
+    steady: float | None = None,
 ) -> BotState:
     """What the bot is doing, from its row, the pid holding the lock (`holder`,
-    bot.onebot.running_bot) and when it took it (`taken`)."""
+    bot.onebot.running_bot), when it took it (`taken`) and `steady_clock()` now."""
     last = record.cycle_ended if record else None
     if holder is None:
-        return BotState("stopped", None, None, last, "", None)
-    stale = now - timedelta(seconds=STALE)
+        if record is not None and record.command == POLL:  # cron's last poll: still the news
+            broken, since = record.workers_broken, record.workers_since
+            return BotState(
+                "stopped", None, record.started, last, broken, since if broken else None, POLL
+            )
+        return BotState("stopped", None, None, last, "", None, record.command if record else None)
     if record is None or not _holders(record, holder, taken):  # an earlier run's row
         took = taken or now
-        return BotState("starting" if took >= stale else "stalled", holder, took, last, "", None)
-    seen = max(record.started, last) if last else record.started
-    if seen < stale:
-        return BotState("stalled", holder, record.started, last, "", None)
-    state = "running" if last else "starting"
+        quiet = (now - took).total_seconds()
+        state = "starting" if quiet <= STALE else "stalled"
+        return BotState(state, holder, took, last, "", None, None, quiet)
+    quiet = _quiet(record, now, steady)
+    if quiet > STALE:
+        return BotState("stalled", holder, record.started, last, "", None, record.command, quiet)
+    state = "polling" if record.command == POLL else "running" if last else "starting"
     broken, since = record.workers_broken, record.workers_since
-    return BotState(state, holder, record.started, last, broken, since if broken else None)
+    since = since if broken else None
+    return BotState(state, holder, record.started, last, broken, since, record.command, quiet)
+
+
+def _quiet(record: RunRecord, now: datetime, steady: float | None) -> float:
+    """Seconds since the holder last wrote its row: on the steady clock when the row has it
+    (the holder runs on this host's, so the two compare), else by the wall clock."""
+    if record.steady is not None and steady is not None and steady >= record.steady:
+        return steady - record.steady
+    seen = max(record.started, record.cycle_ended) if record.cycle_ended else record.started
+    return (now - seen).total_seconds()
 
 
 def _holders(record: RunRecord, holder: str, taken: datetime | None) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from pathlib import Path
 import pytest
 import time_machine
 
+from bot import runstate
 from bot.app import run_forever
 from bot.check import load_checked
 from bot.cli import main
@@ -65,10 +67,13 @@ def _status(config: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, dict
 
 
 async def _until(
-    config: Path, capsys: pytest.CaptureFixture[str], said: Callable[[str], bool]
+    config: Path,
+    capsys: pytest.CaptureFixture[str],
+    said: Callable[[str], bool],
+    within: float = 10,
 ) -> tuple[str, dict]:
-    """`status` until it says what the bot records within the next cycles (10 s at most)."""
-    deadline = time.monotonic() + 10
+    """`status` until it says what the bot records within the next cycles (`within` s at most)."""
+    deadline = time.monotonic() + within
     while True:
         text, bot = _status(config, capsys)
         if said(text) or time.monotonic() > deadline:
@@ -141,9 +146,16 @@ async def test_workers_that_work_again_are_no_longer_said_broken(
     assert bot["workers_broken"] is None and bot["workers_broken_since"] is None, bot
 
 
+@pytest.mark.parametrize("step", [0, -10, 10], ids=["clock kept", "stepped back", "forward"])
 async def test_a_bot_that_holds_the_database_but_no_longer_polls_is_not_shown_running(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    step: int,
 ) -> None:
+    """Also when the wall clock stepped `step` minutes since its last record: stepped back
+    10 minutes, a loop that stopped read `running` for 15 more (its record looked newer than
+    now); stepped forward, a loop that works read `NOT POLLING` until it wrote again."""
     config = _config(tmp_path, None)
     settings = load_checked(config, Gazetteer.load())
     async with console_runtime(settings) as (rt, _):
@@ -155,11 +167,18 @@ async def test_a_bot_that_holds_the_database_but_no_longer_polls_is_not_shown_ru
             stop.set()
             await asyncio.wait_for(runner, 10)
         assert "bot: running" in text, text
-        # Its loop polls no more (stuck), the database still held: ten minutes on.
-        with time_machine.travel(datetime.now(UTC) + timedelta(minutes=10), tick=True):
+        wall = datetime.now(UTC) + timedelta(minutes=step)
+        with time_machine.travel(wall, tick=True):  # a record a moment old is no stopped loop
+            fresh, _ = _status(config, capsys)
+        # Its loop polls no more (stuck), the database still held, for longer than STALE.
+        monkeypatch.setattr(runstate, "STALE", 1.0)
+        await asyncio.sleep(1.5)
+        with time_machine.travel(wall + timedelta(seconds=1.5), tick=True):
             text, bot = _status(config, capsys)
+    assert fresh.splitlines()[1].startswith(f"bot: running (pid {os.getpid()}) since "), fresh
     line = text.splitlines()[1]
     assert line.startswith(f"bot: NOT POLLING: pid {os.getpid()} holds the database since "), text
-    assert "has ended no poll cycle for 10m" in line, line
+    assert re.search(r"has ended no poll cycle for (\d+m)?[1-9]\d*s \(stuck", line), line
     assert "running" not in text, text
     assert bot.get("state") == "stalled" and bot["pid"] == str(os.getpid()), bot
+    assert bot["command"] == "run" and bot["recorded_ago"] >= 1, bot

@@ -1,0 +1,166 @@
+"""`wirewatch status` tells the truth for a cron deployment: one-off `wirewatch poll`s.
+
+docs/operations.md describes running `poll` from cron. It recorded nothing of itself, so
+`status` read `starting` while one ran (it holds the database's lock), said nothing of when
+the last one ended, and a cron whose workers could not work read as fine: `POLLING HAS
+STOPPED ...; no bot is running` was all, for every cause. Each `poll` here is a real
+subprocess against a feed served on 127.0.0.1 (held by the server until the test lets it go,
+to be seen mid-poll); WIREWATCH_FAILPOINT=worker_start has every real worker SIGKILL itself
+as it starts (bot.failpoints); `status` is the command line's own entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import time_machine
+from aiohttp import web
+
+from bot import runstate
+from bot.db import open_database
+from tests.feedserver import FeedServer
+from tests.test_status_runstate import (
+    BROKEN,
+    FEED,
+    _config,
+    _own_environment,  # noqa: F401 (an autouse fixture)
+    _status,
+    _until,
+)
+
+STOPPED = "bot: no `wirewatch run` or `poll` on this database now; the last, a one-off "
+
+
+async def _poll(config: Path, **env: str) -> asyncio.subprocess.Process:
+    """`wirewatch poll` as cron starts it: its own process, its output kept."""
+    base = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp")}
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "poll", "--config", str(config),
+        stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, env={**base, **env},
+    )  # fmt: skip
+
+
+def _cron(tmp_path: Path, url: str) -> Path:
+    """The config, and its database as cron's earlier polls left it (here: empty)."""
+    config = _config(tmp_path, url)
+    open_database(tmp_path / "w.db").close()
+    return config
+
+
+def _held(feed_server: FeedServer) -> asyncio.Event:
+    """The feed answers only once the returned event is set: a poll caught mid-cycle."""
+    gate = asyncio.Event()
+
+    async def held(request: web.Request) -> web.Response:
+        await gate.wait()
+        return web.Response(body=FEED.encode(), content_type="application/rss+xml")
+
+    feed_server.handle("/rss", held)
+    return gate
+
+
+async def _polling(
+    config: Path, capsys: pytest.CaptureFixture[str], said: Callable[[str], bool] | None = None
+) -> tuple[str, dict]:
+    return await _until(config, capsys, said or (lambda t: "is polling since" in t), within=40)
+
+
+async def test_status_says_a_cron_poll_is_polling_then_when_it_ended_and_when_cron_stopped(
+    tmp_path: Path,
+    feed_server: FeedServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gate = _held(feed_server)
+    config = _cron(tmp_path, feed_server.url("/rss"))
+    proc = await _poll(config)
+    try:
+        text, bot = await _polling(config, capsys)
+        # A poll that ends no cycle for longer than STALE is not polling, as a `run` is not.
+        with monkeypatch.context() as short:
+            short.setattr(runstate, "STALE", 1.0)
+            await asyncio.sleep(1.5)
+            stuck, _ = _status(config, capsys)
+    finally:
+        gate.set()
+    assert stuck.splitlines()[1].startswith(
+        f"bot: NOT POLLING: pid {proc.pid} (a one-off `wirewatch poll`) holds the database since "
+    ), stuck
+    line = text.splitlines()[1]
+    assert line.startswith(f"bot: a one-off `wirewatch poll` (pid {proc.pid}) is polling since "), (
+        text
+    )
+    assert "starting" not in text and "NOT POLLING" not in text, text
+    assert bot["state"] == "polling" and bot["command"] == "poll", bot
+    assert bot["pid"] == str(proc.pid) and bot["since"], bot
+    assert await proc.wait() == 0
+
+    text, bot = _status(config, capsys)  # cron's poll is done: when it ended, and that it read
+    line = text.splitlines()[1]
+    assert line.startswith(f"{STOPPED}`wirewatch poll`, ended its poll cycle "), text
+    assert "NO FEED IS READ" not in text and "POLLING HAS STOPPED" not in text, text
+    assert bot["state"] == "stopped" and bot["command"] == "poll" and bot["pid"] is None, bot
+    assert bot["last_cycle"] and bot["workers_broken"] is None, bot
+
+    # An hour on and no poll since (cron stopped running it): the feed-freshness warning
+    # says so, rather than "no bot is running", which is a cron deployment's usual state.
+    with time_machine.travel(datetime.now(UTC) + timedelta(hours=1), tick=True):
+        text, _ = _status(config, capsys)
+    [late] = [x for x in text.splitlines() if x.startswith("POLLING HAS STOPPED")]
+    said = r"; no bot is running, and the last `wirewatch poll` ended 1h(\d+s)? ago: is cron still"
+    assert re.search(said + r" running it\?$", late), late
+
+
+async def test_a_cron_poll_killed_mid_cycle_is_said_to_have_ended_no_cycle(
+    tmp_path: Path, feed_server: FeedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gate = _held(feed_server)
+    config = _cron(tmp_path, feed_server.url("/rss"))
+    proc = await _poll(config)
+    try:
+        await _polling(config, capsys)
+        proc.kill()  # cron's `timeout -s KILL`, the OOM killer
+        await proc.wait()
+    finally:
+        gate.set()
+    text, bot = _status(config, capsys)
+    line = text.splitlines()[1]
+    assert line.startswith(f"{STOPPED}`wirewatch poll` started "), text
+    assert line.endswith("ended no poll cycle (stopped, killed or failed: its output says which)")
+    assert bot["state"] == "stopped" and bot["command"] == "poll", bot
+    assert bot["last_cycle"] is None and bot["since"], bot
+
+
+@pytest.mark.slow
+async def test_cron_polls_whose_workers_cannot_work_are_said_to_read_no_feed_since_the_first(
+    tmp_path: Path, feed_server: FeedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    feed_server.serve("/rss", FEED)
+    config = _config(tmp_path, feed_server.url("/rss"))
+    since = None
+    for _ in range(2):  # two of cron's polls, each with fresh workers that die as they start
+        proc = await _poll(config, WIREWATCH_FAILPOINT="worker_start")
+        _, err = await proc.communicate()
+        assert proc.returncode == 0 and b"workers.broken" in err, err
+        text, bot = _status(config, capsys)
+        since = since or bot["workers_broken_since"]
+    lines = text.splitlines()
+    assert lines[1].startswith(f"{STOPPED}`wirewatch poll`, ended its poll cycle "), text
+    [broken] = [x for x in lines if x.startswith("NO FEED IS READ since ")]
+    assert BROKEN in broken and "the last `wirewatch poll` read none" in broken, text
+    assert bot["state"] == "stopped" and BROKEN in bot["workers_broken"], bot
+    assert bot["workers_broken_since"] == since, bot  # since the first poll that could not read
+    assert "0 failing" in text  # the feed is not blamed
+
+    # The feed waits unparsed, due: past 15 minutes `status` says why it is not polled.
+    with time_machine.travel(datetime.now(UTC) + timedelta(minutes=20), tick=True):
+        text, _ = _status(config, capsys)
+    [late] = [x for x in text.splitlines() if x.startswith("POLLING HAS STOPPED")]
+    assert late.endswith("; no feed is read (above)"), late
