@@ -74,9 +74,13 @@ def format_duration(seconds: float) -> str:
     seconds = int(round(seconds))
     if seconds == 0:
         return "0s"
+    units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+    first = next(n for n, (_, size) in enumerate(units) if seconds >= size)
+    # The largest unit and the next one down, when it is not zero: "2h1s" (2 h 0 m 1 s)
+    # would read as a slip; "2h" is what it means.
     parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+    for unit, size in units[first : first + 2]:
         if seconds >= size:
             parts.append(f"{seconds // size}{unit}")
             seconds %= size
-    return "".join(parts[:2])
+    return "".join(parts)

@@ -111,7 +111,11 @@ async def test_status_on_the_host(tmp_path, feed_server, capfd, no_chat_tokens):
         r"\(this wirewatch's\)",
         lines[0],
     )
-    assert lines[1] == "bot: no `wirewatch run` on this database now"
+    assert re.fullmatch(  # the one-off `poll` of `_polled`, said as such
+        rf"bot: no `wirewatch run` or `poll` on this database now; the last, a one-off "
+        rf"`wirewatch poll`, ended its poll cycle {STAMP} \(\d+s ago\)",
+        lines[1],
+    ), lines[1]
     assert re.fullmatch(rf"feeds: 2 polled, 1 failing, 0 disabled; last poll {STAMP}", lines[2])
     assert "failing: Gone (`wirewatch feeds` says why)" in lines
     # Both troop items alerted: the console's were sent, Slack's wait for a token.
@@ -135,7 +139,8 @@ async def test_status_on_the_host(tmp_path, feed_server, capfd, no_chat_tokens):
         _, js, _ = _run(capfd, "status", "--json", "--config", config)
     assert re.search(
         r"^POLLING HAS STOPPED: 2 feeds not polled when due, the first due 1h\d\dm ago; "
-        r"no bot is running$",
+        r"no bot is running, and the last `wirewatch poll` ended 2h ago: is cron still "
+        r"running it\?$",
         out,
         re.M,
     ), out  # Gone too: its 5-minute backoff is long over
