@@ -155,7 +155,7 @@ def test_retraining_is_deterministic_and_gives_a_working_model(tmp_path, monkeyp
 def test_retraining_the_join_model_is_deterministic(tmp_path, monkeypatch):
     # 250 + 100 items hold both sources (Reuters 1987 in train, Wikinews in validation)
     corpus = _small_corpus(tmp_path / "corpus", train=250, validation=100)
-    monkeypatch.setattr(grouping_train, "EPOCHS", 20)
+    monkeypatch.setattr(grouping_train, "EPOCHS", 5)
     monkeypatch.setattr(grouping_train, "THRESHOLDS", [0.3, 0.5])
     first, second = tmp_path / "a.json", tmp_path / "b.json"
     grouping_train.main(["--corpus", str(corpus), "--out", str(first)])
