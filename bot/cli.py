@@ -462,7 +462,15 @@ async def _demo(json_lines: bool) -> int:
             )
             # The second cycle finds one outlet's story edited since (bot.demo.server.EDITS).
             adapters = build_adapters(settings, json_lines=json_lines)
-            return await _poll(settings, adapters, cycles=2)
+            code = await _poll(settings, adapters, cycles=2)
+    # Typed afterwards, a `feedback:` line's command would label an install's own alert of
+    # that ref (or find no database): the demo's are gone with its folder.
+    print(
+        "\nwirewatch demo: its database was temporary and is gone; the `feedback:` lines show "
+        "what an install's alerts carry (typed here they would label that install's alerts)",
+        file=sys.stderr,
+    )
+    return code
 
 
 def cmd_run(args: argparse.Namespace) -> int:

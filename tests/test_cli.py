@@ -453,6 +453,8 @@ async def test_the_demo_prints_each_alert_under_one_plain_header(capfd):
     cycles = re.findall(r"^polled .* (\d+) alerts? delivered$", err, re.M)
     assert heads and cycles == ["5", "1"]  # the first cycle's alerts, then the edit: "1 alert"
     assert "1 alert delivered" in err
+    # Its database is gone: a `feedback:` line typed afterwards is not about these alerts.
+    assert err.rstrip().endswith("typed here they would label that install's alerts)"), err
     for head in heads:
         kind, topic, *story = head.split(" · ")
         assert kind in ("NEW", "UPDATE", "CORROBORATED", "EDIT") and topic == "troop-deployments"
