@@ -26,6 +26,7 @@ refused alert is (bot.outbox), then failed with the platform's reason (`status` 
 
 from __future__ import annotations
 
+import functools
 import logging
 import string
 from collections import defaultdict
@@ -100,6 +101,15 @@ def _story_line(rows: list[dict]) -> str:
     return f"- ref {first['id']} · {again}{title} ({_covers(rows)}) {url}".rstrip()
 
 
+@functools.lru_cache(maxsize=64)
+def _outlets(reports: tuple[tuple, ...]) -> int:
+    """How many outlets these reports count as, remembered for the stories of a message or
+    two: `fill_message` measures each story's line, then `digest_text` writes the kept ones
+    (a story of 60 reports costs some 10 ms to count). The key is the reports' own text, so
+    an edited report is counted again."""
+    return len(outlets_of(reports))
+
+
 def _covers(rows: list[dict]) -> str:
     """Which reports a story's line stands for, its outlets counted as its alert counts them
     (`bot.corroboration_store.outlets_of`: wire copy on two sites is one outlet): "Yonhap",
@@ -108,7 +118,7 @@ def _covers(rows: list[dict]) -> str:
     two reports; "CNA via Reuters, 2 reports": Reuters copy on two sites), so that every
     report a line holds (each of which `feedback` points back to the line's number) is
     counted on it, and the line says what the story's alert says."""
-    outlets = len(outlets_of([tuple(r[k] for k in REPORT_KEYS) for r in rows]))
+    outlets = _outlets(tuple(tuple(r[k] for k in REPORT_KEYS) for r in rows))
     first = rows[0]
     covers = _one_line(first["outlet"])
     if first["wire"] and not is_the_wire(first["outlet"], first["wire"]):
@@ -293,7 +303,7 @@ async def send_channel(
         log.info("digest.sent channel=%s key=%d deliveries=%d", channel, key, len(rows))
         posted += 1
         stories += len({r["story_id"] for r in rows})
-    more = bool(_waiting(db, channel))
+    more = _any_waiting(db, channel)
     return ChannelDigest(posted, stories, muted, more=more, failed=failed, refusal=refusal)
 
 
@@ -408,6 +418,19 @@ def _mark_sent(db: sqlite_utils.Database, key: int, ref: MessageRef) -> None:
             "error = NULL WHERE digest_of = ? AND status IN ('claimed', 'digest')",
             [iso(utcnow()), ref.message_id, key],
         )
+
+
+def _any_waiting(db: sqlite_utils.Database, channel: str) -> bool:
+    """Whether a story still waits for the channel's digest (`_waiting` is never empty then):
+    asked without filling a message, whose lines count every story's outlets."""
+    return (
+        db.execute(
+            "SELECT 1 FROM deliveries WHERE channel = ? AND status = 'digest' "
+            "AND digest_of IS NULL LIMIT 1",
+            [channel],
+        ).fetchone()
+        is not None
+    )
 
 
 def _waiting(db: sqlite_utils.Database, channel: str, cap: int | None = None) -> list[dict]:
