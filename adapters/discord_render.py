@@ -244,13 +244,15 @@ def _fields(alert: Alert) -> list[tuple[str, str, bool]]:
 
 
 def outlets_field(alert: Alert) -> tuple[str, str, bool] | None:
-    """How many independent outlets carry the story (and reports, when more), and which;
-    marked once corroborated."""
+    """How many independent outlets carry the story (and reports, when more), and which, as
+    Slack and the console say it ("1 outlet: CBC", "2 outlets (3 reports): ..."): the count
+    names the field, the outlets are its value; marked once corroborated. (A find after a
+    restart reads the footer's ref, never this field: its name may change.)"""
     c = alert.corroboration
     if c is None or not c.outlets:
         return None
     count = outlet_count(alert)
-    name = f"✅ Corroborated · {count}" if c.corroborated else f"Independent {count}"
+    name = f"✅ Corroborated · {count}" if c.corroborated else count
     return (name, clip(feed_text(", ".join(c.outlets)), FIELD_VALUE), False)
 
 

@@ -22,6 +22,14 @@ feed a filter, and the count by the same join; `_newest_hits` is that walk) agai
 (a small outlet's items walked newest first and the words looked up for each). The two
 must answer the same; the bench stops if not.
 
+Then stories of 60 reports (`LONG_STORY`), each from its own outlet in its own 80 words,
+every report alerted to the channel: the texts `outlets_of` compares, all 1,770 pairs of a
+story (wire copy folded is cheaper: its reports join before they are compared). `search
+harbour` (10 stories) and the recap `digest 12h` (50 stories a page) through
+`Commands.handle`, as an adapter sends them, with a 1 ms heartbeat on the event loop
+(`bench.stall.worst_stalls`): the reply's time and how late the loop woke at worst, with
+the work on the store thread (as the bot runs them) and on the loop (`inline=True`).
+
 `python -m bench.search [--quick]`
 """
 
@@ -32,11 +40,13 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from bench.report import Section, ratio, run_alone
+from bench.stall import worst_stalls
 from bot.commands.found import search_reply, search_scope
 from bot.db import open_database
 from bot.gazetteer import Gazetteer
@@ -70,6 +80,9 @@ OUTLET_CASES = (
     ("an outlet of 1 item in 5", 'outlet:"Port News 1" harbour'),
     ("an outlet of 1 item in 1,000, page:3", "outlet:gazette harbour page:3"),
 )
+
+LONG_STORY = 60  # reports of a story: every text compared (bot.corroboration.COMPARED)
+SUMMARY_WORDS = 80  # a report's text: a feed's summary
 
 
 def _archive(path: Path, count: int, stories: bool, backlog: bool = False) -> Path:
@@ -206,7 +219,8 @@ def run(quick: bool = False) -> Section:
         "search: one line per story",
         ["archive; search", "by item (before), ms", "by story, ms", "by story / by item"]
         + ["whole reply, ms", "walk before (re-sort), ms", "walk now (heap), ms", "now / before"]
-        + ["outlet: by words (before), ms", "outlet: now, ms", "outlet now / before"],
+        + ["outlet: by words (before), ms", "outlet: now, ms", "outlet now / before"]
+        + ["where the work runs", "reply, ms", "worst loop stall, ms"],
         notes=[
             f"Median of {runs} runs each, in one process: the queries of one first page.",
             "page:N rows: `search_stories` for `harbour`, N - 1 pages skipped; before: the "
@@ -215,6 +229,9 @@ def run(quick: bool = False) -> Section:
             "`count_stories`) for an outlet and a word in every item; before: the walk by "
             "the words, newest first, the outlet's feeds a filter on each hit (as "
             "`bot.store` did for every outlet), and the count by the same join.",
+            f"Stories of {LONG_STORY} reports: each command once after a warm-up, through "
+            "`Commands.handle`; the worst stall is how late a 1 ms heartbeat on the event "
+            "loop woke at worst while it ran (store thread: the loop waits only for the GIL).",
         ],
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -239,6 +256,7 @@ def run(quick: bool = False) -> Section:
                 )
             db.close()
         _outlets(section, Path(tmp) / "a1.db", runs, count, gazetteer)
+        _long_stories(section, Path(tmp) / "long.db", 12 if quick else 60)
         for grouped in (False, True):
             for backlog in (False, True):
                 path = Path(tmp) / f"p{int(grouped)}{int(backlog)}.db"
@@ -324,6 +342,96 @@ def _pages(
             }
         )
     db.close()
+
+
+def _long_archive(path: Path, stories: int) -> Path:
+    """`stories` stories of LONG_STORY reports, report n from feed n in words of its own
+    (no two alike: every pair is compared), all alerted to CHANNEL within the last hour."""
+    import random
+
+    from bot.clock import iso
+
+    rng = random.Random(7)
+    vocabulary = [f"w{n}" for n in range(3000)]
+    open_database(path).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT INTO feeds (id, url, name, origin, next_poll, created) "
+        "VALUES (?, ?, ?, 'chat', '9999', '2020')",
+        [(f, f"https://o{f}.example/rss", f"Outlet {f}") for f in range(1, LONG_STORY + 1)],
+    )
+    start = datetime.now(UTC) - timedelta(minutes=50)
+    items, deliveries = [], []
+    for story in range(1, stories + 1):
+        for n in range(LONG_STORY):
+            item = (story - 1) * LONG_STORY + n + 1
+            at = iso(start + timedelta(seconds=item))
+            text = " ".join(rng.choice(vocabulary) for _ in range(SUMMARY_WORDS))
+            title = f"Harbour report {story} from outlet {n + 1}"
+            items.append((item, n + 1, f"guid:{item}", f"https://o.example/{item}", title,
+                          text, at, at, story))  # fmt: skip
+            deliveries.append((story, item, "new" if n == 0 else "update", at, at, at))
+    conn.executemany(
+        "INSERT INTO items (id, feed_id, identity, url, title, summary, published, "
+        "first_seen, story_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        items,
+    )
+    conn.execute(
+        "INSERT INTO stories (id, title, first_item, first_seen, last_seen) SELECT story_id, "
+        "title, min(id), min(first_seen), max(first_seen) FROM items GROUP BY story_id"
+    )
+    conn.execute(
+        "INSERT INTO subscriptions (id, channel, topic, created) "
+        f"VALUES (1, '{CHANNEL}', 'troop-deployments', '2020')"
+    )
+    conn.executemany(
+        "INSERT INTO deliveries (subscription_id, channel, story_id, item_id, kind, status, "
+        f"next_attempt, created, sent_at) VALUES (1, '{CHANNEL}', ?, ?, ?, 'sent', ?, ?, ?)",
+        deliveries,
+    )
+    conn.execute("COMMIT")
+    conn.close()
+    return path
+
+
+def _long_stories(section: Section, path: Path, stories: int) -> None:
+    """`search harbour` and `digest 12h` on stories of LONG_STORY reports, through
+    `Commands.handle` on the store thread and on the loop, the heartbeat running."""
+    import asyncio
+
+    from bench.latency import StandIn
+    from bench.stall import _settings
+    from bot.app import open_runtime
+    from bot.commands import Commands, Invocation
+
+    _long_archive(path, stories)
+    subs = [{"topic": "troop-deployments", "channel": CHANNEL}]
+
+    async def measure() -> None:
+        settings = _settings(path, [], subscriptions=subs)
+        async with open_runtime(settings, {CHANNEL: StandIn()}) as rt:
+            for where, commands in (
+                ("store thread", Commands(rt)),
+                ("event loop (inline)", Commands(rt, inline=True)),
+            ):
+                for text in ("search harbour", "digest 12h"):
+                    inv = Invocation("console", CHANNEL, "bench", text)
+                    await commands.handle(inv)  # warm: the page cache, the word keys
+                    lags, took, reply = await worst_stalls(commands.handle(inv))
+                    if not reply.ok or "outlet" not in reply.text.lower():
+                        raise SystemExit(f"{text}: {reply.text[:300]}")
+                    section.add(
+                        **{
+                            "archive; search": f"{stories} stories of {LONG_STORY} reports "
+                            f"(each its own outlet and words); `{text}`",
+                            "where the work runs": where,
+                            "reply, ms": took * 1000,
+                            "worst loop stall, ms": max(lags, default=0.0) * 1000,
+                        }
+                    )
+
+    asyncio.run(measure())
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ class ToldStory:
     title: str
     url: str
     outlets: int  # outlets of the story's reports this channel has an alert for
+    reports: int  # those reports: more than `outlets` when wire copy or one outlet's repeat
     ref: int | None  # what `feedback` takes for it here; None when nothing showed a number
     told_before: bool = False  # not told in the window, but told here before it began
 
@@ -72,7 +73,7 @@ def told_since(
             at,
             state,
             *shown_rows.get(shown, ("", "")),
-            outlets.get(story, 1),
+            *outlets.get(story, (1, 1)),
             shown if state == "told" else None,
             story in earlier,
         )
@@ -147,12 +148,14 @@ def _items(db: sqlite_utils.Database, deliveries: list[int]) -> dict[int, tuple[
     }
 
 
-def _outlets(db: sqlite_utils.Database, channel: str, stories: list[int]) -> dict[int, int]:
-    """story -> the outlets of its reports this channel has an alert for (told or not; not
-    one dropped), counted as its alerts and digest lines count them (`outlets_of`: wire copy
-    on two sites is one outlet): a report that only joined the story (Moscow condemning a
-    deployment, grouped with it) never reached the channel and is no outlet of it
-    (docs/alerts.md, Corroboration)."""
+def _outlets(
+    db: sqlite_utils.Database, channel: str, stories: list[int]
+) -> dict[int, tuple[int, int]]:
+    """story -> (outlets, reports): its reports this channel has an alert for (told or not;
+    not one dropped), and their outlets counted as its alerts and digest lines count them
+    (`outlets_of`: wire copy on two sites is one outlet): a report that only joined the
+    story (Moscow condemning a deployment, grouped with it) never reached the channel and is
+    no outlet of it (docs/alerts.md, Corroboration)."""
     marks = ",".join("?" * len(stories))
     reports: dict[int, list[tuple]] = {}
     for story, *report in db.execute(
@@ -163,7 +166,7 @@ def _outlets(db: sqlite_utils.Database, channel: str, stories: list[int]) -> dic
         [channel, *stories],
     ):
         reports.setdefault(story, []).append(tuple(report))
-    return {story: len(outlets_of(rows)) for story, rows in reports.items()}
+    return {story: (len(outlets_of(rows)), len(rows)) for story, rows in reports.items()}
 
 
 def last_digest(db: sqlite_utils.Database, channel: str) -> str | None:

@@ -15,8 +15,10 @@ from typing import Any
 
 from bot.app import poll_once
 from bot.digest import send_digests
+from tests.discordstub import DiscordStub
 from tests.feedserver import FeedServer
 from tests.test_digest import NK_REPORTS, _outlet_feed
+from tests.test_discord import discord_runtime, text_of
 from tests.test_feedback import _settings
 from tests.test_slack import MEMBER, NEWS, Env, slack_env
 
@@ -30,8 +32,11 @@ OUTLETS = {
 FOLDED = "2 outlets (3 reports): via Reuters (CNA, Yahoo News), Al Jazeera"
 
 
-def _config(tmp_path: Path, feed_server: FeedServer) -> Path:
-    """The three outlets; the topic followed at once in NEWS and in a digest in DIGESTS."""
+def _config(
+    tmp_path: Path, feed_server: FeedServer, channels: tuple[str, ...] = (NEWS, DIGESTS)
+) -> Path:
+    """The three outlets; the topic followed at once in NEWS and in a digest in DIGESTS (or
+    at once in the one channel given, `discord:ID`)."""
     start = datetime.now(UTC) - timedelta(minutes=50)
     feeds = ""
     for n, (outlet, report) in enumerate(OUTLETS.items()):
@@ -42,12 +47,19 @@ def _config(tmp_path: Path, feed_server: FeedServer) -> Path:
     config.write_text(
         f"database: {tmp_path / 'w.db'}\narticles: {{fetch: false}}\n"
         "network: {allow_private_addresses: true}\nslack: {moderators: [U0MOD]}\n"
-        f"feeds:\n{feeds}subscriptions:\n"
-        f"  - {{topic: troop-deployments, channel: 'slack:{NEWS}'}}\n"
-        f"  - {{topic: troop-deployments, channel: 'slack:{DIGESTS}', mode: digest}}\n",
+        f"feeds:\n{feeds}subscriptions:\n{_subscriptions(channels)}",
         encoding="utf-8",
     )
     return config
+
+
+def _subscriptions(channels: tuple[str, ...]) -> str:
+    if channels == (NEWS, DIGESTS):
+        return (
+            f"  - {{topic: troop-deployments, channel: 'slack:{NEWS}'}}\n"
+            f"  - {{topic: troop-deployments, channel: 'slack:{DIGESTS}', mode: digest}}\n"
+        )
+    return "".join(f"  - {{topic: troop-deployments, channel: '{c}'}}\n" for c in channels)
 
 
 def _contexts(message: dict[str, Any]) -> list[str]:
@@ -92,12 +104,32 @@ async def test_a_recap_counts_wire_copy_on_two_sites_as_one_outlet_as_the_alert_
     tmp_path: Path, feed_server: FeedServer
 ) -> None:
     """The recap read "(3 outlets)" for the story, in the channel that got its alerts and in
-    the one that got its digest line."""
+    the one that got its digest line; then "(2 outlets)", without the "3 reports" that the
+    alert and the digest line say beside it."""
     async with _story_told(tmp_path, feed_server) as env:
         for channel in (NEWS, DIGESTS):
             recap = await env.command("digest 2h", user=MEMBER, channel=channel)
             [told] = re.findall(r"· ref \d+ · .*", recap)
-            assert f"{NK_REPORTS[0][0]} (2 outlets) https://" in told
+            assert f"{NK_REPORTS[0][0]} (2 outlets, 3 reports) https://" in told
+
+
+async def test_discord_counts_the_story_as_slack_does_in_its_alert_and_its_recap(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """Through discord.py against the stand-in: the first message's outlets field is named
+    by the count as Slack says it ("2 outlets (3 reports)", it read "Independent 2 outlets
+    (3 reports)"), and the recap says "(2 outlets, 3 reports)" (it said "(2 outlets)")."""
+    async with DiscordStub() as stub:
+        config = _config(tmp_path, feed_server, (f"discord:{stub.alerts}",))
+        async with discord_runtime(stub, _settings(config)) as (rt, _):
+            await poll_once(rt)
+            [first] = stub.channel_messages(stub.alerts)
+            said = await stub.command("digest", user=stub.member, channel=stub.alerts, since="2h")
+    fields = {f["name"]: f["value"] for f in first["embeds"][0]["fields"]}
+    count, names = FOLDED.split(": ", 1)
+    assert fields[count] == names
+    [told] = re.findall(r"· ref \d+ · .*", text_of(said))
+    assert f"{NK_REPORTS[0][0]} (2 outlets, 3 reports) " in told, told
 
 
 async def test_a_search_line_names_the_outlets_its_alert_names(

@@ -215,6 +215,46 @@ async def test_discord_marks_the_story_once_and_posts_the_edit_in_its_thread(
     assert_nothing_pings(stub)
 
 
+async def test_discord_names_the_outlets_field_by_its_count_as_slack_says_it(
+    tmp_path: Path,
+) -> None:
+    """The field under the outlet read "Independent 1 outlet" over "Yonhap News Agency":
+    it is named by the count as Slack's line says it ("1 outlet: Yonhap News Agency"),
+    "2 outlets" on the update, the mark once corroborated; a restart still finds the first
+    message (by its footer's ref)."""
+    async with serve_demo() as demo, DiscordStub() as stub:
+        config = demo_settings(tmp_path, demo, f"discord:{stub.alerts}")
+        async with discord_runtime(stub, config) as (rt, _):
+            await poll_once(rt)
+            [parent] = [
+                m
+                for m in stub.channel_messages(stub.alerts)
+                if "troops to Russia" in _embed(m)["title"]
+            ]
+            first = delivery_of(rt, parent["id"])
+        async with discord_runtime(stub, config) as (rt, adapter):  # a restart
+            found = await adapter.find_posted(stub.alerts, first)
+    [posted] = [
+        c.body["embeds"][0]
+        for c in stub.posts()
+        if c.method == "POST"
+        and c.path.endswith(f"/channels/{stub.alerts}/messages")
+        and "troops to Russia" in c.body["embeds"][0]["title"]
+    ]
+    updates = stub.channel_messages(parent["id"])
+
+    def outlets(embed: dict[str, Any]) -> tuple[str, str]:
+        return next((f["name"], f["value"]) for f in embed["fields"] if "outlet" in f["name"])
+
+    assert outlets(posted) == ("1 outlet", "Yonhap News Agency")
+    assert outlets(_embed(updates[0])) == (
+        "2 outlets",
+        "Yonhap News Agency, via AFP (The Moscow Times)",
+    )
+    assert outlets(_embed(parent)) == ("✅ Corroborated · 3 outlets", OUTLETS.split(": ", 1)[1])
+    assert found is not None and found.message_id == parent["id"]
+
+
 async def test_discord_edit_text_is_escaped_and_never_pings(
     tmp_path: Path, feed_server: FeedServer
 ) -> None:

@@ -136,12 +136,12 @@ def test_corroboration_shows_on_the_first_message_and_updates_escaped() -> None:
     assert field["value"] == "Wire <@\u200b123>, via AFP (@\u200bhere)"
     plain = dataclasses.replace(alert, corroboration=Corroboration(("Wire",)))
     fields = discord_render.alert_embed(plain).to_dict()["fields"]
-    assert [f["value"] for f in fields if f["name"] == "Independent 1 outlet"] == ["Wire"]
+    assert [f["value"] for f in fields if f["name"] == "1 outlet"] == ["Wire"]
 
 
 def test_one_outlet_s_two_reports_are_counted_alike_on_every_platform() -> None:
     """Slack said "1 outlet: CNA" over a sources list of two CNA reports, and Discord
-    "Independent 1 outlet": the count now names the reports too, as the console did."""
+    "1 outlet": the count now names the reports too, as the console did."""
     reports = (Source("CNA", "Pentagon defends", "https://c.example/1"),)
     reports += (Source("CNA", "Troops deployed", "https://c.example/2"),)
     alert = edit_alert("a", "b", kind="new", edit=None, outlet="CNA", sources=reports)
@@ -150,9 +150,7 @@ def test_one_outlet_s_two_reports_are_counted_alike_on_every_platform() -> None:
         contexts = [e["text"] for b in blocks if b["type"] == "context" for e in b["elements"]]
         assert "1 outlet (2 reports): CNA" in contexts
     fields = discord_render.alert_embed(alert).to_dict()["fields"]
-    assert [f["value"] for f in fields if f["name"] == "Independent 1 outlet (2 reports)"] == [
-        "CNA"
-    ]
+    assert [f["value"] for f in fields if f["name"] == "1 outlet (2 reports)"] == ["CNA"]
     assert console.outlets_line(alert) == "1 outlet (2 reports): CNA"
 
 

@@ -234,4 +234,6 @@ def _line(s: ToldStory) -> str:
     link = s.url if s.url.startswith(("https://", "http://")) else ""
     title = clip(one_line(s.title), TITLE_CHARS)
     outlets = counted(s.outlets, "outlet")
+    if s.reports > s.outlets:  # as an alert's count and a digest line say it
+        outlets += f", {counted(s.reports, 'report')}"
     return f"- {when(s.at)} · {mark} · {title} ({outlets}) {one_line(link)}".rstrip()
