@@ -47,13 +47,29 @@ def _only_a_date(line: str) -> bool:
     return any(c.isdigit() for c in line) and all(w in _DATE_WORDS for w in words)
 
 
-@functools.lru_cache(maxsize=16384)
+# Words up to this long are remembered (`word_key`): news words are, and a feed's long
+# tokens (a URL, or 2,000 characters without a space) would each keep kilobytes.
+REMEMBERED_CHARS = 32
+
+
 def word_key(word: str) -> str:
     """What a word is, for comparing: case and punctuation dropped ("Russia," == "russia").
 
-    Remembered (news repeats its words; under 2 MB at most): counting a story's outlets
-    compares the words of each of its reports, for every digest line and search result
-    (`bot.corroboration`), half of whose time was spent here."""
+    Remembered (news repeats its words): counting a story's outlets compares the words of
+    each of its reports, for every digest line and search result (`bot.corroboration`),
+    half of whose time was spent here. Only words of up to REMEMBERED_CHARS: every process
+    that reads feed text keeps its own memory of them (the parse workers read every entry
+    of every feed, `digest`), about 3 MB full of news words, under 6 MB whatever a feed
+    sends; remembering any word, a feed of long unique tokens made it 70-135 MB."""
+    return _remembered(word) if len(word) <= REMEMBERED_CHARS else _key(word)
+
+
+@functools.lru_cache(maxsize=16384)
+def _remembered(word: str) -> str:
+    return _key(word)
+
+
+def _key(word: str) -> str:
     if any(c.isdigit() for c in word):
         return _NUMBER_NOISE.sub("", word).casefold()
     return word.translate(_punctuation()).casefold()
