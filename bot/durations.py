@@ -72,7 +72,7 @@ def _no_unit(number: str) -> ValueError:
 def format_duration(seconds: float) -> str:
     """The shortest exact-ish words for `seconds`, e.g. 5400 -> '1h30m'."""
     seconds = int(round(seconds))
-    if seconds == 0:
+    if seconds <= 0:  # nothing, or a clock stepped back: no time has gone by that we can say
         return "0s"
     units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
     first = next(n for n, (_, size) in enumerate(units) if seconds >= size)

@@ -129,6 +129,7 @@ def test_format_duration_round_trips_and_stays_short():
     assert format_duration(90061) == "1d1h"  # people read two units, not four
     # Two units next to each other: 2 h 0 m 1 s is "2h", not "2h1s" (status's "ended 2h1s ago").
     assert [format_duration(s) for s in (7201, 86401, 3660, 61)] == ["2h", "1d", "1h1m", "1m1s"]
+    assert format_duration(-5) == "0s"  # a clock stepped back, not an error
 
 
 def _problems(path: Path) -> list[str]:
