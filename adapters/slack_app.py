@@ -4,12 +4,13 @@ Posting: one chat.postMessage per alert (Block Kit + plain fallback, metadata ca
 delivery id), updates in the story's thread, chat.update on the first message to list every
 source. At most one message per `pace` seconds per channel. Slack errors become
 DeliveryError (slack_errors sorts them): an alert meeting an error code in none of our lists
-(Slack adds new ones) fails alone after UNKNOWN_TRIES tries and UNKNOWN_PATIENCE of backoff
-(a digest: taken as a refusal, which bot.digest halves until the one story is found),
-counted here. A send that may have reached Slack before its answer was lost is marked
-`maybe_posted`, and the outbox looks for the message (`find_posted`, slack_lookups) before
-sending it again. The outbox does the retrying, on disk; slack_sdk's own retry handlers are
-off. A refused bot token stops every send until a restart (`stopped_by`).
+(Slack adds new ones) fails alone after UNKNOWN_TRIES tries and UNKNOWN_PATIENCE of backoff,
+counted by the outbox on disk (a digest: taken as a refusal, which bot.digest halves until
+the one story is found, counted here in memory). A send that may have reached Slack before
+its answer was lost is marked `maybe_posted`, and the outbox looks for the message
+(`find_posted`, slack_lookups) before sending it again. The outbox does the retrying, on
+disk; slack_sdk's own retry handlers are off. A refused bot token stops every send until a
+restart (`stopped_by`).
 
 Commands and the feedback buttons (HTTP or Socket Mode) are slack_commands'; the adapter
 connects Socket Mode when an app token is given.
@@ -48,8 +49,6 @@ from adapters.slack_errors import (
     TOKEN_REFUSED,
     TOKEN_WAIT,
     UNKNOWN_FORGET,
-    UNKNOWN_PATIENCE,
-    UNKNOWN_TRIES,
     SlackError,
     UnknownKey,
     _delivery_error,
@@ -58,6 +57,7 @@ from adapters.slack_history import HistoryReader
 from adapters.slack_lookups import API_TIMEOUT, SlackLookups, notice_metadata
 from bot.commands import Reply
 from bot.errors import ConfigError
+from bot.outbox import UNKNOWN_PATIENCE, UNKNOWN_TRIES
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,8 @@ class SlackAdapter(SlackCommands, SlackLookups):
         self._pacer = _Pacer(pace)
         self._history = HistoryReader(self._call)
         self.unknown_patience = UNKNOWN_PATIENCE
-        # (first refusal, tries, last refusal) of an error we do not know: an alert's by its
-        # delivery id, a channel's digests by (channel, code) (`post_digest` says why)
+        # (first refusal, tries, last refusal) of an error we do not know met by a channel's
+        # digests, by (channel, code) (`post_digest` says why); an alert's: bot.outbox
         self._unknown: dict[UnknownKey, tuple[float, int, float]] = {}
         self._unknown_told: set[str] = set()  # unknown codes already named in the log
         self._given_up: set[UnknownKey] = set()  # those past their bounds, logged
@@ -229,10 +229,10 @@ class SlackAdapter(SlackCommands, SlackLookups):
                 channel, text=render.inline(text), metadata=render.digest_metadata(key)
             )
         except SlackError as exc:
-            if exc.unknown:
+            if exc.unlisted:
                 raise self._unknown_error(channel, (channel, exc.code), exc) from None
             raise
-        for passed in [k for k in self._unknown if isinstance(k, tuple) and k[0] == channel]:
+        for passed in [k for k in self._unknown if k[0] == channel]:
             if passed not in self._given_up:
                 del self._unknown[passed]
         return MessageRef("slack", channel, reply.get("ts", ""))
@@ -286,18 +286,31 @@ class SlackAdapter(SlackCommands, SlackLookups):
                 )
                 data = await self._paced_post(channel, **fields)
         except SlackError as exc:
-            if exc.unknown:
-                raise self._unknown_error(channel, alert.delivery_id, exc) from None
+            if exc.unlisted:  # the outbox bounds its retries, on disk (bot.outbox._unknown)
+                self._tell_unknown(channel, exc.code, "alert")
+                raise SlackError(str(exc), code=exc.code, unknown=True) from None
             raise
-        self._unknown.pop(alert.delivery_id, None)
-        self._given_up.discard(alert.delivery_id)
         return data
 
+    def _tell_unknown(self, channel: str, code: str, what: str) -> None:
+        """The log names each error code we do not know once."""
+        if code in self._unknown_told:
+            return
+        self._unknown_told.add(code)
+        log.warning(
+            "slack.unknown_error channel=%s error=%s: an error wirewatch does not know; "
+            "retried with backoff for %.0f min, then the %s fails with it",
+            channel,
+            code,
+            self.unknown_patience / 60,
+            what,
+        )
+
     def _unknown_error(self, channel: str, key: UnknownKey, exc: SlackError) -> DeliveryError:
-        """An error code we do not know: retried with the outbox's backoff (UNKNOWN_TRIES
-        times, for unknown_patience at least), then this alert fails alone with the code
-        (`key` its delivery id), or this digest is refused (`key`: its channel and code).
-        The log names each such code once, and each alert or digest past its bounds once."""
+        """A digest meeting an error code we do not know (`key`: its channel and the code):
+        retried as an alert is (UNKNOWN_TRIES times, for unknown_patience at least), then
+        refused. Counted in memory, by this process: a restart starts the bounds again (an
+        alert's are the outbox's, on disk). The log names the digest past its bounds once."""
         now = time.monotonic()
         for old in [k for k, v in self._unknown.items() if now - v[2] > UNKNOWN_FORGET]:
             del self._unknown[old]
@@ -305,39 +318,21 @@ class SlackAdapter(SlackCommands, SlackLookups):
         first, tries, _ = self._unknown.get(key, (now, 0, now))
         tries += 1
         self._unknown[key] = (first, tries, now)
-        what = "digest" if isinstance(key, tuple) else "alert"
-        if exc.code not in self._unknown_told:
-            self._unknown_told.add(exc.code)
-            log.warning(
-                "slack.unknown_error channel=%s error=%s: an error wirewatch does not know; "
-                "retried with backoff for %.0f min, then the %s fails with it",
-                channel,
-                exc.code,
-                self.unknown_patience / 60,
-                what,
-            )
+        self._tell_unknown(channel, exc.code, "digest")
         if tries < UNKNOWN_TRIES or now - first < self.unknown_patience:
             return exc
         message = (
-            f"Slack chat.postMessage refused this {what} with {exc.code}, an error wirewatch "
+            f"Slack chat.postMessage refused this digest with {exc.code}, an error wirewatch "
             f"does not know, {tries} times over {(now - first) / 60:.0f} min"
         )
-        if isinstance(key, tuple):
-            if key not in self._given_up:
-                self._given_up.add(key)
-                log.error(
-                    "slack.unknown_error_refused channel=%s error=%s: %s; the digest is sent "
-                    "in smaller parts and a story Slack will not take is given up on",
-                    channel,
-                    exc.code,
-                    message,
-                )
-            return SlackError(message, code=exc.code, refused=True)
-        message += ": given up"
-        if key not in self._given_up:  # the outbox's tries at once say it again
+        if key not in self._given_up:
             self._given_up.add(key)
             log.error(
-                "slack.unknown_error_gave_up delivery=%d channel=%s: %s", key, channel, message
+                "slack.unknown_error_refused channel=%s error=%s: %s; the digest is sent "
+                "in smaller parts and a story Slack will not take is given up on",
+                channel,
+                exc.code,
+                message,
             )
         return SlackError(message, code=exc.code, refused=True)
 

@@ -5,15 +5,16 @@ A 429 with its Retry-After and a 5xx are retryable (so is a network error: the a
 `_call`); the errors no retry can fix (channel_not_found, not_in_channel, ...: PERMANENT)
 are permanent; a refusal of the message itself (msg_too_long, ...: REFUSED) is `refused`:
 it fails alone. An error code in none of our lists (Slack adds new ones) is
-`SlackError.unknown`: the adapter retries an alert meeting it UNKNOWN_TRIES times and for
-UNKNOWN_PATIENCE of backoff, then fails it alone (a digest: taken as a refusal). Those Slack
+`SlackError.unlisted`: an alert meeting it is raised as `unknown`, which the outbox retries
+within bounds it counts on disk, then fails alone (a digest: the adapter counts, then takes
+it as a refusal). Those Slack
 documents as passing (PASSING) are retried for as long as they last. A 5xx, or an
 internal_error or fatal_error (of which Slack says "it's possible some aspect of the
 operation succeeded": AFTER_THE_WORK), may come after Slack posted the message: those are
 marked `maybe_posted`.
 
-Deliberately not here: calling Slack, and counting an unknown code's tries (the adapter,
-slack_app), or looking for a message in doubt (slack_lookups).
+Deliberately not here: calling Slack, and counting an unknown code's tries (bot.outbox for
+an alert, slack_app for a digest), or looking for a message in doubt (slack_lookups).
 """
 
 from __future__ import annotations
@@ -102,13 +103,12 @@ PASSING = (
 # looked for before it is sent again, as after a 5xx.
 AFTER_THE_WORK = ("internal_error", "fatal_error")
 # An error code in none of the lists here (Slack adds new ones) may pass or may never: an
-# alert meeting it is retried with the outbox's backoff, UNKNOWN_TRIES times and for
-# UNKNOWN_PATIENCE at least (counted by this process), then fails alone with Slack's code as
-# its reason; the channel goes on. Retried for good, it held the channel's alerts forever.
-UNKNOWN_TRIES = 5
-UNKNOWN_PATIENCE = 30 * 60.0
-UNKNOWN_FORGET = 24 * 3600.0  # an alert not tried again for this long is forgotten here
-UnknownKey = int | tuple[str, str]  # an alert's delivery id; a digest's (channel, code)
+# alert meeting it is retried with the outbox's backoff, bot.outbox.UNKNOWN_TRIES times and
+# for UNKNOWN_PATIENCE at least (counted on disk, a restart goes on), then fails alone with
+# Slack's code as its reason; the channel goes on. Retried for good, it held the channel's
+# alerts forever. A digest's are counted by slack_app, in memory, by channel and code.
+UNKNOWN_FORGET = 24 * 3600.0  # a digest's code not met again for this long is forgotten
+UnknownKey = tuple[str, str]  # a digest's (channel, code)
 # History scopes of direct messages, which manifests before this one did not ask for.
 DM_HISTORY = ("im:history", "mpim:history")
 
@@ -123,7 +123,7 @@ class SlackError(DeliveryError):
         self.needed = needed
 
     @property
-    def unknown(self) -> bool:
+    def unlisted(self) -> bool:
         """An ok:false code in none of the lists here: one Slack added since they were made."""
         known = (*PERMANENT, *REFUSED, *THREAD_GONE, *EDIT_REFUSED, *PASSING)
         return bool(self.code) and self.code not in known

@@ -45,6 +45,8 @@ def open_database(path: str | Path, *, check_bulk: bool = True) -> sqlite_utils.
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the database folder {path.parent}: {exc}") from None
+    wal = path.with_name(path.name + "-wal")
+    logged = str(path) != ":memory:" and wal.exists() and wal.stat().st_size > 0
     try:
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     except sqlite3.DatabaseError as exc:
@@ -54,7 +56,12 @@ def open_database(path: str | Path, *, check_bulk: bool = True) -> sqlite_utils.
         _configure(db, path, check_bulk)
         _migrate(db, path)
     except (sqlite3.DatabaseError, StoreError) as exc:
-        conn.close()  # a refused file is left as found, without -wal/-shm beside it
+        # A refused file is left as found: without -wal/-shm beside it when it had none,
+        # and with its -wal unread into it when it had one (`_close_untouched`).
+        if logged:
+            _close_untouched(conn, path)
+        else:
+            conn.close()
         if isinstance(exc, StoreError):
             raise
         raise StoreError(_explain(exc, path)) from None
@@ -108,6 +115,20 @@ def open_read_only(path: str | Path, *, migrated: bool = True) -> sqlite_utils.D
             "it is migrated the first time wirewatch runs with write access to it"
         )
     return db
+
+
+def _close_untouched(conn: sqlite3.Connection, path: Path) -> None:
+    """Close without the checkpoint SQLite makes when the last connection to a WAL file
+    closes: refusing a backup copied back beside a newer -wal, it wrote that log into the
+    file, and the damaged mix was the file for good (moving the -wal aside no longer helped).
+    A read-only connection open meanwhile keeps `conn` from being the last, and cannot
+    checkpoint itself."""
+    keep = None
+    with suppress(sqlite3.Error):
+        keep = _connect_read_only(path)
+    conn.close()
+    if keep is not None:
+        keep.close()
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
@@ -196,14 +217,20 @@ def _check_ours(db: sqlite_utils.Database, path: Path, check_bulk: bool = True) 
 def _refuse_damaged(db: sqlite_utils.Database, path: Path, tables: list[str] | None) -> None:
     """Stop before the first write when the file is damaged: writing would spread the damage.
 
-    `quick_check` reads every page (a quarter of a second for 300 MB; `tables` limits it to
-    those); repairing is a person's decision (restore a backup, or `.recover` by hand).
+    `quick_check` reads every page (a third of a second for 300 MB; `tables` limits it to
+    those); repairing is a person's decision (restore a backup, or `.recover` by hand). The
+    small tables (what waits: deliveries, notices, subscriptions) get `integrity_check`,
+    which also matches each index to its table: a backup copied over the file while its
+    newer `-wal` stayed beside it reads as a mix of both that quick_check passes (each page
+    sound) and integrity_check does not (an index naming rows the table no longer has).
+    On a 300 MB file, a start's check took 9 ms instead of 4 at 1,700 deliveries, 0.12 s
+    instead of 0.03 at 30,000, 0.58 s instead of 0.07 at 100,000; the bulk tables' would
+    take seconds (the whole file's integrity_check: 0.9-2 s, against quick_check's 0.35).
     """
-    checks = (
-        ["PRAGMA quick_check(3)"]
-        if tables is None
-        else [f"PRAGMA quick_check('{name}')" for name in tables]
-    )
+    small = _small_tables(db) if tables is None else tables
+    checks = (["PRAGMA quick_check(3)"] if tables is None else []) + [
+        f"PRAGMA integrity_check('{name}')" for name in small
+    ]
     for sql in checks:
         problems = [row[0] for row in db.execute(sql).fetchall()]
         if problems != ["ok"]:

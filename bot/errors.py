@@ -100,6 +100,10 @@ class DeliveryError(WirewatchError):
     `refused`: the platform refused this message itself (too long, a field it does not
     take), not the channel: sent again it is refused again, so it fails alone, as an alert
     that cannot be built does, and the channel's next alert goes out.
+
+    `unknown`: the platform answered with an error its adapter has no rule for (one it added
+    since): it may pass or never, so the outbox retries it within bounds it keeps on disk,
+    then fails that alert alone.
     """
 
     def __init__(
@@ -110,11 +114,13 @@ class DeliveryError(WirewatchError):
         permanent: bool = False,
         maybe_posted: bool = False,
         refused: bool = False,
+        unknown: bool = False,
     ):
         self.retry_after = retry_after
         self.permanent = permanent
         self.maybe_posted = maybe_posted
         self.refused = refused
+        self.unknown = unknown
         super().__init__(message)
 
 

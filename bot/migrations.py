@@ -362,6 +362,14 @@ def _m023_run_state_command(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE run_state ADD COLUMN steady REAL")
 
 
+def _m024_unknown_errors(db: sqlite_utils.Database) -> None:
+    # When a delivery first met an error its platform's adapter does not know, and how many
+    # times it has: the outbox's bounds on retrying it (bot.outbox.UNKNOWN_TRIES), kept on
+    # disk so that a restart does not start them again (a crash loop retried it forever).
+    db.execute("ALTER TABLE deliveries ADD COLUMN unknown_since TEXT")
+    db.execute("ALTER TABLE deliveries ADD COLUMN unknown_tries INTEGER NOT NULL DEFAULT 0")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_open_deliveries_index,
@@ -386,5 +394,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m021_who_added_topics,
     _m022_run_state,
     _m023_run_state_command,
+    _m024_unknown_errors,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

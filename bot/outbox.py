@@ -12,7 +12,9 @@ any length only grows the table.
 A failure on our side (an alert that cannot be built from its rows, an adapter bug), or a
 platform's refusal of that one message (too long, a field it does not take), is that
 delivery's alone: it is retried at once a few times, then failed with its reason, and the
-channel moves on. Only a platform outage makes a channel wait.
+channel moves on. Only a platform outage makes a channel wait. An error the adapter does not
+know (one the platform added since) may pass or never: retried with the backoff
+UNKNOWN_TRIES times and for UNKNOWN_PATIENCE at least, counted on disk, then it fails alone.
 
 Besides a story's items ('new', 'update'), deliveries tell of its events: an 'edit' is a
 message in the story's thread like an update; 'corroborated' rewrites the story's first
@@ -54,6 +56,11 @@ NOTICE_ATTEMPTS = 10  # some 40 minutes of retries (5 s doubling, capped at 15 m
 # limit for apps outside its Marketplace: a read a minute) before it is sent again unseen.
 NOTICE_LOOKUP_PATIENCE = 3600.0
 REASON_CHARS = 300
+# An error the adapter does not know is retried this many times and for this long at least,
+# counted from the delivery's first such error (deliveries.unknown_since, unknown_tries: a
+# restart goes on counting), then the delivery fails alone with it.
+UNKNOWN_TRIES = 5
+UNKNOWN_PATIENCE = 30 * 60.0
 
 
 @dataclass
@@ -305,6 +312,8 @@ async def _send_one(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery
     except DeliveryError as exc:
         if exc.refused:  # this message, not the channel: it fails alone, the channel goes on
             return _fault(db, d, exc, adapter.platform, "send the alert", maybe_posted=False)
+        if exc.unknown:
+            return _unknown(db, d, exc, adapter.platform)
         return _failed(db, d, exc, adapter.platform)
     except (TimeoutError, OSError) as exc:  # the request may have got through: ask before resending
         error = DeliveryError(f"{type(exc).__name__}: {exc}", maybe_posted=True)
@@ -467,6 +476,34 @@ def _failed(db: sqlite_utils.Database, d: Delivery, exc: DeliveryError, platform
         exc,
     )
     return "retried"
+
+
+def _unknown(db: sqlite_utils.Database, d: Delivery, exc: DeliveryError, platform: str) -> str:
+    """An error the adapter does not know: retried with the backoff until it has been met
+    UNKNOWN_TRIES times over UNKNOWN_PATIENCE, then this delivery fails alone with it and
+    the channel goes on. Counted on disk from its first such error: counted in memory, a
+    bot restarted more often than the patience (a crash loop) retried it forever."""
+    now = utcnow()
+    with write(db):
+        db.execute(
+            "UPDATE deliveries SET unknown_since = coalesce(unknown_since, ?), "
+            "unknown_tries = unknown_tries + 1 WHERE id = ?",
+            [iso(now), d.id],
+        )
+        since, tries = db.execute(
+            "SELECT unknown_since, unknown_tries FROM deliveries WHERE id = ?", [d.id]
+        ).fetchone()
+    waited = max(0.0, (now - parse_stored(since, now)).total_seconds())
+    if tries < UNKNOWN_TRIES or waited < UNKNOWN_PATIENCE:
+        return _failed(db, d, exc, platform)
+    reason = (
+        f"{exc}, an error wirewatch does not know, {tries} times over {waited / 60:.0f} min: "
+        "given up"
+    )[:REASON_CHARS]
+    metrics.FAILED.labels(platform).inc()
+    mark_failed(db, d, reason)
+    log.error("outbox.unknown_gave_up delivery=%d channel=%s: %s", d.id, d.channel, reason)
+    return "failed"
 
 
 def _fault(

@@ -10,9 +10,9 @@ that does not read back whole, counts as missing: the rebuild computes those ite
 again and writes them back. VERSION is bumped by hand whenever an item's terms change
 (`doc_terms`, `grouping_text`, `prepare.feed_terms`, the shipped gazetteer's names, or how
 they are stored here): tests/test_storyterms.py fails until it is, as it pins the stored
-terms of a fixed sample. Rows of items that left the story window are deleted now and then
-(`forget_before`), rows of deleted items at once (a trigger), so the table stays the size
-of the window.
+terms of a fixed sample. Rows of items published before the story window (a start loads
+none of them) are deleted now and then (`forget_before`), rows of deleted items at once (a
+trigger), so the table stays the size of the window.
 
 Deliberately not here: what the terms are (bot.stories) and when to rebuild (bot.indexfile).
 """
@@ -24,7 +24,6 @@ from datetime import datetime
 
 import sqlite_utils
 
-from bot.clock import iso
 from bot.db import write
 from bot.stories import PackedDoc, StoryDoc, doc_terms, tenths
 
@@ -124,11 +123,12 @@ def put_back(db: sqlite_utils.Database, row: tuple | None) -> None:
 
 
 def forget_before(db: sqlite_utils.Database, since: datetime) -> int:
-    """Delete the rows of items published before `since` that a start would not load (first
-    seen before it too): they left the story window. Returns how many went."""
+    """Delete the rows of items published before `since`: they left the story window, and a
+    start does not load them (bot.indexfile reads only items first seen in the window and
+    not published before it). An item first seen in the window but published long before (a
+    feed's first poll brings its older items: 92% of the 40 real feeds in tests/data) goes
+    now, not one window later. Returns how many went."""
     with write(db):
         return db.execute(
-            "DELETE FROM story_terms WHERE published < ? AND item_id NOT IN "
-            "(SELECT id FROM items WHERE first_seen >= ?)",
-            [since.timestamp(), iso(since)],
+            "DELETE FROM story_terms WHERE published < ?", [since.timestamp()]
         ).rowcount

@@ -2,8 +2,8 @@
 
 The index keeps no vectors in memory (768 bytes each, 77 MB at 100,000 items in the window):
 when a new item is compared with a candidate story, the vectors of that story's newest members
-are read here, by item id, in one query. Rows go by the rule their items' story terms go by
-(`forget_before`), once `keep_vectors` has passed (30 days, never less than the story window:
+are read here, by item id, in one query. Rows of items published and first seen before a
+time go (`forget_before`) once `keep_vectors` has passed (30 days, never less than the story window:
 `topics backtest` reads them rather than compute them again), rows of deleted items or
 changed headlines at
 once (triggers); an edit stores its new headline's vector. An item stored without one (the
@@ -51,8 +51,8 @@ def read(db: sqlite_utils.Database, ids: Sequence[int]) -> dict[int, bytes]:
 
 def forget_before(db: sqlite_utils.Database, since: datetime) -> int:
     """Delete the vectors of items published before `since` and first seen before it too
-    (the rule of `bot.storyterms.forget_before`, read from the items, as an edit takes an
-    item's story terms until a rebuild but keeps its vector). The caller's `since` is
+    (read from the items, as an edit takes an item's story terms until a rebuild but keeps
+    its vector). The caller's `since` is
     `keep_vectors` ago (never less than the story window), for `topics backtest`.
     Returns how many went; reads only this table's rows and their items, never the archive."""
     with write(db):

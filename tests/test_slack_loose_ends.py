@@ -7,16 +7,15 @@ Each test here failed before its fix (see the commit that added it)."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
-from adapters.slack_errors import UNKNOWN_TRIES
 from bot.app import poll_once
 from bot.clock import iso, utcnow
-from bot.outbox import FAULT_ATTEMPTS, deliver_pending, reconcile
+from bot.outbox import FAULT_ATTEMPTS, UNKNOWN_TRIES, deliver_pending, reconcile
 from bot.store import subscriptions
 from tests.feedserver import FeedServer
 from tests.test_slack import NEWS, ROOT, slack_env
@@ -34,6 +33,19 @@ def _rows(db) -> list[tuple[str, str | None, str]]:
     return db.execute("SELECT status, error, next_attempt FROM deliveries ORDER BY id").fetchall()
 
 
+def _time_passes(db, minutes: float) -> None:
+    """The clock moves on `minutes`: every time stored of a delivery is that much older, and
+    its retry is due (as the wait and a restart's downtime would make them)."""
+    shift = timedelta(minutes=minutes)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(deliveries)")}
+    for column in sorted({"created", "claimed_at", "unknown_since"} & columns):
+        for did, value in db.execute(f"SELECT id, {column} FROM deliveries").fetchall():
+            if value:
+                older = iso(datetime.fromisoformat(value) - shift)
+                db.execute(f"UPDATE deliveries SET {column} = ? WHERE id = ?", [older, did])
+    _due_now(db)
+
+
 async def test_an_error_slack_added_since_is_retried_with_backoff_then_fails_the_alert_alone(
     tmp_path: Path, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -42,8 +54,7 @@ async def test_an_error_slack_added_since_is_retried_with_backoff_then_fails_the
     # behind it, and nobody was told why.
     caplog.set_level(logging.INFO)
     async with slack_env(tmp_path) as env:
-        env.adapter.unknown_patience = 0.0  # the tries bound it here (30 min by default)
-        refusals = UNKNOWN_TRIES + FAULT_ATTEMPTS - 1  # the outbox tries a refusal at once
+        refusals = UNKNOWN_TRIES
         env.stub.fail("chat.postMessage", error="posting_paused_for_review", times=refusals)
         feed_server.serve("/feed", TWO_STORIES)
         await env.command("subscribe troop-deployments")
@@ -55,7 +66,7 @@ async def test_an_error_slack_added_since_is_retried_with_backoff_then_fails_the
             assert (status, second) == ("pending", "pending"), "given up too soon"
             assert "posting_paused_for_review" in error
             waits.append((datetime.fromisoformat(next_attempt) - utcnow()).total_seconds())
-            _due_now(env.rt.db)
+            _time_passes(env.rt.db, 10)  # 5 tries over 40 minutes: past both bounds
         await poll_once(env.rt)
         assert waits[0] >= 3 and waits == sorted(waits), f"no backoff: {waits}"
         [(status, error, _), (second, _, _)] = _rows(env.rt.db)
@@ -65,8 +76,8 @@ async def test_an_error_slack_added_since_is_retried_with_backoff_then_fails_the
     assert len(env.stub.calls_to("chat.postMessage")) == refusals + 1
     told = [r.getMessage() for r in caplog.records if r.getMessage().startswith("slack.unknown")]
     assert len([t for t in told if t.startswith("slack.unknown_error ")]) == 1
-    [gave_up] = [t for t in told if t.startswith("slack.unknown_error_gave_up")]
-    assert "posting_paused_for_review" in gave_up
+    gave_up = [r.getMessage() for r in caplog.records if "unknown_gave_up" in r.getMessage()]
+    assert len(gave_up) == 1 and "posting_paused_for_review" in gave_up[0]
 
 
 @pytest.mark.parametrize(
@@ -77,18 +88,46 @@ async def test_the_errors_slack_documents_as_passing_are_retried_for_as_long_as_
     tmp_path: Path, feed_server: FeedServer, error: str
 ) -> None:
     async with slack_env(tmp_path) as env:
-        env.adapter.unknown_patience = 0.0
         env.stub.fail("chat.postMessage", error=error, times=UNKNOWN_TRIES + FAULT_ATTEMPTS)
         feed_server.serve("/feed", TWO_STORIES)
         await env.command("subscribe troop-deployments")
         await env.command(f"feeds add {feed_server.url('/feed')}")
         for _ in range(UNKNOWN_TRIES + FAULT_ATTEMPTS):  # more than an unknown error gets
-            _due_now(env.rt.db)
             await poll_once(env.rt)
+            _time_passes(env.rt.db, 10)
         assert [row[0] for row in _rows(env.rt.db)] == ["pending", "pending"]
         _due_now(env.rt.db)
         await poll_once(env.rt)  # Slack is back
         assert [row[0] for row in _rows(env.rt.db)] == ["sent", "sent"]
+
+
+async def test_an_unknown_error_is_bounded_across_restarts(
+    tmp_path: Path, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The tries and the 30 minutes were counted in memory: a bot restarted more often than
+    # that (a crash loop, deploys) met the unknown code at every start as if for the first
+    # time, and retried the alert forever, every later alert of the channel behind it.
+    caplog.set_level(logging.INFO)
+    feed_server.serve("/feed", TWO_STORIES)
+    runs = UNKNOWN_TRIES + FAULT_ATTEMPTS + 2  # a start each 10 minutes: over an hour in all
+    for run in range(runs):
+        async with slack_env(tmp_path) as env:  # a new process on the same database
+            env.stub.fail("chat.postMessage", error="posting_paused_for_review")
+            if run == 0:
+                await env.command("subscribe troop-deployments")
+                await env.command(f"feeds add {feed_server.url('/feed')}")
+            await poll_once(env.rt)
+            posts = len(env.stub.calls_to("chat.postMessage"))
+            rows = _rows(env.rt.db)
+            statuses = [row[0] for row in rows]
+            _time_passes(env.rt.db, 10)
+        if statuses[0] == "failed":
+            break
+    assert statuses[0] == "failed", f"still retried after {runs} starts over {runs * 10} min"
+    assert run + 1 == UNKNOWN_TRIES  # 5 tries over 40 minutes, then given up
+    assert posts == 2 and statuses == ["failed", "sent"]  # the channel went on
+    error = rows[0][1]
+    assert "posting_paused_for_review" in error and "5 times over 40 min" in error
 
 
 async def test_a_send_in_doubt_in_a_dm_the_app_cannot_read_is_sent_again_and_says_so_once(

@@ -184,19 +184,28 @@ async def test_rows_go_with_their_items_and_once_out_of_the_window(tmp_path):
     _sql(path, "PRAGMA foreign_keys = OFF", f"DELETE FROM items WHERE id = {ids[0]}")
     assert ids[0] not in _rows(path)
 
-    # Published long ago: the row of an item first seen long ago goes, that of one first
-    # seen in the window (a feed's first poll brings old items) stays, as a start loads it.
-    old = (datetime.now(UTC) - WINDOW - timedelta(days=2)).timestamp()
+    # Published long ago: the row goes whether the item was first seen long ago or in the
+    # window (a feed's first poll brings old items): a start does not load either.
+    old = datetime.now(UTC) - WINDOW - timedelta(days=2)
+    rows = _rows(path)
     _sql(
         path,
-        f"UPDATE story_terms SET published = {old} WHERE item_id IN ({ids[1]}, {ids[2]})",
+        f"UPDATE items SET published = '{iso(old)}' WHERE id IN ({ids[1]}, {ids[2]})",
         f"UPDATE items SET first_seen = '{iso(datetime.now(UTC) - 2 * WINDOW)}' "
         f"WHERE id = {ids[1]}",
+        *(  # the rows as the item's store would have written them, with its date
+            "INSERT INTO story_terms (item_id, version, published, names, weights) VALUES "
+            f"({i}, {rows[i][0]}, {old.timestamp()}, '{rows[i][2]}', x'{rows[i][3].hex()}')"
+            for i in (ids[1], ids[2])
+        ),
     )
+    assert {ids[1], ids[2]} <= set(_rows(path))
     db = open_database(path)
     try:
-        assert storyterms.forget_before(db, datetime.now(UTC) - WINDOW) == 1
+        assert storyterms.forget_before(db, datetime.now(UTC) - WINDOW) == 2
     finally:
         db.close()
     left = _rows(path)
-    assert ids[1] not in left and ids[2] in left and len(left) == len(ids) - 2
+    assert ids[1] not in left and ids[2] not in left and len(left) == len(ids) - 3
+    rebuilt, loading = await _rebuild(path)  # nothing a start reads went with them
+    assert loading.tokenised == 0 and ids[2] not in rebuilt.members()
