@@ -58,7 +58,8 @@ NOTICE_LOOKUP_PATIENCE = 3600.0
 REASON_CHARS = 300
 # An error the adapter does not know is retried this many times and for this long at least,
 # counted from the delivery's first such error (deliveries.unknown_since, unknown_tries: a
-# restart goes on counting), then the delivery fails alone with it.
+# restart goes on counting; a pause of the channel starts them again), then the delivery
+# fails alone with it.
 UNKNOWN_TRIES = 5
 UNKNOWN_PATIENCE = 30 * 60.0
 
@@ -193,11 +194,14 @@ def in_doubt_since(db: sqlite_utils.Database, delivery_id: int) -> datetime | No
 
 
 def hold_channel(db: sqlite_utils.Database, channel: str, reason: str) -> None:
-    """A permanent error: pause the channel, keep its backlog on hold, tell moderators once."""
+    """A permanent error: pause the channel, keep its backlog on hold, tell moderators once.
+    An unknown error's bounds start again once resumed (`_unknown`): counted through the
+    pause, an alert past its tries failed at its first try after it, the pause its patience."""
     pause_channel(db, channel, reason)
     with write(db):
         db.execute(
-            "UPDATE deliveries SET status = 'held' WHERE channel = ? AND status = 'pending'",
+            "UPDATE deliveries SET status = 'held', unknown_since = NULL, unknown_tries = 0 "
+            "WHERE channel = ? AND status = 'pending'",
             [channel],
         )
     add_notice(

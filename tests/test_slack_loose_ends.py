@@ -130,6 +130,36 @@ async def test_an_unknown_error_is_bounded_across_restarts(
     assert "posting_paused_for_review" in error and "5 times over 40 min" in error
 
 
+async def test_a_pause_starts_an_unknown_errors_bounds_again(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    # The bounds were counted from the alert's first unknown error for as long as it lived:
+    # met 5 times in a minute, then the channel paused (the app removed from it) and resumed
+    # two days later, the alert failed at its first try after the resume, with no backoff
+    # and no 30 minutes: the pause was counted as patience.
+    async with slack_env(tmp_path) as env:
+        env.stub.fail("chat.postMessage", error="posting_paused_for_review", times=UNKNOWN_TRIES)
+        feed_server.serve("/feed", TWO_STORIES)
+        await env.command("subscribe troop-deployments")
+        await env.command(f"feeds add {feed_server.url('/feed')}")
+        for _ in range(UNKNOWN_TRIES):  # within the patience: retried
+            await poll_once(env.rt)
+            _due_now(env.rt.db)
+        assert [row[0] for row in _rows(env.rt.db)] == ["pending", "pending"]
+        env.stub.fail("chat.postMessage", error="not_in_channel")
+        await poll_once(env.rt)  # the channel is paused, its alerts held
+        assert [row[0] for row in _rows(env.rt.db)] == ["held", "held"]
+        _time_passes(env.rt.db, 2 * 24 * 60)
+        await env.command("subscribe troop-deployments")  # invited again: resumed
+        env.stub.fail("chat.postMessage", error="posting_paused_for_review")
+        await poll_once(env.rt)
+        [(status, error, _), (second, _, _)] = _rows(env.rt.db)
+        assert (status, second) == ("pending", "pending"), f"given up at once: {error}"
+        _due_now(env.rt.db)
+        await poll_once(env.rt)  # Slack takes it now
+        assert [row[0] for row in _rows(env.rt.db)] == ["sent", "sent"]
+
+
 async def test_a_send_in_doubt_in_a_dm_the_app_cannot_read_is_sent_again_and_says_so_once(
     tmp_path: Path, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
 ) -> None:
