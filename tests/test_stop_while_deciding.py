@@ -194,10 +194,10 @@ STARTING = 0.8
 ASKING = 4.0  # the same, when the encoder is asked first (a minute's work)
 
 
-def _config_backlog(tmp_path: Path) -> Path:
+def _config_backlog(tmp_path: Path, count: int = BACKLOG) -> Path:
     """The backlog with its topic a config topic, whose query the config now changes
-    (`_changed_config`): the start decides its 10,000 waiting alerts again."""
-    db = _backlog(tmp_path / "w.db")
+    (`_changed_config`): the start decides its 10,000 (or `count`) waiting alerts again."""
+    db = _backlog(tmp_path / "w.db", count)
     conn = sqlite3.connect(db)
     with conn:
         conn.execute("UPDATE topics SET origin = 'config' WHERE name = ?", [TOPIC])
@@ -381,6 +381,8 @@ async def test_a_stop_while_topic_add_asks_the_encoder_ends_it_between_batches(
 
 # -- a topic back in the config, met by a stop -------------------------------------------
 
+RETURNING = 2_000  # desk's waiting alerts: its slices still run when the SIGTERM comes
+
 
 def _poland_config(db: Path, url: str | None, *, desk: str | None, poland: str | None) -> Settings:
     """The backlog's config topic `desk` and a topic `poland` with a feed of its own, as
@@ -404,8 +406,9 @@ async def test_a_topic_back_with_another_query_decides_what_was_held_after_a_sto
     new one. A SIGTERM while the start writes desk's slices came after the topics were
     stored (the first slice) and before poland's held alerts were decided: the next start
     gave them back as they were, since `poland` was no longer missing from the store, and
-    posted the report its query no longer takes."""
-    db = _config_backlog(tmp_path)
+    posted the report its query no longer takes. Desk's slices need only outlast the
+    SIGTERM: 2,000 waiting is dozens of them (without the fix, it fails so too)."""
+    db = _config_backlog(tmp_path, RETURNING)
     feed_server.serve("/w", gone_feed(POLAND))
     url = feed_server.url("/w")
     was = "troops AND entity:Poland"
@@ -432,7 +435,7 @@ async def test_a_topic_back_with_another_query_decides_what_was_held_after_a_sto
         (POLAND[0], "new", "cancelled", "topic poland came back to the config no longer taking it"),
         (POLAND[1], "new", "pending", None),
     ]
-    _decided_anew(_backlog_states(db))
+    _decided_anew(_backlog_states(db, RETURNING), RETURNING)
 
 
 async def test_a_sigterm_while_the_start_asks_the_encoder_about_a_returning_topic_ends_it(
