@@ -808,7 +808,9 @@ async def test_a_give_back_an_earlier_version_cut_short_is_told_in_full_after_th
         db.execute("ALTER TABLE unfinished_writes DROP COLUMN counts")
         for column in ("added_by", "added_by_name", "added_at"):  # schema 21's
             db.execute(f"ALTER TABLE topics DROP COLUMN {column}")
-        db.execute("DROP TABLE run_state")  # schema 22's
+        db.execute("DROP TABLE run_state")  # schema 22's (and 23's columns)
+        for column in ("unknown_since", "unknown_tries"):  # schema 24's
+            db.execute(f"ALTER TABLE deliveries DROP COLUMN {column}")
         db.execute(
             "INSERT INTO unfinished_writes (kind, topics, subscription_id, reason, created) "
             "VALUES ('topic-back', ?, ?, 'topic-back', ?)",
