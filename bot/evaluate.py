@@ -273,8 +273,9 @@ def _misses(items: list[LabelledItem], out: list[Replayed], positive: str) -> li
     for i, o in zip(items, out, strict=True):
         if i.label is None or i.ambiguous or o.matched == (i.label == positive):
             continue
-        if o.score is not None:
-            score = f" [{o.score:.2f}]"
+        if o.score is not None:  # the word model's alone when no opinion could lift it (and
+            # when vetoed, as ever: no opinion is asked then either)
+            score = f" [{o.score:.2f}{', words alone' if o.words_alone else ''}]"
         else:  # a topic without a model, or a report its query does not let through
             score = "" if o.matched else " [the query does not hold]"
         found["false positive" if o.matched else "missed"].append(f"{i.title}{score}")

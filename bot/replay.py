@@ -50,6 +50,9 @@ class Replayed:
     # query holds (matched or not)
     story: int  # the story the bot put the item in
     alert: str | None  # "new", "update" or None: what the channel got
+    # `score` is the word model's alone: the encoder was not asked, as no opinion of its
+    # could have lifted the item to a bar (`LinearModel.opinion_matters`)
+    words_alone: bool = False
 
 
 def replay(
@@ -74,6 +77,7 @@ def replay(
     index = StoryIndex(window=window)
     feeds: dict[str, FeedRow] = {}
     scores: dict[str, float | None] = {}
+    alone: set[str] = set()  # items whose score is the word model's alone
     cycles = list(_cycles(items, poll_every))
     prepared: dict[str, Prepared] = {}
     known: dict[str, bytes] = {}
@@ -90,13 +94,17 @@ def replay(
         for i, (_, new) in zip(due, batch, strict=True):
             scores[i.key] = next((m.score for m in new.matches), None)
             if scores[i.key] is None:  # not even an update: its score says how far it fell
-                scores[i.key] = next((f.score for _, f, _ in matcher.judge(prepared[i.key])), None)
+                judged = next(((f, v) for _, f, v in matcher.judge(prepared[i.key])), None)
+                scores[i.key] = judged[0].score if judged else None
+                verdict = judged[1] if judged else None
+                if verdict is not None and verdict.unasked and verdict.veto is None:
+                    alone.add(i.key)
         index.prune(cycle)
         store_batch(db, batch, index, cycle)
         done += len(due)
         if progress is not None:
             progress(done, len(items))
-    return _outcomes(db, items, topic.name, scores)
+    return _outcomes(db, items, topic.name, scores, alone)
 
 
 def _cycles(
@@ -169,7 +177,7 @@ def _decide(
 
 
 def _outcomes(
-    db, items: list[ReplayInput], topic: str, scores: dict[str, float | None]
+    db, items: list[ReplayInput], topic: str, scores: dict[str, float | None], alone: set[str]
 ) -> list[Replayed]:
     rows = {
         r["identity"]: r
@@ -183,7 +191,6 @@ def _outcomes(
     out = []
     for i in items:
         row = rows[i.key]
-        out.append(
-            Replayed(i.key, bool(row["matched"]), scores[i.key], row["story_id"], row["kind"])
-        )
+        matched, story, kind = bool(row["matched"]), row["story_id"], row["kind"]
+        out.append(Replayed(i.key, matched, scores[i.key], story, kind, i.key in alone))
     return out

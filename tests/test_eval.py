@@ -92,16 +92,24 @@ def test_eval_shows_the_reports_that_split_a_story_into_two_alerts(tmp_path, cap
 
 def test_eval_says_how_far_each_miss_fell(tmp_path, capsys):
     """A missed report shows the score it got, or that the topic's query never let it through:
-    the two call for different fixes (more training data, or a wider query)."""
+    the two call for different fixes (more training data, or a wider query). A score the
+    encoder had no say in (its opinion could not have lifted it to a bar) says so: the
+    combined score of a near miss would read higher."""
     items = [
         _item(1, "Minister rules out sending troops to Ukraine", "deploy", "a", 0, "A"),
         _item(2, "Britain to send 900 to Estonia", "deploy", "b", 10, "B"),
+        _item(3, "Troops clash with protesters in the capital", "deploy", "c", 20, "C"),
     ]  # fmt: skip
     assert main(["eval", str(_write(tmp_path / "m.jsonl", items))]) == 0
     out = capsys.readouterr().out
     assert re.search(
         r"^missed: Minister rules out sending troops to Ukraine \[0\.\d\d\]$", out, re.M
-    )
+    )  # vetoed: the words' score, as ever
+    assert re.search(
+        r"^missed: Troops clash with protesters in the capital \[0\.\d\d, words alone\]$",
+        out,
+        re.M,
+    ), out
     assert "missed: Britain to send 900 to Estonia [the query does not hold]" in out.splitlines()
 
 
