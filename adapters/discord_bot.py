@@ -1,16 +1,17 @@
 """The Discord adapter: alerts as embeds, story updates in a thread, /wirewatch as app commands.
 
-It runs a discord.py client in the bot's own event loop. Every send carries
+It runs a discord.py client (discord_client) in the bot's own event loop. Every send carries
 `AllowedMentions.none()` (the client's default too) and a nonce derived from the delivery id
 with `enforce_nonce`, so a retried send within Discord's nonce window returns the message
 already posted instead of posting twice; the embed footer carries the delivery id as well so
-`find_posted` can recognise an older post in the channel's history, read from just before the
-send in doubt began (however many messages followed it, up to LOOKUP_MESSAGES). Discord's errors
-become DeliveryError: 400/403/404 stop the delivery (the outbox pauses the channel and tells a
-moderator), 5xx, 429 beyond discord.py's own waiting, timeouts and network errors are retried.
-A 5xx, a timeout or a dropped connection may come after Discord posted the message, and a
-retry can come after the nonce window: those errors are marked `maybe_posted`, and the outbox
-looks for the message (`find_posted`, by the embed footer) before sending it again.
+`find_posted` (discord_lookups) can recognise an older post in the channel's history, read
+from just before the send in doubt began. Discord's errors become DeliveryError
+(discord_errors): 400/403/404 stop the delivery (the outbox pauses the channel and tells a
+moderator), 5xx, 429 beyond discord.py's own waiting, timeouts and network errors are
+retried. A 5xx, a timeout or a dropped connection may come after Discord posted the
+message, and a retry can come after the nonce window: those errors are marked
+`maybe_posted`, and the outbox looks for the message (`find_posted`, by the embed footer)
+before sending it again.
 
 Every alert and update carries the "Not relevant" / "Wrong story" buttons
 (discord_render.feedback_view); an edit leaves them as they are. Given the core's commands
@@ -18,8 +19,9 @@ at start, it syncs /wirewatch (bulk overwrite) and hands every interaction, butt
 included, to discord_commands.CommandRouter.
 
 Deliberately not here: what a command does (bot.commands), rendering (discord_render), the
-command schema (discord_schema), interaction handling (discord_commands), retries and
-ordering (bot.outbox).
+command schema (discord_schema), interaction handling (discord_commands), what an error
+means (discord_errors), a message's nonce and notice marker (discord_marks), looking for a
+send in doubt (discord_lookups), retries and ordering (bot.outbox).
 """
 
 from __future__ import annotations
@@ -29,33 +31,37 @@ import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Mapping
-from datetime import datetime
+from collections.abc import Awaitable, Mapping
 from typing import Any, Final, TypeVar
 
-import aiohttp
 import discord
 import yarl
 from discord.gateway import DiscordWebSocket
 from discord.http import Route
 
 from adapters.base import Alert, DeliveryError, MessageRef
+from adapters.discord_client import GatewayClient
 from adapters.discord_commands import DEFER_AFTER, NO_PINGS, CommandRouter, as_surface
+from adapters.discord_errors import (
+    CALL_ERRORS,
+    GONE,
+    THREAD_CLOSED,
+    THREAD_EXISTS,
+    delivery_error,
+    error_code,
+    snowflake,
+)
+from adapters.discord_lookups import DiscordLookups
+from adapters.discord_marks import nonce_for, notice_content, notice_nonce
 from adapters.discord_render import (
-    CONTENT,
     alert_embed,
-    clip,
     digest_embed,
     edit_embed,
-    feed_text,
     feedback_view,
-    ref_marker,
-    split_text,
     thread_name,
 )
 from adapters.discord_schema import command_payload
-from adapters.discord_spelling import discord_digest, discord_spans
-from bot.chat import CLOCK_MARGIN
+from adapters.discord_spelling import discord_digest
 from bot.errors import ConfigError, WirewatchError
 from bot.settings import Settings
 
@@ -63,36 +69,7 @@ log = logging.getLogger(__name__)
 
 READY_TIMEOUT = 60.0
 SEND_TIMEOUT = 45.0  # above discord.py's own 5xx retries (1+3+5+7 s) plus a slow answer
-# A rate limit up to this is slept through inside the request; a longer one comes back as
-# RateLimited, and the outbox waits it out on disk. Slept through past SEND_TIMEOUT, it was
-# taken for a lost answer and tried again after 5 s, before Discord's retry_after.
-# discord.py takes no value under 30 s (it raises a smaller one to 30), so 30 it is.
-RATE_LIMIT_WAIT = 30.0
-# What one Discord request can fail with: its own HTTP errors, the transport, a timeout.
-_CALL_ERRORS = (
-    discord.HTTPException,
-    discord.RateLimited,  # a wait longer than RATE_LIMIT_WAIT
-    aiohttp.ClientError,
-    OSError,
-    ValueError,
-    TimeoutError,
-)
-# Messages find_posted reads at most, per channel and per thread (pages of 100, from just
-# before the send in doubt): a busy channel is read through, a pathological one cannot hold
-# the sender for long (the log says when this cap was reached).
-LOOKUP_MESSAGES = 1000
-LOOKUP_SENDS = 4  # a whole lookup is given this many send deadlines, each page one
-THREADS_SCANNED = 5  # threads of our messages looked in when the story's is not known
 THREAD_ARCHIVE_MINUTES: Final = 10080  # a week: longer than a story stays open
-THREAD_EXISTS = 160004  # "A thread has already been created for this message"
-MISSING_ACCESS = (50001, 50013)
-GONE = (10003, 10008)  # unknown channel, unknown message
-# A thread a moderator archived and locked takes no post from a bot without Manage Threads:
-# the channel is fine, so the update goes there (as when the thread was deleted).
-THREAD_CLOSED = (50083, 160005)  # "Thread is archived", "Thread is locked"
-# Refusals of the message itself, not the channel (invalid form body, empty message, too
-# large): sent again it is refused again, so it fails alone instead of pausing the channel.
-REFUSED = (50035, 50006, 40005)
 PERMISSIONS = discord.Permissions(
     view_channel=True,
     send_messages=True,
@@ -104,26 +81,6 @@ PERMISSIONS = discord.Permissions(
 T = TypeVar("T")
 
 
-def nonce_for(delivery_id: int) -> str:
-    """At most 25 characters, as Discord requires; the same for every retry of a delivery."""
-    return f"wirewatch-{delivery_id}"
-
-
-def notice_marker(key: int) -> str:
-    """The last line of notice `key`: Discord's small print, and what `find_notice` reads."""
-    return f"-# notice {key}"
-
-
-def notice_content(text: str, key: int | None) -> str:
-    """A notice's message: its text (the commands it suggests spelled as Discord takes them,
-    escaped, within one message), then its marker line."""
-    shown = feed_text(discord_spans(text))
-    if key is None:
-        return split_text(shown)[0]
-    marker = "\n" + notice_marker(key)
-    return split_text(shown, CONTENT - len(marker))[0] + marker
-
-
 def invite_url(application_id: int | str) -> str:
     """Where a server admin adds the bot, with exactly the permissions it needs."""
     return (
@@ -132,95 +89,7 @@ def invite_url(application_id: int | str) -> str:
     )
 
 
-def delivery_error(exc: BaseException) -> DeliveryError:
-    """Discord's answer as retry-later or stop; the text is what a moderator will read."""
-    if isinstance(exc, discord.RateLimited):
-        return DeliveryError("discord rate limit", retry_after=exc.retry_after)
-    if isinstance(exc, discord.HTTPException) and exc.status in (400, 413) and exc.code in REFUSED:
-        return DeliveryError(_refusal(exc), permanent=True, refused=True)
-    if isinstance(exc, discord.HTTPException) and exc.status == 401:
-        # The token, not the channel: pausing the channel would leave each one to be
-        # subscribed again once the token is fixed. It waits on disk for a restart.
-        return DeliveryError(f"{_refusal(exc)}; restart wirewatch once fixed", retry_after=30.0)
-    if isinstance(exc, discord.HTTPException) and exc.status in (400, 403, 404):
-        return DeliveryError(_refusal(exc), permanent=True)
-    if isinstance(exc, discord.HTTPException) and exc.status == 429:
-        return DeliveryError(
-            "discord refused the request (429 without rate-limit details)", retry_after=60.0
-        )
-    if isinstance(exc, discord.HTTPException):
-        return DeliveryError(
-            f"discord answered {exc.status}: {clip(exc.text, 200)}", maybe_posted=exc.status >= 500
-        )
-    if isinstance(exc, ValueError):
-        return DeliveryError(f"not a Discord channel or message id: {exc}", permanent=True)
-    if isinstance(exc, TimeoutError):
-        return DeliveryError("discord did not answer in time", maybe_posted=True)
-    if isinstance(exc, aiohttp.ClientConnectorError):  # never reached Discord
-        return DeliveryError(f"cannot reach discord: {exc}")
-    return DeliveryError(f"lost discord's answer: {type(exc).__name__}: {exc}", maybe_posted=True)
-
-
-def _refusal(exc: discord.HTTPException) -> str:
-    what = f"discord refused ({exc.status}, code {exc.code}: {clip(exc.text, 200)})"
-    if exc.status == 403 or exc.code in MISSING_ACCESS:
-        return (
-            f"{what}: the bot needs View Channel, Send Messages, Embed Links, Read "
-            "Message History, Create Public Threads and Send Messages in Threads there"
-        )
-    if exc.status == 404:
-        return f"{what}: the channel is gone or the bot cannot see it"
-    if exc.status == 401:  # retried, it would fail every alert every 15 minutes for good
-        return f"{what}: the bot token is not valid (check DISCORD_BOT_TOKEN)"
-    return what
-
-
-def _code(exc: DeliveryError) -> int | None:
-    """Discord's JSON error code behind a DeliveryError, when there was one."""
-    cause = exc.__cause__
-    return cause.code if isinstance(cause, discord.HTTPException) else None
-
-
-def _snowflake(ident: str) -> int:
-    """A channel or message id as Discord's API takes it; anything else cannot be sent to."""
-    if not ident.isdigit():
-        raise DeliveryError(f"not a Discord id: {ident!r}", permanent=True)
-    return int(ident)
-
-
-class _Client(discord.Client):
-    """discord.py's client, told where to send interactions and when it is ready."""
-
-    def __init__(self, adapter: DiscordAdapter):
-        # The bot never joins a voice channel: discord.py's warnings at every start that voice
-        # needs PyNaCl and davey (which we do not install) are noise an operator looks up.
-        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
-        super().__init__(
-            intents=discord.Intents(guilds=True),
-            allowed_mentions=NO_PINGS,
-            max_ratelimit_timeout=RATE_LIMIT_WAIT,
-            guild_ready_timeout=adapter.guild_ready_timeout,
-        )
-        self.adapter = adapter
-
-    def dispatch(self, event: str, /, *args: Any, **kwargs: Any) -> None:
-        """The gateway's ups and downs as discord.py meets them, before any handler runs: it
-        says `disconnect` when the socket drops and `resumed` or `ready` once it is back
-        (between the two it reconnects by itself, `is_ready()` still true)."""
-        if event == "disconnect":
-            self.adapter.gateway_dropped()
-        elif event in ("resumed", "ready"):
-            self.adapter.gateway_back()
-        super().dispatch(event, *args, **kwargs)
-
-    async def on_ready(self) -> None:
-        self.adapter.ready.set()
-
-    async def on_interaction(self, interaction: discord.Interaction) -> None:
-        await self.adapter.router.on_interaction(interaction)
-
-
-class DiscordAdapter:
+class DiscordAdapter(DiscordLookups):
     platform = "discord"
 
     def __init__(
@@ -243,7 +112,7 @@ class DiscordAdapter:
         self.guild_ready_timeout = guild_ready_timeout  # READY is followed by GUILD_CREATEs
         self.send_timeout = send_timeout
         self.ready = asyncio.Event()
-        self.client: _Client | None = None
+        self.client: GatewayClient | None = None
         self._task: asyncio.Task[None] | None = None
         self._saved: tuple[str, yarl.URL] | None = None
         self._threads: dict[str, str] = {}  # starter message id -> thread id
@@ -311,7 +180,7 @@ class DiscordAdapter:
         (bot.commands.Commands or its bound `handle`)."""
         self.router.commands = as_surface(commands)
         self._point_discord_py()
-        self.client = _Client(self)
+        self.client = GatewayClient(self)
         self._task = asyncio.create_task(self.client.start(self._token), name="discord-client")
         self.stopped_by = self._dropped_at = None
         self._task.add_done_callback(self._client_ended)
@@ -396,7 +265,7 @@ class DiscordAdapter:
             thread = parent.thread_id or await self._thread_for(parent, alert)
             msg = await self._send(thread, embed, alert)
         except DeliveryError as exc:
-            code = _code(exc)
+            code = error_code(exc)
             if code not in GONE + THREAD_CLOSED or thread == parent.channel:
                 raise
             why = "closed" if code in THREAD_CLOSED else "gone"
@@ -412,41 +281,9 @@ class DiscordAdapter:
         """The first message lists every source so far. Its footer keeps its own delivery's
         ref (`alert.shown_delivery`), and drops it when that is not known: `delivery_id` is
         the later delivery that caused the edit. The buttons are left as they are."""
-        message = self._partial(ref.channel).get_partial_message(_snowflake(ref.message_id))
+        message = self._partial(ref.channel).get_partial_message(snowflake(ref.message_id))
         embed = alert_embed(alert, ref=alert.shown_delivery is not None)
         await self._call(message.edit(embed=embed, allowed_mentions=NO_PINGS))
-
-    async def find_posted(
-        self,
-        channel: str,
-        delivery_id: int,
-        thread: MessageRef | None = None,
-        *,
-        since: datetime | None = None,
-    ) -> MessageRef | None:
-        """Our message with this delivery's ref among those posted from just before `since`
-        (the newest ones without it), or in their threads. None when the channel is gone
-        (nothing there to duplicate); a DeliveryError when Discord cannot tell (an outage,
-        or no right to read the history where we may still post), so that nothing is sent
-        on a guess."""
-        try:
-            marker = ref_marker(delivery_id)
-            story = (thread.thread_id or thread.message_id) if thread is not None else None
-            return await asyncio.wait_for(
-                self._find_posted(channel, marker, story, since),
-                self.send_timeout * LOOKUP_SENDS,
-            )
-        except _CALL_ERRORS as exc:
-            error = delivery_error(exc)
-            log.warning(
-                "discord.find_posted_failed channel=%s delivery=%d error=%s",
-                channel,
-                delivery_id,
-                error,
-            )
-            if isinstance(exc, discord.HTTPException) and (exc.status == 404 or exc.code in GONE):
-                return None
-            raise error from exc
 
     async def post_digest(self, channel: str, text: str, key: int) -> MessageRef:
         """One embed, with the key's nonce and its ref in the footer (as an alert's), its
@@ -466,7 +303,7 @@ class DiscordAdapter:
         a last line `-# notice KEY` that `find_notice` looks for. A lost answer is not a
         refusal: it may be posted, so it is not sent elsewhere too."""
         content = notice_content(text, key)
-        extra: dict[str, Any] = {} if key is None else {"nonce": f"wirewatch-n{key}"}
+        extra: dict[str, Any] = {} if key is None else {"nonce": notice_nonce(key)}
         try:
             await self._call(
                 self._partial(channel).send(
@@ -482,34 +319,6 @@ class DiscordAdapter:
         await self._call(
             fallback.send(content, allowed_mentions=NO_PINGS, suppress_embeds=True, **extra)
         )
-
-    async def find_notice(self, channel: str, key: int, *, since: datetime | None = None) -> bool:
-        """Notice `key` among our messages in the channel, or in the system channel it falls
-        back to, read as `find_posted` reads; a DeliveryError when Discord cannot tell."""
-        fallback = self._system_channel(channel)
-        places = [channel] + ([str(fallback.id)] if fallback is not None else [])
-        unknown: DeliveryError | None = None
-        for where in places:
-            try:
-                if await asyncio.wait_for(
-                    self._notice_in(where, key, since), self.send_timeout * LOOKUP_SENDS
-                ):
-                    return True
-            except discord.HTTPException as exc:
-                if exc.status != 404 and exc.code not in GONE:  # a channel gone holds nothing
-                    unknown = delivery_error(exc)
-            except _CALL_ERRORS as exc:
-                unknown = delivery_error(exc)
-        if unknown is not None:
-            raise unknown
-        return False
-
-    async def _notice_in(self, where: str, key: int, since: datetime | None) -> bool:
-        marker = notice_marker(key)
-        async for msg in self._history(where, since, marker):
-            if msg.author == self._client().user and msg.content.endswith(f"\n{marker}"):
-                return True
-        return False
 
     # -- alert plumbing ------------------------------------------------------------------
 
@@ -531,14 +340,14 @@ class DiscordAdapter:
         was deleted: refusing it would pause the whole subscription."""
         if parent.message_id in self._threads:
             return self._threads[parent.message_id]
-        channel = await self._call(self._channel(_snowflake(parent.channel)))
+        channel = await self._call(self._channel(snowflake(parent.channel)))
         if isinstance(channel, discord.Thread):  # subscribed inside a thread: stay there
             return str(channel.id)
         if not isinstance(channel, discord.TextChannel):
             log.info("discord.updates_inline channel=%s type=%s", parent.channel, channel.type)
             self._threads[parent.message_id] = parent.channel
             return parent.channel
-        starter = channel.get_partial_message(_snowflake(parent.message_id))
+        starter = channel.get_partial_message(snowflake(parent.message_id))
         try:
             await self._call(
                 starter.create_thread(
@@ -546,7 +355,7 @@ class DiscordAdapter:
                 )
             )
         except DeliveryError as exc:
-            if _code(exc) != THREAD_EXISTS:
+            if error_code(exc) != THREAD_EXISTS:
                 raise
         self._threads[parent.message_id] = parent.message_id
         return parent.message_id
@@ -555,63 +364,6 @@ class DiscordAdapter:
         client = self._client()
         return client.get_channel(channel_id) or await client.fetch_channel(channel_id)
 
-    async def _find_posted(
-        self, channel: str, marker: str, story: str | None, since: datetime | None
-    ) -> MessageRef | None:
-        if story is not None and story != channel:  # the story's own thread first
-            try:
-                async for msg in self._history(story, since, marker):
-                    if self._ours(msg, marker):
-                        return MessageRef(self.platform, channel, str(msg.id), story)
-            except discord.NotFound:
-                pass  # the thread is gone: nothing in it can be seen to be duplicated
-        threads: list[str] = []
-        async for msg in self._history(channel, since, marker):
-            if self._ours(msg, marker):
-                return MessageRef(self.platform, channel, str(msg.id))
-            if msg.flags.has_thread and msg.author == self._client().user:
-                threads.append(str(msg.id))
-        for thread in threads[:THREADS_SCANNED]:
-            async for msg in self._history(thread, since, marker):
-                if self._ours(msg, marker):
-                    return MessageRef(self.platform, channel, str(msg.id), thread)
-        return None
-
-    async def _history(
-        self, where: str, since: datetime | None, marker: str
-    ) -> AsyncIterator[discord.Message]:
-        """The messages of a channel or thread from just before `since`, oldest first (where
-        ours is, soon after it), else the newest first; up to LOOKUP_MESSAGES, each page
-        within the send deadline."""
-        after = None
-        if since is not None:
-            start = discord.utils.time_snowflake(since - CLOCK_MARGIN)
-            after = discord.Object(id=max(start, 0))  # a damaged claim time: from the start
-        pages = self._partial(where).history(limit=LOOKUP_MESSAGES, after=after)
-        seen = 0
-        while True:
-            try:
-                msg = await asyncio.wait_for(anext(pages), self.send_timeout)
-            except StopAsyncIteration:
-                break
-            seen += 1
-            yield msg
-        if seen >= LOOKUP_MESSAGES:
-            log.warning(
-                "discord.find_posted_capped where=%s ref=%s since=%s read=%d: the cap on "
-                "messages read was reached; a post of this delivery past them is not seen",
-                where,
-                marker,
-                since.isoformat() if since else "-",
-                seen,
-            )
-
-    def _ours(self, msg: discord.Message, marker: str) -> bool:
-        footers = (e.footer.text or "" for e in msg.embeds)
-        return msg.author == self._client().user and any(
-            f.rsplit(" · ", 1)[-1] == marker for f in footers
-        )
-
     def _system_channel(self, channel: str) -> discord.TextChannel | None:
         known = self._client().get_channel(int(channel)) if channel.isdigit() else None
         guild = getattr(known, "guild", None)
@@ -619,9 +371,9 @@ class DiscordAdapter:
         return system if system is not None and str(system.id) != channel else None
 
     def _partial(self, channel: str) -> discord.PartialMessageable:
-        return self._client().get_partial_messageable(_snowflake(channel))
+        return self._client().get_partial_messageable(snowflake(channel))
 
-    def _client(self) -> _Client:
+    def _client(self) -> GatewayClient:
         if self.client is None or self.client.is_closed():
             if self.stopped_by:  # waits on disk: a restart with the cause fixed sends it
                 raise DeliveryError(
@@ -643,7 +395,7 @@ class DiscordAdapter:
         request = asyncio.ensure_future(call)
         try:
             return await asyncio.wait_for(asyncio.shield(request), self.send_timeout)
-        except _CALL_ERRORS as exc:
+        except CALL_ERRORS as exc:
             if isinstance(exc, discord.HTTPException) and exc.status == 401:
                 self.stopped_by = self.stopped_by or f"the bot token was refused: {exc}"[:200]
             raise delivery_error(exc) from exc

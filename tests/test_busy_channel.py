@@ -29,7 +29,8 @@ from pathlib import Path
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.discord_bot import LOOKUP_MESSAGES, DiscordAdapter
+from adapters.discord_bot import DiscordAdapter
+from adapters.discord_lookups import LOOKUP_MESSAGES
 from adapters.slack_app import SlackAdapter
 from adapters.slack_history import HISTORY_LIMIT, LOOKUP_PAGES
 from bot.app import Runtime, open_runtime, poll_once

@@ -6,7 +6,7 @@ once with lxml (no entities resolved, no DTD, no network) and replays feedparser
 rules, ported handler by handler, for the keys `bot.feeds.parse` reads: title, summary,
 content, link, id, author, published/updated (dates through feedparser's own date parser).
 HTML goes through feedparser's sanitizer unless it is plain enough that sanitizing could
-not change its text (see `_benign`), and content is only cleaned when it is read.
+not change its text (see `bot.feeds.sanitize`), and content is only cleaned when it is read.
 
 `read_feed` returns None whenever it cannot be sure to agree with feedparser: not
 well-formed, an encoding feedparser would have to guess, a DOCTYPE, an unknown root, Atom
@@ -19,19 +19,17 @@ that for both readers), and anything feedparser keeps that `bot.feeds.parse` nev
 
 from __future__ import annotations
 
-import contextlib
-import html.entities
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from feedparser.datetimes import _parse_date
 from feedparser.encodings import convert_to_utf8
-from feedparser.html import _cp1252
 from feedparser.mixin import _FeedParserMixin
-from feedparser.sanitizer import _sanitize_html
-from feedparser.urls import _urljoin, make_safe_absolute_uri, resolve_relative_uris
+from feedparser.urls import _urljoin, make_safe_absolute_uri
 from lxml import etree
+
+from bot.feeds.sanitize import LazyHtml, fix_text
 
 _PARSER = etree.XMLParser(
     resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, recover=False
@@ -42,7 +40,6 @@ _RSS10 = "http://purl.org/rss/1.0/"
 _RSS090 = "http://my.netscape.com/rdf/simple/0.9/"
 _XMLNS = re.compile(rb"""xmlns(?::([\w.-]+))?\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _FIRST_TAG = re.compile(rb"<\w")
-_CP1252 = {k: v for k, v in _cp1252.items()}
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
 _TEXT_TYPES = {"text/plain", "text/html"}
 _RELATIVE = _FeedParserMixin.can_be_relative_uri
@@ -180,65 +177,6 @@ def _attributes(element: etree._Element) -> dict[str, str]:
     return out
 
 
-def _fix_text(output: str) -> str:
-    """feedparser's last touches to every value: UTF-8 read as Latin-1, cp1252 C1 codes."""
-    if output.isascii():
-        return output
-    with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
-        output = output.encode("iso-8859-1").decode("utf-8")
-    return output.translate(_CP1252)
-
-
-class _Html:
-    """HTML feedparser would sanitize; cleaned on first use (content is often never read)."""
-
-    __slots__ = ("raw", "base", "kind", "_done")
-
-    def __init__(self, raw: str, base: str, kind: str) -> None:
-        self.raw, self.base, self.kind = raw, base, kind
-        self._done: str | None = None
-
-    def value(self) -> str:
-        if self._done is None:
-            text = self.raw
-            if not _benign(text):
-                text = resolve_relative_uris(text, self.base, "utf-8", self.kind)
-                text = _sanitize_html(text, "utf-8", self.kind)
-            self._done = _fix_text(text)
-        return self._done
-
-
-_NAMED = "|".join(sorted(html.entities.name2codepoint, key=len, reverse=True))
-# Tags feedparser's sanitizer keeps, in order, as they are (attributes aside), and that
-# html_to_text reads like any other; void ones separately: the sanitizer drops `</br>`.
-_BENIGN_TAGS = (
-    "p|a|b|i|em|strong|u|s|span|div|ul|ol|li|blockquote|h[1-6]|sup|sub|small|big|code|pre"
-    "|figure|figcaption|cite|q|abbr|dl|dt|dd|strike|del|ins|font|center|tt|kbd|var|dfn"
-    "|table|thead|tbody|tfoot|tr|td|th|caption|section|article|header|footer|aside|nav|time"
-)
-_ATTRS = r"""(?:\s++[a-zA-Z_:][-\w:.]*+(?:\s*=\s*(?:"[^"<>]*"|'[^'<>]*'))?)*+\s*"""
-_BENIGN_TAG = rf"<(?:{_BENIGN_TAGS}){_ATTRS}>|</(?:{_BENIGN_TAGS})\s*>|<(?:br|img|hr){_ATTRS}/?>"
-_ENTITY = rf"&(?:{_NAMED});|&#[0-9]{{1,7}};|&#[xX][0-9a-fA-F]{{1,6}};"
-# Possessive: a text that fails must fail in linear time, not by trying every split.
-_BENIGN = re.compile(rf"(?:[^<&]++|{_ENTITY}|(?i:{_BENIGN_TAG}))*+")
-_C1_REF = re.compile(r"&#(?:0*(?:12[89]|1[345][0-9])|[xX]0*[89][0-9a-fA-F]);")
-_TAG_TEXT = re.compile(r"<[^>]*>")
-
-
-def _benign(text: str) -> bool:
-    """Whether feedparser's sanitizer could only change attributes, never the text.
-
-    True for text built of a small set of plain tags (their order kept, so an HTML parser
-    builds the same tree), entity references the sanitizer keeps as they are, and
-    non-ASCII characters only outside tags (the Latin-1 repair then sees the same bytes).
-    """
-    if "<" not in text and "&" not in text:
-        return True
-    if _BENIGN.fullmatch(text) is None or _C1_REF.search(text):
-        return False
-    return all(tag.isascii() for tag in _TAG_TEXT.findall(text))
-
-
 class _Reader:
     """feedparser's element handlers for the keys we read, replayed over an lxml tree.
 
@@ -277,7 +215,7 @@ class _Reader:
                 self.end(element, tag)
         for entry in self.entries:
             _finish(entry)
-        if isinstance(self.feed.get("title"), _Html):
+        if isinstance(self.feed.get("title"), LazyHtml):
             self.feed["title"] = self.feed["title"].value()
         return RawFeed(self.feed, self.entries)
 
@@ -359,9 +297,9 @@ class _Reader:
             kind = self.contentparams["type"] = "text/html"
         htmlish = _map_type(kind or "text/html") in _HTML_TYPES
         if htmlish and tag in _DANGEROUS:
-            value: Any = _Html(output, self.baseuri, kind or "text/html")
+            value: Any = LazyHtml(output, self.baseuri, kind or "text/html")
         else:
-            value = _fix_text(output)
+            value = fix_text(output)
         if tag in ("category", "tags", "itunes_keywords"):
             return value
         if tag == "title" and -1 < self.title_depth <= self.depth:
@@ -468,7 +406,7 @@ class _Reader:
 
     def end_title(self, element: etree._Element) -> None:
         value = self.pop_content("title", element, self.expect)
-        if isinstance(value, _Html):
+        if isinstance(value, LazyHtml):
             value = value.value()
         if value:
             self.title_depth = self.depth
@@ -678,13 +616,13 @@ class _Reader:
 def _finish(entry: dict[str, Any]) -> None:
     """Clean the HTML that is read: summary always, content only when the summary is empty."""
     for key in ("title", "summary", "author"):
-        if isinstance(entry.get(key), _Html):
+        if isinstance(entry.get(key), LazyHtml):
             entry[key] = entry[key].value()
     if (entry.get("summary") or "").strip():
         entry.pop("content", None)  # never read then; cleaning it is most of feedparser's time
         return
     for content in entry.get("content", ()):
-        if isinstance(content["value"], _Html):
+        if isinstance(content["value"], LazyHtml):
             content["value"] = content["value"].value()
 
 
