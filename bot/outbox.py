@@ -195,13 +195,19 @@ def in_doubt_since(db: sqlite_utils.Database, delivery_id: int) -> datetime | No
 
 def hold_channel(db: sqlite_utils.Database, channel: str, reason: str) -> None:
     """A permanent error: pause the channel, keep its backlog on hold, tell moderators once.
-    An unknown error's bounds start again once resumed (`_unknown`): counted through the
-    pause, an alert past its tries failed at its first try after it, the pause its patience."""
+    An unknown error's bounds start again once resumed (`met_unknown`): counted through the
+    pause, an alert past its tries failed at its first try after it, the pause its patience;
+    so did a digest's stories, which wait through it as they are (`bot.digest`)."""
     pause_channel(db, channel, reason)
     with write(db):
         db.execute(
             "UPDATE deliveries SET status = 'held', unknown_since = NULL, unknown_tries = 0 "
             "WHERE channel = ? AND status = 'pending'",
+            [channel],
+        )
+        db.execute(
+            "UPDATE deliveries SET unknown_since = NULL, unknown_tries = 0 "
+            "WHERE channel = ? AND status = 'digest' AND unknown_tries > 0",
             [channel],
         )
     add_notice(

@@ -109,3 +109,32 @@ async def test_a_digest_met_by_an_unknown_code_is_bounded_across_restarts(
     assert len(posted) == 1 and NK in posted[0]  # the channel's other story went on
     [error] = [e for e in errors if e and CODE in e]  # the failed one's: the reason it failed
     assert "an error wirewatch does not know" in error and "over 40 min" in error
+
+
+async def test_a_pause_starts_a_digests_unknown_code_bounds_again(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    # A digest's stories wait through a pause as they are: met by the code 5 times in
+    # minutes (moderators asking for `digest`), then the channel paused (the app removed
+    # from it) and resumed two days later, they were taken as refused at the first digest
+    # after the resume, with no more tries and no 30 minutes: the pause counted as patience
+    # (an alert's count starts again at a pause).
+    _serve(feed_server)
+    config = _config(tmp_path, feed_server, [f"slack:{NEWS}"])
+    async with slack_env(tmp_path, settings=_settings(config)) as env:
+        await poll_once(env.rt)
+        env.stub.fail("chat.postMessage", error=CODE, times=UNKNOWN_TRIES)
+        for _ in range(UNKNOWN_TRIES):  # within the patience: they wait
+            assert await send_digests(env.rt.db, env.rt.adapters) == 0
+        env.stub.fail("chat.postMessage", error="not_in_channel")
+        assert await send_digests(env.rt.db, env.rt.adapters) == 0
+        [sub] = subscriptions(env.rt.db, f"slack:{NEWS}")
+        assert sub.paused_reason is not None
+        _time_passes(env.rt.db, 2 * 24 * 60)
+        await env.command("subscribe troop-deployments digest", user=ADMIN)  # resumed
+        [sub] = subscriptions(env.rt.db, f"slack:{NEWS}")
+        assert sub.paused_reason is None
+        env.stub.refuse_text("chat.postMessage", "Lithuania", CODE)
+        assert await send_digests(env.rt.db, env.rt.adapters) == 0
+        statuses = _statuses(env.rt.db)
+        assert set(statuses.values()) == {"digest"}, f"given up at once: {statuses}"
