@@ -5,8 +5,8 @@ delivery id), updates in the story's thread, chat.update on the first message to
 source. At most one message per `pace` seconds per channel. Slack errors become
 DeliveryError (slack_errors sorts them): an alert meeting an error code in none of our lists
 (Slack adds new ones) fails alone after UNKNOWN_TRIES tries and UNKNOWN_PATIENCE of backoff,
-counted by the outbox on disk (a digest: taken as a refusal, which bot.digest halves until
-the one story is found, counted here in memory). A send that may have reached Slack before
+counted by the outbox on disk (a digest: bot.digest counts it on disk too, then takes it as a
+refusal, which it halves until the one story is found). A send that may have reached Slack before
 its answer was lost is marked `maybe_posted`, and the outbox looks for the message
 (`find_posted`, slack_lookups) before sending it again. The outbox does the retrying, on
 disk; slack_sdk's own retry handlers are off. A refused bot token stops every send until a
@@ -48,16 +48,14 @@ from adapters.slack_errors import (
     THREAD_GONE,
     TOKEN_REFUSED,
     TOKEN_WAIT,
-    UNKNOWN_FORGET,
     SlackError,
-    UnknownKey,
     _delivery_error,
 )
 from adapters.slack_history import HistoryReader
 from adapters.slack_lookups import API_TIMEOUT, SlackLookups, notice_metadata
 from bot.commands import Reply
 from bot.errors import ConfigError
-from bot.outbox import UNKNOWN_PATIENCE, UNKNOWN_TRIES
+from bot.outbox import UNKNOWN_PATIENCE
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -101,12 +99,7 @@ class SlackAdapter(SlackCommands, SlackLookups):
         self._session: aiohttp.ClientSession | None = None
         self._pacer = _Pacer(pace)
         self._history = HistoryReader(self._call)
-        self.unknown_patience = UNKNOWN_PATIENCE
-        # (first refusal, tries, last refusal) of an error we do not know met by a channel's
-        # digests, by (channel, code) (`post_digest` says why); an alert's: bot.outbox
-        self._unknown: dict[UnknownKey, tuple[float, int, float]] = {}
         self._unknown_told: set[str] = set()  # unknown codes already named in the log
-        self._given_up: set[UnknownKey] = set()  # those past their bounds, logged
         self._unreadable_told: set[str] = set()  # DMs the app may not read, named in the log
         self._running: set[asyncio.Future[Reply]] = set()
         # Why Slack refused the bot token mid-run, if it did: nothing goes out until a
@@ -217,24 +210,19 @@ class SlackAdapter(SlackCommands, SlackLookups):
         headlines' own * ~ ` are lookalikes: three backticks in one headline and three in a
         later one made every story line between them code (ours has none of them).
 
-        An error code we do not know is retried as an alert's is, then taken as a refusal
-        of the message (bot.digest halves it, then fails the one story Slack will not take).
-        Retried for good, it held the channel's digests forever. Its bounds are counted per
-        channel and code, not per key: a half that goes out changes the key, and the next
-        half, holding the story Slack refuses, would wait out the bounds again. A digest
-        that goes out before the bounds clears them (the code passed); past them, the code
-        stays a refusal here until UNKNOWN_FORGET goes by without it."""
+        An error code we do not know is raised as `unknown`: bot.digest bounds it on disk
+        as an alert's, then takes it as a refusal of the message (halved, then the one story
+        Slack will not take failed). Retried for good, it held the channel's digests forever;
+        counted here, in memory, a restart started the bounds again."""
         try:
             reply = await self._paced_post(
                 channel, text=render.inline(text), metadata=render.digest_metadata(key)
             )
         except SlackError as exc:
             if exc.unlisted:
-                raise self._unknown_error(channel, (channel, exc.code), exc) from None
+                self._tell_unknown(channel, exc.code, "digest")
+                raise SlackError(str(exc), code=exc.code, unknown=True) from None
             raise
-        for passed in [k for k in self._unknown if k[0] == channel]:
-            if passed not in self._given_up:
-                del self._unknown[passed]
         return MessageRef("slack", channel, reply.get("ts", ""))
 
     async def post_notice(self, channel: str, text: str, *, key: int | None = None) -> None:
@@ -302,39 +290,9 @@ class SlackAdapter(SlackCommands, SlackLookups):
             "retried with backoff for %.0f min, then the %s fails with it",
             channel,
             code,
-            self.unknown_patience / 60,
+            UNKNOWN_PATIENCE / 60,
             what,
         )
-
-    def _unknown_error(self, channel: str, key: UnknownKey, exc: SlackError) -> DeliveryError:
-        """A digest meeting an error code we do not know (`key`: its channel and the code):
-        retried as an alert is (UNKNOWN_TRIES times, for unknown_patience at least), then
-        refused. Counted in memory, by this process: a restart starts the bounds again (an
-        alert's are the outbox's, on disk). The log names the digest past its bounds once."""
-        now = time.monotonic()
-        for old in [k for k, v in self._unknown.items() if now - v[2] > UNKNOWN_FORGET]:
-            del self._unknown[old]
-            self._given_up.discard(old)
-        first, tries, _ = self._unknown.get(key, (now, 0, now))
-        tries += 1
-        self._unknown[key] = (first, tries, now)
-        self._tell_unknown(channel, exc.code, "digest")
-        if tries < UNKNOWN_TRIES or now - first < self.unknown_patience:
-            return exc
-        message = (
-            f"Slack chat.postMessage refused this digest with {exc.code}, an error wirewatch "
-            f"does not know, {tries} times over {(now - first) / 60:.0f} min"
-        )
-        if key not in self._given_up:
-            self._given_up.add(key)
-            log.error(
-                "slack.unknown_error_refused channel=%s error=%s: %s; the digest is sent "
-                "in smaller parts and a story Slack will not take is given up on",
-                channel,
-                exc.code,
-                message,
-            )
-        return SlackError(message, code=exc.code, refused=True)
 
     async def _paced_post(self, channel: str, **fields: Any) -> dict[str, Any]:
         # unfurl off: a feed's link must not pull a preview of whatever it points at;

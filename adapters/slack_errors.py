@@ -6,15 +6,15 @@ A 429 with its Retry-After and a 5xx are retryable (so is a network error: the a
 are permanent; a refusal of the message itself (msg_too_long, ...: REFUSED) is `refused`:
 it fails alone. An error code in none of our lists (Slack adds new ones) is
 `SlackError.unlisted`: an alert meeting it is raised as `unknown`, which the outbox retries
-within bounds it counts on disk, then fails alone (a digest: the adapter counts, then takes
-it as a refusal). Those Slack
+within bounds it counts on disk, then fails alone (a digest: bot.digest counts it on disk
+too, then takes it as a refusal). Those Slack
 documents as passing (PASSING) are retried for as long as they last. A 5xx, or an
 internal_error or fatal_error (of which Slack says "it's possible some aspect of the
 operation succeeded": AFTER_THE_WORK), may come after Slack posted the message: those are
 marked `maybe_posted`.
 
 Deliberately not here: calling Slack, and counting an unknown code's tries (bot.outbox for
-an alert, slack_app for a digest), or looking for a message in doubt (slack_lookups).
+an alert, bot.digest for a digest), or looking for a message in doubt (slack_lookups).
 """
 
 from __future__ import annotations
@@ -106,9 +106,7 @@ AFTER_THE_WORK = ("internal_error", "fatal_error")
 # alert meeting it is retried with the outbox's backoff, bot.outbox.UNKNOWN_TRIES times and
 # for UNKNOWN_PATIENCE at least (counted on disk, a restart goes on), then fails alone with
 # Slack's code as its reason; the channel goes on. Retried for good, it held the channel's
-# alerts forever. A digest's are counted by slack_app, in memory, by channel and code.
-UNKNOWN_FORGET = 24 * 3600.0  # a digest's code not met again for this long is forgotten
-UnknownKey = tuple[str, str]  # a digest's (channel, code)
+# alerts forever. A digest's are counted on disk too, by bot.digest, on its stories' deliveries.
 # History scopes of direct messages, which manifests before this one did not ask for.
 DM_HISTORY = ("im:history", "mpim:history")
 

@@ -21,7 +21,9 @@ hold every later digest behind it. It is sent again at once in halves, down to o
 message, so that a message too long for the platform goes out shorter and a story the
 platform will not take is found; that one story alone is tried FAULT_ATTEMPTS times, as a
 refused alert is (bot.outbox), then failed with the platform's reason (`status` counts it,
-`digest 12h` and `search` show it not told), and the channel's next stories go on.
+`digest 12h` and `search` show it not told), and the channel's next stories go on. An error
+the adapter does not know (`DeliveryError.unknown`) is retried at each digest within an
+alert's bounds, counted on disk on the stories' deliveries, then taken as such a refusal.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from bot.errors import DeliveryError
 from bot.failpoints import failpoint
 from bot.feedback import KINDS
 from bot.model import MessageRef
-from bot.outbox import FAULT_ATTEMPTS, REASON_CHARS, hold_channel, in_doubt_since
+from bot.outbox import FAULT_ATTEMPTS, REASON_CHARS, hold_channel, in_doubt_since, met_unknown
 from bot.store import LIVE_SUB, live_sub, skip_muted
 from bot.wording import counted
 
@@ -276,6 +278,8 @@ async def send_channel(
         try:
             ref = await adapter.post_digest(ident, digest_text(rows, adapter.platform), key)
         except DeliveryError as exc:
+            if exc.unknown:  # past its bounds, a refusal of this message
+                exc = _unknown(db, rows, exc)
             _release(db, key, maybe_posted=exc.maybe_posted and not exc.refused)
             log.warning("digest.failed channel=%s key=%d error=%s", channel, key, exc)
             if exc.refused:  # this message, not the channel: smaller, or its one story fails
@@ -305,6 +309,22 @@ async def send_channel(
         stories += len({r["story_id"] for r in rows})
     more = _any_waiting(db, channel)
     return ChannelDigest(posted, stories, muted, more=more, failed=failed, refusal=refusal)
+
+
+def _unknown(db: sqlite_utils.Database, rows: list[dict], exc: DeliveryError) -> DeliveryError:
+    """A message met by an error the adapter does not know: tried again at each digest
+    within an alert's bounds, counted on disk on its stories' deliveries (`met_unknown`),
+    then taken as the platform's refusal of it (sent in halves, the story the platform will
+    not take failed). Counted in memory, by the adapter, a bot restarted more often than
+    5 digests took (a crash loop; each start sends the overdue digest at once) tried the
+    same stories forever, nothing behind them going out. Counted per delivery, the bounds
+    go with a story into the halves: a half holding the one refused is refused at once."""
+    past = met_unknown(db, [r["id"] for r in rows], utcnow())
+    if past is None:
+        return exc
+    tries, waited = past
+    reason = f"{exc}, an error wirewatch does not know, {tries} times over {waited / 60:.0f} min"
+    return DeliveryError(reason, refused=True)
 
 
 def _after_refusal(

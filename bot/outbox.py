@@ -195,13 +195,19 @@ def in_doubt_since(db: sqlite_utils.Database, delivery_id: int) -> datetime | No
 
 def hold_channel(db: sqlite_utils.Database, channel: str, reason: str) -> None:
     """A permanent error: pause the channel, keep its backlog on hold, tell moderators once.
-    An unknown error's bounds start again once resumed (`_unknown`): counted through the
-    pause, an alert past its tries failed at its first try after it, the pause its patience."""
+    An unknown error's bounds start again once resumed (`met_unknown`): counted through the
+    pause, an alert past its tries failed at its first try after it, the pause its patience;
+    so did a digest's stories, which wait through it as they are (`bot.digest`)."""
     pause_channel(db, channel, reason)
     with write(db):
         db.execute(
             "UPDATE deliveries SET status = 'held', unknown_since = NULL, unknown_tries = 0 "
             "WHERE channel = ? AND status = 'pending'",
+            [channel],
+        )
+        db.execute(
+            "UPDATE deliveries SET unknown_since = NULL, unknown_tries = 0 "
+            "WHERE channel = ? AND status = 'digest' AND unknown_tries > 0",
             [channel],
         )
     add_notice(
@@ -484,22 +490,12 @@ def _failed(db: sqlite_utils.Database, d: Delivery, exc: DeliveryError, platform
 
 def _unknown(db: sqlite_utils.Database, d: Delivery, exc: DeliveryError, platform: str) -> str:
     """An error the adapter does not know: retried with the backoff until it has been met
-    UNKNOWN_TRIES times over UNKNOWN_PATIENCE, then this delivery fails alone with it and
-    the channel goes on. Counted on disk from its first such error: counted in memory, a
-    bot restarted more often than the patience (a crash loop) retried it forever."""
-    now = utcnow()
-    with write(db):
-        db.execute(
-            "UPDATE deliveries SET unknown_since = coalesce(unknown_since, ?), "
-            "unknown_tries = unknown_tries + 1 WHERE id = ?",
-            [iso(now), d.id],
-        )
-        since, tries = db.execute(
-            "SELECT unknown_since, unknown_tries FROM deliveries WHERE id = ?", [d.id]
-        ).fetchone()
-    waited = max(0.0, (now - parse_stored(since, now)).total_seconds())
-    if tries < UNKNOWN_TRIES or waited < UNKNOWN_PATIENCE:
+    UNKNOWN_TRIES times over UNKNOWN_PATIENCE (`met_unknown`), then this delivery fails alone
+    with it and the channel goes on."""
+    past = met_unknown(db, [d.id], utcnow())
+    if past is None:
         return _failed(db, d, exc, platform)
+    tries, waited = past
     reason = (
         f"{exc}, an error wirewatch does not know, {tries} times over {waited / 60:.0f} min: "
         "given up"
@@ -508,6 +504,31 @@ def _unknown(db: sqlite_utils.Database, d: Delivery, exc: DeliveryError, platfor
     mark_failed(db, d, reason)
     log.error("outbox.unknown_gave_up delivery=%d channel=%s: %s", d.id, d.channel, reason)
     return "failed"
+
+
+def met_unknown(
+    db: sqlite_utils.Database, ids: list[int], now: datetime
+) -> tuple[int, float] | None:
+    """These deliveries (an alert, or the stories of a digest: `bot.digest`) met an error the
+    adapter does not know: counted on disk from each one's first such error. None while each
+    is within UNKNOWN_TRIES or UNKNOWN_PATIENCE, else the tries and seconds of one past both.
+    Counted in memory, a bot restarted more often than the bounds take (a crash loop, deploys)
+    met it at every start as if for the first time, and retried it forever."""
+    marks = ",".join("?" * len(ids))
+    with write(db):
+        db.execute(
+            "UPDATE deliveries SET unknown_since = coalesce(unknown_since, ?), "
+            f"unknown_tries = unknown_tries + 1 WHERE id IN ({marks})",
+            [iso(now), *ids],
+        )
+        rows = db.execute(
+            f"SELECT unknown_since, unknown_tries FROM deliveries WHERE id IN ({marks})", ids
+        ).fetchall()
+    for since, tries in rows:
+        waited = max(0.0, (now - parse_stored(since, now)).total_seconds())
+        if tries >= UNKNOWN_TRIES and waited >= UNKNOWN_PATIENCE:
+            return tries, waited
+    return None
 
 
 def _fault(

@@ -1,8 +1,9 @@
 """A digest Slack answers with an error code wirewatch does not know (Slack adds new ones):
-retried at each digest within the bounds an alert gets (UNKNOWN_TRIES, unknown_patience),
-then taken as Slack's refusal of the message: sent in halves, the one story Slack will not
-take failed with Slack's code as its reason, and the channel's other stories go on. Real
-SQLite, feeds on 127.0.0.1, Slack's stand-in through the real slack_sdk/slack-bolt.
+retried at each digest within the bounds an alert gets (UNKNOWN_TRIES, UNKNOWN_PATIENCE,
+counted on disk: a restart goes on counting), then taken as Slack's refusal of the message:
+sent in halves, the one story Slack will not take failed with Slack's code as its reason,
+and the channel's other stories go on. Real SQLite, feeds on 127.0.0.1, Slack's stand-in
+through the real slack_sdk/slack-bolt.
 
 Before the fix, the code was a plain retryable error for a digest: the same oldest stories
 were tried at every digest for as long as the bot ran, and nothing behind them went out."""
@@ -22,6 +23,7 @@ from tests.test_digest_feedback import ESTONIA, _config, _serve
 from tests.test_digest_refused import NK, _statuses
 from tests.test_feedback import _settings
 from tests.test_slack import ADMIN, NEWS, slack_env
+from tests.test_slack_loose_ends import _time_passes
 
 CODE = "message_held_for_review"  # in none of the adapter's lists
 
@@ -33,12 +35,12 @@ async def test_a_story_slack_refuses_with_an_unknown_code_is_failed_alone_after_
     _serve(feed_server)
     config = _config(tmp_path, feed_server, [f"slack:{NEWS}"])
     async with slack_env(tmp_path, settings=_settings(config)) as env:
-        env.adapter.unknown_patience = 0.0  # the tries bound it here (30 min by default)
         await poll_once(env.rt)
         env.stub.refuse_text("chat.postMessage", "Lithuania", CODE)
         for _ in range(UNKNOWN_TRIES - 1):  # it may pass: the stories wait, none given up
             assert await send_digests(env.rt.db, env.rt.adapters) == 0
             assert set(_statuses(env.rt.db).values()) == {"digest"}
+            _time_passes(env.rt.db, 10)  # past the 30 minutes: the tries bound it here
         assert await send_digests(env.rt.db, env.rt.adapters) == 1
         [posted] = [m["text"] for m in env.stub.top_level(NEWS)]
         assert NK in posted and LITHUANIA[0] not in posted
@@ -61,12 +63,11 @@ async def test_a_story_slack_refuses_with_an_unknown_code_is_failed_alone_after_
 async def test_an_unknown_code_that_passes_within_the_bounds_loses_nothing(
     tmp_path: Path, feed_server: FeedServer
 ) -> None:
-    """Slack's CODE for a while, then not: every story goes out, none failed. A digest that
-    went out clears the count, so CODE later on gets the whole of its bounds again."""
+    """Slack's CODE for a while, then not: every story goes out, none failed. A story come
+    since counts its own tries, so CODE later on gets the whole of its bounds again."""
     _serve(feed_server)
     config = _config(tmp_path, feed_server, [f"slack:{NEWS}"])
     async with slack_env(tmp_path, settings=_settings(config)) as env:
-        env.adapter.unknown_patience = 0.0
         await poll_once(env.rt)
         for story in (None, ESTONIA):  # the stories waiting, then one come since
             if story is not None:
@@ -76,5 +77,64 @@ async def test_an_unknown_code_that_passes_within_the_bounds_loses_nothing(
             env.stub.fail("chat.postMessage", error=CODE, times=UNKNOWN_TRIES - 1)
             for _ in range(UNKNOWN_TRIES - 1):
                 assert await send_digests(env.rt.db, env.rt.adapters) == 0
+                _time_passes(env.rt.db, 10)  # past the 30 minutes: the tries bound it here
             assert await send_digests(env.rt.db, env.rt.adapters) == 1
             assert set(_statuses(env.rt.db).values()) == {"sent"}
+
+
+async def test_a_digest_met_by_an_unknown_code_is_bounded_across_restarts(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    # The tries and the 30 minutes were counted in memory, by the running process: a bot
+    # restarted more often than it takes 5 digests (a crash loop, deploys; each start sends
+    # the overdue digest at once) met the code at every start as if for the first time, and
+    # tried the same stories forever, nothing behind them going out.
+    _serve(feed_server)
+    config = _config(tmp_path, feed_server, [f"slack:{NEWS}"])
+    runs = UNKNOWN_TRIES + FAULT_ATTEMPTS + 2  # a start each 10 minutes: over an hour in all
+    for run in range(runs):
+        async with slack_env(tmp_path, settings=_settings(config)) as env:  # a new process
+            env.stub.refuse_text("chat.postMessage", "Lithuania", CODE)
+            if run == 0:
+                await poll_once(env.rt)
+            await send_digests(env.rt.db, env.rt.adapters)
+            statuses = _statuses(env.rt.db)
+            posted = [m["text"] for m in env.stub.top_level(NEWS)]
+            errors = [r[0] for r in env.rt.db.execute("SELECT error FROM deliveries")]
+            _time_passes(env.rt.db, 10)
+        if "failed" in statuses.values():
+            break
+    assert statuses == {NK: "sent", LITHUANIA[0]: "failed"}, f"still tried after {runs} starts"
+    assert run + 1 == UNKNOWN_TRIES  # 5 digests over 40 minutes, then given up
+    assert len(posted) == 1 and NK in posted[0]  # the channel's other story went on
+    [error] = [e for e in errors if e and CODE in e]  # the failed one's: the reason it failed
+    assert "an error wirewatch does not know" in error and "over 40 min" in error
+
+
+async def test_a_pause_starts_a_digests_unknown_code_bounds_again(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    # A digest's stories wait through a pause as they are: met by the code 5 times in
+    # minutes (moderators asking for `digest`), then the channel paused (the app removed
+    # from it) and resumed two days later, they were taken as refused at the first digest
+    # after the resume, with no more tries and no 30 minutes: the pause counted as patience
+    # (an alert's count starts again at a pause).
+    _serve(feed_server)
+    config = _config(tmp_path, feed_server, [f"slack:{NEWS}"])
+    async with slack_env(tmp_path, settings=_settings(config)) as env:
+        await poll_once(env.rt)
+        env.stub.fail("chat.postMessage", error=CODE, times=UNKNOWN_TRIES)
+        for _ in range(UNKNOWN_TRIES):  # within the patience: they wait
+            assert await send_digests(env.rt.db, env.rt.adapters) == 0
+        env.stub.fail("chat.postMessage", error="not_in_channel")
+        assert await send_digests(env.rt.db, env.rt.adapters) == 0
+        [sub] = subscriptions(env.rt.db, f"slack:{NEWS}")
+        assert sub.paused_reason is not None
+        _time_passes(env.rt.db, 2 * 24 * 60)
+        await env.command("subscribe troop-deployments digest", user=ADMIN)  # resumed
+        [sub] = subscriptions(env.rt.db, f"slack:{NEWS}")
+        assert sub.paused_reason is None
+        env.stub.refuse_text("chat.postMessage", "Lithuania", CODE)
+        assert await send_digests(env.rt.db, env.rt.adapters) == 0
+        statuses = _statuses(env.rt.db)
+        assert set(statuses.values()) == {"digest"}, f"given up at once: {statuses}"

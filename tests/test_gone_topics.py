@@ -31,7 +31,7 @@ from bot.db import open_database
 from bot.digest import send_digests
 from bot.feed_store import active_feeds
 from bot.model import Topic
-from bot.outbox import hold_channel
+from bot.outbox import UNKNOWN_TRIES, hold_channel
 from bot.pipeline import poll_many
 from bot.redecide import save_topic, subscribe
 from bot.settings import Settings
@@ -826,3 +826,95 @@ async def test_a_give_back_an_earlier_version_cut_short_is_told_in_full_after_th
     assert len(told) == 2, told
     assert "is back in wirewatch's config: 5 alerts held for it go out now" in told[1][1]
     assert "1 alert older than 1d was dropped" in told[1][1], told[1][1]
+
+
+async def test_an_alert_given_back_gets_the_whole_of_an_unknown_errors_bounds_again(
+    tmp_path, feed_server
+):
+    # An alert Slack answered a code wirewatch does not know 5 times within a minute, held
+    # for its removed topic, given back two days later: its count was kept through the hold,
+    # and at its first try after the give-back it failed at once, the hold taken as its
+    # 30 minutes of patience (as a channel's pause was before it started the count again).
+    feed_server.serve("/w", _feed([POLAND[0]]))
+    url = feed_server.url("/w")
+    with_topic, gone = (_settings(tmp_path, url, topic=t) for t in (True, False))
+
+    def due_now(db, days_ago: float = 0) -> None:
+        """Its retry is due; with `days_ago`, its unknown error's first meeting that long ago."""
+        db.execute("UPDATE deliveries SET next_attempt = ?", [iso(utcnow())])
+        since = iso(utcnow() - timedelta(days=days_ago))
+        db.execute("UPDATE deliveries SET unknown_since = ? WHERE unknown_since IS NOT NULL",
+                   [since])  # fmt: skip
+        db.conn.commit()
+
+    async with SlackStub() as slack:
+        slack.add_channel(NEWS)
+        slack.refuse_text("chat.postMessage", "Poland deploys", "posting_paused_for_review")
+        async with _slack_runtime(with_topic, slack) as (rt, _):
+            subscribe(rt.db, f"slack:{NEWS}", "poland", "instant")
+            for _ in range(UNKNOWN_TRIES):  # within the patience: retried
+                await poll_once(rt)
+                due_now(rt.db)
+        assert [s for _, s, _ in _statuses(tmp_path)] == ["pending"]
+        async with _slack_runtime(gone, slack) as (rt, _):
+            await poll_once(rt)
+            due_now(rt.db, days_ago=2)
+        assert [s for _, s, _ in _statuses(tmp_path)] == ["held"]
+        async with _slack_runtime(with_topic, slack) as (rt, _):
+            await poll_once(rt)  # given back, and Slack answers the code again
+            [(_, status, error)] = _statuses(tmp_path)
+            assert status == "pending", f"given up at once: {error}"
+            slack.recover("chat.postMessage")
+            due_now(rt.db)
+            await poll_once(rt)
+    assert [s for _, s, _ in _statuses(tmp_path)] == ["sent"]
+
+
+async def test_an_alert_given_back_through_another_topic_gets_an_unknown_errors_bounds_again(
+    tmp_path, feed_server
+):
+    # `poland` back with a narrower query, its held report taken by another topic the
+    # channel followed meanwhile: handed on with the count kept through the hold, it failed
+    # at its first try, two days of hold taken as its 30 minutes of patience.
+    feed_server.serve("/w", _feed([POLAND[0]]))
+    url = feed_server.url("/w")
+    deploys = {"deploys": {"query": "deploys AND entity:Belarus"}}
+
+    def settings(topic: bool, query: str | None = None) -> Settings:
+        config = _config(tmp_path, url, topic=topic, query=query)
+        config["topics"] = {**config.get("topics", {}), **deploys}
+        return Settings.model_validate(config)
+
+    def due_now(db, days_ago: float = 0) -> None:
+        """Its retry is due; with `days_ago`, its unknown error's first meeting that long ago."""
+        db.execute("UPDATE deliveries SET next_attempt = ?", [iso(utcnow())])
+        since = iso(utcnow() - timedelta(days=days_ago))
+        db.execute("UPDATE deliveries SET unknown_since = ? WHERE unknown_since IS NOT NULL",
+                   [since])  # fmt: skip
+        db.conn.commit()
+
+    async with SlackStub() as slack:
+        slack.add_channel(NEWS)
+        slack.refuse_text("chat.postMessage", "Poland deploys", "posting_paused_for_review")
+        async with _slack_runtime(settings(True), slack) as (rt, _):
+            subscribe(rt.db, f"slack:{NEWS}", "poland", "instant")
+            for _ in range(UNKNOWN_TRIES):  # within the patience: retried
+                await poll_once(rt)
+                due_now(rt.db)
+        async with _slack_runtime(settings(False), slack) as (rt, _):
+            await poll_once(rt)
+            subscribe(rt.db, f"slack:{NEWS}", "deploys", "instant")  # held all the same
+            due_now(rt.db, days_ago=2)
+        assert [s for _, s, _ in _statuses(tmp_path)] == ["held"]
+        async with _slack_runtime(settings(True, "sends AND entity:Poland"), slack) as (rt, _):
+            await poll_once(rt)  # handed on to `deploys`, and Slack answers the code again
+            [(_, status, error)] = _statuses(tmp_path)
+            [(topic,)] = rt.db.execute(
+                "SELECT s.topic FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
+            ).fetchall()
+            assert topic == "deploys"
+            assert status == "pending", f"given up at once: {error}"
+            slack.recover("chat.postMessage")
+            due_now(rt.db)
+            await poll_once(rt)
+    assert [s for _, s, _ in _statuses(tmp_path)] == ["sent"]

@@ -151,12 +151,15 @@ def _give_back_story(
 
 def _release(db: sqlite_utils.Database, sub: SubscriptionRow, story: int | None = None) -> None:
     """What is held for its topic (of `story`, if given) goes out as the subscription takes
-    it now, or waits for a paused channel's resume."""
+    it now, or waits for a paused channel's resume. An unknown error's bounds start again
+    (`bot.outbox._unknown`), as after a pause: counted through the hold, an alert met 5
+    times before it and given back days later failed at its first try, the hold its patience."""
     which = "+subscription_id = ? AND +status = 'held' AND error = ? AND story_id = ?"
     if story is None:
         which = "subscription_id = ? AND status = 'held' AND error = ?"
     db.execute(
-        "UPDATE deliveries SET error = NULL, status = CASE WHEN ? THEN 'held' WHEN ? AND "
+        "UPDATE deliveries SET error = NULL, unknown_since = NULL, unknown_tries = 0, "
+        "status = CASE WHEN ? THEN 'held' WHEN ? AND "
         f"event_id = 0 THEN 'digest' ELSE 'pending' END WHERE {which}",
         [bool(sub.paused_reason), sub.mode == "digest", sub.id, GONE.format(sub.topic),
          *([] if story is None else [story])],

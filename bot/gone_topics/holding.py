@@ -100,12 +100,14 @@ def move_on(
 def _move(db: sqlite_utils.Database, d: dict[str, Any], to: SubscriptionRow, kind: str) -> int:
     """Under `to`, as it takes alerts now; one held while the channel is paused, or claimed
     by a send cut short, stays so, without the gone topic's reason (held at an earlier
-    start), which a resume would leave held."""
+    start), which a resume would leave held. An unknown error's bounds start again
+    (`bot.outbox.met_unknown`), as when the topic itself gives it back (`giving_back`)."""
     status = d["status"]
     if status not in ("claimed", "held") or (status == "held" and not to.paused_reason):
         status = "digest" if to.mode == "digest" else "pending"
     return db.execute(
         "UPDATE deliveries SET subscription_id = ?, status = ?, kind = ?, error = CASE WHEN "
-        "error LIKE ? THEN NULL ELSE error END WHERE id = ?",
+        "error LIKE ? THEN NULL ELSE error END, unknown_since = NULL, unknown_tries = 0 "
+        "WHERE id = ?",
         [to.id, status, kind, HELD_FOR_GONE, d["id"]],
     ).rowcount
