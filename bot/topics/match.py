@@ -117,7 +117,7 @@ class Matcher:
         assert self.relevance is not None and topic.relevance
         model = self.relevance.model(topic.relevance)
         feats = self.relevance.features(prepared)
-        combined = verdict.encoder is not None or verdict.unasked
+        combined = verdict.encoder is not None or (verdict.unasked and not verdict.encoder_missing)
         return model.bar(feats, relaxed=True, opinion=combined)
 
     def opinions_wanted(self, prepared: Prepared) -> tuple[str, ...]:
