@@ -16,6 +16,7 @@ import sys
 from bot import opinions
 from bot.app import poll_once
 from bot.cli import main
+from bot.commands import Commands, Invocation, Reply
 from bot.encoder import for_head
 from bot.encoder.weights import SHA256
 from bot.gazetteer import Gazetteer
@@ -140,6 +141,33 @@ def test_a_candidate_no_opinion_could_lift_is_not_sent_to_the_encoder_and_says_s
     assert found, out
     words, bar, most = map(float, found.groups())
     assert bar == round(BARS["threshold_title_only"], 2) and abs(most - math.sqrt(words)) < 0.011
+
+
+def test_without_the_weights_a_candidate_not_asked_about_is_explained_at_the_words_bar(
+    no_weights, capsys
+):
+    """Without the encoder every item is judged by its words at their own bar: one its
+    opinion could not have lifted is no exception, and says neither the bar of the two
+    together (0.52 here, against the words' 0.45) nor what the encoder would have given."""
+    text = "Troops clash with protesters in the capital"
+    assert main(["topics", "test", "troop-deployments", "--text", text]) == 1
+    out = capsys.readouterr().out
+    found = re.search(r"relevance \d\.\d\d \(bar (\d\.\d\d)\)", out)
+    assert found and float(found.group(1)) == round(WORDS.threshold_title_only, 2), out
+    assert "encoder" not in out
+    assert WORDS.threshold_title_only != BARS["threshold_title_only"]  # not vacuous
+
+
+async def test_chat_test_without_the_weights_says_the_words_bar_too(tmp_path, no_weights):
+    """In-chat `test` asks the encoder through a worker (`bot.opinions.explain`): the same."""
+    text = "Troops clash with protesters in the capital"
+    async with console_runtime(make_settings(tmp_path / "w.db", [])) as (rt, _):
+        said = Invocation("console", "console", "someone", f"test troop-deployments {text}")
+        reply = await Commands(rt).handle(said)
+    assert isinstance(reply, Reply)
+    found = re.search(r"relevance \d\.\d\d \(bar (\d\.\d\d)\)", reply.text)
+    assert found and float(found.group(1)) == round(WORDS.threshold_title_only, 2), reply.text
+    assert "encoder" not in reply.text
 
 
 def test_no_candidate_left_unasked_would_have_cleared_a_bar_with_the_encoders_opinion():

@@ -25,6 +25,9 @@ class Relevance:
     def __init__(self, gazetteer: Gazetteer):
         self.gazetteer = gazetteer
         self._models: dict[str, LinearModel] = {}
+        # The encoder's weights are not installed here, as `bot.opinions` found when it last
+        # asked: an item the encoder is not asked about is then held to the word model's bar.
+        self.encoder_missing = False
         self._last: tuple[Prepared, set[str]] | None = None
 
     def model(self, name: str) -> LinearModel:
@@ -36,7 +39,12 @@ class Relevance:
     def verdict(self, name: str, prepared: Prepared, *, relaxed: bool = False) -> Verdict:
         """With the encoder's opinion on the item (`prepared.opinions`) when it gave one."""
         opinion = dict(prepared.opinions).get(name)
-        return self.model(name).verdict(self.features(prepared), relaxed=relaxed, opinion=opinion)
+        return self.model(name).verdict(
+            self.features(prepared),
+            relaxed=relaxed,
+            opinion=opinion,
+            encoder_missing=self.encoder_missing,
+        )
 
     def wants_opinion(self, name: str, verdict: Verdict) -> bool:
         """Whether this model takes the encoder's second opinion on the item it judged so

@@ -33,6 +33,9 @@ class Verdict:
     # The encoder was not asked: even its full confidence could not lift the word model's
     # score to a bar (`LinearModel.opinion_matters`); `score` is the word model's.
     unasked: bool = False
+    # ... nor could it have answered (its weights are not installed): `threshold` is then the
+    # word model's own bar, the one every item is held to without the encoder.
+    encoder_missing: bool = False
 
     @property
     def relevant(self) -> bool:
@@ -94,16 +97,28 @@ class LinearModel:
         *,
         relaxed: bool = False,
         opinion: float | None = None,
+        encoder_missing: bool = False,
         top: int = 4,
     ) -> Verdict:
-        """`opinion`: the encoder's probability for this item, when it gave one."""
+        """`opinion`: the encoder's probability for this item, when it gave one;
+        `encoder_missing`: it cannot give one here (its weights are not installed)."""
         w = self.weights
         parts = sorted(((f, w[f]) for f in feats if f in w and f != "bias"), key=_strength)
         words = _sigmoid(self.logit(feats))
         veto = next((v for v in self.vetoes if v in feats), None)
         if opinion is None and self.encoder is not None and not self.opinion_matters(feats, words):
-            bar = self.bar(feats, relaxed=relaxed, opinion=True)
-            return Verdict(words, bar, tuple(parts[:top]), veto, words, unasked=True)
+            # Held to the bar an opinion would have met; without the encoder, to the word
+            # model's own, as every item then is (the item clears neither: no verdict moves).
+            bar = self.bar(feats, relaxed=relaxed, opinion=not encoder_missing)
+            return Verdict(
+                words,
+                bar,
+                tuple(parts[:top]),
+                veto,
+                words,
+                unasked=True,
+                encoder_missing=encoder_missing,
+            )
         if opinion is None or self.encoder is None:
             return Verdict(words, self.bar(feats, relaxed=relaxed), tuple(parts[:top]), veto)
         bar = self.bar(feats, relaxed=relaxed, opinion=True)

@@ -91,7 +91,9 @@ def describe(verdict: Verdict, bar: str = "bar") -> str:
     With the encoder's opinion the score combines two (their geometric mean), and both are
     shown: 'relevance 0.70 (bar 0.45; words 0.62, encoder 0.80): ...'; the reasons are the
     word model's. An item whose words score too low for any opinion to lift it to the bar
-    says so: the encoder was not asked about it (`LinearModel.opinion_matters`).
+    says so: the encoder was not asked about it (`LinearModel.opinion_matters`); unless the
+    encoder cannot answer here (its weights are not installed), when every item is judged by
+    its words alone at their own bar, and explained so, as one the encoder was asked about.
     `bar` names the bar: "update bar" for an update held to the relaxed one. A vetoed item
     shows no bar: a veto stands whatever the score, so no second opinion is asked either, and
     a bar beside the words' score would read as one the item nearly cleared.
@@ -106,7 +108,7 @@ def describe(verdict: Verdict, bar: str = "bar") -> str:
         detail = f"{bar} {verdict.threshold:.2f}"
         if verdict.encoder is not None and verdict.words is not None:
             detail += f"; words {verdict.words:.2f}, encoder {verdict.encoder:.2f}"
-        if verdict.unasked:
+        if verdict.unasked and not verdict.encoder_missing:
             most = math.sqrt(verdict.score)  # `combined` with an opinion of 1.0
             detail += f"; words alone, the encoder not asked: even sure, it would give {most:.2f}"
         head = f"relevance {verdict.score:.2f} ({detail})"

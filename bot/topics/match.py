@@ -117,14 +117,20 @@ class Matcher:
         assert self.relevance is not None and topic.relevance
         model = self.relevance.model(topic.relevance)
         feats = self.relevance.features(prepared)
-        combined = verdict.encoder is not None or verdict.unasked
+        combined = verdict.encoder is not None or (verdict.unasked and not verdict.encoder_missing)
         return model.bar(feats, relaxed=True, opinion=combined)
 
     def opinions_wanted(self, prepared: Prepared) -> tuple[str, ...]:
         """The relevance models that want the encoder's opinion on this item: those of the
         topics whose query holds (most items have none, and cost nothing more), unless a cue
         vetoed it or its words score too low for any opinion to matter (none could change
-        the verdict: `LinearModel.opinion_matters`)."""
+        the verdict: `LinearModel.opinion_matters`).
+
+        Judged without `holding`: every matcher the encoder is asked through (the pipeline's,
+        a redecision's, a replay's, `test`'s) compiles the topics its queries refer to, so a
+        `topic:NAME` is decided here, with NAME's model. Only bot.narrow's filter matchers
+        have `outside` topics, and they are never asked through: a filter has no model of its
+        own, and the topics it names were decided, with their opinions, by the pipeline's."""
         if self.relevance is None:
             return ()
         rel = self.relevance

@@ -4,7 +4,9 @@ The folds file holds each fold's scores, not its models, so a new way of *asking
 (not of training it) cannot be judged there. These files were never learned from:
 `heldout/rss2024.jsonl`, `heldout/reuters2007-16.jsonl` and the three `staged/` draws. Each
 candidate (the topic's query holds, no veto) is scored by the shipped word model and encoder
-as the bot scores it, then the encoder is also asked:
+as the bot scores it (a candidate the bot does not ask the encoder about, as no opinion could
+lift it to a bar, `LinearModel.opinion_matters`, is asked here all the same, so that every way
+is judged on every candidate), then the encoder is also asked:
 - `clauses`: each clause of the headline (split at , ; : | and spaced dashes, 3+ words), the
   item's opinion the highest of the headline and its clauses ("Truck bomb kills 12, U.S.
   rushes troops to Iraq");
@@ -55,7 +57,9 @@ def rows(gaz: Gazetteer, matcher: Matcher) -> list[dict]:
             if title_only is False and not any(i.description for i in items):
                 continue  # headlines only: the same rows twice
             said = [
-                prepare(html_to_text(i.title), "" if title_only else html_to_text(i.description), gaz)
+                prepare(
+                    html_to_text(i.title), "" if title_only else html_to_text(i.description), gaz
+                )
                 for i in items
             ]
             reads = [opinions.reads(html_to_text(i.title), "", None) for i in items]
@@ -64,7 +68,7 @@ def rows(gaz: Gazetteer, matcher: Matcher) -> list[dict]:
                 judged = matcher.judge(p)
                 v = judged[0][2] if judged else None
                 row = {"pos": i.label == "deploy", "title_only": title_only, "score": 0.0}
-                if v is not None and v.veto is None and v.encoder is not None:
+                if v is not None and v.veto is None and (v.encoder is not None or v.unasked):
                     lead = SENTENCE.split(html_to_text(i.description).strip())[0][:300]
                     force = any(f.startswith("t#UNIT") for f in featurize(s, gaz.kind))
                     parts = [c for c in CLAUSE.split(r) if len(c.split()) >= 3]
@@ -73,6 +77,14 @@ def rows(gaz: Gazetteer, matcher: Matcher) -> list[dict]:
                     row |= {"lead": f"{r}. {lead}" if lead and not title_only else None}
                 out.append(row)
     return out
+
+
+def unasked(out: list[dict]) -> int:
+    """The opinions the bot does not ask for (`e` None), asked here in one batch; how many."""
+    todo = [k for k, r in enumerate(out) if "w" in r and r["e"] is None]
+    for k, s in zip(todo, encoder("deployments", [out[k]["read"] for k in todo]), strict=True):
+        out[k]["e"] = s
+    return len(todo)
 
 
 def ask(out: list[dict]) -> None:
@@ -97,7 +109,9 @@ def main() -> int:
     gaz = Gazetteer.load()
     matcher = Matcher([t for t in load_topics() if t.name == "troop-deployments"], gaz)
     out = rows(gaz, matcher)
+    skipped = unasked(out)
     ask(out)
+    print(f"candidates {sum('w' in r for r in out)}, of which the bot does not ask about {skipped}")
     for name, opinion in WAYS.items():
         line = f"{name:20}"
         for title_only in (False, True):
