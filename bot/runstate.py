@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlite_utils
 
-from bot.clock import iso, parse_stored, utcnow
+from bot.clock import iso, parse_stored, steady_clock, utcnow
 from bot.db import write
 from bot.errors import WirewatchError
 
@@ -45,13 +45,6 @@ STALE = 300.0
 # (file systems that keep whole seconds).
 SAME_START = 2.0
 POLL = "poll"  # a one-off `wirewatch poll` (cron's); "run" is the bot
-
-
-def steady_clock() -> float:
-    """Seconds on a clock no one sets, the same in every process of the host (as
-    bot.clockwatch reads it): CLOCK_BOOTTIME on Linux, which also runs while the host sleeps."""
-    boottime = getattr(time, "CLOCK_BOOTTIME", None)
-    return time.clock_gettime(boottime) if boottime is not None else time.monotonic()
 
 
 @dataclass(frozen=True)
