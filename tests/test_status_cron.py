@@ -175,6 +175,20 @@ async def test_cron_polls_whose_workers_cannot_work_are_said_to_read_no_feed_sin
     [late] = [x for x in text.splitlines() if x.startswith("POLLING HAS STOPPED")]
     assert late.endswith("; no feed is read (above)"), late
 
+    # The workers mended: the next poll is not said to read no feed, neither while it polls
+    # (the earlier polls' verdict is not its own) nor once it ended.
+    gate = _held(feed_server)
+    proc = await _poll(config)
+    try:
+        text, bot = await _polling(config, capsys)
+    finally:
+        gate.set()
+    assert "is polling since" in text and "NO FEED IS READ" not in text, text
+    assert bot["workers_broken"] is None and bot["workers_broken_since"] is None, bot
+    assert await proc.wait() == 0
+    text, bot = _status(config, capsys)
+    assert "NO FEED IS READ" not in text and bot["workers_broken"] is None, text
+
 
 async def _until_named(
     config: Path, capsys: pytest.CaptureFixture[str], pid: int, command: str
