@@ -27,6 +27,7 @@ from aiohttp import web
 from bot import runstate
 from bot.db import open_database
 from bot.indexfile import index_path
+from bot.onebot import one_bot
 from tests.feedserver import FeedServer
 from tests.test_status_runstate import (
     BROKEN,
@@ -260,3 +261,24 @@ async def test_status_names_a_process_from_the_moment_it_holds_the_database(
     assert text.splitlines()[1].startswith(line.format(pid=proc.pid)), text
     assert bot["command"] == command and bot["pid"] == str(proc.pid), bot
     assert bot["state"] == ("polling" if command == "poll" else "starting"), bot
+
+
+def test_status_says_the_command_is_not_known_until_the_holder_recorded_itself(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The moment between a process taking the database and recording itself (or a wirewatch
+    that never records, before schema 22), over an earlier poll's row: `starting`, `command`
+    null, never the earlier poll's command or its workers' verdict."""
+    config = _config(tmp_path, None)
+    database = str(tmp_path / "w.db")
+    db = open_database(database)
+    with time_machine.travel(datetime.now(UTC) - timedelta(hours=1)):
+        runstate.Recorder(runstate.POLL).start(db, BROKEN)
+    db.close()
+    with one_bot(database):  # this process holds the database and has recorded nothing
+        text, bot = _status(config, capsys)
+    line = text.splitlines()[1]
+    assert line.startswith(f"bot: starting (pid {os.getpid()}) since "), text
+    assert "wirewatch poll" not in line and "NO FEED IS READ" not in text, text
+    assert bot["state"] == "starting" and bot["pid"] == str(os.getpid()), bot
+    assert bot["command"] is None and bot["workers_broken"] is None, bot
