@@ -192,14 +192,15 @@ async def test_cron_polls_whose_workers_cannot_work_are_said_to_read_no_feed_sin
 
 
 async def _until_named(
-    config: Path, capsys: pytest.CaptureFixture[str], pid: int, command: str
+    config: Path, capsys: pytest.CaptureFixture[str], pid: int, command: str, line: str
 ) -> tuple[str, dict]:
-    """`status` until it names process `pid` as running `command` (30 s at most)."""
+    """`status` until its `line` and its JSON name process `pid` as running `command` (30 s
+    at most): the two are read one after the other, the first maybe before it started."""
     deadline = time.monotonic() + 30
     while True:
         text, bot = _status(config, capsys)
         named = bot.get("pid") == str(pid) and bot.get("command") == command
-        if named or time.monotonic() > deadline:
+        if named and line in text or time.monotonic() > deadline:
             return text, bot
         await asyncio.sleep(0.2)
 
@@ -246,7 +247,7 @@ async def test_status_names_a_process_from_the_moment_it_holds_the_database(
     os.mkfifo(pipe)
     proc = await _start(config, command)
     try:
-        text, bot = await _until_named(config, capsys, proc.pid, command)
+        text, bot = await _until_named(config, capsys, proc.pid, command, line.format(pid=proc.pid))
         loading = _let_go(pipe)  # it was still loading its index when `status` ran
         deadline = time.monotonic() + 30
         while not loading and time.monotonic() < deadline and proc.returncode is None:
