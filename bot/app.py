@@ -514,7 +514,9 @@ async def run_forever(rt: Runtime, stop: asyncio.Event, grace: float = GRACE) ->
         clockwatch.watch_clock(lambda by: clockwatch.after_step(rt.db, scheduler, by))
     )
     rt.pipeline.on_queued = lambda: _wake_outbox(rt)
-    rt.record.start(rt.db, pool_trouble())  # an earlier run's record is not this one's
+    # Recorded at the lock by `wirewatch run` (open_runtime's `command`); again now, with the
+    # workers' state, and first for a runtime opened without one: never an earlier run's row.
+    rt.record.start(rt.db, pool_trouble())
     log.info("run.started feeds=%d adapters=%s", len(active_feeds(rt.db)), ",".join(rt.adapters))
     try:
         await stop.wait()
