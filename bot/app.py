@@ -182,17 +182,23 @@ async def open_runtime(
     loading: Loading | None = None,
     stop: asyncio.Event | None = None,
     check_bulk: bool = True,
+    command: str | None = None,
 ) -> AsyncIterator[Runtime]:
     """Database, topics, fetcher and story index, ready to poll; the index is saved at exit.
 
     The slow parts run off the event loop or in steps, so a caller serving /healthz keeps
     answering; StartupStopped when `stop` is set before the index is loaded.
     `check_bulk=False` leaves the check of the bulk tables to `check_bulk_in_background`.
+    `command` ("run" or "poll") is recorded (bot.runstate) as soon as the lock is held:
+    `wirewatch status` names the process while it loads, not an earlier run's row.
     """
     db = await asyncio.to_thread(open_database, settings.database, check_bulk=check_bulk)
     try:  # locked once the file is known to be ours: one refused is left as it was
         with one_bot(settings.database):
-            async with _ready(settings, db, adapters, loading, stop) as rt:
+            record = Recorder(command or "run")  # started: since the lock was taken
+            if command:
+                record.start(db, pool_trouble())
+            async with _ready(settings, db, adapters, loading, stop, record) as rt:
                 yield rt
     finally:
         db.close()
@@ -205,6 +211,7 @@ async def _ready(
     adapters: dict[str, ChatAdapter],
     loading: Loading | None,
     stop: asyncio.Event | None,
+    record: Recorder,
 ) -> AsyncIterator[Runtime]:
     gazetteer = Gazetteer.load()
     topics = configured_topics(settings)
@@ -260,7 +267,7 @@ async def _ready(
             )
             store = None if settings.database == ":memory:" else StoreThread(settings.database)
             try:
-                yield Runtime(settings, db, pipeline, adapters, store=store)
+                yield Runtime(settings, db, pipeline, adapters, store=store, record=record)
             finally:
                 if store is not None:
                     await store.close()
@@ -507,7 +514,9 @@ async def run_forever(rt: Runtime, stop: asyncio.Event, grace: float = GRACE) ->
         clockwatch.watch_clock(lambda by: clockwatch.after_step(rt.db, scheduler, by))
     )
     rt.pipeline.on_queued = lambda: _wake_outbox(rt)
-    rt.record.start(rt.db, pool_trouble())  # an earlier run's record is not this one's
+    # Recorded at the lock by `wirewatch run` (open_runtime's `command`); again now, with the
+    # workers' state, and first for a runtime opened without one: never an earlier run's row.
+    rt.record.start(rt.db, pool_trouble())
     log.info("run.started feeds=%d adapters=%s", len(active_feeds(rt.db)), ",".join(rt.adapters))
     try:
         await stop.wait()

@@ -69,12 +69,10 @@ async def _poll(settings: Settings, adapters: dict[str, ChatAdapter], cycles: in
     followed by delivery (the demo runs two). Recorded as `run` records itself
     (bot.runstate), so that `wirewatch status` tells a cron deployment's polls too."""
     from bot.app import open_runtime, poll_once, poll_plan, stop_adapters
-    from bot.runstate import POLL, Recorder
+    from bot.runstate import POLL
     from bot.workers import pool_trouble
 
-    async with open_runtime(settings, adapters) as rt:
-        rt.record = Recorder(POLL)
-        rt.record.start(rt.db, pool_trouble())
+    async with open_runtime(settings, adapters, command=POLL) as rt:
         for adapter in adapters.values():
             await adapter.start(None)  # deliver only: no chat commands in a one-shot poll
         try:
@@ -174,7 +172,7 @@ async def _run(settings: Settings, adapters: dict[str, ChatAdapter], port: int) 
     warming = asyncio.create_task(start_workers())  # beside the index's loading
     try:
         async with open_runtime(
-            settings, adapters, loading=loading, stop=stop, check_bulk=False
+            settings, adapters, loading=loading, stop=stop, check_bulk=False, command="run"
         ) as rt:
             started.append(rt)
             checking = asyncio.create_task(check_bulk_in_background(rt, stop))

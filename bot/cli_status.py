@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.cli_store import open_for_reading
-from bot.clock import iso_short, minute_utc, parse_stored, utcnow
+from bot.clock import iso_short, minute_utc, parse_stored, steady_clock, utcnow
 from bot.durations import format_duration
 from bot.errors import CommandError, UsageError
 from bot.feed_store import list_feeds
 from bot.migrations import SCHEMA_VERSION
 from bot.onebot import running_bot
-from bot.runstate import POLL, BotState, bot_state, lock_taken, read_record, steady_clock
+from bot.runstate import POLL, BotState, bot_state, lock_taken, read_record
 from bot.status import (
     PlatformDeliveries,
     deliveries_by_platform,

@@ -4,11 +4,13 @@ ISO text with a fixed width sorts like time, so SQL can compare it, and Datasett
 The year is always written with four digits (`0024-...`, never `24-...`), and reading a
 stored timestamp that is not one is the caller's choice: `parse_iso` raises, `parse_stored`
 falls back, so one damaged row never stops a poll, a delivery or a start-up.
+`steady_clock` is the other clock: one no one sets, to measure how long ago across a step.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -22,6 +24,14 @@ _Default = TypeVar("_Default", datetime, None)
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def steady_clock() -> float:
+    """Seconds on a clock no one sets, the same in every process of the host: CLOCK_BOOTTIME
+    on Linux, which also runs while the host sleeps, so a suspend is not taken for a wall-clock
+    step (bot.clockwatch) and a row written before it is not read as fresh (bot.runstate)."""
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.clock_gettime(boottime) if boottime is not None else time.monotonic()
 
 
 def iso(dt: datetime) -> str:

@@ -28,7 +28,7 @@ import sqlite_utils
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.clock import iso, parse_stored, utcnow
+from bot.clock import iso, parse_stored, steady_clock, utcnow
 from bot.db import write
 
 log = logging.getLogger(__name__)
@@ -47,13 +47,6 @@ _WAITS = (
 _SEEN = ("feeds", "last_polled", "last_polled IS NOT NULL")
 
 
-def _steady() -> float:
-    """Seconds on a clock no one sets. CLOCK_BOOTTIME (Linux) also runs while the host
-    sleeps, so a suspend is not taken for a step forward."""
-    boottime = getattr(time, "CLOCK_BOOTTIME", None)
-    return time.clock_gettime(boottime) if boottime is not None else time.monotonic()
-
-
 async def watch_clock(
     on_step: Callable[[float], None],
     *,
@@ -64,11 +57,11 @@ async def watch_clock(
     cancelled. A busy loop is no step: both clocks advance through it alike. A call that
     fails (the database locked by another process, or full) is made again at each look
     until one does not: forgotten, the step would leave every wait longer by it."""
-    wall, steady = time.time(), _steady()
+    wall, steady = time.time(), steady_clock()
     owed = 0.0  # the steps not kept yet
     while True:
         await asyncio.sleep(every)  # on the monotonic clock: a step does not stretch it
-        now_wall, now_steady = time.time(), _steady()
+        now_wall, now_steady = time.time(), steady_clock()
         by = (now_wall - wall) - (now_steady - steady)
         wall, steady = now_wall, now_steady
         stepped = abs(by) >= threshold

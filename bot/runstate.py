@@ -4,10 +4,11 @@
 run from a shell reads only the database. So `wirewatch run`, and a one-off `wirewatch poll`
 (cron's), keep one row there (`run_state`): which command, its pid, when it started, when
 its last poll cycle ended, and why its worker processes cannot work ("" while they can).
-`run` writes it at the start, then at most once per poll cycle: at once when the workers'
-state changed, else every RECORD_EVERY seconds; `poll` at its start and at the end of each
-of its cycles. A failed write is logged once and tried again RECORD_EVERY later: recording
-never stops a poll.
+Each writes it as soon as it holds the database's lock (bot.app.open_runtime), so that
+`status` names it while it loads; `run` again as its loop starts, then at most once per
+poll cycle: at once when the workers' state changed, else every RECORD_EVERY seconds;
+`poll` at the end of each of its cycles. A failed write is logged once and tried again
+RECORD_EVERY later: recording never stops a poll.
 
 `bot_state` decides from that row and the database's lock (bot.onebot) what the bot is
 doing: a row whose pid does not hold the lock, or written before the lock was taken, is an
@@ -31,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlite_utils
 
-from bot.clock import iso, parse_stored, utcnow
+from bot.clock import iso, parse_stored, steady_clock, utcnow
 from bot.db import write
 from bot.errors import WirewatchError
 
@@ -45,13 +46,6 @@ STALE = 300.0
 # (file systems that keep whole seconds).
 SAME_START = 2.0
 POLL = "poll"  # a one-off `wirewatch poll` (cron's); "run" is the bot
-
-
-def steady_clock() -> float:
-    """Seconds on a clock no one sets, the same in every process of the host (as
-    bot.clockwatch reads it): CLOCK_BOOTTIME on Linux, which also runs while the host sleeps."""
-    boottime = getattr(time, "CLOCK_BOOTTIME", None)
-    return time.clock_gettime(boottime) if boottime is not None else time.monotonic()
 
 
 @dataclass(frozen=True)

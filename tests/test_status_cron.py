@@ -15,6 +15,7 @@ import asyncio
 import os
 import re
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,8 @@ from aiohttp import web
 
 from bot import runstate
 from bot.db import open_database
+from bot.indexfile import index_path
+from bot.onebot import one_bot
 from tests.feedserver import FeedServer
 from tests.test_status_runstate import (
     BROKEN,
@@ -40,10 +43,18 @@ STOPPED = "bot: no `wirewatch run` or `poll` on this database now; the last, a o
 
 async def _poll(config: Path, **env: str) -> asyncio.subprocess.Process:
     """`wirewatch poll` as cron starts it: its own process, its output kept."""
+    return await _start(config, "poll", **env)
+
+
+async def _start(config: Path, command: str, **env: str) -> asyncio.subprocess.Process:
+    """`wirewatch COMMAND` in its own process; `run` with /healthz on a free port, and its
+    log let go (nothing reads it: a pipe would fill)."""
     base = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp")}
+    base |= {"WIREWATCH_HTTP_PORT": "0"} if command == "run" else {}
+    err = asyncio.subprocess.DEVNULL if command == "run" else asyncio.subprocess.PIPE
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot.cli", "poll", "--config", str(config),
-        stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL, env={**base, **env},
+        sys.executable, "-m", "bot.cli", command, "--config", str(config),
+        stderr=err, stdout=asyncio.subprocess.DEVNULL, env={**base, **env},
     )  # fmt: skip
 
 
@@ -164,3 +175,111 @@ async def test_cron_polls_whose_workers_cannot_work_are_said_to_read_no_feed_sin
         text, _ = _status(config, capsys)
     [late] = [x for x in text.splitlines() if x.startswith("POLLING HAS STOPPED")]
     assert late.endswith("; no feed is read (above)"), late
+
+    # The workers mended: the next poll is not said to read no feed, neither while it polls
+    # (the earlier polls' verdict is not its own) nor once it ended.
+    gate = _held(feed_server)
+    proc = await _poll(config)
+    try:
+        text, bot = await _polling(config, capsys)
+    finally:
+        gate.set()
+    assert "is polling since" in text and "NO FEED IS READ" not in text, text
+    assert bot["workers_broken"] is None and bot["workers_broken_since"] is None, bot
+    assert await proc.wait() == 0
+    text, bot = _status(config, capsys)
+    assert "NO FEED IS READ" not in text and bot["workers_broken"] is None, text
+
+
+async def _until_named(
+    config: Path, capsys: pytest.CaptureFixture[str], pid: int, command: str, line: str
+) -> tuple[str, dict]:
+    """`status` until its `line` and its JSON name process `pid` as running `command` (30 s
+    at most): the two are read one after the other, the first maybe before it started."""
+    deadline = time.monotonic() + 30
+    while True:
+        text, bot = _status(config, capsys)
+        named = bot.get("pid") == str(pid) and bot.get("command") == command
+        if named and line in text or time.monotonic() > deadline:
+            return text, bot
+        await asyncio.sleep(0.2)
+
+
+def _let_go(pipe: Path) -> bool:
+    """Whether a process waits at the story index (`pipe`: only one that opened it to read
+    lets a writer in); if so, it gets a file no wirewatch wrote, and rebuilds the index."""
+    try:
+        fd = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:  # ENXIO: no reader
+        return False
+    try:
+        os.write(fd, b"not a story index\n")
+    finally:
+        os.close(fd)
+    return True
+
+
+@pytest.mark.parametrize(
+    ("command", "line"),
+    [
+        ("poll", "bot: a one-off `wirewatch poll` (pid {pid}) is polling since "),
+        ("run", "bot: starting (pid {pid}) since "),
+    ],
+)
+async def test_status_names_a_process_from_the_moment_it_holds_the_database(
+    tmp_path: Path,
+    feed_server: FeedServer,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    line: str,
+) -> None:
+    """A slow start (the story index read from a slow volume: here a pipe that nothing is
+    written to until the test looks) over an earlier poll's row: the process recorded itself
+    only once its index was loaded, so `status` read `starting` for a poll, and `--json`'s
+    `command` was null for both, for as long as the load took."""
+    feed_server.serve("/rss", FEED)
+    config = _cron(tmp_path, feed_server.url("/rss"))
+    earlier = await _poll(config)
+    assert await earlier.wait() == 0
+    pipe = index_path(str(tmp_path / "w.db"))
+    assert pipe is not None
+    pipe.unlink(missing_ok=True)
+    os.mkfifo(pipe)
+    proc = await _start(config, command)
+    try:
+        text, bot = await _until_named(config, capsys, proc.pid, command, line.format(pid=proc.pid))
+        loading = _let_go(pipe)  # it was still loading its index when `status` ran
+        deadline = time.monotonic() + 30
+        while not loading and time.monotonic() < deadline and proc.returncode is None:
+            await asyncio.sleep(0.2)  # not named: wait for it to reach the index, to end it
+            loading = _let_go(pipe)
+    finally:
+        if command == "run":
+            await _until(config, capsys, lambda t: "bot: running" in t, within=30)
+            proc.terminate()
+    assert await proc.wait() == 0
+    assert loading, "the process did not wait at its story index"
+    assert text.splitlines()[1].startswith(line.format(pid=proc.pid)), text
+    assert bot["command"] == command and bot["pid"] == str(proc.pid), bot
+    assert bot["state"] == ("polling" if command == "poll" else "starting"), bot
+
+
+def test_status_says_the_command_is_not_known_until_the_holder_recorded_itself(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The moment between a process taking the database and recording itself (or a wirewatch
+    that never records, before schema 22), over an earlier poll's row: `starting`, `command`
+    null, never the earlier poll's command or its workers' verdict."""
+    config = _config(tmp_path, None)
+    database = str(tmp_path / "w.db")
+    db = open_database(database)
+    with time_machine.travel(datetime.now(UTC) - timedelta(hours=1)):
+        runstate.Recorder(runstate.POLL).start(db, BROKEN)
+    db.close()
+    with one_bot(database):  # this process holds the database and has recorded nothing
+        text, bot = _status(config, capsys)
+    line = text.splitlines()[1]
+    assert line.startswith(f"bot: starting (pid {os.getpid()}) since "), text
+    assert "wirewatch poll" not in line and "NO FEED IS READ" not in text, text
+    assert bot["state"] == "starting" and bot["pid"] == str(os.getpid()), bot
+    assert bot["command"] is None and bot["workers_broken"] is None, bot
