@@ -356,7 +356,7 @@ def _m022_run_state(db: sqlite_utils.Database) -> None:
 def _m023_run_state_command(db: sqlite_utils.Database) -> None:
     # Which command wrote the row: 'run' (the bot) or 'poll' (a one-off poll, cron's), so that
     # `wirewatch status` tells a cron's last poll from a stopped bot; and the writer's steady
-    # clock (bot.runstate.steady_clock, which no one sets), so that a wall-clock step back
+    # clock (bot.clock.steady_clock, which no one sets), so that a wall-clock step back
     # does not show a loop that stopped as running for as long as the step.
     db.execute("ALTER TABLE run_state ADD COLUMN command TEXT NOT NULL DEFAULT 'run'")
     db.execute("ALTER TABLE run_state ADD COLUMN steady REAL")
