@@ -213,21 +213,13 @@ def _is_boundary(paragraph: str, m: re.Match[str]) -> bool:
 
 
 def _choose(title_words: set[str], sentences: list[str], k: int, max_chars: int) -> list[int]:
-    """Indexes of the best-scoring sentences that fit in max_chars together, no fact told
-    twice: of two sentences telling one (a standfirst and the lead it sums up), the one
-    that tells more."""
+    """Indexes of the best-scoring sentences that fit in max_chars together."""
     ranked = sorted(range(len(sentences)), key=lambda i: -_score(i, sentences[i], title_words))
     chosen: list[int] = []
     used = 0
     for i in ranked:
         size = len(sentences[i]) + (1 if chosen else 0)
-        told = next((j for j in chosen if _repeats(sentences[i], sentences[j])), None)
-        if told is not None:
-            more = len(_content_words(sentences[i])) > len(_content_words(sentences[told]))
-            if more and used - len(sentences[told]) + len(sentences[i]) <= max_chars:
-                used += len(sentences[i]) - len(sentences[told])
-                chosen[chosen.index(told)] = i
-        elif len(chosen) < k and used + size <= max_chars:
+        if len(chosen) < k and used + size <= max_chars:
             chosen.append(i)
             used += size
     if not chosen:  # even the best sentence is too long: cut it
@@ -250,32 +242,6 @@ def _score(i: int, sentence: str, title_words: set[str]) -> float:
     return score
 
 
-REPEAT_RUN = 5  # content words in a row that two sentences share (3 of them not names)...
-REPEAT_SHARE = 0.5  # ...and the share of the shorter one's content words they have in common
-_FIGURE = re.compile(r"\d[\d,.]*\d|\d")
-
-
-def _repeats(a: str, b: str) -> bool:
-    """Whether two sentences tell one fact twice: "Pentagon says two destroyers and an
-    amphibious assault ship will join..." and "The US is sending two more destroyers and an
-    amphibious assault ship to the Red Sea". Shared words alone are one story's words; a run
-    of names is a long name ("Chief of Navy Admiral Naveed Ashraf"), and sentences alike but
-    for their figures are facts side by side ("50,000 tonnes for May", "25,000 for June")."""
-    wa, wb = _content_sequence(a), _content_sequence(b)
-    shorter = min(len(set(wa)), len(set(wb)))
-    if not shorter or len(set(wa) & set(wb)) < REPEAT_SHARE * shorter:
-        return False
-    figures_a, figures_b = set(_FIGURE.findall(a)), set(_FIGURE.findall(b))
-    if figures_a and figures_b and figures_a != figures_b:
-        return False
-    runs = {tuple(wa[i : i + REPEAT_RUN]) for i in range(len(wa) - REPEAT_RUN + 1)}
-    lower = {w.lower()[:5] for w in _WORD.findall(a + " " + b) if not w[0].isupper()}
-    return any(
-        run in runs and sum(w in lower for w in run) >= 3
-        for run in (tuple(wb[i : i + REPEAT_RUN]) for i in range(len(wb) - REPEAT_RUN + 1))
-    )
-
-
 def _is_title_copy(sentence: str, title_words: set[str]) -> bool:
     """The headline again (scraped pages repeat it), maybe with a word or two changed."""
     words = _content_words(sentence)
@@ -290,9 +256,4 @@ def _is_heading(sentence: str) -> bool:
 
 def _content_words(text: str) -> set[str]:
     """Lowercased words without stopwords, cut to 5 letters so troops/troop meet."""
-    return set(_content_sequence(text))
-
-
-def _content_sequence(text: str) -> list[str]:
-    """`_content_words` in the order the text has them."""
-    return [w.lower()[:5] for w in _WORD.findall(text) if w.lower() not in _STOP]
+    return {w.lower()[:5] for w in _WORD.findall(text) if w.lower() not in _STOP}
