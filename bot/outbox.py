@@ -62,6 +62,9 @@ REASON_CHARS = 300
 # fails alone with it.
 UNKNOWN_TRIES = 5
 UNKNOWN_PATIENCE = 30 * 60.0
+# SET clause that starts an unknown error's bounds again: after a pause, or a hold for a
+# removed topic, the time spent waiting is not patience spent (`met_unknown`).
+UNKNOWN_AFRESH = "unknown_since = NULL, unknown_tries = 0"
 
 
 @dataclass
@@ -201,12 +204,12 @@ def hold_channel(db: sqlite_utils.Database, channel: str, reason: str) -> None:
     pause_channel(db, channel, reason)
     with write(db):
         db.execute(
-            "UPDATE deliveries SET status = 'held', unknown_since = NULL, unknown_tries = 0 "
+            f"UPDATE deliveries SET status = 'held', {UNKNOWN_AFRESH} "
             "WHERE channel = ? AND status = 'pending'",
             [channel],
         )
         db.execute(
-            "UPDATE deliveries SET unknown_since = NULL, unknown_tries = 0 "
+            f"UPDATE deliveries SET {UNKNOWN_AFRESH} "
             "WHERE channel = ? AND status = 'digest' AND unknown_tries > 0",
             [channel],
         )

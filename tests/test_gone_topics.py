@@ -828,6 +828,14 @@ async def test_a_give_back_an_earlier_version_cut_short_is_told_in_full_after_th
     assert "1 alert older than 1d was dropped" in told[1][1], told[1][1]
 
 
+def _due_now(db, days_ago: float = 0) -> None:
+    """Its retry is due; with `days_ago`, its unknown error's first meeting that long ago."""
+    db.execute("UPDATE deliveries SET next_attempt = ?", [iso(utcnow())])
+    since = iso(utcnow() - timedelta(days=days_ago))
+    db.execute("UPDATE deliveries SET unknown_since = ? WHERE unknown_since IS NOT NULL", [since])
+    db.conn.commit()
+
+
 async def test_an_alert_given_back_gets_the_whole_of_an_unknown_errors_bounds_again(
     tmp_path, feed_server
 ):
@@ -839,14 +847,6 @@ async def test_an_alert_given_back_gets_the_whole_of_an_unknown_errors_bounds_ag
     url = feed_server.url("/w")
     with_topic, gone = (_settings(tmp_path, url, topic=t) for t in (True, False))
 
-    def due_now(db, days_ago: float = 0) -> None:
-        """Its retry is due; with `days_ago`, its unknown error's first meeting that long ago."""
-        db.execute("UPDATE deliveries SET next_attempt = ?", [iso(utcnow())])
-        since = iso(utcnow() - timedelta(days=days_ago))
-        db.execute("UPDATE deliveries SET unknown_since = ? WHERE unknown_since IS NOT NULL",
-                   [since])  # fmt: skip
-        db.conn.commit()
-
     async with SlackStub() as slack:
         slack.add_channel(NEWS)
         slack.refuse_text("chat.postMessage", "Poland deploys", "posting_paused_for_review")
@@ -854,18 +854,18 @@ async def test_an_alert_given_back_gets_the_whole_of_an_unknown_errors_bounds_ag
             subscribe(rt.db, f"slack:{NEWS}", "poland", "instant")
             for _ in range(UNKNOWN_TRIES):  # within the patience: retried
                 await poll_once(rt)
-                due_now(rt.db)
+                _due_now(rt.db)
         assert [s for _, s, _ in _statuses(tmp_path)] == ["pending"]
         async with _slack_runtime(gone, slack) as (rt, _):
             await poll_once(rt)
-            due_now(rt.db, days_ago=2)
+            _due_now(rt.db, days_ago=2)
         assert [s for _, s, _ in _statuses(tmp_path)] == ["held"]
         async with _slack_runtime(with_topic, slack) as (rt, _):
             await poll_once(rt)  # given back, and Slack answers the code again
             [(_, status, error)] = _statuses(tmp_path)
             assert status == "pending", f"given up at once: {error}"
             slack.recover("chat.postMessage")
-            due_now(rt.db)
+            _due_now(rt.db)
             await poll_once(rt)
     assert [s for _, s, _ in _statuses(tmp_path)] == ["sent"]
 
@@ -885,14 +885,6 @@ async def test_an_alert_given_back_through_another_topic_gets_an_unknown_errors_
         config["topics"] = {**config.get("topics", {}), **deploys}
         return Settings.model_validate(config)
 
-    def due_now(db, days_ago: float = 0) -> None:
-        """Its retry is due; with `days_ago`, its unknown error's first meeting that long ago."""
-        db.execute("UPDATE deliveries SET next_attempt = ?", [iso(utcnow())])
-        since = iso(utcnow() - timedelta(days=days_ago))
-        db.execute("UPDATE deliveries SET unknown_since = ? WHERE unknown_since IS NOT NULL",
-                   [since])  # fmt: skip
-        db.conn.commit()
-
     async with SlackStub() as slack:
         slack.add_channel(NEWS)
         slack.refuse_text("chat.postMessage", "Poland deploys", "posting_paused_for_review")
@@ -900,11 +892,11 @@ async def test_an_alert_given_back_through_another_topic_gets_an_unknown_errors_
             subscribe(rt.db, f"slack:{NEWS}", "poland", "instant")
             for _ in range(UNKNOWN_TRIES):  # within the patience: retried
                 await poll_once(rt)
-                due_now(rt.db)
+                _due_now(rt.db)
         async with _slack_runtime(settings(False), slack) as (rt, _):
             await poll_once(rt)
             subscribe(rt.db, f"slack:{NEWS}", "deploys", "instant")  # held all the same
-            due_now(rt.db, days_ago=2)
+            _due_now(rt.db, days_ago=2)
         assert [s for _, s, _ in _statuses(tmp_path)] == ["held"]
         async with _slack_runtime(settings(True, "sends AND entity:Poland"), slack) as (rt, _):
             await poll_once(rt)  # handed on to `deploys`, and Slack answers the code again
@@ -915,6 +907,6 @@ async def test_an_alert_given_back_through_another_topic_gets_an_unknown_errors_
             assert topic == "deploys"
             assert status == "pending", f"given up at once: {error}"
             slack.recover("chat.postMessage")
-            due_now(rt.db)
+            _due_now(rt.db)
             await poll_once(rt)
     assert [s for _, s, _ in _statuses(tmp_path)] == ["sent"]

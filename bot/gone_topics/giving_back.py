@@ -16,6 +16,7 @@ from bot.gone_topics.notices import back_text, tell
 from bot.gone_topics.requery import decide_again, other_takers
 from bot.gone_topics.tally import GIVING_BACK, Tally, tally_marks
 from bot.narrow import Redecision
+from bot.outbox import UNKNOWN_AFRESH
 from bot.redecide.topic_changes import QUERY_CHANGED
 from bot.store import HELD_FOR_GONE, SubscriptionRow, subscriptions, told_story
 
@@ -158,7 +159,7 @@ def _release(db: sqlite_utils.Database, sub: SubscriptionRow, story: int | None 
     if story is None:
         which = "subscription_id = ? AND status = 'held' AND error = ?"
     db.execute(
-        "UPDATE deliveries SET error = NULL, unknown_since = NULL, unknown_tries = 0, "
+        f"UPDATE deliveries SET error = NULL, {UNKNOWN_AFRESH}, "
         "status = CASE WHEN ? THEN 'held' WHEN ? AND "
         f"event_id = 0 THEN 'digest' ELSE 'pending' END WHERE {which}",
         [bool(sub.paused_reason), sub.mode == "digest", sub.id, GONE.format(sub.topic),

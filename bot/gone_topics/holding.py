@@ -12,6 +12,7 @@ import sqlite_utils
 from bot.gone_topics.held import GONE, held_count
 from bot.gone_topics.notices import gone_text, tell
 from bot.gone_topics.tally import HOLDING, Tally
+from bot.outbox import UNKNOWN_AFRESH
 from bot.redecide.channel import stored_item, taker, topic_exists
 from bot.store import HELD_FOR_GONE, SubscriptionRow, told_story
 
@@ -107,7 +108,7 @@ def _move(db: sqlite_utils.Database, d: dict[str, Any], to: SubscriptionRow, kin
         status = "digest" if to.mode == "digest" else "pending"
     return db.execute(
         "UPDATE deliveries SET subscription_id = ?, status = ?, kind = ?, error = CASE WHEN "
-        "error LIKE ? THEN NULL ELSE error END, unknown_since = NULL, unknown_tries = 0 "
+        f"error LIKE ? THEN NULL ELSE error END, {UNKNOWN_AFRESH} "
         "WHERE id = ?",
         [to.id, status, kind, HELD_FOR_GONE, d["id"]],
     ).rowcount
