@@ -275,11 +275,15 @@ async def test_the_event_loop_stays_responsive_while_a_feed_rewrites_all_it_has(
     tmp_path, feed_server
 ):
     """A feed that rewrites its 1,000 entries at once (a new summary style) is decided and
-    stored a chunk at a time: it held the loop 0.66 s in one go before, now about 0.1 s."""
+    stored a chunk at a time: it held the loop 0.66 s in one go before, now 0.02-0.05 s
+    (also with another test process on the 2 cores). Read, matched and stored in one go
+    today (re-created by hand) it holds the loop 0.31-0.46 s, which the 0.5 s this test
+    allowed let pass. No sentence vectors: a quiet rewrite keeps each item's own, and
+    computing them for the first poll was a third of the test's time."""
     feed_server.serve("/f", _reports(1000, "on Monday"))
     config = tmp_path / "wirewatch.yaml"
     config.write_text(
-        f"database: {tmp_path / 'w.db'}\narticles: {{fetch: false}}\n"
+        f"database: {tmp_path / 'w.db'}\narticles: {{fetch: false}}\nsentence_vectors: false\n"
         f"feeds:\n  - {{name: F, url: '{feed_server.url('/f')}'}}\n",
         encoding="utf-8",
     )
@@ -291,7 +295,7 @@ async def test_the_event_loop_stays_responsive_while_a_feed_rewrites_all_it_has(
             "SELECT count(*) FROM items WHERE summary LIKE '%late on Monday%'"
         ).fetchone()[0]
     assert rewritten == 1000  # nothing of the rewrite is lost by storing it in chunks
-    assert lag < 0.5, f"the event loop stalled {lag:.2f} s while a rewrite was decided"
+    assert lag < 0.25, f"the event loop stalled {lag:.2f} s while a rewrite was decided"
 
 
 # -- entity declarations however they are hidden ------------------------------------------------
