@@ -136,10 +136,11 @@ def _hostile(server: FeedServer) -> list[tuple[str, str | None]]:
     ]
 
 
-def _config(tmp_path: Path, feeds: list[tuple[str, str]]) -> Path:
+def _config(tmp_path: Path, feeds: list[tuple[str, str]], *, vectors: bool = True) -> Path:
     lines = [
         f"database: {tmp_path / 'w.db'}",
         "articles: {fetch: false}",
+        *([] if vectors else ["sentence_vectors: false"]),
         "network: {timeout: 2s}",
         "feeds:",
         *(f"  - {{name: {name}, url: '{url}'}}" for name, url in feeds),
@@ -389,16 +390,20 @@ def flood(n: int) -> bytes:
 async def test_the_event_loop_stays_responsive_while_a_flood_is_stored_and_sent(
     tmp_path, feed_server
 ):
+    """No sentence vectors: the worker's time for them was a third of the test's, and the
+    loop's share of them is taken in the same turns as the rest of storing."""
     feed_server.serve("/flood", flood(1000))
-    config = _config(tmp_path, [("Flood", feed_server.url("/flood"))])
+    config = _config(tmp_path, [("Flood", feed_server.url("/flood"))], vectors=False)
     async with console_runtime(load_settings(config)) as (rt, console):
         await parse_feed_async(b"<rss version='2.0'><channel/></rss>", feed_url=FEED_URL)
         lag, elapsed = await _max_lag_while(poll_once(rt))
     assert len(console.alerts()) == 1000
     # What a user needs, with margin: a chat command answered within Slack's 3 s. Not the
     # target (stalls stay well under 0.5 s; `python -m bench.stall` measures them), because
-    # a loaded machine doubles every stall and a tight timed test is a flaky one.
-    assert lag < 2.0, f"the event loop stalled {lag:.2f} s while polling ({elapsed:.1f} s)"
+    # a loaded machine doubles every stall and a tight timed test is a flaky one. Read:
+    # 0.06 s, 0.09 with another test process on the 2 cores; the flood stored in one
+    # transaction (re-created by hand) 1.24-1.30 s, which the 2 s this test allowed let pass.
+    assert lag < 0.75, f"the event loop stalled {lag:.2f} s while polling ({elapsed:.1f} s)"
 
 
 # -- re-alert storms ----------------------------------------------------------------------------
