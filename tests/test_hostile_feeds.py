@@ -136,10 +136,11 @@ def _hostile(server: FeedServer) -> list[tuple[str, str | None]]:
     ]
 
 
-def _config(tmp_path: Path, feeds: list[tuple[str, str]]) -> Path:
+def _config(tmp_path: Path, feeds: list[tuple[str, str]], *, vectors: bool = True) -> Path:
     lines = [
         f"database: {tmp_path / 'w.db'}",
         "articles: {fetch: false}",
+        *([] if vectors else ["sentence_vectors: false"]),
         "network: {timeout: 2s}",
         "feeds:",
         *(f"  - {{name: {name}, url: '{url}'}}" for name, url in feeds),
@@ -275,11 +276,15 @@ async def test_the_event_loop_stays_responsive_while_a_feed_rewrites_all_it_has(
     tmp_path, feed_server
 ):
     """A feed that rewrites its 1,000 entries at once (a new summary style) is decided and
-    stored a chunk at a time: it held the loop 0.66 s in one go before, now about 0.1 s."""
+    stored a chunk at a time: it held the loop 0.66 s in one go before, now 0.02-0.05 s
+    (also with another test process on the 2 cores). Read, matched and stored in one go
+    today (re-created by hand) it holds the loop 0.31-0.46 s, which the 0.5 s this test
+    allowed let pass. No sentence vectors: a quiet rewrite keeps each item's own, and
+    computing them for the first poll was a third of the test's time."""
     feed_server.serve("/f", _reports(1000, "on Monday"))
     config = tmp_path / "wirewatch.yaml"
     config.write_text(
-        f"database: {tmp_path / 'w.db'}\narticles: {{fetch: false}}\n"
+        f"database: {tmp_path / 'w.db'}\narticles: {{fetch: false}}\nsentence_vectors: false\n"
         f"feeds:\n  - {{name: F, url: '{feed_server.url('/f')}'}}\n",
         encoding="utf-8",
     )
@@ -291,7 +296,7 @@ async def test_the_event_loop_stays_responsive_while_a_feed_rewrites_all_it_has(
             "SELECT count(*) FROM items WHERE summary LIKE '%late on Monday%'"
         ).fetchone()[0]
     assert rewritten == 1000  # nothing of the rewrite is lost by storing it in chunks
-    assert lag < 0.5, f"the event loop stalled {lag:.2f} s while a rewrite was decided"
+    assert lag < 0.25, f"the event loop stalled {lag:.2f} s while a rewrite was decided"
 
 
 # -- entity declarations however they are hidden ------------------------------------------------
@@ -385,16 +390,20 @@ def flood(n: int) -> bytes:
 async def test_the_event_loop_stays_responsive_while_a_flood_is_stored_and_sent(
     tmp_path, feed_server
 ):
+    """No sentence vectors: the worker's time for them was a third of the test's, and the
+    loop's share of them is taken in the same turns as the rest of storing."""
     feed_server.serve("/flood", flood(1000))
-    config = _config(tmp_path, [("Flood", feed_server.url("/flood"))])
+    config = _config(tmp_path, [("Flood", feed_server.url("/flood"))], vectors=False)
     async with console_runtime(load_settings(config)) as (rt, console):
         await parse_feed_async(b"<rss version='2.0'><channel/></rss>", feed_url=FEED_URL)
         lag, elapsed = await _max_lag_while(poll_once(rt))
     assert len(console.alerts()) == 1000
     # What a user needs, with margin: a chat command answered within Slack's 3 s. Not the
     # target (stalls stay well under 0.5 s; `python -m bench.stall` measures them), because
-    # a loaded machine doubles every stall and a tight timed test is a flaky one.
-    assert lag < 2.0, f"the event loop stalled {lag:.2f} s while polling ({elapsed:.1f} s)"
+    # a loaded machine doubles every stall and a tight timed test is a flaky one. Read:
+    # 0.06 s, 0.09 with another test process on the 2 cores; the flood stored in one
+    # transaction (re-created by hand) 1.24-1.30 s, which the 2 s this test allowed let pass.
+    assert lag < 0.75, f"the event loop stalled {lag:.2f} s while polling ({elapsed:.1f} s)"
 
 
 # -- re-alert storms ----------------------------------------------------------------------------

@@ -80,17 +80,18 @@ async def test_run_with_discord_set_up_from_interactions(
                 mode="instant",
             )
             assert "now gets `troop-deployments`" in text_of(done), text_of(done)
+            # The hostile feed first: its next poll, 10 s on, is waited for below.
+            hostile = await stub.command(
+                "feeds", "add", user=stub.admin, channel=stub.alerts,
+                url=feed_server.url("/hostile.xml"),
+            )  # fmt: skip
+            assert "added" in text_of(hostile), text_of(hostile)
             for feed in demo:
                 added = await stub.command(
                     "feeds", "add", user=stub.admin, channel=stub.alerts,
                     url=feed.url, name=feed.name,
                 )  # fmt: skip
                 assert f"added `{feed.name}`" in text_of(added), text_of(added)
-            added = await stub.command(
-                "feeds", "add", user=stub.admin, channel=stub.alerts,
-                url=feed_server.url("/hostile.xml"),
-            )  # fmt: skip
-            assert "added" in text_of(added), text_of(added)
 
             def delivered() -> bool:
                 nk = nk_alerts(stub)
@@ -112,7 +113,7 @@ async def test_run_with_discord_set_up_from_interactions(
     sources = next(f for f in parent["embeds"][0]["fields"] if f["name"].startswith("Sources"))
     assert sources["name"] == "Sources (3)"  # the first message was edited to list them all
 
-    for reply in (refused, listed, done, added):
+    for reply in (refused, listed, done, hostile, added):
         assert all(r["flags"] & 64 for r in reply.replies())  # ephemeral
     everything = json.dumps([c.body for c in stub.calls], ensure_ascii=False)
     for distractor in DISTRACTORS:
