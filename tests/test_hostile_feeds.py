@@ -224,7 +224,7 @@ async def _max_lag_while(work, tick: float = 0.02) -> tuple[float, float]:
 def slow_to_parse() -> bytes:
     """No entities, no size excess: just markup that costs feedparser's sanitizer seconds.
 
-    The script tags keep it off the fast reader's plain-HTML path (bot.feeds.fastparse), so
+    The script tags keep it off the fast reader's plain-HTML path (bot.feeds.sanitize), so
     the sanitizer runs whichever reader takes the feed.
     """
     description = "&lt;p&gt;word &lt;script&gt;x&lt;/script&gt; " * 70_000
