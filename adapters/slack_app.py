@@ -103,7 +103,7 @@ class SlackAdapter(SlackCommands, SlackLookups):
         self._unreadable_told: set[str] = set()  # DMs the app may not read, named in the log
         self._running: set[asyncio.Future[Reply]] = set()
         # Why Slack refused the bot token mid-run, if it did: nothing goes out until a
-        # restart with a working one (bot.app.broken turns /healthz red with it).
+        # restart with a working one (bot.readiness.broken turns /healthz red with it).
         self.stopped_by: str | None = None
         self.app = AsyncApp(
             client=client,

@@ -42,11 +42,11 @@ def topic_settings(count: int) -> dict[str, dict[str, str]]:
 
 async def _wirewatch(urls: list[str], topics: int, db: str, cycles: int) -> list[dict]:
     from adapters.console import ConsoleAdapter
-    from bot.app import open_runtime
     from bot.feed_store import active_feeds
     from bot.outbox import deliver_notices, deliver_pending, reconcile
     from bot.pipeline import poll_many
     from bot.settings import Settings
+    from bot.startup import open_runtime
     from bot.workers import parse_feed_async
 
     settings = Settings.model_validate(
@@ -64,7 +64,7 @@ async def _wirewatch(urls: list[str], topics: int, db: str, cycles: int) -> list
         await parse_feed_async(b"<rss version='2.0'><channel/></rss>", feed_url=urls[0])
         out = []
         for _ in range(cycles):
-            with Meter() as m:  # the steps of bot.app.poll_once, timed apart
+            with Meter() as m:  # the steps of bot.poll_cycle.poll_once, timed apart
                 await reconcile(rt.db, rt.adapters)
                 results = await poll_many(rt.pipeline, active_feeds(rt.db))
                 polled = m.elapsed()

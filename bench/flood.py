@@ -42,7 +42,7 @@ import psutil
 def main(urls, db, vectors):
     from adapters.console import ConsoleAdapter
     from bench.contenders import topic_settings
-    from bot.app import open_runtime
+    from bench.stall import bot_runtime
     from bot.pipeline import poll_many
     from bot.settings import Settings
     from bot.feed_store import active_feeds
@@ -55,6 +55,7 @@ def main(urls, db, vectors):
         "subscriptions": [{"topic": "troop-deployments", "channel": "console"}],
         "articles": {"fetch": False}, "sentence_vectors": vectors,
     })
+    open_runtime, _ = bot_runtime()  # this tree's, or a baseline's bot.app
     me, peak = psutil.Process(), [0]
 
     def sample():

@@ -70,7 +70,8 @@ def run_sizes(sizes: tuple[int, ...], title: str, contenders=CONTENDERS) -> Sect
                 )
     section.notes += [
         "One cycle from an empty database: every item is new. wirewatch's cycle is "
-        "bot.app.poll_once's steps (reconcile, poll_many, deliver_pending, deliver_notices); "
+        "bot.poll_cycle.poll_once's steps (reconcile, poll_many, deliver_pending, "
+        "deliver_notices); "
         "article pages are not fetched (articles.fetch: false), as the baselines fetch none.",
         "CPU and peak RSS cover the whole process tree (wirewatch's 2 parse workers, the "
         "2-process feedparser pool); the feed server runs in its own process, not counted.",

@@ -10,7 +10,7 @@ Two measurements, both reported:
   one feed's poll times (interval jittered +-10 %, next poll counted from the end of the
   last one, polls only on 10 s scheduler ticks) gives the wait of an item published at a
   uniformly random moment; each simulated wait is added to a measured pipeline sample.
-- **real** (full only): the real scheduler (`bot.app.run_forever`) runs for 5 minutes over
+- **real** (full only): the real scheduler (`bot.loop.run_forever`) runs for 5 minutes over
   200 feeds polled every 60 s while probe items are published at random moments; latency is
   from the server accepting the publish to the stand-in receiving the alert. Wall clock.
 
@@ -99,10 +99,10 @@ def publish(server: FeedServer, feed: int) -> tuple[str, float]:
 
 async def pipeline_samples(server: FeedServer, db: str, rounds: int) -> list[float]:
     """Seconds from the start of a tick's poll to the stand-in holding the probe alert."""
-    from bot.app import open_runtime
     from bot.feed_store import active_feeds
     from bot.outbox import deliver_notices, deliver_pending
     from bot.pipeline import poll_many
+    from bot.startup import open_runtime
 
     stand_in = StandIn()
     samples: list[float] = []
@@ -142,7 +142,8 @@ def poll_wait_samples(count: int, rng: random.Random) -> list[float]:
 
 async def real_run(server: FeedServer, db: str, seconds: float) -> list[float]:
     """The real scheduler for `seconds`; probes published at random moments meanwhile."""
-    from bot.app import open_runtime, run_forever
+    from bot.loop import run_forever
+    from bot.startup import open_runtime
 
     stand_in = StandIn()
     published: dict[str, float] = {}

@@ -10,7 +10,7 @@ process, and of the process with its parse workers, is sampled every 0.5 s.
 Rows, in one invocation, each from a fresh copy of the database: the code of an earlier
 commit (bench.stall's BASELINE), this tree, and this tree freezing what start-up loaded
 (`gc.collect()` then `gc.freeze()` once the story index is loaded, as bench.stall's archive
-case does): what that experiment costs in memory. bot.app does not freeze (bench.stall says
+case does): what that experiment costs in memory. bot.startup does not freeze (bench.stall says
 why).
 
 Target: under 150 MB. `python -m bench.memory [--quick]` (quick: 100 feeds x 200 items, 25 s)
@@ -50,14 +50,17 @@ def write_config(path: Path, db: Path, server: FeedServer) -> Path:
 
 ROOT = Path(__file__).resolve().parent.parent
 # `wirewatch run --config FILE` of this tree (run from its root: an installed `wirewatch`
-# may be another checkout's), with the story index frozen once loaded when asked (bot.app's
+# may be another checkout's), with the story index frozen once loaded when asked (bot.startup's
 # name for `load_index` wrapped).
 RUN = """
 import gc, sys
-import bot.app as app
+try:
+    import bot.startup as start
+except ModuleNotFoundError:  # a baseline's bot, from before bot.app was split
+    import bot.app as start
 from bot.cli import main
 
-loaded = app.load_index
+loaded = start.load_index
 
 async def load_and_freeze(*args, **kwargs):
     index = await loaded(*args, **kwargs)
@@ -66,7 +69,7 @@ async def load_and_freeze(*args, **kwargs):
     return index
 
 if sys.argv[2] == "frozen":
-    app.load_index = load_and_freeze
+    start.load_index = load_and_freeze
 sys.exit(main(["run", "--config", sys.argv[1]]))
 """
 

@@ -402,8 +402,8 @@ def _long_stories(section: Section, path: Path, stories: int) -> None:
 
     from bench.latency import StandIn
     from bench.stall import _settings
-    from bot.app import open_runtime
     from bot.commands import Commands, Invocation
+    from bot.startup import open_runtime
 
     _long_archive(path, stories)
     subs = [{"topic": "troop-deployments", "channel": CHANNEL}]

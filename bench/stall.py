@@ -15,8 +15,8 @@ stall a chat command would see. Cases, each in a fresh interpreter:
   over what start-up loaded. Also run with what start-up loaded frozen (`gc.collect()`,
   then `gc.freeze()`, right after the runtime opened): what freezing would buy. (Measured
   on 2 cores: full passes cost 30-40 ms unfrozen and 1-2 ms frozen, but a 1,200-item poll
-  made none, its worst stall and peak RSS were the same either way; bot.app does not
-  freeze.)
+  made none, its worst stall and peak RSS were the same either way; the bot does
+  not freeze.)
 - commands: each chat command through `Commands.handle`, as an adapter sends it, on
   bench.bigdb's archive (full: 200 feeds x 1,000 items over 30 days, 200,000 items; quick:
   100 x 200) with a few topics and subscriptions besides. Then a poll of 4 new feeds x 50
@@ -158,6 +158,17 @@ async def worst_stalls(work: Awaitable[Any]) -> tuple[list[float], float, Any]:
     return gaps, elapsed, result
 
 
+def bot_runtime() -> tuple[Any, Any]:
+    """`open_runtime` and `poll_once` of the `bot` first on sys.path: bot.startup's and
+    bot.poll_cycle's, or bot.app's at a baseline from before they were split out of it."""
+    try:
+        from bot.poll_cycle import poll_once
+        from bot.startup import open_runtime
+    except ModuleNotFoundError:
+        from bot.app import open_runtime, poll_once  # type: ignore[no-redef]
+    return open_runtime, poll_once
+
+
 def _settings(db: Path, feeds: list[str], **extra: Any) -> Any:
     from bot.settings import Settings
 
@@ -178,9 +189,10 @@ async def _poll(settings: Any, feeds: list[Any] | None = None, again: bool = Fal
     """One measured poll in a runtime opened on `settings` (`again`: a first poll, then
     the measured one of the same feeds, their validators forgotten so that all is sent)."""
     from bench.latency import StandIn
-    from bot.app import open_runtime, poll_once
     from bot.feed_store import add_feed
     from bot.workers import parse_feed_async
+
+    open_runtime, poll_once = bot_runtime()
 
     pauses: list[float] = []
     began: list[float] = []
@@ -240,9 +252,10 @@ def _command_settings(db: Path) -> Any:
 async def _paths(db: Path, base: str, archived: int, inline: bool) -> list[dict]:
     """Each of COMMANDS, in order, through `Commands.handle` on the archive `db`."""
     from bench.latency import StandIn
-    from bot.app import open_runtime
     from bot.commands import Commands, Invocation
     from bot.workers import parse_feed_async
+
+    open_runtime, _ = bot_runtime()
 
     rows: list[dict] = []
     async with open_runtime(_command_settings(db), {CHANNEL: StandIn()}) as rt:
@@ -325,10 +338,11 @@ async def _long_writes(db: Path, base: str, first_feed: int, backlog: int) -> li
     """A poll of NEW_FEEDS new feeds storing while each of LONG_WRITES decides `backlog`
     queued alerts again; the heartbeat runs through both."""
     from bench.latency import StandIn
-    from bot.app import open_runtime, poll_once
     from bot.commands import Commands, Invocation
     from bot.feed_store import add_feed
     from bot.workers import parse_feed_async
+
+    open_runtime, poll_once = bot_runtime()
 
     rows: list[dict] = []
     async with open_runtime(_command_settings(db), {CHANNEL: StandIn()}) as rt:

@@ -3,8 +3,9 @@ cycle (or the demo's two) and its one line of report, stoppable by a signal as `
 the bot itself, with /healthz served first and the runtime opened behind it.
 
 bot.cli parses the arguments, loads the config and builds the adapters (the one place that
-names a platform), then calls in here. What a poll does is bot.app's and bot.pipeline's;
-nothing here fetches, matches or sends by itself, and nothing here names a platform.
+names a platform), then calls in here. What a poll does is bot.poll_cycle's (or bot.loop's)
+and bot.pipeline's; nothing here fetches, matches or sends by itself, and nothing here names
+a platform.
 """
 
 from __future__ import annotations
@@ -21,9 +22,9 @@ from bot.settings import Settings
 from bot.wording import counted
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
     from bot.chat import ChatAdapter
     from bot.indexfile import Loading
+    from bot.runtime import Runtime
 
 log = logging.getLogger("wirewatch")
 
@@ -68,8 +69,10 @@ async def _poll(settings: Settings, adapters: dict[str, ChatAdapter], cycles: in
     """`cycles` polls of every feed not backing off after failures (`poll_plan`), each
     followed by delivery (the demo runs two). Recorded as `run` records itself
     (bot.runstate), so that `wirewatch status` tells a cron deployment's polls too."""
-    from bot.app import open_runtime, poll_once, poll_plan, stop_adapters
+    from bot.loop import stop_adapters
+    from bot.poll_cycle import poll_once, poll_plan
     from bot.runstate import POLL
+    from bot.startup import open_runtime
     from bot.workers import pool_trouble
 
     async with open_runtime(settings, adapters, command=POLL) as rt:
@@ -147,15 +150,10 @@ def _backing_off(waiting: list) -> str:
 
 
 async def _run(settings: Settings, adapters: dict[str, ChatAdapter], port: int) -> int:
-    from bot.app import (
-        StartupStopped,
-        broken,
-        check_bulk_in_background,
-        open_runtime,
-        run_forever,
-        stop_adapters,
-    )
     from bot.indexfile import Loading
+    from bot.loop import run_forever, stop_adapters
+    from bot.readiness import broken
+    from bot.startup import StartupStopped, check_bulk_in_background, open_runtime
     from bot.web import build_app, serve
     from bot.workers import start_workers
 
@@ -197,8 +195,8 @@ async def _run(settings: Settings, adapters: dict[str, ChatAdapter], port: int) 
 
 def _health(started: list[Runtime], loading: Loading):
     """/readyz and the outbox gauges of /metrics, before and after the runtime is open."""
-    from bot.app import readiness
     from bot.outbox import failed_count, pending_count
+    from bot.readiness import readiness
 
     def ready() -> tuple[bool, str]:
         return readiness(started[0]) if started else (False, loading.describe())

@@ -258,7 +258,7 @@ async def send_channel(
     db: sqlite_utils.Database, adapter: ChatAdapter, channel: str
 ) -> ChannelDigest:
     """Post `channel`'s waiting digest now, as the scheduled job does: the same messages,
-    marks and failure handling. The caller holds the platform's drain lock (bot.app), so
+    marks and failure handling. The caller holds the platform's drain lock (bot.loop), so
     that no other digest or outbox drain claims the same deliveries meanwhile."""
     ident = split_channel(channel)[1]
     if not await _settle_doubts(db, adapter, channel, ident):

@@ -17,7 +17,7 @@ upgrade, or after the term code changed) are tokenised in the worker processes, 
 terms stored for the next time.
 
 Deliberately not here: what the index does with documents (bot.stories), and when to save
-(bot.app: at a clean stop, and now and then while running).
+(bot.startup at a clean stop, bot.loop now and then while running).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ _ALLOWED = {
 @dataclass
 class Loading:
     """How far the story index has loaded: for /readyz while the bot starts, and the logs;
-    `doing`: what the start does before it, when it takes time (`bot.app._ready`)."""
+    `doing`: what the start does before it, when it takes time (`bot.startup._ready`)."""
 
     done: int = 0
     total: int = 0

@@ -4,7 +4,7 @@
 run from a shell reads only the database. So `wirewatch run`, and a one-off `wirewatch poll`
 (cron's), keep one row there (`run_state`): which command, its pid, when it started, when
 its last poll cycle ended, and why its worker processes cannot work ("" while they can).
-Each writes it as soon as it holds the database's lock (bot.app.open_runtime), so that
+Each writes it as soon as it holds the database's lock (bot.startup.open_runtime), so that
 `status` names it while it loads; `run` again as its loop starts, then at most once per
 poll cycle: at once when the workers' state changed, else every RECORD_EVERY seconds;
 `poll` at the end of each of its cycles. A failed write is logged once and tried again

@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 
 from adapters.console import ConsoleAdapter
-from bot.app import Runtime, open_runtime
+from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.startup import open_runtime
 
 
 def recent(minutes: float = 5) -> str:

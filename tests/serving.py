@@ -9,8 +9,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.app import Runtime, poll_once
 from bot.commands import Commands, Invocation
+from bot.poll_cycle import poll_once
+from bot.runtime import Runtime
 
 
 @dataclass

@@ -23,11 +23,11 @@ import pytest
 import time_machine
 from apscheduler.events import EVENT_JOB_SUBMITTED
 
-from bot.app import run_forever
 from bot.clock import parse_iso, utcnow
 from bot.commands import Commands, Invocation
 from bot.errors import DeliveryError, FetchError
 from bot.feeds.fetch import Fetcher
+from bot.loop import run_forever
 from bot.model import Alert, MessageRef
 from bot.settings import Settings
 from tests.runtime import Console, console_runtime, make_settings

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from bot.app import Runtime, open_runtime
 from bot.clock import parse_iso
 from bot.commands import SUBCOMMANDS, Commands, Invocation, Reply
 from bot.feed_store import list_feeds
+from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.startup import open_runtime
 from bot.store import list_topics, subscriptions
 from tests.feedserver import ConnectionCounter, FeedServer
 

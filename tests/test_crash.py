@@ -30,8 +30,8 @@ from types import ModuleType
 
 import pytest
 
-from bot.app import poll_once
 from bot.failpoints import STEPS
+from bot.poll_cycle import poll_once
 from bot.settings import load_settings
 from tests.feedserver import FeedServer
 from tests.runtime import console_runtime
@@ -52,7 +52,8 @@ FEEDS = {
 # A chat platform that remembers, in a file that survives the kill, what it was sent.
 DRIVER = """
 import asyncio, json, os, sys
-from bot.app import open_runtime, poll_once
+from bot.poll_cycle import poll_once
+from bot.startup import open_runtime
 from bot.model import MessageRef
 from bot.settings import load_settings
 

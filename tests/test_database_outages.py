@@ -13,9 +13,9 @@ import sqlite3
 
 import pytest
 
-from bot.app import run_forever
 from bot.db import BUSY_TIMEOUT_MS
 from bot.feed_store import active_feeds
+from bot.loop import run_forever
 from bot.pipeline import poll_many
 from tests.feedserver import FeedServer
 from tests.runtime import console_runtime, make_settings, recent

@@ -10,14 +10,15 @@ from email.utils import format_datetime
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack_app import SlackAdapter
-from bot.app import open_runtime, poll_once
 from bot.digest import DIGEST_CHARS, send_digests
 from bot.errors import DeliveryError
 from bot.ingest import store_new_items
 from bot.model import MessageRef, Topic
 from bot.outbox import deliver_notices, deliver_pending
+from bot.poll_cycle import poll_once
 from bot.redecide import save_topic, subscribe
 from bot.settings import Settings
+from bot.startup import open_runtime
 from bot.store import subscriptions
 from tests.slackstub import SIGNING_SECRET, TOKEN, SlackStub
 from tests.test_outbox import NK, NK2, NOW, RED, Platform, _item, _setup
@@ -231,8 +232,9 @@ async def test_a_digest_overdue_when_the_bot_starts_goes_out_at_once(tmp_path):
     # a crash loop, a laptop that sleeps) would never send one.
     import asyncio
 
-    from bot.app import open_runtime, run_forever
     from bot.clock import iso
+    from bot.loop import run_forever
+    from bot.startup import open_runtime
     from tests.runtime import make_settings
 
     db, feed, index = _setup(tmp_path, channels=())

@@ -11,7 +11,6 @@ import string
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.app import open_runtime, poll_once
 from bot.commands import Commands, Invocation, Reply
 from bot.commands.recap import RECAP_STORIES
 from bot.demo.server import serve_demo
@@ -19,7 +18,9 @@ from bot.digest import send_digests
 from bot.feed_store import add_feed
 from bot.ingest import store_new_items
 from bot.outbox import deliver_pending
+from bot.poll_cycle import poll_once
 from bot.redecide import subscribe
+from bot.startup import open_runtime
 from bot.stories.index import StoryIndex
 from tests.discordstub import DiscordStub
 from tests.feedserver import FeedServer

@@ -1,5 +1,5 @@
 """`subscribe TOPIC digest` says when the next digest goes out: while the bot runs, the time
-its scheduler will actually run the digest job (bot.app.run_forever), not a second guess.
+its scheduler will actually run the digest job (bot.loop.run_forever), not a second guess.
 
 `next_digest_at` (what a start would schedule) is right only until the job has run once:
 after a run that could send nothing (the platform down), it still counts from the last
@@ -14,15 +14,17 @@ from datetime import timedelta
 import pytest
 from apscheduler.job import Job
 
-from bot.app import Runtime, open_runtime, run_forever
 from bot.cli_run import _due_digests
 from bot.clock import iso, minute_utc, utcnow
 from bot.commands import Commands, Invocation
 from bot.digest import next_digest_at, send_digests
 from bot.errors import DeliveryError
 from bot.ingest import store_new_items
+from bot.loop import run_forever
 from bot.model import Topic
 from bot.redecide import save_topic, subscribe
+from bot.runtime import Runtime
+from bot.startup import open_runtime
 from bot.store import pause_channel
 from tests.runtime import make_settings
 from tests.test_outbox import NK, NOW, RED, Platform, _item, _setup

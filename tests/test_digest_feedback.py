@@ -17,12 +17,12 @@ from pathlib import Path
 from adapters.console import ConsoleAdapter
 from adapters.discord_render import digest_embed
 from adapters.slack_render import escape
-from bot.app import poll_once
 from bot.cli import main
 from bot.db import open_database
 from bot.digest import send_digests
 from bot.feedback import record_label
 from bot.ingest import store_new_items
+from bot.poll_cycle import poll_once
 from bot.redecide import subscribe
 from tests.feedserver import FeedServer
 from tests.test_digest import LITHUANIA, NK_REPORTS, _outlet_feed

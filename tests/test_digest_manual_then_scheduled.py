@@ -15,8 +15,10 @@ from pathlib import Path
 
 from apscheduler.job import Job
 
-from bot.app import Runtime, poll_once, run_forever
 from bot.clock import iso, minute_utc, parse_stored, utcnow
+from bot.loop import run_forever
+from bot.poll_cycle import poll_once
+from bot.runtime import Runtime
 from tests.feedserver import FeedServer
 from tests.test_digest import _outlet_feed
 from tests.test_digest_feedback import ESTONIA, _config, _serve

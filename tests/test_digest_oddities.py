@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from adapters.console import ConsoleAdapter
-from bot.app import poll_once
 from bot.digest import send_digests
 from bot.ingest import store_new_items
 from bot.outbox import deliver_pending
+from bot.poll_cycle import poll_once
 from bot.redecide import subscribe
 from bot.store import set_muted
 from tests.discordstub import DiscordStub

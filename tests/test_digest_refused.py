@@ -13,9 +13,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.app import poll_once
 from bot.digest import send_digests
 from bot.outbox import FAULT_ATTEMPTS
+from bot.poll_cycle import poll_once
 from bot.store import subscriptions
 from tests.discordstub import DiscordStub
 from tests.feedserver import FeedServer

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import re
 
-from bot.app import open_runtime, poll_once
 from bot.clock import iso, utcnow
 from bot.digest import send_digests
 from bot.errors import DeliveryError
 from bot.feedback import answer, record_label
 from bot.model import MessageRef
+from bot.poll_cycle import poll_once
+from bot.startup import open_runtime
 from tests.runtime import Console, console_runtime
 from tests.test_gone_topics import POLAND, _ask, _feed, _notices, _queue, _settings, _statuses
 

@@ -24,7 +24,6 @@ import pytest_asyncio
 
 from adapters.discord_bot import PERMISSIONS, DiscordAdapter, discord_from_env, invite_url
 from adapters.discord_commands import POSTING
-from bot.app import Runtime, broken, open_runtime, poll_once
 from bot.clock import utcnow
 from bot.commands import Commands
 from bot.demo.server import serve_demo
@@ -33,7 +32,11 @@ from bot.errors import ConfigError, DeliveryError
 from bot.feed_store import add_feed, list_feeds
 from bot.model import Alert, Source
 from bot.outbox import deliver_notices
+from bot.poll_cycle import poll_once
+from bot.readiness import broken
+from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.startup import open_runtime
 from bot.store import list_topics, subscriptions
 from bot.web import build_app, serve
 from tests.discordstub import MANAGE_CHANNELS, DiscordStub

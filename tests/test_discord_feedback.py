@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from bot.app import poll_once
 from bot.demo.server import serve_demo
 from bot.maintenance import prune
+from bot.poll_cycle import poll_once
 from tests.discordstub import EPHEMERAL, DiscordStub
 from tests.test_discord import discord_runtime, settings_for, text_of
 

@@ -22,11 +22,12 @@ from adapters import slack_render
 from adapters.console import ConsoleAdapter, plain
 from adapters.discord_render import feed_text, reply_text
 from adapters.discord_schema import read_options
-from bot.app import poll_once, tell_broken
+from bot.broken_topics import tell_broken
 from bot.commands import SUBCOMMANDS, Commands, Invocation, parse
 from bot.commands.grammar import text_for
 from bot.digest import send_digests
 from bot.outbox import deliver_notices
+from bot.poll_cycle import poll_once
 from bot.store import subscriptions
 from tests.discordstub import DiscordStub, _option_tree
 from tests.feedserver import FeedServer

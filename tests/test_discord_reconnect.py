@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.app import open_runtime, readiness
+from bot.readiness import readiness
 from bot.settings import Settings
+from bot.startup import open_runtime
 from tests.test_discord import adapter_for, stub  # noqa: F401  (the stand-in's fixture)
 
 pytestmark = pytest.mark.slow

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bot.app import poll_once
 from bot.cli import main
 from bot.clock import parse_iso, utcnow
 from bot.feed_store import FeedRow, add_feed, find_feed
+from bot.poll_cycle import poll_once
 from bot.settings import load_settings
 from tests.runtime import console_runtime, recent
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from bot.app import poll_once
 from bot.cli import main
 from bot.commands import Commands, Invocation
 from bot.health import Rhythm, rhythm, silent_after
+from bot.poll_cycle import poll_once
 from bot.settings import HealthSettings, Settings
 from tests.discordstub import DiscordStub
 from tests.runtime import console_runtime

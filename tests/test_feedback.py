@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from adapters.console import alert_json, alert_text
-from bot.app import open_runtime
 from bot.cli import main
 from bot.clock import utcnow
 from bot.commands import Commands, Invocation, Reply
@@ -29,6 +28,7 @@ from bot.labelled import load_labelled
 from bot.maintenance import prune
 from bot.model import Alert
 from bot.settings import Settings
+from bot.startup import open_runtime
 
 SLACK = "slack:C0NEWS"
 

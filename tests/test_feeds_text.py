@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bot.app import poll_once
 from bot.cli import main
+from bot.poll_cycle import poll_once
 from bot.settings import load_settings
 from tests.runtime import console_runtime
 

@@ -23,7 +23,6 @@ import yaml
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack_app import SlackAdapter
-from bot.app import Runtime, open_runtime, poll_once
 from bot.cli import main
 from bot.clock import iso, utcnow
 from bot.commands import Commands, Invocation, Reply, parse
@@ -33,8 +32,11 @@ from bot.feed_store import active_feeds
 from bot.model import Topic
 from bot.outbox import UNKNOWN_TRIES, hold_channel
 from bot.pipeline import poll_many
+from bot.poll_cycle import poll_once
 from bot.redecide import save_topic, subscribe
+from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.startup import open_runtime
 from bot.store import subscriptions
 from tests.runtime import console_runtime
 from tests.slackstub import TOKEN, SlackStub

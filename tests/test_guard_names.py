@@ -44,7 +44,7 @@ async def test_a_name_that_resolves_to_this_machine_is_never_connected_to():
 
 
 async def test_feeds_add_from_chat_refuses_such_a_name(tmp_path):
-    from bot.app import open_runtime
+    from bot.startup import open_runtime
 
     name = _own_name()
     async with (

@@ -25,11 +25,11 @@ import brotli
 import pytest
 from aiohttp import web
 
-from bot.app import poll_once
 from bot.cli import main
 from bot.errors import FeedParseError
 from bot.feed_store import list_feeds
 from bot.feeds.parse import parse_feed
+from bot.poll_cycle import poll_once
 from bot.settings import load_settings
 from bot.workers import parse_feed_async
 from tests.feedserver import FeedServer

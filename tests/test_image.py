@@ -26,8 +26,8 @@ from docker.utils.build import exclude_paths
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from bot.app import run_forever
 from bot.durations import parse_duration
+from bot.loop import run_forever
 from bot.web import build_app
 from tests.runtime import free_port
 

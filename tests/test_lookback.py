@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest_asyncio
 
-from bot.app import Runtime, poll_once
 from bot.clock import iso, utcnow
 from bot.commands import Commands, Invocation
 from bot.demo.server import serve_demo
+from bot.poll_cycle import poll_once
 from bot.redecide import subscribe
+from bot.runtime import Runtime
 from bot.wording import counted
 from tests.feedserver import FeedServer
 from tests.runtime import Console, console_runtime, make_settings

@@ -24,9 +24,11 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.discord_bot import DiscordAdapter
 from adapters.slack_app import SlackAdapter
-from bot.app import Runtime, open_runtime, poll_once
 from bot.clock import iso, utcnow
+from bot.poll_cycle import poll_once
+from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.startup import open_runtime
 from tests.discordstub import DiscordStub
 from tests.feedserver import FeedServer
 from tests.slackstub import AFTER_THE_WORK, TOKEN, SlackStub

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from bot.app import Runtime, poll_once
 from bot.commands import Commands, Invocation
 from bot.demo.server import serve_demo
+from bot.poll_cycle import poll_once
+from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store import subscriptions
 from tests.discordstub import DiscordStub
@@ -113,7 +114,7 @@ async def test_a_channel_hears_an_item_through_another_subscription_its_filter_a
 async def test_subscribe_narrowed_lists_the_effective_query_and_resubscribing_clears_it(
     tmp_path: Path,
 ) -> None:
-    from bot.app import open_runtime
+    from bot.startup import open_runtime
 
     async with open_runtime(make_settings(tmp_path), {}) as rt:
         cmds = Commands(rt)
@@ -154,7 +155,7 @@ async def test_subscribe_narrowed_lists_the_effective_query_and_resubscribing_cl
 async def test_bad_narrowing_is_refused_and_changes_nothing(
     tmp_path: Path, text: str, says: str
 ) -> None:
-    from bot.app import open_runtime
+    from bot.startup import open_runtime
 
     async with open_runtime(make_settings(tmp_path), {}) as rt:
         before = snapshot(rt)
@@ -165,7 +166,7 @@ async def test_bad_narrowing_is_refused_and_changes_nothing(
 
 
 async def test_a_topic_named_in_a_filter_cannot_be_removed(tmp_path: Path) -> None:
-    from bot.app import open_runtime
+    from bot.startup import open_runtime
 
     async with open_runtime(make_settings(tmp_path), {}) as rt:
         cmds = Commands(rt)

@@ -14,13 +14,13 @@ import subprocess
 import sys
 
 from bot import opinions
-from bot.app import poll_once
 from bot.cli import main
 from bot.commands import Commands, Invocation, Reply
 from bot.encoder import for_head
 from bot.encoder.weights import SHA256
 from bot.gazetteer import Gazetteer
 from bot.opinions import explain_now
+from bot.poll_cycle import poll_once
 from bot.relevance.model import ENCODER, LinearModel
 from bot.relevance.train import CORPUS, corpus_digest
 from bot.topics.load import load_topics

@@ -316,7 +316,7 @@ def test_a_log_format_that_is_not_one_is_refused(tmp_path, capsys, monkeypatch, 
 async def test_readyz_names_what_is_not_ready(tmp_path):
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-    from bot.app import readiness
+    from bot.readiness import readiness
     from tests.runtime import console_runtime, make_settings
 
     async with console_runtime(make_settings(tmp_path / "w.db", [])) as (rt, _):

@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.app import poll_once
 from bot.digest import send_digests
+from bot.poll_cycle import poll_once
 from tests.discordstub import DiscordStub
 from tests.feedserver import FeedServer
 from tests.test_digest import NK_REPORTS, _outlet_feed

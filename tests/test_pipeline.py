@@ -11,9 +11,9 @@ import sys
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-from bot.app import poll_once
 from bot.demo.server import serve_demo
 from bot.feed_store import find_feed, list_feeds
+from bot.poll_cycle import poll_once
 from tests.feedserver import FeedServer
 from tests.runtime import console_runtime, make_settings
 

@@ -16,11 +16,13 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
-from bot.app import open_runtime, poll_once, run_forever
 from bot.clock import iso, parse_iso, utcnow
 from bot.errors import DeliveryError
+from bot.loop import run_forever
 from bot.model import Alert, MessageRef
+from bot.poll_cycle import poll_once
 from bot.redecide import subscribe
+from bot.startup import open_runtime
 from tests.runtime import make_settings
 
 STEP = timedelta(minutes=5)

@@ -16,10 +16,10 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from bot import metrics
-from bot.app import poll_once
 from bot.cli import main
 from bot.clock import parse_iso, utcnow
 from bot.feed_store import find_feed
+from bot.poll_cycle import poll_once
 from bot.settings import load_settings
 from tests.runtime import console_runtime
 

@@ -19,12 +19,14 @@ from aiohttp import web
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack_app import SlackAdapter
-from bot.app import Runtime, open_runtime, poll_once
 from bot.commands import Commands, Invocation
 from bot.feed_store import active_feeds
 from bot.outbox import FAULT_ATTEMPTS, failed_count, pending_count
 from bot.pipeline import poll_many
+from bot.poll_cycle import poll_once
+from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.startup import open_runtime
 from bot.web import build_app
 from tests.feedserver import FeedServer
 from tests.runtime import Console

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import poll_once
+from bot.poll_cycle import poll_once
 from bot.settings import Settings
 from tests.feedserver import FeedServer
 from tests.runtime import console_runtime, recent

@@ -17,10 +17,11 @@ from aiohttp import web
 from adapters.console import alert_text as console_text
 from adapters.discord_render import alert_embed
 from adapters.slack_render import alert_blocks
-from bot.app import Runtime, poll_once
 from bot.feed_store import add_feed
 from bot.feeds.fetch import Fetcher
 from bot.model import Alert, Source
+from bot.poll_cycle import poll_once
+from bot.runtime import Runtime
 from tests.feedserver import FeedServer
 from tests.runtime import Console, console_runtime, make_settings
 

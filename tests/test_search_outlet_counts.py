@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from bot.app import Runtime
 from bot.commands.found import search_found
+from bot.runtime import Runtime
 from bot.search_count_store import count_matches
 from bot.search_store import search_items
 from tests.feedserver import FeedServer

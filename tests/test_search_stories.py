@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest_asyncio
 
-from bot.app import Runtime, poll_once
+from bot.poll_cycle import poll_once
 from bot.redecide import subscribe
+from bot.runtime import Runtime
 from tests.feedserver import FeedServer
 from tests.runtime import Console, console_runtime, make_settings
 from tests.test_lookback import CONVOYS, ask, listed

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from bot.app import poll_once
 from bot.feeds.parse import parse_feed
+from bot.poll_cycle import poll_once
 from bot.settings import Settings
 from tests.feedserver import FeedServer
 from tests.runtime import console_runtime

@@ -21,10 +21,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import ADAPTERS_STOP, GRACE, open_runtime, poll_once, run_forever, stop_adapters
+from bot.loop import ADAPTERS_STOP, GRACE, run_forever, stop_adapters
 from bot.model import Alert, MessageRef
+from bot.poll_cycle import poll_once
 from bot.redecide import subscribe
 from bot.settings import load_settings
+from bot.startup import open_runtime
 from tests.runtime import console_runtime, free_port, make_settings, read_until
 
 FAST = "Poland deploys 2,000 troops to the Belarus border"

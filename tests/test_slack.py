@@ -26,7 +26,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters import slack_render as render
 from adapters.slack_app import SlackAdapter, slack_from_env
-from bot.app import Runtime, open_runtime, poll_once
 from bot.clock import iso, utcnow
 from bot.commands import SUBCOMMANDS, Commands
 from bot.demo.server import serve_demo
@@ -36,7 +35,10 @@ from bot.errors import ConfigError, DeliveryError
 from bot.feed_store import list_feeds
 from bot.model import Alert, Corroboration, Edit, Source
 from bot.outbox import deliver_pending
+from bot.poll_cycle import poll_once
+from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.startup import open_runtime
 from bot.store import subscriptions
 from tests.feedserver import FeedServer
 from tests.runtime import DEMO_DISTRACTORS

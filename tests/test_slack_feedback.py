@@ -15,11 +15,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack_app import SlackAdapter
 from adapters.slack_commands import EVENTS_PATH
-from bot.app import open_runtime, poll_once
 from bot.commands import Commands
 from bot.demo.server import serve_demo
 from bot.maintenance import prune
+from bot.poll_cycle import poll_once
 from bot.settings import Settings
+from bot.startup import open_runtime
 from tests.feedserver import FeedServer
 from tests.slackstub import APP_TOKEN, TOKEN, SlackStub, signed_action
 from tests.test_commands import NK_FEED

@@ -21,10 +21,11 @@ import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack_app import SlackAdapter
-from bot.app import Runtime, poll_once
 from bot.clock import iso, utcnow
 from bot.digest import send_digests
 from bot.model import Alert
+from bot.poll_cycle import poll_once
+from bot.runtime import Runtime
 from tests.slackstub import TOKEN, SlackStub
 from tests.test_busy_channel import (
     NEWS,

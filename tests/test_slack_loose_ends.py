@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.app import poll_once
 from bot.clock import iso, utcnow
 from bot.outbox import FAULT_ATTEMPTS, UNKNOWN_TRIES, deliver_pending, reconcile
+from bot.poll_cycle import poll_once
 from bot.store import subscriptions
 from tests.feedserver import FeedServer
 from tests.test_slack import NEWS, ROOT, slack_env

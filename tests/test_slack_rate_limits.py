@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from bot.app import poll_once
 from bot.clock import iso, parse_iso, utcnow
 from bot.outbox import deliver_pending
+from bot.poll_cycle import poll_once
 from tests.feedserver import FeedServer
 from tests.test_slack import NEWS, slack_env
 from tests.test_slack_outages import TWO_STORIES

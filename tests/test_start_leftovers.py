@@ -23,11 +23,11 @@ import pytest
 import yaml
 
 from bot import db as dbmod
-from bot.app import open_runtime
 from bot.cli import main
 from bot.commands import Commands, Invocation
 from bot.redecide import slices
 from bot.settings import Settings
+from bot.startup import open_runtime
 from tests.runtime import Console, console_runtime
 from tests.test_stop_while_deciding import _stopped_start, _unfinished
 from tests.test_storage_faults import tmpfs_in

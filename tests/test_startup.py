@@ -22,7 +22,7 @@ from tests.runtime import free_port, read_until
 from tests.test_stop_while_deciding import _config_backlog
 from tests.test_write_wait import TOPIC
 
-# What /readyz says while the start decides waiting alerts again (`bot.app._ready`).
+# What /readyz says while the start decides waiting alerts again (`bot.startup._ready`).
 REDECIDING = "deciding waiting alerts again (a topic or subscription changed)"
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.app import open_runtime
 from bot.commands import Commands, Invocation
 from bot.digest import send_digests
 from bot.feed_store import add_feed
@@ -14,6 +13,7 @@ from bot.feedback_export import labelled_items
 from bot.ingest import store_new_items
 from bot.outbox import deliver_pending
 from bot.redecide import subscribe
+from bot.startup import open_runtime
 from bot.stories import StoryIndex
 from tests.test_commands import make_settings
 from tests.test_digest_feedback import _delivery

@@ -25,10 +25,10 @@ import pytest
 import time_machine
 
 from bot import runstate
-from bot.app import run_forever
 from bot.check import load_checked
 from bot.cli import main
 from bot.gazetteer import Gazetteer
+from bot.loop import run_forever
 from bot.workers import shutdown_workers
 from tests.feedserver import FeedServer
 from tests.runtime import console_runtime, read_until, recent

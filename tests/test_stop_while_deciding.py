@@ -24,13 +24,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import StartupStopped, open_runtime, run_forever, stop_adapters
 from bot.commands import Commands, Invocation
 from bot.errors import StoppingError
 from bot.feed_store import active_feeds
+from bot.loop import run_forever, stop_adapters
 from bot.pipeline import poll_many
 from bot.redecide import subscribe
 from bot.settings import Settings
+from bot.startup import StartupStopped, open_runtime
 from bot.store_thread import StoreThread
 from tests.feedserver import FeedServer
 from tests.runtime import Console, console_runtime

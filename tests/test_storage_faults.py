@@ -24,12 +24,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import POLL_TICK, poll_once, run_forever
 from bot.cli import main
 from bot.db import open_database
 from bot.errors import StoreError
 from bot.feed_store import add_feed, due_feeds
+from bot.loop import POLL_TICK, run_forever
 from bot.migrations import SCHEMA_VERSION
+from bot.poll_cycle import poll_once
 from bot.settings import load_settings
 from tests.runtime import console_runtime
 

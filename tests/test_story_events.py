@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 import sqlite_utils
 
-from bot.app import Runtime, poll_once
 from bot.commands import Commands, Invocation
 from bot.db import APPLICATION_ID, open_database
 from bot.demo.server import serve_demo
@@ -19,6 +18,8 @@ from bot.maintenance import prune
 from bot.migrations import MIGRATIONS
 from bot.outbox import OutboxStats
 from bot.pipeline import PollResult
+from bot.poll_cycle import poll_once
+from bot.runtime import Runtime
 from bot.search_store import search_items
 from bot.settings import Settings
 from tests.feedserver import FeedServer

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from bot.app import poll_once
 from bot.commands import SUBCOMMANDS
 from bot.demo.server import serve_demo
+from bot.poll_cycle import poll_once
 from bot.settings import Settings
 from bot.store import subscriptions
 from tests.discordstub import DiscordStub

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 from bot import sentencevectors, storyvectors
-from bot.app import poll_once
 from bot.backtest import archive
 from bot.commands import Commands, Invocation
 from bot.db import open_database, write
@@ -19,6 +18,7 @@ from bot.feed_store import add_feed
 from bot.gazetteer import Gazetteer
 from bot.grouping import JOIN_FEATURES, VECTOR_DIM, could_reach, join_model, join_probability
 from bot.model import Topic
+from bot.poll_cycle import poll_once
 from bot.prepare import feed_terms
 from bot.replay import replay
 from bot.stories import StoryDoc, StoryIndex
@@ -154,7 +154,7 @@ async def test_an_edited_headline_gets_its_new_vector_and_a_summary_edit_keeps_t
 async def _across_an_edit(tmp_path, feed_server, first: str, then: str):
     """Poll `first`, then `then` from one feed: the items' ids, their titles at the end, and
     their vectors before, after, and after the clean-up of items out of the window."""
-    from bot.app import _forget_terms
+    from bot.loop import _forget_terms
 
     settings = make_settings(
         tmp_path / "w.db", [("Wire", feed_server.url("/rss"))], articles={"fetch": False}
@@ -367,7 +367,7 @@ async def test_vectors_outlive_the_story_window_for_backtests_until_keep_vectors
     """`topics backtest` reads the stored vectors rather than ask the encoder for a month of
     items again: the clean-up that forgets an item's story terms when it leaves the story
     window keeps its vector until `keep_vectors` has passed (30 days by default)."""
-    from bot.app import _forget_terms
+    from bot.loop import _forget_terms
 
     vector = sentencevectors.ask_now([FIRST])[0]
     now = datetime.now(UTC)

@@ -12,12 +12,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot import storyterms
-from bot.app import poll_once
 from bot.clock import iso, parse_iso
 from bot.db import open_database
 from bot.demo.server import serve_demo
 from bot.indexfile import Loading, index_path, load_index
 from bot.ingest import grouping_text
+from bot.poll_cycle import poll_once
 from bot.prepare import feed_terms
 from bot.stories import StoryDoc, StoryIndex, doc_terms
 from tests.itemsdb import fill

@@ -9,7 +9,6 @@ from dataclasses import replace
 from datetime import timedelta
 
 from bot import metrics
-from bot.app import open_runtime
 from bot.clock import iso
 from bot.commands import WAITING_THROUGH, Commands, Invocation
 from bot.digest import send_digests
@@ -21,6 +20,7 @@ from bot.model import Entry, TopicMatch
 from bot.outbox import deliver_pending, hold_channel
 from bot.redecide import subscribe, sync_config_subscriptions, unsubscribe
 from bot.settings import Settings
+from bot.startup import open_runtime
 from bot.store import pause_channel, set_muted
 from bot.stories import StoryIndex
 from bot.text import versions

@@ -11,10 +11,10 @@ from pathlib import Path
 import sqlite_utils
 import time_machine
 
-from bot.app import open_runtime
 from bot.commands import Commands
 from bot.db import APPLICATION_ID, open_database
 from bot.migrations import MIGRATIONS
+from bot.startup import open_runtime
 from tests.discordstub import DiscordStub
 from tests.test_commands import MEMBER, make_settings, run
 from tests.test_discord import discord_runtime, stub, text_of  # noqa: F401 (fixture)

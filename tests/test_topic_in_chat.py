@@ -19,9 +19,10 @@ import pytest
 import pytest_asyncio
 
 from adapters import slack_render
-from bot.app import Runtime, open_runtime
 from bot.commands import Commands
+from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.startup import open_runtime
 from bot.store import list_topics
 from tests.discordstub import DiscordStub
 from tests.test_commands import MEMBER, make_settings, run

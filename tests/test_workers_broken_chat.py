@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from bot.app import Runtime, open_runtime, poll_once
 from bot.commands import Commands, Invocation, Reply
 from bot.feed_store import list_feeds
+from bot.poll_cycle import poll_once
+from bot.runtime import Runtime
 from bot.settings import Settings
+from bot.startup import open_runtime
 from bot.workers import shutdown_workers
 from tests.feedserver import FeedServer
 from tests.runtime import recent

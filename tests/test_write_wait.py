@@ -30,10 +30,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import poll_once
 from bot.clock import iso, utcnow
 from bot.commands import Commands, Invocation
 from bot.db import open_database, write
+from bot.poll_cycle import poll_once
 from bot.settings import Settings
 from tests.feedserver import FeedServer
 from tests.runtime import console_runtime, recent
@@ -270,7 +270,7 @@ KILLED_COMMAND = """
 import asyncio, sys
 from pathlib import Path
 from bot.redecide import slices
-from bot.app import open_runtime
+from bot.startup import open_runtime
 from bot.commands import Commands, Invocation
 from tests.runtime import Console
 from tests.test_write_wait import _settings

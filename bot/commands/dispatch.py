@@ -30,7 +30,7 @@ from bot.store import subscriptions as subscriptions_in
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-    from bot.app import Runtime
+    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

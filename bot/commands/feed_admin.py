@@ -31,9 +31,9 @@ from bot.workers import WorkersBroken, parse_feed_async
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-    from bot.app import Runtime
     from bot.commands.calls import StoreCalls
     from bot.feed_store import FeedRow
+    from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ WHAT_ALERT_IS = "ALERT is the alert's number (`ref 12` under an alert or on a di
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-    from bot.app import Runtime
+    from bot.runtime import Runtime
 
 
 def feedback(db: Database, rt: Runtime, inv: Invocation, rest: str) -> Reply:

@@ -39,8 +39,8 @@ from bot.workers import pool_trouble
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-    from bot.app import Runtime
     from bot.commands.calls import StoreCalls
+    from bot.runtime import Runtime
 
 FIRST_TOPIC = "troop-deployments"  # the built-in topic: what a new channel most likely wants
 

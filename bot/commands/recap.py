@@ -36,8 +36,8 @@ from bot.wording import counted
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-    from bot.app import Runtime
     from bot.commands.calls import StoreCalls
+    from bot.runtime import Runtime
 
 MAX_SINCE = REACH  # what a morning after a weekend needs; `db prune` keeps that much
 RECAP_STORIES = 50  # lines of a recap's page: on Discord already a dozen messages

@@ -36,7 +36,7 @@ from bot.wording import counted
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-    from bot.app import Runtime
+    from bot.runtime import Runtime
     from bot.store import SubscriptionRow
 
 MODES = ("instant", "digest")
@@ -155,7 +155,7 @@ def _narrowing_flags(rest: str) -> tuple[str, dict[str, str]]:
 
 def next_digest(db: Database, rt: Runtime, channel: str | None = None) -> datetime:
     """When the next digest goes out: the running scheduler's own next run of the digest
-    job (`bot.app.run_forever`), else when a start would send the first (`next_digest_at`);
+    job (`bot.loop.run_forever`), else when a start would send the first (`next_digest_at`);
     of `channel`, the run after that one when it will skip the channel (`channel_due`)."""
     every = rt.settings.digest_every
     job = rt.scheduler.get_job("digest") if rt.scheduler and rt.scheduler.running else None

@@ -21,7 +21,7 @@ from bot.store import set_muted, subscriptions
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-    from bot.app import Runtime
+    from bot.runtime import Runtime
 
 MAX_MUTE = 90 * 86400.0
 

@@ -17,7 +17,7 @@ import re
 from typing import TYPE_CHECKING
 
 from bot import metrics
-from bot.app import build_matcher
+from bot.broken_topics import build_matcher
 from bot.clock import iso, utcnow
 from bot.commands.echo import dropped, one_line, shown, when
 from bot.commands.grammar import Invocation
@@ -38,9 +38,9 @@ from bot.wording import counted
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
-    from bot.app import Runtime
     from bot.commands.calls import StoreCalls
     from bot.gazetteer import Gazetteer
+    from bot.runtime import Runtime
 
 TOPIC_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 QUERY_SHOWN = 200  # characters of a built-in or config topic's query that `topics` shows

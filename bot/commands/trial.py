@@ -25,8 +25,8 @@ from bot.text.clean import html_to_text, page_title
 from bot.workers import extract_article_async
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
     from bot.commands.calls import StoreCalls
+    from bot.runtime import Runtime
 
 SEVERAL_WORDS = "a query of several words goes in backticks: test `QUERY` TEXT"
 # How a query goes on and a text hardly ever starts: `test deploy* NEAR/5 troops TEXT`

@@ -17,7 +17,7 @@ from bot.errors import CommandError, UnsafeURLError
 from bot.feeds.guard import check_url
 
 if TYPE_CHECKING:
-    from bot.app import Runtime
+    from bot.runtime import Runtime
 
 URL_TEXT = re.compile(r"^https?://\S+$", re.IGNORECASE)
 

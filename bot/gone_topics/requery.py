@@ -24,7 +24,7 @@ def returning(
     topics that are back (`topics` has them, alerts are held for them) as they now read,
     among `after` (every topic as the sync leaves them); None when none is back. The
     encoder is asked about their items first, as `topic add` asks it, by the start
-    (`bot.app._topics_at_start`: off the loop, a batch at a time, a stop heard). Whether
+    (`bot.startup._topics_at_start`: off the loop, a batch at a time, a stop heard). Whether
     the store has them yet does not count: a start stopped after storing the topics and
     before giving back what was held left them stored, their alerts still held."""
     held = {  # one look at the held alerts, not one per config topic
@@ -44,7 +44,7 @@ def held_items(
 ) -> list[StoredItem]:
     """The items of the alerts still held for the topics `back` has (`returning`), which
     the give-back decides again (`decide_again`): what the start asks the encoder about
-    (`bot.app._topics_at_start`). Not every alert waiting through them: a give-back a
+    (`bot.startup._topics_at_start`). Not every alert waiting through them: a give-back a
     stop cut short gave part back already, and asking about those again cost the next
     start 20-41 s at 1,700 given back. A `stop` set meanwhile ends the reading
     (StoppingError), nothing written."""

@@ -31,7 +31,7 @@ def settle_gone_topics(
     topic that is gone, give back what was held for one that is back (decided again by
     `again`, from `returning`, first); tell each channel.
 
-    Off the event loop (`bot.app._gone_at_start`), a story at a time in slices (`sliced`;
+    Off the event loop (`bot.startup._gone_at_start`), a story at a time in slices (`sliced`;
     seconds at thousands held): a `stop` ends it between two (StoppingError), and the next
     start finishes it, as an uninterrupted one would have. Each subscription's counts so
     far are kept with the slices (`Tally`), and its channel is told once, when its hold or
