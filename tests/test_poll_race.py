@@ -105,7 +105,7 @@ async def test_feeds_add_during_a_poll_cycle_polls_the_feed_once(
         text = f"feeds add {url} Yonhap News Agency"
         adding = asyncio.ensure_future(cmds.handle(Invocation("slack", "slack:C0NEWS", MOD, text)))
         await asyncio.wait_for(gate.asked.wait(), 10)  # the first poll is fetching the feed
-        due = rt.pipeline.ready(due_feeds(rt.db))  # the scheduler's tick (bot.app _poll_due)
+        due = rt.pipeline.ready(due_feeds(rt.db))  # what the scheduler's tick polls (`_poll_due`)
         assert sorted(f.name for f in due) == ["Kyodo", "Tass", "Yonhap News Agency"]
         cycle = await poll_many(rt.pipeline, due)
         reply = await adding
