@@ -7,10 +7,10 @@ Fetching and parsing are async and bounded; matching, grouping and summarising a
 functions over data. A failure at any stage is recorded on the feed and never touches the
 others; a crash between stages loses nothing because only the final transaction writes items.
 
-Here: the poll of many feeds in waves, which entries are new, storing and recording each
-feed's outcome. What a poll needs is bot.poll_context's `Pipeline`; what is concluded
-about the new entries (news or not, article text, topics, vectors) is bot.decide's; the
-event loop's turns are bot.turns'.
+Here: the poll of many feeds in waves, one poll of a feed at a time, which entries are new,
+storing and recording each feed's outcome. What a poll needs is bot.poll_context's
+`Pipeline`; what is concluded about the new entries (news or not, article text, topics,
+vectors) is bot.decide's; the event loop's turns are bot.turns'.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from bot.feeds.parse import base_identity
 from bot.health_store import assess_feed
 from bot.ingest import Ingested, NewItem, log_stored, publication_order, store_front
 from bot.model import Entry, FetchResult, ParsedFeed
-from bot.poll_context import Pipeline
+from bot.poll_context import Pipeline, PollResult
 from bot.revisions import (
     CHUNK,
     Revision,
@@ -59,19 +59,20 @@ _T = TypeVar("_T")
 WAVE_GRACE = 2.0  # seconds the other feeds of a poll get to be stored with the first ready
 
 
-@dataclass(frozen=True)
-class PollResult:
-    feed: str
-    ok: bool
-    new_items: int = 0
-    deliveries: int = 0
-    error: str | None = None
-    not_modified: bool = False
-
-
 async def poll_feed(p: Pipeline, feed: FeedRow) -> PollResult:
-    """Fetch, parse, decide and store one feed; any failure is recorded on the feed."""
-    return (await poll_many(p, [feed]))[0]
+    """Fetch, parse, decide and store one feed; any failure is recorded on the feed.
+
+    A feed being polled already (by the scheduler's wave) is not polled again: its poll is
+    waited for and its outcome returned, so `feeds add` tells what its first poll stored
+    whichever poll made it."""
+    running = p.polling.get(feed.id)
+    if running is None:
+        return (await poll_many(p, [feed]))[0]
+    log.info("poll.joined feed=%s", feed.name)
+    await asyncio.wait({running})  # not `await running`: a cancelled caller must not cancel it
+    if running.cancelled():  # its poll was cut short (the bot stopping): nothing stored
+        return PollResult(feed.name, False, error="its poll in flight was cut short")
+    return running.result()
 
 
 @dataclass(frozen=True)
@@ -425,7 +426,50 @@ async def poll_many(
     its wave is stored. Deciding outruns storing when every item is new (a cold start, a
     day away), and without the bound every feed's parsed items waited in memory until the
     poll ended: 400 feeds of 50 new items peaked at 275 MB, 129 MB with it (bench/RESULTS.md).
+
+    A feed another poll has in flight (`Pipeline.polling`: a `feeds add`'s first poll) is
+    left to it, not waited for: its result here says `in_flight`. Polled twice at once, both
+    polls found its items new and the second to store failed on them, its whole wave held.
+    Nothing is lost: the poll in flight stores them and moves the feed's next poll.
     """
+    mine, claimed = _claim(p, feeds)
+    try:
+        results = await _poll_claimed(p, mine, concurrency, held)
+    finally:  # a poll cut short (the bot stopping) or crashed lets its feeds go
+        for feed_id, running in claimed.items():
+            if p.polling.get(feed_id) is running:
+                del p.polling[feed_id]
+            running.cancel()  # no-op once its outcome is set
+    left = PollResult("", True, in_flight=True)
+    return [results.get(f.id) or replace(left, feed=f.name) for f in feeds]
+
+
+def _claim(
+    p: Pipeline, feeds: list[FeedRow]
+) -> tuple[list[FeedRow], dict[int, asyncio.Future[PollResult]]]:
+    """The feeds no poll has in flight, marked as this poll's (`Pipeline.polling`), each
+    once however often it is listed; and the outcome each of them will settle."""
+    loop = asyncio.get_running_loop()
+    mine, claimed = list[FeedRow](), dict[int, asyncio.Future[PollResult]]()
+    for feed in feeds:
+        if feed.id not in p.polling:
+            claimed[feed.id] = p.polling[feed.id] = loop.create_future()
+            mine.append(feed)
+    return mine, claimed
+
+
+def _settle(p: Pipeline, feed_id: int, result: PollResult) -> None:
+    """The feed's poll is over (stored and recorded): whoever waits for it has its outcome,
+    and the feed may be polled again."""
+    running = p.polling.pop(feed_id, None)
+    if running is not None and not running.done():
+        running.set_result(result)
+
+
+async def _poll_claimed(
+    p: Pipeline, feeds: list[FeedRow], concurrency: int, held: int
+) -> dict[int, PollResult]:
+    """`poll_many` of the feeds it claimed, each settled (`_settle`) once its wave is stored."""
     slots = asyncio.Semaphore(concurrency)
     limit = held or 2 * concurrency
     room = asyncio.Semaphore(limit)
@@ -462,15 +506,18 @@ async def poll_many(
                     done.append(await asyncio.wait_for(finished.get(), left))
                 except TimeoutError:
                     break
-            decided = []
+            decided, ids = [], []
             for task in done:  # let go of each task: a done one holds its feed's items
                 feed_id, outcome = tasks.pop(task), task.result()
+                ids.append(feed_id)
                 if isinstance(outcome, PollResult):
                     results[feed_id] = outcome
                 else:
                     decided.append(outcome)
             for d, result in zip(decided, await _store_wave(p, decided), strict=True):
                 results[d.feed.id] = result
+            for feed_id in ids:
+                _settle(p, feed_id, results[feed_id])
             for _ in done:
                 room.release()
             heap.give_back()  # the wave's feeds, entries and items (bot.heap): ms at most
@@ -482,4 +529,4 @@ async def poll_many(
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
-    return [results[f.id] for f in feeds]
+    return results

@@ -1,6 +1,8 @@
-"""What a poll needs (`Pipeline`): one per running bot, shared by every feed's poll: the
-database, the settings, the fetcher, the matcher, the gazetteer, the story index, the loop's
-turns, and the feeds held back while the database cannot record their outcome.
+"""What a poll needs (`Pipeline`) and what it tells of each feed (`PollResult`).
+
+One `Pipeline` per running bot, shared by every feed's poll: the database, the settings,
+the fetcher, the matcher, the gazetteer, the story index, the loop's turns, the feeds held
+back while the database cannot record their outcome, and the feeds being polled now.
 
 Polling is bot.pipeline's, deciding a feed's new entries bot.decide's; nothing here
 fetches, matches or stores.
@@ -28,6 +30,21 @@ from bot.turns import Turns
 HOLD = 60.0  # seconds a feed waits whose poll's outcome the database could not record
 
 
+@dataclass(frozen=True)
+class PollResult:
+    """One feed's poll: what it stored and queued, or why it failed."""
+
+    feed: str
+    ok: bool
+    new_items: int = 0
+    deliveries: int = 0
+    error: str | None = None
+    not_modified: bool = False
+    # Not polled by this call: another poll of the feed was in flight (`poll_many`), and
+    # what it stores and records is the feed's outcome.
+    in_flight: bool = False
+
+
 @dataclass
 class Pipeline:
     """What a poll needs; one per running bot, shared by every feed's poll."""
@@ -47,6 +64,10 @@ class Pipeline:
     # Feed id -> monotonic time before which it is not fetched again: its last outcome could
     # not be recorded (the database failing: a full disk), so its `next_poll` never moved.
     held: dict[int, float] = field(default_factory=dict)
+    # Feed id -> the outcome of its poll in flight, once known. A feed is polled once at a
+    # time: two polls of it (the scheduler's wave and a `feeds add`'s first poll) both found
+    # its items new, and the second to store failed on them, holding its whole wave.
+    polling: dict[int, asyncio.Future[PollResult]] = field(default_factory=dict)
 
     def ready(self, feeds: list[FeedRow]) -> list[FeedRow]:
         """The due feeds not held back: a failing database must not have every feed fetched

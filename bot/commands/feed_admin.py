@@ -119,9 +119,11 @@ def _workers_broken(url: str, exc: WorkersBroken) -> Reply:
 
 
 async def _first_poll(rt: Runtime, feed: FeedRow) -> str:
+    """The new feed polled now; one the scheduler's cycle is polling already (it is due at
+    once) is waited for, and what that poll stored is told (`poll_feed`)."""
     try:
         result = await poll_feed(rt.pipeline, feed)
-    except Exception as exc:  # e.g. the scheduler polled it at the same moment
+    except Exception as exc:  # a bug of ours: a poll records its own failures
         log.warning("command.first_poll_failed feed=%s error=%s", feed.name, exc)
         return "it will be polled on schedule"
     if not result.ok:
