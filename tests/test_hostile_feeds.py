@@ -201,14 +201,26 @@ async def test_hostile_feeds_fail_clearly_and_leave_the_good_feed_alone(
 
 async def _max_lag_while(work, tick: float = 0.02) -> tuple[float, float]:
     """Run `work` while a ticker measures how late the event loop wakes it; (max lag, seconds)."""
+    lag, _, elapsed = await _stalls_while(work, tick)
+    return lag, elapsed
+
+
+async def _stalls_while(work, tick: float = 0.02) -> tuple[float, float, float]:
+    """Run `work` while a ticker measures how late the event loop wakes it: (max lag, the
+    most CPU the loop's thread spent in one tick's wait, seconds). The second is our own
+    stall: on a loaded machine the wall-clock lag also holds the time the system gave the
+    CPU to other processes (a flood test read 0.82 s of lag beside two pytest processes,
+    the loop's thread busy 0.08 s of it)."""
     lags: list[float] = []
+    busy: list[float] = []
     done = asyncio.Event()
 
     async def ticker() -> None:
         while not done.is_set():
-            before = time.monotonic()
+            before, cpu = time.monotonic(), time.thread_time()
             await asyncio.sleep(tick)
             lags.append(time.monotonic() - before - tick)
+            busy.append(time.thread_time() - cpu)
 
     task = asyncio.create_task(ticker())
     started = time.monotonic()
@@ -218,7 +230,7 @@ async def _max_lag_while(work, tick: float = 0.02) -> tuple[float, float]:
         elapsed = time.monotonic() - started
         done.set()
         await task
-    return max(lags), elapsed
+    return max(lags), max(busy), elapsed
 
 
 def slow_to_parse() -> bytes:
@@ -279,8 +291,11 @@ async def test_the_event_loop_stays_responsive_while_a_feed_rewrites_all_it_has(
     stored a chunk at a time: it held the loop 0.66 s in one go before, now 0.02-0.05 s
     (also with another test process on the 2 cores). Read, matched and stored in one go
     today (re-created by hand) it holds the loop 0.31-0.46 s, which the 0.5 s this test
-    allowed let pass. No sentence vectors: a quiet rewrite keeps each item's own, and
-    computing them for the first poll was a third of the test's time."""
+    allowed let pass. Judged by the loop thread's CPU in one tick's wait (`_stalls_while`),
+    not its wall-clock lag, which on a loaded machine holds other processes' time too: fixed
+    0.04-0.05 s beside two pytest processes, the one-go rewrite 0.27-0.32 s. No sentence
+    vectors: a quiet rewrite keeps each item's own, and computing them for the first poll
+    was a third of the test's time."""
     feed_server.serve("/f", _reports(1000, "on Monday"))
     config = tmp_path / "wirewatch.yaml"
     config.write_text(
@@ -291,12 +306,13 @@ async def test_the_event_loop_stays_responsive_while_a_feed_rewrites_all_it_has(
     async with console_runtime(load_settings(config)) as (rt, _):
         await poll_once(rt)
         feed_server.serve("/f", _reports(1000, "late on Monday"))
-        lag, elapsed = await _max_lag_while(poll_once(rt))
+        lag, busy, elapsed = await _stalls_while(poll_once(rt))
         rewritten = rt.db.execute(
             "SELECT count(*) FROM items WHERE summary LIKE '%late on Monday%'"
         ).fetchone()[0]
     assert rewritten == 1000  # nothing of the rewrite is lost by storing it in chunks
-    assert lag < 0.25, f"the event loop stalled {lag:.2f} s while a rewrite was decided"
+    assert busy < 0.15, f"the event loop was busy {busy:.2f} s at once while a rewrite was decided"
+    assert lag < 3.0, f"the event loop stalled {lag:.2f} s while a rewrite was decided"
 
 
 # -- entity declarations however they are hidden ------------------------------------------------
@@ -396,14 +412,18 @@ async def test_the_event_loop_stays_responsive_while_a_flood_is_stored_and_sent(
     config = _config(tmp_path, [("Flood", feed_server.url("/flood"))], vectors=False)
     async with console_runtime(load_settings(config)) as (rt, console):
         await parse_feed_async(b"<rss version='2.0'><channel/></rss>", feed_url=FEED_URL)
-        lag, elapsed = await _max_lag_while(poll_once(rt))
+        lag, busy, elapsed = await _stalls_while(poll_once(rt))
     assert len(console.alerts()) == 1000
     # What a user needs, with margin: a chat command answered within Slack's 3 s. Not the
     # target (stalls stay well under 0.5 s; `python -m bench.stall` measures them), because
     # a loaded machine doubles every stall and a tight timed test is a flaky one. Read:
     # 0.06 s, 0.09 with another test process on the 2 cores; the flood stored in one
     # transaction (re-created by hand) 1.24-1.30 s, which the 2 s this test allowed let pass.
-    assert lag < 0.75, f"the event loop stalled {lag:.2f} s while polling ({elapsed:.1f} s)"
+    # Judged by the loop thread's CPU in one tick's wait (`_stalls_while`): the wall-clock
+    # lag read 0.82 s beside two pytest processes; the loop's CPU fixed 0.03-0.06 s, the
+    # flood stored in one transaction 1.19-2.07 s. The lag's bound is Slack's 3 s.
+    assert busy < 0.5, f"the event loop was busy {busy:.2f} s at once while polling"
+    assert lag < 3.0, f"the event loop stalled {lag:.2f} s while polling ({elapsed:.1f} s)"
 
 
 # -- re-alert storms ----------------------------------------------------------------------------
