@@ -521,10 +521,12 @@ async def _poll_claimed(
             for _ in done:
                 room.release()
             heap.give_back()  # the wave's feeds, entries and items (bot.heap): ms at most
-    except asyncio.CancelledError:
-        # The bot is stopping: the feeds still being fetched stop too. Left running, they
-        # would write their feed's state after the stop, and fail on the closed database.
-        # Nothing of theirs was stored: a poll writes in its last step (or per whole chunk).
+    except BaseException:
+        # The bot is stopping (or a bug of ours ended the poll): the feeds still being
+        # fetched stop too. Left running, they would write their feed's state after the
+        # stop, and fail on the closed database; and once `poll_many` lets their feeds go,
+        # another poll could fetch them beside them. Nothing of theirs was stored: a poll
+        # writes in its last step (or per whole chunk).
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
