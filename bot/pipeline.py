@@ -455,6 +455,8 @@ def _claim(
         if feed.id not in p.polling:
             claimed[feed.id] = p.polling[feed.id] = loop.create_future()
             mine.append(feed)
+        elif feed.id not in claimed:  # the log says why this poll did not fetch it
+            log.info("poll.left feed=%s: another poll of it is in flight", feed.name)
     return mine, claimed
 
 

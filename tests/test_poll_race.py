@@ -124,6 +124,9 @@ async def test_feeds_add_during_a_poll_cycle_polls_the_feed_once(
         }
         assert (stored(rt, "Kyodo"), stored(rt, "Tass")) == (1, 2)
         assert rt.pipeline.polling == {}  # every feed may be polled again
+        # The log says why the cycle did not fetch it.
+        left = [r.getMessage() for r in caplog.records if "poll.left" in r.getMessage()]
+        assert left == ["poll.left feed=Yonhap News Agency: another poll of it is in flight"]
 
 
 async def test_a_poll_of_a_feed_the_cycle_is_polling_waits_for_it(
