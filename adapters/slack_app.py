@@ -55,7 +55,7 @@ from adapters.slack_history import HistoryReader
 from adapters.slack_lookups import API_TIMEOUT, SlackLookups, notice_metadata
 from bot.commands import Reply
 from bot.errors import ConfigError
-from bot.outbox import UNKNOWN_PATIENCE
+from bot.send_errors import UNKNOWN_PATIENCE
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -274,7 +274,7 @@ class SlackAdapter(SlackCommands, SlackLookups):
                 )
                 data = await self._paced_post(channel, **fields)
         except SlackError as exc:
-            if exc.unlisted:  # the outbox bounds its retries, on disk (bot.outbox._unknown)
+            if exc.unlisted:  # the outbox bounds its retries, on disk (bot.send_errors._unknown)
                 self._tell_unknown(channel, exc.code, "alert")
                 raise SlackError(str(exc), code=exc.code, unknown=True) from None
             raise

@@ -103,7 +103,7 @@ PASSING = (
 # looked for before it is sent again, as after a 5xx.
 AFTER_THE_WORK = ("internal_error", "fatal_error")
 # An error code in none of the lists here (Slack adds new ones) may pass or may never: an
-# alert meeting it is retried with the outbox's backoff, bot.outbox.UNKNOWN_TRIES times and
+# alert meeting it is retried with the outbox's backoff, bot.send_errors.UNKNOWN_TRIES times and
 # for UNKNOWN_PATIENCE at least (counted on disk, a restart goes on), then fails alone with
 # Slack's code as its reason; the channel goes on. Retried for good, it held the channel's
 # alerts forever. A digest's are counted on disk too, by bot.digest, on its stories' deliveries.

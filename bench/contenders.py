@@ -43,7 +43,8 @@ def topic_settings(count: int) -> dict[str, dict[str, str]]:
 async def _wirewatch(urls: list[str], topics: int, db: str, cycles: int) -> list[dict]:
     from adapters.console import ConsoleAdapter
     from bot.feed_store import active_feeds
-    from bot.outbox import deliver_notices, deliver_pending, reconcile
+    from bot.notice_outbox import deliver_notices
+    from bot.outbox import deliver_pending, reconcile
     from bot.pipeline import poll_many
     from bot.settings import Settings
     from bot.startup import open_runtime

@@ -100,7 +100,8 @@ def publish(server: FeedServer, feed: int) -> tuple[str, float]:
 async def pipeline_samples(server: FeedServer, db: str, rounds: int) -> list[float]:
     """Seconds from the start of a tick's poll to the stand-in holding the probe alert."""
     from bot.feed_store import active_feeds
-    from bot.outbox import deliver_notices, deliver_pending
+    from bot.notice_outbox import deliver_notices
+    from bot.outbox import deliver_pending
     from bot.pipeline import poll_many
     from bot.startup import open_runtime
 

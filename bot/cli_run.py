@@ -195,7 +195,7 @@ async def _run(settings: Settings, adapters: dict[str, ChatAdapter], port: int) 
 
 def _health(started: list[Runtime], loading: Loading):
     """/readyz and the outbox gauges of /metrics, before and after the runtime is open."""
-    from bot.outbox import failed_count, pending_count
+    from bot.delivery_rows import failed_count, pending_count
     from bot.readiness import readiness
 
     def ready() -> tuple[bool, str]:

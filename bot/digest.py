@@ -44,11 +44,12 @@ from bot.clock import iso, parse_stored, utcnow
 from bot.corroboration import is_the_wire
 from bot.corroboration_store import outlets_of
 from bot.db import write
+from bot.delivery_rows import in_doubt_since
 from bot.errors import DeliveryError
 from bot.failpoints import failpoint
 from bot.feedback import KINDS
 from bot.model import MessageRef
-from bot.outbox import FAULT_ATTEMPTS, REASON_CHARS, hold_channel, in_doubt_since, met_unknown
+from bot.send_errors import FAULT_ATTEMPTS, REASON_CHARS, hold_channel, met_unknown
 from bot.store import LIVE_SUB, live_sub, skip_muted
 from bot.wording import counted
 
@@ -413,7 +414,7 @@ def _release(db: sqlite_utils.Database, key: int, *, maybe_posted: bool) -> None
     """Back to waiting; in doubt (`maybe_posted`), still together under their key. Sure it
     was not posted, one whose subscription ended meanwhile (`unsubscribe` while the digest
     was on its way) is cancelled with the reason it ended, as everything else waiting for
-    it was (`bot.outbox.mark_retry` does so for an alert)."""
+    it was (`bot.delivery_rows.mark_retry` does so for an alert)."""
     with write(db):
         db.execute(
             f"UPDATE deliveries SET status = CASE WHEN ? OR {_ENDED} IS NULL THEN 'digest' "

@@ -19,7 +19,8 @@ from bot.digest import next_digest_at, send_digests
 from bot.errors import StoppingError, StoreError
 from bot.feed_store import active_feeds, due_feeds
 from bot.indexfile import save_index
-from bot.outbox import deliver_notices, deliver_pending, reconcile
+from bot.notice_outbox import deliver_notices
+from bot.outbox import deliver_pending, reconcile
 from bot.pipeline import poll_many
 from bot.runtime import Runtime
 from bot.workers import pool_trouble

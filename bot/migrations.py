@@ -364,7 +364,7 @@ def _m023_run_state_command(db: sqlite_utils.Database) -> None:
 
 def _m024_unknown_errors(db: sqlite_utils.Database) -> None:
     # When a delivery first met an error its platform's adapter does not know, and how many
-    # times it has: the outbox's bounds on retrying it (bot.outbox.UNKNOWN_TRIES), kept on
+    # times it has: the outbox's bounds on retrying it (bot.send_errors.UNKNOWN_TRIES), kept on
     # disk so that a restart does not start them again (a crash loop retried it forever).
     db.execute("ALTER TABLE deliveries ADD COLUMN unknown_since TEXT")
     db.execute("ALTER TABLE deliveries ADD COLUMN unknown_tries INTEGER NOT NULL DEFAULT 0")

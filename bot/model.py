@@ -245,5 +245,5 @@ class Delivery:
     kind: str  # "new", "update", "edit", "corroborated" or "rewrite" (bot.outbox)
     attempts: int
     maybe_posted: bool = False  # the last send's answer was lost: ask the platform first
-    faults: int = 0  # failures on our side so far (see bot.outbox.FAULT_ATTEMPTS)
+    faults: int = 0  # failures on our side so far (see bot.send_errors.FAULT_ATTEMPTS)
     event_id: int = 0  # the story event ('edit', 'corroborated') it tells of; 0 for none

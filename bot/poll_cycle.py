@@ -9,7 +9,8 @@ import sqlite_utils
 
 from bot.clock import iso, utcnow
 from bot.feed_store import FeedRow, active_feeds
-from bot.outbox import OutboxStats, deliver_notices, deliver_pending, reconcile
+from bot.notice_outbox import deliver_notices
+from bot.outbox import OutboxStats, deliver_pending, reconcile
 from bot.pipeline import PollResult, poll_many
 from bot.runtime import Runtime
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.model import Topic
-from bot.outbox import deliver_notices
+from bot.notice_outbox import deliver_notices
 from bot.redecide import save_topic, subscribe
 from bot.settings import Settings
 from tests.runtime import console_runtime

@@ -34,9 +34,9 @@ from adapters.discord_lookups import LOOKUP_MESSAGES
 from adapters.slack_app import SlackAdapter
 from adapters.slack_history import HISTORY_LIMIT, LOOKUP_PAGES
 from bot.clock import iso, utcnow
+from bot.delivery_rows import claim_next, in_doubt_since, mark_not_posted, mark_retry
 from bot.digest import send_digests
 from bot.ingest import store_new_items
-from bot.outbox import claim_next, in_doubt_since, mark_not_posted, mark_retry
 from bot.poll_cycle import poll_once
 from bot.runtime import Runtime
 from bot.settings import load_settings

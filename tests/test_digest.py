@@ -14,7 +14,8 @@ from bot.digest import DIGEST_CHARS, send_digests
 from bot.errors import DeliveryError
 from bot.ingest import store_new_items
 from bot.model import MessageRef, Topic
-from bot.outbox import deliver_notices, deliver_pending
+from bot.notice_outbox import deliver_notices
+from bot.outbox import deliver_pending
 from bot.poll_cycle import poll_once
 from bot.redecide import save_topic, subscribe
 from bot.settings import Settings

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.digest import send_digests
-from bot.outbox import FAULT_ATTEMPTS
 from bot.poll_cycle import poll_once
+from bot.send_errors import FAULT_ATTEMPTS
 from bot.store import subscriptions
 from tests.discordstub import DiscordStub
 from tests.feedserver import FeedServer

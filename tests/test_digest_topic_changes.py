@@ -138,7 +138,7 @@ async def test_a_digest_refused_after_its_subscription_ended_is_not_posted_later
 ):
     """`unsubscribe` drops what waits for the topic, and the next digest listed the stories
     of the one in flight meanwhile, once the platform refused it: back to waiting under a
-    subscription that had ended. (An alert's retry is cancelled so: `outbox.mark_retry`.)"""
+    subscription that had ended. (An alert's retry is cancelled so: `delivery_rows.mark_retry`.)"""
     feed_server.serve("/w", _feed(POLAND))
     settings = _settings(tmp_path, feed_server.url("/w"), topic=True)
     await _queue(settings, "poland", mode="digest")

@@ -31,7 +31,7 @@ from bot.digest import send_digests
 from bot.errors import ConfigError, DeliveryError
 from bot.feed_store import add_feed, list_feeds
 from bot.model import Alert, Source
-from bot.outbox import deliver_notices
+from bot.notice_outbox import deliver_notices
 from bot.poll_cycle import poll_once
 from bot.readiness import broken
 from bot.runtime import Runtime

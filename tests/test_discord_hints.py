@@ -26,7 +26,7 @@ from bot.broken_topics import tell_broken
 from bot.commands import SUBCOMMANDS, Commands, Invocation, parse
 from bot.commands.grammar import text_for
 from bot.digest import send_digests
-from bot.outbox import deliver_notices
+from bot.notice_outbox import deliver_notices
 from bot.poll_cycle import poll_once
 from bot.store import subscriptions
 from tests.discordstub import DiscordStub, _option_tree

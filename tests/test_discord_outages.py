@@ -16,8 +16,8 @@ from adapters.discord_bot import DiscordAdapter
 from bot.clock import utcnow
 from bot.demo.server import serve_demo
 from bot.errors import DeliveryError
-from bot.outbox import FAULT_ATTEMPTS
 from bot.poll_cycle import poll_once
+from bot.send_errors import FAULT_ATTEMPTS
 from bot.store import subscriptions
 from tests.discordstub import DiscordStub
 from tests.test_discord import adapter_for, alert, discord_runtime, settings_for

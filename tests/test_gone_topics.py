@@ -30,11 +30,11 @@ from bot.db import open_database
 from bot.digest import send_digests
 from bot.feed_store import active_feeds
 from bot.model import Topic
-from bot.outbox import UNKNOWN_TRIES, hold_channel
 from bot.pipeline import poll_many
 from bot.poll_cycle import poll_once
 from bot.redecide import save_topic, subscribe
 from bot.runtime import Runtime
+from bot.send_errors import UNKNOWN_TRIES, hold_channel
 from bot.settings import Settings
 from bot.startup import open_runtime
 from bot.store import subscriptions

@@ -76,7 +76,7 @@ def test_the_lower_layers_import_nothing_above_them(folder: str) -> None:
         *("bot.loop", "bot.poll_cycle"),
         "bot.pipeline",
         "bot.commands",
-        "bot.outbox",
+        *("bot.outbox", "bot.delivery_rows", "bot.send_errors", "bot.notice_outbox"),
         "bot.chat",
     )
     assert breaches(folder, above) == []
@@ -90,7 +90,7 @@ def test_text_is_pure_text() -> None:
 
 def test_the_store_never_sends() -> None:
     """Writing an alert down and sending it are apart: the outbox sends, the store keeps."""
-    senders = ("bot.outbox", "bot.chat", *PLATFORMS)
+    senders = ("bot.outbox", "bot.notice_outbox", "bot.chat", *PLATFORMS)
     store = ("store", "feed_store", "config_feed_store", "search_store", "search_count_store")
     paths = [
         ROOT / f"bot/{name}.py"

@@ -24,7 +24,7 @@ from adapters.discord_bot import DiscordAdapter
 from adapters.slack_app import SlackAdapter
 from bot.clock import iso, utcnow
 from bot.db import open_database
-from bot.outbox import NOTICE_LOOKUP_PATIENCE, deliver_notices
+from bot.notice_outbox import NOTICE_LOOKUP_PATIENCE, deliver_notices
 from bot.store import add_notice
 from tests.discordstub import DiscordStub
 from tests.slackstub import TOKEN, SlackStub

@@ -11,7 +11,8 @@ from bot.feed_store import add_feed, find_feed
 from bot.ingest import NewItem, store_new_items
 from bot.maintenance import prune
 from bot.model import Alert, Entry, MessageRef, TopicMatch
-from bot.outbox import deliver_notices, deliver_pending, reconcile
+from bot.notice_outbox import deliver_notices
+from bot.outbox import deliver_pending, reconcile
 from bot.redecide import subscribe, unsubscribe
 from bot.store import subscriptions
 from bot.stories import StoryIndex

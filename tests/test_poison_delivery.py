@@ -20,11 +20,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack_app import SlackAdapter
 from bot.commands import Commands, Invocation
+from bot.delivery_rows import failed_count, pending_count
 from bot.feed_store import active_feeds
-from bot.outbox import FAULT_ATTEMPTS, failed_count, pending_count
 from bot.pipeline import poll_many
 from bot.poll_cycle import poll_once
 from bot.runtime import Runtime
+from bot.send_errors import FAULT_ATTEMPTS
 from bot.settings import Settings
 from bot.startup import open_runtime
 from bot.web import build_app

@@ -14,8 +14,9 @@ import pytest
 import yaml
 
 from bot.clock import iso, utcnow
-from bot.outbox import FAULT_ATTEMPTS, UNKNOWN_TRIES, deliver_pending, reconcile
+from bot.outbox import deliver_pending, reconcile
 from bot.poll_cycle import poll_once
+from bot.send_errors import FAULT_ATTEMPTS, UNKNOWN_TRIES
 from bot.store import subscriptions
 from tests.feedserver import FeedServer
 from tests.test_slack import NEWS, ROOT, slack_env

@@ -11,9 +11,10 @@ import pytest
 
 from bot.clock import iso, utcnow
 from bot.errors import DeliveryError
-from bot.outbox import FAULT_ATTEMPTS, deliver_pending, reconcile
+from bot.outbox import deliver_pending, reconcile
 from bot.poll_cycle import poll_once
 from bot.readiness import broken
+from bot.send_errors import FAULT_ATTEMPTS
 from bot.store import subscriptions
 from tests.feedserver import FeedServer
 from tests.test_commands import NK_TITLE, rss

@@ -17,8 +17,9 @@ from bot.errors import DeliveryError
 from bot.feed_store import add_feed
 from bot.ingest import NewItem, store_new_items
 from bot.model import Entry, TopicMatch
-from bot.outbox import deliver_pending, hold_channel
+from bot.outbox import deliver_pending
 from bot.redecide import subscribe, sync_config_subscriptions, unsubscribe
+from bot.send_errors import hold_channel
 from bot.settings import Settings
 from bot.startup import open_runtime
 from bot.store import pause_channel, set_muted

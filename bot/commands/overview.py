@@ -19,11 +19,11 @@ from bot.commands.grammar import ALIASES, SUBCOMMANDS, Invocation
 from bot.commands.lookups import describe_sub, live
 from bot.commands.rights import is_moderator, rights_mark
 from bot.commands.subscriptions import next_digest
+from bot.delivery_rows import pending_count
 from bot.durations import format_duration
 from bot.feed_store import list_feeds
 from bot.feedback import Marked, TopicWeek, last_week
 from bot.gone_topics import gone_line, gone_subscriptions
-from bot.outbox import pending_count
 from bot.status import (
     Posted,
     digest_waiting,
@@ -127,7 +127,7 @@ def _digest_line(db: Database, rt: Runtime, subs: list[SubscriptionRow], channel
         else "nothing waiting for it yet"
     )
     paused = next((s.paused_reason for s in subs if s.paused_reason not in (None, *RETIRED)), "")
-    if paused:  # the whole channel's (bot.outbox.hold_channel), as the digest job reads it
+    if paused:  # the whole channel's (bot.send_errors.hold_channel), as the digest job reads it
         return [
             f"- this channel's digest: PAUSED ({paused}): none goes out until a moderator "
             f"fixes that and subscribes again; {waiting}"

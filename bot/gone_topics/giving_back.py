@@ -16,8 +16,8 @@ from bot.gone_topics.notices import back_text, tell
 from bot.gone_topics.requery import decide_again, other_takers
 from bot.gone_topics.tally import GIVING_BACK, Tally, tally_marks
 from bot.narrow import Redecision
-from bot.outbox import UNKNOWN_AFRESH
 from bot.redecide.topic_changes import QUERY_CHANGED
+from bot.send_errors import UNKNOWN_AFRESH
 from bot.store import HELD_FOR_GONE, SubscriptionRow, subscriptions, told_story
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ def _give_back_story(
 def _release(db: sqlite_utils.Database, sub: SubscriptionRow, story: int | None = None) -> None:
     """What is held for its topic (of `story`, if given) goes out as the subscription takes
     it now, or waits for a paused channel's resume. An unknown error's bounds start again
-    (`bot.outbox._unknown`), as after a pause: counted through the hold, an alert met 5
+    (`bot.send_errors._unknown`), as after a pause: counted through the hold, an alert met 5
     times before it and given back days later failed at its first try, the hold its patience."""
     which = "+subscription_id = ? AND +status = 'held' AND error = ? AND story_id = ?"
     if story is None:

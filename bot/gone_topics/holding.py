@@ -12,8 +12,8 @@ import sqlite_utils
 from bot.gone_topics.held import GONE, held_count
 from bot.gone_topics.notices import gone_text, tell
 from bot.gone_topics.tally import HOLDING, Tally
-from bot.outbox import UNKNOWN_AFRESH
 from bot.redecide.channel import stored_item, taker, topic_exists
+from bot.send_errors import UNKNOWN_AFRESH
 from bot.store import HELD_FOR_GONE, SubscriptionRow, told_story
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def _move(db: sqlite_utils.Database, d: dict[str, Any], to: SubscriptionRow, kin
     """Under `to`, as it takes alerts now; one held while the channel is paused, or claimed
     by a send cut short, stays so, without the gone topic's reason (held at an earlier
     start), which a resume would leave held. An unknown error's bounds start again
-    (`bot.outbox.met_unknown`), as when the topic itself gives it back (`giving_back`)."""
+    (`bot.send_errors.met_unknown`), as when the topic itself gives it back (`giving_back`)."""
     status = d["status"]
     if status not in ("claimed", "held") or (status == "held" and not to.paused_reason):
         status = "digest" if to.mode == "digest" else "pending"
