@@ -18,6 +18,9 @@ from bot.runtime import Runtime
 class Served:
     results: list[Any]
     lags: list[float] = field(default_factory=list)  # how late each 5 ms heartbeat woke
+    # The loop thread's CPU in each heartbeat's wait: our own stall. The lag also holds the
+    # time a loaded machine gave other processes (0.33 s read beside a second test run).
+    busy: list[float] = field(default_factory=list)
     answered: list[float] = field(default_factory=list)  # seconds each command took
 
 
@@ -26,13 +29,15 @@ async def poll_while_serving(rt: Runtime) -> Served:
     await cmds.handle(Invocation("console", "console", "ed", "list"))  # its thread is up
     polling = asyncio.create_task(poll_once(rt))
     lags: list[float] = []
+    busy: list[float] = []
     answered: list[float] = []
 
     async def heartbeat() -> None:
         while not polling.done():
-            before = time.perf_counter()
+            before, cpu = time.perf_counter(), time.thread_time()
             await asyncio.sleep(0.005)
             lags.append(time.perf_counter() - before - 0.005)
+            busy.append(time.thread_time() - cpu)
 
     async def moderator() -> None:
         while not polling.done():
@@ -45,4 +50,4 @@ async def poll_while_serving(rt: Runtime) -> Served:
 
     await asyncio.gather(heartbeat(), moderator(), polling)
     results, _ = polling.result()
-    return Served(results, lags, answered)
+    return Served(results, lags, busy, answered)
