@@ -274,7 +274,7 @@ class SlackAdapter(SlackCommands, SlackLookups):
                 )
                 data = await self._paced_post(channel, **fields)
         except SlackError as exc:
-            if exc.unlisted:  # the outbox bounds its retries, on disk (bot.send_errors._unknown)
+            if exc.unlisted:  # bounded on disk: bot.send_errors.retry_unknown_or_fail
                 self._tell_unknown(channel, exc.code, "alert")
                 raise SlackError(str(exc), code=exc.code, unknown=True) from None
             raise

@@ -37,7 +37,7 @@ from bot.delivery_rows import claim_next, in_doubt_since, mark_not_posted, mark_
 from bot.errors import DeliveryError
 from bot.failpoints import failpoint
 from bot.model import Alert, Delivery, MessageRef
-from bot.send_errors import REASON_CHARS, _failed, _fault, _unknown
+from bot.send_errors import REASON_CHARS, retry_fault_or_fail, retry_or_hold, retry_unknown_or_fail
 from bot.store import skip_muted
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ async def reconcile(db: sqlite_utils.Database, adapters: dict[str, ChatAdapter])
             ref = await adapter.find_posted(ident, row["id"], story, since=since)
         except Exception as exc:  # cannot tell yet: in doubt, asked again after a backoff
             retry_after = exc.retry_after if isinstance(exc, DeliveryError) else None
-            delay = (  # a lookup a rate limit cut short goes on when asked, as in `_failed`
+            delay = (  # a lookup a rate limit cut short goes on when asked (`retry_or_hold`)
                 retry_after * random.uniform(1.0, 1.1)
                 if retry_after is not None
                 else retry_delay(row["attempts"], None)
@@ -138,20 +138,26 @@ async def _send_one(db: sqlite_utils.Database, adapter: ChatAdapter, d: Delivery
         alert = build_alert(db, d)
         parent = _thread_parent(db, d.channel, d.story_id, d.kind)
     except Exception as exc:  # a row that cannot be read fails this delivery, not the channel
-        return _fault(db, d, exc, adapter.platform, "build the alert", maybe_posted=False)
+        return retry_fault_or_fail(
+            db, d, exc, adapter.platform, "build the alert", maybe_posted=False
+        )
     try:
         ref = await _found_posted(db, adapter, d, parent) or await _post(adapter, d, alert, parent)
     except DeliveryError as exc:
         if exc.refused:  # this message, not the channel: it fails alone, the channel goes on
-            return _fault(db, d, exc, adapter.platform, "send the alert", maybe_posted=False)
+            return retry_fault_or_fail(
+                db, d, exc, adapter.platform, "send the alert", maybe_posted=False
+            )
         if exc.unknown:
-            return _unknown(db, d, exc, adapter.platform)
-        return _failed(db, d, exc, adapter.platform)
+            return retry_unknown_or_fail(db, d, exc, adapter.platform)
+        return retry_or_hold(db, d, exc, adapter.platform)
     except (TimeoutError, OSError) as exc:  # the request may have got through: ask before resending
         error = DeliveryError(f"{type(exc).__name__}: {exc}", maybe_posted=True)
-        return _failed(db, d, error, adapter.platform)
+        return retry_or_hold(db, d, error, adapter.platform)
     except Exception as exc:  # an adapter bug: it may even have posted, so ask before resending
-        return _fault(db, d, exc, adapter.platform, "send the alert", maybe_posted=True)
+        return retry_fault_or_fail(
+            db, d, exc, adapter.platform, "send the alert", maybe_posted=True
+        )
     failpoint("after_send")
     rewrite = mark_sent(db, d.id, ref, rewrite=d if parent else None)
     metrics.DELIVERED.labels(adapter.platform).inc()
@@ -185,7 +191,9 @@ async def _send_mark(db: sqlite_utils.Database, adapter: ChatAdapter, d: Deliver
     try:
         alert = first_message_alert(db, d)
     except Exception as exc:
-        return _fault(db, d, exc, adapter.platform, "build the alert", maybe_posted=False)
+        return retry_fault_or_fail(
+            db, d, exc, adapter.platform, "build the alert", maybe_posted=False
+        )
     try:
         await adapter.edit_alert(parent, alert)
     except DeliveryError as exc:
@@ -193,9 +201,11 @@ async def _send_mark(db: sqlite_utils.Database, adapter: ChatAdapter, d: Deliver
             _give_up_mark(db, d, str(exc))
             return "failed"
         again = DeliveryError(str(exc), retry_after=exc.retry_after)  # never looked for
-        return _failed(db, d, again, adapter.platform)
+        return retry_or_hold(db, d, again, adapter.platform)
     except Exception as exc:  # an adapter bug
-        return _fault(db, d, exc, adapter.platform, "mark the story", maybe_posted=False)
+        return retry_fault_or_fail(
+            db, d, exc, adapter.platform, "mark the story", maybe_posted=False
+        )
     if d.kind == "rewrite":
         _done_rewrite(db, d.id)
     else:

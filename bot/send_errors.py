@@ -68,8 +68,9 @@ def hold_channel(db: sqlite_utils.Database, channel: str, reason: str) -> None:
     )
 
 
-def _failed(db: sqlite_utils.Database, d: Delivery, exc: DeliveryError, platform: str) -> str:
-    """The platform failed: stop the channel on a permanent error, else back off on disk."""
+def retry_or_hold(db: sqlite_utils.Database, d: Delivery, exc: DeliveryError, platform: str) -> str:
+    """The platform failed: stop the channel on a permanent error, else back off on disk.
+    Returns the outcome the outbox counts ("failed" or "retried")."""
     (metrics.FAILED if exc.permanent else metrics.RETRIED).labels(platform).inc()
     if exc.permanent:  # this alert waits with the channel's backlog, resent on resuming
         mark_retry(db, d, str(exc), 0.0, maybe_posted=exc.maybe_posted)
@@ -97,13 +98,15 @@ def _failed(db: sqlite_utils.Database, d: Delivery, exc: DeliveryError, platform
     return "retried"
 
 
-def _unknown(db: sqlite_utils.Database, d: Delivery, exc: DeliveryError, platform: str) -> str:
+def retry_unknown_or_fail(
+    db: sqlite_utils.Database, d: Delivery, exc: DeliveryError, platform: str
+) -> str:
     """An error the adapter does not know: retried with the backoff until it has been met
     UNKNOWN_TRIES times over UNKNOWN_PATIENCE (`met_unknown`), then this delivery fails alone
-    with it and the channel goes on."""
+    with it and the channel goes on. Returns the outcome the outbox counts."""
     past = met_unknown(db, [d.id], utcnow())
     if past is None:
-        return _failed(db, d, exc, platform)
+        return retry_or_hold(db, d, exc, platform)
     tries, waited = past
     reason = (
         f"{exc}, an error wirewatch does not know, {tries} times over {waited / 60:.0f} min: "
@@ -140,7 +143,7 @@ def met_unknown(
     return None
 
 
-def _fault(
+def retry_fault_or_fail(
     db: sqlite_utils.Database,
     d: Delivery,
     exc: Exception,
@@ -151,7 +154,8 @@ def _fault(
 ) -> str:
     """Our side failed: retry at once (a passing error clears), give up after FAULT_ATTEMPTS.
 
-    The channel is not paused and waits for nothing: its next delivery goes out next."""
+    The channel is not paused and waits for nothing: its next delivery goes out next.
+    Returns the outcome the outbox counts."""
     reason = f"could not {doing}: {type(exc).__name__}: {exc}"[:REASON_CHARS]
     faults = d.faults + 1
     if faults < FAULT_ATTEMPTS:

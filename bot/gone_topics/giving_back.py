@@ -153,7 +153,7 @@ def _give_back_story(
 def _release(db: sqlite_utils.Database, sub: SubscriptionRow, story: int | None = None) -> None:
     """What is held for its topic (of `story`, if given) goes out as the subscription takes
     it now, or waits for a paused channel's resume. An unknown error's bounds start again
-    (`bot.send_errors._unknown`), as after a pause: counted through the hold, an alert met 5
+    (`bot.send_errors.met_unknown`), as after a pause: counted through the hold, an alert met 5
     times before it and given back days later failed at its first try, the hold its patience."""
     which = "+subscription_id = ? AND +status = 'held' AND error = ? AND story_id = ?"
     if story is None:
