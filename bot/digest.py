@@ -23,7 +23,8 @@ platform will not take is found; that one story alone is tried FAULT_ATTEMPTS ti
 refused alert is (bot.outbox), then failed with the platform's reason (`status` counts it,
 `digest 12h` and `search` show it not told), and the channel's next stories go on. An error
 the adapter does not know (`DeliveryError.unknown`) is retried at each digest within an
-alert's bounds, counted on disk on the stories' deliveries, then taken as such a refusal.
+alert's bounds, counted on disk on the stories' deliveries (a try a digest, however many of
+its messages held the story), then taken as such a refusal.
 """
 
 from __future__ import annotations
@@ -270,6 +271,7 @@ async def send_channel(
     posted = stories = failed = 0
     cap: int | None = None  # stories a message holds at most, after a refusal
     refusal = ""  # why a story was given up on
+    met: set[int] = set()  # deliveries an unknown error met in this digest: one try each
     for _ in range(MAX_MESSAGES + MAX_REFUSALS):
         rows = _waiting(db, channel, cap)
         if not rows or posted == MAX_MESSAGES:
@@ -280,7 +282,7 @@ async def send_channel(
             ref = await adapter.post_digest(ident, digest_text(rows, adapter.platform), key)
         except DeliveryError as exc:
             if exc.unknown:  # past its bounds, a refusal of this message
-                exc = _unknown(db, rows, exc)
+                exc = _unknown(db, rows, exc, met)
             _release(db, key, maybe_posted=exc.maybe_posted and not exc.refused)
             log.warning("digest.failed channel=%s key=%d error=%s", channel, key, exc)
             if exc.refused:  # this message, not the channel: smaller, or its one story fails
@@ -312,19 +314,30 @@ async def send_channel(
     return ChannelDigest(posted, stories, muted, more=more, failed=failed, refusal=refusal)
 
 
-def _unknown(db: sqlite_utils.Database, rows: list[dict], exc: DeliveryError) -> DeliveryError:
+def _unknown(
+    db: sqlite_utils.Database, rows: list[dict], exc: DeliveryError, met: set[int]
+) -> DeliveryError:
     """A message met by an error the adapter does not know: tried again at each digest
     within an alert's bounds, counted on disk on its stories' deliveries (`met_unknown`),
     then taken as the platform's refusal of it (sent in halves, the story the platform will
     not take failed). Counted in memory, by the adapter, a bot restarted more often than
     5 digests took (a crash loop; each start sends the overdue digest at once) tried the
     same stories forever, nothing behind them going out. Counted per delivery, the bounds
-    go with a story into the halves: a half holding the one refused is refused at once."""
-    past = met_unknown(db, [r["id"] for r in rows], utcnow())
+    go with a story into the halves: a half holding the one refused is refused at once.
+
+    A try is a digest, however many of its messages held the story (`met`, this digest's
+    deliveries already counted): counted per message, the halves and the story sent alone
+    made a moderator read "8 times" of a story that met the error in 5 digests."""
+    ids = [r["id"] for r in rows]
+    past = met_unknown(db, ids, utcnow(), counted=met)
+    met.update(ids)
     if past is None:
         return exc
     tries, waited = past
-    reason = f"{exc}, an error wirewatch does not know, {tries} times over {waited / 60:.0f} min"
+    reason = (
+        f"{exc}, an error wirewatch does not know, in {counted(tries, 'digest')} over "
+        f"{waited / 60:.0f} min"
+    )
     return DeliveryError(reason, refused=True)
 
 

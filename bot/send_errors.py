@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Collection
 from datetime import datetime
 
 import sqlite_utils
@@ -119,20 +120,24 @@ def retry_unknown_or_fail(
 
 
 def met_unknown(
-    db: sqlite_utils.Database, ids: list[int], now: datetime
+    db: sqlite_utils.Database, ids: list[int], now: datetime, *, counted: Collection[int] = ()
 ) -> tuple[int, float] | None:
     """These deliveries (an alert, or the stories of a digest: `bot.digest`) met an error the
     adapter does not know: counted on disk from each one's first such error. None while each
     is within UNKNOWN_TRIES or UNKNOWN_PATIENCE, else the tries and seconds of one past both.
     Counted in memory, a bot restarted more often than the bounds take (a crash loop, deploys)
-    met it at every start as if for the first time, and retried it forever."""
+    met it at every start as if for the first time, and retried it forever. `counted`: those
+    whose try this already was (a digest's halves, a story sent alone, in the same digest),
+    checked without counting another."""
+    new = [i for i in ids if i not in counted]
     marks = ",".join("?" * len(ids))
     with write(db):
-        db.execute(
-            "UPDATE deliveries SET unknown_since = coalesce(unknown_since, ?), "
-            f"unknown_tries = unknown_tries + 1 WHERE id IN ({marks})",
-            [iso(now), *ids],
-        )
+        if new:
+            db.execute(
+                "UPDATE deliveries SET unknown_since = coalesce(unknown_since, ?), "
+                f"unknown_tries = unknown_tries + 1 WHERE id IN ({','.join('?' * len(new))})",
+                [iso(now), *new],
+            )
         rows = db.execute(
             f"SELECT unknown_since, unknown_tries FROM deliveries WHERE id IN ({marks})", ids
         ).fetchall()

@@ -138,3 +138,30 @@ async def test_a_pause_starts_a_digests_unknown_code_bounds_again(
         assert await send_digests(env.rt.db, env.rt.adapters) == 0
         statuses = _statuses(env.rt.db)
         assert set(statuses.values()) == {"digest"}, f"given up at once: {statuses}"
+
+
+async def test_a_story_failed_for_an_unknown_code_says_in_how_many_digests_it_met_it(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    # The reason counted every message that held the story and met the code: the digest's
+    # halves and the story sent alone in the turn that found it. After 5 digests over 40
+    # minutes a moderator read "8 times over 40 min" (5 digests, then 3 sends alone), more
+    # tries than the bounds give, and nothing said they were messages, not digests.
+    _serve(feed_server)
+    later = datetime.now(UTC) - timedelta(minutes=45)
+    feed_server.serve("/c", _outlet_feed("c", [(*ESTONIA, later)]))  # a third story
+    config = _config(tmp_path, feed_server, [f"slack:{NEWS}"])
+    async with slack_env(tmp_path, settings=_settings(config)) as env:
+        await poll_once(env.rt)
+        env.stub.refuse_text("chat.postMessage", "Lithuania", CODE)
+        for _ in range(UNKNOWN_TRIES - 1):
+            assert await send_digests(env.rt.db, env.rt.adapters) == 0
+            _time_passes(env.rt.db, 10)
+        said = await env.command("digest", user=ADMIN)  # the 5th: past both bounds
+        held = [c for c in env.stub.calls_to("chat.postMessage") if "Lithuania" in c.args["text"]]
+        assert len(held) == UNKNOWN_TRIES + FAULT_ATTEMPTS  # the last digest sent it alone too
+        assert _statuses(env.rt.db) == {NK: "sent", LITHUANIA[0]: "failed", ESTONIA[0]: "sent"}
+        [error] = env.rt.db.execute("SELECT error FROM deliveries WHERE status = 'failed'")
+        told = f"an error wirewatch does not know, in {UNKNOWN_TRIES} digests over 40 min"
+        assert told in error[0], error[0]
+        assert told in said, said
