@@ -55,7 +55,7 @@ from adapters.slack_history import HistoryReader
 from adapters.slack_lookups import API_TIMEOUT, SlackLookups, notice_metadata
 from bot.commands import Reply
 from bot.errors import ConfigError
-from bot.send_errors import UNKNOWN_PATIENCE
+from bot.send_errors import UNKNOWN_PATIENCE, UNKNOWN_TRIES
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -281,17 +281,26 @@ class SlackAdapter(SlackCommands, SlackLookups):
         return data
 
     def _tell_unknown(self, channel: str, code: str, what: str) -> None:
-        """The log names each error code we do not know once."""
+        """The log names each error code we do not know once, and what becomes of the
+        message: an alert fails with it; a digest is sent in halves, and only a story
+        Slack still refuses alone fails (bot.digest), the channel's others go out."""
         if code in self._unknown_told:
             return
         self._unknown_told.add(code)
+        patience = f"{UNKNOWN_PATIENCE / 60:.0f} min"
+        if what == "digest":
+            then = (
+                f"the digest is sent again at each digest for {patience} and {UNKNOWN_TRIES} "
+                "digests at least, then in halves: a story Slack still refuses alone fails "
+                "with it, the others go out"
+            )
+        else:
+            then = f"retried with backoff for {patience}, then the alert fails with it"
         log.warning(
-            "slack.unknown_error channel=%s error=%s: an error wirewatch does not know; "
-            "retried with backoff for %.0f min, then the %s fails with it",
+            "slack.unknown_error channel=%s error=%s: an error wirewatch does not know; %s",
             channel,
             code,
-            UNKNOWN_PATIENCE / 60,
-            what,
+            then,
         )
 
     async def _paced_post(self, channel: str, **fields: Any) -> dict[str, Any]:

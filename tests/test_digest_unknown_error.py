@@ -13,6 +13,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from bot.digest import send_digests
 from bot.poll_cycle import poll_once
 from bot.send_errors import FAULT_ATTEMPTS, UNKNOWN_TRIES
@@ -141,7 +143,7 @@ async def test_a_pause_starts_a_digests_unknown_code_bounds_again(
 
 
 async def test_a_story_failed_for_an_unknown_code_says_in_how_many_digests_it_met_it(
-    tmp_path: Path, feed_server: FeedServer
+    tmp_path: Path, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The reason counted every message that held the story and met the code: the digest's
     # halves and the story sent alone in the turn that found it. After 5 digests over 40
@@ -165,3 +167,7 @@ async def test_a_story_failed_for_an_unknown_code_says_in_how_many_digests_it_me
         told = f"an error wirewatch does not know, in {UNKNOWN_TRIES} digests over 40 min"
         assert told in error[0], error[0]
         assert told in said, said
+    # The log, once the code is first met, said the digest fails with it: only the story
+    # Slack refuses alone did, the channel's others went out.
+    [logged] = [r.getMessage() for r in caplog.records if "slack.unknown_error" in r.msg]
+    assert "the digest fails" not in logged and "the others go out" in logged, logged
