@@ -72,9 +72,15 @@ def add_feed(
     origin: str,
     interval: float | None = None,
     added_by: str | None = None,
+    due_in: float = 0.0,
 ) -> FeedRow:
-    """Insert a feed due at once; an existing URL is re-enabled and renamed, not duplicated."""
+    """Insert a feed due at once; an existing URL is re-enabled and renamed, not duplicated.
+
+    `due_in`: seconds before the scheduler finds it due, for a caller that polls it itself
+    first (chat's `feeds add`): else a cycle's tick could claim it first and the caller wait
+    for that cycle's whole wave. Should the caller not poll it, the cycle does then."""
     now = utcnow()
+    due = later(due_in, now)
     with write(db):
         existing = feed_at(db, url)
         if existing:
@@ -86,7 +92,7 @@ def add_feed(
                     "disabled_reason": None,
                     "failures": 0,
                     "interval": interval,
-                    "next_poll": iso(now),
+                    "next_poll": due,
                 },
             )
         else:
@@ -96,7 +102,7 @@ def add_feed(
                     "name": name,
                     "interval": interval,
                     "origin": origin,
-                    "next_poll": iso(now),
+                    "next_poll": due,
                     "created": iso(now),
                     "added_by": added_by,
                 }

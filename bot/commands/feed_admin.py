@@ -37,6 +37,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Seconds a feed added in chat is not due for the scheduler: its first poll is the add's own,
+# which claims it (`Pipeline.polling`) moments after storing it. A tick landing in those
+# moments claimed it instead, and the add waited for that cycle's whole wave (12 s with 40
+# slow feeds). An add cut short (the bot stopping) leaves it to the cycle this much later.
+OWN_FIRST_POLL = 60.0
+
 
 def list_feeds_here(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
     feeds = [f for f in list_feeds(db) if f.disabled_reason != "removed"]
@@ -119,8 +125,9 @@ def _workers_broken(url: str, exc: WorkersBroken) -> Reply:
 
 
 async def _first_poll(rt: Runtime, feed: FeedRow) -> str:
-    """The new feed polled now; one the scheduler's cycle is polling already (it is due at
-    once) is waited for, and what that poll stored is told (`poll_feed`)."""
+    """The new feed polled now, alone: it was stored not due yet (`OWN_FIRST_POLL`), so no
+    cycle has claimed it; should one have (the loop held past that), its poll is waited
+    for and what it stored told (`poll_feed`)."""
     try:
         result = await poll_feed(rt.pipeline, feed)
     except Exception as exc:  # a bug of ours: a poll records its own failures
@@ -157,4 +164,4 @@ def _add_feed_named(
         return already_polled(existing, url, name)
     name = name or (existing.name if existing else title or host(url))
     name_free(db, name, url)
-    return add_feed(db, url, name, origin="chat", added_by=added_by)
+    return add_feed(db, url, name, origin="chat", added_by=added_by, due_in=OWN_FIRST_POLL)
