@@ -150,9 +150,9 @@ async def test_adding_a_disabled_feed_again_revives_it(tmp_path, feed_server, ca
         await poll_once(rt)
         assert find_feed(rt.db, "Wire").disabled
         feed_server.serve("/rss", FEED)
-        revived = add_feed(rt.db, url, "Wire", origin="chat")  # what `feeds add` does from chat
+        revived = add_feed(rt.db, url, "Wire", origin="chat")  # as `feeds add` revives it
         assert not revived.disabled and revived.failures == 0 and revived.disabled_reason is None
-        assert parse_iso(revived.next_poll) <= utcnow()  # due at once
+        assert parse_iso(revived.next_poll) <= utcnow()  # due at once: no command polls it here
         await poll_once(rt)
         feed = find_feed(rt.db, "Wire")
     assert feed.last_error is None and not feed.disabled
