@@ -238,18 +238,20 @@ def _bot_lines(b: dict[str, Any]) -> list[str]:
 
 
 def _own_cycle(b: dict[str, Any]) -> bool:
-    """Whether the recorded process ended a poll cycle (bot.runstate's phase); a row from
-    before schema 25 says it by `last_cycle` alone."""
+    """Whether `last_cycle` is the recorded process's own (else an earlier one's, carried
+    over: bot.runstate); a row from before schema 25 carries none."""
     return b["phase"] == CYCLED or (b["phase"] is None and bool(b["last_cycle"]))
 
 
 def _last_poll(started: str | None, ended: str | None, own: bool) -> str:
-    """Under cron, between polls: when the last one ended its cycle, or that it did not."""
+    """Under cron, between polls: when the last one ended its cycle, or that it did not (and
+    when an earlier process last ended one)."""
     return "no `wirewatch run` or `poll` on this database now; the last, a one-off " + (
         f"`wirewatch poll`, ended its poll cycle {_when(ended)} ({_ago(ended)} ago)"
         if own
         else f"`wirewatch poll` started {_when(started)}, ended no poll cycle (stopped, "
         "killed or failed: its output says which)"
+        + (f"; the last poll cycle recorded ended {_when(ended)}" if ended else "")
     )
 
 

@@ -3,13 +3,15 @@
 /healthz, `poll`'s line and chat's `status` read the bot's own memory; `wirewatch status`
 run from a shell reads only the database. So `wirewatch run`, and a one-off `wirewatch poll`
 (cron's), keep one row there (`run_state`): which command, its pid, when it started, its
-phase (LOADING its story index, FIRST_CYCLE running, CYCLED), when its last poll cycle
-ended, and why its worker processes cannot work ("" while they can). Each writes it as soon
-as it holds the database's lock (bot.startup.open_runtime), so that `status` names it while
-it loads its story index; again as its first poll begins; `run` as its loop starts, then at
-most once per poll cycle: at once when the workers' state changed, else every RECORD_EVERY
-seconds; `poll` at the end of each of its cycles. A failed write is logged once and tried
-again RECORD_EVERY later: recording never stops a poll.
+phase (LOADING its story index, FIRST_CYCLE running, CYCLED), when a poll cycle last ended
+(an earlier process's, carried over until it ends one of its own: a start that dies does
+not hide when feeds were last polled), and why its worker processes cannot work ("" while
+they can). Each writes it as soon as it holds the database's lock
+(bot.startup.open_runtime), so that `status` names it while it loads its story index; again
+as its first poll begins; `run` as its loop starts, then at most once per poll cycle: at
+once when the workers' state changed, else every RECORD_EVERY seconds; `poll` at the end of
+each of its cycles. A failed write is logged once and tried again RECORD_EVERY later:
+recording never stops a poll.
 
 `bot_state` decides from that row and the database's lock (bot.onebot) what the bot is
 doing: a row whose pid does not hold the lock, or written before the lock was taken, is an
@@ -58,7 +60,7 @@ class RunRecord:
 
     pid: int
     started: datetime
-    cycle_ended: datetime | None  # None before its first poll cycle ended
+    cycle_ended: datetime | None  # whichever process's (see `phase`); None: none ended one
     workers_broken: str  # why no worker process can work; "" while they can
     workers_since: datetime | None
     command: str = "run"  # or POLL
@@ -99,6 +101,7 @@ class Recorder:
         self.pid = os.getpid()
         self.started = utcnow()
         self._ended: datetime | None = None  # its own last cycle's end
+        self._carried: datetime | None = None  # the earlier row's, until it ends one
         self._phase = LOADING
         self._started = False
         # monotonic; a failed write is not tried again sooner: on a database locked by
@@ -110,17 +113,20 @@ class Recorder:
         self._broken_before: datetime | None = None
 
     def start(self, db: sqlite_utils.Database, trouble: str) -> None:
-        """The bot's start: an earlier run's row is replaced before its first cycle. A
-        `poll` keeps since when no feed was read, when the last process could not either:
-        each of cron's polls starts its workers afresh, and "since" its own start would
-        hide that no feed was read for hours."""
+        """The bot's start: an earlier run's row is replaced before its first cycle, keeping
+        when a poll cycle last ended (a start that dies would otherwise leave `status` no
+        word of it). A `poll` keeps since when no feed was read, when the last process
+        could not either: each of cron's polls starts its workers afresh, and "since" its
+        own start would hide that no feed was read for hours."""
         if not self._started:
             try:
                 earlier = read_record(db)
             except (WirewatchError, sqlite3.DatabaseError):
-                earlier = None  # only the carried time is lost; the write says the rest
-            if self.command == POLL and earlier is not None and earlier.workers_broken:
-                self._broken_before = earlier.workers_since
+                earlier = None  # only the carried times are lost; the write says the rest
+            if earlier is not None:
+                self._carried = earlier.cycle_ended
+                if self.command == POLL and earlier.workers_broken:
+                    self._broken_before = earlier.workers_since
         self._started = True
         self._write(db, trouble)
 
@@ -146,7 +152,7 @@ class Recorder:
     def _write(self, db: sqlite_utils.Database, trouble: str) -> None:
         since = self._trouble_since if self._trouble else None
         since = (since or self._broken_before or utcnow()) if trouble else None
-        ended = _stamp(self._ended)
+        ended = _stamp(self._ended or self._carried)
         row = [self.pid, iso(self.started), ended, trouble, _stamp(since), self.command]
         self._tried_at = time.monotonic()
         try:

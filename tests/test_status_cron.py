@@ -305,6 +305,50 @@ async def test_status_says_a_process_loading_its_story_index_is_starting_then_th
         assert at_run["state"] == "running" and at_run["phase"] == "cycled", at_run
 
 
+@pytest.mark.parametrize("command", ["poll", "run"])
+async def test_a_process_that_dies_while_it_starts_leaves_when_a_poll_cycle_last_ended(
+    tmp_path: Path,
+    feed_server: FeedServer,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+) -> None:
+    """An earlier poll ended its cycle; the next process is killed while it loads its story
+    index. Its row replaced the earlier one's, and `status` no longer said when a poll cycle
+    last ended (`--json`'s `last_cycle` null), though feeds were polled minutes before."""
+    feed_server.serve("/rss", FEED)
+    config = _cron(tmp_path, feed_server.url("/rss"))
+    earlier = await _poll(config)
+    assert await earlier.wait() == 0
+    before, polled = _status(config, capsys)
+    ended = re.search(r"ended its poll cycle (\S+ \S+ UTC)", before)
+    assert ended and polled["last_cycle"], before
+    pipe = _slow_index(tmp_path)
+    proc = await _start(config, command)
+    try:
+        held = await _at_index(pipe, proc)
+        _, loading = _status(config, capsys)
+    finally:
+        proc.kill()  # the OOM killer, a host's reboot: mid-start
+        await proc.wait()
+    os.close(held)
+    text, bot = _status(config, capsys)
+    line = text.splitlines()[1]
+    if command == "run":
+        assert line == (
+            f"bot: no `wirewatch run` on this database now; the last poll cycle recorded "
+            f"ended {ended[1]}"
+        ), text
+    else:  # its own end is not claimed: it ended none
+        assert line.startswith(f"{STOPPED}`wirewatch poll` started "), text
+        assert line.endswith(
+            "ended no poll cycle (stopped, killed or failed: its output says which); "
+            f"the last poll cycle recorded ended {ended[1]}"
+        ), text
+    assert bot["state"] == "stopped" and bot["command"] == command, bot
+    assert bot["last_cycle"] == polled["last_cycle"] and bot["phase"] == "loading", bot
+    assert loading["last_cycle"] == polled["last_cycle"], loading  # while it loaded, too
+
+
 def test_status_says_the_command_is_not_known_until_the_holder_recorded_itself(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
