@@ -24,7 +24,7 @@ from bot.errors import CommandError, UsageError
 from bot.feed_store import list_feeds
 from bot.migrations import SCHEMA_VERSION
 from bot.onebot import running_bot
-from bot.runstate import POLL, BotState, bot_state, lock_taken, read_record
+from bot.runstate import CYCLED, LOADING, POLL, BotState, bot_state, lock_taken, read_record
 from bot.status import (
     PlatformDeliveries,
     deliveries_by_platform,
@@ -106,6 +106,7 @@ def _bot(bot: BotState) -> dict[str, Any]:
         "workers_broken_since": _short(bot.workers_since),
         "command": bot.command,
         "recorded_ago": None if bot.quiet is None else round(max(0.0, bot.quiet)),
+        "phase": bot.phase,
     }
 
 
@@ -168,11 +169,13 @@ def _why_stopped(holder: str | None, b: dict[str, Any]) -> str:
         return "no feed is read (above)"
     if b["state"] == "polling":
         return "a `wirewatch poll` is polling now (above)"
+    if b["state"] == "starting" and b["phase"] == LOADING:
+        return "it is loading its story index (above)"
     if holder:
         return "the log says why (`poll.` lines)"
     if b["command"] != POLL:
         return "no bot is running"
-    if not b["last_cycle"]:
+    if not _own_cycle(b):
         return "no bot is running, and the last `wirewatch poll` ended no poll cycle (above)"
     return (
         f"no bot is running, and the last `wirewatch poll` ended {_ago(b['last_cycle'])} ago: "
@@ -193,7 +196,7 @@ def _bot_lines(b: dict[str, Any]) -> list[str]:
     Under cron, when and how the last one-off `poll` ended, its workers included."""
     pid, since, last = b["pid"], b["since"], b["last_cycle"]
     if b["state"] == "stopped" and b["command"] == POLL:
-        line = _last_poll(since, last)
+        line = _last_poll(since, last, _own_cycle(b))
     elif b["state"] == "stopped":
         line = "no `wirewatch run` on this database now" + (
             f"; the last poll cycle recorded ended {_when(last)}" if last else ""
@@ -205,12 +208,18 @@ def _bot_lines(b: dict[str, Any]) -> list[str]:
         )
     elif b["state"] == "polling":
         line = f"a one-off `wirewatch poll` (pid {pid}) is polling since {_when(since)}"
+    elif b["state"] == "starting" and b["phase"] == LOADING:
+        what = ", a one-off `wirewatch poll`" if b["command"] == POLL else ""
+        line = f"starting (pid {pid}{what}) since {_when(since)}: loading its story index"
     elif b["state"] == "starting":
         line = f"starting (pid {pid}) since {_when(since)}: no poll cycle of it has ended yet"
     else:  # stalled: its row, or its taking the lock, is more than runstate.STALE ago
         quiet = format_duration(b["recorded_ago"] or 0)
         what = " (a one-off `wirewatch poll`)" if b["command"] == POLL else ""
         why = STALLED_WHY.get(b["command"], STALLED_WHY["run"])
+        if b["phase"] == LOADING:
+            told = "its output" if b["command"] == POLL else "its log"
+            why = f"still loading its story index, or stuck; {told}"
         line = (
             f"NOT POLLING: pid {pid}{what} holds the database since {_when(since)} but has "
             f"ended no poll cycle for {quiet} ({why} says which)"
@@ -228,13 +237,21 @@ def _bot_lines(b: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _last_poll(started: str | None, ended: str | None) -> str:
-    """Under cron, between polls: when the last one ended its cycle, or that it did not."""
+def _own_cycle(b: dict[str, Any]) -> bool:
+    """Whether `last_cycle` is the recorded process's own (else an earlier one's, carried
+    over: bot.runstate); a row from before schema 25 carries none."""
+    return b["phase"] == CYCLED or (b["phase"] is None and bool(b["last_cycle"]))
+
+
+def _last_poll(started: str | None, ended: str | None, own: bool) -> str:
+    """Under cron, between polls: when the last one ended its cycle, or that it did not (and
+    when an earlier process last ended one)."""
     return "no `wirewatch run` or `poll` on this database now; the last, a one-off " + (
         f"`wirewatch poll`, ended its poll cycle {_when(ended)} ({_ago(ended)} ago)"
-        if ended
+        if own
         else f"`wirewatch poll` started {_when(started)}, ended no poll cycle (stopped, "
         "killed or failed: its output says which)"
+        + (f"; the last poll cycle recorded ended {_when(ended)}" if ended else "")
     )
 
 

@@ -370,6 +370,14 @@ def _m024_unknown_errors(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE deliveries ADD COLUMN unknown_tries INTEGER NOT NULL DEFAULT 0")
 
 
+def _m025_run_state_phase(db: sqlite_utils.Database) -> None:
+    # Where the process that wrote the row is (bot.runstate): 'loading' its story index
+    # (nothing polled yet), its 'first_cycle' running, or 'cycled' (`cycle_ended` is then its
+    # own; before, it is an earlier process's, carried over). '' from a wirewatch before this
+    # step, whose `cycle_ended` is its own.
+    db.execute("ALTER TABLE run_state ADD COLUMN phase TEXT NOT NULL DEFAULT ''")
+
+
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m001_initial,
     _m002_open_deliveries_index,
@@ -395,5 +403,6 @@ MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [
     _m022_run_state,
     _m023_run_state_command,
     _m024_unknown_errors,
+    _m025_run_state_phase,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -2,13 +2,16 @@
 
 /healthz, `poll`'s line and chat's `status` read the bot's own memory; `wirewatch status`
 run from a shell reads only the database. So `wirewatch run`, and a one-off `wirewatch poll`
-(cron's), keep one row there (`run_state`): which command, its pid, when it started, when
-its last poll cycle ended, and why its worker processes cannot work ("" while they can).
-Each writes it as soon as it holds the database's lock (bot.startup.open_runtime), so that
-`status` names it while it loads; `run` again as its loop starts, then at most once per
-poll cycle: at once when the workers' state changed, else every RECORD_EVERY seconds;
-`poll` at the end of each of its cycles. A failed write is logged once and tried again
-RECORD_EVERY later: recording never stops a poll.
+(cron's), keep one row there (`run_state`): which command, its pid, when it started, its
+phase (LOADING its story index, FIRST_CYCLE running, CYCLED), when a poll cycle last ended
+(an earlier process's, carried over until it ends one of its own: a start that dies does
+not hide when feeds were last polled), and why its worker processes cannot work ("" while
+they can). Each writes it as soon as it holds the database's lock
+(bot.startup.open_runtime), so that `status` names it while it loads its story index; again
+as its first poll begins; `run` as its loop starts, then at most once per poll cycle: at
+once when the workers' state changed, else every RECORD_EVERY seconds; `poll` at the end of
+each of its cycles. A failed write is logged once and tried again RECORD_EVERY later:
+recording never stops a poll.
 
 `bot_state` decides from that row and the database's lock (bot.onebot) what the bot is
 doing: a row whose pid does not hold the lock, or written before the lock was taken, is an
@@ -46,6 +49,9 @@ STALE = 300.0
 # (file systems that keep whole seconds).
 SAME_START = 2.0
 POLL = "poll"  # a one-off `wirewatch poll` (cron's); "run" is the bot
+# The phases of a process, as its row says them: it holds the database and loads its story
+# index (nothing polled yet); its first poll cycle runs; it ended a poll cycle of its own.
+LOADING, FIRST_CYCLE, CYCLED = "loading", "first_cycle", "cycled"
 
 
 @dataclass(frozen=True)
@@ -54,19 +60,27 @@ class RunRecord:
 
     pid: int
     started: datetime
-    cycle_ended: datetime | None  # None before its first poll cycle ended
+    cycle_ended: datetime | None  # whichever process's (see `phase`); None: none ended one
     workers_broken: str  # why no worker process can work; "" while they can
     workers_since: datetime | None
     command: str = "run"  # or POLL
     steady: float | None = None  # steady_clock() at the write; None from a bot before schema 23
+    # LOADING, FIRST_CYCLE or CYCLED; None from a bot before schema 25, whose `cycle_ended`
+    # is its own
+    phase: str | None = None
+
+    @property
+    def own_cycle(self) -> bool:
+        """Whether the writer itself ended a poll cycle (`cycle_ended` is then its own)."""
+        return self.phase == CYCLED or (self.phase is None and self.cycle_ended is not None)
 
 
 @dataclass(frozen=True)
 class BotState:
     """What `wirewatch status` says of the bot: `running` (finishing poll cycles now),
-    `starting` (no poll cycle yet), `polling` (a one-off `poll` works), `stalled` (the lock
-    is held, but no cycle ended for STALE seconds) or `stopped` (no process holds the
-    database)."""
+    `starting` (loading its story index, or a `run` that ended no poll cycle yet), `polling`
+    (a one-off `poll` polls), `stalled` (the lock is held, but no cycle ended for STALE
+    seconds) or `stopped` (no process holds the database)."""
 
     state: str
     pid: str | None  # the process holding the database's lock
@@ -76,6 +90,7 @@ class BotState:
     workers_since: datetime | None
     command: str | None = None  # "run" or POLL: the holder's, else the last recorded one's
     quiet: float | None = None  # seconds since the holder last wrote its row (or took the lock)
+    phase: str | None = None  # the holder's (or the last recorded one's); None: not recorded
 
 
 class Recorder:
@@ -85,7 +100,10 @@ class Recorder:
         self.command = command
         self.pid = os.getpid()
         self.started = utcnow()
-        self._ended: datetime | None = None
+        self._ended: datetime | None = None  # its own last cycle's end
+        self._carried: datetime | None = None  # the earlier row's, until it ends one
+        self._phase = LOADING
+        self._started = False
         # monotonic; a failed write is not tried again sooner: on a database locked by
         # another process each try holds the event loop for the busy timeout (5 s)
         self._tried_at: float | None = None
@@ -95,23 +113,36 @@ class Recorder:
         self._broken_before: datetime | None = None
 
     def start(self, db: sqlite_utils.Database, trouble: str) -> None:
-        """The bot's start: an earlier run's row is replaced before its first cycle. A
-        `poll` keeps since when no feed was read, when the last process could not either:
-        each of cron's polls starts its workers afresh, and "since" its own start would
-        hide that no feed was read for hours."""
-        if self.command == POLL:
+        """The bot's start: an earlier run's row is replaced before its first cycle, keeping
+        when a poll cycle last ended (a start that dies would otherwise leave `status` no
+        word of it). A `poll` keeps since when no feed was read, when the last process
+        could not either: each of cron's polls starts its workers afresh, and "since" its
+        own start would hide that no feed was read for hours."""
+        if not self._started:
             try:
                 earlier = read_record(db)
             except (WirewatchError, sqlite3.DatabaseError):
-                earlier = None  # only the carried time is lost; the write says the rest
-            if earlier is not None and earlier.workers_broken:
-                self._broken_before = earlier.workers_since
+                earlier = None  # only the carried times are lost; the write says the rest
+            if earlier is not None:
+                self._carried = earlier.cycle_ended
+                if self.command == POLL and earlier.workers_broken:
+                    self._broken_before = earlier.workers_since
+        self._started = True
         self._write(db, trouble)
+
+    def began(self, db: sqlite_utils.Database, trouble: str) -> None:
+        """Its story index is loaded and its first poll begins: `status` stops saying it
+        loads. Written by a process that recorded itself at the lock; else its loop's
+        `start` is its first write, in this phase."""
+        self._phase = FIRST_CYCLE
+        if self._started:
+            self._write(db, trouble)
 
     def cycle_ended(self, db: sqlite_utils.Database, trouble: str) -> None:
         """A poll cycle ended, with the workers' verdict (`bot.workers.pool_trouble`). A
         `poll` writes each of its few: its last is what `status` reads once it exited."""
         first, self._ended = self._ended is None, utcnow()  # the first ends `starting`
+        self._phase = CYCLED
         news = not self._failing and (first or trouble != self._trouble)
         news = news or self.command == POLL
         last = self._tried_at
@@ -121,15 +152,16 @@ class Recorder:
     def _write(self, db: sqlite_utils.Database, trouble: str) -> None:
         since = self._trouble_since if self._trouble else None
         since = (since or self._broken_before or utcnow()) if trouble else None
-        row = [self.pid, iso(self.started), _stamp(self._ended), trouble, _stamp(since)]
+        ended = _stamp(self._ended or self._carried)
+        row = [self.pid, iso(self.started), ended, trouble, _stamp(since), self.command]
         self._tried_at = time.monotonic()
         try:
             with write(db):
                 db.execute(
                     "INSERT OR REPLACE INTO run_state (id, pid, started, cycle_ended, "
-                    "workers_broken, workers_since, command, steady) "
-                    "VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
-                    [*row, self.command, steady_clock()],
+                    "workers_broken, workers_since, command, steady, phase) "
+                    "VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [*row, steady_clock(), self._phase],
                 )
         except (WirewatchError, sqlite3.DatabaseError) as exc:
             if not self._failing:  # the database's trouble is logged by what it stops
@@ -148,15 +180,17 @@ def read_record(db: sqlite_utils.Database) -> RunRecord | None:
     """The row, or None when no bot of this version has run here. A damaged time reads as
     absent (a start long ago: the row is then taken as stale)."""
     row = db.execute(
-        "SELECT pid, started, cycle_ended, workers_broken, workers_since, command, steady "
-        "FROM run_state WHERE id = 1"
+        "SELECT pid, started, cycle_ended, workers_broken, workers_since, command, steady, "
+        "phase FROM run_state WHERE id = 1"
     ).fetchone()
     if row is None:
         return None
     started = parse_stored(row[1], datetime.min.replace(tzinfo=UTC))
     ended, since = parse_stored(row[2], None), parse_stored(row[4], None)
     steady = row[6] if isinstance(row[6], float | int) else None
-    return RunRecord(int(row[0]), started, ended, row[3] or "", since, row[5] or "run", steady)
+    phase = row[7] if row[7] in (LOADING, FIRST_CYCLE, CYCLED) else None  # '': before 25
+    command = row[5] or "run"
+    return RunRecord(int(row[0]), started, ended, row[3] or "", since, command, steady, phase)
 
 
 def lock_taken(database: str) -> datetime | None:
@@ -181,22 +215,30 @@ def bot_state(
     if holder is None:
         if record is not None and record.command == POLL:  # cron's last poll: still the news
             broken, since = record.workers_broken, record.workers_since
+            since = since if broken else None
             return BotState(
-                "stopped", None, record.started, last, broken, since if broken else None, POLL
+                "stopped", None, record.started, last, broken, since, POLL, None, record.phase
             )
-        return BotState("stopped", None, None, last, "", None, record.command if record else None)
+        if record is None:
+            return BotState("stopped", None, None, None, "", None)
+        return BotState("stopped", None, None, last, "", None, record.command, None, record.phase)
     if record is None or not _holders(record, holder, taken):  # an earlier run's row
         took = taken or now
         quiet = (now - took).total_seconds()
         state = "starting" if quiet <= STALE else "stalled"
         return BotState(state, holder, took, last, "", None, None, quiet)
-    quiet = _quiet(record, now, steady)
+    quiet, phase = _quiet(record, now, steady), record.phase
     if quiet > STALE:
-        return BotState("stalled", holder, record.started, last, "", None, record.command, quiet)
-    state = "polling" if record.command == POLL else "running" if last else "starting"
+        return BotState(
+            "stalled", holder, record.started, last, "", None, record.command, quiet, phase
+        )
+    state = "polling" if record.command == POLL else "running" if record.own_cycle else "starting"
+    state = "starting" if phase == LOADING else state  # nothing polled yet, `run` or `poll`
     broken, since = record.workers_broken, record.workers_since
     since = since if broken else None
-    return BotState(state, holder, record.started, last, broken, since, record.command, quiet)
+    return BotState(
+        state, holder, record.started, last, broken, since, record.command, quiet, phase
+    )
 
 
 def _quiet(record: RunRecord, now: datetime, steady: float | None) -> float:

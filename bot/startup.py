@@ -84,7 +84,8 @@ async def open_runtime(
     answering; StartupStopped when `stop` is set before the index is loaded.
     `check_bulk=False` leaves the check of the bulk tables to `check_bulk_in_background`.
     `command` ("run" or "poll") is recorded (bot.runstate) as soon as the lock is held:
-    `wirewatch status` names the process while it loads, not an earlier run's row.
+    `wirewatch status` names the process while it loads (its story index, for seconds at a
+    big one), not an earlier run's row, and says it polls only once it is ready to.
     """
     db = await asyncio.to_thread(open_database, settings.database, check_bulk=check_bulk)
     try:  # locked once the file is known to be ours: one refused is left as it was
@@ -93,6 +94,7 @@ async def open_runtime(
             if command:
                 record.start(db, pool_trouble())
             async with _ready(settings, db, adapters, loading, stop, record) as rt:
+                record.began(db, pool_trouble())  # loaded: `status` says it polls
                 yield rt
     finally:
         db.close()

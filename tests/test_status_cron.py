@@ -25,6 +25,7 @@ import time_machine
 from aiohttp import web
 
 from bot import runstate
+from bot.clock import iso, utcnow
 from bot.db import open_database
 from bot.indexfile import index_path
 from bot.onebot import one_bot
@@ -191,77 +192,161 @@ async def test_cron_polls_whose_workers_cannot_work_are_said_to_read_no_feed_sin
     assert "NO FEED IS READ" not in text and bot["workers_broken"] is None, text
 
 
-async def _until_named(
-    config: Path, capsys: pytest.CaptureFixture[str], pid: int, command: str, line: str
-) -> tuple[str, dict]:
-    """`status` until its `line` and its JSON name process `pid` as running `command` (30 s
-    at most): the two are read one after the other, the first maybe before it started."""
-    deadline = time.monotonic() + 30
-    while True:
-        text, bot = _status(config, capsys)
-        named = bot.get("pid") == str(pid) and bot.get("command") == command
-        if named and line in text or time.monotonic() > deadline:
-            return text, bot
-        await asyncio.sleep(0.2)
-
-
-def _let_go(pipe: Path) -> bool:
-    """Whether a process waits at the story index (`pipe`: only one that opened it to read
-    lets a writer in); if so, it gets a file no wirewatch wrote, and rebuilds the index."""
+def _let_go(held: int) -> None:
+    """The process waiting at its story index gets a file no wirewatch wrote, and rebuilds
+    the index: its start goes on."""
     try:
-        fd = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError:  # ENXIO: no reader
-        return False
-    try:
-        os.write(fd, b"not a story index\n")
+        os.write(held, b"not a story index\n")
     finally:
-        os.close(fd)
-    return True
+        os.close(held)
 
 
-@pytest.mark.parametrize(
-    ("command", "line"),
-    [
-        ("poll", "bot: a one-off `wirewatch poll` (pid {pid}) is polling since "),
-        ("run", "bot: starting (pid {pid}) since "),
-    ],
-)
-async def test_status_names_a_process_from_the_moment_it_holds_the_database(
-    tmp_path: Path,
-    feed_server: FeedServer,
-    capsys: pytest.CaptureFixture[str],
-    command: str,
-    line: str,
-) -> None:
-    """A slow start (the story index read from a slow volume: here a pipe that nothing is
-    written to until the test looks) over an earlier poll's row: the process recorded itself
-    only once its index was loaded, so `status` read `starting` for a poll, and `--json`'s
-    `command` was null for both, for as long as the load took."""
-    feed_server.serve("/rss", FEED)
-    config = _cron(tmp_path, feed_server.url("/rss"))
-    earlier = await _poll(config)
-    assert await earlier.wait() == 0
+def _slow_index(tmp_path: Path) -> Path:
+    """The story index a pipe that nothing is written to until the test lets it go: a slow
+    start (a big index read from a slow volume), held for as long as the test looks."""
     pipe = index_path(str(tmp_path / "w.db"))
     assert pipe is not None
     pipe.unlink(missing_ok=True)
     os.mkfifo(pipe)
+    return pipe
+
+
+async def _at_index(pipe: Path, proc: asyncio.subprocess.Process) -> int:
+    """Once `proc` waits at its story index (it opened the pipe to read: only then does a
+    writer get in), the pipe's end it waits on, held open: it reads nothing until
+    `_let_go`. 30 s at most."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.returncode is None:
+        try:
+            return os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENXIO: no reader yet
+            await asyncio.sleep(0.1)
+    raise AssertionError("the process did not reach its story index")
+
+
+LOADING_LINE = {
+    "poll": "bot: starting (pid {pid}, a one-off `wirewatch poll`) since ",
+    "run": "bot: starting (pid {pid}) since ",
+}
+# Once its first poll began (held mid-cycle by the feed): the line's start and end.
+POLLING_LINE = {
+    "poll": ("bot: a one-off `wirewatch poll` (pid {pid}) is polling since ", " UTC"),
+    "run": ("bot: starting (pid {pid}) since ", ": no poll cycle of it has ended yet"),
+}
+
+
+@pytest.mark.parametrize("command", ["poll", "run"])
+async def test_status_says_a_process_loading_its_story_index_is_starting_then_that_it_polls(
+    tmp_path: Path,
+    feed_server: FeedServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+) -> None:
+    """A slow start over an earlier poll's row: from the moment it holds the database the
+    process is named, and said to load its story index, until its first poll begins. It
+    read `is polling` (a `poll`) or `no poll cycle of it has ended yet` (a `run`) while
+    nothing was polled, and `--json` said `polling` for a poll; feeds overdue meanwhile
+    were left to "the log", and a load past STALE was "stuck" or "still starting"."""
+    feed_server.serve("/rss", FEED)
+    config = _cron(tmp_path, feed_server.url("/rss"))
+    earlier = await _poll(config)
+    assert await earlier.wait() == 0
+    db = open_database(tmp_path / "w.db")
+    with db.conn:  # due again: `run` polls only feeds due, the next one 45 s after this poll
+        db.execute("UPDATE feeds SET next_poll = ?", [iso(utcnow())])
+    db.close()
+    gate = _held(feed_server)  # its first poll, once begun, is caught mid-cycle
+    pipe = _slow_index(tmp_path)
+    proc = await _start(config, command)
+    first, last = (x.format(pid=proc.pid) for x in POLLING_LINE[command])
+    try:
+        held = await _at_index(pipe, proc)
+        loading, at_load = _status(config, capsys)  # it loads its index until let go
+        # Its feed 20 minutes overdue meanwhile: why, rather than "the log says why".
+        with time_machine.travel(datetime.now(UTC) + timedelta(minutes=20), tick=True):
+            late, _ = _status(config, capsys)
+        with monkeypatch.context() as short:  # loading for longer than STALE: not polling
+            short.setattr(runstate, "STALE", 1.0)
+            await asyncio.sleep(1.5)
+            stuck, _ = _status(config, capsys)
+        _let_go(held)
+        polling, at_poll = await _until(
+            config, capsys, lambda t: t.splitlines()[1].startswith(first), within=30
+        )
+        gate.set()
+        if command == "run":
+            running, at_run = await _until(config, capsys, lambda t: "bot: running" in t)
+            proc.terminate()
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        gate.set()
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    line = loading.splitlines()[1]
+    assert line.startswith(LOADING_LINE[command].format(pid=proc.pid)), loading
+    assert line.endswith(": loading its story index"), loading
+    assert at_load["state"] == "starting" and at_load["phase"] == "loading", at_load
+    assert at_load["command"] == command and at_load["pid"] == str(proc.pid), at_load
+    [why] = [x for x in late.splitlines() if x.startswith("POLLING HAS STOPPED")]
+    assert why.endswith("; it is loading its story index (above)"), late
+    told = "its output" if command == "poll" else "its log"
+    assert stuck.splitlines()[1].startswith(f"bot: NOT POLLING: pid {proc.pid}"), stuck
+    assert stuck.splitlines()[1].endswith(
+        f"(still loading its story index, or stuck; {told} says which)"
+    ), stuck
+    line = polling.splitlines()[1]
+    assert line.startswith(first) and line.endswith(last), polling
+    assert at_poll["state"] == ("polling" if command == "poll" else "starting"), at_poll
+    assert at_poll["phase"] == "first_cycle", at_poll
+    if command == "run":
+        assert running.splitlines()[1].startswith(f"bot: running (pid {proc.pid}) since "), running
+        assert at_run["state"] == "running" and at_run["phase"] == "cycled", at_run
+
+
+@pytest.mark.parametrize("command", ["poll", "run"])
+async def test_a_process_that_dies_while_it_starts_leaves_when_a_poll_cycle_last_ended(
+    tmp_path: Path,
+    feed_server: FeedServer,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+) -> None:
+    """An earlier poll ended its cycle; the next process is killed while it loads its story
+    index. Its row replaced the earlier one's, and `status` no longer said when a poll cycle
+    last ended (`--json`'s `last_cycle` null), though feeds were polled minutes before."""
+    feed_server.serve("/rss", FEED)
+    config = _cron(tmp_path, feed_server.url("/rss"))
+    earlier = await _poll(config)
+    assert await earlier.wait() == 0
+    before, polled = _status(config, capsys)
+    ended = re.search(r"ended its poll cycle (\S+ \S+ UTC)", before)
+    assert ended and polled["last_cycle"], before
+    pipe = _slow_index(tmp_path)
     proc = await _start(config, command)
     try:
-        text, bot = await _until_named(config, capsys, proc.pid, command, line.format(pid=proc.pid))
-        loading = _let_go(pipe)  # it was still loading its index when `status` ran
-        deadline = time.monotonic() + 30
-        while not loading and time.monotonic() < deadline and proc.returncode is None:
-            await asyncio.sleep(0.2)  # not named: wait for it to reach the index, to end it
-            loading = _let_go(pipe)
+        held = await _at_index(pipe, proc)
+        _, loading = _status(config, capsys)
     finally:
-        if command == "run":
-            await _until(config, capsys, lambda t: "bot: running" in t, within=30)
-            proc.terminate()
-    assert await proc.wait() == 0
-    assert loading, "the process did not wait at its story index"
-    assert text.splitlines()[1].startswith(line.format(pid=proc.pid)), text
-    assert bot["command"] == command and bot["pid"] == str(proc.pid), bot
-    assert bot["state"] == ("polling" if command == "poll" else "starting"), bot
+        proc.kill()  # the OOM killer, a host's reboot: mid-start
+        await proc.wait()
+    os.close(held)
+    text, bot = _status(config, capsys)
+    line = text.splitlines()[1]
+    if command == "run":
+        assert line == (
+            f"bot: no `wirewatch run` on this database now; the last poll cycle recorded "
+            f"ended {ended[1]}"
+        ), text
+    else:  # its own end is not claimed: it ended none
+        assert line.startswith(f"{STOPPED}`wirewatch poll` started "), text
+        assert line.endswith(
+            "ended no poll cycle (stopped, killed or failed: its output says which); "
+            f"the last poll cycle recorded ended {ended[1]}"
+        ), text
+    assert bot["state"] == "stopped" and bot["command"] == command, bot
+    assert bot["last_cycle"] == polled["last_cycle"] and bot["phase"] == "loading", bot
+    assert loading["last_cycle"] == polled["last_cycle"], loading  # while it loaded, too
 
 
 def test_status_says_the_command_is_not_known_until_the_holder_recorded_itself(
