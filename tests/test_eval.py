@@ -195,6 +195,30 @@ async def test_backtest_prints_the_alerts_a_topic_would_have_posted(tmp_path, ca
     assert [d for d, _ in seen] == sorted({d for d, _ in seen}) and len(seen) > 1
 
 
+async def test_backtest_of_feeds_just_added_says_their_items_are_older(tmp_path, capsys):
+    # Feeds added today store their back catalogue, published weeks ago: the window counts
+    # publication dates, so the summary says "published since" (it said "stored since", of
+    # items stored minutes before) and, with nothing in it, how to reach what is stored.
+    async with serve_demo(now=datetime.now(UTC) - timedelta(days=60)) as feeds:
+        config = tmp_path / "c.yaml"
+        config.write_text(
+            f"database: {tmp_path / 'w.db'}\nfeeds:\n"
+            + "".join(f"  - {{name: {f.name!r}, url: '{f.url}'}}\n" for f in feeds)
+            + "network: {allow_private_addresses: true}\narticles: {fetch: false}\n",
+            encoding="utf-8",
+        )
+        assert await asyncio.to_thread(main, ["poll", "--once", "--config", str(config)]) == 0
+    capsys.readouterr()
+    assert main(["topics", "backtest", "troop-deployments", "--config", str(config)]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert " from 0 items published since " in last, last
+    assert re.search(r"\(\d+ stored items published before it: a longer --since reaches", last)
+    assert main(["topics", "backtest", "troop-deployments", "--since", "90d",
+                 "--config", str(config)]) == 0  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("NEW") for line in lines) and "before it" not in lines[-1]
+
+
 def test_eval_lists_the_stories_it_joined_wrongly_and_those_it_split(tmp_path, capsys):
     """`--stories` shows what lowered each grouping figure: a story made of two threads, and
     a labelled story left in two pieces, each with the pairs it cost; the rest is unlisted.

@@ -317,7 +317,8 @@ async def test_one_of_a_thing_is_said_in_the_singular(tmp_path, feed_server, cap
     assert await _cli("poll", "--config", str(config)) == 0
     capfd.readouterr()
     assert await _cli("topics", "backtest", "troop-deployments", "--config", str(config)) == 0
-    assert "troop-deployments: 1 alert and 0 updates from 1 item stored" in capfd.readouterr().out
+    said = capfd.readouterr().out
+    assert "troop-deployments: 1 alert and 0 updates from 1 item published" in said
 
 
 def test_a_new_database_logs_one_line_not_one_per_migration(tmp_path, caplog):
