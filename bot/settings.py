@@ -106,7 +106,9 @@ def query_text(value: object) -> str:
     return value
 
 
-def _known_channel(channel: str) -> str:
+def known_channel(channel: str) -> str:
+    """The channel as written, or ValueError saying what to write (the config's channels and
+    `wirewatch search --channel` alike)."""
     if not CHANNEL_RE.fullmatch(channel):
         rule = "must be console, slack:CHANNEL_ID (e.g. slack:C0123) or discord:ID"
         raise ValueError(rule + _channel_hint(channel))
@@ -130,7 +132,7 @@ def _channel_hint(channel: str) -> str:
     )
 
 
-Channel = Annotated[str, AfterValidator(_known_channel)]
+Channel = Annotated[str, AfterValidator(known_channel)]
 
 
 class SubscriptionSettings(_Strict):
