@@ -225,7 +225,14 @@ class Settings(_Strict):
     @field_validator("database")
     @classmethod
     def _home(cls, path: str) -> str:
-        """`~/w.db` is in the home folder, not in a folder named `~` here."""
+        """`~/w.db` is in the home folder, not in a folder named `~` here; `$HOME/w.db` is
+        refused: read as written it made a folder named `$HOME` wherever the bot started."""
+        if variable := re.search(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?", path):
+            raise ValueError(
+                f"{path}: {variable.group(0)} is not expanded in the config file (the "
+                f"database would be in a folder named {variable.group(0)}); write the path "
+                "itself, or set WIREWATCH_DB in the environment, where the shell expands it"
+            )
         return os.path.expanduser(path)
 
     @field_validator("poll_interval")

@@ -394,6 +394,15 @@ def test_a_database_path_that_is_a_folder_is_named(tmp_path):
     assert "database: " in said and "is a directory, not a database file" in said
 
 
+def test_a_database_path_with_a_shell_variable_is_refused_not_made_a_folder(tmp_path):
+    # YAML expands nothing: `$HOME/w.db`, as a systemd unit or cron line is written, made a
+    # folder named `$HOME` in whatever folder the bot was started from.
+    said = _said(tmp_path, "database: $HOME/wirewatch.db\n")
+    assert "database: $HOME/wirewatch.db: $HOME is not expanded in the config file" in said
+    assert "set WIREWATCH_DB in the environment" in said
+    assert "${DATA}" in _said(tmp_path, "database: ${DATA}/wirewatch.db\n")
+
+
 @pytest.mark.parametrize("text", ["[" * 600 + "]" * 600, "x: " + "[" * 600 + "]" * 600])
 def test_yaml_nested_too_deeply_is_a_config_error(tmp_path, text):
     said = _said(tmp_path, text)
