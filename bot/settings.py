@@ -412,6 +412,10 @@ def _not_a_mapping(loc: tuple[Any, ...], model: str | None, value: Any) -> str:
         bare = "a bare URL" if isinstance(value, str) and "://" in value else _shown(value)
         return f"{what} is written `{example}`, not {bare}"
     known = [k for k in _keys_at(Settings, loc)]
+    if not known:  # `topics:`, keyed by names: say how one entry is written, not "keys ()"
+        entry = _ENTRIES.get(getattr(_unwrap(_at(Settings, (*loc, "NAME"))), "__name__", ""))
+        if entry is not None:
+            return f"must be a mapping of names, each written `{entry[1]}`, not {_shown(value)}"
     return f"must be a mapping of keys ({', '.join(known)}), not {_shown(value)}"
 
 

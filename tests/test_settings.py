@@ -394,6 +394,14 @@ def test_a_database_path_that_is_a_folder_is_named(tmp_path):
     assert "database: " in said and "is a directory, not a database file" in said
 
 
+def test_topics_written_as_a_list_say_how_a_topic_is_written(tmp_path):
+    # `topics:` as a list, the way `feeds:` is written, read "must be a mapping of keys (),
+    # not [...]": keys nobody could name. It is keyed by the topics' own names.
+    said = _said(tmp_path, "topics:\n  - {name: foo, query: troops}\n")
+    assert "topics: must be a mapping of names, each written `NAME: {query: " in said, said
+    assert "()" not in said
+
+
 def test_a_database_path_with_a_shell_variable_is_refused_not_made_a_folder(tmp_path):
     # YAML expands nothing: `$HOME/w.db`, as a systemd unit or cron line is written, made a
     # folder named `$HOME` in whatever folder the bot was started from.
