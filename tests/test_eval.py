@@ -156,6 +156,16 @@ def test_eval_reads_labels_and_times_as_other_tools_write_them(tmp_path, capsys)
     assert f"{bad}:2: `ambiguous` 'perhaps' is neither true nor false" in capsys.readouterr().err
 
 
+def test_eval_of_a_file_it_cannot_read_says_why_once(tmp_path, capsys):
+    # It read "from x.jsonl: [Errno 2] No such file or directory: 'x.jsonl'", the path twice.
+    missing = tmp_path / "x.jsonl"
+    assert main(["eval", str(missing)]) == 2
+    said = capsys.readouterr().err
+    assert said == f"error: cannot read labelled items from {missing}: No such file or directory\n"
+    assert main(["eval", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.endswith(f"from {tmp_path}: Is a directory\n")
+
+
 async def test_backtest_prints_the_alerts_a_topic_would_have_posted(tmp_path, capsys):
     async with serve_demo() as feeds:
         config = tmp_path / "c.yaml"
