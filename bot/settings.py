@@ -498,8 +498,13 @@ def read_config(path: Path, named_by: str = "--config") -> dict[str, Any]:
         raise ConfigError([f"{path}: no such file ({_fix_missing(named_by)})"]) from None
     except IsADirectoryError:
         raise ConfigError([f"{path}: is a directory; --config names the YAML file"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{path}: cannot read: {exc}"]) from None
+    except UnicodeDecodeError as exc:
+        # A file saved as Latin-1 or cp1252 (an accent in a comment): say where, and the fix.
+        line, byte = data[: exc.start].count(b"\n") + 1, exc.object[exc.start]
+        problem = f"line {line} is not UTF-8 (byte {byte:#04x}): save the file as UTF-8"
+        raise ConfigError([f"{path}: {problem}"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
     try:
         data = yaml.load(text, Loader=_UniqueKeys)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:

@@ -394,6 +394,17 @@ def test_a_database_path_that_is_a_folder_is_named(tmp_path):
     assert "database: " in said and "is a directory, not a database file" in said
 
 
+def test_a_config_not_in_utf8_names_the_line_and_the_fix(tmp_path):
+    # An accent in a comment, saved as Latin-1, read "cannot read: 'utf-8' codec can't decode
+    # byte 0xe9 in position 60: invalid continuation byte".
+    path = tmp_path / "wirewatch.yaml"
+    path.write_bytes("feeds: []\nsubscriptions: []\n# caf\u00e9 desk\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as err:
+        load_checked(path, Gazetteer.load())
+    said = f"{path}: line 3 is not UTF-8 (byte 0xe9): save the file as UTF-8"
+    assert err.value.problems == [said]
+
+
 def test_topics_written_as_a_list_say_how_a_topic_is_written(tmp_path):
     # `topics:` as a list, the way `feeds:` is written, read "must be a mapping of keys (),
     # not [...]": keys nobody could name. It is keyed by the topics' own names.
