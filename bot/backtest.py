@@ -70,8 +70,20 @@ def backtest(
     updates = sum(1 for posts in stories.values() for kind, _ in posts if kind == "update")
     yield (
         f"{topic.name}: {counted(len(stories), 'alert')} and {counted(updates, 'update')} from "
-        f"{counted(len(items), 'item')} stored since {minute_utc(start)}"
+        f"{counted(len(items), 'item')} published since {minute_utc(start)}{_older(db, items)}"
     )
+
+
+def _older(db: sqlite_utils.Database, replayed: list[ReplayInput]) -> str:
+    """With nothing in the window, how many stored items lie before it: a feed just added
+    stores its back catalogue, published long ago, and `0 items` alone read as an empty
+    archive (the window counts publication dates, not when an item was stored)."""
+    if replayed:
+        return ""
+    older = db.execute("SELECT count(*) FROM items").fetchone()[0]
+    if not older:
+        return ""
+    return f" ({counted(older, 'stored item')} published before it: a longer --since reaches them)"
 
 
 def _when(text: str | None) -> datetime | None:

@@ -31,7 +31,7 @@ from bot.cli_run import _poll, _run, _stoppable
 from bot.errors import ConfigError, UsageError, WirewatchError
 from bot.gazetteer import Gazetteer
 from bot.logs import log_format, setup_logging
-from bot.settings import Settings, config_named_by, http_port
+from bot.settings import Settings, config_named_by, http_port, known_channel
 from bot.wording import counted
 
 if TYPE_CHECKING:
@@ -151,8 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--strict",
         action="store_true",
-        help="exit 2 on a warning too (a subscribed platform whose token is not set here): "
-        "for where the bot runs",
+        help="exit 2 on a warning too (a subscribed platform whose token is not set here, a "
+        "database the bot could not write or would refuse): for where the bot runs",
     )
 
     topics = sub.add_parser(
@@ -185,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tback.add_argument("--since", default="30d", metavar="DURATION", help="how far back (30d)")
 
-    feeds = sub.add_parser("feeds", help="every feed with its health; import/export OPML")
+    feeds = sub.add_parser("feeds", help="every feed with its health; import/export OPML, enable")
     _config_arg(feeds)
     feeds.add_argument("--json", action="store_true", help="one JSON object per feed")
     # Optional: `wirewatch feeds` alone lists the feeds; the brackets say so in --help.
@@ -222,7 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="as in chat: words, '\"a phrase\"', OR, outlet:NAME, since:7d, page:2",
     )
     search.add_argument(
-        "--channel", metavar="CHANNEL", help="say what this channel got of each (slack:C0123)"
+        "--channel",
+        metavar="CHANNEL",
+        type=_channel_arg,
+        help="say what this channel got of each (slack:C0123)",
     )
     search.add_argument("--json", action="store_true", help="one JSON object per story")
     search.add_argument(
@@ -491,6 +494,15 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     from bot.cli_store import feeds_command
 
     return feeds_command(args, _settings(args))
+
+
+def _channel_arg(text: str) -> str:
+    """--channel written as the config writes channels: a name (`#news`) or a bare id matched
+    no delivery, and the answer said nothing of the channel, as if it had got nothing."""
+    try:
+        return known_channel(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -150,8 +150,10 @@ def _backing_off(waiting: list) -> str:
 
 
 async def _run(settings: Settings, adapters: dict[str, ChatAdapter], port: int) -> int:
+    from bot.errors import StoreError
     from bot.indexfile import Loading
     from bot.loop import run_forever, stop_adapters
+    from bot.onebot import running_bot, taken
     from bot.readiness import broken
     from bot.startup import StartupStopped, check_bulk_in_background, open_runtime
     from bot.web import build_app, serve
@@ -166,6 +168,11 @@ async def _run(settings: Settings, adapters: dict[str, ChatAdapter], port: int) 
     routes = [r for a in adapters.values() for r in getattr(a, "routes", list)()]
     ready, depth, failed = _health(started, loading)
     app = build_app(ready, routes, depth, failed, broken=lambda: _broken(broken(adapters)))
+    if (other := running_bot(settings.database)) is not None:
+        # Before the port: a second bot on one host is refused by the database's lock, and
+        # the first one's port, in use, read as "another program": its advice, another
+        # WIREWATCH_HTTP_PORT, only led to the lock's refusal.
+        raise StoreError(taken(settings.database, other))
     runner = await serve(app, port)  # first: /healthz answers while the rest starts
     warming = asyncio.create_task(start_workers())  # beside the index's loading
     try:

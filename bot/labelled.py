@@ -43,7 +43,8 @@ def load_labelled(path: Path) -> list[LabelledItem]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read labelled items from {path}: {exc}") from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"cannot read labelled items from {path}: {why}") from None
     items = [_item(path, n, line) for n, line in enumerate(lines, 1) if line.strip()]
     if not items:
         raise UsageError(f"{path}: no labelled items in the file")

@@ -28,8 +28,11 @@ NOTICE_LOOKUP_PATIENCE = 3600.0
 async def deliver_notices(
     db: sqlite_utils.Database, adapters: dict[str, ChatAdapter], *, only: str | None = None
 ) -> int:
-    """Send queued moderator notices once each, through the platform they concern (the
-    console when that one is not running); `only`: those that go through that platform.
+    """Send queued moderator notices once each, through the platform they concern; one for
+    a platform with no adapter here (its token not set) waits in the database, as its
+    alerts do, until wirewatch runs with it: `check` and the start-up log say so, and
+    printed on the console instead it was marked sent and never reached the channel.
+    `only`: those that go through that platform.
     One the platform refuses is tried again, backing off as alerts do, NOTICE_ATTEMPTS
     times in all; then it is given up, loudly in the log. A try that began before (cut by a
     shutdown, its answer lost) may have posted it: the platform is asked first."""
@@ -41,9 +44,8 @@ async def deliver_notices(
     )
     for row in list(due):
         platform, ident = split_channel(row["channel"] or "console")
-        through = platform if platform in adapters else "console"
-        adapter = adapters.get(through)
-        if adapter is None or (only is not None and through != only):
+        adapter = adapters.get(platform)
+        if adapter is None or (only is not None and platform != only):
             continue
         if row["next_attempt"] is not None:
             found = await _notice_found(adapter, ident, row)

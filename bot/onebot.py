@@ -32,15 +32,20 @@ def one_bot(database: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             other = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
-            raise StoreError(
-                f"another wirewatch (pid {other}) is running on {database}: stop it first, "
-                "or give this one a database of its own"
-            ) from None
+            raise StoreError(taken(database, other)) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)
+
+
+def taken(database: str, other: str) -> str:
+    """Why this bot cannot start: said alike by the lock and by `run` before it listens."""
+    return (
+        f"another wirewatch (pid {other}) is running on {database}: stop it first, "
+        "or give this one a database of its own"
+    )
 
 
 def running_bot(database: str) -> str | None:

@@ -106,7 +106,9 @@ def query_text(value: object) -> str:
     return value
 
 
-def _known_channel(channel: str) -> str:
+def known_channel(channel: str) -> str:
+    """The channel as written, or ValueError saying what to write (the config's channels and
+    `wirewatch search --channel` alike)."""
     if not CHANNEL_RE.fullmatch(channel):
         rule = "must be console, slack:CHANNEL_ID (e.g. slack:C0123) or discord:ID"
         raise ValueError(rule + _channel_hint(channel))
@@ -130,7 +132,7 @@ def _channel_hint(channel: str) -> str:
     )
 
 
-Channel = Annotated[str, AfterValidator(_known_channel)]
+Channel = Annotated[str, AfterValidator(known_channel)]
 
 
 class SubscriptionSettings(_Strict):
@@ -223,7 +225,14 @@ class Settings(_Strict):
     @field_validator("database")
     @classmethod
     def _home(cls, path: str) -> str:
-        """`~/w.db` is in the home folder, not in a folder named `~` here."""
+        """`~/w.db` is in the home folder, not in a folder named `~` here; `$HOME/w.db` is
+        refused: read as written it made a folder named `$HOME` wherever the bot started."""
+        if variable := re.search(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?", path):
+            raise ValueError(
+                f"{path}: {variable.group(0)} is not expanded in the config file (the "
+                f"database would be in a folder named {variable.group(0)}); write the path "
+                "itself, or set WIREWATCH_DB in the environment, where the shell expands it"
+            )
         return os.path.expanduser(path)
 
     @field_validator("poll_interval")
@@ -403,6 +412,10 @@ def _not_a_mapping(loc: tuple[Any, ...], model: str | None, value: Any) -> str:
         bare = "a bare URL" if isinstance(value, str) and "://" in value else _shown(value)
         return f"{what} is written `{example}`, not {bare}"
     known = [k for k in _keys_at(Settings, loc)]
+    if not known:  # `topics:`, keyed by names: say how one entry is written, not "keys ()"
+        entry = _ENTRIES.get(getattr(_unwrap(_at(Settings, (*loc, "NAME"))), "__name__", ""))
+        if entry is not None:
+            return f"must be a mapping of names, each written `{entry[1]}`, not {_shown(value)}"
     return f"must be a mapping of keys ({', '.join(known)}), not {_shown(value)}"
 
 
@@ -485,8 +498,13 @@ def read_config(path: Path, named_by: str = "--config") -> dict[str, Any]:
         raise ConfigError([f"{path}: no such file ({_fix_missing(named_by)})"]) from None
     except IsADirectoryError:
         raise ConfigError([f"{path}: is a directory; --config names the YAML file"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{path}: cannot read: {exc}"]) from None
+    except UnicodeDecodeError as exc:
+        # A file saved as Latin-1 or cp1252 (an accent in a comment): say where, and the fix.
+        line, byte = data[: exc.start].count(b"\n") + 1, exc.object[exc.start]
+        problem = f"line {line} is not UTF-8 (byte {byte:#04x}): save the file as UTF-8"
+        raise ConfigError([f"{path}: {problem}"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
     try:
         data = yaml.load(text, Loader=_UniqueKeys)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:

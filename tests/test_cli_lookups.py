@@ -202,6 +202,14 @@ async def test_search_refuses_what_chat_refuses_with_exit_2(
     assert code == 2 and "since:7: 7 has no unit" in err
     code, _, err = _run(capfd, "search", "outlet:Nope", "--config", config)
     assert code == 2 and "no feed is called `Nope`: `wirewatch feeds` lists them" in err
+    # --channel is written as the config's channels: a channel's name or a bare id matched
+    # no delivery, and the answer said nothing of the channel, as if it had got nothing.
+    for channel, said in (("#news", "a channel's id, not its name"), ("C0123ABCD", "slack:")):
+        with pytest.raises(SystemExit) as done:
+            main(["search", "troops", "--channel", channel, "--config", config])
+        err = capfd.readouterr().err
+        assert done.value.code == 2 and "argument --channel: must be console" in err, err
+        assert said in err
 
 
 async def test_search_json_reports_one_object_per_matching_report(

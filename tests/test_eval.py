@@ -156,6 +156,16 @@ def test_eval_reads_labels_and_times_as_other_tools_write_them(tmp_path, capsys)
     assert f"{bad}:2: `ambiguous` 'perhaps' is neither true nor false" in capsys.readouterr().err
 
 
+def test_eval_of_a_file_it_cannot_read_says_why_once(tmp_path, capsys):
+    # It read "from x.jsonl: [Errno 2] No such file or directory: 'x.jsonl'", the path twice.
+    missing = tmp_path / "x.jsonl"
+    assert main(["eval", str(missing)]) == 2
+    said = capsys.readouterr().err
+    assert said == f"error: cannot read labelled items from {missing}: No such file or directory\n"
+    assert main(["eval", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.endswith(f"from {tmp_path}: Is a directory\n")
+
+
 async def test_backtest_prints_the_alerts_a_topic_would_have_posted(tmp_path, capsys):
     async with serve_demo() as feeds:
         config = tmp_path / "c.yaml"
@@ -193,6 +203,30 @@ async def test_backtest_prints_the_alerts_a_topic_would_have_posted(tmp_path, ca
     total = seen[-1][1]
     assert seen[-1] == (total, total) and f"from {total} items" in lines[-1]
     assert [d for d, _ in seen] == sorted({d for d, _ in seen}) and len(seen) > 1
+
+
+async def test_backtest_of_feeds_just_added_says_their_items_are_older(tmp_path, capsys):
+    # Feeds added today store their back catalogue, published weeks ago: the window counts
+    # publication dates, so the summary says "published since" (it said "stored since", of
+    # items stored minutes before) and, with nothing in it, how to reach what is stored.
+    async with serve_demo(now=datetime.now(UTC) - timedelta(days=60)) as feeds:
+        config = tmp_path / "c.yaml"
+        config.write_text(
+            f"database: {tmp_path / 'w.db'}\nfeeds:\n"
+            + "".join(f"  - {{name: {f.name!r}, url: '{f.url}'}}\n" for f in feeds)
+            + "network: {allow_private_addresses: true}\narticles: {fetch: false}\n",
+            encoding="utf-8",
+        )
+        assert await asyncio.to_thread(main, ["poll", "--once", "--config", str(config)]) == 0
+    capsys.readouterr()
+    assert main(["topics", "backtest", "troop-deployments", "--config", str(config)]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert " from 0 items published since " in last, last
+    assert re.search(r"\(\d+ stored items published before it: a longer --since reaches", last)
+    assert main(["topics", "backtest", "troop-deployments", "--since", "90d",
+                 "--config", str(config)]) == 0  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("NEW") for line in lines) and "before it" not in lines[-1]
 
 
 def test_eval_lists_the_stories_it_joined_wrongly_and_those_it_split(tmp_path, capsys):

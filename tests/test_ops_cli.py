@@ -246,6 +246,29 @@ async def test_a_busy_port_is_one_line_and_exit_1_not_a_traceback(tmp_path):
     assert "Traceback" not in text
 
 
+async def test_a_second_run_beside_the_first_is_told_of_the_first_not_of_its_port(tmp_path):
+    # Started twice on one host (same config, same port), the second said "port in use:
+    # another program listens on it; set WIREWATCH_HTTP_PORT": following that advice only
+    # led to the database lock's refusal. The other wirewatch is named first.
+    config, port = str(_config(tmp_path, {})), free_port()
+    env = {"WIREWATCH_HTTP_PORT": str(port), "PATH": "/usr/bin:/bin"}
+    argv = (sys.executable, "-m", "bot.cli", "run", "--config", config)
+    pipe = asyncio.subprocess.PIPE
+    first = await asyncio.create_subprocess_exec(*argv, stderr=pipe, env=env)
+    try:
+        assert first.stderr is not None
+        await read_until(first.stderr, "run.started", within=60)
+        second = await asyncio.create_subprocess_exec(*argv, stderr=pipe, env=env)
+        _, err = await asyncio.wait_for(second.communicate(), 60)
+    finally:
+        first.kill()
+        await first.wait()
+    text = err.decode()
+    assert second.returncode == 1, text
+    assert f"error: another wirewatch (pid {first.pid}) is running on" in text
+    assert "is in use" not in text and "Traceback" not in text
+
+
 async def test_a_port_that_is_not_a_number_is_refused_before_anything_starts(tmp_path):
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -317,7 +340,8 @@ async def test_one_of_a_thing_is_said_in_the_singular(tmp_path, feed_server, cap
     assert await _cli("poll", "--config", str(config)) == 0
     capfd.readouterr()
     assert await _cli("topics", "backtest", "troop-deployments", "--config", str(config)) == 0
-    assert "troop-deployments: 1 alert and 0 updates from 1 item stored" in capfd.readouterr().out
+    said = capfd.readouterr().out
+    assert "troop-deployments: 1 alert and 0 updates from 1 item published" in said
 
 
 def test_a_new_database_logs_one_line_not_one_per_migration(tmp_path, caplog):

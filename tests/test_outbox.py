@@ -276,6 +276,24 @@ async def test_a_notice_the_platform_refuses_is_tried_again_later_not_lost(tmp_p
     assert db.execute("SELECT attempts FROM notices WHERE sent_at IS NOT NULL").fetchone() == (2,)
 
 
+async def test_a_notice_for_a_platform_without_its_token_waits_for_it(tmp_path, capsys):
+    # `wirewatch check` warns that an ops_channel whose platform's token is not set gets its
+    # notices later, from the database: printed on the console instead, they were marked
+    # sent and never reached the channel once the token was set.
+    from adapters.console import ConsoleAdapter
+    from bot.store import add_notice
+
+    db, _, _ = _setup(tmp_path)
+    add_notice(db, "health:1:silent", "feed X has gone silent", channel="chat:OPS")
+    console = ConsoleAdapter()
+    assert await deliver_notices(db, {"console": console}) == 0
+    assert "gone silent" not in capsys.readouterr().err
+    assert db.execute("SELECT count(*) FROM notices WHERE sent_at IS NULL").fetchone() == (1,)
+    chat = Platform()  # the bot restarted with the token
+    assert await deliver_notices(db, {"console": console, "chat": chat}) == 1
+    assert chat.notices == ["feed X has gone silent"]
+
+
 async def test_an_update_in_doubt_is_looked_for_in_its_storys_thread(tmp_path):
     # The platform is told which thread to search: however old the story, the update is
     # found there rather than posted a second time.

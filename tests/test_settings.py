@@ -394,6 +394,34 @@ def test_a_database_path_that_is_a_folder_is_named(tmp_path):
     assert "database: " in said and "is a directory, not a database file" in said
 
 
+def test_a_config_not_in_utf8_names_the_line_and_the_fix(tmp_path):
+    # An accent in a comment, saved as Latin-1, read "cannot read: 'utf-8' codec can't decode
+    # byte 0xe9 in position 60: invalid continuation byte".
+    path = tmp_path / "wirewatch.yaml"
+    path.write_bytes("feeds: []\nsubscriptions: []\n# caf\u00e9 desk\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as err:
+        load_checked(path, Gazetteer.load())
+    said = f"{path}: line 3 is not UTF-8 (byte 0xe9): save the file as UTF-8"
+    assert err.value.problems == [said]
+
+
+def test_topics_written_as_a_list_say_how_a_topic_is_written(tmp_path):
+    # `topics:` as a list, the way `feeds:` is written, read "must be a mapping of keys (),
+    # not [...]": keys nobody could name. It is keyed by the topics' own names.
+    said = _said(tmp_path, "topics:\n  - {name: foo, query: troops}\n")
+    assert "topics: must be a mapping of names, each written `NAME: {query: " in said, said
+    assert "()" not in said
+
+
+def test_a_database_path_with_a_shell_variable_is_refused_not_made_a_folder(tmp_path):
+    # YAML expands nothing: `$HOME/w.db`, as a systemd unit or cron line is written, made a
+    # folder named `$HOME` in whatever folder the bot was started from.
+    said = _said(tmp_path, "database: $HOME/wirewatch.db\n")
+    assert "database: $HOME/wirewatch.db: $HOME is not expanded in the config file" in said
+    assert "set WIREWATCH_DB in the environment" in said
+    assert "${DATA}" in _said(tmp_path, "database: ${DATA}/wirewatch.db\n")
+
+
 @pytest.mark.parametrize("text", ["[" * 600 + "]" * 600, "x: " + "[" * 600 + "]" * 600])
 def test_yaml_nested_too_deeply_is_a_config_error(tmp_path, text):
     said = _said(tmp_path, text)
