@@ -34,6 +34,7 @@ SLOW_FIRST = (
     "test_start_leftovers.py",
     "test_database_outages.py",
     "test_flood_memory.py",
+    "test_status_cron.py",
 )
 
 

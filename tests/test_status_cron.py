@@ -276,7 +276,7 @@ async def test_status_says_a_process_loading_its_story_index_is_starting_then_th
         )
         gate.set()
         if command == "run":
-            running, at_run = await _until(config, capsys, lambda t: "bot: running" in t)
+            running, at_run = await _until(config, capsys, lambda t: "bot: running" in t, within=30)
             proc.terminate()
         assert await asyncio.wait_for(proc.wait(), 30) == 0
     finally:
