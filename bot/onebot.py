@@ -10,10 +10,16 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from bot.errors import StoreError
+
+# How long a start waits out a look at the lock (`running_bot`: `status`, any command
+# opening the database, `run` before its port): a look holds it shared for an instant, and
+# a start landing in that instant was refused, naming the last holder's pid, long gone.
+LOOK_PATIENCE = 0.5
 
 
 @contextmanager
@@ -28,16 +34,37 @@ def one_bot(database: str) -> Iterator[None]:
     except OSError as exc:
         raise StoreError(f"cannot create {path}: {exc.strerror}") from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            other = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
-            raise StoreError(taken(database, other)) from None
+        _take(fd, database)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield
     finally:
         os.close(fd)
+
+
+def _take(fd: int, database: str) -> None:
+    """The lock, exclusive; StoreError at once when a bot holds it (a bot holds it
+    exclusively), after a look's instant when only a look does (held shared)."""
+    deadline = time.monotonic() + LOOK_PATIENCE
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if not _only_looked_at(fd) or time.monotonic() > deadline:
+                other = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+                raise StoreError(taken(database, other)) from None
+            time.sleep(0.005)
+
+
+def _only_looked_at(fd: int) -> bool:
+    """Whether the lock is free of a bot: held shared (a look), or not at all any more."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    return True
 
 
 def taken(database: str, other: str) -> str:
