@@ -24,6 +24,11 @@ NOTICE_ATTEMPTS = 10  # some 40 minutes of retries (5 s doubling, capped at 15 m
 # limit for apps outside its Marketplace: a read a minute) before it is sent again unseen.
 NOTICE_LOOKUP_PATIENCE = 3600.0
 
+# A notice sent this long after it was queued says when it was: health notices ("has gone
+# silent", "is failing") carry no date, and one that waited days for its platform's token
+# (or for a bot that was down) read as news of now.
+NOTICE_DATED_AFTER = 3600.0
+
 
 async def deliver_notices(
     db: sqlite_utils.Database, adapters: dict[str, ChatAdapter], *, only: str | None = None
@@ -62,7 +67,7 @@ async def deliver_notices(
                 continue
         _notice_begun(db, row["id"])
         try:
-            await adapter.post_notice(ident, row["text"], key=row["id"])
+            await adapter.post_notice(ident, _dated(row), key=row["id"])
         except Exception as exc:
             attempts = row["attempts"] + 1
             if attempts < NOTICE_ATTEMPTS:
@@ -77,6 +82,14 @@ async def deliver_notices(
         _notice_sent(db, row["id"])
         sent += 1
     return sent
+
+
+def _dated(row: dict) -> str:
+    """The notice's text, with when it was queued if that was NOTICE_DATED_AFTER ago."""
+    queued = parse_stored(row["created"], None)
+    if queued is None or (utcnow() - queued).total_seconds() < NOTICE_DATED_AFTER:
+        return str(row["text"])
+    return f"(queued {queued:%Y-%m-%d %H:%M} UTC) {row['text']}"
 
 
 def _notice_begun(db: sqlite_utils.Database, notice_id: int) -> None:

@@ -294,6 +294,25 @@ async def test_a_notice_for_a_platform_without_its_token_waits_for_it(tmp_path, 
     assert chat.notices == ["feed X has gone silent"]
 
 
+async def test_a_notice_sent_long_after_it_was_queued_says_when_it_was(tmp_path):
+    # Health notices carry no date: one that waited two days for its platform's token (or
+    # for a bot that was down) read as news of now.
+    from bot.store import add_notice
+
+    db, _, _ = _setup(tmp_path)
+    add_notice(db, "health:1:silent", "feed X has gone silent", channel="chat:OPS")
+    add_notice(db, "health:2:silent", "feed Y has gone silent", channel="chat:OPS")
+    queued = datetime(2026, 3, 1, 10, 5, tzinfo=UTC)
+    db.execute("UPDATE notices SET created = ? WHERE key = 'health:1:silent'", [iso(queued)])
+    db.execute("UPDATE notices SET created = ? WHERE key = 'health:2:silent'", [iso(utcnow())])
+    chat = Platform()
+    assert await deliver_notices(db, {"chat": chat}) == 2
+    assert sorted(chat.notices) == [
+        "(queued 2026-03-01 10:05 UTC) feed X has gone silent",
+        "feed Y has gone silent",
+    ]
+
+
 async def test_an_update_in_doubt_is_looked_for_in_its_storys_thread(tmp_path):
     # The platform is told which thread to search: however old the story, the update is
     # found there rather than posted a second time.
