@@ -372,6 +372,13 @@ def test_settings_that_would_make_every_fetch_fail_are_refused(tmp_path, text, w
     assert f"{where}: " in said, said
 
 
+@pytest.mark.parametrize("agent", ["''", "'   '"], ids=["empty", "blank"])
+def test_an_empty_user_agent_is_refused_with_how_to_get_the_default(tmp_path, agent):
+    # Accepted, it sent `User-Agent: ` (nothing) with every fetch, which many wires refuse.
+    said = _said(tmp_path, f"network: {{user_agent: {agent}}}\n")
+    assert "network.user_agent: " in said and "leave it out for the default" in said, said
+
+
 def test_one_topic_twice_for_one_channel_is_refused(tmp_path):
     said = _said(
         tmp_path,
