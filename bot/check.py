@@ -64,7 +64,13 @@ def load_checked(path: str | Path | None, gazetteer: Gazetteer) -> Settings:
     problems = check_settings(settings, gazetteer)
     if problems:
         raise ConfigError(in_file_order(problems, raw, str(path)))
-    return apply_env(settings)
+    settings = apply_env(settings)
+    # WIREWATCH_DB's mistake is the file's `database:` one, with the same verdict (exit 2)
+    if os.environ.get("WIREWATCH_DB") and (
+        problems := _database(settings.database, "WIREWATCH_DB")
+    ):
+        raise ConfigError(problems)
+    return settings
 
 
 def check_settings(settings: Settings, gazetteer: Gazetteer) -> list[str]:
@@ -78,17 +84,17 @@ def check_settings(settings: Settings, gazetteer: Gazetteer) -> list[str]:
         [(i, f.name, f.url) for i, f in enumerate(settings.feeds)],
         [(i, s.topic, s.channel) for i, s in enumerate(settings.subscriptions)],
     )
-    return _check(settings.source, parts, gazetteer) + _database(settings)
-
-
-def _database(settings: Settings) -> list[str]:
-    """The database path can be a SQLite file: not a folder, nothing a path cannot hold."""
     where = f"{settings.source}: database"
-    if "\x00" in settings.database or not settings.database.strip():
+    return _check(settings.source, parts, gazetteer) + _database(settings.database, where)
+
+
+def _database(database: str, where: str) -> list[str]:
+    """The database path can be a SQLite file: not a folder, nothing a path cannot hold."""
+    if "\x00" in database or not database.strip():
         return [f"{where}: not a usable path"]
     try:
-        if Path(settings.database).is_dir():
-            return [f"{where}: {settings.database} is a directory, not a database file"]
+        if Path(database).is_dir():
+            return [f"{where}: {database} is a directory, not a database file"]
     except OSError as exc:
         return [f"{where}: not a usable path: {exc.strerror}"]
     return []

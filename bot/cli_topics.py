@@ -36,6 +36,11 @@ def topics_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.topics_command == "backtest":
         return _backtest(args, settings, topics)
     text = _text_to_test(args)
+    if not text.strip():  # else "none of ... is in the text", as if something was tested
+        raise UsageError(
+            "the text to test is empty: give a headline and its text after the topic "
+            '(wirewatch topics test TOPIC "HEADLINE AND TEXT"), with --text TEXT or in --file FILE'
+        )
     try:
         matched, why = explain_now(args.query, text, Gazetteer.load(), topics)
     except QueryError as exc:

@@ -11,7 +11,9 @@ they can). Each writes it as soon as it holds the database's lock
 as its first poll begins; `run` as its loop starts, then at most once per poll cycle: at
 once when the workers' state changed, else every RECORD_EVERY seconds; `poll` at the end of
 each of its cycles. A failed write is logged once and tried again RECORD_EVERY later:
-recording never stops a poll.
+recording never stops a poll. One at the lock is logged only if the next write, as the
+first poll begins, fails too: a database that cannot be written stops the start itself,
+whose error then says so once (not a warning first and the same error after it).
 
 `bot_state` decides from that row and the database's lock (bot.onebot) what the bot is
 doing: a row whose pid does not hold the lock, or written before the lock was taken, is an
@@ -110,6 +112,7 @@ class Recorder:
         self._trouble = ""
         self._trouble_since: datetime | None = None
         self._failing = False
+        self._unsaid = False  # a write at the lock failed and was not logged (see began)
         self._broken_before: datetime | None = None
 
     def start(self, db: sqlite_utils.Database, trouble: str) -> None:
@@ -135,6 +138,8 @@ class Recorder:
         loads. Written by a process that recorded itself at the lock; else its loop's
         `start` is its first write, in this phase."""
         self._phase = FIRST_CYCLE
+        if self._unsaid:  # the start went on: this write's failure is news, and logged
+            self._failing = self._unsaid = False
         if self._started:
             self._write(db, trouble)
 
@@ -164,7 +169,9 @@ class Recorder:
                     [*row, steady_clock(), self._phase],
                 )
         except (WirewatchError, sqlite3.DatabaseError) as exc:
-            if not self._failing:  # the database's trouble is logged by what it stops
+            if self._phase == LOADING and not self._failing:
+                self._unsaid = True  # said by the start's own error, if it stops the start
+            elif not self._failing:  # the database's trouble is logged by what it stops
                 log.warning("runstate.unrecorded error=%s", exc)
             self._failing = True
             return  # tried again RECORD_EVERY later

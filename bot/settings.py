@@ -145,17 +145,22 @@ class SubscriptionSettings(_Strict):
     except_: str | None = Field(default=None, min_length=1, alias="except")
 
 
+USER_AGENT = "wirewatch/0.1 (+https://github.com/wirewatch/wirewatch)"  # network.user_agent's
+
+
 class NetworkSettings(_Strict):
     allow_private_addresses: bool = False
     timeout: Seconds = Field(default=20.0, gt=0)
     max_feed_bytes: int = Field(default=15 * 2**20, gt=0, strict=True)
-    user_agent: str = "wirewatch/0.1 (+https://github.com/wirewatch/wirewatch)"
+    user_agent: str = USER_AGENT
 
     @field_validator("user_agent")
     @classmethod
     def _one_header_line(cls, value: str) -> str:
         if LINE_BREAKING.search(value):
             raise ValueError("must be one line of text (it is sent as an HTTP header)")
+        if not value.strip():  # sent as is: an empty User-Agent, which many servers refuse
+            raise ValueError(f"empty; leave it out for the default: {USER_AGENT}")
         return value
 
 

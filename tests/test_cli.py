@@ -196,6 +196,17 @@ def test_topics_test_takes_the_text_after_the_topic_and_wants_exactly_one(capsys
         )
 
 
+@pytest.mark.parametrize("given", [[""], ["--text", "  "], ["--file", "empty.txt"]])
+def test_topics_test_of_an_empty_text_says_so_and_how_to_give_one(given, tmp_path, capsys):
+    # It answered "no match: none of `troop OR troops ...` is in the text", as if tested.
+    (tmp_path / "empty.txt").write_text("\n", encoding="utf-8")
+    given = [str(tmp_path / g) if g == "empty.txt" else g for g in given]
+    assert main(["topics", "test", "troop-deployments", *given]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "the text to test is empty" in err, err
+    assert 'wirewatch topics test TOPIC "HEADLINE AND TEXT"' in err
+
+
 def _help_lines(argv: list[str], capsys) -> dict[str, str]:
     """`wirewatch ... --help` as a user sees it: each listed command with its one-line help."""
     with pytest.raises(SystemExit) as done:

@@ -130,6 +130,7 @@ def _hostile(server: FeedServer) -> list[tuple[str, str | None]]:
         (serve("html", "<!DOCTYPE html><html><body>Moved</body></html>"), "looks like an HTML"),
         (serve("json", '{"items": [{"title": "x"}]}'), "looks like JSON"),
         (serve("empty", b""), "the body is empty"),
+        (serve("not-xml", b"<rss>\n<< later"), "not well-formed XML at line 2, column 2"),
         (serve("binary", bytes(range(256)) * 64), "looks like binary data"),
         (serve("missing", b"", status=404), "answered HTTP 404"),
         (serve("200k-items", many_items(200_000)), None),

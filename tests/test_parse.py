@@ -261,6 +261,24 @@ def test_junk_bodies_are_refused_with_a_clear_message(body, message):
         parse_feed(body, feed_url=FEED_URL)
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"/etc/passwd", "line 1, column 1 (invalid token)"),
+        (b"just some words, nothing else", "line 1, column 1 (syntax error)"),
+        (b'<?xml version="1.0"?>\n<<feed>', "line 2, column 2 (invalid token)"),
+        (b"<rss>\n<channel>\n \x01</channel></rss>", "line 3, column 2 (invalid token)"),
+    ],
+    ids=["a-path", "words", "declared", "a-control-character"],
+)
+def test_a_body_that_is_not_xml_says_where_in_words_a_moderator_reads(body, message):
+    # It said "not a feed: <unknown>:2:0: not well-formed (invalid token)": a file name of
+    # nothing, and a line one past the body's own (feedparser's added declaration).
+    with pytest.raises(FeedParseError) as exc:
+        parse_feed(body, feed_url=FEED_URL)
+    assert str(exc.value) == f"not a feed: not well-formed XML at {message}"
+
+
 def test_a_body_that_names_a_local_feed_file_is_not_read_from_disk(tmp_path):
     """feedparser.parse(bytes) opens a file when the bytes are a path: a feed body that
     names a feed on this machine must be refused as text, its file never read."""

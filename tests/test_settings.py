@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.check import check_settings, load_checked
+from bot.cli import main
 from bot.durations import format_duration, parse_duration
 from bot.errors import ConfigError
 from bot.gazetteer import Gazetteer
@@ -371,6 +372,13 @@ def test_settings_that_would_make_every_fetch_fail_are_refused(tmp_path, text, w
     assert f"{where}: " in said, said
 
 
+@pytest.mark.parametrize("agent", ["''", "'   '"], ids=["empty", "blank"])
+def test_an_empty_user_agent_is_refused_with_how_to_get_the_default(tmp_path, agent):
+    # Accepted, it sent `User-Agent: ` (nothing) with every fetch, which many wires refuse.
+    said = _said(tmp_path, f"network: {{user_agent: {agent}}}\n")
+    assert "network.user_agent: " in said and "leave it out for the default" in said, said
+
+
 def test_one_topic_twice_for_one_channel_is_refused(tmp_path):
     said = _said(
         tmp_path,
@@ -392,6 +400,17 @@ def test_two_spellings_of_one_feed_url_are_refused(tmp_path):
 def test_a_database_path_that_is_a_folder_is_named(tmp_path):
     said = _said(tmp_path, f"database: {tmp_path}\n")
     assert "database: " in said and "is a directory, not a database file" in said
+
+
+def test_a_database_folder_named_by_wirewatch_db_is_the_same_error_as_in_the_config(
+    tmp_path, monkeypatch, capsys
+):
+    # `check` refused `database: /tmp` (exit 2) but only warned of WIREWATCH_DB=/tmp (exit 0).
+    config = write(tmp_path, "feeds: []\n")
+    monkeypatch.setenv("WIREWATCH_DB", str(tmp_path))
+    assert main(["check", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"WIREWATCH_DB: {tmp_path} is a directory, not a database file" in err, err
 
 
 def test_a_config_not_in_utf8_names_the_line_and_the_fix(tmp_path):

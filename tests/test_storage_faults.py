@@ -259,6 +259,39 @@ async def test_a_read_only_volume_is_named_and_changes_nothing(
     assert len(capfd.readouterr().out.splitlines()) == len(TITLES)
 
 
+@contextmanager
+def read_only_file(path: Path) -> Iterator[None]:
+    """The database file alone turns read-only, its folder still writable: immutable
+    (`chattr +i`) as root, a file mode otherwise; skipped where neither holds."""
+    if os.geteuid() != 0:
+        mode = path.stat().st_mode
+        path.chmod(0o444)
+        try:
+            yield
+        finally:
+            path.chmod(mode)
+        return
+    if not shutil.which("chattr") or subprocess.run(["chattr", "+i", str(path)]).returncode:
+        pytest.skip("this file system cannot make a file immutable")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+async def test_a_read_only_database_file_is_named_once(tmp_path, feed_server, capfd):
+    # The run's own record (bot.runstate) is the first write: its failure was logged as a
+    # warning, then the start's error said the same again.
+    feed_server.serve("/rss", FEED)
+    argv = ["poll", "--once", "--config", str(_config(tmp_path, feed_server.url("/rss")))]
+    open_database(tmp_path / "w.db").close()
+    with read_only_file(tmp_path / "w.db"):
+        assert await asyncio.to_thread(main, argv) == 1
+        out, err = capfd.readouterr()
+    assert out == "" and "Traceback" not in err
+    assert err.count("cannot write") == 1 and "check the volume and its permissions" in err
+
+
 def _garbage(path: Path) -> None:
     path.write_bytes(b"this is not sqlite at all\n" * 400)
 

@@ -34,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 from xml.parsers import expat
+from xml.sax import SAXParseException
 
 import feedparser
 from feedparser.encodings import convert_to_utf8
@@ -141,7 +142,7 @@ def _feedparser_read(body: bytes) -> tuple[Any, list[Any], str | None]:
         raise FeedParseError(f"not a readable feed: {_quoted(str(exc))}") from None
     if not result.version or (not result.entries and result.bozo):
         raise FeedParseError(_why_not_a_feed(body, result))
-    return result.feed, result.entries, _bozo_text(result) if result.bozo else None
+    return result.feed, result.entries, _bozo_text(result, body) if result.bozo else None
 
 
 def refuse_entity_declarations(body: bytes) -> None:
@@ -298,12 +299,39 @@ def _why_not_a_feed(body: bytes, result: Any) -> str:
         return "not a feed: looks like binary data"
     if not result.bozo:
         return "not a feed: XML without RSS or Atom elements"
-    return f"not a feed: {_bozo_text(result)}"
+    return f"not a feed: {_bozo_text(result, body)}"
 
 
-def _bozo_text(result: Any) -> str:
+def _bozo_text(result: Any, body: bytes) -> str:
     exc = result.get("bozo_exception")
+    if isinstance(exc, SAXParseException):
+        return _quoted(_xml_error(exc, body))
     return _quoted(str(exc) if exc is not None else "malformed feed")
+
+
+# The XML declaration feedparser reads the body behind, in place of the body's own
+_FEEDPARSER_DECLARATION = len("<?xml version='1.0' encoding='utf-8'?>")
+
+
+def _xml_error(exc: SAXParseException, body: bytes) -> str:
+    """expat's `<unknown>:2:0: not well-formed (invalid token)` in a moderator's words, at
+    the body's own line and column (what an editor shows): feedparser puts its declaration
+    on a line of its own before a body that has none, and expat counts columns from 0."""
+    line, column = exc.getLineNumber() or 1, (exc.getColumnNumber() or 0) + 1
+    own = re.match(r"<\?xml[^>]*?>", _head_text(body))
+    if own is None:
+        line = max(line - 1, 1)
+    elif line == 1:
+        column = max(column + len(own.group()) - _FEEDPARSER_DECLARATION, 1)
+    what = exc.getMessage().removeprefix("not well-formed").strip(" ()")
+    return f"not well-formed XML at line {line}, column {column} ({what})"
+
+
+def _head_text(body: bytes) -> str:
+    """The body's first characters as feedparser decodes them, byte order mark dropped."""
+    head = body[:256]
+    encoding = _wide_encoding(head[:4]) or "latin-1"
+    return head.removeprefix(codecs.BOM_UTF8).decode(encoding, "ignore").lstrip("\ufeff")
 
 
 def _quoted(text: str) -> str:
