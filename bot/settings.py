@@ -231,12 +231,16 @@ class Settings(_Strict):
     @classmethod
     def _home(cls, path: str) -> str:
         """`~/w.db` is in the home folder, not in a folder named `~` here; `$HOME/w.db` is
-        refused: read as written it made a folder named `$HOME` wherever the bot started."""
-        if variable := re.search(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?", path):
+        refused: read as written it made a folder named `$HOME` wherever the bot started.
+        Not when WIREWATCH_DB replaces it (`apply_env`: compose sets it), as it is never
+        opened then."""
+        variable = re.search(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?", path)
+        if variable and not os.environ.get("WIREWATCH_DB", "").strip():
             raise ValueError(
                 f"{path}: {variable.group(0)} is not expanded in the config file (the "
                 f"database would be in a folder named {variable.group(0)}); write the path "
-                "itself, or set WIREWATCH_DB in the environment, where the shell expands it"
+                "itself, or set WIREWATCH_DB in the environment, where the shell expands it "
+                "(a folder whose name really holds a `$` is named there too)"
             )
         return os.path.expanduser(path)
 

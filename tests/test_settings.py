@@ -441,6 +441,16 @@ def test_a_database_path_with_a_shell_variable_is_refused_not_made_a_folder(tmp_
     assert "${DATA}" in _said(tmp_path, "database: ${DATA}/wirewatch.db\n")
 
 
+def test_a_database_path_with_a_shell_variable_is_no_matter_when_wirewatch_db_replaces_it(
+    tmp_path, monkeypatch
+):
+    # docker-compose sets WIREWATCH_DB: a mounted config's `database:` is never opened then,
+    # and refusing it asked for what was already done.
+    monkeypatch.setenv("WIREWATCH_DB", str(tmp_path / "w.db"))
+    settings = load_checked(write(tmp_path, "database: $HOME/wirewatch.db\n"), Gazetteer.load())
+    assert settings.database == str(tmp_path / "w.db")
+
+
 @pytest.mark.parametrize("text", ["[" * 600 + "]" * 600, "x: " + "[" * 600 + "]" * 600])
 def test_yaml_nested_too_deeply_is_a_config_error(tmp_path, text):
     said = _said(tmp_path, text)
