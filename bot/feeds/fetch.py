@@ -42,7 +42,8 @@ from bot.text.invisible import strip_invisible
 
 log = logging.getLogger(__name__)
 
-DEFAULT_USER_AGENT = "wirewatch/0.1 (+https://github.com/wirewatch)"
+# As settings.USER_AGENT (network.user_agent's default), for a Fetcher made without settings
+DEFAULT_USER_AGENT = "wirewatch/0.1 (+https://github.com/wirewatch/wirewatch)"
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
