@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from bot.gazetteer import Gazetteer
     from bot.model import Topic
+    from bot.settings import Settings, SubscriptionSettings
     from bot.store import SubscriptionRow
 
 
@@ -29,15 +30,43 @@ def live(subs: list[SubscriptionRow]) -> list[SubscriptionRow]:
     return [s for s in subs if s.paused_reason != "unsubscribed"]
 
 
-def describe_sub(s: SubscriptionRow) -> str:
+def describe_sub(s: SubscriptionRow, settings: Settings | None = None) -> str:
+    """How `list` and `status` name a subscription. One from the config that chat changed
+    says so: the config's mode and filters come back at the next start (`chat_changed`)."""
     parts = [f"`{s.topic}` ({s.mode}"]
     if s.origin == "config":
         parts.append(", from the config")
+    config = in_config(settings, s.channel, s.topic) if settings else None
+    if config is not None and chat_changed(config, s):
+        parts.append(f", changed from chat: the next start sets back the config's {as_set(config)}")
     if s.muted_until and s.muted_until > now_iso():
         parts.append(f", muted until {when(s.muted_until)}")
     if s.paused_reason:
         parts.append(f", PAUSED: {s.paused_reason}")
     return "".join(parts) + ")"
+
+
+def in_config(settings: Settings, channel: str, topic: str) -> SubscriptionSettings | None:
+    """The config file's subscription of `channel` to `topic`, which every start writes
+    back over what chat made of it (`bot.redecide.sync_config_subscriptions`)."""
+    return next(
+        (c for c in settings.subscriptions if (c.channel, c.topic) == (channel, topic)), None
+    )
+
+
+def chat_changed(config: SubscriptionSettings, s: SubscriptionRow) -> bool:
+    """Whether subscription `s` is not as `config` writes it (chat's `subscribe` changed its
+    mode or filters): true until the next start sets it back."""
+    return (config.mode, config.only, config.except_) != (s.mode, s.only_query, s.except_query)
+
+
+def as_set(config: SubscriptionSettings) -> str:
+    """A config subscription's mode and filters as an answer names them: `instant`,
+    `digest, only `X``; "unfiltered" said only to tell it from a filtered one."""
+    filters = [
+        f"{name} `{q}`" for name, q in (("only", config.only), ("except", config.except_)) if q
+    ]
+    return ", ".join([config.mode, *filters]) if filters else f"{config.mode}, unfiltered"
 
 
 def known_topic(db: Database, name: str) -> Topic:

@@ -91,7 +91,8 @@ def status(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
             f"latest: {one_line(h.last_failure or '')}"
         )
     lines.append(
-        "- this channel: " + ("; ".join(describe_sub(s) for s in subs) if subs else _first_step(db))
+        "- this channel: "
+        + ("; ".join(describe_sub(s, rt.settings) for s in subs) if subs else _first_step(db))
     )
     lines += [f"- {gone_line(g)}" for g in gone_subscriptions(db, inv.channel)]
     failing = [f for f in list_feeds(db) if f.failures and not f.disabled][:5]

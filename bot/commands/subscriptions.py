@@ -20,7 +20,7 @@ from bot import metrics
 from bot.clock import minute_utc, utcnow
 from bot.commands.echo import dropped, shown
 from bot.commands.grammar import Invocation
-from bot.commands.lookups import describe_sub, known_topic, live
+from bot.commands.lookups import as_set, describe_sub, in_config, known_topic, live
 from bot.digest import channel_due, next_digest_at
 from bot.durations import format_duration
 from bot.edit_store import edits_enabled
@@ -90,9 +90,17 @@ def subscribe_here(
     if mode == "digest":
         every = format_duration(rt.settings.digest_every)
         due = f"; next digest {minute_utc(next_digest(db, rt, inv.channel))}, then every {every}"
+    config = in_config(rt.settings, inv.channel, topic.name)
+    back = (
+        f". The config file subscribes this channel to `{topic.name}` ({as_set(config)}): "
+        "wirewatch's next start sets that back, so change it there to keep this"
+        if config is not None
+        and (config.mode, config.only, config.except_) != (mode, only, except_)
+        else ""
+    )
     return (
         f"this channel now gets `{topic.name}` alerts ({mode}{was}){narrowed}{removed}{refused}"
-        f"{resumed}{due}"
+        f"{resumed}{due}{back}"
     )
 
 
@@ -109,7 +117,13 @@ def unsubscribe_here(
     gone = unsubscribe(db, inv.channel, rest, stop)
     metrics.DROPPED.labels("unsubscribed").inc(gone or 0)
     waiting = f"; {dropped(gone, 'it still had waiting')}" if gone else ""
-    return f"this channel no longer gets `{rest}` alerts{waiting}"
+    again = (
+        f". The config file subscribes this channel to `{rest}`: wirewatch's next start "
+        "subscribes it again, so remove it there to end it for good"
+        if in_config(rt.settings, inv.channel, rest)
+        else ""
+    )
+    return f"this channel no longer gets `{rest}` alerts{waiting}{again}"
 
 
 def list_here(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
@@ -121,7 +135,8 @@ def list_here(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
         )
     lines = [f"this channel is subscribed to {len(subs)}:"]
     lines += [
-        f"- {describe_sub(s)}: `{effective_query(s.topic, s.only_query, s.except_query)}`"
+        f"- {describe_sub(s, rt.settings)}: "
+        f"`{effective_query(s.topic, s.only_query, s.except_query)}`"
         for s in subs
     ]
     lines += [f"- {gone_line(g)}" for g in gone_subscriptions(db, inv.channel)]

@@ -1,0 +1,76 @@
+"""A moderator's mistakes and surprises in chat, through the shared commands over a real
+runtime (SQLite in a temp folder): each answer says what happened and how to fix it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.commands import Commands, Reply
+from bot.settings import Settings
+from bot.startup import open_runtime
+from tests.test_commands import CHANNEL, MOD, run
+
+
+def _with_config_subscription(tmp_path: Path) -> Settings:
+    return Settings.model_validate(
+        {
+            "database": str(tmp_path / "w.db"),
+            "articles": {"fetch": False},
+            "topics": {"from-config": {"query": "budget"}},
+            "slack": {"moderators": [MOD]},
+            "subscriptions": [{"channel": CHANNEL, "topic": "from-config"}],
+        }
+    )
+
+
+async def _session(settings: Settings, *texts: str) -> list[Reply]:
+    """One start of the bot's runtime, the commands typed in turn, then its stop."""
+    async with open_runtime(settings, {}) as rt:
+        cmds = Commands(rt)
+        return [await run(cmds, text) for text in texts]
+
+
+async def test_a_config_subscription_changed_from_chat_says_the_next_start_sets_it_back(
+    tmp_path: Path,
+) -> None:
+    settings = _with_config_subscription(tmp_path)
+    changed, listed, status = await _session(
+        settings, "subscribe from-config digest", "list", "status"
+    )
+    assert changed.ok
+    assert "(digest, was instant)" in changed.text
+    assert "The config file subscribes this channel to `from-config` (instant" in changed.text
+    assert "next start sets that back, so change it there" in changed.text
+    # `list` and `status` no longer call it the config's as it is: "(digest, from the config)"
+    # read as if the config said digest.
+    for reply in (listed, status):
+        assert "`from-config` (digest, from the config, changed from chat: the next start " in (
+            reply.text
+        )
+        assert "sets back the config's instant" in reply.text
+    # And that is what a start does: the config's mode is back, said plainly again.
+    (after,) = await _session(settings, "list")
+    assert "- `from-config` (instant, from the config): `topic:from-config`" in after.text
+    assert "changed from chat" not in after.text
+
+
+async def test_a_config_subscription_unsubscribed_from_chat_says_the_next_start_brings_it_back(
+    tmp_path: Path,
+) -> None:
+    settings = _with_config_subscription(tmp_path)
+    gone, listed = await _session(settings, "unsubscribe from-config", "list")
+    assert gone.ok
+    assert "this channel no longer gets `from-config` alerts" in gone.text
+    assert "wirewatch's next start subscribes it again, so remove it there" in gone.text
+    assert "no subscriptions" in listed.text
+    (after,) = await _session(settings, "list")
+    assert "`from-config` (instant, from the config)" in after.text
+
+
+async def test_a_chat_subscription_is_not_said_to_come_from_the_config(tmp_path: Path) -> None:
+    settings = _with_config_subscription(tmp_path)
+    added, gone = await _session(
+        settings, "subscribe troop-deployments digest", "unsubscribe troop-deployments"
+    )
+    assert added.ok and gone.ok
+    assert "config file" not in added.text + gone.text
