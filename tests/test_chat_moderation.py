@@ -8,7 +8,7 @@ from pathlib import Path
 from bot.commands import Commands, Reply
 from bot.settings import Settings
 from bot.startup import open_runtime
-from tests.test_commands import CHANNEL, MOD, run
+from tests.test_commands import CHANNEL, MOD, make_settings, run
 
 
 def _with_config_subscription(tmp_path: Path) -> Settings:
@@ -74,3 +74,46 @@ async def test_a_chat_subscription_is_not_said_to_come_from_the_config(tmp_path:
     )
     assert added.ok and gone.ok
     assert "config file" not in added.text + gone.text
+
+
+async def test_a_topic_name_typed_in_capitals_is_answered_with_the_name_meant(
+    tmp_path: Path,
+) -> None:
+    """Topic names are lowercase; `TROOP-DEPLOYMENTS` (caps lock) or `Nk-russia` (a phone's
+    capital) got the list of topics without a "did you mean", unlike `troop-deployment`."""
+    answers = await _session(
+        make_settings(tmp_path),
+        "subscribe TROOP-DEPLOYMENTS",
+        "topics Nk-Russia",
+        "subscribe troop-deployments",
+        "unsubscribe TROOP-DEPLOYMENTS",
+        "unsubscribe troop-deployment",
+        "unsubscribe nope",
+    )
+    subscribed, shown, added, caps, typo, unknown = answers
+    assert added.ok
+    assert not subscribed.ok and "did you mean `troop-deployments`?" in subscribed.text
+    assert not shown.ok and "did you mean `nk-russia`?" in shown.text
+    # `unsubscribe` offers the subscription meant, as docs/commands.md says it does.
+    for reply in (caps, typo):
+        assert not reply.ok
+        assert "did you mean `troop-deployments`? (its subscriptions: `troop-deployments`)" in (
+            reply.text
+        )
+    assert "did you mean" not in unknown.text
+
+
+async def test_a_mute_of_zero_points_to_unmute_not_to_a_unit_then_refused(
+    tmp_path: Path,
+) -> None:
+    """`mute 0` was told "write 0s, 0m, 0h or 0d", and `mute 0s` then refused: 'at least 1s'."""
+    answers = await _session(
+        make_settings(tmp_path), "subscribe troop-deployments", "mute 0", "mute 0s", "digest 0"
+    )
+    _, bare, with_unit, recap = answers
+    for reply in (bare, with_unit):
+        assert not reply.ok
+        assert "`/wirewatch unmute` ends a mute" in reply.text
+        assert "0s, 0m" not in reply.text
+    assert not recap.ok
+    assert recap.text.startswith("a recap reaches back at least 1m and at most 7d")

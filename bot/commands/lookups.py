@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -76,11 +77,19 @@ def known_topic(db: Database, name: str) -> Topic:
     if name not in topics:
         known = ", ".join(f"`{n}`" for n in sorted(topics)) or "none yet"
         # As `test` and the command line answer a mistyped name (bot.catalog.unknown_topic).
-        close = difflib.get_close_matches(name, sorted(topics), n=2, cutoff=0.6)
-        hint = " or ".join(f"`{n}`" for n in close)
-        meant = f": did you mean {hint}?" if close else ""
-        raise CommandError(f"no topic `{shown(name)}`{meant} (topics: {known})")
+        raise CommandError(
+            f"no topic `{shown(name)}`{did_you_mean(name, topics)} (topics: {known})"
+        )
     return topics[name]
+
+
+def did_you_mean(typed: str, names: Iterable[str]) -> str:
+    """`: did you mean `x`?` for the names `typed` most likely meant, or "". Names are
+    lowercase, so a name typed in capitals (`TROOP-DEPLOYMENTS`, a phone's `Nk-russia`)
+    is compared as lowercase: unchanged, difflib found nothing close in capitals."""
+    close = difflib.get_close_matches(typed.lower(), sorted(names), n=2, cutoff=0.6)
+    hint = " or ".join(f"`{n}`" for n in close)
+    return f": did you mean {hint}?" if close else ""
 
 
 # A search's words: "a phrase" (typographic quotes too), entity:NAME or entity:"A NAME",

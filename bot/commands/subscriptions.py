@@ -20,7 +20,14 @@ from bot import metrics
 from bot.clock import minute_utc, utcnow
 from bot.commands.echo import dropped, shown
 from bot.commands.grammar import Invocation
-from bot.commands.lookups import as_set, describe_sub, in_config, known_topic, live
+from bot.commands.lookups import (
+    as_set,
+    describe_sub,
+    did_you_mean,
+    in_config,
+    known_topic,
+    live,
+)
 from bot.digest import channel_due, next_digest_at
 from bot.durations import format_duration
 from bot.edit_store import edits_enabled
@@ -113,7 +120,8 @@ def unsubscribe_here(
     if rest not in subs:
         listed = ", ".join(f"`{t}`" for t in sorted(subs))
         has = f"its subscriptions: {listed}" if subs else "it has no subscriptions"
-        raise CommandError(f"this channel is not subscribed to `{shown(rest)}` ({has})")
+        meant = did_you_mean(rest, subs)
+        raise CommandError(f"this channel is not subscribed to `{shown(rest)}`{meant} ({has})")
     gone = unsubscribe(db, inv.channel, rest, stop)
     metrics.DROPPED.labels("unsubscribed").inc(gone or 0)
     waiting = f"; {dropped(gone, 'it still had waiting')}" if gone else ""
