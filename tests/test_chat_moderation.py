@@ -117,3 +117,25 @@ async def test_a_mute_of_zero_points_to_unmute_not_to_a_unit_then_refused(
         assert "0s, 0m" not in reply.text
     assert not recap.ok
     assert recap.text.startswith("a recap reaches back at least 1m and at most 7d")
+
+
+async def test_search_refuses_what_it_would_read_as_other_words(tmp_path: Path) -> None:
+    """`troops NOT drill` looked for the word "not" too and answered "nothing stored
+    matches"; `-drill` looked for "drill", the opposite; `--channel` (the command line's
+    option) and `""` were searched as words. Each is refused with why."""
+    answers = await _session(
+        make_settings(tmp_path),
+        "search troops AND NOT drill",
+        "search troops -drill",
+        "search troops --channel slack:C1",
+        'search ""',
+        "search x-ray troops",
+    )
+    not_, minus, option, empty, hyphen = answers
+    assert not not_.ok and "search cannot leave words out (`NOT drill`)" in not_.text
+    assert not minus.ok and "search cannot leave words out (`-drill`)" in minus.text
+    assert not option.ok and "`--channel` is an option of `wirewatch search`" in option.text
+    assert not empty.ok and empty.text.startswith("search needs words to look for")
+    for reply in answers[:4]:
+        assert reply.text.endswith("usage: `/wirewatch search WORDS`")
+    assert hyphen.ok and "nothing stored matches `x-ray troops`" in hyphen.text

@@ -100,6 +100,10 @@ _TOKEN = re.compile(r'(entity:|outlet:)?"([^"]*)"?|(\S+)', re.I)
 _PAGE = re.compile(r"page:(\d+)", re.I)
 _PAGE_DIGITS = 6  # more is past any last page (and int() refuses thousands of digits)
 _SINCE = re.compile(r"since:(.+)", re.I)
+# A word to leave out, as search engines take it (`-drill`, a dash a phone made of it too),
+# and an option of the command line's `wirewatch search` typed in chat (`--channel`).
+_LEFT_OUT = re.compile(r"[-\u2010-\u2015\u2212][^\W\d_]\S*")
+_OPTION = re.compile(r"--[^\W\d_][\w-]*")
 _Term = tuple[str, str]  # (text, how it was typed: "word", "phrase" or "entity")
 _Run = _Term | str  # a term, or "OR" / "AND" between two
 
@@ -139,7 +143,15 @@ def search_query(text: str, gazetteer: Gazetteer) -> SearchQuery:
         if word is None and (prefix or "").lower() == "outlet:":
             outlet = phrase.strip() or outlet
         elif word is None:
-            runs.append((phrase, "entity" if prefix else "phrase"))
+            if phrase.strip():  # `""` is no words: "nothing stored matches" misled
+                runs.append((phrase, "entity" if prefix else "phrase"))
+        elif word == "NOT" or _LEFT_OUT.fullmatch(word):
+            raise CommandError(_cannot_leave_out(word, text))
+        elif _OPTION.fullmatch(word):
+            raise CommandError(
+                f"`{shown(word)}` is an option of `wirewatch search` on the bot's host, not a "
+                "word to look for; chat's search answers for the channel it is typed in"
+            )
         elif word.lower().startswith("outlet:") and word[7:]:
             outlet = word[7:]
         elif back := _SINCE.fullmatch(word):
@@ -168,6 +180,17 @@ def search_query(text: str, gazetteer: Gazetteer) -> SearchQuery:
         join = False
     terms_read = tuple(tuple(dict.fromkeys(g)) for g in terms)
     return SearchQuery(terms_read, page, tuple(entities), outlet, since)
+
+
+def _cannot_leave_out(word: str, text: str) -> str:
+    """Search has no NOT: `troops NOT drill` looked for the word "not" too and found
+    nothing, and `-drill` looked for "drill", the opposite of what was asked."""
+    after = text.split(word, 1)[1].split()[:1] if word == "NOT" else []
+    typed = shown(" ".join([word, *after]))
+    return (
+        f"search cannot leave words out (`{typed}`): it lists the stories with all the "
+        "words (OR: either of two), so search without it"
+    )
 
 
 def _duration(typed: str) -> float:
