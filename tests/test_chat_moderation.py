@@ -139,3 +139,25 @@ async def test_search_refuses_what_it_would_read_as_other_words(tmp_path: Path) 
     for reply in answers[:4]:
         assert reply.text.endswith("usage: `/wirewatch search WORDS`")
     assert hyphen.ok and "nothing stored matches `x-ray troops`" in hyphen.text
+
+
+async def test_test_with_a_topic_name_in_capitals_is_not_answered_no_match(
+    tmp_path: Path,
+) -> None:
+    """`test Nk-russia TEXT` tested the words "nk russia" and answered "no match": read as
+    the topic failing a text it matches. Refused with the name meant, and the way to test
+    the words; in double quotes they are still tested."""
+    text = "Pyongyang sends troops to Russia"
+    capital, caps, words, right = await _session(
+        make_settings(tmp_path),
+        f"test Nk-russia {text}",
+        f"test NK-RUSSIA {text}",
+        f'test "Nk-russia" {text}',
+        f"test nk-russia {text}",
+    )
+    for reply in (capital, caps):
+        assert not reply.ok and "no match" not in reply.text
+        assert "did you mean `nk-russia`? (topic names are lowercase)" in reply.text
+    assert "put them in double quotes" in capital.text
+    assert words.ok and words.text.startswith("no match")
+    assert right.ok and right.text.startswith("MATCH")
