@@ -161,3 +161,29 @@ async def test_test_with_a_topic_name_in_capitals_is_not_answered_no_match(
     assert "put them in double quotes" in capital.text
     assert words.ok and words.text.startswith("no match")
     assert right.ok and right.text.startswith("MATCH")
+
+
+async def test_feeds_remove_of_a_near_miss_offers_the_feed_meant_and_removes_nothing(
+    tmp_path: Path,
+) -> None:
+    """A URL with a slash more, or a name cut short, was told only "`feeds` lists them"."""
+    settings = Settings.model_validate(
+        {
+            "database": str(tmp_path / "w.db"),
+            "articles": {"fetch": False},
+            "slack": {"moderators": [MOD]},
+            "feeds": [{"name": "Config Wire", "url": "https://config.example/rss"}],
+        }
+    )
+    slash, short, far, listed = await _session(
+        settings,
+        "feeds remove https://config.example/rss/",
+        "feeds remove Config",
+        "feeds remove nothing-like-it",
+        "feeds",
+    )
+    assert not slash.ok
+    assert "did you mean `https://config.example/rss`? (`feeds` lists them)" in slash.text
+    assert not short.ok and "did you mean `Config Wire`?" in short.text
+    assert not far.ok and "did you mean" not in far.text and "`feeds` lists them" in far.text
+    assert "- `Config Wire` https://config.example/rss (config)" in listed.text

@@ -12,6 +12,7 @@ Deliberately not here: fetching and parsing (bot.feeds, bot.workers), polling
 
 from __future__ import annotations
 
+import difflib
 import logging
 from typing import TYPE_CHECKING
 from urllib.parse import urldefrag
@@ -90,11 +91,27 @@ def feeds_remove(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
     if not rest:
         raise CommandError("feeds remove needs the feed's URL or name")
     rest = urldefrag(rest).url if URL_TEXT.match(rest) else rest
-    feed = remove_feed(db, rest)
+    try:
+        feed = remove_feed(db, rest)
+    except CommandError:  # "no feed X": with the feed most likely meant, if any
+        if not (meant := _feed_meant(db, rest)):
+            raise
+        raise CommandError(
+            f"no feed `{shown(rest, 80)}`: did you mean `{shown(meant)}`? (`feeds` lists them)"
+        ) from None
     note = (
         " It is in the config file too: remove it there as well." if feed.origin == "config" else ""
     )
     return f"removed `{feed.name}` ({feed.url}); its items stay searchable.{note}"
+
+
+def _feed_meant(db: Database, typed: str) -> str:
+    """The name or URL of the polled feed nearest to `typed` (a URL with a slash more, a
+    name cut short), or ""."""
+    polled = [f for f in list_feeds(db) if not (f.disabled and f.disabled_reason == "removed")]
+    by_text = {f.name.lower(): f.name for f in polled} | {f.url.lower(): f.url for f in polled}
+    close = difflib.get_close_matches(typed.lower(), list(by_text), n=1, cutoff=0.6)
+    return by_text[close[0]] if close else ""
 
 
 async def _trial_fetch(rt: Runtime, url: str) -> str | None:
