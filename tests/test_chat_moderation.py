@@ -187,3 +187,17 @@ async def test_feeds_remove_of_a_near_miss_offers_the_feed_meant_and_removes_not
     assert not short.ok and "did you mean `Config Wire`?" in short.text
     assert not far.ok and "did you mean" not in far.text and "`feeds` lists them" in far.text
     assert "- `Config Wire` https://config.example/rss (config)" in listed.text
+
+
+async def test_a_refused_url_pasted_very_long_is_not_echoed_whole(tmp_path: Path) -> None:
+    """A page of text pasted as a URL came back whole, twice over the reply's length."""
+    url = "http://10.0.0.1/" + "a" * 5000
+    added, tested = await _session(
+        make_settings(tmp_path, allow_private=False),
+        f"feeds add {url}",
+        f"test troops {url}",
+    )
+    for reply in (added, tested):
+        assert not reply.ok and "cannot use http://10.0.0.1/aaa" in reply.text
+        assert "is not a public address" in reply.text and "allow_private_addresses" in reply.text
+        assert len(reply.text) < 700

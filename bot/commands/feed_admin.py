@@ -20,7 +20,7 @@ from urllib.parse import urldefrag
 from bot.commands.echo import shown, when
 from bot.commands.feed_names import feed_name, host, name_free, title_name
 from bot.commands.grammar import Invocation, Reply
-from bot.commands.urls import URL_TEXT, guarded_url, unsafe
+from bot.commands.urls import URL_SHOWN, URL_TEXT, guarded_url, unsafe
 from bot.errors import CommandError, FeedParseError, FetchError, UnsafeURLError
 from bot.feed_store import add_feed, feed_at, feed_item_counts, list_feeds, remove_feed
 from bot.health import describe
@@ -122,9 +122,11 @@ async def _trial_fetch(rt: Runtime, url: str) -> str | None:
     except UnsafeURLError as exc:
         raise CommandError(unsafe(url, exc)) from None
     except FetchError as exc:
-        raise CommandError(f"cannot fetch {url}: {exc}") from None
+        raise CommandError(f"cannot fetch {shown(url, URL_SHOWN)}: {exc}") from None
     except FeedParseError as exc:
-        raise CommandError(f"{url} is not a feed wirewatch can read: {exc}") from None
+        raise CommandError(
+            f"{shown(url, URL_SHOWN)} is not a feed wirewatch can read: {exc}"
+        ) from None
     return title_name(parsed.title or "")
 
 
@@ -134,8 +136,8 @@ def _workers_broken(url: str, exc: WorkersBroken) -> Reply:
     is stored: a feed is added only once it was read, and this one could not be."""
     why = str(exc).removeprefix("the workers cannot work: ")
     return Reply(
-        f"{url} was not added: wirewatch's worker processes cannot start ({why}), so it "
-        "cannot read any feed now. Tell whoever runs wirewatch (its log says "
+        f"{shown(url, URL_SHOWN)} was not added: wirewatch's worker processes cannot start "
+        f"({why}), so it cannot read any feed now. Tell whoever runs wirewatch (its log says "
         "`workers.broken`), then add the feed again once they work.",
         ok=False,
     )

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from bot.catalog import unknown_topic
 from bot.commands.echo import shown
 from bot.commands.grammar import Invocation
-from bot.commands.urls import URL_TEXT, guarded_url, unsafe
+from bot.commands.urls import URL_SHOWN, URL_TEXT, guarded_url, unsafe
 from bot.errors import CommandError, FetchError, QueryError, UnsafeURLError
 from bot.opinions import explain
 from bot.store import list_topics
@@ -75,7 +75,7 @@ async def _page_text(rt: Runtime, url: str) -> str:
     except UnsafeURLError as exc:
         raise CommandError(unsafe(url, exc)) from None
     except FetchError as exc:
-        raise CommandError(f"cannot fetch {url}: {exc}") from None
+        raise CommandError(f"cannot fetch {shown(url, URL_SHOWN)}: {exc}") from None
     raw = (page.body or b"").decode("utf-8", errors="replace")
     body = await extract_article_async(raw, url)
     if not body:  # no article found: the page's whole text (a long page: off the loop)
