@@ -201,3 +201,43 @@ async def test_a_refused_url_pasted_very_long_is_not_echoed_whole(tmp_path: Path
         assert not reply.ok and "cannot use http://10.0.0.1/aaa" in reply.text
         assert "is not a public address" in reply.text and "allow_private_addresses" in reply.text
         assert len(reply.text) < 700
+
+
+async def test_a_topic_that_no_longer_works_is_not_shown_as_working(tmp_path: Path) -> None:
+    """A chat topic built on a config topic the config then dropped is skipped (its
+    channels told once). `list`, `status` and `topics` showed it as any other, and
+    `list` showed the dropped topic's subscription twice: as working, then as gone."""
+
+    def settings(topics: dict[str, dict[str, str]]) -> Settings:
+        return Settings.model_validate(
+            {
+                "database": str(tmp_path / "w.db"),
+                "articles": {"fetch": False},
+                "topics": topics,
+                "slack": {"moderators": [MOD]},
+            }
+        )
+
+    await _session(
+        settings({"budget": {"query": "budget"}}),
+        "topic add desk topic:budget AND troops",
+        "subscribe desk",
+        "subscribe budget",
+        "subscribe troop-deployments",
+    )
+    listed, status, topics, desk, again = await _session(
+        settings({}), "list", "status", "topics", "topics desk", "subscribe desk digest"
+    )
+    why = "refers to topic 'budget', which was removed from the config"
+    assert f"- `desk` (instant, NOT WORKING: {why}; no alerts until it is mended" in listed.text
+    assert "- `troop-deployments` (instant): `topic:troop-deployments`" in listed.text
+    # The dropped topic's subscription: one line, the one that says it is gone.
+    assert "`budget` (instant)" not in listed.text
+    assert "- `budget` was removed from the config" in listed.text
+    assert f"- this channel: `desk` (instant, NOT WORKING: {why};" in status.text
+    assert "`budget` (instant)" not in status.text
+    assert f"- `desk` [chat] NOT WORKING ({why}): `topic:budget AND troops`" in topics.text
+    assert "`troop-deployments` [builtin] NOT WORKING" not in topics.text
+    assert f"NOT WORKING: {why}; it is skipped" in desk.text
+    assert "`/wirewatch topic add desk QUERY` with a query that works" in desk.text
+    assert again.ok and f"But `desk` is NOT WORKING ({why})" in again.text

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -17,11 +17,13 @@ from bot.durations import parse_duration
 from bot.errors import CommandError
 from bot.search_store import SearchTerms
 from bot.store import list_topics
+from bot.topics.usable import usable_topics
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
     from bot.gazetteer import Gazetteer
+    from bot.gone_topics import Gone
     from bot.model import Topic
     from bot.settings import Settings, SubscriptionSettings
     from bot.store import SubscriptionRow
@@ -31,10 +33,33 @@ def live(subs: list[SubscriptionRow]) -> list[SubscriptionRow]:
     return [s for s in subs if s.paused_reason != "unsubscribed"]
 
 
-def describe_sub(s: SubscriptionRow, settings: Settings | None = None) -> str:
+def without_gone(subs: list[SubscriptionRow], gone: list[Gone]) -> list[SubscriptionRow]:
+    """`subs` but those whose topic left the config (`gone`), which `list` and `status`
+    tell on lines of their own (`bot.gone_topics.gone_line`)."""
+    names = {g.topic for g in gone}
+    return [s for s in subs if s.topic not in names]
+
+
+def not_working(db: Database, gazetteer: Gazetteer) -> dict[str, str]:
+    """Why each stored topic the matcher skips does not compile (a topic it refers to left
+    the config, a query an older version took): its channels were told once, and `list`,
+    `status` and `topics` must not show it as working. A few ms: every query compiled."""
+    _, problems = usable_topics(list_topics(db), gazetteer, stored=True)
+    return {name: str(exc).replace("`", "'") for name, exc in problems.items()}  # in our spans
+
+
+def describe_sub(
+    s: SubscriptionRow, settings: Settings | None = None, broken: Mapping[str, str] | None = None
+) -> str:
     """How `list` and `status` name a subscription. One from the config that chat changed
-    says so: the config's mode and filters come back at the next start (`chat_changed`)."""
+    says so: the config's mode and filters come back at the next start (`chat_changed`);
+    one whose topic does not compile (`broken`, from `not_working`) says it gets nothing."""
     parts = [f"`{s.topic}` ({s.mode}"]
+    if broken and s.topic in broken:
+        parts.append(
+            f", NOT WORKING: {broken[s.topic]}; no alerts until it is mended, "
+            f"`/wirewatch topics {s.topic}` says how"
+        )
     if s.origin == "config":
         parts.append(", from the config")
     config = in_config(settings, s.channel, s.topic) if settings else None

@@ -27,6 +27,8 @@ from bot.commands.lookups import (
     in_config,
     known_topic,
     live,
+    not_working,
+    without_gone,
 )
 from bot.digest import channel_due, next_digest_at
 from bot.durations import format_duration
@@ -105,9 +107,16 @@ def subscribe_here(
         and (config.mode, config.only, config.except_) != (mode, only, except_)
         else ""
     )
+    broken = not_working(db, rt.pipeline.gazetteer).get(topic.name)
+    skipped = (
+        f". But `{topic.name}` is NOT WORKING ({broken}): no alerts come through it until it "
+        f"is mended, `/wirewatch topics {topic.name}` says how"
+        if broken
+        else ""
+    )
     return (
         f"this channel now gets `{topic.name}` alerts ({mode}{was}){narrowed}{removed}{refused}"
-        f"{resumed}{due}{back}"
+        f"{resumed}{due}{back}{skipped}"
     )
 
 
@@ -141,13 +150,17 @@ def list_here(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
             "this channel has no subscriptions: `/wirewatch subscribe TOPIC` "
             "(moderators); `/wirewatch topics` lists the topics"
         )
+    # One whose topic left the config is its own line, saying so and the ways out: listed
+    # with the others too, it read as working ("`x` (instant)"), then as gone.
+    gone = gone_subscriptions(db, inv.channel)
+    broken = not_working(db, rt.pipeline.gazetteer)
     lines = [f"this channel is subscribed to {len(subs)}:"]
     lines += [
-        f"- {describe_sub(s, rt.settings)}: "
+        f"- {describe_sub(s, rt.settings, broken)}: "
         f"`{effective_query(s.topic, s.only_query, s.except_query)}`"
-        for s in subs
+        for s in without_gone(subs, gone)
     ]
-    lines += [f"- {gone_line(g)}" for g in gone_subscriptions(db, inv.channel)]
+    lines += [f"- {gone_line(g)}" for g in gone]
     edits = "on" if edits_enabled(db, inv.channel) else "off"
     lines.append(f"edits of stories: {edits} (`/wirewatch edits on|off`)")
     return "\n".join(lines)
