@@ -12,6 +12,7 @@ Deliberately not here: fetching and parsing (bot.feeds, bot.workers), polling
 
 from __future__ import annotations
 
+import difflib
 import logging
 from typing import TYPE_CHECKING
 from urllib.parse import urldefrag
@@ -19,7 +20,7 @@ from urllib.parse import urldefrag
 from bot.commands.echo import shown, when
 from bot.commands.feed_names import feed_name, host, name_free, title_name
 from bot.commands.grammar import Invocation, Reply
-from bot.commands.urls import URL_TEXT, guarded_url, unsafe
+from bot.commands.urls import URL_SHOWN, URL_TEXT, guarded_url, unsafe
 from bot.errors import CommandError, FeedParseError, FetchError, UnsafeURLError
 from bot.feed_store import add_feed, feed_at, feed_item_counts, list_feeds, remove_feed
 from bot.health import describe
@@ -90,11 +91,27 @@ def feeds_remove(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
     if not rest:
         raise CommandError("feeds remove needs the feed's URL or name")
     rest = urldefrag(rest).url if URL_TEXT.match(rest) else rest
-    feed = remove_feed(db, rest)
+    try:
+        feed = remove_feed(db, rest)
+    except CommandError:  # "no feed X": with the feed most likely meant, if any
+        if not (meant := _feed_meant(db, rest)):
+            raise
+        raise CommandError(
+            f"no feed `{shown(rest, 80)}`: did you mean `{shown(meant)}`? (`feeds` lists them)"
+        ) from None
     note = (
         " It is in the config file too: remove it there as well." if feed.origin == "config" else ""
     )
     return f"removed `{feed.name}` ({feed.url}); its items stay searchable.{note}"
+
+
+def _feed_meant(db: Database, typed: str) -> str:
+    """The name or URL of the polled feed nearest to `typed` (a URL with a slash more, a
+    name cut short), or ""."""
+    polled = [f for f in list_feeds(db) if not (f.disabled and f.disabled_reason == "removed")]
+    by_text = {f.name.lower(): f.name for f in polled} | {f.url.lower(): f.url for f in polled}
+    close = difflib.get_close_matches(typed.lower(), list(by_text), n=1, cutoff=0.6)
+    return by_text[close[0]] if close else ""
 
 
 async def _trial_fetch(rt: Runtime, url: str) -> str | None:
@@ -105,9 +122,11 @@ async def _trial_fetch(rt: Runtime, url: str) -> str | None:
     except UnsafeURLError as exc:
         raise CommandError(unsafe(url, exc)) from None
     except FetchError as exc:
-        raise CommandError(f"cannot fetch {url}: {exc}") from None
+        raise CommandError(f"cannot fetch {shown(url, URL_SHOWN)}: {exc}") from None
     except FeedParseError as exc:
-        raise CommandError(f"{url} is not a feed wirewatch can read: {exc}") from None
+        raise CommandError(
+            f"{shown(url, URL_SHOWN)} is not a feed wirewatch can read: {exc}"
+        ) from None
     return title_name(parsed.title or "")
 
 
@@ -117,8 +136,8 @@ def _workers_broken(url: str, exc: WorkersBroken) -> Reply:
     is stored: a feed is added only once it was read, and this one could not be."""
     why = str(exc).removeprefix("the workers cannot work: ")
     return Reply(
-        f"{url} was not added: wirewatch's worker processes cannot start ({why}), so it "
-        "cannot read any feed now. Tell whoever runs wirewatch (its log says "
+        f"{shown(url, URL_SHOWN)} was not added: wirewatch's worker processes cannot start "
+        f"({why}), so it cannot read any feed now. Tell whoever runs wirewatch (its log says "
         "`workers.broken`), then add the feed again once they work.",
         ok=False,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,12 +17,15 @@ from bot.durations import parse_duration
 from bot.errors import CommandError
 from bot.search_store import SearchTerms
 from bot.store import list_topics
+from bot.topics.usable import usable_topics
 
 if TYPE_CHECKING:
     from sqlite_utils import Database
 
     from bot.gazetteer import Gazetteer
+    from bot.gone_topics import Gone
     from bot.model import Topic
+    from bot.settings import Settings, SubscriptionSettings
     from bot.store import SubscriptionRow
 
 
@@ -29,15 +33,66 @@ def live(subs: list[SubscriptionRow]) -> list[SubscriptionRow]:
     return [s for s in subs if s.paused_reason != "unsubscribed"]
 
 
-def describe_sub(s: SubscriptionRow) -> str:
+def without_gone(subs: list[SubscriptionRow], gone: list[Gone]) -> list[SubscriptionRow]:
+    """`subs` but those whose topic left the config (`gone`), which `list` and `status`
+    tell on lines of their own (`bot.gone_topics.gone_line`)."""
+    names = {g.topic for g in gone}
+    return [s for s in subs if s.topic not in names]
+
+
+def not_working(db: Database, gazetteer: Gazetteer) -> dict[str, str]:
+    """Why each stored topic the matcher skips does not compile (a topic it refers to left
+    the config, a query an older version took): its channels were told once, and `list`,
+    `status` and `topics` must not show it as working. A few ms: every query compiled."""
+    _, problems = usable_topics(list_topics(db), gazetteer, stored=True)
+    return {name: str(exc).replace("`", "'") for name, exc in problems.items()}  # in our spans
+
+
+def describe_sub(
+    s: SubscriptionRow, settings: Settings | None = None, broken: Mapping[str, str] | None = None
+) -> str:
+    """How `list` and `status` name a subscription. One from the config that chat changed
+    says so: the config's mode and filters come back at the next start (`chat_changed`);
+    one whose topic does not compile (`broken`, from `not_working`) says it gets nothing."""
     parts = [f"`{s.topic}` ({s.mode}"]
+    if broken and s.topic in broken:
+        parts.append(
+            f", NOT WORKING: {broken[s.topic]}; no alerts until it is mended, "
+            f"`/wirewatch topics {s.topic}` says how"
+        )
     if s.origin == "config":
         parts.append(", from the config")
+    config = in_config(settings, s.channel, s.topic) if settings else None
+    if config is not None and chat_changed(config, s):
+        parts.append(f", changed from chat: the next start sets back the config's {as_set(config)}")
     if s.muted_until and s.muted_until > now_iso():
         parts.append(f", muted until {when(s.muted_until)}")
     if s.paused_reason:
         parts.append(f", PAUSED: {s.paused_reason}")
     return "".join(parts) + ")"
+
+
+def in_config(settings: Settings, channel: str, topic: str) -> SubscriptionSettings | None:
+    """The config file's subscription of `channel` to `topic`, which every start writes
+    back over what chat made of it (`bot.redecide.sync_config_subscriptions`)."""
+    return next(
+        (c for c in settings.subscriptions if (c.channel, c.topic) == (channel, topic)), None
+    )
+
+
+def chat_changed(config: SubscriptionSettings, s: SubscriptionRow) -> bool:
+    """Whether subscription `s` is not as `config` writes it (chat's `subscribe` changed its
+    mode or filters): true until the next start sets it back."""
+    return (config.mode, config.only, config.except_) != (s.mode, s.only_query, s.except_query)
+
+
+def as_set(config: SubscriptionSettings) -> str:
+    """A config subscription's mode and filters as an answer names them: `instant`,
+    `digest, only `X``; "unfiltered" said only to tell it from a filtered one."""
+    filters = [
+        f"{name} `{q}`" for name, q in (("only", config.only), ("except", config.except_)) if q
+    ]
+    return ", ".join([config.mode, *filters]) if filters else f"{config.mode}, unfiltered"
 
 
 def known_topic(db: Database, name: str) -> Topic:
@@ -47,11 +102,19 @@ def known_topic(db: Database, name: str) -> Topic:
     if name not in topics:
         known = ", ".join(f"`{n}`" for n in sorted(topics)) or "none yet"
         # As `test` and the command line answer a mistyped name (bot.catalog.unknown_topic).
-        close = difflib.get_close_matches(name, sorted(topics), n=2, cutoff=0.6)
-        hint = " or ".join(f"`{n}`" for n in close)
-        meant = f": did you mean {hint}?" if close else ""
-        raise CommandError(f"no topic `{shown(name)}`{meant} (topics: {known})")
+        raise CommandError(
+            f"no topic `{shown(name)}`{did_you_mean(name, topics)} (topics: {known})"
+        )
     return topics[name]
+
+
+def did_you_mean(typed: str, names: Iterable[str]) -> str:
+    """`: did you mean `x`?` for the names `typed` most likely meant, or "". Names are
+    lowercase, so a name typed in capitals (`TROOP-DEPLOYMENTS`, a phone's `Nk-russia`)
+    is compared as lowercase: unchanged, difflib found nothing close in capitals."""
+    close = difflib.get_close_matches(typed.lower(), sorted(names), n=2, cutoff=0.6)
+    hint = " or ".join(f"`{n}`" for n in close)
+    return f": did you mean {hint}?" if close else ""
 
 
 # A search's words: "a phrase" (typographic quotes too), entity:NAME or entity:"A NAME",
@@ -62,6 +125,10 @@ _TOKEN = re.compile(r'(entity:|outlet:)?"([^"]*)"?|(\S+)', re.I)
 _PAGE = re.compile(r"page:(\d+)", re.I)
 _PAGE_DIGITS = 6  # more is past any last page (and int() refuses thousands of digits)
 _SINCE = re.compile(r"since:(.+)", re.I)
+# A word to leave out, as search engines take it (`-drill`, a dash a phone made of it too),
+# and an option of the command line's `wirewatch search` typed in chat (`--channel`).
+_LEFT_OUT = re.compile(r"[-\u2010-\u2015\u2212][^\W\d_]\S*")
+_OPTION = re.compile(r"--[^\W\d_][\w-]*")
 _Term = tuple[str, str]  # (text, how it was typed: "word", "phrase" or "entity")
 _Run = _Term | str  # a term, or "OR" / "AND" between two
 
@@ -101,7 +168,15 @@ def search_query(text: str, gazetteer: Gazetteer) -> SearchQuery:
         if word is None and (prefix or "").lower() == "outlet:":
             outlet = phrase.strip() or outlet
         elif word is None:
-            runs.append((phrase, "entity" if prefix else "phrase"))
+            if phrase.strip():  # `""` is no words: "nothing stored matches" misled
+                runs.append((phrase, "entity" if prefix else "phrase"))
+        elif word == "NOT" or _LEFT_OUT.fullmatch(word):
+            raise CommandError(_cannot_leave_out(word, text))
+        elif _OPTION.fullmatch(word):
+            raise CommandError(
+                f"`{shown(word)}` is an option of `wirewatch search` on the bot's host, not a "
+                "word to look for; chat's search answers for the channel it is typed in"
+            )
         elif word.lower().startswith("outlet:") and word[7:]:
             outlet = word[7:]
         elif back := _SINCE.fullmatch(word):
@@ -130,6 +205,17 @@ def search_query(text: str, gazetteer: Gazetteer) -> SearchQuery:
         join = False
     terms_read = tuple(tuple(dict.fromkeys(g)) for g in terms)
     return SearchQuery(terms_read, page, tuple(entities), outlet, since)
+
+
+def _cannot_leave_out(word: str, text: str) -> str:
+    """Search has no NOT: `troops NOT drill` looked for the word "not" too and found
+    nothing, and `-drill` looked for "drill", the opposite of what was asked."""
+    after = text.split(word, 1)[1].split()[:1] if word == "NOT" else []
+    typed = shown(" ".join([word, *after]))
+    return (
+        f"search cannot leave words out (`{typed}`): it lists the stories with all the "
+        "words (OR: either of two), so search without it"
+    )
 
 
 def _duration(typed: str) -> float:

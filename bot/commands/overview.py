@@ -16,7 +16,7 @@ from bot.clock import iso, minute_utc, utcnow
 from bot.commands.echo import one_line, when
 from bot.commands.found import search_reply
 from bot.commands.grammar import ALIASES, SUBCOMMANDS, Invocation
-from bot.commands.lookups import describe_sub, live
+from bot.commands.lookups import describe_sub, live, not_working, without_gone
 from bot.commands.rights import is_moderator, rights_mark
 from bot.commands.subscriptions import next_digest
 from bot.delivery_rows import pending_count
@@ -90,10 +90,14 @@ def status(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
             f"- alerts given up on: {h.failed} (this channel: {h.channel_failed}); "
             f"latest: {one_line(h.last_failure or '')}"
         )
-    lines.append(
-        "- this channel: " + ("; ".join(describe_sub(s) for s in subs) if subs else _first_step(db))
-    )
-    lines += [f"- {gone_line(g)}" for g in gone_subscriptions(db, inv.channel)]
+    gone = gone_subscriptions(db, inv.channel)
+    if working := without_gone(subs, gone):
+        broken = not_working(db, rt.pipeline.gazetteer)
+        described = (describe_sub(s, rt.settings, broken) for s in working)
+        lines.append("- this channel: " + "; ".join(described))
+    elif not subs:
+        lines.append("- this channel: " + _first_step(db))
+    lines += [f"- {gone_line(g)}" for g in gone]
     failing = [f for f in list_feeds(db) if f.failures and not f.disabled][:5]
     lines += [f"- failing: `{f.name}`: {f.last_error}" for f in failing]
     open_since = utcnow() - timedelta(seconds=rt.settings.story_window)

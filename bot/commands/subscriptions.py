@@ -20,7 +20,16 @@ from bot import metrics
 from bot.clock import minute_utc, utcnow
 from bot.commands.echo import dropped, shown
 from bot.commands.grammar import Invocation
-from bot.commands.lookups import describe_sub, known_topic, live
+from bot.commands.lookups import (
+    as_set,
+    describe_sub,
+    did_you_mean,
+    in_config,
+    known_topic,
+    live,
+    not_working,
+    without_gone,
+)
 from bot.digest import channel_due, next_digest_at
 from bot.durations import format_duration
 from bot.edit_store import edits_enabled
@@ -90,9 +99,24 @@ def subscribe_here(
     if mode == "digest":
         every = format_duration(rt.settings.digest_every)
         due = f"; next digest {minute_utc(next_digest(db, rt, inv.channel))}, then every {every}"
+    config = in_config(rt.settings, inv.channel, topic.name)
+    back = (
+        f". The config file subscribes this channel to `{topic.name}` ({as_set(config)}): "
+        "wirewatch's next start sets that back, so change it there to keep this"
+        if config is not None
+        and (config.mode, config.only, config.except_) != (mode, only, except_)
+        else ""
+    )
+    broken = not_working(db, rt.pipeline.gazetteer).get(topic.name)
+    skipped = (
+        f". But `{topic.name}` is NOT WORKING ({broken}): no alerts come through it until it "
+        f"is mended, `/wirewatch topics {topic.name}` says how"
+        if broken
+        else ""
+    )
     return (
         f"this channel now gets `{topic.name}` alerts ({mode}{was}){narrowed}{removed}{refused}"
-        f"{resumed}{due}"
+        f"{resumed}{due}{back}{skipped}"
     )
 
 
@@ -105,11 +129,18 @@ def unsubscribe_here(
     if rest not in subs:
         listed = ", ".join(f"`{t}`" for t in sorted(subs))
         has = f"its subscriptions: {listed}" if subs else "it has no subscriptions"
-        raise CommandError(f"this channel is not subscribed to `{shown(rest)}` ({has})")
+        meant = did_you_mean(rest, subs)
+        raise CommandError(f"this channel is not subscribed to `{shown(rest)}`{meant} ({has})")
     gone = unsubscribe(db, inv.channel, rest, stop)
     metrics.DROPPED.labels("unsubscribed").inc(gone or 0)
     waiting = f"; {dropped(gone, 'it still had waiting')}" if gone else ""
-    return f"this channel no longer gets `{rest}` alerts{waiting}"
+    again = (
+        f". The config file subscribes this channel to `{rest}`: wirewatch's next start "
+        "subscribes it again, so remove it there to end it for good"
+        if in_config(rt.settings, inv.channel, rest)
+        else ""
+    )
+    return f"this channel no longer gets `{rest}` alerts{waiting}{again}"
 
 
 def list_here(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
@@ -119,12 +150,17 @@ def list_here(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
             "this channel has no subscriptions: `/wirewatch subscribe TOPIC` "
             "(moderators); `/wirewatch topics` lists the topics"
         )
+    # One whose topic left the config is its own line, saying so and the ways out: listed
+    # with the others too, it read as working ("`x` (instant)"), then as gone.
+    gone = gone_subscriptions(db, inv.channel)
+    broken = not_working(db, rt.pipeline.gazetteer)
     lines = [f"this channel is subscribed to {len(subs)}:"]
     lines += [
-        f"- {describe_sub(s)}: `{effective_query(s.topic, s.only_query, s.except_query)}`"
-        for s in subs
+        f"- {describe_sub(s, rt.settings, broken)}: "
+        f"`{effective_query(s.topic, s.only_query, s.except_query)}`"
+        for s in without_gone(subs, gone)
     ]
-    lines += [f"- {gone_line(g)}" for g in gone_subscriptions(db, inv.channel)]
+    lines += [f"- {gone_line(g)}" for g in gone]
     edits = "on" if edits_enabled(db, inv.channel) else "off"
     lines.append(f"edits of stories: {edits} (`/wirewatch edits on|off`)")
     return "\n".join(lines)

@@ -8,6 +8,7 @@ Deliberately not here: what a mute or the edits switch do to alerts on their way
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from bot.clock import iso, later, utcnow
@@ -27,11 +28,17 @@ MAX_MUTE = 90 * 86400.0
 
 
 _MUTE_RANGE = "a mute lasts at least 1s and at most 90d"
+# Zero, with a unit or none (`0`, `0s`, `0.0 h`): what someone typing it means is no mute.
+_ZERO = re.compile(
+    r"0+(?:\.0*)?\s*(?:[smhd]|secs?|seconds?|mins?|minutes?|hrs?|hours?|days?)?", re.IGNORECASE
+)
 
 
 def mute(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
     if not rest:
         raise CommandError("mute needs a DURATION, like 30m, 2h or 1d")
+    if _ZERO.fullmatch(rest.strip()):  # told to add a unit, `0s` was then refused too
+        raise CommandError("a mute of 0 holds nothing back: `/wirewatch unmute` ends a mute")
     seconds = read_duration(rest, 1, MAX_MUTE, _MUTE_RANGE)
     until = later(seconds)
     now = iso(utcnow())
@@ -69,6 +76,8 @@ def read_duration(rest: str, least: float, most: float, in_range: str) -> float:
             fits = least <= parse_duration(hint) <= most
             hinted = f"did you mean `{hint}`?" if fits else f"`{hint}`, but {in_range}"
             raise CommandError(f"`{shown(rest)}` is not a duration: {hinted}") from None
+        if _ZERO.fullmatch(rest.strip()):  # "write 0s, 0m": every one of them out of range
+            raise CommandError(in_range) from None
         if len(rest) <= SHOWN:  # its own words say what is wrong ("30 has no unit")
             raise CommandError(str(exc)) from None
         raise CommandError(

@@ -21,7 +21,7 @@ from bot.broken_topics import build_matcher
 from bot.clock import iso, utcnow
 from bot.commands.echo import dropped, one_line, shown, when
 from bot.commands.grammar import Invocation
-from bot.commands.lookups import known_topic, live
+from bot.commands.lookups import known_topic, live, not_working
 from bot.errors import CommandError, StoppingError, StoreError
 from bot.gone_topics import give_back, held_for
 from bot.model import Added, Topic
@@ -36,6 +36,8 @@ from bot.topics.usable import usable_topics
 from bot.wording import counted
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from sqlite_utils import Database
 
     from bot.commands.calls import StoreCalls
@@ -62,8 +64,9 @@ WAITING_THROUGH = (
 
 def list_topics_here(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
     """`topics`: every topic, a long query cut; `topics NAME`: that one whole."""
+    broken = not_working(db, rt.pipeline.gazetteer)
     if rest:
-        return _one_topic(db, rest)
+        return _one_topic(db, rest, broken)
     topics = list_topics(db)
     if not topics:
         return "no topics yet: `/wirewatch topic add NAME QUERY` (moderators of the whole bot)"
@@ -75,11 +78,12 @@ def list_topics_here(db: Database, rt: Runtime, inv: Invocation, rest: str) -> s
         # config query may not (troop-deployments': 2,500 characters), and the host has it.
         short = query if t.origin == "chat" else clip(query, QUERY_SHOWN)
         whole = f" (whole: `/wirewatch topics {t.name}`)" if short != query else ""
-        lines.append(f"- `{t.name}` [{t.origin}]{about}: `{short}`{whole}")
+        skipped = f" NOT WORKING ({broken[t.name]})" if t.name in broken else ""
+        lines.append(f"- `{t.name}` [{t.origin}]{skipped}{about}: `{short}`{whole}")
     return "\n".join(lines)
 
 
-def _one_topic(db: Database, rest: str) -> str:
+def _one_topic(db: Database, rest: str, broken: Mapping[str, str]) -> str:
     """One topic whole: where it comes from, what it is for, and its query in lines of
     QUERY_LINE characters cut between terms, each its own code span. A reply longer than a
     message is cut by the adapter at line ends (adapters.chunks): troop-deployments' query
@@ -89,6 +93,16 @@ def _one_topic(db: Database, rest: str) -> str:
         raise CommandError(f"`topics` takes one topic name, not `{shown(rest)}`")
     t = known_topic(db, name)
     lines = [f"`{t.name}`: {_ORIGINS.get(t.origin, t.origin)}{_added(t)}"]
+    if t.name in broken:  # as its channels were told (bot.broken_topics.tell_broken)
+        mend = (
+            f"`/wirewatch topic add {t.name} QUERY` with a query that works"
+            if t.origin == "chat"
+            else "the bot's config file"
+        )
+        lines.append(
+            f"NOT WORKING: {broken[t.name]}; it is skipped, so no channel gets alerts "
+            f"through it until {mend} mends it"
+        )
     if t.description:
         lines.append(f"about: {quoted(t.description)}")
     if t.relevance:

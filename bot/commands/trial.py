@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from bot.catalog import unknown_topic
 from bot.commands.echo import shown
 from bot.commands.grammar import Invocation
-from bot.commands.urls import URL_TEXT, guarded_url, unsafe
+from bot.commands.urls import URL_SHOWN, URL_TEXT, guarded_url, unsafe
 from bot.errors import CommandError, FetchError, QueryError, UnsafeURLError
 from bot.opinions import explain
 from bot.store import list_topics
@@ -38,12 +38,17 @@ _QUERY_GOES_ON = re.compile(
     r"|(?:or|and|not)\s|[-+\u2010-\u2015\u2212][^\W_]"
 )
 
+# A topic's name as `bot.catalog` knows one (words joined by - or _), in any case.
+_NAME_IN_ANY_CASE = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)+", re.IGNORECASE)
+
 
 async def try_query(calls: StoreCalls, inv: Invocation, rest: str) -> str:
     query, text, quoted = _split_test(rest)
     topics = await calls.run(list_topics)
     if problem := unknown_topic(query, (t.name for t in topics)):
         raise CommandError(problem)
+    if meant := _name_in_capitals(query, {t.name for t in topics}):
+        raise CommandError(meant)
     url = text if URL_TEXT.match(text) else None
     if url:
         text = await _page_text(calls.rt, url)
@@ -70,7 +75,7 @@ async def _page_text(rt: Runtime, url: str) -> str:
     except UnsafeURLError as exc:
         raise CommandError(unsafe(url, exc)) from None
     except FetchError as exc:
-        raise CommandError(f"cannot fetch {url}: {exc}") from None
+        raise CommandError(f"cannot fetch {shown(url, URL_SHOWN)}: {exc}") from None
     raw = (page.body or b"").decode("utf-8", errors="replace")
     body = await extract_article_async(raw, url)
     if not body:  # no article found: the page's whole text (a long page: off the loop)
@@ -103,6 +108,19 @@ def _split_test(rest: str) -> tuple[str, str, bool]:
             f"test `{shown(query)} {fixed} …` TEXT"
         )
     return query, text, quoted
+
+
+def _name_in_capitals(query: str, names: set[str]) -> str:
+    """Why `query` is refused when it is a topic's name typed in capitals (`Nk-russia`, a
+    phone's first capital), else "". Names are lowercase, so it was read as the words
+    "nk russia" and answered "no match": as if the topic did not match the text."""
+    lower = query.lower()
+    if query == lower or lower not in names or not _NAME_IN_ANY_CASE.fullmatch(query):
+        return ""
+    return (
+        f"no topic `{shown(query)}`: did you mean `{lower}`? (topic names are lowercase); "
+        f'to test the words instead, put them in double quotes: "{shown(query)}"'
+    )
 
 
 def _tested(query: str, is_topic: bool, text: str, url: str | None) -> str:

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 URL_TEXT = re.compile(r"^https?://\S+$", re.IGNORECASE)
+# Characters of a typed URL a refusal repeats: a real one fits, a pasted page does not come
+# back whole (echoed twice, 6,000 characters were three Discord messages).
+URL_SHOWN = 200
 
 
 def guarded_url(rt: Runtime, url: str) -> str:
@@ -47,6 +50,6 @@ def guarded_url(rt: Runtime, url: str) -> str:
 
 def unsafe(url: str, exc: UnsafeURLError) -> str:
     return (
-        f"cannot use {url}: {exc}. URLs from chat must be http(s) on public addresses "
-        "(ops may set `network: {allow_private_addresses: true}` in the config)"
+        f"cannot use {shown(url, URL_SHOWN)}: {exc}. URLs from chat must be http(s) on "
+        "public addresses (ops may set `network: {allow_private_addresses: true}` in the config)"
     )
