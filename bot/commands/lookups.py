@@ -7,6 +7,7 @@ Deliberately not here: the queries themselves (bot.store), and changing anything
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -43,9 +44,16 @@ def without_gone(subs: list[SubscriptionRow], gone: list[Gone]) -> list[Subscrip
 def not_working(db: Database, gazetteer: Gazetteer) -> dict[str, str]:
     """Why each stored topic the matcher skips does not compile (a topic it refers to left
     the config, a query an older version took): its channels were told once, and `list`,
-    `status` and `topics` must not show it as working. A few ms: every query compiled."""
-    _, problems = usable_topics(list_topics(db), gazetteer, stored=True)
-    return {name: str(exc).replace("`", "'") for name, exc in problems.items()}  # in our spans
+    `status` and `topics` must not show it as working."""
+    return dict(_not_working(tuple(list_topics(db)), gazetteer))
+
+
+@functools.lru_cache(maxsize=8)
+def _not_working(topics: tuple[Topic, ...], gazetteer: Gazetteer) -> tuple[tuple[str, str], ...]:
+    """Kept while the topics are the same: every query compiled again took ~1 s of a busy
+    bot's GIL with many topics, and `list` answered a moderator in 1.5 s during a poll."""
+    _, problems = usable_topics(topics, gazetteer, stored=True)
+    return tuple((name, str(exc).replace("`", "'")) for name, exc in problems.items())
 
 
 def describe_sub(
