@@ -6,9 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.commands import Commands, Reply
+from bot.poll_cycle import poll_once
 from bot.settings import Settings
 from bot.startup import open_runtime
-from tests.test_commands import CHANNEL, MOD, make_settings, run
+from tests.feedserver import FeedServer
+from tests.runtime import console_runtime
+from tests.test_commands import CHANNEL, MOD, make_settings, rss, run
 
 
 def _with_config_subscription(tmp_path: Path) -> Settings:
@@ -241,3 +244,27 @@ async def test_a_topic_that_no_longer_works_is_not_shown_as_working(tmp_path: Pa
     assert f"NOT WORKING: {why}; it is skipped" in desk.text
     assert "`/wirewatch topic add desk QUERY` with a query that works" in desk.text
     assert again.ok and f"But `desk` is NOT WORKING ({why})" in again.text
+
+
+async def test_a_config_subscription_that_alerted_and_was_unsubscribed_comes_back_at_start(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    # Its row outlives the unsubscribe (its sent alert refers to it), unlike one that never
+    # alerted: the start that was said to bring it back left it ended, and told no one.
+    feed_server.serve("/w", rss([("Poland deploys 2,000 troops to the Belarus border", "x")]))
+    settings = Settings.model_validate(
+        {
+            "database": str(tmp_path / "w.db"),
+            "articles": {"fetch": False},
+            "feeds": [{"name": "Wire", "url": feed_server.url("/w")}],
+            "subscriptions": [{"channel": "console", "topic": "troop-deployments"}],
+        }
+    )
+    async with console_runtime(settings) as (rt, console):
+        await poll_once(rt)
+        assert len(console.alerts()) == 1
+        gone = await run(Commands(rt), "unsubscribe troop-deployments", "op", "console")
+    assert "next start subscribes it again" in gone.text
+    async with console_runtime(settings) as (rt, _):
+        listed = await run(Commands(rt), "list", "op", "console")
+    assert "`troop-deployments` (instant, from the config)" in listed.text

@@ -92,6 +92,8 @@ def _store_config_subscriptions(
     """The config's subscriptions as written, those it no longer lists ended (nothing more
     goes through them), each of those and each whose only/except changed marked to have
     its waiting alerts decided again (`unfinished_writes`). Inside the caller's write."""
+    # One unsubscribed from chat is the config's again too: its row outlives the unsubscribe
+    # when alerts refer to it, and left ended it got nothing while the config listed it.
     keep = {(channel, topic) for channel, topic, *_ in subs}
     now = iso(utcnow())
     filters = {
@@ -115,7 +117,8 @@ def _store_config_subscriptions(
         db.execute(
             "INSERT INTO subscriptions (channel, topic, mode, origin, created, only_query, "
             "except_query) VALUES (?, ?, ?, 'config', ?, ?, ?) ON CONFLICT (channel, topic) "
-            "DO UPDATE SET mode = excluded.mode, paused_reason = nullif(paused_reason, ?), "
+            "DO UPDATE SET mode = excluded.mode, paused_reason = CASE WHEN paused_reason IN "
+            "(?, 'unsubscribed') THEN NULL ELSE paused_reason END, "
             "only_query = excluded.only_query, except_query = excluded.except_query",
             [channel, topic, mode, now, only, except_, REMOVED],
         )
