@@ -85,7 +85,11 @@ def check_settings(settings: Settings, gazetteer: Gazetteer) -> list[str]:
         [(i, s.topic, s.channel) for i, s in enumerate(settings.subscriptions)],
     )
     where = f"{settings.source}: database"
-    return _check(settings.source, parts, gazetteer) + _database(settings.database, where)
+    # Not when WIREWATCH_DB replaces it (`apply_env`), as it is never opened: `load_checked`
+    # checks that one instead (as `Settings._home` lets a `$VAR` in it be)
+    replaced = os.environ.get("WIREWATCH_DB", "").strip()
+    own = [] if replaced else _database(settings.database, where)
+    return _check(settings.source, parts, gazetteer) + own
 
 
 def _database(database: str, where: str) -> list[str]:

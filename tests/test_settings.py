@@ -451,6 +451,16 @@ def test_a_database_path_with_a_shell_variable_is_no_matter_when_wirewatch_db_re
     assert settings.database == str(tmp_path / "w.db")
 
 
+def test_a_database_folder_in_the_config_is_no_matter_when_wirewatch_db_replaces_it(
+    tmp_path, monkeypatch
+):
+    # compose sets WIREWATCH_DB: a config's `database: /data` (the volume, not the file) is
+    # never opened then, and every command refused to start over it.
+    monkeypatch.setenv("WIREWATCH_DB", str(tmp_path / "w.db"))
+    settings = load_checked(write(tmp_path, f"database: {tmp_path}\n"), Gazetteer.load())
+    assert settings.database == str(tmp_path / "w.db")
+
+
 @pytest.mark.parametrize("text", ["[" * 600 + "]" * 600, "x: " + "[" * 600 + "]" * 600])
 def test_yaml_nested_too_deeply_is_a_config_error(tmp_path, text):
     said = _said(tmp_path, text)
