@@ -144,6 +144,14 @@ async def test_search_refuses_what_it_would_read_as_other_words(tmp_path: Path) 
     assert hyphen.ok and "nothing stored matches `x-ray troops`" in hyphen.text
 
 
+async def test_search_refusing_not_repeats_the_not_typed_not_a_word_beginning_with_it(
+    tmp_path: Path,
+) -> None:
+    # It quoted `NOT AM` for `NOTAM NOT drill`: the text cut at the first "NOT" in it.
+    (reply,) = await _session(make_settings(tmp_path), 'search NOTAM "NOT" NOT drill')
+    assert not reply.ok and "search cannot leave words out (`NOT drill`)" in reply.text
+
+
 async def test_test_with_a_topic_name_in_capitals_is_not_answered_no_match(
     tmp_path: Path,
 ) -> None:

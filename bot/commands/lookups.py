@@ -218,7 +218,9 @@ def search_query(text: str, gazetteer: Gazetteer) -> SearchQuery:
 def _cannot_leave_out(word: str, text: str) -> str:
     """Search has no NOT: `troops NOT drill` looked for the word "not" too and found
     nothing, and `-drill` looked for "drill", the opposite of what was asked."""
-    after = text.split(word, 1)[1].split()[:1] if word == "NOT" else []
+    tokens = [t.group(0) for t in _TOKEN.finditer(text.translate(_QUOTES))]
+    at = tokens.index(word)  # the word itself: not `NOTAM`, not a phrase `"NOT"`
+    after = tokens[at + 1 : at + 2] if word == "NOT" else []
     typed = shown(" ".join([word, *after]))
     return (
         f"search cannot leave words out (`{typed}`): it lists the stories with all the "
