@@ -71,7 +71,7 @@ def describe_sub(
     if s.origin == "config":
         parts.append(", from the config")
     config = in_config(settings, s.channel, s.topic) if settings else None
-    if config is not None and chat_changed(config, s):
+    if config is not None and chat_changed(config, s.mode, s.only_query, s.except_query):
         parts.append(f", changed from chat: the next start sets back the config's {as_set(config)}")
     if s.muted_until and s.muted_until > now_iso():
         parts.append(f", muted until {when(s.muted_until)}")
@@ -88,10 +88,12 @@ def in_config(settings: Settings, channel: str, topic: str) -> SubscriptionSetti
     )
 
 
-def chat_changed(config: SubscriptionSettings, s: SubscriptionRow) -> bool:
-    """Whether subscription `s` is not as `config` writes it (chat's `subscribe` changed its
-    mode or filters): true until the next start sets it back."""
-    return (config.mode, config.only, config.except_) != (s.mode, s.only_query, s.except_query)
+def chat_changed(
+    config: SubscriptionSettings, mode: str, only: str | None, except_: str | None
+) -> bool:
+    """Whether a subscription of this mode and filters is not as `config` writes it (chat's
+    `subscribe` changed them): true until the next start sets it back."""
+    return (config.mode, config.only, config.except_) != (mode, only, except_)
 
 
 def as_set(config: SubscriptionSettings) -> str:

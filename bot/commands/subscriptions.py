@@ -22,6 +22,7 @@ from bot.commands.echo import dropped, shown
 from bot.commands.grammar import Invocation
 from bot.commands.lookups import (
     as_set,
+    chat_changed,
     describe_sub,
     did_you_mean,
     in_config,
@@ -103,8 +104,7 @@ def subscribe_here(
     back = (
         f". The config file subscribes this channel to `{topic.name}` ({as_set(config)}): "
         "wirewatch's next start sets that back, so change it there to keep this"
-        if config is not None
-        and (config.mode, config.only, config.except_) != (mode, only, except_)
+        if config is not None and chat_changed(config, mode, only, except_)
         else ""
     )
     broken = not_working(db, rt.pipeline.gazetteer).get(topic.name)
