@@ -286,6 +286,13 @@ class DiscordStub:
         meta.update(archived=True, locked=True, archive_timestamp=now_iso())
         self._closed[thread_id] = code
 
+    async def delete_channel(self, channel_id: str) -> None:
+        """A moderator deletes a channel: it is gone for REST (10003 Unknown Channel), and
+        every identified gateway session gets CHANNEL_DELETE, as Discord sends it."""
+        channel = self.channels.pop(channel_id)
+        for s in [s for s in self.sessions if s.identified]:
+            await s.send(0, channel, "CHANNEL_DELETE")
+
     def channel_messages(self, channel_id: str) -> list[dict[str, Any]]:
         return [m for m in self.messages.values() if m["channel_id"] == channel_id]
 
