@@ -121,6 +121,9 @@ class DiscordAdapter(DiscordLookups):
         self.stopped_by: str | None = None
         # When the gateway connection last dropped, while discord.py reconnects (None: up).
         self._dropped_at: float | None = None
+        # Channels deleted while we ran -> their server's id: discord.py forgets a deleted
+        # channel, and with it which server's system channel may take the pause notice.
+        self._deleted: dict[int, int] = {}
 
     def _client_ended(self, task: asyncio.Task[None]) -> None:
         """The gateway connection ended for good (closed, or a fatal error such as a token
@@ -132,6 +135,12 @@ class DiscordAdapter(DiscordLookups):
             log.error("discord.client_stopped error=%s", self.stopped_by)
         else:
             log.info("discord.client_stopped")
+
+    def channel_deleted(self, channel_id: int, guild_id: int) -> None:
+        """CHANNEL_DELETE: its server is remembered, so that the notice saying its alerts
+        stopped reaches the server's system channel (discord.py forgets a deleted channel;
+        the notice then reached nobody: ten tries over 40 minutes, given up in the log)."""
+        self._deleted[channel_id] = guild_id
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -365,8 +374,9 @@ class DiscordAdapter(DiscordLookups):
         return client.get_channel(channel_id) or await client.fetch_channel(channel_id)
 
     def _system_channel(self, channel: str) -> discord.TextChannel | None:
-        known = self._client().get_channel(int(channel)) if channel.isdigit() else None
-        guild = getattr(known, "guild", None)
+        client, ident = self._client(), int(channel) if channel.isdigit() else 0
+        known = client.get_channel(ident) if ident else None
+        guild = getattr(known, "guild", None) or client.get_guild(self._deleted.get(ident, 0))
         system = guild.system_channel if guild else None
         return system if system is not None and str(system.id) != channel else None
 

@@ -52,5 +52,8 @@ class GatewayClient(discord.Client):
     async def on_ready(self) -> None:
         self.adapter.ready.set()
 
+    async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
+        self.adapter.channel_deleted(channel.id, channel.guild.id)
+
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         await self.adapter.router.on_interaction(interaction)

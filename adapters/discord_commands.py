@@ -79,9 +79,12 @@ def cannot_post(perms: discord.Permissions) -> str:
 def channel_of(interaction: discord.Interaction) -> int | None:
     """The channel a typed command acts on: a thread's parent, for a thread (a story's,
     where editors read it) has no subscriptions of its own; `list` or `mute` there mean
-    the channel it hangs from. Its permissions are the parent's too."""
+    the channel it hangs from. Its permissions are the parent's too. Not a forum's post:
+    the forum takes no message (Discord refuses it, 50008), the post is where alerts go."""
     channel = interaction.channel
     if isinstance(channel, discord.Thread) and channel.parent_id:
+        if isinstance(channel.parent, discord.ForumChannel):  # a media channel's too
+            return channel.id
         return channel.parent_id
     return interaction.channel_id
 

@@ -286,11 +286,58 @@ class DiscordStub:
         meta.update(archived=True, locked=True, archive_timestamp=now_iso())
         self._closed[thread_id] = code
 
+    async def delete_channel(self, channel_id: str) -> None:
+        """A moderator deletes a channel: it is gone for REST (10003 Unknown Channel), and
+        every identified gateway session gets CHANNEL_DELETE, as Discord sends it."""
+        channel = self.channels.pop(channel_id)
+        for s in [s for s in self.sessions if s.identified]:
+            await s.send(0, channel, "CHANNEL_DELETE")
+
     def channel_messages(self, channel_id: str) -> list[dict[str, Any]]:
         return [m for m in self.messages.values() if m["channel_id"] == channel_id]
 
     def threads(self) -> list[dict[str, Any]]:
         return [c for c in self.channels.values() if c["type"] == 11]
+
+    def add_forum_post(self, name: str = "wire-desk") -> tuple[str, str]:
+        """A forum channel (type 15, known from GUILD_CREATE: add it before the bot starts)
+        and a post in it, a public thread (type 11). The forum takes no message of its own
+        (50008), its posts do, as threads: commands are typed in a post."""
+        forum = snowflake()
+        self.channels[forum] = {
+            **self.channels[self.general],
+            "id": forum,
+            "type": 15,
+            "name": name,
+            "position": len(self.channels),
+            "available_tags": [],
+            "default_reaction_emoji": None,
+            "default_sort_order": None,
+            "default_forum_layout": 0,
+        }
+        post = snowflake()
+        self.channels[post] = {
+            "id": post,
+            "type": 11,
+            "guild_id": self.guild_id,
+            "parent_id": forum,
+            "owner_id": self.moderator,
+            "name": "wire alerts",
+            "last_message_id": None,
+            "message_count": 0,
+            "member_count": 1,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+            "total_message_sent": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 10080,
+                "archive_timestamp": now_iso(),
+                "locked": False,
+                "create_timestamp": now_iso(),
+            },
+        }
+        return forum, post
 
     def add_voice_channel(self, name: str = "voice", *, stage: bool = False) -> str:
         """A voice (type 2) or stage (type 13) channel: its text chat takes messages and
@@ -437,7 +484,7 @@ class DiscordStub:
             "icon": None,
             "owner_id": self.admin,
             "roles": roles,
-            "channels": [c for c in self.channels.values() if c["type"] == 0],
+            "channels": [c for c in self.channels.values() if c["type"] in (0, 15)],
             "threads": [],
             "members": [bot_member],
             "member_count": 5,
@@ -740,6 +787,9 @@ class DiscordStub:
     async def _create_message(self, request: web.Request, body: Any, cid: str) -> web.Response:
         if refused := self._refuse(cid) or _invalid_message(body):
             return refused
+        if self.channels[cid]["type"] in (4, 15, 16):  # a category, a forum, a media channel
+            text = "Cannot send messages in a non-text channel"
+            return jsonr({"message": text, "code": 50008}, 400)
         if cid in self._closed:
             text = "Thread is locked" if self._closed[cid] == 160005 else "Thread is archived"
             return jsonr({"message": text, "code": self._closed[cid]}, 400)

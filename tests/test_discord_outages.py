@@ -1,6 +1,6 @@
 """Discord failures a running bot meets, against tests/discordstub.py through discord.py:
 a global rate limit cut short by our deadline, a story's thread locked or archived, one
-message refused.
+message refused, a channel deleted.
 
 Each test here failed before its fix (see the commit that added it)."""
 
@@ -103,3 +103,29 @@ async def test_a_message_discord_refuses_fails_alone_and_the_channel_goes_on(
     assert rows[0][0] == "failed" and "Invalid Form Body" in rows[0][1]
     assert stats.failed == 1 and stats.sent == len(rows) - 1 >= 1
     assert all(status == "sent" for status, _ in rows[1:])
+
+
+async def test_a_deleted_channel_is_paused_and_its_server_is_told_in_the_system_channel(
+    stub: DiscordStub, tmp_path
+) -> None:
+    # discord.py forgets a deleted channel (CHANNEL_DELETE), and with it its server: the
+    # notice that its alerts stopped had no system channel to fall back on and reached
+    # nobody (tried ten times over some 40 minutes, then given up in the log).
+    async with serve_demo() as feeds:
+        settings = settings_for(
+            tmp_path,
+            feeds=[{"name": feeds[0].name, "url": feeds[0].url}],
+            subscriptions=[{"topic": "troop-deployments", "channel": f"discord:{stub.alerts}"}],
+        )
+        async with discord_runtime(stub, settings) as (rt, adapter):
+            await stub.delete_channel(stub.alerts)
+            for _ in range(100):
+                if adapter.client.get_channel(int(stub.alerts)) is None:
+                    break
+                await asyncio.sleep(0.02)
+            _, stats = await poll_once(rt)
+            [sub] = subscriptions(rt.db, f"discord:{stub.alerts}")
+            [(sent_at,)] = rt.db.execute("SELECT sent_at FROM notices").fetchall()
+    assert stats.failed == 1 and "Unknown Channel" in (sub.paused_reason or "")
+    [notice] = stub.channel_messages(stub.general)  # the server's system channel
+    assert f"paused alerts to discord:{stub.alerts}" in notice["content"] and sent_at

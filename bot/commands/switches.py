@@ -73,7 +73,10 @@ def read_duration(rest: str, least: float, most: float, in_range: str) -> float:
     except ValueError as exc:
         if hint := meant(rest):  # "2 hours": the short form, which is what commands take
             # ...unless that is out of range too: "100 days" told `100d` was then refused.
-            fits = least <= parse_duration(hint) <= most
+            try:
+                fits = least <= parse_duration(hint) <= most
+            except ValueError:  # "99999d": past any duration at all, not only this range
+                raise CommandError(in_range) from None
             hinted = f"did you mean `{hint}`?" if fits else f"`{hint}`, but {in_range}"
             raise CommandError(f"`{shown(rest)}` is not a duration: {hinted}") from None
         if _ZERO.fullmatch(rest.strip()):  # "write 0s, 0m": every one of them out of range

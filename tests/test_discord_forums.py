@@ -1,0 +1,51 @@
+"""/wirewatch typed in a forum's post, through discord.py against tests/discordstub.py: a
+forum takes no message of its own, its posts do.
+
+Each test here failed before its fix (see the commit that added it)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+
+from bot.demo.server import serve_demo
+from bot.poll_cycle import poll_once
+from bot.store import subscriptions
+from tests.discordstub import DiscordStub
+from tests.test_discord import discord_runtime, settings_for, text_of
+
+pytestmark = pytest.mark.slow
+
+
+@pytest_asyncio.fixture
+async def stub() -> AsyncIterator[DiscordStub]:
+    async with DiscordStub() as s:
+        yield s
+
+
+async def test_subscribe_in_a_forum_post_alerts_that_post(stub, tmp_path) -> None:
+    # Taken for a story's thread, a post meant its forum: "this channel now gets ..." was
+    # answered, then Discord refused the first alert (50008, a forum takes no message) and
+    # the subscription was paused before it had posted anything.
+    forum, post = stub.add_forum_post()
+    async with serve_demo() as feeds:
+        settings = settings_for(tmp_path, feeds=[{"name": f.name, "url": f.url} for f in feeds])
+        async with discord_runtime(stub, settings) as (rt, _):
+            said = await stub.command(
+                "subscribe", user=stub.moderator, channel=post, topic="troop-deployments"
+            )
+            _, stats = await poll_once(rt)
+            listed = await stub.command("list", user=stub.member, channel=post)
+            [sub] = subscriptions(rt.db)
+    assert "now gets `troop-deployments`" in text_of(said)
+    assert sub.channel == f"discord:{post}" and sub.paused_reason is None
+    assert stats.failed == 0 and stats.sent >= 1
+    assert "`troop-deployments`" in text_of(listed)
+    assert not stub.channel_messages(forum)
+    posted = stub.channel_messages(post)
+    titles = [m["embeds"][0]["author"]["name"] for m in posted]
+    # A story's later outlets follow in the same post: a post cannot start threads.
+    assert any(t.endswith("· also reporting") for t in titles), titles
+    assert not stub.threads()[1:], stub.threads()  # the post alone: no thread started
