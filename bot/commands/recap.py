@@ -22,7 +22,7 @@ from bot.chat import split_channel
 from bot.clock import iso, utcnow
 from bot.commands.echo import one_line, shown, when
 from bot.commands.grammar import Invocation, Reply
-from bot.commands.lookups import read_page
+from bot.commands.lookups import bad_option, read_page
 from bot.commands.subscriptions import next_digest
 from bot.commands.switches import read_duration
 from bot.digest import ChannelDigest, send_channel
@@ -72,6 +72,9 @@ async def digest(calls: StoreCalls, inv: Invocation, rest: str) -> str | Reply:
 def _window_and_page(rest: str) -> tuple[str, int]:
     """`12h page:2` as the window and the page of a recap, as `search` reads its pages."""
     words = rest.split()
+    for word in words:  # `page:-1` read as part of the window: "not a duration"
+        if word.lower().startswith("page:") and (problem := bad_option(word)):
+            raise CommandError(problem)
     pages = [page for w in words if (page := read_page(w)) is not None]
     window = " ".join(w for w in words if read_page(w) is None)
     if not window:
