@@ -295,7 +295,10 @@ class SlackAdapter(SlackCommands, SlackLookups):
                 "with it, the others go out"
             )
         else:
-            then = f"retried with backoff for {patience}, then the alert fails with it"
+            then = (
+                f"retried with backoff, {UNKNOWN_TRIES} times and for {patience} at least, "
+                "then the alert fails with it"
+            )
         log.warning(
             "slack.unknown_error channel=%s error=%s: an error wirewatch does not know; %s",
             channel,

@@ -17,6 +17,9 @@ from bot.topics.load import load_topics
 # A lone lowercase word joined by '-' or '_' is a topic's name: as a query, the hyphen
 # would only split it into words, which nobody types on purpose.
 _NAME_LIKE = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)+")
+# The same in any case: `Nk-russia` (a phone's first capital) is a name mistyped when a
+# topic has it, or one near it, in lowercase; else a word (`F-16`) and tested as such.
+_NAME_IN_ANY_CASE = re.compile(_NAME_LIKE.pattern, re.IGNORECASE)
 
 
 def configured_topics(settings: Settings) -> list[Topic]:
@@ -34,12 +37,19 @@ def unknown_topic(query_or_name: str, names: Iterable[str], *, shell: bool = Fal
     in turn, so the way out is written as it must be typed there (`'"x-ray"'`).
     """
     text, known = query_or_name.strip(), sorted(names)
-    if text in known or not _NAME_LIKE.fullmatch(text):
+    if text in known or not _NAME_IN_ANY_CASE.fullmatch(text):
         return None
-    close = difflib.get_close_matches(text, known, n=2, cutoff=0.6)
-    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    close = difflib.get_close_matches(text.lower(), known, n=2, cutoff=0.6)
     quoted = f"'\"{text}\"'" if shell else f'"{text}"'
-    return (
-        f"no topic named {text} ({hint}topics: {', '.join(known) or 'none'}); "
-        f"to test the words instead, put them in double quotes: {quoted}"
-    )
+    way_out = f"to test the words instead, put them in double quotes: {quoted}"
+    if not _NAME_LIKE.fullmatch(text):  # in capitals: tested, it is the words "nk russia"
+        lower = text.lower()
+        meant = [lower] if lower in known else close
+        if not meant:
+            return None
+        tick = "" if shell else "`"  # chat shows names as code; a shell prints them plain
+        why = " (topic names are lowercase)" if lower in known else ""
+        names_meant = " or ".join(f"{tick}{n}{tick}" for n in meant)
+        return f"no topic {tick}{text}{tick}: did you mean {names_meant}?{why}; {way_out}"
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    return f"no topic named {text} ({hint}topics: {', '.join(known) or 'none'}); {way_out}"

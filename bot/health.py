@@ -9,6 +9,8 @@ its usual gap is the median gap between them (robust: a few bursts or one long p
 move it), and it is silent after `silent_factor` times that, after its longest recent gap
 (a wire that is busy by day and quiet at night is not silent every night), and never before
 `silent_floor`. Items dated within a minute of each other count as one moment (a burst).
+Silence counts only from when wirewatch first stored the feed: a new feed whose newest item
+is old is not silent before wirewatch has polled it that long.
 
 Pure functions over plain data: reading and writing them is `bot.health_store`.
 """
@@ -65,13 +67,21 @@ def quiet_for(r: Rhythm, now: datetime) -> float | None:
     return None if r.last_item is None else max(0.0, (now - r.last_item).total_seconds())
 
 
-def feed_state(feed: FeedRow, r: Rhythm, settings: HealthSettings, now: datetime) -> str:
-    """One of STATES; failing outranks silent (a feed we cannot read says nothing new)."""
+def feed_state(
+    feed: FeedRow, r: Rhythm, settings: HealthSettings, now: datetime, stored: datetime | None
+) -> str:
+    """One of STATES; failing outranks silent (a feed we cannot read says nothing new).
+
+    Silence counts from `stored`, when wirewatch first stored the feed, at the earliest: a
+    feed added today whose newest item is a year old was "gone silent" at its first poll,
+    news of nothing wirewatch had watched."""
     if feed.disabled:
         return "removed" if feed.disabled_reason in REMOVED else "disabled"
     if feed.failures >= settings.failures:
         return "failing"
     limit, quiet = silent_after(r, settings), quiet_for(r, now)
+    if quiet is not None and stored is not None:
+        quiet = min(quiet, max(0.0, (now - stored).total_seconds()))
     if limit is not None and quiet is not None and quiet > limit:
         return "silent"
     return "ok"

@@ -60,11 +60,11 @@ def _assess(
     found = _feed_and_health(db, feed_id)
     if found is None:
         return None
-    feed, row = found
+    feed, row, created = found
     before = _rhythm_of(row) if row else Rhythm()
     current = read_rhythm(db, feed_id) if new_items or row is None else before
     stored = row["state"] if row else "ok"
-    new = feed_state(feed, current, settings.health, now)
+    new = feed_state(feed, current, settings.health, now, created)
     # A disabled feed is not polled: a poll that ends disabled has just disabled it, even if
     # the last state announced was a disabling too (the feed was added again since).
     old = "ok" if stored == new == "disabled" else stored
@@ -147,13 +147,15 @@ def feeds_health(
     now = now or utcnow()
     feeds = {f.id: f for f in list_feeds(db)}
     out: dict[int, FeedHealth] = {}
-    for row in db.query("SELECT * FROM feed_health"):
+    for row in db.query(
+        "SELECT h.*, f.created FROM feed_health h JOIN feeds f ON f.id = h.feed_id"
+    ):
         feed = feeds.get(row["feed_id"])
         if feed is None:
             continue
         r = _rhythm_of(row)
         out[feed.id] = FeedHealth(
-            feed_state(feed, r, settings.health, now),
+            feed_state(feed, r, settings.health, now, parse_stored(row["created"], None)),
             r.usual_gap,
             silent_after(r, settings.health),
             quiet_for(r, now),
@@ -171,17 +173,18 @@ _HEALTH = ("state", "usual_gap", "longest_gap", "last_item")
 
 def _feed_and_health(
     db: sqlite_utils.Database, feed_id: int
-) -> tuple[FeedRow, dict[str, Any] | None] | None:
-    """The feed as the poll left it, and its health row; one query (it runs every poll)."""
+) -> tuple[FeedRow, dict[str, Any] | None, datetime | None] | None:
+    """The feed as the poll left it, its health row, and when wirewatch first stored it; one
+    query (it runs every poll)."""
     fields = ", ".join(f"f.{k}" for k in FeedRow.__dataclass_fields__)
     health = ", ".join(f"h.{k}" for k in _HEALTH)
     row = db.execute(
-        f"SELECT {fields}, {health} FROM feeds f LEFT JOIN feed_health h "
+        f"SELECT {fields}, f.created, {health} FROM feeds f LEFT JOIN feed_health h "
         "ON h.feed_id = f.id WHERE f.id = ?",
         [feed_id],
     ).fetchone()
     if row is None:
         return None
     n = len(FeedRow.__dataclass_fields__)
-    feed = FeedRow(*row[:n])
-    return feed, (dict(zip(_HEALTH, row[n:], strict=True)) if row[n] is not None else None)
+    feed, created, rest = FeedRow(*row[:n]), parse_stored(row[n], None), row[n + 1 :]
+    return feed, (dict(zip(_HEALTH, rest, strict=True)) if rest[0] is not None else None), created

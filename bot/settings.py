@@ -233,9 +233,10 @@ class Settings(_Strict):
         """`~/w.db` is in the home folder, not in a folder named `~` here; `$HOME/w.db` is
         refused: read as written it made a folder named `$HOME` wherever the bot started.
         Not when WIREWATCH_DB replaces it (`apply_env`: compose sets it), as it is never
-        opened then."""
+        opened then, nor when it is blank: `apply_env`'s refusal of it comes first, as it is
+        what the operator set last."""
         variable = re.search(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?", path)
-        if variable and not os.environ.get("WIREWATCH_DB", "").strip():
+        if variable and not os.environ.get("WIREWATCH_DB"):
             raise ValueError(
                 f"{path}: {variable.group(0)} is not expanded in the config file (the "
                 f"database would be in a folder named {variable.group(0)}); write the path "

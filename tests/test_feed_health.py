@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from bot.cli import main
+from bot.clock import iso
 from bot.commands import Commands, Invocation
 from bot.health import Rhythm, rhythm, silent_after
 from bot.poll_cycle import poll_once
@@ -47,6 +48,11 @@ def dated_feed(ages: list[timedelta], title: str = "Weather report") -> str:
 
 def every(minutes: int, n: int, newest: timedelta) -> list[timedelta]:
     return [newest + timedelta(minutes=minutes * i) for i in range(n)]
+
+
+def watched_for(db: Any, days: int) -> None:
+    """The feeds as stored by wirewatch `days` ago: silence counts from then at the earliest."""
+    db.execute("UPDATE feeds SET created = ?", [iso(datetime.now(UTC) - timedelta(days=days))])
 
 
 def settings_with(tmp_path: Path, url: str, **extra: Any) -> Settings:
@@ -108,6 +114,7 @@ async def test_silence_is_announced_once_across_restarts_and_its_end_too(
     settings = settings_with(tmp_path, feed_server.url("/rss"), ops_channel="console")
     capfd.readouterr()
     async with console_runtime(settings) as (rt, _):
+        watched_for(rt.db, 3)
         await poll_once(rt)
         first = capfd.readouterr().err
         await poll_once(rt)
@@ -202,6 +209,7 @@ async def test_discord_ops_channel_hears_silence_and_its_end(
         tmp_path, feed_server.url("/rss"), ops_channel=f"discord:{stub.general}"
     )
     async with discord_runtime(stub, settings) as (rt, _):
+        watched_for(rt.db, 3)
         await poll_once(rt)
         await poll_once(rt)
         listed = await stub.command("feeds", "list", user=stub.moderator, channel=stub.alerts)
@@ -213,3 +221,23 @@ async def test_discord_ops_channel_hears_silence_and_its_end(
     assert "is publishing again after 2d" in said[1]
     shown = "\n".join(r.get("content", "") for r in listed.replies())
     assert "usually every 1h" in shown and "SILENT: nothing new for 2d" in shown, shown
+
+
+async def test_a_new_feed_with_old_items_is_not_silent_until_watched_that_long(
+    tmp_path: Path, feed_server, capfd
+) -> None:
+    """A feed added today whose newest item is a year old was "gone silent" at its first
+    poll: news of nothing wirewatch had watched. Silence counts from when it was stored."""
+    feed_server.serve("/rss", dated_feed(every(60, 10, newest=timedelta(days=365))))
+    settings = settings_with(tmp_path, feed_server.url("/rss"), ops_channel="console")
+    capfd.readouterr()
+    async with console_runtime(settings) as (rt, _):
+        await poll_once(rt)
+        first = capfd.readouterr().err
+        listed = await Commands(rt).handle(Invocation("console", "console", "ops", "feeds"))
+        watched_for(rt.db, 1)  # a day later, nothing new: now that is news
+        await poll_once(rt)
+        later = capfd.readouterr().err
+    assert NOTICE not in first, first
+    assert "SILENT" not in listed.text and "usually every 1h" in listed.text, listed.text
+    assert later.count(NOTICE) == 1 and "has gone silent: nothing new for 365d" in later, later

@@ -139,6 +139,18 @@ _SINCE = re.compile(r"since:(.+)", re.I)
 # and an option of the command line's `wirewatch search` typed in chat (`--channel`).
 _LEFT_OUT = re.compile(r"[-\u2010-\u2015\u2212][^\W\d_]\S*")
 _OPTION = re.compile(r"--[^\W\d_][\w-]*")
+# The command line's options (`wirewatch search --help`) with the one long dash a phone makes
+# of `--` (`—channel`): an option typed in chat, refused as `--channel` is, not a word to
+# leave out, which "search cannot leave words out" said.
+CLI_OPTIONS = ("channel", "config", "json", "reports", "help")
+_DASHED_OPTION = re.compile(rf"[\u2012-\u2015\u2212]({'|'.join(CLI_OPTIONS)})", re.I)
+# How each search option is written, said when one is typed wrong (`page:-1`) or with
+# nothing after it (`outlet:`): searched as words, those found nothing, or other stories.
+_OPTION_FORMS = {
+    "page:": "a page is a number from 1, like `page:2`",
+    "outlet:": 'an outlet is a feed\'s name, like `outlet:Reuters` or `outlet:"Al Jazeera"`',
+    "since:": "since: takes a duration, like `since:7d` (the last 7 days)",
+}
 _Term = tuple[str, str]  # (text, how it was typed: "word", "phrase" or "entity")
 _Run = _Term | str  # a term, or "OR" / "AND" between two
 
@@ -167,6 +179,20 @@ def read_page(word: str) -> int | None:
     return max(int(digits or "1"), 1) if len(digits) <= _PAGE_DIGITS else 10**_PAGE_DIGITS
 
 
+def bad_option(word: str) -> str | None:
+    """Why `word` is refused when it is a search option typed wrong (`page:-1`, `page:`) or
+    with nothing after it (`outlet:`, `since:`), saying what to write; else None."""
+    name, colon, value = word.partition(":")
+    key = name.lower() + colon
+    if key not in _OPTION_FORMS or (value and (key != "page:" or _PAGE.fullmatch(word))):
+        return None
+    return _written(word, key)
+
+
+def _written(word: str, key: str) -> str:
+    return f"`{shown(word)}`: {_OPTION_FORMS[key]}"
+
+
 def search_query(text: str, gazetteer: Gazetteer) -> SearchQuery:
     """Read a search as an editor types it. A term that names an entity (by its name or an
     alias, in the gazetteer's case rules: "DPRK", "north korea", `entity:"North Korea"`) is
@@ -176,17 +202,20 @@ def search_query(text: str, gazetteer: Gazetteer) -> SearchQuery:
     for token in _TOKEN.finditer(text.translate(_QUOTES)):
         prefix, phrase, word = token.groups()
         if word is None and (prefix or "").lower() == "outlet:":
-            outlet = phrase.strip() or outlet
+            if not phrase.strip():  # `outlet:""`: no outlet named, not every outlet
+                raise CommandError(_written(token.group(0), "outlet:"))
+            outlet = phrase.strip()
         elif word is None:
             if phrase.strip():  # `""` is no words: "nothing stored matches" misled
                 runs.append((phrase, "entity" if prefix else "phrase"))
+        elif dashed := _DASHED_OPTION.fullmatch(word):
+            raise CommandError(_cli_option(word, f"`--{dashed.group(1).lower()}` with a long dash"))
         elif word == "NOT" or _LEFT_OUT.fullmatch(word):
             raise CommandError(_cannot_leave_out(word, text))
         elif _OPTION.fullmatch(word):
-            raise CommandError(
-                f"`{shown(word)}` is an option of `wirewatch search` on the bot's host, not a "
-                "word to look for; chat's search answers for the channel it is typed in"
-            )
+            raise CommandError(_cli_option(word, "not a word to look for"))
+        elif problem := bad_option(word):
+            raise CommandError(problem)
         elif word.lower().startswith("outlet:") and word[7:]:
             outlet = word[7:]
         elif back := _SINCE.fullmatch(word):
@@ -215,6 +244,13 @@ def search_query(text: str, gazetteer: Gazetteer) -> SearchQuery:
         join = False
     terms_read = tuple(tuple(dict.fromkeys(g)) for g in terms)
     return SearchQuery(terms_read, page, tuple(entities), outlet, since)
+
+
+def _cli_option(word: str, what: str) -> str:
+    return (
+        f"`{shown(word)}` is an option of `wirewatch search` on the bot's host ({what}); "
+        "chat's search answers for the channel it is typed in"
+    )
 
 
 def _cannot_leave_out(word: str, text: str) -> str:

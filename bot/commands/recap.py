@@ -14,20 +14,22 @@ Deliberately not here: a digest's text and bookkeeping (bot.digest), the recap's
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from bot.chat import split_channel
 from bot.clock import iso, utcnow
-from bot.commands.echo import one_line, when
+from bot.commands.echo import one_line, shown, when
 from bot.commands.grammar import Invocation, Reply
-from bot.commands.lookups import read_page
+from bot.commands.lookups import bad_option, read_page
 from bot.commands.subscriptions import next_digest
 from bot.commands.switches import read_duration
 from bot.digest import ChannelDigest, send_channel
 from bot.durations import format_duration
 from bot.errors import CommandError
 from bot.feedback import KINDS
+from bot.status import health
 from bot.store import subscriptions
 from bot.text.clip import clip
 from bot.told import REACH, ToldStory, last_digest, told_since
@@ -46,6 +48,9 @@ RECAP_STORIES = 50  # lines of a recap's page: on Discord already a dozen messag
 LAST_PAGE = 20
 TITLE_CHARS = 200
 _SINCE_RANGE = "a recap reaches back at least 1m and at most 7d"
+# One word of a window: a number and its unit; units largest first (`1d12h` is one window).
+_WINDOW_PART = re.compile(r"\d+(?:\.\d+)?[smhdw]", re.IGNORECASE)
+_UNIT_ORDER = "wdhms"
 # How a story the channel was not told of is marked (bot.told.STATES).
 _UNTOLD = {
     "waiting": "waiting for the next digest",
@@ -67,10 +72,18 @@ async def digest(calls: StoreCalls, inv: Invocation, rest: str) -> str | Reply:
 def _window_and_page(rest: str) -> tuple[str, int]:
     """`12h page:2` as the window and the page of a recap, as `search` reads its pages."""
     words = rest.split()
+    for word in words:  # `page:-1` read as part of the window: "not a duration"
+        if word.lower().startswith("page:") and (problem := bad_option(word)):
+            raise CommandError(problem)
     pages = [page for w in words if (page := read_page(w)) is not None]
     window = " ".join(w for w in words if read_page(w) is None)
     if not window:
         raise CommandError("a recap's page needs its window first: `/wirewatch digest 12h page:2`")
+    if _two_windows(window):  # `12h 12h` read as one window of 1d
+        raise CommandError(
+            f"one window at a time: `/wirewatch digest {shown(window.split()[0])}` (a window "
+            "of several parts goes largest first, like `1d12h`)"
+        )
     if len(pages) > 1:
         raise CommandError("one page at a time: `/wirewatch digest 12h page:2`")
     page = pages[0] if pages else 1
@@ -80,6 +93,17 @@ def _window_and_page(rest: str) -> tuple[str, int]:
             "newest stories); for older ones ask for a shorter window, or `/wirewatch search`"
         )
     return window, page
+
+
+def _two_windows(window: str) -> bool:
+    """Whether `window` is two durations typed side by side (`12h 12h`, `30m 1h`), which
+    parse_duration adds up; `1h 30m`, largest first, is one window written in two parts."""
+    units = []
+    for word in window.split():
+        if not _WINDOW_PART.fullmatch(word):
+            return False  # not durations: read_duration says what is wrong
+        units.append(_UNIT_ORDER.index(word[-1].lower()))
+    return any(later <= earlier for earlier, later in zip(units, units[1:], strict=False))
 
 
 async def _send_now(calls: StoreCalls, inv: Invocation) -> str | Reply:
@@ -191,7 +215,10 @@ def recap(
     skip = (page - 1) * RECAP_STORIES
     stories, counts = told_since(db, inv.channel, since, RECAP_STORIES, skip)
     total = sum(counts.values())
+    unsent = _unsent(db, inv.channel)
     if not total:
+        if unsent:  # not "nothing": the channel's alerts are there, they wait to be posted
+            return f"nothing was told here in {span}, but {unsent}"
         return (
             f"nothing here in {span}: no story this channel follows was alerted, listed "
             "in a digest, or held back"
@@ -209,10 +236,27 @@ def recap(
     lines += [_line(s) for s in stories]
     if skip + len(stories) < total:
         lines.append(_older(total - skip - len(stories), window or format_duration(seconds), page))
+    if unsent:
+        lines.append(f"also {unsent}")
     if any(s.state == "told" for s in stories):
         kinds = " or ".join(f"`/wirewatch feedback {k} ALERT`" for k in KINDS)
         lines.append(f"to mark one: {kinds} (ALERT: the number after ref)")
     return "\n".join(lines)
+
+
+def _unsent(db: Database, channel: str) -> str:
+    """The channel's alerts waiting to be posted (no token for the platform, an outage), as
+    `status` counts them: a recap lists a story once it is told, so without this it said
+    "nothing here" while they waited. "" when none wait."""
+    waiting = health(db, channel).channel_waiting
+    if not waiting:
+        return ""
+    alerts = counted(waiting, "alert")
+    wait = "waits" if waiting == 1 else "wait"
+    return (
+        f"{alerts} {wait} to be sent here, not posted yet: `/wirewatch status` counts "
+        "them and names the latest failure; wirewatch's log says why it cannot post"
+    )
 
 
 def _older(left: int, window: str, page: int) -> str:

@@ -38,17 +38,12 @@ _QUERY_GOES_ON = re.compile(
     r"|(?:or|and|not)\s|[-+\u2010-\u2015\u2212][^\W_]"
 )
 
-# A topic's name as `bot.catalog` knows one (words joined by - or _), in any case.
-_NAME_IN_ANY_CASE = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)+", re.IGNORECASE)
-
 
 async def try_query(calls: StoreCalls, inv: Invocation, rest: str) -> str:
     query, text, quoted = _split_test(rest)
     topics = await calls.run(list_topics)
     if problem := unknown_topic(query, (t.name for t in topics)):
         raise CommandError(problem)
-    if meant := _name_in_capitals(query, {t.name for t in topics}):
-        raise CommandError(meant)
     url = text if URL_TEXT.match(text) else None
     if url:
         text = await _page_text(calls.rt, url)
@@ -108,19 +103,6 @@ def _split_test(rest: str) -> tuple[str, str, bool]:
             f"test `{shown(query)} {fixed} …` TEXT"
         )
     return query, text, quoted
-
-
-def _name_in_capitals(query: str, names: set[str]) -> str:
-    """Why `query` is refused when it is a topic's name typed in capitals (`Nk-russia`, a
-    phone's first capital), else "". Names are lowercase, so it was read as the words
-    "nk russia" and answered "no match": as if the topic did not match the text."""
-    lower = query.lower()
-    if query == lower or lower not in names or not _NAME_IN_ANY_CASE.fullmatch(query):
-        return ""
-    return (
-        f"no topic `{shown(query)}`: did you mean `{lower}`? (topic names are lowercase); "
-        f'to test the words instead, put them in double quotes: "{shown(query)}"'
-    )
 
 
 def _tested(query: str, is_topic: bool, text: str, url: str | None) -> str:

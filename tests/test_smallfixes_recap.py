@@ -1,0 +1,67 @@
+"""`/wirewatch digest SINCE`, the recap: alerts that wait unsent (no token for the platform, an
+outage) are said, not answered "nothing here"; a second window is refused, not added up.
+Real SQLite, feeds on 127.0.0.1; no adapter for Slack, so its alerts wait as without a token."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.commands import Commands, Invocation, Reply
+from bot.poll_cycle import poll_once
+from bot.startup import open_runtime
+from tests.feedserver import FeedServer
+from tests.test_digest_feedback import _serve
+from tests.test_feedback import _settings
+
+CHANNEL = "slack:C0NEWS"
+
+
+def _config(tmp_path: Path, feed_server: FeedServer) -> Path:
+    """Outlets A and B, and this channel's instant subscription."""
+    feeds = "".join(
+        f"  - {{name: 'Outlet {n.upper()}', url: '{feed_server.url('/' + n)}'}}\n" for n in "abc"
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"database: {tmp_path / 'w.db'}\narticles: {{fetch: false}}\n"
+        "network: {allow_private_addresses: true}\nslack: {moderators: [U0MOD]}\n"
+        f"feeds:\n{feeds}subscriptions:\n"
+        f"  - {{topic: troop-deployments, channel: '{CHANNEL}'}}\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+async def _ask(cmds: Commands, text: str) -> Reply:
+    return await cmds.handle(Invocation("slack", CHANNEL, "U0MOD", text))
+
+
+async def test_a_recap_says_the_alerts_waiting_unsent_rather_than_nothing(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    _serve(feed_server)
+    async with open_runtime(_settings(_config(tmp_path, feed_server)), {}) as rt:
+        await poll_once(rt)  # two stories found; nothing can post to Slack
+        cmds = Commands(rt)
+        status = await _ask(cmds, "status")
+        assert "(this channel: 3," in status.text  # what `status` counts, the recap says
+        recap = await _ask(cmds, "digest 12h")
+        assert recap.ok and not recap.text.startswith("nothing here")
+        assert recap.text.startswith("nothing was told here in the last 12h (since ")
+        assert ", but 3 alerts wait to be sent here, not posted yet: `/wirewatch status`" in (
+            recap.text
+        )
+
+
+async def test_a_recap_refuses_a_second_window_rather_than_adding_them_up(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """`digest 12h 12h` read as `1d`; `1h 30m`, largest first, is one window in two parts."""
+    _serve(feed_server)
+    async with open_runtime(_settings(_config(tmp_path, feed_server)), {}) as rt:
+        cmds = Commands(rt)
+        for typed in ("12h 12h", "30m 1h", "2h 2h page:2"):
+            twice = await _ask(cmds, f"digest {typed}")
+            assert not twice.ok and "one window at a time: `/wirewatch digest " in twice.text
+        parts = await _ask(cmds, "digest 1h 30m")
+        assert parts.ok and parts.text.startswith("nothing here in the last 1h30m (since ")
