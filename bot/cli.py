@@ -54,6 +54,10 @@ class _Parser(argparse.ArgumentParser):
         close = difflib.get_close_matches(wrong.group(1), choices, n=1) if wrong else []
         if wrong and (chat := _chat_only(self.prog, wrong.group(1))):
             message = f"{message}; {chat}"  # `wirewatch topic add`: not "did you mean topics?"
+        elif wrong and f"not-{wrong.group(1)}" in choices:  # `feedback relevant 12`, as chat
+            message = (
+                f"{message}; there is no such kind: only what is wrong with an alert is marked"
+            )
         elif close:
             message = f"{message}; did you mean {self.prog} {close[0]}?"
         super().error(message + _misplaced(_Parser.given))
@@ -77,6 +81,8 @@ def _chat_only(prog: str, word: str) -> str:
     from bot.commands.grammar import SUBCOMMANDS
 
     typed = f"{prog.removeprefix('wirewatch')} {word}".strip()  # "digest", "feeds add"
+    if typed == "feeds list":  # chat's other spelling of `feeds` (Discord's only one)
+        return "chat's `feeds list` is `wirewatch feeds` on the host"
     if not any(s.name == typed or s.name.startswith(f"{typed} ") for s in SUBCOMMANDS):
         return ""
     host = _ON_THE_HOST.get(typed)
@@ -89,8 +95,8 @@ def _chat_only(prog: str, word: str) -> str:
 def _misplaced(given: tuple[str, ...]) -> str:
     """The hint for an option on the wrong side of the command (`-v` goes before it, the
     others after: `wirewatch --config FILE run` read FILE as the command), or a query of
-    `topics test` written `-drill`, which argparse reads as an option before the query
-    language can say what to write instead."""
+    `topics test` (or a word of `search`) written `-drill`, which argparse reads as an option
+    before the query language (or search) can say what to write instead."""
     at = next((i for i, word in enumerate(given) if word in COMMANDS), None)
     if at is None:  # no command known: only an option before the first word is misplaced
         at = next((i for i, word in enumerate(given) if not word.startswith("-")), len(given))
@@ -106,12 +112,18 @@ def _misplaced(given: tuple[str, ...]) -> str:
     if command in (("topics",), ("db",)) and action and action[0].startswith("--"):
         # `wirewatch topics --config FILE`: argparse took FILE for the action it requires
         return f"; {action[0]} goes after the action: wirewatch {command[0]} ACTION {action[0]} ..."
-    if command != ("topics",) or action not in (("test",), ("backtest",)):
+    searched = command == ("search",)
+    if not searched and (command != ("topics",) or action not in (("test",), ("backtest",))):
         return ""
     dashed = [w for w in after if re.fullmatch(r"-[^\d\s-]\S*", w) and w != "-h"]
     if not dashed:
         return ""
     word = dashed[0][1:]
+    if searched:  # chat's search refuses `-drill` and `NOT drill` alike, saying why
+        return (
+            f"; {dashed[0]} was read as an option: search cannot leave words out (it lists the "
+            f"stories with all the words), so search without {dashed[0]}"
+        )
     return (
         f"; {dashed[0]} was read as an option: to leave a word out, the query says NOT {word} "
         f"(wirewatch topics {action[0]} 'troops NOT {word}' ...)"

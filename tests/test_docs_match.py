@@ -27,6 +27,7 @@ from bot.check import load_checked
 from bot.cli import build_parser
 from bot.commands import SUBCOMMANDS, parse, rights_mark
 from bot.durations import parse_duration
+from bot.errors import CommandError
 from bot.gazetteer import Gazetteer
 from bot.settings import Settings
 
@@ -142,6 +143,23 @@ def test_the_chat_command_list_spells_every_command_as_help_writes_it() -> None:
     shown = set(_spans(page[start : page.index("\n\n", start)]))
     for sub in SUBCOMMANDS:
         assert sub.usage.removeprefix("/wirewatch ") in shown, sub.usage
+
+
+def test_the_chat_command_list_names_only_commands_the_bot_has() -> None:
+    """The other way round: a command renamed or dropped in the code leaves no bullet in
+    docs/commands.md teaching it (the bullets name commands without `/wirewatch`, so the
+    check of every `/wirewatch ...` line above does not read them)."""
+    page = _read("docs/commands.md")
+    start = page.index("Moderators run wirewatch from chat with `/wirewatch`:")
+    block = page[start : page.index("\n\n", start)]
+    heads = re.findall(r"^- `([^`]+)`((?:(?:,| or) `[^`]+`)*)", block, re.M)
+    assert len(heads) >= len({s.name.split()[0] for s in SUBCOMMANDS}), heads
+    for first, more in heads:
+        for span in [first, *re.findall(r"`([^`]+)`", more)]:
+            try:
+                parse(span.split(" [")[0])  # a synopsis' optional part is not typed as such
+            except CommandError as exc:
+                pytest.fail(f"docs/commands.md: `{span}` is no chat command: {exc}")
 
 
 def test_discord_guide_shows_every_command_with_its_options() -> None:
