@@ -29,6 +29,8 @@ def test_adjacent_terms_mean_and_and_lowercase_keywords_are_words_only_when_quot
     assert parse_query("not sent troops and") == And(
         (w("not"), w("sent"), w("troops"), w("and"))
     )  # not between two terms: no keyword was meant
+    # NEAR cannot join a NOT: after it, `not` can only be the word
+    assert parse_query("pleaded NEAR/2 not") == Near(w("pleaded"), w("not"), 2)
 
 
 @pytest.mark.parametrize(
@@ -45,6 +47,12 @@ def test_adjacent_terms_mean_and_and_lowercase_keywords_are_words_only_when_quot
         ("title:troops Or entity:Russia", "did you mean OR?", 13),
         ("troops near/5 border", "keywords are uppercase: did you mean NEAR/5?", 7),
         ("troops Near/x border", "keywords are uppercase: did you mean NEAR/5?", 7),
+        # a lowercase `not` after an operator: read as a word, the topic asked for "not" and
+        # the exclusion was lost (`troops AND not drill` never matched a drill-free item)
+        ("troops AND not drill", "did you mean NOT?", 11),
+        ('troops OR not "live fire"', "did you mean NOT?", 10),
+        ("troops (not drill)", "did you mean NOT?", 8),
+        ("title:not drill troops", "did you mean NOT?", 6),
     ],
 )
 def test_search_engine_habits_that_would_invert_a_query_are_refused(query, message, position):

@@ -13,17 +13,17 @@ Syntax, loosest binding first (precedence NOT > NEAR > AND > OR):
     entity:Russia     an entity of the gazetteer, through any alias (entity:"North Korea")
     topic:NAME        the item matches topic NAME (as the matcher decides it; not inside title:)
 
-Keywords are uppercase only; a lowercase `or`, `and` or `not` between two terms, `near/5`,
-`NEAR5`, and `-word` or `+word` are refused (read as words they would quietly invert the
-query: quote a word to search it). Words are compared the way the text is tokenised:
-lowercase, punctuation dropped, "U.S." read as "us", a trailing "'s" dropped, hyphens
-splitting words (so `court-martial` is the phrase "court martial"), a number one word ("1,500"
-is `1500`, and "2,5" with a decimal comma `2.5`), accents composed (NFC) and combining marks
-part of their word. The matcher then compares words with their Latin letters folded to ASCII
-(`bot.text.fold.fold_latin`: `bogota` finds "Bogotá", `bogotá` finds "Bogota"); the words
-themselves keep their accents, as explanations show them. A phrase does not run from one
-sentence into the next (`sentence_starts`). There is no stemming: write `deploy*`
-to allow "deploys", "deployed", "deployment" (predictable beats clever).
+Keywords are uppercase only; a lowercase `or`, `and` or `not` between two terms (and a `not`
+after AND, OR, NOT, `(` or `title:`), `near/5`, `NEAR5`, and `-word` or `+word` are refused
+(read as words they would quietly invert the query: quote a word to search it). Words are
+compared the way the text is tokenised: lowercase, punctuation dropped, "U.S." read as "us", a
+trailing "'s" dropped, hyphens splitting words (so `court-martial` is the phrase "court
+martial"), a number one word ("1,500" is `1500`, and "2,5" with a decimal comma `2.5`), accents
+composed (NFC) and combining marks part of their word. The matcher then compares words with
+their Latin letters folded to ASCII (`bot.text.fold.fold_latin`: `bogota` finds "Bogotá",
+`bogotá` finds "Bogota"); the words themselves keep their accents, as explanations show them. A
+phrase does not run from one sentence into the next (`sentence_starts`). There is no stemming:
+write `deploy*` to allow "deploys", "deployed", "deployment" (predictable beats clever).
 
 This module only parses. Entity names and topic references are resolved in `compile.py`, and
 texts matched in `match.py` (references between topics are ordered and checked for cycles in
@@ -326,7 +326,7 @@ def _lex(query: str) -> Iterator[_Lexeme]:
         if (
             lex.kind == "WORD"
             and lex.text.upper() in _KEYWORDS
-            and before.kind in _ENDS_OPERAND
+            and (before.kind in _ENDS_OPERAND or _negates(before, lex))
             and after.kind in _STARTS_TERM
         ):
             raise QueryError(
@@ -341,6 +341,16 @@ def _lex(query: str) -> Iterator[_Lexeme]:
 _KEYWORDS = ("AND", "OR", "NOT")
 _ENDS_OPERAND = {"WORD", "PHRASE", ")"}
 _STARTS_TERM = {"WORD", "PHRASE", "FIELD", "("}
+
+
+def _negates(before: _Lexeme, lex: _Lexeme) -> bool:
+    """A lowercase `not` after AND, OR, NOT, `(` or `title:`, where NOT may stand: `troops
+    AND not drill` meant NOT, and read as a word it asked for "not" (after NEAR, which
+    cannot join a NOT, it can only be the word)."""
+    return lex.text.upper() == "NOT" and (
+        before.kind in ("AND", "OR", "NOT", "(")
+        or (before.kind == "FIELD" and before.text == "title")
+    )
 
 
 def _lexemes(query: str) -> Iterator[_Lexeme]:
