@@ -90,6 +90,25 @@ def test_what_is_missing_and_what_is_too_far_apart(gazetteer):
     assert why_not("troops NEAR/2 border", "Troops were sent to the far border", gazetteer) == [
         '"troops" and "border" are not within 2 words of each other'
     ]
+    # one word is "word", and NEAR/0 (nothing between) is "next to", on a miss and a match
+    assert why_not("troops NEAR/1 border", "Troops at the border", gazetteer) == [
+        '"troops" and "border" are not within 1 word of each other'
+    ]
+    assert why_not("border NEAR/0 troops", "Troops at the border", gazetteer) == [
+        '"border" and "troops" are not next to each other'
+    ]
+    assert explain("troops NEAR/1 border", "Troops to border", gazetteer) == (
+        True,
+        '"border" within 1 word of "troops" in the title',
+    )
+    assert explain("at NEAR/0 border", "Troops at the border", gazetteer) == (
+        False,
+        '"at" and "border" are not next to each other',
+    )
+    assert explain("the NEAR/0 border", "Troops at the border", gazetteer) == (
+        True,
+        '"border" next to "the" in the title',
+    )
     assert why_not("troops NEAR/2 border", "Troops sent\nto the border", gazetteer) == [
         '"troops" is in the title and "border" in the body: `NEAR/2` does not join them'
     ]

@@ -191,6 +191,14 @@ def _between(a: Span, b: Span) -> int:
     return b[0] - a[1] - 1 if a[1] < b[0] else a[0] - b[1] - 1
 
 
+def within(distance: int) -> str:
+    """NEAR's distance as an explanation says it: "within 5 words of", "within 1 word of",
+    and for NEAR/0 (no word between) "next to"."""
+    if distance == 0:
+        return "next to"
+    return f"within {distance} word{'' if distance == 1 else 's'} of"
+
+
 def _topic_match(name: str, result: _Result, entities: tuple[str, ...], doc: _Doc) -> TopicMatch:
     matched: dict[str, None] = {}
     reasons: dict[str, None] = {}
@@ -203,7 +211,7 @@ def _topic_match(name: str, result: _Result, entities: tuple[str, ...], doc: _Do
         elif fact[0] == "near":
             matched[fact[2]] = matched[fact[1]] = None
             where = " in the title" if fact[4] else ""
-            reasons[f'"{fact[1]}" within {fact[3]} words of "{fact[2]}"{where}'] = None
+            reasons[f'"{fact[1]}" {within(fact[3])} "{fact[2]}"{where}'] = None
         else:
             alias = "" if fact[2] == fact[1] else f' (as "{fact[2]}")'
             reasons[f"entity {fact[1]}{alias}"] = None

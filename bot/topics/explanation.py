@@ -20,7 +20,7 @@ from bot.text.clip import clip
 from bot.text.fold import fold_latin
 from bot.text.invisible import strip_invisible
 from bot.topics.compile import AnyTerm, Ref
-from bot.topics.evaluate import MAX_REASONS, _between, _Doc, _eval, _topic_match
+from bot.topics.evaluate import MAX_REASONS, _between, _Doc, _eval, _topic_match, within
 from bot.topics.match import Matcher, _Verdicts, prepare
 from bot.topics.query import And, Entity, Near, Node, Not, Or, Term, Title, TopicRef, walk
 from bot.topics.refs import needed_by
@@ -225,8 +225,8 @@ class _WhyNot:
             return [f"`{_short(node)}` does not hold"]
         a, b = min(same, key=lambda p: abs(_between(*p)))
         return [
-            f'"{self.doc.surface(a)}" and "{self.doc.surface(b)}" are not within '
-            f"{node.distance} words of each other"
+            f'"{self.doc.surface(a)}" and "{self.doc.surface(b)}" are not '
+            f"{within(node.distance)} each other"
         ]
 
     def ref(self, node: Ref) -> list[str]:
