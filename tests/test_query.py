@@ -129,6 +129,13 @@ def test_near_examples_from_the_docs():
         ("a NEAR/-3 b", "NEAR/-3: NEAR's distance is a number of words", 2),
         ("NOT a NEAR/2 b", "NEAR cannot join a NOT", 6),
         ("de*", "too short", 0),
+        # "F-16" is the words "f" "16": the message names the short one, and a way to write it
+        (
+            "troops F-16*",
+            "the prefix in 'F-16*' is too short: its last word is '16' (hyphens and "
+            "punctuation split words), and a prefix needs at least 3 letters",
+            7,
+        ),
         ("dep*loy", "a wildcard * may only end a word", 0),
         ('"deploy* troops"', "a wildcard * may only end a phrase", 0),
         ('entity:""', 'entity: needs a name, like entity:Russia or entity:"North Korea"', 0),

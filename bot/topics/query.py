@@ -584,11 +584,15 @@ class _Parser:
             what = "empty phrase" if lex.kind == "PHRASE" else f"nothing to match in {raw!r}"
             raise self.error(what, lex.pos)
         if prefix and len(words[-1]) < MIN_PREFIX and not _WIDE.search(words[-1]):
-            raise self.error(
-                f"the prefix in {raw!r} is too short (at least {MIN_PREFIX} letters, or one "
-                "Hangul or CJK character, before *)",
-                lex.pos,
-            )
+            need = f"at least {MIN_PREFIX} letters, or one Hangul or CJK character, before *"
+            if len(words_of(body.split()[-1])) > 1:  # `F-16*` is "f" "16*": name the short one
+                raise self.error(
+                    f"the prefix in {raw!r} is too short: its last word is {words[-1]!r} "
+                    f"(hyphens and punctuation split words), and a prefix needs {need} "
+                    '(write each form in full instead, as in "F-16" OR "F-16s")',
+                    lex.pos,
+                )
+            raise self.error(f"the prefix in {raw!r} is too short ({need})", lex.pos)
         return Term(words, prefix)
 
 
