@@ -163,7 +163,7 @@ def test_an_unknown_referred_topic_gets_the_hint_check_gives(gazetteer):
             "The weather is fine",
             "nothing the query excludes is in the text: `NOT topic:troop-deployments`",
         ),
-        ("NOT NOT soldiers", "Soldiers rest", "`NOT NOT soldiers` holds"),
+        ("NOT NOT soldiers", "Soldiers rest", 'title has "soldiers"'),  # no exclusion: x
     ],
 )
 def test_a_match_made_of_exclusions_says_why_in_every_caller(gazetteer, capsys, query, text, why):
@@ -210,3 +210,17 @@ def test_a_phrase_split_by_a_sentence_end_is_said_so(gazetteer):
     assert why_not('"korea russia"', "North Korea\nRussia said", gazetteer) == [
         '`"korea russia"` is not in the text'
     ]
+
+
+def test_a_double_negation_names_what_fired(gazetteer):
+    # `NOT (NOT x)` is x (a desk's `--except 'NOT entity:Russia'` reads so): its match said
+    # only "`NOT NOT troops` holds", as if nothing of the text had made it.
+    assert explain("NOT NOT troops", "Troops arrive", gazetteer) == (True, 'title has "troops"')
+    assert explain("sent AND NOT (NOT entity:Russia)", "Troops sent\nMoscow said", gazetteer) == (
+        True,
+        'title has "sent"; entity Russia (as "Moscow")',
+    )
+    assert (
+        why_not("NOT (NOT troops)", "Soldiers arrive", gazetteer)[0]
+        == "`troops` is not in the text"
+    )

@@ -76,6 +76,8 @@ def _eval(node: Node, doc: _Doc, title_only: bool) -> _Result | None:
         return _entity(node, doc, title_only)
     if isinstance(node, Title):
         return _eval(node.child, doc, True)
+    if isinstance(node, Not) and isinstance(node.child, Not):  # NOT NOT x: x, and what fired
+        return _eval(node.child.child, doc, title_only)
     if isinstance(node, Not):
         return _HOLDS if _eval(node.child, doc, title_only) is None else None
     if isinstance(node, Near):
