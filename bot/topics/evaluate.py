@@ -156,7 +156,7 @@ def _near_pairs(
 ) -> list[tuple[Span, Span]]:
     """The pairs of a left and a right span that do not overlap and have at most `distance`
     words between them, in the order of the left spans, then of the right ones (the first
-    pair is the one explained).
+    pair is the one explained), one pair for each span they join (the first).
 
     Each left span looks only at the right spans that start or end within `distance` of it
     (found by bisection), and the search stops once MAX_SPANS distinct joined spans are
@@ -173,8 +173,10 @@ def _near_pairs(
         before = by_end[bisect_left(ends, a[0] - 1 - distance) : bisect_right(ends, a[0] - 1)]
         near = sorted(before + after, key=_index)
         for b, _ in near:
-            pairs.append((a, b))
-            joined.add((min(a[0], b[0]), max(a[1], b[1])))
+            span = (min(a[0], b[0]), max(a[1], b[1]))
+            if span not in joined:  # a pair joining spans already joined adds nothing
+                joined.add(span)
+                pairs.append((a, b))
         if len(joined) >= MAX_SPANS:
             break
     return pairs
