@@ -230,3 +230,20 @@ def test_any_text_parses_or_raises_query_error(text):
         parse_query(text)
     except QueryError as exc:
         assert exc.position is None or 0 <= exc.position <= len(text)
+
+
+def test_an_error_in_a_long_query_shows_the_text_where_it_is():
+    # A config's list of strings is joined into one line, and a pasted word list runs to
+    # thousands of characters: "at position 9,799" alone cannot be found in either.
+    words = " OR ".join(f"w{i}" for i in range(40))
+    with pytest.raises(QueryError) as caught:
+        parse_query(words.replace("w12 OR", "w12 OR OR"))
+    assert str(caught.value) == (
+        "OR needs something on its right at position 79 ('OR OR w13 OR w14 OR w15 OR w16…')"
+    )
+    with pytest.raises(QueryError) as caught:
+        parse_query(f"{words} OR (")
+    assert str(caught.value).endswith("(at its end, after '… w36 OR w37 OR w38 OR w39 OR (')")
+    with pytest.raises(QueryError) as caught:  # a short query is read whole: no excerpt
+        parse_query('troops OR "carrier')
+    assert str(caught.value) == "unclosed quote at position 11"
