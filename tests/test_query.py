@@ -89,6 +89,11 @@ def test_curly_quotes_are_quotes():
         '"aircraft carrier" OR "blue helmets"'
     )
     assert parse_query("entity:“North Korea”") == parse_query('entity:"North Korea"')
+    # and guillemets, as French or Russian copy quotes: «Северная Корея» was two ANDed words
+    assert parse_query("«porte-avions» OR «Северная Корея»") == parse_query(
+        '"porte-avions" OR "Северная Корея"'
+    )
+    assert parse_query("«aircraft carrier»") == w("aircraft carrier")
 
 
 def test_fields():

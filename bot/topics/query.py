@@ -45,7 +45,7 @@ from bot.text.fold import lowercase, marks
 MAX_QUERY_CHARS = 20_000
 MAX_DEPTH = 60
 MAX_NEAR = 100
-SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"'})
+SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"'})
 MIN_PREFIX = 3
 
 
@@ -288,8 +288,9 @@ def _wrap(node: Node, bare: tuple[type, ...]) -> str:
 
 def parse_query(text: str) -> Node:
     """Parse a query; raises QueryError naming the problem and its position. Curly quotes
-    (chat apps and word processors "correct" them) are quotes: read as words, a phrase would
-    turn into an AND of its words, and an entity name into an unknown one."""
+    (chat apps and word processors "correct" them) and guillemets (French, Russian) are
+    quotes: read as words, a phrase would turn into an AND of its words, and an entity name
+    into an unknown one."""
     text = text.translate(SMART_QUOTES)  # one character for one: positions stay true
     if len(text) > MAX_QUERY_CHARS:
         raise QueryError(
