@@ -99,6 +99,14 @@ def test_unknown_entities_and_bad_queries_fail_at_compile_time(gazetteer):
     assert caught.value.position == 11
     with pytest.raises(QueryError, match="did you mean Russia"):
         compile_topic(Topic("t", "entity:Rusia"), gazetteer)
+    # a typo of an alias is a typo too: suggested with its entity (names alone found nothing)
+    with pytest.raises(QueryError) as caught:
+        compile_topic(Topic("t", "entity:Pyongyan AND entity:Moskow"), gazetteer)
+    assert str(caught.value).startswith(
+        "unknown entity 'Pyongyan' (did you mean Pyongyang (North Korea)?)"
+    )
+    with pytest.raises(QueryError, match=r"'Moskow' \(did you mean Moscow \(Russia\)\?\)"):
+        compile_topic(Topic("t", "entity:Moskow"), gazetteer)
     with pytest.raises(QueryError, match="unclosed quote"):
         Matcher([Topic("t", '"troops')], gazetteer)
 

@@ -120,8 +120,24 @@ def _resolve(node: Node, gazetteer: Gazetteer, query: str, refs: Mapping) -> Nod
 
 
 def _unknown_entity(name: str, gazetteer: Gazetteer) -> str:
-    close = difflib.get_close_matches(name, list(gazetteer.entities), n=3, cutoff=0.6)
-    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    """The error, with the closest names and aliases: `entity:Pyongyan` is a typo of an
+    alias ("Pyongyang (North Korea)"), which a look at the names alone never suggested."""
+    written: dict[str, tuple[str, str]] = {}  # lowercased -> (as written, its entity)
+    for info in gazetteer.entities.values():
+        for text in (info.name, *info.aliases):
+            written.setdefault(text.lower(), (text, info.name))
+    typed = name.lower()
+    close = difflib.get_close_matches(typed, list(written), n=9, cutoff=0.6)
+    score = {k: difflib.SequenceMatcher(None, typed, k).ratio() for k in close}
+    by_entity: dict[str, list[str]] = {}
+    for key in (k for k in close if score[k] >= score[close[0]] - 0.1):  # not far behind
+        text, entity = written[key]
+        by_entity.setdefault(entity, []).append(text)
+    shown = [
+        entity if entity in texts else f"{texts[0]} ({entity})"
+        for entity, texts in list(by_entity.items())[:3]
+    ]
+    hint = f" (did you mean {', '.join(shown)}?)" if shown else ""
     return f"unknown entity {name!r}{hint}"
 
 
