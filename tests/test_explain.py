@@ -109,6 +109,17 @@ def test_what_is_missing_and_what_is_too_far_apart(gazetteer):
         True,
         '"border" next to "the" in the title',
     )
+    # sides that only overlap are not "too far apart": they are one place of the text
+    assert why_not('entity:"North Korea" NEAR/3 korea*', "North Korea fires", gazetteer) == [
+        '"north korea" and "korea" are the same words of the text: `NEAR/3` needs two places',
+        "the text has entity North Korea",
+    ]
+    assert (
+        why_not(  # one place, and another too far: the far one is the reason
+            'entity:"North Korea" NEAR/1 korea*', "North Korea fires at South Korea", gazetteer
+        )[0]
+        == '"north korea" and "korea" are not within 1 word of each other'
+    )
     assert why_not("troops NEAR/2 border", "Troops sent\nto the border", gazetteer) == [
         '"troops" is in the title and "border" in the body: `NEAR/2` does not join them'
     ]

@@ -223,7 +223,14 @@ class _WhyNot:
             ]
         if not same:
             return [f"`{_short(node)}` does not hold"]
-        a, b = min(same, key=lambda p: abs(_between(*p)))
+        apart = [p for p in same if _between(*p) >= 0]
+        if not apart:  # `entity:"North Korea" NEAR/3 korea*` on "North Korea": one place
+            a, b = same[0]
+            return [
+                f'"{self.doc.surface(a)}" and "{self.doc.surface(b)}" are the same words of the '
+                f"text: `NEAR/{node.distance}` needs two places"
+            ]
+        a, b = min(apart, key=lambda p: _between(*p))
         return [
             f'"{self.doc.surface(a)}" and "{self.doc.surface(b)}" are not '
             f"{within(node.distance)} each other"
