@@ -147,6 +147,12 @@ def test_near_examples_from_the_docs():
         ('entity:"Rus*"', "entity: takes no wildcard *", 0),
         ('""', "empty phrase", 0),
         ("entity:", "entity: needs a name", 0),
+        # title:(a OR b) works, so entity:(a OR b) is tried: said how to write it
+        (
+            "troops entity:(Russia OR Ukraine)",
+            "entity: takes one name, not a group: write (entity:Russia OR entity:Ukraine)",
+            7,
+        ),
         ("title:", "title: needs a word, phrase or group", 0),
         ("   ", "the query is empty", None),
     ],

@@ -552,6 +552,11 @@ class _Parser:
             return node
         if lex.text == "topic":
             return self.topic_ref(lex, nxt)
+        if nxt is not None and nxt.kind == "(":  # title:(a OR b) works, so this is tried
+            raise self.error(
+                "entity: takes one name, not a group: write (entity:Russia OR entity:Ukraine)",
+                lex.pos,
+            )
         if nxt is None or nxt.kind not in ("WORD", "PHRASE"):
             raise self.error(
                 'entity: needs a name, like entity:Russia or entity:"North Korea"', lex.pos
