@@ -43,7 +43,21 @@ class QueryError(WirewatchError):
         self.position = position
         self.topic = topic
         where = f" at position {position + 1}" if position is not None else ""
+        if position is not None and len(query) > SHOWN_QUERY:  # too long to count through
+            where += f" ({_at(query, position)})"
         super().__init__(f"{message}{where}")
+
+
+SHOWN_QUERY = 60
+
+
+def _at(query: str, position: int) -> str:
+    """Where in a long query (a config's list of strings joined, a pasted word list) a
+    position is, as the text there, which can be searched for: `"OR OR word9 OR…"`."""
+    here = " ".join(query[position:].split())
+    if not here:
+        return "at its end, after " + repr("…" + " ".join(query.split())[-30:])
+    return repr(here if len(here) <= 30 else here[:30] + "…")
 
 
 class FetchError(WirewatchError):

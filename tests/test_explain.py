@@ -90,6 +90,36 @@ def test_what_is_missing_and_what_is_too_far_apart(gazetteer):
     assert why_not("troops NEAR/2 border", "Troops were sent to the far border", gazetteer) == [
         '"troops" and "border" are not within 2 words of each other'
     ]
+    # one word is "word", and NEAR/0 (nothing between) is "next to", on a miss and a match
+    assert why_not("troops NEAR/1 border", "Troops at the border", gazetteer) == [
+        '"troops" and "border" are not within 1 word of each other'
+    ]
+    assert why_not("border NEAR/0 troops", "Troops at the border", gazetteer) == [
+        '"border" and "troops" are not next to each other'
+    ]
+    assert explain("troops NEAR/1 border", "Troops to border", gazetteer) == (
+        True,
+        '"border" within 1 word of "troops" in the title',
+    )
+    assert explain("at NEAR/0 border", "Troops at the border", gazetteer) == (
+        False,
+        '"at" and "border" are not next to each other',
+    )
+    assert explain("the NEAR/0 border", "Troops at the border", gazetteer) == (
+        True,
+        '"border" next to "the" in the title',
+    )
+    # sides that only overlap are not "too far apart": they are one place of the text
+    assert why_not('entity:"North Korea" NEAR/3 korea*', "North Korea fires", gazetteer) == [
+        '"north korea" and "korea" are the same words of the text: `NEAR/3` needs two places',
+        "the text has entity North Korea",
+    ]
+    assert (
+        why_not(  # one place, and another too far: the far one is the reason
+            'entity:"North Korea" NEAR/1 korea*', "North Korea fires at South Korea", gazetteer
+        )[0]
+        == '"north korea" and "korea" are not within 1 word of each other'
+    )
     assert why_not("troops NEAR/2 border", "Troops sent\nto the border", gazetteer) == [
         '"troops" is in the title and "border" in the body: `NEAR/2` does not join them'
     ]
@@ -144,7 +174,7 @@ def test_an_unknown_referred_topic_gets_the_hint_check_gives(gazetteer):
             "The weather is fine",
             "nothing the query excludes is in the text: `NOT topic:troop-deployments`",
         ),
-        ("NOT NOT soldiers", "Soldiers rest", "`NOT NOT soldiers` holds"),
+        ("NOT NOT soldiers", "Soldiers rest", 'title has "soldiers"'),  # no exclusion: x
     ],
 )
 def test_a_match_made_of_exclusions_says_why_in_every_caller(gazetteer, capsys, query, text, why):
@@ -191,3 +221,17 @@ def test_a_phrase_split_by_a_sentence_end_is_said_so(gazetteer):
     assert why_not('"korea russia"', "North Korea\nRussia said", gazetteer) == [
         '`"korea russia"` is not in the text'
     ]
+
+
+def test_a_double_negation_names_what_fired(gazetteer):
+    # `NOT (NOT x)` is x (a desk's `--except 'NOT entity:Russia'` reads so): its match said
+    # only "`NOT NOT troops` holds", as if nothing of the text had made it.
+    assert explain("NOT NOT troops", "Troops arrive", gazetteer) == (True, 'title has "troops"')
+    assert explain("sent AND NOT (NOT entity:Russia)", "Troops sent\nMoscow said", gazetteer) == (
+        True,
+        'title has "sent"; entity Russia (as "Moscow")',
+    )
+    assert (
+        why_not("NOT (NOT troops)", "Soldiers arrive", gazetteer)[0]
+        == "`troops` is not in the text"
+    )

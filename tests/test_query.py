@@ -29,6 +29,8 @@ def test_adjacent_terms_mean_and_and_lowercase_keywords_are_words_only_when_quot
     assert parse_query("not sent troops and") == And(
         (w("not"), w("sent"), w("troops"), w("and"))
     )  # not between two terms: no keyword was meant
+    # NEAR cannot join a NOT: after it, `not` can only be the word
+    assert parse_query("pleaded NEAR/2 not") == Near(w("pleaded"), w("not"), 2)
 
 
 @pytest.mark.parametrize(
@@ -45,6 +47,12 @@ def test_adjacent_terms_mean_and_and_lowercase_keywords_are_words_only_when_quot
         ("title:troops Or entity:Russia", "did you mean OR?", 13),
         ("troops near/5 border", "keywords are uppercase: did you mean NEAR/5?", 7),
         ("troops Near/x border", "keywords are uppercase: did you mean NEAR/5?", 7),
+        # a lowercase `not` after an operator: read as a word, the topic asked for "not" and
+        # the exclusion was lost (`troops AND not drill` never matched a drill-free item)
+        ("troops AND not drill", "did you mean NOT?", 11),
+        ('troops OR not "live fire"', "did you mean NOT?", 10),
+        ("troops (not drill)", "did you mean NOT?", 8),
+        ("title:not drill troops", "did you mean NOT?", 6),
     ],
 )
 def test_search_engine_habits_that_would_invert_a_query_are_refused(query, message, position):
@@ -81,6 +89,11 @@ def test_curly_quotes_are_quotes():
         '"aircraft carrier" OR "blue helmets"'
     )
     assert parse_query("entity:“North Korea”") == parse_query('entity:"North Korea"')
+    # and guillemets, as French or Russian copy quotes: «Северная Корея» was two ANDed words
+    assert parse_query("«porte-avions» OR «Северная Корея»") == parse_query(
+        '"porte-avions" OR "Северная Корея"'
+    )
+    assert parse_query("«aircraft carrier»") == w("aircraft carrier")
 
 
 def test_fields():
@@ -121,12 +134,25 @@ def test_near_examples_from_the_docs():
         ("a NEAR/-3 b", "NEAR/-3: NEAR's distance is a number of words", 2),
         ("NOT a NEAR/2 b", "NEAR cannot join a NOT", 6),
         ("de*", "too short", 0),
+        # "F-16" is the words "f" "16": the message names the short one, and a way to write it
+        (
+            "troops F-16*",
+            "the prefix in 'F-16*' is too short: its last word is '16' (hyphens and "
+            "punctuation split words), and a prefix needs at least 3 letters",
+            7,
+        ),
         ("dep*loy", "a wildcard * may only end a word", 0),
         ('"deploy* troops"', "a wildcard * may only end a phrase", 0),
         ('entity:""', 'entity: needs a name, like entity:Russia or entity:"North Korea"', 0),
         ('entity:"Rus*"', "entity: takes no wildcard *", 0),
         ('""', "empty phrase", 0),
         ("entity:", "entity: needs a name", 0),
+        # title:(a OR b) works, so entity:(a OR b) is tried: said how to write it
+        (
+            "troops entity:(Russia OR Ukraine)",
+            "entity: takes one name, not a group: write (entity:Russia OR entity:Ukraine)",
+            7,
+        ),
         ("title:", "title: needs a word, phrase or group", 0),
         ("   ", "the query is empty", None),
     ],
@@ -215,3 +241,20 @@ def test_any_text_parses_or_raises_query_error(text):
         parse_query(text)
     except QueryError as exc:
         assert exc.position is None or 0 <= exc.position <= len(text)
+
+
+def test_an_error_in_a_long_query_shows_the_text_where_it_is():
+    # A config's list of strings is joined into one line, and a pasted word list runs to
+    # thousands of characters: "at position 9,799" alone cannot be found in either.
+    words = " OR ".join(f"w{i}" for i in range(40))
+    with pytest.raises(QueryError) as caught:
+        parse_query(words.replace("w12 OR", "w12 OR OR"))
+    assert str(caught.value) == (
+        "OR needs something on its right at position 79 ('OR OR w13 OR w14 OR w15 OR w16…')"
+    )
+    with pytest.raises(QueryError) as caught:
+        parse_query(f"{words} OR (")
+    assert str(caught.value).endswith("(at its end, after '… w36 OR w37 OR w38 OR w39 OR (')")
+    with pytest.raises(QueryError) as caught:  # a short query is read whole: no excerpt
+        parse_query('troops OR "carrier')
+    assert str(caught.value) == "unclosed quote at position 11"

@@ -76,6 +76,8 @@ def _eval(node: Node, doc: _Doc, title_only: bool) -> _Result | None:
         return _entity(node, doc, title_only)
     if isinstance(node, Title):
         return _eval(node.child, doc, True)
+    if isinstance(node, Not) and isinstance(node.child, Not):  # NOT NOT x: x, and what fired
+        return _eval(node.child.child, doc, title_only)
     if isinstance(node, Not):
         return _HOLDS if _eval(node.child, doc, title_only) is None else None
     if isinstance(node, Near):
@@ -154,7 +156,7 @@ def _near_pairs(
 ) -> list[tuple[Span, Span]]:
     """The pairs of a left and a right span that do not overlap and have at most `distance`
     words between them, in the order of the left spans, then of the right ones (the first
-    pair is the one explained).
+    pair is the one explained), one pair for each span they join (the first).
 
     Each left span looks only at the right spans that start or end within `distance` of it
     (found by bisection), and the search stops once MAX_SPANS distinct joined spans are
@@ -171,8 +173,10 @@ def _near_pairs(
         before = by_end[bisect_left(ends, a[0] - 1 - distance) : bisect_right(ends, a[0] - 1)]
         near = sorted(before + after, key=_index)
         for b, _ in near:
-            pairs.append((a, b))
-            joined.add((min(a[0], b[0]), max(a[1], b[1])))
+            span = (min(a[0], b[0]), max(a[1], b[1]))
+            if span not in joined:  # a pair joining spans already joined adds nothing
+                joined.add(span)
+                pairs.append((a, b))
         if len(joined) >= MAX_SPANS:
             break
     return pairs
@@ -191,6 +195,14 @@ def _between(a: Span, b: Span) -> int:
     return b[0] - a[1] - 1 if a[1] < b[0] else a[0] - b[1] - 1
 
 
+def within(distance: int) -> str:
+    """NEAR's distance as an explanation says it: "within 5 words of", "within 1 word of",
+    and for NEAR/0 (no word between) "next to"."""
+    if distance == 0:
+        return "next to"
+    return f"within {distance} word{'' if distance == 1 else 's'} of"
+
+
 def _topic_match(name: str, result: _Result, entities: tuple[str, ...], doc: _Doc) -> TopicMatch:
     matched: dict[str, None] = {}
     reasons: dict[str, None] = {}
@@ -203,7 +215,7 @@ def _topic_match(name: str, result: _Result, entities: tuple[str, ...], doc: _Do
         elif fact[0] == "near":
             matched[fact[2]] = matched[fact[1]] = None
             where = " in the title" if fact[4] else ""
-            reasons[f'"{fact[1]}" within {fact[3]} words of "{fact[2]}"{where}'] = None
+            reasons[f'"{fact[1]}" {within(fact[3])} "{fact[2]}"{where}'] = None
         else:
             alias = "" if fact[2] == fact[1] else f' (as "{fact[2]}")'
             reasons[f"entity {fact[1]}{alias}"] = None

@@ -20,7 +20,7 @@ from bot.text.clip import clip
 from bot.text.fold import fold_latin
 from bot.text.invisible import strip_invisible
 from bot.topics.compile import AnyTerm, Ref
-from bot.topics.evaluate import MAX_REASONS, _between, _Doc, _eval, _topic_match
+from bot.topics.evaluate import MAX_REASONS, _between, _Doc, _eval, _topic_match, within
 from bot.topics.match import Matcher, _Verdicts, prepare
 from bot.topics.query import And, Entity, Near, Node, Not, Or, Term, Title, TopicRef, walk
 from bot.topics.refs import needed_by
@@ -223,10 +223,17 @@ class _WhyNot:
             ]
         if not same:
             return [f"`{_short(node)}` does not hold"]
-        a, b = min(same, key=lambda p: abs(_between(*p)))
+        apart = [p for p in same if _between(*p) >= 0]
+        if not apart:  # `entity:"North Korea" NEAR/3 korea*` on "North Korea": one place
+            a, b = same[0]
+            return [
+                f'"{self.doc.surface(a)}" and "{self.doc.surface(b)}" are the same words of the '
+                f"text: `NEAR/{node.distance}` needs two places"
+            ]
+        a, b = min(apart, key=lambda p: _between(*p))
         return [
-            f'"{self.doc.surface(a)}" and "{self.doc.surface(b)}" are not within '
-            f"{node.distance} words of each other"
+            f'"{self.doc.surface(a)}" and "{self.doc.surface(b)}" are not '
+            f"{within(node.distance)} each other"
         ]
 
     def ref(self, node: Ref) -> list[str]:

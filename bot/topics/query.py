@@ -13,17 +13,17 @@ Syntax, loosest binding first (precedence NOT > NEAR > AND > OR):
     entity:Russia     an entity of the gazetteer, through any alias (entity:"North Korea")
     topic:NAME        the item matches topic NAME (as the matcher decides it; not inside title:)
 
-Keywords are uppercase only; a lowercase `or`, `and` or `not` between two terms, `near/5`,
-`NEAR5`, and `-word` or `+word` are refused (read as words they would quietly invert the
-query: quote a word to search it). Words are compared the way the text is tokenised:
-lowercase, punctuation dropped, "U.S." read as "us", a trailing "'s" dropped, hyphens
-splitting words (so `court-martial` is the phrase "court martial"), a number one word ("1,500"
-is `1500`, and "2,5" with a decimal comma `2.5`), accents composed (NFC) and combining marks
-part of their word. The matcher then compares words with their Latin letters folded to ASCII
-(`bot.text.fold.fold_latin`: `bogota` finds "Bogotá", `bogotá` finds "Bogota"); the words
-themselves keep their accents, as explanations show them. A phrase does not run from one
-sentence into the next (`sentence_starts`). There is no stemming: write `deploy*`
-to allow "deploys", "deployed", "deployment" (predictable beats clever).
+Keywords are uppercase only; a lowercase `or`, `and` or `not` between two terms (and a `not`
+after AND, OR, NOT, `(` or `title:`), `near/5`, `NEAR5`, and `-word` or `+word` are refused
+(read as words they would quietly invert the query: quote a word to search it). Words are
+compared the way the text is tokenised: lowercase, punctuation dropped, "U.S." read as "us", a
+trailing "'s" dropped, hyphens splitting words (so `court-martial` is the phrase "court
+martial"), a number one word ("1,500" is `1500`, and "2,5" with a decimal comma `2.5`), accents
+composed (NFC) and combining marks part of their word. The matcher then compares words with
+their Latin letters folded to ASCII (`bot.text.fold.fold_latin`: `bogota` finds "Bogotá",
+`bogotá` finds "Bogota"); the words themselves keep their accents, as explanations show them. A
+phrase does not run from one sentence into the next (`sentence_starts`). There is no stemming:
+write `deploy*` to allow "deploys", "deployed", "deployment" (predictable beats clever).
 
 This module only parses. Entity names and topic references are resolved in `compile.py`, and
 texts matched in `match.py` (references between topics are ordered and checked for cycles in
@@ -45,7 +45,7 @@ from bot.text.fold import lowercase, marks
 MAX_QUERY_CHARS = 20_000
 MAX_DEPTH = 60
 MAX_NEAR = 100
-SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"'})
+SMART_QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "«": '"', "»": '"'})
 MIN_PREFIX = 3
 
 
@@ -288,8 +288,9 @@ def _wrap(node: Node, bare: tuple[type, ...]) -> str:
 
 def parse_query(text: str) -> Node:
     """Parse a query; raises QueryError naming the problem and its position. Curly quotes
-    (chat apps and word processors "correct" them) are quotes: read as words, a phrase would
-    turn into an AND of its words, and an entity name into an unknown one."""
+    (chat apps and word processors "correct" them) and guillemets (French, Russian) are
+    quotes: read as words, a phrase would turn into an AND of its words, and an entity name
+    into an unknown one."""
     text = text.translate(SMART_QUOTES)  # one character for one: positions stay true
     if len(text) > MAX_QUERY_CHARS:
         raise QueryError(
@@ -326,7 +327,7 @@ def _lex(query: str) -> Iterator[_Lexeme]:
         if (
             lex.kind == "WORD"
             and lex.text.upper() in _KEYWORDS
-            and before.kind in _ENDS_OPERAND
+            and (before.kind in _ENDS_OPERAND or _negates(before, lex))
             and after.kind in _STARTS_TERM
         ):
             raise QueryError(
@@ -341,6 +342,16 @@ def _lex(query: str) -> Iterator[_Lexeme]:
 _KEYWORDS = ("AND", "OR", "NOT")
 _ENDS_OPERAND = {"WORD", "PHRASE", ")"}
 _STARTS_TERM = {"WORD", "PHRASE", "FIELD", "("}
+
+
+def _negates(before: _Lexeme, lex: _Lexeme) -> bool:
+    """A lowercase `not` after AND, OR, NOT, `(` or `title:`, where NOT may stand: `troops
+    AND not drill` meant NOT, and read as a word it asked for "not" (after NEAR, which
+    cannot join a NOT, it can only be the word)."""
+    return lex.text.upper() == "NOT" and (
+        before.kind in ("AND", "OR", "NOT", "(")
+        or (before.kind == "FIELD" and before.text == "title")
+    )
 
 
 def _lexemes(query: str) -> Iterator[_Lexeme]:
@@ -541,6 +552,11 @@ class _Parser:
             return node
         if lex.text == "topic":
             return self.topic_ref(lex, nxt)
+        if nxt is not None and nxt.kind == "(":  # title:(a OR b) works, so this is tried
+            raise self.error(
+                "entity: takes one name, not a group: write (entity:Russia OR entity:Ukraine)",
+                lex.pos,
+            )
         if nxt is None or nxt.kind not in ("WORD", "PHRASE"):
             raise self.error(
                 'entity: needs a name, like entity:Russia or entity:"North Korea"', lex.pos
@@ -574,11 +590,15 @@ class _Parser:
             what = "empty phrase" if lex.kind == "PHRASE" else f"nothing to match in {raw!r}"
             raise self.error(what, lex.pos)
         if prefix and len(words[-1]) < MIN_PREFIX and not _WIDE.search(words[-1]):
-            raise self.error(
-                f"the prefix in {raw!r} is too short (at least {MIN_PREFIX} letters, or one "
-                "Hangul or CJK character, before *)",
-                lex.pos,
-            )
+            need = f"at least {MIN_PREFIX} letters, or one Hangul or CJK character, before *"
+            if len(words_of(body.split()[-1])) > 1:  # `F-16*` is "f" "16*": name the short one
+                raise self.error(
+                    f"the prefix in {raw!r} is too short: its last word is {words[-1]!r} "
+                    f"(hyphens and punctuation split words), and a prefix needs {need} "
+                    '(write each form in full instead, as in "F-16" OR "F-16s")',
+                    lex.pos,
+                )
+            raise self.error(f"the prefix in {raw!r} is too short ({need})", lex.pos)
         return Term(words, prefix)
 
 
