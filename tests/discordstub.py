@@ -288,10 +288,15 @@ class DiscordStub:
 
     async def delete_channel(self, channel_id: str) -> None:
         """A moderator deletes a channel: it is gone for REST (10003 Unknown Channel), and
-        every identified gateway session gets CHANNEL_DELETE, as Discord sends it."""
+        every identified gateway session gets CHANNEL_DELETE, as Discord sends it; for a
+        thread (a forum's post), THREAD_DELETE with its ids and type only."""
         channel = self.channels.pop(channel_id)
+        event, data = "CHANNEL_DELETE", channel
+        if channel["type"] in (10, 11, 12):
+            event = "THREAD_DELETE"
+            data = {k: channel[k] for k in ("id", "guild_id", "parent_id", "type")}
         for s in [s for s in self.sessions if s.identified]:
-            await s.send(0, channel, "CHANNEL_DELETE")
+            await s.send(0, data, event)
 
     def channel_messages(self, channel_id: str) -> list[dict[str, Any]]:
         return [m for m in self.messages.values() if m["channel_id"] == channel_id]
