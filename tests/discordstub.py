@@ -161,6 +161,9 @@ class DiscordStub:
         self.mod_role, self.editor_role = snowflake(), snowflake()
         self.moderator, self.member, self.editor, self.admin = (snowflake() for _ in range(4))
         self.forbidden: set[str] = {self.locked}  # the bot may not post there
+        # Forums where only staff start posts: the bot lacks Send Messages there (a forum's
+        # "Create Posts") and Create Public Threads, yet posts in their posts.
+        self.staff_posts: set[str] = set()
         self.channels: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, dict[str, Any]] = {}
         self._closed: dict[str, int] = {}  # locked threads -> the code a post there gets
@@ -304,11 +307,16 @@ class DiscordStub:
     def threads(self) -> list[dict[str, Any]]:
         return [c for c in self.channels.values() if c["type"] == 11]
 
-    def add_forum_post(self, name: str = "wire-desk") -> tuple[str, str]:
+    def add_forum_post(
+        self, name: str = "wire-desk", *, staff_posts: bool = False
+    ) -> tuple[str, str]:
         """A forum channel (type 15, known from GUILD_CREATE: add it before the bot starts)
         and a post in it, a public thread (type 11). The forum takes no message of its own
-        (50008), its posts do, as threads: commands are typed in a post."""
+        (50008), its posts do, as threads: commands are typed in a post. `staff_posts`: the
+        bot may not start posts there (`staff_posts`)."""
         forum = snowflake()
+        if staff_posts:
+            self.staff_posts.add(forum)
         self.channels[forum] = {
             **self.channels[self.general],
             "id": forum,
@@ -583,6 +591,8 @@ class DiscordStub:
         parent = (self.channels.get(cid) or {}).get("parent_id") or cid
         if parent in self.forbidden:
             return BOT_PERMS & ~(SEND | CREATE_PUBLIC_THREADS | SEND_IN_THREADS)
+        if parent in self.staff_posts:
+            return BOT_PERMS & ~(SEND | CREATE_PUBLIC_THREADS)
         return BOT_PERMS
 
     def _member(self, uid: str, cid: str = "") -> dict[str, Any]:

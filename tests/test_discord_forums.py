@@ -76,3 +76,19 @@ async def test_a_deleted_forum_post_is_paused_and_its_server_told_in_the_system_
     assert stats.failed == 1 and "Unknown Channel" in (sub.paused_reason or "")
     [notice] = stub.channel_messages(stub.general)  # the server's system channel
     assert f"paused alerts to discord:{post}" in notice["content"] and sent_at
+
+
+async def test_subscribe_in_a_post_of_a_forum_where_only_staff_start_posts(stub, tmp_path) -> None:
+    # In a post the bot sends into the post: Send Messages in Threads is what it needs. The
+    # forum's Send Messages ("Create Posts") and Create Public Threads were asked for too,
+    # and subscribe refused: "wirewatch cannot post in this channel" where it could.
+    forum, post = stub.add_forum_post(staff_posts=True)
+    async with serve_demo() as feeds:
+        settings = settings_for(tmp_path, feeds=[{"name": f.name, "url": f.url} for f in feeds])
+        async with discord_runtime(stub, settings) as (rt, _):
+            said = await stub.command(
+                "subscribe", user=stub.moderator, channel=post, topic="troop-deployments"
+            )
+            _, stats = await poll_once(rt)
+    assert "now gets `troop-deployments`" in text_of(said), text_of(said)
+    assert stats.failed == 0 and stats.sent >= 1 and stub.channel_messages(post)
