@@ -55,5 +55,10 @@ class GatewayClient(discord.Client):
     async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
         self.adapter.channel_deleted(channel.id, channel.guild.id)
 
+    async def on_raw_thread_delete(self, payload: discord.RawThreadDeleteEvent) -> None:
+        """A deleted thread comes as THREAD_DELETE, not CHANNEL_DELETE: a forum's post takes
+        subscriptions too. Raw: a post not in discord.py's cache (archived) is said too."""
+        self.adapter.channel_deleted(payload.thread_id, payload.guild_id)
+
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         await self.adapter.router.on_interaction(interaction)

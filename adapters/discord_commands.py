@@ -64,10 +64,17 @@ POSTING = {
 }
 
 
-def cannot_post(perms: discord.Permissions) -> str:
+# In a forum's post the bot posts into the post: the forum's Send Messages is "Create
+# Posts", which a forum where only staff start posts denies, and a post starts no thread.
+IN_A_POST = ("view_channel", "send_messages_in_threads", "embed_links", "read_message_history")
+
+
+def cannot_post(perms: discord.Permissions, *, in_post: bool = False) -> str:
     """What the bot's permissions in a channel (`interaction.app_permissions`, resolved by
-    Discord) lack for posting alerts there; "" when nothing is missing."""
-    missing = [label for flag, label in POSTING.items() if not getattr(perms, flag)]
+    Discord) lack for posting alerts there (`in_post`: a forum's post); "" when nothing is
+    missing."""
+    flags = IN_A_POST if in_post else POSTING
+    missing = [POSTING[flag] for flag in flags if not getattr(perms, flag)]
     if not missing:
         return ""
     return (
@@ -83,10 +90,14 @@ def channel_of(interaction: discord.Interaction) -> int | None:
     the forum takes no message (Discord refuses it, 50008), the post is where alerts go."""
     channel = interaction.channel
     if isinstance(channel, discord.Thread) and channel.parent_id:
-        if isinstance(channel.parent, discord.ForumChannel):  # a media channel's too
-            return channel.id
-        return channel.parent_id
+        return channel.id if in_a_post(interaction) else channel.parent_id
     return interaction.channel_id
+
+
+def in_a_post(interaction: discord.Interaction) -> bool:
+    """Whether the command was typed in a forum's post (a media channel's too)."""
+    channel = interaction.channel
+    return isinstance(channel, discord.Thread) and isinstance(channel.parent, discord.ForumChannel)
 
 
 class CommandSurface(Protocol):
@@ -231,7 +242,7 @@ class CommandRouter:
             workspace=str(interaction.guild_id),
             moderators=MODERATORS,
             bot_moderators=BOT_MODERATORS,
-            cannot_post=cannot_post(interaction.app_permissions),
+            cannot_post=cannot_post(interaction.app_permissions, in_post=in_a_post(interaction)),
             user_name=interaction.user.name,
         )
 

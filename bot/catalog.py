@@ -20,6 +20,11 @@ _NAME_LIKE = re.compile(r"[a-z0-9]+(?:[-_][a-z0-9]+)+")
 # The same in any case: `Nk-russia` (a phone's first capital) is a name mistyped when a
 # topic has it, or one near it, in lowercase; else a word (`F-16`) and tested as such.
 _NAME_IN_ANY_CASE = re.compile(_NAME_LIKE.pattern, re.IGNORECASE)
+# How near a name, in capitals, must be to one to be refused as that name mistyped (a
+# letter or two: `Troop-deployment`, `Nk-rusia`): words in capitals joined by a hyphen are
+# a query too, and at difflib's 0.6 `NATO-deployments`, `US-deployments` or
+# `Drone-deployments` were refused as `troop-deployments` misspelt.
+_NEAR_IN_CAPITALS = 0.85
 
 
 def configured_topics(settings: Settings) -> list[Topic]:
@@ -44,7 +49,8 @@ def unknown_topic(query_or_name: str, names: Iterable[str], *, shell: bool = Fal
     way_out = f"to test the words instead, put them in double quotes: {quoted}"
     if not _NAME_LIKE.fullmatch(text):  # in capitals: tested, it is the words "nk russia"
         lower = text.lower()
-        meant = [lower] if lower in known else close
+        near = difflib.get_close_matches(lower, known, n=2, cutoff=_NEAR_IN_CAPITALS)
+        meant = [lower] if lower in known else near
         if not meant:
             return None
         tick = "" if shell else "`"  # chat shows names as code; a shell prints them plain

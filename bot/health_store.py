@@ -64,7 +64,7 @@ def _assess(
     before = _rhythm_of(row) if row else Rhythm()
     current = read_rhythm(db, feed_id) if new_items or row is None else before
     stored = row["state"] if row else "ok"
-    new = feed_state(feed, current, settings.health, now, created)
+    new = feed_state(feed, current, settings.health, now, _watched_from(stored, created))
     # A disabled feed is not polled: a poll that ends disabled has just disabled it, even if
     # the last state announced was a disabling too (the feed was added again since).
     old = "ok" if stored == new == "disabled" else stored
@@ -155,7 +155,7 @@ def feeds_health(
             continue
         r = _rhythm_of(row)
         out[feed.id] = FeedHealth(
-            feed_state(feed, r, settings.health, now, parse_stored(row["created"], None)),
+            feed_state(feed, r, settings.health, now, _watched_from(row["state"], row["created"])),
             r.usual_gap,
             silent_after(r, settings.health),
             quiet_for(r, now),
@@ -169,6 +169,17 @@ def _rhythm_of(row: dict[str, Any]) -> Rhythm:
 
 
 _HEALTH = ("state", "usual_gap", "longest_gap", "last_item")
+
+
+def _watched_from(state: str, created: datetime | str | None) -> datetime | None:
+    """Since when a feed's silence counts (`feed_state`'s `stored`): from when it was first
+    stored, but not once it was announced silent, which only a new item ends. A feed the
+    version before this rule announced at its first poll would else read as not silent
+    yet, and the ops channel hear it "publishing again after 365d" of a feed still silent,
+    then "gone silent" a second time."""
+    if state == "silent":
+        return None
+    return created if isinstance(created, datetime | None) else parse_stored(created, None)
 
 
 def _feed_and_health(

@@ -161,6 +161,9 @@ class DiscordStub:
         self.mod_role, self.editor_role = snowflake(), snowflake()
         self.moderator, self.member, self.editor, self.admin = (snowflake() for _ in range(4))
         self.forbidden: set[str] = {self.locked}  # the bot may not post there
+        # Forums where only staff start posts: the bot lacks Send Messages there (a forum's
+        # "Create Posts") and Create Public Threads, yet posts in their posts.
+        self.staff_posts: set[str] = set()
         self.channels: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, dict[str, Any]] = {}
         self._closed: dict[str, int] = {}  # locked threads -> the code a post there gets
@@ -288,10 +291,15 @@ class DiscordStub:
 
     async def delete_channel(self, channel_id: str) -> None:
         """A moderator deletes a channel: it is gone for REST (10003 Unknown Channel), and
-        every identified gateway session gets CHANNEL_DELETE, as Discord sends it."""
+        every identified gateway session gets CHANNEL_DELETE, as Discord sends it; for a
+        thread (a forum's post), THREAD_DELETE with its ids and type only."""
         channel = self.channels.pop(channel_id)
+        event, data = "CHANNEL_DELETE", channel
+        if channel["type"] in (10, 11, 12):
+            event = "THREAD_DELETE"
+            data = {k: channel[k] for k in ("id", "guild_id", "parent_id", "type")}
         for s in [s for s in self.sessions if s.identified]:
-            await s.send(0, channel, "CHANNEL_DELETE")
+            await s.send(0, data, event)
 
     def channel_messages(self, channel_id: str) -> list[dict[str, Any]]:
         return [m for m in self.messages.values() if m["channel_id"] == channel_id]
@@ -299,11 +307,16 @@ class DiscordStub:
     def threads(self) -> list[dict[str, Any]]:
         return [c for c in self.channels.values() if c["type"] == 11]
 
-    def add_forum_post(self, name: str = "wire-desk") -> tuple[str, str]:
+    def add_forum_post(
+        self, name: str = "wire-desk", *, staff_posts: bool = False
+    ) -> tuple[str, str]:
         """A forum channel (type 15, known from GUILD_CREATE: add it before the bot starts)
         and a post in it, a public thread (type 11). The forum takes no message of its own
-        (50008), its posts do, as threads: commands are typed in a post."""
+        (50008), its posts do, as threads: commands are typed in a post. `staff_posts`: the
+        bot may not start posts there (`staff_posts`)."""
         forum = snowflake()
+        if staff_posts:
+            self.staff_posts.add(forum)
         self.channels[forum] = {
             **self.channels[self.general],
             "id": forum,
@@ -578,6 +591,8 @@ class DiscordStub:
         parent = (self.channels.get(cid) or {}).get("parent_id") or cid
         if parent in self.forbidden:
             return BOT_PERMS & ~(SEND | CREATE_PUBLIC_THREADS | SEND_IN_THREADS)
+        if parent in self.staff_posts:
+            return BOT_PERMS & ~(SEND | CREATE_PUBLIC_THREADS)
         return BOT_PERMS
 
     def _member(self, uid: str, cid: str = "") -> dict[str, Any]:

@@ -5,6 +5,7 @@ Each test here failed before its fix (see the commit that added it)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
@@ -49,3 +50,45 @@ async def test_subscribe_in_a_forum_post_alerts_that_post(stub, tmp_path) -> Non
     # A story's later outlets follow in the same post: a post cannot start threads.
     assert any(t.endswith("· also reporting") for t in titles), titles
     assert not stub.threads()[1:], stub.threads()  # the post alone: no thread started
+
+
+async def test_a_deleted_forum_post_is_paused_and_its_server_told_in_the_system_channel(
+    stub, tmp_path
+) -> None:
+    # Discord says a deleted post with THREAD_DELETE, not CHANNEL_DELETE: the server of a
+    # subscribed post was not remembered, and the notice that its alerts stopped reached
+    # nobody (ten tries over some 40 minutes, then given up in the log).
+    _, post = stub.add_forum_post()
+    async with serve_demo() as feeds:
+        settings = settings_for(tmp_path, feeds=[{"name": f.name, "url": f.url} for f in feeds])
+        async with discord_runtime(stub, settings) as (rt, adapter):
+            await stub.command(
+                "subscribe", user=stub.moderator, channel=post, topic="troop-deployments"
+            )
+            await stub.delete_channel(post)
+            for _ in range(100):
+                if int(post) in adapter._deleted:
+                    break
+                await asyncio.sleep(0.02)
+            _, stats = await poll_once(rt)
+            [sub] = subscriptions(rt.db)
+            [(sent_at,)] = rt.db.execute("SELECT sent_at FROM notices").fetchall()
+    assert stats.failed == 1 and "Unknown Channel" in (sub.paused_reason or "")
+    [notice] = stub.channel_messages(stub.general)  # the server's system channel
+    assert f"paused alerts to discord:{post}" in notice["content"] and sent_at
+
+
+async def test_subscribe_in_a_post_of_a_forum_where_only_staff_start_posts(stub, tmp_path) -> None:
+    # In a post the bot sends into the post: Send Messages in Threads is what it needs. The
+    # forum's Send Messages ("Create Posts") and Create Public Threads were asked for too,
+    # and subscribe refused: "wirewatch cannot post in this channel" where it could.
+    forum, post = stub.add_forum_post(staff_posts=True)
+    async with serve_demo() as feeds:
+        settings = settings_for(tmp_path, feeds=[{"name": f.name, "url": f.url} for f in feeds])
+        async with discord_runtime(stub, settings) as (rt, _):
+            said = await stub.command(
+                "subscribe", user=stub.moderator, channel=post, topic="troop-deployments"
+            )
+            _, stats = await poll_once(rt)
+    assert "now gets `troop-deployments`" in text_of(said), text_of(said)
+    assert stats.failed == 0 and stats.sent >= 1 and stub.channel_messages(post)

@@ -241,3 +241,27 @@ async def test_a_new_feed_with_old_items_is_not_silent_until_watched_that_long(
     assert NOTICE not in first, first
     assert "SILENT" not in listed.text and "usually every 1h" in listed.text, listed.text
     assert later.count(NOTICE) == 1 and "has gone silent: nothing new for 365d" in later, later
+
+
+async def test_a_feed_announced_silent_at_its_first_poll_stays_silent_until_it_publishes(
+    tmp_path: Path, feed_server, capfd
+) -> None:
+    """The version before silence counted from `feeds.created` announced a feed added an
+    hour before "gone silent" at its first poll. After the upgrade, its next poll found it
+    not silent yet (watched for an hour): "publishing again after 365d of silence" of a feed
+    that had published nothing, and later "gone silent" a second time."""
+    feed_server.serve("/rss", dated_feed(every(60, 10, newest=timedelta(days=365))))
+    settings = settings_with(tmp_path, feed_server.url("/rss"), ops_channel="console")
+    capfd.readouterr()
+    async with console_runtime(settings) as (rt, _):
+        watched_for(rt.db, 3)  # as the earlier version saw it: its first poll said silent
+        await poll_once(rt)
+        announced = capfd.readouterr().err
+        rt.db.execute("UPDATE feeds SET created = ?", [iso(datetime.now(UTC) - timedelta(hours=1))])
+        rt.db.execute("UPDATE feeds SET next_poll = ?", [iso(datetime.now(UTC))])
+        await poll_once(rt)  # upgraded: the same feed, an hour after it was added
+        upgraded = capfd.readouterr().err
+        listed = await Commands(rt).handle(Invocation("console", "console", "ops", "feeds"))
+    assert announced.count(NOTICE) == 1 and "has gone silent" in announced, announced
+    assert NOTICE not in upgraded, upgraded
+    assert "SILENT: nothing new for 365d" in listed.text, listed.text

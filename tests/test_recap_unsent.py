@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.commands import Commands, Invocation, Reply
+from bot.commands.recap import recap
 from bot.poll_cycle import poll_once
 from bot.startup import open_runtime
 from tests.feedserver import FeedServer
@@ -65,3 +66,27 @@ async def test_a_recap_refuses_a_second_window_rather_than_adding_them_up(
             assert not twice.ok and "one window at a time: `/wirewatch digest " in twice.text
         parts = await _ask(cmds, "digest 1h 30m")
         assert parts.ok and parts.text.startswith("nothing here in the last 1h30m (since ")
+
+
+async def test_a_recap_counts_the_unsent_without_reading_every_delivery(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """The count of alerts waiting came from `status`'s whole health, whose other counts read
+    the channel's every delivery ever and every failed one (0.85 s a recap with a million
+    deliveries, on the store thread every command waits for); the recap reads its window
+    through indexes (test_recap_prune), and the waiting ones through theirs."""
+    _serve(feed_server)
+    async with open_runtime(_settings(_config(tmp_path, feed_server)), {}) as rt:
+        await poll_once(rt)
+        rt.db.execute("ANALYZE")  # as a database in use would have its statistics
+        said: list[str] = []
+        rt.db.conn.set_trace_callback(said.append)
+        try:
+            text = recap(rt.db, rt, Invocation("slack", CHANNEL, "U0MOD", "digest 12h"), 43200)
+        finally:
+            rt.db.conn.set_trace_callback(None)
+        reads = [s for s in said if "FROM deliveries" in s]
+        plans = [r[-1] for s in reads for r in rt.db.execute(f"EXPLAIN QUERY PLAN {s}")]
+    assert "but 3 alerts wait to be sent here" in text, text
+    every = ("deliveries_channel_story (channel=?)", "deliveries_status (status=?)", "SCAN d")
+    assert not [p for p in plans if p.endswith(every) or p == "SCAN deliveries"], plans

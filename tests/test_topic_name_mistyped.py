@@ -51,3 +51,27 @@ async def test_chat_test_refuses_a_near_miss_in_capitals_in_its_backticks(tmp_pa
     assert not near.ok and "no match" not in near.text
     assert "no topic `Troop-deployment`: did you mean `troop-deployments`?" in near.text
     assert far.ok and far.text.startswith("no match")  # a word no topic is near: tested
+
+
+@pytest.mark.parametrize(
+    "typed, text",
+    [
+        ("NATO-deployments", "NATO deployments grow on the eastern flank"),
+        ("US-deployments", "US deployments to the Gulf rise again"),
+        ("Drone-deployments", "Drone deployments along the border doubled"),
+    ],
+)
+def test_cli_tests_words_in_capitals_that_only_look_like_a_topic_name(typed, text, capsys):
+    """At difflib's 0.6, these were refused as `troop-deployments` misspelt: a query an
+    editor meant, answered "did you mean troop-deployments?"."""
+    assert main(["topics", "test", typed, text]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("MATCH") and "no topic" not in err, (out, err)
+
+
+async def test_chat_test_tests_words_in_capitals_that_only_look_like_a_topic_name(
+    tmp_path: Path,
+) -> None:
+    async with open_runtime(make_settings(tmp_path), {}) as rt:
+        reply = await run(Commands(rt), "test NATO-deployments NATO deployments grow")
+    assert reply.ok and "no topic" not in reply.text, reply.text

@@ -29,7 +29,7 @@ from bot.digest import ChannelDigest, send_channel
 from bot.durations import format_duration
 from bot.errors import CommandError
 from bot.feedback import KINDS
-from bot.status import health
+from bot.status import channel_waiting
 from bot.store import subscriptions
 from bot.text.clip import clip
 from bot.told import REACH, ToldStory, last_digest, told_since
@@ -247,8 +247,10 @@ def recap(
 def _unsent(db: Database, channel: str) -> str:
     """The channel's alerts waiting to be posted (no token for the platform, an outage), as
     `status` counts them: a recap lists a story once it is told, so without this it said
-    "nothing here" while they waited. "" when none wait."""
-    waiting = health(db, channel).channel_waiting
+    "nothing here" while they waited. "" when none wait. That count alone: `status`'s
+    other counts read the channel's every delivery and every failed one, on the store
+    thread every command waits for (0.85 s with a million deliveries)."""
+    waiting = channel_waiting(db, channel)
     if not waiting:
         return ""
     alerts = counted(waiting, "alert")
