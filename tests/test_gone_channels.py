@@ -1,5 +1,5 @@
 """A channel that is gone (deleted, archived): what its notice says, who else is told, and
-how an operator ends its subscriptions from the host.
+how an operator ends its subscriptions from the host (`wirewatch subscriptions`).
 
 Discord through tests/discordstub.py and the real discord.py client, Slack through
 tests/slackstub.py and slack_sdk, the command line through `wirewatch` itself (`main`);
@@ -9,12 +9,14 @@ real SQLite files. Each test here failed before its fix (see the commit that add
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 
+from bot.cli import main
 from bot.demo.server import serve_demo
 from bot.poll_cycle import poll_once
 from bot.settings import Settings
@@ -123,3 +125,87 @@ async def test_a_gone_slack_channel_s_notice_says_the_way_out_and_ops_is_told(
         assert f"`wirewatch subscriptions remove slack:{NEWS}` on wirewatch's host" in notice
         assert f"Its alerts are held ({held} alerts so far)" in notice
         assert not_said not in notice and "Fix it" not in notice
+
+
+def _config(tmp_path: Path, *lines: str) -> Path:
+    path = tmp_path / "wirewatch.yaml"
+    text = [f"database: {tmp_path / 'w.db'}", "feeds: []", *lines]
+    path.write_text("\n".join(text) + "\n", encoding="utf-8")
+    return path
+
+
+async def test_subscriptions_lists_a_paused_channel_and_remove_ends_it_and_its_held_alerts(
+    tmp_path: Path, feed_server: FeedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A deleted channel's chat subscription and its held alerts stayed for good: chat's
+    # `unsubscribe` works only in the channel it is typed in, and the host had no command.
+    async with slack_env(tmp_path) as env:
+        feed_server.serve("/feed", TWO_STORIES)
+        await env.command("subscribe troop-deployments")
+        await env.command(f"feeds add {feed_server.url('/feed')}")
+        del env.stub.channels[NEWS]
+        await poll_once(env.rt)
+    config = str(_config(tmp_path))
+    channel = f"slack:{NEWS}"
+    capsys.readouterr()
+
+    assert main(["subscriptions", "--config", config]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == channel
+    assert lines[1].startswith("  troop-deployments · instant · from chat · PAUSED: Slack ")
+    assert lines[1].endswith(" · 2 alerts held")
+    assert "`wirewatch subscriptions remove CHANNEL [TOPIC]`" in lines[-1]
+    assert main(["subscriptions", "--json", "--config", config]) == 0
+    [row] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["channel"] == channel and row["origin"] == "chat"
+    assert row["paused"] and "channel_not_found" in row["paused_reason"] and row["held"] == 2
+
+    assert main(["status", "--json", "--config", config]) == 0
+    assert json.loads(capsys.readouterr().out)["alerts"]["slack"]["held"] == 2
+    assert main(["subscriptions", "remove", channel, "--config", config]) == 0
+    said = capsys.readouterr().out
+    assert said == (
+        f"{channel} no longer gets `troop-deployments` alerts; 2 alerts it still had waiting "
+        "were dropped\n"
+    )
+    assert main(["status", "--config", config]) == 0
+    status = capsys.readouterr().out
+    assert "alerts held while a channel is paused" not in status
+    assert "alerts waiting to be sent: 0" in status
+    assert main(["subscriptions", "--config", config]) == 0
+    assert capsys.readouterr().out.startswith("no subscriptions")
+
+
+def test_remove_refuses_a_config_subscription_and_names_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = _config(tmp_path, "subscriptions:", "  - {topic: troop-deployments, channel: console}")
+    assert main(["poll", "--config", str(config)]) == 0  # the config's subscription is stored
+    capsys.readouterr()
+    assert main(["subscriptions", "remove", "console", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert f"remove it from the config file {config} and restart wirewatch" in err
+    assert main(["subscriptions", "--config", str(config)]) == 0
+    assert "troop-deployments · instant · from config" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("C0123ABCD", "did you mean slack:C0123ABCD?"),
+        ("123456789012345678", "did you mean discord:123456789012345678?"),
+        ("#news", "a channel's id, not its name"),
+        ("slack:C0OTHER", "slack:C0OTHER has no subscriptions"),
+    ],
+)
+def test_remove_a_channel_that_is_not_one_says_what_to_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], given: str, said: str
+) -> None:
+    config = _config(tmp_path, "subscriptions:", "  - {topic: troop-deployments, channel: console}")
+    assert main(["poll", "--config", str(config)]) == 0
+    capsys.readouterr()
+    assert main(["subscriptions", "remove", given, "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and said in err, err
+    if "no subscriptions" in said:
+        assert "channels with subscriptions: console" in err
