@@ -31,6 +31,7 @@ CALL_ERRORS = (
 THREAD_EXISTS = 160004  # "A thread has already been created for this message"
 MISSING_ACCESS = (50001, 50013)
 GONE = (10003, 10008)  # unknown channel, unknown message
+UNKNOWN_CHANNEL = 10003  # the channel was deleted (one the bot cannot see is 50001)
 # A thread a moderator archived and locked takes no post from a bot without Manage Threads:
 # the channel is fine, so the update goes there (as when the thread was deleted).
 THREAD_CLOSED = (50083, 160005)  # "Thread is archived", "Thread is locked"
@@ -50,7 +51,8 @@ def delivery_error(exc: BaseException) -> DeliveryError:
         # subscribed again once the token is fixed. It waits on disk for a restart.
         return DeliveryError(f"{_refusal(exc)}; restart wirewatch once fixed", retry_after=30.0)
     if isinstance(exc, discord.HTTPException) and exc.status in (400, 403, 404):
-        return DeliveryError(_refusal(exc), permanent=True)
+        deleted = exc.status == 404 and exc.code == UNKNOWN_CHANNEL  # not a lost permission
+        return DeliveryError(_refusal(exc), permanent=True, gone="deleted" if deleted else "")
     if isinstance(exc, discord.HTTPException) and exc.status == 429:
         return DeliveryError(
             "discord refused the request (429 without rate-limit details)", retry_after=60.0

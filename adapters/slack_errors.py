@@ -24,6 +24,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from adapters.base import DeliveryError
+from bot.errors import Gone
 
 # Errors that no retry fixes: the outbox pauses the channel and tells moderators once.
 PERMANENT = {
@@ -58,6 +59,9 @@ TOKEN_WAIT = 60.0  # how often a waiting channel's oldest alert asks again meanw
 # Refusals of conversations.history that mean nothing can have been posted there; any other
 # (missing_scope, not_in_channel: `chat:write.public` posts without reading) cannot tell.
 CHANNEL_GONE = ("Slack channel_not_found:", "Slack is_archived:")
+
+# What each says became of the channel (`DeliveryError.gone`): its notice says the way out.
+CHANNEL_GONE_AS: dict[str, Gone] = {"channel_not_found": "missing", "is_archived": "archived"}
 
 # chat.postMessage refusals of a thread whose first message is gone, or that takes no more
 # replies (locked, or a message that cannot have a thread): the channel is fine.
@@ -142,7 +146,11 @@ def _delivery_error(method: str, exc: SlackApiError) -> DeliveryError:
         needed = str(data.get("needed") or "") if error == "missing_scope" else ""
         lacks = f" ({needed})" if needed else ""
         return SlackError(
-            f"Slack {error}{lacks}: {PERMANENT[error]}", code=code, needed=needed, permanent=True
+            f"Slack {error}{lacks}: {PERMANENT[error]}",
+            code=code,
+            needed=needed,
+            permanent=True,
+            gone=CHANNEL_GONE_AS.get(error, ""),
         )
     if error in REFUSED and status < 500:
         return SlackError(f"Slack {method} refused this message: {error}", code=code, refused=True)

@@ -1,5 +1,5 @@
-"""The `wirewatch` command line: demo, run, poll --once, check, topics, feeds, status, search,
-eval, db, feedback.
+"""The `wirewatch` command line: demo, run, poll --once, check, topics, feeds, subscriptions,
+status, search, eval, db, feedback.
 
 The only place that wires chat adapters into the core. Exit codes: 0 done, 1 a runtime
 failure (explained on stderr), 2 invalid configuration or usage.
@@ -8,7 +8,8 @@ Here: the arguments (`build_parser`, and its hints for a command typed wrongly),
 the config, building the adapters, and each command's entry. The larger commands' work is
 in modules of their own, called with the config loaded: bot.cli_run (`poll`, `run`),
 bot.cli_topics (`topics`), bot.cli_store (`feeds`, `db`), bot.cli_status (`status`,
-`search`), bot.cli_feedback (`feedback`, `eval --feedback`).
+`search`), bot.cli_feedback (`feedback`, `eval --feedback`), bot.cli_subscriptions
+(`subscriptions`).
 """
 
 from __future__ import annotations
@@ -63,12 +64,24 @@ class _Parser(argparse.ArgumentParser):
         super().error(message + _misplaced(_Parser.given))
 
 
+class _Help(argparse.HelpFormatter):
+    """argparse measures a command's name one indent short of where it prints it: the
+    longest (`subscriptions`) had its help wrapped onto the next line, under the others'."""
+
+    def add_argument(self, action: argparse.Action) -> None:
+        super().add_argument(action)
+        if action.help is not argparse.SUPPRESS and isinstance(action, argparse._SubParsersAction):
+            names = [len(self._format_action_invocation(a)) for a in action._get_subactions()]
+            deepest = max(names, default=0) + self._current_indent + self._indent_increment
+            self._action_max_length = max(self._action_max_length, deepest)
+
+
 # Where the host does what a chat-only command does (docs/commands.md lists both).
 _ON_THE_HOST = {
     "help": "wirewatch --help, wirewatch COMMAND --help",
     "test": "wirewatch topics test",
     "subscribe": "the config's `subscriptions:`",
-    "unsubscribe": "the config's `subscriptions:`",
+    "unsubscribe": "the config's `subscriptions:`; a chat one: wirewatch subscriptions remove",
     "topic": "the config's `topics:`",
     "feeds add": "the config's `feeds:`, or wirewatch feeds import FILE.opml",
     "feeds remove": "the config's `feeds:`",
@@ -134,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="wirewatch",
         description="Watch news wires; alert chat once per story when a topic fires.",
+        formatter_class=_Help,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every step (debug)")
     parser.add_argument("--version", action="version", version=f"wirewatch {_version()}")
@@ -219,6 +233,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _config_arg(fenable)
     fenable.add_argument("feed", metavar="URL|NAME", help="the feed, as `wirewatch feeds` shows it")
+
+    subs = sub.add_parser(
+        "subscriptions",
+        help="every channel's subscriptions, paused ones and their held alerts; remove",
+    )
+    _config_arg(subs)
+    subs.add_argument("--json", action="store_true", help="one JSON object per subscription")
+    ssub = subs.add_subparsers(dest="subscriptions_command", metavar="[ACTION]")
+    sremove = ssub.add_parser(
+        "remove",
+        help="end a channel's chat subscriptions and their held alerts (a deleted channel's)",
+    )
+    _config_arg(sremove)
+    sremove.add_argument(
+        "channel", metavar="CHANNEL", help="as `wirewatch subscriptions` shows it (discord:123)"
+    )
+    sremove.add_argument("topic", nargs="?", metavar="TOPIC", help="only this one (default: all)")
 
     status = sub.add_parser(
         "status", help="the bot's health: feeds, polling, alerts waiting, digests, database"
@@ -517,6 +548,12 @@ def _channel_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def cmd_subscriptions(args: argparse.Namespace) -> int:
+    from bot.cli_subscriptions import subscriptions_command
+
+    return subscriptions_command(args, _settings(args))
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from bot.cli_status import status_command
 
@@ -579,6 +616,7 @@ COMMANDS = {
     "run": cmd_run,
     "topics": cmd_topics,
     "feeds": cmd_feeds,
+    "subscriptions": cmd_subscriptions,
     "status": cmd_status,
     "search": cmd_search,
     "eval": cmd_eval,

@@ -290,7 +290,7 @@ async def send_channel(
                 failed, refusal = failed + gave_up, str(exc) if gave_up else refusal
                 continue
             if exc.permanent:  # as an alert's: pause the channel, tell moderators, keep these
-                hold_channel(db, channel, str(exc))
+                hold_channel(db, channel, str(exc), exc.gone)
             return ChannelDigest(
                 posted, stories, muted, error=str(exc), paused=exc.permanent, failed=failed,
                 refusal=refusal,

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+# What became of a channel a platform says is gone (`DeliveryError.gone`); "" it is not.
+Gone = Literal["", "deleted", "archived", "missing"]
+
 
 class WirewatchError(Exception):
     """Base of every error wirewatch raises on purpose; its message is meant for a person."""
@@ -118,6 +123,11 @@ class DeliveryError(WirewatchError):
     `unknown`: the platform answered with an error its adapter has no rule for (one it added
     since): it may pass or never, so the outbox retries it within bounds it keeps on disk,
     then fails that alert alone.
+
+    `gone`: the channel itself is gone, which no moderator can fix there (a missing
+    permission they can): "deleted", "archived" (unarchived, it takes alerts again), or
+    "missing" (deleted, or private without the app: Slack cannot tell which). Its notice
+    says how to end its subscriptions (`bot.gone_channels`); permanent too.
     """
 
     def __init__(
@@ -129,12 +139,14 @@ class DeliveryError(WirewatchError):
         maybe_posted: bool = False,
         refused: bool = False,
         unknown: bool = False,
+        gone: Gone = "",
     ):
         self.retry_after = retry_after
-        self.permanent = permanent
+        self.permanent = permanent or bool(gone)
         self.maybe_posted = maybe_posted
         self.refused = refused
         self.unknown = unknown
+        self.gone: Gone = gone
         super().__init__(message)
 
 

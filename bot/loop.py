@@ -18,6 +18,7 @@ from bot.clock import utcnow
 from bot.digest import next_digest_at, send_digests
 from bot.errors import StoppingError, StoreError
 from bot.feed_store import active_feeds, due_feeds
+from bot.gone_channels import copy_to_ops
 from bot.indexfile import save_index
 from bot.notice_outbox import deliver_notices
 from bot.outbox import deliver_pending, reconcile
@@ -220,4 +221,5 @@ async def _drain_platform(rt: Runtime, platform: str) -> None:
         one = {platform: rt.adapters[platform]}
         await reconcile(rt.db, one)
         await deliver_pending(rt.db, one, stop=rt.stopping)
+        copy_to_ops(rt.db, rt.settings.ops_channel)  # a gone channel's notice, for ops too
         await deliver_notices(rt.db, rt.adapters, only=platform)

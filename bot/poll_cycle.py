@@ -9,6 +9,7 @@ import sqlite_utils
 
 from bot.clock import iso, utcnow
 from bot.feed_store import FeedRow, active_feeds
+from bot.gone_channels import copy_to_ops
 from bot.notice_outbox import deliver_notices
 from bot.outbox import OutboxStats, deliver_pending, reconcile
 from bot.pipeline import PollResult, poll_many
@@ -22,6 +23,7 @@ async def poll_once(
     await reconcile(rt.db, rt.adapters)
     results = await poll_many(rt.pipeline, active_feeds(rt.db) if feeds is None else feeds)
     stats = await deliver_pending(rt.db, rt.adapters)
+    copy_to_ops(rt.db, rt.settings.ops_channel)  # a gone channel's notice, for ops too
     await deliver_notices(rt.db, rt.adapters)
     return results, stats
 

@@ -21,7 +21,8 @@ from bot import metrics
 from bot.clock import iso, parse_stored, utcnow
 from bot.db import write
 from bot.delivery_rows import mark_failed, mark_retry, retry_delay
-from bot.errors import DeliveryError
+from bot.errors import DeliveryError, Gone
+from bot.gone_channels import gone_key, gone_notice
 from bot.model import Delivery
 from bot.store import add_notice, pause_channel
 
@@ -43,11 +44,13 @@ UNKNOWN_PATIENCE = 30 * 60.0
 UNKNOWN_AFRESH = "unknown_since = NULL, unknown_tries = 0"
 
 
-def hold_channel(db: sqlite_utils.Database, channel: str, reason: str) -> None:
+def hold_channel(db: sqlite_utils.Database, channel: str, reason: str, gone: Gone = "") -> None:
     """A permanent error: pause the channel, keep its backlog on hold, tell moderators once.
     An unknown error's bounds start again once resumed (`met_unknown`): counted through the
     pause, an alert past its tries failed at its first try after it, the pause its patience;
-    so did a digest's stories, which wait through it as they are (`bot.digest`)."""
+    so did a digest's stories, which wait through it as they are (`bot.digest`).
+    `gone`: the channel itself is gone; "fix it, then subscribe again" asked the impossible
+    of a deleted one, so its notice says the way out (`bot.gone_channels`)."""
     pause_channel(db, channel, reason)
     with write(db):
         db.execute(
@@ -60,6 +63,9 @@ def hold_channel(db: sqlite_utils.Database, channel: str, reason: str) -> None:
             "WHERE channel = ? AND status = 'digest' AND unknown_tries > 0",
             [channel],
         )
+    if gone:
+        add_notice(db, gone_key(channel), gone_notice(db, channel, reason, gone), channel=channel)
+        return
     add_notice(
         db,
         f"paused:{channel}",
@@ -75,7 +81,7 @@ def retry_or_hold(db: sqlite_utils.Database, d: Delivery, exc: DeliveryError, pl
     (metrics.FAILED if exc.permanent else metrics.RETRIED).labels(platform).inc()
     if exc.permanent:  # this alert waits with the channel's backlog, resent on resuming
         mark_retry(db, d, str(exc), 0.0, maybe_posted=exc.maybe_posted)
-        hold_channel(db, d.channel, str(exc))
+        hold_channel(db, d.channel, str(exc), exc.gone)
         log.error("outbox.failed delivery=%d channel=%s error=%s", d.id, d.channel, exc)
         return "failed"
     if exc.retry_after is not None:

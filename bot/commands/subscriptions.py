@@ -131,16 +131,26 @@ def unsubscribe_here(
         has = f"its subscriptions: {listed}" if subs else "it has no subscriptions"
         meant = did_you_mean(rest, subs)
         raise CommandError(f"this channel is not subscribed to `{shown(rest)}`{meant} ({has})")
-    gone = unsubscribe(db, inv.channel, rest, stop)
-    metrics.DROPPED.labels("unsubscribed").inc(gone or 0)
-    waiting = f"; {dropped(gone, 'it still had waiting')}" if gone else ""
+    ended = end_subscription(db, inv.channel, rest, stop)
     again = (
         f". The config file subscribes this channel to `{rest}`: wirewatch's next start "
         "subscribes it again, so remove it there to end it for good"
         if in_config(rt.settings, inv.channel, rest)
         else ""
     )
-    return f"this channel no longer gets `{rest}` alerts{waiting}{again}"
+    return f"this channel {ended}{again}"
+
+
+def end_subscription(
+    db: Database, channel: str, topic: str, stop: threading.Event | None = None
+) -> str:
+    """End the channel's subscription to `topic`, its waiting alerts (held ones too)
+    dropped: chat's `unsubscribe`, and `wirewatch subscriptions remove` on the host
+    (bot.cli_subscriptions). What it did, as both say it after the channel's name."""
+    gone = unsubscribe(db, channel, topic, stop)
+    metrics.DROPPED.labels("unsubscribed").inc(gone or 0)
+    waiting = f"; {dropped(gone, 'it still had waiting')}" if gone else ""
+    return f"no longer gets `{topic}` alerts{waiting}"
 
 
 def list_here(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
