@@ -123,12 +123,27 @@ class SlackAdapter(SlackCommands, SlackLookups):
         socket up."""
         if self.client.session is None or self.stopped_by:
             return False
-        return self._socket is not None if self._app_token and self._commands else True
+        return self._socket_up() if self._app_token and self._commands else True
+
+    def _socket_up(self) -> bool:
+        """The Socket Mode connection is open. slack_sdk reconnects a dropped one by itself,
+        and while it cannot (Slack unreachable, the app token revoked: retried for good)
+        no command or button click reaches wirewatch; /readyz said "ok" all along."""
+        session = self._socket.client.current_session if self._socket else None
+        return session is not None and not session.closed
 
     @property
     def down_reason(self) -> str:
         """Why the adapter is not connected, for /readyz ("" when unknown or connected)."""
-        return self.stopped_by or ""
+        if self.stopped_by or self.connected:
+            return self.stopped_by or ""
+        if self._socket is not None:
+            return (
+                "reconnecting: the Socket Mode connection is down, so /wirewatch and the "
+                "buttons fail (alerts still go out); invalid_auth in the log: check "
+                "SLACK_APP_TOKEN"
+            )
+        return ""
 
     @property
     def mode(self) -> str:

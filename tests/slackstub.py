@@ -375,6 +375,12 @@ class SlackStub:
                 future.set_result(data.get("payload") or {})
         return ws
 
+    async def drop_socket(self) -> None:
+        """Slack closes the Socket Mode connection (the client is to reconnect by itself)."""
+        self._socket_ready.clear()
+        if self._socket is not None:
+            await self._socket.close()
+
     async def socket_command(
         self, text: str, *, user: str, channel: str, response_url: str
     ) -> dict[str, Any]:
