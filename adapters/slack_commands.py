@@ -194,8 +194,9 @@ class SlackCommands:
 
     async def _cannot_post(self, channel: str) -> str:
         """Why alerts could not be posted in `channel` (conversations.info): a private one
-        or a DM the app is not in, or an archived one; "" when they can, or when Slack could
-        not say (an install without channels:read): subscribing then stays possible."""
+        or a DM the app is not in, or an archived one; "" when they can (a DM Slack shows
+        the app is one it is in), or when Slack could not say (an install without
+        channels:read): subscribing then stays possible."""
         try:
             data = await self._call("conversations_info", channel=channel)
         except DeliveryError as exc:
@@ -206,6 +207,9 @@ class SlackCommands:
         info = data.get("channel") or {}
         if info.get("is_archived"):
             return "the channel is archived"
+        if info.get("is_im") or info.get("is_mpim"):
+            # Slack shows the app only the DMs it is in, and says no is_member of any.
+            return ""
         public = info.get("is_channel") and not info.get("is_private")
         return "" if info.get("is_member") or public else NOT_INVITED
 
