@@ -96,6 +96,7 @@ class SlackAdapter(SlackCommands, SlackLookups):
         self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
         self._commands: CommandRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
+        self._connecting: asyncio.Task[None] | None = None  # Socket Mode's first connection
         self._session: aiohttp.ClientSession | None = None
         self._pacer = _Pacer(pace)
         self._history = HistoryReader(self._call)
@@ -162,9 +163,34 @@ class SlackAdapter(SlackCommands, SlackLookups):
             )
             self.client.session = self._session
         if self._app_token and commands is not None:
+            await self._check_app_token(self._app_token)
             self._socket = AsyncSocketModeHandler(self.app, self._app_token)
-            await self._socket.connect_async()
+            # In the background: slack_sdk asks Slack again every 10 s until it answers, and
+            # a start held that long polled nothing, posted nothing and ignored SIGTERM.
+            self._connecting = asyncio.create_task(
+                self._socket.connect_async(), name="slack-socket-mode"
+            )
         log.info("slack.started mode=%s api=%s", self.mode, self.client.base_url)
+
+    async def _check_app_token(self, token: str) -> None:
+        """A ConfigError when Slack refuses the app-level token itself (revoked, mistyped,
+        lacking connections:write), which slack_sdk would take as passing and ask again
+        about for good. Slack unreachable or failing is left to the background connection."""
+        try:
+            await self.client.apps_connections_open(app_token=token)
+        except SlackApiError as exc:
+            data = exc.response.data if isinstance(exc.response.data, dict) else {}
+            error = str(data.get("error") or "")
+            if error in (*TOKEN_REFUSED, "missing_scope", "not_allowed_token_type"):
+                raise ConfigError(
+                    [
+                        f"SLACK_APP_TOKEN: Slack refuses this app-level token ({error}): "
+                        "generate one under Basic Information → App-Level Tokens, with "
+                        "connections:write, and restart"
+                    ]
+                ) from None
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            pass
 
     async def stop(self, grace: float = 5.0) -> None:
         """Let commands in progress finish (briefly), then disconnect."""
@@ -173,6 +199,10 @@ class SlackAdapter(SlackCommands, SlackLookups):
             for task in late:
                 task.cancel()
         self._commands = None
+        if self._connecting is not None:
+            self._connecting.cancel()
+            await asyncio.gather(self._connecting, return_exceptions=True)
+            self._connecting = None
         if self._socket is not None:
             with suppress(Exception):  # already gone is fine when stopping
                 await self._socket.close_async()
