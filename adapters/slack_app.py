@@ -377,10 +377,19 @@ class SlackAdapter(SlackCommands, SlackLookups):
             raise DeliveryError(
                 f"Slack {method}: {type(exc).__name__}: {exc}", maybe_posted=True
             ) from None
+        if self.stopped_by:
+            self._token_taken(method)
         return dict(response.data) if isinstance(response.data, dict) else {}
 
+    def _token_taken(self, method: str) -> None:
+        """Slack took the token it had refused (it has refused good ones during its own
+        incidents): /healthz and /readyz said "restart" for good while alerts went out."""
+        log.warning("slack.token_accepted_again method=%s after: %s", method, self.stopped_by)
+        self.stopped_by = None
+
     def _token_refused(self, error: str) -> DeliveryError:
-        """The token is refused: said once in the log, then each alert waits on disk."""
+        """The token is refused: said once in the log, then each alert waits on disk (asked
+        again each TOKEN_WAIT: a refusal Slack takes back turns health green again)."""
         if self.stopped_by is None:
             log.error("slack.token_refused error=%s: fix SLACK_BOT_TOKEN and restart", error)
         self.stopped_by = f"Slack {error}: {PERMANENT[error]}"

@@ -135,3 +135,23 @@ async def test_an_expired_token_is_the_token_s_fault_not_the_channel_s(tmp_path:
             await env.adapter.post_alert(NEWS, alert(61, channel=f"slack:{NEWS}"))
         assert not expired.value.permanent and expired.value.retry_after
         assert "token_expired" in broken(env.rt.adapters)
+
+
+async def test_a_token_slack_refused_once_then_takes_again_turns_health_green_again(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    # One invalid_auth (Slack has answered so during its own incidents) set /healthz and
+    # /readyz to 503 "stopped for good ... restart" until a restart, though the alert was
+    # sent at its next try a minute later and every one after it went out.
+    async with slack_env(tmp_path) as env:
+        feed_server.serve("/feed", TWO_STORIES)
+        await env.command("subscribe troop-deployments")
+        env.stub.fail("chat.postMessage", error="invalid_auth")
+        await env.command(f"feeds add {feed_server.url('/feed')}")
+        await poll_once(env.rt)
+        assert "invalid_auth" in broken(env.rt.adapters)
+        env.rt.db.execute("UPDATE deliveries SET next_attempt = ?", [iso(utcnow())])
+        await poll_once(env.rt)
+        statuses = [r[0] for r in env.rt.db.execute("SELECT status FROM deliveries")]
+        assert statuses == ["sent", "sent"]
+        assert broken(env.rt.adapters) == "" and env.adapter.connected
