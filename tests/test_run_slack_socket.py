@@ -60,7 +60,8 @@ async def test_an_app_token_slack_refuses_stops_run_at_once_naming_it(tmp_path: 
 async def test_slack_s_socket_failing_at_start_leaves_run_up_and_stoppable(tmp_path: Path) -> None:
     # Slack's apps.connections.open failing (an outage) at start held `run` in its start
     # until it answered: no poll, no alert, and SIGTERM unheeded. Now the socket is made in
-    # the background: /readyz says why it is not ready, and SIGTERM stops it.
+    # the background: /readyz says why it is not ready, commands work once Slack is back,
+    # and SIGTERM stops it.
     async with SlackStub() as stub:
         stub.fail("apps.connections.open", status=503, times=1000)
         proc, port, logs = await _start(tmp_path, stub, APP_TOKEN)
@@ -69,7 +70,7 @@ async def test_slack_s_socket_failing_at_start_leaves_run_up_and_stoppable(tmp_p
                 deadline, said = time.monotonic() + 30, ""
                 while "reconnecting" not in said:
                     assert proc.returncode is None, logs.read_text()[-3000:]
-                    assert time.monotonic() < deadline, f"{said}\n{logs.read_text()[-3000:]}"
+                    assert time.monotonic() < deadline, said
                     await asyncio.sleep(0.2)
                     try:
                         async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
@@ -77,6 +78,12 @@ async def test_slack_s_socket_failing_at_start_leaves_run_up_and_stoppable(tmp_p
                     except aiohttp.ClientError:
                         continue
             assert said.startswith("503") and "slack" in said
+            stub.recover("apps.connections.open")  # Slack is back: slack_sdk's next try
+            await _readyz_ok(port)
+            ack = await stub.socket_command(
+                "help", user="U0ANYONE", channel="C0NEWS", response_url=stub.response_url()
+            )
+            assert "/wirewatch subscribe" in ack["text"]
             proc.send_signal(signal.SIGTERM)
             code = await asyncio.wait_for(proc.wait(), timeout=10)
         finally:
@@ -84,3 +91,16 @@ async def test_slack_s_socket_failing_at_start_leaves_run_up_and_stoppable(tmp_p
                 proc.kill()
                 await proc.wait()
     assert code == 0, logs.read_text()[-3000:]
+
+
+async def _readyz_ok(port: int) -> None:
+    """/readyz answers 200 within 20 s (slack_sdk tries again every 10 s)."""
+    deadline = time.monotonic() + 20
+    async with aiohttp.ClientSession() as http:
+        while True:
+            async with http.get(f"http://127.0.0.1:{port}/readyz") as r:
+                if r.status == 200:
+                    return
+                said = await r.text()
+            assert time.monotonic() < deadline, said
+            await asyncio.sleep(0.2)
