@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack_app import SlackAdapter
@@ -15,6 +16,8 @@ from bot.commands import Commands
 from bot.startup import open_runtime
 from tests.slackstub import APP_TOKEN, TOKEN, SlackStub
 from tests.test_slack import ADMIN, NEWS, settings_for
+
+pytestmark = pytest.mark.slow  # slack_sdk tries to reconnect every 10 s
 
 
 async def test_a_dropped_socket_is_not_ready_until_it_is_back(tmp_path: Path) -> None:
