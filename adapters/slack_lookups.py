@@ -90,9 +90,6 @@ class SlackLookups:
                     try:
                         return await self._find_posted(lookup, channel, delivery_id, thread, window)
                     except SlackError as exc:
-                        if exc.code == "not_in_channel":
-                            self._public_unreadable(channel, delivery_id)
-                            return None
                         if not _dm_unreadable(channel, exc):
                             raise
                         self._dm_unreadable(channel, delivery_id, exc)
@@ -119,25 +116,6 @@ class SlackLookups:
             channel,
             delivery_id,
             exc.needed or "im:history/mpim:history",
-        )
-
-    def _public_unreadable(self, channel: str, delivery_id: int) -> None:
-        """A public channel the app posts in without being in it (chat:write.public, as
-        docs/slack.md allows) cannot be read: pausing it blamed a channel that works, so
-        the alert is sent again, unseen, as in a DM the app may not read."""
-        if channel in self._unreadable_told:
-            log.info(
-                "slack.channel_unreadable channel=%s delivery=%d: sent again", channel, delivery_id
-            )
-            return
-        self._unreadable_told.add(channel)
-        log.warning(
-            "slack.channel_unreadable channel=%s delivery=%d: the app posts in this public "
-            "channel without being in it, so whether an alert whose answer was lost got "
-            "through cannot be checked; it is sent again and may show twice. "
-            "/invite @wirewatch there to stop this",
-            channel,
-            delivery_id,
         )
 
     async def _find_posted(

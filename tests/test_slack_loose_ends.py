@@ -212,33 +212,6 @@ async def test_a_channel_the_app_may_not_read_is_still_paused_rather_than_posted
     assert len(env.stub.posts(NEWS)) == 2
 
 
-async def test_a_send_in_doubt_in_a_public_channel_the_app_never_joined_is_sent_again(
-    tmp_path: Path, feed_server: FeedServer, caplog: pytest.LogCaptureFixture
-) -> None:
-    # Public channels need no invitation (chat:write.public), but the app may not read one
-    # it is not in: after one lost answer (a 503) the lookup met not_in_channel, taken as
-    # the channel's fault: it was paused, its alerts held, and moderators told to
-    # /invite @wirewatch, though posting there worked all along.
-    caplog.set_level(logging.INFO)
-    async with slack_env(tmp_path) as env:
-        env.stub.add_channel("C0PUB", "public", member=False)
-        feed_server.serve("/feed", TWO_STORIES)
-        assert "now gets" in await env.command("subscribe troop-deployments", channel="C0PUB")
-        env.stub.lose_response("chat.postMessage", "503")
-        await env.command(f"feeds add {feed_server.url('/feed')}")
-        await poll_once(env.rt)
-        _due_now(env.rt.db)
-        await deliver_pending(env.rt.db, env.rt.adapters)
-        [sub] = subscriptions(env.rt.db, "slack:C0PUB")
-        assert sub.paused_reason is None
-        assert [row[0] for row in _rows(env.rt.db)] == ["sent", "sent"]
-        assert len(env.stub.posts("C0PUB")) == 3  # the one in doubt sent again: it may show twice
-    warned = [
-        r.getMessage() for r in caplog.records if "slack.channel_unreadable" in r.getMessage()
-    ]
-    assert len(warned) == 1 and "C0PUB" in warned[0] and "/invite @wirewatch" in warned[0]
-
-
 def test_the_manifest_asks_the_history_scopes_of_direct_messages() -> None:
     manifest = yaml.safe_load((ROOT / "config/slack-manifest.yml").read_text())
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
