@@ -96,6 +96,7 @@ class SlackAdapter(SlackCommands, SlackLookups):
         self._verifier = SignatureVerifier(signing_secret) if signing_secret else None
         self._commands: CommandRunner | None = None
         self._socket: AsyncSocketModeHandler | None = None
+        self._connecting: asyncio.Task[None] | None = None  # Socket Mode's first connection
         self._session: aiohttp.ClientSession | None = None
         self._pacer = _Pacer(pace)
         self._history = HistoryReader(self._call)
@@ -123,12 +124,27 @@ class SlackAdapter(SlackCommands, SlackLookups):
         socket up."""
         if self.client.session is None or self.stopped_by:
             return False
-        return self._socket is not None if self._app_token and self._commands else True
+        return self._socket_up() if self._app_token and self._commands else True
+
+    def _socket_up(self) -> bool:
+        """The Socket Mode connection is open. slack_sdk reconnects a dropped one by itself,
+        and while it cannot (Slack unreachable, the app token revoked: retried for good)
+        no command or button click reaches wirewatch; /readyz said "ok" all along."""
+        session = self._socket.client.current_session if self._socket else None
+        return session is not None and not session.closed
 
     @property
     def down_reason(self) -> str:
         """Why the adapter is not connected, for /readyz ("" when unknown or connected)."""
-        return self.stopped_by or ""
+        if self.stopped_by or self.connected:
+            return self.stopped_by or ""
+        if self._socket is not None:
+            return (
+                "reconnecting: the Socket Mode connection is down, so /wirewatch and the "
+                "buttons fail (alerts still go out); invalid_auth in the log: check "
+                "SLACK_APP_TOKEN"
+            )
+        return ""
 
     @property
     def mode(self) -> str:
@@ -147,9 +163,34 @@ class SlackAdapter(SlackCommands, SlackLookups):
             )
             self.client.session = self._session
         if self._app_token and commands is not None:
+            await self._check_app_token(self._app_token)
             self._socket = AsyncSocketModeHandler(self.app, self._app_token)
-            await self._socket.connect_async()
+            # In the background: slack_sdk asks Slack again every 10 s until it answers, and
+            # a start held that long polled nothing, posted nothing and ignored SIGTERM.
+            self._connecting = asyncio.create_task(
+                self._socket.connect_async(), name="slack-socket-mode"
+            )
         log.info("slack.started mode=%s api=%s", self.mode, self.client.base_url)
+
+    async def _check_app_token(self, token: str) -> None:
+        """A ConfigError when Slack refuses the app-level token itself (revoked, mistyped,
+        lacking connections:write), which slack_sdk would take as passing and ask again
+        about for good. Slack unreachable or failing is left to the background connection."""
+        try:
+            await self.client.apps_connections_open(app_token=token)
+        except SlackApiError as exc:
+            data = exc.response.data if isinstance(exc.response.data, dict) else {}
+            error = str(data.get("error") or "")
+            if error in (*TOKEN_REFUSED, "missing_scope", "not_allowed_token_type"):
+                raise ConfigError(
+                    [
+                        f"SLACK_APP_TOKEN: Slack refuses this app-level token ({error}): "
+                        "generate one under Basic Information → App-Level Tokens, with "
+                        "connections:write, and restart"
+                    ]
+                ) from None
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            pass
 
     async def stop(self, grace: float = 5.0) -> None:
         """Let commands in progress finish (briefly), then disconnect."""
@@ -158,6 +199,10 @@ class SlackAdapter(SlackCommands, SlackLookups):
             for task in late:
                 task.cancel()
         self._commands = None
+        if self._connecting is not None:
+            self._connecting.cancel()
+            await asyncio.gather(self._connecting, return_exceptions=True)
+            self._connecting = None
         if self._socket is not None:
             with suppress(Exception):  # already gone is fine when stopping
                 await self._socket.close_async()
@@ -332,10 +377,19 @@ class SlackAdapter(SlackCommands, SlackLookups):
             raise DeliveryError(
                 f"Slack {method}: {type(exc).__name__}: {exc}", maybe_posted=True
             ) from None
+        if self.stopped_by:
+            self._token_taken(method)
         return dict(response.data) if isinstance(response.data, dict) else {}
 
+    def _token_taken(self, method: str) -> None:
+        """Slack took the token it had refused (it has refused good ones during its own
+        incidents): /healthz and /readyz said "restart" for good while alerts went out."""
+        log.warning("slack.token_accepted_again method=%s after: %s", method, self.stopped_by)
+        self.stopped_by = None
+
     def _token_refused(self, error: str) -> DeliveryError:
-        """The token is refused: said once in the log, then each alert waits on disk."""
+        """The token is refused: said once in the log, then each alert waits on disk (asked
+        again each TOKEN_WAIT: a refusal Slack takes back turns health green again)."""
         if self.stopped_by is None:
             log.error("slack.token_refused error=%s: fix SLACK_BOT_TOKEN and restart", error)
         self.stopped_by = f"Slack {error}: {PERMANENT[error]}"

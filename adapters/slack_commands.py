@@ -61,6 +61,7 @@ class SlackCommands:
     _commands: CommandRunner | None
     _running: set[asyncio.Future[Reply]]
     _call: Callable[..., Awaitable[dict[str, Any]]]
+    stopped_by: str | None
 
     def routes(self) -> list[web.RouteDef]:
         """POST /slack/events, for the aiohttp application that owns the HTTP port.
@@ -194,8 +195,9 @@ class SlackCommands:
 
     async def _cannot_post(self, channel: str) -> str:
         """Why alerts could not be posted in `channel` (conversations.info): a private one
-        or a DM the app is not in, or an archived one; "" when they can, or when Slack could
-        not say (an install without channels:read): subscribing then stays possible."""
+        or a DM the app is not in, or an archived one; "" when they can (a DM Slack shows
+        the app is one it is in), or when Slack could not say (an install without
+        channels:read): subscribing then stays possible."""
         try:
             data = await self._call("conversations_info", channel=channel)
         except DeliveryError as exc:
@@ -206,6 +208,9 @@ class SlackCommands:
         info = data.get("channel") or {}
         if info.get("is_archived"):
             return "the channel is archived"
+        if info.get("is_im") or info.get("is_mpim"):
+            # Slack shows the app only the DMs it is in, and says no is_member of any.
+            return ""
         public = info.get("is_channel") and not info.get("is_private")
         return "" if info.get("is_member") or public else NOT_INVITED
 
@@ -222,9 +227,17 @@ class SlackCommands:
         return bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
 
     async def _on_uninstalled(self, event: dict[str, Any]) -> None:
-        log.error(
-            "slack.uninstalled event=%s: alerts will fail until the app is reinstalled",
-            event.get("type"),
+        """The app was removed, or its bot token revoked (tokens_revoked also names user
+        tokens alone): /healthz and /readyz say so now, not when an alert next meets the
+        refusal, which on a quiet topic could be days later."""
+        kind = str(event.get("type"))
+        if kind == "tokens_revoked" and not (event.get("tokens") or {}).get("bot"):
+            log.info("slack.tokens_revoked bot=none: the bot token stands")
+            return
+        log.error("slack.uninstalled event=%s: alerts will fail until the app is reinstalled", kind)
+        self.stopped_by = (
+            f"Slack {kind}: the app was removed or its bot token revoked (reinstall it, put "
+            "its bot token in SLACK_BOT_TOKEN and restart)"
         )
 
 

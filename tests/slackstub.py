@@ -98,6 +98,7 @@ class Channel:
     archived: bool = False
     messages: list[dict[str, Any]] = field(default_factory=list)
     private: bool = False  # unseen by the app until invited; public ones take chat:write.public
+    kind: str = "channel"  # or "im" (a DM with the app), "mpim" (a group DM it is in)
 
 
 @dataclass
@@ -151,8 +152,10 @@ class SlackStub:
         member: bool = True,
         archived: bool = False,
         private: bool = False,
+        kind: str = "channel",
     ) -> Channel:
-        self.channels[id] = Channel(id, name, member, archived, private=private)
+        """`kind` "im": the app's direct message with a user; "mpim": a group DM with it."""
+        self.channels[id] = Channel(id, name, member, archived, private=private, kind=kind)
         return self.channels[id]
 
     def add_user(self, id: str, *, admin: bool = False, owner: bool = False) -> None:
@@ -375,6 +378,12 @@ class SlackStub:
                 future.set_result(data.get("payload") or {})
         return ws
 
+    async def drop_socket(self) -> None:
+        """Slack closes the Socket Mode connection (the client is to reconnect by itself)."""
+        self._socket_ready.clear()
+        if self._socket is not None:
+            await self._socket.close()
+
     async def socket_command(
         self, text: str, *, user: str, channel: str, response_url: str
     ) -> dict[str, Any]:
@@ -454,6 +463,30 @@ class SlackStub:
         channel = self.channels.get(args.get("channel", ""))
         if channel is None or (channel.private and not channel.member):
             raise _ApiError("channel_not_found")
+        if channel.kind == "im":  # Slack's IM object: no is_member, is_channel, is_private
+            return {
+                "channel": {
+                    "id": channel.id,
+                    "created": 1700000000,
+                    "is_im": True,
+                    "is_org_shared": False,
+                    "user": "U0PERSON",
+                    "is_user_deleted": False,
+                    "priority": 0,
+                }
+            }
+        if channel.kind == "mpim":  # Slack's MPIM object, likewise
+            return {
+                "channel": {
+                    "id": channel.id,
+                    "name": "mpdm-u0person--wirewatch-1",
+                    "is_mpim": True,
+                    "is_group": False,
+                    "created": 1700000000,
+                    "creator": "U0PERSON",
+                    "members": ["U0PERSON", BOT_USER],
+                }
+            }
         return {
             "channel": {
                 "id": channel.id,
@@ -613,6 +646,23 @@ def signed_action(
     return _signed(
         urllib.parse.urlencode({"payload": json.dumps(payload)}).encode(), secret, timestamp
     )
+
+
+def signed_event(
+    event: dict[str, Any], *, secret: str = SIGNING_SECRET
+) -> tuple[bytes, dict[str, str]]:
+    """An Events API POST (`event_callback` JSON around `event`), signed the way Slack signs it."""
+    envelope = {
+        "token": "legacy-verification-token",
+        "team_id": TEAM,
+        "api_app_id": "A0WIRE",
+        "type": "event_callback",
+        "event": event,
+        "event_id": f"Ev{time.monotonic_ns()}",
+        "event_time": int(time.time()),
+    }
+    body, headers = _signed(json.dumps(envelope).encode(), secret, None)
+    return body, {**headers, "Content-Type": "application/json"}
 
 
 def _signed(body: bytes, secret: str, timestamp: int | None) -> tuple[bytes, dict[str, str]]:

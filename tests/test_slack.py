@@ -259,6 +259,27 @@ async def test_subscribe_where_the_app_cannot_post_asks_for_an_invitation(tmp_pa
         assert len(env.stub.calls_to("conversations.info")) == 4  # subscribe alone asks
 
 
+async def test_subscribe_in_a_direct_message_with_the_app_is_taken_and_alerted_there(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """The app's own DM (its Messages tab) and a group DM it is in: Slack's conversations.info
+    says `is_im` / `is_mpim` and no `is_member` (only channels have it), and `subscribe`
+    there was refused with "the app is not in this conversation: /invite @wirewatch" (no
+    one can invite an app into its own DM). A DM between people is still refused."""
+    async with slack_env(tmp_path) as env:
+        env.stub.add_channel("D0APP", "dm", kind="im")
+        env.stub.add_channel("G0GROUP", "group", kind="mpim")
+        for where in ("D0APP", "G0GROUP"):
+            assert "now gets" in await env.command("subscribe troop-deployments", channel=where)
+        between_people = await env.command("subscribe troop-deployments", channel="D0PEOPLE")
+        assert "/invite @wirewatch" in between_people
+        feed_server.serve("/feed", NK_FEED)
+        await env.command(f"feeds add {feed_server.url('/feed')}", channel="D0APP")
+        await poll_once(env.rt)
+        assert len(env.stub.posts("D0APP")) == 1 and len(env.stub.posts("G0GROUP")) == 1
+        assert [s.channel for s in subscriptions(env.rt.db)] == ["slack:D0APP", "slack:G0GROUP"]
+
+
 # -- the whole path: chat setup, poll, alerts ---------------------------------------------
 
 

@@ -5,6 +5,7 @@ Each test here failed before its fix (see the commit that added it)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from bot.readiness import broken
 from bot.send_errors import FAULT_ATTEMPTS
 from bot.store import subscriptions
 from tests.feedserver import FeedServer
+from tests.slackstub import signed_event
 from tests.test_commands import NK_TITLE, rss
 from tests.test_discord import alert
 from tests.test_slack import MOD, NEWS, slack_env
@@ -135,3 +137,51 @@ async def test_an_expired_token_is_the_token_s_fault_not_the_channel_s(tmp_path:
             await env.adapter.post_alert(NEWS, alert(61, channel=f"slack:{NEWS}"))
         assert not expired.value.permanent and expired.value.retry_after
         assert "token_expired" in broken(env.rt.adapters)
+
+
+async def test_a_token_slack_refused_once_then_takes_again_turns_health_green_again(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    # One invalid_auth (Slack has answered so during its own incidents) set /healthz and
+    # /readyz to 503 "stopped for good ... restart" until a restart, though the alert was
+    # sent at its next try a minute later and every one after it went out.
+    async with slack_env(tmp_path) as env:
+        feed_server.serve("/feed", TWO_STORIES)
+        await env.command("subscribe troop-deployments")
+        env.stub.fail("chat.postMessage", error="invalid_auth")
+        await env.command(f"feeds add {feed_server.url('/feed')}")
+        await poll_once(env.rt)
+        assert "invalid_auth" in broken(env.rt.adapters)
+        env.rt.db.execute("UPDATE deliveries SET next_attempt = ?", [iso(utcnow())])
+        await poll_once(env.rt)
+        statuses = [r[0] for r in env.rt.db.execute("SELECT status FROM deliveries")]
+        assert statuses == ["sent", "sent"]
+        assert broken(env.rt.adapters) == "" and env.adapter.connected
+
+
+async def test_the_app_uninstalled_turns_health_red_at_once(tmp_path: Path) -> None:
+    # Slack tells the app it was removed (app_uninstalled, or tokens_revoked naming the bot):
+    # that was logged only, and /healthz and /readyz said ok until an alert next met the
+    # refusal, which on a quiet topic could be days later.
+    async with slack_env(tmp_path) as env:
+        user_only = {"type": "tokens_revoked", "tokens": {"oauth": ["U0ADMIN"], "bot": []}}
+        assert (await env.post(*signed_event(user_only))).status == 200
+        await asyncio.sleep(0.3)  # its listener has run
+        assert broken(env.rt.adapters) == "" and env.adapter.connected
+        assert (await env.post(*signed_event({"type": "app_uninstalled"}))).status == 200
+        await _handled(env)
+        assert "app_uninstalled" in broken(env.rt.adapters)
+        assert not env.adapter.connected and "reinstall" in env.adapter.down_reason
+    async with slack_env(tmp_path) as env:
+        bot = {"type": "tokens_revoked", "tokens": {"bot": ["U0BOT"]}}
+        assert (await env.post(*signed_event(bot))).status == 200
+        await _handled(env)
+        assert "tokens_revoked" in broken(env.rt.adapters)
+
+
+async def _handled(env) -> None:
+    """bolt runs an event's listener after the ack: until it sets a reason, or 2 s."""
+    for _ in range(40):
+        if env.adapter.stopped_by:
+            return
+        await asyncio.sleep(0.05)
