@@ -24,6 +24,7 @@ import pytest
 import time_machine
 from apscheduler.events import EVENT_JOB_SUBMITTED
 
+from bot import db as dbmod
 from bot.clock import parse_iso, utcnow
 from bot.commands import Commands, Invocation
 from bot.errors import DeliveryError, FetchError
@@ -85,14 +86,26 @@ def clock() -> Iterator[time_machine.Coordinates]:
         yield traveller
 
 
-def _settings(tmp_path: Path, feed_server) -> Settings:
-    """One feed, polled every 10 s, alerted to the console."""
+def _settings(tmp_path: Path, feed_server, interval: float = 10) -> Settings:
+    """One feed, polled every `interval` seconds, alerted to the console."""
     return make_settings(
         tmp_path / "w.db",
         [("Wire", feed_server.url("/wire"))],
         articles={"fetch": False},
-        poll_interval="10s",
+        poll_interval=f"{interval:g}s",
     )
+
+
+# The interval of the tests that wait for the feed's next poll after a step back: it is what
+# they wait, and a step kept wrong leaves the poll an hour away at any interval. The config's
+# floor (10 s, politeness to real outlets) lowered for them: the feed is our own server.
+QUICK = 4.0
+
+
+@pytest.fixture
+def quick(monkeypatch: pytest.MonkeyPatch) -> float:
+    monkeypatch.setattr("bot.settings.MIN_INTERVAL", QUICK)
+    return QUICK
 
 
 @asynccontextmanager
@@ -115,23 +128,23 @@ def _titles(console: Console) -> list[str]:
 
 
 async def test_after_a_step_back_of_an_hour_the_feed_is_still_polled(
-    tmp_path, feed_server, caplog, clock
+    tmp_path, feed_server, caplog, clock, quick
 ):
     caplog.set_level(logging.INFO)
     feed_server.serve("/wire", _rss(1, datetime.now(UTC)))
-    async with _running(_settings(tmp_path, feed_server)) as (rt, console):
+    async with _running(_settings(tmp_path, feed_server, quick)) as (rt, console):
         assert await _until(lambda: len(console.alerts()) == 1, 20)
         clock.shift(-HOUR)
         feed_server.serve("/wire", _rss(2, datetime.now(UTC) + HOUR))  # the outlet's clock
         stepped = time.monotonic()
-        # The feed's 10 s interval, a tick or two: not the hour the step took away.
+        # The feed's interval, a tick or two: not the hour the step took away.
         assert await _until(lambda: len(console.alerts()) == 2, 20), _titles(console)
         took = time.monotonic() - stepped
         (next_poll,) = rt.db.execute("SELECT next_poll FROM feeds").fetchone()
         ahead = parse_iso(next_poll) - utcnow()
     assert _titles(console) == REPORTS[:2]
     assert took < 15
-    assert ahead <= timedelta(seconds=12)  # its own interval away, not an hour more
+    assert ahead <= timedelta(seconds=quick + 2)  # its own interval away, not an hour more
     assert any("clock.stepped by=-3600s" in r.getMessage() for r in caplog.records)
 
 
@@ -173,10 +186,10 @@ async def test_a_step_forward_posts_nothing_twice_and_drops_nothing_fresh(
 
 
 async def test_a_step_back_while_the_bot_was_stopped_does_not_hold_the_feeds(
-    tmp_path, feed_server, caplog, clock
+    tmp_path, feed_server, caplog, clock, quick
 ):
     caplog.set_level(logging.INFO)
-    settings = _settings(tmp_path, feed_server)
+    settings = _settings(tmp_path, feed_server, quick)
     feed_server.serve("/wire", _rss(1, datetime.now(UTC)))
     async with _running(settings) as (_, console):
         assert await _until(lambda: len(console.alerts()) == 1, 20)
@@ -270,13 +283,14 @@ async def test_a_step_kept_while_running_is_not_kept_again_by_the_next_start(
 
 
 async def test_a_step_back_met_by_a_busy_database_is_kept_once_it_is_free(
-    tmp_path, feed_server, caplog, clock
+    tmp_path, feed_server, caplog, clock, quick, monkeypatch
 ):
     """Another process (a backup, `wirewatch feeds add`) holds the write lock longer than
     the bot waits for it, just as the clock steps back: the step used to be forgotten, the
     scheduler's jobs and the feed's next poll left an hour away."""
     caplog.set_level(logging.INFO)
-    settings = _settings(tmp_path, feed_server)
+    monkeypatch.setattr(dbmod, "BUSY_TIMEOUT_MS", 500)  # the 5 s the step's write waits
+    settings = _settings(tmp_path, feed_server, quick)
     feed_server.serve("/wire", _rss(1, datetime.now(UTC)))
     async with _running(settings) as (_, console):
         assert await _until(lambda: len(console.alerts()) == 1, 20)

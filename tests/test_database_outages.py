@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
+from collections.abc import Callable
 
 import pytest
 
-from bot.db import BUSY_TIMEOUT_MS
+from bot import db as dbmod
 from bot.feed_store import active_feeds
-from bot.loop import run_forever
+from bot.loop import OUTBOX_TICK, run_forever
 from bot.pipeline import poll_many
 from tests.feedserver import FeedServer
 from tests.runtime import console_runtime, make_settings, recent
@@ -38,10 +40,22 @@ def _rss() -> str:
     )
 
 
+async def _until(done: Callable[[], bool], within: float) -> bool:
+    """Whether `done()` came true within `within` seconds."""
+    deadline = time.monotonic() + within
+    while not done():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
 async def test_a_database_locked_by_another_process_is_said_in_one_line_and_loses_nothing(
-    tmp_path, feed_server: FeedServer, caplog
+    tmp_path, feed_server: FeedServer, caplog, monkeypatch
 ) -> None:
     caplog.set_level(logging.INFO)
+    # A write waits 0.5 s for the lock, not the bot's 5 s: the ticks meet it sooner, alike.
+    monkeypatch.setattr(dbmod, "BUSY_TIMEOUT_MS", 500)
     feed_server.serve("/wire", _rss())
     settings = make_settings(tmp_path / "w.db", [("Wire", feed_server.url("/wire"))])
     async with console_runtime(settings) as (rt, console):
@@ -51,16 +65,24 @@ async def test_a_database_locked_by_another_process_is_said_in_one_line_and_lose
         stop = asyncio.Event()
         runner = asyncio.create_task(run_forever(rt, stop, grace=0.5))
         try:
-            await asyncio.sleep(BUSY_TIMEOUT_MS / 1000 + 2.5)  # a few ticks meet the lock
+            # A few ticks meet the lock.
+            assert await _until(lambda: len(_failed(caplog, crashed=True)) >= 3, 30)
             assert console.alerts() == []
             other.execute("COMMIT")
-            await asyncio.sleep(5.0)  # two ticks: one sends, the next would send twice
+            assert await _until(lambda: len(console.alerts()) >= len(TITLES), 20)
+            await asyncio.sleep(OUTBOX_TICK + 1.0)  # the tick after the one that sent
         finally:
             stop.set()
             await asyncio.wait_for(runner, timeout=10)
             other.close()
     assert sorted(a["title"] for a in console.alerts()) == sorted(TITLES)
-    failed = [r for r in caplog.records if r.getMessage().startswith("job.failed")]
+    failed = _failed(caplog)
     assert failed and all("is locked" in r.getMessage() for r in failed)
     assert all(r.exc_info is None for r in failed)
     assert not [r for r in caplog.records if "job.crashed" in r.getMessage()]
+
+
+def _failed(caplog: pytest.LogCaptureFixture, *, crashed: bool = False) -> list[logging.LogRecord]:
+    """The jobs' failures logged (with `crashed`, their crashes as well)."""
+    said = ("job.failed", "job.crashed") if crashed else ("job.failed",)
+    return [r for r in caplog.records if r.getMessage().startswith(said)]

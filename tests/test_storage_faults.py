@@ -145,15 +145,18 @@ async def test_a_write_lock_held_elsewhere_fails_cleanly_and_the_next_poll_recov
 
 @pytest.mark.slow
 async def test_a_locked_database_at_startup_is_named_and_the_retry_works(
-    tmp_path, feed_server, capfd
+    tmp_path, feed_server, capfd, monkeypatch
 ):
+    from bot import db as dbmod
+
+    monkeypatch.setattr(dbmod, "BUSY_TIMEOUT_MS", 500)  # the default 5 s wait, shortened
     feed_server.serve("/rss", FEED)
     argv = ["poll", "--once", "--json", "--config", str(_config(tmp_path, feed_server.url("/rss")))]
     assert await asyncio.to_thread(main, argv) == 0  # creates the database
     capfd.readouterr()
     feed_server.serve("/rss", FEED.replace("<guid>g0<", "<guid>lv<").replace("Poland", "Latvia"))
     with write_lock_held_elsewhere(tmp_path / "w.db"):
-        assert await asyncio.to_thread(main, argv) == 1  # after SQLite's 5 s busy wait
+        assert await asyncio.to_thread(main, argv) == 1  # after SQLite's busy wait
         out, err = capfd.readouterr()
     assert out == "" and "is locked by another connection" in err and "Traceback" not in err
     assert await asyncio.to_thread(main, argv) == 0

@@ -15,6 +15,7 @@ bench/loop_stall.py measures the stalls.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import random
 import shutil
@@ -64,17 +65,39 @@ def _words(rng: random.Random, k: int) -> str:
     return " ".join(f"w{rng.randrange(4000)}" for _ in range(k))
 
 
-_BUILT: dict[int, Path] = {}  # count -> a backlog made once per test process, then copied
+_BUILT: dict[int, Path] = {}  # count -> a backlog made once per test run, then copied
 
 
 def _backlog(path: Path, count: int = BACKLOG) -> Path:
     """A database whose console channel has `count` alerts waiting for its digest of topic
     `desk`, three reports to a story; every other one says "said". Made once (2 s at
-    10,000) and copied: the same rows every time, its timestamps those of the first."""
+    10,000, and its priming 3-4 s) and copied: the same rows every time, its timestamps
+    those of the first."""
     if count not in _BUILT:
-        _BUILT[count] = _primed(_build_backlog(Path(tempfile.mkdtemp()) / "backlog.db", count))
+        _BUILT[count] = _made_once(path, count)
     shutil.copyfile(_BUILT[count], path)
     return path
+
+
+def _made_once(path: Path, count: int) -> Path:
+    """The backlog of `count`, made by whichever pytest-xdist worker first needs it, in the
+    folder the run's workers share (the parent of each one's `popen-gwN` under `path`); the
+    other worker waits for it rather than making its own (with the tests spread over both
+    workers, both needed the 10,000: 10 s of making twice, on a loaded machine). Without
+    xdist, or outside its folders, made here."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    shared = next((p.parent for p in path.parents if p.name == f"popen-{worker}"), None)
+    if worker is None or shared is None:
+        return _primed(_build_backlog(Path(tempfile.mkdtemp()) / "backlog.db", count))
+    made = shared / f"backlog-{count}.db"
+    with open(shared / f"backlog-{count}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # let go when the file closes
+        if not made.exists():
+            making = shared / f"backlog-{count}.{worker}.db"
+            making.unlink(missing_ok=True)  # a making cut short (its test failed)
+            _primed(_build_backlog(making, count))
+            making.rename(made)
+    return made
 
 
 # A start's index load, run once on the made backlog: it stores the items' story terms, as it
