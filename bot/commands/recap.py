@@ -14,7 +14,6 @@ Deliberately not here: a digest's text and bookkeeping (bot.digest), the recap's
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -24,7 +23,7 @@ from bot.commands.echo import one_line, shown, when
 from bot.commands.grammar import Invocation, Reply
 from bot.commands.lookups import bad_option, read_page
 from bot.commands.subscriptions import next_digest
-from bot.commands.switches import read_duration
+from bot.commands.switches import read_duration, two_durations
 from bot.digest import ChannelDigest, send_channel
 from bot.durations import format_duration
 from bot.errors import CommandError
@@ -48,9 +47,6 @@ RECAP_STORIES = 50  # lines of a recap's page: on Discord already a dozen messag
 LAST_PAGE = 20
 TITLE_CHARS = 200
 _SINCE_RANGE = "a recap reaches back at least 1m and at most 7d"
-# One word of a window: a number and its unit; units largest first (`1d12h` is one window).
-_WINDOW_PART = re.compile(r"\d+(?:\.\d+)?[smhdw]", re.IGNORECASE)
-_UNIT_ORDER = "wdhms"
 # How a story the channel was not told of is marked (bot.told.STATES).
 _UNTOLD = {
     "waiting": "waiting for the next digest",
@@ -79,9 +75,9 @@ def _window_and_page(rest: str) -> tuple[str, int]:
     window = " ".join(w for w in words if read_page(w) is None)
     if not window:
         raise CommandError("a recap's page needs its window first: `/wirewatch digest 12h page:2`")
-    if _two_windows(window):  # `12h 12h` read as one window of 1d
+    if first := two_durations(window):  # `12h 12h` read as one window of 1d
         raise CommandError(
-            f"one window at a time: `/wirewatch digest {shown(window.split()[0])}` (a window "
+            f"one window at a time: `/wirewatch digest {shown(first)}` (a window "
             "of several parts goes largest first, like `1d12h`)"
         )
     if len(pages) > 1:
@@ -93,17 +89,6 @@ def _window_and_page(rest: str) -> tuple[str, int]:
             "newest stories); for older ones ask for a shorter window, or `/wirewatch search`"
         )
     return window, page
-
-
-def _two_windows(window: str) -> bool:
-    """Whether `window` is two durations typed side by side (`12h 12h`, `30m 1h`), which
-    parse_duration adds up; `1h 30m`, largest first, is one window written in two parts."""
-    units = []
-    for word in window.split():
-        if not _WINDOW_PART.fullmatch(word):
-            return False  # not durations: read_duration says what is wrong
-        units.append(_UNIT_ORDER.index(word[-1].lower()))
-    return any(later <= earlier for earlier, later in zip(units, units[1:], strict=False))
 
 
 async def _send_now(calls: StoreCalls, inv: Invocation) -> str | Reply:
