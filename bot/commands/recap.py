@@ -28,7 +28,6 @@ from bot.digest import ChannelDigest, send_channel
 from bot.durations import format_duration
 from bot.errors import CommandError
 from bot.feedback import KINDS
-from bot.status import channel_waiting
 from bot.store import subscriptions
 from bot.text.clip import clip
 from bot.told import REACH, ToldStory, last_digest, told_since
@@ -46,6 +45,8 @@ RECAP_STORIES = 50  # lines of a recap's page: on Discord already a dozen messag
 # channel, which a shorter window (or `search`) reads better than page:21 would.
 LAST_PAGE = 20
 TITLE_CHARS = 200
+# An alert waiting this long (or past its first try) is stuck, said by a recap (`_unsent`).
+STUCK_AFTER = 60.0
 _SINCE_RANGE = "a recap reaches back at least 1m and at most 7d"
 # How a story the channel was not told of is marked (bot.told.STATES).
 _UNTOLD = {
@@ -230,19 +231,27 @@ def recap(
 
 
 def _unsent(db: Database, channel: str) -> str:
-    """The channel's alerts waiting to be posted (no token for the platform, an outage), as
-    `status` counts them: a recap lists a story once it is told, so without this it said
-    "nothing here" while they waited. "" when none wait. That count alone: `status`'s
-    other counts read the channel's every delivery and every failed one, on the store
-    thread every command waits for (0.85 s with a million deliveries)."""
-    waiting = channel_waiting(db, channel)
-    if not waiting:
+    """The channel's alerts stuck on their way out (no token for the platform, an outage):
+    a recap lists a story once it is told, so without this it said "nothing here" while
+    they waited. Only those past their first try, or waiting (or in flight) over
+    STUCK_AFTER: a fresh alert, or a digest being posted, is seconds from being sent, and
+    "the log says why it cannot post" sent moderators looking for a fault there was not.
+    "" when none are stuck. One read of the open deliveries' index (`deliveries_open`):
+    `status`'s other counts read the channel's every delivery and every failed one, on the
+    store thread every command waits for (0.85 s with a million deliveries)."""
+    before = iso(utcnow() - timedelta(seconds=STUCK_AFTER))
+    stuck = db.execute(
+        "SELECT count(*) FROM deliveries WHERE status IN ('pending', 'claimed') AND "
+        "channel = ? AND (attempts > 0 OR coalesce(claimed_at, created) < ?)",
+        [channel, before],
+    ).fetchone()[0]
+    if not stuck:
         return ""
-    alerts = counted(waiting, "alert")
-    wait = "waits" if waiting == 1 else "wait"
+    alerts = counted(stuck, "alert")
+    have = "has" if stuck == 1 else "have"
     return (
-        f"{alerts} {wait} to be sent here, not posted yet: `/wirewatch status` counts "
-        "them and names the latest failure; wirewatch's log says why it cannot post"
+        f"{alerts} {have} waited over a minute to be sent here, not posted yet: "
+        "`/wirewatch status` names the latest failure; wirewatch's log says why it cannot post"
     )
 
 
