@@ -97,6 +97,8 @@ def sync_config_feeds(
                 or (f.name, f.interval, f.config_url)
                 != (f.row.name, f.row.interval, f.row.config_url)
             ):
-                enabled = {"disabled": 0, "disabled_reason": None}
+                enabled: dict[str, object] = {"disabled": 0, "disabled_reason": None}
+                if f.change == "returning":  # watched afresh, as `add_feed` does (bot.health)
+                    enabled["created"] = now
                 named = {"name": f.name, "interval": f.interval, "config_url": f.config_url}
                 db.table("feeds").update(f.row.id, {**named, **enabled})

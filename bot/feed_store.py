@@ -18,8 +18,11 @@ import sqlite_utils
 from bot.clock import iso, later, utcnow
 from bot.db import write
 from bot.errors import CommandError
-from bot.store import _row
+from bot.store import REMOVED, _row
 from bot.wording import counted
+
+# A feed no longer wanted: by chat's `feeds remove`, or gone from the config file.
+REMOVED_REASONS = ("removed", REMOVED)
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,9 @@ def add_feed(
     with write(db):
         existing = feed_at(db, url)
         if existing:
+            # A removed feed added again is watched afresh: its silence counted from when it
+            # was first stored (bot.health), a year-dead feed re-added was "gone silent" at once.
+            removed = existing.disabled and existing.disabled_reason in REMOVED_REASONS
             db.table("feeds").update(
                 existing.id,
                 {
@@ -93,6 +99,7 @@ def add_feed(
                     "failures": 0,
                     "interval": interval,
                     "next_poll": due,
+                    **({"created": iso(now)} if removed else {}),
                 },
             )
         else:

@@ -22,9 +22,9 @@ from bot.clock import iso, parse_stored, utcnow
 from bot.db import write
 from bot.delivery_rows import mark_failed, mark_retry, retry_delay
 from bot.errors import DeliveryError, Gone
-from bot.gone_channels import gone_key, gone_notice
+from bot.gone_channels import OPS_KEY, gone_key, gone_notice
 from bot.model import Delivery
-from bot.store import add_notice, pause_channel
+from bot.store import LIVE_SUB, queue_notice
 
 # Logged as the outbox, as before it was split: operators' filters and greps name bot.outbox.
 log = logging.getLogger("bot.outbox")
@@ -45,14 +45,24 @@ UNKNOWN_AFRESH = "unknown_since = NULL, unknown_tries = 0"
 
 
 def hold_channel(db: sqlite_utils.Database, channel: str, reason: str, gone: Gone = "") -> None:
-    """A permanent error: pause the channel, keep its backlog on hold, tell moderators once.
+    """A permanent error: pause the channel, keep its backlog on hold, tell moderators once a pause.
     An unknown error's bounds start again once resumed (`met_unknown`): counted through the
     pause, an alert past its tries failed at its first try after it, the pause its patience;
     so did a digest's stories, which wait through it as they are (`bot.digest`).
     `gone`: the channel itself is gone; "fix it, then subscribe again" asked the impossible
     of a deleted one, so its notice says the way out (`bot.gone_channels`)."""
-    pause_channel(db, channel, reason)
     with write(db):
+        # A new pause (the channel was not paused) is told anew: the notices of one before it,
+        # keyed by channel, are cleared, or `queue_notice` would keep the first for good.
+        # A second error in the same pause (a send already under way) tells nothing more;
+        # the pause is on disk, so neither does a restart.
+        if not paused(db, channel):
+            keys = pause_keys(channel)
+            db.execute(f"DELETE FROM notices WHERE key IN ({','.join('?' * len(keys))})", keys)
+        db.execute(
+            f"UPDATE subscriptions SET paused_reason = ? WHERE channel = ? AND {LIVE_SUB}",
+            [reason, channel],
+        )
         db.execute(
             f"UPDATE deliveries SET status = 'held', {UNKNOWN_AFRESH} "
             "WHERE channel = ? AND status = 'pending'",
@@ -63,16 +73,34 @@ def hold_channel(db: sqlite_utils.Database, channel: str, reason: str, gone: Gon
             "WHERE channel = ? AND status = 'digest' AND unknown_tries > 0",
             [channel],
         )
-    if gone:
-        add_notice(db, gone_key(channel), gone_notice(db, channel, reason, gone), channel=channel)
-        return
-    add_notice(
-        db,
-        f"paused:{channel}",
-        f"wirewatch paused alerts to {channel}: {reason}. Fix it, then subscribe again "
-        "to resume; held alerts are kept.",
-        channel=channel,
+        if gone:
+            text = gone_notice(db, channel, reason, gone)
+            queue_notice(db, gone_key(channel), text, channel)
+            return
+        queue_notice(
+            db,
+            f"paused:{channel}",
+            f"wirewatch paused alerts to {channel}: {reason}. Fix it, then subscribe again "
+            "to resume; held alerts are kept.",
+            channel,
+        )
+
+
+def paused(db: sqlite_utils.Database, channel: str) -> bool:
+    """Whether a permanent error paused the channel (and no subscribe has resumed it)."""
+    return (
+        db.execute(
+            "SELECT 1 FROM subscriptions WHERE channel = ? AND paused_reason IS NOT NULL "
+            f"AND {LIVE_SUB} LIMIT 1",
+            [channel],
+        ).fetchone()
+        is not None
     )
+
+
+def pause_keys(channel: str) -> list[str]:
+    """The keys of a pause's notices: the channel's, a gone channel's and its copy for ops."""
+    return [f"paused:{channel}", gone_key(channel), f"{OPS_KEY}{gone_key(channel)}"]
 
 
 def retry_or_hold(db: sqlite_utils.Database, d: Delivery, exc: DeliveryError, platform: str) -> str:

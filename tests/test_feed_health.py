@@ -265,3 +265,35 @@ async def test_a_feed_announced_silent_at_its_first_poll_stays_silent_until_it_p
     assert announced.count(NOTICE) == 1 and "has gone silent" in announced, announced
     assert NOTICE not in upgraded, upgraded
     assert "SILENT: nothing new for 365d" in listed.text, listed.text
+
+
+async def test_a_removed_feed_added_again_is_watched_afresh(
+    tmp_path: Path, feed_server, capfd
+) -> None:
+    """A feed removed and added again kept its first `feeds.created`: a year-dead feed
+    re-added was "gone silent" at its first poll, as a new one was before. From chat and
+    from the config file alike."""
+    feed_server.serve("/rss", dated_feed(every(60, 10, newest=timedelta(days=365))))
+    url = feed_server.url("/rss")
+    chat = settings_with(tmp_path, url, ops_channel="console", feeds=[])
+    capfd.readouterr()
+    async with console_runtime(chat) as (rt, _):
+        cmds = Commands(rt)
+        assert (await cmds.handle(Invocation("console", "console", "ops", f"feeds add {url}"))).ok
+        assert (
+            await cmds.handle(Invocation("console", "console", "ops", f"feeds remove {url}"))
+        ).ok
+        watched_for(rt.db, 400)  # first stored 400 days ago
+        assert (await cmds.handle(Invocation("console", "console", "ops", f"feeds add {url}"))).ok
+        await poll_once(rt)
+    assert NOTICE not in capfd.readouterr().err
+
+    config = settings_with(tmp_path / "c", url, ops_channel="console")
+    (tmp_path / "c").mkdir()
+    async with console_runtime(config) as (rt, _):
+        await poll_once(rt)
+    async with console_runtime(settings_with(tmp_path / "c", url, feeds=[])) as (rt, _):
+        watched_for(rt.db, 400)  # taken out of the config, for long
+    async with console_runtime(config) as (rt, _):  # and put back
+        await poll_once(rt)
+    assert NOTICE not in capfd.readouterr().err

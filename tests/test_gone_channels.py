@@ -18,6 +18,7 @@ import pytest_asyncio
 
 from bot.cli import main
 from bot.demo.server import serve_demo
+from bot.loop import run_forever
 from bot.poll_cycle import poll_once
 from bot.settings import Settings
 from bot.store import subscriptions
@@ -82,6 +83,43 @@ async def test_a_deleted_discord_channel_s_notice_says_how_to_end_it_and_ops_is_
             notice
         )
         assert "Fix it" not in notice
+
+
+async def test_the_running_bot_tells_ops_of_a_deleted_discord_channel_too(
+    stub: DiscordStub, tmp_path: Path
+) -> None:
+    # The copy for ops_channel is queued by each outbox drain of the running bot
+    # (bot.loop), not only by `wirewatch poll`: a bot that runs for weeks is where a
+    # channel gets deleted, and its ops_channel must hear of it there.
+    ops = _text_channel(stub, "ops")
+    async with serve_demo() as feeds:
+        settings = settings_for(
+            tmp_path,
+            feeds=[{"name": feeds[0].name, "url": feeds[0].url}],
+            subscriptions=[{"topic": "troop-deployments", "channel": f"discord:{stub.alerts}"}],
+            ops_channel=f"discord:{ops}",
+        )
+        async with discord_runtime(stub, settings) as (rt, adapter):
+            await stub.delete_channel(stub.alerts)
+            for _ in range(100):
+                if adapter.client.get_channel(int(stub.alerts)) is None:
+                    break
+                await asyncio.sleep(0.02)
+            stop = asyncio.Event()
+            running = asyncio.create_task(run_forever(rt, stop, grace=1.0))
+            try:
+                for _ in range(400):  # 8 s: a poll, a drain, the notices' next tick
+                    if stub.channel_messages(ops):
+                        break
+                    await asyncio.sleep(0.02)
+            finally:
+                stop.set()
+                await running
+    [told] = stub.channel_messages(ops)
+    [server] = stub.channel_messages(stub.general)
+    for notice in (server["content"], told["content"]):
+        assert f"paused alerts to discord:{stub.alerts}" in notice
+        assert "The channel was deleted, so no one can resume it" in notice
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """Search options typed wrong or left empty (`page:-1`, `outlet:`, `since:`) were searched as
-words; `—channel`, a phone's long dash for `--channel`, was told "search cannot leave words
-out". Each is refused with what to write. Real SQLite, the shared commands as chat runs them."""
+words, `entity:` dropped; `—channel`, a phone's long dash for `--channel`, was told "search
+cannot leave words out", `--channel=C1` searched as words. Each is refused with what to
+write. Real SQLite, the shared commands as chat runs them."""
 
 from __future__ import annotations
 
@@ -21,6 +22,12 @@ ASKED = [
     ("search troops outlet:", "`outlet:`: an outlet is a feed's name, like `outlet:Reuters`"),
     ('search troops outlet:""', '`outlet:""`: an outlet is a feed\'s name'),
     ("search troops since:", "`since:`: since: takes a duration, like `since:7d`"),
+    # Searched without it, unsaid: an editor thought the entity was looked for.
+    ("search troops entity:", "`entity:`: an entity is a name, like `entity:Russia`"),
+    ('search troops entity:""', '`entity:""`: an entity is a name'),
+    # Told "cannot leave words out", and searched as the words `channel` and `C1`.
+    ("search troops \u2014channel=C1", "`\u2014channel=C1` is an option of `wirewatch search`"),
+    ("search troops --channel=C1", "`--channel=C1` is an option of `wirewatch search`"),
     ("search troops \u2014channel C1", "`\u2014channel` is an option of `wirewatch search`"),
     ("search troops \u2013json", "(`--json` with a long dash)"),
     ("digest 12h page:-1", "`page:-1`: a page is a number from 1, like `page:2`"),

@@ -138,17 +138,19 @@ _SINCE = re.compile(r"since:(.+)", re.I)
 # A word to leave out, as search engines take it (`-drill`, a dash a phone made of it too),
 # and an option of the command line's `wirewatch search` typed in chat (`--channel`).
 _LEFT_OUT = re.compile(r"[-\u2010-\u2015\u2212][^\W\d_]\S*")
-_OPTION = re.compile(r"--[^\W\d_][\w-]*")
+_OPTION = re.compile(r"--[^\W\d_][\w-]*(?:=\S*)?")  # `--channel=C1` too
 # The command line's options (`wirewatch search --help`) with the one long dash a phone makes
 # of `--` (`—channel`): an option typed in chat, refused as `--channel` is, not a word to
 # leave out, which "search cannot leave words out" said.
 CLI_OPTIONS = ("channel", "config", "json", "reports", "help")
-_DASHED_OPTION = re.compile(rf"[\u2012-\u2015\u2212]({'|'.join(CLI_OPTIONS)})", re.I)
+_DASHED_OPTION = re.compile(rf"[\u2012-\u2015\u2212]({'|'.join(CLI_OPTIONS)})(?:=\S*)?", re.I)
 # How each search option is written, said when one is typed wrong (`page:-1`) or with
-# nothing after it (`outlet:`): searched as words, those found nothing, or other stories.
+# nothing after it (`outlet:`, `entity:`): searched as words, those found nothing, or other
+# stories (an empty `entity:` was dropped, and the search ran without it).
 _OPTION_FORMS = {
     "page:": "a page is a number from 1, like `page:2`",
     "outlet:": 'an outlet is a feed\'s name, like `outlet:Reuters` or `outlet:"Al Jazeera"`',
+    "entity:": 'an entity is a name, like `entity:Russia` or `entity:"North Korea"`',
     "since:": "since: takes a duration, like `since:7d` (the last 7 days)",
 }
 _Term = tuple[str, str]  # (text, how it was typed: "word", "phrase" or "entity")
@@ -181,7 +183,7 @@ def read_page(word: str) -> int | None:
 
 def bad_option(word: str) -> str | None:
     """Why `word` is refused when it is a search option typed wrong (`page:-1`, `page:`) or
-    with nothing after it (`outlet:`, `since:`), saying what to write; else None."""
+    with nothing after it (`outlet:`, `since:`, `entity:`), saying what to write; else None."""
     name, colon, value = word.partition(":")
     key = name.lower() + colon
     if key not in _OPTION_FORMS or (value and (key != "page:" or _PAGE.fullmatch(word))):
@@ -206,6 +208,8 @@ def search_query(text: str, gazetteer: Gazetteer) -> SearchQuery:
                 raise CommandError(_written(token.group(0), "outlet:"))
             outlet = phrase.strip()
         elif word is None:
+            if prefix and not phrase.strip():  # `entity:""`: no entity named, dropped unsaid
+                raise CommandError(_written(token.group(0), "entity:"))
             if phrase.strip():  # `""` is no words: "nothing stored matches" misled
                 runs.append((phrase, "entity" if prefix else "phrase"))
         elif dashed := _DASHED_OPTION.fullmatch(word):

@@ -14,7 +14,6 @@ Deliberately not here: a digest's text and bookkeeping (bot.digest), the recap's
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -24,12 +23,11 @@ from bot.commands.echo import one_line, shown, when
 from bot.commands.grammar import Invocation, Reply
 from bot.commands.lookups import bad_option, read_page
 from bot.commands.subscriptions import next_digest
-from bot.commands.switches import read_duration
+from bot.commands.switches import read_duration, two_durations
 from bot.digest import ChannelDigest, send_channel
 from bot.durations import format_duration
 from bot.errors import CommandError
 from bot.feedback import KINDS
-from bot.status import channel_waiting
 from bot.store import subscriptions
 from bot.text.clip import clip
 from bot.told import REACH, ToldStory, last_digest, told_since
@@ -47,10 +45,9 @@ RECAP_STORIES = 50  # lines of a recap's page: on Discord already a dozen messag
 # channel, which a shorter window (or `search`) reads better than page:21 would.
 LAST_PAGE = 20
 TITLE_CHARS = 200
+# An alert waiting this long (or past its first try) is stuck, said by a recap (`_unsent`).
+STUCK_AFTER = 60.0
 _SINCE_RANGE = "a recap reaches back at least 1m and at most 7d"
-# One word of a window: a number and its unit; units largest first (`1d12h` is one window).
-_WINDOW_PART = re.compile(r"\d+(?:\.\d+)?[smhdw]", re.IGNORECASE)
-_UNIT_ORDER = "wdhms"
 # How a story the channel was not told of is marked (bot.told.STATES).
 _UNTOLD = {
     "waiting": "waiting for the next digest",
@@ -79,9 +76,9 @@ def _window_and_page(rest: str) -> tuple[str, int]:
     window = " ".join(w for w in words if read_page(w) is None)
     if not window:
         raise CommandError("a recap's page needs its window first: `/wirewatch digest 12h page:2`")
-    if _two_windows(window):  # `12h 12h` read as one window of 1d
+    if first := two_durations(window):  # `12h 12h` read as one window of 1d
         raise CommandError(
-            f"one window at a time: `/wirewatch digest {shown(window.split()[0])}` (a window "
+            f"one window at a time: `/wirewatch digest {shown(first)}` (a window "
             "of several parts goes largest first, like `1d12h`)"
         )
     if len(pages) > 1:
@@ -93,17 +90,6 @@ def _window_and_page(rest: str) -> tuple[str, int]:
             "newest stories); for older ones ask for a shorter window, or `/wirewatch search`"
         )
     return window, page
-
-
-def _two_windows(window: str) -> bool:
-    """Whether `window` is two durations typed side by side (`12h 12h`, `30m 1h`), which
-    parse_duration adds up; `1h 30m`, largest first, is one window written in two parts."""
-    units = []
-    for word in window.split():
-        if not _WINDOW_PART.fullmatch(word):
-            return False  # not durations: read_duration says what is wrong
-        units.append(_UNIT_ORDER.index(word[-1].lower()))
-    return any(later <= earlier for earlier, later in zip(units, units[1:], strict=False))
 
 
 async def _send_now(calls: StoreCalls, inv: Invocation) -> str | Reply:
@@ -245,19 +231,27 @@ def recap(
 
 
 def _unsent(db: Database, channel: str) -> str:
-    """The channel's alerts waiting to be posted (no token for the platform, an outage), as
-    `status` counts them: a recap lists a story once it is told, so without this it said
-    "nothing here" while they waited. "" when none wait. That count alone: `status`'s
-    other counts read the channel's every delivery and every failed one, on the store
-    thread every command waits for (0.85 s with a million deliveries)."""
-    waiting = channel_waiting(db, channel)
-    if not waiting:
+    """The channel's alerts stuck on their way out (no token for the platform, an outage):
+    a recap lists a story once it is told, so without this it said "nothing here" while
+    they waited. Only those past their first try, or waiting (or in flight) over
+    STUCK_AFTER: a fresh alert, or a digest being posted, is seconds from being sent, and
+    "the log says why it cannot post" sent moderators looking for a fault there was not.
+    "" when none are stuck. One read of the open deliveries' index (`deliveries_open`):
+    `status`'s other counts read the channel's every delivery and every failed one, on the
+    store thread every command waits for (0.85 s with a million deliveries)."""
+    before = iso(utcnow() - timedelta(seconds=STUCK_AFTER))
+    stuck = db.execute(
+        "SELECT count(*) FROM deliveries WHERE status IN ('pending', 'claimed') AND "
+        "channel = ? AND (attempts > 0 OR coalesce(claimed_at, created) < ?)",
+        [channel, before],
+    ).fetchone()[0]
+    if not stuck:
         return ""
-    alerts = counted(waiting, "alert")
-    wait = "waits" if waiting == 1 else "wait"
+    alerts = counted(stuck, "alert")
+    have = "has" if stuck == 1 else "have"
     return (
-        f"{alerts} {wait} to be sent here, not posted yet: `/wirewatch status` counts "
-        "them and names the latest failure; wirewatch's log says why it cannot post"
+        f"{alerts} {have} waited over a minute to be sent here, not posted yet: "
+        "`/wirewatch status` names the latest failure; wirewatch's log says why it cannot post"
     )
 
 

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 MAX_MUTE = 90 * 86400.0
 
 
+# One part of a duration: a number and its unit; a duration's units go largest first.
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_UNIT_ORDER = "wdhms"
 _MUTE_RANGE = "a mute lasts at least 1s and at most 90d"
 # Zero, with a unit or none (`0`, `0s`, `0.0 h`): what someone typing it means is no mute.
 _ZERO = re.compile(
@@ -39,6 +42,11 @@ def mute(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
         raise CommandError("mute needs a DURATION, like 30m, 2h or 1d")
     if _ZERO.fullmatch(rest.strip()):  # told to add a unit, `0s` was then refused too
         raise CommandError("a mute of 0 holds nothing back: `/wirewatch unmute` ends a mute")
+    if first := two_durations(rest):  # `12h 12h` added up: a mute of 1d no one typed
+        raise CommandError(
+            f"one duration at a time: `/wirewatch mute {shown(first)}` (a duration of "
+            "several parts goes largest first, like `1d12h`)"
+        )
     seconds = read_duration(rest, 1, MAX_MUTE, _MUTE_RANGE)
     until = later(seconds)
     now = iso(utcnow())
@@ -62,6 +70,21 @@ def mute(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
         f"muted until {when(until)} ({format_duration(seconds)}){was}; "
         "alerts meanwhile are skipped. `/wirewatch unmute` ends it early"
     )
+
+
+def two_durations(text: str) -> str:
+    """The first of two durations typed together (`12h 12h`, `12h12h`, `30m 1h`), which
+    parse_duration adds up; "" for one (`1h30m`, `1d 12h`: its parts largest first) or for
+    what is no duration at all (read_duration says what is wrong with it)."""
+    words = text.lower().replace(" ", "")
+    parts = _DURATION_PART.findall(words)
+    if not parts or _DURATION_PART.sub("", words):
+        return ""
+    units = [_UNIT_ORDER.index(unit) for _, unit in parts]
+    for i, (earlier, later_) in enumerate(zip(units, units[1:], strict=False)):
+        if later_ <= earlier:
+            return "".join(n + u for n, u in parts[: i + 1])
+    return ""
 
 
 def read_duration(rest: str, least: float, most: float, in_range: str) -> float:
