@@ -86,6 +86,8 @@ _CAPTION_SENTENCE = re.compile(
     r"|^(?:(?:this|a|an) )?(?:video )?(?:frame|screen|video) ?grab\b",
     re.IGNORECASE,
 )
+# A link's own words, not the story's: "Click here for the other sessions."
+_LINK_TEXT = re.compile(r"^(?:click|tap) here\b", re.IGNORECASE)
 # A photo reference inside a story's sentence: "Putin (pictured) said", "the ships (stock image)".
 _PHOTO_REFERENCE = re.compile(
     r"\s*\((?:pictured|(?:file|stock|library|archive) (?:image|photo|picture|pic)s?)\b"
@@ -94,8 +96,16 @@ _PHOTO_REFERENCE = re.compile(
 )
 # A wiki image ("[[Image:Gilad Shalit.jpeg|thumb|Photo of Cpl. Gilad Shalit.") up to its "]]".
 _WIKI_IMAGE = re.compile(r"^\[\[(?:image|file):[^\]]*(?:\]\]|$)", re.IGNORECASE)
-# The Guardian's link at a text's end, "Continue reading...": not a sentence of the story.
-_READ_ON = re.compile(r"\s*(?:Continue reading|Read more)(?:\.\.\.|…)$")
+# The Guardian's link at a text's end, "Continue reading...", and WordPress's after an
+# excerpt's ellipsis, "… Continue reading TITLE": not a sentence of the story. Left in, the
+# latter hid the excerpt's broken-off sentence ("magnets to the bottom a …") from `_unfinished`.
+_READ_ON = re.compile(
+    r"\s*(?:Continue reading|Read more)(?:\.\.\.|…)$"
+    r"|(?:(?<=…)|(?<=\.\.\.)|(?<=\]))\s*(?:Continue reading|Read more|Keep reading)\b.{0,300}$"
+)
+# WordPress's feed footer, a paragraph of its own: "The post TITLE appeared first on SITE."
+# Left in, it was the whole summary of an item whose excerpt has no full stop.
+_WP_FOOTER = re.compile(r"^The post .{1,400} appeared first on .{1,200}$")
 _CAPTION_WORDS = 60  # a caption's length at most, as bot.text.clean.is_caption has it
 _ELLIPSIS_END = re.compile(r"\s*\[?(?:…|\.\.\.)\]?[\"'”’)\]]*$")
 _STOP = frozenset(
@@ -153,7 +163,9 @@ def clean_body(text: str) -> str:
     Plain text only (a feed's cleaned summary, an extracted article): decoding markup again
     would read "A<B and C>D" as a tag and "&lt;" as "<".
     """
-    paragraphs = drop_boilerplate(strip_byline(p.strip()) for p in text.split("\n"))
+    paragraphs = drop_boilerplate(
+        strip_byline(p.strip()) for p in text.split("\n") if not _WP_FOOTER.match(p.strip())
+    )
     return "\n".join(paragraphs)
 
 
@@ -177,7 +189,7 @@ def _story_sentences(text: str) -> list[str]:
                 sentences.extend(caption[:-1])
             start = m.end()
         sentences.extend(split_sentences(paragraph[start:]))
-    return [s for s in sentences if not _CAPTION_SENTENCE.search(s)]
+    return [s for s in sentences if not _CAPTION_SENTENCE.search(s) and not _LINK_TEXT.match(s)]
 
 
 def strip_outlet(title: str) -> str:

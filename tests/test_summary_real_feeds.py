@@ -1,0 +1,58 @@
+"""Alert summaries of real feeds' items (tests/data/real-feeds, see tests/data/SOURCES.md): what
+an editor reads under the headline, read through the parser as a poll reads it."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from bot.feeds.parse import parse_feed
+from bot.model import Entry
+from bot.text.summary import summarize
+
+FEEDS = Path(__file__).resolve().parent / "data" / "real-feeds"
+
+
+@cache
+def entries(name: str) -> tuple[Entry, ...]:
+    body = (FEEDS / f"{name}.xml").read_bytes()
+    return parse_feed(body, feed_url=f"https://feeds.example/{name}").entries
+
+
+def summary_of(name: str, title: str) -> str:
+    (entry,) = (e for e in entries(name) if e.title == title)
+    return summarize(entry.title, entry.summary)
+
+
+def all_summaries() -> list[str]:
+    names = sorted(p.stem for p in FEEDS.glob("feed-*.xml"))
+    return [summarize(e.title, e.summary) for n in names for e in entries(n)]
+
+
+def test_wordpress_footer_is_never_the_summary():
+    # Loud And Quiet's excerpt has no full stop: the footer was the whole summary.
+    assert summary_of("feed-00", "20 Years of Loud And Quiet, and time for something new") == (
+        "Welcome to the new, very clever era of Loud And Quiet – with 50% off for first 100 "
+        "subscribers"
+    )
+    # Boston.com's footer repeated the headline after the story's own sentence.
+    title = "Yes, George Washington led the Siege of Boston. No, he didn’t have wooden teeth."
+    assert summary_of("feed-25", title) == (
+        "Washington never wore wooden dentures, instead using those with ivory, gold, and even "
+        "human teeth."
+    )
+    assert not [s for s in all_summaries() if "appeared first on" in s]
+
+
+def test_wordpress_read_on_link_leaves_the_broken_off_sentence_out():
+    # "… magnets to the bottom a … Continue reading 15mm Wolves": the excerpt's cut sentence
+    # is no longer hidden from the summary's unfinished-sentence rule by the link after it.
+    assert summary_of("feed-05", "15mm Wolves") == (
+        "Got gifted a pack of Copplestone Castings‘ wolves."
+    )
+    # "Click here for the other sessions." is a link's text, not the session's report.
+    assert summary_of("feed-05", "The Keep on Yeoldelands – Session 153").startswith(
+        "Side Expedition 2R 15 Jan 2026 Adventurers: There was more loot"
+    )
+    summaries = all_summaries()
+    assert not [s for s in summaries if "Continue reading" in s or s.startswith("Click here")]
