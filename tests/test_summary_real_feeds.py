@@ -56,3 +56,25 @@ def test_wordpress_read_on_link_leaves_the_broken_off_sentence_out():
     )
     summaries = all_summaries()
     assert not [s for s in summaries if "Continue reading" in s or s.startswith("Click here")]
+
+
+def test_entities_a_feed_escaped_twice_are_read_as_characters():
+    # Blogger's plain-text summaries carry "&nbsp;" and "&amp;" as text (Glass Petal Smoke,
+    # J-F Gagné's MySQL Blog, Real Physics): 120 of them in 42 summaries were shown as such.
+    assert summary_of("feed-03", "Ethyl Maltol Goes to a Cocktail Party").startswith(
+        "Welcome to chemical anthropomorphism, where Ethyl Maltol attends acocktail party, "
+        "meets a candy bar, and tries to help cousin Maltol make friends."
+    )
+    assert "St. Albert the Great & Magic," in summary_of(
+        "feed-23", "St. Albert was Great, but what are we?"
+    )
+    assert not [s for s in all_summaries() if "&nbsp;" in s or "&amp;" in s]
+
+
+def test_markup_a_writer_typed_stays_as_typed():
+    # Decoded once already: "&lt;p&gt;" and "&amp;lt;" here are what an HTML lesson wrote.
+    text = "Write &lt;p&gt; for a paragraph and &amp;lt; for a less-than sign, she said."
+    assert summarize("HTML", text) == text
+    assert summarize("HTML", "Tabs&#9;and&nbsp;&nbsp;spaces and a&#8203;b&#0;, she said.") == (
+        "Tabs and spaces and ab, she said."
+    )

@@ -15,10 +15,12 @@ Deliberately does not paraphrase, translate, or call any model or service.
 
 from __future__ import annotations
 
+import html
 import re
 
 from bot.text.clean import drop_boilerplate
 from bot.text.clip import clip
+from bot.text.invisible import strip_invisible
 from bot.text.wire import strip_byline
 
 MAX_INPUT_CHARS = 30_000  # the key facts are in the lead; the rest of a long article is context
@@ -106,6 +108,13 @@ _READ_ON = re.compile(
 # WordPress's feed footer, a paragraph of its own: "The post TITLE appeared first on SITE."
 # Left in, it was the whole summary of an item whose excerpt has no full stop.
 _WP_FOOTER = re.compile(r"^The post .{1,400} appeared first on .{1,200}$")
+# Entity references a feed escaped twice, left in its decoded text: Blogger's plain-text
+# summaries read "author of&nbsp;The Forgotten Sense", "Smell &amp; Tell". Not "&lt;", "&gt;"
+# or an "&amp;" before a name: decoded once already, those are what a writer typed (an HTML
+# lesson's "&lt;p&gt;"); an "&amp;" between words is an "and".
+_LEFTOVER_ENTITY = re.compile(
+    r"&(?!(?:lt|gt|amp);)[a-zA-Z][a-zA-Z0-9]{1,7};|&#(?:\d{1,7}|[xX][0-9a-fA-F]{1,6});|&amp;(?=\s)"
+)
 _CAPTION_WORDS = 60  # a caption's length at most, as bot.text.clean.is_caption has it
 _ELLIPSIS_END = re.compile(r"\s*\[?(?:…|\.\.\.)\]?[\"'”’)\]]*$")
 _STOP = frozenset(
@@ -125,7 +134,7 @@ def summarize(title: str, text: str, *, max_sentences: int = 3, max_chars: int =
     touches a word (the parser's cut does, and may have halved that word), and kept as the
     outlet wrote it when three dots or a space show the word before them is whole.
     """
-    sentences = _story_sentences(clean_body(text[:MAX_INPUT_CHARS]))
+    sentences = _story_sentences(clean_body(decode_leftover_entities(text[:MAX_INPUT_CHARS])))
     title_words = _content_words(strip_outlet(title))
     # Headlines repeated in the body and subheads are a last resort, never a first choice.
     reporting = [
@@ -155,6 +164,25 @@ def _cut_back(sentence: str, end: re.Match[str]) -> str:
     if end.group()[0] == "…" and " " in body:  # touching the word, as the feed parser cuts
         return clip(body, len(body) - 1)
     return sentence  # "over again..." or "a less ...": the outlet stopped after a whole word
+
+
+def decode_leftover_entities(text: str) -> str:
+    """`text` with the entities a feed escaped twice read as what they stand for (a no-break
+    space as a space): "&nbsp;" is never what a reader should see."""
+    if "&" not in text:
+        return text
+    return "\n".join(
+        " ".join(line.split()) for line in _LEFTOVER_ENTITY.sub(_entity, text).split("\n")
+    )
+
+
+def _entity(m: re.Match[str]) -> str:
+    char = html.unescape(m.group())
+    if char in ("<", ">", "&") and m.group() != "&amp;":
+        return m.group()  # "&#60;": as "&lt;", what was typed
+    if char == "\ufffd":
+        return ""  # "&#0;", a surrogate: no character a writer meant
+    return strip_invisible(char.replace("\xa0", " "))
 
 
 def clean_body(text: str) -> str:
