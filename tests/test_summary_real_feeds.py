@@ -6,9 +6,11 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
+import pytest
+
 from bot.feeds.parse import parse_feed
 from bot.model import Entry
-from bot.text.summary import summarize
+from bot.text.summary import split_sentences, summarize
 
 FEEDS = Path(__file__).resolve().parent / "data" / "real-feeds"
 
@@ -78,3 +80,41 @@ def test_markup_a_writer_typed_stays_as_typed():
     assert summarize("HTML", "Tabs&#9;and&nbsp;&nbsp;spaces and a&#8203;b&#0;, she said.") == (
         "Tabs and spaces and ab, she said."
     )
+
+
+def test_a_quotation_is_never_cut_open_or_shown_half():
+    # Dawn: "“I’ll be involved in those talks, indirectly. And they’ll be very important,”
+    # Trump told reporters" was cut after "indirectly.": a quote opened and never closed.
+    summary = summary_of("feed-24", "Trump says he will be involved indirectly in Iran talks")
+    assert "“I’ll be involved in those talks, indirectly. And they’ll be very important,” " in (
+        summary
+    )
+    # ... and "I tell you: you will not succeed either,” Khamenei said": one closed, never opened.
+    summary = summary_of("feed-24", "Iran FM says agreed with US ‘on guiding principles’ for deal")
+    assert "I tell you" not in summary
+    for text in all_summaries():
+        sentences = split_sentences(text)
+        assert all(s.count("“") <= s.count("”") for s in sentences[:-1]), text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "“We are ready. We leave at dawn,” the general said. He left.",
+            ["“We are ready. We leave at dawn,” the general said.", "He left."],
+        ),
+        (
+            'But the piece "9 Pieces, Sept-Nov. 2020" is good. Enjoy.',
+            ['But the piece "9 Pieces, Sept-Nov. 2020" is good.', "Enjoy."],
+        ),
+        # A quotation running on for sentences, or into the next paragraph, is split as text.
+        (
+            "“One. Two. Three.” Four.",
+            ["“One.", "Two.", "Three.”", "Four."],
+        ),
+        ("“We stay. We fight.\nMore", ["“We stay.", "We fight.", "More"]),
+    ],
+)
+def test_sentences_inside_a_short_quotation_are_one(text, expected):
+    assert split_sentences(text) == expected

@@ -231,11 +231,27 @@ def split_sentences(text: str) -> list[str]:
     for paragraph in text.split("\n"):
         start = 0
         for m in _BOUNDARY.finditer(paragraph):
-            if _is_boundary(paragraph, m):
+            if _is_boundary(paragraph, m) and not _inside_quote(paragraph, start, m):
                 sentences.append(paragraph[start : m.end()].strip())
                 start = m.end()
         sentences.append(paragraph[start:].strip())
     return [s for s in sentences if s]
+
+
+def _inside_quote(paragraph: str, start: int, m: re.Match[str]) -> bool:
+    """True when the full stop falls inside a quotation that closes before the next one:
+    '“I’ll be involved, indirectly. And they’ll be very important,” Trump told reporters.'
+    is one sentence; split, an alert showed a quote opened and never closed. A quotation
+    that runs on for sentences (or into the next paragraph) is split as any text."""
+    said = paragraph[start : m.end()]
+    if said.count("“") > said.count("”"):
+        close = "”"
+    elif said.count('"') % 2:
+        close = '"'
+    else:
+        return False
+    following = _BOUNDARY.search(paragraph, m.end())
+    return close in paragraph[m.end() : following.end() if following else len(paragraph)]
 
 
 def _is_boundary(paragraph: str, m: re.Match[str]) -> bool:
