@@ -118,3 +118,17 @@ def test_a_quotation_is_never_cut_open_or_shown_half():
 )
 def test_sentences_inside_a_short_quotation_are_one(text, expected):
     assert split_sentences(text) == expected
+
+
+def test_related_posts_under_an_excerpt_are_not_the_story():
+    # Spoon & Tamago: "… Tourism hit a record high […]\nRelated posts:\n<three headlines>".
+    # The headlines after the excerpt hid its broken-off sentence; it was shown, cut.
+    summary = summary_of("feed-14", "Duct-Tape Typographer Shuetsu Sato Honored With Design Award")
+    assert summary.endswith(
+        "However, he found it to be an ineffective tool that was ignored by most."
+    )
+    spoon = [summarize(e.title, e.summary) for e in entries("feed-14")]
+    assert not [s for s in spoon if s.endswith("[…]")]
+    assert summarize("Troops", "Troops landed on Monday.\nRelated posts:\nTroops left in May") == (
+        "Troops landed on Monday."
+    )

@@ -108,6 +108,14 @@ _READ_ON = re.compile(
 # WordPress's feed footer, a paragraph of its own: "The post TITLE appeared first on SITE."
 # Left in, it was the whole summary of an item whose excerpt has no full stop.
 _WP_FOOTER = re.compile(r"^The post .{1,400} appeared first on .{1,200}$")
+# The heading of a list of links to other posts, WordPress's "Related posts:" (its plugins
+# put one after every excerpt): the headlines under it are not this story's, and one of them
+# after a cut excerpt hid its broken-off sentence ("images built upon […]") from `_unfinished`.
+_LINK_LIST = re.compile(
+    r"^(?:related|see also|read (?:more|also)|also read|more (?:from|on|stories)"
+    r"|you (?:may|might) also like)\b[^.!?:]{0,40}:$",
+    re.IGNORECASE,
+)
 # Entity references a feed escaped twice, left in its decoded text: Blogger's plain-text
 # summaries read "author of&nbsp;The Forgotten Sense", "Smell &amp; Tell". Not "&lt;", "&gt;"
 # or an "&amp;" before a name: decoded once already, those are what a writer typed (an HTML
@@ -191,9 +199,9 @@ def clean_body(text: str) -> str:
     Plain text only (a feed's cleaned summary, an extracted article): decoding markup again
     would read "A<B and C>D" as a tag and "&lt;" as "<".
     """
-    paragraphs = drop_boilerplate(
-        strip_byline(p.strip()) for p in text.split("\n") if not _WP_FOOTER.match(p.strip())
-    )
+    lines = [p.strip() for p in text.split("\n")]
+    ends = next((i for i, p in enumerate(lines) if _LINK_LIST.match(p)), len(lines))
+    paragraphs = drop_boilerplate(strip_byline(p) for p in lines[:ends] if not _WP_FOOTER.match(p))
     return "\n".join(paragraphs)
 
 
