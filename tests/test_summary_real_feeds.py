@@ -132,3 +132,16 @@ def test_related_posts_under_an_excerpt_are_not_the_story():
     assert summarize("Troops", "Troops landed on Monday.\nRelated posts:\nTroops left in May") == (
         "Troops landed on Monday."
     )
+
+
+def test_one_promo_sentence_does_not_empty_the_summary():
+    # Amit Gawande's excerpt mentions "my newsletter" in its third sentence: the whole
+    # paragraph was read as a newsletter box and the alert had no summary.
+    assert summary_of("feed-09", "Too Polished?") == (
+        "I don’t like blogging platforms that force me to write a title first — something that "
+        "my current platform of choice, Ghost, does. It is funny how I still stick with this "
+        "platform."
+    )
+    # A box that is nothing but promotion stays out, sentence by sentence.
+    box = "Dear readers, we need you. Sign up for our newsletter. Make a donation today."
+    assert summarize("Troops", box) == ""

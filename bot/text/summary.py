@@ -18,7 +18,7 @@ from __future__ import annotations
 import html
 import re
 
-from bot.text.clean import drop_boilerplate
+from bot.text.clean import drop_boilerplate, is_boilerplate, is_caption
 from bot.text.clip import clip
 from bot.text.invisible import strip_invisible
 from bot.text.wire import strip_byline
@@ -142,7 +142,8 @@ def summarize(title: str, text: str, *, max_sentences: int = 3, max_chars: int =
     touches a word (the parser's cut does, and may have halved that word), and kept as the
     outlet wrote it when three dots or a space show the word before them is whole.
     """
-    sentences = _story_sentences(clean_body(decode_leftover_entities(text[:MAX_INPUT_CHARS])))
+    text = decode_leftover_entities(text[:MAX_INPUT_CHARS])
+    sentences = _story_sentences(clean_body(text)) or _story_sentences(clean_body(_unboxed(text)))
     title_words = _content_words(strip_outlet(title))
     # Headlines repeated in the body and subheads are a last resort, never a first choice.
     reporting = [
@@ -191,6 +192,17 @@ def _entity(m: re.Match[str]) -> str:
     if char == "\ufffd":
         return ""  # "&#0;", a surrogate: no character a writer meant
     return strip_invisible(char.replace("\xa0", " "))
+
+
+def _unboxed(text: str) -> str:
+    """`text` with each boilerplate paragraph's sentences on lines of their own, to be judged
+    one by one: a paragraph is boilerplate for one promo sentence in it ("…host my
+    newsletter"), and an item whose text is that paragraph was alerted with no summary.
+    Captions stay whole: their credit is what shows them to be captions."""
+    return "\n".join(
+        "\n".join(split_sentences(p)) if is_boilerplate(p) and not is_caption(p) else p
+        for p in text.split("\n")
+    )
 
 
 def clean_body(text: str) -> str:
