@@ -142,6 +142,14 @@ def test_one_promo_sentence_does_not_empty_the_summary():
         "my current platform of choice, Ghost, does. It is funny how I still stick with this "
         "platform."
     )
+    # The Hill's (eval/corpus/validation.jsonl): the link's words are no summary either.
+    hill = (
+        "Editor’s note: The Hill’s Morning Report is our daily newsletter that dives deep into "
+        "Washington’s agenda. To subscribe, click here or fill out the box below. The 2024 GOP "
+        "primary is heating up The Republican presidential primary season is gaining steam as "
+        "candidates flock to Iowa ahead of what is shaping up to be a..."
+    )
+    assert summarize("The Hill's Morning Report", hill).startswith("The 2024 GOP primary is")
     # A box that is nothing but promotion stays out, sentence by sentence.
     box = "Dear readers, we need you. Sign up for our newsletter. Make a donation today."
     assert summarize("Troops", box) == ""

@@ -88,8 +88,9 @@ _CAPTION_SENTENCE = re.compile(
     r"|^(?:(?:this|a|an) )?(?:video )?(?:frame|screen|video) ?grab\b",
     re.IGNORECASE,
 )
-# A link's own words, not the story's: "Click here for the other sessions."
-_LINK_TEXT = re.compile(r"^(?:click|tap) here\b", re.IGNORECASE)
+# A link's own words, not the story's: "Click here for the other sessions.", "To subscribe,
+# click here or fill out the box below."
+_LINK_TEXT = re.compile(r"\b(?:click|tap) here\b", re.IGNORECASE)
 # A photo reference inside a story's sentence: "Putin (pictured) said", "the ships (stock image)".
 _PHOTO_REFERENCE = re.compile(
     r"\s*\((?:pictured|(?:file|stock|library|archive) (?:image|photo|picture|pic)s?)\b"
@@ -237,7 +238,7 @@ def _story_sentences(text: str) -> list[str]:
                 sentences.extend(caption[:-1])
             start = m.end()
         sentences.extend(split_sentences(paragraph[start:]))
-    return [s for s in sentences if not _CAPTION_SENTENCE.search(s) and not _LINK_TEXT.match(s)]
+    return [s for s in sentences if not _CAPTION_SENTENCE.search(s) and not _LINK_TEXT.search(s)]
 
 
 def strip_outlet(title: str) -> str:
