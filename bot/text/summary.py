@@ -10,6 +10,11 @@ board a plane at Ramstein. (Reuters/John Smith)"), so an item whose text is only
 alerted with its headline alone. A text's unfinished last sentence (cut by the feed parser's
 cap, or by the outlet: "The minister said that…") is left out too.
 
+Blog and CMS furniture is left out here for the same reason (the matcher reads the feed's
+text as stored): WordPress's "The post … appeared first on …" footer, "… Continue reading",
+"Related posts:" lists, "click here" links; and entities a feed escaped twice ("&nbsp;")
+are shown as the characters they stand for.
+
 Deliberately does not paraphrase, translate, or call any model or service.
 """
 
