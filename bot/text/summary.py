@@ -10,15 +10,22 @@ board a plane at Ramstein. (Reuters/John Smith)"), so an item whose text is only
 alerted with its headline alone. A text's unfinished last sentence (cut by the feed parser's
 cap, or by the outlet: "The minister said that…") is left out too.
 
+Blog and CMS furniture is left out here for the same reason (the matcher reads the feed's
+text as stored): WordPress's "The post … appeared first on …" footer, "… Continue reading",
+"Related posts:" lists, "click here" links; and entities a feed escaped twice ("&nbsp;")
+are shown as the characters they stand for.
+
 Deliberately does not paraphrase, translate, or call any model or service.
 """
 
 from __future__ import annotations
 
+import html
 import re
 
-from bot.text.clean import drop_boilerplate
+from bot.text.clean import drop_boilerplate, is_boilerplate, is_caption
 from bot.text.clip import clip
+from bot.text.invisible import strip_invisible
 from bot.text.wire import strip_byline
 
 MAX_INPUT_CHARS = 30_000  # the key facts are in the lead; the rest of a long article is context
@@ -86,6 +93,9 @@ _CAPTION_SENTENCE = re.compile(
     r"|^(?:(?:this|a|an) )?(?:video )?(?:frame|screen|video) ?grab\b",
     re.IGNORECASE,
 )
+# A link's own words, not the story's: "Click here for the other sessions.", "To subscribe,
+# click here or fill out the box below."
+_LINK_TEXT = re.compile(r"\b(?:click|tap) here\b", re.IGNORECASE)
 # A photo reference inside a story's sentence: "Putin (pictured) said", "the ships (stock image)".
 _PHOTO_REFERENCE = re.compile(
     r"\s*\((?:pictured|(?:file|stock|library|archive) (?:image|photo|picture|pic)s?)\b"
@@ -94,8 +104,31 @@ _PHOTO_REFERENCE = re.compile(
 )
 # A wiki image ("[[Image:Gilad Shalit.jpeg|thumb|Photo of Cpl. Gilad Shalit.") up to its "]]".
 _WIKI_IMAGE = re.compile(r"^\[\[(?:image|file):[^\]]*(?:\]\]|$)", re.IGNORECASE)
-# The Guardian's link at a text's end, "Continue reading...": not a sentence of the story.
-_READ_ON = re.compile(r"\s*(?:Continue reading|Read more)(?:\.\.\.|…)$")
+# The Guardian's link at a text's end, "Continue reading...", and WordPress's after an
+# excerpt's ellipsis, "… Continue reading TITLE": not a sentence of the story. Left in, the
+# latter hid the excerpt's broken-off sentence ("magnets to the bottom a …") from `_unfinished`.
+_READ_ON = re.compile(
+    r"\s*(?:Continue reading|Read more)(?:\.\.\.|…)$"
+    r"|(?:(?<=…)|(?<=\.\.\.)|(?<=\]))\s*(?:Continue reading|Read more|Keep reading)\b.{0,300}$"
+)
+# WordPress's feed footer, a paragraph of its own: "The post TITLE appeared first on SITE."
+# Left in, it was the whole summary of an item whose excerpt has no full stop.
+_WP_FOOTER = re.compile(r"^The post .{1,400} appeared first on .{1,200}$")
+# The heading of a list of links to other posts, WordPress's "Related posts:" (its plugins
+# put one after every excerpt): the headlines under it are not this story's, and one of them
+# after a cut excerpt hid its broken-off sentence ("images built upon […]") from `_unfinished`.
+_LINK_LIST = re.compile(
+    r"^(?:related|see also|read (?:more|also)|also read|more (?:from|on|stories)"
+    r"|you (?:may|might) also like)\b[^.!?:]{0,40}:$",
+    re.IGNORECASE,
+)
+# Entity references a feed escaped twice, left in its decoded text: Blogger's plain-text
+# summaries read "author of&nbsp;The Forgotten Sense", "Smell &amp; Tell". Not "&lt;", "&gt;"
+# or an "&amp;" before a name: decoded once already, those are what a writer typed (an HTML
+# lesson's "&lt;p&gt;"); an "&amp;" between words is an "and".
+_LEFTOVER_ENTITY = re.compile(
+    r"&(?!(?:lt|gt|amp);)[a-zA-Z][a-zA-Z0-9]{1,7};|&#(?:\d{1,7}|[xX][0-9a-fA-F]{1,6});|&amp;(?=\s)"
+)
 _CAPTION_WORDS = 60  # a caption's length at most, as bot.text.clean.is_caption has it
 _ELLIPSIS_END = re.compile(r"\s*\[?(?:…|\.\.\.)\]?[\"'”’)\]]*$")
 _STOP = frozenset(
@@ -115,7 +148,8 @@ def summarize(title: str, text: str, *, max_sentences: int = 3, max_chars: int =
     touches a word (the parser's cut does, and may have halved that word), and kept as the
     outlet wrote it when three dots or a space show the word before them is whole.
     """
-    sentences = _story_sentences(clean_body(text[:MAX_INPUT_CHARS]))
+    text = decode_leftover_entities(text[:MAX_INPUT_CHARS])
+    sentences = _story_sentences(clean_body(text)) or _story_sentences(clean_body(_unboxed(text)))
     title_words = _content_words(strip_outlet(title))
     # Headlines repeated in the body and subheads are a last resort, never a first choice.
     reporting = [
@@ -147,13 +181,45 @@ def _cut_back(sentence: str, end: re.Match[str]) -> str:
     return sentence  # "over again..." or "a less ...": the outlet stopped after a whole word
 
 
+def decode_leftover_entities(text: str) -> str:
+    """`text` with the entities a feed escaped twice read as what they stand for (a no-break
+    space as a space): "&nbsp;" is never what a reader should see."""
+    if "&" not in text:
+        return text
+    return "\n".join(
+        " ".join(line.split()) for line in _LEFTOVER_ENTITY.sub(_entity, text).split("\n")
+    )
+
+
+def _entity(m: re.Match[str]) -> str:
+    char = html.unescape(m.group())
+    if char in ("<", ">", "&") and m.group() != "&amp;":
+        return m.group()  # "&#60;": as "&lt;", what was typed
+    if char == "\ufffd":
+        return ""  # "&#0;", a surrogate: no character a writer meant
+    return strip_invisible(char.replace("\xa0", " "))
+
+
+def _unboxed(text: str) -> str:
+    """`text` with each boilerplate paragraph's sentences on lines of their own, to be judged
+    one by one: a paragraph is boilerplate for one promo sentence in it ("…host my
+    newsletter"), and an item whose text is that paragraph was alerted with no summary.
+    Captions stay whole: their credit is what shows them to be captions."""
+    return "\n".join(
+        "\n".join(split_sentences(p)) if is_boilerplate(p) and not is_caption(p) else p
+        for p in text.split("\n")
+    )
+
+
 def clean_body(text: str) -> str:
     """The plain text without byline, captions or boilerplate paragraphs.
 
     Plain text only (a feed's cleaned summary, an extracted article): decoding markup again
     would read "A<B and C>D" as a tag and "&lt;" as "<".
     """
-    paragraphs = drop_boilerplate(strip_byline(p.strip()) for p in text.split("\n"))
+    lines = [p.strip() for p in text.split("\n")]
+    ends = next((i for i, p in enumerate(lines) if _LINK_LIST.match(p)), len(lines))
+    paragraphs = drop_boilerplate(strip_byline(p) for p in lines[:ends] if not _WP_FOOTER.match(p))
     return "\n".join(paragraphs)
 
 
@@ -177,7 +243,7 @@ def _story_sentences(text: str) -> list[str]:
                 sentences.extend(caption[:-1])
             start = m.end()
         sentences.extend(split_sentences(paragraph[start:]))
-    return [s for s in sentences if not _CAPTION_SENTENCE.search(s)]
+    return [s for s in sentences if not _CAPTION_SENTENCE.search(s) and not _LINK_TEXT.search(s)]
 
 
 def strip_outlet(title: str) -> str:
@@ -191,11 +257,27 @@ def split_sentences(text: str) -> list[str]:
     for paragraph in text.split("\n"):
         start = 0
         for m in _BOUNDARY.finditer(paragraph):
-            if _is_boundary(paragraph, m):
+            if _is_boundary(paragraph, m) and not _inside_quote(paragraph, start, m):
                 sentences.append(paragraph[start : m.end()].strip())
                 start = m.end()
         sentences.append(paragraph[start:].strip())
     return [s for s in sentences if s]
+
+
+def _inside_quote(paragraph: str, start: int, m: re.Match[str]) -> bool:
+    """True when the full stop falls inside a quotation that closes before the next one:
+    '“I’ll be involved, indirectly. And they’ll be very important,” Trump told reporters.'
+    is one sentence; split, an alert showed a quote opened and never closed. A quotation
+    that runs on for sentences (or into the next paragraph) is split as any text."""
+    said = paragraph[start : m.end()]
+    if said.count("“") > said.count("”"):
+        close = "”"
+    elif said.count('"') % 2:
+        close = '"'
+    else:
+        return False
+    following = _BOUNDARY.search(paragraph, m.end())
+    return close in paragraph[m.end() : following.end() if following else len(paragraph)]
 
 
 def _is_boundary(paragraph: str, m: re.Match[str]) -> bool:
