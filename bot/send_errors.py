@@ -24,7 +24,7 @@ from bot.delivery_rows import mark_failed, mark_retry, retry_delay
 from bot.errors import DeliveryError, Gone
 from bot.gone_channels import OPS_KEY, gone_key, gone_notice
 from bot.model import Delivery
-from bot.store import LIVE_SUB, queue_notice
+from bot.store import LIVE_SUB, queue_notice, set_paused
 
 # Logged as the outbox, as before it was split: operators' filters and greps name bot.outbox.
 log = logging.getLogger("bot.outbox")
@@ -59,10 +59,7 @@ def hold_channel(db: sqlite_utils.Database, channel: str, reason: str, gone: Gon
         if not paused(db, channel):
             keys = pause_keys(channel)
             db.execute(f"DELETE FROM notices WHERE key IN ({','.join('?' * len(keys))})", keys)
-        db.execute(
-            f"UPDATE subscriptions SET paused_reason = ? WHERE channel = ? AND {LIVE_SUB}",
-            [reason, channel],
-        )
+        set_paused(db, channel, reason)
         db.execute(
             f"UPDATE deliveries SET status = 'held', {UNKNOWN_AFRESH} "
             "WHERE channel = ? AND status = 'pending'",

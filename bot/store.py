@@ -185,10 +185,16 @@ def skip_muted(
 
 def pause_channel(db: sqlite_utils.Database, channel: str, reason: str) -> None:
     with write(db):
-        db.execute(
-            f"UPDATE subscriptions SET paused_reason = ? WHERE channel = ? AND {LIVE_SUB}",
-            [reason, channel],
-        )
+        set_paused(db, channel, reason)
+
+
+def set_paused(db: sqlite_utils.Database, channel: str, reason: str) -> None:
+    """`pause_channel` inside a transaction the caller holds (bot.send_errors holds its
+    alerts and queues its notice in the same one)."""
+    db.execute(
+        f"UPDATE subscriptions SET paused_reason = ? WHERE channel = ? AND {LIVE_SUB}",
+        [reason, channel],
+    )
 
 
 def add_notice(db: sqlite_utils.Database, key: str, text: str, channel: str | None = None) -> bool:
