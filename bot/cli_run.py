@@ -182,7 +182,7 @@ async def _run(settings: Settings, adapters: dict[str, ChatAdapter], port: int) 
             started.append(rt)
             checking = asyncio.create_task(check_bulk_in_background(rt, stop))
             try:
-                await _start_adapters(rt)
+                await _start_adapters(rt, stop)
                 await run_forever(rt, stop)
             finally:
                 checking.cancel()
@@ -217,8 +217,22 @@ def _health(started: list[Runtime], loading: Loading):
     return ready, depth, failed
 
 
-async def _start_adapters(rt: Runtime) -> None:
+async def _start_adapters(rt: Runtime, stop: asyncio.Event) -> None:
+    """Start each adapter; a SIGTERM meanwhile ends the start at once. One waiting on its
+    platform (Slack's app-token check when Slack never answers: its 15 s API timeout)
+    held the stop past the 10 s docker gives before its SIGKILL."""
     from bot.commands import Commands
 
-    for adapter in rt.adapters.values():
-        await adapter.start(Commands(rt).handle)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        for adapter in rt.adapters.values():
+            starting = asyncio.ensure_future(adapter.start(Commands(rt).handle))
+            await asyncio.wait({starting, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not starting.done():  # stopped first: stop_adapters closes what it opened
+                starting.cancel()
+                await asyncio.gather(starting, return_exceptions=True)
+                log.info("run.stopped while starting platform=%s", adapter.platform)
+                return
+            starting.result()  # its refusal (a ConfigError) ends the run, as before
+    finally:
+        stopped.cancel()
