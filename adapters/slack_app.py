@@ -74,6 +74,9 @@ BOLT_LOG = logging.getLogger("slack_bolt.AsyncApp")
 BOLT_LOG.addFilter(_SameToken())
 
 DEFAULT_API_URL = "https://slack.com/api/"
+# How long a start waits on Slack's answer about the app-level token (seconds): a refusal
+# comes at once; a Slack that does not answer is left to the background connection.
+APP_TOKEN_CHECK = 5.0
 
 
 class SlackAdapter(SlackCommands, SlackLookups):
@@ -163,8 +166,12 @@ class SlackAdapter(SlackCommands, SlackLookups):
             )
             self.client.session = self._session
         if self._app_token and commands is not None:
-            await self._check_app_token(self._app_token)
+            url = await self._check_app_token(self._app_token)
             self._socket = AsyncSocketModeHandler(self.app, self._app_token)
+            # The check's URL is the connection's: one apps.connections.open a start, not
+            # two (Slack allows about one a minute; a restart loop met its rate limit, and
+            # /wirewatch was dead for its 30 s Retry-After).
+            self._socket.client.wss_uri = url
             # In the background: slack_sdk asks Slack again every 10 s until it answers, and
             # a start held that long polled nothing, posted nothing and ignored SIGTERM.
             self._connecting = asyncio.create_task(
@@ -172,12 +179,17 @@ class SlackAdapter(SlackCommands, SlackLookups):
             )
         log.info("slack.started mode=%s api=%s", self.mode, self.client.base_url)
 
-    async def _check_app_token(self, token: str) -> None:
+    async def _check_app_token(self, token: str) -> str | None:
         """A ConfigError when Slack refuses the app-level token itself (revoked, mistyped,
         lacking connections:write), which slack_sdk would take as passing and ask again
-        about for good. Slack unreachable or failing is left to the background connection."""
+        about for good; else the socket URL Slack handed out (None when it did not).
+        Slack unreachable, failing or slow (APP_TOKEN_CHECK s: the start waits on it) is
+        left to the background connection."""
         try:
-            await self.client.apps_connections_open(app_token=token)
+            async with asyncio.timeout(APP_TOKEN_CHECK):
+                response = await self.client.apps_connections_open(app_token=token)
+            url = response.data.get("url") if isinstance(response.data, dict) else None
+            return url if isinstance(url, str) and url else None
         except SlackApiError as exc:
             data = exc.response.data if isinstance(exc.response.data, dict) else {}
             error = str(data.get("error") or "")
@@ -191,6 +203,7 @@ class SlackAdapter(SlackCommands, SlackLookups):
                 ) from None
         except (aiohttp.ClientError, TimeoutError, OSError):
             pass
+        return None
 
     async def stop(self, grace: float = 5.0) -> None:
         """Let commands in progress finish (briefly), then disconnect."""
