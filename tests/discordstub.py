@@ -22,6 +22,9 @@ clicked message for everyone.
 Deliberately absent: voice, presences, members chunking, resuming (a RESUME is answered with
 INVALID_SESSION, as Discord does for an unknown session), and real rate-limit buckets
 (`stub.fail(...)` injects 429s and 5xx instead).
+
+Load as a pytest plugin (`pytest_plugins` in tests/conftest.py) for the `stub` fixture: a
+fresh stand-in per test.
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ import json
 import re
 import time
 import zlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest_asyncio
 from aiohttp import WSMsgType, web
 
 DISCORD_EPOCH_MS = 1420070400000
@@ -994,6 +999,13 @@ _ROUTES = [
     ("POST", r"/interactions/(\d+)/([^/]+)/callback", "hook_callback"),
     ("POST", r"/webhooks/(\d+)/([^/]+)", "hook_followup"),
 ]
+
+
+@pytest_asyncio.fixture
+async def stub() -> AsyncIterator[DiscordStub]:
+    """A fresh stand-in for Discord, serving for one test."""
+    async with DiscordStub() as s:
+        yield s
 
 
 def jsonr(data: Any, status: int = 200) -> web.Response:

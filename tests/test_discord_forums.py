@@ -6,24 +6,15 @@ Each test here failed before its fix (see the commit that added it)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 
 from bot.demo.server import serve_demo
 from bot.poll_cycle import poll_once
 from bot.store import subscriptions
-from tests.discordstub import DiscordStub
 from tests.test_discord import discord_runtime, settings_for, text_of
 
 pytestmark = pytest.mark.slow
-
-
-@pytest_asyncio.fixture
-async def stub() -> AsyncIterator[DiscordStub]:
-    async with DiscordStub() as s:
-        yield s
 
 
 async def test_subscribe_in_a_forum_post_alerts_that_post(stub, tmp_path) -> None:

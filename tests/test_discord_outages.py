@@ -27,12 +27,6 @@ MESSAGES = r"^/channels/\d+/messages$"
 
 
 @pytest_asyncio.fixture
-async def stub() -> AsyncIterator[DiscordStub]:
-    async with DiscordStub() as s:
-        yield s
-
-
-@pytest_asyncio.fixture
 async def started(stub: DiscordStub) -> AsyncIterator[DiscordAdapter]:
     adapter = adapter_for(stub, send_timeout=0.5)
     await adapter.start(None)

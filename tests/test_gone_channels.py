@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from bot.cli import main
 from bot.demo.server import serve_demo
@@ -36,12 +34,6 @@ TWO_STORIES = rss(
         ("Britain deploys 500 troops to Estonia", "The soldiers join a NATO battlegroup."),
     ]
 )
-
-
-@pytest_asyncio.fixture
-async def stub() -> AsyncIterator[DiscordStub]:
-    async with DiscordStub() as s:
-        yield s
 
 
 def _text_channel(stub: DiscordStub, name: str) -> str:
