@@ -1,5 +1,6 @@
-"""Shared fixtures: real HTTP servers on 127.0.0.1 (tests/feedserver.py), a runtime factory,
-and the shipped gazetteer and built-in topics (loaded once per session: both are read-only)."""
+"""Shared fixtures: real HTTP servers on 127.0.0.1 (tests/feedserver.py), a stand-in for
+Discord (tests/discordstub.py), a runtime factory, and the shipped gazetteer and built-in
+topics (loaded once per session: both are read-only)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from bot.replay import ReplayInput
 from bot.topics.load import load_topics
 from bot.topics.match import Matcher
 
-pytest_plugins = ["tests.feedserver", "tests.runtime"]
+pytest_plugins = ["tests.discordstub", "tests.feedserver", "tests.runtime"]
 
 # The files whose tests take longest, started first: pytest-xdist hands tests out in
 # collection order, and met last (most of these sort late) one worker ran them while the

@@ -22,6 +22,9 @@ clicked message for everyone.
 Deliberately absent: voice, presences, members chunking, resuming (a RESUME is answered with
 INVALID_SESSION, as Discord does for an unknown session), and real rate-limit buckets
 (`stub.fail(...)` injects 429s and 5xx instead).
+
+Load as a pytest plugin (`pytest_plugins` in tests/conftest.py) for the `stub` fixture: a
+fresh stand-in per test.
 """
 
 from __future__ import annotations
@@ -32,10 +35,12 @@ import json
 import re
 import time
 import zlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest_asyncio
 from aiohttp import WSMsgType, web
 
 DISCORD_EPOCH_MS = 1420070400000
@@ -307,6 +312,33 @@ class DiscordStub:
     def threads(self) -> list[dict[str, Any]]:
         return [c for c in self.channels.values() if c["type"] == 11]
 
+    def _thread(
+        self, tid: str, parent: str, owner: str, name: str, archive_after: int
+    ) -> dict[str, Any]:
+        """A public thread (type 11) as Discord sends it, open: a forum's post, or the thread
+        the bot starts from a message."""
+        return {
+            "id": tid,
+            "type": 11,
+            "guild_id": self.guild_id,
+            "parent_id": parent,
+            "owner_id": owner,
+            "name": name,
+            "last_message_id": None,
+            "message_count": 0,
+            "member_count": 1,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+            "total_message_sent": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": archive_after,
+                "archive_timestamp": now_iso(),
+                "locked": False,
+                "create_timestamp": now_iso(),
+            },
+        }
+
     def add_forum_post(
         self, name: str = "wire-desk", *, staff_posts: bool = False
     ) -> tuple[str, str]:
@@ -329,27 +361,7 @@ class DiscordStub:
             "default_forum_layout": 0,
         }
         post = snowflake()
-        self.channels[post] = {
-            "id": post,
-            "type": 11,
-            "guild_id": self.guild_id,
-            "parent_id": forum,
-            "owner_id": self.moderator,
-            "name": "wire alerts",
-            "last_message_id": None,
-            "message_count": 0,
-            "member_count": 1,
-            "rate_limit_per_user": 0,
-            "flags": 0,
-            "total_message_sent": 0,
-            "thread_metadata": {
-                "archived": False,
-                "auto_archive_duration": 10080,
-                "archive_timestamp": now_iso(),
-                "locked": False,
-                "create_timestamp": now_iso(),
-            },
-        }
+        self.channels[post] = self._thread(post, forum, self.moderator, "wire alerts", 10080)
         return forum, post
 
     def add_voice_channel(self, name: str = "voice", *, stage: bool = False) -> str:
@@ -850,27 +862,7 @@ class DiscordStub:
                 {"message": "A thread has already been created for this message", "code": 160004},
                 400,
             )
-        thread = {
-            "id": mid,
-            "type": 11,
-            "guild_id": self.guild_id,
-            "parent_id": cid,
-            "owner_id": self.bot_id,
-            "name": name,
-            "last_message_id": None,
-            "message_count": 0,
-            "member_count": 1,
-            "rate_limit_per_user": 0,
-            "flags": 0,
-            "total_message_sent": 0,
-            "thread_metadata": {
-                "archived": False,
-                "auto_archive_duration": body.get("auto_archive_duration", 1440),
-                "archive_timestamp": now_iso(),
-                "locked": False,
-                "create_timestamp": now_iso(),
-            },
-        }
+        thread = self._thread(mid, cid, self.bot_id, name, body.get("auto_archive_duration", 1440))
         self.channels[mid] = thread
         msg["flags"] |= 1 << 5  # HAS_THREAD
         return jsonr(thread, 201)
@@ -994,6 +986,13 @@ _ROUTES = [
     ("POST", r"/interactions/(\d+)/([^/]+)/callback", "hook_callback"),
     ("POST", r"/webhooks/(\d+)/([^/]+)", "hook_followup"),
 ]
+
+
+@pytest_asyncio.fixture
+async def stub() -> AsyncIterator[DiscordStub]:
+    """A fresh stand-in for Discord, serving for one test."""
+    async with DiscordStub() as s:
+        yield s
 
 
 def jsonr(data: Any, status: int = 200) -> web.Response:

@@ -14,7 +14,7 @@ import logging
 import re
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -33,6 +33,7 @@ from bot.loop import run_forever
 from bot.model import Alert, MessageRef
 from bot.settings import Settings
 from tests.runtime import Console, console_runtime, make_settings
+from tests.waiting import until
 
 REPORTS = [
     "Poland deploys 2,000 troops to the Belarus border",
@@ -53,16 +54,6 @@ def _rss(count: int, published: datetime) -> str:
     return (
         f"<?xml version='1.0'?><rss version='2.0'><channel><title>W</title>{items}</channel></rss>"
     )
-
-
-async def _until(done: Callable[[], bool], within: float) -> bool:
-    """Whether `done()` came true within `within` seconds of the monotonic clock."""
-    deadline = time.monotonic() + within
-    while not done():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
 
 
 class FailsOnce(Console):
@@ -133,12 +124,12 @@ async def test_after_a_step_back_of_an_hour_the_feed_is_still_polled(
     caplog.set_level(logging.INFO)
     feed_server.serve("/wire", _rss(1, datetime.now(UTC)))
     async with _running(_settings(tmp_path, feed_server, quick)) as (rt, console):
-        assert await _until(lambda: len(console.alerts()) == 1, 20)
+        assert await until(lambda: len(console.alerts()) == 1, 20)
         clock.shift(-HOUR)
         feed_server.serve("/wire", _rss(2, datetime.now(UTC) + HOUR))  # the outlet's clock
         stepped = time.monotonic()
         # The feed's interval, a tick or two: not the hour the step took away.
-        assert await _until(lambda: len(console.alerts()) == 2, 20), _titles(console)
+        assert await until(lambda: len(console.alerts()) == 2, 20), _titles(console)
         took = time.monotonic() - stepped
         (next_poll,) = rt.db.execute("SELECT next_poll FROM feeds").fetchone()
         ahead = parse_iso(next_poll) - utcnow()
@@ -154,11 +145,11 @@ async def test_after_a_step_back_an_alert_waiting_to_be_retried_is_still_posted(
     feed_server.serve("/wire", _rss(1, datetime.now(UTC)))
     console = FailsOnce()
     async with _running(_settings(tmp_path, feed_server), console) as (rt, _):
-        assert await _until(lambda: console.tries == 1, 20)
+        assert await until(lambda: console.tries == 1, 20)
         clock.shift(-HOUR)
         stepped = time.monotonic()
         # Its retry was due some 5 s after the failure, not an hour and 5 s.
-        assert await _until(lambda: len(console.alerts()) == 1, 20)
+        assert await until(lambda: len(console.alerts()) == 1, 20)
         took = time.monotonic() - stepped
     assert _titles(console) == REPORTS[:1]
     assert took < 10 and console.tries == 2
@@ -170,11 +161,11 @@ async def test_a_step_forward_posts_nothing_twice_and_drops_nothing_fresh(
     caplog.set_level(logging.INFO)
     feed_server.serve("/wire", _rss(1, datetime.now(UTC)))
     async with _running(_settings(tmp_path, feed_server)) as (rt, console):
-        assert await _until(lambda: len(console.alerts()) == 1, 20)
+        assert await until(lambda: len(console.alerts()) == 1, 20)
         # Published just before the step: an hour old on the new clock, still news.
         feed_server.serve("/wire", _rss(2, datetime.now(UTC)))
         clock.shift(HOUR)
-        assert await _until(lambda: len(console.alerts()) == 2, 20), _titles(console)
+        assert await until(lambda: len(console.alerts()) == 2, 20), _titles(console)
         await asyncio.sleep(3)  # a tick or two more: nothing else is posted
         (next_poll,) = rt.db.execute("SELECT next_poll FROM feeds").fetchone()
         ahead = parse_iso(next_poll) - utcnow()
@@ -192,11 +183,11 @@ async def test_a_step_back_while_the_bot_was_stopped_does_not_hold_the_feeds(
     settings = _settings(tmp_path, feed_server, quick)
     feed_server.serve("/wire", _rss(1, datetime.now(UTC)))
     async with _running(settings) as (_, console):
-        assert await _until(lambda: len(console.alerts()) == 1, 20)
+        assert await until(lambda: len(console.alerts()) == 1, 20)
     clock.shift(-HOUR)  # the clock is set right while the bot is stopped
     feed_server.serve("/wire", _rss(2, datetime.now(UTC) + HOUR))
     async with _running(settings) as (_, console):
-        assert await _until(lambda: len(console.alerts()) == 1, 20), "not polled after start"
+        assert await until(lambda: len(console.alerts()) == 1, 20), "not polled after start"
     assert _titles(console) == REPORTS[1:2]
     # The step found is the hour less the time between the last poll and the stop (a second
     # or more when the machine is busy), not exactly 3600 s.
@@ -262,10 +253,10 @@ async def test_a_step_kept_while_running_is_not_kept_again_by_the_next_start(
     )
     feed_server.serve("/wire", _rss(1, datetime.now(UTC)))
     async with _running(settings) as (_, console):
-        assert await _until(lambda: len(console.alerts()) == 1, 20)
+        assert await until(lambda: len(console.alerts()) == 1, 20)
         polled = time.monotonic()  # the poll was a moment before its alert
         clock.shift(-HOUR)
-        assert await _until(lambda: "clock.waits_kept" in caplog.text, 10)
+        assert await until(lambda: "clock.waits_kept" in caplog.text, 10)
     async with _running(settings) as (rt, _):
         await asyncio.sleep(3)  # a tick or two: the feed is not due for ten minutes
         (next_poll,) = rt.db.execute("SELECT next_poll FROM feeds").fetchone()
@@ -293,16 +284,16 @@ async def test_a_step_back_met_by_a_busy_database_is_kept_once_it_is_free(
     settings = _settings(tmp_path, feed_server, quick)
     feed_server.serve("/wire", _rss(1, datetime.now(UTC)))
     async with _running(settings) as (_, console):
-        assert await _until(lambda: len(console.alerts()) == 1, 20)
+        assert await until(lambda: len(console.alerts()) == 1, 20)
         other = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
         clock.shift(-HOUR)
         feed_server.serve("/wire", _rss(2, datetime.now(UTC) + HOUR))
-        assert await _until(lambda: "clock.step_not_kept" in caplog.text, 60)
+        assert await until(lambda: "clock.step_not_kept" in caplog.text, 60)
         other.execute("ROLLBACK")
         other.close()
         freed = time.monotonic()
-        assert await _until(lambda: len(console.alerts()) == 2, 25), "not polled after the step"
+        assert await until(lambda: len(console.alerts()) == 2, 25), "not polled after the step"
         took = time.monotonic() - freed
     assert _titles(console) == REPORTS[:2]
     assert took < 20
@@ -326,7 +317,7 @@ async def test_a_step_forward_of_a_month_does_not_hold_the_loop_and_runs_each_jo
     caplog.set_level(logging.INFO)
     feed_server.serve("/wire", _rss(1, datetime.now(UTC)))
     async with _running(_settings(tmp_path, feed_server)) as (rt, console):
-        assert await _until(lambda: len(console.alerts()) == 1, 20)
+        assert await until(lambda: len(console.alerts()) == 1, 20)
         await Commands(rt).handle(Invocation("console", "console", "ed", "mute 90d"))
         muted = rt.db.execute("SELECT muted_until FROM subscriptions").fetchall()
         scheduler = rt.scheduler

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import time
-from collections.abc import Callable
 
 import pytest
 
@@ -21,6 +19,7 @@ from bot.loop import OUTBOX_TICK, run_forever
 from bot.pipeline import poll_many
 from tests.feedserver import FeedServer
 from tests.runtime import console_runtime, make_settings, recent
+from tests.waiting import until
 
 pytestmark = pytest.mark.slow
 TITLES = (
@@ -40,16 +39,6 @@ def _rss() -> str:
     )
 
 
-async def _until(done: Callable[[], bool], within: float) -> bool:
-    """Whether `done()` came true within `within` seconds."""
-    deadline = time.monotonic() + within
-    while not done():
-        if time.monotonic() > deadline:
-            return False
-        await asyncio.sleep(0.05)
-    return True
-
-
 async def test_a_database_locked_by_another_process_is_said_in_one_line_and_loses_nothing(
     tmp_path, feed_server: FeedServer, caplog, monkeypatch
 ) -> None:
@@ -66,10 +55,10 @@ async def test_a_database_locked_by_another_process_is_said_in_one_line_and_lose
         runner = asyncio.create_task(run_forever(rt, stop, grace=0.5))
         try:
             # A few ticks meet the lock.
-            assert await _until(lambda: len(_failed(caplog, crashed=True)) >= 3, 30)
+            assert await until(lambda: len(_failed(caplog, crashed=True)) >= 3, 30)
             assert console.alerts() == []
             other.execute("COMMIT")
-            assert await _until(lambda: len(console.alerts()) >= len(TITLES), 20)
+            assert await until(lambda: len(console.alerts()) >= len(TITLES), 20)
             await asyncio.sleep(OUTBOX_TICK + 1.0)  # the tick after the one that sent
         finally:
             stop.set()

@@ -20,7 +20,6 @@ from typing import Any
 import aiohttp
 import discord
 import pytest
-import pytest_asyncio
 
 from adapters.discord_bot import PERMISSIONS, DiscordAdapter, discord_from_env, invite_url
 from adapters.discord_commands import POSTING
@@ -40,16 +39,11 @@ from bot.startup import open_runtime
 from bot.store import list_topics, subscriptions
 from bot.web import build_app, serve
 from tests.discordstub import MANAGE_CHANNELS, DiscordStub
+from tests.discordstub import stub as stub  # the fixture, for files that import it from here
 from tests.runtime import free_port
 
 pytestmark = pytest.mark.slow
 LIVE_MENTION = re.compile(r"@(everyone|here)|<@[!&]?\d+>")
-
-
-@pytest_asyncio.fixture
-async def stub() -> AsyncIterator[DiscordStub]:
-    async with DiscordStub() as s:
-        yield s
 
 
 def adapter_for(stub: DiscordStub, **kw: Any) -> DiscordAdapter:

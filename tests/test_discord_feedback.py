@@ -5,11 +5,9 @@ answered through the real interaction callback route."""
 from __future__ import annotations
 
 import copy
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from bot.demo.server import serve_demo
 from bot.maintenance import prune
@@ -19,12 +17,6 @@ from tests.test_discord import discord_runtime, settings_for, text_of
 
 pytestmark = pytest.mark.slow
 NOT_RELEVANT, WRONG_STORY = "wirewatch:feedback:not-relevant:", "wirewatch:feedback:wrong-story:"
-
-
-@pytest_asyncio.fixture
-async def stub() -> AsyncIterator[DiscordStub]:
-    async with DiscordStub() as s:
-        yield s
 
 
 def buttons(message: dict[str, Any]) -> list[tuple[str, str]]:

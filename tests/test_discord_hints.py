@@ -12,11 +12,9 @@ tests/discordstub.py, slack-bolt against tests/slackstub.py, real SQLite.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from adapters import slack_render
 from adapters.console import ConsoleAdapter, plain
@@ -37,12 +35,6 @@ from tests.test_slack import MEMBER, NEWS, slack_env
 pytestmark = pytest.mark.slow
 TOPIC = "troop-deployments"
 SPAN = re.compile(r"`(/wirewatch [^`\n]*)`")
-
-
-@pytest_asyncio.fixture
-async def stub() -> AsyncIterator[DiscordStub]:
-    async with DiscordStub() as s:
-        yield s
 
 
 def synced(stub: DiscordStub) -> dict[str, Any]:

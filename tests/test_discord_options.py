@@ -5,22 +5,12 @@ Each test here failed before its fix (see the commit that added it)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-import pytest_asyncio
 
 from bot.store import subscriptions
-from tests.discordstub import DiscordStub
 from tests.test_discord import assert_nothing_pings, discord_runtime, settings_for, text_of
 
 pytestmark = pytest.mark.slow
-
-
-@pytest_asyncio.fixture
-async def stub() -> AsyncIterator[DiscordStub]:
-    async with DiscordStub() as s:
-        yield s
 
 
 async def test_a_duration_past_any_range_is_answered_with_the_range(stub, tmp_path) -> None:

@@ -21,15 +21,10 @@ from bot.send_errors import FAULT_ATTEMPTS
 from bot.store import subscriptions
 from tests.discordstub import DiscordStub
 from tests.test_discord import adapter_for, alert, discord_runtime, settings_for
+from tests.waiting import until
 
 pytestmark = pytest.mark.slow
 MESSAGES = r"^/channels/\d+/messages$"
-
-
-@pytest_asyncio.fixture
-async def stub() -> AsyncIterator[DiscordStub]:
-    async with DiscordStub() as s:
-        yield s
 
 
 @pytest_asyncio.fixture
@@ -119,10 +114,7 @@ async def test_a_deleted_channel_is_paused_and_its_server_is_told_in_the_system_
         )
         async with discord_runtime(stub, settings) as (rt, adapter):
             await stub.delete_channel(stub.alerts)
-            for _ in range(100):
-                if adapter.client.get_channel(int(stub.alerts)) is None:
-                    break
-                await asyncio.sleep(0.02)
+            await until(lambda: adapter.client.get_channel(int(stub.alerts)) is None, 2.0)
             _, stats = await poll_once(rt)
             [sub] = subscriptions(rt.db, f"discord:{stub.alerts}")
             [(sent_at,)] = rt.db.execute("SELECT sent_at FROM notices").fetchall()

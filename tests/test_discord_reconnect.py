@@ -14,7 +14,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.readiness import readiness
 from bot.settings import Settings
 from bot.startup import open_runtime
-from tests.test_discord import adapter_for, stub  # noqa: F401  (the stand-in's fixture)
+from tests.test_discord import adapter_for
 
 pytestmark = pytest.mark.slow
 

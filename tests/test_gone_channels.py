@@ -11,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from bot.cli import main
 from bot.demo.server import serve_demo
 from bot.loop import run_forever
 from bot.poll_cycle import poll_once
+from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.store import subscriptions
 from tests.discordstub import DiscordStub, snowflake
@@ -27,6 +28,7 @@ from tests.feedserver import FeedServer
 from tests.test_commands import NK_TITLE, rss
 from tests.test_discord import discord_runtime, settings_for
 from tests.test_slack import MOD, NEWS, slack_env
+from tests.waiting import until
 
 pytestmark = pytest.mark.slow
 OPS = "C0OPS"
@@ -38,12 +40,6 @@ TWO_STORIES = rss(
 )
 
 
-@pytest_asyncio.fixture
-async def stub() -> AsyncIterator[DiscordStub]:
-    async with DiscordStub() as s:
-        yield s
-
-
 def _text_channel(stub: DiscordStub, name: str) -> str:
     """Another text channel of the stand-in's server (before the bot starts: GUILD_CREATE)."""
     cid = snowflake()
@@ -51,11 +47,13 @@ def _text_channel(stub: DiscordStub, name: str) -> str:
     return cid
 
 
-async def test_a_deleted_discord_channel_s_notice_says_how_to_end_it_and_ops_is_told(
+@asynccontextmanager
+async def _alerts_channel_deleted(
     stub: DiscordStub, tmp_path: Path
-) -> None:
-    # "Fix it, then subscribe again to resume" asked the impossible of a deleted channel,
-    # and ops_channel, whose readers run the host, heard nothing of it.
+) -> AsyncIterator[tuple[Runtime, str]]:
+    """The bot started on the demo's first feed, alerting `stub.alerts`, which is then
+    deleted: ready once its client has forgotten the channel (CHANNEL_DELETE), as a channel
+    deleted under a running bot is. With the id of its ops_channel."""
     ops = _text_channel(stub, "ops")
     async with serve_demo() as feeds:
         settings = settings_for(
@@ -66,12 +64,18 @@ async def test_a_deleted_discord_channel_s_notice_says_how_to_end_it_and_ops_is_
         )
         async with discord_runtime(stub, settings) as (rt, adapter):
             await stub.delete_channel(stub.alerts)
-            for _ in range(100):
-                if adapter.client.get_channel(int(stub.alerts)) is None:
-                    break
-                await asyncio.sleep(0.02)
-            await poll_once(rt)
-            [sub] = subscriptions(rt.db, f"discord:{stub.alerts}")
+            await until(lambda: adapter.client.get_channel(int(stub.alerts)) is None, 2.0)
+            yield rt, ops
+
+
+async def test_a_deleted_discord_channel_s_notice_says_how_to_end_it_and_ops_is_told(
+    stub: DiscordStub, tmp_path: Path
+) -> None:
+    # "Fix it, then subscribe again to resume" asked the impossible of a deleted channel,
+    # and ops_channel, whose readers run the host, heard nothing of it.
+    async with _alerts_channel_deleted(stub, tmp_path) as (rt, ops):
+        await poll_once(rt)
+        [sub] = subscriptions(rt.db, f"discord:{stub.alerts}")
     assert "Unknown Channel" in (sub.paused_reason or "")
     [server] = stub.channel_messages(stub.general)  # the server's system channel
     [told] = stub.channel_messages(ops)
@@ -91,30 +95,15 @@ async def test_the_running_bot_tells_ops_of_a_deleted_discord_channel_too(
     # The copy for ops_channel is queued by each outbox drain of the running bot
     # (bot.loop), not only by `wirewatch poll`: a bot that runs for weeks is where a
     # channel gets deleted, and its ops_channel must hear of it there.
-    ops = _text_channel(stub, "ops")
-    async with serve_demo() as feeds:
-        settings = settings_for(
-            tmp_path,
-            feeds=[{"name": feeds[0].name, "url": feeds[0].url}],
-            subscriptions=[{"topic": "troop-deployments", "channel": f"discord:{stub.alerts}"}],
-            ops_channel=f"discord:{ops}",
-        )
-        async with discord_runtime(stub, settings) as (rt, adapter):
-            await stub.delete_channel(stub.alerts)
-            for _ in range(100):
-                if adapter.client.get_channel(int(stub.alerts)) is None:
-                    break
-                await asyncio.sleep(0.02)
-            stop = asyncio.Event()
-            running = asyncio.create_task(run_forever(rt, stop, grace=1.0))
-            try:
-                for _ in range(400):  # 8 s: a poll, a drain, the notices' next tick
-                    if stub.channel_messages(ops):
-                        break
-                    await asyncio.sleep(0.02)
-            finally:
-                stop.set()
-                await running
+    async with _alerts_channel_deleted(stub, tmp_path) as (rt, ops):
+        stop = asyncio.Event()
+        running = asyncio.create_task(run_forever(rt, stop, grace=1.0))
+        try:
+            # A poll, a drain, the notices' next tick.
+            await until(lambda: stub.channel_messages(ops), 8.0)
+        finally:
+            stop.set()
+            await running
     [told] = stub.channel_messages(ops)
     [server] = stub.channel_messages(stub.general)
     for notice in (server["content"], told["content"]):
