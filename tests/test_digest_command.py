@@ -27,7 +27,7 @@ from tests.feedserver import FeedServer
 from tests.runtime import Console, console_runtime, make_settings
 from tests.test_digest import LITHUANIA, NK_REPORTS, _outlet_feed
 from tests.test_digest_feedback import ESTONIA, _config, _refs, _serve
-from tests.test_discord import discord_runtime, stub, text_of  # noqa: F401 (a fixture)
+from tests.test_discord import discord_runtime, text_of
 from tests.test_discord import settings_for as discord_settings
 from tests.test_feedback import _settings
 from tests.test_outbox import _item

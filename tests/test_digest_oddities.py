@@ -22,7 +22,7 @@ from tests.discordstub import DiscordStub
 from tests.feedserver import FeedServer
 from tests.test_digest import LITHUANIA, NK_REPORTS, _outlet_feed
 from tests.test_digest_feedback import OTHER, _config, _delivery, _refs
-from tests.test_discord import discord_runtime, settings_for, stub  # noqa: F401
+from tests.test_discord import discord_runtime, settings_for
 from tests.test_feedback import _settings
 from tests.test_outbox import NK, NOW, RED, Platform, _item, _setup
 from tests.test_slack import NEWS, slack_env

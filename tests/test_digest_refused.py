@@ -21,7 +21,7 @@ from tests.discordstub import DiscordStub
 from tests.feedserver import FeedServer
 from tests.test_digest import LITHUANIA, NK_REPORTS, _outlet_feed
 from tests.test_digest_feedback import ESTONIA, _config, _serve
-from tests.test_discord import discord_runtime, settings_for, stub  # noqa: F401 (a fixture)
+from tests.test_discord import discord_runtime, settings_for
 from tests.test_feedback import _settings
 from tests.test_slack import ADMIN, NEWS, slack_env
 

@@ -39,7 +39,6 @@ from bot.startup import open_runtime
 from bot.store import list_topics, subscriptions
 from bot.web import build_app, serve
 from tests.discordstub import MANAGE_CHANNELS, DiscordStub
-from tests.discordstub import stub as stub  # the fixture, for files that import it from here
 from tests.runtime import free_port
 
 pytestmark = pytest.mark.slow

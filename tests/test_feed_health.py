@@ -24,7 +24,7 @@ from bot.poll_cycle import poll_once
 from bot.settings import HealthSettings, Settings
 from tests.discordstub import DiscordStub
 from tests.runtime import console_runtime
-from tests.test_discord import discord_runtime, stub  # noqa: F401
+from tests.test_discord import discord_runtime
 from tests.test_slack import MOD, NEWS, slack_env
 
 NOTICE = "wirewatch notice:"

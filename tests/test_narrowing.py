@@ -23,7 +23,7 @@ from bot.store import subscriptions
 from tests.discordstub import DiscordStub
 from tests.runtime import console_runtime
 from tests.test_commands import make_settings, rss, run, snapshot
-from tests.test_discord import discord_runtime, settings_for, stub, text_of  # noqa: F401
+from tests.test_discord import discord_runtime, settings_for, text_of
 from tests.test_slack import NEWS, slack_env
 
 NK = 'entity:"North Korea"'

@@ -17,7 +17,7 @@ from bot.migrations import MIGRATIONS
 from bot.startup import open_runtime
 from tests.discordstub import DiscordStub
 from tests.test_commands import MEMBER, make_settings, run
-from tests.test_discord import discord_runtime, stub, text_of  # noqa: F401 (fixture)
+from tests.test_discord import discord_runtime, text_of
 from tests.test_discord import settings_for as discord_settings
 from tests.test_slack import MEMBER as SLACK_MEMBER
 from tests.test_slack import MOD as SLACK_MOD

@@ -26,7 +26,7 @@ from bot.startup import open_runtime
 from bot.store import list_topics
 from tests.discordstub import DiscordStub
 from tests.test_commands import MEMBER, make_settings, run
-from tests.test_discord import discord_runtime, stub  # noqa: F401 (fixture)
+from tests.test_discord import discord_runtime
 from tests.test_discord import settings_for as discord_settings
 from tests.test_slack import MEMBER as SLACK_MEMBER
 from tests.test_slack import slack_env
