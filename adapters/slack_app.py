@@ -290,7 +290,7 @@ class SlackAdapter(SlackCommands, SlackLookups):
         DM too): the outbox tries again later."""
         meta = {} if key is None else {"metadata": notice_metadata(key)}
         try:
-            await self._paced_post(channel, text=render.escape(text), **meta)
+            await self._paced_post(channel, text=render.notice_text(text), **meta)
             return
         except DeliveryError as exc:
             log.warning("slack.notice_failed channel=%s error=%s", channel, exc)
@@ -307,7 +307,7 @@ class SlackAdapter(SlackCommands, SlackLookups):
         told = 0
         for user in self.notice_users:
             try:
-                await self._paced_post(user, text=render.escape(text))
+                await self._paced_post(user, text=render.notice_text(text))
                 told += 1
             except DeliveryError as exc:
                 log.error("slack.notice_undelivered user=%s error=%s", user, exc)

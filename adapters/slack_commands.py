@@ -62,6 +62,7 @@ class SlackCommands:
     _running: set[asyncio.Future[Reply]]
     _call: Callable[..., Awaitable[dict[str, Any]]]
     stopped_by: str | None
+    _own_team: frozenset[str] = frozenset()  # `_is_admin`'s workspace, asked once
 
     def routes(self) -> list[web.RouteDef]:
         """POST /slack/events, for the aiohttp application that owns the HTTP port.
@@ -215,16 +216,31 @@ class SlackCommands:
         return "" if info.get("is_member") or public else NOT_INVITED
 
     async def _is_admin(self, user: str) -> bool:
-        """Workspace admins and owners may change things (users.info, asked each time).
-        DeliveryError when Slack could not say: a refusal then would tell an admin, wrongly,
-        that they lack the right."""
+        """Admins and owners of the app's own workspace may change things (users.info, asked
+        each time): in a Slack Connect channel, another organisation's admin is one too in
+        users.info, and was let moderate ours. DeliveryError when Slack could not say: a
+        refusal then would tell an admin, wrongly, that they lack the right."""
         try:
             data = await self._call("users_info", user=user)
+            ours = self._own_team or await self._team()
         except DeliveryError as exc:
             log.warning("slack.users_info_failed user=%s error=%s", user, exc)
             raise
         info = data.get("user") or {}
+        grid = info.get("enterprise_user") or {}  # Enterprise Grid: the org and its workspaces
+        theirs = {info.get("team_id"), grid.get("enterprise_id"), *(grid.get("teams") or ())}
+        if not ours & theirs:
+            log.info("slack.admin_of_another_workspace user=%s team=%s", user, info.get("team_id"))
+            return False
         return bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
+
+    async def _team(self) -> frozenset[str]:
+        """The app's own workspace (and Enterprise Grid org), from auth.test, asked once."""
+        data = await self._call("auth_test")
+        self._own_team = frozenset(
+            str(v) for v in (data.get("team_id"), data.get("enterprise_id")) if v
+        )
+        return self._own_team
 
     async def _on_uninstalled(self, event: dict[str, Any]) -> None:
         """The app was removed, or its bot token revoked (tokens_revoked also names user

@@ -127,7 +127,14 @@ def _context(*texts: str) -> Block:
 
 
 def _headline(alert: Alert) -> str:
-    return f"*{link(alert.url, clip(alert.title, TITLE_MAX))}*"
+    return f"*{titled_link(alert)}*"
+
+
+def titled_link(alert: Alert) -> str:
+    """The item's title, clipped, as a link to it: an alert's, an update's and an edit's
+    alike. Unclipped, an `&`-heavy title beside a long URL passed the section's limit and
+    `clip` (never halving a link) dropped the whole headline."""
+    return link(alert.url, clip(alert.title, TITLE_MAX))
 
 
 def _why(alert: Alert) -> list[str]:
@@ -188,7 +195,7 @@ def update_blocks(alert: Alert) -> list[Block]:
     if alert.kind == "edit" and alert.edit:
         return edit_blocks(alert)
     blocks = [
-        _section(f"*Update from {inline(alert.outlet)}:* {link(alert.url, alert.title)}"),
+        _section(f"*Update from {inline(alert.outlet)}:* {titled_link(alert)}"),
         _context(f"{when(alert)} · ref {alert.feedback_id}", outlets_line(alert)),
     ]
     if alert.summary:
@@ -226,7 +233,7 @@ def edit_blocks(alert: Alert) -> list[Block]:
     does, and the feedback buttons (a label is about the item as it now reads)."""
     edit = alert.edit
     assert edit is not None
-    head = f"*{inline(alert.outlet)} edited:* {link(alert.url, clip(alert.title, TITLE_MAX))}"
+    head = f"*{inline(alert.outlet)} edited:* {titled_link(alert)}"
     blocks = [_section(head)]
     for name, parts in (("Title", edit.title), ("Summary", edit.summary)):
         if parts:
@@ -286,6 +293,13 @@ def delivery_of(message: dict[str, Any]) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def notice_text(text: str) -> str:
+    """A notice (bot.health, bot.gone_channels) as mrkdwn: escaped, and the feed's name it
+    quotes shows as written: its * ~ pairs made lookalikes as in a reply (`_plain_spans`), so
+    "*Breaking* Wire" is not bold nor "troops ~not~ sent" struck; our `code` spans stand."""
+    return escape(_plain_spans(text))
 
 
 def reply_text(text: str) -> str:

@@ -36,6 +36,8 @@ from bot.errors import ConfigError
 Seconds = Annotated[float, BeforeValidator(parse_duration)]
 MIN_INTERVAL = 10.0  # seconds between polls of one feed, at least
 CHANNEL_RE = re.compile(r"console|slack:[A-Z0-9]+|discord:[0-9]+")  # whole, ASCII only
+# A member (U…) or an Enterprise Grid user (W…): chat.postMessage takes one, the rest not.
+MEMBER_RE = re.compile(r"slack:[UW][A-Z0-9]+")
 LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f]")  # what one line of text must not hold
 MAX_CONFIG_BYTES = 5 * 2**20  # a config is a few KB; /dev/zero must not be read to the end
 
@@ -115,6 +117,21 @@ def known_channel(channel: str) -> str:
     return channel
 
 
+def config_channel(channel: str) -> str:
+    """A channel the config sends to (`known_channel`), not a Slack member: chat.postMessage
+    posts to a member's id in their DM with the app, but the message is the DM's (D…), so
+    the source list's chat.update and every lookup of the channel failed, as if it were
+    gone. Lookups and removals (`known_channel` alone) still take one stored before."""
+    if MEMBER_RE.fullmatch(known_channel(channel)):
+        raise ValueError(
+            "is a Slack member's id, not a channel's: alerts to it would go to the member's "
+            "DM with the app, but could not be updated there. Run `/wirewatch subscribe "
+            "TOPIC` in that DM instead, or write the DM's own id (slack:D…, in its address "
+            "in Slack's web client) or a channel's (slack:C…)"
+        )
+    return channel
+
+
 def _channel_hint(channel: str) -> str:
     """What was most likely meant: newcomers write a channel's name, or its id alone."""
     bare = channel.strip()
@@ -132,7 +149,7 @@ def _channel_hint(channel: str) -> str:
     )
 
 
-Channel = Annotated[str, AfterValidator(known_channel)]
+Channel = Annotated[str, AfterValidator(config_channel)]
 
 
 class SubscriptionSettings(_Strict):

@@ -11,12 +11,14 @@ handler modules), and any platform syntax.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 
 from bot.commands.echo import shown
 from bot.durations import meant
 from bot.errors import CommandError
 from bot.feedback import KINDS
+from bot.text.invisible import strip_invisible
 
 SEARCH_LIMIT = 10
 
@@ -221,6 +223,7 @@ ALIASES = {"feeds list": "feeds"}
 
 def parse(text: str) -> tuple[Subcommand, str]:
     """The subcommand named at the start of `text`, and the rest of the text as typed."""
+    text = _seen_start(text)
     words = text.split(None, 2)
     if not words:
         return _BY_NAME["help"], ""
@@ -256,6 +259,25 @@ def parse(text: str) -> tuple[Subcommand, str]:
             "`/wirewatch help` lists them"
         )
     raise CommandError(f"unknown command `{shown(words[0])}`: `/wirewatch help` lists them")
+
+
+# Direction marks a phone's keyboard may put first (LRM, RLM, ALM): not in `INVISIBLE`,
+# which feed text is swept of, yet no reader sees them either.
+_MARKS = re.compile("[\u200e\u200f\u061c]")
+
+
+def _seen_start(text: str) -> str:
+    """`text` from the first word a reader sees, read without its invisible characters:
+    "\u200bhelp" (a zero-width space, a BOM pasted in) was "unknown command `help`: did
+    you mean `/wirewatch help`?". The rest stays as typed."""
+    words = text.split(None, 1)
+    while words and not _seen(words[0]):  # "\u200e help": a word no one sees
+        words = words[1].split(None, 1) if len(words) > 1 else []
+    return " ".join((_seen(words[0]), *words[1:])) if words else ""
+
+
+def _seen(word: str) -> str:
+    return _MARKS.sub("", strip_invisible(word))
 
 
 def _feedback_meant(words: list[str]) -> str:
