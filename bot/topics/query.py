@@ -15,7 +15,9 @@ Syntax, loosest binding first (precedence NOT > NEAR > AND > OR):
 
 Keywords are uppercase only; a lowercase `or`, `and` or `not` between two terms (and a `not`
 after AND, OR, NOT, `(` or `title:`), `near/5`, `NEAR5`, and `-word` or `+word` are refused
-(read as words they would quietly invert the query: quote a word to search it). Words are
+(read as words they would quietly invert the query: quote a word to search it). So is a comma
+between words outside double quotes (`troops, soldiers` read as an AND, where a list of
+alternatives was meant; a number's "1,500" stays). Words are
 compared the way the text is tokenised: lowercase, punctuation dropped, "U.S." read as "us", a
 trailing "'s" dropped, hyphens splitting words (so `court-martial` is the phrase "court
 martial"), a number one word ("1,500" is `1500`, and "2,5" with a decimal comma `2.5`), accents
@@ -323,6 +325,7 @@ def _lex(query: str) -> Iterator[_Lexeme]:
     """The query's lexemes; a lowercase `or`, `and` or `not` between two terms is refused,
     because read as a word it quietly turns the query into something else."""
     lexemes = list(_lexemes(query))
+    _refuse_commas(query, lexemes)
     for before, lex, after in zip(lexemes, lexemes[1:], lexemes[2:], strict=False):
         if (
             lex.kind == "WORD"
@@ -342,6 +345,69 @@ def _lex(query: str) -> Iterator[_Lexeme]:
 _KEYWORDS = ("AND", "OR", "NOT")
 _ENDS_OPERAND = {"WORD", "PHRASE", ")"}
 _STARTS_TERM = {"WORD", "PHRASE", "FIELD", "("}
+
+
+# Commas a moderator lists words with: ASCII, full-width and ideographic (CJK), Arabic.
+_COMMA = re.compile("[,\uff0c\u3001\u060c]")
+
+
+def _refuse_commas(query: str, lexemes: list[_Lexeme]) -> None:
+    """A comma between two words outside double quotes: read as punctuation, `troops,
+    soldiers, marines` was an AND (and `troops,soldiers` a phrase) that matched almost
+    nothing, where a list of alternatives was meant. A comma inside a number ("1,500",
+    "2,5") is part of the number's word and stays; one with no word on a side (`troops,`
+    at the end, `troops, OR soldiers`) joins nothing and stays too."""
+    for i, lex in enumerate(lexemes):
+        if lex.kind != "WORD" or not _COMMA.search(lex.text):
+            continue
+        commas = _loose_commas(lex.text)
+        edges = [-1, *commas, len(lex.text)]
+        pieces = [lex.text[a + 1 : b] for a, b in zip(edges, edges[1:], strict=False)]
+        words = [p if tokenize(p) else "" for p in pieces]
+        for n, at in enumerate(commas):
+            left = next((w for w in reversed(words[: n + 1]) if w), None)
+            right = next((w for w in words[n + 1 :] if w), None)
+            if left is None:
+                left = _neighbour(lexemes, i - 1, _ENDS_OPERAND, last=True)
+            if right is None:
+                right = _neighbour(lexemes, i + 1, _STARTS_TERM, last=False)
+            if left is None or right is None:
+                continue  # nothing on one side: the comma joins nothing
+            if left and right:
+                how = f"write `{left} OR {right}` for either, `{left} {right}` for both"
+            else:
+                how = (
+                    "write OR between alternatives, as in `troops OR soldiers` (a space "
+                    "between words requires both)"
+                )
+            raise QueryError(f"a comma is not an operator: {how}", query, lex.pos + at)
+
+
+def _loose_commas(text: str) -> list[int]:
+    """The offsets of the commas in a bare word that are not inside a word (a number's)."""
+    inside = [(t.start, t.end) for t in tokenize(text)]
+    return [
+        m.start()
+        for m in _COMMA.finditer(text)
+        if not any(start <= m.start() < end for start, end in inside)
+    ]
+
+
+def _neighbour(lexemes: list[_Lexeme], i: int, kinds: set[str], *, last: bool) -> str | None:
+    """The text of the operand next to a comma's word as written, "" when it is not a plain
+    word or phrase, None when there is no operand there (the comma then stands next to `)`,
+    an operator or the end, and joins nothing)."""
+    if not 0 <= i < len(lexemes) or lexemes[i].kind not in kinds:
+        return None
+    lex = lexemes[i]
+    if lex.kind == "PHRASE":
+        return f'"{lex.text}"'
+    if lex.kind != "WORD":
+        return ""
+    commas = _loose_commas(lex.text)
+    word = lex.text[commas[-1] + 1 :] if last and commas else lex.text
+    word = word[: commas[0]] if not last and commas else word
+    return word if tokenize(word) else ""
 
 
 def _negates(before: _Lexeme, lex: _Lexeme) -> bool:

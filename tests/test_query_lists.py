@@ -1,0 +1,121 @@
+"""A list written as prose, `troops, soldiers, marines`, is refused saying what to write:
+read as words, it needed all three words, and the topic matched almost nothing.
+
+A query-language trial (stop 63) found it saved without a word of warning.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.commands import Commands
+from bot.errors import ConfigError, QueryError
+from bot.gazetteer import Gazetteer
+from bot.model import Topic
+from bot.notice_outbox import deliver_notices
+from bot.redecide import save_topic, subscribe
+from bot.settings import Settings
+from bot.startup import open_runtime
+from bot.store import list_topics
+from bot.topics.explanation import explain
+from bot.topics.load import load_topics
+from bot.topics.query import Entity, parse_query
+from tests.runtime import console_runtime
+from tests.test_commands import make_settings, run
+
+EITHER = "a comma is not an operator: write `troops OR soldiers` for either"
+
+
+@pytest.mark.parametrize(
+    ("query", "shown", "position"),
+    [
+        ("troops, soldiers, marines", "`troops OR soldiers` for either, `troops soldiers`", 6),
+        ("troops,soldiers", "`troops OR soldiers`", 6),  # was the phrase "troops soldiers"
+        ("troops ,soldiers", "`troops OR soldiers`", 7),
+        ('"air force", navy', '`"air force" OR navy`', 11),
+        ("deploy*, troop*", "`deploy* OR troop*`", 7),
+        ("U.S., Japan", "`U.S. OR Japan`", 4),
+        ("F-16,F-35", "`F-16 OR F-35`", 4),
+        ("1,500,troops", "`1,500 OR troops`", 5),
+        ("title:Kyiv, Kharkiv", "`Kyiv OR Kharkiv`", 10),
+        ("北韩、俄罗斯", "`北韩 OR 俄罗斯`", 2),  # the ideographic comma lists words too
+        ("troops, (drill OR exercise)", "write OR between alternatives", 6),
+        ("entity:Russia, entity:Ukraine", "write OR between alternatives", 13),
+    ],
+)
+def test_a_comma_between_words_is_refused_where_it_is(query, shown, position):
+    with pytest.raises(QueryError) as caught:
+        parse_query(query)
+    assert str(caught.value).startswith("a comma is not an operator: ")
+    assert shown in str(caught.value)
+    assert caught.value.position == position
+
+
+def test_a_comma_in_a_number_or_a_phrase_or_next_to_nothing_stays():
+    assert parse_query("1,500 troops") == parse_query("1500 troops")
+    assert parse_query("2,5 millones") == parse_query("2.5 millones")
+    assert parse_query('"Seoul, South Korea"') == parse_query('"Seoul South Korea"')
+    assert parse_query('entity:"Korea, North"') == Entity("Korea, North")
+    assert parse_query("troops,") == parse_query("troops")  # joins nothing: changes nothing
+    assert parse_query("troops, OR soldiers") == parse_query("troops OR soldiers")
+    assert parse_query("(troops OR soldiers,) sent") == parse_query("(troops OR soldiers) sent")
+
+
+def test_a_space_is_no_thousands_separator():
+    # as docs/topics.md says: "10 000 troops" is three words, `10000` does not match it
+    gazetteer = Gazetteer.load()
+    assert not explain("10000", "Russia masses 10 000 troops", gazetteer, [])[0]
+    assert explain('"10 000"', "Russia masses 10 000 troops", gazetteer, [])[0]
+    assert explain("10000", "Russia masses 10,000 troops", gazetteer, [])[0]
+
+
+def test_a_config_topic_written_as_a_list_is_refused_naming_the_topic(tmp_path: Path, capsys):
+    topics = tmp_path / "topics.yaml"
+    topics.write_text("ground-forces: {query: 'troops, soldiers, marines'}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_topics(topics)
+    assert f"ground-forces: query: {EITHER}" in str(caught.value)
+
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"database: {tmp_path / 'w.db'}\narticles: {{fetch: false}}\n"
+        "feeds:\n  - {name: A, url: 'https://a.example/rss'}\n"
+        "topics:\n  ground-forces: {query: 'troops, soldiers'}\n"
+        "subscriptions:\n  - {topic: ground-forces, channel: console}\n",
+        encoding="utf-8",
+    )
+    for command in ("check", "run"):  # `run` stops at start, before it opens anything
+        assert main([command, "--config", str(config)]) == 2
+        err = capsys.readouterr().err
+        assert f"topics.ground-forces.query: {EITHER}, `troops soldiers` for both at " in err
+    assert not (tmp_path / "w.db").exists()
+
+
+async def test_topic_add_in_chat_answers_where_the_comma_is_and_saves_nothing(tmp_path: Path):
+    async with open_runtime(make_settings(tmp_path), {}) as rt:
+        cmds = Commands(rt)
+        reply = await run(cmds, "topic add ground troops, soldiers, marines")
+        assert not reply.ok
+        assert f"the query does not work: {EITHER}" in reply.text
+        assert "at position 7" in reply.text
+        assert {t.name for t in list_topics(rt.db)}.isdisjoint({"ground", "carriers"})
+
+
+async def test_a_list_saved_from_chat_before_is_skipped_and_its_channel_told(
+    tmp_path: Path, capsys
+) -> None:
+    settings = Settings.model_validate(
+        {"database": str(tmp_path / "w.db"), "articles": {"fetch": False}}
+    )
+    async with console_runtime(settings) as (rt, _):  # as an older version saved it
+        save_topic(rt.db, Topic("ground", "troops, soldiers", origin="chat"))
+        subscribe(rt.db, "console", "ground", "instant")
+    async with console_runtime(settings) as (rt, _):
+        await deliver_notices(rt.db, rt.adapters)
+        assert "ground" not in {c.topic.name for c in rt.pipeline.matcher.compiled}
+    told = [line for line in capsys.readouterr().err.splitlines() if "notice:" in line]
+    # (the notice writes the reason's backticks as quotes, to keep its own paired)
+    assert len(told) == 1 and "topic `ground` no longer works (a comma is not an" in told[0]
