@@ -1,7 +1,8 @@
-"""A list written as prose, `troops, soldiers, marines`, is refused saying what to write:
-read as words, it needed all three words, and the topic matched almost nothing.
+"""A list written as prose, `troops, soldiers, marines`, and a phrase in single quotes,
+`'aircraft carrier'`, are refused saying what to write: read as words, the first needed all
+three words (the topic matched almost nothing) and the second matched "carrier aircraft".
 
-A query-language trial (stop 63) found it saved without a word of warning.
+A query-language trial (stop 63) found both saved without a word of warning.
 """
 
 from __future__ import annotations
@@ -64,6 +65,44 @@ def test_a_comma_in_a_number_or_a_phrase_or_next_to_nothing_stays():
     assert parse_query("(troops OR soldiers,) sent") == parse_query("(troops OR soldiers) sent")
 
 
+@pytest.mark.parametrize(
+    ("query", "phrase", "position"),
+    [
+        ("'aircraft carrier'", '"aircraft carrier"', 0),
+        ("warship* OR ‘aircraft carrier’", '"aircraft carrier"', 12),  # as a Mac types them
+        ("entity:'North Korea'", '"North Korea"', 7),
+        ("'North Korea's army' troops", '"North Korea\'s army"', 0),
+        ("'fighter jet*' sent", '"fighter jet*"', 0),
+    ],
+)
+def test_words_in_single_quotes_are_refused_saying_to_use_double_quotes(query, phrase, position):
+    with pytest.raises(QueryError) as caught:
+        parse_query(query)
+    message = str(caught.value)
+    assert message.startswith("single quotes do not make a phrase: use double quotes")
+    assert f"as in {phrase} at position {position + 1}" in message
+    assert caught.value.position == position
+
+
+def test_apostrophes_in_and_around_one_word_stay_as_they_were():
+    assert parse_query("O'Brien's army") == parse_query("o'brien army")
+    assert parse_query("Korea's troops") == parse_query("korea troops")
+    assert parse_query("'90s troops") == parse_query("90s troops")
+    assert parse_query("soldiers' families") == parse_query("soldiers families")
+    assert parse_query("'carrier' sent") == parse_query("carrier sent")
+    assert parse_query("rock 'n' roll") == parse_query("rock n roll")
+    # an operator between: no one quoted run, and no phrase guessed across OR
+    assert parse_query("'90s veterans OR soldiers' families") == parse_query(
+        "90s veterans OR soldiers families"
+    )
+
+
+def test_the_double_quoted_phrase_it_asks_for_matches_what_was_meant():
+    text = "US aircraft carrier sails into the South China Sea"
+    assert explain('"aircraft carrier"', text, Gazetteer.load(), [])[0]
+    assert not explain('"aircraft carrier"', "Carrier aircraft grounded", Gazetteer.load(), [])[0]
+
+
 def test_a_space_is_no_thousands_separator():
     # as docs/topics.md says: "10 000 troops" is three words, `10000` does not match it
     gazetteer = Gazetteer.load()
@@ -84,6 +123,7 @@ def test_a_config_topic_written_as_a_list_is_refused_naming_the_topic(tmp_path: 
         f"database: {tmp_path / 'w.db'}\narticles: {{fetch: false}}\n"
         "feeds:\n  - {name: A, url: 'https://a.example/rss'}\n"
         "topics:\n  ground-forces: {query: 'troops, soldiers'}\n"
+        "  carriers: {query: \"'aircraft carrier' OR warship*\"}\n"
         "subscriptions:\n  - {topic: ground-forces, channel: console}\n",
         encoding="utf-8",
     )
@@ -91,6 +131,7 @@ def test_a_config_topic_written_as_a_list_is_refused_naming_the_topic(tmp_path: 
         assert main([command, "--config", str(config)]) == 2
         err = capsys.readouterr().err
         assert f"topics.ground-forces.query: {EITHER}, `troops soldiers` for both at " in err
+        assert "topics.carriers.query: single quotes do not make a phrase" in err
     assert not (tmp_path / "w.db").exists()
 
 
@@ -101,6 +142,8 @@ async def test_topic_add_in_chat_answers_where_the_comma_is_and_saves_nothing(tm
         assert not reply.ok
         assert f"the query does not work: {EITHER}" in reply.text
         assert "at position 7" in reply.text
+        quoted = await run(cmds, "topic add carriers 'aircraft carrier'")
+        assert not quoted.ok and 'use double quotes for a phrase, as in "aircraft' in quoted.text
         assert {t.name for t in list_topics(rt.db)}.isdisjoint({"ground", "carriers"})
 
 

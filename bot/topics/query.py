@@ -15,9 +15,10 @@ Syntax, loosest binding first (precedence NOT > NEAR > AND > OR):
 
 Keywords are uppercase only; a lowercase `or`, `and` or `not` between two terms (and a `not`
 after AND, OR, NOT, `(` or `title:`), `near/5`, `NEAR5`, and `-word` or `+word` are refused
-(read as words they would quietly invert the query: quote a word to search it). So is a comma
+(read as words they would quietly invert the query: quote a word to search it). So are a comma
 between words outside double quotes (`troops, soldiers` read as an AND, where a list of
-alternatives was meant; a number's "1,500" stays). Words are
+alternatives was meant; a number's "1,500" stays) and words in single quotes (`'aircraft
+carrier'` read as two words: a phrase takes double quotes). Words are
 compared the way the text is tokenised: lowercase, punctuation dropped, "U.S." read as "us", a
 trailing "'s" dropped, hyphens splitting words (so `court-martial` is the phrase "court
 martial"), a number one word ("1,500" is `1500`, and "2,5" with a decimal comma `2.5`), accents
@@ -326,6 +327,7 @@ def _lex(query: str) -> Iterator[_Lexeme]:
     because read as a word it quietly turns the query into something else."""
     lexemes = list(_lexemes(query))
     _refuse_commas(query, lexemes)
+    _refuse_single_quotes(query, lexemes)
     for before, lex, after in zip(lexemes, lexemes[1:], lexemes[2:], strict=False):
         if (
             lex.kind == "WORD"
@@ -408,6 +410,35 @@ def _neighbour(lexemes: list[_Lexeme], i: int, kinds: set[str], *, last: bool) -
     word = lex.text[commas[-1] + 1 :] if last and commas else lex.text
     word = word[: commas[0]] if not last and commas else word
     return word if tokenize(word) else ""
+
+
+# Single quotes around words: `'aircraft carrier'` read as two ANDed words ("carrier
+# aircraft" matched). They are not read as a phrase, since ' is also an apostrophe ('90s,
+# 'til, soldiers'), and a guess would silently build a phrase nobody wrote.
+_OPENS = ("'", "\u2018")
+_CLOSES = ("'", "\u2019")
+
+
+def _refuse_single_quotes(query: str, lexemes: list[_Lexeme]) -> None:
+    """Words in single quotes, `'aircraft carrier'` or the typographic ‘aircraft carrier’,
+    are refused: use double quotes for a phrase. An apostrophe in or at the edge of one word
+    (`O'Brien`, `Korea's`, `'90s`, `'carrier'`) stays as it was: it changes nothing."""
+    for i, lex in enumerate(lexemes):
+        if lex.kind != "WORD" or not lex.text.startswith(_OPENS):
+            continue
+        if lex.text.endswith(_CLOSES) and len(lex.text) > 1:
+            continue  # one word in quotes, read as that word
+        for closing in lexemes[i + 1 :]:
+            if closing.kind != "WORD":
+                break  # an operator, a group or a phrase between: not one quoted run
+            if closing.text.rstrip("*").endswith(_CLOSES):
+                inner = query[lex.pos + 1 : closing.pos + len(closing.text.rstrip("*")) - 1]
+                raise QueryError(
+                    "single quotes do not make a phrase: use double quotes for a phrase, "
+                    f'as in "{inner.strip()}"',
+                    query,
+                    lex.pos,
+                )
 
 
 def _negates(before: _Lexeme, lex: _Lexeme) -> bool:
