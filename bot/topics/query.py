@@ -365,10 +365,10 @@ def _refuse_commas(query: str, lexemes: list[_Lexeme]) -> None:
         commas = _loose_commas(lex.text)
         edges = [-1, *commas, len(lex.text)]
         pieces = [lex.text[a + 1 : b] for a, b in zip(edges, edges[1:], strict=False)]
-        words = [p if tokenize(p) else "" for p in pieces]
+        words = [p if tokenize(p) else None for p in pieces]
+        lefts, rights = _nearest(words), _nearest(words[::-1])[::-1]
         for n, at in enumerate(commas):
-            left = next((w for w in reversed(words[: n + 1]) if w), None)
-            right = next((w for w in words[n + 1 :] if w), None)
+            left, right = lefts[n], rights[n + 1]
             if left is None:
                 left = _neighbour(lexemes, i - 1, _ENDS_OPERAND, last=True)
             if right is None:
@@ -387,12 +387,26 @@ def _refuse_commas(query: str, lexemes: list[_Lexeme]) -> None:
 
 def _loose_commas(text: str) -> list[int]:
     """The offsets of the commas in a bare word that are not inside a word (a number's)."""
-    inside = [(t.start, t.end) for t in tokenize(text)]
-    return [
-        m.start()
-        for m in _COMMA.finditer(text)
-        if not any(start <= m.start() < end for start, end in inside)
-    ]
+    tokens = tokenize(text)
+    starts = [t.start for t in tokens]
+    loose = []
+    for m in _COMMA.finditer(text):
+        i = bisect_right(starts, m.start()) - 1  # the last word starting at or before it
+        if i < 0 or tokens[i].end <= m.start():
+            loose.append(m.start())
+    return loose
+
+
+def _nearest(words: list[str | None]) -> list[str | None]:
+    """At each place, the last word up to it: the word nearest a comma on its side, whatever
+    empty pieces stand between (`troops,,soldiers`), in one pass (a hostile query has
+    thousands of commas)."""
+    kept: str | None = None
+    nearest = []
+    for word in words:
+        kept = word or kept
+        nearest.append(kept)
+    return nearest
 
 
 def _neighbour(lexemes: list[_Lexeme], i: int, kinds: set[str], *, last: bool) -> str | None:
@@ -423,22 +437,23 @@ def _refuse_single_quotes(query: str, lexemes: list[_Lexeme]) -> None:
     """Words in single quotes, `'aircraft carrier'` or the typographic ‘aircraft carrier’,
     are refused: use double quotes for a phrase. An apostrophe in or at the edge of one word
     (`O'Brien`, `Korea's`, `'90s`, `'carrier'`) stays as it was: it changes nothing."""
-    for i, lex in enumerate(lexemes):
-        if lex.kind != "WORD" or not lex.text.startswith(_OPENS):
+    opening: _Lexeme | None = None  # the first word of a run that starts with a quote
+    for lex in lexemes:
+        if lex.kind != "WORD":
+            opening = None  # an operator, a group or a phrase between: not one quoted run
             continue
-        if lex.text.endswith(_CLOSES) and len(lex.text) > 1:
-            continue  # one word in quotes, read as that word
-        for closing in lexemes[i + 1 :]:
-            if closing.kind != "WORD":
-                break  # an operator, a group or a phrase between: not one quoted run
-            if closing.text.rstrip("*").endswith(_CLOSES):
-                inner = query[lex.pos + 1 : closing.pos + len(closing.text.rstrip("*")) - 1]
-                raise QueryError(
-                    "single quotes do not make a phrase: use double quotes for a phrase, "
-                    f'as in "{inner.strip()}"',
-                    query,
-                    lex.pos,
-                )
+        text = lex.text.rstrip("*")
+        if opening is not None and text.endswith(_CLOSES):
+            inner = query[opening.pos + 1 : lex.pos + len(text) - 1]
+            raise QueryError(
+                "single quotes do not make a phrase: use double quotes for a phrase, "
+                f'as in "{inner.strip()}"',
+                query,
+                opening.pos,
+            )
+        one_word = len(text) > 1 and text.endswith(_CLOSES)  # `'carrier'`: that word
+        if opening is None and text.startswith(_OPENS) and not one_word:
+            opening = lex
 
 
 def _negates(before: _Lexeme, lex: _Lexeme) -> bool:
