@@ -38,22 +38,39 @@ FTS_MERGE_PAGES = 500
 
 
 def backup(db: sqlite_utils.Database, target: str | Path, progress: Progress | None = None) -> int:
-    """Copy the live database to `target` (a new file); returns its size in bytes."""
+    """Copy the live database to `target` (a new file); returns its size in bytes.
+
+    The copy is written as `<target>.partial` and renamed once whole: a backup killed half
+    way (a cron's timeout, SIGTERM, Ctrl-C) left its half at `target`, which SQLite then
+    opened as an empty database: restored, a bot started from nothing."""
     target = Path(target)
     if target.exists():
         # A bad argument (exit 2), not a failure: nothing was tried, and the file is kept.
         raise UsageError(f"{target} exists; choose a new file name for the backup")
+    partial = target.with_name(target.name + ".partial")
+    dest = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        dest = sqlite3.connect(target)
+        _remove_partial(partial)  # a killed backup's leftover, journal included
+        dest = sqlite3.connect(partial)
         with dest:
             db.conn.backup(dest, pages=256, progress=_pages(progress))
         dest.close()
-    except (OSError, sqlite3.Error) as exc:
+        partial.rename(target)
+    except BaseException as exc:
+        if dest is not None:
+            dest.close()
         with suppress(OSError):  # nothing to remove where the path cannot even be a file
-            target.unlink(missing_ok=True)
-        raise StoreError(f"backup to {target} failed: {exc}") from None
+            _remove_partial(partial)
+        if isinstance(exc, (OSError, sqlite3.Error)):
+            raise StoreError(f"backup to {target} failed: {exc}") from None
+        raise
     return target.stat().st_size
+
+
+def _remove_partial(partial: Path) -> None:
+    for path in (partial, partial.with_name(partial.name + "-journal")):
+        path.unlink(missing_ok=True)
 
 
 def _pages(progress: Progress | None):
