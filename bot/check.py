@@ -8,6 +8,7 @@ one problem never reveals another that was there all along.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 from collections.abc import Collection, Iterable
 from contextlib import closing
@@ -202,14 +203,15 @@ def database_here(settings: Settings) -> tuple[list[str], list[str]]:
     if settings.database == ":memory:":
         return [], []
     if not path.exists():
-        return _cannot_create(path), []
+        return _cannot_create(path) or _little_room(path), []
     from bot.db import open_read_only
     from bot.migrations import SCHEMA_VERSION
 
+    room = _little_room(path)
     try:
         db = open_read_only(path, migrated=False)
-    except StoreError as exc:
-        return [f"the bot would refuse the database: {exc}"], []
+    except StoreError as exc:  # on a full disk, SQLite cannot make the -shm to read it
+        return room or [f"the bot would refuse the database: {exc}"], []
     with closing(db.conn):
         version = db.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
@@ -222,7 +224,7 @@ def database_here(settings: Settings) -> tuple[list[str], list[str]]:
         f"the bot cannot write {where}: {why}{ELSEWHERE}"
         for where, why in ((path, "the file is read-only"), (path.parent, "no write access"))
         if not os.access(where, os.W_OK)
-    ]
+    ] or room
     older = (
         [
             f"the database has schema version {version}: the next wirewatch command that "
@@ -246,6 +248,31 @@ def _cannot_create(path: Path) -> list[str]:
     if not os.access(folder, os.W_OK | os.X_OK):
         return [f"the bot cannot create the database: no write access to {folder}{ELSEWHERE}"]
     return []
+
+
+# Free space under which `check` warns: a full disk stops `run` at start ("the disk holding
+# ... is full", exit 1) and fails every poll of a running bot, where check used to say ok.
+# A first poll of many feeds, the WAL before its checkpoint and the story index file need
+# some megabytes each; 64 MiB leaves room to act before the bot stops storing.
+LOW_ROOM = 64 * 2**20
+
+
+def _little_room(path: Path) -> list[str]:
+    """A warning when the disk that holds (or would hold) the database is (nearly) full."""
+    folder = path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return []  # the access checks above say what is wrong with such a folder
+    if free >= LOW_ROOM:
+        return []
+    return [
+        f"the disk holding {path} has {free / 2**20:.1f} MiB free: the bot stops storing what "
+        f"it polls once it is full, and a start on a full disk fails (free some space or give "
+        f"the volume more; `wirewatch db prune` itself needs room to delete){ELSEWHERE}"
+    ]
 
 
 # The variable that brings each chat platform in (bot.cli.build_adapters): without it the

@@ -302,6 +302,8 @@ def _db_prune(settings: Settings, args: argparse.Namespace) -> int:
     else:
         freed = done.bytes_before - done.bytes_after
         space = f"{freed:,} bytes reclaimed" if vacuum and freed > 0 else "the file keeps its size"
+        if done.no_vacuum:
+            space = f"the file keeps its size: {done.no_vacuum}"
         print(f"pruned {counts} ({rule}); {space}")
     return 0
 

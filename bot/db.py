@@ -343,7 +343,9 @@ def _explain(exc: sqlite3.DatabaseError, path: Path) -> str:
             "or a long write of a chat command of this one (a topic whose query changed "
             "decides its waiting alerts again); the next try may find it free"
         )
-    if "disk is full" in text or "full" in text:
+    # SHMSIZE: the -shm beside a WAL database could not be grown, as on a full disk; its
+    # "disk I/O error" read as a failing disk.
+    if "full" in text or getattr(exc, "sqlite_errorname", "") == "SQLITE_IOERR_SHMSIZE":
         return f"the disk holding {path} is full ({text})"
     return f"database error on {path}: {text}"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sqlite3
 from collections.abc import Callable
 from contextlib import suppress
@@ -38,22 +39,39 @@ FTS_MERGE_PAGES = 500
 
 
 def backup(db: sqlite_utils.Database, target: str | Path, progress: Progress | None = None) -> int:
-    """Copy the live database to `target` (a new file); returns its size in bytes."""
+    """Copy the live database to `target` (a new file); returns its size in bytes.
+
+    The copy is written as `<target>.partial` and renamed once whole: a backup killed half
+    way (a cron's timeout, SIGTERM, Ctrl-C) left its half at `target`, which SQLite then
+    opened as an empty database: restored, a bot started from nothing."""
     target = Path(target)
     if target.exists():
         # A bad argument (exit 2), not a failure: nothing was tried, and the file is kept.
         raise UsageError(f"{target} exists; choose a new file name for the backup")
+    partial = target.with_name(target.name + ".partial")
+    dest = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        dest = sqlite3.connect(target)
+        _remove_partial(partial)  # a killed backup's leftover, journal included
+        dest = sqlite3.connect(partial)
         with dest:
             db.conn.backup(dest, pages=256, progress=_pages(progress))
         dest.close()
-    except (OSError, sqlite3.Error) as exc:
+        partial.rename(target)
+    except BaseException as exc:
+        if dest is not None:
+            dest.close()
         with suppress(OSError):  # nothing to remove where the path cannot even be a file
-            target.unlink(missing_ok=True)
-        raise StoreError(f"backup to {target} failed: {exc}") from None
+            _remove_partial(partial)
+        if isinstance(exc, (OSError, sqlite3.Error)):
+            raise StoreError(f"backup to {target} failed: {exc}") from None
+        raise
     return target.stat().st_size
+
+
+def _remove_partial(partial: Path) -> None:
+    for path in (partial, partial.with_name(partial.name + "-journal")):
+        path.unlink(missing_ok=True)
 
 
 def _pages(progress: Progress | None):
@@ -71,6 +89,7 @@ class Pruned:
     bytes_after: int
     cutoff: str  # items published before this (ISO 8601 UTC) were pruned
     dry_run: bool = False
+    no_vacuum: str = ""  # why VACUUM, asked for, was not done (the disk's room)
 
 
 # Items published before the cutoff, in no story seen since `open_since`, with nothing left
@@ -119,13 +138,40 @@ def prune(
             "items.story_id = stories.id)"
         ).rowcount
     _merge_fts(db)
-    if vacuum:
-        db.execute("VACUUM")
-        # VACUUM in WAL mode writes the new file through the WAL: fold it back, so the disk
-        # space is given back now and the size below is the real one.
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    no_vacuum = _vacuum(db) if vacuum else ""
     log.info("db.pruned items=%d stories=%d deliveries=%d", items, stories, deliveries)
-    return Pruned(items, stories, deliveries, before, _size(db), window["cutoff"])
+    return Pruned(items, stories, deliveries, before, _size(db), window["cutoff"], False, no_vacuum)
+
+
+def _vacuum(db: sqlite_utils.Database) -> str:
+    """VACUUM where the disk has room for it; else why not. It writes the whole compacted
+    file through the WAL: on a disk without that room it failed with a traceback and left
+    the WAL grown over what was free, the disk full where a prune was run to free it."""
+    page_size, pages, free_pages = (
+        db.execute(f"PRAGMA {name}").fetchone()[0]
+        for name in ("page_size", "page_count", "freelist_count")
+    )
+    needed = (pages - free_pages) * page_size
+    path = db_path(db)
+    room = shutil.disk_usage(Path(path).parent).free if path != ":memory:" else needed
+    why = ""
+    if room < needed:
+        why = (
+            f"VACUUM skipped: it needs about {needed / 2**20:.0f} MiB free beside the "
+            f"database, the disk has {room / 2**20:.0f} MiB"
+        )
+    else:
+        try:
+            db.execute("VACUUM")
+        except sqlite3.OperationalError as exc:  # the room ran out all the same
+            why = f"VACUUM failed ({exc}); it needs about {needed / 2**20:.0f} MiB free"
+    # VACUUM in WAL mode writes the new file through the WAL: fold it back, so the disk
+    # space is given back now (a failed one's too) and the size reported is the real one.
+    # Folding may need room too (the pruned file's own pages): else the WAL waits for the
+    # next checkpoint, as it did.
+    with suppress(sqlite3.OperationalError):
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return why
 
 
 def _prune_batch(db: sqlite_utils.Database, args: dict[str, str]) -> tuple[int, int]:

@@ -35,8 +35,11 @@ def one_bot(database: str) -> Iterator[None]:
         raise StoreError(f"cannot create {path}: {exc.strerror}") from None
     try:
         _take(fd, database)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:  # a full disk: said, where it was a traceback
+            raise StoreError(f"cannot write {path}: {exc.strerror}") from None
         yield
     finally:
         os.close(fd)
