@@ -20,7 +20,7 @@ from urllib.parse import urldefrag
 from bot.commands.echo import shown, when
 from bot.commands.feed_names import feed_name, host, name_free, title_name
 from bot.commands.grammar import Invocation, Reply
-from bot.commands.urls import URL_SHOWN, URL_TEXT, guarded_url, unsafe
+from bot.commands.urls import URL_SHOWN, URL_TEXT, guarded_url, shown_feed_url, unsafe
 from bot.errors import CommandError, FeedParseError, FetchError, UnsafeURLError
 from bot.feed_store import add_feed, feed_at, feed_item_counts, list_feeds, remove_feed
 from bot.health import describe
@@ -60,8 +60,9 @@ def list_feeds_here(db: Database, rt: Runtime, inv: Invocation, rest: str) -> st
         elif f.failures:
             state = f"{counted(f.failures, 'failure')} in a row, last: {f.last_error}"
         lines.append(
-            f"- `{f.name}` {f.url} ({f.origin}): {counted(counts.get(f.id, 0), 'item')}, "
-            f"{pace}, last poll {when(f.last_polled)}, {state}"
+            f"- `{f.name}` {shown_feed_url(f.url)} ({f.origin}): "
+            f"{counted(counts.get(f.id, 0), 'item')}, {pace}, "
+            f"last poll {when(f.last_polled)}, {state}"
         )
     return "\n".join(lines)
 
@@ -102,7 +103,7 @@ def feeds_remove(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
     note = (
         " It is in the config file too: remove it there as well." if feed.origin == "config" else ""
     )
-    return f"removed `{feed.name}` ({feed.url}); its items stay searchable.{note}"
+    return f"removed `{feed.name}` ({shown_feed_url(feed.url)}); its items stay searchable.{note}"
 
 
 def _feed_meant(db: Database, typed: str) -> str:

@@ -13,6 +13,7 @@ import re
 from typing import TYPE_CHECKING
 
 from bot.commands.echo import one_line
+from bot.commands.urls import shown_feed_url
 from bot.errors import CommandError
 from bot.feed_store import feed_named
 from bot.settings import LINE_BREAKING
@@ -54,5 +55,6 @@ def name_free(db: Database, name: str, url: str) -> None:
     other = feed_named(db, name) if name else None
     if other and other.url != url and other.disabled_reason != "removed":
         raise CommandError(
-            f"another feed is already called `{name}` ({other.url}); choose another NAME"
+            f"another feed is already called `{name}` ({shown_feed_url(other.url)}); "
+            "choose another NAME"
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from bot.commands.echo import shown
 from bot.errors import CommandError, UnsafeURLError
@@ -23,6 +24,26 @@ URL_TEXT = re.compile(r"^https?://\S+$", re.IGNORECASE)
 # Characters of a typed URL a refusal repeats: a real one fits, a pasted page does not come
 # back whole (echoed twice, 6,000 characters were three Discord messages).
 URL_SHOWN = 200
+# Query parameters whose value is a credential (a feed's API key written into its URL in the
+# config): chat shows the feed's URL to everyone in the channel, so the value is hidden.
+_SECRET_PARAM = re.compile(
+    r"(?:api[-_]?key|key|apikey|token|access[-_]?token|auth|secret|client[-_]?secret"
+    r"|sig|signature|password|passwd|pass|pwd|session|sid)",
+    re.IGNORECASE,
+)
+
+
+def shown_feed_url(url: str) -> str:
+    """A feed's URL as chat shows it: a credential in its query (`?api_key=...`) hidden,
+    the rest as stored, so moderators still tell their feeds apart."""
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if not any(_SECRET_PARAM.fullmatch(k) for k, _ in pairs):
+        return url
+    hidden = [(k, "HIDDEN" if _SECRET_PARAM.fullmatch(k) else v) for k, v in pairs]
+    return urlunsplit(parts._replace(query=urlencode(hidden, safe="/:,")))
 
 
 def guarded_url(rt: Runtime, url: str) -> str:
