@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING
 
 from bot.chat import split_channel
 from bot.clock import iso, utcnow
-from bot.commands.echo import one_line, shown, when
+from bot.commands.echo import one_line, when
 from bot.commands.grammar import Invocation, Reply
 from bot.commands.lookups import bad_option, read_page
 from bot.commands.subscriptions import next_digest
-from bot.commands.switches import read_duration, two_durations
+from bot.commands.switches import read_duration, refuse_two_durations
 from bot.digest import ChannelDigest, send_channel
 from bot.durations import format_duration
 from bot.errors import CommandError
@@ -76,11 +76,7 @@ def _window_and_page(rest: str) -> tuple[str, int]:
     window = " ".join(w for w in words if read_page(w) is None)
     if not window:
         raise CommandError("a recap's page needs its window first: `/wirewatch digest 12h page:2`")
-    if first := two_durations(window):  # `12h 12h` read as one window of 1d
-        raise CommandError(
-            f"one window at a time: `/wirewatch digest {shown(first)}` (a window "
-            "of several parts goes largest first, like `1d12h`)"
-        )
+    refuse_two_durations(window, "digest", "window")  # `12h 12h` read as one window of 1d
     if len(pages) > 1:
         raise CommandError("one page at a time: `/wirewatch digest 12h page:2`")
     page = pages[0] if pages else 1

@@ -42,11 +42,7 @@ def mute(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
         raise CommandError("mute needs a DURATION, like 30m, 2h or 1d")
     if _ZERO.fullmatch(rest.strip()):  # told to add a unit, `0s` was then refused too
         raise CommandError("a mute of 0 holds nothing back: `/wirewatch unmute` ends a mute")
-    if first := two_durations(rest):  # `12h 12h` added up: a mute of 1d no one typed
-        raise CommandError(
-            f"one duration at a time: `/wirewatch mute {shown(first)}` (a duration of "
-            "several parts goes largest first, like `1d12h`)"
-        )
+    refuse_two_durations(rest, "mute", "duration")  # `12h 12h`: a mute of 1d no one typed
     seconds = read_duration(rest, 1, MAX_MUTE, _MUTE_RANGE)
     until = later(seconds)
     now = iso(utcnow())
@@ -70,6 +66,16 @@ def mute(db: Database, rt: Runtime, inv: Invocation, rest: str) -> str:
         f"muted until {when(until)} ({format_duration(seconds)}){was}; "
         "alerts meanwhile are skipped. `/wirewatch unmute` ends it early"
     )
+
+
+def refuse_two_durations(text: str, command: str, what: str) -> None:
+    """A CommandError for two durations typed together (`two_durations`), saying the first
+    as the command takes it: `mute 12h 12h` and `digest 12h 12h` added up to 1d."""
+    if first := two_durations(text):
+        raise CommandError(
+            f"one {what} at a time: `/wirewatch {command} {shown(first)}` (a {what} of "
+            "several parts goes largest first, like `1d12h`)"
+        )
 
 
 def two_durations(text: str) -> str:
